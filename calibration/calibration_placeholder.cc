@@ -1,0 +1,2 @@
+// Replaced by the calibration library sources.
+namespace quadrant::calibration {}

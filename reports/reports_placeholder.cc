@@ -1,0 +1,2 @@
+// Replaced by the report writer sources.
+namespace quadrant::reports {}

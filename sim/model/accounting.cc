@@ -1,0 +1,278 @@
+#include "sim/model/accounting.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace quadrant {
+
+namespace {
+
+double d(int64_t v) { return static_cast<double>(v); }
+int ceil_div(int a, int b) { return (a + b - 1) / b; }
+double ceil_div_d(double a, double b) { return std::ceil(a / b); }
+
+// Bytes per weight of linear layers, W4A8 group scales (one bf16 per group) included.
+double weight_element_bytes(const ModelSpec& m) {
+  double b = bytes_per_element(m.precision.weights);
+  if (m.precision.weights == NumberFormat::kW4A8) {
+    b += 2.0 / std::max(1, m.precision.weight_group_size);
+  }
+  return b;
+}
+
+double act_bytes(const ModelSpec& m) { return bytes_per_element(m.precision.activations); }
+
+double expert_params(const ModelSpec& m) {
+  return 3.0 * m.hidden_size * m.ffn.expert_intermediate_size;
+}
+double shared_expert_params(const ModelSpec& m) {
+  int si = m.ffn.shared_expert_intermediate_size > 0 ? m.ffn.shared_expert_intermediate_size
+                                                     : m.ffn.expert_intermediate_size;
+  return 3.0 * m.hidden_size * si * m.ffn.num_shared_experts;
+}
+double dense_ffn_params(const ModelSpec& m) { return 3.0 * m.hidden_size * m.ffn.intermediate_size; }
+double memory_layer_params(const ModelSpec& m) {
+  // value table plus the projection of the gathered values back to the hidden size
+  return d(m.ffn.num_values) * m.ffn.value_dim + 1.0 * m.ffn.value_dim * m.hidden_size;
+}
+int dense_ffn_layers(const ModelSpec& m) {
+  return m.ffn.kind == FfnKind::kMoe ? m.ffn.first_dense_layers : m.num_layers;
+}
+int layers_per_stage(const ModelSpec& m, const Layout& l) { return ceil_div(m.num_layers, l.pp); }
+int gpus_per_stage(const Layout& l) { return l.tp * l.dp_attention; }
+
+// KV elements one token stores in one layer on one GPU.
+double kv_elements_per_layer_per_gpu(const ModelSpec& m, const Layout& l) {
+  const AttentionSpec& a = m.attention;
+  if (a.kind == AttentionKind::kMla) return a.kv_lora_rank + a.qk_rope_head_dim;
+  return 2.0 * ceil_div(a.num_kv_heads, l.tp) * a.head_dim;
+}
+
+NumberFormat ffn_compute_format(const ModelSpec& m) {
+  switch (m.precision.weights) {
+    case NumberFormat::kW4A8: return NumberFormat::kW4A8;
+    case NumberFormat::kFp8: return NumberFormat::kFp8;
+    case NumberFormat::kInt8: return NumberFormat::kInt8;
+    case NumberFormat::kBf16: return NumberFormat::kBf16;
+  }
+  return NumberFormat::kBf16;
+}
+
+}  // namespace
+
+double attention_parameters_per_layer(const ModelSpec& m) {
+  const AttentionSpec& a = m.attention;
+  const double h = m.hidden_size;
+  if (a.kind == AttentionKind::kMla) {
+    const double qk = a.qk_head_dim();
+    double q = a.q_lora_rank > 0 ? h * a.q_lora_rank + 1.0 * a.q_lora_rank * a.num_heads * qk
+                                 : h * a.num_heads * qk;
+    double kv_a = h * (a.kv_lora_rank + a.qk_rope_head_dim);
+    double kv_b = 1.0 * a.kv_lora_rank * a.num_heads * (a.qk_nope_head_dim + a.v_head_dim);
+    double o = 1.0 * a.num_heads * a.v_head_dim * h;
+    return q + kv_a + kv_b + o;
+  }
+  return h * a.num_heads * a.head_dim * 2.0 + h * a.num_kv_heads * a.head_dim * 2.0;
+}
+
+ParameterCount parameter_count(const ModelSpec& m) {
+  ParameterCount p;
+  const int L = m.num_layers;
+  p.attention = attention_parameters_per_layer(m) * L;
+  p.embeddings = 1.0 * m.vocab_size * m.hidden_size * (m.tie_embeddings ? 1 : 2);
+  double activated_ffn = 0;
+  if (m.ffn.kind == FfnKind::kMoe) {
+    const int moe_layers = m.num_moe_layers();
+    p.dense_ffn = dense_ffn_params(m) * dense_ffn_layers(m);
+    p.routed_experts = expert_params(m) * m.ffn.num_experts * moe_layers;
+    p.shared_experts = shared_expert_params(m) * moe_layers;
+    p.router = 1.0 * m.hidden_size * m.ffn.num_experts * moe_layers;
+    activated_ffn = p.dense_ffn + p.shared_experts + p.router +
+                    expert_params(m) * m.ffn.top_k * moe_layers;
+  } else {
+    p.dense_ffn = dense_ffn_params(m) * L;
+    activated_ffn = p.dense_ffn;
+    if (m.ffn.kind == FfnKind::kUltraMem) {
+      const int mem_layers = m.num_memory_layers();
+      p.memory_values = memory_layer_params(m) * mem_layers;
+      activated_ffn += (1.0 * m.ffn.top_k_values * m.ffn.value_dim +
+                        1.0 * m.ffn.value_dim * m.hidden_size) *
+                       mem_layers;
+    }
+  }
+  p.total = p.attention + p.dense_ffn + p.routed_experts + p.shared_experts + p.router +
+            p.memory_values + p.embeddings;
+  p.activated = p.attention + activated_ffn + p.embeddings;
+  return p;
+}
+
+Bytes kv_bytes_per_token(const ModelSpec& m) {
+  return kv_bytes_per_token_per_gpu(m, Layout{}) ;
+}
+
+Bytes kv_bytes_per_token_per_gpu(const ModelSpec& m, const Layout& l) {
+  return Bytes(kv_elements_per_layer_per_gpu(m, l) * layers_per_stage(m, l) *
+               bytes_per_element(m.precision.kv_cache));
+}
+
+Bytes weight_bytes(const ModelSpec& m) {
+  ParameterCount p = parameter_count(m);
+  return Bytes((p.total - p.embeddings) * weight_element_bytes(m) + p.embeddings * 2.0);
+}
+
+Bytes weight_bytes_per_gpu(const ModelSpec& m, const Layout& l) {
+  ParameterCount p = parameter_count(m);
+  const double stage = static_cast<double>(layers_per_stage(m, l)) / m.num_layers;
+  const double g = gpus_per_stage(l);
+  // Attention, dense FFN and shared experts split by TP (replicated over DP-attention
+  // ranks); routed experts and memory tables spread over every GPU of the stage.
+  double linear = (p.attention + p.dense_ffn + p.shared_experts + p.router) / l.tp +
+                  (p.routed_experts + p.memory_values) / g;
+  // Embedding and LM head sit on the first and last stages; take the fuller one.
+  double emb = (l.pp == 1 || m.tie_embeddings ? p.embeddings : p.embeddings / 2) / l.tp;
+  return Bytes(linear * stage * weight_element_bytes(m) + emb * 2.0);
+}
+
+QuadrantShape attention_shape(const ModelSpec& m, const Layout& l, Phase phase,
+                              const BatchShape& b) {
+  const AttentionSpec& a = m.attention;
+  QuadrantShape s;
+  s.quadrant = phase == Phase::kPrefill ? Quadrant::kPrefillAttention : Quadrant::kDecodeAttention;
+  const int dp = l.dp_attention;
+  // Each DP-attention replica serves its share of the sequences.
+  s.num_seqs = std::max(1, ceil_div(b.num_seqs, dp));
+  s.new_tokens = static_cast<int64_t>(ceil_div_d(d(b.new_tokens), dp));
+  s.context_tokens = static_cast<int64_t>(ceil_div_d(d(b.context_tokens), dp));
+  double pairs = d(b.attention_pairs);
+  if (pairs <= 0) {
+    if (phase == Phase::kDecode) {
+      pairs = d(b.context_tokens);
+    } else {
+      const double seqs = std::max(1, b.num_seqs);
+      const double n = d(b.new_tokens) / seqs;
+      const double prior = std::max(0.0, d(b.context_tokens) / seqs - n);
+      pairs = seqs * (n * prior + n * (n + 1) / 2);
+    }
+  }
+  pairs /= dp;
+  s.heads = ceil_div(a.num_heads, l.tp);
+  const double h = m.hidden_size;
+  if (a.kind == AttentionKind::kMla && phase == Phase::kDecode) {
+    // Weight absorption: queries score the cached latent directly.
+    s.kv_heads = 1;
+    s.qk_head_dim = a.kv_lora_rank + a.qk_rope_head_dim;
+    s.v_head_dim = a.kv_lora_rank;
+  } else {
+    s.kv_heads = a.kind == AttentionKind::kMla ? s.heads : ceil_div(a.num_kv_heads, l.tp);
+    s.qk_head_dim = a.qk_head_dim();
+    s.v_head_dim = a.v_dim();
+  }
+  s.compute_format =
+      phase == Phase::kDecode ? m.precision.kv_cache : m.precision.activations;
+  const double proj_params = attention_parameters_per_layer(m) / l.tp;
+  const double core = 2.0 * pairs * s.heads * (s.qk_head_dim + s.v_head_dim);
+  s.flops = Flops(2.0 * d(s.new_tokens) * proj_params + core);
+  const double kv_elem = kv_elements_per_layer_per_gpu(m, l);
+  const double kv_b = bytes_per_element(m.precision.kv_cache);
+  const double prior_kv = std::max(0.0, d(s.context_tokens) - d(s.new_tokens));
+  const double weights = proj_params * weight_element_bytes(m);
+  const double kv = (prior_kv + d(s.new_tokens)) * kv_elem * kv_b   // read
+                    + d(s.new_tokens) * kv_elem * kv_b;             // write the new entries
+  const double acts = 2.0 * d(s.new_tokens) * h * act_bytes(m);
+  s.bytes = Bytes(weights + kv + acts);
+  s.hidden = m.hidden_size;
+  return s;
+}
+
+QuadrantShape ffn_shape(const ModelSpec& m, const Layout& l, Phase phase, int64_t tokens,
+                        bool moe_layer) {
+  QuadrantShape s;
+  s.quadrant = phase == Phase::kPrefill ? Quadrant::kPrefillFfn : Quadrant::kDecodeFfn;
+  s.compute_format = ffn_compute_format(m);
+  s.hidden = m.hidden_size;
+  const double h = m.hidden_size;
+  const double wb = weight_element_bytes(m);
+  const double ab = act_bytes(m);
+  const double g = gpus_per_stage(l);
+  const double t = d(tokens);
+  s.new_tokens = tokens;
+  if (moe_layer && m.ffn.kind == FfnKind::kMoe) {
+    const double E = m.ffn.num_experts;
+    const double k = m.ffn.top_k;
+    // Experts spread over the stage's GPUs; past one expert per GPU they split by TP.
+    const double experts_per_gpu = std::max(1.0, E / g);
+    const double split = std::max(1.0, g / E);
+    s.intermediate = static_cast<int>(m.ffn.expert_intermediate_size / split);
+    const double pairs = t * k / g;
+    s.routed_tokens = static_cast<int64_t>(std::ceil(pairs));
+    // An expert is read only if some token picked it: P = 1 - (1 - k/E)^t.
+    const double p_active = 1.0 - std::pow(std::max(0.0, 1.0 - k / E), t);
+    const double active = experts_per_gpu * p_active;
+    s.active_experts = static_cast<int>(std::ceil(active));
+    const double expert_w = expert_params(m) / split;
+    const double shared_w = shared_expert_params(m) / l.tp;
+    const double shared_tokens = t / l.dp_attention;
+    s.flops = Flops(2.0 * pairs * expert_w + 2.0 * shared_tokens * shared_w +
+                    2.0 * shared_tokens * h * E);
+    s.bytes = Bytes(active * expert_w * wb + shared_w * wb + h * E * 2.0 +
+                    2.0 * (pairs + shared_tokens) * h * ab);
+  } else {
+    const double w = dense_ffn_params(m) / l.tp;
+    const double shard_tokens = t / l.dp_attention;
+    s.intermediate = m.ffn.intermediate_size / l.tp;
+    s.routed_tokens = static_cast<int64_t>(std::ceil(shard_tokens));
+    s.active_experts = 0;
+    double flops = 2.0 * shard_tokens * w;
+    double bytes = w * wb + 2.0 * shard_tokens * h * ab;
+    if (m.ffn.kind == FfnKind::kUltraMem && m.ffn.memory_layer_interval > 0) {
+      // A memory layer every `interval` layers, averaged over layers: each token gathers
+      // top_k_values rows and projects them back to the hidden size.
+      const double per = 1.0 / m.ffn.memory_layer_interval;
+      const double proj = 1.0 * m.ffn.value_dim * h / g;
+      flops += per * 2.0 * shard_tokens * (proj + 1.0 * m.ffn.top_k_values * m.ffn.value_dim);
+      bytes += per * (proj * wb + shard_tokens * m.ffn.top_k_values * m.ffn.value_dim * wb / g);
+    }
+    s.flops = Flops(flops);
+    s.bytes = Bytes(bytes);
+  }
+  return s;
+}
+
+CommVolume layer_communication(const ModelSpec& m, const Layout& l, int64_t tokens) {
+  CommVolume c;
+  const double h = m.hidden_size;
+  const double t = d(tokens);
+  if (l.tp > 1) {
+    // Two ring all-reduces per layer (attention output, FFN output) over the TP group.
+    const double msg = t / l.dp_attention * h * 2.0;  // bf16 partial sums
+    c.tp_allreduce = Bytes(2.0 * 2.0 * (l.tp - 1) / l.tp * msg);
+  }
+  if (m.ffn.kind == FfnKind::kMoe && l.ep > 1) {
+    const double per_gpu_tokens = t / gpus_per_stage(l);
+    const double remote = static_cast<double>(l.ep - 1) / l.ep;
+    c.ep_dispatch = Bytes(per_gpu_tokens * m.ffn.top_k * h * act_bytes(m) * remote);
+    c.ep_combine = Bytes(per_gpu_tokens * m.ffn.top_k * h * 2.0 * remote);
+  }
+  if (l.pp > 1) c.pp_send = Bytes(t * h * 2.0);
+  return c;
+}
+
+ForwardAccounting forward_accounting(const ModelSpec& m, const Layout& l, Phase phase,
+                                     const BatchShape& b) {
+  ForwardAccounting f;
+  // Every layer runs on one stage of gpus_per_stage GPUs; per-GPU shapes times that.
+  const double g = gpus_per_stage(l);
+  QuadrantShape att = attention_shape(m, l, phase, b);
+  const int qa = static_cast<int>(att.quadrant);
+  f.flops[qa] = att.flops * (m.num_layers * g);
+  f.bytes[qa] = att.bytes * (m.num_layers * g);
+  for (int i = 0; i < m.num_layers; ++i) {
+    QuadrantShape ffn = ffn_shape(m, l, phase, b.new_tokens, m.is_moe_layer(i));
+    const int qf = static_cast<int>(ffn.quadrant);
+    f.flops[qf] += ffn.flops * g;
+    f.bytes[qf] += ffn.bytes * g;
+  }
+  return f;
+}
+
+}  // namespace quadrant

@@ -1,0 +1,84 @@
+// Model accounting: parameters, FLOPs, bytes and communication of the four quadrants,
+// for a model, a parallel layout and a batch shape. Closed forms only; no simulation.
+//
+//   ParameterCount p = parameter_count(deepseek_v3);      // total ~671e9, activated ~37e9
+//   QuadrantShape s = attention_shape(m, layout, Phase::kDecode, {64, 64, 64 * 4096});
+//   s.bytes;   // weights of the attention projections + KV read, per GPU, one layer
+#pragma once
+
+#include <cstdint>
+
+#include "sim/core/units.h"
+#include "sim/cost/cost_model.h"
+#include "sim/model/layout.h"
+#include "sim/model/model_spec.h"
+
+namespace quadrant {
+
+enum class Phase { kPrefill, kDecode };
+
+struct ParameterCount {
+  double total = 0;
+  double activated = 0;  // per token: attention, dense FFN, top-k + shared experts, embeddings
+  double attention = 0;
+  double dense_ffn = 0;
+  double routed_experts = 0;  // all routed experts of all MoE layers
+  double shared_experts = 0;
+  double router = 0;
+  double memory_values = 0;  // UltraMem value tables
+  double embeddings = 0;     // input embedding + LM head (once if tied)
+};
+ParameterCount parameter_count(const ModelSpec& m);
+
+// Parameters of one layer's attention projections (Q, K, V, O, or MLA's latents).
+double attention_parameters_per_layer(const ModelSpec& m);
+
+// Bytes of the KV cache for one token across all layers (MLA: latent + RoPE key).
+Bytes kv_bytes_per_token(const ModelSpec& m);
+// The same on one GPU of a layout: KV heads split by TP (replicated when TP exceeds the
+// KV heads, and for MLA's single latent), layers split by PP.
+Bytes kv_bytes_per_token_per_gpu(const ModelSpec& m, const Layout& l);
+
+// Weight bytes of the whole model in its weight format (embeddings kept in bf16, W4A8
+// group scales included), and on one GPU of a layout: attention and dense FFN split by
+// TP, routed experts by EP, layers by PP.
+Bytes weight_bytes(const ModelSpec& m);
+Bytes weight_bytes_per_gpu(const ModelSpec& m, const Layout& l);
+
+// The work of one step, summed over the sequences of a batch.
+struct BatchShape {
+  int num_seqs = 0;
+  int64_t new_tokens = 0;      // tokens computed this step (prefill chunk or decode tokens)
+  int64_t context_tokens = 0;  // sum of KV lengths attended, new tokens included
+  // Query-key pairs scored, summed over sequences (causal). 0: derived from the sums
+  // above as if the sequences were alike (decode: context_tokens).
+  int64_t attention_pairs = 0;
+};
+
+// One layer's quadrant work on one GPU of the layout: the shape the cost model sees.
+QuadrantShape attention_shape(const ModelSpec& m, const Layout& l, Phase phase,
+                              const BatchShape& b);
+// FFN of one layer: MoE layers route tokens * top_k pairs over EP ranks (expected even
+// spread; shared experts counted on every rank); dense layers split by TP.
+QuadrantShape ffn_shape(const ModelSpec& m, const Layout& l, Phase phase, int64_t tokens,
+                        bool moe_layer);
+
+// Communication of one layer on one GPU for `tokens` tokens of the instance.
+struct CommVolume {
+  Bytes tp_allreduce;  // bytes each GPU sends in the ring all-reduces (attention out + FFN)
+  Bytes ep_dispatch;   // bytes each GPU sends to other ranks before the experts
+  Bytes ep_combine;    // and after them
+  Bytes pp_send;       // activations handed to the next stage (per stage boundary)
+};
+CommVolume layer_communication(const ModelSpec& m, const Layout& l, int64_t tokens);
+
+// A whole forward pass of the model (all layers, one GPU's share summed over the
+// instance's GPUs), per quadrant.
+struct ForwardAccounting {
+  Flops flops[kNumQuadrants];
+  Bytes bytes[kNumQuadrants];
+};
+ForwardAccounting forward_accounting(const ModelSpec& m, const Layout& l, Phase phase,
+                                     const BatchShape& b);
+
+}  // namespace quadrant

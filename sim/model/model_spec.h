@@ -1,0 +1,98 @@
+// ModelSpec: the shape of a transformer the simulator serves. Plain data, filled by
+// sim/io from a scenario's `model` section; sim/model/accounting.h turns it into FLOPs
+// and bytes.
+//
+//   ModelSpec m = ...;                  // e.g. DeepSeek-V3: 61 layers, MLA, 256 experts
+//   double total = parameter_count(m).total;   // ~671e9
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace quadrant {
+
+// Number formats of weights, activations and the KV cache. kW4A8 is a weight format:
+// 4-bit integer weights with group scales, multiplied against 8-bit activations.
+enum class NumberFormat { kBf16, kFp8, kInt8, kW4A8 };
+
+// Bytes per element of a format (W4A8 weights: half a byte, group scales excluded).
+double bytes_per_element(NumberFormat f);
+const char* to_string(NumberFormat f);
+
+enum class AttentionKind { kMha, kGqa, kMla };
+const char* to_string(AttentionKind k);
+
+struct AttentionSpec {
+  AttentionKind kind = AttentionKind::kGqa;
+  int num_heads = 0;     // query heads
+  int num_kv_heads = 0;  // MHA: == num_heads; GQA: fewer; MLA: unused (one latent)
+  int head_dim = 0;      // MHA/GQA head dimension
+  // MLA (DeepSeek-V2/V3): queries and keys/values go through low-rank latents; the KV
+  // cache holds the compressed latent plus the decoupled RoPE key.
+  int q_lora_rank = 0;  // 0: queries are projected directly from the hidden state
+  int kv_lora_rank = 0;
+  int qk_nope_head_dim = 0;
+  int qk_rope_head_dim = 0;
+  int v_head_dim = 0;
+
+  int qk_head_dim() const {
+    return kind == AttentionKind::kMla ? qk_nope_head_dim + qk_rope_head_dim : head_dim;
+  }
+  int v_dim() const { return kind == AttentionKind::kMla ? v_head_dim : head_dim; }
+};
+
+enum class FfnKind { kDense, kMoe, kUltraMem };
+const char* to_string(FfnKind k);
+
+struct FfnSpec {
+  FfnKind kind = FfnKind::kDense;
+  int intermediate_size = 0;  // dense FFN, and the leading dense layers of an MoE model
+  // MoE
+  int num_experts = 0;
+  int top_k = 0;
+  int num_shared_experts = 0;
+  int expert_intermediate_size = 0;
+  int shared_expert_intermediate_size = 0;  // 0: same as expert_intermediate_size
+  int first_dense_layers = 0;               // leading layers with a dense FFN
+  // UltraMem: every `memory_layer_interval`-th layer adds a product-key memory layer
+  // beside its dense FFN; a token reads top_k_values rows of value_dim from a table of
+  // num_values rows.
+  int memory_layer_interval = 0;
+  int64_t num_values = 0;
+  int value_dim = 0;
+  int top_k_values = 0;
+  int num_memory_heads = 1;
+};
+
+struct PrecisionSpec {
+  NumberFormat weights = NumberFormat::kBf16;
+  NumberFormat activations = NumberFormat::kBf16;
+  NumberFormat kv_cache = NumberFormat::kBf16;
+  int weight_group_size = 128;  // W4A8: weights sharing one scale
+};
+
+struct ModelSpec {
+  std::string name;
+  int num_layers = 0;
+  int hidden_size = 0;
+  int vocab_size = 0;
+  bool tie_embeddings = false;
+  AttentionSpec attention;
+  FfnSpec ffn;
+  PrecisionSpec precision;
+
+  // Layer i (0-based) has an MoE FFN (and not a dense one).
+  bool is_moe_layer(int i) const {
+    return ffn.kind == FfnKind::kMoe && i >= ffn.first_dense_layers;
+  }
+  int num_moe_layers() const {
+    return ffn.kind == FfnKind::kMoe ? num_layers - ffn.first_dense_layers : 0;
+  }
+  int num_memory_layers() const {
+    return ffn.kind == FfnKind::kUltraMem && ffn.memory_layer_interval > 0
+               ? num_layers / ffn.memory_layer_interval
+               : 0;
+  }
+};
+
+}  // namespace quadrant

@@ -1,0 +1,171 @@
+// Scenario: everything one run needs, as plain structs. sim/io parses and validates a
+// scenario file into this once, at the edge; nothing past that point sees JSON.
+//
+//   Scenario s = load_scenario("scenarios/default.json");   // sim/io/scenario_io.h
+//   s.serving.decode.layout.tp;                             // 8
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/core/units.h"
+#include "sim/hardware/hardware.h"
+#include "sim/model/layout.h"
+#include "sim/model/model_spec.h"
+
+namespace quadrant {
+
+// ---- workload -------------------------------------------------------------------------
+
+enum class ArrivalProcess { kPoisson, kGamma, kDeterministic, kDiurnal, kTrace };
+const char* to_string(ArrivalProcess p);
+
+enum class TraceFormat { kAzure, kBurstGpt, kMooncake };
+const char* to_string(TraceFormat f);
+
+struct RatePoint {
+  Duration at;          // offset into the (repeating) curve
+  double rate_per_s{};  // arrival rate from `at` until the next point
+};
+
+struct ArrivalSpec {
+  ArrivalProcess process = ArrivalProcess::kPoisson;
+  double rate_per_s = 1.0;  // mean rate (poisson, gamma, deterministic)
+  double cv = 1.0;          // gamma: coefficient of variation of inter-arrival times
+  std::vector<RatePoint> curve;  // diurnal: piecewise-constant rate, repeats every period
+  Duration curve_period = Duration::seconds(86400);
+  std::string trace_file;        // trace: path resolved against the scenario's folder
+  TraceFormat trace_format = TraceFormat::kAzure;
+  double trace_time_scale = 1.0;  // >1 stretches the trace (lower load)
+};
+
+enum class LengthDistribution { kFixed, kUniform, kLognormal, kHistogram };
+const char* to_string(LengthDistribution d);
+
+struct LengthSpec {
+  LengthDistribution distribution = LengthDistribution::kFixed;
+  int64_t value = 512;  // fixed
+  int64_t min = 1;      // uniform bounds; clamps for lognormal
+  int64_t max = 1 << 20;
+  double median = 512;  // lognormal: exp(mu)
+  double sigma = 1.0;   // lognormal: sd of log(length)
+  std::vector<std::pair<int64_t, double>> bins;  // histogram: (length, weight)
+  double mean() const;
+};
+
+struct WorkloadSpec {
+  ArrivalSpec arrival;
+  LengthSpec input_length;
+  LengthSpec output_length;
+  Duration duration = Duration::seconds(600);  // arrivals stop after this
+  int64_t max_requests = 0;                    // 0: no cap
+  Duration warmup = Duration::zero();          // requests arriving earlier are not scored
+};
+
+// ---- SLOs -----------------------------------------------------------------------------
+
+struct SloSpec {
+  Duration ttft = Duration::seconds(2);
+  Duration tpot = Duration::millis(50);
+  double ttft_percentile = 90;  // the report checks P<percentile> against the target
+  double tpot_percentile = 90;
+  double attainment = 0.9;  // fraction of requests that must meet both targets
+};
+
+// ---- serving --------------------------------------------------------------------------
+
+enum class Role { kPrefill, kDecode, kColocated };
+const char* to_string(Role r);
+
+enum class ServingMode { kDisaggregated, kColocated };
+const char* to_string(ServingMode m);
+
+struct PoolSpec {
+  std::string gpu;  // catalog key
+  int instances = 1;
+  Layout layout;
+  int max_batch_size = 256;       // sequences per step (decode, colocated)
+  int64_t max_batch_tokens = 8192;  // token budget per step (prefill chunking)
+  int64_t chunk_size = 2048;        // prefill chunk per sequence
+};
+
+struct SpeculativeSpec {
+  bool enabled = false;
+  int draft_length = 3;           // k
+  double acceptance_rate = 0.7;   // a, per drafted token
+  double draft_cost_ratio = 0.05;  // cost of one draft step against one target step
+};
+
+enum class PrefillRouting { kLeastTokens, kRoundRobin };
+enum class DecodeRouting { kLeastKv, kRoundRobin };
+
+struct AutoscalerSpec {
+  bool enabled = false;
+  Duration interval = Duration::seconds(10);
+  Duration provisioning_delay = Duration::seconds(60);
+  double prefill_queue_tokens_high = 16384;  // per instance: scale up above
+  double decode_utilization_high = 0.85;     // KV occupancy: scale up above
+  double low_watermark = 0.3;                // scale down below (fraction of the high mark)
+  int min_instances = 1;
+  int max_instances = 64;
+};
+
+struct ServingSpec {
+  ServingMode mode = ServingMode::kDisaggregated;
+  PoolSpec prefill;
+  PoolSpec decode;
+  PoolSpec colocated;
+  int kv_block_size = 16;            // tokens per paged-KV block
+  bool kv_transfer_layerwise = false;  // stream KV per layer, overlapped with prefill
+  double min_kv_fraction = 0.1;       // planner: KV must get at least this share of memory
+  PrefillRouting prefill_routing = PrefillRouting::kLeastTokens;
+  DecodeRouting decode_routing = DecodeRouting::kLeastKv;
+  SpeculativeSpec speculative;
+  AutoscalerSpec autoscaler;
+};
+
+// ---- search and costs -----------------------------------------------------------------
+
+enum class Objective { kMinCost, kMinGpus, kMaxGoodputPerDollar };
+const char* to_string(Objective o);
+
+struct SearchSpec {
+  std::vector<std::string> prefill_gpus;  // empty: the serving section's gpu
+  std::vector<std::string> decode_gpus;
+  std::vector<int> tp{1, 2, 4, 8};
+  std::vector<int> ep{1, 2, 4, 8};
+  std::vector<int> pp{1};
+  std::vector<int> max_batch_size{64, 128, 256};
+  std::vector<int64_t> chunk_size{2048};
+  int max_instances_per_role = 64;
+  bool include_colocated = true;
+  Objective objective = Objective::kMinCost;
+  double budget_usd_per_hour = 0;  // kMaxGoodputPerDollar: spend at most this
+  double target_rate_per_s = 0;    // 0: the workload's mean arrival rate
+  int seeds = 3;                   // whole-cluster confirmations per finalist
+  int finalists = 3;
+};
+
+struct CostsSpec {
+  std::map<std::string, double> usd_per_hour;  // overrides the catalog's prices
+};
+
+struct Scenario {
+  std::string name;
+  std::string file;  // where it was loaded from
+  uint64_t seed = 1;
+  ModelSpec model;
+  HardwareCatalog catalog;
+  ClusterSpec cluster;
+  WorkloadSpec workload;
+  SloSpec slo;
+  ServingSpec serving;
+  SearchSpec search;
+  CostsSpec costs;
+
+  double price_per_hour(const std::string& gpu) const;
+};
+
+}  // namespace quadrant
