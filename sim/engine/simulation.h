@@ -1,0 +1,112 @@
+// One simulation run: a scenario's cluster (its `serving` section) serving its workload,
+// judged against its SLOs. This is the seam between the simulator and its users (the
+// `simulate` command, the planner, the tests).
+//
+//   CostModels models = roofline_cost_models(scenario);   // or calibrated ones
+//   SimulationResult r = simulate(scenario, models, {.seed = 7});
+//   r.summary.ttft.p90;  r.summary.slo_attainment;  r.summary.usd_per_million_tokens;
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/core/units.h"
+#include "sim/cost/cost_model.h"
+#include "sim/scenario.h"
+
+namespace quadrant {
+
+// A cost model per GPU type name (catalog key). Shared, read-only during a run, so the
+// planner's threads may share one set.
+using CostModels = std::map<std::string, std::shared_ptr<const CostModel>>;
+
+// Observer of what the simulation emits (for the Chrome trace); never called when null.
+struct TraceEvent {
+  std::string track;     // "prefill[0]", "decode[3]", "kv_transfer", ...
+  std::string name;      // "step", "kv_transfer", "preempt", ...
+  SimTime start;
+  Duration duration;
+  std::map<std::string, double> args;
+};
+using TraceSink = std::function<void(const TraceEvent&)>;
+
+struct SimulationOptions {
+  uint64_t seed = 1;
+  TraceSink trace;  // optional
+  // Progress callback (fraction done) for long runs; optional.
+  std::function<void(double)> progress;
+  bool keep_requests = false;  // fill SimulationResult::requests
+};
+
+struct Percentiles {
+  double mean = 0, p50 = 0, p90 = 0, p99 = 0, max = 0;  // seconds
+};
+
+// Per request, compact (the benchmark runs a million of them).
+struct RequestRecord {
+  uint64_t id = 0;
+  double arrival_s = 0;
+  int32_t input_tokens = 0;
+  int32_t output_tokens = 0;
+  float ttft_s = 0, tpot_s = 0, e2e_s = 0, queue_s = 0;
+  bool rejected = false;
+};
+
+struct InstanceSummary {
+  std::string name;  // "prefill[0]"
+  Role role = Role::kPrefill;
+  std::string gpu;
+  int gpus = 0;
+  double utilization = 0;      // busy time / lifetime
+  double mean_batch_size = 0;  // sequences per step
+  double mean_batch_tokens = 0;
+  double mean_kv_occupancy = 0;  // decode/colocated: fraction of KV capacity in use
+  double peak_kv_occupancy = 0;
+  int64_t steps = 0;
+  int64_t preemptions = 0;
+  // (time s, value) samples for plots: KV occupancy and batch size over time
+  std::vector<std::pair<double, double>> kv_occupancy_series;
+  std::vector<std::pair<double, double>> batch_size_series;
+};
+
+struct SimulationSummary {
+  int64_t requests_arrived = 0;
+  int64_t requests_finished = 0;
+  int64_t requests_rejected = 0;
+  int64_t requests_scored = 0;  // finished after warm-up
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  Percentiles ttft, tpot, e2e, queueing;
+  double slo_attainment = 0;     // fraction of scored requests meeting TTFT and TPOT
+  double goodput_rps = 0;        // requests/s meeting both SLOs
+  double throughput_rps = 0;     // finished requests/s
+  double output_tokens_per_s = 0;
+  double duration_s = 0;         // simulated time until the last request finished
+  double gpu_hours = 0;
+  double usd = 0;
+  double usd_per_hour = 0;
+  double usd_per_million_tokens = 0;  // input + output tokens
+  int prefill_gpus = 0, decode_gpus = 0, colocated_gpus = 0;
+  // Where the step costs came from, e.g. {"H100-SXM": "fitted:calibration/models/h100.json"}.
+  std::map<std::string, std::string> cost_sources;
+  int64_t events = 0;  // events processed (benchmark)
+};
+
+struct SimulationResult {
+  SimulationSummary summary;
+  std::vector<InstanceSummary> instances;
+  std::vector<RequestRecord> requests;  // only with keep_requests
+};
+
+// Throws InputError when the serving section cannot run (e.g. weights do not fit).
+SimulationResult simulate(const Scenario& scenario, const CostModels& models,
+                          const SimulationOptions& options);
+
+// Roofline models for every GPU type in the scenario's catalog.
+CostModels roofline_cost_models(const Scenario& scenario);
+
+}  // namespace quadrant
