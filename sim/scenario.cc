@@ -6,39 +6,54 @@ namespace quadrant {
 
 const char* to_string(ArrivalProcess p) {
   switch (p) {
-    case ArrivalProcess::kPoisson: return "poisson";
-    case ArrivalProcess::kGamma: return "gamma";
-    case ArrivalProcess::kDeterministic: return "deterministic";
-    case ArrivalProcess::kDiurnal: return "diurnal";
-    case ArrivalProcess::kTrace: return "trace";
+    case ArrivalProcess::kPoisson:
+      return "poisson";
+    case ArrivalProcess::kGamma:
+      return "gamma";
+    case ArrivalProcess::kDeterministic:
+      return "deterministic";
+    case ArrivalProcess::kDiurnal:
+      return "diurnal";
+    case ArrivalProcess::kTrace:
+      return "trace";
   }
   return "?";
 }
 
 const char* to_string(TraceFormat f) {
   switch (f) {
-    case TraceFormat::kAzure: return "azure";
-    case TraceFormat::kBurstGpt: return "burstgpt";
-    case TraceFormat::kMooncake: return "mooncake";
+    case TraceFormat::kAzure:
+      return "azure";
+    case TraceFormat::kBurstGpt:
+      return "burstgpt";
+    case TraceFormat::kMooncake:
+      return "mooncake";
   }
   return "?";
 }
 
 const char* to_string(LengthDistribution d) {
   switch (d) {
-    case LengthDistribution::kFixed: return "fixed";
-    case LengthDistribution::kUniform: return "uniform";
-    case LengthDistribution::kLognormal: return "lognormal";
-    case LengthDistribution::kHistogram: return "histogram";
+    case LengthDistribution::kFixed:
+      return "fixed";
+    case LengthDistribution::kUniform:
+      return "uniform";
+    case LengthDistribution::kLognormal:
+      return "lognormal";
+    case LengthDistribution::kHistogram:
+      return "histogram";
   }
   return "?";
 }
 
 const char* to_string(Role r) {
   switch (r) {
-    case Role::kPrefill: return "prefill";
-    case Role::kDecode: return "decode";
-    case Role::kColocated: return "colocated";
+    case Role::kPrefill:
+      return "prefill";
+    case Role::kDecode:
+      return "decode";
+    case Role::kColocated:
+      return "colocated";
   }
   return "?";
 }
@@ -49,18 +64,24 @@ const char* to_string(ServingMode m) {
 
 const char* to_string(Objective o) {
   switch (o) {
-    case Objective::kMinCost: return "min_cost";
-    case Objective::kMinGpus: return "min_gpus";
-    case Objective::kMaxGoodputPerDollar: return "max_goodput_per_dollar";
+    case Objective::kMinCost:
+      return "min_cost";
+    case Objective::kMinGpus:
+      return "min_gpus";
+    case Objective::kMaxGoodputPerDollar:
+      return "max_goodput_per_dollar";
   }
   return "?";
 }
 
 double LengthSpec::mean() const {
   switch (distribution) {
-    case LengthDistribution::kFixed: return static_cast<double>(value);
-    case LengthDistribution::kUniform: return 0.5 * static_cast<double>(min + max);
-    case LengthDistribution::kLognormal: return median * std::exp(0.5 * sigma * sigma);
+    case LengthDistribution::kFixed:
+      return static_cast<double>(value);
+    case LengthDistribution::kUniform:
+      return 0.5 * static_cast<double>(min + max);
+    case LengthDistribution::kLognormal:
+      return median * std::exp(0.5 * sigma * sigma);
     case LengthDistribution::kHistogram: {
       double w = 0, s = 0;
       for (const auto& [len, weight] : bins) {

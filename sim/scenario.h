@@ -32,11 +32,11 @@ struct RatePoint {
 
 struct ArrivalSpec {
   ArrivalProcess process = ArrivalProcess::kPoisson;
-  double rate_per_s = 1.0;  // mean rate (poisson, gamma, deterministic)
-  double cv = 1.0;          // gamma: coefficient of variation of inter-arrival times
+  double rate_per_s = 1.0;       // mean rate (poisson, gamma, deterministic)
+  double cv = 1.0;               // gamma: coefficient of variation of inter-arrival times
   std::vector<RatePoint> curve;  // diurnal: piecewise-constant rate, repeats every period
   Duration curve_period = Duration::seconds(86400);
-  std::string trace_file;        // trace: path resolved against the scenario's folder
+  std::string trace_file;  // trace: path resolved against the scenario's folder
   TraceFormat trace_format = TraceFormat::kAzure;
   double trace_time_scale = 1.0;  // >1 stretches the trace (lower load)
 };
@@ -49,8 +49,8 @@ struct LengthSpec {
   int64_t value = 512;  // fixed
   int64_t min = 1;      // uniform bounds; clamps for lognormal
   int64_t max = 1 << 20;
-  double median = 512;  // lognormal: exp(mu)
-  double sigma = 1.0;   // lognormal: sd of log(length)
+  double median = 512;                           // lognormal: exp(mu)
+  double sigma = 1.0;                            // lognormal: sd of log(length)
   std::vector<std::pair<int64_t, double>> bins;  // histogram: (length, weight)
   double mean() const;
 };
@@ -86,15 +86,15 @@ struct PoolSpec {
   std::string gpu;  // catalog key
   int instances = 1;
   Layout layout;
-  int max_batch_size = 256;       // sequences per step (decode, colocated)
+  int max_batch_size = 256;         // sequences per step (decode, colocated)
   int64_t max_batch_tokens = 8192;  // token budget per step (prefill chunking)
   int64_t chunk_size = 2048;        // prefill chunk per sequence
 };
 
 struct SpeculativeSpec {
   bool enabled = false;
-  int draft_length = 3;           // k
-  double acceptance_rate = 0.7;   // a, per drafted token
+  int draft_length = 3;            // k
+  double acceptance_rate = 0.7;    // a, per drafted token
   double draft_cost_ratio = 0.05;  // cost of one draft step against one target step
 };
 
@@ -117,9 +117,9 @@ struct ServingSpec {
   PoolSpec prefill;
   PoolSpec decode;
   PoolSpec colocated;
-  int kv_block_size = 16;            // tokens per paged-KV block
+  int kv_block_size = 16;              // tokens per paged-KV block
   bool kv_transfer_layerwise = false;  // stream KV per layer, overlapped with prefill
-  double min_kv_fraction = 0.1;       // planner: KV must get at least this share of memory
+  double min_kv_fraction = 0.1;        // planner: KV must get at least this share of memory
   PrefillRouting prefill_routing = PrefillRouting::kLeastTokens;
   DecodeRouting decode_routing = DecodeRouting::kLeastKv;
   SpeculativeSpec speculative;

@@ -42,12 +42,12 @@ class InputError : public std::runtime_error {
 
 }  // namespace quadrant
 
-#define QUADRANT_CHECK(cond)                                             \
-  do {                                                                   \
+#define QUADRANT_CHECK(cond)                                              \
+  do {                                                                    \
     if (!(cond)) ::quadrant::check_failed(__FILE__, __LINE__, #cond, ""); \
   } while (0)
 
-#define QUADRANT_CHECK_MSG(cond, detail)                                       \
-  do {                                                                         \
+#define QUADRANT_CHECK_MSG(cond, detail)                                        \
+  do {                                                                          \
     if (!(cond)) ::quadrant::check_failed(__FILE__, __LINE__, #cond, (detail)); \
   } while (0)

@@ -33,10 +33,18 @@ class Duration {
 
   constexpr Duration operator+(Duration o) const { return Duration(ns_ + o.ns_); }
   constexpr Duration operator-(Duration o) const { return Duration(ns_ - o.ns_); }
-  constexpr Duration& operator+=(Duration o) { ns_ += o.ns_; return *this; }
-  constexpr Duration& operator-=(Duration o) { ns_ -= o.ns_; return *this; }
+  constexpr Duration& operator+=(Duration o) {
+    ns_ += o.ns_;
+    return *this;
+  }
+  constexpr Duration& operator-=(Duration o) {
+    ns_ -= o.ns_;
+    return *this;
+  }
   constexpr Duration operator*(int64_t k) const { return Duration(ns_ * k); }
-  constexpr Duration scaled(double k) const { return Duration(round_ns(static_cast<double>(ns_) * k)); }
+  constexpr Duration scaled(double k) const {
+    return Duration(round_ns(static_cast<double>(ns_) * k));
+  }
   constexpr double operator/(Duration o) const {
     return static_cast<double>(ns_) / static_cast<double>(o.ns_);
   }
@@ -50,8 +58,12 @@ class Duration {
   int64_t ns_ = 0;
 };
 
-constexpr Duration max(Duration a, Duration b) { return a < b ? b : a; }
-constexpr Duration min(Duration a, Duration b) { return a < b ? a : b; }
+constexpr Duration max(Duration a, Duration b) {
+  return a < b ? b : a;
+}
+constexpr Duration min(Duration a, Duration b) {
+  return a < b ? a : b;
+}
 
 // A point on the simulation clock, nanoseconds since the start of the run.
 class SimTime {
@@ -65,7 +77,10 @@ class SimTime {
   constexpr double to_seconds() const { return static_cast<double>(ns_) * 1e-9; }
 
   constexpr SimTime operator+(Duration d) const { return SimTime(ns_ + d.ns()); }
-  constexpr SimTime& operator+=(Duration d) { ns_ += d.ns(); return *this; }
+  constexpr SimTime& operator+=(Duration d) {
+    ns_ += d.ns();
+    return *this;
+  }
   constexpr Duration operator-(SimTime o) const { return Duration::nanos(ns_ - o.ns_); }
   constexpr auto operator<=>(const SimTime&) const = default;
 
@@ -130,8 +145,12 @@ class FlopsPerSec : public Quantity<FlopsPerSec> {
   static constexpr FlopsPerSec tera(double t) { return FlopsPerSec(t * 1e12); }
 };
 
-constexpr Bytes operator*(double k, Bytes b) { return b * k; }
-constexpr Flops operator*(double k, Flops f) { return f * k; }
+constexpr Bytes operator*(double k, Bytes b) {
+  return b * k;
+}
+constexpr Flops operator*(double k, Flops f) {
+  return f * k;
+}
 
 // Time to move or compute at a rate, rounded up to whole nanoseconds so that no
 // non-zero work takes zero time.
@@ -141,7 +160,11 @@ inline Duration operator/(Bytes b, BytesPerSec r) {
 inline Duration operator/(Flops f, FlopsPerSec r) {
   return Duration::nanos(static_cast<int64_t>(std::ceil(f.value() / r.value() * 1e9)));
 }
-inline BytesPerSec operator/(Bytes b, Duration d) { return BytesPerSec(b.value() / d.to_seconds()); }
-inline FlopsPerSec operator/(Flops f, Duration d) { return FlopsPerSec(f.value() / d.to_seconds()); }
+inline BytesPerSec operator/(Bytes b, Duration d) {
+  return BytesPerSec(b.value() / d.to_seconds());
+}
+inline FlopsPerSec operator/(Flops f, Duration d) {
+  return FlopsPerSec(f.value() / d.to_seconds());
+}
 
 }  // namespace quadrant

@@ -4,20 +4,28 @@ namespace quadrant {
 
 const char* to_string(Quadrant q) {
   switch (q) {
-    case Quadrant::kPrefillAttention: return "prefill_attention";
-    case Quadrant::kPrefillFfn: return "prefill_ffn";
-    case Quadrant::kDecodeAttention: return "decode_attention";
-    case Quadrant::kDecodeFfn: return "decode_ffn";
+    case Quadrant::kPrefillAttention:
+      return "prefill_attention";
+    case Quadrant::kPrefillFfn:
+      return "prefill_ffn";
+    case Quadrant::kDecodeAttention:
+      return "decode_attention";
+    case Quadrant::kDecodeFfn:
+      return "decode_ffn";
   }
   return "?";
 }
 
 const char* to_string(Provenance p) {
   switch (p) {
-    case Provenance::kMeasured: return "measured";
-    case Provenance::kFitted: return "fitted";
-    case Provenance::kDerived: return "derived";
-    case Provenance::kRoofline: return "roofline";
+    case Provenance::kMeasured:
+      return "measured";
+    case Provenance::kFitted:
+      return "fitted";
+    case Provenance::kDerived:
+      return "derived";
+    case Provenance::kRoofline:
+      return "roofline";
   }
   return "?";
 }

@@ -31,18 +31,18 @@ struct QuadrantShape {
   Quadrant quadrant = Quadrant::kPrefillAttention;
   NumberFormat compute_format = NumberFormat::kBf16;  // format the multiplies run in
   // attention
-  int num_seqs = 0;           // sequences in the batch
-  int64_t new_tokens = 0;     // query tokens (prefill: chunk tokens; decode: num_seqs * q_len)
+  int num_seqs = 0;            // sequences in the batch
+  int64_t new_tokens = 0;      // query tokens (prefill: chunk tokens; decode: num_seqs * q_len)
   int64_t context_tokens = 0;  // sum over sequences of KV length attended (incl. new)
   int heads = 0;               // query heads on this GPU
   int kv_heads = 0;            // KV heads on this GPU (MLA: 1 latent)
   int qk_head_dim = 0;
   int v_head_dim = 0;
   // FFN
-  int64_t routed_tokens = 0;   // token-expert pairs this GPU computes
-  int active_experts = 0;      // experts on this GPU that received tokens
+  int64_t routed_tokens = 0;  // token-expert pairs this GPU computes
+  int active_experts = 0;     // experts on this GPU that received tokens
   int hidden = 0;
-  int intermediate = 0;        // per expert (or dense FFN shard)
+  int intermediate = 0;  // per expert (or dense FFN shard)
   // totals
   Flops flops;
   Bytes bytes;  // fewest bytes moved through HBM: weights, KV, activations

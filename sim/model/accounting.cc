@@ -7,9 +7,15 @@ namespace quadrant {
 
 namespace {
 
-double d(int64_t v) { return static_cast<double>(v); }
-int ceil_div(int a, int b) { return (a + b - 1) / b; }
-double ceil_div_d(double a, double b) { return std::ceil(a / b); }
+double d(int64_t v) {
+  return static_cast<double>(v);
+}
+int ceil_div(int a, int b) {
+  return (a + b - 1) / b;
+}
+double ceil_div_d(double a, double b) {
+  return std::ceil(a / b);
+}
 
 // Bytes per weight of linear layers, W4A8 group scales (one bf16 per group) included.
 double weight_element_bytes(const ModelSpec& m) {
@@ -20,7 +26,9 @@ double weight_element_bytes(const ModelSpec& m) {
   return b;
 }
 
-double act_bytes(const ModelSpec& m) { return bytes_per_element(m.precision.activations); }
+double act_bytes(const ModelSpec& m) {
+  return bytes_per_element(m.precision.activations);
+}
 
 double expert_params(const ModelSpec& m) {
   return 3.0 * m.hidden_size * m.ffn.expert_intermediate_size;
@@ -30,7 +38,9 @@ double shared_expert_params(const ModelSpec& m) {
                                                      : m.ffn.expert_intermediate_size;
   return 3.0 * m.hidden_size * si * m.ffn.num_shared_experts;
 }
-double dense_ffn_params(const ModelSpec& m) { return 3.0 * m.hidden_size * m.ffn.intermediate_size; }
+double dense_ffn_params(const ModelSpec& m) {
+  return 3.0 * m.hidden_size * m.ffn.intermediate_size;
+}
 double memory_layer_params(const ModelSpec& m) {
   // value table plus the projection of the gathered values back to the hidden size
   return d(m.ffn.num_values) * m.ffn.value_dim + 1.0 * m.ffn.value_dim * m.hidden_size;
@@ -38,8 +48,12 @@ double memory_layer_params(const ModelSpec& m) {
 int dense_ffn_layers(const ModelSpec& m) {
   return m.ffn.kind == FfnKind::kMoe ? m.ffn.first_dense_layers : m.num_layers;
 }
-int layers_per_stage(const ModelSpec& m, const Layout& l) { return ceil_div(m.num_layers, l.pp); }
-int gpus_per_stage(const Layout& l) { return l.tp * l.dp_attention; }
+int layers_per_stage(const ModelSpec& m, const Layout& l) {
+  return ceil_div(m.num_layers, l.pp);
+}
+int gpus_per_stage(const Layout& l) {
+  return l.tp * l.dp_attention;
+}
 
 // KV elements one token stores in one layer on one GPU.
 double kv_elements_per_layer_per_gpu(const ModelSpec& m, const Layout& l) {
@@ -50,10 +64,14 @@ double kv_elements_per_layer_per_gpu(const ModelSpec& m, const Layout& l) {
 
 NumberFormat ffn_compute_format(const ModelSpec& m) {
   switch (m.precision.weights) {
-    case NumberFormat::kW4A8: return NumberFormat::kW4A8;
-    case NumberFormat::kFp8: return NumberFormat::kFp8;
-    case NumberFormat::kInt8: return NumberFormat::kInt8;
-    case NumberFormat::kBf16: return NumberFormat::kBf16;
+    case NumberFormat::kW4A8:
+      return NumberFormat::kW4A8;
+    case NumberFormat::kFp8:
+      return NumberFormat::kFp8;
+    case NumberFormat::kInt8:
+      return NumberFormat::kInt8;
+    case NumberFormat::kBf16:
+      return NumberFormat::kBf16;
   }
   return NumberFormat::kBf16;
 }
@@ -87,17 +105,17 @@ ParameterCount parameter_count(const ModelSpec& m) {
     p.routed_experts = expert_params(m) * m.ffn.num_experts * moe_layers;
     p.shared_experts = shared_expert_params(m) * moe_layers;
     p.router = 1.0 * m.hidden_size * m.ffn.num_experts * moe_layers;
-    activated_ffn = p.dense_ffn + p.shared_experts + p.router +
-                    expert_params(m) * m.ffn.top_k * moe_layers;
+    activated_ffn =
+        p.dense_ffn + p.shared_experts + p.router + expert_params(m) * m.ffn.top_k * moe_layers;
   } else {
     p.dense_ffn = dense_ffn_params(m) * L;
     activated_ffn = p.dense_ffn;
     if (m.ffn.kind == FfnKind::kUltraMem) {
       const int mem_layers = m.num_memory_layers();
       p.memory_values = memory_layer_params(m) * mem_layers;
-      activated_ffn += (1.0 * m.ffn.top_k_values * m.ffn.value_dim +
-                        1.0 * m.ffn.value_dim * m.hidden_size) *
-                       mem_layers;
+      activated_ffn +=
+          (1.0 * m.ffn.top_k_values * m.ffn.value_dim + 1.0 * m.ffn.value_dim * m.hidden_size) *
+          mem_layers;
     }
   }
   p.total = p.attention + p.dense_ffn + p.routed_experts + p.shared_experts + p.router +
@@ -107,7 +125,7 @@ ParameterCount parameter_count(const ModelSpec& m) {
 }
 
 Bytes kv_bytes_per_token(const ModelSpec& m) {
-  return kv_bytes_per_token_per_gpu(m, Layout{}) ;
+  return kv_bytes_per_token_per_gpu(m, Layout{});
 }
 
 Bytes kv_bytes_per_token_per_gpu(const ModelSpec& m, const Layout& l) {
@@ -167,8 +185,7 @@ QuadrantShape attention_shape(const ModelSpec& m, const Layout& l, Phase phase,
     s.qk_head_dim = a.qk_head_dim();
     s.v_head_dim = a.v_dim();
   }
-  s.compute_format =
-      phase == Phase::kDecode ? m.precision.kv_cache : m.precision.activations;
+  s.compute_format = phase == Phase::kDecode ? m.precision.kv_cache : m.precision.activations;
   const double proj_params = attention_parameters_per_layer(m) / l.tp;
   const double core = 2.0 * pairs * s.heads * (s.qk_head_dim + s.v_head_dim);
   s.flops = Flops(2.0 * d(s.new_tokens) * proj_params + core);
@@ -176,8 +193,8 @@ QuadrantShape attention_shape(const ModelSpec& m, const Layout& l, Phase phase,
   const double kv_b = bytes_per_element(m.precision.kv_cache);
   const double prior_kv = std::max(0.0, d(s.context_tokens) - d(s.new_tokens));
   const double weights = proj_params * weight_element_bytes(m);
-  const double kv = (prior_kv + d(s.new_tokens)) * kv_elem * kv_b   // read
-                    + d(s.new_tokens) * kv_elem * kv_b;             // write the new entries
+  const double kv = (prior_kv + d(s.new_tokens)) * kv_elem * kv_b  // read
+                    + d(s.new_tokens) * kv_elem * kv_b;            // write the new entries
   const double acts = 2.0 * d(s.new_tokens) * h * act_bytes(m);
   s.bytes = Bytes(weights + kv + acts);
   s.hidden = m.hidden_size;

@@ -1,0 +1,424 @@
+#include "sim/io/scenario_io.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include "sim/core/error.h"
+#include "sim/io/json_reader.h"
+
+namespace quadrant {
+
+namespace fs = std::filesystem;
+using io::Reader;
+
+namespace {
+
+NumberFormat format_of(const std::string& s) {
+  if (s == "fp8") return NumberFormat::kFp8;
+  if (s == "int8") return NumberFormat::kInt8;
+  if (s == "w4a8") return NumberFormat::kW4A8;
+  return NumberFormat::kBf16;
+}
+
+int as_int(const Reader& r, const std::string& key) {
+  int64_t v = r.integer(key);
+  if (v > 2'000'000'000) r.fail(key, "expected an integer below 2e9, got " + std::to_string(v));
+  return static_cast<int>(v);
+}
+
+ModelSpec read_model(const Reader& r) {
+  ModelSpec m;
+  m.name = r.string("name");
+  r.string("source");
+  r.string("notes");
+  m.num_layers = as_int(r, "num_layers");
+  m.hidden_size = as_int(r, "hidden_size");
+  m.vocab_size = as_int(r, "vocab_size");
+  m.tie_embeddings = r.boolean("tie_embeddings");
+
+  Reader a = r.object("attention");
+  AttentionSpec& at = m.attention;
+  const std::string kind = a.choice("kind");
+  at.num_heads = as_int(a, "num_heads");
+  if (kind == "mla") {
+    at.kind = AttentionKind::kMla;
+    at.q_lora_rank = as_int(a, "q_lora_rank");
+    at.kv_lora_rank = as_int(a, "kv_lora_rank");
+    at.qk_nope_head_dim = as_int(a, "qk_nope_head_dim");
+    at.qk_rope_head_dim = as_int(a, "qk_rope_head_dim");
+    at.v_head_dim = as_int(a, "v_head_dim");
+    at.num_kv_heads = at.num_heads;
+  } else {
+    at.kind = kind == "mha" ? AttentionKind::kMha : AttentionKind::kGqa;
+    at.head_dim = as_int(a, "head_dim");
+    at.num_kv_heads =
+        kind == "mha" && !a.has("num_kv_heads") ? at.num_heads : as_int(a, "num_kv_heads");
+    if (kind == "mha" && at.num_kv_heads != at.num_heads) {
+      a.fail("num_kv_heads", "expected num_heads (" + std::to_string(at.num_heads) +
+                                 ") for mha, got " + std::to_string(at.num_kv_heads));
+    }
+    if (at.num_heads % at.num_kv_heads != 0) {
+      a.fail("num_kv_heads", "expected a divisor of num_heads (" + std::to_string(at.num_heads) +
+                                 "), got " + std::to_string(at.num_kv_heads));
+    }
+  }
+
+  Reader f = r.object("ffn");
+  FfnSpec& ffn = m.ffn;
+  const std::string fk = f.choice("kind");
+  if (fk == "moe") {
+    ffn.kind = FfnKind::kMoe;
+    ffn.num_experts = as_int(f, "num_experts");
+    ffn.top_k = as_int(f, "top_k");
+    ffn.num_shared_experts = as_int(f, "num_shared_experts");
+    ffn.expert_intermediate_size = as_int(f, "expert_intermediate_size");
+    ffn.shared_expert_intermediate_size = as_int(f, "shared_expert_intermediate_size");
+    ffn.first_dense_layers = as_int(f, "first_dense_layers");
+    if (ffn.top_k > ffn.num_experts) {
+      f.fail("top_k", "expected at most num_experts (" + std::to_string(ffn.num_experts) +
+                          "), got " + std::to_string(ffn.top_k));
+    }
+    if (ffn.first_dense_layers >= m.num_layers) {
+      f.fail("first_dense_layers", "expected fewer than num_layers (" +
+                                       std::to_string(m.num_layers) + "), got " +
+                                       std::to_string(ffn.first_dense_layers));
+    }
+    if (ffn.first_dense_layers > 0) ffn.intermediate_size = as_int(f, "intermediate_size");
+  } else {
+    ffn.kind = fk == "dense" ? FfnKind::kDense : FfnKind::kUltraMem;
+    ffn.intermediate_size = as_int(f, "intermediate_size");
+    if (ffn.kind == FfnKind::kUltraMem) {
+      ffn.memory_layer_interval = as_int(f, "memory_layer_interval");
+      ffn.num_values = f.integer("num_values");
+      ffn.value_dim = as_int(f, "value_dim");
+      ffn.top_k_values = as_int(f, "top_k_values");
+      ffn.num_memory_heads = as_int(f, "num_memory_heads");
+      if (ffn.memory_layer_interval > m.num_layers) {
+        f.fail("memory_layer_interval", "expected at most num_layers (" +
+                                            std::to_string(m.num_layers) + "), got " +
+                                            std::to_string(ffn.memory_layer_interval));
+      }
+    }
+  }
+
+  Reader p = r.object("precision");
+  m.precision.weights = format_of(p.choice("weights"));
+  m.precision.activations = format_of(p.choice("activations"));
+  m.precision.kv_cache = format_of(p.choice("kv_cache"));
+  m.precision.weight_group_size = as_int(p, "weight_group_size");
+  return m;
+}
+
+HardwareCatalog read_catalog(const Reader& r) {
+  HardwareCatalog c;
+  r.string("source");
+  for (const auto& [name, g] : r.map_objects("gpus")) {
+    GpuSpec s;
+    s.name = name;
+    g.string("description");
+    s.memory = g.bytes("memory");
+    s.memory_bandwidth = g.bandwidth("memory_bandwidth");
+    s.bf16 = g.flop_rate("bf16");
+    s.fp8 = g.flop_rate("fp8");
+    s.int8 = g.flop_rate("int8");
+    s.nvlink_bandwidth = g.bandwidth("nvlink_bandwidth");
+    s.nic_bandwidth = g.bandwidth("nic_bandwidth");
+    s.usd_per_hour = g.number("usd_per_hour");
+    s.compute_efficiency = g.number("compute_efficiency");
+    s.memory_efficiency = g.number("memory_efficiency");
+    s.kernel_overhead = g.duration("kernel_overhead");
+    s.reserved_memory = g.bytes("reserved_memory");
+    s.source = g.string("source");
+    std::string cal = g.string("calibrated");
+    if (!cal.empty()) s.calibrated = (fs::path(g.dir()) / cal).lexically_normal().string();
+    if (s.memory.value() <= 0) g.fail("memory", "expected a positive size, got 0");
+    if (s.memory_bandwidth.value() <= 0)
+      g.fail("memory_bandwidth", "expected a positive bandwidth, got 0");
+    if (s.bf16.value() <= 0) g.fail("bf16", "expected a positive FLOP rate, got 0");
+    if (s.reserved_memory >= s.memory) {
+      g.fail("reserved_memory", "expected less than the GPU's memory");
+    }
+    c.gpus.emplace(name, std::move(s));
+  }
+  if (c.gpus.empty()) r.fail("gpus", "expected at least one GPU type, got none");
+  return c;
+}
+
+std::string catalog_names(const HardwareCatalog& c) {
+  std::string out;
+  for (const auto& [name, g] : c.gpus) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+void check_gpu_ref(const Reader& r, const std::string& key, const std::string& gpu,
+                   const HardwareCatalog& c) {
+  if (c.find(gpu)) return;
+  std::vector<std::string> names;
+  for (const auto& [n, g] : c.gpus) names.push_back(n);
+  std::string guess = io::closest(gpu, names);
+  r.fail(key, "expected a GPU type of hardware.gpus (" + catalog_names(c) + "), got \"" + gpu +
+                  "\"" + (guess.empty() ? "" : "; did you mean \"" + guess + "\"?"));
+}
+
+LengthSpec read_length(const Reader& r) {
+  LengthSpec l;
+  const std::string d = r.choice("distribution");
+  l.min = r.integer("min");
+  l.max = r.integer("max");
+  if (l.min > l.max) {
+    r.fail("max",
+           "expected at least min (" + std::to_string(l.min) + "), got " + std::to_string(l.max));
+  }
+  if (d == "fixed") {
+    l.distribution = LengthDistribution::kFixed;
+    l.value = r.integer("value");
+  } else if (d == "uniform") {
+    l.distribution = LengthDistribution::kUniform;
+    if (!r.has("max")) r.fail("max", "missing required field (uniform upper bound)");
+  } else if (d == "lognormal") {
+    l.distribution = LengthDistribution::kLognormal;
+    l.median = r.number("median");
+    l.sigma = r.number("sigma");
+  } else {
+    l.distribution = LengthDistribution::kHistogram;
+    l.bins = r.pairs("bins");
+  }
+  return l;
+}
+
+WorkloadSpec read_workload(const Reader& r) {
+  WorkloadSpec w;
+  Reader a = r.object("arrival");
+  const std::string p = a.choice("process");
+  ArrivalSpec& ar = w.arrival;
+  if (p == "poisson" || p == "gamma" || p == "deterministic") {
+    ar.process = p == "poisson" ? ArrivalProcess::kPoisson
+                 : p == "gamma" ? ArrivalProcess::kGamma
+                                : ArrivalProcess::kDeterministic;
+    ar.rate_per_s = a.number("rate");
+    ar.cv = a.number("cv");
+  } else if (p == "diurnal") {
+    ar.process = ArrivalProcess::kDiurnal;
+    ar.curve_period = a.duration("period");
+    Duration last = Duration::nanos(-1);
+    std::vector<Reader> points = a.objects("curve");
+    if (points.empty()) a.fail("curve", "expected at least one {at, rate} point, got []");
+    double total = 0;
+    for (const Reader& pt : points) {
+      RatePoint rp{pt.duration("at"), pt.number("rate")};
+      if (rp.at <= last) pt.fail("at", "expected times in increasing order");
+      if (rp.at >= ar.curve_period) pt.fail("at", "expected a time within the period");
+      last = rp.at;
+      total += rp.rate_per_s;
+      ar.curve.push_back(rp);
+    }
+    if (ar.curve.front().at != Duration::zero())
+      points.front().fail("at", "expected the first point at 0s");
+    if (total <= 0) a.fail("curve", "expected some positive rate, got all zeros");
+    double mean = 0;
+    for (size_t i = 0; i < ar.curve.size(); ++i) {
+      Duration end = i + 1 < ar.curve.size() ? ar.curve[i + 1].at : ar.curve_period;
+      mean += ar.curve[i].rate_per_s * ((end - ar.curve[i].at) / ar.curve_period);
+    }
+    ar.rate_per_s = mean;
+  } else {
+    ar.process = ArrivalProcess::kTrace;
+    Reader t = a.object("trace");
+    std::string file = t.string("file");
+    ar.trace_file = (fs::path(t.dir()) / file).lexically_normal().string();
+    if (!fs::exists(ar.trace_file)) {
+      t.fail("file", "cannot open trace file \"" + file + "\" (looked for " +
+                         fs::absolute(ar.trace_file).lexically_normal().string() + ")");
+    }
+    const std::string fmt = t.choice("format");
+    ar.trace_format = fmt == "azure"      ? TraceFormat::kAzure
+                      : fmt == "burstgpt" ? TraceFormat::kBurstGpt
+                                          : TraceFormat::kMooncake;
+    ar.trace_time_scale = t.number("time_scale");
+  }
+  w.input_length = read_length(r.object("input_length"));
+  w.output_length = read_length(r.object("output_length"));
+  w.duration = r.duration("duration");
+  w.max_requests = r.integer("max_requests");
+  w.warmup = r.duration("warmup");
+  if (w.duration <= Duration::zero()) r.fail("duration", "expected a positive duration, got 0");
+  if (w.warmup >= w.duration) r.fail("warmup", "expected less than workload.duration");
+  return w;
+}
+
+SloSpec read_slo(const Reader& r) {
+  SloSpec s;
+  s.ttft = r.duration("ttft");
+  s.tpot = r.duration("tpot");
+  s.ttft_percentile = r.number("ttft_percentile");
+  s.tpot_percentile = r.number("tpot_percentile");
+  s.attainment = r.number("attainment");
+  if (s.ttft <= Duration::zero()) r.fail("ttft", "expected a positive duration, got 0");
+  if (s.tpot <= Duration::zero()) r.fail("tpot", "expected a positive duration, got 0");
+  return s;
+}
+
+PoolSpec read_pool(const Reader& r, const ModelSpec& m, const HardwareCatalog& c) {
+  PoolSpec p;
+  p.gpu = r.string("gpu");
+  check_gpu_ref(r, "gpu", p.gpu, c);
+  p.instances = as_int(r, "instances");
+  Reader l = r.object("layout");
+  p.layout.tp = as_int(l, "tp");
+  p.layout.ep = as_int(l, "ep");
+  p.layout.pp = as_int(l, "pp");
+  p.layout.dp_attention = as_int(l, "dp_attention");
+  const int stage_gpus = p.layout.tp * p.layout.dp_attention;
+  if (stage_gpus % p.layout.ep != 0) {
+    l.fail("ep", "expected a divisor of tp * dp_attention (" + std::to_string(stage_gpus) +
+                     "), got " + std::to_string(p.layout.ep));
+  }
+  if (p.layout.tp > m.attention.num_heads) {
+    l.fail("tp", "expected at most the model's attention heads (" +
+                     std::to_string(m.attention.num_heads) + "), got " +
+                     std::to_string(p.layout.tp));
+  }
+  if (m.ffn.kind == FfnKind::kMoe && p.layout.ep > m.ffn.num_experts) {
+    l.fail("ep", "expected at most the model's experts (" + std::to_string(m.ffn.num_experts) +
+                     "), got " + std::to_string(p.layout.ep));
+  }
+  if (p.layout.pp > m.num_layers) {
+    l.fail("pp", "expected at most the model's layers (" + std::to_string(m.num_layers) +
+                     "), got " + std::to_string(p.layout.pp));
+  }
+  p.max_batch_size = as_int(r, "max_batch_size");
+  p.max_batch_tokens = r.integer("max_batch_tokens");
+  p.chunk_size = r.integer("chunk_size");
+  return p;
+}
+
+ServingSpec read_serving(const Reader& r, const ModelSpec& m, const HardwareCatalog& c) {
+  ServingSpec s;
+  s.mode = r.choice("mode") == "colocated" ? ServingMode::kColocated : ServingMode::kDisaggregated;
+  if (s.mode == ServingMode::kDisaggregated) {
+    if (!r.has("prefill"))
+      r.fail("prefill", "missing required field (the prefill pool of disaggregated mode)");
+    if (!r.has("decode"))
+      r.fail("decode", "missing required field (the decode pool of disaggregated mode)");
+  } else if (!r.has("colocated")) {
+    r.fail("colocated", "missing required field (the pool of colocated mode)");
+  }
+  if (r.has("prefill")) s.prefill = read_pool(r.object("prefill"), m, c);
+  if (r.has("decode")) s.decode = read_pool(r.object("decode"), m, c);
+  if (r.has("colocated")) s.colocated = read_pool(r.object("colocated"), m, c);
+  s.kv_block_size = as_int(r, "kv_block_size");
+  s.kv_transfer_layerwise = r.boolean("kv_transfer_layerwise");
+  s.min_kv_fraction = r.number("min_kv_fraction");
+  s.prefill_routing = r.choice("prefill_routing") == "round_robin" ? PrefillRouting::kRoundRobin
+                                                                   : PrefillRouting::kLeastTokens;
+  s.decode_routing = r.choice("decode_routing") == "round_robin" ? DecodeRouting::kRoundRobin
+                                                                 : DecodeRouting::kLeastKv;
+  Reader sp = r.object("speculative");
+  s.speculative.enabled = sp.boolean("enabled");
+  s.speculative.draft_length = as_int(sp, "draft_length");
+  s.speculative.acceptance_rate = sp.number("acceptance_rate");
+  s.speculative.draft_cost_ratio = sp.number("draft_cost_ratio");
+  if (s.speculative.acceptance_rate >= 1) {
+    sp.fail("acceptance_rate", "expected a number in [0, 1), got 1");
+  }
+  Reader a = r.object("autoscaler");
+  AutoscalerSpec& as = s.autoscaler;
+  as.enabled = a.boolean("enabled");
+  as.interval = a.duration("interval");
+  as.provisioning_delay = a.duration("provisioning_delay");
+  as.prefill_queue_tokens_high = a.number("prefill_queue_tokens_high");
+  as.decode_utilization_high = a.number("decode_utilization_high");
+  as.low_watermark = a.number("low_watermark");
+  as.min_instances = as_int(a, "min_instances");
+  as.max_instances = as_int(a, "max_instances");
+  if (as.min_instances > as.max_instances) {
+    a.fail("max_instances", "expected at least min_instances (" + std::to_string(as.min_instances) +
+                                "), got " + std::to_string(as.max_instances));
+  }
+  if (as.interval <= Duration::zero()) a.fail("interval", "expected a positive duration, got 0");
+  return s;
+}
+
+std::vector<int> to_ints(const std::vector<int64_t>& v) {
+  return {v.begin(), v.end()};
+}
+
+SearchSpec read_search(const Reader& r, const HardwareCatalog& c) {
+  SearchSpec s;
+  s.prefill_gpus = r.strings("prefill_gpus");
+  s.decode_gpus = r.strings("decode_gpus");
+  for (size_t i = 0; i < s.prefill_gpus.size(); ++i) {
+    if (!c.find(s.prefill_gpus[i])) {
+      check_gpu_ref(r, "prefill_gpus[" + std::to_string(i) + "]", s.prefill_gpus[i], c);
+    }
+  }
+  for (size_t i = 0; i < s.decode_gpus.size(); ++i) {
+    if (!c.find(s.decode_gpus[i])) {
+      check_gpu_ref(r, "decode_gpus[" + std::to_string(i) + "]", s.decode_gpus[i], c);
+    }
+  }
+  s.tp = to_ints(r.integers("tp"));
+  s.ep = to_ints(r.integers("ep"));
+  s.pp = to_ints(r.integers("pp"));
+  s.max_batch_size = to_ints(r.integers("max_batch_size"));
+  s.chunk_size = r.integers("chunk_size");
+  s.max_instances_per_role = as_int(r, "max_instances_per_role");
+  s.include_colocated = r.boolean("include_colocated");
+  const std::string o = r.choice("objective");
+  s.objective = o == "min_gpus"                 ? Objective::kMinGpus
+                : o == "max_goodput_per_dollar" ? Objective::kMaxGoodputPerDollar
+                                                : Objective::kMinCost;
+  s.budget_usd_per_hour = r.number("budget_usd_per_hour");
+  if (s.objective == Objective::kMaxGoodputPerDollar && s.budget_usd_per_hour <= 0) {
+    r.fail("budget_usd_per_hour", "expected a positive budget for max_goodput_per_dollar, got 0");
+  }
+  s.target_rate_per_s = r.number("target_rate");
+  s.seeds = as_int(r, "seeds");
+  s.finalists = as_int(r, "finalists");
+  return s;
+}
+
+}  // namespace
+
+HardwareCatalog load_catalog(const std::string& path) {
+  io::Json doc = io::load_json_file(path);
+  // A catalog file has the shape of the `hardware` section; read it under that name.
+  io::Json wrapped = {{"hardware", doc}};
+  Reader root = Reader::root(wrapped, path);
+  return read_catalog(root.object("hardware"));
+}
+
+Scenario load_scenario(const std::string& path) {
+  io::Json doc = io::load_json_file(path);
+  Reader r = Reader::root(doc, path);
+  Scenario s;
+  s.file = path;
+  s.name = r.string("name");
+  r.string("description");
+  s.seed = static_cast<uint64_t>(r.integer("seed"));
+  s.model = read_model(r.object("model"));
+  s.catalog = read_catalog(r.object("hardware"));
+  Reader cl = r.object("cluster");
+  s.cluster.gpus_per_node = as_int(cl, "gpus_per_node");
+  Reader intra = cl.object("intra_node");
+  s.cluster.intra_node = {intra.bandwidth("bandwidth"), intra.duration("latency")};
+  Reader inter = cl.object("inter_node");
+  s.cluster.inter_node = {inter.bandwidth("bandwidth"), inter.duration("latency")};
+  for (const auto& [gpu, n] : cl.map_numbers("max_gpus")) {
+    check_gpu_ref(cl.object("max_gpus"), gpu, gpu, s.catalog);
+    s.cluster.max_gpus[gpu] = static_cast<int>(n);
+  }
+  s.workload = read_workload(r.object("workload"));
+  s.slo = read_slo(r.object("slo"));
+  s.serving = read_serving(r.object("serving"), s.model, s.catalog);
+  s.search = read_search(r.object("search"), s.catalog);
+  Reader costs = r.object("costs");
+  for (const auto& [gpu, price] : costs.map_numbers("usd_per_hour")) {
+    check_gpu_ref(costs.object("usd_per_hour"), gpu, gpu, s.catalog);
+    s.costs.usd_per_hour[gpu] = price;
+  }
+  return s;
+}
+
+}  // namespace quadrant

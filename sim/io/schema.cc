@@ -1,0 +1,403 @@
+#include "sim/io/schema.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+namespace quadrant::io {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+class Builder {
+ public:
+  explicit Builder(std::vector<FieldDecl>& out) : out_(out) {}
+
+  FieldDecl& add(std::string path, FieldType type, std::string def, std::string help) {
+    FieldDecl f;
+    f.path = std::move(path);
+    f.type = type;
+    f.default_value = std::move(def);
+    f.help = std::move(help);
+    out_.push_back(std::move(f));
+    return out_.back();
+  }
+  void object(const std::string& p, const std::string& def, const std::string& help) {
+    add(p, FieldType::kObject, def, help);
+  }
+  void str(const std::string& p, const std::string& def, const std::string& help) {
+    add(p, FieldType::kString, def, help);
+  }
+  void boolean(const std::string& p, const std::string& def, const std::string& help) {
+    add(p, FieldType::kBoolean, def, help);
+  }
+  // Integer >= min.
+  void integer(const std::string& p, const std::string& def, double min, const std::string& help) {
+    add(p, FieldType::kInteger, def, help).min = min;
+  }
+  void number(const std::string& p, const std::string& def, double min, double max,
+              bool min_exclusive, const std::string& unit, const std::string& help) {
+    FieldDecl& f = add(p, FieldType::kNumber, def, help);
+    f.min = min;
+    f.max = max;
+    f.min_exclusive = min_exclusive;
+    f.unit = unit;
+  }
+  void positive(const std::string& p, const std::string& def, const std::string& unit,
+                const std::string& help) {
+    number(p, def, 0, kInf, true, unit, help);
+  }
+  void fraction(const std::string& p, const std::string& def, const std::string& help) {
+    number(p, def, 0, 1, true, "", help);
+  }
+  void dimensional(const std::string& p, FieldType t, const std::string& def,
+                   const std::string& help) {
+    add(p, t, def, help).min = 0;
+  }
+  void choice(const std::string& p, const std::string& def, std::vector<std::string> choices,
+              const std::string& help) {
+    add(p, FieldType::kEnum, def, help).choices = std::move(choices);
+  }
+  void array(const std::string& p, const std::string& def, const std::string& help) {
+    add(p, FieldType::kArray, def, help);
+  }
+  void map(const std::string& p, const std::string& def, const std::string& help) {
+    add(p, FieldType::kMap, def, help);
+  }
+
+ private:
+  std::vector<FieldDecl>& out_;
+};
+
+void declare_length(Builder& b, const std::string& p, const std::string& what) {
+  b.object(p, "required", what + " length distribution");
+  b.choice(p + ".distribution", "required", {"fixed", "uniform", "lognormal", "histogram"},
+           "shape of the distribution");
+  b.integer(p + ".value", "required for fixed", 1, "fixed: every request has this many tokens");
+  b.integer(p + ".min", "1", 1, "uniform: lower bound; lognormal: values below are clamped");
+  b.integer(p + ".max", "1048576", 1, "uniform: upper bound; lognormal: values above are clamped");
+  b.positive(p + ".median", "required for lognormal", "tokens", "lognormal: median, exp(mu)");
+  b.positive(p + ".sigma", "required for lognormal", "",
+             "lognormal: standard deviation of ln(length)");
+  b.array(p + ".bins", "required for histogram",
+          "histogram: [[length, weight], ...]; a length is drawn with probability weight/sum");
+}
+
+void declare_pool(Builder& b, const std::string& p, const std::string& role) {
+  b.object(p, "required for " + role, "the " + role + " pool: GPU type, layout, batch limits");
+  b.str(p + ".gpu", "required", "GPU type, a key of hardware.gpus");
+  b.integer(p + ".instances", "1", 1, "number of instances in the pool");
+  b.object(p + ".layout", "", "parallel layout of one instance; GPUs = tp * pp * dp_attention");
+  b.integer(p + ".layout.tp", "1", 1, "tensor-parallel degree (attention heads, dense FFN)");
+  b.integer(p + ".layout.ep", "1", 1, "expert-parallel degree; divides tp * dp_attention");
+  b.integer(p + ".layout.pp", "1", 1, "pipeline stages (Chunk-PP for prefill)");
+  b.integer(p + ".layout.dp_attention", "1", 1, "data-parallel attention replicas (MLA models)");
+  b.integer(p + ".max_batch_size", "256", 1, "most sequences in one step");
+  b.integer(p + ".max_batch_tokens", "8192", 1, "token budget of one step (prefill chunking)");
+  b.integer(p + ".chunk_size", "2048", 1, "most prompt tokens of one sequence in one step");
+}
+
+std::vector<FieldDecl> build() {
+  std::vector<FieldDecl> f;
+  Builder b(f);
+  b.str("name", "\"scenario\"", "name shown in reports");
+  b.str("description", "", "free text shown in reports");
+  b.integer("seed", "1", 0, "seed of every random stream of the run");
+
+  // ---- model
+  b.object("model", "required", "the served model (often an include of scenarios/models/*.json)");
+  b.str("model.name", "required", "model name");
+  b.str("model.source", "", "where the figures come from");
+  b.str("model.notes", "", "assumptions made where figures are not public");
+  b.integer("model.num_layers", "required", 1, "transformer layers");
+  b.integer("model.hidden_size", "required", 1, "hidden (model) dimension");
+  b.integer("model.vocab_size", "required", 1, "vocabulary size");
+  b.boolean("model.tie_embeddings", "false", "LM head shares the input embedding");
+  b.object("model.attention", "required", "attention block");
+  b.choice("model.attention.kind", "required", {"mha", "gqa", "mla"},
+           "multi-head, grouped-query or multi-head latent attention");
+  b.integer("model.attention.num_heads", "required", 1, "query heads");
+  b.integer("model.attention.num_kv_heads", "required for gqa", 1,
+            "key/value heads (mha: equal to num_heads)");
+  b.integer("model.attention.head_dim", "required for mha and gqa", 1, "head dimension");
+  b.integer("model.attention.q_lora_rank", "0", 0, "mla: query latent rank (0: no latent)");
+  b.integer("model.attention.kv_lora_rank", "required for mla", 1, "mla: KV latent rank");
+  b.integer("model.attention.qk_nope_head_dim", "required for mla", 1,
+            "mla: query/key head dim without RoPE");
+  b.integer("model.attention.qk_rope_head_dim", "required for mla", 1,
+            "mla: decoupled RoPE key dim (cached beside the latent)");
+  b.integer("model.attention.v_head_dim", "required for mla", 1, "mla: value head dim");
+  b.object("model.ffn", "required", "feed-forward block");
+  b.choice("model.ffn.kind", "required", {"dense", "moe", "ultramem"},
+           "dense gated MLP, mixture of experts, or UltraMem memory layers");
+  b.integer("model.ffn.intermediate_size",
+            "required for dense, ultramem, and moe with leading dense layers", 1,
+            "intermediate size of the dense gated MLP");
+  b.integer("model.ffn.num_experts", "required for moe", 1, "routed experts per MoE layer");
+  b.integer("model.ffn.top_k", "required for moe", 1, "experts each token is routed to");
+  b.integer("model.ffn.num_shared_experts", "0", 0, "experts every token goes through");
+  b.integer("model.ffn.expert_intermediate_size", "required for moe", 1,
+            "intermediate size of one expert");
+  b.integer("model.ffn.shared_expert_intermediate_size", "0", 0,
+            "intermediate size of a shared expert (0: expert_intermediate_size)");
+  b.integer("model.ffn.first_dense_layers", "0", 0, "leading layers with a dense FFN");
+  b.integer("model.ffn.memory_layer_interval", "required for ultramem", 1,
+            "ultramem: a memory layer every this many layers");
+  b.integer("model.ffn.num_values", "required for ultramem", 1, "ultramem: rows of a value table");
+  b.integer("model.ffn.value_dim", "required for ultramem", 1, "ultramem: width of a value row");
+  b.integer("model.ffn.top_k_values", "required for ultramem", 1,
+            "ultramem: value rows each token gathers");
+  b.integer("model.ffn.num_memory_heads", "1", 1, "ultramem: memory heads");
+  b.object("model.precision", "", "number formats");
+  b.choice("model.precision.weights", "bf16", {"bf16", "fp8", "int8", "w4a8"},
+           "weights of linear layers (w4a8: 4-bit weights, 8-bit activations)");
+  b.choice("model.precision.activations", "bf16", {"bf16", "fp8", "int8"}, "activations");
+  b.choice("model.precision.kv_cache", "bf16", {"bf16", "fp8", "int8"}, "KV cache entries");
+  b.integer("model.precision.weight_group_size", "128", 1, "w4a8: weights sharing one scale");
+
+  // ---- hardware
+  b.object("hardware", "required",
+           "catalog of GPU types (often an include of scenarios/hardware/)");
+  b.str("hardware.source", "", "where the catalog's figures come from");
+  b.map("hardware.gpus", "required", "GPU types by name");
+  const std::string g = "hardware.gpus.*";
+  b.object(g, "", "one GPU type");
+  b.str(g + ".description", "", "full product name");
+  b.dimensional(g + ".memory", FieldType::kBytes, "required", "HBM capacity");
+  b.dimensional(g + ".memory_bandwidth", FieldType::kBandwidth, "required", "HBM bandwidth");
+  b.dimensional(g + ".bf16", FieldType::kFlopRate, "required", "dense BF16 tensor peak");
+  b.dimensional(g + ".fp8", FieldType::kFlopRate, "0FLOP/s", "dense FP8 tensor peak (0: none)");
+  b.dimensional(g + ".int8", FieldType::kFlopRate, "0FLOP/s", "dense INT8 tensor peak (0: none)");
+  b.dimensional(g + ".nvlink_bandwidth", FieldType::kBandwidth, "0GB/s",
+                "NVLink bandwidth per GPU, one direction (0: PCIe only)");
+  b.dimensional(g + ".nic_bandwidth", FieldType::kBandwidth, "50GB/s",
+                "network bandwidth per GPU, one direction");
+  b.positive(g + ".usd_per_hour", "required", "USD/h", "typical price of one GPU-hour");
+  b.fraction(g + ".compute_efficiency", "0.7", "roofline: achievable fraction of the tensor peak");
+  b.fraction(g + ".memory_efficiency", "0.8", "roofline: achievable fraction of HBM bandwidth");
+  b.dimensional(g + ".kernel_overhead", FieldType::kDuration, "4us",
+                "roofline: fixed cost per quadrant kernel launch");
+  b.dimensional(g + ".reserved_memory", FieldType::kBytes, "4GB",
+                "memory kept for context, activations and fragmentation");
+  b.str(g + ".calibrated", "",
+        "fitted cost-model file (calibration/models/), relative to this file");
+  b.str(g + ".source", "", "public source of the figures");
+
+  // ---- cluster
+  b.object("cluster", "", "how GPUs are connected");
+  b.integer("cluster.gpus_per_node", "8", 1, "GPUs sharing one NVLink domain");
+  b.object("cluster.intra_node", "", "GPU-to-GPU link inside a node");
+  b.dimensional("cluster.intra_node.bandwidth", FieldType::kBandwidth, "450GB/s", "per direction");
+  b.dimensional("cluster.intra_node.latency", FieldType::kDuration, "3us", "per message");
+  b.object("cluster.inter_node", "", "path between nodes (NIC and switch)");
+  b.dimensional("cluster.inter_node.bandwidth", FieldType::kBandwidth, "50GB/s",
+                "per GPU NIC, per direction");
+  b.dimensional("cluster.inter_node.latency", FieldType::kDuration, "10us", "per message");
+  b.map("cluster.max_gpus", "", "most GPUs of each type available (absent: unlimited)");
+  b.integer("cluster.max_gpus.*", "", 0, "GPUs of this type");
+
+  // ---- workload
+  b.object("workload", "required", "the traffic (often an include of scenarios/workloads/)");
+  b.object("workload.arrival", "required", "arrival process");
+  b.choice("workload.arrival.process", "required",
+           {"poisson", "gamma", "deterministic", "diurnal", "trace"}, "how requests arrive");
+  b.positive("workload.arrival.rate", "required for poisson, gamma, deterministic", "req/s",
+             "mean arrival rate");
+  b.positive("workload.arrival.cv", "1", "",
+             "gamma: coefficient of variation of inter-arrival gaps");
+  b.array("workload.arrival.curve", "required for diurnal",
+          "diurnal: piecewise-constant rate, [{at, rate}, ...], first at 0s");
+  b.dimensional("workload.arrival.curve[].at", FieldType::kDuration, "required",
+                "offset into the period where this rate starts");
+  b.number("workload.arrival.curve[].rate", "required", 0, kInf, false, "req/s", "arrival rate");
+  b.dimensional("workload.arrival.period", FieldType::kDuration, "24h",
+                "diurnal: the curve repeats with this period");
+  b.object("workload.arrival.trace", "required for trace", "trace replay");
+  b.str("workload.arrival.trace.file", "required", "trace file, relative to this scenario file");
+  b.choice("workload.arrival.trace.format", "required", {"azure", "burstgpt", "mooncake"},
+           "Azure LLM inference CSV, BurstGPT CSV, or Mooncake JSONL");
+  b.positive("workload.arrival.trace.time_scale", "1", "",
+             "multiplies the trace's gaps (2: half the load)");
+  declare_length(b, "workload.input_length", "prompt");
+  declare_length(b, "workload.output_length", "generated");
+  b.dimensional("workload.duration", FieldType::kDuration, "10min", "arrivals stop after this");
+  b.integer("workload.max_requests", "0", 0, "stop after this many arrivals (0: no cap)");
+  b.dimensional("workload.warmup", FieldType::kDuration, "0s",
+                "requests arriving earlier are served but not scored");
+
+  // ---- slo
+  b.object("slo", "required", "service-level objectives");
+  b.dimensional("slo.ttft", FieldType::kDuration, "required", "time-to-first-token target");
+  b.dimensional("slo.tpot", FieldType::kDuration, "required", "time-per-output-token target");
+  b.number("slo.ttft_percentile", "90", 0, 100, true, "%", "percentile checked against slo.ttft");
+  b.number("slo.tpot_percentile", "90", 0, 100, true, "%", "percentile checked against slo.tpot");
+  b.fraction("slo.attainment", "0.9", "fraction of requests that must meet both targets");
+
+  // ---- serving
+  b.object("serving", "required", "the cluster being simulated");
+  b.choice("serving.mode", "disaggregated", {"disaggregated", "colocated"},
+           "separate prefill and decode pools, or one pool doing both");
+  declare_pool(b, "serving.prefill", "disaggregated mode");
+  declare_pool(b, "serving.decode", "disaggregated mode");
+  declare_pool(b, "serving.colocated", "colocated mode");
+  b.integer("serving.kv_block_size", "16", 1, "tokens per paged-KV block");
+  b.boolean("serving.kv_transfer_layerwise", "false",
+            "stream KV layer by layer, overlapped with prefill");
+  b.number("serving.min_kv_fraction", "0.1", 0, 1, false, "",
+           "planner: a layout needs at least this share of GPU memory for KV");
+  b.choice("serving.prefill_routing", "least_tokens", {"least_tokens", "round_robin"},
+           "how requests pick a prefill instance");
+  b.choice("serving.decode_routing", "least_kv", {"least_kv", "round_robin"},
+           "how requests pick a decode instance");
+  b.object("serving.speculative", "", "speculative decoding");
+  b.boolean("serving.speculative.enabled", "false", "draft and verify");
+  b.integer("serving.speculative.draft_length", "3", 1, "k: tokens drafted per verify step");
+  b.number("serving.speculative.acceptance_rate", "0.7", 0, 1, false, "",
+           "a: probability a drafted token is accepted");
+  b.number("serving.speculative.draft_cost_ratio", "0.05", 0, 1, false, "",
+           "cost of one draft step against one target step");
+  b.object("serving.autoscaler", "", "independent scaling of the prefill and decode pools");
+  b.boolean("serving.autoscaler.enabled", "false", "scale the pools during the run");
+  b.dimensional("serving.autoscaler.interval", FieldType::kDuration, "10s", "decision period");
+  b.dimensional("serving.autoscaler.provisioning_delay", FieldType::kDuration, "60s",
+                "time before a new instance serves");
+  b.positive("serving.autoscaler.prefill_queue_tokens_high", "16384", "tokens",
+             "scale prefill up above this queued prompt load per instance");
+  b.fraction("serving.autoscaler.decode_utilization_high", "0.85",
+             "scale decode up above this KV occupancy");
+  b.fraction("serving.autoscaler.low_watermark", "0.3",
+             "scale down below this fraction of the high marks");
+  b.integer("serving.autoscaler.min_instances", "1", 1, "per pool");
+  b.integer("serving.autoscaler.max_instances", "64", 1, "per pool");
+
+  // ---- search
+  b.object("search", "", "what the planner may vary");
+  b.array("search.prefill_gpus", "", "GPU types for prefill (absent: serving.prefill.gpu)");
+  b.array("search.decode_gpus", "", "GPU types for decode (absent: serving.decode.gpu)");
+  b.array("search.tp", "[1,2,4,8]", "tensor-parallel degrees to try");
+  b.array("search.ep", "[1,2,4,8]", "expert-parallel degrees to try");
+  b.array("search.pp", "[1]", "pipeline depths to try");
+  b.array("search.max_batch_size", "[64,128,256]", "decode batch limits to try");
+  b.array("search.chunk_size", "[2048]", "prefill chunk sizes to try");
+  b.integer("search.max_instances_per_role", "64", 1, "most instances in one pool");
+  b.boolean("search.include_colocated", "true", "also plan the colocated baseline");
+  b.choice("search.objective", "min_cost", {"min_cost", "min_gpus", "max_goodput_per_dollar"},
+           "what the recommended plan optimises");
+  b.number("search.budget_usd_per_hour", "0", 0, kInf, false, "USD/h",
+           "max_goodput_per_dollar: spend at most this");
+  b.number("search.target_rate", "0", 0, kInf, false, "req/s",
+           "rate the plan must serve (0: the workload's mean rate)");
+  b.integer("search.seeds", "3", 1, "whole-cluster simulations per finalist");
+  b.integer("search.finalists", "3", 1, "best candidates confirmed by whole-cluster simulation");
+
+  // ---- costs
+  b.object("costs", "", "prices");
+  b.map("costs.usd_per_hour", "", "price per GPU-hour by GPU type, overriding the catalog");
+  b.positive("costs.usd_per_hour.*", "", "USD/h", "price");
+  return f;
+}
+
+std::string fmt_range(const FieldDecl& f) {
+  if (f.type != FieldType::kInteger && f.type != FieldType::kNumber) return "";
+  char buf[96] = "";
+  const bool lo = f.min > -kInf, hi = f.max < kInf;
+  if (lo && hi) {
+    std::snprintf(buf, sizeof buf, "%s%g..%g", f.min_exclusive ? ">" : "", f.min, f.max);
+  } else if (lo) {
+    std::snprintf(buf, sizeof buf, "%s %g", f.min_exclusive ? ">" : ">=", f.min);
+  }
+  return buf;
+}
+
+}  // namespace
+
+const char* to_string(FieldType t) {
+  switch (t) {
+    case FieldType::kObject:
+      return "object";
+    case FieldType::kMap:
+      return "map";
+    case FieldType::kArray:
+      return "array";
+    case FieldType::kString:
+      return "string";
+    case FieldType::kBoolean:
+      return "boolean";
+    case FieldType::kInteger:
+      return "integer";
+    case FieldType::kNumber:
+      return "number";
+    case FieldType::kDuration:
+      return "duration";
+    case FieldType::kBytes:
+      return "bytes";
+    case FieldType::kBandwidth:
+      return "bandwidth";
+    case FieldType::kFlopRate:
+      return "flop rate";
+    case FieldType::kEnum:
+      return "enum";
+  }
+  return "?";
+}
+
+const std::vector<FieldDecl>& scenario_schema() {
+  static const std::vector<FieldDecl> fields = build();
+  return fields;
+}
+
+const FieldDecl* find_field(const std::string& schema_path) {
+  static const std::map<std::string, const FieldDecl*> index = [] {
+    std::map<std::string, const FieldDecl*> m;
+    for (const FieldDecl& f : scenario_schema()) m[f.path] = &f;
+    return m;
+  }();
+  auto it = index.find(schema_path);
+  return it == index.end() ? nullptr : it->second;
+}
+
+std::vector<std::string> child_keys(const std::string& schema_path) {
+  std::vector<std::string> keys;
+  const std::string prefix = schema_path.empty() ? "" : schema_path + ".";
+  for (const FieldDecl& f : scenario_schema()) {
+    if (f.path.compare(0, prefix.size(), prefix) != 0) continue;
+    std::string rest = f.path.substr(prefix.size());
+    if (rest.empty() || rest.find('.') != std::string::npos) continue;
+    if (rest.find('[') != std::string::npos) continue;
+    keys.push_back(rest);
+  }
+  return keys;
+}
+
+std::string schema_table(bool markdown) {
+  std::string out;
+  auto type_of = [](const FieldDecl& f) {
+    std::string t = to_string(f.type);
+    if (f.type == FieldType::kEnum) {
+      t = "one of ";
+      for (size_t i = 0; i < f.choices.size(); ++i) t += (i ? "|" : "") + f.choices[i];
+    }
+    std::string r = fmt_range(f);
+    if (!r.empty()) t += " " + r;
+    if (!f.unit.empty()) t += " [" + f.unit + "]";
+    return t;
+  };
+  if (markdown) {
+    out += "| field | type | default | meaning |\n|---|---|---|---|\n";
+    for (const FieldDecl& f : scenario_schema()) {
+      out += "| `" + f.path + "` | " + type_of(f) + " | " +
+             (f.default_value.empty() ? "—" : f.default_value) + " | " + f.help + " |\n";
+    }
+    return out;
+  }
+  for (const FieldDecl& f : scenario_schema()) {
+    char line[512];
+    std::snprintf(line, sizeof line, "%-48s %-34s %-14s %s\n", f.path.c_str(), type_of(f).c_str(),
+                  f.default_value.empty() ? "-" : f.default_value.c_str(), f.help.c_str());
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace quadrant::io

@@ -1,0 +1,78 @@
+#include "sim/io/unit_parse.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <utility>
+#include <vector>
+
+namespace quadrant::io {
+
+namespace {
+
+using UnitTable = std::vector<std::pair<const char*, double>>;
+
+// Splits "3.35 TB/s" into 3.35 and "TB/s"; nullopt if there is no leading number, no
+// unit, or the number is not finite and non-negative.
+std::optional<double> scaled(const std::string& text, const UnitTable& units) {
+  const char* begin = text.c_str();
+  char* end = nullptr;
+  double v = std::strtod(begin, &end);
+  if (end == begin || !std::isfinite(v) || v < 0) return std::nullopt;
+  std::string unit(end);
+  while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.front()))) unit.erase(0, 1);
+  while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.back()))) unit.pop_back();
+  for (const auto& [name, factor] : units) {
+    if (unit == name) return v * factor;
+  }
+  return std::nullopt;
+}
+
+const UnitTable kDuration = {{"ns", 1e-9}, {"us", 1e-6},  {"µs", 1e-6}, {"ms", 1e-3},
+                             {"s", 1.0},   {"min", 60.0}, {"h", 3600.0}};
+const UnitTable kBytes = {{"B", 1.0},         {"KB", 1e3},           {"MB", 1e6},
+                          {"GB", 1e9},        {"TB", 1e12},          {"KiB", 1024.0},
+                          {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
+const UnitTable kBandwidth = {{"B/s", 1.0},      {"KB/s", 1e3},       {"MB/s", 1e6},
+                              {"GB/s", 1e9},     {"TB/s", 1e12},      {"Mb/s", 1e6 / 8},
+                              {"Gb/s", 1e9 / 8}, {"Gbit/s", 1e9 / 8}, {"Tb/s", 1e12 / 8}};
+const UnitTable kFlopRate = {{"FLOP/s", 1.0},   {"GFLOP/s", 1e9}, {"TFLOP/s", 1e12},
+                             {"PFLOP/s", 1e15}, {"TOP/s", 1e12},  {"POP/s", 1e15}};
+
+}  // namespace
+
+std::optional<Duration> parse_duration(const std::string& text) {
+  auto v = scaled(text, kDuration);
+  if (!v) return std::nullopt;
+  return Duration::seconds(*v);
+}
+std::optional<Bytes> parse_bytes(const std::string& text) {
+  auto v = scaled(text, kBytes);
+  if (!v) return std::nullopt;
+  return Bytes(*v);
+}
+std::optional<BytesPerSec> parse_bandwidth(const std::string& text) {
+  auto v = scaled(text, kBandwidth);
+  if (!v) return std::nullopt;
+  return BytesPerSec(*v);
+}
+std::optional<FlopsPerSec> parse_flop_rate(const std::string& text) {
+  auto v = scaled(text, kFlopRate);
+  if (!v) return std::nullopt;
+  return FlopsPerSec(*v);
+}
+
+const char* duration_units() {
+  return "ns, us, ms, s, min, h";
+}
+const char* bytes_units() {
+  return "B, KB, MB, GB, TB, KiB, MiB, GiB, TiB";
+}
+const char* bandwidth_units() {
+  return "B/s, KB/s, MB/s, GB/s, TB/s, Gb/s, Tb/s";
+}
+const char* flop_rate_units() {
+  return "GFLOP/s, TFLOP/s, PFLOP/s, TOP/s";
+}
+
+}  // namespace quadrant::io

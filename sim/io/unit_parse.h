@@ -1,0 +1,24 @@
+// Parsing of dimensional values written with their units: "80GB", "3.35TB/s", "2ms",
+// "989TFLOP/s". Each returns nullopt when the text is not a number followed by a unit
+// of the right kind; the caller turns that into an InputError naming the JSON path.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "sim/core/units.h"
+
+namespace quadrant::io {
+
+std::optional<Duration> parse_duration(const std::string& text);
+std::optional<Bytes> parse_bytes(const std::string& text);
+std::optional<BytesPerSec> parse_bandwidth(const std::string& text);
+std::optional<FlopsPerSec> parse_flop_rate(const std::string& text);
+
+// The units each kind accepts, for error messages ("ns, us, ms, s, min, h").
+const char* duration_units();
+const char* bytes_units();
+const char* bandwidth_units();
+const char* flop_rate_units();
+
+}  // namespace quadrant::io
