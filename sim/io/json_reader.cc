@@ -78,13 +78,14 @@ std::string closest(const std::string& word, const std::vector<std::string>& opt
 }
 
 Json load_json_file(const std::string& path, const std::string& referenced_from,
-                    const std::string& referenced_at) {
+                    const std::string& referenced_at, const std::string& as_written) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::string abs = fs::absolute(path).lexically_normal().string();
     if (!referenced_from.empty()) {
       throw InputError(referenced_from, referenced_at,
-                       "cannot open included file \"" + path + "\" (looked for " + abs + ")");
+                       "cannot open included file \"" + (as_written.empty() ? path : as_written) +
+                           "\" (looked for " + abs + ")");
     }
     throw InputError(path, "", "cannot open file (looked for " + abs + ")");
   }
@@ -354,12 +355,13 @@ namespace {
 // Loads an included file; a file that itself names an include is merged over it (its own
 // keys win), recursively, with cycles reported.
 const Json* resolve_include(Reader::Storage& storage, const std::string& target,
-                            const std::string& from_file, const std::string& at) {
+                            const std::string& from_file, const std::string& at,
+                            const std::string& as_written) {
   auto& stack = storage.include_stack;
   if (std::find(stack.begin(), stack.end(), target) != stack.end()) {
     throw InputError(from_file, at, "include cycle through \"" + target + "\"");
   }
-  storage.documents.push_back(load_json_file(target, from_file, at));
+  storage.documents.push_back(load_json_file(target, from_file, at, as_written));
   const Json* doc = &storage.documents.back();
   if (!doc->is_object()) {
     throw InputError(target, "", "expected a JSON object, got " + show(*doc));
@@ -372,7 +374,7 @@ const Json* resolve_include(Reader::Storage& storage, const std::string& target,
   fs::path dir = fs::path(target).has_parent_path() ? fs::path(target).parent_path() : ".";
   std::string inner = (dir / it->get<std::string>()).lexically_normal().string();
   stack.push_back(target);
-  const Json* base = resolve_include(storage, inner, target, "include");
+  const Json* base = resolve_include(storage, inner, target, "include", it->get<std::string>());
   stack.pop_back();
   Json merged = *base;
   for (auto kv = doc->begin(); kv != doc->end(); ++kv) {
@@ -395,7 +397,7 @@ Reader Reader::make_object(const Json& value, const std::string& key, const std:
       throw InputError(file, at, "expected an include path (a string), got " + show(ref));
     }
     std::string target = (fs::path(base_dir) / ref.get<std::string>()).lexically_normal().string();
-    return {resolve_include(*storage_, target, file, at), target};
+    return {resolve_include(*storage_, target, file, at, ref.get<std::string>()), target};
   };
   if (value.is_string()) {
     auto [doc, target] = include(value, path);
