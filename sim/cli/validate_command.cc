@@ -58,7 +58,7 @@ void print_pool(const Scenario& s, const char* role, const PoolSpec& p, bool dec
     BatchShape b{1, static_cast<int64_t>(p.chunk_size), static_cast<int64_t>(p.chunk_size)};
     ForwardAccounting f = forward_accounting(m, l, Phase::kPrefill, b);
     Flops total = f.flops[0] + f.flops[1];
-    Flops per_gpu_token = total / (static_cast<double>(l.gpus()) * p.chunk_size);
+    Flops per_gpu_token = total / (static_cast<double>(l.gpus()) * static_cast<double>(p.chunk_size));
     const FlopsPerSec peak = g.peak(m.precision.activations);
     std::printf(
         "            FLOPs/GPU: %.2f GFLOP per prompt token (chunk %lld); %s peak %.0f "

@@ -95,8 +95,7 @@ double attention_parameters_per_layer(const ModelSpec& m) {
 
 ParameterCount parameter_count(const ModelSpec& m) {
   ParameterCount p;
-  const int L = m.num_layers;
-  p.attention = attention_parameters_per_layer(m) * L;
+  p.attention = attention_parameters_per_layer(m) * m.num_layers;
   p.embeddings = 1.0 * m.vocab_size * m.hidden_size * (m.tie_embeddings ? 1 : 2);
   double activated_ffn = 0;
   if (m.ffn.kind == FfnKind::kMoe) {
@@ -108,7 +107,7 @@ ParameterCount parameter_count(const ModelSpec& m) {
     activated_ffn =
         p.dense_ffn + p.shared_experts + p.router + expert_params(m) * m.ffn.top_k * moe_layers;
   } else {
-    p.dense_ffn = dense_ffn_params(m) * L;
+    p.dense_ffn = dense_ffn_params(m) * m.num_layers;
     activated_ffn = p.dense_ffn;
     if (m.ffn.kind == FfnKind::kUltraMem) {
       const int mem_layers = m.num_memory_layers();
@@ -214,24 +213,24 @@ QuadrantShape ffn_shape(const ModelSpec& m, const Layout& l, Phase phase, int64_
   const double t = d(tokens);
   s.new_tokens = tokens;
   if (moe_layer && m.ffn.kind == FfnKind::kMoe) {
-    const double E = m.ffn.num_experts;
+    const double experts = m.ffn.num_experts;
     const double k = m.ffn.top_k;
     // Experts spread over the stage's GPUs; past one expert per GPU they split by TP.
-    const double experts_per_gpu = std::max(1.0, E / g);
-    const double split = std::max(1.0, g / E);
+    const double experts_per_gpu = std::max(1.0, experts / g);
+    const double split = std::max(1.0, g / experts);
     s.intermediate = static_cast<int>(m.ffn.expert_intermediate_size / split);
     const double pairs = t * k / g;
     s.routed_tokens = static_cast<int64_t>(std::ceil(pairs));
     // An expert is read only if some token picked it: P = 1 - (1 - k/E)^t.
-    const double p_active = 1.0 - std::pow(std::max(0.0, 1.0 - k / E), t);
+    const double p_active = 1.0 - std::pow(std::max(0.0, 1.0 - k / experts), t);
     const double active = experts_per_gpu * p_active;
     s.active_experts = static_cast<int>(std::ceil(active));
     const double expert_w = expert_params(m) / split;
     const double shared_w = shared_expert_params(m) / l.tp;
     const double shared_tokens = t / l.dp_attention;
     s.flops = Flops(2.0 * pairs * expert_w + 2.0 * shared_tokens * shared_w +
-                    2.0 * shared_tokens * h * E);
-    s.bytes = Bytes(active * expert_w * wb + shared_w * wb + h * E * 2.0 +
+                    2.0 * shared_tokens * h * experts);
+    s.bytes = Bytes(active * expert_w * wb + shared_w * wb + h * experts * 2.0 +
                     2.0 * (pairs + shared_tokens) * h * ab);
   } else {
     const double w = dense_ffn_params(m) / l.tp;
