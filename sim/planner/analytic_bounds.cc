@@ -1,0 +1,146 @@
+#include "sim/planner/analytic_bounds.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace quadrant::planner {
+
+namespace {
+
+Duration roofline(const QuadrantShape& q, const GpuSpec& g) {
+  const double compute_s =
+      q.flops.value() / (g.peak(q.compute_format).value() * g.compute_efficiency);
+  const double memory_s = q.bytes.value() / (g.memory_bandwidth.value() * g.memory_efficiency);
+  return Duration::seconds(std::max(compute_s, memory_s)) + g.kernel_overhead;
+}
+
+std::string format(const char* fmt, double a, double b) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, fmt, a, b);
+  return buf;
+}
+
+}  // namespace
+
+BatchShape prefill_batch(int seqs, int64_t input) {
+  BatchShape b;
+  b.num_seqs = seqs;
+  b.new_tokens = seqs * input;
+  b.context_tokens = seqs * input;
+  b.attention_pairs = seqs * (input * (input + 1) / 2);
+  return b;
+}
+
+BatchShape decode_batch(int seqs, int64_t context) {
+  BatchShape b;
+  b.num_seqs = seqs;
+  b.new_tokens = seqs;
+  b.context_tokens = seqs * context;
+  b.attention_pairs = seqs * context;
+  return b;
+}
+
+Duration roofline_step_time(const ModelSpec& m, const GpuSpec& g, const Layout& l, Phase phase,
+                            const BatchShape& b) {
+  // Each GPU runs its stage's layers; a micro-batch passes every stage, so the step's
+  // latency is all layers' per-GPU time.
+  Duration total = roofline(attention_shape(m, l, phase, b), g) * m.num_layers;
+  const Duration moe = roofline(ffn_shape(m, l, phase, b.new_tokens, true), g);
+  const Duration dense = roofline(ffn_shape(m, l, phase, b.new_tokens, false), g);
+  for (int i = 0; i < m.num_layers; ++i) total += m.is_moe_layer(i) ? moe : dense;
+  return total;
+}
+
+RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
+  RoleBound out;
+  const GpuSpec* g = s.catalog.find(c.gpu);
+  if (g == nullptr) {
+    out.reason = "GPU type '" + c.gpu + "' is not in the catalog";
+    return out;
+  }
+  const MemoryFit fit = memory_fit(s, c.gpu, c.layout);
+  if (!fit.fits) {
+    out.reason = fit.reason;
+    return out;
+  }
+  const int64_t input = std::max<int64_t>(1, std::llround(s.workload.input_length.mean()));
+  const int64_t output = std::max<int64_t>(1, std::llround(s.workload.output_length.mean()));
+  const double ttft_slo = s.slo.ttft.to_seconds();
+  const double tpot_slo = s.slo.tpot.to_seconds();
+
+  // Prefill: one request alone must meet the TTFT SLO; the throughput bound batches as
+  // many whole prompts as the token budget takes (weights read once per step).
+  double prefill_rate = 0;
+  if (c.role != Role::kDecode) {
+    const Duration alone =
+        roofline_step_time(s.model, *g, c.layout, Phase::kPrefill, prefill_batch(1, input));
+    out.latency = alone;
+    if (alone.to_seconds() > ttft_slo) {
+      out.reason = format("one %.0f-token prefill takes %.3f s on the roofline", double(input),
+                          alone.to_seconds()) +
+                   ", above the TTFT SLO";
+      return out;
+    }
+    const int seqs = static_cast<int>(std::max<int64_t>(1, c.max_batch_tokens / input));
+    const Duration step =
+        roofline_step_time(s.model, *g, c.layout, Phase::kPrefill, prefill_batch(seqs, input));
+    prefill_rate = seqs / step.to_seconds() * c.layout.pp;  // stages overlap micro-batches
+  }
+
+  // Decode: the largest batch that fits the KV cache at the mean context and whose step
+  // meets the TPOT SLO; the rate is that batch's tokens/s over the output length.
+  double decode_rate = 0;
+  if (c.role != Role::kPrefill) {
+    const int64_t context = input + output / 2;
+    const int kv_batch = static_cast<int>(std::min<double>(
+        c.max_batch_size, std::floor(fit.kv_tokens / static_cast<double>(context))));
+    auto step = [&](int batch) {
+      return roofline_step_time(s.model, *g, c.layout, Phase::kDecode,
+                                decode_batch(batch, context));
+    };
+    const Duration one = step(1);
+    if (c.role == Role::kDecode) out.latency = one;
+    if (kv_batch < 1) {
+      out.reason = "the KV cache holds less than one sequence of the mean length";
+      return out;
+    }
+    if (one.to_seconds() > tpot_slo) {
+      out.reason = format(
+          "a decode step at batch 1 takes %.1f ms on the roofline, above the "
+          "TPOT SLO of %.1f ms",
+          one.to_millis(), tpot_slo * 1e3);
+      return out;
+    }
+    // Step time grows with the batch: bisect for the largest batch within the TPOT SLO.
+    int lo = 1, hi = kv_batch;
+    while (lo < hi) {
+      const int mid = lo + (hi - lo + 1) / 2;
+      if (step(mid).to_seconds() <= tpot_slo) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    out.max_batch = lo;
+    decode_rate = lo / (static_cast<double>(output) * step(lo).to_seconds()) * c.layout.pp;
+  }
+
+  switch (c.role) {
+    case Role::kPrefill:
+      out.max_rate_per_s = prefill_rate;
+      break;
+    case Role::kDecode:
+      out.max_rate_per_s = decode_rate;
+      break;
+    case Role::kColocated:
+      // Both phases share the GPUs: their busy times per request add.
+      out.max_rate_per_s = 1.0 / (1.0 / prefill_rate + 1.0 / decode_rate);
+      break;
+  }
+  out.feasible = out.max_rate_per_s > 0;
+  if (!out.feasible) out.reason = "no positive rate bound";
+  return out;
+}
+
+}  // namespace quadrant::planner

@@ -1,0 +1,41 @@
+// Analytic bounds that prune the search before anything is simulated: roofline step
+// times (datasheet peaks times the catalog's efficiencies, no communication, so never
+// slower than the simulator's roofline) and, from them, the highest arrival rate one
+// instance could possibly sustain within the SLOs. A configuration whose bound cannot
+// beat the best measured plan is never simulated.
+//
+//   RoleBound b = roofline_role_bound(scenario, config);
+//   if (!b.feasible) skip(b.reason);   // e.g. one prefill alone exceeds the TTFT SLO
+#pragma once
+
+#include <string>
+
+#include "sim/core/units.h"
+#include "sim/model/accounting.h"
+#include "sim/planner/search_space.h"
+#include "sim/scenario.h"
+
+namespace quadrant::planner {
+
+// One forward step of an instance (all layers, one micro-batch) on the roofline.
+Duration roofline_step_time(const ModelSpec& m, const GpuSpec& g, const Layout& l, Phase phase,
+                            const BatchShape& b);
+
+// A batch of `seqs` alike sequences: prefilling `input` tokens each, or decoding one
+// token each at `context` tokens of KV.
+BatchShape prefill_batch(int seqs, int64_t input);
+BatchShape decode_batch(int seqs, int64_t context);
+
+struct RoleBound {
+  bool feasible = false;
+  std::string reason;         // why not, when infeasible
+  double max_rate_per_s = 0;  // upper bound on requests/s one instance sustains in SLO
+  Duration latency;           // prefill: one request alone; decode: step at batch 1
+  int max_batch = 0;          // decode/colocated: largest batch within memory and TPOT
+};
+
+// The bound for one instance of a configuration serving the scenario's workload (mean
+// lengths) under its SLOs.
+RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c);
+
+}  // namespace quadrant::planner

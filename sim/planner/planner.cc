@@ -1,0 +1,883 @@
+#include "sim/planner/planner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <tuple>
+
+#include "sim/core/error.h"
+#include "sim/planner/progress.h"
+#include "sim/planner/work_queue.h"
+
+namespace quadrant::planner {
+
+using nlohmann::json;
+
+const char* to_string(ConfigStatus s) {
+  switch (s) {
+    case ConfigStatus::kInfeasible:
+      return "infeasible";
+    case ConfigStatus::kPrunedByBound:
+      return "pruned_by_bound";
+    case ConfigStatus::kMeasured:
+      return "measured";
+    case ConfigStatus::kNoRateMeetsSlo:
+      return "no_rate_meets_slo";
+  }
+  return "?";
+}
+
+std::string PlanCandidate::label() const {
+  if (mode == ServingMode::kColocated)
+    return "colocated " + std::to_string(colocated_instances) + "x[" + colocated.label() + "]";
+  return "prefill " + std::to_string(prefill_instances) + "x[" + prefill.label() + "] + decode " +
+         std::to_string(decode_instances) + "x[" + decode.label() + "]";
+}
+
+namespace {
+
+class ThreadRunner : public TaskRunner {
+ public:
+  explicit ThreadRunner(int threads) : threads_(threads) {}
+  std::vector<std::string> run(size_t count,
+                               const std::function<std::string(size_t)>& task) override {
+    return parallel_map<std::string>(count, threads_, task);
+  }
+
+ private:
+  int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<TaskRunner> thread_runner(int threads) {
+  return std::make_unique<ThreadRunner>(threads);
+}
+
+double target_rate(const Scenario& s) {
+  if (s.search.target_rate_per_s > 0) return s.search.target_rate_per_s;
+  const ArrivalSpec& a = s.workload.arrival;
+  if (a.process == ArrivalProcess::kDiurnal && !a.curve.empty()) {
+    double peak = 0;
+    for (const RatePoint& p : a.curve) peak = std::max(peak, p.rate_per_s);
+    return peak;
+  }
+  return a.rate_per_s;
+}
+
+WorkloadSpec probe_workload(const WorkloadSpec& w, double rate, int64_t requests) {
+  WorkloadSpec p = w;
+  if (p.arrival.process == ArrivalProcess::kDiurnal || p.arrival.process == ArrivalProcess::kTrace)
+    p.arrival.process = ArrivalProcess::kPoisson;
+  p.arrival.rate_per_s = rate;
+  p.arrival.curve.clear();
+  p.max_requests = requests;
+  p.duration = Duration::seconds(static_cast<double>(requests) / rate);
+  // The first tenth of a probe fills the pipeline and is not scored.
+  p.warmup = Duration::seconds(0.1 * static_cast<double>(requests) / rate);
+  return p;
+}
+
+LengthSpec scaled_lengths(const LengthSpec& l, double k) {
+  LengthSpec out = l;
+  auto scale = [k](int64_t v) { return std::max<int64_t>(1, std::llround(double(v) * k)); };
+  out.value = scale(l.value);
+  out.min = scale(l.min);
+  out.max = scale(l.max);
+  out.median = std::max(1.0, l.median * k);
+  for (auto& [len, weight] : out.bins) len = scale(len);
+  return out;
+}
+
+double percentile_at(const Percentiles& p, double percentile) {
+  if (percentile <= 50) return p.p50;
+  if (percentile <= 90) return p.p90;
+  return p.p99;
+}
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+json to_json(const Percentiles& p) {
+  return json{{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}};
+}
+Percentiles percentiles_from(const json& j) {
+  return Percentiles{j.at("mean").get<double>(), j.at("p50").get<double>(),
+                     j.at("p90").get<double>(), j.at("p99").get<double>(),
+                     j.at("max").get<double>()};
+}
+
+json to_json(const RunSummary& r) {
+  return json{{"rate_per_s", r.rate_per_s},
+              {"seed", r.seed},
+              {"meets_slo", r.meets_slo},
+              {"ttft", to_json(r.ttft)},
+              {"tpot", to_json(r.tpot)},
+              {"slo_attainment", r.slo_attainment},
+              {"goodput_rps", r.goodput_rps},
+              {"throughput_rps", r.throughput_rps},
+              {"usd_per_hour", r.usd_per_hour},
+              {"usd_per_million_tokens", r.usd_per_million_tokens},
+              {"requests_scored", r.requests_scored},
+              {"cost_sources", r.cost_sources}};
+}
+RunSummary run_from(const json& j) {
+  RunSummary r;
+  r.rate_per_s = j.at("rate_per_s").get<double>();
+  r.seed = j.at("seed").get<uint64_t>();
+  r.meets_slo = j.at("meets_slo").get<bool>();
+  r.ttft = percentiles_from(j.at("ttft"));
+  r.tpot = percentiles_from(j.at("tpot"));
+  r.slo_attainment = j.at("slo_attainment").get<double>();
+  r.goodput_rps = j.at("goodput_rps").get<double>();
+  r.throughput_rps = j.at("throughput_rps").get<double>();
+  r.usd_per_hour = j.at("usd_per_hour").get<double>();
+  r.usd_per_million_tokens = j.at("usd_per_million_tokens").get<double>();
+  r.requests_scored = j.at("requests_scored").get<int64_t>();
+  r.cost_sources = j.at("cost_sources").get<std::map<std::string, std::string>>();
+  return r;
+}
+
+// What a probe or a confirmation is judged on.
+enum class Judge { kPrefill, kDecode, kColocated, kCluster };
+
+RunSummary summarise(const SimulationResult& result, const Scenario& s, double rate, uint64_t seed,
+                     Judge judge) {
+  const SimulationSummary& m = result.summary;
+  RunSummary r;
+  r.rate_per_s = rate;
+  r.seed = seed;
+  r.ttft = m.ttft;
+  r.tpot = m.tpot;
+  r.slo_attainment = m.slo_attainment;
+  r.goodput_rps = m.goodput_rps;
+  r.throughput_rps = m.throughput_rps;
+  r.usd_per_hour = m.usd_per_hour;
+  r.usd_per_million_tokens = m.usd_per_million_tokens;
+  r.requests_scored = m.requests_scored;
+  r.cost_sources = m.cost_sources;
+  const bool ttft_ok = percentile_at(m.ttft, s.slo.ttft_percentile) <= s.slo.ttft.to_seconds();
+  const bool tpot_ok = percentile_at(m.tpot, s.slo.tpot_percentile) <= s.slo.tpot.to_seconds();
+  const bool served = m.requests_rejected == 0 && m.requests_scored > 0;
+  switch (judge) {
+    case Judge::kPrefill:
+      r.meets_slo = served && ttft_ok;
+      break;
+    case Judge::kDecode:
+      r.meets_slo = served && tpot_ok;
+      break;
+    case Judge::kColocated:
+    case Judge::kCluster:
+      r.meets_slo = served && ttft_ok && tpot_ok && m.slo_attainment >= s.slo.attainment;
+      break;
+  }
+  return r;
+}
+
+// Instances of a pool needed for `rate`, given what one sustains.
+int instances_for(double rate, double per_instance) {
+  if (per_instance <= 0) return std::numeric_limits<int>::max();
+  return std::max(1, static_cast<int>(std::ceil(rate / per_instance - 1e-9)));
+}
+
+class Planner {
+ public:
+  Planner(const Scenario& s, const Evaluator& evaluate, const PlanOptions& o)
+      : s_(s), evaluate_(evaluate), o_(o) {
+    if (o_.runner == nullptr) {
+      owned_runner_ = thread_runner(o_.threads);
+      runner_ = owned_runner_.get();
+    } else {
+      runner_ = o_.runner;
+    }
+    r_.scenario = s;
+    r_.target_rate_per_s = target_rate(s);
+    if (!(r_.target_rate_per_s > 0))
+      throw InputError(s.file, "search.target_rate_per_s",
+                       "expected a positive target rate (or a workload with a positive rate)");
+  }
+
+  PlanResult run() {
+    progress_ = std::make_unique<Progress>("plan", 0, o_.progress);
+    enumerate();
+    measure_roles();
+    build_candidates();
+    confirm();
+    if (o_.analyses) {
+      analyse_sensitivity();
+      analyse_mix();
+      analyse_pareto();
+    }
+    progress_->finish();
+    return std::move(r_);
+  }
+
+ private:
+  // ---- scoring: lower is better, per the objective --------------------------------
+
+  double price(const RoleConfig& c) const { return s_.price_per_hour(c.gpu) * c.gpus(); }
+
+  double role_score(const RoleConfig& c, double rate_per_instance, double target) const {
+    if (rate_per_instance <= 0) return kInf;
+    const double n = instances_for(target, rate_per_instance);
+    switch (s_.search.objective) {
+      case Objective::kMinCost:
+        return n * price(c);
+      case Objective::kMinGpus:
+        return n * c.gpus();
+      case Objective::kMaxGoodputPerDollar:
+        return price(c) / rate_per_instance;
+    }
+    return kInf;
+  }
+
+  // ---- stage 1: enumerate and bound ----------------------------------------------
+
+  void enumerate() {
+    for (Role role : {Role::kPrefill, Role::kDecode, Role::kColocated}) {
+      if (role == Role::kColocated && !s_.search.include_colocated) continue;
+      for (const EnumeratedConfig& e : enumerate_role_configs(s_, role)) {
+        RoleCapacity c;
+        c.config = e.config;
+        c.memory = e.memory;
+        if (!e.memory.fits) {
+          c.note = e.memory.reason;
+        } else {
+          c.bound = o_.bound(s_, e.config);
+          if (!c.bound.feasible) {
+            c.note = "bound: " + c.bound.reason;
+          } else {
+            c.bound_usd_per_hour =
+                instances_for(r_.target_rate_per_s, c.bound.max_rate_per_s) * price(c.config);
+          }
+        }
+        pool(role).push_back(std::move(c));
+      }
+    }
+  }
+
+  std::vector<RoleCapacity>& pool(Role role) {
+    return role == Role::kPrefill ? r_.prefill : role == Role::kDecode ? r_.decode : r_.colocated;
+  }
+
+  // ---- stage 2: per-instance capacity by bisection --------------------------------
+
+  // The helper pools a probe needs besides the instance under test: the configuration
+  // with the highest bound rate of the other role.
+  const RoleCapacity* fastest(const std::vector<RoleCapacity>& v) const {
+    const RoleCapacity* best = nullptr;
+    for (const RoleCapacity& c : v)
+      if (c.bound.feasible &&
+          (best == nullptr || c.bound.max_rate_per_s > best->bound.max_rate_per_s))
+        best = &c;
+    return best;
+  }
+
+  // The scenario of one probe: one instance of `c` at `rate`; nullopt-like empty name
+  // when the probe cannot be built (no helper pool).
+  bool probe_scenario(const Scenario& base, const RoleConfig& c, double rate, Scenario* out,
+                      Judge* judge) const {
+    switch (c.role) {
+      case Role::kPrefill: {
+        const RoleCapacity* d = fastest(r_.decode);
+        if (d == nullptr) return false;
+        *out = with_disaggregated(base, c, 1, d->config, 1);
+        out->workload = probe_workload(base.workload, rate, o_.probe_requests);
+        // One output token: the decode pool idles and TTFT is the prefill pool's alone.
+        out->workload.output_length = LengthSpec{};
+        out->workload.output_length.distribution = LengthDistribution::kFixed;
+        out->workload.output_length.value = 1;
+        *judge = Judge::kPrefill;
+        return true;
+      }
+      case Role::kDecode: {
+        const RoleCapacity* p = fastest(r_.prefill);
+        if (p == nullptr) return false;
+        // Enough prefill instances that the decode instance sees the full rate.
+        const int n = std::min(64, instances_for(1.5 * rate, p->bound.max_rate_per_s) + 1);
+        *out = with_disaggregated(base, p->config, n, c, 1);
+        out->workload = probe_workload(base.workload, rate, o_.probe_requests);
+        *judge = Judge::kDecode;
+        return true;
+      }
+      case Role::kColocated:
+        *out = with_colocated(base, c, 1);
+        out->workload = probe_workload(base.workload, rate, o_.probe_requests);
+        *judge = Judge::kColocated;
+        return true;
+    }
+    return false;
+  }
+
+  // Highest rate one instance sustains within the SLOs: the bound first (often it is
+  // met), then bisection in log space down to a 64th of it.
+  json bisect(const Scenario& base, const RoleConfig& c, double upper) const {
+    int sims = 0;
+    RunSummary best;
+    double passed = 0;
+    auto probe = [&](double rate) {
+      Scenario p;
+      Judge judge;
+      if (!probe_scenario(base, c, rate, &p, &judge)) return false;
+      ++sims;
+      RunSummary r = summarise(evaluate_(p, base.seed), p, rate, base.seed, judge);
+      if (r.meets_slo && rate > passed) {
+        passed = rate;
+        best = r;
+      }
+      return r.meets_slo;
+    };
+    if (upper > 0 && !probe(upper)) {
+      double lo = upper / 64, hi = upper;
+      bool lo_known = false;
+      for (int i = 0; i < o_.bisection_steps; ++i) {
+        const double mid = std::sqrt(lo * hi);
+        if (probe(mid)) {
+          lo = mid;
+          lo_known = true;
+        } else {
+          hi = mid;
+        }
+      }
+      if (!lo_known) probe(lo);
+    }
+    return json{{"rate", passed}, {"sims", sims}, {"at_capacity", to_json(best)}};
+  }
+
+  // One round of tasks through the runner, with progress.
+  std::vector<json> run_round(const std::vector<std::function<json()>>& tasks) {
+    progress_->add_total(static_cast<int64_t>(tasks.size()));
+    std::vector<std::string> out = runner_->run(tasks.size(), [&](size_t i) {
+      std::string r = tasks[i]().dump();
+      progress_->advance(1);
+      return r;
+    });
+    std::vector<json> parsed;
+    parsed.reserve(out.size());
+    for (const std::string& o : out) parsed.push_back(json::parse(o));
+    return parsed;
+  }
+
+  void record_capacity(RoleCapacity& c, const json& j) {
+    c.simulations = j.at("sims").get<int>();
+    r_.simulations += c.simulations;
+    c.rate_per_s = j.at("rate").get<double>();
+    if (c.rate_per_s > 0) {
+      c.status = ConfigStatus::kMeasured;
+      c.at_capacity = run_from(j.at("at_capacity"));
+      c.instances = instances_for(r_.target_rate_per_s, c.rate_per_s);
+      c.usd_per_hour = c.instances * price(c.config);
+      for (const auto& [gpu, src] : c.at_capacity.cost_sources) r_.cost_sources[gpu] = src;
+    } else {
+      c.status = ConfigStatus::kNoRateMeetsSlo;
+      c.note = "no probed rate met the SLOs";
+    }
+  }
+
+  void measure_roles() {
+    struct Pending {
+      Role role;
+      size_t index;
+      double score;
+    };
+    std::vector<Pending> pending;
+    for (Role role : {Role::kPrefill, Role::kDecode, Role::kColocated}) {
+      std::vector<Pending> v;
+      for (size_t i = 0; i < pool(role).size(); ++i) {
+        const RoleCapacity& c = pool(role)[i];
+        if (!c.bound.feasible) continue;
+        v.push_back({role, i, role_score(c.config, c.bound.max_rate_per_s, r_.target_rate_per_s)});
+      }
+      std::stable_sort(v.begin(), v.end(), [&](const Pending& a, const Pending& b) {
+        return std::make_tuple(a.score, pool(role)[a.index].config.label()) <
+               std::make_tuple(b.score, pool(role)[b.index].config.label());
+      });
+      pending.insert(pending.end(), v.begin(), v.end());
+    }
+    // Every GPU type's most promising configuration is measured whatever the bounds say,
+    // so that comparisons between types rest on measurements.
+    std::map<std::pair<Role, std::string>, bool> seen_gpu;
+    std::vector<bool> forced(pending.size(), false);
+    for (size_t k = 0; k < pending.size(); ++k) {
+      const auto key =
+          std::make_pair(pending[k].role, pool(pending[k].role)[pending[k].index].config.gpu);
+      if (!seen_gpu[key]) forced[k] = seen_gpu[key] = true;
+    }
+    std::map<Role, double> incumbent{
+        {Role::kPrefill, kInf}, {Role::kDecode, kInf}, {Role::kColocated, kInf}};
+    size_t next = 0;
+    while (next < pending.size()) {
+      std::vector<size_t> round;
+      while (next < pending.size() && static_cast<int>(round.size()) < o_.round_size) {
+        const Pending& p = pending[next];
+        RoleCapacity& c = pool(p.role)[p.index];
+        if (!forced[next] && p.score > incumbent[p.role]) {
+          c.status = ConfigStatus::kPrunedByBound;
+          c.note = "bound cannot beat a measured configuration";
+        } else {
+          round.push_back(next);
+        }
+        ++next;
+      }
+      std::vector<std::function<json()>> tasks;
+      for (size_t k : round) {
+        const RoleCapacity& c = pool(pending[k].role)[pending[k].index];
+        tasks.push_back([this, &c] { return bisect(s_, c.config, c.bound.max_rate_per_s); });
+      }
+      std::vector<json> results = run_round(tasks);
+      for (size_t t = 0; t < round.size(); ++t) {
+        const Pending& p = pending[round[t]];
+        RoleCapacity& c = pool(p.role)[p.index];
+        record_capacity(c, results[t]);
+        if (c.status == ConfigStatus::kMeasured)
+          incumbent[p.role] =
+              std::min(incumbent[p.role], role_score(c.config, c.rate_per_s, r_.target_rate_per_s));
+      }
+    }
+  }
+
+  // ---- stage 3: size the pools of every measured combination ------------------------
+
+  bool within_gpu_limits(const PlanCandidate& c) const {
+    std::map<std::string, int> use;
+    if (c.mode == ServingMode::kColocated) {
+      use[c.colocated.gpu] += c.colocated_instances * c.colocated.gpus();
+    } else {
+      use[c.prefill.gpu] += c.prefill_instances * c.prefill.gpus();
+      use[c.decode.gpu] += c.decode_instances * c.decode.gpus();
+    }
+    for (const auto& [gpu, n] : use) {
+      auto it = s_.cluster.max_gpus.find(gpu);
+      if (it != s_.cluster.max_gpus.end() && n > it->second) return false;
+    }
+    return true;
+  }
+
+  void price_candidate(PlanCandidate& c) const {
+    if (c.mode == ServingMode::kColocated) {
+      c.usd_per_hour = c.colocated_instances * price(c.colocated);
+      c.gpus = c.colocated_instances * c.colocated.gpus();
+    } else {
+      c.usd_per_hour =
+          c.prefill_instances * price(c.prefill) + c.decode_instances * price(c.decode);
+      c.gpus = c.prefill_instances * c.prefill.gpus() + c.decode_instances * c.decode.gpus();
+    }
+  }
+
+  // Sizes for the budget objective: the most requests/s the budget buys.
+  void size_for_budget(PlanCandidate& c, double mu_p, double mu_d) const {
+    const double budget = s_.search.budget_usd_per_hour;
+    const int cap = s_.search.max_instances_per_role;
+    double best_rate = -1;
+    for (int np = 1; np <= cap && np * price(c.prefill) <= budget; ++np) {
+      const int nd =
+          std::min(cap, static_cast<int>((budget - np * price(c.prefill)) / price(c.decode)));
+      if (nd < 1) break;
+      const double rate = std::min(np * mu_p, nd * mu_d);
+      if (rate > best_rate + 1e-12) {
+        best_rate = rate;
+        c.prefill_instances = np;
+        c.decode_instances = nd;
+      }
+    }
+  }
+
+  void build_candidates() {
+    const double target = r_.target_rate_per_s;
+    const int cap = s_.search.max_instances_per_role;
+    const bool budget = s_.search.objective == Objective::kMaxGoodputPerDollar;
+    for (const RoleCapacity& p : r_.prefill) {
+      if (p.status != ConfigStatus::kMeasured) continue;
+      for (const RoleCapacity& d : r_.decode) {
+        if (d.status != ConfigStatus::kMeasured) continue;
+        PlanCandidate c;
+        c.mode = ServingMode::kDisaggregated;
+        c.prefill = p.config;
+        c.decode = d.config;
+        if (budget) {
+          size_for_budget(c, p.rate_per_s, d.rate_per_s);
+          if (c.prefill_instances == 0) continue;
+        } else {
+          c.prefill_instances = instances_for(target, p.rate_per_s);
+          c.decode_instances = instances_for(target, d.rate_per_s);
+        }
+        if (c.prefill_instances > cap || c.decode_instances > cap) continue;
+        c.capacity_rps =
+            std::min(c.prefill_instances * p.rate_per_s, c.decode_instances * d.rate_per_s);
+        price_candidate(c);
+        if (!within_gpu_limits(c)) continue;
+        r_.candidates.push_back(c);
+      }
+    }
+    for (const RoleCapacity& k : r_.colocated) {
+      if (k.status != ConfigStatus::kMeasured) continue;
+      PlanCandidate c;
+      c.mode = ServingMode::kColocated;
+      c.colocated = k.config;
+      c.colocated_instances =
+          budget ? std::min(cap, static_cast<int>(s_.search.budget_usd_per_hour / price(k.config)))
+                 : instances_for(target, k.rate_per_s);
+      if (c.colocated_instances < 1 || c.colocated_instances > cap) continue;
+      c.capacity_rps = c.colocated_instances * k.rate_per_s;
+      price_candidate(c);
+      if (!within_gpu_limits(c)) continue;
+      r_.candidates.push_back(c);
+    }
+    for (PlanCandidate& c : r_.candidates)
+      c.goodput_per_dollar = c.usd_per_hour > 0 ? c.capacity_rps * 3600 / c.usd_per_hour : 0;
+    rank();
+  }
+
+  void rank() {
+    auto key = [this](const PlanCandidate& c) {
+      switch (s_.search.objective) {
+        case Objective::kMinGpus:
+          return std::make_tuple(double(c.gpus), c.usd_per_hour, c.label());
+        case Objective::kMaxGoodputPerDollar:
+          return std::make_tuple(-c.goodput_per_dollar, c.usd_per_hour, c.label());
+        case Objective::kMinCost:
+          break;
+      }
+      return std::make_tuple(c.usd_per_hour, double(c.gpus), c.label());
+    };
+    std::stable_sort(
+        r_.candidates.begin(), r_.candidates.end(),
+        [&](const PlanCandidate& a, const PlanCandidate& b) { return key(a) < key(b); });
+  }
+
+  // ---- stage 4: whole-cluster confirmation over seeds -------------------------------
+
+  Scenario cluster_scenario(const PlanCandidate& c, double rate) const {
+    Scenario x =
+        c.mode == ServingMode::kColocated
+            ? with_colocated(s_, c.colocated, c.colocated_instances)
+            : with_disaggregated(s_, c.prefill, c.prefill_instances, c.decode, c.decode_instances);
+    x.workload.arrival.rate_per_s = rate;
+    if (x.workload.arrival.process == ArrivalProcess::kDiurnal ||
+        x.workload.arrival.process == ArrivalProcess::kTrace) {
+      // Confirm at the peak as a steady rate: the plan has no autoscaler.
+      x.workload.arrival.process = ArrivalProcess::kPoisson;
+      x.workload.arrival.curve.clear();
+    }
+    return x;
+  }
+
+  double confirm_rate(const PlanCandidate& c) const {
+    return s_.search.objective == Objective::kMaxGoodputPerDollar ? c.capacity_rps
+                                                                  : r_.target_rate_per_s;
+  }
+
+  void confirm_set(const std::vector<size_t>& which) {
+    const int seeds = std::max(1, s_.search.seeds);
+    std::vector<std::function<json()>> tasks;
+    for (size_t i : which) {
+      for (int k = 0; k < seeds; ++k) {
+        const uint64_t seed = s_.seed + static_cast<uint64_t>(k);
+        const PlanCandidate& c = r_.candidates[i];
+        tasks.push_back([this, &c, seed] {
+          const double rate = confirm_rate(c);
+          Scenario x = cluster_scenario(c, rate);
+          return to_json(summarise(evaluate_(x, seed), x, rate, seed, Judge::kCluster));
+        });
+      }
+    }
+    std::vector<json> out = run_round(tasks);
+    r_.simulations += static_cast<int64_t>(out.size());
+    size_t t = 0;
+    for (size_t i : which) {
+      PlanCandidate& c = r_.candidates[i];
+      c.runs.clear();
+      c.confirmed = true;
+      c.meets_slo = true;
+      for (int k = 0; k < seeds; ++k) {
+        c.runs.push_back(run_from(out[t++]));
+        c.meets_slo = c.meets_slo && c.runs.back().meets_slo;
+        for (const auto& [gpu, src] : c.runs.back().cost_sources) r_.cost_sources[gpu] = src;
+      }
+    }
+  }
+
+  // A finalist that misses its SLO gets an instance more in the pool that misses.
+  void repair(PlanCandidate& c) const {
+    bool ttft_bad = false, tpot_bad = false;
+    for (const RunSummary& r : c.runs) {
+      ttft_bad |= percentile_at(r.ttft, s_.slo.ttft_percentile) > s_.slo.ttft.to_seconds();
+      tpot_bad |= percentile_at(r.tpot, s_.slo.tpot_percentile) > s_.slo.tpot.to_seconds();
+    }
+    if (c.mode == ServingMode::kColocated) {
+      ++c.colocated_instances;
+    } else {
+      if (ttft_bad || !tpot_bad) ++c.prefill_instances;
+      if (tpot_bad || !ttft_bad) ++c.decode_instances;
+    }
+    ++c.repairs;
+    price_candidate(c);
+    c.goodput_per_dollar = c.usd_per_hour > 0 ? c.capacity_rps * 3600 / c.usd_per_hour : 0;
+  }
+
+  void confirm() {
+    if (r_.candidates.empty()) return;
+    // Finalists: the best few, and the best of each kind the report compares.
+    auto first = [this](auto pred) {
+      for (size_t i = 0; i < r_.candidates.size(); ++i)
+        if (pred(r_.candidates[i])) return static_cast<int>(i);
+      return -1;
+    };
+    std::vector<size_t> set;
+    auto add = [&set](int i) {
+      if (i >= 0 && std::find(set.begin(), set.end(), size_t(i)) == set.end()) set.push_back(i);
+    };
+    const int finalists = std::max(1, s_.search.finalists);
+    for (int i = 0; i < finalists && i < static_cast<int>(r_.candidates.size()); ++i) add(i);
+    add(first([](const PlanCandidate& c) { return c.mode == ServingMode::kColocated; }));
+    add(first([](const PlanCandidate& c) { return c.mode == ServingMode::kDisaggregated; }));
+    add(first([](const PlanCandidate& c) {
+      return c.mode == ServingMode::kDisaggregated && c.homogeneous();
+    }));
+    add(first([](const PlanCandidate& c) {
+      return c.mode == ServingMode::kDisaggregated && !c.homogeneous();
+    }));
+    std::sort(set.begin(), set.end());
+    std::vector<size_t> todo = set;
+    for (int round = 0; round <= o_.max_repairs && !todo.empty(); ++round) {
+      confirm_set(todo);
+      std::vector<size_t> failed;
+      for (size_t i : todo) {
+        if (!r_.candidates[i].meets_slo && round < o_.max_repairs) {
+          repair(r_.candidates[i]);
+          failed.push_back(i);
+        }
+      }
+      todo = failed;
+    }
+    rank();
+    auto best = [&](auto pred) {
+      return first([&](const PlanCandidate& c) { return c.confirmed && c.meets_slo && pred(c); });
+    };
+    r_.recommended = best([](const PlanCandidate&) { return true; });
+    r_.best_colocated =
+        best([](const PlanCandidate& c) { return c.mode == ServingMode::kColocated; });
+    r_.best_disaggregated =
+        best([](const PlanCandidate& c) { return c.mode == ServingMode::kDisaggregated; });
+    r_.best_homogeneous = best([](const PlanCandidate& c) {
+      return c.mode == ServingMode::kDisaggregated && c.homogeneous();
+    });
+    r_.best_heterogeneous = best([](const PlanCandidate& c) {
+      return c.mode == ServingMode::kDisaggregated && !c.homogeneous();
+    });
+  }
+
+  // ---- stage 5: analyses for the report -------------------------------------------
+
+  const RoleCapacity* find(const std::vector<RoleCapacity>& v, const RoleConfig& c) const {
+    for (const RoleCapacity& x : v)
+      if (x.config.label() == c.label()) return &x;
+    return nullptr;
+  }
+
+  void analyse_sensitivity() {
+    if (r_.recommended < 0) return;
+    const PlanCandidate rec = r_.candidates[r_.recommended];
+    const std::vector<double> factors{0.8, 1.0, 1.2};
+    std::vector<std::function<json()>> tasks;
+    for (double f : factors) {
+      tasks.push_back([this, rec, f] {
+        const double rate = confirm_rate(rec) * f;
+        Scenario x = cluster_scenario(rec, rate);
+        return to_json(summarise(evaluate_(x, s_.seed), x, rate, s_.seed, Judge::kCluster));
+      });
+    }
+    std::vector<json> out = run_round(tasks);
+    r_.simulations += static_cast<int64_t>(out.size());
+    for (size_t i = 0; i < factors.size(); ++i) {
+      SensitivityPoint p;
+      p.load_factor = factors[i];
+      p.fixed_cluster = run_from(out[i]);
+      const double rate = r_.target_rate_per_s * factors[i];
+      if (rec.mode == ServingMode::kColocated) {
+        const RoleCapacity* k = find(r_.colocated, rec.colocated);
+        p.colocated_instances = k ? instances_for(rate, k->rate_per_s) : 0;
+        p.resized_usd_per_hour = p.colocated_instances * price(rec.colocated);
+      } else {
+        const RoleCapacity* pc = find(r_.prefill, rec.prefill);
+        const RoleCapacity* dc = find(r_.decode, rec.decode);
+        p.prefill_instances = pc ? instances_for(rate, pc->rate_per_s) : 0;
+        p.decode_instances = dc ? instances_for(rate, dc->rate_per_s) : 0;
+        p.resized_usd_per_hour =
+            p.prefill_instances * price(rec.prefill) + p.decode_instances * price(rec.decode);
+      }
+      r_.sensitivity.push_back(p);
+    }
+  }
+
+  // The best P:D ratio as outputs grow against inputs: the chosen prefill and decode
+  // configurations re-measured with output lengths scaled (inputs unchanged, so the
+  // prefill rate, probed with one output token, stays).
+  void analyse_mix() {
+    if (r_.best_disaggregated < 0) return;
+    const PlanCandidate& c = r_.candidates[r_.best_disaggregated];
+    const RoleCapacity* pc = find(r_.prefill, c.prefill);
+    const RoleCapacity* dc = find(r_.decode, c.decode);
+    if (pc == nullptr || dc == nullptr) return;
+    const std::vector<double> scales{0.25, 0.5, 1.0, 2.0, 4.0};
+    std::vector<Scenario> variants;
+    std::vector<std::function<json()>> tasks;
+    for (double k : scales) {
+      Scenario x = s_;
+      x.workload.output_length = scaled_lengths(s_.workload.output_length, k);
+      variants.push_back(x);
+    }
+    for (size_t i = 0; i < scales.size(); ++i) {
+      if (scales[i] == 1.0) continue;
+      tasks.push_back([this, &variants, i, dc] {
+        const RoleBound b = o_.bound(variants[i], dc->config);
+        if (!b.feasible)
+          return json{{"rate", 0.0}, {"sims", 0}, {"at_capacity", to_json(RunSummary{})}};
+        return bisect(variants[i], dc->config, b.max_rate_per_s);
+      });
+    }
+    std::vector<json> out = run_round(tasks);
+    size_t t = 0;
+    for (size_t i = 0; i < scales.size(); ++i) {
+      MixPoint m;
+      m.output_scale = scales[i];
+      m.mean_input = variants[i].workload.input_length.mean();
+      m.mean_output = variants[i].workload.output_length.mean();
+      m.prefill_rate_per_s = pc->rate_per_s;
+      if (scales[i] == 1.0) {
+        m.decode_rate_per_s = dc->rate_per_s;
+      } else {
+        r_.simulations += out[t].at("sims").get<int>();
+        m.decode_rate_per_s = out[t++].at("rate").get<double>();
+      }
+      if (m.decode_rate_per_s > 0) {
+        m.prefill_instances = instances_for(r_.target_rate_per_s, m.prefill_rate_per_s);
+        m.decode_instances = instances_for(r_.target_rate_per_s, m.decode_rate_per_s);
+        m.decode_per_prefill = m.prefill_rate_per_s / m.decode_rate_per_s;
+      }
+      r_.pd_mix.push_back(m);
+    }
+  }
+
+  // Cost against SLO tightness: the best two measured configurations per role (and the
+  // best colocated one) re-measured with both targets scaled.
+  void analyse_pareto() {
+    auto shortlist = [this](const std::vector<RoleCapacity>& v, size_t n) {
+      std::vector<const RoleCapacity*> m;
+      for (const RoleCapacity& c : v)
+        if (c.status == ConfigStatus::kMeasured) m.push_back(&c);
+      std::stable_sort(m.begin(), m.end(), [this](const RoleCapacity* a, const RoleCapacity* b) {
+        return std::make_tuple(role_score(a->config, a->rate_per_s, r_.target_rate_per_s),
+                               a->config.label()) <
+               std::make_tuple(role_score(b->config, b->rate_per_s, r_.target_rate_per_s),
+                               b->config.label());
+      });
+      if (m.size() > n) m.resize(n);
+      return m;
+    };
+    const auto ps = shortlist(r_.prefill, 2), ds = shortlist(r_.decode, 2),
+               cs = shortlist(r_.colocated, 1);
+    std::vector<const RoleCapacity*> configs;
+    configs.insert(configs.end(), ps.begin(), ps.end());
+    configs.insert(configs.end(), ds.begin(), ds.end());
+    configs.insert(configs.end(), cs.begin(), cs.end());
+    if (configs.empty()) return;
+    const std::vector<double> scales{0.5, 0.75, 1.0, 1.5, 2.0};
+    std::vector<Scenario> variants;
+    for (double k : scales) {
+      Scenario x = s_;
+      x.slo.ttft = s_.slo.ttft.scaled(k);
+      x.slo.tpot = s_.slo.tpot.scaled(k);
+      variants.push_back(x);
+    }
+    std::vector<std::pair<size_t, const RoleCapacity*>> jobs;
+    std::vector<std::function<json()>> tasks;
+    for (size_t i = 0; i < scales.size(); ++i) {
+      if (scales[i] == 1.0) continue;
+      for (const RoleCapacity* c : configs) {
+        jobs.emplace_back(i, c);
+        tasks.push_back([this, &variants, i, c] {
+          const RoleBound b = o_.bound(variants[i], c->config);
+          if (!b.feasible)
+            return json{{"rate", 0.0}, {"sims", 0}, {"at_capacity", to_json(RunSummary{})}};
+          return bisect(variants[i], c->config, b.max_rate_per_s);
+        });
+      }
+    }
+    std::vector<json> out = run_round(tasks);
+    std::map<std::pair<size_t, const RoleCapacity*>, double> rate;
+    for (size_t t = 0; t < jobs.size(); ++t) {
+      r_.simulations += out[t].at("sims").get<int>();
+      rate[jobs[t]] = out[t].at("rate").get<double>();
+    }
+    const double target = r_.target_rate_per_s;
+    for (size_t i = 0; i < scales.size(); ++i) {
+      auto mu = [&](const RoleCapacity* c) {
+        return scales[i] == 1.0 ? c->rate_per_s : rate[{i, c}];
+      };
+      ParetoPoint p;
+      p.slo_scale = scales[i];
+      p.ttft = variants[i].slo.ttft;
+      p.tpot = variants[i].slo.tpot;
+      double best = kInf;
+      for (const RoleCapacity* pc : ps) {
+        for (const RoleCapacity* dc : ds) {
+          if (mu(pc) <= 0 || mu(dc) <= 0) continue;
+          PlanCandidate c;
+          c.prefill = pc->config;
+          c.decode = dc->config;
+          c.prefill_instances = instances_for(target, mu(pc));
+          c.decode_instances = instances_for(target, mu(dc));
+          price_candidate(c);
+          if (c.usd_per_hour < best) {
+            best = c.usd_per_hour;
+            p.plan = c.label();
+          }
+        }
+      }
+      for (const RoleCapacity* k : cs) {
+        if (mu(k) <= 0) continue;
+        PlanCandidate c;
+        c.mode = ServingMode::kColocated;
+        c.colocated = k->config;
+        c.colocated_instances = instances_for(target, mu(k));
+        price_candidate(c);
+        if (c.usd_per_hour < best) {
+          best = c.usd_per_hour;
+          p.plan = c.label();
+        }
+      }
+      p.feasible = best < kInf;
+      p.usd_per_hour = p.feasible ? best : 0;
+      r_.pareto.push_back(p);
+    }
+    // On the frontier: no tighter (or equal) SLO is served as cheaply or cheaper.
+    for (size_t i = 0; i < r_.pareto.size(); ++i) {
+      ParetoPoint& p = r_.pareto[i];
+      if (!p.feasible) continue;
+      p.on_frontier = true;
+      for (size_t j = 0; j < i; ++j)
+        if (r_.pareto[j].feasible && r_.pareto[j].usd_per_hour <= p.usd_per_hour)
+          p.on_frontier = false;
+    }
+  }
+
+  const Scenario& s_;
+  const Evaluator& evaluate_;
+  PlanOptions o_;
+  std::unique_ptr<TaskRunner> owned_runner_;
+  TaskRunner* runner_ = nullptr;
+  std::unique_ptr<Progress> progress_;
+  PlanResult r_;
+};
+
+}  // namespace
+
+PlanResult plan(const Scenario& scenario, const Evaluator& evaluate, const PlanOptions& options) {
+  Planner p(scenario, evaluate, options);
+  return p.run();
+}
+
+}  // namespace quadrant::planner

@@ -1,0 +1,176 @@
+// The capacity planner: which GPUs, how many, split how between prefill and decode,
+// serve the scenario's traffic within its SLOs at the lowest cost.
+//
+// The search, as DistServe does it: enumerate one instance's configurations per role
+// (search_space.h), drop the ones that cannot fit or cannot meet the SLOs even on the
+// roofline (analytic_bounds.h), then measure by simulation the highest arrival rate one
+// instance sustains within the SLOs (bisection), most promising first and stopping once
+// a configuration's bound cannot beat the best measured one. Pools are sized from those
+// rates (which fixes the P:D ratio), and the best few plans are confirmed by whole-cluster
+// simulations over several seeds, adding instances to a pool that misses its SLO.
+//
+//   PlanResult r = plan(scenario, simulation_evaluator(models), {.threads = 4});
+//   r.candidates[r.recommended].usd_per_hour;
+//
+// Determinism: every simulation is a task whose result is serialised, tasks run in
+// rounds whose contents do not depend on the thread count, and results are merged in
+// task order; the same scenario gives byte-identical results for any --threads (and for
+// any number of MPI ranks, see TaskRunner).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/engine/simulation.h"
+#include "sim/planner/analytic_bounds.h"
+#include "sim/planner/search_space.h"
+#include "sim/scenario.h"
+
+namespace quadrant::planner {
+
+// Judges one cluster: simulate(scenario, models, {.seed}) in the CLI; tests may inject a
+// stand-in. Must be safe to call from several threads at once.
+using Evaluator = std::function<SimulationResult(const Scenario&, uint64_t seed)>;
+Evaluator simulation_evaluator(CostModels models);
+
+using BoundFn = std::function<RoleBound(const Scenario&, const RoleConfig&)>;
+
+// Runs a round of independent tasks and returns their (serialised) results in task order.
+class TaskRunner {
+ public:
+  virtual ~TaskRunner() = default;
+  virtual std::vector<std::string> run(size_t count,
+                                       const std::function<std::string(size_t)>& task) = 0;
+};
+// Threads of this process (parallel_map).
+std::unique_ptr<TaskRunner> thread_runner(int threads);
+
+struct PlanOptions {
+  int threads = 1;
+  std::ostream* progress = nullptr;  // progress bar (stderr in the CLI); null: silent
+  TaskRunner* runner = nullptr;      // null: thread_runner(threads)
+  BoundFn bound = roofline_role_bound;
+  int bisection_steps = 7;       // probes per configuration after the bound
+  int64_t probe_requests = 400;  // requests per single-instance probe
+  int round_size = 8;            // configurations measured between pruning decisions
+  int max_repairs = 3;           // instances added to a finalist that misses its SLO
+  bool analyses = true;          // P:D mix, SLO Pareto, load sensitivity
+};
+
+// What the report keeps of one simulation.
+struct RunSummary {
+  double rate_per_s = 0;
+  uint64_t seed = 0;
+  bool meets_slo = false;
+  Percentiles ttft, tpot;
+  double slo_attainment = 0;
+  double goodput_rps = 0;
+  double throughput_rps = 0;
+  double usd_per_hour = 0;
+  double usd_per_million_tokens = 0;
+  int64_t requests_scored = 0;
+  std::map<std::string, std::string> cost_sources;
+};
+
+enum class ConfigStatus { kInfeasible, kPrunedByBound, kMeasured, kNoRateMeetsSlo };
+const char* to_string(ConfigStatus s);
+
+// One instance configuration of one role, and what the search learnt about it.
+struct RoleCapacity {
+  RoleConfig config;
+  MemoryFit memory;
+  RoleBound bound;
+  ConfigStatus status = ConfigStatus::kInfeasible;
+  std::string note;               // why infeasible or pruned
+  double bound_usd_per_hour = 0;  // pool at the target rate if the bound were reached
+  double rate_per_s = 0;          // measured: highest rate one instance sustains in SLO
+  int simulations = 0;
+  RunSummary at_capacity;  // the probe at rate_per_s
+  int instances = 0;       // pool at the target rate
+  double usd_per_hour = 0;
+};
+
+// A whole cluster: pools, their sizes and cost, the estimate behind them, and its
+// confirmation by simulation.
+struct PlanCandidate {
+  ServingMode mode = ServingMode::kDisaggregated;
+  RoleConfig prefill, decode;  // disaggregated
+  RoleConfig colocated;        // colocated
+  int prefill_instances = 0, decode_instances = 0, colocated_instances = 0;
+  double capacity_rps = 0;  // estimated rate the cluster sustains (slowest pool)
+  double usd_per_hour = 0;
+  int gpus = 0;
+  double goodput_per_dollar = 0;  // requests per USD at capacity (kMaxGoodputPerDollar)
+  bool confirmed = false;         // simulated as a whole cluster
+  bool meets_slo = false;         // every seed reached the required attainment
+  int repairs = 0;                // instances added after a failed confirmation
+  std::vector<RunSummary> runs;   // one per seed, at the target rate
+  std::string label() const;
+  bool homogeneous() const { return mode == ServingMode::kColocated || prefill.gpu == decode.gpu; }
+  double decode_per_prefill() const {
+    return prefill_instances > 0 ? double(decode_instances) / prefill_instances : 0;
+  }
+};
+
+struct SensitivityPoint {
+  double load_factor = 1;    // of the target rate
+  RunSummary fixed_cluster;  // the recommended plan as is (first seed)
+  int prefill_instances = 0, decode_instances = 0, colocated_instances = 0;  // re-sized
+  double resized_usd_per_hour = 0;
+};
+
+struct MixPoint {
+  double output_scale = 1;  // output lengths multiplied by this
+  double mean_input = 0, mean_output = 0;
+  double prefill_rate_per_s = 0, decode_rate_per_s = 0;  // per instance, measured
+  int prefill_instances = 0, decode_instances = 0;
+  double decode_per_prefill = 0;  // instances, unrounded: prefill rate / decode rate
+};
+
+struct ParetoPoint {
+  double slo_scale = 1;  // TTFT and TPOT targets multiplied by this
+  Duration ttft, tpot;
+  bool feasible = false;
+  double usd_per_hour = 0;
+  std::string plan;  // label of the cheapest plan at these SLOs
+  bool on_frontier = false;
+};
+
+struct PlanResult {
+  Scenario scenario;  // as planned (resolved)
+  double target_rate_per_s = 0;
+  std::vector<RoleCapacity> prefill, decode, colocated;
+  std::vector<PlanCandidate> candidates;  // ranked by the objective, best first
+  int recommended = -1;                   // index into candidates; -1: nothing meets the SLOs
+  int best_disaggregated = -1, best_colocated = -1;
+  int best_homogeneous = -1, best_heterogeneous = -1;
+  std::vector<SensitivityPoint> sensitivity;
+  std::vector<MixPoint> pd_mix;
+  std::vector<ParetoPoint> pareto;
+  int64_t simulations = 0;
+  std::map<std::string, std::string> cost_sources;  // GPU -> provenance, over all runs
+};
+
+// The rate the plan must serve: search.target_rate_per_s, else the workload's mean rate
+// (the peak of a diurnal curve).
+double target_rate(const Scenario& s);
+
+// The workload one probe runs: `rate` requests/s of the scenario's lengths, capped at
+// `requests` requests, arrivals of a stationary process (diurnal and traces become
+// Poisson at that rate).
+WorkloadSpec probe_workload(const WorkloadSpec& w, double rate, int64_t requests);
+
+// Scales a length distribution (the mix analysis): every length times k, at least 1.
+LengthSpec scaled_lengths(const LengthSpec& l, double k);
+
+// The percentile of `p` the SLO names (50, 90 or 99; others round up to the next).
+double percentile_at(const Percentiles& p, double percentile);
+
+PlanResult plan(const Scenario& scenario, const Evaluator& evaluate, const PlanOptions& options);
+
+}  // namespace quadrant::planner

@@ -1,0 +1,155 @@
+#include "sim/planner/search_space.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "sim/model/accounting.h"
+
+namespace quadrant::planner {
+
+std::string RoleConfig::label() const {
+  std::string out = gpu + " tp" + std::to_string(layout.tp) + " ep" + std::to_string(layout.ep) +
+                    " pp" + std::to_string(layout.pp);
+  if (layout.dp_attention > 1) out += " dp" + std::to_string(layout.dp_attention);
+  if (role != Role::kPrefill) out += " batch" + std::to_string(max_batch_size);
+  if (role != Role::kDecode) out += " chunk" + std::to_string(chunk_size);
+  return out;
+}
+
+MemoryFit memory_fit(const Scenario& s, const std::string& gpu, const Layout& layout) {
+  MemoryFit fit;
+  const GpuSpec* g = s.catalog.find(gpu);
+  if (g == nullptr) {
+    fit.reason = "GPU type '" + gpu + "' is not in the catalog";
+    return fit;
+  }
+  fit.weights_per_gpu = weight_bytes_per_gpu(s.model, layout);
+  fit.kv_budget_per_gpu = g->memory - g->reserved_memory - fit.weights_per_gpu;
+  const Bytes min_kv = g->memory * s.serving.min_kv_fraction;
+  const Bytes per_token = kv_bytes_per_token_per_gpu(s.model, layout);
+  fit.kv_tokens = per_token.value() > 0 && fit.kv_budget_per_gpu.value() > 0
+                      ? std::floor(fit.kv_budget_per_gpu / per_token)
+                      : 0;
+  // DP-attention replicas each hold their own sequences' KV.
+  fit.kv_tokens *= layout.dp_attention;
+  fit.fits = fit.kv_budget_per_gpu >= min_kv;
+  if (!fit.fits) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "weights %.1f GB per GPU leave %.1f GB for KV, below the minimum %.1f GB "
+                  "(min_kv_fraction %.2f of %.0f GB)",
+                  fit.weights_per_gpu.to_gb(), fit.kv_budget_per_gpu.to_gb(), min_kv.to_gb(),
+                  s.serving.min_kv_fraction, g->memory.to_gb());
+    fit.reason = buf;
+  }
+  return fit;
+}
+
+std::vector<Layout> candidate_layouts(const Scenario& s) {
+  std::vector<Layout> out;
+  const bool moe = s.model.ffn.kind == FfnKind::kMoe;
+  const int heads = s.model.attention.num_heads;
+  for (int tp : s.search.tp) {
+    if (tp <= 0 || (heads > 0 && heads % tp != 0)) continue;
+    for (int ep : s.search.ep) {
+      if (ep <= 0 || tp % ep != 0) continue;
+      if (!moe && ep != 1) continue;
+      if (moe && ep > s.model.ffn.num_experts) continue;
+      for (int pp : s.search.pp) {
+        if (pp <= 0 || s.model.num_layers % pp != 0) continue;
+        out.push_back(Layout{.tp = tp, .ep = ep, .pp = pp, .dp_attention = 1});
+      }
+    }
+  }
+  // A dense model ignores the ep list; give it ep 1 for every tp once.
+  return out;
+}
+
+std::vector<std::string> role_gpus(const Scenario& s, Role role) {
+  std::vector<std::string> out;
+  auto add = [&out](const std::vector<std::string>& v) {
+    for (const auto& g : v)
+      if (std::find(out.begin(), out.end(), g) == out.end()) out.push_back(g);
+  };
+  switch (role) {
+    case Role::kPrefill:
+      add(s.search.prefill_gpus.empty() ? std::vector<std::string>{s.serving.prefill.gpu}
+                                        : s.search.prefill_gpus);
+      break;
+    case Role::kDecode:
+      add(s.search.decode_gpus.empty() ? std::vector<std::string>{s.serving.decode.gpu}
+                                       : s.search.decode_gpus);
+      break;
+    case Role::kColocated:
+      add(role_gpus(s, Role::kPrefill));
+      add(role_gpus(s, Role::kDecode));
+      if (!s.serving.colocated.gpu.empty() && s.serving.mode == ServingMode::kColocated)
+        add({s.serving.colocated.gpu});
+      break;
+  }
+  out.erase(std::remove(out.begin(), out.end(), std::string()), out.end());
+  return out;
+}
+
+std::vector<EnumeratedConfig> enumerate_role_configs(const Scenario& s, Role role) {
+  std::vector<EnumeratedConfig> out;
+  const PoolSpec& base = role == Role::kPrefill  ? s.serving.prefill
+                         : role == Role::kDecode ? s.serving.decode
+                                                 : s.serving.colocated;
+  const std::vector<int> batches =
+      role == Role::kPrefill ? std::vector<int>{base.max_batch_size} : s.search.max_batch_size;
+  const std::vector<int64_t> chunks =
+      role == Role::kDecode ? std::vector<int64_t>{base.chunk_size} : s.search.chunk_size;
+  for (const std::string& gpu : role_gpus(s, role)) {
+    for (const Layout& layout : candidate_layouts(s)) {
+      const MemoryFit fit = memory_fit(s, gpu, layout);
+      for (int batch : batches) {
+        for (int64_t chunk : chunks) {
+          RoleConfig c;
+          c.role = role;
+          c.gpu = gpu;
+          c.layout = layout;
+          c.max_batch_size = batch;
+          c.chunk_size = chunk;
+          c.max_batch_tokens = std::max<int64_t>(base.max_batch_tokens, chunk);
+          out.push_back({c, fit});
+        }
+      }
+    }
+  }
+  return out;
+}
+
+namespace {
+PoolSpec pool_of(const PoolSpec& base, const RoleConfig& c, int instances) {
+  PoolSpec p = base;
+  p.gpu = c.gpu;
+  p.instances = instances;
+  p.layout = c.layout;
+  p.max_batch_size = c.max_batch_size;
+  p.chunk_size = c.chunk_size;
+  p.max_batch_tokens = c.max_batch_tokens;
+  return p;
+}
+}  // namespace
+
+Scenario with_disaggregated(const Scenario& s, const RoleConfig& prefill, int prefill_instances,
+                            const RoleConfig& decode, int decode_instances) {
+  Scenario out = s;
+  out.serving.mode = ServingMode::kDisaggregated;
+  out.serving.prefill = pool_of(s.serving.prefill, prefill, prefill_instances);
+  out.serving.decode = pool_of(s.serving.decode, decode, decode_instances);
+  out.serving.autoscaler.enabled = false;  // the plan sizes the pools, not an autoscaler
+  return out;
+}
+
+Scenario with_colocated(const Scenario& s, const RoleConfig& colocated, int instances) {
+  Scenario out = s;
+  out.serving.mode = ServingMode::kColocated;
+  out.serving.colocated = pool_of(s.serving.colocated, colocated, instances);
+  out.serving.autoscaler.enabled = false;
+  return out;
+}
+
+}  // namespace quadrant::planner

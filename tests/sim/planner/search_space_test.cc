@@ -1,0 +1,88 @@
+#include "sim/planner/search_space.h"
+
+#include <gtest/gtest.h>
+
+#include "sim/planner/analytic_bounds.h"
+#include "tests/sim/planner/toy_scenario.h"
+
+namespace quadrant::planner {
+namespace {
+
+TEST(SearchSpaceTest, LayoutsKeepEpDividingTpAndHeadsDivisible) {
+  Scenario s = testing::toy_scenario();
+  s.model.ffn.kind = FfnKind::kMoe;
+  s.model.ffn.num_experts = 8;
+  s.model.ffn.top_k = 2;
+  s.model.ffn.expert_intermediate_size = 512;
+  s.model.attention.num_heads = 12;  // tp 8 does not divide 12 heads
+  s.search.tp = {1, 2, 4, 8};
+  s.search.ep = {1, 2, 4, 8, 16};
+  for (const Layout& l : candidate_layouts(s)) {
+    EXPECT_EQ(l.tp % l.ep, 0);
+    EXPECT_EQ(12 % l.tp, 0);
+    EXPECT_LE(l.ep, 8);
+  }
+  EXPECT_EQ(candidate_layouts(s).size(), 1u + 2u + 3u);  // tp1:ep1, tp2:ep1,2, tp4:ep1,2,4
+}
+
+TEST(SearchSpaceTest, WeightsThatLeaveTooLittleKvAreInfeasible) {
+  Scenario s = testing::toy_scenario();
+  s.catalog.gpus["T1"].memory = Bytes::giga(4.05);  // reserved 4 GB leaves 50 MB
+  s.serving.min_kv_fraction = 0.1;
+  const MemoryFit fit = memory_fit(s, "T1", Layout{});
+  EXPECT_FALSE(fit.fits);
+  EXPECT_NE(fit.reason.find("KV"), std::string::npos);
+  s.catalog.gpus["T1"].memory = Bytes::giga(80);
+  EXPECT_TRUE(memory_fit(s, "T1", Layout{}).fits);
+  // Splitting by TP halves the weights each GPU holds.
+  const MemoryFit one = memory_fit(s, "T1", Layout{.tp = 1});
+  const MemoryFit two = memory_fit(s, "T1", Layout{.tp = 2});
+  EXPECT_LT(two.weights_per_gpu.value(), one.weights_per_gpu.value());
+}
+
+TEST(SearchSpaceTest, EnumerationCoversTheSearchListsInAFixedOrder) {
+  const Scenario s = testing::toy_scenario();
+  const auto decode = enumerate_role_configs(s, Role::kDecode);
+  EXPECT_EQ(decode.size(), 2u * 2u);  // tp {1,2} x batch {32,64}
+  const auto prefill = enumerate_role_configs(s, Role::kPrefill);
+  EXPECT_EQ(prefill.size(), 2u);  // tp {1,2} x chunk {2048}
+  EXPECT_EQ(enumerate_role_configs(s, Role::kDecode)[1].config.label(), decode[1].config.label());
+}
+
+TEST(AnalyticBoundsTest, DecodeBoundRespectsTpotAndBatchLimit) {
+  Scenario s = testing::toy_scenario();
+  RoleConfig c;
+  c.role = Role::kDecode;
+  c.gpu = "T1";
+  c.max_batch_size = 64;
+  const RoleBound b = roofline_role_bound(s, c);
+  ASSERT_TRUE(b.feasible) << b.reason;
+  EXPECT_GE(b.max_batch, 1);
+  EXPECT_LE(b.max_batch, 64);
+  const GpuSpec& g = s.catalog.gpus.at("T1");
+  const int64_t context = 1000 + 50;
+  EXPECT_LE(
+      roofline_step_time(s.model, g, c.layout, Phase::kDecode, decode_batch(b.max_batch, context))
+          .to_seconds(),
+      s.slo.tpot.to_seconds());
+  // A TPOT no step can meet makes the configuration infeasible, with a reason.
+  s.slo.tpot = Duration::nanos(1);
+  const RoleBound none = roofline_role_bound(s, c);
+  EXPECT_FALSE(none.feasible);
+  EXPECT_NE(none.reason.find("TPOT"), std::string::npos);
+}
+
+TEST(AnalyticBoundsTest, StepTimeGrowsWithWork) {
+  const Scenario s = testing::toy_scenario();
+  const GpuSpec& g = s.catalog.gpus.at("T1");
+  Duration last = Duration::zero();
+  for (int seqs : {1, 4, 16, 64, 256}) {
+    const Duration t =
+        roofline_step_time(s.model, g, Layout{}, Phase::kPrefill, prefill_batch(seqs, 512));
+    EXPECT_GE(t, last);
+    last = t;
+  }
+}
+
+}  // namespace
+}  // namespace quadrant::planner
