@@ -1,0 +1,852 @@
+#include "reports/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+
+#include "reports/svg.h"
+#include "sim/core/error.h"
+
+#ifndef QUADRANT_GIT_REVISION
+#define QUADRANT_GIT_REVISION "unknown"
+#endif
+
+namespace quadrant::reports {
+
+using nlohmann::json;
+using planner::ConfigStatus;
+using planner::PlanCandidate;
+using planner::PlanResult;
+using planner::RoleCapacity;
+using planner::RunSummary;
+
+// ---- JSON ------------------------------------------------------------------------------
+
+namespace {
+
+json layout_json(const Layout& l) {
+  return json{{"tp", l.tp}, {"ep", l.ep}, {"pp", l.pp}, {"dp_attention", l.dp_attention}};
+}
+
+json length_json(const LengthSpec& l) {
+  json j{{"distribution", to_string(l.distribution)}, {"mean", l.mean()}};
+  switch (l.distribution) {
+    case LengthDistribution::kFixed:
+      j["value"] = l.value;
+      break;
+    case LengthDistribution::kUniform:
+      j["min"] = l.min;
+      j["max"] = l.max;
+      break;
+    case LengthDistribution::kLognormal:
+      j["median"] = l.median;
+      j["sigma"] = l.sigma;
+      j["min"] = l.min;
+      j["max"] = l.max;
+      break;
+    case LengthDistribution::kHistogram:
+      j["bins"] = l.bins;
+      break;
+  }
+  return j;
+}
+
+json pool_json(const PoolSpec& p) {
+  return json{{"gpu", p.gpu},
+              {"instances", p.instances},
+              {"layout", layout_json(p.layout)},
+              {"max_batch_size", p.max_batch_size},
+              {"max_batch_tokens", p.max_batch_tokens},
+              {"chunk_size", p.chunk_size}};
+}
+
+json config_json(const planner::RoleConfig& c) {
+  return json{{"role", to_string(c.role)},
+              {"label", c.label()},
+              {"gpu", c.gpu},
+              {"gpus", c.gpus()},
+              {"layout", layout_json(c.layout)},
+              {"max_batch_size", c.max_batch_size},
+              {"max_batch_tokens", c.max_batch_tokens},
+              {"chunk_size", c.chunk_size}};
+}
+
+json percentiles_json(const Percentiles& p) {
+  return json{{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}};
+}
+
+json run_json(const RunSummary& r) {
+  return json{{"rate_per_s", r.rate_per_s},
+              {"seed", r.seed},
+              {"meets_slo", r.meets_slo},
+              {"ttft_s", percentiles_json(r.ttft)},
+              {"tpot_s", percentiles_json(r.tpot)},
+              {"slo_attainment", r.slo_attainment},
+              {"goodput_rps", r.goodput_rps},
+              {"throughput_rps", r.throughput_rps},
+              {"usd_per_hour", r.usd_per_hour},
+              {"usd_per_million_tokens", r.usd_per_million_tokens},
+              {"requests_scored", r.requests_scored},
+              {"cost_sources", r.cost_sources}};
+}
+
+json capacity_json(const RoleCapacity& c) {
+  json j{{"config", config_json(c.config)},
+         {"status", to_string(c.status)},
+         {"note", c.note},
+         {"weights_per_gpu_gb", c.memory.weights_per_gpu.to_gb()},
+         {"kv_tokens", c.memory.kv_tokens},
+         {"bound",
+          {{"feasible", c.bound.feasible},
+           {"max_rate_per_s", c.bound.max_rate_per_s},
+           {"latency_s", c.bound.latency.to_seconds()},
+           {"max_batch", c.bound.max_batch},
+           {"reason", c.bound.reason},
+           {"source", "roofline bound (datasheet peaks x catalog efficiencies)"}}},
+         {"bound_usd_per_hour", c.bound_usd_per_hour},
+         {"simulations", c.simulations}};
+  if (c.status == ConfigStatus::kMeasured) {
+    j["rate_per_s"] = c.rate_per_s;
+    j["instances"] = c.instances;
+    j["usd_per_hour"] = c.usd_per_hour;
+    j["at_capacity"] = run_json(c.at_capacity);
+  }
+  return j;
+}
+
+json candidate_json(const PlanCandidate& c) {
+  json j{{"label", c.label()},
+         {"mode", to_string(c.mode)},
+         {"capacity_rps", c.capacity_rps},
+         {"usd_per_hour", c.usd_per_hour},
+         {"gpus", c.gpus},
+         {"goodput_per_dollar", c.goodput_per_dollar},
+         {"confirmed", c.confirmed},
+         {"meets_slo", c.meets_slo},
+         {"repairs", c.repairs}};
+  if (c.mode == ServingMode::kColocated) {
+    j["colocated"] = config_json(c.colocated);
+    j["colocated_instances"] = c.colocated_instances;
+  } else {
+    j["prefill"] = config_json(c.prefill);
+    j["prefill_instances"] = c.prefill_instances;
+    j["decode"] = config_json(c.decode);
+    j["decode_instances"] = c.decode_instances;
+  }
+  json runs = json::array();
+  for (const RunSummary& r : c.runs) runs.push_back(run_json(r));
+  j["runs"] = runs;
+  return j;
+}
+
+}  // namespace
+
+json scenario_json(const Scenario& s) {
+  json gpus = json::object();
+  for (const auto& [name, g] : s.catalog.gpus) {
+    gpus[name] = json{{"memory_gb", g.memory.to_gb()},
+                      {"memory_bandwidth_gb_per_s", g.memory_bandwidth.value() * 1e-9},
+                      {"bf16_tflop_per_s", g.bf16.value() * 1e-12},
+                      {"fp8_tflop_per_s", g.fp8.value() * 1e-12},
+                      {"int8_top_per_s", g.int8.value() * 1e-12},
+                      {"usd_per_hour", s.price_per_hour(name)},
+                      {"compute_efficiency", g.compute_efficiency},
+                      {"memory_efficiency", g.memory_efficiency},
+                      {"calibrated", g.calibrated},
+                      {"source", g.source}};
+  }
+  const ModelSpec& m = s.model;
+  json curve = json::array();
+  for (const RatePoint& p : s.workload.arrival.curve)
+    curve.push_back({{"at_s", p.at.to_seconds()}, {"rate_per_s", p.rate_per_s}});
+  return json{
+      {"name", s.name},
+      {"file", s.file},
+      {"seed", s.seed},
+      {"model",
+       {{"name", m.name},
+        {"num_layers", m.num_layers},
+        {"hidden_size", m.hidden_size},
+        {"attention", to_string(m.attention.kind)},
+        {"ffn", to_string(m.ffn.kind)},
+        {"num_experts", m.ffn.num_experts},
+        {"top_k", m.ffn.top_k},
+        {"weights", to_string(m.precision.weights)},
+        {"kv_cache", to_string(m.precision.kv_cache)}}},
+      {"hardware", gpus},
+      {"cluster", {{"gpus_per_node", s.cluster.gpus_per_node}, {"max_gpus", s.cluster.max_gpus}}},
+      {"workload",
+       {{"arrival",
+         {{"process", to_string(s.workload.arrival.process)},
+          {"rate_per_s", s.workload.arrival.rate_per_s},
+          {"cv", s.workload.arrival.cv},
+          {"curve", curve}}},
+        {"input_length", length_json(s.workload.input_length)},
+        {"output_length", length_json(s.workload.output_length)},
+        {"duration_s", s.workload.duration.to_seconds()},
+        {"warmup_s", s.workload.warmup.to_seconds()},
+        {"max_requests", s.workload.max_requests}}},
+      {"slo",
+       {{"ttft_s", s.slo.ttft.to_seconds()},
+        {"tpot_s", s.slo.tpot.to_seconds()},
+        {"ttft_percentile", s.slo.ttft_percentile},
+        {"tpot_percentile", s.slo.tpot_percentile},
+        {"attainment", s.slo.attainment}}},
+      {"serving",
+       {{"mode", to_string(s.serving.mode)},
+        {"prefill", pool_json(s.serving.prefill)},
+        {"decode", pool_json(s.serving.decode)},
+        {"colocated", pool_json(s.serving.colocated)},
+        {"kv_block_size", s.serving.kv_block_size},
+        {"min_kv_fraction", s.serving.min_kv_fraction}}},
+      {"search",
+       {{"prefill_gpus", s.search.prefill_gpus},
+        {"decode_gpus", s.search.decode_gpus},
+        {"tp", s.search.tp},
+        {"ep", s.search.ep},
+        {"pp", s.search.pp},
+        {"max_batch_size", s.search.max_batch_size},
+        {"chunk_size", s.search.chunk_size},
+        {"max_instances_per_role", s.search.max_instances_per_role},
+        {"include_colocated", s.search.include_colocated},
+        {"objective", to_string(s.search.objective)},
+        {"budget_usd_per_hour", s.search.budget_usd_per_hour},
+        {"target_rate_per_s", s.search.target_rate_per_s},
+        {"seeds", s.search.seeds},
+        {"finalists", s.search.finalists}}}};
+}
+
+json results_json(const PlanResult& r) {
+  json j;
+  j["schema_version"] = kResultsSchemaVersion;
+  j["tool"] = "quadrant plan";
+  j["git_revision"] = QUADRANT_GIT_REVISION;
+  j["seed"] = r.scenario.seed;
+  j["scenario"] = scenario_json(r.scenario);
+  j["target_rate_per_s"] = r.target_rate_per_s;
+  j["objective"] = to_string(r.scenario.search.objective);
+  j["simulations"] = r.simulations;
+  j["cost_sources"] = r.cost_sources;
+  j["recommended"] = r.recommended;
+  j["best_disaggregated"] = r.best_disaggregated;
+  j["best_colocated"] = r.best_colocated;
+  j["best_homogeneous"] = r.best_homogeneous;
+  j["best_heterogeneous"] = r.best_heterogeneous;
+  for (const auto& [key, pool] : {std::pair{"prefill", &r.prefill}, std::pair{"decode", &r.decode},
+                                  std::pair{"colocated", &r.colocated}}) {
+    json a = json::array();
+    for (const RoleCapacity& c : *pool) a.push_back(capacity_json(c));
+    j["configurations"][key] = a;
+  }
+  json cands = json::array();
+  for (const PlanCandidate& c : r.candidates) cands.push_back(candidate_json(c));
+  j["candidates"] = cands;
+  json sens = json::array();
+  for (const auto& p : r.sensitivity)
+    sens.push_back({{"load_factor", p.load_factor},
+                    {"fixed_cluster", run_json(p.fixed_cluster)},
+                    {"resized",
+                     {{"prefill_instances", p.prefill_instances},
+                      {"decode_instances", p.decode_instances},
+                      {"colocated_instances", p.colocated_instances},
+                      {"usd_per_hour", p.resized_usd_per_hour}}}});
+  j["sensitivity"] = sens;
+  json mix = json::array();
+  for (const auto& m : r.pd_mix)
+    mix.push_back({{"output_scale", m.output_scale},
+                   {"mean_input", m.mean_input},
+                   {"mean_output", m.mean_output},
+                   {"prefill_rate_per_s", m.prefill_rate_per_s},
+                   {"decode_rate_per_s", m.decode_rate_per_s},
+                   {"prefill_instances", m.prefill_instances},
+                   {"decode_instances", m.decode_instances},
+                   {"decode_per_prefill", m.decode_per_prefill}});
+  j["pd_mix"] = mix;
+  json pareto = json::array();
+  for (const auto& p : r.pareto)
+    pareto.push_back({{"slo_scale", p.slo_scale},
+                      {"ttft_s", p.ttft.to_seconds()},
+                      {"tpot_s", p.tpot.to_seconds()},
+                      {"feasible", p.feasible},
+                      {"usd_per_hour", p.usd_per_hour},
+                      {"plan", p.plan},
+                      {"on_frontier", p.on_frontier}});
+  j["pareto"] = pareto;
+  return j;
+}
+
+std::string results_text(const PlanResult& r) {
+  return results_json(r).dump(2) + "\n";
+}
+
+// ---- shared table model ------------------------------------------------------------------
+
+namespace {
+
+struct Table {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+};
+
+struct Section {
+  std::string title;
+  std::vector<std::string> paragraphs;
+  std::vector<Table> tables;
+  std::vector<std::string> svgs;  // HTML only
+};
+
+std::string usd(double v) {
+  char b[48];
+  std::snprintf(b, sizeof b, "$%.2f", v);
+  return b;
+}
+std::string ms(double seconds) {
+  if (seconds >= 1e8) return "overload";
+  char b[48];
+  std::snprintf(b, sizeof b, "%.1f ms", seconds * 1e3);
+  return b;
+}
+std::string fixed(double v, int digits) {
+  char b[48];
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
+  return b;
+}
+std::string pct(double fraction) {
+  return fixed(fraction * 100, 1) + "%";
+}
+
+std::string percentile_name(double p) {
+  return p <= 50 ? "P50" : p <= 90 ? "P90" : "P99";
+}
+
+// Worst over seeds (the conservative reading), attainment at its lowest.
+struct Worst {
+  Percentiles ttft, tpot;
+  double attainment = 1, usd_per_million_tokens = 0, goodput = 0;
+};
+Worst worst(const PlanCandidate& c) {
+  Worst w;
+  if (c.runs.empty()) return w;
+  for (const RunSummary& r : c.runs) {
+    for (auto [a, b] : {std::pair{&w.ttft, &r.ttft}, std::pair{&w.tpot, &r.tpot}}) {
+      a->p50 = std::max(a->p50, b->p50);
+      a->p90 = std::max(a->p90, b->p90);
+      a->p99 = std::max(a->p99, b->p99);
+    }
+    w.attainment = std::min(w.attainment, r.slo_attainment);
+    w.usd_per_million_tokens += r.usd_per_million_tokens / double(c.runs.size());
+    w.goodput += r.goodput_rps / double(c.runs.size());
+  }
+  return w;
+}
+
+std::string sources_of(const std::map<std::string, std::string>& m) {
+  std::string out;
+  for (const auto& [gpu, src] : m) out += (out.empty() ? "" : "; ") + gpu + ": " + src;
+  return out.empty() ? "n/a" : out;
+}
+
+std::string pools(const PlanCandidate& c) {
+  if (c.mode == ServingMode::kColocated)
+    return std::to_string(c.colocated_instances) + " x colocated [" + c.colocated.label() + "]";
+  return std::to_string(c.prefill_instances) + " x prefill [" + c.prefill.label() + "], " +
+         std::to_string(c.decode_instances) + " x decode [" + c.decode.label() + "]";
+}
+
+std::string ratio(const PlanCandidate& c) {
+  if (c.mode == ServingMode::kColocated) return "colocated";
+  return std::to_string(c.prefill_instances) + ":" + std::to_string(c.decode_instances) + " (" +
+         std::to_string(c.prefill_instances * c.prefill.gpus()) + ":" +
+         std::to_string(c.decode_instances * c.decode.gpus()) + " GPUs)";
+}
+
+std::vector<std::string> plan_row(const PlanResult& r, const std::string& what, int index) {
+  if (index < 0) return {what, "none meets the SLOs", "", "", "", "", "", "", ""};
+  const PlanCandidate& c = r.candidates[index];
+  const Worst w = worst(c);
+  const SloSpec& slo = r.scenario.slo;
+  return {what,
+          pools(c),
+          ratio(c),
+          std::to_string(c.gpus),
+          usd(c.usd_per_hour),
+          c.runs.empty() ? "" : usd(w.usd_per_million_tokens),
+          c.runs.empty() ? "" : ms(planner::percentile_at(w.ttft, slo.ttft_percentile)),
+          c.runs.empty() ? "" : ms(planner::percentile_at(w.tpot, slo.tpot_percentile)),
+          c.runs.empty() ? "" : pct(w.attainment)};
+}
+
+std::vector<std::string> plan_header(const PlanResult& r) {
+  const SloSpec& slo = r.scenario.slo;
+  return {
+      "plan",
+      "pools",
+      "P:D",
+      "GPUs",
+      "USD/hour",
+      "USD per 1M tokens",
+      "TTFT " + percentile_name(slo.ttft_percentile) + " (SLO " + ms(slo.ttft.to_seconds()) + ")",
+      "TPOT " + percentile_name(slo.tpot_percentile) + " (SLO " + ms(slo.tpot.to_seconds()) + ")",
+      "SLO attainment (need " + pct(slo.attainment) + ")"};
+}
+
+Bar plan_bar(const PlanResult& r, const std::string& label, int index, bool highlight) {
+  Bar b;
+  b.label = label;
+  b.highlight = highlight;
+  if (index >= 0) {
+    b.value = r.candidates[index].usd_per_hour;
+    b.note = usd(b.value) + "/h";
+  } else {
+    b.note = "none";
+  }
+  return b;
+}
+
+std::vector<Section> sections(const PlanResult& r) {
+  std::vector<Section> out;
+  const Scenario& s = r.scenario;
+  const SloSpec& slo = s.slo;
+  const std::string provenance =
+      "Cost models of the simulations: " + sources_of(r.cost_sources) +
+      ". Pruning bounds: roofline (datasheet peaks x catalog efficiencies).";
+
+  {  // recommended plan
+    Section sec;
+    sec.title = "Recommended plan";
+    if (r.recommended < 0) {
+      sec.paragraphs.push_back(
+          "No candidate met the SLOs in whole-cluster simulation. The tables below show how "
+          "close each came; widen the search (GPU types, layouts, max_instances_per_role) or "
+          "relax the SLOs.");
+    } else {
+      const PlanCandidate& c = r.candidates[r.recommended];
+      const Worst w = worst(c);
+      const double ttft = planner::percentile_at(w.ttft, slo.ttft_percentile);
+      const double tpot = planner::percentile_at(w.tpot, slo.tpot_percentile);
+      sec.paragraphs.push_back(
+          "Objective: " + std::string(to_string(s.search.objective)) + " at " +
+          format_number(r.target_rate_per_s) + " requests/s. Figures are the worst over " +
+          std::to_string(c.runs.size()) + " seeds of whole-cluster simulation.");
+      Table t;
+      t.header = {"", "value"};
+      t.rows = {
+          {"serving mode", to_string(c.mode)},
+          {"pools", pools(c)},
+          {"P:D ratio (instances, GPUs)", ratio(c)},
+          {"GPUs", std::to_string(c.gpus)},
+          {"cost per hour", usd(c.usd_per_hour)},
+          {"cost per million tokens (input + output)", usd(w.usd_per_million_tokens)},
+          {"TTFT P50 / P90 / P99",
+           ms(w.ttft.p50) + " / " + ms(w.ttft.p90) + " / " + ms(w.ttft.p99)},
+          {"TPOT P50 / P90 / P99",
+           ms(w.tpot.p50) + " / " + ms(w.tpot.p90) + " / " + ms(w.tpot.p99)},
+          {"SLOs", "TTFT " + percentile_name(slo.ttft_percentile) +
+                       " <= " + ms(slo.ttft.to_seconds()) + ", TPOT " +
+                       percentile_name(slo.tpot_percentile) + " <= " + ms(slo.tpot.to_seconds()) +
+                       ", attainment >= " + pct(slo.attainment)},
+          {"SLO attainment (lowest seed)", pct(w.attainment)},
+          {"headroom: TTFT, TPOT below their SLOs",
+           pct(1 - ttft / slo.ttft.to_seconds()) + ", " + pct(1 - tpot / slo.tpot.to_seconds())},
+          {"headroom: estimated capacity over target rate",
+           pct(c.capacity_rps / r.target_rate_per_s - 1)},
+          {"instances added after confirmation", std::to_string(c.repairs)},
+          {"cost models",
+           sources_of(c.runs.empty() ? r.cost_sources : c.runs.front().cost_sources)}};
+      sec.tables.push_back(t);
+    }
+    out.push_back(sec);
+  }
+  {  // disaggregated vs colocated
+    Section sec;
+    sec.title = "Disaggregated against colocated";
+    Table t;
+    t.header = plan_header(r);
+    t.rows.push_back(plan_row(r, "best disaggregated", r.best_disaggregated));
+    t.rows.push_back(plan_row(r, "best colocated", r.best_colocated));
+    sec.tables.push_back(t);
+    if (r.best_disaggregated >= 0 && r.best_colocated >= 0) {
+      const double d = r.candidates[r.best_disaggregated].usd_per_hour;
+      const double c = r.candidates[r.best_colocated].usd_per_hour;
+      sec.paragraphs.push_back(d < c ? "Disaggregation saves " + pct(1 - d / c) +
+                                           " of the colocated cost."
+                                     : "Colocation is " + pct(1 - c / d) +
+                                           " cheaper than the best disaggregated plan here.");
+    }
+    BarChart b{.title = "Cost per hour at the target rate", .y_label = "USD/hour"};
+    b.bars = {plan_bar(r, "disaggregated", r.best_disaggregated, true),
+              plan_bar(r, "colocated", r.best_colocated, false)};
+    sec.svgs.push_back(render(b));
+    sec.paragraphs.push_back(provenance);
+    out.push_back(sec);
+  }
+  {  // heterogeneous vs homogeneous
+    Section sec;
+    sec.title = "Heterogeneous against homogeneous GPUs";
+    sec.paragraphs.push_back(
+        "Heterogeneous: prefill and decode pools on different GPU types (compute-rich for "
+        "prefill, bandwidth-rich for decode); homogeneous: one type for both.");
+    Table t;
+    t.header = plan_header(r);
+    t.rows.push_back(plan_row(r, "best homogeneous", r.best_homogeneous));
+    t.rows.push_back(plan_row(r, "best heterogeneous", r.best_heterogeneous));
+    sec.tables.push_back(t);
+    BarChart b{.title = "Cost per hour: one GPU type or two", .y_label = "USD/hour"};
+    b.bars = {plan_bar(r, "homogeneous", r.best_homogeneous, false),
+              plan_bar(r, "heterogeneous", r.best_heterogeneous, true)};
+    sec.svgs.push_back(render(b));
+    out.push_back(sec);
+  }
+  if (!r.pd_mix.empty()) {  // P:D ratio vs mix
+    Section sec;
+    sec.title = "Best P:D ratio as the input/output mix changes";
+    sec.paragraphs.push_back(
+        "Output lengths scaled against the scenario's (inputs unchanged); the best "
+        "disaggregated plan's prefill and decode configurations re-measured by simulation. "
+        "Decode instances per prefill instance = prefill rate / decode rate per instance.");
+    Table t;
+    t.header = {"output scale",
+                "mean input",
+                "mean output",
+                "prefill req/s per instance",
+                "decode req/s per instance",
+                "P:D instances at target",
+                "decode per prefill"};
+    Series series{.name = "decode instances per prefill instance"};
+    for (const auto& m : r.pd_mix) {
+      t.rows.push_back({fixed(m.output_scale, 2), fixed(m.mean_input, 0), fixed(m.mean_output, 0),
+                        format_number(m.prefill_rate_per_s), format_number(m.decode_rate_per_s),
+                        m.decode_rate_per_s > 0 ? std::to_string(m.prefill_instances) + ":" +
+                                                      std::to_string(m.decode_instances)
+                                                : "decode infeasible",
+                        m.decode_rate_per_s > 0 ? format_number(m.decode_per_prefill) : "n/a"});
+      if (m.decode_rate_per_s > 0 && m.mean_input > 0)
+        series.points.emplace_back(m.mean_output / m.mean_input, m.decode_per_prefill);
+    }
+    sec.tables.push_back(t);
+    LineChart c{.title = "P:D balance against output/input length",
+                .x_label = "mean output / mean input (log scale)",
+                .y_label = "decode per prefill instance"};
+    c.log_x = true;
+    c.series.push_back(series);
+    sec.svgs.push_back(render(c));
+    out.push_back(sec);
+  }
+  if (!r.pareto.empty()) {  // Pareto
+    Section sec;
+    sec.title = "Cost against SLO tightness (Pareto frontier)";
+    sec.paragraphs.push_back(
+        "Both SLO targets scaled together; the two best measured configurations per role and "
+        "the best colocated one re-measured at each scale. Points on the frontier: no tighter "
+        "SLO is served as cheaply.");
+    Table t;
+    t.header = {"SLO scale", "TTFT SLO", "TPOT SLO", "cheapest USD/hour", "plan", "on frontier"};
+    Series series{.name = "cheapest plan"};
+    for (const auto& p : r.pareto) {
+      t.rows.push_back({fixed(p.slo_scale, 2), ms(p.ttft.to_seconds()), ms(p.tpot.to_seconds()),
+                        p.feasible ? usd(p.usd_per_hour) : "infeasible", p.plan,
+                        p.on_frontier ? "yes" : "no"});
+      if (p.feasible) series.points.emplace_back(p.tpot.to_millis(), p.usd_per_hour);
+    }
+    sec.tables.push_back(t);
+    LineChart c{.title = "Cheapest plan against the TPOT target",
+                .x_label = "TPOT SLO (ms; TTFT scaled alike)",
+                .y_label = "USD/hour"};
+    c.series.push_back(series);
+    sec.svgs.push_back(render(c));
+    out.push_back(sec);
+  }
+  if (!r.sensitivity.empty()) {  // sensitivity
+    Section sec;
+    sec.title = "Sensitivity to load (+-20%)";
+    sec.paragraphs.push_back(
+        "The recommended cluster as is, simulated at 80%, 100% and 120% of the target rate "
+        "(first seed), and the cluster the measured capacities would size for that load.");
+    Table t;
+    t.header = {"load",
+                "req/s",
+                "TTFT " + percentile_name(slo.ttft_percentile),
+                "TPOT " + percentile_name(slo.tpot_percentile),
+                "SLO attainment",
+                "meets SLOs",
+                "re-sized pools",
+                "re-sized USD/hour"};
+    Series att{.name = "SLO attainment (fixed cluster)"};
+    for (const auto& p : r.sensitivity) {
+      const std::string resized = p.colocated_instances > 0
+                                      ? std::to_string(p.colocated_instances) + " colocated"
+                                      : std::to_string(p.prefill_instances) + " prefill + " +
+                                            std::to_string(p.decode_instances) + " decode";
+      t.rows.push_back({pct(p.load_factor), format_number(p.fixed_cluster.rate_per_s),
+                        ms(planner::percentile_at(p.fixed_cluster.ttft, slo.ttft_percentile)),
+                        ms(planner::percentile_at(p.fixed_cluster.tpot, slo.tpot_percentile)),
+                        pct(p.fixed_cluster.slo_attainment),
+                        p.fixed_cluster.meets_slo ? "yes" : "no", resized,
+                        usd(p.resized_usd_per_hour)});
+      att.points.emplace_back(p.load_factor * 100, p.fixed_cluster.slo_attainment * 100);
+    }
+    sec.tables.push_back(t);
+    LineChart c{.title = "SLO attainment of the recommended cluster against load",
+                .x_label = "load (% of target rate)",
+                .y_label = "attainment (%)"};
+    c.series.push_back(att);
+    c.guides.push_back({slo.attainment * 100, "required"});
+    sec.svgs.push_back(render(c));
+    out.push_back(sec);
+  }
+  {  // finalists
+    Section sec;
+    sec.title = "Finalists confirmed by whole-cluster simulation";
+    sec.paragraphs.push_back(
+        "Plans sized from per-instance capacities, then simulated as whole clusters (KV "
+        "transfer and routing included) over " +
+        std::to_string(std::max(1, s.search.seeds)) +
+        " seeds; a plan that missed its SLOs got one more instance in the pool that missed "
+        "and was simulated again. All " +
+        std::to_string(r.candidates.size()) +
+        " sized plans are in candidates.csv and results.json.");
+    Table t;
+    t.header = plan_header(r);
+    t.header[0] = "rank";
+    t.header.push_back("meets SLOs");
+    t.header.push_back("instances added");
+    for (size_t i = 0; i < r.candidates.size(); ++i) {
+      const PlanCandidate& c = r.candidates[i];
+      if (!c.confirmed) continue;
+      auto row = plan_row(r, std::to_string(i + 1), static_cast<int>(i));
+      row.push_back(c.meets_slo ? "yes" : "no");
+      row.push_back(std::to_string(c.repairs));
+      t.rows.push_back(row);
+    }
+    sec.tables.push_back(t);
+    out.push_back(sec);
+  }
+  {  // role configurations
+    Section sec;
+    sec.title = "Instance configurations per role";
+    sec.paragraphs.push_back(
+        "Per configuration: the roofline bound on the rate one instance sustains within the "
+        "SLOs, and the rate measured by bisection over single-instance simulations (" +
+        std::to_string(r.simulations) +
+        " simulations in all). Configurations whose bound "
+        "could not beat a measured one were not simulated.");
+    for (const auto& [name, pool] :
+         {std::pair{"prefill", &r.prefill}, std::pair{"decode", &r.decode},
+          std::pair{"colocated", &r.colocated}}) {
+      if (pool->empty()) continue;
+      Table t;
+      t.header = {std::string(name) + " configuration",
+                  "status",
+                  "bound req/s (roofline)",
+                  "measured req/s",
+                  "instances at target",
+                  "USD/hour",
+                  "simulations",
+                  "cost model / note"};
+      for (const RoleCapacity& c : *pool) {
+        const bool m = c.status == ConfigStatus::kMeasured;
+        std::string note = c.note;
+        if (m) {
+          auto it = c.at_capacity.cost_sources.find(c.config.gpu);
+          note = it != c.at_capacity.cost_sources.end() ? it->second : "";
+        }
+        t.rows.push_back({c.config.label(), to_string(c.status),
+                          c.bound.feasible ? format_number(c.bound.max_rate_per_s) : "",
+                          m ? format_number(c.rate_per_s) : "",
+                          m ? std::to_string(c.instances) : "", m ? usd(c.usd_per_hour) : "",
+                          std::to_string(c.simulations), note});
+      }
+      sec.tables.push_back(t);
+    }
+    out.push_back(sec);
+  }
+  {  // provenance
+    Section sec;
+    sec.title = "Where the numbers come from";
+    Table t;
+    t.header = {"GPU type", "cost model of the simulations", "catalog source"};
+    for (const auto& [gpu, g] : s.catalog.gpus) {
+      auto it = r.cost_sources.find(gpu);
+      if (it == r.cost_sources.end()) continue;
+      t.rows.push_back({gpu, it->second, g.source});
+    }
+    sec.tables.push_back(t);
+    sec.paragraphs.push_back(
+        "measured: a CUPTI profile; fitted: a model fitted to profiles (with its held-out "
+        "error); derived: a calibrated GPU scaled to another; roofline: datasheet peaks times "
+        "the catalog's efficiencies. The search's pruning bounds are always roofline.");
+    out.push_back(sec);
+  }
+  return out;
+}
+
+std::string md_cell(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+
+std::string header_text(const PlanResult& r) {
+  return "Scenario: " + r.scenario.name + " | target " + format_number(r.target_rate_per_s) +
+         " req/s | objective " + to_string(r.scenario.search.objective) + " | seed " +
+         std::to_string(r.scenario.seed) + " | " + std::to_string(r.simulations) +
+         " simulations | " + std::to_string(r.candidates.size()) + " sized plans | quadrant " +
+         QUADRANT_GIT_REVISION;
+}
+
+}  // namespace
+
+std::string report_markdown(const PlanResult& r) {
+  std::string out = "# Capacity plan: " + r.scenario.name + "\n\n" + header_text(r) + "\n";
+  for (const Section& s : sections(r)) {
+    out += "\n## " + s.title + "\n\n";
+    for (const std::string& p : s.paragraphs) out += p + "\n\n";
+    for (const Table& t : s.tables) {
+      out += "|";
+      for (const auto& h : t.header) out.append(" ").append(md_cell(h)).append(" |");
+      out += "\n|";
+      for (size_t i = 0; i < t.header.size(); ++i) out += "---|";
+      out += "\n";
+      for (const auto& row : t.rows) {
+        out += "|";
+        for (const auto& cell : row) out.append(" ").append(md_cell(cell)).append(" |");
+        out += "\n";
+      }
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+std::string report_html(const PlanResult& r) {
+  std::string out =
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+      // Any script error marks the page, so a headless browser test can see it.
+      "<script>window.addEventListener('error', function (e) { "
+      "document.documentElement.setAttribute('data-js-error', String(e.message)); });</script>\n"
+      "<title>Capacity plan: " +
+      escape_xml(r.scenario.name) +
+      "</title>\n<style>\n"
+      "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\n"
+      "table{border-collapse:collapse;margin:0.8em 0;font-size:0.88em}\n"
+      "th,td{border:1px solid #ccc;padding:0.3em 0.6em;text-align:left;vertical-align:top}\n"
+      "th{background:#f2f2f2}\nh2{border-bottom:1px solid "
+      "#ddd;padding-bottom:0.2em;margin-top:1.6em}\n"
+      ".meta{color:#555;font-size:0.9em}\nsvg{max-width:100%;height:auto;display:block;margin:0."
+      "5em 0}\n"
+      "</style>\n</head>\n<body>\n<h1>Capacity plan: " +
+      escape_xml(r.scenario.name) + "</h1>\n<p class=\"meta\">" + escape_xml(header_text(r)) +
+      "</p>\n";
+  for (const Section& s : sections(r)) {
+    out += "<section>\n<h2>" + escape_xml(s.title) + "</h2>\n";
+    for (const std::string& p : s.paragraphs) out += "<p>" + escape_xml(p) + "</p>\n";
+    for (const Table& t : s.tables) {
+      out += "<table>\n<tr>";
+      for (const auto& h : t.header) out += "<th>" + escape_xml(h) + "</th>";
+      out += "</tr>\n";
+      for (const auto& row : t.rows) {
+        out += "<tr>";
+        for (const auto& cell : row) out += "<td>" + escape_xml(cell) + "</td>";
+        out += "</tr>\n";
+      }
+      out += "</table>\n";
+    }
+    for (const std::string& svg : s.svgs) out += svg;
+    out += "</section>\n";
+  }
+  out +=
+      "<p class=\"meta\">Files beside this one: report.md (the same tables), results.json "
+      "(every candidate, schema_version " +
+      std::to_string(kResultsSchemaVersion) + "), candidates.csv.</p>\n</body>\n</html>\n";
+  return out;
+}
+
+std::string candidates_csv(const PlanResult& r) {
+  auto q = [](const std::string& s) {
+    if (s.find_first_of(",\"\n") == std::string::npos) return s;
+    std::string out = "\"";
+    for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+  };
+  auto num = [](double v) {
+    char b[48];
+    std::snprintf(b, sizeof b, "%.6g", v);
+    return std::string(b);
+  };
+  std::string out =
+      "kind,label,status,gpus,bound_rate_per_s,measured_rate_per_s,prefill_instances,"
+      "decode_instances,colocated_instances,usd_per_hour,ttft_p90_s,tpot_p90_s,slo_attainment,"
+      "meets_slo,simulations,note\n";
+  for (const auto& [kind, pool] : {std::pair{"prefill", &r.prefill}, std::pair{"decode", &r.decode},
+                                   std::pair{"colocated", &r.colocated}}) {
+    for (const RoleCapacity& c : *pool) {
+      const bool m = c.status == ConfigStatus::kMeasured;
+      out += std::string(kind) + "," + q(c.config.label()) + "," + to_string(c.status) + "," +
+             std::to_string(c.config.gpus()) + "," +
+             (c.bound.feasible ? num(c.bound.max_rate_per_s) : "") + "," +
+             (m ? num(c.rate_per_s) : "") + ",,,," + (m ? num(c.usd_per_hour) : "") + "," +
+             (m ? num(c.at_capacity.ttft.p90) : "") + "," + (m ? num(c.at_capacity.tpot.p90) : "") +
+             "," + (m ? num(c.at_capacity.slo_attainment) : "") + ",," +
+             std::to_string(c.simulations) + "," + q(c.note) + "\n";
+    }
+  }
+  for (const PlanCandidate& c : r.candidates) {
+    const Worst w = worst(c);
+    const bool run = !c.runs.empty();
+    out += std::string("plan_") + to_string(c.mode) + "," + q(c.label()) + "," +
+           (c.confirmed ? (c.meets_slo ? "confirmed" : "missed_slo") : "estimated") + "," +
+           std::to_string(c.gpus) + ",," + num(c.capacity_rps) + "," +
+           std::to_string(c.prefill_instances) + "," + std::to_string(c.decode_instances) + "," +
+           std::to_string(c.colocated_instances) + "," + num(c.usd_per_hour) + "," +
+           (run ? num(w.ttft.p90) : "") + "," + (run ? num(w.tpot.p90) : "") + "," +
+           (run ? num(w.attainment) : "") + "," +
+           (c.confirmed ? (c.meets_slo ? "true" : "false") : "") + "," +
+           std::to_string(c.runs.size()) + "," +
+           (c.repairs > 0 ? q(std::to_string(c.repairs) + " instances added") : "") + "\n";
+  }
+  return out;
+}
+
+std::string write_report(const PlanResult& r, const std::string& dir) {
+  namespace fs = std::filesystem;
+  const fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
+  const fs::path parent = target.parent_path();
+  const fs::path temp = parent / ("." + target.filename().string() + ".partial");
+  const fs::path old = parent / ("." + target.filename().string() + ".old");
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) throw InputError("", "--out", "cannot create " + parent.string() + ": " + ec.message());
+  fs::remove_all(temp, ec);
+  fs::create_directories(temp, ec);
+  if (ec) throw InputError("", "--out", "cannot create " + temp.string() + ": " + ec.message());
+  try {
+    auto put = [&temp](const char* name, const std::string& text) {
+      std::ofstream f(temp / name, std::ios::binary);
+      f << text;
+      f.close();
+      if (!f) throw InputError("", "--out", "cannot write " + (temp / name).string());
+    };
+    put("results.json", results_text(r));
+    put("candidates.csv", candidates_csv(r));
+    put("report.md", report_markdown(r));
+    put("report.html", report_html(r));
+    // Swap in the finished folder: the old report stays whole until the new one is.
+    fs::remove_all(old, ec);
+    if (fs::exists(target)) fs::rename(target, old);
+    fs::rename(temp, target);
+    fs::remove_all(old, ec);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(temp, ec);
+    throw InputError("", "--out", std::string("cannot write the report: ") + e.what());
+  } catch (...) {
+    fs::remove_all(temp, ec);
+    throw;
+  }
+  return (target / "report.html").string();
+}
+
+}  // namespace quadrant::reports

@@ -1,0 +1,34 @@
+// The capacity report of a plan: report.html (self-contained, inline SVG plots, opens
+// offline), report.md (the same tables), results.json (every candidate with its metrics,
+// the resolved scenario, seed, schema version, git revision) and candidates.csv.
+//
+//   PlanResult r = planner::plan(scenario, evaluate, options);
+//   write_report(r, "out/plan");   // out/plan/report.html, ... or nothing at all
+//
+// Outputs describe themselves and nothing in them depends on the machine, the thread
+// count or the wall clock: the same plan gives byte-identical files.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "sim/planner/planner.h"
+
+namespace quadrant::reports {
+
+inline constexpr int kResultsSchemaVersion = 1;
+
+nlohmann::json scenario_json(const Scenario& s);  // the resolved scenario
+nlohmann::json results_json(const planner::PlanResult& r);
+std::string results_text(const planner::PlanResult& r);  // results.json's bytes
+std::string candidates_csv(const planner::PlanResult& r);
+std::string report_markdown(const planner::PlanResult& r);
+std::string report_html(const planner::PlanResult& r);
+
+// Writes the four files into `dir`: first into a sibling temporary folder, which then
+// replaces `dir`, so that a failure leaves no partial report. Returns the path of
+// report.html. Throws InputError when the folder cannot be written.
+std::string write_report(const planner::PlanResult& r, const std::string& dir);
+
+}  // namespace quadrant::reports

@@ -1,2 +1,0 @@
-// Replaced by the report writer sources.
-namespace quadrant::reports {}

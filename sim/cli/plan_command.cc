@@ -1,0 +1,133 @@
+// `quadrant plan SCENARIO [--out DIR] [--threads N]`: search the scenario's `search`
+// space for the cheapest cluster that meets its SLOs and write the report (report.html,
+// report.md, results.json, candidates.csv) into DIR. Progress goes to stderr; the
+// report's path is the one line on stdout.
+//
+// Built with MPI, `mpirun -np N quadrant plan ...` spreads each round of simulations
+// over the ranks; rank 0 writes the report, byte-identical to a single-process run.
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "reports/report.h"
+#include "sim/cli/commands.h"
+#include "sim/core/error.h"
+#include "sim/io/scenario_io.h"
+#include "sim/planner/planner.h"
+
+#ifdef QUADRANT_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace quadrant::cli {
+
+namespace {
+
+#ifdef QUADRANT_HAVE_MPI
+// Each rank runs the tasks i with i % size == rank (on its own threads), then every
+// rank receives every result, so that all ranks take the same next decisions.
+class MpiRunner : public planner::TaskRunner {
+ public:
+  MpiRunner(int rank, int size, int threads)
+      : rank_(rank), size_(size), local_(planner::thread_runner(threads)) {}
+  std::vector<std::string> run(size_t count,
+                               const std::function<std::string(size_t)>& task) override {
+    std::vector<size_t> mine;
+    for (size_t i = static_cast<size_t>(rank_); i < count; i += static_cast<size_t>(size_))
+      mine.push_back(i);
+    std::vector<std::string> done =
+        local_->run(mine.size(), [&](size_t k) { return task(mine[k]); });
+    // Pack this rank's results as "<index>\n<length>\n<bytes>" records.
+    std::string packed;
+    for (size_t k = 0; k < mine.size(); ++k)
+      packed += std::to_string(mine[k]) + "\n" + std::to_string(done[k].size()) + "\n" + done[k];
+    int length = static_cast<int>(packed.size());
+    std::vector<int> lengths(size_);
+    MPI_Allgather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, MPI_COMM_WORLD);
+    std::vector<int> offsets(size_, 0);
+    for (int r = 1; r < size_; ++r) offsets[r] = offsets[r - 1] + lengths[r - 1];
+    std::string all(static_cast<size_t>(offsets[size_ - 1] + lengths[size_ - 1]), '\0');
+    MPI_Allgatherv(packed.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(),
+                   MPI_CHAR, MPI_COMM_WORLD);
+    std::vector<std::string> out(count);
+    size_t pos = 0;
+    while (pos < all.size()) {
+      const size_t a = all.find('\n', pos);
+      const size_t index = std::stoull(all.substr(pos, a - pos));
+      const size_t b = all.find('\n', a + 1);
+      const size_t n = std::stoull(all.substr(a + 1, b - a - 1));
+      out[index] = all.substr(b + 1, n);
+      pos = b + 1 + n;
+    }
+    return out;
+  }
+
+ private:
+  int rank_, size_;
+  std::unique_ptr<planner::TaskRunner> local_;
+};
+
+// MPI is initialised only when the program runs under mpirun (Open MPI sets these).
+bool under_mpirun() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMI_SIZE") != nullptr;
+}
+#endif
+
+void run_plan(const std::string& scenario_path, const std::string& out_dir, int threads,
+              bool quiet) {
+  if (threads < 1) throw InputError("", "--threads", "expected a positive number of threads");
+  const Scenario s = load_scenario(scenario_path);
+  planner::PlanOptions o;
+  o.threads = threads;
+  o.progress = quiet ? nullptr : &std::cerr;
+  int rank = 0;
+#ifdef QUADRANT_HAVE_MPI
+  std::unique_ptr<MpiRunner> mpi;
+  bool mpi_started = false;
+  if (under_mpirun()) {
+    MPI_Init(nullptr, nullptr);
+    mpi_started = true;
+    int size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    mpi = std::make_unique<MpiRunner>(rank, size, threads);
+    o.runner = mpi.get();
+    if (rank != 0) o.progress = nullptr;
+  }
+#endif
+  const planner::PlanResult r =
+      planner::plan(s, planner::simulation_evaluator(roofline_cost_models(s)), o);
+  if (rank == 0) {
+    const std::string html = reports::write_report(r, out_dir);
+    if (r.recommended < 0)
+      std::fprintf(stderr, "plan: no candidate met the SLOs; see the report\n");
+    std::printf("%s\n", html.c_str());
+  }
+#ifdef QUADRANT_HAVE_MPI
+  if (mpi_started) MPI_Finalize();
+#endif
+}
+
+}  // namespace
+
+void add_plan_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("plan",
+                                 "Search layouts, GPU types and the P:D ratio for the "
+                                 "cheapest cluster within the SLOs; write the report");
+  auto scenario = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>("plan-report");
+  auto threads =
+      std::make_shared<int>(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  auto quiet = std::make_shared<bool>(false);
+  cmd->add_option("scenario", *scenario, "Scenario file (JSON)")->required();
+  cmd->add_option("--out", *out, "Folder for report.html, report.md, results.json, candidates.csv")
+      ->capture_default_str();
+  cmd->add_option("--threads", *threads, "Simulations run at once (results do not depend on it)")
+      ->capture_default_str();
+  cmd->add_flag("--quiet", *quiet, "No progress bar on stderr");
+  cmd->callback([=] { run_plan(*scenario, *out, *threads, *quiet); });
+}
+
+}  // namespace quadrant::cli
