@@ -364,7 +364,7 @@ std::string ratio(const PlanCandidate& c) {
 }
 
 std::vector<std::string> plan_row(const PlanResult& r, const std::string& what, int index) {
-  if (index < 0) return {what, "none meets the SLOs", "", "", "", "", "", "", ""};
+  if (index < 0) return {what, "no plan of this kind met the SLOs", "", "", "", "", "", "", ""};
   const PlanCandidate& c = r.candidates[index];
   const Worst w = worst(c);
   const SloSpec& slo = r.scenario.slo;
