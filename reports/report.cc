@@ -107,7 +107,8 @@ json capacity_json(const RoleCapacity& c) {
            {"reason", c.bound.reason},
            {"source", "roofline bound (datasheet peaks x catalog efficiencies)"}}},
          {"bound_usd_per_hour", c.bound_usd_per_hour},
-         {"simulations", c.simulations}};
+         {"simulations", c.simulations},
+         {"above_bound", c.above_bound}};
   if (c.status == ConfigStatus::kMeasured) {
     j["rate_per_s"] = c.rate_per_s;
     j["instances"] = c.instances;
@@ -652,6 +653,7 @@ std::vector<Section> sections(const PlanResult& r) {
         if (m) {
           auto it = c.at_capacity.cost_sources.find(c.config.gpu);
           note = it != c.at_capacity.cost_sources.end() ? it->second : "";
+          if (c.above_bound) note += " (met the SLOs above its roofline bound)";
         }
         t.rows.push_back({c.config.label(), to_string(c.status),
                           c.bound.feasible ? format_number(c.bound.max_rate_per_s) : "",

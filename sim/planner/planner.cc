@@ -66,16 +66,21 @@ double target_rate(const Scenario& s) {
   return a.rate_per_s;
 }
 
-WorkloadSpec probe_workload(const WorkloadSpec& w, double rate, int64_t requests) {
+WorkloadSpec probe_workload(const WorkloadSpec& w, const SloSpec& slo, double rate,
+                            int64_t requests) {
   WorkloadSpec p = w;
   if (p.arrival.process == ArrivalProcess::kDiurnal || p.arrival.process == ArrivalProcess::kTrace)
     p.arrival.process = ArrivalProcess::kPoisson;
   p.arrival.rate_per_s = rate;
   p.arrival.curve.clear();
-  p.max_requests = requests;
-  p.duration = Duration::seconds(static_cast<double>(requests) / rate);
-  // The first tenth of a probe fills the pipeline and is not scored.
-  p.warmup = Duration::seconds(0.1 * static_cast<double>(requests) / rate);
+  // A request lives about TTFT + output * TPOT at the SLOs; a decode batch fills up over
+  // one lifetime, so a probe runs several lifetimes and scores none of the first.
+  const double lifetime = slo.ttft.to_seconds() + w.output_length.mean() * slo.tpot.to_seconds();
+  const double n =
+      std::min(20000.0, std::max(static_cast<double>(requests), std::ceil(rate * 4 * lifetime)));
+  p.max_requests = static_cast<int64_t>(n);
+  p.duration = Duration::seconds(n / rate);
+  p.warmup = Duration::seconds(std::max(0.1 * n / rate, lifetime));
   return p;
 }
 
@@ -284,7 +289,7 @@ class Planner {
         const RoleCapacity* d = fastest(r_.decode);
         if (d == nullptr) return false;
         *out = with_disaggregated(base, c, 1, d->config, 1);
-        out->workload = probe_workload(base.workload, rate, o_.probe_requests);
+        out->workload = probe_workload(base.workload, base.slo, rate, o_.probe_requests);
         // One output token: the decode pool idles and TTFT is the prefill pool's alone.
         out->workload.output_length = LengthSpec{};
         out->workload.output_length.distribution = LengthDistribution::kFixed;
@@ -298,13 +303,13 @@ class Planner {
         // Enough prefill instances that the decode instance sees the full rate.
         const int n = std::min(64, instances_for(1.5 * rate, p->bound.max_rate_per_s) + 1);
         *out = with_disaggregated(base, p->config, n, c, 1);
-        out->workload = probe_workload(base.workload, rate, o_.probe_requests);
+        out->workload = probe_workload(base.workload, base.slo, rate, o_.probe_requests);
         *judge = Judge::kDecode;
         return true;
       }
       case Role::kColocated:
         *out = with_colocated(base, c, 1);
-        out->workload = probe_workload(base.workload, rate, o_.probe_requests);
+        out->workload = probe_workload(base.workload, base.slo, rate, o_.probe_requests);
         *judge = Judge::kColocated;
         return true;
     }
@@ -329,7 +334,13 @@ class Planner {
       }
       return r.meets_slo;
     };
-    if (upper > 0 && !probe(upper)) {
+    if (upper > 0 && probe(upper)) {
+      // The simulation met the SLOs at the bound: it is not an upper bound for this
+      // configuration (e.g. a calibrated model beats the roofline). Look above it, and
+      // say so, since pruning with the bound is then unsafe.
+      for (double f : {1.25, 1.5, 2.0})
+        if (!probe(upper * f)) break;
+    } else if (upper > 0) {
       double lo = upper / 64, hi = upper;
       bool lo_known = false;
       for (int i = 0; i < o_.bisection_steps; ++i) {
@@ -343,7 +354,10 @@ class Planner {
       }
       if (!lo_known) probe(lo);
     }
-    return json{{"rate", passed}, {"sims", sims}, {"at_capacity", to_json(best)}};
+    return json{{"rate", passed},
+                {"sims", sims},
+                {"above_bound", passed > upper},
+                {"at_capacity", to_json(best)}};
   }
 
   // One round of tasks through the runner, with progress.
@@ -364,6 +378,7 @@ class Planner {
     c.simulations = j.at("sims").get<int>();
     r_.simulations += c.simulations;
     c.rate_per_s = j.at("rate").get<double>();
+    c.above_bound = j.at("above_bound").get<bool>();
     if (c.rate_per_s > 0) {
       c.status = ConfigStatus::kMeasured;
       c.at_capacity = run_from(j.at("at_capacity"));
@@ -407,13 +422,15 @@ class Planner {
     }
     std::map<Role, double> incumbent{
         {Role::kPrefill, kInf}, {Role::kDecode, kInf}, {Role::kColocated, kInf}};
+    // Once a configuration of a role beats its bound, the bounds of that role prune no more.
+    std::map<Role, bool> bound_failed;
     size_t next = 0;
     while (next < pending.size()) {
       std::vector<size_t> round;
       while (next < pending.size() && static_cast<int>(round.size()) < o_.round_size) {
         const Pending& p = pending[next];
         RoleCapacity& c = pool(p.role)[p.index];
-        if (!forced[next] && p.score > incumbent[p.role]) {
+        if (!forced[next] && !bound_failed[p.role] && p.score > incumbent[p.role]) {
           c.status = ConfigStatus::kPrunedByBound;
           c.note = "bound cannot beat a measured configuration";
         } else {
@@ -431,6 +448,7 @@ class Planner {
         const Pending& p = pending[round[t]];
         RoleCapacity& c = pool(p.role)[p.index];
         record_capacity(c, results[t]);
+        if (c.above_bound) bound_failed[p.role] = true;
         if (c.status == ConfigStatus::kMeasured)
           incumbent[p.role] =
               std::min(incumbent[p.role], role_score(c.config, c.rate_per_s, r_.target_rate_per_s));
@@ -734,7 +752,10 @@ class Planner {
       tasks.push_back([this, &variants, i, dc] {
         const RoleBound b = o_.bound(variants[i], dc->config);
         if (!b.feasible)
-          return json{{"rate", 0.0}, {"sims", 0}, {"at_capacity", to_json(RunSummary{})}};
+          return json{{"rate", 0.0},
+                      {"sims", 0},
+                      {"above_bound", false},
+                      {"at_capacity", to_json(RunSummary{})}};
         return bisect(variants[i], dc->config, b.max_rate_per_s);
       });
     }
@@ -801,7 +822,10 @@ class Planner {
         tasks.push_back([this, &variants, i, c] {
           const RoleBound b = o_.bound(variants[i], c->config);
           if (!b.feasible)
-            return json{{"rate", 0.0}, {"sims", 0}, {"at_capacity", to_json(RunSummary{})}};
+            return json{{"rate", 0.0},
+                        {"sims", 0},
+                        {"above_bound", false},
+                        {"at_capacity", to_json(RunSummary{})}};
           return bisect(variants[i], c->config, b.max_rate_per_s);
         });
       }

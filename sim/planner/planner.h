@@ -90,8 +90,9 @@ struct RoleCapacity {
   double bound_usd_per_hour = 0;  // pool at the target rate if the bound were reached
   double rate_per_s = 0;          // measured: highest rate one instance sustains in SLO
   int simulations = 0;
-  RunSummary at_capacity;  // the probe at rate_per_s
-  int instances = 0;       // pool at the target rate
+  bool above_bound = false;  // met the SLOs above its bound: the bound did not hold
+  RunSummary at_capacity;    // the probe at rate_per_s
+  int instances = 0;         // pool at the target rate
   double usd_per_hour = 0;
 };
 
@@ -163,7 +164,9 @@ double target_rate(const Scenario& s);
 // The workload one probe runs: `rate` requests/s of the scenario's lengths, capped at
 // `requests` requests, arrivals of a stationary process (diurnal and traces become
 // Poisson at that rate).
-WorkloadSpec probe_workload(const WorkloadSpec& w, double rate, int64_t requests);
+// Long enough for several request lifetimes at the SLOs, whose first is not scored.
+WorkloadSpec probe_workload(const WorkloadSpec& w, const SloSpec& slo, double rate,
+                            int64_t requests);
 
 // Scales a length distribution (the mix analysis): every length times k, at least 1.
 LengthSpec scaled_lengths(const LengthSpec& l, double k);
