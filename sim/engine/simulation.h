@@ -26,11 +26,13 @@ using CostModels = std::map<std::string, std::shared_ptr<const CostModel>>;
 
 // Observer of what the simulation emits (for the Chrome trace); never called when null.
 struct TraceEvent {
-  std::string track;     // "prefill[0]", "decode[3]", "kv_transfer", ...
-  std::string name;      // "step", "kv_transfer", "preempt", ...
+  std::string track;  // "prefill[0]", "decode[3]", "kv_transfer", ...
+  std::string name;   // "step", "kv_transfer", "preempt", ...
   SimTime start;
   Duration duration;
   std::map<std::string, double> args;
+  // Non-zero: an asynchronous slice (a KV transfer) that may overlap others on its track.
+  uint64_t id = 0;
 };
 using TraceSink = std::function<void(const TraceEvent&)>;
 
@@ -40,6 +42,10 @@ struct SimulationOptions {
   // Progress callback (fraction done) for long runs; optional.
   std::function<void(double)> progress;
   bool keep_requests = false;  // fill SimulationResult::requests
+  // How long after the last arrival the run may go on draining; requests still in
+  // flight then are rejected as "unfinished" (a saturated cluster never drains, and the
+  // planner must not wait for it). Zero: 4 x the workload's duration.
+  Duration drain_limit = Duration::zero();
 };
 
 struct Percentiles {
@@ -81,11 +87,11 @@ struct SimulationSummary {
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
   Percentiles ttft, tpot, e2e, queueing;
-  double slo_attainment = 0;     // fraction of scored requests meeting TTFT and TPOT
-  double goodput_rps = 0;        // requests/s meeting both SLOs
-  double throughput_rps = 0;     // finished requests/s
+  double slo_attainment = 0;  // fraction of scored requests meeting TTFT and TPOT
+  double goodput_rps = 0;     // requests/s meeting both SLOs
+  double throughput_rps = 0;  // finished requests/s
   double output_tokens_per_s = 0;
-  double duration_s = 0;         // simulated time until the last request finished
+  double duration_s = 0;  // simulated time until the last request finished
   double gpu_hours = 0;
   double usd = 0;
   double usd_per_hour = 0;
@@ -94,6 +100,12 @@ struct SimulationSummary {
   // Where the step costs came from, e.g. {"H100-SXM": "fitted:calibration/models/h100.json"}.
   std::map<std::string, std::string> cost_sources;
   int64_t events = 0;  // events processed (benchmark)
+  // Why requests were rejected: "kv_capacity" (cannot fit any instance's KV cache),
+  // "unfinished" (still in flight at the drain limit).
+  std::map<std::string, int64_t> rejections;
+  int64_t preemptions = 0;
+  int64_t kv_transfers = 0;
+  double kv_transfer_mean_s = 0;  // start to landing, per transfer
 };
 
 struct SimulationResult {

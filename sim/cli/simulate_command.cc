@@ -1,0 +1,339 @@
+// `quadrant simulate SCENARIO [--out DIR] [--trace FILE] [--seed N]`: one simulation
+// run. Writes DIR/metrics.json (schema quadrant.metrics/1: the resolved scenario's
+// summary, seed, git revision, cost provenance, request and instance metrics) and
+// DIR/requests.csv (one line per request), and on request a Chrome trace-event JSON
+// timeline that Perfetto and chrome://tracing open. Every file is written under a
+// temporary name and renamed once complete, so a failed run leaves no partial output.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "sim/cli/commands.h"
+#include "sim/core/error.h"
+#include "sim/engine/simulation.h"
+#include "sim/io/scenario_io.h"
+
+namespace quadrant::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+constexpr const char* kMetricsSchema = "quadrant.metrics/1";
+
+// A file that appears under its final name only when commit() is called.
+class AtomicFile {
+ public:
+  explicit AtomicFile(fs::path path) : path_(std::move(path)), tmp_(path_) {
+    tmp_ += ".tmp";
+    out_.open(tmp_, std::ios::binary | std::ios::trunc);
+    if (!out_) throw InputError(path_.string(), "", "cannot open for writing");
+  }
+  ~AtomicFile() {
+    if (!committed_) {
+      out_.close();
+      std::error_code ec;
+      fs::remove(tmp_, ec);
+    }
+  }
+  std::ofstream& out() { return out_; }
+  void commit() {
+    out_.close();
+    if (!out_) throw InputError(path_.string(), "", "write failed");
+    fs::rename(tmp_, path_);
+    committed_ = true;
+  }
+
+ private:
+  fs::path path_, tmp_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
+
+ordered_json percentiles_json(const Percentiles& p) {
+  return {{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}};
+}
+
+ordered_json pool_json(const PoolSpec& p) {
+  return {{"gpu", p.gpu},
+          {"instances", p.instances},
+          {"layout",
+           {{"tp", p.layout.tp},
+            {"ep", p.layout.ep},
+            {"pp", p.layout.pp},
+            {"dp_attention", p.layout.dp_attention}}},
+          {"gpus_per_instance", p.layout.gpus()},
+          {"max_batch_size", p.max_batch_size},
+          {"max_batch_tokens", p.max_batch_tokens},
+          {"chunk_size", p.chunk_size}};
+}
+
+ordered_json scenario_json(const Scenario& s) {
+  const WorkloadSpec& w = s.workload;
+  ordered_json serving = {{"mode", to_string(s.serving.mode)}};
+  if (s.serving.mode == ServingMode::kColocated) {
+    serving["colocated"] = pool_json(s.serving.colocated);
+  } else {
+    serving["prefill"] = pool_json(s.serving.prefill);
+    serving["decode"] = pool_json(s.serving.decode);
+  }
+  serving["kv_block_size"] = s.serving.kv_block_size;
+  serving["kv_transfer_layerwise"] = s.serving.kv_transfer_layerwise;
+  serving["speculative"] = {{"enabled", s.serving.speculative.enabled},
+                            {"draft_length", s.serving.speculative.draft_length},
+                            {"acceptance_rate", s.serving.speculative.acceptance_rate}};
+  serving["autoscaler"] = {{"enabled", s.serving.autoscaler.enabled}};
+  return {{"name", s.name},
+          {"file", s.file},
+          {"model", s.model.name},
+          {"workload",
+           {{"arrival", to_string(w.arrival.process)},
+            {"rate_per_s", w.arrival.rate_per_s},
+            {"trace_file", w.arrival.trace_file},
+            {"input_length", to_string(w.input_length.distribution)},
+            {"input_length_mean", w.input_length.mean()},
+            {"output_length", to_string(w.output_length.distribution)},
+            {"output_length_mean", w.output_length.mean()},
+            {"duration_s", w.duration.to_seconds()},
+            {"warmup_s", w.warmup.to_seconds()},
+            {"max_requests", w.max_requests}}},
+          {"slo", {{"ttft_s", s.slo.ttft.to_seconds()}, {"tpot_s", s.slo.tpot.to_seconds()}}},
+          {"serving", serving}};
+}
+
+ordered_json series_json(const std::vector<std::pair<double, double>>& s) {
+  ordered_json a = ordered_json::array();
+  for (const auto& [t, v] : s) a.push_back({t, v});
+  return a;
+}
+
+ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResult& r) {
+  const SimulationSummary& m = r.summary;
+  ordered_json instances = ordered_json::array();
+  for (const InstanceSummary& i : r.instances)
+    instances.push_back({{"name", i.name},
+                         {"role", to_string(i.role)},
+                         {"gpu", i.gpu},
+                         {"gpus", i.gpus},
+                         {"utilization", i.utilization},
+                         {"steps", i.steps},
+                         {"mean_batch_size", i.mean_batch_size},
+                         {"mean_batch_tokens", i.mean_batch_tokens},
+                         {"mean_kv_occupancy", i.mean_kv_occupancy},
+                         {"peak_kv_occupancy", i.peak_kv_occupancy},
+                         {"preemptions", i.preemptions},
+                         {"kv_occupancy_series", series_json(i.kv_occupancy_series)},
+                         {"batch_size_series", series_json(i.batch_size_series)}});
+  ordered_json rejections = ordered_json::object();
+  for (const auto& [reason, n] : m.rejections) rejections[reason] = n;
+  ordered_json sources = ordered_json::object();
+  for (const auto& [gpu, src] : m.cost_sources) sources[gpu] = src;
+  return {
+      {"schema_version", kMetricsSchema},
+      {"git_revision", QUADRANT_GIT_REVISION},
+      {"seed", seed},
+      {"scenario", scenario_json(s)},
+      {"cost_sources", sources},
+      {"requests",
+       {{"arrived", m.requests_arrived},
+        {"finished", m.requests_finished},
+        {"rejected", m.requests_rejected},
+        {"rejections", rejections},
+        {"scored", m.requests_scored},
+        {"input_tokens", m.input_tokens},
+        {"output_tokens", m.output_tokens}}},
+      {"ttft_s", percentiles_json(m.ttft)},
+      {"tpot_s", percentiles_json(m.tpot)},
+      {"e2e_s", percentiles_json(m.e2e)},
+      {"queueing_s", percentiles_json(m.queueing)},
+      {"slo_attainment", m.slo_attainment},
+      {"goodput_rps", m.goodput_rps},
+      {"throughput_rps", m.throughput_rps},
+      {"output_tokens_per_s", m.output_tokens_per_s},
+      {"duration_s", m.duration_s},
+      {"gpus",
+       {{"prefill", m.prefill_gpus}, {"decode", m.decode_gpus}, {"colocated", m.colocated_gpus}}},
+      {"gpu_hours", m.gpu_hours},
+      {"usd", m.usd},
+      {"usd_per_hour", m.usd_per_hour},
+      {"usd_per_million_tokens", m.usd_per_million_tokens},
+      {"preemptions", m.preemptions},
+      {"kv_transfers", m.kv_transfers},
+      {"kv_transfer_mean_s", m.kv_transfer_mean_s},
+      {"events", m.events},
+      {"instances", instances}};
+}
+
+// Chrome trace-event format: complete events ("X") for steps, async begin/end pairs
+// ("b"/"e") for KV transfers, which overlap on their track; times in microseconds.
+class ChromeTraceWriter {
+ public:
+  explicit ChromeTraceWriter(const fs::path& path) : file_(path) {
+    file_.out() << "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
+  }
+  void add(const TraceEvent& e) {
+    int tid = thread_id(e.track);
+    ordered_json args = ordered_json::object();
+    for (const auto& [k, v] : e.args) args[k] = v;
+    const double ts = static_cast<double>(e.start.ns()) / 1e3;
+    if (e.id != 0) {
+      write({{"name", e.name},
+             {"cat", e.track},
+             {"ph", "b"},
+             {"id", e.id},
+             {"pid", 1},
+             {"tid", tid},
+             {"ts", ts},
+             {"args", args}});
+      write({{"name", e.name},
+             {"cat", e.track},
+             {"ph", "e"},
+             {"id", e.id},
+             {"pid", 1},
+             {"tid", tid},
+             {"ts", ts + static_cast<double>(e.duration.ns()) / 1e3}});
+    } else {
+      write({{"name", e.name},
+             {"ph", "X"},
+             {"pid", 1},
+             {"tid", tid},
+             {"ts", ts},
+             {"dur", static_cast<double>(e.duration.ns()) / 1e3},
+             {"args", args}});
+    }
+  }
+  void commit() {
+    for (const auto& [track, tid] : tids_)
+      write({{"name", "thread_name"},
+             {"ph", "M"},
+             {"pid", 1},
+             {"tid", tid},
+             {"args", {{"name", track}}}});
+    write({{"name", "process_name"}, {"ph", "M"}, {"pid", 1}, {"args", {{"name", "quadrant"}}}});
+    file_.out() << "\n]}\n";
+    file_.commit();
+  }
+
+ private:
+  int thread_id(const std::string& track) {
+    auto [it, inserted] = tids_.emplace(track, static_cast<int>(tids_.size()) + 1);
+    return it->second;
+  }
+  void write(const ordered_json& j) {
+    file_.out() << (first_ ? "" : ",\n") << j.dump();
+    first_ = false;
+  }
+  AtomicFile file_;
+  std::map<std::string, int> tids_;
+  bool first_ = true;
+};
+
+void write_requests_csv(AtomicFile& f, const std::vector<RequestRecord>& rs) {
+  auto& o = f.out();
+  o << "id,arrival_s,input_tokens,output_tokens,ttft_s,tpot_s,e2e_s,queue_s,rejected\n";
+  char line[256];
+  for (const RequestRecord& r : rs) {
+    std::snprintf(line, sizeof line, "%llu,%.9f,%d,%d,%.9g,%.9g,%.9g,%.9g,%d\n",
+                  static_cast<unsigned long long>(r.id), r.arrival_s, r.input_tokens,
+                  r.output_tokens, static_cast<double>(r.ttft_s), static_cast<double>(r.tpot_s),
+                  static_cast<double>(r.e2e_s), static_cast<double>(r.queue_s), r.rejected ? 1 : 0);
+    o << line;
+  }
+}
+
+struct SimulateArgs {
+  std::string scenario;
+  std::string out = ".";
+  std::string trace;
+  uint64_t seed = 0;
+  bool seed_given = false;
+  bool no_requests = false;
+  bool quiet = false;
+};
+
+void run_simulate(const SimulateArgs& a) {
+  Scenario s = load_scenario(a.scenario);
+  const uint64_t seed = a.seed_given ? a.seed : s.seed;
+  fs::create_directories(a.out);
+  SimulationOptions o;
+  o.seed = seed;
+  o.keep_requests = !a.no_requests;
+  std::unique_ptr<ChromeTraceWriter> trace;
+  if (!a.trace.empty()) {
+    trace = std::make_unique<ChromeTraceWriter>(a.trace);
+    o.trace = [&](const TraceEvent& e) { trace->add(e); };
+  }
+  // A progress line once a run has taken a couple of seconds; the clock is read here,
+  // at the edge, never by the simulation.
+  const auto started = std::chrono::steady_clock::now();
+  bool printed = false;
+  if (!a.quiet)
+    o.progress = [&](double f) {
+      const double wall =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      if (wall < 2.0) return;
+      std::fprintf(stderr, "\rsimulating %s: %3.0f%% of the workload (%.1f s)", s.name.c_str(),
+                   100 * f, wall);
+      printed = true;
+    };
+  SimulationResult r = simulate(s, roofline_cost_models(s), o);
+  if (printed) std::fprintf(stderr, "\n");
+
+  AtomicFile metrics(fs::path(a.out) / "metrics.json");
+  metrics.out() << metrics_json(s, seed, r).dump(2) << "\n";
+  std::unique_ptr<AtomicFile> requests;
+  if (!a.no_requests) {
+    requests = std::make_unique<AtomicFile>(fs::path(a.out) / "requests.csv");
+    write_requests_csv(*requests, r.requests);
+  }
+  if (trace) trace->commit();
+  metrics.commit();
+  if (requests) requests->commit();
+
+  const SimulationSummary& m = r.summary;
+  std::printf("%s (seed %llu): %lld requests, %lld finished, %lld rejected\n", s.name.c_str(),
+              static_cast<unsigned long long>(seed), static_cast<long long>(m.requests_arrived),
+              static_cast<long long>(m.requests_finished),
+              static_cast<long long>(m.requests_rejected));
+  std::printf(
+      "  TTFT p50 %.3f s p90 %.3f s p99 %.3f s | TPOT p50 %.1f ms p90 %.1f ms p99 %.1f ms\n",
+      m.ttft.p50, m.ttft.p90, m.ttft.p99, m.tpot.p50 * 1e3, m.tpot.p90 * 1e3, m.tpot.p99 * 1e3);
+  std::printf(
+      "  SLO attainment %.1f%%, goodput %.2f req/s, throughput %.2f req/s, %.0f output tok/s\n",
+      100 * m.slo_attainment, m.goodput_rps, m.throughput_rps, m.output_tokens_per_s);
+  std::printf(
+      "  %d prefill + %d decode + %d colocated GPUs, %.2f GPU-h, $%.2f/h, $%.3f per M tokens\n",
+      m.prefill_gpus, m.decode_gpus, m.colocated_gpus, m.gpu_hours, m.usd_per_hour,
+      m.usd_per_million_tokens);
+  for (const auto& [gpu, src] : m.cost_sources)
+    std::printf("  costs of %s: %s\n", gpu.c_str(), src.c_str());
+  std::printf("  wrote %s\n", (fs::path(a.out) / "metrics.json").string().c_str());
+}
+
+}  // namespace
+
+void add_simulate_command(CLI::App& app) {
+  auto args = std::make_shared<SimulateArgs>();
+  CLI::App* cmd =
+      app.add_subcommand("simulate", "Simulate one scenario's cluster serving its workload");
+  cmd->add_option("scenario", args->scenario, "scenario JSON file")->required();
+  cmd->add_option("--out", args->out, "directory for metrics.json and requests.csv");
+  cmd->add_option("--trace", args->trace,
+                  "also write a Chrome trace-event JSON timeline (Perfetto)");
+  cmd->add_option_function<uint64_t>(
+      "--seed",
+      [args](uint64_t v) {
+        args->seed = v;
+        args->seed_given = true;
+      },
+      "random seed (default: the scenario's)");
+  cmd->add_flag("--no-requests", args->no_requests, "do not write requests.csv");
+  cmd->add_flag("--quiet", args->quiet, "no progress line");
+  cmd->callback([args] { run_simulate(*args); });
+}
+
+}  // namespace quadrant::cli

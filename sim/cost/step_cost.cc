@@ -1,0 +1,109 @@
+#include "sim/cost/step_cost.h"
+
+#include <algorithm>
+
+#include "sim/core/error.h"
+
+namespace quadrant {
+namespace {
+
+Provenance worse(Provenance a, Provenance b) {
+  return a > b ? a : b;
+}
+constexpr int64_t kFfnCacheLimit = 1 << 17;
+
+}  // namespace
+
+StepCostModel::StepCostModel(const ModelSpec& model, const Layout& layout, const GpuSpec& gpu,
+                             const ClusterSpec& cluster, const CostModel& cost_model)
+    : model_(model), layout_(layout), gpu_(gpu), cluster_(cluster), cost_model_(cost_model) {
+  moe_layers_ = model_.num_moe_layers();
+  dense_layers_ = model_.num_layers - moe_layers_;
+}
+
+Duration StepCostModel::link_time(Bytes bytes, int group_gpus) const {
+  if (bytes.value() <= 0) return Duration::zero();
+  // A group inside one node talks over NVLink; a larger one is bound by the NICs.
+  const LinkSpec& link =
+      group_gpus <= cluster_.gpus_per_node ? cluster_.intra_node : cluster_.inter_node;
+  return bytes / link.bandwidth + link.latency;
+}
+
+StepCostModel::FfnEntry StepCostModel::ffn_cost(int64_t tokens, Phase phase) const {
+  const int p = static_cast<int>(phase);
+  const bool cacheable = tokens < kFfnCacheLimit;
+  if (cacheable) {
+    if (ffn_cached_[p].size() <= static_cast<size_t>(tokens)) {
+      ffn_cached_[p].resize(static_cast<size_t>(tokens) + 1, false);
+      ffn_cache_[p].resize(static_cast<size_t>(tokens) + 1);
+    }
+    if (ffn_cached_[p][tokens]) return ffn_cache_[p][tokens];
+  }
+  FfnEntry e{Duration::zero(), Duration::zero(), Provenance::kMeasured, false};
+  if (moe_layers_ > 0) {
+    Estimate est = cost_model_.predict(ffn_shape(model_, layout_, phase, tokens, true));
+    e.ffn += est.mean * moe_layers_;
+    e.provenance = worse(e.provenance, est.provenance);
+    e.extrapolated |= est.extrapolated;
+  }
+  if (dense_layers_ > 0) {
+    Estimate est = cost_model_.predict(ffn_shape(model_, layout_, phase, tokens, false));
+    e.ffn += est.mean * dense_layers_;
+    e.provenance = worse(e.provenance, est.provenance);
+    e.extrapolated |= est.extrapolated;
+  }
+  const CommVolume c = layer_communication(model_, layout_, tokens);
+  const int ep_group = layout_.tp * layout_.dp_attention;
+  e.ep = (link_time(c.ep_dispatch, ep_group) + link_time(c.ep_combine, ep_group)) * moe_layers_;
+  if (cacheable) {
+    ffn_cache_[p][tokens] = e;
+    ffn_cached_[p][tokens] = true;
+  }
+  return e;
+}
+
+StepCost StepCostModel::cost(const StepBatch& batch) const {
+  StepCost c;
+  const int layers = model_.num_layers;
+  auto add = [&](const Estimate& e) {
+    c.provenance = worse(c.provenance, e.provenance);
+    c.extrapolated |= e.extrapolated;
+  };
+  if (batch.prefill.num_seqs > 0) {
+    Estimate e =
+        cost_model_.predict(attention_shape(model_, layout_, Phase::kPrefill, batch.prefill));
+    c.prefill_attention = e.mean * layers;
+    add(e);
+  }
+  if (batch.decode.num_seqs > 0) {
+    Estimate e =
+        cost_model_.predict(attention_shape(model_, layout_, Phase::kDecode, batch.decode));
+    c.decode_attention = e.mean * layers;
+    add(e);
+  }
+  const int64_t tokens = batch.prefill.new_tokens + batch.decode.new_tokens;
+  if (tokens > 0) {
+    const Phase phase = batch.prefill.num_seqs > 0 ? Phase::kPrefill : Phase::kDecode;
+    FfnEntry f = ffn_cost(tokens, phase);
+    c.ffn = f.ffn;
+    c.ep_communication = f.ep;
+    c.provenance = worse(c.provenance, f.provenance);
+    c.extrapolated |= f.extrapolated;
+    const CommVolume v = layer_communication(model_, layout_, tokens);
+    c.tp_communication = link_time(v.tp_allreduce, layout_.tp) * layers;
+    if (layout_.pp > 1)
+      c.pp_communication = link_time(v.pp_send, layout_.gpus()) * (layout_.pp - 1);
+  }
+  c.total = c.prefill_attention + c.decode_attention + c.ffn + c.tp_communication +
+            c.ep_communication + c.pp_communication;
+  c.stage = Duration::nanos((c.total.ns() + layout_.pp - 1) / layout_.pp);
+  return c;
+}
+
+Duration StepCostModel::prefill_time(int64_t tokens) const {
+  StepBatch b;
+  b.prefill = {1, tokens, tokens, tokens * (tokens + 1) / 2};
+  return cost(b).total;
+}
+
+}  // namespace quadrant

@@ -1,0 +1,892 @@
+// The serving model at batch-step granularity: one event per step of an instance, per
+// KV transfer and per arrival; never one per token. Reading order: Simulation::run (the
+// event loop), launch (step formation), step_done (what a step changes), then the KV
+// transfer and autoscaler handlers. sim/INVARIANTS.md lists what the tests hold it to.
+#include "sim/engine/simulation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+
+#include "sim/core/error.h"
+#include "sim/cost/roofline_cost_model.h"
+#include "sim/cost/step_cost.h"
+#include "sim/engine/event_queue.h"
+#include "sim/engine/random.h"
+#include "sim/metrics/metrics.h"
+#include "sim/model/accounting.h"
+#include "sim/serving/autoscaler.h"
+#include "sim/serving/instance.h"
+#include "sim/serving/router.h"
+#include "sim/topology/topology.h"
+#include "sim/workload/request_source.h"
+
+namespace quadrant {
+namespace {
+
+enum EventKind : uint8_t {
+  kArrivalEvent,
+  kLaunchEvent,
+  kStepDoneEvent,
+  kTransferDoneEvent,
+  kScaleTickEvent,
+  kInstanceUpEvent,
+  kSampleEvent,
+};
+
+constexpr int kPrefillPool = 0, kDecodePool = 1, kColocatedPool = 2;
+constexpr int kSeriesPoints = 200;  // samples per instance over the workload
+
+const char* pool_key(int pool) {
+  return pool == kPrefillPool ? "prefill" : pool == kDecodePool ? "decode" : "colocated";
+}
+
+struct Pool {
+  const PoolSpec* spec = nullptr;
+  Role role = Role::kPrefill;
+  const GpuSpec* gpu = nullptr;
+  std::unique_ptr<StepCostModel> costs;
+  int64_t kv_capacity_blocks = 0;
+  int first_gpu = 0;
+  int slots = 0;                   // instances the pool may ever hold (autoscaler max)
+  std::vector<int> slot_instance;  // instance occupying each slot, -1 if free
+  std::vector<int> instances;      // every instance ever created, in creation order
+};
+
+class Simulation {
+ public:
+  Simulation(const Scenario& s, const CostModels& models, const SimulationOptions& o);
+  SimulationResult run();
+
+ private:
+  // setup
+  void build_pool(int p, const PoolSpec& spec, Role role, const CostModels& models);
+  int create_instance(int pool, SimTime now, InstanceState state);
+  // events
+  void on_arrival(SimTime now);
+  void launch(SimTime now, int inst);
+  void step_done(SimTime now, int inst);
+  void on_transfer_done(SimTime now, uint32_t slot);
+  void on_scale_tick(SimTime now);
+  void on_sample(SimTime now);
+  // serving rules
+  void kick(SimTime now, int inst);
+  void decode_tokens(SimTime now, Instance& in, int inst);
+  void prefill_complete(SimTime now, uint32_t slot, int inst);
+  void begin_transfer(SimTime now, uint32_t slot);
+  void start_transfer(SimTime now, uint32_t slot);
+  void try_start_transfers(SimTime now, int dec);
+  void reschedule_flows(SimTime now);
+  void release_source(SimTime now, Request& r);
+  void preempt(SimTime now, uint32_t slot, int inst);
+  void finish(SimTime now, uint32_t slot);
+  void reject(SimTime now, const Request& r, const std::string& reason);
+  void change_kv(SimTime now, Instance& in, int64_t delta_blocks);
+  void maybe_release(SimTime now, int inst);
+  int64_t blocks_for(int64_t tokens) const { return (tokens + block_ - 1) / block_; }
+  int spec_tokens();
+  uint32_t new_slot();
+  void trace_step(const Instance& in, const StepInFlight& st, const StepCost& c);
+  bool work_remains() const { return arrivals_open_ || live_ > 0; }
+
+  const Scenario& sc_;
+  const SimulationOptions& opt_;
+  const ServingSpec& serving_;
+  int64_t block_;
+  bool colocated_;
+  Pool pools_[3];
+  std::vector<Instance> instances_;
+  std::vector<Request> slab_;
+  std::vector<uint32_t> free_slots_;
+  int64_t live_ = 0;
+  EventQueue queue_;
+  RequestSource source_;
+  std::optional<GeneratedRequest> pending_;
+  bool arrivals_open_ = true;
+  SimTime last_arrival_, deadline_ = SimTime::never(), end_;
+  Duration drain_limit_;
+  uint64_t next_id_ = 0;
+  RandomStream spec_rng_;
+  std::unique_ptr<Topology> topology_;
+  std::unique_ptr<FlowNetwork> network_;
+  std::vector<uint32_t> flow_owner_;
+  std::vector<uint32_t> changed_;
+  std::unique_ptr<Router> entry_router_, decode_router_;
+  std::vector<InstanceLoad> loads_;
+  RequestMetrics metrics_;
+  Bytes kv_bytes_per_token_;
+  Duration sample_interval_;
+  int64_t transfers_ = 0;
+  double transfer_seconds_ = 0;
+  int64_t events_ = 0;
+  std::map<std::string, std::string> cost_sources_;
+  std::vector<std::shared_ptr<const CostModel>> owned_models_;
+};
+
+Simulation::Simulation(const Scenario& s, const CostModels& models, const SimulationOptions& o)
+    : sc_(s),
+      opt_(o),
+      serving_(s.serving),
+      block_(std::max(1, s.serving.kv_block_size)),
+      colocated_(s.serving.mode == ServingMode::kColocated),
+      source_(s.workload, o.seed),
+      spec_rng_(o.seed, "speculative"),
+      metrics_(s.slo, s.workload.warmup, o.keep_requests) {
+  drain_limit_ = o.drain_limit > Duration::zero() ? o.drain_limit : s.workload.duration * 4;
+  kv_bytes_per_token_ = kv_bytes_per_token(s.model);
+  sample_interval_ =
+      max(Duration::millis(1), Duration::nanos(s.workload.duration.ns() / kSeriesPoints));
+  if (colocated_) {
+    build_pool(kColocatedPool, serving_.colocated, Role::kColocated, models);
+  } else {
+    build_pool(kPrefillPool, serving_.prefill, Role::kPrefill, models);
+    build_pool(kDecodePool, serving_.decode, Role::kDecode, models);
+  }
+  int total_gpus = 0;
+  for (Pool& p : pools_) {
+    if (!p.spec) continue;
+    // Each pool starts on a node boundary: nodes hold one GPU type.
+    const int per_node = std::max(1, sc_.cluster.gpus_per_node);
+    total_gpus = (total_gpus + per_node - 1) / per_node * per_node;
+    p.first_gpu = total_gpus;
+    total_gpus += p.slots * p.spec->layout.gpus();
+  }
+  topology_ = std::make_unique<Topology>(sc_.cluster, total_gpus);
+  network_ = std::make_unique<FlowNetwork>(*topology_);
+  entry_router_ = make_prefill_router(serving_.prefill_routing);
+  decode_router_ = make_decode_router(serving_.decode_routing);
+  for (int p = 0; p < 3; ++p)
+    if (pools_[p].spec)
+      for (int i = 0; i < pools_[p].spec->instances; ++i)
+        create_instance(p, SimTime::start(), InstanceState::kActive);
+}
+
+void Simulation::build_pool(int p, const PoolSpec& spec, Role role, const CostModels& models) {
+  Pool& pool = pools_[p];
+  const std::string path = std::string("serving.") + pool_key(p);
+  pool.spec = &spec;
+  pool.role = role;
+  pool.gpu = sc_.catalog.find(spec.gpu);
+  if (!pool.gpu)
+    throw InputError(sc_.file, path + ".gpu",
+                     "expected a GPU of the catalog, got \"" + spec.gpu + "\"");
+  if (spec.instances < 1)
+    throw InputError(sc_.file, path + ".instances",
+                     "expected at least one instance, got " + std::to_string(spec.instances));
+  std::shared_ptr<const CostModel> model;
+  if (auto it = models.find(spec.gpu); it != models.end() && it->second) {
+    model = it->second;
+  } else {
+    model = std::make_shared<RooflineCostModel>(*pool.gpu);
+  }
+  owned_models_.push_back(model);
+  // "roofline:H100-SXM", "fitted:calibration/models/h100.json", ...
+  std::string source = model->describe();
+  const std::string kind = to_string(model->provenance());
+  if (source.rfind(kind + ":", 0) != 0) source = kind + ":" + source;
+  cost_sources_[spec.gpu] = source;
+  pool.costs =
+      std::make_unique<StepCostModel>(sc_.model, spec.layout, *pool.gpu, sc_.cluster, *model);
+  const Bytes weights = weight_bytes_per_gpu(sc_.model, spec.layout);
+  const Bytes free = pool.gpu->memory - weights - pool.gpu->reserved_memory;
+  const Bytes per_token = kv_bytes_per_token_per_gpu(sc_.model, spec.layout);
+  const double tokens =
+      free.value() > 0 ? std::floor(free / per_token) * spec.layout.dp_attention : 0;
+  pool.kv_capacity_blocks = static_cast<int64_t>(tokens) / block_;
+  if (pool.kv_capacity_blocks < 1) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "expected the model to fit: weights %.1f GB per GPU + %.1f GB reserved leave no "
+                  "KV cache room in %s's %.1f GB (use more GPUs per instance)",
+                  weights.to_gb(), pool.gpu->reserved_memory.to_gb(), spec.gpu.c_str(),
+                  pool.gpu->memory.to_gb());
+    throw InputError(sc_.file, path + ".layout", buf);
+  }
+  pool.slots = spec.instances;
+  if (serving_.autoscaler.enabled)
+    pool.slots = std::max(pool.slots, serving_.autoscaler.max_instances);
+  pool.slot_instance.assign(static_cast<size_t>(pool.slots), -1);
+}
+
+int Simulation::create_instance(int p, SimTime now, InstanceState state) {
+  Pool& pool = pools_[p];
+  auto free_slot = std::find(pool.slot_instance.begin(), pool.slot_instance.end(), -1);
+  QUADRANT_CHECK(free_slot != pool.slot_instance.end());
+  const int slot = static_cast<int>(free_slot - pool.slot_instance.begin());
+  const int id = static_cast<int>(instances_.size());
+  *free_slot = id;
+  Instance in;
+  in.name = std::string(pool_key(p)) + "[" + std::to_string(pool.instances.size()) + "]";
+  in.role = pool.role;
+  in.pool = p;
+  in.gpu = pool.spec->gpu;
+  in.gpus = pool.spec->layout.gpus();
+  in.first_gpu = pool.first_gpu + slot * in.gpus;
+  in.costs = pool.costs.get();
+  in.state = state;
+  in.up_since = now;
+  in.kv_changed = now;
+  in.busy_until = now;
+  in.next_launch_ok = now;
+  in.kv_capacity_blocks = pool.kv_capacity_blocks;
+  instances_.push_back(std::move(in));
+  pool.instances.push_back(id);
+  return id;
+}
+
+uint32_t Simulation::new_slot() {
+  ++live_;
+  if (!free_slots_.empty()) {
+    uint32_t s = free_slots_.back();
+    free_slots_.pop_back();
+    slab_[s] = Request{};
+    return s;
+  }
+  slab_.emplace_back();
+  return static_cast<uint32_t>(slab_.size() - 1);
+}
+
+void Simulation::change_kv(SimTime now, Instance& in, int64_t delta) {
+  in.kv_integral += static_cast<double>(in.kv_used_blocks) * (now - in.kv_changed).to_seconds();
+  in.kv_changed = now;
+  in.kv_used_blocks += delta;
+  QUADRANT_CHECK_MSG(in.kv_used_blocks >= 0 && in.kv_used_blocks <= in.kv_capacity_blocks,
+                     in.name + ": KV blocks out of range");
+  in.kv_peak_blocks = std::max(in.kv_peak_blocks, in.kv_used_blocks);
+}
+
+int Simulation::spec_tokens() {
+  // Accepted drafts are a run of successes of probability a, at most k; the verify step
+  // adds one token of its own: E = (1 - a^(k+1)) / (1 - a).
+  const SpeculativeSpec& sp = serving_.speculative;
+  int accepted = 0;
+  while (accepted < sp.draft_length && spec_rng_.bernoulli(sp.acceptance_rate)) ++accepted;
+  return accepted + 1;
+}
+
+// ---- the event loop -------------------------------------------------------------------
+
+SimulationResult Simulation::run() {
+  pending_ = source_.next();
+  if (pending_) {
+    queue_.push({pending_->arrival, EventPhase::kArrival, kArrivalEvent, 0, 0, 0});
+  } else {
+    arrivals_open_ = false;
+    deadline_ = SimTime::start() + drain_limit_;
+  }
+  if (serving_.autoscaler.enabled)
+    queue_.push({SimTime::start() + serving_.autoscaler.interval, EventPhase::kControl,
+                 kScaleTickEvent, 0, 0, 0});
+  queue_.push({SimTime::start(), EventPhase::kObserver, kSampleEvent, 0, 0, 0});
+  const double horizon_s = std::max(1e-9, sc_.workload.duration.to_seconds());
+  SimTime now = SimTime::start();
+  while (!queue_.empty()) {
+    const Event e = queue_.pop();
+    if (e.time > deadline_) break;
+    QUADRANT_CHECK(e.time >= now);  // the clock never runs backwards
+    now = e.time;
+    ++events_;
+    switch (e.kind) {
+      case kArrivalEvent:
+        on_arrival(now);
+        break;
+      case kLaunchEvent:
+        launch(now, static_cast<int>(e.target));
+        break;
+      case kStepDoneEvent:
+        step_done(now, static_cast<int>(e.target));
+        break;
+      case kTransferDoneEvent:
+        on_transfer_done(now, e.target);
+        break;
+      case kScaleTickEvent:
+        on_scale_tick(now);
+        break;
+      case kInstanceUpEvent: {
+        Instance& in = instances_[e.target];
+        if (in.state == InstanceState::kProvisioning) in.state = InstanceState::kActive;
+        break;
+      }
+      case kSampleEvent:
+        on_sample(now);
+        break;
+      default:
+        QUADRANT_CHECK_MSG(false, "unknown event kind");
+    }
+    if (opt_.progress && (events_ & 0xffff) == 0)
+      opt_.progress(std::min(1.0, now.to_seconds() / horizon_s));
+  }
+  end_ = now;
+  // Whatever is still in flight at the drain limit never finished.
+  for (uint32_t s = 0; s < slab_.size(); ++s) {
+    if (slab_[s].instance == -2) continue;  // a free slot
+    reject(now, slab_[s], "unfinished");
+  }
+  if (opt_.progress) opt_.progress(1.0);
+
+  SimulationResult result;
+  SimulationSummary& sum = result.summary;
+  const double window = std::max(
+      0.0,
+      std::min(last_arrival_.to_seconds(), sc_.workload.arrival.process == ArrivalProcess::kTrace
+                                               ? last_arrival_.to_seconds()
+                                               : sc_.workload.duration.to_seconds()) -
+          sc_.workload.warmup.to_seconds());
+  metrics_.fill(sum, window);
+  sum.duration_s = end_.to_seconds();
+  sum.events = events_;
+  sum.cost_sources = cost_sources_;
+  sum.kv_transfers = transfers_;
+  sum.kv_transfer_mean_s = transfers_ ? transfer_seconds_ / static_cast<double>(transfers_) : 0;
+  if (sum.duration_s > 0) {
+    sum.throughput_rps = static_cast<double>(sum.requests_finished) / sum.duration_s;
+    sum.output_tokens_per_s = static_cast<double>(sum.output_tokens) / sum.duration_s;
+  }
+  for (int p = 0; p < 3; ++p) {
+    if (!pools_[p].spec) continue;
+    const int gpus = pools_[p].spec->layout.gpus() * pools_[p].spec->instances;
+    (p == kPrefillPool  ? sum.prefill_gpus
+     : p == kDecodePool ? sum.decode_gpus
+                        : sum.colocated_gpus) = gpus;
+  }
+  for (Instance& in : instances_) {
+    const SimTime until = std::min(in.released, end_);
+    const double life = std::max(0.0, (until - in.up_since).to_seconds());
+    change_kv(until, in, 0);
+    const double price = sc_.price_per_hour(in.gpu);
+    sum.gpu_hours += in.gpus * life / 3600.0;
+    sum.usd += in.gpus * life / 3600.0 * price;
+    sum.preemptions += in.preemptions;
+    InstanceSummary is;
+    is.name = in.name;
+    is.role = in.role;
+    is.gpu = in.gpu;
+    is.gpus = in.gpus;
+    is.utilization = life > 0 ? std::min(1.0, in.busy.to_seconds() / life) : 0;
+    is.steps = in.steps;
+    is.preemptions = in.preemptions;
+    is.mean_batch_size = in.steps ? in.batch_seqs / static_cast<double>(in.steps) : 0;
+    is.mean_batch_tokens = in.steps ? in.batch_tokens / static_cast<double>(in.steps) : 0;
+    const double cap = static_cast<double>(in.kv_capacity_blocks);
+    is.mean_kv_occupancy = life > 0 ? in.kv_integral / (cap * life) : 0;
+    is.peak_kv_occupancy = static_cast<double>(in.kv_peak_blocks) / cap;
+    is.kv_occupancy_series = std::move(in.kv_series);
+    is.batch_size_series = std::move(in.batch_series);
+    result.instances.push_back(std::move(is));
+  }
+  if (sum.duration_s > 0) sum.usd_per_hour = sum.usd / (sum.duration_s / 3600.0);
+  const double tokens = static_cast<double>(sum.input_tokens + sum.output_tokens);
+  if (tokens > 0) sum.usd_per_million_tokens = sum.usd / (tokens / 1e6);
+  if (opt_.keep_requests) {
+    result.requests = metrics_.take_records();
+    std::sort(result.requests.begin(), result.requests.end(),
+              [](const RequestRecord& a, const RequestRecord& b) { return a.id < b.id; });
+  }
+  return result;
+}
+
+// ---- arrivals and routing -------------------------------------------------------------
+
+void Simulation::on_arrival(SimTime now) {
+  const GeneratedRequest g = *pending_;
+  metrics_.arrive();
+  last_arrival_ = now;
+  const uint32_t slot = new_slot();
+  Request& r = slab_[slot];
+  r.id = next_id_++;
+  r.arrival = now;
+  r.input_tokens = g.input_tokens;
+  r.output_tokens = g.output_tokens;
+  r.prefill_target = g.input_tokens;
+
+  // A request that could never fit an instance's KV cache is turned away at the door.
+  const int entry = colocated_ ? kColocatedPool : kPrefillPool;
+  const int64_t whole = blocks_for(int64_t{g.input_tokens} + g.output_tokens);
+  const bool fits = colocated_ ? whole <= pools_[entry].kv_capacity_blocks
+                               : blocks_for(g.input_tokens) <= pools_[entry].kv_capacity_blocks &&
+                                     whole <= pools_[kDecodePool].kv_capacity_blocks;
+  if (!fits) {
+    reject(now, r, "kv_capacity");
+    r.instance = -2;
+    free_slots_.push_back(slot);
+    --live_;
+  } else {
+    loads_.clear();
+    for (int id : pools_[entry].instances) {
+      const Instance& in = instances_[id];
+      if (in.state == InstanceState::kActive)
+        loads_.push_back({id, in.outstanding_prefill_tokens, in.kv_occupancy()});
+    }
+    QUADRANT_CHECK(!loads_.empty());
+    const int inst = loads_[entry_router_->pick(loads_)].instance;
+    Instance& in = instances_[inst];
+    r.instance = inst;
+    in.prefill_queue.push_back(slot);
+    in.outstanding_prefill_tokens += r.prefill_target;
+    kick(now, inst);
+  }
+  pending_ = source_.next();
+  if (pending_) {
+    queue_.push({pending_->arrival, EventPhase::kArrival, kArrivalEvent, 0, 0, 0});
+  } else {
+    arrivals_open_ = false;
+    deadline_ = now + drain_limit_;
+  }
+}
+
+// ---- steps ----------------------------------------------------------------------------
+
+void Simulation::kick(SimTime now, int inst) {
+  Instance& in = instances_[inst];
+  if (in.launch_scheduled || in.state == InstanceState::kProvisioning ||
+      in.state == InstanceState::kReleased)
+    return;
+  // Chunk-PP keeps up to pp prefill steps in flight, one per stage; the other roles run
+  // one step at a time (a decode step needs the previous step's tokens).
+  const int max_in_flight = in.role == Role::kPrefill ? pools_[in.pool].spec->layout.pp : 1;
+  if (static_cast<int>(in.in_flight.size()) >= max_in_flight) return;
+  if (in.prefill_queue.empty() && in.running.empty() && in.ready_queue.empty()) return;
+  in.launch_scheduled = true;
+  queue_.push({std::max(now, in.next_launch_ok), EventPhase::kLaunch, kLaunchEvent,
+               static_cast<uint32_t>(inst), 0, 0});
+}
+
+void Simulation::launch(SimTime now, int inst) {
+  Instance& in = instances_[inst];
+  in.launch_scheduled = false;
+  if (in.state == InstanceState::kReleased) return;
+  const PoolSpec& ps = *pools_[in.pool].spec;
+  const bool decodes = in.role != Role::kPrefill;
+  const bool spec = decodes && serving_.speculative.enabled;
+  const int q = spec ? serving_.speculative.draft_length + 1 : 1;
+  StepInFlight st;
+  st.launch = now;
+
+  if (decodes) {
+    while (!in.ready_queue.empty() &&
+           static_cast<int>(in.running.size()) + in.prefilling < ps.max_batch_size) {
+      const uint32_t s = in.ready_queue.front();
+      in.ready_queue.pop_front();
+      in.running.push_back(s);
+      in.context_tokens += slab_[s].kv_tokens();
+    }
+  }
+  const int n = decodes ? static_cast<int>(in.running.size()) : 0;
+  int64_t budget = std::max<int64_t>(0, ps.max_batch_tokens - int64_t{n} * q);
+  BatchShape pre;
+  bool keep_going = true;
+  for (size_t i = 0; i < in.prefill_queue.size() && budget > 0 && keep_going;) {
+    const uint32_t s = in.prefill_queue[i];
+    Request& r = slab_[s];
+    if (r.prefill_scheduled == 0 && r.blocks == 0) {
+      // Admission: KV room for the whole prompt (and, where it decodes here, its first
+      // token), first come first served.
+      if (decodes && static_cast<int>(in.running.size()) + in.prefilling >= ps.max_batch_size)
+        break;
+      const int64_t need = blocks_for(r.prefill_target + (decodes ? 1 : 0));
+      if (in.kv_used_blocks + need > in.kv_capacity_blocks) break;
+      r.blocks = static_cast<int32_t>(need);
+      change_kv(now, in, need);
+      if (decodes) ++in.prefilling;
+      if (r.first_launch == SimTime::never()) r.first_launch = now;
+    }
+    const int64_t chunk = std::min({r.prefill_target - r.prefill_scheduled, ps.chunk_size, budget});
+    const int64_t prior = r.prefill_scheduled;
+    pre.num_seqs += 1;
+    pre.new_tokens += chunk;
+    pre.context_tokens += prior + chunk;
+    pre.attention_pairs += chunk * prior + chunk * (chunk + 1) / 2;
+    st.chunks.push_back({s, chunk});
+    r.prefill_scheduled += chunk;
+    budget -= chunk;
+    if (in.role == Role::kPrefill && serving_.kv_transfer_layerwise && prior == 0 &&
+        r.output_tokens > 1 && !r.transfer_started)
+      begin_transfer(now, s);  // layer-wise: KV streams out while the prompt computes
+    if (r.prefill_scheduled == r.prefill_target) {
+      in.prefill_queue.erase(in.prefill_queue.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+      // A sequence held back by chunk_size lets the next one use the budget; one held
+      // back by the budget ends the step.
+      keep_going = budget > 0;
+    }
+  }
+  if (st.chunks.empty() && n == 0) return;  // nothing runnable: idle until kicked
+
+  StepBatch b;
+  b.prefill = pre;
+  if (n > 0)
+    b.decode = {n, int64_t{n} * q, in.context_tokens + int64_t{n} * (q - 1), in.context_tokens * q};
+  StepCost c = in.costs->cost(b);
+  if (spec && n > 0) {
+    // k draft steps, each draft_cost_ratio of a plain one-token decode step.
+    StepBatch plain;
+    plain.decode = {n, n, in.context_tokens, 0};
+    const Duration draft = in.costs->cost(plain).total.scaled(
+        serving_.speculative.draft_length * serving_.speculative.draft_cost_ratio);
+    c.total += draft;
+    c.stage += draft;
+  }
+  SimTime done = now + c.total;
+  if (!in.in_flight.empty()) done = std::max(done, in.in_flight.back().done + c.stage);
+  st.done = done;
+  st.decode_seqs = n;
+  st.tokens = pre.new_tokens + int64_t{n} * q;
+  in.busy += done - std::max(now, in.busy_until);
+  in.busy_until = done;
+  ++in.steps;
+  in.batch_seqs += pre.num_seqs + n;
+  in.batch_tokens += static_cast<double>(st.tokens);
+  in.last_batch = pre.num_seqs + n;
+  in.next_launch_ok = now + (in.role == Role::kPrefill ? c.stage : c.total);
+  if (opt_.trace) trace_step(in, st, c);
+  in.in_flight.push_back(std::move(st));
+  queue_.push({done, EventPhase::kCompletion, kStepDoneEvent, static_cast<uint32_t>(inst), 0, 0});
+  if (in.role == Role::kPrefill) kick(now, inst);  // Chunk-PP: the next stage slot
+}
+
+void Simulation::step_done(SimTime now, int inst) {
+  Instance& in = instances_[inst];
+  StepInFlight st = std::move(in.in_flight.front());
+  in.in_flight.pop_front();
+  if (st.decode_seqs > 0) decode_tokens(now, in, inst);
+  for (const auto& [s, tokens] : st.chunks) {
+    Request& r = slab_[s];
+    r.prefill_done += tokens;
+    in.outstanding_prefill_tokens -= tokens;
+    if (r.prefill_done == r.prefill_target) prefill_complete(now, s, inst);
+  }
+  kick(now, inst);
+  maybe_release(now, inst);
+}
+
+void Simulation::decode_tokens(SimTime now, Instance& in, int inst) {
+  const bool spec = serving_.speculative.enabled;
+  std::vector<uint32_t>& run = in.running;
+  constexpr uint32_t kGone = UINT32_MAX;
+  size_t n = run.size();
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t s = run[i];
+    if (s == kGone) continue;
+    Request& r = slab_[s];
+    const int t = std::min(spec ? spec_tokens() : 1, r.output_tokens - r.generated);
+    r.generated += t;
+    in.context_tokens += t;
+    if (r.generated >= r.output_tokens) {
+      in.context_tokens -= r.kv_tokens();
+      run[i] = kGone;
+      finish(now, s);
+      continue;
+    }
+    const int64_t need = blocks_for(r.kv_tokens());
+    if (need <= r.blocks) continue;
+    const int64_t extra = need - r.blocks;
+    // Out of KV: preempt the most recently admitted sequences (vLLM's recompute policy)
+    // until the block fits, this one included if it is the latest.
+    bool self = false;
+    while (in.kv_used_blocks + extra > in.kv_capacity_blocks) {
+      size_t j = n;
+      while (j > 0 && run[j - 1] == kGone) --j;
+      QUADRANT_CHECK(j > 0);
+      const uint32_t victim = run[j - 1];
+      run[j - 1] = kGone;
+      preempt(now, victim, inst);
+      if (j - 1 == i) {
+        self = true;
+        break;
+      }
+    }
+    if (!self) {
+      r.blocks += static_cast<int32_t>(extra);
+      change_kv(now, in, extra);
+    }
+  }
+  run.erase(std::remove(run.begin(), run.end(), kGone), run.end());
+  // Blocks freed: transfers waiting for room may start.
+  if (in.role == Role::kDecode) try_start_transfers(now, inst);
+}
+
+void Simulation::preempt(SimTime now, uint32_t s, int inst) {
+  Instance& in = instances_[inst];
+  Request& r = slab_[s];
+  change_kv(now, in, -r.blocks);
+  r.blocks = 0;
+  in.context_tokens -= r.kv_tokens();
+  // Recompute: the prompt and the tokens generated so far are prefilled again here.
+  r.prefill_target = r.kv_tokens();
+  r.prefill_scheduled = 0;
+  r.prefill_done = 0;
+  in.prefill_queue.push_front(s);
+  in.outstanding_prefill_tokens += r.prefill_target;
+  ++in.preemptions;
+  if (opt_.trace)
+    opt_.trace({in.name,
+                "preempt",
+                now,
+                Duration::zero(),
+                {{"request", static_cast<double>(r.id)},
+                 {"kv_tokens", static_cast<double>(r.kv_tokens())}},
+                0});
+}
+
+void Simulation::prefill_complete(SimTime now, uint32_t s, int inst) {
+  Instance& in = instances_[inst];
+  Request& r = slab_[s];
+  if (in.role != Role::kPrefill) {
+    --in.prefilling;
+    if (r.first_token == SimTime::never()) {
+      r.first_token = now;
+      r.generated = 1;
+      if (r.output_tokens == 1) {
+        finish(now, s);
+        return;
+      }
+    }
+    in.running.push_back(s);
+    in.context_tokens += r.kv_tokens();
+    return;
+  }
+  r.first_token = now;
+  r.generated = 1;
+  r.prefill_finished = true;
+  if (r.output_tokens == 1) {
+    finish(now, s);
+    return;
+  }
+  if (!r.transfer_started) {
+    begin_transfer(now, s);
+  } else if (r.transfer_done) {
+    release_source(now, r);
+    instances_[r.decode_instance].ready_queue.push_back(s);
+    kick(now, r.decode_instance);
+  }
+}
+
+// ---- KV transfer ----------------------------------------------------------------------
+
+void Simulation::begin_transfer(SimTime now, uint32_t s) {
+  Request& r = slab_[s];
+  r.transfer_started = true;
+  loads_.clear();
+  for (int id : pools_[kDecodePool].instances) {
+    const Instance& d = instances_[id];
+    if (d.state == InstanceState::kActive)
+      loads_.push_back({id, d.outstanding_prefill_tokens, d.kv_occupancy()});
+  }
+  QUADRANT_CHECK(!loads_.empty());
+  const int dec = loads_[decode_router_->pick(loads_)].instance;
+  r.decode_instance = dec;
+  Instance& d = instances_[dec];
+  d.transfer_queue.push_back(s);
+  d.kv_pending_blocks += blocks_for(int64_t{r.input_tokens} + 1);
+  try_start_transfers(now, dec);
+}
+
+void Simulation::try_start_transfers(SimTime now, int dec) {
+  Instance& d = instances_[dec];
+  // First come first served: a large transfer at the head is not overtaken.
+  while (!d.transfer_queue.empty()) {
+    const uint32_t s = d.transfer_queue.front();
+    const int64_t need = blocks_for(int64_t{slab_[s].input_tokens} + 1);
+    if (d.kv_used_blocks + need > d.kv_capacity_blocks) break;
+    d.transfer_queue.pop_front();
+    d.kv_pending_blocks -= need;
+    start_transfer(now, s);
+  }
+}
+
+void Simulation::start_transfer(SimTime now, uint32_t s) {
+  Request& r = slab_[s];
+  Instance& src = instances_[r.instance];
+  Instance& d = instances_[r.decode_instance];
+  const int64_t need = blocks_for(int64_t{r.input_tokens} + 1);
+  r.source_blocks = r.blocks;
+  r.source_instance = r.instance;
+  r.blocks = static_cast<int32_t>(need);
+  r.instance = r.decode_instance;
+  change_kv(now, d, need);
+  ++d.incoming;
+  r.transfer_start = now;
+  // Each of the instances' GPU pairs moves its shard in parallel.
+  const int width = std::min(src.gpus, d.gpus);
+  r.flow = network_->start(now, src.first_gpu, d.first_gpu, width,
+                           kv_bytes_per_token_ * static_cast<double>(r.input_tokens), changed_);
+  if (flow_owner_.size() <= r.flow) flow_owner_.resize(r.flow + 1);
+  flow_owner_[r.flow] = s;
+  r.flow_event = 0;
+  reschedule_flows(now);
+}
+
+void Simulation::reschedule_flows(SimTime now) {
+  (void)now;
+  for (uint32_t f : changed_) {
+    Request& o = slab_[flow_owner_[f]];
+    if (o.flow_event != 0) queue_.cancel(o.flow_event - 1);
+    // Stored +1 so that 0 means "none" (event ids start at 0).
+    o.flow_event = queue_.push({network_->completion(f), EventPhase::kCompletion,
+                                kTransferDoneEvent, flow_owner_[f], f, 0}) +
+                   1;
+  }
+}
+
+void Simulation::on_transfer_done(SimTime now, uint32_t s) {
+  Request& r = slab_[s];
+  r.flow_event = 0;
+  r.transfer_done = true;
+  network_->finish(now, r.flow, changed_);
+  reschedule_flows(now);
+  Instance& d = instances_[r.decode_instance];
+  --d.incoming;
+  ++transfers_;
+  transfer_seconds_ += (now - r.transfer_start).to_seconds();
+  if (opt_.trace)
+    opt_.trace({"kv_transfer",
+                "kv_transfer",
+                r.transfer_start,
+                now - r.transfer_start,
+                {{"request", static_cast<double>(r.id)},
+                 {"tokens", static_cast<double>(r.input_tokens)},
+                 {"to_instance", static_cast<double>(r.decode_instance)}},
+                r.id + 1});
+  if (r.prefill_finished) {
+    release_source(now, r);
+    d.ready_queue.push_back(s);
+    kick(now, r.decode_instance);
+  }
+}
+
+void Simulation::release_source(SimTime now, Request& r) {
+  if (r.source_instance < 0) return;
+  Instance& src = instances_[r.source_instance];
+  change_kv(now, src, -r.source_blocks);
+  r.source_blocks = 0;
+  const int id = r.source_instance;
+  r.source_instance = -1;
+  kick(now, id);  // it may have been waiting for KV room
+  maybe_release(now, id);
+}
+
+// ---- request end ----------------------------------------------------------------------
+
+void Simulation::finish(SimTime now, uint32_t s) {
+  Request& r = slab_[s];
+  metrics_.finish(r.id, r.arrival, r.first_launch, r.first_token, now, r.input_tokens,
+                  r.output_tokens);
+  release_source(now, r);
+  if (r.instance >= 0 && r.blocks > 0) {
+    change_kv(now, instances_[r.instance], -r.blocks);
+    if (instances_[r.instance].role == Role::kPrefill) kick(now, r.instance);
+  }
+  const int inst = r.instance;
+  r.blocks = 0;
+  r.instance = -2;
+  free_slots_.push_back(s);
+  --live_;
+  if (inst >= 0) maybe_release(now, inst);
+}
+
+void Simulation::reject(SimTime now, const Request& r, const std::string& reason) {
+  (void)now;
+  metrics_.reject(r.id, r.arrival, r.input_tokens, r.output_tokens, reason);
+}
+
+// ---- autoscaler and sampling ----------------------------------------------------------
+
+void Simulation::maybe_release(SimTime now, int inst) {
+  Instance& in = instances_[inst];
+  if (in.state != InstanceState::kDraining || !in.idle()) return;
+  in.state = InstanceState::kReleased;
+  in.released = now;
+  Pool& pool = pools_[in.pool];
+  for (int& occupant : pool.slot_instance)
+    if (occupant == inst) occupant = -1;
+}
+
+void Simulation::on_scale_tick(SimTime now) {
+  const AutoscalerSpec& as = serving_.autoscaler;
+  for (int p = 0; p < 3; ++p) {
+    Pool& pool = pools_[p];
+    if (!pool.spec) continue;
+    int active = 0, provisioning = 0;
+    double signal = 0;
+    for (int id : pool.instances) {
+      const Instance& in = instances_[id];
+      if (in.state == InstanceState::kProvisioning) ++provisioning;
+      if (in.state != InstanceState::kActive) continue;
+      ++active;
+      signal +=
+          p == kDecodePool ? in.kv_occupancy() : static_cast<double>(in.outstanding_prefill_tokens);
+    }
+    if (active == 0) continue;
+    signal /= active;
+    const double high =
+        p == kDecodePool ? as.decode_utilization_high : as.prefill_queue_tokens_high;
+    const ScaleDecision d = decide_scale(as, signal, high, active, provisioning);
+    if (d == ScaleDecision::kGrow &&
+        std::count(pool.slot_instance.begin(), pool.slot_instance.end(), -1) > 0) {
+      const int id = create_instance(p, now, InstanceState::kProvisioning);
+      queue_.push({now + as.provisioning_delay, EventPhase::kControl, kInstanceUpEvent,
+                   static_cast<uint32_t>(id), 0, 0});
+    } else if (d == ScaleDecision::kShrink) {
+      // The newest active instance drains: no new work, released once idle.
+      for (auto it = pool.instances.rbegin(); it != pool.instances.rend(); ++it)
+        if (instances_[*it].state == InstanceState::kActive) {
+          instances_[*it].state = InstanceState::kDraining;
+          maybe_release(now, *it);
+          break;
+        }
+    }
+  }
+  if (work_remains())
+    queue_.push({now + as.interval, EventPhase::kControl, kScaleTickEvent, 0, 0, 0});
+}
+
+void Simulation::on_sample(SimTime now) {
+  const double t = now.to_seconds();
+  for (Instance& in : instances_) {
+    if (in.state == InstanceState::kReleased) continue;
+    in.kv_series.push_back({t, static_cast<double>(in.kv_used_blocks) / in.kv_capacity_blocks});
+    in.batch_series.push_back({t, static_cast<double>(in.running.size() + in.prefilling)});
+  }
+  if (work_remains())
+    queue_.push({now + sample_interval_, EventPhase::kObserver, kSampleEvent, 0, 0, 0});
+}
+
+void Simulation::trace_step(const Instance& in, const StepInFlight& st, const StepCost& c) {
+  int64_t prefill_tokens = 0;
+  for (const auto& ch : st.chunks) prefill_tokens += ch.second;
+  opt_.trace({in.name,
+              st.decode_seqs > 0 && prefill_tokens > 0 ? "mixed step"
+              : st.decode_seqs > 0                     ? "decode step"
+                                                       : "prefill step",
+              st.launch,
+              st.done - st.launch,
+              {{"prefill_seqs", static_cast<double>(st.chunks.size())},
+               {"prefill_tokens", static_cast<double>(prefill_tokens)},
+               {"decode_seqs", static_cast<double>(st.decode_seqs)},
+               {"attention_ms", (c.prefill_attention + c.decode_attention).to_millis()},
+               {"ffn_ms", c.ffn.to_millis()},
+               {"communication_ms",
+                (c.tp_communication + c.ep_communication + c.pp_communication).to_millis()},
+               {"kv_occupancy", static_cast<double>(in.kv_used_blocks) /
+                                    static_cast<double>(in.kv_capacity_blocks)}},
+              0});
+}
+
+}  // namespace
+
+SimulationResult simulate(const Scenario& scenario, const CostModels& models,
+                          const SimulationOptions& options) {
+  Simulation sim(scenario, models, options);
+  return sim.run();
+}
+
+CostModels roofline_cost_models(const Scenario& scenario) {
+  CostModels m;
+  for (const auto& [name, gpu] : scenario.catalog.gpus)
+    m[name] = std::make_shared<RooflineCostModel>(gpu);
+  return m;
+}
+
+}  // namespace quadrant

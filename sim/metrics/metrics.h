@@ -1,0 +1,52 @@
+// What a run measures of its requests: per request TTFT, TPOT, E2E and queueing, kept
+// as floats (16 bytes per scored request) so that a million-request run stays small,
+// and reduced to percentiles, SLO attainment and goodput at the end.
+//
+//   RequestMetrics m(slo, warmup);
+//   m.finish(arrival, first_launch, first_token, finish, input, output);
+//   m.fill(summary, window_s);
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sim/core/units.h"
+#include "sim/engine/simulation.h"
+#include "sim/scenario.h"
+
+namespace quadrant {
+
+// Percentiles by the nearest-rank method on a sorted copy (exact, deterministic).
+Percentiles percentiles(std::vector<float> values);
+
+class RequestMetrics {
+ public:
+  RequestMetrics(const SloSpec& slo, Duration warmup, bool keep_requests);
+
+  void arrive() { ++arrived_; }
+  void finish(uint64_t id, SimTime arrival, SimTime first_launch, SimTime first_token, SimTime done,
+              int32_t input_tokens, int32_t output_tokens);
+  void reject(uint64_t id, SimTime arrival, int32_t input_tokens, int32_t output_tokens,
+              const std::string& reason);
+
+  int64_t finished() const { return finished_; }
+  int64_t rejected() const { return rejected_; }
+  const std::map<std::string, int64_t>& rejections() const { return reasons_; }
+  // Fills the request part of the summary; `window_s` is the scored arrival window.
+  void fill(SimulationSummary& s, double window_s) const;
+  std::vector<RequestRecord> take_records() { return std::move(records_); }
+
+ private:
+  SloSpec slo_;
+  Duration warmup_;
+  bool keep_;
+  int64_t arrived_ = 0, finished_ = 0, rejected_ = 0, met_ = 0;
+  int64_t input_tokens_ = 0, output_tokens_ = 0;
+  std::vector<float> ttft_, tpot_, e2e_, queue_;
+  std::map<std::string, int64_t> reasons_;
+  std::vector<RequestRecord> records_;
+};
+
+}  // namespace quadrant

@@ -1,0 +1,109 @@
+// The serving entities: requests in flight and the instances that serve them. Plain
+// state; the rules that move requests between them live in sim/engine/simulation.cc
+// (step formation, completion, KV transfer, preemption) so that one file reads as the
+// serving model.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/core/units.h"
+#include "sim/cost/step_cost.h"
+#include "sim/engine/event_queue.h"
+#include "sim/scenario.h"
+
+namespace quadrant {
+
+// A request between its arrival and its last token. Kept in a slab and recycled, so
+// memory grows with requests in flight, not with requests served.
+struct Request {
+  uint64_t id = 0;
+  SimTime arrival;
+  SimTime first_launch = SimTime::never();  // its first prefill chunk started
+  SimTime first_token = SimTime::never();
+  int32_t input_tokens = 0;
+  int32_t output_tokens = 0;
+  int32_t generated = 0;          // output tokens emitted, the first one included
+  int64_t prefill_target = 0;     // tokens to compute before decoding (recompute: more)
+  int64_t prefill_scheduled = 0;  // tokens already launched in steps
+  int64_t prefill_done = 0;
+  int32_t blocks = 0;         // KV blocks held at `instance`
+  int32_t instance = -1;      // where it computes now
+  int32_t source_blocks = 0;  // prefill instance's blocks held until the transfer lands
+  int32_t source_instance = -1;
+  int32_t decode_instance = -1;
+  uint32_t flow = 0;
+  EventId flow_event = 0;
+  bool transfer_started = false;
+  bool transfer_done = false;
+  bool prefill_finished = false;
+  SimTime transfer_start;
+
+  int64_t kv_tokens() const { return input_tokens + generated; }
+};
+
+// A step launched and not yet finished: the prefill chunks it carries (request slot,
+// tokens); the decode part is the instance's running set, unchanged while it is in flight.
+struct StepInFlight {
+  SimTime launch, done;
+  std::vector<std::pair<uint32_t, int64_t>> chunks;
+  int decode_seqs = 0;
+  int64_t tokens = 0;
+};
+
+enum class InstanceState { kProvisioning, kActive, kDraining, kReleased };
+
+struct Instance {
+  std::string name;  // "prefill[0]"
+  Role role = Role::kPrefill;
+  int pool = 0;  // index of its PoolSpec: 0 prefill, 1 decode, 2 colocated
+  std::string gpu;
+  int gpus = 0;
+  int first_gpu = 0;  // in the topology
+  const StepCostModel* costs = nullptr;
+  InstanceState state = InstanceState::kActive;
+  SimTime up_since, released = SimTime::never(), ready_at;
+
+  int64_t kv_capacity_blocks = 0;
+  int64_t kv_used_blocks = 0;
+  int64_t kv_pending_blocks = 0;  // decode: blocks wanted by transfers waiting for room
+
+  std::deque<uint32_t> prefill_queue;   // requests with prefill chunks left to launch
+  std::deque<uint32_t> transfer_queue;  // decode: waiting for KV room to start a transfer
+  std::deque<uint32_t> ready_queue;     // decode: KV landed, waiting for a batch slot
+  std::vector<uint32_t> running;        // decoding, in admission order
+  int prefilling = 0;                   // colocated/decode: sequences admitted to prefill
+  int64_t outstanding_prefill_tokens = 0;
+  int64_t context_tokens = 0;  // KV tokens of `running`
+  int incoming = 0;            // decode: transfers in flight to it
+
+  std::deque<StepInFlight> in_flight;
+  bool launch_scheduled = false;
+  SimTime next_launch_ok;
+
+  // statistics
+  Duration busy;
+  SimTime busy_until;
+  int64_t steps = 0, preemptions = 0;
+  double batch_seqs = 0, batch_tokens = 0;
+  double kv_integral = 0;  // block-seconds
+  SimTime kv_changed;
+  int64_t kv_peak_blocks = 0;
+  std::vector<std::pair<double, double>> kv_series, batch_series;
+  int last_batch = 0;
+
+  bool idle() const {
+    return in_flight.empty() && prefill_queue.empty() && running.empty() && ready_queue.empty() &&
+           transfer_queue.empty() && incoming == 0 && kv_used_blocks == 0;
+  }
+  double kv_occupancy() const {
+    return kv_capacity_blocks > 0
+               ? static_cast<double>(kv_used_blocks + kv_pending_blocks) / kv_capacity_blocks
+               : 1.0;
+  }
+};
+
+}  // namespace quadrant
