@@ -12,7 +12,7 @@ int last_exit_code() { return g_exit_code; }
 // Each subcommand's owner enables its line once the command exists.
 void add_commands(CLI::App& app) {
   add_validate_command(app);
-  // add_simulate_command(app);
+  add_simulate_command(app);
   // add_plan_command(app);
   // add_calibrate_command(app);
 }

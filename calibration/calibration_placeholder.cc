@@ -1,2 +1,0 @@
-// Replaced by the calibration library sources.
-namespace quadrant::calibration {}
