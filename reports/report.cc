@@ -274,6 +274,8 @@ json results_json(const PlanResult& r) {
                       {"feasible", p.feasible},
                       {"usd_per_hour", p.usd_per_hour},
                       {"plan", p.plan},
+                      {"disaggregated_usd_per_hour", p.disaggregated_usd_per_hour},
+                      {"colocated_usd_per_hour", p.colocated_usd_per_hour},
                       {"on_frontier", p.on_frontier}});
   j["pareto"] = pareto;
   return j;
@@ -540,23 +542,33 @@ std::vector<Section> sections(const PlanResult& r) {
     Section sec;
     sec.title = "Cost against SLO tightness (Pareto frontier)";
     sec.paragraphs.push_back(
-        "Both SLO targets scaled together; the two best measured configurations per role and "
-        "the best colocated one re-measured at each scale. Points on the frontier: no tighter "
-        "SLO is served as cheaply.");
+        "Both SLO targets scaled together and the search rerun at each scale (bounds, "
+        "per-instance capacities by simulation, pool sizing; estimates, not confirmed by "
+        "whole-cluster runs except at scale 1). On the frontier: no tighter SLO is served "
+        "as cheaply.");
     Table t;
-    t.header = {"SLO scale", "TTFT SLO", "TPOT SLO", "cheapest USD/hour", "plan", "on frontier"};
-    Series series{.name = "cheapest plan"};
+    t.header = {"SLO scale", "TTFT SLO",           "TPOT SLO",       "cheapest USD/hour",
+                "plan",      "best disaggregated", "best colocated", "on frontier"};
+    Series cheapest{.name = "cheapest plan"};
+    Series disaggregated{.name = "disaggregated"};
+    Series colocated{.name = "colocated"};
+    auto cost = [](double v) { return v > 0 ? usd(v) : std::string("infeasible"); };
     for (const auto& p : r.pareto) {
       t.rows.push_back({fixed(p.slo_scale, 2), ms(p.ttft.to_seconds()), ms(p.tpot.to_seconds()),
                         p.feasible ? usd(p.usd_per_hour) : "infeasible", p.plan,
+                        cost(p.disaggregated_usd_per_hour), cost(p.colocated_usd_per_hour),
                         p.on_frontier ? "yes" : "no"});
-      if (p.feasible) series.points.emplace_back(p.tpot.to_millis(), p.usd_per_hour);
+      if (p.feasible) cheapest.points.emplace_back(p.tpot.to_millis(), p.usd_per_hour);
+      if (p.disaggregated_usd_per_hour > 0)
+        disaggregated.points.emplace_back(p.tpot.to_millis(), p.disaggregated_usd_per_hour);
+      if (p.colocated_usd_per_hour > 0)
+        colocated.points.emplace_back(p.tpot.to_millis(), p.colocated_usd_per_hour);
     }
     sec.tables.push_back(t);
     LineChart c{.title = "Cheapest plan against the TPOT target",
                 .x_label = "TPOT SLO (ms; TTFT scaled alike)",
                 .y_label = "USD/hour"};
-    c.series.push_back(series);
+    c.series = {cheapest, disaggregated, colocated};
     sec.svgs.push_back(render(c));
     out.push_back(sec);
   }

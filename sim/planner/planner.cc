@@ -187,6 +187,11 @@ int instances_for(double rate, double per_instance) {
   return std::max(1, static_cast<int>(std::ceil(rate / per_instance - 1e-9)));
 }
 
+PlanOptions with_runner(PlanOptions o, TaskRunner* runner) {
+  o.runner = runner;
+  return o;
+}
+
 class Planner {
  public:
   Planner(const Scenario& s, const Evaluator& evaluate, const PlanOptions& o)
@@ -204,8 +209,24 @@ class Planner {
                        "expected a positive target rate (or a workload with a positive rate)");
   }
 
+  // A planner for a variant of the scenario that shares its parent's runner and bar.
+  Planner(const Scenario& s, const Evaluator& evaluate, const PlanOptions& o, TaskRunner* runner,
+          Progress* progress)
+      : Planner(s, evaluate, with_runner(o, runner)) {
+    shared_progress_ = progress;
+  }
+
+  // Bounds, per-instance capacities and sized plans (ranked), without confirmation.
+  PlanResult estimate() {
+    enumerate();
+    measure_roles();
+    build_candidates();
+    return std::move(r_);
+  }
+
   PlanResult run() {
     progress_ = std::make_unique<Progress>("plan", 0, o_.progress);
+    shared_progress_ = progress_.get();
     enumerate();
     measure_roles();
     build_candidates();
@@ -362,10 +383,11 @@ class Planner {
 
   // One round of tasks through the runner, with progress.
   std::vector<json> run_round(const std::vector<std::function<json()>>& tasks) {
-    progress_->add_total(static_cast<int64_t>(tasks.size()));
+    if (shared_progress_ != nullptr)
+      shared_progress_->add_total(static_cast<int64_t>(tasks.size()));
     std::vector<std::string> out = runner_->run(tasks.size(), [&](size_t i) {
       std::string r = tasks[i]().dump();
-      progress_->advance(1);
+      if (shared_progress_ != nullptr) shared_progress_->advance(1);
       return r;
     });
     std::vector<json> parsed;
@@ -782,99 +804,39 @@ class Planner {
     }
   }
 
-  // Cost against SLO tightness: the best two measured configurations per role (and the
-  // best colocated one) re-measured with both targets scaled.
+  // Cost against SLO tightness: the search's first stages (bounds, per-instance
+  // capacities, pool sizing) rerun with both SLO targets scaled; the cheapest sized plan
+  // of each kind at each scale, as estimated (not confirmed by whole-cluster runs).
   void analyse_pareto() {
-    auto shortlist = [this](const std::vector<RoleCapacity>& v, size_t n) {
-      std::vector<const RoleCapacity*> m;
-      for (const RoleCapacity& c : v)
-        if (c.status == ConfigStatus::kMeasured) m.push_back(&c);
-      std::stable_sort(m.begin(), m.end(), [this](const RoleCapacity* a, const RoleCapacity* b) {
-        return std::make_tuple(role_score(a->config, a->rate_per_s, r_.target_rate_per_s),
-                               a->config.label()) <
-               std::make_tuple(role_score(b->config, b->rate_per_s, r_.target_rate_per_s),
-                               b->config.label());
-      });
-      if (m.size() > n) m.resize(n);
-      return m;
-    };
-    const auto ps = shortlist(r_.prefill, 2), ds = shortlist(r_.decode, 2),
-               cs = shortlist(r_.colocated, 1);
-    std::vector<const RoleCapacity*> configs;
-    configs.insert(configs.end(), ps.begin(), ps.end());
-    configs.insert(configs.end(), ds.begin(), ds.end());
-    configs.insert(configs.end(), cs.begin(), cs.end());
-    if (configs.empty()) return;
     const std::vector<double> scales{0.5, 0.75, 1.0, 1.5, 2.0};
-    std::vector<Scenario> variants;
     for (double k : scales) {
-      Scenario x = s_;
-      x.slo.ttft = s_.slo.ttft.scaled(k);
-      x.slo.tpot = s_.slo.tpot.scaled(k);
-      variants.push_back(x);
-    }
-    std::vector<std::pair<size_t, const RoleCapacity*>> jobs;
-    std::vector<std::function<json()>> tasks;
-    for (size_t i = 0; i < scales.size(); ++i) {
-      if (scales[i] == 1.0) continue;
-      for (const RoleCapacity* c : configs) {
-        jobs.emplace_back(i, c);
-        tasks.push_back([this, &variants, i, c] {
-          const RoleBound b = o_.bound(variants[i], c->config);
-          if (!b.feasible)
-            return json{{"rate", 0.0},
-                        {"sims", 0},
-                        {"above_bound", false},
-                        {"at_capacity", to_json(RunSummary{})}};
-          return bisect(variants[i], c->config, b.max_rate_per_s);
-        });
-      }
-    }
-    std::vector<json> out = run_round(tasks);
-    std::map<std::pair<size_t, const RoleCapacity*>, double> rate;
-    for (size_t t = 0; t < jobs.size(); ++t) {
-      r_.simulations += out[t].at("sims").get<int>();
-      rate[jobs[t]] = out[t].at("rate").get<double>();
-    }
-    const double target = r_.target_rate_per_s;
-    for (size_t i = 0; i < scales.size(); ++i) {
-      auto mu = [&](const RoleCapacity* c) {
-        return scales[i] == 1.0 ? c->rate_per_s : rate[{i, c}];
-      };
       ParetoPoint p;
-      p.slo_scale = scales[i];
-      p.ttft = variants[i].slo.ttft;
-      p.tpot = variants[i].slo.tpot;
-      double best = kInf;
-      for (const RoleCapacity* pc : ps) {
-        for (const RoleCapacity* dc : ds) {
-          if (mu(pc) <= 0 || mu(dc) <= 0) continue;
-          PlanCandidate c;
-          c.prefill = pc->config;
-          c.decode = dc->config;
-          c.prefill_instances = instances_for(target, mu(pc));
-          c.decode_instances = instances_for(target, mu(dc));
-          price_candidate(c);
-          if (c.usd_per_hour < best) {
-            best = c.usd_per_hour;
-            p.plan = c.label();
-          }
-        }
+      p.slo_scale = k;
+      p.ttft = s_.slo.ttft.scaled(k);
+      p.tpot = s_.slo.tpot.scaled(k);
+      const PlanResult* at = &r_;
+      PlanResult scaled;
+      Scenario variant = s_;
+      if (k != 1.0) {
+        variant.slo.ttft = p.ttft;
+        variant.slo.tpot = p.tpot;
+        PlanOptions o = o_;
+        o.analyses = false;
+        Planner sub(variant, evaluate_, o, runner_, progress_.get());
+        scaled = sub.estimate();
+        r_.simulations += scaled.simulations;
+        at = &scaled;
       }
-      for (const RoleCapacity* k : cs) {
-        if (mu(k) <= 0) continue;
-        PlanCandidate c;
-        c.mode = ServingMode::kColocated;
-        c.colocated = k->config;
-        c.colocated_instances = instances_for(target, mu(k));
-        price_candidate(c);
-        if (c.usd_per_hour < best) {
-          best = c.usd_per_hour;
+      for (const PlanCandidate& c : at->candidates) {
+        if (!p.feasible) {
+          p.feasible = true;
+          p.usd_per_hour = c.usd_per_hour;
           p.plan = c.label();
         }
+        double& kind = c.mode == ServingMode::kColocated ? p.colocated_usd_per_hour
+                                                         : p.disaggregated_usd_per_hour;
+        if (kind == 0) kind = c.usd_per_hour;
       }
-      p.feasible = best < kInf;
-      p.usd_per_hour = p.feasible ? best : 0;
       r_.pareto.push_back(p);
     }
     // On the frontier: no tighter (or equal) SLO is served as cheaply or cheaper.
@@ -894,6 +856,7 @@ class Planner {
   std::unique_ptr<TaskRunner> owned_runner_;
   TaskRunner* runner_ = nullptr;
   std::unique_ptr<Progress> progress_;
+  Progress* shared_progress_ = nullptr;
   PlanResult r_;
 };
 

@@ -137,8 +137,9 @@ struct ParetoPoint {
   double slo_scale = 1;  // TTFT and TPOT targets multiplied by this
   Duration ttft, tpot;
   bool feasible = false;
-  double usd_per_hour = 0;
-  std::string plan;  // label of the cheapest plan at these SLOs
+  double usd_per_hour = 0;  // cheapest sized plan (estimate)
+  std::string plan;         // its label
+  double disaggregated_usd_per_hour = 0, colocated_usd_per_hour = 0;  // 0: none fits
   bool on_frontier = false;
 };
 
