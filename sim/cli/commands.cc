@@ -13,7 +13,7 @@ int last_exit_code() { return g_exit_code; }
 void add_commands(CLI::App& app) {
   add_validate_command(app);
   add_simulate_command(app);
-  // add_plan_command(app);
+  add_plan_command(app);
   // add_calibrate_command(app);
 }
 
