@@ -1,0 +1,302 @@
+// The simulator against its invariants (sim/INVARIANTS.md) and closed forms.
+#include "sim/engine/simulation.h"
+
+#include <gtest/gtest.h>
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "sim/core/error.h"
+#include "sim/cost/roofline_cost_model.h"
+#include "sim/cost/step_cost.h"
+#include "sim/io/scenario_io.h"
+#include "sim/workload/trace_reader.h"
+
+namespace quadrant {
+namespace {
+
+// The shipped default (Qwen3-235B-A22B, H100 prefill TP4, H20 decode TP4), shortened.
+Scenario base(double rate = 6, double seconds = 60) {
+  Scenario s = load_scenario("scenarios/default.json");
+  s.workload.arrival.process = ArrivalProcess::kPoisson;
+  s.workload.arrival.rate_per_s = rate;
+  s.workload.duration = Duration::seconds(seconds);
+  s.workload.warmup = Duration::zero();
+  return s;
+}
+
+SimulationResult run(const Scenario& s, uint64_t seed = 1, bool keep = false) {
+  SimulationOptions o;
+  o.seed = seed;
+  o.keep_requests = keep;
+  return simulate(s, roofline_cost_models(s), o);
+}
+
+// Every result a run reports, with floats as exact hex: equal strings = identical runs.
+std::string fingerprint(const SimulationResult& r) {
+  std::string out;
+  char b[512];
+  const SimulationSummary& m = r.summary;
+  std::snprintf(
+      b, sizeof b,
+      "%" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %a %a %a %a %a %a %a %" PRId64 "\n",
+      m.requests_arrived, m.requests_finished, m.input_tokens, m.output_tokens, m.ttft.mean,
+      m.ttft.p99, m.tpot.mean, m.e2e.p90, m.slo_attainment, m.usd, m.duration_s, m.events);
+  out += b;
+  for (const InstanceSummary& i : r.instances) {
+    std::snprintf(b, sizeof b, "%s %a %a %a %" PRId64 "\n", i.name.c_str(), i.utilization,
+                  i.mean_kv_occupancy, i.mean_batch_size, i.steps);
+    out += b;
+  }
+  for (const RequestRecord& q : r.requests) {
+    std::snprintf(b, sizeof b, "%" PRIu64 " %a %d %d %a %a %a\n", q.id, q.arrival_s, q.input_tokens,
+                  q.output_tokens, static_cast<double>(q.ttft_s), static_cast<double>(q.tpot_s),
+                  static_cast<double>(q.e2e_s));
+    out += b;
+  }
+  return out;
+}
+
+void expect_conserved(const SimulationResult& r, const std::string& what) {
+  const SimulationSummary& m = r.summary;
+  EXPECT_GT(m.requests_arrived, 0) << what;
+  EXPECT_EQ(m.requests_finished + m.requests_rejected, m.requests_arrived) << what;
+  int64_t by_reason = 0;
+  for (const auto& [reason, n] : m.rejections) by_reason += n;
+  EXPECT_EQ(by_reason, m.requests_rejected) << what;
+  for (const InstanceSummary& i : r.instances) {
+    EXPECT_LE(i.peak_kv_occupancy, 1.0) << what << " " << i.name;
+    EXPECT_GE(i.mean_kv_occupancy, 0.0) << what << " " << i.name;
+    EXPECT_LE(i.utilization, 1.0) << what << " " << i.name;
+    for (const auto& [t, v] : i.kv_occupancy_series) EXPECT_LE(v, 1.0) << what;
+  }
+}
+
+// A sweep over the serving features: every request finishes or is rejected with a
+// reason, and no instance ever holds more KV than it has (change_kv also aborts on it).
+TEST(Simulation, EveryRequestFinishesOrIsRejectedWithAReason) {
+  std::vector<std::pair<std::string, Scenario>> cases;
+  cases.push_back({"default", base()});
+  {
+    Scenario s = base();
+    s.serving.mode = ServingMode::kColocated;
+    s.serving.colocated = s.serving.decode;
+    s.serving.colocated.gpu = "H100-SXM";
+    s.serving.colocated.instances = 2;
+    cases.push_back({"colocated", s});
+  }
+  {
+    Scenario s = base();
+    s.serving.kv_transfer_layerwise = true;
+    s.serving.prefill_routing = PrefillRouting::kRoundRobin;
+    s.serving.decode_routing = DecodeRouting::kRoundRobin;
+    s.serving.prefill.instances = 2;
+    cases.push_back({"layerwise round-robin", s});
+  }
+  {
+    Scenario s = base();
+    s.serving.speculative.enabled = true;
+    s.serving.prefill.layout = {2, 2, 2, 1};  // TP2 EP2 PP2: Chunk-PP
+    cases.push_back({"speculative chunk-pp", s});
+  }
+  {
+    // Little KV room: long outputs force preemptions; huge ones cannot fit at all.
+    Scenario s = base(8, 60);
+    s.serving.decode.layout = {2, 2, 1, 1};
+    s.serving.decode.gpu = "H200";
+    s.catalog.gpus["H200"].reserved_memory = Bytes::giga(21);  // ~3 GB of KV per GPU
+    s.workload.output_length.distribution = LengthDistribution::kUniform;
+    s.workload.output_length.min = 1;
+    s.workload.output_length.max = 60000;
+    cases.push_back({"tiny kv", s});
+  }
+  {
+    Scenario s = base(40, 60);  // far past saturation, with a short drain limit
+    cases.push_back({"saturated", s});
+  }
+  {
+    Scenario s = base(6, 600);
+    s.workload.arrival.process = ArrivalProcess::kDiurnal;
+    s.workload.arrival.curve_period = Duration::seconds(300);
+    s.workload.arrival.curve = {{Duration::zero(), 2.0}, {Duration::seconds(150), 20.0}};
+    s.serving.autoscaler.enabled = true;
+    s.serving.autoscaler.interval = Duration::seconds(5);
+    s.serving.autoscaler.provisioning_delay = Duration::seconds(30);
+    s.serving.autoscaler.max_instances = 6;
+    s.serving.autoscaler.prefill_queue_tokens_high = 8000;
+    s.serving.autoscaler.decode_utilization_high = 0.5;
+    cases.push_back({"autoscaled diurnal", s});
+  }
+  for (auto& [name, s] : cases) {
+    SimulationOptions o;
+    o.seed = 3;
+    if (name == "saturated") o.drain_limit = Duration::seconds(20);
+    SimulationResult r = simulate(s, roofline_cost_models(s), o);
+    expect_conserved(r, name);
+    if (name == "tiny kv") {
+      EXPECT_GT(r.summary.preemptions, 0);
+      EXPECT_GT(r.summary.rejections.count("kv_capacity"), 0u);
+    }
+    if (name == "saturated") {
+      EXPECT_GT(r.summary.rejections.count("unfinished"), 0u);
+    }
+    if (name == "autoscaled diurnal") {
+      EXPECT_GT(r.instances.size(), 3u);  // it grew
+      EXPECT_EQ(r.summary.requests_rejected, 0);
+    }
+  }
+}
+
+// One prefill instance, Poisson arrivals, fixed prompts, one output token and a token
+// budget of one prompt per step: an M/D/1 queue, whose mean wait is
+// rho / (2 mu (1 - rho)) = D rho / (2 (1 - rho)).
+TEST(Simulation, SinglePrefillInstanceMatchesMD1MeanWait) {
+  for (double rho : {0.3, 0.5, 0.7}) {
+    Scenario s = base();
+    const int64_t prompt = 2048;
+    s.workload.input_length.distribution = LengthDistribution::kFixed;
+    s.workload.input_length.value = prompt;
+    s.workload.output_length.distribution = LengthDistribution::kFixed;
+    s.workload.output_length.value = 1;
+    s.serving.prefill.max_batch_tokens = prompt;
+    s.serving.prefill.chunk_size = prompt;
+    const GpuSpec& gpu = *s.catalog.find(s.serving.prefill.gpu);
+    RooflineCostModel roofline(gpu);
+    StepCostModel costs(s.model, s.serving.prefill.layout, gpu, s.cluster, roofline);
+    const double service = costs.prefill_time(prompt).to_seconds();
+    s.workload.arrival.rate_per_s = rho / service;
+    s.workload.duration = Duration::seconds(200000 * service / rho);
+    SimulationResult r = run(s, 11);
+    const double expected = service * rho / (2 * (1 - rho));
+    EXPECT_NEAR(r.summary.queueing.mean, expected, 0.04 * expected) << "rho " << rho;
+    // Service is deterministic: TTFT = wait + D for every request.
+    EXPECT_NEAR(r.summary.ttft.mean - r.summary.queueing.mean, service, 1e-6);
+  }
+}
+
+TEST(Simulation, TtftGrowsWithoutBoundPastSaturation) {
+  Scenario s = base();
+  s.workload.output_length.distribution = LengthDistribution::kFixed;
+  s.workload.output_length.value = 1;
+  // Twice what the prefill instance can serve.
+  const GpuSpec& gpu = *s.catalog.find(s.serving.prefill.gpu);
+  RooflineCostModel roofline(gpu);
+  StepCostModel costs(s.model, s.serving.prefill.layout, gpu, s.cluster, roofline);
+  s.workload.input_length.distribution = LengthDistribution::kFixed;
+  s.workload.input_length.value = 8192;
+  s.workload.arrival.rate_per_s = 2.0 / costs.prefill_time(8192).to_seconds();
+  double previous = 0;
+  for (double seconds : {20.0, 40.0, 80.0}) {
+    s.workload.duration = Duration::seconds(seconds);
+    SimulationResult r = run(s, 5);
+    ASSERT_EQ(r.summary.requests_rejected, 0);
+    // Backlog grows linearly: the mean wait doubles with the duration.
+    EXPECT_GT(r.summary.ttft.mean, 1.8 * previous) << seconds;
+    EXPECT_GT(r.summary.ttft.mean, seconds * 0.2) << seconds;
+    previous = r.summary.ttft.mean;
+  }
+}
+
+TEST(Simulation, MoreDecodeInstancesNeverLowerGoodput) {
+  Scenario s = base(10, 120);
+  s.serving.decode.max_batch_size = 16;  // so that one decode instance is the bottleneck
+  s.serving.prefill.instances = 2;
+  s.slo.tpot = Duration::millis(40);
+  double previous = -1;
+  for (int n = 1; n <= 5; ++n) {
+    s.serving.decode.instances = n;
+    SimulationResult r = run(s, 4);
+    EXPECT_GE(r.summary.goodput_rps, previous) << n << " decode instances";
+    previous = r.summary.goodput_rps;
+  }
+  EXPECT_GT(previous, 0);
+}
+
+TEST(Simulation, SameSeedGivesIdenticalResultsAndAnotherSeedDoesNot) {
+  Scenario s = base(8, 60);
+  s.serving.speculative.enabled = true;
+  s.serving.kv_transfer_layerwise = true;
+  const std::string a = fingerprint(run(s, 21, true));
+  EXPECT_EQ(a, fingerprint(run(s, 21, true)));
+  EXPECT_NE(a, fingerprint(run(s, 22, true)));
+}
+
+TEST(Simulation, ColocatedAndDisaggregatedServeTheSameTokens) {
+  Scenario d = base(5, 60);
+  Scenario c = d;
+  c.serving.mode = ServingMode::kColocated;
+  c.serving.colocated = c.serving.prefill;
+  c.serving.colocated.instances = 3;
+  c.serving.colocated.max_batch_size = 128;
+  SimulationResult rd = run(d, 8), rc = run(c, 8);
+  EXPECT_EQ(rd.summary.requests_finished, rc.summary.requests_finished);
+  EXPECT_EQ(rd.summary.input_tokens, rc.summary.input_tokens);
+  EXPECT_EQ(rd.summary.output_tokens, rc.summary.output_tokens);
+  EXPECT_EQ(rd.summary.requests_rejected, 0);
+  EXPECT_GT(rd.summary.kv_transfers, 0);
+  EXPECT_EQ(rc.summary.kv_transfers, 0);
+}
+
+TEST(Simulation, TraceReplayReproducesTheTraceArrivalsExactly) {
+  for (auto [file, format] :
+       {std::pair{"scenarios/traces/azure_llm_sample.csv", TraceFormat::kAzure},
+        std::pair{"scenarios/traces/burstgpt_sample.csv", TraceFormat::kBurstGpt},
+        std::pair{"scenarios/traces/mooncake_sample.jsonl", TraceFormat::kMooncake}}) {
+    Scenario s = base();
+    s.workload.arrival.process = ArrivalProcess::kTrace;
+    s.workload.arrival.trace_file = file;
+    s.workload.arrival.trace_format = format;
+    s.workload.arrival.trace_time_scale = 1.5;
+    const std::vector<TraceRecord> trace = read_trace(file, format, 1.5);
+    SimulationResult r = run(s, 1, true);
+    ASSERT_EQ(r.requests.size(), trace.size()) << file;
+    for (size_t i = 0; i < trace.size(); ++i) {
+      EXPECT_EQ(r.requests[i].arrival_s, trace[i].arrival.to_seconds()) << file << " " << i;
+      EXPECT_EQ(r.requests[i].input_tokens, trace[i].input_tokens);
+      EXPECT_EQ(r.requests[i].output_tokens, trace[i].output_tokens);
+    }
+    expect_conserved(r, file);
+  }
+}
+
+// Speculative decoding: one sequence at a time, each verify step yields on average
+// (1 - a^(k+1)) / (1 - a) tokens, so a request of O output tokens takes about
+// (O - 1) / E decode steps after its first token.
+TEST(Simulation, SpeculativeDecodingYieldsTheExpectedTokensPerStep) {
+  Scenario s = base();
+  s.workload.arrival.process = ArrivalProcess::kDeterministic;
+  s.workload.arrival.rate_per_s = 0.1;  // requests never overlap (each takes ~3 s)
+  s.workload.duration = Duration::seconds(6000);
+  s.workload.input_length.distribution = LengthDistribution::kFixed;
+  s.workload.input_length.value = 256;
+  s.workload.output_length.distribution = LengthDistribution::kFixed;
+  s.workload.output_length.value = 401;
+  s.serving.decode.instances = 1;
+  s.serving.speculative.enabled = true;
+  s.serving.speculative.draft_length = 4;
+  s.serving.speculative.acceptance_rate = 0.6;
+  SimulationResult r = run(s, 2);
+  const double a = 0.6;
+  const double expected_tokens = (1 - std::pow(a, 5)) / (1 - a);
+  int64_t decode_steps = 0;
+  for (const InstanceSummary& i : r.instances)
+    if (i.role == Role::kDecode) decode_steps += i.steps;
+  const double per_step =
+      400.0 * static_cast<double>(r.summary.requests_finished) / static_cast<double>(decode_steps);
+  // The last step of a request is cut short at its output length: a small bias down.
+  EXPECT_NEAR(per_step, expected_tokens, 0.03 * expected_tokens);
+}
+
+TEST(Simulation, WeightsThatDoNotFitAreAnInputError) {
+  Scenario s = base();
+  s.serving.decode.layout = {1, 1, 1, 1};  // 235B parameters on one H20
+  try {
+    run(s);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.path(), "serving.decode.layout");
+  }
+}
+
+}  // namespace
+}  // namespace quadrant

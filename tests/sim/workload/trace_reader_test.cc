@@ -1,0 +1,80 @@
+#include "sim/workload/trace_reader.h"
+
+#include <gtest/gtest.h>
+
+#include "sim/core/error.h"
+
+namespace quadrant {
+namespace {
+
+TEST(TraceReader, AzureSampleIsReadRelativeToTheFirstRequest) {
+  auto t = read_trace("scenarios/traces/azure_llm_sample.csv", TraceFormat::kAzure, 1.0);
+  ASSERT_EQ(t.size(), 10u);
+  EXPECT_EQ(t[0].arrival.ns(), 0);
+  EXPECT_EQ(t[0].input_tokens, 374);
+  EXPECT_EQ(t[0].output_tokens, 44);
+  // 18:15:50.9951690 - 18:15:46.6805900 = 4.314579 s
+  EXPECT_EQ(t[1].arrival.ns(), 4314579000);
+  // A 100 ns fraction survives: 18:15:56.0000001 - 18:15:46.6805900
+  EXPECT_EQ(t[8].arrival.ns(), 9319410100);
+  EXPECT_EQ(t[9].output_tokens, 1);
+}
+
+TEST(TraceReader, BurstGptAndMooncakeSamples) {
+  auto b = read_trace("scenarios/traces/burstgpt_sample.csv", TraceFormat::kBurstGpt, 2.0);
+  ASSERT_EQ(b.size(), 8u);
+  EXPECT_EQ(b[1].arrival.ns(), 80'000'000'000);  // (45 - 5) s x time_scale 2
+  EXPECT_EQ(b[4].arrival.ns(), 311'000'000'000);
+  EXPECT_EQ(b[7].output_tokens, 1);  // 0 response tokens -> 1
+  auto m = read_trace("scenarios/traces/mooncake_sample.jsonl", TraceFormat::kMooncake, 1.0);
+  ASSERT_EQ(m.size(), 7u);
+  EXPECT_EQ(m[2].arrival.ns(), 27'482'000'000);  // ms
+  EXPECT_EQ(m[4].input_tokens, 12244);
+}
+
+TEST(TraceReader, UnsortedLinesAreReplayedInTimeOrder) {
+  auto t = parse_trace("Timestamp,Request tokens,Response tokens\n3,30,3\n1,10,1\n2,20,2\n",
+                       "mem.csv", TraceFormat::kBurstGpt, 1.0);
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].input_tokens, 10);
+  EXPECT_EQ(t[2].arrival.ns(), 2'000'000'000);
+}
+
+void expect_error(const std::string& text, TraceFormat f, const std::string& where,
+                  const std::string& what) {
+  try {
+    parse_trace(text, "bad.trace", f, 1.0);
+    FAIL() << "no error for: " << text;
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.file(), "bad.trace");
+    EXPECT_EQ(e.path(), where) << e.what();
+    EXPECT_NE(e.message().find(what), std::string::npos) << e.what();
+  }
+}
+
+TEST(TraceReader, BadLinesNameTheFileAndLine) {
+  expect_error(
+      "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.1,10,2\nyesterday,1,1\n",
+      TraceFormat::kAzure, "line 3", "TIMESTAMP");
+  expect_error("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,ten,2\n",
+               TraceFormat::kAzure, "line 2", "ContextTokens");
+  expect_error("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,10\n",
+               TraceFormat::kAzure, "line 2", "3 comma-separated fields");
+  expect_error("Time,Tokens\n1,2\n", TraceFormat::kBurstGpt, "line 1", "Timestamp");
+  expect_error("Timestamp,Request tokens,Response tokens\n1,-5,2\n", TraceFormat::kBurstGpt,
+               "line 2", "non-negative");
+  expect_error(
+      "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n\n"
+      "{\"timestamp\": 9, \"input_length\": 5}\n",
+      TraceFormat::kMooncake, "line 3", "output_length");
+  expect_error("not json\n", TraceFormat::kMooncake, "line 1", "JSON object");
+  expect_error("", TraceFormat::kMooncake, "", "at least one request");
+}
+
+TEST(TraceReader, MissingFileIsAnInputError) {
+  EXPECT_THROW(read_trace("scenarios/traces/no_such_trace.csv", TraceFormat::kAzure, 1.0),
+               InputError);
+}
+
+}  // namespace
+}  // namespace quadrant
