@@ -1,0 +1,75 @@
+#include "kernels/src/common.cuh"
+
+#include <algorithm>
+
+namespace quadrant::kernels {
+namespace {
+
+__device__ __forceinline__ float hash_uniform(uint64_t seed, uint64_t index) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ull + index + 0x632BE59BD9B4E019ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+}
+
+template <class T, class Convert>
+__global__ void fill_kernel(T* data, size_t count, uint64_t seed, Convert convert) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < count;
+       i += size_t(gridDim.x) * blockDim.x)
+    data[i] = convert(hash_uniform(seed, i), i);
+}
+
+template <class T, class Convert>
+void launch_fill(T* data, size_t count, Convert convert, uint64_t seed) {
+  if (!count) return;
+  const int blocks = static_cast<int>(std::min<size_t>((count + 255) / 256, 65536));
+  fill_kernel<<<blocks, 256>>>(data, count, seed, convert);
+  QK_LAUNCH_CHECK("fill_kernel");
+}
+
+struct ToBf16 {
+  float lo, hi;
+  __device__ bf16 operator()(float u, size_t) const { return __float2bfloat16(lo + (hi - lo) * u); }
+};
+struct ToFloat {
+  float lo, hi;
+  __device__ float operator()(float u, size_t) const { return lo + (hi - lo) * u; }
+};
+struct ToFp8 {
+  float amplitude;
+  __device__ fp8 operator()(float u, size_t) const { return fp8(amplitude * (2.0f * u - 1.0f)); }
+};
+struct ToByte {
+  __device__ uint8_t operator()(float u, size_t) const {
+    return static_cast<uint8_t>(static_cast<int>(u * 256.0f) & 0xFF);
+  }
+};
+
+}  // namespace
+
+void fill_uniform(bf16* data, size_t count, uint64_t seed, float lo, float hi) {
+  launch_fill(data, count, ToBf16{lo, hi}, seed);
+}
+void fill_uniform(float* data, size_t count, uint64_t seed, float lo, float hi) {
+  launch_fill(data, count, ToFloat{lo, hi}, seed);
+}
+void fill_uniform(fp8* data, size_t count, uint64_t seed, float amplitude) {
+  launch_fill(data, count, ToFp8{amplitude}, seed);
+}
+void fill_bytes(uint8_t* data, size_t count, uint64_t seed) {
+  launch_fill(data, count, ToByte{}, seed);
+}
+void poison(void* data, size_t bytes) { QK_CUDA_CHECK(cudaMemset(data, 0xFF, bytes)); }
+
+int sm_count() {
+  static int count = [] {
+    int device = 0, n = 0;
+    QK_CUDA_CHECK(cudaGetDevice(&device));
+    QK_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+    return n;
+  }();
+  return count;
+}
+
+}  // namespace quadrant::kernels

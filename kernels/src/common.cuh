@@ -1,0 +1,131 @@
+// Shared device helpers of the quadrant kernels: the checked-call macros, owned device
+// buffers, deterministic random fills and the mma.sync / ldmatrix / cp.async wrappers.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#define QK_CUDA_CHECK(call)                                                          \
+  do {                                                                               \
+    cudaError_t qk_err_ = (call);                                                    \
+    if (qk_err_ != cudaSuccess)                                                      \
+      throw std::runtime_error(std::string(#call) + " failed: " +                    \
+                               cudaGetErrorString(qk_err_) + " at " __FILE__ ":" +   \
+                               std::to_string(__LINE__));                            \
+  } while (0)
+// After every launch: a bad configuration shows up here, not at the next sync.
+#define QK_LAUNCH_CHECK(name) QK_CUDA_CHECK(cudaGetLastError())
+
+namespace quadrant::kernels {
+
+using bf16 = __nv_bfloat16;
+using fp8 = __nv_fp8_e4m3;
+
+template <class T>
+class DeviceArray {
+ public:
+  DeviceArray() = default;
+  explicit DeviceArray(size_t count) { resize(count); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  ~DeviceArray() { if (ptr_) cudaFree(ptr_); }
+  void resize(size_t count) {
+    if (ptr_) QK_CUDA_CHECK(cudaFree(ptr_));
+    ptr_ = nullptr;
+    count_ = count;
+    if (count) QK_CUDA_CHECK(cudaMalloc(&ptr_, count * sizeof(T)));
+  }
+  T* get() const { return ptr_; }
+  size_t size() const { return count_; }
+  size_t bytes() const { return count_ * sizeof(T); }
+  std::vector<T> download() const {
+    std::vector<T> host(count_);
+    if (count_) QK_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, bytes(), cudaMemcpyDeviceToHost));
+    return host;
+  }
+  void upload(const std::vector<T>& host) {
+    if (host.size() != count_) resize(host.size());
+    if (count_) QK_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), bytes(), cudaMemcpyHostToDevice));
+  }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t count_ = 0;
+};
+
+// Uniform values in [lo, hi) from a counter hash, so that a buffer's content depends on
+// (seed, index) only: the same seed gives the same inputs on any launch configuration.
+void fill_uniform(bf16* data, size_t count, uint64_t seed, float lo, float hi);
+void fill_uniform(float* data, size_t count, uint64_t seed, float lo, float hi);
+// FP8 codes of uniform values in [-amplitude, amplitude) (amplitude <= 448).
+void fill_uniform(fp8* data, size_t count, uint64_t seed, float amplitude);
+// Uniform random bytes (packed INT4 weights: every nibble pattern is a valid value).
+void fill_bytes(uint8_t* data, size_t count, uint64_t seed);
+// Every byte 0xFF: NaN in BF16, FP32 and E4M3, so an unwritten output fails the check.
+void poison(void* data, size_t bytes);
+
+int sm_count();
+
+// ---- device-side building blocks ----
+#ifdef __CUDACC__
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid = true) {
+  const int size = valid ? 16 : 0;  // size 0 writes zeros: rows past the end
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(smem)),
+               "l"(gmem), "r"(size));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_u32(smem)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* smem) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_u32(smem)));
+}
+// D += A(16x16, bf16, row) * B(16x8, bf16, col), fp32 accumulators.
+__device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4],
+                                               uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+// D += A(16x32, e4m3, row) * B(32x8, e4m3, col): the same register shapes as the bf16
+// k16 form, so one shared-memory tile layout (in bytes) serves both.
+__device__ __forceinline__ void mma_e4m3_16832(float (&d)[4], const uint32_t (&a)[4],
+                                               uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+// Byte offset of 16-byte chunk `chunk` of row `row` in a tile whose rows are a multiple
+// of 128 bytes: XOR-swizzled so that the 8 rows an ldmatrix reads hit 8 different banks.
+__device__ __forceinline__ int swz(int row, int chunk, int row_bytes) {
+  return row * row_bytes + ((chunk ^ (row & 7)) << 4);
+}
+#endif
+
+}  // namespace quadrant::kernels

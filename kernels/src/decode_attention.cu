@@ -1,0 +1,419 @@
+// Decode attention over a paged KV cache: split-KV (flash-decoding). Each CTA takes one
+// sequence, a group of query heads sharing a KV head (GQA), and one chunk of the KV
+// sequence, so that every KV byte is read once per step; a second kernel merges the
+// chunks by their log-sum-exp. Memory-bound: the work is the KV bytes read.
+//
+// Shape: batch, kv_len (longest context), kv_len_min (shortest; lengths spread evenly
+// between, default kv_len), heads, kv_heads, head_dim (64, 128 or 256), block_size
+// (tokens per KV-cache page, default 16). Formats: bf16 (BF16 KV), fp8 (E4M3 KV with a
+// scale per KV head; queries stay BF16).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <cstring>
+#include <random>
+
+#include "kernels/reference/reference.h"
+#include "kernels/src/common.cuh"
+#include "kernels/src/op_util.h"
+
+namespace quadrant::kernels {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kElemsPerLane = 8;
+
+template <class KV> struct KvVec;
+template <> struct KvVec<bf16> { using Type = uint4; };  // 8 x bf16 = 16 bytes
+template <> struct KvVec<fp8> { using Type = uint2; };   // 8 x e4m3 = 8 bytes
+
+__device__ __forceinline__ void to_float8(const uint4& v, float (&f)[8]) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    float2 x = __bfloat1622float2(h[i]);
+    f[2 * i] = x.x;
+    f[2 * i + 1] = x.y;
+  }
+}
+__device__ __forceinline__ void to_float8(const uint2& v, float (&f)[8]) {
+  const uint32_t w[2] = {v.x, v.y};
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(
+          static_cast<__nv_fp8x2_storage_t>((w[i] >> (16 * j)) & 0xFFFF), __NV_E4M3);
+      float2 x = __half22float2(*reinterpret_cast<__half2*>(&h));
+      f[4 * i + 2 * j] = x.x;
+      f[4 * i + 2 * j + 1] = x.y;
+    }
+  }
+}
+
+// GB query heads per CTA (all of a GQA group, or 8 of it), U tokens per lane group in
+// flight: their K and V loads are issued before any is used.
+template <class KV, int D, int GB>
+__global__ void __launch_bounds__(kThreads) decode_attention_split_kernel(
+    const bf16* __restrict__ q, const KV* __restrict__ k_cache, const KV* __restrict__ v_cache,
+    const float* __restrict__ k_scale, const float* __restrict__ v_scale,
+    const int32_t* __restrict__ block_table, const int32_t* __restrict__ kv_lens, int max_blocks,
+    int block_size, int heads, int kv_heads, int chunk, int max_splits, float scale_log2,
+    float* __restrict__ part_o, float* __restrict__ part_lse) {
+  constexpr int kLanesPerToken = D / kElemsPerLane;
+  constexpr int kTokensPerWarp = 32 / kLanesPerToken;
+  constexpr int kGroups = (kThreads / 32) * kTokensPerWarp;
+  constexpr int U = GB >= 8 ? 2 : 4;
+  using Vec = typename KvVec<KV>::Type;
+
+  const int b = blockIdx.z, head0 = blockIdx.y * GB, split = blockIdx.x;
+  const int len = kv_lens[b];
+  const int start = split * chunk;
+  if (start >= len) return;
+  const int end = min(len, start + chunk);
+  const int kvh = head0 / (heads / kv_heads);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int sub = lane % kLanesPerToken;
+  const int grp = warp * kTokensPerWarp + lane / kLanesPerToken;
+  const float ks = k_scale ? k_scale[kvh] : 1.0f;
+  const float vs = v_scale ? v_scale[kvh] : 1.0f;
+
+  float qf[GB][8];
+#pragma unroll
+  for (int g = 0; g < GB; ++g) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(q + (size_t(b) * heads + head0 + g) * D + sub * 8);
+    to_float8(raw, qf[g]);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) qf[g][i] *= scale_log2 * ks;
+  }
+  float m[GB], l[GB], acc[GB][8];
+#pragma unroll
+  for (int g = 0; g < GB; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc[g][i] = 0;
+  }
+  const int32_t* table = block_table + size_t(b) * max_blocks;
+
+  // The loop bound is warp-uniform (lane groups of a warp differ in t0 only by their
+  // index), so that every lane reaches the shuffles below.
+  const int lane_group = lane / kLanesPerToken;
+  for (int base = start + warp * kTokensPerWarp; base < end; base += kGroups * U) {
+    const int t0 = base + lane_group;
+    Vec kr[U], vr[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int t = t0 + u * kGroups;
+      // Past the end the value must still be a number: p = 0 times NaN is NaN.
+      kr[u] = Vec{};
+      vr[u] = Vec{};
+      if (t < end) {
+        const size_t page = table[t / block_size];
+        const size_t off = ((page * block_size + t % block_size) * kv_heads + kvh) * D + sub * 8;
+        kr[u] = *reinterpret_cast<const Vec*>(k_cache + off);
+        vr[u] = *reinterpret_cast<const Vec*>(v_cache + off);
+      }
+    }
+    float s[U][GB];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float kf[8];
+      to_float8(kr[u], kf);
+#pragma unroll
+      for (int g = 0; g < GB; ++g) {
+        float dot = 0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) dot = fmaf(qf[g][i], kf[i], dot);
+#pragma unroll
+        for (int off = kLanesPerToken / 2; off > 0; off /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, off);
+        s[u][g] = (t0 + u * kGroups < end) ? dot : -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int g = 0; g < GB; ++g) {
+      float m_new = m[g];
+#pragma unroll
+      for (int u = 0; u < U; ++u) m_new = fmaxf(m_new, s[u][g]);
+      const float corr = exp2f(m[g] - m_new);  // m = -inf on the first tokens: 0
+      l[g] *= corr;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[g][i] *= corr;
+      m[g] = m_new;
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float vf[8];
+      to_float8(vr[u], vf);
+#pragma unroll
+      for (int g = 0; g < GB; ++g) {
+        const float p = exp2f(s[u][g] - m[g]);  // s = -inf past the end: 0
+        l[g] += p;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[g][i] = fmaf(p, vf[i], acc[g][i]);
+      }
+    }
+  }
+
+  // Merge the lane groups of this CTA, then write this split's normalised output and
+  // its log-sum-exp (base 2) for the combine kernel.
+  __shared__ float sm_m[kGroups][GB], sm_l[kGroups][GB];
+  __shared__ float sm_acc[kGroups][GB][D];
+#pragma unroll
+  for (int g = 0; g < GB; ++g) {
+    if (sub == 0) {
+      sm_m[grp][g] = m[g];
+      sm_l[grp][g] = l[g];
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sm_acc[grp][g][sub * 8 + i] = acc[g][i];
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < GB * D; idx += kThreads) {
+    const int g = idx / D, d = idx % D;
+    float big = -INFINITY;
+    for (int i = 0; i < kGroups; ++i) big = fmaxf(big, sm_m[i][g]);
+    float sum_l = 0, sum_o = 0;
+    for (int i = 0; i < kGroups; ++i) {
+      if (sm_m[i][g] == -INFINITY) continue;  // this lane group saw no token
+      const float w = exp2f(sm_m[i][g] - big);
+      sum_l += sm_l[i][g] * w;
+      sum_o += sm_acc[i][g][d] * w;
+    }
+    const size_t row = (size_t(b) * heads + head0 + g) * max_splits + split;
+    part_o[row * D + d] = sum_o / sum_l * vs;
+    if (d == 0) part_lse[row] = big + log2f(sum_l);
+  }
+}
+
+template <int D>
+__global__ void decode_attention_combine_kernel(const float* __restrict__ part_o,
+                                                const float* __restrict__ part_lse,
+                                                const int32_t* __restrict__ kv_lens, int heads,
+                                                int chunk, int max_splits, bf16* __restrict__ out) {
+  const int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
+  const int splits = (kv_lens[b] + chunk - 1) / chunk;
+  const size_t row = (size_t(b) * heads + h) * max_splits;
+  float big = -INFINITY;
+  for (int s = 0; s < splits; ++s) big = fmaxf(big, part_lse[row + s]);
+  float sum_w = 0, sum_o = 0;
+  for (int s = 0; s < splits; ++s) {
+    const float w = exp2f(part_lse[row + s] - big);
+    sum_w += w;
+    sum_o += w * part_o[(row + s) * D + d];
+  }
+  out[(size_t(b) * heads + h) * D + d] = __float2bfloat16(sum_o / sum_w);
+}
+
+template <class KV>
+class DecodeAttentionOp final : public QuadrantOp {
+ public:
+  DecodeAttentionOp(std::string format, const ShapeParams& shape) : format_(std::move(format)) {
+    ShapeReader r(shape, "decode_attention");
+    batch_ = r.get("batch");
+    const int64_t kv_len = r.get("kv_len");
+    const int64_t kv_len_min = r.get("kv_len_min", kv_len);
+    heads_ = static_cast<int>(r.get("heads"));
+    kv_heads_ = static_cast<int>(r.get("kv_heads"));
+    head_dim_ = static_cast<int>(r.get("head_dim"));
+    block_size_ = static_cast<int>(r.get("block_size", 16));
+    r.finish();
+    r.require(batch_ >= 1 && kv_len_min >= 1 && kv_len >= kv_len_min, "need batch >= 1 and 1 <= kv_len_min <= kv_len");
+    r.require(kv_heads_ >= 1 && heads_ % kv_heads_ == 0, "heads must be a multiple of kv_heads");
+    const int group = heads_ / kv_heads_;
+    r.require(group <= 8 ? (8 % group == 0) : (group % 8 == 0), "heads / kv_heads must divide 8 or be a multiple of 8");
+    r.require(head_dim_ == 64 || head_dim_ == 128 || head_dim_ == 256, "head_dim must be 64, 128 or 256");
+    r.require(block_size_ >= 1, "block_size must be >= 1");
+    heads_per_cta_ = std::min(group, 8);
+
+    // Lengths spread evenly between kv_len_min and kv_len, in a scrambled batch order.
+    kv_lens_.resize(batch_);
+    for (int64_t b = 0; b < batch_; ++b) {
+      const int64_t rank = (b * 7919) % batch_;
+      kv_lens_[b] = static_cast<int32_t>(kv_len_min + (kv_len - kv_len_min) * rank / std::max<int64_t>(1, batch_ - 1));
+    }
+    max_len_ = *std::max_element(kv_lens_.begin(), kv_lens_.end());
+    max_blocks_ = (max_len_ + block_size_ - 1) / block_size_;
+    // Pages handed out in a shuffled order, as a cache allocator that has run a while.
+    int64_t pages = 0;
+    for (int32_t len : kv_lens_) pages += (len + block_size_ - 1) / block_size_;
+    std::vector<int32_t> order(pages);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), std::mt19937_64(12345));
+    block_table_.assign(batch_ * max_blocks_, 0);
+    int64_t next = 0;
+    for (int64_t b = 0; b < batch_; ++b)
+      for (int64_t j = 0; j < (kv_lens_[b] + block_size_ - 1) / block_size_; ++j)
+        block_table_[b * max_blocks_ + j] = order[next++];
+    pages_ = pages;
+    kv_tokens_ = std::accumulate(kv_lens_.begin(), kv_lens_.end(), int64_t{0});
+
+    // Split heuristic: enough CTAs for about four per multiprocessor, chunks of at
+    // least 256 tokens so that the combine stays a small fraction of the KV read.
+    const int64_t ctas = batch_ * (heads_ / heads_per_cta_);
+    const int64_t want = std::max<int64_t>(1, (4 * sm_count() + ctas - 1) / ctas);
+    chunk_ = static_cast<int>(std::max<int64_t>(256, ((max_len_ + want - 1) / want + 63) / 64 * 64));
+    max_splits_ = static_cast<int>((max_len_ + chunk_ - 1) / chunk_);
+  }
+
+  std::string name() const override { return "sm90_" + format_ + "_decode_attention"; }
+
+  void prepare(uint64_t seed) override {
+    const size_t cache = size_t(pages_) * block_size_ * kv_heads_ * head_dim_;
+    q_.resize(size_t(batch_) * heads_ * head_dim_);
+    k_.resize(cache);
+    v_.resize(cache);
+    out_.resize(q_.size());
+    part_o_.resize(size_t(batch_) * heads_ * max_splits_ * head_dim_);
+    part_lse_.resize(size_t(batch_) * heads_ * max_splits_);
+    fill_uniform(q_.get(), q_.size(), seed * 16 + 1, -3.0f, 3.0f);
+    if constexpr (std::is_same_v<KV, bf16>) {
+      fill_uniform(k_.get(), k_.size(), seed * 16 + 2, -1.0f, 1.0f);
+      fill_uniform(v_.get(), v_.size(), seed * 16 + 3, -1.0f, 1.0f);
+    } else {
+      // Codes over the E4M3 range, scaled back to about [-1, 1) per KV head.
+      fill_uniform(k_.get(), k_.size(), seed * 16 + 2, 224.0f);
+      fill_uniform(v_.get(), v_.size(), seed * 16 + 3, 224.0f);
+      std::vector<float> ks(kv_heads_), vs(kv_heads_);
+      for (int h = 0; h < kv_heads_; ++h) {
+        ks[h] = (1.0f + 0.1f * h) / 224.0f;
+        vs[h] = (1.0f + 0.05f * h) / 224.0f;
+      }
+      k_scale_.upload(ks);
+      v_scale_.upload(vs);
+    }
+    lens_dev_.upload(kv_lens_);
+    table_dev_.upload(block_table_);
+    QK_CUDA_CHECK(cudaDeviceSynchronize());
+  }
+
+  void launch(cudaStream_t stream) override {
+    switch (head_dim_) {
+      case 64: return launch_dim<64>(stream);
+      case 128: return launch_dim<128>(stream);
+      default: return launch_dim<256>(stream);
+    }
+  }
+
+  CheckResult check(uint64_t seed) override {
+    prepare(seed);
+    poison(out_.get(), out_.bytes());
+    launch(nullptr);
+    QK_CUDA_CHECK(cudaDeviceSynchronize());
+    const auto out = bf16_to_double(as_raw<uint16_t>(out_.download()));
+    const auto seqs = sample_rows(batch_, 8);
+    // Rebuild a compact cache of the sampled sequences only, decoded to float64.
+    ref::DecodeAttentionProblem p;
+    p.heads = heads_;
+    p.kv_heads = kv_heads_;
+    p.head_dim = head_dim_;
+    p.block_size = block_size_;
+    p.max_blocks_per_seq = max_blocks_;
+    p.scale = 1.0 / std::sqrt(double(head_dim_));
+    const auto q = bf16_to_double(as_raw<uint16_t>(q_.download()));
+    std::vector<double> kc, vc, qc;
+    std::vector<int32_t> table;
+    const size_t page_elems = size_t(block_size_) * kv_heads_ * head_dim_;
+    // Decoded page by page: the whole cache in float64 would not fit a host at the
+    // timed shapes.
+    std::vector<uint8_t> k_raw = as_raw<uint8_t>(k_.download()), v_raw = as_raw<uint8_t>(v_.download());
+    std::vector<float> ks(kv_heads_, 1.0f), vs(kv_heads_, 1.0f);
+    if constexpr (!std::is_same_v<KV, bf16>) {
+      ks = k_scale_.download();
+      vs = v_scale_.download();
+    }
+    auto decode = [](const std::vector<uint8_t>& raw, size_t i) -> double {
+      if constexpr (std::is_same_v<KV, bf16>) {
+        uint16_t bits;
+        std::memcpy(&bits, raw.data() + 2 * i, 2);
+        return ref::bf16_to_float(bits);
+      } else {
+        return ref::e4m3_to_double(raw[i]);
+      }
+    };
+    int32_t next = 0;
+    for (int64_t b : seqs) {
+      p.kv_lens.push_back(kv_lens_[b]);
+      qc.insert(qc.end(), q.begin() + b * heads_ * head_dim_, q.begin() + (b + 1) * heads_ * head_dim_);
+      for (int64_t j = 0; j < max_blocks_; ++j) {
+        if (j * block_size_ >= kv_lens_[b]) { table.push_back(0); continue; }
+        const size_t page = block_table_[b * max_blocks_ + j];
+        for (size_t e = 0; e < page_elems; ++e) {
+          const int h = static_cast<int>((e / head_dim_) % kv_heads_);
+          kc.push_back(decode(k_raw, page * page_elems + e) * ks[h]);
+          vc.push_back(decode(v_raw, page * page_elems + e) * vs[h]);
+        }
+        table.push_back(next++);
+      }
+    }
+    p.block_table = table.data();
+    p.q = qc.data();
+    p.k_cache = kc.data();
+    p.v_cache = vc.data();
+    std::vector<int64_t> all(seqs.size());
+    std::iota(all.begin(), all.end(), 0);
+    const auto expected = ref::decode_attention(p, all);
+    std::vector<double> got;
+    for (int64_t b : seqs)
+      got.insert(got.end(), out.begin() + b * heads_ * head_dim_, out.begin() + (b + 1) * heads_ * head_dim_);
+    CheckResult c;
+    c.tolerance = tolerance_for(format_);
+    c.all_written = std::none_of(out.begin(), out.end(), [](double x) { return std::isnan(x); });
+    c.rel_fro_error = ref::rel_fro_error(got.data(), expected.data(), got.size());
+    return c;
+  }
+
+  double flops() const override { return 4.0 * double(kv_tokens_) * heads_ * head_dim_; }
+  double bytes() const override {
+    return 2.0 * double(kv_tokens_) * kv_heads_ * head_dim_ * sizeof(KV) +
+           2.0 * double(batch_) * heads_ * head_dim_ * sizeof(bf16);
+  }
+  size_t device_bytes() const override {
+    return q_.bytes() + k_.bytes() + v_.bytes() + out_.bytes() + part_o_.bytes() + part_lse_.bytes() +
+           table_dev_.bytes() + lens_dev_.bytes();
+  }
+
+ private:
+  template <int D>
+  void launch_dim(cudaStream_t stream) {
+    switch (heads_per_cta_) {
+      case 1: return launch_kernel<D, 1>(stream);
+      case 2: return launch_kernel<D, 2>(stream);
+      case 4: return launch_kernel<D, 4>(stream);
+      default: return launch_kernel<D, 8>(stream);
+    }
+  }
+  template <int D, int GB>
+  void launch_kernel(cudaStream_t stream) {
+    const float scale_log2 = static_cast<float>(1.0 / std::sqrt(double(D)) * 1.4426950408889634);
+    dim3 grid(max_splits_, heads_ / GB, static_cast<unsigned>(batch_));
+    decode_attention_split_kernel<KV, D, GB><<<grid, kThreads, 0, stream>>>(
+        q_.get(), k_.get(), v_.get(), k_scale_.get(), v_scale_.get(), table_dev_.get(), lens_dev_.get(),
+        static_cast<int>(max_blocks_), block_size_, heads_, kv_heads_, chunk_, max_splits_, scale_log2,
+        part_o_.get(), part_lse_.get());
+    QK_LAUNCH_CHECK("decode_attention_split_kernel");
+    decode_attention_combine_kernel<D><<<dim3(heads_, static_cast<unsigned>(batch_)), D, 0, stream>>>(
+        part_o_.get(), part_lse_.get(), lens_dev_.get(), heads_, chunk_, max_splits_, out_.get());
+    QK_LAUNCH_CHECK("decode_attention_combine_kernel");
+  }
+
+  std::string format_;
+  int64_t batch_ = 0, max_len_ = 0, max_blocks_ = 0, pages_ = 0, kv_tokens_ = 0;
+  int heads_ = 0, kv_heads_ = 0, head_dim_ = 0, block_size_ = 0, heads_per_cta_ = 0;
+  int chunk_ = 0, max_splits_ = 0;
+  std::vector<int32_t> kv_lens_, block_table_;
+  DeviceArray<bf16> q_, out_;
+  DeviceArray<KV> k_, v_;
+  DeviceArray<float> k_scale_, v_scale_, part_o_, part_lse_;
+  DeviceArray<int32_t> table_dev_, lens_dev_;
+};
+
+}  // namespace
+
+std::unique_ptr<QuadrantOp> make_decode_attention(const std::string& format, const ShapeParams& shape) {
+  if (format == "bf16") return std::make_unique<DecodeAttentionOp<bf16>>(format, shape);
+  if (format == "fp8") return std::make_unique<DecodeAttentionOp<fp8>>(format, shape);
+  throw std::invalid_argument("decode_attention: format must be bf16 or fp8, got '" + format + "'");
+}
+
+}  // namespace quadrant::kernels

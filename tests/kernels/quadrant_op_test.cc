@@ -1,0 +1,48 @@
+// The ops on a GPU, at small shapes, against the float64 references (label gpu: skipped
+// where no device is present; CI has none, the bench runs the same checks on the H100).
+#include "kernels/include/quadrant_op.h"
+
+#include <gtest/gtest.h>
+
+#include <cuda_runtime.h>
+
+namespace quadrant::kernels {
+namespace {
+
+bool have_gpu() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+}
+
+ShapeParams small_shape(const std::string& quadrant) {
+  if (quadrant == "prefill_attention")
+    return {{"batch", 2}, {"seq_len", 150}, {"seq_len_min", 40}, {"prefix_len", 30}, {"heads", 4}, {"kv_heads", 2}, {"head_dim", 128}};
+  if (quadrant == "decode_attention")
+    return {{"batch", 5}, {"kv_len", 600}, {"kv_len_min", 1}, {"heads", 8}, {"kv_heads", 2}, {"head_dim", 128}};
+  if (quadrant == "dense_gemm") return {{"m", 70}, {"n", 128}, {"k", 256}};
+  return {{"tokens", 33}, {"experts", 8}, {"top_k", 2}, {"hidden", 256}, {"intermediate", 128}};
+}
+
+TEST(QuadrantOp, EverySupportedOpMatchesItsReference) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  for (const auto& [quadrant, format] : supported_ops()) {
+    auto op = make_op(quadrant, format, small_shape(quadrant));
+    for (uint64_t seed : {1, 2}) {
+      const CheckResult c = op->check(seed);
+      EXPECT_TRUE(c.all_written) << quadrant << " " << format;
+      EXPECT_LE(c.rel_fro_error, c.tolerance) << quadrant << " " << format;
+    }
+  }
+}
+
+TEST(QuadrantOp, RejectsUnknownAndMissingShapeNames) {
+  EXPECT_THROW(make_op("decode_attention", "bf16", {{"batch", 1}}), std::invalid_argument);
+  auto shape = small_shape("dense_gemm");
+  shape["typo"] = 1;
+  EXPECT_THROW(make_op("dense_gemm", "bf16", shape), std::invalid_argument);
+  EXPECT_THROW(make_op("decode_ffn", "int3", small_shape("decode_ffn")), std::invalid_argument);
+  EXPECT_THROW(make_op("nonsense", "bf16", {}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace quadrant::kernels
