@@ -64,7 +64,10 @@ class ChromiumTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (chromium().empty()) GTEST_SKIP() << "chromium is not installed (apt-get install chromium)";
-    work_ = fs::temp_directory_path() / "quadrant-chromium-test";
+    // One folder per test: CTest may run them at once.
+    work_ = fs::temp_directory_path() /
+            (std::string("quadrant-chromium-test-") +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(work_);
     fs::create_directories(work_);
     planner::PlanOptions o;
