@@ -41,14 +41,20 @@ uint8_t double_to_e4m3(double value) {
   int lo = 0, hi = 0x7E;
   while (hi - lo > 1) {
     const int mid = (lo + hi) / 2;
-    if (e4m3_to_double(static_cast<uint8_t>(mid)) <= magnitude) lo = mid; else hi = mid;
+    if (e4m3_to_double(static_cast<uint8_t>(mid)) <= magnitude)
+      lo = mid;
+    else
+      hi = mid;
   }
   const double below = e4m3_to_double(static_cast<uint8_t>(lo));
   const double above = e4m3_to_double(static_cast<uint8_t>(hi));
   int code;
-  if (magnitude - below < above - magnitude) code = lo;
-  else if (magnitude - below > above - magnitude) code = hi;
-  else code = (lo % 2 == 0) ? lo : hi;
+  if (magnitude - below < above - magnitude)
+    code = lo;
+  else if (magnitude - below > above - magnitude)
+    code = hi;
+  else
+    code = (lo % 2 == 0) ? lo : hi;
   if (magnitude == below) code = lo;
   return sign | static_cast<uint8_t>(code);
 }

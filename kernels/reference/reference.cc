@@ -40,8 +40,8 @@ std::vector<double> prefill_attention(const PrefillAttentionProblem& p,
       auto v_row = [&](int64_t j) {
         return p.v + ((k_start[s] + j) * p.kv_heads + kvh) * p.v_head_dim;
       };
-      attend(p.q + (t * p.heads + h) * p.head_dim, keys, p.head_dim, p.v_head_dim, p.scale,
-             k_row, v_row, out.data() + (r * p.heads + h) * p.v_head_dim);
+      attend(p.q + (t * p.heads + h) * p.head_dim, keys, p.head_dim, p.v_head_dim, p.scale, k_row,
+             v_row, out.data() + (r * p.heads + h) * p.v_head_dim);
     }
   }
   return out;
@@ -59,10 +59,11 @@ std::vector<double> decode_attention(const DecodeAttentionProblem& p,
         const int64_t block = p.block_table[b * p.max_blocks_per_seq + j / p.block_size];
         return ((block * p.block_size + j % p.block_size) * p.kv_heads + kvh) * p.head_dim;
       };
-      attend(p.q + (b * p.heads + h) * p.head_dim, p.kv_lens[b], p.head_dim, p.head_dim,
-             p.scale, [&](int64_t j) { return p.k_cache + offset(j); },
-             [&](int64_t j) { return p.v_cache + offset(j); },
-             out.data() + (r * p.heads + h) * p.head_dim);
+      attend(
+          p.q + (b * p.heads + h) * p.head_dim, p.kv_lens[b], p.head_dim, p.head_dim, p.scale,
+          [&](int64_t j) { return p.k_cache + offset(j); },
+          [&](int64_t j) { return p.v_cache + offset(j); },
+          out.data() + (r * p.heads + h) * p.head_dim);
     }
   }
   return out;
@@ -126,8 +127,8 @@ std::vector<double> combine_rows(const double* rows, const Permutation& perm,
   return out;
 }
 
-void expert_ffn(const double* x, const double* w1, const double* w2, int64_t hidden,
-                int64_t inter, double* out) {
+void expert_ffn(const double* x, const double* w1, const double* w2, int64_t hidden, int64_t inter,
+                double* out) {
   std::vector<double> act(inter);
   for (int64_t i = 0; i < inter; ++i) {
     double gate = 0, up = 0;

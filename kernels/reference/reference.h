@@ -16,8 +16,8 @@ double rel_fro_error(const double* out, const double* ref, size_t count);
 // softmax(scale * q.K^T) V for one query against `keys` rows; k_row(i) / v_row(i) give
 // the i-th key and value vectors.
 template <class KeyRow, class ValueRow>
-void attend(const double* q, int64_t keys, int head_dim, int v_head_dim, double scale,
-            KeyRow k_row, ValueRow v_row, double* out);
+void attend(const double* q, int64_t keys, int head_dim, int v_head_dim, double scale, KeyRow k_row,
+            ValueRow v_row, double* out);
 
 // Causal prefill over a variable-length batch, each sequence a new chunk of q_len tokens
 // appended after prefix_len tokens already in the KV cache (chunked prefill). Query i of
@@ -75,8 +75,8 @@ std::vector<double> combine_rows(const double* rows, const Permutation& perm,
 
 // One expert on one row: (SiLU(x W1g^T) * (x W1u^T)) W2^T, with w1 [2 * inter][hidden]
 // (gate rows first, then up rows) and w2 [hidden][inter].
-void expert_ffn(const double* x, const double* w1, const double* w2, int64_t hidden,
-                int64_t inter, double* out);
+void expert_ffn(const double* x, const double* w1, const double* w2, int64_t hidden, int64_t inter,
+                double* out);
 
 // C[m][n] = sum_k A[m][k] B[n][k] for the given rows of A: [rows.size()][n].
 std::vector<double> gemm_rows(const double* a, const double* b, int64_t n, int64_t k,
@@ -84,8 +84,8 @@ std::vector<double> gemm_rows(const double* a, const double* b, int64_t n, int64
 
 // ---- template definitions ----
 template <class KeyRow, class ValueRow>
-void attend(const double* q, int64_t keys, int head_dim, int v_head_dim, double scale,
-            KeyRow k_row, ValueRow v_row, double* out) {
+void attend(const double* q, int64_t keys, int head_dim, int v_head_dim, double scale, KeyRow k_row,
+            ValueRow v_row, double* out) {
   std::vector<double> logits(static_cast<size_t>(keys));
   double max_logit = -1e300;
   for (int64_t i = 0; i < keys; ++i) {

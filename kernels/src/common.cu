@@ -60,7 +60,9 @@ void fill_uniform(fp8* data, size_t count, uint64_t seed, float amplitude) {
 void fill_bytes(uint8_t* data, size_t count, uint64_t seed) {
   launch_fill(data, count, ToByte{}, seed);
 }
-void poison(void* data, size_t bytes) { QK_CUDA_CHECK(cudaMemset(data, 0xFF, bytes)); }
+void poison(void* data, size_t bytes) {
+  QK_CUDA_CHECK(cudaMemset(data, 0xFF, bytes));
+}
 
 int sm_count() {
   static int count = [] {

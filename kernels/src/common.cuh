@@ -12,13 +12,12 @@
 #include <string>
 #include <vector>
 
-#define QK_CUDA_CHECK(call)                                                          \
-  do {                                                                               \
-    cudaError_t qk_err_ = (call);                                                    \
-    if (qk_err_ != cudaSuccess)                                                      \
-      throw std::runtime_error(std::string(#call) + " failed: " +                    \
-                               cudaGetErrorString(qk_err_) + " at " __FILE__ ":" +   \
-                               std::to_string(__LINE__));                            \
+#define QK_CUDA_CHECK(call)                                                                     \
+  do {                                                                                          \
+    cudaError_t qk_err_ = (call);                                                               \
+    if (qk_err_ != cudaSuccess)                                                                 \
+      throw std::runtime_error(std::string(#call) + " failed: " + cudaGetErrorString(qk_err_) + \
+                               " at " __FILE__ ":" + std::to_string(__LINE__));                 \
   } while (0)
 // After every launch: a bad configuration shows up here, not at the next sync.
 #define QK_LAUNCH_CHECK(name) QK_CUDA_CHECK(cudaGetLastError())
@@ -35,7 +34,9 @@ class DeviceArray {
   explicit DeviceArray(size_t count) { resize(count); }
   DeviceArray(const DeviceArray&) = delete;
   DeviceArray& operator=(const DeviceArray&) = delete;
-  ~DeviceArray() { if (ptr_) cudaFree(ptr_); }
+  ~DeviceArray() {
+    if (ptr_) cudaFree(ptr_);
+  }
   void resize(size_t count) {
     if (ptr_) QK_CUDA_CHECK(cudaFree(ptr_));
     ptr_ = nullptr;
@@ -80,10 +81,12 @@ __device__ __forceinline__ uint32_t smem_u32(const void* p) {
 }
 __device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid = true) {
   const int size = valid ? 16 : 0;  // size 0 writes zeros: rows past the end
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(smem)),
-               "l"(gmem), "r"(size));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(smem)), "l"(gmem),
+               "r"(size));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n");
+}
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
@@ -99,8 +102,8 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "r"(smem_u32(smem)));
 }
 // D += A(16x16, bf16, row) * B(16x8, bf16, col), fp32 accumulators.
-__device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4],
-                                               uint32_t b0, uint32_t b1) {
+__device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                               uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
       "{%8,%9}, {%0,%1,%2,%3};\n"
@@ -109,8 +112,8 @@ __device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a
 }
 // D += A(16x32, e4m3, row) * B(32x8, e4m3, col): the same register shapes as the bf16
 // k16 form, so one shared-memory tile layout (in bytes) serves both.
-__device__ __forceinline__ void mma_e4m3_16832(float (&d)[4], const uint32_t (&a)[4],
-                                               uint32_t b0, uint32_t b1) {
+__device__ __forceinline__ void mma_e4m3_16832(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                               uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
       "{%8,%9}, {%0,%1,%2,%3};\n"

@@ -9,8 +9,8 @@
 // scale per KV head; queries stay BF16).
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <cstring>
+#include <numeric>
 #include <random>
 
 #include "kernels/reference/reference.h"
@@ -23,9 +23,16 @@ namespace {
 constexpr int kThreads = 128;
 constexpr int kElemsPerLane = 8;
 
-template <class KV> struct KvVec;
-template <> struct KvVec<bf16> { using Type = uint4; };  // 8 x bf16 = 16 bytes
-template <> struct KvVec<fp8> { using Type = uint2; };   // 8 x e4m3 = 8 bytes
+template <class KV>
+struct KvVec;
+template <>
+struct KvVec<bf16> {
+  using Type = uint4;
+};  // 8 x bf16 = 16 bytes
+template <>
+struct KvVec<fp8> {
+  using Type = uint2;
+};  // 8 x e4m3 = 8 bytes
 
 __device__ __forceinline__ void to_float8(const uint4& v, float (&f)[8]) {
   const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&v);
@@ -53,17 +60,23 @@ __device__ __forceinline__ void to_float8(const uint2& v, float (&f)[8]) {
 
 // GB query heads per CTA (all of a GQA group, or 8 of it), U tokens per lane group in
 // flight: their K and V loads are issued before any is used.
+// At most 170 registers where the state allows (3 CTAs, 12 warps per SM): the loads in
+// flight, not the arithmetic, set this kernel's speed.
 template <class KV, int D, int GB>
-__global__ void __launch_bounds__(kThreads) decode_attention_split_kernel(
-    const bf16* __restrict__ q, const KV* __restrict__ k_cache, const KV* __restrict__ v_cache,
-    const float* __restrict__ k_scale, const float* __restrict__ v_scale,
-    const int32_t* __restrict__ block_table, const int32_t* __restrict__ kv_lens, int max_blocks,
-    int block_size, int heads, int kv_heads, int chunk, int max_splits, float scale_log2,
-    float* __restrict__ part_o, float* __restrict__ part_lse) {
+__global__ void __launch_bounds__(kThreads, GB >= 8 ? 2 : 3)
+    decode_attention_split_kernel(const bf16* __restrict__ q, const KV* __restrict__ k_cache,
+                                  const KV* __restrict__ v_cache, const float* __restrict__ k_scale,
+                                  const float* __restrict__ v_scale,
+                                  const int32_t* __restrict__ block_table,
+                                  const int32_t* __restrict__ kv_lens, int max_blocks,
+                                  int block_size, int heads, int kv_heads, int chunk,
+                                  int max_splits, float scale_log2, float* __restrict__ part_o,
+                                  float* __restrict__ part_lse) {
   constexpr int kLanesPerToken = D / kElemsPerLane;
   constexpr int kTokensPerWarp = 32 / kLanesPerToken;
   constexpr int kGroups = (kThreads / 32) * kTokensPerWarp;
-  constexpr int U = GB >= 8 ? 2 : 4;
+  // FP8 lanes load 8 bytes, BF16 lanes 16: FP8 keeps twice the tokens in flight.
+  constexpr int U = (std::is_same_v<KV, fp8> ? 2 : 1) * (GB >= 8 ? 2 : 4);
   using Vec = typename KvVec<KV>::Type;
 
   const int b = blockIdx.z, head0 = blockIdx.y * GB, split = blockIdx.x;
@@ -81,7 +94,8 @@ __global__ void __launch_bounds__(kThreads) decode_attention_split_kernel(
   float qf[GB][8];
 #pragma unroll
   for (int g = 0; g < GB; ++g) {
-    const uint4 raw = *reinterpret_cast<const uint4*>(q + (size_t(b) * heads + head0 + g) * D + sub * 8);
+    const uint4 raw =
+        *reinterpret_cast<const uint4*>(q + (size_t(b) * heads + head0 + g) * D + sub * 8);
     to_float8(raw, qf[g]);
 #pragma unroll
     for (int i = 0; i < 8; ++i) qf[g][i] *= scale_log2 * ks;
@@ -126,7 +140,8 @@ __global__ void __launch_bounds__(kThreads) decode_attention_split_kernel(
 #pragma unroll
         for (int i = 0; i < 8; ++i) dot = fmaf(qf[g][i], kf[i], dot);
 #pragma unroll
-        for (int off = kLanesPerToken / 2; off > 0; off /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, off);
+        for (int off = kLanesPerToken / 2; off > 0; off /= 2)
+          dot += __shfl_xor_sync(0xffffffffu, dot, off);
         s[u][g] = (t0 + u * kGroups < end) ? dot : -INFINITY;
       }
     }
@@ -218,11 +233,14 @@ class DecodeAttentionOp final : public QuadrantOp {
     head_dim_ = static_cast<int>(r.get("head_dim"));
     block_size_ = static_cast<int>(r.get("block_size", 16));
     r.finish();
-    r.require(batch_ >= 1 && kv_len_min >= 1 && kv_len >= kv_len_min, "need batch >= 1 and 1 <= kv_len_min <= kv_len");
+    r.require(batch_ >= 1 && kv_len_min >= 1 && kv_len >= kv_len_min,
+              "need batch >= 1 and 1 <= kv_len_min <= kv_len");
     r.require(kv_heads_ >= 1 && heads_ % kv_heads_ == 0, "heads must be a multiple of kv_heads");
     const int group = heads_ / kv_heads_;
-    r.require(group <= 8 ? (8 % group == 0) : (group % 8 == 0), "heads / kv_heads must divide 8 or be a multiple of 8");
-    r.require(head_dim_ == 64 || head_dim_ == 128 || head_dim_ == 256, "head_dim must be 64, 128 or 256");
+    r.require(group <= 8 ? (8 % group == 0) : (group % 8 == 0),
+              "heads / kv_heads must divide 8 or be a multiple of 8");
+    r.require(head_dim_ == 64 || head_dim_ == 128 || head_dim_ == 256,
+              "head_dim must be 64, 128 or 256");
     r.require(block_size_ >= 1, "block_size must be >= 1");
     heads_per_cta_ = std::min(group, 8);
 
@@ -230,7 +248,8 @@ class DecodeAttentionOp final : public QuadrantOp {
     kv_lens_.resize(batch_);
     for (int64_t b = 0; b < batch_; ++b) {
       const int64_t rank = (b * 7919) % batch_;
-      kv_lens_[b] = static_cast<int32_t>(kv_len_min + (kv_len - kv_len_min) * rank / std::max<int64_t>(1, batch_ - 1));
+      kv_lens_[b] = static_cast<int32_t>(kv_len_min + (kv_len - kv_len_min) * rank /
+                                                          std::max<int64_t>(1, batch_ - 1));
     }
     max_len_ = *std::max_element(kv_lens_.begin(), kv_lens_.end());
     max_blocks_ = (max_len_ + block_size_ - 1) / block_size_;
@@ -248,11 +267,12 @@ class DecodeAttentionOp final : public QuadrantOp {
     pages_ = pages;
     kv_tokens_ = std::accumulate(kv_lens_.begin(), kv_lens_.end(), int64_t{0});
 
-    // Split heuristic: enough CTAs for about four per multiprocessor, chunks of at
+    // Split heuristic: enough CTAs for about eight per multiprocessor, chunks of at
     // least 256 tokens so that the combine stays a small fraction of the KV read.
     const int64_t ctas = batch_ * (heads_ / heads_per_cta_);
-    const int64_t want = std::max<int64_t>(1, (4 * sm_count() + ctas - 1) / ctas);
-    chunk_ = static_cast<int>(std::max<int64_t>(256, ((max_len_ + want - 1) / want + 63) / 64 * 64));
+    const int64_t want = std::max<int64_t>(1, (8 * sm_count() + ctas - 1) / ctas);
+    chunk_ =
+        static_cast<int>(std::max<int64_t>(256, ((max_len_ + want - 1) / want + 63) / 64 * 64));
     max_splits_ = static_cast<int>((max_len_ + chunk_ - 1) / chunk_);
   }
 
@@ -289,9 +309,12 @@ class DecodeAttentionOp final : public QuadrantOp {
 
   void launch(cudaStream_t stream) override {
     switch (head_dim_) {
-      case 64: return launch_dim<64>(stream);
-      case 128: return launch_dim<128>(stream);
-      default: return launch_dim<256>(stream);
+      case 64:
+        return launch_dim<64>(stream);
+      case 128:
+        return launch_dim<128>(stream);
+      default:
+        return launch_dim<256>(stream);
     }
   }
 
@@ -316,7 +339,8 @@ class DecodeAttentionOp final : public QuadrantOp {
     const size_t page_elems = size_t(block_size_) * kv_heads_ * head_dim_;
     // Decoded page by page: the whole cache in float64 would not fit a host at the
     // timed shapes.
-    std::vector<uint8_t> k_raw = as_raw<uint8_t>(k_.download()), v_raw = as_raw<uint8_t>(v_.download());
+    std::vector<uint8_t> k_raw = as_raw<uint8_t>(k_.download()),
+                         v_raw = as_raw<uint8_t>(v_.download());
     std::vector<float> ks(kv_heads_, 1.0f), vs(kv_heads_, 1.0f);
     if constexpr (!std::is_same_v<KV, bf16>) {
       ks = k_scale_.download();
@@ -334,9 +358,13 @@ class DecodeAttentionOp final : public QuadrantOp {
     int32_t next = 0;
     for (int64_t b : seqs) {
       p.kv_lens.push_back(kv_lens_[b]);
-      qc.insert(qc.end(), q.begin() + b * heads_ * head_dim_, q.begin() + (b + 1) * heads_ * head_dim_);
+      qc.insert(qc.end(), q.begin() + b * heads_ * head_dim_,
+                q.begin() + (b + 1) * heads_ * head_dim_);
       for (int64_t j = 0; j < max_blocks_; ++j) {
-        if (j * block_size_ >= kv_lens_[b]) { table.push_back(0); continue; }
+        if (j * block_size_ >= kv_lens_[b]) {
+          table.push_back(0);
+          continue;
+        }
         const size_t page = block_table_[b * max_blocks_ + j];
         for (size_t e = 0; e < page_elems; ++e) {
           const int h = static_cast<int>((e / head_dim_) % kv_heads_);
@@ -355,7 +383,8 @@ class DecodeAttentionOp final : public QuadrantOp {
     const auto expected = ref::decode_attention(p, all);
     std::vector<double> got;
     for (int64_t b : seqs)
-      got.insert(got.end(), out.begin() + b * heads_ * head_dim_, out.begin() + (b + 1) * heads_ * head_dim_);
+      got.insert(got.end(), out.begin() + b * heads_ * head_dim_,
+                 out.begin() + (b + 1) * heads_ * head_dim_);
     CheckResult c;
     c.tolerance = tolerance_for(format_);
     c.all_written = std::none_of(out.begin(), out.end(), [](double x) { return std::isnan(x); });
@@ -369,18 +398,22 @@ class DecodeAttentionOp final : public QuadrantOp {
            2.0 * double(batch_) * heads_ * head_dim_ * sizeof(bf16);
   }
   size_t device_bytes() const override {
-    return q_.bytes() + k_.bytes() + v_.bytes() + out_.bytes() + part_o_.bytes() + part_lse_.bytes() +
-           table_dev_.bytes() + lens_dev_.bytes();
+    return q_.bytes() + k_.bytes() + v_.bytes() + out_.bytes() + part_o_.bytes() +
+           part_lse_.bytes() + table_dev_.bytes() + lens_dev_.bytes();
   }
 
  private:
   template <int D>
   void launch_dim(cudaStream_t stream) {
     switch (heads_per_cta_) {
-      case 1: return launch_kernel<D, 1>(stream);
-      case 2: return launch_kernel<D, 2>(stream);
-      case 4: return launch_kernel<D, 4>(stream);
-      default: return launch_kernel<D, 8>(stream);
+      case 1:
+        return launch_kernel<D, 1>(stream);
+      case 2:
+        return launch_kernel<D, 2>(stream);
+      case 4:
+        return launch_kernel<D, 4>(stream);
+      default:
+        return launch_kernel<D, 8>(stream);
     }
   }
   template <int D, int GB>
@@ -388,12 +421,14 @@ class DecodeAttentionOp final : public QuadrantOp {
     const float scale_log2 = static_cast<float>(1.0 / std::sqrt(double(D)) * 1.4426950408889634);
     dim3 grid(max_splits_, heads_ / GB, static_cast<unsigned>(batch_));
     decode_attention_split_kernel<KV, D, GB><<<grid, kThreads, 0, stream>>>(
-        q_.get(), k_.get(), v_.get(), k_scale_.get(), v_scale_.get(), table_dev_.get(), lens_dev_.get(),
-        static_cast<int>(max_blocks_), block_size_, heads_, kv_heads_, chunk_, max_splits_, scale_log2,
-        part_o_.get(), part_lse_.get());
+        q_.get(), k_.get(), v_.get(), k_scale_.get(), v_scale_.get(), table_dev_.get(),
+        lens_dev_.get(), static_cast<int>(max_blocks_), block_size_, heads_, kv_heads_, chunk_,
+        max_splits_, scale_log2, part_o_.get(), part_lse_.get());
     QK_LAUNCH_CHECK("decode_attention_split_kernel");
-    decode_attention_combine_kernel<D><<<dim3(heads_, static_cast<unsigned>(batch_)), D, 0, stream>>>(
-        part_o_.get(), part_lse_.get(), lens_dev_.get(), heads_, chunk_, max_splits_, out_.get());
+    decode_attention_combine_kernel<D>
+        <<<dim3(heads_, static_cast<unsigned>(batch_)), D, 0, stream>>>(
+            part_o_.get(), part_lse_.get(), lens_dev_.get(), heads_, chunk_, max_splits_,
+            out_.get());
     QK_LAUNCH_CHECK("decode_attention_combine_kernel");
   }
 
@@ -410,7 +445,8 @@ class DecodeAttentionOp final : public QuadrantOp {
 
 }  // namespace
 
-std::unique_ptr<QuadrantOp> make_decode_attention(const std::string& format, const ShapeParams& shape) {
+std::unique_ptr<QuadrantOp> make_decode_attention(const std::string& format,
+                                                  const ShapeParams& shape) {
   if (format == "bf16") return std::make_unique<DecodeAttentionOp<bf16>>(format, shape);
   if (format == "fp8") return std::make_unique<DecodeAttentionOp<fp8>>(format, shape);
   throw std::invalid_argument("decode_attention: format must be bf16 or fp8, got '" + format + "'");

@@ -26,7 +26,8 @@ class DenseGemmOp final : public QuadrantOp {
     n_ = r.get("n");
     k_ = r.get("k");
     r.finish();
-    r.require(m_ >= 1 && n_ >= 1 && k_ >= 16 && k_ % 16 == 0 && n_ % 16 == 0, "need m >= 1, n and k multiples of 16");
+    r.require(m_ >= 1 && n_ >= 1 && k_ >= 16 && k_ % 16 == 0 && n_ % 16 == 0,
+              "need m >= 1, n and k multiples of 16");
   }
   std::string name() const override { return "sm90_" + format_ + "_dense_gemm_cublaslt"; }
 
@@ -76,7 +77,9 @@ class DenseGemmOp final : public QuadrantOp {
     return res;
   }
   double flops() const override { return 2.0 * double(m_) * double(n_) * double(k_); }
-  double bytes() const override { return (double(m_) * k_ + double(n_) * k_) * sizeof(In) + double(m_) * n_ * 2.0; }
+  double bytes() const override {
+    return (double(m_) * k_ + double(n_) * k_) * sizeof(In) + double(m_) * n_ * 2.0;
+  }
   size_t device_bytes() const override { return a_.bytes() + b_.bytes() + c_.bytes(); }
 
  private:

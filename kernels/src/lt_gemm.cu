@@ -4,10 +4,10 @@
 
 #include "kernels/src/common.cuh"
 
-#define QK_LT_CHECK(call)                                                                          \
-  do {                                                                                             \
-    cublasStatus_t qk_st_ = (call);                                                                \
-    if (qk_st_ != CUBLAS_STATUS_SUCCESS)                                                           \
+#define QK_LT_CHECK(call)                                                                         \
+  do {                                                                                            \
+    cublasStatus_t qk_st_ = (call);                                                               \
+    if (qk_st_ != CUBLAS_STATUS_SUCCESS)                                                          \
       throw std::runtime_error(std::string(#call) + " failed: status " + std::to_string(qk_st_) + \
                                " at " __FILE__ ":" + std::to_string(__LINE__));                   \
   } while (0)
@@ -24,23 +24,25 @@ cublasLtHandle_t lt_handle() {
 }
 }  // namespace
 
-LtGemm::LtGemm(int64_t m, int64_t n, int64_t k, bool fp8, float alpha) : alpha_(alpha) {
-  const cudaDataType_t in = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
+LtGemm::LtGemm(int64_t m, int64_t n, int64_t k, bool use_fp8, float alpha) : alpha_(alpha) {
+  const cudaDataType_t in = use_fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
   QK_LT_CHECK(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t t = CUBLAS_OP_T, nop = CUBLAS_OP_N;
   QK_LT_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)));
-  QK_LT_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &nop, sizeof(nop)));
+  QK_LT_CHECK(
+      cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &nop, sizeof(nop)));
   QK_LT_CHECK(cublasLtMatrixLayoutCreate(&a_, in, k, n, k));
   QK_LT_CHECK(cublasLtMatrixLayoutCreate(&b_, in, k, m, k));
   QK_LT_CHECK(cublasLtMatrixLayoutCreate(&c_, CUDA_R_16BF, n, m, n));
   QK_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
   cublasLtMatmulPreference_t pref;
   QK_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  QK_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_,
-                                                   sizeof(workspace_bytes_)));
+  QK_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                   &workspace_bytes_, sizeof(workspace_bytes_)));
   cublasLtMatmulHeuristicResult_t results[8] = {};
   int found = 0;
-  QK_LT_CHECK(cublasLtMatmulAlgoGetHeuristic(lt_handle(), desc_, a_, b_, c_, c_, pref, 8, results, &found));
+  QK_LT_CHECK(
+      cublasLtMatmulAlgoGetHeuristic(lt_handle(), desc_, a_, b_, c_, c_, pref, 8, results, &found));
   cublasLtMatmulPreferenceDestroy(pref);
   for (int i = 0; i < found; ++i)
     if (results[i].state == CUBLAS_STATUS_SUCCESS) algos_.push_back(results[i].algo);
@@ -58,8 +60,9 @@ LtGemm::~LtGemm() {
 void LtGemm::run(const void* a, const void* b, void* c, cudaStream_t stream) {
   const float beta = 0.0f;
   while (true) {
-    const cublasStatus_t st = cublasLtMatmul(lt_handle(), desc_, &alpha_, b, a_, a, b_, &beta, c, c_, c, c_,
-                                             &algos_.front(), workspace_, workspace_bytes_, stream);
+    const cublasStatus_t st =
+        cublasLtMatmul(lt_handle(), desc_, &alpha_, b, a_, a, b_, &beta, c, c_, c, c_,
+                       &algos_.front(), workspace_, workspace_bytes_, stream);
     if (st == CUBLAS_STATUS_SUCCESS) return;
     if (st != CUBLAS_STATUS_NOT_SUPPORTED || algos_.size() == 1)
       throw std::runtime_error("cublasLtMatmul failed: status " + std::to_string(st) + " (" +

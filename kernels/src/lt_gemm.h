@@ -17,7 +17,7 @@ class LtGemm {
  public:
   // fp8: A and B E4M3; their per-tensor scales multiply into alpha (host), which is
   // what cuBLASLt's scale pointers would compute, without a device read.
-  LtGemm(int64_t m, int64_t n, int64_t k, bool fp8, float alpha = 1.0f);
+  LtGemm(int64_t m, int64_t n, int64_t k, bool use_fp8, float alpha = 1.0f);
   ~LtGemm();
   LtGemm(const LtGemm&) = delete;
   LtGemm& operator=(const LtGemm&) = delete;

@@ -25,12 +25,15 @@ namespace {
 
 enum class Fmt { kBf16, kFp8, kW4a8 };
 constexpr int kMaxExperts = 256;
-constexpr int kBm = 64, kBn = 128, kBkBytes = 128, kStages = 3, kGemmThreads = 256;
+// Row tiles: 64 rows at prefill sizes, 16 at decode sizes (a few rows per expert), so
+// that the tensor-core work per weight byte read stays small when reading weights is the
+// bound.
+constexpr int kBn = 128, kBkBytes = 128, kStages = 3, kGemmThreads = 256;
 
 // ---- routing and permutation ----
 
-__global__ void moe_topk_kernel(const float* __restrict__ scores, int tokens, int experts, int top_k,
-                                int32_t* __restrict__ ids, float* __restrict__ weights) {
+__global__ void moe_topk_kernel(const float* __restrict__ scores, int tokens, int experts,
+                                int top_k, int32_t* __restrict__ ids, float* __restrict__ weights) {
   constexpr int kPerLane = kMaxExperts / 32;
   const int token = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -48,13 +51,19 @@ __global__ void moe_topk_kernel(const float* __restrict__ scores, int tokens, in
 #pragma unroll
     for (int i = 0; i < kPerLane; ++i) {
       const int e = lane + 32 * i;
-      if (e < experts && (s[i] > best || (s[i] == best && e < best_e))) { best = s[i]; best_e = e; }
+      if (e < experts && (s[i] > best || (s[i] == best && e < best_e))) {
+        best = s[i];
+        best_e = e;
+      }
     }
 #pragma unroll
     for (int off = 16; off > 0; off /= 2) {
       const float ob = __shfl_xor_sync(0xffffffffu, best, off);
       const int oe = __shfl_xor_sync(0xffffffffu, best_e, off);
-      if (ob > best || (ob == best && oe < best_e)) { best = ob; best_e = oe; }
+      if (ob > best || (ob == best && oe < best_e)) {
+        best = ob;
+        best_e = oe;
+      }
     }
 #pragma unroll
     for (int i = 0; i < kPerLane; ++i)
@@ -71,20 +80,22 @@ __global__ void moe_topk_kernel(const float* __restrict__ scores, int tokens, in
   if (lane < top_k) weights[size_t(token) * top_k + lane] /= sum;
 }
 
-__global__ void moe_count_kernel(const int32_t* __restrict__ ids, int slots, int32_t* __restrict__ counts) {
+__global__ void moe_count_kernel(const int32_t* __restrict__ ids, int slots,
+                                 int32_t* __restrict__ counts) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < slots) atomicAdd(&counts[ids[i]], 1);
 }
 
 // One thread: experts are few (<= 256) and this keeps the schedule on the device, so
 // that a step is one stream of launches without a host round trip (graph-capturable).
-__global__ void moe_schedule_kernel(const int32_t* __restrict__ counts, int experts, int32_t* offsets,
-                                    int32_t* fill, int32_t* tile_expert, int32_t* tile_row, int32_t* num_tiles) {
+__global__ void moe_schedule_kernel(const int32_t* __restrict__ counts, int experts, int bm,
+                                    int32_t* offsets, int32_t* fill, int32_t* tile_expert,
+                                    int32_t* tile_row, int32_t* num_tiles) {
   int row = 0, tiles = 0;
   for (int e = 0; e < experts; ++e) {
     offsets[e] = row;
     fill[e] = row;
-    for (int r = 0; r < counts[e]; r += kBm) {
+    for (int r = 0; r < counts[e]; r += bm) {
       tile_expert[tiles] = e;
       tile_row[tiles] = row + r;
       ++tiles;
@@ -95,8 +106,9 @@ __global__ void moe_schedule_kernel(const int32_t* __restrict__ counts, int expe
   *num_tiles = tiles;
 }
 
-__global__ void moe_scatter_kernel(const int32_t* __restrict__ ids, int slots, int top_k, int32_t* fill,
-                                   int32_t* __restrict__ row_token, int32_t* __restrict__ slot_row) {
+__global__ void moe_scatter_kernel(const int32_t* __restrict__ ids, int slots, int top_k,
+                                   int32_t* fill, int32_t* __restrict__ row_token,
+                                   int32_t* __restrict__ slot_row) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= slots) return;
   const int row = atomicAdd(&fill[ids[i]], 1);
@@ -106,14 +118,16 @@ __global__ void moe_scatter_kernel(const int32_t* __restrict__ ids, int slots, i
 
 // One warp per (row, 128 columns): copy, or quantise to E4M3 with the block's amax.
 template <class OutT>
-__device__ __forceinline__ void store_block(const float (&v)[4], OutT* out, float* scale_out, int lane) {
+__device__ __forceinline__ void store_block(const float (&v)[4], OutT* out, float* scale_out,
+                                            int lane) {
   if constexpr (std::is_same_v<OutT, bf16>) {
     uint2 packed{pack_bf16x2(v[0], v[1]), pack_bf16x2(v[2], v[3])};
     *reinterpret_cast<uint2*>(out + lane * 4) = packed;
   } else {
     float amax = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
 #pragma unroll
-    for (int off = 16; off > 0; off /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+    for (int off = 16; off > 0; off /= 2)
+      amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
     const float scale = fmaxf(amax, 1e-20f) / 448.0f;
     const float inv = 1.0f / scale;
     __nv_fp8x4_e4m3 q(make_float4(v[0] * inv, v[1] * inv, v[2] * inv, v[3] * inv));
@@ -136,13 +150,15 @@ __global__ void moe_gather_kernel(const bf16* __restrict__ x, const int32_t* __r
   const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
   const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
   const float v[4] = {a.x, a.y, b.x, b.y};
-  store_block(v, xp + size_t(row) * hidden + blk * 128, xp_scale + size_t(row) * blocks + blk, lane);
+  store_block(v, xp + size_t(row) * hidden + blk * 128, xp_scale + size_t(row) * blocks + blk,
+              lane);
 }
 
 // SiLU(gate) * up, from h [rows][2 * inter] (gate columns first) to a [rows][inter].
 template <class OutT>
-__global__ void moe_act_kernel(const bf16* __restrict__ h, const int32_t* __restrict__ offsets, int experts,
-                               int inter, OutT* __restrict__ a, float* __restrict__ a_scale) {
+__global__ void moe_act_kernel(const bf16* __restrict__ h, const int32_t* __restrict__ offsets,
+                               int experts, int inter, OutT* __restrict__ a,
+                               float* __restrict__ a_scale) {
   const int blocks = inter / 128;
   const int item = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -170,12 +186,13 @@ __global__ void moe_combine_kernel(const bf16* __restrict__ y, const int32_t* __
     float2 sum = {0, 0};
     for (int j = 0; j < top_k; ++j) {
       const float w = weights[size_t(t) * top_k + j];
-      const float2 v = __bfloat1622float2(
-          *reinterpret_cast<const __nv_bfloat162*>(y + size_t(slot_row[t * top_k + j]) * hidden + c));
+      const float2 v = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(
+          y + size_t(slot_row[t * top_k + j]) * hidden + c));
       sum.x += w * v.x;
       sum.y += w * v.y;
     }
-    *reinterpret_cast<__nv_bfloat162*>(out + size_t(t) * hidden + c) = __floats2bfloat162_rn(sum.x, sum.y);
+    *reinterpret_cast<__nv_bfloat162*>(out + size_t(t) * hidden + c) =
+        __floats2bfloat162_rn(sum.x, sum.y);
   }
 }
 
@@ -191,36 +208,42 @@ __device__ __forceinline__ uint2 int4x8_to_e4m3x8(uint32_t w) {
     uint32_t bits = ((w >> (4 * i)) & 0x000F000Fu) | 0x64006400u;
     __half2 h = *reinterpret_cast<__half2*>(&bits);
     h = __hsub2(h, __halves2half2(__ushort_as_half(0x6408), __ushort_as_half(0x6408)));
-    r[i] = __nv_cvt_halfraw2_to_fp8x2(*reinterpret_cast<__half2_raw*>(&h), __NV_SATFINITE, __NV_E4M3);
+    r[i] =
+        __nv_cvt_halfraw2_to_fp8x2(*reinterpret_cast<__half2_raw*>(&h), __NV_SATFINITE, __NV_E4M3);
   }
   // r[i] holds elements (i, i + 4) in its two low bytes.
   const uint32_t a = r[0] | (r[1] << 16), b = r[2] | (r[3] << 16);  // e0 e4 e1 e5 | e2 e6 e3 e7
   return make_uint2(__byte_perm(a, b, 0x6420), __byte_perm(a, b, 0x7531));
 }
 
-template <Fmt F>
+template <Fmt F, int BM>
 struct GemmTraits {
-  static constexpr int kAElem = F == Fmt::kBf16 ? 2 : 1;        // bytes per A element
+  static constexpr int kAElem = F == Fmt::kBf16 ? 2 : 1;  // bytes per A element
   static constexpr int kBStageBytes = F == Fmt::kW4a8 ? kBn * 64 : kBn * kBkBytes;
-  static constexpr int kStageBytes = kBm * kBkBytes + kBStageBytes;
+  static constexpr int kStageBytes = BM * kBkBytes + kBStageBytes;
   static constexpr int kSmemBytes = kStages * kStageBytes + (F == Fmt::kW4a8 ? kBn * kBkBytes : 0);
 };
 
-template <Fmt F>
-__global__ void __launch_bounds__(kGemmThreads) moe_grouped_gemm_kernel(
-    const uint8_t* __restrict__ a, const float* __restrict__ a_scale, const uint8_t* __restrict__ w,
-    const float* __restrict__ w_scale, const int32_t* __restrict__ offsets,
-    const int32_t* __restrict__ tile_expert, const int32_t* __restrict__ tile_row,
-    const int32_t* __restrict__ num_tiles, int n_total, int k_total, bf16* __restrict__ out) {
-  using T = GemmTraits<F>;
+template <Fmt F, int BM>
+__global__ void __launch_bounds__(kGemmThreads)
+    moe_grouped_gemm_kernel(const uint8_t* __restrict__ a, const float* __restrict__ a_scale,
+                            const uint8_t* __restrict__ w, const float* __restrict__ w_scale,
+                            const int32_t* __restrict__ offsets,
+                            const int32_t* __restrict__ tile_expert,
+                            const int32_t* __restrict__ tile_row,
+                            const int32_t* __restrict__ num_tiles, int n_total, int k_total,
+                            bf16* __restrict__ out) {
+  using T = GemmTraits<F, BM>;
+  constexpr int kWarpsM = BM >= 32 ? 2 : 1, kWarpsN = 8 / kWarpsM;
+  constexpr int MI = BM / (16 * kWarpsM), kWarpCols = kBn / kWarpsN, NI = kWarpCols / 8;
   if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
   extern __shared__ __align__(128) uint8_t smem[];
   const int e = tile_expert[blockIdx.y];
   const int row0 = tile_row[blockIdx.y];
-  const int rows = min(kBm, offsets[e + 1] - row0);
+  const int rows = min(BM, offsets[e + 1] - row0);
   const int n0 = blockIdx.x * kBn;
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
-  const int wm = warp / 4, wn = warp % 4;
+  const int wm = warp / kWarpsN, wn = warp % kWarpsN;
   const size_t a_row_bytes = size_t(k_total) * T::kAElem;
   const size_t w_row_bytes = F == Fmt::kW4a8 ? size_t(k_total) / 2 : a_row_bytes;
   const int k_tiles = static_cast<int>(a_row_bytes / kBkBytes);
@@ -229,33 +252,36 @@ __global__ void __launch_bounds__(kGemmThreads) moe_grouped_gemm_kernel(
 
   auto load_stage = [&](int stage, int kt) {
     uint8_t* sa = smem + stage * T::kStageBytes;
-    uint8_t* sb = sa + kBm * kBkBytes;
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const int c = tid + i * kGemmThreads, r = c / 8, ch = c % 8;
+    uint8_t* sb = sa + BM * kBkBytes;
+    for (int c = tid; c < BM * 8; c += kGemmThreads) {
+      const int r = c / 8, ch = c % 8;
       const bool valid = r < rows;
-      cp_async_16(sa + swz(r, ch, kBkBytes), a + size_t(row0 + (valid ? r : 0)) * a_row_bytes + kt * kBkBytes + ch * 16, valid);
+      cp_async_16(sa + swz(r, ch, kBkBytes),
+                  a + size_t(row0 + (valid ? r : 0)) * a_row_bytes + kt * kBkBytes + ch * 16,
+                  valid);
     }
     if constexpr (F == Fmt::kW4a8) {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         const int c = tid + i * kGemmThreads, r = c / 4, ch = c % 4;
-        cp_async_16(sb + r * 64 + ch * 16, w_expert + size_t(n0 + r) * w_row_bytes + kt * 64 + ch * 16);
+        cp_async_16(sb + r * 64 + ch * 16,
+                    w_expert + size_t(n0 + r) * w_row_bytes + kt * 64 + ch * 16);
       }
     } else {
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         const int c = tid + i * kGemmThreads, r = c / 8, ch = c % 8;
-        cp_async_16(sb + swz(r, ch, kBkBytes), w_expert + size_t(n0 + r) * w_row_bytes + kt * kBkBytes + ch * 16);
+        cp_async_16(sb + swz(r, ch, kBkBytes),
+                    w_expert + size_t(n0 + r) * w_row_bytes + kt * kBkBytes + ch * 16);
       }
     }
   };
 
-  float acc[2][4][4], part[2][4][4];
+  float acc[MI][NI][4], part[MI][NI][4];
 #pragma unroll
-  for (int mi = 0; mi < 2; ++mi)
+  for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
-    for (int ni = 0; ni < 4; ++ni)
+    for (int ni = 0; ni < NI; ++ni)
 #pragma unroll
       for (int c = 0; c < 4; ++c) acc[mi][ni][c] = part[mi][ni][c] = 0;
 
@@ -270,7 +296,7 @@ __global__ void __launch_bounds__(kGemmThreads) moe_grouped_gemm_kernel(
     if (kt + kStages - 1 < k_tiles) load_stage((kt + kStages - 1) % kStages, kt + kStages - 1);
     cp_async_commit();
     const uint8_t* sa = smem + (kt % kStages) * T::kStageBytes;
-    const uint8_t* sb = sa + kBm * kBkBytes;
+    const uint8_t* sb = sa + BM * kBkBytes;
     if constexpr (F == Fmt::kW4a8) {
       uint8_t* sq = smem + kStages * T::kStageBytes;
 #pragma unroll
@@ -279,57 +305,61 @@ __global__ void __launch_bounds__(kGemmThreads) moe_grouped_gemm_kernel(
         const uint4 packed = *reinterpret_cast<const uint4*>(sb + r * 64 + ch * 16);
         const uint2 q0 = int4x8_to_e4m3x8(packed.x), q1 = int4x8_to_e4m3x8(packed.y);
         const uint2 q2 = int4x8_to_e4m3x8(packed.z), q3 = int4x8_to_e4m3x8(packed.w);
-        *reinterpret_cast<uint4*>(sq + swz(r, 2 * ch, kBkBytes)) = make_uint4(q0.x, q0.y, q1.x, q1.y);
-        *reinterpret_cast<uint4*>(sq + swz(r, 2 * ch + 1, kBkBytes)) = make_uint4(q2.x, q2.y, q3.x, q3.y);
+        *reinterpret_cast<uint4*>(sq + swz(r, 2 * ch, kBkBytes)) =
+            make_uint4(q0.x, q0.y, q1.x, q1.y);
+        *reinterpret_cast<uint4*>(sq + swz(r, 2 * ch + 1, kBkBytes)) =
+            make_uint4(q2.x, q2.y, q3.x, q3.y);
       }
       __syncthreads();
       sb = sq;
     }
 #pragma unroll
     for (int ks = 0; ks < kBkBytes / 32; ++ks) {
-      uint32_t af[2][4], bfr[2][4];
+      uint32_t af[MI][4], bfr[NI / 2][4];
 #pragma unroll
-      for (int mi = 0; mi < 2; ++mi) {
-        const int r = wm * 32 + mi * 16 + (lane % 8) + ((lane / 8) & 1) * 8;
+      for (int mi = 0; mi < MI; ++mi) {
+        const int r = wm * MI * 16 + mi * 16 + (lane % 8) + ((lane / 8) & 1) * 8;
         ldmatrix_x4(af[mi], sa + swz(r, ks * 2 + lane / 16, kBkBytes));
       }
 #pragma unroll
-      for (int nj = 0; nj < 2; ++nj) {
-        const int n = wn * 32 + nj * 16 + (lane % 8) + (lane / 16) * 8;
+      for (int nj = 0; nj < NI / 2; ++nj) {
+        const int n = wn * kWarpCols + nj * 16 + (lane % 8) + (lane / 16) * 8;
         ldmatrix_x4(bfr[nj], sb + swz(n, ks * 2 + ((lane / 8) & 1), kBkBytes));
       }
 #pragma unroll
-      for (int mi = 0; mi < 2; ++mi)
+      for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
-        for (int ni = 0; ni < 4; ++ni) {
+        for (int ni = 0; ni < NI; ++ni) {
           if constexpr (F == Fmt::kBf16)
-            mma_bf16_16816(acc[mi][ni], af[mi], bfr[ni / 2][(ni % 2) * 2], bfr[ni / 2][(ni % 2) * 2 + 1]);
+            mma_bf16_16816(acc[mi][ni], af[mi], bfr[ni / 2][(ni % 2) * 2],
+                           bfr[ni / 2][(ni % 2) * 2 + 1]);
           else
-            mma_e4m3_16832(part[mi][ni], af[mi], bfr[ni / 2][(ni % 2) * 2], bfr[ni / 2][(ni % 2) * 2 + 1]);
+            mma_e4m3_16832(part[mi][ni], af[mi], bfr[ni / 2][(ni % 2) * 2],
+                           bfr[ni / 2][(ni % 2) * 2 + 1]);
         }
     }
     if constexpr (F != Fmt::kBf16) {
       // Promote this 128-deep block to the fp32 accumulators with its scales.
-      float sa_row[2][2];
+      float sa_row[MI][2];
 #pragma unroll
-      for (int mi = 0; mi < 2; ++mi)
+      for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          const int r = min(wm * 32 + mi * 16 + lane / 4 + h * 8, rows - 1);
+          const int r = min(wm * MI * 16 + mi * 16 + lane / 4 + h * 8, rows - 1);
           sa_row[mi][h] = a_scale[size_t(row0 + r) * k_blocks + kt];
         }
 #pragma unroll
-      for (int ni = 0; ni < 4; ++ni) {
+      for (int ni = 0; ni < NI; ++ni) {
         float sw[2];
         if constexpr (F == Fmt::kFp8) {
           sw[0] = sw[1] = w_scale[(size_t(e) * (n_total / 128) + n0 / 128) * k_blocks + kt];
         } else {
-          const int col = n0 + wn * 32 + ni * 8 + (lane % 4) * 2;
+          const int col = n0 + wn * kWarpCols + ni * 8 + (lane % 4) * 2;
           sw[0] = w_scale[(size_t(e) * n_total + col) * k_blocks + kt];
           sw[1] = w_scale[(size_t(e) * n_total + col + 1) * k_blocks + kt];
         }
 #pragma unroll
-        for (int mi = 0; mi < 2; ++mi)
+        for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
           for (int c = 0; c < 4; ++c) {
             acc[mi][ni][c] = fmaf(part[mi][ni][c], sa_row[mi][c / 2] * sw[c % 2], acc[mi][ni][c]);
@@ -341,14 +371,14 @@ __global__ void __launch_bounds__(kGemmThreads) moe_grouped_gemm_kernel(
   cp_async_wait<0>();
 
 #pragma unroll
-  for (int mi = 0; mi < 2; ++mi)
+  for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int r = wm * 32 + mi * 16 + lane / 4 + h * 8;
+      const int r = wm * MI * 16 + mi * 16 + lane / 4 + h * 8;
       if (r >= rows) continue;
 #pragma unroll
-      for (int ni = 0; ni < 4; ++ni) {
-        const int col = n0 + wn * 32 + ni * 8 + (lane % 4) * 2;
+      for (int ni = 0; ni < NI; ++ni) {
+        const int col = n0 + wn * kWarpCols + ni * 8 + (lane % 4) * 2;
         *reinterpret_cast<uint32_t*>(out + size_t(row0 + r) * n_total + col) =
             pack_bf16x2(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
       }
@@ -371,16 +401,20 @@ class MoeFfnOp final : public QuadrantOp {
     r.finish();
     r.require(tokens_ >= 1, "tokens must be >= 1");
     r.require(experts_ >= 1 && experts_ <= kMaxExperts, "experts must be in [1, 256]");
-    r.require(top_k_ >= 1 && top_k_ <= experts_ && top_k_ <= 32, "top_k must be in [1, min(experts, 32)]");
-    r.require(hidden_ % 128 == 0 && inter_ % 128 == 0, "hidden and intermediate must be multiples of 128");
+    r.require(top_k_ >= 1 && top_k_ <= experts_ && top_k_ <= 32,
+              "top_k must be in [1, min(experts, 32)]");
+    r.require(hidden_ % 128 == 0 && inter_ % 128 == 0,
+              "hidden and intermediate must be multiples of 128");
     rows_ = tokens_ * top_k_;
-    max_tiles_ = (rows_ + kBm - 1) / kBm + experts_;
+    bm_ = rows_ < 48 * int64_t(experts_) ? 16 : 64;  // fewer than 48 rows per expert on average
+    max_tiles_ = (rows_ + bm_ - 1) / bm_ + experts_;
   }
 
   std::string name() const override { return "sm90_" + format_ + "_" + quadrant_; }
 
   void prepare(uint64_t seed) override {
-    const size_t w1 = size_t(experts_) * 2 * inter_ * hidden_, w2 = size_t(experts_) * hidden_ * inter_;
+    const size_t w1 = size_t(experts_) * 2 * inter_ * hidden_,
+                 w2 = size_t(experts_) * hidden_ * inter_;
     x_.resize(tokens_ * hidden_);
     scores_.resize(tokens_ * experts_);
     fill_uniform(x_.get(), x_.size(), seed * 16 + 1, -1.0f, 1.0f);
@@ -399,8 +433,10 @@ class MoeFfnOp final : public QuadrantOp {
       fill_uniform(reinterpret_cast<fp8*>(w2_.get()), w2, seed * 16 + 4, 240.0f);
       w1_scale_.resize(w1 / (128 * 128));
       w2_scale_.resize(w2 / (128 * 128));
-      fill_uniform(w1_scale_.get(), w1_scale_.size(), seed * 16 + 5, 0.5f * a1 / 240, 1.5f * a1 / 240);
-      fill_uniform(w2_scale_.get(), w2_scale_.size(), seed * 16 + 6, 0.5f * a2 / 240, 1.5f * a2 / 240);
+      fill_uniform(w1_scale_.get(), w1_scale_.size(), seed * 16 + 5, 0.5f * a1 / 240,
+                   1.5f * a1 / 240);
+      fill_uniform(w2_scale_.get(), w2_scale_.size(), seed * 16 + 6, 0.5f * a2 / 240,
+                   1.5f * a2 / 240);
     } else {
       w1_.resize(w1 / 2);
       w2_.resize(w2 / 2);
@@ -431,39 +467,45 @@ class MoeFfnOp final : public QuadrantOp {
     if (F != Fmt::kBf16) {  // unused by bf16, but never left uninitialised
       QK_CUDA_CHECK(cudaMemset(xp_scale_.get(), 0, xp_scale_.bytes()));
     }
-    QK_CUDA_CHECK(cudaFuncSetAttribute(moe_grouped_gemm_kernel<F>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       GemmTraits<F>::kSmemBytes));
+    QK_CUDA_CHECK(cudaFuncSetAttribute(moe_grouped_gemm_kernel<F, 16>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       GemmTraits<F, 16>::kSmemBytes));
+    QK_CUDA_CHECK(cudaFuncSetAttribute(moe_grouped_gemm_kernel<F, 64>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       GemmTraits<F, 64>::kSmemBytes));
     QK_CUDA_CHECK(cudaDeviceSynchronize());
   }
 
   void launch(cudaStream_t stream) override {
     const int slots = static_cast<int>(rows_);
-    moe_topk_kernel<<<(tokens_ + 7) / 8, 256, 0, stream>>>(scores_.get(), static_cast<int>(tokens_), experts_, top_k_,
-                                                           ids_.get(), weights_.get());
+    moe_topk_kernel<<<(tokens_ + 7) / 8, 256, 0, stream>>>(
+        scores_.get(), static_cast<int>(tokens_), experts_, top_k_, ids_.get(), weights_.get());
     QK_LAUNCH_CHECK("moe_topk_kernel");
     QK_CUDA_CHECK(cudaMemsetAsync(counts_.get(), 0, counts_.bytes(), stream));
     moe_count_kernel<<<(slots + 255) / 256, 256, 0, stream>>>(ids_.get(), slots, counts_.get());
     QK_LAUNCH_CHECK("moe_count_kernel");
-    moe_schedule_kernel<<<1, 1, 0, stream>>>(counts_.get(), experts_, offsets_.get(), fill_.get(), tile_expert_.get(),
+    moe_schedule_kernel<<<1, 1, 0, stream>>>(counts_.get(), experts_, static_cast<int>(bm_),
+                                             offsets_.get(), fill_.get(), tile_expert_.get(),
                                              tile_row_.get(), num_tiles_.get());
     QK_LAUNCH_CHECK("moe_schedule_kernel");
-    moe_scatter_kernel<<<(slots + 255) / 256, 256, 0, stream>>>(ids_.get(), slots, top_k_, fill_.get(),
-                                                               row_token_.get(), slot_row_.get());
+    moe_scatter_kernel<<<(slots + 255) / 256, 256, 0, stream>>>(
+        ids_.get(), slots, top_k_, fill_.get(), row_token_.get(), slot_row_.get());
     QK_LAUNCH_CHECK("moe_scatter_kernel");
     const int64_t gather_warps = rows_ * hidden_ / 128;
     moe_gather_kernel<AType><<<static_cast<unsigned>((gather_warps + 7) / 8), 256, 0, stream>>>(
-        x_.get(), row_token_.get(), offsets_.get(), experts_, static_cast<int>(hidden_), xp_.get(), xp_scale_.get());
+        x_.get(), row_token_.get(), offsets_.get(), experts_, static_cast<int>(hidden_), xp_.get(),
+        xp_scale_.get());
     QK_LAUNCH_CHECK("moe_gather_kernel");
-    gemm(stream, reinterpret_cast<const uint8_t*>(xp_.get()), xp_scale_.get(), w1_.get(), w1_scale_.get(),
-         2 * inter_, hidden_, h_.get());
+    gemm(stream, reinterpret_cast<const uint8_t*>(xp_.get()), xp_scale_.get(), w1_.get(),
+         w1_scale_.get(), 2 * inter_, hidden_, h_.get());
     const int64_t act_warps = rows_ * inter_ / 128;
     moe_act_kernel<AType><<<static_cast<unsigned>((act_warps + 7) / 8), 256, 0, stream>>>(
         h_.get(), offsets_.get(), experts_, static_cast<int>(inter_), act_.get(), act_scale_.get());
     QK_LAUNCH_CHECK("moe_act_kernel");
-    gemm(stream, reinterpret_cast<const uint8_t*>(act_.get()), act_scale_.get(), w2_.get(), w2_scale_.get(), hidden_,
-         inter_, y_.get());
-    moe_combine_kernel<<<static_cast<unsigned>(tokens_), 256, 0, stream>>>(y_.get(), slot_row_.get(), weights_.get(),
-                                                                           top_k_, static_cast<int>(hidden_), out_.get());
+    gemm(stream, reinterpret_cast<const uint8_t*>(act_.get()), act_scale_.get(), w2_.get(),
+         w2_scale_.get(), hidden_, inter_, y_.get());
+    moe_combine_kernel<<<static_cast<unsigned>(tokens_), 256, 0, stream>>>(
+        y_.get(), slot_row_.get(), weights_.get(), top_k_, static_cast<int>(hidden_), out_.get());
     QK_LAUNCH_CHECK("moe_combine_kernel");
   }
 
@@ -489,10 +531,13 @@ class MoeFfnOp final : public QuadrantOp {
         const int e = routing.expert[t * top_k_ + j];
         auto it = experts.find(e);
         if (it == experts.end())
-          it = experts.emplace(e, std::make_pair(decode_weights(w1_raw, w1_scale, e, 2 * inter_, hidden_),
-                                                 decode_weights(w2_raw, w2_scale, e, hidden_, inter_))).first;
-        ref::expert_ffn(x.data() + t * hidden_, it->second.first.data(), it->second.second.data(), hidden_, inter_,
-                        row.data());
+          it = experts
+                   .emplace(e,
+                            std::make_pair(decode_weights(w1_raw, w1_scale, e, 2 * inter_, hidden_),
+                                           decode_weights(w2_raw, w2_scale, e, hidden_, inter_)))
+                   .first;
+        ref::expert_ffn(x.data() + t * hidden_, it->second.first.data(), it->second.second.data(),
+                        hidden_, inter_, row.data());
         for (int64_t h = 0; h < hidden_; ++h) sum[h] += routing.weight[t * top_k_ + j] * row[h];
       }
       expected.insert(expected.end(), sum.begin(), sum.end());
@@ -505,16 +550,19 @@ class MoeFfnOp final : public QuadrantOp {
     return c;
   }
 
-  double flops() const override { return 2.0 * double(rows_) * 3.0 * double(hidden_) * double(inter_); }
+  double flops() const override {
+    return 2.0 * double(rows_) * 3.0 * double(hidden_) * double(inter_);
+  }
   // The fewest bytes: the weights of the experts this routing activates, read once, and
   // the token activations in and out.
   double bytes() const override {
-    return double(active_experts_) * 3.0 * double(hidden_) * double(inter_) * weight_bytes_per_elem() +
+    return double(active_experts_) * 3.0 * double(hidden_) * double(inter_) *
+               weight_bytes_per_elem() +
            2.0 * double(tokens_) * double(hidden_) * 2.0;
   }
   size_t device_bytes() const override {
-    return x_.bytes() + w1_.bytes() + w2_.bytes() + w1_scale_.bytes() + w2_scale_.bytes() + xp_.bytes() +
-           h_.bytes() + act_.bytes() + y_.bytes() + out_.bytes();
+    return x_.bytes() + w1_.bytes() + w2_.bytes() + w1_scale_.bytes() + w2_scale_.bytes() +
+           xp_.bytes() + h_.bytes() + act_.bytes() + y_.bytes() + out_.bytes();
   }
   // Experts with at least one token under the current inputs (after prepare()).
   void count_active_experts() {
@@ -525,20 +573,28 @@ class MoeFfnOp final : public QuadrantOp {
   }
 
  private:
-  static double weight_bytes_per_elem() { return F == Fmt::kBf16 ? 2.0 : F == Fmt::kFp8 ? 1.0 : 0.5; }
+  static double weight_bytes_per_elem() {
+    return F == Fmt::kBf16 ? 2.0 : F == Fmt::kFp8 ? 1.0 : 0.5;
+  }
 
-  void gemm(cudaStream_t stream, const uint8_t* a, const float* a_scale, const uint8_t* w, const float* w_scale,
-            int64_t n, int64_t k, bf16* out) {
+  void gemm(cudaStream_t stream, const uint8_t* a, const float* a_scale, const uint8_t* w,
+            const float* w_scale, int64_t n, int64_t k, bf16* out) {
     dim3 grid(static_cast<unsigned>(n / kBn), static_cast<unsigned>(max_tiles_));
-    moe_grouped_gemm_kernel<F><<<grid, kGemmThreads, GemmTraits<F>::kSmemBytes, stream>>>(
-        a, a_scale, w, w_scale, offsets_.get(), tile_expert_.get(), tile_row_.get(), num_tiles_.get(),
-        static_cast<int>(n), static_cast<int>(k), out);
+    if (bm_ == 16)
+      moe_grouped_gemm_kernel<F, 16><<<grid, kGemmThreads, GemmTraits<F, 16>::kSmemBytes, stream>>>(
+          a, a_scale, w, w_scale, offsets_.get(), tile_expert_.get(), tile_row_.get(),
+          num_tiles_.get(), static_cast<int>(n), static_cast<int>(k), out);
+    else
+      moe_grouped_gemm_kernel<F, 64><<<grid, kGemmThreads, GemmTraits<F, 64>::kSmemBytes, stream>>>(
+          a, a_scale, w, w_scale, offsets_.get(), tile_expert_.get(), tile_row_.get(),
+          num_tiles_.get(), static_cast<int>(n), static_cast<int>(k), out);
     QK_LAUNCH_CHECK("moe_grouped_gemm_kernel");
   }
 
   // Expert e's [n][k] weight matrix in float64, scales applied.
-  std::vector<double> decode_weights(const std::vector<uint8_t>& raw, const std::vector<float>& scale, int e,
-                                     int64_t n, int64_t k) const {
+  std::vector<double> decode_weights(const std::vector<uint8_t>& raw,
+                                     const std::vector<float>& scale, int e, int64_t n,
+                                     int64_t k) const {
     std::vector<double> w(n * k);
     const size_t base = size_t(e) * n * k;
     for (int64_t i = 0; i < n; ++i)
@@ -559,13 +615,15 @@ class MoeFfnOp final : public QuadrantOp {
   }
 
   std::string quadrant_, format_;
-  int64_t tokens_ = 0, hidden_ = 0, inter_ = 0, rows_ = 0, max_tiles_ = 0, active_experts_ = 0;
+  int64_t tokens_ = 0, hidden_ = 0, inter_ = 0, rows_ = 0, bm_ = 64, max_tiles_ = 0,
+          active_experts_ = 0;
   int experts_ = 0, top_k_ = 0;
   DeviceArray<bf16> x_, h_, y_, out_;
   DeviceArray<float> scores_, weights_, w1_scale_, w2_scale_, xp_scale_, act_scale_;
   DeviceArray<uint8_t> w1_, w2_;
   DeviceArray<AType> xp_, act_;
-  DeviceArray<int32_t> ids_, counts_, offsets_, fill_, tile_expert_, tile_row_, num_tiles_, row_token_, slot_row_;
+  DeviceArray<int32_t> ids_, counts_, offsets_, fill_, tile_expert_, tile_row_, num_tiles_,
+      row_token_, slot_row_;
 
  public:
   // bytes() needs the active experts; prepare() alone does not route.
@@ -601,10 +659,13 @@ class RoutedMoeFfnOp final : public QuadrantOp {
 
 std::unique_ptr<QuadrantOp> make_moe_ffn(const std::string& quadrant, const std::string& format,
                                          const ShapeParams& shape) {
-  if (format == "bf16") return std::make_unique<RoutedMoeFfnOp<Fmt::kBf16>>(quadrant, format, shape);
+  if (format == "bf16")
+    return std::make_unique<RoutedMoeFfnOp<Fmt::kBf16>>(quadrant, format, shape);
   if (format == "fp8") return std::make_unique<RoutedMoeFfnOp<Fmt::kFp8>>(quadrant, format, shape);
-  if (format == "w4a8") return std::make_unique<RoutedMoeFfnOp<Fmt::kW4a8>>(quadrant, format, shape);
-  throw std::invalid_argument(quadrant + ": format must be bf16, fp8 or w4a8, got '" + format + "'");
+  if (format == "w4a8")
+    return std::make_unique<RoutedMoeFfnOp<Fmt::kW4a8>>(quadrant, format, shape);
+  throw std::invalid_argument(quadrant + ": format must be bf16, fp8 or w4a8, got '" + format +
+                              "'");
 }
 
 }  // namespace quadrant::kernels

@@ -21,7 +21,8 @@ class ShapeReader {
   ShapeReader(const ShapeParams& shape, std::string op) : shape_(shape), op_(std::move(op)) {}
   int64_t get(const std::string& name) {
     auto it = shape_.find(name);
-    if (it == shape_.end()) throw std::invalid_argument(op_ + ": missing shape parameter '" + name + "'");
+    if (it == shape_.end())
+      throw std::invalid_argument(op_ + ": missing shape parameter '" + name + "'");
     used_.insert(name);
     return it->second;
   }
@@ -33,7 +34,8 @@ class ShapeReader {
   // Call after the last get(): a parameter nobody read is a typo, not a default.
   void finish() const {
     for (const auto& [name, value] : shape_)
-      if (!used_.count(name)) throw std::invalid_argument(op_ + ": unknown shape parameter '" + name + "'");
+      if (!used_.count(name))
+        throw std::invalid_argument(op_ + ": unknown shape parameter '" + name + "'");
   }
   void require(bool condition, const std::string& what) const {
     if (!condition) throw std::invalid_argument(op_ + ": " + what);
@@ -81,11 +83,15 @@ inline std::vector<int64_t> sample_rows(int64_t count, int64_t limit) {
   return rows;
 }
 
-inline double tolerance_for(const std::string& format) { return format == "bf16" ? 1e-2 : 5e-2; }
+inline double tolerance_for(const std::string& format) {
+  return format == "bf16" ? 1e-2 : 5e-2;
+}
 
 // Factories, one per quadrant (each file documents the shape names it reads).
-std::unique_ptr<QuadrantOp> make_decode_attention(const std::string& format, const ShapeParams& shape);
-std::unique_ptr<QuadrantOp> make_prefill_attention(const std::string& format, const ShapeParams& shape);
+std::unique_ptr<QuadrantOp> make_decode_attention(const std::string& format,
+                                                  const ShapeParams& shape);
+std::unique_ptr<QuadrantOp> make_prefill_attention(const std::string& format,
+                                                   const ShapeParams& shape);
 std::unique_ptr<QuadrantOp> make_moe_ffn(const std::string& quadrant, const std::string& format,
                                          const ShapeParams& shape);
 std::unique_ptr<QuadrantOp> make_dense_gemm(const std::string& format, const ShapeParams& shape);

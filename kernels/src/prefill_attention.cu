@@ -22,9 +22,9 @@
 namespace quadrant::kernels {
 namespace {
 
-constexpr int kTile = 64;          // query rows per CTA and keys per KV tile
+constexpr int kTile = 64;  // query rows per CTA and keys per KV tile
 constexpr int kThreads = 128;
-constexpr int kScaleBlock = 64;    // tokens per FP8 scale
+constexpr int kScaleBlock = 64;  // tokens per FP8 scale
 
 struct PrefillArgs {
   const void* q;
@@ -35,10 +35,10 @@ struct PrefillArgs {
   const float* v_scale;
   const int32_t* tile_seq;
   const int32_t* tile_q0;
-  const int32_t* cu_q;     // [batch + 1]
-  const int32_t* cu_k;     // [batch + 1]
-  const int32_t* cu_sq;    // [batch + 1] first scale row of each sequence's queries
-  const int32_t* cu_sk;    // [batch + 1] and of its keys
+  const int32_t* cu_q;   // [batch + 1]
+  const int32_t* cu_k;   // [batch + 1]
+  const int32_t* cu_sq;  // [batch + 1] first scale row of each sequence's queries
+  const int32_t* cu_sk;  // [batch + 1] and of its keys
   const int32_t* prefix;
   int heads, kv_heads;
   float scale_log2;
@@ -47,31 +47,36 @@ struct PrefillArgs {
 
 template <class In, int DQK, int DV>
 struct PrefillSmem {
-  static constexpr int kQBytes = kTile * DQK * 2, kKBytes = kTile * DQK * 2, kVBytes = kTile * DV * 2;
+  static constexpr int kQBytes = kTile * DQK * 2, kKBytes = kTile * DQK * 2,
+                       kVBytes = kTile * DV * 2;
   static constexpr bool kFp8 = std::is_same_v<In, fp8>;
   // fp8 staging: Q, then two stages of K and V bytes.
   static constexpr int kStage8 = kFp8 ? kTile * (DQK + DV) : 0;
-  static constexpr int kBytes = kQBytes + 2 * (kKBytes + kVBytes) + (kFp8 ? kTile * DQK + 2 * kStage8 : 0);
+  static constexpr int kBytes =
+      kQBytes + 2 * (kKBytes + kVBytes) + (kFp8 ? kTile * DQK + 2 * kStage8 : 0);
 };
 
 // Copy `rows` x `row_elems` elements (row stride `stride` elements) into a tile: bf16
 // straight into the swizzled compute tile, fp8 into a plain staging tile.
 template <class In>
-__device__ __forceinline__ void load_tile(uint8_t* dst, const In* src, int row_elems, size_t stride, int valid_rows) {
+__device__ __forceinline__ void load_tile(uint8_t* dst, const In* src, int row_elems, size_t stride,
+                                          int valid_rows) {
   const int row_bytes = row_elems * int(sizeof(In));
   const int chunks = row_bytes / 16;
   for (int c = threadIdx.x; c < kTile * chunks; c += kThreads) {
     const int r = c / chunks, ch = c % chunks;
     const bool valid = r < valid_rows;
     const uint8_t* g = reinterpret_cast<const uint8_t*>(src + (valid ? r : 0) * stride) + ch * 16;
-    uint8_t* s = std::is_same_v<In, bf16> ? dst + swz(r, ch, row_bytes) : dst + r * row_bytes + ch * 16;
+    uint8_t* s =
+        std::is_same_v<In, bf16> ? dst + swz(r, ch, row_bytes) : dst + r * row_bytes + ch * 16;
     cp_async_16(s, g, valid);
   }
 }
 
 // Widen a staged fp8 tile into the swizzled bf16 tile, each row times its scale.
-__device__ __forceinline__ void widen_tile(uint8_t* dst, const uint8_t* src, int row_elems, const float* scale,
-                                           int scale_stride, int first_pos, int valid_rows) {
+__device__ __forceinline__ void widen_tile(uint8_t* dst, const uint8_t* src, int row_elems,
+                                           const float* scale, int scale_stride, int first_pos,
+                                           int valid_rows) {
   const int chunks = row_elems / 16;  // 16 fp8 in, two 16-byte bf16 chunks out
   for (int c = threadIdx.x; c < kTile * chunks; c += kThreads) {
     const int r = c / chunks, ch = c % chunks;
@@ -83,12 +88,15 @@ __device__ __forceinline__ void widen_tile(uint8_t* dst, const uint8_t* src, int
     for (int i = 0; i < 4; ++i)
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
-        __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>((w[i] >> (16 * j)) & 0xFFFF), __NV_E4M3);
+        __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(
+            static_cast<__nv_fp8x2_storage_t>((w[i] >> (16 * j)) & 0xFFFF), __NV_E4M3);
         const float2 f = __half22float2(*reinterpret_cast<__half2*>(&h));
         o[2 * i + j] = pack_bf16x2(f.x * s, f.y * s);
       }
-    *reinterpret_cast<uint4*>(dst + swz(r, 2 * ch, row_elems * 2)) = make_uint4(o[0], o[1], o[2], o[3]);
-    *reinterpret_cast<uint4*>(dst + swz(r, 2 * ch + 1, row_elems * 2)) = make_uint4(o[4], o[5], o[6], o[7]);
+    *reinterpret_cast<uint4*>(dst + swz(r, 2 * ch, row_elems * 2)) =
+        make_uint4(o[0], o[1], o[2], o[3]);
+    *reinterpret_cast<uint4*>(dst + swz(r, 2 * ch + 1, row_elems * 2)) =
+        make_uint4(o[4], o[5], o[6], o[7]);
   }
 }
 
@@ -98,7 +106,8 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(PrefillArgs
   extern __shared__ __align__(128) uint8_t smem[];
   uint8_t* sq = smem;
   uint8_t* sk[2] = {sq + S::kQBytes, sq + S::kQBytes + S::kKBytes};
-  uint8_t* sv[2] = {sq + S::kQBytes + 2 * S::kKBytes, sq + S::kQBytes + 2 * S::kKBytes + S::kVBytes};
+  uint8_t* sv[2] = {sq + S::kQBytes + 2 * S::kKBytes,
+                    sq + S::kQBytes + 2 * S::kKBytes + S::kVBytes};
   uint8_t* stage8 = sq + S::kQBytes + 2 * (S::kKBytes + S::kVBytes);  // fp8: Q, then stages
 
   const int tile = blockIdx.x, h = blockIdx.y;
@@ -149,10 +158,12 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(PrefillArgs
       const uint8_t* st = stage8 + kTile * DQK + (j & 1) * S::kStage8;
       const int valid = min(kTile, k_len - j * kTile);
       if (j == 0)
-        widen_tile(sq, stage8, DQK, p.q_scale + size_t(p.cu_sq[s]) * p.heads + h, p.heads, q0, q_rows);
-      widen_tile(sk[j & 1], st, DQK, p.k_scale + size_t(p.cu_sk[s]) * p.kv_heads + kvh, p.kv_heads, j * kTile, valid);
-      widen_tile(sv[j & 1], st + kTile * DQK, DV, p.v_scale + size_t(p.cu_sk[s]) * p.kv_heads + kvh, p.kv_heads,
+        widen_tile(sq, stage8, DQK, p.q_scale + size_t(p.cu_sq[s]) * p.heads + h, p.heads, q0,
+                   q_rows);
+      widen_tile(sk[j & 1], st, DQK, p.k_scale + size_t(p.cu_sk[s]) * p.kv_heads + kvh, p.kv_heads,
                  j * kTile, valid);
+      widen_tile(sv[j & 1], st + kTile * DQK, DV, p.v_scale + size_t(p.cu_sk[s]) * p.kv_heads + kvh,
+                 p.kv_heads, j * kTile, valid);
       __syncthreads();
     }
     if (j == 0) {
@@ -218,7 +229,8 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(PrefillArgs
     const uint8_t* vt = sv[j & 1];
 #pragma unroll
     for (int ks = 0; ks < 4; ++ks) {
-      const uint32_t a[4] = {pack_bf16x2(sc[2 * ks][0], sc[2 * ks][1]), pack_bf16x2(sc[2 * ks][2], sc[2 * ks][3]),
+      const uint32_t a[4] = {pack_bf16x2(sc[2 * ks][0], sc[2 * ks][1]),
+                             pack_bf16x2(sc[2 * ks][2], sc[2 * ks][3]),
                              pack_bf16x2(sc[2 * ks + 1][0], sc[2 * ks + 1][1]),
                              pack_bf16x2(sc[2 * ks + 1][2], sc[2 * ks + 1][3])};
 #pragma unroll
@@ -243,7 +255,8 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(PrefillArgs
     bf16* dst = p.out + (size_t(p.cu_q[s] + q0 + r) * p.heads + h) * DV + tig * 2;
 #pragma unroll
     for (int i = 0; i < DV / 8; ++i)
-      *reinterpret_cast<uint32_t*>(dst + i * 8) = pack_bf16x2(o[i][2 * hh] * inv, o[i][2 * hh + 1] * inv);
+      *reinterpret_cast<uint32_t*>(dst + i * 8) =
+          pack_bf16x2(o[i][2 * hh] * inv, o[i][2 * hh + 1] * inv);
   }
 }
 
@@ -266,28 +279,32 @@ class PrefillAttentionOp final : public QuadrantOp {
     r.require(batch_ >= 1 && seq_len_min >= 1 && seq_len >= seq_len_min && prefix >= 0,
               "need batch >= 1, 1 <= seq_len_min <= seq_len, prefix_len >= 0");
     r.require(kv_heads_ >= 1 && heads_ % kv_heads_ == 0, "heads must be a multiple of kv_heads");
-    r.require((dqk_ == 64 && dv_ == 64) || (dqk_ == 128 && dv_ == 128) || (dqk_ == 192 && dv_ == 128),
-              "(head_dim, v_head_dim) must be (64, 64), (128, 128) or (192, 128)");
+    r.require(
+        (dqk_ == 64 && dv_ == 64) || (dqk_ == 128 && dv_ == 128) || (dqk_ == 192 && dv_ == 128),
+        "(head_dim, v_head_dim) must be (64, 64), (128, 128) or (192, 128)");
     cu_q_.push_back(0);
     cu_k_.push_back(0);
     cu_sq_.push_back(0);
     cu_sk_.push_back(0);
     for (int64_t b = 0; b < batch_; ++b) {
       const int64_t rank = (b * 7919) % batch_;
-      const int64_t len = seq_len_min + (seq_len - seq_len_min) * rank / std::max<int64_t>(1, batch_ - 1);
+      const int64_t len =
+          seq_len_min + (seq_len - seq_len_min) * rank / std::max<int64_t>(1, batch_ - 1);
       q_lens_.push_back(len);
       prefix_lens_.push_back(prefix);
       cu_q_.push_back(static_cast<int32_t>(cu_q_.back() + len));
       cu_k_.push_back(static_cast<int32_t>(cu_k_.back() + prefix + len));
       cu_sq_.push_back(static_cast<int32_t>(cu_sq_.back() + (len + kScaleBlock - 1) / kScaleBlock));
-      cu_sk_.push_back(static_cast<int32_t>(cu_sk_.back() + (prefix + len + kScaleBlock - 1) / kScaleBlock));
+      cu_sk_.push_back(
+          static_cast<int32_t>(cu_sk_.back() + (prefix + len + kScaleBlock - 1) / kScaleBlock));
       prefix_.push_back(static_cast<int32_t>(prefix));
       for (int64_t q0 = 0; q0 < len; q0 += kTile) {
         tiles_.push_back({prefix + q0 + kTile, static_cast<int32_t>(b), static_cast<int32_t>(q0)});
       }
     }
     // Heaviest tiles (most keys) first, so that the last wave is made of light ones.
-    std::stable_sort(tiles_.begin(), tiles_.end(), [](const Tile& a, const Tile& b) { return a.work > b.work; });
+    std::stable_sort(tiles_.begin(), tiles_.end(),
+                     [](const Tile& a, const Tile& b) { return a.work > b.work; });
     for (int64_t i = 0; i < batch_; ++i)
       for (int64_t t = 0; t < q_lens_[i]; ++t) causal_pairs_ += prefix + t + 1;
   }
@@ -376,7 +393,8 @@ class PrefillAttentionOp final : public QuadrantOp {
     const auto expected = ref::prefill_attention(pr, tokens);
     std::vector<double> got;
     const size_t row = size_t(heads_) * dv_;
-    for (int64_t t : tokens) got.insert(got.end(), out.begin() + t * row, out.begin() + (t + 1) * row);
+    for (int64_t t : tokens)
+      got.insert(got.end(), out.begin() + t * row, out.begin() + (t + 1) * row);
     CheckResult c;
     c.tolerance = tolerance_for(format_);
     c.all_written = std::none_of(out.begin(), out.end(), [](double x) { return std::isnan(x); });
@@ -387,10 +405,13 @@ class PrefillAttentionOp final : public QuadrantOp {
   double flops() const override { return 2.0 * double(causal_pairs_) * heads_ * (dqk_ + dv_); }
   double bytes() const override {
     const double e = sizeof(In);
-    return double(cu_q_.back()) * heads_ * dqk_ * e + double(cu_k_.back()) * kv_heads_ * (dqk_ + dv_) * e +
+    return double(cu_q_.back()) * heads_ * dqk_ * e +
+           double(cu_k_.back()) * kv_heads_ * (dqk_ + dv_) * e +
            double(cu_q_.back()) * heads_ * dv_ * 2.0;
   }
-  size_t device_bytes() const override { return q_.bytes() + k_.bytes() + v_.bytes() + out_.bytes(); }
+  size_t device_bytes() const override {
+    return q_.bytes() + k_.bytes() + v_.bytes() + out_.bytes();
+  }
 
  private:
   struct Tile {
@@ -398,8 +419,9 @@ class PrefillAttentionOp final : public QuadrantOp {
     int32_t seq, q0;
   };
 
-  static void apply_scales(std::vector<double>& x, const std::vector<float>& scale, const std::vector<int32_t>& cu,
-                           const std::vector<int32_t>& cu_s, int heads, int dim) {
+  static void apply_scales(std::vector<double>& x, const std::vector<float>& scale,
+                           const std::vector<int32_t>& cu, const std::vector<int32_t>& cu_s,
+                           int heads, int dim) {
     for (size_t b = 0; b + 1 < cu.size(); ++b)
       for (int32_t t = cu[b]; t < cu[b + 1]; ++t)
         for (int h = 0; h < heads; ++h) {
@@ -413,13 +435,20 @@ class PrefillAttentionOp final : public QuadrantOp {
     using S = PrefillSmem<In, DQK, DV>;
     auto kernel = prefill_attention_kernel<In, DQK, DV>;
     if (!smem_set_) {
-      QK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kBytes));
+      QK_CUDA_CHECK(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kBytes));
       smem_set_ = true;
     }
-    PrefillArgs a{q_.get(), k_.get(), v_.get(), q_scale_.get(), k_scale_.get(), v_scale_.get(),
-                  tile_seq_.get(), tile_q0_.get(), cu_q_dev_.get(), cu_k_dev_.get(), cu_sq_dev_.get(),
-                  cu_sk_dev_.get(), prefix_dev_.get(), heads_, kv_heads_,
-                  static_cast<float>(1.0 / std::sqrt(double(DQK)) * 1.4426950408889634), out_.get()};
+    PrefillArgs a{
+        q_.get(),          k_.get(),
+        v_.get(),          q_scale_.get(),
+        k_scale_.get(),    v_scale_.get(),
+        tile_seq_.get(),   tile_q0_.get(),
+        cu_q_dev_.get(),   cu_k_dev_.get(),
+        cu_sq_dev_.get(),  cu_sk_dev_.get(),
+        prefix_dev_.get(), heads_,
+        kv_heads_,         static_cast<float>(1.0 / std::sqrt(double(DQK)) * 1.4426950408889634),
+        out_.get()};
     kernel<<<dim3(static_cast<unsigned>(tiles_.size()), heads_), kThreads, S::kBytes, stream>>>(a);
     QK_LAUNCH_CHECK("prefill_attention_kernel");
   }
@@ -434,15 +463,18 @@ class PrefillAttentionOp final : public QuadrantOp {
   DeviceArray<In> q_, k_, v_;
   DeviceArray<bf16> out_;
   DeviceArray<float> q_scale_, k_scale_, v_scale_;
-  DeviceArray<int32_t> tile_seq_, tile_q0_, cu_q_dev_, cu_k_dev_, cu_sq_dev_, cu_sk_dev_, prefix_dev_;
+  DeviceArray<int32_t> tile_seq_, tile_q0_, cu_q_dev_, cu_k_dev_, cu_sq_dev_, cu_sk_dev_,
+      prefix_dev_;
 };
 
 }  // namespace
 
-std::unique_ptr<QuadrantOp> make_prefill_attention(const std::string& format, const ShapeParams& shape) {
+std::unique_ptr<QuadrantOp> make_prefill_attention(const std::string& format,
+                                                   const ShapeParams& shape) {
   if (format == "bf16") return std::make_unique<PrefillAttentionOp<bf16>>(format, shape);
   if (format == "fp8") return std::make_unique<PrefillAttentionOp<fp8>>(format, shape);
-  throw std::invalid_argument("prefill_attention: format must be bf16 or fp8, got '" + format + "'");
+  throw std::invalid_argument("prefill_attention: format must be bf16 or fp8, got '" + format +
+                              "'");
 }
 
 }  // namespace quadrant::kernels

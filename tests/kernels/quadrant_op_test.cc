@@ -16,9 +16,11 @@ bool have_gpu() {
 
 ShapeParams small_shape(const std::string& quadrant) {
   if (quadrant == "prefill_attention")
-    return {{"batch", 2}, {"seq_len", 150}, {"seq_len_min", 40}, {"prefix_len", 30}, {"heads", 4}, {"kv_heads", 2}, {"head_dim", 128}};
+    return {{"batch", 2}, {"seq_len", 150}, {"seq_len_min", 40}, {"prefix_len", 30},
+            {"heads", 4}, {"kv_heads", 2},  {"head_dim", 128}};
   if (quadrant == "decode_attention")
-    return {{"batch", 5}, {"kv_len", 600}, {"kv_len_min", 1}, {"heads", 8}, {"kv_heads", 2}, {"head_dim", 128}};
+    return {{"batch", 5}, {"kv_len", 600}, {"kv_len_min", 1},
+            {"heads", 8}, {"kv_heads", 2}, {"head_dim", 128}};
   if (quadrant == "dense_gemm") return {{"m", 70}, {"n", 128}, {"k", 256}};
   return {{"tokens", 33}, {"experts", 8}, {"top_k", 2}, {"hidden", 256}, {"intermediate", 128}};
 }

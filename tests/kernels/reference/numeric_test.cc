@@ -19,7 +19,8 @@ TEST(Bf16, EveryFiniteCodeRoundTrips) {
 
 TEST(Bf16, RoundsToNearestEven) {
   EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f + std::ldexp(1.0f, -8))), 1.0f);  // tie -> even
-  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f + 3 * std::ldexp(1.0f, -8))), 1.0f + std::ldexp(1.0f, -6));
+  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f + 3 * std::ldexp(1.0f, -8))),
+            1.0f + std::ldexp(1.0f, -6));
   EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(std::nanf("")))));
 }
 
@@ -63,7 +64,8 @@ TEST(Int4, PackUnpackRoundTrips) {
   for (int i = 0; i < 64; ++i) values.push_back(static_cast<int8_t>((i * 7) % 16 - 8));
   std::vector<uint8_t> packed(values.size() / 2);
   pack_int4(values.data(), values.size(), packed.data());
-  for (size_t i = 0; i < values.size(); ++i) EXPECT_EQ(unpack_int4(packed.data(), i), values[i]) << i;
+  for (size_t i = 0; i < values.size(); ++i)
+    EXPECT_EQ(unpack_int4(packed.data(), i), values[i]) << i;
   // Order the device dequantiser relies on: element 2j low nibble, offset-binary.
   const int8_t pair[2] = {-8, 7};
   uint8_t byte = 0;

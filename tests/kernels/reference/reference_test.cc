@@ -22,7 +22,9 @@ std::vector<double> random_vector(size_t n, uint64_t seed) {
 TEST(Attend, OneKeyReturnsItsValue) {
   const std::vector<double> q = {0.3, -2.0}, k = {1.0, 5.0}, v = {7.0, -1.0, 2.0};
   std::vector<double> out(3);
-  attend(q.data(), 1, 2, 3, 0.7, [&](int64_t) { return k.data(); }, [&](int64_t) { return v.data(); }, out.data());
+  attend(
+      q.data(), 1, 2, 3, 0.7, [&](int64_t) { return k.data(); }, [&](int64_t) { return v.data(); },
+      out.data());
   EXPECT_DOUBLE_EQ(out[0], 7.0);
   EXPECT_DOUBLE_EQ(out[2], 2.0);
 }
@@ -31,8 +33,9 @@ TEST(Attend, EqualKeysAverageTheValues) {
   const std::vector<double> q = {1.0, 2.0}, k = {0.5, 0.5};
   const auto v = random_vector(5 * 4, 1);
   std::vector<double> out(4);
-  attend(q.data(), 5, 2, 4, 1.0, [&](int64_t) { return k.data(); }, [&](int64_t i) { return v.data() + i * 4; },
-         out.data());
+  attend(
+      q.data(), 5, 2, 4, 1.0, [&](int64_t) { return k.data(); },
+      [&](int64_t i) { return v.data() + i * 4; }, out.data());
   for (int d = 0; d < 4; ++d) {
     double mean = 0;
     for (int i = 0; i < 5; ++i) mean += v[i * 4 + d] / 5;
@@ -42,10 +45,12 @@ TEST(Attend, EqualKeysAverageTheValues) {
 
 TEST(Attend, MatchesTheSoftmaxFormula) {
   const int keys = 6, dim = 3;
-  const auto q = random_vector(dim, 2), k = random_vector(keys * dim, 3), v = random_vector(keys * dim, 4);
+  const auto q = random_vector(dim, 2), k = random_vector(keys * dim, 3),
+             v = random_vector(keys * dim, 4);
   std::vector<double> out(dim), w(keys);
-  attend(q.data(), keys, dim, dim, 0.5, [&](int64_t i) { return k.data() + i * dim; },
-         [&](int64_t i) { return v.data() + i * dim; }, out.data());
+  attend(
+      q.data(), keys, dim, dim, 0.5, [&](int64_t i) { return k.data() + i * dim; },
+      [&](int64_t i) { return v.data() + i * dim; }, out.data());
   double sum = 0;
   for (int i = 0; i < keys; ++i) {
     double dot = 0;
@@ -63,7 +68,8 @@ TEST(Attend, MatchesTheSoftmaxFormula) {
 // prefill see.
 TEST(PrefillAttention, ChunkAfterPrefixEqualsTheTailOfAFullPrefill) {
   const int heads = 4, kv_heads = 2, dim = 8, prefix = 5, chunk = 7, total = prefix + chunk;
-  const auto q = random_vector(total * heads * dim, 5), k = random_vector(total * kv_heads * dim, 6),
+  const auto q = random_vector(total * heads * dim, 5),
+             k = random_vector(total * kv_heads * dim, 6),
              v = random_vector(total * kv_heads * dim, 7);
   PrefillAttentionProblem full;
   full.q_lens = {total};
@@ -87,7 +93,8 @@ TEST(PrefillAttention, ChunkAfterPrefixEqualsTheTailOfAFullPrefill) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-12);
   // Row 0 of the full prefill sees only key 0: its output is value 0 of its kv head.
   const auto first = prefill_attention(full, {0});
-  for (int d = 0; d < dim; ++d) EXPECT_NEAR(first[3 * dim + d], v[1 * dim + d], 1e-12);  // head 3 -> kv head 1
+  for (int d = 0; d < dim; ++d)
+    EXPECT_NEAR(first[3 * dim + d], v[1 * dim + d], 1e-12);  // head 3 -> kv head 1
 }
 
 // Decode over a shuffled paged cache equals the last row of a contiguous prefill.
@@ -97,7 +104,8 @@ TEST(DecodeAttention, PagedEqualsContiguous) {
   const int64_t max_blocks = 3, pages = 4;
   const std::vector<int32_t> table = {2, 0, 3, 1, 0, 0};  // seq 0: pages 2,0,3; seq 1: page 1
   const auto q = random_vector(2 * heads * dim, 8);
-  const auto kc = random_vector(pages * block * kv_heads * dim, 9), vc = random_vector(pages * block * kv_heads * dim, 10);
+  const auto kc = random_vector(pages * block * kv_heads * dim, 9),
+             vc = random_vector(pages * block * kv_heads * dim, 10);
   DecodeAttentionProblem p;
   p.kv_lens = lens;
   p.heads = heads;
