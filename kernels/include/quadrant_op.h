@@ -53,6 +53,22 @@ class QuadrantOp {
 
 // quadrant: "prefill_attention", "decode_attention", "prefill_ffn", "decode_ffn",
 // "dense_gemm"; format: "bf16", "fp8", "w4a8".
+//
+// Shape names each quadrant reads (defaults in brackets; anything else is rejected):
+//   prefill_attention  batch, seq_len, seq_len_min [seq_len] (lengths spread evenly between),
+//                      prefix_len [0] (tokens already in the KV cache: chunked prefill),
+//                      heads, kv_heads, head_dim (64|128|192), v_head_dim [head_dim]
+//                      ((192, 128) is MLA); formats bf16, fp8 (E4M3 Q/K/V, a scale per 64
+//                      tokens of a sequence and head).
+//   decode_attention   batch, kv_len, kv_len_min [kv_len], heads, kv_heads,
+//                      head_dim (64|128|256), block_size [16] (paged KV cache);
+//                      formats bf16, fp8 (E4M3 KV, a scale per KV head).
+//   prefill_ffn,       tokens, experts (<= 256), top_k, hidden, intermediate (multiples of
+//   decode_ffn         128); formats bf16, fp8 (1x128 activation, 128x128 weight block
+//                      scales), w4a8 (INT4 weights, a scale per row and 128 inputs).
+//                      bytes() counts the experts the routing activates: valid after prepare().
+//   dense_gemm         m, n, k (cuBLASLt); formats bf16, fp8 (per-tensor scales).
+// make_op throws std::invalid_argument for an unknown quadrant, format or shape name.
 std::unique_ptr<QuadrantOp> make_op(const std::string& quadrant, const std::string& format,
                                     const ShapeParams& shape);
 
