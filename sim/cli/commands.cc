@@ -14,7 +14,7 @@ void add_commands(CLI::App& app) {
   add_validate_command(app);
   add_simulate_command(app);
   add_plan_command(app);
-  // add_calibrate_command(app);
+  add_calibrate_command(app);
 }
 
 }  // namespace quadrant::cli

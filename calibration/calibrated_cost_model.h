@@ -1,0 +1,63 @@
+// CostModels fitted from CUPTI profiles (provenance kFitted) and derived from a fitted
+// one for a GPU type without its own calibration (provenance kDerived).
+//
+//   auto m = CalibratedCostModel::load("calibration/models/H100-SXM.json");
+//   Estimate e = m->predict(attention_shape(model, layout, Phase::kDecode, batch));
+//   e.source;        // "calibration/models/H100-SXM.json#decode_attention/bf16 grid(max)"
+//   e.extrapolated;  // outside the profiled range of that component
+//   auto h20 = CalibratedCostModel::derive(*m, catalog.gpus.at("H100-SXM"),
+//                                          catalog.gpus.at("H20"));
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "calibration/fit.h"
+#include "sim/cost/cost_model.h"
+#include "sim/hardware/hardware.h"
+
+namespace quadrant::calibration {
+
+class CalibratedCostModel : public CostModel {
+ public:
+  // Model file errors are InputErrors naming the file and the JSON path.
+  static std::unique_ptr<CalibratedCostModel> load(const std::string& file);
+  static std::unique_ptr<CalibratedCostModel> from(ModelFile model);
+  // The fitted costs scaled by datasheet ratios: ns per FLOP by the ratio of dense peaks
+  // of each format, ns per byte by the ratio of HBM bandwidths; fixed overheads and the
+  // grid's relative corrections carried over. Error band widened (see predict).
+  static std::unique_ptr<CalibratedCostModel> derive(const CalibratedCostModel& base,
+                                                     const GpuSpec& calibrated_gpu,
+                                                     const GpuSpec& target_gpu);
+
+  // A quadrant's core (its kernels' component) plus the rest of its work as dense GEMMs.
+  // stddev: the held-out error as a robust sigma (1.4826 x median |rel err|, at least 1%),
+  // doubled outside the fitted range; derived models add 15% in quadrature, the spread of
+  // achieved-to-datasheet ratios across GPU generations that scaling by datasheets ignores.
+  Estimate predict(const QuadrantShape& shape) const override;
+  Provenance provenance() const override {
+    return derived_ ? Provenance::kDerived : Provenance::kFitted;
+  }
+  std::string describe() const override;
+
+  const ModelFile& model() const { return model_; }
+  const std::string& gpu() const { return gpu_; }
+
+ private:
+  CalibratedCostModel() = default;
+  // The component's model for a format, falling back to bf16 (then any) with a flag.
+  const ComponentModel* pick(const std::string& component, const std::string& format,
+                             bool* fallback) const;
+  ModelFile model_;
+  std::string gpu_;  // the GPU this model answers for
+  bool derived_ = false;
+  std::string origin_;  // the file the numbers come from
+};
+
+// The CostModel for a catalog GPU: its own calibration if it names one, else one derived
+// from the first calibrated GPU of the catalog (H100-SXM preferred), else nullptr (the
+// caller falls back to the roofline).
+std::unique_ptr<CostModel> calibrated_cost_model_for(const HardwareCatalog& catalog,
+                                                     const std::string& gpu);
+
+}  // namespace quadrant::calibration

@@ -1,0 +1,217 @@
+#include "calibration/features.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "sim/core/error.h"
+
+namespace quadrant::calibration {
+
+namespace {
+
+double d(int64_t v) {
+  return static_cast<double>(v);
+}
+
+double element_bytes(NumberFormat f) {
+  switch (f) {
+    case NumberFormat::kBf16:
+      return 2;
+    case NumberFormat::kFp8:
+    case NumberFormat::kInt8:
+      return 1;
+    case NumberFormat::kW4A8:
+      return 0.5;
+  }
+  return 2;
+}
+
+NumberFormat parse_format(const std::string& f) {
+  if (f == "fp8") return NumberFormat::kFp8;
+  if (f == "w4a8") return NumberFormat::kW4A8;
+  return NumberFormat::kBf16;
+}
+
+bool is_prefill(Quadrant q) {
+  return q == Quadrant::kPrefillAttention || q == Quadrant::kPrefillFfn;
+}
+
+}  // namespace
+
+const char* component_name(Quadrant q) {
+  switch (q) {
+    case Quadrant::kPrefillAttention:
+      return "prefill_attention";
+    case Quadrant::kPrefillFfn:
+      return "prefill_ffn";
+    case Quadrant::kDecodeAttention:
+      return "decode_attention";
+    case Quadrant::kDecodeFfn:
+      return "decode_ffn";
+  }
+  return "?";
+}
+
+const char* format_name(NumberFormat f) {
+  switch (f) {
+    case NumberFormat::kBf16:
+      return "bf16";
+    case NumberFormat::kFp8:
+    case NumberFormat::kInt8:
+      return "fp8";
+    case NumberFormat::kW4A8:
+      return "w4a8";
+  }
+  return "bf16";
+}
+
+Features core_features(const QuadrantShape& s) {
+  Features f;
+  const double eb = element_bytes(s.compute_format);
+  if (s.quadrant == Quadrant::kPrefillAttention || s.quadrant == Quadrant::kDecodeAttention) {
+    // Query-key pairs as accounting.h counts them for alike sequences (causal in prefill).
+    const double seqs = std::max(1, s.num_seqs);
+    double pairs = d(s.context_tokens);
+    if (is_prefill(s.quadrant)) {
+      const double n = d(s.new_tokens) / seqs;
+      const double prior = std::max(0.0, d(s.context_tokens) / seqs - n);
+      pairs = seqs * (n * prior + n * (n + 1) / 2);
+    }
+    f.flops = 2.0 * pairs * s.heads * (s.qk_head_dim + s.v_head_dim);
+    f.padded_flops = f.flops;
+    // KV read once per KV head, queries read and outputs written in bf16.
+    f.bytes = d(s.context_tokens) * s.kv_heads * (s.qk_head_dim + s.v_head_dim) * eb +
+              d(s.new_tokens) * s.heads * (s.qk_head_dim + s.v_head_dim) * 2.0;
+    return f;
+  }
+  if (s.active_experts <= 0) return f;                       // dense FFN: all GEMM work
+  const double per_token = 6.0 * s.hidden * s.intermediate;  // gate, up, down
+  f.flops = d(s.routed_tokens) * per_token;
+  const double per_expert = std::ceil(d(s.routed_tokens) / s.active_experts);
+  f.padded_flops = s.active_experts * std::ceil(per_expert / 128.0) * 128.0 * per_token;
+  const double act_bytes = s.compute_format == NumberFormat::kBf16 ? 2.0 : 1.0;
+  f.bytes = s.active_experts * 3.0 * s.hidden * s.intermediate * eb +
+            2.0 * d(s.routed_tokens) * s.hidden * act_bytes;
+  return f;
+}
+
+Features residual_gemm_features(const QuadrantShape& s, const Features& core) {
+  Features r;
+  r.flops = std::max(0.0, s.flops.value() - core.flops);
+  r.padded_flops = r.flops;
+  r.bytes = std::max(0.0, s.bytes.value() - core.bytes);
+  return r;
+}
+
+namespace {
+
+class Params {
+ public:
+  Params(const ProfileShape& p, std::string where, std::string path)
+      : p_(p), where_(std::move(where)), path_(std::move(path)) {}
+  int64_t get(const std::string& name) {
+    used_.push_back(name);
+    auto it = p_.params.find(name);
+    if (it == p_.params.end())
+      throw InputError(where_, path_ + ".params." + name, "missing (required for this op)");
+    if (it->second <= 0)
+      throw InputError(where_, path_ + ".params." + name,
+                       "expected a positive integer, got " + std::to_string(it->second));
+    return it->second;
+  }
+  int64_t get(const std::string& name, int64_t fallback) {
+    return p_.params.count(name) ? get(name) : (used_.push_back(name), fallback);
+  }
+  void mark(const std::string& name) { used_.push_back(name); }
+  void finish() const {
+    for (const auto& [name, value] : p_.params)
+      if (std::find(used_.begin(), used_.end(), name) == used_.end())
+        throw InputError(where_, path_ + ".params." + name, "unknown shape parameter");
+  }
+
+ private:
+  const ProfileShape& p_;
+  std::string where_, path_;
+  std::vector<std::string> used_;
+};
+
+}  // namespace
+
+QuadrantShape shape_from_params(const std::string& quadrant, const ProfileShape& p,
+                                const std::string& where, const std::string& path) {
+  Params r(p, where, path);
+  QuadrantShape s;
+  s.compute_format = parse_format(p.format);
+  // Lengths between *_min and the maximum are spread as the kernels spread them (evenly
+  // over the batch, kernels/src/decode_attention.cu); their sum is what the cost sees.
+  auto spread_sum = [](int64_t batch, int64_t lo, int64_t hi) {
+    int64_t sum = 0;
+    for (int64_t b = 0; b < batch; ++b)
+      sum += lo + (hi - lo) * ((b * 7919) % batch) / std::max<int64_t>(1, batch - 1);
+    return sum;
+  };
+  if (quadrant == "decode_attention") {
+    s.quadrant = Quadrant::kDecodeAttention;
+    s.num_seqs = static_cast<int>(r.get("batch"));
+    const int64_t kv_len = r.get("kv_len");
+    s.new_tokens = s.num_seqs;
+    s.context_tokens = spread_sum(s.num_seqs, r.get("kv_len_min", kv_len), kv_len);
+    s.heads = static_cast<int>(r.get("heads"));
+    s.kv_heads = static_cast<int>(r.get("kv_heads"));
+    s.qk_head_dim = static_cast<int>(r.get("head_dim"));
+    s.v_head_dim = s.qk_head_dim;
+    r.get("block_size", 16);  // paging granularity: not a cost feature
+  } else if (quadrant == "prefill_attention") {
+    // Sequences of one prefill are taken as alike (accounting.h does the same), so shapes
+    // with a spread of lengths enter with their mean length.
+    s.quadrant = Quadrant::kPrefillAttention;
+    s.num_seqs = static_cast<int>(r.get("batch"));
+    const int64_t seq_len = r.get("seq_len");
+    const int64_t prefix = p.params.count("prefix_len") ? p.params.at("prefix_len") : 0;
+    if (prefix < 0) throw InputError(where, path + ".params.prefix_len", "expected >= 0");
+    r.mark("prefix_len");
+    s.new_tokens = spread_sum(s.num_seqs, r.get("seq_len_min", seq_len), seq_len);
+    s.context_tokens = s.new_tokens + s.num_seqs * prefix;
+    s.heads = static_cast<int>(r.get("heads"));
+    s.kv_heads = static_cast<int>(r.get("kv_heads"));
+    s.qk_head_dim = static_cast<int>(r.get("head_dim"));
+    s.v_head_dim = static_cast<int>(r.get("v_head_dim", s.qk_head_dim));
+  } else if (quadrant == "prefill_ffn" || quadrant == "decode_ffn") {
+    s.quadrant = quadrant == "prefill_ffn" ? Quadrant::kPrefillFfn : Quadrant::kDecodeFfn;
+    const int64_t tokens = r.get("tokens");
+    const int64_t experts = r.get("experts");
+    const int64_t top_k = r.get("top_k");
+    s.new_tokens = tokens;
+    s.routed_tokens = tokens * top_k;
+    // Random routing reaches an expert unless all of its tokens' picks missed it.
+    const double miss = std::pow(1.0 - d(top_k) / d(experts), d(tokens));
+    s.active_experts = static_cast<int>(std::ceil(d(experts) * (1.0 - miss) - 1e-9));
+    s.hidden = static_cast<int>(r.get("hidden"));
+    s.intermediate = static_cast<int>(r.get("intermediate"));
+  } else {
+    throw InputError(where, path, "no QuadrantShape for op \"" + quadrant + "\"");
+  }
+  r.finish();
+  Features f = core_features(s);
+  s.flops = Flops(f.flops);
+  s.bytes = Bytes(f.bytes);
+  return s;
+}
+
+Features profile_features(const std::string& quadrant, const ProfileShape& p,
+                          const std::string& where, const std::string& path) {
+  if (quadrant == "dense_gemm") {
+    Params r(p, where, path);
+    const double m = d(r.get("m")), n = d(r.get("n")), k = d(r.get("k"));
+    r.finish();
+    const double eb = p.format == "bf16" ? 2.0 : 1.0;
+    Features f;
+    f.flops = 2.0 * m * n * k;
+    f.padded_flops = 2.0 * std::ceil(m / 128) * 128 * std::ceil(n / 128) * 128 * k;
+    f.bytes = (m * k + k * n) * eb + m * n * 2.0;
+    return f;
+  }
+  return core_features(shape_from_params(quadrant, p, where, path));
+}
+
+}  // namespace quadrant::calibration

@@ -1,0 +1,42 @@
+// The features a fitted cost model sees, computed the same way from a profiled kernel
+// shape (its make_op parameters) and from the simulator's QuadrantShape, so that the
+// model is queried with exactly what it was fitted on.
+//
+// A quadrant's kernels cover its core: the attention kernel (scores and values over the
+// KV cache) and the routed experts' grouped GEMMs. The rest of a QuadrantShape's work
+// (attention projections, shared experts, router; dense FFNs) is GEMM work, costed by the
+// dense_gemm component on the residual FLOPs and bytes.
+#pragma once
+
+#include <string>
+
+#include "calibration/profile.h"
+#include "sim/cost/cost_model.h"
+
+namespace quadrant::calibration {
+
+struct Features {
+  double flops = 0;
+  double padded_flops = 0;  // FLOPs with each expert's rows rounded up to a 128-row tile
+  double bytes = 0;
+};
+
+// "prefill_attention", "prefill_ffn", "decode_attention", "decode_ffn".
+const char* component_name(Quadrant q);
+// "bf16", "fp8", "w4a8" (int8 is profiled as w4a8's activations: the caller decides).
+const char* format_name(NumberFormat f);
+
+// The core work of a shape (attention kernel, or the routed experts; zero for dense FFNs).
+Features core_features(const QuadrantShape& s);
+// Everything of the shape that is not its core, as GEMM work (never negative).
+Features residual_gemm_features(const QuadrantShape& s, const Features& core);
+
+// The QuadrantShape a profiled op stands for (quadrants only, not dense_gemm). Unknown or
+// missing parameters are InputErrors naming `where` (file) and `path`.
+QuadrantShape shape_from_params(const std::string& quadrant, const ProfileShape& p,
+                                const std::string& where, const std::string& path);
+// Features of a profiled shape, any component (dense_gemm: 2mnk and its operands' bytes).
+Features profile_features(const std::string& quadrant, const ProfileShape& p,
+                          const std::string& where, const std::string& path);
+
+}  // namespace quadrant::calibration

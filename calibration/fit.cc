@@ -1,0 +1,487 @@
+#include "calibration/fit.h"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <numeric>
+
+#include "calibration/profile.h"
+#include "sim/core/error.h"
+
+namespace quadrant::calibration {
+
+ErrorStats error_stats(std::vector<double> e) {
+  ErrorStats s;
+  s.count = static_cast<int>(e.size());
+  if (e.empty()) return s;
+  std::sort(e.begin(), e.end());
+  auto quantile = [&](double p) {
+    // Linear interpolation between order statistics (type 7, as numpy's default).
+    const double h = p * static_cast<double>(e.size() - 1);
+    const size_t lo = static_cast<size_t>(std::floor(h));
+    const size_t hi = std::min(lo + 1, e.size() - 1);
+    return e[lo] + (h - static_cast<double>(lo)) * (e[hi] - e[lo]);
+  };
+  s.median = quantile(0.5);
+  s.p95 = quantile(0.95);
+  return s;
+}
+
+namespace {
+
+struct Form {
+  std::string name;  // sum, pnorm, max
+  double q;          // 1, 2, 4; 0 for max
+  bool padded;
+};
+
+double compute_of(const Features& x, bool padded) {
+  return padded ? x.padded_flops : x.flops;
+}
+
+double combine(double a, double b, double q) {
+  if (q == 0) return std::max(a, b);
+  if (q == 1) return a + b;
+  const double m = std::max(a, b);
+  if (m <= 0) return 0;
+  return m * std::pow(std::pow(a / m, q) + std::pow(b / m, q), 1.0 / q);
+}
+
+double parametric(const Features& x, bool padded, double q, const double c[3]) {
+  return c[0] + combine(c[1] * compute_of(x, padded), c[2] * x.bytes, q);
+}
+
+// Weighted linear least squares of t = c0 + c1 F + c2 B on relative residuals, with
+// negative coefficients dropped and the rest refitted (a small active-set NNLS).
+void linear_start(const std::vector<Sample>& s, bool padded, double c[3]) {
+  bool active[3] = {true, true, true};
+  for (int round = 0; round < 3; ++round) {
+    std::vector<int> cols;
+    for (int j = 0; j < 3; ++j)
+      if (active[j]) cols.push_back(j);
+    Eigen::MatrixXd a(s.size(), cols.size());
+    Eigen::VectorXd b = Eigen::VectorXd::Ones(static_cast<Eigen::Index>(s.size()));
+    for (size_t i = 0; i < s.size(); ++i) {
+      const double v[3] = {1.0, compute_of(s[i].x, padded), s[i].x.bytes};
+      for (size_t k = 0; k < cols.size(); ++k)
+        a(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(k)) = v[cols[k]] / s[i].t_ns;
+    }
+    Eigen::VectorXd sol = a.colPivHouseholderQr().solve(b);
+    bool negative = false;
+    for (int j = 0; j < 3; ++j) c[j] = 0;
+    for (size_t k = 0; k < cols.size(); ++k) {
+      c[cols[k]] = sol(static_cast<Eigen::Index>(k));
+      if (c[cols[k]] < 0) {
+        active[cols[k]] = false;
+        negative = true;
+      }
+    }
+    if (!negative) break;
+    for (int j = 0; j < 3; ++j)
+      if (!active[j]) c[j] = 0;
+  }
+  for (int j = 0; j < 3; ++j)
+    if (!(c[j] > 0)) c[j] = 0;
+}
+
+// Levenberg-Marquardt on log-coefficients (kept positive) minimising the sum of squared
+// relative residuals; a coefficient the linear start dropped stays at zero.
+void refine(const std::vector<Sample>& s, bool padded, double q, double c[3]) {
+  std::vector<int> free;
+  for (int j = 0; j < 3; ++j)
+    if (c[j] > 0) free.push_back(j);
+  if (free.empty()) return;
+  auto cost = [&](const double* cc) {
+    double sum = 0;
+    for (const Sample& x : s) {
+      const double r = parametric(x.x, padded, q, cc) / x.t_ns - 1;
+      sum += r * r;
+    }
+    return sum;
+  };
+  const Eigen::Index n = static_cast<Eigen::Index>(free.size());
+  const Eigen::Index m = static_cast<Eigen::Index>(s.size());
+  double lambda = 1e-3;
+  double best = cost(c);
+  for (int iter = 0; iter < 200; ++iter) {
+    Eigen::MatrixXd jac(m, n);
+    Eigen::VectorXd r(m);
+    for (Eigen::Index i = 0; i < m; ++i) {
+      const Sample& x = s[static_cast<size_t>(i)];
+      r(i) = parametric(x.x, padded, q, c) / x.t_ns - 1;
+      for (Eigen::Index k = 0; k < n; ++k) {
+        double cc[3] = {c[0], c[1], c[2]};
+        const int j = free[static_cast<size_t>(k)];
+        const double h = 1e-6;
+        cc[j] = c[j] * std::exp(h);
+        jac(i, k) = (parametric(x.x, padded, q, cc) / x.t_ns - 1 - r(i)) / h;
+      }
+    }
+    Eigen::MatrixXd jtj = jac.transpose() * jac;
+    Eigen::VectorXd g = jac.transpose() * r;
+    bool improved = false;
+    for (int tries = 0; tries < 10 && !improved; ++tries) {
+      Eigen::MatrixXd damped = jtj;
+      for (Eigen::Index k = 0; k < n; ++k) damped(k, k) += lambda * (jtj(k, k) + 1e-12);
+      Eigen::VectorXd step = damped.ldlt().solve(-g);
+      double cc[3] = {c[0], c[1], c[2]};
+      for (Eigen::Index k = 0; k < n; ++k) {
+        const int j = free[static_cast<size_t>(k)];
+        cc[j] = c[j] * std::exp(std::clamp(step(k), -5.0, 5.0));
+      }
+      const double trial = cost(cc);
+      if (trial < best) {
+        const double gain = best - trial;
+        std::copy(cc, cc + 3, c);
+        best = trial;
+        lambda = std::max(lambda / 3, 1e-9);
+        improved = true;
+        if (gain < 1e-12 * (best + 1e-12)) return;
+      } else {
+        lambda *= 4;
+      }
+    }
+    if (!improved) return;
+  }
+}
+
+void fit_parametric(const std::vector<Sample>& s, const Form& f, double c[3]) {
+  linear_start(s, f.padded, c);
+  if (c[1] == 0 && c[2] == 0) {
+    // Degenerate start (e.g. all times alike): a positive seed the refinement can move.
+    c[1] = 1e-6;
+    c[2] = 1e-6;
+  }
+  refine(s, f.padded, f.q, c);
+}
+
+struct Point {
+  double u, v;  // log compute, log bytes
+};
+Point point_of(const Features& x, bool padded) {
+  return {std::log(std::max(1.0, compute_of(x, padded))), std::log(std::max(1.0, x.bytes))};
+}
+
+}  // namespace
+
+double ComponentModel::base_ns(const Features& x) const {
+  const double c[3] = {overhead_ns, ns_per_flop, ns_per_byte};
+  return parametric(x, padded, q, c);
+}
+
+double ComponentModel::predict_ns(const Features& x) const {
+  const double base = base_ns(x);
+  if (form != "grid" || points.empty()) return base;
+  // Inverse-distance mean of the log residuals of the nearest profiled shapes.
+  const Point p = point_of(x, padded);
+  std::vector<std::pair<double, double>> near;  // distance, log residual
+  for (const Sample& s : points) {
+    const Point o = point_of(s.x, padded);
+    const double dist = std::hypot(p.u - o.u, p.v - o.v);
+    near.emplace_back(dist, std::log(s.t_ns / base_ns(s.x)));
+  }
+  const size_t k = std::min(near.size(), static_cast<size_t>(std::max(1, neighbours)));
+  std::partial_sort(near.begin(), near.begin() + static_cast<std::ptrdiff_t>(k), near.end());
+  double wsum = 0, rsum = 0;
+  for (size_t i = 0; i < k; ++i) {
+    const double w = 1.0 / (near[i].first + 1e-3);
+    wsum += w;
+    rsum += w * near[i].second;
+  }
+  return base * std::exp(rsum / wsum);
+}
+
+bool ComponentModel::inside(const Features& x) const {
+  auto in = [](double v, double l, double h) { return v >= l * 0.98 && v <= h * 1.02; };
+  return in(x.flops, lo.flops, hi.flops) && in(x.bytes, lo.bytes, hi.bytes);
+}
+
+std::string ComponentModel::form_label() const {
+  std::string base = q == 0 ? "max" : q == 1 ? "sum" : "pnorm-" + std::to_string(int(q));
+  if (padded) base += "/padded";
+  return form == "grid" ? "grid(" + base + ")" : base;
+}
+
+ComponentModel fit_component(const std::string& component, const std::string& format,
+                             const std::vector<Sample>& samples, int folds) {
+  if (samples.size() < 4)
+    throw InputError("", component + "." + format,
+                     "at least 4 profiled shapes are needed to fit a model, got " +
+                         std::to_string(samples.size()));
+  for (const Sample& s : samples)
+    QUADRANT_CHECK_MSG(s.t_ns > 0, component + ": a sample with a non-positive time");
+  // Folds over shapes sorted by size, dealt round-robin: each fold spans the whole range,
+  // and the assignment does not depend on the order of the profile file.
+  std::vector<Sample> sorted = samples;
+  std::sort(sorted.begin(), sorted.end(), [](const Sample& a, const Sample& b) {
+    return std::tie(a.x.flops, a.x.bytes, a.t_ns) < std::tie(b.x.flops, b.x.bytes, b.t_ns);
+  });
+  const int k = std::clamp(folds, 2, static_cast<int>(sorted.size()));
+
+  const std::vector<Form> forms = {{"sum", 1, false},  {"pnorm", 2, false}, {"pnorm", 4, false},
+                                   {"max", 0, false},  {"sum", 1, true},    {"pnorm", 2, true},
+                                   {"pnorm", 4, true}, {"max", 0, true}};
+  auto fit_on = [&](const std::vector<Sample>& train, const Form& f, bool grid) {
+    ComponentModel m;
+    m.component = component;
+    m.format = format;
+    m.form = grid ? "grid" : f.name;
+    m.q = f.q;
+    m.padded = f.padded;
+    double c[3];
+    fit_parametric(train, f, c);
+    m.overhead_ns = c[0];
+    m.ns_per_flop = c[1];
+    m.ns_per_byte = c[2];
+    if (grid) m.points = train;
+    return m;
+  };
+  auto score = [](const ErrorStats& e) { return std::max(e.median / 0.03, e.p95 / 0.10); };
+  auto heldout_of = [&](const Form& f, bool grid) {
+    std::vector<double> errs;
+    for (int fold = 0; fold < k; ++fold) {
+      std::vector<Sample> train, test;
+      for (size_t i = 0; i < sorted.size(); ++i)
+        (static_cast<int>(i % static_cast<size_t>(k)) == fold ? test : train).push_back(sorted[i]);
+      ComponentModel m = fit_on(train, f, grid);
+      for (const Sample& s : test) errs.push_back(std::abs(m.predict_ns(s.x) / s.t_ns - 1));
+    }
+    return error_stats(errs);
+  };
+
+  std::vector<std::pair<std::string, ErrorStats>> candidates;
+  size_t best_form = 0;
+  ErrorStats best_err;
+  double best_score = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < forms.size(); ++i) {
+    ErrorStats e = heldout_of(forms[i], false);
+    ComponentModel label = fit_on({sorted.begin(), sorted.begin() + 4}, forms[i], false);
+    candidates.emplace_back(label.form_label(), e);
+    if (score(e) < best_score) {
+      best_score = score(e);
+      best_form = i;
+      best_err = e;
+    }
+  }
+  bool grid = false;
+  ErrorStats grid_err = heldout_of(forms[best_form], true);
+  candidates.emplace_back("grid(" + candidates[best_form].first + ")", grid_err);
+  if (score(grid_err) < best_score) {
+    grid = true;
+    best_err = grid_err;
+  }
+
+  ComponentModel m = fit_on(sorted, forms[best_form], grid);
+  m.heldout = best_err;
+  m.folds = k;
+  m.candidates = candidates;
+  std::vector<double> train_err;
+  for (const Sample& s : sorted) train_err.push_back(std::abs(m.predict_ns(s.x) / s.t_ns - 1));
+  m.training = error_stats(train_err);
+  m.lo = m.hi = sorted.front().x;
+  for (const Sample& s : sorted) {
+    m.lo.flops = std::min(m.lo.flops, s.x.flops);
+    m.lo.bytes = std::min(m.lo.bytes, s.x.bytes);
+    m.hi.flops = std::max(m.hi.flops, s.x.flops);
+    m.hi.bytes = std::max(m.hi.bytes, s.x.bytes);
+  }
+  return m;
+}
+
+const ComponentModel* ModelFile::find(const std::string& component,
+                                      const std::string& format) const {
+  for (const ComponentModel& c : components)
+    if (c.component == component && c.format == format) return &c;
+  return nullptr;
+}
+
+ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds) {
+  ModelFile out;
+  std::map<std::pair<std::string, std::string>, std::vector<Sample>> groups;
+  for (const std::string& path : profile_paths) {
+    for (const std::string& file : profile_files(path)) {
+      Profile p = read_profile(file);
+      if (out.gpu.empty()) {
+        out.gpu = p.device.gpu;
+        out.device_name = p.device.name;
+        out.sm_count = p.device.sm_count;
+        out.kernels_revision = p.kernels_revision;
+      } else if (p.device.gpu != out.gpu) {
+        throw InputError(file, "device.gpu",
+                         "all profiles of one model must come from one GPU type: expected \"" +
+                             out.gpu + "\", got \"" + p.device.gpu + "\"");
+      }
+      out.profiles.push_back(file);
+      for (size_t i = 0; i < p.shapes.size(); ++i) {
+        const ProfileShape& s = p.shapes[i];
+        Sample x;
+        x.x = profile_features(p.quadrant, s, file, "shapes[" + std::to_string(i) + "]");
+        x.t_ns = s.median_ns;
+        x.noise = s.relative_noise();
+        groups[{p.quadrant, s.format}].push_back(x);
+      }
+    }
+  }
+  for (const auto& [key, samples] : groups)
+    out.components.push_back(fit_component(key.first, key.second, samples, folds));
+  return out;
+}
+
+namespace {
+
+Json stats_json(const ErrorStats& e) {
+  return {{"median", e.median}, {"p95", e.p95}, {"count", e.count}};
+}
+ErrorStats read_stats(const Node& n) {
+  ErrorStats e;
+  e.median = n.at("median").non_negative();
+  e.p95 = n.at("p95").non_negative();
+  e.count = static_cast<int>(n.integer("count"));
+  return e;
+}
+Features read_range(const Node& n, int side) {
+  Features f;
+  f.flops = n.at("flops").at(static_cast<size_t>(side)).non_negative();
+  f.bytes = n.at("bytes").at(static_cast<size_t>(side)).non_negative();
+  f.padded_flops = f.flops;
+  return f;
+}
+
+}  // namespace
+
+std::string model_to_json(const ModelFile& m) {
+  Json head = {
+      {"schema_version", 1},
+      {"kind", "quadrant-cost-model"},
+      {"gpu", m.gpu},
+      {"device_name", m.device_name},
+      {"sm_count", m.sm_count},
+      {"kernels_revision", m.kernels_revision},
+      {"profiles", m.profiles},
+      {"error_metric", "held-out |predicted/measured - 1| over k folds of the profiled shapes"}};
+  std::string out = head.dump();
+  out.pop_back();
+  out += ",\"components\":[";
+  for (size_t i = 0; i < m.components.size(); ++i) {
+    const ComponentModel& c = m.components[i];
+    Json j = {{"component", c.component},
+              {"format", c.format},
+              {"form", c.form},
+              {"label", c.form_label()},
+              {"padded", c.padded},
+              {"q", c.q},
+              {"overhead_ns", c.overhead_ns},
+              {"ns_per_flop", c.ns_per_flop},
+              {"ns_per_byte", c.ns_per_byte},
+              {"neighbours", c.neighbours},
+              {"range", {{"flops", {c.lo.flops, c.hi.flops}}, {"bytes", {c.lo.bytes, c.hi.bytes}}}},
+              {"folds", c.folds},
+              {"heldout", stats_json(c.heldout)},
+              {"training", stats_json(c.training)}};
+    Json cand = Json::object();
+    for (const auto& [name, e] : c.candidates) cand[name] = stats_json(e);
+    j["candidates"] = cand;
+    Json pts = Json::array();
+    for (const Sample& s : c.points)
+      pts.push_back({s.x.flops, s.x.padded_flops, s.x.bytes, s.t_ns});
+    j["points"] = pts;
+    out += (i ? ",\n" : "\n") + j.dump();
+  }
+  out += "\n]}";
+  return out;
+}
+
+ModelFile read_model(const std::string& file) {
+  Json j = load_json(file);
+  Node root(j, file);
+  if (root.integer("schema_version") != 1)
+    root.at("schema_version")
+        .fail("expected schema version 1, got " + root.at("schema_version").json().dump());
+  if (root.string("kind") != "quadrant-cost-model")
+    root.at("kind").fail("expected \"quadrant-cost-model\", got \"" + root.string("kind") + "\"");
+  ModelFile m;
+  m.file = file;
+  m.gpu = root.string("gpu");
+  m.device_name = root.string_or("device_name", "");
+  m.sm_count = root.has("sm_count") ? static_cast<int>(root.integer("sm_count")) : 0;
+  m.kernels_revision = root.string_or("kernels_revision", "");
+  if (root.has("profiles")) {
+    Node ps = root.at("profiles");
+    for (size_t i = 0; i < ps.size(); ++i) m.profiles.push_back(ps.at(i).string());
+  }
+  Node cs = root.at("components");
+  for (size_t i = 0; i < cs.size(); ++i) {
+    Node n = cs.at(i);
+    ComponentModel c;
+    c.component = n.string("component");
+    c.format = n.string("format");
+    c.form = n.string("form");
+    if (c.form != "sum" && c.form != "pnorm" && c.form != "max" && c.form != "grid")
+      n.at("form").fail("expected one of sum, pnorm, max, grid, got \"" + c.form + "\"");
+    c.padded = n.at("padded").boolean();
+    c.q = n.at("q").non_negative();
+    c.overhead_ns = n.at("overhead_ns").non_negative();
+    c.ns_per_flop = n.at("ns_per_flop").non_negative();
+    c.ns_per_byte = n.at("ns_per_byte").non_negative();
+    if (c.ns_per_flop == 0 && c.ns_per_byte == 0 && c.overhead_ns == 0)
+      n.fail("a model with every cost zero predicts nothing");
+    c.neighbours = static_cast<int>(n.integer("neighbours"));
+    c.lo = read_range(n.at("range"), 0);
+    c.hi = read_range(n.at("range"), 1);
+    c.folds = static_cast<int>(n.integer("folds"));
+    c.heldout = read_stats(n.at("heldout"));
+    c.training = read_stats(n.at("training"));
+    if (n.has("candidates")) {
+      Node cand = n.at("candidates");
+      for (const std::string& k : cand.keys()) c.candidates.emplace_back(k, read_stats(cand.at(k)));
+    }
+    Node pts = n.at("points");
+    for (size_t p = 0; p < pts.size(); ++p) {
+      Node pt = pts.at(p);
+      if (pt.size() != 4) pt.fail("expected [flops, padded_flops, bytes, t_ns]");
+      Sample s;
+      s.x.flops = pt.at(size_t{0}).non_negative();
+      s.x.padded_flops = pt.at(size_t{1}).non_negative();
+      s.x.bytes = pt.at(size_t{2}).non_negative();
+      s.t_ns = pt.at(size_t{3}).positive();
+      c.points.push_back(s);
+    }
+    if (c.form == "grid" && c.points.empty()) n.at("points").fail("the grid form needs its points");
+    m.components.push_back(std::move(c));
+  }
+  return m;
+}
+
+std::string error_table(const ModelFile& m, bool markdown) {
+  std::string out;
+  char line[256];
+  if (markdown) {
+    out +=
+        "| op | format | shapes | form | held-out median | held-out P95 | targets (3% / 10%) |\n";
+    out += "| --- | --- | ---: | --- | ---: | ---: | --- |\n";
+  } else {
+    std::snprintf(line, sizeof line, "%-18s %-5s %6s %-22s %8s %8s  %s\n", "op", "fmt", "shapes",
+                  "form", "median", "P95", "targets");
+    out += line;
+  }
+  for (const ComponentModel& c : m.components) {
+    const bool med_ok = c.heldout.median <= 0.03, p95_ok = c.heldout.p95 <= 0.10;
+    std::string verdict = std::string(med_ok ? "median met" : "median MISSED") + ", " +
+                          (p95_ok ? "P95 met" : "P95 MISSED");
+    if (markdown)
+      std::snprintf(line, sizeof line, "| %s | %s | %d | %s | %.1f%% | %.1f%% | %s |\n",
+                    c.component.c_str(), c.format.c_str(), c.heldout.count, c.form_label().c_str(),
+                    100 * c.heldout.median, 100 * c.heldout.p95, verdict.c_str());
+    else
+      std::snprintf(line, sizeof line, "%-18s %-5s %6d %-22s %7.1f%% %7.1f%%  %s\n",
+                    c.component.c_str(), c.format.c_str(), c.heldout.count, c.form_label().c_str(),
+                    100 * c.heldout.median, 100 * c.heldout.p95, verdict.c_str());
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace quadrant::calibration

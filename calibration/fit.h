@@ -1,0 +1,89 @@
+// The fitter: per (component, format) a cost model over Features, chosen among a few
+// forms by held-out error (k-fold).
+//
+// Forms, all with a fixed overhead c0 and per-unit costs c1 (ns per FLOP) and c2 (ns per
+// byte), fitted by least squares on relative residuals (Levenberg-Marquardt, costs kept
+// positive):
+//   sum      t = c0 + c1 F + c2 B                    (no overlap of compute and memory)
+//   pnorm-q  t = c0 + ((c1 F)^q + (c2 B)^q)^(1/q)    (q = 2, 4: partial overlap)
+//   max      t = c0 + max(c1 F, c2 B)                (the roofline)
+// each also with F = tile-padded FLOPs (wave/tile quantisation of grouped GEMMs), and
+//   grid     the best of the above times a correction interpolated over the profiled
+//            shapes (nearest neighbours in log F, log B); outside the grid the correction
+//            of the nearest shapes rides on the parametric tail.
+// The chosen form is the one with the lowest max(median / 3%, P95 / 10%) held-out error:
+// the two targets, weighed equally.
+//
+//   ComponentModel m = fit_component("decode_attention", "bf16", samples);
+//   m.predict_ns(features);  m.heldout.median;  m.heldout.p95;
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "calibration/features.h"
+#include "calibration/json_path.h"
+
+namespace quadrant::calibration {
+
+struct Sample {
+  Features x;
+  double t_ns = 0;
+  double noise = 0;  // relative noise of the measurement (0 when unknown)
+};
+
+struct ErrorStats {
+  double median = 0;  // of |predicted / measured - 1|
+  double p95 = 0;
+  int count = 0;
+};
+ErrorStats error_stats(std::vector<double> abs_rel_errors);
+
+struct ComponentModel {
+  std::string component;  // "decode_attention", ..., "dense_gemm"
+  std::string format;
+  std::string form = "sum";  // "sum", "pnorm", "max", "grid" (see above)
+  bool padded = false;       // compute term on tile-padded FLOPs
+  double q = 1;              // pnorm exponent (1: sum; 0: max)
+  double overhead_ns = 0;
+  double ns_per_flop = 0;
+  double ns_per_byte = 0;
+  std::vector<Sample> points;  // the grid form's shapes
+  int neighbours = 3;
+  Features lo, hi;  // range of the fitted shapes
+  ErrorStats heldout, training;
+  int folds = 0;
+  std::vector<std::pair<std::string, ErrorStats>> candidates;  // held-out error of each form
+
+  double base_ns(const Features& x) const;     // the parametric part
+  double predict_ns(const Features& x) const;  // with the grid correction, if any
+  bool inside(const Features& x) const;        // within the fitted range (2% slack)
+  std::string form_label() const;              // "pnorm-2/padded", "grid(max)"...
+};
+
+// Fits every form, scores each by k-fold held-out error, refits the best on all samples.
+// Needs at least 4 samples (InputError otherwise, naming the component).
+ComponentModel fit_component(const std::string& component, const std::string& format,
+                             const std::vector<Sample>& samples, int folds = 5);
+
+// A model file: calibration/models/<gpu>.json, schema_version 1.
+struct ModelFile {
+  std::string file;
+  std::string gpu;          // catalog key
+  std::string device_name;  // as the driver reported it
+  int sm_count = 0;
+  std::string kernels_revision;
+  std::vector<std::string> profiles;  // files it was fitted from
+  std::vector<ComponentModel> components;
+  const ComponentModel* find(const std::string& component, const std::string& format) const;
+};
+
+// Fits every (op, format) found in the profiles (all from one GPU).
+ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds = 5);
+std::string model_to_json(const ModelFile& m);
+ModelFile read_model(const std::string& file);
+// The held-out error table as Markdown (README) or plain text.
+std::string error_table(const ModelFile& m, bool markdown);
+
+}  // namespace quadrant::calibration

@@ -1,0 +1,98 @@
+// `quadrant calibrate ...`: the CPU half of calibration (no GPU needed).
+//   fit PROFILES... --out MODEL [--folds K]  fit a cost model per op and format; prints the
+//                                            held-out error table
+//   check --baseline A --candidate B         compare two profile sets (files or folders)
+//                                            or two model files; exit 1 on a regression
+//   table MODEL [--markdown]                 the held-out error table of a model file
+//   links LINK_PROFILE --out MODEL           fit latency + bytes/bandwidth per link path
+// The simulator loads model files through the CostModel seam (calibrated_cost_model.h).
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "calibration/fit.h"
+#include "calibration/json_path.h"
+#include "calibration/link_model.h"
+#include "calibration/regression_check.h"
+#include "sim/cli/commands.h"
+#include "sim/core/error.h"
+
+namespace quadrant::cli {
+
+namespace {
+
+bool is_model_file(const std::string& path) {
+  if (path.size() < 5 || path.substr(path.size() - 5) != ".json") return false;
+  calibration::Json j = calibration::load_json(path);
+  return j.is_object() && j.value("kind", "") == "quadrant-cost-model";
+}
+
+}  // namespace
+
+void add_calibrate_command(CLI::App& app) {
+  auto* cal = app.add_subcommand("calibrate", "Fit, check and inspect calibrated cost models");
+  cal->require_subcommand(1);
+
+  static std::vector<std::string> fit_inputs;
+  static std::string fit_out;
+  static int folds = 5;
+  auto* fit = cal->add_subcommand("fit", "Fit cost models from profiles (files or folders)");
+  fit->add_option("profiles", fit_inputs, "profile files or folders of one GPU")->required();
+  fit->add_option("--out", fit_out, "model file to write (calibration/models/<gpu>.json)")
+      ->required();
+  fit->add_option("--folds", folds, "folds of the held-out error (k-fold)")
+      ->check(CLI::Range(2, 100));
+  fit->callback([] {
+    calibration::ModelFile m = calibration::fit_profiles(fit_inputs, folds);
+    calibration::save_text(fit_out, calibration::model_to_json(m));
+    std::printf("fitted %zu components for %s from %zu profiles -> %s\n", m.components.size(),
+                m.gpu.c_str(), m.profiles.size(), fit_out.c_str());
+    std::fputs(calibration::error_table(m, false).c_str(), stdout);
+  });
+
+  static std::vector<std::string> baseline, candidate;
+  static int worst = 10;
+  auto* check = cal->add_subcommand(
+      "check", "Compare a candidate calibration with a baseline; exit 1 on a regression");
+  check->add_option("--baseline", baseline, "profile files/folders, or one model file")->required();
+  check->add_option("--candidate", candidate, "profile files/folders, or one model file")
+      ->required();
+  check->add_option("--worst", worst, "rows of the worst-shapes table");
+  check->callback([] {
+    calibration::CheckReport r;
+    const bool models = baseline.size() == 1 && candidate.size() == 1 &&
+                        is_model_file(baseline[0]) && is_model_file(candidate[0]);
+    if (models)
+      r = calibration::check_models(baseline[0], candidate[0]);
+    else
+      r = calibration::check_profiles(calibration::read_profiles(baseline),
+                                      calibration::read_profiles(candidate));
+    std::fputs(calibration::format_report(r, worst).c_str(), stdout);
+    set_exit_code(r.failed ? 1 : 0);
+  });
+
+  static std::string table_model;
+  static bool markdown = false;
+  auto* table = cal->add_subcommand("table", "Print a model file's held-out error table");
+  table->add_option("model", table_model, "model file")->required();
+  table->add_flag("--markdown", markdown, "as a Markdown table");
+  table->callback([] {
+    std::fputs(calibration::error_table(calibration::read_model(table_model), markdown).c_str(),
+               stdout);
+  });
+
+  static std::string link_profile, link_out;
+  auto* links = cal->add_subcommand("links", "Fit the link model (latency + bytes/bandwidth)");
+  links->add_option("profile", link_profile, "link profile file")->required();
+  links->add_option("--out", link_out, "link model file to write")->required();
+  links->callback([] {
+    auto fitted = calibration::fit_link_profile(link_profile);
+    calibration::save_text(link_out, calibration::links_to_json(fitted, link_profile));
+    for (const auto& l : fitted)
+      std::printf("%-12s latency %.2f us, bandwidth %.1f GB/s, held-out median %.1f%% P95 %.1f%%\n",
+                  l.path.c_str(), l.latency.to_micros(), l.bandwidth.value() / 1e9,
+                  100 * l.heldout.median, 100 * l.heldout.p95);
+  });
+}
+
+}  // namespace quadrant::cli

@@ -1,0 +1,132 @@
+#include "calibration/calibrated_cost_model.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "sim/core/error.h"
+#include "tests/calibration/synthetic.h"
+
+namespace quadrant::calibration {
+namespace {
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() / ("quadrant_ccm_" + name);
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+// A model fitted on synthetic decode attention (max roofline) and dense GEMMs.
+std::string synthetic_model() {
+  static const std::string file = [] {
+    const std::string a = write_temp("a.json", profile_to_json(testing::decode_attention_profile(
+                                                   testing::roofline_max, 0.0, 1)));
+    const std::string g =
+        write_temp("g.json", profile_to_json(testing::dense_gemm_profile(0.0, 2)));
+    return write_temp("model.json", model_to_json(fit_profiles({a, g})));
+  }();
+  return file;
+}
+
+QuadrantShape decode_attention(int batch, int kv_len) {
+  QuadrantShape s;
+  s.quadrant = Quadrant::kDecodeAttention;
+  s.num_seqs = batch;
+  s.new_tokens = batch;
+  s.context_tokens = static_cast<int64_t>(batch) * kv_len;
+  s.heads = 32;
+  s.kv_heads = 8;
+  s.qk_head_dim = s.v_head_dim = 128;
+  Features f = core_features(s);
+  s.flops = Flops(f.flops);
+  s.bytes = Bytes(f.bytes);
+  return s;
+}
+
+GpuSpec gpu(const std::string& name, double tb_per_s, double bf16_tflops) {
+  GpuSpec g;
+  g.name = name;
+  g.memory_bandwidth = BytesPerSec::tera(tb_per_s);
+  g.bf16 = FlopsPerSec::tera(bf16_tflops);
+  g.fp8 = FlopsPerSec::tera(2 * bf16_tflops);
+  return g;
+}
+
+TEST(CalibratedCostModel, PredictsTheClosedFormItWasFittedOn) {
+  auto m = CalibratedCostModel::load(synthetic_model());
+  EXPECT_EQ(m->provenance(), Provenance::kFitted);
+  QuadrantShape s = decode_attention(16, 4096);
+  Estimate e = m->predict(s);
+  EXPECT_NEAR(e.mean.ns() / testing::roofline_max(core_features(s)), 1.0, 0.01);
+  EXPECT_EQ(e.provenance, Provenance::kFitted);
+  EXPECT_NE(e.source.find(synthetic_model()), std::string::npos);
+  EXPECT_NE(e.source.find("decode_attention/bf16"), std::string::npos);
+  EXPECT_FALSE(e.extrapolated);
+  EXPECT_GE(e.stddev.ns(), 0);
+}
+
+TEST(CalibratedCostModel, FlagsShapesOutsideTheProfiledRange) {
+  auto m = CalibratedCostModel::load(synthetic_model());
+  Estimate inside = m->predict(decode_attention(16, 4096));
+  Estimate outside = m->predict(decode_attention(1024, 131072));
+  EXPECT_TRUE(outside.extrapolated);
+  EXPECT_GT(outside.stddev / outside.mean, inside.stddev / inside.mean * 1.5);
+}
+
+TEST(CalibratedCostModel, ResidualWorkGoesToTheGemmModel) {
+  auto m = CalibratedCostModel::load(synthetic_model());
+  QuadrantShape s = decode_attention(16, 4096);
+  const Estimate core = m->predict(s);
+  // Add projection work worth a 1024 x 4096 x 4096 GEMM.
+  s.flops = s.flops + Flops(2.0 * 1024 * 4096 * 4096);
+  s.bytes = s.bytes + Bytes((1024.0 * 4096 + 4096.0 * 4096) * 2 + 1024.0 * 4096 * 2);
+  const Estimate both = m->predict(s);
+  EXPECT_NE(both.source.find("dense_gemm"), std::string::npos);
+  Features g{2.0 * 1024 * 4096 * 4096, 2.0 * 1024 * 4096 * 4096,
+             (1024.0 * 4096 + 4096.0 * 4096) * 2 + 1024.0 * 4096 * 2};
+  EXPECT_NEAR((both.mean - core.mean).ns() / testing::roofline_max(g), 1.0, 0.02);
+}
+
+// A GPU with twice the bandwidth and the same peaks: memory-bound decode attention takes
+// about half the time; the model says it is derived and widens its band.
+TEST(CalibratedCostModel, DerivedModelScalesByDatasheetRatios) {
+  auto base = CalibratedCostModel::load(synthetic_model());
+  GpuSpec from = gpu("H100-SXM", 3.35, 989);
+  GpuSpec to = gpu("Faster", 6.70, 989);
+  auto d = CalibratedCostModel::derive(*base, from, to);
+  EXPECT_EQ(d->provenance(), Provenance::kDerived);
+  QuadrantShape s = decode_attention(64, 32768);  // 0.5 GB of KV: memory-bound
+  Estimate eb = base->predict(s), ed = d->predict(s);
+  const double overhead = 4000;  // the synthetic fixed cost does not scale
+  EXPECT_NEAR((ed.mean.ns() - overhead) / (eb.mean.ns() - overhead), 0.5, 0.02);
+  EXPECT_EQ(ed.provenance, Provenance::kDerived);
+  EXPECT_EQ(ed.source.rfind("derived:Faster", 0), 0u) << ed.source;
+  EXPECT_GT(ed.stddev / ed.mean, eb.stddev / eb.mean);
+}
+
+TEST(CalibratedCostModel, MissingComponentIsAnInputError) {
+  auto m = CalibratedCostModel::load(synthetic_model());
+  QuadrantShape s;
+  s.quadrant = Quadrant::kPrefillFfn;
+  s.routed_tokens = 1024;
+  s.active_experts = 8;
+  s.hidden = 4096;
+  s.intermediate = 1024;
+  EXPECT_THROW(m->predict(s), InputError);
+}
+
+TEST(CalibratedCostModel, CatalogPicksOwnOrDerivedModel) {
+  HardwareCatalog c;
+  c.gpus["H100-SXM"] = gpu("H100-SXM", 3.35, 989);
+  c.gpus["H100-SXM"].calibrated = synthetic_model();
+  c.gpus["H20"] = gpu("H20", 4.0, 148);
+  EXPECT_EQ(calibrated_cost_model_for(c, "H100-SXM")->provenance(), Provenance::kFitted);
+  EXPECT_EQ(calibrated_cost_model_for(c, "H20")->provenance(), Provenance::kDerived);
+  c.gpus["H100-SXM"].calibrated.clear();
+  EXPECT_EQ(calibrated_cost_model_for(c, "H20"), nullptr);
+  EXPECT_THROW(calibrated_cost_model_for(c, "B300"), InputError);
+}
+
+}  // namespace
+}  // namespace quadrant::calibration

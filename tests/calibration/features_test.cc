@@ -1,0 +1,123 @@
+#include "calibration/features.h"
+
+#include <gtest/gtest.h>
+
+#include "sim/core/error.h"
+#include "sim/model/accounting.h"
+
+namespace quadrant::calibration {
+namespace {
+
+ModelSpec mixtral_like() {
+  ModelSpec m;
+  m.name = "moe";
+  m.num_layers = 32;
+  m.hidden_size = 4096;
+  m.vocab_size = 32000;
+  m.attention.kind = AttentionKind::kGqa;
+  m.attention.num_heads = 32;
+  m.attention.num_kv_heads = 8;
+  m.attention.head_dim = 128;
+  m.ffn.kind = FfnKind::kMoe;
+  m.ffn.num_experts = 8;
+  m.ffn.top_k = 2;
+  m.ffn.expert_intermediate_size = 14336;
+  return m;
+}
+
+// The core the fitted component sees plus the residual the GEMM model sees is exactly the
+// work accounting.h puts in the shape, for every batch: nothing is costed twice or lost.
+TEST(Features, CorePlusResidualIsTheShapesWork) {
+  const ModelSpec m = mixtral_like();
+  Layout l;
+  l.tp = 2;
+  for (Phase phase : {Phase::kPrefill, Phase::kDecode})
+    for (int seqs : {1, 8, 64}) {
+      BatchShape b{seqs, phase == Phase::kDecode ? seqs : seqs * 512,
+                   static_cast<int64_t>(seqs) * 2048};
+      QuadrantShape s = attention_shape(m, l, phase, b);
+      Features core = core_features(s);
+      Features rest = residual_gemm_features(s, core);
+      EXPECT_NEAR(core.flops + rest.flops, s.flops.value(), 1e-6 * s.flops.value());
+      // The residual is the projections: 2 x new tokens x projection parameters per GPU.
+      EXPECT_NEAR(rest.flops, 2.0 * b.new_tokens * attention_parameters_per_layer(m) / l.tp,
+                  1e-6 * rest.flops);
+      QuadrantShape f = ffn_shape(m, l, phase, b.new_tokens, true);
+      Features fc = core_features(f);
+      EXPECT_GT(fc.flops, 0);
+      EXPECT_LE(fc.flops, f.flops.value() * (1 + 1e-9));
+      EXPECT_GE(fc.padded_flops, fc.flops);
+    }
+}
+
+TEST(Features, ProfiledShapeMatchesAccountingShape) {
+  // A decode-attention profile shape of batch 64 at 4096 KV tokens is accounting's shape
+  // of the same batch on one GPU.
+  ProfileShape p;
+  p.format = "bf16";
+  p.params = {{"batch", 64}, {"kv_len", 4096}, {"heads", 16}, {"kv_heads", 4}, {"head_dim", 128}};
+  QuadrantShape s = shape_from_params("decode_attention", p, "f", "shapes[0]");
+  const ModelSpec m = mixtral_like();
+  Layout l;
+  l.tp = 2;
+  QuadrantShape a = attention_shape(m, l, Phase::kDecode, {64, 64, 64 * 4096});
+  EXPECT_EQ(s.heads, a.heads);
+  EXPECT_EQ(s.kv_heads, a.kv_heads);
+  EXPECT_DOUBLE_EQ(core_features(s).flops, core_features(a).flops);
+  EXPECT_DOUBLE_EQ(core_features(s).bytes, core_features(a).bytes);
+}
+
+// Spread lengths enter with the sum the kernel actually runs (1 + 1000 + ... evenly).
+TEST(Features, SpreadLengthsAreSummedAsTheKernelSpreadsThem) {
+  ProfileShape p;
+  p.format = "bf16";
+  p.params = {{"batch", 3},    {"kv_len", 1001}, {"kv_len_min", 1}, {"heads", 8},
+              {"kv_heads", 8}, {"head_dim", 64}, {"block_size", 16}};
+  QuadrantShape s = shape_from_params("decode_attention", p, "f", "p");
+  EXPECT_EQ(s.context_tokens, 1 + 501 + 1001);
+  ProfileShape q;
+  q.format = "fp8";
+  q.params = {{"batch", 2},    {"seq_len", 100},  {"prefix_len", 0},  {"heads", 8},
+              {"kv_heads", 2}, {"head_dim", 192}, {"v_head_dim", 128}};
+  QuadrantShape t = shape_from_params("prefill_attention", q, "f", "p");
+  EXPECT_EQ(t.new_tokens, 200);
+  EXPECT_EQ(t.context_tokens, 200);
+  EXPECT_EQ(t.compute_format, NumberFormat::kFp8);
+  // Causal pairs of two 100-token sequences.
+  EXPECT_DOUBLE_EQ(core_features(t).flops, 2.0 * 2 * (100 * 101 / 2) * 8 * (192 + 128));
+}
+
+TEST(Features, PaddedFlopsRoundEachExpertUpToATile) {
+  QuadrantShape s;
+  s.quadrant = Quadrant::kPrefillFfn;
+  s.routed_tokens = 8 * 130;  // 130 rows per expert -> 256 after padding
+  s.active_experts = 8;
+  s.hidden = 1024;
+  s.intermediate = 512;
+  Features f = core_features(s);
+  EXPECT_DOUBLE_EQ(f.padded_flops / f.flops, 256.0 / 130.0);
+}
+
+TEST(Features, UnknownOrMissingParametersNameThePath) {
+  ProfileShape p;
+  p.format = "bf16";
+  p.params = {{"batch", 4},    {"kv_len", 64},   {"heads", 8},
+              {"kv_heads", 8}, {"head_dim", 64}, {"colour", 3}};
+  try {
+    profile_features("decode_attention", p, "x.json", "shapes[2]");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.path(), "shapes[2].params.colour");
+  }
+  p.params.erase("colour");
+  p.params.erase("heads");
+  try {
+    profile_features("decode_attention", p, "x.json", "shapes[2]");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.path(), "shapes[2].params.heads");
+  }
+}
+
+}  // namespace
+}  // namespace quadrant::calibration
