@@ -297,6 +297,28 @@ __global__ void __launch_bounds__(kGemmThreads)
     cp_async_commit();
     const uint8_t* sa = smem + (kt % kStages) * T::kStageBytes;
     const uint8_t* sb = sa + BM * kBkBytes;
+    // This block's scales, loaded before the tensor-core work so that their latency hides
+    // behind it (run 2 loaded them after, one dependent round trip per 128-deep block).
+    float sa_row[MI][2], sw[NI][2];
+    if constexpr (F != Fmt::kBf16) {
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int r = min(wm * MI * 16 + mi * 16 + lane / 4 + h * 8, rows - 1);
+          sa_row[mi][h] = a_scale[size_t(row0 + r) * k_blocks + kt];
+        }
+#pragma unroll
+      for (int ni = 0; ni < NI; ++ni) {
+        if constexpr (F == Fmt::kFp8) {
+          sw[ni][0] = sw[ni][1] = w_scale[(size_t(e) * (n_total / 128) + n0 / 128) * k_blocks + kt];
+        } else {
+          const int col = n0 + wn * kWarpCols + ni * 8 + (lane % 4) * 2;
+          sw[ni][0] = w_scale[(size_t(e) * n_total + col) * k_blocks + kt];
+          sw[ni][1] = w_scale[(size_t(e) * n_total + col + 1) * k_blocks + kt];
+        }
+      }
+    }
     if constexpr (F == Fmt::kW4a8) {
       uint8_t* sq = smem + kStages * T::kStageBytes;
 #pragma unroll
@@ -340,32 +362,16 @@ __global__ void __launch_bounds__(kGemmThreads)
     }
     if constexpr (F != Fmt::kBf16) {
       // Promote this 128-deep block to the fp32 accumulators with its scales.
-      float sa_row[MI][2];
 #pragma unroll
-      for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int r = min(wm * MI * 16 + mi * 16 + lane / 4 + h * 8, rows - 1);
-          sa_row[mi][h] = a_scale[size_t(row0 + r) * k_blocks + kt];
-        }
-#pragma unroll
-      for (int ni = 0; ni < NI; ++ni) {
-        float sw[2];
-        if constexpr (F == Fmt::kFp8) {
-          sw[0] = sw[1] = w_scale[(size_t(e) * (n_total / 128) + n0 / 128) * k_blocks + kt];
-        } else {
-          const int col = n0 + wn * kWarpCols + ni * 8 + (lane % 4) * 2;
-          sw[0] = w_scale[(size_t(e) * n_total + col) * k_blocks + kt];
-          sw[1] = w_scale[(size_t(e) * n_total + col + 1) * k_blocks + kt];
-        }
+      for (int ni = 0; ni < NI; ++ni)
 #pragma unroll
         for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
           for (int c = 0; c < 4; ++c) {
-            acc[mi][ni][c] = fmaf(part[mi][ni][c], sa_row[mi][c / 2] * sw[c % 2], acc[mi][ni][c]);
+            acc[mi][ni][c] =
+                fmaf(part[mi][ni][c], sa_row[mi][c / 2] * sw[ni][c % 2], acc[mi][ni][c]);
             part[mi][ni][c] = 0;
           }
-      }
     }
   }
   cp_async_wait<0>();
