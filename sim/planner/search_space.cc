@@ -50,19 +50,26 @@ std::vector<Layout> candidate_layouts(const Scenario& s) {
   std::vector<Layout> out;
   const bool moe = s.model.ffn.kind == FfnKind::kMoe;
   const int heads = s.model.attention.num_heads;
-  for (int tp : s.search.tp) {
-    if (tp <= 0 || (heads > 0 && heads % tp != 0)) continue;
-    for (int ep : s.search.ep) {
-      if (ep <= 0 || tp % ep != 0) continue;
-      if (!moe && ep != 1) continue;
-      if (moe && ep > s.model.ffn.num_experts) continue;
-      for (int pp : s.search.pp) {
-        if (pp <= 0 || s.model.num_layers % pp != 0) continue;
-        out.push_back(Layout{.tp = tp, .ep = ep, .pp = pp, .dp_attention = 1});
+  // The search lists hold no data-parallel attention degree; take the ones the serving
+  // section uses (DeepSeek-style TP4 x DP8 with EP32), and 1.
+  std::vector<int> dps{1};
+  for (const PoolSpec* p : {&s.serving.prefill, &s.serving.decode, &s.serving.colocated})
+    if (std::find(dps.begin(), dps.end(), p->layout.dp_attention) == dps.end())
+      dps.push_back(p->layout.dp_attention);
+  for (int dp : dps) {
+    for (int tp : s.search.tp) {
+      if (tp <= 0 || (heads > 0 && heads % tp != 0)) continue;
+      for (int ep : s.search.ep) {
+        if (ep <= 0 || (tp * dp) % ep != 0) continue;
+        if (!moe && ep != 1) continue;
+        if (moe && ep > s.model.ffn.num_experts) continue;
+        for (int pp : s.search.pp) {
+          if (pp <= 0 || s.model.num_layers % pp != 0) continue;
+          out.push_back(Layout{.tp = tp, .ep = ep, .pp = pp, .dp_attention = dp});
+        }
       }
     }
   }
-  // A dense model ignores the ep list; give it ep 1 for every tp once.
   return out;
 }
 

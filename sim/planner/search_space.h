@@ -39,8 +39,9 @@ struct MemoryFit {
 };
 MemoryFit memory_fit(const Scenario& s, const std::string& gpu, const Layout& layout);
 
-// The layouts the search lists allow for this model: ep divides tp (experts live on the
-// tensor-parallel GPUs), ep not above the expert count, heads divisible by tp.
+// The layouts the search lists allow for this model: ep divides tp * dp_attention
+// (experts live on the instance's GPUs), ep not above the expert count, heads divisible
+// by tp; dp_attention 1 and the degrees the serving section's pools use.
 std::vector<Layout> candidate_layouts(const Scenario& s);
 
 // GPU types a role may use: the search lists, or the serving section's GPU when empty.
