@@ -2,6 +2,7 @@
 // scenario: the findings users expect hold in simulation, not only in the fluid double.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 
 #include "sim/io/scenario_io.h"
@@ -59,6 +60,43 @@ TEST(PlanSimulatedTest, TheRecommendedPlanMeetsItsSlosOnEverySeed) {
   // No cheaper sized plan was confirmed to meet the SLOs.
   for (int i = 0; i < r.recommended; ++i)
     EXPECT_FALSE(r.candidates[i].confirmed && r.candidates[i].meets_slo);
+}
+
+// The toy (scenarios/examples/toy.json): one GPU type and one layout, deterministic
+// arrivals of fixed-length requests. The plan is only the pool sizes, and it must be
+// minimal: one instance fewer in either pool misses the SLOs in simulation.
+TEST(PlanSimulatedTest, ToyPlanIsMinimal) {
+  const Scenario s = load_scenario("scenarios/examples/toy.json");
+  const CostModels models = roofline_cost_models(s);
+  PlanOptions o;
+  o.threads = 2;
+  o.analyses = false;
+  const PlanResult r = plan(s, simulation_evaluator(models), o);
+  ASSERT_GE(r.recommended, 0);
+  const PlanCandidate& best = r.candidates[r.recommended];
+  ASSERT_EQ(best.mode, ServingMode::kDisaggregated);
+  EXPECT_TRUE(best.meets_slo);
+  // Pools sized from the measured per-instance rates: n = ceil(rate / per-instance rate).
+  ASSERT_EQ(r.prefill.size(), 1u);
+  ASSERT_EQ(r.decode.size(), 1u);
+  EXPECT_EQ(best.prefill_instances,
+            static_cast<int>(std::ceil(30.0 / r.prefill[0].rate_per_s)) + (best.repairs > 0));
+  auto meets = [&](int prefill, int decode) {
+    Scenario x = with_disaggregated(s, best.prefill, prefill, best.decode, decode);
+    SimulationOptions so;
+    so.seed = s.seed;
+    const SimulationSummary m = simulate(x, models, so).summary;
+    return m.slo_attainment >= s.slo.attainment &&
+           percentile_at(m.ttft, s.slo.ttft_percentile) <= s.slo.ttft.to_seconds() &&
+           percentile_at(m.tpot, s.slo.tpot_percentile) <= s.slo.tpot.to_seconds();
+  };
+  EXPECT_TRUE(meets(best.prefill_instances, best.decode_instances));
+  if (best.prefill_instances > 1) {
+    EXPECT_FALSE(meets(best.prefill_instances - 1, best.decode_instances));
+  }
+  if (best.decode_instances > 1) {
+    EXPECT_FALSE(meets(best.prefill_instances, best.decode_instances - 1));
+  }
 }
 
 }  // namespace
