@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "calibration/calibrated_cost_model.h"
 #include "reports/report.h"
 #include "sim/cli/commands.h"
 #include "sim/core/error.h"
@@ -75,6 +76,17 @@ bool under_mpirun() {
 }
 #endif
 
+// Each GPU type's calibrated model (fitted, or derived from a calibrated type) where the
+// catalog names one, the roofline elsewhere; the report says which per GPU.
+CostModels plan_cost_models(const Scenario& s) {
+  CostModels models = roofline_cost_models(s);
+  for (const auto& [gpu, spec] : s.catalog.gpus) {
+    if (std::unique_ptr<CostModel> m = calibration::calibrated_cost_model_for(s.catalog, gpu))
+      models[gpu] = std::shared_ptr<const CostModel>(std::move(m));
+  }
+  return models;
+}
+
 void run_plan(const std::string& scenario_path, const std::string& out_dir, int threads,
               bool quiet) {
   if (threads < 1) throw InputError("", "--threads", "expected a positive number of threads");
@@ -98,7 +110,7 @@ void run_plan(const std::string& scenario_path, const std::string& out_dir, int 
   }
 #endif
   const planner::PlanResult r =
-      planner::plan(s, planner::simulation_evaluator(roofline_cost_models(s)), o);
+      planner::plan(s, planner::simulation_evaluator(plan_cost_models(s)), o);
   if (rank == 0) {
     const std::string html = reports::write_report(r, out_dir);
     if (r.recommended < 0)
