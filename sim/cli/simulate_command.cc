@@ -271,11 +271,14 @@ void run_simulate(const SimulateArgs& a) {
   // at the edge, never by the simulation.
   const auto started = std::chrono::steady_clock::now();
   bool printed = false;
+  int last_percent = -1;
   if (!a.quiet)
     o.progress = [&](double f) {
       const double wall =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      if (wall < 2.0) return;
+      const int percent = static_cast<int>(100 * f);
+      if (wall < 2.0 || percent == last_percent) return;
+      last_percent = percent;
       std::fprintf(stderr, "\rsimulating %s: %3.0f%% of the workload (%.1f s)", s.name.c_str(),
                    100 * f, wall);
       printed = true;

@@ -80,6 +80,15 @@ class Simulation {
   void reschedule_flows(SimTime now);
   void release_source(SimTime now, Request& r);
   void preempt(SimTime now, uint32_t slot, int inst);
+  void admit_running(Instance& in, uint32_t slot);
+  void remove_running(Instance& in, uint32_t slot);
+  void schedule_wakeup(Instance& in, uint32_t slot);
+  void compact_running(Instance& in);
+  bool make_room(SimTime now, Instance& in, int inst, uint32_t slot, int64_t extra);
+  void sync_generated(const Instance& in, Request& r) {
+    r.generated += static_cast<int32_t>(in.decode_step - r.base_step);
+    r.base_step = in.decode_step;
+  }
   void finish(SimTime now, uint32_t slot);
   void reject(SimTime now, const Request& r, const std::string& reason);
   void change_kv(SimTime now, Instance& in, int64_t delta_blocks);
@@ -446,7 +455,7 @@ void Simulation::kick(SimTime now, int inst) {
   // one step at a time (a decode step needs the previous step's tokens).
   const int max_in_flight = in.role == Role::kPrefill ? pools_[in.pool].spec->layout.pp : 1;
   if (static_cast<int>(in.in_flight.size()) >= max_in_flight) return;
-  if (in.prefill_queue.empty() && in.running.empty() && in.ready_queue.empty()) return;
+  if (in.prefill_queue.empty() && in.running_live == 0 && in.ready_queue.empty()) return;
   in.launch_scheduled = true;
   queue_.push({std::max(now, in.next_launch_ok), EventPhase::kLaunch, kLaunchEvent,
                static_cast<uint32_t>(inst), 0, 0});
@@ -464,15 +473,13 @@ void Simulation::launch(SimTime now, int inst) {
   st.launch = now;
 
   if (decodes) {
-    while (!in.ready_queue.empty() &&
-           static_cast<int>(in.running.size()) + in.prefilling < ps.max_batch_size) {
+    while (!in.ready_queue.empty() && in.running_live + in.prefilling < ps.max_batch_size) {
       const uint32_t s = in.ready_queue.front();
       in.ready_queue.pop_front();
-      in.running.push_back(s);
-      in.context_tokens += slab_[s].kv_tokens();
+      admit_running(in, s);
     }
   }
-  const int n = decodes ? static_cast<int>(in.running.size()) : 0;
+  const int n = decodes ? in.running_live : 0;
   int64_t budget = std::max<int64_t>(0, ps.max_batch_tokens - int64_t{n} * q);
   BatchShape pre;
   bool keep_going = true;
@@ -482,8 +489,7 @@ void Simulation::launch(SimTime now, int inst) {
     if (r.prefill_scheduled == 0 && r.blocks == 0) {
       // Admission: KV room for the whole prompt (and, where it decodes here, its first
       // token), first come first served.
-      if (decodes && static_cast<int>(in.running.size()) + in.prefilling >= ps.max_batch_size)
-        break;
+      if (decodes && in.running_live + in.prefilling >= ps.max_batch_size) break;
       const int64_t need = blocks_for(r.prefill_target + (decodes ? 1 : 0));
       if (in.kv_used_blocks + need > in.kv_capacity_blocks) break;
       r.blocks = static_cast<int32_t>(need);
@@ -561,48 +567,109 @@ void Simulation::step_done(SimTime now, int inst) {
   maybe_release(now, inst);
 }
 
-void Simulation::decode_tokens(SimTime now, Instance& in, int inst) {
-  const bool spec = serving_.speculative.enabled;
-  std::vector<uint32_t>& run = in.running;
-  constexpr uint32_t kGone = UINT32_MAX;
-  size_t n = run.size();
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t s = run[i];
-    if (s == kGone) continue;
-    Request& r = slab_[s];
-    const int t = std::min(spec ? spec_tokens() : 1, r.output_tokens - r.generated);
-    r.generated += t;
-    in.context_tokens += t;
-    if (r.generated >= r.output_tokens) {
-      in.context_tokens -= r.kv_tokens();
-      run[i] = kGone;
-      finish(now, s);
-      continue;
+void Simulation::admit_running(Instance& in, uint32_t s) {
+  Request& r = slab_[s];
+  r.running_index = static_cast<uint32_t>(in.running.size());
+  in.running.push_back(s);
+  ++in.running_live;
+  in.context_tokens += r.kv_tokens();
+  r.base_step = in.decode_step;
+  ++r.epoch;
+  if (!serving_.speculative.enabled) schedule_wakeup(in, s);
+}
+
+void Simulation::remove_running(Instance& in, uint32_t s) {
+  Request& r = slab_[s];
+  sync_generated(in, r);
+  in.running[r.running_index] = Instance::kGone;
+  --in.running_live;
+  in.context_tokens -= r.kv_tokens();
+  ++r.epoch;
+}
+
+void Simulation::schedule_wakeup(Instance& in, uint32_t s) {
+  const Request& r = slab_[s];
+  // One token per step: the request finishes after output - generated more steps and
+  // outgrows its blocks after blocks * B - kv_tokens + 1.
+  const int64_t to_finish = r.output_tokens - r.generated;
+  const int64_t to_block = int64_t{r.blocks} * block_ - r.kv_tokens() + 1;
+  in.wakeups.push(
+      {in.decode_step + std::max<int64_t>(1, std::min(to_finish, to_block)), s, r.epoch});
+}
+
+void Simulation::compact_running(Instance& in) {
+  if (in.running.size() < 64 || static_cast<int>(in.running.size()) < 2 * in.running_live) return;
+  size_t k = 0;
+  for (uint32_t s : in.running)
+    if (s != Instance::kGone) {
+      slab_[s].running_index = static_cast<uint32_t>(k);
+      in.running[k++] = s;
     }
-    const int64_t need = blocks_for(r.kv_tokens());
-    if (need <= r.blocks) continue;
-    const int64_t extra = need - r.blocks;
-    // Out of KV: preempt the most recently admitted sequences (vLLM's recompute policy)
-    // until the block fits, this one included if it is the latest.
-    bool self = false;
-    while (in.kv_used_blocks + extra > in.kv_capacity_blocks) {
-      size_t j = n;
-      while (j > 0 && run[j - 1] == kGone) --j;
-      QUADRANT_CHECK(j > 0);
-      const uint32_t victim = run[j - 1];
-      run[j - 1] = kGone;
-      preempt(now, victim, inst);
-      if (j - 1 == i) {
-        self = true;
-        break;
+  in.running.resize(k);
+}
+
+// Makes room for `extra` more blocks for `s` by preempting the most recently admitted
+// sequences (vLLM's recompute policy), `s` itself if it is the latest. False: `s` went.
+bool Simulation::make_room(SimTime now, Instance& in, int inst, uint32_t s, int64_t extra) {
+  while (in.kv_used_blocks + extra > in.kv_capacity_blocks) {
+    while (!in.running.empty() && in.running.back() == Instance::kGone) in.running.pop_back();
+    QUADRANT_CHECK(!in.running.empty());
+    const uint32_t victim = in.running.back();
+    preempt(now, victim, inst);
+    if (victim == s) return false;
+  }
+  return true;
+}
+
+void Simulation::decode_tokens(SimTime now, Instance& in, int inst) {
+  if (!serving_.speculative.enabled) {
+    // Every running sequence gains one token per step, so only the sequences that
+    // finish or cross a KV block boundary at this step need to be looked at: each sits
+    // in a wake-up heap at that step. The others catch up lazily (sync_generated).
+    ++in.decode_step;
+    in.context_tokens += in.running_live;
+    while (!in.wakeups.empty() && in.wakeups.top().step <= in.decode_step) {
+      const DecodeWakeup w = in.wakeups.top();
+      in.wakeups.pop();
+      Request& r = slab_[w.slot];
+      if (r.epoch != w.epoch) continue;  // preempted or finished since
+      sync_generated(in, r);
+      if (r.generated >= r.output_tokens) {
+        remove_running(in, w.slot);
+        finish(now, w.slot);
+        continue;
+      }
+      const int64_t extra = blocks_for(r.kv_tokens()) - r.blocks;
+      if (extra > 0) {
+        if (!make_room(now, in, inst, w.slot, extra)) continue;
+        r.blocks += static_cast<int32_t>(extra);
+        change_kv(now, in, extra);
+      }
+      schedule_wakeup(in, w.slot);
+    }
+  } else {
+    // Speculative decoding: each sequence accepts its own number of tokens per step.
+    const size_t n = in.running.size();
+    for (size_t i = 0; i < n && i < in.running.size(); ++i) {
+      const uint32_t s = in.running[i];
+      if (s == Instance::kGone) continue;
+      Request& r = slab_[s];
+      const int t = std::min(spec_tokens(), r.output_tokens - r.generated);
+      r.generated += t;
+      in.context_tokens += t;
+      if (r.generated >= r.output_tokens) {
+        remove_running(in, s);
+        finish(now, s);
+        continue;
+      }
+      const int64_t extra = blocks_for(r.kv_tokens()) - r.blocks;
+      if (extra > 0 && make_room(now, in, inst, s, extra)) {
+        r.blocks += static_cast<int32_t>(extra);
+        change_kv(now, in, extra);
       }
     }
-    if (!self) {
-      r.blocks += static_cast<int32_t>(extra);
-      change_kv(now, in, extra);
-    }
   }
-  run.erase(std::remove(run.begin(), run.end(), kGone), run.end());
+  compact_running(in);
   // Blocks freed: transfers waiting for room may start.
   if (in.role == Role::kDecode) try_start_transfers(now, inst);
 }
@@ -610,9 +677,9 @@ void Simulation::decode_tokens(SimTime now, Instance& in, int inst) {
 void Simulation::preempt(SimTime now, uint32_t s, int inst) {
   Instance& in = instances_[inst];
   Request& r = slab_[s];
+  remove_running(in, s);
   change_kv(now, in, -r.blocks);
   r.blocks = 0;
-  in.context_tokens -= r.kv_tokens();
   // Recompute: the prompt and the tokens generated so far are prefilled again here.
   r.prefill_target = r.kv_tokens();
   r.prefill_scheduled = 0;
@@ -643,8 +710,7 @@ void Simulation::prefill_complete(SimTime now, uint32_t s, int inst) {
         return;
       }
     }
-    in.running.push_back(s);
-    in.context_tokens += r.kv_tokens();
+    admit_running(in, s);
     return;
   }
   r.first_token = now;
@@ -847,7 +913,7 @@ void Simulation::on_sample(SimTime now) {
   for (Instance& in : instances_) {
     if (in.state == InstanceState::kReleased) continue;
     in.kv_series.push_back({t, static_cast<double>(in.kv_used_blocks) / in.kv_capacity_blocks});
-    in.batch_series.push_back({t, static_cast<double>(in.running.size() + in.prefilling)});
+    in.batch_series.push_back({t, static_cast<double>(in.running_live + in.prefilling)});
   }
   if (work_remains())
     queue_.push({now + sample_interval_, EventPhase::kObserver, kSampleEvent, 0, 0, 0});

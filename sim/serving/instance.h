@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <queue>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,6 +43,11 @@ struct Request {
   bool transfer_done = false;
   bool prefill_finished = false;
   SimTime transfer_start;
+  // Decoding: the instance's decode step at which `generated` was last brought up to
+  // date, the request's place in `running`, and an epoch that retires stale wake-ups.
+  int64_t base_step = 0;
+  uint32_t running_index = 0;
+  uint32_t epoch = 0;
 
   int64_t kv_tokens() const { return input_tokens + generated; }
 };
@@ -52,6 +59,16 @@ struct StepInFlight {
   std::vector<std::pair<uint32_t, int64_t>> chunks;
   int decode_seqs = 0;
   int64_t tokens = 0;
+};
+
+// A running sequence's next decode step of interest: it finishes or needs a KV block.
+struct DecodeWakeup {
+  int64_t step;
+  uint32_t slot;
+  uint32_t epoch;
+  bool operator>(const DecodeWakeup& o) const {
+    return step != o.step ? step > o.step : slot > o.slot;
+  }
 };
 
 enum class InstanceState { kProvisioning, kActive, kDraining, kReleased };
@@ -74,8 +91,13 @@ struct Instance {
   std::deque<uint32_t> prefill_queue;   // requests with prefill chunks left to launch
   std::deque<uint32_t> transfer_queue;  // decode: waiting for KV room to start a transfer
   std::deque<uint32_t> ready_queue;     // decode: KV landed, waiting for a batch slot
-  std::vector<uint32_t> running;        // decoding, in admission order
-  int prefilling = 0;                   // colocated/decode: sequences admitted to prefill
+  // Decoding, in admission order; removed entries are kGone until compacted.
+  static constexpr uint32_t kGone = UINT32_MAX;
+  std::vector<uint32_t> running;
+  int running_live = 0;
+  int64_t decode_step = 0;  // decode steps completed (one token each without speculation)
+  std::priority_queue<DecodeWakeup, std::vector<DecodeWakeup>, std::greater<>> wakeups;
+  int prefilling = 0;  // colocated/decode: sequences admitted to prefill
   int64_t outstanding_prefill_tokens = 0;
   int64_t context_tokens = 0;  // KV tokens of `running`
   int incoming = 0;            // decode: transfers in flight to it
@@ -96,7 +118,7 @@ struct Instance {
   int last_batch = 0;
 
   bool idle() const {
-    return in_flight.empty() && prefill_queue.empty() && running.empty() && ready_queue.empty() &&
+    return in_flight.empty() && prefill_queue.empty() && running_live == 0 && ready_queue.empty() &&
            transfer_queue.empty() && incoming == 0 && kv_used_blocks == 0;
   }
   double kv_occupancy() const {

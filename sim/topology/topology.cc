@@ -107,7 +107,7 @@ void FlowNetwork::rerate(SimTime now, uint32_t id) {
   f.remaining = std::max(0.0, f.remaining - f.rate * elapsed);
   f.updated = now;
   double share = 1e18;  // a path of zero channels (same GPU): instantaneous
-  for (int c : f.path)
+  for (int c : *f.path)
     share = std::min(share, topology_.channel(c).bandwidth.value() /
                                 static_cast<double>(on_channel_[static_cast<size_t>(c)].size()));
   f.rate = share * f.width;
@@ -124,18 +124,18 @@ uint32_t FlowNetwork::start(SimTime now, int src, int dst, int width, Bytes byte
     flows_.emplace_back();
   }
   Flow& f = flows_[id];
-  f.path = topology_.path(src, dst);
+  f.path = &topology_.path(src, dst);
   f.remaining = bytes.value();
   f.rate = 0;
   f.width = std::max(1, width);
   f.updated = now;
-  f.latency = topology_.path_latency(f.path);
+  f.latency = topology_.path_latency(*f.path);
   f.live = true;
   ++active_;
-  for (int c : f.path) on_channel_[static_cast<size_t>(c)].push_back(id);
+  for (int c : *f.path) on_channel_[static_cast<size_t>(c)].push_back(id);
   // Everyone sharing a channel with the new flow may slow down.
   changed.clear();
-  for (int c : flows_[id].path)
+  for (int c : *flows_[id].path)
     for (uint32_t other : on_channel_[static_cast<size_t>(c)]) changed.push_back(other);
   std::sort(changed.begin(), changed.end());
   changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
@@ -147,7 +147,7 @@ void FlowNetwork::finish(SimTime now, uint32_t id, std::vector<uint32_t>& change
   Flow& f = flows_[id];
   QUADRANT_CHECK(f.live);
   changed.clear();
-  for (int c : f.path) {
+  for (int c : *f.path) {
     auto& list = on_channel_[static_cast<size_t>(c)];
     list.erase(std::find(list.begin(), list.end(), id));
     for (uint32_t other : list) changed.push_back(other);
@@ -162,7 +162,7 @@ void FlowNetwork::finish(SimTime now, uint32_t id, std::vector<uint32_t>& change
 
 SimTime FlowNetwork::completion(uint32_t id) const {
   const Flow& f = flows_[id];
-  if (f.remaining <= 0 || f.path.empty()) return f.updated + f.latency;
+  if (f.remaining <= 0 || f.path->empty()) return f.updated + f.latency;
   return f.updated + Duration::nanos(static_cast<int64_t>(std::ceil(f.remaining / f.rate * 1e9))) +
          f.latency;
 }

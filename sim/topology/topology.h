@@ -70,9 +70,9 @@ class FlowNetwork {
 
  private:
   struct Flow {
-    std::vector<int> path;
-    double remaining = 0;  // bytes
-    double rate = 0;       // bytes/s
+    const std::vector<int>* path = nullptr;  // owned by the Topology's path cache
+    double remaining = 0;                    // bytes
+    double rate = 0;                         // bytes/s
     int width = 1;
     SimTime updated;
     Duration latency;
