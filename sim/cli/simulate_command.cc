@@ -13,6 +13,7 @@
 #include <string>
 
 #include "sim/cli/commands.h"
+#include "sim/cli/cost_models.h"
 #include "sim/core/error.h"
 #include "sim/engine/simulation.h"
 #include "sim/io/scenario_io.h"
@@ -283,7 +284,7 @@ void run_simulate(const SimulateArgs& a) {
                    100 * f, wall);
       printed = true;
     };
-  SimulationResult r = simulate(s, roofline_cost_models(s), o);
+  SimulationResult r = simulate(s, cost_models_for(s), o);
   if (printed) std::fprintf(stderr, "\n");
 
   AtomicFile metrics(fs::path(a.out) / "metrics.json");
