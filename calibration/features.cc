@@ -79,6 +79,7 @@ Features core_features(const QuadrantShape& s) {
     }
     f.flops = 2.0 * pairs * s.heads * (s.qk_head_dim + s.v_head_dim);
     f.padded_flops = f.flops;
+    f.parallelism = std::max(1, s.num_seqs) * std::max(1, s.kv_heads);
     // KV read once per KV head, queries read and outputs written in bf16.
     f.bytes = d(s.context_tokens) * s.kv_heads * (s.qk_head_dim + s.v_head_dim) * eb +
               d(s.new_tokens) * s.heads * (s.qk_head_dim + s.v_head_dim) * 2.0;
@@ -89,6 +90,7 @@ Features core_features(const QuadrantShape& s) {
   f.flops = d(s.routed_tokens) * per_token;
   const double per_expert = std::ceil(d(s.routed_tokens) / s.active_experts);
   f.padded_flops = s.active_experts * std::ceil(per_expert / 128.0) * 128.0 * per_token;
+  f.parallelism = s.active_experts * std::ceil(per_expert / 128.0);
   const double act_bytes = s.compute_format == NumberFormat::kBf16 ? 2.0 : 1.0;
   f.bytes = s.active_experts * 3.0 * s.hidden * s.intermediate * eb +
             2.0 * d(s.routed_tokens) * s.hidden * act_bytes;
@@ -209,6 +211,7 @@ Features profile_features(const std::string& quadrant, const ProfileShape& p,
     f.flops = 2.0 * m * n * k;
     f.padded_flops = 2.0 * std::ceil(m / 128) * 128 * std::ceil(n / 128) * 128 * k;
     f.bytes = (m * k + k * n) * eb + m * n * 2.0;
+    f.parallelism = std::ceil(m / 128) * std::ceil(n / 128);
     return f;
   }
   return core_features(shape_from_params(quadrant, p, where, path));

@@ -36,6 +36,7 @@ struct Form {
   std::string name;  // sum, pnorm, max
   double q;          // 1, 2, 4; 0 for max
   bool padded;
+  bool occupancy = false;
 };
 
 double compute_of(const Features& x, bool padded) {
@@ -50,13 +51,17 @@ double combine(double a, double b, double q) {
   return m * std::pow(std::pow(a / m, q) + std::pow(b / m, q), 1.0 / q);
 }
 
-double parametric(const Features& x, bool padded, double q, const double c[3]) {
-  return c[0] + combine(c[1] * compute_of(x, padded), c[2] * x.bytes, q);
+// c = {overhead, ns/FLOP, ns/byte, occupancy}: with occupancy c3 > 0, a shape of P work
+// units runs (1 + c3 / P) times slower than a full machine would (few CTAs, idle SMs).
+double parametric(const Features& x, bool padded, double q, const double c[4]) {
+  const double fill = x.parallelism > 0 ? 1 + c[3] / x.parallelism : 1;
+  return c[0] + combine(c[1] * compute_of(x, padded), c[2] * x.bytes, q) * fill;
 }
 
 // Weighted linear least squares of t = c0 + c1 F + c2 B on relative residuals, with
 // negative coefficients dropped and the rest refitted (a small active-set NNLS).
-void linear_start(const std::vector<Sample>& s, bool padded, double c[3]) {
+void linear_start(const std::vector<Sample>& s, bool padded, double c[4]) {
+  c[3] = 0;
   bool active[3] = {true, true, true};
   for (int round = 0; round < 3; ++round) {
     std::vector<int> cols;
@@ -89,9 +94,9 @@ void linear_start(const std::vector<Sample>& s, bool padded, double c[3]) {
 
 // Levenberg-Marquardt on log-coefficients (kept positive) minimising the sum of squared
 // relative residuals; a coefficient the linear start dropped stays at zero.
-void refine(const std::vector<Sample>& s, bool padded, double q, double c[3]) {
+void refine(const std::vector<Sample>& s, bool padded, double q, double c[4]) {
   std::vector<int> free;
-  for (int j = 0; j < 3; ++j)
+  for (int j = 0; j < 4; ++j)
     if (c[j] > 0) free.push_back(j);
   if (free.empty()) return;
   auto cost = [&](const double* cc) {
@@ -113,7 +118,7 @@ void refine(const std::vector<Sample>& s, bool padded, double q, double c[3]) {
       const Sample& x = s[static_cast<size_t>(i)];
       r(i) = parametric(x.x, padded, q, c) / x.t_ns - 1;
       for (Eigen::Index k = 0; k < n; ++k) {
-        double cc[3] = {c[0], c[1], c[2]};
+        double cc[4] = {c[0], c[1], c[2], c[3]};
         const int j = free[static_cast<size_t>(k)];
         const double h = 1e-6;
         cc[j] = c[j] * std::exp(h);
@@ -127,7 +132,7 @@ void refine(const std::vector<Sample>& s, bool padded, double q, double c[3]) {
       Eigen::MatrixXd damped = jtj;
       for (Eigen::Index k = 0; k < n; ++k) damped(k, k) += lambda * (jtj(k, k) + 1e-12);
       Eigen::VectorXd step = damped.ldlt().solve(-g);
-      double cc[3] = {c[0], c[1], c[2]};
+      double cc[4] = {c[0], c[1], c[2], c[3]};
       for (Eigen::Index k = 0; k < n; ++k) {
         const int j = free[static_cast<size_t>(k)];
         cc[j] = c[j] * std::exp(std::clamp(step(k), -5.0, 5.0));
@@ -135,7 +140,7 @@ void refine(const std::vector<Sample>& s, bool padded, double q, double c[3]) {
       const double trial = cost(cc);
       if (trial < best) {
         const double gain = best - trial;
-        std::copy(cc, cc + 3, c);
+        std::copy(cc, cc + 4, c);
         best = trial;
         lambda = std::max(lambda / 3, 1e-9);
         improved = true;
@@ -148,8 +153,9 @@ void refine(const std::vector<Sample>& s, bool padded, double q, double c[3]) {
   }
 }
 
-void fit_parametric(const std::vector<Sample>& s, const Form& f, double c[3]) {
+void fit_parametric(const std::vector<Sample>& s, const Form& f, double c[4]) {
   linear_start(s, f.padded, c);
+  if (f.occupancy) c[3] = 1;  // a seed the refinement moves (kept positive)
   if (c[1] == 0 && c[2] == 0) {
     // Degenerate start (e.g. all times alike): a positive seed the refinement can move.
     c[1] = 1e-6;
@@ -159,16 +165,22 @@ void fit_parametric(const std::vector<Sample>& s, const Form& f, double c[3]) {
 }
 
 struct Point {
-  double u, v;  // log compute, log bytes
+  double u, v, w;  // log compute, log bytes, log parallelism (0: unknown)
 };
 Point point_of(const Features& x, bool padded) {
-  return {std::log(std::max(1.0, compute_of(x, padded))), std::log(std::max(1.0, x.bytes))};
+  return {std::log(std::max(1.0, compute_of(x, padded))), std::log(std::max(1.0, x.bytes)),
+          x.parallelism > 0 ? std::log(x.parallelism) + 1 : 0};
+}
+// Distance in the log feature space; parallelism counts only when both points know it.
+double distance(const Point& a, const Point& b) {
+  (void)a.w;
+  return std::hypot(a.u - b.u, a.v - b.v);
 }
 
 }  // namespace
 
 double ComponentModel::base_ns(const Features& x) const {
-  const double c[3] = {overhead_ns, ns_per_flop, ns_per_byte};
+  const double c[4] = {overhead_ns, ns_per_flop, ns_per_byte, occupancy};
   return parametric(x, padded, q, c);
 }
 
@@ -180,7 +192,7 @@ double ComponentModel::predict_ns(const Features& x) const {
   std::vector<std::pair<double, double>> near;  // distance, log residual
   for (const Sample& s : points) {
     const Point o = point_of(s.x, padded);
-    const double dist = std::hypot(p.u - o.u, p.v - o.v);
+    const double dist = distance(p, o);
     near.emplace_back(dist, std::log(s.t_ns / base_ns(s.x)));
   }
   const size_t k = std::min(near.size(), static_cast<size_t>(std::max(1, neighbours)));
@@ -202,6 +214,7 @@ bool ComponentModel::inside(const Features& x) const {
 std::string ComponentModel::form_label() const {
   std::string base = q == 0 ? "max" : q == 1 ? "sum" : "pnorm-" + std::to_string(int(q));
   if (padded) base += "/padded";
+  if (occupancy > 0) base += "/occupancy";
   return form == "grid" ? "grid(" + base + ")" : base;
 }
 
@@ -221,9 +234,22 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
   });
   const int k = std::clamp(folds, 2, static_cast<int>(sorted.size()));
 
-  const std::vector<Form> forms = {{"sum", 1, false},  {"pnorm", 2, false}, {"pnorm", 4, false},
-                                   {"max", 0, false},  {"sum", 1, true},    {"pnorm", 2, true},
-                                   {"pnorm", 4, true}, {"max", 0, true}};
+  const std::vector<Form> forms = {{"sum", 1, false},
+                                   {"pnorm", 2, false},
+                                   {"pnorm", 4, false},
+                                   {"max", 0, false},
+                                   {"sum", 1, true},
+                                   {"pnorm", 2, true},
+                                   {"pnorm", 4, true},
+                                   {"max", 0, true},
+                                   // the same with the occupancy factor
+                                   {"sum", 1, false, true},
+                                   {"pnorm", 2, false, true},
+                                   {"pnorm", 4, false, true},
+                                   {"max", 0, false, true},
+                                   {"sum", 1, true, true},
+                                   {"pnorm", 2, true, true},
+                                   {"max", 0, true, true}};
   auto fit_on = [&](const std::vector<Sample>& train, const Form& f, bool grid) {
     ComponentModel m;
     m.component = component;
@@ -231,11 +257,12 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     m.form = grid ? "grid" : f.name;
     m.q = f.q;
     m.padded = f.padded;
-    double c[3];
+    double c[4];
     fit_parametric(train, f, c);
     m.overhead_ns = c[0];
     m.ns_per_flop = c[1];
     m.ns_per_byte = c[2];
+    m.occupancy = c[3];
     if (grid) m.points = train;
     return m;
   };
@@ -258,8 +285,12 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
   double best_score = std::numeric_limits<double>::infinity();
   for (size_t i = 0; i < forms.size(); ++i) {
     ErrorStats e = heldout_of(forms[i], false);
-    ComponentModel label = fit_on({sorted.begin(), sorted.begin() + 4}, forms[i], false);
-    candidates.emplace_back(label.form_label(), e);
+    std::string label = forms[i].q == 0   ? "max"
+                        : forms[i].q == 1 ? "sum"
+                                          : "pnorm-" + std::to_string(int(forms[i].q));
+    if (forms[i].padded) label += "/padded";
+    if (forms[i].occupancy) label += "/occupancy";
+    candidates.emplace_back(label, e);
     if (score(e) < best_score) {
       best_score = score(e);
       best_form = i;
@@ -376,6 +407,7 @@ std::string model_to_json(const ModelFile& m) {
               {"overhead_ns", c.overhead_ns},
               {"ns_per_flop", c.ns_per_flop},
               {"ns_per_byte", c.ns_per_byte},
+              {"occupancy", c.occupancy},
               {"neighbours", c.neighbours},
               {"range", {{"flops", {c.lo.flops, c.hi.flops}}, {"bytes", {c.lo.bytes, c.hi.bytes}}}},
               {"folds", c.folds},
@@ -386,7 +418,7 @@ std::string model_to_json(const ModelFile& m) {
     j["candidates"] = cand;
     Json pts = Json::array();
     for (const Sample& s : c.points)
-      pts.push_back({s.x.flops, s.x.padded_flops, s.x.bytes, s.t_ns});
+      pts.push_back({s.x.flops, s.x.padded_flops, s.x.bytes, s.x.parallelism, s.t_ns});
     j["points"] = pts;
     out += (i ? ",\n" : "\n") + j.dump();
   }
@@ -426,6 +458,7 @@ ModelFile read_model(const std::string& file) {
     c.overhead_ns = n.at("overhead_ns").non_negative();
     c.ns_per_flop = n.at("ns_per_flop").non_negative();
     c.ns_per_byte = n.at("ns_per_byte").non_negative();
+    c.occupancy = n.has("occupancy") ? n.at("occupancy").non_negative() : 0;
     if (c.ns_per_flop == 0 && c.ns_per_byte == 0 && c.overhead_ns == 0)
       n.fail("a model with every cost zero predicts nothing");
     c.neighbours = static_cast<int>(n.integer("neighbours"));
@@ -441,12 +474,13 @@ ModelFile read_model(const std::string& file) {
     Node pts = n.at("points");
     for (size_t p = 0; p < pts.size(); ++p) {
       Node pt = pts.at(p);
-      if (pt.size() != 4) pt.fail("expected [flops, padded_flops, bytes, t_ns]");
+      if (pt.size() != 5) pt.fail("expected [flops, padded_flops, bytes, parallelism, t_ns]");
       Sample s;
       s.x.flops = pt.at(size_t{0}).non_negative();
       s.x.padded_flops = pt.at(size_t{1}).non_negative();
       s.x.bytes = pt.at(size_t{2}).non_negative();
-      s.t_ns = pt.at(size_t{3}).positive();
+      s.x.parallelism = pt.at(size_t{3}).non_negative();
+      s.t_ns = pt.at(size_t{4}).positive();
       c.points.push_back(s);
     }
     if (c.form == "grid" && c.points.empty()) n.at("points").fail("the grid form needs its points");

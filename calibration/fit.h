@@ -7,10 +7,11 @@
 //   sum      t = c0 + c1 F + c2 B                    (no overlap of compute and memory)
 //   pnorm-q  t = c0 + ((c1 F)^q + (c2 B)^q)^(1/q)    (q = 2, 4: partial overlap)
 //   max      t = c0 + max(c1 F, c2 B)                (the roofline)
-// each also with F = tile-padded FLOPs (wave/tile quantisation of grouped GEMMs), and
+// each also with F = tile-padded FLOPs (wave/tile quantisation of grouped GEMMs), each
+// also times (1 + c3 / P) for P independent work units (an under-filled GPU), and
 //   grid     the best of the above times a correction interpolated over the profiled
-//            shapes (nearest neighbours in log F, log B); outside the grid the correction
-//            of the nearest shapes rides on the parametric tail.
+//            shapes (nearest neighbours in log F, log B, log parallelism); outside the grid the
+//            correction of the nearest shapes rides on the parametric tail.
 // The chosen form is the one with the lowest max(median / 3%, P95 / 10%) held-out error:
 // the two targets, weighed equally.
 //
@@ -49,6 +50,7 @@ struct ComponentModel {
   double overhead_ns = 0;
   double ns_per_flop = 0;
   double ns_per_byte = 0;
+  double occupancy = 0;        // work units at which a shape runs 2x slower than a full GPU
   std::vector<Sample> points;  // the grid form's shapes
   int neighbours = 3;
   Features lo, hi;  // range of the fitted shapes

@@ -128,5 +128,32 @@ TEST(CalibratedCostModel, CatalogPicksOwnOrDerivedModel) {
   EXPECT_THROW(calibrated_cost_model_for(c, "B300"), InputError);
 }
 
+// The committed H100 model: every quadrant of a decode and a prefill step gets a fitted
+// estimate that names the model file (tests run from the repository root).
+TEST(CalibratedCostModel, CommittedH100ModelAnswersEveryQuadrant) {
+  const std::string file = "calibration/models/H100-SXM.json";
+  if (!std::filesystem::exists(file)) GTEST_SKIP() << "no committed model";
+  auto m = CalibratedCostModel::load(file);
+  QuadrantShape d = decode_attention(32, 2048);
+  Estimate e = m->predict(d);
+  EXPECT_GT(e.mean.ns(), 1000);
+  EXPECT_LT(e.mean.ns(), 10'000'000);
+  EXPECT_EQ(e.provenance, Provenance::kFitted);
+  EXPECT_NE(e.source.find(file), std::string::npos);
+  QuadrantShape f;
+  f.quadrant = Quadrant::kDecodeFfn;
+  f.compute_format = NumberFormat::kFp8;
+  f.routed_tokens = 64;
+  f.active_experts = 8;
+  f.hidden = 7168;
+  f.intermediate = 2048;
+  Features ff = core_features(f);
+  f.flops = Flops(ff.flops);
+  f.bytes = Bytes(ff.bytes);
+  Estimate ef = m->predict(f);
+  // At least the expert weights at the datasheet bandwidth (3.35 TB/s).
+  EXPECT_GT(ef.mean.to_seconds(), ff.bytes / 3.35e12 * 0.9);
+}
+
 }  // namespace
 }  // namespace quadrant::calibration
