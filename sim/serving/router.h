@@ -32,8 +32,16 @@ class LeastPrefillTokensRouter final : public Router {
  public:
   size_t pick(const std::vector<InstanceLoad>& c) override {
     size_t best = 0;
-    for (size_t i = 1; i < c.size(); ++i)
-      if (c[i].outstanding_prefill_tokens < c[best].outstanding_prefill_tokens) best = i;
+    // Ties (common: most instances have no prompt work queued between arrivals) go to the
+    // least KV occupancy, so that a colocated pool spreads its decode load too.
+    for (size_t i = 1; i < c.size(); ++i) {
+      const auto& a = c[i];
+      const auto& b = c[best];
+      if (a.outstanding_prefill_tokens < b.outstanding_prefill_tokens ||
+          (a.outstanding_prefill_tokens == b.outstanding_prefill_tokens &&
+           a.kv_occupancy < b.kv_occupancy))
+        best = i;
+    }
     return best;
   }
 };

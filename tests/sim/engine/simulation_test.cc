@@ -287,6 +287,28 @@ TEST(Simulation, SpeculativeDecodingYieldsTheExpectedTokensPerStep) {
   EXPECT_NEAR(per_step, expected_tokens, 0.03 * expected_tokens);
 }
 
+// Deterministic arrivals of fixed prompts leave most colocated instances with no prompt
+// work queued between arrivals; the router must still spread requests over all of them.
+TEST(Simulation, ColocatedPoolSpreadsLoadOverEveryInstance) {
+  Scenario s = base(24, 30);
+  s.workload.arrival.process = ArrivalProcess::kDeterministic;
+  s.workload.input_length = {.distribution = LengthDistribution::kFixed, .value = 1024};
+  s.workload.output_length = {.distribution = LengthDistribution::kFixed, .value = 128};
+  s.serving.mode = ServingMode::kColocated;
+  s.serving.colocated = s.serving.decode;
+  s.serving.colocated.gpu = "H100-SXM";
+  s.serving.colocated.instances = 6;
+  SimulationResult r = run(s);
+  ASSERT_EQ(r.instances.size(), 6u);
+  int64_t least = r.instances.front().steps, most = least;
+  for (const InstanceSummary& i : r.instances) {
+    least = std::min(least, i.steps);
+    most = std::max(most, i.steps);
+  }
+  EXPECT_GT(least, 0);
+  EXPECT_LT(static_cast<double>(most - least), 0.25 * static_cast<double>(most));
+}
+
 TEST(Simulation, WeightsThatDoNotFitAreAnInputError) {
   Scenario s = base();
   s.serving.decode.layout = {1, 1, 1, 1};  // 235B parameters on one H20
