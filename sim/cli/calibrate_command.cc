@@ -5,17 +5,26 @@
 //                                            or two model files; exit 1 on a regression
 //   table MODEL [--markdown]                 the held-out error table of a model file
 //   links LINK_PROFILE --out MODEL           fit latency + bytes/bandwidth per link path
+//   error MODEL PROFILES... [--derive-to GPU --catalog FILE]
+//                                            the model's error on measured profiles (e.g.
+//                                            an H100 model derived to the H200, against
+//                                            the H200's own profiles)
 // The simulator loads model files through the CostModel seam (calibrated_cost_model.h).
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include <map>
+
+#include "calibration/calibrated_cost_model.h"
+#include "calibration/features.h"
 #include "calibration/fit.h"
 #include "calibration/json_path.h"
 #include "calibration/link_model.h"
 #include "calibration/regression_check.h"
 #include "sim/cli/commands.h"
 #include "sim/core/error.h"
+#include "sim/io/scenario_io.h"
 
 namespace quadrant::cli {
 
@@ -28,6 +37,8 @@ bool is_model_file(const std::string& path) {
 }
 
 }  // namespace
+
+void add_calibrate_error_command(CLI::App* cal);
 
 void add_calibrate_command(CLI::App& app) {
   auto* cal = app.add_subcommand("calibrate", "Fit, check and inspect calibrated cost models");
@@ -92,6 +103,45 @@ void add_calibrate_command(CLI::App& app) {
       std::printf("%-12s latency %.2f us, bandwidth %.1f GB/s, held-out median %.1f%% P95 %.1f%%\n",
                   l.path.c_str(), l.latency.to_micros(), l.bandwidth.value() / 1e9,
                   100 * l.heldout.median, 100 * l.heldout.p95);
+  });
+  add_calibrate_error_command(cal);
+}
+
+void add_calibrate_error_command(CLI::App* cal) {
+  static std::string model_file, derive_to, catalog_file = "scenarios/hardware/catalog.json";
+  static std::vector<std::string> profiles;
+  auto* err = cal->add_subcommand("error", "A model's error on measured profiles");
+  err->add_option("model", model_file, "model file")->required();
+  err->add_option("profiles", profiles, "profile files or folders")->required();
+  err->add_option("--derive-to", derive_to, "derive the model to this catalog GPU first");
+  err->add_option("--catalog", catalog_file, "hardware catalog (for --derive-to)");
+  err->callback([] {
+    auto model = calibration::CalibratedCostModel::load(model_file);
+    if (!derive_to.empty()) {
+      HardwareCatalog catalog = load_catalog(catalog_file);
+      const GpuSpec* from = catalog.find(model->gpu());
+      const GpuSpec* to = catalog.find(derive_to);
+      if (!from) throw InputError(catalog_file, "gpus", "no GPU \"" + model->gpu() + "\"");
+      if (!to) throw InputError(catalog_file, "gpus", "no GPU \"" + derive_to + "\"");
+      model = calibration::CalibratedCostModel::derive(*model, *from, *to);
+    }
+    std::map<std::pair<std::string, std::string>, std::vector<double>> errors;
+    for (const calibration::Profile& p : calibration::read_profiles(profiles))
+      for (size_t i = 0; i < p.shapes.size(); ++i) {
+        const calibration::ProfileShape& s = p.shapes[i];
+        const calibration::ComponentModel* c = model->model().find(p.quadrant, s.format);
+        if (!c) continue;
+        calibration::Features x = calibration::profile_features(
+            p.quadrant, s, p.file, "shapes[" + std::to_string(i) + "]");
+        errors[{p.quadrant, s.format}].push_back(std::abs(c->predict_ns(x) / s.median_ns - 1));
+      }
+    std::printf("%s%s on measured profiles\n%-18s %-5s %6s %8s %8s\n", model->describe().c_str(),
+                derive_to.empty() ? "" : " (derived)", "op", "fmt", "shapes", "median", "P95");
+    for (const auto& [key, e] : errors) {
+      calibration::ErrorStats st = calibration::error_stats(e);
+      std::printf("%-18s %-5s %6d %7.1f%% %7.1f%%\n", key.first.c_str(), key.second.c_str(),
+                  st.count, 100 * st.median, 100 * st.p95);
+    }
   });
 }
 
