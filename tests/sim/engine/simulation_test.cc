@@ -111,7 +111,7 @@ TEST(Simulation, EveryRequestFinishesOrIsRejectedWithAReason) {
     cases.push_back({"tiny kv", s});
   }
   {
-    Scenario s = base(40, 60);  // far past saturation, with a short drain limit
+    Scenario s = base(120, 60);  // far past saturation, with a short drain limit
     cases.push_back({"saturated", s});
   }
   {
