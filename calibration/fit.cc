@@ -208,7 +208,12 @@ double ComponentModel::predict_ns(const Features& x) const {
 
 bool ComponentModel::inside(const Features& x) const {
   auto in = [](double v, double l, double h) { return v >= l * 0.98 && v <= h * 1.02; };
-  return in(x.flops, lo.flops, hi.flops) && in(x.bytes, lo.bytes, hi.bytes);
+  // FLOPs and bytes each within range can still pair into an intensity never profiled
+  // (e.g. 16 query heads per KV head when the grid had at most 8).
+  const bool intensity_known = lo_intensity > 0 || hi_intensity > 0;
+  const double i = x.bytes > 0 ? x.flops / x.bytes : 0;
+  return in(x.flops, lo.flops, hi.flops) && in(x.bytes, lo.bytes, hi.bytes) &&
+         (!intensity_known || in(i, lo_intensity, hi_intensity));
 }
 
 std::string ComponentModel::form_label() const {
@@ -313,7 +318,11 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
   for (const Sample& s : sorted) train_err.push_back(std::abs(m.predict_ns(s.x) / s.t_ns - 1));
   m.training = error_stats(train_err);
   m.lo = m.hi = sorted.front().x;
+  m.lo_intensity = std::numeric_limits<double>::infinity();
   for (const Sample& s : sorted) {
+    const double i = s.x.bytes > 0 ? s.x.flops / s.x.bytes : 0;
+    m.lo_intensity = std::min(m.lo_intensity, i);
+    m.hi_intensity = std::max(m.hi_intensity, i);
     m.lo.flops = std::min(m.lo.flops, s.x.flops);
     m.lo.bytes = std::min(m.lo.bytes, s.x.bytes);
     m.hi.flops = std::max(m.hi.flops, s.x.flops);
@@ -409,7 +418,8 @@ std::string model_to_json(const ModelFile& m) {
               {"ns_per_byte", c.ns_per_byte},
               {"occupancy", c.occupancy},
               {"neighbours", c.neighbours},
-              {"range", {{"flops", {c.lo.flops, c.hi.flops}}, {"bytes", {c.lo.bytes, c.hi.bytes}}}},
+              {"range", {{"flops", {c.lo.flops, c.hi.flops}}, {"bytes", {c.lo.bytes, c.hi.bytes}},
+                         {"intensity", {c.lo_intensity, c.hi_intensity}}}},
               {"folds", c.folds},
               {"heldout", stats_json(c.heldout)},
               {"training", stats_json(c.training)}};
@@ -464,6 +474,10 @@ ModelFile read_model(const std::string& file) {
     c.neighbours = static_cast<int>(n.integer("neighbours"));
     c.lo = read_range(n.at("range"), 0);
     c.hi = read_range(n.at("range"), 1);
+    if (n.at("range").has("intensity")) {
+      c.lo_intensity = n.at("range").at("intensity").at(size_t{0}).non_negative();
+      c.hi_intensity = n.at("range").at("intensity").at(size_t{1}).non_negative();
+    }
     c.folds = static_cast<int>(n.integer("folds"));
     c.heldout = read_stats(n.at("heldout"));
     c.training = read_stats(n.at("training"));

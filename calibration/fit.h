@@ -54,13 +54,15 @@ struct ComponentModel {
   std::vector<Sample> points;  // the grid form's shapes
   int neighbours = 3;
   Features lo, hi;  // range of the fitted shapes
+  double lo_intensity = 0, hi_intensity = 0;  // FLOPs per byte
   ErrorStats heldout, training;
   int folds = 0;
   std::vector<std::pair<std::string, ErrorStats>> candidates;  // held-out error of each form
 
   double base_ns(const Features& x) const;     // the parametric part
   double predict_ns(const Features& x) const;  // with the grid correction, if any
-  bool inside(const Features& x) const;        // within the fitted range (2% slack)
+  // Within the fitted range of FLOPs, bytes and FLOPs per byte (2% slack).
+  bool inside(const Features& x) const;
   std::string form_label() const;              // "pnorm-2/padded", "grid(max)"...
 };
 

@@ -2,13 +2,18 @@
 # The whole device job of calibration in one call: build the collector (and kernels/)
 # standalone, profile the grid with CUPTI, measure the links when two GPUs are present,
 # and check the fresh profiles against the committed baseline of the same GPU.
-#   OUT=/tmp/out KERNELS_REVISION=$(git rev-parse HEAD) calibration/scripts/device_profile.sh [--only OP]
+#   OUT=/tmp/out KERNELS_REVISION=REV calibration/scripts/device_profile.sh [--only OP]
+# REV: compute it where git is (the device copy may have no .git), and mark a dirty tree:
+#   $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- kernels || echo -dirty)
 # Writes $OUT/<gpu>/<op>.json, $OUT/profile.log, $OUT/check.txt, $OUT/links.json (2 GPUs).
 set -euo pipefail
 OUT=${OUT:-$PWD/out-calibration}
 GRID=${GRID:-calibration/grids/hopper.json}
 BUILD=${BUILD:-/tmp/quadrant-build-collector}
 mkdir -p "$OUT"
+if [ -z "${KERNELS_REVISION:-}" ] && git rev-parse HEAD > /dev/null 2>&1; then
+  KERNELS_REVISION=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- kernels || echo -dirty)
+fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,memory.total --format=csv || true
 generator=()
 command -v ninja > /dev/null && generator=(-G Ninja)

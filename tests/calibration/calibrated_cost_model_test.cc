@@ -74,6 +74,19 @@ TEST(CalibratedCostModel, FlagsShapesOutsideTheProfiledRange) {
   EXPECT_GT(outside.stddev / outside.mean, inside.stddev / inside.mean * 1.5);
 }
 
+// FLOPs and bytes each inside the profiled ranges, but 32 query heads per KV head where the
+// grid had at most 4: an intensity never measured is an extrapolation.
+TEST(CalibratedCostModel, UnprofiledIntensityIsAnExtrapolation) {
+  auto m = CalibratedCostModel::load(synthetic_model());
+  QuadrantShape s = decode_attention(16, 4096);
+  EXPECT_FALSE(m->predict(s).extrapolated);
+  s.kv_heads = 1;
+  Features f = core_features(s);
+  s.flops = Flops(f.flops);
+  s.bytes = Bytes(f.bytes);
+  EXPECT_TRUE(m->predict(s).extrapolated);
+}
+
 TEST(CalibratedCostModel, ResidualWorkGoesToTheGemmModel) {
   auto m = CalibratedCostModel::load(synthetic_model());
   QuadrantShape s = decode_attention(16, 4096);
