@@ -418,8 +418,10 @@ std::string model_to_json(const ModelFile& m) {
               {"ns_per_byte", c.ns_per_byte},
               {"occupancy", c.occupancy},
               {"neighbours", c.neighbours},
-              {"range", {{"flops", {c.lo.flops, c.hi.flops}}, {"bytes", {c.lo.bytes, c.hi.bytes}},
-                         {"intensity", {c.lo_intensity, c.hi_intensity}}}},
+              {"range",
+               {{"flops", {c.lo.flops, c.hi.flops}},
+                {"bytes", {c.lo.bytes, c.hi.bytes}},
+                {"intensity", {c.lo_intensity, c.hi_intensity}}}},
               {"folds", c.folds},
               {"heldout", stats_json(c.heldout)},
               {"training", stats_json(c.training)}};

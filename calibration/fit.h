@@ -53,7 +53,7 @@ struct ComponentModel {
   double occupancy = 0;        // work units at which a shape runs 2x slower than a full GPU
   std::vector<Sample> points;  // the grid form's shapes
   int neighbours = 3;
-  Features lo, hi;  // range of the fitted shapes
+  Features lo, hi;                            // range of the fitted shapes
   double lo_intensity = 0, hi_intensity = 0;  // FLOPs per byte
   ErrorStats heldout, training;
   int folds = 0;
@@ -63,7 +63,7 @@ struct ComponentModel {
   double predict_ns(const Features& x) const;  // with the grid correction, if any
   // Within the fitted range of FLOPs, bytes and FLOPs per byte (2% slack).
   bool inside(const Features& x) const;
-  std::string form_label() const;              // "pnorm-2/padded", "grid(max)"...
+  std::string form_label() const;  // "pnorm-2/padded", "grid(max)"...
 };
 
 // Fits every form, scores each by k-fold held-out error, refits the best on all samples.

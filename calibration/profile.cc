@@ -47,6 +47,7 @@ ProfileShape read_shape(const Node& n) {
     n.fail("expected min_ns <= median_ns <= max_ns");
   s.sm_clock_mhz = n.has("sm_clock_mhz") ? n.at("sm_clock_mhz").non_negative() : 0;
   s.graph_replay = n.has("graph_replay") && n.at("graph_replay").boolean();
+  s.kernel_sum_ns = n.has("kernel_sum_ns") ? n.at("kernel_sum_ns").non_negative() : 0;
   if (n.has("kernels")) {
     Node ks = n.at("kernels");
     for (size_t i = 0; i < ks.size(); ++i) {
@@ -156,6 +157,7 @@ std::string profile_to_json(const Profile& p) {
                     {"shared_bytes", k.shared_bytes},
                     {"median_ns", k.median_ns}});
     j["kernels"] = ks;
+    if (s.kernel_sum_ns > 0) j["kernel_sum_ns"] = s.kernel_sum_ns;
     if (!s.metrics.empty()) j["metrics"] = s.metrics;
     out += (i ? ",\n" : "\n") + j.dump();
   }

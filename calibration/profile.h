@@ -54,6 +54,9 @@ struct ProfileShape {
   int64_t count = 0;  // timed launches
   double sm_clock_mhz = 0;
   bool graph_replay = false;  // timed launches replayed from a captured CUDA graph
+  // Median over the launches of the sum of the op's kernel durations: below median_ns by
+  // the gaps between kernels (0 when not recorded).
+  double kernel_sum_ns = 0;
   std::vector<KernelRecord> kernels;
   std::map<std::string, double> metrics;  // hardware counters, when collected
 
