@@ -31,6 +31,8 @@ TEST(Profile, RoundTripsEveryField) {
   k.median_ns = 1234;
   p.shapes[0].kernels.push_back(k);
   p.shapes[0].metrics["dram_bytes"] = 1e9;
+  p.shapes[0].kernel_sum_ns = 1111;
+  p.shapes[0].graph_replay = true;
   const std::string file = temp_file("roundtrip.json", profile_to_json(p));
   Profile q = read_profile(file);
   ASSERT_EQ(q.shapes.size(), p.shapes.size());
@@ -44,6 +46,9 @@ TEST(Profile, RoundTripsEveryField) {
   EXPECT_EQ(q.shapes[0].kernels[0].registers, 96);
   EXPECT_EQ(q.shapes[0].kernels[0].grid[0], 132);
   EXPECT_DOUBLE_EQ(q.shapes[0].metrics.at("dram_bytes"), 1e9);
+  EXPECT_DOUBLE_EQ(q.shapes[0].kernel_sum_ns, 1111);
+  EXPECT_TRUE(q.shapes[0].graph_replay);
+  EXPECT_FALSE(q.shapes[1].graph_replay);
   // Byte-identical when written again: re-collected profiles diff cleanly.
   EXPECT_EQ(profile_to_json(q), profile_to_json(p));
 }

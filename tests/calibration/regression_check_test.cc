@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
+#include "calibration/fit.h"
 #include "tests/calibration/synthetic.h"
 
 namespace quadrant::calibration {
@@ -125,6 +129,32 @@ TEST(RegressionCheck, UnmatchedShapesAreCounted) {
   c[0].shapes.pop_back();
   CheckReport r = check_profiles(b, c);
   EXPECT_EQ(verdict(r, "decode_attention").only_baseline, 1);
+}
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() / ("quadrant_rc_" + name);
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+// Two model files compared on their fitted shapes: a model fitted on 12% slower profiles
+// of one op fails on that op only; a model against itself passes.
+TEST(RegressionCheck, ComparesModelsOnTheirShapes) {
+  auto b = run(1);
+  std::vector<std::string> base_files, slow_files;
+  for (const Profile& p : b) {
+    base_files.push_back(write_temp("b_" + p.quadrant + ".json", profile_to_json(p)));
+    slow_files.push_back(
+        write_temp("s_" + p.quadrant + ".json",
+                   profile_to_json(p.quadrant == "dense_gemm" ? testing::scaled(p, 1.12) : p)));
+  }
+  const std::string mb = write_temp("mb.json", model_to_json(fit_profiles(base_files)));
+  const std::string ms = write_temp("ms.json", model_to_json(fit_profiles(slow_files)));
+  EXPECT_FALSE(check_models(mb, mb).warned);
+  CheckReport r = check_models(mb, ms);
+  EXPECT_TRUE(r.failed) << format_report(r, 5);
+  EXPECT_EQ(verdict(r, "dense_gemm/bf16").verdict, "FAIL");
+  EXPECT_EQ(verdict(r, "decode_attention/bf16").verdict, "ok");
 }
 
 }  // namespace
