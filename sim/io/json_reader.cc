@@ -422,7 +422,25 @@ Reader Reader::object(const std::string& key) const {
     static const Json kEmpty = Json::object();
     return Reader(&kEmpty, child_path(key), sp, file_, "", nullptr, storage_);
   }
-  return make_object(*v, key, child_path(key), sp);
+  Reader child = make_object(*v, key, child_path(key), sp);
+  child.merge_base(base_child(key), base_file_);
+  return child;
+}
+
+const Json* Reader::base_child(const std::string& key) const {
+  // Only when this object has its own value at key and an include under it has one too.
+  if (!j_ || !j_->is_object() || !j_->contains(key)) return nullptr;
+  if (!base_ || !base_->is_object()) return nullptr;
+  auto it = base_->find(key);
+  return it != base_->end() && it->is_object() ? &*it : nullptr;
+}
+
+void Reader::merge_base(const Json* base, const std::string& base_file) {
+  // Objects merge key by key with what an include gave them; the local keys win.
+  if (!base || base_ || !j_ || !j_->is_object() || base == j_) return;
+  base_ = base;
+  base_file_ = base_file;
+  check_keys(*base_, base_file_);
 }
 
 std::vector<Reader> Reader::objects(const std::string& key) const {
@@ -450,6 +468,7 @@ std::vector<std::pair<std::string, Reader>> Reader::map_objects(const std::strin
   }
   Reader map =
       make_object(*v, key, child_path(key), schema_path_.empty() ? key : schema_path_ + "." + key);
+  map.merge_base(base_child(key), base_file_);
   const std::string sp = map.schema_path_ + ".*";
   auto add_from = [&](const Json* obj, const std::string& file) {
     if (!obj || !obj->is_object()) return;
@@ -459,6 +478,7 @@ std::vector<std::pair<std::string, Reader>> Reader::map_objects(const std::strin
       if (seen) continue;
       Reader r = map.make_object(it.value(), it.key(), map.child_path(it.key()), sp);
       r.file_ = r.base_ ? r.file_ : (it.value().is_string() ? r.file_ : file);
+      if (obj == map.j_) r.merge_base(map.base_child(it.key()), map.base_file_);
       out.emplace_back(it.key(), std::move(r));
     }
   };

@@ -4,7 +4,9 @@
 // rejects undeclared keys as soon as it is made (with a did-you-mean), takes defaults
 // and ranges from the schema, and resolves includes:
 //   "model": "models/deepseek-v3.json"                        -- the whole object from a file
-//   "model": {"include": "models/x.json", "precision": {...}}  -- local keys replace included ones
+//   "model": {"include": "models/x.json", "precision": {...}}  -- objects merge key by key
+//                                                               with the included ones;
+//                                                               other local values replace
 // Include paths are relative to the file that names them.
 #pragma once
 
@@ -80,6 +82,8 @@ class Reader {
   Reader make_object(const Json& value, const std::string& key, const std::string& path,
                      const std::string& schema_path) const;
   void check_keys(const Json& object, const std::string& file) const;
+  const Json* base_child(const std::string& key) const;
+  void merge_base(const Json* base, const std::string& base_file);
   template <typename T, typename Parse>
   T dimensional(const std::string& key, FieldType type, Parse parse, const char* what,
                 const char* units, const char* example) const;

@@ -75,6 +75,26 @@ TEST(ScenarioIo, DefaultScenarioResolvesIncludesAndUnits) {
   EXPECT_EQ(s.serving.decode.layout.ep, 4);
 }
 
+TEST(ScenarioIo, IncludeWithOverridesMergesObjectsKeyByKey) {
+  // The calibrated example includes the whole catalog and sets one field of two GPUs.
+  Scenario s = load_scenario("scenarios/examples/default-calibrated.json");
+  EXPECT_EQ(s.catalog.gpus.size(), 7u);
+  const GpuSpec* h100 = s.catalog.find("H100-SXM");
+  ASSERT_NE(h100, nullptr);
+  EXPECT_EQ(h100->calibrated, "calibration/models/H100-SXM.json");
+  EXPECT_DOUBLE_EQ(h100->memory.value(), 80e9);  // the rest still from the catalog
+  EXPECT_EQ(s.catalog.find("H20")->calibrated, "");
+}
+
+TEST(ScenarioIo, ErrorsInAMergedObjectNameTheFileOfTheBadKey) {
+  InputError e = load_error(default_with("merged_typo", [](io::Json& j) {
+    j["hardware"] = {{"include", j["hardware"]},
+                     {"gpus", {{"H20", {{"usd_per_hour", -1}}}}}};
+  }));
+  EXPECT_EQ(e.path(), "hardware.gpus.H20.usd_per_hour");
+  EXPECT_EQ(e.file(), (fs::path(::testing::TempDir()) / "merged_typo.json").string());
+}
+
 TEST(ScenarioIo, WrongTypeNamesPathExpectedAndFound) {
   InputError e = load_error(default_with("wrong_type", [](io::Json& j) {
     j["serving"]["decode"]["instances"] = "two";
