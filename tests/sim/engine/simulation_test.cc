@@ -292,8 +292,10 @@ TEST(Simulation, SpeculativeDecodingYieldsTheExpectedTokensPerStep) {
 TEST(Simulation, ColocatedPoolSpreadsLoadOverEveryInstance) {
   Scenario s = base(24, 30);
   s.workload.arrival.process = ArrivalProcess::kDeterministic;
-  s.workload.input_length = {.distribution = LengthDistribution::kFixed, .value = 1024};
-  s.workload.output_length = {.distribution = LengthDistribution::kFixed, .value = 128};
+  s.workload.input_length.distribution = LengthDistribution::kFixed;
+  s.workload.input_length.value = 1024;
+  s.workload.output_length.distribution = LengthDistribution::kFixed;
+  s.workload.output_length.value = 128;
   s.serving.mode = ServingMode::kColocated;
   s.serving.colocated = s.serving.decode;
   s.serving.colocated.gpu = "H100-SXM";
