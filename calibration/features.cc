@@ -38,19 +38,7 @@ bool is_prefill(Quadrant q) {
 
 }  // namespace
 
-const char* component_name(Quadrant q) {
-  switch (q) {
-    case Quadrant::kPrefillAttention:
-      return "prefill_attention";
-    case Quadrant::kPrefillFfn:
-      return "prefill_ffn";
-    case Quadrant::kDecodeAttention:
-      return "decode_attention";
-    case Quadrant::kDecodeFfn:
-      return "decode_ffn";
-  }
-  return "?";
-}
+const char* component_name(Quadrant q) { return to_string(q); }
 
 const char* format_name(NumberFormat f) {
   switch (f) {
