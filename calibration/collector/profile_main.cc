@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "calibration/collector/hw_metrics.h"
 #include "calibration/json_path.h"
 #include "calibration/profile.h"
 #include "kernels/include/quadrant_op.h"
@@ -210,6 +211,8 @@ std::vector<quadrant::kernels::ShapeParams> expand(const cal::Node& entry) {
 struct Options {
   std::string grid, out, gpu, revision, only;
   int device = 0;
+  bool metrics = true;           // the hardware-counter pass after the timing pass
+  double metrics_seconds = 240;  // its time budget: shapes past it keep no counters
 };
 
 Options parse(int argc, char** argv) {
@@ -233,10 +236,15 @@ Options parse(int argc, char** argv) {
       o.revision = value();
     else if (a == "--only")
       o.only = value();
+    else if (a == "--no-metrics")
+      o.metrics = false;
+    else if (a == "--metrics-seconds")
+      o.metrics_seconds = std::stod(value());
     else {
       std::fprintf(stderr,
                    "usage: quadrant-profile --grid GRID.json --out DIR [--gpu KEY] "
-                   "[--kernels-revision REV] [--only SUBSTRING]\n");
+                   "[--kernels-revision REV] [--only SUBSTRING] [--no-metrics] "
+                   "[--metrics-seconds S]\n");
       std::exit(1);
     }
   }
@@ -459,6 +467,62 @@ int main(int argc, char** argv) try {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+
+  // Hardware counters, in a pass of their own after every shape has been timed: the
+  // activity records are switched off first, each op is rebuilt with the same seed, warmed
+  // once, the L2 flushed, and its one counted launch replayed per kernel by CUPTI.
+  if (opt.metrics) {
+    CUPTI_CHECK(cuptiActivityFlushAll(1));
+    for (auto kind :
+         {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
+          CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER})
+      CUPTI_CHECK(cuptiActivityDisable(kind));
+    cal::HwMetrics hw;
+    if (!hw.ok()) {
+      std::printf("hardware metrics: not collected (%s)\n", hw.why().c_str());
+    } else {
+      std::printf("hardware metrics: chip %s, %zu pass(es), counting", hw.chip().c_str(),
+                  hw.passes());
+      for (const auto& n : hw.counted()) std::printf(" %s", n.c_str());
+      for (const auto& n : hw.missing()) std::printf(" (no %s)", n.c_str());
+      std::printf("\n");
+      const auto m_start = std::chrono::steady_clock::now();
+      size_t counted = 0, total = 0;
+      for (auto& [op, prof] : profiles) {
+        prof.method["metrics_passes"] = static_cast<double>(hw.passes());
+        for (cal::ProfileShape& ps : prof.shapes) {
+          ++total;
+          if (!hw.ok() ||
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count() >
+                  opt.metrics_seconds)
+            continue;
+          auto q = quadrant::kernels::make_op(op, ps.format, ps.params);
+          q->prepare(1);
+          q->launch(stream);
+          CUDA_CHECK(cudaMemsetAsync(flush, 0x5a, flush_bytes, stream));
+          CUDA_CHECK(cudaStreamSynchronize(stream));
+          ps.metrics = hw.measure([&] {
+            q->launch(stream);
+            CUDA_CHECK(cudaStreamSynchronize(stream));
+          });
+          CUDA_CHECK(cudaGetLastError());
+          if (ps.metrics.empty()) continue;
+          ++counted;
+          const double dram = ps.metrics["dram_bytes_read"] + ps.metrics["dram_bytes_write"];
+          std::printf(
+              "counters %-18s %-5s %-60s DRAM %8.3f MB (%5.2fx counted) %6.3f TB/s  tensor "
+              "%5.1f%%\n",
+              op.c_str(), ps.format.c_str(), cal::shape_key(ps).c_str(), dram / 1e6,
+              ps.bytes > 0 ? dram / ps.bytes : 0, dram / ps.median_ns / 1e3,
+              ps.metrics.count("tensor_active_pct") ? ps.metrics["tensor_active_pct"] : 0.0);
+          std::fflush(stdout);
+        }
+      }
+      std::printf("hardware metrics: %zu of %zu shapes counted in %.1f s%s\n", counted, total,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count(),
+                  hw.ok() ? "" : (" (stopped: " + hw.why() + ")").c_str());
+    }
+  }
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(opt.out) / dev.gpu;
   fs::create_directories(dir);
