@@ -19,6 +19,7 @@
 #include "kernels/reference/reference.h"
 #include "kernels/src/common.cuh"
 #include "kernels/src/op_util.h"
+#include "kernels/src/sm90_grouped_gemm.h"
 
 namespace quadrant::kernels {
 namespace {
@@ -88,16 +89,22 @@ __global__ void moe_count_kernel(const int32_t* __restrict__ ids, int slots,
 
 // One thread: experts are few (<= 256) and this keeps the schedule on the device, so
 // that a step is one stream of launches without a host round trip (graph-capturable).
+// Per m-tile of bm rows: its expert, first row, and the first m-tile and m-tile count of
+// that expert (the wgmma path orders its tiles by them).
 __global__ void moe_schedule_kernel(const int32_t* __restrict__ counts, int experts, int bm,
                                     int32_t* offsets, int32_t* fill, int32_t* tile_expert,
-                                    int32_t* tile_row, int32_t* num_tiles) {
+                                    int32_t* tile_row, int32_t* tile_first, int32_t* tile_count,
+                                    int32_t* num_tiles) {
   int row = 0, tiles = 0;
   for (int e = 0; e < experts; ++e) {
     offsets[e] = row;
     fill[e] = row;
+    const int first = tiles, count = (counts[e] + bm - 1) / bm;
     for (int r = 0; r < counts[e]; r += bm) {
       tile_expert[tiles] = e;
       tile_row[tiles] = row + r;
+      tile_first[tiles] = first;
+      tile_count[tiles] = count;
       ++tiles;
     }
     row += counts[e];
@@ -139,7 +146,8 @@ __device__ __forceinline__ void store_block(const float (&v)[4], OutT* out, floa
 template <class OutT>
 __global__ void moe_gather_kernel(const bf16* __restrict__ x, const int32_t* __restrict__ row_token,
                                   const int32_t* __restrict__ offsets, int experts, int hidden,
-                                  OutT* __restrict__ xp, float* __restrict__ xp_scale) {
+                                  OutT* __restrict__ xp, float* __restrict__ xp_scale,
+                                  int64_t scale_row_stride, int64_t scale_blk_stride) {
   const int blocks = hidden / 128;
   const int item = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -150,15 +158,16 @@ __global__ void moe_gather_kernel(const bf16* __restrict__ x, const int32_t* __r
   const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
   const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
   const float v[4] = {a.x, a.y, b.x, b.y};
-  store_block(v, xp + size_t(row) * hidden + blk * 128, xp_scale + size_t(row) * blocks + blk,
-              lane);
+  store_block(v, xp + size_t(row) * hidden + blk * 128,
+              xp_scale + row * scale_row_stride + blk * scale_blk_stride, lane);
 }
 
 // SiLU(gate) * up, from h [rows][2 * inter] (gate columns first) to a [rows][inter].
 template <class OutT>
 __global__ void moe_act_kernel(const bf16* __restrict__ h, const int32_t* __restrict__ offsets,
                                int experts, int inter, OutT* __restrict__ a,
-                               float* __restrict__ a_scale) {
+                               float* __restrict__ a_scale, int64_t scale_row_stride,
+                               int64_t scale_blk_stride) {
   const int blocks = inter / 128;
   const int item = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -175,7 +184,8 @@ __global__ void moe_act_kernel(const bf16* __restrict__ h, const int32_t* __rest
   float v[4];
 #pragma unroll
   for (int i = 0; i < 4; ++i) v[i] = gs[i] / (1.0f + __expf(-gs[i])) * us[i];
-  store_block(v, a + size_t(row) * inter + blk * 128, a_scale + size_t(row) * blocks + blk, lane);
+  store_block(v, a + size_t(row) * inter + blk * 128,
+              a_scale + row * scale_row_stride + blk * scale_blk_stride, lane);
 }
 
 __global__ void moe_combine_kernel(const bf16* __restrict__ y, const int32_t* __restrict__ slot_row,
@@ -412,7 +422,11 @@ class MoeFfnOp final : public QuadrantOp {
     r.require(hidden_ % 128 == 0 && inter_ % 128 == 0,
               "hidden and intermediate must be multiples of 128");
     rows_ = tokens_ * top_k_;
-    bm_ = rows_ < 48 * int64_t(experts_) ? 16 : 64;  // fewer than 48 rows per expert on average
+    // Prefill sizes (48 or more rows per expert on average) take the wgmma grouped GEMM
+    // with 128-row tiles (BF16, FP8); decode sizes the mma.sync kernel with 16-row tiles.
+    const bool prefill_sized = rows_ >= 48 * int64_t(experts_);
+    use_wgmma_ = prefill_sized && F != Fmt::kW4a8;
+    bm_ = use_wgmma_ ? Sm90GroupedGemm::kBlockM : prefill_sized ? 64 : 16;
     max_tiles_ = (rows_ + bm_ - 1) / bm_ + experts_;
   }
 
@@ -460,12 +474,14 @@ class MoeFfnOp final : public QuadrantOp {
     fill_.resize(experts_);
     tile_expert_.resize(max_tiles_);
     tile_row_.resize(max_tiles_);
+    tile_first_.resize(max_tiles_);
+    tile_count_.resize(max_tiles_);
     num_tiles_.resize(1);
     row_token_.resize(rows_);
     slot_row_.resize(rows_);
     xp_.resize(rows_ * hidden_);
     xp_scale_.resize(rows_ * hidden_ / 128);
-    h_.resize(rows_ * 2 * inter_);
+    h_.resize(use_wgmma_ ? 0 : rows_ * 2 * inter_);  // the wgmma path fuses SiLU * up
     act_.resize(rows_ * inter_);
     act_scale_.resize(rows_ * inter_ / 128);
     y_.resize(rows_ * hidden_);
@@ -479,6 +495,38 @@ class MoeFfnOp final : public QuadrantOp {
     QK_CUDA_CHECK(cudaFuncSetAttribute(moe_grouped_gemm_kernel<F, 64>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        GemmTraits<F, 64>::kSmemBytes));
+    if (use_wgmma_) {
+      // Scales k-block-major ([k / 128][rows]): a tile's rows of one k block are contiguous.
+      Sm90GroupedGemmArgs g;
+      g.fp8 = F == Fmt::kFp8;
+      g.rows = rows_;
+      g.experts = experts_;
+      g.offsets = offsets_.get();
+      g.tile_expert = tile_expert_.get();
+      g.tile_row = tile_row_.get();
+      g.tile_first = tile_first_.get();
+      g.tile_count = tile_count_.get();
+      g.num_tiles = num_tiles_.get();
+      Sm90GroupedGemmArgs g1 = g, g2 = g;
+      g1.silu_mul = true;
+      g1.a = xp_.get();
+      g1.k = hidden_;
+      g1.a_scale = g.fp8 ? xp_scale_.get() : nullptr;
+      g1.w = w1_.get();
+      g1.n = 2 * inter_;
+      g1.w_scale = g.fp8 ? w1_scale_.get() : nullptr;
+      g1.out = act_.get();
+      g1.out_scale = g.fp8 ? act_scale_.get() : nullptr;
+      g2.a = act_.get();
+      g2.k = inter_;
+      g2.a_scale = g.fp8 ? act_scale_.get() : nullptr;
+      g2.w = w2_.get();
+      g2.n = hidden_;
+      g2.w_scale = g.fp8 ? w2_scale_.get() : nullptr;
+      g2.out = y_.get();
+      gemm_up_ = Sm90GroupedGemm(g1);
+      gemm_down_ = Sm90GroupedGemm(g2);
+    }
     QK_CUDA_CHECK(cudaDeviceSynchronize());
   }
 
@@ -492,7 +540,8 @@ class MoeFfnOp final : public QuadrantOp {
     QK_LAUNCH_CHECK("moe_count_kernel");
     moe_schedule_kernel<<<1, 1, 0, stream>>>(counts_.get(), experts_, static_cast<int>(bm_),
                                              offsets_.get(), fill_.get(), tile_expert_.get(),
-                                             tile_row_.get(), num_tiles_.get());
+                                             tile_row_.get(), tile_first_.get(), tile_count_.get(),
+                                             num_tiles_.get());
     QK_LAUNCH_CHECK("moe_schedule_kernel");
     moe_scatter_kernel<<<(slots + 255) / 256, 256, 0, stream>>>(
         ids_.get(), slots, top_k_, fill_.get(), row_token_.get(), slot_row_.get());
@@ -500,19 +549,30 @@ class MoeFfnOp final : public QuadrantOp {
     const int64_t gather_warps = rows_ * hidden_ / 128;
     moe_gather_kernel<AType><<<static_cast<unsigned>((gather_warps + 7) / 8), 256, 0, stream>>>(
         x_.get(), row_token_.get(), offsets_.get(), experts_, static_cast<int>(hidden_), xp_.get(),
-        xp_scale_.get());
+        xp_scale_.get(), scale_row_stride(hidden_), scale_blk_stride(hidden_));
     QK_LAUNCH_CHECK("moe_gather_kernel");
+    if (use_wgmma_) {
+      gemm_up_.run(stream);  // gate/up with SiLU * up (and the FP8 quantisation) fused
+      gemm_down_.run(stream);
+    } else {
+      gemm_and_act(stream);
+    }
+    moe_combine_kernel<<<static_cast<unsigned>(tokens_), 256, 0, stream>>>(
+        y_.get(), slot_row_.get(), weights_.get(), top_k_, static_cast<int>(hidden_), out_.get());
+    QK_LAUNCH_CHECK("moe_combine_kernel");
+  }
+
+  // The mma.sync path: gate/up GEMM, SiLU * up kernel, down GEMM.
+  void gemm_and_act(cudaStream_t stream) {
     gemm(stream, reinterpret_cast<const uint8_t*>(xp_.get()), xp_scale_.get(), w1_.get(),
          w1_scale_.get(), 2 * inter_, hidden_, h_.get());
     const int64_t act_warps = rows_ * inter_ / 128;
     moe_act_kernel<AType><<<static_cast<unsigned>((act_warps + 7) / 8), 256, 0, stream>>>(
-        h_.get(), offsets_.get(), experts_, static_cast<int>(inter_), act_.get(), act_scale_.get());
+        h_.get(), offsets_.get(), experts_, static_cast<int>(inter_), act_.get(), act_scale_.get(),
+        scale_row_stride(inter_), scale_blk_stride(inter_));
     QK_LAUNCH_CHECK("moe_act_kernel");
     gemm(stream, reinterpret_cast<const uint8_t*>(act_.get()), act_scale_.get(), w2_.get(),
          w2_scale_.get(), hidden_, inter_, y_.get());
-    moe_combine_kernel<<<static_cast<unsigned>(tokens_), 256, 0, stream>>>(
-        y_.get(), slot_row_.get(), weights_.get(), top_k_, static_cast<int>(hidden_), out_.get());
-    QK_LAUNCH_CHECK("moe_combine_kernel");
   }
 
   CheckResult check(uint64_t seed) override {
@@ -579,6 +639,11 @@ class MoeFfnOp final : public QuadrantOp {
   }
 
  private:
+  // Activation scale layout: [rows][k / 128] for the mma.sync kernel, [k / 128][rows] for
+  // the wgmma one.
+  int64_t scale_row_stride(int64_t k) const { return use_wgmma_ ? 1 : k / 128; }
+  int64_t scale_blk_stride(int64_t) const { return use_wgmma_ ? rows_ : 1; }
+
   static double weight_bytes_per_elem() {
     return F == Fmt::kBf16 ? 2.0 : F == Fmt::kFp8 ? 1.0 : 0.5;
   }
@@ -623,13 +688,15 @@ class MoeFfnOp final : public QuadrantOp {
   std::string quadrant_, format_;
   int64_t tokens_ = 0, hidden_ = 0, inter_ = 0, rows_ = 0, bm_ = 64, max_tiles_ = 0,
           active_experts_ = 0;
+  bool use_wgmma_ = false;
+  Sm90GroupedGemm gemm_up_, gemm_down_;
   int experts_ = 0, top_k_ = 0;
   DeviceArray<bf16> x_, h_, y_, out_;
   DeviceArray<float> scores_, weights_, w1_scale_, w2_scale_, xp_scale_, act_scale_;
   DeviceArray<uint8_t> w1_, w2_;
   DeviceArray<AType> xp_, act_;
-  DeviceArray<int32_t> ids_, counts_, offsets_, fill_, tile_expert_, tile_row_, num_tiles_,
-      row_token_, slot_row_;
+  DeviceArray<int32_t> ids_, counts_, offsets_, fill_, tile_expert_, tile_row_, tile_first_,
+      tile_count_, num_tiles_, row_token_, slot_row_;
 
  public:
   // bytes() needs the active experts; prepare() alone does not route.

@@ -1,0 +1,362 @@
+// Hopper grouped GEMM for the prefill MoE FFN (see sm90_grouped_gemm.h for the contract).
+//
+// CTA: 384 threads. Warpgroup 0 is the producer (one thread issues the TMA loads, the
+// warpgroup gives its registers away with setmaxnreg); warpgroups 1 and 2 consume, each
+// 64 rows x 256 columns of the 128x256 tile. A stage holds 128 rows x 128 bytes of A and
+// 256 rows x 128 bytes of W (64 BF16 or 128 E4M3 of k), 48 KB; kStages of them.
+// Barriers: full[s] (producer's expect_tx + TMA bytes), empty[s] (one arrive per consumer
+// warp once its wgmmas that read stage s have completed).
+#include <cudaTypedefs.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "kernels/src/common.cuh"
+#include "kernels/src/sm90_gemm_wgmma.cuh"
+#include "kernels/src/sm90_grouped_gemm.h"
+
+namespace quadrant::kernels {
+namespace {
+
+using namespace sm90;
+
+constexpr int kStages = 4;
+constexpr int kBlockM = Sm90GroupedGemm::kBlockM;
+constexpr int kRowBytes = 128;  // k bytes per stage: one 128-byte swizzle atom per row
+constexpr int kATileBytes = kBlockM * kRowBytes, kBHalfBytes = 128 * kRowBytes;
+constexpr int kStageBytes = kATileBytes + 2 * kBHalfBytes;
+constexpr int kThreads = 384;
+constexpr int kSmemBytes = kStages * kStageBytes + 1024 /* alignment */ + 256 /* barriers */;
+
+struct Params {
+  const float* a_scale;
+  const float* w_scale;
+  const int32_t* offsets;
+  const int32_t* tile_expert;
+  const int32_t* tile_row;
+  const int32_t* tile_first;
+  const int32_t* tile_count;
+  const int32_t* num_tiles;
+  void* out;
+  float* out_scale;
+  int rows, n, k, n_tiles;
+};
+
+// ---- mbarrier and TMA ----
+__device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count));
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)),
+               "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_u32(bar)), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+__device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, int c0, int c1,
+                                            uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
+      "{%2, %3}], [%4];\n" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_u32(bar))
+      : "memory");
+}
+
+// Shared-memory matrix descriptor: K-major, 128-byte swizzle, 8-row groups 1024 bytes apart.
+// Advancing along k inside the swizzle atom adds the byte offset to the start address.
+__device__ __forceinline__ uint64_t smem_desc(const void* p) {
+  const uint64_t addr = smem_u32(p);
+  return ((addr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) |
+         (uint64_t(1) << 62);
+}
+
+struct Tile {
+  int row0, expert, n_tile;
+};
+// Linear tile L -> (m-tile, n-tile), m-tiles fastest within an expert: the CTAs running at
+// once share the expert's A rows and a band of its weight rows, so that each weight byte
+// comes from HBM about once.
+__device__ __forceinline__ Tile decode_tile(int L, const Params& p) {
+  const int mt = L / p.n_tiles;
+  const int g0 = __ldg(p.tile_first + mt), gc = __ldg(p.tile_count + mt);
+  const int l = L - g0 * p.n_tiles;
+  const int m = g0 + l % gc;
+  return {__ldg(p.tile_row + m), __ldg(p.tile_expert + m), l / gc};
+}
+
+__device__ __forceinline__ float silu_mul(float g, float u) {
+  return g / (1.0f + __expf(-g)) * u;
+}
+
+template <bool kFp8, bool kSilu>
+__global__ void __launch_bounds__(kThreads, 1)
+    sm90_grouped_gemm_kernel(const __grid_constant__ CUtensorMap a_map,
+                             const __grid_constant__ CUtensorMap w_map, const Params p) {
+  extern __shared__ uint8_t smem_raw[];
+  // 1024-byte alignment: the 128-byte swizzle pattern repeats every 8 rows of 128 bytes.
+  uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * kStageBytes);
+  uint64_t* empty = full + kStages;
+  const int wg = threadIdx.x / 128;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(full + s, 1);
+      mbar_init(empty + s, 8);  // the 8 consumer warps
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  const int total = *p.num_tiles * p.n_tiles;
+  const int k_tiles = p.k * (kFp8 ? 1 : 2) / kRowBytes;
+  constexpr int kBk = kFp8 ? 128 : 64;  // k elements per stage
+
+  if (wg == 0) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    if (threadIdx.x == 0) {
+      int it = 0;
+      for (int L = blockIdx.x; L < total; L += gridDim.x) {
+        const Tile t = decode_tile(L, p);
+        const int b0 = kSilu ? t.expert * p.n + t.n_tile * 128 : t.expert * p.n + t.n_tile * 256;
+        const int b1 = kSilu ? b0 + p.n / 2 : b0 + 128;
+        for (int kt = 0; kt < k_tiles; ++kt, ++it) {
+          const int s = it % kStages;
+          mbar_wait(empty + s, ((it / kStages) & 1) ^ 1);
+          uint8_t* sa = smem + s * kStageBytes;
+          mbar_expect_tx(full + s, kStageBytes);
+          tma_load_2d(sa, &a_map, kt * kBk, t.row0, full + s);
+          tma_load_2d(sa + kATileBytes, &w_map, kt * kBk, b0, full + s);
+          tma_load_2d(sa + kATileBytes + kBHalfBytes, &w_map, kt * kBk, b1, full + s);
+        }
+      }
+    }
+    return;
+  }
+
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+  const int cw = wg - 1;  // this warpgroup's 64 rows of the tile
+  const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
+  const int r_in = cw * 64 + warp * 16 + lane / 4;  // and r_in + 8
+  const int k_blocks = p.k / 128;
+  int it = 0;
+  for (int L = blockIdx.x; L < total; L += gridDim.x) {
+    const Tile t = decode_tile(L, p);
+    float acc[128];
+    if constexpr (!kFp8) {
+      for (int kt = 0; kt < k_tiles; ++kt, ++it) {
+        const int s = it % kStages;
+        mbar_wait(full + s, (it / kStages) & 1);
+        const uint8_t* sa = smem + s * kStageBytes;
+        const uint64_t da = smem_desc(sa + cw * 64 * kRowBytes), db = smem_desc(sa + kATileBytes);
+        fence_regs(acc);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk)  // k16 steps: 32 bytes along the swizzled row
+          wgmma_m64n256k16_bf16(acc, da + 2 * kk, db + 2 * kk, (kt | kk) != 0);
+        wgmma_commit();
+        // Keep this stage's wgmmas in flight; the previous stage's are done: release it.
+        wgmma_wait<1>();
+        fence_regs(acc);
+        if (kt > 0 && lane == 0) mbar_arrive(empty + (it - 1) % kStages);
+      }
+      wgmma_wait<0>();
+      fence_regs(acc);
+      if (lane == 0) mbar_arrive(empty + (it - 1) % kStages);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
+      float part[64];
+      const int nb_total = p.n / 128;
+      const int bn0 = kSilu ? t.n_tile : min(2 * t.n_tile, nb_total - 1);
+      const int bn1 = kSilu ? nb_total / 2 + t.n_tile : min(2 * t.n_tile + 1, nb_total - 1);
+      const float* ws0 = p.w_scale + (size_t(t.expert) * nb_total + bn0) * k_blocks;
+      const float* ws1 = p.w_scale + (size_t(t.expert) * nb_total + bn1) * k_blocks;
+      const int ra = min(t.row0 + r_in, p.rows - 1), rb = min(t.row0 + r_in + 8, p.rows - 1);
+      for (int kt = 0; kt < k_tiles; ++kt, ++it) {
+        const int s = it % kStages;
+        // Scales first: their latency hides behind the barrier wait.
+        const float sa0 = __ldg(p.a_scale + size_t(kt) * p.rows + ra);
+        const float sa1 = __ldg(p.a_scale + size_t(kt) * p.rows + rb);
+        const float sw[2] = {__ldg(ws0 + kt), __ldg(ws1 + kt)};
+        mbar_wait(full + s, (it / kStages) & 1);
+        const uint8_t* sa = smem + s * kStageBytes;
+        const uint64_t da = smem_desc(sa + cw * 64 * kRowBytes);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const uint64_t db = smem_desc(sa + kATileBytes + h * kBHalfBytes);
+          fence_regs(part);
+          wgmma_fence();
+#pragma unroll
+          for (int kk = 0; kk < 4; ++kk)  // k32 steps
+            wgmma_m64n128k32_e4m3(part, da + 2 * kk, db + 2 * kk, kk != 0);
+          wgmma_commit();
+          wgmma_wait<0>();
+          fence_regs(part);
+          // Promote this 128-deep block into the float accumulators with its scales.
+          const float s0 = sa0 * sw[h], s1 = sa1 * sw[h];
+#pragma unroll
+          for (int i = 0; i < 64; ++i)
+            acc[h * 64 + i] = fmaf(part[i], (i % 4) < 2 ? s0 : s1, acc[h * 64 + i]);
+        }
+        if (lane == 0) mbar_arrive(empty + s);
+      }
+    }
+
+    // ---- epilogue: straight from the accumulator registers ----
+    // Register 4j + c of this thread: row r_in + 8 * (c / 2), column 8j + 2 * (lane % 4) + c % 2.
+    const int row_end = __ldg(p.offsets + t.expert + 1);
+    if constexpr (!kSilu) {
+      bf16* out = static_cast<bf16*>(p.out);
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = t.row0 + r_in + 8 * h;
+        if (row >= row_end) continue;
+#pragma unroll
+        for (int j = 0; j < 32; ++j) {
+          const int col = t.n_tile * 256 + 8 * j + 2 * (lane % 4);
+          if (col < p.n)
+            *reinterpret_cast<uint32_t*>(out + size_t(row) * p.n + col) =
+                pack_bf16x2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+        }
+      }
+    } else {
+      // Columns j < 16 are gate, 16 + j the matching up: SiLU(gate) * up in registers.
+      const int n_out = p.n / 2;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = t.row0 + r_in + 8 * h;
+        float v[32];
+#pragma unroll
+        for (int j = 0; j < 16; ++j)
+#pragma unroll
+          for (int c = 0; c < 2; ++c)
+            v[2 * j + c] = silu_mul(acc[4 * j + 2 * h + c], acc[64 + 4 * j + 2 * h + c]);
+        if constexpr (!kFp8) {
+          if (row < row_end) {
+            bf16* out = static_cast<bf16*>(p.out) + size_t(row) * n_out + t.n_tile * 128;
+#pragma unroll
+            for (int j = 0; j < 16; ++j)
+              *reinterpret_cast<uint32_t*>(out + 8 * j + 2 * (lane % 4)) =
+                  pack_bf16x2(v[2 * j], v[2 * j + 1]);
+          }
+        } else {
+          // The row's 128 columns (one scale block of the next GEMM) sit in 4 lanes.
+          float amax = 0.0f;
+#pragma unroll
+          for (int i = 0; i < 32; ++i) amax = fmaxf(amax, fabsf(v[i]));
+          amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+          amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 2));
+          const float scale = fmaxf(amax, 1e-20f) / 448.0f, inv = 1.0f / scale;
+          if (row < row_end) {
+            uint8_t* out = static_cast<uint8_t*>(p.out) + size_t(row) * n_out + t.n_tile * 128;
+#pragma unroll
+            for (int j = 0; j < 16; ++j) {
+              const __nv_fp8x2_storage_t q = __nv_cvt_float2_to_fp8x2(
+                  make_float2(v[2 * j] * inv, v[2 * j + 1] * inv), __NV_SATFINITE, __NV_E4M3);
+              *reinterpret_cast<__nv_fp8x2_storage_t*>(out + 8 * j + 2 * (lane % 4)) = q;
+            }
+            if (lane % 4 == 0) p.out_scale[size_t(t.n_tile) * p.rows + row] = scale;
+          }
+        }
+      }
+    }
+  }
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* ptr = nullptr;
+    cudaDriverEntryPointQueryResult q;
+    QK_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &ptr, 12000,
+                                                   cudaEnableDefault, &q));
+    if (q != cudaDriverEntryPointSuccess || !ptr)
+      throw std::runtime_error("cuTensorMapEncodeTiled not found in the driver");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(ptr);
+  }();
+  return fn;
+}
+
+// Row-major [rows][k] matrix, boxes of 128 rows x 128 bytes, 128-byte swizzle.
+CUtensorMap make_map(const void* base, int64_t rows, int64_t k, bool fp8) {
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {cuuint64_t(k), cuuint64_t(rows)};
+  const cuuint64_t strides[1] = {cuuint64_t(k) * (fp8 ? 1 : 2)};
+  const cuuint32_t box[2] = {cuuint32_t(fp8 ? 128 : 64), 128};
+  const cuuint32_t elem_strides[2] = {1, 1};
+  const CUresult r =
+      encode_fn()(&map, fp8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
+                  const_cast<void*>(base), dims, strides, box, elem_strides,
+                  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw std::runtime_error("cuTensorMapEncodeTiled failed: " + std::to_string(int(r)));
+  return map;
+}
+
+template <bool kFp8, bool kSilu>
+void launch_kernel(const CUtensorMap& a_map, const CUtensorMap& w_map, const Params& p,
+                   cudaStream_t stream) {
+  static const bool attr_set = [] {
+    QK_CUDA_CHECK(cudaFuncSetAttribute(sm90_grouped_gemm_kernel<kFp8, kSilu>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    return true;
+  }();
+  (void)attr_set;
+  sm90_grouped_gemm_kernel<kFp8, kSilu>
+      <<<sm_count(), kThreads, kSmemBytes, stream>>>(a_map, w_map, p);
+  QK_LAUNCH_CHECK("sm90_grouped_gemm_kernel");
+}
+
+}  // namespace
+
+Sm90GroupedGemm::Sm90GroupedGemm(const Sm90GroupedGemmArgs& args) : args_(args) {
+  const auto& a = args;
+  auto require = [](bool ok, const char* what) {
+    if (!ok) throw std::invalid_argument(std::string("sm90 grouped GEMM: ") + what);
+  };
+  require(a.k >= 128 && a.k % 128 == 0, "k must be a positive multiple of 128");
+  require(a.n >= 128 && a.n % (a.silu_mul ? 256 : 128) == 0,
+          "n must be a multiple of 128 (256 with silu_mul)");
+  require(a.rows >= 1 && a.experts >= 1, "rows and experts must be positive");
+  require(int64_t(a.experts) * a.n < (int64_t(1) << 31) && a.rows < (int64_t(1) << 31),
+          "coordinates must fit in int32");
+  require(!a.fp8 || (a.a_scale && a.w_scale), "fp8 needs both scales");
+  require(!(a.fp8 && a.silu_mul) || a.out_scale, "fp8 silu_mul needs out_scale");
+  a_map_ = make_map(a.a, a.rows, a.k, a.fp8);
+  w_map_ = make_map(a.w, int64_t(a.experts) * a.n, a.k, a.fp8);
+}
+
+void Sm90GroupedGemm::run(cudaStream_t stream) const {
+  const auto& a = args_;
+  Params p{a.a_scale,    a.w_scale,
+           a.offsets,    a.tile_expert,
+           a.tile_row,   a.tile_first,
+           a.tile_count, a.num_tiles,
+           a.out,        a.out_scale,
+           int(a.rows),  int(a.n),
+           int(a.k),     int(a.silu_mul ? a.n / 256 : (a.n + kBlockN - 1) / kBlockN)};
+  if (a.fp8) {
+    if (a.silu_mul)
+      launch_kernel<true, true>(a_map_, w_map_, p, stream);
+    else
+      launch_kernel<true, false>(a_map_, w_map_, p, stream);
+  } else {
+    if (a.silu_mul)
+      launch_kernel<false, true>(a_map_, w_map_, p, stream);
+    else
+      launch_kernel<false, false>(a_map_, w_map_, p, stream);
+  }
+}
+
+}  // namespace quadrant::kernels
