@@ -12,12 +12,14 @@
 // (head_dim, or 128 with head_dim 192: MLA). Formats: bf16, fp8.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 
 #include "kernels/reference/reference.h"
 #include "kernels/src/common.cuh"
 #include "kernels/src/op_util.h"
+#include "kernels/src/sm90_prefill_attention.h"
 
 namespace quadrant::kernels {
 namespace {
@@ -282,6 +284,14 @@ class PrefillAttentionOp final : public QuadrantOp {
     r.require(
         (dqk_ == 64 && dv_ == 64) || (dqk_ == 128 && dv_ == 128) || (dqk_ == 192 && dv_ == 128),
         "(head_dim, v_head_dim) must be (64, 64), (128, 128) or (192, 128)");
+    // Hopper's wgmma kernel where it covers the shape, else the mma.sync kernel below.
+    // QUADRANT_PREFILL_ATTN_VARIANT (benchmarks only): -1 the mma.sync kernel, 0 the wgmma
+    // kernel without the softmax/P.V overlap, 1 (default) with it.
+    const char* variant = std::getenv("QUADRANT_PREFILL_ATTN_VARIANT");
+    variant_ = variant ? std::atoi(variant) : 1;
+    use_sm90_ = variant_ >= 0 && sm90_prefill_supported(kFp8, dqk_, dv_);
+    tile_rows_ = use_sm90_ ? 128 : kTile;
+    cu_kt_.push_back(0);
     cu_q_.push_back(0);
     cu_k_.push_back(0);
     cu_sq_.push_back(0);
@@ -298,8 +308,14 @@ class PrefillAttentionOp final : public QuadrantOp {
       cu_sk_.push_back(
           static_cast<int32_t>(cu_sk_.back() + (prefix + len + kScaleBlock - 1) / kScaleBlock));
       prefix_.push_back(static_cast<int32_t>(prefix));
-      for (int64_t q0 = 0; q0 < len; q0 += kTile) {
-        tiles_.push_back({prefix + q0 + kTile, static_cast<int32_t>(b), static_cast<int32_t>(q0)});
+      for (int64_t q0 = 0; q0 < len; q0 += tile_rows_) {
+        tiles_.push_back(
+            {prefix + q0 + tile_rows_, static_cast<int32_t>(b), static_cast<int32_t>(q0)});
+      }
+      cu_kt_.push_back(static_cast<int32_t>(cu_kt_.back() + (prefix + len + 127) / 128 * 128));
+      for (int64_t j = 0; j < (prefix + len + 127) / 128; ++j) {
+        kt_seq_host_.push_back(static_cast<int32_t>(b));
+        kt_tile_host_.push_back(static_cast<int32_t>(j));
       }
     }
     // Heaviest tiles (most keys) first, so that the last wave is made of light ones.
@@ -309,7 +325,10 @@ class PrefillAttentionOp final : public QuadrantOp {
       for (int64_t t = 0; t < q_lens_[i]; ++t) causal_pairs_ += prefix + t + 1;
   }
 
-  std::string name() const override { return "sm90_" + format_ + "_prefill_attention"; }
+  std::string name() const override {
+    return "sm90_" + format_ + (use_sm90_ ? (variant_ == 0 ? "_wgmma_serial" : "_wgmma") : "_mma") +
+           "_prefill_attention";
+  }
 
   void prepare(uint64_t seed) override {
     const size_t tq = cu_q_.back(), tk = cu_k_.back();
@@ -345,10 +364,17 @@ class PrefillAttentionOp final : public QuadrantOp {
     cu_sq_dev_.upload(cu_sq_);
     cu_sk_dev_.upload(cu_sk_);
     prefix_dev_.upload(prefix_);
+    if (use_sm90_ && kFp8) {
+      vt_.resize(size_t(kv_heads_) * dv_ * cu_kt_.back());
+      cu_kt_dev_.upload(cu_kt_);
+      kt_seq_.upload(kt_seq_host_);
+      kt_tile_.upload(kt_tile_host_);
+    }
     QK_CUDA_CHECK(cudaDeviceSynchronize());
   }
 
   void launch(cudaStream_t stream) override {
+    if (use_sm90_) return launch_sm90(stream);
     if (dqk_ == 64) return launch_dims<64, 64>(stream);
     if (dqk_ == 128) return launch_dims<128, 128>(stream);
     return launch_dims<192, 128>(stream);
@@ -410,7 +436,7 @@ class PrefillAttentionOp final : public QuadrantOp {
            double(cu_q_.back()) * heads_ * dv_ * 2.0;
   }
   size_t device_bytes() const override {
-    return q_.bytes() + k_.bytes() + v_.bytes() + out_.bytes();
+    return q_.bytes() + k_.bytes() + v_.bytes() + out_.bytes() + vt_.bytes();
   }
 
  private:
@@ -428,6 +454,44 @@ class PrefillAttentionOp final : public QuadrantOp {
           const double s = scale[size_t(cu_s[b] + (t - cu[b]) / kScaleBlock) * heads + h];
           for (int d = 0; d < dim; ++d) x[(size_t(t) * heads + h) * dim + d] *= s;
         }
+  }
+
+  void launch_sm90(cudaStream_t stream) {
+    Sm90PrefillProblem pr;
+    pr.fp8 = kFp8;
+    pr.head_dim = dqk_;
+    pr.v_head_dim = dv_;
+    pr.heads = heads_;
+    pr.kv_heads = kv_heads_;
+    pr.total_q = cu_q_.back();
+    pr.total_k = cu_k_.back();
+    pr.q_tiles = static_cast<int>(tiles_.size());
+    pr.q = q_.get();
+    pr.k = k_.get();
+    pr.v = v_.get();
+    pr.vt = vt_.get();
+    pr.kt_stride = cu_kt_.back();
+    pr.kt_tiles = static_cast<int>(kt_seq_host_.size());
+    pr.variant = variant_;
+    Sm90PrefillArgs& a = pr.args;
+    a.tile_seq = tile_seq_.get();
+    a.tile_q0 = tile_q0_.get();
+    a.cu_q = cu_q_dev_.get();
+    a.cu_k = cu_k_dev_.get();
+    a.prefix = prefix_dev_.get();
+    a.q_scale = q_scale_.get();
+    a.k_scale = k_scale_.get();
+    a.v_scale = v_scale_.get();
+    a.cu_sq = cu_sq_dev_.get();
+    a.cu_sk = cu_sk_dev_.get();
+    a.cu_kt = cu_kt_dev_.get();
+    a.kt_seq = kt_seq_.get();
+    a.kt_tile = kt_tile_.get();
+    a.heads = heads_;
+    a.kv_heads = kv_heads_;
+    a.scale_log2 = static_cast<float>(1.0 / std::sqrt(double(dqk_)) * 1.4426950408889634);
+    a.out = out_.get();
+    sm90_prefill_launch(pr, stream);
   }
 
   template <int DQK, int DV>
@@ -457,14 +521,17 @@ class PrefillAttentionOp final : public QuadrantOp {
   int64_t batch_ = 0, causal_pairs_ = 0;
   int heads_ = 0, kv_heads_ = 0, dqk_ = 0, dv_ = 0;
   bool smem_set_ = false;
+  bool use_sm90_ = false;
+  int variant_ = 1;
+  int64_t tile_rows_ = kTile;
   std::vector<int64_t> q_lens_, prefix_lens_;
-  std::vector<int32_t> cu_q_, cu_k_, cu_sq_, cu_sk_, prefix_;
+  std::vector<int32_t> cu_q_, cu_k_, cu_sq_, cu_sk_, prefix_, cu_kt_, kt_seq_host_, kt_tile_host_;
   std::vector<Tile> tiles_;
-  DeviceArray<In> q_, k_, v_;
+  DeviceArray<In> q_, k_, v_, vt_;
   DeviceArray<bf16> out_;
   DeviceArray<float> q_scale_, k_scale_, v_scale_;
   DeviceArray<int32_t> tile_seq_, tile_q0_, cu_q_dev_, cu_k_dev_, cu_sq_dev_, cu_sk_dev_,
-      prefix_dev_;
+      prefix_dev_, cu_kt_dev_, kt_seq_, kt_tile_;
 };
 
 }  // namespace

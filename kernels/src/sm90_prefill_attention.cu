@@ -1,0 +1,649 @@
+// Prefill attention on Hopper's own path (FlashAttention-3 structure): warp-specialised
+// CTAs of three warpgroups. A producer warpgroup loads the Q tile once and K/V tiles
+// with the bulk tensor copy engine (TMA, 128-byte swizzle) into a two-stage ring guarded
+// by mbarriers; two consumer warpgroups each own 64 query rows of the CTA's 128 and run
+// S = Q K^T with wgmma (both operands from shared memory), the online softmax in
+// registers, and O += P V with wgmma (P from registers as the A operand). setmaxnreg
+// moves the producer's registers to the consumers.
+//
+// BF16: head dims (64, 64), (128, 128) and (192, 128) (MLA); V is read as the
+// transposed (MN-major) B operand. FP8 (E4M3 Q/K/V, one scale per 64 tokens of a
+// sequence and head): head dim (128, 128). FP8 wgmma takes only K-major operands, so V
+// is first written transposed ([kv head][d][token], each sequence padded to 128 tokens)
+// by a small kernel of the same step; within each 32 tokens its columns are permuted so
+// that the FP8 P fragment can be taken from the S accumulators without shuffles.
+#include <cuda.h>  // CUtensorMap and its enums; the encoder comes via the runtime
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/src/common.cuh"
+#include "kernels/src/sm90_prefill_attention.h"
+
+namespace quadrant::kernels {
+namespace {
+
+constexpr int kBM = 128;  // query rows per CTA (64 per consumer warpgroup)
+constexpr int kBN = 128;  // keys per K/V tile
+constexpr int kStages = 2;
+constexpr int kThreads = 384;    // producer warpgroup + 2 consumer warpgroups
+constexpr int kBox = 128 * 128;  // one TMA box: 128 rows of 128 bytes (a swizzle span)
+
+// ---- mbarrier, TMA and wgmma wrappers ----
+__device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count));
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)),
+               "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred p;\nLAB_WAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+      "@p bra DONE;\nbra LAB_WAIT;\nDONE:\n}\n" ::"r"(smem_u32(bar)),
+      "r"(parity)
+      : "memory");
+}
+__device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, uint64_t* bar, int x,
+                                            int y) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, "
+      "%4}], [%2];\n" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_u32(bar)), "r"(x), "r"(y)
+      : "memory");
+}
+__device__ __forceinline__ void wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Keeps the compiler from moving reads of accumulators across the asynchronous wgmma.
+template <int N>
+__device__ __forceinline__ void fence_regs(float* r) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+// Shared-memory matrix descriptor, 128-byte swizzle. K-major tiles: sbo = 1024 (8 rows of
+// 128 bytes), lbo unused. MN-major (V as B of P.V): lbo = the byte step between 64-column
+// boxes, sbo = 1024 between groups of 8 keys.
+__device__ __forceinline__ uint64_t make_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t(lbo >> 4) << 16) | (uint64_t(sbo >> 4) << 32) |
+         (1ull << 62);
+}
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+__device__ __forceinline__ uint32_t pack_e4m3x4(float a, float b, float c, float d) {
+  const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3);
+  const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(c, d), __NV_SATFINITE, __NV_E4M3);
+  return lo | (hi << 16);
+}
+
+// D(64x128, f32) {+}= A(64x16, smem) . B(16x128, smem), both K-major.
+__device__ __forceinline__ void wgmma_ss_bf16_n128(float* d, uint64_t da, uint64_t db,
+                                                   int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
+      "25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%"
+      "48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, "
+      "0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+        "+f"(d[63])
+      : "l"(da), "l"(db), "r"(scale_d)
+      : "memory");
+}
+
+// D(64x128, f32) += A(64x16, registers) . B(16x128, smem, MN-major (transposed)).
+__device__ __forceinline__ void wgmma_rs_bf16_n128(float* d, const uint32_t* a, uint64_t db) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
+      "25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%"
+      "48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, "
+      "1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+        "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db)
+      : "memory");
+}
+
+// D(64x64, f32) += A(64x16, registers) . B(16x64, smem, MN-major (transposed)).
+__device__ __forceinline__ void wgmma_rs_bf16_n64(float* d, const uint32_t* a, uint64_t db) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
+      "25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db)
+      : "memory");
+}
+
+// D(64x128, f32) {+}= A(64x32, smem) . B(32x128, smem), both K-major.
+__device__ __forceinline__ void wgmma_ss_e4m3_n128(float* d, uint64_t da, uint64_t db,
+                                                   int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
+      "25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%"
+      "48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+        "+f"(d[63])
+      : "l"(da), "l"(db), "r"(scale_d)
+      : "memory");
+}
+
+// D(64x128, f32) += A(64x32, registers) . B(32x128, smem, K-major).
+__device__ __forceinline__ void wgmma_rs_e4m3_n128(float* d, const uint32_t* a, uint64_t db) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
+      "25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%"
+      "48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, "
+      "1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+        "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db)
+      : "memory");
+}
+
+template <bool kFp8, int DQK, int DV>
+struct Sm90Layout {
+  static constexpr int kQBoxes = DQK * (kFp8 ? 1 : 2) / 128;  // 128-byte column boxes
+  static constexpr int kVBoxes = kFp8 ? 1 : DV / 64;
+  static constexpr int kQBytes = kQBoxes * kBox;
+  static constexpr int kKBytes = kQBoxes * kBox;
+  // bf16: V as loaded, [key][d] in 64-column boxes; fp8: V^T, DV rows of 128 keys.
+  static constexpr int kVBytes = kFp8 ? DV * 128 : kVBoxes * kBox;
+  static constexpr int kK0 = kQBytes;
+  static constexpr int kV0 = kK0 + kStages * kKBytes;
+  static constexpr int kBar = kV0 + kStages * kVBytes;
+  static constexpr int kSmem =
+      kBar + 128 + 1024;  // 9 mbarriers fit in 128 bytes  // barriers + alignment slack
+  static_assert(kSmem <= 227 * 1024, "shared memory");
+};
+
+// fp8 P.V: the P fragment of a 32-key step takes keys {2t, 2t+1, 8+2t, 9+2t} (+16) of
+// thread t's S accumulators as its logical keys 4t..4t+3 (+16); V^T stores logical key l
+// at the column of the token p = kPerm(l).
+__host__ __device__ constexpr int perm32(int l) {
+  return (l / 16) * 16 + 2 * ((l % 16) / 4) + (l % 2) + ((l % 4) / 2) * 8;
+}
+
+template <bool kFp8, int DQK, int DV, bool kOverlap>
+__global__ void __launch_bounds__(kThreads, 1)
+    sm90_prefill_attention_kernel(const __grid_constant__ CUtensorMap tm_q,
+                                  const __grid_constant__ CUtensorMap tm_k,
+                                  const __grid_constant__ CUtensorMap tm_v,
+                                  const Sm90PrefillArgs p) {
+  using L = Sm90Layout<kFp8, DQK, DV>;
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+  uint8_t* sq = smem;
+  uint64_t* bar = reinterpret_cast<uint64_t*>(smem + L::kBar);
+  uint64_t* q_full = bar;
+  uint64_t* k_full = bar + 1;                 // [kStages]
+  uint64_t* v_full = bar + 1 + kStages;       // [kStages]
+  uint64_t* k_empty = bar + 1 + 2 * kStages;  // [kStages]
+  uint64_t* v_empty = bar + 1 + 3 * kStages;  // [kStages]
+
+  const int h = blockIdx.x, tile = blockIdx.y;
+  const int s = p.tile_seq[tile], q0 = p.tile_q0[tile];
+  const int q_len = p.cu_q[s + 1] - p.cu_q[s], pre = p.prefix[s], k_len = pre + q_len;
+  const int kv_end = min(k_len, pre + q0 + kBM);
+  const int n_tiles = (kv_end + kBN - 1) / kBN;
+  const int kvh = h / (p.heads / p.kv_heads);
+  const int wg = threadIdx.x / 128;
+
+  if (threadIdx.x == 0) {
+    mbar_init(q_full, 1);
+    for (int i = 0; i < kStages; ++i) {
+      mbar_init(k_full + i, 1);
+      mbar_init(v_full + i, 1);
+      mbar_init(k_empty + i, 8);  // one arrival per consumer warp
+      mbar_init(v_empty + i, 8);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (wg == 0) {
+    // Producer: one thread issues every copy; the tiles go from the diagonal down.
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+    if (threadIdx.x == 0) {
+      mbar_expect_tx(q_full, L::kQBytes);
+      for (int b = 0; b < L::kQBoxes; ++b)
+        tma_load_2d(sq + b * kBox, &tm_q, q_full, h * DQK + b * (kFp8 ? 128 : 64), p.cu_q[s] + q0);
+      for (int it = 0; it < n_tiles; ++it) {
+        const int j = n_tiles - 1 - it, st = it % kStages;
+        uint8_t* sk = smem + L::kK0 + st * L::kKBytes;
+        uint8_t* sv = smem + L::kV0 + st * L::kVBytes;
+        if (it >= kStages) mbar_wait(k_empty + st, ((it / kStages) - 1) & 1);
+        mbar_expect_tx(k_full + st, L::kKBytes);
+        for (int b = 0; b < L::kQBoxes; ++b)
+          tma_load_2d(sk + b * kBox, &tm_k, k_full + st, kvh * DQK + b * (kFp8 ? 128 : 64),
+                      p.cu_k[s] + j * kBN);
+        if (it >= kStages) mbar_wait(v_empty + st, ((it / kStages) - 1) & 1);
+        mbar_expect_tx(v_full + st, L::kVBytes);
+        if constexpr (kFp8) {
+          tma_load_2d(sv, &tm_v, v_full + st, p.cu_kt[s] + j * kBN, kvh * DV);
+        } else {
+          for (int b = 0; b < L::kVBoxes; ++b)
+            tma_load_2d(sv + b * kBox, &tm_v, v_full + st, kvh * DV + b * 64, p.cu_k[s] + j * kBN);
+        }
+      }
+    }
+    return;
+  }
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+
+  const int cw = wg - 1;  // consumer warpgroup: query rows 64 cw .. 64 cw + 63 of the tile
+  const int tid = threadIdx.x % 128, warp = tid / 32, lane = tid % 32;
+  const int g = lane / 4, t = lane % 4;
+  const int row0 = cw * 64 + warp * 16 + g;  // tile row of accumulators c = 0, 1 (+8: c = 2, 3)
+  const int qpos0 = pre + q0 + row0;         // its absolute position in the sequence
+  const int wg_qmin = pre + q0 + cw * 64;
+
+  float o[DV / 2];
+#pragma unroll
+  for (int i = 0; i < DV / 2; ++i) o[i] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+
+  // fp8 scales: this warpgroup's 64 query rows are one Q scale block.
+  float qk_scale = p.scale_log2, v_norm = 1.0f;
+  int nk_blocks = 1;
+  const float* ks = nullptr;
+  const float* vs = nullptr;
+  if constexpr (kFp8) {
+    const int nq_blocks = p.cu_sq[s + 1] - p.cu_sq[s];
+    nk_blocks = p.cu_sk[s + 1] - p.cu_sk[s];
+    const int qb = min((q0 + cw * 64) / 64, nq_blocks - 1);
+    qk_scale *= p.q_scale[size_t(p.cu_sq[s] + qb) * p.heads + h];
+    ks = p.k_scale + size_t(p.cu_sk[s]) * p.kv_heads + kvh;
+    vs = p.v_scale + size_t(p.cu_sk[s]) * p.kv_heads + kvh;
+    // P is stored as E4M3 of p * 256 * v_scale(block) / v_max: in [0, 256], no underflow
+    // for the largest terms, and one accumulator for every V scale block.
+    float vmax = 0.0f;
+    for (int b = lane; b < nk_blocks; b += 32) vmax = fmaxf(vmax, vs[size_t(b) * p.kv_heads]);
+#pragma unroll
+    for (int off = 16; off > 0; off /= 2)
+      vmax = fmaxf(vmax, __shfl_xor_sync(0xffffffffu, vmax, off));
+    v_norm = fmaxf(vmax, 1e-30f);
+  }
+
+  const uint32_t sq_addr = smem_u32(sq) + cw * 64 * 128;
+
+  constexpr int kSteps = DQK * (kFp8 ? 1 : 2) / 32;  // 32 bytes of the K dim per wgmma
+  constexpr int kPSteps = kFp8 ? 4 : 8;              // wgmma K steps over the 128 keys of P
+  // S = Q K_j^T into sc (asynchronous: the caller commits and waits).
+  auto issue_qk = [&](float* sc, int st) {
+    const uint32_t sk_addr = smem_u32(smem + L::kK0 + st * L::kKBytes);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kSteps; ++kk) {
+      const uint32_t off = (kk / 4) * kBox + (kk % 4) * 32;
+      const uint64_t da = make_desc(sq_addr + off, 16, 1024);
+      const uint64_t db = make_desc(sk_addr + off, 16, 1024);
+      if constexpr (kFp8)
+        wgmma_ss_e4m3_n128(sc, da, db, kk > 0);
+      else
+        wgmma_ss_bf16_n128(sc, da, db, kk > 0);
+    }
+    wgmma_commit();
+  };
+  // O += P V_j (asynchronous).
+  auto issue_pv = [&](const uint32_t(*pa)[4], int st) {
+    const uint32_t sv_addr = smem_u32(smem + L::kV0 + st * L::kVBytes);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kPSteps; ++kk) {
+      if constexpr (kFp8) {
+        static_assert(DV == 128, "fp8: v_head_dim 128 only");
+        wgmma_rs_e4m3_n128(o, pa[kk], make_desc(sv_addr + kk * 32, 16, 1024));
+      } else if constexpr (DV == 128) {
+        wgmma_rs_bf16_n128(o, pa[kk], make_desc(sv_addr + kk * 16 * 128, kBox, 1024));
+      } else {
+        wgmma_rs_bf16_n64(o, pa[kk], make_desc(sv_addr + kk * 16 * 128, kBox, 1024));
+      }
+    }
+    wgmma_commit();
+  };
+  // Scores to log2 units, masked past the diagonal and the end; online softmax: sc
+  // becomes P (unnormalised), corr the factor the running O must take.
+  auto softmax = [&](float* sc, int j, float* corr) {
+    const int key0 = j * kBN;
+    if constexpr (kFp8) {
+      const float s0 = qk_scale * ks[size_t(min(2 * j, nk_blocks - 1)) * p.kv_heads];
+      const float s1 = qk_scale * ks[size_t(min(2 * j + 1, nk_blocks - 1)) * p.kv_heads];
+#pragma unroll
+      for (int i = 0; i < 64; ++i) sc[i] *= (i < 32 ? s0 : s1);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 64; ++i) sc[i] *= qk_scale;
+    }
+    if (key0 + kBN - 1 > wg_qmin || key0 + kBN > k_len) {
+#pragma unroll
+      for (int i = 0; i < 64; ++i) {
+        const int key = key0 + (i / 4) * 8 + 2 * t + (i % 2);
+        const int qpos = qpos0 + ((i / 2) % 2) * 8;
+        if (key > qpos || key >= k_len) sc[i] = -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      float mx = m[hh];
+#pragma unroll
+      for (int i = 0; i < 16; ++i)
+        mx = fmaxf(mx, fmaxf(sc[4 * i + 2 * hh], sc[4 * i + 2 * hh + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float base = mx == -INFINITY ? 0.0f : mx;  // a row with no key yet
+      corr[hh] = ex2(m[hh] - base);
+      m[hh] = mx;
+      float sum = 0.0f;
+#pragma unroll
+      for (int i = 0; i < 16; ++i) {
+        sc[4 * i + 2 * hh] = ex2(sc[4 * i + 2 * hh] - base);
+        sc[4 * i + 2 * hh + 1] = ex2(sc[4 * i + 2 * hh + 1] - base);
+        sum += sc[4 * i + 2 * hh] + sc[4 * i + 2 * hh + 1];
+      }
+      l[hh] = l[hh] * corr[hh] + sum;
+    }
+  };
+  auto rescale_o = [&](const float* corr) {
+#pragma unroll
+    for (int i = 0; i < DV / 8; ++i) {
+      o[4 * i] *= corr[0];
+      o[4 * i + 1] *= corr[0];
+      o[4 * i + 2] *= corr[1];
+      o[4 * i + 3] *= corr[1];
+    }
+  };
+  // P as the A fragments of P.V: bf16 pairs, or fp8 (see perm32) scaled by V's block
+  // scale over v_norm and by 256.
+  auto to_p = [&](const float* sc, int j, uint32_t(*pa)[4]) {
+    if constexpr (kFp8) {
+      const float r0 = 256.0f * vs[size_t(min(2 * j, nk_blocks - 1)) * p.kv_heads] / v_norm;
+      const float r1 = 256.0f * vs[size_t(min(2 * j + 1, nk_blocks - 1)) * p.kv_heads] / v_norm;
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        const float r = kk < 2 ? r0 : r1;
+        const float* c = sc + 16 * kk;  // n8 chunks 4kk .. 4kk + 3
+        pa[kk][0] = pack_e4m3x4(c[0] * r, c[1] * r, c[4] * r, c[5] * r);
+        pa[kk][1] = pack_e4m3x4(c[2] * r, c[3] * r, c[6] * r, c[7] * r);
+        pa[kk][2] = pack_e4m3x4(c[8] * r, c[9] * r, c[12] * r, c[13] * r);
+        pa[kk][3] = pack_e4m3x4(c[10] * r, c[11] * r, c[14] * r, c[15] * r);
+      }
+    } else {
+#pragma unroll
+      for (int kk = 0; kk < 8; ++kk) {
+        const float* c = sc + 8 * kk;  // n8 chunks 2kk, 2kk + 1
+        pa[kk][0] = pack_bf16x2(c[0], c[1]);
+        pa[kk][1] = pack_bf16x2(c[2], c[3]);
+        pa[kk][2] = pack_bf16x2(c[4], c[5]);
+        pa[kk][3] = pack_bf16x2(c[6], c[7]);
+      }
+    }
+  };
+  auto release = [&](uint64_t* b) {
+    __syncwarp();
+    if (lane == 0) mbar_arrive(b);
+  };
+
+  mbar_wait(q_full, 0);
+  float sc[64], corr[2];
+  uint32_t pa[kPSteps][4];
+  if constexpr (!kOverlap) {
+    for (int it = 0; it < n_tiles; ++it) {
+      const int j = n_tiles - 1 - it, st = it % kStages;
+      const uint32_t parity = (it / kStages) & 1;
+      mbar_wait(k_full + st, parity);
+      issue_qk(sc, st);
+      wgmma_wait<0>();
+      fence_regs<64>(sc);
+      release(k_empty + st);
+      softmax(sc, j, corr);
+      rescale_o(corr);
+      to_p(sc, j, pa);
+      mbar_wait(v_full + st, parity);
+      issue_pv(pa, st);
+      wgmma_wait<0>();
+      fence_regs<DV / 2>(o);
+      release(v_empty + st);
+    }
+  } else {
+    // FlashAttention-3's intra-warpgroup overlap: S of tile it and P.V of tile it - 1 are
+    // issued together, and the softmax of tile it runs while P.V is on the tensor cores.
+    mbar_wait(k_full, 0);
+    issue_qk(sc, 0);
+    wgmma_wait<0>();
+    fence_regs<64>(sc);
+    release(k_empty);
+    softmax(sc, n_tiles - 1, corr);
+    to_p(sc, n_tiles - 1, pa);
+    for (int it = 1; it < n_tiles; ++it) {
+      const int j = n_tiles - 1 - it, st = it % kStages, prev = (it - 1) % kStages;
+      mbar_wait(k_full + st, (it / kStages) & 1);
+      issue_qk(sc, st);
+      mbar_wait(v_full + prev, ((it - 1) / kStages) & 1);
+      issue_pv(pa, prev);
+      wgmma_wait<1>();  // S done; P.V may still run
+      fence_regs<64>(sc);
+      release(k_empty + st);
+      softmax(sc, j, corr);
+      wgmma_wait<0>();
+      fence_regs<DV / 2>(o);
+      release(v_empty + prev);
+      rescale_o(corr);
+      to_p(sc, j, pa);
+    }
+    const int last = (n_tiles - 1) % kStages;
+    mbar_wait(v_full + last, ((n_tiles - 1) / kStages) & 1);
+    issue_pv(pa, last);
+    wgmma_wait<0>();
+    fence_regs<DV / 2>(o);
+    release(v_empty + last);
+  }
+
+  const float out_scale = kFp8 ? v_norm / 256.0f : 1.0f;
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    float sum = l[hh];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int r = row0 + hh * 8;
+    if (q0 + r >= q_len) continue;
+    const float inv = out_scale / sum;
+    bf16* dst = p.out + (size_t(p.cu_q[s] + q0 + r) * p.heads + h) * DV + 2 * t;
+#pragma unroll
+    for (int i = 0; i < DV / 8; ++i)
+      *reinterpret_cast<uint32_t*>(dst + 8 * i) =
+          pack_bf16x2(o[4 * i + 2 * hh] * inv, o[4 * i + 2 * hh + 1] * inv);
+  }
+}
+
+// V [token][kv head][DV] (E4M3) -> V^T [kv head][DV][padded token], tokens permuted within
+// each 32 (perm32) and each sequence padded to a multiple of 128 with zeros.
+template <int DV>
+__global__ void __launch_bounds__(256)
+    transpose_v_kernel(const uint8_t* v, uint8_t* vt, const int32_t* kt_seq, const int32_t* kt_tile,
+                       const int32_t* cu_k, const int32_t* cu_kt, int kv_heads, int64_t kt_stride) {
+  __shared__ uint8_t tile[kBN][DV + 16];
+  const int s = kt_seq[blockIdx.x], j = kt_tile[blockIdx.x], kvh = blockIdx.y;
+  const int k_len = cu_k[s + 1] - cu_k[s];
+  const int rows = min(kBN, k_len - j * kBN);
+  constexpr int kChunks = DV / 16;
+  for (int c = threadIdx.x; c < kBN * kChunks; c += blockDim.x) {
+    const int r = c / kChunks, ch = c % kChunks;
+    uint4 x = make_uint4(0, 0, 0, 0);
+    if (r < rows)
+      x = *reinterpret_cast<const uint4*>(
+          v + (size_t(cu_k[s] + j * kBN + r) * kv_heads + kvh) * DV + ch * 16);
+    *reinterpret_cast<uint4*>(&tile[r][ch * 16]) = x;
+  }
+  __syncthreads();
+  // Each thread writes 4 consecutive (logical) tokens of one d row.
+  for (int c = threadIdx.x; c < DV * (kBN / 4); c += blockDim.x) {
+    const int d = c / (kBN / 4), l0 = (c % (kBN / 4)) * 4;
+    uint32_t w = 0;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int l = l0 + i;
+      w |= uint32_t(tile[(l / 32) * 32 + perm32(l % 32)][d]) << (8 * i);
+    }
+    *reinterpret_cast<uint32_t*>(vt + (size_t(kvh) * DV + d) * kt_stride + cu_kt[s] + j * kBN +
+                                 l0) = w;
+  }
+}
+
+using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
+                                 const cuuint64_t*, const cuuint64_t*, const cuuint32_t*,
+                                 const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+EncodeTiled encoder() {
+  static EncodeTiled fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    QK_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000,
+                                                   cudaEnableDefault, &q));
+    if (!f || q != cudaDriverEntryPointSuccess)
+      throw std::runtime_error("cuTensorMapEncodeTiled: driver entry point not found");
+    return reinterpret_cast<EncodeTiled>(f);
+  }();
+  return fn;
+}
+
+// A 2-D map over rows of `cols` elements (row stride `stride_bytes`), boxes of
+// box_cols x box_rows, 128-byte swizzle; rows past the end read as zeros.
+CUtensorMap tensor_map(const void* base, bool fp8, uint64_t cols, uint64_t rows,
+                       uint64_t stride_bytes, uint32_t box_cols, uint32_t box_rows) {
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {cols, rows};
+  const cuuint64_t strides[1] = {stride_bytes};
+  const cuuint32_t box[2] = {box_cols, box_rows};
+  const cuuint32_t elem[2] = {1, 1};
+  const CUresult r =
+      encoder()(&map, fp8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
+                const_cast<void*>(base), dims, strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw std::runtime_error("cuTensorMapEncodeTiled failed with CUresult " +
+                             std::to_string(int(r)));
+  return map;
+}
+
+template <bool kFp8, int DQK, int DV>
+void launch_kernel(const Sm90PrefillProblem& pr, cudaStream_t stream) {
+  using L = Sm90Layout<kFp8, DQK, DV>;
+  const int e = kFp8 ? 1 : 2, box_cols = 128 / e;
+  const CUtensorMap tq = tensor_map(pr.q, kFp8, uint64_t(pr.heads) * DQK, pr.total_q,
+                                    uint64_t(pr.heads) * DQK * e, box_cols, kBM);
+  const CUtensorMap tk = tensor_map(pr.k, kFp8, uint64_t(pr.kv_heads) * DQK, pr.total_k,
+                                    uint64_t(pr.kv_heads) * DQK * e, box_cols, kBN);
+  CUtensorMap tv;
+  if constexpr (kFp8) {
+    transpose_v_kernel<DV><<<dim3(pr.kt_tiles, pr.kv_heads), 256, 0, stream>>>(
+        static_cast<const uint8_t*>(pr.v), static_cast<uint8_t*>(pr.vt), pr.args.kt_seq,
+        pr.args.kt_tile, pr.args.cu_k, pr.args.cu_kt, pr.kv_heads, pr.kt_stride);
+    QK_LAUNCH_CHECK("transpose_v_kernel");
+    tv = tensor_map(pr.vt, true, pr.kt_stride, uint64_t(pr.kv_heads) * DV, pr.kt_stride, kBN, DV);
+  } else {
+    tv = tensor_map(pr.v, false, uint64_t(pr.kv_heads) * DV, pr.total_k,
+                    uint64_t(pr.kv_heads) * DV * 2, 64, kBN);
+  }
+  auto kernel = pr.variant == 0 ? sm90_prefill_attention_kernel<kFp8, DQK, DV, false>
+                                : sm90_prefill_attention_kernel<kFp8, DQK, DV, true>;
+  static bool smem_set = false;
+  if (!smem_set) {
+    for (auto k : {sm90_prefill_attention_kernel<kFp8, DQK, DV, false>,
+                   sm90_prefill_attention_kernel<kFp8, DQK, DV, true>})
+      QK_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, L::kSmem));
+    smem_set = true;
+  }
+  kernel<<<dim3(pr.heads, pr.q_tiles), kThreads, L::kSmem, stream>>>(tq, tk, tv, pr.args);
+  QK_LAUNCH_CHECK("sm90_prefill_attention_kernel");
+}
+
+}  // namespace
+
+bool sm90_prefill_supported(bool fp8, int head_dim, int v_head_dim) {
+  if (fp8) return head_dim == 128 && v_head_dim == 128;
+  return (head_dim == 64 && v_head_dim == 64) || (head_dim == 128 && v_head_dim == 128) ||
+         (head_dim == 192 && v_head_dim == 128);
+}
+
+void sm90_prefill_launch(const Sm90PrefillProblem& pr, cudaStream_t stream) {
+  if (pr.fp8) {
+    if (pr.head_dim == 128 && pr.v_head_dim == 128)
+      return launch_kernel<true, 128, 128>(pr, stream);
+  } else {
+    if (pr.head_dim == 64 && pr.v_head_dim == 64) return launch_kernel<false, 64, 64>(pr, stream);
+    if (pr.head_dim == 128 && pr.v_head_dim == 128)
+      return launch_kernel<false, 128, 128>(pr, stream);
+    if (pr.head_dim == 192 && pr.v_head_dim == 128)
+      return launch_kernel<false, 192, 128>(pr, stream);
+  }
+  throw std::invalid_argument("sm90_prefill_launch: unsupported (format, head_dim, v_head_dim)");
+}
+
+int sm90_prefill_perm32(int l) {
+  return perm32(l);
+}
+
+}  // namespace quadrant::kernels
