@@ -108,7 +108,7 @@ class Simulation {
   std::vector<Instance> instances_;
   std::vector<Request> slab_;
   std::vector<uint32_t> free_slots_;
-  int64_t live_ = 0;
+  int64_t live_ = 0, peak_live_ = 0;
   EventQueue queue_;
   RequestSource source_;
   std::optional<GeneratedRequest> pending_;
@@ -246,6 +246,7 @@ int Simulation::create_instance(int p, SimTime now, InstanceState state) {
 
 uint32_t Simulation::new_slot() {
   ++live_;
+  peak_live_ = std::max(peak_live_, live_);
   if (!free_slots_.empty()) {
     uint32_t s = free_slots_.back();
     free_slots_.pop_back();
@@ -345,6 +346,10 @@ SimulationResult Simulation::run() {
   metrics_.fill(sum, window);
   sum.duration_s = end_.to_seconds();
   sum.events = events_;
+  sum.peak_live_requests = peak_live_;
+  // Slots are recycled: the slab holds as many entries as requests were ever in flight.
+  sum.live_request_bytes = static_cast<int64_t>(slab_.size() * sizeof(Request));
+  sum.result_bytes = metrics_.result_bytes();
   sum.cost_sources = cost_sources_;
   sum.kv_transfers = transfers_;
   sum.kv_transfer_mean_s = transfers_ ? transfer_seconds_ / static_cast<double>(transfers_) : 0;

@@ -99,7 +99,12 @@ struct SimulationSummary {
   int prefill_gpus = 0, decode_gpus = 0, colocated_gpus = 0;
   // Where the step costs came from, e.g. {"H100-SXM": "fitted:calibration/models/h100.json"}.
   std::map<std::string, std::string> cost_sources;
-  int64_t events = 0;  // events processed (benchmark)
+  int64_t events = 0;  // events popped from the queue and dispatched (benchmark)
+  // The engine's own accounting of per-request memory (benchmark, memory tests): live
+  // state grows with requests in flight, results with requests scored.
+  int64_t peak_live_requests = 0;  // requests in flight at once, at most
+  int64_t live_request_bytes = 0;  // peak bytes of per-request live state (slab entries)
+  int64_t result_bytes = 0;        // compact results kept for the percentiles (4 B each)
   // Why requests were rejected: "kv_capacity" (cannot fit any instance's KV cache),
   // "unfinished" (still in flight at the drain limit).
   std::map<std::string, int64_t> rejections;

@@ -37,6 +37,12 @@ class RequestMetrics {
   // Fills the request part of the summary; `window_s` is the scored arrival window.
   void fill(SimulationSummary& s, double window_s) const;
   std::vector<RequestRecord> take_records() { return std::move(records_); }
+  // Bytes of the per-request results kept for the percentiles (4 floats per scored
+  // request, fewer for one-token outputs), not counting keep_requests records.
+  int64_t result_bytes() const {
+    return static_cast<int64_t>((ttft_.size() + tpot_.size() + e2e_.size() + queue_.size()) *
+                                sizeof(float));
+  }
 
  private:
   SloSpec slo_;
