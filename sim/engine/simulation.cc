@@ -82,12 +82,26 @@ class Simulation {
   void preempt(SimTime now, uint32_t slot, int inst);
   void admit_running(Instance& in, uint32_t slot);
   void remove_running(Instance& in, uint32_t slot);
-  void schedule_wakeup(Instance& in, uint32_t slot);
+  void join_phase(Instance& in, uint32_t slot);
+  void leave_phase(Instance& in, uint32_t slot);
+  void decode_crossings(SimTime now, Instance& in, int inst);
   void compact_running(Instance& in);
   bool make_room(SimTime now, Instance& in, int inst, uint32_t slot, int64_t extra);
-  void sync_generated(const Instance& in, Request& r) {
+  int64_t phase_of(int64_t step) const { return step % block_; }
+  // Brings a running sequence's tokens and KV blocks up to its instance's decode step
+  // (without speculation they are updated lazily, see Instance::crossing).
+  void sync_running(const Instance& in, Request& r) {
+    if (in.decode_step == r.base_step) return;
     r.generated += static_cast<int32_t>(in.decode_step - r.base_step);
     r.base_step = in.decode_step;
+    // One block per boundary crossed; a crossing of the step being processed that has
+    // not got its block yet is not held. A sequence admitted with a block to spare
+    // (recompute) holds it from the start: hence the max.
+    int64_t held = blocks_for(r.kv_tokens());
+    if (in.crossing_pending && r.phase_index != Request::kNoPhase &&
+        r.phase == phase_of(in.decode_step))
+      --held;
+    r.blocks = std::max(r.blocks, static_cast<int32_t>(held));
   }
   void finish(SimTime now, uint32_t slot);
   void reject(SimTime now, const Request& r, const std::string& reason);
@@ -121,6 +135,7 @@ class Simulation {
   std::unique_ptr<FlowNetwork> network_;
   std::vector<uint32_t> flow_owner_;
   std::vector<uint32_t> changed_;
+  std::vector<std::pair<uint32_t, uint32_t>> due_;  // (slot, epoch) of a decode step
   std::unique_ptr<Router> entry_router_, decode_router_;
   std::vector<InstanceLoad> loads_;
   RequestMetrics metrics_;
@@ -239,6 +254,7 @@ int Simulation::create_instance(int p, SimTime now, InstanceState state) {
   in.busy_until = now;
   in.next_launch_ok = now;
   in.kv_capacity_blocks = pool.kv_capacity_blocks;
+  in.crossing.resize(static_cast<size_t>(block_));
   instances_.push_back(std::move(in));
   pool.instances.push_back(id);
   return id;
@@ -250,7 +266,10 @@ uint32_t Simulation::new_slot() {
   if (!free_slots_.empty()) {
     uint32_t s = free_slots_.back();
     free_slots_.pop_back();
+    // The epoch carries over so that entries left by the slot's last request stay stale.
+    const uint32_t epoch = slab_[s].epoch + 1;
     slab_[s] = Request{};
+    slab_[s].epoch = epoch;
     return s;
   }
   slab_.emplace_back();
@@ -580,26 +599,46 @@ void Simulation::admit_running(Instance& in, uint32_t s) {
   in.context_tokens += r.kv_tokens();
   r.base_step = in.decode_step;
   ++r.epoch;
-  if (!serving_.speculative.enabled) schedule_wakeup(in, s);
+  if (serving_.speculative.enabled) return;
+  // One token per step: the request finishes after output - generated more steps and
+  // outgrows its blocks after blocks * B - kv_tokens + 1, then every B steps.
+  const int64_t to_finish = r.output_tokens - r.generated;
+  const int64_t to_block = int64_t{r.blocks} * block_ - r.kv_tokens() + 1;
+  QUADRANT_CHECK(to_finish >= 1 && to_block >= 1 && to_block <= block_ + 1);
+  in.finishes.push({in.decode_step + to_finish, s, r.epoch});
+  r.phase = static_cast<uint32_t>(phase_of(in.decode_step + to_block));
+  if (to_block > block_) {
+    in.deferred.push_back({s, r.epoch});  // its first crossing is covered: skip one step
+  } else {
+    join_phase(in, s);
+  }
 }
 
 void Simulation::remove_running(Instance& in, uint32_t s) {
   Request& r = slab_[s];
-  sync_generated(in, r);
+  sync_running(in, r);
   in.running[r.running_index] = Instance::kGone;
   --in.running_live;
   in.context_tokens -= r.kv_tokens();
   ++r.epoch;
+  if (r.phase_index != Request::kNoPhase) leave_phase(in, s);
 }
 
-void Simulation::schedule_wakeup(Instance& in, uint32_t s) {
-  const Request& r = slab_[s];
-  // One token per step: the request finishes after output - generated more steps and
-  // outgrows its blocks after blocks * B - kv_tokens + 1.
-  const int64_t to_finish = r.output_tokens - r.generated;
-  const int64_t to_block = int64_t{r.blocks} * block_ - r.kv_tokens() + 1;
-  in.wakeups.push(
-      {in.decode_step + std::max<int64_t>(1, std::min(to_finish, to_block)), s, r.epoch});
+void Simulation::join_phase(Instance& in, uint32_t s) {
+  Request& r = slab_[s];
+  std::vector<uint32_t>& list = in.crossing[r.phase];
+  r.phase_index = static_cast<uint32_t>(list.size());
+  list.push_back(s);
+}
+
+void Simulation::leave_phase(Instance& in, uint32_t s) {
+  Request& r = slab_[s];
+  std::vector<uint32_t>& list = in.crossing[r.phase];
+  const uint32_t last = list.back();
+  list[r.phase_index] = last;
+  slab_[last].phase_index = r.phase_index;
+  list.pop_back();
+  r.phase_index = Request::kNoPhase;
 }
 
 void Simulation::compact_running(Instance& in) {
@@ -628,30 +667,7 @@ bool Simulation::make_room(SimTime now, Instance& in, int inst, uint32_t s, int6
 
 void Simulation::decode_tokens(SimTime now, Instance& in, int inst) {
   if (!serving_.speculative.enabled) {
-    // Every running sequence gains one token per step, so only the sequences that
-    // finish or cross a KV block boundary at this step need to be looked at: each sits
-    // in a wake-up heap at that step. The others catch up lazily (sync_generated).
-    ++in.decode_step;
-    in.context_tokens += in.running_live;
-    while (!in.wakeups.empty() && in.wakeups.top().step <= in.decode_step) {
-      const DecodeWakeup w = in.wakeups.top();
-      in.wakeups.pop();
-      Request& r = slab_[w.slot];
-      if (r.epoch != w.epoch) continue;  // preempted or finished since
-      sync_generated(in, r);
-      if (r.generated >= r.output_tokens) {
-        remove_running(in, w.slot);
-        finish(now, w.slot);
-        continue;
-      }
-      const int64_t extra = blocks_for(r.kv_tokens()) - r.blocks;
-      if (extra > 0) {
-        if (!make_room(now, in, inst, w.slot, extra)) continue;
-        r.blocks += static_cast<int32_t>(extra);
-        change_kv(now, in, extra);
-      }
-      schedule_wakeup(in, w.slot);
-    }
+    decode_crossings(now, in, inst);
   } else {
     // Speculative decoding: each sequence accepts its own number of tokens per step.
     const size_t n = in.running.size();
@@ -677,6 +693,66 @@ void Simulation::decode_tokens(SimTime now, Instance& in, int inst) {
   compact_running(in);
   // Blocks freed: transfers waiting for room may start.
   if (in.role == Role::kDecode) try_start_transfers(now, inst);
+}
+
+// One decode step without speculation: every running sequence gains a token; those whose
+// last token it is finish, and those of the step's phase need one more KV block each.
+// When the blocks fit and the order of the step's changes cannot matter (no preemption;
+// the peak occupancy is reached either way), the sequences are not touched: the phase's
+// count is allocated at once. Otherwise the step's sequences are taken one by one in
+// slot order, as a wake-up per sequence would, with vLLM's preemption when KV runs out.
+void Simulation::decode_crossings(SimTime now, Instance& in, int inst) {
+  ++in.decode_step;
+  in.context_tokens += in.running_live;
+  const int64_t step = in.decode_step;
+  std::vector<uint32_t>& crossing = in.crossing[static_cast<size_t>(phase_of(step))];
+  while (!in.finishes.empty() && slab_[in.finishes.top().slot].epoch != in.finishes.top().epoch)
+    in.finishes.pop();  // retired by a preemption
+  const bool finishing = !in.finishes.empty() && in.finishes.top().step == step;
+  QUADRANT_CHECK(in.finishes.empty() || in.finishes.top().step >= step);
+  const int64_t most = in.kv_used_blocks + static_cast<int64_t>(crossing.size());
+  in.crossing_pending = true;
+  if (most <= in.kv_capacity_blocks && (!finishing || most <= in.kv_peak_blocks)) {
+    while (!in.finishes.empty() && in.finishes.top().step == step) {
+      const DecodeWakeup w = in.finishes.top();
+      in.finishes.pop();
+      if (slab_[w.slot].epoch != w.epoch) continue;
+      remove_running(in, w.slot);
+      QUADRANT_CHECK(slab_[w.slot].generated == slab_[w.slot].output_tokens);
+      finish(now, w.slot);
+    }
+    if (!crossing.empty()) change_kv(now, in, static_cast<int64_t>(crossing.size()));
+  } else {
+    due_.clear();
+    while (!in.finishes.empty() && in.finishes.top().step == step) {
+      due_.push_back({in.finishes.top().slot, in.finishes.top().epoch});
+      in.finishes.pop();
+    }
+    for (uint32_t s : crossing) due_.push_back({s, slab_[s].epoch});
+    std::sort(due_.begin(), due_.end());
+    due_.erase(std::unique(due_.begin(), due_.end()), due_.end());
+    for (const auto& [s, epoch] : due_) {
+      Request& r = slab_[s];
+      if (r.epoch != epoch) continue;  // preempted or finished since
+      sync_running(in, r);
+      if (r.generated >= r.output_tokens) {
+        remove_running(in, s);
+        finish(now, s);
+        continue;
+      }
+      const int64_t extra = blocks_for(r.kv_tokens()) - r.blocks;
+      if (extra > 0) {
+        if (!make_room(now, in, inst, s, extra)) continue;
+        r.blocks += static_cast<int32_t>(extra);
+        change_kv(now, in, extra);
+      }
+    }
+  }
+  in.crossing_pending = false;
+  // Sequences admitted with a block to spare have skipped their first crossing.
+  for (const auto& [s, epoch] : in.deferred)
+    if (slab_[s].epoch == epoch) join_phase(in, s);
+  in.deferred.clear();
 }
 
 void Simulation::preempt(SimTime now, uint32_t s, int inst) {

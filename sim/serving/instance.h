@@ -43,11 +43,16 @@ struct Request {
   bool transfer_done = false;
   bool prefill_finished = false;
   SimTime transfer_start;
-  // Decoding: the instance's decode step at which `generated` was last brought up to
-  // date, the request's place in `running`, and an epoch that retires stale wake-ups.
+  // Decoding: the instance's decode step at which `generated` and `blocks` were last
+  // brought up to date, the request's place in `running`, an epoch that retires stale
+  // finish entries, and (without speculation) the phase, decode step mod the KV block
+  // size, at which it crosses a block boundary with its place in that phase's list.
   int64_t base_step = 0;
   uint32_t running_index = 0;
   uint32_t epoch = 0;
+  uint32_t phase = 0;
+  uint32_t phase_index = kNoPhase;  // kNoPhase: not in a phase list (yet)
+  static constexpr uint32_t kNoPhase = UINT32_MAX;
 
   int64_t kv_tokens() const { return input_tokens + generated; }
 };
@@ -61,7 +66,7 @@ struct StepInFlight {
   int64_t tokens = 0;
 };
 
-// A running sequence's next decode step of interest: it finishes or needs a KV block.
+// A running sequence's last decode step (it finishes then).
 struct DecodeWakeup {
   int64_t step;
   uint32_t slot;
@@ -96,8 +101,17 @@ struct Instance {
   std::vector<uint32_t> running;
   int running_live = 0;
   int64_t decode_step = 0;  // decode steps completed (one token each without speculation)
-  std::priority_queue<DecodeWakeup, std::vector<DecodeWakeup>, std::greater<>> wakeups;
-  int prefilling = 0;  // colocated/decode: sequences admitted to prefill
+  // Without speculation every running sequence gains one token per step, so a sequence
+  // needs a new KV block every B steps (B the block size), at steps of one phase
+  // (decode_step mod B): `crossing[phase]` lists them and a step needs as many blocks as
+  // its phase's list is long, without touching the sequences. A sequence admitted with
+  // one block to spare skips its first crossing: it waits in `deferred` (slot, epoch)
+  // for one step. `finishes` holds each sequence's last step.
+  std::vector<std::vector<uint32_t>> crossing;
+  std::vector<std::pair<uint32_t, uint32_t>> deferred;
+  std::priority_queue<DecodeWakeup, std::vector<DecodeWakeup>, std::greater<>> finishes;
+  bool crossing_pending = false;  // inside a step, before its crossings got their blocks
+  int prefilling = 0;             // colocated/decode: sequences admitted to prefill
   int64_t outstanding_prefill_tokens = 0;
   int64_t context_tokens = 0;  // KV tokens of `running`
   int incoming = 0;            // decode: transfers in flight to it
