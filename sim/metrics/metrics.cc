@@ -2,13 +2,50 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace quadrant {
+
+namespace {
+
+// Sorts floats (no NaN) ascending by an LSD radix sort on their bits, 3 passes of 11
+// bits: O(n), several times faster than std::sort on the million-value vectors of large
+// runs. The key maps IEEE order onto unsigned order (negatives: all bits flipped;
+// positives: the sign bit set).
+void sort_floats(std::vector<float>& v) {
+  if (v.size() < 1024) {
+    std::sort(v.begin(), v.end());
+    return;
+  }
+  const size_t n = v.size();
+  std::vector<uint32_t> keys(n), tmp(n);
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t b;
+    std::memcpy(&b, &v[i], sizeof b);
+    keys[i] = (b & 0x80000000u) ? ~b : b | 0x80000000u;
+  }
+  constexpr int kBits = 11;
+  constexpr uint32_t kMask = (1u << kBits) - 1;
+  for (int shift = 0; shift < 32; shift += kBits) {
+    std::vector<size_t> start(size_t{kMask} + 2, 0);
+    for (uint32_t k : keys) ++start[((k >> shift) & kMask) + 1];
+    for (size_t d = 1; d < start.size(); ++d) start[d] += start[d - 1];
+    for (uint32_t k : keys) tmp[start[(k >> shift) & kMask]++] = k;
+    keys.swap(tmp);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t k = keys[i];
+    const uint32_t b = (k & 0x80000000u) ? k & 0x7fffffffu : ~k;
+    std::memcpy(&v[i], &b, sizeof b);
+  }
+}
+
+}  // namespace
 
 Percentiles percentiles(std::vector<float> v) {
   Percentiles p;
   if (v.empty()) return p;
-  std::sort(v.begin(), v.end());
+  sort_floats(v);
   double sum = 0;
   for (float x : v) sum += x;
   auto rank = [&](double q) {

@@ -32,6 +32,7 @@ Topology::Topology(const ClusterSpec& cluster, int num_gpus)
   const int vertices = 2 * num_gpus_ + num_nodes_ + 1;
   const int switch_vertex = vertices - 1;
   adjacency_.resize(static_cast<size_t>(vertices));
+  path_rows_.resize(static_cast<size_t>(num_gpus_));
   auto add_edge = [&](int a, int b, BytesPerSec bw, Duration latency) {
     const int e = static_cast<int>(edge_ends_.size());
     edge_ends_.push_back({a, b});
@@ -63,11 +64,8 @@ Topology::VertexKind Topology::kind(int v) const {
   return VertexKind::kSwitch;
 }
 
-const std::vector<int>& Topology::path(int src, int dst) {
+const std::vector<int>& Topology::search_path(int src, int dst) {
   QUADRANT_CHECK(src >= 0 && src < num_gpus_ && dst >= 0 && dst < num_gpus_);
-  auto key = std::make_pair(src, dst);
-  auto it = paths_.find(key);
-  if (it != paths_.end()) return it->second;
   // Fewest hops by breadth-first search on the Boost graph.
   const BoostGraph& g = graph_->g;
   std::vector<size_t> pred(adjacency_.size());
@@ -89,7 +87,11 @@ const std::vector<int>& Topology::path(int src, int dst) {
     v = u;
   }
   std::reverse(channels.begin(), channels.end());
-  return paths_.emplace(key, std::move(channels)).first->second;
+  std::vector<int32_t>& row = path_rows_[static_cast<size_t>(src)];
+  if (row.empty()) row.assign(static_cast<size_t>(num_gpus_), -1);
+  row[static_cast<size_t>(dst)] = static_cast<int32_t>(paths_.size());
+  paths_.push_back(std::move(channels));
+  return paths_.back();
 }
 
 Duration Topology::path_latency(const std::vector<int>& p) const {

@@ -9,7 +9,7 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <deque>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -36,18 +36,29 @@ class Topology {
   VertexKind kind(int vertex) const;
   int num_channels() const { return static_cast<int>(channels_.size()); }
   const Channel& channel(int id) const { return channels_[static_cast<size_t>(id)]; }
-  // Directed channels from src to dst GPU (empty when src == dst); cached per pair.
-  const std::vector<int>& path(int src_gpu, int dst_gpu);
+  // Directed channels from src to dst GPU (empty when src == dst); cached per pair, so
+  // that a path is searched once and then found in O(1) (a row of num_gpus ints per
+  // source GPU that ever sends).
+  const std::vector<int>& path(int src_gpu, int dst_gpu) {
+    if (src_gpu >= 0 && src_gpu < num_gpus_ && dst_gpu >= 0 && dst_gpu < num_gpus_) {
+      const std::vector<int32_t>& row = path_rows_[static_cast<size_t>(src_gpu)];
+      const int32_t p = row.empty() ? -1 : row[static_cast<size_t>(dst_gpu)];
+      if (p >= 0) return paths_[static_cast<size_t>(p)];
+    }
+    return search_path(src_gpu, dst_gpu);  // checks the range
+  }
   Duration path_latency(const std::vector<int>& path) const;
 
  private:
   struct Graph;
+  const std::vector<int>& search_path(int src_gpu, int dst_gpu);
   int num_gpus_ = 0, num_nodes_ = 0, gpus_per_node_ = 1;
   std::vector<Channel> channels_;
   // Undirected adjacency of the Boost graph: per vertex, (neighbour, edge index).
   std::vector<std::vector<std::pair<int, int>>> adjacency_;
   std::vector<std::pair<int, int>> edge_ends_;
-  std::map<std::pair<int, int>, std::vector<int>> paths_;
+  std::vector<std::vector<int32_t>> path_rows_;  // [src][dst]: index in paths_, -1 unknown
+  std::deque<std::vector<int>> paths_;           // a deque: flows keep pointers to paths
   std::unique_ptr<Graph> graph_;
 };
 

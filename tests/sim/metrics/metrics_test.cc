@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <random>
+
 namespace quadrant {
 namespace {
 
@@ -16,6 +20,30 @@ TEST(Percentiles, NearestRankOnSortedValues) {
   EXPECT_DOUBLE_EQ(p.mean, 50.5);
   EXPECT_DOUBLE_EQ(percentiles({3.0f}).p99, 3.0);
   EXPECT_DOUBLE_EQ(percentiles({}).p50, 0.0);
+}
+
+// Large inputs take the radix sort: the same order, hence bit-identical figures (the
+// mean is summed in sorted order), as a comparison sort, negatives and zeros included.
+TEST(Percentiles, RadixSortAgreesWithAComparisonSort) {
+  std::mt19937_64 rng(5);
+  for (size_t n : {1023u, 1024u, 5000u, 100000u}) {
+    std::vector<float> v(n);
+    std::lognormal_distribution<float> lengths(0.0f, 2.0f);
+    for (size_t i = 0; i < n; ++i) {
+      v[i] = lengths(rng);
+      if (i % 7 == 0) v[i] = -v[i];
+      if (i % 101 == 0) v[i] = 0.0f;
+    }
+    std::vector<float> sorted = v;
+    std::sort(sorted.begin(), sorted.end());
+    double sum = 0;
+    for (float x : sorted) sum += x;
+    const Percentiles p = percentiles(v);
+    EXPECT_EQ(p.mean, sum / static_cast<double>(n)) << n;
+    EXPECT_EQ(p.p50, sorted[(n + 1) / 2 - 1]) << n;
+    EXPECT_EQ(p.p99, sorted[static_cast<size_t>(std::ceil(0.99 * static_cast<double>(n))) - 1]);
+    EXPECT_EQ(p.max, sorted.back()) << n;
+  }
 }
 
 TEST(RequestMetrics, WarmupRequestsAreNotScoredAndSloCountsBothTargets) {
