@@ -10,6 +10,7 @@
 #include "sim/cost/roofline_cost_model.h"
 #include "sim/cost/step_cost.h"
 #include "sim/io/scenario_io.h"
+#include "sim/serving/instance.h"
 #include "sim/workload/trace_reader.h"
 
 namespace quadrant {
@@ -309,6 +310,38 @@ TEST(Simulation, ColocatedPoolSpreadsLoadOverEveryInstance) {
   }
   EXPECT_GT(least, 0);
   EXPECT_LT(static_cast<double>(most - least), 0.25 * static_cast<double>(most));
+}
+
+// The engine's accounting of per-request memory: live state (the request slab) is sized
+// by the requests in flight at once, the compact results by the requests scored. With
+// deterministic arrivals and fixed lengths, 4x the requests at the same rate leave the
+// peak in flight unchanged (Little's law: about rate x E2E), while the results grow by
+// exactly 4 x 16 bytes per request.
+TEST(Simulation, MemoryGrowsWithRequestsInFlightNotWithRequestsServed) {
+  Scenario s = base(20, 1000);
+  s.workload.max_requests = 500;
+  s.workload.arrival.process = ArrivalProcess::kDeterministic;
+  s.workload.input_length.distribution = LengthDistribution::kFixed;
+  s.workload.input_length.value = 1024;
+  s.workload.output_length.distribution = LengthDistribution::kFixed;
+  s.workload.output_length.value = 200;
+  SimulationSummary small = run(s).summary;
+  s.workload.max_requests = 2000;
+  SimulationSummary large = run(s).summary;
+  ASSERT_EQ(small.requests_finished, 500);
+  ASSERT_EQ(large.requests_finished, 2000);
+  for (const SimulationSummary* m : {&small, &large}) {
+    // In flight: at most the arrivals within one (longest) E2E, plus the one arriving.
+    EXPECT_GT(m->peak_live_requests, 1);
+    EXPECT_LE(m->peak_live_requests, static_cast<int64_t>(20 * m->e2e.max) + 1);
+    // One slab entry per request in flight at the peak: slots are recycled.
+    EXPECT_EQ(m->live_request_bytes, m->peak_live_requests * static_cast<int64_t>(sizeof(Request)));
+    // Four floats (TTFT, TPOT, E2E, queueing) per scored request.
+    EXPECT_EQ(m->result_bytes, 16 * m->requests_scored);
+  }
+  EXPECT_EQ(large.peak_live_requests, small.peak_live_requests);
+  EXPECT_EQ(large.live_request_bytes, small.live_request_bytes);
+  EXPECT_EQ(large.result_bytes, 4 * small.result_bytes);
 }
 
 TEST(Simulation, WeightsThatDoNotFitAreAnInputError) {
