@@ -32,6 +32,17 @@ cuobjdump -sass "$BIN" | awk '
 cat "$OUT/attn_sass_summary.txt" | sed 's/_ZN8quadrant7kernels[^ ]*attention_cu_[0-9a-f]*//' | cut -c1-150
 timeout "${BENCH_TIMEOUT:-420}" "$BIN" --out "$OUT" "$@" 2>&1 | tee "$OUT/attn_bench.log" ||
   echo "attention bench: exit status $? (failed checks, or the timeout)"
+if [[ -n "${ATTN_NCU:-}" ]]; then
+  # Where the time goes in the two main kernels (one launch each, after a warm-up).
+  for f in bf16 fp8; do
+    timeout 120 ncu --kernel-name regex:sm90_prefill_attention_kernel --launch-skip 1 --launch-count 1 \
+      --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats \
+      --section SchedulerStats --section InstructionStats --section MemoryWorkloadAnalysis \
+      "$BIN" --profile --only "$f 1x8192 causal" 2>&1 | grep -v "^==PROF==" || true
+  done > "$OUT/attn_ncu.txt"
+  # The main BF16 kernel's SASS (ping-pong variant), for reading offline.
+  cuobjdump -sass "$BIN" | awk '/Function :.*sm90_prefill_attention_kernelILb0ELi128ELi128ELi2E/ {p = 1} p && /Function :/ && !/ILb0ELi128ELi128ELi2E/ {p = 0} p' > "$OUT/attn_sass_bf16_d128.txt" || true
+fi
 if [[ -z "${SKIP_SDPA:-}" ]]; then
   PYTHONUNBUFFERED=1 timeout 120 python3 kernels/scripts/attention_sdpa_reference.py 2>&1 | tee "$OUT/attn_sdpa.md" || true
 fi

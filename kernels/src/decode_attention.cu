@@ -9,9 +9,11 @@
 // scale per KV head; queries stay BF16).
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <string>
 
 #include "kernels/reference/reference.h"
 #include "kernels/src/common.cuh"
@@ -201,6 +203,200 @@ __global__ void __launch_bounds__(kThreads, GB >= 8 ? 2 : 3)
   }
 }
 
+// ---- FP8 KV, head dim 128: the dot products and P.V on tensor cores ----
+// mma.m16n8k16 (FP16 in, FP32 accumulators): E4M3 converts to FP16 exactly. Rows of
+// the A operands are the CTA's query heads (GB <= 8 of the 16 rows used); 16 tokens per
+// warp step. The head dimension is taken in a permuted order so that every lane loads
+// 16 contiguous bytes with no exchange between lanes:
+//  - S = Q K^T: k-step kk, slot j of lane quad t reads d = 32t + 4kk + {0,1,2,3}[slot];
+//    a lane reads bytes [32t, 32t + 32) of its token's K row.
+//  - O = P V: column g of n-tile nt is d = 16g + nt; a lane reads bytes [16g, 16g + 16)
+//    of the V rows of tokens 2t, 2t+1, 2t+8, 2t+9, pairing bytes with one PRMT each.
+// P comes straight from the S accumulators as the A operand (the FA2 register reuse).
+__device__ __forceinline__ void mma_f16_16816(float (&d)[4], uint32_t a0, uint32_t a2, uint32_t b0,
+                                              uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint32_t two_bytes) {
+  const __half2_raw h =
+      __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two_bytes & 0xFFFF), __NV_E4M3);
+  return uint32_t(h.x) | (uint32_t(h.y) << 16);
+}
+__device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
+  uint32_t r;
+  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(r) : "r"(a), "r"(b), "r"(sel));
+  return r;
+}
+__device__ __forceinline__ uint32_t pack_f16x2(float lo, float hi) {
+  const __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+template <int GB>
+__global__ void __launch_bounds__(kThreads, 3)
+    decode_attention_fp8_mma_kernel(const bf16* __restrict__ q, const uint8_t* __restrict__ k_cache,
+                                    const uint8_t* __restrict__ v_cache,
+                                    const float* __restrict__ k_scale,
+                                    const float* __restrict__ v_scale,
+                                    const int32_t* __restrict__ block_table,
+                                    const int32_t* __restrict__ kv_lens, int max_blocks,
+                                    int block_size, int bs_shift, int heads, int kv_heads,
+                                    int chunk, int max_splits, float scale_log2,
+                                    float* __restrict__ part_o, float* __restrict__ part_lse) {
+  constexpr int D = 128, kWarps = kThreads / 32;
+  const int b = blockIdx.z, head0 = blockIdx.y * GB, split = blockIdx.x;
+  const int len = kv_lens[b];
+  const int start = split * chunk;
+  if (start >= len) return;
+  const int end = min(len, start + chunk);
+  const int kvh = head0 / (heads / kv_heads);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int g = lane / 4, t = lane % 4;
+  const float s_scale = scale_log2 * k_scale[kvh];
+  const int32_t* table = block_table + size_t(b) * max_blocks;
+  const size_t row_stride = size_t(kv_heads) * D;
+  auto row_of = [&](int tok) -> const size_t {
+    const int page = bs_shift >= 0 ? table[tok >> bs_shift] : table[tok / block_size];
+    const int in_page = bs_shift >= 0 ? (tok & (block_size - 1)) : tok % block_size;
+    return (size_t(page) * block_size + in_page) * row_stride + size_t(kvh) * D;
+  };
+
+  // Q as A fragments (row g = head head0 + g), in the permuted d order of S.
+  uint32_t qa[8][2];
+#pragma unroll
+  for (int kk = 0; kk < 8; ++kk) qa[kk][0] = qa[kk][1] = 0;
+  if (g < GB) {
+    const bf16* qrow = q + (size_t(b) * heads + head0 + g) * D + 32 * t;
+#pragma unroll
+    for (int kk = 0; kk < 8; ++kk) {
+      const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(qrow + 4 * kk));
+      const float2 y =
+          __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(qrow + 4 * kk + 2));
+      qa[kk][0] = pack_f16x2(x.x, x.y);
+      qa[kk][1] = pack_f16x2(y.x, y.y);
+    }
+  }
+  float o[16][4];
+#pragma unroll
+  for (int i = 0; i < 16; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float m = -INFINITY, l = 0.0f;
+
+  // One 16-token step: K bytes for tokens base + g and base + 8 + g, V bytes for tokens
+  // base + {2t, 2t+1, 2t+8, 2t+9}; zeros past the end.
+  struct Raw {
+    uint4 k[2][2], v[4];
+  };
+  auto load = [&](int base, Raw& r) {
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+      const int tok = base + nt * 8 + g;
+      r.k[nt][0] = r.k[nt][1] = make_uint4(0, 0, 0, 0);
+      if (tok < end) {
+        const uint4* p = reinterpret_cast<const uint4*>(k_cache + row_of(tok) + 32 * t);
+        r.k[nt][0] = p[0];
+        r.k[nt][1] = p[1];
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int tok = base + 2 * t + (i & 1) + (i >> 1) * 8;
+      r.v[i] = make_uint4(0, 0, 0, 0);
+      if (tok < end) r.v[i] = *reinterpret_cast<const uint4*>(v_cache + row_of(tok) + 16 * g);
+    }
+  };
+  auto compute = [&](int base, const Raw& r) {
+    float s[2][4];
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+      s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+      const uint32_t w[8] = {r.k[nt][0].x, r.k[nt][0].y, r.k[nt][0].z, r.k[nt][0].w,
+                             r.k[nt][1].x, r.k[nt][1].y, r.k[nt][1].z, r.k[nt][1].w};
+#pragma unroll
+      for (int kk = 0; kk < 8; ++kk)
+        mma_f16_16816(s[nt], qa[kk][0], qa[kk][1], e4m3x2_to_f16x2(w[kk]),
+                      e4m3x2_to_f16x2(w[kk] >> 16));
+    }
+    // Row g's scores (log2 units) for tokens base + 8nt + 2t + {0, 1}.
+    float x[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int tok = base + (i / 2) * 8 + 2 * t + (i % 2);
+      x[i] = tok < end ? s[i / 2][i % 2] * s_scale : -INFINITY;
+    }
+    float mx = fmaxf(fmaxf(x[0], x[1]), fmaxf(x[2], x[3]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float m_new = fmaxf(m, mx);
+    const float base_m = m_new == -INFINITY ? 0.0f : m_new;
+    const float corr = exp2f(m - base_m);
+    m = m_new;
+    float p[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) p[i] = exp2f(x[i] - base_m);
+    l = l * corr + (p[0] + p[1] + p[2] + p[3]);
+    const uint32_t pa0 = pack_f16x2(p[0], p[1]), pa2 = pack_f16x2(p[2], p[3]);
+#pragma unroll
+    for (int nt = 0; nt < 16; ++nt) {
+      const int wi = nt / 4, sel = nt % 4;
+      const uint32_t vw[4] = {(&r.v[0].x)[wi], (&r.v[1].x)[wi], (&r.v[2].x)[wi], (&r.v[3].x)[wi]};
+      // Byte nt of tokens (2t, 2t+1) and of (2t+8, 2t+9), as FP16 pairs.
+      const uint32_t b0 = e4m3x2_to_f16x2(prmt(vw[0], vw[1], sel | ((4 + sel) << 4)));
+      const uint32_t b1 = e4m3x2_to_f16x2(prmt(vw[2], vw[3], sel | ((4 + sel) << 4)));
+      o[nt][0] *= corr;
+      o[nt][1] *= corr;
+      mma_f16_16816(o[nt], pa0, pa2, b0, b1);
+    }
+  };
+
+  const int steps = (end - start + 15) / 16;
+  Raw cur, next;
+  int i = warp;
+  if (i < steps) load(start + 16 * i, cur);
+  for (; i < steps; i += kWarps) {
+    if (i + kWarps < steps) load(start + 16 * (i + kWarps), next);
+    compute(start + 16 * i, cur);
+    cur = next;
+  }
+  l += __shfl_xor_sync(0xffffffffu, l, 1);
+  l += __shfl_xor_sync(0xffffffffu, l, 2);
+
+  // Merge the warps, then write this split's normalised output and log-sum-exp.
+  __shared__ float sm_m[kWarps][GB], sm_l[kWarps][GB];
+  __shared__ float sm_acc[kWarps][GB][D];
+  if (g < GB) {
+    if (t == 0) {
+      sm_m[warp][g] = m;
+      sm_l[warp][g] = l;
+    }
+#pragma unroll
+    for (int nt = 0; nt < 16; ++nt) {
+      sm_acc[warp][g][16 * (2 * t) + nt] = o[nt][0];
+      sm_acc[warp][g][16 * (2 * t + 1) + nt] = o[nt][1];
+    }
+  }
+  __syncthreads();
+  const float vs = v_scale[kvh];
+  for (int idx = threadIdx.x; idx < GB * D; idx += kThreads) {
+    const int hg = idx / D, d = idx % D;
+    float big = -INFINITY;
+    for (int w = 0; w < kWarps; ++w) big = fmaxf(big, sm_m[w][hg]);
+    float sum_l = 0, sum_o = 0;
+    for (int w = 0; w < kWarps; ++w) {
+      if (sm_m[w][hg] == -INFINITY) continue;  // this warp saw no token
+      const float wt = exp2f(sm_m[w][hg] - big);
+      sum_l += sm_l[w][hg] * wt;
+      sum_o += sm_acc[w][hg][d] * wt;
+    }
+    const size_t row = (size_t(b) * heads + head0 + hg) * max_splits + split;
+    part_o[row * D + d] = sum_o / sum_l * vs;
+    if (d == 0) part_lse[row] = big + log2f(sum_l);
+  }
+}
+
 template <int D>
 __global__ void decode_attention_combine_kernel(const float* __restrict__ part_o,
                                                 const float* __restrict__ part_lse,
@@ -243,6 +439,10 @@ class DecodeAttentionOp final : public QuadrantOp {
               "head_dim must be 64, 128 or 256");
     r.require(block_size_ >= 1, "block_size must be >= 1");
     heads_per_cta_ = std::min(group, 8);
+    // FP8 KV at head dim 128 runs on tensor cores; QUADRANT_DECODE_ATTN_MMA=0 (benchmarks
+    // only) keeps it on the CUDA-core kernel for comparison.
+    const char* mma = std::getenv("QUADRANT_DECODE_ATTN_MMA");
+    use_mma_ = !(mma && std::string(mma) == "0");
 
     // Lengths spread evenly between kv_len_min and kv_len, in a scrambled batch order.
     kv_lens_.resize(batch_);
@@ -276,7 +476,9 @@ class DecodeAttentionOp final : public QuadrantOp {
     max_splits_ = static_cast<int>((max_len_ + chunk_ - 1) / chunk_);
   }
 
-  std::string name() const override { return "sm90_" + format_ + "_decode_attention"; }
+  std::string name() const override {
+    return "sm90_" + format_ + (mma_path() ? "_mma" : "") + "_decode_attention";
+  }
 
   void prepare(uint64_t seed) override {
     const size_t cache = size_t(pages_) * block_size_ * kv_heads_ * head_dim_;
@@ -420,6 +622,25 @@ class DecodeAttentionOp final : public QuadrantOp {
   void launch_kernel(cudaStream_t stream) {
     const float scale_log2 = static_cast<float>(1.0 / std::sqrt(double(D)) * 1.4426950408889634);
     dim3 grid(max_splits_, heads_ / GB, static_cast<unsigned>(batch_));
+    if constexpr (std::is_same_v<KV, fp8> && D == 128) {
+      if (use_mma_) {
+        int shift = -1;
+        for (int i = 0; i < 31; ++i)
+          if ((1 << i) == block_size_) shift = i;
+        decode_attention_fp8_mma_kernel<GB><<<grid, kThreads, 0, stream>>>(
+            q_.get(), reinterpret_cast<const uint8_t*>(k_.get()),
+            reinterpret_cast<const uint8_t*>(v_.get()), k_scale_.get(), v_scale_.get(),
+            table_dev_.get(), lens_dev_.get(), static_cast<int>(max_blocks_), block_size_, shift,
+            heads_, kv_heads_, chunk_, max_splits_, scale_log2, part_o_.get(), part_lse_.get());
+        QK_LAUNCH_CHECK("decode_attention_fp8_mma_kernel");
+        decode_attention_combine_kernel<D>
+            <<<dim3(heads_, static_cast<unsigned>(batch_)), D, 0, stream>>>(
+                part_o_.get(), part_lse_.get(), lens_dev_.get(), heads_, chunk_, max_splits_,
+                out_.get());
+        QK_LAUNCH_CHECK("decode_attention_combine_kernel");
+        return;
+      }
+    }
     decode_attention_split_kernel<KV, D, GB><<<grid, kThreads, 0, stream>>>(
         q_.get(), k_.get(), v_.get(), k_scale_.get(), v_scale_.get(), table_dev_.get(),
         lens_dev_.get(), static_cast<int>(max_blocks_), block_size_, heads_, kv_heads_, chunk_,
@@ -432,7 +653,10 @@ class DecodeAttentionOp final : public QuadrantOp {
     QK_LAUNCH_CHECK("decode_attention_combine_kernel");
   }
 
+  bool mma_path() const { return use_mma_ && std::is_same_v<KV, fp8> && head_dim_ == 128; }
+
   std::string format_;
+  bool use_mma_ = true;
   int64_t batch_ = 0, max_len_ = 0, max_blocks_ = 0, pages_ = 0, kv_tokens_ = 0;
   int heads_ = 0, kv_heads_ = 0, head_dim_ = 0, block_size_ = 0, heads_per_cta_ = 0;
   int chunk_ = 0, max_splits_ = 0;

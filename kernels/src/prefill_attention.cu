@@ -285,10 +285,10 @@ class PrefillAttentionOp final : public QuadrantOp {
         (dqk_ == 64 && dv_ == 64) || (dqk_ == 128 && dv_ == 128) || (dqk_ == 192 && dv_ == 128),
         "(head_dim, v_head_dim) must be (64, 64), (128, 128) or (192, 128)");
     // Hopper's wgmma kernel where it covers the shape, else the mma.sync kernel below.
-    // QUADRANT_PREFILL_ATTN_VARIANT (benchmarks only): -1 the mma.sync kernel, 0 the wgmma
-    // kernel without the softmax/P.V overlap, 1 (default) with it.
+    // QUADRANT_PREFILL_ATTN_VARIANT (benchmarks only): -1 the mma.sync kernel, 0..2 the
+    // wgmma kernel's variants (sm90_prefill_attention.h); default 2.
     const char* variant = std::getenv("QUADRANT_PREFILL_ATTN_VARIANT");
-    variant_ = variant ? std::atoi(variant) : 1;
+    variant_ = variant ? std::atoi(variant) : 2;
     use_sm90_ = variant_ >= 0 && sm90_prefill_supported(kFp8, dqk_, dv_);
     tile_rows_ = use_sm90_ ? 128 : kTile;
     cu_kt_.push_back(0);
@@ -326,7 +326,8 @@ class PrefillAttentionOp final : public QuadrantOp {
   }
 
   std::string name() const override {
-    return "sm90_" + format_ + (use_sm90_ ? (variant_ == 0 ? "_wgmma_serial" : "_wgmma") : "_mma") +
+    static const char* const kVariant[3] = {"_wgmma_serial", "_wgmma_overlap", "_wgmma"};
+    return "sm90_" + format_ + (use_sm90_ ? kVariant[std::clamp(variant_, 0, 2)] : "_mma") +
            "_prefill_attention";
   }
 
@@ -522,7 +523,7 @@ class PrefillAttentionOp final : public QuadrantOp {
   int heads_ = 0, kv_heads_ = 0, dqk_ = 0, dv_ = 0;
   bool smem_set_ = false;
   bool use_sm90_ = false;
-  int variant_ = 1;
+  int variant_ = 2;
   int64_t tile_rows_ = kTile;
   std::vector<int64_t> q_lens_, prefix_lens_;
   std::vector<int32_t> cu_q_, cu_k_, cu_sq_, cu_sk_, prefix_, cu_kt_, kt_seq_host_, kt_tile_host_;

@@ -24,9 +24,8 @@
 namespace quadrant::kernels {
 namespace {
 
-constexpr int kBM = 128;  // query rows per CTA (64 per consumer warpgroup)
-constexpr int kBN = 128;  // keys per K/V tile
-constexpr int kStages = 2;
+constexpr int kBM = 128;         // query rows per CTA (64 per consumer warpgroup)
+constexpr int kBN = 128;         // keys per K/V tile
 constexpr int kThreads = 384;    // producer warpgroup + 2 consumer warpgroups
 constexpr int kBox = 128 * 128;  // one TMA box: 128 rows of 128 bytes (a swizzle span)
 
@@ -209,6 +208,9 @@ struct Sm90Layout {
   static constexpr int kKBytes = kQBoxes * kBox;
   // bf16: V as loaded, [key][d] in 64-column boxes; fp8: V^T, DV rows of 128 keys.
   static constexpr int kVBytes = kFp8 ? DV * 128 : kVBoxes * kBox;
+  // Three K/V stages where shared memory allows (all but MLA), else two.
+  static constexpr int kStages =
+      kQBytes + 3 * (kKBytes + kVBytes) + 128 + 1024 <= 227 * 1024 ? 3 : 2;
   static constexpr int kK0 = kQBytes;
   static constexpr int kV0 = kK0 + kStages * kKBytes;
   static constexpr int kBar = kV0 + kStages * kVBytes;
@@ -224,7 +226,7 @@ __host__ __device__ constexpr int perm32(int l) {
   return (l / 16) * 16 + 2 * ((l % 16) / 4) + (l % 2) + ((l % 4) / 2) * 8;
 }
 
-template <bool kFp8, int DQK, int DV, bool kOverlap>
+template <bool kFp8, int DQK, int DV, int kMode>
 __global__ void __launch_bounds__(kThreads, 1)
     sm90_prefill_attention_kernel(const __grid_constant__ CUtensorMap tm_q,
                                   const __grid_constant__ CUtensorMap tm_k,
@@ -236,10 +238,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint8_t* sq = smem;
   uint64_t* bar = reinterpret_cast<uint64_t*>(smem + L::kBar);
   uint64_t* q_full = bar;
-  uint64_t* k_full = bar + 1;                 // [kStages]
-  uint64_t* v_full = bar + 1 + kStages;       // [kStages]
-  uint64_t* k_empty = bar + 1 + 2 * kStages;  // [kStages]
-  uint64_t* v_empty = bar + 1 + 3 * kStages;  // [kStages]
+  uint64_t* k_full = bar + 1;                    // [L::kStages]
+  uint64_t* v_full = bar + 1 + L::kStages;       // [L::kStages]
+  uint64_t* k_empty = bar + 1 + 2 * L::kStages;  // [L::kStages]
+  uint64_t* v_empty = bar + 1 + 3 * L::kStages;  // [L::kStages]
 
   const int h = blockIdx.x, tile = blockIdx.y;
   const int s = p.tile_seq[tile], q0 = p.tile_q0[tile];
@@ -251,7 +253,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   if (threadIdx.x == 0) {
     mbar_init(q_full, 1);
-    for (int i = 0; i < kStages; ++i) {
+    for (int i = 0; i < L::kStages; ++i) {
       mbar_init(k_full + i, 1);
       mbar_init(v_full + i, 1);
       mbar_init(k_empty + i, 8);  // one arrival per consumer warp
@@ -269,15 +271,15 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int b = 0; b < L::kQBoxes; ++b)
         tma_load_2d(sq + b * kBox, &tm_q, q_full, h * DQK + b * (kFp8 ? 128 : 64), p.cu_q[s] + q0);
       for (int it = 0; it < n_tiles; ++it) {
-        const int j = n_tiles - 1 - it, st = it % kStages;
+        const int j = n_tiles - 1 - it, st = it % L::kStages;
         uint8_t* sk = smem + L::kK0 + st * L::kKBytes;
         uint8_t* sv = smem + L::kV0 + st * L::kVBytes;
-        if (it >= kStages) mbar_wait(k_empty + st, ((it / kStages) - 1) & 1);
+        if (it >= L::kStages) mbar_wait(k_empty + st, ((it / L::kStages) - 1) & 1);
         mbar_expect_tx(k_full + st, L::kKBytes);
         for (int b = 0; b < L::kQBoxes; ++b)
           tma_load_2d(sk + b * kBox, &tm_k, k_full + st, kvh * DQK + b * (kFp8 ? 128 : 64),
                       p.cu_k[s] + j * kBN);
-        if (it >= kStages) mbar_wait(v_empty + st, ((it / kStages) - 1) & 1);
+        if (it >= L::kStages) mbar_wait(v_empty + st, ((it / L::kStages) - 1) & 1);
         mbar_expect_tx(v_full + st, L::kVBytes);
         if constexpr (kFp8) {
           tma_load_2d(sv, &tm_v, v_full + st, p.cu_kt[s] + j * kBN, kvh * DV);
@@ -364,16 +366,20 @@ __global__ void __launch_bounds__(kThreads, 1)
   };
   // Scores to log2 units, masked past the diagonal and the end; online softmax: sc
   // becomes P (unnormalised), corr the factor the running O must take.
+  // Online softmax over the tile: sc (raw Q K^T) becomes P, corr the factor the running
+  // O must take. One FFMA and one ex2 per score: the softmax scale (fp8: times the K
+  // block's scale) multiplies inside the exponent, and fp8's P scale (lp = log2 of
+  // 256 v_scale / v_norm per 64 keys) adds to it, so that P comes out ready to pack.
   auto softmax = [&](float* sc, int j, float* corr) {
     const int key0 = j * kBN;
+    float cs[2] = {qk_scale, qk_scale}, lp[2] = {0.0f, 0.0f};
     if constexpr (kFp8) {
-      const float s0 = qk_scale * ks[size_t(min(2 * j, nk_blocks - 1)) * p.kv_heads];
-      const float s1 = qk_scale * ks[size_t(min(2 * j + 1, nk_blocks - 1)) * p.kv_heads];
 #pragma unroll
-      for (int i = 0; i < 64; ++i) sc[i] *= (i < 32 ? s0 : s1);
-    } else {
-#pragma unroll
-      for (int i = 0; i < 64; ++i) sc[i] *= qk_scale;
+      for (int b = 0; b < 2; ++b) {
+        const size_t blk = size_t(min(2 * j + b, nk_blocks - 1)) * p.kv_heads;
+        cs[b] = qk_scale * ks[blk];
+        lp[b] = __log2f(256.0f * vs[blk] / v_norm);
+      }
     }
     if (key0 + kBN - 1 > wg_qmin || key0 + kBN > k_len) {
 #pragma unroll
@@ -385,23 +391,29 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh) {
-      float mx = m[hh];
+      float mb[2] = {-INFINITY, -INFINITY};  // raw maxima of the two 64-key halves
 #pragma unroll
       for (int i = 0; i < 16; ++i)
-        mx = fmaxf(mx, fmaxf(sc[4 * i + 2 * hh], sc[4 * i + 2 * hh + 1]));
+        mb[i / 8] = fmaxf(mb[i / 8], fmaxf(sc[4 * i + 2 * hh], sc[4 * i + 2 * hh + 1]));
+      float mx =
+          fmaxf(m[hh], kFp8 ? fmaxf(mb[0] * cs[0], mb[1] * cs[1]) : fmaxf(mb[0], mb[1]) * cs[0]);
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float base = mx == -INFINITY ? 0.0f : mx;  // a row with no key yet
       corr[hh] = ex2(m[hh] - base);
       m[hh] = mx;
-      float sum = 0.0f;
+      float sum[2] = {0.0f, 0.0f};
 #pragma unroll
       for (int i = 0; i < 16; ++i) {
-        sc[4 * i + 2 * hh] = ex2(sc[4 * i + 2 * hh] - base);
-        sc[4 * i + 2 * hh + 1] = ex2(sc[4 * i + 2 * hh + 1] - base);
-        sum += sc[4 * i + 2 * hh] + sc[4 * i + 2 * hh + 1];
+        const int b = i / 8;
+        const float add = lp[b] - base;
+        sc[4 * i + 2 * hh] = ex2(fmaf(sc[4 * i + 2 * hh], cs[b], add));
+        sc[4 * i + 2 * hh + 1] = ex2(fmaf(sc[4 * i + 2 * hh + 1], cs[b], add));
+        sum[b] += sc[4 * i + 2 * hh] + sc[4 * i + 2 * hh + 1];
       }
-      l[hh] = l[hh] * corr[hh] + sum;
+      // l counts P unscaled: fp8's P carries 2^lp per half.
+      l[hh] =
+          l[hh] * corr[hh] + (kFp8 ? sum[0] * ex2(-lp[0]) + sum[1] * ex2(-lp[1]) : sum[0] + sum[1]);
     }
   };
   auto rescale_o = [&](const float* corr) {
@@ -413,20 +425,16 @@ __global__ void __launch_bounds__(kThreads, 1)
       o[4 * i + 3] *= corr[1];
     }
   };
-  // P as the A fragments of P.V: bf16 pairs, or fp8 (see perm32) scaled by V's block
-  // scale over v_norm and by 256.
-  auto to_p = [&](const float* sc, int j, uint32_t(*pa)[4]) {
+  // P as the A fragments of P.V: bf16 pairs, or fp8 quadruples (see perm32).
+  auto to_p = [&](const float* sc, uint32_t(*pa)[4]) {
     if constexpr (kFp8) {
-      const float r0 = 256.0f * vs[size_t(min(2 * j, nk_blocks - 1)) * p.kv_heads] / v_norm;
-      const float r1 = 256.0f * vs[size_t(min(2 * j + 1, nk_blocks - 1)) * p.kv_heads] / v_norm;
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk) {
-        const float r = kk < 2 ? r0 : r1;
         const float* c = sc + 16 * kk;  // n8 chunks 4kk .. 4kk + 3
-        pa[kk][0] = pack_e4m3x4(c[0] * r, c[1] * r, c[4] * r, c[5] * r);
-        pa[kk][1] = pack_e4m3x4(c[2] * r, c[3] * r, c[6] * r, c[7] * r);
-        pa[kk][2] = pack_e4m3x4(c[8] * r, c[9] * r, c[12] * r, c[13] * r);
-        pa[kk][3] = pack_e4m3x4(c[10] * r, c[11] * r, c[14] * r, c[15] * r);
+        pa[kk][0] = pack_e4m3x4(c[0], c[1], c[4], c[5]);
+        pa[kk][1] = pack_e4m3x4(c[2], c[3], c[6], c[7]);
+        pa[kk][2] = pack_e4m3x4(c[8], c[9], c[12], c[13]);
+        pa[kk][3] = pack_e4m3x4(c[10], c[11], c[14], c[15]);
       }
     } else {
 #pragma unroll
@@ -447,10 +455,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   mbar_wait(q_full, 0);
   float sc[64], corr[2];
   uint32_t pa[kPSteps][4];
-  if constexpr (!kOverlap) {
+  if constexpr (kMode == 0) {
     for (int it = 0; it < n_tiles; ++it) {
-      const int j = n_tiles - 1 - it, st = it % kStages;
-      const uint32_t parity = (it / kStages) & 1;
+      const int j = n_tiles - 1 - it, st = it % L::kStages;
+      const uint32_t parity = (it / L::kStages) & 1;
       mbar_wait(k_full + st, parity);
       issue_qk(sc, st);
       wgmma_wait<0>();
@@ -458,7 +466,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       release(k_empty + st);
       softmax(sc, j, corr);
       rescale_o(corr);
-      to_p(sc, j, pa);
+      to_p(sc, pa);
       mbar_wait(v_full + st, parity);
       issue_pv(pa, st);
       wgmma_wait<0>();
@@ -468,19 +476,41 @@ __global__ void __launch_bounds__(kThreads, 1)
   } else {
     // FlashAttention-3's intra-warpgroup overlap: S of tile it and P.V of tile it - 1 are
     // issued together, and the softmax of tile it runs while P.V is on the tensor cores.
+    // kMode 2, FA3's ping-pong: the two consumer warpgroups take turns to issue their
+    // tensor-core work (named barriers 1 and 2), so that one's softmax runs while the
+    // other's products do.
+    constexpr bool kPingPong = kMode == 2;
+    const int sections = n_tiles + 1;  // issue sections of each warpgroup
+    int section = 0;
+    auto turn_begin = [&] {
+      if constexpr (kPingPong) asm volatile("bar.sync %0, 256;\n" ::"r"(1 + cw) : "memory");
+    };
+    auto turn_end = [&] {
+      // The second warpgroup's last turn hands nothing on (no turn is left to take).
+      if constexpr (kPingPong)
+        if (!(cw == 1 && section == sections - 1))
+          asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - cw) : "memory");
+      ++section;
+    };
+    if constexpr (kPingPong)
+      if (cw == 1) asm volatile("bar.arrive 1, 256;\n" ::: "memory");  // the first turn
     mbar_wait(k_full, 0);
+    turn_begin();
     issue_qk(sc, 0);
+    turn_end();
     wgmma_wait<0>();
     fence_regs<64>(sc);
     release(k_empty);
     softmax(sc, n_tiles - 1, corr);
-    to_p(sc, n_tiles - 1, pa);
+    to_p(sc, pa);
     for (int it = 1; it < n_tiles; ++it) {
-      const int j = n_tiles - 1 - it, st = it % kStages, prev = (it - 1) % kStages;
-      mbar_wait(k_full + st, (it / kStages) & 1);
+      const int j = n_tiles - 1 - it, st = it % L::kStages, prev = (it - 1) % L::kStages;
+      mbar_wait(k_full + st, (it / L::kStages) & 1);
+      mbar_wait(v_full + prev, ((it - 1) / L::kStages) & 1);
+      turn_begin();
       issue_qk(sc, st);
-      mbar_wait(v_full + prev, ((it - 1) / kStages) & 1);
       issue_pv(pa, prev);
+      turn_end();
       wgmma_wait<1>();  // S done; P.V may still run
       fence_regs<64>(sc);
       release(k_empty + st);
@@ -489,11 +519,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       fence_regs<DV / 2>(o);
       release(v_empty + prev);
       rescale_o(corr);
-      to_p(sc, j, pa);
+      to_p(sc, pa);
     }
-    const int last = (n_tiles - 1) % kStages;
-    mbar_wait(v_full + last, ((n_tiles - 1) / kStages) & 1);
+    const int last = (n_tiles - 1) % L::kStages;
+    mbar_wait(v_full + last, ((n_tiles - 1) / L::kStages) & 1);
+    turn_begin();
     issue_pv(pa, last);
+    turn_end();
     wgmma_wait<0>();
     fence_regs<DV / 2>(o);
     release(v_empty + last);
@@ -607,12 +639,16 @@ void launch_kernel(const Sm90PrefillProblem& pr, cudaStream_t stream) {
     tv = tensor_map(pr.v, false, uint64_t(pr.kv_heads) * DV, pr.total_k,
                     uint64_t(pr.kv_heads) * DV * 2, 64, kBN);
   }
-  auto kernel = pr.variant == 0 ? sm90_prefill_attention_kernel<kFp8, DQK, DV, false>
-                                : sm90_prefill_attention_kernel<kFp8, DQK, DV, true>;
+  using Kernel = void (*)(CUtensorMap, CUtensorMap, CUtensorMap, Sm90PrefillArgs);
+  const Kernel kernels[3] = {sm90_prefill_attention_kernel<kFp8, DQK, DV, 0>,
+                             sm90_prefill_attention_kernel<kFp8, DQK, DV, 1>,
+                             sm90_prefill_attention_kernel<kFp8, DQK, DV, 2>};
+  if (pr.variant < 0 || pr.variant > 2)
+    throw std::invalid_argument("sm90_prefill_launch: variant must be 0, 1 or 2");
+  const Kernel kernel = kernels[pr.variant];
   static bool smem_set = false;
   if (!smem_set) {
-    for (auto k : {sm90_prefill_attention_kernel<kFp8, DQK, DV, false>,
-                   sm90_prefill_attention_kernel<kFp8, DQK, DV, true>})
+    for (Kernel k : kernels)
       QK_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, L::kSmem));
     smem_set = true;
   }

@@ -191,18 +191,46 @@ double gemm_ceiling(bool use_fp8, int iters, double* ms_out) {
   return 2.0 * n * n * n / (ms * 1e-3);
 }
 
+// The timed prefill shapes, launched twice each (the variant from the environment).
+int run_profile(const std::string& only) {
+  const std::vector<std::pair<std::string, ShapeParams>> shapes = {
+      {"1x8192 causal 32/8 d128",
+       {{"batch", 1}, {"seq_len", 8192}, {"heads", 32}, {"kv_heads", 8}, {"head_dim", 128}}},
+      {"1x8192 MLA 16 heads 192/128",
+       {{"batch", 1},
+        {"seq_len", 8192},
+        {"heads", 16},
+        {"kv_heads", 16},
+        {"head_dim", 192},
+        {"v_head_dim", 128}}}};
+  for (const char* f : {"bf16", "fp8"})
+    for (const auto& [label, shape] : shapes) {
+      if (!only.empty() && (std::string(f) + " " + label).find(only) == std::string::npos) continue;
+      auto op = make("prefill_attention", f, shape);
+      op->prepare(5);
+      op->launch(nullptr);
+      op->launch(nullptr);
+      CHECK(cudaDeviceSynchronize());
+      std::printf("profiled %s %s (%s)\n", f, label.c_str(), op->name().c_str());
+    }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string out_dir = ".", only;
+  bool profile = false;  // launch each selected timed case twice, nothing else (for ncu)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--out" && i + 1 < argc)
+    if (a == "--profile")
+      profile = true;
+    else if (a == "--out" && i + 1 < argc)
       out_dir = argv[++i];
     else if (a == "--only" && i + 1 < argc)
       only = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--out DIR] [--only SUBSTRING]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--out DIR] [--only SUBSTRING] [--profile]\n", argv[0]);
       return 2;
     }
   }
@@ -218,6 +246,7 @@ int main(int argc, char** argv) {
               prop.l2CacheSize >> 20);
   const size_t l2 = static_cast<size_t>(prop.l2CacheSize);
   const int iters = 50;
+  if (profile) return run_profile(only);
   std::ofstream log(out_dir + "/attn_results.csv");
   log << "kind,quadrant,format,label,kernel,shape,rel_fro_error,tolerance,passed,ms,spread,copies,"
          "tflops,tbps,frac_matrix_ceiling,frac_copy_ceiling\n";
@@ -270,18 +299,25 @@ int main(int argc, char** argv) {
     checks.push_back({"decode_attention", f, "gqa8 d128 bs16", da(9, 2100, 1, 32, 4, 128, 16)});
   }
   int failed = 0, run = 0;
-  std::vector<std::pair<Case, std::string>> runs;  // (case, QUADRANT_PREFILL_ATTN_VARIANT)
+  // (case, variant): QUADRANT_PREFILL_ATTN_VARIANT for prefill, QUADRANT_DECODE_ATTN_MMA
+  // for decode; each variant the op can take is checked.
+  std::vector<std::pair<Case, std::string>> runs;
   for (const Case& c : checks) {
     if (c.quadrant == "prefill_attention")
-      for (const char* v : {"1", "0", "-1"}) runs.push_back({c, v});
+      for (const char* v : {"2", "1", "0", "-1"}) runs.push_back({c, v});
     else
-      runs.push_back({c, "1"});
+      for (const char* v : {"1", "0"}) runs.push_back({c, v});
   }
+  auto set_variant = [](const Case& c, const std::string& v) {
+    setenv(c.quadrant == "prefill_attention" ? "QUADRANT_PREFILL_ATTN_VARIANT"
+                                             : "QUADRANT_DECODE_ATTN_MMA",
+           v.c_str(), 1);
+  };
   for (const auto& [c, variant] : runs) {
     if (!only.empty() &&
         (c.quadrant + " " + c.format + " " + c.label).find(only) == std::string::npos)
       continue;
-    setenv("QUADRANT_PREFILL_ATTN_VARIANT", variant.c_str(), 1);
+    set_variant(c, variant);
     auto op = make(c.quadrant, c.format, c.shape);
     for (uint64_t seed : {11, 12}) {
       const auto r = op->check(seed);
@@ -320,18 +356,19 @@ int main(int argc, char** argv) {
            "ceiling | % copy ceiling |\n|---|---|---|---|---|---|---|---|---|---|\n";
   std::vector<std::pair<Case, std::string>> timed_runs;
   for (const Case& c : timed) {
-    timed_runs.push_back({c, "1"});
-    // The same-run comparison: the wgmma kernel without overlap, and the mma.sync kernel.
-    if (c.quadrant == "prefill_attention" && c.label.rfind("1x8192 causal", 0) == 0) {
-      timed_runs.push_back({c, "0"});
-      timed_runs.push_back({c, "-1"});
-    }
+    const bool prefill = c.quadrant == "prefill_attention";
+    timed_runs.push_back({c, prefill ? "2" : "1"});
+    // The same-run comparison: the wgmma kernel's other variants and the mma.sync kernel;
+    // FP8 decode on CUDA cores.
+    if (prefill && c.label.rfind("1x8192 causal", 0) == 0)
+      for (const char* v : {"1", "0", "-1"}) timed_runs.push_back({c, v});
+    if (!prefill && c.format == "fp8") timed_runs.push_back({c, "0"});
   }
   for (const auto& [c, variant] : timed_runs) {
     if (!only.empty() &&
         (c.quadrant + " " + c.format + " " + c.label).find(only) == std::string::npos)
       continue;
-    setenv("QUADRANT_PREFILL_ATTN_VARIANT", variant.c_str(), 1);
+    set_variant(c, variant);
     auto op = make(c.quadrant, c.format, c.shape);
     const auto r = op->check(21);
     failed += !r.passed();
