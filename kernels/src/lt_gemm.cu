@@ -24,7 +24,12 @@ cublasLtHandle_t lt_handle() {
 }
 }  // namespace
 
-LtGemm::LtGemm(int64_t m, int64_t n, int64_t k, bool use_fp8, float alpha) : alpha_(alpha) {
+LtGemm::LtGemm(int64_t m, int64_t n, int64_t k, bool use_fp8, float alpha, void* workspace,
+               size_t workspace_bytes)
+    : workspace_(workspace),
+      workspace_bytes_(workspace_bytes),
+      owns_workspace_(workspace == nullptr),
+      alpha_(alpha) {
   const cudaDataType_t in = use_fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
   QK_LT_CHECK(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t t = CUBLAS_OP_T, nop = CUBLAS_OP_N;
@@ -34,7 +39,7 @@ LtGemm::LtGemm(int64_t m, int64_t n, int64_t k, bool use_fp8, float alpha) : alp
   QK_LT_CHECK(cublasLtMatrixLayoutCreate(&a_, in, k, n, k));
   QK_LT_CHECK(cublasLtMatrixLayoutCreate(&b_, in, k, m, k));
   QK_LT_CHECK(cublasLtMatrixLayoutCreate(&c_, CUDA_R_16BF, n, m, n));
-  QK_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
+  if (owns_workspace_) QK_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
   cublasLtMatmulPreference_t pref;
   QK_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   QK_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
@@ -50,7 +55,7 @@ LtGemm::LtGemm(int64_t m, int64_t n, int64_t k, bool use_fp8, float alpha) : alp
 }
 
 LtGemm::~LtGemm() {
-  if (workspace_) cudaFree(workspace_);
+  if (workspace_ && owns_workspace_) cudaFree(workspace_);
   if (c_) cublasLtMatrixLayoutDestroy(c_);
   if (b_) cublasLtMatrixLayoutDestroy(b_);
   if (a_) cublasLtMatrixLayoutDestroy(a_);

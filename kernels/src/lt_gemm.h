@@ -17,7 +17,10 @@ class LtGemm {
  public:
   // fp8: A and B E4M3; their per-tensor scales multiply into alpha (host), which is
   // what cuBLASLt's scale pointers would compute, without a device read.
-  LtGemm(int64_t m, int64_t n, int64_t k, bool use_fp8, float alpha = 1.0f);
+  // workspace: a caller's buffer of workspace_bytes shared by GEMMs that run one after
+  // another on one stream (many plans, one workspace); none: the plan allocates its own.
+  LtGemm(int64_t m, int64_t n, int64_t k, bool use_fp8, float alpha = 1.0f,
+         void* workspace = nullptr, size_t workspace_bytes = 32u << 20);
   ~LtGemm();
   LtGemm(const LtGemm&) = delete;
   LtGemm& operator=(const LtGemm&) = delete;
@@ -30,6 +33,7 @@ class LtGemm {
   std::vector<cublasLtMatmulAlgo_t> algos_;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 32u << 20;
+  bool owns_workspace_ = true;
   float alpha_ = 1.0f;
 };
 

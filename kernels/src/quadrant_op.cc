@@ -19,10 +19,12 @@ std::unique_ptr<QuadrantOp> make_op(const std::string& quadrant, const std::stri
 }
 
 std::vector<std::pair<std::string, std::string>> supported_ops() {
-  return {{"prefill_attention", "bf16"}, {"prefill_attention", "fp8"}, {"decode_attention", "bf16"},
-          {"decode_attention", "fp8"},   {"prefill_ffn", "bf16"},      {"prefill_ffn", "fp8"},
-          {"prefill_ffn", "w4a8"},       {"decode_ffn", "bf16"},       {"decode_ffn", "fp8"},
-          {"decode_ffn", "w4a8"},        {"dense_gemm", "bf16"},       {"dense_gemm", "fp8"}};
+  return {
+      {"prefill_attention", "bf16"}, {"prefill_attention", "fp8"},     {"decode_attention", "bf16"},
+      {"decode_attention", "fp8"},   {"prefill_ffn", "bf16"},          {"prefill_ffn", "fp8"},
+      {"prefill_ffn", "w4a8"},       {"prefill_ffn", "bf16_cublaslt"}, {"decode_ffn", "bf16"},
+      {"decode_ffn", "fp8"},         {"decode_ffn", "w4a8"},           {"dense_gemm", "bf16"},
+      {"dense_gemm", "fp8"}};
 }
 
 }  // namespace quadrant::kernels

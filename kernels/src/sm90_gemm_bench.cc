@@ -75,7 +75,8 @@ struct Problem {
 };
 
 struct Result {
-  double err_up = 0, err_down = 0, ms = 0, lt_dense_ms = 0, lt_expert_ms = 0;
+  double err_up = 0, err_down = 0, ms = 0, up_ms = 0, down_ms = 0, lt_dense_ms = 0,
+         lt_expert_ms = 0;
   bool written = true;
 };
 
@@ -246,6 +247,8 @@ Result run(const Problem& pr, bool timed, int iters) {
         down.run(s);
       },
       iters);
+  res.up_ms = time_graph([&](cudaStream_t s) { up.run(s); }, iters);
+  res.down_ms = time_graph([&](cudaStream_t s) { down.run(s); }, iters);
   // cuBLASLt dense at the same FLOPs: all rows against one expert's weights.
   {
     LtGemm l1(rows, 2 * I, H, pr.fp8), l2(rows, H, I, pr.fp8);
@@ -286,7 +289,8 @@ int main(int argc, char** argv) {
   int failures = 0;
   std::ofstream csv(out_dir + "/gemm_results.csv");
   csv << "format,rows_per_expert,experts,hidden,intermediate,err_up,err_down,written,ms,tflops,"
-         "lt_dense_ms,lt_dense_tflops,frac_of_lt_dense,lt_per_expert_ms,lt_per_expert_tflops\n";
+         "lt_dense_ms,lt_dense_tflops,frac_of_lt_dense,lt_per_expert_ms,lt_per_expert_tflops,up_ms,"
+         "down_ms\n";
   try {
     // Correctness on ragged small problems first (empty expert, partial tiles).
     for (bool fp8 : {false, true}) {
@@ -304,9 +308,9 @@ int main(int argc, char** argv) {
                   fp8 ? "fp8" : "bf16", r.err_up, r.err_down, ok ? "PASS" : "FAIL");
     }
     std::printf(
-        "\n| fmt | rows/expert | grouped ms | TFLOP/s | cuBLASLt dense TFLOP/s | "
-        "%% of dense | cuBLASLt/expert TFLOP/s | err up | err down |\n|---|---|---|---|---|"
-        "---|---|---|---|\n");
+        "\n| fmt | rows/expert | grouped ms | TFLOP/s | cuBLASLt dense TFLOP/s | %% of dense | "
+        "cuBLASLt/expert TFLOP/s | up alone TFLOP/s | down alone TFLOP/s | err up | err down "
+        "|\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (bool fp8 : {false, true})
       for (int m : {512, 1024, 2048}) {
         Problem p;
@@ -319,13 +323,16 @@ int main(int argc, char** argv) {
         const double flops = 6.0 * p.experts * m * double(p.hidden) * double(p.inter);
         const double tf = flops / (r.ms * 1e-3) / 1e12, tl = flops / (r.lt_dense_ms * 1e-3) / 1e12,
                      te = r.lt_expert_ms > 0 ? flops / (r.lt_expert_ms * 1e-3) / 1e12 : 0;
-        std::printf("| %s | %d | %.4f | %.1f | %.1f | %.1f%% | %.1f | %.2e | %.2e%s |\n",
-                    fp8 ? "fp8" : "bf16", m, r.ms, tf, tl, 100 * tf / tl, te, r.err_up, r.err_down,
-                    ok ? "" : " FAIL");
+        const double tu = flops * 2 / 3 / (r.up_ms * 1e-3) / 1e12,
+                     td = flops / 3 / (r.down_ms * 1e-3) / 1e12;
+        std::printf(
+            "| %s | %d | %.4f | %.1f | %.1f | %.1f%% | %.1f | %.1f | %.1f | %.2e | %.2e%s |\n",
+            fp8 ? "fp8" : "bf16", m, r.ms, tf, tl, 100 * tf / tl, te, tu, td, r.err_up, r.err_down,
+            ok ? "" : " FAIL");
         csv << (fp8 ? "fp8" : "bf16") << "," << m << "," << p.experts << "," << p.hidden << ","
             << p.inter << "," << r.err_up << "," << r.err_down << "," << r.written << "," << r.ms
             << "," << tf << "," << r.lt_dense_ms << "," << tl << "," << tf / tl << ","
-            << r.lt_expert_ms << "," << te << "\n";
+            << r.lt_expert_ms << "," << te << "," << r.up_ms << "," << r.down_ms << "\n";
       }
   } catch (const std::exception& e) {
     std::printf("ERROR %s\n", e.what());

@@ -24,13 +24,15 @@ constexpr int kStages = 4;
 constexpr int kBlockM = Sm90GroupedGemm::kBlockM;
 constexpr int kRowBytes = 128;  // k bytes per stage: one 128-byte swizzle atom per row
 constexpr int kATileBytes = kBlockM * kRowBytes, kBHalfBytes = 128 * kRowBytes;
-constexpr int kStageBytes = kATileBytes + 2 * kBHalfBytes;
+// Column-scale mode (W4A8): the 256 weight-row scales of the stage's k block, 1 KB.
+constexpr int kScaleOffset = kATileBytes + 2 * kBHalfBytes;
+constexpr int kStageBytes = kScaleOffset + 1024;  // a multiple of 1024: stages stay aligned
 constexpr int kThreads = 384;
 constexpr int kSmemBytes = kStages * kStageBytes + 1024 /* alignment */ + 256 /* barriers */;
 
 struct Params {
   const float* a_scale;
-  const float* w_scale;
+  const float* w_scale;  // block scales, or column mode: [experts][k / 128][n]
   const int32_t* offsets;
   const int32_t* tile_expert;
   const int32_t* tile_row;
@@ -64,6 +66,14 @@ __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
         : "r"(smem_u32(bar)), "r"(parity)
         : "memory");
   } while (!done);
+}
+__device__ __forceinline__ void bulk_load(void* dst, const void* src, uint32_t bytes,
+                                          uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::
+          "r"(smem_u32(dst)),
+      "l"(src), "r"(bytes), "r"(smem_u32(bar))
+      : "memory");
 }
 __device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, int c0, int c1,
                                             uint64_t* bar) {
@@ -100,7 +110,9 @@ __device__ __forceinline__ float silu_mul(float g, float u) {
   return g / (1.0f + __expf(-g)) * u;
 }
 
-template <bool kFp8, bool kSilu>
+// kColScale (needs kFp8): W has a scale per row and 128 k (W4A8 dequantised to E4M3)
+// instead of per 128x128 block; the producer copies the stage's 256 row scales next to it.
+template <bool kFp8, bool kSilu, bool kColScale>
 __global__ void __launch_bounds__(kThreads, 1)
     sm90_grouped_gemm_kernel(const __grid_constant__ CUtensorMap a_map,
                              const __grid_constant__ CUtensorMap w_map, const Params p) {
@@ -130,11 +142,21 @@ __global__ void __launch_bounds__(kThreads, 1)
         const Tile t = decode_tile(L, p);
         const int b0 = kSilu ? t.expert * p.n + t.n_tile * 128 : t.expert * p.n + t.n_tile * 256;
         const int b1 = kSilu ? b0 + p.n / 2 : b0 + 128;
+        // Plain mode's last n-tile may hold one 128-row half only (n % 256 == 128).
+        const bool half1 = kSilu || t.n_tile * 256 + 128 < p.n;
         for (int kt = 0; kt < k_tiles; ++kt, ++it) {
           const int s = it % kStages;
           mbar_wait(empty + s, ((it / kStages) & 1) ^ 1);
           uint8_t* sa = smem + s * kStageBytes;
-          mbar_expect_tx(full + s, kStageBytes);
+          if constexpr (kColScale) {
+            mbar_expect_tx(full + s, kScaleOffset + (half1 ? 1024 : 512));
+            const float* row = p.w_scale + (size_t(t.expert) * (p.k / 128) + kt) * p.n;
+            bulk_load(sa + kScaleOffset, row + (b0 - t.expert * p.n), 512, full + s);
+            if (half1)
+              bulk_load(sa + kScaleOffset + 512, row + (b1 - t.expert * p.n), 512, full + s);
+          } else {
+            mbar_expect_tx(full + s, kScaleOffset);
+          }
           tma_load_2d(sa, &a_map, kt * kBk, t.row0, full + s);
           tma_load_2d(sa + kATileBytes, &w_map, kt * kBk, b0, full + s);
           tma_load_2d(sa + kATileBytes + kBHalfBytes, &w_map, kt * kBk, b1, full + s);
@@ -182,13 +204,16 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int bn1 = kSilu ? nb_total / 2 + t.n_tile : min(2 * t.n_tile + 1, nb_total - 1);
       const float* ws0 = p.w_scale + (size_t(t.expert) * nb_total + bn0) * k_blocks;
       const float* ws1 = p.w_scale + (size_t(t.expert) * nb_total + bn1) * k_blocks;
+      (void)ws0;
+      (void)ws1;
       const int ra = min(t.row0 + r_in, p.rows - 1), rb = min(t.row0 + r_in + 8, p.rows - 1);
       for (int kt = 0; kt < k_tiles; ++kt, ++it) {
         const int s = it % kStages;
         // Scales first: their latency hides behind the barrier wait.
         const float sa0 = __ldg(p.a_scale + size_t(kt) * p.rows + ra);
         const float sa1 = __ldg(p.a_scale + size_t(kt) * p.rows + rb);
-        const float sw[2] = {__ldg(ws0 + kt), __ldg(ws1 + kt)};
+        const float sw[2] = {kColScale ? 1.0f : __ldg(ws0 + kt),
+                             kColScale ? 1.0f : __ldg(ws1 + kt)};
         mbar_wait(full + s, (it / kStages) & 1);
         const uint8_t* sa = smem + s * kStageBytes;
         const uint64_t da = smem_desc(sa + cw * 64 * kRowBytes);
@@ -204,10 +229,22 @@ __global__ void __launch_bounds__(kThreads, 1)
           wgmma_wait<0>();
           fence_regs(part);
           // Promote this 128-deep block into the float accumulators with its scales.
-          const float s0 = sa0 * sw[h], s1 = sa1 * sw[h];
+          if constexpr (kColScale) {
+            const float* cs = reinterpret_cast<const float*>(sa + kScaleOffset) + h * 128;
 #pragma unroll
-          for (int i = 0; i < 64; ++i)
-            acc[h * 64 + i] = fmaf(part[i], (i % 4) < 2 ? s0 : s1, acc[h * 64 + i]);
+            for (int j = 0; j < 16; ++j) {
+              const float2 w = *reinterpret_cast<const float2*>(cs + 8 * j + 2 * (lane % 4));
+              acc[h * 64 + 4 * j + 0] = fmaf(part[4 * j + 0], sa0 * w.x, acc[h * 64 + 4 * j + 0]);
+              acc[h * 64 + 4 * j + 1] = fmaf(part[4 * j + 1], sa0 * w.y, acc[h * 64 + 4 * j + 1]);
+              acc[h * 64 + 4 * j + 2] = fmaf(part[4 * j + 2], sa1 * w.x, acc[h * 64 + 4 * j + 2]);
+              acc[h * 64 + 4 * j + 3] = fmaf(part[4 * j + 3], sa1 * w.y, acc[h * 64 + 4 * j + 3]);
+            }
+          } else {
+            const float s0 = sa0 * sw[h], s1 = sa1 * sw[h];
+#pragma unroll
+            for (int i = 0; i < 64; ++i)
+              acc[h * 64 + i] = fmaf(part[i], (i % 4) < 2 ? s0 : s1, acc[h * 64 + i]);
+          }
         }
         if (lane == 0) mbar_arrive(empty + s);
       }
@@ -304,16 +341,16 @@ CUtensorMap make_map(const void* base, int64_t rows, int64_t k, bool fp8) {
   return map;
 }
 
-template <bool kFp8, bool kSilu>
+template <bool kFp8, bool kSilu, bool kColScale = false>
 void launch_kernel(const CUtensorMap& a_map, const CUtensorMap& w_map, const Params& p,
                    cudaStream_t stream) {
   static const bool attr_set = [] {
-    QK_CUDA_CHECK(cudaFuncSetAttribute(sm90_grouped_gemm_kernel<kFp8, kSilu>,
+    QK_CUDA_CHECK(cudaFuncSetAttribute(sm90_grouped_gemm_kernel<kFp8, kSilu, kColScale>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
     return true;
   }();
   (void)attr_set;
-  sm90_grouped_gemm_kernel<kFp8, kSilu>
+  sm90_grouped_gemm_kernel<kFp8, kSilu, kColScale>
       <<<sm_count(), kThreads, kSmemBytes, stream>>>(a_map, w_map, p);
   QK_LAUNCH_CHECK("sm90_grouped_gemm_kernel");
 }
@@ -332,6 +369,7 @@ Sm90GroupedGemm::Sm90GroupedGemm(const Sm90GroupedGemmArgs& args) : args_(args) 
   require(int64_t(a.experts) * a.n < (int64_t(1) << 31) && a.rows < (int64_t(1) << 31),
           "coordinates must fit in int32");
   require(!a.fp8 || (a.a_scale && a.w_scale), "fp8 needs both scales");
+  require(!a.w_scale_per_row || a.fp8, "per-row weight scales need fp8");
   require(!(a.fp8 && a.silu_mul) || a.out_scale, "fp8 silu_mul needs out_scale");
   a_map_ = make_map(a.a, a.rows, a.k, a.fp8);
   w_map_ = make_map(a.w, int64_t(a.experts) * a.n, a.k, a.fp8);
@@ -346,7 +384,12 @@ void Sm90GroupedGemm::run(cudaStream_t stream) const {
            a.out,        a.out_scale,
            int(a.rows),  int(a.n),
            int(a.k),     int(a.silu_mul ? a.n / 256 : (a.n + kBlockN - 1) / kBlockN)};
-  if (a.fp8) {
+  if (a.w_scale_per_row) {
+    if (a.silu_mul)
+      launch_kernel<true, true, true>(a_map_, w_map_, p, stream);
+    else
+      launch_kernel<true, false, true>(a_map_, w_map_, p, stream);
+  } else if (a.fp8) {
     if (a.silu_mul)
       launch_kernel<true, true>(a_map_, w_map_, p, stream);
     else

@@ -34,6 +34,9 @@ struct Sm90GroupedGemmArgs {
   int experts = 0;
   int64_t n = 0;                   // weight rows per expert (silu_mul: 2 * intermediate)
   const float* w_scale = nullptr;  // fp8: [experts][n / 128][k / 128]
+  // W4A8 dequantised to E4M3: a scale per weight row and 128 k instead, stored
+  // [experts][k / 128][n] (a stage's 256 row scales are contiguous: one bulk copy).
+  bool w_scale_per_row = false;
   // Device-side schedule (moe_ffn.cu): row offsets per expert [experts + 1]; per 128-row
   // m-tile its expert, first row, and the first m-tile and m-tile count of its expert.
   const int32_t* offsets = nullptr;

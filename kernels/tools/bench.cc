@@ -410,6 +410,10 @@ int main(int argc, char** argv) {
        "w4a8",
        "small",
        {{"tokens", 200}, {"experts", 8}, {"top_k", 2}, {"hidden", 512}, {"intermediate", 256}}},
+      {"prefill_ffn",
+       "bf16_cublaslt",
+       "small",
+       {{"tokens", 200}, {"experts", 8}, {"top_k", 2}, {"hidden", 512}, {"intermediate", 256}}},
       {"decode_ffn",
        "bf16",
        "small",
@@ -488,6 +492,14 @@ int main(int argc, char** argv) {
                         {"hidden", 7168},
                         {"intermediate", 2048}}});
   }
+  timed.push_back({"prefill_ffn",
+                   "bf16_cublaslt",
+                   "4k tok 16e top4 (1024/e)",
+                   {{"tokens", 4096},
+                    {"experts", 16},
+                    {"top_k", 4},
+                    {"hidden", 7168},
+                    {"intermediate", 2048}}});
   for (const char* f : {"bf16", "fp8"}) {
     timed.push_back({"dense_gemm", f, "qkv proj 4k tok", {{"m", 4096}, {"n", 7168}, {"k", 7168}}});
     timed.push_back({"dense_gemm", f, "decode 64 tok", {{"m", 64}, {"n", 7168}, {"k", 7168}}});
@@ -509,7 +521,7 @@ int main(int argc, char** argv) {
       op.reset();
       const Timing t = time_op(c, l2, iters);
       const double s = t.ms * 1e-3;
-      const double ceiling = gemm_ceiling[c.format == "bf16" ? 0 : 1];
+      const double ceiling = gemm_ceiling[c.format.rfind("bf16", 0) == 0 ? 0 : 1];
       std::snprintf(
           line, sizeof line,
           "| %-17s | %-4s | %-25s | %.2e%s | %9.4f | %8.1f | %7.3f | %5.1f%% | %5.1f%% |\n",
