@@ -303,6 +303,7 @@ SimulationResult Simulation::run() {
   } else {
     arrivals_open_ = false;
     deadline_ = SimTime::start() + drain_limit_;
+    metrics_.close_window();
   }
   if (serving_.autoscaler.enabled)
     queue_.push({SimTime::start() + serving_.autoscaler.interval, EventPhase::kControl,
@@ -372,10 +373,6 @@ SimulationResult Simulation::run() {
   sum.cost_sources = cost_sources_;
   sum.kv_transfers = transfers_;
   sum.kv_transfer_mean_s = transfers_ ? transfer_seconds_ / static_cast<double>(transfers_) : 0;
-  if (sum.duration_s > 0) {
-    sum.throughput_rps = static_cast<double>(sum.requests_finished) / sum.duration_s;
-    sum.output_tokens_per_s = static_cast<double>(sum.output_tokens) / sum.duration_s;
-  }
   for (int p = 0; p < 3; ++p) {
     if (!pools_[p].spec) continue;
     const int gpus = pools_[p].spec->layout.gpus() * pools_[p].spec->instances;
@@ -465,6 +462,7 @@ void Simulation::on_arrival(SimTime now) {
   } else {
     arrivals_open_ = false;
     deadline_ = now + drain_limit_;
+    metrics_.close_window();  // the measurement window ends at the last arrival
   }
 }
 

@@ -88,8 +88,11 @@ struct SimulationSummary {
   int64_t output_tokens = 0;
   Percentiles ttft, tpot, e2e, queueing;
   double slo_attainment = 0;  // fraction of scored requests meeting TTFT and TPOT
-  double goodput_rps = 0;     // requests/s meeting both SLOs
-  double throughput_rps = 0;  // finished requests/s
+  // Over one measurement window, warm-up to the last arrival, counting the requests that
+  // finish inside it (sim/metrics/metrics.h): goodput those meeting both SLOs, throughput
+  // all of them, output tokens/s their output tokens; so goodput <= throughput.
+  double goodput_rps = 0;
+  double throughput_rps = 0;
   double output_tokens_per_s = 0;
   double duration_s = 0;  // simulated time until the last request finished
   double gpu_hours = 0;

@@ -78,12 +78,18 @@ void RequestMetrics::finish(uint64_t id, SimTime arrival, SimTime first_launch, 
     records_.push_back({id, arrival.to_seconds(), input_tokens, output_tokens,
                         static_cast<float>(ttft), static_cast<float>(tpot), static_cast<float>(e2e),
                         static_cast<float>(queue), false});
+  const bool met = ttft <= slo_.ttft.to_seconds() && tpot <= slo_.tpot.to_seconds();
+  if (window_open_ && done - SimTime::start() >= warmup_) {
+    ++window_finished_;
+    window_met_ += met ? 1 : 0;
+    window_output_tokens_ += output_tokens;
+  }
   if (arrival - SimTime::start() < warmup_) return;
   ttft_.push_back(static_cast<float>(ttft));
   if (output_tokens > 1) tpot_.push_back(static_cast<float>(tpot));
   e2e_.push_back(static_cast<float>(e2e));
   queue_.push_back(static_cast<float>(queue));
-  if (ttft <= slo_.ttft.to_seconds() && tpot <= slo_.tpot.to_seconds()) ++met_;
+  if (met) ++met_;
 }
 
 void RequestMetrics::reject(uint64_t id, SimTime arrival, int32_t input_tokens,
@@ -108,7 +114,12 @@ void RequestMetrics::fill(SimulationSummary& s, double window_s) const {
   // Rejected requests after warm-up count against attainment: they missed their SLOs.
   const double judged = static_cast<double>(s.requests_scored) + static_cast<double>(rejected_);
   s.slo_attainment = judged > 0 ? static_cast<double>(met_) / judged : 0.0;
-  s.goodput_rps = window_s > 0 ? static_cast<double>(met_) / window_s : 0.0;
+  // Goodput, throughput and output tokens/s: one window, one population (see metrics.h).
+  if (window_s > 0) {
+    s.goodput_rps = static_cast<double>(window_met_) / window_s;
+    s.throughput_rps = static_cast<double>(window_finished_) / window_s;
+    s.output_tokens_per_s = static_cast<double>(window_output_tokens_) / window_s;
+  }
   s.rejections = reasons_;
 }
 

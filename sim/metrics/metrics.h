@@ -1,9 +1,21 @@
 // What a run measures of its requests: per request TTFT, TPOT, E2E and queueing, kept
 // as floats (16 bytes per scored request) so that a million-request run stays small,
-// and reduced to percentiles, SLO attainment and goodput at the end.
+// and reduced to percentiles, SLO attainment, goodput and throughput at the end.
 //
-//   RequestMetrics m(slo, warmup);
-//   m.finish(arrival, first_launch, first_token, finish, input, output);
+// Two populations, each with its own purpose:
+// - Scored requests (percentiles, SLO attainment): those that arrived after warm-up,
+//   wherever they finish; attainment = scored requests meeting both SLOs / (scored +
+//   rejected).
+// - The measurement window (goodput, throughput, output tokens/s): from the end of
+//   warm-up to the last arrival (close_window()). Throughput counts the requests that
+//   finish inside the window, goodput those of them that met both SLOs, output tokens/s
+//   their output tokens, each divided by the window's length. One window for all three,
+//   so goodput <= throughput; past saturation throughput is what the cluster served,
+//   not what arrived.
+//
+//   RequestMetrics m(slo, warmup, false);
+//   m.finish(id, arrival, first_launch, first_token, finish, input, output);
+//   m.close_window();   // at the last arrival
 //   m.fill(summary, window_s);
 #pragma once
 
@@ -31,10 +43,14 @@ class RequestMetrics {
   void reject(uint64_t id, SimTime arrival, int32_t input_tokens, int32_t output_tokens,
               const std::string& reason);
 
+  // Requests finishing from now on no longer count towards goodput and throughput.
+  void close_window() { window_open_ = false; }
+
   int64_t finished() const { return finished_; }
   int64_t rejected() const { return rejected_; }
   const std::map<std::string, int64_t>& rejections() const { return reasons_; }
-  // Fills the request part of the summary; `window_s` is the scored arrival window.
+  // Fills the request part of the summary; `window_s` is the measurement window's length
+  // (warm-up to the last arrival).
   void fill(SimulationSummary& s, double window_s) const;
   std::vector<RequestRecord> take_records() { return std::move(records_); }
   // Bytes of the per-request results kept for the percentiles (4 floats per scored
@@ -50,6 +66,8 @@ class RequestMetrics {
   bool keep_;
   int64_t arrived_ = 0, finished_ = 0, rejected_ = 0, met_ = 0;
   int64_t input_tokens_ = 0, output_tokens_ = 0;
+  bool window_open_ = true;
+  int64_t window_finished_ = 0, window_met_ = 0, window_output_tokens_ = 0;
   std::vector<float> ttft_, tpot_, e2e_, queue_;
   std::map<std::string, int64_t> reasons_;
   std::vector<RequestRecord> records_;

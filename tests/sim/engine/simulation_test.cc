@@ -312,6 +312,48 @@ TEST(Simulation, ColocatedPoolSpreadsLoadOverEveryInstance) {
   EXPECT_LT(static_cast<double>(most - least), 0.25 * static_cast<double>(most));
 }
 
+// Goodput and throughput are measured over one window (warm-up to the last arrival) on
+// one population (the requests finishing inside it): goodput <= throughput, equal when
+// every request meets its SLOs; below capacity both are the arrival rate, past it the
+// throughput is the service rate.
+TEST(Simulation, GoodputAndThroughputShareOneWindow) {
+  const int64_t prompt = 2048;
+  Scenario s = base(5, 60);
+  s.workload.arrival.process = ArrivalProcess::kDeterministic;
+  s.workload.warmup = Duration::seconds(10);
+  s.workload.input_length.distribution = LengthDistribution::kFixed;
+  s.workload.input_length.value = prompt;
+  s.workload.output_length.distribution = LengthDistribution::kFixed;
+  s.workload.output_length.value = 1;
+  s.serving.prefill.instances = 1;
+  s.serving.prefill.max_batch_tokens = prompt;
+  s.serving.prefill.chunk_size = prompt;
+  s.slo.ttft = Duration::seconds(1000);
+  s.slo.tpot = Duration::seconds(1000);
+  const GpuSpec& gpu = *s.catalog.find(s.serving.prefill.gpu);
+  RooflineCostModel roofline(gpu);
+  StepCostModel costs(s.model, s.serving.prefill.layout, gpu, s.cluster, roofline);
+  const double service = costs.prefill_time(prompt).to_seconds();  // one request per step
+  // Below capacity: every request meets its SLOs.
+  s.workload.arrival.rate_per_s = 0.5 / service;
+  SimulationSummary light = run(s).summary;
+  const double window = 50;  // arrivals run to (almost) 60 s, warm-up 10 s
+  EXPECT_EQ(light.goodput_rps, light.throughput_rps);
+  EXPECT_NEAR(light.throughput_rps, 0.5 / service, 2.0 / window);
+  EXPECT_NEAR(light.output_tokens_per_s, light.throughput_rps, 1e-9);
+  // Twice the capacity: the instance serves one request per step, and a request arriving
+  // at a finishes at about 2a, having waited a: of those finishing in the window (arrived
+  // from 5 s to 30 s) only those that waited less than 15 s meet the TTFT SLO.
+  s.workload.arrival.rate_per_s = 2.0 / service;
+  s.slo.ttft = Duration::seconds(15);
+  SimulationOptions o;
+  o.drain_limit = Duration::seconds(30);
+  SimulationSummary saturated = simulate(s, roofline_cost_models(s), o).summary;
+  EXPECT_NEAR(saturated.throughput_rps, 1.0 / service, 2.0 / window);
+  EXPECT_NEAR(saturated.goodput_rps, 0.4 * saturated.throughput_rps,
+              0.05 * saturated.throughput_rps);
+}
+
 // The engine's accounting of per-request memory: live state (the request slab) is sized
 // by the requests in flight at once, the compact results by the requests scored. With
 // deterministic arrivals and fixed lengths, 4x the requests at the same rate leave the
