@@ -38,7 +38,9 @@ bool is_prefill(Quadrant q) {
 
 }  // namespace
 
-const char* component_name(Quadrant q) { return to_string(q); }
+const char* component_name(Quadrant q) {
+  return to_string(q);
+}
 
 const char* format_name(NumberFormat f) {
   switch (f) {
@@ -67,7 +69,11 @@ Features core_features(const QuadrantShape& s) {
     }
     f.flops = 2.0 * pairs * s.heads * (s.qk_head_dim + s.v_head_dim);
     f.padded_flops = f.flops;
-    f.parallelism = std::max(1, s.num_seqs) * std::max(1, s.kv_heads);
+    // Work units: decode splits each (sequence, KV head) over the KV length; prefill
+    // tiles each sequence's queries by 128 rows per query head.
+    f.parallelism = is_prefill(s.quadrant)
+                        ? seqs * std::max(1, s.heads) * std::ceil(d(s.new_tokens) / seqs / 128.0)
+                        : seqs * std::max(1, s.kv_heads);
     // KV read once per KV head, queries read and outputs written in bf16.
     f.bytes = d(s.context_tokens) * s.kv_heads * (s.qk_head_dim + s.v_head_dim) * eb +
               d(s.new_tokens) * s.heads * (s.qk_head_dim + s.v_head_dim) * 2.0;

@@ -19,8 +19,8 @@ struct Features {
   double flops = 0;
   double padded_flops = 0;  // FLOPs with each expert's rows rounded up to a 128-row tile
   double bytes = 0;
-  // Independent work units the kernels spread over the SMs (attention: sequences x KV
-  // heads; grouped GEMM: 128-row tiles over the active experts; GEMM: 128x128 output
+  // Independent work units the kernels spread over the SMs (decode attention: sequences x
+  // KV heads; prefill attention: 128-row query tiles x query heads; grouped GEMM: 128-row tiles over the active experts; GEMM: 128x128 output
   // tiles); 0 when unknown (the residual GEMM work of a QuadrantShape). Small values
   // leave SMs idle, which FLOPs and bytes alone do not show.
   double parallelism = 0;

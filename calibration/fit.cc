@@ -171,10 +171,11 @@ Point point_of(const Features& x, bool padded) {
   return {std::log(std::max(1.0, compute_of(x, padded))), std::log(std::max(1.0, x.bytes)),
           x.parallelism > 0 ? std::log(x.parallelism) + 1 : 0};
 }
-// Distance in the log feature space; parallelism counts only when both points know it.
-double distance(const Point& a, const Point& b) {
-  (void)a.w;
-  return std::hypot(a.u - b.u, a.v - b.v);
+// Distance in the log feature space; parallelism counts only when asked and both points
+// know it (shapes of equal FLOPs and bytes can differ in how many SMs they fill).
+double distance(const Point& a, const Point& b, bool by_parallelism) {
+  const double dw = by_parallelism && a.w > 0 && b.w > 0 ? a.w - b.w : 0;
+  return std::sqrt((a.u - b.u) * (a.u - b.u) + (a.v - b.v) * (a.v - b.v) + dw * dw);
 }
 
 }  // namespace
@@ -192,7 +193,7 @@ double ComponentModel::predict_ns(const Features& x) const {
   std::vector<std::pair<double, double>> near;  // distance, log residual
   for (const Sample& s : points) {
     const Point o = point_of(s.x, padded);
-    const double dist = distance(p, o);
+    const double dist = distance(p, o, near_by_parallelism);
     near.emplace_back(dist, std::log(s.t_ns / base_ns(s.x)));
   }
   const size_t k = std::min(near.size(), static_cast<size_t>(std::max(1, neighbours)));
@@ -220,7 +221,9 @@ std::string ComponentModel::form_label() const {
   std::string base = q == 0 ? "max" : q == 1 ? "sum" : "pnorm-" + std::to_string(int(q));
   if (padded) base += "/padded";
   if (occupancy > 0) base += "/occupancy";
-  return form == "grid" ? "grid(" + base + ")" : base;
+  if (form != "grid") return base;
+  return "grid(" + base + ", " + std::to_string(neighbours) +
+         (near_by_parallelism ? " nearest by F,B,P)" : " nearest)");
 }
 
 ComponentModel fit_component(const std::string& component, const std::string& format,
@@ -255,6 +258,10 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
                                    {"sum", 1, true, true},
                                    {"pnorm", 2, true, true},
                                    {"max", 0, true, true}};
+  struct Near {
+    int neighbours = 3;
+    bool by_parallelism = false;
+  } near;
   auto fit_on = [&](const std::vector<Sample>& train, const Form& f, bool grid) {
     ComponentModel m;
     m.component = component;
@@ -268,18 +275,27 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     m.ns_per_flop = c[1];
     m.ns_per_byte = c[2];
     m.occupancy = c[3];
-    if (grid) m.points = train;
+    if (grid) {
+      m.points = train;
+      m.neighbours = near.neighbours;
+      m.near_by_parallelism = near.by_parallelism;
+    }
     return m;
   };
   auto score = [](const ErrorStats& e) { return std::max(e.median / 0.03, e.p95 / 0.10); };
+  std::vector<std::pair<std::string, double>> by_shape;  // of the last heldout_of call
   auto heldout_of = [&](const Form& f, bool grid) {
     std::vector<double> errs;
+    by_shape.clear();
     for (int fold = 0; fold < k; ++fold) {
       std::vector<Sample> train, test;
       for (size_t i = 0; i < sorted.size(); ++i)
         (static_cast<int>(i % static_cast<size_t>(k)) == fold ? test : train).push_back(sorted[i]);
       ComponentModel m = fit_on(train, f, grid);
-      for (const Sample& s : test) errs.push_back(std::abs(m.predict_ns(s.x) / s.t_ns - 1));
+      for (const Sample& s : test) {
+        errs.push_back(std::abs(m.predict_ns(s.x) / s.t_ns - 1));
+        by_shape.emplace_back(s.key, errs.back());
+      }
     }
     return error_stats(errs);
   };
@@ -302,18 +318,36 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
       best_err = e;
     }
   }
+  // The grid correction on the best form, with its own choices scored the same way.
   bool grid = false;
-  ErrorStats grid_err = heldout_of(forms[best_form], true);
+  Near best_near;
+  ErrorStats grid_err;
+  double grid_score = std::numeric_limits<double>::infinity();
+  for (int neighbours : {2, 3, 5, 8})
+    for (bool by_parallelism : {false, true}) {
+      near = {neighbours, by_parallelism};
+      const ErrorStats e = heldout_of(forms[best_form], true);
+      if (score(e) < grid_score) {
+        grid_score = score(e);
+        grid_err = e;
+        best_near = near;
+      }
+    }
+  near = best_near;
   candidates.emplace_back("grid(" + candidates[best_form].first + ")", grid_err);
-  if (score(grid_err) < best_score) {
+  if (grid_score < best_score) {
     grid = true;
     best_err = grid_err;
   }
+  heldout_of(forms[best_form], grid);  // the chosen model's per-shape errors
+  std::stable_sort(by_shape.begin(), by_shape.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
 
   ComponentModel m = fit_on(sorted, forms[best_form], grid);
   m.heldout = best_err;
   m.folds = k;
   m.candidates = candidates;
+  m.heldout_by_shape = by_shape;
   std::vector<double> train_err;
   for (const Sample& s : sorted) train_err.push_back(std::abs(m.predict_ns(s.x) / s.t_ns - 1));
   m.training = error_stats(train_err);
@@ -361,6 +395,7 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds)
         x.x = profile_features(p.quadrant, s, file, "shapes[" + std::to_string(i) + "]");
         x.t_ns = s.median_ns;
         x.noise = s.relative_noise();
+        x.key = shape_key(s);
         groups[{p.quadrant, s.format}].push_back(x);
       }
     }
@@ -418,6 +453,7 @@ std::string model_to_json(const ModelFile& m) {
               {"ns_per_byte", c.ns_per_byte},
               {"occupancy", c.occupancy},
               {"neighbours", c.neighbours},
+              {"near_by_parallelism", c.near_by_parallelism},
               {"range",
                {{"flops", {c.lo.flops, c.hi.flops}},
                 {"bytes", {c.lo.bytes, c.hi.bytes}},
@@ -474,6 +510,7 @@ ModelFile read_model(const std::string& file) {
     if (c.ns_per_flop == 0 && c.ns_per_byte == 0 && c.overhead_ns == 0)
       n.fail("a model with every cost zero predicts nothing");
     c.neighbours = static_cast<int>(n.integer("neighbours"));
+    c.near_by_parallelism = n.has("near_by_parallelism") && n.at("near_by_parallelism").boolean();
     c.lo = read_range(n.at("range"), 0);
     c.hi = read_range(n.at("range"), 1);
     if (n.at("range").has("intensity")) {

@@ -10,7 +10,9 @@
 // each also with F = tile-padded FLOPs (wave/tile quantisation of grouped GEMMs), each
 // also times (1 + c3 / P) for P independent work units (an under-filled GPU), and
 //   grid     the best of the above times a correction interpolated over the profiled
-//            shapes (nearest neighbours in log F, log B, log parallelism); outside the grid the
+//            shapes (nearest neighbours in log F, log B and, where it helps, log
+//            parallelism; the count of neighbours and that choice are themselves picked by
+//            held-out error); outside the grid the
 //            correction of the nearest shapes rides on the parametric tail.
 // The chosen form is the one with the lowest max(median / 3%, P95 / 10%) held-out error:
 // the two targets, weighed equally.
@@ -32,6 +34,7 @@ struct Sample {
   Features x;
   double t_ns = 0;
   double noise = 0;  // relative noise of the measurement (0 when unknown)
+  std::string key;   // the profiled shape (shape_key), for reports; may be empty
 };
 
 struct ErrorStats {
@@ -53,11 +56,15 @@ struct ComponentModel {
   double occupancy = 0;        // work units at which a shape runs 2x slower than a full GPU
   std::vector<Sample> points;  // the grid form's shapes
   int neighbours = 3;
+  bool near_by_parallelism = false;           // grid distance also over log work units
   Features lo, hi;                            // range of the fitted shapes
   double lo_intensity = 0, hi_intensity = 0;  // FLOPs per byte
   ErrorStats heldout, training;
   int folds = 0;
   std::vector<std::pair<std::string, ErrorStats>> candidates;  // held-out error of each form
+  // Held-out |predicted / measured - 1| of each shape under the chosen form, worst first
+  // (shape key, error); kept in memory for reports, not written to the model file.
+  std::vector<std::pair<std::string, double>> heldout_by_shape;
 
   double base_ns(const Features& x) const;     // the parametric part
   double predict_ns(const Features& x) const;  // with the grid correction, if any

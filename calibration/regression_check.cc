@@ -147,7 +147,7 @@ CheckReport check_models(const std::string& baseline_file, const std::string& ca
     shapes.insert(shapes.end(), cm->points.begin(), cm->points.end());
     if (shapes.empty()) {
       // Parametric models keep no points: compare at the corners of the common range.
-      for (const Features& x : {bm.lo, bm.hi}) shapes.push_back({x, 0, 0});
+      for (const Features& x : {bm.lo, bm.hi}) shapes.push_back({x, 0, 0, ""});
     }
     for (size_t i = 0; i < shapes.size(); ++i) {
       const Features& x = shapes[i].x;

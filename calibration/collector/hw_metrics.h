@@ -12,7 +12,6 @@
 //   gpu_time_ns                         kernel time under the profiler (summed; not the timing)
 //   sm_clock_hz                         SM clock under the profiler (time-weighted)
 //   tensor_active_pct                   tensor pipes busy, % of peak sustained (time-weighted)
-//   dram_throughput_pct, sm_throughput_pct   speed-of-light %, as Nsight Compute shows them
 #pragma once
 
 #include <cstdint>

@@ -10,6 +10,7 @@
 //                                            an H100 model derived to the H200, against
 //                                            the H200's own profiles)
 // The simulator loads model files through the CostModel seam (calibrated_cost_model.h).
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -53,12 +54,21 @@ void add_calibrate_command(CLI::App& app) {
       ->required();
   fit->add_option("--folds", folds, "folds of the held-out error (k-fold)")
       ->check(CLI::Range(2, 100));
+  static int fit_worst = 0;
+  fit->add_option("--worst", fit_worst, "also list each op's N worst held-out shapes")
+      ->check(CLI::Range(0, 1000));
   fit->callback([] {
     calibration::ModelFile m = calibration::fit_profiles(fit_inputs, folds);
     calibration::save_text(fit_out, calibration::model_to_json(m));
     std::printf("fitted %zu components for %s from %zu profiles -> %s\n", m.components.size(),
                 m.gpu.c_str(), m.profiles.size(), fit_out.c_str());
     std::fputs(calibration::error_table(m, false).c_str(), stdout);
+    for (const auto& c : m.components) {
+      const size_t n = std::min(c.heldout_by_shape.size(), static_cast<size_t>(fit_worst));
+      for (size_t i = 0; i < n; ++i)
+        std::printf("  worst %-18s %6.1f%%  %s\n", c.component.c_str(),
+                    100 * c.heldout_by_shape[i].second, c.heldout_by_shape[i].first.c_str());
+    }
   });
 
   static std::vector<std::string> baseline, candidate;

@@ -14,7 +14,8 @@ namespace {
 std::vector<Sample> samples_of(const Profile& p) {
   std::vector<Sample> out;
   for (const ProfileShape& s : p.shapes)
-    out.push_back({profile_features(p.quadrant, s, "", ""), s.median_ns, s.relative_noise()});
+    out.push_back(
+        {profile_features(p.quadrant, s, "", ""), s.median_ns, s.relative_noise(), shape_key(s)});
   return out;
 }
 
@@ -50,6 +51,31 @@ TEST(Fit, HeldOutErrorTracksTheNoise) {
     EXPECT_LT(m.heldout.p95, 0.05) << "seed " << seed << " " << m.form_label();
     EXPECT_EQ(m.heldout.count, static_cast<int>(p.shapes.size()));
   }
+}
+
+// Shapes of equal FLOPs and bytes whose times differ only by how many work units they
+// have (a kernel that leaves SMs idle under a step-like, non-parametric fill): the grid
+// correction must pick its neighbours by parallelism too, and then predict held-out shapes.
+TEST(Fit, GridNeighboursByParallelismWhenItMatters) {
+  std::vector<Sample> samples;
+  for (double f : {1e9, 2e9, 4e9, 8e9, 16e9, 32e9})
+    for (double p : {4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0}) {
+      Features x{f, f, f / 100, p};
+      // Full speed from 132 units up; below, a wave of p units takes as long as 132.
+      const double t = 2000 + f * 1e-6 * (p >= 132 ? 1.0 : 132.0 / p);
+      samples.push_back({x, t, 0, ""});
+    }
+  ComponentModel m = fit_component("decode_attention", "bf16", samples);
+  EXPECT_EQ(m.form, "grid") << m.form_label();
+  EXPECT_TRUE(m.near_by_parallelism) << m.form_label();
+  // Better than every parametric form alone (which see parallelism only through 1 + c/P).
+  for (const auto& [name, e] : m.candidates) {
+    if (name.rfind("grid", 0) != 0) {
+      EXPECT_LT(m.heldout.p95, e.p95) << name;
+    }
+  }
+  ASSERT_EQ(m.heldout_by_shape.size(), samples.size());
+  EXPECT_GE(m.heldout_by_shape.front().second, m.heldout_by_shape.back().second);
 }
 
 // A roofline max cannot be fitted well by a sum: the selection must notice.
