@@ -40,6 +40,7 @@ bool is_model_file(const std::string& path) {
 }  // namespace
 
 void add_calibrate_error_command(CLI::App* cal);
+void add_calibrate_counters_command(CLI::App* cal);
 
 void add_calibrate_command(CLI::App& app) {
   auto* cal = app.add_subcommand("calibrate", "Fit, check and inspect calibrated cost models");
@@ -115,6 +116,82 @@ void add_calibrate_command(CLI::App& app) {
                   100 * l.heldout.median, 100 * l.heldout.p95);
   });
   add_calibrate_error_command(cal);
+  add_calibrate_counters_command(cal);
+}
+
+// The hardware counters of profiled shapes beside their times: DRAM bytes against the
+// bytes the op must move (re-reads show as a ratio above 1), achieved bandwidth (DRAM
+// bytes over the timed median) and tensor-pipe activity.
+void add_calibrate_counters_command(CLI::App* cal) {
+  static std::vector<std::string> profiles;
+  static bool shapes = false, markdown = false;
+  auto* cmd = cal->add_subcommand(
+      "counters", "Hardware counters of profiled shapes: DRAM bytes, bandwidth, tensor activity");
+  cmd->add_option("profiles", profiles, "profile files or folders")->required();
+  cmd->add_flag("--shapes", shapes, "one line per shape, not per op and format");
+  cmd->add_flag("--markdown", markdown, "as a Markdown table");
+  cmd->callback([] {
+    struct Row {
+      std::vector<double> ratio, tbps, tensor, flops_rate;
+    };
+    std::map<std::pair<std::string, std::string>, Row> rows;
+    const char* sep = markdown ? " | " : "  ";
+    auto median = [](std::vector<double> v) {
+      if (v.empty()) return 0.0;
+      std::sort(v.begin(), v.end());
+      return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+    };
+    auto max_of = [](const std::vector<double>& v) {
+      return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end());
+    };
+    size_t uncounted = 0;
+    for (const calibration::Profile& p : calibration::read_profiles(profiles))
+      for (const calibration::ProfileShape& s : p.shapes) {
+        auto read = s.metrics.find("dram_bytes_read");
+        auto write = s.metrics.find("dram_bytes_write");
+        if (read == s.metrics.end() || write == s.metrics.end() || s.median_ns <= 0) {
+          ++uncounted;
+          continue;
+        }
+        const double dram = read->second + write->second;
+        Row& r = rows[{p.quadrant, s.format}];
+        r.ratio.push_back(s.bytes > 0 ? dram / s.bytes : 0);
+        r.tbps.push_back(dram / s.median_ns / 1e3);
+        r.flops_rate.push_back(s.flops / s.median_ns / 1e3);
+        auto t = s.metrics.find("tensor_active_pct");
+        if (t != s.metrics.end()) r.tensor.push_back(t->second);
+        if (shapes)
+          std::printf(
+              "%-18s%s%-8.1f us%s%6.2fx DRAM/counted%s%6.3f TB/s%s%7.1f TFLOP/s%s%5.1f%% "
+              "tensor%s%s\n",
+              p.quadrant.c_str(), sep, s.median_ns / 1e3, sep, r.ratio.back(), sep, r.tbps.back(),
+              sep, r.flops_rate.back(), sep, t != s.metrics.end() ? t->second : 0.0, sep,
+              calibration::shape_key(s).c_str());
+      }
+    if (!shapes) {
+      if (markdown)
+        std::printf(
+            "| op | format | shapes | DRAM / counted bytes (median) | TB/s median / max | "
+            "TFLOP/s median / max | tensor active %% median / max |\n"
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+      else
+        std::printf("%-18s %-5s %6s %10s %17s %19s %17s\n", "op", "fmt", "shapes", "DRAM/cnt",
+                    "TB/s med/max", "TFLOP/s med/max", "tensor% med/max");
+      for (const auto& [key, r] : rows) {
+        if (markdown)
+          std::printf("| %s | %s | %zu | %.2f | %.2f / %.2f | %.0f / %.0f | %.1f / %.1f |\n",
+                      key.first.c_str(), key.second.c_str(), r.ratio.size(), median(r.ratio),
+                      median(r.tbps), max_of(r.tbps), median(r.flops_rate), max_of(r.flops_rate),
+                      median(r.tensor), max_of(r.tensor));
+        else
+          std::printf("%-18s %-5s %6zu %10.2f %8.2f / %6.2f %9.0f / %7.0f %8.1f / %6.1f\n",
+                      key.first.c_str(), key.second.c_str(), r.ratio.size(), median(r.ratio),
+                      median(r.tbps), max_of(r.tbps), median(r.flops_rate), max_of(r.flops_rate),
+                      median(r.tensor), max_of(r.tensor));
+      }
+    }
+    if (uncounted) std::printf("(%zu shapes without counters)\n", uncounted);
+  });
 }
 
 void add_calibrate_error_command(CLI::App* cal) {
