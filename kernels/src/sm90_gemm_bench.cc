@@ -5,7 +5,9 @@
 // of the same FLOPs (the ceiling) and cuBLASLt called once per expert in a graph.
 // Built by kernels/scripts/device_gemm.sh (not part of the CMake targets).
 //
-//   sm90-gemm-bench [--out DIR]
+//   sm90-gemm-bench [--out DIR] [--no-lt] [--profile]   (--profile: one launch each, BF16 and FP8,
+//   1024
+//                                              rows per expert, for ncu)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -26,6 +28,8 @@ namespace {
 using namespace quadrant::kernels;
 
 #define CHECK(call) QK_CUDA_CHECK(call)
+
+bool g_skip_lt = false;  // --no-lt: time ours only (variant experiments)
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -90,7 +94,8 @@ double rel_err(const std::vector<double>& got, const std::vector<double>& ref) {
   return std::sqrt(num / den);
 }
 
-Result run(const Problem& pr, bool timed, int iters) {
+// profile: one launch of each GEMM and nothing else (for ncu).
+Result run(const Problem& pr, bool timed, int iters, bool profile = false) {
   const int E = pr.experts;
   const int64_t H = pr.hidden, I = pr.inter;
   const size_t eb = pr.fp8 ? 1 : 2;
@@ -168,6 +173,7 @@ Result run(const Problem& pr, bool timed, int iters) {
   up.run(nullptr);
   down.run(nullptr);
   CHECK(cudaDeviceSynchronize());
+  if (profile) return {};
 
   // ---- check on sampled rows: first and last of every expert, and a few inside ----
   Result res;
@@ -249,6 +255,7 @@ Result run(const Problem& pr, bool timed, int iters) {
       iters);
   res.up_ms = time_graph([&](cudaStream_t s) { up.run(s); }, iters);
   res.down_ms = time_graph([&](cudaStream_t s) { down.run(s); }, iters);
+  if (g_skip_lt) return res;
   // cuBLASLt dense at the same FLOPs: all rows against one expert's weights.
   {
     LtGemm l1(rows, 2 * I, H, pr.fp8), l2(rows, H, I, pr.fp8);
@@ -283,8 +290,21 @@ Result run(const Problem& pr, bool timed, int iters) {
 
 int main(int argc, char** argv) {
   std::string out_dir = ".";
-  for (int i = 1; i < argc; ++i)
+  bool profile = false;
+  for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--out" && i + 1 < argc) out_dir = argv[++i];
+    if (std::string(argv[i]) == "--profile") profile = true;
+    if (std::string(argv[i]) == "--no-lt") g_skip_lt = true;
+  }
+  if (profile) {
+    for (bool fp8 : {false, true}) {
+      Problem p;
+      p.fp8 = fp8;
+      p.counts.assign(p.experts, 1024);
+      run(p, false, 0, true);
+    }
+    return 0;
+  }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   int failures = 0;
   std::ofstream csv(out_dir + "/gemm_results.csv");

@@ -106,6 +106,45 @@ __device__ __forceinline__ Tile decode_tile(int L, const Params& p) {
   return {__ldg(p.tile_row + m), __ldg(p.tile_expert + m), l / gc};
 }
 
+// Epilogue store pattern: 1 (default) transposes 4x4 words inside each lane quad so that a
+// lane writes 16 contiguous bytes of one row (a quad 64); 0 writes the accumulator pairs
+// as they lie (4 bytes a lane, 16 a quad); 2 writes nothing (a timing experiment only:
+// the checks fail).
+#ifndef QK_SM90_EPILOGUE
+#define QK_SM90_EPILOGUE 1
+#endif
+
+// Lane q of each quad holds words w[t] = word q of 16-byte group t; afterwards it holds
+// the four words of group q. Two exchange steps (partners q ^ 2, then q ^ 1).
+__device__ __forceinline__ void quad_transpose(uint32_t (&w)[4], int lane) {
+  {
+    const bool b = lane & 2;
+    const uint32_t s0 = b ? w[0] : w[2], s1 = b ? w[1] : w[3];
+    const uint32_t r0 = __shfl_xor_sync(0xffffffffu, s0, 2);
+    const uint32_t r1 = __shfl_xor_sync(0xffffffffu, s1, 2);
+    if (b) {
+      w[0] = r0;
+      w[1] = r1;
+    } else {
+      w[2] = r0;
+      w[3] = r1;
+    }
+  }
+  {
+    const bool b = lane & 1;
+    const uint32_t s0 = b ? w[0] : w[1], s1 = b ? w[2] : w[3];
+    const uint32_t r0 = __shfl_xor_sync(0xffffffffu, s0, 1);
+    const uint32_t r1 = __shfl_xor_sync(0xffffffffu, s1, 1);
+    if (b) {
+      w[0] = r0;
+      w[2] = r1;
+    } else {
+      w[1] = r0;
+      w[3] = r1;
+    }
+  }
+}
+
 __device__ __forceinline__ float silu_mul(float g, float u) {
   return g / (1.0f + __expf(-g)) * u;
 }
@@ -258,6 +297,20 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int row = t.row0 + r_in + 8 * h;
+#if QK_SM90_EPILOGUE == 1
+#pragma unroll
+        for (int g = 0; g < 8; ++g) {
+          uint32_t w[4];
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+            w[i] = pack_bf16x2(acc[4 * (4 * g + i) + 2 * h], acc[4 * (4 * g + i) + 2 * h + 1]);
+          quad_transpose(w, lane);
+          const int col = t.n_tile * 256 + 8 * (4 * g + lane % 4);
+          if (row < row_end && col < p.n)
+            *reinterpret_cast<uint4*>(out + size_t(row) * p.n + col) =
+                make_uint4(w[0], w[1], w[2], w[3]);
+        }
+#elif QK_SM90_EPILOGUE == 0
         if (row >= row_end) continue;
 #pragma unroll
         for (int j = 0; j < 32; ++j) {
@@ -266,6 +319,9 @@ __global__ void __launch_bounds__(kThreads, 1)
             *reinterpret_cast<uint32_t*>(out + size_t(row) * p.n + col) =
                 pack_bf16x2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
         }
+#else
+        if (row < 0) out[0] = __float2bfloat16(acc[2 * h]);  // keeps the mainloop alive
+#endif
       }
     } else {
       // Columns j < 16 are gate, 16 + j the matching up: SiLU(gate) * up in registers.
@@ -280,13 +336,29 @@ __global__ void __launch_bounds__(kThreads, 1)
           for (int c = 0; c < 2; ++c)
             v[2 * j + c] = silu_mul(acc[4 * j + 2 * h + c], acc[64 + 4 * j + 2 * h + c]);
         if constexpr (!kFp8) {
+          bf16* out = static_cast<bf16*>(p.out) + size_t(row) * n_out + t.n_tile * 128;
+#if QK_SM90_EPILOGUE == 1
+#pragma unroll
+          for (int g = 0; g < 4; ++g) {
+            uint32_t w[4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+              w[i] = pack_bf16x2(v[2 * (4 * g + i)], v[2 * (4 * g + i) + 1]);
+            quad_transpose(w, lane);
+            if (row < row_end)
+              *reinterpret_cast<uint4*>(out + 8 * (4 * g + lane % 4)) =
+                  make_uint4(w[0], w[1], w[2], w[3]);
+          }
+#elif QK_SM90_EPILOGUE == 0
           if (row < row_end) {
-            bf16* out = static_cast<bf16*>(p.out) + size_t(row) * n_out + t.n_tile * 128;
 #pragma unroll
             for (int j = 0; j < 16; ++j)
               *reinterpret_cast<uint32_t*>(out + 8 * j + 2 * (lane % 4)) =
                   pack_bf16x2(v[2 * j], v[2 * j + 1]);
           }
+#else
+          if (row < 0) out[0] = __float2bfloat16(v[0]);
+#endif
         } else {
           // The row's 128 columns (one scale block of the next GEMM) sit in 4 lanes.
           float amax = 0.0f;
