@@ -40,8 +40,8 @@ if [[ -n "${ATTN_NCU:-}" ]]; then
       --section SchedulerStats --section InstructionStats --section MemoryWorkloadAnalysis \
       "$BIN" --profile --only "$f 1x8192 causal" 2>&1 | grep -v "^==PROF==" || true
   done > "$OUT/attn_ncu.txt"
-  # The main BF16 kernel's SASS (ping-pong variant), for reading offline.
-  cuobjdump -sass "$BIN" | awk '/Function :.*sm90_prefill_attention_kernelILb0ELi128ELi128ELi2E/ {p = 1} p && /Function :/ && !/ILb0ELi128ELi128ELi2E/ {p = 0} p' > "$OUT/attn_sass_bf16_d128.txt" || true
+  # The main kernels' SASS (BF16 and FP8 d128, ping-pong variant), for reading offline.
+  cuobjdump -sass "$BIN" | awk '/Function :/ {p = /sm90_prefill_attention_kernelILb[01]ELi128ELi128ELi2E/} p' > "$OUT/attn_sass_d128.txt" || true
 fi
 if [[ -z "${SKIP_SDPA:-}" ]]; then
   PYTHONUNBUFFERED=1 timeout 120 python3 kernels/scripts/attention_sdpa_reference.py 2>&1 | tee "$OUT/attn_sdpa.md" || true

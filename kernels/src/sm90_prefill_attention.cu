@@ -90,6 +90,18 @@ __device__ __forceinline__ uint32_t pack_e4m3x4(float a, float b, float c, float
   const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(c, d), __NV_SATFINITE, __NV_E4M3);
   return lo | (hi << 16);
 }
+// 2^x for x <= 0 on the FMA pipes (no MUFU, no conversion unit): x = j + f with j the
+// nearest integer (magic-number rounding), f in [-1/2, 1/2]; 2^f by a quartic (relative
+// error < 5e-5, under the rounding of P to BF16 or E4M3), 2^j added into the exponent.
+__device__ __forceinline__ float ex2_poly(float x) {
+  x = fmaxf(x, -125.0f);
+  const float t = x + 12582912.0f;  // 1.5 * 2^23: the low bits hold round(x)
+  const float f = x - (t - 12582912.0f);
+  const float p =
+      fmaf(fmaf(fmaf(fmaf(0.0096181291f, f, 0.0555041087f), f, 0.2402265070f), f, 0.6931471806f), f,
+           1.0f);
+  return __int_as_float(__float_as_int(p) + ((__float_as_int(t) - 0x4B400000) << 23));
+}
 
 // D(64x128, f32) {+}= A(64x16, smem) . B(16x128, smem), both K-major.
 __device__ __forceinline__ void wgmma_ss_bf16_n128(float* d, uint64_t da, uint64_t db,
@@ -306,7 +318,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
   // fp8 scales: this warpgroup's 64 query rows are one Q scale block.
-  float qk_scale = p.scale_log2, v_norm = 1.0f;
+  float qk_scale = p.scale_log2, v_norm = 1.0f, v_inv = 1.0f;
   int nk_blocks = 1;
   const float* ks = nullptr;
   const float* vs = nullptr;
@@ -325,6 +337,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int off = 16; off > 0; off /= 2)
       vmax = fmaxf(vmax, __shfl_xor_sync(0xffffffffu, vmax, off));
     v_norm = fmaxf(vmax, 1e-30f);
+    v_inv = 256.0f / v_norm;
   }
 
   const uint32_t sq_addr = smem_u32(sq) + cw * 64 * 128;
@@ -332,14 +345,19 @@ __global__ void __launch_bounds__(kThreads, 1)
   constexpr int kSteps = DQK * (kFp8 ? 1 : 2) / 32;  // 32 bytes of the K dim per wgmma
   constexpr int kPSteps = kFp8 ? 4 : 8;              // wgmma K steps over the 128 keys of P
   // S = Q K_j^T into sc (asynchronous: the caller commits and waits).
+  // Descriptors are built once; a step adds its byte offset / 16 to the address field
+  // (the tiles lie below 256 KB, so the 14-bit field never carries).
+  const uint64_t dq0 = make_desc(sq_addr, 16, 1024);
+  const uint64_t dk0 = make_desc(smem_u32(smem + L::kK0), 16, 1024);
+  const uint64_t dv0 = make_desc(smem_u32(smem + L::kV0), kFp8 ? 16 : kBox, 1024);
   auto issue_qk = [&](float* sc, int st) {
-    const uint32_t sk_addr = smem_u32(smem + L::kK0 + st * L::kKBytes);
+    const uint64_t dk = dk0 + uint32_t(st * (L::kKBytes >> 4));
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kSteps; ++kk) {
-      const uint32_t off = (kk / 4) * kBox + (kk % 4) * 32;
-      const uint64_t da = make_desc(sq_addr + off, 16, 1024);
-      const uint64_t db = make_desc(sk_addr + off, 16, 1024);
+      const uint32_t off = ((kk / 4) * kBox + (kk % 4) * 32) >> 4;
+      const uint64_t da = dq0 + off;
+      const uint64_t db = dk + off;
       if constexpr (kFp8)
         wgmma_ss_e4m3_n128(sc, da, db, kk > 0);
       else
@@ -349,23 +367,21 @@ __global__ void __launch_bounds__(kThreads, 1)
   };
   // O += P V_j (asynchronous).
   auto issue_pv = [&](const uint32_t(*pa)[4], int st) {
-    const uint32_t sv_addr = smem_u32(smem + L::kV0 + st * L::kVBytes);
+    const uint64_t dv = dv0 + uint32_t(st * (L::kVBytes >> 4));
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kPSteps; ++kk) {
       if constexpr (kFp8) {
         static_assert(DV == 128, "fp8: v_head_dim 128 only");
-        wgmma_rs_e4m3_n128(o, pa[kk], make_desc(sv_addr + kk * 32, 16, 1024));
+        wgmma_rs_e4m3_n128(o, pa[kk], dv + uint32_t(kk * 32 / 16));
       } else if constexpr (DV == 128) {
-        wgmma_rs_bf16_n128(o, pa[kk], make_desc(sv_addr + kk * 16 * 128, kBox, 1024));
+        wgmma_rs_bf16_n128(o, pa[kk], dv + uint32_t(kk * 16 * 128 / 16));
       } else {
-        wgmma_rs_bf16_n64(o, pa[kk], make_desc(sv_addr + kk * 16 * 128, kBox, 1024));
+        wgmma_rs_bf16_n64(o, pa[kk], dv + uint32_t(kk * 16 * 128 / 16));
       }
     }
     wgmma_commit();
   };
-  // Scores to log2 units, masked past the diagonal and the end; online softmax: sc
-  // becomes P (unnormalised), corr the factor the running O must take.
   // Online softmax over the tile: sc (raw Q K^T) becomes P, corr the factor the running
   // O must take. One FFMA and one ex2 per score: the softmax scale (fp8: times the K
   // block's scale) multiplies inside the exponent, and fp8's P scale (lp = log2 of
@@ -378,7 +394,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int b = 0; b < 2; ++b) {
         const size_t blk = size_t(min(2 * j + b, nk_blocks - 1)) * p.kv_heads;
         cs[b] = qk_scale * ks[blk];
-        lp[b] = __log2f(256.0f * vs[blk] / v_norm);
+        lp[b] = __log2f(vs[blk] * v_inv);
       }
     }
     if (key0 + kBN - 1 > wg_qmin || key0 + kBN > k_len) {
@@ -405,18 +421,23 @@ __global__ void __launch_bounds__(kThreads, 1)
       float sum[2] = {0.0f, 0.0f};
 #pragma unroll
       for (int i = 0; i < 16; ++i) {
-        const int b = i / 8;
+        const int b = kFp8 ? i / 8 : 0;
         const float add = lp[b] - base;
-        sc[4 * i + 2 * hh] = ex2(fmaf(sc[4 * i + 2 * hh], cs[b], add));
-        sc[4 * i + 2 * hh + 1] = ex2(fmaf(sc[4 * i + 2 * hh + 1], cs[b], add));
-        sum[b] += sc[4 * i + 2 * hh] + sc[4 * i + 2 * hh + 1];
+        const float x0 = fmaf(sc[4 * i + 2 * hh], cs[b], add);
+        const float x1 = fmaf(sc[4 * i + 2 * hh + 1], cs[b], add);
+        // kMode 3: every other pair on the FMA pipes, to relieve the MUFU unit.
+        sc[4 * i + 2 * hh] = ex2(x0);
+        sc[4 * i + 2 * hh + 1] = (kMode == 3 && i % 2 == 1) ? ex2_poly(x1) : ex2(x1);
+        sum[i / 8] += sc[4 * i + 2 * hh] + sc[4 * i + 2 * hh + 1];
       }
       // l counts P unscaled: fp8's P carries 2^lp per half.
       l[hh] =
           l[hh] * corr[hh] + (kFp8 ? sum[0] * ex2(-lp[0]) + sum[1] * ex2(-lp[1]) : sum[0] + sum[1]);
     }
   };
+  // Skipped when no row of the warp has a new maximum (most tiles after the first few).
   auto rescale_o = [&](const float* corr) {
+    if (!__any_sync(0xffffffffu, corr[0] != 1.0f || corr[1] != 1.0f)) return;
 #pragma unroll
     for (int i = 0; i < DV / 8; ++i) {
       o[4 * i] *= corr[0];
@@ -479,7 +500,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     // kMode 2, FA3's ping-pong: the two consumer warpgroups take turns to issue their
     // tensor-core work (named barriers 1 and 2), so that one's softmax runs while the
     // other's products do.
-    constexpr bool kPingPong = kMode == 2;
+    constexpr bool kPingPong = kMode >= 2;
     const int sections = n_tiles + 1;  // issue sections of each warpgroup
     int section = 0;
     auto turn_begin = [&] {
@@ -640,11 +661,12 @@ void launch_kernel(const Sm90PrefillProblem& pr, cudaStream_t stream) {
                     uint64_t(pr.kv_heads) * DV * 2, 64, kBN);
   }
   using Kernel = void (*)(CUtensorMap, CUtensorMap, CUtensorMap, Sm90PrefillArgs);
-  const Kernel kernels[3] = {sm90_prefill_attention_kernel<kFp8, DQK, DV, 0>,
+  const Kernel kernels[4] = {sm90_prefill_attention_kernel<kFp8, DQK, DV, 0>,
                              sm90_prefill_attention_kernel<kFp8, DQK, DV, 1>,
-                             sm90_prefill_attention_kernel<kFp8, DQK, DV, 2>};
-  if (pr.variant < 0 || pr.variant > 2)
-    throw std::invalid_argument("sm90_prefill_launch: variant must be 0, 1 or 2");
+                             sm90_prefill_attention_kernel<kFp8, DQK, DV, 2>,
+                             sm90_prefill_attention_kernel<kFp8, DQK, DV, 3>};
+  if (pr.variant < 0 || pr.variant > 3)
+    throw std::invalid_argument("sm90_prefill_launch: variant must be 0 .. 3");
   const Kernel kernel = kernels[pr.variant];
   static bool smem_set = false;
   if (!smem_set) {

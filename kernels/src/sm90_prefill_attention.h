@@ -44,7 +44,8 @@ struct Sm90PrefillProblem {
   int64_t kt_stride = 0;    // fp8: padded token count of V^T (a multiple of 128)
   int kt_tiles = 0;         // fp8: 128-token tiles of V^T
   // 0: S, softmax, P.V in turn; 1: S of the next tile issued with P.V (FA3's
-  // intra-warpgroup overlap); 2: 1 and the two consumer warpgroups in ping-pong.
+  // intra-warpgroup overlap); 2: 1 and the two consumer warpgroups in ping-pong; 3: 2
+  // with a quarter of the exponentials on the FMA pipes (a MUFU-throughput experiment).
   int variant = 2;
   Sm90PrefillArgs args{};
 };

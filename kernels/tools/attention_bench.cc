@@ -304,14 +304,18 @@ int main(int argc, char** argv) {
   std::vector<std::pair<Case, std::string>> runs;
   for (const Case& c : checks) {
     if (c.quadrant == "prefill_attention")
-      for (const char* v : {"2", "1", "0", "-1"}) runs.push_back({c, v});
+      for (const char* v : {"2", "3", "1", "0", "-1"}) runs.push_back({c, v});
     else
       for (const char* v : {"1", "0"}) runs.push_back({c, v});
   }
+  // An empty variant leaves the op's default (the environment variable unset).
   auto set_variant = [](const Case& c, const std::string& v) {
-    setenv(c.quadrant == "prefill_attention" ? "QUADRANT_PREFILL_ATTN_VARIANT"
-                                             : "QUADRANT_DECODE_ATTN_MMA",
-           v.c_str(), 1);
+    const char* name = c.quadrant == "prefill_attention" ? "QUADRANT_PREFILL_ATTN_VARIANT"
+                                                         : "QUADRANT_DECODE_ATTN_MMA";
+    if (v.empty())
+      unsetenv(name);
+    else
+      setenv(name, v.c_str(), 1);
   };
   for (const auto& [c, variant] : runs) {
     if (!only.empty() &&
@@ -357,11 +361,15 @@ int main(int argc, char** argv) {
   std::vector<std::pair<Case, std::string>> timed_runs;
   for (const Case& c : timed) {
     const bool prefill = c.quadrant == "prefill_attention";
-    timed_runs.push_back({c, prefill ? "2" : "1"});
+    // The op's default first; then, for comparison in the same run, the variants it does
+    // not take by default (prefill BF16 default 2, FP8 1; decode default 1).
+    timed_runs.push_back({c, ""});
+    const std::string first = prefill ? (c.format == "fp8" ? "1" : "2") : "1";
     // The same-run comparison: the wgmma kernel's other variants and the mma.sync kernel;
     // FP8 decode on CUDA cores.
     if (prefill && c.label.rfind("1x8192 causal", 0) == 0)
-      for (const char* v : {"1", "0", "-1"}) timed_runs.push_back({c, v});
+      for (const char* v : {"2", "3", "1", "0", "-1"})
+        if (v != first) timed_runs.push_back({c, v});
     if (!prefill && c.format == "fp8") timed_runs.push_back({c, "0"});
   }
   for (const auto& [c, variant] : timed_runs) {
