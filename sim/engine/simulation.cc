@@ -77,7 +77,7 @@ class Simulation {
   void begin_transfer(SimTime now, uint32_t slot);
   void start_transfer(SimTime now, uint32_t slot);
   void try_start_transfers(SimTime now, int dec);
-  void reschedule_flows(SimTime now);
+  void reschedule_transfers();
   void release_source(SimTime now, Request& r);
   void preempt(SimTime now, uint32_t slot, int inst);
   void admit_running(Instance& in, uint32_t slot);
@@ -133,7 +133,7 @@ class Simulation {
   RandomStream spec_rng_;
   std::unique_ptr<Topology> topology_;
   std::unique_ptr<FlowNetwork> network_;
-  std::vector<uint32_t> flow_owner_;
+  std::vector<uint32_t> transfer_owner_;  // request slot of each transfer in flight
   std::vector<uint32_t> changed_;
   std::vector<std::pair<uint32_t, uint32_t>> due_;  // (slot, epoch) of a decode step
   std::unique_ptr<Router> entry_router_, decode_router_;
@@ -313,6 +313,10 @@ SimulationResult Simulation::run() {
   SimTime now = SimTime::start();
   while (!queue_.empty()) {
     const Event e = queue_.pop();
+    // A KV transfer's landing moves whenever bandwidth sharing re-rates it; its
+    // superseded events are skipped here, uncounted, as cancelled ones would be (a
+    // cheaper cancellation: no lookup per pop).
+    if (e.kind == kTransferDoneEvent && slab_[e.target].flow_event != e.seq + 1) continue;
     if (e.time > deadline_) break;
     QUADRANT_CHECK(e.time >= now);  // the clock never runs backwards
     now = e.time;
@@ -853,24 +857,23 @@ void Simulation::start_transfer(SimTime now, uint32_t s) {
   change_kv(now, d, need);
   ++d.incoming;
   r.transfer_start = now;
-  // Each of the instances' GPU pairs moves its shard in parallel.
-  const int width = std::min(src.gpus, d.gpus);
-  r.flow = network_->start(now, src.first_gpu, d.first_gpu, width,
-                           kv_bytes_per_token_ * static_cast<double>(r.input_tokens), changed_);
-  if (flow_owner_.size() <= r.flow) flow_owner_.resize(r.flow + 1);
-  flow_owner_[r.flow] = s;
+  // Each GPU of the source sends its TP shard's part to each GPU of the destination that
+  // needs it, over their own paths (FlowNetwork).
+  r.transfer = network_->start(now, {src.first_gpu, src.gpus}, {d.first_gpu, d.gpus},
+                               kv_bytes_per_token_ * static_cast<double>(r.input_tokens), changed_);
+  if (transfer_owner_.size() <= r.transfer) transfer_owner_.resize(r.transfer + 1);
+  transfer_owner_[r.transfer] = s;
   r.flow_event = 0;
-  reschedule_flows(now);
+  reschedule_transfers();
 }
 
-void Simulation::reschedule_flows(SimTime now) {
-  (void)now;
-  for (uint32_t f : changed_) {
-    Request& o = slab_[flow_owner_[f]];
-    if (o.flow_event != 0) queue_.cancel(o.flow_event - 1);
-    // Stored +1 so that 0 means "none" (event ids start at 0).
-    o.flow_event = queue_.push({network_->completion(f), EventPhase::kCompletion,
-                                kTransferDoneEvent, flow_owner_[f], f, 0}) +
+void Simulation::reschedule_transfers() {
+  for (uint32_t t : changed_) {
+    Request& o = slab_[transfer_owner_[t]];
+    // Stored +1 so that 0 means "none" (event ids start at 0); the event it replaces,
+    // if any, is skipped by the event loop.
+    o.flow_event = queue_.push({network_->next_landing(t), EventPhase::kCompletion,
+                                kTransferDoneEvent, transfer_owner_[t], t, 0}) +
                    1;
   }
 }
@@ -878,9 +881,10 @@ void Simulation::reschedule_flows(SimTime now) {
 void Simulation::on_transfer_done(SimTime now, uint32_t s) {
   Request& r = slab_[s];
   r.flow_event = 0;
+  const bool done = network_->land(now, r.transfer, changed_);
+  reschedule_transfers();  // this transfer's next shard, if any, and those it slowed
+  if (!done) return;
   r.transfer_done = true;
-  network_->finish(now, r.flow, changed_);
-  reschedule_flows(now);
   Instance& d = instances_[r.decode_instance];
   --d.incoming;
   ++transfers_;

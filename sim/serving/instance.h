@@ -37,8 +37,8 @@ struct Request {
   int32_t source_blocks = 0;  // prefill instance's blocks held until the transfer lands
   int32_t source_instance = -1;
   int32_t decode_instance = -1;
-  uint32_t flow = 0;
-  EventId flow_event = 0;
+  uint32_t transfer = 0;   // its KV transfer in the FlowNetwork
+  EventId flow_event = 0;  // the transfer's next landing, +1 (0: none)
   bool transfer_started = false;
   bool transfer_done = false;
   bool prefill_finished = false;

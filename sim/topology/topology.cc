@@ -33,6 +33,7 @@ Topology::Topology(const ClusterSpec& cluster, int num_gpus)
   const int switch_vertex = vertices - 1;
   adjacency_.resize(static_cast<size_t>(vertices));
   path_rows_.resize(static_cast<size_t>(num_gpus_));
+  bfs_trees_.resize(static_cast<size_t>(num_gpus_));
   auto add_edge = [&](int a, int b, BytesPerSec bw, Duration latency) {
     const int e = static_cast<int>(edge_ends_.size());
     edge_ends_.push_back({a, b});
@@ -66,13 +67,16 @@ Topology::VertexKind Topology::kind(int v) const {
 
 const std::vector<int>& Topology::search_path(int src, int dst) {
   QUADRANT_CHECK(src >= 0 && src < num_gpus_ && dst >= 0 && dst < num_gpus_);
-  // Fewest hops by breadth-first search on the Boost graph.
-  const BoostGraph& g = graph_->g;
-  std::vector<size_t> pred(adjacency_.size());
-  for (size_t i = 0; i < pred.size(); ++i) pred[i] = i;
-  boost::breadth_first_search(g, static_cast<size_t>(src),
-                              boost::visitor(boost::make_bfs_visitor(
-                                  boost::record_predecessors(pred.data(), boost::on_tree_edge()))));
+  // Fewest hops by breadth-first search on the Boost graph, once per source: its tree
+  // of predecessors gives the paths to every destination.
+  std::vector<size_t>& pred = bfs_trees_[static_cast<size_t>(src)];
+  if (pred.empty()) {
+    pred.resize(adjacency_.size());
+    for (size_t i = 0; i < pred.size(); ++i) pred[i] = i;
+    boost::breadth_first_search(graph_->g, static_cast<size_t>(src),
+                                boost::visitor(boost::make_bfs_visitor(boost::record_predecessors(
+                                    pred.data(), boost::on_tree_edge()))));
+  }
   std::vector<int> channels;
   for (size_t v = static_cast<size_t>(dst); v != static_cast<size_t>(src);) {
     const size_t u = pred[v];
@@ -101,7 +105,36 @@ Duration Topology::path_latency(const std::vector<int>& p) const {
 }
 
 FlowNetwork::FlowNetwork(Topology& topology)
-    : topology_(topology), on_channel_(static_cast<size_t>(topology.num_channels())) {}
+    : topology_(topology),
+      on_channel_(static_cast<size_t>(topology.num_channels())),
+      overflow_(static_cast<size_t>(topology.num_channels())),
+      route_rows_(static_cast<size_t>(topology.num_gpus())) {}
+
+void FlowNetwork::add_to_channel(int c, uint32_t flow) {
+  ChannelFlows& ch = on_channel_[static_cast<size_t>(c)];
+  if (ch.count < kLocal) {
+    ch.local[ch.count] = flow;
+  } else {
+    overflow_[static_cast<size_t>(c)].push_back(flow);
+  }
+  ++ch.count;
+}
+
+void FlowNetwork::remove_from_channel(int c, uint32_t flow) {
+  ChannelFlows& ch = on_channel_[static_cast<size_t>(c)];
+  std::vector<uint32_t>& more = overflow_[static_cast<size_t>(c)];
+  uint32_t i = 0;
+  while (i < ch.count && flow_on(c, i) != flow) ++i;
+  QUADRANT_CHECK(i < ch.count);
+  const uint32_t last = flow_on(c, ch.count - 1);  // moves into the hole
+  if (i < kLocal) {
+    ch.local[i] = last;
+  } else {
+    more[i - kLocal] = last;
+  }
+  if (ch.count > kLocal) more.pop_back();
+  --ch.count;
+}
 
 void FlowNetwork::rerate(SimTime now, uint32_t id) {
   Flow& f = flows_[id];
@@ -109,64 +142,174 @@ void FlowNetwork::rerate(SimTime now, uint32_t id) {
   f.remaining = std::max(0.0, f.remaining - f.rate * elapsed);
   f.updated = now;
   double share = 1e18;  // a path of zero channels (same GPU): instantaneous
-  for (int c : *f.path)
-    share = std::min(share, topology_.channel(c).bandwidth.value() /
-                                static_cast<double>(on_channel_[static_cast<size_t>(c)].size()));
-  f.rate = share * f.width;
+  for (uint32_t i = 0; i < f.num_channels; ++i) {
+    const int c = route_channels_[f.channels + i];
+    share =
+        std::min(share, topology_.channel(c).bandwidth.value() / static_cast<double>(flows_on(c)));
+  }
+  f.rate = share;
 }
 
-uint32_t FlowNetwork::start(SimTime now, int src, int dst, int width, Bytes bytes,
+void FlowNetwork::rerate_touched(SimTime now, std::vector<uint32_t>& changed) {
+  changed.clear();
+  for (uint32_t f : touched_) {
+    rerate(now, f);
+    changed.push_back(flows_[f].transfer);
+  }
+  std::sort(changed.begin(), changed.end());
+  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+}
+
+const FlowNetwork::Route& FlowNetwork::route(GpuGroup src, GpuGroup dst) {
+  QUADRANT_CHECK(src.first >= 0 && src.first < topology_.num_gpus() && dst.first >= 0 &&
+                 dst.first < topology_.num_gpus() && src.count >= 1 && dst.count >= 1);
+  std::vector<int32_t>& row = route_rows_[static_cast<size_t>(src.first)];
+  const int32_t known = row.empty() ? -1 : row[static_cast<size_t>(dst.first)];
+  if (known >= 0) {
+    const Route& r = route_list_[static_cast<size_t>(known)];
+    if (r.src_count == src.count && r.dst_count == dst.count) return r;
+  }
+  const RouteKey key{src.first, src.count, dst.first, dst.count};
+  if (known >= 0)
+    if (auto it = routes_.find(key); it != routes_.end()) return it->second;
+  Route r;
+  r.src_count = src.count;
+  r.dst_count = dst.count;
+  r.first = static_cast<uint32_t>(route_shards_.size());
+  // Shards: the overlaps of the source slices [s/S, (s+1)/S) and the destination slices
+  // [t/D, (t+1)/D), walked in units of 1/(S*D) so that the bounds are exact integers.
+  const int64_t S = src.count, D = dst.count;
+  int64_t s = 0, d = 0, at = 0;
+  while (s < S && d < D) {
+    const int64_t end = std::min((s + 1) * D, (d + 1) * S);
+    const std::vector<int>& path =
+        topology_.path(src.first + static_cast<int>(s), dst.first + static_cast<int>(d));
+    Shard sh;
+    sh.channels = static_cast<uint32_t>(route_channels_.size());
+    sh.num_channels = static_cast<uint32_t>(path.size());
+    route_channels_.insert(route_channels_.end(), path.begin(), path.end());
+    sh.latency = topology_.path_latency(path);
+    sh.fraction = static_cast<double>(end - at) / static_cast<double>(S * D);
+    route_shards_.push_back(sh);
+    at = end;
+    if (end == (s + 1) * D) ++s;
+    if (end == (d + 1) * S) ++d;
+  }
+  r.count = static_cast<uint32_t>(route_shards_.size()) - r.first;
+  if (known >= 0) return routes_.emplace(key, r).first->second;
+  if (row.empty()) row.assign(static_cast<size_t>(topology_.num_gpus()), -1);
+  row[static_cast<size_t>(dst.first)] = static_cast<int32_t>(route_list_.size());
+  route_list_.push_back(r);
+  return route_list_.back();
+}
+
+uint32_t FlowNetwork::start(SimTime now, GpuGroup src, GpuGroup dst, Bytes bytes,
                             std::vector<uint32_t>& changed) {
+  const Route& r = route(src, dst);
   uint32_t id;
-  if (!free_.empty()) {
-    id = free_.back();
-    free_.pop_back();
+  if (!free_transfers_.empty()) {
+    id = free_transfers_.back();
+    free_transfers_.pop_back();
   } else {
-    id = static_cast<uint32_t>(flows_.size());
-    flows_.emplace_back();
+    id = static_cast<uint32_t>(transfers_.size());
+    transfers_.emplace_back();
   }
-  Flow& f = flows_[id];
-  f.path = &topology_.path(src, dst);
-  f.remaining = bytes.value();
-  f.rate = 0;
-  f.width = std::max(1, width);
-  f.updated = now;
-  f.latency = topology_.path_latency(*f.path);
-  f.live = true;
+  Transfer& t = transfers_[id];
+  t.flows.clear();
   ++active_;
-  for (int c : *f.path) on_channel_[static_cast<size_t>(c)].push_back(id);
-  // Everyone sharing a channel with the new flow may slow down.
-  changed.clear();
-  for (int c : *flows_[id].path)
-    for (uint32_t other : on_channel_[static_cast<size_t>(c)]) changed.push_back(other);
-  std::sort(changed.begin(), changed.end());
-  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
-  for (uint32_t other : changed) rerate(now, other);
-  return id;
-}
-
-void FlowNetwork::finish(SimTime now, uint32_t id, std::vector<uint32_t>& changed) {
-  Flow& f = flows_[id];
-  QUADRANT_CHECK(f.live);
-  changed.clear();
-  for (int c : *f.path) {
-    auto& list = on_channel_[static_cast<size_t>(c)];
-    list.erase(std::find(list.begin(), list.end(), id));
-    for (uint32_t other : list) changed.push_back(other);
+  for (uint32_t i = r.first; i < r.first + r.count; ++i) {
+    const Shard& sh = route_shards_[i];
+    uint32_t fid;
+    if (!free_flows_.empty()) {
+      fid = free_flows_.back();
+      free_flows_.pop_back();
+    } else {
+      fid = static_cast<uint32_t>(flows_.size());
+      flows_.emplace_back();
+    }
+    Flow& f = flows_[fid];
+    f.channels = sh.channels;
+    f.num_channels = sh.num_channels;
+    f.remaining = bytes.value() * sh.fraction;
+    f.rate = 0;
+    f.updated = now;
+    f.latency = sh.latency;
+    f.transfer = id;
+    f.live = true;
+    t.flows.push_back(fid);
+    for (uint32_t k = 0; k < f.num_channels; ++k)
+      add_to_channel(route_channels_[f.channels + k], fid);
   }
-  std::sort(changed.begin(), changed.end());
-  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
-  for (uint32_t other : changed) rerate(now, other);
-  f.live = false;
-  --active_;
-  free_.push_back(id);
+  // Everyone sharing a channel with a new shard may slow down.
+  ++stamp_;
+  touched_.clear();
+  for (uint32_t fid : t.flows) {
+    const Flow& f = flows_[fid];
+    for (uint32_t k = 0; k < f.num_channels; ++k) {
+      const int c = route_channels_[f.channels + k];
+      for (uint32_t i = 0; i < flows_on(c); ++i) touch(flow_on(c, i));
+    }
+  }
+  rerate_touched(now, changed);
+  return id;
 }
 
 SimTime FlowNetwork::completion(uint32_t id) const {
   const Flow& f = flows_[id];
-  if (f.remaining <= 0 || f.path->empty()) return f.updated + f.latency;
+  if (f.remaining <= 0 || f.num_channels == 0) return f.updated + f.latency;
   return f.updated + Duration::nanos(static_cast<int64_t>(std::ceil(f.remaining / f.rate * 1e9))) +
          f.latency;
+}
+
+SimTime FlowNetwork::next_landing(uint32_t transfer) const {
+  const Transfer& t = transfers_[transfer];
+  QUADRANT_CHECK(!t.flows.empty());
+  SimTime first = completion(t.flows.front());
+  for (uint32_t f : t.flows) first = std::min(first, completion(f));
+  return first;
+}
+
+bool FlowNetwork::land(SimTime now, uint32_t transfer, std::vector<uint32_t>& changed) {
+  Transfer& t = transfers_[transfer];
+  ++stamp_;
+  touched_.clear();
+  size_t kept = 0;
+  for (uint32_t id : t.flows) {
+    Flow& f = flows_[id];
+    QUADRANT_CHECK(f.live);
+    if (completion(id) > now) {
+      t.flows[kept++] = id;
+      continue;
+    }
+    f.live = false;
+    free_flows_.push_back(id);
+    for (uint32_t k = 0; k < f.num_channels; ++k) {
+      const int c = route_channels_[f.channels + k];
+      remove_from_channel(c, id);
+      for (uint32_t i = 0; i < flows_on(c); ++i) touch(flow_on(c, i));
+    }
+  }
+  t.flows.resize(kept);
+  // Shards that landed at this instant may have been listed before they left.
+  touched_.erase(std::remove_if(touched_.begin(), touched_.end(),
+                                [&](uint32_t id) { return !flows_[id].live; }),
+                 touched_.end());
+  rerate_touched(now, changed);
+  const bool done = t.flows.empty();
+  if (done) {
+    --active_;
+    free_transfers_.push_back(transfer);
+    changed.erase(std::remove(changed.begin(), changed.end(), transfer), changed.end());
+  } else if (!std::binary_search(changed.begin(), changed.end(), transfer)) {
+    changed.insert(std::lower_bound(changed.begin(), changed.end(), transfer), transfer);
+  }
+  return done;
+}
+
+BytesPerSec FlowNetwork::rate(uint32_t transfer) const {
+  double r = 0;
+  for (uint32_t f : transfers_[transfer].flows) r += flows_[f].rate;
+  return BytesPerSec(r);
 }
 
 }  // namespace quadrant

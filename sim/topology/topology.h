@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -58,42 +59,129 @@ class Topology {
   std::vector<std::vector<std::pair<int, int>>> adjacency_;
   std::vector<std::pair<int, int>> edge_ends_;
   std::vector<std::vector<int32_t>> path_rows_;  // [src][dst]: index in paths_, -1 unknown
-  std::deque<std::vector<int>> paths_;           // a deque: flows keep pointers to paths
+  std::deque<std::vector<int>> paths_;           // a deque: callers keep references
+  std::vector<std::vector<size_t>> bfs_trees_;   // [src]: BFS predecessor of each vertex
   std::unique_ptr<Graph> graph_;
 };
 
-// Transfers in flight over a Topology, each with its share of bandwidth: a transfer
-// of `width` parallel GPU pairs moves at width x the smallest equal share among the
-// channels of its lead pair's path (bandwidth / transfers on the channel). Rates are
-// recomputed when a transfer starts or ends on a shared channel; the caller reschedules
-// the completion of every transfer listed in `changed`.
+// A contiguous group of GPUs of the topology: an instance's GPUs.
+struct GpuGroup {
+  int first = 0;
+  int count = 1;
+};
+
+// KV transfers in flight over a Topology. A transfer moves an instance's KV from the
+// GPUs of one instance to those of another, each GPU holding an equal slice of it (TP
+// shards): source GPU s holds [s/S, (s+1)/S) of the bytes, destination GPU t needs
+// [t/D, (t+1)/D), and each overlap is a shard, a flow on the path from s to t
+// (S + D - gcd(S, D) shards: S when D divides S). A flow moves at the smallest equal
+// share among the channels of its path (bandwidth / flows on the channel), so shards of
+// one transfer that meet on a link share it as other transfers' shards do. Rates are
+// recomputed when a flow starts or lands on a shared channel; the caller reschedules the
+// next landing of every transfer listed in `changed`. A transfer is complete when its
+// last shard lands.
+//
+//   FlowNetwork net(topology);
+//   uint32_t t = net.start(now, {0, 8}, {16, 4}, Bytes::giga(1), changed);  // 8 shards
+//   SimTime when = net.next_landing(t);
+//   bool done = net.land(when, t, changed);   // retires the shards landed by `when`
 class FlowNetwork {
  public:
   explicit FlowNetwork(Topology& topology);
 
-  uint32_t start(SimTime now, int src_gpu, int dst_gpu, int width, Bytes bytes,
+  uint32_t start(SimTime now, GpuGroup src, GpuGroup dst, Bytes bytes,
                  std::vector<uint32_t>& changed);
-  void finish(SimTime now, uint32_t flow, std::vector<uint32_t>& changed);
-  // When the flow's last byte lands at its current rate (path latency included).
-  SimTime completion(uint32_t flow) const;
-  size_t active() const { return active_; }
-  BytesPerSec rate(uint32_t flow) const { return BytesPerSec(flows_[flow].rate); }
+  // The earliest time one of the transfer's shards lands at current rates (path latency
+  // included).
+  SimTime next_landing(uint32_t transfer) const;
+  // Retires the transfer's shards that have landed by `now`; true when none is left (the
+  // transfer is complete and its id free). `changed` lists the other transfers whose
+  // rates moved, and this one if it goes on.
+  bool land(SimTime now, uint32_t transfer, std::vector<uint32_t>& changed);
+  size_t active() const { return active_; }  // transfers in flight
+  size_t shards(uint32_t transfer) const { return transfers_[transfer].flows.size(); }
+  // Bytes per second the transfer moves now (the sum over its shards in flight).
+  BytesPerSec rate(uint32_t transfer) const;
 
  private:
+  // The shards of a transfer between two GPU groups, found once per pair of groups (an
+  // instance pair) and kept: each shard's channels (a span of route_channels_), path
+  // latency and fraction of the bytes.
+  struct Shard {
+    uint32_t channels = 0, num_channels = 0;
+    Duration latency;
+    double fraction = 0;
+  };
+  struct Route {
+    uint32_t first = 0, count = 0;  // a span of route_shards_
+    int src_count = 0, dst_count = 0;
+  };
+  struct RouteKey {
+    int src_first, src_count, dst_first, dst_count;
+    bool operator==(const RouteKey&) const = default;
+  };
+  struct RouteKeyHash {
+    size_t operator()(const RouteKey& k) const {
+      uint64_t h = static_cast<uint32_t>(k.src_first);
+      h = h * 0x9E3779B97F4A7C15ull ^ static_cast<uint32_t>(k.dst_first);
+      h = h * 0x9E3779B97F4A7C15ull ^ static_cast<uint32_t>(k.src_count);
+      h = h * 0x9E3779B97F4A7C15ull ^ static_cast<uint32_t>(k.dst_count);
+      return static_cast<size_t>(h ^ (h >> 29));
+    }
+  };
   struct Flow {
-    const std::vector<int>* path = nullptr;  // owned by the Topology's path cache
-    double remaining = 0;                    // bytes
-    double rate = 0;                         // bytes/s
-    int width = 1;
+    uint32_t channels = 0, num_channels = 0;  // its path: a span of route_channels_
+    double remaining = 0;                     // bytes
+    double rate = 0;                          // bytes/s
     SimTime updated;
     Duration latency;
+    uint32_t transfer = 0;
+    uint64_t stamp = 0;  // last operation that listed it in touched_
     bool live = false;
   };
+  struct Transfer {
+    std::vector<uint32_t> flows;  // its shards in flight
+  };
+  const Route& route(GpuGroup src, GpuGroup dst);
+  SimTime completion(uint32_t flow) const;
   void rerate(SimTime now, uint32_t flow);
+  void touch(uint32_t flow) {
+    if (flows_[flow].stamp == stamp_) return;
+    flows_[flow].stamp = stamp_;
+    touched_.push_back(flow);
+  }
+  // Rerates every flow in `touched_` and lists their transfers, sorted, in `changed`.
+  void rerate_touched(SimTime now, std::vector<uint32_t>& changed);
   Topology& topology_;
   std::vector<Flow> flows_;
-  std::vector<uint32_t> free_;
-  std::vector<std::vector<uint32_t>> on_channel_;
+  std::vector<uint32_t> free_flows_;
+  std::vector<Transfer> transfers_;
+  std::vector<uint32_t> free_transfers_;
+  // The flows on each channel: up to kLocal in place (a cache line holds them and the
+  // count), the rest in overflow_. Order does not matter.
+  static constexpr uint32_t kLocal = 7;
+  struct ChannelFlows {
+    uint32_t count = 0;
+    uint32_t local[kLocal] = {};
+  };
+  uint32_t flows_on(int channel) const { return on_channel_[static_cast<size_t>(channel)].count; }
+  uint32_t flow_on(int channel, uint32_t i) const {
+    return i < kLocal ? on_channel_[static_cast<size_t>(channel)].local[i]
+                      : overflow_[static_cast<size_t>(channel)][i - kLocal];
+  }
+  void add_to_channel(int channel, uint32_t flow);
+  void remove_from_channel(int channel, uint32_t flow);
+  std::vector<ChannelFlows> on_channel_;
+  std::vector<std::vector<uint32_t>> overflow_;
+  std::vector<uint32_t> touched_;
+  uint64_t stamp_ = 0;
+  // Routes by first source GPU, then first destination GPU (an index in route_list_, -1
+  // none); groups of other sizes at the same GPUs go to routes_.
+  std::vector<std::vector<int32_t>> route_rows_;
+  std::vector<Route> route_list_;
+  std::unordered_map<RouteKey, Route, RouteKeyHash> routes_;
+  std::vector<Shard> route_shards_;
+  std::vector<int> route_channels_;
   size_t active_ = 0;
 };
 

@@ -39,24 +39,89 @@ TEST(FlowNetwork, ConcurrentTransfersShareTheirBottleneck) {
   std::vector<uint32_t> changed;
   const Bytes gb = Bytes::giga(1);
   const SimTime t0 = SimTime::start();
+  const Duration across = Duration::micros(20);  // NIC -> switch -> NIC latency
   // Alone: 1 GB over a 50 GB/s NIC = 20 ms (+ 20 us latency).
-  uint32_t a = net.start(t0, 0, 8, 1, gb, changed);
-  EXPECT_AT(net.completion(a), t0 + Duration::millis(20) + Duration::micros(20));
-  // A second transfer into the same GPU halves both rates from now on.
-  uint32_t b = net.start(t0, 16, 8, 1, gb, changed);
+  uint32_t a = net.start(t0, {0, 1}, {8, 1}, gb, changed);
+  EXPECT_EQ(changed, std::vector<uint32_t>{a});
+  EXPECT_AT(net.next_landing(a), t0 + Duration::millis(20) + across);
+  // At 10 ms (a has 0.5 GB left) a second transfer into the same GPU halves both rates.
+  const SimTime t1 = t0 + Duration::millis(10);
+  uint32_t b = net.start(t1, {16, 1}, {8, 1}, gb, changed);
   EXPECT_EQ(changed.size(), 2u);
-  EXPECT_AT(net.completion(a), t0 + Duration::millis(40) + Duration::micros(20));
-  EXPECT_EQ(net.completion(b), net.completion(a));
-  // At 10 ms, a leaves early (say it was cancelled): b has 0.75 GB left at full rate.
-  net.finish(t0 + Duration::millis(10), a, changed);
-  ASSERT_EQ(changed.size(), 1u);
-  EXPECT_AT(net.completion(b), t0 + Duration::millis(10 + 15) + Duration::micros(20));
-  // A transfer elsewhere does not touch b.
-  uint32_t c = net.start(t0 + Duration::millis(10), 24, 25, 2, gb, changed);
+  EXPECT_AT(net.next_landing(a), t1 + Duration::millis(20) + across);
+  // a lands; b, which moved 0.5005 GB in the 20.02 ms, takes the whole NIC again.
+  const SimTime t2 = net.next_landing(a);
+  EXPECT_TRUE(net.land(t2, a, changed));
+  EXPECT_EQ(changed, std::vector<uint32_t>{b});
+  EXPECT_AT(net.next_landing(b), t2 + Duration::micros(9990) + across);
+  // A transfer elsewhere does not touch b; over NVLink, 1 GB at 400 GB/s.
+  uint32_t c = net.start(t2, {24, 1}, {25, 1}, gb, changed);
   EXPECT_EQ(changed, std::vector<uint32_t>{c});
-  // width 2 over NVLink: 1 GB at 800 GB/s.
-  EXPECT_AT(net.completion(c), t0 + Duration::millis(10) + Duration::micros(1250 + 4));
+  EXPECT_AT(net.next_landing(c), t2 + Duration::micros(2500 + 4));
   EXPECT_EQ(net.active(), 2u);
+}
+
+// A transfer between instances moves each TP shard between the GPUs that hold and need
+// it, over their own paths. Prefill TP4 on GPUs 0-3, two decode TP2 instances on GPUs 8-9
+// and 10-11 (another node), 1 GB each, 50 GB/s NICs: each transfer is 4 shards of
+// 0.25 GB (GPUs 0,1 -> the first decode GPU, 2,3 -> the second).
+TEST(FlowNetwork, ShardsTakeTheirOwnGpusPaths) {
+  Topology t(cluster(), 32);
+  FlowNetwork net(t);
+  std::vector<uint32_t> changed;
+  const Bytes gb = Bytes::giga(1);
+  const SimTime t0 = SimTime::start();
+  const Duration across = Duration::micros(20);
+  const uint32_t x = net.start(t0, {0, 4}, {8, 2}, gb, changed);
+  EXPECT_EQ(net.shards(x), 4u);
+  // Two shards meet on each destination NIC: 25 GB/s each, 0.25 GB in 10 ms; the
+  // transfer moves at 100 GB/s, the two destination NICs.
+  EXPECT_AT(net.next_landing(x), t0 + Duration::millis(10) + across);
+  EXPECT_NEAR(net.rate(x).value(), 100e9, 1.0);
+  // The same source to the other decode instance: each source NIC now carries two
+  // shards (25 GB/s each), no less than the destination NICs already gave; x keeps its
+  // pace. (The lead-pair model had both transfers on GPU 0's NIC: 20 ms each.)
+  const uint32_t y = net.start(t0, {0, 4}, {10, 2}, gb, changed);
+  EXPECT_EQ(changed.size(), 2u);
+  EXPECT_AT(net.next_landing(x), t0 + Duration::millis(10) + across);
+  EXPECT_AT(net.next_landing(y), t0 + Duration::millis(10) + across);
+  // Another prefill instance (GPUs 4-7) into x's decode instance: its NICs now carry four
+  // shards each, 12.5 GB/s a shard, and x and z take 20 ms; y is not slowed.
+  const uint32_t z = net.start(t0, {4, 4}, {8, 2}, gb, changed);
+  EXPECT_EQ(changed, (std::vector<uint32_t>{x, z}));  // y shares no channel with z
+  EXPECT_AT(net.next_landing(x), t0 + Duration::millis(20) + across);
+  EXPECT_AT(net.next_landing(z), t0 + Duration::millis(20) + across);
+  EXPECT_AT(net.next_landing(y), t0 + Duration::millis(10) + across);
+  // y lands whole (all four shards at once); x and z stay at 12.5 GB/s a shard.
+  const SimTime t1 = net.next_landing(y);
+  EXPECT_TRUE(net.land(t1, y, changed));
+  EXPECT_EQ(changed, (std::vector<uint32_t>{x}));  // x shared y's source NICs
+  EXPECT_AT(net.next_landing(x), t0 + Duration::millis(20) + across);
+  EXPECT_TRUE(net.land(net.next_landing(x), x, changed));
+  EXPECT_EQ(net.active(), 1u);
+}
+
+// Uneven TP: 3 source GPUs to 2 destination GPUs is 3 + 2 - 1 = 4 shards: 1/3, 1/6, 1/6,
+// 1/3 of the bytes. GPU 1 sends two shards of 1/6 GB over its NIC (25 GB/s each), which
+// land first, after 6.67 ms; the transfer goes on with the two others.
+TEST(FlowNetwork, UnevenTensorParallelSplitsIntoOverlaps) {
+  Topology t(cluster(), 32);
+  FlowNetwork net(t);
+  std::vector<uint32_t> changed;
+  const SimTime t0 = SimTime::start();
+  const uint32_t x = net.start(t0, {0, 3}, {8, 2}, Bytes::giga(1), changed);
+  EXPECT_EQ(net.shards(x), 4u);
+  const SimTime first = net.next_landing(x);
+  EXPECT_AT(first, t0 + Duration::nanos(6666667) + Duration::micros(20));
+  EXPECT_FALSE(net.land(first, x, changed));
+  EXPECT_EQ(net.shards(x), 2u);
+  EXPECT_EQ(changed, std::vector<uint32_t>{x});
+  // The 1/3 GB shards moved at 25 GB/s until then; the rest at 50 GB/s (alone on the NICs).
+  const double left = 1e9 / 3 - 25e9 * (first - t0).to_seconds();
+  EXPECT_AT(net.next_landing(x),
+            first + Duration::nanos(static_cast<int64_t>(left / 50)) + Duration::micros(20));
+  EXPECT_TRUE(net.land(net.next_landing(x), x, changed));
+  EXPECT_EQ(net.active(), 0u);
 }
 
 }  // namespace
