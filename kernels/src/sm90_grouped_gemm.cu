@@ -26,9 +26,21 @@ constexpr int kRowBytes = 128;  // k bytes per stage: one 128-byte swizzle atom 
 constexpr int kATileBytes = kBlockM * kRowBytes, kBHalfBytes = 128 * kRowBytes;
 // Column-scale mode (W4A8): the 256 weight-row scales of the stage's k block, 1 KB.
 constexpr int kScaleOffset = kATileBytes + 2 * kBHalfBytes;
-constexpr int kStageBytes = kScaleOffset + 1024;  // a multiple of 1024: stages stay aligned
+// Stage sizes stay multiples of 1024 (the swizzle atom's alignment).
+constexpr int stage_bytes(bool col_scale) {
+  return kScaleOffset + (col_scale ? 1024 : 0);
+}
+// Plain BF16 output goes out through TMA stores from a 32 KB buffer (16 KB per consumer
+// warpgroup), so that the next tile's mainloop starts while the copy engine writes.
+constexpr bool tma_store(bool silu, bool col_scale) {
+  return !silu && !col_scale;
+}
+constexpr int kEpiBytes = 32768;
+constexpr int smem_bytes(bool silu, bool col_scale) {
+  return kStages * stage_bytes(col_scale) + (tma_store(silu, col_scale) ? kEpiBytes : 0) +
+         1024 /* alignment */ + 256 /* barriers */;
+}
 constexpr int kThreads = 384;
-constexpr int kSmemBytes = kStages * kStageBytes + 1024 /* alignment */ + 256 /* barriers */;
 
 struct Params {
   const float* a_scale;
@@ -74,6 +86,30 @@ __device__ __forceinline__ void bulk_load(void* dst, const void* src, uint32_t b
           "r"(smem_u32(dst)),
       "l"(src), "r"(bytes), "r"(smem_u32(bar))
       : "memory");
+}
+__device__ __forceinline__ void tma_store_2d(const CUtensorMap* map, int c0, int c1,
+                                             const void* src) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
+          reinterpret_cast<uint64_t>(map)),
+      "r"(c0), "r"(c1), "r"(smem_u32(src))
+      : "memory");
+}
+__device__ __forceinline__ void bulk_commit() {
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+__device__ __forceinline__ void bulk_wait_read() {
+  asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+}
+__device__ __forceinline__ void bulk_wait_all() {
+  asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+}
+__device__ __forceinline__ void fence_proxy_async() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+// Barrier of one consumer warpgroup (ids 1 and 2; 0 is __syncthreads).
+__device__ __forceinline__ void wg_barrier(int id) {
+  asm volatile("bar.sync %0, 128;\n" ::"r"(id) : "memory");
 }
 __device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, int c0, int c1,
                                             uint64_t* bar) {
@@ -154,11 +190,15 @@ __device__ __forceinline__ float silu_mul(float g, float u) {
 template <bool kFp8, bool kSilu, bool kColScale>
 __global__ void __launch_bounds__(kThreads, 1)
     sm90_grouped_gemm_kernel(const __grid_constant__ CUtensorMap a_map,
-                             const __grid_constant__ CUtensorMap w_map, const Params p) {
+                             const __grid_constant__ CUtensorMap w_map,
+                             const __grid_constant__ CUtensorMap out_map, const Params p) {
+  constexpr int kStageBytes = stage_bytes(kColScale);
+  constexpr bool kTmaStore = tma_store(kSilu, kColScale);
   extern __shared__ uint8_t smem_raw[];
   // 1024-byte alignment: the 128-byte swizzle pattern repeats every 8 rows of 128 bytes.
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
-  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * kStageBytes);
+  uint8_t* epi = smem + kStages * kStageBytes;  // kTmaStore: the output staging buffer
+  uint64_t* full = reinterpret_cast<uint64_t*>(epi + (kTmaStore ? kEpiBytes : 0));
   uint64_t* empty = full + kStages;
   const int wg = threadIdx.x / 128;
   if (threadIdx.x == 0) {
@@ -246,13 +286,21 @@ __global__ void __launch_bounds__(kThreads, 1)
       (void)ws0;
       (void)ws1;
       const int ra = min(t.row0 + r_in, p.rows - 1), rb = min(t.row0 + r_in + 8, p.rows - 1);
+      // The scales of k block kt + 1 are loaded while block kt computes: an L2 round trip
+      // is longer than one half's wgmmas (ncu, run 3: scoreboard stalls on these loads).
+      auto load_scales = [&](int kt, float(&v)[4]) {
+        v[0] = __ldg(p.a_scale + size_t(kt) * p.rows + ra);
+        v[1] = __ldg(p.a_scale + size_t(kt) * p.rows + rb);
+        v[2] = kColScale ? 1.0f : __ldg(ws0 + kt);
+        v[3] = kColScale ? 1.0f : __ldg(ws1 + kt);
+      };
+      float next[4];
+      load_scales(0, next);
       for (int kt = 0; kt < k_tiles; ++kt, ++it) {
         const int s = it % kStages;
-        // Scales first: their latency hides behind the barrier wait.
-        const float sa0 = __ldg(p.a_scale + size_t(kt) * p.rows + ra);
-        const float sa1 = __ldg(p.a_scale + size_t(kt) * p.rows + rb);
-        const float sw[2] = {kColScale ? 1.0f : __ldg(ws0 + kt),
-                             kColScale ? 1.0f : __ldg(ws1 + kt)};
+        const float sa0 = next[0], sa1 = next[1];
+        const float sw[2] = {next[2], next[3]};
+        if (kt + 1 < k_tiles) load_scales(kt + 1, next);
         mbar_wait(full + s, (it / kStages) & 1);
         const uint8_t* sa = smem + s * kStageBytes;
         const uint64_t da = smem_desc(sa + cw * 64 * kRowBytes);
@@ -292,10 +340,43 @@ __global__ void __launch_bounds__(kThreads, 1)
     // ---- epilogue: straight from the accumulator registers ----
     // Register 4j + c of this thread: row r_in + 8 * (c / 2), column 8j + 2 * (lane % 4) + c % 2.
     const int row_end = __ldg(p.offsets + t.expert + 1);
+    bool stored = false;
+    if constexpr (kTmaStore) {
+      // Full tiles only: a TMA box cannot skip the rows of the next expert.
+      if (row_end >= t.row0 + kBlockM) {
+        stored = true;
+        uint8_t* buf = epi + cw * (kEpiBytes / 2);
+        const bool leader = threadIdx.x % 128 == 0;
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {    // 128 of the 256 columns per round
+          if (leader) bulk_wait_read();  // the previous store has read the buffer
+          wg_barrier(1 + cw);
+#pragma unroll
+          for (int jj = 0; jj < 16; ++jj) {
+            const int j = 16 * r + jj;
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              // 64x64 boxes with the 128-byte swizzle: 16-byte chunk c of row rr at c ^ (rr % 8).
+              const int rr = warp * 16 + lane / 4 + 8 * h;
+              *reinterpret_cast<uint32_t*>(buf + (jj / 8) * 8192 + rr * 128 +
+                                           (((jj % 8) ^ (rr & 7)) << 4) + (lane % 4) * 4) =
+                  pack_bf16x2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+            }
+          }
+          fence_proxy_async();  // the copy engine reads what these threads wrote
+          wg_barrier(1 + cw);
+          if (leader) {
+            tma_store_2d(&out_map, t.n_tile * 256 + 128 * r, t.row0 + cw * 64, buf);
+            tma_store_2d(&out_map, t.n_tile * 256 + 128 * r + 64, t.row0 + cw * 64, buf + 8192);
+            bulk_commit();
+          }
+        }
+      }
+    }
     if constexpr (!kSilu) {
       bf16* out = static_cast<bf16*>(p.out);
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
+      for (int h = 0; h < 2 && !stored; ++h) {
         const int row = t.row0 + r_in + 8 * h;
 #if QK_SM90_EPILOGUE == 1
 #pragma unroll
@@ -381,6 +462,9 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
     }
   }
+  if constexpr (kTmaStore) {
+    if (threadIdx.x % 128 == 0) bulk_wait_all();  // shared memory lives until they are done
+  }
 }
 
 PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
@@ -396,12 +480,12 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
   return fn;
 }
 
-// Row-major [rows][k] matrix, boxes of 128 rows x 128 bytes, 128-byte swizzle.
-CUtensorMap make_map(const void* base, int64_t rows, int64_t k, bool fp8) {
+// Row-major [rows][k] matrix, boxes of box_rows rows x 128 bytes, 128-byte swizzle.
+CUtensorMap make_map(const void* base, int64_t rows, int64_t k, bool fp8, int box_rows = 128) {
   CUtensorMap map;
   const cuuint64_t dims[2] = {cuuint64_t(k), cuuint64_t(rows)};
   const cuuint64_t strides[1] = {cuuint64_t(k) * (fp8 ? 1 : 2)};
-  const cuuint32_t box[2] = {cuuint32_t(fp8 ? 128 : 64), 128};
+  const cuuint32_t box[2] = {cuuint32_t(fp8 ? 128 : 64), cuuint32_t(box_rows)};
   const cuuint32_t elem_strides[2] = {1, 1};
   const CUresult r =
       encode_fn()(&map, fp8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
@@ -414,8 +498,9 @@ CUtensorMap make_map(const void* base, int64_t rows, int64_t k, bool fp8) {
 }
 
 template <bool kFp8, bool kSilu, bool kColScale = false>
-void launch_kernel(const CUtensorMap& a_map, const CUtensorMap& w_map, const Params& p,
-                   cudaStream_t stream) {
+void launch_kernel(const CUtensorMap& a_map, const CUtensorMap& w_map, const CUtensorMap& out_map,
+                   const Params& p, cudaStream_t stream) {
+  constexpr int kSmemBytes = smem_bytes(kSilu, kColScale);
   static const bool attr_set = [] {
     QK_CUDA_CHECK(cudaFuncSetAttribute(sm90_grouped_gemm_kernel<kFp8, kSilu, kColScale>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
@@ -423,7 +508,7 @@ void launch_kernel(const CUtensorMap& a_map, const CUtensorMap& w_map, const Par
   }();
   (void)attr_set;
   sm90_grouped_gemm_kernel<kFp8, kSilu, kColScale>
-      <<<sm_count(), kThreads, kSmemBytes, stream>>>(a_map, w_map, p);
+      <<<sm_count(), kThreads, kSmemBytes, stream>>>(a_map, w_map, out_map, p);
   QK_LAUNCH_CHECK("sm90_grouped_gemm_kernel");
 }
 
@@ -445,6 +530,8 @@ Sm90GroupedGemm::Sm90GroupedGemm(const Sm90GroupedGemmArgs& args) : args_(args) 
   require(!(a.fp8 && a.silu_mul) || a.out_scale, "fp8 silu_mul needs out_scale");
   a_map_ = make_map(a.a, a.rows, a.k, a.fp8);
   w_map_ = make_map(a.w, int64_t(a.experts) * a.n, a.k, a.fp8);
+  // Plain output [rows][n] BF16 in 64x64 boxes for the TMA-store epilogue (unused otherwise).
+  out_map_ = a.silu_mul ? w_map_ : make_map(a.out, a.rows, a.n, false, 64);
 }
 
 void Sm90GroupedGemm::run(cudaStream_t stream) const {
@@ -458,19 +545,19 @@ void Sm90GroupedGemm::run(cudaStream_t stream) const {
            int(a.k),     int(a.silu_mul ? a.n / 256 : (a.n + kBlockN - 1) / kBlockN)};
   if (a.w_scale_per_row) {
     if (a.silu_mul)
-      launch_kernel<true, true, true>(a_map_, w_map_, p, stream);
+      launch_kernel<true, true, true>(a_map_, w_map_, out_map_, p, stream);
     else
-      launch_kernel<true, false, true>(a_map_, w_map_, p, stream);
+      launch_kernel<true, false, true>(a_map_, w_map_, out_map_, p, stream);
   } else if (a.fp8) {
     if (a.silu_mul)
-      launch_kernel<true, true>(a_map_, w_map_, p, stream);
+      launch_kernel<true, true>(a_map_, w_map_, out_map_, p, stream);
     else
-      launch_kernel<true, false>(a_map_, w_map_, p, stream);
+      launch_kernel<true, false>(a_map_, w_map_, out_map_, p, stream);
   } else {
     if (a.silu_mul)
-      launch_kernel<false, true>(a_map_, w_map_, p, stream);
+      launch_kernel<false, true>(a_map_, w_map_, out_map_, p, stream);
     else
-      launch_kernel<false, false>(a_map_, w_map_, p, stream);
+      launch_kernel<false, false>(a_map_, w_map_, out_map_, p, stream);
   }
 }
 

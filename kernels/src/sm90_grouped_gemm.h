@@ -60,7 +60,7 @@ class Sm90GroupedGemm {
 
  private:
   Sm90GroupedGemmArgs args_;
-  CUtensorMap a_map_{}, w_map_{};
+  CUtensorMap a_map_{}, w_map_{}, out_map_{};
 };
 
 }  // namespace quadrant::kernels
