@@ -65,8 +65,16 @@ class QuadrantOp {
 //                      formats bf16, fp8 (E4M3 KV, a scale per KV head).
 //   prefill_ffn,       tokens, experts (<= 256), top_k, hidden, intermediate (multiples of
 //   decode_ffn         128); formats bf16, fp8 (1x128 activation, 128x128 weight block
-//                      scales), w4a8 (INT4 weights, a scale per row and 128 inputs).
-//                      bytes() counts the experts the routing activates: valid after prepare().
+//                      scales), w4a8 (INT4 weights, a scale per row and 128 inputs), and
+//                      bf16_cublaslt (the same step with cuBLASLt called once per expert for
+//                      the two GEMMs; row counts read on the host at prepare()).
+//                      At 48+ rows per expert (prefill sizes) bf16/fp8/w4a8 run the sm_90a
+//                      wgmma grouped GEMM (w4a8: INT4 -> E4M3 each step, then QGMMA); below,
+//                      the mma.sync kernels. The cost model should calibrate prefill FFN on
+//                      "bf16"/"fp8"/"w4a8" (PERF.md run 4: our grouped GEMM matches or beats
+//                      cuBLASLt per expert for BF16 and FP8); "bf16_cublaslt" is the library
+//                      reference. bytes() counts the experts the routing activates: valid after
+//                      prepare().
 //   dense_gemm         m, n, k (cuBLASLt); formats bf16, fp8 (per-tensor scales).
 // make_op throws std::invalid_argument for an unknown quadrant, format or shape name.
 std::unique_ptr<QuadrantOp> make_op(const std::string& quadrant, const std::string& format,
