@@ -24,9 +24,7 @@
 namespace quadrant::kernels {
 namespace {
 
-constexpr int kBM = 128;         // query rows per CTA (64 per consumer warpgroup)
 constexpr int kBN = 128;         // keys per K/V tile
-constexpr int kThreads = 384;    // producer warpgroup + 2 consumer warpgroups
 constexpr int kBox = 128 * 128;  // one TMA box: 128 rows of 128 bytes (a swizzle span)
 
 // ---- mbarrier, TMA and wgmma wrappers ----
@@ -212,11 +210,15 @@ __device__ __forceinline__ void wgmma_rs_e4m3_n128(float* d, const uint32_t* a, 
       : "memory");
 }
 
-template <bool kFp8, int DQK, int DV>
+// kCons consumer warpgroups of 64 query rows each, one producer warpgroup.
+template <bool kFp8, int DQK, int DV, int kCons>
 struct Sm90Layout {
+  static constexpr int kThreads = 128 * (1 + kCons);
+  static constexpr int kQRows = 64 * kCons;                   // query rows per CTA
   static constexpr int kQBoxes = DQK * (kFp8 ? 1 : 2) / 128;  // 128-byte column boxes
+  static constexpr int kQBox = kQRows * 128;
   static constexpr int kVBoxes = kFp8 ? 1 : DV / 64;
-  static constexpr int kQBytes = kQBoxes * kBox;
+  static constexpr int kQBytes = kQBoxes * kQBox;
   static constexpr int kKBytes = kQBoxes * kBox;
   // bf16: V as loaded, [key][d] in 64-column boxes; fp8: V^T, DV rows of 128 keys.
   static constexpr int kVBytes = kFp8 ? DV * 128 : kVBoxes * kBox;
@@ -226,8 +228,7 @@ struct Sm90Layout {
   static constexpr int kK0 = kQBytes;
   static constexpr int kV0 = kK0 + kStages * kKBytes;
   static constexpr int kBar = kV0 + kStages * kVBytes;
-  static constexpr int kSmem =
-      kBar + 128 + 1024;  // 9 mbarriers fit in 128 bytes  // barriers + alignment slack
+  static constexpr int kSmem = kBar + 128 + 1024;  // 13 mbarriers, alignment slack
   static_assert(kSmem <= 227 * 1024, "shared memory");
 };
 
@@ -238,13 +239,14 @@ __host__ __device__ constexpr int perm32(int l) {
   return (l / 16) * 16 + 2 * ((l % 16) / 4) + (l % 2) + ((l % 4) / 2) * 8;
 }
 
-template <bool kFp8, int DQK, int DV, int kMode>
-__global__ void __launch_bounds__(kThreads, 1)
+template <bool kFp8, int DQK, int DV, int kMode, int kCons>
+__global__ void __launch_bounds__(128 * (1 + kCons), 1)
     sm90_prefill_attention_kernel(const __grid_constant__ CUtensorMap tm_q,
                                   const __grid_constant__ CUtensorMap tm_k,
                                   const __grid_constant__ CUtensorMap tm_v,
                                   const Sm90PrefillArgs p) {
-  using L = Sm90Layout<kFp8, DQK, DV>;
+  using L = Sm90Layout<kFp8, DQK, DV, kCons>;
+  static_assert(kCons == 2 || (kCons == 3 && kFp8 && kMode <= 1), "3 consumers: fp8, no ping-pong");
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   uint8_t* sq = smem;
@@ -258,7 +260,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int h = blockIdx.x, tile = blockIdx.y;
   const int s = p.tile_seq[tile], q0 = p.tile_q0[tile];
   const int q_len = p.cu_q[s + 1] - p.cu_q[s], pre = p.prefix[s], k_len = pre + q_len;
-  const int kv_end = min(k_len, pre + q0 + kBM);
+  const int kv_end = min(k_len, pre + q0 + L::kQRows);
   const int n_tiles = (kv_end + kBN - 1) / kBN;
   const int kvh = h / (p.heads / p.kv_heads);
   const int wg = threadIdx.x / 128;
@@ -268,8 +270,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int i = 0; i < L::kStages; ++i) {
       mbar_init(k_full + i, 1);
       mbar_init(v_full + i, 1);
-      mbar_init(k_empty + i, 8);  // one arrival per consumer warp
-      mbar_init(v_empty + i, 8);
+      mbar_init(k_empty + i, 4 * kCons);  // one arrival per consumer warp
+      mbar_init(v_empty + i, 4 * kCons);
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
@@ -281,7 +283,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (threadIdx.x == 0) {
       mbar_expect_tx(q_full, L::kQBytes);
       for (int b = 0; b < L::kQBoxes; ++b)
-        tma_load_2d(sq + b * kBox, &tm_q, q_full, h * DQK + b * (kFp8 ? 128 : 64), p.cu_q[s] + q0);
+        tma_load_2d(sq + b * L::kQBox, &tm_q, q_full, h * DQK + b * (kFp8 ? 128 : 64),
+                    p.cu_q[s] + q0);
       for (int it = 0; it < n_tiles; ++it) {
         const int j = n_tiles - 1 - it, st = it % L::kStages;
         uint8_t* sk = smem + L::kK0 + st * L::kKBytes;
@@ -303,7 +306,11 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     return;
   }
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+  // The producer keeps 24 registers; the consumers share the rest (a multiple of 8).
+  if constexpr (kCons == 2)
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+  else
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 160;\n");
 
   const int cw = wg - 1;  // consumer warpgroup: query rows 64 cw .. 64 cw + 63 of the tile
   const int tid = threadIdx.x % 128, warp = tid / 32, lane = tid % 32;
@@ -355,9 +362,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kSteps; ++kk) {
-      const uint32_t off = ((kk / 4) * kBox + (kk % 4) * 32) >> 4;
-      const uint64_t da = dq0 + off;
-      const uint64_t db = dk + off;
+      const uint64_t da = dq0 + uint32_t(((kk / 4) * L::kQBox + (kk % 4) * 32) >> 4);
+      const uint64_t db = dk + uint32_t(((kk / 4) * kBox + (kk % 4) * 32) >> 4);
       if constexpr (kFp8)
         wgmma_ss_e4m3_n128(sc, da, db, kk > 0);
       else
@@ -500,7 +506,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     // kMode 2, FA3's ping-pong: the two consumer warpgroups take turns to issue their
     // tensor-core work (named barriers 1 and 2), so that one's softmax runs while the
     // other's products do.
-    constexpr bool kPingPong = kMode >= 2;
+    constexpr bool kPingPong = kMode >= 2 && kCons == 2;
     const int sections = n_tiles + 1;  // issue sections of each warpgroup
     int section = 0;
     auto turn_begin = [&] {
@@ -641,12 +647,12 @@ CUtensorMap tensor_map(const void* base, bool fp8, uint64_t cols, uint64_t rows,
   return map;
 }
 
-template <bool kFp8, int DQK, int DV>
+template <bool kFp8, int DQK, int DV, int kCons>
 void launch_kernel(const Sm90PrefillProblem& pr, cudaStream_t stream) {
-  using L = Sm90Layout<kFp8, DQK, DV>;
+  using L = Sm90Layout<kFp8, DQK, DV, kCons>;
   const int e = kFp8 ? 1 : 2, box_cols = 128 / e;
   const CUtensorMap tq = tensor_map(pr.q, kFp8, uint64_t(pr.heads) * DQK, pr.total_q,
-                                    uint64_t(pr.heads) * DQK * e, box_cols, kBM);
+                                    uint64_t(pr.heads) * DQK * e, box_cols, L::kQRows);
   const CUtensorMap tk = tensor_map(pr.k, kFp8, uint64_t(pr.kv_heads) * DQK, pr.total_k,
                                     uint64_t(pr.kv_heads) * DQK * e, box_cols, kBN);
   CUtensorMap tv;
@@ -661,20 +667,26 @@ void launch_kernel(const Sm90PrefillProblem& pr, cudaStream_t stream) {
                     uint64_t(pr.kv_heads) * DV * 2, 64, kBN);
   }
   using Kernel = void (*)(CUtensorMap, CUtensorMap, CUtensorMap, Sm90PrefillArgs);
-  const Kernel kernels[4] = {sm90_prefill_attention_kernel<kFp8, DQK, DV, 0>,
-                             sm90_prefill_attention_kernel<kFp8, DQK, DV, 1>,
-                             sm90_prefill_attention_kernel<kFp8, DQK, DV, 2>,
-                             sm90_prefill_attention_kernel<kFp8, DQK, DV, 3>};
-  if (pr.variant < 0 || pr.variant > 3)
-    throw std::invalid_argument("sm90_prefill_launch: variant must be 0 .. 3");
-  const Kernel kernel = kernels[pr.variant];
-  static bool smem_set = false;
-  if (!smem_set) {
-    for (Kernel k : kernels)
-      QK_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, L::kSmem));
-    smem_set = true;
+  Kernel kernel = nullptr;
+  if constexpr (kCons == 3) {
+    kernel = pr.variant == 4 ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 3>
+                             : sm90_prefill_attention_kernel<kFp8, DQK, DV, 1, 3>;
+  } else {
+    const Kernel kernels[4] = {sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 2>,
+                               sm90_prefill_attention_kernel<kFp8, DQK, DV, 1, 2>,
+                               sm90_prefill_attention_kernel<kFp8, DQK, DV, 2, 2>,
+                               sm90_prefill_attention_kernel<kFp8, DQK, DV, 3, 2>};
+    kernel = kernels[pr.variant];
   }
-  kernel<<<dim3(pr.heads, pr.q_tiles), kThreads, L::kSmem, stream>>>(tq, tk, tv, pr.args);
+  // Once per kernel (each variant is its own function).
+  static bool smem_set[6] = {false, false, false, false, false, false};
+  bool& set = smem_set[pr.variant];
+  if (!set) {
+    QK_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, L::kSmem));
+    set = true;
+  }
+  kernel<<<dim3(pr.heads, pr.q_tiles), L::kThreads, L::kSmem, stream>>>(tq, tk, tv, pr.args);
   QK_LAUNCH_CHECK("sm90_prefill_attention_kernel");
 }
 
@@ -686,16 +698,25 @@ bool sm90_prefill_supported(bool fp8, int head_dim, int v_head_dim) {
          (head_dim == 192 && v_head_dim == 128);
 }
 
+int sm90_prefill_tile_rows(bool fp8, int variant) {
+  return fp8 && variant == 4 ? 192 : 128;
+}
+
 void sm90_prefill_launch(const Sm90PrefillProblem& pr, cudaStream_t stream) {
+  const int v = pr.variant;
+  if (v < 0 || v > 5 || (v >= 4 && !pr.fp8))
+    throw std::invalid_argument("sm90_prefill_launch: variant must be 0 .. 3 (4, 5: fp8 only)");
   if (pr.fp8) {
     if (pr.head_dim == 128 && pr.v_head_dim == 128)
-      return launch_kernel<true, 128, 128>(pr, stream);
+      return v >= 4 ? launch_kernel<true, 128, 128, 3>(pr, stream)
+                    : launch_kernel<true, 128, 128, 2>(pr, stream);
   } else {
-    if (pr.head_dim == 64 && pr.v_head_dim == 64) return launch_kernel<false, 64, 64>(pr, stream);
+    if (pr.head_dim == 64 && pr.v_head_dim == 64)
+      return launch_kernel<false, 64, 64, 2>(pr, stream);
     if (pr.head_dim == 128 && pr.v_head_dim == 128)
-      return launch_kernel<false, 128, 128>(pr, stream);
+      return launch_kernel<false, 128, 128, 2>(pr, stream);
     if (pr.head_dim == 192 && pr.v_head_dim == 128)
-      return launch_kernel<false, 192, 128>(pr, stream);
+      return launch_kernel<false, 192, 128, 2>(pr, stream);
   }
   throw std::invalid_argument("sm90_prefill_launch: unsupported (format, head_dim, v_head_dim)");
 }

@@ -36,7 +36,7 @@ struct Sm90PrefillProblem {
   bool fp8 = false;
   int head_dim = 0, v_head_dim = 0, heads = 0, kv_heads = 0;
   int64_t total_q = 0, total_k = 0;
-  int q_tiles = 0;          // 128-row query tiles
+  int q_tiles = 0;          // query tiles of sm90_prefill_tile_rows() rows
   const void* q = nullptr;  // [total_q][heads][head_dim]
   const void* k = nullptr;  // [total_k][kv_heads][head_dim]
   const void* v = nullptr;  // [total_k][kv_heads][v_head_dim]
@@ -45,12 +45,15 @@ struct Sm90PrefillProblem {
   int kt_tiles = 0;         // fp8: 128-token tiles of V^T
   // 0: S, softmax, P.V in turn; 1: S of the next tile issued with P.V (FA3's
   // intra-warpgroup overlap); 2: 1 and the two consumer warpgroups in ping-pong; 3: 2
-  // with a quarter of the exponentials on the FMA pipes (a MUFU-throughput experiment).
+  // with a quarter of the exponentials on the FMA pipes (a MUFU-throughput experiment);
+  // 4, 5 (fp8 only): 0, 1 with three consumer warpgroups, 192 query rows per CTA.
   int variant = 2;
   Sm90PrefillArgs args{};
 };
 
 bool sm90_prefill_supported(bool fp8, int head_dim, int v_head_dim);
+// Query rows per CTA (the op's tile list is built with it): 128, or 192 for variants 4, 5.
+int sm90_prefill_tile_rows(bool fp8, int variant);
 // Enqueues the step (fp8: the V transpose, then attention). Graph-capturable.
 void sm90_prefill_launch(const Sm90PrefillProblem& problem, cudaStream_t stream);
 // The key permutation within 32 tokens that the fp8 V^T layout uses (for tests).

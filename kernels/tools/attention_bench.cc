@@ -303,10 +303,13 @@ int main(int argc, char** argv) {
   // for decode; each variant the op can take is checked.
   std::vector<std::pair<Case, std::string>> runs;
   for (const Case& c : checks) {
-    if (c.quadrant == "prefill_attention")
-      for (const char* v : {"2", "3", "1", "0", "-1"}) runs.push_back({c, v});
-    else
+    if (c.quadrant == "prefill_attention") {
+      // Variants 4 and 5 (three consumer warpgroups) exist for FP8 only.
+      for (const char* v : {"2", "3", "1", "0", "-1", "4", "5"})
+        if (c.format == "fp8" || (v[0] != '4' && v[0] != '5')) runs.push_back({c, v});
+    } else {
       for (const char* v : {"1", "0"}) runs.push_back({c, v});
+    }
   }
   // An empty variant leaves the op's default (the environment variable unset).
   auto set_variant = [](const Case& c, const std::string& v) {
@@ -362,14 +365,15 @@ int main(int argc, char** argv) {
   for (const Case& c : timed) {
     const bool prefill = c.quadrant == "prefill_attention";
     // The op's default first; then, for comparison in the same run, the variants it does
-    // not take by default (prefill BF16 default 2, FP8 1; decode default 1).
+    // not take by default (prefill BF16 default 2, FP8 4; decode default 1).
     timed_runs.push_back({c, ""});
-    const std::string first = prefill ? (c.format == "fp8" ? "1" : "2") : "1";
+    const std::string first = prefill ? (c.format == "fp8" ? "4" : "2") : "1";
     // The same-run comparison: the wgmma kernel's other variants and the mma.sync kernel;
     // FP8 decode on CUDA cores.
     if (prefill && c.label.rfind("1x8192 causal", 0) == 0)
-      for (const char* v : {"2", "3", "1", "0", "-1"})
-        if (v != first) timed_runs.push_back({c, v});
+      for (const char* v : {"2", "3", "1", "0", "-1", "4", "5"})
+        if (v != first && (c.format == "fp8" || (v[0] != '4' && v[0] != '5')))
+          timed_runs.push_back({c, v});
     if (!prefill && c.format == "fp8") timed_runs.push_back({c, "0"});
   }
   for (const auto& [c, variant] : timed_runs) {
