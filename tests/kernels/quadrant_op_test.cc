@@ -37,6 +37,22 @@ TEST(QuadrantOp, EverySupportedOpMatchesItsReference) {
   }
 }
 
+// 50 rows per expert: the prefill FFN takes the sm_90a wgmma grouped GEMM (BF16, FP8, and
+// W4A8 dequantised to E4M3), not the mma.sync kernels of the small shape above.
+TEST(QuadrantOp, PrefillFfnWgmmaPathMatchesItsReference) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const ShapeParams shape = {
+      {"tokens", 200}, {"experts", 8}, {"top_k", 2}, {"hidden", 512}, {"intermediate", 256}};
+  for (const char* format : {"bf16", "fp8", "w4a8", "bf16_cublaslt"}) {
+    auto op = make_op("prefill_ffn", format, shape);
+    for (uint64_t seed : {1, 2}) {
+      const CheckResult c = op->check(seed);
+      EXPECT_TRUE(c.all_written) << format;
+      EXPECT_LE(c.rel_fro_error, c.tolerance) << format;
+    }
+  }
+}
+
 TEST(QuadrantOp, RejectsUnknownAndMissingShapeNames) {
   EXPECT_THROW(make_op("decode_attention", "bf16", {{"batch", 1}}), std::invalid_argument);
   auto shape = small_shape("dense_gemm");
