@@ -60,6 +60,17 @@ class CostModel {
  public:
   virtual ~CostModel() = default;
   virtual Estimate predict(const QuadrantShape& shape) const = 0;
+  // predict() without the source text, for the simulator's hot loop (a cost per step);
+  // a model may answer it without building the string.
+  struct Core {
+    Duration mean;
+    Provenance provenance = Provenance::kRoofline;
+    bool extrapolated = false;
+  };
+  virtual Core predict_core(const QuadrantShape& shape) const {
+    const Estimate e = predict(shape);
+    return {e.mean, e.provenance, e.extrapolated};
+  }
   // The provenance every prediction of this model carries (for reports).
   virtual Provenance provenance() const = 0;
   virtual std::string describe() const = 0;

@@ -11,14 +11,18 @@ RooflineCostModel::RooflineCostModel(GpuSpec gpu)
   QUADRANT_CHECK(gpu_.memory_bandwidth.value() > 0);
 }
 
-Estimate RooflineCostModel::predict(const QuadrantShape& shape) const {
+Duration RooflineCostModel::time(const QuadrantShape& shape) const {
   const FlopsPerSec compute = gpu_.peak(shape.compute_format) * gpu_.compute_efficiency;
   const BytesPerSec memory = gpu_.memory_bandwidth * gpu_.memory_efficiency;
   Duration t = Duration::zero();
   if (shape.flops.value() > 0) t = max(t, shape.flops / compute);
   if (shape.bytes.value() > 0) t = max(t, shape.bytes / memory);
+  return t + gpu_.kernel_overhead;
+}
+
+Estimate RooflineCostModel::predict(const QuadrantShape& shape) const {
   Estimate e;
-  e.mean = t + gpu_.kernel_overhead;
+  e.mean = time(shape);
   e.stddev = Duration::zero();
   e.provenance = Provenance::kRoofline;
   e.source = source_;

@@ -18,10 +18,14 @@ class RooflineCostModel final : public CostModel {
  public:
   explicit RooflineCostModel(GpuSpec gpu);
   Estimate predict(const QuadrantShape& shape) const override;
+  Core predict_core(const QuadrantShape& shape) const override {
+    return {time(shape), Provenance::kRoofline, false};
+  }
   Provenance provenance() const override { return Provenance::kRoofline; }
   std::string describe() const override { return source_; }
 
  private:
+  Duration time(const QuadrantShape& shape) const;
   GpuSpec gpu_;
   std::string source_;
 };

@@ -19,6 +19,8 @@ StepCostModel::StepCostModel(const ModelSpec& model, const Layout& layout, const
     : model_(model), layout_(layout), gpu_(gpu), cluster_(cluster), cost_model_(cost_model) {
   moe_layers_ = model_.num_moe_layers();
   dense_layers_ = model_.num_layers - moe_layers_;
+  for (Phase phase : {Phase::kPrefill, Phase::kDecode})
+    attention_[static_cast<int>(phase)] = attention_constants(model_, layout_, phase);
 }
 
 Duration StepCostModel::link_time(Bytes bytes, int group_gpus) const {
@@ -33,13 +35,12 @@ StepCostModel::FfnEntry StepCostModel::ffn_cost(int64_t tokens, Phase phase) con
   const int p = static_cast<int>(phase);
   const bool cacheable = tokens < kFfnCacheLimit;
   if (cacheable) {
-    if (ffn_cached_[p].size() <= static_cast<size_t>(tokens)) {
-      ffn_cached_[p].resize(static_cast<size_t>(tokens) + 1, false);
+    if (ffn_cache_[p].size() <= static_cast<size_t>(tokens))
       ffn_cache_[p].resize(static_cast<size_t>(tokens) + 1);
-    }
-    if (ffn_cached_[p][tokens]) return ffn_cache_[p][tokens];
+    if (ffn_cache_[p][static_cast<size_t>(tokens)].cached)
+      return ffn_cache_[p][static_cast<size_t>(tokens)];
   }
-  FfnEntry e{Duration::zero(), Duration::zero(), Provenance::kMeasured, false};
+  FfnEntry e;
   if (moe_layers_ > 0) {
     Estimate est = cost_model_.predict(ffn_shape(model_, layout_, phase, tokens, true));
     e.ffn += est.mean * moe_layers_;
@@ -55,9 +56,11 @@ StepCostModel::FfnEntry StepCostModel::ffn_cost(int64_t tokens, Phase phase) con
   const CommVolume c = layer_communication(model_, layout_, tokens);
   const int ep_group = layout_.tp * layout_.dp_attention;
   e.ep = (link_time(c.ep_dispatch, ep_group) + link_time(c.ep_combine, ep_group)) * moe_layers_;
+  e.tp = link_time(c.tp_allreduce, layout_.tp) * model_.num_layers;
+  if (layout_.pp > 1) e.pp = link_time(c.pp_send, layout_.gpus()) * (layout_.pp - 1);
   if (cacheable) {
-    ffn_cache_[p][tokens] = e;
-    ffn_cached_[p][tokens] = true;
+    e.cached = true;
+    ffn_cache_[p][static_cast<size_t>(tokens)] = e;
   }
   return e;
 }
@@ -65,19 +68,19 @@ StepCostModel::FfnEntry StepCostModel::ffn_cost(int64_t tokens, Phase phase) con
 StepCost StepCostModel::cost(const StepBatch& batch) const {
   StepCost c;
   const int layers = model_.num_layers;
-  auto add = [&](const Estimate& e) {
+  auto add = [&](const CostModel::Core& e) {
     c.provenance = worse(c.provenance, e.provenance);
     c.extrapolated |= e.extrapolated;
   };
   if (batch.prefill.num_seqs > 0) {
-    Estimate e =
-        cost_model_.predict(attention_shape(model_, layout_, Phase::kPrefill, batch.prefill));
+    const CostModel::Core e = cost_model_.predict_core(
+        attention_shape(attention_[static_cast<int>(Phase::kPrefill)], batch.prefill));
     c.prefill_attention = e.mean * layers;
     add(e);
   }
   if (batch.decode.num_seqs > 0) {
-    Estimate e =
-        cost_model_.predict(attention_shape(model_, layout_, Phase::kDecode, batch.decode));
+    const CostModel::Core e = cost_model_.predict_core(
+        attention_shape(attention_[static_cast<int>(Phase::kDecode)], batch.decode));
     c.decode_attention = e.mean * layers;
     add(e);
   }
@@ -89,10 +92,8 @@ StepCost StepCostModel::cost(const StepBatch& batch) const {
     c.ep_communication = f.ep;
     c.provenance = worse(c.provenance, f.provenance);
     c.extrapolated |= f.extrapolated;
-    const CommVolume v = layer_communication(model_, layout_, tokens);
-    c.tp_communication = link_time(v.tp_allreduce, layout_.tp) * layers;
-    if (layout_.pp > 1)
-      c.pp_communication = link_time(v.pp_send, layout_.gpus()) * (layout_.pp - 1);
+    c.tp_communication = f.tp;
+    c.pp_communication = f.pp;
   }
   c.total = c.prefill_attention + c.decode_attention + c.ffn + c.tp_communication +
             c.ep_communication + c.pp_communication;

@@ -51,10 +51,14 @@ class StepCostModel {
   Duration prefill_time(int64_t tokens) const;
 
  private:
+  // Everything of a step that depends only on its token count (FFN, EP, TP and PP
+  // communication), memoised per phase: decode asks for the same few counts again and
+  // again.
   struct FfnEntry {
-    Duration ffn, ep;
-    Provenance provenance;
-    bool extrapolated;
+    Duration ffn, ep, tp, pp;
+    Provenance provenance = Provenance::kMeasured;
+    bool extrapolated = false;
+    bool cached = false;
   };
   FfnEntry ffn_cost(int64_t tokens, Phase phase) const;
   Duration link_time(Bytes bytes, int group_gpus) const;
@@ -65,10 +69,8 @@ class StepCostModel {
   ClusterSpec cluster_;
   const CostModel& cost_model_;
   int moe_layers_ = 0, dense_layers_ = 0;
-  // FFN and EP cost depend only on the token count: memoised per phase (the hot path
-  // of decode asks for the same few batch sizes again and again).
+  AttentionConstants attention_[2];  // per phase
   mutable std::vector<FfnEntry> ffn_cache_[2];
-  mutable std::vector<bool> ffn_cached_[2];
 };
 
 }  // namespace quadrant

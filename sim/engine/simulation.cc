@@ -52,6 +52,11 @@ struct Pool {
   int slots = 0;                   // instances the pool may ever hold (autoscaler max)
   std::vector<int> slot_instance;  // instance occupying each slot, -1 if free
   std::vector<int> instances;      // every instance ever created, in creation order
+  // What the routers see of each of `instances`, kept up to date as loads change (so
+  // that routing a request reads one small array instead of every instance), and how
+  // many of them are not active (then the routers get the active ones only).
+  std::vector<InstanceLoad> loads;
+  int inactive = 0;
 };
 
 class Simulation {
@@ -106,6 +111,12 @@ class Simulation {
   void finish(SimTime now, uint32_t slot);
   void reject(SimTime now, const Request& r, const std::string& reason);
   void change_kv(SimTime now, Instance& in, int64_t delta_blocks);
+  void refresh_load(const Instance& in) {
+    pools_[in.pool].loads[static_cast<size_t>(in.load_index)] = {
+        in.id, in.outstanding_prefill_tokens, in.kv_occupancy()};
+  }
+  void set_state(Instance& in, InstanceState state);
+  const std::vector<InstanceLoad>& candidates(int pool);
   void maybe_release(SimTime now, int inst);
   int64_t blocks_for(int64_t tokens) const { return (tokens + block_ - 1) / block_; }
   int spec_tokens();
@@ -242,6 +253,8 @@ int Simulation::create_instance(int p, SimTime now, InstanceState state) {
   *free_slot = id;
   Instance in;
   in.name = std::string(pool_key(p)) + "[" + std::to_string(pool.instances.size()) + "]";
+  in.id = id;
+  in.load_index = static_cast<int>(pool.instances.size());
   in.role = pool.role;
   in.pool = p;
   in.gpu = pool.spec->gpu;
@@ -255,9 +268,27 @@ int Simulation::create_instance(int p, SimTime now, InstanceState state) {
   in.next_launch_ok = now;
   in.kv_capacity_blocks = pool.kv_capacity_blocks;
   in.crossing.resize(static_cast<size_t>(block_));
+  if (state != InstanceState::kActive) ++pool.inactive;
+  pool.loads.push_back({id, in.outstanding_prefill_tokens, in.kv_occupancy()});
   instances_.push_back(std::move(in));
   pool.instances.push_back(id);
   return id;
+}
+
+void Simulation::set_state(Instance& in, InstanceState state) {
+  Pool& pool = pools_[in.pool];
+  pool.inactive += (state != InstanceState::kActive) - (in.state != InstanceState::kActive);
+  in.state = state;
+}
+
+const std::vector<InstanceLoad>& Simulation::candidates(int p) {
+  const Pool& pool = pools_[p];
+  if (pool.inactive == 0) return pool.loads;
+  loads_.clear();
+  for (size_t i = 0; i < pool.instances.size(); ++i)
+    if (instances_[static_cast<size_t>(pool.instances[i])].state == InstanceState::kActive)
+      loads_.push_back(pool.loads[i]);
+  return loads_;
 }
 
 uint32_t Simulation::new_slot() {
@@ -283,6 +314,7 @@ void Simulation::change_kv(SimTime now, Instance& in, int64_t delta) {
   QUADRANT_CHECK_MSG(in.kv_used_blocks >= 0 && in.kv_used_blocks <= in.kv_capacity_blocks,
                      in.name + ": KV blocks out of range");
   in.kv_peak_blocks = std::max(in.kv_peak_blocks, in.kv_used_blocks);
+  refresh_load(in);
 }
 
 int Simulation::spec_tokens() {
@@ -339,7 +371,7 @@ SimulationResult Simulation::run() {
         break;
       case kInstanceUpEvent: {
         Instance& in = instances_[e.target];
-        if (in.state == InstanceState::kProvisioning) in.state = InstanceState::kActive;
+        if (in.state == InstanceState::kProvisioning) set_state(in, InstanceState::kActive);
         break;
       }
       case kSampleEvent:
@@ -446,18 +478,14 @@ void Simulation::on_arrival(SimTime now) {
     free_slots_.push_back(slot);
     --live_;
   } else {
-    loads_.clear();
-    for (int id : pools_[entry].instances) {
-      const Instance& in = instances_[id];
-      if (in.state == InstanceState::kActive)
-        loads_.push_back({id, in.outstanding_prefill_tokens, in.kv_occupancy()});
-    }
-    QUADRANT_CHECK(!loads_.empty());
-    const int inst = loads_[entry_router_->pick(loads_)].instance;
+    const std::vector<InstanceLoad>& loads = candidates(entry);
+    QUADRANT_CHECK(!loads.empty());
+    const int inst = loads[entry_router_->pick(loads)].instance;
     Instance& in = instances_[inst];
     r.instance = inst;
     in.prefill_queue.push_back(slot);
     in.outstanding_prefill_tokens += r.prefill_target;
+    refresh_load(in);
     kick(now, inst);
   }
   pending_ = source_.next();
@@ -587,6 +615,7 @@ void Simulation::step_done(SimTime now, int inst) {
     Request& r = slab_[s];
     r.prefill_done += tokens;
     in.outstanding_prefill_tokens -= tokens;
+    refresh_load(in);
     if (r.prefill_done == r.prefill_target) prefill_complete(now, s, inst);
   }
   kick(now, inst);
@@ -708,10 +737,10 @@ void Simulation::decode_crossings(SimTime now, Instance& in, int inst) {
   in.context_tokens += in.running_live;
   const int64_t step = in.decode_step;
   std::vector<uint32_t>& crossing = in.crossing[static_cast<size_t>(phase_of(step))];
-  while (!in.finishes.empty() && slab_[in.finishes.top().slot].epoch != in.finishes.top().epoch)
-    in.finishes.pop();  // retired by a preemption
-  const bool finishing = !in.finishes.empty() && in.finishes.top().step == step;
+  // Every step pops its finish entries, so none is older than this step. The top may be
+  // stale (its sequence preempted): then `finishing` errs on the safe side.
   QUADRANT_CHECK(in.finishes.empty() || in.finishes.top().step >= step);
+  const bool finishing = !in.finishes.empty() && in.finishes.top().step == step;
   const int64_t most = in.kv_used_blocks + static_cast<int64_t>(crossing.size());
   in.crossing_pending = true;
   if (most <= in.kv_capacity_blocks && (!finishing || most <= in.kv_peak_blocks)) {
@@ -769,6 +798,7 @@ void Simulation::preempt(SimTime now, uint32_t s, int inst) {
   r.prefill_done = 0;
   in.prefill_queue.push_front(s);
   in.outstanding_prefill_tokens += r.prefill_target;
+  refresh_load(in);
   ++in.preemptions;
   if (opt_.trace)
     opt_.trace({in.name,
@@ -817,18 +847,14 @@ void Simulation::prefill_complete(SimTime now, uint32_t s, int inst) {
 void Simulation::begin_transfer(SimTime now, uint32_t s) {
   Request& r = slab_[s];
   r.transfer_started = true;
-  loads_.clear();
-  for (int id : pools_[kDecodePool].instances) {
-    const Instance& d = instances_[id];
-    if (d.state == InstanceState::kActive)
-      loads_.push_back({id, d.outstanding_prefill_tokens, d.kv_occupancy()});
-  }
-  QUADRANT_CHECK(!loads_.empty());
-  const int dec = loads_[decode_router_->pick(loads_)].instance;
+  const std::vector<InstanceLoad>& loads = candidates(kDecodePool);
+  QUADRANT_CHECK(!loads.empty());
+  const int dec = loads[decode_router_->pick(loads)].instance;
   r.decode_instance = dec;
   Instance& d = instances_[dec];
   d.transfer_queue.push_back(s);
   d.kv_pending_blocks += blocks_for(int64_t{r.input_tokens} + 1);
+  refresh_load(d);
   try_start_transfers(now, dec);
 }
 
@@ -841,6 +867,7 @@ void Simulation::try_start_transfers(SimTime now, int dec) {
     if (d.kv_used_blocks + need > d.kv_capacity_blocks) break;
     d.transfer_queue.pop_front();
     d.kv_pending_blocks -= need;
+    refresh_load(d);
     start_transfer(now, s);
   }
 }
@@ -945,7 +972,7 @@ void Simulation::reject(SimTime now, const Request& r, const std::string& reason
 void Simulation::maybe_release(SimTime now, int inst) {
   Instance& in = instances_[inst];
   if (in.state != InstanceState::kDraining || !in.idle()) return;
-  in.state = InstanceState::kReleased;
+  set_state(in, InstanceState::kReleased);
   in.released = now;
   Pool& pool = pools_[in.pool];
   for (int& occupant : pool.slot_instance)
@@ -981,7 +1008,7 @@ void Simulation::on_scale_tick(SimTime now) {
       // The newest active instance drains: no new work, released once idle.
       for (auto it = pool.instances.rbegin(); it != pool.instances.rend(); ++it)
         if (instances_[*it].state == InstanceState::kActive) {
-          instances_[*it].state = InstanceState::kDraining;
+          set_state(instances_[*it], InstanceState::kDraining);
           maybe_release(now, *it);
           break;
         }

@@ -150,19 +150,45 @@ Bytes weight_bytes_per_gpu(const ModelSpec& m, const Layout& l) {
   return Bytes(linear * stage * weight_element_bytes(m) + emb * 2.0);
 }
 
-QuadrantShape attention_shape(const ModelSpec& m, const Layout& l, Phase phase,
-                              const BatchShape& b) {
+AttentionConstants attention_constants(const ModelSpec& m, const Layout& l, Phase phase) {
   const AttentionSpec& a = m.attention;
+  AttentionConstants k;
+  k.phase = phase;
+  k.dp = l.dp_attention;
+  k.heads = ceil_div(a.num_heads, l.tp);
+  if (a.kind == AttentionKind::kMla && phase == Phase::kDecode) {
+    // Weight absorption: queries score the cached latent directly.
+    k.kv_heads = 1;
+    k.qk_head_dim = a.kv_lora_rank + a.qk_rope_head_dim;
+    k.v_head_dim = a.kv_lora_rank;
+  } else {
+    k.kv_heads = a.kind == AttentionKind::kMla ? k.heads : ceil_div(a.num_kv_heads, l.tp);
+    k.qk_head_dim = a.qk_head_dim();
+    k.v_head_dim = a.v_dim();
+  }
+  k.compute_format = phase == Phase::kDecode ? m.precision.kv_cache : m.precision.activations;
+  k.proj_params = attention_parameters_per_layer(m) / l.tp;
+  k.kv_elem = kv_elements_per_layer_per_gpu(m, l);
+  k.kv_b = bytes_per_element(m.precision.kv_cache);
+  k.weights = k.proj_params * weight_element_bytes(m);
+  k.h = m.hidden_size;
+  k.act_b = act_bytes(m);
+  k.hidden = m.hidden_size;
+  return k;
+}
+
+QuadrantShape attention_shape(const AttentionConstants& k, const BatchShape& b) {
   QuadrantShape s;
-  s.quadrant = phase == Phase::kPrefill ? Quadrant::kPrefillAttention : Quadrant::kDecodeAttention;
-  const int dp = l.dp_attention;
+  s.quadrant =
+      k.phase == Phase::kPrefill ? Quadrant::kPrefillAttention : Quadrant::kDecodeAttention;
+  const int dp = k.dp;
   // Each DP-attention replica serves its share of the sequences.
   s.num_seqs = std::max(1, ceil_div(b.num_seqs, dp));
   s.new_tokens = static_cast<int64_t>(ceil_div_d(d(b.new_tokens), dp));
   s.context_tokens = static_cast<int64_t>(ceil_div_d(d(b.context_tokens), dp));
   double pairs = d(b.attention_pairs);
   if (pairs <= 0) {
-    if (phase == Phase::kDecode) {
+    if (k.phase == Phase::kDecode) {
       pairs = d(b.context_tokens);
     } else {
       const double seqs = std::max(1, b.num_seqs);
@@ -172,32 +198,25 @@ QuadrantShape attention_shape(const ModelSpec& m, const Layout& l, Phase phase,
     }
   }
   pairs /= dp;
-  s.heads = ceil_div(a.num_heads, l.tp);
-  const double h = m.hidden_size;
-  if (a.kind == AttentionKind::kMla && phase == Phase::kDecode) {
-    // Weight absorption: queries score the cached latent directly.
-    s.kv_heads = 1;
-    s.qk_head_dim = a.kv_lora_rank + a.qk_rope_head_dim;
-    s.v_head_dim = a.kv_lora_rank;
-  } else {
-    s.kv_heads = a.kind == AttentionKind::kMla ? s.heads : ceil_div(a.num_kv_heads, l.tp);
-    s.qk_head_dim = a.qk_head_dim();
-    s.v_head_dim = a.v_dim();
-  }
-  s.compute_format = phase == Phase::kDecode ? m.precision.kv_cache : m.precision.activations;
-  const double proj_params = attention_parameters_per_layer(m) / l.tp;
+  s.heads = k.heads;
+  s.kv_heads = k.kv_heads;
+  s.qk_head_dim = k.qk_head_dim;
+  s.v_head_dim = k.v_head_dim;
+  s.compute_format = k.compute_format;
   const double core = 2.0 * pairs * s.heads * (s.qk_head_dim + s.v_head_dim);
-  s.flops = Flops(2.0 * d(s.new_tokens) * proj_params + core);
-  const double kv_elem = kv_elements_per_layer_per_gpu(m, l);
-  const double kv_b = bytes_per_element(m.precision.kv_cache);
+  s.flops = Flops(2.0 * d(s.new_tokens) * k.proj_params + core);
   const double prior_kv = std::max(0.0, d(s.context_tokens) - d(s.new_tokens));
-  const double weights = proj_params * weight_element_bytes(m);
-  const double kv = (prior_kv + d(s.new_tokens)) * kv_elem * kv_b  // read
-                    + d(s.new_tokens) * kv_elem * kv_b;            // write the new entries
-  const double acts = 2.0 * d(s.new_tokens) * h * act_bytes(m);
-  s.bytes = Bytes(weights + kv + acts);
-  s.hidden = m.hidden_size;
+  const double kv = (prior_kv + d(s.new_tokens)) * k.kv_elem * k.kv_b  // read
+                    + d(s.new_tokens) * k.kv_elem * k.kv_b;            // write the new entries
+  const double acts = 2.0 * d(s.new_tokens) * k.h * k.act_b;
+  s.bytes = Bytes(k.weights + kv + acts);
+  s.hidden = k.hidden;
   return s;
+}
+
+QuadrantShape attention_shape(const ModelSpec& m, const Layout& l, Phase phase,
+                              const BatchShape& b) {
+  return attention_shape(attention_constants(m, l, phase), b);
 }
 
 QuadrantShape ffn_shape(const ModelSpec& m, const Layout& l, Phase phase, int64_t tokens,

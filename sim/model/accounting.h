@@ -58,6 +58,24 @@ struct BatchShape {
 // One layer's quadrant work on one GPU of the layout: the shape the cost model sees.
 QuadrantShape attention_shape(const ModelSpec& m, const Layout& l, Phase phase,
                               const BatchShape& b);
+
+// What attention_shape takes of the model, layout and phase, computed once: a step's
+// cost asks for a shape per step (the same figures, bit for bit, as the call above).
+struct AttentionConstants {
+  Phase phase = Phase::kPrefill;
+  int dp = 1;
+  int heads = 0, kv_heads = 0, qk_head_dim = 0, v_head_dim = 0;
+  NumberFormat compute_format = NumberFormat::kBf16;
+  double proj_params = 0;  // attention projection parameters per GPU
+  double kv_elem = 0;      // KV elements per token, layer and GPU
+  double kv_b = 0;         // bytes per KV element
+  double weights = 0;      // projection weight bytes per GPU
+  double h = 0;            // hidden size
+  double act_b = 0;        // bytes per activation
+  int hidden = 0;
+};
+AttentionConstants attention_constants(const ModelSpec& m, const Layout& l, Phase phase);
+QuadrantShape attention_shape(const AttentionConstants& k, const BatchShape& b);
 // FFN of one layer: MoE layers route tokens * top_k pairs over EP ranks (expected even
 // spread; shared experts counted on every rank); dense layers split by TP.
 QuadrantShape ffn_shape(const ModelSpec& m, const Layout& l, Phase phase, int64_t tokens,

@@ -78,20 +78,28 @@ struct DecodeWakeup {
 
 enum class InstanceState { kProvisioning, kActive, kDraining, kReleased };
 
-struct Instance {
-  std::string name;  // "prefill[0]"
+struct alignas(64) Instance {
+  // What routing and every step read first, together in one cache line: the routers scan
+  // a whole pool per request.
+  InstanceState state = InstanceState::kActive;
   Role role = Role::kPrefill;
-  int pool = 0;  // index of its PoolSpec: 0 prefill, 1 decode, 2 colocated
+  int running_live = 0;
+  int64_t outstanding_prefill_tokens = 0;
+  int64_t kv_capacity_blocks = 0;
+  int64_t kv_used_blocks = 0;
+  int64_t kv_pending_blocks = 0;  // decode: blocks wanted by transfers waiting for room
+  int64_t decode_step = 0;        // decode steps completed (one token each without speculation)
+  int64_t context_tokens = 0;     // KV tokens of `running`
+
+  std::string name;    // "prefill[0]"
+  int id = 0;          // index among the simulation's instances
+  int pool = 0;        // index of its PoolSpec: 0 prefill, 1 decode, 2 colocated
+  int load_index = 0;  // its place in the pool's instances (and router loads)
   std::string gpu;
   int gpus = 0;
   int first_gpu = 0;  // in the topology
   const StepCostModel* costs = nullptr;
-  InstanceState state = InstanceState::kActive;
   SimTime up_since, released = SimTime::never(), ready_at;
-
-  int64_t kv_capacity_blocks = 0;
-  int64_t kv_used_blocks = 0;
-  int64_t kv_pending_blocks = 0;  // decode: blocks wanted by transfers waiting for room
 
   std::deque<uint32_t> prefill_queue;   // requests with prefill chunks left to launch
   std::deque<uint32_t> transfer_queue;  // decode: waiting for KV room to start a transfer
@@ -99,8 +107,6 @@ struct Instance {
   // Decoding, in admission order; removed entries are kGone until compacted.
   static constexpr uint32_t kGone = UINT32_MAX;
   std::vector<uint32_t> running;
-  int running_live = 0;
-  int64_t decode_step = 0;  // decode steps completed (one token each without speculation)
   // Without speculation every running sequence gains one token per step, so a sequence
   // needs a new KV block every B steps (B the block size), at steps of one phase
   // (decode_step mod B): `crossing[phase]` lists them and a step needs as many blocks as
@@ -112,9 +118,7 @@ struct Instance {
   std::priority_queue<DecodeWakeup, std::vector<DecodeWakeup>, std::greater<>> finishes;
   bool crossing_pending = false;  // inside a step, before its crossings got their blocks
   int prefilling = 0;             // colocated/decode: sequences admitted to prefill
-  int64_t outstanding_prefill_tokens = 0;
-  int64_t context_tokens = 0;  // KV tokens of `running`
-  int incoming = 0;            // decode: transfers in flight to it
+  int incoming = 0;               // decode: transfers in flight to it
 
   std::deque<StepInFlight> in_flight;
   bool launch_scheduled = false;

@@ -186,8 +186,30 @@ const FlowNetwork::Route& FlowNetwork::route(GpuGroup src, GpuGroup dst) {
         topology_.path(src.first + static_cast<int>(s), dst.first + static_cast<int>(d));
     Shard sh;
     sh.channels = static_cast<uint32_t>(route_channels_.size());
-    sh.num_channels = static_cast<uint32_t>(path.size());
-    route_channels_.insert(route_channels_.end(), path.begin(), path.end());
+    // A relay vertex (a NIC: two links, not a GPU) passes every flow from its in-channel
+    // to its out-channel: both carry the same flows, so the faster one never sets a
+    // share and is left out (half the channels of a cross-node path, same rates).
+    for (size_t i = 0; i < path.size(); ++i) {
+      const int c = path[i];
+      if (i + 1 < path.size()) {
+        const int v = topology_.channel_head(c);
+        const bool relay =
+            topology_.kind(v) != Topology::VertexKind::kGpu && topology_.degree(v) == 2;
+        if (relay && topology_.channel(c).bandwidth.value() >=
+                         topology_.channel(path[i + 1]).bandwidth.value())
+          continue;
+      }
+      if (i > 0) {
+        const int v = topology_.channel_head(path[i - 1]);
+        const bool relay =
+            topology_.kind(v) != Topology::VertexKind::kGpu && topology_.degree(v) == 2;
+        if (relay && topology_.channel(c).bandwidth.value() >
+                         topology_.channel(path[i - 1]).bandwidth.value())
+          continue;
+      }
+      route_channels_.push_back(c);
+    }
+    sh.num_channels = static_cast<uint32_t>(route_channels_.size()) - sh.channels;
     sh.latency = topology_.path_latency(path);
     sh.fraction = static_cast<double>(end - at) / static_cast<double>(S * D);
     route_shards_.push_back(sh);

@@ -37,6 +37,14 @@ class Topology {
   VertexKind kind(int vertex) const;
   int num_channels() const { return static_cast<int>(channels_.size()); }
   const Channel& channel(int id) const { return channels_[static_cast<size_t>(id)]; }
+  // The vertex a channel leads to, and how many links a vertex has.
+  int channel_head(int id) const {
+    const auto& [a, b] = edge_ends_[static_cast<size_t>(id / 2)];
+    return id % 2 == 0 ? b : a;
+  }
+  int degree(int vertex) const {
+    return static_cast<int>(adjacency_[static_cast<size_t>(vertex)].size());
+  }
   // Directed channels from src to dst GPU (empty when src == dst); cached per pair, so
   // that a path is searched once and then found in O(1) (a row of num_gpus ints per
   // source GPU that ever sends).
