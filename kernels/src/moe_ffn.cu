@@ -2,7 +2,13 @@
 // of (token, slot) pairs into rows grouped by expert, two grouped GEMMs over the experts
 // (gate/up, then down) with SiLU-and-multiply between, and the weighted un-permuting
 // combine. Prefill runs it at hundreds of rows per expert (matrix-bound), decode at a
-// few (bound by reading the expert weights); the kernels are the same.
+// few (bound by reading the expert weights).
+//
+// GEMM paths: at 48+ rows per expert the sm_90a wgmma grouped GEMM (sm90_grouped_gemm.h:
+// TMA, HGMMA/QGMMA, SiLU * up fused into the gate/up epilogue; W4A8 dequantised to an E4M3
+// copy each step); below, the mma.sync kernels here (16-row tiles; W4A8 with the INT4
+// weights repacked at prepare and dequantised in registers into the B fragments).
+// "bf16_cublaslt" runs the two GEMMs through cuBLASLt once per expert instead.
 //
 // Shape: tokens, experts (<= 256), top_k, hidden, intermediate (both multiples of 128).
 // Formats: bf16; fp8 (E4M3 activations with a scale per row and 128 columns, E4M3
@@ -251,6 +257,147 @@ __global__ void moe_transpose_scales_kernel(const float* __restrict__ in, int ex
     const size_t e = i / (size_t(n) * kb), rem = i % (size_t(n) * kb);
     const int row = static_cast<int>(rem / kb), b = static_cast<int>(rem % kb);
     out[(e * kb + b) * n + row] = in[i];
+  }
+}
+
+// ---- W4A8 at decode sizes: INT4 dequantised in registers into the mma B fragments ----
+//
+// The weights are repacked once at prepare (a storage layout, like Marlin's): for each
+// expert, group of 8 weight rows, 128-deep k block and lane, 16 contiguous bytes holding
+// the lane's four m16n8k32 B fragments (k32 steps) as 8 INT4 each. A warp reads 512
+// contiguous bytes per k block straight into registers (no shared-memory round trip, no
+// extra barrier); only the activations (16 rows x 128 bytes per k block) go through shared
+// memory, as ldmatrix A fragments.
+__global__ void moe_w4_prepack_kernel(const uint8_t* __restrict__ w, int experts, int n, int k,
+                                      uint4* __restrict__ out) {
+  const int kb_count = k / 128;
+  const size_t total = size_t(experts) * (n / 8) * kb_count * 32;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total;
+       i += size_t(gridDim.x) * blockDim.x) {
+    const int lane = static_cast<int>(i % 32);
+    const size_t blk = i / 32;  // (expert * n / 8 + group) * kb_count + kb
+    const int kb = static_cast<int>(blk % kb_count);
+    const size_t group = blk / kb_count;  // expert * n / 8 + g: rows 8 * group ..
+    const size_t row = group * 8 + lane / 4;
+    const int q = lane % 4;
+    const uint8_t* src = w + row * (k / 2) + kb * 64;
+    uint32_t words[4];
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      // Elements 4q..4q+3 and 16+4q..16+4q+3 of this k32 step: bytes 2q, 2q+1, 8+2q, 9+2q.
+      const uint8_t* chunk = src + c * 16;
+      words[c] = uint32_t(chunk[2 * q]) | uint32_t(chunk[2 * q + 1]) << 8 |
+                 uint32_t(chunk[8 + 2 * q]) << 16 | uint32_t(chunk[9 + 2 * q]) << 24;
+    }
+    out[i] = make_uint4(words[0], words[1], words[2], words[3]);
+  }
+}
+
+// out[r][n] = sum_k A[r][k] * W[e(r)][n][k], A E4M3 (scale per row and 128 k, [row][k/128]),
+// W the prepacked INT4 (scale per weight row and 128 k, transposed: [e][k/128][n]). 8 warps,
+// each 16 weight rows (two n8 groups) x the tile's 16 rows; kDepth k blocks of weights in
+// flight per lane.
+constexpr int kW4Warps = 8, kW4Depth = 4, kW4Stages = 4;
+__global__ void __launch_bounds__(kW4Warps * 32) moe_w4a8_decode_gemm_kernel(
+    const uint8_t* __restrict__ a, const float* __restrict__ a_scale, const uint4* __restrict__ wp,
+    const float* __restrict__ ws_t, const int32_t* __restrict__ offsets,
+    const int32_t* __restrict__ tile_expert, const int32_t* __restrict__ tile_row,
+    const int32_t* __restrict__ num_tiles, int n_total, int k_total, bf16* __restrict__ out) {
+  if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
+  __shared__ __align__(128) uint8_t sa_tiles[kW4Stages][16 * 128];
+  const int e = tile_expert[blockIdx.y], row0 = tile_row[blockIdx.y];
+  const int rows = min(16, offsets[e + 1] - row0);
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int kb_count = k_total / 128;
+  const int n0 = blockIdx.x * (kW4Warps * 16) + warp * 16;  // this warp's 16 weight rows
+  // Lane's 16 bytes of group g (8 rows) at k block kb.
+  const uint4* wg[2];
+#pragma unroll
+  for (int ng = 0; ng < 2; ++ng)
+    wg[ng] = wp + ((size_t(e) * (n_total / 8) + (n0 + 8 * ng) / 8) * kb_count) * 32 + lane;
+  auto load_a = [&](int stage, int kb) {
+    if (tid < 128) {  // 16 rows x 8 chunks of 16 bytes
+      const int r = tid / 8, ch = tid % 8;
+      const bool valid = r < rows;
+      cp_async_16(sa_tiles[stage] + swz(r, ch, 128),
+                  a + size_t(row0 + (valid ? r : 0)) * k_total + kb * 128 + ch * 16, valid);
+    }
+  };
+#pragma unroll
+  for (int st = 0; st < kW4Stages - 1; ++st) {
+    if (st < kb_count) load_a(st, st);
+    cp_async_commit();
+  }
+  uint4 wreg[kW4Depth][2];
+#pragma unroll
+  for (int d = 0; d < kW4Depth; ++d)
+#pragma unroll
+    for (int ng = 0; ng < 2; ++ng)
+      wreg[d][ng] = d < kb_count ? __ldg(wg[ng] + size_t(d) * 32) : make_uint4(0, 0, 0, 0);
+  float acc[2][4] = {}, part[2][4];
+  const int ra = min(lane / 4, rows - 1), rb = min(lane / 4 + 8, rows - 1);
+  for (int kb0 = 0; kb0 < kb_count; kb0 += kW4Depth) {
+#pragma unroll
+    for (int d = 0; d < kW4Depth; ++d) {
+      const int kb = kb0 + d;
+      if (kb >= kb_count) break;
+      cp_async_wait<kW4Stages - 2>();
+      __syncthreads();
+      if (kb + kW4Stages - 1 < kb_count)
+        load_a((kb + kW4Stages - 1) % kW4Stages, kb + kW4Stages - 1);
+      cp_async_commit();
+      const uint4 wv[2] = {wreg[d][0], wreg[d][1]};
+      // Refill this slot kDepth blocks ahead before the math: the loads overlap it.
+#pragma unroll
+      for (int ng = 0; ng < 2; ++ng)
+        if (kb + kW4Depth < kb_count) wreg[d][ng] = __ldg(wg[ng] + size_t(kb + kW4Depth) * 32);
+      const float sa0 = a_scale[size_t(row0 + ra) * kb_count + kb];
+      const float sa1 = a_scale[size_t(row0 + rb) * kb_count + kb];
+      float2 sw[2];
+#pragma unroll
+      for (int ng = 0; ng < 2; ++ng)
+        sw[ng] = *reinterpret_cast<const float2*>(ws_t + (size_t(e) * kb_count + kb) * n_total +
+                                                  n0 + 8 * ng + 2 * (lane % 4));
+      const uint8_t* st = sa_tiles[kb % kW4Stages];
+#pragma unroll
+      for (int ng = 0; ng < 2; ++ng)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) part[ng][c] = 0.0f;
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks) {
+        uint32_t af[4];
+        const int r = (lane % 8) + ((lane / 8) & 1) * 8;
+        ldmatrix_x4(af, st + swz(r, ks * 2 + lane / 16, 128));
+#pragma unroll
+        for (int ng = 0; ng < 2; ++ng) {
+          const uint32_t word = ks == 0   ? wv[ng].x
+                                : ks == 1 ? wv[ng].y
+                                : ks == 2 ? wv[ng].z
+                                          : wv[ng].w;
+          const uint2 b = int4x8_to_e4m3x8(word);
+          mma_e4m3_16832(part[ng], af, b.x, b.y);
+        }
+      }
+#pragma unroll
+      for (int ng = 0; ng < 2; ++ng) {
+        acc[ng][0] = fmaf(part[ng][0], sa0 * sw[ng].x, acc[ng][0]);
+        acc[ng][1] = fmaf(part[ng][1], sa0 * sw[ng].y, acc[ng][1]);
+        acc[ng][2] = fmaf(part[ng][2], sa1 * sw[ng].x, acc[ng][2]);
+        acc[ng][3] = fmaf(part[ng][3], sa1 * sw[ng].y, acc[ng][3]);
+      }
+    }
+  }
+  cp_async_wait<0>();
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = lane / 4 + 8 * h;
+    if (r >= rows) continue;
+#pragma unroll
+    for (int ng = 0; ng < 2; ++ng) {
+      const int col = n0 + 8 * ng + 2 * (lane % 4);
+      *reinterpret_cast<uint32_t*>(out + size_t(row0 + r) * n_total + col) =
+          pack_bf16x2(acc[ng][2 * h], acc[ng][2 * h + 1]);
+    }
   }
 }
 
@@ -524,6 +671,31 @@ class MoeFfnOp final : public QuadrantOp {
     QK_CUDA_CHECK(cudaFuncSetAttribute(moe_grouped_gemm_kernel<F, 64>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        GemmTraits<F, 64>::kSmemBytes));
+    if constexpr (F == Fmt::kW4a8) {
+      w4_decode_ = !use_wgmma_ && bm_ == 16 && !lt_;
+      if (w4_decode_) {
+        w1p_.resize(w1_.size());
+        w2p_.resize(w2_.size());
+        w1_scale_t_.resize(w1_scale_.size());
+        w2_scale_t_.resize(w2_scale_.size());
+        moe_w4_prepack_kernel<<<8 * sm_count(), 256>>>(
+            w1_.get(), experts_, static_cast<int>(2 * inter_), static_cast<int>(hidden_),
+            reinterpret_cast<uint4*>(w1p_.get()));
+        QK_LAUNCH_CHECK("moe_w4_prepack_kernel");
+        moe_w4_prepack_kernel<<<8 * sm_count(), 256>>>(
+            w2_.get(), experts_, static_cast<int>(hidden_), static_cast<int>(inter_),
+            reinterpret_cast<uint4*>(w2p_.get()));
+        QK_LAUNCH_CHECK("moe_w4_prepack_kernel");
+        moe_transpose_scales_kernel<<<4 * sm_count(), 256>>>(
+            w1_scale_.get(), experts_, static_cast<int>(2 * inter_),
+            static_cast<int>(hidden_ / 128), w1_scale_t_.get());
+        QK_LAUNCH_CHECK("moe_transpose_scales_kernel");
+        moe_transpose_scales_kernel<<<4 * sm_count(), 256>>>(
+            w2_scale_.get(), experts_, static_cast<int>(hidden_), static_cast<int>(inter_ / 128),
+            w2_scale_t_.get());
+        QK_LAUNCH_CHECK("moe_transpose_scales_kernel");
+      }
+    }
     if (use_wgmma_) {
       // Scales k-block-major ([k / 128][rows]): a tile's rows of one k block are contiguous.
       Sm90GroupedGemmArgs g;
@@ -632,15 +804,37 @@ class MoeFfnOp final : public QuadrantOp {
 
   // The mma.sync path: gate/up GEMM, SiLU * up kernel, down GEMM.
   void gemm_and_act(cudaStream_t stream) {
+    if constexpr (F == Fmt::kW4a8) {
+      if (w4_decode_) {
+        gemm_w4(stream, reinterpret_cast<const uint8_t*>(xp_.get()), xp_scale_.get(), w1p_,
+                w1_scale_t_.get(), 2 * inter_, hidden_, h_.get());
+        act(stream);
+        gemm_w4(stream, reinterpret_cast<const uint8_t*>(act_.get()), act_scale_.get(), w2p_,
+                w2_scale_t_.get(), hidden_, inter_, y_.get());
+        return;
+      }
+    }
     gemm(stream, reinterpret_cast<const uint8_t*>(xp_.get()), xp_scale_.get(), w1_.get(),
          w1_scale_.get(), 2 * inter_, hidden_, h_.get());
+    act(stream);
+    gemm(stream, reinterpret_cast<const uint8_t*>(act_.get()), act_scale_.get(), w2_.get(),
+         w2_scale_.get(), hidden_, inter_, y_.get());
+  }
+  void act(cudaStream_t stream) {
     const int64_t act_warps = rows_ * inter_ / 128;
     moe_act_kernel<AType><<<static_cast<unsigned>((act_warps + 7) / 8), 256, 0, stream>>>(
         h_.get(), offsets_.get(), experts_, static_cast<int>(inter_), act_.get(), act_scale_.get(),
         scale_row_stride(inter_), scale_blk_stride(inter_));
     QK_LAUNCH_CHECK("moe_act_kernel");
-    gemm(stream, reinterpret_cast<const uint8_t*>(act_.get()), act_scale_.get(), w2_.get(),
-         w2_scale_.get(), hidden_, inter_, y_.get());
+  }
+  void gemm_w4(cudaStream_t stream, const uint8_t* a, const float* a_scale,
+               const DeviceArray<uint8_t>& wp, const float* ws_t, int64_t n, int64_t k, bf16* out) {
+    dim3 grid(static_cast<unsigned>(n / (kW4Warps * 16)), static_cast<unsigned>(max_tiles_));
+    moe_w4a8_decode_gemm_kernel<<<grid, kW4Warps * 32, 0, stream>>>(
+        a, a_scale, reinterpret_cast<const uint4*>(wp.get()), ws_t, offsets_.get(),
+        tile_expert_.get(), tile_row_.get(), num_tiles_.get(), static_cast<int>(n),
+        static_cast<int>(k), out);
+    QK_LAUNCH_CHECK("moe_w4a8_decode_gemm_kernel");
   }
 
   // cuBLASLt per expert: the row counts of this routing come to the host once here (a
@@ -741,8 +935,9 @@ class MoeFfnOp final : public QuadrantOp {
   }
   size_t device_bytes() const override {
     return x_.bytes() + w1_.bytes() + w2_.bytes() + w1_scale_.bytes() + w2_scale_.bytes() +
-           w1q_.bytes() + w2q_.bytes() + w1_scale_t_.bytes() + w2_scale_t_.bytes() + xp_.bytes() +
-           h_.bytes() + act_.bytes() + y_.bytes() + out_.bytes();
+           w1q_.bytes() + w2q_.bytes() + w1p_.bytes() + w2p_.bytes() + w1_scale_t_.bytes() +
+           w2_scale_t_.bytes() + xp_.bytes() + h_.bytes() + act_.bytes() + y_.bytes() +
+           out_.bytes();
   }
   // Experts with at least one token under the current inputs (after prepare()).
   void count_active_experts() {
@@ -811,7 +1006,9 @@ class MoeFfnOp final : public QuadrantOp {
   DeviceArray<bf16> x_, h_, y_, out_;
   DeviceArray<float> scores_, weights_, w1_scale_, w2_scale_, xp_scale_, act_scale_;
   DeviceArray<uint8_t> w1_, w2_;
-  DeviceArray<uint8_t> w1q_, w2q_;              // W4A8 wgmma path: E4M3 copies, per step
+  DeviceArray<uint8_t> w1q_, w2q_;  // W4A8 wgmma path: E4M3 copies, per step
+  DeviceArray<uint8_t> w1p_, w2p_;  // W4A8 decode path: INT4 repacked in fragment order
+  bool w4_decode_ = false;
   DeviceArray<float> w1_scale_t_, w2_scale_t_;  // W4A8 wgmma path: [e][k / 128][n]
   DeviceArray<AType> xp_, act_;
   DeviceArray<int32_t> ids_, counts_, offsets_, fill_, tile_expert_, tile_row_, tile_first_,
