@@ -285,7 +285,7 @@ class PrefillAttentionOp final : public QuadrantOp {
         (dqk_ == 64 && dv_ == 64) || (dqk_ == 128 && dv_ == 128) || (dqk_ == 192 && dv_ == 128),
         "(head_dim, v_head_dim) must be (64, 64), (128, 128) or (192, 128)");
     // Hopper's wgmma kernel where it covers the shape, else the mma.sync kernel below.
-    // QUADRANT_PREFILL_ATTN_VARIANT (benchmarks only): -1 the mma.sync kernel, 0..5 the
+    // QUADRANT_PREFILL_ATTN_VARIANT (benchmarks only): -1 the mma.sync kernel, 0..7 the
     // wgmma kernel's variants (sm90_prefill_attention.h). Default: the fastest measured
     // (PERF.md run 4): BF16 ping-pong (2), FP8 three consumer warpgroups (4).
     const char* variant = std::getenv("QUADRANT_PREFILL_ATTN_VARIANT");
@@ -327,9 +327,10 @@ class PrefillAttentionOp final : public QuadrantOp {
   }
 
   std::string name() const override {
-    static const char* const kVariant[6] = {"_wgmma_serial",  "_wgmma_overlap",    "_wgmma",
-                                            "_wgmma_polyexp", "_wgmma_3wg_serial", "_wgmma_3wg"};
-    return "sm90_" + format_ + (use_sm90_ ? kVariant[std::clamp(variant_, 0, 5)] : "_mma") +
+    static const char* const kVariant[8] = {"_wgmma_serial",  "_wgmma_overlap",    "_wgmma",
+                                            "_wgmma_polyexp", "_wgmma_3wg_serial", "_wgmma_3wg",
+                                            "_wgmma_3wg_pvq", "_wgmma_pvq"};
+    return "sm90_" + format_ + (use_sm90_ ? kVariant[std::clamp(variant_, 0, 7)] : "_mma") +
            "_prefill_attention";
   }
 

@@ -246,7 +246,8 @@ __global__ void __launch_bounds__(128 * (1 + kCons), 1)
                                   const __grid_constant__ CUtensorMap tm_v,
                                   const Sm90PrefillArgs p) {
   using L = Sm90Layout<kFp8, DQK, DV, kCons>;
-  static_assert(kCons == 2 || (kCons == 3 && kFp8 && kMode <= 1), "3 consumers: fp8, no ping-pong");
+  static_assert(kCons == 2 || (kCons == 3 && kFp8 && (kMode <= 1 || kMode == 4)),
+                "3 consumers: fp8, no ping-pong");
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   uint8_t* sq = smem;
@@ -500,6 +501,31 @@ __global__ void __launch_bounds__(128 * (1 + kCons), 1)
       fence_regs<DV / 2>(o);
       release(v_empty + st);
     }
+  } else if constexpr (kMode == 4) {
+    // Serial, but P.V is not waited for: the next tile's S queues behind it on the tensor
+    // cores and one wait covers both (P and O are free again after it, so no register is
+    // live longer than in the serial loop).
+    int prev = 0;
+    for (int it = 0; it < n_tiles; ++it) {
+      const int j = n_tiles - 1 - it, st = it % L::kStages;
+      const uint32_t parity = (it / L::kStages) & 1;
+      mbar_wait(k_full + st, parity);
+      issue_qk(sc, st);
+      wgmma_wait<0>();
+      fence_regs<64>(sc);
+      fence_regs<DV / 2>(o);
+      release(k_empty + st);
+      if (it > 0) release(v_empty + prev);
+      softmax(sc, j, corr);
+      rescale_o(corr);
+      to_p(sc, pa);
+      mbar_wait(v_full + st, parity);
+      issue_pv(pa, st);
+      prev = st;
+    }
+    wgmma_wait<0>();
+    fence_regs<DV / 2>(o);
+    release(v_empty + prev);
   } else {
     // FlashAttention-3's intra-warpgroup overlap: S of tile it and P.V of tile it - 1 are
     // issued together, and the softmax of tile it runs while P.V is on the tensor cores.
@@ -669,17 +695,22 @@ void launch_kernel(const Sm90PrefillProblem& pr, cudaStream_t stream) {
   using Kernel = void (*)(CUtensorMap, CUtensorMap, CUtensorMap, Sm90PrefillArgs);
   Kernel kernel = nullptr;
   if constexpr (kCons == 3) {
-    kernel = pr.variant == 4 ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 3>
-                             : sm90_prefill_attention_kernel<kFp8, DQK, DV, 1, 3>;
+    kernel = pr.variant == 4   ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 3>
+             : pr.variant == 5 ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 1, 3>
+                               : sm90_prefill_attention_kernel<kFp8, DQK, DV, 4, 3>;
   } else {
-    const Kernel kernels[4] = {sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 2>,
+    const Kernel kernels[8] = {sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 2>,
                                sm90_prefill_attention_kernel<kFp8, DQK, DV, 1, 2>,
                                sm90_prefill_attention_kernel<kFp8, DQK, DV, 2, 2>,
-                               sm90_prefill_attention_kernel<kFp8, DQK, DV, 3, 2>};
+                               sm90_prefill_attention_kernel<kFp8, DQK, DV, 3, 2>,
+                               nullptr,
+                               nullptr,
+                               nullptr,
+                               sm90_prefill_attention_kernel<kFp8, DQK, DV, 4, 2>};
     kernel = kernels[pr.variant];
   }
   // Once per kernel (each variant is its own function).
-  static bool smem_set[6] = {false, false, false, false, false, false};
+  static bool smem_set[8] = {};
   bool& set = smem_set[pr.variant];
   if (!set) {
     QK_CUDA_CHECK(
@@ -704,12 +735,12 @@ int sm90_prefill_tile_rows(bool fp8, int variant) {
 
 void sm90_prefill_launch(const Sm90PrefillProblem& pr, cudaStream_t stream) {
   const int v = pr.variant;
-  if (v < 0 || v > 5 || (v >= 4 && !pr.fp8))
-    throw std::invalid_argument("sm90_prefill_launch: variant must be 0 .. 3 (4, 5: fp8 only)");
+  if (v < 0 || v > 7 || (v >= 4 && v <= 6 && !pr.fp8))
+    throw std::invalid_argument("sm90_prefill_launch: variant must be 0 .. 7 (4 .. 6: fp8 only)");
   if (pr.fp8) {
     if (pr.head_dim == 128 && pr.v_head_dim == 128)
-      return v >= 4 ? launch_kernel<true, 128, 128, 3>(pr, stream)
-                    : launch_kernel<true, 128, 128, 2>(pr, stream);
+      return v >= 4 && v <= 6 ? launch_kernel<true, 128, 128, 3>(pr, stream)
+                              : launch_kernel<true, 128, 128, 2>(pr, stream);
   } else {
     if (pr.head_dim == 64 && pr.v_head_dim == 64)
       return launch_kernel<false, 64, 64, 2>(pr, stream);

@@ -46,13 +46,14 @@ struct Sm90PrefillProblem {
   // 0: S, softmax, P.V in turn; 1: S of the next tile issued with P.V (FA3's
   // intra-warpgroup overlap); 2: 1 and the two consumer warpgroups in ping-pong; 3: 2
   // with a quarter of the exponentials on the FMA pipes (a MUFU-throughput experiment);
-  // 4, 5 (fp8 only): 0, 1 with three consumer warpgroups, 192 query rows per CTA.
+  // 4, 5 (fp8 only): 0, 1 with three consumer warpgroups, 192 query rows per CTA; 7: 0
+  // without the wait for P.V (the next S queues behind it); 6 (fp8 only): 7 with three.
   int variant = 2;
   Sm90PrefillArgs args{};
 };
 
 bool sm90_prefill_supported(bool fp8, int head_dim, int v_head_dim);
-// Query rows per CTA (the op's tile list is built with it): 128, or 192 for variants 4, 5.
+// Query rows per CTA (the op's tile list is built with it): 128, or 192 for fp8 4 .. 6.
 int sm90_prefill_tile_rows(bool fp8, int variant);
 // Enqueues the step (fp8: the V transpose, then attention). Graph-capturable.
 void sm90_prefill_launch(const Sm90PrefillProblem& problem, cudaStream_t stream);

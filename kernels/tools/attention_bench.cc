@@ -304,9 +304,10 @@ int main(int argc, char** argv) {
   std::vector<std::pair<Case, std::string>> runs;
   for (const Case& c : checks) {
     if (c.quadrant == "prefill_attention") {
-      // Variants 4 and 5 (three consumer warpgroups) exist for FP8 only.
-      for (const char* v : {"2", "3", "1", "0", "-1", "4", "5"})
-        if (c.format == "fp8" || (v[0] != '4' && v[0] != '5')) runs.push_back({c, v});
+      // Variants 4 to 6 (three consumer warpgroups) exist for FP8 only.
+      for (const char* v : {"2", "3", "1", "0", "-1", "4", "5", "6", "7"})
+        if (c.format == "fp8" || (v[0] != '4' && v[0] != '5' && v[0] != '6'))
+          runs.push_back({c, v});
     } else {
       for (const char* v : {"1", "0"}) runs.push_back({c, v});
     }
@@ -371,8 +372,8 @@ int main(int argc, char** argv) {
     // The same-run comparison: the wgmma kernel's other variants and the mma.sync kernel;
     // FP8 decode on CUDA cores.
     if (prefill && c.label.rfind("1x8192 causal", 0) == 0)
-      for (const char* v : {"2", "3", "1", "0", "-1", "4", "5"})
-        if (v != first && (c.format == "fp8" || (v[0] != '4' && v[0] != '5')))
+      for (const char* v : {"2", "3", "1", "0", "-1", "4", "5", "6", "7"})
+        if (v != first && (c.format == "fp8" || (v[0] != '4' && v[0] != '5' && v[0] != '6')))
           timed_runs.push_back({c, v});
     if (!prefill && c.format == "fp8") timed_runs.push_back({c, "0"});
   }
