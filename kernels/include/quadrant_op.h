@@ -59,10 +59,12 @@ class QuadrantOp {
 //                      prefix_len [0] (tokens already in the KV cache: chunked prefill),
 //                      heads, kv_heads, head_dim (64|128|192), v_head_dim [head_dim]
 //                      ((192, 128) is MLA); formats bf16, fp8 (E4M3 Q/K/V, a scale per 64
-//                      tokens of a sequence and head).
+//                      tokens of a sequence and head). Kernels: wgmma (HGMMA) for bf16,
+//                      QGMMA for fp8 at head_dim 128; fp8 at 64 and MLA on mma.sync.
 //   decode_attention   batch, kv_len, kv_len_min [kv_len], heads, kv_heads,
 //                      head_dim (64|128|256), block_size [16] (paged KV cache);
-//                      formats bf16, fp8 (E4M3 KV, a scale per KV head).
+//                      formats bf16, fp8 (E4M3 KV, a scale per KV head; on tensor cores at
+//                      head_dim 128).
 //   prefill_ffn,       tokens, experts (<= 256), top_k, hidden, intermediate (multiples of
 //   decode_ffn         128); formats bf16, fp8 (1x128 activation, 128x128 weight block
 //                      scales), w4a8 (INT4 weights, a scale per row and 128 inputs), and
