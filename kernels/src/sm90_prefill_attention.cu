@@ -1,10 +1,17 @@
 // Prefill attention on Hopper's own path (FlashAttention-3 structure): warp-specialised
-// CTAs of three warpgroups. A producer warpgroup loads the Q tile once and K/V tiles
-// with the bulk tensor copy engine (TMA, 128-byte swizzle) into a two-stage ring guarded
-// by mbarriers; two consumer warpgroups each own 64 query rows of the CTA's 128 and run
+// CTAs. A producer warpgroup loads the Q tile once and K/V tiles of 128 keys with the
+// bulk tensor copy engine (TMA, 128-byte swizzle) into a ring of 3 stages (2 for MLA)
+// guarded by full/empty mbarriers; consumer warpgroups each own 64 query rows and run
 // S = Q K^T with wgmma (both operands from shared memory), the online softmax in
-// registers, and O += P V with wgmma (P from registers as the A operand). setmaxnreg
-// moves the producer's registers to the consumers.
+// registers, and O += P V with wgmma (P from registers as the A operand). The producer
+// gives up its registers (setmaxnreg).
+//
+// Consumer loop variants (Sm90PrefillProblem::variant; PERF.md run 4 times them all):
+// 0 serial; 1 S of tile j+1 issued with P.V of tile j (FA3's intra-warpgroup overlap);
+// 2 = 1 with the two consumer warpgroups in ping-pong (named barriers; BF16 default);
+// 3 = 2 with a quarter of ex2 on the FMA pipes; 7 serial without the wait for P.V; 4, 5, 6
+// = 0, 1, 7 with three consumer warpgroups (192 query rows per CTA, 128 registers; FP8
+// only; 4 is the FP8 default).
 //
 // BF16: head dims (64, 64), (128, 128) and (192, 128) (MLA); V is read as the
 // transposed (MN-major) B operand. FP8 (E4M3 Q/K/V, one scale per 64 tokens of a
@@ -234,7 +241,7 @@ struct Sm90Layout {
 
 // fp8 P.V: the P fragment of a 32-key step takes keys {2t, 2t+1, 8+2t, 9+2t} (+16) of
 // thread t's S accumulators as its logical keys 4t..4t+3 (+16); V^T stores logical key l
-// at the column of the token p = kPerm(l).
+// in the column of token perm32(l).
 __host__ __device__ constexpr int perm32(int l) {
   return (l / 16) * 16 + 2 * ((l % 16) / 4) + (l % 2) + ((l % 4) / 2) * 8;
 }
