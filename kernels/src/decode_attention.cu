@@ -1,7 +1,9 @@
 // Decode attention over a paged KV cache: split-KV (flash-decoding). Each CTA takes one
 // sequence, a group of query heads sharing a KV head (GQA), and one chunk of the KV
 // sequence, so that every KV byte is read once per step; a second kernel merges the
-// chunks by their log-sum-exp. Memory-bound: the work is the KV bytes read.
+// chunks by their log-sum-exp. Memory-bound: the work is the KV bytes read. FP8 KV at
+// head dim 128 does its dot products on tensor cores (decode_attention_fp8_mma_kernel):
+// on CUDA cores the E4M3 conversions and shuffles, not the bytes, set its speed.
 //
 // Shape: batch, kv_len (longest context), kv_len_min (shortest; lengths spread evenly
 // between, default kv_len), heads, kv_heads, head_dim (64, 128 or 256), block_size

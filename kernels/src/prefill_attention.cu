@@ -1,10 +1,12 @@
 // Prefill attention: causal, GQA, variable-length batch (cumulative offsets), each
 // sequence a chunk appended after a prefix already in the KV cache (chunked prefill).
+// The op runs the Hopper wgmma kernel (sm90_prefill_attention.cu) wherever it covers
+// the shape, and this file's kernel elsewhere (fp8 at head dims 64 and 192/128):
 // FlashAttention-2 structure on mma.sync: a CTA of four warps takes 64 query rows of one
 // head and walks the KV sequence in 64-key tiles, double-buffered with cp.async, with
 // an online softmax in registers. FP8 inputs (E4M3, one scale per 64 tokens of a
 // sequence and head, as the source design quantises Q, K and V) are staged as bytes
-// and widened to BF16 in shared memory: FP8 here halves the bytes, not the math.
+// and widened to BF16 in shared memory: FP8 there halves the bytes, not the math.
 //
 // Shape: batch, seq_len (new tokens of the longest sequence), seq_len_min (shortest,
 // default seq_len; lengths spread evenly between), prefix_len (tokens already cached
