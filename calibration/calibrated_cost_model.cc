@@ -57,11 +57,14 @@ std::unique_ptr<CalibratedCostModel> CalibratedCostModel::derive(const Calibrate
 }
 
 const ComponentModel* CalibratedCostModel::pick(const std::string& component,
-                                                const std::string& format, bool* fallback) const {
-  *fallback = false;
-  if (const ComponentModel* c = model_.find(component, format)) return c;
+                                                const std::string& format,
+                                                const std::string& variant, bool* fallback) const {
+  if (const ComponentModel* c = model_.find_nearest(component, format, variant, fallback)) return c;
+  if (const ComponentModel* c = model_.find_nearest(component, "bf16", variant, fallback)) {
+    *fallback = true;
+    return c;
+  }
   *fallback = true;
-  if (const ComponentModel* c = model_.find(component, "bf16")) return c;
   for (const ComponentModel& c : model_.components)
     if (c.component == component) return &c;
   return nullptr;
@@ -87,18 +90,19 @@ Estimate CalibratedCostModel::predict(const QuadrantShape& shape) const {
     mean_ns += t;
     var += (sigma * t) * (sigma * t);
     if (!parts.empty()) parts += "+";
-    parts += c->component + "/" + c->format + " " + c->form_label();
+    parts += c->component + (c->variant.empty() ? "" : "[" + c->variant + "]") + "/" + c->format +
+             " " + c->form_label();
   };
   bool fb = false;
   if (core.flops > 0 || core.bytes > 0) {
-    const ComponentModel* c = pick(component, format, &fb);
+    const ComponentModel* c = pick(component, format, kernel_variant(shape), &fb);
     if (!c)
       throw InputError(origin_, "components",
                        "no model of " + component + " (profile it, or use the roofline)");
     add(c, core, fb);
   }
   if (rest.flops > 0 || rest.bytes > 0) {
-    const ComponentModel* g = pick("dense_gemm", format, &fb);
+    const ComponentModel* g = pick("dense_gemm", format, "", &fb);
     if (!g)
       throw InputError(origin_, "components",
                        "no dense_gemm model for the projections and dense FFNs of " + component);

@@ -47,7 +47,7 @@ class CalibratedCostModel : public CostModel {
   CalibratedCostModel() = default;
   // The component's model for a format, falling back to bf16 (then any) with a flag.
   const ComponentModel* pick(const std::string& component, const std::string& format,
-                             bool* fallback) const;
+                             const std::string& variant, bool* fallback) const;
   ModelFile model_;
   std::string gpu_;  // the GPU this model answers for
   bool derived_ = false;

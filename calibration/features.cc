@@ -1,5 +1,7 @@
 #include "calibration/features.h"
 
+#include <cstdio>
+
 #include <algorithm>
 #include <cmath>
 
@@ -53,6 +55,17 @@ const char* format_name(NumberFormat f) {
       return "w4a8";
   }
   return "bf16";
+}
+
+std::string kernel_variant(const QuadrantShape& s) {
+  if (s.quadrant != Quadrant::kPrefillAttention && s.quadrant != Quadrant::kDecodeAttention)
+    return "";
+  char v[32];
+  if (s.v_head_dim != s.qk_head_dim)
+    std::snprintf(v, sizeof v, "d%dv%d", s.qk_head_dim, s.v_head_dim);
+  else
+    std::snprintf(v, sizeof v, "d%d", s.qk_head_dim);
+  return v;
 }
 
 Features core_features(const QuadrantShape& s) {

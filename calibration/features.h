@@ -20,9 +20,9 @@ struct Features {
   double padded_flops = 0;  // FLOPs with each expert's rows rounded up to a 128-row tile
   double bytes = 0;
   // Independent work units the kernels spread over the SMs (decode attention: sequences x
-  // KV heads; prefill attention: 128-row query tiles x query heads; grouped GEMM: 128-row tiles over the active experts; GEMM: 128x128 output
-  // tiles); 0 when unknown (the residual GEMM work of a QuadrantShape). Small values
-  // leave SMs idle, which FLOPs and bytes alone do not show.
+  // KV heads; prefill attention: 128-row query tiles x query heads; grouped GEMM: 128-row tiles
+  // over the active experts; GEMM: 128x128 output tiles); 0 when unknown (the residual GEMM work of
+  // a QuadrantShape). Small values leave SMs idle, which FLOPs and bytes alone do not show.
   double parallelism = 0;
 };
 
@@ -30,6 +30,11 @@ struct Features {
 const char* component_name(Quadrant q);
 // "bf16", "fp8", "w4a8" (int8 is profiled as w4a8's activations: the caller decides).
 const char* format_name(NumberFormat f);
+
+// The kernel variant a shape runs on, where one op dispatches to kernels of different
+// speed by a shape parameter the features do not see: attention by head dims ("d128",
+// "d192v128": MLA), "" otherwise. A model is fitted per variant.
+std::string kernel_variant(const QuadrantShape& s);
 
 // The core work of a shape (attention kernel, or the routed experts; zero for dense FFNs).
 Features core_features(const QuadrantShape& s);

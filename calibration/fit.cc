@@ -1,5 +1,9 @@
 #include "calibration/fit.h"
 
+#include <cstdlib>
+
+#include <tuple>
+
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
@@ -227,7 +231,8 @@ std::string ComponentModel::form_label() const {
 }
 
 ComponentModel fit_component(const std::string& component, const std::string& format,
-                             const std::vector<Sample>& samples, int folds) {
+                             const std::vector<Sample>& samples, int folds,
+                             const std::string& variant) {
   if (samples.size() < 4)
     throw InputError("", component + "." + format,
                      "at least 4 profiled shapes are needed to fit a model, got " +
@@ -266,6 +271,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     ComponentModel m;
     m.component = component;
     m.format = format;
+    m.variant = variant;
     m.form = grid ? "grid" : f.name;
     m.q = f.q;
     m.padded = f.padded;
@@ -365,16 +371,42 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
   return m;
 }
 
-const ComponentModel* ModelFile::find(const std::string& component,
-                                      const std::string& format) const {
+const ComponentModel* ModelFile::find(const std::string& component, const std::string& format,
+                                      const std::string& variant) const {
   for (const ComponentModel& c : components)
-    if (c.component == component && c.format == format) return &c;
+    if (c.component == component && c.format == format && c.variant == variant) return &c;
   return nullptr;
+}
+
+namespace {
+// The head dim a variant names ("d192v128" -> 192), 0 for none.
+int variant_dim(const std::string& v) {
+  return v.size() > 1 && v[0] == 'd' ? std::atoi(v.c_str() + 1) : 0;
+}
+}  // namespace
+
+const ComponentModel* ModelFile::find_nearest(const std::string& component,
+                                              const std::string& format, const std::string& variant,
+                                              bool* fallback) const {
+  *fallback = false;
+  if (const ComponentModel* c = find(component, format, variant)) return c;
+  const ComponentModel* best = nullptr;
+  int best_gap = 0;
+  for (const ComponentModel& c : components) {
+    if (c.component != component || c.format != format) continue;
+    const int gap = std::abs(variant_dim(c.variant) - variant_dim(variant));
+    if (!best || gap < best_gap) {
+      best = &c;
+      best_gap = gap;
+    }
+  }
+  *fallback = best != nullptr;
+  return best;
 }
 
 ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds) {
   ModelFile out;
-  std::map<std::pair<std::string, std::string>, std::vector<Sample>> groups;
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<Sample>> groups;
   for (const std::string& path : profile_paths) {
     for (const std::string& file : profile_files(path)) {
       Profile p = read_profile(file);
@@ -396,12 +428,18 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds)
         x.t_ns = s.median_ns;
         x.noise = s.relative_noise();
         x.key = shape_key(s);
-        groups[{p.quadrant, s.format}].push_back(x);
+        const std::string variant =
+            p.quadrant == "dense_gemm"
+                ? ""
+                : kernel_variant(
+                      shape_from_params(p.quadrant, s, file, "shapes[" + std::to_string(i) + "]"));
+        groups[{p.quadrant, s.format, variant}].push_back(x);
       }
     }
   }
   for (const auto& [key, samples] : groups)
-    out.components.push_back(fit_component(key.first, key.second, samples, folds));
+    out.components.push_back(
+        fit_component(std::get<0>(key), std::get<1>(key), samples, folds, std::get<2>(key)));
   return out;
 }
 
@@ -444,6 +482,7 @@ std::string model_to_json(const ModelFile& m) {
     const ComponentModel& c = m.components[i];
     Json j = {{"component", c.component},
               {"format", c.format},
+              {"variant", c.variant},
               {"form", c.form},
               {"label", c.form_label()},
               {"padded", c.padded},
@@ -498,6 +537,7 @@ ModelFile read_model(const std::string& file) {
     ComponentModel c;
     c.component = n.string("component");
     c.format = n.string("format");
+    c.variant = n.has("variant") ? n.string("variant") : "";
     c.form = n.string("form");
     if (c.form != "sum" && c.form != "pnorm" && c.form != "max" && c.form != "grid")
       n.at("form").fail("expected one of sum, pnorm, max, grid, got \"" + c.form + "\"");
@@ -550,21 +590,22 @@ std::string error_table(const ModelFile& m, bool markdown) {
         "| op | format | shapes | form | held-out median | held-out P95 | targets (3% / 10%) |\n";
     out += "| --- | --- | ---: | --- | ---: | ---: | --- |\n";
   } else {
-    std::snprintf(line, sizeof line, "%-18s %-5s %6s %-22s %8s %8s  %s\n", "op", "fmt", "shapes",
+    std::snprintf(line, sizeof line, "%-28s %-5s %6s %-22s %8s %8s  %s\n", "op", "fmt", "shapes",
                   "form", "median", "P95", "targets");
     out += line;
   }
   for (const ComponentModel& c : m.components) {
+    const std::string op = c.variant.empty() ? c.component : c.component + "[" + c.variant + "]";
     const bool med_ok = c.heldout.median <= 0.03, p95_ok = c.heldout.p95 <= 0.10;
     std::string verdict = std::string(med_ok ? "median met" : "median MISSED") + ", " +
                           (p95_ok ? "P95 met" : "P95 MISSED");
     if (markdown)
-      std::snprintf(line, sizeof line, "| %s | %s | %d | %s | %.1f%% | %.1f%% | %s |\n",
-                    c.component.c_str(), c.format.c_str(), c.heldout.count, c.form_label().c_str(),
+      std::snprintf(line, sizeof line, "| %s | %s | %d | %s | %.1f%% | %.1f%% | %s |\n", op.c_str(),
+                    c.format.c_str(), c.heldout.count, c.form_label().c_str(),
                     100 * c.heldout.median, 100 * c.heldout.p95, verdict.c_str());
     else
-      std::snprintf(line, sizeof line, "%-18s %-5s %6d %-22s %7.1f%% %7.1f%%  %s\n",
-                    c.component.c_str(), c.format.c_str(), c.heldout.count, c.form_label().c_str(),
+      std::snprintf(line, sizeof line, "%-28s %-5s %6d %-22s %7.1f%% %7.1f%%  %s\n", op.c_str(),
+                    c.format.c_str(), c.heldout.count, c.form_label().c_str(),
                     100 * c.heldout.median, 100 * c.heldout.p95, verdict.c_str());
     out += line;
   }

@@ -47,6 +47,7 @@ ErrorStats error_stats(std::vector<double> abs_rel_errors);
 struct ComponentModel {
   std::string component;  // "decode_attention", ..., "dense_gemm"
   std::string format;
+  std::string variant;       // kernel variant (features.h kernel_variant), "" when one
   std::string form = "sum";  // "sum", "pnorm", "max", "grid" (see above)
   bool padded = false;       // compute term on tile-padded FLOPs
   double q = 1;              // pnorm exponent (1: sum; 0: max)
@@ -76,7 +77,8 @@ struct ComponentModel {
 // Fits every form, scores each by k-fold held-out error, refits the best on all samples.
 // Needs at least 4 samples (InputError otherwise, naming the component).
 ComponentModel fit_component(const std::string& component, const std::string& format,
-                             const std::vector<Sample>& samples, int folds = 5);
+                             const std::vector<Sample>& samples, int folds = 5,
+                             const std::string& variant = "");
 
 // A model file: calibration/models/<gpu>.json, schema_version 1.
 struct ModelFile {
@@ -87,7 +89,13 @@ struct ModelFile {
   std::string kernels_revision;
   std::vector<std::string> profiles;  // files it was fitted from
   std::vector<ComponentModel> components;
-  const ComponentModel* find(const std::string& component, const std::string& format) const;
+  // The model of exactly this component, format and variant (nullptr when none).
+  const ComponentModel* find(const std::string& component, const std::string& format,
+                             const std::string& variant = "") const;
+  // As find, else the same component and format of another variant, preferring the one of
+  // the nearest head dim (*fallback set): an extrapolation.
+  const ComponentModel* find_nearest(const std::string& component, const std::string& format,
+                                     const std::string& variant, bool* fallback) const;
 };
 
 // Fits every (op, format) found in the profiles (all from one GPU).

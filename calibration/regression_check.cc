@@ -135,10 +135,11 @@ CheckReport check_models(const std::string& baseline_file, const std::string& ca
   CheckReport r;
   std::map<std::string, OpVerdict> ops;
   for (const ComponentModel& bm : b.components) {
-    const std::string op = bm.component + "/" + bm.format;
+    const std::string op =
+        bm.component + (bm.variant.empty() ? "" : "[" + bm.variant + "]") + "/" + bm.format;
     OpVerdict& v = ops[op];
     v.op = op;
-    const ComponentModel* cm = c.find(bm.component, bm.format);
+    const ComponentModel* cm = c.find(bm.component, bm.format, bm.variant);
     if (!cm) {
       r.notes.push_back(op + ": not in the candidate model");
       continue;

@@ -61,7 +61,7 @@ TEST(CalibratedCostModel, PredictsTheClosedFormItWasFittedOn) {
   EXPECT_NEAR(e.mean.ns() / testing::roofline_max(core_features(s)), 1.0, 0.01);
   EXPECT_EQ(e.provenance, Provenance::kFitted);
   EXPECT_NE(e.source.find(synthetic_model()), std::string::npos);
-  EXPECT_NE(e.source.find("decode_attention/bf16"), std::string::npos);
+  EXPECT_NE(e.source.find("decode_attention[d128]/bf16"), std::string::npos);
   EXPECT_FALSE(e.extrapolated);
   EXPECT_GE(e.stddev.ns(), 0);
 }

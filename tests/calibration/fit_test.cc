@@ -97,6 +97,30 @@ TEST(Fit, WaveQuantisationIsModelled) {
   EXPECT_LT(m.heldout.median, 0.03) << m.form_label();
 }
 
+// Attention kernels dispatch by head dims: a model per variant, an unprofiled head dim
+// answered by the nearest variant and flagged.
+TEST(Fit, VariantsAreFoundExactlyOrByNearestHeadDim) {
+  ModelFile m;
+  for (const char* v : {"d128", "d192v128"}) {
+    ComponentModel c;
+    c.component = "prefill_attention";
+    c.format = "bf16";
+    c.variant = v;
+    m.components.push_back(c);
+  }
+  bool fallback = true;
+  const ComponentModel* c = m.find_nearest("prefill_attention", "bf16", "d192v128", &fallback);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->variant, "d192v128");
+  EXPECT_FALSE(fallback);
+  c = m.find_nearest("prefill_attention", "bf16", "d64", &fallback);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->variant, "d128");
+  EXPECT_TRUE(fallback);
+  EXPECT_EQ(m.find("prefill_attention", "bf16", "d64"), nullptr);
+  EXPECT_EQ(m.find_nearest("prefill_attention", "fp8", "d128", &fallback), nullptr);
+}
+
 TEST(Fit, TooFewShapesIsAnInputError) {
   Profile p = testing::decode_attention_profile(testing::roofline_sum, 0.0, 1);
   std::vector<Sample> s = samples_of(p);
@@ -118,7 +142,8 @@ TEST(Fit, ModelFileRoundTripsPredictions) {
   std::vector<Sample> probes = samples_of(a);
   for (const Sample& s : samples_of(g)) probes.push_back(s);
   for (const ComponentModel& c : m.components) {
-    const ComponentModel* back = r.find(c.component, c.format);
+    const ComponentModel* back = r.find(c.component, c.format, c.variant);
+    EXPECT_EQ(back ? back->variant : "", c.variant);
     ASSERT_NE(back, nullptr);
     EXPECT_EQ(back->form_label(), c.form_label());
     for (const Sample& s : probes)
@@ -126,7 +151,7 @@ TEST(Fit, ModelFileRoundTripsPredictions) {
   }
   // The same profiles give the same file, byte for byte.
   EXPECT_EQ(model_to_json(fit_profiles({pa, pg})), model_to_json(m));
-  EXPECT_NE(error_table(r, true).find("| decode_attention | bf16 |"), std::string::npos);
+  EXPECT_NE(error_table(r, true).find("| decode_attention[d128] | bf16 |"), std::string::npos);
 }
 
 TEST(Fit, ProfilesOfTwoGpusAreRejected) {
