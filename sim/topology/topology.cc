@@ -81,10 +81,12 @@ const std::vector<int>& Topology::search_path(int src, int dst) {
   for (size_t v = static_cast<size_t>(dst); v != static_cast<size_t>(src);) {
     const size_t u = pred[v];
     QUADRANT_CHECK_MSG(u != v, "topology: no path between GPUs");
-    // The edge u-v (first match: there is one edge per vertex pair).
+    // The edge u-v (there is one edge per vertex pair), looked up from the end with
+    // fewer links (the switch has one per GPU).
     int edge = -1;
-    for (const auto& [n, e] : adjacency_[u])
-      if (n == static_cast<int>(v)) edge = e;
+    const bool from_v = adjacency_[v].size() < adjacency_[u].size();
+    for (const auto& [n, e] : adjacency_[from_v ? v : u])
+      if (n == static_cast<int>(from_v ? u : v)) edge = e;
     QUADRANT_CHECK(edge >= 0);
     const bool forward = edge_ends_[static_cast<size_t>(edge)].first == static_cast<int>(u);
     channels.push_back(2 * edge + (forward ? 0 : 1));
