@@ -384,6 +384,12 @@ SimulationResult Simulation::run() {
       opt_.progress(std::min(1.0, now.to_seconds() / horizon_s));
   }
   end_ = now;
+  // KV block conservation: once every request has left, every block it took (decode
+  // blocks included, which are allocated per step by phase counts) has been returned.
+  if (live_ == 0)
+    for (const Instance& in : instances_)
+      QUADRANT_CHECK_MSG(in.kv_used_blocks == 0 && in.kv_pending_blocks == 0,
+                         in.name + ": KV blocks left after the last request");
   // Whatever is still in flight at the drain limit never finished.
   for (uint32_t s = 0; s < slab_.size(); ++s) {
     if (slab_[s].instance == -2) continue;  // a free slot
