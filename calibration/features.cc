@@ -82,6 +82,11 @@ Features core_features(const QuadrantShape& s) {
     }
     f.flops = 2.0 * pairs * s.heads * (s.qk_head_dim + s.v_head_dim);
     f.padded_flops = f.flops;
+    if (is_prefill(s.quadrant)) {
+      const double n = d(s.new_tokens) / seqs;
+      const double keys = std::max(n, d(s.context_tokens) / seqs);
+      f.unit_flops = 2.0 * std::min(128.0, n) * keys * (s.qk_head_dim + s.v_head_dim);
+    }
     // Work units: decode splits each (sequence, KV head) over the KV length; prefill
     // tiles each sequence's queries by 128 rows per query head.
     f.parallelism = is_prefill(s.quadrant)

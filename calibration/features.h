@@ -24,6 +24,11 @@ struct Features {
   // over the active experts; GEMM: 128x128 output tiles); 0 when unknown (the residual GEMM work of
   // a QuadrantShape). Small values leave SMs idle, which FLOPs and bytes alone do not show.
   double parallelism = 0;
+  // FLOPs of the largest work unit (prefill attention: the last 128-row query tile of a
+  // sequence, which attends to its whole prefix and chunk), 0 when units are alike or
+  // unknown. With few units, one SM working through the largest sets the time: the
+  // critical path the totals do not show.
+  double unit_flops = 0;
 };
 
 // "prefill_attention", "prefill_ffn", "decode_attention", "decode_ffn".

@@ -43,8 +43,15 @@ struct Form {
   bool occupancy = false;
 };
 
+// Work units the GPU runs at once when a critical path is counted: one CTA per SM, the
+// 132 SMs of the H100 and H200 (the calibrated GPUs); a model derived for another GPU
+// keeps the calibrated GPU's count.
+constexpr double kUnitSlots = 132;
+
+// The compute a form sees: FLOPs, or the "padded" FLOPs a tiled kernel schedules (rows
+// rounded to tiles, and at least a full machine's worth of the largest unit).
 double compute_of(const Features& x, bool padded) {
-  return padded ? x.padded_flops : x.flops;
+  return padded ? std::max(x.padded_flops, kUnitSlots * x.unit_flops) : x.flops;
 }
 
 double combine(double a, double b, double q) {
@@ -505,7 +512,8 @@ std::string model_to_json(const ModelFile& m) {
     j["candidates"] = cand;
     Json pts = Json::array();
     for (const Sample& s : c.points)
-      pts.push_back({s.x.flops, s.x.padded_flops, s.x.bytes, s.x.parallelism, s.t_ns});
+      pts.push_back(
+          {s.x.flops, s.x.padded_flops, s.x.bytes, s.x.parallelism, s.t_ns, s.x.unit_flops});
     j["points"] = pts;
     out += (i ? ",\n" : "\n") + j.dump();
   }
@@ -567,13 +575,15 @@ ModelFile read_model(const std::string& file) {
     Node pts = n.at("points");
     for (size_t p = 0; p < pts.size(); ++p) {
       Node pt = pts.at(p);
-      if (pt.size() != 5) pt.fail("expected [flops, padded_flops, bytes, parallelism, t_ns]");
+      if (pt.size() != 5 && pt.size() != 6)
+        pt.fail("expected [flops, padded_flops, bytes, parallelism, t_ns, unit_flops]");
       Sample s;
       s.x.flops = pt.at(size_t{0}).non_negative();
       s.x.padded_flops = pt.at(size_t{1}).non_negative();
       s.x.bytes = pt.at(size_t{2}).non_negative();
       s.x.parallelism = pt.at(size_t{3}).non_negative();
       s.t_ns = pt.at(size_t{4}).positive();
+      if (pt.size() == 6) s.x.unit_flops = pt.at(size_t{5}).non_negative();
       c.points.push_back(s);
     }
     if (c.form == "grid" && c.points.empty()) n.at("points").fail("the grid form needs its points");
