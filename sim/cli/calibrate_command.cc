@@ -216,17 +216,22 @@ void add_calibrate_error_command(CLI::App* cal) {
     for (const calibration::Profile& p : calibration::read_profiles(profiles))
       for (size_t i = 0; i < p.shapes.size(); ++i) {
         const calibration::ProfileShape& s = p.shapes[i];
-        const calibration::ComponentModel* c = model->model().find(p.quadrant, s.format);
+        const std::string where = "shapes[" + std::to_string(i) + "]";
+        const std::string variant =
+            p.quadrant == "dense_gemm" ? ""
+                                       : calibration::kernel_variant(calibration::shape_from_params(
+                                             p.quadrant, s, p.file, where));
+        const calibration::ComponentModel* c = model->model().find(p.quadrant, s.format, variant);
         if (!c) continue;
-        calibration::Features x = calibration::profile_features(
-            p.quadrant, s, p.file, "shapes[" + std::to_string(i) + "]");
-        errors[{p.quadrant, s.format}].push_back(std::abs(c->predict_ns(x) / s.median_ns - 1));
+        calibration::Features x = calibration::profile_features(p.quadrant, s, p.file, where);
+        const std::string op = variant.empty() ? p.quadrant : p.quadrant + "[" + variant + "]";
+        errors[{op, s.format}].push_back(std::abs(c->predict_ns(x) / s.median_ns - 1));
       }
-    std::printf("%s%s on measured profiles\n%-18s %-5s %6s %8s %8s\n", model->describe().c_str(),
+    std::printf("%s%s on measured profiles\n%-28s %-5s %6s %8s %8s\n", model->describe().c_str(),
                 derive_to.empty() ? "" : " (derived)", "op", "fmt", "shapes", "median", "P95");
     for (const auto& [key, e] : errors) {
       calibration::ErrorStats st = calibration::error_stats(e);
-      std::printf("%-18s %-5s %6d %7.1f%% %7.1f%%\n", key.first.c_str(), key.second.c_str(),
+      std::printf("%-28s %-5s %6d %7.1f%% %7.1f%%\n", key.first.c_str(), key.second.c_str(),
                   st.count, 100 * st.median, 100 * st.p95);
     }
   });
