@@ -10,6 +10,7 @@
 #include "sim/cost/roofline_cost_model.h"
 #include "sim/cost/step_cost.h"
 #include "sim/io/scenario_io.h"
+#include "sim/model/accounting.h"
 #include "sim/serving/instance.h"
 #include "sim/workload/trace_reader.h"
 
@@ -352,6 +353,27 @@ TEST(Simulation, GoodputAndThroughputShareOneWindow) {
   EXPECT_NEAR(saturated.throughput_rps, 1.0 / service, 2.0 / window);
   EXPECT_NEAR(saturated.goodput_rps, 0.4 * saturated.throughput_rps,
               0.05 * saturated.throughput_rps);
+}
+
+// A KV transfer between a TP4 prefill instance and a TP4 decode instance on other nodes:
+// four shards, each a quarter of the KV from one prefill GPU to one decode GPU over their
+// own NICs (50 GB/s), so an isolated transfer takes bytes / (4 x 50 GB/s) plus the path
+// latency (NIC to switch to NIC: 2 x 10 us).
+TEST(Simulation, AnIsolatedKvTransferMovesEveryShardOverItsOwnNics) {
+  Scenario s = base(0.05, 200);
+  s.workload.arrival.process = ArrivalProcess::kDeterministic;
+  s.workload.input_length.distribution = LengthDistribution::kFixed;
+  s.workload.input_length.value = 2048;
+  s.workload.output_length.distribution = LengthDistribution::kFixed;
+  s.workload.output_length.value = 2;
+  ASSERT_EQ(s.serving.prefill.layout.gpus(), 4);
+  ASSERT_EQ(s.serving.decode.layout.gpus(), 4);
+  const SimulationSummary m = run(s).summary;
+  ASSERT_GT(m.kv_transfers, 5);
+  const double bytes = kv_bytes_per_token(s.model).value() * 2048;
+  const double expected = bytes / (4 * s.cluster.inter_node.bandwidth.value()) +
+                          2 * s.cluster.inter_node.latency.to_seconds();
+  EXPECT_NEAR(m.kv_transfer_mean_s, expected, 2e-9);
 }
 
 // The engine's accounting of per-request memory: live state (the request slab) is sized
