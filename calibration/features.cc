@@ -229,4 +229,10 @@ Features profile_features(const std::string& quadrant, const ProfileShape& p,
   return core_features(shape_from_params(quadrant, p, where, path));
 }
 
+std::string profile_variant(const std::string& quadrant, const ProfileShape& p,
+                            const std::string& where, const std::string& path) {
+  return quadrant == "dense_gemm" ? ""
+                                  : kernel_variant(shape_from_params(quadrant, p, where, path));
+}
+
 }  // namespace quadrant::calibration

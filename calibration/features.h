@@ -53,5 +53,8 @@ QuadrantShape shape_from_params(const std::string& quadrant, const ProfileShape&
 // Features of a profiled shape, any component (dense_gemm: 2mnk and its operands' bytes).
 Features profile_features(const std::string& quadrant, const ProfileShape& p,
                           const std::string& where, const std::string& path);
+// The kernel variant of a profiled shape ("" for dense_gemm).
+std::string profile_variant(const std::string& quadrant, const ProfileShape& p,
+                            const std::string& where, const std::string& path);
 
 }  // namespace quadrant::calibration

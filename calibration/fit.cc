@@ -1,16 +1,14 @@
 #include "calibration/fit.h"
 
-#include <cstdlib>
-
-#include <tuple>
-
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <numeric>
+#include <tuple>
 
 #include "calibration/profile.h"
 #include "sim/core/error.h"
@@ -431,16 +429,12 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds)
       for (size_t i = 0; i < p.shapes.size(); ++i) {
         const ProfileShape& s = p.shapes[i];
         Sample x;
-        x.x = profile_features(p.quadrant, s, file, "shapes[" + std::to_string(i) + "]");
+        const std::string where = "shapes[" + std::to_string(i) + "]";
+        x.x = profile_features(p.quadrant, s, file, where);
         x.t_ns = s.median_ns;
         x.noise = s.relative_noise();
         x.key = shape_key(s);
-        const std::string variant =
-            p.quadrant == "dense_gemm"
-                ? ""
-                : kernel_variant(
-                      shape_from_params(p.quadrant, s, file, "shapes[" + std::to_string(i) + "]"));
-        groups[{p.quadrant, s.format, variant}].push_back(x);
+        groups[{p.quadrant, s.format, profile_variant(p.quadrant, s, file, where)}].push_back(x);
       }
     }
   }

@@ -217,10 +217,7 @@ void add_calibrate_error_command(CLI::App* cal) {
       for (size_t i = 0; i < p.shapes.size(); ++i) {
         const calibration::ProfileShape& s = p.shapes[i];
         const std::string where = "shapes[" + std::to_string(i) + "]";
-        const std::string variant =
-            p.quadrant == "dense_gemm" ? ""
-                                       : calibration::kernel_variant(calibration::shape_from_params(
-                                             p.quadrant, s, p.file, where));
+        const std::string variant = calibration::profile_variant(p.quadrant, s, p.file, where);
         const calibration::ComponentModel* c = model->model().find(p.quadrant, s.format, variant);
         if (!c) continue;
         calibration::Features x = calibration::profile_features(p.quadrant, s, p.file, where);
