@@ -37,6 +37,7 @@ enum class EventPhase : uint8_t {
   kControl = 3,     // autoscaler decisions, instances coming up
   kObserver = 4,    // sampling for metrics
 };
+inline constexpr size_t kEventPhases = static_cast<size_t>(EventPhase::kObserver) + 1;
 
 using EventId = uint64_t;
 
@@ -100,7 +101,7 @@ class EventQueue {
     if (a.phase != b.phase) return a.phase < b.phase;
     return a.seq < b.seq;
   }
-  static constexpr size_t kPhases = 5;
+  static constexpr size_t kPhases = kEventPhases;
   const Event& fifo_front(int f) const {
     return fifo_[static_cast<size_t>(f)][fifo_head_[static_cast<size_t>(f)]];
   }

@@ -1,6 +1,7 @@
 #include "calibration/calibrated_cost_model.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,7 +13,8 @@ namespace quadrant::calibration {
 namespace {
 
 std::string write_temp(const std::string& name, const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() / ("quadrant_ccm_" + name);
+  auto path = std::filesystem::temp_directory_path() /
+              ("quadrant_ccm_" + std::to_string(::getpid()) + "_" + name);
   std::ofstream(path) << text;
   return path.string();
 }

@@ -1,6 +1,7 @@
 #include "calibration/fit.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -20,7 +21,8 @@ std::vector<Sample> samples_of(const Profile& p) {
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() / ("quadrant_fit_" + name);
+  auto path = std::filesystem::temp_directory_path() /
+              ("quadrant_fit_" + std::to_string(::getpid()) + "_" + name);
   std::ofstream(path) << text;
   return path.string();
 }

@@ -1,6 +1,7 @@
 #include "calibration/profile.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -13,7 +14,8 @@ namespace quadrant::calibration {
 namespace {
 
 std::string temp_file(const std::string& name, const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() / ("quadrant_cal_" + name);
+  auto path = std::filesystem::temp_directory_path() /
+              ("quadrant_cal_" + std::to_string(::getpid()) + "_" + name);
   std::ofstream(path) << text;
   return path.string();
 }

@@ -1,6 +1,7 @@
 #include "calibration/regression_check.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -132,7 +133,8 @@ TEST(RegressionCheck, UnmatchedShapesAreCounted) {
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() / ("quadrant_rc_" + name);
+  auto path = std::filesystem::temp_directory_path() /
+              ("quadrant_rc_" + std::to_string(::getpid()) + "_" + name);
   std::ofstream(path) << text;
   return path.string();
 }
