@@ -15,6 +15,7 @@ void add_commands(CLI::App& app) {
   add_simulate_command(app);
   add_plan_command(app);
   add_calibrate_command(app);
+  add_import_model_command(app);
 }
 
 }  // namespace quadrant::cli

@@ -512,6 +512,21 @@ std::map<std::string, double> Reader::map_numbers(const std::string& key) const 
   return out;
 }
 
+std::map<std::string, std::string> Reader::map_strings(const std::string& key) const {
+  QUADRANT_CHECK(decl(key).type == FieldType::kMap);
+  std::map<std::string, std::string> out;
+  const Json* v = find(key);
+  if (!v) return out;
+  if (!v->is_object()) fail(key, "expected an object of strings by name, got " + show(*v));
+  for (auto it = v->begin(); it != v->end(); ++it) {
+    if (!it.value().is_string())
+      throw InputError(key_file(key), child_path(key) + "." + it.key(),
+                       "expected a string, got " + show(it.value()));
+    out[it.key()] = it.value().get<std::string>();
+  }
+  return out;
+}
+
 std::vector<int64_t> Reader::integers(const std::string& key) const {
   const FieldDecl& f = decl(key);
   const Json* v = find(key);

@@ -59,6 +59,7 @@ class Reader {
   // A map's entries in key order (objects) or its numbers.
   std::vector<std::pair<std::string, Reader>> map_objects(const std::string& key) const;
   std::map<std::string, double> map_numbers(const std::string& key) const;
+  std::map<std::string, std::string> map_strings(const std::string& key) const;
   std::vector<int64_t> integers(const std::string& key) const;  // array of integers
   std::vector<std::string> strings(const std::string& key) const;
   // histogram bins: [[length, weight], ...]

@@ -32,6 +32,7 @@ ModelSpec read_model(const Reader& r) {
   m.name = r.string("name");
   r.string("source");
   r.string("notes");
+  r.map_strings("sources");
   m.num_layers = as_int(r, "num_layers");
   m.hidden_size = as_int(r, "hidden_size");
   m.vocab_size = as_int(r, "vocab_size");
@@ -387,6 +388,12 @@ HardwareCatalog load_catalog(const std::string& path) {
   io::Json wrapped = {{"hardware", doc}};
   Reader root = Reader::root(wrapped, path);
   return read_catalog(root.object("hardware"));
+}
+
+ModelSpec load_model(const std::string& path) {
+  io::Json doc = io::load_json_file(path);
+  io::Json wrapped = {{"model", doc}};  // read under the section's name, as load_catalog does
+  return read_model(Reader::root(wrapped, path).object("model"));
 }
 
 Scenario load_scenario(const std::string& path) {

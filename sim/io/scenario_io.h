@@ -13,6 +13,9 @@ namespace quadrant {
 
 Scenario load_scenario(const std::string& path);
 
+// A model file alone (scenarios/models/*.json has the `model` section's shape).
+ModelSpec load_model(const std::string& path);
+
 // The hardware catalog alone (scenarios/hardware/*.json has the `hardware` section's shape).
 HardwareCatalog load_catalog(const std::string& path);
 

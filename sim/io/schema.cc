@@ -155,6 +155,10 @@ std::vector<FieldDecl> build() {
   b.choice("model.precision.activations", "bf16", {"bf16", "fp8", "int8"}, "activations");
   b.choice("model.precision.kv_cache", "bf16", {"bf16", "fp8", "int8"}, "KV cache entries");
   b.integer("model.precision.weight_group_size", "128", 1, "w4a8: weights sharing one scale");
+  b.map("model.sources", "",
+        "where each field came from: the config key read, or the default taken and why "
+        "(written by quadrant import-model)");
+  b.str("model.sources.*", "", "the source of one field, by its path under model");
 
   // ---- hardware
   b.object("hardware", "required",
