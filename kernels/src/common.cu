@@ -1,5 +1,7 @@
 #include "kernels/src/common.cuh"
 
+#include "kernels/include/quadrant_kernels.h"
+
 #include <algorithm>
 
 namespace quadrant::kernels {
@@ -21,10 +23,10 @@ __global__ void fill_kernel(T* data, size_t count, uint64_t seed, Convert conver
 }
 
 template <class T, class Convert>
-void launch_fill(T* data, size_t count, Convert convert, uint64_t seed) {
+void launch_fill(T* data, size_t count, Convert convert, uint64_t seed, cudaStream_t stream) {
   if (!count) return;
   const int blocks = static_cast<int>(std::min<size_t>((count + 255) / 256, 65536));
-  fill_kernel<<<blocks, 256>>>(data, count, seed, convert);
+  fill_kernel<<<blocks, 256, 0, stream>>>(data, count, seed, convert);
   QK_LAUNCH_CHECK("fill_kernel");
 }
 
@@ -48,17 +50,31 @@ struct ToByte {
 
 }  // namespace
 
-void fill_uniform(bf16* data, size_t count, uint64_t seed, float lo, float hi) {
-  launch_fill(data, count, ToBf16{lo, hi}, seed);
+void fill_uniform(bf16* data, size_t count, uint64_t seed, float lo, float hi,
+                  cudaStream_t stream) {
+  launch_fill(data, count, ToBf16{lo, hi}, seed, stream);
 }
-void fill_uniform(float* data, size_t count, uint64_t seed, float lo, float hi) {
-  launch_fill(data, count, ToFloat{lo, hi}, seed);
+void fill_uniform(float* data, size_t count, uint64_t seed, float lo, float hi,
+                  cudaStream_t stream) {
+  launch_fill(data, count, ToFloat{lo, hi}, seed, stream);
 }
-void fill_uniform(fp8* data, size_t count, uint64_t seed, float amplitude) {
-  launch_fill(data, count, ToFp8{amplitude}, seed);
+void fill_uniform(fp8* data, size_t count, uint64_t seed, float amplitude, cudaStream_t stream) {
+  launch_fill(data, count, ToFp8{amplitude}, seed, stream);
 }
-void fill_bytes(uint8_t* data, size_t count, uint64_t seed) {
-  launch_fill(data, count, ToByte{}, seed);
+void fill_bytes(uint8_t* data, size_t count, uint64_t seed, cudaStream_t stream) {
+  launch_fill(data, count, ToByte{}, seed, stream);
+}
+void fill_random_bf16(void* data, size_t count, uint64_t seed, float lo, float hi,
+                      cudaStream_t stream) {
+  fill_uniform(static_cast<bf16*>(data), count, seed, lo, hi, stream);
+}
+void fill_random_e4m3(void* data, size_t count, uint64_t seed, float amplitude,
+                      cudaStream_t stream) {
+  fill_uniform(static_cast<fp8*>(data), count, seed, amplitude, stream);
+}
+void fill_random_f32(float* data, size_t count, uint64_t seed, float lo, float hi,
+                     cudaStream_t stream) {
+  fill_uniform(data, count, seed, lo, hi, stream);
 }
 void poison(void* data, size_t bytes) {
   QK_CUDA_CHECK(cudaMemset(data, 0xFF, bytes));

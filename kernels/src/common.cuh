@@ -63,12 +63,15 @@ class DeviceArray {
 
 // Uniform values in [lo, hi) from a counter hash, so that a buffer's content depends on
 // (seed, index) only: the same seed gives the same inputs on any launch configuration.
-void fill_uniform(bf16* data, size_t count, uint64_t seed, float lo, float hi);
-void fill_uniform(float* data, size_t count, uint64_t seed, float lo, float hi);
+void fill_uniform(bf16* data, size_t count, uint64_t seed, float lo, float hi,
+                  cudaStream_t stream = nullptr);
+void fill_uniform(float* data, size_t count, uint64_t seed, float lo, float hi,
+                  cudaStream_t stream = nullptr);
 // FP8 codes of uniform values in [-amplitude, amplitude) (amplitude <= 448).
-void fill_uniform(fp8* data, size_t count, uint64_t seed, float amplitude);
+void fill_uniform(fp8* data, size_t count, uint64_t seed, float amplitude,
+                  cudaStream_t stream = nullptr);
 // Uniform random bytes (packed INT4 weights: every nibble pattern is a valid value).
-void fill_bytes(uint8_t* data, size_t count, uint64_t seed);
+void fill_bytes(uint8_t* data, size_t count, uint64_t seed, cudaStream_t stream = nullptr);
 // Every byte 0xFF: NaN in BF16, FP32 and E4M3, so an unwritten output fails the check.
 void poison(void* data, size_t bytes);
 

@@ -17,9 +17,12 @@
 #include <random>
 #include <string>
 
+#include "kernels/include/quadrant_kernels.h"
+#include "kernels/plan/dispatch.h"
 #include "kernels/reference/reference.h"
 #include "kernels/src/common.cuh"
 #include "kernels/src/op_util.h"
+#include "kernels/src/workspace.h"
 
 namespace quadrant::kernels {
 namespace {
@@ -406,6 +409,10 @@ __global__ void decode_attention_combine_kernel(const float* __restrict__ part_o
                                                 int chunk, int max_splits, bf16* __restrict__ out) {
   const int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
   const int splits = (kv_lens[b] + chunk - 1) / chunk;
+  if (splits == 0) {  // a padded sequence of a graph bucket: no key, output zero
+    out[(size_t(b) * heads + h) * D + d] = __float2bfloat16(0.0f);
+    return;
+  }
   const size_t row = (size_t(b) * heads + h) * max_splits;
   float big = -INFINITY;
   for (int s = 0; s < splits; ++s) big = fmaxf(big, part_lse[row + s]);
@@ -417,6 +424,129 @@ __global__ void decode_attention_combine_kernel(const float* __restrict__ part_o
   }
   out[(size_t(b) * heads + h) * D + d] = __float2bfloat16(sum_o / sum_w);
 }
+
+// ---- the launcher on caller buffers (quadrant_kernels.h) ----
+struct DecodeLaunch {
+  const DecodeAttentionProblem& p;
+  const DecodeAttentionBuffers& b;
+  plan::DecodeSplit split;
+  float* part_o;
+  float* part_lse;
+};
+
+template <class KV, int D, int GB>
+void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
+  const DecodeAttentionProblem& p = l.p;
+  const DecodeAttentionBuffers& b = l.b;
+  const double scale = p.softmax_scale > 0 ? double(p.softmax_scale) : 1.0 / std::sqrt(double(D));
+  const float scale_log2 = static_cast<float>(scale * 1.4426950408889634);
+  const int chunk = l.split.chunk, max_splits = l.split.max_splits;
+  dim3 grid(max_splits, p.heads / GB, static_cast<unsigned>(p.batch));
+  const auto* table = b.block_table;
+  const auto* lens = b.kv_lens;
+  bool done = false;
+  if constexpr (std::is_same_v<KV, fp8> && D == 128) {
+    if (l.split.tensor_cores) {
+      int shift = -1;
+      for (int i = 0; i < 31; ++i)
+        if ((1 << i) == p.block_tokens) shift = i;
+      decode_attention_fp8_mma_kernel<GB><<<grid, kThreads, 0, stream>>>(
+          static_cast<const bf16*>(b.q), static_cast<const uint8_t*>(b.k_cache),
+          static_cast<const uint8_t*>(b.v_cache), b.k_scale, b.v_scale, table, lens, p.max_blocks,
+          p.block_tokens, shift, p.heads, p.kv_heads, chunk, max_splits, scale_log2, l.part_o,
+          l.part_lse);
+      QK_LAUNCH_CHECK("decode_attention_fp8_mma_kernel");
+      done = true;
+    }
+  }
+  if (!done) {
+    decode_attention_split_kernel<KV, D, GB><<<grid, kThreads, 0, stream>>>(
+        static_cast<const bf16*>(b.q), static_cast<const KV*>(b.k_cache),
+        static_cast<const KV*>(b.v_cache), b.k_scale, b.v_scale, table, lens, p.max_blocks,
+        p.block_tokens, p.heads, p.kv_heads, chunk, max_splits, scale_log2, l.part_o, l.part_lse);
+    QK_LAUNCH_CHECK("decode_attention_split_kernel");
+  }
+  decode_attention_combine_kernel<D>
+      <<<dim3(p.heads, static_cast<unsigned>(p.batch)), D, 0, stream>>>(
+          l.part_o, l.part_lse, lens, p.heads, chunk, max_splits, static_cast<bf16*>(b.out));
+  QK_LAUNCH_CHECK("decode_attention_combine_kernel");
+}
+
+template <class KV, int D>
+void launch_decode_dim(const DecodeLaunch& l, cudaStream_t stream) {
+  switch (l.split.heads_per_cta) {
+    case 1:
+      return launch_decode_kernels<KV, D, 1>(l, stream);
+    case 2:
+      return launch_decode_kernels<KV, D, 2>(l, stream);
+    case 4:
+      return launch_decode_kernels<KV, D, 4>(l, stream);
+    default:
+      return launch_decode_kernels<KV, D, 8>(l, stream);
+  }
+}
+
+template <class KV>
+void launch_decode(const DecodeLaunch& l, cudaStream_t stream) {
+  switch (l.p.head_dim) {
+    case 64:
+      return launch_decode_dim<KV, 64>(l, stream);
+    case 128:
+      return launch_decode_dim<KV, 128>(l, stream);
+    default:
+      return launch_decode_dim<KV, 256>(l, stream);
+  }
+}
+
+plan::DecodeSplit decode_split(const DecodeAttentionProblem& p) {
+  if (p.variant < -1 || p.variant > 1)
+    throw std::invalid_argument("decode_attention: variant must be -1, 0 or 1");
+  const bool e4m3 = p.kv_dtype == DType::kE4m3;
+  if (p.variant == 1 && !(e4m3 && p.head_dim == 128))
+    throw std::invalid_argument(
+        "decode_attention: tensor cores (variant 1) need E4M3 KV at head_dim 128");
+  if (p.block_tokens < 1 || p.max_blocks < 1 ||
+      int64_t(p.max_blocks) * p.block_tokens < p.max_kv_len)
+    throw std::invalid_argument(
+        "decode_attention: need block_tokens >= 1 and max_blocks * block_tokens >= max_kv_len");
+  return plan::decode_attention_split(p.batch, p.heads, p.kv_heads, p.head_dim, e4m3, p.max_kv_len,
+                                      sm_count(), p.variant != 0);
+}
+
+Workspace decode_workspace(const DecodeAttentionProblem& p, const plan::DecodeSplit& s, void* base,
+                           float** part_o, float** part_lse) {
+  Workspace w(base);
+  const size_t rows = size_t(p.batch) * p.heads * s.max_splits;
+  *part_o = w.take<float>(rows * p.head_dim);
+  *part_lse = w.take<float>(rows);
+  return w;
+}
+
+}  // namespace
+
+size_t decode_attention_workspace_bytes(const DecodeAttentionProblem& problem) {
+  float *o = nullptr, *lse = nullptr;
+  return decode_workspace(problem, decode_split(problem), nullptr, &o, &lse).bytes();
+}
+
+void decode_attention(const DecodeAttentionProblem& problem, const DecodeAttentionBuffers& buffers,
+                      cudaStream_t stream) {
+  const plan::DecodeSplit split = decode_split(problem);
+  const bool e4m3 = problem.kv_dtype == DType::kE4m3;
+  if (!buffers.q || !buffers.k_cache || !buffers.v_cache || !buffers.block_table ||
+      !buffers.kv_lens || !buffers.out || !buffers.workspace ||
+      (e4m3 && (!buffers.k_scale || !buffers.v_scale)))
+    throw std::invalid_argument(
+        "decode_attention: a buffer is missing (E4M3 KV needs both scales)");
+  DecodeLaunch l{problem, buffers, split, nullptr, nullptr};
+  decode_workspace(problem, split, buffers.workspace, &l.part_o, &l.part_lse);
+  if (e4m3)
+    launch_decode<fp8>(l, stream);
+  else
+    launch_decode<bf16>(l, stream);
+}
+
+namespace {
 
 template <class KV>
 class DecodeAttentionOp final : public QuadrantOp {
@@ -440,7 +570,6 @@ class DecodeAttentionOp final : public QuadrantOp {
     r.require(head_dim_ == 64 || head_dim_ == 128 || head_dim_ == 256,
               "head_dim must be 64, 128 or 256");
     r.require(block_size_ >= 1, "block_size must be >= 1");
-    heads_per_cta_ = std::min(group, 8);
     // FP8 KV at head dim 128 runs on tensor cores; QUADRANT_DECODE_ATTN_MMA=0 (benchmarks
     // only) keeps it on the CUDA-core kernel for comparison.
     const char* mma = std::getenv("QUADRANT_DECODE_ATTN_MMA");
@@ -469,13 +598,15 @@ class DecodeAttentionOp final : public QuadrantOp {
     pages_ = pages;
     kv_tokens_ = std::accumulate(kv_lens_.begin(), kv_lens_.end(), int64_t{0});
 
-    // Split heuristic: enough CTAs for about eight per multiprocessor, chunks of at
-    // least 256 tokens so that the combine stays a small fraction of the KV read.
-    const int64_t ctas = batch_ * (heads_ / heads_per_cta_);
-    const int64_t want = std::max<int64_t>(1, (8 * sm_count() + ctas - 1) / ctas);
-    chunk_ =
-        static_cast<int>(std::max<int64_t>(256, ((max_len_ + want - 1) / want + 63) / 64 * 64));
-    max_splits_ = static_cast<int>((max_len_ + chunk_ - 1) / chunk_);
+    problem_.batch = static_cast<int>(batch_);
+    problem_.heads = heads_;
+    problem_.kv_heads = kv_heads_;
+    problem_.head_dim = head_dim_;
+    problem_.block_tokens = block_size_;
+    problem_.max_blocks = static_cast<int>(max_blocks_);
+    problem_.max_kv_len = static_cast<int>(max_len_);
+    problem_.kv_dtype = std::is_same_v<KV, fp8> ? DType::kE4m3 : DType::kBf16;
+    problem_.variant = use_mma_ ? -1 : 0;
   }
 
   std::string name() const override {
@@ -488,8 +619,7 @@ class DecodeAttentionOp final : public QuadrantOp {
     k_.resize(cache);
     v_.resize(cache);
     out_.resize(q_.size());
-    part_o_.resize(size_t(batch_) * heads_ * max_splits_ * head_dim_);
-    part_lse_.resize(size_t(batch_) * heads_ * max_splits_);
+    workspace_.resize(decode_attention_workspace_bytes(problem_));
     fill_uniform(q_.get(), q_.size(), seed * 16 + 1, -3.0f, 3.0f);
     if constexpr (std::is_same_v<KV, bf16>) {
       fill_uniform(k_.get(), k_.size(), seed * 16 + 2, -1.0f, 1.0f);
@@ -512,14 +642,17 @@ class DecodeAttentionOp final : public QuadrantOp {
   }
 
   void launch(cudaStream_t stream) override {
-    switch (head_dim_) {
-      case 64:
-        return launch_dim<64>(stream);
-      case 128:
-        return launch_dim<128>(stream);
-      default:
-        return launch_dim<256>(stream);
-    }
+    DecodeAttentionBuffers b;
+    b.q = q_.get();
+    b.k_cache = k_.get();
+    b.v_cache = v_.get();
+    b.k_scale = k_scale_.get();
+    b.v_scale = v_scale_.get();
+    b.block_table = table_dev_.get();
+    b.kv_lens = lens_dev_.get();
+    b.out = out_.get();
+    b.workspace = workspace_.get();
+    decode_attention(problem_, b, stream);
   }
 
   CheckResult check(uint64_t seed) override {
@@ -602,70 +735,23 @@ class DecodeAttentionOp final : public QuadrantOp {
            2.0 * double(batch_) * heads_ * head_dim_ * sizeof(bf16);
   }
   size_t device_bytes() const override {
-    return q_.bytes() + k_.bytes() + v_.bytes() + out_.bytes() + part_o_.bytes() +
-           part_lse_.bytes() + table_dev_.bytes() + lens_dev_.bytes();
+    return q_.bytes() + k_.bytes() + v_.bytes() + out_.bytes() + workspace_.bytes() +
+           table_dev_.bytes() + lens_dev_.bytes();
   }
 
  private:
-  template <int D>
-  void launch_dim(cudaStream_t stream) {
-    switch (heads_per_cta_) {
-      case 1:
-        return launch_kernel<D, 1>(stream);
-      case 2:
-        return launch_kernel<D, 2>(stream);
-      case 4:
-        return launch_kernel<D, 4>(stream);
-      default:
-        return launch_kernel<D, 8>(stream);
-    }
-  }
-  template <int D, int GB>
-  void launch_kernel(cudaStream_t stream) {
-    const float scale_log2 = static_cast<float>(1.0 / std::sqrt(double(D)) * 1.4426950408889634);
-    dim3 grid(max_splits_, heads_ / GB, static_cast<unsigned>(batch_));
-    if constexpr (std::is_same_v<KV, fp8> && D == 128) {
-      if (use_mma_) {
-        int shift = -1;
-        for (int i = 0; i < 31; ++i)
-          if ((1 << i) == block_size_) shift = i;
-        decode_attention_fp8_mma_kernel<GB><<<grid, kThreads, 0, stream>>>(
-            q_.get(), reinterpret_cast<const uint8_t*>(k_.get()),
-            reinterpret_cast<const uint8_t*>(v_.get()), k_scale_.get(), v_scale_.get(),
-            table_dev_.get(), lens_dev_.get(), static_cast<int>(max_blocks_), block_size_, shift,
-            heads_, kv_heads_, chunk_, max_splits_, scale_log2, part_o_.get(), part_lse_.get());
-        QK_LAUNCH_CHECK("decode_attention_fp8_mma_kernel");
-        decode_attention_combine_kernel<D>
-            <<<dim3(heads_, static_cast<unsigned>(batch_)), D, 0, stream>>>(
-                part_o_.get(), part_lse_.get(), lens_dev_.get(), heads_, chunk_, max_splits_,
-                out_.get());
-        QK_LAUNCH_CHECK("decode_attention_combine_kernel");
-        return;
-      }
-    }
-    decode_attention_split_kernel<KV, D, GB><<<grid, kThreads, 0, stream>>>(
-        q_.get(), k_.get(), v_.get(), k_scale_.get(), v_scale_.get(), table_dev_.get(),
-        lens_dev_.get(), static_cast<int>(max_blocks_), block_size_, heads_, kv_heads_, chunk_,
-        max_splits_, scale_log2, part_o_.get(), part_lse_.get());
-    QK_LAUNCH_CHECK("decode_attention_split_kernel");
-    decode_attention_combine_kernel<D>
-        <<<dim3(heads_, static_cast<unsigned>(batch_)), D, 0, stream>>>(
-            part_o_.get(), part_lse_.get(), lens_dev_.get(), heads_, chunk_, max_splits_,
-            out_.get());
-    QK_LAUNCH_CHECK("decode_attention_combine_kernel");
-  }
-
   bool mma_path() const { return use_mma_ && std::is_same_v<KV, fp8> && head_dim_ == 128; }
 
   std::string format_;
   bool use_mma_ = true;
   int64_t batch_ = 0, max_len_ = 0, max_blocks_ = 0, pages_ = 0, kv_tokens_ = 0;
-  int heads_ = 0, kv_heads_ = 0, head_dim_ = 0, block_size_ = 0, heads_per_cta_ = 0;
-  int chunk_ = 0, max_splits_ = 0;
+  int heads_ = 0, kv_heads_ = 0, head_dim_ = 0, block_size_ = 0;
+  DecodeAttentionProblem problem_;
   std::vector<int32_t> kv_lens_, block_table_;
   DeviceArray<bf16> q_, out_;
   DeviceArray<KV> k_, v_;
-  DeviceArray<float> k_scale_, v_scale_, part_o_, part_lse_;
+  DeviceArray<float> k_scale_, v_scale_;
+  DeviceArray<uint8_t> workspace_;
   DeviceArray<int32_t> table_dev_, lens_dev_;
 };
 

@@ -5,14 +5,39 @@
 // Shape: m, n, k. Formats: bf16, fp8.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <tuple>
 
+#include "kernels/include/quadrant_kernels.h"
 #include "kernels/reference/reference.h"
 #include "kernels/src/common.cuh"
 #include "kernels/src/lt_gemm.h"
 #include "kernels/src/op_util.h"
 
 namespace quadrant::kernels {
+
+void dense_gemm(const DenseGemmProblem& p, const void* a, const void* b, void* c, void* workspace,
+                cudaStream_t stream) {
+  if (p.m < 1 || p.n < 16 || p.k < 16 || p.n % 16 != 0 || p.k % 16 != 0)
+    throw std::invalid_argument("dense_gemm: need m >= 1, n and k positive multiples of 16");
+  if (!a || !b || !c || !workspace)
+    throw std::invalid_argument("dense_gemm: a, b, c and workspace are required");
+  // One cuBLASLt plan per shape, made at the first call (a heuristic query: outside capture).
+  static std::mutex mutex;
+  static std::map<std::tuple<int64_t, int64_t, int64_t, bool>, std::unique_ptr<LtGemm>> plans;
+  const bool fp8 = p.dtype == DType::kE4m3;
+  LtGemm* gemm = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto& slot = plans[{p.m, p.n, p.k, fp8}];
+    if (!slot) slot = std::make_unique<LtGemm>(p.m, p.n, p.k, fp8, kDenseGemmWorkspaceBytes);
+    gemm = slot.get();
+  }
+  gemm->run(a, b, c, p.alpha, workspace, stream);
+}
+
 namespace {
 
 template <class In>
@@ -45,10 +70,13 @@ class DenseGemmOp final : public QuadrantOp {
       fill_uniform(a_.get(), a_.size(), seed * 16 + 1, -1.0f, 1.0f);
       fill_uniform(b_.get(), b_.size(), seed * 16 + 2, -amp, amp);
     }
-    if (!gemm_) gemm_ = std::make_unique<LtGemm>(m_, n_, k_, kFp8, a_scale_ * b_scale_);
+    workspace_.resize(kDenseGemmWorkspaceBytes);
+    problem_ = {m_, n_, k_, kFp8 ? DType::kE4m3 : DType::kBf16, a_scale_ * b_scale_};
     QK_CUDA_CHECK(cudaDeviceSynchronize());
   }
-  void launch(cudaStream_t stream) override { gemm_->run(a_.get(), b_.get(), c_.get(), stream); }
+  void launch(cudaStream_t stream) override {
+    dense_gemm(problem_, a_.get(), b_.get(), c_.get(), workspace_.get(), stream);
+  }
 
   CheckResult check(uint64_t seed) override {
     prepare(seed);
@@ -80,7 +108,9 @@ class DenseGemmOp final : public QuadrantOp {
   double bytes() const override {
     return (double(m_) * k_ + double(n_) * k_) * sizeof(In) + double(m_) * n_ * 2.0;
   }
-  size_t device_bytes() const override { return a_.bytes() + b_.bytes() + c_.bytes(); }
+  size_t device_bytes() const override {
+    return a_.bytes() + b_.bytes() + c_.bytes() + workspace_.bytes();
+  }
 
  private:
   std::string format_;
@@ -88,7 +118,8 @@ class DenseGemmOp final : public QuadrantOp {
   DeviceArray<In> a_, b_;
   DeviceArray<bf16> c_;
   float a_scale_ = 1.0f, b_scale_ = 1.0f;  // per-tensor (fp8)
-  std::unique_ptr<LtGemm> gemm_;
+  DenseGemmProblem problem_;
+  DeviceArray<uint8_t> workspace_;
 };
 
 }  // namespace

@@ -24,12 +24,8 @@ cublasLtHandle_t lt_handle() {
 }
 }  // namespace
 
-LtGemm::LtGemm(int64_t m, int64_t n, int64_t k, bool use_fp8, float alpha, void* workspace,
-               size_t workspace_bytes)
-    : workspace_(workspace),
-      workspace_bytes_(workspace_bytes),
-      owns_workspace_(workspace == nullptr),
-      alpha_(alpha) {
+LtGemm::LtGemm(int64_t m, int64_t n, int64_t k, bool use_fp8, size_t workspace_bytes)
+    : workspace_bytes_(workspace_bytes) {
   const cudaDataType_t in = use_fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
   QK_LT_CHECK(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t t = CUBLAS_OP_T, nop = CUBLAS_OP_N;
@@ -39,7 +35,6 @@ LtGemm::LtGemm(int64_t m, int64_t n, int64_t k, bool use_fp8, float alpha, void*
   QK_LT_CHECK(cublasLtMatrixLayoutCreate(&a_, in, k, n, k));
   QK_LT_CHECK(cublasLtMatrixLayoutCreate(&b_, in, k, m, k));
   QK_LT_CHECK(cublasLtMatrixLayoutCreate(&c_, CUDA_R_16BF, n, m, n));
-  if (owns_workspace_) QK_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
   cublasLtMatmulPreference_t pref;
   QK_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   QK_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
@@ -55,19 +50,19 @@ LtGemm::LtGemm(int64_t m, int64_t n, int64_t k, bool use_fp8, float alpha, void*
 }
 
 LtGemm::~LtGemm() {
-  if (workspace_ && owns_workspace_) cudaFree(workspace_);
   if (c_) cublasLtMatrixLayoutDestroy(c_);
   if (b_) cublasLtMatrixLayoutDestroy(b_);
   if (a_) cublasLtMatrixLayoutDestroy(a_);
   if (desc_) cublasLtMatmulDescDestroy(desc_);
 }
 
-void LtGemm::run(const void* a, const void* b, void* c, cudaStream_t stream) {
+void LtGemm::run(const void* a, const void* b, void* c, float alpha, void* workspace,
+                 cudaStream_t stream) {
   const float beta = 0.0f;
   while (true) {
     const cublasStatus_t st =
-        cublasLtMatmul(lt_handle(), desc_, &alpha_, b, a_, a, b_, &beta, c, c_, c, c_,
-                       &algos_.front(), workspace_, workspace_bytes_, stream);
+        cublasLtMatmul(lt_handle(), desc_, &alpha, b, a_, a, b_, &beta, c, c_, c, c_,
+                       &algos_.front(), workspace, workspace_bytes_, stream);
     if (st == CUBLAS_STATUS_SUCCESS) return;
     if (st != CUBLAS_STATUS_NOT_SUPPORTED || algos_.size() == 1)
       throw std::runtime_error("cublasLtMatmul failed: status " + std::to_string(st) + " (" +

@@ -22,25 +22,29 @@
 #include <cstring>
 #include <map>
 
+#include "kernels/include/quadrant_kernels.h"
+#include "kernels/plan/dispatch.h"
 #include "kernels/reference/reference.h"
 #include "kernels/src/common.cuh"
 #include "kernels/src/lt_gemm.h"
 #include "kernels/src/op_util.h"
 #include "kernels/src/sm90_grouped_gemm.h"
+#include "kernels/src/workspace.h"
 
 namespace quadrant::kernels {
 namespace {
 
 enum class Fmt { kBf16, kFp8, kW4a8 };
-constexpr int kMaxExperts = 256;
+constexpr int kMaxExperts = plan::kMoeMaxExperts;
 // Row tiles: 64 rows at prefill sizes, 16 at decode sizes (a few rows per expert), so
 // that the tensor-core work per weight byte read stays small when reading weights is the
 // bound.
-constexpr int kBn = 128, kBkBytes = 128, kStages = 3, kGemmThreads = 256;
+constexpr int kBn = plan::kMoeMmaBlockN, kBkBytes = 128, kStages = 3, kGemmThreads = 256;
 
 // ---- routing and permutation ----
 
-__global__ void moe_topk_kernel(const float* __restrict__ scores, int tokens, int experts,
+template <class Score>
+__global__ void moe_topk_kernel(const Score* __restrict__ scores, int tokens, int experts,
                                 int top_k, int32_t* __restrict__ ids, float* __restrict__ weights) {
   constexpr int kPerLane = kMaxExperts / 32;
   const int token = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
@@ -50,7 +54,7 @@ __global__ void moe_topk_kernel(const float* __restrict__ scores, int tokens, in
 #pragma unroll
   for (int i = 0; i < kPerLane; ++i) {
     const int e = lane + 32 * i;
-    s[i] = e < experts ? scores[size_t(token) * experts + e] : -INFINITY;
+    s[i] = e < experts ? static_cast<float>(scores[size_t(token) * experts + e]) : -INFINITY;
   }
   float top_score = 0, sum = 0;
   for (int j = 0; j < top_k; ++j) {
@@ -244,19 +248,6 @@ __global__ void moe_dequant_int4_kernel(const uint4* __restrict__ in, size_t cou
     const uint2 q2 = int4x8_to_e4m3x8(v.z), q3 = int4x8_to_e4m3x8(v.w);
     out[2 * i] = make_uint4(q0.x, q0.y, q1.x, q1.y);
     out[2 * i + 1] = make_uint4(q2.x, q2.y, q3.x, q3.y);
-  }
-}
-
-// [experts][n][k / 128] -> [experts][k / 128][n]: the W4A8 group scales in the order the
-// wgmma kernel copies them (once per prepare: a storage layout, not per-step work).
-__global__ void moe_transpose_scales_kernel(const float* __restrict__ in, int experts, int n,
-                                            int kb, float* __restrict__ out) {
-  const size_t total = size_t(experts) * n * kb;
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total;
-       i += size_t(gridDim.x) * blockDim.x) {
-    const size_t e = i / (size_t(n) * kb), rem = i % (size_t(n) * kb);
-    const int row = static_cast<int>(rem / kb), b = static_cast<int>(rem % kb);
-    out[(e * kb + b) * n + row] = in[i];
   }
 }
 
@@ -576,399 +567,564 @@ __global__ void __launch_bounds__(kGemmThreads)
     }
 }
 
+// ---- the launcher on caller buffers (quadrant_kernels.h) ----
+
+Fmt fmt_of(MoeFormat f) {
+  return f == MoeFormat::kBf16 ? Fmt::kBf16 : f == MoeFormat::kFp8 ? Fmt::kFp8 : Fmt::kW4a8;
+}
+
+void check_moe_problem(const MoeFfnProblem& p) {
+  auto require = [](bool ok, const char* what) {
+    if (!ok) throw std::invalid_argument(std::string("moe_ffn: ") + what);
+  };
+  require(p.tokens >= 1, "tokens must be >= 1");
+  require(p.experts >= 1 && p.experts <= plan::kMoeMaxExperts, "experts must be in [1, 256]");
+  require(p.top_k >= 1 && p.top_k <= p.experts && p.top_k <= 32,
+          "top_k must be in [1, min(experts, 32)]");
+  require(
+      p.hidden >= 128 && p.intermediate >= 128 && p.hidden % 128 == 0 && p.intermediate % 128 == 0,
+      "hidden and intermediate must be positive multiples of 128");
+  require(p.tokens * p.top_k < (int64_t(1) << 31) &&
+              int64_t(p.experts) * 2 * p.intermediate * p.hidden < (int64_t(1) << 40),
+          "shape too large");
+}
+
+// The workspace of one step, carved in one order for sizing and for use.
+struct MoeLayout {
+  plan::MoeGemmPath path = plan::MoeGemmPath::kMmaSync;
+  int bm = 16;
+  int64_t rows = 0, max_tiles = 0;
+  int32_t *ids = nullptr, *counts = nullptr, *offsets = nullptr, *fill = nullptr,
+          *tile_expert = nullptr, *tile_row = nullptr, *tile_first = nullptr, *tile_count = nullptr,
+          *num_tiles = nullptr, *row_token = nullptr, *slot_row = nullptr;
+  float *weights = nullptr, *xp_scale = nullptr, *act_scale = nullptr;
+  uint8_t *xp = nullptr, *act = nullptr, *w1q = nullptr, *w2q = nullptr;
+  bf16 *h = nullptr, *y = nullptr;
+  size_t bytes = 0;
+};
+
+MoeLayout moe_layout(const MoeFfnProblem& p, plan::MoeGemmPath path, void* base) {
+  MoeLayout l;
+  l.path = path;
+  l.bm = plan::moe_block_m(path, p.tokens, p.top_k, p.experts);
+  l.rows = p.tokens * p.top_k;
+  l.max_tiles = plan::moe_max_tiles(l.rows, l.bm, p.experts);
+  const size_t rows = size_t(l.rows), a_elem = p.format == MoeFormat::kBf16 ? 2 : 1;
+  const bool scaled = p.format != MoeFormat::kBf16;
+  Workspace w(base);
+  l.ids = w.take<int32_t>(rows);
+  l.weights = w.take<float>(rows);
+  l.counts = w.take<int32_t>(p.experts);
+  l.offsets = w.take<int32_t>(p.experts + 1);
+  l.fill = w.take<int32_t>(p.experts);
+  l.tile_expert = w.take<int32_t>(l.max_tiles);
+  l.tile_row = w.take<int32_t>(l.max_tiles);
+  l.tile_first = w.take<int32_t>(l.max_tiles);
+  l.tile_count = w.take<int32_t>(l.max_tiles);
+  l.num_tiles = w.take<int32_t>(1);
+  l.row_token = w.take<int32_t>(rows);
+  l.slot_row = w.take<int32_t>(rows);
+  l.xp = w.take<uint8_t>(rows * p.hidden * a_elem);
+  if (scaled) l.xp_scale = w.take<float>(rows * p.hidden / 128);
+  // The wgmma path fuses SiLU * up into the gate/up GEMM: no h.
+  if (path != plan::MoeGemmPath::kWgmma) l.h = w.take<bf16>(rows * 2 * p.intermediate);
+  l.act = w.take<uint8_t>(rows * p.intermediate * a_elem);
+  if (scaled) l.act_scale = w.take<float>(rows * p.intermediate / 128);
+  l.y = w.take<bf16>(rows * p.hidden);
+  if (path == plan::MoeGemmPath::kWgmma && p.format == MoeFormat::kW4a8) {
+    // INT4 -> E4M3 copies, rewritten each step.
+    l.w1q = w.take<uint8_t>(size_t(p.experts) * 2 * p.intermediate * p.hidden);
+    l.w2q = w.take<uint8_t>(size_t(p.experts) * p.hidden * p.intermediate);
+  }
+  l.bytes = w.bytes();
+  return l;
+}
+
+// Activation scale layout: [rows][k / 128] for the mma.sync kernels, [k / 128][rows] for
+// the wgmma one.
+int64_t scale_row_stride(const MoeLayout& l, int64_t k) {
+  return l.path == plan::MoeGemmPath::kWgmma ? 1 : k / 128;
+}
+int64_t scale_blk_stride(const MoeLayout& l) {
+  return l.path == plan::MoeGemmPath::kWgmma ? l.rows : 1;
+}
+
+// Routing, the device-side schedule, the permutation and the gather (with quantisation).
+// ids / weights: the given top-k, or nullptr to take it from the logits.
+template <Fmt F>
+void moe_route(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnBuffers& b,
+               cudaStream_t stream) {
+  using AType = std::conditional_t<F == Fmt::kBf16, bf16, fp8>;
+  const int slots = static_cast<int>(l.rows);
+  const int32_t* ids = b.topk_ids;
+  if (b.router_logits) {
+    if (b.logits_bf16)
+      moe_topk_kernel<bf16><<<(p.tokens + 7) / 8, 256, 0, stream>>>(
+          static_cast<const bf16*>(b.router_logits), static_cast<int>(p.tokens), p.experts, p.top_k,
+          l.ids, l.weights);
+    else
+      moe_topk_kernel<float><<<(p.tokens + 7) / 8, 256, 0, stream>>>(
+          static_cast<const float*>(b.router_logits), static_cast<int>(p.tokens), p.experts,
+          p.top_k, l.ids, l.weights);
+    QK_LAUNCH_CHECK("moe_topk_kernel");
+    ids = l.ids;
+  }
+  QK_CUDA_CHECK(cudaMemsetAsync(l.counts, 0, sizeof(int32_t) * p.experts, stream));
+  moe_count_kernel<<<(slots + 255) / 256, 256, 0, stream>>>(ids, slots, l.counts);
+  QK_LAUNCH_CHECK("moe_count_kernel");
+  moe_schedule_kernel<<<1, 1, 0, stream>>>(l.counts, p.experts, l.bm, l.offsets, l.fill,
+                                           l.tile_expert, l.tile_row, l.tile_first, l.tile_count,
+                                           l.num_tiles);
+  QK_LAUNCH_CHECK("moe_schedule_kernel");
+  moe_scatter_kernel<<<(slots + 255) / 256, 256, 0, stream>>>(ids, slots, p.top_k, l.fill,
+                                                              l.row_token, l.slot_row);
+  QK_LAUNCH_CHECK("moe_scatter_kernel");
+  const int64_t gather_warps = l.rows * p.hidden / 128;
+  moe_gather_kernel<AType><<<static_cast<unsigned>((gather_warps + 7) / 8), 256, 0, stream>>>(
+      static_cast<const bf16*>(b.x), l.row_token, l.offsets, p.experts, static_cast<int>(p.hidden),
+      reinterpret_cast<AType*>(l.xp), l.xp_scale, scale_row_stride(l, p.hidden),
+      scale_blk_stride(l));
+  QK_LAUNCH_CHECK("moe_gather_kernel");
+}
+
+template <Fmt F>
+void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
+  using AType = std::conditional_t<F == Fmt::kBf16, bf16, fp8>;
+  const int64_t act_warps = l.rows * p.intermediate / 128;
+  moe_act_kernel<AType><<<static_cast<unsigned>((act_warps + 7) / 8), 256, 0, stream>>>(
+      l.h, l.offsets, p.experts, static_cast<int>(p.intermediate), reinterpret_cast<AType*>(l.act),
+      l.act_scale, scale_row_stride(l, p.intermediate), scale_blk_stride(l));
+  QK_LAUNCH_CHECK("moe_act_kernel");
+}
+
+template <Fmt F>
+void moe_mma_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, const void* w,
+                  const float* w_scale, int64_t n, int64_t k, bf16* out, cudaStream_t stream) {
+  static const bool attr_set = [] {
+    QK_CUDA_CHECK(cudaFuncSetAttribute(moe_grouped_gemm_kernel<F, 16>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       GemmTraits<F, 16>::kSmemBytes));
+    return true;
+  }();
+  (void)attr_set;
+  dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN), static_cast<unsigned>(l.max_tiles));
+  moe_grouped_gemm_kernel<F, 16><<<grid, kGemmThreads, GemmTraits<F, 16>::kSmemBytes, stream>>>(
+      a, a_scale, static_cast<const uint8_t*>(w), w_scale, l.offsets, l.tile_expert, l.tile_row,
+      l.num_tiles, static_cast<int>(n), static_cast<int>(k), out);
+  QK_LAUNCH_CHECK("moe_grouped_gemm_kernel");
+}
+
+void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, const void* wp,
+                 const float* ws_t, int64_t n, int64_t k, bf16* out, cudaStream_t stream) {
+  dim3 grid(static_cast<unsigned>(n / plan::kMoeW4BlockN), static_cast<unsigned>(l.max_tiles));
+  moe_w4a8_decode_gemm_kernel<<<grid, kW4Warps * 32, 0, stream>>>(
+      a, a_scale, static_cast<const uint4*>(wp), ws_t, l.offsets, l.tile_expert, l.tile_row,
+      l.num_tiles, static_cast<int>(n), static_cast<int>(k), out);
+  QK_LAUNCH_CHECK("moe_w4a8_decode_gemm_kernel");
+}
+
+// The two grouped GEMMs (and SiLU * up between them on the mma.sync path).
+template <Fmt F>
+void moe_gemms(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnWeights& w,
+               cudaStream_t stream) {
+  const int64_t h = p.hidden, inter = p.intermediate;
+  if (l.path == plan::MoeGemmPath::kMmaSync) {
+    if constexpr (F == Fmt::kW4a8) {
+      moe_w4_gemm(l, l.xp, l.xp_scale, w.w1_frag, w.w1_scale, 2 * inter, h, l.h, stream);
+      moe_act<F>(p, l, stream);
+      moe_w4_gemm(l, l.act, l.act_scale, w.w2_frag, w.w2_scale, h, inter, l.y, stream);
+    } else {
+      moe_mma_gemm<F>(l, l.xp, l.xp_scale, w.w1, w.w1_scale, 2 * inter, h, l.h, stream);
+      moe_act<F>(p, l, stream);
+      moe_mma_gemm<F>(l, l.act, l.act_scale, w.w2, w.w2_scale, h, inter, l.y, stream);
+    }
+    return;
+  }
+  const void *w1 = w.w1, *w2 = w.w2;
+  if constexpr (F == Fmt::kW4a8) {
+    const size_t w1_bytes = size_t(p.experts) * 2 * inter * h / 2,
+                 w2_bytes = size_t(p.experts) * h * inter / 2;
+    moe_dequant_int4_kernel<<<8 * sm_count(), 256, 0, stream>>>(
+        static_cast<const uint4*>(w.w1), w1_bytes / 16, reinterpret_cast<uint4*>(l.w1q));
+    QK_LAUNCH_CHECK("moe_dequant_int4_kernel");
+    moe_dequant_int4_kernel<<<8 * sm_count(), 256, 0, stream>>>(
+        static_cast<const uint4*>(w.w2), w2_bytes / 16, reinterpret_cast<uint4*>(l.w2q));
+    QK_LAUNCH_CHECK("moe_dequant_int4_kernel");
+    w1 = l.w1q;
+    w2 = l.w2q;
+  }
+  // Scales k-block-major ([k / 128][rows]): a tile's rows of one k block are contiguous.
+  Sm90GroupedGemmArgs g;
+  g.fp8 = F != Fmt::kBf16;
+  g.w_scale_per_row = F == Fmt::kW4a8;
+  g.rows = l.rows;
+  g.experts = p.experts;
+  g.offsets = l.offsets;
+  g.tile_expert = l.tile_expert;
+  g.tile_row = l.tile_row;
+  g.tile_first = l.tile_first;
+  g.tile_count = l.tile_count;
+  g.num_tiles = l.num_tiles;
+  Sm90GroupedGemmArgs g1 = g, g2 = g;
+  g1.silu_mul = true;  // gate/up with SiLU * up (and the FP8 quantisation) fused
+  g1.a = l.xp;
+  g1.k = h;
+  g1.a_scale = l.xp_scale;
+  g1.w = w1;
+  g1.n = 2 * inter;
+  g1.w_scale = w.w1_scale;
+  g1.out = l.act;
+  g1.out_scale = l.act_scale;
+  g2.a = l.act;
+  g2.k = inter;
+  g2.a_scale = l.act_scale;
+  g2.w = w2;
+  g2.n = h;
+  g2.w_scale = w.w2_scale;
+  g2.out = l.y;
+  Sm90GroupedGemm(g1).run(stream);
+  Sm90GroupedGemm(g2).run(stream);
+}
+
+void moe_combine(const MoeFfnProblem& p, const MoeLayout& l, const float* weights,
+                 const MoeFfnBuffers& b, cudaStream_t stream) {
+  moe_combine_kernel<<<static_cast<unsigned>(p.tokens), 256, 0, stream>>>(
+      l.y, l.slot_row, weights, p.top_k, static_cast<int>(p.hidden), static_cast<bf16*>(b.out));
+  QK_LAUNCH_CHECK("moe_combine_kernel");
+}
+
+void check_moe_buffers(const MoeFfnProblem& p, const MoeFfnWeights& w, const MoeFfnBuffers& b,
+                       plan::MoeGemmPath path) {
+  auto require = [](bool ok, const char* what) {
+    if (!ok) throw std::invalid_argument(std::string("moe_ffn: ") + what);
+  };
+  require(b.x && b.out && b.workspace, "x, out and workspace are required");
+  require((b.router_logits != nullptr) != (b.topk_ids != nullptr),
+          "give router_logits or topk_ids, not both");
+  require(b.router_logits || b.topk_weights, "topk_ids need topk_weights");
+  const bool w4_mma = p.format == MoeFormat::kW4a8 && path == plan::MoeGemmPath::kMmaSync;
+  require(w4_mma ? (w.w1_frag && w.w2_frag) : (w.w1 && w.w2),
+          "the weights of this path are missing (W4A8 at decode sizes reads w1_frag, w2_frag)");
+  require(p.format == MoeFormat::kBf16 || (w.w1_scale && w.w2_scale), "weight scales are missing");
+}
+
+template <Fmt F>
+void moe_ffn_impl(const MoeFfnProblem& p, const MoeFfnWeights& w, const MoeFfnBuffers& b,
+                  cudaStream_t stream) {
+  const plan::MoeGemmPath path = plan::moe_gemm_path(p.tokens, p.top_k, p.experts);
+  check_moe_buffers(p, w, b, path);
+  const MoeLayout l = moe_layout(p, path, b.workspace);
+  moe_route<F>(p, l, b, stream);
+  moe_gemms<F>(p, l, w, stream);
+  moe_combine(p, l, b.router_logits ? l.weights : b.topk_weights, b, stream);
+}
+
+}  // namespace
+
+size_t moe_ffn_workspace_bytes(const MoeFfnProblem& problem) {
+  check_moe_problem(problem);
+  // Each path's layout grows with the tokens: the larger of the two at the most tokens.
+  return std::max(moe_layout(problem, plan::MoeGemmPath::kMmaSync, nullptr).bytes,
+                  moe_layout(problem, plan::MoeGemmPath::kWgmma, nullptr).bytes);
+}
+
+void moe_ffn(const MoeFfnProblem& problem, const MoeFfnWeights& weights,
+             const MoeFfnBuffers& buffers, cudaStream_t stream) {
+  check_moe_problem(problem);
+  switch (fmt_of(problem.format)) {
+    case Fmt::kBf16:
+      return moe_ffn_impl<Fmt::kBf16>(problem, weights, buffers, stream);
+    case Fmt::kFp8:
+      return moe_ffn_impl<Fmt::kFp8>(problem, weights, buffers, stream);
+    case Fmt::kW4a8:
+      return moe_ffn_impl<Fmt::kW4a8>(problem, weights, buffers, stream);
+  }
+}
+
+MoeWeightBytes moe_ffn_weight_bytes(const MoeFfnProblem& p, bool mma_path, bool wgmma_path) {
+  check_moe_problem(p);
+  const size_t n1k = size_t(p.experts) * 2 * p.intermediate * p.hidden;
+  const size_t n2k = size_t(p.experts) * p.hidden * p.intermediate;
+  MoeWeightBytes b;
+  switch (p.format) {
+    case MoeFormat::kBf16:
+      b.w1 = 2 * n1k;
+      b.w2 = 2 * n2k;
+      break;
+    case MoeFormat::kFp8:
+      b.w1 = n1k;
+      b.w2 = n2k;
+      b.w1_scale = n1k / (128 * 128) * sizeof(float);
+      b.w2_scale = n2k / (128 * 128) * sizeof(float);
+      break;
+    case MoeFormat::kW4a8:
+      b.w1 = wgmma_path ? n1k / 2 : 0;
+      b.w2 = wgmma_path ? n2k / 2 : 0;
+      b.w1_frag = mma_path ? n1k / 2 : 0;
+      b.w2_frag = mma_path ? n2k / 2 : 0;
+      b.w1_scale = n1k / 128 * sizeof(float);
+      b.w2_scale = n2k / 128 * sizeof(float);
+      break;
+  }
+  return b;
+}
+
+void moe_ffn_fill_weights(const MoeFfnProblem& p, const MoeFfnWeights& w, uint64_t seed,
+                          cudaStream_t stream) {
+  check_moe_problem(p);
+  const size_t n1k = size_t(p.experts) * 2 * p.intermediate * p.hidden;
+  const size_t n2k = size_t(p.experts) * p.hidden * p.intermediate;
+  auto mut = [](const void* ptr) { return static_cast<uint8_t*>(const_cast<void*>(ptr)); };
+  auto mutf = [](const float* ptr) { return const_cast<float*>(ptr); };
+  // Amplitudes that keep the gate and the output near unit variance.
+  const float a1 = 3.0f / std::sqrt(float(p.hidden)), a2 = 3.0f / std::sqrt(float(p.intermediate));
+  switch (p.format) {
+    case MoeFormat::kBf16:
+      if (w.w1)
+        fill_uniform(reinterpret_cast<bf16*>(mut(w.w1)), n1k, seed * 16 + 3, -a1, a1, stream);
+      if (w.w2)
+        fill_uniform(reinterpret_cast<bf16*>(mut(w.w2)), n2k, seed * 16 + 4, -a2, a2, stream);
+      return;
+    case MoeFormat::kFp8:
+      if (w.w1) fill_uniform(reinterpret_cast<fp8*>(mut(w.w1)), n1k, seed * 16 + 3, 240.0f, stream);
+      if (w.w2) fill_uniform(reinterpret_cast<fp8*>(mut(w.w2)), n2k, seed * 16 + 4, 240.0f, stream);
+      if (w.w1_scale)
+        fill_uniform(mutf(w.w1_scale), n1k / (128 * 128), seed * 16 + 5, 0.5f * a1 / 240,
+                     1.5f * a1 / 240, stream);
+      if (w.w2_scale)
+        fill_uniform(mutf(w.w2_scale), n2k / (128 * 128), seed * 16 + 6, 0.5f * a2 / 240,
+                     1.5f * a2 / 240, stream);
+      return;
+    case MoeFormat::kW4a8: {
+      // Every nibble pattern is a valid INT4; the fragment-order copies are the same
+      // weights repacked (or, without the plain copy, random bytes of their own).
+      struct Mat {
+        const void* plain;
+        const void* frag;
+        int64_t n, k;
+        uint64_t seed;
+      };
+      for (const Mat& m : {Mat{w.w1, w.w1_frag, 2 * p.intermediate, p.hidden, seed * 16 + 3},
+                           Mat{w.w2, w.w2_frag, p.hidden, p.intermediate, seed * 16 + 4}}) {
+        const size_t bytes = size_t(p.experts) * m.n * m.k / 2;
+        if (m.plain) fill_bytes(mut(m.plain), bytes, m.seed, stream);
+        if (m.frag && m.plain) {
+          moe_w4_prepack_kernel<<<8 * sm_count(), 256, 0, stream>>>(
+              static_cast<const uint8_t*>(m.plain), p.experts, static_cast<int>(m.n),
+              static_cast<int>(m.k), reinterpret_cast<uint4*>(mut(m.frag)));
+          QK_LAUNCH_CHECK("moe_w4_prepack_kernel");
+        } else if (m.frag) {
+          fill_bytes(mut(m.frag), bytes, m.seed, stream);
+        }
+      }
+      // Group scales in the kernels' order, [experts][k / 128][n].
+      if (w.w1_scale)
+        fill_uniform(mutf(w.w1_scale), n1k / 128, seed * 16 + 5, 0.5f * a1 / 8, 1.5f * a1 / 8,
+                     stream);
+      if (w.w2_scale)
+        fill_uniform(mutf(w.w2_scale), n2k / 128, seed * 16 + 6, 0.5f * a2 / 8, 1.5f * a2 / 8,
+                     stream);
+      return;
+    }
+  }
+}
+
+namespace {
+
+// The QuadrantOp front end: random buffers of its own, the launcher above; bytes() counts
+// the experts the routing activates (the op routes once at prepare()).
 template <Fmt F>
 class MoeFfnOp final : public QuadrantOp {
-  using AType = std::conditional_t<F == Fmt::kBf16, bf16, fp8>;
-
  public:
   // lt: the GEMMs through cuBLASLt once per expert (BF16 only), the rest as ours.
-  MoeFfnOp(std::string quadrant, std::string format, const ShapeParams& shape, bool lt = false)
+  MoeFfnOp(std::string quadrant, std::string format, const ShapeParams& shape, bool lt)
       : quadrant_(std::move(quadrant)), format_(std::move(format)), lt_(lt) {
     ShapeReader r(shape, quadrant_);
-    tokens_ = r.get("tokens");
-    experts_ = static_cast<int>(r.get("experts"));
-    top_k_ = static_cast<int>(r.get("top_k"));
-    hidden_ = r.get("hidden");
-    inter_ = r.get("intermediate");
+    problem_.format = F == Fmt::kBf16  ? MoeFormat::kBf16
+                      : F == Fmt::kFp8 ? MoeFormat::kFp8
+                                       : MoeFormat::kW4a8;
+    problem_.tokens = r.get("tokens");
+    problem_.experts = static_cast<int>(r.get("experts"));
+    problem_.top_k = static_cast<int>(r.get("top_k"));
+    problem_.hidden = r.get("hidden");
+    problem_.intermediate = r.get("intermediate");
     r.finish();
-    r.require(tokens_ >= 1, "tokens must be >= 1");
-    r.require(experts_ >= 1 && experts_ <= kMaxExperts, "experts must be in [1, 256]");
-    r.require(top_k_ >= 1 && top_k_ <= experts_ && top_k_ <= 32,
-              "top_k must be in [1, min(experts, 32)]");
-    r.require(hidden_ % 128 == 0 && inter_ % 128 == 0,
-              "hidden and intermediate must be multiples of 128");
-    rows_ = tokens_ * top_k_;
-    // Prefill sizes (48 or more rows per expert on average) take the wgmma grouped GEMM
-    // with 128-row tiles (BF16, FP8); decode sizes the mma.sync kernel with 16-row tiles.
-    const bool prefill_sized = rows_ >= 48 * int64_t(experts_);
-    use_wgmma_ = prefill_sized && !lt_;
-    bm_ = use_wgmma_ ? Sm90GroupedGemm::kBlockM : prefill_sized ? 64 : 16;
-    max_tiles_ = (rows_ + bm_ - 1) / bm_ + experts_;
+    try {
+      check_moe_problem(problem_);
+    } catch (const std::invalid_argument& e) {
+      r.require(false, std::string(e.what()).substr(std::string("moe_ffn: ").size()));
+    }
+    path_ = plan::moe_gemm_path(problem_.tokens, problem_.top_k, problem_.experts, lt_);
   }
 
   std::string name() const override { return "sm90_" + format_ + "_" + quadrant_; }
 
   void prepare(uint64_t seed) override {
-    const size_t w1 = size_t(experts_) * 2 * inter_ * hidden_,
-                 w2 = size_t(experts_) * hidden_ * inter_;
-    x_.resize(tokens_ * hidden_);
-    scores_.resize(tokens_ * experts_);
+    const MoeFfnProblem& p = problem_;
+    x_.resize(p.tokens * p.hidden);
+    scores_.resize(p.tokens * p.experts);
     fill_uniform(x_.get(), x_.size(), seed * 16 + 1, -1.0f, 1.0f);
     fill_uniform(scores_.get(), scores_.size(), seed * 16 + 2, -4.0f, 4.0f);
-    // Weight amplitudes keep the gate and the output near unit variance.
-    const float a1 = 3.0f / std::sqrt(float(hidden_)), a2 = 3.0f / std::sqrt(float(inter_));
-    if constexpr (F == Fmt::kBf16) {
-      w1_.resize(w1 * 2);
-      w2_.resize(w2 * 2);
-      fill_uniform(reinterpret_cast<bf16*>(w1_.get()), w1, seed * 16 + 3, -a1, a1);
-      fill_uniform(reinterpret_cast<bf16*>(w2_.get()), w2, seed * 16 + 4, -a2, a2);
-    } else if constexpr (F == Fmt::kFp8) {
-      w1_.resize(w1);
-      w2_.resize(w2);
-      fill_uniform(reinterpret_cast<fp8*>(w1_.get()), w1, seed * 16 + 3, 240.0f);
-      fill_uniform(reinterpret_cast<fp8*>(w2_.get()), w2, seed * 16 + 4, 240.0f);
-      w1_scale_.resize(w1 / (128 * 128));
-      w2_scale_.resize(w2 / (128 * 128));
-      fill_uniform(w1_scale_.get(), w1_scale_.size(), seed * 16 + 5, 0.5f * a1 / 240,
-                   1.5f * a1 / 240);
-      fill_uniform(w2_scale_.get(), w2_scale_.size(), seed * 16 + 6, 0.5f * a2 / 240,
-                   1.5f * a2 / 240);
-    } else {
-      w1_.resize(w1 / 2);
-      w2_.resize(w2 / 2);
-      fill_bytes(w1_.get(), w1_.size(), seed * 16 + 3);
-      fill_bytes(w2_.get(), w2_.size(), seed * 16 + 4);
-      w1_scale_.resize(w1 / 128);
-      w2_scale_.resize(w2 / 128);
-      fill_uniform(w1_scale_.get(), w1_scale_.size(), seed * 16 + 5, 0.5f * a1 / 8, 1.5f * a1 / 8);
-      fill_uniform(w2_scale_.get(), w2_scale_.size(), seed * 16 + 6, 0.5f * a2 / 8, 1.5f * a2 / 8);
+    const bool mma = path_ == plan::MoeGemmPath::kMmaSync;
+    const MoeWeightBytes wb = moe_ffn_weight_bytes(p, mma, !mma);
+    w1_.resize(wb.w1);
+    w2_.resize(wb.w2);
+    w1_scale_.resize(wb.w1_scale / sizeof(float));
+    w2_scale_.resize(wb.w2_scale / sizeof(float));
+    w1_frag_.resize(wb.w1_frag);
+    w2_frag_.resize(wb.w2_frag);
+    if (F == Fmt::kW4a8 && mma) {
+      // The plain INT4 copy only to repack from and for the check.
+      w1_.resize(wb.w1_frag);
+      w2_.resize(wb.w2_frag);
     }
-    ids_.resize(rows_);
-    weights_.resize(rows_);
-    counts_.resize(experts_);
-    offsets_.resize(experts_ + 1);
-    fill_.resize(experts_);
-    tile_expert_.resize(max_tiles_);
-    tile_row_.resize(max_tiles_);
-    tile_first_.resize(max_tiles_);
-    tile_count_.resize(max_tiles_);
-    num_tiles_.resize(1);
-    row_token_.resize(rows_);
-    slot_row_.resize(rows_);
-    xp_.resize(rows_ * hidden_);
-    xp_scale_.resize(rows_ * hidden_ / 128);
-    h_.resize(use_wgmma_ ? 0 : rows_ * 2 * inter_);  // the wgmma path fuses SiLU * up
-    act_.resize(rows_ * inter_);
-    act_scale_.resize(rows_ * inter_ / 128);
-    y_.resize(rows_ * hidden_);
-    out_.resize(tokens_ * hidden_);
-    if (F != Fmt::kBf16) {  // unused by bf16, but never left uninitialised
-      QK_CUDA_CHECK(cudaMemset(xp_scale_.get(), 0, xp_scale_.bytes()));
-    }
-    QK_CUDA_CHECK(cudaFuncSetAttribute(moe_grouped_gemm_kernel<F, 16>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       GemmTraits<F, 16>::kSmemBytes));
-    QK_CUDA_CHECK(cudaFuncSetAttribute(moe_grouped_gemm_kernel<F, 64>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       GemmTraits<F, 64>::kSmemBytes));
-    if constexpr (F == Fmt::kW4a8) {
-      w4_decode_ = !use_wgmma_ && bm_ == 16 && !lt_;
-      if (w4_decode_) {
-        w1p_.resize(w1_.size());
-        w2p_.resize(w2_.size());
-        w1_scale_t_.resize(w1_scale_.size());
-        w2_scale_t_.resize(w2_scale_.size());
-        moe_w4_prepack_kernel<<<8 * sm_count(), 256>>>(
-            w1_.get(), experts_, static_cast<int>(2 * inter_), static_cast<int>(hidden_),
-            reinterpret_cast<uint4*>(w1p_.get()));
-        QK_LAUNCH_CHECK("moe_w4_prepack_kernel");
-        moe_w4_prepack_kernel<<<8 * sm_count(), 256>>>(
-            w2_.get(), experts_, static_cast<int>(hidden_), static_cast<int>(inter_),
-            reinterpret_cast<uint4*>(w2p_.get()));
-        QK_LAUNCH_CHECK("moe_w4_prepack_kernel");
-        moe_transpose_scales_kernel<<<4 * sm_count(), 256>>>(
-            w1_scale_.get(), experts_, static_cast<int>(2 * inter_),
-            static_cast<int>(hidden_ / 128), w1_scale_t_.get());
-        QK_LAUNCH_CHECK("moe_transpose_scales_kernel");
-        moe_transpose_scales_kernel<<<4 * sm_count(), 256>>>(
-            w2_scale_.get(), experts_, static_cast<int>(hidden_), static_cast<int>(inter_ / 128),
-            w2_scale_t_.get());
-        QK_LAUNCH_CHECK("moe_transpose_scales_kernel");
-      }
-    }
-    if (use_wgmma_) {
-      // Scales k-block-major ([k / 128][rows]): a tile's rows of one k block are contiguous.
-      Sm90GroupedGemmArgs g;
-      g.fp8 = F != Fmt::kBf16;
-      g.w_scale_per_row = F == Fmt::kW4a8;
-      const uint8_t *w1 = w1_.get(), *w2 = w2_.get();
-      const float *w1s = w1_scale_.get(), *w2s = w2_scale_.get();
-      if constexpr (F == Fmt::kW4a8) {
-        w1q_.resize(w1_.size() * 2);
-        w2q_.resize(w2_.size() * 2);
-        w1_scale_t_.resize(w1_scale_.size());
-        w2_scale_t_.resize(w2_scale_.size());
-        moe_transpose_scales_kernel<<<4 * sm_count(), 256>>>(
-            w1_scale_.get(), experts_, static_cast<int>(2 * inter_),
-            static_cast<int>(hidden_ / 128), w1_scale_t_.get());
-        QK_LAUNCH_CHECK("moe_transpose_scales_kernel");
-        moe_transpose_scales_kernel<<<4 * sm_count(), 256>>>(
-            w2_scale_.get(), experts_, static_cast<int>(hidden_), static_cast<int>(inter_ / 128),
-            w2_scale_t_.get());
-        QK_LAUNCH_CHECK("moe_transpose_scales_kernel");
-        w1 = w1q_.get();
-        w2 = w2q_.get();
-        w1s = w1_scale_t_.get();
-        w2s = w2_scale_t_.get();
-      }
-      g.rows = rows_;
-      g.experts = experts_;
-      g.offsets = offsets_.get();
-      g.tile_expert = tile_expert_.get();
-      g.tile_row = tile_row_.get();
-      g.tile_first = tile_first_.get();
-      g.tile_count = tile_count_.get();
-      g.num_tiles = num_tiles_.get();
-      Sm90GroupedGemmArgs g1 = g, g2 = g;
-      g1.silu_mul = true;
-      g1.a = xp_.get();
-      g1.k = hidden_;
-      g1.a_scale = g.fp8 ? xp_scale_.get() : nullptr;
-      g1.w = w1;
-      g1.n = 2 * inter_;
-      g1.w_scale = g.fp8 ? w1s : nullptr;
-      g1.out = act_.get();
-      g1.out_scale = g.fp8 ? act_scale_.get() : nullptr;
-      g2.a = act_.get();
-      g2.k = inter_;
-      g2.a_scale = g.fp8 ? act_scale_.get() : nullptr;
-      g2.w = w2;
-      g2.n = hidden_;
-      g2.w_scale = g.fp8 ? w2s : nullptr;
-      g2.out = y_.get();
-      gemm_up_ = Sm90GroupedGemm(g1);
-      gemm_down_ = Sm90GroupedGemm(g2);
-    }
+    moe_ffn_fill_weights(p, weights(), seed, nullptr);
+    out_.resize(p.tokens * p.hidden);
+    workspace_.resize(moe_layout(p, path_, nullptr).bytes);
+    layout_ = moe_layout(p, path_, workspace_.get());
     QK_CUDA_CHECK(cudaDeviceSynchronize());
     if (lt_) plan_lt();
+    count_active_experts();
   }
 
   void launch(cudaStream_t stream) override {
-    route(stream);
-    if (lt_) {
-      lt_gemms_and_act(stream);
-    } else if (use_wgmma_) {
-      if constexpr (F == Fmt::kW4a8) {
-        moe_dequant_int4_kernel<<<8 * sm_count(), 256, 0, stream>>>(
-            reinterpret_cast<const uint4*>(w1_.get()), w1_.size() / 16,
-            reinterpret_cast<uint4*>(w1q_.get()));
-        QK_LAUNCH_CHECK("moe_dequant_int4_kernel");
-        moe_dequant_int4_kernel<<<8 * sm_count(), 256, 0, stream>>>(
-            reinterpret_cast<const uint4*>(w2_.get()), w2_.size() / 16,
-            reinterpret_cast<uint4*>(w2q_.get()));
-        QK_LAUNCH_CHECK("moe_dequant_int4_kernel");
-      }
-      gemm_up_.run(stream);  // gate/up with SiLU * up (and the FP8 quantisation) fused
-      gemm_down_.run(stream);
-    } else {
-      gemm_and_act(stream);
-    }
-    moe_combine_kernel<<<static_cast<unsigned>(tokens_), 256, 0, stream>>>(
-        y_.get(), slot_row_.get(), weights_.get(), top_k_, static_cast<int>(hidden_), out_.get());
-    QK_LAUNCH_CHECK("moe_combine_kernel");
-  }
-
-  // Routing, the device-side schedule, the permutation and the gather (with quantisation).
-  void route(cudaStream_t stream) {
-    const int slots = static_cast<int>(rows_);
-    moe_topk_kernel<<<(tokens_ + 7) / 8, 256, 0, stream>>>(
-        scores_.get(), static_cast<int>(tokens_), experts_, top_k_, ids_.get(), weights_.get());
-    QK_LAUNCH_CHECK("moe_topk_kernel");
-    QK_CUDA_CHECK(cudaMemsetAsync(counts_.get(), 0, counts_.bytes(), stream));
-    moe_count_kernel<<<(slots + 255) / 256, 256, 0, stream>>>(ids_.get(), slots, counts_.get());
-    QK_LAUNCH_CHECK("moe_count_kernel");
-    moe_schedule_kernel<<<1, 1, 0, stream>>>(counts_.get(), experts_, static_cast<int>(bm_),
-                                             offsets_.get(), fill_.get(), tile_expert_.get(),
-                                             tile_row_.get(), tile_first_.get(), tile_count_.get(),
-                                             num_tiles_.get());
-    QK_LAUNCH_CHECK("moe_schedule_kernel");
-    moe_scatter_kernel<<<(slots + 255) / 256, 256, 0, stream>>>(
-        ids_.get(), slots, top_k_, fill_.get(), row_token_.get(), slot_row_.get());
-    QK_LAUNCH_CHECK("moe_scatter_kernel");
-    const int64_t gather_warps = rows_ * hidden_ / 128;
-    moe_gather_kernel<AType><<<static_cast<unsigned>((gather_warps + 7) / 8), 256, 0, stream>>>(
-        x_.get(), row_token_.get(), offsets_.get(), experts_, static_cast<int>(hidden_), xp_.get(),
-        xp_scale_.get(), scale_row_stride(hidden_), scale_blk_stride(hidden_));
-    QK_LAUNCH_CHECK("moe_gather_kernel");
-  }
-
-  // The mma.sync path: gate/up GEMM, SiLU * up kernel, down GEMM.
-  void gemm_and_act(cudaStream_t stream) {
-    if constexpr (F == Fmt::kW4a8) {
-      if (w4_decode_) {
-        gemm_w4(stream, reinterpret_cast<const uint8_t*>(xp_.get()), xp_scale_.get(), w1p_,
-                w1_scale_t_.get(), 2 * inter_, hidden_, h_.get());
-        act(stream);
-        gemm_w4(stream, reinterpret_cast<const uint8_t*>(act_.get()), act_scale_.get(), w2p_,
-                w2_scale_t_.get(), hidden_, inter_, y_.get());
-        return;
-      }
-    }
-    gemm(stream, reinterpret_cast<const uint8_t*>(xp_.get()), xp_scale_.get(), w1_.get(),
-         w1_scale_.get(), 2 * inter_, hidden_, h_.get());
-    act(stream);
-    gemm(stream, reinterpret_cast<const uint8_t*>(act_.get()), act_scale_.get(), w2_.get(),
-         w2_scale_.get(), hidden_, inter_, y_.get());
-  }
-  void act(cudaStream_t stream) {
-    const int64_t act_warps = rows_ * inter_ / 128;
-    moe_act_kernel<AType><<<static_cast<unsigned>((act_warps + 7) / 8), 256, 0, stream>>>(
-        h_.get(), offsets_.get(), experts_, static_cast<int>(inter_), act_.get(), act_scale_.get(),
-        scale_row_stride(inter_), scale_blk_stride(inter_));
-    QK_LAUNCH_CHECK("moe_act_kernel");
-  }
-  void gemm_w4(cudaStream_t stream, const uint8_t* a, const float* a_scale,
-               const DeviceArray<uint8_t>& wp, const float* ws_t, int64_t n, int64_t k, bf16* out) {
-    dim3 grid(static_cast<unsigned>(n / (kW4Warps * 16)), static_cast<unsigned>(max_tiles_));
-    moe_w4a8_decode_gemm_kernel<<<grid, kW4Warps * 32, 0, stream>>>(
-        a, a_scale, reinterpret_cast<const uint4*>(wp.get()), ws_t, offsets_.get(),
-        tile_expert_.get(), tile_row_.get(), num_tiles_.get(), static_cast<int>(n),
-        static_cast<int>(k), out);
-    QK_LAUNCH_CHECK("moe_w4a8_decode_gemm_kernel");
-  }
-
-  // cuBLASLt per expert: the row counts of this routing come to the host once here (a
-  // serving framework knows them after its routing step); one plan per distinct count,
-  // all sharing one workspace. launch() stays free of host synchronisation.
-  void plan_lt() {
-    route(nullptr);
-    QK_CUDA_CHECK(cudaDeviceSynchronize());
-    lt_counts_ = counts_.download();
-    lt_workspace_.resize(32u << 20);
-    for (int32_t m : lt_counts_)
-      if (m > 0 && !lt_plans_.count(m))
-        lt_plans_.emplace(
-            m,
-            std::make_pair(std::make_unique<LtGemm>(m, 2 * inter_, hidden_, false, 1.0f,
-                                                    lt_workspace_.get(), lt_workspace_.bytes()),
-                           std::make_unique<LtGemm>(m, hidden_, inter_, false, 1.0f,
-                                                    lt_workspace_.get(), lt_workspace_.bytes())));
-  }
-  void lt_gemms_and_act(cudaStream_t stream) {
-    int64_t row = 0;
-    for (int e = 0; e < experts_; ++e) {
-      const int64_t m = lt_counts_[e];
-      if (m) {
-        lt_plans_.at(m).first->run(xp_.get() + row * hidden_,
-                                   w1_.get() + size_t(e) * 2 * inter_ * hidden_ * 2,
-                                   h_.get() + row * 2 * inter_, stream);
-      }
-      row += m;
-    }
-    const int64_t act_warps = rows_ * inter_ / 128;
-    moe_act_kernel<AType><<<static_cast<unsigned>((act_warps + 7) / 8), 256, 0, stream>>>(
-        h_.get(), offsets_.get(), experts_, static_cast<int>(inter_), act_.get(), act_scale_.get(),
-        scale_row_stride(inter_), scale_blk_stride(inter_));
-    QK_LAUNCH_CHECK("moe_act_kernel");
-    row = 0;
-    for (int e = 0; e < experts_; ++e) {
-      const int64_t m = lt_counts_[e];
-      if (m) {
-        lt_plans_.at(m).second->run(act_.get() + row * inter_,
-                                    w2_.get() + size_t(e) * hidden_ * inter_ * 2,
-                                    y_.get() + row * hidden_, stream);
-      }
-      row += m;
-    }
+    if (!lt_) return moe_ffn(problem_, weights(), buffers(), stream);
+    moe_route<F>(problem_, layout_, buffers(), stream);
+    lt_gemms_and_act(stream);
+    moe_combine(problem_, layout_, layout_.weights, buffers(), stream);
   }
 
   CheckResult check(uint64_t seed) override {
     prepare(seed);
+    const MoeFfnProblem& p = problem_;
     poison(out_.get(), out_.bytes());
     launch(nullptr);
     QK_CUDA_CHECK(cudaDeviceSynchronize());
     const auto out = bf16_to_double(as_raw<uint16_t>(out_.download()));
     const auto x = bf16_to_double(as_raw<uint16_t>(x_.download()));
     const auto scores = scores_.download();
-    const auto routing = ref::route_top_k(scores.data(), tokens_, experts_, top_k_);
+    const auto routing = ref::route_top_k(scores.data(), p.tokens, p.experts, p.top_k);
     const auto w1_raw = w1_.download(), w2_raw = w2_.download();
     const auto w1_scale = w1_scale_.download(), w2_scale = w2_scale_.download();
     // Sampled tokens, about 5e8 multiply-adds of float64 reference at most.
-    const double per_token = double(top_k_) * 3.0 * double(hidden_) * double(inter_);
-    const auto tokens = sample_rows(tokens_, std::clamp<int64_t>(int64_t(5e8 / per_token), 2, 64));
+    const double per_token = double(p.top_k) * 3.0 * double(p.hidden) * double(p.intermediate);
+    const auto tokens = sample_rows(p.tokens, std::clamp<int64_t>(int64_t(5e8 / per_token), 2, 64));
     std::map<int, std::pair<std::vector<double>, std::vector<double>>> experts;
-    std::vector<double> expected, got, row(hidden_);
+    std::vector<double> expected, got, row(p.hidden);
     for (int64_t t : tokens) {
-      std::vector<double> sum(hidden_, 0.0);
-      for (int j = 0; j < top_k_; ++j) {
-        const int e = routing.expert[t * top_k_ + j];
+      std::vector<double> sum(p.hidden, 0.0);
+      for (int j = 0; j < p.top_k; ++j) {
+        const int e = routing.expert[t * p.top_k + j];
         auto it = experts.find(e);
         if (it == experts.end())
-          it = experts
-                   .emplace(e,
-                            std::make_pair(decode_weights(w1_raw, w1_scale, e, 2 * inter_, hidden_),
-                                           decode_weights(w2_raw, w2_scale, e, hidden_, inter_)))
-                   .first;
-        ref::expert_ffn(x.data() + t * hidden_, it->second.first.data(), it->second.second.data(),
-                        hidden_, inter_, row.data());
-        for (int64_t h = 0; h < hidden_; ++h) sum[h] += routing.weight[t * top_k_ + j] * row[h];
+          it =
+              experts
+                  .emplace(e, std::make_pair(
+                                  decode_weights(w1_raw, w1_scale, e, 2 * p.intermediate, p.hidden),
+                                  decode_weights(w2_raw, w2_scale, e, p.hidden, p.intermediate)))
+                  .first;
+        ref::expert_ffn(x.data() + t * p.hidden, it->second.first.data(), it->second.second.data(),
+                        p.hidden, p.intermediate, row.data());
+        for (int64_t h = 0; h < p.hidden; ++h) sum[h] += routing.weight[t * p.top_k + j] * row[h];
       }
       expected.insert(expected.end(), sum.begin(), sum.end());
-      got.insert(got.end(), out.begin() + t * hidden_, out.begin() + (t + 1) * hidden_);
+      got.insert(got.end(), out.begin() + t * p.hidden, out.begin() + (t + 1) * p.hidden);
     }
     CheckResult c;
     c.tolerance = F == Fmt::kBf16 ? 1e-2 : 5e-2;  // "bf16_cublaslt" is BF16 too
     c.all_written = std::none_of(out.begin(), out.end(), [](double v) { return std::isnan(v); });
     c.rel_fro_error = ref::rel_fro_error(got.data(), expected.data(), got.size());
+    count_active_experts();
     return c;
   }
 
   double flops() const override {
-    return 2.0 * double(rows_) * 3.0 * double(hidden_) * double(inter_);
+    return 2.0 * double(layout_.rows) * 3.0 * double(problem_.hidden) *
+           double(problem_.intermediate);
   }
   // The fewest bytes: the weights of the experts this routing activates, read once, and
   // the token activations in and out.
   double bytes() const override {
-    return double(active_experts_) * 3.0 * double(hidden_) * double(inter_) *
-               weight_bytes_per_elem() +
-           2.0 * double(tokens_) * double(hidden_) * 2.0;
+    const double per_elem = F == Fmt::kBf16 ? 2.0 : F == Fmt::kFp8 ? 1.0 : 0.5;
+    return double(active_experts_) * 3.0 * double(problem_.hidden) * double(problem_.intermediate) *
+               per_elem +
+           2.0 * double(problem_.tokens) * double(problem_.hidden) * 2.0;
   }
   size_t device_bytes() const override {
-    return x_.bytes() + w1_.bytes() + w2_.bytes() + w1_scale_.bytes() + w2_scale_.bytes() +
-           w1q_.bytes() + w2q_.bytes() + w1p_.bytes() + w2p_.bytes() + w1_scale_t_.bytes() +
-           w2_scale_t_.bytes() + xp_.bytes() + h_.bytes() + act_.bytes() + y_.bytes() +
-           out_.bytes();
+    return x_.bytes() + scores_.bytes() + w1_.bytes() + w2_.bytes() + w1_scale_.bytes() +
+           w2_scale_.bytes() + w1_frag_.bytes() + w2_frag_.bytes() + out_.bytes() +
+           workspace_.bytes();
   }
+
+ private:
+  MoeFfnWeights weights() const {
+    MoeFfnWeights w;
+    w.w1 = w1_.size() ? w1_.get() : nullptr;
+    w.w2 = w2_.size() ? w2_.get() : nullptr;
+    w.w1_scale = w1_scale_.size() ? w1_scale_.get() : nullptr;
+    w.w2_scale = w2_scale_.size() ? w2_scale_.get() : nullptr;
+    w.w1_frag = w1_frag_.size() ? w1_frag_.get() : nullptr;
+    w.w2_frag = w2_frag_.size() ? w2_frag_.get() : nullptr;
+    return w;
+  }
+  MoeFfnBuffers buffers() const {
+    MoeFfnBuffers b;
+    b.x = x_.get();
+    b.router_logits = scores_.get();
+    b.out = out_.get();
+    b.workspace = workspace_.get();
+    return b;
+  }
+
   // Experts with at least one token under the current inputs (after prepare()).
   void count_active_experts() {
     launch(nullptr);
     QK_CUDA_CHECK(cudaDeviceSynchronize());
-    const auto counts = counts_.download();
+    std::vector<int32_t> counts(problem_.experts);
+    QK_CUDA_CHECK(cudaMemcpy(counts.data(), layout_.counts, counts.size() * sizeof(int32_t),
+                             cudaMemcpyDeviceToHost));
     active_experts_ = std::count_if(counts.begin(), counts.end(), [](int32_t c) { return c > 0; });
   }
 
- private:
-  // Activation scale layout: [rows][k / 128] for the mma.sync kernel, [k / 128][rows] for
-  // the wgmma one.
-  int64_t scale_row_stride(int64_t k) const { return use_wgmma_ ? 1 : k / 128; }
-  int64_t scale_blk_stride(int64_t) const { return use_wgmma_ ? rows_ : 1; }
-
-  static double weight_bytes_per_elem() {
-    return F == Fmt::kBf16 ? 2.0 : F == Fmt::kFp8 ? 1.0 : 0.5;
+  // cuBLASLt per expert: the row counts of this routing come to the host once here (a
+  // serving framework knows them after its routing step); one plan per distinct count,
+  // all sharing one workspace. launch() stays free of host synchronisation.
+  void plan_lt() {
+    moe_route<F>(problem_, layout_, buffers(), nullptr);
+    QK_CUDA_CHECK(cudaDeviceSynchronize());
+    lt_counts_.assign(problem_.experts, 0);
+    QK_CUDA_CHECK(cudaMemcpy(lt_counts_.data(), layout_.counts, lt_counts_.size() * sizeof(int32_t),
+                             cudaMemcpyDeviceToHost));
+    lt_workspace_.resize(kDenseGemmWorkspaceBytes);
+    const int64_t h = problem_.hidden, inter = problem_.intermediate;
+    for (int32_t m : lt_counts_)
+      if (m > 0 && !lt_plans_.count(m))
+        lt_plans_.emplace(m, std::make_pair(std::make_unique<LtGemm>(m, 2 * inter, h, false),
+                                            std::make_unique<LtGemm>(m, h, inter, false)));
   }
-
-  void gemm(cudaStream_t stream, const uint8_t* a, const float* a_scale, const uint8_t* w,
-            const float* w_scale, int64_t n, int64_t k, bf16* out) {
-    dim3 grid(static_cast<unsigned>(n / kBn), static_cast<unsigned>(max_tiles_));
-    if (bm_ == 16)
-      moe_grouped_gemm_kernel<F, 16><<<grid, kGemmThreads, GemmTraits<F, 16>::kSmemBytes, stream>>>(
-          a, a_scale, w, w_scale, offsets_.get(), tile_expert_.get(), tile_row_.get(),
-          num_tiles_.get(), static_cast<int>(n), static_cast<int>(k), out);
-    else
-      moe_grouped_gemm_kernel<F, 64><<<grid, kGemmThreads, GemmTraits<F, 64>::kSmemBytes, stream>>>(
-          a, a_scale, w, w_scale, offsets_.get(), tile_expert_.get(), tile_row_.get(),
-          num_tiles_.get(), static_cast<int>(n), static_cast<int>(k), out);
-    QK_LAUNCH_CHECK("moe_grouped_gemm_kernel");
+  void lt_gemms_and_act(cudaStream_t stream) {
+    const int64_t h = problem_.hidden, inter = problem_.intermediate;
+    const bf16* xp = reinterpret_cast<const bf16*>(layout_.xp);
+    const bf16* act = reinterpret_cast<const bf16*>(layout_.act);
+    const bf16* w1 = reinterpret_cast<const bf16*>(w1_.get());
+    const bf16* w2 = reinterpret_cast<const bf16*>(w2_.get());
+    int64_t row = 0;
+    for (int e = 0; e < problem_.experts; ++e) {
+      const int64_t m = lt_counts_[e];
+      if (m)
+        lt_plans_.at(m).first->run(xp + row * h, w1 + size_t(e) * 2 * inter * h,
+                                   layout_.h + row * 2 * inter, 1.0f, lt_workspace_.get(), stream);
+      row += m;
+    }
+    moe_act<F>(problem_, layout_, stream);
+    row = 0;
+    for (int e = 0; e < problem_.experts; ++e) {
+      const int64_t m = lt_counts_[e];
+      if (m)
+        lt_plans_.at(m).second->run(act + row * inter, w2 + size_t(e) * h * inter,
+                                    layout_.y + row * h, 1.0f, lt_workspace_.get(), stream);
+      row += m;
+    }
   }
 
   // Expert e's [n][k] weight matrix in float64, scales applied.
@@ -987,7 +1143,7 @@ class MoeFfnOp final : public QuadrantOp {
           const double s = scale[(size_t(e) * (n / 128) + i / 128) * (k / 128) + j / 128];
           w[i * k + j] = ref::e4m3_to_double(raw[base + i * k + j]) * s;
         } else {
-          const double s = scale[(size_t(e) * n + i) * (k / 128) + j / 128];
+          const double s = scale[(size_t(e) * (k / 128) + j / 128) * n + i];  // [e][k/128][n]
           w[i * k + j] = ref::unpack_int4(raw.data() + base / 2, i * k + j) * s;
         }
       }
@@ -995,54 +1151,17 @@ class MoeFfnOp final : public QuadrantOp {
   }
 
   std::string quadrant_, format_;
-  int64_t tokens_ = 0, hidden_ = 0, inter_ = 0, rows_ = 0, bm_ = 64, max_tiles_ = 0,
-          active_experts_ = 0;
-  bool lt_ = false, use_wgmma_ = false;
+  bool lt_ = false;
+  MoeFfnProblem problem_;
+  plan::MoeGemmPath path_ = plan::MoeGemmPath::kMmaSync;
+  MoeLayout layout_;
+  int64_t active_experts_ = 0;
   std::vector<int32_t> lt_counts_;
   std::map<int64_t, std::pair<std::unique_ptr<LtGemm>, std::unique_ptr<LtGemm>>> lt_plans_;
   DeviceArray<uint8_t> lt_workspace_;
-  Sm90GroupedGemm gemm_up_, gemm_down_;
-  int experts_ = 0, top_k_ = 0;
-  DeviceArray<bf16> x_, h_, y_, out_;
-  DeviceArray<float> scores_, weights_, w1_scale_, w2_scale_, xp_scale_, act_scale_;
-  DeviceArray<uint8_t> w1_, w2_;
-  DeviceArray<uint8_t> w1q_, w2q_;  // W4A8 wgmma path: E4M3 copies, per step
-  DeviceArray<uint8_t> w1p_, w2p_;  // W4A8 decode path: INT4 repacked in fragment order
-  bool w4_decode_ = false;
-  DeviceArray<float> w1_scale_t_, w2_scale_t_;  // W4A8 wgmma path: [e][k / 128][n]
-  DeviceArray<AType> xp_, act_;
-  DeviceArray<int32_t> ids_, counts_, offsets_, fill_, tile_expert_, tile_row_, tile_first_,
-      tile_count_, num_tiles_, row_token_, slot_row_;
-
- public:
-  // bytes() needs the active experts; prepare() alone does not route.
-  void prepare_and_route(uint64_t seed) {
-    prepare(seed);
-    count_active_experts();
-  }
-};
-
-// Routes once at prepare so that bytes() knows which experts are read.
-template <Fmt F>
-class RoutedMoeFfnOp final : public QuadrantOp {
- public:
-  RoutedMoeFfnOp(std::string quadrant, std::string format, const ShapeParams& shape,
-                 bool lt = false)
-      : op_(std::move(quadrant), std::move(format), shape, lt) {}
-  std::string name() const override { return op_.name(); }
-  void prepare(uint64_t seed) override { op_.prepare_and_route(seed); }
-  void launch(cudaStream_t stream) override { op_.launch(stream); }
-  CheckResult check(uint64_t seed) override {
-    CheckResult c = op_.check(seed);
-    op_.count_active_experts();
-    return c;
-  }
-  double flops() const override { return op_.flops(); }
-  double bytes() const override { return op_.bytes(); }
-  size_t device_bytes() const override { return op_.device_bytes(); }
-
- private:
-  MoeFfnOp<F> op_;
+  DeviceArray<bf16> x_, out_;
+  DeviceArray<float> scores_, w1_scale_, w2_scale_;
+  DeviceArray<uint8_t> w1_, w2_, w1_frag_, w2_frag_, workspace_;
 };
 
 }  // namespace
@@ -1050,15 +1169,15 @@ class RoutedMoeFfnOp final : public QuadrantOp {
 std::unique_ptr<QuadrantOp> make_moe_ffn(const std::string& quadrant, const std::string& format,
                                          const ShapeParams& shape) {
   if (format == "bf16")
-    return std::make_unique<RoutedMoeFfnOp<Fmt::kBf16>>(quadrant, format, shape);
-  if (format == "fp8") return std::make_unique<RoutedMoeFfnOp<Fmt::kFp8>>(quadrant, format, shape);
+    return std::make_unique<MoeFfnOp<Fmt::kBf16>>(quadrant, format, shape, false);
+  if (format == "fp8") return std::make_unique<MoeFfnOp<Fmt::kFp8>>(quadrant, format, shape, false);
   if (format == "w4a8")
-    return std::make_unique<RoutedMoeFfnOp<Fmt::kW4a8>>(quadrant, format, shape);
+    return std::make_unique<MoeFfnOp<Fmt::kW4a8>>(quadrant, format, shape, false);
   // Our kernels around cuBLASLt called once per expert (BF16): the library baseline,
   // profiled like any op. No FP8 twin: cuBLASLt has no 1x128 / 128x128 block scales on
   // sm_90, so it cannot compute the fp8 format's numbers.
   if (format == "bf16_cublaslt")
-    return std::make_unique<RoutedMoeFfnOp<Fmt::kBf16>>(quadrant, format, shape, /*lt=*/true);
+    return std::make_unique<MoeFfnOp<Fmt::kBf16>>(quadrant, format, shape, /*lt=*/true);
   throw std::invalid_argument(
       quadrant + ": format must be bf16, fp8, w4a8 or bf16_cublaslt, got '" + format + "'");
 }

@@ -18,17 +18,20 @@
 #include <cstring>
 #include <numeric>
 
+#include "kernels/include/quadrant_kernels.h"
+#include "kernels/plan/dispatch.h"
 #include "kernels/reference/reference.h"
 #include "kernels/src/common.cuh"
 #include "kernels/src/op_util.h"
 #include "kernels/src/sm90_prefill_attention.h"
+#include "kernels/src/workspace.h"
 
 namespace quadrant::kernels {
 namespace {
 
 constexpr int kTile = 64;  // query rows per CTA and keys per KV tile
 constexpr int kThreads = 128;
-constexpr int kScaleBlock = 64;  // tokens per FP8 scale
+constexpr int kScaleBlock = plan::kPrefillScaleBlock;  // tokens per FP8 scale
 
 struct PrefillArgs {
   const void* q;
@@ -264,6 +267,216 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(PrefillArgs
   }
 }
 
+// ---- the launcher on caller buffers (quadrant_kernels.h) ----
+struct PrefillLayout {
+  int variant = 0;
+  bool fp8 = false, wgmma = false;
+  plan::PrefillSchedule schedule;
+  // Workspace arrays (nullptr when sizing).
+  int32_t *tile_seq = nullptr, *tile_q0 = nullptr, *cu_q = nullptr, *cu_k = nullptr,
+          *prefix = nullptr, *cu_sq = nullptr, *cu_sk = nullptr, *cu_kt = nullptr,
+          *kt_seq = nullptr, *kt_tile = nullptr;
+  uint8_t* vt = nullptr;
+  size_t bytes = 0;
+};
+
+PrefillLayout prefill_layout(const PrefillAttentionProblem& p, const PrefillAttentionBuffers* b) {
+  PrefillLayout l;
+  l.fp8 = p.dtype == DType::kE4m3;
+  const bool dims_ok = (p.head_dim == 64 && p.v_head_dim == 64) ||
+                       (p.head_dim == 128 && p.v_head_dim == 128) ||
+                       (p.head_dim == 192 && p.v_head_dim == 128);
+  if (!dims_ok)
+    throw std::invalid_argument(
+        "prefill_attention: (head_dim, v_head_dim) must be (64, 64), (128, 128) or (192, 128)");
+  if (p.kv_heads < 1 || p.heads % p.kv_heads != 0)
+    throw std::invalid_argument("prefill_attention: heads must be a multiple of kv_heads");
+  l.variant = plan::prefill_variant(l.fp8, p.head_dim, p.v_head_dim, p.variant);
+  l.wgmma = l.variant != plan::kPrefillMmaVariant;
+  l.schedule =
+      plan::prefill_schedule(p.q_lens, p.prefix_lens, plan::prefill_tile_rows(l.fp8, l.variant));
+  const plan::PrefillSchedule& s = l.schedule;
+  Workspace w(b ? b->workspace : nullptr);
+  const size_t batch = p.q_lens.size();
+  l.tile_seq = w.take<int32_t>(s.tile_seq.size());
+  l.tile_q0 = w.take<int32_t>(s.tile_q0.size());
+  if (!b || !b->cu_q) l.cu_q = w.take<int32_t>(batch + 1);
+  if (!b || !b->cu_k) l.cu_k = w.take<int32_t>(batch + 1);
+  if (!b || !b->prefix) l.prefix = w.take<int32_t>(batch);
+  if (l.fp8) {
+    l.cu_sq = w.take<int32_t>(batch + 1);
+    l.cu_sk = w.take<int32_t>(batch + 1);
+    if (l.wgmma) {
+      l.cu_kt = w.take<int32_t>(batch + 1);
+      l.kt_seq = w.take<int32_t>(s.kt_seq.size());
+      l.kt_tile = w.take<int32_t>(s.kt_tile.size());
+      l.vt = w.take<uint8_t>(size_t(p.kv_heads) * p.v_head_dim * s.cu_kt.back());
+    }
+  }
+  l.bytes = w.bytes();
+  return l;
+}
+
+void check_prefill_buffers(const PrefillAttentionProblem& p, const PrefillAttentionBuffers& b) {
+  const bool fp8 = p.dtype == DType::kE4m3;
+  if (!b.q || !b.k || !b.v || !b.out || !b.workspace ||
+      (fp8 && (!b.q_scale || !b.k_scale || !b.v_scale)))
+    throw std::invalid_argument(
+        "prefill_attention: a buffer is missing (E4M3 needs the three scales)");
+}
+
+template <class T>
+void upload_async(T* dst, const std::vector<T>& src, cudaStream_t stream) {
+  if (dst && !src.empty())
+    QK_CUDA_CHECK(
+        cudaMemcpyAsync(dst, src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
+}
+
+template <class In, int DQK, int DV>
+void launch_prefill_mma(const PrefillLayout& l, const PrefillAttentionProblem& p,
+                        const PrefillAttentionBuffers& b, const int32_t* cu_q, const int32_t* cu_k,
+                        const int32_t* prefix, float scale_log2, cudaStream_t stream) {
+  using S = PrefillSmem<In, DQK, DV>;
+  auto kernel = prefill_attention_kernel<In, DQK, DV>;
+  static const bool smem_set = [&] {
+    QK_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kBytes));
+    return true;
+  }();
+  (void)smem_set;
+  PrefillArgs a{b.q,
+                b.k,
+                b.v,
+                b.q_scale,
+                b.k_scale,
+                b.v_scale,
+                l.tile_seq,
+                l.tile_q0,
+                cu_q,
+                cu_k,
+                l.cu_sq,
+                l.cu_sk,
+                prefix,
+                p.heads,
+                p.kv_heads,
+                scale_log2,
+                static_cast<bf16*>(b.out)};
+  kernel<<<dim3(static_cast<unsigned>(l.schedule.tile_seq.size()), p.heads), kThreads, S::kBytes,
+           stream>>>(a);
+  QK_LAUNCH_CHECK("prefill_attention_kernel");
+}
+
+}  // namespace
+
+size_t prefill_attention_workspace_bytes(const PrefillAttentionProblem& problem) {
+  return prefill_layout(problem, nullptr).bytes;
+}
+
+size_t prefill_attention_workspace_bound(const PrefillAttentionProblem& problem, int64_t max_seqs,
+                                         int64_t max_q_tokens, int64_t max_k_tokens) {
+  if (max_seqs < 1 || max_q_tokens < max_seqs || max_k_tokens < max_q_tokens)
+    throw std::invalid_argument(
+        "prefill_attention_workspace_bound: need 1 <= max_seqs <= max_q_tokens <= max_k_tokens");
+  // The layout of a worst case: every sequence but one of a single token with no prefix
+  // gives the most tiles per token; each count below is bounded the same way.
+  PrefillAttentionProblem worst = problem;
+  worst.q_lens.assign(max_seqs, 1);
+  worst.prefix_lens.assign(max_seqs, 0);
+  worst.q_lens[0] = max_q_tokens - (max_seqs - 1);
+  worst.prefix_lens[0] = max_k_tokens - max_q_tokens;
+  // Tiles: at most max_q_tokens / rows + max_seqs; V^T: at most max_k_tokens + 128 max_seqs
+  // columns. The worst case above reaches both bounds up to one tile, so add one of each.
+  const size_t slack = 4 * 256 + size_t(problem.kv_heads) * problem.v_head_dim * 128;
+  return prefill_layout(worst, nullptr).bytes + slack;
+}
+
+void prefill_attention_upload(const PrefillAttentionProblem& problem,
+                              const PrefillAttentionBuffers& buffers, cudaStream_t stream) {
+  check_prefill_buffers(problem, buffers);
+  const PrefillLayout l = prefill_layout(problem, &buffers);
+  const plan::PrefillSchedule& s = l.schedule;
+  upload_async(l.tile_seq, s.tile_seq, stream);
+  upload_async(l.tile_q0, s.tile_q0, stream);
+  upload_async(l.cu_q, s.cu_q, stream);
+  upload_async(l.cu_k, s.cu_k, stream);
+  upload_async(l.prefix, s.prefix, stream);
+  upload_async(l.cu_sq, s.cu_sq, stream);
+  upload_async(l.cu_sk, s.cu_sk, stream);
+  upload_async(l.cu_kt, s.cu_kt, stream);
+  upload_async(l.kt_seq, s.kt_seq, stream);
+  upload_async(l.kt_tile, s.kt_tile, stream);
+}
+
+void prefill_attention_launch(const PrefillAttentionProblem& problem,
+                              const PrefillAttentionBuffers& b, cudaStream_t stream) {
+  check_prefill_buffers(problem, b);
+  const PrefillLayout l = prefill_layout(problem, &b);
+  const PrefillAttentionProblem& p = problem;
+  const int32_t* cu_q = b.cu_q ? b.cu_q : l.cu_q;
+  const int32_t* cu_k = b.cu_k ? b.cu_k : l.cu_k;
+  const int32_t* prefix = b.prefix ? b.prefix : l.prefix;
+  const double scale =
+      p.softmax_scale > 0 ? double(p.softmax_scale) : 1.0 / std::sqrt(double(p.head_dim));
+  const float scale_log2 = static_cast<float>(scale * 1.4426950408889634);
+  if (l.wgmma) {
+    Sm90PrefillProblem pr;
+    pr.fp8 = l.fp8;
+    pr.head_dim = p.head_dim;
+    pr.v_head_dim = p.v_head_dim;
+    pr.heads = p.heads;
+    pr.kv_heads = p.kv_heads;
+    pr.total_q = l.schedule.cu_q.back();
+    pr.total_k = l.schedule.cu_k.back();
+    pr.q_tiles = static_cast<int>(l.schedule.tile_seq.size());
+    pr.q = b.q;
+    pr.k = b.k;
+    pr.v = b.v;
+    pr.vt = l.vt;
+    pr.kt_stride = l.schedule.cu_kt.back();
+    pr.kt_tiles = static_cast<int>(l.schedule.kt_seq.size());
+    pr.variant = l.variant;
+    Sm90PrefillArgs& a = pr.args;
+    a.tile_seq = l.tile_seq;
+    a.tile_q0 = l.tile_q0;
+    a.cu_q = cu_q;
+    a.cu_k = cu_k;
+    a.prefix = prefix;
+    a.q_scale = b.q_scale;
+    a.k_scale = b.k_scale;
+    a.v_scale = b.v_scale;
+    a.cu_sq = l.cu_sq;
+    a.cu_sk = l.cu_sk;
+    a.cu_kt = l.cu_kt;
+    a.kt_seq = l.kt_seq;
+    a.kt_tile = l.kt_tile;
+    a.heads = p.heads;
+    a.kv_heads = p.kv_heads;
+    a.scale_log2 = scale_log2;
+    a.out = static_cast<bf16*>(b.out);
+    return sm90_prefill_launch(pr, stream);
+  }
+  if (l.fp8) {
+    if (p.head_dim == 64)
+      return launch_prefill_mma<fp8, 64, 64>(l, p, b, cu_q, cu_k, prefix, scale_log2, stream);
+    if (p.head_dim == 128)
+      return launch_prefill_mma<fp8, 128, 128>(l, p, b, cu_q, cu_k, prefix, scale_log2, stream);
+    return launch_prefill_mma<fp8, 192, 128>(l, p, b, cu_q, cu_k, prefix, scale_log2, stream);
+  }
+  if (p.head_dim == 64)
+    return launch_prefill_mma<bf16, 64, 64>(l, p, b, cu_q, cu_k, prefix, scale_log2, stream);
+  if (p.head_dim == 128)
+    return launch_prefill_mma<bf16, 128, 128>(l, p, b, cu_q, cu_k, prefix, scale_log2, stream);
+  return launch_prefill_mma<bf16, 192, 128>(l, p, b, cu_q, cu_k, prefix, scale_log2, stream);
+}
+
+void prefill_attention(const PrefillAttentionProblem& problem,
+                       const PrefillAttentionBuffers& buffers, cudaStream_t stream) {
+  prefill_attention_upload(problem, buffers, stream);
+  prefill_attention_launch(problem, buffers, stream);
+}
+
+namespace {
+
 template <class In>
 class PrefillAttentionOp final : public QuadrantOp {
   static constexpr bool kFp8 = std::is_same_v<In, fp8>;
@@ -286,54 +499,36 @@ class PrefillAttentionOp final : public QuadrantOp {
     r.require(
         (dqk_ == 64 && dv_ == 64) || (dqk_ == 128 && dv_ == 128) || (dqk_ == 192 && dv_ == 128),
         "(head_dim, v_head_dim) must be (64, 64), (128, 128) or (192, 128)");
-    // Hopper's wgmma kernel where it covers the shape, else the mma.sync kernel below.
+    problem_.dtype = kFp8 ? DType::kE4m3 : DType::kBf16;
+    problem_.heads = heads_;
+    problem_.kv_heads = kv_heads_;
+    problem_.head_dim = dqk_;
+    problem_.v_head_dim = dv_;
     // QUADRANT_PREFILL_ATTN_VARIANT (benchmarks only): -1 the mma.sync kernel, 0..7 the
-    // wgmma kernel's variants (sm90_prefill_attention.h). Default: the fastest measured
-    // (PERF.md run 4): BF16 ping-pong (2), FP8 three consumer warpgroups (4).
+    // wgmma kernel's variants (sm90_prefill_attention.h); unset: the default.
     const char* variant = std::getenv("QUADRANT_PREFILL_ATTN_VARIANT");
-    variant_ = variant ? std::atoi(variant) : (kFp8 ? 4 : 2);
-    use_sm90_ = variant_ >= 0 && sm90_prefill_supported(kFp8, dqk_, dv_);
-    tile_rows_ = use_sm90_ ? sm90_prefill_tile_rows(kFp8, variant_) : kTile;
-    cu_kt_.push_back(0);
-    cu_q_.push_back(0);
-    cu_k_.push_back(0);
-    cu_sq_.push_back(0);
-    cu_sk_.push_back(0);
+    problem_.variant = variant ? std::atoi(variant) : plan::kDefaultVariant;
     for (int64_t b = 0; b < batch_; ++b) {
       const int64_t rank = (b * 7919) % batch_;
-      const int64_t len =
-          seq_len_min + (seq_len - seq_len_min) * rank / std::max<int64_t>(1, batch_ - 1);
-      q_lens_.push_back(len);
-      prefix_lens_.push_back(prefix);
-      cu_q_.push_back(static_cast<int32_t>(cu_q_.back() + len));
-      cu_k_.push_back(static_cast<int32_t>(cu_k_.back() + prefix + len));
-      cu_sq_.push_back(static_cast<int32_t>(cu_sq_.back() + (len + kScaleBlock - 1) / kScaleBlock));
-      cu_sk_.push_back(
-          static_cast<int32_t>(cu_sk_.back() + (prefix + len + kScaleBlock - 1) / kScaleBlock));
-      prefix_.push_back(static_cast<int32_t>(prefix));
-      for (int64_t q0 = 0; q0 < len; q0 += tile_rows_) {
-        tiles_.push_back(
-            {prefix + q0 + tile_rows_, static_cast<int32_t>(b), static_cast<int32_t>(q0)});
-      }
-      cu_kt_.push_back(static_cast<int32_t>(cu_kt_.back() + (prefix + len + 127) / 128 * 128));
-      for (int64_t j = 0; j < (prefix + len + 127) / 128; ++j) {
-        kt_seq_host_.push_back(static_cast<int32_t>(b));
-        kt_tile_host_.push_back(static_cast<int32_t>(j));
-      }
+      problem_.q_lens.push_back(seq_len_min +
+                                (seq_len - seq_len_min) * rank / std::max<int64_t>(1, batch_ - 1));
+      problem_.prefix_lens.push_back(prefix);
     }
-    // Heaviest tiles (most keys) first, so that the last wave is made of light ones.
-    std::stable_sort(tiles_.begin(), tiles_.end(),
-                     [](const Tile& a, const Tile& b) { return a.work > b.work; });
-    for (int64_t i = 0; i < batch_; ++i)
-      for (int64_t t = 0; t < q_lens_[i]; ++t) causal_pairs_ += prefix + t + 1;
+    variant_ = plan::prefill_variant(kFp8, dqk_, dv_, problem_.variant);
+    const plan::PrefillSchedule s = plan::prefill_schedule(problem_.q_lens, problem_.prefix_lens,
+                                                           plan::prefill_tile_rows(kFp8, variant_));
+    cu_q_ = s.cu_q;
+    cu_k_ = s.cu_k;
+    cu_sq_ = s.cu_sq;
+    cu_sk_ = s.cu_sk;
+    causal_pairs_ = s.causal_pairs;
   }
 
   std::string name() const override {
     static const char* const kVariant[8] = {"_wgmma_serial",  "_wgmma_overlap",    "_wgmma",
                                             "_wgmma_polyexp", "_wgmma_3wg_serial", "_wgmma_3wg",
                                             "_wgmma_3wg_pvq", "_wgmma_pvq"};
-    return "sm90_" + format_ + (use_sm90_ ? kVariant[std::clamp(variant_, 0, 7)] : "_mma") +
-           "_prefill_attention";
+    return "sm90_" + format_ + (variant_ >= 0 ? kVariant[variant_] : "_mma") + "_prefill_attention";
   }
 
   void prepare(uint64_t seed) override {
@@ -358,32 +553,13 @@ class PrefillAttentionOp final : public QuadrantOp {
       fill_uniform(k_.get(), k_.size(), seed * 16 + 2, -1.0f, 1.0f);
       fill_uniform(v_.get(), v_.size(), seed * 16 + 3, -1.0f, 1.0f);
     }
-    std::vector<int32_t> tile_seq, tile_q0;
-    for (const Tile& t : tiles_) {
-      tile_seq.push_back(t.seq);
-      tile_q0.push_back(t.q0);
-    }
-    tile_seq_.upload(tile_seq);
-    tile_q0_.upload(tile_q0);
-    cu_q_dev_.upload(cu_q_);
-    cu_k_dev_.upload(cu_k_);
-    cu_sq_dev_.upload(cu_sq_);
-    cu_sk_dev_.upload(cu_sk_);
-    prefix_dev_.upload(prefix_);
-    if (use_sm90_ && kFp8) {
-      vt_.resize(size_t(kv_heads_) * dv_ * cu_kt_.back());
-      cu_kt_dev_.upload(cu_kt_);
-      kt_seq_.upload(kt_seq_host_);
-      kt_tile_.upload(kt_tile_host_);
-    }
+    workspace_.resize(prefill_attention_workspace_bytes(problem_));
+    prefill_attention_upload(problem_, buffers(), nullptr);
     QK_CUDA_CHECK(cudaDeviceSynchronize());
   }
 
   void launch(cudaStream_t stream) override {
-    if (use_sm90_) return launch_sm90(stream);
-    if (dqk_ == 64) return launch_dims<64, 64>(stream);
-    if (dqk_ == 128) return launch_dims<128, 128>(stream);
-    return launch_dims<192, 128>(stream);
+    prefill_attention_launch(problem_, buffers(), stream);
   }
 
   CheckResult check(uint64_t seed) override {
@@ -406,8 +582,8 @@ class PrefillAttentionOp final : public QuadrantOp {
       v = bf16_to_double(as_raw<uint16_t>(v_.download()));
     }
     ref::PrefillAttentionProblem pr;
-    pr.q_lens = q_lens_;
-    pr.prefix_lens = prefix_lens_;
+    pr.q_lens = problem_.q_lens;
+    pr.prefix_lens = problem_.prefix_lens;
     pr.heads = heads_;
     pr.kv_heads = kv_heads_;
     pr.head_dim = dqk_;
@@ -442,15 +618,10 @@ class PrefillAttentionOp final : public QuadrantOp {
            double(cu_q_.back()) * heads_ * dv_ * 2.0;
   }
   size_t device_bytes() const override {
-    return q_.bytes() + k_.bytes() + v_.bytes() + out_.bytes() + vt_.bytes();
+    return q_.bytes() + k_.bytes() + v_.bytes() + out_.bytes() + workspace_.bytes();
   }
 
  private:
-  struct Tile {
-    int64_t work;
-    int32_t seq, q0;
-  };
-
   static void apply_scales(std::vector<double>& x, const std::vector<float>& scale,
                            const std::vector<int32_t>& cu, const std::vector<int32_t>& cu_s,
                            int heads, int dim) {
@@ -462,82 +633,28 @@ class PrefillAttentionOp final : public QuadrantOp {
         }
   }
 
-  void launch_sm90(cudaStream_t stream) {
-    Sm90PrefillProblem pr;
-    pr.fp8 = kFp8;
-    pr.head_dim = dqk_;
-    pr.v_head_dim = dv_;
-    pr.heads = heads_;
-    pr.kv_heads = kv_heads_;
-    pr.total_q = cu_q_.back();
-    pr.total_k = cu_k_.back();
-    pr.q_tiles = static_cast<int>(tiles_.size());
-    pr.q = q_.get();
-    pr.k = k_.get();
-    pr.v = v_.get();
-    pr.vt = vt_.get();
-    pr.kt_stride = cu_kt_.back();
-    pr.kt_tiles = static_cast<int>(kt_seq_host_.size());
-    pr.variant = variant_;
-    Sm90PrefillArgs& a = pr.args;
-    a.tile_seq = tile_seq_.get();
-    a.tile_q0 = tile_q0_.get();
-    a.cu_q = cu_q_dev_.get();
-    a.cu_k = cu_k_dev_.get();
-    a.prefix = prefix_dev_.get();
-    a.q_scale = q_scale_.get();
-    a.k_scale = k_scale_.get();
-    a.v_scale = v_scale_.get();
-    a.cu_sq = cu_sq_dev_.get();
-    a.cu_sk = cu_sk_dev_.get();
-    a.cu_kt = cu_kt_dev_.get();
-    a.kt_seq = kt_seq_.get();
-    a.kt_tile = kt_tile_.get();
-    a.heads = heads_;
-    a.kv_heads = kv_heads_;
-    a.scale_log2 = static_cast<float>(1.0 / std::sqrt(double(dqk_)) * 1.4426950408889634);
-    a.out = out_.get();
-    sm90_prefill_launch(pr, stream);
-  }
-
-  template <int DQK, int DV>
-  void launch_dims(cudaStream_t stream) {
-    using S = PrefillSmem<In, DQK, DV>;
-    auto kernel = prefill_attention_kernel<In, DQK, DV>;
-    if (!smem_set_) {
-      QK_CUDA_CHECK(
-          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kBytes));
-      smem_set_ = true;
-    }
-    PrefillArgs a{
-        q_.get(),          k_.get(),
-        v_.get(),          q_scale_.get(),
-        k_scale_.get(),    v_scale_.get(),
-        tile_seq_.get(),   tile_q0_.get(),
-        cu_q_dev_.get(),   cu_k_dev_.get(),
-        cu_sq_dev_.get(),  cu_sk_dev_.get(),
-        prefix_dev_.get(), heads_,
-        kv_heads_,         static_cast<float>(1.0 / std::sqrt(double(DQK)) * 1.4426950408889634),
-        out_.get()};
-    kernel<<<dim3(static_cast<unsigned>(tiles_.size()), heads_), kThreads, S::kBytes, stream>>>(a);
-    QK_LAUNCH_CHECK("prefill_attention_kernel");
+  PrefillAttentionBuffers buffers() const {
+    PrefillAttentionBuffers b;
+    b.q = q_.get();
+    b.k = k_.get();
+    b.v = v_.get();
+    b.q_scale = q_scale_.get();
+    b.k_scale = k_scale_.get();
+    b.v_scale = v_scale_.get();
+    b.out = out_.get();
+    b.workspace = workspace_.get();
+    return b;
   }
 
   std::string format_;
   int64_t batch_ = 0, causal_pairs_ = 0;
-  int heads_ = 0, kv_heads_ = 0, dqk_ = 0, dv_ = 0;
-  bool smem_set_ = false;
-  bool use_sm90_ = false;
-  int variant_ = 2;
-  int64_t tile_rows_ = kTile;
-  std::vector<int64_t> q_lens_, prefix_lens_;
-  std::vector<int32_t> cu_q_, cu_k_, cu_sq_, cu_sk_, prefix_, cu_kt_, kt_seq_host_, kt_tile_host_;
-  std::vector<Tile> tiles_;
-  DeviceArray<In> q_, k_, v_, vt_;
+  int heads_ = 0, kv_heads_ = 0, dqk_ = 0, dv_ = 0, variant_ = 0;
+  PrefillAttentionProblem problem_;
+  std::vector<int32_t> cu_q_, cu_k_, cu_sq_, cu_sk_;
+  DeviceArray<In> q_, k_, v_;
   DeviceArray<bf16> out_;
   DeviceArray<float> q_scale_, k_scale_, v_scale_;
-  DeviceArray<int32_t> tile_seq_, tile_q0_, cu_q_dev_, cu_k_dev_, cu_sq_dev_, cu_sk_dev_,
-      prefix_dev_, cu_kt_dev_, kt_seq_, kt_tile_;
+  DeviceArray<uint8_t> workspace_;
 };
 
 }  // namespace

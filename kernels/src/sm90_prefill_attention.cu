@@ -730,16 +730,6 @@ void launch_kernel(const Sm90PrefillProblem& pr, cudaStream_t stream) {
 
 }  // namespace
 
-bool sm90_prefill_supported(bool fp8, int head_dim, int v_head_dim) {
-  if (fp8) return head_dim == 128 && v_head_dim == 128;
-  return (head_dim == 64 && v_head_dim == 64) || (head_dim == 128 && v_head_dim == 128) ||
-         (head_dim == 192 && v_head_dim == 128);
-}
-
-int sm90_prefill_tile_rows(bool fp8, int variant) {
-  return fp8 && variant == 4 ? 192 : 128;
-}
-
 void sm90_prefill_launch(const Sm90PrefillProblem& pr, cudaStream_t stream) {
   const int v = pr.variant;
   if (v < 0 || v > 7 || (v >= 4 && v <= 6 && !pr.fp8))

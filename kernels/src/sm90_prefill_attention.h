@@ -36,7 +36,7 @@ struct Sm90PrefillProblem {
   bool fp8 = false;
   int head_dim = 0, v_head_dim = 0, heads = 0, kv_heads = 0;
   int64_t total_q = 0, total_k = 0;
-  int q_tiles = 0;          // query tiles of sm90_prefill_tile_rows() rows
+  int q_tiles = 0;          // query tiles of plan::prefill_tile_rows() rows
   const void* q = nullptr;  // [total_q][heads][head_dim]
   const void* k = nullptr;  // [total_k][kv_heads][head_dim]
   const void* v = nullptr;  // [total_k][kv_heads][v_head_dim]
@@ -52,9 +52,7 @@ struct Sm90PrefillProblem {
   Sm90PrefillArgs args{};
 };
 
-bool sm90_prefill_supported(bool fp8, int head_dim, int v_head_dim);
-// Query rows per CTA (the op's tile list is built with it): 128, or 192 for fp8 4 .. 6.
-int sm90_prefill_tile_rows(bool fp8, int variant);
+// Which shapes and variants run here, and the query rows per CTA: kernels/plan/dispatch.h.
 // Enqueues the step (fp8: the V transpose, then attention). Graph-capturable.
 void sm90_prefill_launch(const Sm90PrefillProblem& problem, cudaStream_t stream);
 // The key permutation within 32 tokens that the fp8 V^T layout uses (for tests).

@@ -167,15 +167,16 @@ double gemm_ceiling(bool use_fp8, int iters, double* ms_out) {
     }
   }
   LtGemm gemm(n, n, n, use_fp8);
+  DeviceArray<uint8_t> ws(size_t(32) << 20);
   cudaStream_t stream;
   CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   std::vector<cudaGraphExec_t> graphs;
   for (int i = 0; i < kCopies; ++i) {
-    gemm.run(a[i]->get(), b[i]->get(), c[i]->get(), stream);
+    gemm.run(a[i]->get(), b[i]->get(), c[i]->get(), 1.0f, ws.get(), stream);
     CHECK(cudaStreamSynchronize(stream));
     cudaGraph_t g;
     CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    gemm.run(a[i]->get(), b[i]->get(), c[i]->get(), stream);
+    gemm.run(a[i]->get(), b[i]->get(), c[i]->get(), 1.0f, ws.get(), stream);
     CHECK(cudaStreamEndCapture(stream, &g));
     cudaGraphExec_t exec;
     CHECK(cudaGraphInstantiate(&exec, g, 0));

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/include/quadrant_kernels.h"
 #include "kernels/include/quadrant_op.h"
 #include "kernels/src/common.cuh"
 #include "kernels/src/lt_gemm.h"
@@ -205,14 +206,15 @@ double lt_per_expert_ms(int experts, int64_t rows, int64_t hidden, int64_t inter
       fill_uniform(reinterpret_cast<bf16*>(buf->get()), buf->size() / 2, buf->size(), -1.0f, 1.0f);
   }
   LtGemm g1(rows, 2 * inter, hidden, use_fp8), g2(rows, hidden, inter, use_fp8);
+  DeviceArray<uint8_t> ws(kDenseGemmWorkspaceBytes);
   cudaStream_t stream;
   CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   auto step = [&] {
     for (size_t x = 0; x < e; ++x) {
       g1.run(a.get() + x * rows * hidden * in_bytes, w1.get() + x * 2 * inter * hidden * in_bytes,
-             h.get() + x * rows * 2 * inter, stream);
+             h.get() + x * rows * 2 * inter, 1.0f, ws.get(), stream);
       g2.run(a2.get() + x * rows * inter * in_bytes, w2.get() + x * hidden * inter * in_bytes,
-             y.get() + x * rows * hidden, stream);
+             y.get() + x * rows * hidden, 1.0f, ws.get(), stream);
     }
   };
   step();

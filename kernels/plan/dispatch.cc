@@ -1,0 +1,142 @@
+#include "kernels/plan/dispatch.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace quadrant::kernels::plan {
+namespace {
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+}  // namespace
+
+DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int head_dim, bool fp8,
+                                   int64_t max_kv_len, int sm_count, bool tensor_cores_allowed) {
+  require(batch >= 1 && max_kv_len >= 1 && sm_count >= 1,
+          "decode attention: need batch >= 1, max_kv_len >= 1, sm_count >= 1");
+  require(kv_heads >= 1 && heads % kv_heads == 0,
+          "decode attention: heads must be a multiple of kv_heads");
+  const int group = heads / kv_heads;
+  require(group <= 8 ? (8 % group == 0) : (group % 8 == 0),
+          "decode attention: heads / kv_heads must divide 8 or be a multiple of 8");
+  require(head_dim == 64 || head_dim == 128 || head_dim == 256,
+          "decode attention: head_dim must be 64, 128 or 256");
+  DecodeSplit s;
+  s.heads_per_cta = std::min(group, 8);
+  s.tensor_cores = tensor_cores_allowed && fp8 && head_dim == 128;
+  // Enough CTAs for about eight per multiprocessor, chunks of at least 256 tokens so that
+  // the combine stays a small fraction of the KV read.
+  const int64_t ctas = batch * (heads / s.heads_per_cta);
+  const int64_t want =
+      std::max<int64_t>(1, (kDecodeCtasPerSm * int64_t(sm_count) + ctas - 1) / ctas);
+  s.chunk = static_cast<int>(
+      std::max<int64_t>(kDecodeMinChunk, ((max_kv_len + want - 1) / want + 63) / 64 * 64));
+  s.max_splits = static_cast<int>((max_kv_len + s.chunk - 1) / s.chunk);
+  return s;
+}
+
+int prefill_default_variant(bool fp8) {
+  // The fastest measured (PERF.md run 4): BF16 ping-pong (2), FP8 three consumers (4).
+  return fp8 ? 4 : 2;
+}
+
+bool prefill_wgmma_supported(bool fp8, int head_dim, int v_head_dim) {
+  if (fp8) return head_dim == 128 && v_head_dim == 128;
+  return (head_dim == 64 && v_head_dim == 64) || (head_dim == 128 && v_head_dim == 128) ||
+         (head_dim == 192 && v_head_dim == 128);
+}
+
+int prefill_variant(bool fp8, int head_dim, int v_head_dim, int requested) {
+  const int v = requested == kDefaultVariant ? prefill_default_variant(fp8) : requested;
+  require(v >= kPrefillMmaVariant && v <= 7, "prefill attention: variant must be -1 .. 7");
+  require(fp8 || v < 4 || v > 6, "prefill attention: variants 4 .. 6 are fp8 only");
+  if (v == kPrefillMmaVariant || !prefill_wgmma_supported(fp8, head_dim, v_head_dim))
+    return kPrefillMmaVariant;
+  return v;
+}
+
+int prefill_tile_rows(bool fp8, int variant) {
+  if (variant == kPrefillMmaVariant) return 64;
+  return fp8 && variant >= 4 && variant <= 6 ? 192 : 128;
+}
+
+int prefill_threads(bool fp8, int variant) {
+  if (variant == kPrefillMmaVariant) return 128;
+  return 128 * (1 + (fp8 && variant >= 4 && variant <= 6 ? 3 : 2));
+}
+
+PrefillSchedule prefill_schedule(const std::vector<int64_t>& q_lens,
+                                 const std::vector<int64_t>& prefix_lens, int tile_rows) {
+  require(!q_lens.empty() && q_lens.size() == prefix_lens.size(),
+          "prefill attention: need one prefix length per sequence");
+  require(tile_rows > 0, "prefill attention: tile_rows must be positive");
+  PrefillSchedule s;
+  s.tile_rows = tile_rows;
+  s.cu_q = {0};
+  s.cu_k = {0};
+  s.cu_sq = {0};
+  s.cu_sk = {0};
+  s.cu_kt = {0};
+  struct Tile {
+    int64_t work;
+    int32_t seq, q0;
+  };
+  std::vector<Tile> tiles;
+  for (size_t b = 0; b < q_lens.size(); ++b) {
+    const int64_t len = q_lens[b], pre = prefix_lens[b];
+    require(len >= 1 && pre >= 0, "prefill attention: q_len >= 1 and prefix_len >= 0");
+    const int64_t keys = pre + len;
+    require(s.cu_k.back() + keys < (int64_t(1) << 31), "prefill attention: too many tokens");
+    s.cu_q.push_back(static_cast<int32_t>(s.cu_q.back() + len));
+    s.cu_k.push_back(static_cast<int32_t>(s.cu_k.back() + keys));
+    s.cu_sq.push_back(
+        static_cast<int32_t>(s.cu_sq.back() + (len + kPrefillScaleBlock - 1) / kPrefillScaleBlock));
+    s.cu_sk.push_back(static_cast<int32_t>(s.cu_sk.back() +
+                                           (keys + kPrefillScaleBlock - 1) / kPrefillScaleBlock));
+    s.prefix.push_back(static_cast<int32_t>(pre));
+    for (int64_t q0 = 0; q0 < len; q0 += tile_rows)
+      tiles.push_back({pre + q0 + tile_rows, static_cast<int32_t>(b), static_cast<int32_t>(q0)});
+    const int64_t kt = (keys + kPrefillVtTile - 1) / kPrefillVtTile;
+    s.cu_kt.push_back(static_cast<int32_t>(s.cu_kt.back() + kt * kPrefillVtTile));
+    for (int64_t j = 0; j < kt; ++j) {
+      s.kt_seq.push_back(static_cast<int32_t>(b));
+      s.kt_tile.push_back(static_cast<int32_t>(j));
+    }
+    s.causal_pairs += len * pre + len * (len + 1) / 2;  // query t sees pre + t + 1 keys
+  }
+  // Heaviest tiles (most keys) first, so that the last wave is made of light ones.
+  std::stable_sort(tiles.begin(), tiles.end(),
+                   [](const Tile& a, const Tile& b) { return a.work > b.work; });
+  for (const Tile& t : tiles) {
+    s.tile_seq.push_back(t.seq);
+    s.tile_q0.push_back(t.q0);
+    s.tile_keys.push_back(std::min<int64_t>(t.work, prefix_lens[t.seq] + q_lens[t.seq]));
+  }
+  return s;
+}
+
+MoeGemmPath moe_gemm_path(int64_t tokens, int top_k, int experts, bool cublaslt) {
+  if (cublaslt) return MoeGemmPath::kCublasLt;
+  return tokens * top_k >= kMoeWgmmaRowsPerExpert * int64_t(experts) ? MoeGemmPath::kWgmma
+                                                                     : MoeGemmPath::kMmaSync;
+}
+
+int moe_block_m(MoeGemmPath path, int64_t tokens, int top_k, int experts) {
+  switch (path) {
+    case MoeGemmPath::kWgmma:
+      return kMoeWgmmaBlockM;
+    case MoeGemmPath::kMmaSync:
+      return 16;
+    case MoeGemmPath::kCublasLt:
+      // The schedule is not used by cuBLASLt; kept as the op always built it.
+      return tokens * top_k >= kMoeWgmmaRowsPerExpert * int64_t(experts) ? 64 : 16;
+  }
+  return 16;
+}
+
+int64_t moe_max_tiles(int64_t rows, int block_m, int experts) {
+  return (rows + block_m - 1) / block_m + experts;
+}
+
+}  // namespace quadrant::kernels::plan

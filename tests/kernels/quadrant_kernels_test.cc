@@ -1,0 +1,533 @@
+// The launch functions of quadrant_kernels.h on caller-owned buffers, on a GPU, against the
+// float64 references (label gpu: skipped without a device). Inputs are made on the host
+// (so that the test knows every value), encoded to BF16 / E4M3 / INT4 with the reference
+// encoders, and the outputs compared after decoding. Graph capture is exercised where the
+// header promises it: capture once, change buffer contents, replay.
+#include "kernels/include/quadrant_kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/reference/numeric.h"
+#include "kernels/reference/reference.h"
+
+namespace quadrant::kernels {
+namespace {
+
+bool have_gpu() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+}
+
+void cuda_ok(cudaError_t e) {
+  if (e != cudaSuccess) throw std::runtime_error(cudaGetErrorString(e));
+}
+
+// A device buffer owned by the test (the caller, from the API's point of view).
+class Buffer {
+ public:
+  explicit Buffer(size_t bytes) : bytes_(bytes) {
+    if (bytes) cuda_ok(cudaMalloc(&ptr_, bytes));
+  }
+  template <class T>
+  explicit Buffer(const std::vector<T>& host) : Buffer(host.size() * sizeof(T)) {
+    upload(host);
+  }
+  ~Buffer() {
+    if (ptr_) cudaFree(ptr_);
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  template <class T>
+  void upload(const std::vector<T>& host) {
+    if (!host.empty())
+      cuda_ok(cudaMemcpy(ptr_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  template <class T>
+  std::vector<T> download() const {
+    std::vector<T> host(bytes_ / sizeof(T));
+    if (!host.empty()) cuda_ok(cudaMemcpy(host.data(), ptr_, bytes_, cudaMemcpyDeviceToHost));
+    return host;
+  }
+  void* get() const { return ptr_; }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+std::vector<double> uniform(size_t n, uint64_t seed, double lo, double hi) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> dist(lo, hi);
+  std::vector<double> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Rounds values to BF16 in place and returns the codes.
+std::vector<uint16_t> to_bf16(std::vector<double>& v) {
+  std::vector<uint16_t> bits(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    bits[i] = ref::float_to_bf16(static_cast<float>(v[i]));
+    v[i] = ref::bf16_to_float(bits[i]);
+  }
+  return bits;
+}
+// E4M3 codes of v / scale; v becomes the decoded value times scale.
+std::vector<uint8_t> to_e4m3(std::vector<double>& v, double scale) {
+  std::vector<uint8_t> codes(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    codes[i] = ref::double_to_e4m3(v[i] / scale);
+    v[i] = ref::e4m3_to_double(codes[i]) * scale;
+  }
+  return codes;
+}
+std::vector<double> from_bf16(const std::vector<uint16_t>& bits) {
+  std::vector<double> v(bits.size());
+  for (size_t i = 0; i < bits.size(); ++i) v[i] = ref::bf16_to_float(bits[i]);
+  return v;
+}
+
+// ---- decode attention ----
+
+struct DecodeCase {
+  DType kv_dtype;
+  int head_dim, block_tokens;
+};
+
+class DecodeAttentionApi : public ::testing::TestWithParam<DecodeCase> {};
+
+TEST_P(DecodeAttentionApi, MatchesReferenceAndReplaysAsAGraph) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const DecodeCase c = GetParam();
+  const bool e4m3 = c.kv_dtype == DType::kE4m3;
+  DecodeAttentionProblem p;
+  p.batch = 6;
+  p.heads = 16;
+  p.kv_heads = 4;
+  p.head_dim = c.head_dim;
+  p.block_tokens = c.block_tokens;
+  p.max_kv_len = 1200;  // the bucket's bound: longer than any length below
+  p.max_blocks = (p.max_kv_len + c.block_tokens - 1) / c.block_tokens;
+  p.kv_dtype = c.kv_dtype;
+  // Sequence 3 is a padded slot of the bucket (length 0: zeros out).
+  std::vector<int32_t> lens = {700, 1, 1100, 0, 257, 64};
+  const int blocks = p.batch * p.max_blocks;
+  std::vector<int32_t> table(size_t(p.batch) * p.max_blocks);
+  std::iota(table.begin(), table.end(), 0);
+  std::shuffle(table.begin(), table.end(), std::mt19937_64(3));
+  const size_t cache = size_t(blocks) * c.block_tokens * p.kv_heads * c.head_dim;
+  auto q = uniform(size_t(p.batch) * p.heads * c.head_dim, 1, -3, 3);
+  auto k = uniform(cache, 2, -1, 1), v = uniform(cache, 3, -1, 1);
+  std::vector<float> ks(p.kv_heads), vs(p.kv_heads);
+  for (int h = 0; h < p.kv_heads; ++h) {
+    ks[h] = (1.0f + 0.1f * h) / 448.0f;
+    vs[h] = (1.0f + 0.2f * h) / 448.0f;
+  }
+  Buffer qd(to_bf16(q));
+  std::unique_ptr<Buffer> kd, vd;
+  if (e4m3) {
+    // Per KV head scales: encode element by element with its head's scale.
+    std::vector<uint8_t> kc(cache), vc(cache);
+    for (size_t i = 0; i < cache; ++i) {
+      const int h = static_cast<int>((i / c.head_dim) % p.kv_heads);
+      kc[i] = ref::double_to_e4m3(k[i] / ks[h]);
+      k[i] = ref::e4m3_to_double(kc[i]) * ks[h];
+      vc[i] = ref::double_to_e4m3(v[i] / vs[h]);
+      v[i] = ref::e4m3_to_double(vc[i]) * vs[h];
+    }
+    kd = std::make_unique<Buffer>(kc);
+    vd = std::make_unique<Buffer>(vc);
+  } else {
+    kd = std::make_unique<Buffer>(to_bf16(k));
+    vd = std::make_unique<Buffer>(to_bf16(v));
+  }
+  Buffer ksd(ks), vsd(vs), tabled(table), lensd(lens);
+  Buffer out(size_t(p.batch) * p.heads * c.head_dim * 2);
+  Buffer ws(decode_attention_workspace_bytes(p));
+  DecodeAttentionBuffers b;
+  b.q = qd.get();
+  b.k_cache = kd->get();
+  b.v_cache = vd->get();
+  b.k_scale = e4m3 ? ksd.as<float>() : nullptr;
+  b.v_scale = e4m3 ? vsd.as<float>() : nullptr;
+  b.block_table = tabled.as<int32_t>();
+  b.kv_lens = lensd.as<int32_t>();
+  b.out = out.get();
+  b.workspace = ws.get();
+
+  auto expect_matches = [&](const std::vector<int32_t>& l) {
+    const auto got = from_bf16(out.download<uint16_t>());
+    ref::DecodeAttentionProblem r;
+    r.heads = p.heads;
+    r.kv_heads = p.kv_heads;
+    r.head_dim = p.head_dim;
+    r.block_size = p.block_tokens;
+    r.max_blocks_per_seq = p.max_blocks;
+    r.scale = 1.0 / std::sqrt(double(p.head_dim));
+    r.block_table = table.data();
+    r.q = q.data();
+    r.k_cache = k.data();
+    r.v_cache = v.data();
+    std::vector<int64_t> seqs;
+    for (int s = 0; s < p.batch; ++s) {
+      r.kv_lens.push_back(std::max(l[s], 1));  // the reference needs a key; padded rows below
+      if (l[s] > 0) seqs.push_back(s);
+    }
+    const auto want = ref::decode_attention(r, seqs);
+    std::vector<double> have;
+    const size_t row = size_t(p.heads) * p.head_dim;
+    for (int64_t s : seqs)
+      have.insert(have.end(), got.begin() + s * row, got.begin() + (s + 1) * row);
+    EXPECT_LE(ref::rel_fro_error(have.data(), want.data(), have.size()), e4m3 ? 5e-2 : 1e-2);
+    for (int s = 0; s < p.batch; ++s) {
+      if (l[s] != 0) continue;
+      for (size_t i = 0; i < row; ++i) ASSERT_EQ(got[s * row + i], 0.0) << "padded sequence";
+    }
+  };
+
+  cudaStream_t stream;
+  cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cuda_ok(cudaMemset(out.get(), 0xFF, size_t(p.batch) * p.heads * c.head_dim * 2));
+  decode_attention(p, b, stream);
+  cuda_ok(cudaStreamSynchronize(stream));
+  expect_matches(lens);
+
+  // Captured once, replayed after the lengths changed on the device (no host bound moved).
+  cudaGraph_t graph;
+  cuda_ok(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  decode_attention(p, b, stream);
+  cuda_ok(cudaStreamEndCapture(stream, &graph));
+  cudaGraphExec_t exec;
+  cuda_ok(cudaGraphInstantiate(&exec, graph, 0));
+  const std::vector<int32_t> lens2 = {1200, 33, 0, 5, 900, 1};
+  lensd.upload(lens2);
+  cuda_ok(cudaMemset(out.get(), 0xFF, size_t(p.batch) * p.heads * c.head_dim * 2));
+  cuda_ok(cudaGraphLaunch(exec, stream));
+  cuda_ok(cudaStreamSynchronize(stream));
+  expect_matches(lens2);
+  cuda_ok(cudaGraphExecDestroy(exec));
+  cuda_ok(cudaGraphDestroy(graph));
+  cuda_ok(cudaStreamDestroy(stream));
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, DecodeAttentionApi,
+                         ::testing::Values(DecodeCase{DType::kBf16, 128, 16},
+                                           DecodeCase{DType::kE4m3, 128, 16},
+                                           DecodeCase{DType::kE4m3, 64, 32},
+                                           DecodeCase{DType::kBf16, 256, 7}));
+
+TEST(DecodeAttentionProblemCheck, RejectsABoundShorterThanTheBlockTable) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  DecodeAttentionProblem p;
+  p.batch = 1;
+  p.heads = p.kv_heads = 1;
+  p.head_dim = 128;
+  p.max_kv_len = 100;
+  p.max_blocks = 2;  // 32 tokens of table
+  EXPECT_THROW(decode_attention_workspace_bytes(p), std::invalid_argument);
+  p.max_blocks = 7;
+  p.head_dim = 96;
+  EXPECT_THROW(decode_attention_workspace_bytes(p), std::invalid_argument);
+}
+
+// ---- prefill attention ----
+
+struct PrefillCase {
+  DType dtype;
+  int head_dim, v_head_dim;
+  bool offsets_on_device;
+};
+
+class PrefillAttentionApi : public ::testing::TestWithParam<PrefillCase> {};
+
+TEST_P(PrefillAttentionApi, MatchesReference) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const PrefillCase c = GetParam();
+  const bool e4m3 = c.dtype == DType::kE4m3;
+  PrefillAttentionProblem p;
+  p.dtype = c.dtype;
+  p.heads = 8;
+  p.kv_heads = 2;
+  p.head_dim = c.head_dim;
+  p.v_head_dim = c.v_head_dim;
+  p.q_lens = {300, 1, 129};
+  p.prefix_lens = {0, 77, 250};
+  std::vector<int32_t> cu_q = {0}, cu_k = {0}, prefix, cu_sq = {0}, cu_sk = {0};
+  for (size_t s = 0; s < p.q_lens.size(); ++s) {
+    cu_q.push_back(cu_q.back() + static_cast<int32_t>(p.q_lens[s]));
+    cu_k.push_back(cu_k.back() + static_cast<int32_t>(p.q_lens[s] + p.prefix_lens[s]));
+    cu_sq.push_back(cu_sq.back() + static_cast<int32_t>((p.q_lens[s] + 63) / 64));
+    cu_sk.push_back(cu_sk.back() +
+                    static_cast<int32_t>((p.q_lens[s] + p.prefix_lens[s] + 63) / 64));
+    prefix.push_back(static_cast<int32_t>(p.prefix_lens[s]));
+  }
+  const size_t tq = cu_q.back(), tk = cu_k.back();
+  auto q = uniform(tq * p.heads * c.head_dim, 4, -3, 3);
+  auto k = uniform(tk * p.kv_heads * c.head_dim, 5, -1, 1);
+  auto v = uniform(tk * p.kv_heads * c.v_head_dim, 6, -1, 1);
+  std::unique_ptr<Buffer> qd, kd, vd, qsd, ksd, vsd;
+  if (e4m3) {
+    // Scales per 64 tokens of a sequence and head, as the header lays them out.
+    auto encode = [](std::vector<double>& x, const std::vector<int32_t>& cu,
+                     const std::vector<int32_t>& cu_s, int heads, int dim, double base,
+                     std::vector<float>& scale) {
+      scale.assign(size_t(cu_s.back()) * heads, 0.0f);
+      for (size_t i = 0; i < scale.size(); ++i)
+        scale[i] = static_cast<float>(base * (1 + 0.01 * (i % 7)));
+      std::vector<uint8_t> codes(x.size());
+      for (size_t s = 0; s + 1 < cu.size(); ++s)
+        for (int32_t t = cu[s]; t < cu[s + 1]; ++t)
+          for (int h = 0; h < heads; ++h) {
+            const double sc = scale[size_t(cu_s[s] + (t - cu[s]) / 64) * heads + h];
+            for (int d = 0; d < dim; ++d) {
+              const size_t i = (size_t(t) * heads + h) * dim + d;
+              codes[i] = ref::double_to_e4m3(x[i] / sc);
+              x[i] = ref::e4m3_to_double(codes[i]) * sc;
+            }
+          }
+      return codes;
+    };
+    std::vector<float> qs, ks, vs;
+    qd = std::make_unique<Buffer>(encode(q, cu_q, cu_sq, p.heads, c.head_dim, 3.0 / 448, qs));
+    kd = std::make_unique<Buffer>(encode(k, cu_k, cu_sk, p.kv_heads, c.head_dim, 1.0 / 448, ks));
+    vd = std::make_unique<Buffer>(encode(v, cu_k, cu_sk, p.kv_heads, c.v_head_dim, 1.0 / 448, vs));
+    qsd = std::make_unique<Buffer>(qs);
+    ksd = std::make_unique<Buffer>(ks);
+    vsd = std::make_unique<Buffer>(vs);
+  } else {
+    qd = std::make_unique<Buffer>(to_bf16(q));
+    kd = std::make_unique<Buffer>(to_bf16(k));
+    vd = std::make_unique<Buffer>(to_bf16(v));
+  }
+  Buffer cu_qd(cu_q), cu_kd(cu_k), prefixd(prefix);
+  Buffer out(tq * p.heads * c.v_head_dim * 2), ws(prefill_attention_workspace_bytes(p));
+  PrefillAttentionBuffers b;
+  b.q = qd->get();
+  b.k = kd->get();
+  b.v = vd->get();
+  if (e4m3) {
+    b.q_scale = qsd->as<float>();
+    b.k_scale = ksd->as<float>();
+    b.v_scale = vsd->as<float>();
+  }
+  if (c.offsets_on_device) {
+    b.cu_q = cu_qd.as<int32_t>();
+    b.cu_k = cu_kd.as<int32_t>();
+    b.prefix = prefixd.as<int32_t>();
+  }
+  b.out = out.get();
+  b.workspace = ws.get();
+  cuda_ok(cudaMemset(out.get(), 0xFF, tq * p.heads * c.v_head_dim * 2));
+  prefill_attention(p, b, nullptr);
+  cuda_ok(cudaDeviceSynchronize());
+  const auto got = from_bf16(out.download<uint16_t>());
+  EXPECT_TRUE(std::none_of(got.begin(), got.end(), [](double x) { return std::isnan(x); }));
+  ref::PrefillAttentionProblem r;
+  r.q_lens = p.q_lens;
+  r.prefix_lens = p.prefix_lens;
+  r.heads = p.heads;
+  r.kv_heads = p.kv_heads;
+  r.head_dim = p.head_dim;
+  r.v_head_dim = p.v_head_dim;
+  r.scale = 1.0 / std::sqrt(double(p.head_dim));
+  r.q = q.data();
+  r.k = k.data();
+  r.v = v.data();
+  std::vector<int64_t> tokens(tq);
+  std::iota(tokens.begin(), tokens.end(), 0);
+  const auto want = ref::prefill_attention(r, tokens);
+  EXPECT_LE(ref::rel_fro_error(got.data(), want.data(), got.size()), e4m3 ? 5e-2 : 1e-2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, PrefillAttentionApi,
+                         ::testing::Values(PrefillCase{DType::kBf16, 128, 128, true},
+                                           PrefillCase{DType::kBf16, 192, 128, false},
+                                           PrefillCase{DType::kE4m3, 128, 128, false},
+                                           PrefillCase{DType::kE4m3, 64, 64, true}));
+
+// ---- MoE FFN ----
+
+struct MoeCase {
+  MoeFormat format;
+  int64_t tokens;  // 24 tokens x 2 / 8 experts: mma.sync; 400: the wgmma grouped GEMM
+  bool given_ids;
+};
+
+class MoeFfnApi : public ::testing::TestWithParam<MoeCase> {};
+
+TEST_P(MoeFfnApi, MatchesReferenceAndReplaysAsAGraph) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const MoeCase c = GetParam();
+  MoeFfnProblem p;
+  p.format = c.format;
+  p.tokens = c.tokens;
+  p.experts = 8;
+  p.top_k = 2;
+  p.hidden = 256;
+  p.intermediate = 256;
+  const MoeWeightBytes wb = moe_ffn_weight_bytes(p);
+  Buffer w1(wb.w1), w2(wb.w2), w1s(wb.w1_scale), w2s(wb.w2_scale), w1f(wb.w1_frag), w2f(wb.w2_frag);
+  MoeFfnWeights w;
+  w.w1 = w1.get();
+  w.w2 = w2.get();
+  w.w1_scale = w1s.as<float>();
+  w.w2_scale = w2s.as<float>();
+  w.w1_frag = w1f.get();
+  w.w2_frag = w2f.get();
+  moe_ffn_fill_weights(p, w, 11, nullptr);
+  cuda_ok(cudaDeviceSynchronize());
+
+  auto x = uniform(size_t(p.tokens) * p.hidden, 7, -1, 1);
+  Buffer xd(to_bf16(x));
+  auto logits = uniform(size_t(p.tokens) * p.experts, 8, -4, 4);
+  std::vector<float> logits_f(logits.begin(), logits.end());
+  const auto routing = ref::route_top_k(logits_f.data(), p.tokens, p.experts, p.top_k);
+  std::vector<float> weights_f(routing.weight.begin(), routing.weight.end());
+  Buffer logitsd(logits_f), idsd(routing.expert), weightsd(weights_f);
+  Buffer out(size_t(p.tokens) * p.hidden * 2), ws(moe_ffn_workspace_bytes(p));
+  MoeFfnBuffers b;
+  b.x = xd.get();
+  if (c.given_ids) {
+    b.topk_ids = idsd.as<int32_t>();
+    b.topk_weights = weightsd.as<float>();
+  } else {
+    b.router_logits = logitsd.get();
+  }
+  b.out = out.get();
+  b.workspace = ws.get();
+
+  // The weights as the kernels hold them, decoded to float64 per expert.
+  const auto w1_raw = w1.download<uint8_t>(), w2_raw = w2.download<uint8_t>();
+  const auto w1_sc = w1s.download<float>(), w2_sc = w2s.download<float>();
+  auto decode = [&](const std::vector<uint8_t>& raw, const std::vector<float>& sc, int e, int64_t n,
+                    int64_t k) {
+    std::vector<double> m(n * k);
+    const size_t base = size_t(e) * n * k;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < k; ++j) {
+        double val = 0;
+        if (p.format == MoeFormat::kBf16) {
+          uint16_t bits;
+          std::memcpy(&bits, raw.data() + 2 * (base + i * k + j), 2);
+          val = ref::bf16_to_float(bits);
+        } else if (p.format == MoeFormat::kFp8) {
+          val = ref::e4m3_to_double(raw[base + i * k + j]) *
+                sc[(size_t(e) * (n / 128) + i / 128) * (k / 128) + j / 128];
+        } else {
+          val = ref::unpack_int4(raw.data() + base / 2, i * k + j) *
+                sc[(size_t(e) * (k / 128) + j / 128) * n + i];
+        }
+        m[i * k + j] = val;
+      }
+    return m;
+  };
+  std::vector<double> want(size_t(p.tokens) * p.hidden, 0.0), row(p.hidden);
+  std::vector<std::vector<double>> e1(p.experts), e2(p.experts);
+  for (int64_t t = 0; t < p.tokens; ++t)
+    for (int j = 0; j < p.top_k; ++j) {
+      const int e = routing.expert[t * p.top_k + j];
+      if (e1[e].empty()) {
+        e1[e] = decode(w1_raw, w1_sc, e, 2 * p.intermediate, p.hidden);
+        e2[e] = decode(w2_raw, w2_sc, e, p.hidden, p.intermediate);
+      }
+      ref::expert_ffn(x.data() + t * p.hidden, e1[e].data(), e2[e].data(), p.hidden, p.intermediate,
+                      row.data());
+      for (int64_t h = 0; h < p.hidden; ++h)
+        want[t * p.hidden + h] += routing.weight[t * p.top_k + j] * row[h];
+    }
+  const double tol = p.format == MoeFormat::kBf16 ? 1e-2 : 5e-2;
+  auto expect_matches = [&] {
+    const auto got = from_bf16(out.download<uint16_t>());
+    EXPECT_TRUE(std::none_of(got.begin(), got.end(), [](double v) { return std::isnan(v); }));
+    EXPECT_LE(ref::rel_fro_error(got.data(), want.data(), got.size()), tol);
+  };
+
+  cudaStream_t stream;
+  cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cuda_ok(cudaMemset(out.get(), 0xFF, size_t(p.tokens) * p.hidden * 2));
+  moe_ffn(p, w, b, stream);
+  cuda_ok(cudaStreamSynchronize(stream));
+  expect_matches();
+  // Captured, then replayed: the device-side schedule needs no host round trip.
+  cudaGraph_t graph;
+  cuda_ok(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  moe_ffn(p, w, b, stream);
+  cuda_ok(cudaStreamEndCapture(stream, &graph));
+  cudaGraphExec_t exec;
+  cuda_ok(cudaGraphInstantiate(&exec, graph, 0));
+  cuda_ok(cudaMemset(out.get(), 0xFF, size_t(p.tokens) * p.hidden * 2));
+  cuda_ok(cudaGraphLaunch(exec, stream));
+  cuda_ok(cudaStreamSynchronize(stream));
+  expect_matches();
+  cuda_ok(cudaGraphExecDestroy(exec));
+  cuda_ok(cudaGraphDestroy(graph));
+  cuda_ok(cudaStreamDestroy(stream));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    FormatsAndPaths, MoeFfnApi,
+    ::testing::Values(MoeCase{MoeFormat::kBf16, 24, false}, MoeCase{MoeFormat::kFp8, 24, true},
+                      MoeCase{MoeFormat::kW4a8, 24, false}, MoeCase{MoeFormat::kBf16, 400, true},
+                      MoeCase{MoeFormat::kFp8, 400, false}, MoeCase{MoeFormat::kW4a8, 400, false}));
+
+TEST(MoeFfnWeightBytes, FollowTheFormat) {
+  MoeFfnProblem p{MoeFormat::kW4a8, 16, 8, 2, 256, 512};
+  const size_t n1k = 8 * 1024 * 256, n2k = 8 * 256 * 512;
+  const MoeWeightBytes both = moe_ffn_weight_bytes(p);
+  EXPECT_EQ(both.w1, n1k / 2);
+  EXPECT_EQ(both.w1_frag, n1k / 2);
+  EXPECT_EQ(both.w2_scale, n2k / 128 * 4);
+  EXPECT_EQ(moe_ffn_weight_bytes(p, true, false).w1, 0u);
+  p.format = MoeFormat::kFp8;
+  EXPECT_EQ(moe_ffn_weight_bytes(p).total(), n1k + n2k + (n1k + n2k) / (128 * 128) * 4);
+  p.hidden = 200;
+  EXPECT_THROW(moe_ffn_weight_bytes(p), std::invalid_argument);
+}
+
+// ---- dense GEMM ----
+
+class DenseGemmApi : public ::testing::TestWithParam<DType> {};
+
+TEST_P(DenseGemmApi, MatchesReference) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const bool e4m3 = GetParam() == DType::kE4m3;
+  DenseGemmProblem p{37, 256, 512, GetParam(), 1.0f};
+  auto a = uniform(size_t(p.m) * p.k, 9, -1, 1), b = uniform(size_t(p.n) * p.k, 10, -0.1, 0.1);
+  std::unique_ptr<Buffer> ad, bd;
+  if (e4m3) {
+    const double sa = 1.0 / 448, sb = 0.1 / 448;
+    ad = std::make_unique<Buffer>(to_e4m3(a, sa));
+    bd = std::make_unique<Buffer>(to_e4m3(b, sb));
+    p.alpha = static_cast<float>(sa * sb);
+  } else {
+    ad = std::make_unique<Buffer>(to_bf16(a));
+    bd = std::make_unique<Buffer>(to_bf16(b));
+  }
+  Buffer c(size_t(p.m) * p.n * 2), ws(kDenseGemmWorkspaceBytes);
+  dense_gemm(p, ad->get(), bd->get(), c.get(), ws.get(), nullptr);
+  cuda_ok(cudaDeviceSynchronize());
+  const auto got = from_bf16(c.download<uint16_t>());
+  std::vector<int64_t> rows(p.m);
+  std::iota(rows.begin(), rows.end(), 0);
+  const auto want = ref::gemm_rows(a.data(), b.data(), p.n, p.k, rows);
+  EXPECT_LE(ref::rel_fro_error(got.data(), want.data(), got.size()), e4m3 ? 5e-2 : 1e-2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, DenseGemmApi, ::testing::Values(DType::kBf16, DType::kE4m3));
+
+}  // namespace
+}  // namespace quadrant::kernels
