@@ -1,5 +1,5 @@
-// Shared device helpers of the quadrant kernels: the checked-call macros, owned device
-// buffers, deterministic random fills and the mma.sync / ldmatrix / cp.async wrappers.
+// Shared device helpers of the quadrant kernels: owned device buffers, deterministic random fills
+// and the mma.sync / ldmatrix / cp.async wrappers.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -12,15 +12,7 @@
 #include <string>
 #include <vector>
 
-#define QK_CUDA_CHECK(call)                                                                     \
-  do {                                                                                          \
-    cudaError_t qk_err_ = (call);                                                               \
-    if (qk_err_ != cudaSuccess)                                                                 \
-      throw std::runtime_error(std::string(#call) + " failed: " + cudaGetErrorString(qk_err_) + \
-                               " at " __FILE__ ":" + std::to_string(__LINE__));                 \
-  } while (0)
-// After every launch: a bad configuration shows up here, not at the next sync.
-#define QK_LAUNCH_CHECK(name) QK_CUDA_CHECK(cudaGetLastError())
+#include "kernels/include/cuda_check.h"
 
 namespace quadrant::kernels {
 

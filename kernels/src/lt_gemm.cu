@@ -4,20 +4,12 @@
 
 #include "kernels/src/common.cuh"
 
-#define QK_LT_CHECK(call)                                                                         \
-  do {                                                                                            \
-    cublasStatus_t qk_st_ = (call);                                                               \
-    if (qk_st_ != CUBLAS_STATUS_SUCCESS)                                                          \
-      throw std::runtime_error(std::string(#call) + " failed: status " + std::to_string(qk_st_) + \
-                               " at " __FILE__ ":" + std::to_string(__LINE__));                   \
-  } while (0)
-
 namespace quadrant::kernels {
 namespace {
 cublasLtHandle_t lt_handle() {
   static cublasLtHandle_t handle = [] {
     cublasLtHandle_t h;
-    QK_LT_CHECK(cublasLtCreate(&h));
+    QK_CUBLAS_CHECK(cublasLtCreate(&h));
     return h;
   }();
   return handle;
@@ -27,21 +19,22 @@ cublasLtHandle_t lt_handle() {
 LtGemm::LtGemm(int64_t m, int64_t n, int64_t k, bool use_fp8, size_t workspace_bytes)
     : workspace_bytes_(workspace_bytes) {
   const cudaDataType_t in = use_fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
-  QK_LT_CHECK(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  QK_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t t = CUBLAS_OP_T, nop = CUBLAS_OP_N;
-  QK_LT_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)));
-  QK_LT_CHECK(
+  QK_CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)));
+  QK_CUBLAS_CHECK(
       cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &nop, sizeof(nop)));
-  QK_LT_CHECK(cublasLtMatrixLayoutCreate(&a_, in, k, n, k));
-  QK_LT_CHECK(cublasLtMatrixLayoutCreate(&b_, in, k, m, k));
-  QK_LT_CHECK(cublasLtMatrixLayoutCreate(&c_, CUDA_R_16BF, n, m, n));
+  QK_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&a_, in, k, n, k));
+  QK_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&b_, in, k, m, k));
+  QK_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&c_, CUDA_R_16BF, n, m, n));
   cublasLtMatmulPreference_t pref;
-  QK_LT_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  QK_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                   &workspace_bytes_, sizeof(workspace_bytes_)));
+  QK_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  QK_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_, sizeof(workspace_bytes_)));
   cublasLtMatmulHeuristicResult_t results[8] = {};
   int found = 0;
-  QK_LT_CHECK(
+  QK_CUBLAS_CHECK(
       cublasLtMatmulAlgoGetHeuristic(lt_handle(), desc_, a_, b_, c_, c_, pref, 8, results, &found));
   cublasLtMatmulPreferenceDestroy(pref);
   for (int i = 0; i < found; ++i)

@@ -15,6 +15,7 @@
 #include <numeric>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "kernels/reference/numeric.h"
@@ -228,7 +229,13 @@ INSTANTIATE_TEST_SUITE_P(Formats, DecodeAttentionApi,
                          ::testing::Values(DecodeCase{DType::kBf16, 128, 16},
                                            DecodeCase{DType::kE4m3, 128, 16},
                                            DecodeCase{DType::kE4m3, 64, 32},
-                                           DecodeCase{DType::kBf16, 256, 7}));
+                                           DecodeCase{DType::kBf16, 256, 7}),
+                         [](const auto& param_info) {
+                           const DecodeCase& c = param_info.param;
+                           return std::string(c.kv_dtype == DType::kE4m3 ? "e4m3" : "bf16") + "_d" +
+                                  std::to_string(c.head_dim) + "_block" +
+                                  std::to_string(c.block_tokens);
+                         });
 
 TEST(DecodeAttentionProblemCheck, RejectsABoundShorterThanTheBlockTable) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
@@ -357,7 +364,13 @@ INSTANTIATE_TEST_SUITE_P(Formats, PrefillAttentionApi,
                          ::testing::Values(PrefillCase{DType::kBf16, 128, 128, true},
                                            PrefillCase{DType::kBf16, 192, 128, false},
                                            PrefillCase{DType::kE4m3, 128, 128, false},
-                                           PrefillCase{DType::kE4m3, 64, 64, true}));
+                                           PrefillCase{DType::kE4m3, 64, 64, true}),
+                         [](const auto& param_info) {
+                           const PrefillCase& c = param_info.param;
+                           return std::string(c.dtype == DType::kE4m3 ? "e4m3" : "bf16") + "_d" +
+                                  std::to_string(c.head_dim) + "_" + std::to_string(c.v_head_dim) +
+                                  (c.offsets_on_device ? "_device_offsets" : "_host_offsets");
+                         });
 
 // ---- MoE FFN ----
 
@@ -482,7 +495,15 @@ INSTANTIATE_TEST_SUITE_P(
     FormatsAndPaths, MoeFfnApi,
     ::testing::Values(MoeCase{MoeFormat::kBf16, 24, false}, MoeCase{MoeFormat::kFp8, 24, true},
                       MoeCase{MoeFormat::kW4a8, 24, false}, MoeCase{MoeFormat::kBf16, 400, true},
-                      MoeCase{MoeFormat::kFp8, 400, false}, MoeCase{MoeFormat::kW4a8, 400, false}));
+                      MoeCase{MoeFormat::kFp8, 400, false}, MoeCase{MoeFormat::kW4a8, 400, false}),
+    [](const auto& param_info) {
+      const MoeCase& c = param_info.param;
+      const char* f = c.format == MoeFormat::kBf16  ? "bf16"
+                      : c.format == MoeFormat::kFp8 ? "fp8"
+                                                    : "w4a8";
+      return std::string(f) + "_tokens" + std::to_string(c.tokens) +
+             (c.given_ids ? "_given_topk" : "_router_logits");
+    });
 
 TEST(MoeFfnWeightBytes, FollowTheFormat) {
   MoeFfnProblem p{MoeFormat::kW4a8, 16, 8, 2, 256, 512};
@@ -527,7 +548,10 @@ TEST_P(DenseGemmApi, MatchesReference) {
   EXPECT_LE(ref::rel_fro_error(got.data(), want.data(), got.size()), e4m3 ? 5e-2 : 1e-2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Formats, DenseGemmApi, ::testing::Values(DType::kBf16, DType::kE4m3));
+INSTANTIATE_TEST_SUITE_P(Formats, DenseGemmApi, ::testing::Values(DType::kBf16, DType::kE4m3),
+                         [](const auto& param_info) {
+                           return std::string(param_info.param == DType::kE4m3 ? "e4m3" : "bf16");
+                         });
 
 }  // namespace
 }  // namespace quadrant::kernels
