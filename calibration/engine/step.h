@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace quadrant::engine {
@@ -45,7 +46,7 @@ struct StepPlan {
 
 // What the executor can hold: the scheduler's KV manager and batch limits follow it.
 struct ExecutorCapacity {
-  int32_t kv_blocks = 0;   // physical KV blocks (block_tokens tokens each, every layer)
+  int32_t kv_blocks = 0;  // physical KV blocks (block_tokens tokens each, every layer)
   int32_t block_tokens = 16;
   int32_t max_step_tokens = 0;  // prefill tokens + decode sequences of one step, at most
   int32_t max_decode_seqs = 0;  // decode sequences of one step, at most
@@ -53,7 +54,8 @@ struct ExecutorCapacity {
 
 // One step's measured (or, for a cost-model executor, predicted) times, nanoseconds.
 struct StepTiming {
-  int64_t gpu_ns = 0;   // device time of the step: CUDA events before its first kernel and after its last
+  // Device time of the step: CUDA events before its first kernel and after its last.
+  int64_t gpu_ns = 0;
   int64_t wall_ns = 0;  // host wall time inside execute(): launch + wait + bookkeeping
   // Optional breakdown of gpu_ns by part ("attention", "ffn", "gemm", "other"), filled
   // on the steps where the executor records per-part events; empty otherwise.
