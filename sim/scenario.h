@@ -89,6 +89,7 @@ struct PoolSpec {
   int max_batch_size = 256;         // sequences per step (decode, colocated)
   int64_t max_batch_tokens = 8192;  // token budget per step (prefill chunking)
   int64_t chunk_size = 2048;        // prefill chunk per sequence
+  int64_t kv_capacity_tokens = 0;   // KV cache per instance; 0: what memory leaves
 };
 
 struct SpeculativeSpec {

@@ -165,7 +165,8 @@ Simulation::Simulation(const Scenario& s, const CostModels& models, const Simula
       serving_(s.serving),
       block_(std::max(1, s.serving.kv_block_size)),
       colocated_(s.serving.mode == ServingMode::kColocated),
-      source_(s.workload, o.seed),
+      source_(o.replay ? RequestSource(s.workload, o.seed, *o.replay)
+                       : RequestSource(s.workload, o.seed)),
       spec_rng_(o.seed, "speculative"),
       metrics_(s.slo, s.workload.warmup, o.keep_requests) {
   drain_limit_ = o.drain_limit > Duration::zero() ? o.drain_limit : s.workload.duration * 4;
@@ -229,6 +230,8 @@ void Simulation::build_pool(int p, const PoolSpec& spec, Role role, const CostMo
   const double tokens =
       free.value() > 0 ? std::floor(free / per_token) * spec.layout.dp_attention : 0;
   pool.kv_capacity_blocks = static_cast<int64_t>(tokens) / block_;
+  // A measured engine's own KV cache (calibration/engine) instead of the memory model's.
+  if (spec.kv_capacity_tokens > 0) pool.kv_capacity_blocks = spec.kv_capacity_tokens / block_;
   if (pool.kv_capacity_blocks < 1) {
     char buf[256];
     std::snprintf(buf, sizeof buf,
@@ -1060,6 +1063,8 @@ void Simulation::trace_step(const Instance& in, const StepInFlight& st, const St
 
 SimulationResult simulate(const Scenario& scenario, const CostModels& models,
                           const SimulationOptions& options) {
+  QUADRANT_CHECK_MSG(!options.replay || scenario.workload.arrival.process == ArrivalProcess::kTrace,
+                     "a replay needs a trace workload");
   Simulation sim(scenario, models, options);
   return sim.run();
 }

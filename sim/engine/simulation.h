@@ -17,6 +17,7 @@
 #include "sim/core/units.h"
 #include "sim/cost/cost_model.h"
 #include "sim/scenario.h"
+#include "sim/workload/trace_reader.h"
 
 namespace quadrant {
 
@@ -46,6 +47,10 @@ struct SimulationOptions {
   // flight then are rejected as "unfinished" (a saturated cluster never drains, and the
   // planner must not wait for it). Zero: 4 x the workload's duration.
   Duration drain_limit = Duration::zero();
+  // Requests to serve instead of reading the trace file of a trace workload
+  // (workload.arrival.process must be trace), arrival times as given (not shifted to
+  // the first): a logged run replayed exactly (calibration/engine). Optional.
+  const std::vector<TraceRecord>* replay = nullptr;
 };
 
 struct Percentiles {

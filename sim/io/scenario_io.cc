@@ -291,6 +291,7 @@ PoolSpec read_pool(const Reader& r, const ModelSpec& m, const HardwareCatalog& c
   p.max_batch_size = as_int(r, "max_batch_size");
   p.max_batch_tokens = r.integer("max_batch_tokens");
   p.chunk_size = r.integer("chunk_size");
+  p.kv_capacity_tokens = r.integer("kv_capacity");
   return p;
 }
 

@@ -96,6 +96,8 @@ void declare_pool(Builder& b, const std::string& p, const std::string& role) {
   b.integer(p + ".max_batch_size", "256", 1, "most sequences in one step");
   b.integer(p + ".max_batch_tokens", "8192", 1, "token budget of one step (prefill chunking)");
   b.integer(p + ".chunk_size", "2048", 1, "most prompt tokens of one sequence in one step");
+  b.integer(p + ".kv_capacity", "0", 0,
+            "KV cache tokens per instance (a measured engine's); 0: what memory leaves");
 }
 
 std::vector<FieldDecl> build() {
