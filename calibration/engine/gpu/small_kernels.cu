@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/src/common.cuh"
+#include "kernels/include/cuda_check.h"
 
 namespace quadrant::engine::gpu {
 namespace {
@@ -173,11 +173,31 @@ __global__ void argmax_kernel(const bf16* __restrict__ logits, int width,
   }
 }
 
-__global__ void to_float_kernel(const bf16* __restrict__ in, int64_t count,
-                                float* __restrict__ out) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
-       i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = __bfloat162float(in[i]);
+__device__ __forceinline__ uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// One thread per token: draw top_k distinct experts (rejection on repeats).
+__global__ void pin_router_logits_kernel(bf16* __restrict__ logits,
+                                         const int32_t* __restrict__ tokens,
+                                         const int32_t* __restrict__ positions, int count,
+                                         int experts, int top_k, uint64_t salt) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= count) return;
+  bf16* row = logits + size_t(t) * experts;
+  for (int e = 0; e < experts; ++e) row[e] = __float2bfloat16(0.0f);
+  uint64_t state =
+      mix(salt * 0x9E3779B97F4A7C15ull + uint64_t(uint32_t(positions[t])) * 0x100000001B3ull +
+          uint64_t(uint32_t(tokens[t])));
+  for (int j = 0; j < top_k;) {
+    state = mix(state + 0x632BE59BD9B4E019ull);
+    const int e = int(state % uint64_t(experts));
+    if (__bfloat162float(row[e]) != 0.0f) continue;  // already chosen
+    row[e] = __float2bfloat16(8.0f + float(state >> 40) * (1.0f / 16777216.0f));
+    ++j;
+  }
 }
 
 unsigned blocks_for(int64_t threads) {
@@ -252,11 +272,13 @@ void argmax_rows(const bf16* logits, int rows, int width, int32_t* out, cudaStre
   QK_LAUNCH_CHECK("argmax_kernel");
 }
 
-void to_float(const bf16* in, int64_t count, float* out, cudaStream_t stream) {
+void pin_router_logits(bf16* logits, const int32_t* tokens, const int32_t* positions, int count,
+                       int experts, int top_k, uint64_t salt, cudaStream_t stream) {
+  require(top_k >= 1 && top_k <= experts, "pin_router_logits: need 1 <= top_k <= experts");
   if (count <= 0) return;
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(blocks_for(count), 4096));
-  to_float_kernel<<<blocks, kThreads, 0, stream>>>(in, count, out);
-  QK_LAUNCH_CHECK("to_float_kernel");
+  pin_router_logits_kernel<<<blocks_for(count), kThreads, 0, stream>>>(logits, tokens, positions,
+                                                                       count, experts, top_k, salt);
+  QK_LAUNCH_CHECK("pin_router_logits_kernel");
 }
 
 }  // namespace quadrant::engine::gpu

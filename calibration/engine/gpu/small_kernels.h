@@ -1,8 +1,8 @@
 // The small kernels of the serving engine's forward step that the quadrant kernels do
 // not cover: embedding/row gather, RMSNorm (with the residual add fused), QK-norm + RoPE,
-// the paged KV-cache write and gather, greedy sampling. Plain and correct rather than
-// fast: together they are a few percent of a step. Every one is checked against a CPU
-// reference in tests/calibration/engine/gpu/small_kernels_test.cc.
+// the paged KV-cache write and gather, greedy sampling (and the checks' pinned routing). Plain and
+// correct rather than fast: together they are a few percent of a step. Every one is checked against
+// a CPU reference in tests/calibration/engine/gpu/small_kernels_test.cc.
 //
 // Layouts (row-major, BF16 unless said otherwise):
 //   activations [tokens][hidden]; qkv [tokens][(heads + 2 kv_heads) * head_dim] (q heads,
@@ -53,7 +53,12 @@ void kv_cache_gather(const bf16* k_cache, const bf16* v_cache, const int32_t* sl
 // out[r] = the first index of the largest value of logits row r (greedy sampling).
 void argmax_rows(const bf16* logits, int rows, int width, int32_t* out, cudaStream_t stream);
 
-// BF16 -> FP32 (router logits for the MoE routing kernel).
-void to_float(const bf16* in, int64_t count, float* out, cudaStream_t stream);
+// Consistency checks only: overwrites router logits [tokens][experts] so that the top-k
+// routing picks top_k distinct experts and weights that depend on (salt, position, token)
+// alone: 8 + u for the chosen (u a hash in [0, 1)), 0 for the others. Routing by real
+// logits is not batch-invariant (a 1-ulp change of a logit can swap an expert); pinned,
+// two paths that compute the same token agree up to rounding.
+void pin_router_logits(bf16* logits, const int32_t* tokens, const int32_t* positions, int count,
+                       int experts, int top_k, uint64_t salt, cudaStream_t stream);
 
 }  // namespace quadrant::engine::gpu

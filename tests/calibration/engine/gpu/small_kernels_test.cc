@@ -253,14 +253,39 @@ TEST(EngineSmallKernels, ArgmaxTakesTheFirstLargest) {
   EXPECT_EQ(dout.get_host(), want);
 }
 
-TEST(EngineSmallKernels, ToFloatIsExact) {
+TEST(EngineSmallKernels, PinnedRoutingDependsOnTheTokenAndPositionOnly) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
-  auto x = random_bf16(10007, 13);
-  Dev<bf16> dx(x);
-  Dev<float> dy(std::vector<float>(x.size()));
-  to_float(dx.get(), int64_t(x.size()), dy.get(), nullptr);
-  const auto y = dy.get_host();
-  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(y[i], __bfloat162float(x[i]));
+  for (auto [experts, top_k] : {std::pair{128, 8}, std::pair{8, 2}}) {
+    // Rows 0 and 3 are the same (token, position); the others differ.
+    const std::vector<int32_t> tokens = {5, 5, 9, 5, 7}, pos = {100, 101, 100, 100, 0};
+    const int n = int(tokens.size());
+    Dev<int32_t> dt(tokens), dp(pos);
+    Dev<bf16> dl(random_bf16(size_t(n) * experts, 14));
+    pin_router_logits(dl.get(), dt.get(), dp.get(), n, experts, top_k, 3, nullptr);
+    const auto a = dl.get_host();
+    for (int t = 0; t < n; ++t) {
+      int chosen = 0;
+      for (int e = 0; e < experts; ++e) {
+        const double v = f(a[size_t(t) * experts + e]);
+        EXPECT_TRUE(v == 0.0 || (v >= 8.0 && v < 9.0)) << v;
+        chosen += v != 0.0;
+      }
+      EXPECT_EQ(chosen, top_k) << "row " << t;
+    }
+    for (int e = 0; e < experts; ++e)
+      ASSERT_TRUE(same_bits(a[size_t(e)], a[size_t(3 * experts + e)]));
+    bool differs = false;
+    for (int e = 0; e < experts; ++e)
+      differs = differs || !same_bits(a[size_t(e)], a[size_t(experts + e)]);
+    EXPECT_TRUE(differs) << "the position does not change the routing";
+    // Another salt (layer) routes differently.
+    Dev<bf16> dl2(random_bf16(size_t(n) * experts, 15));
+    pin_router_logits(dl2.get(), dt.get(), dp.get(), n, experts, top_k, 4, nullptr);
+    const auto b = dl2.get_host();
+    differs = false;
+    for (size_t i = 0; i < a.size(); ++i) differs = differs || !same_bits(a[i], b[i]);
+    EXPECT_TRUE(differs);
+  }
 }
 
 TEST(EngineSmallKernels, BadShapesAreRefused) {

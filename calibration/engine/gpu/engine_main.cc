@@ -1,0 +1,280 @@
+// quadrant-engine: the serving engine of issue 11 on one GPU. The scheduler
+// (calibration/engine/driver.h, the simulator's serving rules) drives the GPU executor
+// (gpu_step_executor.h: the model's real layers on the quadrant kernels).
+//
+//   quadrant-engine check --scenario S --format w4a8            end-to-end consistency
+//   quadrant-engine bench --scenario S --format bf16 --out DIR   fixed compositions
+//   quadrant-engine serve --scenario S --format bf16 --out DIR   serve the workload, log it
+//
+// The scenario gives the model, the colocated pool's batch limits and the workload; the
+// format is the MoE FFN's (bf16, fp8, w4a8). Exit status: 0 on success; 1 when a check
+// fails or a run stops early (the logs it has are written); 2 on bad input.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+
+#if QUADRANT_ENGINE_HAVE_DRIVER
+#include "calibration/engine/driver.h"
+#include "calibration/engine/run_log.h"
+#endif
+#include "calibration/engine/gpu/consistency.h"
+#include "calibration/engine/gpu/gpu_step_executor.h"
+#include "calibration/engine/gpu/step_bench.h"
+#include "sim/core/error.h"
+#include "sim/io/scenario_io.h"
+
+namespace qe = quadrant::engine;
+namespace qg = quadrant::engine::gpu;
+using quadrant::Scenario;
+
+namespace {
+
+struct CommonArgs {
+  std::string scenario;
+  std::string format;  // empty: the scenario model's weight precision
+  std::string qk_norm = "auto";
+  uint64_t seed = 1;
+  int layers = 0;
+  int max_model_len = 0;
+  double kv_fraction = 0.9;
+  bool no_graphs = false;
+};
+
+void add_common(CLI::App* app, CommonArgs& a) {
+  app->add_option("--scenario", a.scenario, "scenario: model, colocated limits, workload")
+      ->required();
+  app->add_option(
+      "--format", a.format,
+      "MoE FFN format: bf16, fp8, w4a8 (default: the scenario model's weight precision)");
+  app->add_option("--qk-norm", a.qk_norm, "per-head q/k RMSNorm: auto (Qwen3 models), on, off");
+  app->add_option("--seed", a.seed, "weights and prompt tokens");
+  app->add_option("--layers", a.layers, "run only the first N layers (0: all)");
+  app->add_option("--max-model-len", a.max_model_len, "longest sequence (0: from the workload)");
+  app->add_option("--kv-fraction", a.kv_fraction, "share of the memory left for the KV cache");
+  app->add_flag("--no-graphs", a.no_graphs, "decode steps eagerly too");
+}
+
+qg::GpuEngineOptions options_for(const Scenario& sc, const CommonArgs& a, int64_t longest) {
+  qg::GpuEngineOptions o;
+  o.ffn_format = qg::parse_ffn_format(
+      a.format.empty() ? quadrant::to_string(sc.model.precision.weights) : a.format);
+  o.seed = a.seed;
+  o.block_tokens = sc.serving.kv_block_size;
+  o.max_step_tokens = int32_t(sc.serving.colocated.max_batch_tokens);
+  o.max_decode_seqs = sc.serving.colocated.max_batch_size;
+  const int64_t len = a.max_model_len > 0 ? a.max_model_len : std::max<int64_t>(4096, longest);
+  o.max_model_len = int32_t((len + 1023) / 1024 * 1024);
+  o.kv_memory_fraction = a.kv_fraction;
+  o.use_graphs = !a.no_graphs;
+  o.num_layers = a.layers;
+  if (a.qk_norm == "auto")
+    o.qk_norm = sc.model.name.rfind("Qwen3", 0) == 0;
+  else if (a.qk_norm == "on" || a.qk_norm == "off")
+    o.qk_norm = a.qk_norm == "on";
+  else
+    throw std::invalid_argument("--qk-norm: expected auto, on or off, got '" + a.qk_norm + "'");
+  return o;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << text;
+    if (!f) throw std::runtime_error("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+// Prints the consistency checks; false when one fails.
+bool report_checks(qg::GpuStepExecutor& ex, qg::FfnFormat format, int prompt_len, uint64_t seed) {
+  const auto results = qg::run_consistency_checks(ex, format, prompt_len, seed);
+  bool ok = true;
+  for (const auto& r : results) {
+    std::printf("%-40s rel %.3e  max|d| %.3e  tol %.0e  same token %s  %s\n", r.name.c_str(),
+                r.rel_error, r.max_abs, r.tolerance, r.same_token ? "yes" : "no",
+                r.passed() ? "PASS" : "FAIL");
+    ok = ok && r.passed();
+  }
+  return ok;
+}
+
+// The checks on an executor of their own, with pinned routing (consistency.h).
+bool pinned_checks(const Scenario& sc, const CommonArgs& a, int prompt_len) {
+  qg::GpuEngineOptions o = options_for(sc, a, 4096);
+  o.pinned_routing = true;
+  qg::GpuStepExecutor ex(sc.model, o);
+  std::printf("%s\n", ex.describe().c_str());
+  return report_checks(ex, o.ffn_format, prompt_len, a.seed);
+}
+
+// The same checks with routing by the router's logits: information (not batch-invariant).
+void free_routing_checks(qg::GpuStepExecutor& ex, qg::FfnFormat format, int prompt_len,
+                         uint64_t seed) {
+  std::printf("the same checks with routing by logits (not batch-invariant; not a pass/fail):\n");
+  report_checks(ex, format, prompt_len, seed);
+}
+
+int run_check(const CommonArgs& a, int prompt_len, bool also_free) {
+  const Scenario sc = quadrant::load_scenario(a.scenario);
+  const bool ok = pinned_checks(sc, a, prompt_len);
+  if (also_free) {
+    const qg::GpuEngineOptions o = options_for(sc, a, 4096);
+    qg::GpuStepExecutor ex(sc.model, o);
+    free_routing_checks(ex, o.ffn_format, prompt_len, a.seed);
+  }
+  return ok ? 0 : 1;
+}
+
+int run_bench(const CommonArgs& a, const std::string& out, int reps, bool check, int prompt_len) {
+  const Scenario sc = quadrant::load_scenario(a.scenario);
+  const bool checks_ok = !check || pinned_checks(sc, a, prompt_len);
+  qg::GpuEngineOptions o = options_for(sc, a, 16384 + 512);
+  qg::GpuStepExecutor ex(sc.model, o);
+  std::printf("%s\n", ex.describe().c_str());
+  if (check) free_routing_checks(ex, o.ffn_format, prompt_len, a.seed);
+  const auto comps = qg::default_compositions(ex.capacity(), o.max_model_len);
+  const auto timings = qg::run_step_bench(ex, comps, reps, a.seed);
+  for (const auto& t : timings)
+    std::printf("%-32s gpu %9.1f us (min %9.1f max %9.1f) wall %9.1f us%s\n", t.c.name().c_str(),
+                t.gpu_us_median, t.gpu_us_min, t.gpu_us_max, t.wall_us_median,
+                t.graph ? " graph" : "");
+  const double in = sc.workload.input_length.mean(), outl = sc.workload.output_length.mean();
+  const auto cap = qg::estimate_capacity(timings, ex.capacity(), in, outl);
+  std::printf("capacity estimate (mean input %.0f, output %.0f): %s\n", in, outl,
+              cap.describe().c_str());
+  if (!out.empty()) {
+    std::filesystem::create_directories(out);
+    write_file(out + "/bench.csv", qg::bench_csv(timings));
+    write_file(out + "/bench.txt", ex.describe() + "\ncapacity estimate (mean input " +
+                                       std::to_string(in) + ", output " + std::to_string(outl) +
+                                       "): " + cap.describe() + "\n");
+  }
+  return checks_ok ? 0 : 1;
+}
+
+#if QUADRANT_ENGINE_HAVE_DRIVER
+struct ServeArgs {
+  std::string out;
+  std::string gpu;
+  double rate = 0;
+  double time_scale = 0;
+  int64_t max_requests = -1;
+  double duration_s = 0;
+  double drain_limit_s = 120;
+  int breakdown_every = 25;
+};
+
+int run_serve(const CommonArgs& a, const ServeArgs& s) {
+  Scenario sc = quadrant::load_scenario(a.scenario);
+  auto& w = sc.workload;
+  if (s.rate > 0) w.arrival.rate_per_s = s.rate;
+  if (s.time_scale > 0) w.arrival.trace_time_scale = s.time_scale;
+  if (s.max_requests >= 0) w.max_requests = s.max_requests;
+  if (s.duration_s > 0) w.duration = quadrant::Duration::seconds(s.duration_s);
+  const auto requests = qe::engine_requests(w, sc.seed);
+  int64_t longest = 0;
+  for (const auto& r : requests)
+    longest = std::max<int64_t>(longest, int64_t(r.input_tokens) + r.output_tokens);
+  qg::GpuEngineOptions o = options_for(sc, a, longest);
+  o.breakdown_every = s.breakdown_every;
+  qg::GpuStepExecutor ex(sc.model, o);
+  std::printf("%s\n%zu requests, longest %lld tokens\n", ex.describe().c_str(), requests.size(),
+              static_cast<long long>(longest));
+  qe::WallClock clock;
+  qe::EngineOptions eo;
+  eo.drain_limit = quadrant::Duration::seconds(s.drain_limit_s);
+  eo.scenario = a.scenario;
+  eo.gpu = s.gpu.empty() ? sc.serving.colocated.gpu : s.gpu;
+  eo.seed = a.seed;
+  eo.on_step = [](const qe::StepRecord& r) {
+    if (r.index % 500 == 0)
+      std::printf("step %lld: %lld prefill tokens, %d decode, gpu %.2f ms\n",
+                  static_cast<long long>(r.index), static_cast<long long>(r.prefill_tokens()),
+                  r.decode_seqs, double(r.gpu_ns) / 1e6);
+  };
+  qe::EngineRun run = qe::run_engine(sc, requests, ex, clock, eo);
+  qe::write_run_log(run, s.out);
+  std::printf(
+      "%zu steps (%lld graph replays), %lld finished, %lld unfinished, %lld rejected, %lld "
+      "preemptions%s%s\n",
+      run.steps.size(), static_cast<long long>(ex.graph_steps()),
+      static_cast<long long>(run.count(qe::RequestStatus::kFinished)),
+      static_cast<long long>(run.count(qe::RequestStatus::kUnfinished)),
+      static_cast<long long>(run.count(qe::RequestStatus::kRejected)),
+      static_cast<long long>(run.meta.preemptions),
+      run.meta.error.empty() ? "" : "; error: ", run.meta.error.c_str());
+  return run.meta.error.empty() ? 0 : 1;
+}
+#endif
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"quadrant-engine: a serving engine on the quadrant kernels (one GPU)"};
+  app.require_subcommand(1);
+  CommonArgs common;
+  int prompt_len = 300, reps = 5;
+  std::string bench_out;
+#if QUADRANT_ENGINE_HAVE_DRIVER
+  ServeArgs serve;
+#endif
+
+  CLI::App* check = app.add_subcommand(
+      "check", "end-to-end consistency of the KV cache, chunking, paging, graphs");
+  add_common(check, common);
+  check->add_option("--prompt-len", prompt_len, "tokens of the checked prompt");
+  bool also_free = false;
+  check->add_flag("--also-free", also_free,
+                  "then the same checks with routing by logits (information only)");
+  CLI::App* bench =
+      app.add_subcommand("bench", "step times of fixed batch compositions, capacity estimate");
+  add_common(bench, common);
+  bench->add_option("--out", bench_out, "folder for bench.csv and bench.txt");
+  bench->add_option("--reps", reps, "timed runs per composition (after 2 warm-up runs)");
+  bool bench_check = false;
+  bench->add_flag("--check", bench_check, "run the consistency checks first (exit 1 if one fails)");
+  bench->add_option("--prompt-len", prompt_len, "tokens of the checked prompt");
+#if QUADRANT_ENGINE_HAVE_DRIVER
+  CLI::App* srv = app.add_subcommand(
+      "serve", "serve the scenario's workload in wall-clock time, write the run log");
+  add_common(srv, common);
+  srv->add_option("--out", serve.out, "run log folder (run.json, steps.csv, requests.csv)")
+      ->required();
+  srv->add_option("--gpu", serve.gpu, "catalog key recorded in the log (default: the pool's)");
+  srv->add_option("--rate", serve.rate, "Poisson arrival rate override, requests/s");
+  srv->add_option("--time-scale", serve.time_scale, "trace time scale override (>1: slower)");
+  srv->add_option("--max-requests", serve.max_requests, "request cap override");
+  srv->add_option("--duration", serve.duration_s, "arrival window override, seconds");
+  srv->add_option("--drain-limit", serve.drain_limit_s,
+                  "seconds after the last arrival before giving up");
+  srv->add_option("--breakdown-every", serve.breakdown_every,
+                  "per-part events every Nth step (0: never)");
+#endif
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (*check) return run_check(common, prompt_len, also_free);
+    if (*bench) return run_bench(common, bench_out, reps, bench_check, prompt_len);
+#if QUADRANT_ENGINE_HAVE_DRIVER
+    return run_serve(common, serve);
+#else
+    return 2;
+#endif
+  } catch (const quadrant::InputError& e) {
+    std::fprintf(stderr, "quadrant-engine: %s\n", e.what());
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "quadrant-engine: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "quadrant-engine: %s\n", e.what());
+    return 1;
+  }
+}

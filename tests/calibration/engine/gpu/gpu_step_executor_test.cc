@@ -1,0 +1,111 @@
+// The GPU executor on a GPU: the end-to-end consistency checks (chunked prefill, paging,
+// decode by graph and in mixed steps, all against re-prefill) on the first layers of
+// Qwen3-30B-A3B in each FFN format, and the refusals (model too large, bad plans).
+#include "calibration/engine/gpu/gpu_step_executor.h"
+
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "calibration/engine/gpu/consistency.h"
+
+namespace quadrant::engine::gpu {
+namespace {
+
+bool have_gpu() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+ModelSpec qwen3_30b() {
+  ModelSpec m;
+  m.name = "Qwen3-30B-A3B";
+  m.num_layers = 48;
+  m.hidden_size = 2048;
+  m.vocab_size = 151936;
+  m.attention = {AttentionKind::kGqa, 32, 4, 128};
+  m.ffn.kind = FfnKind::kMoe;
+  m.ffn.num_experts = 128;
+  m.ffn.top_k = 8;
+  m.ffn.expert_intermediate_size = 768;
+  return m;
+}
+
+GpuEngineOptions small_options(FfnFormat f) {
+  GpuEngineOptions o;
+  o.ffn_format = f;
+  o.num_layers = 3;
+  o.max_model_len = 2048;
+  o.max_step_tokens = 1024;
+  o.max_decode_seqs = 32;
+  o.kv_blocks_limit = 512;
+  o.pinned_routing = true;
+  return o;
+}
+
+class ExecutorFormats : public ::testing::TestWithParam<FfnFormat> {};
+
+TEST_P(ExecutorFormats, PathsAgreeWithinTheFormatsTolerance) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  GpuStepExecutor ex(qwen3_30b(), small_options(GetParam()));
+  EXPECT_GT(ex.graphs_captured(), 0);
+  const auto results = run_consistency_checks(ex, GetParam(), 300, 7);
+  ASSERT_EQ(results.size(), 4u);
+  for (const auto& r : results) {
+    EXPECT_TRUE(r.passed()) << r.name << ": rel " << r.rel_error << " tol " << r.tolerance;
+    EXPECT_GT(r.rel_error, -1.0);  // finite (NaN fails passed())
+  }
+  EXPECT_GT(ex.graph_steps(), 0);  // the decode-only steps replayed graphs
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, ExecutorFormats,
+                         ::testing::Values(FfnFormat::kBf16, FfnFormat::kFp8, FfnFormat::kW4a8),
+                         [](const auto& param_info) {
+                           return std::string(to_string(param_info.param));
+                         });
+
+TEST(GpuStepExecutor, RefusesAModelThatDoesNotFitWithTheNumbers) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  ModelSpec m = qwen3_30b();
+  m.num_layers = 400;  // ~500 GB of BF16 experts
+  try {
+    GpuStepExecutor ex(m, GpuEngineOptions{});
+    FAIL() << "a 400-layer model was accepted";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("does not fit"), std::string::npos) << what;
+    EXPECT_NE(what.find("weights"), std::string::npos) << what;
+    EXPECT_NE(what.find("KV cache"), std::string::npos) << what;
+  }
+}
+
+TEST(GpuStepExecutor, RefusesBadPlans) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  GpuStepExecutor ex(qwen3_30b(), small_options(FfnFormat::kBf16));
+  StepPlan missing_blocks;
+  missing_blocks.prefill.push_back({1, 0, 40, true, {0, 1}});  // 40 tokens need 3 blocks
+  EXPECT_THROW(ex.execute(missing_blocks), std::invalid_argument);
+  StepPlan outside;
+  outside.prefill.push_back({1, 0, 8, true, {ex.capacity().kv_blocks}});
+  EXPECT_THROW(ex.execute(outside), std::invalid_argument);
+  StepPlan early_decode;  // no prompt ended for sequence 9
+  early_decode.decode.push_back({9, 10, {0}});
+  EXPECT_THROW(ex.execute(early_decode), std::invalid_argument);
+  StepPlan too_many;
+  too_many.prefill.push_back({2, 0, 1025, true, std::vector<int32_t>(65, 0)});
+  EXPECT_THROW(ex.execute(too_many), std::invalid_argument);
+}
+
+TEST(GpuStepExecutor, UnknownFormatIsNamed) {
+  try {
+    parse_ffn_format("int3");
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("int3"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace quadrant::engine::gpu
