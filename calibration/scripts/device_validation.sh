@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The device job of issue 12 in one call, timing only (no counter pass):
+#   1. clock probe on a cool GPU (grids/clock_probe.json: the shapes whose H200 time was
+#      bimodal, and two controls),
+#   2. the fitting grid (grids/hopper.json) again, on this machine,
+#   3. the fitting shards (grids/hopper-shards.json),
+#   4. the validation set (grids/validation.json), twice (the second: its noise floor),
+#   5. the clock probe again, on a GPU hot from minutes of load,
+# while nvidia-smi logs SM clock, power, temperature and clock-event reasons every 100 ms.
+#   OUT=/tmp/out KERNELS_REVISION=REV calibration/scripts/device_validation.sh
+# Writes $OUT/profiles.tgz (<set>/<gpu>/<op>.json), $OUT/logs.tgz, $OUT/smi.csv.gz.
+set -euo pipefail
+OUT=${OUT:-$PWD/out-validation}
+BUILD=${BUILD:-/tmp/quadrant-build-collector}
+mkdir -p "$OUT"
+DATA=$(mktemp -d)
+LOGS=$(mktemp -d)
+query=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,temperature.memory
+( nvidia-smi --query-gpu=$query,clocks_event_reasons.active --format=csv -lms 100 2> /dev/null ||
+  nvidia-smi --query-gpu=$query,clocks_throttle_reasons.active --format=csv -lms 100 ) \
+  > "$LOGS/smi.csv" &
+nvidia-smi -q -d CLOCK,POWER,TEMPERATURE,PERFORMANCE > "$LOGS/smi-start.txt" 2>&1 || true
+generator=()
+command -v ninja > /dev/null && generator=(-G Ninja)
+t0=$(date +%s)
+if ! { cmake -S calibration/collector -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "${generator[@]}" &&
+       cmake --build "$BUILD" -j "$(nproc)"; } > "$LOGS/build.log" 2>&1; then
+  tail -60 "$LOGS/build.log"
+  tar czf "$OUT/logs.tgz" -C "$LOGS" .
+  exit 1
+fi
+echo "build: $(( $(date +%s) - t0 )) s"
+collect() {  # collect NAME GRID: one process, timing only
+  local t=$(date +%s)
+  echo "== $1 ($2) at $(date -u +%H:%M:%S)" | tee -a "$LOGS/smi-marks.txt"
+  timeout "${PROFILE_TIMEOUT:-300}" "$BUILD"/quadrant-profile --grid "$2" --out "$DATA/$1" \
+    --kernels-revision "${KERNELS_REVISION:-unknown}" --no-metrics > "$LOGS/$1.log" 2>&1 ||
+    echo "$1: quadrant-profile exit $?"
+  grep -E "^(wrote|collected|skip)" "$LOGS/$1.log" | head -20 || true
+  echo "$1: $(( $(date +%s) - t )) s"
+}
+collect probe-cool calibration/grids/clock_probe.json
+collect validation calibration/grids/validation.json
+collect grid calibration/grids/hopper.json
+collect shards calibration/grids/hopper-shards.json
+collect validation-recheck calibration/grids/validation.json
+collect probe-hot calibration/grids/clock_probe.json
+nvidia-smi -q -d CLOCK,POWER,TEMPERATURE,PERFORMANCE > "$LOGS/smi-end.txt" 2>&1 || true
+kill %1 2> /dev/null || true
+sleep 0.3
+for p in probe-cool probe-hot; do grep -E "us  noise" "$LOGS/$p.log" | sed "s/^/$p /" || true; done
+gzip -c "$LOGS/smi.csv" > "$OUT/smi.csv.gz"
+rm "$LOGS/smi.csv"
+tar czf "$OUT/logs.tgz" -C "$LOGS" .
+tar czf "$OUT/profiles.tgz" -C "$DATA" .
+ls -la "$OUT"
