@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "calibration/kernel_plan.h"
 #include "sim/core/error.h"
 
 namespace quadrant::calibration {
@@ -58,6 +59,10 @@ const char* format_name(NumberFormat f) {
 }
 
 std::string kernel_variant(const QuadrantShape& s) {
+  if (s.quadrant == Quadrant::kPrefillFfn || s.quadrant == Quadrant::kDecodeFfn)
+    return s.active_experts > 0
+               ? moe_ffn_path(static_cast<double>(s.routed_tokens), s.active_experts)
+               : "";
   if (s.quadrant != Quadrant::kPrefillAttention && s.quadrant != Quadrant::kDecodeAttention)
     return "";
   char v[32];
@@ -68,7 +73,39 @@ std::string kernel_variant(const QuadrantShape& s) {
   return v;
 }
 
+namespace {
+
+void add_plan(Features& f, const KernelPlan& p) {
+  f.sched_flops = p.sched_flops;
+  f.crit_bytes = p.crit_bytes;
+  f.waves = p.waves;
+  f.aux_bytes = p.aux_bytes;
+}
+
+// Sequence lengths of a shape taken as alike: the sums spread evenly (the remainder over
+// the first sequences).
+std::vector<int64_t> alike(int64_t total, int seqs) {
+  const int64_t n = std::max(1, seqs);
+  std::vector<int64_t> v(static_cast<size_t>(n), total / n);
+  for (int64_t i = 0; i < total % n; ++i) v[static_cast<size_t>(i)] += 1;
+  return v;
+}
+
+// The core features of a shape whose per-sequence lengths are known (decode: KV lengths;
+// prefill: new tokens per sequence after a common prefix) or, when lens is null, alike.
+Features core_features_with(const QuadrantShape& s, const std::vector<int64_t>* lens,
+                            int64_t prefix);
+
+}  // namespace
+
 Features core_features(const QuadrantShape& s) {
+  return core_features_with(s, nullptr, -1);
+}
+
+namespace {
+
+Features core_features_with(const QuadrantShape& s, const std::vector<int64_t>* lens,
+                            int64_t prefix) {
   Features f;
   const double eb = element_bytes(s.compute_format);
   if (s.quadrant == Quadrant::kPrefillAttention || s.quadrant == Quadrant::kDecodeAttention) {
@@ -95,6 +132,19 @@ Features core_features(const QuadrantShape& s) {
     // KV read once per KV head, queries read and outputs written in bf16.
     f.bytes = d(s.context_tokens) * s.kv_heads * (s.qk_head_dim + s.v_head_dim) * eb +
               d(s.new_tokens) * s.heads * (s.qk_head_dim + s.v_head_dim) * 2.0;
+    const bool fp8 = s.compute_format != NumberFormat::kBf16;
+    if (is_prefill(s.quadrant)) {
+      const std::vector<int64_t> q = lens ? *lens : alike(s.new_tokens, s.num_seqs);
+      const int64_t pre =
+          prefix >= 0
+              ? prefix
+              : std::max<int64_t>(0, (s.context_tokens - s.new_tokens) / std::max(1, s.num_seqs));
+      add_plan(
+          f, prefill_attention_plan(q, pre, s.heads, s.kv_heads, s.qk_head_dim, s.v_head_dim, fp8));
+    } else {
+      const std::vector<int64_t> kv = lens ? *lens : alike(s.context_tokens, s.num_seqs);
+      add_plan(f, decode_attention_plan(kv, s.heads, s.kv_heads, s.qk_head_dim, eb));
+    }
     return f;
   }
   if (s.active_experts <= 0) return f;                       // dense FFN: all GEMM work
@@ -106,14 +156,29 @@ Features core_features(const QuadrantShape& s) {
   const double act_bytes = s.compute_format == NumberFormat::kBf16 ? 2.0 : 1.0;
   f.bytes = s.active_experts * 3.0 * s.hidden * s.intermediate * eb +
             2.0 * d(s.routed_tokens) * s.hidden * act_bytes;
+  add_plan(f, moe_ffn_plan(d(s.routed_tokens), s.active_experts, d(s.new_tokens), s.hidden,
+                           s.intermediate, format_name(s.compute_format)));
   return f;
 }
+
+}  // namespace
 
 Features residual_gemm_features(const QuadrantShape& s, const Features& core) {
   Features r;
   r.flops = std::max(0.0, s.flops.value() - core.flops);
   r.padded_flops = r.flops;
   r.bytes = std::max(0.0, s.bytes.value() - core.bytes);
+  // Its GEMMs are not itemised: planned as one of m = the shape's tokens and square n x k
+  // of the remaining FLOPs (the projections and shared experts are about that).
+  const double m =
+      std::max(1.0, d(s.quadrant == Quadrant::kPrefillFfn || s.quadrant == Quadrant::kDecodeFfn
+                          ? std::max(s.new_tokens, s.routed_tokens)
+                          : s.new_tokens));
+  if (r.flops > 0) {
+    const double nk = std::sqrt(r.flops / (2 * m));
+    add_plan(r, dense_gemm_plan(m, nk, nk, element_bytes(s.compute_format)));
+    r.parallelism = std::ceil(m / 128) * std::ceil(nk / 128);
+  }
   return r;
 }
 
@@ -224,9 +289,22 @@ Features profile_features(const std::string& quadrant, const ProfileShape& p,
     f.padded_flops = 2.0 * std::ceil(m / 128) * 128 * std::ceil(n / 128) * 128 * k;
     f.bytes = (m * k + k * n) * eb + m * n * 2.0;
     f.parallelism = std::ceil(m / 128) * std::ceil(n / 128);
+    add_plan(f, dense_gemm_plan(m, n, k, eb));
     return f;
   }
-  return core_features(shape_from_params(quadrant, p, where, path));
+  const QuadrantShape s = shape_from_params(quadrant, p, where, path);
+  if (quadrant != "decode_attention" && quadrant != "prefill_attention") return core_features(s);
+  // Each sequence's own length, spread as the kernels spread them.
+  const bool decode = quadrant == "decode_attention";
+  const int64_t hi = p.params.at(decode ? "kv_len" : "seq_len");
+  const auto lo_it = p.params.find(decode ? "kv_len_min" : "seq_len_min");
+  const int64_t lo = lo_it == p.params.end() ? hi : lo_it->second;
+  std::vector<int64_t> lens;
+  for (int64_t b = 0; b < s.num_seqs; ++b)
+    lens.push_back(lo +
+                   (hi - lo) * ((b * 7919) % s.num_seqs) / std::max<int64_t>(1, s.num_seqs - 1));
+  const auto prefix = p.params.find("prefix_len");
+  return core_features_with(s, &lens, prefix == p.params.end() ? 0 : prefix->second);
 }
 
 std::string profile_variant(const std::string& quadrant, const ProfileShape& p,

@@ -29,6 +29,13 @@ struct Features {
   // unknown. With few units, one SM working through the largest sets the time: the
   // critical path the totals do not show.
   double unit_flops = 0;
+  // The launch plan (kernel_plan.h): slots x FLOPs and bytes of the busiest SM slot under
+  // the kernel's schedule, rounds of CTAs over the slots, bytes of the helper kernels. 0
+  // when unknown (the residual GEMM work of a QuadrantShape).
+  double sched_flops = 0;
+  double crit_bytes = 0;
+  double waves = 0;
+  double aux_bytes = 0;
 };
 
 // "prefill_attention", "prefill_ffn", "decode_attention", "decode_ffn".
@@ -38,10 +45,12 @@ const char* format_name(NumberFormat f);
 
 // The kernel variant a shape runs on, where one op dispatches to kernels of different
 // speed by a shape parameter the features do not see: attention by head dims ("d128",
-// "d192v128": MLA), "" otherwise. A model is fitted per variant.
+// "d192v128": MLA), the MoE FFN by its GEMM path ("wgmma" at 48+ rows per expert,
+// "mma16" below), "" for dense GEMMs. A model is fitted per variant.
 std::string kernel_variant(const QuadrantShape& s);
 
-// The core work of a shape (attention kernel, or the routed experts; zero for dense FFNs).
+// The core work of a shape (attention kernel, or the routed experts; zero for dense FFNs),
+// its sequences taken as alike (a QuadrantShape holds only sums).
 Features core_features(const QuadrantShape& s);
 // Everything of the shape that is not its core, as GEMM work (never negative).
 Features residual_gemm_features(const QuadrantShape& s, const Features& core);
@@ -50,7 +59,8 @@ Features residual_gemm_features(const QuadrantShape& s, const Features& core);
 // missing parameters are InputErrors naming `where` (file) and `path`.
 QuadrantShape shape_from_params(const std::string& quadrant, const ProfileShape& p,
                                 const std::string& where, const std::string& path);
-// Features of a profiled shape, any component (dense_gemm: 2mnk and its operands' bytes).
+// Features of a profiled shape, any component (dense_gemm: 2mnk and its operands' bytes);
+// the launch plan sees each sequence's own length, as the kernels do.
 Features profile_features(const std::string& quadrant, const ProfileShape& p,
                           const std::string& where, const std::string& path);
 // The kernel variant of a profiled shape ("" for dense_gemm).

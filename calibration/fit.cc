@@ -39,6 +39,8 @@ struct Form {
   double q;          // 1, 2, 4; 0 for max
   bool padded;
   bool occupancy = false;
+  bool sched = false;  // compute term on the launch plan's scheduled FLOPs
+  bool plan = false;   // per-wave, helper-kernel and busiest-slot byte terms
 };
 
 // Work units the GPU runs at once when a critical path is counted: one CTA per SM, the
@@ -46,9 +48,11 @@ struct Form {
 // keeps the calibrated GPU's count.
 constexpr double kUnitSlots = 132;
 
-// The compute a form sees: FLOPs, or the "padded" FLOPs a tiled kernel schedules (rows
-// rounded to tiles, and at least a full machine's worth of the largest unit).
-double compute_of(const Features& x, bool padded) {
+// The compute a form sees: FLOPs, the "padded" FLOPs a tiled kernel schedules (rows
+// rounded to tiles, and at least a full machine's worth of the largest unit), or the
+// launch plan's scheduled FLOPs (the busiest SM slot's share times the slots).
+double compute_of(const Features& x, bool padded, bool sched) {
+  if (sched && x.sched_flops > 0) return std::max(x.sched_flops, x.flops);
   return padded ? std::max(x.padded_flops, kUnitSlots * x.unit_flops) : x.flops;
 }
 
@@ -60,58 +64,81 @@ double combine(double a, double b, double q) {
   return m * std::pow(std::pow(a / m, q) + std::pow(b / m, q), 1.0 / q);
 }
 
-// c = {overhead, ns/FLOP, ns/byte, occupancy}: with occupancy c3 > 0, a shape of P work
-// units runs (1 + c3 / P) times slower than a full machine would (few CTAs, idle SMs).
-double parametric(const Features& x, bool padded, double q, const double c[4]) {
-  const double fill = x.parallelism > 0 ? 1 + c[3] / x.parallelism : 1;
-  return c[0] + combine(c[1] * compute_of(x, padded), c[2] * x.bytes, q) * fill;
+// Coefficients of the parametric forms.
+enum Coef {
+  kOverhead,
+  kPerFlop,
+  kPerByte,
+  kOccupancy,
+  kPerWave,
+  kPerAuxByte,
+  kPerCritByte,
+  kCoefs
+};
+
+// c[kOccupancy] > 0: a shape of P work units runs (1 + c / P) times slower than a full
+// machine would (few CTAs, idle SMs). The plan terms add a cost per wave of CTAs (launch,
+// prologue and tail of each round), per byte of the helper kernels, and per byte of the
+// busiest slot (few CTAs each streaming their share at a single CTA's bandwidth).
+double parametric(const Features& x, const Form& f, const double c[kCoefs]) {
+  const double fill = x.parallelism > 0 ? 1 + c[kOccupancy] / x.parallelism : 1;
+  double t =
+      c[kOverhead] +
+      combine(c[kPerFlop] * compute_of(x, f.padded, f.sched), c[kPerByte] * x.bytes, f.q) * fill;
+  if (f.plan)
+    t += c[kPerWave] * x.waves + c[kPerAuxByte] * x.aux_bytes + c[kPerCritByte] * x.crit_bytes;
+  return t;
 }
 
-// Weighted linear least squares of t = c0 + c1 F + c2 B on relative residuals, with
-// negative coefficients dropped and the rest refitted (a small active-set NNLS).
-void linear_start(const std::vector<Sample>& s, bool padded, double c[4]) {
-  c[3] = 0;
-  bool active[3] = {true, true, true};
-  for (int round = 0; round < 3; ++round) {
+// Weighted linear least squares of t = c0 + c1 F + c2 B (+ plan terms) on relative
+// residuals, with negative coefficients dropped and the rest refitted (a small active-set
+// NNLS).
+void linear_start(const std::vector<Sample>& s, const Form& f, double c[kCoefs]) {
+  std::fill(c, c + kCoefs, 0.0);
+  const int idx[6] = {kOverhead, kPerFlop, kPerByte, kPerWave, kPerAuxByte, kPerCritByte};
+  const int terms = f.plan ? 6 : 3;
+  bool active[6] = {true, true, true, true, true, true};
+  for (int round = 0; round < 6; ++round) {
     std::vector<int> cols;
-    for (int j = 0; j < 3; ++j)
+    for (int j = 0; j < terms; ++j)
       if (active[j]) cols.push_back(j);
+    if (cols.empty()) break;
     Eigen::MatrixXd a(s.size(), cols.size());
     Eigen::VectorXd b = Eigen::VectorXd::Ones(static_cast<Eigen::Index>(s.size()));
     for (size_t i = 0; i < s.size(); ++i) {
-      const double v[3] = {1.0, compute_of(s[i].x, padded), s[i].x.bytes};
+      const Features& x = s[i].x;
+      const double v[6] = {
+          1.0, compute_of(x, f.padded, f.sched), x.bytes, x.waves, x.aux_bytes, x.crit_bytes};
       for (size_t k = 0; k < cols.size(); ++k)
         a(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(k)) = v[cols[k]] / s[i].t_ns;
     }
     Eigen::VectorXd sol = a.colPivHouseholderQr().solve(b);
     bool negative = false;
-    for (int j = 0; j < 3; ++j) c[j] = 0;
+    for (int j = 0; j < terms; ++j) c[idx[j]] = 0;
     for (size_t k = 0; k < cols.size(); ++k) {
-      c[cols[k]] = sol(static_cast<Eigen::Index>(k));
-      if (c[cols[k]] < 0) {
+      c[idx[cols[k]]] = sol(static_cast<Eigen::Index>(k));
+      if (!(c[idx[cols[k]]] >= 0)) {
         active[cols[k]] = false;
         negative = true;
       }
     }
     if (!negative) break;
-    for (int j = 0; j < 3; ++j)
-      if (!active[j]) c[j] = 0;
   }
-  for (int j = 0; j < 3; ++j)
+  for (int j = 0; j < kCoefs; ++j)
     if (!(c[j] > 0)) c[j] = 0;
 }
 
 // Levenberg-Marquardt on log-coefficients (kept positive) minimising the sum of squared
 // relative residuals; a coefficient the linear start dropped stays at zero.
-void refine(const std::vector<Sample>& s, bool padded, double q, double c[4]) {
+void refine(const std::vector<Sample>& s, const Form& f, double c[kCoefs]) {
   std::vector<int> free;
-  for (int j = 0; j < 4; ++j)
+  for (int j = 0; j < kCoefs; ++j)
     if (c[j] > 0) free.push_back(j);
   if (free.empty()) return;
   auto cost = [&](const double* cc) {
     double sum = 0;
     for (const Sample& x : s) {
-      const double r = parametric(x.x, padded, q, cc) / x.t_ns - 1;
+      const double r = parametric(x.x, f, cc) / x.t_ns - 1;
       sum += r * r;
     }
     return sum;
@@ -125,13 +152,14 @@ void refine(const std::vector<Sample>& s, bool padded, double q, double c[4]) {
     Eigen::VectorXd r(m);
     for (Eigen::Index i = 0; i < m; ++i) {
       const Sample& x = s[static_cast<size_t>(i)];
-      r(i) = parametric(x.x, padded, q, c) / x.t_ns - 1;
+      r(i) = parametric(x.x, f, c) / x.t_ns - 1;
       for (Eigen::Index k = 0; k < n; ++k) {
-        double cc[4] = {c[0], c[1], c[2], c[3]};
+        double cc[kCoefs];
+        std::copy(c, c + kCoefs, cc);
         const int j = free[static_cast<size_t>(k)];
         const double h = 1e-6;
         cc[j] = c[j] * std::exp(h);
-        jac(i, k) = (parametric(x.x, padded, q, cc) / x.t_ns - 1 - r(i)) / h;
+        jac(i, k) = (parametric(x.x, f, cc) / x.t_ns - 1 - r(i)) / h;
       }
     }
     Eigen::MatrixXd jtj = jac.transpose() * jac;
@@ -141,7 +169,8 @@ void refine(const std::vector<Sample>& s, bool padded, double q, double c[4]) {
       Eigen::MatrixXd damped = jtj;
       for (Eigen::Index k = 0; k < n; ++k) damped(k, k) += lambda * (jtj(k, k) + 1e-12);
       Eigen::VectorXd step = damped.ldlt().solve(-g);
-      double cc[4] = {c[0], c[1], c[2], c[3]};
+      double cc[kCoefs];
+      std::copy(c, c + kCoefs, cc);
       for (Eigen::Index k = 0; k < n; ++k) {
         const int j = free[static_cast<size_t>(k)];
         cc[j] = c[j] * std::exp(std::clamp(step(k), -5.0, 5.0));
@@ -149,7 +178,7 @@ void refine(const std::vector<Sample>& s, bool padded, double q, double c[4]) {
       const double trial = cost(cc);
       if (trial < best) {
         const double gain = best - trial;
-        std::copy(cc, cc + 4, c);
+        std::copy(cc, cc + kCoefs, c);
         best = trial;
         lambda = std::max(lambda / 3, 1e-9);
         improved = true;
@@ -162,22 +191,30 @@ void refine(const std::vector<Sample>& s, bool padded, double q, double c[4]) {
   }
 }
 
-void fit_parametric(const std::vector<Sample>& s, const Form& f, double c[4]) {
-  linear_start(s, f.padded, c);
-  if (f.occupancy) c[3] = 1;  // a seed the refinement moves (kept positive)
-  if (c[1] == 0 && c[2] == 0) {
+void fit_parametric(const std::vector<Sample>& s, const Form& f, double c[kCoefs]) {
+  linear_start(s, f, c);
+  if (f.occupancy) c[kOccupancy] = 1;  // a seed the refinement moves (kept positive)
+  if (c[kPerFlop] == 0 && c[kPerByte] == 0) {
     // Degenerate start (e.g. all times alike): a positive seed the refinement can move.
-    c[1] = 1e-6;
-    c[2] = 1e-6;
+    c[kPerFlop] = 1e-6;
+    c[kPerByte] = 1e-6;
   }
-  refine(s, f.padded, f.q, c);
+  refine(s, f, c);
+}
+
+Form form_of(const ComponentModel& m) {
+  Form f{m.q == 0 ? "max" : m.q == 1 ? "sum" : "pnorm", m.q, m.padded};
+  f.occupancy = m.occupancy > 0;
+  f.sched = m.sched;
+  f.plan = m.plan;
+  return f;
 }
 
 struct Point {
   double u, v, w;  // log compute, log bytes, log parallelism (0: unknown)
 };
-Point point_of(const Features& x, bool padded) {
-  return {std::log(std::max(1.0, compute_of(x, padded))), std::log(std::max(1.0, x.bytes)),
+Point point_of(const Features& x, bool padded, bool sched) {
+  return {std::log(std::max(1.0, compute_of(x, padded, sched))), std::log(std::max(1.0, x.bytes)),
           x.parallelism > 0 ? std::log(x.parallelism) + 1 : 0};
 }
 // Distance in the log feature space; parallelism counts only when asked and both points
@@ -190,18 +227,19 @@ double distance(const Point& a, const Point& b, bool by_parallelism) {
 }  // namespace
 
 double ComponentModel::base_ns(const Features& x) const {
-  const double c[4] = {overhead_ns, ns_per_flop, ns_per_byte, occupancy};
-  return parametric(x, padded, q, c);
+  const double c[kCoefs] = {overhead_ns, ns_per_flop,     ns_per_byte,     occupancy,
+                            ns_per_wave, ns_per_aux_byte, ns_per_crit_byte};
+  return parametric(x, form_of(*this), c);
 }
 
 double ComponentModel::predict_ns(const Features& x) const {
   const double base = base_ns(x);
   if (form != "grid" || points.empty()) return base;
   // Inverse-distance mean of the log residuals of the nearest profiled shapes.
-  const Point p = point_of(x, padded);
+  const Point p = point_of(x, padded, sched);
   std::vector<std::pair<double, double>> near;  // distance, log residual
   for (const Sample& s : points) {
-    const Point o = point_of(s.x, padded);
+    const Point o = point_of(s.x, padded, sched);
     const double dist = distance(p, o, near_by_parallelism);
     near.emplace_back(dist, std::log(s.t_ns / base_ns(s.x)));
   }
@@ -229,6 +267,8 @@ bool ComponentModel::inside(const Features& x) const {
 std::string ComponentModel::form_label() const {
   std::string base = q == 0 ? "max" : q == 1 ? "sum" : "pnorm-" + std::to_string(int(q));
   if (padded) base += "/padded";
+  if (sched) base += "/sched";
+  if (plan) base += "/plan";
   if (occupancy > 0) base += "/occupancy";
   if (form != "grid") return base;
   return "grid(" + base + ", " + std::to_string(neighbours) +
@@ -267,7 +307,16 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
                                    {"max", 0, false, true},
                                    {"sum", 1, true, true},
                                    {"pnorm", 2, true, true},
-                                   {"max", 0, true, true}};
+                                   {"max", 0, true, true},
+                                   // white-box: the launch plan's scheduled FLOPs and
+                                   // its per-wave, helper-kernel and busiest-slot terms
+                                   {"sum", 1, false, false, true, true},
+                                   {"pnorm", 2, false, false, true, true},
+                                   {"pnorm", 4, false, false, true, true},
+                                   {"max", 0, false, false, true, true},
+                                   {"sum", 1, false, false, false, true},
+                                   {"pnorm", 2, false, false, false, true},
+                                   {"max", 0, false, false, false, true}};
   struct Near {
     int neighbours = 3;
     bool by_parallelism = false;
@@ -280,12 +329,17 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     m.form = grid ? "grid" : f.name;
     m.q = f.q;
     m.padded = f.padded;
-    double c[4];
+    m.sched = f.sched;
+    m.plan = f.plan;
+    double c[kCoefs];
     fit_parametric(train, f, c);
-    m.overhead_ns = c[0];
-    m.ns_per_flop = c[1];
-    m.ns_per_byte = c[2];
-    m.occupancy = c[3];
+    m.overhead_ns = c[kOverhead];
+    m.ns_per_flop = c[kPerFlop];
+    m.ns_per_byte = c[kPerByte];
+    m.occupancy = c[kOccupancy];
+    m.ns_per_wave = c[kPerWave];
+    m.ns_per_aux_byte = c[kPerAuxByte];
+    m.ns_per_crit_byte = c[kPerCritByte];
     if (grid) {
       m.points = train;
       m.neighbours = near.neighbours;
@@ -321,6 +375,8 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
                         : forms[i].q == 1 ? "sum"
                                           : "pnorm-" + std::to_string(int(forms[i].q));
     if (forms[i].padded) label += "/padded";
+    if (forms[i].sched) label += "/sched";
+    if (forms[i].plan) label += "/plan";
     if (forms[i].occupancy) label += "/occupancy";
     candidates.emplace_back(label, e);
     if (score(e) < best_score) {
@@ -409,8 +465,58 @@ const ComponentModel* ModelFile::find_nearest(const std::string& component,
   return best;
 }
 
-ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds) {
+namespace {
+
+bool is_ffn(const std::string& component) {
+  return component == "prefill_ffn" || component == "decode_ffn";
+}
+
+std::string op_label(const std::string& component, const std::string& variant) {
+  return variant.empty() ? component : component + "[" + variant + "]";
+}
+
+}  // namespace
+
+std::vector<ProfileError> error_on_profiles(const ModelFile& m,
+                                            const std::vector<std::string>& profile_paths) {
+  std::map<std::tuple<std::string, std::string, std::string>, ProfileError> rows;
+  for (const std::string& path : profile_paths)
+    for (const std::string& file : profile_files(path)) {
+      const Profile p = read_profile(file);
+      for (size_t i = 0; i < p.shapes.size(); ++i) {
+        const ProfileShape& s = p.shapes[i];
+        const std::string where = "shapes[" + std::to_string(i) + "]";
+        const std::string variant = profile_variant(p.quadrant, s, file, where);
+        bool fallback = false;
+        const ComponentModel* c = m.find_nearest(p.quadrant, s.format, variant, &fallback);
+        if (!c) continue;
+        ProfileError& r = rows[{p.quadrant, s.format, variant}];
+        r.component = p.quadrant;
+        r.format = s.format;
+        r.variant = variant;
+        if (fallback) r.answered_by = op_label(c->component, c->variant);
+        const Features x = profile_features(p.quadrant, s, file, where);
+        r.by_shape.emplace_back(shape_key(s), std::abs(c->predict_ns(x) / s.median_ns - 1));
+      }
+    }
+  std::vector<ProfileError> out;
+  for (auto& [key, r] : rows) {
+    std::vector<double> e;
+    for (const auto& [shape, err] : r.by_shape) e.push_back(err);
+    r.stats = error_stats(e);
+    std::stable_sort(r.by_shape.begin(), r.by_shape.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
+                       const std::vector<std::string>& validation_paths) {
   ModelFile out;
+  // The MoE FFN quadrants run the same kernels (moe_ffn.cu), told apart by the GEMM path
+  // their rows per expert select: their shapes are pooled ("moe_ffn") and the model is
+  // written under both names.
   std::map<std::tuple<std::string, std::string, std::string>, std::vector<Sample>> groups;
   for (const std::string& path : profile_paths) {
     for (const std::string& file : profile_files(path)) {
@@ -426,6 +532,7 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds)
                              out.gpu + "\", got \"" + p.device.gpu + "\"");
       }
       out.profiles.push_back(file);
+      const std::string component = is_ffn(p.quadrant) ? "moe_ffn" : p.quadrant;
       for (size_t i = 0; i < p.shapes.size(); ++i) {
         const ProfileShape& s = p.shapes[i];
         Sample x;
@@ -433,14 +540,40 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds)
         x.x = profile_features(p.quadrant, s, file, where);
         x.t_ns = s.median_ns;
         x.noise = s.relative_noise();
-        x.key = shape_key(s);
-        groups[{p.quadrant, s.format, profile_variant(p.quadrant, s, file, where)}].push_back(x);
+        x.key = p.quadrant + ":" + shape_key(s);
+        groups[{component, s.format, profile_variant(p.quadrant, s, file, where)}].push_back(x);
       }
     }
   }
-  for (const auto& [key, samples] : groups)
-    out.components.push_back(
-        fit_component(std::get<0>(key), std::get<1>(key), samples, folds, std::get<2>(key)));
+  for (const auto& [key, samples] : groups) {
+    const auto& [component, format, variant] = key;
+    ComponentModel c = fit_component(component, format, samples, folds, variant);
+    if (component != "moe_ffn") {
+      out.components.push_back(std::move(c));
+      continue;
+    }
+    for (const char* name : {"prefill_ffn", "decode_ffn"}) {
+      out.components.push_back(c);
+      out.components.back().component = name;
+    }
+  }
+  std::sort(out.components.begin(), out.components.end(),
+            [](const ComponentModel& a, const ComponentModel& b) {
+              return std::tie(a.component, a.variant, a.format) <
+                     std::tie(b.component, b.variant, b.format);
+            });
+  if (!validation_paths.empty()) {
+    out.validation_profiles = validation_paths;
+    for (ProfileError& r : error_on_profiles(out, validation_paths)) {
+      if (r.answered_by.empty()) {
+        for (ComponentModel& c : out.components)
+          if (c.component == r.component && c.format == r.format && c.variant == r.variant)
+            c.validation = r.stats;
+      } else {
+        out.validation_extrapolated.push_back(std::move(r));
+      }
+    }
+  }
   return out;
 }
 
@@ -475,7 +608,16 @@ std::string model_to_json(const ModelFile& m) {
       {"sm_count", m.sm_count},
       {"kernels_revision", m.kernels_revision},
       {"profiles", m.profiles},
+      {"validation_profiles", m.validation_profiles},
       {"error_metric", "held-out |predicted/measured - 1| over k folds of the profiled shapes"}};
+  Json extrapolated = Json::array();
+  for (const ProfileError& r : m.validation_extrapolated)
+    extrapolated.push_back({{"component", r.component},
+                            {"format", r.format},
+                            {"variant", r.variant},
+                            {"answered_by", r.answered_by},
+                            {"validation", stats_json(r.stats)}});
+  head["validation_extrapolated"] = extrapolated;
   std::string out = head.dump();
   out.pop_back();
   out += ",\"components\":[";
@@ -487,11 +629,16 @@ std::string model_to_json(const ModelFile& m) {
               {"form", c.form},
               {"label", c.form_label()},
               {"padded", c.padded},
+              {"sched", c.sched},
+              {"plan", c.plan},
               {"q", c.q},
               {"overhead_ns", c.overhead_ns},
               {"ns_per_flop", c.ns_per_flop},
               {"ns_per_byte", c.ns_per_byte},
               {"occupancy", c.occupancy},
+              {"ns_per_wave", c.ns_per_wave},
+              {"ns_per_aux_byte", c.ns_per_aux_byte},
+              {"ns_per_crit_byte", c.ns_per_crit_byte},
               {"neighbours", c.neighbours},
               {"near_by_parallelism", c.near_by_parallelism},
               {"range",
@@ -501,13 +648,14 @@ std::string model_to_json(const ModelFile& m) {
               {"folds", c.folds},
               {"heldout", stats_json(c.heldout)},
               {"training", stats_json(c.training)}};
+    if (c.validation.count > 0) j["validation"] = stats_json(c.validation);
     Json cand = Json::object();
     for (const auto& [name, e] : c.candidates) cand[name] = stats_json(e);
     j["candidates"] = cand;
     Json pts = Json::array();
     for (const Sample& s : c.points)
-      pts.push_back(
-          {s.x.flops, s.x.padded_flops, s.x.bytes, s.x.parallelism, s.t_ns, s.x.unit_flops});
+      pts.push_back({s.x.flops, s.x.padded_flops, s.x.bytes, s.x.parallelism, s.t_ns,
+                     s.x.unit_flops, s.x.sched_flops, s.x.crit_bytes, s.x.waves, s.x.aux_bytes});
     j["points"] = pts;
     out += (i ? ",\n" : "\n") + j.dump();
   }
@@ -533,6 +681,23 @@ ModelFile read_model(const std::string& file) {
     Node ps = root.at("profiles");
     for (size_t i = 0; i < ps.size(); ++i) m.profiles.push_back(ps.at(i).string());
   }
+  if (root.has("validation_profiles")) {
+    Node ps = root.at("validation_profiles");
+    for (size_t i = 0; i < ps.size(); ++i) m.validation_profiles.push_back(ps.at(i).string());
+  }
+  if (root.has("validation_extrapolated")) {
+    Node rs = root.at("validation_extrapolated");
+    for (size_t i = 0; i < rs.size(); ++i) {
+      Node r = rs.at(i);
+      ProfileError e;
+      e.component = r.string("component");
+      e.format = r.string("format");
+      e.variant = r.string("variant");
+      e.answered_by = r.string("answered_by");
+      e.stats = read_stats(r.at("validation"));
+      m.validation_extrapolated.push_back(std::move(e));
+    }
+  }
   Node cs = root.at("components");
   for (size_t i = 0; i < cs.size(); ++i) {
     Node n = cs.at(i);
@@ -544,11 +709,17 @@ ModelFile read_model(const std::string& file) {
     if (c.form != "sum" && c.form != "pnorm" && c.form != "max" && c.form != "grid")
       n.at("form").fail("expected one of sum, pnorm, max, grid, got \"" + c.form + "\"");
     c.padded = n.at("padded").boolean();
+    c.sched = n.has("sched") && n.at("sched").boolean();
+    c.plan = n.has("plan") && n.at("plan").boolean();
     c.q = n.at("q").non_negative();
     c.overhead_ns = n.at("overhead_ns").non_negative();
     c.ns_per_flop = n.at("ns_per_flop").non_negative();
     c.ns_per_byte = n.at("ns_per_byte").non_negative();
     c.occupancy = n.has("occupancy") ? n.at("occupancy").non_negative() : 0;
+    auto optional = [&](const char* key) { return n.has(key) ? n.at(key).non_negative() : 0.0; };
+    c.ns_per_wave = optional("ns_per_wave");
+    c.ns_per_aux_byte = optional("ns_per_aux_byte");
+    c.ns_per_crit_byte = optional("ns_per_crit_byte");
     if (c.ns_per_flop == 0 && c.ns_per_byte == 0 && c.overhead_ns == 0)
       n.fail("a model with every cost zero predicts nothing");
     c.neighbours = static_cast<int>(n.integer("neighbours"));
@@ -562,6 +733,7 @@ ModelFile read_model(const std::string& file) {
     c.folds = static_cast<int>(n.integer("folds"));
     c.heldout = read_stats(n.at("heldout"));
     c.training = read_stats(n.at("training"));
+    if (n.has("validation")) c.validation = read_stats(n.at("validation"));
     if (n.has("candidates")) {
       Node cand = n.at("candidates");
       for (const std::string& k : cand.keys()) c.candidates.emplace_back(k, read_stats(cand.at(k)));
@@ -569,15 +741,23 @@ ModelFile read_model(const std::string& file) {
     Node pts = n.at("points");
     for (size_t p = 0; p < pts.size(); ++p) {
       Node pt = pts.at(p);
-      if (pt.size() != 5 && pt.size() != 6)
-        pt.fail("expected [flops, padded_flops, bytes, parallelism, t_ns, unit_flops]");
+      if (pt.size() != 5 && pt.size() != 6 && pt.size() != 10)
+        pt.fail(
+            "expected [flops, padded_flops, bytes, parallelism, t_ns, unit_flops, sched_flops, "
+            "crit_bytes, waves, aux_bytes] (the last 5 or 1 may be left out)");
       Sample s;
       s.x.flops = pt.at(size_t{0}).non_negative();
       s.x.padded_flops = pt.at(size_t{1}).non_negative();
       s.x.bytes = pt.at(size_t{2}).non_negative();
       s.x.parallelism = pt.at(size_t{3}).non_negative();
       s.t_ns = pt.at(size_t{4}).positive();
-      if (pt.size() == 6) s.x.unit_flops = pt.at(size_t{5}).non_negative();
+      if (pt.size() >= 6) s.x.unit_flops = pt.at(size_t{5}).non_negative();
+      if (pt.size() == 10) {
+        s.x.sched_flops = pt.at(size_t{6}).non_negative();
+        s.x.crit_bytes = pt.at(size_t{7}).non_negative();
+        s.x.waves = pt.at(size_t{8}).non_negative();
+        s.x.aux_bytes = pt.at(size_t{9}).non_negative();
+      }
       c.points.push_back(s);
     }
     if (c.form == "grid" && c.points.empty()) n.at("points").fail("the grid form needs its points");
@@ -586,31 +766,86 @@ ModelFile read_model(const std::string& file) {
   return m;
 }
 
+std::string validation_ceilings_json(const ModelFile& m) {
+  auto ceiling = [](double achieved, double target) {
+    return std::max(target, std::ceil(achieved * 200 - 1e-9) / 200);
+  };
+  Json comps = Json::array();
+  for (const ComponentModel& c : m.components) {
+    if (c.validation.count == 0) continue;
+    comps.push_back({{"component", c.component},
+                     {"variant", c.variant},
+                     {"format", c.format},
+                     {"shapes", c.validation.count},
+                     {"median", ceiling(c.validation.median, kTargetMedian)},
+                     {"p95", ceiling(c.validation.p95, kTargetP95)},
+                     {"median_target_met", c.validation.median <= kTargetMedian},
+                     {"p95_target_met", c.validation.p95 <= kTargetP95}});
+  }
+  Json j = {{"schema_version", 1},
+            {"kind", "quadrant-validation-ceilings"},
+            {"gpu", m.gpu},
+            {"targets", {{"median", kTargetMedian}, {"p95", kTargetP95}}},
+            {"validation_profiles", m.validation_profiles},
+            {"components", comps}};
+  return j.dump(1);
+}
+
 std::string error_table(const ModelFile& m, bool markdown) {
   std::string out;
-  char line[256];
+  char line[512];
+  const bool val = !m.validation_profiles.empty();
+  auto pct = [](const ErrorStats& e, bool have) {
+    char b[48];
+    if (!have) return std::string("-");
+    std::snprintf(b, sizeof b, "%.1f%% / %.1f%%", 100 * e.median, 100 * e.p95);
+    return std::string(b);
+  };
+  auto verdict = [](const ErrorStats& e) {
+    return std::string(e.median <= 0.03 ? "median met" : "median MISSED") + ", " +
+           (e.p95 <= 0.10 ? "P95 met" : "P95 MISSED");
+  };
   if (markdown) {
     out +=
-        "| op | format | shapes | form | held-out median | held-out P95 | targets (3% / 10%) |\n";
-    out += "| --- | --- | ---: | --- | ---: | ---: | --- |\n";
+        "| op | format | form | k-fold shapes | k-fold median / P95 | validation shapes | "
+        "validation median / P95 | targets (3% / 10%) |\n";
+    out += "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |\n";
   } else {
-    std::snprintf(line, sizeof line, "%-28s %-5s %6s %-22s %8s %8s  %s\n", "op", "fmt", "shapes",
-                  "form", "median", "P95", "targets");
+    std::snprintf(line, sizeof line, "%-28s %-5s %-34s %6s %17s %6s %17s  %s\n", "op", "fmt",
+                  "form", "shapes", "k-fold med / P95", "valid", "validation med/P95", "targets");
     out += line;
   }
   for (const ComponentModel& c : m.components) {
-    const std::string op = c.variant.empty() ? c.component : c.component + "[" + c.variant + "]";
-    const bool med_ok = c.heldout.median <= 0.03, p95_ok = c.heldout.p95 <= 0.10;
-    std::string verdict = std::string(med_ok ? "median met" : "median MISSED") + ", " +
-                          (p95_ok ? "P95 met" : "P95 MISSED");
+    const std::string op = op_label(c.component, c.variant);
+    // Targets judged on the validation set when there is one, else on the k-fold error.
+    const bool have_val = c.validation.count > 0;
+    const std::string v =
+        verdict(have_val ? c.validation : c.heldout) + (have_val ? " (validation)"
+                                                        : val    ? " (k-fold; no validation shapes)"
+                                                                 : " (k-fold)");
     if (markdown)
-      std::snprintf(line, sizeof line, "| %s | %s | %d | %s | %.1f%% | %.1f%% | %s |\n", op.c_str(),
-                    c.format.c_str(), c.heldout.count, c.form_label().c_str(),
-                    100 * c.heldout.median, 100 * c.heldout.p95, verdict.c_str());
+      std::snprintf(line, sizeof line, "| %s | %s | %s | %d | %s | %d | %s | %s |\n", op.c_str(),
+                    c.format.c_str(), c.form_label().c_str(), c.heldout.count,
+                    pct(c.heldout, true).c_str(), c.validation.count,
+                    pct(c.validation, have_val).c_str(), v.c_str());
     else
-      std::snprintf(line, sizeof line, "%-28s %-5s %6d %-22s %7.1f%% %7.1f%%  %s\n", op.c_str(),
-                    c.format.c_str(), c.heldout.count, c.form_label().c_str(),
-                    100 * c.heldout.median, 100 * c.heldout.p95, verdict.c_str());
+      std::snprintf(line, sizeof line, "%-28s %-5s %-34s %6d %17s %6d %17s  %s\n", op.c_str(),
+                    c.format.c_str(), c.form_label().c_str(), c.heldout.count,
+                    pct(c.heldout, true).c_str(), c.validation.count,
+                    pct(c.validation, have_val).c_str(), v.c_str());
+    out += line;
+  }
+  for (const ProfileError& r : m.validation_extrapolated) {
+    const std::string op = op_label(r.component, r.variant);
+    const std::string form = "no model: " + r.answered_by + "'s";
+    if (markdown)
+      std::snprintf(line, sizeof line, "| %s | %s | %s | - | - | %d | %s | %s (extrapolated) |\n",
+                    op.c_str(), r.format.c_str(), form.c_str(), r.stats.count,
+                    pct(r.stats, true).c_str(), verdict(r.stats).c_str());
+    else
+      std::snprintf(line, sizeof line, "%-28s %-5s %-34s %6s %17s %6d %17s  %s (extrapolated)\n",
+                    op.c_str(), r.format.c_str(), form.c_str(), "-", "-", r.stats.count,
+                    pct(r.stats, true).c_str(), verdict(r.stats).c_str());
     out += line;
   }
   return out;

@@ -1,6 +1,7 @@
 // `quadrant calibrate ...`: the CPU half of calibration (no GPU needed).
-//   fit PROFILES... --out MODEL [--folds K]  fit a cost model per op and format; prints the
-//                                            held-out error table
+//   fit PROFILES... --out MODEL [--folds K] [--validation PROFILES...]
+//                                            fit a cost model per op and format; prints the
+//                                            held-out (and validation-set) error table
 //   check --baseline A --candidate B         compare two profile sets (files or folders)
 //                                            or two model files; exit 1 on a regression
 //   table MODEL [--markdown]                 the held-out error table of a model file
@@ -55,15 +56,27 @@ void add_calibrate_command(CLI::App& app) {
       ->required();
   fit->add_option("--folds", folds, "folds of the held-out error (k-fold)")
       ->check(CLI::Range(2, 100));
+  static std::vector<std::string> fit_validation;
+  fit->add_option("--validation", fit_validation,
+                  "validation profiles: never fitted on; their error is stored in the model")
+      ->expected(1, -1);
+  static std::string fit_ceilings;
+  fit->add_option("--ceilings", fit_ceilings,
+                  "also write the validation ceilings a refit may not exceed (CI reads them)");
   static int fit_worst = 0;
   fit->add_option("--worst", fit_worst, "also list each op's N worst held-out shapes")
       ->check(CLI::Range(0, 1000));
   fit->callback([] {
-    calibration::ModelFile m = calibration::fit_profiles(fit_inputs, folds);
+    calibration::ModelFile m = calibration::fit_profiles(fit_inputs, folds, fit_validation);
     calibration::save_text(fit_out, calibration::model_to_json(m));
     std::printf("fitted %zu components for %s from %zu profiles -> %s\n", m.components.size(),
                 m.gpu.c_str(), m.profiles.size(), fit_out.c_str());
     std::fputs(calibration::error_table(m, false).c_str(), stdout);
+    if (!fit_ceilings.empty()) {
+      if (m.validation_profiles.empty())
+        throw InputError("", "--ceilings", "needs --validation profiles to set ceilings from");
+      calibration::save_text(fit_ceilings, calibration::validation_ceilings_json(m));
+    }
     for (const auto& c : m.components) {
       const size_t n = std::min(c.heldout_by_shape.size(), static_cast<size_t>(fit_worst));
       for (size_t i = 0; i < n; ++i)
@@ -202,6 +215,9 @@ void add_calibrate_error_command(CLI::App* cal) {
   err->add_option("profiles", profiles, "profile files or folders")->required();
   err->add_option("--derive-to", derive_to, "derive the model to this catalog GPU first");
   err->add_option("--catalog", catalog_file, "hardware catalog (for --derive-to)");
+  static int err_worst = 0;
+  err->add_option("--worst", err_worst, "also list each op's N worst shapes")
+      ->check(CLI::Range(0, 1000));
   err->callback([] {
     auto model = calibration::CalibratedCostModel::load(model_file);
     if (!derive_to.empty()) {
@@ -212,24 +228,17 @@ void add_calibrate_error_command(CLI::App* cal) {
       if (!to) throw InputError(catalog_file, "gpus", "no GPU \"" + derive_to + "\"");
       model = calibration::CalibratedCostModel::derive(*model, *from, *to);
     }
-    std::map<std::pair<std::string, std::string>, std::vector<double>> errors;
-    for (const calibration::Profile& p : calibration::read_profiles(profiles))
-      for (size_t i = 0; i < p.shapes.size(); ++i) {
-        const calibration::ProfileShape& s = p.shapes[i];
-        const std::string where = "shapes[" + std::to_string(i) + "]";
-        const std::string variant = calibration::profile_variant(p.quadrant, s, p.file, where);
-        const calibration::ComponentModel* c = model->model().find(p.quadrant, s.format, variant);
-        if (!c) continue;
-        calibration::Features x = calibration::profile_features(p.quadrant, s, p.file, where);
-        const std::string op = variant.empty() ? p.quadrant : p.quadrant + "[" + variant + "]";
-        errors[{op, s.format}].push_back(std::abs(c->predict_ns(x) / s.median_ns - 1));
-      }
     std::printf("%s%s on measured profiles\n%-28s %-5s %6s %8s %8s\n", model->describe().c_str(),
                 derive_to.empty() ? "" : " (derived)", "op", "fmt", "shapes", "median", "P95");
-    for (const auto& [key, e] : errors) {
-      calibration::ErrorStats st = calibration::error_stats(e);
-      std::printf("%-28s %-5s %6d %7.1f%% %7.1f%%\n", key.first.c_str(), key.second.c_str(),
-                  st.count, 100 * st.median, 100 * st.p95);
+    for (const calibration::ProfileError& r :
+         calibration::error_on_profiles(model->model(), profiles)) {
+      const std::string op = r.variant.empty() ? r.component : r.component + "[" + r.variant + "]";
+      std::printf("%-28s %-5s %6d %7.1f%% %7.1f%%%s\n", op.c_str(), r.format.c_str(), r.stats.count,
+                  100 * r.stats.median, 100 * r.stats.p95,
+                  r.answered_by.empty() ? "" : ("  (no model: " + r.answered_by + "'s)").c_str());
+      for (size_t i = 0; i < std::min(r.by_shape.size(), static_cast<size_t>(err_worst)); ++i)
+        std::printf("  worst %6.1f%%  %s\n", 100 * r.by_shape[i].second,
+                    r.by_shape[i].first.c_str());
     }
   });
 }

@@ -1,0 +1,139 @@
+// The launch plans against what the kernels really launched: CUPTI recorded every
+// kernel's grid in the committed profiles, so the CTA counts and paths of the plans are
+// checked on every profiled shape (tests run from the repository root).
+#include "calibration/kernel_plan.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "calibration/profile.h"
+
+namespace quadrant::calibration {
+namespace {
+
+std::vector<Profile> committed(const std::string& op) {
+  std::vector<Profile> out;
+  for (const char* dir : {"calibration/profiles/H200", "calibration/profiles/H200-shards",
+                          "calibration/profiles/H200-validation"}) {
+    const std::string file = std::string(dir) + "/" + op + ".json";
+    if (std::filesystem::exists(file)) out.push_back(read_profile(file));
+  }
+  return out;
+}
+
+std::vector<int64_t> lens(const ProfileShape& s, const char* max_name, const char* min_name) {
+  const int64_t batch = s.params.at("batch"), hi = s.params.at(max_name);
+  const int64_t lo = s.params.count(min_name) ? s.params.at(min_name) : hi;
+  std::vector<int64_t> v;
+  for (int64_t b = 0; b < batch; ++b)
+    v.push_back(lo + (hi - lo) * ((b * 7919) % batch) / std::max<int64_t>(1, batch - 1));
+  return v;
+}
+
+double grid_ctas(const KernelRecord& k) {
+  return static_cast<double>(k.grid[0]) * k.grid[1] * k.grid[2];
+}
+
+TEST(KernelPlan, DecodeAttentionCtasMatchTheRecordedGrids) {
+  int checked = 0;
+  for (const Profile& p : committed("decode_attention"))
+    for (const ProfileShape& s : p.shapes) {
+      const KernelPlan plan = decode_attention_plan(
+          lens(s, "kv_len", "kv_len_min"), static_cast<int>(s.params.at("heads")),
+          static_cast<int>(s.params.at("kv_heads")), static_cast<int>(s.params.at("head_dim")),
+          s.format == "bf16" ? 2 : 1);
+      for (const KernelRecord& k : s.kernels)
+        if (k.name.find("combine") == std::string::npos) {
+          EXPECT_EQ(grid_ctas(k), plan.ctas) << shape_key(s);
+          ++checked;
+        }
+    }
+  ASSERT_GT(checked, 0) << "no committed decode attention profiles (run from the repository root)";
+  EXPECT_GT(checked, 400);
+}
+
+TEST(KernelPlan, PrefillAttentionCtasMatchTheRecordedGrids) {
+  int checked = 0;
+  for (const Profile& p : committed("prefill_attention"))
+    for (const ProfileShape& s : p.shapes) {
+      const int qk = static_cast<int>(s.params.at("head_dim"));
+      const int v = static_cast<int>(s.params.count("v_head_dim") ? s.params.at("v_head_dim") : qk);
+      const KernelPlan plan = prefill_attention_plan(
+          lens(s, "seq_len", "seq_len_min"),
+          s.params.count("prefix_len") ? s.params.at("prefix_len") : 0,
+          static_cast<int>(s.params.at("heads")), static_cast<int>(s.params.at("kv_heads")), qk, v,
+          s.format == "fp8");
+      for (const KernelRecord& k : s.kernels)
+        if (k.name.find("prefill_attention_kernel") != std::string::npos) {
+          EXPECT_EQ(grid_ctas(k), plan.ctas) << shape_key(s);
+          // The wgmma kernels are named sm90_...; the mma.sync one is not.
+          EXPECT_EQ(k.name.find("sm90_prefill") != std::string::npos, plan.path != "mma")
+              << shape_key(s) << " " << k.name;
+          ++checked;
+        }
+    }
+  ASSERT_GT(checked, 0) << "no committed prefill attention profiles (run from the repository root)";
+  EXPECT_GT(checked, 300);
+}
+
+// The MoE FFN takes the persistent wgmma grouped GEMM (one CTA per SM) at 48 or more rows
+// per expert, and the 16-row mma.sync kernels below.
+TEST(KernelPlan, MoeFfnPathMatchesTheRecordedKernels) {
+  int checked = 0;
+  for (const char* op : {"prefill_ffn", "decode_ffn"})
+    for (const Profile& p : committed(op))
+      for (const ProfileShape& s : p.shapes) {
+        const double rows = static_cast<double>(s.params.at("tokens") * s.params.at("top_k"));
+        const std::string path = moe_ffn_path(rows, static_cast<int>(s.params.at("experts")));
+        bool wgmma = false;
+        for (const KernelRecord& k : s.kernels)
+          if (k.name.find("sm90_grouped_gemm") != std::string::npos) {
+            wgmma = true;
+            EXPECT_EQ(grid_ctas(k), kPlanSms) << shape_key(s);
+          }
+        EXPECT_EQ(wgmma, path == "wgmma") << shape_key(s);
+        ++checked;
+      }
+  ASSERT_GT(checked, 0) << "no committed FFN profiles (run from the repository root)";
+}
+
+TEST(KernelPlan, ExpectedTilesPerBinClosedForms) {
+  // One bin holds every row.
+  EXPECT_DOUBLE_EQ(expected_tiles_per_bin(1000, 1, 128), 8);
+  // Tiles of one row: the expected rows per bin.
+  EXPECT_NEAR(expected_tiles_per_bin(1000, 8, 1), 125, 1e-6);
+  // One row over 4 bins: a bin holds it (one tile) with probability 1/4.
+  EXPECT_NEAR(expected_tiles_per_bin(1, 4, 128), 0.25, 1e-9);
+  // At least the mean rows over the tile, at most one tile more.
+  for (double n : {10.0, 300.0, 5000.0, 100000.0})
+    for (double bins : {2.0, 16.0, 64.0}) {
+      const double t = expected_tiles_per_bin(n, bins, 128);
+      EXPECT_GE(t, n / bins / 128 - 1e-9) << n << " " << bins;
+      EXPECT_LE(t, n / bins / 128 + 1 + 1e-9) << n << " " << bins;
+    }
+}
+
+// The busiest slot's share times the slots is never below the total, and equals it when
+// alike CTAs fill whole waves.
+TEST(KernelPlan, ScheduledWorkBoundsTheTotal) {
+  const KernelPlan even = decode_attention_plan(std::vector<int64_t>(132, 256 * 6), 8, 8, 128, 2);
+  const double total = 4.0 * 132 * 256 * 6 * 8 * 128;
+  EXPECT_GE(even.sched_flops, total * (1 - 1e-12));
+  for (int64_t prefix : {0, 1000, 8000}) {
+    const KernelPlan p = prefill_attention_plan({3000, 1000, 77}, prefix, 16, 2, 128, 128, false);
+    // The scheduled FLOPs count every CTA's whole K/V tiles.
+    EXPECT_GT(p.sched_flops, 0);
+    EXPECT_GE(p.waves, std::ceil(p.ctas / p.slots) - 1e-9);
+  }
+  const KernelPlan g = dense_gemm_plan(4096, 4096, 4096, 2);
+  EXPECT_GE(g.sched_flops, 2.0 * 4096 * 4096 * 4096);
+  EXPECT_EQ(g.ctas, 32 * 32);
+  EXPECT_EQ(g.waves, 8);
+}
+
+}  // namespace
+}  // namespace quadrant::calibration
