@@ -16,6 +16,7 @@ void add_commands(CLI::App& app) {
   add_plan_command(app);
   add_calibrate_command(app);
   add_import_model_command(app);
+  add_bench_check_command(app);
 }
 
 }  // namespace quadrant::cli

@@ -13,6 +13,7 @@ void add_simulate_command(CLI::App& app);
 void add_plan_command(CLI::App& app);
 void add_calibrate_command(CLI::App& app);
 void add_import_model_command(CLI::App& app);
+void add_bench_check_command(CLI::App& app);
 
 // A subcommand's exit status (0 unless it set one, e.g. a failed regression check).
 void set_exit_code(int code);

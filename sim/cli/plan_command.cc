@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "calibration/calibrated_cost_model.h"
+#include "reports/deploy.h"
 #include "reports/report.h"
 #include "sim/cli/commands.h"
 #include "sim/core/error.h"
@@ -113,6 +114,8 @@ void run_plan(const std::string& scenario_path, const std::string& out_dir, int 
       planner::plan(s, planner::simulation_evaluator(plan_cost_models(s)), o);
   if (rank == 0) {
     const std::string html = reports::write_report(r, out_dir);
+    if (r.recommended >= 0)
+      reports::write_deploy(reports::deploy_files(reports::deploy_plan(r)), out_dir + "/deploy");
     if (r.recommended < 0)
       std::fprintf(stderr, "plan: no candidate met the SLOs; see the report\n");
     std::printf("%s\n", html.c_str());
