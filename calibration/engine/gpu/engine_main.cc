@@ -18,6 +18,7 @@
 #include <iostream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #if QUADRANT_ENGINE_HAVE_DRIVER
 #include "calibration/engine/driver.h"
@@ -47,8 +48,7 @@ struct CommonArgs {
 };
 
 void add_common(CLI::App* app, CommonArgs& a) {
-  app->add_option("--scenario", a.scenario, "scenario: model, colocated limits, workload")
-      ->required();
+  app->add_option("--scenario", a.scenario, "scenario: model, colocated limits, workload");
   app->add_option(
       "--format", a.format,
       "MoE FFN format: bf16, fp8, w4a8 (default: the scenario model's weight precision)");
@@ -121,7 +121,12 @@ void free_routing_checks(qg::GpuStepExecutor& ex, qg::FfnFormat format, int prom
   report_checks(ex, format, prompt_len, seed);
 }
 
+void require_scenario(const CommonArgs& a) {
+  if (a.scenario.empty()) throw std::invalid_argument("--scenario is required");
+}
+
 int run_check(const CommonArgs& a, int prompt_len, bool also_free) {
+  require_scenario(a);
   const Scenario sc = quadrant::load_scenario(a.scenario);
   const bool ok = pinned_checks(sc, a, prompt_len);
   if (also_free) {
@@ -133,6 +138,7 @@ int run_check(const CommonArgs& a, int prompt_len, bool also_free) {
 }
 
 int run_bench(const CommonArgs& a, const std::string& out, int reps, bool check, int prompt_len) {
+  require_scenario(a);
   const Scenario sc = quadrant::load_scenario(a.scenario);
   const bool checks_ok = !check || pinned_checks(sc, a, prompt_len);
   qg::GpuEngineOptions o = options_for(sc, a, 16384 + 512);
@@ -162,6 +168,7 @@ int run_bench(const CommonArgs& a, const std::string& out, int reps, bool check,
 #if QUADRANT_ENGINE_HAVE_DRIVER
 struct ServeArgs {
   std::string out;
+  std::vector<std::string> cases;  // case folders (scenario.json inside): one executor for all
   std::string gpu;
   double rate = 0;
   double time_scale = 0;
@@ -171,46 +178,97 @@ struct ServeArgs {
   int breakdown_every = 25;
 };
 
+struct ServeJob {
+  std::string scenario_path;  // as given
+  std::string recorded;       // what run.json records (relative to the log folder for cases)
+  std::string out;            // log folder
+  Scenario sc;
+  std::vector<quadrant::TraceRecord> requests;
+};
+
+// Every job must be served by the same executor: one model, format and set of limits.
+void require_same_engine(const ServeJob& first, const ServeJob& job, const CommonArgs& a) {
+  const auto& p = first.sc.serving.colocated;
+  const auto& q = job.sc.serving.colocated;
+  const bool same =
+      first.sc.model.name == job.sc.model.name &&
+      first.sc.model.num_layers == job.sc.model.num_layers &&
+      (!a.format.empty() || first.sc.model.precision.weights == job.sc.model.precision.weights) &&
+      p.max_batch_size == q.max_batch_size && p.max_batch_tokens == q.max_batch_tokens &&
+      first.sc.serving.kv_block_size == job.sc.serving.kv_block_size;
+  if (!same)
+    throw std::invalid_argument(job.scenario_path + ": model, FFN format or limits differ from " +
+                                first.scenario_path +
+                                " (one executor serves every case of a call)");
+}
+
 int run_serve(const CommonArgs& a, const ServeArgs& s) {
-  Scenario sc = quadrant::load_scenario(a.scenario);
-  auto& w = sc.workload;
-  if (s.rate > 0) w.arrival.rate_per_s = s.rate;
-  if (s.time_scale > 0) w.arrival.trace_time_scale = s.time_scale;
-  if (s.max_requests >= 0) w.max_requests = s.max_requests;
-  if (s.duration_s > 0) w.duration = quadrant::Duration::seconds(s.duration_s);
-  const auto requests = qe::engine_requests(w, sc.seed);
-  int64_t longest = 0;
-  for (const auto& r : requests)
-    longest = std::max<int64_t>(longest, int64_t(r.input_tokens) + r.output_tokens);
-  qg::GpuEngineOptions o = options_for(sc, a, longest);
-  o.breakdown_every = s.breakdown_every;
-  qg::GpuStepExecutor ex(sc.model, o);
-  std::printf("%s\n%zu requests, longest %lld tokens\n", ex.describe().c_str(), requests.size(),
-              static_cast<long long>(longest));
-  qe::WallClock clock;
-  qe::EngineOptions eo;
-  eo.drain_limit = quadrant::Duration::seconds(s.drain_limit_s);
-  eo.scenario = a.scenario;
-  eo.gpu = s.gpu.empty() ? sc.serving.colocated.gpu : s.gpu;
-  eo.seed = a.seed;
-  eo.on_step = [](const qe::StepRecord& r) {
-    if (r.index % 500 == 0)
-      std::printf("step %lld: %lld prefill tokens, %d decode, gpu %.2f ms\n",
-                  static_cast<long long>(r.index), static_cast<long long>(r.prefill_tokens()),
-                  r.decode_seqs, double(r.gpu_ns) / 1e6);
+  std::vector<ServeJob> jobs;
+  auto add = [&](const std::string& path, const std::string& recorded, const std::string& out) {
+    ServeJob j;
+    j.scenario_path = path;
+    j.recorded = recorded;
+    j.out = out;
+    j.sc = quadrant::load_scenario(path);
+    auto& w = j.sc.workload;
+    if (s.rate > 0) w.arrival.rate_per_s = s.rate;
+    if (s.time_scale > 0) w.arrival.trace_time_scale = s.time_scale;
+    if (s.max_requests >= 0) w.max_requests = s.max_requests;
+    if (s.duration_s > 0) w.duration = quadrant::Duration::seconds(s.duration_s);
+    j.requests = qe::engine_requests(w, j.sc.seed);
+    jobs.push_back(std::move(j));
   };
-  qe::EngineRun run = qe::run_engine(sc, requests, ex, clock, eo);
-  qe::write_run_log(run, s.out);
-  std::printf(
-      "%zu steps (%lld graph replays), %lld finished, %lld unfinished, %lld rejected, %lld "
-      "preemptions%s%s\n",
-      run.steps.size(), static_cast<long long>(ex.graph_steps()),
-      static_cast<long long>(run.count(qe::RequestStatus::kFinished)),
-      static_cast<long long>(run.count(qe::RequestStatus::kUnfinished)),
-      static_cast<long long>(run.count(qe::RequestStatus::kRejected)),
-      static_cast<long long>(run.meta.preemptions),
-      run.meta.error.empty() ? "" : "; error: ", run.meta.error.c_str());
-  return run.meta.error.empty() ? 0 : 1;
+  if (!a.scenario.empty()) add(a.scenario, a.scenario, s.out);
+  for (const std::string& dir : s.cases) {
+    const std::string name = std::filesystem::path(dir).lexically_normal().filename().string();
+    add(dir + "/scenario.json", "scenario.json", s.out + "/" + name);
+  }
+  if (jobs.empty()) throw std::invalid_argument("serve: give --scenario or --case");
+  int64_t longest = 0;
+  for (const ServeJob& j : jobs) {
+    require_same_engine(jobs.front(), j, a);
+    for (const auto& r : j.requests)
+      longest = std::max<int64_t>(longest, int64_t(r.input_tokens) + r.output_tokens);
+  }
+  qg::GpuEngineOptions o = options_for(jobs.front().sc, a, longest);
+  o.breakdown_every = s.breakdown_every;
+  qg::GpuStepExecutor ex(jobs.front().sc.model, o);
+  std::printf("%s\nlongest request %lld tokens\n", ex.describe().c_str(),
+              static_cast<long long>(longest));
+  int status = 0;
+  for (const ServeJob& j : jobs) {
+    qe::WallClock clock;
+    qe::EngineOptions eo;
+    eo.drain_limit = quadrant::Duration::seconds(s.drain_limit_s);
+    eo.scenario = j.recorded;
+    eo.gpu = s.gpu.empty() ? j.sc.serving.colocated.gpu : s.gpu;
+    eo.seed = a.seed;
+    eo.on_step = [](const qe::StepRecord& r) {
+      if (r.index % 1000 == 0)
+        std::printf("  step %lld: %lld prefill tokens, %d decode, gpu %.2f ms\n",
+                    static_cast<long long>(r.index), static_cast<long long>(r.prefill_tokens()),
+                    r.decode_seqs, double(r.gpu_ns) / 1e6);
+    };
+    const int64_t graphs_before = ex.graph_steps();
+    qe::EngineRun run = qe::run_engine(j.sc, j.requests, ex, clock, eo);
+    qe::write_run_log(run, j.out);
+    std::printf(
+        "%s: %zu requests, %zu steps (%lld graph replays), %lld finished, %lld "
+        "unfinished, %lld rejected, %lld preemptions%s%s\n",
+        j.scenario_path.c_str(), j.requests.size(), run.steps.size(),
+        static_cast<long long>(ex.graph_steps() - graphs_before),
+        static_cast<long long>(run.count(qe::RequestStatus::kFinished)),
+        static_cast<long long>(run.count(qe::RequestStatus::kUnfinished)),
+        static_cast<long long>(run.count(qe::RequestStatus::kRejected)),
+        static_cast<long long>(run.meta.preemptions),
+        run.meta.error.empty() ? "" : "; error: ", run.meta.error.c_str());
+    std::fflush(stdout);
+    if (!run.meta.error.empty()) {
+      status = 1;
+      break;  // after a CUDA error the device is not usable: stop with this case's log written
+    }
+  }
+  return status;
 }
 #endif
 
@@ -245,7 +303,10 @@ int main(int argc, char** argv) {
   CLI::App* srv = app.add_subcommand(
       "serve", "serve the scenario's workload in wall-clock time, write the run log");
   add_common(srv, common);
-  srv->add_option("--out", serve.out, "run log folder (run.json, steps.csv, requests.csv)")
+  srv->add_option("--case", serve.cases,
+                  "case folder holding scenario.json (repeatable; its log goes to OUT/<name>)");
+  srv->add_option("--out", serve.out,
+                  "run log folder (run.json, steps.csv, requests.csv); with --case their parent")
       ->required();
   srv->add_option("--gpu", serve.gpu, "catalog key recorded in the log (default: the pool's)");
   srv->add_option("--rate", serve.rate, "Poisson arrival rate override, requests/s");
