@@ -19,11 +19,9 @@
 #include <string>
 #include <vector>
 
-namespace quadrant::kernels {
+#include "kernels/plan/shape.h"  // ShapeParams
 
-// Named integer shape parameters, e.g. {"batch": 64, "kv_len": 4096}. Each op documents
-// the names it reads; make_op rejects unknown or missing names with std::invalid_argument.
-using ShapeParams = std::map<std::string, int64_t>;
+namespace quadrant::kernels {
 
 struct CheckResult {
   double rel_fro_error = 0;  // ||out - ref||_F / ||ref||_F

@@ -45,6 +45,29 @@ int prefill_threads(bool fp8, int variant);
 inline constexpr int kPrefillScaleBlock = 64;  // fp8: tokens per Q/K/V scale
 inline constexpr int kPrefillVtTile = 128;     // fp8 wgmma: tokens per V^T tile
 
+// Shared memory per CTA (bytes), as the kernels lay it out (each .cu static_asserts its own
+// layout against these).
+// mma.sync kernel: Q tile, two stages of K and V (64 rows each), fp8 its byte staging.
+constexpr int prefill_mma_smem_bytes(bool fp8, int head_dim, int v_head_dim) {
+  const int q = 64 * head_dim * 2, k = 64 * head_dim * 2, v = 64 * v_head_dim * 2;
+  const int stage8 = fp8 ? 64 * (head_dim + v_head_dim) : 0;
+  return q + 2 * (k + v) + (fp8 ? 64 * head_dim + 2 * stage8 : 0);
+}
+// wgmma kernel with `consumers` warpgroups of 64 query rows: Q, a ring of K/V stages (three
+// where they fit, else two), 13 mbarriers and the 1024-byte alignment slack.
+constexpr int prefill_wgmma_stages(bool fp8, int head_dim, int v_head_dim, int consumers) {
+  const int boxes = head_dim * (fp8 ? 1 : 2) / 128;
+  const int q = boxes * 64 * consumers * 128, k = boxes * 128 * 128;
+  const int v = fp8 ? v_head_dim * 128 : (v_head_dim / 64) * 128 * 128;
+  return q + 3 * (k + v) + 128 + 1024 <= 227 * 1024 ? 3 : 2;
+}
+constexpr int prefill_wgmma_smem_bytes(bool fp8, int head_dim, int v_head_dim, int consumers) {
+  const int boxes = head_dim * (fp8 ? 1 : 2) / 128;
+  const int q = boxes * 64 * consumers * 128, k = boxes * 128 * 128;
+  const int v = fp8 ? v_head_dim * 128 : (v_head_dim / 64) * 128 * 128;
+  return q + prefill_wgmma_stages(fp8, head_dim, v_head_dim, consumers) * (k + v) + 128 + 1024;
+}
+
 // The host-built schedule of one prefill step: query tiles heaviest first (most keys), and
 // the per-sequence offsets the kernels read. Each sequence s has q_lens[s] new tokens after
 // prefix_lens[s] cached ones; its keys are the prefix and the new tokens.
@@ -82,5 +105,21 @@ inline constexpr int kMoeMmaBlockN = 128;    // mma.sync grouped GEMM: weight ro
 inline constexpr int kMoeW4BlockN = 128;     // W4A8 register-dequant GEMM: 8 warps x 16 rows
 inline constexpr int kMoeWgmmaBlockN = 256;  // wgmma grouped GEMM
 inline constexpr int kMoeWgmmaBlockM = 128;
+inline constexpr int kMoeWgmmaThreads = 384;  // producer + two consumer warpgroups
+inline constexpr int kMoeGemmThreads = 256;   // mma.sync grouped GEMMs (both)
+// mma.sync grouped GEMM (16-row tiles): three stages of A (16 x 128 bytes) and W (128 x 128).
+constexpr int moe_mma_smem_bytes() {
+  return 3 * (16 * 128 + 128 * 128);
+}
+// W4A8 register-dequant GEMM: four stages of A (16 x 128 bytes), static.
+constexpr int moe_w4_smem_bytes() {
+  return 4 * 16 * 128;
+}
+// wgmma grouped GEMM: four stages of A (128 x 128 B) and W (256 x 128 B) (+ 1 KB of W4A8 row
+// scales), a 32 KB TMA-store buffer for the plain BF16 output, alignment slack and barriers.
+constexpr int moe_wgmma_smem_bytes(bool silu_mul, bool row_scales) {
+  const int stage = 128 * 128 + 2 * 128 * 128 + (row_scales ? 1024 : 0);
+  return 4 * stage + (!silu_mul && !row_scales ? 32768 : 0) + 1024 + 256;
+}
 
 }  // namespace quadrant::kernels::plan

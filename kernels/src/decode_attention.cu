@@ -27,7 +27,7 @@
 namespace quadrant::kernels {
 namespace {
 
-constexpr int kThreads = 128;
+constexpr int kThreads = plan::kDecodeThreads;
 constexpr int kElemsPerLane = 8;
 
 template <class KV>
@@ -552,36 +552,17 @@ template <class KV>
 class DecodeAttentionOp final : public QuadrantOp {
  public:
   DecodeAttentionOp(std::string format, const ShapeParams& shape) : format_(std::move(format)) {
-    ShapeReader r(shape, "decode_attention");
-    batch_ = r.get("batch");
-    const int64_t kv_len = r.get("kv_len");
-    const int64_t kv_len_min = r.get("kv_len_min", kv_len);
-    heads_ = static_cast<int>(r.get("heads"));
-    kv_heads_ = static_cast<int>(r.get("kv_heads"));
-    head_dim_ = static_cast<int>(r.get("head_dim"));
-    block_size_ = static_cast<int>(r.get("block_size", 16));
-    r.finish();
-    r.require(batch_ >= 1 && kv_len_min >= 1 && kv_len >= kv_len_min,
-              "need batch >= 1 and 1 <= kv_len_min <= kv_len");
-    r.require(kv_heads_ >= 1 && heads_ % kv_heads_ == 0, "heads must be a multiple of kv_heads");
-    const int group = heads_ / kv_heads_;
-    r.require(group <= 8 ? (8 % group == 0) : (group % 8 == 0),
-              "heads / kv_heads must divide 8 or be a multiple of 8");
-    r.require(head_dim_ == 64 || head_dim_ == 128 || head_dim_ == 256,
-              "head_dim must be 64, 128 or 256");
-    r.require(block_size_ >= 1, "block_size must be >= 1");
+    const DecodeAttentionShape sh = parse_decode_attention(shape);
+    batch_ = sh.batch;
+    heads_ = sh.heads;
+    kv_heads_ = sh.kv_heads;
+    head_dim_ = sh.head_dim;
+    block_size_ = sh.block_size;
+    kv_lens_.assign(sh.kv_lens.begin(), sh.kv_lens.end());
     // FP8 KV at head dim 128 runs on tensor cores; QUADRANT_DECODE_ATTN_MMA=0 (benchmarks
     // only) keeps it on the CUDA-core kernel for comparison.
     const char* mma = std::getenv("QUADRANT_DECODE_ATTN_MMA");
     use_mma_ = !(mma && std::string(mma) == "0");
-
-    // Lengths spread evenly between kv_len_min and kv_len, in a scrambled batch order.
-    kv_lens_.resize(batch_);
-    for (int64_t b = 0; b < batch_; ++b) {
-      const int64_t rank = (b * 7919) % batch_;
-      kv_lens_[b] = static_cast<int32_t>(kv_len_min + (kv_len - kv_len_min) * rank /
-                                                          std::max<int64_t>(1, batch_ - 1));
-    }
     max_len_ = *std::max_element(kv_lens_.begin(), kv_lens_.end());
     max_blocks_ = (max_len_ + block_size_ - 1) / block_size_;
     // Pages handed out in a shuffled order, as a cache allocator that has run a while.

@@ -46,13 +46,10 @@ class DenseGemmOp final : public QuadrantOp {
 
  public:
   DenseGemmOp(std::string format, const ShapeParams& shape) : format_(std::move(format)) {
-    ShapeReader r(shape, "dense_gemm");
-    m_ = r.get("m");
-    n_ = r.get("n");
-    k_ = r.get("k");
-    r.finish();
-    r.require(m_ >= 1 && n_ >= 1 && k_ >= 16 && k_ % 16 == 0 && n_ % 16 == 0,
-              "need m >= 1, n and k multiples of 16");
+    const DenseGemmShape sh = parse_dense_gemm(shape);
+    m_ = sh.m;
+    n_ = sh.n;
+    k_ = sh.k;
   }
   std::string name() const override { return "sm90_" + format_ + "_dense_gemm_cublaslt"; }
 

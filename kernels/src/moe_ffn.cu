@@ -39,7 +39,8 @@ constexpr int kMaxExperts = plan::kMoeMaxExperts;
 // Row tiles: 64 rows at prefill sizes, 16 at decode sizes (a few rows per expert), so
 // that the tensor-core work per weight byte read stays small when reading weights is the
 // bound.
-constexpr int kBn = plan::kMoeMmaBlockN, kBkBytes = 128, kStages = 3, kGemmThreads = 256;
+constexpr int kBn = plan::kMoeMmaBlockN, kBkBytes = 128, kStages = 3,
+              kGemmThreads = plan::kMoeGemmThreads;
 
 // ---- routing and permutation ----
 
@@ -289,6 +290,9 @@ __global__ void moe_w4_prepack_kernel(const uint8_t* __restrict__ w, int experts
 // each 16 weight rows (two n8 groups) x the tile's 16 rows; kDepth k blocks of weights in
 // flight per lane.
 constexpr int kW4Warps = 8, kW4Depth = 4, kW4Stages = 4;
+static_assert(kW4Warps * 16 == plan::kMoeW4BlockN && kW4Warps * 32 == plan::kMoeGemmThreads &&
+                  kW4Stages * 16 * 128 == plan::moe_w4_smem_bytes(),
+              "the launch plans' geometry (kernels/plan/dispatch.h)");
 __global__ void __launch_bounds__(kW4Warps * 32) moe_w4a8_decode_gemm_kernel(
     const uint8_t* __restrict__ a, const float* __restrict__ a_scale, const uint4* __restrict__ wp,
     const float* __restrict__ ws_t, const int32_t* __restrict__ offsets,
@@ -398,6 +402,8 @@ struct GemmTraits {
   static constexpr int kBStageBytes = F == Fmt::kW4a8 ? kBn * 64 : kBn * kBkBytes;
   static constexpr int kStageBytes = BM * kBkBytes + kBStageBytes;
   static constexpr int kSmemBytes = kStages * kStageBytes + (F == Fmt::kW4a8 ? kBn * kBkBytes : 0);
+  static_assert(F == Fmt::kW4a8 || BM != 16 || kSmemBytes == plan::moe_mma_smem_bytes(),
+                "the launch plans' layout (kernels/plan/dispatch.h)");
 };
 
 template <Fmt F, int BM>
@@ -939,21 +945,15 @@ class MoeFfnOp final : public QuadrantOp {
   // lt: the GEMMs through cuBLASLt once per expert (BF16 only), the rest as ours.
   MoeFfnOp(std::string quadrant, std::string format, const ShapeParams& shape, bool lt)
       : quadrant_(std::move(quadrant)), format_(std::move(format)), lt_(lt) {
-    ShapeReader r(shape, quadrant_);
+    const MoeFfnShape sh = parse_moe_ffn(quadrant_, shape);
     problem_.format = F == Fmt::kBf16  ? MoeFormat::kBf16
                       : F == Fmt::kFp8 ? MoeFormat::kFp8
                                        : MoeFormat::kW4a8;
-    problem_.tokens = r.get("tokens");
-    problem_.experts = static_cast<int>(r.get("experts"));
-    problem_.top_k = static_cast<int>(r.get("top_k"));
-    problem_.hidden = r.get("hidden");
-    problem_.intermediate = r.get("intermediate");
-    r.finish();
-    try {
-      check_moe_problem(problem_);
-    } catch (const std::invalid_argument& e) {
-      r.require(false, std::string(e.what()).substr(std::string("moe_ffn: ").size()));
-    }
+    problem_.tokens = sh.tokens;
+    problem_.experts = sh.experts;
+    problem_.top_k = sh.top_k;
+    problem_.hidden = sh.hidden;
+    problem_.intermediate = sh.intermediate;
     path_ = plan::moe_gemm_path(problem_.tokens, problem_.top_k, problem_.experts, lt_);
   }
 

@@ -1,5 +1,5 @@
-// Host helpers of the QuadrantOp implementations: reading named shape parameters with
-// a loud error for unknown or missing names, decoding device buffers to float64, and
+// Host helpers of the QuadrantOp implementations (shapes are read by kernels/plan/shape.h):
+// decoding device buffers to float64, and
 // choosing which output rows a check recomputes on the CPU.
 #pragma once
 
@@ -12,40 +12,10 @@
 #include <vector>
 
 #include "kernels/include/quadrant_op.h"
+#include "kernels/plan/shape.h"
 #include "kernels/reference/numeric.h"
 
 namespace quadrant::kernels {
-
-class ShapeReader {
- public:
-  ShapeReader(const ShapeParams& shape, std::string op) : shape_(shape), op_(std::move(op)) {}
-  int64_t get(const std::string& name) {
-    auto it = shape_.find(name);
-    if (it == shape_.end())
-      throw std::invalid_argument(op_ + ": missing shape parameter '" + name + "'");
-    used_.insert(name);
-    return it->second;
-  }
-  int64_t get(const std::string& name, int64_t fallback) {
-    used_.insert(name);
-    auto it = shape_.find(name);
-    return it == shape_.end() ? fallback : it->second;
-  }
-  // Call after the last get(): a parameter nobody read is a typo, not a default.
-  void finish() const {
-    for (const auto& [name, value] : shape_)
-      if (!used_.count(name))
-        throw std::invalid_argument(op_ + ": unknown shape parameter '" + name + "'");
-  }
-  void require(bool condition, const std::string& what) const {
-    if (!condition) throw std::invalid_argument(op_ + ": " + what);
-  }
-
- private:
-  const ShapeParams& shape_;
-  std::string op_;
-  std::set<std::string> used_;
-};
 
 inline std::vector<double> bf16_to_double(const std::vector<uint16_t>& raw) {
   std::vector<double> out(raw.size());

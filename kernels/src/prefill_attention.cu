@@ -61,6 +61,8 @@ struct PrefillSmem {
   static constexpr int kStage8 = kFp8 ? kTile * (DQK + DV) : 0;
   static constexpr int kBytes =
       kQBytes + 2 * (kKBytes + kVBytes) + (kFp8 ? kTile * DQK + 2 * kStage8 : 0);
+  static_assert(kBytes == plan::prefill_mma_smem_bytes(kFp8, DQK, DV),
+                "the launch plans' layout (kernels/plan/dispatch.h)");
 };
 
 // Copy `rows` x `row_elems` elements (row stride `stride` elements) into a tile: bf16
@@ -483,22 +485,12 @@ class PrefillAttentionOp final : public QuadrantOp {
 
  public:
   PrefillAttentionOp(std::string format, const ShapeParams& shape) : format_(std::move(format)) {
-    ShapeReader r(shape, "prefill_attention");
-    batch_ = r.get("batch");
-    const int64_t seq_len = r.get("seq_len");
-    const int64_t seq_len_min = r.get("seq_len_min", seq_len);
-    const int64_t prefix = r.get("prefix_len", 0);
-    heads_ = static_cast<int>(r.get("heads"));
-    kv_heads_ = static_cast<int>(r.get("kv_heads"));
-    dqk_ = static_cast<int>(r.get("head_dim"));
-    dv_ = static_cast<int>(r.get("v_head_dim", dqk_));
-    r.finish();
-    r.require(batch_ >= 1 && seq_len_min >= 1 && seq_len >= seq_len_min && prefix >= 0,
-              "need batch >= 1, 1 <= seq_len_min <= seq_len, prefix_len >= 0");
-    r.require(kv_heads_ >= 1 && heads_ % kv_heads_ == 0, "heads must be a multiple of kv_heads");
-    r.require(
-        (dqk_ == 64 && dv_ == 64) || (dqk_ == 128 && dv_ == 128) || (dqk_ == 192 && dv_ == 128),
-        "(head_dim, v_head_dim) must be (64, 64), (128, 128) or (192, 128)");
+    const PrefillAttentionShape sh = parse_prefill_attention(shape);
+    batch_ = sh.batch;
+    heads_ = sh.heads;
+    kv_heads_ = sh.kv_heads;
+    dqk_ = sh.head_dim;
+    dv_ = sh.v_head_dim;
     problem_.dtype = kFp8 ? DType::kE4m3 : DType::kBf16;
     problem_.heads = heads_;
     problem_.kv_heads = kv_heads_;
@@ -508,12 +500,8 @@ class PrefillAttentionOp final : public QuadrantOp {
     // wgmma kernel's variants (sm90_prefill_attention.h); unset: the default.
     const char* variant = std::getenv("QUADRANT_PREFILL_ATTN_VARIANT");
     problem_.variant = variant ? std::atoi(variant) : plan::kDefaultVariant;
-    for (int64_t b = 0; b < batch_; ++b) {
-      const int64_t rank = (b * 7919) % batch_;
-      problem_.q_lens.push_back(seq_len_min +
-                                (seq_len - seq_len_min) * rank / std::max<int64_t>(1, batch_ - 1));
-      problem_.prefix_lens.push_back(prefix);
-    }
+    problem_.q_lens = sh.q_lens;
+    problem_.prefix_lens = sh.prefix_lens;
     variant_ = plan::prefill_variant(kFp8, dqk_, dv_, problem_.variant);
     const plan::PrefillSchedule s = plan::prefill_schedule(problem_.q_lens, problem_.prefix_lens,
                                                            plan::prefill_tile_rows(kFp8, variant_));

@@ -6,14 +6,13 @@
 // 256 rows x 128 bytes of W (64 BF16 or 128 E4M3 of k), 48 KB; kStages of them.
 // Barriers: full[s] (producer's expect_tx + TMA bytes), empty[s] (one arrive per consumer
 // warp once its wgmmas that read stage s have completed).
-#include <cudaTypedefs.h>
-
 #include <stdexcept>
 #include <string>
 
+#include "kernels/plan/dispatch.h"
 #include "kernels/src/common.cuh"
-#include "kernels/src/sm90_gemm_wgmma.cuh"
 #include "kernels/src/sm90_grouped_gemm.h"
+#include "kernels/src/sm90_primitives.cuh"
 
 namespace quadrant::kernels {
 namespace {
@@ -56,76 +55,9 @@ struct Params {
   int rows, n, k, n_tiles;
 };
 
-// ---- mbarrier and TMA ----
-__device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count));
-}
-__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)),
-               "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-        "selp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(smem_u32(bar)), "r"(parity)
-        : "memory");
-  } while (!done);
-}
-__device__ __forceinline__ void bulk_load(void* dst, const void* src, uint32_t bytes,
-                                          uint64_t* bar) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::
-          "r"(smem_u32(dst)),
-      "l"(src), "r"(bytes), "r"(smem_u32(bar))
-      : "memory");
-}
-__device__ __forceinline__ void tma_store_2d(const CUtensorMap* map, int c0, int c1,
-                                             const void* src) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
-          reinterpret_cast<uint64_t>(map)),
-      "r"(c0), "r"(c1), "r"(smem_u32(src))
-      : "memory");
-}
-__device__ __forceinline__ void bulk_commit() {
-  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-}
-__device__ __forceinline__ void bulk_wait_read() {
-  asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
-}
-__device__ __forceinline__ void bulk_wait_all() {
-  asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
-}
-__device__ __forceinline__ void fence_proxy_async() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
 // Barrier of one consumer warpgroup (ids 1 and 2; 0 is __syncthreads).
 __device__ __forceinline__ void wg_barrier(int id) {
   asm volatile("bar.sync %0, 128;\n" ::"r"(id) : "memory");
-}
-__device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, int c0, int c1,
-                                            uint64_t* bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
-      "{%2, %3}], [%4];\n" ::"r"(smem_u32(dst)),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_u32(bar))
-      : "memory");
-}
-
-// Shared-memory matrix descriptor: K-major, 128-byte swizzle, 8-row groups 1024 bytes apart.
-// Advancing along k inside the swizzle atom adds the byte offset to the start address.
-__device__ __forceinline__ uint64_t smem_desc(const void* p) {
-  const uint64_t addr = smem_u32(p);
-  return ((addr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) |
-         (uint64_t(1) << 62);
 }
 
 struct Tile {
@@ -206,7 +138,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       mbar_init(full + s, 1);
       mbar_init(empty + s, 8);  // the 8 consumer warps
     }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    mbar_fence_init();
   }
   __syncthreads();
   const int total = *p.num_tiles * p.n_tiles;
@@ -236,9 +168,9 @@ __global__ void __launch_bounds__(kThreads, 1)
           } else {
             mbar_expect_tx(full + s, kScaleOffset);
           }
-          tma_load_2d(sa, &a_map, kt * kBk, t.row0, full + s);
-          tma_load_2d(sa + kATileBytes, &w_map, kt * kBk, b0, full + s);
-          tma_load_2d(sa + kATileBytes + kBHalfBytes, &w_map, kt * kBk, b1, full + s);
+          tma_load_2d(sa, &a_map, full + s, kt * kBk, t.row0);
+          tma_load_2d(sa + kATileBytes, &w_map, full + s, kt * kBk, b0);
+          tma_load_2d(sa + kATileBytes + kBHalfBytes, &w_map, full + s, kt * kBk, b1);
         }
       }
     }
@@ -259,20 +191,21 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int s = it % kStages;
         mbar_wait(full + s, (it / kStages) & 1);
         const uint8_t* sa = smem + s * kStageBytes;
-        const uint64_t da = smem_desc(sa + cw * 64 * kRowBytes), db = smem_desc(sa + kATileBytes);
-        fence_regs(acc);
+        const uint64_t da = smem_desc(smem_addr(sa + cw * 64 * kRowBytes)),
+                       db = smem_desc(smem_addr(sa + kATileBytes));
+        fence_regs<128>(acc);
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < 4; ++kk)  // k16 steps: 32 bytes along the swizzled row
-          wgmma_m64n256k16_bf16(acc, da + 2 * kk, db + 2 * kk, (kt | kk) != 0);
+          wgmma_ss<256, Bf16>(acc, da + 2 * kk, db + 2 * kk, (kt | kk) != 0);
         wgmma_commit();
         // Keep this stage's wgmmas in flight; the previous stage's are done: release it.
         wgmma_wait<1>();
-        fence_regs(acc);
+        fence_regs<128>(acc);
         if (kt > 0 && lane == 0) mbar_arrive(empty + (it - 1) % kStages);
       }
       wgmma_wait<0>();
-      fence_regs(acc);
+      fence_regs<128>(acc);
       if (lane == 0) mbar_arrive(empty + (it - 1) % kStages);
     } else {
 #pragma unroll
@@ -303,18 +236,18 @@ __global__ void __launch_bounds__(kThreads, 1)
         if (kt + 1 < k_tiles) load_scales(kt + 1, next);
         mbar_wait(full + s, (it / kStages) & 1);
         const uint8_t* sa = smem + s * kStageBytes;
-        const uint64_t da = smem_desc(sa + cw * 64 * kRowBytes);
+        const uint64_t da = smem_desc(smem_addr(sa + cw * 64 * kRowBytes));
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          const uint64_t db = smem_desc(sa + kATileBytes + h * kBHalfBytes);
-          fence_regs(part);
+          const uint64_t db = smem_desc(smem_addr(sa + kATileBytes + h * kBHalfBytes));
+          fence_regs<64>(part);
           wgmma_fence();
 #pragma unroll
           for (int kk = 0; kk < 4; ++kk)  // k32 steps
-            wgmma_m64n128k32_e4m3(part, da + 2 * kk, db + 2 * kk, kk != 0);
+            wgmma_ss<128, E4m3>(part, da + 2 * kk, db + 2 * kk, kk != 0);
           wgmma_commit();
           wgmma_wait<0>();
-          fence_regs(part);
+          fence_regs<64>(part);
           // Promote this 128-deep block into the float accumulators with its scales.
           if constexpr (kColScale) {
             const float* cs = reinterpret_cast<const float*>(sa + kScaleOffset) + h * 128;
@@ -467,40 +400,21 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
-PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
-  static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* ptr = nullptr;
-    cudaDriverEntryPointQueryResult q;
-    QK_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &ptr, 12000,
-                                                   cudaEnableDefault, &q));
-    if (q != cudaDriverEntryPointSuccess || !ptr)
-      throw std::runtime_error("cuTensorMapEncodeTiled not found in the driver");
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(ptr);
-  }();
-  return fn;
-}
-
 // Row-major [rows][k] matrix, boxes of box_rows rows x 128 bytes, 128-byte swizzle.
 CUtensorMap make_map(const void* base, int64_t rows, int64_t k, bool fp8, int box_rows = 128) {
-  CUtensorMap map;
-  const cuuint64_t dims[2] = {cuuint64_t(k), cuuint64_t(rows)};
-  const cuuint64_t strides[1] = {cuuint64_t(k) * (fp8 ? 1 : 2)};
-  const cuuint32_t box[2] = {cuuint32_t(fp8 ? 128 : 64), cuuint32_t(box_rows)};
-  const cuuint32_t elem_strides[2] = {1, 1};
-  const CUresult r =
-      encode_fn()(&map, fp8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
-                  const_cast<void*>(base), dims, strides, box, elem_strides,
-                  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS)
-    throw std::runtime_error("cuTensorMapEncodeTiled failed: " + std::to_string(int(r)));
-  return map;
+  return tensor_map_2d(base, fp8, uint64_t(k), uint64_t(rows), uint64_t(k) * (fp8 ? 1 : 2),
+                       fp8 ? 128 : 64, uint32_t(box_rows));
 }
 
 template <bool kFp8, bool kSilu, bool kColScale = false>
 void launch_kernel(const CUtensorMap& a_map, const CUtensorMap& w_map, const CUtensorMap& out_map,
                    const Params& p, cudaStream_t stream) {
   constexpr int kSmemBytes = smem_bytes(kSilu, kColScale);
+  static_assert(kSmemBytes == plan::moe_wgmma_smem_bytes(kSilu, kColScale),
+                "the launch plans' layout (kernels/plan/dispatch.h)");
+  static_assert(kThreads == plan::kMoeWgmmaThreads && kBlockM == plan::kMoeWgmmaBlockM &&
+                    Sm90GroupedGemm::kBlockN == plan::kMoeWgmmaBlockN,
+                "the launch plans' geometry");
   static const bool attr_set = [] {
     QK_CUDA_CHECK(cudaFuncSetAttribute(sm90_grouped_gemm_kernel<kFp8, kSilu, kColScale>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));

@@ -19,72 +19,23 @@
 // is first written transposed ([kv head][d][token], each sequence padded to 128 tokens)
 // by a small kernel of the same step; within each 32 tokens its columns are permuted so
 // that the FP8 P fragment can be taken from the S accumulators without shuffles.
-#include <cuda.h>  // CUtensorMap and its enums; the encoder comes via the runtime
-
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
+#include "kernels/plan/dispatch.h"
 #include "kernels/src/common.cuh"
 #include "kernels/src/sm90_prefill_attention.h"
+#include "kernels/src/sm90_primitives.cuh"
 
 namespace quadrant::kernels {
 namespace {
 
+using namespace sm90;
+
 constexpr int kBN = 128;         // keys per K/V tile
 constexpr int kBox = 128 * 128;  // one TMA box: 128 rows of 128 bytes (a swizzle span)
 
-// ---- mbarrier, TMA and wgmma wrappers ----
-__device__ __forceinline__ void mbar_init(uint64_t* bar, int count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(bar)), "r"(count));
-}
-__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(bar)),
-               "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(bar)) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred p;\nLAB_WAIT:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
-      "@p bra DONE;\nbra LAB_WAIT;\nDONE:\n}\n" ::"r"(smem_u32(bar)),
-      "r"(parity)
-      : "memory");
-}
-__device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, uint64_t* bar, int x,
-                                            int y) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, "
-      "%4}], [%2];\n" ::"r"(smem_u32(dst)),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_u32(bar)), "r"(x), "r"(y)
-      : "memory");
-}
-__device__ __forceinline__ void wgmma_fence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void wgmma_commit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-// Keeps the compiler from moving reads of accumulators across the asynchronous wgmma.
-template <int N>
-__device__ __forceinline__ void fence_regs(float* r) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
-}
-// Shared-memory matrix descriptor, 128-byte swizzle. K-major tiles: sbo = 1024 (8 rows of
-// 128 bytes), lbo unused. MN-major (V as B of P.V): lbo = the byte step between 64-column
-// boxes, sbo = 1024 between groups of 8 keys.
-__device__ __forceinline__ uint64_t make_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
-  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t(lbo >> 4) << 16) | (uint64_t(sbo >> 4) << 32) |
-         (1ull << 62);
-}
 __device__ __forceinline__ float ex2(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
@@ -108,115 +59,6 @@ __device__ __forceinline__ float ex2_poly(float x) {
   return __int_as_float(__float_as_int(p) + ((__float_as_int(t) - 0x4B400000) << 23));
 }
 
-// D(64x128, f32) {+}= A(64x16, smem) . B(16x128, smem), both K-major.
-__device__ __forceinline__ void wgmma_ss_bf16_n128(float* d, uint64_t da, uint64_t db,
-                                                   int scale_d) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
-      "25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%"
-      "48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, "
-      "0;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
-        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
-        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
-        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
-        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
-        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
-        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
-        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
-        "+f"(d[63])
-      : "l"(da), "l"(db), "r"(scale_d)
-      : "memory");
-}
-
-// D(64x128, f32) += A(64x16, registers) . B(16x128, smem, MN-major (transposed)).
-__device__ __forceinline__ void wgmma_rs_bf16_n128(float* d, const uint32_t* a, uint64_t db) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
-      "25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%"
-      "48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, "
-      "1, 1, 1;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
-        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
-        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
-        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
-        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
-        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
-        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
-        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
-        "+f"(d[63])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db)
-      : "memory");
-}
-
-// D(64x64, f32) += A(64x16, registers) . B(16x64, smem, MN-major (transposed)).
-__device__ __forceinline__ void wgmma_rs_bf16_n64(float* d, const uint32_t* a, uint64_t db) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
-      "25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
-        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
-        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
-        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
-        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db)
-      : "memory");
-}
-
-// D(64x128, f32) {+}= A(64x32, smem) . B(32x128, smem), both K-major.
-__device__ __forceinline__ void wgmma_ss_e4m3_n128(float* d, uint64_t da, uint64_t db,
-                                                   int scale_d) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 "
-      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
-      "25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%"
-      "48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
-        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
-        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
-        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
-        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
-        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
-        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
-        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
-        "+f"(d[63])
-      : "l"(da), "l"(db), "r"(scale_d)
-      : "memory");
-}
-
-// D(64x128, f32) += A(64x32, registers) . B(32x128, smem, K-major).
-__device__ __forceinline__ void wgmma_rs_e4m3_n128(float* d, const uint32_t* a, uint64_t db) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 "
-      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%"
-      "25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%"
-      "48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, "
-      "1, 1;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
-        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
-        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
-        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
-        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
-        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
-        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
-        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
-        "+f"(d[63])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db)
-      : "memory");
-}
-
 // kCons consumer warpgroups of 64 query rows each, one producer warpgroup.
 template <bool kFp8, int DQK, int DV, int kCons>
 struct Sm90Layout {
@@ -237,6 +79,8 @@ struct Sm90Layout {
   static constexpr int kBar = kV0 + kStages * kVBytes;
   static constexpr int kSmem = kBar + 128 + 1024;  // 13 mbarriers, alignment slack
   static_assert(kSmem <= 227 * 1024, "shared memory");
+  static_assert(kSmem == plan::prefill_wgmma_smem_bytes(kFp8, DQK, DV, kCons),
+                "the launch plans' layout (kernels/plan/dispatch.h)");
 };
 
 // fp8 P.V: the P fragment of a 32-key step takes keys {2t, 2t+1, 8+2t, 9+2t} (+16) of
@@ -281,7 +125,7 @@ __global__ void __launch_bounds__(128 * (1 + kCons), 1)
       mbar_init(k_empty + i, 4 * kCons);  // one arrival per consumer warp
       mbar_init(v_empty + i, 4 * kCons);
     }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    mbar_fence_init();
   }
   __syncthreads();
 
@@ -362,9 +206,9 @@ __global__ void __launch_bounds__(128 * (1 + kCons), 1)
   // S = Q K_j^T into sc (asynchronous: the caller commits and waits).
   // Descriptors are built once; a step adds its byte offset / 16 to the address field
   // (the tiles lie below 256 KB, so the 14-bit field never carries).
-  const uint64_t dq0 = make_desc(sq_addr, 16, 1024);
-  const uint64_t dk0 = make_desc(smem_u32(smem + L::kK0), 16, 1024);
-  const uint64_t dv0 = make_desc(smem_u32(smem + L::kV0), kFp8 ? 16 : kBox, 1024);
+  const uint64_t dq0 = smem_desc(sq_addr, 16, 1024);
+  const uint64_t dk0 = smem_desc(smem_u32(smem + L::kK0), 16, 1024);
+  const uint64_t dv0 = smem_desc(smem_u32(smem + L::kV0), kFp8 ? 16 : kBox, 1024);
   auto issue_qk = [&](float* sc, int st) {
     const uint64_t dk = dk0 + uint32_t(st * (L::kKBytes >> 4));
     wgmma_fence();
@@ -373,9 +217,9 @@ __global__ void __launch_bounds__(128 * (1 + kCons), 1)
       const uint64_t da = dq0 + uint32_t(((kk / 4) * L::kQBox + (kk % 4) * 32) >> 4);
       const uint64_t db = dk + uint32_t(((kk / 4) * kBox + (kk % 4) * 32) >> 4);
       if constexpr (kFp8)
-        wgmma_ss_e4m3_n128(sc, da, db, kk > 0);
+        wgmma_ss<128, E4m3>(sc, da, db, kk > 0);
       else
-        wgmma_ss_bf16_n128(sc, da, db, kk > 0);
+        wgmma_ss<128, Bf16>(sc, da, db, kk > 0);
     }
     wgmma_commit();
   };
@@ -387,11 +231,11 @@ __global__ void __launch_bounds__(128 * (1 + kCons), 1)
     for (int kk = 0; kk < kPSteps; ++kk) {
       if constexpr (kFp8) {
         static_assert(DV == 128, "fp8: v_head_dim 128 only");
-        wgmma_rs_e4m3_n128(o, pa[kk], dv + uint32_t(kk * 32 / 16));
+        wgmma_rs<128, E4m3>(o, pa[kk], dv + uint32_t(kk * 32 / 16));
       } else if constexpr (DV == 128) {
-        wgmma_rs_bf16_n128(o, pa[kk], dv + uint32_t(kk * 16 * 128 / 16));
+        wgmma_rs<128, Bf16>(o, pa[kk], dv + uint32_t(kk * 16 * 128 / 16));
       } else {
-        wgmma_rs_bf16_n64(o, pa[kk], dv + uint32_t(kk * 16 * 128 / 16));
+        wgmma_rs<64, Bf16>(o, pa[kk], dv + uint32_t(kk * 16 * 128 / 16));
       }
     }
     wgmma_commit();
@@ -642,62 +486,25 @@ __global__ void __launch_bounds__(256)
   }
 }
 
-using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
-                                 const cuuint64_t*, const cuuint64_t*, const cuuint32_t*,
-                                 const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
-                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-
-EncodeTiled encoder() {
-  static EncodeTiled fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    QK_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000,
-                                                   cudaEnableDefault, &q));
-    if (!f || q != cudaDriverEntryPointSuccess)
-      throw std::runtime_error("cuTensorMapEncodeTiled: driver entry point not found");
-    return reinterpret_cast<EncodeTiled>(f);
-  }();
-  return fn;
-}
-
-// A 2-D map over rows of `cols` elements (row stride `stride_bytes`), boxes of
-// box_cols x box_rows, 128-byte swizzle; rows past the end read as zeros.
-CUtensorMap tensor_map(const void* base, bool fp8, uint64_t cols, uint64_t rows,
-                       uint64_t stride_bytes, uint32_t box_cols, uint32_t box_rows) {
-  CUtensorMap map;
-  const cuuint64_t dims[2] = {cols, rows};
-  const cuuint64_t strides[1] = {stride_bytes};
-  const cuuint32_t box[2] = {box_cols, box_rows};
-  const cuuint32_t elem[2] = {1, 1};
-  const CUresult r =
-      encoder()(&map, fp8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
-                const_cast<void*>(base), dims, strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS)
-    throw std::runtime_error("cuTensorMapEncodeTiled failed with CUresult " +
-                             std::to_string(int(r)));
-  return map;
-}
-
 template <bool kFp8, int DQK, int DV, int kCons>
 void launch_kernel(const Sm90PrefillProblem& pr, cudaStream_t stream) {
   using L = Sm90Layout<kFp8, DQK, DV, kCons>;
   const int e = kFp8 ? 1 : 2, box_cols = 128 / e;
-  const CUtensorMap tq = tensor_map(pr.q, kFp8, uint64_t(pr.heads) * DQK, pr.total_q,
-                                    uint64_t(pr.heads) * DQK * e, box_cols, L::kQRows);
-  const CUtensorMap tk = tensor_map(pr.k, kFp8, uint64_t(pr.kv_heads) * DQK, pr.total_k,
-                                    uint64_t(pr.kv_heads) * DQK * e, box_cols, kBN);
+  const CUtensorMap tq = sm90::tensor_map_2d(pr.q, kFp8, uint64_t(pr.heads) * DQK, pr.total_q,
+                                             uint64_t(pr.heads) * DQK * e, box_cols, L::kQRows);
+  const CUtensorMap tk = sm90::tensor_map_2d(pr.k, kFp8, uint64_t(pr.kv_heads) * DQK, pr.total_k,
+                                             uint64_t(pr.kv_heads) * DQK * e, box_cols, kBN);
   CUtensorMap tv;
   if constexpr (kFp8) {
     transpose_v_kernel<DV><<<dim3(pr.kt_tiles, pr.kv_heads), 256, 0, stream>>>(
         static_cast<const uint8_t*>(pr.v), static_cast<uint8_t*>(pr.vt), pr.args.kt_seq,
         pr.args.kt_tile, pr.args.cu_k, pr.args.cu_kt, pr.kv_heads, pr.kt_stride);
     QK_LAUNCH_CHECK("transpose_v_kernel");
-    tv = tensor_map(pr.vt, true, pr.kt_stride, uint64_t(pr.kv_heads) * DV, pr.kt_stride, kBN, DV);
+    tv = sm90::tensor_map_2d(pr.vt, true, pr.kt_stride, uint64_t(pr.kv_heads) * DV, pr.kt_stride,
+                             kBN, DV);
   } else {
-    tv = tensor_map(pr.v, false, uint64_t(pr.kv_heads) * DV, pr.total_k,
-                    uint64_t(pr.kv_heads) * DV * 2, 64, kBN);
+    tv = sm90::tensor_map_2d(pr.v, false, uint64_t(pr.kv_heads) * DV, pr.total_k,
+                             uint64_t(pr.kv_heads) * DV * 2, 64, kBN);
   }
   using Kernel = void (*)(CUtensorMap, CUtensorMap, CUtensorMap, Sm90PrefillArgs);
   Kernel kernel = nullptr;

@@ -378,6 +378,7 @@ struct MoeCase {
   MoeFormat format;
   int64_t tokens;  // 24 tokens x 2 / 8 experts: mma.sync; 400: the wgmma grouped GEMM
   bool given_ids;
+  bool ragged = false;  // expert 1 takes no row, expert 4 one: empty and 1-row tiles
 };
 
 class MoeFfnApi : public ::testing::TestWithParam<MoeCase> {};
@@ -407,6 +408,11 @@ TEST_P(MoeFfnApi, MatchesReferenceAndReplaysAsAGraph) {
   auto x = uniform(size_t(p.tokens) * p.hidden, 7, -1, 1);
   Buffer xd(to_bf16(x));
   auto logits = uniform(size_t(p.tokens) * p.experts, 8, -4, 4);
+  if (c.ragged)
+    for (int64_t t = 0; t < p.tokens; ++t) {
+      logits[t * p.experts + 1] = -100;
+      logits[t * p.experts + 4] = t == 0 ? 100 : -100;
+    }
   std::vector<float> logits_f(logits.begin(), logits.end());
   const auto routing = ref::route_top_k(logits_f.data(), p.tokens, p.experts, p.top_k);
   std::vector<float> weights_f(routing.weight.begin(), routing.weight.end());
@@ -495,14 +501,17 @@ INSTANTIATE_TEST_SUITE_P(
     FormatsAndPaths, MoeFfnApi,
     ::testing::Values(MoeCase{MoeFormat::kBf16, 24, false}, MoeCase{MoeFormat::kFp8, 24, true},
                       MoeCase{MoeFormat::kW4a8, 24, false}, MoeCase{MoeFormat::kBf16, 400, true},
-                      MoeCase{MoeFormat::kFp8, 400, false}, MoeCase{MoeFormat::kW4a8, 400, false}),
+                      MoeCase{MoeFormat::kFp8, 400, false}, MoeCase{MoeFormat::kW4a8, 400, false},
+                      MoeCase{MoeFormat::kBf16, 400, true, true},
+                      MoeCase{MoeFormat::kFp8, 400, false, true},
+                      MoeCase{MoeFormat::kW4a8, 24, true, true}),
     [](const auto& param_info) {
       const MoeCase& c = param_info.param;
       const char* f = c.format == MoeFormat::kBf16  ? "bf16"
                       : c.format == MoeFormat::kFp8 ? "fp8"
                                                     : "w4a8";
       return std::string(f) + "_tokens" + std::to_string(c.tokens) +
-             (c.given_ids ? "_given_topk" : "_router_logits");
+             (c.given_ids ? "_given_topk" : "_router_logits") + (c.ragged ? "_ragged" : "");
     });
 
 TEST(MoeFfnWeightBytes, FollowTheFormat) {

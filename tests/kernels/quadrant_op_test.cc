@@ -6,6 +6,8 @@
 
 #include <cuda_runtime.h>
 
+#include "kernels/plan/launch_plan.h"
+
 namespace quadrant::kernels {
 namespace {
 
@@ -50,6 +52,18 @@ TEST(QuadrantOp, PrefillFfnWgmmaPathMatchesItsReference) {
       EXPECT_TRUE(c.all_written) << format;
       EXPECT_LE(c.rel_fro_error, c.tolerance) << format;
     }
+  }
+}
+
+// The launch plans (kernels/plan, no GPU) name the same kernel variant as the op runs.
+TEST(QuadrantOp, LaunchPlanNamesTheOpsVariant) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  int sms = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  for (const auto& [quadrant, format] : supported_ops()) {
+    auto op = make_op(quadrant, format, small_shape(quadrant));
+    const auto plan = plan::plan_launches(quadrant, format, small_shape(quadrant), sms);
+    EXPECT_EQ(plan.variant, op->name()) << quadrant << " " << format;
   }
 }
 

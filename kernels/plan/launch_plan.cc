@@ -1,0 +1,353 @@
+#include "kernels/plan/launch_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+#include "kernels/plan/dispatch.h"
+
+namespace quadrant::kernels::plan {
+namespace {
+
+// Hopper: 228 KB of shared memory and 2048 threads per SM; 1 KB of each CTA's shared memory
+// is reserved by the system.
+constexpr int kSmemPerSm = 228 * 1024, kThreadsPerSm = 2048, kSmemReserved = 1024;
+
+int fit_per_sm(int block, int smem_bytes) {
+  const int by_threads = kThreadsPerSm / block;
+  const int by_smem = kSmemPerSm / (smem_bytes + kSmemReserved);
+  return std::max(1, std::min({by_threads, by_smem, 32}));
+}
+
+KernelLaunch launch(std::string kernel, int64_t grid, int block, int smem_bytes, int ctas_per_sm,
+                    double work_items, int sm_count) {
+  KernelLaunch l;
+  l.kernel = std::move(kernel);
+  l.grid = grid;
+  l.block = block;
+  l.smem_bytes = smem_bytes;
+  l.ctas_per_sm = ctas_per_sm;
+  l.work_items = work_items;
+  if (grid > 0 && sm_count > 0) {
+    l.waves = work_items / (double(sm_count) * ctas_per_sm);
+    l.full_waves = static_cast<int64_t>(std::floor(l.waves));
+    l.last_wave_fill = l.waves - double(l.full_waves);
+  }
+  return l;
+}
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int sms,
+                       const PlanOptions& options) {
+  if (format != "bf16" && format != "fp8")
+    throw std::invalid_argument("decode_attention: format must be bf16 or fp8, got '" + format +
+                                "'");
+  const DecodeAttentionShape s = parse_decode_attention(shape);
+  const bool fp8 = format == "fp8";
+  const int d = s.head_dim;
+  const DecodeSplit split = decode_attention_split(
+      s.batch, s.heads, s.kv_heads, d, fp8, s.max_kv_len(), sms, options.decode_tensor_cores);
+  const int gb = split.heads_per_cta, head_groups = s.heads / gb;
+  int64_t split_rows = 0;  // splits that run, over the sequences
+  for (int64_t len : s.kv_lens) split_rows += ceil_div(len, split.chunk);
+  const double kv_tokens = double(s.kv_tokens()), elem = fp8 ? 1.0 : 2.0;
+  const double partial_bytes = double(split_rows) * s.heads * (d + 1) * 4.0;
+
+  LaunchPlan p;
+  p.variant = "sm90_" + format + (split.tensor_cores ? "_mma" : "") + "_decode_attention";
+  p.choices = {{"heads_per_cta", gb},
+               {"chunk", split.chunk},
+               {"split_kv", split.max_splits},
+               {"tensor_cores", split.tensor_cores ? 1 : 0}};
+  const std::string kv = fp8 ? "e4m3" : "bf16";
+  std::string name;
+  int smem = 0, per_sm = 0;
+  if (split.tensor_cores) {
+    name = "decode_attention_fp8_mma_kernel<" + std::to_string(gb) + ">";
+    smem = 4 * gb * (2 + 128) * 4;  // per warp: m, l and the 128-wide accumulator rows
+    per_sm = 3;
+  } else {
+    name = "decode_attention_split_kernel<" + kv + ", " + std::to_string(d) + ", " +
+           std::to_string(gb) + ">";
+    const int groups = 4 * (32 / (d / 8));  // lane groups of 8 elements per token
+    smem = groups * gb * (2 + d) * 4;
+    per_sm = gb >= 8 ? 2 : 3;
+  }
+  KernelLaunch split_launch =
+      launch(name, int64_t(split.max_splits) * head_groups * s.batch, kDecodeThreads, smem, per_sm,
+             double(split_rows) * head_groups, sms);
+  split_launch.flops = 4.0 * kv_tokens * s.heads * d;
+  split_launch.bytes =
+      2.0 * kv_tokens * s.kv_heads * d * elem + double(s.batch) * s.heads * d * 2.0 + partial_bytes;
+  p.launches.push_back(split_launch);
+  KernelLaunch combine = launch("decode_attention_combine_kernel<" + std::to_string(d) + ">",
+                                int64_t(s.heads) * s.batch, d, 0, std::min(32, kThreadsPerSm / d),
+                                double(s.heads) * double(s.batch), sms);
+  combine.flops = 3.0 * double(split_rows) * s.heads * d;
+  combine.bytes = partial_bytes + double(s.batch) * s.heads * d * 2.0;
+  p.launches.push_back(combine);
+  return p;
+}
+
+LaunchPlan plan_prefill(const std::string& format, const ShapeParams& shape, int sms,
+                        const PlanOptions& options) {
+  if (format != "bf16" && format != "fp8")
+    throw std::invalid_argument("prefill_attention: format must be bf16 or fp8, got '" + format +
+                                "'");
+  const PrefillAttentionShape s = parse_prefill_attention(shape);
+  const bool fp8 = format == "fp8";
+  const int dqk = s.head_dim, dv = s.v_head_dim;
+  const int variant = prefill_variant(fp8, dqk, dv, options.prefill_variant);
+  const int rows = prefill_tile_rows(fp8, variant);
+  const PrefillSchedule sched = prefill_schedule(s.q_lens, s.prefix_lens, rows);
+  const int64_t tiles = static_cast<int64_t>(sched.tile_seq.size());
+  const double elem = fp8 ? 1.0 : 2.0, tq = sched.cu_q.back(), tk = sched.cu_k.back();
+  static const char* const kVariant[8] = {"_wgmma_serial",  "_wgmma_overlap",    "_wgmma",
+                                          "_wgmma_polyexp", "_wgmma_3wg_serial", "_wgmma_3wg",
+                                          "_wgmma_3wg_pvq", "_wgmma_pvq"};
+  LaunchPlan p;
+  p.variant = "sm90_" + format + (variant >= 0 ? kVariant[variant] : "_mma") + "_prefill_attention";
+  p.choices = {{"variant", variant},
+               {"wgmma", variant >= 0 ? 1 : 0},
+               {"tile_rows", rows},
+               {"q_tiles", tiles}};
+  const std::string dims = std::to_string(dqk) + ", " + std::to_string(dv);
+  KernelLaunch att;
+  if (variant >= 0) {
+    const int consumers = fp8 && variant >= 4 && variant <= 6 ? 3 : 2;
+    // Consumer loop mode of each variant (sm90_prefill_attention.cu).
+    static const int kMode[8] = {0, 1, 2, 3, 0, 1, 4, 4};
+    if (fp8) {
+      const int64_t kt = static_cast<int64_t>(sched.kt_seq.size());
+      const int smem = 128 * (dv + 16);
+      KernelLaunch tv = launch("transpose_v_kernel<" + std::to_string(dv) + ">", kt * s.kv_heads,
+                               256, smem, fit_per_sm(256, smem), double(kt) * s.kv_heads, sms);
+      tv.bytes = tk * s.kv_heads * dv + double(s.kv_heads) * dv * sched.cu_kt.back();
+      p.launches.push_back(tv);
+      p.choices.emplace_back("vt_tiles", kt);
+    }
+    att = launch("sm90_prefill_attention_kernel<" + std::string(fp8 ? "e4m3" : "bf16") + ", " +
+                     dims + ", mode " + std::to_string(kMode[variant]) + ", " +
+                     std::to_string(consumers) + " consumers>",
+                 int64_t(s.heads) * tiles, prefill_threads(fp8, variant),
+                 prefill_wgmma_smem_bytes(fp8, dqk, dv, consumers), 1,
+                 double(s.heads) * double(tiles), sms);
+    p.choices.emplace_back("kv_stages", prefill_wgmma_stages(fp8, dqk, dv, consumers));
+  } else {
+    const int smem = prefill_mma_smem_bytes(fp8, dqk, dv);
+    att =
+        launch("prefill_attention_kernel<" + std::string(fp8 ? "e4m3" : "bf16") + ", " + dims + ">",
+               tiles * s.heads, prefill_threads(fp8, variant), smem, fit_per_sm(128, smem),
+               double(tiles) * s.heads, sms);
+  }
+  att.flops = 2.0 * double(sched.causal_pairs) * s.heads * (dqk + dv);
+  att.bytes =
+      tq * s.heads * dqk * elem + tk * s.kv_heads * (dqk + dv) * elem + tq * s.heads * dv * 2.0;
+  att.item_keys = sched.tile_keys;
+  p.launches.push_back(att);
+  return p;
+}
+
+LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
+                    const ShapeParams& shape, int sms) {
+  if (format != "bf16" && format != "fp8" && format != "w4a8" && format != "bf16_cublaslt")
+    throw std::invalid_argument(
+        quadrant + ": format must be bf16, fp8, w4a8 or bf16_cublaslt, got '" + format + "'");
+  const MoeFfnShape s = parse_moe_ffn(quadrant, shape);
+  const bool lt = format == "bf16_cublaslt", bf16 = format == "bf16" || lt;
+  const bool w4 = format == "w4a8", scaled = !bf16;
+  const MoeGemmPath path = moe_gemm_path(s.tokens, s.top_k, s.experts, lt);
+  const int bm = moe_block_m(path, s.tokens, s.top_k, s.experts);
+  const int64_t rows = s.tokens * s.top_k, max_tiles = moe_max_tiles(rows, bm, s.experts);
+  const ExpectedRouting er = expected_routing(s.tokens, s.top_k, s.experts, bm);
+  const double a_elem = bf16 ? 2.0 : 1.0, w_elem = bf16 ? 2.0 : w4 ? 0.5 : 1.0;
+  const double h = double(s.hidden), in = double(s.intermediate), r = double(rows);
+  // Weight scales read with the active experts' weights (per 128x128 block, or per row and 128).
+  const double w_scale_per_elem = w4 ? 4.0 / 128 : scaled ? 4.0 / (128 * 128) : 0.0;
+
+  LaunchPlan p;
+  p.variant = "sm90_" + format + "_" + quadrant;
+  const int path_code = path == MoeGemmPath::kMmaSync ? 0 : path == MoeGemmPath::kWgmma ? 1 : 2;
+  p.choices = {{"gemm_path", path_code},  // 0 mma.sync, 1 wgmma, 2 cuBLASLt per expert
+               {"rows", rows},
+               {"block_m", bm},
+               {"max_m_tiles", max_tiles}};
+  p.notes.push_back(
+      "gemm_path 0: mma.sync 16-row tiles, 1: sm_90a wgmma grouped GEMM (48+ rows per expert), "
+      "2: cuBLASLt once per expert");
+  p.notes.push_back(
+      "m-tiles and active experts are expectations under uniform random top-k routing "
+      "(expected = true)");
+
+  auto add = [&](KernelLaunch l, double flops, double bytes, bool expected = false) {
+    l.flops = flops;
+    l.bytes = bytes;
+    l.expected = expected;
+    p.launches.push_back(std::move(l));
+  };
+  const int small = kThreadsPerSm / 256;
+  add(launch("moe_topk_kernel<float>", ceil_div(s.tokens, 8), 256, 0, small,
+             double(ceil_div(s.tokens, 8)), sms),
+      0.0, double(s.tokens) * s.experts * 4.0 + r * 8.0);
+  add(launch("cudaMemsetAsync(counts)", 0, 0, 0, 1, 0, sms), 0.0, s.experts * 4.0);
+  add(launch("moe_count_kernel", ceil_div(rows, 256), 256, 0, small, double(ceil_div(rows, 256)),
+             sms),
+      0.0, r * 4.0);
+  add(launch("moe_schedule_kernel", 1, 1, 0, 1, 1, sms), 0.0, s.experts * 12.0 + er.m_tiles * 16.0,
+      true);
+  add(launch("moe_scatter_kernel", ceil_div(rows, 256), 256, 0, small, double(ceil_div(rows, 256)),
+             sms),
+      0.0, r * 12.0);
+  const int64_t gather = ceil_div(rows * s.hidden / 128, 8);
+  add(launch(std::string("moe_gather_kernel<") + (bf16 ? "bf16" : "e4m3") + ">", gather, 256, 0,
+             small, double(gather), sms),
+      0.0, r * h * (2.0 + a_elem) + (scaled ? r * h / 128 * 4.0 : 0.0));
+
+  const std::string f = bf16 ? "bf16" : w4 ? "w4a8" : "fp8";
+  struct Gemm {
+    const char* what;
+    double n, k;
+  };
+  const Gemm g1{"gate/up", 2 * in, h}, g2{"down", h, in};
+  if (path == MoeGemmPath::kWgmma && w4) {
+    for (const Gemm& g : {g1, g2})
+      add(launch(std::string("moe_dequant_int4_kernel (") + g.what + ")", int64_t(8) * sms, 256, 0,
+                 small, 8.0 * sms, sms),
+          0.0, s.experts * g.n * g.k * 1.5);
+  }
+  auto weights = [&](const Gemm& g) {
+    return er.active_experts * g.n * g.k * (w_elem + w_scale_per_elem);
+  };
+  auto gemm = [&](const Gemm& g, bool first) {
+    const double flops = 2.0 * r * g.n * g.k;
+    // A in; out: BF16 h for SiLU on the mma paths, the fused E4M3/BF16 activation on wgmma.
+    const double out =
+        first ? (path == MoeGemmPath::kWgmma ? r * in * a_elem : r * g.n * 2.0) : r * g.n * 2.0;
+    const double bytes = weights(g) + r * g.k * a_elem + out;
+    if (path == MoeGemmPath::kWgmma) {
+      const double n_tiles = first ? g.n / 256 : std::ceil(g.n / kMoeWgmmaBlockN);
+      KernelLaunch l = launch(
+          std::string("sm90_grouped_gemm_kernel<") + (bf16 ? "bf16" : "e4m3") +
+              (first ? ", silu_mul" : "") + (w4 ? ", row scales" : "") + "> (" + g.what + ")",
+          sms, kMoeWgmmaThreads, moe_wgmma_smem_bytes(first, w4), 1, er.m_tiles * n_tiles, sms);
+      l.persistent = true;
+      add(l, flops, bytes, true);
+    } else if (path == MoeGemmPath::kMmaSync) {
+      const double n_ctas = g.n / (w4 ? kMoeW4BlockN : kMoeMmaBlockN);
+      const int smem = w4 ? moe_w4_smem_bytes() : moe_mma_smem_bytes();
+      add(launch((w4 ? std::string("moe_w4a8_decode_gemm_kernel (")
+                     : "moe_grouped_gemm_kernel<" + f + ", 16> (") +
+                     g.what + ")",
+                 static_cast<int64_t>(n_ctas) * max_tiles, kMoeGemmThreads, smem,
+                 fit_per_sm(kMoeGemmThreads, smem), n_ctas * er.m_tiles, sms),
+          flops, bytes, true);
+    } else {
+      add(launch(std::string("cublasLtMatmul per active expert (") + g.what + ")", 0, 0, 0, 1,
+                 er.active_experts, sms),
+          flops, bytes, true);
+    }
+  };
+  gemm(g1, true);
+  if (path != MoeGemmPath::kWgmma) {
+    const int64_t act = ceil_div(rows * s.intermediate / 128, 8);
+    add(launch(std::string("moe_act_kernel<") + (bf16 ? "bf16" : "e4m3") + ">", act, 256, 0, small,
+               double(act), sms),
+        4.0 * r * in, r * 2 * in * 2.0 + r * in * a_elem + (scaled ? r * in / 128 * 4.0 : 0.0));
+  }
+  gemm(g2, false);
+  add(launch("moe_combine_kernel", s.tokens, 256, 0, small, double(s.tokens), sms), 2.0 * r * h,
+      r * h * 2.0 + double(s.tokens) * h * 2.0 + r * 8.0);
+  if (lt) p.notes.push_back("cuBLASLt picks its kernels at run time: their grids are not planned");
+  return p;
+}
+
+LaunchPlan plan_dense(const std::string& format, const ShapeParams& shape, int sms) {
+  if (format != "bf16" && format != "fp8")
+    throw std::invalid_argument("dense_gemm: format must be bf16 or fp8, got '" + format + "'");
+  const DenseGemmShape s = parse_dense_gemm(shape);
+  const double elem = format == "fp8" ? 1.0 : 2.0;
+  LaunchPlan p;
+  p.variant = "sm90_" + format + "_dense_gemm_cublaslt";
+  KernelLaunch l = launch("cublasLtMatmul", 0, 0, 0, 1, 0, sms);
+  l.flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
+  l.bytes = (double(s.m) * double(s.k) + double(s.n) * double(s.k)) * elem +
+            double(s.m) * double(s.n) * 2.0;
+  p.launches.push_back(l);
+  p.notes.push_back("cuBLASLt picks its kernel at run time (a heuristic): the grid is not planned");
+  return p;
+}
+
+}  // namespace
+
+double LaunchPlan::flops() const {
+  double sum = 0;
+  for (const KernelLaunch& l : launches) sum += l.flops;
+  return sum;
+}
+
+double LaunchPlan::bytes() const {
+  double sum = 0;
+  for (const KernelLaunch& l : launches) sum += l.bytes;
+  return sum;
+}
+
+int64_t LaunchPlan::choice(const std::string& name) const {
+  for (const auto& [key, value] : choices)
+    if (key == name) return value;
+  throw std::out_of_range("launch plan of " + quadrant + ": no choice '" + name + "'");
+}
+
+ExpectedRouting expected_routing(int64_t tokens, int top_k, int experts, int block_m) {
+  if (tokens < 1 || top_k < 1 || experts < top_k || block_m < 1)
+    throw std::invalid_argument("expected_routing: need tokens >= 1, 1 <= top_k <= experts");
+  ExpectedRouting e;
+  const double p = double(top_k) / experts;
+  if (top_k == experts) {
+    e.active_experts = experts;
+    e.m_tiles = double(experts) * double(ceil_div(tokens, block_m));
+    return e;
+  }
+  e.active_experts = experts * (1.0 - std::pow(1.0 - p, double(tokens)));
+  // E[ceil(c / block_m)] for c ~ Binomial(tokens, p), summed where the mass is.
+  const double n = double(tokens), mean = n * p, sd = std::sqrt(n * p * (1 - p));
+  const int64_t lo = std::max<int64_t>(0, static_cast<int64_t>(mean - 12 * sd - 1));
+  const int64_t hi = std::min<int64_t>(tokens, static_cast<int64_t>(mean + 12 * sd + 2));
+  const double log_n = std::lgamma(double(tokens) + 1), lp = std::log(p), lq = std::log1p(-p);
+  double tiles = 0;
+  for (int64_t c = lo; c <= hi; ++c) {
+    const double log_pmf = log_n - std::lgamma(double(c) + 1) -
+                           std::lgamma(double(tokens - c) + 1) + double(c) * lp +
+                           double(tokens - c) * lq;
+    tiles += std::exp(log_pmf) * double(ceil_div(c, block_m));
+  }
+  e.m_tiles = experts * tiles;
+  return e;
+}
+
+LaunchPlan plan_launches(const std::string& quadrant, const std::string& format,
+                         const ShapeParams& shape, int sm_count, const PlanOptions& options) {
+  if (sm_count < 1) throw std::invalid_argument("plan_launches: sm_count must be >= 1");
+  LaunchPlan p;
+  if (quadrant == "decode_attention")
+    p = plan_decode(format, shape, sm_count, options);
+  else if (quadrant == "prefill_attention")
+    p = plan_prefill(format, shape, sm_count, options);
+  else if (quadrant == "prefill_ffn" || quadrant == "decode_ffn")
+    p = plan_moe(quadrant, format, shape, sm_count);
+  else if (quadrant == "dense_gemm")
+    p = plan_dense(format, shape, sm_count);
+  else
+    throw std::invalid_argument(
+        "unknown quadrant '" + quadrant +
+        "' (expected prefill_attention, decode_attention, prefill_ffn, decode_ffn, dense_gemm)");
+  p.quadrant = quadrant;
+  p.format = format;
+  p.sm_count = sm_count;
+  return p;
+}
+
+}  // namespace quadrant::kernels::plan

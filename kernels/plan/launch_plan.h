@@ -1,0 +1,80 @@
+// Launch plans without a GPU (issue 12's white-box cost models): for an op, format, shape
+// (the ShapeParams names of make_op) and SM count, every kernel launch of one step as the
+// kernels make it (the launchers call the same dispatch.h functions): grid, block, shared
+// memory, the work items and their waves over the SMs, the path choices, and the bytes and
+// FLOPs of each launch. Plain C++ (no CUDA headers), built in CI.
+//
+//   auto plan = quadrant::kernels::plan::plan_launches("decode_attention", "bf16",
+//       {{"batch", 64}, {"kv_len", 4096}, {"heads", 32}, {"kv_heads", 8}, {"head_dim", 128}}, 132);
+//   for (const auto& l : plan.launches) ... l.kernel, l.grid, l.waves, l.bytes ...
+//
+// Data-dependent plans: the MoE tile counts depend on the routing. Their launches carry
+// expected = true and give the expectation under uniform random top-k routing (each expert
+// takes each token with probability top_k / experts, independently across tokens: active
+// experts E (1 - (1 - k/E)^T), m-tiles E x E[ceil(Binomial(T, k/E) / block_m)]).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/plan/shape.h"
+
+namespace quadrant::kernels::plan {
+
+struct KernelLaunch {
+  std::string kernel;  // the kernel (or library call), template arguments in words
+  int64_t grid = 0;    // CTAs launched (0: a library call or a memset: not ours to plan)
+  int block = 0;       // threads per CTA
+  int smem_bytes = 0;  // shared memory per CTA (dynamic + static)
+  // Resident CTAs per SM the kernel is built for: its __launch_bounds__ minimum, or what
+  // its shared memory allows (the compiled register count may allow more; ptxas -v says).
+  int ctas_per_sm = 1;
+  bool persistent = false;    // grid = SMs, each CTA loops over tiles (the wgmma grouped GEMM)
+  double work_items = 0;      // CTAs that do work (the rest exit at once), or persistent tiles
+  double waves = 0;           // work_items / (SMs x ctas_per_sm)
+  int64_t full_waves = 0;     // whole waves
+  double last_wave_fill = 0;  // busy fraction of the last, partial wave (0: none)
+  double flops = 0;           // useful FLOPs
+  double bytes = 0;           // the fewest bytes it must move through HBM (reads + writes)
+  bool expected = false;      // counts from the expected routing, not exact
+  // Per work item, where items differ: prefill attention, keys each query tile attends to
+  // (heaviest first, the order the grid takes them; one entry per tile, for every head).
+  std::vector<int64_t> item_keys;
+};
+
+struct LaunchPlan {
+  std::string quadrant, format;
+  std::string variant;  // the kernel variant the op reports as its name()
+  int sm_count = 0;
+  // Path choices and their parameters, in order: ("split_kv", 3), ("gemm_path_wgmma", 1), ...
+  std::vector<std::pair<std::string, int64_t>> choices;
+  std::vector<KernelLaunch> launches;
+  std::vector<std::string> notes;  // what the plan cannot see
+  double flops() const;
+  double bytes() const;
+  int64_t choice(const std::string& name) const;  // throws std::out_of_range if absent
+};
+
+// Benchmark-only switches the ops read from the environment (QUADRANT_PREFILL_ATTN_VARIANT,
+// QUADRANT_DECODE_ATTN_MMA); the defaults are the ops' defaults.
+struct PlanOptions {
+  int prefill_variant = -2;  // kDefaultVariant
+  bool decode_tensor_cores = true;
+};
+
+// quadrant: prefill_attention, decode_attention, prefill_ffn, decode_ffn, dense_gemm;
+// format: bf16, fp8, w4a8 (FFN), bf16_cublaslt (FFN). Throws std::invalid_argument for what
+// make_op would reject.
+LaunchPlan plan_launches(const std::string& quadrant, const std::string& format,
+                         const ShapeParams& shape, int sm_count, const PlanOptions& options = {});
+
+// Expected routing of `tokens` tokens, top_k of `experts` each, uniform at random.
+struct ExpectedRouting {
+  double active_experts = 0;  // experts with at least one row
+  double m_tiles = 0;         // sum over experts of ceil(rows / block_m)
+};
+ExpectedRouting expected_routing(int64_t tokens, int top_k, int experts, int block_m);
+
+}  // namespace quadrant::kernels::plan

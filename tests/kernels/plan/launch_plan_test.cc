@@ -1,0 +1,148 @@
+// Launch plans without a GPU: geometry, waves, bytes and FLOPs worked out by hand, and the
+// expected-routing closed forms.
+#include "kernels/plan/launch_plan.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "kernels/plan/dispatch.h"
+
+namespace quadrant::kernels::plan {
+namespace {
+
+TEST(LaunchPlan, DecodeAttentionSplitGridWavesAndBytes) {
+  const ShapeParams shape = {
+      {"batch", 64}, {"kv_len", 4096}, {"heads", 32}, {"kv_heads", 8}, {"head_dim", 128}};
+  const LaunchPlan p = plan_launches("decode_attention", "bf16", shape, 132);
+  EXPECT_EQ(p.variant, "sm90_bf16_decode_attention");
+  EXPECT_EQ(p.choice("split_kv"), 3);  // dispatch_test: 1408-token chunks
+  ASSERT_EQ(p.launches.size(), 2u);
+  const KernelLaunch& s = p.launches[0];
+  EXPECT_EQ(s.grid, 3 * 8 * 64);
+  EXPECT_EQ(s.block, 128);
+  EXPECT_EQ(s.ctas_per_sm, 3);  // 4 heads per CTA: __launch_bounds__(128, 3)
+  EXPECT_DOUBLE_EQ(s.work_items, 3 * 8 * 64);
+  EXPECT_DOUBLE_EQ(s.waves, 1536.0 / (132 * 3));
+  EXPECT_EQ(s.full_waves, 3);
+  EXPECT_NEAR(s.last_wave_fill, 1536.0 / 396 - 3, 1e-12);
+  const double kv = 64.0 * 4096;
+  EXPECT_DOUBLE_EQ(s.flops, 4 * kv * 32 * 128);
+  EXPECT_DOUBLE_EQ(s.bytes, 2 * kv * 8 * 128 * 2 + 64.0 * 32 * 128 * 2 + 64.0 * 3 * 32 * 129 * 4);
+  EXPECT_EQ(p.launches[1].grid, 32 * 64);
+  // Uneven lengths: splits that start past a sequence's end exit; work counts only the rest.
+  const LaunchPlan u = plan_launches("decode_attention", "fp8",
+                                     {{"batch", 2},
+                                      {"kv_len", 4096},
+                                      {"kv_len_min", 256},
+                                      {"heads", 32},
+                                      {"kv_heads", 8},
+                                      {"head_dim", 128}},
+                                     132);
+  EXPECT_EQ(u.variant, "sm90_fp8_mma_decode_attention");
+  const int64_t chunk = u.choice("chunk");
+  EXPECT_DOUBLE_EQ(u.launches[0].work_items,
+                   8.0 * (std::ceil(256.0 / chunk) + std::ceil(4096.0 / chunk)));
+  EXPECT_LT(u.launches[0].work_items, double(u.launches[0].grid));
+}
+
+TEST(LaunchPlan, PrefillAttentionTilesAndVariants) {
+  const ShapeParams shape = {
+      {"batch", 2}, {"seq_len", 300}, {"heads", 8}, {"kv_heads", 2}, {"head_dim", 128}};
+  const LaunchPlan b = plan_launches("prefill_attention", "bf16", shape, 132);
+  EXPECT_EQ(b.variant, "sm90_bf16_wgmma_prefill_attention");
+  ASSERT_EQ(b.launches.size(), 1u);
+  const KernelLaunch& a = b.launches[0];
+  EXPECT_EQ(a.grid, 8 * 6);  // ceil(300 / 128) = 3 tiles per sequence, 8 heads
+  EXPECT_EQ(a.block, 384);
+  EXPECT_EQ(a.smem_bytes, prefill_wgmma_smem_bytes(false, 128, 128, 2));
+  EXPECT_DOUBLE_EQ(a.waves, 48.0 / 132);
+  EXPECT_EQ(a.item_keys, (std::vector<int64_t>{300, 300, 256, 256, 128, 128}));
+  EXPECT_DOUBLE_EQ(a.flops, 2.0 * (2 * 300 * 301 / 2) * 8 * 256);
+  // FP8: the V transpose first, 192-row tiles (three consumer warpgroups).
+  const LaunchPlan f = plan_launches("prefill_attention", "fp8", shape, 132);
+  ASSERT_EQ(f.launches.size(), 2u);
+  EXPECT_EQ(f.launches[0].grid, 2 * 3 * 2);  // ceil(300 / 128) V^T tiles per sequence, 2 KV heads
+  EXPECT_EQ(f.launches[1].grid, 8 * 4);      // ceil(300 / 192) = 2 tiles per sequence
+  EXPECT_EQ(f.launches[1].block, 512);
+  // FP8 MLA runs the mma.sync kernel.
+  const LaunchPlan m = plan_launches("prefill_attention", "fp8",
+                                     {{"batch", 1},
+                                      {"seq_len", 64},
+                                      {"heads", 16},
+                                      {"kv_heads", 16},
+                                      {"head_dim", 192},
+                                      {"v_head_dim", 128}},
+                                     132);
+  EXPECT_EQ(m.choice("wgmma"), 0);
+  EXPECT_EQ(m.launches[0].smem_bytes, prefill_mma_smem_bytes(true, 192, 128));
+  PlanOptions o;
+  o.prefill_variant = -1;
+  EXPECT_EQ(plan_launches("prefill_attention", "bf16", shape, 132, o).variant,
+            "sm90_bf16_mma_prefill_attention");
+}
+
+TEST(ExpectedRouting, ClosedForms) {
+  // One token, 2 of 8 experts: each expert takes it with probability 1/4.
+  ExpectedRouting e = expected_routing(1, 2, 8, 16);
+  EXPECT_NEAR(e.active_experts, 2.0, 1e-12);
+  EXPECT_NEAR(e.m_tiles, 2.0, 1e-12);
+  // Two tokens, 1 of 2 experts, 1-row tiles: E[tiles] = E[rows] = 1 per expert.
+  e = expected_routing(2, 1, 2, 1);
+  EXPECT_NEAR(e.active_experts, 1.5, 1e-12);
+  EXPECT_NEAR(e.m_tiles, 2.0, 1e-9);
+  // Every expert takes every token.
+  e = expected_routing(100, 8, 8, 16);
+  EXPECT_DOUBLE_EQ(e.m_tiles, 8.0 * 7);
+}
+
+TEST(LaunchPlan, MoeFfnPathsAndLaunches) {
+  // Qwen3-30B-A3B, one GPU: 128 experts, top 8, hidden 2048, intermediate 768.
+  ShapeParams shape = {
+      {"tokens", 64}, {"experts", 128}, {"top_k", 8}, {"hidden", 2048}, {"intermediate", 768}};
+  const LaunchPlan d = plan_launches("decode_ffn", "fp8", shape, 132);
+  EXPECT_EQ(d.choice("gemm_path"), 0);
+  EXPECT_EQ(d.choice("block_m"), 16);
+  ASSERT_EQ(d.launches.size(), 10u);  // routing (5 + memset), gate/up, act, down, combine
+  const ExpectedRouting er = expected_routing(64, 8, 128, 16);
+  const KernelLaunch& g1 = d.launches[6];
+  EXPECT_TRUE(g1.expected);
+  EXPECT_EQ(g1.grid, (2 * 768 / 128) * (512 / 16 + 128));
+  EXPECT_NEAR(g1.work_items, 12 * er.m_tiles, 1e-9);
+  EXPECT_NEAR(g1.flops, 2.0 * 512 * 1536 * 2048, 1);
+  EXPECT_GT(g1.bytes, er.active_experts * 1536 * 2048);  // the active experts' E4M3 weights
+  shape["tokens"] = 8192;
+  const LaunchPlan w = plan_launches("prefill_ffn", "w4a8", shape, 132);
+  EXPECT_EQ(w.choice("gemm_path"), 1);
+  ASSERT_EQ(w.launches.size(), 11u);  // + two INT4 -> E4M3 dequants, no separate act
+  const KernelLaunch& wg = w.launches[8];
+  EXPECT_TRUE(wg.persistent);
+  EXPECT_EQ(wg.grid, 132);
+  EXPECT_EQ(wg.block, 384);
+  EXPECT_NEAR(wg.work_items, expected_routing(8192, 8, 128, 128).m_tiles * 768 / 128, 1e-6);
+  EXPECT_EQ(plan_launches("prefill_ffn", "bf16_cublaslt", shape, 132).choice("gemm_path"), 2);
+}
+
+TEST(LaunchPlan, DenseGemmIsCublasLt) {
+  const LaunchPlan p = plan_launches("dense_gemm", "fp8", {{"m", 64}, {"n", 256}, {"k", 512}}, 132);
+  ASSERT_EQ(p.launches.size(), 1u);
+  EXPECT_EQ(p.launches[0].grid, 0);
+  EXPECT_DOUBLE_EQ(p.flops(), 2.0 * 64 * 256 * 512);
+  EXPECT_DOUBLE_EQ(p.bytes(), (64.0 * 512 + 256.0 * 512) + 64.0 * 256 * 2);
+  EXPECT_FALSE(p.notes.empty());
+}
+
+TEST(LaunchPlan, RejectsWhatMakeOpRejects) {
+  EXPECT_THROW(plan_launches("nonsense", "bf16", {}, 132), std::invalid_argument);
+  EXPECT_THROW(plan_launches("decode_ffn", "int3", {}, 132), std::invalid_argument);
+  EXPECT_THROW(plan_launches("dense_gemm", "bf16", {{"m", 1}}, 132), std::invalid_argument);
+  EXPECT_THROW(plan_launches("dense_gemm", "bf16", {{"m", 1}, {"n", 16}, {"k", 16}}, 0),
+               std::invalid_argument);
+  EXPECT_THROW(
+      plan_launches("dense_gemm", "bf16", {{"m", 1}, {"n", 16}, {"k", 16}}, 132).choice("split_kv"),
+      std::out_of_range);
+}
+
+}  // namespace
+}  // namespace quadrant::kernels::plan
