@@ -37,8 +37,13 @@ struct KernelLaunch {
   int64_t full_waves = 0;     // whole waves
   double last_wave_fill = 0;  // busy fraction of the last, partial wave (0: none)
   double flops = 0;           // useful FLOPs
-  double bytes = 0;           // the fewest bytes it must move through HBM (reads + writes)
-  bool expected = false;      // counts from the expected routing, not exact
+  // Slots (SMs x ctas_per_sm) x the FLOPs of the busiest slot when the work items are dealt
+  // in launch order to the slot that frees first, the FLOPs a CTA computes counted (padding
+  // and masked tiles included): the critical path, >= flops. 0 where not planned (library
+  // calls, helper kernels).
+  double sched_flops = 0;
+  double bytes = 0;       // the fewest bytes it must move through HBM (reads + writes)
+  bool expected = false;  // counts from the expected routing, not exact
   // Per work item, where items differ: prefill attention, keys each query tile attends to
   // (heaviest first, the order the grid takes them; one entry per tile, for every head).
   std::vector<int64_t> item_keys;

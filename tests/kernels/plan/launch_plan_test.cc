@@ -31,6 +31,10 @@ TEST(LaunchPlan, DecodeAttentionSplitGridWavesAndBytes) {
   EXPECT_DOUBLE_EQ(s.flops, 4 * kv * 32 * 128);
   EXPECT_DOUBLE_EQ(s.bytes, 2 * kv * 8 * 128 * 2 + 64.0 * 32 * 128 * 2 + 64.0 * 3 * 32 * 129 * 4);
   EXPECT_EQ(p.launches[1].grid, 32 * 64);
+  // 1536 equal splits (two of 1408 tokens and one of 1280 per sequence) over 396 slots: the
+  // busiest slot takes 4 splits, at most 4 full ones.
+  EXPECT_LE(s.sched_flops, 396 * 4 * 4.0 * 1408 * 4 * 128);
+  EXPECT_GE(s.sched_flops, s.flops);
   // Uneven lengths: splits that start past a sequence's end exit; work counts only the rest.
   const LaunchPlan u = plan_launches("decode_attention", "fp8",
                                      {{"batch", 2},
@@ -59,6 +63,9 @@ TEST(LaunchPlan, PrefillAttentionTilesAndVariants) {
   EXPECT_EQ(a.smem_bytes, prefill_wgmma_smem_bytes(false, 128, 128, 2));
   EXPECT_DOUBLE_EQ(a.waves, 48.0 / 132);
   EXPECT_EQ(a.item_keys, (std::vector<int64_t>{300, 300, 256, 256, 128, 128}));
+  // 48 CTAs on 132 slots: each its own slot; the busiest computes 128 rows x 384 keys.
+  EXPECT_DOUBLE_EQ(a.sched_flops, 132 * 2.0 * 128 * 384 * 256);
+  EXPECT_GE(a.sched_flops, a.flops);
   EXPECT_DOUBLE_EQ(a.flops, 2.0 * (2 * 300 * 301 / 2) * 8 * 256);
   // FP8: the V transpose first, 192-row tiles (three consumer warpgroups).
   const LaunchPlan f = plan_launches("prefill_attention", "fp8", shape, 132);
