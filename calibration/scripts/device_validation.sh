@@ -23,8 +23,8 @@ nvidia-smi -q -d CLOCK,POWER,TEMPERATURE,PERFORMANCE > "$LOGS/smi-start.txt" 2>&
 generator=()
 command -v ninja > /dev/null && generator=(-G Ninja)
 t0=$(date +%s)
-if ! { cmake -S calibration/collector -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "${generator[@]}" &&
-       cmake --build "$BUILD" -j "$(nproc)"; } > "$LOGS/build.log" 2>&1; then
+if ! { cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DQUADRANT_CUDA_ONLY=ON "${generator[@]}" &&
+       cmake --build "$BUILD" -j "$(nproc)" --target quadrant-profile; } > "$LOGS/build.log" 2>&1; then
   tail -60 "$LOGS/build.log"
   tar czf "$OUT/logs.tgz" -C "$LOGS" .
   exit 1
@@ -33,7 +33,7 @@ echo "build: $(( $(date +%s) - t0 )) s"
 collect() {  # collect NAME GRID: one process, timing only
   local t=$(date +%s)
   echo "== $1 ($2) at $(date -u +%H:%M:%S)" | tee -a "$LOGS/smi-marks.txt"
-  timeout "${PROFILE_TIMEOUT:-300}" "$BUILD"/quadrant-profile --grid "$2" --out "$DATA/$1" \
+  timeout "${PROFILE_TIMEOUT:-300}" "$BUILD"/calibration/collector/quadrant-profile --grid "$2" --out "$DATA/$1" \
     --kernels-revision "${KERNELS_REVISION:-unknown}" --no-metrics > "$LOGS/$1.log" 2>&1 ||
     echo "$1: quadrant-profile exit $?"
   grep -E "^(wrote|collected|skip)" "$LOGS/$1.log" | head -20 || true

@@ -42,21 +42,38 @@ int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 
+// One CTA's work: its FLOPs (including padding) and the bytes it reads and writes.
+struct Item {
+  double flops, bytes;
+};
+
 // List scheduling: each item, in launch order, goes to the slot that frees first (what the
-// hardware's block scheduler does when CTAs differ in length); slots x the busiest slot's sum.
-double busiest_slot_times_slots(const std::vector<double>& items, int64_t slots) {
-  if (items.empty() || slots < 1) return 0;
-  std::priority_queue<double, std::vector<double>, std::greater<>> free_at;
-  for (int64_t i = 0; i < std::min<int64_t>(slots, static_cast<int64_t>(items.size())); ++i)
-    free_at.push(0.0);
-  double busiest = 0;
-  for (double w : items) {
-    const double end = free_at.top() + w;
-    free_at.pop();
-    free_at.push(end);
-    busiest = std::max(busiest, end);
+// hardware's block scheduler does when CTAs differ in length; an item's time taken as its
+// FLOPs); returns slots x the busiest slot's FLOPs and bytes.
+void schedule(const std::vector<Item>& items, int64_t slots, KernelLaunch& l) {
+  if (items.empty() || slots < 1) return;
+  struct Slot {
+    double flops, bytes;
+  };
+  std::vector<Slot> s;
+  auto later = [&](size_t a, size_t b) { return s[a].flops > s[b].flops; };
+  std::priority_queue<size_t, std::vector<size_t>, decltype(later)> free_first(later);
+  for (const Item& it : items) {
+    if (static_cast<int64_t>(s.size()) < slots) {
+      s.push_back({it.flops, it.bytes});
+      free_first.push(s.size() - 1);
+      continue;
+    }
+    const size_t i = free_first.top();
+    free_first.pop();
+    s[i].flops += it.flops;
+    s[i].bytes += it.bytes;
+    free_first.push(i);
   }
-  return busiest * double(slots);
+  const Slot& busiest = *std::max_element(
+      s.begin(), s.end(), [](const Slot& a, const Slot& b) { return a.flops < b.flops; });
+  l.sched_flops = busiest.flops * double(slots);
+  l.sched_bytes = busiest.bytes * double(slots);
 }
 
 LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int sms,
@@ -99,13 +116,14 @@ LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int 
       launch(name, int64_t(split.max_splits) * head_groups * s.batch, kDecodeThreads, smem, per_sm,
              double(split_rows) * head_groups, sms);
   split_launch.flops = 4.0 * kv_tokens * s.heads * d;
-  std::vector<double> items;
+  std::vector<Item> items;  // launch order: split fastest, then head group, then sequence
   for (int64_t len : s.kv_lens)
     for (int g = 0; g < head_groups; ++g)
-      for (int64_t sp = 0; sp < ceil_div(len, split.chunk); ++sp)
-        items.push_back(4.0 * double(std::min<int64_t>(split.chunk, len - sp * split.chunk)) * gb *
-                        d);
-  split_launch.sched_flops = busiest_slot_times_slots(items, int64_t(sms) * per_sm);
+      for (int64_t sp = 0; sp < ceil_div(len, split.chunk); ++sp) {
+        const double tokens = double(std::min<int64_t>(split.chunk, len - sp * split.chunk));
+        items.push_back({4.0 * tokens * gb * d, 2.0 * tokens * d * elem + gb * (d + 1) * 4.0});
+      }
+  schedule(items, int64_t(sms) * per_sm, split_launch);
   split_launch.bytes =
       2.0 * kv_tokens * s.kv_heads * d * elem + double(s.batch) * s.heads * d * 2.0 + partial_bytes;
   p.launches.push_back(split_launch);
@@ -172,21 +190,25 @@ LaunchPlan plan_prefill(const std::string& format, const ShapeParams& shape, int
   att.flops = 2.0 * double(sched.causal_pairs) * s.heads * (dqk + dv);
   // A CTA computes all its rows against every key tile up to the diagonal (masked ones too).
   const int key_tile = variant >= 0 ? 128 : 64;
-  std::vector<double> tile_flops;
+  std::vector<Item> tiles_work;
   for (size_t i = 0; i < sched.tile_seq.size(); ++i) {
     const int32_t seq = sched.tile_seq[i];
     const int64_t k_len = s.prefix_lens[seq] + s.q_lens[seq];
+    const int64_t q_rows = std::min<int64_t>(rows, s.q_lens[seq] - sched.tile_q0[i]);
     const int64_t kv_end = std::min<int64_t>(k_len, s.prefix_lens[seq] + sched.tile_q0[i] + rows);
-    tile_flops.push_back(2.0 * rows * double(ceil_div(kv_end, key_tile) * key_tile) * (dqk + dv));
+    const double keys = double(ceil_div(kv_end, key_tile) * key_tile);
+    tiles_work.push_back(
+        {2.0 * rows * keys * (dqk + dv),
+         (double(q_rows) * dqk + keys * (dqk + dv)) * elem + double(q_rows) * dv * 2.0});
   }
-  std::vector<double> items;
+  std::vector<Item> items;
   if (variant >= 0) {  // grid (heads, tiles): the heads of a tile launch together
-    for (double f : tile_flops) items.insert(items.end(), s.heads, f);
+    for (const Item& t : tiles_work) items.insert(items.end(), s.heads, t);
   } else {  // grid (tiles, heads)
     for (int h = 0; h < s.heads; ++h)
-      items.insert(items.end(), tile_flops.begin(), tile_flops.end());
+      items.insert(items.end(), tiles_work.begin(), tiles_work.end());
   }
-  att.sched_flops = busiest_slot_times_slots(items, int64_t(sms) * att.ctas_per_sm);
+  schedule(items, int64_t(sms) * att.ctas_per_sm, att);
   att.bytes =
       tq * s.heads * dqk * elem + tk * s.kv_heads * (dqk + dv) * elem + tq * s.heads * dv * 2.0;
   att.item_keys = sched.tile_keys;
@@ -277,8 +299,10 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
               (first ? ", silu_mul" : "") + (w4 ? ", row scales" : "") + "> (" + g.what + ")",
           sms, kMoeWgmmaThreads, moe_wgmma_smem_bytes(first, w4), 1, er.m_tiles * n_tiles, sms);
       l.persistent = true;
-      const double tile_flops = 2.0 * kMoeWgmmaBlockM * kMoeWgmmaBlockN * g.k;
-      l.sched_flops = double(sms) * std::ceil(l.work_items / sms) * tile_flops;
+      // Tiles dealt round robin (CTA b takes b, b + grid, ...): the busiest takes the ceiling.
+      const double busiest = std::ceil(l.work_items / sms);
+      l.sched_flops = double(sms) * busiest * 2.0 * kMoeWgmmaBlockM * kMoeWgmmaBlockN * g.k;
+      l.sched_bytes = double(sms) * busiest * (kMoeWgmmaBlockM + kMoeWgmmaBlockN) * g.k * a_elem;
       add(l, flops, bytes, true);
     } else if (path == MoeGemmPath::kMmaSync) {
       const double n_ctas = g.n / (w4 ? kMoeW4BlockN : kMoeMmaBlockN);

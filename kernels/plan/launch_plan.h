@@ -42,8 +42,9 @@ struct KernelLaunch {
   // and masked tiles included): the critical path, >= flops. 0 where not planned (library
   // calls, helper kernels).
   double sched_flops = 0;
-  double bytes = 0;       // the fewest bytes it must move through HBM (reads + writes)
-  bool expected = false;  // counts from the expected routing, not exact
+  double sched_bytes = 0;  // the same for the bytes the busiest slot's CTAs read and write
+  double bytes = 0;        // the fewest bytes it must move through HBM (reads + writes)
+  bool expected = false;   // counts from the expected routing, not exact
   // Per work item, where items differ: prefill attention, keys each query tile attends to
   // (heaviest first, the order the grid takes them; one entry per tile, for every head).
   std::vector<int64_t> item_keys;

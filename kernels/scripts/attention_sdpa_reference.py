@@ -1,5 +1,5 @@
 """PyTorch's scaled_dot_product_attention on the timed prefill shapes of
-device_attention.sh: a reference row only (never a dependency of the kernels).
+quadrant-kernels-bench: a reference row only (never a dependency of the kernels).
 Times each available backend (flash, cuDNN) as the median of 30 CUDA-event timings after
 warm-up, three input copies rotated; FLOPs counted as the C++ bench does (causal pairs)."""
 import sys

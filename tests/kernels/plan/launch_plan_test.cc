@@ -66,7 +66,11 @@ TEST(LaunchPlan, PrefillAttentionTilesAndVariants) {
   // 48 CTAs on 132 slots: each its own slot; the busiest computes 128 rows x 384 keys.
   EXPECT_DOUBLE_EQ(a.sched_flops, 132 * 2.0 * 128 * 384 * 256);
   EXPECT_GE(a.sched_flops, a.flops);
+  // Its bytes: 128 query rows and 384 keys of K and V (BF16), 128 output rows.
+  EXPECT_DOUBLE_EQ(a.sched_bytes, 132 * ((44.0 * 128 + 384.0 * 256) * 2 + 44.0 * 128 * 2));
   EXPECT_DOUBLE_EQ(a.flops, 2.0 * (2 * 300 * 301 / 2) * 8 * 256);
+  // Q, K, V read once, O written: 600 tokens, 8 query heads, 2 KV heads, BF16.
+  EXPECT_DOUBLE_EQ(a.bytes, 600.0 * 8 * 128 * 2 + 600.0 * 2 * 256 * 2 + 600.0 * 8 * 128 * 2);
   // FP8: the V transpose first, 192-row tiles (three consumer warpgroups).
   const LaunchPlan f = plan_launches("prefill_attention", "fp8", shape, 132);
   ASSERT_EQ(f.launches.size(), 2u);
