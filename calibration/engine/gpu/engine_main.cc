@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "calibration/engine/gpu/step_bench.h"
 #include "sim/core/error.h"
 #include "sim/io/scenario_io.h"
+#include "sim/metrics/metrics.h"
 
 namespace qe = quadrant::engine;
 namespace qg = quadrant::engine::gpu;
@@ -270,6 +272,89 @@ int run_serve(const CommonArgs& a, const ServeArgs& s) {
   }
   return status;
 }
+
+// Capacity search: the case's workload at increasing Poisson rates on one executor; a rate
+// passes when every request finished and TTFT and TPOT at the SLO's percentiles meet the
+// SLO. Stops after the first rate that fails; the capacity is the largest passing rate.
+struct CapacityArgs {
+  std::string case_dir, out;
+  std::vector<double> rates;
+  double duration_s = 15;
+  double drain_limit_s = 30;
+};
+
+double at_percentile(const quadrant::Percentiles& p, double percentile) {
+  if (percentile == 50) return p.p50;
+  if (percentile == 90) return p.p90;
+  if (percentile == 99) return p.p99;
+  throw std::invalid_argument("capacity: SLO percentiles 50, 90 or 99 only, got " +
+                              std::to_string(percentile));
+}
+
+int run_capacity(const CommonArgs& a, const CapacityArgs& c) {
+  if (c.rates.empty()) throw std::invalid_argument("capacity: give --rates");
+  const std::string name = std::filesystem::path(c.case_dir).lexically_normal().filename().string();
+  Scenario sc = quadrant::load_scenario(c.case_dir + "/scenario.json");
+  if (sc.workload.arrival.process != quadrant::ArrivalProcess::kPoisson)
+    throw std::invalid_argument("capacity: " + c.case_dir + " has no Poisson arrivals");
+  sc.workload.duration = quadrant::Duration::seconds(c.duration_s);
+  sc.workload.max_requests = 0;
+  int64_t longest = 0;
+  std::vector<std::vector<quadrant::TraceRecord>> requests;
+  for (double rate : c.rates) {
+    sc.workload.arrival.rate_per_s = rate;
+    requests.push_back(qe::engine_requests(sc.workload, sc.seed));
+    for (const auto& r : requests.back())
+      longest = std::max<int64_t>(longest, int64_t(r.input_tokens) + r.output_tokens);
+  }
+  qg::GpuStepExecutor ex(sc.model, options_for(sc, a, longest));
+  std::printf("%s\nSLO: TTFT P%.0f <= %.0f ms, TPOT P%.0f <= %.0f ms\n", ex.describe().c_str(),
+              sc.slo.ttft_percentile, sc.slo.ttft.to_millis(), sc.slo.tpot_percentile,
+              sc.slo.tpot.to_millis());
+  std::filesystem::create_directories(c.out);
+  std::string table = "rate_per_s,requests,finished,ttft_ms,tpot_ms,pass\n";
+  double capacity = 0;
+  for (size_t i = 0; i < c.rates.size(); ++i) {
+    qe::WallClock clock;
+    qe::EngineOptions eo;
+    eo.drain_limit = quadrant::Duration::seconds(c.drain_limit_s);
+    eo.scenario = "../../../../cases/" + name + "/scenario.json";
+    eo.gpu = sc.serving.colocated.gpu;
+    eo.seed = a.seed;
+    qe::EngineRun run = qe::run_engine(sc, requests[i], ex, clock, eo);
+    std::ostringstream dir;
+    dir << c.out << "/" << name << "-rate" << c.rates[i];
+    qe::write_run_log(run, dir.str());
+    std::vector<float> ttft, tpot;
+    for (const qe::RequestLog& r : run.requests) {
+      if (r.status != qe::RequestStatus::kFinished) continue;
+      ttft.push_back(float((r.first_token.ns() - r.arrival.ns()) * 1e-9));
+      if (r.output_tokens > 1)
+        tpot.push_back(float((r.finish.ns() - r.first_token.ns()) * 1e-9 / (r.output_tokens - 1)));
+    }
+    const int64_t finished = run.count(qe::RequestStatus::kFinished);
+    const double ttft_ms = 1e3 * at_percentile(quadrant::percentiles(ttft), sc.slo.ttft_percentile);
+    const double tpot_ms = 1e3 * at_percentile(quadrant::percentiles(tpot), sc.slo.tpot_percentile);
+    const bool pass = run.meta.error.empty() && finished == int64_t(requests[i].size()) &&
+                      ttft_ms <= sc.slo.ttft.to_millis() && tpot_ms <= sc.slo.tpot.to_millis();
+    std::ostringstream row;
+    row << c.rates[i] << ',' << requests[i].size() << ',' << finished << ',' << ttft_ms << ','
+        << tpot_ms << ',' << (pass ? 1 : 0) << '\n';
+    table += row.str();
+    std::printf(
+        "rate %.2f/s: %zu requests, %lld finished, TTFT P%.0f %.1f ms, TPOT P%.0f %.2f ms: %s\n",
+        c.rates[i], requests[i].size(), static_cast<long long>(finished), sc.slo.ttft_percentile,
+        ttft_ms, sc.slo.tpot_percentile, tpot_ms, pass ? "meets the SLO" : "misses the SLO");
+    std::fflush(stdout);
+    if (!run.meta.error.empty()) return 1;
+    if (!pass) break;
+    capacity = c.rates[i];
+  }
+  write_file(c.out + "/" + name + "-capacity.csv", table);
+  std::printf("measured capacity: %.2f requests/s (largest rate tried that met the SLO)\n",
+              capacity);
+  return 0;
+}
 #endif
 
 }  // namespace
@@ -317,6 +402,17 @@ int main(int argc, char** argv) {
                   "seconds after the last arrival before giving up");
   srv->add_option("--breakdown-every", serve.breakdown_every,
                   "per-part events every Nth step (0: never)");
+  CapacityArgs capacity;
+  CLI::App* cap = app.add_subcommand(
+      "capacity", "largest Poisson rate of a case's workload that meets its SLO (measured)");
+  add_common(cap, common);
+  cap->add_option("--case", capacity.case_dir, "case folder holding scenario.json")->required();
+  cap->add_option("--rates", capacity.rates, "rates to try, ascending (requests/s)")
+      ->delimiter(',')
+      ->required();
+  cap->add_option("--duration", capacity.duration_s, "arrival window per rate, seconds");
+  cap->add_option("--drain-limit", capacity.drain_limit_s, "seconds after the last arrival");
+  cap->add_option("--out", capacity.out, "folder for the logs and <case>-capacity.csv")->required();
 #endif
   CLI11_PARSE(app, argc, argv);
 
@@ -324,6 +420,7 @@ int main(int argc, char** argv) {
     if (*check) return run_check(common, prompt_len, also_free);
     if (*bench) return run_bench(common, bench_out, reps, bench_check, prompt_len);
 #if QUADRANT_ENGINE_HAVE_DRIVER
+    if (*cap) return run_capacity(common, capacity);
     return run_serve(common, serve);
 #else
     return 2;
