@@ -1,6 +1,7 @@
 #include "reports/report.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -30,7 +31,8 @@ std::string slurp(const fs::path& p) {
 }
 
 fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("quadrant-report-test-" + name);
+  const fs::path d = fs::temp_directory_path() /
+                     ("quadrant-report-test-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(d);
   return d;
 }

@@ -1,6 +1,7 @@
 // `quadrant plan` end to end, with the real simulator: the report does not depend on the
 // thread count or on the number of MPI ranks, bad input leaves nothing behind.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -22,7 +23,8 @@ std::string slurp(const fs::path& p) {
 }
 
 fs::path work_dir() {
-  const fs::path d = fs::temp_directory_path() / "quadrant-plan-command-test";
+  const fs::path d =
+      fs::temp_directory_path() / ("quadrant-plan-command-test-" + std::to_string(::getpid()));
   fs::create_directories(d);
   return d;
 }

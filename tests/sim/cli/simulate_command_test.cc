@@ -1,6 +1,7 @@
 // `quadrant simulate` end to end: the Chrome trace it writes follows the trace-event
 // format that Perfetto reads, and bad input leaves no output behind.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -20,7 +21,8 @@ int simulate(const std::string& args) {
 }
 
 TEST(SimulateCommandTest, ChromeTraceFollowsTheTraceEventFormat) {
-  const fs::path d = fs::temp_directory_path() / "quadrant-simulate-command-test";
+  const fs::path d =
+      fs::temp_directory_path() / ("quadrant-simulate-command-test-" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   const fs::path trace = d / "trace.json";
@@ -78,7 +80,8 @@ TEST(SimulateCommandTest, ChromeTraceFollowsTheTraceEventFormat) {
 }
 
 TEST(SimulateCommandTest, BadInputExitsNonZeroAndWritesNothing) {
-  const fs::path d = fs::temp_directory_path() / "quadrant-simulate-bad-input";
+  const fs::path d =
+      fs::temp_directory_path() / ("quadrant-simulate-bad-input-" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   std::ofstream(d / "bad.json") << "{\"name\": \"x\",, }";
