@@ -37,10 +37,6 @@ class BlockPool {
     const auto more = take(tokens - have);
     blocks.insert(blocks.end(), more.begin(), more.end());
   }
-  void give_back(const std::vector<int32_t>& blocks) {
-    free_.insert(free_.end(), blocks.begin(), blocks.end());
-  }
-  int64_t free_blocks() const { return int64_t(free_.size()); }
 
  private:
   int32_t block_tokens_;

@@ -49,6 +49,16 @@ std::vector<float> row_of(const GpuStepExecutor& ex, int row) {
           all.begin() + std::ptrdiff_t((row + 1) * vocab)};
 }
 
+// Prefills `tokens` as sequence `seq` in one chunk; returns its last-position logits.
+std::vector<float> prefill_whole(GpuStepExecutor& ex, BlockPool& pool, uint64_t seq,
+                                 const std::vector<int32_t>& tokens) {
+  ex.set_prompt(seq, tokens);
+  StepPlan p;
+  p.prefill.push_back({seq, 0, int32_t(tokens.size()), true, pool.take(int64_t(tokens.size()))});
+  ex.execute(p);
+  return row_of(ex, 0);
+}
+
 }  // namespace
 
 std::vector<ConsistencyResult> run_consistency_checks(GpuStepExecutor& ex, FfnFormat format,
@@ -102,26 +112,15 @@ std::vector<ConsistencyResult> run_consistency_checks(GpuStepExecutor& ex, FfnFo
 
   std::vector<int32_t> p3 = prompt;
   p3.push_back(a1);
-  ex.set_prompt(3, p3);
-  std::vector<int32_t> b3 = pool.take(int64_t(p3.size()));
-  StepPlan r;
-  r.prefill.push_back({3, 0, int32_t(p3.size()), true, b3});
-  ex.execute(r);
-  const auto reprefill = row_of(ex, 0);
+  const auto reprefill = prefill_whole(ex, pool, 3, p3);
   out.push_back(compare("decode (graph) vs re-prefill", decoded, reprefill, tol));
   if (a2 == a1) {
     out.push_back(compare("decode in a mixed step vs re-prefill", mixed, reprefill, tol));
   } else {  // the chunked prompt sampled another token: re-prefill with that one
     std::vector<int32_t> p4 = prompt;
     p4.push_back(a2);
-    ex.set_prompt(4, p4);
-    std::vector<int32_t> b4 = pool.take(int64_t(p4.size()));
-    StepPlan r4;
-    r4.prefill.push_back({4, 0, int32_t(p4.size()), true, b4});
-    ex.execute(r4);
-    out.push_back(compare("decode in a mixed step vs re-prefill", mixed, row_of(ex, 0), tol));
-    ex.release(4);
-    pool.give_back(b4);
+    out.push_back(compare("decode in a mixed step vs re-prefill", mixed,
+                          prefill_whole(ex, pool, 4, p4), tol));
   }
 
   // 4. Three more decode steps of seq 1 vs re-prefill of all it has (seq 6).
@@ -137,14 +136,11 @@ std::vector<ConsistencyResult> run_consistency_checks(GpuStepExecutor& ex, FfnFo
   const auto decoded4 = row_of(ex, 0);
   std::vector<int32_t> p6 = prompt;
   p6.insert(p6.end(), generated.begin(), generated.end());
-  ex.set_prompt(6, p6);
-  std::vector<int32_t> b6 = pool.take(int64_t(p6.size()));
-  StepPlan r6;
-  r6.prefill.push_back({6, 0, int32_t(p6.size()), true, b6});
-  ex.execute(r6);
-  out.push_back(compare("4 decode steps vs re-prefill", decoded4, row_of(ex, 0), tol));
+  out.push_back(
+      compare("4 decode steps vs re-prefill", decoded4, prefill_whole(ex, pool, 6, p6), tol));
 
-  for (uint64_t seq : {1, 2, 3, 5, 6}) ex.release(seq);
+  // The pool is this function's: its blocks need no return.
+  for (uint64_t seq : {1, 2, 3, 4, 5, 6}) ex.release(seq);
   return out;
 }
 

@@ -328,9 +328,9 @@ int run_capacity(const CommonArgs& a, const CapacityArgs& c) {
     std::vector<float> ttft, tpot;
     for (const qe::RequestLog& r : run.requests) {
       if (r.status != qe::RequestStatus::kFinished) continue;
-      ttft.push_back(float((r.first_token.ns() - r.arrival.ns()) * 1e-9));
+      ttft.push_back(float((r.first_token - r.arrival).to_seconds()));
       if (r.output_tokens > 1)
-        tpot.push_back(float((r.finish.ns() - r.first_token.ns()) * 1e-9 / (r.output_tokens - 1)));
+        tpot.push_back(float((r.finish - r.first_token).to_seconds() / (r.output_tokens - 1)));
     }
     const int64_t finished = run.count(qe::RequestStatus::kFinished);
     const double ttft_ms = 1e3 * at_percentile(quadrant::percentiles(ttft), sc.slo.ttft_percentile);

@@ -14,6 +14,7 @@
 #include "calibration/engine/gpu/small_kernels.h"
 #include "kernels/include/cuda_check.h"
 #include "kernels/include/quadrant_kernels.h"
+#include "kernels/src/workspace.h"
 
 namespace quadrant::engine::gpu {
 
@@ -64,23 +65,6 @@ k::MoeFormat moe_format(FfnFormat f) {
 int64_t round_up(int64_t x, int64_t m) {
   return (x + m - 1) / m * m;
 }
-
-// Carves one allocation into 256-byte aligned arrays; a pass on a null base sizes it.
-class Carver {
- public:
-  explicit Carver(void* base = nullptr) : base_(static_cast<uint8_t*>(base)) {}
-  template <class T>
-  T* take(int64_t count) {
-    const int64_t at = offset_;
-    offset_ += round_up(count * int64_t(sizeof(T)), 256);
-    return base_ ? reinterpret_cast<T*>(base_ + at) : nullptr;
-  }
-  int64_t bytes() const { return offset_; }
-
- private:
-  uint8_t* base_;
-  int64_t offset_ = 0;
-};
 
 // One device allocation, freed with the executor.
 class DeviceBlock {
@@ -163,7 +147,7 @@ struct WeightLayout {
   std::vector<LayerWeights> layers;
 };
 
-WeightLayout carve_weights(const Dims& d, FfnFormat f, Carver& c) {
+WeightLayout carve_weights(const Dims& d, FfnFormat f, k::Workspace& c) {
   WeightLayout w;
   w.embed = c.take<bf16>(int64_t(d.vocab) * d.hidden);
   w.final_norm = c.take<bf16>(d.hidden);
@@ -276,9 +260,9 @@ std::string MemoryPlan::describe() const {
 }
 
 int64_t weight_bytes(const ModelSpec& model, FfnFormat format, int num_layers) {
-  Carver c;
+  k::Workspace c;
   carve_weights(dims_of(model, num_layers), format, c);
-  return c.bytes();
+  return int64_t(c.bytes());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -372,7 +356,7 @@ struct GpuStepExecutor::Impl {
 
   // Every workspace array, laid out on `base` (null: sizing pass).
   int64_t carve_workspace(void* base) {
-    Carver c(base);
+    k::Workspace c(base);
     const int64_t r = max_rows;
     x = c.take<bf16>(r * d.hidden);
     h = c.take<bf16>(r * d.hidden);
@@ -407,7 +391,7 @@ struct GpuStepExecutor::Impl {
     d_block_table = c.take<int32_t>(block_table_capacity);
     d_gather = c.take<int32_t>(max_gather_total());
     d_sampled = c.take<int32_t>(max_samples);
-    return c.bytes();
+    return int64_t(c.bytes());
   }
 
   k::DecodeAttentionProblem decode_problem(int batch, int bound) const {
@@ -443,9 +427,9 @@ struct GpuStepExecutor::Impl {
     mem.gpu_free = int64_t(free_b);
     mem.gpu_total = int64_t(total_b);
 
-    Carver wc;
+    k::Workspace wc;
     carve_weights(d, opt.ffn_format, wc);
-    mem.weights = wc.bytes();
+    mem.weights = int64_t(wc.bytes());
     // + the CUDA graphs and cuBLASLt's own: an allowance
     mem.workspace = carve_workspace(nullptr) + (int64_t(256) << 20);
     mem.kv_block_bytes = int64_t(d.layers) * 2 * opt.block_tokens * d.kv_width() * 2;
@@ -472,7 +456,7 @@ struct GpuStepExecutor::Impl {
     QK_CUDA_CHECK(cudaEventCreate(&ev_end));
     parts.init(16 + 16 * d.layers);
 
-    Carver wcarve(weight_block.allocate(mem.weights));
+    k::Workspace wcarve(weight_block.allocate(mem.weights));
     w = carve_weights(d, opt.ffn_format, wcarve);
     fill_weights();
     carve_workspace(work_block.allocate(carve_workspace(nullptr)));
@@ -534,22 +518,24 @@ struct GpuStepExecutor::Impl {
   // counts as given (graphs: the bucket); otherwise rounded up to 16 so that eager steps
   // reuse a bounded set of cuBLASLt plans (the extra rows are junk, never read).
   void forward(const StepShape& s, bool exact_m) {
-    const int T = s.prefill_tokens + s.decode;
-    const int H = d.hidden, D = kHeadDim;
+    const int tokens = s.prefill_tokens + s.decode;
+    const int hidden = d.hidden;
     parts.mark(kOther);
-    gather_rows(w.embed, d_tokens, T, H, x, stream);
-    rmsnorm(x, w.layers[0].attn_norm, T, H, opt.norm_eps, h, stream);
+    gather_rows(w.embed, d_tokens, tokens, hidden, x, stream);
+    rmsnorm(x, w.layers[0].attn_norm, tokens, hidden, opt.norm_eps, h, stream);
     for (int l = 0; l < d.layers; ++l) {
       const LayerWeights& lw = w.layers[l];
       parts.mark(kGemm);
-      gemm(T, d.qkv_width(), H, h, lw.qkv, qkv, exact_m);
+      gemm(tokens, d.qkv_width(), hidden, h, lw.qkv, qkv, exact_m);
       parts.mark(kAttention);
-      qk_norm_rope(qkv, d_positions, T, d.heads, d.kv_heads, D, opt.qk_norm ? lw.q_norm : nullptr,
-                   opt.qk_norm ? lw.k_norm : nullptr, opt.norm_eps, opt.rope_theta, q, stream);
-      kv_cache_write(qkv, d_slots, T, d.heads, d.kv_heads, D, layer_k(l), layer_v(l), stream);
+      qk_norm_rope(qkv, d_positions, tokens, d.heads, d.kv_heads, kHeadDim,
+                   opt.qk_norm ? lw.q_norm : nullptr, opt.qk_norm ? lw.k_norm : nullptr,
+                   opt.norm_eps, opt.rope_theta, q, stream);
+      kv_cache_write(qkv, d_slots, tokens, d.heads, d.kv_heads, kHeadDim, layer_k(l), layer_v(l),
+                     stream);
       for (const PrefillGroup& g : s.groups) {
         kv_cache_gather(layer_k(l), layer_v(l), d_gather + g.gather0, int(g.gather_count),
-                        d.kv_heads, D, kbuf, vbuf, stream);
+                        d.kv_heads, kHeadDim, kbuf, vbuf, stream);
         k::PrefillAttentionProblem pp = prefill_problem(g);
         k::PrefillAttentionBuffers pb;
         pb.q = q + int64_t(g.row0) * d.q_width();
@@ -571,17 +557,17 @@ struct GpuStepExecutor::Impl {
         k::decode_attention(decode_problem(s.decode, s.kv_bound), db, stream);
       }
       parts.mark(kGemm);
-      gemm(T, H, d.q_width(), attn, lw.o, delta, exact_m);
+      gemm(tokens, hidden, d.q_width(), attn, lw.o, delta, exact_m);
       parts.mark(kOther);
-      add_rmsnorm(x, delta, lw.ffn_norm, T, H, opt.norm_eps, h, stream);
+      add_rmsnorm(x, delta, lw.ffn_norm, tokens, hidden, opt.norm_eps, h, stream);
       parts.mark(kFfn);
-      gemm(T, router_width(), H, h, lw.router, router, exact_m);
+      gemm(tokens, router_width(), hidden, h, lw.router, router, exact_m);
       if (router_logits != router)
         QK_CUDA_CHECK(cudaMemcpy2DAsync(router_logits, size_t(d.experts) * 2, router,
                                         size_t(router_width()) * 2, size_t(d.experts) * 2,
-                                        size_t(T), cudaMemcpyDeviceToDevice, stream));
+                                        size_t(tokens), cudaMemcpyDeviceToDevice, stream));
       if (opt.pinned_routing)
-        pin_router_logits(router_logits, d_tokens, d_positions, T, d.experts, d.top_k,
+        pin_router_logits(router_logits, d_tokens, d_positions, tokens, d.experts, d.top_k,
                           opt.seed * 1000 + uint64_t(l), stream);
       k::MoeFfnBuffers mb;
       mb.x = h;
@@ -589,19 +575,19 @@ struct GpuStepExecutor::Impl {
       mb.logits_bf16 = true;
       mb.out = delta;
       mb.workspace = moe_ws;
-      k::moe_ffn(moe_problem(d, opt.ffn_format, T), lw.moe, mb, stream);
+      k::moe_ffn(moe_problem(d, opt.ffn_format, tokens), lw.moe, mb, stream);
       parts.mark(kOther);
       const bf16* next_norm = l + 1 < d.layers ? w.layers[l + 1].attn_norm : w.final_norm;
-      add_rmsnorm(x, delta, next_norm, T, H, opt.norm_eps, h, stream);
+      add_rmsnorm(x, delta, next_norm, tokens, hidden, opt.norm_eps, h, stream);
     }
     if (s.samples > 0) {  // a step of prompt chunks that end no prompt samples nothing
       const bf16* rows = h;
       if (!s.samples_all) {
-        gather_rows(h, d_sample_rows, s.samples, H, hs, stream);
+        gather_rows(h, d_sample_rows, s.samples, hidden, hs, stream);
         rows = hs;
       }
       parts.mark(kGemm);
-      gemm(s.samples, d.vocab, H, rows, w.lm_head, logits, exact_m);
+      gemm(s.samples, d.vocab, hidden, rows, w.lm_head, logits, exact_m);
       parts.mark(kOther);
       argmax_rows(logits, s.samples, d.vocab, d_sampled, stream);
     }

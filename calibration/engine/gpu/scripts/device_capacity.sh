@@ -7,11 +7,7 @@ set -uo pipefail
 OUT=${OUT:-out}
 BIN=${BIN:-bin}
 DURATION=${DURATION:-12}
-mkdir -p "$OUT"
-for f in $(find /usr/local/cuda*/ /usr/lib /opt \( -name 'libcublasLt.so.13' -o -name 'libcudart.so.13' \) 2>/dev/null | sort); do
-  LD_LIBRARY_PATH=$(dirname "$f"):${LD_LIBRARY_PATH:-}
-done
-export LD_LIBRARY_PATH
+. "$(dirname "$0")/device_env.sh"
 status=0
 for job in qwen3-30b-a3b-bf16:17,19,21,23,25 qwen3-30b-a3b-w4a8:17,19,21,23,25; do
   cfg=${job%%:*} rates=${job##*:}

@@ -10,12 +10,7 @@ OUT=${OUT:-out}
 BIN=${BIN:-bin}
 DURATION=${DURATION:-}
 DRAIN=${DRAIN:-30}
-mkdir -p "$OUT"
-for f in $(find /usr/local/cuda*/ /usr/lib /opt \( -name 'libcublasLt.so.13' -o -name 'libcudart.so.13' \) 2>/dev/null | sort); do
-  LD_LIBRARY_PATH=$(dirname "$f"):${LD_LIBRARY_PATH:-}
-done
-export LD_LIBRARY_PATH
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+. "$(dirname "$0")/device_env.sh"
 status=0
 C=calibration/engine/cases
 for cfg in qwen3-30b-a3b-bf16 qwen3-30b-a3b-w4a8 mixtral-8x7b-fp8; do

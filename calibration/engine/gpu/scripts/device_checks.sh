@@ -6,12 +6,7 @@
 set -uo pipefail
 OUT=${OUT:-out}
 BIN=${BIN:-bin}
-mkdir -p "$OUT"
-for f in $(find /usr/local/cuda*/ /usr/lib /opt \( -name 'libcublasLt.so.13' -o -name 'libcudart.so.13' \) 2>/dev/null | sort); do
-  LD_LIBRARY_PATH=$(dirname "$f"):${LD_LIBRARY_PATH:-}
-done
-export LD_LIBRARY_PATH
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+. "$(dirname "$0")/device_env.sh"
 status=0
 timeout 90 "$BIN/engine_gpu_test" 2>&1 | tee "$OUT/engine_gpu_test.log" | grep -E '^\[  |FAILED|rel' || status=1
 for cfg in qwen3-30b-a3b:bf16 qwen3-30b-a3b:fp8 qwen3-30b-a3b:w4a8 mixtral-8x7b:fp8; do
