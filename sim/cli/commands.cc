@@ -17,6 +17,7 @@ void add_commands(CLI::App& app) {
   add_calibrate_command(app);
   add_import_model_command(app);
   add_bench_check_command(app);
+  add_engine_command(app);
 }
 
 }  // namespace quadrant::cli

@@ -14,6 +14,7 @@ void add_plan_command(CLI::App& app);
 void add_calibrate_command(CLI::App& app);
 void add_import_model_command(CLI::App& app);
 void add_bench_check_command(CLI::App& app);
+void add_engine_command(CLI::App& app);  // engine compare (calibration/engine)
 
 // A subcommand's exit status (0 unless it set one, e.g. a failed regression check).
 void set_exit_code(int code);

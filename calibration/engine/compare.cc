@@ -1,0 +1,344 @@
+#include "calibration/engine/compare.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "calibration/engine/cost_executor.h"
+#include "calibration/fit.h"
+#include "sim/core/error.h"
+#include "sim/cost/step_cost.h"
+#include "sim/metrics/metrics.h"
+
+namespace quadrant::engine {
+namespace {
+
+RelativeError relative_error(const std::vector<double>& predicted,
+                             const std::vector<double>& measured) {
+  std::vector<double> abs, signed_;
+  for (size_t i = 0; i < predicted.size(); ++i) {
+    if (!(measured[i] > 0)) continue;
+    const double r = predicted[i] / measured[i] - 1;
+    abs.push_back(std::fabs(r));
+    signed_.push_back(r);
+  }
+  RelativeError e;
+  const calibration::ErrorStats a = calibration::error_stats(abs);
+  e.median = a.median;
+  e.p95 = a.p95;
+  e.count = a.count;
+  // The signed median: error_stats sorts, so shift to positive and back.
+  std::vector<double> shifted;
+  for (double r : signed_) shifted.push_back(r + 1);
+  e.bias = signed_.empty() ? 0 : calibration::error_stats(shifted).median - 1;
+  return e;
+}
+
+int64_t part(const StepRecord& s, const std::string& name) {
+  for (const auto& [n, ns] : s.parts_ns)
+    if (n == name) return ns;
+  return 0;
+}
+
+}  // namespace
+
+std::vector<TraceRecord> replay_requests(const EngineRun& run) {
+  std::vector<TraceRecord> out;
+  out.reserve(run.requests.size());
+  for (const RequestLog& r : run.requests)
+    out.push_back({r.arrival, r.input_tokens, r.output_tokens});
+  std::stable_sort(out.begin(), out.end(), [](const TraceRecord& a, const TraceRecord& b) {
+    return a.arrival < b.arrival;
+  });
+  return out;
+}
+
+Scenario replay_scenario(Scenario sc, const EngineRun& run) {
+  const RunMeta& m = run.meta;
+  if (sc.serving.mode != ServingMode::kColocated)
+    throw InputError(sc.file, "serving.mode", "expected \"colocated\" (the engine's mode)");
+  PoolSpec& p = sc.serving.colocated;
+  if (p.layout.gpus() != 1)
+    throw InputError(sc.file, "serving.colocated.layout", "expected one GPU, as the engine ran");
+  if (!m.gpu.empty() && m.gpu != p.gpu)
+    throw InputError(sc.file, "serving.colocated.gpu",
+                     "expected the run's GPU \"" + m.gpu + "\", got \"" + p.gpu + "\"");
+  if (m.block_tokens != sc.serving.kv_block_size)
+    throw InputError(sc.file, "serving.kv_block_size",
+                     "expected the run's " + std::to_string(m.block_tokens) + ", got " +
+                         std::to_string(sc.serving.kv_block_size));
+  p.instances = 1;
+  p.max_batch_size = m.max_batch_size;
+  p.max_batch_tokens = m.max_batch_tokens;
+  p.chunk_size = m.chunk_size;
+  p.kv_capacity_tokens = int64_t{m.kv_blocks} * m.block_tokens;
+  sc.serving.autoscaler.enabled = false;
+  sc.serving.speculative.enabled = false;
+  sc.workload.arrival.process = ArrivalProcess::kTrace;
+  sc.workload.max_requests = 0;
+  return sc;
+}
+
+SimulationSummary measured_summary(const EngineRun& run, const Scenario& sc) {
+  RequestMetrics metrics(sc.slo, sc.workload.warmup, false);
+  SimTime last_arrival = SimTime::start();
+  for (const RequestLog& r : run.requests) last_arrival = std::max(last_arrival, r.arrival);
+  std::vector<const RequestLog*> finished;
+  for (const RequestLog& r : run.requests) {
+    metrics.arrive();
+    if (r.status == RequestStatus::kFinished) {
+      finished.push_back(&r);
+    } else {
+      metrics.reject(r.id, r.arrival, r.input_tokens, r.output_tokens,
+                     r.status == RequestStatus::kRejected ? r.reason : "unfinished");
+    }
+  }
+  // In finish order, the window closing at the last arrival (arrivals come before
+  // completions of the same instant in the simulator).
+  std::stable_sort(finished.begin(), finished.end(),
+                   [](const RequestLog* a, const RequestLog* b) { return a->finish < b->finish; });
+  bool open = true;
+  for (const RequestLog* r : finished) {
+    if (open && r->finish >= last_arrival) {
+      metrics.close_window();
+      open = false;
+    }
+    metrics.finish(r->id, r->arrival,
+                   r->first_launch == SimTime::never() ? r->arrival : r->first_launch,
+                   r->first_token, r->finish, r->input_tokens, r->output_tokens);
+  }
+  SimulationSummary s;
+  metrics.fill(s, std::max(0.0, last_arrival.to_seconds() - sc.workload.warmup.to_seconds()));
+  s.preemptions = run.meta.preemptions;
+  if (!run.steps.empty()) s.duration_s = run.steps.back().end.to_seconds();
+  return s;
+}
+
+double relative(double simulated, double measured) {
+  return measured != 0 ? simulated / measured - 1 : 0;
+}
+
+CaseComparison compare_case(const std::string& name, const EngineRun& run, const Scenario& replay,
+                            const std::vector<NamedCostModel>& models) {
+  CaseComparison c;
+  c.name = name;
+  c.engine = run.meta.engine;
+  c.steps = static_cast<int64_t>(run.steps.size());
+  c.preemptions = run.meta.preemptions;
+  c.rejected = run.count(RequestStatus::kRejected);
+  c.unfinished = run.count(RequestStatus::kUnfinished);
+  c.measured = measured_summary(run, replay);
+  const PoolSpec& pool = replay.serving.colocated;
+  const GpuSpec* gpu = replay.catalog.find(pool.gpu);
+  if (!gpu) throw InputError(replay.file, "serving.colocated.gpu", "expected a catalog GPU");
+  const std::vector<TraceRecord> requests = replay_requests(run);
+
+  std::vector<double> gpu_ns, period_ns;
+  for (size_t i = 0; i < run.steps.size(); ++i) {
+    const StepRecord& s = run.steps[i];
+    gpu_ns.push_back(static_cast<double>(s.gpu_ns));
+    const int64_t after = i + 1 < run.steps.size() ? run.steps[i + 1].host_ns : 0;
+    const int64_t wall = s.end > s.start ? (s.end - s.start).ns() : s.wall_ns;
+    period_ns.push_back(static_cast<double>(wall + after));
+    c.breakdown_steps += !s.parts_ns.empty();
+  }
+  for (const auto& [label, model] : models) {
+    ModelComparison mc;
+    mc.model = label;
+    mc.source = model->describe();
+    const StepCostModel costs(replay.model, pool.layout, *gpu, replay.cluster, *model);
+    std::vector<double> predicted;
+    double m_att = 0, m_ffn = 0, m_other = 0, p_att = 0, p_ffn = 0, p_other = 0;
+    double launch = 0, host = 0;
+    for (size_t i = 0; i < run.steps.size(); ++i) {
+      const StepRecord& s = run.steps[i];
+      const StepCost cost = costs.cost(step_batch(s));
+      predicted.push_back(static_cast<double>(cost.total.ns()));
+      launch += static_cast<double>(std::max<int64_t>(0, s.wall_ns - s.gpu_ns));
+      host += static_cast<double>(s.host_ns);
+      if (s.parts_ns.empty()) continue;
+      m_att += static_cast<double>(part(s, "attention") + part(s, "gemm"));
+      m_ffn += static_cast<double>(part(s, "ffn"));
+      m_other += static_cast<double>(part(s, "other"));
+      p_att += static_cast<double>((cost.prefill_attention + cost.decode_attention).ns());
+      p_ffn += static_cast<double>(cost.ffn.ns());
+      p_other += static_cast<double>(
+          (cost.total - cost.prefill_attention - cost.decode_attention - cost.ffn).ns());
+    }
+    mc.step_gpu = relative_error(predicted, gpu_ns);
+    mc.step_period = relative_error(predicted, period_ns);
+    const double nb = std::max<double>(1, static_cast<double>(c.breakdown_steps));
+    const double ns = std::max<double>(1, static_cast<double>(run.steps.size()));
+    mc.terms = {{"attention + GEMMs", m_att / nb * 1e-6, p_att / nb * 1e-6},
+                {"ffn", m_ffn / nb * 1e-6, p_ffn / nb * 1e-6},
+                {"other kernels", m_other / nb * 1e-6, p_other / nb * 1e-6},
+                {"launch + sync (wall - GPU)", launch / ns * 1e-6, 0},
+                {"host gap between steps", host / ns * 1e-6, 0}};
+    // The breakdown terms count only when steps carry one; the host terms always.
+    double worst = -1;
+    for (size_t t = 0; t < mc.terms.size(); ++t) {
+      if (t < 3 && c.breakdown_steps == 0) continue;
+      const double d = std::fabs(mc.terms[t].measured_ms - mc.terms[t].predicted_ms);
+      if (d > worst) {
+        worst = d;
+        mc.carrier = mc.terms[t].term;
+      }
+    }
+    CostModels cm;
+    cm[pool.gpu] = model;
+    SimulationOptions o;
+    o.seed = run.meta.seed;
+    o.replay = &requests;
+    mc.simulated = simulate(replay, cm, o).summary;
+    c.models.push_back(std::move(mc));
+  }
+  return c;
+}
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+std::string pct(double r) {
+  return fmt("%+.1f%%", 100 * r);
+}
+// Appends the parts (GCC 12 warns falsely on long chains of std::string +).
+void put(std::string& out, std::initializer_list<std::string_view> parts) {
+  for (std::string_view p : parts) out.append(p);
+}
+
+}  // namespace
+
+std::string comparison_markdown(const std::vector<CaseComparison>& cases) {
+  std::string out;
+  for (const CaseComparison& c : cases) {
+    out += "### " + c.name + "\n\n";
+    out += "Engine: " + c.engine + "  \n";
+    out += std::to_string(c.steps) + " steps (" + std::to_string(c.breakdown_steps) +
+           " with a per-part breakdown), " + std::to_string(c.measured.requests_finished) +
+           " requests finished, " + std::to_string(c.rejected) + " rejected, " +
+           std::to_string(c.unfinished) + " unfinished, " + std::to_string(c.preemptions) +
+           " preemptions.\n\n";
+    out +=
+        "Step time, |predicted / measured - 1| over every executed step (bias: signed median)\n\n";
+    out +=
+        "| cost model | vs GPU time: median | P95 | bias | vs launch-to-launch: median | P95 | "
+        "bias |\n";
+    out += "|---|---|---|---|---|---|---|\n";
+    for (const ModelComparison& m : c.models)
+      out += "| " + m.model + " | " + pct(m.step_gpu.median) + " | " + pct(m.step_gpu.p95) + " | " +
+             pct(m.step_gpu.bias) + " | " + pct(m.step_period.median) + " | " +
+             pct(m.step_period.p95) + " | " + pct(m.step_period.bias) + " |\n";
+    out += "\nRequests, real (measured on the engine) vs simulated (same arrivals and lengths)\n\n";
+    out += "| metric | real |";
+    for (const ModelComparison& m : c.models) out += " " + m.model + " | error |";
+    out += "\n|---|---|";
+    for (size_t i = 0; i < c.models.size(); ++i) out += "---|---|";
+    out += "\n";
+    struct Row {
+      const char* label;
+      double (*get)(const SimulationSummary&);
+      double scale;
+      const char* format;
+    };
+    const Row rows[] = {
+        {"TTFT P50 (ms)", [](const SimulationSummary& s) { return s.ttft.p50; }, 1e3, "%.1f"},
+        {"TTFT P90 (ms)", [](const SimulationSummary& s) { return s.ttft.p90; }, 1e3, "%.1f"},
+        {"TTFT P99 (ms)", [](const SimulationSummary& s) { return s.ttft.p99; }, 1e3, "%.1f"},
+        {"TPOT P50 (ms)", [](const SimulationSummary& s) { return s.tpot.p50; }, 1e3, "%.2f"},
+        {"TPOT P90 (ms)", [](const SimulationSummary& s) { return s.tpot.p90; }, 1e3, "%.2f"},
+        {"TPOT P99 (ms)", [](const SimulationSummary& s) { return s.tpot.p99; }, 1e3, "%.2f"},
+        {"throughput (req/s)", [](const SimulationSummary& s) { return s.throughput_rps; }, 1,
+         "%.2f"},
+        {"output tokens/s", [](const SimulationSummary& s) { return s.output_tokens_per_s; }, 1,
+         "%.0f"},
+        {"SLO attainment", [](const SimulationSummary& s) { return s.slo_attainment; }, 1, "%.3f"},
+    };
+    for (const Row& r : rows) {
+      const double real = r.get(c.measured);
+      out += "| ";
+      out += r.label;
+      out += " | ";
+      out += fmt(r.format, real * r.scale);
+      out += " |";
+      for (const ModelComparison& m : c.models) {
+        const double sim = r.get(m.simulated);
+        out += " ";
+        out += fmt(r.format, sim * r.scale);
+        out += " | ";
+        out += pct(relative(sim, real));
+        out += " |";
+      }
+      out += "\n";
+    }
+    out +=
+        "\nWhere the step time goes: mean ms per step, measured vs predicted (kernel terms over "
+        "the steps with a breakdown; the simulator's attention includes its projection GEMMs)\n\n";
+    out += "| term | measured |";
+    for (const ModelComparison& m : c.models) out += " " + m.model + " |";
+    out += "\n|---|---|";
+    for (size_t i = 0; i < c.models.size(); ++i) out += "---|";
+    out += "\n";
+    if (!c.models.empty())
+      for (size_t t = 0; t < c.models[0].terms.size(); ++t) {
+        put(out, {"| ", c.models[0].terms[t].term, " | ",
+                  t < 3 && c.breakdown_steps == 0 ? std::string("-")
+                                                  : fmt("%.3f", c.models[0].terms[t].measured_ms),
+                  " |"});
+        for (const ModelComparison& m : c.models)
+          put(out, {" ", fmt("%.3f", m.terms[t].predicted_ms), " |"});
+        out += "\n";
+      }
+    out += "\nThe difference is carried by:";
+    for (const ModelComparison& m : c.models) put(out, {" ", m.model, ": ", m.carrier, ";"});
+    out += "\n\n";
+  }
+  return out;
+}
+
+std::string comparison_json(const std::vector<CaseComparison>& cases) {
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  auto summary = [](const SimulationSummary& s) {
+    return nlohmann::ordered_json{
+        {"ttft_s", {{"p50", s.ttft.p50}, {"p90", s.ttft.p90}, {"p99", s.ttft.p99}}},
+        {"tpot_s", {{"p50", s.tpot.p50}, {"p90", s.tpot.p90}, {"p99", s.tpot.p99}}},
+        {"throughput_rps", s.throughput_rps},
+        {"output_tokens_per_s", s.output_tokens_per_s},
+        {"slo_attainment", s.slo_attainment},
+        {"finished", s.requests_finished},
+        {"preemptions", s.preemptions}};
+  };
+  for (const CaseComparison& c : cases) {
+    nlohmann::ordered_json j;
+    j["case"] = c.name;
+    j["engine"] = c.engine;
+    j["steps"] = c.steps;
+    j["breakdown_steps"] = c.breakdown_steps;
+    j["measured"] = summary(c.measured);
+    for (const ModelComparison& m : c.models) {
+      nlohmann::ordered_json mj;
+      mj["source"] = m.source;
+      mj["step_gpu"] = {
+          {"median", m.step_gpu.median}, {"p95", m.step_gpu.p95}, {"bias", m.step_gpu.bias}};
+      mj["step_period"] = {{"median", m.step_period.median},
+                           {"p95", m.step_period.p95},
+                           {"bias", m.step_period.bias}};
+      mj["simulated"] = summary(m.simulated);
+      mj["carrier"] = m.carrier;
+      j["models"][m.model] = mj;
+    }
+    all.push_back(j);
+  }
+  return nlohmann::ordered_json{
+             {"kind", "quadrant-engine-comparison"}, {"schema_version", 1}, {"cases", all}}
+             .dump(2) +
+         "\n";
+}
+
+}  // namespace quadrant::engine

@@ -1,0 +1,79 @@
+// The simulator held against a logged engine run (issue 11, deliverable 4): the same
+// arrivals, lengths, model, GPU, limits and KV capacity replayed through `simulate`, and
+// every executed step composition priced by the simulator's step cost.
+//
+//   EngineRun run = read_run_log("calibration/engine/cases/x");
+//   Scenario sc = replay_scenario(load_scenario(".../scenario.json"), run);
+//   CaseComparison c = compare_case("x", run, sc, {{"calibrated", cal}, {"roofline", roof}});
+//   std::puts(comparison_markdown({c}).c_str());
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "calibration/engine/run_log.h"
+#include "sim/engine/simulation.h"
+#include "sim/scenario.h"
+
+namespace quadrant::engine {
+
+// The scenario that reproduces a run: one colocated TP1 instance on the run's GPU with
+// its limits and KV capacity (serving.colocated.kv_capacity), the workload a trace
+// replayed from the run's requests (replay_requests). InputError when the scenario and
+// the run disagree on what cannot be replayed (mode, layout, block size).
+Scenario replay_scenario(Scenario scenario, const EngineRun& run);
+std::vector<TraceRecord> replay_requests(const EngineRun& run);
+
+// The run's own request metrics, defined as the simulator defines them (RequestMetrics:
+// scored after warm-up; one measurement window from warm-up to the last arrival).
+SimulationSummary measured_summary(const EngineRun& run, const Scenario& scenario);
+
+struct RelativeError {
+  double median = 0;  // of |predicted / measured - 1|
+  double p95 = 0;
+  double bias = 0;  // median of predicted / measured - 1 (signed: < 0 predicts too fast)
+  int count = 0;
+};
+
+// Mean milliseconds per step of each term, measured (steps with a breakdown) and
+// predicted (the same steps), and the host-side terms the simulator does not model.
+struct TermRow {
+  std::string term;  // "attention", "ffn", "gemm", "other", "launch", "host gap"
+  double measured_ms = 0;
+  double predicted_ms = 0;
+};
+
+struct ModelComparison {
+  std::string model;          // "calibrated", "roofline"
+  std::string source;         // the cost model's describe()
+  RelativeError step_gpu;     // predicted step vs measured GPU time (CUDA events)
+  RelativeError step_period;  // predicted step vs launch-to-launch time (GPU + host)
+  std::vector<TermRow> terms;
+  std::string carrier;  // the term that carries most of the difference
+  SimulationSummary simulated;
+};
+
+struct CaseComparison {
+  std::string name;
+  std::string engine;  // run.json's engine
+  int64_t steps = 0, breakdown_steps = 0;
+  int64_t preemptions = 0, rejected = 0, unfinished = 0;
+  SimulationSummary measured;
+  std::vector<ModelComparison> models;
+};
+
+using NamedCostModel = std::pair<std::string, std::shared_ptr<const CostModel>>;
+CaseComparison compare_case(const std::string& name, const EngineRun& run, const Scenario& replay,
+                            const std::vector<NamedCostModel>& models);
+
+// Signed relative error of a simulated figure against the measured one.
+double relative(double simulated, double measured);
+
+// The comparison tables (Markdown): per case, step-time error, TTFT/TPOT P50/P90/P99
+// and throughput real vs simulated with relative errors, and the terms.
+std::string comparison_markdown(const std::vector<CaseComparison>& cases);
+std::string comparison_json(const std::vector<CaseComparison>& cases);
+
+}  // namespace quadrant::engine
