@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
 
 #include "sim/core/units.h"
@@ -75,5 +77,9 @@ class CostModel {
   virtual Provenance provenance() const = 0;
   virtual std::string describe() const = 0;
 };
+
+// A cost model per GPU type name (catalog key). Shared, read-only during a run, so the
+// planner's threads may share one set.
+using CostModels = std::map<std::string, std::shared_ptr<const CostModel>>;
 
 }  // namespace quadrant

@@ -1,7 +1,10 @@
-// The serving model at batch-step granularity: one event per step of an instance, per
-// KV transfer and per arrival; never one per token. Reading order: Simulation::run (the
-// event loop), launch (step formation), step_done (what a step changes), then the KV
-// transfer and autoscaler handlers. sim/INVARIANTS.md lists what the tests hold it to.
+// The event loop of the serving model at batch-step granularity: one event per step of
+// an instance, per KV transfer and per arrival; never one per token. The policies are
+// sim/serving/'s (batch former, KV manager, running set, KV transfers, routers,
+// autoscaler); this file owns the clock and the order in which their decisions take
+// effect. Reading order: Simulation::run (the event loop), launch (a step formed by the
+// batch former), step_done (what a step changes), then the KV transfer and autoscaler
+// handlers. sim/INVARIANTS.md lists what the tests hold it to.
 #include "sim/engine/simulation.h"
 
 #include <algorithm>
@@ -10,16 +13,21 @@
 #include <optional>
 
 #include "sim/core/error.h"
+#include "sim/core/random.h"
 #include "sim/cost/roofline_cost_model.h"
 #include "sim/cost/step_cost.h"
 #include "sim/engine/event_queue.h"
-#include "sim/engine/random.h"
 #include "sim/metrics/metrics.h"
+#include "sim/metrics/run_summary.h"
 #include "sim/model/accounting.h"
 #include "sim/serving/autoscaler.h"
+#include "sim/serving/batch_former.h"
 #include "sim/serving/instance.h"
+#include "sim/serving/kv_manager.h"
+#include "sim/serving/kv_transfer.h"
+#include "sim/serving/pool.h"
 #include "sim/serving/router.h"
-#include "sim/topology/topology.h"
+#include "sim/serving/running_set.h"
 #include "sim/workload/request_source.h"
 
 namespace quadrant {
@@ -35,29 +43,10 @@ enum EventKind : uint8_t {
   kSampleEvent,
 };
 
-constexpr int kPrefillPool = 0, kDecodePool = 1, kColocatedPool = 2;
+constexpr int kPrefillPool = static_cast<int>(PoolKind::kPrefill);
+constexpr int kDecodePool = static_cast<int>(PoolKind::kDecode);
+constexpr int kColocatedPool = static_cast<int>(PoolKind::kColocated);
 constexpr int kSeriesPoints = 200;  // samples per instance over the workload
-
-const char* pool_key(int pool) {
-  return pool == kPrefillPool ? "prefill" : pool == kDecodePool ? "decode" : "colocated";
-}
-
-struct Pool {
-  const PoolSpec* spec = nullptr;
-  Role role = Role::kPrefill;
-  const GpuSpec* gpu = nullptr;
-  std::unique_ptr<StepCostModel> costs;
-  int64_t kv_capacity_blocks = 0;
-  int first_gpu = 0;
-  int slots = 0;                   // instances the pool may ever hold (autoscaler max)
-  std::vector<int> slot_instance;  // instance occupying each slot, -1 if free
-  std::vector<int> instances;      // every instance ever created, in creation order
-  // What the routers see of each of `instances`, kept up to date as loads change (so
-  // that routing a request reads one small array instead of every instance), and how
-  // many of them are not active (then the routers get the active ones only).
-  std::vector<InstanceLoad> loads;
-  int inactive = 0;
-};
 
 class Simulation {
  public:
@@ -66,7 +55,6 @@ class Simulation {
 
  private:
   // setup
-  void build_pool(int p, const PoolSpec& spec, Role role, const CostModels& models);
   int create_instance(int pool, SimTime now, InstanceState state);
   // events
   void on_arrival(SimTime now);
@@ -85,40 +73,19 @@ class Simulation {
   void reschedule_transfers();
   void release_source(SimTime now, Request& r);
   void preempt(SimTime now, uint32_t slot, int inst);
-  void admit_running(Instance& in, uint32_t slot);
-  void remove_running(Instance& in, uint32_t slot);
-  void join_phase(Instance& in, uint32_t slot);
-  void leave_phase(Instance& in, uint32_t slot);
   void decode_crossings(SimTime now, Instance& in, int inst);
-  void compact_running(Instance& in);
   bool make_room(SimTime now, Instance& in, int inst, uint32_t slot, int64_t extra);
-  int64_t phase_of(int64_t step) const { return step % block_; }
-  // Brings a running sequence's tokens and KV blocks up to its instance's decode step
-  // (without speculation they are updated lazily, see Instance::crossing).
-  void sync_running(const Instance& in, Request& r) {
-    if (in.decode_step == r.base_step) return;
-    r.generated += static_cast<int32_t>(in.decode_step - r.base_step);
-    r.base_step = in.decode_step;
-    // One block per boundary crossed; a crossing of the step being processed that has
-    // not got its block yet is not held. A sequence admitted with a block to spare
-    // (recompute) holds it from the start: hence the max.
-    int64_t held = blocks_for(r.kv_tokens());
-    if (in.crossing_pending && r.phase_index != Request::kNoPhase &&
-        r.phase == phase_of(in.decode_step))
-      --held;
-    r.blocks = std::max(r.blocks, static_cast<int32_t>(held));
-  }
   void finish(SimTime now, uint32_t slot);
   void reject(SimTime now, const Request& r, const std::string& reason);
   void change_kv(SimTime now, Instance& in, int64_t delta_blocks);
   void refresh_load(const Instance& in) {
     pools_[in.pool].loads[static_cast<size_t>(in.load_index)] = {
-        in.id, in.outstanding_prefill_tokens, in.kv_occupancy()};
+        in.id, in.outstanding_prefill_tokens, in.kv.occupancy()};
   }
   void set_state(Instance& in, InstanceState state);
   const std::vector<InstanceLoad>& candidates(int pool);
   void maybe_release(SimTime now, int inst);
-  int64_t blocks_for(int64_t tokens) const { return (tokens + block_ - 1) / block_; }
+  int64_t blocks_for(int64_t tokens) const { return kv_blocks_for(tokens, block_); }
   int spec_tokens();
   uint32_t new_slot();
   void trace_step(const Instance& in, const StepInFlight& st, const StepCost& c);
@@ -129,9 +96,11 @@ class Simulation {
   const ServingSpec& serving_;
   int64_t block_;
   bool colocated_;
-  Pool pools_[3];
+  Pool pools_[kPoolKinds];
+  BatchFormer formers_[kPoolKinds];
   std::vector<Instance> instances_;
   std::vector<Request> slab_;
+  RunningSet running_;
   std::vector<uint32_t> free_slots_;
   int64_t live_ = 0, peak_live_ = 0;
   EventQueue queue_;
@@ -142,21 +111,16 @@ class Simulation {
   Duration drain_limit_;
   uint64_t next_id_ = 0;
   RandomStream spec_rng_;
-  std::unique_ptr<Topology> topology_;
-  std::unique_ptr<FlowNetwork> network_;
-  std::vector<uint32_t> transfer_owner_;  // request slot of each transfer in flight
-  std::vector<uint32_t> changed_;
+  std::unique_ptr<KvTransfers> transfers_;
+  std::vector<ChunkChoice> chunks_;                 // the step being formed
   std::vector<std::pair<uint32_t, uint32_t>> due_;  // (slot, epoch) of a decode step
   std::unique_ptr<Router> entry_router_, decode_router_;
   std::vector<InstanceLoad> loads_;
   RequestMetrics metrics_;
   Bytes kv_bytes_per_token_;
   Duration sample_interval_;
-  int64_t transfers_ = 0;
-  double transfer_seconds_ = 0;
   int64_t events_ = 0;
   std::map<std::string, std::string> cost_sources_;
-  std::vector<std::shared_ptr<const CostModel>> owned_models_;
 };
 
 Simulation::Simulation(const Scenario& s, const CostModels& models, const SimulationOptions& o)
@@ -165,6 +129,7 @@ Simulation::Simulation(const Scenario& s, const CostModels& models, const Simula
       serving_(s.serving),
       block_(std::max(1, s.serving.kv_block_size)),
       colocated_(s.serving.mode == ServingMode::kColocated),
+      running_(slab_, block_, s.serving.speculative.enabled),
       source_(o.replay ? RequestSource(s.workload, o.seed, *o.replay)
                        : RequestSource(s.workload, o.seed)),
       spec_rng_(o.seed, "speculative"),
@@ -173,11 +138,18 @@ Simulation::Simulation(const Scenario& s, const CostModels& models, const Simula
   kv_bytes_per_token_ = kv_bytes_per_token(s.model);
   sample_interval_ =
       max(Duration::millis(1), Duration::nanos(s.workload.duration.ns() / kSeriesPoints));
+  auto add_pool = [&](PoolKind kind, const PoolSpec& spec) {
+    const int p = static_cast<int>(kind);
+    pools_[p] = make_pool(sc_, kind, spec, models, block_);
+    cost_sources_[spec.gpu] = pools_[p].cost_source;
+    formers_[p] = BatchFormer({spec.max_batch_size, spec.max_batch_tokens, spec.chunk_size}, block_,
+                              kind != PoolKind::kPrefill);
+  };
   if (colocated_) {
-    build_pool(kColocatedPool, serving_.colocated, Role::kColocated, models);
+    add_pool(PoolKind::kColocated, serving_.colocated);
   } else {
-    build_pool(kPrefillPool, serving_.prefill, Role::kPrefill, models);
-    build_pool(kDecodePool, serving_.decode, Role::kDecode, models);
+    add_pool(PoolKind::kPrefill, serving_.prefill);
+    add_pool(PoolKind::kDecode, serving_.decode);
   }
   int total_gpus = 0;
   for (Pool& p : pools_) {
@@ -188,63 +160,13 @@ Simulation::Simulation(const Scenario& s, const CostModels& models, const Simula
     p.first_gpu = total_gpus;
     total_gpus += p.slots * p.spec->layout.gpus();
   }
-  topology_ = std::make_unique<Topology>(sc_.cluster, total_gpus);
-  network_ = std::make_unique<FlowNetwork>(*topology_);
+  transfers_ = std::make_unique<KvTransfers>(sc_.cluster, total_gpus);
   entry_router_ = make_prefill_router(serving_.prefill_routing);
   decode_router_ = make_decode_router(serving_.decode_routing);
   for (int p = 0; p < 3; ++p)
     if (pools_[p].spec)
       for (int i = 0; i < pools_[p].spec->instances; ++i)
         create_instance(p, SimTime::start(), InstanceState::kActive);
-}
-
-void Simulation::build_pool(int p, const PoolSpec& spec, Role role, const CostModels& models) {
-  Pool& pool = pools_[p];
-  const std::string path = std::string("serving.") + pool_key(p);
-  pool.spec = &spec;
-  pool.role = role;
-  pool.gpu = sc_.catalog.find(spec.gpu);
-  if (!pool.gpu)
-    throw InputError(sc_.file, path + ".gpu",
-                     "expected a GPU of the catalog, got \"" + spec.gpu + "\"");
-  if (spec.instances < 1)
-    throw InputError(sc_.file, path + ".instances",
-                     "expected at least one instance, got " + std::to_string(spec.instances));
-  std::shared_ptr<const CostModel> model;
-  if (auto it = models.find(spec.gpu); it != models.end() && it->second) {
-    model = it->second;
-  } else {
-    model = std::make_shared<RooflineCostModel>(*pool.gpu);
-  }
-  owned_models_.push_back(model);
-  // "roofline:H100-SXM", "fitted:calibration/models/h100.json", ...
-  std::string source = model->describe();
-  const std::string kind = to_string(model->provenance());
-  if (source.rfind(kind + ":", 0) != 0) source = kind + ":" + source;
-  cost_sources_[spec.gpu] = source;
-  pool.costs =
-      std::make_unique<StepCostModel>(sc_.model, spec.layout, *pool.gpu, sc_.cluster, *model);
-  const Bytes weights = weight_bytes_per_gpu(sc_.model, spec.layout);
-  const Bytes free = pool.gpu->memory - weights - pool.gpu->reserved_memory;
-  const Bytes per_token = kv_bytes_per_token_per_gpu(sc_.model, spec.layout);
-  const double tokens =
-      free.value() > 0 ? std::floor(free / per_token) * spec.layout.dp_attention : 0;
-  pool.kv_capacity_blocks = static_cast<int64_t>(tokens) / block_;
-  // A measured engine's own KV cache (calibration/engine) instead of the memory model's.
-  if (spec.kv_capacity_tokens > 0) pool.kv_capacity_blocks = spec.kv_capacity_tokens / block_;
-  if (pool.kv_capacity_blocks < 1) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf,
-                  "expected the model to fit: weights %.1f GB per GPU + %.1f GB reserved leave no "
-                  "KV cache room in %s's %.1f GB (use more GPUs per instance)",
-                  weights.to_gb(), pool.gpu->reserved_memory.to_gb(), spec.gpu.c_str(),
-                  pool.gpu->memory.to_gb());
-    throw InputError(sc_.file, path + ".layout", buf);
-  }
-  pool.slots = spec.instances;
-  if (serving_.autoscaler.enabled)
-    pool.slots = std::max(pool.slots, serving_.autoscaler.max_instances);
-  pool.slot_instance.assign(static_cast<size_t>(pool.slots), -1);
 }
 
 int Simulation::create_instance(int p, SimTime now, InstanceState state) {
@@ -255,7 +177,8 @@ int Simulation::create_instance(int p, SimTime now, InstanceState state) {
   const int id = static_cast<int>(instances_.size());
   *free_slot = id;
   Instance in;
-  in.name = std::string(pool_key(p)) + "[" + std::to_string(pool.instances.size()) + "]";
+  in.name = std::string(pool_key(static_cast<PoolKind>(p))) + "[" +
+            std::to_string(pool.instances.size()) + "]";
   in.id = id;
   in.load_index = static_cast<int>(pool.instances.size());
   in.role = pool.role;
@@ -266,13 +189,12 @@ int Simulation::create_instance(int p, SimTime now, InstanceState state) {
   in.costs = pool.costs.get();
   in.state = state;
   in.up_since = now;
-  in.kv_changed = now;
   in.busy_until = now;
   in.next_launch_ok = now;
-  in.kv_capacity_blocks = pool.kv_capacity_blocks;
+  in.kv = KvManager(pool.kv_capacity_blocks, now);
   in.crossing.resize(static_cast<size_t>(block_));
   if (state != InstanceState::kActive) ++pool.inactive;
-  pool.loads.push_back({id, in.outstanding_prefill_tokens, in.kv_occupancy()});
+  pool.loads.push_back({id, in.outstanding_prefill_tokens, in.kv.occupancy()});
   instances_.push_back(std::move(in));
   pool.instances.push_back(id);
   return id;
@@ -311,12 +233,8 @@ uint32_t Simulation::new_slot() {
 }
 
 void Simulation::change_kv(SimTime now, Instance& in, int64_t delta) {
-  in.kv_integral += static_cast<double>(in.kv_used_blocks) * (now - in.kv_changed).to_seconds();
-  in.kv_changed = now;
-  in.kv_used_blocks += delta;
-  QUADRANT_CHECK_MSG(in.kv_used_blocks >= 0 && in.kv_used_blocks <= in.kv_capacity_blocks,
-                     in.name + ": KV blocks out of range");
-  in.kv_peak_blocks = std::max(in.kv_peak_blocks, in.kv_used_blocks);
+  in.kv.change(now, delta);
+  QUADRANT_CHECK_MSG(in.kv.in_range(), in.name + ": KV blocks out of range");
   refresh_load(in);
 }
 
@@ -391,7 +309,7 @@ SimulationResult Simulation::run() {
   // blocks included, which are allocated per step by phase counts) has been returned.
   if (live_ == 0)
     for (const Instance& in : instances_)
-      QUADRANT_CHECK_MSG(in.kv_used_blocks == 0 && in.kv_pending_blocks == 0,
+      QUADRANT_CHECK_MSG(in.kv.used() == 0 && in.kv.pending() == 0,
                          in.name + ": KV blocks left after the last request");
   // Whatever is still in flight at the drain limit never finished.
   for (uint32_t s = 0; s < slab_.size(); ++s) {
@@ -402,13 +320,7 @@ SimulationResult Simulation::run() {
 
   SimulationResult result;
   SimulationSummary& sum = result.summary;
-  const double window = std::max(
-      0.0,
-      std::min(last_arrival_.to_seconds(), sc_.workload.arrival.process == ArrivalProcess::kTrace
-                                               ? last_arrival_.to_seconds()
-                                               : sc_.workload.duration.to_seconds()) -
-          sc_.workload.warmup.to_seconds());
-  metrics_.fill(sum, window);
+  metrics_.fill(sum, measurement_window_s(sc_, last_arrival_));
   sum.duration_s = end_.to_seconds();
   sum.events = events_;
   sum.peak_live_requests = peak_live_;
@@ -416,43 +328,17 @@ SimulationResult Simulation::run() {
   sum.live_request_bytes = static_cast<int64_t>(slab_.size() * sizeof(Request));
   sum.result_bytes = metrics_.result_bytes();
   sum.cost_sources = cost_sources_;
-  sum.kv_transfers = transfers_;
-  sum.kv_transfer_mean_s = transfers_ ? transfer_seconds_ / static_cast<double>(transfers_) : 0;
-  for (int p = 0; p < 3; ++p) {
+  sum.kv_transfers = transfers_->completed();
+  sum.kv_transfer_mean_s = transfers_->mean_seconds();
+  for (int p = 0; p < kPoolKinds; ++p) {
     if (!pools_[p].spec) continue;
     const int gpus = pools_[p].spec->layout.gpus() * pools_[p].spec->instances;
     (p == kPrefillPool  ? sum.prefill_gpus
      : p == kDecodePool ? sum.decode_gpus
                         : sum.colocated_gpus) = gpus;
   }
-  for (Instance& in : instances_) {
-    const SimTime until = std::min(in.released, end_);
-    const double life = std::max(0.0, (until - in.up_since).to_seconds());
-    change_kv(until, in, 0);
-    const double price = sc_.price_per_hour(in.gpu);
-    sum.gpu_hours += in.gpus * life / 3600.0;
-    sum.usd += in.gpus * life / 3600.0 * price;
-    sum.preemptions += in.preemptions;
-    InstanceSummary is;
-    is.name = in.name;
-    is.role = in.role;
-    is.gpu = in.gpu;
-    is.gpus = in.gpus;
-    is.utilization = life > 0 ? std::min(1.0, in.busy.to_seconds() / life) : 0;
-    is.steps = in.steps;
-    is.preemptions = in.preemptions;
-    is.mean_batch_size = in.steps ? in.batch_seqs / static_cast<double>(in.steps) : 0;
-    is.mean_batch_tokens = in.steps ? in.batch_tokens / static_cast<double>(in.steps) : 0;
-    const double cap = static_cast<double>(in.kv_capacity_blocks);
-    is.mean_kv_occupancy = life > 0 ? in.kv_integral / (cap * life) : 0;
-    is.peak_kv_occupancy = static_cast<double>(in.kv_peak_blocks) / cap;
-    is.kv_occupancy_series = std::move(in.kv_series);
-    is.batch_size_series = std::move(in.batch_series);
-    result.instances.push_back(std::move(is));
-  }
-  if (sum.duration_s > 0) sum.usd_per_hour = sum.usd / (sum.duration_s / 3600.0);
-  const double tokens = static_cast<double>(sum.input_tokens + sum.output_tokens);
-  if (tokens > 0) sum.usd_per_million_tokens = sum.usd / (tokens / 1e6);
+  summarize_instances(instances_, end_, sc_, result);
+  add_cost_rates(sum);
   if (opt_.keep_requests) {
     result.requests = metrics_.take_records();
     std::sort(result.requests.begin(), result.requests.end(),
@@ -528,57 +414,57 @@ void Simulation::launch(SimTime now, int inst) {
   Instance& in = instances_[inst];
   in.launch_scheduled = false;
   if (in.state == InstanceState::kReleased) return;
-  const PoolSpec& ps = *pools_[in.pool].spec;
+  const BatchFormer& former = formers_[in.pool];
   const bool decodes = in.role != Role::kPrefill;
   const bool spec = decodes && serving_.speculative.enabled;
   const int q = spec ? serving_.speculative.draft_length + 1 : 1;
   StepInFlight st;
   st.launch = now;
 
-  if (decodes) {
-    while (!in.ready_queue.empty() && in.running_live + in.prefilling < ps.max_batch_size) {
-      const uint32_t s = in.ready_queue.front();
-      in.ready_queue.pop_front();
-      admit_running(in, s);
-    }
+  // The batch former chooses; the choices take effect here, in its order.
+  for (int k = former.ready_admissions(in.running_live, in.prefilling, in.ready_queue.size());
+       k > 0; --k) {
+    const uint32_t s = in.ready_queue.front();
+    in.ready_queue.pop_front();
+    running_.admit(in, s);
   }
   const int n = decodes ? in.running_live : 0;
-  int64_t budget = std::max<int64_t>(0, ps.max_batch_tokens - int64_t{n} * q);
+  chunks_.clear();
+  former.choose_chunks(
+      in.prefill_queue.size(),
+      [&](size_t i) {
+        const Request& r = slab_[in.prefill_queue[i]];
+        return PrefillProgress{r.prefill_target, r.prefill_scheduled,
+                               r.prefill_scheduled != 0 || r.blocks != 0};
+      },
+      former.prefill_budget(n, q), in.kv.capacity() - in.kv.used(),
+      former.seats(in.running_live, in.prefilling), chunks_);
   BatchShape pre;
-  bool keep_going = true;
-  for (size_t i = 0; i < in.prefill_queue.size() && budget > 0 && keep_going;) {
-    const uint32_t s = in.prefill_queue[i];
+  size_t left = 0;  // chunks that completed their prompt so far: gone from the queue
+  for (const ChunkChoice& ch : chunks_) {
+    const size_t at = ch.queue_index - left;
+    const uint32_t s = in.prefill_queue[at];
     Request& r = slab_[s];
-    if (r.prefill_scheduled == 0 && r.blocks == 0) {
-      // Admission: KV room for the whole prompt (and, where it decodes here, its first
-      // token), first come first served.
-      if (decodes && in.running_live + in.prefilling >= ps.max_batch_size) break;
-      const int64_t need = blocks_for(r.prefill_target + (decodes ? 1 : 0));
-      if (in.kv_used_blocks + need > in.kv_capacity_blocks) break;
-      r.blocks = static_cast<int32_t>(need);
-      change_kv(now, in, need);
+    if (ch.admit_blocks > 0) {
+      r.blocks = static_cast<int32_t>(ch.admit_blocks);
+      change_kv(now, in, ch.admit_blocks);
       if (decodes) ++in.prefilling;
       if (r.first_launch == SimTime::never()) r.first_launch = now;
     }
-    const int64_t chunk = std::min({r.prefill_target - r.prefill_scheduled, ps.chunk_size, budget});
-    const int64_t prior = r.prefill_scheduled;
+    const int64_t chunk = ch.tokens;
+    const int64_t prior = ch.start;
     pre.num_seqs += 1;
     pre.new_tokens += chunk;
     pre.context_tokens += prior + chunk;
     pre.attention_pairs += chunk * prior + chunk * (chunk + 1) / 2;
     st.chunks.push_back({s, chunk});
     r.prefill_scheduled += chunk;
-    budget -= chunk;
     if (in.role == Role::kPrefill && serving_.kv_transfer_layerwise && prior == 0 &&
         r.output_tokens > 1 && !r.transfer_started)
       begin_transfer(now, s);  // layer-wise: KV streams out while the prompt computes
-    if (r.prefill_scheduled == r.prefill_target) {
-      in.prefill_queue.erase(in.prefill_queue.begin() + static_cast<std::ptrdiff_t>(i));
-    } else {
-      ++i;
-      // A sequence held back by chunk_size lets the next one use the budget; one held
-      // back by the budget ends the step.
-      keep_going = budget > 0;
+    if (ch.completes) {
+      in.prefill_queue.erase(in.prefill_queue.begin() + static_cast<std::ptrdiff_t>(at));
+      ++left;
     }
   }
   if (st.chunks.empty() && n == 0) return;  // nothing runnable: idle until kicked
@@ -631,74 +517,11 @@ void Simulation::step_done(SimTime now, int inst) {
   maybe_release(now, inst);
 }
 
-void Simulation::admit_running(Instance& in, uint32_t s) {
-  Request& r = slab_[s];
-  r.running_index = static_cast<uint32_t>(in.running.size());
-  in.running.push_back(s);
-  ++in.running_live;
-  in.context_tokens += r.kv_tokens();
-  r.base_step = in.decode_step;
-  ++r.epoch;
-  if (serving_.speculative.enabled) return;
-  // One token per step: the request finishes after output - generated more steps and
-  // outgrows its blocks after blocks * B - kv_tokens + 1, then every B steps.
-  const int64_t to_finish = r.output_tokens - r.generated;
-  const int64_t to_block = int64_t{r.blocks} * block_ - r.kv_tokens() + 1;
-  QUADRANT_CHECK(to_finish >= 1 && to_block >= 1 && to_block <= block_ + 1);
-  in.finishes.push({in.decode_step + to_finish, s, r.epoch});
-  r.phase = static_cast<uint32_t>(phase_of(in.decode_step + to_block));
-  if (to_block > block_) {
-    in.deferred.push_back({s, r.epoch});  // its first crossing is covered: skip one step
-  } else {
-    join_phase(in, s);
-  }
-}
-
-void Simulation::remove_running(Instance& in, uint32_t s) {
-  Request& r = slab_[s];
-  sync_running(in, r);
-  in.running[r.running_index] = Instance::kGone;
-  --in.running_live;
-  in.context_tokens -= r.kv_tokens();
-  ++r.epoch;
-  if (r.phase_index != Request::kNoPhase) leave_phase(in, s);
-}
-
-void Simulation::join_phase(Instance& in, uint32_t s) {
-  Request& r = slab_[s];
-  std::vector<uint32_t>& list = in.crossing[r.phase];
-  r.phase_index = static_cast<uint32_t>(list.size());
-  list.push_back(s);
-}
-
-void Simulation::leave_phase(Instance& in, uint32_t s) {
-  Request& r = slab_[s];
-  std::vector<uint32_t>& list = in.crossing[r.phase];
-  const uint32_t last = list.back();
-  list[r.phase_index] = last;
-  slab_[last].phase_index = r.phase_index;
-  list.pop_back();
-  r.phase_index = Request::kNoPhase;
-}
-
-void Simulation::compact_running(Instance& in) {
-  if (in.running.size() < 64 || static_cast<int>(in.running.size()) < 2 * in.running_live) return;
-  size_t k = 0;
-  for (uint32_t s : in.running)
-    if (s != Instance::kGone) {
-      slab_[s].running_index = static_cast<uint32_t>(k);
-      in.running[k++] = s;
-    }
-  in.running.resize(k);
-}
-
 // Makes room for `extra` more blocks for `s` by preempting the most recently admitted
 // sequences (vLLM's recompute policy), `s` itself if it is the latest. False: `s` went.
 bool Simulation::make_room(SimTime now, Instance& in, int inst, uint32_t s, int64_t extra) {
-  while (in.kv_used_blocks + extra > in.kv_capacity_blocks) {
-    while (!in.running.empty() && in.running.back() == Instance::kGone) in.running.pop_back();
-    QUADRANT_CHECK(!in.running.empty());
-    const uint32_t victim = in.running.back();
+  while (!in.kv.fits(extra)) {
+    const uint32_t victim = preemption_victim(in.running, Instance::kGone);
     preempt(now, victim, inst);
     if (victim == s) return false;
   }
@@ -719,7 +542,7 @@ void Simulation::decode_tokens(SimTime now, Instance& in, int inst) {
       r.generated += t;
       in.context_tokens += t;
       if (r.generated >= r.output_tokens) {
-        remove_running(in, s);
+        running_.remove(in, s);
         finish(now, s);
         continue;
       }
@@ -730,7 +553,7 @@ void Simulation::decode_tokens(SimTime now, Instance& in, int inst) {
       }
     }
   }
-  compact_running(in);
+  running_.compact(in);
   // Blocks freed: transfers waiting for room may start.
   if (in.role == Role::kDecode) try_start_transfers(now, inst);
 }
@@ -745,19 +568,19 @@ void Simulation::decode_crossings(SimTime now, Instance& in, int inst) {
   ++in.decode_step;
   in.context_tokens += in.running_live;
   const int64_t step = in.decode_step;
-  std::vector<uint32_t>& crossing = in.crossing[static_cast<size_t>(phase_of(step))];
+  std::vector<uint32_t>& crossing = in.crossing[static_cast<size_t>(running_.phase_of(step))];
   // Every step pops its finish entries, so none is older than this step. The top may be
   // stale (its sequence preempted): then `finishing` errs on the safe side.
   QUADRANT_CHECK(in.finishes.empty() || in.finishes.top().step >= step);
   const bool finishing = !in.finishes.empty() && in.finishes.top().step == step;
-  const int64_t most = in.kv_used_blocks + static_cast<int64_t>(crossing.size());
+  const int64_t most = in.kv.used() + static_cast<int64_t>(crossing.size());
   in.crossing_pending = true;
-  if (most <= in.kv_capacity_blocks && (!finishing || most <= in.kv_peak_blocks)) {
+  if (most <= in.kv.capacity() && (!finishing || most <= in.kv.peak())) {
     while (!in.finishes.empty() && in.finishes.top().step == step) {
       const DecodeWakeup w = in.finishes.top();
       in.finishes.pop();
       if (slab_[w.slot].epoch != w.epoch) continue;
-      remove_running(in, w.slot);
+      running_.remove(in, w.slot);
       QUADRANT_CHECK(slab_[w.slot].generated == slab_[w.slot].output_tokens);
       finish(now, w.slot);
     }
@@ -774,9 +597,9 @@ void Simulation::decode_crossings(SimTime now, Instance& in, int inst) {
     for (const auto& [s, epoch] : due_) {
       Request& r = slab_[s];
       if (r.epoch != epoch) continue;  // preempted or finished since
-      sync_running(in, r);
+      running_.sync(in, r);
       if (r.generated >= r.output_tokens) {
-        remove_running(in, s);
+        running_.remove(in, s);
         finish(now, s);
         continue;
       }
@@ -791,14 +614,14 @@ void Simulation::decode_crossings(SimTime now, Instance& in, int inst) {
   in.crossing_pending = false;
   // Sequences admitted with a block to spare have skipped their first crossing.
   for (const auto& [s, epoch] : in.deferred)
-    if (slab_[s].epoch == epoch) join_phase(in, s);
+    if (slab_[s].epoch == epoch) running_.join_phase(in, s);
   in.deferred.clear();
 }
 
 void Simulation::preempt(SimTime now, uint32_t s, int inst) {
   Instance& in = instances_[inst];
   Request& r = slab_[s];
-  remove_running(in, s);
+  running_.remove(in, s);
   change_kv(now, in, -r.blocks);
   r.blocks = 0;
   // Recompute: the prompt and the tokens generated so far are prefilled again here.
@@ -832,7 +655,7 @@ void Simulation::prefill_complete(SimTime now, uint32_t s, int inst) {
         return;
       }
     }
-    admit_running(in, s);
+    running_.admit(in, s);
     return;
   }
   r.first_token = now;
@@ -862,7 +685,7 @@ void Simulation::begin_transfer(SimTime now, uint32_t s) {
   r.decode_instance = dec;
   Instance& d = instances_[dec];
   d.transfer_queue.push_back(s);
-  d.kv_pending_blocks += blocks_for(int64_t{r.input_tokens} + 1);
+  d.kv.promise(blocks_for(int64_t{r.input_tokens} + 1));
   refresh_load(d);
   try_start_transfers(now, dec);
 }
@@ -873,9 +696,9 @@ void Simulation::try_start_transfers(SimTime now, int dec) {
   while (!d.transfer_queue.empty()) {
     const uint32_t s = d.transfer_queue.front();
     const int64_t need = blocks_for(int64_t{slab_[s].input_tokens} + 1);
-    if (d.kv_used_blocks + need > d.kv_capacity_blocks) break;
+    if (!d.kv.fits(need)) break;
     d.transfer_queue.pop_front();
-    d.kv_pending_blocks -= need;
+    d.kv.promise(-need);
     refresh_load(d);
     start_transfer(now, s);
   }
@@ -895,36 +718,33 @@ void Simulation::start_transfer(SimTime now, uint32_t s) {
   r.transfer_start = now;
   // Each GPU of the source sends its TP shard's part to each GPU of the destination that
   // needs it, over their own paths (FlowNetwork).
-  r.transfer = network_->start(now, {src.first_gpu, src.gpus}, {d.first_gpu, d.gpus},
-                               kv_bytes_per_token_ * static_cast<double>(r.input_tokens), changed_);
-  if (transfer_owner_.size() <= r.transfer) transfer_owner_.resize(r.transfer + 1);
-  transfer_owner_[r.transfer] = s;
+  r.transfer = transfers_->start(now, {src.first_gpu, src.gpus}, {d.first_gpu, d.gpus},
+                                 kv_bytes_per_token_ * static_cast<double>(r.input_tokens), s);
   r.flow_event = 0;
   reschedule_transfers();
 }
 
 void Simulation::reschedule_transfers() {
-  for (uint32_t t : changed_) {
-    Request& o = slab_[transfer_owner_[t]];
+  for (uint32_t t : transfers_->rerated()) {
+    const uint32_t owner = transfers_->owner(t);
     // Stored +1 so that 0 means "none" (event ids start at 0); the event it replaces,
     // if any, is skipped by the event loop.
-    o.flow_event = queue_.push({network_->next_landing(t), EventPhase::kCompletion,
-                                kTransferDoneEvent, transfer_owner_[t], t, 0}) +
-                   1;
+    slab_[owner].flow_event = queue_.push({transfers_->next_landing(t), EventPhase::kCompletion,
+                                           kTransferDoneEvent, owner, t, 0}) +
+                              1;
   }
 }
 
 void Simulation::on_transfer_done(SimTime now, uint32_t s) {
   Request& r = slab_[s];
   r.flow_event = 0;
-  const bool done = network_->land(now, r.transfer, changed_);
+  const bool done = transfers_->land(now, r.transfer);
   reschedule_transfers();  // this transfer's next shard, if any, and those it slowed
   if (!done) return;
   r.transfer_done = true;
   Instance& d = instances_[r.decode_instance];
   --d.incoming;
-  ++transfers_;
-  transfer_seconds_ += (now - r.transfer_start).to_seconds();
+  transfers_->count_landed(r.transfer_start, now);
   if (opt_.trace)
     opt_.trace({"kv_transfer",
                 "kv_transfer",
@@ -1001,7 +821,7 @@ void Simulation::on_scale_tick(SimTime now) {
       if (in.state != InstanceState::kActive) continue;
       ++active;
       signal +=
-          p == kDecodePool ? in.kv_occupancy() : static_cast<double>(in.outstanding_prefill_tokens);
+          p == kDecodePool ? in.kv.occupancy() : static_cast<double>(in.outstanding_prefill_tokens);
     }
     if (active == 0) continue;
     signal /= active;
@@ -1031,7 +851,8 @@ void Simulation::on_sample(SimTime now) {
   const double t = now.to_seconds();
   for (Instance& in : instances_) {
     if (in.state == InstanceState::kReleased) continue;
-    in.kv_series.push_back({t, static_cast<double>(in.kv_used_blocks) / in.kv_capacity_blocks});
+    in.kv_series.push_back(
+        {t, static_cast<double>(in.kv.used()) / static_cast<double>(in.kv.capacity())});
     in.batch_series.push_back({t, static_cast<double>(in.running_live + in.prefilling)});
   }
   if (work_remains())
@@ -1054,8 +875,8 @@ void Simulation::trace_step(const Instance& in, const StepInFlight& st, const St
                {"ffn_ms", c.ffn.to_millis()},
                {"communication_ms",
                 (c.tp_communication + c.ep_communication + c.pp_communication).to_millis()},
-               {"kv_occupancy", static_cast<double>(in.kv_used_blocks) /
-                                    static_cast<double>(in.kv_capacity_blocks)}},
+               {"kv_occupancy",
+                static_cast<double>(in.kv.used()) / static_cast<double>(in.kv.capacity())}},
               0});
 }
 

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "sim/core/units.h"
-#include "sim/engine/simulation.h"
+#include "sim/metrics/result.h"
 #include "sim/scenario.h"
 
 namespace quadrant {

@@ -1,7 +1,7 @@
-// The serving entities: requests in flight and the instances that serve them. Plain
-// state; the rules that move requests between them live in sim/engine/simulation.cc
-// (step formation, completion, KV transfer, preemption) so that one file reads as the
-// serving model.
+// An instance: a group of GPUs serving one role with one layout, as the simulator keeps
+// it (queues, running set, KV manager, step in flight, statistics). Plain state; the
+// policies that move requests through it are the other files of this folder (batch
+// former, KV manager, running set, KV transfers), driven by sim/engine/simulation.cc.
 #pragma once
 
 #include <cstdint>
@@ -14,48 +14,11 @@
 
 #include "sim/core/units.h"
 #include "sim/cost/step_cost.h"
-#include "sim/engine/event_queue.h"
 #include "sim/scenario.h"
+#include "sim/serving/kv_manager.h"
+#include "sim/serving/request.h"
 
 namespace quadrant {
-
-// A request between its arrival and its last token. Kept in a slab and recycled, so
-// memory grows with requests in flight, not with requests served.
-struct Request {
-  uint64_t id = 0;
-  SimTime arrival;
-  SimTime first_launch = SimTime::never();  // its first prefill chunk started
-  SimTime first_token = SimTime::never();
-  int32_t input_tokens = 0;
-  int32_t output_tokens = 0;
-  int32_t generated = 0;          // output tokens emitted, the first one included
-  int64_t prefill_target = 0;     // tokens to compute before decoding (recompute: more)
-  int64_t prefill_scheduled = 0;  // tokens already launched in steps
-  int64_t prefill_done = 0;
-  int32_t blocks = 0;         // KV blocks held at `instance`
-  int32_t instance = -1;      // where it computes now
-  int32_t source_blocks = 0;  // prefill instance's blocks held until the transfer lands
-  int32_t source_instance = -1;
-  int32_t decode_instance = -1;
-  uint32_t transfer = 0;   // its KV transfer in the FlowNetwork
-  EventId flow_event = 0;  // the transfer's next landing, +1 (0: none)
-  bool transfer_started = false;
-  bool transfer_done = false;
-  bool prefill_finished = false;
-  SimTime transfer_start;
-  // Decoding: the instance's decode step at which `generated` and `blocks` were last
-  // brought up to date, the request's place in `running`, an epoch that retires stale
-  // finish entries, and (without speculation) the phase, decode step mod the KV block
-  // size, at which it crosses a block boundary with its place in that phase's list.
-  int64_t base_step = 0;
-  uint32_t running_index = 0;
-  uint32_t epoch = 0;
-  uint32_t phase = 0;
-  uint32_t phase_index = kNoPhase;  // kNoPhase: not in a phase list (yet)
-  static constexpr uint32_t kNoPhase = UINT32_MAX;
-
-  int64_t kv_tokens() const { return input_tokens + generated; }
-};
 
 // A step launched and not yet finished: the prefill chunks it carries (request slot,
 // tokens); the decode part is the instance's running set, unchanged while it is in flight.
@@ -85,11 +48,9 @@ struct alignas(64) Instance {
   Role role = Role::kPrefill;
   int running_live = 0;
   int64_t outstanding_prefill_tokens = 0;
-  int64_t kv_capacity_blocks = 0;
-  int64_t kv_used_blocks = 0;
-  int64_t kv_pending_blocks = 0;  // decode: blocks wanted by transfers waiting for room
-  int64_t decode_step = 0;        // decode steps completed (one token each without speculation)
-  int64_t context_tokens = 0;     // KV tokens of `running`
+  KvManager kv;                // pending: decode blocks wanted by transfers waiting for room
+  int64_t decode_step = 0;     // decode steps completed (one token each without speculation)
+  int64_t context_tokens = 0;  // KV tokens of `running`
 
   std::string name;    // "prefill[0]"
   int id = 0;          // index among the simulation's instances
@@ -129,20 +90,12 @@ struct alignas(64) Instance {
   SimTime busy_until;
   int64_t steps = 0, preemptions = 0;
   double batch_seqs = 0, batch_tokens = 0;
-  double kv_integral = 0;  // block-seconds
-  SimTime kv_changed;
-  int64_t kv_peak_blocks = 0;
   std::vector<std::pair<double, double>> kv_series, batch_series;
   int last_batch = 0;
 
   bool idle() const {
     return in_flight.empty() && prefill_queue.empty() && running_live == 0 && ready_queue.empty() &&
-           transfer_queue.empty() && incoming == 0 && kv_used_blocks == 0;
-  }
-  double kv_occupancy() const {
-    return kv_capacity_blocks > 0
-               ? static_cast<double>(kv_used_blocks + kv_pending_blocks) / kv_capacity_blocks
-               : 1.0;
+           transfer_queue.empty() && incoming == 0 && kv.used() == 0;
   }
 };
 

@@ -10,7 +10,7 @@
 #include <optional>
 #include <vector>
 
-#include "sim/engine/random.h"
+#include "sim/core/random.h"
 #include "sim/scenario.h"
 #include "sim/workload/trace_reader.h"
 

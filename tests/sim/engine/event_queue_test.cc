@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <tuple>
 
-#include "sim/engine/random.h"
+#include "sim/core/random.h"
 
 namespace quadrant {
 namespace {

@@ -11,7 +11,7 @@
 #include "sim/cost/step_cost.h"
 #include "sim/io/scenario_io.h"
 #include "sim/model/accounting.h"
-#include "sim/serving/instance.h"
+#include "sim/serving/request.h"
 #include "sim/workload/trace_reader.h"
 
 namespace quadrant {

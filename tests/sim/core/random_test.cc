@@ -1,4 +1,4 @@
-#include "sim/engine/random.h"
+#include "sim/core/random.h"
 
 #include <gtest/gtest.h>
 

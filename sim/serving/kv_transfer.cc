@@ -1,0 +1,20 @@
+#include "sim/serving/kv_transfer.h"
+
+namespace quadrant {
+
+KvTransfers::KvTransfers(const ClusterSpec& cluster, int total_gpus)
+    : topology_(std::make_unique<Topology>(cluster, total_gpus)),
+      network_(std::make_unique<FlowNetwork>(*topology_)) {}
+
+uint32_t KvTransfers::start(SimTime now, GpuGroup src, GpuGroup dst, Bytes bytes, uint32_t owner) {
+  const uint32_t t = network_->start(now, src, dst, bytes, changed_);
+  if (owner_.size() <= t) owner_.resize(t + 1);
+  owner_[t] = owner;
+  return t;
+}
+
+bool KvTransfers::land(SimTime now, uint32_t transfer) {
+  return network_->land(now, transfer, changed_);
+}
+
+}  // namespace quadrant

@@ -1,0 +1,70 @@
+#include "sim/serving/pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "sim/core/error.h"
+#include "sim/cost/roofline_cost_model.h"
+#include "sim/model/accounting.h"
+
+namespace quadrant {
+
+const char* pool_key(PoolKind kind) {
+  return kind == PoolKind::kPrefill  ? "prefill"
+         : kind == PoolKind::kDecode ? "decode"
+                                     : "colocated";
+}
+
+Pool make_pool(const Scenario& sc, PoolKind kind, const PoolSpec& spec, const CostModels& models,
+               int64_t block_tokens) {
+  Pool pool;
+  const std::string path = std::string("serving.") + pool_key(kind);
+  pool.spec = &spec;
+  pool.role = kind == PoolKind::kPrefill  ? Role::kPrefill
+              : kind == PoolKind::kDecode ? Role::kDecode
+                                          : Role::kColocated;
+  pool.gpu = sc.catalog.find(spec.gpu);
+  if (!pool.gpu)
+    throw InputError(sc.file, path + ".gpu",
+                     "expected a GPU of the catalog, got \"" + spec.gpu + "\"");
+  if (spec.instances < 1)
+    throw InputError(sc.file, path + ".instances",
+                     "expected at least one instance, got " + std::to_string(spec.instances));
+  if (auto it = models.find(spec.gpu); it != models.end() && it->second) {
+    pool.model = it->second;
+  } else {
+    pool.model = std::make_shared<RooflineCostModel>(*pool.gpu);
+  }
+  // "roofline:H100-SXM", "fitted:calibration/models/h100.json", ...
+  pool.cost_source = pool.model->describe();
+  const std::string prefix = to_string(pool.model->provenance());
+  if (pool.cost_source.rfind(prefix + ":", 0) != 0)
+    pool.cost_source = prefix + ":" + pool.cost_source;
+  pool.costs =
+      std::make_unique<StepCostModel>(sc.model, spec.layout, *pool.gpu, sc.cluster, *pool.model);
+  const Bytes weights = weight_bytes_per_gpu(sc.model, spec.layout);
+  const Bytes free = pool.gpu->memory - weights - pool.gpu->reserved_memory;
+  const Bytes per_token = kv_bytes_per_token_per_gpu(sc.model, spec.layout);
+  const double tokens =
+      free.value() > 0 ? std::floor(free / per_token) * spec.layout.dp_attention : 0;
+  pool.kv_capacity_blocks = static_cast<int64_t>(tokens) / block_tokens;
+  // A measured engine's own KV cache (calibration/engine) instead of the memory model's.
+  if (spec.kv_capacity_tokens > 0) pool.kv_capacity_blocks = spec.kv_capacity_tokens / block_tokens;
+  if (pool.kv_capacity_blocks < 1) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "expected the model to fit: weights %.1f GB per GPU + %.1f GB reserved leave no "
+                  "KV cache room in %s's %.1f GB (use more GPUs per instance)",
+                  weights.to_gb(), pool.gpu->reserved_memory.to_gb(), spec.gpu.c_str(),
+                  pool.gpu->memory.to_gb());
+    throw InputError(sc.file, path + ".layout", buf);
+  }
+  pool.slots = spec.instances;
+  if (sc.serving.autoscaler.enabled)
+    pool.slots = std::max(pool.slots, sc.serving.autoscaler.max_instances);
+  pool.slot_instance.assign(static_cast<size_t>(pool.slots), -1);
+  return pool;
+}
+
+}  // namespace quadrant
