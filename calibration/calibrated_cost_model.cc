@@ -30,6 +30,7 @@ std::unique_ptr<CalibratedCostModel> CalibratedCostModel::derive(const Calibrate
   m->gpu_ = target_gpu.name;
   m->derived_ = true;
   m->origin_ = base.origin_;
+  m->model_.engine.clear();  // measured on the calibrated GPU's engine, not this GPU's
   auto peak = [](const GpuSpec& g, const std::string& format) {
     // W4A8 multiplies run in 8-bit; a GPU without FP8 runs them at its bf16 rate.
     NumberFormat f = format == "bf16" ? NumberFormat::kBf16 : NumberFormat::kFp8;
@@ -112,6 +113,12 @@ Estimate CalibratedCostModel::predict(const QuadrantShape& shape) const {
   e.stddev = Duration::nanos(static_cast<int64_t>(std::llround(std::sqrt(var))));
   e.source = (derived_ ? "derived:" + gpu_ + " from " : std::string()) + origin_ + "#" + parts;
   return e;
+}
+
+const EngineOverhead* CalibratedCostModel::engine_overhead(const ModelSpec& model) const {
+  for (const EngineOverhead& o : model_.engine)
+    if (o.model == model.name && o.weights == to_string(model.precision.weights)) return &o;
+  return nullptr;
 }
 
 std::string CalibratedCostModel::describe() const {

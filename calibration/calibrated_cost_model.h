@@ -39,6 +39,8 @@ class CalibratedCostModel : public CostModel {
     return derived_ ? Provenance::kDerived : Provenance::kFitted;
   }
   std::string describe() const override;
+  // The model file's engine terms for this model and its weight format, if measured.
+  const EngineOverhead* engine_overhead(const ModelSpec& model) const override;
 
   const ModelFile& model() const { return model_; }
   const std::string& gpu() const { return gpu_; }

@@ -659,7 +659,24 @@ std::string model_to_json(const ModelFile& m) {
     j["points"] = pts;
     out += (i ? ",\n" : "\n") + j.dump();
   }
-  out += "\n]}";
+  out += "\n]";
+  if (!m.engine.empty()) {
+    Json e = Json::array();
+    for (const EngineOverhead& o : m.engine)
+      e.push_back({{"model", o.model},
+                   {"weights", o.weights},
+                   {"step_ns", o.step_ns},
+                   {"per_seq_ns", o.per_seq_ns},
+                   {"per_token_ns", o.per_token_ns},
+                   {"prefill_attention", o.prefill_attention},
+                   {"decode_attention", o.decode_attention},
+                   {"prefill_ffn", o.prefill_ffn},
+                   {"decode_ffn", o.decode_ffn},
+                   {"steps", o.steps},
+                   {"heldout", {{"median", o.heldout_median}, {"p95", o.heldout_p95}}}});
+    out += ",\n\"engine\":" + e.dump();
+  }
+  out += "}";
   return out;
 }
 
@@ -762,6 +779,26 @@ ModelFile read_model(const std::string& file) {
     }
     if (c.form == "grid" && c.points.empty()) n.at("points").fail("the grid form needs its points");
     m.components.push_back(std::move(c));
+  }
+  if (root.has("engine")) {
+    Node es = root.at("engine");
+    for (size_t i = 0; i < es.size(); ++i) {
+      Node n = es.at(i);
+      EngineOverhead o;
+      o.model = n.string("model");
+      o.weights = n.string("weights");
+      o.step_ns = n.at("step_ns").non_negative();
+      o.per_seq_ns = n.at("per_seq_ns").non_negative();
+      o.per_token_ns = n.at("per_token_ns").non_negative();
+      o.prefill_attention = n.at("prefill_attention").non_negative();
+      o.decode_attention = n.at("decode_attention").non_negative();
+      o.prefill_ffn = n.at("prefill_ffn").non_negative();
+      o.decode_ffn = n.at("decode_ffn").non_negative();
+      o.steps = static_cast<int>(n.integer("steps"));
+      o.heldout_median = n.at("heldout").at("median").non_negative();
+      o.heldout_p95 = n.at("heldout").at("p95").non_negative();
+      m.engine.push_back(o);
+    }
   }
   return m;
 }

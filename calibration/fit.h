@@ -110,6 +110,9 @@ struct ModelFile {
   // the d128 model): the error of that extrapolation.
   std::vector<ProfileError> validation_extrapolated;
   std::vector<ComponentModel> components;
+  // Serving-engine terms per model and weight format, fitted from measured steps
+  // (`quadrant calibrate engine`, calibration/engine/engine_fit.h); "engine" in the file.
+  std::vector<EngineOverhead> engine;
   // The model of exactly this component, format and variant (nullptr when none).
   const ComponentModel* find(const std::string& component, const std::string& format,
                              const std::string& variant = "") const;

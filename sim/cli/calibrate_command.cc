@@ -42,6 +42,7 @@ bool is_model_file(const std::string& path) {
 
 void add_calibrate_error_command(CLI::App* cal);
 void add_calibrate_counters_command(CLI::App* cal);
+void add_calibrate_engine_command(CLI::App* cal);  // engine_command.cc
 
 void add_calibrate_command(CLI::App& app) {
   auto* cal = app.add_subcommand("calibrate", "Fit, check and inspect calibrated cost models");
@@ -130,6 +131,7 @@ void add_calibrate_command(CLI::App& app) {
   });
   add_calibrate_error_command(cal);
   add_calibrate_counters_command(cal);
+  add_calibrate_engine_command(cal);
 }
 
 // The hardware counters of profiled shapes beside their times: DRAM bytes against the

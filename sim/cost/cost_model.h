@@ -58,6 +58,21 @@ struct Estimate {
   bool extrapolated = false;  // outside the calibrated range
 };
 
+// What a serving engine adds to its quadrant kernels, fitted from its measured steps
+// (`quadrant calibrate engine`, calibration/engine/engine_fit.h): per-step host and
+// framework time (fixed, per sequence, per token) and each quadrant's efficiency against
+// its kernel model (a factor on that term). StepCostModel applies it; measured on one
+// model in one weight format, it applies to that model only.
+struct EngineOverhead {
+  std::string model;    // ModelSpec::name it was measured on
+  std::string weights;  // its weight format ("bf16", "w4a8", ...)
+  double step_ns = 0, per_seq_ns = 0, per_token_ns = 0;
+  double prefill_attention = 1, decode_attention = 1, prefill_ffn = 1, decode_ffn = 1;
+  // The fit: steps it saw and its held-out |predicted / measured - 1|.
+  int steps = 0;
+  double heldout_median = 0, heldout_p95 = 0;
+};
+
 class CostModel {
  public:
   virtual ~CostModel() = default;
@@ -72,6 +87,11 @@ class CostModel {
   virtual Core predict_core(const QuadrantShape& shape) const {
     const Estimate e = predict(shape);
     return {e.mean, e.provenance, e.extrapolated};
+  }
+  // The engine terms measured for this model (nullptr: none; the step is its kernels).
+  virtual const EngineOverhead* engine_overhead(const ModelSpec& model) const {
+    (void)model;
+    return nullptr;
   }
   // The provenance every prediction of this model carries (for reports).
   virtual Provenance provenance() const = 0;

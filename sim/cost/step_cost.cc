@@ -1,6 +1,7 @@
 #include "sim/cost/step_cost.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "sim/core/error.h"
 
@@ -16,7 +17,12 @@ constexpr int64_t kFfnCacheLimit = 1 << 17;
 
 StepCostModel::StepCostModel(const ModelSpec& model, const Layout& layout, const GpuSpec& gpu,
                              const ClusterSpec& cluster, const CostModel& cost_model)
-    : model_(model), layout_(layout), gpu_(gpu), cluster_(cluster), cost_model_(cost_model) {
+    : model_(model),
+      layout_(layout),
+      gpu_(gpu),
+      cluster_(cluster),
+      cost_model_(cost_model),
+      engine_(cost_model.engine_overhead(model)) {
   moe_layers_ = model_.num_moe_layers();
   dense_layers_ = model_.num_layers - moe_layers_;
   for (Phase phase : {Phase::kPrefill, Phase::kDecode})
@@ -95,8 +101,19 @@ StepCost StepCostModel::cost(const StepBatch& batch) const {
     c.tp_communication = f.tp;
     c.pp_communication = f.pp;
   }
+  if (engine_) {
+    // What the engine measured beyond its kernels (EngineOverhead); absent, the step is
+    // exactly its kernels and communication.
+    const EngineOverhead& o = *engine_;
+    c.prefill_attention = c.prefill_attention.scaled(o.prefill_attention);
+    c.decode_attention = c.decode_attention.scaled(o.decode_attention);
+    c.ffn = c.ffn.scaled(batch.prefill.num_seqs > 0 ? o.prefill_ffn : o.decode_ffn);
+    const double seqs = batch.prefill.num_seqs + batch.decode.num_seqs;
+    c.overhead = Duration::nanos(std::llround(o.step_ns + o.per_seq_ns * seqs +
+                                              o.per_token_ns * static_cast<double>(tokens)));
+  }
   c.total = c.prefill_attention + c.decode_attention + c.ffn + c.tp_communication +
-            c.ep_communication + c.pp_communication;
+            c.ep_communication + c.pp_communication + c.overhead;
   c.stage = Duration::nanos((c.total.ns() + layout_.pp - 1) / layout_.pp);
   return c;
 }

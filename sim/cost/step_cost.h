@@ -36,8 +36,9 @@ struct StepCost {
   Duration tp_communication;
   Duration ep_communication;
   Duration pp_communication;
-  Duration total;  // all of the above: one pass through every stage
-  Duration stage;  // one stage's share (total / pp): the pipeline's issue interval
+  Duration overhead;  // the engine's per-step time (cost model's EngineOverhead), if any
+  Duration total;     // all of the above: one pass through every stage
+  Duration stage;     // one stage's share (total / pp): the pipeline's issue interval
   Provenance provenance = Provenance::kMeasured;  // the least trustworthy part
   bool extrapolated = false;
 };
@@ -68,6 +69,7 @@ class StepCostModel {
   GpuSpec gpu_;
   ClusterSpec cluster_;
   const CostModel& cost_model_;
+  const EngineOverhead* engine_ = nullptr;  // owned by cost_model_
   int moe_layers_ = 0, dense_layers_ = 0;
   AttentionConstants attention_[2];  // per phase
   mutable std::vector<FfnEntry> ffn_cache_[2];

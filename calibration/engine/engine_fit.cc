@@ -1,0 +1,213 @@
+#include "calibration/engine/engine_fit.h"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+
+#include "calibration/engine/cost_executor.h"
+#include "sim/core/error.h"
+
+namespace quadrant::engine {
+namespace {
+
+constexpr int kCoefficients = 7;
+constexpr int kFactors = 4;  // the last four coefficients: factors on kernel terms
+
+// The fit's columns of one step, in EngineOverhead's order.
+Eigen::Matrix<double, kCoefficients, 1> columns(const EngineStep& s) {
+  Eigen::Matrix<double, kCoefficients, 1> x;
+  x << 1, s.seqs, s.tokens, s.prefill_attention_ns, s.decode_attention_ns, s.prefill_ffn_ns,
+      s.decode_ffn_ns;
+  return x;
+}
+
+EngineOverhead from_coefficients(const Eigen::VectorXd& c) {
+  EngineOverhead o;
+  o.step_ns = c(0);
+  o.per_seq_ns = c(1);
+  o.per_token_ns = c(2);
+  o.prefill_attention = c(3);
+  o.decode_attention = c(4);
+  o.prefill_ffn = c(5);
+  o.decode_ffn = c(6);
+  return o;
+}
+
+// Lawson-Hanson non-negative least squares: min |A x - b| with x >= 0.
+Eigen::VectorXd nnls(const Eigen::MatrixXd& a, const Eigen::VectorXd& b) {
+  const Eigen::Index n = a.cols();
+  Eigen::VectorXd x = Eigen::VectorXd::Zero(n);
+  std::vector<bool> passive(static_cast<size_t>(n), false);
+  const double tol = 1e-12 * std::max(1.0, a.norm() * b.norm());
+  auto solve_passive = [&]() {
+    std::vector<Eigen::Index> idx;
+    for (Eigen::Index j = 0; j < n; ++j)
+      if (passive[static_cast<size_t>(j)]) idx.push_back(j);
+    Eigen::MatrixXd sub(a.rows(), static_cast<Eigen::Index>(idx.size()));
+    for (size_t k = 0; k < idx.size(); ++k) sub.col(static_cast<Eigen::Index>(k)) = a.col(idx[k]);
+    const Eigen::VectorXd zs = sub.colPivHouseholderQr().solve(b);
+    Eigen::VectorXd z = Eigen::VectorXd::Zero(n);
+    for (size_t k = 0; k < idx.size(); ++k) z(idx[k]) = zs(static_cast<Eigen::Index>(k));
+    return z;
+  };
+  for (int outer = 0; outer < 10 * n; ++outer) {
+    const Eigen::VectorXd w = a.transpose() * (b - a * x);
+    Eigen::Index t = -1;
+    for (Eigen::Index j = 0; j < n; ++j)
+      if (!passive[static_cast<size_t>(j)] && w(j) > tol && (t < 0 || w(j) > w(t))) t = j;
+    if (t < 0) break;
+    passive[static_cast<size_t>(t)] = true;
+    for (int inner = 0; inner < 10 * n; ++inner) {
+      const Eigen::VectorXd z = solve_passive();
+      bool feasible = true;
+      for (Eigen::Index j = 0; j < n; ++j)
+        if (passive[static_cast<size_t>(j)] && z(j) <= 0) feasible = false;
+      if (feasible) {
+        x = z;
+        break;
+      }
+      double alpha = 1;
+      for (Eigen::Index j = 0; j < n; ++j)
+        if (passive[static_cast<size_t>(j)] && z(j) <= 0)
+          alpha = std::min(alpha, x(j) / (x(j) - z(j)));
+      x += alpha * (z - x);
+      for (Eigen::Index j = 0; j < n; ++j)
+        if (passive[static_cast<size_t>(j)] && x(j) <= tol) {
+          passive[static_cast<size_t>(j)] = false;
+          x(j) = 0;
+        }
+    }
+  }
+  return x;
+}
+
+// Fits on the steps `use` selects; relative residuals, columns scaled to unit norm.
+Eigen::VectorXd fit(const std::vector<EngineStep>& steps, const std::vector<bool>& use,
+                    double prior_weight) {
+  const Eigen::Index n = std::count(use.begin(), use.end(), true);
+  Eigen::MatrixXd a = Eigen::MatrixXd::Zero(n + kFactors, kCoefficients);
+  Eigen::VectorXd b(n + kFactors);
+  Eigen::Index r = 0;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (!use[i]) continue;
+    const double y = steps[i].measured_ns - steps[i].rest_ns;
+    a.row(r) = columns(steps[i]).transpose() / steps[i].measured_ns;
+    b(r) = y / steps[i].measured_ns;
+    ++r;
+  }
+  // A weak prior holds each quadrant's factor at 1 (its kernel model) where the steps do
+  // not pin it (e.g. prefill attention when every prompt is short).
+  const double prior = std::sqrt(prior_weight * static_cast<double>(n));
+  for (int f = 0; f < kFactors; ++f, ++r) {
+    a(r, kCoefficients - kFactors + f) = prior;
+    b(r) = prior;
+  }
+  Eigen::VectorXd scale(kCoefficients);
+  for (Eigen::Index j = 0; j < kCoefficients; ++j) {
+    scale(j) = a.col(j).norm();
+    if (scale(j) > 0) a.col(j) /= scale(j);
+  }
+  Eigen::VectorXd c = nnls(a, b);
+  for (Eigen::Index j = 0; j < kCoefficients; ++j)
+    if (scale(j) > 0) c(j) /= scale(j);
+  return c;
+}
+
+RelativeError errors(const std::vector<double>& predicted, const std::vector<EngineStep>& steps) {
+  std::vector<double> abs, ratio;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const double r = predicted[i] / steps[i].measured_ns - 1;
+    abs.push_back(std::fabs(r));
+    ratio.push_back(r);
+  }
+  auto median_of = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  };
+  RelativeError e;
+  e.count = static_cast<int>(abs.size());
+  e.median = median_of(abs);
+  std::vector<double> sorted = abs;
+  std::sort(sorted.begin(), sorted.end());
+  if (!sorted.empty()) {
+    // Linear interpolation between order statistics, as calibration/fit.cc does.
+    const double h = 0.95 * static_cast<double>(sorted.size() - 1);
+    const size_t lo = static_cast<size_t>(std::floor(h));
+    const size_t hi = std::min(lo + 1, sorted.size() - 1);
+    e.p95 = sorted[lo] + (h - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+  }
+  e.bias = median_of(ratio);
+  return e;
+}
+
+}  // namespace
+
+std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& kernels,
+                                     std::string* target) {
+  bool timed = !run.steps.empty();
+  for (const StepRecord& s : run.steps) timed = timed && s.end > s.start;
+  if (target)
+    *target = timed ? "launch to launch (step wall time + host gap after it)" : "GPU time";
+  std::vector<EngineStep> out;
+  for (size_t i = 0; i < run.steps.size(); ++i) {
+    const StepRecord& s = run.steps[i];
+    if (!s.parts_ns.empty()) continue;  // eager, instrumented steps
+    EngineStep e;
+    const int64_t after = i + 1 < run.steps.size() ? run.steps[i + 1].host_ns : 0;
+    e.measured_ns =
+        timed ? static_cast<double>((s.end - s.start).ns() + after) : static_cast<double>(s.gpu_ns);
+    if (!(e.measured_ns > 0)) continue;
+    const StepBatch b = step_batch(s);
+    e.seqs = b.prefill.num_seqs + b.decode.num_seqs;
+    e.tokens = static_cast<double>(b.prefill.new_tokens + b.decode.new_tokens);
+    const StepCost c = kernels.cost(b);
+    e.prefill_attention_ns = static_cast<double>(c.prefill_attention.ns());
+    e.decode_attention_ns = static_cast<double>(c.decode_attention.ns());
+    (b.prefill.num_seqs > 0 ? e.prefill_ffn_ns : e.decode_ffn_ns) = static_cast<double>(c.ffn.ns());
+    e.rest_ns = static_cast<double>(
+        (c.tp_communication + c.ep_communication + c.pp_communication + c.overhead).ns());
+    out.push_back(e);
+  }
+  return out;
+}
+
+double predict_step_ns(const EngineOverhead& o, const EngineStep& s) {
+  return o.step_ns + o.per_seq_ns * s.seqs + o.per_token_ns * s.tokens +
+         o.prefill_attention * s.prefill_attention_ns + o.decode_attention * s.decode_attention_ns +
+         o.prefill_ffn * s.prefill_ffn_ns + o.decode_ffn * s.decode_ffn_ns + s.rest_ns;
+}
+
+EngineFit fit_engine_overhead(const std::vector<EngineStep>& steps, int folds,
+                              double prior_weight) {
+  if (steps.size() < 4 * kCoefficients)
+    throw InputError("", "steps",
+                     "expected at least " + std::to_string(4 * kCoefficients) +
+                         " timed steps to fit the engine terms, got " +
+                         std::to_string(steps.size()));
+  if (folds < 2) throw InputError("", "--folds", "expected at least 2 folds");
+  EngineFit f;
+  f.folds = folds;
+  std::vector<double> heldout(steps.size()), kernels(steps.size()), training(steps.size());
+  for (int k = 0; k < folds; ++k) {
+    std::vector<bool> use(steps.size());
+    for (size_t i = 0; i < steps.size(); ++i) use[i] = static_cast<int>(i % folds) != k;
+    const EngineOverhead o = from_coefficients(fit(steps, use, prior_weight));
+    for (size_t i = 0; i < steps.size(); ++i)
+      if (!use[i]) heldout[i] = predict_step_ns(o, steps[i]);
+  }
+  f.overhead = from_coefficients(fit(steps, std::vector<bool>(steps.size(), true), prior_weight));
+  for (size_t i = 0; i < steps.size(); ++i) {
+    training[i] = predict_step_ns(f.overhead, steps[i]);
+    kernels[i] = predict_step_ns(EngineOverhead(), steps[i]);  // factors 1, no overhead
+  }
+  f.heldout = errors(heldout, steps);
+  f.training = errors(training, steps);
+  f.kernels = errors(kernels, steps);
+  f.overhead.steps = static_cast<int>(steps.size());
+  f.overhead.heldout_median = f.heldout.median;
+  f.overhead.heldout_p95 = f.heldout.p95;
+  return f;
+}
+
+}  // namespace quadrant::engine

@@ -1,0 +1,65 @@
+// `quadrant calibrate engine`: what the kernel models cannot see, fitted from measured
+// step times (issue 11, deliverable 7). A serving engine's step is more than its quadrant
+// kernels: norms, RoPE, embedding, LM head and sampling kernels, launches and syncs, the
+// scheduler's time between steps; and each quadrant runs at an efficiency that depends
+// on the batch. The fit:
+//
+//   measured = step + seq * S + token * N                     (overhead, ns)
+//            + pa * prefill_attention + da * decode_attention  (kernel model terms, ns)
+//            + pf * ffn (steps with prefill) + df * ffn (decode-only steps)
+//
+// S: sequences in the step, N: tokens in it; every coefficient >= 0 (non-negative least
+// squares on relative residuals, so every step weighs the same whatever its length; a
+// weak prior at 1 on the four factors). The
+// measured time is launch to launch (the step plus the host gap after it) where the log
+// has start/end times, else the GPU time. Steps with a per-part breakdown are left out
+// (they run eagerly, without CUDA graphs). The held-out error is k-fold over the steps.
+//
+//   std::vector<EngineStep> steps = engine_steps(run, costs);   // costs: kernels only
+//   EngineFit f = fit_engine_overhead(steps, 5);
+//   f.overhead;  f.heldout.median;  f.heldout.p95;
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "calibration/engine/compare.h"
+#include "calibration/engine/run_log.h"
+#include "sim/cost/step_cost.h"
+
+namespace quadrant::engine {
+
+struct EngineStep {
+  double measured_ns = 0;
+  double seqs = 0, tokens = 0;
+  double prefill_attention_ns = 0, decode_attention_ns = 0;
+  double prefill_ffn_ns = 0, decode_ffn_ns = 0;  // the step's FFN, by its phase
+  double rest_ns = 0;                            // communication: not fitted, added as is
+};
+
+// The steps of a run as the fit sees them, priced by `kernels` (a StepCostModel whose
+// cost model has no engine section). `target` says which time was measured.
+std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& kernels,
+                                     std::string* target = nullptr);
+
+struct EngineFit {
+  EngineOverhead overhead;
+  RelativeError heldout;   // k-fold: each step predicted by a fit without its fold
+  RelativeError training;  // the final fit on every step
+  RelativeError kernels;   // the kernel models alone (before the fit), for reference
+  int folds = 0;
+};
+
+// Throws InputError with fewer steps than 4 x the coefficients. `prior_weight`: a prior
+// holding each factor at 1 weighs as much as this fraction of the steps would if every
+// one of them disagreed by a factor 2 (0: plain least squares). It keeps factors the
+// steps cannot pin (prefill attention when every prompt is short) at their kernel model:
+// fitted on 2 of the 4 cases of Qwen3-30B-A3B W4A8, it kept the long-context case's
+// TTFT P90 error at -6% where plain least squares gave -31% (README.md).
+EngineFit fit_engine_overhead(const std::vector<EngineStep>& steps, int folds = 5,
+                              double prior_weight = 0.01);
+
+// The overhead's prediction of one step (what StepCostModel adds and scales).
+double predict_step_ns(const EngineOverhead& o, const EngineStep& s);
+
+}  // namespace quadrant::engine

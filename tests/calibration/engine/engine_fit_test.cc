@@ -1,0 +1,144 @@
+// The engine-term fit against known answers: steps timed by a known overhead on top of
+// the kernel models are fitted back to it, and the StepCostModel applies what the model
+// file carries, for its model only; without it a step is exactly its kernels.
+#include "calibration/engine/engine_fit.h"
+
+#include <gtest/gtest.h>
+
+#include "calibration/calibrated_cost_model.h"
+#include "calibration/engine/cost_executor.h"
+#include "calibration/engine/driver.h"
+#include "calibration/fit.h"
+#include "sim/core/error.h"
+#include "sim/io/scenario_io.h"
+
+namespace quadrant::engine {
+namespace {
+
+struct Fixture {
+  Scenario sc = load_scenario("tests/calibration/engine/colocated_h200.json");
+  calibration::ModelFile file = calibration::read_model("calibration/models/H200.json");
+  const GpuSpec& gpu = *sc.catalog.find("H200");
+  // The kernels alone: the committed file's own engine terms left out.
+  Fixture() { file.engine.clear(); }
+  EngineOverhead truth() const {
+    EngineOverhead o;
+    o.model = sc.model.name;
+    o.weights = "bf16";
+    o.step_ns = 1.2e6;
+    o.per_seq_ns = 40e3;
+    o.per_token_ns = 1.5e3;
+    o.prefill_attention = 1.1;
+    o.decode_attention = 1.3;
+    o.prefill_ffn = 0.9;
+    o.decode_ffn = 0.8;
+    return o;
+  }
+};
+
+// A run served on the "engine" a model with the truth's terms describes.
+EngineRun served_by(const Fixture& f, const CostModel& engine_model) {
+  CostModelExecutor ex(f.sc.model, f.gpu, f.sc.cluster, engine_model,
+                       {.kv_blocks = 20000, .block_tokens = 16});
+  VirtualClock clock;
+  Scenario sc = f.sc;
+  sc.workload.arrival.rate_per_s = 12;
+  return run_engine(sc, engine_requests(sc.workload, sc.seed), ex, clock, {});
+}
+
+TEST(EngineFit, RecoversTheTermsThatTimedTheSteps) {
+  Fixture f;
+  calibration::ModelFile with = f.file;
+  with.engine = {f.truth()};
+  const auto engine_model = calibration::CalibratedCostModel::from(with);
+  ASSERT_NE(engine_model->engine_overhead(f.sc.model), nullptr);
+  EngineRun run = served_by(f, *engine_model);
+  // Steps with a breakdown are left out (a real engine runs them eagerly); keep a few.
+  for (size_t i = 0; i < run.steps.size(); ++i)
+    if (i % 25 != 0) run.steps[i].parts_ns.clear();
+  // Priced by the kernels alone, as `quadrant calibrate engine` does.
+  const auto kernels = calibration::CalibratedCostModel::from(f.file);
+  const StepCostModel costs(f.sc.model, Layout{}, f.gpu, f.sc.cluster, *kernels);
+  std::string target;
+  const std::vector<EngineStep> steps = engine_steps(run, costs, &target);
+  EXPECT_EQ(target, "launch to launch (step wall time + host gap after it)");
+  ASSERT_GT(steps.size(), 500u);
+  // Without the prior: the step times carry rounding to whole nanoseconds only, an
+  // exact fit.
+  const EngineFit exact = fit_engine_overhead(steps, 5, 0);
+  EXPECT_LT(exact.heldout.p95, 1e-4);
+  EXPECT_GT(exact.kernels.median, 0.05);  // the kernels alone were visibly off
+  const EngineOverhead& o = exact.overhead;
+  EXPECT_NEAR(o.step_ns, 1.2e6, 1e3);
+  EXPECT_NEAR(o.per_seq_ns, 40e3, 100);
+  EXPECT_NEAR(o.per_token_ns, 1.5e3, 5);
+  EXPECT_NEAR(o.prefill_attention, 1.1, 1e-3);
+  EXPECT_NEAR(o.decode_attention, 1.3, 1e-3);
+  EXPECT_NEAR(o.prefill_ffn, 0.9, 1e-3);
+  EXPECT_NEAR(o.decode_ffn, 0.8, 1e-3);
+  EXPECT_EQ(o.steps, static_cast<int>(steps.size()));
+  // With the default prior, factors the steps barely pin (short contexts: decode
+  // attention is a few % of a step) stay nearer 1, and the steps are still well fitted.
+  const EngineFit fit = fit_engine_overhead(steps, 5);
+  EXPECT_LT(fit.heldout.median, 0.02);
+  EXPECT_LT(fit.heldout.p95, 0.05);
+}
+
+TEST(EngineFit, StepCostAppliesTheSectionOfItsModelOnly) {
+  Fixture f;
+  const auto plain = calibration::CalibratedCostModel::from(f.file);
+  calibration::ModelFile with = f.file;
+  EngineOverhead other = f.truth();
+  other.model = "some other model";
+  with.engine = {other};
+  const auto foreign = calibration::CalibratedCostModel::from(with);
+  with.engine.push_back(f.truth());
+  const auto own = calibration::CalibratedCostModel::from(with);
+  const StepCostModel a(f.sc.model, Layout{}, f.gpu, f.sc.cluster, *plain);
+  const StepCostModel b(f.sc.model, Layout{}, f.gpu, f.sc.cluster, *foreign);
+  const StepCostModel c(f.sc.model, Layout{}, f.gpu, f.sc.cluster, *own);
+  StepBatch batch;
+  batch.prefill = {2, 700, 1900, 700 * 600};
+  batch.decode = {40, 40, 40 * 900, 40 * 900};
+  const StepCost x = a.cost(batch), y = b.cost(batch), z = c.cost(batch);
+  // Another model's section changes nothing, to the nanosecond.
+  EXPECT_EQ(x.total.ns(), y.total.ns());
+  EXPECT_EQ(x.ffn.ns(), y.ffn.ns());
+  EXPECT_EQ(x.overhead.ns(), 0);
+  EXPECT_EQ(x.total, x.prefill_attention + x.decode_attention + x.ffn + x.tp_communication +
+                         x.ep_communication + x.pp_communication);
+  // Its own: the factors and the per-step, per-sequence and per-token time.
+  EXPECT_EQ(z.overhead.ns(), std::llround(1.2e6 + 40e3 * 42 + 1.5e3 * 740));
+  EXPECT_EQ(z.prefill_attention, x.prefill_attention.scaled(1.1));
+  EXPECT_EQ(z.decode_attention, x.decode_attention.scaled(1.3));
+  EXPECT_EQ(z.ffn, x.ffn.scaled(0.9));  // a step with prefill: the prefill FFN's factor
+  EXPECT_EQ(z.total, z.prefill_attention + z.decode_attention + z.ffn + z.overhead);
+}
+
+TEST(EngineFit, TheSectionRoundTripsThroughTheModelFile) {
+  Fixture f;
+  calibration::ModelFile with = f.file;
+  with.engine = {f.truth()};
+  const std::string text = calibration::model_to_json(with);
+  const std::string path = testing::TempDir() + "engine_section_model.json";
+  calibration::save_text(path, text);
+  const calibration::ModelFile back = calibration::read_model(path);
+  ASSERT_EQ(back.engine.size(), 1u);
+  EXPECT_EQ(back.engine[0].model, f.sc.model.name);
+  EXPECT_DOUBLE_EQ(back.engine[0].per_token_ns, 1.5e3);
+  EXPECT_DOUBLE_EQ(back.engine[0].decode_ffn, 0.8);
+  // Without the section the file is what it was.
+  EXPECT_EQ(calibration::model_to_json(f.file).find("\"engine\""), std::string::npos);
+  // A derived model (another GPU) carries no engine terms: they were measured here.
+  const auto h200 = calibration::CalibratedCostModel::from(with);
+  const auto h100 =
+      calibration::CalibratedCostModel::derive(*h200, f.gpu, *f.sc.catalog.find("H100-SXM"));
+  EXPECT_EQ(h100->engine_overhead(f.sc.model), nullptr);
+}
+
+TEST(EngineFit, TooFewStepsIsAnInputError) {
+  EXPECT_THROW(fit_engine_overhead(std::vector<EngineStep>(10), 5), InputError);
+}
+
+}  // namespace
+}  // namespace quadrant::engine
