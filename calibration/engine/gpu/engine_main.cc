@@ -47,6 +47,7 @@ struct CommonArgs {
   int max_model_len = 0;
   double kv_fraction = 0.9;
   bool no_graphs = false;
+  int device = -1;
 };
 
 void add_common(CLI::App* app, CommonArgs& a) {
@@ -60,6 +61,7 @@ void add_common(CLI::App* app, CommonArgs& a) {
   app->add_option("--max-model-len", a.max_model_len, "longest sequence (0: from the workload)");
   app->add_option("--kv-fraction", a.kv_fraction, "share of the memory left for the KV cache");
   app->add_flag("--no-graphs", a.no_graphs, "decode steps eagerly too");
+  app->add_option("--device", a.device, "CUDA device (default: the current one)");
 }
 
 qg::GpuEngineOptions options_for(const Scenario& sc, const CommonArgs& a, int64_t longest) {
@@ -75,6 +77,7 @@ qg::GpuEngineOptions options_for(const Scenario& sc, const CommonArgs& a, int64_
   o.kv_memory_fraction = a.kv_fraction;
   o.use_graphs = !a.no_graphs;
   o.num_layers = a.layers;
+  o.device = a.device;
   if (a.qk_norm == "auto")
     o.qk_norm = sc.model.name.rfind("Qwen3", 0) == 0;
   else if (a.qk_norm == "on" || a.qk_norm == "off")

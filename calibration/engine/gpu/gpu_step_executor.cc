@@ -298,6 +298,11 @@ struct GpuStepExecutor::Impl {
   int32_t* h_meta = nullptr;
   int64_t h_meta_count = 0;
   int32_t* h_sampled = nullptr;
+  // KV transfer (prefill/decode disaggregation): block pairs of one sequence.
+  int32_t* d_transfer = nullptr;
+  int32_t* h_transfer = nullptr;
+  int64_t transfer_capacity = 0;  // pairs
+  int device_id = 0;
 
   cudaStream_t stream = nullptr;
   cudaEvent_t ev_start = nullptr, ev_end = nullptr;
@@ -335,6 +340,7 @@ struct GpuStepExecutor::Impl {
     for (auto& [key, g] : graphs) cudaGraphExecDestroy(g);
     if (h_meta) cudaFreeHost(h_meta);
     if (h_sampled) cudaFreeHost(h_sampled);
+    if (h_transfer) cudaFreeHost(h_transfer);
     if (ev_start) cudaEventDestroy(ev_start);
     if (ev_end) cudaEventDestroy(ev_end);
     if (stream) cudaStreamDestroy(stream);
@@ -391,6 +397,8 @@ struct GpuStepExecutor::Impl {
     d_block_table = c.take<int32_t>(block_table_capacity);
     d_gather = c.take<int32_t>(max_gather_total());
     d_sampled = c.take<int32_t>(max_samples);
+    transfer_capacity = bounds.back() / opt.block_tokens;
+    d_transfer = c.take<int32_t>(2 * transfer_capacity);
     return int64_t(c.bytes());
   }
 
@@ -417,10 +425,10 @@ struct GpuStepExecutor::Impl {
     // longest prefix always fits alone.
     max_gather = int64_t(opt.max_model_len) + opt.max_step_tokens;
 
+    if (opt.device >= 0) QK_CUDA_CHECK(cudaSetDevice(opt.device));
+    QK_CUDA_CHECK(cudaGetDevice(&device_id));
     cudaDeviceProp prop{};
-    int device = 0;
-    QK_CUDA_CHECK(cudaGetDevice(&device));
-    QK_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    QK_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_id));
     gpu_name = prop.name;
     size_t free_b = 0, total_b = 0;
     QK_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
@@ -472,6 +480,7 @@ struct GpuStepExecutor::Impl {
                    block_table_capacity + max_gather_total();
     QK_CUDA_CHECK(cudaMallocHost(&h_meta, size_t(h_meta_count) * sizeof(int32_t)));
     QK_CUDA_CHECK(cudaMallocHost(&h_sampled, size_t(max_samples) * sizeof(int32_t)));
+    QK_CUDA_CHECK(cudaMallocHost(&h_transfer, size_t(2 * transfer_capacity) * sizeof(int32_t)));
     QK_CUDA_CHECK(cudaStreamSynchronize(stream));
     warm_up();
   }
@@ -803,11 +812,60 @@ struct GpuStepExecutor::Impl {
     QK_CUDA_CHECK(cudaStreamSynchronize(stream));
   }
 
+  // This executor is the destination: src's blocks (every layer) into ours.
+  StepTiming receive_kv(const Impl& src, const std::vector<int32_t>& src_blocks,
+                        const std::vector<int32_t>& dst_blocks, int32_t tokens) {
+    const auto wall0 = std::chrono::steady_clock::now();
+    if (src.d.layers != d.layers || src.d.kv_width() != d.kv_width() ||
+        src.opt.block_tokens != opt.block_tokens)
+      throw std::invalid_argument("transfer_kv: the executors run different models or block sizes");
+    if (tokens < 1 || tokens > opt.max_model_len)
+      throw std::invalid_argument("transfer_kv: " + std::to_string(tokens) +
+                                  " tokens, the destination holds at most " +
+                                  std::to_string(opt.max_model_len));
+    src.check_blocks(0, src_blocks, tokens);
+    check_blocks(0, dst_blocks, tokens);
+    const int count = int((tokens + opt.block_tokens - 1) / opt.block_tokens);
+    QK_CUDA_CHECK(cudaSetDevice(device_id));
+    if (src.device_id != device_id) {
+      int can = 0;
+      QK_CUDA_CHECK(cudaDeviceCanAccessPeer(&can, device_id, src.device_id));
+      if (!can)
+        throw std::runtime_error("transfer_kv: GPU " + std::to_string(device_id) +
+                                 " cannot read GPU " + std::to_string(src.device_id) +
+                                 " (no peer access)");
+      const cudaError_t e = cudaDeviceEnablePeerAccess(src.device_id, 0);
+      if (e == cudaErrorPeerAccessAlreadyEnabled)
+        (void)cudaGetLastError();  // enabled by an earlier transfer
+      else
+        QK_CUDA_CHECK(e);
+    }
+    for (int i = 0; i < count; ++i) {
+      h_transfer[2 * i] = src_blocks[size_t(i)];
+      h_transfer[2 * i + 1] = dst_blocks[size_t(i)];
+    }
+    upload(d_transfer, h_transfer, 2 * int64_t(count));
+    QK_CUDA_CHECK(cudaEventRecord(ev_start, stream));
+    kv_copy_blocks(src.k_cache, src.v_cache, src.layer_kv_elems, k_cache, v_cache, layer_kv_elems,
+                   d_transfer, count, d.layers, int64_t(opt.block_tokens) * d.kv_width(), stream);
+    QK_CUDA_CHECK(cudaEventRecord(ev_end, stream));
+    QK_CUDA_CHECK(cudaStreamSynchronize(stream));
+    float ms = 0;
+    QK_CUDA_CHECK(cudaEventElapsedTime(&ms, ev_start, ev_end));
+    StepTiming t;
+    t.gpu_ns = int64_t(std::llround(double(ms) * 1e6));
+    t.wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now() - wall0)
+                    .count();
+    return t;
+  }
+
   StepTiming execute(const StepPlan& plan) {
     const auto wall0 = std::chrono::steady_clock::now();
     StepTiming t;
     sampled.clear();
     if (plan.empty()) return t;
+    QK_CUDA_CHECK(cudaSetDevice(device_id));
     ++step_count;
     ++breakdown_phase;
     const bool breakdown = opt.breakdown_every > 0 && breakdown_phase % opt.breakdown_every == 0;
@@ -906,6 +964,17 @@ void GpuStepExecutor::assume_prefilled(uint64_t seq, int32_t last_token) {
 void GpuStepExecutor::set_breakdown_every(int n) {
   impl_->opt.breakdown_every = std::max(0, n);
   impl_->breakdown_phase = 0;
+}
+
+StepTiming GpuStepExecutor::transfer_kv(GpuStepExecutor& dst,
+                                        const std::vector<int32_t>& src_blocks,
+                                        const std::vector<int32_t>& dst_blocks, int32_t tokens) {
+  // Our stream's work (the prefill that wrote these blocks) is done: execute() syncs.
+  return dst.impl_->receive_kv(*impl_, src_blocks, dst_blocks, tokens);
+}
+
+int GpuStepExecutor::device() const {
+  return impl_->device_id;
 }
 
 const std::vector<int32_t>& GpuStepExecutor::sampled_tokens() const {

@@ -50,6 +50,7 @@ struct GpuEngineOptions {
   // the router logits (the router GEMM still runs). Routing by logits is not
   // batch-invariant; see consistency.h.
   bool pinned_routing = false;
+  int device = -1;  // CUDA device of this executor (-1: the current one)
 };
 
 // Device memory, bytes: the refusal message and the run log quote it.
@@ -82,9 +83,17 @@ class GpuStepExecutor final : public StepExecutor {
 
   // Checks: a sequence's prompt token ids (otherwise derived from (seed, seq, position)).
   void set_prompt(uint64_t seq, std::vector<int32_t> tokens);
-  // Benchmarks: take a sequence as prefilled (its KV blocks hold whatever they hold) with
-  // `last_token` as the input of its next decode step.
+  // Take a sequence as prefilled with `last_token` as the input of its next decode step:
+  // its KV came from a prefill instance (transfer_kv), or, in benchmarks, the blocks hold
+  // whatever they hold.
   void assume_prefilled(uint64_t seq, int32_t last_token);
+  // Prefill/decode disaggregation: copies the KV cache of `tokens` tokens (every layer, K
+  // and V) from this executor's `src_blocks` into `dst`'s `dst_blocks`, one kernel on dst's
+  // GPU that reads this GPU's memory over NVLink (peer access) when the two differ.
+  // Returns the copy's CUDA-event time on dst. The executors must run the same model.
+  StepTiming transfer_kv(GpuStepExecutor& dst, const std::vector<int32_t>& src_blocks,
+                         const std::vector<int32_t>& dst_blocks, int32_t tokens);
+  int device() const;
   // Per-part events on every nth step from now on (0: never).
   void set_breakdown_every(int n);
   // Tokens the last step sampled, one per sampled row: prefill chunks that end their

@@ -136,6 +136,25 @@ __global__ void kv_gather_kernel(const bf16* __restrict__ k_cache, const bf16* _
   reinterpret_cast<uint4*>(v_out)[dst] = reinterpret_cast<const uint4*>(v_cache)[src];
 }
 
+// One thread per 16 bytes of one block of one layer, K and V.
+__global__ void kv_copy_blocks_kernel(const bf16* __restrict__ src_k,
+                                      const bf16* __restrict__ src_v, int64_t src_layer_stride,
+                                      bf16* __restrict__ dst_k, bf16* __restrict__ dst_v,
+                                      int64_t dst_layer_stride, const int32_t* __restrict__ pairs,
+                                      int count, int layers, int64_t block_chunks) {
+  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  const int64_t per_layer = int64_t(count) * block_chunks;
+  if (i >= per_layer * layers) return;
+  const int layer = int(i / per_layer);
+  const int64_t rest = i % per_layer;
+  const int pair = int(rest / block_chunks);
+  const int64_t c = rest % block_chunks;
+  const int64_t src = layer * src_layer_stride / 8 + pairs[2 * pair] * block_chunks + c;
+  const int64_t dst = layer * dst_layer_stride / 8 + pairs[2 * pair + 1] * block_chunks + c;
+  reinterpret_cast<uint4*>(dst_k)[dst] = reinterpret_cast<const uint4*>(src_k)[src];
+  reinterpret_cast<uint4*>(dst_v)[dst] = reinterpret_cast<const uint4*>(src_v)[src];
+}
+
 __global__ void argmax_kernel(const bf16* __restrict__ logits, int width,
                               int32_t* __restrict__ out) {
   __shared__ float best_v[kThreads / 32];
@@ -264,6 +283,19 @@ void kv_cache_gather(const bf16* k_cache, const bf16* v_cache, const int32_t* sl
   kv_gather_kernel<<<blocks_for(int64_t(count) * row_chunks), kThreads, 0, stream>>>(
       k_cache, v_cache, slots, count, row_chunks, k_out, v_out);
   QK_LAUNCH_CHECK("kv_gather_kernel");
+}
+
+void kv_copy_blocks(const bf16* src_k, const bf16* src_v, int64_t src_layer_stride, bf16* dst_k,
+                    bf16* dst_v, int64_t dst_layer_stride, const int32_t* pairs, int count,
+                    int layers, int64_t block_elems, cudaStream_t stream) {
+  require(block_elems % 8 == 0 && src_layer_stride % 8 == 0 && dst_layer_stride % 8 == 0,
+          "kv_copy_blocks: blocks and layer strides must be multiples of 8 elements");
+  if (count <= 0 || layers <= 0) return;
+  const int64_t threads = int64_t(count) * layers * (block_elems / 8);
+  kv_copy_blocks_kernel<<<blocks_for(threads), kThreads, 0, stream>>>(
+      src_k, src_v, src_layer_stride, dst_k, dst_v, dst_layer_stride, pairs, count, layers,
+      block_elems / 8);
+  QK_LAUNCH_CHECK("kv_copy_blocks_kernel");
 }
 
 void argmax_rows(const bf16* logits, int rows, int width, int32_t* out, cudaStream_t stream) {

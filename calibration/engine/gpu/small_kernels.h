@@ -50,6 +50,14 @@ void kv_cache_write(const bf16* qkv, const int32_t* slots, int tokens, int heads
 void kv_cache_gather(const bf16* k_cache, const bf16* v_cache, const int32_t* slots, int count,
                      int kv_heads, int head_dim, bf16* k_out, bf16* v_out, cudaStream_t stream);
 
+// Copies KV blocks between two caches of `layers` layers (prefill/decode disaggregation):
+// for every layer and pair i, block pairs[2i] of src (K and V) into block pairs[2i + 1]
+// of dst. block_elems = block_tokens * kv_heads * head_dim; layer strides in elements.
+// src may live on a peer GPU (read over NVLink with peer access enabled).
+void kv_copy_blocks(const bf16* src_k, const bf16* src_v, int64_t src_layer_stride, bf16* dst_k,
+                    bf16* dst_v, int64_t dst_layer_stride, const int32_t* pairs, int count,
+                    int layers, int64_t block_elems, cudaStream_t stream);
+
 // out[r] = the first index of the largest value of logits row r (greedy sampling).
 void argmax_rows(const bf16* logits, int rows, int width, int32_t* out, cudaStream_t stream);
 

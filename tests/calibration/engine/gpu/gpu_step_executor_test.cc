@@ -6,8 +6,10 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "calibration/engine/gpu/consistency.h"
 
@@ -96,6 +98,49 @@ TEST(GpuStepExecutor, RefusesBadPlans) {
   StepPlan too_many;
   too_many.prefill.push_back({2, 0, 1025, true, std::vector<int32_t>(65, 0)});
   EXPECT_THROW(ex.execute(too_many), std::invalid_argument);
+}
+
+// Prefill/decode disaggregation on one GPU: a sequence prefilled by one executor, its KV
+// copied into another executor's (differently numbered) blocks, decodes there exactly as
+// it decodes where it was prefilled.
+TEST(GpuStepExecutor, KvTransferThenDecodeMatchesDecodingInPlace) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const GpuEngineOptions o = small_options(FfnFormat::kBf16);
+  GpuStepExecutor prefill(qwen3_30b(), o), decode(qwen3_30b(), o);  // same seed: same weights
+  const int32_t prompt_len = 200;
+  std::vector<int32_t> prompt(prompt_len);
+  for (int32_t i = 0; i < prompt_len; ++i) prompt[size_t(i)] = (i * 7919 + 13) % 32000;
+  prefill.set_prompt(1, prompt);
+  std::vector<int32_t> a_blocks(13), b_blocks(13);  // 201 tokens: 13 blocks of 16
+  for (int i = 0; i < 13; ++i) {
+    a_blocks[size_t(i)] = 3 * i + 1;
+    b_blocks[size_t(i)] = 400 - 5 * i;
+  }
+  StepPlan p;
+  p.prefill.push_back({1, 0, prompt_len, true, a_blocks});
+  prefill.execute(p);
+  const int32_t first = prefill.sampled_tokens().at(0);
+
+  const StepTiming t = prefill.transfer_kv(decode, a_blocks, b_blocks, prompt_len);
+  EXPECT_GT(t.gpu_ns, 0);
+  decode.assume_prefilled(1, first);
+  StepPlan on_b, on_a;
+  on_b.decode.push_back({1, prompt_len, b_blocks});
+  on_a.decode.push_back({1, prompt_len, a_blocks});
+  decode.execute(on_b);
+  prefill.execute(on_a);
+  EXPECT_EQ(decode.sampled_tokens(), prefill.sampled_tokens());
+  const auto lb = decode.sampled_logits(), la = prefill.sampled_logits();
+  ASSERT_EQ(lb.size(), la.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < la.size(); ++i) {
+    num += (double(lb[i]) - la[i]) * (double(lb[i]) - la[i]);
+    den += double(la[i]) * la[i];
+  }
+  EXPECT_LE(std::sqrt(num / den), 1e-6);  // the same kernels on the same KV: equal
+  // Blocks outside the destination's cache are refused.
+  EXPECT_THROW(prefill.transfer_kv(decode, a_blocks, std::vector<int32_t>(13, 100000), prompt_len),
+               std::invalid_argument);
 }
 
 TEST(GpuStepExecutor, UnknownFormatIsNamed) {

@@ -230,6 +230,39 @@ TEST(EngineSmallKernels, KvCacheWriteAndGatherRoundTripThroughScatteredSlots) {
     }
 }
 
+TEST(EngineSmallKernels, KvCopyBlocksMovesEveryLayersBlocksToTheirNewPlaces) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const int layers = 3, src_blocks = 6, dst_blocks = 9, block_elems = 16 * 2 * 128;
+  const int64_t src_stride = int64_t(src_blocks) * block_elems,
+                dst_stride = int64_t(dst_blocks) * block_elems;
+  auto sk = random_bf16(size_t(layers * src_stride), 16),
+       sv = random_bf16(size_t(layers * src_stride), 17);
+  const bf16 sentinel = __float2bfloat16(-3.0f);
+  std::vector<bf16> empty(size_t(layers * dst_stride), sentinel);
+  const std::vector<int32_t> pairs = {4, 0, 1, 7, 5, 3};  // (src, dst) x 3
+  Dev<bf16> dsk(sk), dsv(sv), ddk(empty), ddv(empty);
+  Dev<int32_t> dp(pairs);
+  kv_copy_blocks(dsk.get(), dsv.get(), src_stride, ddk.get(), ddv.get(), dst_stride, dp.get(), 3,
+                 layers, block_elems, nullptr);
+  const auto k = ddk.get_host(), v = ddv.get_host();
+  for (int l = 0; l < layers; ++l)
+    for (int b = 0; b < dst_blocks; ++b) {
+      int from = -1;
+      for (int i = 0; i < 3; ++i)
+        if (pairs[size_t(2 * i + 1)] == b) from = pairs[size_t(2 * i)];
+      for (int e = 0; e < block_elems; e += 97) {
+        const size_t at = size_t(l * dst_stride + int64_t(b) * block_elems + e);
+        if (from < 0) {
+          ASSERT_TRUE(same_bits(k[at], sentinel)) << "block " << b << " written";
+          continue;
+        }
+        const size_t src = size_t(l * src_stride + int64_t(from) * block_elems + e);
+        ASSERT_TRUE(same_bits(k[at], sk[src]) && same_bits(v[at], sv[src]))
+            << l << "," << b << "," << e;
+      }
+    }
+}
+
 TEST(EngineSmallKernels, ArgmaxTakesTheFirstLargest) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   const int rows = 6, width = 151936;
