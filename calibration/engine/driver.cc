@@ -1,14 +1,18 @@
-// The scheduler's rules follow Simulation::launch / step_done / decode_crossings /
-// preempt / prefill_complete for a colocated instance (sim/engine/simulation.cc), so
-// that the engine and the simulator serve a trace the same way; README.md ("What
-// differs") lists where they cannot.
+// The scheduler's rules are the simulator's, for a colocated instance: the step is formed
+// by the simulator's own batch former (sim/serving/batch_former.h: chunked prefill, FCFS
+// admission with KV room and batch seats) and preemption picks the simulator's victim
+// (sim/serving/kv_manager.h); step completion follows Simulation::step_done. README.md
+// ("What differs") lists where the engine cannot do as the simulator does.
 #include "calibration/engine/driver.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <exception>
 
 #include "sim/core/error.h"
+#include "sim/serving/batch_former.h"
+#include "sim/serving/kv_manager.h"
 #include "sim/workload/request_source.h"
 
 namespace quadrant::engine {
@@ -49,6 +53,8 @@ class Driver {
       throw InputError("", "serving.colocated", "expected positive batch limits");
     block_ = cap.block_tokens;
     capacity_ = cap.kv_blocks;
+    former_ = BatchFormer({limits_.max_batch_size, limits_.max_batch_tokens, limits_.chunk_size},
+                          block_, /*decodes=*/true);
     // A stack of free blocks handing out 0, 1, 2, ... first: deterministic block ids.
     free_.reserve(static_cast<size_t>(capacity_));
     for (int32_t b = capacity_ - 1; b >= 0; --b) free_.push_back(b);
@@ -128,7 +134,7 @@ class Driver {
 
  private:
   SimTime elapsed() { return SimTime::start() + (clock_.now() - origin_); }
-  int64_t blocks_for(int64_t tokens) const { return (tokens + block_ - 1) / block_; }
+  int64_t blocks_for(int64_t tokens) const { return kv_blocks_for(tokens, block_); }
   int64_t used() const { return capacity_ - static_cast<int64_t>(free_.size()); }
 
   bool past_drain_limit(SimTime now) const {
@@ -167,8 +173,7 @@ class Driver {
   }
 
   // Simulation::launch for a colocated instance: every running sequence decodes; the
-  // prefill queue fills the rest of the token budget, first come first served, each
-  // sequence admitted when the whole prompt (and its first token) fits the KV cache.
+  // batch former fills the rest of the token budget from the prefill queue.
   StepPlan form_step(SimTime now) {
     StepPlan plan;
     for (size_t i : running_) {
@@ -178,40 +183,38 @@ class Driver {
                              static_cast<int32_t>(kv_len),
                              {s.blocks.begin(), s.blocks.begin() + blocks_for(kv_len + 1)}});
     }
-    const int64_t n = static_cast<int64_t>(running_.size());
-    int64_t budget = std::max<int64_t>(0, limits_.max_batch_tokens - n);
-    bool keep_going = true;
-    for (size_t qi = 0; qi < queue_.size() && budget > 0 && keep_going;) {
-      const size_t i = queue_[qi];
+    const int n = static_cast<int>(running_.size());
+    chunks_.clear();
+    former_.choose_chunks(
+        queue_.size(),
+        [&](size_t qi) {
+          const Seq& s = seqs_[queue_[qi]];
+          return PrefillProgress{s.prefill_target, s.prefill_scheduled, s.admitted};
+        },
+        former_.prefill_budget(n, 1), static_cast<int64_t>(free_.size()),
+        former_.seats(n, static_cast<int>(prefilling_)), chunks_);
+    size_t left = 0;  // chunks that completed their prompt so far: gone from the queue
+    for (const ChunkChoice& ch : chunks_) {
+      const size_t at = ch.queue_index - left;
+      const size_t i = queue_[at];
       Seq& s = seqs_[i];
-      if (!s.admitted) {
-        if (n + prefilling_ >= limits_.max_batch_size) break;
-        const int64_t need = blocks_for(s.prefill_target + 1);
-        if (used() + need > capacity_) break;
-        allocate(s, need);
+      if (ch.admit_blocks > 0) {
+        allocate(s, ch.admit_blocks);
         s.admitted = true;
         ++prefilling_;
         RequestLog& r = run_.requests[i];
         if (r.first_launch == SimTime::never()) r.first_launch = now;
       }
-      const int64_t chunk =
-          std::min({s.prefill_target - s.prefill_scheduled, limits_.chunk_size, budget});
-      const int64_t start = s.prefill_scheduled;
-      s.prefill_scheduled += chunk;
-      budget -= chunk;
-      const bool last = s.prefill_scheduled == s.prefill_target;
-      plan.prefill.push_back({i,
-                              static_cast<int32_t>(start),
-                              static_cast<int32_t>(chunk),
-                              last,
-                              {s.blocks.begin(), s.blocks.begin() + blocks_for(start + chunk)}});
-      if (last) {
-        queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(qi));
-      } else {
-        ++qi;
-        // A sequence held back by chunk_size lets the next one use the budget; one held
-        // back by the budget ends the step.
-        keep_going = budget > 0;
+      s.prefill_scheduled += ch.tokens;
+      plan.prefill.push_back(
+          {i,
+           static_cast<int32_t>(ch.start),
+           static_cast<int32_t>(ch.tokens),
+           ch.completes,
+           {s.blocks.begin(), s.blocks.begin() + blocks_for(ch.start + ch.tokens)}});
+      if (ch.completes) {
+        queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(at));
+        ++left;
       }
     }
     return plan;
@@ -286,7 +289,7 @@ class Driver {
         if (extra <= 0) continue;
         bool self = false;
         while (static_cast<int64_t>(free_.size()) < extra) {
-          const size_t victim = running_.back();
+          const size_t victim = preemption_victim(running_, kGone);
           running_.pop_back();
           preempt(victim);
           if (victim == i) {
@@ -320,8 +323,11 @@ class Driver {
   StepExecutor& ex_;
   Clock& clock_;
   const EngineOptions& opt_;
+  static constexpr size_t kGone = SIZE_MAX;  // running_ holds no removed entries
   int64_t block_ = 16;
   int64_t capacity_ = 0;
+  BatchFormer former_;
+  std::vector<ChunkChoice> chunks_;
   std::vector<int32_t> free_;
   std::vector<Seq> seqs_;
   std::deque<size_t> queue_;     // waiting to prefill, in order (preempted at the head)

@@ -1,8 +1,9 @@
 // The serving engine's scheduler: continuous batching with chunked prefill and paged KV
 // blocks, admission and preemption by recompute, one colocated instance on one
 // executor. It serves requests at their arrival times on an injected clock, forms one
-// StepPlan at a time with the simulator's serving rules (sim/engine/simulation.cc,
-// colocated role), hands it to the executor and logs what happened. With a cost-model
+// StepPlan at a time with the simulator's own serving policies (sim/serving/: the batch
+// former, the preemption victim; step completion as sim/engine/simulation.cc does it for
+// a colocated role), hands it to the executor and logs what happened. With a cost-model
 // executor and a virtual clock it is the simulator's colocated instance, request for
 // request; with the GPU executor and the wall clock it is a real serving engine.
 //
