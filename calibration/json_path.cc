@@ -5,26 +5,23 @@
 #include <sstream>
 
 #include "sim/core/error.h"
+#include "sim/io/json_reader.h"
+#include "sim/io/output_dir.h"
 
 namespace quadrant::calibration {
 
 Json load_json(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) throw InputError(file, "", "cannot open the file");
-  std::stringstream text;
-  text << in.rdbuf();
-  try {
-    return Json::parse(text.str());
-  } catch (const Json::parse_error& e) {
-    throw InputError(file, "", std::string("malformed JSON: ") + e.what());
-  }
+  // The scenario edge's reader: regular files only, size and nesting bounded, numbers
+  // beyond a double's range and malformed JSON named by line and column.
+  return io::load_json_file(file);
 }
 
 void save_text(const std::string& file, const std::string& text) {
-  std::ofstream out(file);
-  if (!out) throw InputError(file, "", "cannot write the file");
-  out << text << '\n';
-  if (!out) throw InputError(file, "", "write failed");
+  // Through a temporary beside the file and a rename: a failed or killed run leaves the
+  // previous file whole (sim/io/output_dir.h).
+  io::OutputFile out(file, file, {}, "");
+  out.out() << text << '\n';
+  out.commit();
 }
 
 bool Node::has(const std::string& key) const {

@@ -5,6 +5,11 @@
 // and rates are doubles wrapped in types that only allow the arithmetic that makes
 // sense: Bytes / BytesPerSec -> Duration, Flops / FlopsPerSec -> Duration.
 //
+// Every conversion from a double to nanoseconds is checked: a time that is not finite or
+// does not fit the int64 clock (±292 years) throws an InputError naming its value instead
+// of wrapping to a wrong one (1e300 s once became -292 years). The scenario edge keeps
+// inputs within sim/core/limits.h, so a valid scenario never reaches that error.
+//
 //   Duration t = Bytes::giga(80) / BytesPerSec::tera(3.35);   // ~23.9 ms
 #pragma once
 
@@ -12,8 +17,45 @@
 #include <compare>
 #include <cstdint>
 #include <limits>
+#include <string>
+
+#include "sim/core/error.h"
 
 namespace quadrant {
+
+namespace units_detail {
+// Nanoseconds that fit the clock with room to spare (2^63 is about 9.223e18).
+inline constexpr double kMaxNs = 9.2e18;
+[[noreturn]] inline void time_out_of_range(double ns) {
+  throw InputError("a time of " + std::to_string(ns * 1e-9) +
+                   " s is outside the simulator's clock (int64 nanoseconds, about ±292 years); "
+                   "a rate, bandwidth or efficiency is too small for the sizes it moves");
+}
+// Integer clock arithmetic, checked: one predictable branch each.
+constexpr int64_t add(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r))
+    time_out_of_range(static_cast<double>(a) + static_cast<double>(b));
+  return r;
+}
+constexpr int64_t sub(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_sub_overflow(a, b, &r))
+    time_out_of_range(static_cast<double>(a) - static_cast<double>(b));
+  return r;
+}
+constexpr int64_t mul(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r))
+    time_out_of_range(static_cast<double>(a) * static_cast<double>(b));
+  return r;
+}
+// Rounds to whole nanoseconds, checked (also catches NaN).
+constexpr int64_t checked_ns(double ns) {
+  if (!(ns > -kMaxNs && ns < kMaxNs)) time_out_of_range(ns);
+  return static_cast<int64_t>(ns);
+}
+}  // namespace units_detail
 
 // A span of simulated time, in integer nanoseconds.
 class Duration {
@@ -31,17 +73,17 @@ class Duration {
   constexpr double to_millis() const { return static_cast<double>(ns_) * 1e-6; }
   constexpr double to_micros() const { return static_cast<double>(ns_) * 1e-3; }
 
-  constexpr Duration operator+(Duration o) const { return Duration(ns_ + o.ns_); }
-  constexpr Duration operator-(Duration o) const { return Duration(ns_ - o.ns_); }
+  constexpr Duration operator+(Duration o) const { return Duration(units_detail::add(ns_, o.ns_)); }
+  constexpr Duration operator-(Duration o) const { return Duration(units_detail::sub(ns_, o.ns_)); }
   constexpr Duration& operator+=(Duration o) {
-    ns_ += o.ns_;
+    ns_ = units_detail::add(ns_, o.ns_);
     return *this;
   }
   constexpr Duration& operator-=(Duration o) {
-    ns_ -= o.ns_;
+    ns_ = units_detail::sub(ns_, o.ns_);
     return *this;
   }
-  constexpr Duration operator*(int64_t k) const { return Duration(ns_ * k); }
+  constexpr Duration operator*(int64_t k) const { return Duration(units_detail::mul(ns_, k)); }
   constexpr Duration scaled(double k) const {
     return Duration(round_ns(static_cast<double>(ns_) * k));
   }
@@ -53,7 +95,7 @@ class Duration {
  private:
   constexpr explicit Duration(int64_t ns) : ns_(ns) {}
   static constexpr int64_t round_ns(double ns) {
-    return static_cast<int64_t>(ns >= 0 ? ns + 0.5 : ns - 0.5);
+    return units_detail::checked_ns(ns >= 0 ? ns + 0.5 : ns - 0.5);
   }
   int64_t ns_ = 0;
 };
@@ -76,12 +118,14 @@ class SimTime {
   constexpr int64_t ns() const { return ns_; }
   constexpr double to_seconds() const { return static_cast<double>(ns_) * 1e-9; }
 
-  constexpr SimTime operator+(Duration d) const { return SimTime(ns_ + d.ns()); }
+  constexpr SimTime operator+(Duration d) const { return SimTime(units_detail::add(ns_, d.ns())); }
   constexpr SimTime& operator+=(Duration d) {
-    ns_ += d.ns();
+    ns_ = units_detail::add(ns_, d.ns());
     return *this;
   }
-  constexpr Duration operator-(SimTime o) const { return Duration::nanos(ns_ - o.ns_); }
+  constexpr Duration operator-(SimTime o) const {
+    return Duration::nanos(units_detail::sub(ns_, o.ns_));
+  }
   constexpr auto operator<=>(const SimTime&) const = default;
 
  private:
@@ -155,10 +199,10 @@ constexpr Flops operator*(double k, Flops f) {
 // Time to move or compute at a rate, rounded up to whole nanoseconds so that no
 // non-zero work takes zero time.
 inline Duration operator/(Bytes b, BytesPerSec r) {
-  return Duration::nanos(static_cast<int64_t>(std::ceil(b.value() / r.value() * 1e9)));
+  return Duration::nanos(units_detail::checked_ns(std::ceil(b.value() / r.value() * 1e9)));
 }
 inline Duration operator/(Flops f, FlopsPerSec r) {
-  return Duration::nanos(static_cast<int64_t>(std::ceil(f.value() / r.value() * 1e9)));
+  return Duration::nanos(units_detail::checked_ns(std::ceil(f.value() / r.value() * 1e9)));
 }
 inline BytesPerSec operator/(Bytes b, Duration d) {
   return BytesPerSec(b.value() / d.to_seconds());

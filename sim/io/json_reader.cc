@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "sim/core/error.h"
+#include "sim/core/limits.h"
 #include "sim/io/unit_parse.h"
 
 namespace quadrant::io {
@@ -15,6 +16,7 @@ namespace fs = std::filesystem;
 
 struct Reader::Storage {
   std::deque<Json> documents;
+  std::vector<std::string> files;  // every included file, in the order first read
   std::vector<std::string> include_stack;
 };
 
@@ -50,10 +52,17 @@ std::string range_phrase(const FieldDecl& f, bool integer) {
   const char* kind = integer ? "an integer" : "a number";
   const bool lo = std::isfinite(f.min), hi = std::isfinite(f.max);
   std::ostringstream o;
+  const bool int_hi = integer && f.max < static_cast<double>(limits::kMaxJsonInteger);
   if (lo && f.min == 0 && f.min_exclusive && !hi) {
     o << (integer ? "a positive integer" : "a positive number");
-  } else if (lo && hi) {
-    o << kind << " in " << (f.min_exclusive ? "(" : "[") << f.min << ", " << f.max << "]";
+  } else if (lo && hi && (!integer || int_hi)) {
+    // Integers in full ("[1, 1048576]"), other numbers as %g ("(0, 1e+09]").
+    o << kind << " in " << (f.min_exclusive ? "(" : "[") << f.min << ", ";
+    if (integer) {
+      o << static_cast<int64_t>(f.max) << "]";
+    } else {
+      o << f.max << "]";
+    }
   } else if (lo) {
     o << kind << (f.min_exclusive ? " > " : " >= ") << f.min;
   } else {
@@ -77,40 +86,110 @@ std::string closest(const std::string& word, const std::vector<std::string>& opt
   return best;
 }
 
+namespace {
+
+// Line and column of a byte offset, 1-based.
+std::string line_col(const std::string& text, size_t byte) {
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i < byte && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return std::to_string(line) + ":" + std::to_string(col);
+}
+
+// The byte where arrays and objects nest deeper than limits::kMaxJsonDepth, or npos.
+// Checked before parsing: the parser and the value's printing recurse per level, so
+// 10^5 '[' would overflow the stack.
+size_t too_deep_at(const std::string& text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limits::kMaxJsonDepth) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string::npos;
+}
+
+}  // namespace
+
 Json load_json_file(const std::string& path, const std::string& referenced_from,
                     const std::string& referenced_at, const std::string& as_written) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::string abs = fs::absolute(path).lexically_normal().string();
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  std::ifstream in;
+  if (fs::is_regular_file(st)) in.open(path, std::ios::binary);
+  if (!in.is_open()) {
+    std::string abs = fs::absolute(path, ec).lexically_normal().string();
+    std::string why = fs::is_directory(st) ? "expected a JSON file, got a directory (" + abs + ")"
+                      : fs::exists(st)     ? "expected a regular JSON file (" + abs + ")"
+                                           : "";
     if (!referenced_from.empty()) {
       throw InputError(referenced_from, referenced_at,
                        "cannot open included file \"" + (as_written.empty() ? path : as_written) +
-                           "\" (looked for " + abs + ")");
+                           "\" (" + (why.empty() ? "looked for " + abs : why) + ")");
     }
-    throw InputError(path, "", "cannot open file (looked for " + abs + ")");
+    throw InputError(path, "", why.empty() ? "cannot open file (looked for " + abs + ")" : why);
   }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto size = fs::file_size(path, ec);
+  if (!ec && size > static_cast<uintmax_t>(limits::kMaxJsonFileBytes)) {
+    throw InputError(path, "",
+                     "expected a JSON file of at most " +
+                         std::to_string(limits::kMaxJsonFileBytes >> 20) + " MiB, got " +
+                         std::to_string(size >> 20) + " MiB");
+  }
+  std::string text;
+  try {
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::exception& e) {
+    throw InputError(path, "", std::string("cannot read file: ") + e.what());
+  }
+  if (in.bad()) throw InputError(path, "", "cannot read file");
+  if (size_t at = too_deep_at(text); at != std::string::npos) {
+    throw InputError(path + ":" + line_col(text, at), "",
+                     "expected arrays and objects nested at most " +
+                         std::to_string(limits::kMaxJsonDepth) + " deep, got deeper");
+  }
   try {
     return Json::parse(text);
   } catch (const Json::parse_error& e) {
     // Line and column of the byte where parsing stopped.
     size_t byte = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i < byte; ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
-    }
     std::string what = e.what();
     if (auto p = what.find(": "); p != std::string::npos) what = what.substr(p + 2);
     if (auto p = what.find("parse error at line"); p != std::string::npos) {
       if (auto q = what.find(": ", p); q != std::string::npos) what = what.substr(q + 2);
     }
-    throw InputError(path + ":" + std::to_string(line) + ":" + std::to_string(col), "",
-                     "malformed JSON: " + what);
+    throw InputError(path + ":" + line_col(text, byte), "", "malformed JSON: " + what);
+  } catch (const Json::exception& e) {
+    // A number beyond a double's range ("1e999"): the parser names the literal only.
+    std::string what = e.what();
+    std::string where = path;
+    if (auto q = what.find('\''); q != std::string::npos) {
+      const std::string literal = what.substr(q + 1, what.rfind('\'') - q - 1);
+      if (size_t at = text.find(literal); !literal.empty() && at != std::string::npos)
+        where += ":" + line_col(text, at);
+      what = "expected a number within a double's range (about ±1.8e308), got " + literal;
+    }
+    throw InputError(where, "", what);
   }
 }
 
@@ -132,6 +211,10 @@ Reader Reader::root(const Json& document, const std::string& file) {
     throw InputError(file, "", "expected a JSON object at the top level, got " + show(document));
   }
   return Reader(&document, "", "", file, "", nullptr, std::make_shared<Storage>());
+}
+
+std::vector<std::string> Reader::included_files() const {
+  return storage_->files;
 }
 
 std::string Reader::dir() const {
@@ -235,11 +318,13 @@ int64_t Reader::integer(const std::string& key) const {
     if (dv.is_null()) need(key);
     v = &dv;
   }
-  bool integral = v->is_number_integer() ||
-                  (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>() &&
-                   std::fabs(v->get<double>()) < 9e15);
+  // Integers beyond 2^53 (also unsigned ones past int64, which get<int64_t> would wrap)
+  // are out of every field's range.
+  constexpr double kMax = static_cast<double>(limits::kMaxJsonInteger);
+  const double d = v->is_number() ? v->get<double>() : 0;
+  bool integral = v->is_number() && std::floor(d) == d && std::fabs(d) <= kMax;
   if (!integral) fail(key, "expected " + range_phrase(f, true) + ", got " + show(*v));
-  int64_t x = v->is_number_integer() ? v->get<int64_t>() : static_cast<int64_t>(v->get<double>());
+  int64_t x = v->is_number_integer() ? v->get<int64_t>() : static_cast<int64_t>(d);
   double dx = static_cast<double>(x);
   if (dx < f.min || (f.min_exclusive && dx == f.min) || dx > f.max) {
     fail(key, "expected " + range_phrase(f, true) + ", got " + show(*v));
@@ -313,7 +398,7 @@ std::string Reader::choice(const std::string& key) const {
 
 template <typename T, typename Parse>
 T Reader::dimensional(const std::string& key, FieldType type, Parse parse, const char* what,
-                      const char* units, const char* example) const {
+                      const char* units, const char* example, const char* range) const {
   const FieldDecl& f = decl(key);
   QUADRANT_CHECK(f.type == type);
   const Json* v = find(key);
@@ -324,7 +409,7 @@ T Reader::dimensional(const std::string& key, FieldType type, Parse parse, const
     v = &dv;
   }
   std::string expected = std::string("expected ") + what + " with a unit (" + units +
-                         ") such as \"" + example + "\", got ";
+                         ") such as \"" + example + "\" (" + range + "), got ";
   if (v->is_number()) {
     fail(key, expected + show(*v) + " (a bare number: which unit?)");
   }
@@ -336,18 +421,19 @@ T Reader::dimensional(const std::string& key, FieldType type, Parse parse, const
 
 Duration Reader::duration(const std::string& key) const {
   return dimensional<Duration>(key, FieldType::kDuration, parse_duration, "a duration",
-                               duration_units(), "2ms");
+                               duration_units(), "2ms", duration_range());
 }
 Bytes Reader::bytes(const std::string& key) const {
-  return dimensional<Bytes>(key, FieldType::kBytes, parse_bytes, "a size", bytes_units(), "80GB");
+  return dimensional<Bytes>(key, FieldType::kBytes, parse_bytes, "a size", bytes_units(), "80GB",
+                            bytes_range());
 }
 BytesPerSec Reader::bandwidth(const std::string& key) const {
   return dimensional<BytesPerSec>(key, FieldType::kBandwidth, parse_bandwidth, "a bandwidth",
-                                  bandwidth_units(), "3.35TB/s");
+                                  bandwidth_units(), "3.35TB/s", bandwidth_range());
 }
 FlopsPerSec Reader::flop_rate(const std::string& key) const {
   return dimensional<FlopsPerSec>(key, FieldType::kFlopRate, parse_flop_rate, "a FLOP rate",
-                                  flop_rate_units(), "989TFLOP/s");
+                                  flop_rate_units(), "989TFLOP/s", flop_rate_range());
 }
 
 namespace {
@@ -362,6 +448,8 @@ const Json* resolve_include(Reader::Storage& storage, const std::string& target,
     throw InputError(from_file, at, "include cycle through \"" + target + "\"");
   }
   storage.documents.push_back(load_json_file(target, from_file, at, as_written));
+  if (std::find(storage.files.begin(), storage.files.end(), target) == storage.files.end())
+    storage.files.push_back(target);
   const Json* doc = &storage.documents.back();
   if (!doc->is_object()) {
     throw InputError(target, "", "expected a JSON object, got " + show(*doc));
@@ -503,7 +591,7 @@ std::map<std::string, double> Reader::map_numbers(const std::string& key) const 
     std::string p = child_path(key) + "." + it.key();
     bool integer = entry->type == FieldType::kInteger;
     if (!x.is_number() || (integer && !x.is_number_integer()) || x.get<double>() < entry->min ||
-        (entry->min_exclusive && x.get<double>() == entry->min)) {
+        (entry->min_exclusive && x.get<double>() == entry->min) || x.get<double>() > entry->max) {
       throw InputError(key_file(key), p,
                        "expected " + range_phrase(*entry, integer) + ", got " + show(x));
     }
@@ -541,12 +629,15 @@ std::vector<int64_t> Reader::integers(const std::string& key) const {
   }
   if (!v->is_array() || v->empty())
     fail(key, "expected a non-empty array of integers, got " + show(*v));
+  // Search-space lists (degrees, batch and chunk sizes): bounded like the pool fields.
+  constexpr int64_t kMaxListed = limits::kMaxTokens;
   std::vector<int64_t> out;
   for (size_t i = 0; i < v->size(); ++i) {
     const Json& x = (*v)[i];
-    if (!x.is_number_integer() || x.get<int64_t>() < 1) {
-      throw InputError(key_file(key), child_path(key) + "[" + std::to_string(i) + "]",
-                       "expected a positive integer, got " + show(x));
+    if (!x.is_number_integer() || x.get<double>() < 1 || x.get<double>() > kMaxListed) {
+      throw InputError(
+          key_file(key), child_path(key) + "[" + std::to_string(i) + "]",
+          "expected an integer in [1, " + std::to_string(kMaxListed) + "], got " + show(x));
     }
     out.push_back(x.get<int64_t>());
   }
@@ -580,14 +671,18 @@ std::vector<std::pair<int64_t, double>> Reader::pairs(const std::string& key) co
   for (size_t i = 0; i < v.size(); ++i) {
     const Json& x = v[i];
     std::string p = child_path(key) + "[" + std::to_string(i) + "]";
-    if (!x.is_array() || x.size() != 2 || !x[0].is_number_integer() || x[0].get<int64_t>() < 1 ||
-        !x[1].is_number() || x[1].get<double>() < 0) {
-      throw InputError(key_file(key), p, "expected [length >= 1, weight >= 0], got " + show(x));
+    if (!x.is_array() || x.size() != 2 || !x[0].is_number_integer() || x[0].get<double>() < 1 ||
+        x[0].get<double>() > static_cast<double>(limits::kMaxTokens) || !x[1].is_number() ||
+        x[1].get<double>() < 0 || x[1].get<double>() > 1e300) {
+      throw InputError(key_file(key), p,
+                       "expected [length in [1, " + std::to_string(limits::kMaxTokens) +
+                           "], weight in [0, 1e300]], got " + show(x));
     }
     out.emplace_back(x[0].get<int64_t>(), x[1].get<double>());
     total += x[1].get<double>();
   }
-  if (total <= 0) fail(key, "expected weights with a positive sum, got all zeros");
+  if (!(total > 0) || !std::isfinite(total))
+    fail(key, "expected weights with a positive, finite sum, got " + show(v));
   return out;
 }
 

@@ -42,6 +42,8 @@ class Reader {
   // The folder of the file this object came from (for relative paths in it).
   std::string dir() const;
   bool has(const std::string& key) const;
+  // Every file included so far by any reader of this document.
+  std::vector<std::string> included_files() const;
 
   int64_t integer(const std::string& key) const;
   double number(const std::string& key) const;
@@ -87,7 +89,7 @@ class Reader {
   void merge_base(const Json* base, const std::string& base_file);
   template <typename T, typename Parse>
   T dimensional(const std::string& key, FieldType type, Parse parse, const char* what,
-                const char* units, const char* example) const;
+                const char* units, const char* example, const char* range) const;
 
   const Json* j_;     // this object's own keys
   std::string path_;  // display path

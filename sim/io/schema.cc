@@ -4,11 +4,20 @@
 #include <cstdio>
 #include <map>
 
+#include "sim/core/limits.h"
+
 namespace quadrant::io {
 
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+// Bounds of the scenario's integers and numbers (see sim/core/limits.h for the why).
+constexpr double kTokens = static_cast<double>(limits::kMaxTokens);
+constexpr double kGpus = static_cast<double>(limits::kMaxGpus);
+constexpr double kDim = 1 << 20;   // model dimensions, heads, ranks
+constexpr double kDegree = 1024;   // a parallel degree (TP, EP, PP, DP)
+constexpr double kMaxRate = 1e9;   // req/s: a gap of 1 ns
+constexpr double kMaxPrice = 1e6;  // USD per GPU-hour
 
 class Builder {
  public:
@@ -32,9 +41,12 @@ class Builder {
   void boolean(const std::string& p, const std::string& def, const std::string& help) {
     add(p, FieldType::kBoolean, def, help);
   }
-  // Integer >= min.
-  void integer(const std::string& p, const std::string& def, double min, const std::string& help) {
-    add(p, FieldType::kInteger, def, help).min = min;
+  // Integer in [min, max] (max: limits::kMaxJsonInteger unless a field says less).
+  void integer(const std::string& p, const std::string& def, double min, const std::string& help,
+               double max = static_cast<double>(limits::kMaxJsonInteger)) {
+    FieldDecl& f = add(p, FieldType::kInteger, def, help);
+    f.min = min;
+    f.max = max;
   }
   void number(const std::string& p, const std::string& def, double min, double max,
               bool min_exclusive, const std::string& unit, const std::string& help) {
@@ -43,10 +55,6 @@ class Builder {
     f.max = max;
     f.min_exclusive = min_exclusive;
     f.unit = unit;
-  }
-  void positive(const std::string& p, const std::string& def, const std::string& unit,
-                const std::string& help) {
-    number(p, def, 0, kInf, true, unit, help);
   }
   void fraction(const std::string& p, const std::string& def, const std::string& help) {
     number(p, def, 0, 1, true, "", help);
@@ -74,12 +82,16 @@ void declare_length(Builder& b, const std::string& p, const std::string& what) {
   b.object(p, "required", what + " length distribution");
   b.choice(p + ".distribution", "required", {"fixed", "uniform", "lognormal", "histogram"},
            "shape of the distribution");
-  b.integer(p + ".value", "required for fixed", 1, "fixed: every request has this many tokens");
-  b.integer(p + ".min", "1", 1, "uniform: lower bound; lognormal: values below are clamped");
-  b.integer(p + ".max", "1048576", 1, "uniform: upper bound; lognormal: values above are clamped");
-  b.positive(p + ".median", "required for lognormal", "tokens", "lognormal: median, exp(mu)");
-  b.positive(p + ".sigma", "required for lognormal", "",
-             "lognormal: standard deviation of ln(length)");
+  b.integer(p + ".value", "required for fixed", 1, "fixed: every request has this many tokens",
+            kTokens);
+  b.integer(p + ".min", "1", 1, "uniform: lower bound; lognormal: values below are clamped",
+            kTokens);
+  b.integer(p + ".max", "1048576", 1, "uniform: upper bound; lognormal: values above are clamped",
+            kTokens);
+  b.number(p + ".median", "required for lognormal", 0, kTokens, true, "tokens",
+           "lognormal: median, exp(mu)");
+  b.number(p + ".sigma", "required for lognormal", 0, 10, true, "",
+           "lognormal: standard deviation of ln(length)");
   b.array(p + ".bins", "required for histogram",
           "histogram: [[length, weight], ...]; a length is drawn with probability weight/sum");
 }
@@ -87,17 +99,21 @@ void declare_length(Builder& b, const std::string& p, const std::string& what) {
 void declare_pool(Builder& b, const std::string& p, const std::string& role) {
   b.object(p, "required for " + role, "the " + role + " pool: GPU type, layout, batch limits");
   b.str(p + ".gpu", "required", "GPU type, a key of hardware.gpus");
-  b.integer(p + ".instances", "1", 1, "number of instances in the pool");
+  b.integer(p + ".instances", "1", 1, "number of instances in the pool", kGpus);
   b.object(p + ".layout", "", "parallel layout of one instance; GPUs = tp * pp * dp_attention");
-  b.integer(p + ".layout.tp", "1", 1, "tensor-parallel degree (attention heads, dense FFN)");
-  b.integer(p + ".layout.ep", "1", 1, "expert-parallel degree; divides tp * dp_attention");
-  b.integer(p + ".layout.pp", "1", 1, "pipeline stages (Chunk-PP for prefill)");
-  b.integer(p + ".layout.dp_attention", "1", 1, "data-parallel attention replicas (MLA models)");
-  b.integer(p + ".max_batch_size", "256", 1, "most sequences in one step");
-  b.integer(p + ".max_batch_tokens", "8192", 1, "token budget of one step (prefill chunking)");
-  b.integer(p + ".chunk_size", "2048", 1, "most prompt tokens of one sequence in one step");
+  b.integer(p + ".layout.tp", "1", 1, "tensor-parallel degree (attention heads, dense FFN)",
+            kDegree);
+  b.integer(p + ".layout.ep", "1", 1, "expert-parallel degree; divides tp * dp_attention", kDegree);
+  b.integer(p + ".layout.pp", "1", 1, "pipeline stages (Chunk-PP for prefill)", kDegree);
+  b.integer(p + ".layout.dp_attention", "1", 1, "data-parallel attention replicas (MLA models)",
+            kDegree);
+  b.integer(p + ".max_batch_size", "256", 1, "most sequences in one step", 1e6);
+  b.integer(p + ".max_batch_tokens", "8192", 1, "token budget of one step (prefill chunking)",
+            kTokens);
+  b.integer(p + ".chunk_size", "2048", 1, "most prompt tokens of one sequence in one step",
+            kTokens);
   b.integer(p + ".kv_capacity", "0", 0,
-            "KV cache tokens per instance (a measured engine's); 0: what memory leaves");
+            "KV cache tokens per instance (a measured engine's); 0: what memory leaves", 1e12);
 }
 
 std::vector<FieldDecl> build() {
@@ -112,51 +128,53 @@ std::vector<FieldDecl> build() {
   b.str("model.name", "required", "model name");
   b.str("model.source", "", "where the figures come from");
   b.str("model.notes", "", "assumptions made where figures are not public");
-  b.integer("model.num_layers", "required", 1, "transformer layers");
-  b.integer("model.hidden_size", "required", 1, "hidden (model) dimension");
-  b.integer("model.vocab_size", "required", 1, "vocabulary size");
+  b.integer("model.num_layers", "required", 1, "transformer layers", 4096);
+  b.integer("model.hidden_size", "required", 1, "hidden (model) dimension", kDim);
+  b.integer("model.vocab_size", "required", 1, "vocabulary size", 1e8);
   b.boolean("model.tie_embeddings", "false", "LM head shares the input embedding");
   b.object("model.attention", "required", "attention block");
   b.choice("model.attention.kind", "required", {"mha", "gqa", "mla"},
            "multi-head, grouped-query or multi-head latent attention");
-  b.integer("model.attention.num_heads", "required", 1, "query heads");
+  b.integer("model.attention.num_heads", "required", 1, "query heads", kDim);
   b.integer("model.attention.num_kv_heads", "required for gqa", 1,
-            "key/value heads (mha: equal to num_heads)");
-  b.integer("model.attention.head_dim", "required for mha and gqa", 1, "head dimension");
-  b.integer("model.attention.q_lora_rank", "0", 0, "mla: query latent rank (0: no latent)");
-  b.integer("model.attention.kv_lora_rank", "required for mla", 1, "mla: KV latent rank");
+            "key/value heads (mha: equal to num_heads)", kDim);
+  b.integer("model.attention.head_dim", "required for mha and gqa", 1, "head dimension", kDim);
+  b.integer("model.attention.q_lora_rank", "0", 0, "mla: query latent rank (0: no latent)", kDim);
+  b.integer("model.attention.kv_lora_rank", "required for mla", 1, "mla: KV latent rank", kDim);
   b.integer("model.attention.qk_nope_head_dim", "required for mla", 1,
-            "mla: query/key head dim without RoPE");
+            "mla: query/key head dim without RoPE", kDim);
   b.integer("model.attention.qk_rope_head_dim", "required for mla", 1,
-            "mla: decoupled RoPE key dim (cached beside the latent)");
-  b.integer("model.attention.v_head_dim", "required for mla", 1, "mla: value head dim");
+            "mla: decoupled RoPE key dim (cached beside the latent)", kDim);
+  b.integer("model.attention.v_head_dim", "required for mla", 1, "mla: value head dim", kDim);
   b.object("model.ffn", "required", "feed-forward block");
   b.choice("model.ffn.kind", "required", {"dense", "moe", "ultramem"},
            "dense gated MLP, mixture of experts, or UltraMem memory layers");
   b.integer("model.ffn.intermediate_size",
             "required for dense, ultramem, and moe with leading dense layers", 1,
-            "intermediate size of the dense gated MLP");
-  b.integer("model.ffn.num_experts", "required for moe", 1, "routed experts per MoE layer");
-  b.integer("model.ffn.top_k", "required for moe", 1, "experts each token is routed to");
-  b.integer("model.ffn.num_shared_experts", "0", 0, "experts every token goes through");
+            "intermediate size of the dense gated MLP", kDim * 16);
+  b.integer("model.ffn.num_experts", "required for moe", 1, "routed experts per MoE layer", 65536);
+  b.integer("model.ffn.top_k", "required for moe", 1, "experts each token is routed to", 65536);
+  b.integer("model.ffn.num_shared_experts", "0", 0, "experts every token goes through", 65536);
   b.integer("model.ffn.expert_intermediate_size", "required for moe", 1,
-            "intermediate size of one expert");
+            "intermediate size of one expert", kDim * 16);
   b.integer("model.ffn.shared_expert_intermediate_size", "0", 0,
-            "intermediate size of a shared expert (0: expert_intermediate_size)");
-  b.integer("model.ffn.first_dense_layers", "0", 0, "leading layers with a dense FFN");
+            "intermediate size of a shared expert (0: expert_intermediate_size)", kDim * 16);
+  b.integer("model.ffn.first_dense_layers", "0", 0, "leading layers with a dense FFN", 4096);
   b.integer("model.ffn.memory_layer_interval", "required for ultramem", 1,
-            "ultramem: a memory layer every this many layers");
-  b.integer("model.ffn.num_values", "required for ultramem", 1, "ultramem: rows of a value table");
-  b.integer("model.ffn.value_dim", "required for ultramem", 1, "ultramem: width of a value row");
+            "ultramem: a memory layer every this many layers", 4096);
+  b.integer("model.ffn.num_values", "required for ultramem", 1, "ultramem: rows of a value table",
+            1e12);
+  b.integer("model.ffn.value_dim", "required for ultramem", 1, "ultramem: width of a value row",
+            kDim);
   b.integer("model.ffn.top_k_values", "required for ultramem", 1,
-            "ultramem: value rows each token gathers");
-  b.integer("model.ffn.num_memory_heads", "1", 1, "ultramem: memory heads");
+            "ultramem: value rows each token gathers", kDim);
+  b.integer("model.ffn.num_memory_heads", "1", 1, "ultramem: memory heads", 1024);
   b.object("model.precision", "", "number formats");
   b.choice("model.precision.weights", "bf16", {"bf16", "fp8", "int8", "w4a8"},
            "weights of linear layers (w4a8: 4-bit weights, 8-bit activations)");
   b.choice("model.precision.activations", "bf16", {"bf16", "fp8", "int8"}, "activations");
   b.choice("model.precision.kv_cache", "bf16", {"bf16", "fp8", "int8"}, "KV cache entries");
-  b.integer("model.precision.weight_group_size", "128", 1, "w4a8: weights sharing one scale");
+  b.integer("model.precision.weight_group_size", "128", 1, "w4a8: weights sharing one scale", kDim);
   b.map("model.sources", "",
         "where each field came from: the config key read, or the default taken and why "
         "(written by quadrant import-model)");
@@ -179,9 +197,12 @@ std::vector<FieldDecl> build() {
                 "NVLink bandwidth per GPU, one direction (0: PCIe only)");
   b.dimensional(g + ".nic_bandwidth", FieldType::kBandwidth, "50GB/s",
                 "network bandwidth per GPU, one direction");
-  b.positive(g + ".usd_per_hour", "required", "USD/h", "typical price of one GPU-hour");
-  b.fraction(g + ".compute_efficiency", "0.7", "roofline: achievable fraction of the tensor peak");
-  b.fraction(g + ".memory_efficiency", "0.8", "roofline: achievable fraction of HBM bandwidth");
+  b.number(g + ".usd_per_hour", "required", 0, kMaxPrice, true, "USD/h",
+           "typical price of one GPU-hour");
+  b.number(g + ".compute_efficiency", "0.7", 0.01, 1, false, "",
+           "roofline: achievable fraction of the tensor peak");
+  b.number(g + ".memory_efficiency", "0.8", 0.01, 1, false, "",
+           "roofline: achievable fraction of HBM bandwidth");
   b.dimensional(g + ".kernel_overhead", FieldType::kDuration, "4us",
                 "roofline: fixed cost per quadrant kernel launch");
   b.dimensional(g + ".reserved_memory", FieldType::kBytes, "4GB",
@@ -192,7 +213,8 @@ std::vector<FieldDecl> build() {
 
   // ---- cluster
   b.object("cluster", "", "how GPUs are connected");
-  b.integer("cluster.gpus_per_node", "8", 1, "GPUs sharing one NVLink domain");
+  b.integer("cluster.gpus_per_node", "8", 1, "GPUs sharing one NVLink domain",
+            static_cast<double>(limits::kMaxGpusPerNode));
   b.object("cluster.intra_node", "", "GPU-to-GPU link inside a node");
   b.dimensional("cluster.intra_node.bandwidth", FieldType::kBandwidth, "450GB/s", "per direction");
   b.dimensional("cluster.intra_node.latency", FieldType::kDuration, "3us", "per message");
@@ -201,34 +223,36 @@ std::vector<FieldDecl> build() {
                 "per GPU NIC, per direction");
   b.dimensional("cluster.inter_node.latency", FieldType::kDuration, "10us", "per message");
   b.map("cluster.max_gpus", "", "most GPUs of each type available (absent: unlimited)");
-  b.integer("cluster.max_gpus.*", "", 0, "GPUs of this type");
+  b.integer("cluster.max_gpus.*", "", 0, "GPUs of this type", 1e9);
 
   // ---- workload
   b.object("workload", "required", "the traffic (often an include of scenarios/workloads/)");
   b.object("workload.arrival", "required", "arrival process");
   b.choice("workload.arrival.process", "required",
            {"poisson", "gamma", "deterministic", "diurnal", "trace"}, "how requests arrive");
-  b.positive("workload.arrival.rate", "required for poisson, gamma, deterministic", "req/s",
-             "mean arrival rate");
-  b.positive("workload.arrival.cv", "1", "",
-             "gamma: coefficient of variation of inter-arrival gaps");
+  b.number("workload.arrival.rate", "required for poisson, gamma, deterministic", 0, kMaxRate, true,
+           "req/s", "mean arrival rate");
+  b.number("workload.arrival.cv", "1", 1e-3, 100, false, "",
+           "gamma: coefficient of variation of inter-arrival gaps");
   b.array("workload.arrival.curve", "required for diurnal",
           "diurnal: piecewise-constant rate, [{at, rate}, ...], first at 0s");
   b.dimensional("workload.arrival.curve[].at", FieldType::kDuration, "required",
                 "offset into the period where this rate starts");
-  b.number("workload.arrival.curve[].rate", "required", 0, kInf, false, "req/s", "arrival rate");
+  b.number("workload.arrival.curve[].rate", "required", 0, kMaxRate, false, "req/s",
+           "arrival rate");
   b.dimensional("workload.arrival.period", FieldType::kDuration, "24h",
                 "diurnal: the curve repeats with this period");
   b.object("workload.arrival.trace", "required for trace", "trace replay");
   b.str("workload.arrival.trace.file", "required", "trace file, relative to this scenario file");
   b.choice("workload.arrival.trace.format", "required", {"azure", "burstgpt", "mooncake"},
            "Azure LLM inference CSV, BurstGPT CSV, or Mooncake JSONL");
-  b.positive("workload.arrival.trace.time_scale", "1", "",
-             "multiplies the trace's gaps (2: half the load)");
+  b.number("workload.arrival.trace.time_scale", "1", 1e-6, 1e6, false, "",
+           "multiplies the trace's gaps (2: half the load)");
   declare_length(b, "workload.input_length", "prompt");
   declare_length(b, "workload.output_length", "generated");
   b.dimensional("workload.duration", FieldType::kDuration, "10min", "arrivals stop after this");
-  b.integer("workload.max_requests", "0", 0, "stop after this many arrivals (0: no cap)");
+  b.integer("workload.max_requests", "0", 0, "stop after this many arrivals (0: no cap)",
+            static_cast<double>(limits::kMaxRequests));
   b.dimensional("workload.warmup", FieldType::kDuration, "0s",
                 "requests arriving earlier are served but not scored");
 
@@ -247,7 +271,7 @@ std::vector<FieldDecl> build() {
   declare_pool(b, "serving.prefill", "disaggregated mode");
   declare_pool(b, "serving.decode", "disaggregated mode");
   declare_pool(b, "serving.colocated", "colocated mode");
-  b.integer("serving.kv_block_size", "16", 1, "tokens per paged-KV block");
+  b.integer("serving.kv_block_size", "16", 1, "tokens per paged-KV block", 65536);
   b.boolean("serving.kv_transfer_layerwise", "false",
             "stream KV layer by layer, overlapped with prefill");
   b.number("serving.min_kv_fraction", "0.1", 0, 1, false, "",
@@ -258,7 +282,7 @@ std::vector<FieldDecl> build() {
            "how requests pick a decode instance");
   b.object("serving.speculative", "", "speculative decoding");
   b.boolean("serving.speculative.enabled", "false", "draft and verify");
-  b.integer("serving.speculative.draft_length", "3", 1, "k: tokens drafted per verify step");
+  b.integer("serving.speculative.draft_length", "3", 1, "k: tokens drafted per verify step", 64);
   b.number("serving.speculative.acceptance_rate", "0.7", 0, 1, false, "",
            "a: probability a drafted token is accepted");
   b.number("serving.speculative.draft_cost_ratio", "0.05", 0, 1, false, "",
@@ -268,14 +292,14 @@ std::vector<FieldDecl> build() {
   b.dimensional("serving.autoscaler.interval", FieldType::kDuration, "10s", "decision period");
   b.dimensional("serving.autoscaler.provisioning_delay", FieldType::kDuration, "60s",
                 "time before a new instance serves");
-  b.positive("serving.autoscaler.prefill_queue_tokens_high", "16384", "tokens",
-             "scale prefill up above this queued prompt load per instance");
+  b.number("serving.autoscaler.prefill_queue_tokens_high", "16384", 0, 1e15, true, "tokens",
+           "scale prefill up above this queued prompt load per instance");
   b.fraction("serving.autoscaler.decode_utilization_high", "0.85",
              "scale decode up above this KV occupancy");
   b.fraction("serving.autoscaler.low_watermark", "0.3",
              "scale down below this fraction of the high marks");
-  b.integer("serving.autoscaler.min_instances", "1", 1, "per pool");
-  b.integer("serving.autoscaler.max_instances", "64", 1, "per pool");
+  b.integer("serving.autoscaler.min_instances", "1", 1, "per pool", kGpus);
+  b.integer("serving.autoscaler.max_instances", "64", 1, "per pool", kGpus);
 
   // ---- search
   b.object("search", "", "what the planner may vary");
@@ -286,21 +310,22 @@ std::vector<FieldDecl> build() {
   b.array("search.pp", "[1]", "pipeline depths to try");
   b.array("search.max_batch_size", "[64,128,256]", "decode batch limits to try");
   b.array("search.chunk_size", "[2048]", "prefill chunk sizes to try");
-  b.integer("search.max_instances_per_role", "64", 1, "most instances in one pool");
+  b.integer("search.max_instances_per_role", "64", 1, "most instances in one pool", kGpus);
   b.boolean("search.include_colocated", "true", "also plan the colocated baseline");
   b.choice("search.objective", "min_cost", {"min_cost", "min_gpus", "max_goodput_per_dollar"},
            "what the recommended plan optimises");
-  b.number("search.budget_usd_per_hour", "0", 0, kInf, false, "USD/h",
+  b.number("search.budget_usd_per_hour", "0", 0, 1e12, false, "USD/h",
            "max_goodput_per_dollar: spend at most this");
-  b.number("search.target_rate", "0", 0, kInf, false, "req/s",
+  b.number("search.target_rate", "0", 0, kMaxRate, false, "req/s",
            "rate the plan must serve (0: the workload's mean rate)");
-  b.integer("search.seeds", "3", 1, "whole-cluster simulations per finalist");
-  b.integer("search.finalists", "3", 1, "best candidates confirmed by whole-cluster simulation");
+  b.integer("search.seeds", "3", 1, "whole-cluster simulations per finalist", 1000);
+  b.integer("search.finalists", "3", 1, "best candidates confirmed by whole-cluster simulation",
+            1000);
 
   // ---- costs
   b.object("costs", "", "prices");
   b.map("costs.usd_per_hour", "", "price per GPU-hour by GPU type, overriding the catalog");
-  b.positive("costs.usd_per_hour.*", "", "USD/h", "price");
+  b.number("costs.usd_per_hour.*", "", 0, kMaxPrice, true, "USD/h", "price");
   return f;
 }
 

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "sim/core/limits.h"
+
 namespace quadrant::io {
 
 namespace {
@@ -13,8 +15,11 @@ namespace {
 using UnitTable = std::vector<std::pair<const char*, double>>;
 
 // Splits "3.35 TB/s" into 3.35 and "TB/s"; nullopt if there is no leading number, no
-// unit, or the number is not finite and non-negative.
-std::optional<double> scaled(const std::string& text, const UnitTable& units) {
+// unit, the number (or number x unit) is not finite and non-negative, or the value is
+// outside [min_positive, max] (0 itself is always allowed; fields that need a positive
+// value say so).
+std::optional<double> scaled(const std::string& text, const UnitTable& units, double min_positive,
+                             double max) {
   const char* begin = text.c_str();
   char* end = nullptr;
   double v = std::strtod(begin, &end);
@@ -23,7 +28,10 @@ std::optional<double> scaled(const std::string& text, const UnitTable& units) {
   while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.front()))) unit.erase(0, 1);
   while (!unit.empty() && std::isspace(static_cast<unsigned char>(unit.back()))) unit.pop_back();
   for (const auto& [name, factor] : units) {
-    if (unit == name) return v * factor;
+    if (unit != name) continue;
+    const double x = v * factor;
+    if (!std::isfinite(x) || x > max || (x > 0 && x < min_positive)) return std::nullopt;
+    return x;
   }
   return std::nullopt;
 }
@@ -41,23 +49,32 @@ const UnitTable kFlopRate = {{"FLOP/s", 1.0},   {"GFLOP/s", 1e9}, {"TFLOP/s", 1e
 
 }  // namespace
 
+// Bounds (SI units): see limits.h and unit_ranges(). A duration rounds to whole
+// nanoseconds, so anything below 1 ns would silently become 0.
+constexpr double kMaxSeconds = static_cast<double>(limits::kMaxDurationNs) * 1e-9;
+constexpr double kMaxBytes = 1e15;      // 1000 TB
+constexpr double kMinBandwidth = 1e6;   // 1 MB/s
+constexpr double kMaxBandwidth = 1e16;  // 10 PB/s
+constexpr double kMinFlopRate = 1e9;    // 1 GFLOP/s
+constexpr double kMaxFlopRate = 1e21;   // 1 ZFLOP/s
+
 std::optional<Duration> parse_duration(const std::string& text) {
-  auto v = scaled(text, kDuration);
+  auto v = scaled(text, kDuration, 1e-9, kMaxSeconds);
   if (!v) return std::nullopt;
   return Duration::seconds(*v);
 }
 std::optional<Bytes> parse_bytes(const std::string& text) {
-  auto v = scaled(text, kBytes);
+  auto v = scaled(text, kBytes, 1.0, kMaxBytes);
   if (!v) return std::nullopt;
   return Bytes(*v);
 }
 std::optional<BytesPerSec> parse_bandwidth(const std::string& text) {
-  auto v = scaled(text, kBandwidth);
+  auto v = scaled(text, kBandwidth, kMinBandwidth, kMaxBandwidth);
   if (!v) return std::nullopt;
   return BytesPerSec(*v);
 }
 std::optional<FlopsPerSec> parse_flop_rate(const std::string& text) {
-  auto v = scaled(text, kFlopRate);
+  auto v = scaled(text, kFlopRate, kMinFlopRate, kMaxFlopRate);
   if (!v) return std::nullopt;
   return FlopsPerSec(*v);
 }
@@ -73,6 +90,19 @@ const char* bandwidth_units() {
 }
 const char* flop_rate_units() {
   return "GFLOP/s, TFLOP/s, PFLOP/s, TOP/s";
+}
+
+const char* duration_range() {
+  return "0 or 1ns to 8760h, one year";
+}
+const char* bytes_range() {
+  return "0 or 1B to 1000TB";
+}
+const char* bandwidth_range() {
+  return "0 or 1MB/s to 10000TB/s";
+}
+const char* flop_rate_range() {
+  return "0 or 1GFLOP/s to 1e9TFLOP/s";
 }
 
 }  // namespace quadrant::io

@@ -1,6 +1,8 @@
 // Parsing of dimensional values written with their units: "80GB", "3.35TB/s", "2ms",
 // "989TFLOP/s". Each returns nullopt when the text is not a number followed by a unit
-// of the right kind; the caller turns that into an InputError naming the JSON path.
+// of the right kind, or its value is outside the kind's range (*_range(): e.g. a
+// duration of at most one year, so that the int64 nanosecond clock cannot overflow);
+// the caller turns that into an InputError naming the JSON path.
 #pragma once
 
 #include <optional>
@@ -20,5 +22,10 @@ const char* duration_units();
 const char* bytes_units();
 const char* bandwidth_units();
 const char* flop_rate_units();
+// The accepted range of each kind, for error messages ("0 or 1ns to 8760h, one year").
+const char* duration_range();
+const char* bytes_range();
+const char* bandwidth_range();
+const char* flop_rate_range();
 
 }  // namespace quadrant::io
