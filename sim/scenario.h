@@ -39,6 +39,8 @@ struct ArrivalSpec {
   std::string trace_file;  // trace: path resolved against the scenario's folder
   TraceFormat trace_format = TraceFormat::kAzure;
   double trace_time_scale = 1.0;  // >1 stretches the trace (lower load)
+  int64_t trace_requests = 0;     // trace: its requests and span, found at the edge
+  Duration trace_span;
 };
 
 enum class LengthDistribution { kFixed, kUniform, kLognormal, kHistogram };
@@ -156,6 +158,9 @@ struct CostsSpec {
 struct Scenario {
   std::string name;
   std::string file;  // where it was loaded from
+  // Every file the scenario was read from (itself, includes, trace, calibrated models):
+  // outputs may never overwrite them (sim/io/output_dir.h).
+  std::vector<std::string> input_files;
   uint64_t seed = 1;
   ModelSpec model;
   HardwareCatalog catalog;

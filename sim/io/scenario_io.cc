@@ -5,7 +5,9 @@
 #include <string>
 
 #include "sim/core/error.h"
+#include "sim/core/limits.h"
 #include "sim/io/json_reader.h"
+#include "sim/workload/trace_reader.h"
 
 namespace quadrant {
 
@@ -237,14 +239,44 @@ WorkloadSpec read_workload(const Reader& r) {
                       : fmt == "burstgpt" ? TraceFormat::kBurstGpt
                                           : TraceFormat::kMooncake;
     ar.trace_time_scale = t.number("time_scale");
+    // Every line is checked here, at the edge, streaming (validate reads the trace too);
+    // the replay's duration, GPU-hours and cost follow the trace's own span.
+    const TraceSummary trace = scan_trace(ar.trace_file, ar.trace_format, ar.trace_time_scale);
+    ar.trace_requests = trace.requests;
+    ar.trace_span = trace.span;
+    ar.rate_per_s = trace.span > Duration::zero()
+                        ? static_cast<double>(trace.requests) / trace.span.to_seconds()
+                        : static_cast<double>(trace.requests);
   }
   w.input_length = read_length(r.object("input_length"));
   w.output_length = read_length(r.object("output_length"));
   w.duration = r.duration("duration");
   w.max_requests = r.integer("max_requests");
   w.warmup = r.duration("warmup");
+  if (ar.process == ArrivalProcess::kTrace) {
+    // A trace is replayed whole: its span (to just past the last arrival) is the run's
+    // duration; a duration written beside it may only extend it.
+    const Duration span = ar.trace_span + Duration::nanos(1);
+    if (!r.has("duration")) {
+      w.duration = span;
+    } else if (w.duration < span) {
+      r.fail("duration", "expected at least the trace's span (" +
+                             std::to_string(span.to_seconds()) +
+                             " s: a trace is replayed whole), or no duration at all");
+    }
+  }
   if (w.duration <= Duration::zero()) r.fail("duration", "expected a positive duration, got 0");
   if (w.warmup >= w.duration) r.fail("warmup", "expected less than workload.duration");
+  // Requests a run generates, bounded before anything is simulated.
+  double expected = ar.process == ArrivalProcess::kTrace ? static_cast<double>(ar.trace_requests)
+                                                         : ar.rate_per_s * w.duration.to_seconds();
+  if (w.max_requests > 0) expected = std::min(expected, static_cast<double>(w.max_requests));
+  if (expected > static_cast<double>(limits::kMaxRequests)) {
+    r.fail("duration", "expected at most " + std::to_string(limits::kMaxRequests) +
+                           " requests per run (sim/core/limits.h), got about " +
+                           std::to_string(static_cast<int64_t>(expected)) +
+                           " (rate x duration); shorten it or set workload.max_requests");
+  }
   return w;
 }
 
@@ -288,6 +320,10 @@ PoolSpec read_pool(const Reader& r, const ModelSpec& m, const HardwareCatalog& c
     l.fail("pp", "expected at most the model's layers (" + std::to_string(m.num_layers) +
                      "), got " + std::to_string(p.layout.pp));
   }
+  if (int64_t{p.layout.gpus()} > limits::kMaxGpus) {
+    l.fail("tp", "expected an instance of at most " + std::to_string(limits::kMaxGpus) +
+                     " GPUs (tp x pp x dp_attention), got " + std::to_string(p.layout.gpus()));
+  }
   p.max_batch_size = as_int(r, "max_batch_size");
   p.max_batch_tokens = r.integer("max_batch_tokens");
   p.chunk_size = r.integer("chunk_size");
@@ -309,6 +345,17 @@ ServingSpec read_serving(const Reader& r, const ModelSpec& m, const HardwareCata
   if (r.has("prefill")) s.prefill = read_pool(r.object("prefill"), m, c);
   if (r.has("decode")) s.decode = read_pool(r.object("decode"), m, c);
   if (r.has("colocated")) s.colocated = read_pool(r.object("colocated"), m, c);
+  // The simulated cluster's size (limits.h): memory grows faster than linearly in GPUs.
+  auto pool_gpus = [](const PoolSpec& p) { return int64_t{p.layout.gpus()} * p.instances; };
+  const int64_t gpus = s.mode == ServingMode::kColocated
+                           ? pool_gpus(s.colocated)
+                           : pool_gpus(s.prefill) + pool_gpus(s.decode);
+  if (gpus > limits::kMaxGpus) {
+    r.fail(s.mode == ServingMode::kColocated ? "colocated" : "decode",
+           "expected a cluster of at most " + std::to_string(limits::kMaxGpus) +
+               " GPUs (sim/core/limits.h), got " + std::to_string(gpus) +
+               " (instances x tp x pp x dp_attention over the pools)");
+  }
   s.kv_block_size = as_int(r, "kv_block_size");
   s.kv_transfer_layerwise = r.boolean("kv_transfer_layerwise");
   s.min_kv_fraction = r.number("min_kv_fraction");
@@ -339,6 +386,16 @@ ServingSpec read_serving(const Reader& r, const ModelSpec& m, const HardwareCata
                                 "), got " + std::to_string(as.max_instances));
   }
   if (as.interval <= Duration::zero()) a.fail("interval", "expected a positive duration, got 0");
+  if (as.enabled) {
+    for (const PoolSpec* p : {&s.prefill, &s.decode, &s.colocated}) {
+      if (int64_t{as.max_instances} * p->layout.gpus() > limits::kMaxGpus) {
+        a.fail("max_instances", "expected at most " + std::to_string(limits::kMaxGpus) +
+                                    " GPUs per pool when scaled up (sim/core/limits.h), got " +
+                                    std::to_string(as.max_instances) + " instances of " +
+                                    std::to_string(p->layout.gpus()) + " GPUs");
+      }
+    }
+  }
   return s;
 }
 
@@ -426,6 +483,12 @@ Scenario load_scenario(const std::string& path) {
     check_gpu_ref(costs.object("usd_per_hour"), gpu, gpu, s.catalog);
     s.costs.usd_per_hour[gpu] = price;
   }
+  s.input_files.push_back(path);
+  for (const std::string& f : r.included_files()) s.input_files.push_back(f);
+  if (!s.workload.arrival.trace_file.empty())
+    s.input_files.push_back(s.workload.arrival.trace_file);
+  for (const auto& [name, gpu] : s.catalog.gpus)
+    if (!gpu.calibrated.empty()) s.input_files.push_back(gpu.calibrated);
   return s;
 }
 

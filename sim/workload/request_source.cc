@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "sim/core/error.h"
+#include "sim/core/limits.h"
 
 namespace quadrant {
 
@@ -30,7 +31,9 @@ int32_t LengthSampler::sample(RandomStream& rng) const {
       break;
     case LengthDistribution::kLognormal: {
       const double x = std::exp(std::log(spec_.median) + spec_.sigma * rng.normal());
-      n = std::clamp<int64_t>(std::llround(x), spec_.min, spec_.max);
+      // Clamped as a double first: exp() can reach inf, which llround cannot take.
+      n = std::llround(
+          std::clamp(x, static_cast<double>(spec_.min), static_cast<double>(spec_.max)));
       break;
     }
     case LengthDistribution::kHistogram: {
@@ -59,23 +62,33 @@ double ArrivalClock::rate_at(SimTime t) const {
   return rate;
 }
 
+namespace {
+// now + gap seconds, or never() past the longest run (a gap of 1e300 s must not wrap).
+SimTime after(SimTime now, double gap_s) {
+  constexpr double kHorizon = static_cast<double>(limits::kMaxDurationNs) * 1e-9;
+  if (!(now.to_seconds() + gap_s < kHorizon)) return SimTime::never();
+  return now + Duration::seconds(gap_s);
+}
+}  // namespace
+
 SimTime ArrivalClock::next(SimTime now) {
   switch (spec_.process) {
     case ArrivalProcess::kPoisson:
-      return now + Duration::seconds(rng_.exponential(spec_.rate_per_s));
+      return after(now, rng_.exponential(spec_.rate_per_s));
     case ArrivalProcess::kGamma: {
       // Inter-arrival ~ Gamma(k, theta) with CV = 1/sqrt(k) and mean k*theta = 1/rate.
       const double k = 1.0 / (spec_.cv * spec_.cv);
-      return now + Duration::seconds(rng_.gamma(k) / (k * spec_.rate_per_s));
+      return after(now, rng_.gamma(k) / (k * spec_.rate_per_s));
     }
     case ArrivalProcess::kDeterministic:
-      return now + Duration::seconds(1.0 / spec_.rate_per_s);
+      return after(now, 1.0 / spec_.rate_per_s);
     case ArrivalProcess::kDiurnal: {
       // Thinning (Lewis and Shedler): candidates at the peak rate, each kept with
       // probability rate(t) / peak.
       SimTime t = now;
       for (;;) {
-        t += Duration::seconds(rng_.exponential(max_rate_));
+        t = after(t, rng_.exponential(max_rate_));
+        if (t == SimTime::never()) return t;
         if (rng_.uniform() * max_rate_ < rate_at(t)) return t;
       }
     }
@@ -86,11 +99,11 @@ SimTime ArrivalClock::next(SimTime now) {
 }
 
 RequestSource::RequestSource(const WorkloadSpec& spec, uint64_t seed)
-    : RequestSource(spec, seed,
-                    spec.arrival.process == ArrivalProcess::kTrace
-                        ? read_trace(spec.arrival.trace_file, spec.arrival.trace_format,
-                                     spec.arrival.trace_time_scale)
-                        : std::vector<TraceRecord>{}) {}
+    : RequestSource(spec, seed, std::vector<TraceRecord>{}) {
+  if (spec.arrival.process == ArrivalProcess::kTrace)
+    reader_.emplace(spec.arrival.trace_file, spec.arrival.trace_format,
+                    spec.arrival.trace_time_scale);
+}
 
 RequestSource::RequestSource(const WorkloadSpec& spec, uint64_t seed,
                              std::vector<TraceRecord> trace)
@@ -107,19 +120,30 @@ std::optional<GeneratedRequest> RequestSource::next() {
   if (spec_.max_requests > 0 && emitted_ >= spec_.max_requests) return std::nullopt;
   GeneratedRequest r;
   if (spec_.arrival.process == ArrivalProcess::kTrace) {
-    if (trace_pos_ >= trace_.size()) return std::nullopt;
-    const TraceRecord& t = trace_[trace_pos_++];
-    r = {t.arrival, t.input_tokens, t.output_tokens};
+    std::optional<TraceRecord> t;
+    if (reader_) {
+      t = reader_->next();
+    } else if (trace_pos_ < trace_.size()) {
+      t = trace_[trace_pos_++];
+    }
+    if (!t) return std::nullopt;
+    r = {t->arrival, t->input_tokens, t->output_tokens};
   } else {
     // The first request arrives one gap after t=0, like every later one.
     r.arrival = clock_->next(last_);
+    if (r.arrival == SimTime::never()) return std::nullopt;
     r.input_tokens = input_.sample(length_rng_);
     r.output_tokens = output_.sample(length_rng_);
   }
-  // A trace is replayed whole: its own length is the workload's duration.
+  // A trace is replayed whole: its own span is the workload's duration (sim/io sets it).
   if (spec_.arrival.process != ArrivalProcess::kTrace &&
       r.arrival - SimTime::start() >= spec_.duration)
     return std::nullopt;
+  if (emitted_ >= limits::kMaxRequests)
+    throw InputError("", "workload",
+                     "expected at most " + std::to_string(limits::kMaxRequests) +
+                         " requests in one run (sim/core/limits.h), got more; shorten "
+                         "workload.duration or set workload.max_requests");
   last_ = r.arrival;
   ++emitted_;
   return r;

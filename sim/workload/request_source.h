@@ -1,6 +1,7 @@
 // Where requests come from: the scenario's arrival process and length distributions,
 // or a replayed trace. Pulled one request at a time, so memory does not grow with the
-// number of requests a run generates (traces excepted: they are read whole).
+// number of requests a run generates (traces are streamed too). A run never generates
+// more than limits::kMaxRequests (an InputError past it).
 //
 //   RequestSource src(scenario.workload, seed);
 //   while (auto r = src.next()) schedule_arrival(r->arrival, r->input_tokens, ...);
@@ -8,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "sim/core/random.h"
@@ -32,7 +34,8 @@ class LengthSampler {
 class ArrivalClock {
  public:
   ArrivalClock(const ArrivalSpec& spec, RandomStream& rng);
-  // The arrival after `now` (the previous arrival).
+  // The arrival after `now` (the previous arrival); SimTime::never() when it would fall
+  // past one year (limits::kMaxDurationNs), e.g. at a rate of 1e-300 req/s.
   SimTime next(SimTime now);
   // Diurnal: the curve's rate at t (the others: their mean rate).
   double rate_at(SimTime t) const;
@@ -51,7 +54,7 @@ struct GeneratedRequest {
 
 class RequestSource {
  public:
-  // Reads the trace file for ArrivalProcess::kTrace (InputError on a bad line).
+  // Streams the trace file for ArrivalProcess::kTrace (InputError on a bad line).
   RequestSource(const WorkloadSpec& spec, uint64_t seed);
   // A trace already read (tests, and callers that cache the trace).
   RequestSource(const WorkloadSpec& spec, uint64_t seed, std::vector<TraceRecord> trace);
@@ -64,7 +67,8 @@ class RequestSource {
   RandomStream arrival_rng_, length_rng_;
   LengthSampler input_, output_;
   std::optional<ArrivalClock> clock_;
-  std::vector<TraceRecord> trace_;
+  std::optional<TraceReader> reader_;  // a trace file, streamed
+  std::vector<TraceRecord> trace_;     // or a trace already read
   size_t trace_pos_ = 0;
   SimTime last_ = SimTime::start();
   int64_t emitted_ = 0;

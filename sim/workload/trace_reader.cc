@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "sim/core/error.h"
+#include "sim/core/limits.h"
 
 namespace quadrant {
 namespace {
@@ -40,6 +42,7 @@ std::vector<std::string> split_csv(const std::string& line) {
 
 struct LineError {
   const std::string& file;
+  // line number
   int line;
   [[noreturn]] void fail(const std::string& what) const {
     throw InputError(file, "line " + std::to_string(line), what);
@@ -56,9 +59,47 @@ double parse_number(const std::string& s, const LineError& at, const std::string
 
 int32_t parse_tokens(const std::string& s, const LineError& at, const std::string& column) {
   double v = parse_number(s, at, column);
-  if (v < 0 || v > 1e8 || v != std::floor(v))
-    at.fail(column + ": expected a non-negative whole token count, got \"" + s + "\"");
+  if (v < 0 || v > static_cast<double>(limits::kMaxTokens) || v != std::floor(v))
+    at.fail(column + ": expected a non-negative whole token count, at most " +
+            std::to_string(limits::kMaxTokens) + ", got \"" + s + "\"");
   return static_cast<int32_t>(v);
+}
+
+// A time written in the trace's own unit (s, ms) to integer nanoseconds, exactly for
+// plain decimals: epoch milliseconds such as 1700000000250 need 61 bits, more than a
+// double holds (as a double x 1e6 they became 249999872 ns apart instead of 250 ms).
+// Exponent forms go through a double. InputError when negative or past the clock.
+int64_t to_ns(const std::string& s, int64_t ns_per_unit, const LineError& at,
+              const std::string& column) {
+  auto fail = [&] {
+    at.fail(column + ": expected a non-negative time below 9e18 ns, got \"" + s + "\"");
+  };
+  const char* b = s.data();
+  const char* e = b + s.size();
+  int64_t whole = 0;
+  auto [p, ec] = std::from_chars(b, e, whole);
+  if (ec == std::errc() && (p == e || *p == '.')) {
+    int64_t frac_ns = 0;
+    if (p != e) {
+      int64_t scale = ns_per_unit;
+      for (++p; p != e; ++p) {
+        if (!std::isdigit(static_cast<unsigned char>(*p))) break;
+        scale /= 10;
+        frac_ns += (*p - '0') * scale;
+      }
+    }
+    int64_t ns = 0;
+    if (p == e) {
+      if (whole < 0 || __builtin_mul_overflow(whole, ns_per_unit, &ns) ||
+          ns > 9'000'000'000'000'000'000 - frac_ns)
+        fail();
+      return ns + frac_ns;
+    }
+  }
+  const double v = parse_number(s, at, column);
+  const double ns = v * static_cast<double>(ns_per_unit);
+  if (v < 0 || !(ns < 9e18)) fail();
+  return std::llround(ns);
 }
 
 // Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
@@ -78,8 +119,8 @@ int64_t parse_datetime_ns(const std::string& s, const LineError& at) {
   int consumed = 0;
   if (std::sscanf(s.c_str(), "%4d-%2d-%2d%c%2d:%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi, &sec,
                   &consumed) != 7 ||
-      (sep != ' ' && sep != 'T') || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-      sec > 60)
+      (sep != ' ' && sep != 'T') || y < 1970 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31 ||
+      h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
     at.fail("TIMESTAMP: expected \"YYYY-MM-DD HH:MM:SS.fraction\", got \"" + s + "\"");
   int64_t frac_ns = 0;
   size_t i = static_cast<size_t>(consumed);
@@ -99,7 +140,11 @@ int64_t parse_datetime_ns(const std::string& s, const LineError& at) {
 
 struct RawRecord {
   int64_t at_ns;  // absolute, format's own origin
+  int64_t line;   // ties keep file order
   int32_t input, output;
+  bool operator>(const RawRecord& o) const {
+    return at_ns != o.at_ns ? at_ns > o.at_ns : line > o.line;
+  }
 };
 
 size_t column(const std::vector<std::string>& header, std::initializer_list<const char*> names,
@@ -110,49 +155,6 @@ size_t column(const std::vector<std::string>& header, std::initializer_list<cons
   std::string want;
   for (const char* n : names) want += (want.empty() ? "" : " or ") + std::string(n);
   at.fail("expected a header with a column " + want);
-}
-
-std::vector<RawRecord> parse_csv(std::istream& in, const std::string& file, TraceFormat format) {
-  std::vector<RawRecord> out;
-  std::string line;
-  int line_no = 0;
-  std::vector<std::string> header;
-  size_t c_time = 0, c_in = 0, c_out = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    LineError at{file, line_no};
-    if (trim(line).empty()) continue;
-    std::vector<std::string> cells = split_csv(line);
-    if (header.empty()) {
-      header = cells;
-      if (format == TraceFormat::kAzure) {
-        c_time = column(header, {"TIMESTAMP"}, at);
-        c_in = column(header, {"ContextTokens"}, at);
-        c_out = column(header, {"GeneratedTokens"}, at);
-      } else {
-        c_time = column(header, {"Timestamp"}, at);
-        c_in = column(header, {"Request tokens"}, at);
-        c_out = column(header, {"Response tokens"}, at);
-      }
-      continue;
-    }
-    if (cells.size() != header.size())
-      at.fail("expected " + std::to_string(header.size()) + " comma-separated fields, got " +
-              std::to_string(cells.size()));
-    RawRecord r{};
-    if (format == TraceFormat::kAzure) {
-      r.at_ns = parse_datetime_ns(cells[c_time], at);
-    } else {
-      double s = parse_number(cells[c_time], at, header[c_time]);
-      if (s < 0) at.fail(header[c_time] + ": expected a non-negative time, got " + cells[c_time]);
-      r.at_ns = static_cast<int64_t>(std::llround(s * 1e9));
-    }
-    r.input = parse_tokens(cells[c_in], at, header[c_in]);
-    r.output = parse_tokens(cells[c_out], at, header[c_out]);
-    out.push_back(r);
-  }
-  if (header.empty()) throw InputError(file, "", "expected a CSV header line, got an empty file");
-  return out;
 }
 
 // The value after "key": in a flat JSON object line (the Mooncake format). Minimal on
@@ -171,56 +173,190 @@ std::string json_field(const std::string& line, const std::string& key, const Li
   return line.substr(b, e - b);
 }
 
-std::vector<RawRecord> parse_jsonl(std::istream& in, const std::string& file) {
-  std::vector<RawRecord> out;
+}  // namespace
+
+struct TraceReader::State {
+  std::unique_ptr<std::istream> in;
+  std::string file;
+  TraceFormat format;
+  double time_scale;
+  std::vector<char> buf = std::vector<char>(static_cast<size_t>(limits::kMaxTraceLineBytes) + 2);
   std::string line;
-  int line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    LineError at{file, line_no};
-    std::string t = trim(line);
-    if (t.empty()) continue;
-    if (t.front() != '{' || t.back() != '}') at.fail("expected one JSON object per line");
-    RawRecord r{};
-    double ms = parse_number(json_field(t, "timestamp", at), at, "timestamp");
-    if (ms < 0) at.fail("timestamp: expected a non-negative time in ms");
-    r.at_ns = static_cast<int64_t>(std::llround(ms * 1e6));
-    r.input = parse_tokens(json_field(t, "input_length", at), at, "input_length");
-    r.output = parse_tokens(json_field(t, "output_length", at), at, "output_length");
-    out.push_back(r);
+  int64_t line_no = 0;
+  std::vector<std::string> header;
+  size_t c_time = 0, c_in = 0, c_out = 0;
+  std::priority_queue<RawRecord, std::vector<RawRecord>, std::greater<>> window;
+  bool eof = false;
+  int64_t read = 0, emitted = 0;
+  int64_t origin = 0, last_ns = 0;
+
+  // The next non-blank line, or false at the end of the stream.
+  bool next_line() {
+    for (;;) {
+      in->getline(buf.data(), static_cast<std::streamsize>(buf.size()));
+      const std::streamsize n = in->gcount();
+      if (n == 0 && !in->good()) return false;
+      ++line_no;
+      if (in->fail() && !in->eof()) {
+        // The buffer filled before a newline.
+        throw InputError(file, "line " + std::to_string(line_no),
+                         "expected a line of at most " +
+                             std::to_string(limits::kMaxTraceLineBytes) + " bytes, got more");
+      }
+      const size_t len = static_cast<size_t>(n) - (in->eof() ? 0 : 1);  // minus the '\n'
+      line.assign(buf.data(), len);
+      line = trim(line);
+      if (!line.empty()) return true;
+      if (in->eof()) return false;
+    }
   }
-  return out;
+
+  void read_header() {
+    if (format == TraceFormat::kMooncake) return;
+    if (!next_line()) throw InputError(file, "", "expected a CSV header line, got an empty file");
+    LineError at{file, static_cast<int>(line_no)};
+    header = split_csv(line);
+    if (format == TraceFormat::kAzure) {
+      c_time = column(header, {"TIMESTAMP"}, at);
+      c_in = column(header, {"ContextTokens"}, at);
+      c_out = column(header, {"GeneratedTokens"}, at);
+    } else {
+      c_time = column(header, {"Timestamp"}, at);
+      c_in = column(header, {"Request tokens"}, at);
+      c_out = column(header, {"Response tokens"}, at);
+    }
+  }
+
+  RawRecord parse_line() const {
+    LineError at{file, static_cast<int>(line_no)};
+    RawRecord r{};
+    r.line = line_no;
+    if (format == TraceFormat::kMooncake) {
+      if (line.front() != '{' || line.back() != '}') at.fail("expected one JSON object per line");
+      r.at_ns = to_ns(json_field(line, "timestamp", at), 1'000'000, at, "timestamp (ms)");
+      r.input = parse_tokens(json_field(line, "input_length", at), at, "input_length");
+      r.output = parse_tokens(json_field(line, "output_length", at), at, "output_length");
+      return r;
+    }
+    std::vector<std::string> cells = split_csv(line);
+    if (cells.size() != header.size())
+      at.fail("expected " + std::to_string(header.size()) + " comma-separated fields, got " +
+              std::to_string(cells.size()));
+    if (format == TraceFormat::kAzure) {
+      r.at_ns = parse_datetime_ns(cells[c_time], at);
+    } else {
+      r.at_ns = to_ns(cells[c_time], 1'000'000'000, at, header[c_time] + " (s)");
+    }
+    r.input = parse_tokens(cells[c_in], at, header[c_in]);
+    r.output = parse_tokens(cells[c_out], at, header[c_out]);
+    return r;
+  }
+
+  std::optional<TraceRecord> next() {
+    while (!eof && static_cast<int64_t>(window.size()) <= limits::kTraceReorderWindow) {
+      if (!next_line()) {
+        eof = true;
+        break;
+      }
+      if (++read > limits::kMaxRequests)
+        throw InputError(file, "line " + std::to_string(line_no),
+                         "expected at most " + std::to_string(limits::kMaxRequests) +
+                             " requests in a trace (sim/core/limits.h), got more");
+      window.push(parse_line());
+    }
+    if (window.empty()) {
+      if (emitted == 0) throw InputError(file, "", "expected at least one request, got none");
+      return std::nullopt;
+    }
+    const RawRecord r = window.top();
+    window.pop();
+    if (emitted == 0) origin = r.at_ns;
+    if (r.at_ns < last_ns) {
+      throw InputError(file, "line " + std::to_string(r.line),
+                       "expected lines in time order within " +
+                           std::to_string(limits::kTraceReorderWindow) +
+                           " lines; this one is earlier than requests already replayed (sort the "
+                           "trace by time)");
+    }
+    last_ns = r.at_ns;
+    ++emitted;
+    const double offset_ns = static_cast<double>(r.at_ns - origin) * time_scale;
+    if (!(offset_ns <= static_cast<double>(limits::kMaxDurationNs)))
+      throw InputError(file, "line " + std::to_string(r.line),
+                       "expected a trace spanning at most one year after time_scale, got " +
+                           std::to_string(offset_ns * 1e-9 / 86400) + " days");
+    // Unscaled offsets stay exact integers.
+    const int64_t at = time_scale == 1.0 ? r.at_ns - origin : std::llround(offset_ns);
+    return TraceRecord{SimTime::from_ns(at), std::max<int32_t>(r.input, 1),
+                       std::max<int32_t>(r.output, 1)};
+  }
+};
+
+TraceReader::TraceReader(const std::string& path, TraceFormat format, double time_scale) {
+  auto in = std::make_unique<std::ifstream>(path, std::ios::binary);
+  std::error_code ec;
+  if (!*in || std::filesystem::is_directory(path, ec))
+    throw InputError(path, "", "cannot open trace file");
+  *this = TraceReader(std::move(in), path, format, time_scale);
 }
 
+TraceReader::TraceReader(std::unique_ptr<std::istream> in, const std::string& file,
+                         TraceFormat format, double time_scale)
+    : s_(std::make_unique<State>()) {
+  if (!(time_scale > 0) || !std::isfinite(time_scale))
+    throw InputError(file, "", "time_scale: expected a positive number");
+  s_->in = std::move(in);
+  s_->file = file;
+  s_->format = format;
+  s_->time_scale = time_scale;
+  s_->read_header();
+}
+
+TraceReader::~TraceReader() = default;
+TraceReader::TraceReader(TraceReader&&) noexcept = default;
+TraceReader& TraceReader::operator=(TraceReader&&) noexcept = default;
+
+std::optional<TraceRecord> TraceReader::next() {
+  return s_->next();
+}
+
+size_t TraceReader::buffered() const {
+  return s_->window.size();
+}
+
+TraceSummary scan_trace(const std::string& path, TraceFormat format, double time_scale) {
+  TraceReader reader(path, format, time_scale);
+  TraceSummary sum;
+  double in = 0, out = 0;
+  SimTime last;
+  while (auto r = reader.next()) {
+    ++sum.requests;
+    in += r->input_tokens;
+    out += r->output_tokens;
+    last = r->arrival;
+  }
+  sum.span = last - SimTime::start();
+  sum.mean_input_tokens = in / static_cast<double>(sum.requests);
+  sum.mean_output_tokens = out / static_cast<double>(sum.requests);
+  return sum;
+}
+
+namespace {
+std::vector<TraceRecord> drain(TraceReader reader) {
+  std::vector<TraceRecord> out;
+  while (auto r = reader.next()) out.push_back(*r);
+  return out;
+}
 }  // namespace
 
 std::vector<TraceRecord> parse_trace(const std::string& text, const std::string& file,
                                      TraceFormat format, double time_scale) {
-  if (!(time_scale > 0)) throw InputError(file, "", "time_scale: expected a positive number");
-  std::istringstream in(text);
-  std::vector<RawRecord> raw =
-      format == TraceFormat::kMooncake ? parse_jsonl(in, file) : parse_csv(in, file, format);
-  if (raw.empty()) throw InputError(file, "", "expected at least one request, got none");
-  std::stable_sort(raw.begin(), raw.end(),
-                   [](const RawRecord& a, const RawRecord& b) { return a.at_ns < b.at_ns; });
-  const int64_t origin = raw.front().at_ns;
-  std::vector<TraceRecord> out;
-  out.reserve(raw.size());
-  for (const RawRecord& r : raw) {
-    const double offset_ns = static_cast<double>(r.at_ns - origin) * time_scale;
-    out.push_back({SimTime::from_ns(std::llround(offset_ns)), std::max<int32_t>(r.input, 1),
-                   std::max<int32_t>(r.output, 1)});
-  }
-  return out;
+  return drain(TraceReader(std::make_unique<std::istringstream>(text), file, format, time_scale));
 }
 
 std::vector<TraceRecord> read_trace(const std::string& path, TraceFormat format,
                                     double time_scale) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "", "cannot open trace file");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return parse_trace(buf.str(), path, format, time_scale);
+  return drain(TraceReader(path, format, time_scale));
 }
 
 }  // namespace quadrant

@@ -12,6 +12,7 @@
 #include "sim/io/json_reader.h"
 #include "sim/io/schema.h"
 #include "sim/io/unit_parse.h"
+#include "sim/workload/trace_reader.h"
 
 namespace quadrant {
 namespace {
@@ -88,27 +89,26 @@ TEST(ScenarioIo, IncludeWithOverridesMergesObjectsKeyByKey) {
 
 TEST(ScenarioIo, ErrorsInAMergedObjectNameTheFileOfTheBadKey) {
   InputError e = load_error(default_with("merged_typo", [](io::Json& j) {
-    j["hardware"] = {{"include", j["hardware"]},
-                     {"gpus", {{"H20", {{"usd_per_hour", -1}}}}}};
+    j["hardware"] = {{"include", j["hardware"]}, {"gpus", {{"H20", {{"usd_per_hour", -1}}}}}};
   }));
   EXPECT_EQ(e.path(), "hardware.gpus.H20.usd_per_hour");
   EXPECT_EQ(e.file(), (fs::path(::testing::TempDir()) / "merged_typo.json").string());
 }
 
 TEST(ScenarioIo, WrongTypeNamesPathExpectedAndFound) {
-  InputError e = load_error(default_with("wrong_type", [](io::Json& j) {
-    j["serving"]["decode"]["instances"] = "two";
-  }));
+  InputError e = load_error(
+      default_with("wrong_type", [](io::Json& j) { j["serving"]["decode"]["instances"] = "two"; }));
   EXPECT_EQ(e.path(), "serving.decode.instances");
-  EXPECT_EQ(e.message(), "expected an integer >= 1, got \"two\"");
+  EXPECT_EQ(e.message(), "expected an integer in [1, 4096], got \"two\"");
 }
 
 TEST(ScenarioIo, OutOfRange) {
   InputError e = load_error(default_with("out_of_range", [](io::Json& j) {
-    j["workload"] = {{"include", j["workload"]}, {"arrival", {{"process", "poisson"}, {"rate", -3}}}};
+    j["workload"] = {{"include", j["workload"]},
+                     {"arrival", {{"process", "poisson"}, {"rate", -3}}}};
   }));
   EXPECT_EQ(e.path(), "workload.arrival.rate");
-  EXPECT_EQ(e.message(), "expected a positive number, got -3");
+  EXPECT_EQ(e.message(), "expected a number in (0, 1e+09], got -3");
 }
 
 TEST(ScenarioIo, MissingField) {
@@ -118,9 +118,8 @@ TEST(ScenarioIo, MissingField) {
 }
 
 TEST(ScenarioIo, UnknownKeySuggestsTheClosest) {
-  InputError e = load_error(default_with("unknown", [](io::Json& j) {
-    j["serving"]["prefill"]["max_batch_token"] = 4096;
-  }));
+  InputError e = load_error(default_with(
+      "unknown", [](io::Json& j) { j["serving"]["prefill"]["max_batch_token"] = 4096; }));
   EXPECT_EQ(e.path(), "serving.prefill.max_batch_token");
   EXPECT_EQ(e.message(), "unknown key \"max_batch_token\"; did you mean \"max_batch_tokens\"?");
 }
@@ -129,7 +128,8 @@ TEST(ScenarioIo, UnknownKeyInsideAnIncludedFileNamesThatFile) {
   io::Json model = io::load_json_file("scenarios/models/mixtral-8x7b.json");
   model["attention"]["num_head"] = 32;
   std::string model_file = write_temp("typo_model.json", model.dump());
-  InputError e = load_error(default_with("typo_in_include", [&](io::Json& j) { j["model"] = model_file; }));
+  InputError e =
+      load_error(default_with("typo_in_include", [&](io::Json& j) { j["model"] = model_file; }));
   EXPECT_EQ(e.file(), model_file);
   EXPECT_EQ(e.path(), "model.attention.num_head");
   EXPECT_NE(e.message().find("did you mean \"num_heads\""), std::string::npos);
@@ -143,15 +143,15 @@ TEST(ScenarioIo, MalformedJsonNamesLineAndColumn) {
 }
 
 TEST(ScenarioIo, MissingIncludeNamesTheFileItLookedFor) {
-  InputError e = load_error(default_with("missing_include", [](io::Json& j) {
-    j["model"] = "no/such/model.json";
-  }));
+  InputError e = load_error(
+      default_with("missing_include", [](io::Json& j) { j["model"] = "no/such/model.json"; }));
   EXPECT_EQ(e.path(), "model");
-  EXPECT_NE(e.message().find("cannot open included file \"no/such/model.json\""), std::string::npos);
-  EXPECT_NE(e.message().find((fs::path(::testing::TempDir()) / "no/such/model.json")
-                                 .lexically_normal()
-                                 .string()),
-            std::string::npos)
+  EXPECT_NE(e.message().find("cannot open included file \"no/such/model.json\""),
+            std::string::npos);
+  EXPECT_NE(
+      e.message().find(
+          (fs::path(::testing::TempDir()) / "no/such/model.json").lexically_normal().string()),
+      std::string::npos)
       << e.message();
 }
 
@@ -162,9 +162,8 @@ TEST(ScenarioIo, BareNumberWhereAUnitIsNeededSaysWhichUnitsFit) {
 }
 
 TEST(ScenarioIo, UnknownGpuReferenceListsTheCatalog) {
-  InputError e = load_error(default_with("bad_gpu", [](io::Json& j) {
-    j["serving"]["decode"]["gpu"] = "H2O";
-  }));
+  InputError e = load_error(
+      default_with("bad_gpu", [](io::Json& j) { j["serving"]["decode"]["gpu"] = "H2O"; }));
   EXPECT_EQ(e.path(), "serving.decode.gpu");
   EXPECT_NE(e.message().find("did you mean \"H20\""), std::string::npos);
 }
@@ -177,12 +176,12 @@ TEST(ScenarioIo, ImpossibleLayoutIsRejected) {
 }
 
 TEST(ScenarioIo, WrongEnumValueListsTheChoices) {
-  InputError e = load_error(default_with("bad_enum", [](io::Json& j) {
-    j["serving"]["mode"] = "colocate";
-  }));
+  InputError e =
+      load_error(default_with("bad_enum", [](io::Json& j) { j["serving"]["mode"] = "colocate"; }));
   EXPECT_EQ(e.path(), "serving.mode");
-  EXPECT_EQ(e.message(),
-            "expected one of disaggregated, colocated, got \"colocate\"; did you mean \"colocated\"?");
+  EXPECT_EQ(
+      e.message(),
+      "expected one of disaggregated, colocated, got \"colocate\"; did you mean \"colocated\"?");
 }
 
 TEST(ScenarioIo, IncludeCycleIsAnError) {
@@ -229,6 +228,76 @@ TEST(UnitParse, AcceptsUnitsAndRejectsBareNumbers) {
   EXPECT_DOUBLE_EQ(io::parse_bytes("1GiB")->value(), 1073741824.0);
   EXPECT_DOUBLE_EQ(io::parse_bandwidth("400Gb/s")->value(), 50e9);
   EXPECT_DOUBLE_EQ(io::parse_flop_rate("989TFLOP/s")->value(), 989e12);
+}
+
+}  // namespace
+}  // namespace quadrant
+
+namespace quadrant {
+namespace {
+
+// A trace replay's duration (and with it the run's GPU-hours and cost) is the trace's
+// span, not workload.duration's default of 10 minutes.
+TEST(ScenarioIo, ATraceSetsTheRunsDuration) {
+  const std::string trace = fs::absolute("scenarios/traces/burstgpt_sample.csv").string();
+  auto with_trace = [&](const std::string& name, const char* duration) {
+    return default_with(name, [&](io::Json& j) {
+      j["workload"] = {{"arrival",
+                        {{"process", "trace"},
+                         {"trace", {{"file", trace}, {"format", "burstgpt"}, {"time_scale", 2}}}}},
+                       {"input_length", {{"distribution", "fixed"}, {"value", 1}}},
+                       {"output_length", {{"distribution", "fixed"}, {"value", 1}}}};
+      if (duration) j["workload"]["duration"] = duration;
+    });
+  };
+  const Scenario s = load_scenario(with_trace("trace_span", nullptr));
+  const TraceSummary t = scan_trace(trace, TraceFormat::kBurstGpt, 2);
+  EXPECT_EQ(s.workload.arrival.trace_requests, 8);
+  EXPECT_EQ(s.workload.duration, t.span + Duration::nanos(1));
+  EXPECT_DOUBLE_EQ(s.workload.arrival.rate_per_s, 8 / t.span.to_seconds());
+  EXPECT_EQ(load_scenario(with_trace("trace_long", "1h")).workload.duration,
+            Duration::seconds(3600));
+  InputError e = load_error(with_trace("trace_short", "10s"));
+  EXPECT_EQ(e.path(), "workload.duration");
+  EXPECT_NE(e.message().find("trace's span"), std::string::npos) << e.what();
+  // The trace is an input of the run: outputs may not overwrite it.
+  EXPECT_NE(std::find(s.input_files.begin(), s.input_files.end(),
+                      fs::path(trace).lexically_normal().string()),
+            s.input_files.end());
+}
+
+TEST(ScenarioIo, LimitsAreErrorsNamingTheField) {
+  auto error_of = [&](const std::string& name, const std::function<void(io::Json&)>& edit) {
+    return load_error(default_with(name, edit));
+  };
+  InputError e = error_of("gpn", [](io::Json& j) {
+    j["cluster"] = {{"gpus_per_node", 2000000000}};
+  });
+  EXPECT_EQ(e.path(), "cluster.gpus_per_node");
+  e = error_of("warm", [](io::Json& j) {
+    j["workload"] = {{"include", j["workload"]}, {"warmup", "1e300s"}};
+  });
+  EXPECT_EQ(e.path(), "workload.warmup");
+  e = error_of("gpus", [](io::Json& j) { j["serving"]["decode"]["instances"] = 4000; });
+  EXPECT_NE(e.message().find("at most 4096 GPUs"), std::string::npos) << e.what();
+  e = error_of("seed", [](io::Json& j) { j["seed"] = 18446744073709551615ULL; });
+  EXPECT_EQ(e.path(), "seed");
+  e = error_of("eff", [](io::Json& j) {
+    j["hardware"] = {{"include", j["hardware"]},
+                     {"gpus", {{"H20", {{"memory_efficiency", 1e-300}}}}}};
+  });
+  EXPECT_EQ(e.path(), "hardware.gpus.H20.memory_efficiency");
+}
+
+TEST(ScenarioIo, FilesThatAreNotJsonDocumentsAreErrors) {
+  EXPECT_NE(load_error("scenarios").message().find("got a directory"), std::string::npos);
+  EXPECT_NE(load_error(write_temp("big_number.json", R"({"seed": 1e999})"))
+                .message()
+                .find("double's range"),
+            std::string::npos);
+  const std::string deep =
+      write_temp("deep.json", std::string(100000, '[') + std::string(100000, ']'));
+  EXPECT_NE(load_error(deep).message().find("nested at most 64 deep"), std::string::npos);
 }
 
 }  // namespace

@@ -87,6 +87,20 @@ TEST(RequestSource, StopsAtDurationAndAtTheRequestCap) {
   EXPECT_EQ(n, 5);
 }
 
+// A rate so small that its first gap is past any run gives no requests, not a wrapped
+// clock (rate 1e-300 once ended in "internal error ... e.time >= now").
+TEST(RequestSource, ATinyRateGivesNoRequests) {
+  for (ArrivalProcess p :
+       {ArrivalProcess::kPoisson, ArrivalProcess::kGamma, ArrivalProcess::kDeterministic}) {
+    WorkloadSpec w;
+    w.arrival.process = p;
+    w.arrival.rate_per_s = 1e-300;
+    w.duration = Duration::seconds(60);
+    RequestSource src(w, 1);
+    EXPECT_FALSE(src.next().has_value()) << to_string(p);
+  }
+}
+
 TEST(LengthSampler, DistributionsRespectTheirShapes) {
   RandomStream rng(5, "lengths");
   LengthSpec u;

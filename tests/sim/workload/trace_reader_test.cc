@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "sim/core/error.h"
+#include "sim/core/limits.h"
 
 namespace quadrant {
 namespace {
@@ -71,9 +74,71 @@ TEST(TraceReader, BadLinesNameTheFileAndLine) {
   expect_error("", TraceFormat::kMooncake, "", "at least one request");
 }
 
+// A trace is streamed: a long sorted trace goes through while the reader holds at most
+// its reordering window (a 10^7-request trace once took 1.39 GB held whole).
+TEST(TraceReader, StreamsHoldingOnlyItsReorderWindow) {
+  const int n = 3 * static_cast<int>(limits::kTraceReorderWindow);
+  std::string text;
+  for (int i = 0; i < n; ++i)
+    text +=
+        "{\"timestamp\": " + std::to_string(i) + ", \"input_length\": 5, \"output_length\": 2}\n";
+  TraceReader reader(std::make_unique<std::istringstream>(text), "long.jsonl",
+                     TraceFormat::kMooncake, 1.0);
+  size_t most = 0;
+  int count = 0;
+  while (auto r = reader.next()) {
+    EXPECT_EQ(r->arrival.ns(), int64_t{count} * 1'000'000);  // Mooncake timestamps are ms
+    ++count;
+    most = std::max(most, reader.buffered());
+  }
+  EXPECT_EQ(count, n);
+  EXPECT_LE(most, static_cast<size_t>(limits::kTraceReorderWindow) + 1);
+}
+
+TEST(TraceReader, TimestampUnitsOfEachFormat) {
+  // Azure: dates with a fraction; BurstGPT: seconds; Mooncake: milliseconds.
+  auto a = parse_trace(
+      "TIMESTAMP,ContextTokens,GeneratedTokens\n2024-05-10 00:00:00.000,1,1\n"
+      "2024-05-10 00:00:00.250,1,1\n2024-05-10 00:00:01.5,1,1\n",
+      "a.csv", TraceFormat::kAzure, 1.0);
+  EXPECT_EQ(a[1].arrival.ns(), 250'000'000);
+  EXPECT_EQ(a[2].arrival.ns(), 1'500'000'000);
+  auto b = parse_trace("Timestamp,Request tokens,Response tokens\n0.25,1,1\n0.5,1,1\n", "b.csv",
+                       TraceFormat::kBurstGpt, 1.0);
+  EXPECT_EQ(b[1].arrival.ns(), 250'000'000);
+  auto m = parse_trace(
+      "{\"timestamp\": 1700000000000, \"input_length\": 1, \"output_length\": 1}\n"
+      "{\"timestamp\": 1700000000250, \"input_length\": 1, \"output_length\": 1}\n",
+      "m.jsonl", TraceFormat::kMooncake, 1.0);
+  EXPECT_EQ(m[1].arrival.ns(), 250'000'000);
+}
+
+TEST(TraceReader, LimitsAreErrorsNamingTheLine) {
+  // Out of order beyond the window.
+  std::string text = "Timestamp,Request tokens,Response tokens\n";
+  for (int i = 0; i < limits::kTraceReorderWindow + 10; ++i)
+    text += std::to_string(i + 100) + ",1,1\n";
+  text += "1,1,1\n";
+  expect_error(text, TraceFormat::kBurstGpt,
+               "line " + std::to_string(limits::kTraceReorderWindow + 12), "time order");
+  // A line over 1 MiB, a date past 2200, a time past the clock, a span past a year.
+  expect_error("Timestamp,Request tokens,Response tokens\n1," +
+                   std::string(static_cast<size_t>(limits::kMaxTraceLineBytes) + 5, '1') + ",1\n",
+               TraceFormat::kBurstGpt, "line 2", "at most 1048576 bytes");
+  expect_error("TIMESTAMP,ContextTokens,GeneratedTokens\n9999-12-31 23:59:59,1,1\n",
+               TraceFormat::kAzure, "line 2", "TIMESTAMP");
+  expect_error("Timestamp,Request tokens,Response tokens\n1e300,1,1\n", TraceFormat::kBurstGpt,
+               "line 2", "below 9e18 ns");
+  expect_error("Timestamp,Request tokens,Response tokens\n0,1,1\n40000000,1,1\n",
+               TraceFormat::kBurstGpt, "line 3", "at most one year");
+  expect_error("Timestamp,Request tokens,Response tokens\n0,1e400,1\n", TraceFormat::kBurstGpt,
+               "line 2", "Request tokens");
+}
+
 TEST(TraceReader, MissingFileIsAnInputError) {
   EXPECT_THROW(read_trace("scenarios/traces/no_such_trace.csv", TraceFormat::kAzure, 1.0),
                InputError);
+  EXPECT_THROW(read_trace("scenarios/traces", TraceFormat::kAzure, 1.0), InputError);
 }
 
 }  // namespace
