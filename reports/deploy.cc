@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "sim/core/error.h"
+#include "sim/io/output_dir.h"
 
 namespace quadrant::reports {
 
@@ -591,30 +592,11 @@ std::vector<DeployFile> deploy_files(const DeployPlan& p) {
 }
 
 void write_deploy(const std::vector<DeployFile>& files, const std::string& dir) {
-  const fs::path target = fs::path(dir).lexically_normal();
-  const fs::path tmp = target.string() + ".tmp";
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp, ec);
-  if (ec) throw InputError(tmp.string(), "", "cannot create folder: " + ec.message());
-  try {
-    for (const DeployFile& f : files) {
-      const fs::path path = tmp / f.name;
-      std::ofstream o(path, std::ios::binary | std::ios::trunc);
-      o << f.text;
-      o.close();
-      if (!o) throw InputError(path.string(), "", "write failed");
-      if (f.executable)
-        fs::permissions(path,
-                        fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
-                        fs::perm_options::add);
-    }
-    fs::remove_all(target, ec);
-    fs::rename(tmp, target);
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  // Through io::OutputDir: `dir` must be new, empty or a previous output, and is replaced
+  // whole (it used to be removed first, whatever it held).
+  io::OutputDir out(dir, "--out", {}, "deploy");
+  for (const DeployFile& f : files) out.write(f.name, f.text, f.executable);
+  out.commit();
 }
 
 BenchCheck check_benchmark(const nlohmann::json& expected, const nlohmann::json& result,

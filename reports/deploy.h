@@ -54,8 +54,10 @@ struct DeployFile {
 };
 std::vector<DeployFile> deploy_files(const DeployPlan& p);
 
-// Writes the files into `dir` through a temporary sibling folder renamed into place, so
-// a failure leaves nothing partial. Throws InputError when the folder cannot be written.
+// Writes the files into `dir` through io::OutputDir (sim/io/output_dir.h): a new, empty
+// or previous-output folder, replaced whole, so a failure leaves nothing partial.
+// `quadrant plan` stages them as deploy/ of its own output instead. Throws InputError
+// when the folder cannot be written.
 void write_deploy(const std::vector<DeployFile>& files, const std::string& dir);
 
 // nlohmann JSON as block-style YAML (strings double-quoted, JSON escapes, so any string

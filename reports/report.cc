@@ -825,42 +825,21 @@ std::string candidates_csv(const PlanResult& r) {
   return out;
 }
 
+void add_report(const PlanResult& r, io::OutputDir& out) {
+  out.write("results.json", results_text(r));
+  out.write("candidates.csv", candidates_csv(r));
+  out.write("report.md", report_markdown(r));
+  out.write("report.html", report_html(r));
+}
+
+std::string write_report(const PlanResult& r, io::OutputDir& out) {
+  add_report(r, out);
+  return (std::filesystem::path(out.commit()) / "report.html").string();
+}
+
 std::string write_report(const PlanResult& r, const std::string& dir) {
-  namespace fs = std::filesystem;
-  const fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
-  const fs::path parent = target.parent_path();
-  const fs::path temp = parent / ("." + target.filename().string() + ".partial");
-  const fs::path old = parent / ("." + target.filename().string() + ".old");
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  if (ec) throw InputError("", "--out", "cannot create " + parent.string() + ": " + ec.message());
-  fs::remove_all(temp, ec);
-  fs::create_directories(temp, ec);
-  if (ec) throw InputError("", "--out", "cannot create " + temp.string() + ": " + ec.message());
-  try {
-    auto put = [&temp](const char* name, const std::string& text) {
-      std::ofstream f(temp / name, std::ios::binary);
-      f << text;
-      f.close();
-      if (!f) throw InputError("", "--out", "cannot write " + (temp / name).string());
-    };
-    put("results.json", results_text(r));
-    put("candidates.csv", candidates_csv(r));
-    put("report.md", report_markdown(r));
-    put("report.html", report_html(r));
-    // Swap in the finished folder: the old report stays whole until the new one is.
-    fs::remove_all(old, ec);
-    if (fs::exists(target)) fs::rename(target, old);
-    fs::rename(temp, target);
-    fs::remove_all(old, ec);
-  } catch (const fs::filesystem_error& e) {
-    fs::remove_all(temp, ec);
-    throw InputError("", "--out", std::string("cannot write the report: ") + e.what());
-  } catch (...) {
-    fs::remove_all(temp, ec);
-    throw;
-  }
-  return (target / "report.html").string();
+  io::OutputDir out(dir, "--out", {}, "plan");
+  return write_report(r, out);
 }
 
 }  // namespace quadrant::reports

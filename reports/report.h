@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sim/io/output_dir.h"
 #include "sim/planner/planner.h"
 
 namespace quadrant::reports {
@@ -26,9 +27,13 @@ std::string candidates_csv(const planner::PlanResult& r);
 std::string report_markdown(const planner::PlanResult& r);
 std::string report_html(const planner::PlanResult& r);
 
-// Writes the four files into `dir`: first into a sibling temporary folder, which then
-// replaces `dir`, so that a failure leaves no partial report. Returns the path of
-// report.html. Throws InputError when the folder cannot be written.
+// Stages the four files in `out` (published by out.commit(): the folder is replaced
+// whole, a failure or a kill leaves the previous report).
+void add_report(const planner::PlanResult& r, io::OutputDir& out);
+// add_report and commit; returns the path of report.html. Throws InputError when the
+// folder cannot be written.
+std::string write_report(const planner::PlanResult& r, io::OutputDir& out);
+// The same into `dir`, checked as an output folder of a run with no inputs to protect.
 std::string write_report(const planner::PlanResult& r, const std::string& dir);
 
 }  // namespace quadrant::reports

@@ -7,6 +7,7 @@
 // over the ranks; rank 0 writes the report, byte-identical to a single-process run.
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "reports/report.h"
 #include "sim/cli/commands.h"
 #include "sim/core/error.h"
+#include "sim/io/output_dir.h"
 #include "sim/io/scenario_io.h"
 #include "sim/planner/planner.h"
 
@@ -110,12 +112,17 @@ void run_plan(const std::string& scenario_path, const std::string& out_dir, int 
     if (rank != 0) o.progress = nullptr;
   }
 #endif
+  // Rank 0 writes the report; its folder is checked before hours of planning.
+  std::unique_ptr<io::OutputDir> out;
+  if (rank == 0) out = std::make_unique<io::OutputDir>(out_dir, "--out", s.input_files, "plan");
   const planner::PlanResult r =
       planner::plan(s, planner::simulation_evaluator(plan_cost_models(s)), o);
   if (rank == 0) {
-    const std::string html = reports::write_report(r, out_dir);
+    reports::add_report(r, *out);
     if (r.recommended >= 0)
-      reports::write_deploy(reports::deploy_files(reports::deploy_plan(r)), out_dir + "/deploy");
+      for (const reports::DeployFile& f : reports::deploy_files(reports::deploy_plan(r)))
+        out->write("deploy/" + f.name, f.text, f.executable);
+    const std::string html = (std::filesystem::path(out->commit()) / "report.html").string();
     if (r.recommended < 0)
       std::fprintf(stderr, "plan: no candidate met the SLOs; see the report\n");
     std::printf("%s\n", html.c_str());

@@ -2,8 +2,9 @@
 // run. Writes DIR/metrics.json (schema quadrant.metrics/1: the resolved scenario's
 // summary, seed, git revision, cost provenance, request and instance metrics) and
 // DIR/requests.csv (one line per request), and on request a Chrome trace-event JSON
-// timeline that Perfetto and chrome://tracing open. Every file is written under a
-// temporary name and renamed once complete, so a failed run leaves no partial output.
+// timeline that Perfetto and chrome://tracing open. DIR is written through io::OutputDir
+// (sim/io/output_dir.h): only a new, empty or previous-output folder is accepted, and a
+// failed or killed run leaves the previous outputs whole.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "sim/cli/cost_models.h"
 #include "sim/core/error.h"
 #include "sim/engine/simulation.h"
+#include "sim/io/output_dir.h"
 #include "sim/io/scenario_io.h"
 
 namespace quadrant::cli {
@@ -25,35 +27,6 @@ namespace fs = std::filesystem;
 using nlohmann::ordered_json;
 
 constexpr const char* kMetricsSchema = "quadrant.metrics/1";
-
-// A file that appears under its final name only when commit() is called.
-class AtomicFile {
- public:
-  explicit AtomicFile(fs::path path) : path_(std::move(path)), tmp_(path_) {
-    tmp_ += ".tmp";
-    out_.open(tmp_, std::ios::binary | std::ios::trunc);
-    if (!out_) throw InputError(path_.string(), "", "cannot open for writing");
-  }
-  ~AtomicFile() {
-    if (!committed_) {
-      out_.close();
-      std::error_code ec;
-      fs::remove(tmp_, ec);
-    }
-  }
-  std::ofstream& out() { return out_; }
-  void commit() {
-    out_.close();
-    if (!out_) throw InputError(path_.string(), "", "write failed");
-    fs::rename(tmp_, path_);
-    committed_ = true;
-  }
-
- private:
-  fs::path path_, tmp_;
-  std::ofstream out_;
-  bool committed_ = false;
-};
 
 ordered_json percentiles_json(const Percentiles& p) {
   return {{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}};
@@ -173,8 +146,10 @@ ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResu
 // ("b"/"e") for KV transfers, which overlap on their track; times in microseconds.
 class ChromeTraceWriter {
  public:
-  explicit ChromeTraceWriter(const fs::path& path) : file_(path) {
-    file_.out() << "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
+  static constexpr const char* kOpening = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[";
+  ChromeTraceWriter(const std::string& path, const std::vector<std::string>& inputs)
+      : file_(path, "--trace", inputs, kOpening) {
+    file_.out() << kOpening << "\n";
   }
   void add(const TraceEvent& e) {
     int tid = thread_id(e.track);
@@ -228,13 +203,12 @@ class ChromeTraceWriter {
     file_.out() << (first_ ? "" : ",\n") << j.dump();
     first_ = false;
   }
-  AtomicFile file_;
+  io::OutputFile file_;
   std::map<std::string, int> tids_;
   bool first_ = true;
 };
 
-void write_requests_csv(AtomicFile& f, const std::vector<RequestRecord>& rs) {
-  auto& o = f.out();
+void write_requests_csv(std::ostream& o, const std::vector<RequestRecord>& rs) {
   o << "id,arrival_s,input_tokens,output_tokens,ttft_s,tpot_s,e2e_s,queue_s,rejected\n";
   char line[256];
   for (const RequestRecord& r : rs) {
@@ -248,7 +222,7 @@ void write_requests_csv(AtomicFile& f, const std::vector<RequestRecord>& rs) {
 
 struct SimulateArgs {
   std::string scenario;
-  std::string out = ".";
+  std::string out = "simulate-out";
   std::string trace;
   uint64_t seed = 0;
   bool seed_given = false;
@@ -259,13 +233,15 @@ struct SimulateArgs {
 void run_simulate(const SimulateArgs& a) {
   Scenario s = load_scenario(a.scenario);
   const uint64_t seed = a.seed_given ? a.seed : s.seed;
-  fs::create_directories(a.out);
+  io::OutputDir out(a.out, "--out", s.input_files, "simulate");  // checked before the run
   SimulationOptions o;
   o.seed = seed;
   o.keep_requests = !a.no_requests;
   std::unique_ptr<ChromeTraceWriter> trace;
   if (!a.trace.empty()) {
-    trace = std::make_unique<ChromeTraceWriter>(a.trace);
+    std::vector<std::string> inputs = s.input_files;
+    inputs.push_back(out.path());
+    trace = std::make_unique<ChromeTraceWriter>(a.trace, inputs);
     o.trace = [&](const TraceEvent& e) { trace->add(e); };
   }
   // A progress line once a run has taken a couple of seconds; the clock is read here,
@@ -287,16 +263,10 @@ void run_simulate(const SimulateArgs& a) {
   SimulationResult r = simulate(s, cost_models_for(s), o);
   if (printed) std::fprintf(stderr, "\n");
 
-  AtomicFile metrics(fs::path(a.out) / "metrics.json");
-  metrics.out() << metrics_json(s, seed, r).dump(2) << "\n";
-  std::unique_ptr<AtomicFile> requests;
-  if (!a.no_requests) {
-    requests = std::make_unique<AtomicFile>(fs::path(a.out) / "requests.csv");
-    write_requests_csv(*requests, r.requests);
-  }
+  out.write("metrics.json", metrics_json(s, seed, r).dump(2) + "\n");
+  if (!a.no_requests) write_requests_csv(out.stream("requests.csv"), r.requests);
   if (trace) trace->commit();
-  metrics.commit();
-  if (requests) requests->commit();
+  out.commit();
 
   const SimulationSummary& m = r.summary;
   std::printf("%s (seed %llu): %lld requests, %lld finished, %lld rejected\n", s.name.c_str(),
@@ -325,7 +295,9 @@ void add_simulate_command(CLI::App& app) {
   CLI::App* cmd =
       app.add_subcommand("simulate", "Simulate one scenario's cluster serving its workload");
   cmd->add_option("scenario", args->scenario, "scenario JSON file")->required();
-  cmd->add_option("--out", args->out, "directory for metrics.json and requests.csv");
+  cmd->add_option("--out", args->out,
+                  "folder for metrics.json and requests.csv: new, empty, or a previous output")
+      ->capture_default_str();
   cmd->add_option("--trace", args->trace,
                   "also write a Chrome trace-event JSON timeline (Perfetto)");
   cmd->add_option_function<uint64_t>(

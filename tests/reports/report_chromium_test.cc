@@ -2,6 +2,7 @@
 // renders without console or script errors; a screenshot goes to a temporary folder, out
 // of the repository. Skipped when chromium is not installed.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -64,10 +65,12 @@ class ChromiumTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (chromium().empty()) GTEST_SKIP() << "chromium is not installed (apt-get install chromium)";
-    // One folder per test: CTest may run them at once.
+    // One folder per test and process: CTest may run them at once, and so may other
+    // checkouts on the machine.
     work_ = fs::temp_directory_path() /
             (std::string("quadrant-chromium-test-") +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+             ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" +
+             std::to_string(getpid()));
     fs::remove_all(work_);
     fs::create_directories(work_);
     planner::PlanOptions o;

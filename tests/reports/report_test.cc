@@ -135,14 +135,29 @@ TEST(ReportTest, AFailedWriteLeavesNoPartialReport) {
 TEST(ReportTest, ReplacingAnOldReportLeavesOnlyTheNewOne) {
   const fs::path base = fresh_dir("replace");
   const fs::path out = base / "r";
-  fs::create_directories(out);
+  write_report(toy_plan(2), out.string());
+  // A previous report is replaced whole: a file only the old one had does not survive.
+  std::ofstream(out / ".quadrant-output", std::ios::app) << "file stale.txt\n";
   std::ofstream(out / "stale.txt") << "old";
   const std::string html = write_report(toy_plan(1), out.string());
   EXPECT_TRUE(fs::exists(html));
   EXPECT_FALSE(fs::exists(out / "stale.txt"));
   size_t siblings = 0;
   for (const auto& e : fs::directory_iterator(base)) siblings += e.path() != out;
-  EXPECT_EQ(siblings, 0u);  // no .partial or .old left behind
+  EXPECT_EQ(siblings, 0u);  // no staging or old folder left behind
+  fs::remove_all(base);
+}
+
+// A folder holding anything Quadrant did not write is never replaced: `plan --out
+// scenarios` once deleted the scenarios.
+TEST(ReportTest, AFolderOfOtherFilesIsRefusedAndKept) {
+  const fs::path base = fresh_dir("refuse");
+  const fs::path out = base / "r";
+  fs::create_directories(out);
+  std::ofstream(out / "notes.txt") << "mine";
+  EXPECT_THROW(write_report(toy_plan(1), out.string()), InputError);
+  EXPECT_TRUE(fs::exists(out / "notes.txt"));
+  EXPECT_FALSE(fs::exists(out / "report.html"));
   fs::remove_all(base);
 }
 
