@@ -1,8 +1,10 @@
 // quadrant: the command-line program. Each subcommand lives in its own file and adds
-// itself here; input errors print one line and exit 1, internal errors abort.
+// itself here; input errors (the command line included) print one line and exit 1;
+// failed invariant checks abort, other internal errors print one line and exit 2.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include "sim/cli/commands.h"
 #include "sim/core/error.h"
@@ -16,9 +18,21 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     return quadrant::cli::last_exit_code();
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // A bad command line is an input error too: one line.
+    std::fprintf(stderr, "quadrant: error: %s (quadrant --help lists the options)\n", e.what());
+    return 1;
   } catch (const quadrant::InputError& e) {
     std::fprintf(stderr, "quadrant: error: %s\n", e.what());
     return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "quadrant: error: out of memory; the scenario is past what this machine holds "
+                 "(limits: scenarios/README.md)\n");
+    return 1;
+  } catch (const std::exception& e) {
+    // Not the user's fault: a bug. Still one line and a non-zero status, never an abort.
+    std::fprintf(stderr, "quadrant: internal error: %s\n", e.what());
+    return 2;
   }
 }

@@ -1,10 +1,16 @@
 // `quadrant validate SCENARIO`: check a scenario and print a one-screen summary of the
-// model, the traffic and each pool's per-GPU memory and FLOP budget.
+// model, the traffic and each pool's per-GPU memory and FLOP budget. It runs every check
+// simulate and plan run before they start (the scenario edge, every trace line, the
+// calibrated cost models) and exits 1 with one error line when a pool does not fit.
 // `quadrant schema [--markdown]`: every scenario field with its type, default and help.
 #include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sim/cli/commands.h"
+#include "sim/cli/cost_models.h"
+#include "sim/core/error.h"
 #include "sim/io/scenario_io.h"
 #include "sim/io/schema.h"
 #include "sim/model/accounting.h"
@@ -35,7 +41,8 @@ std::string length_text(const LengthSpec& l) {
   return "";
 }
 
-void print_pool(const Scenario& s, const char* role, const PoolSpec& p, bool decode) {
+// Prints one pool; returns how many GB its GPUs are short of memory (0: it fits).
+double print_pool(const Scenario& s, const char* role, const PoolSpec& p, bool decode) {
   const GpuSpec& g = *s.catalog.find(p.gpu);
   const Layout& l = p.layout;
   const ModelSpec& m = s.model;
@@ -49,7 +56,7 @@ void print_pool(const Scenario& s, const char* role, const PoolSpec& p, bool dec
               w.to_gb(), g.reserved_memory.to_gb(), g.memory.to_gb());
   if (kv_cap.value() <= 0) {
     std::printf("DOES NOT FIT (%.1f GB short)\n", -kv_cap.to_gb());
-    return;
+    return -kv_cap.to_gb();
   }
   std::printf("%.1f GB KV = %.0fk tokens (%.1f KB/token)\n", kv_cap.to_gb(), kv_cap / kv_tok / 1e3,
               kv_tok.value() / 1e3);
@@ -58,7 +65,8 @@ void print_pool(const Scenario& s, const char* role, const PoolSpec& p, bool dec
     BatchShape b{1, static_cast<int64_t>(p.chunk_size), static_cast<int64_t>(p.chunk_size)};
     ForwardAccounting f = forward_accounting(m, l, Phase::kPrefill, b);
     Flops total = f.flops[0] + f.flops[1];
-    Flops per_gpu_token = total / (static_cast<double>(l.gpus()) * static_cast<double>(p.chunk_size));
+    Flops per_gpu_token =
+        total / (static_cast<double>(l.gpus()) * static_cast<double>(p.chunk_size));
     const FlopsPerSec peak = g.peak(m.precision.activations);
     std::printf(
         "            FLOPs/GPU: %.2f GFLOP per prompt token (chunk %lld); %s peak %.0f "
@@ -78,6 +86,7 @@ void print_pool(const Scenario& s, const char* role, const PoolSpec& p, bool dec
         "at %.2f TB/s (HBM roofline)\n",
         batch, ctx, bytes.to_gb(), t.to_millis(), g.memory_bandwidth.value() / 1e12);
   }
+  return 0;
 }
 
 void print_summary(const Scenario& s) {
@@ -107,13 +116,30 @@ void print_summary(const Scenario& s) {
               s.slo.ttft_percentile, s.slo.ttft.to_millis(), s.slo.tpot_percentile,
               s.slo.tpot.to_millis(), s.slo.attainment * 100);
   std::printf("serving   %s\n", to_string(s.serving.mode));
+  std::vector<std::pair<std::string, double>> short_of;  // pool, GB short
   if (s.serving.mode == ServingMode::kDisaggregated) {
-    print_pool(s, "prefill", s.serving.prefill, false);
-    print_pool(s, "decode", s.serving.decode, true);
+    short_of.emplace_back("prefill", print_pool(s, "prefill", s.serving.prefill, false));
+    short_of.emplace_back("decode", print_pool(s, "decode", s.serving.decode, true));
   } else {
-    print_pool(s, "colocated", s.serving.colocated, true);
+    short_of.emplace_back("colocated", print_pool(s, "colocated", s.serving.colocated, true));
   }
   std::printf("hardware  %zu GPU types in the catalog\n", s.catalog.gpus.size());
+  // The calibrated models simulate and plan would load (InputError on a bad file).
+  const CostModels models = cost_models_for(s);
+  for (const auto& [gpu, cost] : models)
+    if (cost && cost->provenance() != Provenance::kRoofline)
+      std::printf("          %s: %s\n", gpu.c_str(), cost->describe().c_str());
+  std::fflush(stdout);
+  for (const auto& [pool, gb] : short_of) {
+    if (gb > 0) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    "expected the model to fit: weights + reserved memory exceed the GPU's "
+                    "memory by %.1f GB (DOES NOT FIT; use more GPUs per instance)",
+                    gb);
+      throw InputError(s.file, "serving." + pool + ".layout", buf);
+    }
+  }
   std::printf("valid.\n");
 }
 
