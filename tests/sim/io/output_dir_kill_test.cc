@@ -25,11 +25,16 @@ using Content = std::map<std::string, std::string>;  // file name -> bytes
 Content content(const fs::path& dir) {
   Content c;
   if (!fs::is_directory(dir)) return c;
-  for (const auto& e : fs::directory_iterator(dir)) {
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    const std::string name = e.path().lexically_relative(dir).generic_string();
+    if (e.is_directory()) {
+      c[name + "/"] = "";
+      continue;
+    }
     std::ifstream in(e.path(), std::ios::binary);
     std::stringstream b;
     b << in.rdbuf();
-    c[e.path().filename().string()] = b.str();
+    c[name] = b.str();
   }
   return c;
 }
@@ -94,7 +99,7 @@ class KillTest : public ::testing::Test {
     int points = 0;
     for (int k = 1; k < 100; ++k) {
       fs::remove_all(t);
-      fs::copy(dir_ / "old", t);
+      fs::copy(dir_ / "old", t, fs::copy_options::recursive);
       const int status = run(with_out(new_args, t), k);
       if (WIFEXITED(status)) {
         EXPECT_EQ(WEXITSTATUS(status), 0);
@@ -109,7 +114,7 @@ class KillTest : public ::testing::Test {
     std::mt19937 rng(7);
     for (int i = 0; i < timed; ++i) {
       fs::remove_all(t);
-      fs::copy(dir_ / "old", t);
+      fs::copy(dir_ / "old", t, fs::copy_options::recursive);
       const int ms = static_cast<int>(rng() % static_cast<unsigned>(run_ms + 20));
       run(with_out(new_args, t), 0, ms);
       check_after_kill("killed after " + std::to_string(ms) + " ms");

@@ -94,6 +94,29 @@ TEST_F(OutputDirTest, ReplacesAPreviousOutputWholly) {
   EXPECT_EQ(names(root_), std::set<std::string>{"run"});
 }
 
+TEST_F(OutputDirTest, FilesInFoldersAreListedAndReplacedToo) {
+  const fs::path t = root_ / "plan";
+  {
+    OutputDir out(t.string(), "--out", {}, "plan");
+    out.write("report.md", "r");
+    out.write("deploy/vllm.sh", "#!/bin/sh\n", true);
+    out.commit();
+  }
+  EXPECT_NE(fs::status(t / "deploy" / "vllm.sh").permissions() & fs::perms::owner_exec,
+            fs::perms::none);
+  {
+    OutputDir out(t.string(), "--out", {}, "plan");  // a plan without a recommendation
+    out.write("report.md", "r2");
+    out.commit();
+  }
+  EXPECT_FALSE(fs::exists(t / "deploy"));
+  put(t / "deploy" / "mine.txt", "x");
+  expect_refused(t, {}, "deploy");
+  EXPECT_THROW(OutputDir(t.string() + "2", "--out", {}, "plan").write("../x", "y"), InputError);
+  EXPECT_THROW(OutputDir(t.string() + "2", "--out", {}, "plan").write("a/.hidden", "y"),
+               InputError);
+}
+
 TEST_F(OutputDirTest, AnEmptyFolderIsAccepted) {
   fs::create_directories(root_ / "empty");
   OutputDir out((root_ / "empty").string(), "--out", {}, "plan");
