@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "sim/core/error.h"
-#include "sim/io/json_reader.h"
+#include "sim/io/json_file.h"
 #include "sim/io/output_dir.h"
 
 namespace quadrant::calibration {

@@ -30,6 +30,7 @@
 #include "sim/cli/commands.h"
 #include "sim/core/error.h"
 #include "sim/cost/roofline_cost_model.h"
+#include "sim/io/output_dir.h"
 #include "sim/io/scenario_io.h"
 
 namespace quadrant::cli {
@@ -135,9 +136,9 @@ void add_engine_command(CLI::App& app) {
     }
     std::fputs(engine::comparison_markdown(cases).c_str(), stdout);
     if (!json_file.empty()) {
-      std::ofstream out(json_file);
-      if (!out) throw InputError(json_file, "", "cannot open for writing");
-      out << engine::comparison_json(cases);
+      io::OutputFile out(json_file, "--json", runs, "");  // never over a run's log
+      out.out() << engine::comparison_json(cases);
+      out.commit();
     }
     if (failed > 0) {
       std::printf("%d bound(s) exceeded: the simulator's fidelity regressed\n", failed);

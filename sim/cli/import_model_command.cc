@@ -14,6 +14,7 @@
 #include "sim/cli/commands.h"
 #include "sim/core/error.h"
 #include "sim/io/model_import.h"
+#include "sim/io/output_dir.h"
 #include "sim/io/scenario_io.h"
 #include "sim/model/accounting.h"
 
@@ -57,12 +58,13 @@ void run_import(const ImportArgs& a) {
     fs::remove(tmp);
     std::fputs(text.c_str(), stdout);
   } else {
-    const fs::path out(a.out);
-    if (out.has_parent_path()) fs::create_directories(out.parent_path());
-    fs::path tmp = out;
-    tmp += ".tmp";
-    spec = write_checked(tmp, text);
-    fs::rename(tmp, out);
+    // Through io::OutputFile: never over the config it reads, a folder or a link; a
+    // temporary beside the target, checked to load, then renamed.
+    io::OutputFile out(a.out, "--out", {a.path}, "");
+    out.out() << text;
+    out.out().flush();
+    spec = load_model(out.temp_path());
+    out.commit();
   }
   const ParameterCount pc = parameter_count(spec);
   std::fprintf(stderr,

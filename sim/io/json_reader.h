@@ -20,17 +20,12 @@
 #include <vector>
 
 #include "sim/core/units.h"
+#include "sim/io/json_file.h"
 #include "sim/io/schema.h"
 
 namespace quadrant::io {
 
 using Json = nlohmann::json;
-
-// Parses a file; malformed JSON is an InputError naming file, line and column; a missing
-// file names the path it looked for.
-// `as_written` is the include path as the referring file spells it.
-Json load_json_file(const std::string& path, const std::string& referenced_from = "",
-                    const std::string& referenced_at = "", const std::string& as_written = "");
 
 class Reader {
  public:

@@ -73,6 +73,8 @@ class OutputFile {
   OutputFile& operator=(const OutputFile&) = delete;
 
   std::ostream& out() { return out_; }
+  // The temporary the text goes to, e.g. to check it loads before commit().
+  const std::string& temp_path() const { return temp_; }
   void commit();
 
  private:
