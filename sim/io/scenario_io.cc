@@ -192,6 +192,7 @@ LengthSpec read_length(const Reader& r) {
 
 WorkloadSpec read_workload(const Reader& r) {
   WorkloadSpec w;
+  TraceSummary trace;  // a trace workload's, found by one streaming pass
   Reader a = r.object("arrival");
   const std::string p = a.choice("process");
   ArrivalSpec& ar = w.arrival;
@@ -241,7 +242,7 @@ WorkloadSpec read_workload(const Reader& r) {
     ar.trace_time_scale = t.number("time_scale");
     // Every line is checked here, at the edge, streaming (validate reads the trace too);
     // the replay's duration, GPU-hours and cost follow the trace's own span.
-    const TraceSummary trace = scan_trace(ar.trace_file, ar.trace_format, ar.trace_time_scale);
+    trace = scan_trace(ar.trace_file, ar.trace_format, ar.trace_time_scale);
     ar.trace_requests = trace.requests;
     ar.trace_span = trace.span;
     ar.rate_per_s = trace.span > Duration::zero()
@@ -250,6 +251,18 @@ WorkloadSpec read_workload(const Reader& r) {
   }
   w.input_length = read_length(r.object("input_length"));
   w.output_length = read_length(r.object("output_length"));
+  if (ar.process == ArrivalProcess::kTrace) {
+    // A replay draws the trace's own lengths; the planner's synthetic workloads (Poisson
+    // at a probed rate) draw the same lengths from these histograms, not the defaults.
+    for (auto [spec, bins] : {std::pair{&w.input_length, &trace.input_bins},
+                              std::pair{&w.output_length, &trace.output_bins}}) {
+      *spec = LengthSpec{};
+      spec->distribution = LengthDistribution::kHistogram;
+      spec->bins = *bins;
+      spec->min = bins->front().first;
+      spec->max = bins->back().first;
+    }
+  }
   w.duration = r.duration("duration");
   w.max_requests = r.integer("max_requests");
   w.warmup = r.duration("warmup");

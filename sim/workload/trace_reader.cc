@@ -324,20 +324,59 @@ size_t TraceReader::buffered() const {
   return s_->window.size();
 }
 
+namespace {
+
+// Lengths into exact bins up to 256 tokens and 1%-wide buckets above (count, sum).
+class LengthHistogram {
+ public:
+  void add(int32_t n) {
+    const size_t b = bucket(n);
+    if (b >= count_.size()) {
+      count_.resize(b + 1, 0);
+      sum_.resize(b + 1, 0);
+    }
+    ++count_[b];
+    sum_[b] += n;
+  }
+  std::vector<std::pair<int64_t, double>> bins() const {
+    std::vector<std::pair<int64_t, double>> out;
+    for (size_t b = 0; b < count_.size(); ++b)
+      if (count_[b] > 0)
+        out.emplace_back(std::llround(sum_[b] / static_cast<double>(count_[b])),
+                         static_cast<double>(count_[b]));
+    return out;
+  }
+
+ private:
+  static size_t bucket(int32_t n) {
+    if (n <= 256) return static_cast<size_t>(n);
+    return 257 + static_cast<size_t>(std::log(n / 256.0) / std::log(1.01));
+  }
+  std::vector<int64_t> count_;
+  std::vector<double> sum_;
+};
+
+}  // namespace
+
 TraceSummary scan_trace(const std::string& path, TraceFormat format, double time_scale) {
   TraceReader reader(path, format, time_scale);
   TraceSummary sum;
   double in = 0, out = 0;
   SimTime last;
+  LengthHistogram in_hist, out_hist;
   while (auto r = reader.next()) {
     ++sum.requests;
     in += r->input_tokens;
     out += r->output_tokens;
+    in_hist.add(r->input_tokens);
+    out_hist.add(r->output_tokens);
     last = r->arrival;
   }
   sum.span = last - SimTime::start();
   sum.mean_input_tokens = in / static_cast<double>(sum.requests);
   sum.mean_output_tokens = out / static_cast<double>(sum.requests);
+  sum.input_bins = in_hist.bins();
+  sum.output_bins = out_hist.bins();
   return sum;
 }
 

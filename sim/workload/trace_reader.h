@@ -25,6 +25,7 @@
 #include <optional>
 #include <queue>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sim/core/units.h"
@@ -66,6 +67,10 @@ struct TraceSummary {
   int64_t requests = 0;
   Duration span;  // last arrival - first, after time_scale
   double mean_input_tokens = 0, mean_output_tokens = 0;
+  // The lengths as histograms of (length, count): exact up to 256 tokens, then buckets
+  // 1% wide holding their mean length (at most ~1,400 bins whatever the trace's size),
+  // so that the planner's synthetic workloads draw the trace's lengths.
+  std::vector<std::pair<int64_t, double>> input_bins, output_bins;
 };
 TraceSummary scan_trace(const std::string& path, TraceFormat format, double time_scale);
 

@@ -255,6 +255,11 @@ TEST(ScenarioIo, ATraceSetsTheRunsDuration) {
   EXPECT_EQ(s.workload.arrival.trace_requests, 8);
   EXPECT_EQ(s.workload.duration, t.span + Duration::nanos(1));
   EXPECT_DOUBLE_EQ(s.workload.arrival.rate_per_s, 8 / t.span.to_seconds());
+  // The planner's synthetic workloads use the trace's rate (above) and lengths (here),
+  // not a hidden 1 req/s with the default lengths.
+  EXPECT_EQ(s.workload.input_length.distribution, LengthDistribution::kHistogram);
+  EXPECT_NEAR(s.workload.input_length.mean(), t.mean_input_tokens, 0.01 * t.mean_input_tokens);
+  EXPECT_NEAR(s.workload.output_length.mean(), t.mean_output_tokens, 0.01 * t.mean_output_tokens);
   EXPECT_EQ(load_scenario(with_trace("trace_long", "1h")).workload.duration,
             Duration::seconds(3600));
   InputError e = load_error(with_trace("trace_short", "10s"));
