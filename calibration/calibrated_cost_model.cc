@@ -1,8 +1,13 @@
 #include "calibration/calibrated_cost_model.h"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <functional>
+#include <mutex>
 
 #include "sim/core/error.h"
 
@@ -13,6 +18,12 @@ std::unique_ptr<CalibratedCostModel> CalibratedCostModel::load(const std::string
   m->origin_ = file;
   return m;
 }
+
+namespace {
+std::atomic<uint64_t> next_serial{1};
+}  // namespace
+
+CalibratedCostModel::CalibratedCostModel() : serial_(next_serial++) {}
 
 std::unique_ptr<CalibratedCostModel> CalibratedCostModel::from(ModelFile model) {
   std::unique_ptr<CalibratedCostModel> m(new CalibratedCostModel());
@@ -28,6 +39,8 @@ std::unique_ptr<CalibratedCostModel> CalibratedCostModel::derive(const Calibrate
   std::unique_ptr<CalibratedCostModel> m(new CalibratedCostModel());
   m->model_ = base.model_;
   m->gpu_ = target_gpu.name;
+  // Launch plans keep the calibrated GPU's SM count (kPlanSms); the scaling below carries
+  // the rest.
   m->derived_ = true;
   m->origin_ = base.origin_;
   m->model_.engine.clear();  // measured on the calibrated GPU's engine, not this GPU's
@@ -42,16 +55,18 @@ std::unique_ptr<CalibratedCostModel> CalibratedCostModel::derive(const Calibrate
     if (!(from_peak > 0 && to_peak > 0 && bw_ratio > 0))
       throw InputError("", "hardware.gpus." + target_gpu.name,
                        "cannot derive a cost model: a datasheet peak or bandwidth is zero");
+    ComponentModel unscaled = c;
+    unscaled.points.clear();
+    unscaled.near_index.clear();
     c.ns_per_flop *= from_peak / to_peak;
+    // Memory terms: whole-op, busiest-slot and helper-kernel bytes all move through HBM.
     c.ns_per_byte *= bw_ratio;
+    c.ns_per_crit_byte *= bw_ratio;
+    c.ns_per_aux_byte *= bw_ratio;
     // The grid's points keep their measured times on the calibrated GPU; scale them with
     // the base so that the relative corrections they carry stay the same.
-    for (Sample& s : c.points) {
-      ComponentModel unscaled = c;
-      unscaled.ns_per_flop /= from_peak / to_peak;
-      unscaled.ns_per_byte /= bw_ratio;
-      s.t_ns *= c.base_ns(s.x) / unscaled.base_ns(s.x);
-    }
+    for (Sample& s : c.points) s.t_ns *= c.base_ns(s.x) / unscaled.base_ns(s.x);
+    c.index();
   }
   m->model_.gpu = target_gpu.name;
   return m;
@@ -71,7 +86,22 @@ const ComponentModel* CalibratedCostModel::pick(const std::string& component,
   return nullptr;
 }
 
-Estimate CalibratedCostModel::predict(const QuadrantShape& shape) const {
+namespace {
+
+std::string op_name(const ComponentModel& c) {
+  return c.component + (c.variant.empty() ? "" : "[" + c.variant + "]");
+}
+
+// The error a prediction of this component carries, as a robust sigma: its validation
+// median (shapes never fitted on) where it has one, else its k-fold median.
+double component_sigma(const ComponentModel& c) {
+  const ErrorStats& e = c.validation.count > 0 ? c.validation : c.heldout;
+  return std::max(0.01, 1.4826 * e.median);  // no kernel repeats better than 1%
+}
+
+}  // namespace
+
+Estimate CalibratedCostModel::estimate(const QuadrantShape& shape, bool words) const {
   const std::string format = format_name(shape.compute_format);
   const std::string component = component_name(shape.quadrant);
   const Features core = core_features(shape);
@@ -81,37 +111,67 @@ Estimate CalibratedCostModel::predict(const QuadrantShape& shape) const {
   e.provenance = provenance();
   double mean_ns = 0, var = 0;
   std::string parts;
-  auto add = [&](const ComponentModel* c, const Features& x, bool fallback) {
+  auto note = [&](const std::string& why) {
+    e.extrapolated = true;
+    if (!words) return;
+    if (e.extrapolation.find(why) == std::string::npos)
+      e.extrapolation += (e.extrapolation.empty() ? "" : "; ") + why;
+  };
+  auto add = [&](const ComponentModel* c, const Features& x, const std::string& wanted_variant,
+                 const std::string& wanted_format) {
     const double t = c->predict_ns(x);
-    const bool outside = !c->inside(x) || fallback;
+    bool outside = false;
+    if (c->variant != wanted_variant) {
+      outside = true;
+      if (words)
+        note(component + " " + wanted_variant +
+             (shape.quadrant == Quadrant::kDecodeAttention && shape.kv_heads == 1 &&
+                      shape.qk_head_dim != shape.v_head_dim
+                  ? " (MLA latent)"
+                  : "") +
+             ": no fitted model, answered by " + op_name(*c));
+    }
+    if (c->format != wanted_format) {
+      outside = true;
+      if (words)
+        note("no " + wanted_format + " model of " + op_name(*c) + ", answered by its " + c->format);
+    }
+    if (!c->inside(x)) {
+      outside = true;
+      if (words) note(op_name(*c) + "/" + c->format + ": outside its profiled range");
+    }
     e.extrapolated = e.extrapolated || outside;
-    // Floor of 1%: no kernel repeats its time better than that from run to run.
-    double sigma = std::max(0.01, 1.4826 * c->heldout.median) * (outside ? 2.0 : 1.0);
-    if (derived_) sigma = std::sqrt(sigma * sigma + 0.15 * 0.15);
+    double sigma = component_sigma(*c) * (outside ? 2.0 : 1.0);
+    if (derived_) {
+      const double d = c->derived.count > 0 ? 1.4826 * c->derived.median : 0.15;
+      sigma = std::sqrt(sigma * sigma + d * d);
+    }
     mean_ns += t;
     var += (sigma * t) * (sigma * t);
+    if (!words) return;
     if (!parts.empty()) parts += "+";
-    parts += c->component + (c->variant.empty() ? "" : "[" + c->variant + "]") + "/" + c->format +
-             " " + c->form_label();
+    parts += op_name(*c) + "/" + c->format + " " + c->form_label();
   };
   bool fb = false;
   if (core.flops > 0 || core.bytes > 0) {
-    const ComponentModel* c = pick(component, format, kernel_variant(shape), &fb);
+    const std::string variant = kernel_variant(shape);
+    const ComponentModel* c = pick(component, format, variant, &fb);
     if (!c)
       throw InputError(origin_, "components",
                        "no model of " + component + " (profile it, or use the roofline)");
-    add(c, core, fb);
+    add(c, core, variant, format);
   }
   if (rest.flops > 0 || rest.bytes > 0) {
     const ComponentModel* g = pick("dense_gemm", format, "", &fb);
     if (!g)
       throw InputError(origin_, "components",
                        "no dense_gemm model for the projections and dense FFNs of " + component);
-    add(g, rest, fb);
+    add(g, rest, "", format);
   }
   e.mean = Duration::nanos(static_cast<int64_t>(std::llround(mean_ns)));
   e.stddev = Duration::nanos(static_cast<int64_t>(std::llround(std::sqrt(var))));
-  e.source = (derived_ ? "derived:" + gpu_ + " from " : std::string()) + origin_ + "#" + parts;
+  if (words)
+    e.source = (derived_ ? "derived:" + gpu_ + " from " : std::string()) + origin_ + "#" + parts;
   return e;
 }
 
@@ -119,6 +179,112 @@ const EngineOverhead* CalibratedCostModel::engine_overhead(const ModelSpec& mode
   for (const EngineOverhead& o : model_.engine)
     if (o.model == model.name && o.weights == to_string(model.precision.weights)) return &o;
   return nullptr;
+}
+
+namespace {
+
+// Six significant bits: steps of 1/64 to 1/32 of the value (each value within 0.8% of
+// its snapped one, well inside the models' error); counts up to 128 kept exact. Bit operations, not
+// logarithms: this runs for every step the simulator costs.
+int64_t snap_count(int64_t v) {
+  if (v <= 128) return v;
+  const int shift = 63 - __builtin_clzll(static_cast<uint64_t>(v)) - 6;
+  return ((v + (int64_t{1} << (shift - 1))) >> shift) << shift;
+}
+double snap_amount(double v) {
+  if (!(v > 0)) return v;
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  constexpr int kDrop = 52 - 6;  // mantissa bits dropped
+  bits = (bits + (uint64_t{1} << (kDrop - 1))) & ~((uint64_t{1} << kDrop) - 1);
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+// The snapped shape: token counts snapped, and the work beyond the core (projections,
+// shared experts: the dense GEMM part) snapped on its own, so that snapping never makes
+// up residual work that the exact shape does not have.
+QuadrantShape canonical(const QuadrantShape& s) {
+  const Features exact = core_work(s);
+  const double rest_flops = std::max(0.0, s.flops.value() - exact.flops);
+  const double rest_bytes = std::max(0.0, s.bytes.value() - exact.bytes);
+  QuadrantShape c = s;
+  c.new_tokens = snap_count(s.new_tokens);
+  c.context_tokens = std::max(c.new_tokens, snap_count(s.context_tokens));
+  c.routed_tokens = snap_count(s.routed_tokens);
+  const Features core = core_work(c);
+  c.flops = Flops(core.flops + snap_amount(rest_flops));
+  c.bytes = Bytes(core.bytes + snap_amount(rest_bytes));
+  return c;
+}
+
+}  // namespace
+
+size_t CalibratedCostModel::ShapeHash::operator()(const QuadrantShape& s) const {
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  auto mix = [&](uint64_t v) {  // splitmix64's finaliser over each field in turn
+    uint64_t z = h ^ (v + 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    h = z ^ (z >> 31);
+  };
+  mix(static_cast<uint64_t>(s.quadrant));
+  mix(static_cast<uint64_t>(s.compute_format));
+  mix(static_cast<uint64_t>(s.num_seqs));
+  mix(static_cast<uint64_t>(s.new_tokens));
+  mix(static_cast<uint64_t>(s.context_tokens));
+  mix(static_cast<uint64_t>(s.heads) << 32 | static_cast<uint32_t>(s.kv_heads));
+  mix(static_cast<uint64_t>(s.qk_head_dim) << 32 | static_cast<uint32_t>(s.v_head_dim));
+  mix(static_cast<uint64_t>(s.routed_tokens));
+  mix(static_cast<uint64_t>(s.active_experts));
+  mix(static_cast<uint64_t>(s.hidden) << 32 | static_cast<uint32_t>(s.intermediate));
+  mix(std::hash<double>()(s.flops.value()));
+  mix(std::hash<double>()(s.bytes.value()));
+  return static_cast<size_t>(h);
+}
+
+bool CalibratedCostModel::ShapeEq::operator()(const QuadrantShape& a,
+                                              const QuadrantShape& b) const {
+  return a.quadrant == b.quadrant && a.compute_format == b.compute_format &&
+         a.num_seqs == b.num_seqs && a.new_tokens == b.new_tokens &&
+         a.context_tokens == b.context_tokens && a.heads == b.heads && a.kv_heads == b.kv_heads &&
+         a.qk_head_dim == b.qk_head_dim && a.v_head_dim == b.v_head_dim &&
+         a.routed_tokens == b.routed_tokens && a.active_experts == b.active_experts &&
+         a.hidden == b.hidden && a.intermediate == b.intermediate &&
+         a.flops.value() == b.flops.value() && a.bytes.value() == b.bytes.value();
+}
+
+Estimate CalibratedCostModel::predict(const QuadrantShape& shape) const {
+  return estimate(canonical(shape), true);
+}
+
+const CostModel::Core& CalibratedCostModel::lookup(const QuadrantShape& key) const {
+  {
+    std::shared_lock<std::shared_mutex> lock(cache_mutex_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+  }
+  const Estimate e = estimate(key, false);
+  std::unique_lock<std::shared_mutex> lock(cache_mutex_);
+  return cache_.emplace(key, Core{e.mean, e.provenance, e.extrapolated}).first->second;
+}
+
+CostModel::Core CalibratedCostModel::predict_core(const QuadrantShape& shape) const {
+  // A small direct-mapped cache per thread in front of the shared one: a run's
+  // consecutive steps mostly snap to shapes just seen, and this answers them without a
+  // lock or a walk through the shared map.
+  struct Slot {
+    const CalibratedCostModel* model = nullptr;
+    uint64_t serial = 0;
+    QuadrantShape key;
+    Core core;
+  };
+  thread_local std::array<Slot, 512> front;
+  const QuadrantShape key = canonical(shape);
+  Slot& slot = front[ShapeHash()(key) % front.size()];
+  if (slot.model == this && slot.serial == serial_ && ShapeEq()(slot.key, key)) return slot.core;
+  slot = {this, serial_, key, lookup(key)};
+  return slot.core;
 }
 
 std::string CalibratedCostModel::describe() const {

@@ -9,8 +9,11 @@
 //                                          catalog.gpus.at("H20"));
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 
 #include "calibration/fit.h"
 #include "sim/cost/cost_model.h"
@@ -31,10 +34,19 @@ class CalibratedCostModel : public CostModel {
                                                      const GpuSpec& target_gpu);
 
   // A quadrant's core (its kernels' component) plus the rest of its work as dense GEMMs.
-  // stddev: the held-out error as a robust sigma (1.4826 x median |rel err|, at least 1%),
-  // doubled outside the fitted range; derived models add 15% in quadrature, the spread of
-  // achieved-to-datasheet ratios across GPU generations that scaling by datasheets ignores.
+  // stddev: the validation-set error as a robust sigma (1.4826 x median |rel err|, at
+  // least 1%; the k-fold error where there is no validation set), doubled for an
+  // extrapolation (outside the fitted range, or a variant or format without its own
+  // model: `extrapolation` says which); derived models add the error measured for
+  // derivation (models/derived-error.json, else 15%) in quadrature.
+  //
+  // The shape's token counts, FLOPs and bytes are first snapped to six significant bits
+  // (each within 0.8% of its value; counts up to 128 exact), and the answer is that of
+  // the snapped shape: predict_core memoises it (numbers only, thread-safe) for the
+  // simulator's hot loop, where a step's attention shape changes every step, and its
+  // answer depends only on the shape, never on which shape came first.
   Estimate predict(const QuadrantShape& shape) const override;
+  Core predict_core(const QuadrantShape& shape) const override;
   Provenance provenance() const override {
     return derived_ ? Provenance::kDerived : Provenance::kFitted;
   }
@@ -46,12 +58,26 @@ class CalibratedCostModel : public CostModel {
   const std::string& gpu() const { return gpu_; }
 
  private:
-  CalibratedCostModel() = default;
+  CalibratedCostModel();
   // The component's model for a format, falling back to bf16 (then any) with a flag.
   const ComponentModel* pick(const std::string& component, const std::string& format,
                              const std::string& variant, bool* fallback) const;
+  struct ShapeHash {
+    size_t operator()(const QuadrantShape& s) const;
+  };
+  struct ShapeEq {
+    bool operator()(const QuadrantShape& a, const QuadrantShape& b) const;
+  };
   ModelFile model_;
-  std::string gpu_;  // the GPU this model answers for
+  // Tells this model's entries in the per-thread front cache from those of a model that
+  // later took the same address.
+  uint64_t serial_ = 0;
+  mutable std::shared_mutex cache_mutex_;
+  mutable std::unordered_map<QuadrantShape, Core, ShapeHash, ShapeEq> cache_;
+  // The estimate of a (snapped) shape; words: with its source and extrapolation texts.
+  Estimate estimate(const QuadrantShape& shape, bool words) const;
+  const Core& lookup(const QuadrantShape& key) const;  // predict_core's shared memo
+  std::string gpu_;                                    // the GPU this model answers for
   bool derived_ = false;
   std::string origin_;  // the file the numbers come from
 };

@@ -94,7 +94,7 @@ std::vector<int64_t> alike(int64_t total, int seqs) {
 // The core features of a shape whose per-sequence lengths are known (decode: KV lengths;
 // prefill: new tokens per sequence after a common prefix) or, when lens is null, alike.
 Features core_features_with(const QuadrantShape& s, const std::vector<int64_t>* lens,
-                            int64_t prefix);
+                            int64_t prefix, bool with_plan = true);
 
 }  // namespace
 
@@ -102,10 +102,14 @@ Features core_features(const QuadrantShape& s) {
   return core_features_with(s, nullptr, -1);
 }
 
+Features core_work(const QuadrantShape& s) {
+  return core_features_with(s, nullptr, -1, false);
+}
+
 namespace {
 
 Features core_features_with(const QuadrantShape& s, const std::vector<int64_t>* lens,
-                            int64_t prefix) {
+                            int64_t prefix, bool with_plan) {
   Features f;
   const double eb = element_bytes(s.compute_format);
   if (s.quadrant == Quadrant::kPrefillAttention || s.quadrant == Quadrant::kDecodeAttention) {
@@ -130,9 +134,14 @@ Features core_features_with(const QuadrantShape& s, const std::vector<int64_t>* 
                         ? seqs * std::max(1, s.heads) * std::ceil(d(s.new_tokens) / seqs / 128.0)
                         : seqs * std::max(1, s.kv_heads);
     // KV read once per KV head, queries read and outputs written in bf16.
-    f.bytes = d(s.context_tokens) * s.kv_heads * (s.qk_head_dim + s.v_head_dim) * eb +
+    // MLA's absorbed decode reads one latent per token that serves as key and value (its
+    // first v_head_dim elements): counted once, as accounting.h counts the cache.
+    const bool latent = !is_prefill(s.quadrant) && s.qk_head_dim != s.v_head_dim;
+    const double kv_elems = latent ? s.qk_head_dim : s.qk_head_dim + s.v_head_dim;
+    f.bytes = d(s.context_tokens) * s.kv_heads * kv_elems * eb +
               d(s.new_tokens) * s.heads * (s.qk_head_dim + s.v_head_dim) * 2.0;
     const bool fp8 = s.compute_format != NumberFormat::kBf16;
+    if (!with_plan) return f;
     if (is_prefill(s.quadrant)) {
       const std::vector<int64_t> q = lens ? *lens : alike(s.new_tokens, s.num_seqs);
       const int64_t pre =
@@ -143,7 +152,8 @@ Features core_features_with(const QuadrantShape& s, const std::vector<int64_t>* 
           f, prefill_attention_plan(q, pre, s.heads, s.kv_heads, s.qk_head_dim, s.v_head_dim, fp8));
     } else {
       const std::vector<int64_t> kv = lens ? *lens : alike(s.context_tokens, s.num_seqs);
-      add_plan(f, decode_attention_plan(kv, s.heads, s.kv_heads, s.qk_head_dim, eb));
+      add_plan(f, decode_attention_plan(kv, s.heads, s.kv_heads, s.qk_head_dim, eb,
+                                        latent ? 0 : s.v_head_dim));
     }
     return f;
   }
@@ -156,8 +166,9 @@ Features core_features_with(const QuadrantShape& s, const std::vector<int64_t>* 
   const double act_bytes = s.compute_format == NumberFormat::kBf16 ? 2.0 : 1.0;
   f.bytes = s.active_experts * 3.0 * s.hidden * s.intermediate * eb +
             2.0 * d(s.routed_tokens) * s.hidden * act_bytes;
-  add_plan(f, moe_ffn_plan(d(s.routed_tokens), s.active_experts, d(s.new_tokens), s.hidden,
-                           s.intermediate, format_name(s.compute_format)));
+  if (with_plan)
+    add_plan(f, moe_ffn_plan(d(s.routed_tokens), s.active_experts, d(s.new_tokens), s.hidden,
+                             s.intermediate, format_name(s.compute_format)));
   return f;
 }
 

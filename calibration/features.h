@@ -52,6 +52,8 @@ std::string kernel_variant(const QuadrantShape& s);
 // The core work of a shape (attention kernel, or the routed experts; zero for dense FFNs),
 // its sequences taken as alike (a QuadrantShape holds only sums).
 Features core_features(const QuadrantShape& s);
+// core_features' FLOPs and bytes alone (no launch plan): cheap.
+Features core_work(const QuadrantShape& s);
 // Everything of the shape that is not its core, as GEMM work (never negative).
 Features residual_gemm_features(const QuadrantShape& s, const Features& core);
 

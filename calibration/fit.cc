@@ -232,17 +232,26 @@ double ComponentModel::base_ns(const Features& x) const {
   return parametric(x, form_of(*this), c);
 }
 
+void ComponentModel::index() {
+  near_index.clear();
+  if (form != "grid") return;
+  for (const Sample& s : points) {
+    const Point o = point_of(s.x, padded, sched);
+    near_index.push_back({o.u, o.v, o.w, std::log(s.t_ns / base_ns(s.x))});
+  }
+}
+
 double ComponentModel::predict_ns(const Features& x) const {
   const double base = base_ns(x);
   if (form != "grid" || points.empty()) return base;
+  QUADRANT_CHECK_MSG(near_index.size() == points.size(),
+                     "ComponentModel::index() not called after the coefficients were set");
   // Inverse-distance mean of the log residuals of the nearest profiled shapes.
   const Point p = point_of(x, padded, sched);
   std::vector<std::pair<double, double>> near;  // distance, log residual
-  for (const Sample& s : points) {
-    const Point o = point_of(s.x, padded, sched);
-    const double dist = distance(p, o, near_by_parallelism);
-    near.emplace_back(dist, std::log(s.t_ns / base_ns(s.x)));
-  }
+  near.reserve(near_index.size());
+  for (const NearPoint& o : near_index)
+    near.emplace_back(distance(p, {o.u, o.v, o.w}, near_by_parallelism), o.log_residual);
   const size_t k = std::min(near.size(), static_cast<size_t>(std::max(1, neighbours)));
   std::partial_sort(near.begin(), near.begin() + static_cast<std::ptrdiff_t>(k), near.end());
   double wsum = 0, rsum = 0;
@@ -344,6 +353,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
       m.points = train;
       m.neighbours = near.neighbours;
       m.near_by_parallelism = near.by_parallelism;
+      m.index();
     }
     return m;
   };
@@ -649,6 +659,10 @@ std::string model_to_json(const ModelFile& m) {
               {"heldout", stats_json(c.heldout)},
               {"training", stats_json(c.training)}};
     if (c.validation.count > 0) j["validation"] = stats_json(c.validation);
+    if (c.derived.count > 0) {
+      j["derived"] = stats_json(c.derived);
+      j["derived_to"] = c.derived_to;
+    }
     Json cand = Json::object();
     for (const auto& [name, e] : c.candidates) cand[name] = stats_json(e);
     j["candidates"] = cand;
@@ -751,6 +765,10 @@ ModelFile read_model(const std::string& file) {
     c.heldout = read_stats(n.at("heldout"));
     c.training = read_stats(n.at("training"));
     if (n.has("validation")) c.validation = read_stats(n.at("validation"));
+    if (n.has("derived")) {
+      c.derived = read_stats(n.at("derived"));
+      c.derived_to = n.string("derived_to");
+    }
     if (n.has("candidates")) {
       Node cand = n.at("candidates");
       for (const std::string& k : cand.keys()) c.candidates.emplace_back(k, read_stats(cand.at(k)));
@@ -778,6 +796,7 @@ ModelFile read_model(const std::string& file) {
       c.points.push_back(s);
     }
     if (c.form == "grid" && c.points.empty()) n.at("points").fail("the grid form needs its points");
+    c.index();
     m.components.push_back(std::move(c));
   }
   if (root.has("engine")) {

@@ -69,11 +69,25 @@ struct ComponentModel {
   // Error on the validation set (shapes never fitted on, nor used to choose the form);
   // count 0 when the model was fitted without one.
   ErrorStats validation;
+  // Error of this component derived by datasheet ratios to another measured GPU, on that
+  // GPU's validation profiles (calibrate error --derive-to --record); count 0 when not
+  // measured. The band of every derived prediction.
+  ErrorStats derived;
+  std::string derived_to;  // the GPU it was measured on
   int folds = 0;
   std::vector<std::pair<std::string, ErrorStats>> candidates;  // held-out error of each form
   // Held-out |predicted / measured - 1| of each shape under the chosen form, worst first
   // (shape key, error); kept in memory for reports, not written to the model file.
   std::vector<std::pair<std::string, double>> heldout_by_shape;
+
+  // The grid form's points in its distance space with their log residuals under the
+  // parametric part: computed once by index() after the coefficients are set (fit, read,
+  // derive), so that a prediction does not redo them per point.
+  struct NearPoint {
+    double u, v, w, log_residual;
+  };
+  std::vector<NearPoint> near_index;
+  void index();
 
   double base_ns(const Features& x) const;     // the parametric part
   double predict_ns(const Features& x) const;  // with the grid correction, if any

@@ -26,6 +26,18 @@ struct Cta {
 std::pair<double, double> list_schedule(const std::vector<Cta>& ctas, double slots) {
   const size_t n = static_cast<size_t>(std::max(1.0, slots));
   if (ctas.empty()) return {0, 0};
+  // One wave: the largest CTA alone sets the busiest slot.
+  if (ctas.size() <= n) {
+    const Cta& big = *std::max_element(ctas.begin(), ctas.end(),
+                                       [](const Cta& a, const Cta& b) { return a.work < b.work; });
+    return {big.flops * static_cast<double>(n), big.bytes * static_cast<double>(n)};
+  }
+  // Alike CTAs go round the slots in turn: the first ones get one more.
+  if (std::all_of(ctas.begin(), ctas.end(), [&](const Cta& c) { return c.work == ctas[0].work; })) {
+    const double rounds = std::ceil(static_cast<double>(ctas.size()) / static_cast<double>(n));
+    return {rounds * ctas[0].flops * static_cast<double>(n),
+            rounds * ctas[0].bytes * static_cast<double>(n)};
+  }
   struct Slot {
     double end, flops, bytes;
   };
@@ -71,7 +83,7 @@ double expected_tiles_per_bin(double n, double bins, double tile) {
 }
 
 KernelPlan decode_attention_plan(const std::vector<int64_t>& kv_lens, int heads, int kv_heads,
-                                 int head_dim, double kv_bytes) {
+                                 int head_dim, double kv_bytes, int v_dim) {
   KernelPlan p;
   p.path = kv_bytes < 2 && head_dim == 128 ? "mma" : "simt";
   const double batch = static_cast<double>(kv_lens.size());
@@ -88,7 +100,7 @@ KernelPlan decode_attention_plan(const std::vector<int64_t>& kv_lens, int heads,
   p.slots = kPlanSms * (p.path == "mma" || gb < 8 ? 3.0 : 2.0);
   std::vector<Cta> ctas;
   ctas.reserve(static_cast<size_t>(batch * groups * splits));
-  const double per_token_bytes = 2.0 * head_dim * kv_bytes;
+  const double per_token_bytes = (head_dim + (v_dim < 0 ? head_dim : v_dim)) * kv_bytes;
   for (int64_t len : kv_lens)  // blockIdx.z: sequence (slowest)
     for (double g = 0; g < groups; ++g)
       for (double s = 0; s < splits; ++s) {  // blockIdx.x: split (fastest)

@@ -56,6 +56,9 @@ struct Estimate {
   Provenance provenance = Provenance::kRoofline;
   std::string source;         // model file and entry, or "roofline:<gpu>"
   bool extrapolated = false;  // outside the calibrated range
+  // Why, in words, when extrapolated (e.g. "decode_attention d576v512 (MLA latent): no
+  // fitted model, answered by decode_attention[d128]"); empty otherwise.
+  std::string extrapolation;
 };
 
 // What a serving engine adds to its quadrant kernels, fitted from its measured steps

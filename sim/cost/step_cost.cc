@@ -48,13 +48,15 @@ StepCostModel::FfnEntry StepCostModel::ffn_cost(int64_t tokens, Phase phase) con
   }
   FfnEntry e;
   if (moe_layers_ > 0) {
-    Estimate est = cost_model_.predict(ffn_shape(model_, layout_, phase, tokens, true));
+    const CostModel::Core est =
+        cost_model_.predict_core(ffn_shape(model_, layout_, phase, tokens, true));
     e.ffn += est.mean * moe_layers_;
     e.provenance = worse(e.provenance, est.provenance);
     e.extrapolated |= est.extrapolated;
   }
   if (dense_layers_ > 0) {
-    Estimate est = cost_model_.predict(ffn_shape(model_, layout_, phase, tokens, false));
+    const CostModel::Core est =
+        cost_model_.predict_core(ffn_shape(model_, layout_, phase, tokens, false));
     e.ffn += est.mean * dense_layers_;
     e.provenance = worse(e.provenance, est.provenance);
     e.extrapolated |= est.extrapolated;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "sim/core/error.h"
 #include "tests/calibration/synthetic.h"
@@ -168,6 +169,65 @@ TEST(CalibratedCostModel, CommittedH100ModelAnswersEveryQuadrant) {
   Estimate ef = m->predict(f);
   // At least the expert weights at the datasheet bandwidth (3.35 TB/s).
   EXPECT_GT(ef.mean.to_seconds(), ff.bytes / 3.35e12 * 0.9);
+}
+
+// The memo answers a shape by its snapped shape, so that the answer depends on the shape
+// alone: any query order gives the same figures, predict_core and predict agree, and the
+// snapping moves a prediction by less than a percent.
+TEST(CalibratedCostModel, MemoisedAnswersDependOnTheShapeAlone) {
+  auto a = CalibratedCostModel::load(synthetic_model());
+  auto b = CalibratedCostModel::load(synthetic_model());
+  std::vector<QuadrantShape> shapes;
+  for (int batch : {1, 7, 64, 200})
+    for (int kv : {300, 1000, 4097, 20000}) shapes.push_back(decode_attention(batch, kv));
+  std::vector<int64_t> forward, backward(shapes.size());
+  for (const QuadrantShape& s : shapes) forward.push_back(a->predict_core(s).mean.ns());
+  for (size_t i = shapes.size(); i-- > 0;) backward[i] = b->predict_core(shapes[i]).mean.ns();
+  EXPECT_EQ(forward, backward);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    EXPECT_EQ(a->predict(shapes[i]).mean.ns(), forward[i]);
+    // Against the component evaluated on the exact shape's features.
+    const ComponentModel* c = a->model().find("decode_attention", "bf16", "d128");
+    ASSERT_NE(c, nullptr);
+    const double exact = c->predict_ns(core_features(shapes[i]));
+    EXPECT_NEAR(static_cast<double>(forward[i]) / exact, 1.0, 0.01) << i;
+  }
+  // Again, now from the memo: the same figures.
+  for (size_t i = 0; i < shapes.size(); ++i)
+    EXPECT_EQ(a->predict_core(shapes[i]).mean.ns(), forward[i]);
+}
+
+// No silent fallback: a shape whose kernel variant has no fitted model (MLA's absorbed
+// decode attention, a 576/512 latent, on a model of d128 GQA kernels) is an extrapolation
+// that says which model answered it, and its band is wider.
+TEST(CalibratedCostModel, AVariantWithoutAModelIsANamedExtrapolation) {
+  auto m = CalibratedCostModel::load(synthetic_model());
+  QuadrantShape mla;
+  mla.quadrant = Quadrant::kDecodeAttention;
+  mla.num_seqs = 32;
+  mla.new_tokens = 32;
+  mla.context_tokens = 32 * 2000;
+  mla.heads = 16;
+  mla.kv_heads = 1;
+  mla.qk_head_dim = 576;
+  mla.v_head_dim = 512;
+  const Features f = core_features(mla);
+  // The latent is read once per token, as key and as value.
+  EXPECT_DOUBLE_EQ(f.bytes, 32.0 * 2000 * 576 * 2 + 32.0 * 16 * (576 + 512) * 2);
+  mla.flops = Flops(f.flops);
+  mla.bytes = Bytes(f.bytes);
+  const Estimate e = m->predict(mla);
+  EXPECT_TRUE(e.extrapolated);
+  EXPECT_NE(e.extrapolation.find("d576v512 (MLA latent): no fitted model, answered by "
+                                 "decode_attention[d128]"),
+            std::string::npos)
+      << e.extrapolation;
+  EXPECT_TRUE(m->predict_core(mla).extrapolated);
+  const Estimate g = m->predict(decode_attention(32, 2000));
+  EXPECT_FALSE(g.extrapolated);
+  EXPECT_TRUE(g.extrapolation.empty());
+  EXPECT_GT(e.stddev.ns() / static_cast<double>(e.mean.ns()),
+            g.stddev.ns() / static_cast<double>(g.mean.ns()));
 }
 
 }  // namespace
