@@ -6,6 +6,8 @@
 #include <cmath>
 
 #include "calibration/kernel_plan.h"
+#include "kernels/plan/dispatch.h"
+#include "kernels/plan/launch_plan.h"
 #include "sim/core/error.h"
 
 namespace quadrant::calibration {
@@ -82,6 +84,49 @@ void add_plan(Features& f, const KernelPlan& p) {
   f.aux_bytes = p.aux_bytes;
 }
 
+// The plan features from the kernels' own launch plans (kernels/plan/launch_plan.h: the
+// functions the launchers call): the planned launches' busiest-slot FLOPs and bytes and
+// their rounds over the slots; the bytes of the helper launches (those with under 5% of
+// the op's FLOPs: split-KV combine, V transpose, routing, gather, dequantisation,
+// combine). The 16-row mma.sync FFN GEMMs are not list-scheduled there: their busiest
+// slot streams a 128-row weight slice (and 16 activation rows) per CTA and round.
+// false when make_op would reject the shape (no plan: the caller uses the mirror).
+bool launch_plan_features(const std::string& quadrant, const std::string& format,
+                          const kernels::ShapeParams& params, Features& f) {
+  kernels::plan::LaunchPlan p;
+  try {
+    p = kernels::plan::plan_launches(quadrant, format, params, kPlanSms);
+  } catch (const std::exception&) {
+    return false;
+  }
+  const double total = p.flops();
+  f.sched_flops = f.crit_bytes = f.waves = f.aux_bytes = 0;
+  const bool ffn = quadrant == "prefill_ffn" || quadrant == "decode_ffn";
+  for (const kernels::plan::KernelLaunch& l : p.launches) {
+    if (l.flops < 0.05 * total) {
+      f.aux_bytes += l.bytes;
+      continue;
+    }
+    const double slots = static_cast<double>(kPlanSms) * std::max(1, l.ctas_per_sm);
+    const double rounds = std::ceil(l.waves - 1e-9);
+    f.waves += rounds;
+    f.sched_flops += l.sched_flops > 0 ? l.sched_flops : l.flops;
+    if (l.sched_bytes > 0) {
+      f.crit_bytes += l.sched_bytes;
+    } else if (ffn && !l.persistent && l.grid > 0) {
+      const double k = l.kernel.find("(gate/up)") != std::string::npos
+                           ? static_cast<double>(params.at("hidden"))
+                           : static_cast<double>(params.at("intermediate"));
+      const double w = format == "bf16" ? 2 : format == "fp8" ? 1 : 0.5;
+      const double a = format == "bf16" ? 2 : 1;
+      f.crit_bytes += slots * rounds * (kernels::plan::kMoeMmaBlockN * w + 16 * a) * k;
+    } else {
+      f.crit_bytes += l.bytes;
+    }
+  }
+  return true;
+}
+
 // Sequence lengths of a shape taken as alike: the sums spread evenly (the remainder over
 // the first sequences).
 std::vector<int64_t> alike(int64_t total, int seqs) {
@@ -93,23 +138,55 @@ std::vector<int64_t> alike(int64_t total, int seqs) {
 
 // The core features of a shape whose per-sequence lengths are known (decode: KV lengths;
 // prefill: new tokens per sequence after a common prefix) or, when lens is null, alike.
-Features core_features_with(const QuadrantShape& s, const std::vector<int64_t>* lens,
-                            int64_t prefix, bool with_plan = true);
+Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* params,
+                            bool with_plan = true);
 
 }  // namespace
 
 Features core_features(const QuadrantShape& s) {
-  return core_features_with(s, nullptr, -1);
+  return core_features_with(s, nullptr);
 }
 
 Features core_work(const QuadrantShape& s) {
-  return core_features_with(s, nullptr, -1, false);
+  return core_features_with(s, nullptr, false);
 }
 
 namespace {
 
-Features core_features_with(const QuadrantShape& s, const std::vector<int64_t>* lens,
-                            int64_t prefix, bool with_plan) {
+// The make_op parameters of a QuadrantShape, its sequences taken as alike (a
+// QuadrantShape holds only sums), an FFN's rows spread over its active experts one pick
+// per row, hidden and intermediate padded to the 128 the kernels need.
+kernels::ShapeParams alike_params(const QuadrantShape& s) {
+  const int64_t seqs = std::max(1, s.num_seqs);
+  auto pad = [](int v) { return static_cast<int64_t>((v + 127) / 128 * 128); };
+  switch (s.quadrant) {
+    case Quadrant::kDecodeAttention:
+      return {{"batch", seqs},
+              {"kv_len", std::max<int64_t>(1, (s.context_tokens + seqs / 2) / seqs)},
+              {"heads", s.heads},
+              {"kv_heads", s.kv_heads},
+              {"head_dim", s.qk_head_dim}};
+    case Quadrant::kPrefillAttention: {
+      const int64_t len = std::max<int64_t>(1, (s.new_tokens + seqs / 2) / seqs);
+      return {{"batch", seqs},
+              {"seq_len", len},
+              {"prefix_len", std::max<int64_t>(0, s.context_tokens / seqs - len)},
+              {"heads", s.heads},
+              {"kv_heads", s.kv_heads},
+              {"head_dim", s.qk_head_dim},
+              {"v_head_dim", s.v_head_dim}};
+    }
+    default:
+      return {{"tokens", std::max<int64_t>(1, s.routed_tokens)},
+              {"experts", s.active_experts},
+              {"top_k", 1},
+              {"hidden", pad(s.hidden)},
+              {"intermediate", pad(s.intermediate)}};
+  }
+}
+
+Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* params,
+                            bool with_plan) {
   Features f;
   const double eb = element_bytes(s.compute_format);
   if (s.quadrant == Quadrant::kPrefillAttention || s.quadrant == Quadrant::kDecodeAttention) {
@@ -142,18 +219,19 @@ Features core_features_with(const QuadrantShape& s, const std::vector<int64_t>* 
               d(s.new_tokens) * s.heads * (s.qk_head_dim + s.v_head_dim) * 2.0;
     const bool fp8 = s.compute_format != NumberFormat::kBf16;
     if (!with_plan) return f;
+    if (!latent && launch_plan_features(component_name(s.quadrant), format_name(s.compute_format),
+                                        params ? *params : alike_params(s), f))
+      return f;
+    // A shape the kernels do not run (MLA's absorbed decode, a GQA group that does not
+    // divide 8): the mirror's reading of the launcher, an extrapolation either way.
     if (is_prefill(s.quadrant)) {
-      const std::vector<int64_t> q = lens ? *lens : alike(s.new_tokens, s.num_seqs);
       const int64_t pre =
-          prefix >= 0
-              ? prefix
-              : std::max<int64_t>(0, (s.context_tokens - s.new_tokens) / std::max(1, s.num_seqs));
-      add_plan(
-          f, prefill_attention_plan(q, pre, s.heads, s.kv_heads, s.qk_head_dim, s.v_head_dim, fp8));
+          std::max<int64_t>(0, (s.context_tokens - s.new_tokens) / std::max(1, s.num_seqs));
+      add_plan(f, prefill_attention_plan(alike(s.new_tokens, s.num_seqs), pre, s.heads, s.kv_heads,
+                                         s.qk_head_dim, s.v_head_dim, fp8));
     } else {
-      const std::vector<int64_t> kv = lens ? *lens : alike(s.context_tokens, s.num_seqs);
-      add_plan(f, decode_attention_plan(kv, s.heads, s.kv_heads, s.qk_head_dim, eb,
-                                        latent ? 0 : s.v_head_dim));
+      add_plan(f, decode_attention_plan(alike(s.context_tokens, s.num_seqs), s.heads, s.kv_heads,
+                                        s.qk_head_dim, eb, latent ? 0 : s.v_head_dim));
     }
     return f;
   }
@@ -166,7 +244,8 @@ Features core_features_with(const QuadrantShape& s, const std::vector<int64_t>* 
   const double act_bytes = s.compute_format == NumberFormat::kBf16 ? 2.0 : 1.0;
   f.bytes = s.active_experts * 3.0 * s.hidden * s.intermediate * eb +
             2.0 * d(s.routed_tokens) * s.hidden * act_bytes;
-  if (with_plan)
+  if (with_plan && !launch_plan_features(component_name(s.quadrant), format_name(s.compute_format),
+                                         params ? *params : alike_params(s), f))
     add_plan(f, moe_ffn_plan(d(s.routed_tokens), s.active_experts, d(s.new_tokens), s.hidden,
                              s.intermediate, format_name(s.compute_format)));
   return f;
@@ -303,19 +382,9 @@ Features profile_features(const std::string& quadrant, const ProfileShape& p,
     add_plan(f, dense_gemm_plan(m, n, k, eb));
     return f;
   }
-  const QuadrantShape s = shape_from_params(quadrant, p, where, path);
-  if (quadrant != "decode_attention" && quadrant != "prefill_attention") return core_features(s);
-  // Each sequence's own length, spread as the kernels spread them.
-  const bool decode = quadrant == "decode_attention";
-  const int64_t hi = p.params.at(decode ? "kv_len" : "seq_len");
-  const auto lo_it = p.params.find(decode ? "kv_len_min" : "seq_len_min");
-  const int64_t lo = lo_it == p.params.end() ? hi : lo_it->second;
-  std::vector<int64_t> lens;
-  for (int64_t b = 0; b < s.num_seqs; ++b)
-    lens.push_back(lo +
-                   (hi - lo) * ((b * 7919) % s.num_seqs) / std::max<int64_t>(1, s.num_seqs - 1));
-  const auto prefix = p.params.find("prefix_len");
-  return core_features_with(s, &lens, prefix == p.params.end() ? 0 : prefix->second);
+  // The launch plan of the profiled parameters themselves: each sequence's own length.
+  const kernels::ShapeParams params(p.params.begin(), p.params.end());
+  return core_features_with(shape_from_params(quadrant, p, where, path), &params);
 }
 
 std::string profile_variant(const std::string& quadrant, const ProfileShape& p,

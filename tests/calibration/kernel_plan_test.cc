@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "calibration/profile.h"
+#include "kernels/plan/launch_plan.h"
 
 namespace quadrant::calibration {
 namespace {
@@ -46,9 +47,14 @@ TEST(KernelPlan, DecodeAttentionCtasMatchTheRecordedGrids) {
           lens(s, "kv_len", "kv_len_min"), static_cast<int>(s.params.at("heads")),
           static_cast<int>(s.params.at("kv_heads")), static_cast<int>(s.params.at("head_dim")),
           s.format == "bf16" ? 2 : 1);
+      // The kernels' own plan (what calibration fits on) and the mirror (its fallback).
+      const auto kp = kernels::plan::plan_launches(
+          "decode_attention", s.format, kernels::ShapeParams(s.params.begin(), s.params.end()),
+          kPlanSms);
       for (const KernelRecord& k : s.kernels)
         if (k.name.find("combine") == std::string::npos) {
           EXPECT_EQ(grid_ctas(k), plan.ctas) << shape_key(s);
+          EXPECT_EQ(grid_ctas(k), static_cast<double>(kp.launches.at(0).grid)) << shape_key(s);
           ++checked;
         }
     }
@@ -67,9 +73,17 @@ TEST(KernelPlan, PrefillAttentionCtasMatchTheRecordedGrids) {
           s.params.count("prefix_len") ? s.params.at("prefix_len") : 0,
           static_cast<int>(s.params.at("heads")), static_cast<int>(s.params.at("kv_heads")), qk, v,
           s.format == "fp8");
+      const auto kp = kernels::plan::plan_launches(
+          "prefill_attention", s.format, kernels::ShapeParams(s.params.begin(), s.params.end()),
+          kPlanSms);
+      double planned = 0;
+      for (const auto& l : kp.launches)
+        if (l.kernel.find("prefill_attention") != std::string::npos)
+          planned = static_cast<double>(l.grid);
       for (const KernelRecord& k : s.kernels)
         if (k.name.find("prefill_attention_kernel") != std::string::npos) {
           EXPECT_EQ(grid_ctas(k), plan.ctas) << shape_key(s);
+          EXPECT_EQ(grid_ctas(k), planned) << shape_key(s);
           // The wgmma kernels are named sm90_...; the mma.sync one is not.
           EXPECT_EQ(k.name.find("sm90_prefill") != std::string::npos, plan.path != "mma")
               << shape_key(s) << " " << k.name;
