@@ -59,9 +59,10 @@ std::unique_ptr<CalibratedCostModel> CalibratedCostModel::derive(const Calibrate
     unscaled.points.clear();
     unscaled.near_index.clear();
     c.ns_per_flop *= from_peak / to_peak;
-    // Memory terms: whole-op, busiest-slot and helper-kernel bytes all move through HBM.
+    // Whole-op and helper-kernel bytes stream through HBM: scaled by the bandwidths. A
+    // slot's own bytes are bound by what one SM keeps in flight (its latency), not by
+    // the HBM: left as they are, as are the per-wave and fixed costs.
     c.ns_per_byte *= bw_ratio;
-    c.ns_per_crit_byte *= bw_ratio;
     c.ns_per_aux_byte *= bw_ratio;
     // The grid's points keep their measured times on the calibrated GPU; scale them with
     // the base so that the relative corrections they carry stay the same.
@@ -266,7 +267,7 @@ const CostModel::Core& CalibratedCostModel::lookup(const QuadrantShape& key) con
   }
   const Estimate e = estimate(key, false);
   std::unique_lock<std::shared_mutex> lock(cache_mutex_);
-  return cache_.emplace(key, Core{e.mean, e.provenance, e.extrapolated}).first->second;
+  return cache_.emplace(key, Core{e.mean, e.provenance, e.extrapolated, e.stddev}).first->second;
 }
 
 CostModel::Core CalibratedCostModel::predict_core(const QuadrantShape& shape) const {

@@ -217,6 +217,10 @@ void add_calibrate_error_command(CLI::App* cal) {
   err->add_option("profiles", profiles, "profile files or folders")->required();
   err->add_option("--derive-to", derive_to, "derive the model to this catalog GPU first");
   err->add_option("--catalog", catalog_file, "hardware catalog (for --derive-to)");
+  static bool err_record = false;
+  err->add_flag("--record", err_record,
+                "with --derive-to: write the derived error into MODEL (each component's "
+                "\"derived\" field), the band derived predictions then carry");
   static int err_worst = 0;
   err->add_option("--worst", err_worst, "also list each op's N worst shapes")
       ->check(CLI::Range(0, 1000));
@@ -232,8 +236,29 @@ void add_calibrate_error_command(CLI::App* cal) {
     }
     std::printf("%s%s on measured profiles\n%-28s %-5s %6s %8s %8s\n", model->describe().c_str(),
                 derive_to.empty() ? "" : " (derived)", "op", "fmt", "shapes", "median", "P95");
-    for (const calibration::ProfileError& r :
-         calibration::error_on_profiles(model->model(), profiles)) {
+    const std::vector<calibration::ProfileError> rows =
+        calibration::error_on_profiles(model->model(), profiles);
+    if (err_record) {
+      if (derive_to.empty())
+        throw InputError("", "--record", "needs --derive-to (it records the derived error)");
+      calibration::ModelFile base = calibration::read_model(model_file);
+      int recorded = 0;
+      for (calibration::ComponentModel& c : base.components) {
+        c.derived = {};
+        c.derived_to.clear();
+        for (const calibration::ProfileError& r : rows)
+          if (r.answered_by.empty() && r.component == c.component && r.format == c.format &&
+              r.variant == c.variant) {
+            c.derived = r.stats;
+            c.derived_to = derive_to;
+            ++recorded;
+          }
+      }
+      calibration::save_text(model_file, calibration::model_to_json(base));
+      std::printf("recorded the derived error of %d components in %s\n", recorded,
+                  model_file.c_str());
+    }
+    for (const calibration::ProfileError& r : rows) {
       const std::string op = r.variant.empty() ? r.component : r.component + "[" + r.variant + "]";
       std::printf("%-28s %-5s %6d %7.1f%% %7.1f%%%s\n", op.c_str(), r.format.c_str(), r.stats.count,
                   100 * r.stats.median, 100 * r.stats.p95,

@@ -86,10 +86,11 @@ class CostModel {
     Duration mean;
     Provenance provenance = Provenance::kRoofline;
     bool extrapolated = false;
+    Duration stddev;  // the band (zero: none known)
   };
   virtual Core predict_core(const QuadrantShape& shape) const {
     const Estimate e = predict(shape);
-    return {e.mean, e.provenance, e.extrapolated};
+    return {e.mean, e.provenance, e.extrapolated, e.stddev};
   }
   // The engine terms measured for this model (nullptr: none; the step is its kernels).
   virtual const EngineOverhead* engine_overhead(const ModelSpec& model) const {

@@ -19,7 +19,7 @@ class RooflineCostModel final : public CostModel {
   explicit RooflineCostModel(GpuSpec gpu);
   Estimate predict(const QuadrantShape& shape) const override;
   Core predict_core(const QuadrantShape& shape) const override {
-    return {time(shape), Provenance::kRoofline, false};
+    return {time(shape), Provenance::kRoofline, false, Duration::zero()};
   }
   Provenance provenance() const override { return Provenance::kRoofline; }
   std::string describe() const override { return source_; }
