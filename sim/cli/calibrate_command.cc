@@ -12,6 +12,7 @@
 //                                            the H200's own profiles)
 // The simulator loads model files through the CostModel seam (calibrated_cost_model.h).
 #include <algorithm>
+#include <filesystem>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -69,6 +70,12 @@ void add_calibrate_command(CLI::App& app) {
       ->check(CLI::Range(0, 1000));
   fit->callback([] {
     calibration::ModelFile m = calibration::fit_profiles(fit_inputs, folds, fit_validation);
+    // The serving-engine terms (calibrate engine) are measured apart: a refit keeps them.
+    if (std::filesystem::exists(fit_out) && is_model_file(fit_out)) {
+      m.engine = calibration::read_model(fit_out).engine;
+      if (!m.engine.empty())
+        std::printf("kept the %zu engine entries of %s\n", m.engine.size(), fit_out.c_str());
+    }
     calibration::save_text(fit_out, calibration::model_to_json(m));
     std::printf("fitted %zu components for %s from %zu profiles -> %s\n", m.components.size(),
                 m.gpu.c_str(), m.profiles.size(), fit_out.c_str());
