@@ -422,28 +422,30 @@ void Simulation::launch(SimTime now, int inst) {
   st.launch = now;
 
   // The batch former chooses; the choices take effect here, in its order.
-  for (int k = former.ready_admissions(in.running_live, in.prefilling, in.ready_queue.size());
-       k > 0; --k) {
-    const uint32_t s = in.ready_queue.front();
-    in.ready_queue.pop_front();
-    running_.admit(in, s);
-  }
+  if (!in.ready_queue.empty())
+    for (int k = former.ready_admissions(in.running_live, in.prefilling, in.ready_queue.size());
+         k > 0; --k) {
+      const uint32_t s = in.ready_queue.front();
+      in.ready_queue.pop_front();
+      running_.admit(in, s);
+    }
   const int n = decodes ? in.running_live : 0;
   chunks_.clear();
-  former.choose_chunks(
-      in.prefill_queue.size(),
-      [&](size_t i) {
-        const Request& r = slab_[in.prefill_queue[i]];
-        return PrefillProgress{r.prefill_target, r.prefill_scheduled,
-                               r.prefill_scheduled != 0 || r.blocks != 0};
-      },
-      former.prefill_budget(n, q), in.kv.capacity() - in.kv.used(),
-      former.seats(in.running_live, in.prefilling), chunks_);
+  if (!in.prefill_queue.empty())
+    former.choose_chunks(
+        in.prefill_queue.size(),
+        [&](size_t i) {
+          const uint32_t s = in.prefill_queue[i];
+          const Request& r = slab_[s];
+          return PrefillProgress{r.prefill_target, r.prefill_scheduled,
+                                 r.prefill_scheduled != 0 || r.blocks != 0, s};
+        },
+        former.prefill_budget(n, q), in.kv.capacity() - in.kv.used(),
+        former.seats(in.running_live, in.prefilling), chunks_);
   BatchShape pre;
   size_t left = 0;  // chunks that completed their prompt so far: gone from the queue
   for (const ChunkChoice& ch : chunks_) {
-    const size_t at = ch.queue_index - left;
-    const uint32_t s = in.prefill_queue[at];
+    const uint32_t s = static_cast<uint32_t>(ch.seq);
     Request& r = slab_[s];
     if (ch.admit_blocks > 0) {
       r.blocks = static_cast<int32_t>(ch.admit_blocks);
@@ -463,7 +465,8 @@ void Simulation::launch(SimTime now, int inst) {
         r.output_tokens > 1 && !r.transfer_started)
       begin_transfer(now, s);  // layer-wise: KV streams out while the prompt computes
     if (ch.completes) {
-      in.prefill_queue.erase(in.prefill_queue.begin() + static_cast<std::ptrdiff_t>(at));
+      in.prefill_queue.erase(in.prefill_queue.begin() +
+                             static_cast<std::ptrdiff_t>(ch.queue_index - left));
       ++left;
     }
   }

@@ -41,10 +41,12 @@ struct PrefillProgress {
   int64_t target = 0;     // tokens to compute: the prompt (after a preemption, + generated)
   int64_t scheduled = 0;  // tokens launched by earlier steps
   bool admitted = false;  // it holds its KV blocks
+  uint64_t seq = 0;       // the driver's name for the sequence, copied into its chunk
 };
 
 // One prefill chunk of the step being formed.
 struct ChunkChoice {
+  uint64_t seq = 0;          // PrefillProgress::seq
   size_t queue_index = 0;    // the sequence's place in the prefill queue the walk saw
   int64_t start = 0;         // prompt tokens scheduled before this chunk
   int64_t tokens = 0;        // tokens [start, start + tokens) of its prompt
@@ -90,6 +92,7 @@ class BatchFormer {
     for (size_t i = 0; i < queue_size && budget > 0; ++i) {
       const PrefillProgress p = progress_of(i);
       ChunkChoice c;
+      c.seq = p.seq;
       c.queue_index = i;
       c.start = p.scheduled;
       if (!p.admitted) {
