@@ -9,10 +9,7 @@
 
 #include "reports/svg.h"
 #include "sim/core/error.h"
-
-#ifndef QUADRANT_GIT_REVISION
-#define QUADRANT_GIT_REVISION "unknown"
-#endif
+#include "sim/core/version.h"
 
 namespace quadrant::reports {
 
@@ -224,7 +221,7 @@ json results_json(const PlanResult& r) {
   json j;
   j["schema_version"] = kResultsSchemaVersion;
   j["tool"] = "quadrant plan";
-  j["git_revision"] = QUADRANT_GIT_REVISION;
+  j["git_revision"] = git_revision();
   j["seed"] = r.scenario.seed;
   j["scenario"] = scenario_json(r.scenario);
   j["target_rate_per_s"] = r.target_rate_per_s;
@@ -708,7 +705,7 @@ std::string header_text(const PlanResult& r) {
          " req/s | objective " + to_string(r.scenario.search.objective) + " | seed " +
          std::to_string(r.scenario.seed) + " | " + std::to_string(r.simulations) +
          " simulations | " + std::to_string(r.candidates.size()) + " sized plans | quadrant " +
-         QUADRANT_GIT_REVISION;
+         git_revision();
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <exception>
 
 #include "sim/core/error.h"
+#include "sim/core/version.h"
 #include "sim/serving/batch_former.h"
 #include "sim/serving/kv_manager.h"
 #include "sim/workload/request_source.h"
@@ -79,7 +80,7 @@ class Driver {
     m.max_batch_tokens = limits_.max_batch_tokens;
     m.chunk_size = limits_.chunk_size;
     m.seed = opt_.seed;
-    m.revision = QUADRANT_GIT_REVISION;
+    m.revision = git_revision();
   }
 
   EngineRun run() {

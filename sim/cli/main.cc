@@ -8,11 +8,12 @@
 
 #include "sim/cli/commands.h"
 #include "sim/core/error.h"
+#include "sim/core/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"quadrant: capacity planner for prefill/decode-disaggregated MoE serving"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("quadrant ") + QUADRANT_GIT_REVISION);
+  app.set_version_flag("--version", std::string("quadrant ") + quadrant::git_revision());
   quadrant::cli::add_commands(app);
   try {
     app.parse(argc, argv);

@@ -16,6 +16,7 @@
 #include "sim/cli/commands.h"
 #include "sim/cli/cost_models.h"
 #include "sim/core/error.h"
+#include "sim/core/version.h"
 #include "sim/engine/simulation.h"
 #include "sim/io/output_dir.h"
 #include "sim/io/scenario_io.h"
@@ -108,7 +109,7 @@ ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResu
   for (const auto& [gpu, src] : m.cost_sources) sources[gpu] = src;
   return {
       {"schema_version", kMetricsSchema},
-      {"git_revision", QUADRANT_GIT_REVISION},
+      {"git_revision", git_revision()},
       {"seed", seed},
       {"scenario", scenario_json(s)},
       {"cost_sources", sources},

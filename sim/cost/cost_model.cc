@@ -2,20 +2,6 @@
 
 namespace quadrant {
 
-const char* to_string(Quadrant q) {
-  switch (q) {
-    case Quadrant::kPrefillAttention:
-      return "prefill_attention";
-    case Quadrant::kPrefillFfn:
-      return "prefill_ffn";
-    case Quadrant::kDecodeAttention:
-      return "decode_attention";
-    case Quadrant::kDecodeFfn:
-      return "decode_ffn";
-  }
-  return "?";
-}
-
 const char* to_string(Provenance p) {
   switch (p) {
     case Provenance::kMeasured:

@@ -9,9 +9,9 @@
 #include <cstdint>
 
 #include "sim/core/units.h"
-#include "sim/cost/cost_model.h"
 #include "sim/model/layout.h"
 #include "sim/model/model_spec.h"
+#include "sim/model/quadrant_shape.h"
 
 namespace quadrant {
 

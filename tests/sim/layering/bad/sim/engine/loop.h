@@ -1,0 +1,3 @@
+// Fixture: the other half of the cycle (see ../serving/policy.h).
+#pragma once
+#include "sim/serving/policy.h"
