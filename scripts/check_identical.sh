@@ -52,7 +52,7 @@ run() {  # name, command...: run quietly, show the command's stderr only on fail
 for f in scenarios/default.json scenarios/examples/*.json tests/identical/*.json; do
   n="$(basename "$f" .json)"
   extra=()
-  [[ "$f" == tests/identical/* ]] && extra=(--trace "$out/simulate-$n/trace.json")
+  [[ "$f" == tests/identical/* ]] && extra=(--trace "$out/trace-$n.json")
   mkdir -p "$out/simulate-$n"
   run "simulate-$n" "$bin" simulate "$f" --out "$out/simulate-$n" --quiet "${extra[@]}"
   # The search section is the examples'; the variants plan only where they have one.
