@@ -522,9 +522,19 @@ void Simulation::step_done(SimTime now, int inst) {
 
 // Makes room for `extra` more blocks for `s` by preempting the most recently admitted
 // sequences (vLLM's recompute policy), `s` itself if it is the latest. False: `s` went.
+// A victim whose last token this very step produced is finished, not preempted: it is
+// done, and recomputing it would readmit a sequence with nothing left to decode (that
+// aborted on valid input once: a decode pool out of KV, RunningSet::admit's check).
 bool Simulation::make_room(SimTime now, Instance& in, int inst, uint32_t s, int64_t extra) {
   while (!in.kv.fits(extra)) {
     const uint32_t victim = preemption_victim(in.running, Instance::kGone);
+    Request& v = slab_[victim];
+    running_.sync(in, v);
+    if (victim != s && v.generated >= v.output_tokens) {
+      running_.remove(in, victim);
+      finish(now, victim);
+      continue;
+    }
     preempt(now, victim, inst);
     if (victim == s) return false;
   }

@@ -80,6 +80,7 @@ void RequestMetrics::finish(uint64_t id, SimTime arrival, SimTime first_launch, 
                         static_cast<float>(queue), false});
   const bool met = ttft <= slo_.ttft.to_seconds() && tpot <= slo_.tpot.to_seconds();
   if (window_open_ && done - SimTime::start() >= warmup_) {
+    last_finish_ = std::max(last_finish_, done);
     ++window_finished_;
     window_met_ += met ? 1 : 0;
     window_output_tokens_ += output_tokens;
@@ -115,6 +116,8 @@ void RequestMetrics::fill(SimulationSummary& s, double window_s) const {
   const double judged = static_cast<double>(s.requests_scored) + static_cast<double>(rejected_);
   s.slo_attainment = judged > 0 ? static_cast<double>(met_) / judged : 0.0;
   // Goodput, throughput and output tokens/s: one window, one population (see metrics.h).
+  if (window_to_last_finish_ && window_finished_ > 0)
+    window_s = last_finish_.to_seconds() - warmup_.to_seconds();
   if (window_s > 0) {
     s.goodput_rps = static_cast<double>(window_met_) / window_s;
     s.throughput_rps = static_cast<double>(window_finished_) / window_s;

@@ -11,7 +11,9 @@
 //   finish inside the window, goodput those of them that met both SLOs, output tokens/s
 //   their output tokens, each divided by the window's length. One window for all three,
 //   so goodput <= throughput; past saturation throughput is what the cluster served,
-//   not what arrived.
+//   not what arrived. When no request has finished by the last arrival (a run shorter
+//   than one request's latency), the window runs on to the last finish instead: the
+//   rates are then what was served over the time it took, not 0.
 //
 //   RequestMetrics m(slo, warmup, false);
 //   m.finish(id, arrival, first_launch, first_token, finish, input, output);
@@ -43,14 +45,22 @@ class RequestMetrics {
   void reject(uint64_t id, SimTime arrival, int32_t input_tokens, int32_t output_tokens,
               const std::string& reason);
 
-  // Requests finishing from now on no longer count towards goodput and throughput.
-  void close_window() { window_open_ = false; }
+  // Requests finishing from now on no longer count towards goodput and throughput
+  // (unless none has finished yet: then the window runs to the last finish).
+  void close_window() {
+    if (window_finished_ > 0) {
+      window_open_ = false;
+    } else {
+      window_to_last_finish_ = true;
+    }
+  }
 
   int64_t finished() const { return finished_; }
   int64_t rejected() const { return rejected_; }
   const std::map<std::string, int64_t>& rejections() const { return reasons_; }
   // Fills the request part of the summary; `window_s` is the measurement window's length
-  // (warm-up to the last arrival).
+  // (warm-up to the last arrival), replaced by warm-up to the last finish when the window
+  // ran on (close_window()).
   void fill(SimulationSummary& s, double window_s) const;
   std::vector<RequestRecord> take_records() { return std::move(records_); }
   // Bytes of the per-request results kept for the percentiles (4 floats per scored
@@ -66,7 +76,8 @@ class RequestMetrics {
   bool keep_;
   int64_t arrived_ = 0, finished_ = 0, rejected_ = 0, met_ = 0;
   int64_t input_tokens_ = 0, output_tokens_ = 0;
-  bool window_open_ = true;
+  bool window_open_ = true, window_to_last_finish_ = false;
+  SimTime last_finish_;
   int64_t window_finished_ = 0, window_met_ = 0, window_output_tokens_ = 0;
   std::vector<float> ttft_, tpot_, e2e_, queue_;
   std::map<std::string, int64_t> reasons_;

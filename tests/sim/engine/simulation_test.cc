@@ -408,6 +408,22 @@ TEST(Simulation, MemoryGrowsWithRequestsInFlightNotWithRequestsServed) {
   EXPECT_EQ(large.result_bytes, 4 * small.result_bytes);
 }
 
+// Overload is a state, not an abort: a decode pool on small-memory GPUs (L40S, TP4)
+// runs out of KV under 200 req/s of long outputs and preempts sequences, some on the very
+// step that produced their last token. Such a sequence is finished, not recomputed (it
+// was readmitted with nothing left to decode and aborted at RunningSet::admit's check).
+// Preemptions and rejections are counted; every request is conserved.
+TEST(Simulation, ADecodePoolOutOfKvPreemptsAndFinishesWithoutAborting) {
+  Scenario s = load_scenario("tests/fuzz/corpus/decode-kv-exhausted.json");
+  for (DecodeRouting routing : {DecodeRouting::kLeastKv, DecodeRouting::kRoundRobin}) {
+    s.serving.decode_routing = routing;
+    const SimulationResult r = run(s, 3);
+    expect_conserved(r, "decode-kv-exhausted");
+    EXPECT_GT(r.summary.preemptions, 0);
+    EXPECT_GT(r.summary.requests_finished, 0);
+  }
+}
+
 TEST(Simulation, WeightsThatDoNotFitAreAnInputError) {
   Scenario s = base();
   s.serving.decode.layout = {1, 1, 1, 1};  // 235B parameters on one H20

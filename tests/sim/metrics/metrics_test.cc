@@ -68,5 +68,34 @@ TEST(RequestMetrics, WarmupRequestsAreNotScoredAndSloCountsBothTargets) {
   EXPECT_EQ(m.take_records().size(), 3u);
 }
 
+// A run shorter than one request's latency: nothing has finished by the last arrival,
+// so the window runs to the last finish and the rates are what was served over that
+// time (they were 0 with 100% attainment).
+TEST(RequestMetrics, WhenNothingFinishesByTheLastArrivalTheWindowRunsToTheLastFinish) {
+  SloSpec slo;
+  slo.ttft = Duration::seconds(1);
+  slo.tpot = Duration::seconds(1);
+  RequestMetrics m(slo, Duration::zero(), false);
+  const SimTime t0 = SimTime::start();
+  for (int i = 0; i < 4; ++i) m.arrive();
+  m.close_window();  // the last arrival, at 0.3 s
+  for (int i = 0; i < 4; ++i)
+    m.finish(i, t0 + Duration::millis(100 * i), t0 + Duration::millis(100 * i),
+             t0 + Duration::millis(100 * i + 50), t0 + Duration::seconds(5 + i), 8, 10);
+  SimulationSummary s;
+  m.fill(s, 0.3);
+  EXPECT_DOUBLE_EQ(s.throughput_rps, 4 / 8.0);  // four requests by the last finish, 8 s
+  EXPECT_DOUBLE_EQ(s.goodput_rps, 4 / 8.0);
+  EXPECT_DOUBLE_EQ(s.output_tokens_per_s, 40 / 8.0);
+  // Once a request has finished inside the window, the window ends at the last arrival.
+  RequestMetrics n(slo, Duration::zero(), false);
+  n.finish(0, t0, t0, t0 + Duration::millis(10), t0 + Duration::millis(200), 8, 2);
+  n.close_window();
+  n.finish(1, t0, t0, t0 + Duration::millis(10), t0 + Duration::seconds(9), 8, 2);
+  SimulationSummary u;
+  n.fill(u, 0.5);
+  EXPECT_DOUBLE_EQ(u.throughput_rps, 1 / 0.5);
+}
+
 }  // namespace
 }  // namespace quadrant
