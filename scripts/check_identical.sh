@@ -71,7 +71,9 @@ run simulate-million_requests "$bin" simulate scenarios/bench/million_requests.j
 find "$out" -type f ! -name '*.log' -print0 |
   xargs -0 sed -i -E 's/"git_revision": "[^"]*"/"git_revision": "REV"/g; s/\| quadrant [0-9a-z]+(-dirty)?/| quadrant REV/g; s/\(git [0-9a-z]+(-dirty)?\)/(git REV)/g'
 
-sums="$(cd "$out" && find . -type f ! -name '*.log' | LC_ALL=C sort | xargs sha256sum)"
+# .quadrant-output (sim/io/output_dir.h) only lists the files compared here.
+sums="$(cd "$out" && find . -type f ! -name '*.log' ! -name .quadrant-output | LC_ALL=C sort |
+  xargs sha256sum)"
 events="$(grep -o '"events": [0-9]*' "$out/simulate-million_requests/metrics.json")"
 echo "benchmark scenario: $events"
 if [[ $update -eq 1 ]]; then

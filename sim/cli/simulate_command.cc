@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "sim/cli/commands.h"
@@ -148,10 +149,7 @@ ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResu
 class ChromeTraceWriter {
  public:
   static constexpr const char* kOpening = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[";
-  ChromeTraceWriter(const std::string& path, const std::vector<std::string>& inputs)
-      : file_(path, "--trace", inputs, kOpening) {
-    file_.out() << kOpening << "\n";
-  }
+  explicit ChromeTraceWriter(std::ostream& out) : out_(out) { out_ << kOpening << "\n"; }
   void add(const TraceEvent& e) {
     int tid = thread_id(e.track);
     ordered_json args = ordered_json::object();
@@ -183,7 +181,7 @@ class ChromeTraceWriter {
              {"args", args}});
     }
   }
-  void commit() {
+  void finish() {
     for (const auto& [track, tid] : tids_)
       write({{"name", "thread_name"},
              {"ph", "M"},
@@ -191,8 +189,7 @@ class ChromeTraceWriter {
              {"tid", tid},
              {"args", {{"name", track}}}});
     write({{"name", "process_name"}, {"ph", "M"}, {"pid", 1}, {"args", {{"name", "quadrant"}}}});
-    file_.out() << "\n]}\n";
-    file_.commit();
+    out_ << "\n]}\n";
   }
 
  private:
@@ -201,10 +198,10 @@ class ChromeTraceWriter {
     return it->second;
   }
   void write(const ordered_json& j) {
-    file_.out() << (first_ ? "" : ",\n") << j.dump();
+    out_ << (first_ ? "" : ",\n") << j.dump();
     first_ = false;
   }
-  io::OutputFile file_;
+  std::ostream& out_;
   std::map<std::string, int> tids_;
   bool first_ = true;
 };
@@ -238,11 +235,18 @@ void run_simulate(const SimulateArgs& a) {
   SimulationOptions o;
   o.seed = seed;
   o.keep_requests = !a.no_requests;
+  // The timeline goes into the output folder when named inside it (published with the
+  // other files), else to its own file (never over an input or another kind of file).
+  std::unique_ptr<io::OutputFile> trace_file;
   std::unique_ptr<ChromeTraceWriter> trace;
   if (!a.trace.empty()) {
-    std::vector<std::string> inputs = s.input_files;
-    inputs.push_back(out.path());
-    trace = std::make_unique<ChromeTraceWriter>(a.trace, inputs);
+    if (std::optional<std::string> inside = out.name_of(a.trace)) {
+      trace = std::make_unique<ChromeTraceWriter>(out.stream(*inside));
+    } else {
+      trace_file = std::make_unique<io::OutputFile>(a.trace, "--trace", s.input_files,
+                                                    ChromeTraceWriter::kOpening);
+      trace = std::make_unique<ChromeTraceWriter>(trace_file->out());
+    }
     o.trace = [&](const TraceEvent& e) { trace->add(e); };
   }
   // A progress line once a run has taken a couple of seconds; the clock is read here,
@@ -266,7 +270,8 @@ void run_simulate(const SimulateArgs& a) {
 
   out.write("metrics.json", metrics_json(s, seed, r).dump(2) + "\n");
   if (!a.no_requests) write_requests_csv(out.stream("requests.csv"), r.requests);
-  if (trace) trace->commit();
+  if (trace) trace->finish();
+  if (trace_file) trace_file->commit();
   out.commit();
 
   const SimulationSummary& m = r.summary;

@@ -211,6 +211,12 @@ OutputDir::OutputDir(const std::string& dir, const std::string& option,
   kill_point();
 }
 
+std::optional<std::string> OutputDir::name_of(const std::string& path) const {
+  const fs::path p = target_path(path);
+  if (!within(p, target_) || p == fs::path(target_)) return std::nullopt;
+  return p.lexically_relative(target_).generic_string();
+}
+
 OutputDir::~OutputDir() {
   if (committed_) return;
   files_.clear();

@@ -28,6 +28,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,9 @@ class OutputDir {
   std::string commit();
 
   const std::string& path() const { return target_; }
+  // The name `path` would have inside this output ("trace.json" for "DIR/trace.json"),
+  // or nothing when it lies elsewhere.
+  std::optional<std::string> name_of(const std::string& path) const;
 
  private:
   std::string target_, option_, command_, staging_;
