@@ -12,8 +12,9 @@
 //                                            the H200's own profiles)
 // The simulator loads model files through the CostModel seam (calibrated_cost_model.h).
 #include <algorithm>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,41 @@ bool is_model_file(const std::string& path) {
   return j.is_object() && j.value("kind", "") == "quadrant-cost-model";
 }
 
+struct CalibrateFitOptions {
+  std::vector<std::string> profiles;
+  std::string out;
+  int folds = 5;
+  std::vector<std::string> validation;
+  std::string ceilings;
+  int worst = 0;
+};
+
+struct CalibrateCheckOptions {
+  std::vector<std::string> baseline, candidate;
+  int worst = 10;
+};
+
+struct CalibrateTableOptions {
+  std::string model;
+  bool markdown = false;
+};
+
+struct CalibrateLinksOptions {
+  std::string profile, out;
+};
+
+struct CalibrateCountersOptions {
+  std::vector<std::string> profiles;
+  bool shapes = false, markdown = false;
+};
+
+struct CalibrateErrorOptions {
+  std::string model, derive_to, catalog = "scenarios/hardware/catalog.json";
+  std::vector<std::string> profiles;
+  bool record = false;
+  int worst = 0;
+};
+
 }  // namespace
 
 void add_calibrate_error_command(CLI::App* cal);
@@ -49,88 +85,82 @@ void add_calibrate_command(CLI::App& app) {
   auto* cal = app.add_subcommand("calibrate", "Fit, check and inspect calibrated cost models");
   cal->require_subcommand(1);
 
-  static std::vector<std::string> fit_inputs;
-  static std::string fit_out;
-  static int folds = 5;
+  auto o = std::make_shared<CalibrateFitOptions>();
   auto* fit = cal->add_subcommand("fit", "Fit cost models from profiles (files or folders)");
-  fit->add_option("profiles", fit_inputs, "profile files or folders of one GPU")->required();
-  fit->add_option("--out", fit_out, "model file to write (calibration/models/<gpu>.json)")
+  fit->add_option("profiles", o->profiles, "profile files or folders of one GPU")->required();
+  fit->add_option("--out", o->out, "model file to write (calibration/models/<gpu>.json)")
       ->required();
-  fit->add_option("--folds", folds, "folds of the held-out error (k-fold)")
+  fit->add_option("--folds", o->folds, "folds of the held-out error (k-fold)")
       ->check(CLI::Range(2, 100));
-  static std::vector<std::string> fit_validation;
-  fit->add_option("--validation", fit_validation,
+  fit->add_option("--validation", o->validation,
                   "validation profiles: never fitted on; their error is stored in the model")
       ->expected(1, -1);
-  static std::string fit_ceilings;
-  fit->add_option("--ceilings", fit_ceilings,
+  fit->add_option("--ceilings", o->ceilings,
                   "also write the validation ceilings a refit may not exceed (CI reads them)");
-  static int fit_worst = 0;
-  fit->add_option("--worst", fit_worst, "also list each op's N worst held-out shapes")
+  fit->add_option("--worst", o->worst, "also list each op's N worst held-out shapes")
       ->check(CLI::Range(0, 1000));
-  fit->callback([] {
-    calibration::ModelFile m = calibration::fit_profiles(fit_inputs, folds, fit_validation);
+  fit->callback([o] {
+    calibration::ModelFile m = calibration::fit_profiles(o->profiles, o->folds, o->validation);
     // The serving-engine terms (calibrate engine) are measured apart: a refit keeps them.
-    if (std::filesystem::exists(fit_out) && is_model_file(fit_out)) {
-      m.engine = calibration::read_model(fit_out).engine;
+    if (std::filesystem::exists(o->out) && is_model_file(o->out)) {
+      m.engine = calibration::read_model(o->out).engine;
       if (!m.engine.empty())
-        std::printf("kept the %zu engine entries of %s\n", m.engine.size(), fit_out.c_str());
+        std::printf("kept the %zu engine entries of %s\n", m.engine.size(), o->out.c_str());
     }
-    calibration::save_text(fit_out, calibration::model_to_json(m));
+    calibration::save_text(o->out, calibration::model_to_json(m));
     std::printf("fitted %zu components for %s from %zu profiles -> %s\n", m.components.size(),
-                m.gpu.c_str(), m.profiles.size(), fit_out.c_str());
+                m.gpu.c_str(), m.profiles.size(), o->out.c_str());
     std::fputs(calibration::error_table(m, false).c_str(), stdout);
-    if (!fit_ceilings.empty()) {
+    if (!o->ceilings.empty()) {
       if (m.validation_profiles.empty())
         throw InputError("", "--ceilings", "needs --validation profiles to set ceilings from");
-      calibration::save_text(fit_ceilings, calibration::validation_ceilings_json(m));
+      calibration::save_text(o->ceilings, calibration::validation_ceilings_json(m));
     }
     for (const auto& c : m.components) {
-      const size_t n = std::min(c.heldout_by_shape.size(), static_cast<size_t>(fit_worst));
+      const size_t n = std::min(c.heldout_by_shape.size(), static_cast<size_t>(o->worst));
       for (size_t i = 0; i < n; ++i)
         std::printf("  worst %-18s %6.1f%%  %s\n", c.component.c_str(),
                     100 * c.heldout_by_shape[i].second, c.heldout_by_shape[i].first.c_str());
     }
   });
 
-  static std::vector<std::string> baseline, candidate;
-  static int worst = 10;
+  auto c = std::make_shared<CalibrateCheckOptions>();
   auto* check = cal->add_subcommand(
       "check", "Compare a candidate calibration with a baseline; exit 1 on a regression");
-  check->add_option("--baseline", baseline, "profile files/folders, or one model file")->required();
-  check->add_option("--candidate", candidate, "profile files/folders, or one model file")
+  check->add_option("--baseline", c->baseline, "profile files/folders, or one model file")
       ->required();
-  check->add_option("--worst", worst, "rows of the worst-shapes table");
-  check->callback([] {
+  check->add_option("--candidate", c->candidate, "profile files/folders, or one model file")
+      ->required();
+  check->add_option("--worst", c->worst, "rows of the worst-shapes table");
+  check->callback([c] {
     calibration::CheckReport r;
-    const bool models = baseline.size() == 1 && candidate.size() == 1 &&
-                        is_model_file(baseline[0]) && is_model_file(candidate[0]);
+    const bool models = c->baseline.size() == 1 && c->candidate.size() == 1 &&
+                        is_model_file(c->baseline[0]) && is_model_file(c->candidate[0]);
     if (models)
-      r = calibration::check_models(baseline[0], candidate[0]);
+      r = calibration::check_models(c->baseline[0], c->candidate[0]);
     else
-      r = calibration::check_profiles(calibration::read_profiles(baseline),
-                                      calibration::read_profiles(candidate));
-    std::fputs(calibration::format_report(r, worst).c_str(), stdout);
-    set_exit_code(r.failed ? 1 : 0);
+      r = calibration::check_profiles(calibration::read_profiles(c->baseline),
+                                      calibration::read_profiles(c->candidate));
+    std::fputs(calibration::format_report(r, c->worst).c_str(), stdout);
+    if (r.failed) throw CLI::RuntimeError(1);  // a regression: exit 1 (sim/cli/commands.h)
   });
 
-  static std::string table_model;
-  static bool markdown = false;
+  auto t = std::make_shared<CalibrateTableOptions>();
   auto* table = cal->add_subcommand("table", "Print a model file's held-out error table");
-  table->add_option("model", table_model, "model file")->required();
-  table->add_flag("--markdown", markdown, "as a Markdown table");
-  table->callback([] {
-    std::fputs(calibration::error_table(calibration::read_model(table_model), markdown).c_str(),
+  table->add_option("model", t->model, "model file")->required();
+  table->add_flag("--markdown", t->markdown, "as a Markdown table");
+  table->callback([t] {
+    std::fputs(calibration::error_table(calibration::read_model(t->model), t->markdown).c_str(),
                stdout);
   });
 
-  static std::string link_profile, link_out;
+  auto lo = std::make_shared<CalibrateLinksOptions>();
   auto* links = cal->add_subcommand("links", "Fit the link model (latency + bytes/bandwidth)");
-  links->add_option("profile", link_profile, "link profile file")->required();
-  links->add_option("--out", link_out, "link model file to write")->required();
-  links->callback([] {
-    auto fitted = calibration::fit_link_profile(link_profile);
-    calibration::save_text(link_out, calibration::links_to_json(fitted, link_profile));
+  links->add_option("profile", lo->profile, "link profile file")->required();
+  links->add_option("--out", lo->out, "link model file to write")->required();
+  links->callback([lo] {
+    auto fitted = calibration::fit_link_profile(lo->profile);
+    calibration::save_text(lo->out, calibration::links_to_json(fitted, lo->profile));
     for (const auto& l : fitted)
       std::printf("%-12s latency %.2f us, bandwidth %.1f GB/s, held-out median %.1f%% P95 %.1f%%\n",
                   l.path.c_str(), l.latency.to_micros(), l.bandwidth.value() / 1e9,
@@ -145,19 +175,18 @@ void add_calibrate_command(CLI::App& app) {
 // bytes the op must move (re-reads show as a ratio above 1), achieved bandwidth (DRAM
 // bytes over the timed median) and tensor-pipe activity.
 void add_calibrate_counters_command(CLI::App* cal) {
-  static std::vector<std::string> profiles;
-  static bool shapes = false, markdown = false;
+  auto o = std::make_shared<CalibrateCountersOptions>();
   auto* cmd = cal->add_subcommand(
       "counters", "Hardware counters of profiled shapes: DRAM bytes, bandwidth, tensor activity");
-  cmd->add_option("profiles", profiles, "profile files or folders")->required();
-  cmd->add_flag("--shapes", shapes, "one line per shape, not per op and format");
-  cmd->add_flag("--markdown", markdown, "as a Markdown table");
-  cmd->callback([] {
+  cmd->add_option("profiles", o->profiles, "profile files or folders")->required();
+  cmd->add_flag("--shapes", o->shapes, "one line per shape, not per op and format");
+  cmd->add_flag("--markdown", o->markdown, "as a Markdown table");
+  cmd->callback([o] {
     struct Row {
       std::vector<double> ratio, tbps, tensor, flops_rate;
     };
     std::map<std::pair<std::string, std::string>, Row> rows;
-    const char* sep = markdown ? " | " : "  ";
+    const char* sep = o->markdown ? " | " : "  ";
     auto median = [](std::vector<double> v) {
       if (v.empty()) return 0.0;
       std::sort(v.begin(), v.end());
@@ -167,7 +196,7 @@ void add_calibrate_counters_command(CLI::App* cal) {
       return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end());
     };
     size_t uncounted = 0;
-    for (const calibration::Profile& p : calibration::read_profiles(profiles))
+    for (const calibration::Profile& p : calibration::read_profiles(o->profiles))
       for (const calibration::ProfileShape& s : p.shapes) {
         auto read = s.metrics.find("dram_bytes_read");
         auto write = s.metrics.find("dram_bytes_write");
@@ -182,7 +211,7 @@ void add_calibrate_counters_command(CLI::App* cal) {
         r.flops_rate.push_back(s.flops / s.median_ns / 1e3);
         auto t = s.metrics.find("tensor_active_pct");
         if (t != s.metrics.end()) r.tensor.push_back(t->second);
-        if (shapes)
+        if (o->shapes)
           std::printf(
               "%-18s%s%-8.1f us%s%6.2fx DRAM/counted%s%6.3f TB/s%s%7.1f TFLOP/s%s%5.1f%% "
               "tensor%s%s\n",
@@ -190,8 +219,8 @@ void add_calibrate_counters_command(CLI::App* cal) {
               sep, r.flops_rate.back(), sep, t != s.metrics.end() ? t->second : 0.0, sep,
               calibration::shape_key(s).c_str());
       }
-    if (!shapes) {
-      if (markdown)
+    if (!o->shapes) {
+      if (o->markdown)
         std::printf(
             "| op | format | shapes | DRAM / counted bytes (median) | TB/s median / max | "
             "TFLOP/s median / max | tensor active %% median / max |\n"
@@ -200,7 +229,7 @@ void add_calibrate_counters_command(CLI::App* cal) {
         std::printf("%-18s %-5s %6s %10s %17s %19s %17s\n", "op", "fmt", "shapes", "DRAM/cnt",
                     "TB/s med/max", "TFLOP/s med/max", "tensor% med/max");
       for (const auto& [key, r] : rows) {
-        if (markdown)
+        if (o->markdown)
           std::printf("| %s | %s | %zu | %.2f | %.2f / %.2f | %.0f / %.0f | %.1f / %.1f |\n",
                       key.first.c_str(), key.second.c_str(), r.ratio.size(), median(r.ratio),
                       median(r.tbps), max_of(r.tbps), median(r.flops_rate), max_of(r.flops_rate),
@@ -217,38 +246,35 @@ void add_calibrate_counters_command(CLI::App* cal) {
 }
 
 void add_calibrate_error_command(CLI::App* cal) {
-  static std::string model_file, derive_to, catalog_file = "scenarios/hardware/catalog.json";
-  static std::vector<std::string> profiles;
+  auto o = std::make_shared<CalibrateErrorOptions>();
   auto* err = cal->add_subcommand("error", "A model's error on measured profiles");
-  err->add_option("model", model_file, "model file")->required();
-  err->add_option("profiles", profiles, "profile files or folders")->required();
-  err->add_option("--derive-to", derive_to, "derive the model to this catalog GPU first");
-  err->add_option("--catalog", catalog_file, "hardware catalog (for --derive-to)");
-  static bool err_record = false;
-  err->add_flag("--record", err_record,
+  err->add_option("model", o->model, "model file")->required();
+  err->add_option("profiles", o->profiles, "profile files or folders")->required();
+  err->add_option("--derive-to", o->derive_to, "derive the model to this catalog GPU first");
+  err->add_option("--catalog", o->catalog, "hardware catalog (for --derive-to)");
+  err->add_flag("--record", o->record,
                 "with --derive-to: write the derived error into MODEL (each component's "
                 "\"derived\" field), the band derived predictions then carry");
-  static int err_worst = 0;
-  err->add_option("--worst", err_worst, "also list each op's N worst shapes")
+  err->add_option("--worst", o->worst, "also list each op's N worst shapes")
       ->check(CLI::Range(0, 1000));
-  err->callback([] {
-    auto model = calibration::CalibratedCostModel::load(model_file);
-    if (!derive_to.empty()) {
-      HardwareCatalog catalog = load_catalog(catalog_file);
+  err->callback([o] {
+    auto model = calibration::CalibratedCostModel::load(o->model);
+    if (!o->derive_to.empty()) {
+      HardwareCatalog catalog = load_catalog(o->catalog);
       const GpuSpec* from = catalog.find(model->gpu());
-      const GpuSpec* to = catalog.find(derive_to);
-      if (!from) throw InputError(catalog_file, "gpus", "no GPU \"" + model->gpu() + "\"");
-      if (!to) throw InputError(catalog_file, "gpus", "no GPU \"" + derive_to + "\"");
+      const GpuSpec* to = catalog.find(o->derive_to);
+      if (!from) throw InputError(o->catalog, "gpus", "no GPU \"" + model->gpu() + "\"");
+      if (!to) throw InputError(o->catalog, "gpus", "no GPU \"" + o->derive_to + "\"");
       model = calibration::CalibratedCostModel::derive(*model, *from, *to);
     }
     std::printf("%s%s on measured profiles\n%-28s %-5s %6s %8s %8s\n", model->describe().c_str(),
-                derive_to.empty() ? "" : " (derived)", "op", "fmt", "shapes", "median", "P95");
+                o->derive_to.empty() ? "" : " (derived)", "op", "fmt", "shapes", "median", "P95");
     const std::vector<calibration::ProfileError> rows =
-        calibration::error_on_profiles(model->model(), profiles);
-    if (err_record) {
-      if (derive_to.empty())
+        calibration::error_on_profiles(model->model(), o->profiles);
+    if (o->record) {
+      if (o->derive_to.empty())
         throw InputError("", "--record", "needs --derive-to (it records the derived error)");
-      calibration::ModelFile base = calibration::read_model(model_file);
+      calibration::ModelFile base = calibration::read_model(o->model);
       int recorded = 0;
       for (calibration::ComponentModel& c : base.components) {
         c.derived = {};
@@ -257,20 +283,20 @@ void add_calibrate_error_command(CLI::App* cal) {
           if (r.answered_by.empty() && r.component == c.component && r.format == c.format &&
               r.variant == c.variant) {
             c.derived = r.stats;
-            c.derived_to = derive_to;
+            c.derived_to = o->derive_to;
             ++recorded;
           }
       }
-      calibration::save_text(model_file, calibration::model_to_json(base));
+      calibration::save_text(o->model, calibration::model_to_json(base));
       std::printf("recorded the derived error of %d components in %s\n", recorded,
-                  model_file.c_str());
+                  o->model.c_str());
     }
     for (const calibration::ProfileError& r : rows) {
       const std::string op = r.variant.empty() ? r.component : r.component + "[" + r.variant + "]";
       std::printf("%-28s %-5s %6d %7.1f%% %7.1f%%%s\n", op.c_str(), r.format.c_str(), r.stats.count,
                   100 * r.stats.median, 100 * r.stats.p95,
                   r.answered_by.empty() ? "" : ("  (no model: " + r.answered_by + "'s)").c_str());
-      for (size_t i = 0; i < std::min(r.by_shape.size(), static_cast<size_t>(err_worst)); ++i)
+      for (size_t i = 0; i < std::min(r.by_shape.size(), static_cast<size_t>(o->worst)); ++i)
         std::printf("  worst %6.1f%%  %s\n", 100 * r.by_shape[i].second,
                     r.by_shape[i].first.c_str());
     }

@@ -83,42 +83,53 @@ int check_bounds(const engine::CaseComparison& c, const Bounds& b) {
   return failed;
 }
 
+struct EngineCompareOptions {
+  std::vector<std::string> runs;
+  std::string scenario, calibrated, json;
+  Bounds bounds;
+};
+
+struct CalibrateEngineOptions {
+  std::vector<std::string> logs;
+  std::string scenario, model, out;
+  int folds = 5;
+};
+
 }  // namespace
 
 void add_engine_command(CLI::App& app) {
   auto* eng = app.add_subcommand("engine", "Hold the simulator against serving-engine logs");
   eng->require_subcommand(1);
 
-  static std::vector<std::string> runs;
-  static std::string scenario_file, calibrated_file, json_file;
-  static Bounds bounds;
+  auto o = std::make_shared<EngineCompareOptions>();
   auto* cmp = eng->add_subcommand(
       "compare", "Replay engine runs through simulate (calibrated and roofline) and compare");
-  cmp->add_option("runs", runs, "run directories (run.json, steps.csv, requests.csv)")->required();
-  cmp->add_option("--scenario", scenario_file, "the scenario the run served (one run only)");
-  cmp->add_option("--calibrated", calibrated_file,
+  cmp->add_option("runs", o->runs, "run directories (run.json, steps.csv, requests.csv)")
+      ->required();
+  cmp->add_option("--scenario", o->scenario, "the scenario the run served (one run only)");
+  cmp->add_option("--calibrated", o->calibrated,
                   "calibrated model file (default: calibration/models/<gpu>.json)");
-  cmp->add_option("--json", json_file, "also write the comparison as JSON");
-  cmp->add_option("--max-step-median", bounds.step_median,
+  cmp->add_option("--json", o->json, "also write the comparison as JSON");
+  cmp->add_option("--max-step-median", o->bounds.step_median,
                   "fail when the first model's step-time median error exceeds this (0.03 = 3%)");
-  cmp->add_option("--max-step-p95", bounds.step_p95, "... its P95 error exceeds this");
-  cmp->add_option("--max-latency", bounds.latency,
+  cmp->add_option("--max-step-p95", o->bounds.step_p95, "... its P95 error exceeds this");
+  cmp->add_option("--max-latency", o->bounds.latency,
                   "... a TTFT or TPOT P50/P90 relative error exceeds this");
-  cmp->callback([] {
-    if (!scenario_file.empty() && runs.size() > 1)
+  cmp->callback([o] {
+    if (!o->scenario.empty() && o->runs.size() > 1)
       throw InputError("", "--scenario",
-                       "expected one run with --scenario, got " + std::to_string(runs.size()));
+                       "expected one run with --scenario, got " + std::to_string(o->runs.size()));
     std::vector<engine::CaseComparison> cases;
     int failed = 0;
-    for (const std::string& dir : runs) {
+    for (const std::string& dir : o->runs) {
       const engine::EngineRun run = engine::read_run_log(dir);
       const Scenario sc =
-          engine::replay_scenario(load_scenario(scenario_of(dir, run, scenario_file)), run);
+          engine::replay_scenario(load_scenario(scenario_of(dir, run, o->scenario)), run);
       const std::string gpu = sc.serving.colocated.gpu;
       const GpuSpec* spec = sc.catalog.find(gpu);
       if (!spec) throw InputError(sc.file, "serving.colocated.gpu", "expected a catalog GPU");
       const std::string model_file =
-          calibrated_file.empty() ? "calibration/models/" + gpu + ".json" : calibrated_file;
+          o->calibrated.empty() ? "calibration/models/" + gpu + ".json" : o->calibrated;
       // The calibrated model with its engine terms for this model (when fitted), the
       // kernels alone, and the datasheet roofline.
       calibration::ModelFile file = calibration::read_model(model_file);
@@ -132,43 +143,42 @@ void add_engine_command(CLI::App& app) {
       std::string name = fs::path(dir).filename().string();
       if (name.empty()) name = fs::path(dir).parent_path().filename().string();
       cases.push_back(engine::compare_case(name, run, sc, models));
-      failed += check_bounds(cases.back(), bounds);
+      failed += check_bounds(cases.back(), o->bounds);
     }
     std::fputs(engine::comparison_markdown(cases).c_str(), stdout);
-    if (!json_file.empty()) {
-      io::OutputFile out(json_file, "--json", runs, "");  // never over a run's log
+    if (!o->json.empty()) {
+      io::OutputFile out(o->json, "--json", o->runs, "");  // never over a run's log
       out.out() << engine::comparison_json(cases);
       out.commit();
     }
     if (failed > 0) {
       std::printf("%d bound(s) exceeded: the simulator's fidelity regressed\n", failed);
-      set_exit_code(1);
+      throw CLI::RuntimeError(1);  // exit 1 (sim/cli/commands.h)
     }
   });
 }
 
 void add_calibrate_engine_command(CLI::App* cal) {
-  static std::vector<std::string> logs;
-  static std::string scenario_file, model_file, out_file;
-  static int folds = 5;
+  auto opts = std::make_shared<CalibrateEngineOptions>();
   auto* cmd = cal->add_subcommand(
       "engine", "Fit a serving engine's per-step terms from measured steps into a model file");
-  cmd->add_option("steplogs", logs, "run directories or step CSVs (calibration/engine/README.md)")
+  cmd->add_option("steplogs", opts->logs,
+                  "run directories or step CSVs (calibration/engine/README.md)")
       ->required();
-  cmd->add_option("--scenario", scenario_file,
+  cmd->add_option("--scenario", opts->scenario,
                   "the scenario the steps served (required for step CSVs)");
-  cmd->add_option("--model", model_file,
+  cmd->add_option("--model", opts->model,
                   "the GPU's model file (default: calibration/models/<gpu>.json)");
-  cmd->add_option("--out", out_file, "model file to write (default: --model, in place)");
-  cmd->add_option("--folds", folds, "folds of the held-out error")->check(CLI::Range(2, 100));
-  cmd->callback([] {
+  cmd->add_option("--out", opts->out, "model file to write (default: --model, in place)");
+  cmd->add_option("--folds", opts->folds, "folds of the held-out error")->check(CLI::Range(2, 100));
+  cmd->callback([opts] {
     std::vector<engine::EngineRun> runs;
-    std::string scenario_path = scenario_file;
-    for (const std::string& log : logs) {
+    std::string scenario_path = opts->scenario;
+    for (const std::string& log : opts->logs) {
       engine::EngineRun run;
       if (fs::is_directory(log)) {
         run = engine::read_run_log(log);
-        const std::string s = scenario_of(log, run, scenario_file);
+        const std::string s = scenario_of(log, run, opts->scenario);
         if (scenario_path.empty()) scenario_path = s;
       } else {
         std::ifstream in(log, std::ios::binary);
@@ -186,7 +196,8 @@ void add_calibrate_engine_command(CLI::App* cal) {
                                                                        : sc.serving.decode.gpu;
     const GpuSpec* spec = sc.catalog.find(gpu);
     if (!spec) throw InputError(sc.file, "serving", "expected a catalog GPU, got " + gpu);
-    if (model_file.empty()) model_file = "calibration/models/" + gpu + ".json";
+    const std::string model_file =
+        opts->model.empty() ? "calibration/models/" + gpu + ".json" : opts->model;
     calibration::ModelFile file = calibration::read_model(model_file);
     const std::string weights = to_string(sc.model.precision.weights);
     // The kernels alone: this model's earlier engine terms left out.
@@ -203,12 +214,12 @@ void add_calibrate_engine_command(CLI::App* cal) {
       std::vector<engine::EngineStep> s = engine::engine_steps(run, costs, &target);
       steps.insert(steps.end(), s.begin(), s.end());
     }
-    engine::EngineFit fit = engine::fit_engine_overhead(steps, folds);
+    engine::EngineFit fit = engine::fit_engine_overhead(steps, opts->folds);
     fit.overhead.model = sc.model.name;
     fit.overhead.weights = weights;
     file.engine = kernels_only.engine;
     file.engine.push_back(fit.overhead);
-    const std::string out = out_file.empty() ? model_file : out_file;
+    const std::string out = opts->out.empty() ? model_file : opts->out;
     calibration::save_text(out, calibration::model_to_json(file));
     const EngineOverhead& o = fit.overhead;
     std::printf("engine terms of %s (%s) on %s, %d steps, measured %s\n", o.model.c_str(),

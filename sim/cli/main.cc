@@ -1,6 +1,7 @@
-// quadrant: the command-line program. Each subcommand lives in its own file and adds
-// itself here; input errors (the command line included) print one line and exit 1;
-// failed invariant checks abort, other internal errors print one line and exit 2.
+// quadrant: the command-line program. Each subcommand lives in its own file
+// (sim/cli/commands.h says how to add one); input errors (the command line included) print
+// one line and exit 1; a failed check exits 1 through CLI11's exit path; failed invariant
+// checks abort, other internal errors print one line and exit 2.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -17,7 +18,9 @@ int main(int argc, char** argv) {
   quadrant::cli::add_commands(app);
   try {
     app.parse(argc, argv);
-    return quadrant::cli::last_exit_code();
+    return 0;
+  } catch (const CLI::RuntimeError& e) {
+    return app.exit(e);  // a command's verdict (a failed check): its status, nothing printed
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // A bad command line is an input error too: one line.

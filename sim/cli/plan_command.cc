@@ -12,10 +12,10 @@
 #include <string>
 #include <thread>
 
-#include "calibration/calibrated_cost_model.h"
 #include "reports/deploy.h"
 #include "reports/report.h"
 #include "sim/cli/commands.h"
+#include "sim/cli/cost_models.h"
 #include "sim/core/error.h"
 #include "sim/io/output_dir.h"
 #include "sim/io/scenario_io.h"
@@ -79,24 +79,20 @@ bool under_mpirun() {
 }
 #endif
 
-// Each GPU type's calibrated model (fitted, or derived from a calibrated type) where the
-// catalog names one, the roofline elsewhere; the report says which per GPU.
-CostModels plan_cost_models(const Scenario& s) {
-  CostModels models = roofline_cost_models(s);
-  for (const auto& [gpu, spec] : s.catalog.gpus) {
-    if (std::unique_ptr<CostModel> m = calibration::calibrated_cost_model_for(s.catalog, gpu))
-      models[gpu] = std::shared_ptr<const CostModel>(std::move(m));
-  }
-  return models;
-}
+struct PlanOptions {
+  std::string scenario;
+  std::string out = "plan-report";
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  bool quiet = false;
+};
 
-void run_plan(const std::string& scenario_path, const std::string& out_dir, int threads,
-              bool quiet) {
+void run_plan(const PlanOptions& a) {
+  const int threads = a.threads;
   if (threads < 1) throw InputError("", "--threads", "expected a positive number of threads");
-  const Scenario s = load_scenario(scenario_path);
+  const Scenario s = load_scenario(a.scenario);
   planner::PlanOptions o;
   o.threads = threads;
-  o.progress = quiet ? nullptr : &std::cerr;
+  o.progress = a.quiet ? nullptr : &std::cerr;
   int rank = 0;
 #ifdef QUADRANT_HAVE_MPI
   std::unique_ptr<MpiRunner> mpi;
@@ -114,9 +110,9 @@ void run_plan(const std::string& scenario_path, const std::string& out_dir, int 
 #endif
   // Rank 0 writes the report; its folder is checked before hours of planning.
   std::unique_ptr<io::OutputDir> out;
-  if (rank == 0) out = std::make_unique<io::OutputDir>(out_dir, "--out", s.input_files, "plan");
+  if (rank == 0) out = std::make_unique<io::OutputDir>(a.out, "--out", s.input_files, "plan");
   const planner::PlanResult r =
-      planner::plan(s, planner::simulation_evaluator(plan_cost_models(s)), o);
+      planner::plan(s, planner::simulation_evaluator(cost_models_for(s)), o);
   if (rank == 0) {
     reports::add_report(r, *out);
     if (r.recommended >= 0)
@@ -135,21 +131,18 @@ void run_plan(const std::string& scenario_path, const std::string& out_dir, int 
 }  // namespace
 
 void add_plan_command(CLI::App& app) {
+  auto o = std::make_shared<PlanOptions>();
   auto* cmd = app.add_subcommand("plan",
                                  "Search layouts, GPU types and the P:D ratio for the "
                                  "cheapest cluster within the SLOs; write the report");
-  auto scenario = std::make_shared<std::string>();
-  auto out = std::make_shared<std::string>("plan-report");
-  auto threads =
-      std::make_shared<int>(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  auto quiet = std::make_shared<bool>(false);
-  cmd->add_option("scenario", *scenario, "Scenario file (JSON)")->required();
-  cmd->add_option("--out", *out, "Folder for report.html, report.md, results.json, candidates.csv")
+  cmd->add_option("scenario", o->scenario, "Scenario file (JSON)")->required();
+  cmd->add_option("--out", o->out,
+                  "Folder for report.html, report.md, results.json, candidates.csv")
       ->capture_default_str();
-  cmd->add_option("--threads", *threads, "Simulations run at once (results do not depend on it)")
+  cmd->add_option("--threads", o->threads, "Simulations run at once (results do not depend on it)")
       ->capture_default_str();
-  cmd->add_flag("--quiet", *quiet, "No progress bar on stderr");
-  cmd->callback([=] { run_plan(*scenario, *out, *threads, *quiet); });
+  cmd->add_flag("--quiet", o->quiet, "No progress bar on stderr");
+  cmd->callback([o] { run_plan(*o); });
 }
 
 }  // namespace quadrant::cli

@@ -4,6 +4,7 @@
 // calibrated cost models) and exits 1 with one error line when a pool does not fit.
 // `quadrant schema [--markdown]`: every scenario field with its type, default and help.
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -143,18 +144,26 @@ void print_summary(const Scenario& s) {
   std::printf("valid.\n");
 }
 
+struct ValidateOptions {
+  std::string scenario;
+};
+
+struct SchemaOptions {
+  bool markdown = false;
+};
+
 }  // namespace
 
 void add_validate_command(CLI::App& app) {
+  auto v = std::make_shared<ValidateOptions>();
   auto* cmd = app.add_subcommand("validate", "Check a scenario and print a one-screen summary");
-  static std::string file;
-  cmd->add_option("scenario", file, "scenario JSON file")->required();
-  cmd->callback([] { print_summary(load_scenario(file)); });
+  cmd->add_option("scenario", v->scenario, "scenario JSON file")->required();
+  cmd->callback([v] { print_summary(load_scenario(v->scenario)); });
 
+  auto sc = std::make_shared<SchemaOptions>();
   auto* schema = app.add_subcommand("schema", "Print every scenario field: type, default, help");
-  static bool markdown = false;
-  schema->add_flag("--markdown", markdown, "as a Markdown table");
-  schema->callback([] { std::fputs(io::schema_table(markdown).c_str(), stdout); });
+  schema->add_flag("--markdown", sc->markdown, "as a Markdown table");
+  schema->callback([sc] { std::fputs(io::schema_table(sc->markdown).c_str(), stdout); });
 }
 
 }  // namespace quadrant::cli
