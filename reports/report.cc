@@ -14,6 +14,7 @@
 namespace quadrant::reports {
 
 using nlohmann::json;
+using planner::BandCheck;
 using planner::ConfigStatus;
 using planner::PlanCandidate;
 using planner::PlanResult;
@@ -229,6 +230,14 @@ json results_json(const PlanResult& r) {
   j["simulations"] = r.simulations;
   j["cost_sources"] = r.cost_sources;
   j["recommended"] = r.recommended;
+  json bands = json::array();
+  for (const BandCheck& b : r.band_checks) {
+    json runs = json::array();
+    for (const RunSummary& x : b.runs) runs.push_back(run_json(x));
+    bands.push_back({{"z", b.z}, {"meets_slo", b.meets_slo}, {"runs", runs}});
+  }
+  j["band_checks"] = bands;
+  j["cost_notes"] = r.cost_notes;
   j["best_disaggregated"] = r.best_disaggregated;
   j["best_colocated"] = r.best_colocated;
   j["best_homogeneous"] = r.best_homogeneous;
@@ -406,6 +415,72 @@ Bar plan_bar(const PlanResult& r, const std::string& label, int index, bool high
   return b;
 }
 
+// Issue 12: the recommended plan at the edges of its cost models' error bands, and what
+// the models say about its shapes. Shown first.
+Section how_sure(const PlanResult& r) {
+  Section sec;
+  sec.title = "How sure";
+  const PlanCandidate& c = r.candidates[static_cast<size_t>(r.recommended)];
+  const double required = r.scenario.slo.attainment;
+  auto lowest = [](const std::vector<RunSummary>& runs) {
+    double a = 1;
+    for (const RunSummary& x : runs) a = std::min(a, x.slo_attainment);
+    return a;
+  };
+  auto all_meet = [](const std::vector<RunSummary>& runs) {
+    bool ok = !runs.empty();
+    for (const RunSummary& x : runs) ok = ok && x.meets_slo;
+    return ok;
+  };
+  const BandCheck* pessimistic = nullptr;
+  const BandCheck* optimistic = nullptr;
+  for (const BandCheck& b : r.band_checks) (b.z > 0 ? pessimistic : optimistic) = &b;
+  sec.paragraphs.push_back(
+      "Every cost estimate carries a band: the error its model showed on the validation set "
+      "(shapes never fitted on; calibration/README.md), doubled for an extrapolation, with "
+      "the measured derivation error added for a GPU derived from another; roofline "
+      "estimates carry none. The recommended cluster was simulated again over the same " +
+      std::to_string(c.runs.size()) +
+      " seeds with every estimate at the pessimistic and at the optimistic edge of its band "
+      "(+-1.645 sigma).");
+  Table t;
+  t.header = {"costs", "SLO attainment (lowest seed)", "margin over the required " + pct(required),
+              "meets the SLOs on every seed"};
+  auto row = [&](const std::string& name, const std::vector<RunSummary>& runs) {
+    const double a = lowest(runs);
+    char m[32];
+    std::snprintf(m, sizeof m, "%+.1f points", 100 * (a - required));
+    t.rows.push_back({name, pct(a), m, all_meet(runs) ? "yes" : "NO"});
+  };
+  row("nominal", c.runs);
+  if (pessimistic) row("pessimistic edge (+1.645 sigma)", pessimistic->runs);
+  if (optimistic) row("optimistic edge (-1.645 sigma)", optimistic->runs);
+  sec.tables.push_back(t);
+  const bool nominal_ok = all_meet(c.runs);
+  if (pessimistic && pessimistic->meets_slo) {
+    sec.paragraphs.push_back("Verdict: the plan holds at the pessimistic edge of the band.");
+  } else if (pessimistic && nominal_ok) {
+    sec.paragraphs.push_back(
+        "Verdict: FRAGILE. The plan meets the SLOs at the nominal costs but not at the "
+        "pessimistic edge of the band: within the cost models' error it may miss them. Add "
+        "headroom (an instance more in the pool that misses) or measure the kernels it runs.");
+  } else if (optimistic && optimistic->meets_slo && !nominal_ok) {
+    sec.paragraphs.push_back("Verdict: the plan holds only at the optimistic edge of the band.");
+  }
+  if (r.cost_notes.empty()) {
+    sec.paragraphs.push_back(
+        "Cost models: no extrapolation on the recommended pools' typical shapes, and the "
+        "roofline agrees with the calibrated models within their bands (or the pools are "
+        "costed on the roofline).");
+  } else {
+    sec.paragraphs.push_back(
+        "Cost models on the recommended pools' typical shapes (extrapolations, and the "
+        "roofline against the calibrated model where they differ by more than the band):");
+    for (const std::string& n : r.cost_notes) sec.paragraphs.push_back("- " + n);
+  }
+  return sec;
+}
+
 std::vector<Section> sections(const PlanResult& r) {
   std::vector<Section> out;
   const Scenario& s = r.scenario;
@@ -414,6 +489,7 @@ std::vector<Section> sections(const PlanResult& r) {
       "Cost models of the simulations: " + sources_of(r.cost_sources) +
       ". Pruning bounds: roofline (datasheet peaks x catalog efficiencies).";
 
+  if (r.recommended >= 0) out.push_back(how_sure(r));
   {  // recommended plan
     Section sec;
     sec.title = "Recommended plan";

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "calibration/calibrated_cost_model.h"
+#include "sim/cost/cost_band.h"
 
 namespace quadrant::cli {
 
@@ -14,6 +15,31 @@ CostModels cost_models_for(const Scenario& s) {
     }
   }
   return models;
+}
+
+std::vector<std::string> extrapolation_notes(const Scenario& s, const CostModels& models) {
+  std::vector<std::string> notes;
+  std::vector<std::pair<const char*, const PoolSpec*>> pools;
+  if (s.serving.mode == ServingMode::kColocated)
+    pools = {{"colocated", &s.serving.colocated}};
+  else
+    pools = {{"prefill", &s.serving.prefill}, {"decode", &s.serving.decode}};
+  for (const auto& [name, pool] : pools) {
+    const auto m = models.find(pool->gpu);
+    if (m == models.end() || !m->second) continue;
+    const std::string role = name;
+    for (const QuadrantCheck& q : check_quadrants(*m->second, nullptr, s.model, pool->layout)) {
+      const bool prefill =
+          q.quadrant == Quadrant::kPrefillAttention || q.quadrant == Quadrant::kPrefillFfn;
+      if ((role == "prefill" && !prefill) || (role == "decode" && prefill)) continue;
+      if (q.estimate.extrapolated)
+        notes.push_back(std::string(name) + " pool " + pool->gpu + ": " + to_string(q.quadrant) +
+                        " (" + q.shape + "): extrapolated: " +
+                        (q.estimate.extrapolation.empty() ? "outside the calibrated range"
+                                                          : q.estimate.extrapolation));
+    }
+  }
+  return notes;
 }
 
 }  // namespace quadrant::cli

@@ -17,6 +17,7 @@
 #include "sim/cli/commands.h"
 #include "sim/cli/cost_models.h"
 #include "sim/core/error.h"
+#include "sim/cost/cost_band.h"
 #include "sim/io/output_dir.h"
 #include "sim/io/scenario_io.h"
 #include "sim/planner/planner.h"
@@ -86,6 +87,43 @@ struct PlanOptions {
   bool quiet = false;
 };
 
+// What the cost models say about the shapes of the recommended cluster's pools: named
+// extrapolations, and disagreement with the roofline beyond the band.
+std::vector<std::string> cost_notes(const planner::PlanCandidate& c, const Scenario& s,
+                                    const CostModels& models, const CostModels& roofline) {
+  std::vector<std::string> notes;
+  std::vector<const planner::RoleConfig*> roles;
+  if (c.mode == ServingMode::kColocated) {
+    roles = {&c.colocated};
+  } else {
+    roles = {&c.prefill, &c.decode};
+  }
+  for (const planner::RoleConfig* role : roles) {
+    const auto m = models.find(role->gpu);
+    if (m == models.end()) continue;
+    const auto ref = roofline.find(role->gpu);
+    const CostModel* reference =
+        ref != roofline.end() && ref->second != m->second ? ref->second.get() : nullptr;
+    for (const QuadrantCheck& q : check_quadrants(*m->second, reference, s.model, role->layout)) {
+      const std::string where = role->label() + ", " + to_string(q.quadrant) + " (" + q.shape + ")";
+      if (q.estimate.extrapolated)
+        notes.push_back(where + ": extrapolated: " + q.estimate.extrapolation);
+      if (q.disagrees()) {
+        char buf[200];
+        std::snprintf(buf, sizeof buf,
+                      ": %s %.3g ms against the roofline's %.3g ms (%+.0f%%), beyond its band "
+                      "of +-%.0f%%",
+                      to_string(q.estimate.provenance), q.estimate.mean.to_seconds() * 1e3,
+                      q.reference.to_seconds() * 1e3,
+                      100 * (q.estimate.mean.to_seconds() / q.reference.to_seconds() - 1),
+                      100 * kBandZ * q.band());
+        notes.push_back(where + buf);
+      }
+    }
+  }
+  return notes;
+}
+
 void run_plan(const PlanOptions& a) {
   const int threads = a.threads;
   if (threads < 1) throw InputError("", "--threads", "expected a positive number of threads");
@@ -111,8 +149,18 @@ void run_plan(const PlanOptions& a) {
   // Rank 0 writes the report; its folder is checked before hours of planning.
   std::unique_ptr<io::OutputDir> out;
   if (rank == 0) out = std::make_unique<io::OutputDir>(a.out, "--out", s.input_files, "plan");
-  const planner::PlanResult r =
-      planner::plan(s, planner::simulation_evaluator(cost_models_for(s)), o);
+  const CostModels models = cost_models_for(s);
+  const CostModels roofline = roofline_cost_models(s);
+  // "How sure": the recommended cluster again with every estimate at the pessimistic and
+  // at the optimistic edge of its band.
+  for (const double z : {kBandZ, -kBandZ}) {
+    CostModels edge;
+    for (const auto& [gpu, m] : models) edge[gpu] = std::make_shared<BandEdgeCostModel>(m, z);
+    o.band_edges.emplace_back(z, planner::simulation_evaluator(edge));
+  }
+  planner::PlanResult r = planner::plan(s, planner::simulation_evaluator(models), o);
+  if (r.recommended >= 0)
+    r.cost_notes = cost_notes(r.candidates[r.recommended], s, models, roofline);
   if (rank == 0) {
     reports::add_report(r, *out);
     if (r.recommended >= 0)

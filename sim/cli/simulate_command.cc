@@ -87,7 +87,8 @@ ordered_json series_json(const std::vector<std::pair<double, double>>& s) {
   return a;
 }
 
-ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResult& r) {
+ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResult& r,
+                          const std::vector<std::string>& extrapolations) {
   const SimulationSummary& m = r.summary;
   ordered_json instances = ordered_json::array();
   for (const InstanceSummary& i : r.instances)
@@ -114,6 +115,7 @@ ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResu
       {"seed", seed},
       {"scenario", scenario_json(s)},
       {"cost_sources", sources},
+      {"cost_extrapolations", extrapolations},
       {"requests",
        {{"arrived", m.requests_arrived},
         {"finished", m.requests_finished},
@@ -265,10 +267,12 @@ void run_simulate(const SimulateArgs& a) {
                    100 * f, wall);
       printed = true;
     };
-  SimulationResult r = simulate(s, cost_models_for(s), o);
+  const CostModels models = cost_models_for(s);
+  SimulationResult r = simulate(s, models, o);
   if (printed) std::fprintf(stderr, "\n");
 
-  out.write("metrics.json", metrics_json(s, seed, r).dump(2) + "\n");
+  out.write("metrics.json",
+            metrics_json(s, seed, r, extrapolation_notes(s, models)).dump(2) + "\n");
   if (!a.no_requests) write_requests_csv(out.stream("requests.csv"), r.requests);
   if (trace) trace->finish();
   if (trace_file) trace_file->commit();

@@ -130,6 +130,8 @@ void print_summary(const Scenario& s) {
   for (const auto& [gpu, cost] : models)
     if (cost && cost->provenance() != Provenance::kRoofline)
       std::printf("          %s: %s\n", gpu.c_str(), cost->describe().c_str());
+  for (const std::string& note : extrapolation_notes(s, models))
+    std::printf("warning   cost model: %s\n", note.c_str());
   std::fflush(stdout);
   for (const auto& [pool, gb] : short_of) {
     if (gb > 0) {

@@ -707,6 +707,38 @@ class Planner {
     r_.best_heterogeneous = best([](const PlanCandidate& c) {
       return c.mode == ServingMode::kDisaggregated && !c.homogeneous();
     });
+    check_band();
+  }
+
+  // The recommended cluster at each band edge, over the confirmation's seeds.
+  void check_band() {
+    if (r_.recommended < 0 || o_.band_edges.empty()) return;
+    const PlanCandidate& c = r_.candidates[static_cast<size_t>(r_.recommended)];
+    const int seeds = std::max(1, s_.search.seeds);
+    std::vector<std::function<json()>> tasks;
+    for (const auto& [z, evaluate] : o_.band_edges)
+      for (int k = 0; k < seeds; ++k) {
+        const uint64_t seed = s_.seed + static_cast<uint64_t>(k);
+        const Evaluator* e = &evaluate;
+        tasks.push_back([this, &c, seed, e] {
+          const double rate = confirm_rate(c);
+          Scenario x = cluster_scenario(c, rate);
+          return to_json(summarise((*e)(x, seed), x, rate, seed, Judge::kCluster));
+        });
+      }
+    std::vector<json> out = run_round(tasks);
+    r_.simulations += static_cast<int64_t>(out.size());
+    size_t t = 0;
+    for (const auto& [z, evaluate] : o_.band_edges) {
+      BandCheck b;
+      b.z = z;
+      b.meets_slo = true;
+      for (int k = 0; k < seeds; ++k) {
+        b.runs.push_back(run_from(out[t++]));
+        b.meets_slo = b.meets_slo && b.runs.back().meets_slo;
+      }
+      r_.band_checks.push_back(std::move(b));
+    }
   }
 
   // ---- stage 5: analyses for the report -------------------------------------------

@@ -51,6 +51,10 @@ class TaskRunner {
 std::unique_ptr<TaskRunner> thread_runner(int threads);
 
 struct PlanOptions {
+  // "How sure" (issue 12): the recommended cluster simulated again with each of these
+  // evaluators (the scenario's cost models with every estimate at an edge of its error
+  // band: z band sigmas added), over the seeds of its confirmation. Empty: not checked.
+  std::vector<std::pair<double, Evaluator>> band_edges;
   int threads = 1;
   std::ostream* progress = nullptr;  // progress bar (stderr in the CLI); null: silent
   TaskRunner* runner = nullptr;      // null: thread_runner(threads)
@@ -143,6 +147,13 @@ struct ParetoPoint {
   bool on_frontier = false;
 };
 
+// The recommended cluster at an edge of the cost models' error band (PlanOptions).
+struct BandCheck {
+  double z = 0;                  // band sigmas added to every estimate (> 0: pessimistic)
+  std::vector<RunSummary> runs;  // one per seed, at the confirmation's rate
+  bool meets_slo = false;        // on every seed
+};
+
 struct PlanResult {
   Scenario scenario;  // as planned (resolved)
   double target_rate_per_s = 0;
@@ -156,6 +167,11 @@ struct PlanResult {
   std::vector<ParetoPoint> pareto;
   int64_t simulations = 0;
   std::map<std::string, std::string> cost_sources;  // GPU -> provenance, over all runs
+  std::vector<BandCheck> band_checks;               // the recommended cluster at its band's edges
+  // What the cost models say about the recommended cluster's shapes: extrapolations by
+  // name, and where the roofline and the calibrated model disagree beyond the band
+  // (filled by the caller, which holds the models).
+  std::vector<std::string> cost_notes;
 };
 
 // The rate the plan must serve: search.target_rate_per_s, else the workload's mean rate
