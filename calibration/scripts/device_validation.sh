@@ -8,6 +8,7 @@
 #   5. the clock probe again, on a GPU hot from minutes of load,
 # while nvidia-smi logs SM clock, power, temperature and clock-event reasons every 100 ms.
 #   OUT=/tmp/out KERNELS_REVISION=REV calibration/scripts/device_validation.sh
+#   ONLY_GRID=calibration/grids/hopper-active.json ...: that grid alone (active sampling)
 # Writes $OUT/profiles.tgz (<set>/<gpu>/<op>.json), $OUT/logs.tgz, $OUT/smi.csv.gz.
 set -euo pipefail
 OUT=${OUT:-$PWD/out-validation}
@@ -39,16 +40,22 @@ collect() {  # collect NAME GRID: one process, timing only
   grep -E "^(wrote|collected|skip)" "$LOGS/$1.log" | head -20 || true
   echo "$1: $(( $(date +%s) - t )) s"
 }
-collect probe-cool calibration/grids/clock_probe.json
-collect validation calibration/grids/validation.json
-collect grid calibration/grids/hopper.json
-collect shards calibration/grids/hopper-shards.json
-collect validation-recheck calibration/grids/validation.json
-collect probe-hot calibration/grids/clock_probe.json
+if [ -n "${ONLY_GRID:-}" ]; then  # one more fitting set alone (active sampling)
+  collect "$(basename "$ONLY_GRID" .json)" "$ONLY_GRID"
+else
+  collect probe-cool calibration/grids/clock_probe.json
+  collect validation calibration/grids/validation.json
+  collect grid calibration/grids/hopper.json
+  collect shards calibration/grids/hopper-shards.json
+  collect validation-recheck calibration/grids/validation.json
+  collect probe-hot calibration/grids/clock_probe.json
+fi
 nvidia-smi -q -d CLOCK,POWER,TEMPERATURE,PERFORMANCE > "$LOGS/smi-end.txt" 2>&1 || true
 kill %1 2> /dev/null || true
 sleep 0.3
-for p in probe-cool probe-hot; do grep -E "us  noise" "$LOGS/$p.log" | sed "s/^/$p /" || true; done
+for p in probe-cool probe-hot; do
+  [ -f "$LOGS/$p.log" ] && { grep -E "us  noise" "$LOGS/$p.log" | sed "s/^/$p /" || true; }
+done
 gzip -c "$LOGS/smi.csv" > "$OUT/smi.csv.gz"
 rm "$LOGS/smi.csv"
 tar czf "$OUT/logs.tgz" -C "$LOGS" .
