@@ -24,7 +24,7 @@ nvidia-smi -q -d CLOCK,POWER,TEMPERATURE,PERFORMANCE > "$LOGS/smi-start.txt" 2>&
 generator=()
 command -v ninja > /dev/null && generator=(-G Ninja)
 t0=$(date +%s)
-if ! { cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DQUADRANT_CUDA_ONLY=ON "${generator[@]}" &&
+if ! { cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DQUADRANT_CUDA_ONLY=ON -DQUADRANT_BUILD_TESTS=OFF "${generator[@]}" &&
        cmake --build "$BUILD" -j "$(nproc)" --target quadrant-profile; } > "$LOGS/build.log" 2>&1; then
   tail -60 "$LOGS/build.log"
   tar czf "$OUT/logs.tgz" -C "$LOGS" .
