@@ -18,12 +18,12 @@ namespace {
 
 RelativeError relative_error(const std::vector<double>& predicted,
                              const std::vector<double>& measured) {
-  std::vector<double> abs, signed_;
+  std::vector<double> abs, ratios;
   for (size_t i = 0; i < predicted.size(); ++i) {
     if (!(measured[i] > 0)) continue;
     const double r = predicted[i] / measured[i] - 1;
     abs.push_back(std::fabs(r));
-    signed_.push_back(r);
+    ratios.push_back(r);
   }
   RelativeError e;
   const calibration::ErrorStats a = calibration::error_stats(abs);
@@ -32,8 +32,8 @@ RelativeError relative_error(const std::vector<double>& predicted,
   e.count = a.count;
   // The signed median: error_stats sorts, so shift to positive and back.
   std::vector<double> shifted;
-  for (double r : signed_) shifted.push_back(r + 1);
-  e.bias = signed_.empty() ? 0 : calibration::error_stats(shifted).median - 1;
+  for (double r : ratios) shifted.push_back(r + 1);
+  e.bias = ratios.empty() ? 0 : calibration::error_stats(shifted).median - 1;
   return e;
 }
 

@@ -325,8 +325,8 @@ class Driver {
   Clock& clock_;
   const EngineOptions& opt_;
   static constexpr size_t kGone = SIZE_MAX;  // running_ holds no removed entries
-  int64_t block_ = 16;
-  int64_t capacity_ = 0;
+  int32_t block_ = 16;
+  int32_t capacity_ = 0;
   BatchFormer former_;
   std::vector<ChunkChoice> chunks_;
   std::vector<int32_t> free_;

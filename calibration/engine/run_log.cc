@@ -149,19 +149,6 @@ int64_t StepRecord::prefill_tokens() const {
   return n;
 }
 
-int64_t StepRecord::prefill_attention_pairs() const {
-  int64_t n = 0;
-  for (const ChunkRecord& c : prefill)
-    n += int64_t{c.tokens} * c.start + int64_t{c.tokens} * (c.tokens + 1) / 2;
-  return n;
-}
-
-int64_t StepRecord::prefill_context() const {
-  int64_t n = 0;
-  for (const ChunkRecord& c : prefill) n += int64_t{c.start} + c.tokens;
-  return n;
-}
-
 const char* to_string(RequestStatus s) {
   switch (s) {
     case RequestStatus::kFinished:

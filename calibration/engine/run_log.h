@@ -43,11 +43,8 @@ struct StepRecord {
   int64_t decode_context = 0;  // sum over decode sequences of KV tokens attended (kv_len + 1)
   int32_t decode_kv_max = 0;   // the longest decode sequence's kv_len + 1
   std::vector<std::pair<std::string, int64_t>> parts_ns;  // optional breakdown of gpu_ns
-
   int64_t prefill_tokens() const;
-  // Query-key pairs of the prefill chunks (causal, after their prefixes).
-  int64_t prefill_attention_pairs() const;
-  int64_t prefill_context() const;  // sum of start + tokens
+  // The step as the simulator's cost sees it: step_batch() in cost_executor.h.
 };
 
 enum class RequestStatus { kFinished, kRejected, kUnfinished };

@@ -62,8 +62,12 @@ TEST(RunLog, AStepOfAUsersEngineNeedsOnlyItsComposition) {
       "900000,,32,40000\n",
       "user.csv");
   ASSERT_EQ(s.size(), 2u);
-  EXPECT_EQ(s[0].prefill_tokens(), 768);
-  EXPECT_EQ(s[0].prefill_attention_pairs(), 512 * 513 / 2 + 256 * 1024 + 256 * 257 / 2);
+  const StepBatch b = step_batch(s[0]);
+  EXPECT_EQ(b.prefill.num_seqs, 2);
+  EXPECT_EQ(b.prefill.new_tokens, 768);
+  EXPECT_EQ(b.prefill.context_tokens, 512 + 1280);
+  EXPECT_EQ(b.prefill.attention_pairs, 512 * 513 / 2 + 256 * 1024 + 256 * 257 / 2);
+  EXPECT_EQ(step_batch(s[1]).decode.context_tokens, 40000);
   EXPECT_EQ(s[1].decode_seqs, 32);
   EXPECT_EQ(s[1].index, 1);
 }
