@@ -46,10 +46,12 @@ struct TermRow {
 };
 
 struct ModelComparison {
-  std::string model;          // "calibrated", "roofline"
-  std::string source;         // the cost model's describe()
-  RelativeError step_gpu;     // predicted step vs measured GPU time (CUDA events)
-  RelativeError step_period;  // predicted step vs launch-to-launch time (GPU + host)
+  std::string model;                 // "calibrated", "roofline"
+  std::string source;                // the cost model's describe()
+  RelativeError step_gpu;            // predicted step vs measured GPU time (CUDA events)
+  RelativeError step_period;         // predicted step vs launch-to-launch time (GPU + host)
+  RelativeError step_served;         // the same without the eager breakdown steps
+  std::vector<double> predicted_ns;  // per step, in the run's order
   std::vector<TermRow> terms;
   std::string carrier;  // the term that carries most of the difference
   SimulationSummary simulated;
@@ -62,6 +64,7 @@ struct CaseComparison {
   int64_t preemptions = 0, rejected = 0, unfinished = 0;
   SimulationSummary measured;
   std::vector<ModelComparison> models;
+  std::vector<double> measured_ns;  // launch to launch, per step
 };
 
 using NamedCostModel = std::pair<std::string, std::shared_ptr<const CostModel>>;
@@ -75,5 +78,8 @@ double relative(double simulated, double measured);
 // and throughput real vs simulated with relative errors, and the terms.
 std::string comparison_markdown(const std::vector<CaseComparison>& cases);
 std::string comparison_json(const std::vector<CaseComparison>& cases);
+// Every step's composition, measured and predicted times (one column per model): for
+// finding which compositions a model gets wrong.
+std::string step_errors_csv(const CaseComparison& c, const EngineRun& run);
 
 }  // namespace quadrant::engine

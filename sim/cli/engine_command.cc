@@ -85,7 +85,7 @@ int check_bounds(const engine::CaseComparison& c, const Bounds& b) {
 
 struct EngineCompareOptions {
   std::vector<std::string> runs;
-  std::string scenario, calibrated, json;
+  std::string scenario, calibrated, json, steps;
   Bounds bounds;
 };
 
@@ -110,6 +110,8 @@ void add_engine_command(CLI::App& app) {
   cmp->add_option("--calibrated", o->calibrated,
                   "calibrated model file (default: calibration/models/<gpu>.json)");
   cmp->add_option("--json", o->json, "also write the comparison as JSON");
+  cmp->add_option("--steps", o->steps,
+                  "also write DIR/<case>.steps.csv: every step measured and predicted");
   cmp->add_option("--max-step-median", o->bounds.step_median,
                   "fail when the first model's step-time median error exceeds this (0.03 = 3%)");
   cmp->add_option("--max-step-p95", o->bounds.step_p95, "... its P95 error exceeds this");
@@ -143,6 +145,11 @@ void add_engine_command(CLI::App& app) {
       std::string name = fs::path(dir).filename().string();
       if (name.empty()) name = fs::path(dir).parent_path().filename().string();
       cases.push_back(engine::compare_case(name, run, sc, models));
+      if (!o->steps.empty()) {
+        fs::create_directories(o->steps);
+        calibration::save_text((fs::path(o->steps) / (name + ".steps.csv")).string(),
+                               engine::step_errors_csv(cases.back(), run));
+      }
       failed += check_bounds(cases.back(), o->bounds);
     }
     std::fputs(engine::comparison_markdown(cases).c_str(), stdout);
