@@ -680,6 +680,7 @@ std::string model_to_json(const ModelFile& m) {
       e.push_back({{"model", o.model},
                    {"weights", o.weights},
                    {"step_ns", o.step_ns},
+                   {"decode_step_ns", o.decode_step_ns},
                    {"per_seq_ns", o.per_seq_ns},
                    {"per_token_ns", o.per_token_ns},
                    {"prefill_attention", o.prefill_attention},
@@ -807,6 +808,9 @@ ModelFile read_model(const std::string& file) {
       o.model = n.string("model");
       o.weights = n.string("weights");
       o.step_ns = n.at("step_ns").non_negative();
+      // Files fitted before decode-only steps had their own fixed time: the same for both.
+      o.decode_step_ns =
+          n.has("decode_step_ns") ? n.at("decode_step_ns").non_negative() : o.step_ns;
       o.per_seq_ns = n.at("per_seq_ns").non_negative();
       o.per_token_ns = n.at("per_token_ns").non_negative();
       o.prefill_attention = n.at("prefill_attention").non_negative();

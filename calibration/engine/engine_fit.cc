@@ -10,26 +10,28 @@
 namespace quadrant::engine {
 namespace {
 
-constexpr int kCoefficients = 7;
+constexpr int kCoefficients = 8;
 constexpr int kFactors = 4;  // the last four coefficients: factors on kernel terms
 
 // The fit's columns of one step, in EngineOverhead's order.
 Eigen::Matrix<double, kCoefficients, 1> columns(const EngineStep& s) {
   Eigen::Matrix<double, kCoefficients, 1> x;
-  x << 1, s.seqs, s.tokens, s.prefill_attention_ns, s.decode_attention_ns, s.prefill_ffn_ns,
-      s.decode_ffn_ns;
+  const bool prefill = s.prefill;
+  x << (prefill ? 1 : 0), (prefill ? 0 : 1), s.seqs, s.tokens, s.prefill_attention_ns,
+      s.decode_attention_ns, s.prefill_ffn_ns, s.decode_ffn_ns;
   return x;
 }
 
 EngineOverhead from_coefficients(const Eigen::VectorXd& c) {
   EngineOverhead o;
   o.step_ns = c(0);
-  o.per_seq_ns = c(1);
-  o.per_token_ns = c(2);
-  o.prefill_attention = c(3);
-  o.decode_attention = c(4);
-  o.prefill_ffn = c(5);
-  o.decode_ffn = c(6);
+  o.decode_step_ns = c(1);
+  o.per_seq_ns = c(2);
+  o.per_token_ns = c(3);
+  o.prefill_attention = c(4);
+  o.decode_attention = c(5);
+  o.prefill_ffn = c(6);
+  o.decode_ffn = c(7);
   return o;
 }
 
@@ -159,6 +161,7 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
         timed ? static_cast<double>((s.end - s.start).ns() + after) : static_cast<double>(s.gpu_ns);
     if (!(e.measured_ns > 0)) continue;
     const StepBatch b = step_batch(s);
+    e.prefill = b.prefill.num_seqs > 0;
     e.seqs = b.prefill.num_seqs + b.decode.num_seqs;
     e.tokens = static_cast<double>(b.prefill.new_tokens + b.decode.new_tokens);
     const StepCost c = kernels.cost(b);
@@ -173,9 +176,11 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
 }
 
 double predict_step_ns(const EngineOverhead& o, const EngineStep& s) {
-  return o.step_ns + o.per_seq_ns * s.seqs + o.per_token_ns * s.tokens +
-         o.prefill_attention * s.prefill_attention_ns + o.decode_attention * s.decode_attention_ns +
-         o.prefill_ffn * s.prefill_ffn_ns + o.decode_ffn * s.decode_ffn_ns + s.rest_ns;
+  const bool prefill = s.prefill;
+  return (prefill ? o.step_ns : o.decode_step_ns) + o.per_seq_ns * s.seqs +
+         o.per_token_ns * s.tokens + o.prefill_attention * s.prefill_attention_ns +
+         o.decode_attention * s.decode_attention_ns + o.prefill_ffn * s.prefill_ffn_ns +
+         o.decode_ffn * s.decode_ffn_ns + s.rest_ns;
 }
 
 EngineFit fit_engine_overhead(const std::vector<EngineStep>& steps, int folds,

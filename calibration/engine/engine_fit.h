@@ -4,7 +4,7 @@
 // scheduler's time between steps; and each quadrant runs at an efficiency that depends
 // on the batch. The fit:
 //
-//   measured = step + seq * S + token * N                     (overhead, ns)
+//   measured = step (or decode_step, a decode-only step) + seq * S + token * N  (ns)
 //            + pa * prefill_attention + da * decode_attention  (kernel model terms, ns)
 //            + pf * ffn (steps with prefill) + df * ffn (decode-only steps)
 //
@@ -31,6 +31,7 @@ namespace quadrant::engine {
 
 struct EngineStep {
   double measured_ns = 0;
+  bool prefill = false;  // it carries prefill chunks (else decode only)
   double seqs = 0, tokens = 0;
   double prefill_attention_ns = 0, decode_attention_ns = 0;
   double prefill_ffn_ns = 0, decode_ffn_ns = 0;  // the step's FFN, by its phase
@@ -55,7 +56,8 @@ struct EngineFit {
 // one of them disagreed by a factor 2 (0: plain least squares). It keeps factors the
 // steps cannot pin (prefill attention when every prompt is short) at their kernel model:
 // fitted on 2 of the 4 cases of Qwen3-30B-A3B W4A8, it kept the long-context case's
-// TTFT P90 error at -6% where plain least squares gave -31% (README.md).
+// TTFT P90 error at -6% where plain least squares gave -31% (README.md; measured with an
+// earlier form with one fixed time for every step).
 EngineFit fit_engine_overhead(const std::vector<EngineStep>& steps, int folds = 5,
                               double prior_weight = 0.01);
 

@@ -231,8 +231,10 @@ void add_calibrate_engine_command(CLI::App* cal) {
     const EngineOverhead& o = fit.overhead;
     std::printf("engine terms of %s (%s) on %s, %d steps, measured %s\n", o.model.c_str(),
                 weights.c_str(), gpu.c_str(), o.steps, target.c_str());
-    std::printf("  per step %.1f us + %.2f us per sequence + %.3f us per token\n", o.step_ns / 1e3,
-                o.per_seq_ns / 1e3, o.per_token_ns / 1e3);
+    std::printf(
+        "  per step %.1f us (decode-only step %.1f us) + %.2f us per sequence + %.3f us per "
+        "token\n",
+        o.step_ns / 1e3, o.decode_step_ns / 1e3, o.per_seq_ns / 1e3, o.per_token_ns / 1e3);
     std::printf(
         "  x kernel model: prefill attention %.3f, decode attention %.3f, prefill FFN "
         "%.3f, decode FFN %.3f\n",

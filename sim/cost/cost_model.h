@@ -42,6 +42,9 @@ struct EngineOverhead {
   std::string model;    // ModelSpec::name it was measured on
   std::string weights;  // its weight format ("bf16", "w4a8", ...)
   double step_ns = 0, per_seq_ns = 0, per_token_ns = 0;
+  // A decode-only step's fixed time instead of step_ns: decode steps run otherwise (CUDA
+  // graph replays) and their kernel models miss most at small batches.
+  double decode_step_ns = 0;
   double prefill_attention = 1, decode_attention = 1, prefill_ffn = 1, decode_ffn = 1;
   // The fit: steps it saw and its held-out |predicted / measured - 1|.
   int steps = 0;

@@ -111,8 +111,9 @@ StepCost StepCostModel::cost(const StepBatch& batch) const {
     c.decode_attention = c.decode_attention.scaled(o.decode_attention);
     c.ffn = c.ffn.scaled(batch.prefill.num_seqs > 0 ? o.prefill_ffn : o.decode_ffn);
     const double seqs = batch.prefill.num_seqs + batch.decode.num_seqs;
-    c.overhead = Duration::nanos(std::llround(o.step_ns + o.per_seq_ns * seqs +
-                                              o.per_token_ns * static_cast<double>(tokens)));
+    const double fixed = batch.prefill.num_seqs > 0 ? o.step_ns : o.decode_step_ns;
+    c.overhead = Duration::nanos(
+        std::llround(fixed + o.per_seq_ns * seqs + o.per_token_ns * static_cast<double>(tokens)));
   }
   c.total = c.prefill_attention + c.decode_attention + c.ffn + c.tp_communication +
             c.ep_communication + c.pp_communication + c.overhead;
