@@ -521,14 +521,19 @@ std::vector<ProfileError> error_on_profiles(const ModelFile& m,
   return out;
 }
 
-ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
-                       const std::vector<std::string>& validation_paths) {
-  ModelFile out;
-  // The MoE FFN quadrants run the same kernels (moe_ffn.cu), told apart by the GEMM path
-  // their rows per expert select: their shapes are pooled ("moe_ffn") and the model is
-  // written under both names.
-  std::map<std::tuple<std::string, std::string, std::string>, std::vector<Sample>> groups;
-  for (const std::string& path : profile_paths) {
+namespace {
+
+using GroupKey = std::tuple<std::string, std::string, std::string>;  // component, format, variant
+using Groups = std::map<GroupKey, std::vector<Sample>>;
+
+// The shapes of profile files or folders grouped by what fits one model. The MoE FFN
+// quadrants run the same kernels (moe_ffn.cu), told apart by the GEMM path their rows per
+// expert select: their shapes are pooled ("moe_ffn") and the model is written under both
+// names. Each file read is appended to *files; every profile must be of out's GPU (the
+// first read sets it).
+void read_groups(const std::vector<std::string>& paths, ModelFile& out, Groups& groups,
+                 std::vector<std::string>* files) {
+  for (const std::string& path : paths) {
     for (const std::string& file : profile_files(path)) {
       Profile p = read_profile(file);
       if (out.gpu.empty()) {
@@ -541,7 +546,7 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
                          "all profiles of one model must come from one GPU type: expected \"" +
                              out.gpu + "\", got \"" + p.device.gpu + "\"");
       }
-      out.profiles.push_back(file);
+      if (files) files->push_back(file);
       const std::string component = is_ffn(p.quadrant) ? "moe_ffn" : p.quadrant;
       for (size_t i = 0; i < p.shapes.size(); ++i) {
         const ProfileShape& s = p.shapes[i];
@@ -555,9 +560,75 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
       }
     }
   }
+}
+
+// The parametric part of a grid model alone (its coefficients were fitted on the same
+// shapes), with the held-out error k-fold gave that form.
+ComponentModel without_grid(const ComponentModel& g, const std::vector<Sample>& samples) {
+  ComponentModel m = g;
+  m.form = g.q == 0 ? "max" : g.q == 1 ? "sum" : "pnorm";
+  m.points.clear();
+  m.near_index.clear();
+  m.heldout_by_shape.clear();
+  for (const auto& [label, e] : g.candidates)
+    if (label == m.form_label()) m.heldout = e;
+  std::vector<double> err;
+  for (const Sample& s : samples) err.push_back(std::abs(m.predict_ns(s.x) / s.t_ns - 1));
+  m.training = error_stats(err);
+  return m;
+}
+
+ErrorStats error_on(const ComponentModel& m, const std::vector<Sample>& shapes) {
+  std::vector<double> err;
+  for (const Sample& s : shapes) err.push_back(std::abs(m.predict_ns(s.x) / s.t_ns - 1));
+  return error_stats(err);
+}
+
+}  // namespace
+
+ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
+                       const std::vector<std::string>& validation_paths,
+                       const std::vector<std::string>& added_paths) {
+  ModelFile out;
+  Groups groups, added, validation;
+  read_groups(profile_paths, out, groups, &out.profiles);
+  read_groups(added_paths, out, added, &out.added_profiles);
+  if (!validation_paths.empty()) read_groups(validation_paths, out, validation, nullptr);
+  auto score = [](const ErrorStats& e) { return std::max(e.median / 0.03, e.p95 / 0.10); };
   for (const auto& [key, samples] : groups) {
     const auto& [component, format, variant] = key;
     ComponentModel c = fit_component(component, format, samples, folds, variant);
+    const auto more = added.find(key);
+    std::vector<Sample> with_added = samples;
+    if (more != added.end())
+      with_added.insert(with_added.end(), more->second.begin(), more->second.end());
+    const auto judge = validation.find(key);
+    if (judge == validation.end() || judge->second.empty()) {
+      if (more != added.end()) c = fit_component(component, format, with_added, folds, variant);
+    } else {
+      // Alternatives in order of fewer changes: a tie keeps the earlier.
+      std::vector<std::pair<std::string, ComponentModel>> alternatives;
+      alternatives.emplace_back("fitting set", c);
+      if (c.form == "grid")
+        alternatives.emplace_back("fitting set, no grid correction", without_grid(c, samples));
+      if (more != added.end()) {
+        ComponentModel a = fit_component(component, format, with_added, folds, variant);
+        alternatives.emplace_back("with added shapes", a);
+        if (a.form == "grid")
+          alternatives.emplace_back("with added shapes, no grid correction",
+                                    without_grid(a, with_added));
+      }
+      std::vector<std::pair<std::string, ErrorStats>> choices;
+      size_t best = 0;
+      for (size_t i = 0; i < alternatives.size(); ++i) {
+        choices.emplace_back(alternatives[i].first,
+                             error_on(alternatives[i].second, judge->second));
+        if (score(choices[i].second) < score(choices[best].second)) best = i;
+      }
+      c = std::move(alternatives[best].second);
+      c.validation_choices = std::move(choices);
+      c.validation_choice = alternatives[best].first;
+    }
     if (component != "moe_ffn") {
       out.components.push_back(std::move(c));
       continue;
@@ -628,6 +699,7 @@ std::string model_to_json(const ModelFile& m) {
                             {"answered_by", r.answered_by},
                             {"validation", stats_json(r.stats)}});
   head["validation_extrapolated"] = extrapolated;
+  if (!m.added_profiles.empty()) head["added_profiles"] = m.added_profiles;
   std::string out = head.dump();
   out.pop_back();
   out += ",\"components\":[";
@@ -666,6 +738,12 @@ std::string model_to_json(const ModelFile& m) {
     Json cand = Json::object();
     for (const auto& [name, e] : c.candidates) cand[name] = stats_json(e);
     j["candidates"] = cand;
+    if (!c.validation_choices.empty()) {
+      Json choices = Json::object();
+      for (const auto& [name, e] : c.validation_choices) choices[name] = stats_json(e);
+      j["validation_choices"] = choices;
+      j["validation_choice"] = c.validation_choice;
+    }
     Json pts = Json::array();
     for (const Sample& s : c.points)
       pts.push_back({s.x.flops, s.x.padded_flops, s.x.bytes, s.x.parallelism, s.t_ns,
@@ -716,6 +794,10 @@ ModelFile read_model(const std::string& file) {
   if (root.has("validation_profiles")) {
     Node ps = root.at("validation_profiles");
     for (size_t i = 0; i < ps.size(); ++i) m.validation_profiles.push_back(ps.at(i).string());
+  }
+  if (root.has("added_profiles")) {
+    Node ps = root.at("added_profiles");
+    for (size_t i = 0; i < ps.size(); ++i) m.added_profiles.push_back(ps.at(i).string());
   }
   if (root.has("validation_extrapolated")) {
     Node rs = root.at("validation_extrapolated");
@@ -773,6 +855,12 @@ ModelFile read_model(const std::string& file) {
     if (n.has("candidates")) {
       Node cand = n.at("candidates");
       for (const std::string& k : cand.keys()) c.candidates.emplace_back(k, read_stats(cand.at(k)));
+    }
+    if (n.has("validation_choices")) {
+      Node choices = n.at("validation_choices");
+      for (const std::string& k : choices.keys())
+        c.validation_choices.emplace_back(k, read_stats(choices.at(k)));
+      c.validation_choice = n.string("validation_choice");
     }
     Node pts = n.at("points");
     for (size_t p = 0; p < pts.size(); ++p) {
@@ -906,6 +994,32 @@ std::string error_table(const ModelFile& m, bool markdown) {
       std::snprintf(line, sizeof line, "%-28s %-5s %-34s %6s %17s %6d %17s  %s (extrapolated)\n",
                     op.c_str(), r.format.c_str(), form.c_str(), "-", "-", r.stats.count,
                     pct(r.stats, true).c_str(), verdict(r.stats).c_str());
+    out += line;
+  }
+  // What the validation set chose (fit_profiles): each alternative's validation error.
+  bool chose = false;
+  for (const ComponentModel& c : m.components) chose = chose || !c.validation_choices.empty();
+  if (!chose) return out;
+  out += markdown ? "\nKept by validation error (added shapes, grid correction):\n\n"
+                    "| op | format | alternative: validation median / P95 (kept in bold) |\n"
+                    "| --- | --- | --- |\n"
+                  : "\nkept by validation error (added shapes, grid correction; * = kept)\n";
+  for (const ComponentModel& c : m.components) {
+    if (c.validation_choices.empty()) continue;
+    std::string alts;
+    for (const auto& [name, e] : c.validation_choices) {
+      const bool kept = name == c.validation_choice;
+      if (!alts.empty()) alts += markdown ? "; " : "  ";
+      alts += (kept && markdown ? "**" : "") + name + ": " + pct(e, true) +
+              (kept ? (markdown ? "**" : " *") : "");
+    }
+    const std::string op = op_label(c.component, c.variant);
+    if (markdown)
+      std::snprintf(line, sizeof line, "| %s | %s | %s |\n", op.c_str(), c.format.c_str(),
+                    alts.c_str());
+    else
+      std::snprintf(line, sizeof line, "%-28s %-5s %s\n", op.c_str(), c.format.c_str(),
+                    alts.c_str());
     out += line;
   }
   return out;

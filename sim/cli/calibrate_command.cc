@@ -1,5 +1,5 @@
 // `quadrant calibrate ...`: the CPU half of calibration (no GPU needed).
-//   fit PROFILES... --out MODEL [--folds K] [--validation PROFILES...]
+//   fit PROFILES... --out MODEL [--folds K] [--validation PROFILES...] [--added PROFILES...]
 //                                            fit a cost model per op and format; prints the
 //                                            held-out (and validation-set) error table
 //   check --baseline A --candidate B         compare two profile sets (files or folders)
@@ -45,6 +45,7 @@ struct CalibrateFitOptions {
   std::string out;
   int folds = 5;
   std::vector<std::string> validation;
+  std::vector<std::string> added;
   std::string ceilings;
   int worst = 0;
 };
@@ -95,12 +96,17 @@ void add_calibrate_command(CLI::App& app) {
   fit->add_option("--validation", o->validation,
                   "validation profiles: never fitted on; their error is stored in the model")
       ->expected(1, -1);
+  fit->add_option("--added", o->added,
+                  "added fitting profiles (active sampling): with --validation, kept per op only "
+                  "where they lower its validation error")
+      ->expected(1, -1);
   fit->add_option("--ceilings", o->ceilings,
                   "also write the validation ceilings a refit may not exceed (CI reads them)");
   fit->add_option("--worst", o->worst, "also list each op's N worst held-out shapes")
       ->check(CLI::Range(0, 1000));
   fit->callback([o] {
-    calibration::ModelFile m = calibration::fit_profiles(o->profiles, o->folds, o->validation);
+    calibration::ModelFile m =
+        calibration::fit_profiles(o->profiles, o->folds, o->validation, o->added);
     // The serving-engine terms (calibrate engine) are measured apart: a refit keeps them.
     if (std::filesystem::exists(o->out) && is_model_file(o->out)) {
       m.engine = calibration::read_model(o->out).engine;

@@ -156,6 +156,57 @@ TEST(Fit, ModelFileRoundTripsPredictions) {
   EXPECT_NE(error_table(r, true).find("| decode_attention[d128] | bf16 |"), std::string::npos);
 }
 
+// Issue 12: added (active-sampling) shapes are kept only where they lower the validation
+// error. Shapes whose times are 1.5x the truth the validation set follows are refused;
+// true shapes beside a fitting set 1.3x off are kept. The choice, and what each
+// alternative scored, survive the model file.
+TEST(Fit, AddedShapesAreKeptOnlyWhereTheyLowerTheValidationError) {
+  const auto truth = testing::roofline_sum;
+  const std::string val =
+      write_temp("val.json", profile_to_json(testing::decode_attention_profile(truth, 0.01, 2)));
+  const std::string good =
+      write_temp("good.json", profile_to_json(testing::decode_attention_profile(truth, 0.01, 1)));
+  const std::string bad = write_temp(
+      "bad.json",
+      profile_to_json(testing::scaled(testing::decode_attention_profile(truth, 0.01, 3), 1.5)));
+  const std::string off = write_temp(
+      "off.json",
+      profile_to_json(testing::scaled(testing::decode_attention_profile(truth, 0.01, 4), 1.3)));
+  auto choice = [](const ComponentModel& c, const std::string& label) {
+    for (const auto& [name, e] : c.validation_choices)
+      if (name == label) return e;
+    ADD_FAILURE() << "no alternative " << label;
+    return ErrorStats{};
+  };
+
+  const ModelFile refused = fit_profiles({good}, 5, {val}, {bad});
+  ASSERT_EQ(refused.components.size(), 1u);
+  const ComponentModel& r = refused.components[0];
+  EXPECT_EQ(r.validation_choice.rfind("fitting set", 0), 0u) << r.validation_choice;
+  EXPECT_EQ(r.heldout.count, 40);  // fitted on the fitting set alone
+  EXPECT_LT(r.validation.median, 0.02);
+  EXPECT_GT(choice(r, "with added shapes").median, 0.05);
+
+  const ModelFile kept = fit_profiles({off}, 5, {val}, {good});
+  const ComponentModel& k = kept.components[0];
+  EXPECT_EQ(k.validation_choice.rfind("with added shapes", 0), 0u) << k.validation_choice;
+  EXPECT_EQ(k.heldout.count, 80);
+  EXPECT_GT(choice(k, "fitting set").median, 0.2);
+  EXPECT_LT(k.validation.median, choice(k, "fitting set").median);
+  EXPECT_EQ(kept.added_profiles, std::vector<std::string>{good});
+
+  const ModelFile back = read_model(write_temp("kept.json", model_to_json(kept)));
+  EXPECT_EQ(back.added_profiles, kept.added_profiles);
+  EXPECT_EQ(back.components[0].validation_choice, k.validation_choice);
+  EXPECT_EQ(back.components[0].validation_choices.size(), k.validation_choices.size());
+  EXPECT_NE(error_table(back, false).find("kept by validation error"), std::string::npos);
+
+  // Without a validation set the added shapes are simply fitted on.
+  const ModelFile plain = fit_profiles({good}, 5, {}, {bad});
+  EXPECT_EQ(plain.components[0].heldout.count, 80);
+  EXPECT_TRUE(plain.components[0].validation_choices.empty());
+}
+
 TEST(Fit, ProfilesOfTwoGpusAreRejected) {
   Profile a = testing::decode_attention_profile(testing::roofline_max, 0.01, 7);
   Profile b = testing::dense_gemm_profile(0.01, 8);
