@@ -39,8 +39,11 @@ struct DecodeAttentionProblem {
   int max_kv_len = 0;
   DType kv_dtype = DType::kBf16;  // BF16 or E4M3 KV cache
   float softmax_scale = 0;        // 0: 1 / sqrt(head_dim)
-  // -1: the default; 0: CUDA-core kernel; 1: tensor cores (E4M3 KV at head_dim 128 only).
+  // -1: the default; 0: CUDA-core kernel; 1: tensor cores (head_dim 128 only; the default there).
   int variant = -1;
+  // 0: the split count of plan/dispatch.h's heuristic; n > 0: n splits of the longest
+  // sequence (benchmark comparison).
+  int splits = 0;
 };
 struct DecodeAttentionBuffers {
   const void* q = nullptr;         // BF16 [batch][heads][head_dim]

@@ -1,8 +1,11 @@
 #include "kernels/plan/dispatch.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace quadrant::kernels::plan {
 namespace {
@@ -12,7 +15,8 @@ void require(bool ok, const std::string& what) {
 }  // namespace
 
 DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int head_dim, bool fp8,
-                                   int64_t max_kv_len, int sm_count, bool tensor_cores_allowed) {
+                                   int64_t max_kv_len, int sm_count, bool tensor_cores_allowed,
+                                   int splits) {
   require(batch >= 1 && max_kv_len >= 1 && sm_count >= 1,
           "decode attention: need batch >= 1, max_kv_len >= 1, sm_count >= 1");
   require(kv_heads >= 1 && heads % kv_heads == 0,
@@ -22,16 +26,56 @@ DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int h
           "decode attention: heads / kv_heads must divide 8 or be a multiple of 8");
   require(head_dim == 64 || head_dim == 128 || head_dim == 256,
           "decode attention: head_dim must be 64, 128 or 256");
+  require(splits >= 0, "decode attention: splits must be >= 0 (0: the heuristic)");
   DecodeSplit s;
   s.heads_per_cta = std::min(group, 8);
-  s.tensor_cores = tensor_cores_allowed && fp8 && head_dim == 128;
-  // Enough CTAs for about eight per multiprocessor, chunks of at least 256 tokens so that
-  // the combine stays a small fraction of the KV read.
-  const int64_t ctas = batch * (heads / s.heads_per_cta);
-  const int64_t want =
-      std::max<int64_t>(1, (kDecodeCtasPerSm * int64_t(sm_count) + ctas - 1) / ctas);
-  s.chunk = static_cast<int>(
-      std::max<int64_t>(kDecodeMinChunk, ((max_kv_len + want - 1) / want + 63) / 64 * 64));
+  s.tensor_cores = tensor_cores_allowed && head_dim == 128;
+  const double rows = double(batch) * (heads / s.heads_per_cta);  // CTAs per split
+  const double slots = double(sm_count) * decode_ctas_per_sm(s.tensor_cores, fp8, s.heads_per_cta);
+  const double token_bytes = 2.0 * head_dim * (fp8 ? 1 : 2);  // K and V of one KV head
+  const double partial_bytes = 2.0 * s.heads_per_cta * (head_dim + 1) * 4;  // written, read
+  const double len = double(max_kv_len);
+  auto chunk_of = [&](int64_t n) {
+    return (((max_kv_len + n - 1) / n + kDecodeGranule - 1) / kDecodeGranule) * kDecodeGranule;
+  };
+  struct Cost {
+    double equal, spread;
+  };
+  auto modelled = [&](int64_t chunk) {
+    const double n = std::ceil(len / double(chunk));
+    const double cta = double(chunk) * token_bytes + kDecodeCtaOverheadBytes;
+    const double combine =
+        n > 1 ? kDecodeCombineOverheadBytes + rows * n * partial_bytes / slots : 0.0;
+    const double active = n - double(chunk) * n * (n - 1) / (2 * len);
+    const double work = rows * (len / 2 * token_bytes + active * kDecodeCtaOverheadBytes);
+    return Cost{std::ceil(rows * n / slots) * cta + combine,
+                std::max(work / slots, cta) + kDecodeTailFraction * cta + combine};
+  };
+  int64_t chunk = chunk_of(std::max(1, splits));
+  if (splits == 0) {
+    std::vector<std::pair<int64_t, Cost>> options;
+    const int64_t most =
+        std::min<int64_t>(kDecodeMaxSplits, (max_kv_len + kDecodeGranule - 1) / kDecodeGranule);
+    for (int64_t n = 1; n <= most; ++n) {
+      const int64_t c = chunk_of(n);
+      if (options.empty() || options.back().first != c) options.push_back({c, modelled(c)});
+    }
+    double best_equal = options[0].second.equal, best_spread = options[0].second.spread;
+    for (const auto& [c, t] : options) {
+      best_equal = std::min(best_equal, t.equal);
+      best_spread = std::min(best_spread, t.spread);
+    }
+    double best = 0;
+    for (const auto& [c, t] : options) {
+      const double score = (1 - kDecodeSpreadWeight) * t.equal / best_equal +
+                           kDecodeSpreadWeight * t.spread / best_spread;
+      if (c == options[0].first || score < best) {
+        best = score;
+        chunk = c;
+      }
+    }
+  }
+  s.chunk = static_cast<int>(chunk);
   s.max_splits = static_cast<int>((max_kv_len + s.chunk - 1) / s.chunk);
   return s;
 }

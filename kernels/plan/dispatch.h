@@ -10,22 +10,64 @@
 namespace quadrant::kernels::plan {
 
 // ---- decode attention (split-KV flash decoding over a paged cache) ----
-inline constexpr int kDecodeThreads = 128;   // threads per split CTA
-inline constexpr int kDecodeMinChunk = 256;  // fewest KV tokens per split
-inline constexpr int kDecodeCtasPerSm = 8;   // the split count aims at this many CTAs per SM
+inline constexpr int kDecodeThreads = 128;  // threads per split CTA (4 warps)
+inline constexpr int kDecodeGranule = 64;  // a split's tokens are a multiple of this (4 warps x 16)
+inline constexpr int kDecodeMaxSplits = 256;
+// The split count's cost model (decode_attention_split), in bytes streamed by one CTA slot,
+// fitted to the H200 sweep of fixed split counts (PERF.md, kernels/results/decode_*): a CTA's
+// fixed cost (launch, Q, the cp.async ring's fill, the merge: mostly one loaded memory latency
+// that a short CTA cannot hide), the combine launch's, and the tail left when lengths differ
+// (a fraction of one chunk). The host knows only the longest length, so the choice hedges
+// between all lengths equal to it and lengths spread evenly below it, weighted 0.7 / 0.3.
+inline constexpr double kDecodeCtaOverheadBytes = 192 * 1024;
+inline constexpr double kDecodeCombineOverheadBytes = 32 * 1024;
+inline constexpr double kDecodeTailFraction = 0.5;
+inline constexpr double kDecodeSpreadWeight = 0.3;
+
+// Head dim 128 on tensor cores (decode_attention_mma_kernel): each lane copies, per 16-token
+// step, the 16-byte vectors it will itself read (K: 2 tokens x 64 B BF16 / 32 B E4M3; V: 4
+// tokens x 32 B / 16 B) into its own shared-memory slots through a cp.async ring of stages.
+constexpr int decode_mma_vecs(bool fp8) {
+  return fp8 ? 8 : 16;
+}
+constexpr int decode_mma_stages(bool fp8) {
+  return fp8 ? 4 : 3;
+}
+constexpr int decode_mma_smem_bytes(bool fp8) {
+  return decode_mma_stages(fp8) * (kDecodeThreads / 32) * decode_mma_vecs(fp8) * 32 * 16;
+}
+// Resident split CTAs per SM: the mma kernel's stages (BF16 96 KB: 2, E4M3 64 KB: 3), the
+// CUDA-core kernel's launch bounds (3, or 2 with 8 heads per CTA).
+constexpr int decode_ctas_per_sm(bool tensor_cores, bool fp8, int heads_per_cta) {
+  if (tensor_cores) return fp8 ? 3 : 2;
+  return heads_per_cta >= 8 ? 2 : 3;
+}
+inline constexpr int kDecodeCombineRows = 4;  // (sequence, head) rows per combine CTA, a warp each
 
 struct DecodeSplit {
   int heads_per_cta = 0;      // query heads a CTA takes (a GQA group, at most 8)
   int chunk = 0;              // KV tokens per split
   int max_splits = 0;         // splits of the longest sequence (grid x)
-  bool tensor_cores = false;  // fp8 KV at head dim 128: the mma.sync kernel
+  bool tensor_cores = false;  // head dim 128: the mma.sync kernel (BF16 and E4M3 KV)
 };
 // max_kv_len: the longest KV length (or a host upper bound of it: the lengths themselves
-// are read on the device). fp8: E4M3 KV. tensor_cores_allowed: false keeps fp8 on the
-// CUDA-core kernel (benchmark comparison). Throws std::invalid_argument on a bad shape.
+// are read on the device). fp8: E4M3 KV. tensor_cores_allowed: false keeps head dim 128 on
+// the CUDA-core kernel (benchmark comparison). splits > 0 forces that many splits of the
+// longest sequence (benchmark comparison with the heuristic). Throws std::invalid_argument
+// on a bad shape.
+//
+// The split count n (1 .. kDecodeMaxSplits, chunks a multiple of kDecodeGranule) minimises
+// 0.7 T_equal(n) / min T_equal + 0.3 T_spread(n) / min T_spread over S = SMs x
+// decode_ctas_per_sm slots, R CTAs per split, chunk bytes B = chunk x 2 x head_dim x element
+// size and CTA cost C = B + kDecodeCtaOverheadBytes:
+//   T_equal  = ceil(R n / S) C                     (every length = the bound: wave quantisation)
+//   T_spread = max(W / S, C) + kDecodeTailFraction C,  W = R (L/2 x token bytes + A x overhead),
+//              A = n - chunk n (n - 1) / (2 L) active splits per row (lengths uniform below L)
+// each plus, when n > 1, the combine: kDecodeCombineOverheadBytes + R n x partial bytes / S.
+// Ties go to fewer splits.
 DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int head_dim, bool fp8,
                                    int64_t max_kv_len, int sm_count,
-                                   bool tensor_cores_allowed = true);
+                                   bool tensor_cores_allowed = true, int splits = 0);
 
 // ---- prefill attention ----
 // Kernel variants: -1 the mma.sync kernel (FA2 structure); 0..7 the sm_90a wgmma kernel

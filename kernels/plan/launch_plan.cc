@@ -87,30 +87,37 @@ LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int 
   const DecodeSplit split = decode_attention_split(
       s.batch, s.heads, s.kv_heads, d, fp8, s.max_kv_len(), sms, options.decode_tensor_cores);
   const int gb = split.heads_per_cta, head_groups = s.heads / gb;
-  int64_t split_rows = 0;  // splits that run, over the sequences
-  for (int64_t len : s.kv_lens) split_rows += ceil_div(len, split.chunk);
+  // Splits that run, over the sequences, and those whose partials the combine merges (a
+  // sequence of one split is written by its split CTA).
+  int64_t split_rows = 0, merged_rows = 0, merged_seqs = 0;
+  for (int64_t len : s.kv_lens) {
+    const int64_t n = ceil_div(len, split.chunk);
+    split_rows += n;
+    merged_rows += n > 1 ? n : 0;
+    merged_seqs += n > 1 ? 1 : 0;
+  }
   const double kv_tokens = double(s.kv_tokens()), elem = fp8 ? 1.0 : 2.0;
-  const double partial_bytes = double(split_rows) * s.heads * (d + 1) * 4.0;
+  const double partial_bytes = double(merged_rows) * s.heads * (d + 1) * 4.0;
 
   LaunchPlan p;
-  p.variant = "sm90_" + format + (split.tensor_cores ? "_mma" : "") + "_decode_attention";
+  // The op's family name: "_mma" for E4M3 on tensor cores only (decode_attention.cu).
+  p.variant = "sm90_" + format + (split.tensor_cores && fp8 ? "_mma" : "") + "_decode_attention";
   p.choices = {{"heads_per_cta", gb},
                {"chunk", split.chunk},
                {"split_kv", split.max_splits},
                {"tensor_cores", split.tensor_cores ? 1 : 0}};
   const std::string kv = fp8 ? "e4m3" : "bf16";
   std::string name;
-  int smem = 0, per_sm = 0;
+  int smem = 0;
+  const int per_sm = decode_ctas_per_sm(split.tensor_cores, fp8, gb);
   if (split.tensor_cores) {
-    name = "decode_attention_fp8_mma_kernel<" + std::to_string(gb) + ">";
-    smem = 4 * gb * (2 + 128) * 4;  // per warp: m, l and the 128-wide accumulator rows
-    per_sm = 3;
+    name = "decode_attention_mma_kernel<" + kv + ", " + std::to_string(gb) + ">";
+    smem = decode_mma_smem_bytes(fp8);  // the cp.async ring (the warps' merge reuses it)
   } else {
     name = "decode_attention_split_kernel<" + kv + ", " + std::to_string(d) + ", " +
            std::to_string(gb) + ">";
     const int groups = 4 * (32 / (d / 8));  // lane groups of 8 elements per token
     smem = groups * gb * (2 + d) * 4;
-    per_sm = gb >= 8 ? 2 : 3;
   }
   KernelLaunch split_launch =
       launch(name, int64_t(split.max_splits) * head_groups * s.batch, kDecodeThreads, smem, per_sm,
@@ -124,14 +131,17 @@ LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int 
         items.push_back({4.0 * tokens * gb * d, 2.0 * tokens * d * elem + gb * (d + 1) * 4.0});
       }
   schedule(items, int64_t(sms) * per_sm, split_launch);
-  split_launch.bytes =
-      2.0 * kv_tokens * s.kv_heads * d * elem + double(s.batch) * s.heads * d * 2.0 + partial_bytes;
+  const double out_bytes = double(s.heads) * d * 2.0;  // one sequence's output
+  split_launch.bytes = 2.0 * kv_tokens * s.kv_heads * d * elem + double(s.batch) * out_bytes +
+                       partial_bytes + double(s.batch - merged_seqs) * out_bytes;
   p.launches.push_back(split_launch);
+  const int64_t head_rows = int64_t(s.heads) * s.batch;
   KernelLaunch combine = launch("decode_attention_combine_kernel<" + std::to_string(d) + ">",
-                                int64_t(s.heads) * s.batch, d, 0, std::min(32, kThreadsPerSm / d),
-                                double(s.heads) * double(s.batch), sms);
-  combine.flops = 3.0 * double(split_rows) * s.heads * d;
-  combine.bytes = partial_bytes + double(s.batch) * s.heads * d * 2.0;
+                                ceil_div(head_rows, kDecodeCombineRows), 32 * kDecodeCombineRows, 0,
+                                kThreadsPerSm / (32 * kDecodeCombineRows),
+                                double(ceil_div(head_rows, kDecodeCombineRows)), sms);
+  combine.flops = 3.0 * double(merged_rows) * s.heads * d;
+  combine.bytes = partial_bytes + double(merged_seqs) * out_bytes;
   p.launches.push_back(combine);
   return p;
 }

@@ -1,9 +1,10 @@
 // Decode attention over a paged KV cache: split-KV (flash-decoding). Each CTA takes one
 // sequence, a group of query heads sharing a KV head (GQA), and one chunk of the KV
 // sequence, so that every KV byte is read once per step; a second kernel merges the
-// chunks by their log-sum-exp. Memory-bound: the work is the KV bytes read. FP8 KV at
-// head dim 128 does its dot products on tensor cores (decode_attention_fp8_mma_kernel):
-// on CUDA cores the E4M3 conversions and shuffles, not the bytes, set its speed.
+// chunks by their log-sum-exp. Memory-bound: the work is the KV bytes read. At head dim 128
+// (BF16 and E4M3 KV) the dot products run on tensor cores and the KV bytes come through a
+// cp.async ring (decode_attention_mma_kernel): on CUDA cores the conversions and shuffles,
+// and without the ring the bytes in flight, set the speed. The split count: plan/dispatch.h.
 //
 // Shape: batch, kv_len (longest context), kv_len_min (shortest; lengths spread evenly
 // between, default kv_len), heads, kv_heads, head_dim (64, 128 or 256), block_size
@@ -78,7 +79,7 @@ __global__ void __launch_bounds__(kThreads, GB >= 8 ? 2 : 3)
                                   const int32_t* __restrict__ kv_lens, int max_blocks,
                                   int block_size, int heads, int kv_heads, int chunk,
                                   int max_splits, float scale_log2, float* __restrict__ part_o,
-                                  float* __restrict__ part_lse) {
+                                  float* __restrict__ part_lse, bf16* __restrict__ out) {
   constexpr int kLanesPerToken = D / kElemsPerLane;
   constexpr int kTokensPerWarp = 32 / kLanesPerToken;
   constexpr int kGroups = (kThreads / 32) * kTokensPerWarp;
@@ -91,6 +92,7 @@ __global__ void __launch_bounds__(kThreads, GB >= 8 ? 2 : 3)
   const int start = split * chunk;
   if (start >= len) return;
   const int end = min(len, start + chunk);
+  const bool alone = len <= chunk;  // one split: this CTA writes the output itself
   const int kvh = head0 / (heads / kv_heads);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int sub = lane % kLanesPerToken;
@@ -202,26 +204,48 @@ __global__ void __launch_bounds__(kThreads, GB >= 8 ? 2 : 3)
       sum_l += sm_l[i][g] * w;
       sum_o += sm_acc[i][g][d] * w;
     }
-    const size_t row = (size_t(b) * heads + head0 + g) * max_splits + split;
+    const size_t head = size_t(b) * heads + head0 + g;
+    if (alone) {
+      out[head * D + d] = __float2bfloat16(sum_o / sum_l * vs);
+      continue;
+    }
+    const size_t row = head * max_splits + split;
     part_o[row * D + d] = sum_o / sum_l * vs;
     if (d == 0) part_lse[row] = big + log2f(sum_l);
   }
 }
 
-// ---- FP8 KV, head dim 128: the dot products and P.V on tensor cores ----
-// mma.m16n8k16 (FP16 in, FP32 accumulators): E4M3 converts to FP16 exactly. Rows of
-// the A operands are the CTA's query heads (GB <= 8 of the 16 rows used); 16 tokens per
-// warp step. The head dimension is taken in a permuted order so that every lane loads
-// 16 contiguous bytes with no exchange between lanes:
-//  - S = Q K^T: k-step kk, slot j of lane quad t reads d = 32t + 4kk + {0,1,2,3}[slot];
-//    a lane reads bytes [32t, 32t + 32) of its token's K row.
-//  - O = P V: column g of n-tile nt is d = 16g + nt; a lane reads bytes [16g, 16g + 16)
-//    of the V rows of tokens 2t, 2t+1, 2t+8, 2t+9, pairing bytes with one PRMT each.
+// ---- head dim 128, BF16 or E4M3 KV: the dot products and P.V on tensor cores ----
+// mma.m16n8k16 (BF16 in for BF16 KV; FP16 in for E4M3 KV, which converts to FP16 exactly),
+// FP32 accumulators. Rows of the A operands are the CTA's query heads (GB <= 8 of the 16
+// rows used); 16 tokens per warp step, the steps dealt round-robin to the 4 warps. The head
+// dimension is taken in a permuted order so that every lane reads whole 16-byte vectors
+// with no exchange between lanes:
+//  - S = Q K^T: lane quad t reads vectors 4c + t (c < 4 BF16, < 2 E4M3) of its token's K
+//    row, E = 8 (BF16) or 16 (E4M3) dims each; k-step kk takes dims E (4 (kk / (E/4)) + t) +
+//    4 (kk % (E/4)) + {0,1 | 2,3} (b0 | b1), and Q the same.
+//  - O = P V: lane group g reads vectors 8c + g of the V rows of tokens 2t, 2t+1, 2t+8,
+//    2t+9 and pairs them with one PRMT each; column g of n-tile nt is dim 16g + nt (E4M3)
+//    or 64 (nt / 8) + 8g + nt % 8 (BF16).
 // P comes straight from the S accumulators as the A operand (the FA2 register reuse).
+// The KV bytes travel through a ring of decode_mma_stages() cp.async stages in shared
+// memory, one per warp (a __syncwarp, no CTA barrier), the copies taking whole K and V rows
+// per instruction, so that a warp keeps stages - 1 steps (BF16: 16 KB, E4M3: 12 KB) in
+// flight while it computes one: on the H200 the bytes in flight set a decode kernel's
+// speed. (Each lane copying only the vectors it reads, 64 bytes of a row per instruction,
+// ran at 3.07 TB/s against 4.15 for whole rows: PERF.md.)
 __device__ __forceinline__ void mma_f16_16816(float (&d)[4], uint32_t a0, uint32_t a2, uint32_t b0,
                                               uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void mma_bf16_16816_half(float (&d)[4], uint32_t a0, uint32_t a2,
+                                                    uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
       "{%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
@@ -240,49 +264,69 @@ __device__ __forceinline__ uint32_t pack_f16x2(float lo, float hi) {
   const __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&h);
 }
+__device__ __forceinline__ uint32_t word_of(const uint4& v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
 
-template <int GB>
-__global__ void __launch_bounds__(kThreads, 3)
-    decode_attention_fp8_mma_kernel(const bf16* __restrict__ q, const uint8_t* __restrict__ k_cache,
-                                    const uint8_t* __restrict__ v_cache,
-                                    const float* __restrict__ k_scale,
-                                    const float* __restrict__ v_scale,
-                                    const int32_t* __restrict__ block_table,
-                                    const int32_t* __restrict__ kv_lens, int max_blocks,
-                                    int block_size, int bs_shift, int heads, int kv_heads,
-                                    int chunk, int max_splits, float scale_log2,
-                                    float* __restrict__ part_o, float* __restrict__ part_lse) {
-  constexpr int D = 128, kWarps = kThreads / 32;
+template <class KV, int GB>
+__global__ void __launch_bounds__(kThreads,
+                                  plan::decode_ctas_per_sm(true, std::is_same_v<KV, fp8>, GB))
+    decode_attention_mma_kernel(const bf16* __restrict__ q, const uint8_t* __restrict__ k_cache,
+                                const uint8_t* __restrict__ v_cache,
+                                const float* __restrict__ k_scale,
+                                const float* __restrict__ v_scale,
+                                const int32_t* __restrict__ block_table,
+                                const int32_t* __restrict__ kv_lens, int max_blocks, int block_size,
+                                int bs_shift, int heads, int kv_heads, int chunk, int max_splits,
+                                float scale_log2, float* __restrict__ part_o,
+                                float* __restrict__ part_lse, bf16* __restrict__ out) {
+  constexpr bool kFp8 = std::is_same_v<KV, fp8>;
+  constexpr int D = 128, kWarps = kThreads / 32, kElem = kFp8 ? 1 : 2;
+  constexpr int kK = kFp8 ? 2 : 4;  // 16-byte vectors of one K token a lane copies
+  constexpr int kV = kFp8 ? 1 : 2;  // ... of one V token
+  constexpr int kVecs = plan::decode_mma_vecs(kFp8), kStages = plan::decode_mma_stages(kFp8);
+  static_assert(kVecs == 2 * kK + 4 * kV, "the plan's vector count");
+  extern __shared__ uint4 stage_smem[];
+
   const int b = blockIdx.z, head0 = blockIdx.y * GB, split = blockIdx.x;
   const int len = kv_lens[b];
   const int start = split * chunk;
   if (start >= len) return;
   const int end = min(len, start + chunk);
+  const bool alone = len <= chunk;  // one split: this CTA writes the output itself
   const int kvh = head0 / (heads / kv_heads);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane / 4, t = lane % 4;
-  const float s_scale = scale_log2 * k_scale[kvh];
+  const float s_scale = scale_log2 * (k_scale ? k_scale[kvh] : 1.0f);
   const int32_t* table = block_table + size_t(b) * max_blocks;
-  const size_t row_stride = size_t(kv_heads) * D;
-  auto row_of = [&](int tok) -> const size_t {
-    const int page = bs_shift >= 0 ? table[tok >> bs_shift] : table[tok / block_size];
+  const size_t row_bytes = size_t(kv_heads) * D * kElem;
+  const size_t head_bytes = size_t(kvh) * D * kElem;
+  auto row_of = [&](int tok) -> size_t {
+    const int page =
+        bs_shift >= 0 ? __ldg(table + (tok >> bs_shift)) : __ldg(table + tok / block_size);
     const int in_page = bs_shift >= 0 ? (tok & (block_size - 1)) : tok % block_size;
-    return (size_t(page) * block_size + in_page) * row_stride + size_t(kvh) * D;
+    return (size_t(page) * block_size + in_page) * row_bytes + head_bytes;
   };
 
   // Q as A fragments (row g = head head0 + g), in the permuted d order of S.
   uint32_t qa[8][2];
 #pragma unroll
   for (int kk = 0; kk < 8; ++kk) qa[kk][0] = qa[kk][1] = 0;
+  constexpr int kDimsPerVec = 16 / kElem, kStepsPerVec = kDimsPerVec / 4;
   if (g < GB) {
-    const bf16* qrow = q + (size_t(b) * heads + head0 + g) * D + 32 * t;
+    const bf16* qrow = q + (size_t(b) * heads + head0 + g) * D;
 #pragma unroll
     for (int kk = 0; kk < 8; ++kk) {
-      const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(qrow + 4 * kk));
-      const float2 y =
-          __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(qrow + 4 * kk + 2));
-      qa[kk][0] = pack_f16x2(x.x, x.y);
-      qa[kk][1] = pack_f16x2(y.x, y.y);
+      const bf16* qd = qrow + kDimsPerVec * (4 * (kk / kStepsPerVec) + t) + 4 * (kk % kStepsPerVec);
+      if constexpr (kFp8) {
+        const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(qd));
+        const float2 y = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(qd + 2));
+        qa[kk][0] = pack_f16x2(x.x, x.y);
+        qa[kk][1] = pack_f16x2(y.x, y.y);
+      } else {
+        qa[kk][0] = *reinterpret_cast<const uint32_t*>(qd);
+        qa[kk][1] = *reinterpret_cast<const uint32_t*>(qd + 2);
+      }
     }
   }
   float o[16][4];
@@ -290,40 +334,52 @@ __global__ void __launch_bounds__(kThreads, 3)
   for (int i = 0; i < 16; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
   float m = -INFINITY, l = 0.0f;
 
-  // One 16-token step: K bytes for tokens base + g and base + 8 + g, V bytes for tokens
-  // base + {2t, 2t+1, 2t+8, 2t+9}; zeros past the end.
-  struct Raw {
-    uint4 k[2][2], v[4];
-  };
-  auto load = [&](int base, Raw& r) {
+  const int steps = (end - start + 15) / 16;
+  const int mine = warp < steps ? (steps - warp + kWarps - 1) / kWarps : 0;
+  uint4* const slots = stage_smem + warp * kVecs * 32;
+  constexpr int kStageStride = kWarps * kVecs * 32;
+  // A stage holds the step's K rows then its V rows, 16 tokens
+  // x kChunks 16-byte chunks each, chunk k of token r at k ^ (4 (r & 1)) (K) or
+  // k ^ (2 ((r >> 1) & 3)) (V), so that the 8 lanes of each LDS.128 phase below hit 8
+  // different bank groups. A copy instruction takes whole rows (2 BF16 / 4 E4M3 tokens).
+  constexpr int kChunks = D * kElem / 16, kRowsPerCopy = 32 / kChunks;
+  auto k_at = [](int r, int k) { return r * kChunks + (k ^ (4 * (r & 1))); };
+  auto v_at = [](int r, int k) { return 16 * kChunks + r * kChunks + (k ^ (2 * ((r >> 1) & 3))); };
+  // Step j of this warp into stage j % kStages; zeros past the end. One commit group a step,
+  // an empty one past the last, so that the wait below counts alike.
+  auto issue = [&](int j) {
+    if (j < mine) {
+      uint4* dst = stage_smem + warp * kVecs * 32 + (j % kStages) * kStageStride;
+      const int base = start + 16 * (warp + j * kWarps);
+      const int k = lane % kChunks;
 #pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-      const int tok = base + nt * 8 + g;
-      r.k[nt][0] = r.k[nt][1] = make_uint4(0, 0, 0, 0);
-      if (tok < end) {
-        const uint4* p = reinterpret_cast<const uint4*>(k_cache + row_of(tok) + 32 * t);
-        r.k[nt][0] = p[0];
-        r.k[nt][1] = p[1];
+      for (int i = 0; i < 16 / kRowsPerCopy; ++i) {
+        const int r = i * kRowsPerCopy + lane / kChunks;
+        const bool ok = base + r < end;
+        const size_t off = ok ? row_of(base + r) + 16 * k : 0;
+        cp_async_16(dst + k_at(r, k), k_cache + off, ok);
+        cp_async_16(dst + v_at(r, k), v_cache + off, ok);
       }
     }
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int tok = base + 2 * t + (i & 1) + (i >> 1) * 8;
-      r.v[i] = make_uint4(0, 0, 0, 0);
-      if (tok < end) r.v[i] = *reinterpret_cast<const uint4*>(v_cache + row_of(tok) + 16 * g);
-    }
+    cp_async_commit();
   };
-  auto compute = [&](int base, const Raw& r) {
+
+  auto compute = [&](int base, const uint4(&r)[kVecs]) {
     float s[2][4];
 #pragma unroll
     for (int nt = 0; nt < 2; ++nt) {
       s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-      const uint32_t w[8] = {r.k[nt][0].x, r.k[nt][0].y, r.k[nt][0].z, r.k[nt][0].w,
-                             r.k[nt][1].x, r.k[nt][1].y, r.k[nt][1].z, r.k[nt][1].w};
 #pragma unroll
-      for (int kk = 0; kk < 8; ++kk)
-        mma_f16_16816(s[nt], qa[kk][0], qa[kk][1], e4m3x2_to_f16x2(w[kk]),
-                      e4m3x2_to_f16x2(w[kk] >> 16));
+      for (int kk = 0; kk < 8; ++kk) {
+        if constexpr (kFp8) {
+          const uint32_t w = word_of(r[nt * kK + kk / 4], kk % 4);
+          mma_f16_16816(s[nt], qa[kk][0], qa[kk][1], e4m3x2_to_f16x2(w), e4m3x2_to_f16x2(w >> 16));
+        } else {
+          const uint4& v = r[nt * kK + kk / 2];
+          mma_bf16_16816_half(s[nt], qa[kk][0], qa[kk][1], word_of(v, 2 * (kk % 2)),
+                              word_of(v, 2 * (kk % 2) + 1));
+        }
+      }
     }
     // Row g's scores (log2 units) for tokens base + 8nt + 2t + {0, 1}.
     float x[4];
@@ -343,86 +399,137 @@ __global__ void __launch_bounds__(kThreads, 3)
 #pragma unroll
     for (int i = 0; i < 4; ++i) p[i] = exp2f(x[i] - base_m);
     l = l * corr + (p[0] + p[1] + p[2] + p[3]);
-    const uint32_t pa0 = pack_f16x2(p[0], p[1]), pa2 = pack_f16x2(p[2], p[3]);
+    const uint32_t pa0 = kFp8 ? pack_f16x2(p[0], p[1]) : pack_bf16x2(p[0], p[1]);
+    const uint32_t pa2 = kFp8 ? pack_f16x2(p[2], p[3]) : pack_bf16x2(p[2], p[3]);
 #pragma unroll
     for (int nt = 0; nt < 16; ++nt) {
-      const int wi = nt / 4, sel = nt % 4;
-      const uint32_t vw[4] = {(&r.v[0].x)[wi], (&r.v[1].x)[wi], (&r.v[2].x)[wi], (&r.v[3].x)[wi]};
-      // Byte nt of tokens (2t, 2t+1) and of (2t+8, 2t+9), as FP16 pairs.
-      const uint32_t b0 = e4m3x2_to_f16x2(prmt(vw[0], vw[1], sel | ((4 + sel) << 4)));
-      const uint32_t b1 = e4m3x2_to_f16x2(prmt(vw[2], vw[3], sel | ((4 + sel) << 4)));
       o[nt][0] *= corr;
       o[nt][1] *= corr;
-      mma_f16_16816(o[nt], pa0, pa2, b0, b1);
+      if constexpr (kFp8) {
+        // Byte nt of tokens (2t, 2t+1) and of (2t+8, 2t+9), as FP16 pairs.
+        const int wi = nt / 4, sel = nt % 4;
+        const uint32_t sl = sel | ((4 + sel) << 4);
+        const uint32_t b0 =
+            e4m3x2_to_f16x2(prmt(word_of(r[2 * kK + 0], wi), word_of(r[2 * kK + 1], wi), sl));
+        const uint32_t b1 =
+            e4m3x2_to_f16x2(prmt(word_of(r[2 * kK + 2], wi), word_of(r[2 * kK + 3], wi), sl));
+        mma_f16_16816(o[nt], pa0, pa2, b0, b1);
+      } else {
+        // Element nt of tokens (2t, 2t+1) and of (2t+8, 2t+9), as BF16 pairs.
+        const int vi = nt / 8, wi = (nt % 8) / 2;
+        const uint32_t sl = nt % 2 ? 0x7632u : 0x5410u;
+        const uint32_t b0 =
+            prmt(word_of(r[2 * kK + 0 * kV + vi], wi), word_of(r[2 * kK + 1 * kV + vi], wi), sl);
+        const uint32_t b1 =
+            prmt(word_of(r[2 * kK + 2 * kV + vi], wi), word_of(r[2 * kK + 3 * kV + vi], wi), sl);
+        mma_bf16_16816_half(o[nt], pa0, pa2, b0, b1);
+      }
     }
   };
 
-  const int steps = (end - start + 15) / 16;
-  Raw cur, next;
-  int i = warp;
-  if (i < steps) load(start + 16 * i, cur);
-  for (; i < steps; i += kWarps) {
-    if (i + kWarps < steps) load(start + 16 * (i + kWarps), next);
-    compute(start + 16 * i, cur);
-    cur = next;
+#pragma unroll
+  for (int j = 0; j < kStages - 1; ++j) issue(j);
+  for (int j = 0; j < mine; ++j) {
+    cp_async_wait<kStages - 2>();  // this lane's copies of step j have landed
+    __syncwarp();                  // ... and every lane's; all have read step j - 1
+    uint4 r[kVecs];
+    const uint4* src = slots + (j % kStages) * kStageStride;
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+      for (int c = 0; c < kK; ++c) r[nt * kK + c] = src[k_at(8 * nt + g, 4 * c + t)];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int c = 0; c < kV; ++c)
+        r[2 * kK + i * kV + c] = src[v_at(2 * t + (i & 1) + (i >> 1) * 8, 8 * c + g)];
+    issue(j + kStages - 1);  // into the stage read one step ago
+    compute(start + 16 * (warp + j * kWarps), r);
   }
+  cp_async_wait<0>();
   l += __shfl_xor_sync(0xffffffffu, l, 1);
   l += __shfl_xor_sync(0xffffffffu, l, 2);
 
-  // Merge the warps, then write this split's normalised output and log-sum-exp.
-  __shared__ float sm_m[kWarps][GB], sm_l[kWarps][GB];
-  __shared__ float sm_acc[kWarps][GB][D];
+  // Merge the warps (in the stage ring, now idle), then write this split's normalised
+  // output and log-sum-exp, or the output itself when the sequence has one split.
+  __syncthreads();
+  float* sm_m = reinterpret_cast<float*>(stage_smem);  // [kWarps][GB]
+  float* sm_l = sm_m + kWarps * GB;                    // [kWarps][GB]
+  float* sm_acc = sm_l + kWarps * GB;                  // [kWarps][GB][D]
+  static_assert((2 * kWarps * GB + kWarps * GB * D) * 4 <= plan::decode_mma_smem_bytes(kFp8),
+                "the merge fits the stage ring");
   if (g < GB) {
     if (t == 0) {
-      sm_m[warp][g] = m;
-      sm_l[warp][g] = l;
+      sm_m[warp * GB + g] = m;
+      sm_l[warp * GB + g] = l;
     }
+    // Column c of n-tile nt is dim 16c + nt (E4M3) or 64 (nt / 8) + 8c + nt % 8 (BF16).
+    auto dim = [](int c, int nt) { return kFp8 ? 16 * c + nt : 64 * (nt / 8) + 8 * c + nt % 8; };
 #pragma unroll
     for (int nt = 0; nt < 16; ++nt) {
-      sm_acc[warp][g][16 * (2 * t) + nt] = o[nt][0];
-      sm_acc[warp][g][16 * (2 * t + 1) + nt] = o[nt][1];
+      sm_acc[(warp * GB + g) * D + dim(2 * t, nt)] = o[nt][0];
+      sm_acc[(warp * GB + g) * D + dim(2 * t + 1, nt)] = o[nt][1];
     }
   }
   __syncthreads();
-  const float vs = v_scale[kvh];
+  const float vs = v_scale ? v_scale[kvh] : 1.0f;
   for (int idx = threadIdx.x; idx < GB * D; idx += kThreads) {
     const int hg = idx / D, d = idx % D;
     float big = -INFINITY;
-    for (int w = 0; w < kWarps; ++w) big = fmaxf(big, sm_m[w][hg]);
+    for (int w = 0; w < kWarps; ++w) big = fmaxf(big, sm_m[w * GB + hg]);
     float sum_l = 0, sum_o = 0;
     for (int w = 0; w < kWarps; ++w) {
-      if (sm_m[w][hg] == -INFINITY) continue;  // this warp saw no token
-      const float wt = exp2f(sm_m[w][hg] - big);
-      sum_l += sm_l[w][hg] * wt;
-      sum_o += sm_acc[w][hg][d] * wt;
+      if (sm_m[w * GB + hg] == -INFINITY) continue;  // this warp saw no token
+      const float wt = exp2f(sm_m[w * GB + hg] - big);
+      sum_l += sm_l[w * GB + hg] * wt;
+      sum_o += sm_acc[(w * GB + hg) * D + d] * wt;
     }
-    const size_t row = (size_t(b) * heads + head0 + hg) * max_splits + split;
+    const size_t head = size_t(b) * heads + head0 + hg;
+    if (alone) {
+      out[head * D + d] = __float2bfloat16(sum_o / sum_l * vs);
+      continue;
+    }
+    const size_t row = head * max_splits + split;
     part_o[row * D + d] = sum_o / sum_l * vs;
     if (d == 0) part_lse[row] = big + log2f(sum_l);
   }
 }
 
+// The log-sum-exp merge of a (sequence, head)'s splits, one warp per row; a sequence of one
+// split was written by its split CTA, one of none (a padded one) gets zeros.
 template <int D>
-__global__ void decode_attention_combine_kernel(const float* __restrict__ part_o,
-                                                const float* __restrict__ part_lse,
-                                                const int32_t* __restrict__ kv_lens, int heads,
-                                                int chunk, int max_splits, bf16* __restrict__ out) {
-  const int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
+__global__ void __launch_bounds__(32 * plan::kDecodeCombineRows)
+    decode_attention_combine_kernel(const float* __restrict__ part_o,
+                                    const float* __restrict__ part_lse,
+                                    const int32_t* __restrict__ kv_lens, int batch, int heads,
+                                    int chunk, int max_splits, bf16* __restrict__ out) {
+  const int lane = threadIdx.x % 32;
+  const int64_t head = int64_t(blockIdx.x) * plan::kDecodeCombineRows + threadIdx.x / 32;
+  if (head >= int64_t(batch) * heads) return;
+  const int b = static_cast<int>(head / heads);
   const int splits = (kv_lens[b] + chunk - 1) / chunk;
-  if (splits == 0) {  // a padded sequence of a graph bucket: no key, output zero
-    out[(size_t(b) * heads + h) * D + d] = __float2bfloat16(0.0f);
+  bf16* dst = out + head * D;
+  if (splits == 1) return;
+  if (splits == 0) {
+#pragma unroll
+    for (int i = 0; i < D / 32; ++i) dst[lane + 32 * i] = __float2bfloat16(0.0f);
     return;
   }
-  const size_t row = (size_t(b) * heads + h) * max_splits;
+  const size_t row = size_t(head) * max_splits;
   float big = -INFINITY;
-  for (int s = 0; s < splits; ++s) big = fmaxf(big, part_lse[row + s]);
-  float sum_w = 0, sum_o = 0;
+  for (int s = lane; s < splits; s += 32) big = fmaxf(big, part_lse[row + s]);
+#pragma unroll
+  for (int off = 16; off > 0; off /= 2) big = fmaxf(big, __shfl_xor_sync(0xffffffffu, big, off));
+  float acc[D / 32] = {}, sum_w = 0;
   for (int s = 0; s < splits; ++s) {
     const float w = exp2f(part_lse[row + s] - big);
     sum_w += w;
-    sum_o += w * part_o[(row + s) * D + d];
+    const float* src = part_o + (row + s) * D + lane;
+#pragma unroll
+    for (int i = 0; i < D / 32; ++i) acc[i] = fmaf(w, src[32 * i], acc[i]);
   }
-  out[(size_t(b) * heads + h) * D + d] = __float2bfloat16(sum_o / sum_w);
+#pragma unroll
+  for (int i = 0; i < D / 32; ++i) dst[lane + 32 * i] = __float2bfloat16(acc[i] / sum_w);
 }
 
 // ---- the launcher on caller buffers (quadrant_kernels.h) ----
@@ -444,18 +551,26 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
   dim3 grid(max_splits, p.heads / GB, static_cast<unsigned>(p.batch));
   const auto* table = b.block_table;
   const auto* lens = b.kv_lens;
+  bf16* out = static_cast<bf16*>(b.out);
   bool done = false;
-  if constexpr (std::is_same_v<KV, fp8> && D == 128) {
+  if constexpr (D == 128) {
     if (l.split.tensor_cores) {
       int shift = -1;
       for (int i = 0; i < 31; ++i)
         if ((1 << i) == p.block_tokens) shift = i;
-      decode_attention_fp8_mma_kernel<GB><<<grid, kThreads, 0, stream>>>(
+      constexpr int smem = plan::decode_mma_smem_bytes(std::is_same_v<KV, fp8>);
+      static const bool attr_set = [] {
+        QK_CUDA_CHECK(cudaFuncSetAttribute(decode_attention_mma_kernel<KV, GB>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        return true;
+      }();
+      (void)attr_set;
+      decode_attention_mma_kernel<KV, GB><<<grid, kThreads, smem, stream>>>(
           static_cast<const bf16*>(b.q), static_cast<const uint8_t*>(b.k_cache),
           static_cast<const uint8_t*>(b.v_cache), b.k_scale, b.v_scale, table, lens, p.max_blocks,
           p.block_tokens, shift, p.heads, p.kv_heads, chunk, max_splits, scale_log2, l.part_o,
-          l.part_lse);
-      QK_LAUNCH_CHECK("decode_attention_fp8_mma_kernel");
+          l.part_lse, out);
+      QK_LAUNCH_CHECK("decode_attention_mma_kernel");
       done = true;
     }
   }
@@ -463,12 +578,15 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
     decode_attention_split_kernel<KV, D, GB><<<grid, kThreads, 0, stream>>>(
         static_cast<const bf16*>(b.q), static_cast<const KV*>(b.k_cache),
         static_cast<const KV*>(b.v_cache), b.k_scale, b.v_scale, table, lens, p.max_blocks,
-        p.block_tokens, p.heads, p.kv_heads, chunk, max_splits, scale_log2, l.part_o, l.part_lse);
+        p.block_tokens, p.heads, p.kv_heads, chunk, max_splits, scale_log2, l.part_o, l.part_lse,
+        out);
     QK_LAUNCH_CHECK("decode_attention_split_kernel");
   }
+  const int64_t rows = int64_t(p.batch) * p.heads;
   decode_attention_combine_kernel<D>
-      <<<dim3(p.heads, static_cast<unsigned>(p.batch)), D, 0, stream>>>(
-          l.part_o, l.part_lse, lens, p.heads, chunk, max_splits, static_cast<bf16*>(b.out));
+      <<<static_cast<unsigned>((rows + plan::kDecodeCombineRows - 1) / plan::kDecodeCombineRows),
+         32 * plan::kDecodeCombineRows, 0, stream>>>(l.part_o, l.part_lse, lens, p.batch, p.heads,
+                                                     chunk, max_splits, out);
   QK_LAUNCH_CHECK("decode_attention_combine_kernel");
 }
 
@@ -502,15 +620,14 @@ plan::DecodeSplit decode_split(const DecodeAttentionProblem& p) {
   if (p.variant < -1 || p.variant > 1)
     throw std::invalid_argument("decode_attention: variant must be -1, 0 or 1");
   const bool e4m3 = p.kv_dtype == DType::kE4m3;
-  if (p.variant == 1 && !(e4m3 && p.head_dim == 128))
-    throw std::invalid_argument(
-        "decode_attention: tensor cores (variant 1) need E4M3 KV at head_dim 128");
+  if (p.variant == 1 && p.head_dim != 128)
+    throw std::invalid_argument("decode_attention: tensor cores (variant 1) need head_dim 128");
   if (p.block_tokens < 1 || p.max_blocks < 1 ||
       int64_t(p.max_blocks) * p.block_tokens < p.max_kv_len)
     throw std::invalid_argument(
         "decode_attention: need block_tokens >= 1 and max_blocks * block_tokens >= max_kv_len");
   return plan::decode_attention_split(p.batch, p.heads, p.kv_heads, p.head_dim, e4m3, p.max_kv_len,
-                                      sm_count(), p.variant != 0);
+                                      sm_count(), p.variant != 0, p.splits);
 }
 
 Workspace decode_workspace(const DecodeAttentionProblem& p, const plan::DecodeSplit& s, void* base,
@@ -559,10 +676,13 @@ class DecodeAttentionOp final : public QuadrantOp {
     head_dim_ = sh.head_dim;
     block_size_ = sh.block_size;
     kv_lens_.assign(sh.kv_lens.begin(), sh.kv_lens.end());
-    // FP8 KV at head dim 128 runs on tensor cores; QUADRANT_DECODE_ATTN_MMA=0 (benchmarks
-    // only) keeps it on the CUDA-core kernel for comparison.
+    // Head dim 128 runs on tensor cores; QUADRANT_DECODE_ATTN_MMA=0 (benchmarks only) keeps
+    // it on the CUDA-core kernel for comparison.
     const char* mma = std::getenv("QUADRANT_DECODE_ATTN_MMA");
     use_mma_ = !(mma && std::string(mma) == "0");
+    // QUADRANT_DECODE_ATTN_SPLITS=n (benchmarks only): n splits instead of the heuristic's.
+    const char* splits = std::getenv("QUADRANT_DECODE_ATTN_SPLITS");
+    problem_.splits = splits ? std::atoi(splits) : 0;
     max_len_ = *std::max_element(kv_lens_.begin(), kv_lens_.end());
     max_blocks_ = (max_len_ + block_size_ - 1) / block_size_;
     // Pages handed out in a shuffled order, as a cache allocator that has run a while.
@@ -721,6 +841,8 @@ class DecodeAttentionOp final : public QuadrantOp {
   }
 
  private:
+  // The family name keeps "_mma" for E4M3 only (BF16 on tensor cores kept its name, which
+  // the calibration profiles carry).
   bool mma_path() const { return use_mma_ && std::is_same_v<KV, fp8> && head_dim_ == 128; }
 
   std::string format_;

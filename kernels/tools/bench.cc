@@ -25,6 +25,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/include/cuda_check.h"
@@ -40,6 +41,15 @@ struct Case {
   std::string quadrant, format, label;
   ShapeParams shape;
   std::string variant;  // "" the op's default; else the benchmark switch's value
+  std::string splits;   // decode attention: "" the heuristic's split count; else forced
+  Case(std::string q, std::string f, std::string l, ShapeParams s, std::string v,
+       std::string n = "")
+      : quadrant(std::move(q)),
+        format(std::move(f)),
+        label(std::move(l)),
+        shape(std::move(s)),
+        variant(std::move(v)),
+        splits(std::move(n)) {}
 };
 
 std::string shape_text(const ShapeParams& s) {
@@ -58,7 +68,9 @@ void set_variant(const Case& c) {
                                                        : "QUADRANT_DECODE_ATTN_MMA";
   unsetenv("QUADRANT_PREFILL_ATTN_VARIANT");
   unsetenv("QUADRANT_DECODE_ATTN_MMA");
+  unsetenv("QUADRANT_DECODE_ATTN_SPLITS");
   if (!c.variant.empty()) setenv(name, c.variant.c_str(), 1);
+  if (!c.splits.empty()) setenv("QUADRANT_DECODE_ATTN_SPLITS", c.splits.c_str(), 1);
 }
 
 bool selected(const Case& c, const std::vector<std::string>& only) {
@@ -219,6 +231,8 @@ std::vector<Case> check_cases() {
         {"decode_attention", f, "mha d256 bs32", decode(3, 500, 500, 4, 4, 256, 32), ""});
     base.push_back(
         {"decode_attention", f, "gqa8 d128 bs16", decode(9, 2100, 1, 32, 4, 128, 16), ""});
+    base.push_back(
+        {"decode_attention", f, "gqa16 d128 bs12", decode(4, 3000, 40, 32, 2, 128, 12), ""});
   }
   for (const char* f : {"bf16", "fp8", "w4a8", "bf16_cublaslt"}) {
     base.push_back({"prefill_ffn", f, "200 tok 8e top2 (wgmma)", ffn(200, 8, 2, 512, 256), ""});
@@ -234,9 +248,15 @@ std::vector<Case> check_cases() {
       for (int v = -1; v <= 7; ++v)
         if (c.format == "fp8" || v < 4 || v > 6)
           cases.push_back({c.quadrant, c.format, c.label, c.shape, std::to_string(v)});
-    } else if (c.quadrant == "decode_attention" && c.format == "fp8") {
-      cases.push_back({c.quadrant, c.format, c.label, c.shape, "1"});
-      cases.push_back({c.quadrant, c.format, c.label, c.shape, "0"});
+    } else if (c.quadrant == "decode_attention") {
+      // The heuristic's split count and 5 splits.
+      // Tensor cores (head dim 128) and CUDA cores.
+      for (const char* v : {"1", "0"}) {
+        if (std::string(v) == "1" && c.shape.at("head_dim") != 128) continue;
+        const std::string label = c.label + (std::string(v) == "0" ? " cuda cores" : "");
+        cases.push_back({c.quadrant, c.format, label, c.shape, v});
+        cases.push_back({c.quadrant, c.format, label + " splits=5", c.shape, v, "5"});
+      }
     } else {
       cases.push_back(c);
     }
@@ -257,6 +277,13 @@ std::vector<Case> timed_cases(bool variants) {
                  decode(64, 4096, 4096, 32, 8, 128, 16), ""});
     t.push_back(
         {"decode_attention", f, "b64 kv128..8192", decode(64, 8192, 128, 32, 8, 128, 16), ""});
+    // Qwen3-30B-A3B (32 query heads on 4 KV heads) and Mixtral (32 on 8) at batch 16.
+    t.push_back({"decode_attention", f, "b16 kv4096 32/4 d128",
+                 decode(16, 4096, 4096, 32, 4, 128, 16), ""});
+    t.push_back({"decode_attention", f, "b16 kv2048 32/8 d128",
+                 decode(16, 2048, 2048, 32, 8, 128, 16), ""});
+    t.push_back(
+        {"decode_attention", f, "b16 kv128..8192 32/4", decode(16, 8192, 128, 32, 4, 128, 16), ""});
   }
   t.push_back({"prefill_attention", "bf16", "1x8192 d64 32/8",
                prefill(1, 8192, 8192, 0, 32, 8, 64, 64), ""});
@@ -265,8 +292,20 @@ std::vector<Case> timed_cases(bool variants) {
       for (int v = -1; v <= 7; ++v)
         if (v != (std::string(f) == "fp8" ? 4 : 2) && (std::string(f) == "fp8" || v < 4 || v > 6))
           t.push_back({"prefill_attention", f, "1x8192 causal 32/8 d128", pa, std::to_string(v)});
-    t.push_back({"decode_attention", "fp8", "b64 kv4096 32/8 d128",
-                 decode(64, 4096, 4096, 32, 8, 128, 16), "0"});
+    // Decode attention: the CUDA-core kernel, and fixed split counts beside the heuristic's.
+    for (const char* f : {"bf16", "fp8"}) {
+      t.push_back({"decode_attention", f, "b64 kv4096 32/8 d128 cuda cores",
+                   decode(64, 4096, 4096, 32, 8, 128, 16), "0"});
+      const std::vector<std::pair<std::string, ShapeParams>> shapes = {
+          {"b64 kv4096 32/8 d128", decode(64, 4096, 4096, 32, 8, 128, 16)},
+          {"b64 kv128..8192", decode(64, 8192, 128, 32, 8, 128, 16)},
+          {"b16 kv4096 32/4 d128", decode(16, 4096, 4096, 32, 4, 128, 16)},
+          {"b16 kv128..8192 32/4", decode(16, 8192, 128, 32, 4, 128, 16)}};
+      for (const auto& [label, shape] : shapes)
+        for (int n : {1, 2, 3, 4, 6, 8, 12, 16, 24})
+          t.push_back({"decode_attention", f, label + " splits=" + std::to_string(n), shape, "",
+                       std::to_string(n)});
+    }
   }
   for (const char* f : {"bf16", "fp8", "w4a8"}) {
     t.push_back(

@@ -49,17 +49,23 @@ TEST(AttentionVariants, PrefillEveryVariantMatchesTheReference) {
   }
 }
 
-TEST(AttentionVariants, Fp8DecodeOnTensorAndCudaCores) {
+TEST(AttentionVariants, DecodeOnTensorAndCudaCoresAnySplitCount) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  // Block size 7: pages that split a 16-token step; lengths 1 .. 900.
   const ShapeParams shape = {{"batch", 6},    {"kv_len", 900},   {"kv_len_min", 1}, {"heads", 16},
                              {"kv_heads", 4}, {"head_dim", 128}, {"block_size", 7}};
-  for (const std::string mma : {"1", "0"}) {
-    ScopedEnv env("QUADRANT_DECODE_ATTN_MMA", mma);
-    auto op = make_op("decode_attention", "fp8", shape);
-    const CheckResult c = op->check(9);
-    EXPECT_TRUE(c.all_written) << op->name();
-    EXPECT_LE(c.rel_fro_error, c.tolerance) << op->name();
-  }
+  for (const std::string format : {"bf16", "fp8"})
+    for (const std::string mma : {"1", "0"})
+      // 0: the heuristic's; 1: every sequence in one CTA (no combine); 7: uneven splits.
+      for (const std::string splits : {"0", "1", "7"}) {
+        ScopedEnv env("QUADRANT_DECODE_ATTN_MMA", mma);
+        ScopedEnv env_splits("QUADRANT_DECODE_ATTN_SPLITS", splits);
+        auto op = make_op("decode_attention", format, shape);
+        const CheckResult c = op->check(9);
+        EXPECT_TRUE(c.all_written) << op->name() << " mma " << mma << " splits " << splits;
+        EXPECT_LE(c.rel_fro_error, c.tolerance)
+            << op->name() << " mma " << mma << " splits " << splits;
+      }
 }
 
 }  // namespace

@@ -21,17 +21,32 @@ struct DecodeRow {
 };
 
 TEST(DecodeAttentionSplit, Table) {
+  // The hedged cost model of dispatch.h (equal lengths 0.7, lengths spread below the bound
+  // 0.3). BF16 on tensor cores holds 2 CTAs per SM, E4M3 3: 264 / 396 slots on 132 SMs.
   const std::vector<DecodeRow> rows = {
-      // 64 x 8 CTAs on 132 SMs: want ceil(1056 / 512) = 3 splits, 4096 / 3 -> 1408 tokens.
-      {64, 32, 8, 128, false, 4096, 132, {4, 1408, 3, false}},
-      // One sequence, 8 CTAs: 132 splits wanted, chunks floor at 256 tokens -> 128 splits.
-      {1, 32, 8, 128, true, 32768, 132, {4, 256, 128, true}},
-      // GQA 16: 8 heads per CTA, 64 CTAs, 17 splits wanted of 1000 tokens -> 256, 4 splits.
-      {8, 64, 4, 128, false, 1000, 132, {8, 256, 4, false}},
-      // MHA, fp8 at head dim 64: CUDA cores; 1 head per CTA, 1024 CTAs: 2 splits of 4096.
-      {64, 16, 16, 64, true, 8192, 132, {1, 4096, 2, false}},
-      // 78 SMs (H20): 32 CTAs want 20 splits, 16384 / 20 -> 832 tokens, 20 splits.
-      {4, 32, 8, 128, true, 16384, 78, {4, 832, 20, true}},
+      // 512 CTAs per split on 264 slots. Equal lengths: one split, 2 waves x (4096 x 512 B +
+      // 192 KB) = 4,587,520; two: 4 waves x (2048 x 512 B + 192 KB) = 4,980,736 + combine.
+      // Spread: one split max(W / S, C) + C / 2 = 2,414,902 + 1,146,880 = 3,561,782, two
+      // 2,605,552 + 622,592 + 48,780 (combine) = 3,276,924: 9% better spread, 10% worse
+      // equal, and equal weighs 0.7. One split, no combine.
+      {64, 32, 8, 128, false, 4096, 132, {4, 4096, 1, true}},
+      // The same batch at a bound of 8192: the spread case's tail (half a chunk) tips it to 2.
+      {64, 32, 8, 128, false, 8192, 132, {4, 4096, 2, true}},
+      // Qwen3-30B-A3B at batch 16 (8 heads per CTA, 64 CTAs per split): 4 splits of 1024, one
+      // wave of 256 CTAs on 264 slots.
+      {16, 32, 4, 128, false, 4096, 132, {8, 1024, 4, true}},
+      // The same in E4M3 (396 slots): 6 splits of 704 (384 CTAs, one wave).
+      {16, 32, 4, 128, true, 4096, 132, {8, 704, 6, true}},
+      // One sequence, E4M3: 8 CTAs per split: the most splits that stay in one wave: 47 of
+      // 704 tokens (376 CTAs; 52 splits of 640 would take 416 > 396).
+      {1, 32, 8, 128, true, 32768, 132, {4, 704, 47, true}},
+      // GQA 16: 8 heads per CTA, 64 CTAs on 264 slots: 4 splits of 256 tokens fill one wave.
+      {8, 64, 4, 128, false, 1000, 132, {8, 256, 4, true}},
+      // MHA, E4M3 at head dim 64: CUDA cores, 1 head per CTA, 3 per SM: 1024 CTAs on 396
+      // slots are 2.6 waves already: one split.
+      {64, 16, 16, 64, true, 8192, 132, {1, 8192, 1, false}},
+      // 78 SMs (H20), E4M3: 32 CTAs per split on 234 slots: 7 splits of 2368 (224 CTAs).
+      {4, 32, 8, 128, true, 16384, 78, {4, 2368, 7, true}},
   };
   for (const DecodeRow& r : rows) {
     const DecodeSplit s = decode_attention_split(r.batch, r.heads, r.kv_heads, r.head_dim, r.fp8,
@@ -42,12 +57,26 @@ TEST(DecodeAttentionSplit, Table) {
     EXPECT_EQ(s.tensor_cores, r.want.tensor_cores) << r.batch << " " << r.max_kv_len;
   }
   EXPECT_FALSE(decode_attention_split(1, 8, 1, 128, true, 100, 132, false).tensor_cores);
+  // A forced count: 5 splits of 4096 -> ceil(819.2) rounded up to 64 = 832 tokens.
+  const DecodeSplit forced = decode_attention_split(64, 32, 8, 128, false, 4096, 132, true, 5);
+  EXPECT_EQ(forced.chunk, 832);
+  EXPECT_EQ(forced.max_splits, 5);
+  // No split is longer than the sequence needs, and every split count keeps the chunk a
+  // multiple of the 64-token granule.
+  for (int n = 1; n <= 40; ++n) {
+    const DecodeSplit f = decode_attention_split(3, 8, 2, 128, true, 1000, 132, true, n);
+    EXPECT_EQ(f.chunk % kDecodeGranule, 0) << n;
+    EXPECT_GE(int64_t(f.chunk) * f.max_splits, 1000) << n;
+    EXPECT_LT(int64_t(f.chunk) * (f.max_splits - 1), 1000) << n;
+  }
 }
 
 TEST(DecodeAttentionSplit, RejectsShapesNoKernelTakes) {
   EXPECT_THROW(decode_attention_split(1, 12, 4, 128, false, 10, 132), std::invalid_argument);
   EXPECT_THROW(decode_attention_split(1, 8, 8, 96, false, 10, 132), std::invalid_argument);
   EXPECT_THROW(decode_attention_split(1, 8, 8, 128, false, 0, 132), std::invalid_argument);
+  EXPECT_THROW(decode_attention_split(1, 8, 8, 128, false, 10, 132, true, -1),
+               std::invalid_argument);
 }
 
 TEST(PrefillAttentionPath, Table) {

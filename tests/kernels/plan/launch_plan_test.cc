@@ -17,24 +17,37 @@ TEST(LaunchPlan, DecodeAttentionSplitGridWavesAndBytes) {
       {"batch", 64}, {"kv_len", 4096}, {"heads", 32}, {"kv_heads", 8}, {"head_dim", 128}};
   const LaunchPlan p = plan_launches("decode_attention", "bf16", shape, 132);
   EXPECT_EQ(p.variant, "sm90_bf16_decode_attention");
-  EXPECT_EQ(p.choice("split_kv"), 3);  // dispatch_test: 1408-token chunks
+  EXPECT_EQ(p.choice("split_kv"), 1);  // dispatch_test: one 4096-token split
+  EXPECT_EQ(p.choice("tensor_cores"), 1);
   ASSERT_EQ(p.launches.size(), 2u);
   const KernelLaunch& s = p.launches[0];
-  EXPECT_EQ(s.grid, 3 * 8 * 64);
+  EXPECT_EQ(s.kernel, "decode_attention_mma_kernel<bf16, 4>");
+  EXPECT_EQ(s.grid, 1 * 8 * 64);
   EXPECT_EQ(s.block, 128);
-  EXPECT_EQ(s.ctas_per_sm, 3);  // 4 heads per CTA: __launch_bounds__(128, 3)
-  EXPECT_DOUBLE_EQ(s.work_items, 3 * 8 * 64);
-  EXPECT_DOUBLE_EQ(s.waves, 1536.0 / (132 * 3));
-  EXPECT_EQ(s.full_waves, 3);
-  EXPECT_NEAR(s.last_wave_fill, 1536.0 / 396 - 3, 1e-12);
+  EXPECT_EQ(s.smem_bytes, 3 * 4 * 16 * 32 * 16);  // three stages of 4 warps' 8 KB
+  EXPECT_EQ(s.ctas_per_sm, 2);
+  EXPECT_DOUBLE_EQ(s.work_items, 8 * 64);
+  EXPECT_DOUBLE_EQ(s.waves, 512.0 / (132 * 2));
+  EXPECT_EQ(s.full_waves, 1);
+  EXPECT_NEAR(s.last_wave_fill, 512.0 / 264 - 1, 1e-12);
   const double kv = 64.0 * 4096;
   EXPECT_DOUBLE_EQ(s.flops, 4 * kv * 32 * 128);
-  EXPECT_DOUBLE_EQ(s.bytes, 2 * kv * 8 * 128 * 2 + 64.0 * 32 * 128 * 2 + 64.0 * 3 * 32 * 129 * 4);
-  EXPECT_EQ(p.launches[1].grid, 32 * 64);
-  // 1536 equal splits (two of 1408 tokens and one of 1280 per sequence) over 396 slots: the
-  // busiest slot takes 4 splits, at most 4 full ones.
-  EXPECT_LE(s.sched_flops, 396 * 4 * 4.0 * 1408 * 4 * 128);
-  EXPECT_GE(s.sched_flops, s.flops);
+  // KV read, Q read, the output written by the split CTAs themselves (one split: no partials).
+  EXPECT_DOUBLE_EQ(s.bytes, 2 * kv * 8 * 128 * 2 + 2 * 64.0 * 32 * 128 * 2);
+  EXPECT_EQ(p.launches[1].grid, 32 * 64 / 4);  // a warp per (sequence, head)
+  EXPECT_DOUBLE_EQ(p.launches[1].bytes, 0);    // nothing to merge
+  // 512 equal CTAs over 264 slots: the busiest slot takes 2.
+  EXPECT_DOUBLE_EQ(s.sched_flops, 264 * 2 * 4.0 * 4096 * 4 * 128);
+  // The CUDA-core kernel (benchmark comparison): 3 CTAs per SM, the split count to match.
+  PlanOptions cuda_cores;
+  cuda_cores.decode_tensor_cores = false;
+  const LaunchPlan c = plan_launches("decode_attention", "bf16", shape, 132, cuda_cores);
+  EXPECT_EQ(c.launches[0].kernel, "decode_attention_split_kernel<bf16, 128, 4>");
+  EXPECT_EQ(c.launches[0].ctas_per_sm, 3);
+  const DecodeSplit cs = decode_attention_split(64, 32, 8, 128, false, 4096, 132, false);
+  EXPECT_EQ(c.launches[0].grid, int64_t(cs.max_splits) * 8 * 64);
+  const double merged = cs.max_splits > 1 ? 64.0 * cs.max_splits * 32 * 129 * 4 : 0;
+  EXPECT_DOUBLE_EQ(c.launches[1].bytes, merged + (cs.max_splits > 1 ? 64.0 * 32 * 128 * 2 : 0));
   // Uneven lengths: splits that start past a sequence's end exit; work counts only the rest.
   const LaunchPlan u = plan_launches("decode_attention", "fp8",
                                      {{"batch", 2},
