@@ -64,6 +64,9 @@ struct WorkloadSpec {
   Duration duration = Duration::seconds(600);  // arrivals stop after this
   int64_t max_requests = 0;                    // 0: no cap
   Duration warmup = Duration::zero();          // requests arriving earlier are not scored
+  // Requests arriving at or after this are not scored either (zero: no end). The
+  // planner's probes set it so that arrivals go on past the scored ones (not an input).
+  Duration scored_until = Duration::zero();
 };
 
 // ---- SLOs -----------------------------------------------------------------------------

@@ -133,7 +133,7 @@ Simulation::Simulation(const Scenario& s, const CostModels& models, const Simula
       source_(o.replay ? RequestSource(s.workload, o.seed, *o.replay)
                        : RequestSource(s.workload, o.seed)),
       spec_rng_(o.seed, "speculative"),
-      metrics_(s.slo, s.workload.warmup, o.keep_requests) {
+      metrics_(s.slo, s.workload.warmup, o.keep_requests, s.workload.scored_until) {
   drain_limit_ = o.drain_limit > Duration::zero() ? o.drain_limit : s.workload.duration * 4;
   kv_bytes_per_token_ = kv_bytes_per_token(s.model);
   sample_interval_ =
@@ -730,8 +730,16 @@ void Simulation::start_transfer(SimTime now, uint32_t s) {
   ++d.incoming;
   r.transfer_start = now;
   // Each GPU of the source sends its TP shard's part to each GPU of the destination that
-  // needs it, over their own paths (FlowNetwork).
-  r.transfer = transfers_->start(now, {src.first_gpu, src.gpus}, {d.first_gpu, d.gpus},
+  // needs it, over their own paths (FlowNetwork). With data-parallel attention the KV
+  // lives on one replica's tp x pp GPUs (replica r: the instance's r-th such block),
+  // the replicas taking requests in turn by id.
+  auto holder = [&](const Instance& in) {
+    const Layout& l = pools_[in.pool].spec->layout;
+    if (l.dp_attention <= 1) return GpuGroup{in.first_gpu, in.gpus};
+    const int replica = static_cast<int>(r.id % static_cast<uint64_t>(l.dp_attention));
+    return GpuGroup{in.first_gpu + replica * l.tp * l.pp, l.tp * l.pp};
+  };
+  r.transfer = transfers_->start(now, holder(src), holder(d),
                                  kv_bytes_per_token_ * static_cast<double>(r.input_tokens), s);
   r.flow_event = 0;
   reschedule_transfers();

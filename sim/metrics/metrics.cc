@@ -60,8 +60,9 @@ Percentiles percentiles(std::vector<float> v) {
   return p;
 }
 
-RequestMetrics::RequestMetrics(const SloSpec& slo, Duration warmup, bool keep_requests)
-    : slo_(slo), warmup_(warmup), keep_(keep_requests) {}
+RequestMetrics::RequestMetrics(const SloSpec& slo, Duration warmup, bool keep_requests,
+                               Duration scored_until)
+    : slo_(slo), warmup_(warmup), keep_(keep_requests), scored_until_(scored_until) {}
 
 void RequestMetrics::finish(uint64_t id, SimTime arrival, SimTime first_launch, SimTime first_token,
                             SimTime done, int32_t input_tokens, int32_t output_tokens) {
@@ -86,6 +87,7 @@ void RequestMetrics::finish(uint64_t id, SimTime arrival, SimTime first_launch, 
     window_output_tokens_ += output_tokens;
   }
   if (arrival - SimTime::start() < warmup_) return;
+  if (scored_until_ > Duration::zero() && arrival - SimTime::start() >= scored_until_) return;
   ttft_.push_back(static_cast<float>(ttft));
   if (output_tokens > 1) tpot_.push_back(static_cast<float>(tpot));
   e2e_.push_back(static_cast<float>(e2e));

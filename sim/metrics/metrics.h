@@ -37,7 +37,9 @@ Percentiles percentiles(std::vector<float> values);
 
 class RequestMetrics {
  public:
-  RequestMetrics(const SloSpec& slo, Duration warmup, bool keep_requests);
+  // Scored: requests arriving in [warmup, scored_until) (scored_until zero: no end).
+  RequestMetrics(const SloSpec& slo, Duration warmup, bool keep_requests,
+                 Duration scored_until = Duration::zero());
 
   void arrive() { ++arrived_; }
   void finish(uint64_t id, SimTime arrival, SimTime first_launch, SimTime first_token, SimTime done,
@@ -74,6 +76,7 @@ class RequestMetrics {
   SloSpec slo_;
   Duration warmup_;
   bool keep_;
+  Duration scored_until_;
   int64_t arrived_ = 0, finished_ = 0, rejected_ = 0, met_ = 0;
   int64_t input_tokens_ = 0, output_tokens_ = 0;
   bool window_open_ = true, window_to_last_finish_ = false;

@@ -9,6 +9,7 @@
 #include "sim/core/error.h"
 #include "sim/planner/progress.h"
 #include "sim/planner/work_queue.h"
+#include "sim/workload/request_source.h"
 
 namespace quadrant::planner {
 
@@ -66,6 +67,44 @@ double target_rate(const Scenario& s) {
   return a.rate_per_s;
 }
 
+ProbeWindow probe_window(const WorkloadSpec& w, const SloSpec& slo, double rate, int64_t requests) {
+  // Lifetimes at the SLOs, over a fixed sample of the scenario's output lengths (the
+  // same for every probe of a scenario: a deterministic stream, not the run's seed).
+  constexpr int kSample = 4096;
+  LengthSampler lengths(w.output_length);
+  RandomStream rng(0, "probe-lifetimes");
+  std::vector<double> life(kSample);
+  double total = 0;
+  for (double& x : life) {
+    x = slo.ttft.to_seconds() + lengths.sample(rng) * slo.tpot.to_seconds();
+    total += x;
+  }
+  std::sort(life.begin(), life.end());
+  ProbeWindow pw;
+  pw.mean_lifetime_s = total / kSample;
+  // Arrivals at a steady rate from zero hold rate * E[min(X, t)] requests in flight at
+  // t (X the lifetime), rate * E[X] at steady state: warm up until E[min(X, t)] reaches
+  // kSteadyFill of E[X], and at least one mean lifetime.
+  double below = 0;  // sum of the lifetimes shorter than life[i]
+  pw.fill_s = life.back();
+  for (int i = 0; i < kSample; ++i) {
+    const double e_min = (below + life[i] * (kSample - i)) / kSample;
+    if (e_min >= kSteadyFill * pw.mean_lifetime_s) {
+      pw.fill_s = life[i];
+      break;
+    }
+    below += life[i];
+  }
+  pw.fill_s = std::max(pw.fill_s, pw.mean_lifetime_s);
+  pw.warmup_s = pw.fill_s;
+  // Scored: the arrivals of a window holding `requests` requests (at least one mean
+  // lifetime), then arrivals go on for another fill time, so that the scored requests
+  // decode beside a full batch and not while it drains.
+  pw.window_s = std::max(static_cast<double>(requests) / rate, pw.mean_lifetime_s);
+  pw.tail_s = pw.fill_s;
+  return pw;
+}
+
 WorkloadSpec probe_workload(const WorkloadSpec& w, const SloSpec& slo, double rate,
                             int64_t requests) {
   WorkloadSpec p = w;
@@ -73,14 +112,11 @@ WorkloadSpec probe_workload(const WorkloadSpec& w, const SloSpec& slo, double ra
     p.arrival.process = ArrivalProcess::kPoisson;
   p.arrival.rate_per_s = rate;
   p.arrival.curve.clear();
-  // A request lives about TTFT + output * TPOT at the SLOs; a decode batch fills up over
-  // one lifetime, so a probe runs several lifetimes and scores none of the first.
-  const double lifetime = slo.ttft.to_seconds() + w.output_length.mean() * slo.tpot.to_seconds();
-  const double n =
-      std::min(20000.0, std::max(static_cast<double>(requests), std::ceil(rate * 4 * lifetime)));
-  p.max_requests = static_cast<int64_t>(n);
-  p.duration = Duration::seconds(n / rate);
-  p.warmup = Duration::seconds(std::max(0.1 * n / rate, lifetime));
+  const ProbeWindow pw = probe_window(w, slo, rate, requests);
+  p.max_requests = 0;  // no cap: the window decides
+  p.warmup = Duration::seconds(pw.warmup_s);
+  p.scored_until = Duration::seconds(pw.warmup_s + pw.window_s);
+  p.duration = Duration::seconds(pw.warmup_s + pw.window_s + pw.tail_s);
   return p;
 }
 
@@ -310,19 +346,22 @@ class Planner {
         const RoleCapacity* d = fastest(r_.decode);
         if (d == nullptr) return false;
         *out = with_disaggregated(base, c, 1, d->config, 1);
-        out->workload = probe_workload(base.workload, base.slo, rate, o_.probe_requests);
-        // One output token: the decode pool idles and TTFT is the prefill pool's alone.
-        out->workload.output_length = LengthSpec{};
-        out->workload.output_length.distribution = LengthDistribution::kFixed;
-        out->workload.output_length.value = 1;
+        // One output token: the decode pool idles and TTFT is the prefill pool's alone
+        // (and a request lives about one TTFT, which sets the probe's time line).
+        WorkloadSpec w = base.workload;
+        w.output_length = LengthSpec{};
+        w.output_length.distribution = LengthDistribution::kFixed;
+        w.output_length.value = 1;
+        out->workload = probe_workload(w, base.slo, rate, o_.probe_requests);
         *judge = Judge::kPrefill;
         return true;
       }
       case Role::kDecode: {
         const RoleCapacity* p = fastest(r_.prefill);
         if (p == nullptr) return false;
-        // Enough prefill instances that the decode instance sees the full rate.
-        const int n = std::min(64, instances_for(1.5 * rate, p->bound.max_rate_per_s) + 1);
+        // Enough prefill instances that the decode instance sees the full rate (no cap:
+        // a wide decode unit needs as many as its rate asks for).
+        const int n = instances_for(1.5 * rate, p->bound.max_rate_per_s) + 1;
         *out = with_disaggregated(base, p->config, n, c, 1);
         out->workload = probe_workload(base.workload, base.slo, rate, o_.probe_requests);
         *judge = Judge::kDecode;

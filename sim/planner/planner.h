@@ -60,7 +60,7 @@ struct PlanOptions {
   TaskRunner* runner = nullptr;      // null: thread_runner(threads)
   BoundFn bound = roofline_role_bound;
   int bisection_steps = 7;       // probes per configuration after the bound
-  int64_t probe_requests = 400;  // requests per single-instance probe
+  int64_t probe_requests = 400;  // scored arrivals per single-instance probe (at least)
   int round_size = 8;            // configurations measured between pruning decisions
   int max_repairs = 3;           // instances added to a finalist that misses its SLO
   bool analyses = true;          // P:D mix, SLO Pareto, load sensitivity
@@ -178,10 +178,24 @@ struct PlanResult {
 // (the peak of a diurnal curve).
 double target_rate(const Scenario& s);
 
-// The workload one probe runs: `rate` requests/s of the scenario's lengths, capped at
-// `requests` requests, arrivals of a stationary process (diurnal and traces become
-// Poisson at that rate).
-// Long enough for several request lifetimes at the SLOs, whose first is not scored.
+// The time line of a single-instance probe at `rate` (seconds): a warm-up long enough
+// for the instance's own steady state, a window whose arrivals are scored, and a tail
+// of arrivals after it, so that the scored requests are served at steady state and not
+// while the batch drains. A request's lifetime is TTFT + output * TPOT at the SLOs;
+// warm-up and tail are the time in which arrivals from zero fill kSteadyFill of the
+// steady-state requests in flight (rate * E[min(lifetime, t)] of rate * E[lifetime]),
+// at least one mean lifetime; the window holds `requests` arrivals, at least one mean
+// lifetime. No request cap: the rate and the lengths decide the probe's size.
+inline constexpr double kSteadyFill = 0.95;
+struct ProbeWindow {
+  double mean_lifetime_s = 0, fill_s = 0;
+  double warmup_s = 0, window_s = 0, tail_s = 0;
+};
+ProbeWindow probe_window(const WorkloadSpec& w, const SloSpec& slo, double rate, int64_t requests);
+
+// The workload one probe runs: `rate` requests/s of the scenario's lengths over
+// probe_window()'s time line, arrivals of a stationary process (diurnal and traces
+// become Poisson at that rate).
 WorkloadSpec probe_workload(const WorkloadSpec& w, const SloSpec& slo, double rate,
                             int64_t requests);
 

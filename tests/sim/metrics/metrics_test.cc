@@ -97,5 +97,22 @@ TEST(RequestMetrics, WhenNothingFinishesByTheLastArrivalTheWindowRunsToTheLastFi
   EXPECT_DOUBLE_EQ(u.throughput_rps, 1 / 0.5);
 }
 
+TEST(RequestMetrics, RequestsArrivingAfterTheScoredWindowAreNotScored) {
+  SloSpec slo;
+  slo.ttft = Duration::seconds(1);
+  slo.tpot = Duration::millis(100);
+  RequestMetrics m(slo, Duration::seconds(10), false, Duration::seconds(20));
+  auto t = [](double s) { return SimTime::from_ns(static_cast<int64_t>(s * 1e9)); };
+  m.finish(0, t(15), t(15), t(15.5), t(16.4), 100, 11);  // scored, meets both
+  m.finish(1, t(19.9), t(20), t(21.5), t(22), 100, 11);  // scored, misses TTFT
+  m.finish(2, t(20), t(20), t(20.5), t(21.4), 100, 11);  // arrives at the end: not scored
+  m.finish(3, t(25), t(25), t(29), t(40), 100, 11);      // after it: not scored
+  SimulationSummary s;
+  m.fill(s, 10.0);
+  EXPECT_EQ(s.requests_finished, 4);
+  EXPECT_EQ(s.requests_scored, 2);
+  EXPECT_DOUBLE_EQ(s.slo_attainment, 0.5);
+}
+
 }  // namespace
 }  // namespace quadrant

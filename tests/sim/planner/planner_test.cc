@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 
 #include "sim/core/error.h"
 
@@ -170,6 +171,67 @@ TEST(PlannerTest, ParetoCostNeverFallsAsSlosTighten) {
   }
   ASSERT_EQ(r.sensitivity.size(), 3u);
   EXPECT_LE(r.sensitivity[0].resized_usd_per_hour, r.sensitivity[2].resized_usd_per_hour);
+}
+
+// Fixed lengths: every request lives L = TTFT + output * TPOT at the SLOs, the requests in
+// flight grow linearly to rate * L over one lifetime, so warm-up and tail are L exactly.
+TEST(ProbeWindow, FixedLengthsWarmUpForOneLifetime) {
+  WorkloadSpec w;
+  w.output_length.value = 100;
+  SloSpec slo;
+  slo.ttft = Duration::seconds(1);
+  slo.tpot = Duration::millis(30);  // L = 4 s
+  const ProbeWindow pw = probe_window(w, slo, 10, 400);
+  EXPECT_NEAR(pw.mean_lifetime_s, 4.0, 1e-9);
+  EXPECT_NEAR(pw.warmup_s, 4.0, 1e-9);
+  EXPECT_NEAR(pw.tail_s, 4.0, 1e-9);
+  EXPECT_NEAR(pw.window_s, 40.0, 1e-9);  // 400 arrivals at 10/s
+  const WorkloadSpec p = probe_workload(w, slo, 10, 400);
+  EXPECT_EQ(p.max_requests, 0);
+  EXPECT_EQ(p.warmup, Duration::seconds(4.0));
+  EXPECT_EQ(p.scored_until, Duration::seconds(44.0));
+  EXPECT_EQ(p.duration, Duration::seconds(48.0));
+  // A fast rate still scores at least one lifetime of arrivals.
+  EXPECT_NEAR(probe_window(w, slo, 1000, 400).window_s, 4.0, 1e-9);
+}
+
+// Uniform outputs on [a, b] tokens: lifetimes X uniform on [A, B] (A = TTFT + a TPOT),
+// E[min(X, t)] = t - (t - A)^2 / (2 (B - A)) for t in [A, B]; warm-up solves
+// E[min(X, t)] = 0.95 E[X] (a sample of 4096 lengths: within 1%).
+TEST(ProbeWindow, UniformLengthsWarmUpUntilTheClosedFormFill) {
+  WorkloadSpec w;
+  w.output_length.distribution = LengthDistribution::kUniform;
+  w.output_length.min = 100;
+  w.output_length.max = 2100;
+  SloSpec slo;
+  slo.ttft = Duration::seconds(2);
+  slo.tpot = Duration::millis(50);
+  const double A = 2 + 100 * 0.05, B = 2 + 2100 * 0.05, mean = 0.5 * (A + B);
+  // t - (t - A)^2 / (2 (B - A)) = 0.95 mean  ->  quadratic in u = t - A.
+  const double c = 0.95 * mean - A, span = B - A;
+  const double u = span - std::sqrt(span * span - 2 * span * c);
+  const double t = A + u;
+  const ProbeWindow pw = probe_window(w, slo, 50, 400);
+  EXPECT_NEAR(pw.mean_lifetime_s, mean, 0.01 * mean);
+  EXPECT_NEAR(pw.warmup_s, t, 0.01 * t);
+  EXPECT_GT(pw.warmup_s, mean);  // longer than one mean lifetime: the long ones fill last
+  EXPECT_NEAR(pw.tail_s, pw.warmup_s, 1e-12);
+}
+
+// The old probe stopped at 20,000 requests: at 1,000 req/s and 50 s lifetimes it scored
+// only requests decoding while the batch drained. Now the probe runs as long as its
+// steady state needs, whatever the request count.
+TEST(ProbeWindow, NoRequestCapAtFleetRates) {
+  WorkloadSpec w;
+  w.output_length.value = 960;
+  SloSpec slo;
+  slo.ttft = Duration::seconds(2);
+  slo.tpot = Duration::millis(50);  // L = 50 s
+  const WorkloadSpec p = probe_workload(w, slo, 1000, 400);
+  EXPECT_EQ(p.max_requests, 0);
+  EXPECT_EQ(p.warmup, Duration::seconds(50.0));
+  EXPECT_EQ(p.scored_until, Duration::seconds(100.0));
+  EXPECT_EQ(p.duration, Duration::seconds(150.0));  // 150,000 arrivals
 }
 
 TEST(PlannerTest, NonPositiveTargetRateIsAnInputError) {
