@@ -376,6 +376,28 @@ TEST(Simulation, AnIsolatedKvTransferMovesEveryShardOverItsOwnNics) {
   EXPECT_NEAR(m.kv_transfer_mean_s, expected, 2e-9);
 }
 
+// With data-parallel attention a request's KV sits on one replica: a TP1 x DP4 instance
+// sends it as one flow from one GPU to one GPU, over one NIC pair (a quarter of the
+// bandwidth the TP4 instances above get), whichever replicas hold it.
+TEST(Simulation, DataParallelAttentionKvMovesFromOneReplicaToOne) {
+  Scenario s = base(0.05, 200);
+  s.workload.arrival.process = ArrivalProcess::kDeterministic;
+  s.workload.input_length.distribution = LengthDistribution::kFixed;
+  s.workload.input_length.value = 2048;
+  s.workload.output_length.distribution = LengthDistribution::kFixed;
+  s.workload.output_length.value = 2;
+  for (PoolSpec* p : {&s.serving.prefill, &s.serving.decode}) {
+    p->layout = Layout{.tp = 1, .ep = 4, .pp = 1, .dp_attention = 4};
+    ASSERT_EQ(p->layout.gpus(), 4);
+  }
+  const SimulationSummary m = run(s).summary;
+  ASSERT_GT(m.kv_transfers, 5);
+  const double bytes = kv_bytes_per_token(s.model).value() * 2048;
+  const double expected = bytes / s.cluster.inter_node.bandwidth.value() +
+                          2 * s.cluster.inter_node.latency.to_seconds();
+  EXPECT_NEAR(m.kv_transfer_mean_s, expected, 2e-9);
+}
+
 // The engine's accounting of per-request memory: live state (the request slab) is sized
 // by the requests in flight at once, the compact results by the requests scored. With
 // deterministic arrivals and fixed lengths, 4x the requests at the same rate leave the
