@@ -10,6 +10,8 @@
 #include "reports/svg.h"
 #include "sim/core/error.h"
 #include "sim/core/version.h"
+#include "sim/cost/roofline_cost_model.h"
+#include "sim/cost/step_cost.h"
 
 namespace quadrant::reports {
 
@@ -749,6 +751,80 @@ std::vector<Section> sections(const PlanResult& r) {
       sec.tables.push_back(t);
     }
     out.push_back(sec);
+  }
+  {  // expert parallelism: only when the scenario sets routing skew, placement or overlap
+    const ExpertPopularity& pop = s.workload.expert_popularity;
+    auto set = [](const PoolSpec& p) {
+      return !(p.experts == ExpertPlacementSpec{}) || p.dual_micro_batch;
+    };
+    const bool moe = s.model.ffn.kind == FfnKind::kMoe;
+    if (moe && r.recommended >= 0 &&
+        (!pop.uniform() || set(s.serving.prefill) || set(s.serving.decode) ||
+         set(s.serving.colocated))) {
+      const PlanCandidate& c = r.candidates[r.recommended];
+      Section sec;
+      sec.title = "Expert parallelism: routing skew, placement and overlap";
+      sec.paragraphs.push_back(
+          "Routing: " +
+          (pop.counts.empty()
+               ? "Zipf exponent " + format_number(pop.zipf_exponent) + " over popularity ranks"
+               : std::to_string(pop.counts.size()) + " measured expert counts") +
+          ". A MoE layer waits for its busiest GPU: the table gives that GPU's share of the "
+          "routed pairs over the mean with the experts placed statically (in id order) and "
+          "with the pool's placement, and one representative step of the recommended "
+          "configuration on the roofline (decode: a full batch at the mean context; prefill: "
+          "a full token budget), with the communication the dual micro-batch hides.");
+      Table t;
+      t.header = {"pool",
+                  "EP GPUs",
+                  "redundant experts, rebalancer",
+                  "busiest GPU / mean: static",
+                  "busiest GPU / mean: this placement",
+                  "expert slots per GPU",
+                  "dual micro-batch",
+                  "step (roofline): compute, expert communication, hidden"};
+      auto row = [&](const char* name, const planner::RoleConfig& cfg, const PoolSpec& spec,
+                     bool decode) {
+        const GpuSpec* g = s.catalog.find(cfg.gpu);
+        if (g == nullptr) return;
+        const Layout& l = cfg.layout;
+        const MoeExecution fixed = moe_execution(s.model, l, {}, pop, false);
+        const MoeExecution mine =
+            moe_execution(s.model, l, spec.experts, pop, spec.dual_micro_batch);
+        RooflineCostModel roofline(*g);
+        const StepCostModel costs(s.model, l, *g, s.cluster, roofline, mine);
+        StepBatch b;
+        const int64_t input = std::max<int64_t>(1, std::llround(s.workload.input_length.mean()));
+        const int64_t output = std::max<int64_t>(1, std::llround(s.workload.output_length.mean()));
+        if (decode) {
+          const int n = cfg.max_batch_size;
+          b.decode = {n, n, int64_t{n} * (input + output / 2), 0};
+        } else {
+          const int n = static_cast<int>(std::max<int64_t>(1, cfg.max_batch_tokens / input));
+          b.prefill = {n, n * input, n * input, n * (input * (input + 1) / 2)};
+        }
+        const StepCost sc = costs.cost(b);
+        const Duration compute = sc.prefill_attention + sc.decode_attention + sc.ffn;
+        t.rows.push_back(
+            {name, std::to_string(l.tp * l.dp_attention),
+             std::to_string(spec.experts.redundant) + ", " + to_string(spec.experts.rebalancer),
+             format_number(fixed.imbalance), format_number(mine.imbalance),
+             format_number(mine.slots_per_gpu > 0
+                               ? mine.slots_per_gpu
+                               : double(s.model.ffn.num_experts) / (l.tp * l.dp_attention)),
+             spec.dual_micro_batch ? "yes" : "no",
+             ms(compute.to_seconds()) + ", " + ms(sc.ep_communication.to_seconds()) + ", " +
+                 ms(sc.hidden_communication.to_seconds())});
+      };
+      if (c.mode == ServingMode::kColocated) {
+        row("colocated", c.colocated, s.serving.colocated, true);
+      } else {
+        row("prefill", c.prefill, s.serving.prefill, false);
+        row("decode", c.decode, s.serving.decode, true);
+      }
+      sec.tables.push_back(t);
+      out.push_back(sec);
+    }
   }
   {  // provenance
     Section sec;

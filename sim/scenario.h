@@ -12,6 +12,7 @@
 
 #include "sim/core/units.h"
 #include "sim/hardware/hardware.h"
+#include "sim/model/expert_placement.h"
 #include "sim/model/layout.h"
 #include "sim/model/model_spec.h"
 
@@ -67,6 +68,7 @@ struct WorkloadSpec {
   // Requests arriving at or after this are not scored either (zero: no end). The
   // planner's probes set it so that arrivals go on past the scored ones (not an input).
   Duration scored_until = Duration::zero();
+  ExpertPopularity expert_popularity;  // MoE routing skew (uniform unless given)
 };
 
 // ---- SLOs -----------------------------------------------------------------------------
@@ -95,6 +97,8 @@ struct PoolSpec {
   int64_t max_batch_tokens = 8192;  // token budget per step (prefill chunking)
   int64_t chunk_size = 2048;        // prefill chunk per sequence
   int64_t kv_capacity_tokens = 0;   // KV cache per instance; 0: what memory leaves
+  ExpertPlacementSpec experts;      // redundant experts and the rebalancer (MoE)
+  bool dual_micro_batch = false;    // overlap expert communication with compute (MoE)
 };
 
 struct SpeculativeSpec {

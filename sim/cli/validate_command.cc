@@ -12,6 +12,7 @@
 #include "sim/cli/commands.h"
 #include "sim/cli/cost_models.h"
 #include "sim/core/error.h"
+#include "sim/cost/step_cost.h"
 #include "sim/io/scenario_io.h"
 #include "sim/io/schema.h"
 #include "sim/model/accounting.h"
@@ -47,7 +48,11 @@ double print_pool(const Scenario& s, const char* role, const PoolSpec& p, bool d
   const GpuSpec& g = *s.catalog.find(p.gpu);
   const Layout& l = p.layout;
   const ModelSpec& m = s.model;
-  const Bytes w = weight_bytes_per_gpu(m, l);
+  // Redundant expert replicas (EPLB) take weight memory too.
+  const MoeExecution moe =
+      moe_execution(m, l, p.experts, s.workload.expert_popularity, p.dual_micro_batch);
+  const Bytes w =
+      weight_bytes_per_gpu(m, l) + redundant_expert_bytes_per_gpu(m, l, moe.slots_per_gpu);
   const Bytes kv_cap = g.memory - g.reserved_memory - w;
   const Bytes kv_tok = kv_bytes_per_token_per_gpu(m, l);
   std::printf("  %-9s %d x %s  TP%d EP%d PP%d DP%d = %d GPUs/instance, %d GPUs, $%.2f/h\n", role,
@@ -61,6 +66,12 @@ double print_pool(const Scenario& s, const char* role, const PoolSpec& p, bool d
   }
   std::printf("%.1f GB KV = %.0fk tokens (%.1f KB/token)\n", kv_cap.to_gb(), kv_cap / kv_tok / 1e3,
               kv_tok.value() / 1e3);
+  if (moe.imbalance != 1 || moe.slots_per_gpu > 0 || moe.dual_micro_batch)
+    std::printf(
+        "            experts: busiest GPU %.3fx the mean load, %.2f expert slots/GPU (%d "
+        "redundant, %s)%s\n",
+        moe.imbalance, moe.slots_per_gpu, p.experts.redundant, to_string(p.experts.rebalancer),
+        moe.dual_micro_batch ? ", dual micro-batch" : "");
   if (!decode) {
     // One prompt token through every layer, on one GPU of a stage.
     BatchShape b{1, static_cast<int64_t>(p.chunk_size), static_cast<int64_t>(p.chunk_size)};

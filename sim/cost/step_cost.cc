@@ -15,14 +15,31 @@ constexpr int64_t kFfnCacheLimit = 1 << 17;
 
 }  // namespace
 
+MoeExecution moe_execution(const ModelSpec& model, const Layout& layout,
+                           const ExpertPlacementSpec& placement, const ExpertPopularity& popularity,
+                           bool dual_micro_batch) {
+  MoeExecution e;
+  e.dual_micro_batch = dual_micro_batch;
+  if (model.ffn.kind != FfnKind::kMoe) return e;
+  if (popularity.uniform() && placement == ExpertPlacementSpec{}) return e;
+  const ExpertLoad load =
+      expert_load(popularity_of(popularity, model.ffn.num_experts), layout.tp * layout.dp_attention,
+                  placement, popularity.counts.empty());
+  e.imbalance = load.imbalance;
+  e.slots_per_gpu = load.slots_per_gpu;
+  return e;
+}
+
 StepCostModel::StepCostModel(const ModelSpec& model, const Layout& layout, const GpuSpec& gpu,
-                             const ClusterSpec& cluster, const CostModel& cost_model)
+                             const ClusterSpec& cluster, const CostModel& cost_model,
+                             const MoeExecution& moe)
     : model_(model),
       layout_(layout),
       gpu_(gpu),
       cluster_(cluster),
       cost_model_(cost_model),
-      engine_(cost_model.engine_overhead(model)) {
+      engine_(cost_model.engine_overhead(model)),
+      moe_(moe) {
   moe_layers_ = model_.num_moe_layers();
   dense_layers_ = model_.num_layers - moe_layers_;
   for (Phase phase : {Phase::kPrefill, Phase::kDecode})
@@ -47,9 +64,10 @@ StepCostModel::FfnEntry StepCostModel::ffn_cost(int64_t tokens, Phase phase) con
       return ffn_cache_[p][static_cast<size_t>(tokens)];
   }
   FfnEntry e;
+  const ExpertSpread spread{moe_.imbalance, moe_.slots_per_gpu};
   if (moe_layers_ > 0) {
     const CostModel::Core est =
-        cost_model_.predict_core(ffn_shape(model_, layout_, phase, tokens, true));
+        cost_model_.predict_core(ffn_shape(model_, layout_, phase, tokens, true, spread));
     e.ffn += est.mean * moe_layers_;
     e.provenance = worse(e.provenance, est.provenance);
     e.extrapolated |= est.extrapolated;
@@ -57,11 +75,12 @@ StepCostModel::FfnEntry StepCostModel::ffn_cost(int64_t tokens, Phase phase) con
   if (dense_layers_ > 0) {
     const CostModel::Core est =
         cost_model_.predict_core(ffn_shape(model_, layout_, phase, tokens, false));
-    e.ffn += est.mean * dense_layers_;
+    e.dense_ffn = est.mean * dense_layers_;
+    e.ffn += e.dense_ffn;
     e.provenance = worse(e.provenance, est.provenance);
     e.extrapolated |= est.extrapolated;
   }
-  const CommVolume c = layer_communication(model_, layout_, tokens);
+  const CommVolume c = layer_communication(model_, layout_, tokens, spread);
   const int ep_group = layout_.tp * layout_.dp_attention;
   e.ep = (link_time(c.ep_dispatch, ep_group) + link_time(c.ep_combine, ep_group)) * moe_layers_;
   e.tp = link_time(c.tp_allreduce, layout_.tp) * model_.num_layers;
@@ -73,7 +92,7 @@ StepCostModel::FfnEntry StepCostModel::ffn_cost(int64_t tokens, Phase phase) con
   return e;
 }
 
-StepCost StepCostModel::cost(const StepBatch& batch) const {
+StepCost StepCostModel::parts(const StepBatch& batch, Duration* dense_ffn) const {
   StepCost c;
   const int layers = model_.num_layers;
   auto add = [&](const CostModel::Core& e) {
@@ -102,7 +121,60 @@ StepCost StepCostModel::cost(const StepBatch& batch) const {
     c.extrapolated |= f.extrapolated;
     c.tp_communication = f.tp;
     c.pp_communication = f.pp;
+    if (dense_ffn != nullptr) *dense_ffn = f.dense_ffn;
   }
+  return c;
+}
+
+namespace {
+
+// One of two micro-batches: half the sequences and half the tokens (a lone sequence
+// splits by tokens).
+BatchShape half_of(const BatchShape& b) {
+  if (b.num_seqs == 0) return b;
+  BatchShape h;
+  h.num_seqs = std::max(1, b.num_seqs / 2);
+  h.new_tokens = std::max<int64_t>(1, b.new_tokens / 2);
+  h.context_tokens = std::max<int64_t>(1, b.context_tokens / 2);
+  h.attention_pairs = b.attention_pairs / 2;
+  return h;
+}
+
+}  // namespace
+
+// Two micro-batches A and B per step, each layer: compute A, then A's dispatch/combine
+// while B computes, then B's while A computes the next layer. Over the MoE layers the
+// critical path is the busier of the two streams (2 x compute or 2 x communication of
+// a half batch) plus one layer's fill (the shorter of a half batch's compute and
+// communication for one layer); dense layers have no expert communication to hide.
+void StepCostModel::overlap(const StepBatch& batch, StepCost& c) const {
+  Duration dense_ffn;
+  const StepCost h = parts({half_of(batch.prefill), half_of(batch.decode)}, &dense_ffn);
+  const double layers = model_.num_layers;
+  const Duration attention = h.prefill_attention + h.decode_attention + h.tp_communication;
+  const Duration moe_compute = (attention.scaled(moe_layers_ / layers) + (h.ffn - dense_ffn)) * 2;
+  const Duration dense_compute = (attention.scaled(dense_layers_ / layers) + dense_ffn) * 2;
+  const Duration comm = h.ep_communication * 2;
+  const Duration fill = min(moe_compute.scaled(0.5 / moe_layers_), comm.scaled(0.5 / moe_layers_));
+  c.prefill_attention = h.prefill_attention * 2;
+  c.decode_attention = h.decode_attention * 2;
+  c.ffn = h.ffn * 2;
+  c.tp_communication = h.tp_communication * 2;
+  c.ep_communication = comm;
+  c.pp_communication = h.pp_communication * 2;
+  c.provenance = h.provenance;
+  c.extrapolated = h.extrapolated;
+  const Duration serial = moe_compute + dense_compute + comm;
+  const Duration critical = max(moe_compute, comm) + fill + dense_compute;
+  c.hidden_communication = serial - critical;
+}
+
+StepCost StepCostModel::cost(const StepBatch& batch) const {
+  StepCost c = parts(batch, nullptr);
+  const int64_t tokens = batch.prefill.new_tokens + batch.decode.new_tokens;
+  if (moe_.dual_micro_batch && moe_layers_ > 0 && c.ep_communication > Duration::zero() &&
+      tokens >= 2)
+    overlap(batch, c);
   if (engine_) {
     // What the engine measured beyond its kernels (EngineOverhead); absent, the step is
     // exactly its kernels and communication.
@@ -116,7 +188,7 @@ StepCost StepCostModel::cost(const StepBatch& batch) const {
         std::llround(fixed + o.per_seq_ns * seqs + o.per_token_ns * static_cast<double>(tokens)));
   }
   c.total = c.prefill_attention + c.decode_attention + c.ffn + c.tp_communication +
-            c.ep_communication + c.pp_communication + c.overhead;
+            c.ep_communication + c.pp_communication + c.overhead - c.hidden_communication;
   c.stage = Duration::nanos((c.total.ns() + layout_.pp - 1) / layout_.pp);
   return c;
 }

@@ -16,6 +16,7 @@
 #include "sim/cost/cost_model.h"
 #include "sim/hardware/hardware.h"
 #include "sim/model/accounting.h"
+#include "sim/model/expert_placement.h"
 #include "sim/model/layout.h"
 #include "sim/model/model_spec.h"
 
@@ -29,6 +30,25 @@ struct StepBatch {
   BatchShape decode;
 };
 
+// How an instance runs its MoE layers beyond the even spread accounting assumes: the
+// busiest GPU's share of the routed pairs (skewed routing, redundant experts and the
+// rebalancer: model/expert_placement.h), and DeepSeek's dual micro-batch overlap, in
+// which the step is split into two micro-batches and one's expert dispatch and combine
+// run while the other computes. The defaults change nothing.
+struct MoeExecution {
+  double imbalance = 1;      // busiest GPU's routed pairs / the mean (>= 1)
+  double slots_per_gpu = 0;  // expert replicas per GPU; 0: the experts spread evenly
+  bool dual_micro_batch = false;
+};
+
+// An instance's MoeExecution: the busiest GPU's load under the scenario's routing
+// popularity and the pool's placement (model/expert_placement.h), over the tp x
+// dp_attention GPUs of a stage. Uniform routing without redundant experts or a
+// rebalancer keeps the even spread (imbalance 1), as before these existed.
+MoeExecution moe_execution(const ModelSpec& model, const Layout& layout,
+                           const ExpertPlacementSpec& placement, const ExpertPopularity& popularity,
+                           bool dual_micro_batch);
+
 struct StepCost {
   Duration prefill_attention;
   Duration decode_attention;
@@ -37,8 +57,11 @@ struct StepCost {
   Duration ep_communication;
   Duration pp_communication;
   Duration overhead;  // the engine's per-step time (cost model's EngineOverhead), if any
-  Duration total;     // all of the above: one pass through every stage
-  Duration stage;     // one stage's share (total / pp): the pipeline's issue interval
+  // Dual micro-batch: the parts above are those of the two half batches, and this much
+  // of their communication runs under the other micro-batch's compute.
+  Duration hidden_communication;
+  Duration total;  // all of the above, less the hidden communication: the critical path
+  Duration stage;  // one stage's share (total / pp): the pipeline's issue interval
   Provenance provenance = Provenance::kMeasured;  // the least trustworthy part
   bool extrapolated = false;
 };
@@ -46,7 +69,8 @@ struct StepCost {
 class StepCostModel {
  public:
   StepCostModel(const ModelSpec& model, const Layout& layout, const GpuSpec& gpu,
-                const ClusterSpec& cluster, const CostModel& cost_model);
+                const ClusterSpec& cluster, const CostModel& cost_model,
+                const MoeExecution& moe = {});
   StepCost cost(const StepBatch& batch) const;
   // Seconds to prefill `tokens` tokens of one sequence from scratch in one step.
   Duration prefill_time(int64_t tokens) const;
@@ -57,12 +81,18 @@ class StepCostModel {
   // again.
   struct FfnEntry {
     Duration ffn, ep, tp, pp;
+    Duration dense_ffn;  // the part of ffn in dense layers (no expert communication)
     Provenance provenance = Provenance::kMeasured;
     bool extrapolated = false;
     bool cached = false;
   };
   FfnEntry ffn_cost(int64_t tokens, Phase phase) const;
   Duration link_time(Bytes bytes, int group_gpus) const;
+  // The step's parts without the engine's overhead and without overlap; `dense_ffn`
+  // (if not null) gets the FFN time of the dense layers.
+  StepCost parts(const StepBatch& batch, Duration* dense_ffn) const;
+  // Dual micro-batch: the two halves' parts and the critical path of their overlap.
+  void overlap(const StepBatch& batch, StepCost& c) const;
 
   const ModelSpec& model_;
   Layout layout_;
@@ -70,6 +100,7 @@ class StepCostModel {
   ClusterSpec cluster_;
   const CostModel& cost_model_;
   const EngineOverhead* engine_ = nullptr;  // owned by cost_model_
+  MoeExecution moe_;
   int moe_layers_ = 0, dense_layers_ = 0;
   AttentionConstants attention_[2];  // per phase
   mutable std::vector<FfnEntry> ffn_cache_[2];

@@ -290,6 +290,10 @@ WorkloadSpec read_workload(const Reader& r) {
                            std::to_string(static_cast<int64_t>(expected)) +
                            " (rate x duration); shorten it or set workload.max_requests");
   }
+  const Reader e = r.object("expert_popularity");
+  w.expert_popularity.zipf_exponent = e.number("zipf");
+  for (int64_t c : e.integers("counts"))  // positive integers (the reader checks)
+    w.expert_popularity.counts.push_back(static_cast<double>(c));
   return w;
 }
 
@@ -341,6 +345,16 @@ PoolSpec read_pool(const Reader& r, const ModelSpec& m, const HardwareCatalog& c
   p.max_batch_tokens = r.integer("max_batch_tokens");
   p.chunk_size = r.integer("chunk_size");
   p.kv_capacity_tokens = r.integer("kv_capacity");
+  const Reader e = r.object("experts");
+  p.experts.redundant = as_int(e, "redundant");
+  p.experts.rebalancer = e.choice("rebalancer") == "eplb" ? Rebalancer::kEplb : Rebalancer::kNone;
+  if (p.experts.rebalancer == Rebalancer::kEplb && m.ffn.kind == FfnKind::kMoe &&
+      (m.ffn.num_experts + p.experts.redundant) % stage_gpus != 0)
+    e.fail("redundant", "expected experts + redundant (" + std::to_string(m.ffn.num_experts) +
+                            " + " + std::to_string(p.experts.redundant) +
+                            ") divisible by tp * dp_attention (" + std::to_string(stage_gpus) +
+                            ") for eplb");
+  p.dual_micro_batch = r.boolean("dual_micro_batch");
   return p;
 }
 

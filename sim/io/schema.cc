@@ -114,6 +114,17 @@ void declare_pool(Builder& b, const std::string& p, const std::string& role) {
             kTokens);
   b.integer(p + ".kv_capacity", "0", 0,
             "KV cache tokens per instance (a measured engine's); 0: what memory leaves", 1e12);
+  b.object(p + ".experts", "", "MoE expert placement over the instance's expert-parallel GPUs");
+  b.integer(p + ".experts.redundant", "0", 0,
+            "redundant expert replicas over the instance (EPLB: copies of the hottest experts)",
+            4096);
+  b.choice(p + ".experts.rebalancer", "none", {"none", "eplb"},
+           "none: experts in id order, experts / GPUs each; eplb: DeepSeek's EPLB (replicate "
+           "the hottest, pack replicas by load); eplb needs experts + redundant divisible by "
+           "tp * dp_attention");
+  b.boolean(p + ".dual_micro_batch", "false",
+            "MoE: split each step into two micro-batches whose expert dispatch/combine runs "
+            "under the other's compute (DeepSeek's overlap)");
 }
 
 std::vector<FieldDecl> build() {
@@ -255,6 +266,14 @@ std::vector<FieldDecl> build() {
             static_cast<double>(limits::kMaxRequests));
   b.dimensional("workload.warmup", FieldType::kDuration, "0s",
                 "requests arriving earlier are served but not scored");
+  b.object("workload.expert_popularity", "",
+           "MoE routing skew: the share of routed pairs each expert receives (uniform if absent)");
+  b.number("workload.expert_popularity.zipf", "0", 0, kInf, false, "",
+           "Zipf exponent s: the expert of popularity rank i gets a share proportional to "
+           "1 / i^s (0: uniform)");
+  b.array("workload.expert_popularity.counts", "",
+          "routed pairs per expert counted on a trace (positive integers, expert id order); wins "
+          "over zipf");
 
   // ---- slo
   b.object("slo", "required", "service-level objectives");

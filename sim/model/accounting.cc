@@ -220,7 +220,7 @@ QuadrantShape attention_shape(const ModelSpec& m, const Layout& l, Phase phase,
 }
 
 QuadrantShape ffn_shape(const ModelSpec& m, const Layout& l, Phase phase, int64_t tokens,
-                        bool moe_layer) {
+                        bool moe_layer, const ExpertSpread& spread) {
   QuadrantShape s;
   s.quadrant = phase == Phase::kPrefill ? Quadrant::kPrefillFfn : Quadrant::kDecodeFfn;
   s.compute_format = ffn_compute_format(m);
@@ -235,10 +235,11 @@ QuadrantShape ffn_shape(const ModelSpec& m, const Layout& l, Phase phase, int64_
     const double experts = m.ffn.num_experts;
     const double k = m.ffn.top_k;
     // Experts spread over the stage's GPUs; past one expert per GPU they split by TP.
-    const double experts_per_gpu = std::max(1.0, experts / g);
+    const double experts_per_gpu =
+        spread.slots_per_gpu > 0 ? spread.slots_per_gpu : std::max(1.0, experts / g);
     const double split = std::max(1.0, g / experts);
     s.intermediate = static_cast<int>(m.ffn.expert_intermediate_size / split);
-    const double pairs = t * k / g;
+    const double pairs = t * k / g * spread.imbalance;
     s.routed_tokens = static_cast<int64_t>(std::ceil(pairs));
     // An expert is read only if some token picked it: P = 1 - (1 - k/E)^t.
     const double p_active = 1.0 - std::pow(std::max(0.0, 1.0 - k / experts), t);
@@ -273,7 +274,17 @@ QuadrantShape ffn_shape(const ModelSpec& m, const Layout& l, Phase phase, int64_
   return s;
 }
 
-CommVolume layer_communication(const ModelSpec& m, const Layout& l, int64_t tokens) {
+Bytes redundant_expert_bytes_per_gpu(const ModelSpec& m, const Layout& l, double slots_per_gpu) {
+  if (m.ffn.kind != FfnKind::kMoe || slots_per_gpu <= 0) return Bytes(0);
+  const double even = static_cast<double>(m.ffn.num_experts) / gpus_per_stage(l);
+  const double extra = std::max(0.0, slots_per_gpu - even);
+  return Bytes(extra * expert_params(m) * m.num_moe_layers() *
+               (static_cast<double>(layers_per_stage(m, l)) / m.num_layers) *
+               weight_element_bytes(m));
+}
+
+CommVolume layer_communication(const ModelSpec& m, const Layout& l, int64_t tokens,
+                               const ExpertSpread& spread) {
   CommVolume c;
   const double h = m.hidden_size;
   const double t = d(tokens);
@@ -285,8 +296,9 @@ CommVolume layer_communication(const ModelSpec& m, const Layout& l, int64_t toke
   if (m.ffn.kind == FfnKind::kMoe && l.ep > 1) {
     const double per_gpu_tokens = t / gpus_per_stage(l);
     const double remote = static_cast<double>(l.ep - 1) / l.ep;
-    c.ep_dispatch = Bytes(per_gpu_tokens * m.ffn.top_k * h * act_bytes(m) * remote);
-    c.ep_combine = Bytes(per_gpu_tokens * m.ffn.top_k * h * 2.0 * remote);
+    c.ep_dispatch =
+        Bytes(per_gpu_tokens * m.ffn.top_k * h * act_bytes(m) * remote * spread.imbalance);
+    c.ep_combine = Bytes(per_gpu_tokens * m.ffn.top_k * h * 2.0 * remote * spread.imbalance);
   }
   if (l.pp > 1) c.pp_send = Bytes(t * h * 2.0);
   return c;

@@ -76,10 +76,22 @@ struct AttentionConstants {
 };
 AttentionConstants attention_constants(const ModelSpec& m, const Layout& l, Phase phase);
 QuadrantShape attention_shape(const AttentionConstants& k, const BatchShape& b);
-// FFN of one layer: MoE layers route tokens * top_k pairs over EP ranks (expected even
-// spread; shared experts counted on every rank); dense layers split by TP.
+// How the routed (token, expert) pairs land on the GPUs of a stage: the busiest GPU's
+// share over the mean (1: the even spread) and the expert replicas each GPU holds
+// (0: experts / GPUs, no redundant ones). See model/expert_placement.h.
+struct ExpertSpread {
+  double imbalance = 1;
+  double slots_per_gpu = 0;
+};
+
+// FFN of one layer on the busiest GPU: MoE layers route tokens * top_k pairs over EP
+// ranks (the even spread times the imbalance; shared experts counted on every rank);
+// dense layers split by TP.
 QuadrantShape ffn_shape(const ModelSpec& m, const Layout& l, Phase phase, int64_t tokens,
-                        bool moe_layer);
+                        bool moe_layer, const ExpertSpread& spread = {});
+
+// Weight bytes per GPU of the expert replicas beyond an even spread (redundant experts).
+Bytes redundant_expert_bytes_per_gpu(const ModelSpec& m, const Layout& l, double slots_per_gpu);
 
 // Communication of one layer on one GPU for `tokens` tokens of the instance.
 struct CommVolume {
@@ -88,7 +100,9 @@ struct CommVolume {
   Bytes ep_combine;    // and after them
   Bytes pp_send;       // activations handed to the next stage (per stage boundary)
 };
-CommVolume layer_communication(const ModelSpec& m, const Layout& l, int64_t tokens);
+// Dispatch and combine are those of the busiest GPU (times the spread's imbalance).
+CommVolume layer_communication(const ModelSpec& m, const Layout& l, int64_t tokens,
+                               const ExpertSpread& spread = {});
 
 // A whole forward pass of the model (all layers, one GPU's share summed over the
 // instance's GPUs), per quadrant.

@@ -59,7 +59,7 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
     out.reason = "GPU type '" + c.gpu + "' is not in the catalog";
     return out;
   }
-  const MemoryFit fit = memory_fit(s, c.gpu, c.layout);
+  const MemoryFit fit = memory_fit(s, c.gpu, c.layout, c.role);
   if (!fit.fits) {
     out.reason = fit.reason;
     return out;

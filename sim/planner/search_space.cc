@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "sim/cost/step_cost.h"
 #include "sim/model/accounting.h"
 
 namespace quadrant::planner {
@@ -17,14 +18,29 @@ std::string RoleConfig::label() const {
   return out;
 }
 
-MemoryFit memory_fit(const Scenario& s, const std::string& gpu, const Layout& layout) {
+MemoryFit memory_fit(const Scenario& s, const std::string& gpu, const Layout& layout, Role role) {
   MemoryFit fit;
   const GpuSpec* g = s.catalog.find(gpu);
   if (g == nullptr) {
     fit.reason = "GPU type '" + gpu + "' is not in the catalog";
     return fit;
   }
-  fit.weights_per_gpu = weight_bytes_per_gpu(s.model, layout);
+  const ExpertPlacementSpec& experts = (role == Role::kPrefill  ? s.serving.prefill
+                                        : role == Role::kDecode ? s.serving.decode
+                                                                : s.serving.colocated)
+                                           .experts;
+  const int stage_gpus = layout.tp * layout.dp_attention;
+  if (s.model.ffn.kind == FfnKind::kMoe && experts.rebalancer == Rebalancer::kEplb &&
+      (s.model.ffn.num_experts + experts.redundant) % stage_gpus != 0) {
+    fit.reason = "eplb: experts + redundant (" + std::to_string(s.model.ffn.num_experts) + " + " +
+                 std::to_string(experts.redundant) + ") do not divide over " +
+                 std::to_string(stage_gpus) + " GPUs";
+    return fit;
+  }
+  const MoeExecution moe =
+      moe_execution(s.model, layout, experts, s.workload.expert_popularity, false);
+  fit.weights_per_gpu = weight_bytes_per_gpu(s.model, layout) +
+                        redundant_expert_bytes_per_gpu(s.model, layout, moe.slots_per_gpu);
   fit.kv_budget_per_gpu = g->memory - g->reserved_memory - fit.weights_per_gpu;
   const Bytes min_kv = g->memory * s.serving.min_kv_fraction;
   const Bytes per_token = kv_bytes_per_token_per_gpu(s.model, layout);
@@ -110,7 +126,7 @@ std::vector<EnumeratedConfig> enumerate_role_configs(const Scenario& s, Role rol
       role == Role::kDecode ? std::vector<int64_t>{base.chunk_size} : s.search.chunk_size;
   for (const std::string& gpu : role_gpus(s, role)) {
     for (const Layout& layout : candidate_layouts(s)) {
-      const MemoryFit fit = memory_fit(s, gpu, layout);
+      const MemoryFit fit = memory_fit(s, gpu, layout, role);
       for (int batch : batches) {
         for (int64_t chunk : chunks) {
           RoleConfig c;

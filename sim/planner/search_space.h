@@ -37,7 +37,10 @@ struct MemoryFit {
   double kv_tokens = 0;     // tokens of KV cache the instance holds
   std::string reason;       // why it does not fit
 };
-MemoryFit memory_fit(const Scenario& s, const std::string& gpu, const Layout& layout);
+// `role`: whose pool's expert placement (redundant experts) counts; kColocated for a
+// colocated instance.
+MemoryFit memory_fit(const Scenario& s, const std::string& gpu, const Layout& layout,
+                     Role role = Role::kColocated);
 
 // The layouts the search lists allow for this model: ep divides tp * dp_attention
 // (experts live on the instance's GPUs), ep not above the expert count, heads divisible

@@ -41,9 +41,12 @@ Pool make_pool(const Scenario& sc, PoolKind kind, const PoolSpec& spec, const Co
   const std::string prefix = to_string(pool.model->provenance());
   if (pool.cost_source.rfind(prefix + ":", 0) != 0)
     pool.cost_source = prefix + ":" + pool.cost_source;
-  pool.costs =
-      std::make_unique<StepCostModel>(sc.model, spec.layout, *pool.gpu, sc.cluster, *pool.model);
-  const Bytes weights = weight_bytes_per_gpu(sc.model, spec.layout);
+  const MoeExecution moe = moe_execution(sc.model, spec.layout, spec.experts,
+                                         sc.workload.expert_popularity, spec.dual_micro_batch);
+  pool.costs = std::make_unique<StepCostModel>(sc.model, spec.layout, *pool.gpu, sc.cluster,
+                                               *pool.model, moe);
+  const Bytes weights = weight_bytes_per_gpu(sc.model, spec.layout) +
+                        redundant_expert_bytes_per_gpu(sc.model, spec.layout, moe.slots_per_gpu);
   const Bytes free = pool.gpu->memory - weights - pool.gpu->reserved_memory;
   const Bytes per_token = kv_bytes_per_token_per_gpu(sc.model, spec.layout);
   const double tokens =

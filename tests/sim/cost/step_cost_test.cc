@@ -94,5 +94,128 @@ TEST_F(StepCostTest, DecodeStepIsAtLeastTheTimeToReadWhatItMust) {
   EXPECT_LT((c.decode_attention + c.ffn).to_seconds(), floor.to_seconds() * 1.5);
 }
 
+// A stand-in whose every quadrant takes 1 us per new token: half a batch costs exactly
+// half, so the dual micro-batch's closed form can be checked to the nanosecond.
+class PerTokenCostModel : public CostModel {
+ public:
+  Estimate predict(const QuadrantShape& s) const override {
+    Estimate e;
+    e.mean = Duration::micros(s.new_tokens);
+    e.source = "per-token";
+    return e;
+  }
+  Provenance provenance() const override { return Provenance::kRoofline; }
+  std::string describe() const override { return "per-token"; }
+};
+
+// Two micro-batches A, B; per MoE layer the compute stream runs A then B and the
+// communication stream A's dispatch/combine then B's. With C and M one half batch's
+// compute and communication over all layers (L MoE layers, no dense ones, TP1): the step
+// takes max(2C, 2M) + min(C, M) / L (one layer's fill), and what it saves against the
+// serial 2C + 2M is the hidden communication.
+TEST_F(StepCostTest, DualMicroBatchIsTheOverlappedCriticalPath) {
+  const GpuSpec& gpu = *scenario_.catalog.find("H100-SXM");
+  PerTokenCostModel per_token;
+  const ModelSpec& m = scenario_.model;
+  ASSERT_EQ(m.num_moe_layers(), m.num_layers);
+  const Layout l{.tp = 1, .ep = 8, .pp = 1, .dp_attention = 8};
+  StepBatch full, half;
+  full.decode = {512, 512, 512 * 1000, 0};
+  half.decode = {256, 256, 256 * 1000, 0};
+  for (const char* bandwidth : {"slow links", "fast links"}) {
+    ClusterSpec cluster = scenario_.cluster;
+    cluster.intra_node.bandwidth =
+        std::string(bandwidth) == "slow links" ? BytesPerSec::giga(1) : BytesPerSec::tera(100);
+    const StepCostModel serial(m, l, gpu, cluster, per_token);
+    const StepCostModel dual(m, l, gpu, cluster, per_token, MoeExecution{.dual_micro_batch = true});
+    const StepCost h = serial.cost(half);
+    const Duration C = h.decode_attention + h.ffn, M = h.ep_communication;
+    ASSERT_GT(M, Duration::zero());
+    const StepCost d = dual.cost(full);
+    const Duration fill = min(C.scaled(1.0 / m.num_layers), M.scaled(1.0 / m.num_layers));
+    EXPECT_NEAR(d.total.ns(), (max(C * 2, M * 2) + fill).ns(), 2) << bandwidth;
+    EXPECT_EQ(d.ep_communication, M * 2) << bandwidth;
+    EXPECT_EQ(d.total, d.decode_attention + d.ffn + d.ep_communication - d.hidden_communication);
+    EXPECT_LE(d.hidden_communication, d.ep_communication);
+    EXPECT_GT(d.hidden_communication, Duration::zero());
+    // Serially the same work is 2C + 2M: the overlap never makes a step longer.
+    EXPECT_LT(d.total, C * 2 + M * 2);
+  }
+}
+
+// Without MoE communication to hide (one GPU), dual micro-batch changes nothing.
+TEST_F(StepCostTest, DualMicroBatchWithoutExpertCommunicationChangesNothing) {
+  const GpuSpec& gpu = *scenario_.catalog.find("H100-SXM");
+  RooflineCostModel roofline(gpu);
+  const StepCostModel plain(scenario_.model, Layout{}, gpu, scenario_.cluster, roofline);
+  const StepCostModel dual(scenario_.model, Layout{}, gpu, scenario_.cluster, roofline,
+                           MoeExecution{.dual_micro_batch = true});
+  StepBatch b;
+  b.decode = {64, 64, 64 * 2000, 0};
+  EXPECT_EQ(dual.cost(b).total, plain.cost(b).total);
+  EXPECT_EQ(dual.cost(b).hidden_communication, Duration::zero());
+}
+
+// Uniform routing reproduces the step of the even spread (what accounting assumed before
+// placements existed), with the static placement or with EPLB and no redundant experts;
+// a skewed routing makes the MoE step longer, and EPLB with redundant experts shortens
+// it again.
+TEST_F(StepCostTest, UniformRoutingReproducesTheEvenSpreadsStep) {
+  const GpuSpec& gpu = *scenario_.catalog.find("H100-SXM");
+  RooflineCostModel roofline(gpu);
+  const ModelSpec& m = scenario_.model;
+  ASSERT_EQ(m.ffn.kind, FfnKind::kMoe);
+  const Layout l{.tp = 1, .ep = 8, .pp = 1, .dp_attention = 8};
+  StepBatch prefill, decode;
+  prefill.prefill = {4, 8192, 8192, 4 * 2048LL * 2049 / 2};
+  decode.decode = {256, 256, 256 * 3000, 0};
+  const StepCostModel even(m, l, gpu, scenario_.cluster, roofline);
+  const ExpertPopularity uniform;
+  const ExpertPopularity skewed{.zipf_exponent = 1.0, .counts = {}};
+  for (const ExpertPlacementSpec& placement :
+       {ExpertPlacementSpec{},
+        ExpertPlacementSpec{.redundant = 0, .rebalancer = Rebalancer::kEplb}}) {
+    const MoeExecution e = moe_execution(m, l, placement, uniform, false);
+    EXPECT_DOUBLE_EQ(e.imbalance, 1.0);
+    const StepCostModel same(m, l, gpu, scenario_.cluster, roofline, e);
+    for (const StepBatch& b : {prefill, decode}) {
+      EXPECT_EQ(same.cost(b).total, even.cost(b).total);
+      EXPECT_EQ(same.cost(b).ep_communication, even.cost(b).ep_communication);
+    }
+  }
+  const MoeExecution hot = moe_execution(m, l, {}, skewed, false);
+  const MoeExecution fixed =
+      moe_execution(m, l, {.redundant = 8, .rebalancer = Rebalancer::kEplb}, skewed, false);
+  ASSERT_GT(hot.imbalance, fixed.imbalance);
+  const StepCostModel slow(m, l, gpu, scenario_.cluster, roofline, hot);
+  const StepCostModel balanced(m, l, gpu, scenario_.cluster, roofline, fixed);
+  EXPECT_GT(slow.cost(prefill).total, balanced.cost(prefill).total);
+  EXPECT_GT(balanced.cost(prefill).total, even.cost(prefill).total);
+}
+
+// The busiest GPU of a skewed routing gets imbalance x the even share of routed pairs:
+// its dispatch and combine bytes scale by it exactly, and so (less the fixed link
+// latency) do their times.
+TEST_F(StepCostTest, ExpertImbalanceScalesTheBusiestGpusCommunication) {
+  const GpuSpec& gpu = *scenario_.catalog.find("H100-SXM");
+  PerTokenCostModel per_token;
+  const ModelSpec& m = scenario_.model;
+  const Layout l{.tp = 1, .ep = 8, .pp = 1, .dp_attention = 8};
+  const CommVolume even = layer_communication(m, l, 4096);
+  const CommVolume skew = layer_communication(m, l, 4096, ExpertSpread{.imbalance = 1.5});
+  EXPECT_DOUBLE_EQ(skew.ep_dispatch.value(), 1.5 * even.ep_dispatch.value());
+  EXPECT_DOUBLE_EQ(skew.ep_combine.value(), 1.5 * even.ep_combine.value());
+  const QuadrantShape f1 = ffn_shape(m, l, Phase::kPrefill, 4096, true);
+  const QuadrantShape f2 = ffn_shape(m, l, Phase::kPrefill, 4096, true, {.imbalance = 2});
+  EXPECT_EQ(f2.routed_tokens, 2 * f1.routed_tokens);
+  const StepCostModel a(m, l, gpu, scenario_.cluster, per_token);
+  const StepCostModel b(m, l, gpu, scenario_.cluster, per_token, MoeExecution{.imbalance = 2});
+  StepBatch batch;
+  batch.prefill = {1, 4096, 4096, 4096LL * 4097 / 2};
+  const Duration latency = scenario_.cluster.intra_node.latency * (2 * m.num_moe_layers());
+  EXPECT_NEAR((b.cost(batch).ep_communication - latency).ns(),
+              2.0 * (a.cost(batch).ep_communication - latency).ns(), 2.0 * m.num_moe_layers());
+}
+
 }  // namespace
 }  // namespace quadrant
