@@ -123,6 +123,16 @@ StepCost StepCostModel::parts(const StepBatch& batch, Duration* dense_ffn) const
     c.pp_communication = f.pp;
     if (dense_ffn != nullptr) *dense_ffn = f.dense_ffn;
   }
+  if (engine_) {
+    // The engine's efficiency per quadrant (EngineOverhead) on its kernels, before any
+    // overlap: the dual micro-batch's critical path is of the engine's times.
+    const EngineOverhead& o = *engine_;
+    const double ffn = batch.prefill.num_seqs > 0 ? o.prefill_ffn : o.decode_ffn;
+    c.prefill_attention = c.prefill_attention.scaled(o.prefill_attention);
+    c.decode_attention = c.decode_attention.scaled(o.decode_attention);
+    c.ffn = c.ffn.scaled(ffn);
+    if (dense_ffn != nullptr) *dense_ffn = dense_ffn->scaled(ffn);
+  }
   return c;
 }
 
@@ -179,9 +189,6 @@ StepCost StepCostModel::cost(const StepBatch& batch) const {
     // What the engine measured beyond its kernels (EngineOverhead); absent, the step is
     // exactly its kernels and communication.
     const EngineOverhead& o = *engine_;
-    c.prefill_attention = c.prefill_attention.scaled(o.prefill_attention);
-    c.decode_attention = c.decode_attention.scaled(o.decode_attention);
-    c.ffn = c.ffn.scaled(batch.prefill.num_seqs > 0 ? o.prefill_ffn : o.decode_ffn);
     const double seqs = batch.prefill.num_seqs + batch.decode.num_seqs;
     const double fixed = batch.prefill.num_seqs > 0 ? o.step_ns : o.decode_step_ns;
     c.overhead = Duration::nanos(

@@ -143,6 +143,42 @@ TEST_F(StepCostTest, DualMicroBatchIsTheOverlappedCriticalPath) {
   }
 }
 
+// A measured engine's efficiency on its kernels (EngineOverhead) enters the overlap: the
+// critical path is of the engine's compute (3 x the kernels' here), and its fixed time
+// comes on top once: max(2 x 3C, 2M) + min(3C, M) / L + fixed.
+class SlowEngineCostModel : public PerTokenCostModel {
+ public:
+  SlowEngineCostModel() {
+    engine_.step_ns = engine_.decode_step_ns = 1e5;
+    engine_.prefill_attention = engine_.decode_attention = 3;
+    engine_.prefill_ffn = engine_.decode_ffn = 3;
+  }
+  const EngineOverhead* engine_overhead(const ModelSpec&) const override { return &engine_; }
+
+ private:
+  EngineOverhead engine_;
+};
+
+TEST_F(StepCostTest, DualMicroBatchOverlapsTheEnginesComputeTimes) {
+  const GpuSpec& gpu = *scenario_.catalog.find("H100-SXM");
+  PerTokenCostModel per_token;
+  SlowEngineCostModel slow;
+  const ModelSpec& m = scenario_.model;
+  const Layout l{.tp = 1, .ep = 8, .pp = 1, .dp_attention = 8};
+  StepBatch full, half;
+  full.decode = {512, 512, 512 * 1000, 0};
+  half.decode = {256, 256, 256 * 1000, 0};
+  const StepCost h = StepCostModel(m, l, gpu, scenario_.cluster, per_token).cost(half);
+  const Duration C = (h.decode_attention + h.ffn) * 3, M = h.ep_communication;
+  const StepCost d =
+      StepCostModel(m, l, gpu, scenario_.cluster, slow, MoeExecution{.dual_micro_batch = true})
+          .cost(full);
+  const Duration fill = min(C.scaled(1.0 / m.num_layers), M.scaled(1.0 / m.num_layers));
+  EXPECT_NEAR(d.total.ns(), (max(C * 2, M * 2) + fill + Duration::micros(100)).ns(), 4);
+  EXPECT_EQ(d.total,
+            d.decode_attention + d.ffn + d.ep_communication + d.overhead - d.hidden_communication);
+}
+
 // Without MoE communication to hide (one GPU), dual micro-batch changes nothing.
 TEST_F(StepCostTest, DualMicroBatchWithoutExpertCommunicationChangesNothing) {
   const GpuSpec& gpu = *scenario_.catalog.find("H100-SXM");
