@@ -156,6 +156,8 @@ struct SearchSpec {
   double target_rate_per_s = 0;    // 0: the workload's mean arrival rate
   int seeds = 3;                   // whole-cluster confirmations per finalist
   int finalists = 3;
+  double headroom = 0.1;    // the plan must meet the SLOs at target rate * (1 + headroom)
+  bool n_plus_one = false;  // ... and at the target rate with one instance per pool down
 };
 
 struct CostsSpec {

@@ -5,10 +5,13 @@
 //
 // Built with MPI, `mpirun -np N quadrant plan ...` spreads each round of simulations
 // over the ranks; rank 0 writes the report, byte-identical to a single-process run.
+#include <unistd.h>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -16,6 +19,8 @@
 #include "reports/report.h"
 #include "sim/cli/commands.h"
 #include "sim/cli/cost_models.h"
+#include "sim/cli/plan_summary.h"
+#include "sim/cli/quick_scenario.h"
 #include "sim/core/error.h"
 #include "sim/cost/cost_band.h"
 #include "sim/io/output_dir.h"
@@ -80,11 +85,27 @@ bool under_mpirun() {
 }
 #endif
 
+// "deepseek-v3" for models/deepseek-v3.json, hf/deepseek-v3/ and hf/deepseek-v3/config.json.
+std::string run_name(const std::string& path) {
+  std::filesystem::path p = std::filesystem::path(path).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  if (p.filename() == "config.json") p = p.parent_path();
+  return p.extension() == ".json" ? p.stem().string() : p.filename().string();
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
 struct PlanOptions {
-  std::string scenario;
-  std::string out = "plan-report";
+  std::string scenario;  // empty: the shipped default
+  std::string out;       // empty: a new plan-<name>-<k> folder
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   bool quiet = false;
+  QuickFlags quick;  // flags that build the scenario over `scenario`
 };
 
 // What the cost models say about the shapes of the recommended cluster's pools: named
@@ -127,10 +148,33 @@ std::vector<std::string> cost_notes(const planner::PlanCandidate& c, const Scena
 void run_plan(const PlanOptions& a) {
   const int threads = a.threads;
   if (threads < 1) throw InputError("", "--threads", "expected a positive number of threads");
-  const Scenario s = load_scenario(a.scenario);
+  // Flags build the scenario over the given one (or the shipped default), written beside
+  // the report; a run without --out gets a new folder.
+  const QuickFlags& quick = a.quick;
+  const std::string scenario_path = a.scenario.empty() ? default_scenario_path() : a.scenario;
+  const std::string out_dir =
+      a.out.empty() ? next_run_folder(run_name(quick.model.empty() ? scenario_path : quick.model))
+                    : a.out;
+  std::string quick_text;
+  Scenario s;
+  if (quick.any()) {
+    const std::string tmp = write_quick_scenario(scenario_path, quick);
+    quick_text = read_text(tmp);
+    try {
+      s = load_scenario(tmp);
+    } catch (...) {
+      std::filesystem::remove(tmp);
+      throw;
+    }
+    std::filesystem::remove(tmp);
+    s.file = (std::filesystem::path(out_dir) / "scenario.json").string();
+  } else {
+    s = load_scenario(scenario_path);
+  }
   planner::PlanOptions o;
   o.threads = threads;
-  o.progress = a.quiet ? nullptr : &std::cerr;
+  // A progress bar only on a terminal: logs get no carriage-return frames.
+  o.progress = a.quiet || !isatty(STDERR_FILENO) ? nullptr : &std::cerr;
   int rank = 0;
 #ifdef QUADRANT_HAVE_MPI
   std::unique_ptr<MpiRunner> mpi;
@@ -148,7 +192,7 @@ void run_plan(const PlanOptions& a) {
 #endif
   // Rank 0 writes the report; its folder is checked before hours of planning.
   std::unique_ptr<io::OutputDir> out;
-  if (rank == 0) out = std::make_unique<io::OutputDir>(a.out, "--out", s.input_files, "plan");
+  if (rank == 0) out = std::make_unique<io::OutputDir>(out_dir, "--out", s.input_files, "plan");
   const CostModels models = cost_models_for(s);
   const CostModels roofline = roofline_cost_models(s);
   // "How sure": the recommended cluster again with every estimate at the pessimistic and
@@ -166,9 +210,11 @@ void run_plan(const PlanOptions& a) {
     if (r.recommended >= 0)
       for (const reports::DeployFile& f : reports::deploy_files(reports::deploy_plan(r)))
         out->write("deploy/" + f.name, f.text, f.executable);
+    if (!quick_text.empty()) out->write("scenario.json", quick_text);
     const std::string html = (std::filesystem::path(out->commit()) / "report.html").string();
     if (r.recommended < 0)
       std::fprintf(stderr, "plan: no candidate met the SLOs; see the report\n");
+    if (!a.quiet) print_plan_summary(r, out_dir, stderr);
     std::printf("%s\n", html.c_str());
   }
 #ifdef QUADRANT_HAVE_MPI
@@ -183,10 +229,21 @@ void add_plan_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("plan",
                                  "Search layouts, GPU types and the P:D ratio for the "
                                  "cheapest cluster within the SLOs; write the report");
-  cmd->add_option("scenario", o->scenario, "Scenario file (JSON)")->required();
+  cmd->add_option("scenario", o->scenario,
+                  "Scenario file (JSON); default: the shipped default, changed by the flags below");
   cmd->add_option("--out", o->out,
-                  "Folder for report.html, report.md, results.json, candidates.csv")
-      ->capture_default_str();
+                  "Folder for report.html, report.md, results.json, candidates.csv, charts/, "
+                  "deploy/ (default: a new plan-<name>-<k> folder)");
+  cmd->add_option("--model", o->quick.model,
+                  "Model: a model file, a Hugging Face config.json or folder, or a catalog name");
+  cmd->add_option("--rate", o->quick.rate, "Target arrival rate, req/s");
+  cmd->add_option("--ttft", o->quick.ttft, "TTFT SLO, e.g. 2s");
+  cmd->add_option("--tpot", o->quick.tpot, "TPOT SLO, e.g. 80ms");
+  cmd->add_option("--gpus", o->quick.gpus, "GPU types both pools may use, e.g. H100,H20");
+  cmd->add_option("--headroom", o->quick.headroom,
+                  "Load margin the plan must hold, e.g. 0.1 for 10% (default: the scenario's)");
+  cmd->add_flag("--n-plus-one", o->quick.n_plus_one,
+                "The SLOs must hold with one instance of each pool down");
   cmd->add_option("--threads", o->threads, "Simulations run at once (results do not depend on it)")
       ->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "No progress bar on stderr");

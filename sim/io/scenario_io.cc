@@ -462,6 +462,8 @@ SearchSpec read_search(const Reader& r, const HardwareCatalog& c) {
   s.target_rate_per_s = r.number("target_rate");
   s.seeds = as_int(r, "seeds");
   s.finalists = as_int(r, "finalists");
+  s.headroom = r.number("headroom");
+  s.n_plus_one = r.boolean("n_plus_one");
   return s;
 }
 

@@ -340,6 +340,10 @@ std::vector<FieldDecl> build() {
   b.integer("search.seeds", "3", 1, "whole-cluster simulations per finalist", 1000);
   b.integer("search.finalists", "3", 1, "best candidates confirmed by whole-cluster simulation",
             1000);
+  b.number("search.headroom", "0.1", 0, 10, false, "",
+           "load margin the plan must hold: it meets the SLOs at target_rate * (1 + headroom)");
+  b.boolean("search.n_plus_one", "false",
+            "the SLOs must also hold at the target rate with one instance of each pool down");
 
   // ---- costs
   b.object("costs", "", "prices");

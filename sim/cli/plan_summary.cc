@@ -1,0 +1,58 @@
+#include "sim/cli/plan_summary.h"
+
+#include <algorithm>
+
+namespace quadrant::cli {
+
+namespace {
+
+std::string pool_line(const planner::RoleConfig& c, int instances) {
+  const Layout& l = c.layout;
+  char b[160];
+  std::snprintf(b, sizeof b, "%d x %d %s (TP%d EP%d PP%d%s)", instances, c.gpus(), c.gpu.c_str(),
+                l.tp, l.ep, l.pp,
+                l.dp_attention > 1 ? (" DP" + std::to_string(l.dp_attention)).c_str() : "");
+  return b;
+}
+
+}  // namespace
+
+void print_plan_summary(const planner::PlanResult& r, const std::string& out_dir, std::FILE* to) {
+  const Scenario& s = r.scenario;
+  std::fprintf(to,
+               "plan      %s\n          %s at %.2f req/s; SLO TTFT P%.0f <= %.0f ms, TPOT P%.0f <= "
+               "%.0f ms\n",
+               s.name.c_str(), s.model.name.c_str(), r.target_rate_per_s, s.slo.ttft_percentile,
+               s.slo.ttft.to_millis(), s.slo.tpot_percentile, s.slo.tpot.to_millis());
+  if (r.recommended < 0) {
+    std::fprintf(to, "result    no candidate met the SLOs (see the report)\n");
+  } else {
+    const planner::PlanCandidate& c = r.candidates[static_cast<size_t>(r.recommended)];
+    if (c.mode == ServingMode::kColocated) {
+      std::fprintf(to, "cluster   colocated %s\n",
+                   pool_line(c.colocated, c.colocated_instances).c_str());
+    } else {
+      std::fprintf(to, "cluster   prefill %s\n          decode  %s\n",
+                   pool_line(c.prefill, c.prefill_instances).c_str(),
+                   pool_line(c.decode, c.decode_instances).c_str());
+    }
+    double ttft = 0, tpot = 0, attainment = 1, per_mtok = 0;
+    for (const planner::RunSummary& run : c.runs) {
+      ttft = std::max(ttft, planner::percentile_at(run.ttft, s.slo.ttft_percentile));
+      tpot = std::max(tpot, planner::percentile_at(run.tpot, s.slo.tpot_percentile));
+      attainment = std::min(attainment, run.slo_attainment);
+      per_mtok += run.usd_per_million_tokens / static_cast<double>(c.runs.size());
+    }
+    std::fprintf(to, "cost      %d GPUs, $%.2f/h, $%.3f per million tokens\n", c.gpus,
+                 c.usd_per_hour, per_mtok);
+    std::fprintf(to,
+                 "latency   TTFT P%.0f %.0f ms, TPOT P%.0f %.1f ms, SLO attainment %.1f%% "
+                 "(worst of %zu simulated seeds)\n",
+                 s.slo.ttft_percentile, ttft * 1e3, s.slo.tpot_percentile, tpot * 1e3,
+                 100 * attainment, c.runs.size());
+  }
+  std::fprintf(to, "files     %s/report.html%s\n", out_dir.c_str(),
+               r.recommended >= 0 ? ", deploy/ (vLLM, SGLang, Dynamo, benchmark)" : "");
+}
+
+}  // namespace quadrant::cli
