@@ -576,7 +576,8 @@ DeployPlan deploy_plan(const planner::PlanResult& r) {
   }
   p.kv_block_size = s.serving.kv_block_size;
   p.gpus_per_node = s.cluster.gpus_per_node;
-  p.rate_per_s = r.target_rate_per_s;
+  // The rate the plan was confirmed at (the target plus the headroom): the prediction's.
+  p.rate_per_s = c.runs.empty() ? r.target_rate_per_s : c.runs.front().rate_per_s;
   p.workload = s.workload;
   p.slo = s.slo;
   for (const planner::RunSummary& run : c.runs) p.predicted.emplace_back(run.ttft, run.tpot);

@@ -1,11 +1,16 @@
 #include "reports/report.h"
 
+#include "reports/charts.h"
+#include "reports/deploy.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <system_error>
+#include <unistd.h>
 
 #include "reports/svg.h"
 #include "sim/core/error.h"
@@ -282,10 +287,17 @@ json results_json(const PlanResult& r) {
                       {"feasible", p.feasible},
                       {"usd_per_hour", p.usd_per_hour},
                       {"plan", p.plan},
+                      {"from_slo_scale", p.from_slo_scale},
+                      {"estimate_usd_per_hour", p.estimate_usd_per_hour},
                       {"disaggregated_usd_per_hour", p.disaggregated_usd_per_hour},
                       {"colocated_usd_per_hour", p.colocated_usd_per_hour},
                       {"on_frontier", p.on_frontier}});
   j["pareto"] = pareto;
+  j["required_rate_per_s"] = r.required_rate_per_s;
+  json sweep = json::array();
+  for (const RunSummary& run : r.load_sweep) sweep.push_back(run_json(run));
+  j["load_sweep"] = sweep;
+  j["knee"] = {{"found", r.knee_found}, {"rate_per_s", r.knee_rate_per_s}};
   return j;
 }
 
@@ -531,6 +543,24 @@ std::vector<Section> sections(const PlanResult& r) {
            pct(1 - ttft / slo.ttft.to_seconds()) + ", " + pct(1 - tpot / slo.tpot.to_seconds())},
           {"headroom: estimated capacity over target rate",
            pct(c.capacity_rps / r.target_rate_per_s - 1)},
+          {"load margin required (search.headroom)", pct(s.search.headroom) + ": confirmed at " +
+                                                         format_number(r.required_rate_per_s) +
+                                                         " requests/s"},
+          {"knee: the load at which the plan breaks",
+           r.load_sweep.empty() ? "not analysed"
+           : r.knee_found
+               ? format_number(r.knee_rate_per_s) + " requests/s (" +
+                     pct(r.knee_rate_per_s / r.target_rate_per_s - 1) + " above the target)"
+               : "beyond " + format_number(r.load_sweep.back().rate_per_s) +
+                     " requests/s (the highest rate swept)"},
+          {"N+1 (one instance of each pool down, at the target rate)",
+           !c.n_minus_one_checked ? "not required (search.n_plus_one false)"
+           : c.n_minus_one.meets_slo
+               ? "SLOs held: TTFT " + percentile_name(slo.ttft_percentile) + " " +
+                     ms(planner::percentile_at(c.n_minus_one.ttft, slo.ttft_percentile)) +
+                     ", TPOT " + percentile_name(slo.tpot_percentile) + " " +
+                     ms(planner::percentile_at(c.n_minus_one.tpot, slo.tpot_percentile))
+               : "SLOs missed"},
           {"instances added after confirmation", std::to_string(c.repairs)},
           {"cost models",
            sources_of(c.runs.empty() ? r.cost_sources : c.runs.front().cost_sources)}};
@@ -618,12 +648,22 @@ std::vector<Section> sections(const PlanResult& r) {
     sec.title = "Cost against SLO tightness (Pareto frontier)";
     sec.paragraphs.push_back(
         "Both SLO targets scaled together and the search rerun at each scale (bounds, "
-        "per-instance capacities by simulation, pool sizing; estimates, not confirmed by "
-        "whole-cluster runs except at scale 1). On the frontier: no tighter SLO is served "
-        "as cheaply.");
+        "per-instance capacities by simulation, pool sizing), its best plans confirmed by "
+        "whole-cluster runs over every seed at those SLOs. A plan that meets tighter SLOs "
+        "meets looser ones, so each scale takes the cheapest confirmed plan of its own or "
+        "any tighter scale: cost never rises as the SLOs loosen. The disaggregated and "
+        "colocated columns are the sized estimates before confirmation. On the frontier: "
+        "cheaper than every tighter SLO.");
     Table t;
-    t.header = {"SLO scale", "TTFT SLO",           "TPOT SLO",       "cheapest USD/hour",
-                "plan",      "best disaggregated", "best colocated", "on frontier"};
+    t.header = {"SLO scale",
+                "TTFT SLO",
+                "TPOT SLO",
+                "cheapest confirmed USD/hour",
+                "plan",
+                "found at scale",
+                "best disaggregated (estimate)",
+                "best colocated (estimate)",
+                "on frontier"};
     Series cheapest{.name = "cheapest plan"};
     Series disaggregated{.name = "disaggregated"};
     Series colocated{.name = "colocated"};
@@ -631,6 +671,7 @@ std::vector<Section> sections(const PlanResult& r) {
     for (const auto& p : r.pareto) {
       t.rows.push_back({fixed(p.slo_scale, 2), ms(p.ttft.to_seconds()), ms(p.tpot.to_seconds()),
                         p.feasible ? usd(p.usd_per_hour) : "infeasible", p.plan,
+                        p.feasible ? fixed(p.from_slo_scale, 2) : "",
                         cost(p.disaggregated_usd_per_hour), cost(p.colocated_usd_per_hour),
                         p.on_frontier ? "yes" : "no"});
       if (p.feasible) cheapest.points.emplace_back(p.tpot.to_millis(), p.usd_per_hour);
@@ -885,6 +926,10 @@ std::string report_markdown(const PlanResult& r) {
 }
 
 std::string report_html(const PlanResult& r) {
+  return report_html(r, "");
+}
+
+std::string report_html(const PlanResult& r, const std::string& charts_section) {
   std::string out =
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -904,7 +949,8 @@ std::string report_html(const PlanResult& r) {
       "</style>\n</head>\n<body>\n<h1>Capacity plan: " +
       escape_xml(r.scenario.name) + "</h1>\n<p class=\"meta\">" + escape_xml(header_text(r)) +
       "</p>\n";
-  for (const Section& s : sections(r)) {
+  const std::vector<Section> all = sections(r);
+  for (const Section& s : all) {
     out += "<section>\n<h2>" + escape_xml(s.title) + "</h2>\n";
     for (const std::string& p : s.paragraphs) out += "<p>" + escape_xml(p) + "</p>\n";
     for (const Table& t : s.tables) {
@@ -920,6 +966,8 @@ std::string report_html(const PlanResult& r) {
     }
     for (const std::string& svg : s.svgs) out += svg;
     out += "</section>\n";
+    // The charts right after the recommended plan: what a planner reads first.
+    if (&s == &all.front()) out += charts_section;
   }
   out +=
       "<p class=\"meta\">Files beside this one: report.md (the same tables), results.json "
@@ -927,6 +975,28 @@ std::string report_html(const PlanResult& r) {
       std::to_string(kResultsSchemaVersion) + "), candidates.csv.</p>\n</body>\n</html>\n";
   return out;
 }
+
+namespace {
+
+// A fresh folder under the system's temporary folder, unique in this process.
+std::string scratch_folder(const std::string& what) {
+  static int count = 0;
+  const std::filesystem::path p =
+      std::filesystem::temp_directory_path() /
+      ("quadrant-" + what + "-" + std::to_string(::getpid()) + "-" + std::to_string(++count));
+  std::error_code ec;
+  std::filesystem::remove_all(p, ec);
+  return p.string();
+}
+
+std::string slurp_file(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
 
 std::string candidates_csv(const PlanResult& r) {
   auto q = [](const std::string& s) {
@@ -978,7 +1048,23 @@ void add_report(const PlanResult& r, io::OutputDir& out) {
   out.write("results.json", results_text(r));
   out.write("candidates.csv", candidates_csv(r));
   out.write("report.md", report_markdown(r));
-  out.write("report.html", report_html(r));
+  // The charts (gnuplot), drawn in a scratch folder and staged beside the report, their
+  // SVG inlined in it.
+  const std::vector<Chart> charts = plan_charts(r);
+  const std::string scratch = scratch_folder("charts");
+  RenderedCharts rendered;
+  try {
+    rendered = render_charts(charts, scratch);
+    for (const std::string& f : rendered.files)
+      out.write("charts/" + f, slurp_file(std::filesystem::path(scratch) / f));
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove_all(scratch, ec);
+    throw;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(scratch, ec);
+  out.write("report.html", report_html(r, charts_html(charts, rendered)));
 }
 
 std::string write_report(const PlanResult& r, io::OutputDir& out) {

@@ -26,6 +26,8 @@ std::string results_text(const planner::PlanResult& r);  // results.json's bytes
 std::string candidates_csv(const planner::PlanResult& r);
 std::string report_markdown(const planner::PlanResult& r);
 std::string report_html(const planner::PlanResult& r);
+// The same with an HTML section (charts_html) placed after the recommended plan.
+std::string report_html(const planner::PlanResult& r, const std::string& charts_section);
 
 // Stages the four files in `out` (published by out.commit(): the folder is replaced
 // whole, a failure or a kill leaves the previous report).

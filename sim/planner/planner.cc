@@ -162,7 +162,9 @@ json to_json(const RunSummary& r) {
               {"usd_per_hour", r.usd_per_hour},
               {"usd_per_million_tokens", r.usd_per_million_tokens},
               {"requests_scored", r.requests_scored},
-              {"cost_sources", r.cost_sources}};
+              {"cost_sources", r.cost_sources},
+              {"ttft_quantiles", r.ttft_quantiles},
+              {"tpot_quantiles", r.tpot_quantiles}};
 }
 RunSummary run_from(const json& j) {
   RunSummary r;
@@ -178,7 +180,60 @@ RunSummary run_from(const json& j) {
   r.usd_per_million_tokens = j.at("usd_per_million_tokens").get<double>();
   r.requests_scored = j.at("requests_scored").get<int64_t>();
   r.cost_sources = j.at("cost_sources").get<std::map<std::string, std::string>>();
+  r.ttft_quantiles = j.at("ttft_quantiles").get<std::vector<double>>();
+  r.tpot_quantiles = j.at("tpot_quantiles").get<std::vector<double>>();
   return r;
+}
+
+// Every 2.5th percentile (0, 2.5, ..., 100) by nearest rank, as the metrics' percentiles.
+std::vector<double> quantiles(std::vector<float> v) {
+  std::vector<double> q;
+  if (v.empty()) return q;
+  std::sort(v.begin(), v.end());
+  const double n = static_cast<double>(v.size());
+  for (int i = 0; i <= 40; ++i) {
+    const double rank = std::ceil(i * 2.5 / 100 * n);
+    const size_t k = static_cast<size_t>(std::clamp(rank - 1, 0.0, n - 1));
+    q.push_back(v[k]);
+  }
+  return q;
+}
+
+json to_json(const std::vector<std::pair<double, double>>& series) {
+  json a = json::array();
+  // At most 200 points: every k-th sample, and the last.
+  const size_t step = std::max<size_t>(1, (series.size() + 199) / 200);
+  for (size_t i = 0; i < series.size(); i += step) a.push_back({series[i].first, series[i].second});
+  if (!series.empty() && (series.size() - 1) % step != 0)
+    a.push_back({series.back().first, series.back().second});
+  return a;
+}
+
+json detail_json(const SimulationResult& result) {
+  json a = json::array();
+  for (const InstanceSummary& i : result.instances)
+    a.push_back({{"name", i.name},
+                 {"role", static_cast<int>(i.role)},
+                 {"gpu", i.gpu},
+                 {"utilization", i.utilization},
+                 {"kv", to_json(i.kv_occupancy_series)},
+                 {"batch", to_json(i.batch_size_series)}});
+  return a;
+}
+
+std::vector<InstanceTrace> detail_from(const json& a) {
+  std::vector<InstanceTrace> out;
+  for (const json& j : a) {
+    InstanceTrace t;
+    t.name = j.at("name").get<std::string>();
+    t.role = static_cast<Role>(j.at("role").get<int>());
+    t.gpu = j.at("gpu").get<std::string>();
+    t.utilization = j.at("utilization").get<double>();
+    t.kv_occupancy = j.at("kv").get<std::vector<std::pair<double, double>>>();
+    t.batch_size = j.at("batch").get<std::vector<std::pair<double, double>>>();
+    out.push_back(std::move(t));
+  }
+  return out;
 }
 
 // What a probe or a confirmation is judged on.
@@ -199,6 +254,18 @@ RunSummary summarise(const SimulationResult& result, const Scenario& s, double r
   r.usd_per_million_tokens = m.usd_per_million_tokens;
   r.requests_scored = m.requests_scored;
   r.cost_sources = m.cost_sources;
+  if (!result.requests.empty()) {
+    // The scored population of the percentiles: arrived after warm-up, not rejected;
+    // TPOT of those with more than one output token.
+    std::vector<float> ttft, tpot;
+    for (const RequestRecord& q : result.requests) {
+      if (q.rejected || q.arrival_s < s.workload.warmup.to_seconds()) continue;
+      ttft.push_back(q.ttft_s);
+      if (q.output_tokens > 1) tpot.push_back(q.tpot_s);
+    }
+    r.ttft_quantiles = quantiles(std::move(ttft));
+    r.tpot_quantiles = quantiles(std::move(tpot));
+  }
   const bool ttft_ok = percentile_at(m.ttft, s.slo.ttft_percentile) <= s.slo.ttft.to_seconds();
   const bool tpot_ok = percentile_at(m.tpot, s.slo.tpot_percentile) <= s.slo.tpot.to_seconds();
   const bool served = m.requests_rejected == 0 && m.requests_scored > 0;
@@ -240,6 +307,7 @@ class Planner {
     }
     r_.scenario = s;
     r_.target_rate_per_s = target_rate(s);
+    r_.required_rate_per_s = r_.target_rate_per_s * (1 + s.search.headroom);
     if (!(r_.target_rate_per_s > 0))
       throw InputError(s.file, "search.target_rate_per_s",
                        "expected a positive target rate (or a workload with a positive rate)");
@@ -268,6 +336,7 @@ class Planner {
     build_candidates();
     confirm();
     if (o_.analyses) {
+      analyse_load();
       analyse_sensitivity();
       analyse_mix();
       analyse_pareto();
@@ -443,7 +512,7 @@ class Planner {
     if (c.rate_per_s > 0) {
       c.status = ConfigStatus::kMeasured;
       c.at_capacity = run_from(j.at("at_capacity"));
-      c.instances = instances_for(r_.target_rate_per_s, c.rate_per_s);
+      c.instances = instances_for(r_.required_rate_per_s, c.rate_per_s);
       c.usd_per_hour = c.instances * price(c.config);
       for (const auto& [gpu, src] : c.at_capacity.cost_sources) r_.cost_sources[gpu] = src;
     } else {
@@ -564,7 +633,7 @@ class Planner {
   }
 
   void build_candidates() {
-    const double target = r_.target_rate_per_s;
+    const double target = r_.required_rate_per_s;  // the headroom is a requirement
     const int cap = s_.search.max_instances_per_role;
     const bool budget = s_.search.objective == Objective::kMaxGoodputPerDollar;
     for (const RoleCapacity& p : r_.prefill) {
@@ -629,10 +698,13 @@ class Planner {
   // ---- stage 4: whole-cluster confirmation over seeds -------------------------------
 
   Scenario cluster_scenario(const PlanCandidate& c, double rate) const {
-    Scenario x =
-        c.mode == ServingMode::kColocated
-            ? with_colocated(s_, c.colocated, c.colocated_instances)
-            : with_disaggregated(s_, c.prefill, c.prefill_instances, c.decode, c.decode_instances);
+    return cluster_scenario(s_, c, rate);
+  }
+  static Scenario cluster_scenario(const Scenario& base, const PlanCandidate& c, double rate) {
+    Scenario x = c.mode == ServingMode::kColocated
+                     ? with_colocated(base, c.colocated, c.colocated_instances)
+                     : with_disaggregated(base, c.prefill, c.prefill_instances, c.decode,
+                                          c.decode_instances);
     x.workload.arrival.rate_per_s = rate;
     if (x.workload.arrival.process == ArrivalProcess::kDiurnal ||
         x.workload.arrival.process == ArrivalProcess::kTrace) {
@@ -643,9 +715,27 @@ class Planner {
     return x;
   }
 
+  // The rate a plan must hold: the target plus the headroom (a budget plan: its capacity).
   double confirm_rate(const PlanCandidate& c) const {
     return s_.search.objective == Objective::kMaxGoodputPerDollar ? c.capacity_rps
+                                                                  : r_.required_rate_per_s;
+  }
+  // The rate the load analyses scale: the target (a budget plan: its capacity).
+  double base_rate(const PlanCandidate& c) const {
+    return s_.search.objective == Objective::kMaxGoodputPerDollar ? c.capacity_rps
                                                                   : r_.target_rate_per_s;
+  }
+
+  // The candidate with one instance of each pool down (search.n_plus_one); false when a
+  // pool would be left empty.
+  static bool minus_one(PlanCandidate c, PlanCandidate* out) {
+    if (c.mode == ServingMode::kColocated) {
+      if (--c.colocated_instances < 1) return false;
+    } else {
+      if (--c.prefill_instances < 1 || --c.decode_instances < 1) return false;
+    }
+    *out = c;
+    return true;
   }
 
   void confirm_set(const std::vector<size_t>& which) {
@@ -659,6 +749,20 @@ class Planner {
           const double rate = confirm_rate(c);
           Scenario x = cluster_scenario(c, rate);
           return to_json(summarise(evaluate_(x, seed), x, rate, seed, Judge::kCluster));
+        });
+      }
+    }
+    // N+1: at the target rate with one instance of each pool down, on the first seed.
+    std::vector<size_t> down;
+    if (s_.search.n_plus_one) {
+      for (size_t i : which) {
+        PlanCandidate less;
+        if (!minus_one(r_.candidates[i], &less)) continue;
+        down.push_back(i);
+        tasks.push_back([this, less] {
+          const double rate = base_rate(less);
+          Scenario x = cluster_scenario(less, rate);
+          return to_json(summarise(evaluate_(x, s_.seed), x, rate, s_.seed, Judge::kCluster));
         });
       }
     }
@@ -676,14 +780,31 @@ class Planner {
         for (const auto& [gpu, src] : c.runs.back().cost_sources) r_.cost_sources[gpu] = src;
       }
     }
+    if (s_.search.n_plus_one) {
+      for (size_t i : which) {
+        PlanCandidate& c = r_.candidates[i];
+        c.n_minus_one_checked = true;
+        c.n_minus_one = RunSummary{};  // a pool of one instance: no run, not met
+        if (std::find(down.begin(), down.end(), i) != down.end())
+          c.n_minus_one = run_from(out[t++]);
+        c.meets_slo = c.meets_slo && c.n_minus_one.meets_slo;
+      }
+    }
   }
 
   // A finalist that misses its SLO gets an instance more in the pool that misses.
   void repair(PlanCandidate& c) const {
     bool ttft_bad = false, tpot_bad = false;
-    for (const RunSummary& r : c.runs) {
+    std::vector<RunSummary> runs = c.runs;
+    if (c.n_minus_one_checked) runs.push_back(c.n_minus_one);
+    for (const RunSummary& r : runs) {
       ttft_bad |= percentile_at(r.ttft, s_.slo.ttft_percentile) > s_.slo.ttft.to_seconds();
       tpot_bad |= percentile_at(r.tpot, s_.slo.tpot_percentile) > s_.slo.tpot.to_seconds();
+    }
+    if (c.n_minus_one_checked && c.mode == ServingMode::kDisaggregated) {
+      // A pool of one instance cannot lose one: it needs a second.
+      ttft_bad |= c.prefill_instances < 2;
+      tpot_bad |= c.decode_instances < 2;
     }
     if (c.mode == ServingMode::kColocated) {
       ++c.colocated_instances;
@@ -795,7 +916,7 @@ class Planner {
     std::vector<std::function<json()>> tasks;
     for (double f : factors) {
       tasks.push_back([this, rec, f] {
-        const double rate = confirm_rate(rec) * f;
+        const double rate = base_rate(rec) * f;
         Scenario x = cluster_scenario(rec, rate);
         return to_json(summarise(evaluate_(x, s_.seed), x, rate, s_.seed, Judge::kCluster));
       });
@@ -875,42 +996,138 @@ class Planner {
     }
   }
 
-  // Cost against SLO tightness: the search's first stages (bounds, per-instance
-  // capacities, pool sizing) rerun with both SLO targets scaled; the cheapest sized plan
-  // of each kind at each scale, as estimated (not confirmed by whole-cluster runs).
+  // Where the recommended cluster breaks: its SLOs judged at rates from half the target
+  // up (one seed), then the gap between the last rate that holds and the first that
+  // breaks halved a few times. The run at the target rate keeps its per-instance series.
+  void analyse_load() {
+    if (r_.recommended < 0) return;
+    const PlanCandidate rec = r_.candidates[static_cast<size_t>(r_.recommended)];
+    const double base = base_rate(rec);
+    auto run_at = [this, rec](double rate, bool detail) {
+      return [this, rec, rate, detail] {
+        Scenario x = cluster_scenario(rec, rate);
+        const SimulationResult result = evaluate_(x, s_.seed);
+        json j = to_json(summarise(result, x, rate, s_.seed, Judge::kCluster));
+        if (detail) j["detail"] = detail_json(result);
+        return j;
+      };
+    };
+    const std::vector<double> factors{0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0};
+    std::vector<std::function<json()>> tasks;
+    for (double f : factors) tasks.push_back(run_at(base * f, f == 1.0));
+    std::vector<json> out = run_round(tasks);
+    r_.simulations += static_cast<int64_t>(out.size());
+    double held = 0, broke = 0;
+    for (size_t i = 0; i < factors.size(); ++i) {
+      r_.load_sweep.push_back(run_from(out[i]));
+      if (out[i].contains("detail")) r_.detail = detail_from(out[i].at("detail"));
+      const bool ok = r_.load_sweep.back().meets_slo;
+      if (!ok && broke == 0) broke = base * factors[i];
+      if (ok && broke == 0) held = base * factors[i];
+    }
+    if (broke > 0 && held > 0) {
+      for (int step = 0; step < 4; ++step) {
+        const double mid = 0.5 * (held + broke);
+        const json j = run_round({run_at(mid, false)}).at(0);
+        ++r_.simulations;
+        const RunSummary r = run_from(j);
+        (r.meets_slo ? held : broke) = mid;
+        r_.load_sweep.push_back(r);
+      }
+    }
+    std::stable_sort(
+        r_.load_sweep.begin(), r_.load_sweep.end(),
+        [](const RunSummary& a, const RunSummary& b) { return a.rate_per_s < b.rate_per_s; });
+    r_.knee_found = broke > 0;
+    r_.knee_rate_per_s = held;
+  }
+
+  // Cost against SLO tightness: at each scale of both SLO targets, the search's first
+  // stages (bounds, per-instance capacities, pool sizing) rerun, and its best few plans
+  // confirmed by whole-cluster runs at those SLOs; then each point takes the cheapest
+  // confirmed plan of its scale or of any tighter one (a plan that meets tighter SLOs
+  // meets looser ones), so the curve never rises as the SLOs loosen.
   void analyse_pareto() {
     const std::vector<double> scales{0.5, 0.75, 1.0, 1.5, 2.0};
     for (double k : scales) {
       ParetoPoint p;
       p.slo_scale = k;
+      p.from_slo_scale = k;
       p.ttft = s_.slo.ttft.scaled(k);
       p.tpot = s_.slo.tpot.scaled(k);
-      const PlanResult* at = &r_;
-      PlanResult scaled;
-      Scenario variant = s_;
-      if (k != 1.0) {
-        variant.slo.ttft = p.ttft;
-        variant.slo.tpot = p.tpot;
-        PlanOptions o = o_;
-        o.analyses = false;
-        Planner sub(variant, evaluate_, o, runner_, progress_.get());
-        scaled = sub.estimate();
-        r_.simulations += scaled.simulations;
-        at = &scaled;
-      }
-      for (const PlanCandidate& c : at->candidates) {
-        if (!p.feasible) {
-          p.feasible = true;
-          p.usd_per_hour = c.usd_per_hour;
-          p.plan = c.label();
+      if (k == 1.0) {
+        // The search itself: its recommended plan, confirmed over every seed.
+        for (const PlanCandidate& c : r_.candidates) {
+          if (p.estimate_usd_per_hour == 0) p.estimate_usd_per_hour = c.usd_per_hour;
+          double& kind = c.mode == ServingMode::kColocated ? p.colocated_usd_per_hour
+                                                           : p.disaggregated_usd_per_hour;
+          if (kind == 0) kind = c.usd_per_hour;
         }
+        if (r_.recommended >= 0) {
+          p.feasible = true;
+          p.usd_per_hour = r_.candidates[static_cast<size_t>(r_.recommended)].usd_per_hour;
+          p.plan = r_.candidates[static_cast<size_t>(r_.recommended)].label();
+        }
+        r_.pareto.push_back(p);
+        continue;
+      }
+      Scenario variant = s_;
+      variant.slo.ttft = p.ttft;
+      variant.slo.tpot = p.tpot;
+      PlanOptions o = o_;
+      o.analyses = false;
+      Planner sub(variant, evaluate_, o, runner_, progress_.get());
+      const PlanResult scaled = sub.estimate();
+      r_.simulations += scaled.simulations;
+      for (const PlanCandidate& c : scaled.candidates) {
+        if (p.estimate_usd_per_hour == 0) p.estimate_usd_per_hour = c.usd_per_hour;
         double& kind = c.mode == ServingMode::kColocated ? p.colocated_usd_per_hour
                                                          : p.disaggregated_usd_per_hour;
         if (kind == 0) kind = c.usd_per_hour;
       }
+      // Confirm the best few at these SLOs, every seed; the first (in rank order) met wins.
+      const size_t few =
+          std::min(scaled.candidates.size(), static_cast<size_t>(std::max(1, s_.search.finalists)));
+      const int seeds = std::max(1, s_.search.seeds);
+      std::vector<std::function<json()>> tasks;
+      for (size_t i = 0; i < few; ++i) {
+        for (int sd = 0; sd < seeds; ++sd) {
+          const PlanCandidate c = scaled.candidates[i];
+          const uint64_t seed = s_.seed + static_cast<uint64_t>(sd);
+          tasks.push_back([this, c, seed, variant] {
+            const double rate = confirm_rate(c);
+            Scenario x = cluster_scenario(variant, c, rate);
+            return to_json(summarise(evaluate_(x, seed), x, rate, seed, Judge::kCluster));
+          });
+        }
+      }
+      const std::vector<json> out = run_round(tasks);
+      r_.simulations += static_cast<int64_t>(out.size());
+      for (size_t i = 0; i < few && !p.feasible; ++i) {
+        bool met = true;
+        for (int sd = 0; sd < seeds; ++sd)
+          met = met &&
+                run_from(out[i * static_cast<size_t>(seeds) + static_cast<size_t>(sd)]).meets_slo;
+        if (met) {
+          p.feasible = true;
+          p.usd_per_hour = scaled.candidates[i].usd_per_hour;
+          p.plan = scaled.candidates[i].label();
+        }
+      }
       r_.pareto.push_back(p);
     }
-    // On the frontier: no tighter (or equal) SLO is served as cheaply or cheaper.
+    // Monotone: a tighter scale's confirmed plan serves this one too.
+    for (size_t i = 1; i < r_.pareto.size(); ++i) {
+      ParetoPoint& p = r_.pareto[i];
+      const ParetoPoint& prev = r_.pareto[i - 1];
+      if (prev.feasible && (!p.feasible || prev.usd_per_hour < p.usd_per_hour)) {
+        p.feasible = true;
+        p.usd_per_hour = prev.usd_per_hour;
+        p.plan = prev.plan;
+        p.from_slo_scale = prev.from_slo_scale;
+      }
+    }
+    // On the frontier: cheaper than every tighter point.
     for (size_t i = 0; i < r_.pareto.size(); ++i) {
       ParetoPoint& p = r_.pareto[i];
       if (!p.feasible) continue;

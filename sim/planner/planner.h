@@ -79,6 +79,19 @@ struct RunSummary {
   double usd_per_million_tokens = 0;
   int64_t requests_scored = 0;
   std::map<std::string, std::string> cost_sources;
+  // TTFT and TPOT at every 2.5th percentile of the scored requests (41 values, the CDF
+  // the report draws); empty when the evaluator kept no per-request records.
+  std::vector<double> ttft_quantiles, tpot_quantiles;
+};
+
+// One instance of a detailed run, for the report's time series.
+struct InstanceTrace {
+  std::string name;  // "prefill[0]"
+  Role role = Role::kPrefill;
+  std::string gpu;
+  double utilization = 0;                               // busy time / lifetime
+  std::vector<std::pair<double, double>> kv_occupancy;  // (time s, fraction), at most 200
+  std::vector<std::pair<double, double>> batch_size;    // (time s, sequences), at most 200
 };
 
 enum class ConfigStatus { kInfeasible, kPrunedByBound, kMeasured, kNoRateMeetsSlo };
@@ -114,7 +127,11 @@ struct PlanCandidate {
   bool confirmed = false;         // simulated as a whole cluster
   bool meets_slo = false;         // every seed reached the required attainment
   int repairs = 0;                // instances added after a failed confirmation
-  std::vector<RunSummary> runs;   // one per seed, at the target rate
+  std::vector<RunSummary> runs;   // one per seed, at the target rate plus the headroom
+  // search.n_plus_one: the target rate with one instance of each pool down (a pool of one
+  // instance fails it without a run).
+  bool n_minus_one_checked = false;
+  RunSummary n_minus_one;
   std::string label() const;
   bool homogeneous() const { return mode == ServingMode::kColocated || prefill.gpu == decode.gpu; }
   double decode_per_prefill() const {
@@ -141,8 +158,13 @@ struct ParetoPoint {
   double slo_scale = 1;  // TTFT and TPOT targets multiplied by this
   Duration ttft, tpot;
   bool feasible = false;
-  double usd_per_hour = 0;  // cheapest sized plan (estimate)
-  std::string plan;         // its label
+  // The cheapest plan confirmed by whole-cluster runs at these SLOs: the best confirmed
+  // of this scale's ranked plans, or a tighter scale's plan when that is cheaper (it
+  // meets these looser SLOs too), so cost never rises as the SLOs loosen.
+  double usd_per_hour = 0;
+  std::string plan;                  // its label
+  double from_slo_scale = 1;         // the scale whose search found it
+  double estimate_usd_per_hour = 0;  // this scale's cheapest sized plan before confirmation
   double disaggregated_usd_per_hour = 0, colocated_usd_per_hour = 0;  // 0: none fits
   bool on_frontier = false;
 };
@@ -162,7 +184,16 @@ struct PlanResult {
   int recommended = -1;                   // index into candidates; -1: nothing meets the SLOs
   int best_disaggregated = -1, best_colocated = -1;
   int best_homogeneous = -1, best_heterogeneous = -1;
+  double required_rate_per_s = 0;  // target * (1 + search.headroom): what plans are sized for
   std::vector<SensitivityPoint> sensitivity;
+  // The recommended cluster as is, from half the target rate up: rates in increasing
+  // order (one seed), and the knee, the highest rate found within the SLOs below the
+  // first that breaks them (0 when even the lowest breaks them; knee_found false when
+  // none broke up to the last rate swept).
+  std::vector<RunSummary> load_sweep;
+  double knee_rate_per_s = 0;
+  bool knee_found = false;
+  std::vector<InstanceTrace> detail;  // the run at the target rate, per instance
   std::vector<MixPoint> pd_mix;
   std::vector<ParetoPoint> pareto;
   int64_t simulations = 0;

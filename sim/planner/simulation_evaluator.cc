@@ -8,6 +8,7 @@ Evaluator simulation_evaluator(CostModels models) {
   return [models = std::move(models)](const Scenario& s, uint64_t seed) {
     SimulationOptions o;
     o.seed = seed;
+    o.keep_requests = true;  // the report's latency CDFs (RunSummary quantiles)
     return simulate(s, models, o);
   };
 }

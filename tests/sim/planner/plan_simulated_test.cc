@@ -79,10 +79,14 @@ TEST(PlanSimulatedTest, ToyPlanIsMinimal) {
   // Pools sized from the measured per-instance rates: n = ceil(rate / per-instance rate).
   ASSERT_EQ(r.prefill.size(), 1u);
   ASSERT_EQ(r.decode.size(), 1u);
+  // Sized for the target plus the headroom (search.headroom, 10% by default).
+  EXPECT_DOUBLE_EQ(r.required_rate_per_s, 30.0 * (1 + s.search.headroom));
   EXPECT_EQ(best.prefill_instances,
-            static_cast<int>(std::ceil(30.0 / r.prefill[0].rate_per_s)) + (best.repairs > 0));
+            static_cast<int>(std::ceil(r.required_rate_per_s / r.prefill[0].rate_per_s)) +
+                (best.repairs > 0));
   auto meets = [&](int prefill, int decode) {
     Scenario x = with_disaggregated(s, best.prefill, prefill, best.decode, decode);
+    x.workload.arrival.rate_per_s = r.required_rate_per_s;
     SimulationOptions so;
     so.seed = s.seed;
     const SimulationSummary m = simulate(x, models, so).summary;
