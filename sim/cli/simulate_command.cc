@@ -5,15 +5,21 @@
 // timeline that Perfetto and chrome://tracing open. DIR is written through io::OutputDir
 // (sim/io/output_dir.h): only a new, empty or previous-output folder is accepted, and a
 // failed or killed run leaves the previous outputs whole.
+#include <unistd.h>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 
+#include "reports/charts.h"
 #include "sim/cli/commands.h"
 #include "sim/cli/cost_models.h"
 #include "sim/core/error.h"
@@ -146,37 +152,53 @@ ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResu
       {"instances", instances}};
 }
 
-// Chrome trace-event format: complete events ("X") for steps, async begin/end pairs
-// ("b"/"e") for KV transfers, which overlap on their track; times in microseconds.
+// Chrome trace-event format (the "Trace Event Format" document that chrome://tracing and
+// Perfetto read): one process per pool ("prefill pool", "decode pool", "colocated pool")
+// whose threads are its instances, steps as complete events ("X") on their instance's
+// track, and KV transfers as async begin/end pairs ("b"/"e", integer ids) in a "KV
+// transfers" process, since they overlap. Times in microseconds; counts and ids in args
+// as integers.
 class ChromeTraceWriter {
  public:
   static constexpr const char* kOpening = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[";
   explicit ChromeTraceWriter(std::ostream& out) : out_(out) { out_ << kOpening << "\n"; }
   void add(const TraceEvent& e) {
-    int tid = thread_id(e.track);
     ordered_json args = ordered_json::object();
-    for (const auto& [k, v] : e.args) args[k] = v;
+    for (const auto& [k, v] : e.args) {
+      // Integral values (ids, counts, tokens) as integers.
+      if (std::floor(v) == v && std::fabs(v) < 9007199254740992.0) {
+        args[k] = static_cast<int64_t>(v);
+      } else {
+        args[k] = v;
+      }
+    }
     const double ts = static_cast<double>(e.start.ns()) / 1e3;
     if (e.id != 0) {
-      write({{"name", e.name},
-             {"cat", e.track},
+      const int pid = pid_of("kv_transfer");
+      std::string name = e.name;
+      if (auto it = e.args.find("to_instance"); it != e.args.end())
+        name += " -> decode[" + std::to_string(static_cast<int64_t>(it->second)) + "]";
+      write({{"name", name},
+             {"cat", "kv_transfer"},
              {"ph", "b"},
              {"id", e.id},
-             {"pid", 1},
-             {"tid", tid},
+             {"pid", pid},
+             {"tid", 0},
              {"ts", ts},
              {"args", args}});
-      write({{"name", e.name},
-             {"cat", e.track},
+      write({{"name", name},
+             {"cat", "kv_transfer"},
              {"ph", "e"},
              {"id", e.id},
-             {"pid", 1},
-             {"tid", tid},
+             {"pid", pid},
+             {"tid", 0},
              {"ts", ts + static_cast<double>(e.duration.ns()) / 1e3}});
     } else {
+      const auto [pid, tid] = track_of(e.track);
       write({{"name", e.name},
+             {"cat", "step"},
              {"ph", "X"},
-             {"pid", 1},
+             {"pid", pid},
              {"tid", tid},
              {"ts", ts},
              {"dur", static_cast<double>(e.duration.ns()) / 1e3},
@@ -184,40 +206,128 @@ class ChromeTraceWriter {
     }
   }
   void finish() {
-    for (const auto& [track, tid] : tids_)
+    for (const auto& [pool, pid] : pids_) {
+      const std::string name = pool == "kv_transfer" ? "KV transfers" : pool + " pool";
+      write({{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"args", {{"name", name}}}});
+      write({{"name", "process_sort_index"},
+             {"ph", "M"},
+             {"pid", pid},
+             {"args", {{"sort_index", pid}}}});
+    }
+    if (pids_.count("kv_transfer"))
+      tracks_.emplace("KV transfers", std::pair{pids_["kv_transfer"], 0});
+    for (const auto& [track, id] : tracks_) {
       write({{"name", "thread_name"},
              {"ph", "M"},
-             {"pid", 1},
-             {"tid", tid},
+             {"pid", id.first},
+             {"tid", id.second},
              {"args", {{"name", track}}}});
-    write({{"name", "process_name"}, {"ph", "M"}, {"pid", 1}, {"args", {{"name", "quadrant"}}}});
+      write({{"name", "thread_sort_index"},
+             {"ph", "M"},
+             {"pid", id.first},
+             {"tid", id.second},
+             {"args", {{"sort_index", id.second}}}});
+    }
     out_ << "\n]}\n";
   }
 
  private:
-  int thread_id(const std::string& track) {
-    auto [it, inserted] = tids_.emplace(track, static_cast<int>(tids_.size()) + 1);
-    return it->second;
+  // Pools in a fixed order (prefill, decode, colocated, KV transfers, others after).
+  int pid_of(const std::string& pool) {
+    static const std::map<std::string, int> kOrder = {
+        {"prefill", 1}, {"decode", 2}, {"colocated", 3}, {"kv_transfer", 4}};
+    auto it = pids_.find(pool);
+    if (it != pids_.end()) return it->second;
+    auto known = kOrder.find(pool);
+    const int pid = known != kOrder.end() ? known->second : 5 + static_cast<int>(pids_.size());
+    pids_.emplace(pool, pid);
+    return pid;
+  }
+  // "decode[3]": the decode pool's process, thread 4 (instance index + 1).
+  std::pair<int, int> track_of(const std::string& track) {
+    auto it = tracks_.find(track);
+    if (it != tracks_.end()) return it->second;
+    const size_t open = track.find('[');
+    const std::string pool = track.substr(0, open);
+    int tid = 1 + static_cast<int>(tracks_.size());
+    if (open != std::string::npos) tid = 1 + std::atoi(track.c_str() + open + 1);
+    const std::pair<int, int> id{pid_of(pool), tid};
+    tracks_.emplace(track, id);
+    return id;
   }
   void write(const ordered_json& j) {
     out_ << (first_ ? "" : ",\n") << j.dump();
     first_ = false;
   }
   std::ostream& out_;
-  std::map<std::string, int> tids_;
+  std::map<std::string, int> pids_;
+  std::map<std::string, std::pair<int, int>> tracks_;
   bool first_ = true;
 };
 
-void write_requests_csv(std::ostream& o, const std::vector<RequestRecord>& rs) {
-  o << "id,arrival_s,input_tokens,output_tokens,ttft_s,tpot_s,e2e_s,queue_s,rejected\n";
+// One line per request. `scored` is 1 for the population of metrics.json's percentiles
+// (arrived after the warm-up, not rejected); TPOT is empty where there is none (one
+// output token, excluded from the TPOT percentiles), and latencies are empty for
+// rejected requests. So P90 of ttft_s over scored rows is metrics.json's ttft_s.p90.
+void write_requests_csv(std::ostream& o, const std::vector<RequestRecord>& rs, double warmup_s) {
+  o << "id,arrival_s,input_tokens,output_tokens,ttft_s,tpot_s,e2e_s,queue_s,rejected,scored\n";
   char line[256];
+  auto value = [](float v, bool present) {
+    if (!present) return std::string();
+    char b[32];
+    std::snprintf(b, sizeof b, "%.9g", static_cast<double>(v));
+    return std::string(b);
+  };
   for (const RequestRecord& r : rs) {
-    std::snprintf(line, sizeof line, "%llu,%.9f,%d,%d,%.9g,%.9g,%.9g,%.9g,%d\n",
-                  static_cast<unsigned long long>(r.id), r.arrival_s, r.input_tokens,
-                  r.output_tokens, static_cast<double>(r.ttft_s), static_cast<double>(r.tpot_s),
-                  static_cast<double>(r.e2e_s), static_cast<double>(r.queue_s), r.rejected ? 1 : 0);
-    o << line;
+    const bool scored = !r.rejected && r.arrival_s >= warmup_s;
+    std::snprintf(line, sizeof line, "%llu,%.9f,%d,%d,", static_cast<unsigned long long>(r.id),
+                  r.arrival_s, r.input_tokens, r.output_tokens);
+    o << line << value(r.ttft_s, !r.rejected) << ','
+      << value(r.tpot_s, !r.rejected && r.output_tokens > 1) << ',' << value(r.e2e_s, !r.rejected)
+      << ',' << value(r.queue_s, !r.rejected) << ',' << (r.rejected ? 1 : 0) << ','
+      << (scored ? 1 : 0) << '\n';
   }
+}
+
+std::string escape_html(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<') {
+      o += "&lt;";
+    } else if (c == '>') {
+      o += "&gt;";
+    } else if (c == '&') {
+      o += "&amp;";
+    } else {
+      o += c;
+    }
+  }
+  return o;
+}
+
+// A one-page view of the run: its summary line and the charts (SVG inline), offline.
+std::string simulation_page(const Scenario& s, uint64_t seed, const SimulationResult& r,
+                            const std::string& charts) {
+  const SimulationSummary& m = r.summary;
+  char summary[512];
+  std::snprintf(summary, sizeof summary,
+                "%lld requests (%lld scored, %lld rejected); TTFT P50/P90/P99 %.0f / %.0f / %.0f "
+                "ms; TPOT P50/P90/P99 %.1f / %.1f / %.1f ms; SLO attainment %.1f%%; $%.2f/h.",
+                static_cast<long long>(m.requests_arrived),
+                static_cast<long long>(m.requests_scored),
+                static_cast<long long>(m.requests_rejected), m.ttft.p50 * 1e3, m.ttft.p90 * 1e3,
+                m.ttft.p99 * 1e3, m.tpot.p50 * 1e3, m.tpot.p90 * 1e3, m.tpot.p99 * 1e3,
+                100 * m.slo_attainment, m.usd_per_hour);
+  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta "
+         "charset=\"utf-8\">\n<title>Simulation: " +
+         escape_html(s.name) +
+         "</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 "
+         "1em;color:#222}svg{max-width:100%;height:auto;display:block}figcaption{color:#555;"
+         "font-size:0.9em}</style>\n</head>\n<body>\n<h1>Simulation: " +
+         escape_html(s.name) + "</h1>\n<p>Seed " + std::to_string(seed) + " (git " +
+         std::string(git_revision()) + "). " + escape_html(summary) +
+         " Figures in metrics.json, one line per request in requests.csv.</p>\n" + charts +
+         "</body>\n</html>\n";
 }
 
 struct SimulateArgs {
@@ -256,7 +366,8 @@ void run_simulate(const SimulateArgs& a) {
   const auto started = std::chrono::steady_clock::now();
   bool printed = false;
   int last_percent = -1;
-  if (!a.quiet)
+  // Only on a terminal: logs get no carriage-return frames.
+  if (!a.quiet && isatty(STDERR_FILENO))
     o.progress = [&](double f) {
       const double wall =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -273,7 +384,29 @@ void run_simulate(const SimulateArgs& a) {
 
   out.write("metrics.json",
             metrics_json(s, seed, r, extrapolation_notes(s, models)).dump(2) + "\n");
-  if (!a.no_requests) write_requests_csv(out.stream("requests.csv"), r.requests);
+  if (!a.no_requests)
+    write_requests_csv(out.stream("requests.csv"), r.requests, s.workload.warmup.to_seconds());
+  // The run's charts (gnuplot), drawn in a scratch folder and staged with the other files.
+  const std::vector<reports::Chart> charts = reports::simulation_charts(s, r);
+  const fs::path scratch =
+      fs::temp_directory_path() / ("quadrant-simulate-charts-" + std::to_string(::getpid()));
+  std::error_code ec;
+  fs::remove_all(scratch, ec);
+  reports::RenderedCharts rendered;
+  try {
+    rendered = reports::render_charts(charts, scratch.string());
+    for (const std::string& f : rendered.files) {
+      std::ifstream in(scratch / f, std::ios::binary);
+      std::stringstream bytes;
+      bytes << in.rdbuf();
+      out.write("charts/" + f, bytes.str());
+    }
+  } catch (...) {
+    fs::remove_all(scratch, ec);
+    throw;
+  }
+  fs::remove_all(scratch, ec);
+  out.write("report.html", simulation_page(s, seed, r, reports::charts_html(charts, rendered)));
   if (trace) trace->finish();
   if (trace_file) trace_file->commit();
   out.commit();
