@@ -234,22 +234,6 @@ __global__ void __launch_bounds__(kThreads, GB >= 8 ? 2 : 3)
 // flight while it computes one: on the H200 the bytes in flight set a decode kernel's
 // speed. (Each lane copying only the vectors it reads, 64 bytes of a row per instruction,
 // ran at 3.07 TB/s against 4.15 for whole rows: PERF.md.)
-__device__ __forceinline__ void mma_f16_16816(float (&d)[4], uint32_t a0, uint32_t a2, uint32_t b0,
-                                              uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ void mma_bf16_16816_half(float (&d)[4], uint32_t a0, uint32_t a2,
-                                                    uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
-}
 __device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint32_t two_bytes) {
   const __half2_raw h =
       __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(two_bytes & 0xFFFF), __NV_E4M3);
@@ -371,13 +355,13 @@ __global__ void __launch_bounds__(kThreads,
       s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
 #pragma unroll
       for (int kk = 0; kk < 8; ++kk) {
+        const uint32_t a[4] = {qa[kk][0], 0u, qa[kk][1], 0u};  // rows 8..15 unused
         if constexpr (kFp8) {
           const uint32_t w = word_of(r[nt * kK + kk / 4], kk % 4);
-          mma_f16_16816(s[nt], qa[kk][0], qa[kk][1], e4m3x2_to_f16x2(w), e4m3x2_to_f16x2(w >> 16));
+          mma_16816<true>(s[nt], a, e4m3x2_to_f16x2(w), e4m3x2_to_f16x2(w >> 16));
         } else {
           const uint4& v = r[nt * kK + kk / 2];
-          mma_bf16_16816_half(s[nt], qa[kk][0], qa[kk][1], word_of(v, 2 * (kk % 2)),
-                              word_of(v, 2 * (kk % 2) + 1));
+          mma_16816<false>(s[nt], a, word_of(v, 2 * (kk % 2)), word_of(v, 2 * (kk % 2) + 1));
         }
       }
     }
@@ -401,6 +385,7 @@ __global__ void __launch_bounds__(kThreads,
     l = l * corr + (p[0] + p[1] + p[2] + p[3]);
     const uint32_t pa0 = kFp8 ? pack_f16x2(p[0], p[1]) : pack_bf16x2(p[0], p[1]);
     const uint32_t pa2 = kFp8 ? pack_f16x2(p[2], p[3]) : pack_bf16x2(p[2], p[3]);
+    const uint32_t pa[4] = {pa0, 0u, pa2, 0u};
 #pragma unroll
     for (int nt = 0; nt < 16; ++nt) {
       o[nt][0] *= corr;
@@ -413,7 +398,7 @@ __global__ void __launch_bounds__(kThreads,
             e4m3x2_to_f16x2(prmt(word_of(r[2 * kK + 0], wi), word_of(r[2 * kK + 1], wi), sl));
         const uint32_t b1 =
             e4m3x2_to_f16x2(prmt(word_of(r[2 * kK + 2], wi), word_of(r[2 * kK + 3], wi), sl));
-        mma_f16_16816(o[nt], pa0, pa2, b0, b1);
+        mma_16816<true>(o[nt], pa, b0, b1);
       } else {
         // Element nt of tokens (2t, 2t+1) and of (2t+8, 2t+9), as BF16 pairs.
         const int vi = nt / 8, wi = (nt % 8) / 2;
@@ -422,7 +407,7 @@ __global__ void __launch_bounds__(kThreads,
             prmt(word_of(r[2 * kK + 0 * kV + vi], wi), word_of(r[2 * kK + 1 * kV + vi], wi), sl);
         const uint32_t b1 =
             prmt(word_of(r[2 * kK + 2 * kV + vi], wi), word_of(r[2 * kK + 3 * kV + vi], wi), sl);
-        mma_bf16_16816_half(o[nt], pa0, pa2, b0, b1);
+        mma_16816<false>(o[nt], pa, b0, b1);
       }
     }
   };

@@ -238,6 +238,29 @@ __device__ __forceinline__ uint2 int4x8_to_e4m3x8(uint32_t w) {
   return make_uint2(__byte_perm(a, b, 0x6420), __byte_perm(a, b, 0x7531));
 }
 
+// Eight INT4 of a prepacked word (moe_w4_prepack_kernel's nibble order) to four FP16 pairs:
+// h[0], h[1] the B operand (b0, b1) of the first k16 MMA of the k32 step, h[2], h[3] of the
+// second. (v + 8) | 0x6400 is 1024 + v + 8 in FP16; in the high nibble 1024 + 16 (v + 8).
+__device__ __forceinline__ void int4x8_to_f16x8(uint32_t w, uint32_t (&h)[4]) {
+  const __half2 k1032 = __halves2half2(__ushort_as_half(0x6408), __ushort_as_half(0x6408));
+  const __half2 k16th = __halves2half2(__ushort_as_half(0x2C00), __ushort_as_half(0x2C00));
+  const __half2 k72 = __halves2half2(__ushort_as_half(0x5480), __ushort_as_half(0x5480));
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const uint32_t x = w >> (8 * i);
+    uint32_t lo = (x & 0x000F000Fu) | 0x64006400u, hi = (x & 0x00F000F0u) | 0x64006400u;
+    const __half2 l = __hsub2(*reinterpret_cast<__half2*>(&lo), k1032);
+    const __half2 u = __hfma2(*reinterpret_cast<__half2*>(&hi), k16th, __hneg2(k72));
+    h[2 * i] = *reinterpret_cast<const uint32_t*>(&l);
+    h[2 * i + 1] = *reinterpret_cast<const uint32_t*>(&u);
+  }
+}
+__device__ __forceinline__ uint32_t e4m3x2_lo_to_f16x2(uint32_t v) {
+  const __half2_raw h =
+      __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(v & 0xFFFF), __NV_E4M3);
+  return uint32_t(h.x) | (uint32_t(h.y) << 16);
+}
+
 // W4A8 on the wgmma path: INT4 weights to E4M3 (exact) in a scratch buffer each step, so
 // that the QGMMA kernel reads them; 32 weights (16 bytes in, 32 out) per thread and turn.
 __global__ void moe_dequant_int4_kernel(const uint4* __restrict__ in, size_t count,
@@ -255,11 +278,15 @@ __global__ void moe_dequant_int4_kernel(const uint4* __restrict__ in, size_t cou
 // ---- W4A8 at decode sizes: INT4 dequantised in registers into the mma B fragments ----
 //
 // The weights are repacked once at prepare (a storage layout, like Marlin's): for each
-// expert, group of 8 weight rows, 128-deep k block and lane, 16 contiguous bytes holding
-// the lane's four m16n8k32 B fragments (k32 steps) as 8 INT4 each. A warp reads 512
+// expert, group of 8 weight rows, 128-deep k block and lane, 16 contiguous bytes holding,
+// per k32 step, the lane's B operands of two m16n8k16 FP16 MMAs as 8 INT4. A warp reads 512
 // contiguous bytes per k block straight into registers (no shared-memory round trip, no
 // extra barrier); only the activations (16 rows x 128 bytes per k block) go through shared
-// memory, as ldmatrix A fragments.
+// memory, as ldmatrix fragments converted E4M3 -> FP16 (exact). The MMAs run in FP16 (INT4
+// and E4M3 values are exact in it, products exact in the FP32 accumulators): on sm_90 the
+// E4M3 mma.sync is emulated through FP16 anyway, and an INT4 pair becomes an FP16 pair in
+// two instructions (a LOP3 with the 0x6400 exponent, then HSUB2 or HFMA2), so that the
+// weight bytes, not the instructions, set the speed.
 __global__ void moe_w4_prepack_kernel(const uint8_t* __restrict__ w, int experts, int n, int k,
                                       uint4* __restrict__ out) {
   const int kb_count = k / 128;
@@ -276,10 +303,17 @@ __global__ void moe_w4_prepack_kernel(const uint8_t* __restrict__ w, int experts
     uint32_t words[4];
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
-      // Elements 4q..4q+3 and 16+4q..16+4q+3 of this k32 step: bytes 2q, 2q+1, 8+2q, 9+2q.
+      // Elements 4q..4q+3 and 16+4q..16+4q+3 of this k32 step, nibble positions 0..7 holding
+      // elements 4q, 16+4q, 4q+2, 16+4q+2, 4q+1, 16+4q+1, 4q+3, 16+4q+3: positions (i, i+4)
+      // are the pair one FP16 B register takes (int4x8_to_f16x8).
       const uint8_t* chunk = src + c * 16;
-      words[c] = uint32_t(chunk[2 * q]) | uint32_t(chunk[2 * q + 1]) << 8 |
-                 uint32_t(chunk[8 + 2 * q]) << 16 | uint32_t(chunk[9 + 2 * q]) << 24;
+      auto nib = [&](int e) { return uint32_t(chunk[e / 2] >> (4 * (e % 2))) & 0xF; };
+      const int order[8] = {4 * q,     16 + 4 * q,     4 * q + 2, 16 + 4 * q + 2,
+                            4 * q + 1, 16 + 4 * q + 1, 4 * q + 3, 16 + 4 * q + 3};
+      uint32_t w = 0;
+#pragma unroll
+      for (int pos = 0; pos < 8; ++pos) w |= nib(order[pos]) << (4 * pos);
+      words[c] = w;
     }
     out[i] = make_uint4(words[0], words[1], words[2], words[3]);
   }
@@ -363,14 +397,24 @@ __global__ void __launch_bounds__(kW4Warps * 32) moe_w4a8_decode_gemm_kernel(
         uint32_t af[4];
         const int r = (lane % 8) + ((lane / 8) & 1) * 8;
         ldmatrix_x4(af, st + swz(r, ks * 2 + lane / 16, 128));
+        // The k32 step as two k16 FP16 steps: bytes 0-1 of each E4M3 register (k = 4t,
+        // 4t+1 and 16+4t, 16+4t+1), then bytes 2-3 (4t+2, 4t+3, ...); B in the same order.
+        uint32_t ax[4], ay[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          ax[i] = e4m3x2_lo_to_f16x2(af[i]);
+          ay[i] = e4m3x2_lo_to_f16x2(af[i] >> 16);
+        }
 #pragma unroll
         for (int ng = 0; ng < 2; ++ng) {
           const uint32_t word = ks == 0   ? wv[ng].x
                                 : ks == 1 ? wv[ng].y
                                 : ks == 2 ? wv[ng].z
                                           : wv[ng].w;
-          const uint2 b = int4x8_to_e4m3x8(word);
-          mma_e4m3_16832(part[ng], af, b.x, b.y);
+          uint32_t b[4];
+          int4x8_to_f16x8(word, b);
+          mma_16816<true>(part[ng], ax, b[0], b[1]);
+          mma_16816<true>(part[ng], ay, b[2], b[3]);
         }
       }
 #pragma unroll
