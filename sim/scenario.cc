@@ -62,6 +62,14 @@ const char* to_string(ServingMode m) {
   return m == ServingMode::kDisaggregated ? "disaggregated" : "colocated";
 }
 
+const char* to_string(PrefillRouting r) {
+  return r == PrefillRouting::kRoundRobin ? "round_robin" : "least_tokens";
+}
+
+const char* to_string(DecodeRouting r) {
+  return r == DecodeRouting::kRoundRobin ? "round_robin" : "least_kv";
+}
+
 const char* to_string(Objective o) {
   switch (o) {
     case Objective::kMinCost:

@@ -29,6 +29,7 @@ const char* to_string(TraceFormat f);
 struct RatePoint {
   Duration at;          // offset into the (repeating) curve
   double rate_per_s{};  // arrival rate from `at` until the next point
+  bool operator==(const RatePoint&) const = default;
 };
 
 struct ArrivalSpec {
@@ -42,6 +43,7 @@ struct ArrivalSpec {
   double trace_time_scale = 1.0;  // >1 stretches the trace (lower load)
   int64_t trace_requests = 0;     // trace: its requests and span, found at the edge
   Duration trace_span;
+  bool operator==(const ArrivalSpec&) const = default;
 };
 
 enum class LengthDistribution { kFixed, kUniform, kLognormal, kHistogram };
@@ -56,6 +58,7 @@ struct LengthSpec {
   double sigma = 1.0;                            // lognormal: sd of log(length)
   std::vector<std::pair<int64_t, double>> bins;  // histogram: (length, weight)
   double mean() const;
+  bool operator==(const LengthSpec&) const = default;
 };
 
 struct WorkloadSpec {
@@ -69,6 +72,7 @@ struct WorkloadSpec {
   // planner's probes set it so that arrivals go on past the scored ones (not an input).
   Duration scored_until = Duration::zero();
   ExpertPopularity expert_popularity;  // MoE routing skew (uniform unless given)
+  bool operator==(const WorkloadSpec&) const = default;
 };
 
 // ---- SLOs -----------------------------------------------------------------------------
@@ -79,6 +83,7 @@ struct SloSpec {
   double ttft_percentile = 90;  // the report checks P<percentile> against the target
   double tpot_percentile = 90;
   double attainment = 0.9;  // fraction of requests that must meet both targets
+  bool operator==(const SloSpec&) const = default;
 };
 
 // ---- serving --------------------------------------------------------------------------
@@ -99,6 +104,7 @@ struct PoolSpec {
   int64_t kv_capacity_tokens = 0;   // KV cache per instance; 0: what memory leaves
   ExpertPlacementSpec experts;      // redundant experts and the rebalancer (MoE)
   bool dual_micro_batch = false;    // overlap expert communication with compute (MoE)
+  bool operator==(const PoolSpec&) const = default;
 };
 
 struct SpeculativeSpec {
@@ -106,10 +112,13 @@ struct SpeculativeSpec {
   int draft_length = 3;            // k
   double acceptance_rate = 0.7;    // a, per drafted token
   double draft_cost_ratio = 0.05;  // cost of one draft step against one target step
+  bool operator==(const SpeculativeSpec&) const = default;
 };
 
 enum class PrefillRouting { kLeastTokens, kRoundRobin };
+const char* to_string(PrefillRouting r);
 enum class DecodeRouting { kLeastKv, kRoundRobin };
+const char* to_string(DecodeRouting r);
 
 struct AutoscalerSpec {
   bool enabled = false;
@@ -120,6 +129,7 @@ struct AutoscalerSpec {
   double low_watermark = 0.3;                // scale down below (fraction of the high mark)
   int min_instances = 1;
   int max_instances = 64;
+  bool operator==(const AutoscalerSpec&) const = default;
 };
 
 struct ServingSpec {
@@ -134,6 +144,7 @@ struct ServingSpec {
   DecodeRouting decode_routing = DecodeRouting::kLeastKv;
   SpeculativeSpec speculative;
   AutoscalerSpec autoscaler;
+  bool operator==(const ServingSpec&) const = default;
 };
 
 // ---- search and costs -----------------------------------------------------------------
@@ -158,10 +169,12 @@ struct SearchSpec {
   int finalists = 3;
   double headroom = 0.1;    // the plan must meet the SLOs at target rate * (1 + headroom)
   bool n_plus_one = false;  // ... and at the target rate with one instance per pool down
+  bool operator==(const SearchSpec&) const = default;
 };
 
 struct CostsSpec {
   std::map<std::string, double> usd_per_hour;  // overrides the catalog's prices
+  bool operator==(const CostsSpec&) const = default;
 };
 
 struct Scenario {
@@ -181,6 +194,7 @@ struct Scenario {
   CostsSpec costs;
 
   double price_per_hour(const std::string& gpu) const;
+  bool operator==(const Scenario&) const = default;
 };
 
 }  // namespace quadrant

@@ -1,5 +1,7 @@
-// `quadrant validate SCENARIO`: check a scenario and print a one-screen summary of the
-// model, the traffic and each pool's per-GPU memory and FLOP budget. It runs every check
+// `quadrant validate SCENARIO [--resolved FILE]`: check a scenario and print a one-screen
+// summary of the model, the traffic and each pool's per-GPU memory and FLOP budget;
+// --resolved also writes the scenario as the simulator sees it (save_scenario: every
+// field, defaults and includes resolved, units written out). It runs every check
 // simulate and plan run before they start (the scenario edge, every trace line, the
 // calibrated cost models) and exits 1 with one error line when a pool does not fit.
 // `quadrant schema [--markdown]`: every scenario field with its type, default and help.
@@ -159,6 +161,7 @@ void print_summary(const Scenario& s) {
 
 struct ValidateOptions {
   std::string scenario;
+  std::string resolved;
 };
 
 struct SchemaOptions {
@@ -171,7 +174,13 @@ void add_validate_command(CLI::App& app) {
   auto v = std::make_shared<ValidateOptions>();
   auto* cmd = app.add_subcommand("validate", "Check a scenario and print a one-screen summary");
   cmd->add_option("scenario", v->scenario, "scenario JSON file")->required();
-  cmd->callback([v] { print_summary(load_scenario(v->scenario)); });
+  cmd->add_option("--resolved", v->resolved,
+                  "also write the resolved scenario (every field, includes inlined, units) here");
+  cmd->callback([v] {
+    const Scenario s = load_scenario(v->scenario);
+    print_summary(s);
+    if (!v->resolved.empty()) save_scenario(s, v->resolved);
+  });
 
   auto sc = std::make_shared<SchemaOptions>();
   auto* schema = app.add_subcommand("schema", "Print every scenario field: type, default, help");

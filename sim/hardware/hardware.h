@@ -33,6 +33,7 @@ struct GpuSpec {
 
   // Dense peak for a kernel whose multiplies run in format f.
   FlopsPerSec peak(NumberFormat f) const;
+  bool operator==(const GpuSpec&) const = default;
 };
 
 struct HardwareCatalog {
@@ -41,11 +42,13 @@ struct HardwareCatalog {
     auto it = gpus.find(name);
     return it == gpus.end() ? nullptr : &it->second;
   }
+  bool operator==(const HardwareCatalog&) const = default;
 };
 
 struct LinkSpec {
   BytesPerSec bandwidth;
   Duration latency;
+  bool operator==(const LinkSpec&) const = default;
 };
 
 // How GPUs are connected: inside a node over NVLink (or PCIe), across nodes through
@@ -56,6 +59,7 @@ struct ClusterSpec {
   LinkSpec inter_node{BytesPerSec::giga(50), Duration::micros(10)};
   // The most GPUs of each type the planner may use (empty: unlimited).
   std::map<std::string, int> max_gpus;
+  bool operator==(const ClusterSpec&) const = default;
 };
 
 }  // namespace quadrant

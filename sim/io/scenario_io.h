@@ -13,6 +13,18 @@ namespace quadrant {
 
 Scenario load_scenario(const std::string& path);
 
+// The resolved scenario in the input format (scenario_io's reader reads it back to an
+// equal Scenario, `file` and `input_files` aside): every field written out, defaults
+// included, includes inlined, dimensional values with units ("80GB", "2ms"), and file
+// paths (a trace, calibrated models) relative to `folder`, where the text will live.
+// Text the reader does not keep (descriptions, sources, notes) is left out.
+//
+//   save_scenario(load_scenario("scenarios/default.json"), "out/resolved.json");
+std::string scenario_json(const Scenario& s, const std::string& folder);
+// scenario_json written to `path` (paths relative to its folder) through io::OutputFile:
+// never over one of the scenario's inputs, never half written.
+void save_scenario(const Scenario& s, const std::string& path);
+
 // A model file alone (scenarios/models/*.json has the `model` section's shape).
 ModelSpec load_model(const std::string& path);
 

@@ -1,8 +1,11 @@
 #include "sim/io/unit_parse.h"
 
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -77,6 +80,80 @@ std::optional<FlopsPerSec> parse_flop_rate(const std::string& text) {
   auto v = scaled(text, kFlopRate, kMinFlopRate, kMaxFlopRate);
   if (!v) return std::nullopt;
   return FlopsPerSec(*v);
+}
+
+namespace {
+
+// The shortest "<number><unit>" among `units` (in order of preference) that `parse` reads
+// back as exactly `value` (in the unit table's base unit).
+// Shorter is better, and a leading "0." counts one more: "300GB/s" over "0.3TB/s".
+size_t length(const std::string& text) {
+  return text.size() + (text.rfind("0.", 0) == 0 ? 1 : 0);
+}
+
+template <typename Parse>
+std::string shortest_exact(double value, const std::vector<std::pair<const char*, double>>& units,
+                           Parse parse) {
+  std::string best;
+  for (const auto& [name, factor] : units) {
+    char buf[64];
+    const auto res = std::to_chars(buf, buf + sizeof buf, value / factor);
+    if (res.ec != std::errc()) continue;
+    std::string text = std::string(buf, res.ptr) + name;
+    if (parse(text) && (best.empty() || length(text) < length(best))) best = std::move(text);
+  }
+  // Unreachable for a value the parser accepted in the first place: a bug, not an input.
+  if (best.empty()) throw std::logic_error("no exact text for the value " + std::to_string(value));
+  return best;
+}
+
+// Written units, larger first (ties in length go to the larger one).
+const UnitTable kDurationOut = {{"h", 3600.0}, {"min", 60.0}, {"s", 1.0},
+                                {"ms", 1e-3},  {"us", 1e-6},  {"ns", 1e-9}};
+const UnitTable kBytesOut = {{"TB", 1e12},
+                             {"GB", 1e9},
+                             {"MB", 1e6},
+                             {"KB", 1e3},
+                             {"TiB", 1099511627776.0},
+                             {"GiB", 1073741824.0},
+                             {"MiB", 1048576.0},
+                             {"KiB", 1024.0},
+                             {"B", 1.0}};
+const UnitTable kBandwidthOut = {
+    {"TB/s", 1e12}, {"GB/s", 1e9}, {"MB/s", 1e6}, {"KB/s", 1e3}, {"B/s", 1.0}};
+const UnitTable kFlopRateOut = {
+    {"PFLOP/s", 1e15}, {"TFLOP/s", 1e12}, {"GFLOP/s", 1e9}, {"FLOP/s", 1.0}};
+
+}  // namespace
+
+std::string format_duration(Duration d) {
+  // Whole units first: the nanoseconds divided exactly, so "2ms" rather than "0.002s".
+  const int64_t ns = d.ns();
+  if (ns == 0) return "0s";
+  for (const auto& [name, per] :
+       std::vector<std::pair<const char*, int64_t>>{{"h", 3'600'000'000'000},
+                                                    {"min", 60'000'000'000},
+                                                    {"s", 1'000'000'000},
+                                                    {"ms", 1'000'000},
+                                                    {"us", 1'000}}) {
+    if (ns % per != 0) continue;
+    std::string text = std::to_string(ns / per) + name;
+    if (parse_duration(text) == d) return text;
+  }
+  return shortest_exact(static_cast<double>(ns) * 1e-9, kDurationOut,
+                        [d](const std::string& t) { return parse_duration(t) == d; });
+}
+std::string format_bytes(Bytes b) {
+  return shortest_exact(b.value(), kBytesOut,
+                        [b](const std::string& t) { return parse_bytes(t) == b; });
+}
+std::string format_bandwidth(BytesPerSec b) {
+  return shortest_exact(b.value(), kBandwidthOut,
+                        [b](const std::string& t) { return parse_bandwidth(t) == b; });
+}
+std::string format_flop_rate(FlopsPerSec f) {
+  return shortest_exact(f.value(), kFlopRateOut,
+                        [f](const std::string& t) { return parse_flop_rate(t) == f; });
 }
 
 const char* duration_units() {

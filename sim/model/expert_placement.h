@@ -41,6 +41,7 @@ struct ExpertPopularity {
   double zipf_exponent = 0;
   std::vector<double> counts;
   bool uniform() const { return counts.empty() && zipf_exponent == 0; }
+  bool operator==(const ExpertPopularity&) const = default;
 };
 // The popularity of `experts` experts (counts padded with zeros or cut to that many).
 std::vector<double> popularity_of(const ExpertPopularity& p, int experts);

@@ -11,6 +11,7 @@ struct Layout {
   int pp = 1;            // pipeline stages
   int dp_attention = 1;  // data-parallel attention replicas (MLA models)
   int gpus() const { return tp * pp * dp_attention; }
+  bool operator==(const Layout&) const = default;
 };
 
 }  // namespace quadrant

@@ -39,6 +39,7 @@ struct AttentionSpec {
     return kind == AttentionKind::kMla ? qk_nope_head_dim + qk_rope_head_dim : head_dim;
   }
   int v_dim() const { return kind == AttentionKind::kMla ? v_head_dim : head_dim; }
+  bool operator==(const AttentionSpec&) const = default;
 };
 
 enum class FfnKind { kDense, kMoe, kUltraMem };
@@ -62,6 +63,7 @@ struct FfnSpec {
   int value_dim = 0;
   int top_k_values = 0;
   int num_memory_heads = 1;
+  bool operator==(const FfnSpec&) const = default;
 };
 
 struct PrecisionSpec {
@@ -69,6 +71,7 @@ struct PrecisionSpec {
   NumberFormat activations = NumberFormat::kBf16;
   NumberFormat kv_cache = NumberFormat::kBf16;
   int weight_group_size = 128;  // W4A8: weights sharing one scale
+  bool operator==(const PrecisionSpec&) const = default;
 };
 
 struct ModelSpec {
@@ -93,6 +96,7 @@ struct ModelSpec {
                ? num_layers / ffn.memory_layer_interval
                : 0;
   }
+  bool operator==(const ModelSpec&) const = default;
 };
 
 }  // namespace quadrant

@@ -74,6 +74,24 @@ TEST(CommandsTest, BadCommandLineAndBadInputPrintOneLineAndExitOne) {
   }
 }
 
+TEST(CommandsTest, ValidateWritesTheResolvedScenarioWhichValidatesAgain) {
+  const fs::path out = fs::temp_directory_path() /
+                       ("quadrant-commands-test-" + std::to_string(::getpid()) + "-resolved.json");
+  fs::remove(out);
+  const Outcome a = quadrant("validate scenarios/examples/toy.json --resolved " + out.string());
+  ASSERT_EQ(a.status, 0) << a.err;
+  const Outcome b = quadrant("validate " + out.string());
+  EXPECT_EQ(b.status, 0) << b.err;
+  // The summaries agree but for the file's name.
+  EXPECT_EQ(a.out.substr(a.out.find('\n', a.out.find("seed"))),
+            b.out.substr(b.out.find('\n', b.out.find("seed"))));
+  fs::remove(out);
+  // Never over an input.
+  const Outcome c =
+      quadrant("validate scenarios/examples/toy.json --resolved scenarios/examples/toy.json");
+  EXPECT_EQ(c.status, 1);
+}
+
 TEST(CommandsTest, EveryCommandIsListedInHelpOrder) {
   const Outcome r = quadrant("--help");
   EXPECT_EQ(r.status, 0);
