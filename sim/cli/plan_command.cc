@@ -21,6 +21,7 @@
 #include "sim/cli/cost_models.h"
 #include "sim/cli/plan_summary.h"
 #include "sim/cli/quick_scenario.h"
+#include "sim/cli/task_codec.h"
 #include "sim/core/error.h"
 #include "sim/cost/cost_band.h"
 #include "sim/io/output_dir.h"
@@ -42,17 +43,19 @@ class MpiRunner : public planner::TaskRunner {
  public:
   MpiRunner(int rank, int size, int threads)
       : rank_(rank), size_(size), local_(planner::thread_runner(threads)) {}
-  std::vector<std::string> run(size_t count,
-                               const std::function<std::string(size_t)>& task) override {
+  std::vector<planner::TaskResult> run(
+      size_t count, const std::function<planner::TaskResult(size_t)>& task) override {
     std::vector<size_t> mine;
     for (size_t i = static_cast<size_t>(rank_); i < count; i += static_cast<size_t>(size_))
       mine.push_back(i);
-    std::vector<std::string> done =
+    const std::vector<planner::TaskResult> done =
         local_->run(mine.size(), [&](size_t k) { return task(mine[k]); });
     // Pack this rank's results as "<index>\n<length>\n<bytes>" records.
     std::string packed;
-    for (size_t k = 0; k < mine.size(); ++k)
-      packed += std::to_string(mine[k]) + "\n" + std::to_string(done[k].size()) + "\n" + done[k];
+    for (size_t k = 0; k < mine.size(); ++k) {
+      const std::string bytes = encode_task_result(done[k]);
+      packed += std::to_string(mine[k]) + "\n" + std::to_string(bytes.size()) + "\n" + bytes;
+    }
     int length = static_cast<int>(packed.size());
     std::vector<int> lengths(size_);
     MPI_Allgather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, MPI_COMM_WORLD);
@@ -61,14 +64,14 @@ class MpiRunner : public planner::TaskRunner {
     std::string all(static_cast<size_t>(offsets[size_ - 1] + lengths[size_ - 1]), '\0');
     MPI_Allgatherv(packed.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(),
                    MPI_CHAR, MPI_COMM_WORLD);
-    std::vector<std::string> out(count);
+    std::vector<planner::TaskResult> out(count);
     size_t pos = 0;
     while (pos < all.size()) {
       const size_t a = all.find('\n', pos);
       const size_t index = std::stoull(all.substr(pos, a - pos));
       const size_t b = all.find('\n', a + 1);
       const size_t n = std::stoull(all.substr(a + 1, b - a - 1));
-      out[index] = all.substr(b + 1, n);
+      out[index] = decode_task_result(std::string_view(all).substr(b + 1, n));
       pos = b + 1 + n;
     }
     return out;

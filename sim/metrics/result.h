@@ -19,6 +19,7 @@ namespace quadrant {
 
 struct Percentiles {
   double mean = 0, p50 = 0, p90 = 0, p99 = 0, max = 0;  // seconds
+  bool operator==(const Percentiles&) const = default;
 };
 
 // Per request, compact (the benchmark runs a million of them).

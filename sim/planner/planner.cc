@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <tuple>
 
 #include "sim/core/error.h"
@@ -12,8 +11,6 @@
 #include "sim/workload/request_source.h"
 
 namespace quadrant::planner {
-
-using nlohmann::json;
 
 const char* to_string(ConfigStatus s) {
   switch (s) {
@@ -41,9 +38,9 @@ namespace {
 class ThreadRunner : public TaskRunner {
  public:
   explicit ThreadRunner(int threads) : threads_(threads) {}
-  std::vector<std::string> run(size_t count,
-                               const std::function<std::string(size_t)>& task) override {
-    return parallel_map<std::string>(count, threads_, task);
+  std::vector<TaskResult> run(size_t count,
+                              const std::function<TaskResult(size_t)>& task) override {
+    return parallel_map<TaskResult>(count, threads_, task);
   }
 
  private:
@@ -141,50 +138,6 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-json to_json(const Percentiles& p) {
-  return json{{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}};
-}
-Percentiles percentiles_from(const json& j) {
-  return Percentiles{j.at("mean").get<double>(), j.at("p50").get<double>(),
-                     j.at("p90").get<double>(), j.at("p99").get<double>(),
-                     j.at("max").get<double>()};
-}
-
-json to_json(const RunSummary& r) {
-  return json{{"rate_per_s", r.rate_per_s},
-              {"seed", r.seed},
-              {"meets_slo", r.meets_slo},
-              {"ttft", to_json(r.ttft)},
-              {"tpot", to_json(r.tpot)},
-              {"slo_attainment", r.slo_attainment},
-              {"goodput_rps", r.goodput_rps},
-              {"throughput_rps", r.throughput_rps},
-              {"usd_per_hour", r.usd_per_hour},
-              {"usd_per_million_tokens", r.usd_per_million_tokens},
-              {"requests_scored", r.requests_scored},
-              {"cost_sources", r.cost_sources},
-              {"ttft_quantiles", r.ttft_quantiles},
-              {"tpot_quantiles", r.tpot_quantiles}};
-}
-RunSummary run_from(const json& j) {
-  RunSummary r;
-  r.rate_per_s = j.at("rate_per_s").get<double>();
-  r.seed = j.at("seed").get<uint64_t>();
-  r.meets_slo = j.at("meets_slo").get<bool>();
-  r.ttft = percentiles_from(j.at("ttft"));
-  r.tpot = percentiles_from(j.at("tpot"));
-  r.slo_attainment = j.at("slo_attainment").get<double>();
-  r.goodput_rps = j.at("goodput_rps").get<double>();
-  r.throughput_rps = j.at("throughput_rps").get<double>();
-  r.usd_per_hour = j.at("usd_per_hour").get<double>();
-  r.usd_per_million_tokens = j.at("usd_per_million_tokens").get<double>();
-  r.requests_scored = j.at("requests_scored").get<int64_t>();
-  r.cost_sources = j.at("cost_sources").get<std::map<std::string, std::string>>();
-  r.ttft_quantiles = j.at("ttft_quantiles").get<std::vector<double>>();
-  r.tpot_quantiles = j.at("tpot_quantiles").get<std::vector<double>>();
-  return r;
-}
-
 // Every 2.5th percentile (0, 2.5, ..., 100) by nearest rank, as the metrics' percentiles.
 std::vector<double> quantiles(std::vector<float> v) {
   std::vector<double> q;
@@ -199,41 +152,30 @@ std::vector<double> quantiles(std::vector<float> v) {
   return q;
 }
 
-json to_json(const std::vector<std::pair<double, double>>& series) {
-  json a = json::array();
-  // At most 200 points: every k-th sample, and the last.
+// At most 200 points of a series: every k-th sample, and the last.
+std::vector<std::pair<double, double>> thinned(
+    const std::vector<std::pair<double, double>>& series) {
+  std::vector<std::pair<double, double>> a;
   const size_t step = std::max<size_t>(1, (series.size() + 199) / 200);
-  for (size_t i = 0; i < series.size(); i += step) a.push_back({series[i].first, series[i].second});
-  if (!series.empty() && (series.size() - 1) % step != 0)
-    a.push_back({series.back().first, series.back().second});
+  for (size_t i = 0; i < series.size(); i += step) a.push_back(series[i]);
+  if (!series.empty() && (series.size() - 1) % step != 0) a.push_back(series.back());
   return a;
 }
 
-json detail_json(const SimulationResult& result) {
-  json a = json::array();
-  for (const InstanceSummary& i : result.instances)
-    a.push_back({{"name", i.name},
-                 {"role", static_cast<int>(i.role)},
-                 {"gpu", i.gpu},
-                 {"utilization", i.utilization},
-                 {"kv", to_json(i.kv_occupancy_series)},
-                 {"batch", to_json(i.batch_size_series)}});
-  return a;
-}
-
-std::vector<InstanceTrace> detail_from(const json& a) {
+// The report's time series of a run: each instance's utilisation, KV and batch samples.
+std::vector<InstanceTrace> detail_of(const SimulationResult& result) {
   std::vector<InstanceTrace> out;
-  for (const json& j : a) {
-    InstanceTrace t;
-    t.name = j.at("name").get<std::string>();
-    t.role = static_cast<Role>(j.at("role").get<int>());
-    t.gpu = j.at("gpu").get<std::string>();
-    t.utilization = j.at("utilization").get<double>();
-    t.kv_occupancy = j.at("kv").get<std::vector<std::pair<double, double>>>();
-    t.batch_size = j.at("batch").get<std::vector<std::pair<double, double>>>();
-    out.push_back(std::move(t));
-  }
+  for (const InstanceSummary& i : result.instances)
+    out.push_back({i.name, i.role, i.gpu, i.utilization, thinned(i.kv_occupancy_series),
+                   thinned(i.batch_size_series)});
   return out;
+}
+
+// One simulation's task result.
+TaskResult simulated(RunSummary r) {
+  TaskResult t;
+  t.run = std::move(r);
+  return t;
 }
 
 // What a probe or a confirmation is judged on.
@@ -447,7 +389,7 @@ class Planner {
 
   // Highest rate one instance sustains within the SLOs: the bound first (often it is
   // met), then bisection in log space down to a 64th of it.
-  json bisect(const Scenario& base, const RoleConfig& c, double upper) const {
+  TaskResult bisect(const Scenario& base, const RoleConfig& c, double upper) const {
     int sims = 0;
     RunSummary best;
     double passed = 0;
@@ -483,35 +425,32 @@ class Planner {
       }
       if (!lo_known) probe(lo);
     }
-    return json{{"rate", passed},
-                {"sims", sims},
-                {"above_bound", passed > upper},
-                {"at_capacity", to_json(best)}};
+    TaskResult t = simulated(best);
+    t.rate = passed;
+    t.simulations = sims;
+    t.above_bound = passed > upper;
+    return t;
   }
 
   // One round of tasks through the runner, with progress.
-  std::vector<json> run_round(const std::vector<std::function<json()>>& tasks) {
+  std::vector<TaskResult> run_round(const std::vector<std::function<TaskResult()>>& tasks) {
     if (shared_progress_ != nullptr)
       shared_progress_->add_total(static_cast<int64_t>(tasks.size()));
-    std::vector<std::string> out = runner_->run(tasks.size(), [&](size_t i) {
-      std::string r = tasks[i]().dump();
+    return runner_->run(tasks.size(), [&](size_t i) {
+      TaskResult r = tasks[i]();
       if (shared_progress_ != nullptr) shared_progress_->advance(1);
       return r;
     });
-    std::vector<json> parsed;
-    parsed.reserve(out.size());
-    for (const std::string& o : out) parsed.push_back(json::parse(o));
-    return parsed;
   }
 
-  void record_capacity(RoleCapacity& c, const json& j) {
-    c.simulations = j.at("sims").get<int>();
+  void record_capacity(RoleCapacity& c, const TaskResult& j) {
+    c.simulations = j.simulations;
     r_.simulations += c.simulations;
-    c.rate_per_s = j.at("rate").get<double>();
-    c.above_bound = j.at("above_bound").get<bool>();
+    c.rate_per_s = j.rate;
+    c.above_bound = j.above_bound;
     if (c.rate_per_s > 0) {
       c.status = ConfigStatus::kMeasured;
-      c.at_capacity = run_from(j.at("at_capacity"));
+      c.at_capacity = j.run;
       c.instances = instances_for(r_.required_rate_per_s, c.rate_per_s);
       c.usd_per_hour = c.instances * price(c.config);
       for (const auto& [gpu, src] : c.at_capacity.cost_sources) r_.cost_sources[gpu] = src;
@@ -568,12 +507,12 @@ class Planner {
         }
         ++next;
       }
-      std::vector<std::function<json()>> tasks;
+      std::vector<std::function<TaskResult()>> tasks;
       for (size_t k : round) {
         const RoleCapacity& c = pool(pending[k].role)[pending[k].index];
         tasks.push_back([this, &c] { return bisect(s_, c.config, c.bound.max_rate_per_s); });
       }
-      std::vector<json> results = run_round(tasks);
+      std::vector<TaskResult> results = run_round(tasks);
       for (size_t t = 0; t < round.size(); ++t) {
         const Pending& p = pending[round[t]];
         RoleCapacity& c = pool(p.role)[p.index];
@@ -740,7 +679,7 @@ class Planner {
 
   void confirm_set(const std::vector<size_t>& which) {
     const int seeds = std::max(1, s_.search.seeds);
-    std::vector<std::function<json()>> tasks;
+    std::vector<std::function<TaskResult()>> tasks;
     for (size_t i : which) {
       for (int k = 0; k < seeds; ++k) {
         const uint64_t seed = s_.seed + static_cast<uint64_t>(k);
@@ -748,7 +687,7 @@ class Planner {
         tasks.push_back([this, &c, seed] {
           const double rate = confirm_rate(c);
           Scenario x = cluster_scenario(c, rate);
-          return to_json(summarise(evaluate_(x, seed), x, rate, seed, Judge::kCluster));
+          return simulated(summarise(evaluate_(x, seed), x, rate, seed, Judge::kCluster));
         });
       }
     }
@@ -762,11 +701,11 @@ class Planner {
         tasks.push_back([this, less] {
           const double rate = base_rate(less);
           Scenario x = cluster_scenario(less, rate);
-          return to_json(summarise(evaluate_(x, s_.seed), x, rate, s_.seed, Judge::kCluster));
+          return simulated(summarise(evaluate_(x, s_.seed), x, rate, s_.seed, Judge::kCluster));
         });
       }
     }
-    std::vector<json> out = run_round(tasks);
+    std::vector<TaskResult> out = run_round(tasks);
     r_.simulations += static_cast<int64_t>(out.size());
     size_t t = 0;
     for (size_t i : which) {
@@ -775,7 +714,7 @@ class Planner {
       c.confirmed = true;
       c.meets_slo = true;
       for (int k = 0; k < seeds; ++k) {
-        c.runs.push_back(run_from(out[t++]));
+        c.runs.push_back(out[t++].run);
         c.meets_slo = c.meets_slo && c.runs.back().meets_slo;
         for (const auto& [gpu, src] : c.runs.back().cost_sources) r_.cost_sources[gpu] = src;
       }
@@ -785,8 +724,7 @@ class Planner {
         PlanCandidate& c = r_.candidates[i];
         c.n_minus_one_checked = true;
         c.n_minus_one = RunSummary{};  // a pool of one instance: no run, not met
-        if (std::find(down.begin(), down.end(), i) != down.end())
-          c.n_minus_one = run_from(out[t++]);
+        if (std::find(down.begin(), down.end(), i) != down.end()) c.n_minus_one = out[t++].run;
         c.meets_slo = c.meets_slo && c.n_minus_one.meets_slo;
       }
     }
@@ -875,7 +813,7 @@ class Planner {
     if (r_.recommended < 0 || o_.band_edges.empty()) return;
     const PlanCandidate& c = r_.candidates[static_cast<size_t>(r_.recommended)];
     const int seeds = std::max(1, s_.search.seeds);
-    std::vector<std::function<json()>> tasks;
+    std::vector<std::function<TaskResult()>> tasks;
     for (const auto& [z, evaluate] : o_.band_edges)
       for (int k = 0; k < seeds; ++k) {
         const uint64_t seed = s_.seed + static_cast<uint64_t>(k);
@@ -883,10 +821,10 @@ class Planner {
         tasks.push_back([this, &c, seed, e] {
           const double rate = confirm_rate(c);
           Scenario x = cluster_scenario(c, rate);
-          return to_json(summarise((*e)(x, seed), x, rate, seed, Judge::kCluster));
+          return simulated(summarise((*e)(x, seed), x, rate, seed, Judge::kCluster));
         });
       }
-    std::vector<json> out = run_round(tasks);
+    std::vector<TaskResult> out = run_round(tasks);
     r_.simulations += static_cast<int64_t>(out.size());
     size_t t = 0;
     for (const auto& [z, evaluate] : o_.band_edges) {
@@ -894,7 +832,7 @@ class Planner {
       b.z = z;
       b.meets_slo = true;
       for (int k = 0; k < seeds; ++k) {
-        b.runs.push_back(run_from(out[t++]));
+        b.runs.push_back(out[t++].run);
         b.meets_slo = b.meets_slo && b.runs.back().meets_slo;
       }
       r_.band_checks.push_back(std::move(b));
@@ -913,20 +851,20 @@ class Planner {
     if (r_.recommended < 0) return;
     const PlanCandidate rec = r_.candidates[r_.recommended];
     const std::vector<double> factors{0.8, 1.0, 1.2};
-    std::vector<std::function<json()>> tasks;
+    std::vector<std::function<TaskResult()>> tasks;
     for (double f : factors) {
       tasks.push_back([this, rec, f] {
         const double rate = base_rate(rec) * f;
         Scenario x = cluster_scenario(rec, rate);
-        return to_json(summarise(evaluate_(x, s_.seed), x, rate, s_.seed, Judge::kCluster));
+        return simulated(summarise(evaluate_(x, s_.seed), x, rate, s_.seed, Judge::kCluster));
       });
     }
-    std::vector<json> out = run_round(tasks);
+    std::vector<TaskResult> out = run_round(tasks);
     r_.simulations += static_cast<int64_t>(out.size());
     for (size_t i = 0; i < factors.size(); ++i) {
       SensitivityPoint p;
       p.load_factor = factors[i];
-      p.fixed_cluster = run_from(out[i]);
+      p.fixed_cluster = out[i].run;
       const double rate = r_.target_rate_per_s * factors[i];
       if (rec.mode == ServingMode::kColocated) {
         const RoleCapacity* k = find(r_.colocated, rec.colocated);
@@ -955,7 +893,7 @@ class Planner {
     if (pc == nullptr || dc == nullptr) return;
     const std::vector<double> scales{0.25, 0.5, 1.0, 2.0, 4.0};
     std::vector<Scenario> variants;
-    std::vector<std::function<json()>> tasks;
+    std::vector<std::function<TaskResult()>> tasks;
     for (double k : scales) {
       Scenario x = s_;
       x.workload.output_length = scaled_lengths(s_.workload.output_length, k);
@@ -965,15 +903,11 @@ class Planner {
       if (scales[i] == 1.0) continue;
       tasks.push_back([this, &variants, i, dc] {
         const RoleBound b = o_.bound(variants[i], dc->config);
-        if (!b.feasible)
-          return json{{"rate", 0.0},
-                      {"sims", 0},
-                      {"above_bound", false},
-                      {"at_capacity", to_json(RunSummary{})}};
+        if (!b.feasible) return TaskResult{};
         return bisect(variants[i], dc->config, b.max_rate_per_s);
       });
     }
-    std::vector<json> out = run_round(tasks);
+    std::vector<TaskResult> out = run_round(tasks);
     size_t t = 0;
     for (size_t i = 0; i < scales.size(); ++i) {
       MixPoint m;
@@ -984,8 +918,8 @@ class Planner {
       if (scales[i] == 1.0) {
         m.decode_rate_per_s = dc->rate_per_s;
       } else {
-        r_.simulations += out[t].at("sims").get<int>();
-        m.decode_rate_per_s = out[t++].at("rate").get<double>();
+        r_.simulations += out[t].simulations;
+        m.decode_rate_per_s = out[t++].rate;
       }
       if (m.decode_rate_per_s > 0) {
         m.prefill_instances = instances_for(r_.target_rate_per_s, m.prefill_rate_per_s);
@@ -1007,20 +941,20 @@ class Planner {
       return [this, rec, rate, detail] {
         Scenario x = cluster_scenario(rec, rate);
         const SimulationResult result = evaluate_(x, s_.seed);
-        json j = to_json(summarise(result, x, rate, s_.seed, Judge::kCluster));
-        if (detail) j["detail"] = detail_json(result);
+        TaskResult j = simulated(summarise(result, x, rate, s_.seed, Judge::kCluster));
+        if (detail) j.detail = detail_of(result);
         return j;
       };
     };
     const std::vector<double> factors{0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0};
-    std::vector<std::function<json()>> tasks;
+    std::vector<std::function<TaskResult()>> tasks;
     for (double f : factors) tasks.push_back(run_at(base * f, f == 1.0));
-    std::vector<json> out = run_round(tasks);
+    std::vector<TaskResult> out = run_round(tasks);
     r_.simulations += static_cast<int64_t>(out.size());
     double held = 0, broke = 0;
     for (size_t i = 0; i < factors.size(); ++i) {
-      r_.load_sweep.push_back(run_from(out[i]));
-      if (out[i].contains("detail")) r_.detail = detail_from(out[i].at("detail"));
+      r_.load_sweep.push_back(out[i].run);
+      if (!out[i].detail.empty()) r_.detail = out[i].detail;
       const bool ok = r_.load_sweep.back().meets_slo;
       if (!ok && broke == 0) broke = base * factors[i];
       if (ok && broke == 0) held = base * factors[i];
@@ -1028,9 +962,9 @@ class Planner {
     if (broke > 0 && held > 0) {
       for (int step = 0; step < 4; ++step) {
         const double mid = 0.5 * (held + broke);
-        const json j = run_round({run_at(mid, false)}).at(0);
+        const TaskResult j = run_round({run_at(mid, false)}).at(0);
         ++r_.simulations;
-        const RunSummary r = run_from(j);
+        const RunSummary r = j.run;
         (r.meets_slo ? held : broke) = mid;
         r_.load_sweep.push_back(r);
       }
@@ -1089,7 +1023,7 @@ class Planner {
       const size_t few =
           std::min(scaled.candidates.size(), static_cast<size_t>(std::max(1, s_.search.finalists)));
       const int seeds = std::max(1, s_.search.seeds);
-      std::vector<std::function<json()>> tasks;
+      std::vector<std::function<TaskResult()>> tasks;
       for (size_t i = 0; i < few; ++i) {
         for (int sd = 0; sd < seeds; ++sd) {
           const PlanCandidate c = scaled.candidates[i];
@@ -1097,17 +1031,16 @@ class Planner {
           tasks.push_back([this, c, seed, variant] {
             const double rate = confirm_rate(c);
             Scenario x = cluster_scenario(variant, c, rate);
-            return to_json(summarise(evaluate_(x, seed), x, rate, seed, Judge::kCluster));
+            return simulated(summarise(evaluate_(x, seed), x, rate, seed, Judge::kCluster));
           });
         }
       }
-      const std::vector<json> out = run_round(tasks);
+      const std::vector<TaskResult> out = run_round(tasks);
       r_.simulations += static_cast<int64_t>(out.size());
       for (size_t i = 0; i < few && !p.feasible; ++i) {
         bool met = true;
         for (int sd = 0; sd < seeds; ++sd)
-          met = met &&
-                run_from(out[i * static_cast<size_t>(seeds) + static_cast<size_t>(sd)]).meets_slo;
+          met = met && out[i * static_cast<size_t>(seeds) + static_cast<size_t>(sd)].run.meets_slo;
         if (met) {
           p.feasible = true;
           p.usd_per_hour = scaled.candidates[i].usd_per_hour;

@@ -12,7 +12,7 @@
 //   PlanResult r = plan(scenario, simulation_evaluator(models), {.threads = 4});
 //   r.candidates[r.recommended].usd_per_hour;
 //
-// Determinism: every simulation is a task whose result is serialised, tasks run in
+// Determinism: every simulation is a task with a typed result (TaskResult), tasks run in
 // rounds whose contents do not depend on the thread count, and results are merged in
 // task order; the same scenario gives byte-identical results for any --threads (and for
 // any number of MPI ranks, see TaskRunner).
@@ -40,15 +40,7 @@ Evaluator simulation_evaluator(CostModels models);
 
 using BoundFn = std::function<RoleBound(const Scenario&, const RoleConfig&)>;
 
-// Runs a round of independent tasks and returns their (serialised) results in task order.
-class TaskRunner {
- public:
-  virtual ~TaskRunner() = default;
-  virtual std::vector<std::string> run(size_t count,
-                                       const std::function<std::string(size_t)>& task) = 0;
-};
-// Threads of this process (parallel_map).
-std::unique_ptr<TaskRunner> thread_runner(int threads);
+class TaskRunner;  // below
 
 struct PlanOptions {
   // "How sure" (issue 12): the recommended cluster simulated again with each of these
@@ -82,6 +74,7 @@ struct RunSummary {
   // TTFT and TPOT at every 2.5th percentile of the scored requests (41 values, the CDF
   // the report draws); empty when the evaluator kept no per-request records.
   std::vector<double> ttft_quantiles, tpot_quantiles;
+  bool operator==(const RunSummary&) const = default;
 };
 
 // One instance of a detailed run, for the report's time series.
@@ -92,7 +85,32 @@ struct InstanceTrace {
   double utilization = 0;                               // busy time / lifetime
   std::vector<std::pair<double, double>> kv_occupancy;  // (time s, fraction), at most 200
   std::vector<std::pair<double, double>> batch_size;    // (time s, sequences), at most 200
+  bool operator==(const InstanceTrace&) const = default;
 };
+
+// What one planner task returns: a simulation's summary, or a bisection's outcome (the
+// highest rate that met the SLOs, its simulations, and the summary at that rate), and a
+// run's time series when the report asks for them. Plain values: the planner passes
+// them as they are; only a runner that crosses processes serialises them (the MPI
+// runner, sim/cli/task_codec.h).
+struct TaskResult {
+  RunSummary run;
+  double rate = 0;
+  int simulations = 0;
+  bool above_bound = false;  // the bisection met the SLOs above the roofline bound
+  std::vector<InstanceTrace> detail;
+  bool operator==(const TaskResult&) const = default;
+};
+
+// Runs a round of independent tasks and returns their results in task order.
+class TaskRunner {
+ public:
+  virtual ~TaskRunner() = default;
+  virtual std::vector<TaskResult> run(size_t count,
+                                      const std::function<TaskResult(size_t)>& task) = 0;
+};
+// Threads of this process (parallel_map).
+std::unique_ptr<TaskRunner> thread_runner(int threads);
 
 enum class ConfigStatus { kInfeasible, kPrunedByBound, kMeasured, kNoRateMeetsSlo };
 const char* to_string(ConfigStatus s);
