@@ -102,7 +102,7 @@ bool report_checks(qg::GpuStepExecutor& ex, qg::FfnFormat format, int prompt_len
   const auto results = qg::run_consistency_checks(ex, format, prompt_len, seed);
   bool ok = true;
   for (const auto& r : results) {
-    std::printf("%-40s rel %.3e  max|d| %.3e  tol %.0e  same token %s  %s\n", r.name.c_str(),
+    std::printf("%-40s rel %.3e  max|d| %.3e  tol %.2e  same token %s  %s\n", r.name.c_str(),
                 r.rel_error, r.max_abs, r.tolerance, r.same_token ? "yes" : "no",
                 r.passed() ? "PASS" : "FAIL");
     ok = ok && r.passed();

@@ -998,6 +998,9 @@ const MemoryPlan& GpuStepExecutor::memory() const {
 int GpuStepExecutor::graphs_captured() const {
   return int(impl_->graphs.size());
 }
+int GpuStepExecutor::layers() const {
+  return impl_->d.layers;
+}
 int64_t GpuStepExecutor::steps() const {
   return impl_->step_count;
 }

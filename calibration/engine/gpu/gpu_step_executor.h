@@ -103,6 +103,7 @@ class GpuStepExecutor final : public StepExecutor {
   std::vector<float> sampled_logits() const;
   const MemoryPlan& memory() const;
   int graphs_captured() const;
+  int layers() const;  // the layers it runs (GpuEngineOptions::num_layers or the model's)
   int64_t steps() const;
   int64_t graph_steps() const;  // steps that replayed a graph
 

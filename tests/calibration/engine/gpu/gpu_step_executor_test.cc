@@ -143,6 +143,19 @@ TEST(GpuStepExecutor, KvTransferThenDecodeMatchesDecodingInPlace) {
                std::invalid_argument);
 }
 
+// The checks' tolerance: 3 x the per-layer bound measured with one layer, x sqrt(layers)
+// (consistency.h). No GPU needed.
+TEST(ConsistencyTolerance, GrowsAsTheSquareRootOfTheLayers) {
+  EXPECT_DOUBLE_EQ(consistency_tolerance(FfnFormat::kBf16, 1), 3 * 5.5e-3);
+  EXPECT_DOUBLE_EQ(consistency_tolerance(FfnFormat::kBf16, 4),
+                   2 * consistency_tolerance(FfnFormat::kBf16, 1));
+  EXPECT_NEAR(consistency_tolerance(FfnFormat::kFp8, 48), 3 * 2.2e-2 * std::sqrt(48.0), 1e-12);
+  EXPECT_DOUBLE_EQ(consistency_tolerance(FfnFormat::kW4a8, 0),
+                   consistency_tolerance(FfnFormat::kW4a8, 1));
+  // FP8 activations re-quantise: an ulp upstream can move a value by a whole FP8 step.
+  EXPECT_GT(consistency_tolerance(FfnFormat::kFp8, 3), consistency_tolerance(FfnFormat::kBf16, 3));
+}
+
 TEST(GpuStepExecutor, UnknownFormatIsNamed) {
   try {
     parse_ffn_format("int3");
