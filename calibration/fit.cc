@@ -761,6 +761,9 @@ std::string model_to_json(const ModelFile& m) {
                    {"decode_step_ns", o.decode_step_ns},
                    {"per_seq_ns", o.per_seq_ns},
                    {"per_token_ns", o.per_token_ns},
+                   {"decode_per_row_ns", o.decode_per_row_ns},
+                   {"per_active_expert_ns", o.per_active_expert_ns},
+                   {"graph_buckets", o.graph_buckets},
                    {"prefill_attention", o.prefill_attention},
                    {"decode_attention", o.decode_attention},
                    {"prefill_ffn", o.prefill_ffn},
@@ -901,6 +904,20 @@ ModelFile read_model(const std::string& file) {
           n.has("decode_step_ns") ? n.at("decode_step_ns").non_negative() : o.step_ns;
       o.per_seq_ns = n.at("per_seq_ns").non_negative();
       o.per_token_ns = n.at("per_token_ns").non_negative();
+      // Files fitted before decode-only steps had their own terms: the same step time.
+      o.decode_per_row_ns = n.has("decode_per_row_ns") ? n.at("decode_per_row_ns").non_negative()
+                                                       : o.per_seq_ns + o.per_token_ns;
+      o.per_active_expert_ns =
+          n.has("per_active_expert_ns") ? n.at("per_active_expert_ns").non_negative() : 0;
+      if (n.has("graph_buckets")) {
+        const Node b = n.at("graph_buckets");
+        for (size_t k = 0; k < b.size(); ++k) {
+          const int64_t rows = b.at(k).integer();
+          if (rows < 1 || rows > 1 << 20 || (k > 0 && rows <= o.graph_buckets.back()))
+            b.at(k).fail("expected ascending batch sizes from 1, got " + std::to_string(rows));
+          o.graph_buckets.push_back(static_cast<int>(rows));
+        }
+      }
       o.prefill_attention = n.at("prefill_attention").non_negative();
       o.decode_attention = n.at("decode_attention").non_negative();
       o.prefill_ffn = n.at("prefill_ffn").non_negative();

@@ -10,14 +10,17 @@
 namespace quadrant::engine {
 namespace {
 
-constexpr int kCoefficients = 8;
-constexpr int kFactors = 4;  // the last four coefficients: factors on kernel terms
+constexpr int kCoefficients = 10;
+// The factors held near 1 by the prior: prefill attention, decode attention, prefill FFN
+// (the decode FFN's factor is free: the decode-only steps pin it, or the row and expert
+// terms replace it).
+constexpr int kPriored[] = {6, 7, 8};
 
-// The fit's columns of one step, in EngineOverhead's order.
+// The fit's columns of one step, in from_coefficients' order.
 Eigen::Matrix<double, kCoefficients, 1> columns(const EngineStep& s) {
   Eigen::Matrix<double, kCoefficients, 1> x;
-  const bool prefill = s.prefill;
-  x << (prefill ? 1 : 0), (prefill ? 0 : 1), s.seqs, s.tokens, s.prefill_attention_ns,
+  const double p = s.prefill ? 1 : 0, d = 1 - p;
+  x << p, d, p * s.seqs, p * s.tokens, d * s.rows, d * s.active_experts, s.prefill_attention_ns,
       s.decode_attention_ns, s.prefill_ffn_ns, s.decode_ffn_ns;
   return x;
 }
@@ -28,10 +31,12 @@ EngineOverhead from_coefficients(const Eigen::VectorXd& c) {
   o.decode_step_ns = c(1);
   o.per_seq_ns = c(2);
   o.per_token_ns = c(3);
-  o.prefill_attention = c(4);
-  o.decode_attention = c(5);
-  o.prefill_ffn = c(6);
-  o.decode_ffn = c(7);
+  o.decode_per_row_ns = c(4);
+  o.per_active_expert_ns = c(5);
+  o.prefill_attention = c(6);
+  o.decode_attention = c(7);
+  o.prefill_ffn = c(8);
+  o.decode_ffn = c(9);
   return o;
 }
 
@@ -87,8 +92,9 @@ Eigen::VectorXd nnls(const Eigen::MatrixXd& a, const Eigen::VectorXd& b) {
 Eigen::VectorXd fit(const std::vector<EngineStep>& steps, const std::vector<bool>& use,
                     double prior_weight) {
   const Eigen::Index n = std::count(use.begin(), use.end(), true);
-  Eigen::MatrixXd a = Eigen::MatrixXd::Zero(n + kFactors, kCoefficients);
-  Eigen::VectorXd b(n + kFactors);
+  const Eigen::Index priors = std::size(kPriored);
+  Eigen::MatrixXd a = Eigen::MatrixXd::Zero(n + priors, kCoefficients);
+  Eigen::VectorXd b(n + priors);
   Eigen::Index r = 0;
   for (size_t i = 0; i < steps.size(); ++i) {
     if (!use[i]) continue;
@@ -97,12 +103,13 @@ Eigen::VectorXd fit(const std::vector<EngineStep>& steps, const std::vector<bool
     b(r) = y / steps[i].measured_ns;
     ++r;
   }
-  // A weak prior holds each quadrant's factor at 1 (its kernel model) where the steps do
-  // not pin it (e.g. prefill attention when every prompt is short).
+  // A weak prior holds these factors at 1 (their kernel model) where the steps do not
+  // pin them (e.g. prefill attention when every prompt is short).
   const double prior = std::sqrt(prior_weight * static_cast<double>(n));
-  for (int f = 0; f < kFactors; ++f, ++r) {
-    a(r, kCoefficients - kFactors + f) = prior;
+  for (int f : kPriored) {
+    a(r, f) = prior;
     b(r) = prior;
+    ++r;
   }
   Eigen::VectorXd scale(kCoefficients);
   for (Eigen::Index j = 0; j < kCoefficients; ++j) {
@@ -145,8 +152,19 @@ RelativeError errors(const std::vector<double>& predicted, const std::vector<Eng
 
 }  // namespace
 
+std::vector<int> quadrant_engine_graph_buckets(int max_batch_size) {
+  std::vector<int> b;
+  for (int x :
+       {1, 2, 4, 8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512})
+    if (x < max_batch_size) b.push_back(x);
+  b.push_back(max_batch_size);
+  return b;
+}
+
 std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& kernels,
-                                     std::string* target) {
+                                     const std::vector<int>& graph_buckets, std::string* target) {
+  EngineOverhead padding;  // graph_rows' view of the buckets
+  padding.graph_buckets = graph_buckets;
   bool timed = !run.steps.empty();
   for (const StepRecord& s : run.steps) timed = timed && s.end > s.start;
   if (target)
@@ -164,6 +182,11 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
     e.prefill = b.prefill.num_seqs > 0;
     e.seqs = b.prefill.num_seqs + b.decode.num_seqs;
     e.tokens = static_cast<double>(b.prefill.new_tokens + b.decode.new_tokens);
+    if (!e.prefill) {
+      const int64_t rows = graph_rows(padding, b.decode.num_seqs);
+      e.rows = static_cast<double>(rows);
+      e.active_experts = expected_active_experts(kernels.model(), rows);
+    }
     const StepCost c = kernels.cost(b);
     e.prefill_attention_ns = static_cast<double>(c.prefill_attention.ns());
     e.decode_attention_ns = static_cast<double>(c.decode_attention.ns());
@@ -176,9 +199,10 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
 }
 
 double predict_step_ns(const EngineOverhead& o, const EngineStep& s) {
-  const bool prefill = s.prefill;
-  return (prefill ? o.step_ns : o.decode_step_ns) + o.per_seq_ns * s.seqs +
-         o.per_token_ns * s.tokens + o.prefill_attention * s.prefill_attention_ns +
+  const double fixed = s.prefill ? o.step_ns + o.per_seq_ns * s.seqs + o.per_token_ns * s.tokens
+                                 : o.decode_step_ns + o.decode_per_row_ns * s.rows +
+                                       o.per_active_expert_ns * s.active_experts;
+  return fixed + o.prefill_attention * s.prefill_attention_ns +
          o.decode_attention * s.decode_attention_ns + o.prefill_ffn * s.prefill_ffn_ns +
          o.decode_ffn * s.decode_ffn_ns + s.rest_ns;
 }

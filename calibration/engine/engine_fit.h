@@ -2,20 +2,23 @@
 // step times (issue 11, deliverable 7). A serving engine's step is more than its quadrant
 // kernels: norms, RoPE, embedding, LM head and sampling kernels, launches and syncs, the
 // scheduler's time between steps; and each quadrant runs at an efficiency that depends
-// on the batch. The fit:
+// on the batch. The fit, by kind of step:
 //
-//   measured = step (or decode_step, a decode-only step) + seq * S + token * N  (ns)
-//            + pa * prefill_attention + da * decode_attention  (kernel model terms, ns)
-//            + pf * ffn (steps with prefill) + df * ffn (decode-only steps)
+//   with prefill:  step + seq * S + token * N
+//                  + pa * prefill_attention + da * decode_attention + pf * ffn
+//   decode only:   decode_step + row * R + expert * X(R) + da * decode_attention + df * ffn
 //
-// S: sequences in the step, N: tokens in it; every coefficient >= 0 (non-negative least
-// squares on relative residuals, so every step weighs the same whatever its length; a
-// weak prior at 1 on the four factors). The
+// (ns; kernel model terms in ns). S: sequences in the step, N: tokens in it. A decode-only
+// step is a CUDA-graph replay: R is its decode count padded up to the engine's next graph
+// bucket (padded rows cost compute), X(R) the experts R rows are expected to touch in a
+// MoE layer (weight reads; expected_active_experts). Every coefficient >= 0 (non-negative
+// least squares on relative residuals, so every step weighs the same whatever its length;
+// a weak prior at 1 on the factors pa, da, pf that short prompts may not pin). The
 // measured time is launch to launch (the step plus the host gap after it) where the log
 // has start/end times, else the GPU time. Steps with a per-part breakdown are left out
 // (they run eagerly, without CUDA graphs). The held-out error is k-fold over the steps.
 //
-//   std::vector<EngineStep> steps = engine_steps(run, costs);   // costs: kernels only
+//   std::vector<EngineStep> steps = engine_steps(run, costs, buckets);  // costs: kernels only
 //   EngineFit f = fit_engine_overhead(steps, 5);
 //   f.overhead;  f.heldout.median;  f.heldout.p95;
 #pragma once
@@ -33,26 +36,34 @@ struct EngineStep {
   double measured_ns = 0;
   bool prefill = false;  // it carries prefill chunks (else decode only)
   double seqs = 0, tokens = 0;
+  double rows = 0, active_experts = 0;  // decode only: graph rows R and X(R)
   double prefill_attention_ns = 0, decode_attention_ns = 0;
   double prefill_ffn_ns = 0, decode_ffn_ns = 0;  // the step's FFN, by its phase
   double rest_ns = 0;                            // communication: not fitted, added as is
 };
 
 // The steps of a run as the fit sees them, priced by `kernels` (a StepCostModel whose
-// cost model has no engine section). `target` says which time was measured.
+// cost model has no engine section); decode-only steps padded to `graph_buckets` (the
+// engine's CUDA-graph batch sizes, ascending; empty: none). `target` says which time was
+// measured.
 std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& kernels,
+                                     const std::vector<int>& graph_buckets,
                                      std::string* target = nullptr);
 
+// quadrant-engine's decode graph batch sizes up to `max_batch_size` (the largest is
+// max_batch_size itself), as calibration/engine/gpu captures them.
+std::vector<int> quadrant_engine_graph_buckets(int max_batch_size);
+
 struct EngineFit {
-  EngineOverhead overhead;
-  RelativeError heldout;   // k-fold: each step predicted by a fit without its fold
-  RelativeError training;  // the final fit on every step
-  RelativeError kernels;   // the kernel models alone (before the fit), for reference
+  EngineOverhead overhead;  // graph_buckets left to the caller (the buckets of engine_steps)
+  RelativeError heldout;    // k-fold: each step predicted by a fit without its fold
+  RelativeError training;   // the final fit on every step
+  RelativeError kernels;    // the kernel models alone (before the fit), for reference
   int folds = 0;
 };
 
 // Throws InputError with fewer steps than 4 x the coefficients. `prior_weight`: a prior
-// holding each factor at 1 weighs as much as this fraction of the steps would if every
+// holding pa, da and pf at 1 weighs as much as this fraction of the steps would if every
 // one of them disagreed by a factor 2 (0: plain least squares). It keeps factors the
 // steps cannot pin (prefill attention when every prompt is short) at their kernel model:
 // fitted on 2 of the 4 cases of Qwen3-30B-A3B W4A8, it kept the long-context case's

@@ -92,8 +92,37 @@ struct EngineCompareOptions {
 struct CalibrateEngineOptions {
   std::vector<std::string> logs;
   std::string scenario, model, out;
+  std::string graph_buckets = "quadrant-engine";
   int folds = 5;
 };
+
+// --graph-buckets: "quadrant-engine" (its capture sizes up to the scenario's batch limit),
+// "none" (an engine that runs decode eagerly) or ascending batch sizes "1,2,4,8,...".
+std::vector<int> parse_graph_buckets(const std::string& text, int max_batch_size) {
+  if (text == "quadrant-engine") return engine::quadrant_engine_graph_buckets(max_batch_size);
+  std::vector<int> out;
+  if (text == "none") return out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    size_t used = 0;
+    int rows = 0;
+    try {
+      rows = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || rows < 1 || (!out.empty() && rows <= out.back()))
+      throw InputError("", "--graph-buckets",
+                       "expected quadrant-engine, none or ascending batch sizes from 1 (1,2,4,8), "
+                       "got '" +
+                           text + "'");
+    out.push_back(rows);
+  }
+  if (out.empty())
+    throw InputError("", "--graph-buckets", "expected at least one batch size, got ''");
+  return out;
+}
 
 }  // namespace
 
@@ -178,6 +207,9 @@ void add_calibrate_engine_command(CLI::App* cal) {
                   "the GPU's model file (default: calibration/models/<gpu>.json)");
   cmd->add_option("--out", opts->out, "model file to write (default: --model, in place)");
   cmd->add_option("--folds", opts->folds, "folds of the held-out error")->check(CLI::Range(2, 100));
+  cmd->add_option("--graph-buckets", opts->graph_buckets,
+                  "batch sizes the engine's decode CUDA graphs are captured at: quadrant-engine "
+                  "(default), none, or 1,2,4,8,...");
   cmd->callback([opts] {
     std::vector<engine::EngineRun> runs;
     std::string scenario_path = opts->scenario;
@@ -215,13 +247,16 @@ void add_calibrate_engine_command(CLI::App* cal) {
     const std::unique_ptr<calibration::CalibratedCostModel> kernels =
         calibration::CalibratedCostModel::from(kernels_only);
     const StepCostModel costs(sc.model, sc.serving.colocated.layout, *spec, sc.cluster, *kernels);
+    const std::vector<int> buckets =
+        parse_graph_buckets(opts->graph_buckets, sc.serving.colocated.max_batch_size);
     std::vector<engine::EngineStep> steps;
     std::string target;
     for (const engine::EngineRun& run : runs) {
-      std::vector<engine::EngineStep> s = engine::engine_steps(run, costs, &target);
+      std::vector<engine::EngineStep> s = engine::engine_steps(run, costs, buckets, &target);
       steps.insert(steps.end(), s.begin(), s.end());
     }
     engine::EngineFit fit = engine::fit_engine_overhead(steps, opts->folds);
+    fit.overhead.graph_buckets = buckets;
     fit.overhead.model = sc.model.name;
     fit.overhead.weights = weights;
     file.engine = kernels_only.engine;
@@ -231,10 +266,13 @@ void add_calibrate_engine_command(CLI::App* cal) {
     const EngineOverhead& o = fit.overhead;
     std::printf("engine terms of %s (%s) on %s, %d steps, measured %s\n", o.model.c_str(),
                 weights.c_str(), gpu.c_str(), o.steps, target.c_str());
+    std::printf("  step with prefill: %.1f us + %.2f us per sequence + %.3f us per token\n",
+                o.step_ns / 1e3, o.per_seq_ns / 1e3, o.per_token_ns / 1e3);
     std::printf(
-        "  per step %.1f us (decode-only step %.1f us) + %.2f us per sequence + %.3f us per "
-        "token\n",
-        o.step_ns / 1e3, o.decode_step_ns / 1e3, o.per_seq_ns / 1e3, o.per_token_ns / 1e3);
+        "  decode-only step: %.1f us + %.2f us per graph row (%zu buckets) + %.2f us per "
+        "expected active expert\n",
+        o.decode_step_ns / 1e3, o.decode_per_row_ns / 1e3, o.graph_buckets.size(),
+        o.per_active_expert_ns / 1e3);
     std::printf(
         "  x kernel model: prefill attention %.3f, decode attention %.3f, prefill FFN "
         "%.3f, decode FFN %.3f\n",

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sim/core/units.h"
 #include "sim/model/model_spec.h"
@@ -45,6 +46,14 @@ struct EngineOverhead {
   // A decode-only step's fixed time instead of step_ns: decode steps run otherwise (CUDA
   // graph replays) and their kernel models miss most at small batches.
   double decode_step_ns = 0;
+  // A decode-only step pays, instead of per_seq_ns and per_token_ns, decode_per_row_ns
+  // per row the replayed graph computes (the decode count padded up to the next of
+  // graph_buckets; without buckets, or beyond the last, the count itself) and
+  // per_active_expert_ns per expert those rows are expected to touch (MoE weight reads).
+  // Files fitted before these fields read as per_seq_ns + per_token_ns a row, no expert
+  // term and no buckets: the same step time.
+  double decode_per_row_ns = 0, per_active_expert_ns = 0;
+  std::vector<int> graph_buckets;  // ascending
   double prefill_attention = 1, decode_attention = 1, prefill_ffn = 1, decode_ffn = 1;
   // The fit: steps it saw and its held-out |predicted / measured - 1|.
   int steps = 0;

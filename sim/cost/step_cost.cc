@@ -30,6 +30,18 @@ MoeExecution moe_execution(const ModelSpec& model, const Layout& layout,
   return e;
 }
 
+int64_t graph_rows(const EngineOverhead& engine, int64_t seqs) {
+  const auto it = std::lower_bound(engine.graph_buckets.begin(), engine.graph_buckets.end(), seqs);
+  return it == engine.graph_buckets.end() ? seqs : *it;
+}
+
+double expected_active_experts(const ModelSpec& model, int64_t tokens) {
+  const double experts = model.ffn.num_experts;
+  if (model.ffn.kind != FfnKind::kMoe || experts <= 0 || tokens <= 0) return 0;
+  const double pick = std::min(1.0, model.ffn.top_k / experts);
+  return experts * (1 - std::pow(1 - pick, static_cast<double>(tokens)));
+}
+
 StepCostModel::StepCostModel(const ModelSpec& model, const Layout& layout, const GpuSpec& gpu,
                              const ClusterSpec& cluster, const CostModel& cost_model,
                              const MoeExecution& moe)
@@ -189,10 +201,16 @@ StepCost StepCostModel::cost(const StepBatch& batch) const {
     // What the engine measured beyond its kernels (EngineOverhead); absent, the step is
     // exactly its kernels and communication.
     const EngineOverhead& o = *engine_;
-    const double seqs = batch.prefill.num_seqs + batch.decode.num_seqs;
-    const double fixed = batch.prefill.num_seqs > 0 ? o.step_ns : o.decode_step_ns;
-    c.overhead = Duration::nanos(
-        std::llround(fixed + o.per_seq_ns * seqs + o.per_token_ns * static_cast<double>(tokens)));
+    double t = 0;
+    if (batch.prefill.num_seqs > 0) {
+      const double seqs = batch.prefill.num_seqs + batch.decode.num_seqs;
+      t = o.step_ns + o.per_seq_ns * seqs + o.per_token_ns * static_cast<double>(tokens);
+    } else {  // decode only: a graph replay at its bucket's rows
+      const int64_t rows = graph_rows(o, batch.decode.num_seqs);
+      t = o.decode_step_ns + o.decode_per_row_ns * static_cast<double>(rows) +
+          o.per_active_expert_ns * expected_active_experts(model_, rows);
+    }
+    c.overhead = Duration::nanos(std::llround(t));
   }
   c.total = c.prefill_attention + c.decode_attention + c.ffn + c.tp_communication +
             c.ep_communication + c.pp_communication + c.overhead - c.hidden_communication;

@@ -66,6 +66,14 @@ struct StepCost {
   bool extrapolated = false;
 };
 
+// Rows a decode-only step of `seqs` sequences computes on an engine that replays CUDA
+// graphs captured at the engine's graph_buckets: the next bucket; `seqs` itself without
+// buckets or beyond the last.
+int64_t graph_rows(const EngineOverhead& engine, int64_t seqs);
+// Experts of one MoE layer that `tokens` tokens are expected to touch, each picking top_k
+// of num_experts uniformly: E (1 - (1 - k / E)^tokens); 0 for a dense model.
+double expected_active_experts(const ModelSpec& model, int64_t tokens);
+
 class StepCostModel {
  public:
   StepCostModel(const ModelSpec& model, const Layout& layout, const GpuSpec& gpu,
@@ -74,6 +82,7 @@ class StepCostModel {
   StepCost cost(const StepBatch& batch) const;
   // Seconds to prefill `tokens` tokens of one sequence from scratch in one step.
   Duration prefill_time(int64_t tokens) const;
+  const ModelSpec& model() const { return model_; }
 
  private:
   // Everything of a step that depends only on its token count (FFN, EP, TP and PP

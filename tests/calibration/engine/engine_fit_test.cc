@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "calibration/calibrated_cost_model.h"
 #include "calibration/engine/cost_executor.h"
 #include "calibration/engine/driver.h"
@@ -29,6 +31,9 @@ struct Fixture {
     o.decode_step_ns = 0.7e6;
     o.per_seq_ns = 40e3;
     o.per_token_ns = 1.5e3;
+    o.decode_per_row_ns = 30e3;
+    o.per_active_expert_ns = 20e3;
+    o.graph_buckets = quadrant_engine_graph_buckets(sc.serving.colocated.max_batch_size);
     o.prefill_attention = 1.1;
     o.decode_attention = 1.3;
     o.prefill_ffn = 0.9;
@@ -61,7 +66,7 @@ TEST(EngineFit, RecoversTheTermsThatTimedTheSteps) {
   const auto kernels = calibration::CalibratedCostModel::from(f.file);
   const StepCostModel costs(f.sc.model, Layout{}, f.gpu, f.sc.cluster, *kernels);
   std::string target;
-  const std::vector<EngineStep> steps = engine_steps(run, costs, &target);
+  const std::vector<EngineStep> steps = engine_steps(run, costs, f.truth().graph_buckets, &target);
   EXPECT_EQ(target, "launch to launch (step wall time + host gap after it)");
   ASSERT_GT(steps.size(), 500u);
   // Without the prior: the step times carry rounding to whole nanoseconds only, an
@@ -74,6 +79,8 @@ TEST(EngineFit, RecoversTheTermsThatTimedTheSteps) {
   EXPECT_NEAR(o.decode_step_ns, 0.7e6, 1e3);
   EXPECT_NEAR(o.per_seq_ns, 40e3, 100);
   EXPECT_NEAR(o.per_token_ns, 1.5e3, 5);
+  EXPECT_NEAR(o.decode_per_row_ns, 30e3, 100);
+  EXPECT_NEAR(o.per_active_expert_ns, 20e3, 100);
   EXPECT_NEAR(o.prefill_attention, 1.1, 1e-3);
   EXPECT_NEAR(o.decode_attention, 1.3, 1e-3);
   EXPECT_NEAR(o.prefill_ffn, 0.9, 1e-3);
@@ -112,8 +119,16 @@ TEST(EngineFit, StepCostAppliesTheSectionOfItsModelOnly) {
   // Its own: the factors and the per-step, per-sequence and per-token time.
   EXPECT_EQ(z.overhead.ns(), std::llround(1.2e6 + 40e3 * 42 + 1.5e3 * 740));
   StepBatch decode_only;
-  decode_only.decode = batch.decode;  // a decode-only step: the graph-replay fixed time
-  EXPECT_EQ(c.cost(decode_only).overhead.ns(), std::llround(0.7e6 + 40e3 * 40 + 1.5e3 * 40));
+  decode_only.decode = batch.decode;  // a decode-only step: a graph replay at 48 rows
+  EXPECT_EQ(graph_rows(f.truth(), 40), 48);
+  const double experts = 128 * (1 - std::pow(1 - 8.0 / 128, 48));  // Qwen3-30B-A3B: top 8 of 128
+  EXPECT_NEAR(expected_active_experts(f.sc.model, 48), experts, 1e-9);
+  EXPECT_EQ(c.cost(decode_only).overhead.ns(), std::llround(0.7e6 + 30e3 * 48 + 20e3 * experts));
+  // Beyond the last bucket, or without buckets, the rows are the sequences.
+  EngineOverhead eager = f.truth();
+  eager.graph_buckets.clear();
+  EXPECT_EQ(graph_rows(eager, 40), 40);
+  EXPECT_EQ(graph_rows(f.truth(), 100000), 100000);
   EXPECT_EQ(z.prefill_attention, x.prefill_attention.scaled(1.1));
   EXPECT_EQ(z.decode_attention, x.decode_attention.scaled(1.3));
   EXPECT_EQ(z.ffn, x.ffn.scaled(0.9));  // a step with prefill: the prefill FFN's factor
@@ -132,6 +147,29 @@ TEST(EngineFit, TheSectionRoundTripsThroughTheModelFile) {
   EXPECT_EQ(back.engine[0].model, f.sc.model.name);
   EXPECT_DOUBLE_EQ(back.engine[0].per_token_ns, 1.5e3);
   EXPECT_DOUBLE_EQ(back.engine[0].decode_ffn, 0.8);
+  EXPECT_DOUBLE_EQ(back.engine[0].decode_per_row_ns, 30e3);
+  EXPECT_DOUBLE_EQ(back.engine[0].per_active_expert_ns, 20e3);
+  EXPECT_EQ(back.engine[0].graph_buckets, f.truth().graph_buckets);
+  // A file fitted before the decode-only terms reads as the same step time: a row costs
+  // a sequence plus a token, no expert term, no buckets.
+  std::string old = text;
+  for (const char* field : {"decode_per_row_ns", "per_active_expert_ns", "graph_buckets"}) {
+    const size_t at = old.find(std::string("\"") + field + "\"");
+    ASSERT_NE(at, std::string::npos) << field;
+    old.erase(at, old.find_first_of(",}", old.find(field[0] == 'g' ? ']' : ':', at)) - at + 1);
+  }
+  calibration::save_text(path, old);
+  const EngineOverhead legacy = calibration::read_model(path).engine.at(0);
+  EXPECT_DOUBLE_EQ(legacy.decode_per_row_ns, 40e3 + 1.5e3);
+  EXPECT_DOUBLE_EQ(legacy.per_active_expert_ns, 0);
+  EXPECT_TRUE(legacy.graph_buckets.empty());
+  // Buckets must ascend from 1.
+  std::string bad = text;
+  const size_t b = bad.find("\"graph_buckets\":[1,");
+  ASSERT_NE(b, std::string::npos);
+  bad.replace(b, std::string("\"graph_buckets\":[1,").size(), "\"graph_buckets\":[3,");
+  calibration::save_text(path, bad);
+  EXPECT_THROW(calibration::read_model(path), InputError);
   // Without the section the file is what it was.
   EXPECT_EQ(calibration::model_to_json(f.file).find("\"engine\""), std::string::npos);
   // A derived model (another GPU) carries no engine terms: they were measured here.
