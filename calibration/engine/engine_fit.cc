@@ -152,15 +152,6 @@ RelativeError errors(const std::vector<double>& predicted, const std::vector<Eng
 
 }  // namespace
 
-std::vector<int> quadrant_engine_graph_buckets(int max_batch_size) {
-  std::vector<int> b;
-  for (int x :
-       {1, 2, 4, 8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512})
-    if (x < max_batch_size) b.push_back(x);
-  b.push_back(max_batch_size);
-  return b;
-}
-
 std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& kernels,
                                      const std::vector<int>& graph_buckets, std::string* target) {
   EngineOverhead padding;  // graph_rows' view of the buckets
@@ -229,6 +220,26 @@ EngineFit fit_engine_overhead(const std::vector<EngineStep>& steps, int folds,
   for (size_t i = 0; i < steps.size(); ++i) {
     training[i] = predict_step_ns(f.overhead, steps[i]);
     kernels[i] = predict_step_ns(EngineOverhead(), steps[i]);  // factors 1, no overhead
+  }
+  // Each run held out whole: a fit on the other runs predicts it.
+  int runs = 0;
+  for (const EngineStep& s : steps) runs = std::max(runs, s.run + 1);
+  for (int r = 0; runs > 1 && r < runs; ++r) {
+    std::vector<bool> use(steps.size());
+    std::vector<EngineStep> its;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      use[i] = steps[i].run != r;
+      if (!use[i]) its.push_back(steps[i]);
+    }
+    const auto others = std::count(use.begin(), use.end(), true);
+    if (its.empty() || others < 4 * kCoefficients) {
+      f.by_run.push_back({});
+      continue;
+    }
+    const EngineOverhead o = from_coefficients(fit(steps, use, prior_weight));
+    std::vector<double> predicted;
+    for (const EngineStep& s : its) predicted.push_back(predict_step_ns(o, s));
+    f.by_run.push_back(errors(predicted, its));
   }
   f.heldout = errors(heldout, steps);
   f.training = errors(training, steps);

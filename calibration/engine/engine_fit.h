@@ -28,6 +28,7 @@
 
 #include "calibration/engine/compare.h"
 #include "calibration/engine/run_log.h"
+#include "calibration/engine/step.h"
 #include "sim/cost/step_cost.h"
 
 namespace quadrant::engine {
@@ -37,6 +38,7 @@ struct EngineStep {
   bool prefill = false;  // it carries prefill chunks (else decode only)
   double seqs = 0, tokens = 0;
   double rows = 0, active_experts = 0;  // decode only: graph rows R and X(R)
+  int run = 0;                          // which run (log) it came from: the by-run error
   double prefill_attention_ns = 0, decode_attention_ns = 0;
   double prefill_ffn_ns = 0, decode_ffn_ns = 0;  // the step's FFN, by its phase
   double rest_ns = 0;                            // communication: not fitted, added as is
@@ -50,15 +52,14 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
                                      const std::vector<int>& graph_buckets,
                                      std::string* target = nullptr);
 
-// quadrant-engine's decode graph batch sizes up to `max_batch_size` (the largest is
-// max_batch_size itself), as calibration/engine/gpu captures them.
-std::vector<int> quadrant_engine_graph_buckets(int max_batch_size);
-
 struct EngineFit {
   EngineOverhead overhead;  // graph_buckets left to the caller (the buckets of engine_steps)
   RelativeError heldout;    // k-fold: each step predicted by a fit without its fold
   RelativeError training;   // the final fit on every step
   RelativeError kernels;    // the kernel models alone (before the fit), for reference
+  // With steps of two or more runs: each run predicted by a fit on the others (an
+  // out-of-run error, harder than the k-fold one), in run order; empty for one run.
+  std::vector<RelativeError> by_run;
   int folds = 0;
 };
 

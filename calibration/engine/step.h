@@ -75,4 +75,16 @@ class StepExecutor {
   virtual std::string describe() const = 0;  // model, format, GPU: for the logs
 };
 
+// The decode batch sizes quadrant-engine captures a CUDA graph for, up to max_batch_size
+// (itself the largest): a decode-only step replays the next one up, padded. The GPU
+// executor captures them; the engine-term fit pads decode steps to them.
+inline std::vector<int> quadrant_engine_graph_buckets(int max_batch_size) {
+  std::vector<int> b;
+  for (int x :
+       {1, 2, 4, 8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512})
+    if (x < max_batch_size) b.push_back(x);
+  b.push_back(max_batch_size);
+  return b;
+}
+
 }  // namespace quadrant::engine

@@ -1,6 +1,6 @@
 // `quadrant engine ...`: the simulator held against the serving engine's logs (issue 11).
 //   compare RUN_DIR... [--scenario FILE] [--calibrated MODEL] [--json FILE]
-//           [--max-step-median R --max-step-p95 R --max-latency R]
+//           [--steps DIR] [--kernels-only] [--max-step-median R --max-step-p95 R --max-latency R]
 //     replays each run's arrivals and lengths through `simulate` with the GPU's
 //     calibrated model (with its engine terms for the run's model when the model file
 //     has them, and without) and the roofline, prints step-time error, TTFT/TPOT percentiles and
@@ -87,6 +87,7 @@ struct EngineCompareOptions {
   std::vector<std::string> runs;
   std::string scenario, calibrated, json, steps;
   Bounds bounds;
+  bool kernels_only = false;
 };
 
 struct CalibrateEngineOptions {
@@ -143,6 +144,8 @@ void add_engine_command(CLI::App& app) {
                   "also write DIR/<case>.steps.csv: every step measured and predicted");
   cmp->add_option("--max-step-median", o->bounds.step_median,
                   "fail when the first model's step-time median error exceeds this (0.03 = 3%)");
+  cmp->add_flag("--kernels-only", o->kernels_only,
+                "leave the model file's engine terms out (the bounds then hold the kernels alone)");
   cmp->add_option("--max-step-p95", o->bounds.step_p95, "... its P95 error exceeds this");
   cmp->add_option("--max-latency", o->bounds.latency,
                   "... a TTFT or TPOT P50/P90 relative error exceeds this");
@@ -166,7 +169,7 @@ void add_engine_command(CLI::App& app) {
       calibration::ModelFile file = calibration::read_model(model_file);
       std::vector<engine::NamedCostModel> models;
       std::shared_ptr<const CostModel> with_engine = calibration::CalibratedCostModel::from(file);
-      if (with_engine->engine_overhead(sc.model))
+      if (!o->kernels_only && with_engine->engine_overhead(sc.model))
         models.push_back({"calibrated+engine", with_engine});
       file.engine.clear();
       models.push_back({"calibrated", calibration::CalibratedCostModel::from(file)});
@@ -251,8 +254,9 @@ void add_calibrate_engine_command(CLI::App* cal) {
         parse_graph_buckets(opts->graph_buckets, sc.serving.colocated.max_batch_size);
     std::vector<engine::EngineStep> steps;
     std::string target;
-    for (const engine::EngineRun& run : runs) {
-      std::vector<engine::EngineStep> s = engine::engine_steps(run, costs, buckets, &target);
+    for (size_t r = 0; r < runs.size(); ++r) {
+      std::vector<engine::EngineStep> s = engine::engine_steps(runs[r], costs, buckets, &target);
+      for (engine::EngineStep& step : s) step.run = static_cast<int>(r);
       steps.insert(steps.end(), s.begin(), s.end());
     }
     engine::EngineFit fit = engine::fit_engine_overhead(steps, opts->folds);
@@ -285,6 +289,15 @@ void add_calibrate_engine_command(CLI::App* cal) {
     line("kernel models alone", fit.kernels);
     line("with the fit (training)", fit.training);
     line("with the fit (held out)", fit.heldout);
+    // Each run predicted by a fit on the others (two runs or more).
+    for (size_t r = 0; r < fit.by_run.size(); ++r) {
+      fs::path name = fs::path(opts->logs[r]).lexically_normal();
+      if (name.filename().empty()) name = name.parent_path();
+      if (fit.by_run[r].count > 0)
+        std::printf("  %s, fitted on the others: %.1f%% %.1f%% %+.1f%%\n",
+                    name.filename().string().c_str(), 100 * fit.by_run[r].median,
+                    100 * fit.by_run[r].p95, 100 * fit.by_run[r].bias);
+    }
     std::printf("written to %s (\"engine\" section)\n", out.c_str());
   });
 }

@@ -235,12 +235,7 @@ int32_t derived_token(uint64_t seed, uint64_t seq, int64_t pos, int vocab) {
 
 // Decode batch buckets with a captured graph, and the KV-length bounds they are captured for.
 std::vector<int> decode_buckets(int max_seqs) {
-  std::vector<int> b;
-  for (int x :
-       {1, 2, 4, 8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512})
-    if (x < max_seqs) b.push_back(x);
-  b.push_back(max_seqs);
-  return b;
+  return quadrant_engine_graph_buckets(max_seqs);
 }
 std::vector<int> kv_bounds(int max_model_len, int block_tokens) {
   std::vector<int> b;

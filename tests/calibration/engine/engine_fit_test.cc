@@ -86,6 +86,15 @@ TEST(EngineFit, RecoversTheTermsThatTimedTheSteps) {
   EXPECT_NEAR(o.prefill_ffn, 0.9, 1e-3);
   EXPECT_NEAR(o.decode_ffn, 0.8, 1e-3);
   EXPECT_EQ(o.steps, static_cast<int>(steps.size()));
+  EXPECT_TRUE(exact.by_run.empty());  // one run: no out-of-run error
+  // Two runs: each predicted by a fit on the other, exactly here.
+  std::vector<EngineStep> two = steps;
+  for (size_t i = 0; i < two.size(); ++i) two[i].run = static_cast<int>(i % 2);
+  const EngineFit by_run = fit_engine_overhead(two, 5, 0);
+  ASSERT_EQ(by_run.by_run.size(), 2u);
+  EXPECT_LT(by_run.by_run[0].p95, 1e-4);
+  EXPECT_LT(by_run.by_run[1].p95, 1e-4);
+  EXPECT_EQ(by_run.by_run[0].count + by_run.by_run[1].count, static_cast<int>(steps.size()));
   // With the default prior, factors the steps barely pin (short contexts: decode
   // attention is a few % of a step) stay nearer 1, and the steps are still well fitted.
   const EngineFit fit = fit_engine_overhead(steps, 5);

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Measured vs simulated capacity (issue 11): replays every rate of the engine's capacity
+search (calibration/engine/gpu/results/capacity/<cfg>-poisson85-rate<R>/) through
+`quadrant engine compare` (same arrivals and lengths) and finds, for the engine and for
+each cost model, the rate where TPOT P90 (the SLO that binds) crosses 60 ms: linear
+between the two rates around it, or through the last two rates beyond them.
+
+    python3 calibration/engine/compare_capacity.py build/quadrant   # from the repo root
+"""
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+SLO_MS = 60.0
+CONFIGS = ["qwen3-30b-a3b-bf16", "qwen3-30b-a3b-w4a8", "mixtral-8x7b-fp8"]
+
+
+def rate_of(path):
+    return float(re.search(r"rate([0-9.]+)/?$", path).group(1))
+
+
+def crossing(points):
+    for (r0, v0), (r1, v1) in zip(points, points[1:]):
+        if v0 <= SLO_MS < v1:
+            return r0 + (SLO_MS - v0) * (r1 - r0) / (v1 - v0), "between"
+    (r0, v0), (r1, v1) = points[-2], points[-1]
+    if v1 == v0:
+        return float("nan"), "flat"
+    return r1 + (SLO_MS - v1) * (r1 - r0) / (v1 - v0), "beyond"
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit("usage: compare_capacity.py QUADRANT [CONFIG...]")
+    quadrant = sys.argv[1]
+    for cfg in sys.argv[2:] or CONFIGS:
+        runs = sorted(glob.glob(f"calibration/engine/gpu/results/capacity/{cfg}-poisson85-rate*"),
+                      key=rate_of)
+        if len(runs) < 2:
+            sys.exit(f"compare_capacity.py: fewer than two capacity runs of {cfg}")
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for run in runs:
+                out = os.path.join(tmp, "c.json")
+                subprocess.run([quadrant, "engine", "compare", run, "--scenario",
+                                f"calibration/engine/cases/{cfg}-poisson85/scenario.json",
+                                "--json", out], check=True, stdout=subprocess.DEVNULL)
+                case = json.load(open(out))["cases"][0]
+                row = {"rate": rate_of(run), "engine": case["measured"]["tpot_s"]["p90"] * 1e3}
+                for name, m in case["models"].items():
+                    row[name] = m["simulated"]["tpot_s"]["p90"] * 1e3
+                rows.append(row)
+        names = [k for k in rows[0] if k != "rate"]
+        print(f"{cfg}: TPOT P90 (ms) by rate (req/s)")
+        print("  rate " + "".join(f"{n:>19}" for n in names))
+        for r in rows:
+            print(f"  {r['rate']:4g} " + "".join(f"{r[n]:19.2f}" for n in names))
+        measured, _ = crossing([(r["rate"], r["engine"]) for r in rows])
+        for n in names:
+            c, where = crossing([(r["rate"], r[n]) for r in rows])
+            print(f"  capacity {n}: {c:.2f} req/s ({(c / measured - 1) * 100:+.1f}%, "
+                  f"{'interpolated' if where == 'between' else 'extrapolated'})")
+
+
+if __name__ == "__main__":
+    main()
