@@ -104,6 +104,10 @@ struct PoolSpec {
   int64_t kv_capacity_tokens = 0;   // KV cache per instance; 0: what memory leaves
   ExpertPlacementSpec experts;      // redundant experts and the rebalancer (MoE)
   bool dual_micro_batch = false;    // overlap expert communication with compute (MoE)
+  // Share of each prompt found in the prefix (KV) cache of a prefilling pool (prefill,
+  // colocated): whole KV blocks, at least one token left to compute. Hits take KV room
+  // like computed tokens and cost nothing to bring in (an assumption).
+  double prefix_hit_rate = 0;
   bool operator==(const PoolSpec&) const = default;
 };
 

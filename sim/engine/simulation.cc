@@ -96,6 +96,7 @@ class Simulation {
   const ServingSpec& serving_;
   int64_t block_;
   bool colocated_;
+  double prefix_hit_rate_;  // of the pool that prefills
   Pool pools_[kPoolKinds];
   BatchFormer formers_[kPoolKinds];
   std::vector<Instance> instances_;
@@ -129,6 +130,8 @@ Simulation::Simulation(const Scenario& s, const CostModels& models, const Simula
       serving_(s.serving),
       block_(std::max(1, s.serving.kv_block_size)),
       colocated_(s.serving.mode == ServingMode::kColocated),
+      prefix_hit_rate_(colocated_ ? s.serving.colocated.prefix_hit_rate
+                                  : s.serving.prefill.prefix_hit_rate),
       running_(slab_, block_, s.serving.speculative.enabled),
       source_(o.replay ? RequestSource(s.workload, o.seed, *o.replay)
                        : RequestSource(s.workload, o.seed)),
@@ -360,6 +363,15 @@ void Simulation::on_arrival(SimTime now) {
   r.input_tokens = g.input_tokens;
   r.output_tokens = g.output_tokens;
   r.prefill_target = g.input_tokens;
+  // Prefix cache hits: whole blocks of the prompt, computed as if already launched and
+  // done (their KV is admitted with the prompt's), at least one token left to compute.
+  if (prefix_hit_rate_ > 0) {
+    const int64_t hit = static_cast<int64_t>(prefix_hit_rate_ * g.input_tokens) / block_ * block_;
+    r.prefill_cached = static_cast<int32_t>(std::min<int64_t>(hit, g.input_tokens - 1));
+  } else {
+    r.prefill_cached = 0;
+  }
+  r.prefill_scheduled = r.prefill_done = r.prefill_cached;
 
   // A request that could never fit an instance's KV cache is turned away at the door.
   const int entry = colocated_ ? kColocatedPool : kPrefillPool;
@@ -379,7 +391,7 @@ void Simulation::on_arrival(SimTime now) {
     Instance& in = instances_[inst];
     r.instance = inst;
     in.prefill_queue.push_back(slot);
-    in.outstanding_prefill_tokens += r.prefill_target;
+    in.outstanding_prefill_tokens += r.prefill_target - r.prefill_cached;
     refresh_load(in);
     kick(now, inst);
   }
@@ -438,7 +450,7 @@ void Simulation::launch(SimTime now, int inst) {
           const uint32_t s = in.prefill_queue[i];
           const Request& r = slab_[s];
           return PrefillProgress{r.prefill_target, r.prefill_scheduled,
-                                 r.prefill_scheduled != 0 || r.blocks != 0, s};
+                                 r.prefill_scheduled != r.prefill_cached || r.blocks != 0, s};
         },
         former.prefill_budget(n, q), in.kv.capacity() - in.kv.used(),
         former.seats(in.running_live, in.prefilling), chunks_);
@@ -639,6 +651,7 @@ void Simulation::preempt(SimTime now, uint32_t s, int inst) {
   r.blocks = 0;
   // Recompute: the prompt and the tokens generated so far are prefilled again here.
   r.prefill_target = r.kv_tokens();
+  r.prefill_cached = 0;  // its blocks are gone with the rest
   r.prefill_scheduled = 0;
   r.prefill_done = 0;
   in.prefill_queue.push_front(s);

@@ -355,6 +355,7 @@ PoolSpec read_pool(const Reader& r, const ModelSpec& m, const HardwareCatalog& c
                             ") divisible by tp * dp_attention (" + std::to_string(stage_gpus) +
                             ") for eplb");
   p.dual_micro_batch = r.boolean("dual_micro_batch");
+  p.prefix_hit_rate = r.number("prefix_hit_rate");
   return p;
 }
 
@@ -371,6 +372,10 @@ ServingSpec read_serving(const Reader& r, const ModelSpec& m, const HardwareCata
   }
   if (r.has("prefill")) s.prefill = read_pool(r.object("prefill"), m, c);
   if (r.has("decode")) s.decode = read_pool(r.object("decode"), m, c);
+  if (s.decode.prefix_hit_rate > 0)  // a decode pool computes no prompt
+    r.object("decode").fail("prefix_hit_rate",
+                            "expected 0 (a prefix cache serves the pool that prefills), got " +
+                                std::to_string(s.decode.prefix_hit_rate));
   if (r.has("colocated")) s.colocated = read_pool(r.object("colocated"), m, c);
   // The simulated cluster's size (limits.h): memory grows faster than linearly in GPUs.
   auto pool_gpus = [](const PoolSpec& p) { return int64_t{p.layout.gpus()} * p.instances; };

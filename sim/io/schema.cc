@@ -122,6 +122,10 @@ void declare_pool(Builder& b, const std::string& p, const std::string& role) {
            "none: experts in id order, experts / GPUs each; eplb: DeepSeek's EPLB (replicate "
            "the hottest, pack replicas by load); eplb needs experts + redundant divisible by "
            "tp * dp_attention");
+  b.number(p + ".prefix_hit_rate", "0", 0, 1, false, "",
+           "share of each prompt found in the prefix (KV) cache, prefilling pools only (prefill, "
+           "colocated): whole KV blocks, at least one token computed; hits take KV room and "
+           "are not computed");
   b.boolean(p + ".dual_micro_batch", "false",
             "MoE: split each step into two micro-batches whose expert dispatch/combine runs "
             "under the other's compute (DeepSeek's overlap)");

@@ -70,21 +70,27 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
   const double tpot_slo = s.slo.tpot.to_seconds();
 
   // Prefill: one request alone must meet the TTFT SLO; the throughput bound batches as
-  // many whole prompts as the token budget takes (weights read once per step).
+  // many whole prompts as the token budget takes (weights read once per step). Prefix
+  // cache hits are not computed: the bound prefills the misses alone (optimistic: they
+  // attend to the cached prefix too).
   double prefill_rate = 0;
   if (c.role != Role::kDecode) {
+    const double hits =
+        (c.role == Role::kPrefill ? s.serving.prefill : s.serving.colocated).prefix_hit_rate;
+    const int64_t computed =
+        std::max<int64_t>(1, std::llround(static_cast<double>(input) * (1 - hits)));
     const Duration alone =
-        roofline_step_time(s.model, *g, c.layout, Phase::kPrefill, prefill_batch(1, input));
+        roofline_step_time(s.model, *g, c.layout, Phase::kPrefill, prefill_batch(1, computed));
     out.latency = alone;
     if (alone.to_seconds() > ttft_slo) {
-      out.reason = format("one %.0f-token prefill takes %.3f s on the roofline", double(input),
+      out.reason = format("one %.0f-token prefill takes %.3f s on the roofline", double(computed),
                           alone.to_seconds()) +
                    ", above the TTFT SLO";
       return out;
     }
-    const int seqs = static_cast<int>(std::max<int64_t>(1, c.max_batch_tokens / input));
+    const int seqs = static_cast<int>(std::max<int64_t>(1, c.max_batch_tokens / computed));
     const Duration step =
-        roofline_step_time(s.model, *g, c.layout, Phase::kPrefill, prefill_batch(seqs, input));
+        roofline_step_time(s.model, *g, c.layout, Phase::kPrefill, prefill_batch(seqs, computed));
     prefill_rate = seqs / step.to_seconds() * c.layout.pp;  // stages overlap micro-batches
   }
 

@@ -18,6 +18,7 @@ struct Request {
   int32_t input_tokens = 0;
   int32_t output_tokens = 0;
   int32_t generated = 0;          // output tokens emitted, the first one included
+  int32_t prefill_cached = 0;     // prompt tokens found in the prefix cache: not computed
   int64_t prefill_target = 0;     // tokens to compute before decoding (recompute: more)
   int64_t prefill_scheduled = 0;  // tokens already launched in steps
   int64_t prefill_done = 0;

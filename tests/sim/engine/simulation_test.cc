@@ -398,6 +398,34 @@ TEST(Simulation, DataParallelAttentionKvMovesFromOneReplicaToOne) {
   EXPECT_NEAR(m.kv_transfer_mean_s, expected, 2e-9);
 }
 
+// Prefix cache hits are not computed: an isolated 2048-token prompt with half of it
+// cached (1024 tokens, whole 16-token blocks) takes one prefill step of the 1024 misses
+// attending to the whole prompt, {1 seq, 1024 new, 2048 context, 1024 x 1024 + 1024 x
+// 1025 / 2 pairs}, and its KV transfer still moves all 2048 tokens.
+TEST(Simulation, PrefixCacheHitsAreNotComputedButTheirKvMoves) {
+  Scenario s = base(0.05, 200);
+  s.workload.arrival.process = ArrivalProcess::kDeterministic;
+  s.workload.input_length.distribution = LengthDistribution::kFixed;
+  s.workload.input_length.value = 2048;
+  s.workload.output_length.distribution = LengthDistribution::kFixed;
+  s.workload.output_length.value = 2;
+  ASSERT_EQ(s.serving.kv_block_size, 16);
+  const GpuSpec& gpu = *s.catalog.find(s.serving.prefill.gpu);
+  RooflineCostModel roofline(gpu);
+  const StepCostModel costs(s.model, s.serving.prefill.layout, gpu, s.cluster, roofline);
+  const SimulationSummary cold = run(s).summary;
+  EXPECT_NEAR(cold.ttft.mean, costs.prefill_time(2048).to_seconds(), 1e-9);
+  s.serving.prefill.prefix_hit_rate = 0.5;
+  const SimulationSummary warm = run(s).summary;
+  StepBatch misses;
+  misses.prefill = {1, 1024, 2048, 1024LL * 1024 + 1024LL * 1025 / 2};
+  EXPECT_NEAR(warm.ttft.mean, costs.cost(misses).total.to_seconds(), 1e-9);
+  EXPECT_LT(warm.ttft.mean, 0.75 * cold.ttft.mean);
+  ASSERT_GT(warm.kv_transfers, 5);
+  EXPECT_NEAR(warm.kv_transfer_mean_s, cold.kv_transfer_mean_s, 1e-12);
+  EXPECT_EQ(warm.input_tokens, cold.input_tokens);
+}
+
 // The engine's accounting of per-request memory: live state (the request slab) is sized
 // by the requests in flight at once, the compact results by the requests scored. With
 // deterministic arrivals and fixed lengths, 4x the requests at the same rate leave the
