@@ -97,7 +97,8 @@ ProbeWindow probe_window(const WorkloadSpec& w, const SloSpec& slo, double rate,
   // Scored: the arrivals of a window holding `requests` requests (at least one mean
   // lifetime), then arrivals go on for another fill time, so that the scored requests
   // decode beside a full batch and not while it drains.
-  pw.window_s = std::max(static_cast<double>(requests) / rate, pw.mean_lifetime_s);
+  pw.window_s = std::max({static_cast<double>(requests) / rate, pw.mean_lifetime_s,
+                          kOverloadTtfts * slo.ttft.to_seconds() - pw.warmup_s});
   pw.tail_s = pw.fill_s;
   return pw;
 }

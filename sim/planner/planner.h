@@ -234,8 +234,14 @@ double target_rate(const Scenario& s);
 // warm-up and tail are the time in which arrivals from zero fill kSteadyFill of the
 // steady-state requests in flight (rate * E[min(lifetime, t)] of rate * E[lifetime]),
 // at least one mean lifetime; the window holds `requests` arrivals, at least one mean
-// lifetime. No request cap: the rate and the lengths decide the probe's size.
+// lifetime, and ends no earlier than kOverloadTtfts TTFT SLOs after the first arrival:
+// past capacity a queue's wait grows by (1 - capacity / rate) per second, so a rate 6%
+// over capacity leaves the window's last tenth waiting beyond the TTFT SLO (a prefill
+// probe, whose requests live about one TTFT, would otherwise pass an overload of 1.6x:
+// an EP32 DeepSeek-V3 prefill unit at 130 req/s against 83 served). No request cap: the
+// rate and the lengths decide the probe's size.
 inline constexpr double kSteadyFill = 0.95;
+inline constexpr double kOverloadTtfts = 20;
 struct ProbeWindow {
   double mean_lifetime_s = 0, fill_s = 0;
   double warmup_s = 0, window_s = 0, tail_s = 0;

@@ -191,8 +191,11 @@ TEST(ProbeWindow, FixedLengthsWarmUpForOneLifetime) {
   EXPECT_EQ(p.warmup, Duration::seconds(4.0));
   EXPECT_EQ(p.scored_until, Duration::seconds(44.0));
   EXPECT_EQ(p.duration, Duration::seconds(48.0));
-  // A fast rate still scores at least one lifetime of arrivals.
-  EXPECT_NEAR(probe_window(w, slo, 1000, 400).window_s, 4.0, 1e-9);
+  // A fast rate still scores at least one lifetime of arrivals, and the time line runs
+  // 20 TTFT SLOs (kOverloadTtfts): 4 s of warm-up and 16 s of window.
+  EXPECT_NEAR(probe_window(w, slo, 1000, 400).window_s, 16.0, 1e-9);
+  slo.ttft = Duration::millis(100);  // L = 3.1 s, 20 TTFTs = 2 s: one lifetime decides
+  EXPECT_NEAR(probe_window(w, slo, 1000, 400).window_s, 3.1, 1e-9);
 }
 
 // Uniform outputs on [a, b] tokens: lifetimes X uniform on [A, B] (A = TTFT + a TPOT),
@@ -232,6 +235,26 @@ TEST(ProbeWindow, NoRequestCapAtFleetRates) {
   EXPECT_EQ(p.warmup, Duration::seconds(50.0));
   EXPECT_EQ(p.scored_until, Duration::seconds(100.0));
   EXPECT_EQ(p.duration, Duration::seconds(150.0));  // 150,000 arrivals
+}
+
+// A prefill probe's requests live about one TTFT: its time line still runs 20 TTFT SLOs,
+// so that a queue 6% past capacity, whose wait grows by (1 - 1/1.06) per second, has
+// passed the SLO by the last tenth of the window (closed form: (1 - 1/1.06) x 0.9 x 100 s
+// = 5.09 s > 5 s).
+TEST(ProbeWindow, LongEnoughForAnOverloadedQueueToPassTheTtftSlo) {
+  WorkloadSpec w;
+  w.output_length.value = 1;
+  SloSpec slo;
+  slo.ttft = Duration::seconds(5);
+  slo.tpot = Duration::millis(50);  // lifetime 5.05 s
+  const ProbeWindow pw = probe_window(w, slo, 130, 400);
+  EXPECT_DOUBLE_EQ(pw.warmup_s, 5.05);
+  EXPECT_DOUBLE_EQ(pw.warmup_s + pw.window_s, 100.0);
+  EXPECT_GT((1 - 1 / 1.06) * 0.9 * (pw.warmup_s + pw.window_s), slo.ttft.to_seconds());
+  // Long-lived requests already give a longer window: the rule changes nothing there.
+  w.output_length.value = 960;
+  slo.ttft = Duration::seconds(2);  // lifetime 50 s
+  EXPECT_DOUBLE_EQ(probe_window(w, slo, 1000, 400).window_s, 50.0);
 }
 
 TEST(PlannerTest, NonPositiveTargetRateIsAnInputError) {
