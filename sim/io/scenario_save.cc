@@ -174,7 +174,8 @@ ordered_json pool_json(const PoolSpec& p) {
           {"kv_capacity", p.kv_capacity_tokens},
           {"experts",
            {{"redundant", p.experts.redundant}, {"rebalancer", to_string(p.experts.rebalancer)}}},
-          {"dual_micro_batch", p.dual_micro_batch}};
+          {"dual_micro_batch", p.dual_micro_batch},
+          {"prefix_hit_rate", p.prefix_hit_rate}};
 }
 
 ordered_json serving_json(const ServingSpec& s) {
