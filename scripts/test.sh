@@ -36,7 +36,12 @@ if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
   export LSAN_OPTIONS=suppressions=$PWD/scripts/sanitizers/lsan-openmpi.supp:print_suppressions=0
 
   step "ctest of build-asan/"
-  ctest --test-dir build-asan --output-on-failure -j "$jobs"
+  # Tests that run `mpirun quadrant` (MpiRanks*) keep ASan and UBSan but not the leak
+  # check: Open MPI 4.1 unloads its components (mca_op_avx, ...) at MPI_Finalize, so the
+  # allocations they keep are reported from unknown modules that no suppression can name.
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" -E 'MpiRanks'
+  ASAN_OPTIONS=${ASAN_OPTIONS/detect_leaks=1/detect_leaks=0} \
+    ctest --test-dir build-asan --output-on-failure -R 'MpiRanks'
 
   step "fuzz: $fuzz_cases cases of the structure-aware mutator (seed $seed)"
   build-asan/tests/fuzz/quadrant_fuzz --cases "$fuzz_cases" --seed "$seed"
