@@ -330,6 +330,34 @@ std::string simulation_page(const Scenario& s, uint64_t seed, const SimulationRe
          "</body>\n</html>\n";
 }
 
+// The run's charts (gnuplot), drawn in a scratch folder and staged with the other files;
+// the report's section that inlines them.
+std::string charts_section(const Scenario& s, const SimulationResult& r, io::OutputDir& out) {
+  const std::vector<reports::Chart> charts = reports::simulation_charts(s, r);
+  const fs::path scratch =
+      fs::temp_directory_path() / ("quadrant-simulate-charts-" + std::to_string(::getpid()));
+  std::error_code ec;
+  fs::remove_all(scratch, ec);
+  reports::RenderedCharts rendered;
+  try {
+    rendered = reports::render_charts(charts, scratch.string());
+    for (const std::string& f : rendered.files) {
+      std::ifstream in(scratch / f, std::ios::binary);
+      std::stringstream bytes;
+      bytes << in.rdbuf();
+      out.write("charts/" + f, bytes.str());
+    }
+  } catch (...) {
+    fs::remove_all(scratch, ec);
+    throw;
+  }
+  fs::remove_all(scratch, ec);
+  return reports::charts_html(charts, rendered);
+}
+
+constexpr const char* kNoChartsSection =
+    "<section id=\"charts\"><h2>Charts</h2>\n<p>No charts: --no-charts.</p></section>\n";
+
 struct SimulateArgs {
   std::string scenario;
   std::string out = "simulate-out";
@@ -337,6 +365,7 @@ struct SimulateArgs {
   uint64_t seed = 0;
   bool seed_given = false;
   bool no_requests = false;
+  bool no_charts = false;
   bool quiet = false;
 };
 
@@ -386,27 +415,9 @@ void run_simulate(const SimulateArgs& a) {
             metrics_json(s, seed, r, extrapolation_notes(s, models)).dump(2) + "\n");
   if (!a.no_requests)
     write_requests_csv(out.stream("requests.csv"), r.requests, s.workload.warmup.to_seconds());
-  // The run's charts (gnuplot), drawn in a scratch folder and staged with the other files.
-  const std::vector<reports::Chart> charts = reports::simulation_charts(s, r);
-  const fs::path scratch =
-      fs::temp_directory_path() / ("quadrant-simulate-charts-" + std::to_string(::getpid()));
-  std::error_code ec;
-  fs::remove_all(scratch, ec);
-  reports::RenderedCharts rendered;
-  try {
-    rendered = reports::render_charts(charts, scratch.string());
-    for (const std::string& f : rendered.files) {
-      std::ifstream in(scratch / f, std::ios::binary);
-      std::stringstream bytes;
-      bytes << in.rdbuf();
-      out.write("charts/" + f, bytes.str());
-    }
-  } catch (...) {
-    fs::remove_all(scratch, ec);
-    throw;
-  }
-  fs::remove_all(scratch, ec);
-  out.write("report.html", simulation_page(s, seed, r, reports::charts_html(charts, rendered)));
+  out.write(
+      "report.html",
+      simulation_page(s, seed, r, a.no_charts ? kNoChartsSection : charts_section(s, r, out)));
   if (trace) trace->finish();
   if (trace_file) trace_file->commit();
   out.commit();
@@ -451,6 +462,8 @@ void add_simulate_command(CLI::App& app) {
       },
       "random seed (default: the scenario's)");
   cmd->add_flag("--no-requests", args->no_requests, "do not write requests.csv");
+  cmd->add_flag("--no-charts", args->no_charts,
+                "do not draw charts (gnuplot; report.html then has none)");
   cmd->add_flag("--quiet", args->quiet, "no progress line");
   cmd->callback([args] { run_simulate(*args); });
 }

@@ -237,6 +237,29 @@ TEST(SimulateCommandTest, RequestsCsvScoredRowsGiveTheMetricsPercentiles) {
   }
 }
 
+// --no-charts skips gnuplot (the benchmark's measure of the simulator alone) and nothing
+// else: metrics.json is the same bytes, report.html says why it has no charts.
+TEST(SimulateCommandTest, NoChartsLeavesTheMetricsAsTheyAre) {
+  const fs::path d =
+      fs::temp_directory_path() / ("quadrant-simulate-no-charts-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  ASSERT_EQ(simulate("scenarios/examples/toy.json --out " + (d / "with").string()), 0);
+  ASSERT_EQ(simulate("scenarios/examples/toy.json --no-charts --out " + (d / "without").string()),
+            0);
+  auto slurp = [](const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  EXPECT_EQ(slurp(d / "with" / "metrics.json"), slurp(d / "without" / "metrics.json"));
+  EXPECT_FALSE(fs::exists(d / "without" / "charts"));
+  const std::string page = slurp(d / "without" / "report.html");
+  EXPECT_NE(page.find("No charts: --no-charts."), std::string::npos);
+  EXPECT_EQ(page.find("<svg"), std::string::npos);
+  fs::remove_all(d);
+}
+
 TEST(SimulateCommandTest, BadInputExitsNonZeroAndWritesNothing) {
   const fs::path d =
       fs::temp_directory_path() / ("quadrant-simulate-bad-input-" + std::to_string(::getpid()));
