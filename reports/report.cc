@@ -3,6 +3,7 @@
 #include "reports/charts.h"
 #include "reports/deploy.h"
 
+#include <unistd.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -10,13 +11,13 @@
 #include <fstream>
 #include <sstream>
 #include <system_error>
-#include <unistd.h>
 
 #include "reports/svg.h"
 #include "sim/core/error.h"
 #include "sim/core/version.h"
 #include "sim/cost/roofline_cost_model.h"
 #include "sim/cost/step_cost.h"
+#include "sim/io/result_json.h"
 
 namespace quadrant::reports {
 
@@ -31,10 +32,6 @@ using planner::RunSummary;
 // ---- JSON ------------------------------------------------------------------------------
 
 namespace {
-
-json layout_json(const Layout& l) {
-  return json{{"tp", l.tp}, {"ep", l.ep}, {"pp", l.pp}, {"dp_attention", l.dp_attention}};
-}
 
 json length_json(const LengthSpec& l) {
   json j{{"distribution", to_string(l.distribution)}, {"mean", l.mean()}};
@@ -59,36 +56,23 @@ json length_json(const LengthSpec& l) {
   return j;
 }
 
-json pool_json(const PoolSpec& p) {
-  return json{{"gpu", p.gpu},
-              {"instances", p.instances},
-              {"layout", layout_json(p.layout)},
-              {"max_batch_size", p.max_batch_size},
-              {"max_batch_tokens", p.max_batch_tokens},
-              {"chunk_size", p.chunk_size}};
-}
-
 json config_json(const planner::RoleConfig& c) {
   return json{{"role", to_string(c.role)},
               {"label", c.label()},
               {"gpu", c.gpu},
               {"gpus", c.gpus()},
-              {"layout", layout_json(c.layout)},
+              {"layout", io::layout_json(c.layout)},
               {"max_batch_size", c.max_batch_size},
               {"max_batch_tokens", c.max_batch_tokens},
               {"chunk_size", c.chunk_size}};
-}
-
-json percentiles_json(const Percentiles& p) {
-  return json{{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}};
 }
 
 json run_json(const RunSummary& r) {
   return json{{"rate_per_s", r.rate_per_s},
               {"seed", r.seed},
               {"meets_slo", r.meets_slo},
-              {"ttft_s", percentiles_json(r.ttft)},
-              {"tpot_s", percentiles_json(r.tpot)},
+              {"ttft_s", io::percentiles_json(r.ttft)},
+              {"tpot_s", io::percentiles_json(r.tpot)},
               {"slo_attainment", r.slo_attainment},
               {"goodput_rps", r.goodput_rps},
               {"throughput_rps", r.throughput_rps},
@@ -203,9 +187,9 @@ json scenario_json(const Scenario& s) {
         {"attainment", s.slo.attainment}}},
       {"serving",
        {{"mode", to_string(s.serving.mode)},
-        {"prefill", pool_json(s.serving.prefill)},
-        {"decode", pool_json(s.serving.decode)},
-        {"colocated", pool_json(s.serving.colocated)},
+        {"prefill", io::pool_json(s.serving.prefill)},
+        {"decode", io::pool_json(s.serving.decode)},
+        {"colocated", io::pool_json(s.serving.colocated)},
         {"kv_block_size", s.serving.kv_block_size},
         {"min_kv_fraction", s.serving.min_kv_fraction}}},
       {"search",

@@ -26,6 +26,7 @@
 #include "sim/core/version.h"
 #include "sim/engine/simulation.h"
 #include "sim/io/output_dir.h"
+#include "sim/io/result_json.h"
 #include "sim/io/scenario_io.h"
 
 namespace quadrant::cli {
@@ -36,32 +37,14 @@ using nlohmann::ordered_json;
 
 constexpr const char* kMetricsSchema = "quadrant.metrics/1";
 
-ordered_json percentiles_json(const Percentiles& p) {
-  return {{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}};
-}
-
-ordered_json pool_json(const PoolSpec& p) {
-  return {{"gpu", p.gpu},
-          {"instances", p.instances},
-          {"layout",
-           {{"tp", p.layout.tp},
-            {"ep", p.layout.ep},
-            {"pp", p.layout.pp},
-            {"dp_attention", p.layout.dp_attention}}},
-          {"gpus_per_instance", p.layout.gpus()},
-          {"max_batch_size", p.max_batch_size},
-          {"max_batch_tokens", p.max_batch_tokens},
-          {"chunk_size", p.chunk_size}};
-}
-
 ordered_json scenario_json(const Scenario& s) {
   const WorkloadSpec& w = s.workload;
   ordered_json serving = {{"mode", to_string(s.serving.mode)}};
   if (s.serving.mode == ServingMode::kColocated) {
-    serving["colocated"] = pool_json(s.serving.colocated);
+    serving["colocated"] = io::pool_json(s.serving.colocated, /*gpus_per_instance=*/true);
   } else {
-    serving["prefill"] = pool_json(s.serving.prefill);
-    serving["decode"] = pool_json(s.serving.decode);
+    serving["prefill"] = io::pool_json(s.serving.prefill, /*gpus_per_instance=*/true);
+    serving["decode"] = io::pool_json(s.serving.decode, /*gpus_per_instance=*/true);
   }
   serving["kv_block_size"] = s.serving.kv_block_size;
   serving["kv_transfer_layerwise"] = s.serving.kv_transfer_layerwise;
@@ -130,10 +113,10 @@ ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResu
         {"scored", m.requests_scored},
         {"input_tokens", m.input_tokens},
         {"output_tokens", m.output_tokens}}},
-      {"ttft_s", percentiles_json(m.ttft)},
-      {"tpot_s", percentiles_json(m.tpot)},
-      {"e2e_s", percentiles_json(m.e2e)},
-      {"queueing_s", percentiles_json(m.queueing)},
+      {"ttft_s", io::percentiles_json(m.ttft)},
+      {"tpot_s", io::percentiles_json(m.tpot)},
+      {"e2e_s", io::percentiles_json(m.e2e)},
+      {"queueing_s", io::percentiles_json(m.queueing)},
       {"slo_attainment", m.slo_attainment},
       {"goodput_rps", m.goodput_rps},
       {"throughput_rps", m.throughput_rps},

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "sim/io/output_dir.h"
+#include "sim/io/result_json.h"
 #include "sim/io/scenario_io.h"
 #include "sim/io/unit_parse.h"
 
@@ -160,22 +161,15 @@ ordered_json workload_json(const WorkloadSpec& w, const std::string& folder) {
           {"expert_popularity", popularity}};
 }
 
+// The pool's shape (result_json.h), then its other inputs.
 ordered_json pool_json(const PoolSpec& p) {
-  return {{"gpu", p.gpu},
-          {"instances", p.instances},
-          {"layout",
-           {{"tp", p.layout.tp},
-            {"ep", p.layout.ep},
-            {"pp", p.layout.pp},
-            {"dp_attention", p.layout.dp_attention}}},
-          {"max_batch_size", p.max_batch_size},
-          {"max_batch_tokens", p.max_batch_tokens},
-          {"chunk_size", p.chunk_size},
-          {"kv_capacity", p.kv_capacity_tokens},
-          {"experts",
-           {{"redundant", p.experts.redundant}, {"rebalancer", to_string(p.experts.rebalancer)}}},
-          {"dual_micro_batch", p.dual_micro_batch},
-          {"prefix_hit_rate", p.prefix_hit_rate}};
+  ordered_json j = io::pool_json(p);
+  j["kv_capacity"] = p.kv_capacity_tokens;
+  j["experts"] = {{"redundant", p.experts.redundant},
+                  {"rebalancer", to_string(p.experts.rebalancer)}};
+  j["dual_micro_batch"] = p.dual_micro_batch;
+  j["prefix_hit_rate"] = p.prefix_hit_rate;
+  return j;
 }
 
 ordered_json serving_json(const ServingSpec& s) {
