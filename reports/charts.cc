@@ -181,7 +181,7 @@ Chart latency_vs_rate(const planner::PlanResult& r, bool ttft) {
     p99.points.emplace_back(run.rate_per_s, std::min(cap, ms(p.p99)));
   }
   c.series = {p50, p90, p99};
-  c.y_marks = {{target_ms, "SLO P" + fixed(pct, 0) + " " + fixed(target_ms, 0) + " ms"}};
+  c.y_marks = {{target_ms, "SLO " + percentile_name(pct) + " " + fixed(target_ms, 0) + " ms"}};
   c.x_marks = {{r.target_rate_per_s, "target " + fixed(r.target_rate_per_s, 1)}};
   if (r.required_rate_per_s > r.target_rate_per_s)
     c.x_marks.push_back({r.required_rate_per_s, "+ headroom " + fixed(r.required_rate_per_s, 1)});

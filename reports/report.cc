@@ -325,31 +325,6 @@ std::string pct(double fraction) {
   return fixed(fraction * 100, 1) + "%";
 }
 
-std::string percentile_name(double p) {
-  return p <= 50 ? "P50" : p <= 90 ? "P90" : "P99";
-}
-
-// Worst over seeds (the conservative reading), attainment at its lowest.
-struct Worst {
-  Percentiles ttft, tpot;
-  double attainment = 1, usd_per_million_tokens = 0, goodput = 0;
-};
-Worst worst(const PlanCandidate& c) {
-  Worst w;
-  if (c.runs.empty()) return w;
-  for (const RunSummary& r : c.runs) {
-    for (auto [a, b] : {std::pair{&w.ttft, &r.ttft}, std::pair{&w.tpot, &r.tpot}}) {
-      a->p50 = std::max(a->p50, b->p50);
-      a->p90 = std::max(a->p90, b->p90);
-      a->p99 = std::max(a->p99, b->p99);
-    }
-    w.attainment = std::min(w.attainment, r.slo_attainment);
-    w.usd_per_million_tokens += r.usd_per_million_tokens / double(c.runs.size());
-    w.goodput += r.goodput_rps / double(c.runs.size());
-  }
-  return w;
-}
-
 std::string sources_of(const std::map<std::string, std::string>& m) {
   std::string out;
   for (const auto& [gpu, src] : m) out += (out.empty() ? "" : "; ") + gpu + ": " + src;
@@ -373,16 +348,16 @@ std::string ratio(const PlanCandidate& c) {
 std::vector<std::string> plan_row(const PlanResult& r, const std::string& what, int index) {
   if (index < 0) return {what, "no plan of this kind met the SLOs", "", "", "", "", "", "", ""};
   const PlanCandidate& c = r.candidates[index];
-  const Worst w = worst(c);
   const SloSpec& slo = r.scenario.slo;
+  const planner::SeedsSummary w = planner::worst_of_seeds(c.runs, slo);
   return {what,
           pools(c),
           ratio(c),
           std::to_string(c.gpus),
           usd(c.usd_per_hour),
           c.runs.empty() ? "" : usd(w.usd_per_million_tokens),
-          c.runs.empty() ? "" : ms(planner::percentile_at(w.ttft, slo.ttft_percentile)),
-          c.runs.empty() ? "" : ms(planner::percentile_at(w.tpot, slo.tpot_percentile)),
+          c.runs.empty() ? "" : ms(w.ttft_at_slo),
+          c.runs.empty() ? "" : ms(w.tpot_at_slo),
           c.runs.empty() ? "" : pct(w.attainment)};
 }
 
@@ -498,9 +473,7 @@ std::vector<Section> sections(const PlanResult& r) {
           "relax the SLOs.");
     } else {
       const PlanCandidate& c = r.candidates[r.recommended];
-      const Worst w = worst(c);
-      const double ttft = planner::percentile_at(w.ttft, slo.ttft_percentile);
-      const double tpot = planner::percentile_at(w.tpot, slo.tpot_percentile);
+      const planner::SeedsSummary w = planner::worst_of_seeds(c.runs, slo);
       sec.paragraphs.push_back(
           "Objective: " + std::string(to_string(s.search.objective)) + " at " +
           format_number(r.target_rate_per_s) + " requests/s. Figures are the worst over " +
@@ -524,7 +497,7 @@ std::vector<Section> sections(const PlanResult& r) {
                        ", attainment >= " + pct(slo.attainment)},
           {"SLO attainment (lowest seed)", pct(w.attainment)},
           {"headroom: TTFT, TPOT below their SLOs",
-           pct(1 - ttft / slo.ttft.to_seconds()) + ", " + pct(1 - tpot / slo.tpot.to_seconds())},
+           pct(w.ttft_headroom) + ", " + pct(w.tpot_headroom)},
           {"headroom: estimated capacity over target rate",
            pct(c.capacity_rps / r.target_rate_per_s - 1)},
           {"load margin required (search.headroom)", pct(s.search.headroom) + ": confirmed at " +
@@ -538,13 +511,12 @@ std::vector<Section> sections(const PlanResult& r) {
                : "beyond " + format_number(r.load_sweep.back().rate_per_s) +
                      " requests/s (the highest rate swept)"},
           {"N+1 (one instance of each pool down, at the target rate)",
-           !c.n_minus_one_checked ? "not required (search.n_plus_one false)"
-           : c.n_minus_one.meets_slo
-               ? "SLOs held: TTFT " + percentile_name(slo.ttft_percentile) + " " +
-                     ms(planner::percentile_at(c.n_minus_one.ttft, slo.ttft_percentile)) +
-                     ", TPOT " + percentile_name(slo.tpot_percentile) + " " +
-                     ms(planner::percentile_at(c.n_minus_one.tpot, slo.tpot_percentile))
-               : "SLOs missed"},
+           !c.n_minus_one_checked    ? "not required (search.n_plus_one false)"
+           : c.n_minus_one.meets_slo ? "SLOs held: TTFT " + percentile_name(slo.ttft_percentile) +
+                                           " " + ms(c.n_minus_one.ttft.at(slo.ttft_percentile)) +
+                                           ", TPOT " + percentile_name(slo.tpot_percentile) + " " +
+                                           ms(c.n_minus_one.tpot.at(slo.tpot_percentile))
+                                     : "SLOs missed"},
           {"instances added after confirmation", std::to_string(c.repairs)},
           {"cost models",
            sources_of(c.runs.empty() ? r.cost_sources : c.runs.front().cost_sources)}};
@@ -693,12 +665,11 @@ std::vector<Section> sections(const PlanResult& r) {
                                       ? std::to_string(p.colocated_instances) + " colocated"
                                       : std::to_string(p.prefill_instances) + " prefill + " +
                                             std::to_string(p.decode_instances) + " decode";
-      t.rows.push_back({pct(p.load_factor), format_number(p.fixed_cluster.rate_per_s),
-                        ms(planner::percentile_at(p.fixed_cluster.ttft, slo.ttft_percentile)),
-                        ms(planner::percentile_at(p.fixed_cluster.tpot, slo.tpot_percentile)),
-                        pct(p.fixed_cluster.slo_attainment),
-                        p.fixed_cluster.meets_slo ? "yes" : "no", resized,
-                        usd(p.resized_usd_per_hour)});
+      t.rows.push_back(
+          {pct(p.load_factor), format_number(p.fixed_cluster.rate_per_s),
+           ms(p.fixed_cluster.ttft.at(slo.ttft_percentile)),
+           ms(p.fixed_cluster.tpot.at(slo.tpot_percentile)), pct(p.fixed_cluster.slo_attainment),
+           p.fixed_cluster.meets_slo ? "yes" : "no", resized, usd(p.resized_usd_per_hour)});
       att.points.emplace_back(p.load_factor * 100, p.fixed_cluster.slo_attainment * 100);
     }
     sec.tables.push_back(t);
@@ -994,10 +965,18 @@ std::string candidates_csv(const PlanResult& r) {
     std::snprintf(b, sizeof b, "%.6g", v);
     return std::string(b);
   };
+  // TTFT and TPOT at the SLO's percentiles, the columns named after them: ttft_p90_s.
+  const SloSpec& slo = r.scenario.slo;
+  auto column = [](const char* what, double percentile) {
+    std::string p = percentile_name(percentile);
+    p[0] = 'p';
+    return std::string(what) + "_" + p + "_s";
+  };
   std::string out =
       "kind,label,status,gpus,bound_rate_per_s,measured_rate_per_s,prefill_instances,"
-      "decode_instances,colocated_instances,usd_per_hour,ttft_p90_s,tpot_p90_s,slo_attainment,"
-      "meets_slo,simulations,note\n";
+      "decode_instances,colocated_instances,usd_per_hour," +
+      column("ttft", slo.ttft_percentile) + "," + column("tpot", slo.tpot_percentile) +
+      ",slo_attainment,meets_slo,simulations,note\n";
   for (const auto& [kind, pool] : {std::pair{"prefill", &r.prefill}, std::pair{"decode", &r.decode},
                                    std::pair{"colocated", &r.colocated}}) {
     for (const RoleCapacity& c : *pool) {
@@ -1006,20 +985,21 @@ std::string candidates_csv(const PlanResult& r) {
              std::to_string(c.config.gpus()) + "," +
              (c.bound.feasible ? num(c.bound.max_rate_per_s) : "") + "," +
              (m ? num(c.rate_per_s) : "") + ",,,," + (m ? num(c.usd_per_hour) : "") + "," +
-             (m ? num(c.at_capacity.ttft.p90) : "") + "," + (m ? num(c.at_capacity.tpot.p90) : "") +
-             "," + (m ? num(c.at_capacity.slo_attainment) : "") + ",," +
-             std::to_string(c.simulations) + "," + q(c.note) + "\n";
+             (m ? num(c.at_capacity.ttft.at(slo.ttft_percentile)) : "") + "," +
+             (m ? num(c.at_capacity.tpot.at(slo.tpot_percentile)) : "") + "," +
+             (m ? num(c.at_capacity.slo_attainment) : "") + ",," + std::to_string(c.simulations) +
+             "," + q(c.note) + "\n";
     }
   }
   for (const PlanCandidate& c : r.candidates) {
-    const Worst w = worst(c);
+    const planner::SeedsSummary w = planner::worst_of_seeds(c.runs, slo);
     const bool run = !c.runs.empty();
     out += std::string("plan_") + to_string(c.mode) + "," + q(c.label()) + "," +
            (c.confirmed ? (c.meets_slo ? "confirmed" : "missed_slo") : "estimated") + "," +
            std::to_string(c.gpus) + ",," + num(c.capacity_rps) + "," +
            std::to_string(c.prefill_instances) + "," + std::to_string(c.decode_instances) + "," +
            std::to_string(c.colocated_instances) + "," + num(c.usd_per_hour) + "," +
-           (run ? num(w.ttft.p90) : "") + "," + (run ? num(w.tpot.p90) : "") + "," +
+           (run ? num(w.ttft_at_slo) : "") + "," + (run ? num(w.tpot_at_slo) : "") + "," +
            (run ? num(w.attainment) : "") + "," +
            (c.confirmed ? (c.meets_slo ? "true" : "false") : "") + "," +
            std::to_string(c.runs.size()) + "," +

@@ -20,10 +20,11 @@ std::string pool_line(const planner::RoleConfig& c, int instances) {
 void print_plan_summary(const planner::PlanResult& r, const std::string& out_dir, std::FILE* to) {
   const Scenario& s = r.scenario;
   std::fprintf(to,
-               "plan      %s\n          %s at %.2f req/s; SLO TTFT P%.0f <= %.0f ms, TPOT P%.0f <= "
+               "plan      %s\n          %s at %.2f req/s; SLO TTFT %s <= %.0f ms, TPOT %s <= "
                "%.0f ms\n",
-               s.name.c_str(), s.model.name.c_str(), r.target_rate_per_s, s.slo.ttft_percentile,
-               s.slo.ttft.to_millis(), s.slo.tpot_percentile, s.slo.tpot.to_millis());
+               s.name.c_str(), s.model.name.c_str(), r.target_rate_per_s,
+               percentile_name(s.slo.ttft_percentile).c_str(), s.slo.ttft.to_millis(),
+               percentile_name(s.slo.tpot_percentile).c_str(), s.slo.tpot.to_millis());
   if (r.recommended < 0) {
     std::fprintf(to, "result    no candidate met the SLOs (see the report)\n");
   } else {
@@ -36,20 +37,15 @@ void print_plan_summary(const planner::PlanResult& r, const std::string& out_dir
                    pool_line(c.prefill, c.prefill_instances).c_str(),
                    pool_line(c.decode, c.decode_instances).c_str());
     }
-    double ttft = 0, tpot = 0, attainment = 1, per_mtok = 0;
-    for (const planner::RunSummary& run : c.runs) {
-      ttft = std::max(ttft, planner::percentile_at(run.ttft, s.slo.ttft_percentile));
-      tpot = std::max(tpot, planner::percentile_at(run.tpot, s.slo.tpot_percentile));
-      attainment = std::min(attainment, run.slo_attainment);
-      per_mtok += run.usd_per_million_tokens / static_cast<double>(c.runs.size());
-    }
+    const planner::SeedsSummary w = planner::worst_of_seeds(c.runs, s.slo);
     std::fprintf(to, "cost      %d GPUs, $%.2f/h, $%.3f per million tokens\n", c.gpus,
-                 c.usd_per_hour, per_mtok);
+                 c.usd_per_hour, w.usd_per_million_tokens);
     std::fprintf(to,
-                 "latency   TTFT P%.0f %.0f ms, TPOT P%.0f %.1f ms, SLO attainment %.1f%% "
+                 "latency   TTFT %s %.0f ms, TPOT %s %.1f ms, SLO attainment %.1f%% "
                  "(worst of %zu simulated seeds)\n",
-                 s.slo.ttft_percentile, ttft * 1e3, s.slo.tpot_percentile, tpot * 1e3,
-                 100 * attainment, c.runs.size());
+                 percentile_name(s.slo.ttft_percentile).c_str(), w.ttft_at_slo * 1e3,
+                 percentile_name(s.slo.tpot_percentile).c_str(), w.tpot_at_slo * 1e3,
+                 100 * w.attainment, c.runs.size());
   }
   std::fprintf(to, "files     %s/report.html%s\n", out_dir.c_str(),
                r.recommended >= 0 ? ", deploy/ (vLLM, SGLang, Dynamo, benchmark)" : "");

@@ -24,7 +24,8 @@ class Out {
     s_ += v;
   }
   void put(const Percentiles& p) {
-    for (double v : {p.mean, p.p50, p.p90, p.p99, p.max}) put(v);
+    for (double v : {p.mean, p.p50, p.p90, p.p99, p.max, p.slo_percentile, p.at_slo_percentile})
+      put(v);
   }
   template <typename T>
   void put(const std::vector<T>& v) {
@@ -62,7 +63,9 @@ class In {
   }
   Percentiles percentiles() {
     Percentiles p;
-    for (double* v : {&p.mean, &p.p50, &p.p90, &p.p99, &p.max}) *v = get<double>();
+    for (double* v :
+         {&p.mean, &p.p50, &p.p90, &p.p99, &p.max, &p.slo_percentile, &p.at_slo_percentile})
+      *v = get<double>();
     return p;
   }
   size_t count() { return static_cast<size_t>(get<uint64_t>()); }

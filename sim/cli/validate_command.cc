@@ -17,6 +17,7 @@
 #include "sim/cost/step_cost.h"
 #include "sim/io/scenario_io.h"
 #include "sim/io/schema.h"
+#include "sim/metrics/result.h"
 #include "sim/model/accounting.h"
 
 namespace quadrant::cli {
@@ -126,9 +127,10 @@ void print_summary(const Scenario& s) {
               w.arrival.rate_per_s, w.duration.to_seconds());
   std::printf("          input %s; output %s\n", length_text(w.input_length).c_str(),
               length_text(w.output_length).c_str());
-  std::printf("slo       TTFT P%.0f <= %.0f ms, TPOT P%.0f <= %.0f ms, attainment >= %.0f%%\n",
-              s.slo.ttft_percentile, s.slo.ttft.to_millis(), s.slo.tpot_percentile,
-              s.slo.tpot.to_millis(), s.slo.attainment * 100);
+  std::printf("slo       TTFT %s <= %.0f ms, TPOT %s <= %.0f ms, attainment >= %.0f%%\n",
+              percentile_name(s.slo.ttft_percentile).c_str(), s.slo.ttft.to_millis(),
+              percentile_name(s.slo.tpot_percentile).c_str(), s.slo.tpot.to_millis(),
+              s.slo.attainment * 100);
   std::printf("serving   %s\n", to_string(s.serving.mode));
   std::vector<std::pair<std::string, double>> short_of;  // pool, GB short
   if (s.serving.mode == ServingMode::kDisaggregated) {

@@ -1,11 +1,27 @@
 #include "sim/io/result_json.h"
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 namespace quadrant::io {
 
 using nlohmann::ordered_json;
 
 ordered_json percentiles_json(const Percentiles& p) {
-  return {{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}};
+  // P50, P90, P99 and the SLO's own percentile (if any) in ascending order: "p95".
+  std::vector<std::pair<double, double>> at = {{50, p.p50}, {90, p.p90}, {99, p.p99}};
+  if (p.slo_percentile > 0)
+    at.insert(std::upper_bound(at.begin(), at.end(), std::pair{p.slo_percentile, 0.0}),
+              {p.slo_percentile, p.at_slo_percentile});
+  ordered_json j = {{"mean", p.mean}};
+  for (const auto& [percentile, value] : at) {
+    std::string key = percentile_name(percentile);
+    key[0] = 'p';
+    j[key] = value;
+  }
+  j["max"] = p.max;
+  return j;
 }
 
 ordered_json layout_json(const Layout& l) {

@@ -2,7 +2,7 @@
 // scenario): one writer each, so that the outputs cannot drift apart. Key order as
 // written (ordered_json); a writer that sorts its keys (nlohmann::json) converts.
 //
-//   j["ttft_s"] = io::percentiles_json(summary.ttft);   // {"mean", "p50", "p90", "p99", "max"}
+//   j["ttft_s"] = io::percentiles_json(summary.ttft);   // {"mean", "p50", ..., "max"}
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -12,6 +12,8 @@
 
 namespace quadrant::io {
 
+// {"mean", "p50", "p90", "p99", "max"}, and the SLO's own percentile in its place
+// ("p95" between "p90" and "p99") when it is none of those.
 nlohmann::ordered_json percentiles_json(const Percentiles& p);
 
 // {"tp", "ep", "pp", "dp_attention"}

@@ -1,6 +1,9 @@
 #include "sim/metrics/metrics.h"
 
+#include "sim/core/error.h"
+
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 
@@ -42,8 +45,30 @@ void sort_floats(std::vector<float>& v) {
 
 }  // namespace
 
-Percentiles percentiles(std::vector<float> v) {
+double Percentiles::at(double percentile) const {
+  if (percentile == 50) return p50;
+  if (percentile == 90) return p90;
+  if (percentile == 99) return p99;
+  if (*this == Percentiles{}) return 0;  // no run (a summary never filled): 0, as p50..p99
+  QUADRANT_CHECK_MSG(percentile == slo_percentile && slo_percentile > 0,
+                     percentile_name(percentile) + " was not computed (held: P50, P90, P99" +
+                         (slo_percentile > 0 ? ", " + percentile_name(slo_percentile) : "") + ")");
+  return at_slo_percentile;
+}
+
+std::string percentile_name(double percentile) {
+  char b[32];
+  const auto r = std::to_chars(b, b + sizeof b, percentile);  // shortest: 95, 99.9
+  std::string name = "P";
+  name.append(b, r.ptr);
+  return name;
+}
+
+Percentiles percentiles(std::vector<float> v, double slo_percentile) {
   Percentiles p;
+  const bool own =
+      slo_percentile > 0 && slo_percentile != 50 && slo_percentile != 90 && slo_percentile != 99;
+  if (own) p.slo_percentile = slo_percentile;
   if (v.empty()) return p;
   sort_floats(v);
   double sum = 0;
@@ -56,6 +81,7 @@ Percentiles percentiles(std::vector<float> v) {
   p.p50 = rank(50);
   p.p90 = rank(90);
   p.p99 = rank(99);
+  if (own) p.at_slo_percentile = rank(slo_percentile);
   p.max = v.back();
   return p;
 }
@@ -110,8 +136,8 @@ void RequestMetrics::fill(SimulationSummary& s, double window_s) const {
   s.requests_scored = static_cast<int64_t>(ttft_.size());
   s.input_tokens = input_tokens_;
   s.output_tokens = output_tokens_;
-  s.ttft = percentiles(ttft_);
-  s.tpot = percentiles(tpot_);
+  s.ttft = percentiles(ttft_, slo_.ttft_percentile);
+  s.tpot = percentiles(tpot_, slo_.tpot_percentile);
   s.e2e = percentiles(e2e_);
   s.queueing = percentiles(queue_);
   // Rejected requests after warm-up count against attainment: they missed their SLOs.

@@ -32,8 +32,9 @@
 
 namespace quadrant {
 
-// Percentiles by the nearest-rank method on a sorted copy (exact, deterministic).
-Percentiles percentiles(std::vector<float> values);
+// Percentiles by the nearest-rank method on a sorted copy (exact, deterministic), with
+// `slo_percentile` beside P50/P90/P99 when it is none of them (0: none).
+Percentiles percentiles(std::vector<float> values, double slo_percentile = 0);
 
 class RequestMetrics {
  public:

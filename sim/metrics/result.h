@@ -17,10 +17,22 @@
 
 namespace quadrant {
 
+// Latency percentiles by nearest rank. An SLO may name any percentile: the one it names
+// when that is none of 50, 90 and 99 (P95, P99.9) is computed beside them, so that every
+// SLO is judged on its own percentile, exactly.
 struct Percentiles {
   double mean = 0, p50 = 0, p90 = 0, p99 = 0, max = 0;  // seconds
+  double slo_percentile = 0;  // the SLO's own percentile when not 50/90/99; 0: none
+  double at_slo_percentile = 0;
+  // The value at `percentile`: p50, p90, p99 or the SLO's own (0 for every percentile of
+  // a summary never filled). Any other is an internal error: results are scored where
+  // the SLO is known (metrics.h's RequestMetrics).
+  double at(double percentile) const;
   bool operator==(const Percentiles&) const = default;
 };
+
+// "P90", "P95", "P99.9": a percentile's name in reports, columns and JSON keys ("p95").
+std::string percentile_name(double percentile);
 
 // Per request, compact (the benchmark runs a million of them).
 struct RequestRecord {

@@ -129,10 +129,29 @@ LengthSpec scaled_lengths(const LengthSpec& l, double k) {
   return out;
 }
 
-double percentile_at(const Percentiles& p, double percentile) {
-  if (percentile <= 50) return p.p50;
-  if (percentile <= 90) return p.p90;
-  return p.p99;
+SeedsSummary worst_of_seeds(const std::vector<RunSummary>& runs, const SloSpec& slo) {
+  SeedsSummary w;
+  if (runs.empty()) return w;
+  w.ttft.slo_percentile = runs.front().ttft.slo_percentile;
+  w.tpot.slo_percentile = runs.front().tpot.slo_percentile;
+  for (const RunSummary& r : runs) {
+    for (auto [a, b] : {std::pair{&w.ttft, &r.ttft}, std::pair{&w.tpot, &r.tpot}}) {
+      a->mean = std::max(a->mean, b->mean);
+      a->p50 = std::max(a->p50, b->p50);
+      a->p90 = std::max(a->p90, b->p90);
+      a->p99 = std::max(a->p99, b->p99);
+      a->max = std::max(a->max, b->max);
+      a->at_slo_percentile = std::max(a->at_slo_percentile, b->at_slo_percentile);
+    }
+    w.attainment = std::min(w.attainment, r.slo_attainment);
+    w.usd_per_million_tokens += r.usd_per_million_tokens / double(runs.size());
+    w.goodput_rps += r.goodput_rps / double(runs.size());
+  }
+  w.ttft_at_slo = w.ttft.at(slo.ttft_percentile);
+  w.tpot_at_slo = w.tpot.at(slo.tpot_percentile);
+  w.ttft_headroom = 1 - w.ttft_at_slo / slo.ttft.to_seconds();
+  w.tpot_headroom = 1 - w.tpot_at_slo / slo.tpot.to_seconds();
+  return w;
 }
 
 namespace {
@@ -209,8 +228,8 @@ RunSummary summarise(const SimulationResult& result, const Scenario& s, double r
     r.ttft_quantiles = quantiles(std::move(ttft));
     r.tpot_quantiles = quantiles(std::move(tpot));
   }
-  const bool ttft_ok = percentile_at(m.ttft, s.slo.ttft_percentile) <= s.slo.ttft.to_seconds();
-  const bool tpot_ok = percentile_at(m.tpot, s.slo.tpot_percentile) <= s.slo.tpot.to_seconds();
+  const bool ttft_ok = m.ttft.at(s.slo.ttft_percentile) <= s.slo.ttft.to_seconds();
+  const bool tpot_ok = m.tpot.at(s.slo.tpot_percentile) <= s.slo.tpot.to_seconds();
   const bool served = m.requests_rejected == 0 && m.requests_scored > 0;
   switch (judge) {
     case Judge::kPrefill:
@@ -737,8 +756,8 @@ class Planner {
     std::vector<RunSummary> runs = c.runs;
     if (c.n_minus_one_checked) runs.push_back(c.n_minus_one);
     for (const RunSummary& r : runs) {
-      ttft_bad |= percentile_at(r.ttft, s_.slo.ttft_percentile) > s_.slo.ttft.to_seconds();
-      tpot_bad |= percentile_at(r.tpot, s_.slo.tpot_percentile) > s_.slo.tpot.to_seconds();
+      ttft_bad |= r.ttft.at(s_.slo.ttft_percentile) > s_.slo.ttft.to_seconds();
+      tpot_bad |= r.tpot.at(s_.slo.tpot_percentile) > s_.slo.tpot.to_seconds();
     }
     if (c.n_minus_one_checked && c.mode == ServingMode::kDisaggregated) {
       // A pool of one instance cannot lose one: it needs a second.

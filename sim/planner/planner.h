@@ -257,8 +257,17 @@ WorkloadSpec probe_workload(const WorkloadSpec& w, const SloSpec& slo, double ra
 // Scales a length distribution (the mix analysis): every length times k, at least 1.
 LengthSpec scaled_lengths(const LengthSpec& l, double k);
 
-// The percentile of `p` the SLO names (50, 90 or 99; others round up to the next).
-double percentile_at(const Percentiles& p, double percentile);
+// A plan's runs over its seeds read conservatively, as the report and the terminal show
+// them: each latency percentile at its worst, attainment at its lowest, cost per token
+// and goodput their means; TTFT and TPOT at the SLO's own percentiles (exact:
+// Percentiles::at) and the headroom below each target (1 - value / target).
+struct SeedsSummary {
+  Percentiles ttft, tpot;
+  double ttft_at_slo = 0, tpot_at_slo = 0;  // seconds
+  double ttft_headroom = 0, tpot_headroom = 0;
+  double attainment = 1, usd_per_million_tokens = 0, goodput_rps = 0;
+};
+SeedsSummary worst_of_seeds(const std::vector<RunSummary>& runs, const SloSpec& slo);
 
 PlanResult plan(const Scenario& scenario, const Evaluator& evaluate, const PlanOptions& options);
 

@@ -81,6 +81,25 @@ TEST(ReportTest, CsvHasOneRowPerConfigurationAndPlan) {
   }
 }
 
+// The CSV's and the report's latency columns are those of the SLO's percentiles (they
+// were P90 whatever the SLO named).
+TEST(ReportTest, LatencyColumnsAreNamedAfterTheSlosPercentiles) {
+  Scenario s = testing::toy_scenario();
+  s.slo.ttft_percentile = 95;
+  s.slo.tpot_percentile = 75;
+  planner::PlanOptions o;
+  o.bound = testing::toy_bound;
+  const planner::PlanResult r = planner::plan(s, testing::fluid_evaluator(testing::toy_times()), o);
+  const std::string csv = candidates_csv(r);
+  const std::string header = csv.substr(0, csv.find('\n'));
+  EXPECT_NE(header.find(",ttft_p95_s,tpot_p75_s,"), std::string::npos) << header;
+  const std::string md = report_markdown(r);
+  EXPECT_NE(md.find("TTFT P95 (SLO"), std::string::npos);
+  EXPECT_NE(md.find("TPOT P75 (SLO"), std::string::npos);
+  EXPECT_EQ(md.find("P99 (SLO"), std::string::npos);
+  EXPECT_NE(candidates_csv(toy_plan(1)).find(",ttft_p90_s,tpot_p90_s,"), std::string::npos);
+}
+
 TEST(ReportTest, HtmlIsSelfContainedAndCarriesTheMarkdownTables) {
   const planner::PlanResult r = toy_plan(1);
   const std::string html = report_html(r);

@@ -21,7 +21,7 @@ planner::TaskResult every_field_set() {
   r.rate_per_s = 1.0 / 3;
   r.seed = 0xFFFFFFFFFFFFFFFFull;
   r.meets_slo = true;
-  r.ttft = {0.1, 0.2, 0.3, 0.4, std::nextafter(0.5, 1.0)};
+  r.ttft = {0.1, 0.2, 0.3, 0.4, std::nextafter(0.5, 1.0), 95, 0.35};
   r.tpot = {1e-3, 2e-3, 3e-3, 4e-3, 5e-300};
   r.slo_attainment = 0.95;
   r.goodput_rps = 10.5;

@@ -22,6 +22,35 @@ TEST(Percentiles, NearestRankOnSortedValues) {
   EXPECT_DOUBLE_EQ(percentiles({}).p50, 0.0);
 }
 
+// An SLO's own percentile is computed beside P50/P90/P99 by the same nearest rank, and
+// read back exactly: nothing rounds P95 to P99 or P75 to P90.
+TEST(Percentiles, TheSlosOwnPercentileIsExact) {
+  std::vector<float> v;
+  for (int i = 1000; i >= 1; --i) v.push_back(static_cast<float>(i));
+  for (double q : {95.0, 75.0, 99.9, 12.5}) {
+    const Percentiles p = percentiles(v, q);
+    EXPECT_EQ(p.slo_percentile, q);
+    EXPECT_DOUBLE_EQ(p.at(q), std::ceil(q / 100.0 * 1000)) << q;  // value k at rank k
+    EXPECT_DOUBLE_EQ(p.at(90), 900);
+    EXPECT_DOUBLE_EQ(p.at(99), 990);
+    EXPECT_DOUBLE_EQ(p.at(50), 500);
+  }
+  // 50, 90 and 99 are held anyway: nothing beside them.
+  EXPECT_EQ(percentiles(v, 90).slo_percentile, 0);
+  EXPECT_EQ(percentiles(v, 90), percentiles(v));
+  EXPECT_EQ(percentile_name(95), "P95");
+  EXPECT_EQ(percentile_name(99.9), "P99.9");
+  EXPECT_EQ(percentile_name(90), "P90");
+  // A summary never filled reads 0 anywhere, as its P50..P99.
+  EXPECT_EQ(Percentiles{}.at(95), 0);
+}
+
+TEST(PercentilesDeathTest, APercentileNotComputedIsAnInternalError) {
+  std::vector<float> v = {1, 2, 3};
+  EXPECT_DEATH(percentiles(v, 95).at(80), "P80 was not computed \\(held: P50, P90, P99, P95\\)");
+  EXPECT_DEATH(percentiles(v).at(95), "P95 was not computed");
+}
+
 // Large inputs take the radix sort: the same order, hence bit-identical figures (the
 // mean is summed in sorted order), as a comparison sort, negatives and zeros included.
 TEST(Percentiles, RadixSortAgreesWithAComparisonSort) {
@@ -95,6 +124,23 @@ TEST(RequestMetrics, WhenNothingFinishesByTheLastArrivalTheWindowRunsToTheLastFi
   SimulationSummary u;
   n.fill(u, 0.5);
   EXPECT_DOUBLE_EQ(u.throughput_rps, 1 / 0.5);
+}
+
+// The scored requests' TTFT and TPOT carry the SLO's own percentiles.
+TEST(RequestMetrics, ScoresEachSloOnItsOwnPercentile) {
+  SloSpec slo;
+  slo.ttft_percentile = 95;
+  slo.tpot_percentile = 75;
+  RequestMetrics m(slo, Duration::zero(), false);
+  const SimTime t0 = SimTime::start();
+  for (int i = 1; i <= 20; ++i)  // TTFT i ms, TPOT i ms
+    m.finish(i, t0, t0, t0 + Duration::millis(i), t0 + Duration::millis(i + i * 10), 8, 11);
+  SimulationSummary s;
+  m.fill(s, 1);
+  EXPECT_NEAR(s.ttft.at(95), 0.019, 1e-6);  // rank 19 of 20
+  EXPECT_NEAR(s.tpot.at(75), 0.015, 1e-6);  // rank 15 of 20
+  EXPECT_NEAR(s.ttft.at(99), 0.020, 1e-6);
+  EXPECT_NEAR(s.tpot.at(90), 0.018, 1e-6);
 }
 
 TEST(RequestMetrics, RequestsArrivingAfterTheScoredWindowAreNotScored) {

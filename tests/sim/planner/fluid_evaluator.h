@@ -33,8 +33,12 @@ struct FluidTimes {
 
 inline constexpr double kOverload = 1e9;  // seconds: the SLO is missed by far
 
-inline Percentiles flat(double v) {
-  return Percentiles{v, v, v, v, v};
+// Every percentile `v`, the SLO's own (`slo_percentile`, if not 50/90/99) included.
+inline Percentiles flat(double v, double slo_percentile = 0) {
+  Percentiles p{v, v, v, v, v};
+  if (slo_percentile != 50 && slo_percentile != 90 && slo_percentile != 99 && slo_percentile > 0)
+    p.slo_percentile = slo_percentile, p.at_slo_percentile = v;
+  return p;
 }
 
 inline SimulationResult fluid_evaluate(const FluidTimes& t, const Scenario& s) {
@@ -85,8 +89,8 @@ inline SimulationResult fluid_evaluate(const FluidTimes& t, const Scenario& s) {
     m.usd_per_hour = m.colocated_gpus * s.price_per_hour(p.gpu);
     m.cost_sources[p.gpu] = "test-double:fluid";
   }
-  m.ttft = flat(ttft);
-  m.tpot = flat(tpot);
+  m.ttft = flat(ttft, s.slo.ttft_percentile);
+  m.tpot = flat(tpot, s.slo.tpot_percentile);
   const bool ok = ttft <= s.slo.ttft.to_seconds() && tpot <= s.slo.tpot.to_seconds();
   const double n = s.workload.max_requests > 0 ? double(s.workload.max_requests)
                                                : rate * s.workload.duration.to_seconds();

@@ -54,7 +54,7 @@ TEST(PlanSimulatedTest, TheRecommendedPlanMeetsItsSlosOnEverySeed) {
   ASSERT_EQ(best.runs.size(), static_cast<size_t>(r.scenario.search.seeds));
   for (const RunSummary& run : best.runs) {
     EXPECT_GE(run.slo_attainment, r.scenario.slo.attainment);
-    EXPECT_LE(percentile_at(run.tpot, 90), r.scenario.slo.tpot.to_seconds());
+    EXPECT_LE(run.tpot.at(r.scenario.slo.tpot_percentile), r.scenario.slo.tpot.to_seconds());
     EXPECT_EQ(run.cost_sources.count(best.decode.gpu), 1u);
   }
   // No cheaper sized plan was confirmed to meet the SLOs.
@@ -91,8 +91,8 @@ TEST(PlanSimulatedTest, ToyPlanIsMinimal) {
     so.seed = s.seed;
     const SimulationSummary m = simulate(x, models, so).summary;
     return m.slo_attainment >= s.slo.attainment &&
-           percentile_at(m.ttft, s.slo.ttft_percentile) <= s.slo.ttft.to_seconds() &&
-           percentile_at(m.tpot, s.slo.tpot_percentile) <= s.slo.tpot.to_seconds();
+           m.ttft.at(s.slo.ttft_percentile) <= s.slo.ttft.to_seconds() &&
+           m.tpot.at(s.slo.tpot_percentile) <= s.slo.tpot.to_seconds();
   };
   EXPECT_TRUE(meets(best.prefill_instances, best.decode_instances));
   if (best.prefill_instances > 1) {

@@ -257,6 +257,34 @@ TEST(ProbeWindow, LongEnoughForAnOverloadedQueueToPassTheTtftSlo) {
   EXPECT_DOUBLE_EQ(probe_window(w, slo, 1000, 400).window_s, 50.0);
 }
 
+// A plan's seeds read conservatively, at the SLO's own percentiles: the worst of each,
+// the lowest attainment, the mean cost; headroom below the targets from those.
+TEST(PlannerTest, WorstOfSeedsReadsTheSlosOwnPercentiles) {
+  SloSpec slo;
+  slo.ttft = Duration::seconds(1);
+  slo.tpot = Duration::millis(40);
+  slo.ttft_percentile = 95;
+  slo.tpot_percentile = 90;
+  auto run = [](double ttft95, double tpot90, double attainment, double usd) {
+    RunSummary r;
+    r.ttft = {0.1, 0.2, 0.5, 2.0, 3.0, 95, ttft95};  // P99 2 s, over the SLO
+    r.tpot = {0.01, 0.01, tpot90, 0.05, 0.06};
+    r.slo_attainment = attainment;
+    r.usd_per_million_tokens = usd;
+    return r;
+  };
+  const SeedsSummary w =
+      worst_of_seeds({run(0.8, 0.030, 0.97, 1.0), run(0.6, 0.032, 0.95, 3.0)}, slo);
+  EXPECT_DOUBLE_EQ(w.ttft_at_slo, 0.8);  // P95, not P99's 2 s
+  EXPECT_DOUBLE_EQ(w.tpot_at_slo, 0.032);
+  EXPECT_NEAR(w.ttft_headroom, 0.2, 1e-12);
+  EXPECT_NEAR(w.tpot_headroom, 0.2, 1e-12);
+  EXPECT_DOUBLE_EQ(w.attainment, 0.95);
+  EXPECT_DOUBLE_EQ(w.usd_per_million_tokens, 2.0);
+  EXPECT_DOUBLE_EQ(w.ttft.p99, 2.0);
+  EXPECT_EQ(worst_of_seeds({}, slo).attainment, 1);
+}
+
 TEST(PlannerTest, NonPositiveTargetRateIsAnInputError) {
   Scenario s = toy_scenario();
   s.workload.arrival.rate_per_s = 0;
