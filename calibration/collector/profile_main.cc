@@ -3,7 +3,7 @@
 // (calibration/profile.h).
 //
 //   quadrant-profile --grid calibration/grids/h100.json --out $OUT [--gpu H100-SXM]
-//                    [--kernels-revision REV] [--only decode]
+//                    [--kernels-revision REV] [--only decode_attention,_ffn]
 //
 // Per shape: make_op, prepare, warm-up launches (which also time the op roughly), then
 // >= `repetitions` timed launches, each after an L2 flush (a memset over twice the L2),
@@ -215,6 +215,19 @@ struct Options {
   double metrics_seconds = 240;  // its time budget: shapes past it keep no counters
 };
 
+// --only: ops whose name contains one of the comma-separated substrings (all when empty).
+bool selected(const std::string& op, const std::string& only) {
+  if (only.empty()) return true;
+  size_t begin = 0;
+  while (begin <= only.size()) {
+    const size_t end = std::min(only.find(',', begin), only.size());
+    const std::string part = only.substr(begin, end - begin);
+    if (!part.empty() && op.find(part) != std::string::npos) return true;
+    begin = end + 1;
+  }
+  return false;
+}
+
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -243,7 +256,7 @@ Options parse(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: quadrant-profile --grid GRID.json --out DIR [--gpu KEY] "
-                   "[--kernels-revision REV] [--only SUBSTRING] [--no-metrics] "
+                   "[--kernels-revision REV] [--only SUBSTRING[,SUBSTRING...]] [--no-metrics] "
                    "[--metrics-seconds S]\n");
       std::exit(1);
     }
@@ -320,7 +333,7 @@ int main(int argc, char** argv) try {
   for (size_t e = 0; e < ops.size(); ++e) {
     cal::Node entry = ops.at(e);
     const std::string op = entry.string("quadrant");
-    if (!opt.only.empty() && op.find(opt.only) == std::string::npos) continue;
+    if (!selected(op, opt.only)) continue;
     cal::Node formats = entry.at("formats");
     const auto shapes = expand(entry);
     for (size_t fi = 0; fi < formats.size(); ++fi) {

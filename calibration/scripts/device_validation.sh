@@ -9,6 +9,10 @@
 # while nvidia-smi logs SM clock, power, temperature and clock-event reasons every 100 ms.
 #   OUT=/tmp/out KERNELS_REVISION=REV calibration/scripts/device_validation.sh
 #   ONLY_GRID=calibration/grids/hopper-active.json ...: that grid alone (active sampling)
+#   SETS="NAME=GRID ...": these collections instead, in this order (NAME as in profiles/)
+#   ONLY_OP=SUBSTRING: only the ops whose name contains it (quadrant-profile --only), e.g.
+#   the ops of new kernels re-collected in every set; METRICS="NAME ...": the sets that also
+#   get the hardware-counter pass (the baseline grid carries counters).
 # Writes $OUT/profiles.tgz (<set>/<gpu>/<op>.json), $OUT/logs.tgz, $OUT/smi.csv.gz.
 set -euo pipefail
 OUT=${OUT:-$PWD/out-validation}
@@ -24,24 +28,34 @@ nvidia-smi -q -d CLOCK,POWER,TEMPERATURE,PERFORMANCE > "$LOGS/smi-start.txt" 2>&
 generator=()
 command -v ninja > /dev/null && generator=(-G Ninja)
 t0=$(date +%s)
-if ! { cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DQUADRANT_CUDA_ONLY=ON -DQUADRANT_BUILD_TESTS=OFF "${generator[@]}" &&
+PROFILE=$BUILD/calibration/collector/quadrant-profile
+# PROFILE_BIN: a quadrant-profile built beforehand from the same tree (saves the build),
+# used only when every library it needs is found here.
+if [ -n "${PROFILE_BIN:-}" ] && [ -x "$PROFILE_BIN" ] && ! ldd "$PROFILE_BIN" | grep -q "not found"; then
+  PROFILE=$PROFILE_BIN
+  echo "prebuilt $PROFILE_BIN"
+elif ! { cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DQUADRANT_CUDA_ONLY=ON -DQUADRANT_BUILD_TESTS=OFF "${generator[@]}" &&
        cmake --build "$BUILD" -j "$(nproc)" --target quadrant-profile; } > "$LOGS/build.log" 2>&1; then
   tail -60 "$LOGS/build.log"
   tar czf "$OUT/logs.tgz" -C "$LOGS" .
   exit 1
 fi
 echo "build: $(( $(date +%s) - t0 )) s"
-collect() {  # collect NAME GRID: one process, timing only
-  local t=$(date +%s)
+collect() {  # collect NAME GRID: one process, timing only unless METRICS names it
+  local t=$(date +%s) extra=()
+  [ -n "${ONLY_OP:-}" ] && extra+=(--only "$ONLY_OP")
+  [[ " ${METRICS:-} " == *" $1 "* ]] || extra+=(--no-metrics)
   echo "== $1 ($2) at $(date -u +%H:%M:%S)" | tee -a "$LOGS/smi-marks.txt"
-  timeout "${PROFILE_TIMEOUT:-300}" "$BUILD"/calibration/collector/quadrant-profile --grid "$2" --out "$DATA/$1" \
-    --kernels-revision "${KERNELS_REVISION:-unknown}" --no-metrics > "$LOGS/$1.log" 2>&1 ||
+  timeout "${PROFILE_TIMEOUT:-300}" "$PROFILE" --grid "$2" --out "$DATA/$1" \
+    --kernels-revision "${KERNELS_REVISION:-unknown}" "${extra[@]}" > "$LOGS/$1.log" 2>&1 ||
     echo "$1: quadrant-profile exit $?"
   grep -E "^(wrote|collected|skip)" "$LOGS/$1.log" | head -20 || true
   echo "$1: $(( $(date +%s) - t )) s"
 }
 if [ -n "${ONLY_GRID:-}" ]; then  # one more fitting set alone (active sampling)
   collect "$(basename "$ONLY_GRID" .json)" "$ONLY_GRID"
+elif [ -n "${SETS:-}" ]; then
+  for set in $SETS; do collect "${set%%=*}" "${set#*=}"; done
 else
   collect probe-cool calibration/grids/clock_probe.json
   collect validation calibration/grids/validation.json
