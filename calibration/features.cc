@@ -95,11 +95,7 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
                           const kernels::ShapeParams& params, Features& f) {
   kernels::plan::LaunchPlan p;
   try {
-    // The committed profiles were recorded with the decode attention kernels before issue
-    // 15: their plans, until the profiles are re-collected with the current kernels.
-    kernels::plan::PlanOptions recorded;
-    recorded.recorded_decode_kernels = true;
-    p = kernels::plan::plan_launches(quadrant, format, params, kPlanSms, recorded);
+    p = kernels::plan::plan_launches(quadrant, format, params, kPlanSms);
   } catch (const std::exception&) {
     return false;
   }

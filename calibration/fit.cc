@@ -41,6 +41,10 @@ struct Form {
   bool occupancy = false;
   bool sched = false;  // compute term on the launch plan's scheduled FLOPs
   bool plan = false;   // per-wave, helper-kernel and busiest-slot byte terms
+  // The busiest slot's bytes as a third bound beside compute and HBM bytes (combined as
+  // they are) rather than a cost added to them: a few CTAs streaming their share at one
+  // CTA's pace, or all of them at the HBM's, whichever is slower.
+  bool overlap = false;
 };
 
 // Work units the GPU runs at once when a critical path is counted: one CTA per SM, the
@@ -56,12 +60,12 @@ double compute_of(const Features& x, bool padded, bool sched) {
   return padded ? std::max(x.padded_flops, kUnitSlots * x.unit_flops) : x.flops;
 }
 
-double combine(double a, double b, double q) {
-  if (q == 0) return std::max(a, b);
-  if (q == 1) return a + b;
-  const double m = std::max(a, b);
+double combine(double a, double b, double q, double c = 0) {
+  if (q == 0) return std::max({a, b, c});
+  if (q == 1) return a + b + c;
+  const double m = std::max({a, b, c});
   if (m <= 0) return 0;
-  return m * std::pow(std::pow(a / m, q) + std::pow(b / m, q), 1.0 / q);
+  return m * std::pow(std::pow(a / m, q) + std::pow(b / m, q) + std::pow(c / m, q), 1.0 / q);
 }
 
 // Coefficients of the parametric forms.
@@ -82,11 +86,11 @@ enum Coef {
 // busiest slot (few CTAs each streaming their share at a single CTA's bandwidth).
 double parametric(const Features& x, const Form& f, const double c[kCoefs]) {
   const double fill = x.parallelism > 0 ? 1 + c[kOccupancy] / x.parallelism : 1;
-  double t =
-      c[kOverhead] +
-      combine(c[kPerFlop] * compute_of(x, f.padded, f.sched), c[kPerByte] * x.bytes, f.q) * fill;
-  if (f.plan)
-    t += c[kPerWave] * x.waves + c[kPerAuxByte] * x.aux_bytes + c[kPerCritByte] * x.crit_bytes;
+  const double crit = c[kPerCritByte] * x.crit_bytes;
+  double t = c[kOverhead] + combine(c[kPerFlop] * compute_of(x, f.padded, f.sched),
+                                    c[kPerByte] * x.bytes, f.q, f.plan && f.overlap ? crit : 0) *
+                                fill;
+  if (f.plan) t += c[kPerWave] * x.waves + c[kPerAuxByte] * x.aux_bytes + (f.overlap ? 0 : crit);
   return t;
 }
 
@@ -207,6 +211,7 @@ Form form_of(const ComponentModel& m) {
   f.occupancy = m.occupancy > 0;
   f.sched = m.sched;
   f.plan = m.plan;
+  f.overlap = m.overlap;
   return f;
 }
 
@@ -278,6 +283,7 @@ std::string ComponentModel::form_label() const {
   if (padded) base += "/padded";
   if (sched) base += "/sched";
   if (plan) base += "/plan";
+  if (overlap) base += "/overlap";
   if (occupancy > 0) base += "/occupancy";
   if (form != "grid") return base;
   return "grid(" + base + ", " + std::to_string(neighbours) +
@@ -301,31 +307,41 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
   });
   const int k = std::clamp(folds, 2, static_cast<int>(sorted.size()));
 
-  const std::vector<Form> forms = {{"sum", 1, false},
-                                   {"pnorm", 2, false},
-                                   {"pnorm", 4, false},
-                                   {"max", 0, false},
-                                   {"sum", 1, true},
-                                   {"pnorm", 2, true},
-                                   {"pnorm", 4, true},
-                                   {"max", 0, true},
-                                   // the same with the occupancy factor
-                                   {"sum", 1, false, true},
-                                   {"pnorm", 2, false, true},
-                                   {"pnorm", 4, false, true},
-                                   {"max", 0, false, true},
-                                   {"sum", 1, true, true},
-                                   {"pnorm", 2, true, true},
-                                   {"max", 0, true, true},
-                                   // white-box: the launch plan's scheduled FLOPs and
-                                   // its per-wave, helper-kernel and busiest-slot terms
-                                   {"sum", 1, false, false, true, true},
-                                   {"pnorm", 2, false, false, true, true},
-                                   {"pnorm", 4, false, false, true, true},
-                                   {"max", 0, false, false, true, true},
-                                   {"sum", 1, false, false, false, true},
-                                   {"pnorm", 2, false, false, false, true},
-                                   {"max", 0, false, false, false, true}};
+  std::vector<Form> forms = {{"sum", 1, false},
+                             {"pnorm", 2, false},
+                             {"pnorm", 4, false},
+                             {"max", 0, false},
+                             {"sum", 1, true},
+                             {"pnorm", 2, true},
+                             {"pnorm", 4, true},
+                             {"max", 0, true},
+                             // the same with the occupancy factor
+                             {"sum", 1, false, true},
+                             {"pnorm", 2, false, true},
+                             {"pnorm", 4, false, true},
+                             {"max", 0, false, true},
+                             {"sum", 1, true, true},
+                             {"pnorm", 2, true, true},
+                             {"max", 0, true, true},
+                             // white-box: the launch plan's scheduled FLOPs and
+                             // its per-wave, helper-kernel and busiest-slot terms
+                             {"sum", 1, false, false, true, true},
+                             {"pnorm", 2, false, false, true, true},
+                             {"pnorm", 4, false, false, true, true},
+                             {"max", 0, false, false, true, true},
+                             {"sum", 1, false, false, false, true},
+                             {"pnorm", 2, false, false, false, true},
+                             {"max", 0, false, false, false, true}};
+  // The busiest slot's bytes as a bound beside compute and HBM bytes (overlap) in the
+  // kernels that stream their operands (decode attention's KV, the MoE FFN's expert
+  // weights), where a few CTAs each stream their share at one CTA's pace and many are
+  // bound by the HBM: two bounds on the same bytes, the slower one sets the time. Not in
+  // the compute-bound prefill attention and the dense GEMM (cuBLASLt's own tiling).
+  if (component == "decode_attention" || component == "moe_ffn" || component == "decode_ffn" ||
+      component == "prefill_ffn")
+    for (const double q : {2.0, 4.0, 0.0})
+      for (const bool sched : {true, false})
+        forms.push_back({q == 0 ? "max" : "pnorm", q, false, false, sched, true, true});
   struct Near {
     int neighbours = 3;
     bool by_parallelism = false;
@@ -340,6 +356,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     m.padded = f.padded;
     m.sched = f.sched;
     m.plan = f.plan;
+    m.overlap = f.overlap;
     double c[kCoefs];
     fit_parametric(train, f, c);
     m.overhead_ns = c[kOverhead];
@@ -387,6 +404,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     if (forms[i].padded) label += "/padded";
     if (forms[i].sched) label += "/sched";
     if (forms[i].plan) label += "/plan";
+    if (forms[i].overlap) label += "/overlap";
     if (forms[i].occupancy) label += "/occupancy";
     candidates.emplace_back(label, e);
     if (score(e) < best_score) {
@@ -713,6 +731,7 @@ std::string model_to_json(const ModelFile& m) {
               {"padded", c.padded},
               {"sched", c.sched},
               {"plan", c.plan},
+              {"overlap", c.overlap},
               {"q", c.q},
               {"overhead_ns", c.overhead_ns},
               {"ns_per_flop", c.ns_per_flop},
@@ -828,6 +847,7 @@ ModelFile read_model(const std::string& file) {
     c.padded = n.at("padded").boolean();
     c.sched = n.has("sched") && n.at("sched").boolean();
     c.plan = n.has("plan") && n.at("plan").boolean();
+    c.overlap = n.has("overlap") && n.at("overlap").boolean();
     c.q = n.at("q").non_negative();
     c.overhead_ns = n.at("overhead_ns").non_negative();
     c.ns_per_flop = n.at("ns_per_flop").non_negative();

@@ -52,6 +52,7 @@ struct ComponentModel {
   bool padded = false;       // compute term on tile-padded FLOPs
   bool sched = false;        // compute term on the launch plan's scheduled FLOPs
   bool plan = false;         // with the launch plan's per-wave and byte terms
+  bool overlap = false;      // plan forms: busiest-slot bytes combined with F and B, not added
   double q = 1;              // pnorm exponent (1: sum; 0: max)
   double overhead_ns = 0;
   double ns_per_flop = 0;

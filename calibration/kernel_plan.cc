@@ -6,6 +6,8 @@
 #include <queue>
 #include <utility>
 
+#include "kernels/plan/dispatch.h"
+
 namespace quadrant::calibration {
 
 namespace {
@@ -85,19 +87,26 @@ double expected_tiles_per_bin(double n, double bins, double tile) {
 KernelPlan decode_attention_plan(const std::vector<int64_t>& kv_lens, int heads, int kv_heads,
                                  int head_dim, double kv_bytes, int v_dim) {
   KernelPlan p;
-  p.path = kv_bytes < 2 && head_dim == 128 ? "mma" : "simt";
+  const bool fp8 = kv_bytes < 2;
+  p.path = head_dim == 128 ? "mma" : "simt";
   const double batch = static_cast<double>(kv_lens.size());
   if (kv_lens.empty() || heads <= 0 || kv_heads <= 0) return p;
-  // decode_attention.cu: GB query heads per CTA (a GQA group, at most 8); about eight CTAs
-  // per SM, chunks of at least 256 tokens rounded to 64.
-  const int gb = std::min(std::max(1, heads / kv_heads), 8);
-  const double groups = heads / gb;
-  const double max_len = static_cast<double>(*std::max_element(kv_lens.begin(), kv_lens.end()));
-  const double want = std::max(1.0, ceil_div(8.0 * kPlanSms, batch * groups));
-  const double chunk = std::max(256.0, ceil_div(ceil_div(max_len, want), 64) * 64);
-  const double splits = ceil_div(max_len, chunk);
-  // __launch_bounds__(128, GB >= 8 ? 2 : 3); the FP8 tensor-core kernel (128, 3).
-  p.slots = kPlanSms * (p.path == "mma" || gb < 8 ? 3.0 : 2.0);
+  // decode_attention.cu: GB query heads per CTA (a GQA group, at most 8), the split count
+  // of the kernels' own heuristic (kernels/plan/dispatch.h). The shapes this mirror plans
+  // are those the kernels refuse: a GQA group that does not divide 8 takes the split of
+  // the next group they run, a head dim they lack (MLA's 576-wide latent) that of the
+  // nearest they have.
+  const int group = std::max(1, heads / kv_heads);
+  const int legal = group > 8 ? (group + 7) / 8 * 8 : group > 4 ? 8 : group > 2 ? 4 : group;
+  const int dim = head_dim <= 64 ? 64 : head_dim <= 128 ? 128 : 256;
+  const int64_t max_len = *std::max_element(kv_lens.begin(), kv_lens.end());
+  const kernels::plan::DecodeSplit split = kernels::plan::decode_attention_split(
+      static_cast<int64_t>(batch), legal * kv_heads, kv_heads, dim, fp8, max_len, kPlanSms);
+  const int gb = std::min(group, 8);
+  const double groups = std::ceil(static_cast<double>(heads) / gb);
+  const double chunk = split.chunk;
+  const double splits = ceil_div(static_cast<double>(max_len), chunk);
+  p.slots = kPlanSms * kernels::plan::decode_ctas_per_sm(split.tensor_cores, fp8, gb);
   std::vector<Cta> ctas;
   ctas.reserve(static_cast<size_t>(batch * groups * splits));
   const double per_token_bytes = (head_dim + (v_dim < 0 ? head_dim : v_dim)) * kv_bytes;
@@ -111,9 +120,14 @@ KernelPlan decode_attention_plan(const std::vector<int64_t>& kv_lens, int heads,
   p.ctas = static_cast<double>(ctas.size());
   p.waves = ceil_div(p.ctas, p.slots);
   std::tie(p.sched_flops, p.crit_bytes) = list_schedule(ctas, p.slots);
-  // Split partials (output and log-sum-exp, float) written then read by the combine, and
-  // the BF16 output.
-  p.aux_bytes = batch * heads * splits * (head_dim + 1) * 4.0 * 2 + batch * heads * head_dim * 2.0;
+  // Split partials (output and log-sum-exp, float) of the sequences with more than one
+  // split, written then read by the combine, and the BF16 output.
+  double merged = 0;
+  for (int64_t len : kv_lens) {
+    const double n = ceil_div(static_cast<double>(len), chunk);
+    merged += n > 1 ? n : 0;
+  }
+  p.aux_bytes = merged * heads * (head_dim + 1) * 4.0 * 2 + batch * heads * head_dim * 2.0;
   return p;
 }
 

@@ -80,20 +80,6 @@ DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int h
   return s;
 }
 
-DecodeSplit decode_attention_split_recorded(int64_t batch, int heads, int kv_heads, int head_dim,
-                                            bool fp8, int64_t max_kv_len, int sm_count,
-                                            bool tensor_cores_allowed) {
-  DecodeSplit s = decode_attention_split(batch, heads, kv_heads, head_dim, fp8, max_kv_len,
-                                         sm_count, tensor_cores_allowed);  // the shape checks
-  s.tensor_cores = tensor_cores_allowed && fp8 && head_dim == 128;
-  const int64_t ctas = batch * (heads / s.heads_per_cta);
-  const int64_t want = std::max<int64_t>(1, (8 * int64_t(sm_count) + ctas - 1) / ctas);
-  s.chunk =
-      static_cast<int>(std::max<int64_t>(256, ((max_kv_len + want - 1) / want + 63) / 64 * 64));
-  s.max_splits = static_cast<int>((max_kv_len + s.chunk - 1) / s.chunk);
-  return s;
-}
-
 int prefill_default_variant(bool fp8) {
   // The fastest measured (PERF.md run 4): BF16 ping-pong (2), FP8 three consumers (4).
   return fp8 ? 4 : 2;

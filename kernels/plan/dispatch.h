@@ -69,13 +69,6 @@ DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int h
                                    int64_t max_kv_len, int sm_count,
                                    bool tensor_cores_allowed = true, int splits = 0);
 
-// The split count of the decode kernels before issue 15 (launch_plan.h,
-// PlanOptions::recorded_decode_kernels): chunks of at least 256 tokens aiming at 8 CTAs per
-// SM; tensor cores for E4M3 at head dim 128 only.
-DecodeSplit decode_attention_split_recorded(int64_t batch, int heads, int kv_heads, int head_dim,
-                                            bool fp8, int64_t max_kv_len, int sm_count,
-                                            bool tensor_cores_allowed = true);
-
 // ---- prefill attention ----
 // Kernel variants: -1 the mma.sync kernel (FA2 structure); 0..7 the sm_90a wgmma kernel
 // (sm90_prefill_attention.h: 2 = BF16 ping-pong, 4 = FP8 three consumer warpgroups).

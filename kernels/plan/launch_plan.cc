@@ -146,70 +146,6 @@ LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int 
   return p;
 }
 
-// The decode attention kernels before issue 15 (the committed calibration profiles and
-// engine logs were recorded with them): the CUDA-core split kernel for BF16 and the first
-// E4M3 mma kernel, their split count, a combine CTA per (sequence, head). Kept, unchanged,
-// until the profiles are re-collected (PlanOptions::recorded_decode_kernels).
-LaunchPlan plan_decode_recorded(const std::string& format, const ShapeParams& shape, int sms,
-                                const PlanOptions& options) {
-  if (format != "bf16" && format != "fp8")
-    throw std::invalid_argument("decode_attention: format must be bf16 or fp8, got '" + format +
-                                "'");
-  const DecodeAttentionShape s = parse_decode_attention(shape);
-  const bool fp8 = format == "fp8";
-  const int d = s.head_dim;
-  const DecodeSplit split = decode_attention_split_recorded(
-      s.batch, s.heads, s.kv_heads, d, fp8, s.max_kv_len(), sms, options.decode_tensor_cores);
-  const int gb = split.heads_per_cta, head_groups = s.heads / gb;
-  int64_t split_rows = 0;  // splits that run, over the sequences
-  for (int64_t len : s.kv_lens) split_rows += ceil_div(len, split.chunk);
-  const double kv_tokens = double(s.kv_tokens()), elem = fp8 ? 1.0 : 2.0;
-  const double partial_bytes = double(split_rows) * s.heads * (d + 1) * 4.0;
-
-  LaunchPlan p;
-  p.variant = "sm90_" + format + (split.tensor_cores ? "_mma" : "") + "_decode_attention";
-  p.choices = {{"heads_per_cta", gb},
-               {"chunk", split.chunk},
-               {"split_kv", split.max_splits},
-               {"tensor_cores", split.tensor_cores ? 1 : 0}};
-  const std::string kv = fp8 ? "e4m3" : "bf16";
-  std::string name;
-  int smem = 0, per_sm = 0;
-  if (split.tensor_cores) {
-    name = "decode_attention_fp8_mma_kernel<" + std::to_string(gb) + ">";
-    smem = 4 * gb * (2 + 128) * 4;  // per warp: m, l and the 128-wide accumulator rows
-    per_sm = 3;
-  } else {
-    name = "decode_attention_split_kernel<" + kv + ", " + std::to_string(d) + ", " +
-           std::to_string(gb) + ">";
-    const int groups = 4 * (32 / (d / 8));  // lane groups of 8 elements per token
-    smem = groups * gb * (2 + d) * 4;
-    per_sm = gb >= 8 ? 2 : 3;
-  }
-  KernelLaunch split_launch =
-      launch(name, int64_t(split.max_splits) * head_groups * s.batch, kDecodeThreads, smem, per_sm,
-             double(split_rows) * head_groups, sms);
-  split_launch.flops = 4.0 * kv_tokens * s.heads * d;
-  std::vector<Item> items;  // launch order: split fastest, then head group, then sequence
-  for (int64_t len : s.kv_lens)
-    for (int g = 0; g < head_groups; ++g)
-      for (int64_t sp = 0; sp < ceil_div(len, split.chunk); ++sp) {
-        const double tokens = double(std::min<int64_t>(split.chunk, len - sp * split.chunk));
-        items.push_back({4.0 * tokens * gb * d, 2.0 * tokens * d * elem + gb * (d + 1) * 4.0});
-      }
-  schedule(items, int64_t(sms) * per_sm, split_launch);
-  split_launch.bytes =
-      2.0 * kv_tokens * s.kv_heads * d * elem + double(s.batch) * s.heads * d * 2.0 + partial_bytes;
-  p.launches.push_back(split_launch);
-  KernelLaunch combine = launch("decode_attention_combine_kernel<" + std::to_string(d) + ">",
-                                int64_t(s.heads) * s.batch, d, 0, std::min(32, kThreadsPerSm / d),
-                                double(s.heads) * double(s.batch), sms);
-  combine.flops = 3.0 * double(split_rows) * s.heads * d;
-  combine.bytes = partial_bytes + double(s.batch) * s.heads * d * 2.0;
-  p.launches.push_back(combine);
-  return p;
-}
-
 LaunchPlan plan_prefill(const std::string& format, const ShapeParams& shape, int sms,
                         const PlanOptions& options) {
   if (format != "bf16" && format != "fp8")
@@ -475,8 +411,7 @@ LaunchPlan plan_launches(const std::string& quadrant, const std::string& format,
   if (sm_count < 1) throw std::invalid_argument("plan_launches: sm_count must be >= 1");
   LaunchPlan p;
   if (quadrant == "decode_attention")
-    p = options.recorded_decode_kernels ? plan_decode_recorded(format, shape, sm_count, options)
-                                        : plan_decode(format, shape, sm_count, options);
+    p = plan_decode(format, shape, sm_count, options);
   else if (quadrant == "prefill_attention")
     p = plan_prefill(format, shape, sm_count, options);
   else if (quadrant == "prefill_ffn" || quadrant == "decode_ffn")

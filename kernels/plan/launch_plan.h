@@ -68,10 +68,6 @@ struct LaunchPlan {
 struct PlanOptions {
   int prefill_variant = -2;  // kDefaultVariant
   bool decode_tensor_cores = true;
-  // Decode attention as the kernels before issue 15 launched it (the kernels the committed
-  // calibration profiles were recorded with): calibration fits on these plans until the
-  // profiles are re-collected with the current kernels.
-  bool recorded_decode_kernels = false;
 };
 
 // quadrant: prefill_attention, decode_attention, prefill_ffn, decode_ffn, dense_gemm;

@@ -99,6 +99,42 @@ TEST(Fit, WaveQuantisationIsModelled) {
   EXPECT_LT(m.heldout.median, 0.03) << m.form_label();
 }
 
+// A streaming kernel whose few CTAs each stream their share at one CTA's pace, or whose
+// many CTAs are bound by the HBM: t = c0 + max(bytes / HBM rate, busiest-slot bytes / slot
+// rate). The overlap forms (the busiest slot as a third bound, not an added cost) fit it;
+// prefill attention (compute-bound) is not offered them.
+TEST(Fit, BusiestSlotBoundOverlapsTheHbmBound) {
+  std::vector<Sample> samples;
+  for (double b : {1e7, 3e7, 1e8, 3e8, 1e9, 3e9})
+    for (double crit : {5e7, 2e8, 8e8, 3.2e9, 1.28e10}) {
+      Features x{b / 50, b / 50, b};
+      x.sched_flops = x.flops;
+      x.crit_bytes = crit;
+      x.waves = 1;
+      samples.push_back({x, 3000 + std::max(b * 0.25, crit * 0.004), 0, ""});
+    }
+  const ComponentModel m = fit_component("decode_attention", "bf16", samples);
+  EXPECT_TRUE(m.overlap) << m.form_label();
+  EXPECT_LT(m.heldout.p95, 0.02) << m.form_label();
+  for (const auto& [name, e] : m.candidates) {
+    if (name.find("/plan") != std::string::npos && name.find("/overlap") == std::string::npos) {
+      EXPECT_GT(e.p95, 2 * m.heldout.p95) << name;
+    }
+  }
+  const ComponentModel p = fit_component("prefill_attention", "bf16", samples);
+  for (const auto& [name, e] : p.candidates)
+    EXPECT_EQ(name.find("/overlap"), std::string::npos) << name;
+  // The form survives the model file.
+  ModelFile f;
+  f.gpu = "H200";
+  f.components.push_back(m);
+  const ModelFile r = read_model(write_temp("overlap.json", model_to_json(f)));
+  ASSERT_EQ(r.components.size(), 1u);
+  EXPECT_TRUE(r.components[0].overlap);
+  for (const Sample& s : samples)
+    EXPECT_NEAR(r.components[0].predict_ns(s.x), m.predict_ns(s.x), 1e-9 * m.predict_ns(s.x));
+}
+
 // Attention kernels dispatch by head dims: a model per variant, an unprofiled head dim
 // answered by the nearest variant and flagged.
 TEST(Fit, VariantsAreFoundExactlyOrByNearestHeadDim) {

@@ -47,13 +47,10 @@ TEST(KernelPlan, DecodeAttentionCtasMatchTheRecordedGrids) {
           lens(s, "kv_len", "kv_len_min"), static_cast<int>(s.params.at("heads")),
           static_cast<int>(s.params.at("kv_heads")), static_cast<int>(s.params.at("head_dim")),
           s.format == "bf16" ? 2 : 1);
-      // The kernels' own plan (what calibration fits on: that of the kernels the profiles
-      // were recorded with) and the mirror (its fallback).
-      kernels::plan::PlanOptions recorded;
-      recorded.recorded_decode_kernels = true;
+      // The kernels' own plan (what calibration fits on) and the mirror (its fallback).
       const auto kp = kernels::plan::plan_launches(
           "decode_attention", s.format, kernels::ShapeParams(s.params.begin(), s.params.end()),
-          kPlanSms, recorded);
+          kPlanSms);
       for (const KernelRecord& k : s.kernels)
         if (k.name.find("combine") == std::string::npos) {
           EXPECT_EQ(grid_ctas(k), plan.ctas) << shape_key(s);

@@ -64,27 +64,6 @@ TEST(LaunchPlan, DecodeAttentionSplitGridWavesAndBytes) {
   EXPECT_LT(u.launches[0].work_items, double(u.launches[0].grid));
 }
 
-TEST(LaunchPlan, DecodeAttentionAsTheRecordedProfilesRanIt) {
-  // The kernels before issue 15 (what calibration fits on until re-collection): BF16 on the
-  // CUDA-core kernel, 64 x 8 CTAs want ceil(1056 / 512) = 3 splits of 1408 tokens, a
-  // combine CTA of 128 threads per (sequence, head).
-  PlanOptions recorded;
-  recorded.recorded_decode_kernels = true;
-  const ShapeParams shape = {
-      {"batch", 64}, {"kv_len", 4096}, {"heads", 32}, {"kv_heads", 8}, {"head_dim", 128}};
-  const LaunchPlan p = plan_launches("decode_attention", "bf16", shape, 132, recorded);
-  EXPECT_EQ(p.choice("split_kv"), 3);
-  EXPECT_EQ(p.choice("chunk"), 1408);
-  EXPECT_EQ(p.launches[0].kernel, "decode_attention_split_kernel<bf16, 128, 4>");
-  EXPECT_EQ(p.launches[0].grid, 3 * 8 * 64);
-  EXPECT_EQ(p.launches[0].ctas_per_sm, 3);
-  EXPECT_EQ(p.launches[1].grid, 32 * 64);
-  EXPECT_EQ(p.launches[1].block, 128);
-  const LaunchPlan f = plan_launches("decode_attention", "fp8", shape, 132, recorded);
-  EXPECT_EQ(f.variant, "sm90_fp8_mma_decode_attention");
-  EXPECT_EQ(f.launches[0].kernel, "decode_attention_fp8_mma_kernel<4>");
-}
-
 TEST(LaunchPlan, PrefillAttentionTilesAndVariants) {
   const ShapeParams shape = {
       {"batch", 2}, {"seq_len", 300}, {"heads", 8}, {"kv_heads", 2}, {"head_dim", 128}};
