@@ -82,6 +82,7 @@ void add_plan(Features& f, const KernelPlan& p) {
   f.crit_bytes = p.crit_bytes;
   f.waves = p.waves;
   f.aux_bytes = p.aux_bytes;
+  f.serial_bytes = p.serial_bytes;
 }
 
 // The plan features from the kernels' own launch plans (kernels/plan/launch_plan.h: the
@@ -100,11 +101,17 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
     return false;
   }
   const double total = p.flops();
-  f.sched_flops = f.crit_bytes = f.waves = f.aux_bytes = 0;
+  f.sched_flops = f.crit_bytes = f.waves = f.aux_bytes = f.serial_bytes = 0;
   const bool ffn = quadrant == "prefill_ffn" || quadrant == "decode_ffn";
   for (const kernels::plan::KernelLaunch& l : p.launches) {
     if (l.flops < 0.05 * total) {
       f.aux_bytes += l.bytes;
+      // The split-KV combine: a warp merges one row's partials (head_dim + 1 floats per
+      // split), its rounds over the slots one after another.
+      if (quadrant == "decode_attention" && l.kernel.find("combine") != std::string::npos &&
+          p.choice("split_kv") > 1)
+        f.serial_bytes += std::ceil(l.waves - 1e-9) * static_cast<double>(p.choice("split_kv")) *
+                          (static_cast<double>(params.at("head_dim")) + 1) * 4;
       continue;
     }
     const double slots = static_cast<double>(kPlanSms) * std::max(1, l.ctas_per_sm);

@@ -36,6 +36,11 @@ struct Features {
   double crit_bytes = 0;
   double waves = 0;
   double aux_bytes = 0;
+  // Bytes one warp of a helper kernel reads one after another: the split-KV combine merges
+  // each (sequence, head) row's partials in one warp, so the row of the most splits is a
+  // serial path that the helper's total bytes (spread over the GPU) do not show. 0 when
+  // no helper has one.
+  double serial_bytes = 0;
 };
 
 // "prefill_attention", "prefill_ffn", "decode_attention", "decode_ffn".

@@ -77,6 +77,7 @@ enum Coef {
   kPerWave,
   kPerAuxByte,
   kPerCritByte,
+  kPerSerialByte,
   kCoefs
 };
 
@@ -90,7 +91,9 @@ double parametric(const Features& x, const Form& f, const double c[kCoefs]) {
   double t = c[kOverhead] + combine(c[kPerFlop] * compute_of(x, f.padded, f.sched),
                                     c[kPerByte] * x.bytes, f.q, f.plan && f.overlap ? crit : 0) *
                                 fill;
-  if (f.plan) t += c[kPerWave] * x.waves + c[kPerAuxByte] * x.aux_bytes + (f.overlap ? 0 : crit);
+  if (f.plan)
+    t += c[kPerWave] * x.waves + c[kPerAuxByte] * x.aux_bytes + (f.overlap ? 0 : crit) +
+         c[kPerSerialByte] * x.serial_bytes;
   return t;
 }
 
@@ -99,9 +102,10 @@ double parametric(const Features& x, const Form& f, const double c[kCoefs]) {
 // NNLS).
 void linear_start(const std::vector<Sample>& s, const Form& f, double c[kCoefs]) {
   std::fill(c, c + kCoefs, 0.0);
-  const int idx[6] = {kOverhead, kPerFlop, kPerByte, kPerWave, kPerAuxByte, kPerCritByte};
-  const int terms = f.plan ? 6 : 3;
-  bool active[6] = {true, true, true, true, true, true};
+  const int idx[7] = {kOverhead,   kPerFlop,     kPerByte,      kPerWave,
+                      kPerAuxByte, kPerCritByte, kPerSerialByte};
+  const int terms = f.plan ? 7 : 3;
+  bool active[7] = {true, true, true, true, true, true, true};
   for (int round = 0; round < 6; ++round) {
     std::vector<int> cols;
     for (int j = 0; j < terms; ++j)
@@ -111,8 +115,10 @@ void linear_start(const std::vector<Sample>& s, const Form& f, double c[kCoefs])
     Eigen::VectorXd b = Eigen::VectorXd::Ones(static_cast<Eigen::Index>(s.size()));
     for (size_t i = 0; i < s.size(); ++i) {
       const Features& x = s[i].x;
-      const double v[6] = {
-          1.0, compute_of(x, f.padded, f.sched), x.bytes, x.waves, x.aux_bytes, x.crit_bytes};
+      const double v[7] = {1.0,           compute_of(x, f.padded, f.sched),
+                           x.bytes,       x.waves,
+                           x.aux_bytes,   x.crit_bytes,
+                           x.serial_bytes};
       for (size_t k = 0; k < cols.size(); ++k)
         a(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(k)) = v[cols[k]] / s[i].t_ns;
     }
@@ -232,8 +238,8 @@ double distance(const Point& a, const Point& b, bool by_parallelism) {
 }  // namespace
 
 double ComponentModel::base_ns(const Features& x) const {
-  const double c[kCoefs] = {overhead_ns, ns_per_flop,     ns_per_byte,     occupancy,
-                            ns_per_wave, ns_per_aux_byte, ns_per_crit_byte};
+  const double c[kCoefs] = {overhead_ns, ns_per_flop,     ns_per_byte,      occupancy,
+                            ns_per_wave, ns_per_aux_byte, ns_per_crit_byte, ns_per_serial_byte};
   return parametric(x, form_of(*this), c);
 }
 
@@ -366,6 +372,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     m.ns_per_wave = c[kPerWave];
     m.ns_per_aux_byte = c[kPerAuxByte];
     m.ns_per_crit_byte = c[kPerCritByte];
+    m.ns_per_serial_byte = c[kPerSerialByte];
     if (grid) {
       m.points = train;
       m.neighbours = near.neighbours;
@@ -740,6 +747,7 @@ std::string model_to_json(const ModelFile& m) {
               {"ns_per_wave", c.ns_per_wave},
               {"ns_per_aux_byte", c.ns_per_aux_byte},
               {"ns_per_crit_byte", c.ns_per_crit_byte},
+              {"ns_per_serial_byte", c.ns_per_serial_byte},
               {"neighbours", c.neighbours},
               {"near_by_parallelism", c.near_by_parallelism},
               {"range",
@@ -766,7 +774,8 @@ std::string model_to_json(const ModelFile& m) {
     Json pts = Json::array();
     for (const Sample& s : c.points)
       pts.push_back({s.x.flops, s.x.padded_flops, s.x.bytes, s.x.parallelism, s.t_ns,
-                     s.x.unit_flops, s.x.sched_flops, s.x.crit_bytes, s.x.waves, s.x.aux_bytes});
+                     s.x.unit_flops, s.x.sched_flops, s.x.crit_bytes, s.x.waves, s.x.aux_bytes,
+                     s.x.serial_bytes});
     j["points"] = pts;
     out += (i ? ",\n" : "\n") + j.dump();
   }
@@ -857,6 +866,7 @@ ModelFile read_model(const std::string& file) {
     c.ns_per_wave = optional("ns_per_wave");
     c.ns_per_aux_byte = optional("ns_per_aux_byte");
     c.ns_per_crit_byte = optional("ns_per_crit_byte");
+    c.ns_per_serial_byte = optional("ns_per_serial_byte");
     if (c.ns_per_flop == 0 && c.ns_per_byte == 0 && c.overhead_ns == 0)
       n.fail("a model with every cost zero predicts nothing");
     c.neighbours = static_cast<int>(n.integer("neighbours"));
@@ -888,10 +898,10 @@ ModelFile read_model(const std::string& file) {
     Node pts = n.at("points");
     for (size_t p = 0; p < pts.size(); ++p) {
       Node pt = pts.at(p);
-      if (pt.size() != 5 && pt.size() != 6 && pt.size() != 10)
+      if (pt.size() != 5 && pt.size() != 6 && pt.size() != 10 && pt.size() != 11)
         pt.fail(
             "expected [flops, padded_flops, bytes, parallelism, t_ns, unit_flops, sched_flops, "
-            "crit_bytes, waves, aux_bytes] (the last 5 or 1 may be left out)");
+            "crit_bytes, waves, aux_bytes, serial_bytes] (the last 6, 5 or 1 may be left out)");
       Sample s;
       s.x.flops = pt.at(size_t{0}).non_negative();
       s.x.padded_flops = pt.at(size_t{1}).non_negative();
@@ -899,7 +909,8 @@ ModelFile read_model(const std::string& file) {
       s.x.parallelism = pt.at(size_t{3}).non_negative();
       s.t_ns = pt.at(size_t{4}).positive();
       if (pt.size() >= 6) s.x.unit_flops = pt.at(size_t{5}).non_negative();
-      if (pt.size() == 10) {
+      if (pt.size() == 11) s.x.serial_bytes = pt.at(size_t{10}).non_negative();
+      if (pt.size() >= 10) {
         s.x.sched_flops = pt.at(size_t{6}).non_negative();
         s.x.crit_bytes = pt.at(size_t{7}).non_negative();
         s.x.waves = pt.at(size_t{8}).non_negative();

@@ -57,11 +57,12 @@ struct ComponentModel {
   double overhead_ns = 0;
   double ns_per_flop = 0;
   double ns_per_byte = 0;
-  double occupancy = 0;         // work units at which a shape runs 2x slower than a full GPU
-  double ns_per_wave = 0;       // per round of CTAs over the SMs (plan forms)
-  double ns_per_aux_byte = 0;   // per byte of the helper kernels (plan forms)
-  double ns_per_crit_byte = 0;  // per byte of the busiest slot, times the slots (plan forms)
-  std::vector<Sample> points;   // the grid form's shapes
+  double occupancy = 0;           // work units at which a shape runs 2x slower than a full GPU
+  double ns_per_wave = 0;         // per round of CTAs over the SMs (plan forms)
+  double ns_per_aux_byte = 0;     // per byte of the helper kernels (plan forms)
+  double ns_per_crit_byte = 0;    // per byte of the busiest slot, times the slots (plan forms)
+  double ns_per_serial_byte = 0;  // per byte one helper warp reads in sequence (plan forms)
+  std::vector<Sample> points;     // the grid form's shapes
   int neighbours = 3;
   bool near_by_parallelism = false;           // grid distance also over log work units
   Features lo, hi;                            // range of the fitted shapes

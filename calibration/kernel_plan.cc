@@ -128,6 +128,9 @@ KernelPlan decode_attention_plan(const std::vector<int64_t>& kv_lens, int heads,
     merged += n > 1 ? n : 0;
   }
   p.aux_bytes = merged * heads * (head_dim + 1) * 4.0 * 2 + batch * heads * head_dim * 2.0;
+  // The combine: a warp per (sequence, head) row, 4 rows per CTA, 16 CTAs per SM.
+  if (splits > 1)
+    p.serial_bytes = ceil_div(batch * heads, kPlanSms * 16.0 * 4) * splits * (head_dim + 1) * 4.0;
   return p;
 }
 

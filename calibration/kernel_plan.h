@@ -25,13 +25,14 @@ namespace quadrant::calibration {
 inline constexpr int kPlanSms = 132;
 
 struct KernelPlan {
-  std::string path;        // the code path the launcher picks ("wgmma", "mma16", ...)
-  double ctas = 0;         // CTAs (or work items of a persistent kernel) of the main kernels
-  double slots = 0;        // CTAs resident at once: SMs x CTAs per SM
-  double waves = 0;        // rounds of CTAs over the slots (the last one partial)
-  double sched_flops = 0;  // slots x FLOPs (scheduled, padding included) of the busiest slot
-  double crit_bytes = 0;   // slots x bytes the busiest slot reads
-  double aux_bytes = 0;    // bytes of helper kernels (split-KV combine, V transpose, routing)
+  std::string path;         // the code path the launcher picks ("wgmma", "mma16", ...)
+  double ctas = 0;          // CTAs (or work items of a persistent kernel) of the main kernels
+  double slots = 0;         // CTAs resident at once: SMs x CTAs per SM
+  double waves = 0;         // rounds of CTAs over the slots (the last one partial)
+  double sched_flops = 0;   // slots x FLOPs (scheduled, padding included) of the busiest slot
+  double crit_bytes = 0;    // slots x bytes the busiest slot reads
+  double aux_bytes = 0;     // bytes of helper kernels (split-KV combine, V transpose, routing)
+  double serial_bytes = 0;  // bytes one helper warp reads in sequence (features.h)
 };
 
 // decode_attention.cu: split-KV over a paged cache. kv_lens: one per sequence.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "calibration/kernel_plan.h"
+#include "kernels/plan/launch_plan.h"
 #include "sim/core/error.h"
 #include "sim/model/accounting.h"
 
@@ -85,6 +87,26 @@ TEST(Features, SpreadLengthsAreSummedAsTheKernelSpreadsThem) {
   EXPECT_EQ(t.compute_format, NumberFormat::kFp8);
   // Causal pairs of two 100-token sequences.
   EXPECT_DOUBLE_EQ(core_features(t).flops, 2.0 * 2 * (100 * 101 / 2) * 8 * (192 + 128));
+}
+
+// The split-KV combine merges a row's partials in one warp: the row of the most splits is
+// a serial path of splits x (head_dim + 1) floats, as the kernels' plan splits the shape;
+// none without a split. The mirror (shapes the kernels refuse) says the same.
+TEST(Features, SerialBytesFollowTheCombinesLongestRow) {
+  ProfileShape p;
+  p.format = "bf16";
+  p.params = {{"batch", 1},    {"kv_len", 16384}, {"heads", 2},
+              {"kv_heads", 1}, {"head_dim", 128}, {"block_size", 16}};
+  const auto plan = kernels::plan::plan_launches(
+      "decode_attention", "bf16", kernels::ShapeParams(p.params.begin(), p.params.end()), 132);
+  const int64_t splits = plan.choice("split_kv");
+  ASSERT_GT(splits, 8);  // one sequence: spread over the SMs
+  const Features f = profile_features("decode_attention", p, "f", "p");
+  EXPECT_DOUBLE_EQ(f.serial_bytes, double(splits) * 129 * 4);
+  EXPECT_DOUBLE_EQ(decode_attention_plan({16384}, 2, 1, 128, 2).serial_bytes, f.serial_bytes);
+  p.params["batch"] = 512;  // many sequences: one split each, no combine
+  p.params["kv_len"] = 256;
+  EXPECT_EQ(profile_features("decode_attention", p, "f", "p").serial_bytes, 0);
 }
 
 TEST(Features, PaddedFlopsRoundEachExpertUpToATile) {
