@@ -149,6 +149,20 @@ inline constexpr int kMoeWgmmaBlockN = 256;  // wgmma grouped GEMM
 inline constexpr int kMoeWgmmaBlockM = 128;
 inline constexpr int kMoeWgmmaThreads = 384;  // producer + two consumer warpgroups
 inline constexpr int kMoeGemmThreads = 256;   // mma.sync grouped GEMMs (both)
+// The weighted combine: a thread per 8 output columns of a token, CTAs of 128 threads.
+inline constexpr int kMoeCombineThreads = 128;
+constexpr int64_t moe_combine_ctas_per_token(int64_t hidden) {
+  return (hidden / 8 + kMoeCombineThreads - 1) / kMoeCombineThreads;
+}
+inline constexpr int kMoeScheduleThreads = 32;  // the device-side tile schedule: one warp
+// Routing (top-k, counts, schedule, scatter) as one CTA up to this many (token, expert) slots,
+// else as a memset and four launches over the slots. Off (0) until the one-CTA kernel has
+// passed its checks on the H200 (no device was lent when it was written).
+inline constexpr int kMoeFusedRouteThreads = 1024;
+inline constexpr int64_t kMoeFusedRouteMaxSlots = 0;
+constexpr bool moe_fused_route(int64_t tokens, int top_k) {
+  return tokens * top_k <= kMoeFusedRouteMaxSlots;
+}
 // mma.sync grouped GEMM (16-row tiles): three stages of A (16 x 128 bytes) and W (128 x 128).
 constexpr int moe_mma_smem_bytes() {
   return 3 * (16 * 128 + 128 * 128);

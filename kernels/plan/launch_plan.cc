@@ -264,18 +264,24 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
     p.launches.push_back(std::move(l));
   };
   const int small = kThreadsPerSm / 256;
-  add(launch("moe_topk_kernel<float>", ceil_div(s.tokens, 8), 256, 0, small,
-             double(ceil_div(s.tokens, 8)), sms),
-      0.0, double(s.tokens) * s.experts * 4.0 + r * 8.0);
-  add(launch("cudaMemsetAsync(counts)", 0, 0, 0, 1, 0, sms), 0.0, s.experts * 4.0);
-  add(launch("moe_count_kernel", ceil_div(rows, 256), 256, 0, small, double(ceil_div(rows, 256)),
-             sms),
-      0.0, r * 4.0);
-  add(launch("moe_schedule_kernel", 1, 1, 0, 1, 1, sms), 0.0, s.experts * 12.0 + er.m_tiles * 16.0,
-      true);
-  add(launch("moe_scatter_kernel", ceil_div(rows, 256), 256, 0, small, double(ceil_div(rows, 256)),
-             sms),
-      0.0, r * 12.0);
+  if (moe_fused_route(s.tokens, s.top_k)) {
+    // One CTA: top-k, counts, schedule and scatter.
+    add(launch("moe_route_fused_kernel<float>", 1, kMoeFusedRouteThreads, 0, 1, 1, sms), 0.0,
+        double(s.tokens) * s.experts * 4.0 + r * 28.0 + s.experts * 12.0 + er.m_tiles * 16.0, true);
+  } else {
+    add(launch("moe_topk_kernel<float>", ceil_div(s.tokens, 8), 256, 0, small,
+               double(ceil_div(s.tokens, 8)), sms),
+        0.0, double(s.tokens) * s.experts * 4.0 + r * 8.0);
+    add(launch("cudaMemsetAsync(counts)", 0, 0, 0, 1, 0, sms), 0.0, s.experts * 4.0);
+    add(launch("moe_count_kernel", ceil_div(rows, 256), 256, 0, small, double(ceil_div(rows, 256)),
+               sms),
+        0.0, r * 4.0);
+    add(launch("moe_schedule_kernel", 1, kMoeScheduleThreads, 0, 1, 1, sms), 0.0,
+        s.experts * 12.0 + er.m_tiles * 16.0, true);
+    add(launch("moe_scatter_kernel", ceil_div(rows, 256), 256, 0, small,
+               double(ceil_div(rows, 256)), sms),
+        0.0, r * 12.0);
+  }
   const int64_t gather = ceil_div(rows * s.hidden / 128, 8);
   add(launch(std::string("moe_gather_kernel<") + (bf16 ? "bf16" : "e4m3") + ">", gather, 256, 0,
              small, double(gather), sms),
@@ -337,8 +343,10 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
         4.0 * r * in, r * 2 * in * 2.0 + r * in * a_elem + (scaled ? r * in / 128 * 4.0 : 0.0));
   }
   gemm(g2, false);
-  add(launch("moe_combine_kernel", s.tokens, 256, 0, small, double(s.tokens), sms), 2.0 * r * h,
-      r * h * 2.0 + double(s.tokens) * h * 2.0 + r * 8.0);
+  const int64_t combine = s.tokens * moe_combine_ctas_per_token(s.hidden);
+  add(launch("moe_combine_kernel", combine, kMoeCombineThreads, 0,
+             kThreadsPerSm / kMoeCombineThreads, double(combine), sms),
+      2.0 * r * h, r * h * 2.0 + double(s.tokens) * h * 2.0 + r * 8.0);
   if (lt) p.notes.push_back("cuBLASLt picks its kernels at run time: their grids are not planned");
   return p;
 }

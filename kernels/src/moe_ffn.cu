@@ -44,13 +44,13 @@ constexpr int kBn = plan::kMoeMmaBlockN, kBkBytes = 128, kStages = 3,
 
 // ---- routing and permutation ----
 
+// One warp: token's top-k experts and their softmax weights (over the top k).
 template <class Score>
-__global__ void moe_topk_kernel(const Score* __restrict__ scores, int tokens, int experts,
-                                int top_k, int32_t* __restrict__ ids, float* __restrict__ weights) {
+__device__ __forceinline__ void topk_one_token(const Score* __restrict__ scores, int token,
+                                               int experts, int top_k, int lane,
+                                               int32_t* __restrict__ ids,
+                                               float* __restrict__ weights) {
   constexpr int kPerLane = kMaxExperts / 32;
-  const int token = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (token >= tokens) return;
   float s[kPerLane];
 #pragma unroll
   for (int i = 0; i < kPerLane; ++i) {
@@ -93,36 +93,81 @@ __global__ void moe_topk_kernel(const Score* __restrict__ scores, int tokens, in
   if (lane < top_k) weights[size_t(token) * top_k + lane] /= sum;
 }
 
+template <class Score>
+__global__ void moe_topk_kernel(const Score* __restrict__ scores, int tokens, int experts,
+                                int top_k, int32_t* __restrict__ ids, float* __restrict__ weights) {
+  const int token = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  if (token < tokens) topk_one_token(scores, token, experts, top_k, threadIdx.x % 32, ids, weights);
+}
+
 __global__ void moe_count_kernel(const int32_t* __restrict__ ids, int slots,
                                  int32_t* __restrict__ counts) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < slots) atomicAdd(&counts[ids[i]], 1);
 }
 
-// One thread: experts are few (<= 256) and this keeps the schedule on the device, so
-// that a step is one stream of launches without a host round trip (graph-capturable).
+// One warp: experts are few (<= 256) and this keeps the schedule on the device, so that a
+// step is one stream of launches without a host round trip (graph-capturable). Lane l takes
+// a run of consecutive experts; a warp scan gives each run its first row and m-tile (one
+// thread walking the experts took 5.7-8.7 us on the H200, ncu: a dependent load per expert).
 // Per m-tile of bm rows: its expert, first row, and the first m-tile and m-tile count of
 // that expert (the wgmma path orders its tiles by them).
-__global__ void moe_schedule_kernel(const int32_t* __restrict__ counts, int experts, int bm,
-                                    int32_t* offsets, int32_t* fill, int32_t* tile_expert,
-                                    int32_t* tile_row, int32_t* tile_first, int32_t* tile_count,
-                                    int32_t* num_tiles) {
-  int row = 0, tiles = 0;
-  for (int e = 0; e < experts; ++e) {
+__device__ __forceinline__ void schedule_warp(const int32_t* counts, int experts, int bm,
+                                              int32_t* offsets, int32_t* fill, int32_t* tile_expert,
+                                              int32_t* tile_row, int32_t* tile_first,
+                                              int32_t* tile_count, int32_t* num_tiles, int lane) {
+  constexpr int kPerLane = kMaxExperts / 32;
+  const int per = (experts + 31) / 32;
+  const int e0 = min(lane * per, experts), e1 = min(e0 + per, experts);
+  int c[kPerLane], my_rows = 0, my_tiles = 0;
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    c[i] = e0 + i < e1 ? counts[e0 + i] : 0;
+    my_rows += c[i];
+    my_tiles += (c[i] + bm - 1) / bm;
+  }
+  int row = my_rows, tiles = my_tiles;  // inclusive scan over the lanes
+#pragma unroll
+  for (int off = 1; off < 32; off *= 2) {
+    const int r = __shfl_up_sync(0xffffffffu, row, off),
+              t = __shfl_up_sync(0xffffffffu, tiles, off);
+    if (lane >= off) {
+      row += r;
+      tiles += t;
+    }
+  }
+  const int total_rows = __shfl_sync(0xffffffffu, row, 31);
+  const int total_tiles = __shfl_sync(0xffffffffu, tiles, 31);
+  row -= my_rows;
+  tiles -= my_tiles;
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    const int e = e0 + i;
+    if (e >= e1) break;
     offsets[e] = row;
     fill[e] = row;
-    const int first = tiles, count = (counts[e] + bm - 1) / bm;
-    for (int r = 0; r < counts[e]; r += bm) {
+    const int first = tiles, count = (c[i] + bm - 1) / bm;
+    for (int r = 0; r < c[i]; r += bm) {
       tile_expert[tiles] = e;
       tile_row[tiles] = row + r;
       tile_first[tiles] = first;
       tile_count[tiles] = count;
       ++tiles;
     }
-    row += counts[e];
+    row += c[i];
   }
-  offsets[experts] = row;
-  *num_tiles = tiles;
+  if (lane == 0) {
+    offsets[experts] = total_rows;
+    *num_tiles = total_tiles;
+  }
+}
+
+__global__ void __launch_bounds__(plan::kMoeScheduleThreads)
+    moe_schedule_kernel(const int32_t* __restrict__ counts, int experts, int bm, int32_t* offsets,
+                        int32_t* fill, int32_t* tile_expert, int32_t* tile_row, int32_t* tile_first,
+                        int32_t* tile_count, int32_t* num_tiles) {
+  schedule_warp(counts, experts, bm, offsets, fill, tile_expert, tile_row, tile_first, tile_count,
+                num_tiles, threadIdx.x);
 }
 
 __global__ void moe_scatter_kernel(const int32_t* __restrict__ ids, int slots, int top_k,
@@ -133,6 +178,42 @@ __global__ void moe_scatter_kernel(const int32_t* __restrict__ ids, int slots, i
   const int row = atomicAdd(&fill[ids[i]], 1);
   row_token[row] = i / top_k;
   slot_row[i] = row;
+}
+
+// Decode sizes (plan::moe_fused_route): top-k, counts, schedule and scatter in one CTA, one
+// launch instead of a memset and four (each 2-5 us at one token on the H200, ncu). Counts
+// and the fill cursors live in shared memory; __syncthreads orders the global writes of one
+// stage before the next reads them. scores == nullptr: the ids are given.
+template <class Score>
+__global__ void __launch_bounds__(plan::kMoeFusedRouteThreads)
+    moe_route_fused_kernel(const Score* __restrict__ scores, const int32_t* given_ids, int tokens,
+                           int experts, int top_k, int bm, int32_t* ids_out,
+                           float* __restrict__ weights, int32_t* counts, int32_t* offsets,
+                           int32_t* tile_expert, int32_t* tile_row, int32_t* tile_first,
+                           int32_t* tile_count, int32_t* num_tiles, int32_t* __restrict__ row_token,
+                           int32_t* __restrict__ slot_row) {
+  __shared__ int32_t s_count[kMaxExperts], s_fill[kMaxExperts];
+  constexpr int kWarps = plan::kMoeFusedRouteThreads / 32;
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int slots = tokens * top_k;
+  for (int e = tid; e < experts; e += blockDim.x) s_count[e] = 0;
+  if (scores)
+    for (int t = warp; t < tokens; t += kWarps)
+      topk_one_token(scores, t, experts, top_k, lane, ids_out, weights);
+  __syncthreads();
+  const int32_t* ids = scores ? ids_out : given_ids;
+  for (int i = tid; i < slots; i += blockDim.x) atomicAdd(&s_count[ids[i]], 1);
+  __syncthreads();
+  if (warp == 0)
+    schedule_warp(s_count, experts, bm, offsets, s_fill, tile_expert, tile_row, tile_first,
+                  tile_count, num_tiles, lane);
+  for (int e = tid; e < experts; e += blockDim.x) counts[e] = s_count[e];
+  __syncthreads();
+  for (int i = tid; i < slots; i += blockDim.x) {
+    const int row = atomicAdd(&s_fill[ids[i]], 1);
+    row_token[row] = i / top_k;
+    slot_row[i] = row;
+  }
 }
 
 // One warp per (row, 128 columns): copy, or quantise to E4M3 with the block's amax.
@@ -200,22 +281,45 @@ __global__ void moe_act_kernel(const bf16* __restrict__ h, const int32_t* __rest
               a_scale + row * scale_row_stride + blk * scale_blk_stride, lane);
 }
 
-__global__ void moe_combine_kernel(const bf16* __restrict__ y, const int32_t* __restrict__ slot_row,
-                                   const float* __restrict__ weights, int top_k, int hidden,
-                                   bf16* __restrict__ out) {
+// out[t] = sum_j weight[t][j] y[slot_row[t][j]]: a thread per 8 columns of a token, the
+// top-k rows' loads issued together, 8 at a time. (One CTA per token looping over the
+// columns waited an L2 round trip per column step and expert: 46 us at 1 to 64 tokens on
+// the H200, ncu, about a third of the FP8 step at 1 token.)
+__global__ void __launch_bounds__(plan::kMoeCombineThreads)
+    moe_combine_kernel(const bf16* __restrict__ y, const int32_t* __restrict__ slot_row,
+                       const float* __restrict__ weights, int top_k, int hidden,
+                       bf16* __restrict__ out) {
+  constexpr int kBatch = 8;
   const int t = blockIdx.x;
-  for (int c = threadIdx.x * 2; c < hidden; c += blockDim.x * 2) {
-    float2 sum = {0, 0};
-    for (int j = 0; j < top_k; ++j) {
-      const float w = weights[size_t(t) * top_k + j];
-      const float2 v = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(
-          y + size_t(slot_row[t * top_k + j]) * hidden + c));
-      sum.x += w * v.x;
-      sum.y += w * v.y;
+  const int c = (blockIdx.y * blockDim.x + threadIdx.x) * 8;
+  if (c >= hidden) return;
+  const int32_t* rows = slot_row + size_t(t) * top_k;
+  const float* w = weights + size_t(t) * top_k;
+  float sum[8] = {};
+  for (int j0 = 0; j0 < top_k; j0 += kBatch) {
+    uint4 v[kBatch];
+    float wj[kBatch];
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const bool on = j0 + u < top_k;
+      wj[u] = on ? w[j0 + u] : 0.0f;
+      v[u] = on ? *reinterpret_cast<const uint4*>(y + size_t(rows[j0 + u]) * hidden + c)
+                : make_uint4(0, 0, 0, 0);
     }
-    *reinterpret_cast<__nv_bfloat162*>(out + size_t(t) * hidden + c) =
-        __floats2bfloat162_rn(sum.x, sum.y);
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const uint32_t words[4] = {v[u].x, v[u].y, v[u].z, v[u].w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&words[i]));
+        sum[2 * i] = fmaf(wj[u], f.x, sum[2 * i]);
+        sum[2 * i + 1] = fmaf(wj[u], f.y, sum[2 * i + 1]);
+      }
+    }
   }
+  *reinterpret_cast<uint4*>(out + size_t(t) * hidden + c) =
+      make_uint4(pack_bf16x2(sum[0], sum[1]), pack_bf16x2(sum[2], sum[3]),
+                 pack_bf16x2(sum[4], sum[5]), pack_bf16x2(sum[6], sum[7]));
 }
 
 // ---- grouped GEMM: out[r][n] = sum_k A[r][k] * W[expert(r)][n][k] ----
@@ -699,12 +803,10 @@ int64_t scale_blk_stride(const MoeLayout& l) {
   return l.path == plan::MoeGemmPath::kWgmma ? l.rows : 1;
 }
 
-// Routing, the device-side schedule, the permutation and the gather (with quantisation).
-// ids / weights: the given top-k, or nullptr to take it from the logits.
-template <Fmt F>
-void moe_route(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnBuffers& b,
-               cudaStream_t stream) {
-  using AType = std::conditional_t<F == Fmt::kBf16, bf16, fp8>;
+// Routing as separate launches over the slots (prefill sizes): top-k, counts, the schedule
+// (one warp), the scatter.
+void moe_route_launches(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnBuffers& b,
+                        cudaStream_t stream) {
   const int slots = static_cast<int>(l.rows);
   const int32_t* ids = b.topk_ids;
   if (b.router_logits) {
@@ -722,13 +824,37 @@ void moe_route(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnBuffers& 
   QK_CUDA_CHECK(cudaMemsetAsync(l.counts, 0, sizeof(int32_t) * p.experts, stream));
   moe_count_kernel<<<(slots + 255) / 256, 256, 0, stream>>>(ids, slots, l.counts);
   QK_LAUNCH_CHECK("moe_count_kernel");
-  moe_schedule_kernel<<<1, 1, 0, stream>>>(l.counts, p.experts, l.bm, l.offsets, l.fill,
-                                           l.tile_expert, l.tile_row, l.tile_first, l.tile_count,
-                                           l.num_tiles);
+  moe_schedule_kernel<<<1, plan::kMoeScheduleThreads, 0, stream>>>(
+      l.counts, p.experts, l.bm, l.offsets, l.fill, l.tile_expert, l.tile_row, l.tile_first,
+      l.tile_count, l.num_tiles);
   QK_LAUNCH_CHECK("moe_schedule_kernel");
   moe_scatter_kernel<<<(slots + 255) / 256, 256, 0, stream>>>(ids, slots, p.top_k, l.fill,
                                                               l.row_token, l.slot_row);
   QK_LAUNCH_CHECK("moe_scatter_kernel");
+}
+
+// Routing, the device-side schedule, the permutation and the gather (with quantisation).
+// ids / weights: the given top-k, or nullptr to take it from the logits.
+template <Fmt F>
+void moe_route(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnBuffers& b,
+               cudaStream_t stream) {
+  using AType = std::conditional_t<F == Fmt::kBf16, bf16, fp8>;
+  if (plan::moe_fused_route(p.tokens, p.top_k)) {
+    const int t = static_cast<int>(p.tokens);
+    if (b.router_logits && b.logits_bf16)
+      moe_route_fused_kernel<bf16><<<1, plan::kMoeFusedRouteThreads, 0, stream>>>(
+          static_cast<const bf16*>(b.router_logits), nullptr, t, p.experts, p.top_k, l.bm, l.ids,
+          l.weights, l.counts, l.offsets, l.tile_expert, l.tile_row, l.tile_first, l.tile_count,
+          l.num_tiles, l.row_token, l.slot_row);
+    else
+      moe_route_fused_kernel<float><<<1, plan::kMoeFusedRouteThreads, 0, stream>>>(
+          static_cast<const float*>(b.router_logits), b.topk_ids, t, p.experts, p.top_k, l.bm,
+          l.ids, l.weights, l.counts, l.offsets, l.tile_expert, l.tile_row, l.tile_first,
+          l.tile_count, l.num_tiles, l.row_token, l.slot_row);
+    QK_LAUNCH_CHECK("moe_route_fused_kernel");
+  } else {
+    moe_route_launches(p, l, b, stream);
+  }
   const int64_t gather_warps = l.rows * p.hidden / 128;
   moe_gather_kernel<AType><<<static_cast<unsigned>((gather_warps + 7) / 8), 256, 0, stream>>>(
       static_cast<const bf16*>(b.x), l.row_token, l.offsets, p.experts, static_cast<int>(p.hidden),
@@ -838,7 +964,9 @@ void moe_gemms(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnWeights& 
 
 void moe_combine(const MoeFfnProblem& p, const MoeLayout& l, const float* weights,
                  const MoeFfnBuffers& b, cudaStream_t stream) {
-  moe_combine_kernel<<<static_cast<unsigned>(p.tokens), 256, 0, stream>>>(
+  const dim3 grid(static_cast<unsigned>(p.tokens),
+                  static_cast<unsigned>(plan::moe_combine_ctas_per_token(p.hidden)));
+  moe_combine_kernel<<<grid, plan::kMoeCombineThreads, 0, stream>>>(
       l.y, l.slot_row, weights, p.top_k, static_cast<int>(p.hidden), static_cast<bf16*>(b.out));
   QK_LAUNCH_CHECK("moe_combine_kernel");
 }

@@ -236,8 +236,10 @@ std::vector<Case> check_cases() {
   }
   for (const char* f : {"bf16", "fp8", "w4a8", "bf16_cublaslt"}) {
     base.push_back({"prefill_ffn", f, "200 tok 8e top2 (wgmma)", ffn(200, 8, 2, 512, 256), ""});
-    if (std::string(f) != "bf16_cublaslt")
+    if (std::string(f) != "bf16_cublaslt") {
       base.push_back({"decode_ffn", f, "5 tok 16e top4 (mma.sync)", ffn(5, 16, 4, 256, 384), ""});
+      base.push_back({"decode_ffn", f, "48 tok 8e top4 (mma.sync)", ffn(48, 8, 4, 256, 384), ""});
+    }
   }
   for (const char* f : {"bf16", "fp8"})
     base.push_back({"dense_gemm", f, "100x256x512", {{"m", 100}, {"n", 256}, {"k", 512}}, ""});

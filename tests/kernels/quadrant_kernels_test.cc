@@ -504,7 +504,11 @@ INSTANTIATE_TEST_SUITE_P(
                       MoeCase{MoeFormat::kFp8, 400, false}, MoeCase{MoeFormat::kW4a8, 400, false},
                       MoeCase{MoeFormat::kBf16, 400, true, true},
                       MoeCase{MoeFormat::kFp8, 400, false, true},
-                      MoeCase{MoeFormat::kW4a8, 24, true, true}),
+                      MoeCase{MoeFormat::kW4a8, 24, true, true},
+                      // 30 rows per expert: two 16-row tiles each
+                      MoeCase{MoeFormat::kFp8, 120, false, true},
+                      // 4200 slots: routing as separate launches, not the one-CTA kernel
+                      MoeCase{MoeFormat::kBf16, 2100, false}),
     [](const auto& param_info) {
       const MoeCase& c = param_info.param;
       const char* f = c.format == MoeFormat::kBf16  ? "bf16"

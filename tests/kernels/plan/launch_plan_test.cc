@@ -128,14 +128,27 @@ TEST(LaunchPlan, MoeFfnPathsAndLaunches) {
   const LaunchPlan d = plan_launches("decode_ffn", "fp8", shape, 132);
   EXPECT_EQ(d.choice("gemm_path"), 0);
   EXPECT_EQ(d.choice("block_m"), 16);
-  ASSERT_EQ(d.launches.size(), 10u);  // routing (5 + memset), gate/up, act, down, combine
+  // routing (4 + memset), gather, gate/up, act, down, combine
+  const int routing = moe_fused_route(64, 8) ? 1 : 5;
+  ASSERT_EQ(d.launches.size(), 5u + routing);
   const ExpectedRouting er = expected_routing(64, 8, 128, 16);
-  const KernelLaunch& g1 = d.launches[6];
+  const KernelLaunch& g1 = d.launches[routing + 1];
   EXPECT_TRUE(g1.expected);
   EXPECT_EQ(g1.grid, (2 * 768 / 128) * (512 / 16 + 128));
   EXPECT_NEAR(g1.work_items, 12 * er.m_tiles, 1e-9);
   EXPECT_NEAR(g1.flops, 2.0 * 512 * 1536 * 2048, 1);
   EXPECT_GT(g1.bytes, er.active_experts * 1536 * 2048);  // the active experts' E4M3 weights
+  const KernelLaunch& combine = d.launches.back();
+  EXPECT_EQ(combine.kernel, "moe_combine_kernel");
+  EXPECT_EQ(combine.grid, 64 * 2);  // 2048 columns: 2 CTAs of 128 threads x 8 columns per token
+  EXPECT_EQ(combine.block, 128);
+  if (routing == 1) {
+    EXPECT_EQ(d.launches[0].kernel, "moe_route_fused_kernel<float>");  // 512 slots: one CTA
+    EXPECT_EQ(d.launches[0].block, 1024);
+  } else {
+    EXPECT_EQ(d.launches[3].kernel, "moe_schedule_kernel");
+    EXPECT_EQ(d.launches[3].block, 32);  // one warp
+  }
   shape["tokens"] = 8192;
   const LaunchPlan w = plan_launches("prefill_ffn", "w4a8", shape, 132);
   EXPECT_EQ(w.choice("gemm_path"), 1);
