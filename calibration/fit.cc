@@ -791,6 +791,7 @@ std::string model_to_json(const ModelFile& m) {
                    {"per_token_ns", o.per_token_ns},
                    {"decode_per_row_ns", o.decode_per_row_ns},
                    {"per_active_expert_ns", o.per_active_expert_ns},
+                   {"expert_tile_rows", o.expert_tile_rows},
                    {"graph_buckets", o.graph_buckets},
                    {"prefill_attention", o.prefill_attention},
                    {"decode_attention", o.decode_attention},
@@ -940,6 +941,13 @@ ModelFile read_model(const std::string& file) {
                                                        : o.per_seq_ns + o.per_token_ns;
       o.per_active_expert_ns =
           n.has("per_active_expert_ns") ? n.at("per_active_expert_ns").non_negative() : 0;
+      if (n.has("expert_tile_rows")) {
+        const int64_t tile = n.at("expert_tile_rows").integer();
+        if (tile < 0 || tile > 1 << 20)
+          n.at("expert_tile_rows")
+              .fail("expected 0 (active experts) or rows per tile, got " + std::to_string(tile));
+        o.expert_tile_rows = static_cast<int>(tile);
+      }
       if (n.has("graph_buckets")) {
         const Node b = n.at("graph_buckets");
         for (size_t k = 0; k < b.size(); ++k) {

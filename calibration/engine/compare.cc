@@ -158,6 +158,9 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
       const StepRecord& s = run.steps[i];
       const StepCost cost = costs.cost(step_batch(s));
       predicted.push_back(static_cast<double>(cost.total.ns()));
+      mc.attention_ns.push_back(
+          static_cast<double>((cost.prefill_attention + cost.decode_attention).ns()));
+      mc.ffn_ns.push_back(static_cast<double>(cost.ffn.ns()));
       launch += static_cast<double>(std::max<int64_t>(0, s.wall_ns - s.gpu_ns));
       host += static_cast<double>(s.host_ns);
       if (s.parts_ns.empty()) continue;
@@ -355,8 +358,12 @@ std::string comparison_json(const std::vector<CaseComparison>& cases) {
 }
 
 std::string step_errors_csv(const CaseComparison& c, const EngineRun& run) {
+  static const char* kParts[] = {"attention", "gemm", "ffn", "other"};
   std::string out = "step,prefill_seqs,prefill_tokens,decode_seqs,decode_context,eager,measured_ns";
   for (const ModelComparison& m : c.models) put(out, {",", m.model, "_ns"});
+  for (const char* p : kParts) put(out, {",measured_", p, "_ns"});
+  for (const ModelComparison& m : c.models)
+    put(out, {",", m.model, "_attention_ns,", m.model, "_ffn_ns"});
   out += "\n";
   for (size_t i = 0; i < run.steps.size(); ++i) {
     const StepRecord& s = run.steps[i];
@@ -365,6 +372,10 @@ std::string step_errors_csv(const CaseComparison& c, const EngineRun& run) {
               std::to_string(s.decode_context), ",", s.parts_ns.empty() ? "0" : "1", ",",
               fmt("%.0f", c.measured_ns[i])});
     for (const ModelComparison& m : c.models) put(out, {",", fmt("%.0f", m.predicted_ns[i])});
+    for (const char* p : kParts)
+      put(out, {",", s.parts_ns.empty() ? std::string() : std::to_string(part(s, p))});
+    for (const ModelComparison& m : c.models)
+      put(out, {",", fmt("%.0f", m.attention_ns[i]), ",", fmt("%.0f", m.ffn_ns[i])});
     out += "\n";
   }
   return out;

@@ -52,6 +52,8 @@ struct ModelComparison {
   RelativeError step_period;         // predicted step vs launch-to-launch time (GPU + host)
   RelativeError step_served;         // the same without the eager breakdown steps
   std::vector<double> predicted_ns;  // per step, in the run's order
+  // Per step: the predicted attention (prefill + decode, with their projections) and FFN.
+  std::vector<double> attention_ns, ffn_ns;
   std::vector<TermRow> terms;
   std::string carrier;  // the term that carries most of the difference
   SimulationSummary simulated;
@@ -78,8 +80,10 @@ double relative(double simulated, double measured);
 // and throughput real vs simulated with relative errors, and the terms.
 std::string comparison_markdown(const std::vector<CaseComparison>& cases);
 std::string comparison_json(const std::vector<CaseComparison>& cases);
-// Every step's composition, measured and predicted times (one column per model): for
-// finding which compositions a model gets wrong.
+// Every step's composition, measured and predicted times (one column per model), the
+// measured parts of the steps with a breakdown (attention, gemm, ffn, other; empty
+// elsewhere) and each model's attention and FFN terms: for finding which compositions,
+// and which term, a model gets wrong.
 std::string step_errors_csv(const CaseComparison& c, const EngineRun& run);
 
 }  // namespace quadrant::engine

@@ -20,7 +20,7 @@ constexpr int kPriored[] = {6, 7, 8};
 Eigen::Matrix<double, kCoefficients, 1> columns(const EngineStep& s) {
   Eigen::Matrix<double, kCoefficients, 1> x;
   const double p = s.prefill ? 1 : 0, d = 1 - p;
-  x << p, d, p * s.seqs, p * s.tokens, d * s.rows, d * s.active_experts, s.prefill_attention_ns,
+  x << p, d, p * s.seqs, p * s.tokens, d * s.rows, d * s.expert_reads, s.prefill_attention_ns,
       s.decode_attention_ns, s.prefill_ffn_ns, s.decode_ffn_ns;
   return x;
 }
@@ -153,9 +153,7 @@ RelativeError errors(const std::vector<double>& predicted, const std::vector<Eng
 }  // namespace
 
 std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& kernels,
-                                     const std::vector<int>& graph_buckets, std::string* target) {
-  EngineOverhead padding;  // graph_rows' view of the buckets
-  padding.graph_buckets = graph_buckets;
+                                     const EngineOverhead& shape, std::string* target) {
   bool timed = !run.steps.empty();
   for (const StepRecord& s : run.steps) timed = timed && s.end > s.start;
   if (target)
@@ -174,9 +172,9 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
     e.seqs = b.prefill.num_seqs + b.decode.num_seqs;
     e.tokens = static_cast<double>(b.prefill.new_tokens + b.decode.new_tokens);
     if (!e.prefill) {
-      const int64_t rows = graph_rows(padding, b.decode.num_seqs);
+      const int64_t rows = graph_rows(shape, b.decode.num_seqs);
       e.rows = static_cast<double>(rows);
-      e.active_experts = expected_active_experts(kernels.model(), rows);
+      e.expert_reads = expected_expert_reads(shape, kernels.model(), rows);
     }
     const StepCost c = kernels.cost(b);
     e.prefill_attention_ns = static_cast<double>(c.prefill_attention.ns());
@@ -192,7 +190,7 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
 double predict_step_ns(const EngineOverhead& o, const EngineStep& s) {
   const double fixed = s.prefill ? o.step_ns + o.per_seq_ns * s.seqs + o.per_token_ns * s.tokens
                                  : o.decode_step_ns + o.decode_per_row_ns * s.rows +
-                                       o.per_active_expert_ns * s.active_experts;
+                                       o.per_active_expert_ns * s.expert_reads;
   return fixed + o.prefill_attention * s.prefill_attention_ns +
          o.decode_attention * s.decode_attention_ns + o.prefill_ffn * s.prefill_ffn_ns +
          o.decode_ffn * s.decode_ffn_ns + s.rest_ns;

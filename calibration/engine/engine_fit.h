@@ -10,15 +10,17 @@
 //
 // (ns; kernel model terms in ns). S: sequences in the step, N: tokens in it. A decode-only
 // step is a CUDA-graph replay: R is its decode count padded up to the engine's next graph
-// bucket (padded rows cost compute), X(R) the experts R rows are expected to touch in a
-// MoE layer (weight reads; expected_active_experts). Every coefficient >= 0 (non-negative
+// bucket (padded rows cost compute), X(R) the expert weight reads R rows are expected to
+// cause in a MoE layer: the experts they touch (expected_active_experts), or with
+// expert_tile_rows the row tiles the experts get (expected_expert_tiles: quadrant-engine's
+// decode GEMM reads an expert's weights once per 16-row tile). Every coefficient >= 0 (non-negative
 // least squares on relative residuals, so every step weighs the same whatever its length;
 // a weak prior at 1 on the factors pa, da, pf that short prompts may not pin). The
 // measured time is launch to launch (the step plus the host gap after it) where the log
 // has start/end times, else the GPU time. Steps with a per-part breakdown are left out
 // (they run eagerly, without CUDA graphs). The held-out error is k-fold over the steps.
 //
-//   std::vector<EngineStep> steps = engine_steps(run, costs, buckets);  // costs: kernels only
+//   std::vector<EngineStep> steps = engine_steps(run, costs, shape);  // costs: kernels only
 //   EngineFit f = fit_engine_overhead(steps, 5);
 //   f.overhead;  f.heldout.median;  f.heldout.p95;
 #pragma once
@@ -37,23 +39,22 @@ struct EngineStep {
   double measured_ns = 0;
   bool prefill = false;  // it carries prefill chunks (else decode only)
   double seqs = 0, tokens = 0;
-  double rows = 0, active_experts = 0;  // decode only: graph rows R and X(R)
-  int run = 0;                          // which run (log) it came from: the by-run error
+  double rows = 0, expert_reads = 0;  // decode only: graph rows R and X(R)
+  int run = 0;                        // which run (log) it came from: the by-run error
   double prefill_attention_ns = 0, decode_attention_ns = 0;
   double prefill_ffn_ns = 0, decode_ffn_ns = 0;  // the step's FFN, by its phase
   double rest_ns = 0;                            // communication: not fitted, added as is
 };
 
 // The steps of a run as the fit sees them, priced by `kernels` (a StepCostModel whose
-// cost model has no engine section); decode-only steps padded to `graph_buckets` (the
-// engine's CUDA-graph batch sizes, ascending; empty: none). `target` says which time was
-// measured.
+// cost model has no engine section); decode-only steps padded to `shape.graph_buckets`
+// (the engine's CUDA-graph batch sizes, ascending; empty: none), their expert reads by
+// `shape.expert_tile_rows` (0: active experts). `target` says which time was measured.
 std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& kernels,
-                                     const std::vector<int>& graph_buckets,
-                                     std::string* target = nullptr);
+                                     const EngineOverhead& shape, std::string* target = nullptr);
 
 struct EngineFit {
-  EngineOverhead overhead;  // graph_buckets left to the caller (the buckets of engine_steps)
+  EngineOverhead overhead;  // graph_buckets, expert_tile_rows left to the caller (engine_steps')
   RelativeError heldout;    // k-fold: each step predicted by a fit without its fold
   RelativeError training;   // the final fit on every step
   RelativeError kernels;    // the kernel models alone (before the fit), for reference

@@ -87,4 +87,11 @@ inline std::vector<int> quadrant_engine_graph_buckets(int max_batch_size) {
   return b;
 }
 
+// Rows per tile of quadrant-engine's decode MoE GEMM (the mma.sync grouped GEMM,
+// kernels/plan/dispatch.h): each CTA reads its expert's weights for one tile of this many
+// rows, so a decode step reads an expert's weights once per tile it gets. (The wgmma path,
+// 128-row tiles, takes over at 48 rows per expert on average: not at decode sizes for
+// Qwen3-30B-A3B; for Mixtral-8x7B from 192 rows.)
+inline constexpr int kQuadrantEngineExpertTileRows = 16;
+
 }  // namespace quadrant::engine

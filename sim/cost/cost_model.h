@@ -49,10 +49,14 @@ struct EngineOverhead {
   // A decode-only step pays, instead of per_seq_ns and per_token_ns, decode_per_row_ns
   // per row the replayed graph computes (the decode count padded up to the next of
   // graph_buckets; without buckets, or beyond the last, the count itself) and
-  // per_active_expert_ns per expert those rows are expected to touch (MoE weight reads).
+  // per_active_expert_ns per expert weight read those rows are expected to cause (MoE
+  // weight reads): once per active expert, or, with expert_tile_rows > 0, once per tile of
+  // that many rows of an expert (a grouped GEMM whose CTAs each read their weights for one
+  // row tile, as quadrant's decode MoE GEMM does with 16 rows).
   // Files fitted before these fields read as per_seq_ns + per_token_ns a row, no expert
   // term and no buckets: the same step time.
   double decode_per_row_ns = 0, per_active_expert_ns = 0;
+  int expert_tile_rows = 0;
   std::vector<int> graph_buckets;  // ascending
   double prefill_attention = 1, decode_attention = 1, prefill_ffn = 1, decode_ffn = 1;
   // The fit: steps it saw and its held-out |predicted / measured - 1|.

@@ -42,6 +42,28 @@ double expected_active_experts(const ModelSpec& model, int64_t tokens) {
   return experts * (1 - std::pow(1 - pick, static_cast<double>(tokens)));
 }
 
+double expected_expert_tiles(const ModelSpec& model, int64_t tokens, int tile_rows) {
+  const double experts = model.ffn.num_experts;
+  if (model.ffn.kind != FfnKind::kMoe || experts <= 0 || tokens <= 0 || tile_rows <= 0) return 0;
+  const double p = std::min(1.0, model.ffn.top_k / experts);
+  if (p >= 1) return experts * static_cast<double>((tokens + tile_rows - 1) / tile_rows);
+  // E[ceil(n / t)] = sum over j >= 0 of P(n > j t): the binomial's pmf term by term.
+  const double n = static_cast<double>(tokens);
+  double pmf = std::pow(1 - p, n);  // P(n = 0)
+  double cdf = pmf, tiles = 0;
+  for (int64_t c = 0; c < tokens; ++c) {
+    if (c % tile_rows == 0) tiles += 1 - cdf;  // P(n > c) for c = j t
+    pmf *= (n - static_cast<double>(c)) / static_cast<double>(c + 1) * p / (1 - p);
+    cdf += pmf;
+  }
+  return experts * tiles;
+}
+
+double expected_expert_reads(const EngineOverhead& engine, const ModelSpec& model, int64_t rows) {
+  return engine.expert_tile_rows > 0 ? expected_expert_tiles(model, rows, engine.expert_tile_rows)
+                                     : expected_active_experts(model, rows);
+}
+
 StepCostModel::StepCostModel(const ModelSpec& model, const Layout& layout, const GpuSpec& gpu,
                              const ClusterSpec& cluster, const CostModel& cost_model,
                              const MoeExecution& moe)
@@ -211,7 +233,7 @@ StepCost StepCostModel::cost(const StepBatch& batch) const {
     } else {  // decode only: a graph replay at its bucket's rows
       const int64_t rows = graph_rows(o, batch.decode.num_seqs);
       t = o.decode_step_ns + o.decode_per_row_ns * static_cast<double>(rows) +
-          o.per_active_expert_ns * expected_active_experts(model_, rows);
+          o.per_active_expert_ns * expected_expert_reads(o, model_, rows);
     }
     c.overhead = Duration::nanos(std::llround(t));
   }

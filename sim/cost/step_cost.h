@@ -73,6 +73,13 @@ int64_t graph_rows(const EngineOverhead& engine, int64_t seqs);
 // Experts of one MoE layer that `tokens` tokens are expected to touch, each picking top_k
 // of num_experts uniformly: E (1 - (1 - k / E)^tokens); 0 for a dense model.
 double expected_active_experts(const ModelSpec& model, int64_t tokens);
+// Row tiles of `tile_rows` the experts of one MoE layer are expected to get from `tokens`
+// tokens: sum over experts of E[ceil(n / tile_rows)], n ~ Binomial(tokens, top_k / E)
+// (each expert's count, as top-k of E picks it uniformly); 0 for a dense model. With one
+// tile for any count (tile_rows >= tokens) it is expected_active_experts.
+double expected_expert_tiles(const ModelSpec& model, int64_t tokens, int tile_rows);
+// The expert weight reads of a decode-only step's engine term: tiles, or active experts.
+double expected_expert_reads(const EngineOverhead& engine, const ModelSpec& model, int64_t rows);
 
 class StepCostModel {
  public:

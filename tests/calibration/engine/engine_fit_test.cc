@@ -66,7 +66,7 @@ TEST(EngineFit, RecoversTheTermsThatTimedTheSteps) {
   const auto kernels = calibration::CalibratedCostModel::from(f.file);
   const StepCostModel costs(f.sc.model, Layout{}, f.gpu, f.sc.cluster, *kernels);
   std::string target;
-  const std::vector<EngineStep> steps = engine_steps(run, costs, f.truth().graph_buckets, &target);
+  const std::vector<EngineStep> steps = engine_steps(run, costs, f.truth(), &target);
   EXPECT_EQ(target, "launch to launch (step wall time + host gap after it)");
   ASSERT_GT(steps.size(), 500u);
   // Without the prior: the step times carry rounding to whole nanoseconds only, an
@@ -144,6 +144,41 @@ TEST(EngineFit, StepCostAppliesTheSectionOfItsModelOnly) {
   EXPECT_EQ(z.total, z.prefill_attention + z.decode_attention + z.ffn + z.overhead);
 }
 
+// Expected row tiles per MoE layer against the binomial sum written out, and its limits:
+// one tile whatever the count is the active experts; tiles of one row are the tokens'
+// top_k picks.
+TEST(EngineFit, ExpectedExpertTilesAreTheBinomialSum) {
+  Fixture f;  // Qwen3-30B-A3B: top 8 of 128
+  auto reference = [](double experts, double k, int tokens, int tile) {
+    const double p = k / experts;
+    double sum = 0;
+    for (int n = 0; n <= tokens; ++n) {
+      const double log_pmf = std::lgamma(tokens + 1.0) - std::lgamma(n + 1.0) -
+                             std::lgamma(tokens - n + 1.0) + n * std::log(p) +
+                             (tokens - n) * std::log1p(-p);
+      sum += std::exp(log_pmf) * std::ceil(static_cast<double>(n) / tile);
+    }
+    return experts * sum;
+  };
+  for (int tokens : {1, 7, 48, 200, 256})
+    for (int tile : {1, 4, 16, 64})
+      EXPECT_NEAR(expected_expert_tiles(f.sc.model, tokens, tile), reference(128, 8, tokens, tile),
+                  1e-9 * tokens * 8)
+          << tokens << " tokens, tiles of " << tile;
+  EXPECT_NEAR(expected_expert_tiles(f.sc.model, 48, 48), expected_active_experts(f.sc.model, 48),
+              1e-9);
+  EXPECT_NEAR(expected_expert_tiles(f.sc.model, 48, 1), 48 * 8, 1e-9);
+  // 256 rows: 16 per expert on average, so about 1.5 tiles per expert where only 128 can be
+  // active.
+  EXPECT_GT(expected_expert_tiles(f.sc.model, 256, 16), 1.4 * 128);
+  EXPECT_EQ(expected_expert_tiles(f.sc.model, 0, 16), 0);
+  // The engine term pays per tile when the section names a tile, else per active expert.
+  EngineOverhead o = f.truth();
+  EXPECT_EQ(expected_expert_reads(o, f.sc.model, 48), expected_active_experts(f.sc.model, 48));
+  o.expert_tile_rows = 16;
+  EXPECT_EQ(expected_expert_reads(o, f.sc.model, 48), expected_expert_tiles(f.sc.model, 48, 16));
+}
+
 TEST(EngineFit, TheSectionRoundTripsThroughTheModelFile) {
   Fixture f;
   calibration::ModelFile with = f.file;
@@ -159,6 +194,13 @@ TEST(EngineFit, TheSectionRoundTripsThroughTheModelFile) {
   EXPECT_DOUBLE_EQ(back.engine[0].decode_per_row_ns, 30e3);
   EXPECT_DOUBLE_EQ(back.engine[0].per_active_expert_ns, 20e3);
   EXPECT_EQ(back.engine[0].graph_buckets, f.truth().graph_buckets);
+  EXPECT_EQ(back.engine[0].expert_tile_rows, 0);
+  {
+    calibration::ModelFile tiled = with;
+    tiled.engine[0].expert_tile_rows = 16;
+    calibration::save_text(path, calibration::model_to_json(tiled));
+    EXPECT_EQ(calibration::read_model(path).engine.at(0).expert_tile_rows, 16);
+  }
   // A file fitted before the decode-only terms reads as the same step time: a row costs
   // a sequence plus a token, no expert term, no buckets.
   std::string old = text;
