@@ -299,7 +299,15 @@ std::unique_ptr<CostModel> calibrated_cost_model_for(const HardwareCatalog& cata
                                                      const std::string& gpu) {
   const GpuSpec* target = catalog.find(gpu);
   if (!target) throw InputError("", "hardware.gpus", "no GPU type \"" + gpu + "\" in the catalog");
-  if (!target->calibrated.empty()) return CalibratedCostModel::load(target->calibrated);
+  if (!target->calibrated.empty()) {
+    auto fitted = CalibratedCostModel::load(target->calibrated);
+    if (target->clock_factor == 1) return fitted;
+    // A power-capped copy of a calibrated type: its own fit, derived to the cap's clock
+    // (flops scale with it, bytes do not: GpuSpec::capped_from).
+    GpuSpec uncapped = *target;
+    uncapped.clock_factor = 1;
+    return CalibratedCostModel::derive(*fitted, uncapped, *target);
+  }
   const GpuSpec* base = catalog.find("H100-SXM");
   if (!base || base->calibrated.empty()) {
     base = nullptr;

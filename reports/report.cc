@@ -57,14 +57,16 @@ json length_json(const LengthSpec& l) {
 }
 
 json config_json(const planner::RoleConfig& c) {
-  return json{{"role", to_string(c.role)},
-              {"label", c.label()},
-              {"gpu", c.gpu},
-              {"gpus", c.gpus()},
-              {"layout", io::layout_json(c.layout)},
-              {"max_batch_size", c.max_batch_size},
-              {"max_batch_tokens", c.max_batch_tokens},
-              {"chunk_size", c.chunk_size}};
+  json j{{"role", to_string(c.role)},
+         {"label", c.label()},
+         {"gpu", c.gpu},
+         {"gpus", c.gpus()},
+         {"layout", io::layout_json(c.layout)},
+         {"max_batch_size", c.max_batch_size},
+         {"max_batch_tokens", c.max_batch_tokens},
+         {"chunk_size", c.chunk_size}};
+  if (c.draft_length >= 0) j["draft_length"] = c.draft_length;
+  return j;
 }
 
 json run_json(const RunSummary& r) {
@@ -147,6 +149,11 @@ json scenario_json(const Scenario& s) {
                       {"memory_efficiency", g.memory_efficiency},
                       {"calibrated", g.calibrated},
                       {"source", g.source}};
+    if (!g.capped_from.empty()) {  // bf16 etc. above are the uncapped datasheet peaks
+      gpus[name]["capped_from"] = g.capped_from;
+      gpus[name]["power_cap_watts"] = g.power_cap_watts;
+      gpus[name]["clock_factor"] = g.clock_factor;
+    }
   }
   const ModelSpec& m = s.model;
   json curve = json::array();
@@ -451,6 +458,176 @@ Section how_sure(const PlanResult& r) {
         "roofline against the calibrated model where they differ by more than the band):");
     for (const std::string& n : r.cost_notes) sec.paragraphs.push_back("- " + n);
   }
+  return sec;
+}
+
+// Power-capped GPU types and speculative draft lengths (issue 16, deliverable 5): only
+// when the search had a capped type or draft lengths to try.
+Section power_and_speculation(const PlanResult& r) {
+  const Scenario& s = r.scenario;
+  auto best = [](const std::vector<RoleCapacity>& pool, auto&& pick) {
+    const RoleCapacity* b = nullptr;
+    for (const RoleCapacity& c : pool)
+      if (c.status == ConfigStatus::kMeasured && pick(c.config) &&
+          (b == nullptr || c.rate_per_s > b->rate_per_s))
+        b = &c;
+    return b;
+  };
+  // "—" when the search had no such configuration, "pruned" when it had but its bound
+  // could not beat a measured one.
+  auto rate = [](const std::vector<RoleCapacity>& pool, const RoleCapacity* c, auto&& pick) {
+    if (c) return format_number(c->rate_per_s) + " (" + c->config.label() + ")";
+    for (const RoleCapacity& x : pool)
+      if (pick(x.config)) return std::string("not measured (") + to_string(x.status) + ")";
+    return std::string("—");
+  };
+  // One representative step of the serving section's pools on the roofline: prefill a
+  // full token budget of mean-length prompts, decode a full batch at the mean context.
+  const int64_t input = std::max<int64_t>(1, std::llround(s.workload.input_length.mean()));
+  const int64_t output = std::max<int64_t>(1, std::llround(s.workload.output_length.mean()));
+  auto step_ms = [&](const GpuSpec& g, const PoolSpec& pool, bool decode) {
+    RooflineCostModel roofline(g);
+    const StepCostModel costs(s.model, pool.layout, g, s.cluster, roofline);
+    StepBatch b;
+    if (decode) {
+      const int n = pool.max_batch_size;
+      b.decode = {n, n, int64_t{n} * (input + output / 2), 0};
+    } else {
+      const int n = static_cast<int>(std::max<int64_t>(1, pool.max_batch_tokens / input));
+      b.prefill = {n, n * input, n * input, n * (input * (input + 1) / 2)};
+    }
+    return ms(costs.cost(b).total.to_seconds());
+  };
+  std::vector<std::string> gpus;
+  for (Role role : {Role::kPrefill, Role::kDecode, Role::kColocated})
+    for (const std::string& g : planner::role_gpus(s, role))
+      if (std::find(gpus.begin(), gpus.end(), g) == gpus.end()) gpus.push_back(g);
+  bool capped = false;
+  for (const std::string& g : gpus)
+    if (const GpuSpec* spec = s.catalog.find(g); spec && !spec->capped_from.empty()) capped = true;
+  Section sec;
+  if (!capped && s.search.draft_lengths.empty()) return sec;
+  sec.title = "Power caps and speculative decoding";
+  if (capped) {
+    sec.paragraphs.push_back(
+        "A power-capped GPU type is a catalog type held to a power cap at which its SM clock "
+        "runs the stated clock factor of the uncapped one. Model: the tensor peaks scale by "
+        "that factor, HBM bandwidth, links and memory do not, so a compute-bound kernel (prefill) "
+        "takes 1 / factor as long and a bandwidth-bound one (decode at small batches) the same "
+        "(Splitwise's observation: token generation barely slows under a cap, prompt "
+        "computation does). Calibrated types are derived to the cap's clock the same way. The "
+        "table gives each searched GPU type's power and price, one step of the serving "
+        "section's prefill (a full token budget of mean-length prompts) and decode (a full "
+        "batch at the mean context) layouts on the roofline, and the best measured rate of "
+        "one instance per role.");
+    Table t;
+    t.header = {"GPU type",
+                "power per GPU (W)",
+                "clock factor",
+                "USD/GPU-hour",
+                "prefill step (roofline)",
+                "decode step (roofline)",
+                "prefill req/s per instance",
+                "decode req/s per instance"};
+    for (const std::string& g : gpus) {
+      const GpuSpec* spec = s.catalog.find(g);
+      if (spec == nullptr) continue;
+      const double w = spec->max_power_watts();
+      const std::string power =
+          w <= 0 ? "not known"
+                 : format_number(w) + (spec->power_cap_watts > 0
+                                           ? " (cap; " + spec->capped_from + " " +
+                                                 format_number(spec->power_watts) + ")"
+                                           : "");
+      auto on = [&g](const planner::RoleConfig& c) { return c.gpu == g; };
+      t.rows.push_back(
+          {g, power, format_number(spec->clock_factor), usd(s.price_per_hour(g)),
+           step_ms(*spec, s.serving.prefill, false), step_ms(*spec, s.serving.decode, true),
+           rate(r.prefill, best(r.prefill, on), on), rate(r.decode, best(r.decode, on), on)});
+    }
+    sec.tables.push_back(t);
+  }
+  if (!s.search.draft_lengths.empty()) {
+    const SpeculativeSpec& sp = s.serving.speculative;
+    sec.paragraphs.push_back(
+        "Speculative (MTP) draft lengths tried on decoding instances at acceptance " +
+        format_number(sp.acceptance_rate) + " per drafted token and a draft step of " +
+        format_number(sp.draft_cost_ratio) +
+        " of a one-token step: a verify step checks k + 1 tokens per sequence and yields "
+        "(1 - a^(k+1)) / (1 - a) of them on average. The second table gives the best measured "
+        "rate of one instance per draft length.");
+    Table t;
+    t.header = {"draft length k", "expected tokens per step", "decode req/s per instance",
+                "colocated req/s per instance"};
+    for (int k : s.search.draft_lengths) {
+      SpeculativeSpec x = sp;
+      x.enabled = k > 0;
+      x.draft_length = k;
+      auto on = [k](const planner::RoleConfig& c) { return c.draft_length == k; };
+      t.rows.push_back({std::to_string(k), format_number(x.expected_tokens_per_step()),
+                        rate(r.decode, best(r.decode, on), on),
+                        rate(r.colocated, best(r.colocated, on), on)});
+    }
+    sec.tables.push_back(t);
+  }
+  if (r.recommended >= 0) {
+    const PlanCandidate& c = r.candidates[r.recommended];
+    double watts = 0;
+    bool known = true;
+    auto add = [&](const planner::RoleConfig& cfg, int n) {
+      const GpuSpec* g = s.catalog.find(cfg.gpu);
+      if (n <= 0) return;
+      if (g == nullptr || g->max_power_watts() <= 0)
+        known = false;
+      else
+        watts += g->max_power_watts() * cfg.gpus() * n;
+    };
+    if (c.mode == ServingMode::kColocated) {
+      add(c.colocated, c.colocated_instances);
+    } else {
+      add(c.prefill, c.prefill_instances);
+      add(c.decode, c.decode_instances);
+    }
+    const planner::RoleConfig& d = c.mode == ServingMode::kColocated ? c.colocated : c.decode;
+    sec.paragraphs.push_back(
+        "Recommended plan: " + c.label() + ", " + usd(c.usd_per_hour) + "/h, " +
+        (known ? format_number(watts / 1000) + " kW of GPU power at the caps or board power"
+               : std::string("GPU power not known (a type without power_watts)")) +
+        (d.draft_length >= 0 ? "; draft length " + std::to_string(d.draft_length) : "") + ".");
+  }
+  return sec;
+}
+
+// Block prefix cache (issue 16, deliverable 2): only when the plan estimated hit rates.
+Section prefix_cache(const PlanResult& r) {
+  Section sec;
+  if (r.prefix_cache_hit_estimates.empty()) return sec;
+  const Scenario& s = r.scenario;
+  const bool colocated = s.serving.mode == ServingMode::kColocated;
+  const PrefixCacheSpec& pc = (colocated ? s.serving.colocated : s.serving.prefill).prefix_cache;
+  sec.title = "Prefix cache: block-hash reuse";
+  sec.paragraphs.push_back(
+      "Each instance of the pool that prefills keeps " + pct(pc.memory_fraction) +
+      " of its KV memory as an LRU cache of whole " + std::to_string(pc.block_tokens) +
+      "-token blocks named by the trace's hash_ids (the rest holds the KV of requests in "
+      "flight); a prompt reuses its longest cached prefix (whole KV blocks, at least one token "
+      "computed) and computes the rest, and routing is " +
+      to_string(s.serving.prefill_routing) +
+      ". The planner's runs (probes and whole-cluster confirmations) draw Poisson arrivals at "
+      "the trace's lengths, without block hashes: each configuration's runs and bound use "
+      "instead the share of prompt tokens its own cache (capacity from its memory) finds "
+      "replaying the trace alone, in the table; `quadrant simulate` replays the trace through "
+      "the caches themselves. Assumption: hits cost nothing to bring in.");
+  Table t;
+  t.header = {"configuration", "cache blocks per instance", "estimated hit rate (probes)"};
+  for (const auto* pool : {&r.prefill, &r.colocated})
+    for (const RoleCapacity& c : *pool) {
+      const auto it = r.prefix_cache_hit_estimates.find(c.config.label());
+      if (it == r.prefix_cache_hit_estimates.end()) continue;
+      const double blocks = std::floor(pc.memory_fraction * c.memory.kv_tokens / pc.block_tokens);
+      t.rows.push_back({c.config.label(), format_number(blocks), pct(it->second)});
+    }
+  sec.tables.push_back(t);
   return sec;
 }
 
@@ -822,6 +999,8 @@ std::vector<Section> sections(const PlanResult& r) {
       out.push_back(sec);
     }
   }
+  if (Section sec = power_and_speculation(r); !sec.title.empty()) out.push_back(sec);
+  if (Section sec = prefix_cache(r); !sec.title.empty()) out.push_back(sec);
   {  // provenance
     Section sec;
     sec.title = "Where the numbers come from";

@@ -63,7 +63,9 @@ const char* to_string(ServingMode m) {
 }
 
 const char* to_string(PrefillRouting r) {
-  return r == PrefillRouting::kRoundRobin ? "round_robin" : "least_tokens";
+  return r == PrefillRouting::kRoundRobin   ? "round_robin"
+         : r == PrefillRouting::kCacheAware ? "cache_aware"
+                                            : "least_tokens";
 }
 
 const char* to_string(DecodeRouting r) {
@@ -100,6 +102,12 @@ double LengthSpec::mean() const {
     }
   }
   return 0;
+}
+
+double SpeculativeSpec::expected_tokens_per_step() const {
+  if (!enabled || draft_length <= 0) return 1;
+  const double a = acceptance_rate;
+  return a >= 1 ? draft_length + 1.0 : (1 - std::pow(a, draft_length + 1)) / (1 - a);
 }
 
 double Scenario::price_per_hour(const std::string& gpu) const {

@@ -94,6 +94,15 @@ const char* to_string(Role r);
 enum class ServingMode { kDisaggregated, kColocated };
 const char* to_string(ServingMode m);
 
+// A prefix (KV) cache of whole blocks keyed by the trace's block hashes (Mooncake's
+// hash_ids), one LRU cache per instance of a prefilling pool, in a share of the
+// instance's KV memory (that share is taken from its KV cache for requests in flight).
+struct PrefixCacheSpec {
+  double memory_fraction = 0;  // of the instance's KV memory; 0: no block cache
+  int block_tokens = 512;      // prompt tokens per hash id (Mooncake's traces: 512)
+  bool operator==(const PrefixCacheSpec&) const = default;
+};
+
 struct PoolSpec {
   std::string gpu;  // catalog key
   int instances = 1;
@@ -108,6 +117,7 @@ struct PoolSpec {
   // colocated): whole KV blocks, at least one token left to compute. Hits take KV room
   // like computed tokens and cost nothing to bring in (an assumption).
   double prefix_hit_rate = 0;
+  PrefixCacheSpec prefix_cache;  // block-hash reuse (prefill, colocated)
   bool operator==(const PoolSpec&) const = default;
 };
 
@@ -116,10 +126,16 @@ struct SpeculativeSpec {
   int draft_length = 3;            // k
   double acceptance_rate = 0.7;    // a, per drafted token
   double draft_cost_ratio = 0.05;  // cost of one draft step against one target step
+  // Tokens one verify step yields per sequence on average: the accepted drafts are a run
+  // of successes of probability a, at most k, and the verify step adds one of its own,
+  // (1 - a^(k+1)) / (1 - a); 1 when disabled.
+  double expected_tokens_per_step() const;
   bool operator==(const SpeculativeSpec&) const = default;
 };
 
-enum class PrefillRouting { kLeastTokens, kRoundRobin };
+// kCacheAware: the instance whose block cache holds the longest prefix of the prompt,
+// ties to the least queued prompt tokens (then the least KV occupancy).
+enum class PrefillRouting { kLeastTokens, kRoundRobin, kCacheAware };
 const char* to_string(PrefillRouting r);
 enum class DecodeRouting { kLeastKv, kRoundRobin };
 const char* to_string(DecodeRouting r);
@@ -164,6 +180,9 @@ struct SearchSpec {
   std::vector<int> pp{1};
   std::vector<int> max_batch_size{64, 128, 256};
   std::vector<int64_t> chunk_size{2048};
+  // Speculative (MTP) draft lengths to try on decoding instances, 0 meaning none, at
+  // serving.speculative's acceptance rate and draft cost; empty: the serving section's.
+  std::vector<int> draft_lengths;
   int max_instances_per_role = 64;
   bool include_colocated = true;
   Objective objective = Objective::kMinCost;

@@ -98,7 +98,7 @@ ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResu
   for (const auto& [reason, n] : m.rejections) rejections[reason] = n;
   ordered_json sources = ordered_json::object();
   for (const auto& [gpu, src] : m.cost_sources) sources[gpu] = src;
-  return {
+  ordered_json j = {
       {"schema_version", kMetricsSchema},
       {"git_revision", git_revision()},
       {"seed", seed},
@@ -133,6 +133,12 @@ ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResu
       {"kv_transfer_mean_s", m.kv_transfer_mean_s},
       {"events", m.events},
       {"instances", instances}};
+  if (m.prefix_cache_prompt_tokens > 0)  // only with a block prefix cache
+    j["prefix_cache"] = {{"prompt_tokens", m.prefix_cache_prompt_tokens},
+                         {"hit_tokens", m.prefix_cache_hit_tokens},
+                         {"hit_rate", static_cast<double>(m.prefix_cache_hit_tokens) /
+                                          static_cast<double>(m.prefix_cache_prompt_tokens)}};
+  return j;
 }
 
 // Chrome trace-event format (the "Trace Event Format" document that chrome://tracing and
@@ -420,6 +426,11 @@ void run_simulate(const SimulateArgs& a) {
       "  %d prefill + %d decode + %d colocated GPUs, %.2f GPU-h, $%.2f/h, $%.3f per M tokens\n",
       m.prefill_gpus, m.decode_gpus, m.colocated_gpus, m.gpu_hours, m.usd_per_hour,
       m.usd_per_million_tokens);
+  if (m.prefix_cache_prompt_tokens > 0)
+    std::printf("  prefix cache: %.1f%% of %lld prompt tokens found cached\n",
+                100.0 * static_cast<double>(m.prefix_cache_hit_tokens) /
+                    static_cast<double>(m.prefix_cache_prompt_tokens),
+                static_cast<long long>(m.prefix_cache_prompt_tokens));
   for (const auto& [gpu, src] : m.cost_sources)
     std::printf("  costs of %s: %s\n", gpu.c_str(), src.c_str());
   std::printf("  wrote %s\n", (fs::path(a.out) / "metrics.json").string().c_str());

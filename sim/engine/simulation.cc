@@ -97,6 +97,11 @@ class Simulation {
   int64_t block_;
   bool colocated_;
   double prefix_hit_rate_;  // of the pool that prefills
+  // Block prefix cache of the pool that prefills: each request's block hashes (by slot)
+  // until its prompt is computed and cached, and the pool's counts (SimulationSummary).
+  std::vector<std::vector<uint64_t>> hashes_;
+  std::vector<InstanceLoad> routing_;
+  int64_t cache_prompt_tokens_ = 0, cache_hit_tokens_ = 0;
   Pool pools_[kPoolKinds];
   BatchFormer formers_[kPoolKinds];
   std::vector<Instance> instances_;
@@ -195,6 +200,7 @@ int Simulation::create_instance(int p, SimTime now, InstanceState state) {
   in.busy_until = now;
   in.next_launch_ok = now;
   in.kv = KvManager(pool.kv_capacity_blocks, now);
+  in.prefix_cache = BlockPrefixCache(pool.prefix_cache_blocks);
   in.crossing.resize(static_cast<size_t>(block_));
   if (state != InstanceState::kActive) ++pool.inactive;
   pool.loads.push_back({id, in.outstanding_prefill_tokens, in.kv.occupancy()});
@@ -326,6 +332,8 @@ SimulationResult Simulation::run() {
   metrics_.fill(sum, measurement_window_s(sc_, last_arrival_));
   sum.duration_s = end_.to_seconds();
   sum.events = events_;
+  sum.prefix_cache_prompt_tokens = cache_prompt_tokens_;
+  sum.prefix_cache_hit_tokens = cache_hit_tokens_;
   sum.peak_live_requests = peak_live_;
   // Slots are recycled: the slab holds as many entries as requests were ever in flight.
   sum.live_request_bytes = static_cast<int64_t>(slab_.size() * sizeof(Request));
@@ -353,7 +361,7 @@ SimulationResult Simulation::run() {
 // ---- arrivals and routing -------------------------------------------------------------
 
 void Simulation::on_arrival(SimTime now) {
-  const GeneratedRequest g = *pending_;
+  GeneratedRequest g = std::move(*pending_);
   metrics_.arrive();
   last_arrival_ = now;
   const uint32_t slot = new_slot();
@@ -387,9 +395,40 @@ void Simulation::on_arrival(SimTime now) {
   } else {
     const std::vector<InstanceLoad>& loads = candidates(entry);
     QUADRANT_CHECK(!loads.empty());
-    const int inst = loads[entry_router_->pick(loads)].instance;
+    const Pool& pool = pools_[entry];
+    const bool block_cache = pool.prefix_cache_blocks > 0;
+    const int64_t cache_block = block_cache ? pool.spec->prefix_cache.block_tokens : 0;
+    int inst = -1;
+    if (block_cache && serving_.prefill_routing == PrefillRouting::kCacheAware &&
+        !g.hash_ids.empty()) {
+      routing_ = loads;
+      for (InstanceLoad& l : routing_)
+        l.cached_tokens =
+            static_cast<int64_t>(
+                instances_[static_cast<size_t>(l.instance)].prefix_cache.match(g.hash_ids)) *
+            cache_block;
+      inst = routing_[entry_router_->pick(routing_)].instance;
+    } else {
+      inst = loads[entry_router_->pick(loads)].instance;
+    }
     Instance& in = instances_[inst];
     r.instance = inst;
+    if (block_cache && !g.hash_ids.empty()) {
+      // The longest cached prefix, in whole KV blocks, at least one token computed. Hits
+      // are decided at routing: a block evicted before the prompt runs still counts.
+      // (Requests without hashes, e.g. the planner's probes, keep prefix_hit_rate's.)
+      const size_t hit = in.prefix_cache.match(g.hash_ids);
+      in.prefix_cache.touch(g.hash_ids, hit);
+      const int64_t cached =
+          std::min<int64_t>(static_cast<int64_t>(hit) * cache_block, g.input_tokens - 1) / block_ *
+          block_;
+      r.prefill_cached = static_cast<int32_t>(cached);
+      r.prefill_scheduled = r.prefill_done = r.prefill_cached;
+      cache_prompt_tokens_ += g.input_tokens;
+      cache_hit_tokens_ += cached;
+      if (hashes_.size() <= slot) hashes_.resize(slot + 1);
+      hashes_[slot] = std::move(g.hash_ids);
+    }
     in.prefill_queue.push_back(slot);
     in.outstanding_prefill_tokens += r.prefill_target - r.prefill_cached;
     refresh_load(in);
@@ -671,6 +710,10 @@ void Simulation::preempt(SimTime now, uint32_t s, int inst) {
 void Simulation::prefill_complete(SimTime now, uint32_t s, int inst) {
   Instance& in = instances_[inst];
   Request& r = slab_[s];
+  if (in.prefix_cache.capacity() > 0 && s < hashes_.size() && !hashes_[s].empty()) {
+    in.prefix_cache.insert(hashes_[s]);  // the whole prompt's KV now exists here
+    hashes_[s].clear();
+  }
   if (in.role != Role::kPrefill) {
     --in.prefilling;
     if (r.first_token == SimTime::never()) {

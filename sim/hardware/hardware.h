@@ -30,9 +30,21 @@ struct GpuSpec {
   Bytes reserved_memory = Bytes::giga(4);  // CUDA context, activations, fragmentation
   std::string calibrated;                  // fitted cost model file, empty if none
   std::string source;                      // where the figures come from
+  double power_watts = 0;                  // board power (TDP) from the datasheet; 0: not known
+  // A power-capped type (hardware.power_caps): a copy of `capped_from` held to
+  // power_cap_watts, at which its SM clock runs clock_factor of the uncapped one. The model
+  // (Splitwise's observation: token generation barely slows under a cap, prompt
+  // computation does): the tensor peaks scale by clock_factor, HBM bandwidth, links and
+  // memory stay, so a compute-bound kernel takes 1 / clock_factor as long and a
+  // bandwidth-bound one the same. The peaks above are the uncapped datasheet figures.
+  std::string capped_from;
+  double power_cap_watts = 0;
+  double clock_factor = 1;
 
-  // Dense peak for a kernel whose multiplies run in format f.
+  // Dense peak for a kernel whose multiplies run in format f (at the cap's clock, if any).
   FlopsPerSec peak(NumberFormat f) const;
+  // The power one GPU draws at most: the cap, else the board power (0: not known).
+  double max_power_watts() const { return power_cap_watts > 0 ? power_cap_watts : power_watts; }
   bool operator==(const GpuSpec&) const = default;
 };
 

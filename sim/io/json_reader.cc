@@ -508,7 +508,7 @@ std::map<std::string, std::string> Reader::map_strings(const std::string& key) c
   return out;
 }
 
-std::vector<int64_t> Reader::integers(const std::string& key) const {
+std::vector<int64_t> Reader::integers(const std::string& key, int64_t min) const {
   const FieldDecl& f = decl(key);
   const Json* v = find(key);
   Json dv;
@@ -527,10 +527,11 @@ std::vector<int64_t> Reader::integers(const std::string& key) const {
   std::vector<int64_t> out;
   for (size_t i = 0; i < v->size(); ++i) {
     const Json& x = (*v)[i];
-    if (!x.is_number_integer() || x.get<double>() < 1 || x.get<double>() > kMaxListed) {
-      throw InputError(
-          key_file(key), child_path(key) + "[" + std::to_string(i) + "]",
-          "expected an integer in [1, " + std::to_string(kMaxListed) + "], got " + show(x));
+    if (!x.is_number_integer() || x.get<double>() < static_cast<double>(min) ||
+        x.get<double>() > kMaxListed) {
+      throw InputError(key_file(key), child_path(key) + "[" + std::to_string(i) + "]",
+                       "expected an integer in [" + std::to_string(min) + ", " +
+                           std::to_string(kMaxListed) + "], got " + show(x));
     }
     out.push_back(x.get<int64_t>());
   }

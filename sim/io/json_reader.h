@@ -57,7 +57,8 @@ class Reader {
   std::vector<std::pair<std::string, Reader>> map_objects(const std::string& key) const;
   std::map<std::string, double> map_numbers(const std::string& key) const;
   std::map<std::string, std::string> map_strings(const std::string& key) const;
-  std::vector<int64_t> integers(const std::string& key) const;  // array of integers
+  // Array of integers, each in [min, limits::kMaxTokens].
+  std::vector<int64_t> integers(const std::string& key, int64_t min = 1) const;
   std::vector<std::string> strings(const std::string& key) const;
   // histogram bins: [[length, weight], ...]
   std::vector<std::pair<int64_t, double>> pairs(const std::string& key) const;

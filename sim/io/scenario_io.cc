@@ -1,6 +1,7 @@
 #include "sim/io/scenario_io.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -133,6 +134,7 @@ HardwareCatalog read_catalog(const Reader& r) {
     s.kernel_overhead = g.duration("kernel_overhead");
     s.reserved_memory = g.bytes("reserved_memory");
     s.source = g.string("source");
+    s.power_watts = g.number("power_watts");
     std::string cal = g.string("calibrated");
     if (!cal.empty()) s.calibrated = (fs::path(g.dir()) / cal).lexically_normal().string();
     if (s.memory.value() <= 0) g.fail("memory", "expected a positive size, got 0");
@@ -145,6 +147,36 @@ HardwareCatalog read_catalog(const Reader& r) {
     c.gpus.emplace(name, std::move(s));
   }
   if (c.gpus.empty()) r.fail("gpus", "expected at least one GPU type, got none");
+  for (const auto& [name, p] : r.map_objects("power_caps")) {
+    const std::string base = p.string("gpu");
+    const GpuSpec* g = c.find(base);
+    if (g == nullptr || !g->capped_from.empty()) {
+      std::vector<std::string> names;
+      for (const auto& [n, x] : c.gpus)
+        if (x.capped_from.empty()) names.push_back(n);
+      const std::string guess = io::closest(base, names);
+      p.fail("gpu", "expected an uncapped GPU type of hardware.gpus, got \"" + base + "\"" +
+                        (guess.empty() ? "" : "; did you mean \"" + guess + "\"?"));
+    }
+    if (c.find(name))
+      r.object("power_caps")
+          .fail(name,
+                "expected a new GPU type name, got \"" + name + "\", already in hardware.gpus");
+    GpuSpec capped = *g;
+    capped.name = name;
+    capped.capped_from = base;
+    capped.power_cap_watts = p.number("watts");
+    capped.clock_factor = p.number("clock_factor");
+    if (p.has("usd_per_hour")) capped.usd_per_hour = p.number("usd_per_hour");
+    capped.source = p.string("source");
+    if (g->power_watts > 0 && capped.power_cap_watts > g->power_watts) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "'s board power %g W, got %g W", g->power_watts,
+                    capped.power_cap_watts);
+      p.fail("watts", "expected at most " + base + buf);
+    }
+    c.gpus.emplace(name, std::move(capped));
+  }
   return c;
 }
 
@@ -356,6 +388,14 @@ PoolSpec read_pool(const Reader& r, const ModelSpec& m, const HardwareCatalog& c
                             ") for eplb");
   p.dual_micro_batch = r.boolean("dual_micro_batch");
   p.prefix_hit_rate = r.number("prefix_hit_rate");
+  const Reader pc = r.object("prefix_cache");
+  p.prefix_cache.memory_fraction = pc.number("memory_fraction");
+  p.prefix_cache.block_tokens = as_int(pc, "block_tokens");
+  if (p.prefix_cache.memory_fraction > 0 && p.prefix_hit_rate > 0)
+    r.fail("prefix_hit_rate",
+           "expected 0 beside prefix_cache (the block cache finds the hits "
+           "itself), got " +
+               std::to_string(p.prefix_hit_rate));
   return p;
 }
 
@@ -372,6 +412,11 @@ ServingSpec read_serving(const Reader& r, const ModelSpec& m, const HardwareCata
   }
   if (r.has("prefill")) s.prefill = read_pool(r.object("prefill"), m, c);
   if (r.has("decode")) s.decode = read_pool(r.object("decode"), m, c);
+  if (s.decode.prefix_cache.memory_fraction > 0)
+    r.object("decode")
+        .object("prefix_cache")
+        .fail("memory_fraction", "expected 0 (a prefix cache serves the pool that prefills), got " +
+                                     std::to_string(s.decode.prefix_cache.memory_fraction));
   if (s.decode.prefix_hit_rate > 0)  // a decode pool computes no prompt
     r.object("decode").fail("prefix_hit_rate",
                             "expected 0 (a prefix cache serves the pool that prefills), got " +
@@ -391,8 +436,10 @@ ServingSpec read_serving(const Reader& r, const ModelSpec& m, const HardwareCata
   s.kv_block_size = as_int(r, "kv_block_size");
   s.kv_transfer_layerwise = r.boolean("kv_transfer_layerwise");
   s.min_kv_fraction = r.number("min_kv_fraction");
-  s.prefill_routing = r.choice("prefill_routing") == "round_robin" ? PrefillRouting::kRoundRobin
-                                                                   : PrefillRouting::kLeastTokens;
+  const std::string routing = r.choice("prefill_routing");
+  s.prefill_routing = routing == "round_robin"   ? PrefillRouting::kRoundRobin
+                      : routing == "cache_aware" ? PrefillRouting::kCacheAware
+                                                 : PrefillRouting::kLeastTokens;
   s.decode_routing = r.choice("decode_routing") == "round_robin" ? DecodeRouting::kRoundRobin
                                                                  : DecodeRouting::kLeastKv;
   Reader sp = r.object("speculative");
@@ -454,6 +501,11 @@ SearchSpec read_search(const Reader& r, const HardwareCatalog& c) {
   s.pp = to_ints(r.integers("pp"));
   s.max_batch_size = to_ints(r.integers("max_batch_size"));
   s.chunk_size = r.integers("chunk_size");
+  for (int64_t k : r.integers("draft_lengths", 0)) {
+    if (k > 64)
+      r.fail("draft_lengths", "expected draft lengths of at most 64, got " + std::to_string(k));
+    s.draft_lengths.push_back(static_cast<int>(k));
+  }
   s.max_instances_per_role = as_int(r, "max_instances_per_role");
   s.include_colocated = r.boolean("include_colocated");
   const std::string o = r.choice("objective");
@@ -511,6 +563,26 @@ Scenario load_scenario(const std::string& path) {
   s.workload = read_workload(r.object("workload"));
   s.slo = read_slo(r.object("slo"));
   s.serving = read_serving(r.object("serving"), s.model, s.catalog);
+  {  // a block cache matches the prompts' block hashes: only a Mooncake trace has them
+    const bool colocated = s.serving.mode == ServingMode::kColocated;
+    const PoolSpec& entry = colocated ? s.serving.colocated : s.serving.prefill;
+    const bool hashes = s.workload.arrival.process == ArrivalProcess::kTrace &&
+                        s.workload.arrival.trace_format == TraceFormat::kMooncake;
+    if (entry.prefix_cache.memory_fraction > 0 && !hashes)
+      r.object("serving")
+          .object(colocated ? "colocated" : "prefill")
+          .object("prefix_cache")
+          .fail("memory_fraction",
+                "expected a workload replaying a mooncake trace (its hash_ids are what the block "
+                "cache matches; use prefix_hit_rate for other workloads), got a " +
+                    std::string(to_string(s.workload.arrival.process)) + " workload");
+    if (s.serving.prefill_routing == PrefillRouting::kCacheAware &&
+        entry.prefix_cache.memory_fraction <= 0)
+      r.object("serving").fail("prefill_routing",
+                               "expected a prefix_cache on the " +
+                                   std::string(colocated ? "colocated" : "prefill") +
+                                   " pool for cache_aware routing, got none");
+  }
   s.search = read_search(r.object("search"), s.catalog);
   Reader costs = r.object("costs");
   for (const auto& [gpu, price] : costs.map_numbers("usd_per_hour")) {

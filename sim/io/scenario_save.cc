@@ -87,6 +87,7 @@ ordered_json gpu_json(const GpuSpec& g, const std::string& folder) {
                     {"kernel_overhead", io::format_duration(g.kernel_overhead)},
                     {"reserved_memory", io::format_bytes(g.reserved_memory)}};
   if (!g.source.empty()) j["source"] = g.source;
+  if (g.power_watts > 0) j["power_watts"] = g.power_watts;
   if (!g.calibrated.empty()) j["calibrated"] = relative_to(g.calibrated, folder);
   return j;
 }
@@ -169,6 +170,8 @@ ordered_json pool_json(const PoolSpec& p) {
                   {"rebalancer", to_string(p.experts.rebalancer)}};
   j["dual_micro_batch"] = p.dual_micro_batch;
   j["prefix_hit_rate"] = p.prefix_hit_rate;
+  j["prefix_cache"] = {{"memory_fraction", p.prefix_cache.memory_fraction},
+                       {"block_tokens", p.prefix_cache.block_tokens}};
   return j;
 }
 
@@ -201,29 +204,45 @@ ordered_json serving_json(const ServingSpec& s) {
 }
 
 ordered_json search_json(const SearchSpec& s) {
-  return {{"prefill_gpus", s.prefill_gpus},
-          {"decode_gpus", s.decode_gpus},
-          {"tp", s.tp},
-          {"ep", s.ep},
-          {"pp", s.pp},
-          {"max_batch_size", s.max_batch_size},
-          {"chunk_size", s.chunk_size},
-          {"max_instances_per_role", s.max_instances_per_role},
-          {"include_colocated", s.include_colocated},
-          {"objective", to_string(s.objective)},
-          {"budget_usd_per_hour", s.budget_usd_per_hour},
-          {"target_rate", s.target_rate_per_s},
-          {"seeds", s.seeds},
-          {"finalists", s.finalists},
-          {"headroom", s.headroom},
-          {"n_plus_one", s.n_plus_one}};
+  ordered_json j = {{"prefill_gpus", s.prefill_gpus},
+                    {"decode_gpus", s.decode_gpus},
+                    {"tp", s.tp},
+                    {"ep", s.ep},
+                    {"pp", s.pp},
+                    {"max_batch_size", s.max_batch_size},
+                    {"chunk_size", s.chunk_size},
+                    {"max_instances_per_role", s.max_instances_per_role},
+                    {"include_colocated", s.include_colocated},
+                    {"objective", to_string(s.objective)},
+                    {"budget_usd_per_hour", s.budget_usd_per_hour},
+                    {"target_rate", s.target_rate_per_s},
+                    {"seeds", s.seeds},
+                    {"finalists", s.finalists},
+                    {"headroom", s.headroom},
+                    {"n_plus_one", s.n_plus_one}};
+  if (!s.draft_lengths.empty()) j["draft_lengths"] = s.draft_lengths;
+  return j;
 }
 
 }  // namespace
 
 std::string scenario_json(const Scenario& s, const std::string& folder) {
   ordered_json gpus = ordered_json::object();
-  for (const auto& [name, g] : s.catalog.gpus) gpus[name] = gpu_json(g, folder);
+  ordered_json power_caps = ordered_json::object();
+  for (const auto& [name, g] : s.catalog.gpus) {
+    if (g.capped_from.empty()) {
+      gpus[name] = gpu_json(g, folder);
+      continue;
+    }
+    ordered_json cap = {{"gpu", g.capped_from},
+                        {"watts", g.power_cap_watts},
+                        {"clock_factor", g.clock_factor},
+                        {"usd_per_hour", g.usd_per_hour}};
+    if (!g.source.empty()) cap["source"] = g.source;
+    power_caps[name] = cap;
+  }
+  ordered_json hardware = {{"gpus", gpus}};
+  if (!power_caps.empty()) hardware["power_caps"] = power_caps;
   ordered_json max_gpus = ordered_json::object();
   for (const auto& [gpu, n] : s.cluster.max_gpus) max_gpus[gpu] = n;
   ordered_json prices = ordered_json::object();
@@ -231,7 +250,7 @@ std::string scenario_json(const Scenario& s, const std::string& folder) {
   const ordered_json j = {{"name", s.name},
                           {"seed", s.seed},
                           {"model", model_json(s.model)},
-                          {"hardware", {{"gpus", gpus}}},
+                          {"hardware", hardware},
                           {"cluster",
                            {{"gpus_per_node", s.cluster.gpus_per_node},
                             {"intra_node", link_json(s.cluster.intra_node)},

@@ -126,6 +126,14 @@ void declare_pool(Builder& b, const std::string& p, const std::string& role) {
            "share of each prompt found in the prefix (KV) cache, prefilling pools only (prefill, "
            "colocated): whole KV blocks, at least one token computed; hits take KV room and "
            "are not computed");
+  b.object(p + ".prefix_cache", "",
+           "block-hash prefix (KV) cache per instance, prefilling pools only, fed by a mooncake "
+           "trace's hash_ids: the longest cached prefix of each prompt is not computed");
+  b.number(p + ".prefix_cache.memory_fraction", "0", 0, 0.99, false, "",
+           "share of the instance's KV memory holding cached blocks (LRU), taken from the KV "
+           "cache of requests in flight (0: no block cache)");
+  b.integer(p + ".prefix_cache.block_tokens", "512", 1,
+            "prompt tokens per hash id (Mooncake's traces: 512)", kTokens);
   b.boolean(p + ".dual_micro_batch", "false",
             "MoE: split each step into two micro-batches whose expert dispatch/combine runs "
             "under the other's compute (DeepSeek's overlap)");
@@ -225,6 +233,21 @@ std::vector<FieldDecl> build() {
   b.str(g + ".calibrated", "",
         "fitted cost-model file (calibration/models/), relative to this file");
   b.str(g + ".source", "", "public source of the figures");
+  b.number(g + ".power_watts", "0", 0, 1e5, false, "W",
+           "board power (TDP) from the datasheet (0: not known); reports sum it per plan");
+  b.map("hardware.power_caps", "",
+        "power-capped GPU types by name, each a copy of a catalog type held to a power cap: "
+        "tensor peaks scaled by the cap's clock factor, HBM bandwidth, links and memory kept");
+  const std::string pc = "hardware.power_caps.*";
+  b.object(pc, "", "one power-capped GPU type");
+  b.str(pc + ".gpu", "required", "the capped GPU type, a key of hardware.gpus");
+  b.number(pc + ".watts", "required", 0, 1e5, true, "W",
+           "the power cap (at most the type's power_watts when that is known)");
+  b.number(pc + ".clock_factor", "required", 0, 1, true, "",
+           "SM clock under the cap / uncapped (measured or assumed: say which in source)");
+  b.number(pc + ".usd_per_hour", "", 0, kMaxPrice, true, "USD/h",
+           "price of one GPU-hour under the cap (absent: the capped type's)");
+  b.str(pc + ".source", "", "where the clock factor comes from");
 
   // ---- cluster
   b.object("cluster", "", "how GPUs are connected");
@@ -299,8 +322,10 @@ std::vector<FieldDecl> build() {
             "stream KV layer by layer, overlapped with prefill");
   b.number("serving.min_kv_fraction", "0.1", 0, 1, false, "",
            "planner: a layout needs at least this share of GPU memory for KV");
-  b.choice("serving.prefill_routing", "least_tokens", {"least_tokens", "round_robin"},
-           "how requests pick a prefill instance");
+  b.choice("serving.prefill_routing", "least_tokens",
+           {"least_tokens", "round_robin", "cache_aware"},
+           "how requests pick a prefill instance (cache_aware: the longest prefix in the "
+           "instance's prefix_cache, ties to the least queued prompt tokens)");
   b.choice("serving.decode_routing", "least_kv", {"least_kv", "round_robin"},
            "how requests pick a decode instance");
   b.object("serving.speculative", "", "speculative decoding");
@@ -333,6 +358,10 @@ std::vector<FieldDecl> build() {
   b.array("search.pp", "[1]", "pipeline depths to try");
   b.array("search.max_batch_size", "[64,128,256]", "decode batch limits to try");
   b.array("search.chunk_size", "[2048]", "prefill chunk sizes to try");
+  b.array("search.draft_lengths", "",
+          "speculative (MTP) draft lengths to try on decode/colocated instances, 0: none, at "
+          "serving.speculative's acceptance_rate and draft_cost_ratio (absent: the serving "
+          "section's setting)");
   b.integer("search.max_instances_per_role", "64", 1, "most instances in one pool", kGpus);
   b.boolean("search.include_colocated", "true", "also plan the colocated baseline");
   b.choice("search.objective", "min_cost", {"min_cost", "min_gpus", "max_goodput_per_dollar"},

@@ -85,6 +85,9 @@ struct SimulationSummary {
   // Where the step costs came from, e.g. {"H100-SXM": "fitted:calibration/models/h100.json"}.
   std::map<std::string, std::string> cost_sources;
   int64_t events = 0;  // events popped from the queue and dispatched (benchmark)
+  // Block prefix cache (serving.<pool>.prefix_cache): prompt tokens of the requests routed
+  // to a pool with one, and those found cached (not computed). Both 0 without one.
+  int64_t prefix_cache_prompt_tokens = 0, prefix_cache_hit_tokens = 0;
   // The engine's own accounting of per-request memory (benchmark, memory tests): live
   // state grows with requests in flight, results with requests scored.
   int64_t peak_live_requests = 0;  // requests in flight at once, at most

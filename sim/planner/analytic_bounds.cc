@@ -95,15 +95,26 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
   }
 
   // Decode: the largest batch that fits the KV cache at the mean context and whose step
-  // meets the TPOT SLO; the rate is that batch's tokens/s over the output length.
+  // meets the TPOT SLO; the rate is that batch's tokens/s over the output length. With
+  // speculative decoding a step verifies k + 1 tokens per sequence after k draft steps
+  // (draft_cost_ratio of a one-token step each) and yields E = (1 - a^(k+1)) / (1 - a) of
+  // them on average: TPOT is the step over E.
   double decode_rate = 0;
   if (c.role != Role::kPrefill) {
     const int64_t context = input + output / 2;
     const int kv_batch = static_cast<int>(std::min<double>(
         c.max_batch_size, std::floor(fit.kv_tokens / static_cast<double>(context))));
+    const SpeculativeSpec spec = speculative_of(s, c);
+    const int q = spec.enabled ? spec.draft_length + 1 : 1;
+    const double yield = spec.expected_tokens_per_step();
     auto step = [&](int batch) {
-      return roofline_step_time(s.model, *g, c.layout, Phase::kDecode,
-                                decode_batch(batch, context));
+      BatchShape verify = decode_batch(batch, context);
+      verify.new_tokens *= q;
+      Duration t = roofline_step_time(s.model, *g, c.layout, Phase::kDecode, verify);
+      if (spec.enabled)
+        t += roofline_step_time(s.model, *g, c.layout, Phase::kDecode, decode_batch(batch, context))
+                 .scaled(spec.draft_length * spec.draft_cost_ratio);
+      return spec.enabled ? t.scaled(1 / yield) : t;  // per token yielded
     };
     const Duration one = step(1);
     if (c.role == Role::kDecode) out.latency = one;
@@ -112,10 +123,11 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
       return out;
     }
     if (one.to_seconds() > tpot_slo) {
-      out.reason = format(
-          "a decode step at batch 1 takes %.1f ms on the roofline, above the "
-          "TPOT SLO of %.1f ms",
-          one.to_millis(), tpot_slo * 1e3);
+      out.reason = format(spec.enabled ? "a decode step at batch 1 takes %.1f ms per token "
+                                         "yielded on the roofline, above the TPOT SLO of %.1f ms"
+                                       : "a decode step at batch 1 takes %.1f ms on the roofline, "
+                                         "above the TPOT SLO of %.1f ms",
+                          one.to_millis(), tpot_slo * 1e3);
       return out;
     }
     // Step time grows with the batch: bisect for the largest batch within the TPOT SLO.

@@ -8,7 +8,9 @@
 #include "sim/core/error.h"
 #include "sim/planner/progress.h"
 #include "sim/planner/work_queue.h"
+#include "sim/serving/prefix_cache.h"
 #include "sim/workload/request_source.h"
+#include "sim/workload/trace_reader.h"
 
 namespace quadrant::planner {
 
@@ -198,6 +200,26 @@ TaskResult simulated(RunSummary r) {
   return t;
 }
 
+// The share of prompt tokens one block prefix cache of `capacity_blocks` finds cached
+// when it takes every request of the trace alone, each prompt cached as it arrives (whole
+// KV blocks, at least one token computed, as the simulator counts them).
+double replayed_hit_rate(const ArrivalSpec& a, int64_t capacity_blocks, int block_tokens,
+                         int kv_block) {
+  TraceReader trace(a.trace_file, a.trace_format, a.trace_time_scale);
+  BlockPrefixCache cache(capacity_blocks);
+  double prompt = 0, hit = 0;
+  while (std::optional<TraceRecord> r = trace.next()) {
+    const size_t m = cache.match(r->hash_ids);
+    cache.touch(r->hash_ids, m);
+    hit += static_cast<double>(
+        std::min<int64_t>(static_cast<int64_t>(m) * block_tokens, r->input_tokens - 1) / kv_block *
+        kv_block);
+    prompt += r->input_tokens;
+    cache.insert(r->hash_ids);
+  }
+  return prompt > 0 ? hit / prompt : 0;
+}
+
 // What a probe or a confirmation is judged on.
 enum class Judge { kPrefill, kDecode, kColocated, kCluster };
 
@@ -328,17 +350,52 @@ class Planner {
 
   // ---- stage 1: enumerate and bound ----------------------------------------------
 
+  // ---- block prefix cache under the planner's runs -----------------------------------
+  // Probes and confirmations draw Poisson arrivals, without the trace's block hashes: a
+  // prefilling configuration's runs (and its bound) carry instead the hit rate its own
+  // cache, sized from its memory, finds on the trace taking every request alone (one
+  // instance's view; with several instances and cache-aware routing each sees its own
+  // sessions). `quadrant simulate` replays the trace through the real caches.
+  bool block_cache(Role role) const {
+    const PoolSpec& p = role == Role::kColocated ? s_.serving.colocated : s_.serving.prefill;
+    return role != Role::kDecode && p.prefix_cache.memory_fraction > 0 &&
+           s_.workload.arrival.process == ArrivalProcess::kTrace &&
+           s_.workload.arrival.trace_format == TraceFormat::kMooncake;
+  }
+  double cache_hit_rate(const RoleConfig& c) const {
+    const auto it = cache_hits_.find(c.label());
+    return it == cache_hits_.end() ? 0 : it->second;
+  }
+  void estimate_cache_hits(const RoleConfig& c, const MemoryFit& fit) {
+    if (!block_cache(c.role) || !fit.fits) return;
+    const PrefixCacheSpec& pc =
+        (c.role == Role::kColocated ? s_.serving.colocated : s_.serving.prefill).prefix_cache;
+    const int64_t blocks =
+        static_cast<int64_t>(std::floor(pc.memory_fraction * fit.kv_tokens / pc.block_tokens));
+    cache_hits_[c.label()] = replayed_hit_rate(s_.workload.arrival, blocks, pc.block_tokens,
+                                               std::max(1, s_.serving.kv_block_size));
+  }
+  // The scenario a probe or bound of `c` sees: its estimated hits as a hit rate.
+  void with_cache_hits(Scenario& s, const RoleConfig& c) const {
+    if (!block_cache(c.role)) return;
+    (c.role == Role::kColocated ? s.serving.colocated : s.serving.prefill).prefix_hit_rate =
+        cache_hit_rate(c);
+  }
+
   void enumerate() {
+    Scenario bound_scenario = s_;
     for (Role role : {Role::kPrefill, Role::kDecode, Role::kColocated}) {
       if (role == Role::kColocated && !s_.search.include_colocated) continue;
       for (const EnumeratedConfig& e : enumerate_role_configs(s_, role)) {
         RoleCapacity c;
         c.config = e.config;
         c.memory = e.memory;
+        estimate_cache_hits(e.config, e.memory);
+        with_cache_hits(bound_scenario, e.config);
         if (!e.memory.fits) {
           c.note = e.memory.reason;
         } else {
-          c.bound = o_.bound(s_, e.config);
+          c.bound = o_.bound(bound_scenario, e.config);
           if (!c.bound.feasible) {
             c.note = "bound: " + c.bound.reason;
           } else {
@@ -349,6 +406,7 @@ class Planner {
         pool(role).push_back(std::move(c));
       }
     }
+    r_.prefix_cache_hit_estimates = cache_hits_;
   }
 
   std::vector<RoleCapacity>& pool(Role role) {
@@ -377,6 +435,7 @@ class Planner {
         const RoleCapacity* d = fastest(r_.decode);
         if (d == nullptr) return false;
         *out = with_disaggregated(base, c, 1, d->config, 1);
+        with_cache_hits(*out, c);
         // One output token: the decode pool idles and TTFT is the prefill pool's alone
         // (and a request lives about one TTFT, which sets the probe's time line).
         WorkloadSpec w = base.workload;
@@ -394,12 +453,14 @@ class Planner {
         // a wide decode unit needs as many as its rate asks for).
         const int n = instances_for(1.5 * rate, p->bound.max_rate_per_s) + 1;
         *out = with_disaggregated(base, p->config, n, c, 1);
+        with_cache_hits(*out, p->config);
         out->workload = probe_workload(base.workload, base.slo, rate, o_.probe_requests);
         *judge = Judge::kDecode;
         return true;
       }
       case Role::kColocated:
         *out = with_colocated(base, c, 1);
+        with_cache_hits(*out, c);
         out->workload = probe_workload(base.workload, base.slo, rate, o_.probe_requests);
         *judge = Judge::kColocated;
         return true;
@@ -656,8 +717,12 @@ class Planner {
 
   // ---- stage 4: whole-cluster confirmation over seeds -------------------------------
 
+  // A trace becomes Poisson arrivals (below), without its block hashes: a block prefix
+  // cache runs at its estimated hit rate, as in the probes.
   Scenario cluster_scenario(const PlanCandidate& c, double rate) const {
-    return cluster_scenario(s_, c, rate);
+    Scenario x = cluster_scenario(s_, c, rate);
+    with_cache_hits(x, c.mode == ServingMode::kColocated ? c.colocated : c.prefill);
+    return x;
   }
   static Scenario cluster_scenario(const Scenario& base, const PlanCandidate& c, double rate) {
     Scenario x = c.mode == ServingMode::kColocated
@@ -1092,6 +1157,7 @@ class Planner {
   }
 
   const Scenario& s_;
+  std::map<std::string, double> cache_hits_;  // block cache: estimated hit rate by config label
   const Evaluator& evaluate_;
   PlanOptions o_;
   std::unique_ptr<TaskRunner> owned_runner_;

@@ -217,6 +217,10 @@ struct PlanResult {
   int64_t simulations = 0;
   std::map<std::string, std::string> cost_sources;  // GPU -> provenance, over all runs
   std::vector<BandCheck> band_checks;               // the recommended cluster at its band's edges
+  // Block prefix cache (serving.<pool>.prefix_cache on a Mooncake trace): the hit rate each
+  // prefilling configuration's own cache finds replaying the trace alone, by config label,
+  // which its probes and bound use (probes have no block hashes). Empty otherwise.
+  std::map<std::string, double> prefix_cache_hit_estimates;
   // What the cost models say about the recommended cluster's shapes: extrapolations by
   // name, and where the roofline and the calibrated model disagree beyond the band
   // (filled by the caller, which holds the models).

@@ -15,6 +15,7 @@ std::string RoleConfig::label() const {
   if (layout.dp_attention > 1) out += " dp" + std::to_string(layout.dp_attention);
   if (role != Role::kPrefill) out += " batch" + std::to_string(max_batch_size);
   if (role != Role::kDecode) out += " chunk" + std::to_string(chunk_size);
+  if (draft_length >= 0) out += " draft" + std::to_string(draft_length);
   return out;
 }
 
@@ -124,19 +125,25 @@ std::vector<EnumeratedConfig> enumerate_role_configs(const Scenario& s, Role rol
       role == Role::kPrefill ? std::vector<int>{base.max_batch_size} : s.search.max_batch_size;
   const std::vector<int64_t> chunks =
       role == Role::kDecode ? std::vector<int64_t>{base.chunk_size} : s.search.chunk_size;
+  const std::vector<int> drafts = role == Role::kPrefill || s.search.draft_lengths.empty()
+                                      ? std::vector<int>{-1}
+                                      : s.search.draft_lengths;
   for (const std::string& gpu : role_gpus(s, role)) {
     for (const Layout& layout : candidate_layouts(s)) {
       const MemoryFit fit = memory_fit(s, gpu, layout, role);
       for (int batch : batches) {
         for (int64_t chunk : chunks) {
-          RoleConfig c;
-          c.role = role;
-          c.gpu = gpu;
-          c.layout = layout;
-          c.max_batch_size = batch;
-          c.chunk_size = chunk;
-          c.max_batch_tokens = std::max<int64_t>(base.max_batch_tokens, chunk);
-          out.push_back({c, fit});
+          for (int draft : drafts) {
+            RoleConfig c;
+            c.role = role;
+            c.gpu = gpu;
+            c.layout = layout;
+            c.max_batch_size = batch;
+            c.chunk_size = chunk;
+            c.max_batch_tokens = std::max<int64_t>(base.max_batch_tokens, chunk);
+            c.draft_length = draft;
+            out.push_back({c, fit});
+          }
         }
       }
     }
@@ -163,6 +170,7 @@ Scenario with_disaggregated(const Scenario& s, const RoleConfig& prefill, int pr
   out.serving.mode = ServingMode::kDisaggregated;
   out.serving.prefill = pool_of(s.serving.prefill, prefill, prefill_instances);
   out.serving.decode = pool_of(s.serving.decode, decode, decode_instances);
+  out.serving.speculative = speculative_of(s, decode);
   out.serving.autoscaler.enabled = false;  // the plan sizes the pools, not an autoscaler
   return out;
 }
@@ -171,8 +179,17 @@ Scenario with_colocated(const Scenario& s, const RoleConfig& colocated, int inst
   Scenario out = s;
   out.serving.mode = ServingMode::kColocated;
   out.serving.colocated = pool_of(s.serving.colocated, colocated, instances);
+  out.serving.speculative = speculative_of(s, colocated);
   out.serving.autoscaler.enabled = false;
   return out;
+}
+
+SpeculativeSpec speculative_of(const Scenario& s, const RoleConfig& c) {
+  SpeculativeSpec sp = s.serving.speculative;
+  if (c.draft_length < 0 || c.role == Role::kPrefill) return sp;
+  sp.enabled = c.draft_length > 0;
+  if (sp.enabled) sp.draft_length = c.draft_length;
+  return sp;
 }
 
 }  // namespace quadrant::planner

@@ -23,6 +23,9 @@ struct RoleConfig {
   int max_batch_size = 256;
   int64_t chunk_size = 2048;
   int64_t max_batch_tokens = 8192;
+  // Decoding roles under search.draft_lengths: the speculative draft length tried (0:
+  // none); -1: the serving section's speculative setting, as is.
+  int draft_length = -1;
 
   int gpus() const { return layout.gpus(); }
   // "H100-SXM tp4 ep4 pp1 batch128 chunk4096": stable, used as the sort tiebreak.
@@ -64,5 +67,9 @@ std::vector<EnumeratedConfig> enumerate_role_configs(const Scenario& s, Role rol
 Scenario with_disaggregated(const Scenario& s, const RoleConfig& prefill, int prefill_instances,
                             const RoleConfig& decode, int decode_instances);
 Scenario with_colocated(const Scenario& s, const RoleConfig& colocated, int instances);
+
+// The speculative decoding a decoding configuration runs: the serving section's, with
+// the configuration's draft length when the search chose one (0: disabled).
+SpeculativeSpec speculative_of(const Scenario& s, const RoleConfig& c);
 
 }  // namespace quadrant::planner

@@ -16,6 +16,7 @@
 #include "sim/cost/step_cost.h"
 #include "sim/scenario.h"
 #include "sim/serving/kv_manager.h"
+#include "sim/serving/prefix_cache.h"
 #include "sim/serving/request.h"
 
 namespace quadrant {
@@ -80,6 +81,8 @@ struct alignas(64) Instance {
   bool crossing_pending = false;  // inside a step, before its crossings got their blocks
   int prefilling = 0;             // colocated/decode: sequences admitted to prefill
   int incoming = 0;               // decode: transfers in flight to it
+
+  BlockPrefixCache prefix_cache;  // prefilling roles with a PrefixCacheSpec
 
   std::deque<StepInFlight> in_flight;
   bool launch_scheduled = false;

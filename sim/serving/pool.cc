@@ -54,6 +54,14 @@ Pool make_pool(const Scenario& sc, PoolKind kind, const PoolSpec& spec, const Co
   pool.kv_capacity_blocks = static_cast<int64_t>(tokens) / block_tokens;
   // A measured engine's own KV cache (calibration/engine) instead of the memory model's.
   if (spec.kv_capacity_tokens > 0) pool.kv_capacity_blocks = spec.kv_capacity_tokens / block_tokens;
+  if (spec.prefix_cache.memory_fraction > 0) {
+    const double f = spec.prefix_cache.memory_fraction;
+    const double kv_tokens = static_cast<double>(pool.kv_capacity_blocks * block_tokens);
+    pool.prefix_cache_blocks =
+        static_cast<int64_t>(std::floor(f * kv_tokens / spec.prefix_cache.block_tokens));
+    pool.kv_capacity_blocks =
+        static_cast<int64_t>(std::floor((1 - f) * static_cast<double>(pool.kv_capacity_blocks)));
+  }
   if (pool.kv_capacity_blocks < 1) {
     char buf[256];
     std::snprintf(buf, sizeof buf,

@@ -31,6 +31,9 @@ struct Pool {
   std::string cost_source;  // "roofline:H100-SXM", "fitted:calibration/models/h100.json", ...
   std::unique_ptr<StepCostModel> costs;
   int64_t kv_capacity_blocks = 0;
+  // Block prefix cache of one instance (PrefixCacheSpec), in the trace's blocks: its share
+  // of the instance's KV memory, which kv_capacity_blocks no longer counts. 0: none.
+  int64_t prefix_cache_blocks = 0;
   int first_gpu = 0;
   int slots = 0;                   // instances the pool may ever hold (autoscaler max)
   std::vector<int> slot_instance;  // instance occupying each slot, -1 if free

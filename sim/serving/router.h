@@ -19,6 +19,9 @@ struct InstanceLoad {
   int instance = 0;
   int64_t outstanding_prefill_tokens = 0;  // queued and in-flight prefill work
   double kv_occupancy = 0;                 // reserved KV blocks / capacity, pending included
+  // Cache-aware routing: prompt tokens of this request the instance's prefix cache holds
+  // (filled per request by the driver; 0 otherwise).
+  int64_t cached_tokens = 0;
 };
 
 class Router {
@@ -41,6 +44,29 @@ class LeastPrefillTokensRouter final : public Router {
           (a.outstanding_prefill_tokens == b.outstanding_prefill_tokens &&
            a.kv_occupancy < b.kv_occupancy))
         best = i;
+    }
+    return best;
+  }
+};
+
+// The longest cached prefix (Mooncake's cache-aware scheduling, without its TTFT
+// estimate): the instance holding most of the prompt's leading blocks; ties as
+// LeastPrefillTokensRouter (least queued prompt tokens, then least KV occupancy), so that
+// requests without a cached prefix anywhere spread by load exactly as it would.
+class CacheAwareRouter final : public Router {
+ public:
+  size_t pick(const std::vector<InstanceLoad>& c) override {
+    size_t best = 0;
+    for (size_t i = 1; i < c.size(); ++i) {
+      const auto& a = c[i];
+      const auto& b = c[best];
+      if (a.cached_tokens != b.cached_tokens) {
+        if (a.cached_tokens > b.cached_tokens) best = i;
+      } else if (a.outstanding_prefill_tokens < b.outstanding_prefill_tokens ||
+                 (a.outstanding_prefill_tokens == b.outstanding_prefill_tokens &&
+                  a.kv_occupancy < b.kv_occupancy)) {
+        best = i;
+      }
     }
     return best;
   }
@@ -75,6 +101,7 @@ class RoundRobinRouter final : public Router {
 
 inline std::unique_ptr<Router> make_prefill_router(PrefillRouting r) {
   if (r == PrefillRouting::kRoundRobin) return std::make_unique<RoundRobinRouter>();
+  if (r == PrefillRouting::kCacheAware) return std::make_unique<CacheAwareRouter>();
   return std::make_unique<LeastPrefillTokensRouter>();
 }
 inline std::unique_ptr<Router> make_decode_router(DecodeRouting r) {

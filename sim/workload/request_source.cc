@@ -127,7 +127,7 @@ std::optional<GeneratedRequest> RequestSource::next() {
       t = trace_[trace_pos_++];
     }
     if (!t) return std::nullopt;
-    r = {t->arrival, t->input_tokens, t->output_tokens};
+    r = {t->arrival, t->input_tokens, t->output_tokens, std::move(t->hash_ids)};
   } else {
     // The first request arrives one gap after t=0, like every later one.
     r.arrival = clock_->next(last_);

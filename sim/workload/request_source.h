@@ -50,6 +50,7 @@ struct GeneratedRequest {
   SimTime arrival;
   int32_t input_tokens = 0;
   int32_t output_tokens = 0;
+  std::vector<uint64_t> hash_ids = {};  // a Mooncake trace's block hashes (else empty)
 };
 
 class RequestSource {

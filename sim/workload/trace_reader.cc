@@ -142,6 +142,7 @@ struct RawRecord {
   int64_t at_ns;  // absolute, format's own origin
   int64_t line;   // ties keep file order
   int32_t input, output;
+  std::vector<uint64_t> hash_ids;
   bool operator>(const RawRecord& o) const {
     return at_ns != o.at_ns ? at_ns > o.at_ns : line > o.line;
   }
@@ -171,6 +172,30 @@ std::string json_field(const std::string& line, const std::string& key, const Li
   size_t e = b;
   while (e < line.size() && line[e] != ',' && line[e] != '}' && line[e] != ' ') ++e;
   return line.substr(b, e - b);
+}
+
+// The "hash_ids": [a, b, ...] array of a Mooncake line (absent: none): non-negative
+// integers, the prompt's block hashes in order.
+std::vector<uint64_t> hash_ids_of(const std::string& line, const LineError& at) {
+  std::vector<uint64_t> out;
+  const size_t k = line.find("\"hash_ids\"");
+  if (k == std::string::npos) return out;
+  const size_t open = line.find('[', k);
+  const size_t close = open == std::string::npos ? open : line.find(']', open);
+  if (close == std::string::npos) at.fail("expected hash_ids as an array of integers");
+  size_t i = open + 1;
+  for (;;) {
+    while (i < close && (line[i] == ' ' || line[i] == ',')) ++i;
+    if (i >= close) break;
+    size_t e = i;
+    while (e < close && line[e] >= '0' && line[e] <= '9') ++e;
+    if (e == i || e - i > 19 || (e < close && line[e] != ',' && line[e] != ' '))
+      at.fail("expected hash_ids as an array of non-negative integers, got \"" +
+              line.substr(open, std::min<size_t>(close - open + 1, 40)) + "\"");
+    out.push_back(std::stoull(line.substr(i, e - i)));
+    i = e;
+  }
+  return out;
 }
 
 }  // namespace
@@ -236,6 +261,7 @@ struct TraceReader::State {
       r.at_ns = to_ns(json_field(line, "timestamp", at), 1'000'000, at, "timestamp (ms)");
       r.input = parse_tokens(json_field(line, "input_length", at), at, "input_length");
       r.output = parse_tokens(json_field(line, "output_length", at), at, "output_length");
+      r.hash_ids = hash_ids_of(line, at);
       return r;
     }
     std::vector<std::string> cells = split_csv(line);
@@ -268,7 +294,7 @@ struct TraceReader::State {
       if (emitted == 0) throw InputError(file, "", "expected at least one request, got none");
       return std::nullopt;
     }
-    const RawRecord r = window.top();
+    RawRecord r = std::move(const_cast<RawRecord&>(window.top()));
     window.pop();
     if (emitted == 0) origin = r.at_ns;
     if (r.at_ns < last_ns) {
@@ -288,7 +314,7 @@ struct TraceReader::State {
     // Unscaled offsets stay exact integers.
     const int64_t at = time_scale == 1.0 ? r.at_ns - origin : std::llround(offset_ns);
     return TraceRecord{SimTime::from_ns(at), std::max<int32_t>(r.input, 1),
-                       std::max<int32_t>(r.output, 1)};
+                       std::max<int32_t>(r.output, 1), std::move(r.hash_ids)};
   }
 };
 

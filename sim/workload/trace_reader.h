@@ -8,7 +8,8 @@
 // - BurstGPT (CSV): Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type
 //   with timestamps in seconds.
 // - Mooncake (JSONL): {"timestamp": ms, "input_length": n, "output_length": n,
-//   "hash_ids": [...]} one object per line.
+//   "hash_ids": [...]} one object per line; hash_ids (optional) are kept for the prefix
+//   cache (serving.<pool>.prefix_cache).
 // Columns are found by header name, so extra columns are fine. Lines slightly out of
 // order are sorted within a window of limits::kTraceReorderWindow lines; a line earlier
 // than requests already replayed, a bad line, a line over limits::kMaxTraceLineBytes,
@@ -37,6 +38,10 @@ struct TraceRecord {
   SimTime arrival;
   int32_t input_tokens = 0;
   int32_t output_tokens = 0;
+  // Mooncake: the prompt's block hashes in order (one per block of the trace's block
+  // size, 512 tokens in Mooncake's traces; equal prefixes have equal leading hashes).
+  // Empty for the other formats and for lines without hash_ids.
+  std::vector<uint64_t> hash_ids = {};
 };
 
 class TraceReader {

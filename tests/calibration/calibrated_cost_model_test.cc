@@ -132,6 +132,35 @@ TEST(CalibratedCostModel, MissingComponentIsAnInputError) {
   EXPECT_THROW(m->predict(s), InputError);
 }
 
+// A power-capped copy of a calibrated type (hardware.power_caps) gets its base's fit
+// derived to the cap's clock: memory-bound decode attention keeps its time, a
+// compute-bound GEMM takes 1 / clock_factor as long (the fixed cost aside).
+TEST(CalibratedCostModel, PowerCappedCopyDerivesItsBasesFitToTheCapsClock) {
+  HardwareCatalog c;
+  c.gpus["H100-SXM"] = gpu("H100-SXM", 3.35, 989);
+  c.gpus["H100-SXM"].calibrated = synthetic_model();
+  GpuSpec capped = c.gpus["H100-SXM"];
+  capped.name = "H100-SXM@350W";
+  capped.capped_from = "H100-SXM";
+  capped.power_cap_watts = 350;
+  capped.clock_factor = 0.5;
+  c.gpus[capped.name] = capped;
+  auto base = calibrated_cost_model_for(c, "H100-SXM");
+  auto m = calibrated_cost_model_for(c, "H100-SXM@350W");
+  EXPECT_EQ(base->provenance(), Provenance::kFitted);
+  EXPECT_EQ(m->provenance(), Provenance::kDerived);
+  const QuadrantShape kv = decode_attention(64, 32768);  // 0.5 GB of KV: memory-bound
+  EXPECT_NEAR(m->predict(kv).mean.ns() / base->predict(kv).mean.ns(), 1.0, 0.01);
+  QuadrantShape gemm;  // 4096^3 in BF16: compute-bound
+  gemm.quadrant = Quadrant::kPrefillFfn;
+  gemm.compute_format = NumberFormat::kBf16;
+  gemm.flops = Flops(2.0 * 4096 * 4096 * 4096);
+  gemm.bytes = Bytes(3.0 * 4096 * 4096 * 2);
+  const double b = base->predict(gemm).mean.ns(), d = m->predict(gemm).mean.ns();
+  EXPECT_GT(d, 1.8 * b);
+  EXPECT_LE(d, 2.0 * b + 1);
+}
+
 TEST(CalibratedCostModel, CatalogPicksOwnOrDerivedModel) {
   HardwareCatalog c;
   c.gpus["H100-SXM"] = gpu("H100-SXM", 3.35, 989);

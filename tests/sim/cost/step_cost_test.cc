@@ -34,6 +34,28 @@ TEST(RooflineCostModel, IsTheLargerOfComputeAndMemoryTimePlusOverhead) {
   EXPECT_EQ(m.predict(s).mean, Duration::millis(4) + Duration::micros(5));
 }
 
+// A power cap (GpuSpec::clock_factor): tensor peaks scale by the clock factor, HBM
+// bandwidth does not. A compute-bound kernel takes 1 / factor as long, a bandwidth-bound
+// one the same; the launch overhead is kept.
+TEST(RooflineCostModel, PowerCapScalesComputeBoundTimeOnly) {
+  GpuSpec capped = toy_gpu();
+  capped.clock_factor = 0.8;
+  capped.power_cap_watts = 400;
+  RooflineCostModel full(toy_gpu()), cap(capped);
+  QuadrantShape s;
+  s.compute_format = NumberFormat::kBf16;
+  s.flops = Flops(1e12);  // 2 ms uncapped, 2.5 ms capped
+  s.bytes = Bytes(1e8);   // 0.1 ms
+  EXPECT_EQ(full.predict(s).mean, Duration::millis(2) + Duration::micros(5));
+  EXPECT_EQ(cap.predict(s).mean, Duration::micros(2500) + Duration::micros(5));
+  s.flops = Flops(1e10);  // 0.02 ms (0.025 capped): bandwidth-bound
+  s.bytes = Bytes(4e9);   // 4 ms either way
+  EXPECT_EQ(cap.predict(s).mean, full.predict(s).mean);
+  EXPECT_EQ(cap.predict(s).mean, Duration::millis(4) + Duration::micros(5));
+  for (NumberFormat f : {NumberFormat::kBf16, NumberFormat::kFp8, NumberFormat::kInt8})
+    EXPECT_DOUBLE_EQ(capped.peak(f).value(), 0.8 * toy_gpu().peak(f).value());
+}
+
 class StepCostTest : public ::testing::Test {
  protected:
   void SetUp() override { scenario_ = load_scenario("scenarios/default.json"); }

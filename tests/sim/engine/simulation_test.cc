@@ -426,6 +426,86 @@ TEST(Simulation, PrefixCacheHitsAreNotComputedButTheirKvMoves) {
   EXPECT_EQ(warm.input_tokens, cold.input_tokens);
 }
 
+// A trace with Mooncake block hashes replayed on pools with a block prefix cache
+// (serving.<pool>.prefix_cache, 512-token blocks).
+SimulationResult replay(Scenario s, const std::vector<TraceRecord>& trace) {
+  s.workload.arrival.process = ArrivalProcess::kTrace;
+  s.workload.arrival.trace_format = TraceFormat::kMooncake;
+  s.serving.prefill.prefix_cache.memory_fraction = 0.5;
+  s.serving.prefill.prefix_cache.block_tokens = 512;
+  SimulationOptions o;
+  o.seed = 1;
+  o.keep_requests = true;
+  o.replay = &trace;
+  return simulate(s, roofline_cost_models(s), o);
+}
+
+std::vector<uint64_t> ids(uint64_t first, size_t n) {
+  std::vector<uint64_t> v;
+  for (size_t i = 0; i < n; ++i) v.push_back(first + i);
+  return v;
+}
+
+// The same 6,955-token prompt (14 blocks of 512, the last partial) twice, 100 s apart:
+// the second finds all 14 blocks cached, so it computes only what the "at least one token
+// computed" rule and whole 16-token KV blocks leave: 6,955 - 6,944 = 11 tokens, attending
+// to the 6,944 cached; its TTFT is that step alone. The prefill instance computes
+// 6,955 + 11 tokens in all.
+TEST(Simulation, AFullyCachedPrefixComputesOnlyItsSuffix) {
+  Scenario s = base();
+  s.serving.prefill.instances = 1;
+  s.serving.prefill.chunk_size = s.serving.prefill.max_batch_tokens = 8192;  // one step each
+  const std::vector<TraceRecord> trace = {
+      {SimTime::start(), 6955, 4, ids(0, 14)},
+      {SimTime::start() + Duration::seconds(100), 6955, 4, ids(0, 14)}};
+  const SimulationResult r = replay(s, trace);
+  ASSERT_EQ(r.summary.requests_finished, 2);
+  EXPECT_EQ(r.summary.prefix_cache_prompt_tokens, 2 * 6955);
+  EXPECT_EQ(r.summary.prefix_cache_hit_tokens, 6944);
+  const GpuSpec& gpu = *s.catalog.find(s.serving.prefill.gpu);
+  RooflineCostModel roofline(gpu);
+  const StepCostModel costs(s.model, s.serving.prefill.layout, gpu, s.cluster, roofline);
+  ASSERT_EQ(r.requests.size(), 2u);
+  EXPECT_NEAR(r.requests[0].ttft_s, costs.prefill_time(6955).to_seconds(), 1e-6);
+  StepBatch suffix;
+  suffix.prefill = {1, 11, 6955, 11LL * 6944 + 11LL * 12 / 2};
+  EXPECT_NEAR(r.requests[1].ttft_s, costs.cost(suffix).total.to_seconds(), 1e-6);
+  double computed = 0;
+  for (const InstanceSummary& i : r.instances)
+    if (i.role == Role::kPrefill) computed += i.mean_batch_tokens * static_cast<double>(i.steps);
+  EXPECT_NEAR(computed, 6955 + 11, 1e-6);
+  // A prompt sharing only its first 3 blocks (then new ones) reuses exactly 3 x 512.
+  const std::vector<TraceRecord> partial = {
+      {SimTime::start(), 6955, 4, ids(0, 14)},
+      {SimTime::start() + Duration::seconds(100), 3000, 4, {0, 1, 2, 50, 51, 52}}};
+  EXPECT_EQ(replay(s, partial).summary.prefix_cache_hit_tokens, 3 * 512);
+}
+
+// Two prefill instances; prompts A and B (prefixes of 8 blocks each) arrive together and
+// are spread one per instance. 100 s later B' (B's prefix) and then A' (A's) arrive while
+// both instances are idle. Cache-aware routing sends each where its prefix is: both hit
+// 8 blocks. Least-tokens routing sends B' to the first instance (a tie), which holds A's
+// prefix, then A' to the second (the first is busy): no hit at all.
+TEST(Simulation, CacheAwareRoutingFindsThePrefixWhereLeastTokensMissesIt) {
+  Scenario s = base();
+  s.serving.prefill.instances = 2;
+  const SimTime later = SimTime::start() + Duration::seconds(100);
+  const std::vector<TraceRecord> trace = {
+      {SimTime::start(), 4200, 4, ids(0, 9)},
+      {SimTime::start(), 4200, 4, ids(100, 9)},
+      {later, 4300, 4, ids(100, 8)},
+      {later, 4300, 4, ids(0, 8)},
+  };
+  s.serving.prefill_routing = PrefillRouting::kLeastTokens;
+  const SimulationSummary least = replay(s, trace).summary;
+  s.serving.prefill_routing = PrefillRouting::kCacheAware;
+  const SimulationSummary aware = replay(s, trace).summary;
+  ASSERT_EQ(aware.requests_finished, 4);
+  EXPECT_EQ(least.prefix_cache_hit_tokens, 0);
+  EXPECT_EQ(aware.prefix_cache_hit_tokens, 2 * 8 * 512);
+  EXPECT_LT(aware.ttft.mean, least.ttft.mean);
+}
+
 // The engine's accounting of per-request memory: live state (the request slab) is sized
 // by the requests in flight at once, the compact results by the requests scored. With
 // deterministic arrivals and fixed lengths, 4x the requests at the same rate leave the

@@ -294,6 +294,80 @@ TEST(ScenarioIo, LimitsAreErrorsNamingTheField) {
   EXPECT_EQ(e.path(), "hardware.gpus.H20.memory_efficiency");
 }
 
+// hardware.power_caps: a capped copy of a catalog type with its cap, clock factor and
+// price; the peaks it computes at are the datasheet's times the factor, its bandwidth and
+// memory the base's. Bad caps are errors naming the field.
+TEST(ScenarioIo, PowerCapsAddCappedCopiesOfCatalogTypes) {
+  auto with_caps = [](const std::string& name, const io::Json& caps) {
+    return default_with(name, [&](io::Json& j) {
+      j["hardware"] = {{"include", j["hardware"]}, {"power_caps", caps}};
+    });
+  };
+  const Scenario s = load_scenario(with_caps(
+      "caps", {{"H100-SXM@450W", {{"gpu", "H100-SXM"}, {"watts", 450}, {"clock_factor", 0.8}}}}));
+  const GpuSpec& base = *s.catalog.find("H100-SXM");
+  const GpuSpec* capped = s.catalog.find("H100-SXM@450W");
+  ASSERT_NE(capped, nullptr);
+  EXPECT_EQ(base.power_watts, 700);
+  EXPECT_EQ(base.max_power_watts(), 700);
+  EXPECT_EQ(capped->capped_from, "H100-SXM");
+  EXPECT_EQ(capped->max_power_watts(), 450);
+  EXPECT_EQ(capped->usd_per_hour, base.usd_per_hour);  // absent: the base's price
+  EXPECT_EQ(capped->memory_bandwidth, base.memory_bandwidth);
+  EXPECT_EQ(capped->memory, base.memory);
+  EXPECT_DOUBLE_EQ(capped->peak(NumberFormat::kFp8).value(),
+                   0.8 * base.peak(NumberFormat::kFp8).value());
+  InputError e = load_error(
+      with_caps("cap_over", {{"X", {{"gpu", "H100-SXM"}, {"watts", 800}, {"clock_factor", 0.9}}}}));
+  EXPECT_EQ(e.path(), "hardware.power_caps.X.watts");
+  EXPECT_NE(e.message().find("board power 700 W, got 800 W"), std::string::npos) << e.what();
+  e = load_error(
+      with_caps("cap_gpu", {{"X", {{"gpu", "H100"}, {"watts", 400}, {"clock_factor", 0.9}}}}));
+  EXPECT_EQ(e.path(), "hardware.power_caps.X.gpu");
+  EXPECT_NE(e.message().find("did you mean"), std::string::npos) << e.what();
+  e = load_error(with_caps(
+      "cap_name", {{"H20", {{"gpu", "H100-SXM"}, {"watts", 400}, {"clock_factor", 0.9}}}}));
+  EXPECT_EQ(e.path(), "hardware.power_caps.H20");
+  e = load_error(with_caps("cap_clock",
+                           {{"X", {{"gpu", "H100-SXM"}, {"watts", 400}, {"clock_factor", 1.5}}}}));
+  EXPECT_EQ(e.path(), "hardware.power_caps.X.clock_factor");
+  e = load_error(default_with("drafts", [](io::Json& j) {
+    j["search"] = {{"draft_lengths", {0, 2, 65}}};
+  }));
+  EXPECT_EQ(e.path(), "search.draft_lengths");
+  e = load_error(default_with("drafts_neg", [](io::Json& j) {
+    j["search"] = {{"draft_lengths", {-1}}};
+  }));
+  EXPECT_EQ(e.path(), "search.draft_lengths[0]");
+}
+
+// serving.<pool>.prefix_cache matches a Mooncake trace's block hashes: without them, on
+// a decode pool, beside prefix_hit_rate, or cache_aware routing without a cache, it is an
+// error naming the field.
+TEST(ScenarioIo, PrefixCacheNeedsAMooncakeTraceOnThePoolThatPrefills) {
+  const Scenario ok = load_scenario("scenarios/examples/deepseek-v3-mooncake-cache.json");
+  EXPECT_EQ(ok.serving.prefill.prefix_cache.memory_fraction, 0.5);
+  EXPECT_EQ(ok.serving.prefill.prefix_cache.block_tokens, 512);
+  EXPECT_EQ(ok.serving.prefill_routing, PrefillRouting::kCacheAware);
+  InputError e = load_error(default_with("pc_poisson", [](io::Json& j) {
+    j["serving"]["prefill"]["prefix_cache"] = {{"memory_fraction", 0.5}};
+  }));
+  EXPECT_EQ(e.path(), "serving.prefill.prefix_cache.memory_fraction");
+  EXPECT_NE(e.message().find("mooncake trace"), std::string::npos) << e.what();
+  e = load_error(default_with("pc_decode", [](io::Json& j) {
+    j["serving"]["decode"]["prefix_cache"] = {{"memory_fraction", 0.5}};
+  }));
+  EXPECT_EQ(e.path(), "serving.decode.prefix_cache.memory_fraction");
+  e = load_error(default_with("pc_both", [](io::Json& j) {
+    j["serving"]["prefill"]["prefix_cache"] = {{"memory_fraction", 0.5}};
+    j["serving"]["prefill"]["prefix_hit_rate"] = 0.5;
+  }));
+  EXPECT_EQ(e.path(), "serving.prefill.prefix_hit_rate");
+  e = load_error(default_with(
+      "pc_route", [](io::Json& j) { j["serving"]["prefill_routing"] = "cache_aware"; }));
+  EXPECT_EQ(e.path(), "serving.prefill_routing");
+}
+
 TEST(ScenarioIo, FilesThatAreNotJsonDocumentsAreErrors) {
   EXPECT_NE(load_error("scenarios").message().find("got a directory"), std::string::npos);
   EXPECT_NE(load_error(write_temp("big_number.json", R"({"seed": 1e999})"))

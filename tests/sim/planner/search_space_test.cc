@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "sim/planner/analytic_bounds.h"
 #include "tests/sim/planner/toy_scenario.h"
 
@@ -47,6 +49,77 @@ TEST(SearchSpaceTest, EnumerationCoversTheSearchListsInAFixedOrder) {
   const auto prefill = enumerate_role_configs(s, Role::kPrefill);
   EXPECT_EQ(prefill.size(), 2u);  // tp {1,2} x chunk {2048}
   EXPECT_EQ(enumerate_role_configs(s, Role::kDecode)[1].config.label(), decode[1].config.label());
+}
+
+// search.draft_lengths: each decoding configuration is tried at every draft length (0:
+// no speculation), prefill configurations are not; the scenario a configuration builds
+// runs that draft length at the serving section's acceptance.
+TEST(SearchSpaceTest, DraftLengthsMultiplyDecodingConfigurations) {
+  Scenario s = testing::toy_scenario();
+  s.serving.speculative.acceptance_rate = 0.8;
+  s.search.draft_lengths = {0, 1, 3};
+  const auto decode = enumerate_role_configs(s, Role::kDecode);
+  ASSERT_EQ(decode.size(), 2u * 2u * 3u);
+  EXPECT_EQ(decode[0].config.draft_length, 0);
+  EXPECT_EQ(decode[2].config.draft_length, 3);
+  EXPECT_NE(decode[2].config.label().find(" draft3"), std::string::npos);
+  EXPECT_EQ(enumerate_role_configs(s, Role::kColocated).size(), 2u * 2u * 1u * 3u);
+  const auto prefill = enumerate_role_configs(s, Role::kPrefill);
+  ASSERT_EQ(prefill.size(), 2u);
+  EXPECT_EQ(prefill[0].config.draft_length, -1);
+  const Scenario three = with_disaggregated(s, prefill[0].config, 1, decode[2].config, 1);
+  EXPECT_TRUE(three.serving.speculative.enabled);
+  EXPECT_EQ(three.serving.speculative.draft_length, 3);
+  EXPECT_EQ(three.serving.speculative.acceptance_rate, 0.8);
+  s.serving.speculative.enabled = true;
+  const Scenario none = with_disaggregated(s, prefill[0].config, 1, decode[0].config, 1);
+  EXPECT_FALSE(none.serving.speculative.enabled);
+  // Without the list, the serving section's setting as it is.
+  s.search.draft_lengths.clear();
+  const auto plain = enumerate_role_configs(s, Role::kDecode);
+  ASSERT_EQ(plain.size(), 2u * 2u);
+  EXPECT_EQ(plain[0].config.label().find("draft"), std::string::npos);
+  EXPECT_EQ(with_colocated(s, plain[0].config, 1).serving.speculative, s.serving.speculative);
+}
+
+// The tokens one verify step yields, closed form: (1 - a^(k+1)) / (1 - a).
+TEST(SpeculativeSpecTest, ExpectedTokensPerStepIsTheGeometricSum) {
+  SpeculativeSpec sp;
+  sp.enabled = true;
+  for (double a : {0.0, 0.3, 0.7, 0.85}) {
+    for (int k : {1, 2, 4}) {
+      sp.acceptance_rate = a;
+      sp.draft_length = k;
+      double sum = 0;  // 1 + a + ... + a^k
+      for (int i = 0; i <= k; ++i) sum += std::pow(a, i);
+      EXPECT_NEAR(sp.expected_tokens_per_step(), sum, 1e-12) << a << " " << k;
+    }
+  }
+  sp.enabled = false;
+  EXPECT_EQ(sp.expected_tokens_per_step(), 1);
+}
+
+// With speculation a decode step verifies k + 1 tokens per sequence and yields E of them:
+// where the step is bound by weight and KV reads (batch 1 of the toy), the bound's rate
+// grows by E over the draft steps' share, ((1 - a^(k+1)) / (1 - a)) / (1 + k r).
+TEST(AnalyticBoundsTest, SpeculationRaisesABandwidthBoundDecodeByItsYield) {
+  Scenario s = testing::toy_scenario();
+  s.slo.tpot = Duration::micros(2500);  // admits small batches only: bandwidth-bound steps
+  RoleConfig c;
+  c.role = Role::kDecode;
+  c.gpu = "T1";
+  c.max_batch_size = 1;
+  c.draft_length = 0;
+  const RoleBound plain = roofline_role_bound(s, c);
+  ASSERT_TRUE(plain.feasible) << plain.reason;
+  s.serving.speculative.acceptance_rate = 0.7;
+  s.serving.speculative.draft_cost_ratio = 0.05;
+  c.draft_length = 2;
+  const RoleBound spec = roofline_role_bound(s, c);
+  ASSERT_TRUE(spec.feasible) << spec.reason;
+  const double yield = (1 - std::pow(0.7, 3)) / (1 - 0.7);
+  // Verifying 3 tokens reads the same weights and KV: within 1% of one token's step.
+  EXPECT_NEAR(spec.max_rate_per_s / plain.max_rate_per_s, yield / (1 + 2 * 0.05), 0.01 * yield);
 }
 
 TEST(AnalyticBoundsTest, DecodeBoundRespectsTpotAndBatchLimit) {

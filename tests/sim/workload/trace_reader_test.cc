@@ -33,6 +33,18 @@ TEST(TraceReader, BurstGptAndMooncakeSamples) {
   ASSERT_EQ(m.size(), 7u);
   EXPECT_EQ(m[2].arrival.ns(), 27'482'000'000);  // ms
   EXPECT_EQ(m[4].input_tokens, 12244);
+  // hash_ids: one per 512-token block, the first request's 6,955 tokens in 14.
+  EXPECT_EQ(m[0].hash_ids.size(), 14u);
+  EXPECT_EQ(m[0].hash_ids.front(), 0u);
+  EXPECT_EQ(m[0].hash_ids.back(), 13u);
+  EXPECT_EQ(m[2].hash_ids, m[0].hash_ids);  // the same prompt again
+  auto none = parse_trace("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n",
+                          "m.jsonl", TraceFormat::kMooncake, 1.0);
+  EXPECT_TRUE(none.at(0).hash_ids.empty());
+  auto empty = parse_trace(
+      "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1, \"hash_ids\": []}\n",
+      "m.jsonl", TraceFormat::kMooncake, 1.0);
+  EXPECT_TRUE(empty.at(0).hash_ids.empty());
 }
 
 TEST(TraceReader, UnsortedLinesAreReplayedInTimeOrder) {
@@ -71,6 +83,12 @@ TEST(TraceReader, BadLinesNameTheFileAndLine) {
       "{\"timestamp\": 9, \"input_length\": 5}\n",
       TraceFormat::kMooncake, "line 3", "output_length");
   expect_error("not json\n", TraceFormat::kMooncake, "line 1", "JSON object");
+  expect_error(
+      "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1, \"hash_ids\": [1, -2]}\n",
+      TraceFormat::kMooncake, "line 1", "hash_ids");
+  expect_error(
+      "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1, \"hash_ids\": [1, 2}\n",
+      TraceFormat::kMooncake, "line 1", "hash_ids");
   expect_error("", TraceFormat::kMooncake, "", "at least one request");
 }
 
