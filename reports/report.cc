@@ -631,6 +631,32 @@ Section prefix_cache(const PlanResult& r) {
   return sec;
 }
 
+// Chunk-PP prefill (issue 16, deliverable 4): only when the search tried pipeline stages.
+Section chunk_pp(const PlanResult& r) {
+  Section sec;
+  const std::vector<int>& pps = r.scenario.search.pp;
+  if (std::none_of(pps.begin(), pps.end(), [](int pp) { return pp > 1; })) return sec;
+  sec.title = "Chunk-PP prefill";
+  sec.paragraphs.push_back(
+      "A prefill instance of pp pipeline stages splits prompts into chunks (chunk_size) and "
+      "issues a step every stage-time (its total / pp), keeping up to pp steps in flight; a "
+      "step batches the chunks of several prompts within the token budget. A prompt of n "
+      "chunks gets its first token after about (n + pp - 1) stage-times instead of n whole "
+      "steps: more GPUs per instance buy lower TTFT for long prompts. Measured per prefill "
+      "configuration (single-instance probes at capacity):");
+  Table t;
+  t.header = {"prefill configuration", "pp", "GPUs", "measured req/s per instance", "req/s per GPU",
+              "TTFT P90 at that rate"};
+  for (const RoleCapacity& c : r.prefill) {
+    if (c.status != ConfigStatus::kMeasured) continue;
+    t.rows.push_back({c.config.label(), std::to_string(c.config.layout.pp),
+                      std::to_string(c.config.gpus()), format_number(c.rate_per_s),
+                      format_number(c.rate_per_s / c.config.gpus()), ms(c.at_capacity.ttft.p90)});
+  }
+  sec.tables.push_back(t);
+  return sec;
+}
+
 std::vector<Section> sections(const PlanResult& r) {
   std::vector<Section> out;
   const Scenario& s = r.scenario;
@@ -1001,6 +1027,7 @@ std::vector<Section> sections(const PlanResult& r) {
   }
   if (Section sec = power_and_speculation(r); !sec.title.empty()) out.push_back(sec);
   if (Section sec = prefix_cache(r); !sec.title.empty()) out.push_back(sec);
+  if (Section sec = chunk_pp(r); !sec.title.empty()) out.push_back(sec);
   {  // provenance
     Section sec;
     sec.title = "Where the numbers come from";

@@ -506,6 +506,46 @@ TEST(Simulation, CacheAwareRoutingFindsThePrefixWhereLeastTokensMissesIt) {
   EXPECT_LT(aware.ttft.mean, least.ttft.mean);
 }
 
+// Chunk-PP prefill (issue 16, deliverable 4): a prompt of n chunks on an instance of pp
+// stages issues chunk i one stage-time after chunk i - 1 (a stage is total / pp of its
+// step) and chunk i leaves the last stage at d_i = max(l_i + total_i, d_{i-1} + stage_i):
+// the first token comes at d_n, about (n + pp - 1) stage-times instead of n totals. With
+// two prompts and a budget of two chunks, each step carries a chunk of both (cross-request
+// batching) and the same recursion holds over the batched steps.
+TEST(Simulation, ChunkPpPipelinesAPromptsChunksOverTheStages) {
+  for (int prompts : {1, 2}) {
+    for (int pp : {1, 2}) {
+      Scenario s = base();
+      s.serving.prefill.layout = {4, 4, pp, 1};
+      s.serving.prefill.chunk_size = 2048;
+      s.serving.prefill.max_batch_tokens = 2048 * prompts;
+      s.workload.arrival.process = ArrivalProcess::kTrace;
+      std::vector<TraceRecord> trace;
+      for (int i = 0; i < prompts; ++i) trace.push_back({SimTime::start(), 16384, 2});
+      SimulationOptions o;
+      o.keep_requests = true;
+      o.replay = &trace;
+      const SimulationResult r = simulate(s, roofline_cost_models(s), o);
+      ASSERT_EQ(r.requests.size(), static_cast<size_t>(prompts));
+      const GpuSpec& gpu = *s.catalog.find(s.serving.prefill.gpu);
+      RooflineCostModel roofline(gpu);
+      const StepCostModel costs(s.model, s.serving.prefill.layout, gpu, s.cluster, roofline);
+      Duration launch = Duration::zero(), done = Duration::zero();
+      for (int64_t prior = 0; prior < 16384; prior += 2048) {
+        StepBatch b;
+        b.prefill = {prompts, 2048LL * prompts, (prior + 2048) * prompts,
+                     (2048 * prior + 2048LL * 2049 / 2) * prompts};
+        const StepCost c = costs.cost(b);
+        EXPECT_EQ(c.stage, Duration::nanos((c.total.ns() + pp - 1) / pp));
+        done = max(launch + c.total, done + c.stage);
+        launch += c.stage;
+      }
+      for (const RequestRecord& q : r.requests)
+        EXPECT_NEAR(q.ttft_s, done.to_seconds(), 1e-6) << prompts << " prompts, pp " << pp;
+    }
+  }
+}
+
 // The engine's accounting of per-request memory: live state (the request slab) is sized
 // by the requests in flight at once, the compact results by the requests scored. With
 // deterministic arrivals and fixed lengths, 4x the requests at the same rate leave the
