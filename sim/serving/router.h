@@ -33,18 +33,18 @@ class Router {
 
 class LeastPrefillTokensRouter final : public Router {
  public:
+  // Fewer queued prompt tokens; ties (common: most instances have no prompt work queued
+  // between arrivals) to the least KV occupancy, so that a colocated pool spreads its
+  // decode load too.
+  static bool less_loaded(const InstanceLoad& a, const InstanceLoad& b) {
+    return a.outstanding_prefill_tokens < b.outstanding_prefill_tokens ||
+           (a.outstanding_prefill_tokens == b.outstanding_prefill_tokens &&
+            a.kv_occupancy < b.kv_occupancy);
+  }
   size_t pick(const std::vector<InstanceLoad>& c) override {
     size_t best = 0;
-    // Ties (common: most instances have no prompt work queued between arrivals) go to the
-    // least KV occupancy, so that a colocated pool spreads its decode load too.
-    for (size_t i = 1; i < c.size(); ++i) {
-      const auto& a = c[i];
-      const auto& b = c[best];
-      if (a.outstanding_prefill_tokens < b.outstanding_prefill_tokens ||
-          (a.outstanding_prefill_tokens == b.outstanding_prefill_tokens &&
-           a.kv_occupancy < b.kv_occupancy))
-        best = i;
-    }
+    for (size_t i = 1; i < c.size(); ++i)
+      if (less_loaded(c[i], c[best])) best = i;
     return best;
   }
 };
@@ -58,15 +58,11 @@ class CacheAwareRouter final : public Router {
   size_t pick(const std::vector<InstanceLoad>& c) override {
     size_t best = 0;
     for (size_t i = 1; i < c.size(); ++i) {
-      const auto& a = c[i];
-      const auto& b = c[best];
-      if (a.cached_tokens != b.cached_tokens) {
-        if (a.cached_tokens > b.cached_tokens) best = i;
-      } else if (a.outstanding_prefill_tokens < b.outstanding_prefill_tokens ||
-                 (a.outstanding_prefill_tokens == b.outstanding_prefill_tokens &&
-                  a.kv_occupancy < b.kv_occupancy)) {
+      const InstanceLoad& a = c[i];
+      const InstanceLoad& b = c[best];
+      if (a.cached_tokens != b.cached_tokens ? a.cached_tokens > b.cached_tokens
+                                             : LeastPrefillTokensRouter::less_loaded(a, b))
         best = i;
-      }
     }
     return best;
   }
