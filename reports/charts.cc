@@ -1,5 +1,7 @@
 #include "reports/charts.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -8,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
+#include "reports/svg.h"
 #include "sim/core/error.h"
 
 namespace quadrant::reports {
@@ -465,28 +469,33 @@ std::string charts_html(const std::vector<Chart>& charts, const RenderedCharts& 
   if (rendered.svg.empty()) {
     return h + "<p>No charts: gnuplot was not found (Debian package gnuplot-nox).</p></section>\n";
   }
-  auto esc = [](const std::string& s) {
-    std::string o;
-    for (char c : s) {
-      if (c == '<')
-        o += "&lt;";
-      else if (c == '>')
-        o += "&gt;";
-      else if (c == '&')
-        o += "&amp;";
-      else
-        o += c;
-    }
-    return o;
-  };
   for (const Chart& c : charts) {
     auto it = rendered.svg.find(c.name);
     if (it == rendered.svg.end()) continue;
     h += "<figure class=\"chart\" id=\"chart-" + c.name + "\">\n" + it->second + "\n<figcaption>" +
-         esc(c.title) + ". " + esc(c.source) + " <a href=\"charts/" + c.name +
+         escape_text(c.title) + ". " + escape_text(c.source) + " <a href=\"charts/" + c.name +
          ".png\">PNG</a> <a href=\"charts/" + c.name + ".svg\">SVG</a></figcaption></figure>\n";
   }
   return h + "</section>\n";
+}
+
+std::string stage_charts(const std::vector<Chart>& charts, io::OutputDir& out) {
+  static int count = 0;  // a fresh folder per call in this process
+  const fs::path scratch =
+      fs::temp_directory_path() /
+      ("quadrant-charts-" + std::to_string(::getpid()) + "-" + std::to_string(++count));
+  std::error_code ec;
+  fs::remove_all(scratch, ec);
+  RenderedCharts rendered;
+  try {
+    rendered = render_charts(charts, scratch.string());
+    for (const std::string& f : rendered.files) out.write("charts/" + f, slurp(scratch / f));
+  } catch (...) {
+    fs::remove_all(scratch, ec);
+    throw;
+  }
+  fs::remove_all(scratch, ec);
+  return charts_html(charts, rendered);
 }
 
 }  // namespace quadrant::reports

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "sim/engine/simulation.h"
+#include "sim/io/output_dir.h"
 #include "sim/planner/planner.h"
 
 namespace quadrant::reports {
@@ -56,5 +57,9 @@ std::vector<Chart> simulation_charts(const Scenario& s, const SimulationResult& 
 // An HTML section with the rendered charts (their SVG inline, source lines under them),
 // or a line saying why there are none.
 std::string charts_html(const std::vector<Chart>& charts, const RenderedCharts& rendered);
+
+// The charts drawn in a scratch folder (removed after), their files staged in `out` as
+// charts/<name>.svg and .png, and their charts_html section returned.
+std::string stage_charts(const std::vector<Chart>& charts, io::OutputDir& out);
 
 }  // namespace quadrant::reports

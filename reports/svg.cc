@@ -49,6 +49,22 @@ std::string open_svg(int w, int h, const std::string& title) {
 
 }  // namespace
 
+std::string escape_text(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<') {
+      o += "&lt;";
+    } else if (c == '>') {
+      o += "&gt;";
+    } else if (c == '&') {
+      o += "&amp;";
+    } else {
+      o += c;
+    }
+  }
+  return o;
+}
+
 std::string escape_xml(const std::string& s) {
   std::string out;
   for (char c : s) {

@@ -50,6 +50,8 @@ std::string render(const BarChart& c);
 
 // Text safe inside XML/HTML.
 std::string escape_xml(const std::string& s);
+// Text content of an HTML element: <, > and & escaped, quotes left as they are.
+std::string escape_text(const std::string& s);
 // A number in a fixed, short form ("12.3", "0.0451", "1.2e+06").
 std::string format_number(double v);
 

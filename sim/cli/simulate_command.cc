@@ -11,15 +11,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <string>
 
-#include "reports/charts.h"
+#include "reports/simulation_report.h"
 #include "sim/cli/commands.h"
 #include "sim/cli/cost_models.h"
 #include "sim/core/error.h"
@@ -278,75 +276,6 @@ void write_requests_csv(std::ostream& o, const std::vector<RequestRecord>& rs, d
   }
 }
 
-std::string escape_html(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') {
-      o += "&lt;";
-    } else if (c == '>') {
-      o += "&gt;";
-    } else if (c == '&') {
-      o += "&amp;";
-    } else {
-      o += c;
-    }
-  }
-  return o;
-}
-
-// A one-page view of the run: its summary line and the charts (SVG inline), offline.
-std::string simulation_page(const Scenario& s, uint64_t seed, const SimulationResult& r,
-                            const std::string& charts) {
-  const SimulationSummary& m = r.summary;
-  char summary[512];
-  std::snprintf(summary, sizeof summary,
-                "%lld requests (%lld scored, %lld rejected); TTFT P50/P90/P99 %.0f / %.0f / %.0f "
-                "ms; TPOT P50/P90/P99 %.1f / %.1f / %.1f ms; SLO attainment %.1f%%; $%.2f/h.",
-                static_cast<long long>(m.requests_arrived),
-                static_cast<long long>(m.requests_scored),
-                static_cast<long long>(m.requests_rejected), m.ttft.p50 * 1e3, m.ttft.p90 * 1e3,
-                m.ttft.p99 * 1e3, m.tpot.p50 * 1e3, m.tpot.p90 * 1e3, m.tpot.p99 * 1e3,
-                100 * m.slo_attainment, m.usd_per_hour);
-  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta "
-         "charset=\"utf-8\">\n<title>Simulation: " +
-         escape_html(s.name) +
-         "</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 "
-         "1em;color:#222}svg{max-width:100%;height:auto;display:block}figcaption{color:#555;"
-         "font-size:0.9em}</style>\n</head>\n<body>\n<h1>Simulation: " +
-         escape_html(s.name) + "</h1>\n<p>Seed " + std::to_string(seed) + " (git " +
-         std::string(git_revision()) + "). " + escape_html(summary) +
-         " Figures in metrics.json, one line per request in requests.csv.</p>\n" + charts +
-         "</body>\n</html>\n";
-}
-
-// The run's charts (gnuplot), drawn in a scratch folder and staged with the other files;
-// the report's section that inlines them.
-std::string charts_section(const Scenario& s, const SimulationResult& r, io::OutputDir& out) {
-  const std::vector<reports::Chart> charts = reports::simulation_charts(s, r);
-  const fs::path scratch =
-      fs::temp_directory_path() / ("quadrant-simulate-charts-" + std::to_string(::getpid()));
-  std::error_code ec;
-  fs::remove_all(scratch, ec);
-  reports::RenderedCharts rendered;
-  try {
-    rendered = reports::render_charts(charts, scratch.string());
-    for (const std::string& f : rendered.files) {
-      std::ifstream in(scratch / f, std::ios::binary);
-      std::stringstream bytes;
-      bytes << in.rdbuf();
-      out.write("charts/" + f, bytes.str());
-    }
-  } catch (...) {
-    fs::remove_all(scratch, ec);
-    throw;
-  }
-  fs::remove_all(scratch, ec);
-  return reports::charts_html(charts, rendered);
-}
-
-constexpr const char* kNoChartsSection =
-    "<section id=\"charts\"><h2>Charts</h2>\n<p>No charts: --no-charts.</p></section>\n";
-
 struct SimulateArgs {
   std::string scenario;
   std::string out = "simulate-out";
@@ -404,9 +333,7 @@ void run_simulate(const SimulateArgs& a) {
             metrics_json(s, seed, r, extrapolation_notes(s, models)).dump(2) + "\n");
   if (!a.no_requests)
     write_requests_csv(out.stream("requests.csv"), r.requests, s.workload.warmup.to_seconds());
-  out.write(
-      "report.html",
-      simulation_page(s, seed, r, a.no_charts ? kNoChartsSection : charts_section(s, r, out)));
+  reports::add_simulation_report(s, seed, r, !a.no_charts, out);
   if (trace) trace->finish();
   if (trace_file) trace_file->commit();
   out.commit();
