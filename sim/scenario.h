@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "sim/core/enum_names.h"
 #include "sim/core/units.h"
 #include "sim/hardware/hardware.h"
 #include "sim/model/expert_placement.h"
@@ -21,10 +22,24 @@ namespace quadrant {
 // ---- workload -------------------------------------------------------------------------
 
 enum class ArrivalProcess { kPoisson, kGamma, kDeterministic, kDiurnal, kTrace };
-const char* to_string(ArrivalProcess p);
+inline constexpr EnumNames<ArrivalProcess, 5> kArrivalProcessNames{
+    {{{ArrivalProcess::kPoisson, "poisson"},
+      {ArrivalProcess::kGamma, "gamma"},
+      {ArrivalProcess::kDeterministic, "deterministic"},
+      {ArrivalProcess::kDiurnal, "diurnal"},
+      {ArrivalProcess::kTrace, "trace"}}}};
+inline const char* to_string(ArrivalProcess v) {
+  return kArrivalProcessNames.name(v);
+}
 
 enum class TraceFormat { kAzure, kBurstGpt, kMooncake };
-const char* to_string(TraceFormat f);
+inline constexpr EnumNames<TraceFormat, 3> kTraceFormatNames{
+    {{{TraceFormat::kAzure, "azure"},
+      {TraceFormat::kBurstGpt, "burstgpt"},
+      {TraceFormat::kMooncake, "mooncake"}}}};
+inline const char* to_string(TraceFormat v) {
+  return kTraceFormatNames.name(v);
+}
 
 struct RatePoint {
   Duration at;          // offset into the (repeating) curve
@@ -47,7 +62,14 @@ struct ArrivalSpec {
 };
 
 enum class LengthDistribution { kFixed, kUniform, kLognormal, kHistogram };
-const char* to_string(LengthDistribution d);
+inline constexpr EnumNames<LengthDistribution, 4> kLengthDistributionNames{
+    {{{LengthDistribution::kFixed, "fixed"},
+      {LengthDistribution::kUniform, "uniform"},
+      {LengthDistribution::kLognormal, "lognormal"},
+      {LengthDistribution::kHistogram, "histogram"}}}};
+inline const char* to_string(LengthDistribution v) {
+  return kLengthDistributionNames.name(v);
+}
 
 struct LengthSpec {
   LengthDistribution distribution = LengthDistribution::kFixed;
@@ -89,10 +111,18 @@ struct SloSpec {
 // ---- serving --------------------------------------------------------------------------
 
 enum class Role { kPrefill, kDecode, kColocated };
-const char* to_string(Role r);
+inline constexpr EnumNames<Role, 3> kRoleNames{
+    {{{Role::kPrefill, "prefill"}, {Role::kDecode, "decode"}, {Role::kColocated, "colocated"}}}};
+inline const char* to_string(Role v) {
+  return kRoleNames.name(v);
+}
 
 enum class ServingMode { kDisaggregated, kColocated };
-const char* to_string(ServingMode m);
+inline constexpr EnumNames<ServingMode, 2> kServingModeNames{
+    {{{ServingMode::kDisaggregated, "disaggregated"}, {ServingMode::kColocated, "colocated"}}}};
+inline const char* to_string(ServingMode v) {
+  return kServingModeNames.name(v);
+}
 
 // A prefix (KV) cache of whole blocks keyed by the trace's block hashes (Mooncake's
 // hash_ids), one LRU cache per instance of a prefilling pool, in a share of the
@@ -136,9 +166,19 @@ struct SpeculativeSpec {
 // kCacheAware: the instance whose block cache holds the longest prefix of the prompt,
 // ties to the least queued prompt tokens (then the least KV occupancy).
 enum class PrefillRouting { kLeastTokens, kRoundRobin, kCacheAware };
-const char* to_string(PrefillRouting r);
+inline constexpr EnumNames<PrefillRouting, 3> kPrefillRoutingNames{
+    {{{PrefillRouting::kLeastTokens, "least_tokens"},
+      {PrefillRouting::kRoundRobin, "round_robin"},
+      {PrefillRouting::kCacheAware, "cache_aware"}}}};
+inline const char* to_string(PrefillRouting v) {
+  return kPrefillRoutingNames.name(v);
+}
 enum class DecodeRouting { kLeastKv, kRoundRobin };
-const char* to_string(DecodeRouting r);
+inline constexpr EnumNames<DecodeRouting, 2> kDecodeRoutingNames{
+    {{{DecodeRouting::kLeastKv, "least_kv"}, {DecodeRouting::kRoundRobin, "round_robin"}}}};
+inline const char* to_string(DecodeRouting v) {
+  return kDecodeRoutingNames.name(v);
+}
 
 struct AutoscalerSpec {
   bool enabled = false;
@@ -170,7 +210,13 @@ struct ServingSpec {
 // ---- search and costs -----------------------------------------------------------------
 
 enum class Objective { kMinCost, kMinGpus, kMaxGoodputPerDollar };
-const char* to_string(Objective o);
+inline constexpr EnumNames<Objective, 3> kObjectiveNames{
+    {{{Objective::kMinCost, "min_cost"},
+      {Objective::kMinGpus, "min_gpus"},
+      {Objective::kMaxGoodputPerDollar, "max_goodput_per_dollar"}}}};
+inline const char* to_string(Objective v) {
+  return kObjectiveNames.name(v);
+}
 
 struct SearchSpec {
   std::vector<std::string> prefill_gpus;  // empty: the serving section's gpu

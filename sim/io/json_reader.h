@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "sim/core/enum_names.h"
+#include "sim/core/error.h"
 #include "sim/core/units.h"
 #include "sim/io/json_file.h"
 #include "sim/io/schema.h"
@@ -45,6 +47,15 @@ class Reader {
   bool boolean(const std::string& key) const;
   std::string string(const std::string& key) const;
   std::string choice(const std::string& key) const;  // validated against the declared choices
+  // The same as the enum's value (sim/core/enum_names.h); the schema's choices are the
+  // table's names, so a name it lacks is an internal error.
+  template <typename E, size_t N>
+  E choice(const std::string& key, const EnumNames<E, N>& names) const {
+    const std::string name = choice(key);
+    const std::optional<E> v = names.value(name);
+    QUADRANT_CHECK_MSG(v.has_value(), key + ": \"" + name + "\" is not in the enum's name table");
+    return *v;
+  }
   Duration duration(const std::string& key) const;
   Bytes bytes(const std::string& key) const;
   BytesPerSec bandwidth(const std::string& key) const;

@@ -6,6 +6,7 @@
 
 #include "sim/core/error.h"
 #include "sim/io/json_reader.h"
+#include "sim/model/model_spec.h"
 
 namespace quadrant::io {
 
@@ -94,8 +95,9 @@ class ModelWriter {
   std::vector<std::string> notes_;
 };
 
-const std::vector<std::string> kWeightFormats = {"bf16", "fp8", "int8", "w4a8"};
-const std::vector<std::string> kKvFormats = {"bf16", "fp8", "int8"};
+// The number formats' names (sim/model/model_spec.h); W4A8 is a weight format only.
+const std::vector<std::string> kWeightFormats = kNumberFormatNames.names();
+const std::vector<std::string> kKvFormats = kNumberFormatNames.names({NumberFormat::kW4A8});
 
 void check_choice(const std::string& flag, const std::string& v,
                   const std::vector<std::string>& choices) {

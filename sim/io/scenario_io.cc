@@ -17,13 +17,6 @@ using io::Reader;
 
 namespace {
 
-NumberFormat format_of(const std::string& s) {
-  if (s == "fp8") return NumberFormat::kFp8;
-  if (s == "int8") return NumberFormat::kInt8;
-  if (s == "w4a8") return NumberFormat::kW4A8;
-  return NumberFormat::kBf16;
-}
-
 int as_int(const Reader& r, const std::string& key) {
   int64_t v = r.integer(key);
   if (v > 2'000'000'000) r.fail(key, "expected an integer below 2e9, got " + std::to_string(v));
@@ -43,10 +36,9 @@ ModelSpec read_model(const Reader& r) {
 
   Reader a = r.object("attention");
   AttentionSpec& at = m.attention;
-  const std::string kind = a.choice("kind");
+  at.kind = a.choice("kind", kAttentionKindNames);
   at.num_heads = as_int(a, "num_heads");
-  if (kind == "mla") {
-    at.kind = AttentionKind::kMla;
+  if (at.kind == AttentionKind::kMla) {
     at.q_lora_rank = as_int(a, "q_lora_rank");
     at.kv_lora_rank = as_int(a, "kv_lora_rank");
     at.qk_nope_head_dim = as_int(a, "qk_nope_head_dim");
@@ -54,11 +46,10 @@ ModelSpec read_model(const Reader& r) {
     at.v_head_dim = as_int(a, "v_head_dim");
     at.num_kv_heads = at.num_heads;
   } else {
-    at.kind = kind == "mha" ? AttentionKind::kMha : AttentionKind::kGqa;
+    const bool mha = at.kind == AttentionKind::kMha;
     at.head_dim = as_int(a, "head_dim");
-    at.num_kv_heads =
-        kind == "mha" && !a.has("num_kv_heads") ? at.num_heads : as_int(a, "num_kv_heads");
-    if (kind == "mha" && at.num_kv_heads != at.num_heads) {
+    at.num_kv_heads = mha && !a.has("num_kv_heads") ? at.num_heads : as_int(a, "num_kv_heads");
+    if (mha && at.num_kv_heads != at.num_heads) {
       a.fail("num_kv_heads", "expected num_heads (" + std::to_string(at.num_heads) +
                                  ") for mha, got " + std::to_string(at.num_kv_heads));
     }
@@ -70,9 +61,8 @@ ModelSpec read_model(const Reader& r) {
 
   Reader f = r.object("ffn");
   FfnSpec& ffn = m.ffn;
-  const std::string fk = f.choice("kind");
-  if (fk == "moe") {
-    ffn.kind = FfnKind::kMoe;
+  ffn.kind = f.choice("kind", kFfnKindNames);
+  if (ffn.kind == FfnKind::kMoe) {
     ffn.num_experts = as_int(f, "num_experts");
     ffn.top_k = as_int(f, "top_k");
     ffn.num_shared_experts = as_int(f, "num_shared_experts");
@@ -90,7 +80,6 @@ ModelSpec read_model(const Reader& r) {
     }
     if (ffn.first_dense_layers > 0) ffn.intermediate_size = as_int(f, "intermediate_size");
   } else {
-    ffn.kind = fk == "dense" ? FfnKind::kDense : FfnKind::kUltraMem;
     ffn.intermediate_size = as_int(f, "intermediate_size");
     if (ffn.kind == FfnKind::kUltraMem) {
       ffn.memory_layer_interval = as_int(f, "memory_layer_interval");
@@ -107,9 +96,9 @@ ModelSpec read_model(const Reader& r) {
   }
 
   Reader p = r.object("precision");
-  m.precision.weights = format_of(p.choice("weights"));
-  m.precision.activations = format_of(p.choice("activations"));
-  m.precision.kv_cache = format_of(p.choice("kv_cache"));
+  m.precision.weights = p.choice("weights", kNumberFormatNames);
+  m.precision.activations = p.choice("activations", kNumberFormatNames);
+  m.precision.kv_cache = p.choice("kv_cache", kNumberFormatNames);
   m.precision.weight_group_size = as_int(p, "weight_group_size");
   return m;
 }
@@ -198,26 +187,27 @@ void check_gpu_ref(const Reader& r, const std::string& key, const std::string& g
 
 LengthSpec read_length(const Reader& r) {
   LengthSpec l;
-  const std::string d = r.choice("distribution");
+  l.distribution = r.choice("distribution", kLengthDistributionNames);
   l.min = r.integer("min");
   l.max = r.integer("max");
   if (l.min > l.max) {
     r.fail("max",
            "expected at least min (" + std::to_string(l.min) + "), got " + std::to_string(l.max));
   }
-  if (d == "fixed") {
-    l.distribution = LengthDistribution::kFixed;
-    l.value = r.integer("value");
-  } else if (d == "uniform") {
-    l.distribution = LengthDistribution::kUniform;
-    if (!r.has("max")) r.fail("max", "missing required field (uniform upper bound)");
-  } else if (d == "lognormal") {
-    l.distribution = LengthDistribution::kLognormal;
-    l.median = r.number("median");
-    l.sigma = r.number("sigma");
-  } else {
-    l.distribution = LengthDistribution::kHistogram;
-    l.bins = r.pairs("bins");
+  switch (l.distribution) {
+    case LengthDistribution::kFixed:
+      l.value = r.integer("value");
+      break;
+    case LengthDistribution::kUniform:
+      if (!r.has("max")) r.fail("max", "missing required field (uniform upper bound)");
+      break;
+    case LengthDistribution::kLognormal:
+      l.median = r.number("median");
+      l.sigma = r.number("sigma");
+      break;
+    case LengthDistribution::kHistogram:
+      l.bins = r.pairs("bins");
+      break;
   }
   return l;
 }
@@ -226,16 +216,13 @@ WorkloadSpec read_workload(const Reader& r) {
   WorkloadSpec w;
   TraceSummary trace;  // a trace workload's, found by one streaming pass
   Reader a = r.object("arrival");
-  const std::string p = a.choice("process");
   ArrivalSpec& ar = w.arrival;
-  if (p == "poisson" || p == "gamma" || p == "deterministic") {
-    ar.process = p == "poisson" ? ArrivalProcess::kPoisson
-                 : p == "gamma" ? ArrivalProcess::kGamma
-                                : ArrivalProcess::kDeterministic;
+  ar.process = a.choice("process", kArrivalProcessNames);
+  if (ar.process == ArrivalProcess::kPoisson || ar.process == ArrivalProcess::kGamma ||
+      ar.process == ArrivalProcess::kDeterministic) {
     ar.rate_per_s = a.number("rate");
     ar.cv = a.number("cv");
-  } else if (p == "diurnal") {
-    ar.process = ArrivalProcess::kDiurnal;
+  } else if (ar.process == ArrivalProcess::kDiurnal) {
     ar.curve_period = a.duration("period");
     Duration last = Duration::nanos(-1);
     std::vector<Reader> points = a.objects("curve");
@@ -258,8 +245,7 @@ WorkloadSpec read_workload(const Reader& r) {
       mean += ar.curve[i].rate_per_s * ((end - ar.curve[i].at) / ar.curve_period);
     }
     ar.rate_per_s = mean;
-  } else {
-    ar.process = ArrivalProcess::kTrace;
+  } else {  // a trace
     Reader t = a.object("trace");
     std::string file = t.string("file");
     ar.trace_file = (fs::path(t.dir()) / file).lexically_normal().string();
@@ -267,10 +253,7 @@ WorkloadSpec read_workload(const Reader& r) {
       t.fail("file", "cannot open trace file \"" + file + "\" (looked for " +
                          fs::absolute(ar.trace_file).lexically_normal().string() + ")");
     }
-    const std::string fmt = t.choice("format");
-    ar.trace_format = fmt == "azure"      ? TraceFormat::kAzure
-                      : fmt == "burstgpt" ? TraceFormat::kBurstGpt
-                                          : TraceFormat::kMooncake;
+    ar.trace_format = t.choice("format", kTraceFormatNames);
     ar.trace_time_scale = t.number("time_scale");
     // Every line is checked here, at the edge, streaming (validate reads the trace too);
     // the replay's duration, GPU-hours and cost follow the trace's own span.
@@ -379,7 +362,7 @@ PoolSpec read_pool(const Reader& r, const ModelSpec& m, const HardwareCatalog& c
   p.kv_capacity_tokens = r.integer("kv_capacity");
   const Reader e = r.object("experts");
   p.experts.redundant = as_int(e, "redundant");
-  p.experts.rebalancer = e.choice("rebalancer") == "eplb" ? Rebalancer::kEplb : Rebalancer::kNone;
+  p.experts.rebalancer = e.choice("rebalancer", kRebalancerNames);
   if (p.experts.rebalancer == Rebalancer::kEplb && m.ffn.kind == FfnKind::kMoe &&
       (m.ffn.num_experts + p.experts.redundant) % stage_gpus != 0)
     e.fail("redundant", "expected experts + redundant (" + std::to_string(m.ffn.num_experts) +
@@ -401,7 +384,7 @@ PoolSpec read_pool(const Reader& r, const ModelSpec& m, const HardwareCatalog& c
 
 ServingSpec read_serving(const Reader& r, const ModelSpec& m, const HardwareCatalog& c) {
   ServingSpec s;
-  s.mode = r.choice("mode") == "colocated" ? ServingMode::kColocated : ServingMode::kDisaggregated;
+  s.mode = r.choice("mode", kServingModeNames);
   if (s.mode == ServingMode::kDisaggregated) {
     if (!r.has("prefill"))
       r.fail("prefill", "missing required field (the prefill pool of disaggregated mode)");
@@ -436,12 +419,8 @@ ServingSpec read_serving(const Reader& r, const ModelSpec& m, const HardwareCata
   s.kv_block_size = as_int(r, "kv_block_size");
   s.kv_transfer_layerwise = r.boolean("kv_transfer_layerwise");
   s.min_kv_fraction = r.number("min_kv_fraction");
-  const std::string routing = r.choice("prefill_routing");
-  s.prefill_routing = routing == "round_robin"   ? PrefillRouting::kRoundRobin
-                      : routing == "cache_aware" ? PrefillRouting::kCacheAware
-                                                 : PrefillRouting::kLeastTokens;
-  s.decode_routing = r.choice("decode_routing") == "round_robin" ? DecodeRouting::kRoundRobin
-                                                                 : DecodeRouting::kLeastKv;
+  s.prefill_routing = r.choice("prefill_routing", kPrefillRoutingNames);
+  s.decode_routing = r.choice("decode_routing", kDecodeRoutingNames);
   Reader sp = r.object("speculative");
   s.speculative.enabled = sp.boolean("enabled");
   s.speculative.draft_length = as_int(sp, "draft_length");
@@ -508,10 +487,7 @@ SearchSpec read_search(const Reader& r, const HardwareCatalog& c) {
   }
   s.max_instances_per_role = as_int(r, "max_instances_per_role");
   s.include_colocated = r.boolean("include_colocated");
-  const std::string o = r.choice("objective");
-  s.objective = o == "min_gpus"                 ? Objective::kMinGpus
-                : o == "max_goodput_per_dollar" ? Objective::kMaxGoodputPerDollar
-                                                : Objective::kMinCost;
+  s.objective = r.choice("objective", kObjectiveNames);
   s.budget_usd_per_hour = r.number("budget_usd_per_hour");
   if (s.objective == Objective::kMaxGoodputPerDollar && s.budget_usd_per_hour <= 0) {
     r.fail("budget_usd_per_hour", "expected a positive budget for max_goodput_per_dollar, got 0");

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "sim/core/limits.h"
+#include "sim/scenario.h"
 
 namespace quadrant::io {
 
@@ -80,7 +81,7 @@ class Builder {
 
 void declare_length(Builder& b, const std::string& p, const std::string& what) {
   b.object(p, "required", what + " length distribution");
-  b.choice(p + ".distribution", "required", {"fixed", "uniform", "lognormal", "histogram"},
+  b.choice(p + ".distribution", "required", kLengthDistributionNames.names(),
            "shape of the distribution");
   b.integer(p + ".value", "required for fixed", 1, "fixed: every request has this many tokens",
             kTokens);
@@ -118,7 +119,7 @@ void declare_pool(Builder& b, const std::string& p, const std::string& role) {
   b.integer(p + ".experts.redundant", "0", 0,
             "redundant expert replicas over the instance (EPLB: copies of the hottest experts)",
             4096);
-  b.choice(p + ".experts.rebalancer", "none", {"none", "eplb"},
+  b.choice(p + ".experts.rebalancer", "none", kRebalancerNames.names(),
            "none: experts in id order, experts / GPUs each; eplb: DeepSeek's EPLB (replicate "
            "the hottest, pack replicas by load); eplb needs experts + redundant divisible by "
            "tp * dp_attention");
@@ -156,7 +157,7 @@ std::vector<FieldDecl> build() {
   b.integer("model.vocab_size", "required", 1, "vocabulary size", 1e8);
   b.boolean("model.tie_embeddings", "false", "LM head shares the input embedding");
   b.object("model.attention", "required", "attention block");
-  b.choice("model.attention.kind", "required", {"mha", "gqa", "mla"},
+  b.choice("model.attention.kind", "required", kAttentionKindNames.names(),
            "multi-head, grouped-query or multi-head latent attention");
   b.integer("model.attention.num_heads", "required", 1, "query heads", kDim);
   b.integer("model.attention.num_kv_heads", "required for gqa", 1,
@@ -170,7 +171,7 @@ std::vector<FieldDecl> build() {
             "mla: decoupled RoPE key dim (cached beside the latent)", kDim);
   b.integer("model.attention.v_head_dim", "required for mla", 1, "mla: value head dim", kDim);
   b.object("model.ffn", "required", "feed-forward block");
-  b.choice("model.ffn.kind", "required", {"dense", "moe", "ultramem"},
+  b.choice("model.ffn.kind", "required", kFfnKindNames.names(),
            "dense gated MLP, mixture of experts, or UltraMem memory layers");
   b.integer("model.ffn.intermediate_size",
             "required for dense, ultramem, and moe with leading dense layers", 1,
@@ -193,10 +194,13 @@ std::vector<FieldDecl> build() {
             "ultramem: value rows each token gathers", kDim);
   b.integer("model.ffn.num_memory_heads", "1", 1, "ultramem: memory heads", 1024);
   b.object("model.precision", "", "number formats");
-  b.choice("model.precision.weights", "bf16", {"bf16", "fp8", "int8", "w4a8"},
+  b.choice("model.precision.weights", "bf16", kNumberFormatNames.names(),
            "weights of linear layers (w4a8: 4-bit weights, 8-bit activations)");
-  b.choice("model.precision.activations", "bf16", {"bf16", "fp8", "int8"}, "activations");
-  b.choice("model.precision.kv_cache", "bf16", {"bf16", "fp8", "int8"}, "KV cache entries");
+  // W4A8 is a weight format only.
+  b.choice("model.precision.activations", "bf16", kNumberFormatNames.names({NumberFormat::kW4A8}),
+           "activations");
+  b.choice("model.precision.kv_cache", "bf16", kNumberFormatNames.names({NumberFormat::kW4A8}),
+           "KV cache entries");
   b.integer("model.precision.weight_group_size", "128", 1, "w4a8: weights sharing one scale", kDim);
   b.map("model.sources", "",
         "where each field came from: the config key read, or the default taken and why "
@@ -266,8 +270,8 @@ std::vector<FieldDecl> build() {
   // ---- workload
   b.object("workload", "required", "the traffic (often an include of scenarios/workloads/)");
   b.object("workload.arrival", "required", "arrival process");
-  b.choice("workload.arrival.process", "required",
-           {"poisson", "gamma", "deterministic", "diurnal", "trace"}, "how requests arrive");
+  b.choice("workload.arrival.process", "required", kArrivalProcessNames.names(),
+           "how requests arrive");
   b.number("workload.arrival.rate", "required for poisson, gamma, deterministic", 0, kMaxRate, true,
            "req/s", "mean arrival rate");
   b.number("workload.arrival.cv", "1", 1e-3, 100, false, "",
@@ -282,7 +286,7 @@ std::vector<FieldDecl> build() {
                 "diurnal: the curve repeats with this period");
   b.object("workload.arrival.trace", "required for trace", "trace replay");
   b.str("workload.arrival.trace.file", "required", "trace file, relative to this scenario file");
-  b.choice("workload.arrival.trace.format", "required", {"azure", "burstgpt", "mooncake"},
+  b.choice("workload.arrival.trace.format", "required", kTraceFormatNames.names(),
            "Azure LLM inference CSV, BurstGPT CSV, or Mooncake JSONL");
   b.number("workload.arrival.trace.time_scale", "1", 1e-6, 1e6, false, "",
            "multiplies the trace's gaps (2: half the load)");
@@ -312,7 +316,7 @@ std::vector<FieldDecl> build() {
 
   // ---- serving
   b.object("serving", "required", "the cluster being simulated");
-  b.choice("serving.mode", "disaggregated", {"disaggregated", "colocated"},
+  b.choice("serving.mode", "disaggregated", kServingModeNames.names(),
            "separate prefill and decode pools, or one pool doing both");
   declare_pool(b, "serving.prefill", "disaggregated mode");
   declare_pool(b, "serving.decode", "disaggregated mode");
@@ -322,11 +326,10 @@ std::vector<FieldDecl> build() {
             "stream KV layer by layer, overlapped with prefill");
   b.number("serving.min_kv_fraction", "0.1", 0, 1, false, "",
            "planner: a layout needs at least this share of GPU memory for KV");
-  b.choice("serving.prefill_routing", "least_tokens",
-           {"least_tokens", "round_robin", "cache_aware"},
+  b.choice("serving.prefill_routing", "least_tokens", kPrefillRoutingNames.names(),
            "how requests pick a prefill instance (cache_aware: the longest prefix in the "
            "instance's prefix_cache, ties to the least queued prompt tokens)");
-  b.choice("serving.decode_routing", "least_kv", {"least_kv", "round_robin"},
+  b.choice("serving.decode_routing", "least_kv", kDecodeRoutingNames.names(),
            "how requests pick a decode instance");
   b.object("serving.speculative", "", "speculative decoding");
   b.boolean("serving.speculative.enabled", "false", "draft and verify");
@@ -364,7 +367,7 @@ std::vector<FieldDecl> build() {
           "section's setting)");
   b.integer("search.max_instances_per_role", "64", 1, "most instances in one pool", kGpus);
   b.boolean("search.include_colocated", "true", "also plan the colocated baseline");
-  b.choice("search.objective", "min_cost", {"min_cost", "min_gpus", "max_goodput_per_dollar"},
+  b.choice("search.objective", "min_cost", kObjectiveNames.names(),
            "what the recommended plan optimises");
   b.number("search.budget_usd_per_hour", "0", 0, 1e12, false, "USD/h",
            "max_goodput_per_dollar: spend at most this");

@@ -31,16 +31,6 @@ std::vector<double> popularity_of(const ExpertPopularity& p, int experts) {
   return normalised_popularity(c);
 }
 
-const char* to_string(Rebalancer r) {
-  switch (r) {
-    case Rebalancer::kNone:
-      return "none";
-    case Rebalancer::kEplb:
-      return "eplb";
-  }
-  return "?";
-}
-
 namespace {
 
 ExpertLoad finish(std::vector<double> share, double slots_per_gpu) {

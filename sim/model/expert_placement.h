@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "sim/core/enum_names.h"
+
 namespace quadrant {
 
 // Expert popularity: the fraction of routed pairs each expert receives (sums to 1).
@@ -27,7 +29,11 @@ enum class Rebalancer {
   kNone,  // static placement: experts in id order, E / G consecutive ids per GPU
   kEplb,  // DeepSeek's EPLB: replicate the hottest, then pack replicas by load
 };
-const char* to_string(Rebalancer r);
+inline constexpr EnumNames<Rebalancer, 2> kRebalancerNames{
+    {{{Rebalancer::kNone, "none"}, {Rebalancer::kEplb, "eplb"}}}};
+inline const char* to_string(Rebalancer v) {
+  return kRebalancerNames.name(v);
+}
 
 struct ExpertPlacementSpec {
   int redundant = 0;  // extra expert replicas over the group (EPLB: slots for hot experts)

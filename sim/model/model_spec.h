@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "sim/core/enum_names.h"
+
 namespace quadrant {
 
 // Number formats of weights, activations and the KV cache. kW4A8 is a weight format:
@@ -17,10 +19,20 @@ enum class NumberFormat { kBf16, kFp8, kInt8, kW4A8 };
 
 // Bytes per element of a format (W4A8 weights: half a byte, group scales excluded).
 double bytes_per_element(NumberFormat f);
-const char* to_string(NumberFormat f);
+inline constexpr EnumNames<NumberFormat, 4> kNumberFormatNames{{{{NumberFormat::kBf16, "bf16"},
+                                                                 {NumberFormat::kFp8, "fp8"},
+                                                                 {NumberFormat::kInt8, "int8"},
+                                                                 {NumberFormat::kW4A8, "w4a8"}}}};
+inline const char* to_string(NumberFormat v) {
+  return kNumberFormatNames.name(v);
+}
 
 enum class AttentionKind { kMha, kGqa, kMla };
-const char* to_string(AttentionKind k);
+inline constexpr EnumNames<AttentionKind, 3> kAttentionKindNames{
+    {{{AttentionKind::kMha, "mha"}, {AttentionKind::kGqa, "gqa"}, {AttentionKind::kMla, "mla"}}}};
+inline const char* to_string(AttentionKind v) {
+  return kAttentionKindNames.name(v);
+}
 
 struct AttentionSpec {
   AttentionKind kind = AttentionKind::kGqa;
@@ -43,7 +55,11 @@ struct AttentionSpec {
 };
 
 enum class FfnKind { kDense, kMoe, kUltraMem };
-const char* to_string(FfnKind k);
+inline constexpr EnumNames<FfnKind, 3> kFfnKindNames{
+    {{{FfnKind::kDense, "dense"}, {FfnKind::kMoe, "moe"}, {FfnKind::kUltraMem, "ultramem"}}}};
+inline const char* to_string(FfnKind v) {
+  return kFfnKindNames.name(v);
+}
 
 struct FfnSpec {
   FfnKind kind = FfnKind::kDense;
