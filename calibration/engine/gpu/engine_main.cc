@@ -286,14 +286,6 @@ struct CapacityArgs {
   double drain_limit_s = 30;
 };
 
-double at_percentile(const quadrant::Percentiles& p, double percentile) {
-  if (percentile == 50) return p.p50;
-  if (percentile == 90) return p.p90;
-  if (percentile == 99) return p.p99;
-  throw std::invalid_argument("capacity: SLO percentiles 50, 90 or 99 only, got " +
-                              std::to_string(percentile));
-}
-
 int run_capacity(const CommonArgs& a, const CapacityArgs& c) {
   if (c.rates.empty()) throw std::invalid_argument("capacity: give --rates");
   const std::string name = std::filesystem::path(c.case_dir).lexically_normal().filename().string();
@@ -336,8 +328,10 @@ int run_capacity(const CommonArgs& a, const CapacityArgs& c) {
         tpot.push_back(float((r.finish - r.first_token).to_seconds() / (r.output_tokens - 1)));
     }
     const int64_t finished = run.count(qe::RequestStatus::kFinished);
-    const double ttft_ms = 1e3 * at_percentile(quadrant::percentiles(ttft), sc.slo.ttft_percentile);
-    const double tpot_ms = 1e3 * at_percentile(quadrant::percentiles(tpot), sc.slo.tpot_percentile);
+    const double ttft_ms =
+        1e3 * quadrant::percentiles(ttft, sc.slo.ttft_percentile).at(sc.slo.ttft_percentile);
+    const double tpot_ms =
+        1e3 * quadrant::percentiles(tpot, sc.slo.tpot_percentile).at(sc.slo.tpot_percentile);
     const bool pass = run.meta.error.empty() && finished == int64_t(requests[i].size()) &&
                       ttft_ms <= sc.slo.ttft.to_millis() && tpot_ms <= sc.slo.tpot.to_millis();
     std::ostringstream row;
