@@ -1,12 +1,12 @@
 #include "sim/cli/quick_scenario.h"
 
+#include <unistd.h>
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 #include <vector>
 
 #include "sim/core/error.h"

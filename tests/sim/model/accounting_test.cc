@@ -5,8 +5,8 @@
 
 #include <fstream>
 
-#include "sim/io/scenario_io.h"
 #include "sim/io/json_reader.h"
+#include "sim/io/scenario_io.h"
 
 namespace quadrant {
 namespace {
@@ -16,16 +16,20 @@ ModelSpec model(const std::string& file) {
   const std::string path = "scenarios/models/" + file;
   io::Json doc = io::load_json_file(path);
   // Wrap the model in the smallest scenario the reader accepts.
-  io::Json wrapped = {
-      {"model", doc},
-      {"hardware", {{"gpus", {{"G", {{"memory", "80GB"}, {"memory_bandwidth", "3TB/s"},
-                                    {"bf16", "900TFLOP/s"}, {"usd_per_hour", 1.0}}}}}}},
-      {"workload",
-       {{"arrival", {{"process", "poisson"}, {"rate", 1.0}}},
-        {"input_length", {{"distribution", "fixed"}, {"value", 100}}},
-        {"output_length", {{"distribution", "fixed"}, {"value", 10}}}}},
-      {"slo", {{"ttft", "1s"}, {"tpot", "50ms"}}},
-      {"serving", {{"prefill", {{"gpu", "G"}}}, {"decode", {{"gpu", "G"}}}}}};
+  io::Json wrapped = {{"model", doc},
+                      {"hardware",
+                       {{"gpus",
+                         {{"G",
+                           {{"memory", "80GB"},
+                            {"memory_bandwidth", "3TB/s"},
+                            {"bf16", "900TFLOP/s"},
+                            {"usd_per_hour", 1.0}}}}}}},
+                      {"workload",
+                       {{"arrival", {{"process", "poisson"}, {"rate", 1.0}}},
+                        {"input_length", {{"distribution", "fixed"}, {"value", 100}}},
+                        {"output_length", {{"distribution", "fixed"}, {"value", 10}}}}},
+                      {"slo", {{"ttft", "1s"}, {"tpot", "50ms"}}},
+                      {"serving", {{"prefill", {{"gpu", "G"}}}, {"decode", {{"gpu", "G"}}}}}};
   const std::string tmp = ::testing::TempDir() + "/accounting_" + file;
   {
     std::ofstream out(tmp);
