@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "kernels/plan/dispatch.h"
+#include "kernels/plan/mla_decode_plan.h"
 
 namespace quadrant::kernels::plan {
 namespace {
@@ -426,10 +427,12 @@ LaunchPlan plan_launches(const std::string& quadrant, const std::string& format,
     p = plan_moe(quadrant, format, shape, sm_count);
   else if (quadrant == "dense_gemm")
     p = plan_dense(format, shape, sm_count);
+  else if (quadrant == "mla_decode")
+    p = plan_mla_decode(format, shape, sm_count);
   else
-    throw std::invalid_argument(
-        "unknown quadrant '" + quadrant +
-        "' (expected prefill_attention, decode_attention, prefill_ffn, decode_ffn, dense_gemm)");
+    throw std::invalid_argument("unknown quadrant '" + quadrant +
+                                "' (expected prefill_attention, decode_attention, prefill_ffn, "
+                                "decode_ffn, dense_gemm, mla_decode)");
   p.quadrant = quadrant;
   p.format = format;
   p.sm_count = sm_count;

@@ -69,8 +69,12 @@ void set_variant(const Case& c) {
   unsetenv("QUADRANT_PREFILL_ATTN_VARIANT");
   unsetenv("QUADRANT_DECODE_ATTN_MMA");
   unsetenv("QUADRANT_DECODE_ATTN_SPLITS");
+  unsetenv("QUADRANT_MLA_DECODE_SPLITS");
   if (!c.variant.empty()) setenv(name, c.variant.c_str(), 1);
-  if (!c.splits.empty()) setenv("QUADRANT_DECODE_ATTN_SPLITS", c.splits.c_str(), 1);
+  if (!c.splits.empty())
+    setenv(
+        c.quadrant == "mla_decode" ? "QUADRANT_MLA_DECODE_SPLITS" : "QUADRANT_DECODE_ATTN_SPLITS",
+        c.splits.c_str(), 1);
 }
 
 bool selected(const Case& c, const std::vector<std::string>& only) {
@@ -196,6 +200,13 @@ ShapeParams decode(int64_t batch, int64_t kv, int64_t kv_min, int64_t heads, int
   return {{"batch", batch},       {"kv_len", kv},  {"kv_len_min", kv_min}, {"heads", heads},
           {"kv_heads", kv_heads}, {"head_dim", d}, {"block_size", block}};
 }
+ShapeParams mla(int64_t batch, int64_t kv, int64_t kv_min, int64_t heads, int64_t block) {
+  return {{"batch", batch},
+          {"kv_len", kv},
+          {"kv_len_min", kv_min},
+          {"heads", heads},
+          {"block_size", block}};
+}
 ShapeParams ffn(int64_t tokens, int64_t experts, int64_t top_k, int64_t hidden, int64_t inter) {
   return {{"tokens", tokens},
           {"experts", experts},
@@ -234,6 +245,12 @@ std::vector<Case> check_cases() {
     base.push_back(
         {"decode_attention", f, "gqa16 d128 bs12", decode(4, 3000, 40, 32, 2, 128, 12), ""});
   }
+  // MLA decode: 128 / TP heads, mixed lengths (0 included), odd pages, partial head groups.
+  base.push_back({"mla_decode", "bf16", "h16 varlen bs64", mla(7, 1000, 0, 16, 64), ""});
+  base.push_back({"mla_decode", "bf16", "h32 varlen bs16", mla(5, 2100, 1, 32, 16), ""});
+  base.push_back({"mla_decode", "bf16", "h64 varlen bs7", mla(3, 777, 5, 64, 7), ""});
+  base.push_back({"mla_decode", "bf16", "h128 varlen bs64", mla(2, 3000, 100, 128, 64), ""});
+  base.push_back({"mla_decode", "bf16", "h48 bs32", mla(3, 500, 500, 48, 32), ""});
   for (const char* f : {"bf16", "fp8", "w4a8", "bf16_cublaslt"}) {
     base.push_back({"prefill_ffn", f, "200 tok 8e top2 (wgmma)", ffn(200, 8, 2, 512, 256), ""});
     if (std::string(f) != "bf16_cublaslt") {
@@ -259,6 +276,11 @@ std::vector<Case> check_cases() {
         cases.push_back({c.quadrant, c.format, label, c.shape, v});
         cases.push_back({c.quadrant, c.format, label + " splits=5", c.shape, v, "5"});
       }
+    } else if (c.quadrant == "mla_decode") {
+      // The heuristic's split count, one split (no combine), 5 splits.
+      cases.push_back(c);
+      for (const char* n : {"1", "5"})
+        cases.push_back({c.quadrant, c.format, c.label + " splits=" + n, c.shape, "", n});
     } else {
       cases.push_back(c);
     }
@@ -309,6 +331,23 @@ std::vector<Case> timed_cases(bool variants) {
                        std::to_string(n)});
     }
   }
+  // MLA decode (DeepSeek-V3 latent 512 + 64) at the per-GPU head counts 128 / TP.
+  for (int64_t heads : {16, 32, 64, 128})
+    for (int64_t batch : {16, 64})
+      t.push_back({"mla_decode", "bf16",
+                   "b" + std::to_string(batch) + " kv4096 h" + std::to_string(heads),
+                   mla(batch, 4096, 4096, heads, 64), ""});
+  t.push_back({"mla_decode", "bf16", "b16 kv2048 h16", mla(16, 2048, 2048, 16, 64), ""});
+  t.push_back({"mla_decode", "bf16", "b128 kv1024 h16", mla(128, 1024, 1024, 16, 64), ""});
+  t.push_back({"mla_decode", "bf16", "b64 kv128..8192 h16", mla(64, 8192, 128, 16, 64), ""});
+  t.push_back({"mla_decode", "bf16", "b64 kv128..8192 h128", mla(64, 8192, 128, 128, 64), ""});
+  if (variants)
+    for (const auto& [label, shape] : std::vector<std::pair<std::string, ShapeParams>>{
+             {"b16 kv4096 h16", mla(16, 4096, 4096, 16, 64)},
+             {"b64 kv128..8192 h16", mla(64, 8192, 128, 16, 64)}})
+      for (int n : {1, 2, 4, 8, 16, 32})
+        t.push_back({"mla_decode", "bf16", label + " splits=" + std::to_string(n), shape, "",
+                     std::to_string(n)});
   for (const char* f : {"bf16", "fp8", "w4a8"}) {
     t.push_back(
         {"prefill_ffn", f, "4096 tok 16e top4 7168/2048", ffn(4096, 16, 4, 7168, 2048), ""});

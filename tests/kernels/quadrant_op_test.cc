@@ -24,6 +24,8 @@ ShapeParams small_shape(const std::string& quadrant) {
     return {{"batch", 5}, {"kv_len", 600}, {"kv_len_min", 1},
             {"heads", 8}, {"kv_heads", 2}, {"head_dim", 128}};
   if (quadrant == "dense_gemm") return {{"m", 70}, {"n", 128}, {"k", 256}};
+  if (quadrant == "mla_decode")
+    return {{"batch", 5}, {"kv_len", 300}, {"kv_len_min", 0}, {"heads", 32}, {"block_size", 16}};
   return {{"tokens", 33}, {"experts", 8}, {"top_k", 2}, {"hidden", 256}, {"intermediate", 128}};
 }
 

@@ -1,0 +1,202 @@
+#include "kernels/plan/mla_decode_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <queue>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace quadrant::kernels::plan {
+namespace {
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument("mla_decode: " + what);
+}
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+}  // namespace
+
+MlaDecodeSplit mla_decode_split(int64_t batch, int heads, int64_t max_kv_len, int sm_count,
+                                int splits) {
+  require(batch >= 1 && max_kv_len >= 1 && sm_count >= 1,
+          "need batch >= 1, max_kv_len >= 1, sm_count >= 1");
+  require(heads >= 16 && heads % 16 == 0, "heads must be a positive multiple of 16");
+  require(splits >= 0, "splits must be >= 0 (0: the heuristic)");
+  MlaDecodeSplit s;
+  s.heads_per_cta = mla_heads_per_cta(heads);
+  s.stages = mla_stages(s.heads_per_cta);
+  const double rows = double(batch) * (heads / s.heads_per_cta);  // CTAs per split
+  const double slots = double(sm_count);
+  const double token_bytes = kMlaRowBytes;
+  const double partial_bytes = 2.0 * s.heads_per_cta * (kMlaLatent + 1) * 4;  // written, read
+  const double len = double(max_kv_len);
+  auto chunk_of = [&](int64_t n) {
+    return ceil_div(ceil_div(max_kv_len, n), kMlaTileTokens) * kMlaTileTokens;
+  };
+  struct Cost {
+    double equal, spread;
+  };
+  auto modelled = [&](int64_t chunk) {
+    const double n = std::ceil(len / double(chunk));
+    const double cta = double(chunk) * token_bytes + kMlaCtaOverheadBytes;
+    const double combine = n > 1 ? kMlaCombineOverheadBytes + rows * n * partial_bytes / slots : 0;
+    const double active = n - double(chunk) * n * (n - 1) / (2 * len);
+    const double work = rows * (len / 2 * token_bytes + active * kMlaCtaOverheadBytes);
+    return Cost{std::ceil(rows * n / slots) * cta + combine,
+                std::max(work / slots, cta) + kMlaTailFraction * cta + combine};
+  };
+  int64_t chunk = chunk_of(std::max(1, splits));
+  if (splits == 0) {
+    std::vector<std::pair<int64_t, Cost>> options;
+    const int64_t most =
+        std::min<int64_t>(kMlaMaxSplits, ceil_div(max_kv_len, int64_t{kMlaTileTokens}));
+    for (int64_t n = 1; n <= most; ++n) {
+      const int64_t c = chunk_of(n);
+      if (options.empty() || options.back().first != c) options.push_back({c, modelled(c)});
+    }
+    double best_equal = options[0].second.equal, best_spread = options[0].second.spread;
+    for (const auto& [c, t] : options) {
+      best_equal = std::min(best_equal, t.equal);
+      best_spread = std::min(best_spread, t.spread);
+    }
+    double best = 0;
+    for (const auto& [c, t] : options) {
+      const double score =
+          (1 - kMlaSpreadWeight) * t.equal / best_equal + kMlaSpreadWeight * t.spread / best_spread;
+      if (c == options[0].first || score < best) {
+        best = score;
+        chunk = c;
+      }
+    }
+  }
+  s.chunk = static_cast<int>(chunk);
+  s.max_splits = static_cast<int>(ceil_div(max_kv_len, s.chunk));
+  require(s.max_splits <= kMlaMaxSplits, "more than 256 splits");
+  return s;
+}
+
+int64_t MlaDecodeShape::max_kv_len() const {
+  return *std::max_element(kv_lens.begin(), kv_lens.end());
+}
+int64_t MlaDecodeShape::kv_tokens() const {
+  return std::accumulate(kv_lens.begin(), kv_lens.end(), int64_t{0});
+}
+
+MlaDecodeShape parse_mla_decode(const ShapeParams& shape) {
+  ShapeReader r(shape, "mla_decode");
+  MlaDecodeShape s;
+  s.batch = r.get("batch");
+  const int64_t kv_len = r.get("kv_len");
+  const int64_t kv_len_min = r.get("kv_len_min", kv_len);
+  s.heads = static_cast<int>(r.get("heads"));
+  s.block_size = static_cast<int>(r.get("block_size", 64));
+  r.finish();
+  r.require(s.batch >= 1 && s.batch <= 65535, "batch must be in 1 .. 65535");
+  r.require(kv_len >= 1 && kv_len <= (int64_t{1} << 20), "kv_len must be in 1 .. 2^20");
+  r.require(kv_len_min >= 0 && kv_len_min <= kv_len, "kv_len_min must be in 0 .. kv_len");
+  r.require(s.heads >= 16 && s.heads <= 1024 && s.heads % 16 == 0,
+            "heads must be a multiple of 16 in 16 .. 1024 (128 / TP for DeepSeek-V3)");
+  r.require(s.block_size >= 1 && s.block_size <= 4096, "block_size must be in 1 .. 4096");
+  s.kv_lens = spread_lengths(s.batch, kv_len_min, kv_len);
+  return s;
+}
+
+LaunchPlan plan_mla_decode(const std::string& format, const ShapeParams& shape, int sms,
+                           int splits) {
+  if (format != "bf16")
+    throw std::invalid_argument("mla_decode: format must be bf16, got '" + format + "'");
+  const MlaDecodeShape s = parse_mla_decode(shape);
+  const MlaDecodeSplit split = mla_decode_split(s.batch, s.heads, s.max_kv_len(), sms, splits);
+  const int hpc = split.heads_per_cta, groups = s.heads / hpc;
+  int64_t split_rows = 0, merged_rows = 0, merged_seqs = 0;
+  for (int64_t len : s.kv_lens) {
+    const int64_t n = ceil_div(len, split.chunk);
+    split_rows += n;
+    merged_rows += n > 1 ? n : 0;
+    merged_seqs += n > 1 ? 1 : 0;
+  }
+  const double tokens = double(s.kv_tokens());
+  const double partial_bytes = double(merged_rows) * s.heads * (kMlaLatent + 1) * 4.0;
+  const double out_bytes = double(s.heads) * kMlaLatent * 2.0;  // one sequence's output
+  const double q_bytes = double(s.heads) * kMlaDim * 2.0;
+
+  LaunchPlan p;
+  p.variant = "sm90_bf16_mma_mla_decode";
+  p.choices = {{"heads_per_cta", hpc},
+               {"chunk", split.chunk},
+               {"split_kv", split.max_splits},
+               {"stages", split.stages}};
+  KernelLaunch k;
+  k.kernel = "mla_decode_split_kernel<" + std::to_string(hpc / 16) + ">";
+  k.grid = int64_t(groups) * split.max_splits * s.batch;
+  k.block = kMlaThreads;
+  k.smem_bytes = mla_smem_bytes(hpc);
+  k.ctas_per_sm = 1;
+  k.work_items = double(split_rows) * groups;
+  k.waves = k.work_items / sms;
+  k.full_waves = static_cast<int64_t>(std::floor(k.waves));
+  k.last_wave_fill = k.waves - double(k.full_waves);
+  k.flops = 2.0 * tokens * s.heads * (kMlaDim + kMlaLatent);
+  // Each head group reads the latent rows of its split (groups > 1: the same rows again, from
+  // L2 when the group's CTAs run together; HBM bytes count them once).
+  k.bytes = tokens * kMlaRowBytes + double(s.batch) * q_bytes + partial_bytes +
+            double(s.batch - merged_seqs) * out_bytes;
+  // List schedule in launch order (head group fastest, then split, then sequence) over one
+  // slot per SM; a CTA's time taken as its FLOPs (tiles of 32 tokens, padding included).
+  struct Slot {
+    double flops, bytes;
+  };
+  std::vector<Slot> slot;
+  auto later = [&](size_t a, size_t b) { return slot[a].flops > slot[b].flops; };
+  std::priority_queue<size_t, std::vector<size_t>, decltype(later)> free_first(later);
+  for (int64_t len : s.kv_lens)
+    for (int64_t sp = 0; sp < ceil_div(len, split.chunk); ++sp)
+      for (int g = 0; g < groups; ++g) {
+        const double t = double(std::min<int64_t>(split.chunk, len - sp * split.chunk));
+        const double padded = double(ceil_div(int64_t(t), kMlaTileTokens) * kMlaTileTokens);
+        const Slot item{2.0 * padded * hpc * (kMlaDim + kMlaLatent),
+                        t * kMlaRowBytes + hpc * (kMlaLatent + 1) * 4.0};
+        if (static_cast<int64_t>(slot.size()) < sms) {
+          slot.push_back(item);
+          free_first.push(slot.size() - 1);
+          continue;
+        }
+        const size_t i = free_first.top();
+        free_first.pop();
+        slot[i].flops += item.flops;
+        slot[i].bytes += item.bytes;
+        free_first.push(i);
+      }
+  if (!slot.empty()) {
+    const Slot& busiest = *std::max_element(
+        slot.begin(), slot.end(), [](const Slot& a, const Slot& b) { return a.flops < b.flops; });
+    k.sched_flops = busiest.flops * sms;
+    k.sched_bytes = busiest.bytes * sms;
+  }
+  p.launches.push_back(k);
+
+  const int64_t head_rows = int64_t(s.heads) * s.batch;
+  KernelLaunch c;
+  c.kernel = "mla_decode_combine_kernel";
+  c.grid = ceil_div(head_rows, kMlaCombineRows);
+  c.block = 32 * kMlaCombineRows;
+  c.ctas_per_sm = 2048 / c.block;
+  c.work_items = double(c.grid);
+  c.waves = c.work_items / (double(sms) * c.ctas_per_sm);
+  c.full_waves = static_cast<int64_t>(std::floor(c.waves));
+  c.last_wave_fill = c.waves - double(c.full_waves);
+  c.flops = 3.0 * double(merged_rows) * s.heads * kMlaLatent;
+  c.bytes = partial_bytes + double(merged_seqs) * out_bytes;
+  p.launches.push_back(c);
+  if (groups > 1)
+    p.notes.push_back("heads / heads_per_cta = " + std::to_string(groups) +
+                      " CTAs read each latent row; the plan counts HBM bytes once (L2 reuse)");
+  return p;
+}
+
+}  // namespace quadrant::kernels::plan

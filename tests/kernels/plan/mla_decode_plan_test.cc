@@ -1,0 +1,97 @@
+// MLA decode's path choices and launch plan (no GPU): head groups, stages within the shared
+// memory, split counts against their definition, grid, bytes and FLOPs worked out by hand.
+#include "kernels/plan/mla_decode_plan.h"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+namespace quadrant::kernels::plan {
+namespace {
+
+ShapeParams mla(int64_t batch, int64_t kv, int64_t kv_min, int64_t heads) {
+  return {{"batch", batch}, {"kv_len", kv}, {"kv_len_min", kv_min}, {"heads", heads}};
+}
+
+TEST(MlaDecodePlan, HeadsPerCtaAndStagesFitTheSharedMemory) {
+  EXPECT_EQ(mla_heads_per_cta(16), 16);
+  EXPECT_EQ(mla_heads_per_cta(32), 32);
+  EXPECT_EQ(mla_heads_per_cta(48), 16);
+  EXPECT_EQ(mla_heads_per_cta(64), 64);
+  EXPECT_EQ(mla_heads_per_cta(128), 64);
+  EXPECT_EQ(mla_stages(64), 4);  // 72 KB of queries leave four 36 KB stages
+  EXPECT_EQ(mla_stages(32), 5);
+  EXPECT_EQ(mla_stages(16), 5);
+  for (int h : {16, 32, 64}) {
+    EXPECT_LE(mla_smem_bytes(h), 227 * 1024) << h;
+    EXPECT_EQ(mla_smem_bytes(h), h * 1152 + mla_stages(h) * 32 * 1152 + h * 80 + 1792) << h;
+  }
+}
+
+TEST(MlaDecodePlan, SplitChunksCoverTheLongestSequence) {
+  for (int64_t batch : {1, 7, 64, 512})
+    for (int heads : {16, 32, 64, 128})
+      for (int64_t len : {1, 31, 33, 1000, 4096, 8191}) {
+        const MlaDecodeSplit s = mla_decode_split(batch, heads, len, 132);
+        EXPECT_EQ(s.chunk % kMlaTileTokens, 0);
+        EXPECT_GE(int64_t(s.chunk) * s.max_splits, len);
+        EXPECT_LT(int64_t(s.chunk) * (s.max_splits - 1), len);  // no empty split
+        EXPECT_LE(s.max_splits, kMlaMaxSplits);
+      }
+  // Forced: 4 splits of 4096 tokens are 1024 each; 3 of 1000 are 334 rounded up to 352.
+  EXPECT_EQ(mla_decode_split(16, 16, 4096, 132, 4).chunk, 1024);
+  EXPECT_EQ(mla_decode_split(16, 16, 1000, 132, 3).chunk, 352);
+  EXPECT_EQ(mla_decode_split(16, 16, 1000, 132, 3).max_splits, 3);
+}
+
+TEST(MlaDecodePlan, SplitCountFillsTheSmsWhenRowsAreFew) {
+  // One sequence, one head group: the CTAs of one wave are the splits (chunk >= 32 tokens).
+  const MlaDecodeSplit one = mla_decode_split(1, 16, 8192, 132);
+  EXPECT_GE(one.max_splits, 32);
+  EXPECT_LE(one.max_splits, 132);
+  // 1024 sequences x 2 head groups fill 15 waves without splitting.
+  EXPECT_EQ(mla_decode_split(1024, 128, 4096, 132).max_splits, 1);
+}
+
+TEST(MlaDecodePlan, GridBytesAndFlops) {
+  const LaunchPlan p = plan_launches("mla_decode", "bf16", mla(64, 4096, 4096, 128), 132);
+  EXPECT_EQ(p.variant, "sm90_bf16_mma_mla_decode");
+  const MlaDecodeSplit s = mla_decode_split(64, 128, 4096, 132);
+  EXPECT_EQ(p.choice("heads_per_cta"), 64);
+  EXPECT_EQ(p.choice("split_kv"), s.max_splits);
+  EXPECT_EQ(p.choice("chunk"), s.chunk);
+  ASSERT_EQ(p.launches.size(), 2u);
+  const KernelLaunch& k = p.launches[0];
+  EXPECT_EQ(k.kernel, "mla_decode_split_kernel<4>");
+  EXPECT_EQ(k.grid, 2 * s.max_splits * 64);
+  EXPECT_EQ(k.block, 256);
+  EXPECT_EQ(k.ctas_per_sm, 1);
+  EXPECT_EQ(k.smem_bytes, mla_smem_bytes(64));
+  const double tokens = 64.0 * 4096;
+  EXPECT_DOUBLE_EQ(k.flops, 2 * tokens * 128 * (576 + 512));
+  const double merged = s.max_splits > 1 ? 64.0 * s.max_splits * 128 * 513 * 4 : 0;
+  const double direct = s.max_splits > 1 ? 0 : 64.0 * 128 * 512 * 2;
+  EXPECT_DOUBLE_EQ(k.bytes, tokens * 1152 + 64.0 * 128 * 576 * 2 + merged + direct);
+  EXPECT_GE(k.sched_flops, k.flops);
+  EXPECT_EQ(p.launches[1].grid, 64 * 128 / 4);
+  EXPECT_DOUBLE_EQ(p.launches[1].bytes, merged + (s.max_splits > 1 ? 64.0 * 128 * 512 * 2 : 0));
+  // Mixed lengths: shorter sequences run fewer splits.
+  const LaunchPlan v = plan_launches("mla_decode", "bf16", mla(8, 8192, 0, 16), 132);
+  EXPECT_LT(v.launches[0].work_items, double(v.launches[0].grid));
+}
+
+TEST(MlaDecodePlan, RejectsBadShapes) {
+  EXPECT_THROW(plan_launches("mla_decode", "bf16", mla(4, 100, 100, 24), 132),
+               std::invalid_argument);
+  EXPECT_THROW(plan_launches("mla_decode", "fp8", mla(4, 100, 100, 16), 132),
+               std::invalid_argument);
+  EXPECT_THROW(plan_launches("mla_decode", "bf16", mla(4, 100, 200, 16), 132),
+               std::invalid_argument);
+  ShapeParams typo = mla(4, 100, 100, 16);
+  typo["head_dim"] = 576;
+  EXPECT_THROW(plan_launches("mla_decode", "bf16", typo, 132), std::invalid_argument);
+  EXPECT_THROW(mla_decode_split(4, 16, 100, 132, -1), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace quadrant::kernels::plan
