@@ -30,7 +30,8 @@ MlaDecodeSplit mla_decode_split(int64_t batch, int heads, int64_t max_kv_len, in
   MlaDecodeSplit s;
   s.heads_per_cta = mla_heads_per_cta(heads);
   s.stages = mla_stages(s.heads_per_cta);
-  const double rows = double(batch) * (heads / s.heads_per_cta);  // CTAs per split
+  const int groups = heads / s.heads_per_cta;
+  const double rows = double(batch) * groups;  // CTAs per split
   const double slots = double(sm_count);
   const double token_bytes = kMlaRowBytes;
   const double partial_bytes = 2.0 * s.heads_per_cta * (kMlaLatent + 1) * 4;  // written, read

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace quadrant::kernels::ref {
@@ -16,7 +17,7 @@ std::vector<double> mla_decode_sequence(const double* q, int heads, const double
   for (int h = 0; h < heads; ++h) {
     const double* q_latent = q + static_cast<size_t>(h) * width;
     const double* q_rope = q_latent + latent;
-    double big = -INFINITY;
+    double big = -std::numeric_limits<double>::infinity();
     for (int64_t t = 0; t < len; ++t) {
       const double* c_kv = rows + static_cast<size_t>(t) * width;
       const double* k_rope = c_kv + latent;

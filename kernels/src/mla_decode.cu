@@ -25,7 +25,7 @@
 #include <random>
 #include <string>
 
-#include "kernels/include/mla_decode.h"
+#include "kernels/include/quadrant_mla.h"
 #include "kernels/plan/mla_decode_plan.h"
 #include "kernels/reference/mla_reference.h"
 #include "kernels/reference/reference.h"

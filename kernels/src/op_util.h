@@ -65,6 +65,5 @@ std::unique_ptr<QuadrantOp> make_prefill_attention(const std::string& format,
 std::unique_ptr<QuadrantOp> make_moe_ffn(const std::string& quadrant, const std::string& format,
                                          const ShapeParams& shape);
 std::unique_ptr<QuadrantOp> make_dense_gemm(const std::string& format, const ShapeParams& shape);
-std::unique_ptr<QuadrantOp> make_mla_decode(const std::string& format, const ShapeParams& shape);
 
 }  // namespace quadrant::kernels

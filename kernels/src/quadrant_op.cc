@@ -6,6 +6,9 @@
 
 namespace quadrant::kernels {
 
+// kernels/src/mla_decode.cu
+std::unique_ptr<QuadrantOp> make_mla_decode(const std::string& format, const ShapeParams& shape);
+
 std::unique_ptr<QuadrantOp> make_op(const std::string& quadrant, const std::string& format,
                                     const ShapeParams& shape) {
   if (quadrant == "prefill_attention") return make_prefill_attention(format, shape);

@@ -344,8 +344,11 @@ std::vector<Case> timed_cases(bool variants) {
   if (variants)
     for (const auto& [label, shape] : std::vector<std::pair<std::string, ShapeParams>>{
              {"b16 kv4096 h16", mla(16, 4096, 4096, 16, 64)},
-             {"b64 kv128..8192 h16", mla(64, 8192, 128, 16, 64)}})
-      for (int n : {1, 2, 4, 8, 16, 32})
+             {"b64 kv4096 h16", mla(64, 4096, 4096, 16, 64)},
+             {"b64 kv128..8192 h16", mla(64, 8192, 128, 16, 64)},
+             {"b16 kv4096 h64", mla(16, 4096, 4096, 64, 64)},
+             {"b4 kv8192 h128", mla(4, 8192, 8192, 128, 64)}})
+      for (int n : {1, 2, 4, 6, 8, 12, 16, 24, 32})
         t.push_back({"mla_decode", "bf16", label + " splits=" + std::to_string(n), shape, "",
                      std::to_string(n)});
   for (const char* f : {"bf16", "fp8", "w4a8"}) {

@@ -11,10 +11,13 @@
 // their log-sum-exp (kernels/plan/mla_decode_plan.h chooses the split count).
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstddef>
 #include <cstdint>
+
+// cuda_runtime.h's stream handle, declared as it declares it, so that this header needs no
+// CUDA include path.
+struct CUstream_st;
+typedef struct CUstream_st* cudaStream_t;  // NOLINT(modernize-use-using)
 
 namespace quadrant::kernels {
 
