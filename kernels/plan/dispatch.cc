@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -16,7 +17,7 @@ void require(bool ok, const std::string& what) {
 
 DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int head_dim, bool fp8,
                                    int64_t max_kv_len, int sm_count, bool tensor_cores_allowed,
-                                   int splits) {
+                                   int splits, int min_chunk) {
   require(batch >= 1 && max_kv_len >= 1 && sm_count >= 1,
           "decode attention: need batch >= 1, max_kv_len >= 1, sm_count >= 1");
   require(kv_heads >= 1 && heads % kv_heads == 0,
@@ -27,6 +28,7 @@ DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int h
   require(head_dim == 64 || head_dim == 128 || head_dim == 256,
           "decode attention: head_dim must be 64, 128 or 256");
   require(splits >= 0, "decode attention: splits must be >= 0 (0: the heuristic)");
+  require(min_chunk >= 0, "decode attention: min_chunk must be >= 0 (0: the heuristic)");
   DecodeSplit s;
   s.heads_per_cta = std::min(group, 8);
   s.tensor_cores = tensor_cores_allowed && head_dim == 128;
@@ -77,6 +79,9 @@ DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int h
   }
   s.chunk = static_cast<int>(chunk);
   s.max_splits = static_cast<int>((max_kv_len + s.chunk - 1) / s.chunk);
+  s.min_chunk = min_chunk > 0           ? std::min(s.chunk, std::max(kDecodeGranule, min_chunk))
+                : kDecodeBalancedChunks ? s.chunk
+                                        : -s.chunk;
   return s;
 }
 
@@ -177,6 +182,15 @@ int moe_block_m(MoeGemmPath path, int64_t tokens, int top_k, int experts) {
       return tokens * top_k >= kMoeWgmmaRowsPerExpert * int64_t(experts) ? 64 : 16;
   }
   return 16;
+}
+
+int moe_w4_decode_form() {
+  const char* env = std::getenv("QUADRANT_W4A8_DECODE_FORM");
+  if (!env || !*env) return kMoeW4DecodeForm;
+  const int f = std::atoi(env);
+  require(f >= 1 && f <= 5,
+          std::string("QUADRANT_W4A8_DECODE_FORM must be 1 .. 5, got '") + env + "'");
+  return f;
 }
 
 int64_t moe_max_tiles(int64_t rows, int block_m, int experts) {

@@ -14,10 +14,15 @@ inline constexpr int kDecodeThreads = 128;  // threads per split CTA (4 warps)
 inline constexpr int kDecodeGranule = 64;  // a split's tokens are a multiple of this (4 warps x 16)
 inline constexpr int kDecodeMaxSplits = 256;
 // The split count's cost model (decode_attention_split), in bytes streamed by one CTA slot,
-// fitted to the H200 sweep of fixed split counts (PERF.md, kernels/results/decode_*): a CTA's
-// fixed cost (launch, Q, the cp.async ring's fill, the merge: mostly one loaded memory latency
-// that a short CTA cannot hide), the combine launch's, and the tail left when lengths differ
-// (a fraction of one chunk). The host knows only the longest length, so the choice hedges
+// fitted to the H200 sweeps of fixed split counts (PERF.md; kernels/results/decode_run1_sweep.*
+// at tight bounds, engine_run1_* at quadrant-engine's loose ones): a CTA's fixed cost (launch,
+// Q, the cp.async ring's fill, the merge: mostly one loaded memory latency that a short CTA
+// cannot hide), the combine launch's, and the tail left when lengths differ (a fraction of a
+// chunk: 0.5; 1.5 fits both sweeps better, 0.953 of the best fixed count on average against
+// 0.934, and takes 4 splits for quadrant-engine's batches 24..112 at its bound of 8192 where
+// 0.5 takes 2 at 64 and 96, 13-16% slower: off until calibration re-collects
+// decode_attention). The host knows only a bound of the
+// longest length (a serving engine passes its graph's power of two), so the choice hedges
 // between all lengths equal to it and lengths spread evenly below it, weighted 0.7 / 0.3.
 inline constexpr double kDecodeCtaOverheadBytes = 192 * 1024;
 inline constexpr double kDecodeCombineOverheadBytes = 32 * 1024;
@@ -46,15 +51,41 @@ inline constexpr int kDecodeCombineRows = 4;  // (sequence, head) rows per combi
 
 struct DecodeSplit {
   int heads_per_cta = 0;      // query heads a CTA takes (a GQA group, at most 8)
-  int chunk = 0;              // KV tokens per split
+  int chunk = 0;              // KV tokens per split of a sequence as long as the bound
   int max_splits = 0;         // splits of the longest sequence (grid x)
   bool tensor_cores = false;  // head dim 128: the mma.sync kernel (BF16 and E4M3 KV)
+  int min_chunk = 0;          // decode_seq_chunk: > 0 the shortest balanced chunk, < 0 fixed
 };
+// The chunk of one sequence of `len` tokens (the split kernels and the combine on the device,
+// the launch plans on the host). min_chunk > 0: its tokens cut into n = min(max_splits,
+// ceil(len / min_chunk)) near-equal pieces, each a multiple of kDecodeGranule, so that a
+// sequence below the host's bound is split as evenly as one at it (the longest CTA is len / n,
+// not the bound's chunk); min_chunk <= chunk and chunk x max_splits >= the bound keep n <=
+// max_splits. min_chunk < 0: every sequence in chunks of -min_chunk (the bound's chunk: the
+// kernels' behaviour before the balance, kept while kDecodeBalancedChunks is off). len 0: no
+// split runs (the combine writes zeros).
+constexpr int decode_seq_chunk(int len, int min_chunk, int max_splits) {
+  if (min_chunk < 0) return -min_chunk;
+  if (len <= 0) return min_chunk;
+  const int want = (len + min_chunk - 1) / min_chunk;
+  const int n = want < max_splits ? want : max_splits;
+  return ((len + n - 1) / n + kDecodeGranule - 1) / kDecodeGranule * kDecodeGranule;
+}
+constexpr int decode_seq_splits(int len, int min_chunk, int max_splits) {
+  return len <= 0 ? 0
+                  : (len + decode_seq_chunk(len, min_chunk, max_splits) - 1) /
+                        decode_seq_chunk(len, min_chunk, max_splits);
+}
+// Balanced per-sequence chunks by default (min_chunk = chunk), or the bound's fixed chunk.
+// Off until calibration re-collects decode_attention on them (the launch plans' work items
+// change; the calibration profiles of H200 were taken on fixed chunks).
+inline constexpr bool kDecodeBalancedChunks = false;
 // max_kv_len: the longest KV length (or a host upper bound of it: the lengths themselves
 // are read on the device). fp8: E4M3 KV. tensor_cores_allowed: false keeps head dim 128 on
 // the CUDA-core kernel (benchmark comparison). splits > 0 forces that many splits of the
-// longest sequence (benchmark comparison with the heuristic). Throws std::invalid_argument
-// on a bad shape.
+// longest sequence (benchmark comparison with the heuristic). min_chunk > 0 forces the
+// shortest per-sequence chunk (benchmark comparison; 0: the heuristic's). Throws
+// std::invalid_argument on a bad shape.
 //
 // The split count n (1 .. kDecodeMaxSplits, chunks a multiple of kDecodeGranule) minimises
 // 0.7 T_equal(n) / min T_equal + 0.3 T_spread(n) / min T_spread over S = SMs x
@@ -67,7 +98,8 @@ struct DecodeSplit {
 // Ties go to fewer splits.
 DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int head_dim, bool fp8,
                                    int64_t max_kv_len, int sm_count,
-                                   bool tensor_cores_allowed = true, int splits = 0);
+                                   bool tensor_cores_allowed = true, int splits = 0,
+                                   int min_chunk = 0);
 
 // ---- prefill attention ----
 // Kernel variants: -1 the mma.sync kernel (FA2 structure); 0..7 the sm_90a wgmma kernel
@@ -156,8 +188,10 @@ constexpr int64_t moe_combine_ctas_per_token(int64_t hidden) {
 }
 inline constexpr int kMoeScheduleThreads = 32;  // the device-side tile schedule: one warp
 // Routing (top-k, counts, schedule, scatter) as one CTA up to this many (token, expert) slots,
-// else as a memset and four launches over the slots. Off (0) until the one-CTA kernel has
-// passed its checks on the H200 (no device was lent when it was written).
+// else as a memset and four launches over the slots. H200 (results/engine_run1_ffn*.*, same
+// run, checked): the one CTA is 0.6-4.4% faster up to 256 slots (1-32 tokens at top-8) and
+// 1.3-7.6% slower from 384 (its top-k over one CTA's 32 warps, serial in the tokens). 256
+// once calibration re-collects decode_ffn on it; 0 (off) until then.
 inline constexpr int kMoeFusedRouteThreads = 1024;
 inline constexpr int64_t kMoeFusedRouteMaxSlots = 0;
 constexpr bool moe_fused_route(int64_t tokens, int top_k) {
@@ -170,6 +204,24 @@ constexpr int moe_mma_smem_bytes() {
 // W4A8 register-dequant GEMM: four stages of A (16 x 128 bytes), static.
 constexpr int moe_w4_smem_bytes() {
   return 4 * 16 * 128;
+}
+// The W4A8 decode GEMM's form (moe_ffn.cu): 1 E4M3 activations converted to FP16 by each
+// warp, INT4 -> FP16 by LOP3 + HSUB2 / HFMA2; 2 FP16 activations (the quantising kernels
+// write the E4M3 values as FP16), LOP3 + HSUB2 per pair; 3 the same without the HSUB2, the
+// offsets taken off per row after the MMA; 4, 5: 2, 3 with the weights streamed through a
+// ring of cp.async stages in shared memory. QUADRANT_W4A8_DECODE_FORM=1..5 overrides it
+// (benchmarks only).
+inline constexpr int kMoeW4DecodeForm = 1;
+int moe_w4_decode_form();
+// Forms 2 and 3: four stages of A (16 rows x 128 FP16), static.
+constexpr int moe_w4_v2_smem_bytes() {
+  return 4 * 16 * 256;
+}
+// Forms 4 and 5 (2 and 3 with the weights through shared memory): a ring of stages of A (16
+// rows x 128 FP16) and the CTA's 128 weight rows x 128 INT4 (8 KB), dynamic.
+inline constexpr int kMoeW4RingStages = 8;
+constexpr int moe_w4_ring_smem_bytes() {
+  return kMoeW4RingStages * (16 * 256 + 16 * 512);
 }
 // wgmma grouped GEMM: four stages of A (128 x 128 B) and W (256 x 128 B) (+ 1 KB of W4A8 row
 // scales), a 32 KB TMA-store buffer for the plain BF16 output, alignment slack and barriers.

@@ -85,14 +85,14 @@ LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int 
   const DecodeAttentionShape s = parse_decode_attention(shape);
   const bool fp8 = format == "fp8";
   const int d = s.head_dim;
-  const DecodeSplit split = decode_attention_split(
-      s.batch, s.heads, s.kv_heads, d, fp8, s.max_kv_len(), sms, options.decode_tensor_cores);
+  const DecodeSplit split = decode_attention_split(s.batch, s.heads, s.kv_heads, d, fp8, s.kv_bound,
+                                                   sms, options.decode_tensor_cores);
   const int gb = split.heads_per_cta, head_groups = s.heads / gb;
   // Splits that run, over the sequences, and those whose partials the combine merges (a
   // sequence of one split is written by its split CTA).
   int64_t split_rows = 0, merged_rows = 0, merged_seqs = 0;
   for (int64_t len : s.kv_lens) {
-    const int64_t n = ceil_div(len, split.chunk);
+    const int64_t n = decode_seq_splits(static_cast<int>(len), split.min_chunk, split.max_splits);
     split_rows += n;
     merged_rows += n > 1 ? n : 0;
     merged_seqs += n > 1 ? 1 : 0;
@@ -125,12 +125,14 @@ LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int 
              double(split_rows) * head_groups, sms);
   split_launch.flops = 4.0 * kv_tokens * s.heads * d;
   std::vector<Item> items;  // launch order: split fastest, then head group, then sequence
-  for (int64_t len : s.kv_lens)
+  for (int64_t len : s.kv_lens) {
+    const int64_t c = decode_seq_chunk(static_cast<int>(len), split.min_chunk, split.max_splits);
     for (int g = 0; g < head_groups; ++g)
-      for (int64_t sp = 0; sp < ceil_div(len, split.chunk); ++sp) {
-        const double tokens = double(std::min<int64_t>(split.chunk, len - sp * split.chunk));
+      for (int64_t sp = 0; sp < ceil_div(len, c); ++sp) {
+        const double tokens = double(std::min<int64_t>(c, len - sp * c));
         items.push_back({4.0 * tokens * gb * d, 2.0 * tokens * d * elem + gb * (d + 1) * 4.0});
       }
+  }
   schedule(items, int64_t(sms) * per_sm, split_launch);
   const double out_bytes = double(s.heads) * d * 2.0;  // one sequence's output
   split_launch.bytes = 2.0 * kv_tokens * s.kv_heads * d * elem + double(s.batch) * out_bytes +
@@ -239,7 +241,12 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
   const int bm = moe_block_m(path, s.tokens, s.top_k, s.experts);
   const int64_t rows = s.tokens * s.top_k, max_tiles = moe_max_tiles(rows, bm, s.experts);
   const ExpectedRouting er = expected_routing(s.tokens, s.top_k, s.experts, bm);
-  const double a_elem = bf16 ? 2.0 : 1.0, w_elem = bf16 ? 2.0 : w4 ? 0.5 : 1.0;
+  // W4A8 on the mma.sync path: the decode GEMM's form (2, 3: activations as FP16 + a per-row
+  // offset sum per 128 columns).
+  const int w4_form = w4 && path == MoeGemmPath::kMmaSync ? moe_w4_decode_form() : 0;
+  const double a_elem = bf16 || w4_form >= 2 ? 2.0 : 1.0, w_elem = bf16 ? 2.0 : w4 ? 0.5 : 1.0;
+  const double a_meta =
+      scaled ? (w4_form == 3 || w4_form == 5 ? 8.0 : 4.0) / 128 : 0.0;  // scale (+ sum) per 128
   const double h = double(s.hidden), in = double(s.intermediate), r = double(rows);
   // Weight scales read with the active experts' weights (per 128x128 block, or per row and 128).
   const double w_scale_per_elem = w4 ? 4.0 / 128 : scaled ? 4.0 / (128 * 128) : 0.0;
@@ -286,7 +293,7 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
   const int64_t gather = ceil_div(rows * s.hidden / 128, 8);
   add(launch(std::string("moe_gather_kernel<") + (bf16 ? "bf16" : "e4m3") + ">", gather, 256, 0,
              small, double(gather), sms),
-      0.0, r * h * (2.0 + a_elem) + (scaled ? r * h / 128 * 4.0 : 0.0));
+      0.0, r * h * (2.0 + a_elem + a_meta));
 
   const std::string f = bf16 ? "bf16" : w4 ? "w4a8" : "fp8";
   struct Gemm {
@@ -323,12 +330,18 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
       add(l, flops, bytes, true);
     } else if (path == MoeGemmPath::kMmaSync) {
       const double n_ctas = g.n / (w4 ? kMoeW4BlockN : kMoeMmaBlockN);
-      const int smem = w4 ? moe_w4_smem_bytes() : moe_mma_smem_bytes();
-      add(launch((w4 ? std::string("moe_w4a8_decode_gemm_kernel (")
-                     : "moe_grouped_gemm_kernel<" + f + ", 16> (") +
-                     g.what + ")",
-                 static_cast<int64_t>(n_ctas) * max_tiles, kMoeGemmThreads, smem,
-                 fit_per_sm(kMoeGemmThreads, smem), n_ctas * er.m_tiles, sms),
+      const int smem = w4_form >= 4   ? moe_w4_ring_smem_bytes()
+                       : w4_form >= 2 ? moe_w4_v2_smem_bytes()
+                       : w4           ? moe_w4_smem_bytes()
+                                      : moe_mma_smem_bytes();
+      const std::string name = w4_form == 5   ? "moe_w4a8_decode_gemm_ring_kernel<offset> ("
+                               : w4_form == 4 ? "moe_w4a8_decode_gemm_ring_kernel<exact> ("
+                               : w4_form == 3 ? "moe_w4a8_decode_gemm_v2_kernel<offset> ("
+                               : w4_form == 2 ? "moe_w4a8_decode_gemm_v2_kernel<exact> ("
+                               : w4           ? "moe_w4a8_decode_gemm_kernel ("
+                                              : "moe_grouped_gemm_kernel<" + f + ", 16> (";
+      add(launch(name + g.what + ")", static_cast<int64_t>(n_ctas) * max_tiles, kMoeGemmThreads,
+                 smem, fit_per_sm(kMoeGemmThreads, smem), n_ctas * er.m_tiles, sms),
           flops, bytes, true);
     } else {
       add(launch(std::string("cublasLtMatmul per active expert (") + g.what + ")", 0, 0, 0, 1,
@@ -341,7 +354,7 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
     const int64_t act = ceil_div(rows * s.intermediate / 128, 8);
     add(launch(std::string("moe_act_kernel<") + (bf16 ? "bf16" : "e4m3") + ">", act, 256, 0, small,
                double(act), sms),
-        4.0 * r * in, r * 2 * in * 2.0 + r * in * a_elem + (scaled ? r * in / 128 * 4.0 : 0.0));
+        4.0 * r * in, r * 2 * in * 2.0 + r * in * (a_elem + a_meta));
   }
   gemm(g2, false);
   const int64_t combine = s.tokens * moe_combine_ctas_per_token(s.hidden);

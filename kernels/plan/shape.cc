@@ -55,6 +55,7 @@ DecodeAttentionShape parse_decode_attention(const ShapeParams& shape) {
   s.batch = r.get("batch");
   const int64_t kv_len = r.get("kv_len");
   const int64_t kv_len_min = r.get("kv_len_min", kv_len);
+  s.kv_bound = r.get("kv_len_bound", kv_len);
   s.heads = static_cast<int>(r.get("heads"));
   s.kv_heads = static_cast<int>(r.get("kv_heads"));
   s.head_dim = static_cast<int>(r.get("head_dim"));
@@ -62,6 +63,7 @@ DecodeAttentionShape parse_decode_attention(const ShapeParams& shape) {
   r.finish();
   r.require(s.batch >= 1 && kv_len_min >= 1 && kv_len >= kv_len_min,
             "need batch >= 1 and 1 <= kv_len_min <= kv_len");
+  r.require(s.kv_bound >= kv_len, "need kv_len_bound >= kv_len");
   r.require(s.kv_heads >= 1 && s.heads % s.kv_heads == 0, "heads must be a multiple of kv_heads");
   const int group = s.heads / s.kv_heads;
   r.require(group <= 8 ? (8 % group == 0) : (group % 8 == 0),

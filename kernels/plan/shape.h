@@ -38,10 +38,13 @@ struct DecodeAttentionShape {
   int64_t batch = 0;
   int heads = 0, kv_heads = 0, head_dim = 0, block_size = 0;
   std::vector<int64_t> kv_lens;  // [batch]
+  int64_t kv_bound = 0;          // the host's bound of the lengths (>= every length)
   int64_t max_kv_len() const;
   int64_t kv_tokens() const;
 };
-// batch, kv_len, kv_len_min [kv_len], heads, kv_heads, head_dim (64|128|256), block_size [16].
+// batch, kv_len, kv_len_min [kv_len], kv_len_bound [kv_len] (the host's bound of the lengths,
+// as a serving engine that captures one CUDA graph per power-of-two bound passes it), heads,
+// kv_heads, head_dim (64|128|256), block_size [16].
 DecodeAttentionShape parse_decode_attention(const ShapeParams& shape);
 
 struct PrefillAttentionShape {

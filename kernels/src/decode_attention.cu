@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(kThreads, GB >= 8 ? 2 : 3)
                                   const float* __restrict__ v_scale,
                                   const int32_t* __restrict__ block_table,
                                   const int32_t* __restrict__ kv_lens, int max_blocks,
-                                  int block_size, int heads, int kv_heads, int chunk,
+                                  int block_size, int heads, int kv_heads, int min_chunk,
                                   int max_splits, float scale_log2, float* __restrict__ part_o,
                                   float* __restrict__ part_lse, bf16* __restrict__ out) {
   constexpr int kLanesPerToken = D / kElemsPerLane;
@@ -89,6 +89,7 @@ __global__ void __launch_bounds__(kThreads, GB >= 8 ? 2 : 3)
 
   const int b = blockIdx.z, head0 = blockIdx.y * GB, split = blockIdx.x;
   const int len = kv_lens[b];
+  const int chunk = plan::decode_seq_chunk(len, min_chunk, max_splits);  // this sequence's
   const int start = split * chunk;
   if (start >= len) return;
   const int end = min(len, start + chunk);
@@ -261,8 +262,8 @@ __global__ void __launch_bounds__(kThreads,
                                 const float* __restrict__ v_scale,
                                 const int32_t* __restrict__ block_table,
                                 const int32_t* __restrict__ kv_lens, int max_blocks, int block_size,
-                                int bs_shift, int heads, int kv_heads, int chunk, int max_splits,
-                                float scale_log2, float* __restrict__ part_o,
+                                int bs_shift, int heads, int kv_heads, int min_chunk,
+                                int max_splits, float scale_log2, float* __restrict__ part_o,
                                 float* __restrict__ part_lse, bf16* __restrict__ out) {
   constexpr bool kFp8 = std::is_same_v<KV, fp8>;
   constexpr int D = 128, kWarps = kThreads / 32, kElem = kFp8 ? 1 : 2;
@@ -274,6 +275,7 @@ __global__ void __launch_bounds__(kThreads,
 
   const int b = blockIdx.z, head0 = blockIdx.y * GB, split = blockIdx.x;
   const int len = kv_lens[b];
+  const int chunk = plan::decode_seq_chunk(len, min_chunk, max_splits);  // this sequence's
   const int start = split * chunk;
   if (start >= len) return;
   const int end = min(len, start + chunk);
@@ -487,12 +489,12 @@ __global__ void __launch_bounds__(32 * plan::kDecodeCombineRows)
     decode_attention_combine_kernel(const float* __restrict__ part_o,
                                     const float* __restrict__ part_lse,
                                     const int32_t* __restrict__ kv_lens, int batch, int heads,
-                                    int chunk, int max_splits, bf16* __restrict__ out) {
+                                    int min_chunk, int max_splits, bf16* __restrict__ out) {
   const int lane = threadIdx.x % 32;
   const int64_t head = int64_t(blockIdx.x) * plan::kDecodeCombineRows + threadIdx.x / 32;
   if (head >= int64_t(batch) * heads) return;
   const int b = static_cast<int>(head / heads);
-  const int splits = (kv_lens[b] + chunk - 1) / chunk;
+  const int splits = plan::decode_seq_splits(kv_lens[b], min_chunk, max_splits);
   bf16* dst = out + head * D;
   if (splits == 1) return;
   if (splits == 0) {
@@ -532,7 +534,7 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
   const DecodeAttentionBuffers& b = l.b;
   const double scale = p.softmax_scale > 0 ? double(p.softmax_scale) : 1.0 / std::sqrt(double(D));
   const float scale_log2 = static_cast<float>(scale * 1.4426950408889634);
-  const int chunk = l.split.chunk, max_splits = l.split.max_splits;
+  const int chunk = l.split.min_chunk, max_splits = l.split.max_splits;
   dim3 grid(max_splits, p.heads / GB, static_cast<unsigned>(p.batch));
   const auto* table = b.block_table;
   const auto* lens = b.kv_lens;
@@ -611,8 +613,11 @@ plan::DecodeSplit decode_split(const DecodeAttentionProblem& p) {
       int64_t(p.max_blocks) * p.block_tokens < p.max_kv_len)
     throw std::invalid_argument(
         "decode_attention: need block_tokens >= 1 and max_blocks * block_tokens >= max_kv_len");
+  // QUADRANT_DECODE_ATTN_MIN_CHUNK=m (benchmarks only): the shortest per-sequence chunk.
+  const char* min_chunk = std::getenv("QUADRANT_DECODE_ATTN_MIN_CHUNK");
   return plan::decode_attention_split(p.batch, p.heads, p.kv_heads, p.head_dim, e4m3, p.max_kv_len,
-                                      sm_count(), p.variant != 0, p.splits);
+                                      sm_count(), p.variant != 0, p.splits,
+                                      min_chunk ? std::atoi(min_chunk) : 0);
 }
 
 Workspace decode_workspace(const DecodeAttentionProblem& p, const plan::DecodeSplit& s, void* base,
@@ -668,7 +673,7 @@ class DecodeAttentionOp final : public QuadrantOp {
     // QUADRANT_DECODE_ATTN_SPLITS=n (benchmarks only): n splits instead of the heuristic's.
     const char* splits = std::getenv("QUADRANT_DECODE_ATTN_SPLITS");
     problem_.splits = splits ? std::atoi(splits) : 0;
-    max_len_ = *std::max_element(kv_lens_.begin(), kv_lens_.end());
+    max_len_ = sh.kv_bound;  // the host's bound (the longest length unless kv_len_bound)
     max_blocks_ = (max_len_ + block_size_ - 1) / block_size_;
     // Pages handed out in a shuffled order, as a cache allocator that has run a while.
     int64_t pages = 0;

@@ -219,7 +219,7 @@ __global__ void __launch_bounds__(plan::kMoeFusedRouteThreads)
 // One warp per (row, 128 columns): copy, or quantise to E4M3 with the block's amax.
 template <class OutT>
 __device__ __forceinline__ void store_block(const float (&v)[4], OutT* out, float* scale_out,
-                                            int lane) {
+                                            float* corr_out, int lane) {
   if constexpr (std::is_same_v<OutT, bf16>) {
     uint2 packed{pack_bf16x2(v[0], v[1]), pack_bf16x2(v[2], v[3])};
     *reinterpret_cast<uint2*>(out + lane * 4) = packed;
@@ -231,7 +231,23 @@ __device__ __forceinline__ void store_block(const float (&v)[4], OutT* out, floa
     const float scale = fmaxf(amax, 1e-20f) / 448.0f;
     const float inv = 1.0f / scale;
     __nv_fp8x4_e4m3 q(make_float4(v[0] * inv, v[1] * inv, v[2] * inv, v[3] * inv));
-    *reinterpret_cast<__nv_fp8x4_e4m3*>(out + lane * 4) = q;
+    if constexpr (std::is_same_v<OutT, fp8>) {
+      *reinterpret_cast<__nv_fp8x4_e4m3*>(out + lane * 4) = q;
+    } else {
+      // The E4M3 values as FP16 (exact), for the W4A8 decode GEMM's second form, and the
+      // per-row constant its offset variant takes off: 1032 x the sum over the first k16 of
+      // each k32 step (lanes 0-3 of each 8: columns 4l .. 4l + 3) + 72 x the rest.
+      const float4 f = static_cast<float4>(q);
+      const __half2 h0 = __floats2half2_rn(f.x, f.y), h1 = __floats2half2_rn(f.z, f.w);
+      uint2 packed;
+      packed.x = *reinterpret_cast<const uint32_t*>(&h0);
+      packed.y = *reinterpret_cast<const uint32_t*>(&h1);
+      *reinterpret_cast<uint2*>(out + lane * 4) = packed;
+      float c = (f.x + f.y + f.z + f.w) * ((lane % 8) < 4 ? 1032.0f : 72.0f);
+#pragma unroll
+      for (int off = 16; off > 0; off /= 2) c += __shfl_xor_sync(0xffffffffu, c, off);
+      if (lane == 0 && corr_out) *corr_out = c;
+    }
     if (lane == 0) *scale_out = scale;
   }
 }
@@ -240,7 +256,8 @@ template <class OutT>
 __global__ void moe_gather_kernel(const bf16* __restrict__ x, const int32_t* __restrict__ row_token,
                                   const int32_t* __restrict__ offsets, int experts, int hidden,
                                   OutT* __restrict__ xp, float* __restrict__ xp_scale,
-                                  int64_t scale_row_stride, int64_t scale_blk_stride) {
+                                  float* __restrict__ xp_corr, int64_t scale_row_stride,
+                                  int64_t scale_blk_stride) {
   const int blocks = hidden / 128;
   const int item = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -251,16 +268,17 @@ __global__ void moe_gather_kernel(const bf16* __restrict__ x, const int32_t* __r
   const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
   const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
   const float v[4] = {a.x, a.y, b.x, b.y};
-  store_block(v, xp + size_t(row) * hidden + blk * 128,
-              xp_scale + row * scale_row_stride + blk * scale_blk_stride, lane);
+  const int64_t si = row * scale_row_stride + blk * scale_blk_stride;
+  store_block(v, xp + size_t(row) * hidden + blk * 128, xp_scale + si,
+              xp_corr ? xp_corr + si : nullptr, lane);
 }
 
 // SiLU(gate) * up, from h [rows][2 * inter] (gate columns first) to a [rows][inter].
 template <class OutT>
 __global__ void moe_act_kernel(const bf16* __restrict__ h, const int32_t* __restrict__ offsets,
                                int experts, int inter, OutT* __restrict__ a,
-                               float* __restrict__ a_scale, int64_t scale_row_stride,
-                               int64_t scale_blk_stride) {
+                               float* __restrict__ a_scale, float* __restrict__ a_corr,
+                               int64_t scale_row_stride, int64_t scale_blk_stride) {
   const int blocks = inter / 128;
   const int item = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -277,8 +295,9 @@ __global__ void moe_act_kernel(const bf16* __restrict__ h, const int32_t* __rest
   float v[4];
 #pragma unroll
   for (int i = 0; i < 4; ++i) v[i] = gs[i] / (1.0f + __expf(-gs[i])) * us[i];
-  store_block(v, a + size_t(row) * inter + blk * 128,
-              a_scale + row * scale_row_stride + blk * scale_blk_stride, lane);
+  const int64_t si = row * scale_row_stride + blk * scale_blk_stride;
+  store_block(v, a + size_t(row) * inter + blk * 128, a_scale + si, a_corr ? a_corr + si : nullptr,
+              lane);
 }
 
 // out[t] = sum_j weight[t][j] y[slot_row[t][j]]: a thread per 8 columns of a token, the
@@ -358,6 +377,11 @@ __device__ __forceinline__ void int4x8_to_f16x8(uint32_t w, uint32_t (&h)[4]) {
     h[2 * i] = *reinterpret_cast<const uint32_t*>(&l);
     h[2 * i + 1] = *reinterpret_cast<const uint32_t*>(&u);
   }
+}
+__device__ __forceinline__ uint32_t hsub2_u32(uint32_t x, uint32_t y) {
+  const __half2 r =
+      __hsub2(*reinterpret_cast<const __half2*>(&x), *reinterpret_cast<const __half2*>(&y));
+  return *reinterpret_cast<const uint32_t*>(&r);
 }
 __device__ __forceinline__ uint32_t e4m3x2_lo_to_f16x2(uint32_t v) {
   const __half2_raw h =
@@ -541,6 +565,294 @@ __global__ void __launch_bounds__(kW4Warps * 32) moe_w4a8_decode_gemm_kernel(
       *reinterpret_cast<uint32_t*>(out + size_t(row0 + r) * n_total + col) =
           pack_bf16x2(acc[ng][2 * h], acc[ng][2 * h + 1]);
     }
+  }
+}
+
+// ---- W4A8 at decode sizes, second form: FP16 activations, four LOP3 per eight weights ----
+//
+// The first form (above) is issue-bound (ncu at 8 tokens: DRAM 42%, SM 54%; SASS per k block
+// and warp: 16 HMMA against 32 F2FP for the activations, redone by each of the 8 warps, and
+// ~9 instructions per 8 weights). Here the quantising kernels (gather, SiLU * up) write the
+// E4M3-quantised activations as FP16 (the same values, exact), so that the A fragments are
+// plain ldmatrix loads, and the weights are repacked so that each MMA's B pair comes from one
+// mask: nibbles 0-3 / 16-19 (k 2q, 2q + 1 of the k32 step's first k16) and 8-11 / 24-27
+// (2q + 8, 2q + 9) with the 0x6400 exponent are 1024 + u in FP16, nibbles 4-7 / 20-23 and
+// 12-15 / 28-31 (the second k16) with 0x5400 are 64 + u (u = v + 8, the offset-binary code).
+// kOffset false: 1032 / 72 subtracted in FP16 before the MMA (exact, HSUB2 per pair).
+// kOffset true: no subtraction; the MMA sums A (v + 1032) and A (v + 72), and the per-row
+// constant 1032 sum_lo(A) + 72 sum_hi(A) over the k block (written by the quantising kernel
+// beside the scale) is taken off the FP32 partial sum.
+constexpr int kW4V2Stages = 4;
+static_assert(kW4V2Stages * 16 * 256 == plan::moe_w4_v2_smem_bytes(), "the plans' geometry");
+template <bool kOffset>
+__global__ void __launch_bounds__(kW4Warps * 32)
+    moe_w4a8_decode_gemm_v2_kernel(const __half* __restrict__ a, const float* __restrict__ a_scale,
+                                   const float* __restrict__ a_corr, const uint4* __restrict__ wp,
+                                   const float* __restrict__ ws_t,
+                                   const int32_t* __restrict__ offsets,
+                                   const int32_t* __restrict__ tile_expert,
+                                   const int32_t* __restrict__ tile_row,
+                                   const int32_t* __restrict__ num_tiles, int n_total, int k_total,
+                                   bf16* __restrict__ out) {
+  if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
+  __shared__ __align__(128) uint8_t sa_tiles[kW4V2Stages][16 * 256];
+  const int e = tile_expert[blockIdx.y], row0 = tile_row[blockIdx.y];
+  const int rows = min(16, offsets[e + 1] - row0);
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int kb_count = k_total / 128;
+  const int n0 = blockIdx.x * (kW4Warps * 16) + warp * 16;
+  const uint4* wg[2];
+#pragma unroll
+  for (int ng = 0; ng < 2; ++ng)
+    wg[ng] = wp + ((size_t(e) * (n_total / 8) + (n0 + 8 * ng) / 8) * kb_count) * 32 + lane;
+  // 16 rows x 16 chunks of 16 bytes (128 FP16) per k block: one chunk per thread.
+  auto load_a = [&](int stage, int kb) {
+    const int r = tid / 16, ch = tid % 16;
+    const bool valid = r < rows;
+    cp_async_16(sa_tiles[stage] + swz(r, ch, 256),
+                a + size_t(row0 + (valid ? r : 0)) * k_total + kb * 128 + ch * 8, valid);
+  };
+#pragma unroll
+  for (int st = 0; st < kW4V2Stages - 1; ++st) {
+    if (st < kb_count) load_a(st, st);
+    cp_async_commit();
+  }
+  uint4 wreg[kW4Depth][2];
+#pragma unroll
+  for (int d = 0; d < kW4Depth; ++d)
+#pragma unroll
+    for (int ng = 0; ng < 2; ++ng)
+      wreg[d][ng] = d < kb_count ? __ldg(wg[ng] + size_t(d) * 32) : make_uint4(0, 0, 0, 0);
+  float acc[2][4] = {}, part[2][4];
+  const int ra = min(lane / 4, rows - 1), rb = min(lane / 4 + 8, rows - 1);
+  const int ld_row = lane % 16, ld_half = lane / 16;
+  const uint32_t k1032 = 0x64086408u, k72 = 0x54805480u;
+  for (int kb0 = 0; kb0 < kb_count; kb0 += kW4Depth) {
+#pragma unroll
+    for (int d = 0; d < kW4Depth; ++d) {
+      const int kb = kb0 + d;
+      if (kb >= kb_count) break;
+      cp_async_wait<kW4V2Stages - 2>();
+      __syncthreads();
+      if (kb + kW4V2Stages - 1 < kb_count)
+        load_a((kb + kW4V2Stages - 1) % kW4V2Stages, kb + kW4V2Stages - 1);
+      cp_async_commit();
+      const uint4 wv[2] = {wreg[d][0], wreg[d][1]};
+#pragma unroll
+      for (int ng = 0; ng < 2; ++ng)
+        if (kb + kW4Depth < kb_count) wreg[d][ng] = __ldg(wg[ng] + size_t(kb + kW4Depth) * 32);
+      const size_t ia = size_t(row0 + ra) * kb_count + kb, ib = size_t(row0 + rb) * kb_count + kb;
+      const float sa0 = a_scale[ia], sa1 = a_scale[ib];
+      float c0 = 0.0f, c1 = 0.0f;
+      if constexpr (kOffset) {
+        c0 = a_corr[ia];
+        c1 = a_corr[ib];
+      }
+      float2 sw[2];
+#pragma unroll
+      for (int ng = 0; ng < 2; ++ng)
+        sw[ng] = *reinterpret_cast<const float2*>(ws_t + (size_t(e) * kb_count + kb) * n_total +
+                                                  n0 + 8 * ng + 2 * (lane % 4));
+      const uint8_t* st = sa_tiles[kb % kW4V2Stages];
+#pragma unroll
+      for (int ng = 0; ng < 2; ++ng)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) part[ng][c] = 0.0f;
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks) {
+        uint32_t a0[4], a1[4];
+        ldmatrix_x4(a0, st + swz(ld_row, 4 * ks + ld_half, 256));
+        ldmatrix_x4(a1, st + swz(ld_row, 4 * ks + 2 + ld_half, 256));
+#pragma unroll
+        for (int ng = 0; ng < 2; ++ng) {
+          const uint32_t w = ks == 0   ? wv[ng].x
+                             : ks == 1 ? wv[ng].y
+                             : ks == 2 ? wv[ng].z
+                                       : wv[ng].w;
+          const uint32_t w8 = w >> 8;
+          uint32_t b10 = (w & 0x000F000Fu) | 0x64006400u, b11 = (w8 & 0x000F000Fu) | 0x64006400u;
+          uint32_t b20 = (w & 0x00F000F0u) | 0x54005400u, b21 = (w8 & 0x00F000F0u) | 0x54005400u;
+          if constexpr (!kOffset) {
+            b10 = hsub2_u32(b10, k1032);
+            b11 = hsub2_u32(b11, k1032);
+            b20 = hsub2_u32(b20, k72);
+            b21 = hsub2_u32(b21, k72);
+          }
+          mma_16816<true>(part[ng], a0, b10, b11);
+          mma_16816<true>(part[ng], a1, b20, b21);
+        }
+      }
+#pragma unroll
+      for (int ng = 0; ng < 2; ++ng) {
+        acc[ng][0] = fmaf(part[ng][0] - c0, sa0 * sw[ng].x, acc[ng][0]);
+        acc[ng][1] = fmaf(part[ng][1] - c0, sa0 * sw[ng].y, acc[ng][1]);
+        acc[ng][2] = fmaf(part[ng][2] - c1, sa1 * sw[ng].x, acc[ng][2]);
+        acc[ng][3] = fmaf(part[ng][3] - c1, sa1 * sw[ng].y, acc[ng][3]);
+      }
+    }
+  }
+  cp_async_wait<0>();
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = lane / 4 + 8 * h;
+    if (r >= rows) continue;
+#pragma unroll
+    for (int ng = 0; ng < 2; ++ng) {
+      const int col = n0 + 8 * ng + 2 * (lane % 4);
+      *reinterpret_cast<uint32_t*>(out + size_t(row0 + r) * n_total + col) =
+          pack_bf16x2(acc[ng][2 * h], acc[ng][2 * h + 1]);
+    }
+  }
+}
+
+// Forms 4 and 5: forms 2 and 3 with the weights streamed through a ring of cp.async stages in
+// shared memory (kW4RingStages x 8 KB of weights + 4 KB of activations per CTA, two CTAs per
+// SM), as the FP8 kernel streams its, instead of kW4Depth k blocks prefetched into registers:
+// form 2 ran at 48% of DRAM and 48% of SM throughput (ncu, 8 tokens), neither saturated.
+constexpr int kW4RingStages = plan::kMoeW4RingStages;
+static_assert(kW4RingStages * (16 * 256 + 16 * 512) == plan::moe_w4_ring_smem_bytes(),
+              "the plans' geometry");
+template <bool kOffset>
+__global__ void __launch_bounds__(kW4Warps * 32, 2) moe_w4a8_decode_gemm_ring_kernel(
+    const __half* __restrict__ a, const float* __restrict__ a_scale,
+    const float* __restrict__ a_corr, const uint4* __restrict__ wp, const float* __restrict__ ws_t,
+    const int32_t* __restrict__ offsets, const int32_t* __restrict__ tile_expert,
+    const int32_t* __restrict__ tile_row, const int32_t* __restrict__ num_tiles, int n_total,
+    int k_total, bf16* __restrict__ out) {
+  if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
+  extern __shared__ __align__(128) uint8_t ring[];
+  constexpr int kStageBytes = 16 * 256 + 16 * 512;  // A (16 rows x 128 FP16), W (16 groups)
+  const int e = tile_expert[blockIdx.y], row0 = tile_row[blockIdx.y];
+  const int rows = min(16, offsets[e + 1] - row0);
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int kb_count = k_total / 128;
+  const int n0 = blockIdx.x * (kW4Warps * 16) + warp * 16;
+  // The CTA's 16 groups of 8 weight rows: group g's k block kb is 512 contiguous bytes.
+  const uint4* w_cta =
+      wp + (size_t(e) * (n_total / 8) + blockIdx.x * (kW4Warps * 2)) * kb_count * 32;
+  auto load_stage = [&](int stage, int kb) {
+    uint8_t* s = ring + stage * kStageBytes;
+    {
+      const int r = tid / 16, ch = tid % 16;
+      const bool valid = r < rows;
+      cp_async_16(s + swz(r, ch, 256),
+                  a + size_t(row0 + (valid ? r : 0)) * k_total + kb * 128 + ch * 8, valid);
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int c = tid + i * kW4Warps * 32, g = c / 32, l = c % 32;
+      cp_async_16(s + 16 * 256 + g * 512 + l * 16, w_cta + (size_t(g) * kb_count + kb) * 32 + l);
+    }
+  };
+#pragma unroll
+  for (int st = 0; st < kW4RingStages - 1; ++st) {
+    if (st < kb_count) load_stage(st, st);
+    cp_async_commit();
+  }
+  float acc[2][4] = {}, part[2][4];
+  const int ra = min(lane / 4, rows - 1), rb = min(lane / 4 + 8, rows - 1);
+  const int ld_row = lane % 16, ld_half = lane / 16;
+  const uint32_t k1032 = 0x64086408u, k72 = 0x54805480u;
+  for (int kb = 0; kb < kb_count; ++kb) {
+    // The scales first: their latency hides behind the wait and the MMAs.
+    const size_t ia = size_t(row0 + ra) * kb_count + kb, ib = size_t(row0 + rb) * kb_count + kb;
+    const float sa0 = a_scale[ia], sa1 = a_scale[ib];
+    float c0 = 0.0f, c1 = 0.0f;
+    if constexpr (kOffset) {
+      c0 = a_corr[ia];
+      c1 = a_corr[ib];
+    }
+    float2 sw[2];
+#pragma unroll
+    for (int ng = 0; ng < 2; ++ng)
+      sw[ng] = *reinterpret_cast<const float2*>(ws_t + (size_t(e) * kb_count + kb) * n_total + n0 +
+                                                8 * ng + 2 * (lane % 4));
+    cp_async_wait<kW4RingStages - 2>();
+    __syncthreads();
+    if (kb + kW4RingStages - 1 < kb_count)
+      load_stage((kb + kW4RingStages - 1) % kW4RingStages, kb + kW4RingStages - 1);
+    cp_async_commit();
+    const uint8_t* st = ring + (kb % kW4RingStages) * kStageBytes;
+    uint4 wv[2];
+#pragma unroll
+    for (int ng = 0; ng < 2; ++ng)
+      wv[ng] = *reinterpret_cast<const uint4*>(st + 16 * 256 + (2 * warp + ng) * 512 + lane * 16);
+#pragma unroll
+    for (int ng = 0; ng < 2; ++ng)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) part[ng][c] = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < 4; ++ks) {
+      uint32_t a0[4], a1[4];
+      ldmatrix_x4(a0, st + swz(ld_row, 4 * ks + ld_half, 256));
+      ldmatrix_x4(a1, st + swz(ld_row, 4 * ks + 2 + ld_half, 256));
+#pragma unroll
+      for (int ng = 0; ng < 2; ++ng) {
+        const uint32_t w = ks == 0 ? wv[ng].x : ks == 1 ? wv[ng].y : ks == 2 ? wv[ng].z : wv[ng].w;
+        const uint32_t w8 = w >> 8;
+        uint32_t b10 = (w & 0x000F000Fu) | 0x64006400u, b11 = (w8 & 0x000F000Fu) | 0x64006400u;
+        uint32_t b20 = (w & 0x00F000F0u) | 0x54005400u, b21 = (w8 & 0x00F000F0u) | 0x54005400u;
+        if constexpr (!kOffset) {
+          b10 = hsub2_u32(b10, k1032);
+          b11 = hsub2_u32(b11, k1032);
+          b20 = hsub2_u32(b20, k72);
+          b21 = hsub2_u32(b21, k72);
+        }
+        mma_16816<true>(part[ng], a0, b10, b11);
+        mma_16816<true>(part[ng], a1, b20, b21);
+      }
+    }
+#pragma unroll
+    for (int ng = 0; ng < 2; ++ng) {
+      acc[ng][0] = fmaf(part[ng][0] - c0, sa0 * sw[ng].x, acc[ng][0]);
+      acc[ng][1] = fmaf(part[ng][1] - c0, sa0 * sw[ng].y, acc[ng][1]);
+      acc[ng][2] = fmaf(part[ng][2] - c1, sa1 * sw[ng].x, acc[ng][2]);
+      acc[ng][3] = fmaf(part[ng][3] - c1, sa1 * sw[ng].y, acc[ng][3]);
+    }
+  }
+  cp_async_wait<0>();
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = lane / 4 + 8 * h;
+    if (r >= rows) continue;
+#pragma unroll
+    for (int ng = 0; ng < 2; ++ng) {
+      const int col = n0 + 8 * ng + 2 * (lane % 4);
+      *reinterpret_cast<uint32_t*>(out + size_t(row0 + r) * n_total + col) =
+          pack_bf16x2(acc[ng][2 * h], acc[ng][2 * h + 1]);
+    }
+  }
+}
+
+// The second form's repack: per expert, group of 8 weight rows, k block and lane (row g =
+// lane / 4, q = lane % 4), one word per k32 step holding, at nibble positions 0..7, the
+// elements 2q, 16 + 2q, 2q + 8, 24 + 2q, 2q + 1, 17 + 2q, 2q + 9, 25 + 2q of that step.
+__global__ void moe_w4_prepack_v2_kernel(const uint8_t* __restrict__ w, int experts, int n, int k,
+                                         uint4* __restrict__ out) {
+  const int kb_count = k / 128;
+  const size_t total = size_t(experts) * (n / 8) * kb_count * 32;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total;
+       i += size_t(gridDim.x) * blockDim.x) {
+    const int lane = static_cast<int>(i % 32);
+    const size_t blk = i / 32;
+    const int kb = static_cast<int>(blk % kb_count);
+    const size_t group = blk / kb_count;
+    const size_t row = group * 8 + lane / 4;
+    const int q = lane % 4;
+    const uint8_t* src = w + row * (k / 2) + kb * 64;
+    uint32_t words[4];
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const uint8_t* chunk = src + c * 16;
+      auto nib = [&](int e) { return uint32_t(chunk[e / 2] >> (4 * (e % 2))) & 0xF; };
+      const int order[8] = {2 * q,     16 + 2 * q, 2 * q + 8, 24 + 2 * q,
+                            2 * q + 1, 17 + 2 * q, 2 * q + 9, 25 + 2 * q};
+      uint32_t v = 0;
+#pragma unroll
+      for (int pos = 0; pos < 8; ++pos) v |= nib(order[pos]) << (4 * pos);
+      words[c] = v;
+    }
+    out[i] = make_uint4(words[0], words[1], words[2], words[3]);
   }
 }
 
@@ -751,7 +1063,9 @@ struct MoeLayout {
   int32_t *ids = nullptr, *counts = nullptr, *offsets = nullptr, *fill = nullptr,
           *tile_expert = nullptr, *tile_row = nullptr, *tile_first = nullptr, *tile_count = nullptr,
           *num_tiles = nullptr, *row_token = nullptr, *slot_row = nullptr;
-  float *weights = nullptr, *xp_scale = nullptr, *act_scale = nullptr;
+  float *weights = nullptr, *xp_scale = nullptr, *act_scale = nullptr, *xp_corr = nullptr,
+        *act_corr = nullptr;
+  int w4_form = 0;  // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 or 2, 3)
   uint8_t *xp = nullptr, *act = nullptr, *w1q = nullptr, *w2q = nullptr;
   bf16 *h = nullptr, *y = nullptr;
   size_t bytes = 0;
@@ -763,8 +1077,12 @@ MoeLayout moe_layout(const MoeFfnProblem& p, plan::MoeGemmPath path, void* base)
   l.bm = plan::moe_block_m(path, p.tokens, p.top_k, p.experts);
   l.rows = p.tokens * p.top_k;
   l.max_tiles = plan::moe_max_tiles(l.rows, l.bm, p.experts);
-  const size_t rows = size_t(l.rows), a_elem = p.format == MoeFormat::kBf16 ? 2 : 1;
   const bool scaled = p.format != MoeFormat::kBf16;
+  if (p.format == MoeFormat::kW4a8 && path == plan::MoeGemmPath::kMmaSync)
+    l.w4_form = plan::moe_w4_decode_form();
+  // Activations: BF16, E4M3, or (the W4A8 GEMM's second form) E4M3 values as FP16.
+  const size_t rows = size_t(l.rows),
+               a_elem = p.format == MoeFormat::kBf16 || l.w4_form >= 2 ? 2 : 1;
   Workspace w(base);
   l.ids = w.take<int32_t>(rows);
   l.weights = w.take<float>(rows);
@@ -780,10 +1098,12 @@ MoeLayout moe_layout(const MoeFfnProblem& p, plan::MoeGemmPath path, void* base)
   l.slot_row = w.take<int32_t>(rows);
   l.xp = w.take<uint8_t>(rows * p.hidden * a_elem);
   if (scaled) l.xp_scale = w.take<float>(rows * p.hidden / 128);
+  if (l.w4_form == 3 || l.w4_form == 5) l.xp_corr = w.take<float>(rows * p.hidden / 128);
   // The wgmma path fuses SiLU * up into the gate/up GEMM: no h.
   if (path != plan::MoeGemmPath::kWgmma) l.h = w.take<bf16>(rows * 2 * p.intermediate);
   l.act = w.take<uint8_t>(rows * p.intermediate * a_elem);
   if (scaled) l.act_scale = w.take<float>(rows * p.intermediate / 128);
+  if (l.w4_form == 3 || l.w4_form == 5) l.act_corr = w.take<float>(rows * p.intermediate / 128);
   l.y = w.take<bf16>(rows * p.hidden);
   if (path == plan::MoeGemmPath::kWgmma && p.format == MoeFormat::kW4a8) {
     // INT4 -> E4M3 copies, rewritten each step.
@@ -856,10 +1176,17 @@ void moe_route(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnBuffers& 
     moe_route_launches(p, l, b, stream);
   }
   const int64_t gather_warps = l.rows * p.hidden / 128;
-  moe_gather_kernel<AType><<<static_cast<unsigned>((gather_warps + 7) / 8), 256, 0, stream>>>(
-      static_cast<const bf16*>(b.x), l.row_token, l.offsets, p.experts, static_cast<int>(p.hidden),
-      reinterpret_cast<AType*>(l.xp), l.xp_scale, scale_row_stride(l, p.hidden),
-      scale_blk_stride(l));
+  const unsigned grid = static_cast<unsigned>((gather_warps + 7) / 8);
+  if (l.w4_form >= 2)
+    moe_gather_kernel<__half><<<grid, 256, 0, stream>>>(
+        static_cast<const bf16*>(b.x), l.row_token, l.offsets, p.experts,
+        static_cast<int>(p.hidden), reinterpret_cast<__half*>(l.xp), l.xp_scale, l.xp_corr,
+        scale_row_stride(l, p.hidden), scale_blk_stride(l));
+  else
+    moe_gather_kernel<AType><<<grid, 256, 0, stream>>>(
+        static_cast<const bf16*>(b.x), l.row_token, l.offsets, p.experts,
+        static_cast<int>(p.hidden), reinterpret_cast<AType*>(l.xp), l.xp_scale, nullptr,
+        scale_row_stride(l, p.hidden), scale_blk_stride(l));
   QK_LAUNCH_CHECK("moe_gather_kernel");
 }
 
@@ -867,9 +1194,17 @@ template <Fmt F>
 void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
   using AType = std::conditional_t<F == Fmt::kBf16, bf16, fp8>;
   const int64_t act_warps = l.rows * p.intermediate / 128;
-  moe_act_kernel<AType><<<static_cast<unsigned>((act_warps + 7) / 8), 256, 0, stream>>>(
-      l.h, l.offsets, p.experts, static_cast<int>(p.intermediate), reinterpret_cast<AType*>(l.act),
-      l.act_scale, scale_row_stride(l, p.intermediate), scale_blk_stride(l));
+  const unsigned grid = static_cast<unsigned>((act_warps + 7) / 8);
+  if (l.w4_form >= 2)
+    moe_act_kernel<__half>
+        <<<grid, 256, 0, stream>>>(l.h, l.offsets, p.experts, static_cast<int>(p.intermediate),
+                                   reinterpret_cast<__half*>(l.act), l.act_scale, l.act_corr,
+                                   scale_row_stride(l, p.intermediate), scale_blk_stride(l));
+  else
+    moe_act_kernel<AType>
+        <<<grid, 256, 0, stream>>>(l.h, l.offsets, p.experts, static_cast<int>(p.intermediate),
+                                   reinterpret_cast<AType*>(l.act), l.act_scale, nullptr,
+                                   scale_row_stride(l, p.intermediate), scale_blk_stride(l));
   QK_LAUNCH_CHECK("moe_act_kernel");
 }
 
@@ -890,12 +1225,41 @@ void moe_mma_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, co
   QK_LAUNCH_CHECK("moe_grouped_gemm_kernel");
 }
 
-void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, const void* wp,
-                 const float* ws_t, int64_t n, int64_t k, bf16* out, cudaStream_t stream) {
+void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, const float* a_corr,
+                 const void* wp, const float* ws_t, int64_t n, int64_t k, bf16* out,
+                 cudaStream_t stream) {
   dim3 grid(static_cast<unsigned>(n / plan::kMoeW4BlockN), static_cast<unsigned>(l.max_tiles));
-  moe_w4a8_decode_gemm_kernel<<<grid, kW4Warps * 32, 0, stream>>>(
-      a, a_scale, static_cast<const uint4*>(wp), ws_t, l.offsets, l.tile_expert, l.tile_row,
-      l.num_tiles, static_cast<int>(n), static_cast<int>(k), out);
+  const auto* w4 = static_cast<const uint4*>(wp);
+  const auto* a16 = reinterpret_cast<const __half*>(a);
+  const int ni = static_cast<int>(n), ki = static_cast<int>(k);
+  if (l.w4_form >= 4) {
+    constexpr int smem = plan::moe_w4_ring_smem_bytes();
+    static const bool attr_set = [] {
+      for (auto* f :
+           {moe_w4a8_decode_gemm_ring_kernel<false>, moe_w4a8_decode_gemm_ring_kernel<true>})
+        QK_CUDA_CHECK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+      return true;
+    }();
+    (void)attr_set;
+    if (l.w4_form == 5)
+      moe_w4a8_decode_gemm_ring_kernel<true><<<grid, kW4Warps * 32, smem, stream>>>(
+          a16, a_scale, a_corr, w4, ws_t, l.offsets, l.tile_expert, l.tile_row, l.num_tiles, ni, ki,
+          out);
+    else
+      moe_w4a8_decode_gemm_ring_kernel<false><<<grid, kW4Warps * 32, smem, stream>>>(
+          a16, a_scale, a_corr, w4, ws_t, l.offsets, l.tile_expert, l.tile_row, l.num_tiles, ni, ki,
+          out);
+  } else if (l.w4_form == 3)
+    moe_w4a8_decode_gemm_v2_kernel<true>
+        <<<grid, kW4Warps * 32, 0, stream>>>(a16, a_scale, a_corr, w4, ws_t, l.offsets,
+                                             l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);
+  else if (l.w4_form == 2)
+    moe_w4a8_decode_gemm_v2_kernel<false>
+        <<<grid, kW4Warps * 32, 0, stream>>>(a16, a_scale, a_corr, w4, ws_t, l.offsets,
+                                             l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);
+  else
+    moe_w4a8_decode_gemm_kernel<<<grid, kW4Warps * 32, 0, stream>>>(
+        a, a_scale, w4, ws_t, l.offsets, l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);
   QK_LAUNCH_CHECK("moe_w4a8_decode_gemm_kernel");
 }
 
@@ -906,9 +1270,9 @@ void moe_gemms(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnWeights& 
   const int64_t h = p.hidden, inter = p.intermediate;
   if (l.path == plan::MoeGemmPath::kMmaSync) {
     if constexpr (F == Fmt::kW4a8) {
-      moe_w4_gemm(l, l.xp, l.xp_scale, w.w1_frag, w.w1_scale, 2 * inter, h, l.h, stream);
+      moe_w4_gemm(l, l.xp, l.xp_scale, l.xp_corr, w.w1_frag, w.w1_scale, 2 * inter, h, l.h, stream);
       moe_act<F>(p, l, stream);
-      moe_w4_gemm(l, l.act, l.act_scale, w.w2_frag, w.w2_scale, h, inter, l.y, stream);
+      moe_w4_gemm(l, l.act, l.act_scale, l.act_corr, w.w2_frag, w.w2_scale, h, inter, l.y, stream);
     } else {
       moe_mma_gemm<F>(l, l.xp, l.xp_scale, w.w1, w.w1_scale, 2 * inter, h, l.h, stream);
       moe_act<F>(p, l, stream);
@@ -1087,9 +1451,15 @@ void moe_ffn_fill_weights(const MoeFfnProblem& p, const MoeFfnWeights& w, uint64
         const size_t bytes = size_t(p.experts) * m.n * m.k / 2;
         if (m.plain) fill_bytes(mut(m.plain), bytes, m.seed, stream);
         if (m.frag && m.plain) {
-          moe_w4_prepack_kernel<<<8 * sm_count(), 256, 0, stream>>>(
-              static_cast<const uint8_t*>(m.plain), p.experts, static_cast<int>(m.n),
-              static_cast<int>(m.k), reinterpret_cast<uint4*>(mut(m.frag)));
+          // The fragment order of the decode GEMM's form that will read them.
+          if (plan::moe_w4_decode_form() >= 2)
+            moe_w4_prepack_v2_kernel<<<8 * sm_count(), 256, 0, stream>>>(
+                static_cast<const uint8_t*>(m.plain), p.experts, static_cast<int>(m.n),
+                static_cast<int>(m.k), reinterpret_cast<uint4*>(mut(m.frag)));
+          else
+            moe_w4_prepack_kernel<<<8 * sm_count(), 256, 0, stream>>>(
+                static_cast<const uint8_t*>(m.plain), p.experts, static_cast<int>(m.n),
+                static_cast<int>(m.k), reinterpret_cast<uint4*>(mut(m.frag)));
           QK_LAUNCH_CHECK("moe_w4_prepack_kernel");
         } else if (m.frag) {
           fill_bytes(mut(m.frag), bytes, m.seed, stream);

@@ -40,16 +40,18 @@ using quadrant::kernels::ShapeParams;
 struct Case {
   std::string quadrant, format, label;
   ShapeParams shape;
-  std::string variant;  // "" the op's default; else the benchmark switch's value
-  std::string splits;   // decode attention: "" the heuristic's split count; else forced
+  std::string variant;    // "" the op's default; else the benchmark switch's value
+  std::string splits;     // decode attention: "" the heuristic's split count; else forced
+  std::string min_chunk;  // decode attention: "" the heuristic's shortest chunk; else forced
   Case(std::string q, std::string f, std::string l, ShapeParams s, std::string v,
-       std::string n = "")
+       std::string n = "", std::string m = "")
       : quadrant(std::move(q)),
         format(std::move(f)),
         label(std::move(l)),
         shape(std::move(s)),
         variant(std::move(v)),
-        splits(std::move(n)) {}
+        splits(std::move(n)),
+        min_chunk(std::move(m)) {}
 };
 
 std::string shape_text(const ShapeParams& s) {
@@ -62,19 +64,24 @@ std::string shape_text(const ShapeParams& s) {
   return o.str();
 }
 
-// The ops' benchmark-only switches: the prefill kernel variant, FP8 decode on CUDA cores.
+// The ops' benchmark-only switches: the prefill kernel variant, FP8 decode on CUDA cores,
+// the W4A8 decode GEMM's form.
 void set_variant(const Case& c) {
   const char* name = c.quadrant == "prefill_attention" ? "QUADRANT_PREFILL_ATTN_VARIANT"
+                     : c.quadrant == "decode_ffn"      ? "QUADRANT_W4A8_DECODE_FORM"
                                                        : "QUADRANT_DECODE_ATTN_MMA";
   unsetenv("QUADRANT_PREFILL_ATTN_VARIANT");
   unsetenv("QUADRANT_DECODE_ATTN_MMA");
+  unsetenv("QUADRANT_W4A8_DECODE_FORM");
   unsetenv("QUADRANT_DECODE_ATTN_SPLITS");
   unsetenv("QUADRANT_MLA_DECODE_SPLITS");
+  unsetenv("QUADRANT_DECODE_ATTN_MIN_CHUNK");
   if (!c.variant.empty()) setenv(name, c.variant.c_str(), 1);
   if (!c.splits.empty())
     setenv(
         c.quadrant == "mla_decode" ? "QUADRANT_MLA_DECODE_SPLITS" : "QUADRANT_DECODE_ATTN_SPLITS",
         c.splits.c_str(), 1);
+  if (!c.min_chunk.empty()) setenv("QUADRANT_DECODE_ATTN_MIN_CHUNK", c.min_chunk.c_str(), 1);
 }
 
 bool selected(const Case& c, const std::vector<std::string>& only) {
@@ -196,9 +203,11 @@ ShapeParams prefill(int64_t batch, int64_t seq, int64_t seq_min, int64_t prefix,
           {"head_dim", d},        {"v_head_dim", dv}};
 }
 ShapeParams decode(int64_t batch, int64_t kv, int64_t kv_min, int64_t heads, int64_t kv_heads,
-                   int64_t d, int64_t block) {
-  return {{"batch", batch},       {"kv_len", kv},  {"kv_len_min", kv_min}, {"heads", heads},
-          {"kv_heads", kv_heads}, {"head_dim", d}, {"block_size", block}};
+                   int64_t d, int64_t block, int64_t bound = 0) {
+  ShapeParams p{{"batch", batch},       {"kv_len", kv},  {"kv_len_min", kv_min}, {"heads", heads},
+                {"kv_heads", kv_heads}, {"head_dim", d}, {"block_size", block}};
+  if (bound > 0) p["kv_len_bound"] = bound;
+  return p;
 }
 ShapeParams mla(int64_t batch, int64_t kv, int64_t kv_min, int64_t heads, int64_t block) {
   return {{"batch", batch},
@@ -244,6 +253,9 @@ std::vector<Case> check_cases() {
         {"decode_attention", f, "gqa8 d128 bs16", decode(9, 2100, 1, 32, 4, 128, 16), ""});
     base.push_back(
         {"decode_attention", f, "gqa16 d128 bs12", decode(4, 3000, 40, 32, 2, 128, 12), ""});
+    // A loose host bound (a serving engine's power of two above the longest length).
+    base.push_back({"decode_attention", f, "gqa8 d128 bound 4096",
+                    decode(6, 2500, 30, 32, 4, 128, 16, 4096), ""});
   }
   // MLA decode: 128 / TP heads, mixed lengths (0 included), odd pages, partial head groups.
   base.push_back({"mla_decode", "bf16", "h16 varlen bs64", mla(7, 1000, 0, 16, 64), ""});
@@ -257,6 +269,14 @@ std::vector<Case> check_cases() {
       base.push_back({"decode_ffn", f, "5 tok 16e top4 (mma.sync)", ffn(5, 16, 4, 256, 384), ""});
       base.push_back({"decode_ffn", f, "48 tok 8e top4 (mma.sync)", ffn(48, 8, 4, 256, 384), ""});
     }
+    if (std::string(f) == "w4a8")  // each form of the W4A8 decode GEMM
+      for (const char* form : {"1", "2", "3", "4", "5"}) {
+        const std::string tag = std::string(" form ") + form;
+        base.push_back({"decode_ffn", f, "5 tok 16e top4" + tag, ffn(5, 16, 4, 256, 384), form});
+        base.push_back({"decode_ffn", f, "48 tok 8e top4" + tag, ffn(48, 8, 4, 256, 384), form});
+        base.push_back(
+            {"decode_ffn", f, "3 tok 4e top2 7168" + tag, ffn(3, 4, 2, 7168, 2048), form});
+      }
   }
   for (const char* f : {"bf16", "fp8"})
     base.push_back({"dense_gemm", f, "100x256x512", {{"m", 100}, {"n", 256}, {"k", 512}}, ""});
@@ -275,6 +295,8 @@ std::vector<Case> check_cases() {
         const std::string label = c.label + (std::string(v) == "0" ? " cuda cores" : "");
         cases.push_back({c.quadrant, c.format, label, c.shape, v});
         cases.push_back({c.quadrant, c.format, label + " splits=5", c.shape, v, "5"});
+        cases.push_back(
+            {c.quadrant, c.format, label + " splits=5 min_chunk=64", c.shape, v, "5", "64"});
       }
     } else if (c.quadrant == "mla_decode") {
       // The heuristic's split count, one split (no combine), 5 splits.
@@ -330,6 +352,40 @@ std::vector<Case> timed_cases(bool variants) {
           t.push_back({"decode_attention", f, label + " splits=" + std::to_string(n), shape, "",
                        std::to_string(n)});
     }
+    // Balanced per-sequence chunks (plan::decode_seq_chunk, min_chunk = the chunk) beside the
+    // default's at the standard shapes.
+    for (const Case& c : std::vector<Case>(t))
+      if (c.quadrant == "decode_attention" && c.variant.empty() && c.splits.empty() &&
+          c.label.rfind("engine", 0) != 0)
+        t.push_back({c.quadrant, c.format, c.label + " balanced", c.shape, "", "", "1000000"});
+    // Qwen3-30B-A3B as quadrant-engine serves it: 32/4 heads, lengths 1000..6400 under the
+    // graph's bound of 8192; the heuristic, fixed split counts, shortest chunks.
+    for (const char* f : {"bf16", "fp8"})
+      for (int64_t b : {48, 64, 80, 96, 112}) {
+        const std::string label = "engine b" + std::to_string(b) + " kv1000..6400/8192 32/4";
+        const ShapeParams shape = decode(b, 6400, 1000, 32, 4, 128, 16, 8192);
+        t.push_back({"decode_attention", f, label, shape, ""});
+        for (int n : {2, 3, 4, 6, 8})
+          for (int m : {0, 512})
+            if (std::string(f) == "bf16" || (n == 4 && m == 0))
+              t.push_back({"decode_attention", f,
+                           label + " splits=" + std::to_string(n) +
+                               (m ? " min_chunk=" + std::to_string(m) : ""),
+                           shape, "", std::to_string(n), m ? std::to_string(m) : ""});
+      }
+    // The W4A8 decode GEMM's forms (plan::moe_w4_decode_form) side by side.
+    for (const char* form : {"1", "2", "3", "4", "5"})
+      for (int64_t tokens : {1, 8, 16, 64})
+        t.push_back({"decode_ffn", "w4a8",
+                     std::to_string(tokens) + " tok 32e top8 7168/2048 form " + form,
+                     ffn(tokens, 32, 8, 7168, 2048), form});
+    t.push_back({"decode_ffn", "fp8", "16 tok 32e top8 7168/2048", ffn(16, 32, 8, 7168, 2048), ""});
+    // Qwen3-30B-A3B's MoE FFN (128 experts top-8, 2048/768) at quadrant-engine's decode rows.
+    for (const char* f : {"bf16", "w4a8"})
+      for (int64_t tokens : {32, 48, 56, 64, 72, 80, 96})
+        t.push_back({"decode_ffn", f,
+                     "engine " + std::to_string(tokens) + " tok 128e top8 2048/768",
+                     ffn(tokens, 128, 8, 2048, 768), ""});
   }
   // MLA decode (DeepSeek-V3 latent 512 + 64) at the per-GPU head counts 128 / TP.
   for (int64_t heads : {16, 32, 64, 128})

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace quadrant::kernels::plan {
@@ -32,6 +33,14 @@ TEST(DecodeAttentionSplit, Table) {
       {64, 32, 8, 128, false, 4096, 132, {4, 4096, 1, true}},
       // The same batch at a bound of 8192: the spread case's tail (half a chunk) tips it to 2.
       {64, 32, 8, 128, false, 8192, 132, {4, 4096, 2, true}},
+      // Qwen3-30B-A3B as quadrant-engine serves it (32/4 heads, the graph's bound 8192): 4
+      // splits at batch 32 and 112, 2 at 64 and 96, where, with lengths 1000..6400, 4 measured
+      // 0.166 / 0.219 ms against 2's 0.189 / 0.262 (results/engine_run1_attn.csv): the wave
+      // quantisation of the equal-lengths case (256 CTAs per split at batch 64 fill 264 slots).
+      {32, 32, 4, 128, false, 8192, 132, {8, 2048, 4, true}},
+      {64, 32, 4, 128, false, 8192, 132, {8, 4096, 2, true}},
+      {96, 32, 4, 128, false, 8192, 132, {8, 4096, 2, true}},
+      {112, 32, 4, 128, false, 8192, 132, {8, 2048, 4, true}},
       // Qwen3-30B-A3B at batch 16 (8 heads per CTA, 64 CTAs per split): 4 splits of 1024, one
       // wave of 256 CTAs on 264 slots.
       {16, 32, 4, 128, false, 4096, 132, {8, 1024, 4, true}},
@@ -71,11 +80,60 @@ TEST(DecodeAttentionSplit, Table) {
   }
 }
 
+// A sequence's own chunk (decode_seq_chunk): near-equal pieces, each a multiple of the
+// granule, no more than max_splits of them, none empty, covering the sequence.
+TEST(DecodeAttentionSplit, SequenceChunks) {
+  // The default: balanced chunks of at least the bound's chunk, or the bound's fixed chunk.
+  const DecodeSplit d = decode_attention_split(64, 32, 4, 128, false, 8192, 132, true, 2);
+  EXPECT_EQ(d.min_chunk, kDecodeBalancedChunks ? 4096 : -4096);
+  EXPECT_EQ(decode_seq_chunk(6400, -4096, 2), 4096);  // fixed: 4096 + 2304
+  EXPECT_EQ(decode_seq_splits(6400, -4096, 2), 2);
+  EXPECT_EQ(decode_seq_splits(1000, -4096, 2), 1);
+  // Balanced at the bound's chunk (min_chunk = chunk): 6400 tokens under a bound of 8192 in
+  // 2 splits of 4096 are 2 x 3200, not 4096 + 2304; 1000 tokens stay one split.
+  const DecodeSplit s = decode_attention_split(64, 32, 4, 128, false, 8192, 132, true, 2, 4096);
+  EXPECT_EQ(s.chunk, 4096);
+  EXPECT_EQ(s.min_chunk, 4096);
+  EXPECT_EQ(decode_seq_chunk(6400, s.min_chunk, s.max_splits), 3200);
+  EXPECT_EQ(decode_seq_splits(6400, s.min_chunk, s.max_splits), 2);
+  EXPECT_EQ(decode_seq_chunk(1000, s.min_chunk, s.max_splits), 1024);
+  EXPECT_EQ(decode_seq_splits(1000, s.min_chunk, s.max_splits), 1);
+  EXPECT_EQ(decode_seq_chunk(8192, s.min_chunk, s.max_splits), 4096);  // the bound: as before
+  EXPECT_EQ(decode_seq_splits(0, s.min_chunk, s.max_splits), 0);
+  // min_chunk 512: 1000 tokens in 2 splits of 512 (then 488), 6400 in max_splits = 2.
+  const DecodeSplit m = decode_attention_split(64, 32, 4, 128, false, 8192, 132, true, 2, 512);
+  EXPECT_EQ(m.min_chunk, 512);
+  EXPECT_EQ(decode_seq_splits(1000, m.min_chunk, m.max_splits), 2);
+  EXPECT_EQ(decode_seq_chunk(1000, m.min_chunk, m.max_splits), 512);
+  EXPECT_EQ(decode_seq_splits(6400, m.min_chunk, m.max_splits), 2);
+  // min_chunk is at least the granule and at most the chunk.
+  EXPECT_EQ(decode_attention_split(4, 8, 2, 128, true, 1000, 132, true, 3, 1).min_chunk,
+            kDecodeGranule);
+  EXPECT_EQ(decode_attention_split(4, 8, 2, 128, true, 1000, 132, true, 3, 5000).min_chunk,
+            decode_attention_split(4, 8, 2, 128, true, 1000, 132, true, 3).chunk);
+  for (int n : {1, 2, 3, 5, 8, 13})
+    for (int mc : {0, 64, 200, 512, 4096}) {
+      const DecodeSplit f = decode_attention_split(3, 8, 2, 128, true, 5000, 132, true, n, mc);
+      for (int len = 1; len <= 5000; len += 37) {
+        const int c = decode_seq_chunk(len, f.min_chunk, f.max_splits);
+        const int k = decode_seq_splits(len, f.min_chunk, f.max_splits);
+        ASSERT_EQ(c % kDecodeGranule, 0) << n << " " << mc << " " << len;
+        ASSERT_GE(k, 1);
+        ASSERT_LE(k, f.max_splits) << n << " " << mc << " " << len;
+        ASSERT_LE(c, f.chunk) << n << " " << mc << " " << len;
+        ASSERT_GE(int64_t(c) * k, len);
+        ASSERT_LT(int64_t(c) * (k - 1), len);  // no empty split
+      }
+    }
+}
+
 TEST(DecodeAttentionSplit, RejectsShapesNoKernelTakes) {
   EXPECT_THROW(decode_attention_split(1, 12, 4, 128, false, 10, 132), std::invalid_argument);
   EXPECT_THROW(decode_attention_split(1, 8, 8, 96, false, 10, 132), std::invalid_argument);
   EXPECT_THROW(decode_attention_split(1, 8, 8, 128, false, 0, 132), std::invalid_argument);
   EXPECT_THROW(decode_attention_split(1, 8, 8, 128, false, 10, 132, true, -1),
+               std::invalid_argument);
+  EXPECT_THROW(decode_attention_split(1, 8, 8, 128, false, 10, 132, true, 0, -1),
                std::invalid_argument);
 }
 
@@ -122,6 +180,15 @@ TEST(PrefillSchedule, HeaviestTilesFirstAndOffsets) {
   EXPECT_EQ(s.causal_pairs, 300 * 301 / 2 + 78);
   EXPECT_THROW(prefill_schedule({0}, {0}, 128), std::invalid_argument);
   EXPECT_THROW(prefill_schedule({4, 4}, {0}, 128), std::invalid_argument);
+}
+
+TEST(MoeRouting, OneCtaUpToTheSlotLimit) {
+  // The one-CTA routing kernel up to kMoeFusedRouteMaxSlots (token, expert) slots.
+  for (const auto& [tokens, top_k] :
+       std::vector<std::pair<int64_t, int>>{{1, 8}, {32, 8}, {33, 8}, {64, 8}, {128, 2}, {512, 8}})
+    EXPECT_EQ(moe_fused_route(tokens, top_k), tokens * top_k <= kMoeFusedRouteMaxSlots)
+        << tokens << " x " << top_k;
+  EXPECT_FALSE(moe_fused_route(4096, 8));  // never at prefill sizes
 }
 
 TEST(MoeGemmPath, CrossoverAt48RowsPerExpert) {

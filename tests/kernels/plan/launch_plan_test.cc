@@ -14,10 +14,10 @@ namespace {
 
 TEST(LaunchPlan, DecodeAttentionSplitGridWavesAndBytes) {
   const ShapeParams shape = {
-      {"batch", 64}, {"kv_len", 4096}, {"heads", 32}, {"kv_heads", 8}, {"head_dim", 128}};
+      {"batch", 64}, {"kv_len", 2048}, {"heads", 32}, {"kv_heads", 8}, {"head_dim", 128}};
   const LaunchPlan p = plan_launches("decode_attention", "bf16", shape, 132);
   EXPECT_EQ(p.variant, "sm90_bf16_decode_attention");
-  EXPECT_EQ(p.choice("split_kv"), 1);  // dispatch_test: one 4096-token split
+  EXPECT_EQ(p.choice("split_kv"), 1);  // one 2048-token split
   EXPECT_EQ(p.choice("tensor_cores"), 1);
   ASSERT_EQ(p.launches.size(), 2u);
   const KernelLaunch& s = p.launches[0];
@@ -30,21 +30,21 @@ TEST(LaunchPlan, DecodeAttentionSplitGridWavesAndBytes) {
   EXPECT_DOUBLE_EQ(s.waves, 512.0 / (132 * 2));
   EXPECT_EQ(s.full_waves, 1);
   EXPECT_NEAR(s.last_wave_fill, 512.0 / 264 - 1, 1e-12);
-  const double kv = 64.0 * 4096;
+  const double kv = 64.0 * 2048;
   EXPECT_DOUBLE_EQ(s.flops, 4 * kv * 32 * 128);
   // KV read, Q read, the output written by the split CTAs themselves (one split: no partials).
   EXPECT_DOUBLE_EQ(s.bytes, 2 * kv * 8 * 128 * 2 + 2 * 64.0 * 32 * 128 * 2);
   EXPECT_EQ(p.launches[1].grid, 32 * 64 / 4);  // a warp per (sequence, head)
   EXPECT_DOUBLE_EQ(p.launches[1].bytes, 0);    // nothing to merge
   // 512 equal CTAs over 264 slots: the busiest slot takes 2.
-  EXPECT_DOUBLE_EQ(s.sched_flops, 264 * 2 * 4.0 * 4096 * 4 * 128);
+  EXPECT_DOUBLE_EQ(s.sched_flops, 264 * 2 * 4.0 * 2048 * 4 * 128);
   // The CUDA-core kernel (benchmark comparison): 3 CTAs per SM, the split count to match.
   PlanOptions cuda_cores;
   cuda_cores.decode_tensor_cores = false;
   const LaunchPlan c = plan_launches("decode_attention", "bf16", shape, 132, cuda_cores);
   EXPECT_EQ(c.launches[0].kernel, "decode_attention_split_kernel<bf16, 128, 4>");
   EXPECT_EQ(c.launches[0].ctas_per_sm, 3);
-  const DecodeSplit cs = decode_attention_split(64, 32, 8, 128, false, 4096, 132, false);
+  const DecodeSplit cs = decode_attention_split(64, 32, 8, 128, false, 2048, 132, false);
   EXPECT_EQ(c.launches[0].grid, int64_t(cs.max_splits) * 8 * 64);
   const double merged = cs.max_splits > 1 ? 64.0 * cs.max_splits * 32 * 129 * 4 : 0;
   EXPECT_DOUBLE_EQ(c.launches[1].bytes, merged + (cs.max_splits > 1 ? 64.0 * 32 * 128 * 2 : 0));
@@ -128,7 +128,8 @@ TEST(LaunchPlan, MoeFfnPathsAndLaunches) {
   const LaunchPlan d = plan_launches("decode_ffn", "fp8", shape, 132);
   EXPECT_EQ(d.choice("gemm_path"), 0);
   EXPECT_EQ(d.choice("block_m"), 16);
-  // routing (4 + memset), gather, gate/up, act, down, combine
+  // routing (4 + memset, or one CTA up to kMoeFusedRouteMaxSlots), gather, gate/up, act,
+  // down, combine
   const int routing = moe_fused_route(64, 8) ? 1 : 5;
   ASSERT_EQ(d.launches.size(), 5u + routing);
   const ExpectedRouting er = expected_routing(64, 8, 128, 16);
@@ -142,12 +143,21 @@ TEST(LaunchPlan, MoeFfnPathsAndLaunches) {
   EXPECT_EQ(combine.kernel, "moe_combine_kernel");
   EXPECT_EQ(combine.grid, 64 * 2);  // 2048 columns: 2 CTAs of 128 threads x 8 columns per token
   EXPECT_EQ(combine.block, 128);
-  if (routing == 1) {
-    EXPECT_EQ(d.launches[0].kernel, "moe_route_fused_kernel<float>");  // 512 slots: one CTA
-    EXPECT_EQ(d.launches[0].block, 1024);
-  } else {
+  if (routing == 5) {
     EXPECT_EQ(d.launches[3].kernel, "moe_schedule_kernel");
     EXPECT_EQ(d.launches[3].block, 32);  // one warp
+  }
+  // 8 tokens (64 slots): top-k, counts, schedule and scatter in one CTA where it is on.
+  shape["tokens"] = 8;
+  const LaunchPlan f = plan_launches("decode_ffn", "fp8", shape, 132);
+  if (moe_fused_route(8, 8)) {
+    ASSERT_EQ(f.launches.size(), 6u);
+    EXPECT_EQ(f.launches[0].kernel, "moe_route_fused_kernel<float>");
+    EXPECT_EQ(f.launches[0].grid, 1);
+    EXPECT_EQ(f.launches[0].block, 1024);
+  } else {
+    ASSERT_EQ(f.launches.size(), 10u);
+    EXPECT_EQ(f.launches[0].kernel, "moe_topk_kernel<float>");
   }
   shape["tokens"] = 8192;
   const LaunchPlan w = plan_launches("prefill_ffn", "w4a8", shape, 132);

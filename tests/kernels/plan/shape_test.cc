@@ -25,6 +25,24 @@ TEST(ParseDecodeAttention, DefaultsAndLengths) {
   EXPECT_EQ(s.block_size, 16);
   EXPECT_EQ(s.max_kv_len(), 300);
   EXPECT_EQ(s.kv_tokens(), 100 + 200 + 300);
+  EXPECT_EQ(s.kv_bound, 300);  // no kv_len_bound: the longest length
+  // A loose host bound (a serving engine's graph): the lengths are unchanged.
+  const auto b = parse_decode_attention({{"batch", 3},
+                                         {"kv_len", 300},
+                                         {"kv_len_min", 100},
+                                         {"kv_len_bound", 512},
+                                         {"heads", 32},
+                                         {"kv_heads", 8},
+                                         {"head_dim", 128}});
+  EXPECT_EQ(b.kv_bound, 512);
+  EXPECT_EQ(b.max_kv_len(), 300);
+  EXPECT_THROW(parse_decode_attention({{"batch", 3},
+                                       {"kv_len", 300},
+                                       {"kv_len_bound", 299},
+                                       {"heads", 32},
+                                       {"kv_heads", 8},
+                                       {"head_dim", 128}}),
+               std::invalid_argument);
 }
 
 TEST(ParseShapes, RejectUnknownMissingAndUnsupported) {
