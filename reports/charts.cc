@@ -370,7 +370,7 @@ std::vector<Chart> plan_charts(const planner::PlanResult& r) {
     for (const planner::RoleCapacity& k : *pool) {
       role = k.config.role;
       if (k.status != planner::ConfigStatus::kMeasured) continue;
-      const double price = s.price_per_hour(k.config.gpu) * k.config.gpus();
+      const double price = k.config.usd_per_hour(s);
       if (price > 0) by_gpu[k.config.gpu] = std::max(by_gpu[k.config.gpu], k.rate_per_s / price);
     }
     for (const auto& [gpu, v] : by_gpu) {

@@ -57,6 +57,10 @@ std::string pool_text(const PoolSpec& p) {
   if (l.ep > 1) s += " EP" + std::to_string(l.ep);
   if (l.pp > 1) s += " PP" + std::to_string(l.pp);
   if (l.dp_attention > 1) s += " DP-attention " + std::to_string(l.dp_attention);
+  if (p.af.enabled())  // no engine flag below expresses it: the scripts deploy attention only
+    s += "; experts on " + std::to_string(p.af.ffn_gpus) + " x " + p.af.ffn_gpu +
+         ", attention/FFN disaggregated with " + std::to_string(p.af.micro_batches) +
+         " micro-batches, which vLLM, SGLang and Dynamo do not run";
   return s + ")";
 }
 

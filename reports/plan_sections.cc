@@ -11,6 +11,7 @@
 #include "sim/core/version.h"
 #include "sim/cost/roofline_cost_model.h"
 #include "sim/cost/step_cost.h"
+#include "sim/serving/pool.h"
 
 namespace quadrant::reports {
 
@@ -291,7 +292,14 @@ Section power_and_speculation(const PlanResult& r) {
       if (g == nullptr || g->max_power_watts() <= 0)
         known = false;
       else
-        watts += g->max_power_watts() * cfg.gpus() * n;
+        watts += g->max_power_watts() * cfg.layout.gpus() * n;
+      if (cfg.af.enabled()) {
+        const GpuSpec* f = s.catalog.find(cfg.af.ffn_gpu);
+        if (f == nullptr || f->max_power_watts() <= 0)
+          known = false;
+        else
+          watts += f->max_power_watts() * cfg.af.ffn_gpus * n;
+      }
     };
     if (c.mode == ServingMode::kColocated) {
       add(c.colocated, c.colocated_instances);
@@ -365,6 +373,167 @@ Section chunk_pp(const PlanResult& r) {
                       format_number(c.rate_per_s / c.config.gpus()), ms(c.at_capacity.ttft.p90)});
   }
   sec.tables.push_back(t);
+  return sec;
+}
+
+// Attention/FFN disaggregation (issue 16, deliverable 1): when the search tried it.
+// One representative step per pool on the roofline, at the load the plan's confirmation
+// saw: a decode instance carries rate / instances x mean output x TPOT P50 sequences
+// (Little's law) at the mean context; a prefill instance's step is a full token budget of
+// mean-length prompts, busy rate / instances x that step / prompts per step of the time.
+Section af_disaggregation(const PlanResult& r) {
+  Section sec;
+  const Scenario& s = r.scenario;
+  if (!s.search.af.enabled() || s.model.ffn.kind != FfnKind::kMoe) return sec;
+  sec.title = "Attention/FFN disaggregation: the four quadrants on their own hardware";
+  sec.paragraphs.push_back(
+      "MegaScale-Infer's design as searched here: a decode instance keeps attention and its KV "
+      "cache on one pool (tp x dp_attention data-parallel replicas) and the experts on another "
+      "(ffn_gpus GPUs, expert parallel, shared experts on each), the dense layers with "
+      "attention; each step's batch is cut into m micro-batches that ping-pong between the "
+      "pools layer by layer, the M:N token dispatch (activations' format) and combine (bf16) "
+      "crossing the network on the topology (each attention GPU's NIC carries its share to "
+      "every FFN GPU: the busiest NIC carries max(attention GPUs, FFN GPUs) messages). The "
+      "step is the pipeline's critical path (sim/cost/af_pipeline.h): with equal micro-batches "
+      "of stage times a, d, e, c (sum P, largest T) over L layers, max(P + (m L - 1) T, "
+      "L P + (m - 1) T); micro-batches hide the exchange and let both pools work at once, but "
+      "each re-reads the expert weights it touches. Assumptions: the exchange does not share "
+      "the attention GPUs' NICs with KV transfers; no per-node deduplication of dispatched "
+      "tokens; experts are spread evenly (no redundant experts on the FFN pool).");
+  const int64_t input = std::max<int64_t>(1, std::llround(s.workload.input_length.mean()));
+  const int64_t output = std::max<int64_t>(1, std::llround(s.workload.output_length.mean()));
+  // One instance of a decode or prefill configuration: its roofline step at `load`, and
+  // what of it each quadrant works.
+  struct Quadrants {
+    bool ok = false;
+    Duration step, attention, ffn;  // ffn: the experts' pool (or the same GPUs' FFN time)
+  };
+  auto step_of = [&](const planner::RoleConfig& cfg, bool decode, int batch) {
+    Quadrants q;
+    const GpuSpec* g = s.catalog.find(cfg.gpu);
+    const GpuSpec* f = cfg.af.enabled() ? s.catalog.find(cfg.af.ffn_gpu) : nullptr;
+    if (g == nullptr || (cfg.af.enabled() && f == nullptr)) return q;
+    RooflineCostModel roofline(*g);
+    const RooflineCostModel ffn_roofline(f != nullptr ? *f : *g);
+    const AfExecution af =
+        cfg.af.enabled() ? af_execution(s, cfg.layout, cfg.af, *f, ffn_roofline) : AfExecution{};
+    const StepCostModel costs(s.model, cfg.layout, *g, s.cluster, roofline, {},
+                              cfg.af.enabled() ? &af : nullptr);
+    StepBatch b;
+    if (decode) {
+      const int n = std::max(1, batch);
+      b.decode = {n, n, int64_t{n} * (input + output / 2), 0};
+    } else {
+      const int n = static_cast<int>(std::max<int64_t>(1, cfg.max_batch_tokens / input));
+      b.prefill = {n, n * input, n * input, n * (input * (input + 1) / 2)};
+    }
+    const StepCost c = costs.cost(b);
+    q.ok = true;
+    q.step = c.total;
+    if (cfg.af.enabled()) {
+      q.attention = c.af_attention_busy;
+      q.ffn = c.af_ffn_busy;
+    } else {
+      q.attention = c.prefill_attention + c.decode_attention;
+      q.ffn = c.ffn;
+    }
+    return q;
+  };
+  // The four quadrants of one plan.
+  Table t;
+  t.header = {"plan",
+              "quadrant",
+              "hardware",
+              "busy (roofline step at the plan's load)",
+              "USD/hour (shared GPUs: by busy time)",
+              "step (roofline)"};
+  auto add_quadrants = [&](int index, const std::string& what) {
+    const PlanCandidate& c = r.candidates[static_cast<size_t>(index)];
+    if (c.mode != ServingMode::kDisaggregated) return;
+    const double rate = r.target_rate_per_s;
+    const planner::SeedsSummary w = planner::worst_of_seeds(c.runs, s.slo);
+    for (const auto& [cfg, n, decode] : {std::tuple{&c.prefill, c.prefill_instances, false},
+                                         std::tuple{&c.decode, c.decode_instances, true}}) {
+      const double per_instance = rate / std::max(1, n);
+      const int batch =
+          decode ? static_cast<int>(std::min<double>(
+                       cfg->max_batch_size,
+                       std::ceil(per_instance * static_cast<double>(output) * w.tpot.p50)))
+                 : 0;
+      const Quadrants q = step_of(*cfg, decode, batch);
+      if (!q.ok || q.step <= Duration::zero()) continue;
+      // Share of time the instance steps: decode is always stepping under load; prefill
+      // steps per_instance x step / prompts per step of the time.
+      const int64_t whole_prompts = cfg->max_batch_tokens / input;  // the step's prompts
+      const double prompts = std::max<double>(1, static_cast<double>(whole_prompts));
+      const double active =
+          decode ? 1.0 : std::min(1.0, per_instance * q.step.to_seconds() / prompts);
+      const double a = active * q.attention.to_seconds() / q.step.to_seconds();
+      const double e = active * q.ffn.to_seconds() / q.step.to_seconds();
+      const std::string phase = decode ? "decode" : "prefill";
+      const std::string step =
+          ms(q.step.to_seconds()) + (decode ? " at batch " + std::to_string(batch) : "");
+      if (cfg->af.enabled()) {
+        const double pa = s.price_per_hour(cfg->gpu) * cfg->layout.gpus() * n;
+        const double pf = s.price_per_hour(cfg->af.ffn_gpu) * cfg->af.ffn_gpus * n;
+        t.rows.push_back({what, phase + " attention",
+                          std::to_string(n * cfg->layout.gpus()) + " x " + cfg->gpu + " (DP" +
+                              std::to_string(cfg->layout.dp_attention) + " TP" +
+                              std::to_string(cfg->layout.tp) + " per instance)",
+                          pct(a), usd(pa), step});
+        t.rows.push_back({what, phase + " FFN (experts)",
+                          std::to_string(n * cfg->af.ffn_gpus) + " x " + cfg->af.ffn_gpu + " (EP" +
+                              std::to_string(cfg->af.ffn_gpus) + ", " +
+                              std::to_string(cfg->af.micro_batches) + " micro-batches)",
+                          pct(e), usd(pf), step});
+      } else {
+        const double p = s.price_per_hour(cfg->gpu) * cfg->gpus() * n;
+        const double busy = (q.attention + q.ffn).to_seconds();
+        const std::string hw = std::to_string(n * cfg->gpus()) + " x " + cfg->gpu + " (" +
+                               cfg->label() + ", shared by attention and FFN)";
+        t.rows.push_back({what, phase + " attention", hw, pct(a),
+                          usd(busy > 0 ? p * q.attention.to_seconds() / busy : 0), step});
+        t.rows.push_back({what, phase + " FFN (experts)", hw, pct(e),
+                          usd(busy > 0 ? p * q.ffn.to_seconds() / busy : 0), step});
+      }
+    }
+  };
+  for (const auto& [index, what] : {std::pair{r.best_af, "attention/FFN disaggregated"},
+                                    std::pair{r.best_without_af, "not disaggregated"}}) {
+    if (index < 0) {
+      sec.paragraphs.push_back(std::string("Best confirmed plan, ") + what +
+                               ": none met the SLOs.");
+      continue;
+    }
+    const PlanCandidate& c = r.candidates[static_cast<size_t>(index)];
+    sec.paragraphs.push_back(std::string("Best confirmed plan, ") + what + ": " + pools(c) + ", " +
+                             std::to_string(c.gpus) + " GPUs, " + usd(c.usd_per_hour) + "/h" +
+                             (index == r.recommended ? " (recommended)" : "") + ".");
+    add_quadrants(index, what);
+  }
+  sec.paragraphs.push_back(
+      "The four quadrants of each (first table): each pool's hardware, the share of the time "
+      "its GPUs work (one roofline step at the plan's load; GPUs that attention and FFN share "
+      "split their time and cost between the two) and its cost. Then every decode "
+      "configuration measured, attention/FFN-disaggregated ones carrying '| ffn <GPU> x<FFN "
+      "GPUs> mb<micro-batches>' (single-instance probes at capacity).");
+  sec.tables.push_back(t);
+  // Every decode configuration measured, attention/FFN-disaggregated or not.
+  Table d;
+  d.header = {"decode configuration",        "GPUs per instance",
+              "measured req/s per instance", "USD/hour per req/s",
+              "TPOT P90 at that rate",       "step at the bound's batch (roofline)"};
+  for (const RoleCapacity& c : r.decode) {
+    if (c.status != ConfigStatus::kMeasured) continue;
+    const Quadrants q = step_of(c.config, true, std::max(1, c.bound.max_batch));
+    const double per_rate = c.rate_per_s > 0 ? c.config.usd_per_hour(s) / c.rate_per_s : 0;
+    d.rows.push_back({c.config.label(), std::to_string(c.config.gpus()),
+                      format_number(c.rate_per_s), usd(per_rate), ms(c.at_capacity.tpot.p90),
+                      q.ok ? ms(q.step.to_seconds()) + " at batch " +
+                                 std::to_string(std::max(1, c.bound.max_batch))
+                           : ""});
+  }
+  sec.tables.push_back(d);
   return sec;
 }
 
@@ -698,7 +867,7 @@ std::vector<Section> plan_sections(const PlanResult& r) {
       auto row = [&](const char* name, const planner::RoleConfig& cfg, const PoolSpec& spec,
                      bool decode) {
         const GpuSpec* g = s.catalog.find(cfg.gpu);
-        if (g == nullptr) return;
+        if (g == nullptr || cfg.af.enabled()) return;  // AF: its own section
         const Layout& l = cfg.layout;
         const MoeExecution fixed = moe_execution(s.model, l, {}, pop, false);
         const MoeExecution mine =
@@ -741,6 +910,7 @@ std::vector<Section> plan_sections(const PlanResult& r) {
   if (Section sec = power_and_speculation(r); !sec.title.empty()) out.push_back(sec);
   if (Section sec = prefix_cache(r); !sec.title.empty()) out.push_back(sec);
   if (Section sec = chunk_pp(r); !sec.title.empty()) out.push_back(sec);
+  if (Section sec = af_disaggregation(r); !sec.title.empty()) out.push_back(sec);
   {  // provenance
     Section sec;
     sec.title = "Where the numbers come from";

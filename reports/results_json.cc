@@ -51,6 +51,11 @@ json config_json(const planner::RoleConfig& c) {
          {"max_batch_tokens", c.max_batch_tokens},
          {"chunk_size", c.chunk_size}};
   if (c.draft_length >= 0) j["draft_length"] = c.draft_length;
+  if (c.af.enabled())
+    j["af_disaggregated"] = {{"attention_gpus", c.layout.gpus()},
+                             {"ffn_gpu", c.af.ffn_gpu},
+                             {"ffn_gpus", c.af.ffn_gpus},
+                             {"micro_batches", c.af.micro_batches}};
   return j;
 }
 
@@ -225,6 +230,10 @@ json results_json(const PlanResult& r) {
   j["best_colocated"] = r.best_colocated;
   j["best_homogeneous"] = r.best_homogeneous;
   j["best_heterogeneous"] = r.best_heterogeneous;
+  if (r.scenario.search.af.enabled()) {
+    j["best_af_disaggregated"] = r.best_af;
+    j["best_without_af_disaggregated"] = r.best_without_af;
+  }
   for (const auto& [key, pool] : {std::pair{"prefill", &r.prefill}, std::pair{"decode", &r.decode},
                                   std::pair{"colocated", &r.colocated}}) {
     json a = json::array();

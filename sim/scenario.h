@@ -133,8 +133,22 @@ struct PrefixCacheSpec {
   bool operator==(const PrefixCacheSpec&) const = default;
 };
 
+// Attention/FFN disaggregation (MegaScale-Infer): an instance is a unit of two pools,
+// its attention GPUs (the pool's gpu and layout: tp x dp_attention data-parallel
+// replicas, holding the KV cache) and `ffn_gpus` GPUs of `ffn_gpu` holding the experts
+// (expert parallel). Each step's batch is cut into `micro_batches` that ping-pong
+// between the two pools layer by layer, the M:N token dispatch and combine crossing
+// the network between them (cost/af_pipeline.h). Prefill or decode pools.
+struct AfSpec {
+  std::string ffn_gpu;  // catalog key; empty: attention and experts share the GPUs
+  int ffn_gpus = 0;     // expert-parallel GPUs per instance; 0: not disaggregated
+  int micro_batches = 3;
+  bool enabled() const { return ffn_gpus > 0; }
+  bool operator==(const AfSpec&) const = default;
+};
+
 struct PoolSpec {
-  std::string gpu;  // catalog key
+  std::string gpu;  // catalog key (the attention pool's, with af_disaggregated)
   int instances = 1;
   Layout layout;
   int max_batch_size = 256;         // sequences per step (decode, colocated)
@@ -148,6 +162,9 @@ struct PoolSpec {
   // like computed tokens and cost nothing to bring in (an assumption).
   double prefix_hit_rate = 0;
   PrefixCacheSpec prefix_cache;  // block-hash reuse (prefill, colocated)
+  AfSpec af;                     // attention/FFN disaggregation (prefill, decode)
+  // GPUs of one instance: the layout's, and the FFN pool's with af_disaggregated.
+  int gpus_per_instance() const { return layout.gpus() + af.ffn_gpus; }
   bool operator==(const PoolSpec&) const = default;
 };
 
@@ -218,6 +235,19 @@ inline const char* to_string(Objective v) {
   return kObjectiveNames.name(v);
 }
 
+// Attention/FFN-disaggregated decode instances the planner tries (AfSpec): every
+// attention GPU x attention tp x replicas x FFN GPU x FFN size x micro-batches.
+struct AfSearchSpec {
+  std::vector<std::string> attention_gpus;  // empty: the decode GPUs
+  std::vector<std::string> ffn_gpus;        // empty: none tried
+  std::vector<int> attention_tp{1};
+  std::vector<int> attention_replicas{4, 8};
+  std::vector<int> ffn_sizes{8, 16, 32};
+  std::vector<int> micro_batches{2, 3, 4};
+  bool enabled() const { return !ffn_gpus.empty(); }
+  bool operator==(const AfSearchSpec&) const = default;
+};
+
 struct SearchSpec {
   std::vector<std::string> prefill_gpus;  // empty: the serving section's gpu
   std::vector<std::string> decode_gpus;
@@ -229,6 +259,7 @@ struct SearchSpec {
   // Speculative (MTP) draft lengths to try on decoding instances, 0 meaning none, at
   // serving.speculative's acceptance rate and draft cost; empty: the serving section's.
   std::vector<int> draft_lengths;
+  AfSearchSpec af;
   int max_instances_per_role = 64;
   bool include_colocated = true;
   Objective objective = Objective::kMinCost;

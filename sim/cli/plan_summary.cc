@@ -8,7 +8,14 @@ namespace {
 
 std::string pool_line(const planner::RoleConfig& c, int instances) {
   const Layout& l = c.layout;
-  char b[160];
+  char b[200];
+  if (c.af.enabled()) {  // attention/FFN disaggregated: both pools of an instance
+    std::snprintf(b, sizeof b,
+                  "%d x (%d %s attention TP%d DP%d + %d %s FFN EP%d, %d micro-batches)", instances,
+                  l.gpus(), c.gpu.c_str(), l.tp, l.dp_attention, c.af.ffn_gpus,
+                  c.af.ffn_gpu.c_str(), c.af.ffn_gpus, c.af.micro_batches);
+    return b;
+  }
   std::snprintf(b, sizeof b, "%d x %d %s (TP%d EP%d PP%d%s)", instances, c.gpus(), c.gpu.c_str(),
                 l.tp, l.ep, l.pp,
                 l.dp_attention > 1 ? (" DP" + std::to_string(l.dp_attention)).c_str() : "");

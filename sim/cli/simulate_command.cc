@@ -78,7 +78,7 @@ ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResu
                           const std::vector<std::string>& extrapolations) {
   const SimulationSummary& m = r.summary;
   ordered_json instances = ordered_json::array();
-  for (const InstanceSummary& i : r.instances)
+  for (const InstanceSummary& i : r.instances) {
     instances.push_back({{"name", i.name},
                          {"role", to_string(i.role)},
                          {"gpu", i.gpu},
@@ -92,6 +92,13 @@ ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResu
                          {"preemptions", i.preemptions},
                          {"kv_occupancy_series", series_json(i.kv_occupancy_series)},
                          {"batch_size_series", series_json(i.batch_size_series)}});
+    if (i.ffn_gpus > 0)  // attention/FFN disaggregation only: other outputs keep their bytes
+      instances.back()["af_disaggregated"] = {{"attention_gpus", i.gpus},
+                                              {"attention_utilization", i.attention_utilization},
+                                              {"ffn_gpu", i.ffn_gpu},
+                                              {"ffn_gpus", i.ffn_gpus},
+                                              {"ffn_utilization", i.ffn_utilization}};
+  }
   ordered_json rejections = ordered_json::object();
   for (const auto& [reason, n] : m.rejections) rejections[reason] = n;
   ordered_json sources = ordered_json::object();

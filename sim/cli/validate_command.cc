@@ -54,13 +54,24 @@ double print_pool(const Scenario& s, const char* role, const PoolSpec& p, bool d
   // Redundant expert replicas (EPLB) take weight memory too.
   const MoeExecution moe =
       moe_execution(m, l, p.experts, s.workload.expert_popularity, p.dual_micro_batch);
-  const Bytes w =
-      weight_bytes_per_gpu(m, l) + redundant_expert_bytes_per_gpu(m, l, moe.slots_per_gpu);
-  const Bytes kv_cap = g.memory - g.reserved_memory - w;
+  Bytes w = weight_bytes_per_gpu(m, l) + redundant_expert_bytes_per_gpu(m, l, moe.slots_per_gpu);
   const Bytes kv_tok = kv_bytes_per_token_per_gpu(m, l);
   std::printf("  %-9s %d x %s  TP%d EP%d PP%d DP%d = %d GPUs/instance, %d GPUs, $%.2f/h\n", role,
               p.instances, p.gpu.c_str(), l.tp, l.ep, l.pp, l.dp_attention, l.gpus(),
               l.gpus() * p.instances, l.gpus() * p.instances * s.price_per_hour(p.gpu));
+  if (p.af.enabled()) {  // the attention GPUs above hold no expert; the FFN pool does
+    const AfWeights af = af_weight_bytes_per_gpu(m, l, p.af.ffn_gpus);
+    w = af.attention_per_gpu;
+    const GpuSpec& f = *s.catalog.find(p.af.ffn_gpu);
+    std::printf(
+        "            + FFN pool: %d x %s per instance (EP%d, %d micro-batches), %d GPUs, "
+        "$%.2f/h; experts %.1f GB per FFN GPU of %.1f GB less %.1f GB reserved%s\n",
+        p.af.ffn_gpus, p.af.ffn_gpu.c_str(), p.af.ffn_gpus, p.af.micro_batches,
+        p.af.ffn_gpus * p.instances, p.af.ffn_gpus * p.instances * s.price_per_hour(p.af.ffn_gpu),
+        af.ffn_per_gpu.to_gb(), f.memory.to_gb(), f.reserved_memory.to_gb(),
+        af.ffn_per_gpu > f.memory - f.reserved_memory ? ": DO NOT FIT" : "");
+  }
+  const Bytes kv_cap = g.memory - g.reserved_memory - w;
   std::printf("            memory/GPU: %.1f GB weights + %.1f GB reserved of %.1f GB -> ",
               w.to_gb(), g.reserved_memory.to_gb(), g.memory.to_gb());
   if (kv_cap.value() <= 0) {
@@ -94,7 +105,10 @@ double print_pool(const Scenario& s, const char* role, const PoolSpec& p, bool d
     const int batch = p.max_batch_size;
     BatchShape b{batch, batch, static_cast<int64_t>(batch * ctx)};
     ForwardAccounting f = forward_accounting(m, l, Phase::kDecode, b);
-    Bytes bytes = (f.bytes[2] + f.bytes[3]) / static_cast<double>(l.gpus());
+    // Attention/FFN disaggregation: the attention GPUs read the KV and attention weights
+    // only (the experts' bytes are the FFN pool's).
+    Bytes bytes =
+        (f.bytes[2] + (p.af.enabled() ? Bytes(0) : f.bytes[3])) / static_cast<double>(l.gpus());
     Duration t = bytes / g.memory_bandwidth;
     std::printf(
         "            bytes/GPU per step at batch %d, mean context %.0f: %.2f GB -> %.2f ms "

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "sim/core/error.h"
+#include "sim/cost/af_pipeline.h"
 
 namespace quadrant {
 namespace {
@@ -66,7 +67,7 @@ double expected_expert_reads(const EngineOverhead& engine, const ModelSpec& mode
 
 StepCostModel::StepCostModel(const ModelSpec& model, const Layout& layout, const GpuSpec& gpu,
                              const ClusterSpec& cluster, const CostModel& cost_model,
-                             const MoeExecution& moe)
+                             const MoeExecution& moe, const AfExecution* af)
     : model_(model),
       layout_(layout),
       gpu_(gpu),
@@ -78,6 +79,12 @@ StepCostModel::StepCostModel(const ModelSpec& model, const Layout& layout, const
   dense_layers_ = model_.num_layers - moe_layers_;
   for (Phase phase : {Phase::kPrefill, Phase::kDecode})
     attention_[static_cast<int>(phase)] = attention_constants(model_, layout_, phase);
+  if (af != nullptr && af->ffn_gpus > 0) {
+    QUADRANT_CHECK(af->ffn_gpu != nullptr && af->ffn_model != nullptr && af->micro_batches >= 1);
+    af_on_ = true;
+    af_ = *af;
+    ffn_engine_ = af_.ffn_model->engine_overhead(model);
+  }
 }
 
 Duration StepCostModel::link_time(Bytes bytes, int group_gpus) const {
@@ -216,11 +223,129 @@ void StepCostModel::overlap(const StepBatch& batch, StepCost& c) const {
   c.hidden_communication = serial - critical;
 }
 
-StepCost StepCostModel::cost(const StepBatch& batch) const {
-  StepCost c = parts(batch, nullptr);
+namespace {
+
+// Part i of n of a count, as evenly as counts split (the first x mod n parts get one more).
+int64_t share(int64_t x, int i, int n) {
+  return x / n + (i < x % n ? 1 : 0);
+}
+
+// Micro-batch i of n: its share of the sequences (at least one when the batch has any: a
+// lone sequence splits by tokens), tokens, context and attention pairs.
+BatchShape part_of(const BatchShape& b, int i, int n) {
+  if (b.num_seqs == 0) return b;
+  BatchShape p;
+  p.num_seqs = std::max<int>(1, static_cast<int>(share(b.num_seqs, i, n)));
+  p.new_tokens = std::max<int64_t>(1, share(b.new_tokens, i, n));
+  p.context_tokens = std::max<int64_t>(1, share(b.context_tokens, i, n));
+  p.attention_pairs = share(b.attention_pairs, i, n);
+  return p;
+}
+
+}  // namespace
+
+StepCostModel::AfEntry StepCostModel::af_entry(int64_t tokens, Phase phase) const {
+  const int p = static_cast<int>(phase);
+  const bool cacheable = tokens < kFfnCacheLimit;
+  if (cacheable) {
+    if (af_cache_[p].size() <= static_cast<size_t>(tokens))
+      af_cache_[p].resize(static_cast<size_t>(tokens) + 1);
+    if (af_cache_[p][static_cast<size_t>(tokens)].cached)
+      return af_cache_[p][static_cast<size_t>(tokens)];
+  }
+  AfEntry e;
+  auto add = [&e](const CostModel::Core& est) {
+    e.provenance = worse(e.provenance, est.provenance);
+    e.extrapolated |= est.extrapolated;
+  };
+  // The experts of one MoE layer on the FFN pool's busiest GPU.
+  const CostModel::Core moe = af_.ffn_model->predict_core(
+      ffn_shape(model_, af_ffn_layout(af_.ffn_gpus), phase, tokens, true, {af_.imbalance, 0}));
+  add(moe);
+  e.ffn = moe.mean;
+  if (ffn_engine_)
+    e.ffn =
+        e.ffn.scaled(phase == Phase::kPrefill ? ffn_engine_->prefill_ffn : ffn_engine_->decode_ffn);
+  if (dense_layers_ > 0) {
+    const CostModel::Core dense =
+        cost_model_.predict_core(ffn_shape(model_, layout_, phase, tokens, false));
+    add(dense);
+    e.dense_ffn = dense.mean;
+    if (engine_)
+      e.dense_ffn =
+          e.dense_ffn.scaled(phase == Phase::kPrefill ? engine_->prefill_ffn : engine_->decode_ffn);
+  }
+  // Each attention GPU sends its share of the tokens, top_k copies each, spread over the
+  // FFN GPUs (activations' format out, bf16 back, as layer_communication counts them).
+  const double pairs_per_message = static_cast<double>(tokens) * model_.ffn.top_k / layout_.gpus() /
+                                   af_.ffn_gpus * af_.imbalance;
+  const double h = model_.hidden_size;
+  const double act = bytes_per_element(model_.precision.activations);
+  e.dispatch = af_.dispatch.time(Bytes(pairs_per_message * h * act));
+  e.combine = af_.combine.time(Bytes(pairs_per_message * h * 2.0));
+  // The attention output's all-reduce over a replica's TP group (the FFN's is gone: the
+  // experts are not split by TP); half of layer_communication's two.
+  e.tp = link_time(layer_communication(model_, layout_, tokens).tp_allreduce * 0.5, layout_.tp);
+  if (cacheable) {
+    e.cached = true;
+    af_cache_[p][static_cast<size_t>(tokens)] = e;
+  }
+  return e;
+}
+
+StepCost StepCostModel::af_parts(const StepBatch& batch) const {
+  StepCost c;
   const int64_t tokens = batch.prefill.new_tokens + batch.decode.new_tokens;
-  if (moe_.dual_micro_batch && moe_layers_ > 0 && c.ep_communication > Duration::zero() &&
-      tokens >= 2)
+  const int m = static_cast<int>(std::clamp<int64_t>(tokens, 1, af_.micro_batches));
+  const Phase phase = batch.prefill.num_seqs > 0 ? Phase::kPrefill : Phase::kDecode;
+  AfPipelineInput in;
+  in.dense_layers = dense_layers_;
+  in.moe_layers = moe_layers_;
+  for (int i = 0; i < m; ++i) {
+    const BatchShape pre = part_of(batch.prefill, i, m), dec = part_of(batch.decode, i, m);
+    Duration attention;
+    if (pre.num_seqs > 0) {
+      const CostModel::Core e = cost_model_.predict_core(
+          attention_shape(attention_[static_cast<int>(Phase::kPrefill)], pre));
+      Duration t = e.mean;
+      if (engine_) t = t.scaled(engine_->prefill_attention);
+      c.prefill_attention += t * model_.num_layers;
+      attention += t;
+      c.provenance = worse(c.provenance, e.provenance);
+      c.extrapolated |= e.extrapolated;
+    }
+    if (dec.num_seqs > 0) {
+      const CostModel::Core e = cost_model_.predict_core(
+          attention_shape(attention_[static_cast<int>(Phase::kDecode)], dec));
+      Duration t = e.mean;
+      if (engine_) t = t.scaled(engine_->decode_attention);
+      c.decode_attention += t * model_.num_layers;
+      attention += t;
+      c.provenance = worse(c.provenance, e.provenance);
+      c.extrapolated |= e.extrapolated;
+    }
+    const AfEntry f = af_entry(pre.new_tokens + dec.new_tokens, phase);
+    c.provenance = worse(c.provenance, f.provenance);
+    c.extrapolated |= f.extrapolated;
+    c.ffn += f.ffn * moe_layers_ + f.dense_ffn * dense_layers_;
+    c.tp_communication += f.tp * model_.num_layers;
+    c.ep_communication += (f.dispatch + f.combine) * moe_layers_;
+    c.af_attention_busy += (attention + f.tp) * model_.num_layers + f.dense_ffn * dense_layers_;
+    c.af_ffn_busy += f.ffn * moe_layers_;
+    in.moe.push_back({attention + f.tp, f.dispatch, f.ffn, f.combine});
+    in.dense.push_back(attention + f.tp + f.dense_ffn);
+  }
+  const Duration critical = af_pipeline_time(in);
+  c.hidden_communication = c.prefill_attention + c.decode_attention + c.ffn + c.tp_communication +
+                           c.ep_communication - critical;
+  return c;
+}
+
+StepCost StepCostModel::cost(const StepBatch& batch) const {
+  StepCost c = af_on_ ? af_parts(batch) : parts(batch, nullptr);
+  const int64_t tokens = batch.prefill.new_tokens + batch.decode.new_tokens;
+  if (!af_on_ && moe_.dual_micro_batch && moe_layers_ > 0 &&
+      c.ep_communication > Duration::zero() && tokens >= 2)
     overlap(batch, c);
   if (engine_) {
     // What the engine measured beyond its kernels (EngineOverhead); absent, the step is

@@ -19,6 +19,7 @@
 #include "sim/model/expert_placement.h"
 #include "sim/model/layout.h"
 #include "sim/model/model_spec.h"
+#include "sim/topology/topology.h"
 
 namespace quadrant {
 
@@ -49,6 +50,20 @@ MoeExecution moe_execution(const ModelSpec& model, const Layout& layout,
                            const ExpertPlacementSpec& placement, const ExpertPopularity& popularity,
                            bool dual_micro_batch);
 
+// Attention/FFN disaggregation of an instance (AfSpec, cost/af_pipeline.h): the model's
+// attention (and dense FFN layers) run on the StepCostModel's GPU and layout, its MoE
+// layers on `ffn_gpus` GPUs of `ffn_gpu` priced by `ffn_model`, the batch cut into
+// `micro_batches`; tokens cross between the pools by `dispatch` and `combine`
+// (topology/topology.h: mn_exchange), each FFN GPU receiving `imbalance` times the mean.
+struct AfExecution {
+  const GpuSpec* ffn_gpu = nullptr;
+  const CostModel* ffn_model = nullptr;
+  int ffn_gpus = 0;
+  int micro_batches = 1;
+  MnExchange dispatch, combine;
+  double imbalance = 1;
+};
+
 struct StepCost {
   Duration prefill_attention;
   Duration decode_attention;
@@ -59,6 +74,11 @@ struct StepCost {
   Duration overhead;  // the engine's per-step time (cost model's EngineOverhead), if any
   // Dual micro-batch: the parts above are those of the two half batches, and this much
   // of their communication runs under the other micro-batch's compute.
+  // Attention/FFN disaggregation: how long each pool works in the step (the attention
+  // pool: attention, its TP all-reduces and the dense layers' FFN; the FFN pool: the MoE
+  // layers' experts), and hidden_communication is what of the parts above runs
+  // concurrently (the pipeline's overlap of the pools and the exchange).
+  Duration af_attention_busy, af_ffn_busy;
   Duration hidden_communication;
   Duration total;  // all of the above, less the hidden communication: the critical path
   Duration stage;  // one stage's share (total / pp): the pipeline's issue interval
@@ -85,7 +105,7 @@ class StepCostModel {
  public:
   StepCostModel(const ModelSpec& model, const Layout& layout, const GpuSpec& gpu,
                 const ClusterSpec& cluster, const CostModel& cost_model,
-                const MoeExecution& moe = {});
+                const MoeExecution& moe = {}, const AfExecution* af = nullptr);
   StepCost cost(const StepBatch& batch) const;
   // Seconds to prefill `tokens` tokens of one sequence from scratch in one step.
   Duration prefill_time(int64_t tokens) const;
@@ -109,6 +129,16 @@ class StepCostModel {
   StepCost parts(const StepBatch& batch, Duration* dense_ffn) const;
   // Dual micro-batch: the two halves' parts and the critical path of their overlap.
   void overlap(const StepBatch& batch, StepCost& c) const;
+  // Attention/FFN disaggregation: the micro-batches' stages and their pipeline.
+  StepCost af_parts(const StepBatch& batch) const;
+  // What an AF micro-batch's stages cost that depends only on its token count.
+  struct AfEntry {
+    Duration ffn, dense_ffn, dispatch, combine, tp;
+    Provenance provenance = Provenance::kMeasured;
+    bool extrapolated = false;
+    bool cached = false;
+  };
+  AfEntry af_entry(int64_t tokens, Phase phase) const;
 
   const ModelSpec& model_;
   Layout layout_;
@@ -120,6 +150,10 @@ class StepCostModel {
   int moe_layers_ = 0, dense_layers_ = 0;
   AttentionConstants attention_[2];  // per phase
   mutable std::vector<FfnEntry> ffn_cache_[2];
+  bool af_on_ = false;
+  AfExecution af_;
+  const EngineOverhead* ffn_engine_ = nullptr;  // owned by af_.ffn_model
+  mutable std::vector<AfEntry> af_cache_[2];
 };
 
 }  // namespace quadrant

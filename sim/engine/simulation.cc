@@ -150,6 +150,7 @@ Simulation::Simulation(const Scenario& s, const CostModels& models, const Simula
     const int p = static_cast<int>(kind);
     pools_[p] = make_pool(sc_, kind, spec, models, block_);
     cost_sources_[spec.gpu] = pools_[p].cost_source;
+    if (pools_[p].ffn_model) cost_sources_[spec.af.ffn_gpu] = pools_[p].ffn_cost_source;
     formers_[p] = BatchFormer({spec.max_batch_size, spec.max_batch_tokens, spec.chunk_size}, block_,
                               kind != PoolKind::kPrefill);
   };
@@ -194,6 +195,10 @@ int Simulation::create_instance(int p, SimTime now, InstanceState state) {
   in.gpu = pool.spec->gpu;
   in.gpus = pool.spec->layout.gpus();
   in.first_gpu = pool.first_gpu + slot * in.gpus;
+  if (pool.spec->af.enabled()) {
+    in.ffn_gpu = pool.spec->af.ffn_gpu;
+    in.ffn_gpus = pool.spec->af.ffn_gpus;
+  }
   in.costs = pool.costs.get();
   in.state = state;
   in.up_since = now;
@@ -343,7 +348,7 @@ SimulationResult Simulation::run() {
   sum.kv_transfer_mean_s = transfers_->mean_seconds();
   for (int p = 0; p < kPoolKinds; ++p) {
     if (!pools_[p].spec) continue;
-    const int gpus = pools_[p].spec->layout.gpus() * pools_[p].spec->instances;
+    const int gpus = pools_[p].spec->gpus_per_instance() * pools_[p].spec->instances;
     (p == kPrefillPool  ? sum.prefill_gpus
      : p == kDecodePool ? sum.decode_gpus
                         : sum.colocated_gpus) = gpus;
@@ -544,6 +549,8 @@ void Simulation::launch(SimTime now, int inst) {
   st.tokens = pre.new_tokens + int64_t{n} * q;
   in.busy += done - std::max(now, in.busy_until);
   in.busy_until = done;
+  in.af_attention_busy += c.af_attention_busy;
+  in.af_ffn_busy += c.af_ffn_busy;
   ++in.steps;
   in.batch_seqs += pre.num_seqs + n;
   in.batch_tokens += static_cast<double>(st.tokens);
@@ -959,6 +966,12 @@ void Simulation::trace_step(const Instance& in, const StepInFlight& st, const St
   // duration is the overlapped critical path).
   if (c.hidden_communication > Duration::zero())
     e.args["hidden_communication_ms"] = c.hidden_communication.to_millis();
+  // Attention/FFN disaggregation: each pool's work in the step (hidden_communication is
+  // then what of the parts ran concurrently in the ping-pong pipeline).
+  if (c.af_ffn_busy > Duration::zero()) {
+    e.args["af_attention_pool_ms"] = c.af_attention_busy.to_millis();
+    e.args["af_ffn_pool_ms"] = c.af_ffn_busy.to_millis();
+  }
   opt_.trace(e);
 }
 

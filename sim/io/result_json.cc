@@ -30,10 +30,15 @@ ordered_json layout_json(const Layout& l) {
 
 ordered_json pool_json(const PoolSpec& p, bool gpus_per_instance) {
   ordered_json j = {{"gpu", p.gpu}, {"instances", p.instances}, {"layout", layout_json(p.layout)}};
-  if (gpus_per_instance) j["gpus_per_instance"] = p.layout.gpus();
+  if (gpus_per_instance) j["gpus_per_instance"] = p.gpus_per_instance();
   j["max_batch_size"] = p.max_batch_size;
   j["max_batch_tokens"] = p.max_batch_tokens;
   j["chunk_size"] = p.chunk_size;
+  if (p.af.enabled())  // only then: outputs without it keep their bytes
+    j["af_disaggregated"] = {{"attention_gpus", p.layout.gpus()},
+                             {"ffn_gpu", p.af.ffn_gpu},
+                             {"ffn_gpus", p.af.ffn_gpus},
+                             {"micro_batches", p.af.micro_batches}};
   return j;
 }
 

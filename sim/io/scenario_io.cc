@@ -379,6 +379,35 @@ PoolSpec read_pool(const Reader& r, const ModelSpec& m, const HardwareCatalog& c
            "expected 0 beside prefix_cache (the block cache finds the hits "
            "itself), got " +
                std::to_string(p.prefix_hit_rate));
+  if (r.has("af_disaggregated")) {
+    const Reader af = r.object("af_disaggregated");
+    if (m.ffn.kind != FfnKind::kMoe)
+      r.fail("af_disaggregated",
+             "expected a MoE model (attention/FFN disaggregation moves the experts), got a " +
+                 std::string(to_string(m.ffn.kind)) + " FFN");
+    p.af.ffn_gpu = af.string("ffn_gpu");
+    check_gpu_ref(af, "ffn_gpu", p.af.ffn_gpu, c);
+    p.af.ffn_gpus = as_int(af, "ffn_gpus");
+    p.af.micro_batches = as_int(af, "micro_batches");
+    if (p.layout.ep != 1)
+      l.fail("ep", "expected 1 beside af_disaggregated (the experts live on its ffn_gpus), got " +
+                       std::to_string(p.layout.ep));
+    if (p.layout.pp != 1)
+      l.fail("pp", "expected 1 beside af_disaggregated (no pipeline stages in a unit), got " +
+                       std::to_string(p.layout.pp));
+    if (p.dual_micro_batch)
+      r.fail("dual_micro_batch",
+             "expected false beside af_disaggregated (its micro_batches overlap the "
+             "communication), got true");
+    if (p.experts.redundant > 0 || p.experts.rebalancer != Rebalancer::kNone)
+      r.fail("experts",
+             "expected no redundant experts or rebalancer beside af_disaggregated "
+             "(not modelled on its FFN pool)");
+    if (int64_t{p.gpus_per_instance()} > limits::kMaxGpus)
+      af.fail("ffn_gpus", "expected an instance of at most " + std::to_string(limits::kMaxGpus) +
+                              " GPUs (attention + FFN), got " +
+                              std::to_string(p.gpus_per_instance()));
+  }
   return p;
 }
 
@@ -406,7 +435,7 @@ ServingSpec read_serving(const Reader& r, const ModelSpec& m, const HardwareCata
                                 std::to_string(s.decode.prefix_hit_rate));
   if (r.has("colocated")) s.colocated = read_pool(r.object("colocated"), m, c);
   // The simulated cluster's size (limits.h): memory grows faster than linearly in GPUs.
-  auto pool_gpus = [](const PoolSpec& p) { return int64_t{p.layout.gpus()} * p.instances; };
+  auto pool_gpus = [](const PoolSpec& p) { return int64_t{p.gpus_per_instance()} * p.instances; };
   const int64_t gpus = s.mode == ServingMode::kColocated
                            ? pool_gpus(s.colocated)
                            : pool_gpus(s.prefill) + pool_gpus(s.decode);
@@ -414,10 +443,11 @@ ServingSpec read_serving(const Reader& r, const ModelSpec& m, const HardwareCata
     r.fail(s.mode == ServingMode::kColocated ? "colocated" : "decode",
            "expected a cluster of at most " + std::to_string(limits::kMaxGpus) +
                " GPUs (sim/core/limits.h), got " + std::to_string(gpus) +
-               " (instances x tp x pp x dp_attention over the pools)");
+               " (instances x (tp x pp x dp_attention + FFN GPUs) over the pools)");
   }
   s.kv_block_size = as_int(r, "kv_block_size");
   s.kv_transfer_layerwise = r.boolean("kv_transfer_layerwise");
+
   s.min_kv_fraction = r.number("min_kv_fraction");
   s.prefill_routing = r.choice("prefill_routing", kPrefillRoutingNames);
   s.decode_routing = r.choice("decode_routing", kDecodeRoutingNames);
@@ -484,6 +514,25 @@ SearchSpec read_search(const Reader& r, const HardwareCatalog& c) {
     if (k > 64)
       r.fail("draft_lengths", "expected draft lengths of at most 64, got " + std::to_string(k));
     s.draft_lengths.push_back(static_cast<int>(k));
+  }
+  if (r.has("af_disaggregated")) {
+    const Reader af = r.object("af_disaggregated");
+    s.af.attention_gpus = af.strings("attention_gpus");
+    for (size_t i = 0; i < s.af.attention_gpus.size(); ++i)
+      check_gpu_ref(af, "attention_gpus[" + std::to_string(i) + "]", s.af.attention_gpus[i], c);
+    s.af.ffn_gpus = af.strings("ffn_gpus");
+    if (s.af.ffn_gpus.empty())
+      af.fail("ffn_gpus", "expected a non-empty array of GPU types, got none");
+    for (size_t i = 0; i < s.af.ffn_gpus.size(); ++i)
+      check_gpu_ref(af, "ffn_gpus[" + std::to_string(i) + "]", s.af.ffn_gpus[i], c);
+    s.af.attention_tp = to_ints(af.integers("attention_tp"));
+    s.af.attention_replicas = to_ints(af.integers("attention_replicas"));
+    s.af.ffn_sizes = to_ints(af.integers("ffn_sizes"));
+    s.af.micro_batches = to_ints(af.integers("micro_batches"));
+    for (size_t i = 0; i < s.af.micro_batches.size(); ++i)
+      if (s.af.micro_batches[i] > 64)
+        af.fail("micro_batches", "expected micro-batch counts of at most 64, got " +
+                                     std::to_string(s.af.micro_batches[i]));
   }
   s.max_instances_per_role = as_int(r, "max_instances_per_role");
   s.include_colocated = r.boolean("include_colocated");

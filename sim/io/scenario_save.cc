@@ -172,6 +172,10 @@ ordered_json pool_json(const PoolSpec& p) {
   j["prefix_hit_rate"] = p.prefix_hit_rate;
   j["prefix_cache"] = {{"memory_fraction", p.prefix_cache.memory_fraction},
                        {"block_tokens", p.prefix_cache.block_tokens}};
+  if (p.af.enabled())
+    j["af_disaggregated"] = {{"ffn_gpu", p.af.ffn_gpu},
+                             {"ffn_gpus", p.af.ffn_gpus},
+                             {"micro_batches", p.af.micro_batches}};
   return j;
 }
 
@@ -221,6 +225,16 @@ ordered_json search_json(const SearchSpec& s) {
                     {"headroom", s.headroom},
                     {"n_plus_one", s.n_plus_one}};
   if (!s.draft_lengths.empty()) j["draft_lengths"] = s.draft_lengths;
+  if (s.af.enabled()) {
+    ordered_json af = ordered_json::object();
+    if (!s.af.attention_gpus.empty()) af["attention_gpus"] = s.af.attention_gpus;
+    af["ffn_gpus"] = s.af.ffn_gpus;
+    af["attention_tp"] = s.af.attention_tp;
+    af["attention_replicas"] = s.af.attention_replicas;
+    af["ffn_sizes"] = s.af.ffn_sizes;
+    af["micro_batches"] = s.af.micro_batches;
+    j["af_disaggregated"] = af;
+  }
   return j;
 }
 

@@ -138,6 +138,16 @@ void declare_pool(Builder& b, const std::string& p, const std::string& role) {
   b.boolean(p + ".dual_micro_batch", "false",
             "MoE: split each step into two micro-batches whose expert dispatch/combine runs "
             "under the other's compute (DeepSeek's overlap)");
+  if (role == "colocated mode") return;  // attention and experts share a colocated pool's GPUs
+  b.object(p + ".af_disaggregated", "",
+           "MoE: attention/FFN disaggregation (MegaScale-Infer); gpu "
+           "and layout (ep 1, pp 1) are the attention GPUs of one instance, the experts live "
+           "on ffn_gpus GPUs of ffn_gpu, micro-batches ping-pong between the two");
+  b.str(p + ".af_disaggregated.ffn_gpu", "required", "GPU type of the FFN (expert) pool");
+  b.integer(p + ".af_disaggregated.ffn_gpus", "required", 1,
+            "expert-parallel GPUs of one instance's FFN pool", kGpus);
+  b.integer(p + ".af_disaggregated.micro_batches", "3", 1,
+            "micro-batches each step is cut into, shuttled between the pools", 64);
 }
 
 std::vector<FieldDecl> build() {
@@ -365,6 +375,20 @@ std::vector<FieldDecl> build() {
           "speculative (MTP) draft lengths to try on decode/colocated instances, 0: none, at "
           "serving.speculative's acceptance_rate and draft_cost_ratio (absent: the serving "
           "section's setting)");
+  b.object("search.af_disaggregated", "",
+           "MoE: attention/FFN-disaggregated decode instances to try beside the others (PD "
+           "and colocated); each list is crossed with the others");
+  b.array("search.af_disaggregated.attention_gpus", "",
+          "GPU types of the attention pool (absent: the decode GPU types)");
+  b.array("search.af_disaggregated.ffn_gpus", "required", "GPU types of the FFN (expert) pool");
+  b.array("search.af_disaggregated.attention_tp", "[1]",
+          "tensor-parallel degrees of one attention replica");
+  b.array("search.af_disaggregated.attention_replicas", "[4,8]",
+          "data-parallel attention replicas per instance (dp_attention)");
+  b.array("search.af_disaggregated.ffn_sizes", "[8,16,32]",
+          "expert-parallel GPUs of one instance's FFN pool");
+  b.array("search.af_disaggregated.micro_batches", "[2,3,4]",
+          "micro-batches per step shuttled between the pools");
   b.integer("search.max_instances_per_role", "64", 1, "most instances in one pool", kGpus);
   b.boolean("search.include_colocated", "true", "also plan the colocated baseline");
   b.choice("search.objective", "min_cost", kObjectiveNames.names(),

@@ -56,6 +56,11 @@ struct InstanceSummary {
   double peak_kv_occupancy = 0;
   int64_t steps = 0;
   int64_t preemptions = 0;
+  // Attention/FFN disaggregation (ffn_gpus > 0; gpu and gpus are the attention pool's):
+  // the FFN pool, and each pool's working time over the instance's lifetime.
+  std::string ffn_gpu;
+  int ffn_gpus = 0;
+  double attention_utilization = 0, ffn_utilization = 0;
   // (time s, value) samples for plots: KV occupancy and batch size over time
   std::vector<std::pair<double, double>> kv_occupancy_series;
   std::vector<std::pair<double, double>> batch_size_series;

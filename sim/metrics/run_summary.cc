@@ -25,6 +25,10 @@ void summarize_instances(std::vector<Instance>& instances, SimTime end, const Sc
     const double price = sc.price_per_hour(in.gpu);
     sum.gpu_hours += in.gpus * life / 3600.0;
     sum.usd += in.gpus * life / 3600.0 * price;
+    if (in.ffn_gpus > 0) {
+      sum.gpu_hours += in.ffn_gpus * life / 3600.0;
+      sum.usd += in.ffn_gpus * life / 3600.0 * sc.price_per_hour(in.ffn_gpu);
+    }
     sum.preemptions += in.preemptions;
     InstanceSummary is;
     is.name = in.name;
@@ -34,6 +38,13 @@ void summarize_instances(std::vector<Instance>& instances, SimTime end, const Sc
     is.utilization = life > 0 ? std::min(1.0, in.busy.to_seconds() / life) : 0;
     is.steps = in.steps;
     is.preemptions = in.preemptions;
+    if (in.ffn_gpus > 0) {
+      is.ffn_gpu = in.ffn_gpu;
+      is.ffn_gpus = in.ffn_gpus;
+      is.attention_utilization =
+          life > 0 ? std::min(1.0, in.af_attention_busy.to_seconds() / life) : 0;
+      is.ffn_utilization = life > 0 ? std::min(1.0, in.af_ffn_busy.to_seconds() / life) : 0;
+    }
     is.mean_batch_size = in.steps ? in.batch_seqs / static_cast<double>(in.steps) : 0;
     is.mean_batch_tokens = in.steps ? in.batch_tokens / static_cast<double>(in.steps) : 0;
     const double cap = static_cast<double>(in.kv.capacity());

@@ -150,6 +150,20 @@ Bytes weight_bytes_per_gpu(const ModelSpec& m, const Layout& l) {
   return Bytes(linear * stage * weight_element_bytes(m) + emb * 2.0);
 }
 
+AfWeights af_weight_bytes_per_gpu(const ModelSpec& m, const Layout& attention, int ffn_gpus) {
+  const ParameterCount p = parameter_count(m);
+  const double wb = weight_element_bytes(m);
+  AfWeights w;
+  w.attention_per_gpu = Bytes((p.attention + p.dense_ffn + p.router) / attention.tp * wb +
+                              p.embeddings / attention.tp * 2.0);
+  w.ffn_per_gpu = Bytes((p.routed_experts / std::max(1, ffn_gpus) + p.shared_experts) * wb);
+  return w;
+}
+
+Layout af_ffn_layout(int ffn_gpus) {
+  return Layout{.tp = 1, .ep = ffn_gpus, .pp = 1, .dp_attention = ffn_gpus};
+}
+
 AttentionConstants attention_constants(const ModelSpec& m, const Layout& l, Phase phase) {
   const AttentionSpec& a = m.attention;
   AttentionConstants k;

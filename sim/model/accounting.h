@@ -45,6 +45,19 @@ Bytes kv_bytes_per_token_per_gpu(const ModelSpec& m, const Layout& l);
 Bytes weight_bytes(const ModelSpec& m);
 Bytes weight_bytes_per_gpu(const ModelSpec& m, const Layout& l);
 
+// Attention/FFN disaggregation (MegaScale-Infer): weight bytes on one attention GPU
+// (attention projections, dense FFN layers, router and embeddings, split by the
+// attention layout's TP, replicated over its DP replicas) and on one of `ffn_gpus` FFN
+// GPUs (routed experts spread over them, shared experts replicated on each).
+struct AfWeights {
+  Bytes attention_per_gpu;
+  Bytes ffn_per_gpu;
+};
+AfWeights af_weight_bytes_per_gpu(const ModelSpec& m, const Layout& attention, int ffn_gpus);
+// The layout the FFN pool's MoE work is accounted with: ffn_gpus expert-parallel GPUs,
+// each a data-parallel rank of the tokens for the shared experts.
+Layout af_ffn_layout(int ffn_gpus);
+
 // The work of one step, summed over the sequences of a batch.
 struct BatchShape {
   int num_seqs = 0;

@@ -52,6 +52,23 @@ Duration roofline_step_time(const ModelSpec& m, const GpuSpec& g, const Layout& 
   return total;
 }
 
+Duration af_roofline_step_time(const ModelSpec& m, const GpuSpec& g, const Layout& l,
+                               const GpuSpec& f, int ffn_gpus, Phase phase, const BatchShape& b) {
+  Duration attention = roofline(attention_shape(m, l, phase, b), g) * m.num_layers;
+  const Duration dense = roofline(ffn_shape(m, l, phase, b.new_tokens, false), g);
+  const Duration moe =
+      roofline(ffn_shape(m, af_ffn_layout(ffn_gpus), phase, b.new_tokens, true), f);
+  Duration experts;
+  for (int i = 0; i < m.num_layers; ++i) {
+    if (m.is_moe_layer(i)) {
+      experts += moe;
+    } else {
+      attention += dense;
+    }
+  }
+  return max(attention, experts);
+}
+
 RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
   RoleBound out;
   const GpuSpec* g = s.catalog.find(c.gpu);
@@ -59,7 +76,17 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
     out.reason = "GPU type '" + c.gpu + "' is not in the catalog";
     return out;
   }
-  const MemoryFit fit = memory_fit(s, c.gpu, c.layout, c.role);
+  const GpuSpec* f = c.af.enabled() ? s.catalog.find(c.af.ffn_gpu) : nullptr;
+  if (c.af.enabled() && f == nullptr) {
+    out.reason = "GPU type '" + c.af.ffn_gpu + "' is not in the catalog";
+    return out;
+  }
+  auto step_time = [&](Phase phase, const BatchShape& b) {
+    return f != nullptr ? af_roofline_step_time(s.model, *g, c.layout, *f, c.af.ffn_gpus, phase, b)
+                        : roofline_step_time(s.model, *g, c.layout, phase, b);
+  };
+  const MemoryFit fit =
+      c.af.enabled() ? af_memory_fit(s, c) : memory_fit(s, c.gpu, c.layout, c.role);
   if (!fit.fits) {
     out.reason = fit.reason;
     return out;
@@ -79,8 +106,7 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
         (c.role == Role::kPrefill ? s.serving.prefill : s.serving.colocated).prefix_hit_rate;
     const int64_t computed =
         std::max<int64_t>(1, std::llround(static_cast<double>(input) * (1 - hits)));
-    const Duration alone =
-        roofline_step_time(s.model, *g, c.layout, Phase::kPrefill, prefill_batch(1, computed));
+    const Duration alone = step_time(Phase::kPrefill, prefill_batch(1, computed));
     out.latency = alone;
     if (alone.to_seconds() > ttft_slo) {
       out.reason = format("one %.0f-token prefill takes %.3f s on the roofline", double(computed),
@@ -89,8 +115,7 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
       return out;
     }
     const int seqs = static_cast<int>(std::max<int64_t>(1, c.max_batch_tokens / computed));
-    const Duration step =
-        roofline_step_time(s.model, *g, c.layout, Phase::kPrefill, prefill_batch(seqs, computed));
+    const Duration step = step_time(Phase::kPrefill, prefill_batch(seqs, computed));
     prefill_rate = seqs / step.to_seconds() * c.layout.pp;  // stages overlap micro-batches
   }
 
@@ -110,9 +135,9 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
     auto step = [&](int batch) {
       BatchShape verify = decode_batch(batch, context);
       verify.new_tokens *= q;
-      Duration t = roofline_step_time(s.model, *g, c.layout, Phase::kDecode, verify);
+      Duration t = step_time(Phase::kDecode, verify);
       if (spec.enabled)
-        t += roofline_step_time(s.model, *g, c.layout, Phase::kDecode, decode_batch(batch, context))
+        t += step_time(Phase::kDecode, decode_batch(batch, context))
                  .scaled(spec.draft_length * spec.draft_cost_ratio);
       return spec.enabled ? t.scaled(1 / yield) : t;  // per token yielded
     };

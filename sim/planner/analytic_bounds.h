@@ -21,6 +21,13 @@ namespace quadrant::planner {
 Duration roofline_step_time(const ModelSpec& m, const GpuSpec& g, const Layout& l, Phase phase,
                             const BatchShape& b);
 
+// The same for an attention/FFN-disaggregated instance (attention on `g` in layout `l`,
+// experts on `ffn_gpus` of `f`): the busier pool's work over the whole batch, as if the
+// micro-batches cost no more than the batch and their exchange were free; the pipeline's
+// step (cost/af_pipeline.h) is never shorter.
+Duration af_roofline_step_time(const ModelSpec& m, const GpuSpec& g, const Layout& l,
+                               const GpuSpec& f, int ffn_gpus, Phase phase, const BatchShape& b);
+
 // A batch of `seqs` alike sequences: prefilling `input` tokens each, or decoding one
 // token each at `context` tokens of KV.
 BatchShape prefill_batch(int seqs, int64_t input);

@@ -332,7 +332,7 @@ class Planner {
  private:
   // ---- scoring: lower is better, per the objective --------------------------------
 
-  double price(const RoleConfig& c) const { return s_.price_per_hour(c.gpu) * c.gpus(); }
+  double price(const RoleConfig& c) const { return c.usd_per_hour(s_); }
 
   double role_score(const RoleConfig& c, double rate_per_instance, double target) const {
     if (rate_per_instance <= 0) return kInf;
@@ -566,8 +566,10 @@ class Planner {
     std::map<std::pair<Role, std::string>, bool> seen_gpu;
     std::vector<bool> forced(pending.size(), false);
     for (size_t k = 0; k < pending.size(); ++k) {
-      const auto key =
-          std::make_pair(pending[k].role, pool(pending[k].role)[pending[k].index].config.gpu);
+      // An attention/FFN-disaggregated form of a type counts as a type of its own.
+      const RoleConfig& cfg = pool(pending[k].role)[pending[k].index].config;
+      const auto key = std::make_pair(
+          pending[k].role, cfg.af.enabled() ? cfg.gpu + " | ffn " + cfg.af.ffn_gpu : cfg.gpu);
       if (!seen_gpu[key]) forced[k] = seen_gpu[key] = true;
     }
     std::map<Role, double> incumbent{
@@ -613,8 +615,11 @@ class Planner {
     if (c.mode == ServingMode::kColocated) {
       use[c.colocated.gpu] += c.colocated_instances * c.colocated.gpus();
     } else {
-      use[c.prefill.gpu] += c.prefill_instances * c.prefill.gpus();
-      use[c.decode.gpu] += c.decode_instances * c.decode.gpus();
+      for (const auto& [cfg, n] :
+           {std::pair{&c.prefill, c.prefill_instances}, std::pair{&c.decode, c.decode_instances}}) {
+        use[cfg->gpu] += n * cfg->layout.gpus();
+        if (cfg->af.enabled()) use[cfg->af.ffn_gpu] += n * cfg->af.ffn_gpus;
+      }
     }
     for (const auto& [gpu, n] : use) {
       auto it = s_.cluster.max_gpus.find(gpu);
@@ -862,6 +867,12 @@ class Planner {
     add(first([](const PlanCandidate& c) {
       return c.mode == ServingMode::kDisaggregated && !c.homogeneous();
     }));
+    if (s_.search.af.enabled()) {  // the report compares attention/FFN disaggregation too
+      add(first([](const PlanCandidate& c) { return c.attention_ffn_disaggregated(); }));
+      add(first([](const PlanCandidate& c) {
+        return c.mode == ServingMode::kDisaggregated && !c.attention_ffn_disaggregated();
+      }));
+    }
     std::sort(set.begin(), set.end());
     std::vector<size_t> todo = set;
     for (int round = 0; round <= o_.max_repairs && !todo.empty(); ++round) {
@@ -889,6 +900,10 @@ class Planner {
     });
     r_.best_heterogeneous = best([](const PlanCandidate& c) {
       return c.mode == ServingMode::kDisaggregated && !c.homogeneous();
+    });
+    r_.best_af = best([](const PlanCandidate& c) { return c.attention_ffn_disaggregated(); });
+    r_.best_without_af = best([](const PlanCandidate& c) {
+      return c.mode == ServingMode::kDisaggregated && !c.attention_ffn_disaggregated();
     });
     check_band();
   }

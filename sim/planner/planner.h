@@ -151,7 +151,16 @@ struct PlanCandidate {
   bool n_minus_one_checked = false;
   RunSummary n_minus_one;
   std::string label() const;
-  bool homogeneous() const { return mode == ServingMode::kColocated || prefill.gpu == decode.gpu; }
+  bool homogeneous() const {
+    if (mode == ServingMode::kColocated) return true;
+    for (const RoleConfig* c : {&prefill, &decode})
+      if (c->gpu != prefill.gpu || (c->af.enabled() && c->af.ffn_gpu != prefill.gpu)) return false;
+    return true;
+  }
+  // Either pool runs attention and experts on pools of their own (RoleConfig::af).
+  bool attention_ffn_disaggregated() const {
+    return mode == ServingMode::kDisaggregated && (prefill.af.enabled() || decode.af.enabled());
+  }
   double decode_per_prefill() const {
     return prefill_instances > 0 ? double(decode_instances) / prefill_instances : 0;
   }
@@ -202,6 +211,9 @@ struct PlanResult {
   int recommended = -1;                   // index into candidates; -1: nothing meets the SLOs
   int best_disaggregated = -1, best_colocated = -1;
   int best_homogeneous = -1, best_heterogeneous = -1;
+  // search.af_disaggregated: the best confirmed plan with an attention/FFN-disaggregated
+  // pool, and the best disaggregated one without (-1: none).
+  int best_af = -1, best_without_af = -1;
   double required_rate_per_s = 0;  // target * (1 + search.headroom): what plans are sized for
   std::vector<SensitivityPoint> sensitivity;
   // The recommended cluster as is, from half the target rate up: rates in increasing

@@ -16,7 +16,50 @@ std::string RoleConfig::label() const {
   if (role != Role::kPrefill) out += " batch" + std::to_string(max_batch_size);
   if (role != Role::kDecode) out += " chunk" + std::to_string(chunk_size);
   if (draft_length >= 0) out += " draft" + std::to_string(draft_length);
+  if (af.enabled())
+    out += " | ffn " + af.ffn_gpu + " x" + std::to_string(af.ffn_gpus) + " mb" +
+           std::to_string(af.micro_batches);
   return out;
+}
+
+double RoleConfig::usd_per_hour(const Scenario& s) const {
+  double usd = s.price_per_hour(gpu) * layout.gpus();
+  if (af.enabled()) usd += s.price_per_hour(af.ffn_gpu) * af.ffn_gpus;
+  return usd;
+}
+
+MemoryFit af_memory_fit(const Scenario& s, const RoleConfig& c) {
+  MemoryFit fit;
+  const GpuSpec* g = s.catalog.find(c.gpu);
+  const GpuSpec* f = s.catalog.find(c.af.ffn_gpu);
+  if (g == nullptr || f == nullptr) {
+    fit.reason = "GPU type '" + (g == nullptr ? c.gpu : c.af.ffn_gpu) + "' is not in the catalog";
+    return fit;
+  }
+  const AfWeights w = af_weight_bytes_per_gpu(s.model, c.layout, c.af.ffn_gpus);
+  fit.weights_per_gpu = w.attention_per_gpu;
+  fit.kv_budget_per_gpu = g->memory - g->reserved_memory - w.attention_per_gpu;
+  const Bytes per_token = kv_bytes_per_token_per_gpu(s.model, c.layout);
+  fit.kv_tokens = per_token.value() > 0 && fit.kv_budget_per_gpu.value() > 0
+                      ? std::floor(fit.kv_budget_per_gpu / per_token) * c.layout.dp_attention
+                      : 0;
+  const Bytes min_kv = g->memory * s.serving.min_kv_fraction;
+  const Bytes ffn_room = f->memory - f->reserved_memory;
+  char buf[200];
+  if (w.ffn_per_gpu > ffn_room) {
+    std::snprintf(buf, sizeof buf, "experts %.1f GB per FFN GPU exceed %s's %.1f GB less reserved",
+                  w.ffn_per_gpu.to_gb(), c.af.ffn_gpu.c_str(), f->memory.to_gb());
+    fit.reason = buf;
+  } else if (fit.kv_budget_per_gpu < min_kv) {
+    std::snprintf(buf, sizeof buf,
+                  "attention weights %.1f GB per GPU leave %.1f GB for KV, below the minimum "
+                  "%.1f GB",
+                  w.attention_per_gpu.to_gb(), fit.kv_budget_per_gpu.to_gb(), min_kv.to_gb());
+    fit.reason = buf;
+  } else {
+    fit.fits = true;
+  }
+  return fit;
 }
 
 MemoryFit memory_fit(const Scenario& s, const std::string& gpu, const Layout& layout, Role role) {
@@ -128,6 +171,34 @@ std::vector<EnumeratedConfig> enumerate_role_configs(const Scenario& s, Role rol
   const std::vector<int> drafts = role == Role::kPrefill || s.search.draft_lengths.empty()
                                       ? std::vector<int>{-1}
                                       : s.search.draft_lengths;
+  // Attention/FFN-disaggregated decode instances (search.af_disaggregated), first.
+  if (role == Role::kDecode && s.search.af.enabled() && s.model.ffn.kind == FfnKind::kMoe) {
+    const AfSearchSpec& a = s.search.af;
+    const std::vector<std::string> attention =
+        a.attention_gpus.empty() ? role_gpus(s, role) : a.attention_gpus;
+    const int heads = s.model.attention.num_heads;
+    for (const std::string& gpu : attention)
+      for (int tp : a.attention_tp) {
+        if (tp <= 0 || (heads > 0 && heads % tp != 0)) continue;
+        for (int dp : a.attention_replicas)
+          for (const std::string& ffn : a.ffn_gpus)
+            for (int n : a.ffn_sizes)
+              for (int mb : a.micro_batches)
+                for (int batch : batches)
+                  for (int draft : drafts) {
+                    RoleConfig c;
+                    c.role = role;
+                    c.gpu = gpu;
+                    c.layout = Layout{.tp = tp, .ep = 1, .pp = 1, .dp_attention = dp};
+                    c.af = AfSpec{.ffn_gpu = ffn, .ffn_gpus = n, .micro_batches = mb};
+                    c.max_batch_size = batch;
+                    c.chunk_size = base.chunk_size;
+                    c.max_batch_tokens = base.max_batch_tokens;
+                    c.draft_length = draft;
+                    out.push_back({c, af_memory_fit(s, c)});
+                  }
+      }
+  }
   for (const std::string& gpu : role_gpus(s, role)) {
     for (const Layout& layout : candidate_layouts(s)) {
       const MemoryFit fit = memory_fit(s, gpu, layout, role);
@@ -160,6 +231,7 @@ PoolSpec pool_of(const PoolSpec& base, const RoleConfig& c, int instances) {
   p.max_batch_size = c.max_batch_size;
   p.chunk_size = c.chunk_size;
   p.max_batch_tokens = c.max_batch_tokens;
+  p.af = c.af;  // the serving section's own AF (if any) is one configuration among others
   return p;
 }
 }  // namespace

@@ -26,8 +26,13 @@ struct RoleConfig {
   // Decoding roles under search.draft_lengths: the speculative draft length tried (0:
   // none); -1: the serving section's speculative setting, as is.
   int draft_length = -1;
+  // Decode under search.af_disaggregated: the FFN pool of an attention/FFN-disaggregated
+  // instance (gpu and layout are then its attention pool's); disabled otherwise.
+  AfSpec af;
 
-  int gpus() const { return layout.gpus(); }
+  int gpus() const { return layout.gpus() + af.ffn_gpus; }
+  // One instance's price: its GPUs of each type at the scenario's prices.
+  double usd_per_hour(const Scenario& s) const;
   // "H100-SXM tp4 ep4 pp1 batch128 chunk4096": stable, used as the sort tiebreak.
   std::string label() const;
 };
@@ -44,6 +49,11 @@ struct MemoryFit {
 // colocated instance.
 MemoryFit memory_fit(const Scenario& s, const std::string& gpu, const Layout& layout,
                      Role role = Role::kColocated);
+
+// The same for an attention/FFN-disaggregated configuration: the attention GPUs' KV room
+// (their weights: attention, dense FFN, embeddings) and whether the experts fit the FFN
+// GPUs; weights_per_gpu is the attention GPU's.
+MemoryFit af_memory_fit(const Scenario& s, const RoleConfig& c);
 
 // The layouts the search lists allow for this model: ep divides tp * dp_attention
 // (experts live on the instance's GPUs), ep not above the expert count, heads divisible

@@ -88,6 +88,12 @@ struct alignas(64) Instance {
   bool launch_scheduled = false;
   SimTime next_launch_ok;
 
+  // Attention/FFN disaggregation: the FFN pool's GPUs (gpu and gpus are the attention
+  // pool's, which hold the KV cache) and each pool's working time in the steps.
+  std::string ffn_gpu;
+  int ffn_gpus = 0;
+  Duration af_attention_busy, af_ffn_busy;
+
   // statistics
   Duration busy;
   SimTime busy_until;

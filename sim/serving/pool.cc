@@ -7,6 +7,7 @@
 #include "sim/core/error.h"
 #include "sim/cost/roofline_cost_model.h"
 #include "sim/model/accounting.h"
+#include "sim/topology/topology.h"
 
 namespace quadrant {
 
@@ -14,6 +15,21 @@ const char* pool_key(PoolKind kind) {
   return kind == PoolKind::kPrefill  ? "prefill"
          : kind == PoolKind::kDecode ? "decode"
                                      : "colocated";
+}
+
+AfExecution af_execution(const Scenario& sc, const Layout& attention, const AfSpec& spec,
+                         const GpuSpec& ffn_gpu, const CostModel& ffn_model) {
+  AfExecution af;
+  af.ffn_gpu = &ffn_gpu;
+  af.ffn_model = &ffn_model;
+  af.ffn_gpus = spec.ffn_gpus;
+  af.micro_batches = spec.micro_batches;
+  af.dispatch = mn_exchange(sc.cluster, attention.gpus(), spec.ffn_gpus, true);
+  af.combine = mn_exchange(sc.cluster, attention.gpus(), spec.ffn_gpus, false);
+  af.imbalance = moe_execution(sc.model, af_ffn_layout(spec.ffn_gpus), {},
+                               sc.workload.expert_popularity, false)
+                     .imbalance;
+  return af;
 }
 
 Pool make_pool(const Scenario& sc, PoolKind kind, const PoolSpec& spec, const CostModels& models,
@@ -43,10 +59,42 @@ Pool make_pool(const Scenario& sc, PoolKind kind, const PoolSpec& spec, const Co
     pool.cost_source = prefix + ":" + pool.cost_source;
   const MoeExecution moe = moe_execution(sc.model, spec.layout, spec.experts,
                                          sc.workload.expert_popularity, spec.dual_micro_batch);
-  pool.costs = std::make_unique<StepCostModel>(sc.model, spec.layout, *pool.gpu, sc.cluster,
-                                               *pool.model, moe);
-  const Bytes weights = weight_bytes_per_gpu(sc.model, spec.layout) +
-                        redundant_expert_bytes_per_gpu(sc.model, spec.layout, moe.slots_per_gpu);
+  Bytes weights = weight_bytes_per_gpu(sc.model, spec.layout) +
+                  redundant_expert_bytes_per_gpu(sc.model, spec.layout, moe.slots_per_gpu);
+  if (spec.af.enabled()) {
+    const std::string af_path = path + ".af_disaggregated";
+    pool.ffn_gpu = sc.catalog.find(spec.af.ffn_gpu);
+    if (!pool.ffn_gpu)
+      throw InputError(sc.file, af_path + ".ffn_gpu",
+                       "expected a GPU of the catalog, got \"" + spec.af.ffn_gpu + "\"");
+    if (auto it = models.find(spec.af.ffn_gpu); it != models.end() && it->second) {
+      pool.ffn_model = it->second;
+    } else {
+      pool.ffn_model = std::make_shared<RooflineCostModel>(*pool.ffn_gpu);
+    }
+    pool.ffn_cost_source = pool.ffn_model->describe();
+    const std::string ffn_prefix = to_string(pool.ffn_model->provenance());
+    if (pool.ffn_cost_source.rfind(ffn_prefix + ":", 0) != 0)
+      pool.ffn_cost_source = ffn_prefix + ":" + pool.ffn_cost_source;
+    const AfWeights w = af_weight_bytes_per_gpu(sc.model, spec.layout, spec.af.ffn_gpus);
+    weights = w.attention_per_gpu;
+    const Bytes ffn_free = pool.ffn_gpu->memory - pool.ffn_gpu->reserved_memory;
+    if (w.ffn_per_gpu > ffn_free) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "expected the experts to fit: %.1f GB per FFN GPU over %d GPUs exceed %s's "
+                    "%.1f GB less %.1f GB reserved (use more ffn_gpus)",
+                    w.ffn_per_gpu.to_gb(), spec.af.ffn_gpus, spec.af.ffn_gpu.c_str(),
+                    pool.ffn_gpu->memory.to_gb(), pool.ffn_gpu->reserved_memory.to_gb());
+      throw InputError(sc.file, af_path + ".ffn_gpus", buf);
+    }
+    const AfExecution af = af_execution(sc, spec.layout, spec.af, *pool.ffn_gpu, *pool.ffn_model);
+    pool.costs = std::make_unique<StepCostModel>(sc.model, spec.layout, *pool.gpu, sc.cluster,
+                                                 *pool.model, MoeExecution{}, &af);
+  } else {
+    pool.costs = std::make_unique<StepCostModel>(sc.model, spec.layout, *pool.gpu, sc.cluster,
+                                                 *pool.model, moe);
+  }
   const Bytes free = pool.gpu->memory - weights - pool.gpu->reserved_memory;
   const Bytes per_token = kv_bytes_per_token_per_gpu(sc.model, spec.layout);
   const double tokens =

@@ -30,6 +30,11 @@ struct Pool {
   std::shared_ptr<const CostModel> model;
   std::string cost_source;  // "roofline:H100-SXM", "fitted:calibration/models/h100.json", ...
   std::unique_ptr<StepCostModel> costs;
+  // Attention/FFN disaggregation (spec->af): the FFN pool's GPU and cost model (gpu and
+  // model above are the attention pool's).
+  const GpuSpec* ffn_gpu = nullptr;
+  std::shared_ptr<const CostModel> ffn_model;
+  std::string ffn_cost_source;
   int64_t kv_capacity_blocks = 0;
   // Block prefix cache of one instance (PrefixCacheSpec), in the trace's blocks: its share
   // of the instance's KV memory, which kv_capacity_blocks no longer counts. 0: none.
@@ -44,6 +49,13 @@ struct Pool {
   std::vector<InstanceLoad> loads;
   int inactive = 0;
 };
+
+// The attention/FFN disaggregation of an instance whose attention GPUs run `attention`
+// and whose experts live on af.ffn_gpus GPUs of `ffn_gpu` priced by `ffn_model`: the M:N
+// dispatch and combine on the topology (mn_exchange) and the busiest FFN GPU's share
+// under the scenario's routing popularity.
+AfExecution af_execution(const Scenario& scenario, const Layout& attention, const AfSpec& af,
+                         const GpuSpec& ffn_gpu, const CostModel& ffn_model);
 
 // Sizes a pool. Throws InputError naming `serving.<pool>` when the GPU is not in the
 // catalog, the instance count is below one or the weights leave no KV room. A GPU type

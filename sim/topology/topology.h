@@ -72,6 +72,25 @@ class Topology {
   std::unique_ptr<Graph> graph_;
 };
 
+// The M:N token exchange of attention/FFN disaggregation, on the topology: `senders`
+// GPUs each send an equal message to each of `receivers` GPUs; the attention GPUs sit on
+// the first nodes and the FFN GPUs from the next node boundary (a node holds one GPU
+// type), so every message crosses the network (GPU -> NIC -> switch -> NIC -> GPU).
+// `to_ffn`: attention -> FFN (dispatch), else FFN -> attention (combine). The exchange
+// ends when its busiest channel has carried its messages:
+//   time(bytes per message) = bytes x (messages on the busiest channel / its bandwidth)
+//                             + the longest path's latency.
+struct MnExchange {
+  double seconds_per_message_byte = 0;  // max over channels of messages / bandwidth
+  Duration latency;
+  int messages_on_busiest = 0;
+  Duration time(Bytes per_message) const {
+    if (per_message.value() <= 0) return Duration::zero();
+    return Duration::seconds(per_message.value() * seconds_per_message_byte) + latency;
+  }
+};
+MnExchange mn_exchange(const ClusterSpec& cluster, int attention_gpus, int ffn_gpus, bool to_ffn);
+
 // A contiguous group of GPUs of the topology: an instance's GPUs.
 struct GpuGroup {
   int first = 0;

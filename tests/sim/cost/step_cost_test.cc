@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include "sim/cost/af_pipeline.h"
 #include "sim/cost/roofline_cost_model.h"
 #include "sim/io/scenario_io.h"
+#include "sim/model/accounting.h"
+#include "sim/serving/pool.h"
 
 namespace quadrant {
 namespace {
@@ -273,6 +276,103 @@ TEST_F(StepCostTest, ExpertImbalanceScalesTheBusiestGpusCommunication) {
   const Duration latency = scenario_.cluster.intra_node.latency * (2 * m.num_moe_layers());
   EXPECT_NEAR((b.cost(batch).ep_communication - latency).ns(),
               2.0 * (a.cost(batch).ep_communication - latency).ns(), 2.0 * m.num_moe_layers());
+}
+
+// ---- attention/FFN disaggregation --------------------------------------------------
+
+class AfStepCostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    scenario_ = load_scenario("scenarios/examples/deepseek-v3-af-disaggregated.json");
+  }
+  // The example's decode unit (8 H20 attention replicas, 16 H800 expert GPUs) with `m`
+  // micro-batches, over `dense` dense layers first.
+  Pool decode_pool(int m, int dense) {
+    scenario_.model.ffn.first_dense_layers = dense;
+    scenario_.serving.decode.af.micro_batches = m;
+    return make_pool(scenario_, PoolKind::kDecode, scenario_.serving.decode, {}, 16);
+  }
+  static BatchShape decode(int seqs, int64_t context) {
+    return {seqs, seqs, int64_t{seqs} * context, int64_t{seqs} * context};
+  }
+  Scenario scenario_;
+};
+
+// A batch that splits into m equal micro-batches, no dense layers: the step is the
+// pipeline's closed form (cost/af_pipeline.h) of its per-micro-batch stages, read back
+// from the breakdown (each part is m x layers x its stage), and the dispatch and combine
+// are the M:N exchange of the topology: 96 / m tokens x top-8 over 8 x 16 messages, FP8
+// out and BF16 back, max(8, 16) messages through a 50 GB/s NIC.
+TEST_F(AfStepCostTest, AStepIsThePipelinesClosedFormOfItsStages) {
+  for (int m : {1, 2, 3, 4}) {
+    SCOPED_TRACE(m);
+    const Pool pool = decode_pool(m, 0);
+    const StepCost c = pool.costs->cost({.prefill = {}, .decode = decode(96, 4096)});
+    const int layers = scenario_.model.num_layers;
+    const int64_t ml = int64_t{m} * layers;
+    const int64_t a = (c.decode_attention + c.tp_communication).ns() / ml;
+    const int64_t e = c.ffn.ns() / ml;
+    EXPECT_EQ((c.decode_attention + c.tp_communication).ns() % ml, 0);
+    EXPECT_EQ(c.ffn.ns() % ml, 0);
+    const double tokens = 96.0 / m, messages = 8 * 16;
+    const double per_message = tokens * 8 / messages * 7168;  // FP8: one byte per value
+    const MnExchange x = mn_exchange(scenario_.cluster, 8, 16, true);
+    const int64_t d = x.time(Bytes(per_message)).ns(), cb = x.time(Bytes(2 * per_message)).ns();
+    EXPECT_EQ(x.messages_on_busiest, 16);
+    EXPECT_EQ(c.ep_communication.ns(), (d + cb) * ml);
+    const int64_t p = a + d + e + cb, t = std::max({a, d, e, cb});
+    const int64_t critical = std::max(p + (ml - 1) * t, layers * p + (m - 1) * t);
+    EXPECT_EQ(c.total.ns(), critical);
+    EXPECT_EQ(c.total, c.decode_attention + c.ffn + c.tp_communication + c.ep_communication -
+                           c.hidden_communication);
+    EXPECT_EQ(c.af_attention_busy, c.decode_attention + c.tp_communication);
+    EXPECT_EQ(c.af_ffn_busy, c.ffn);
+  }
+}
+
+// With DeepSeek-V3's three dense layers, a batch of 7 (micro-batches of 3, 2, 2), and
+// prefill: the step is never shorter than either pool's work and never longer than all
+// of it in series; one micro-batch is the serial sum exactly.
+TEST_F(AfStepCostTest, AStepLiesBetweenTheBusierPoolAndTheSerialSum) {
+  for (int m : {1, 2, 3, 5}) {
+    const Pool pool = decode_pool(m, 3);
+    for (const StepBatch& b : {StepBatch{{}, decode(7, 1000)}, StepBatch{{}, decode(200, 6000)},
+                               StepBatch{{1, 4096, 4096, 4096 * 4097 / 2}, {}}}) {
+      SCOPED_TRACE(testing::Message() << "m " << m << ", " << b.decode.num_seqs << " decodes");
+      const StepCost c = pool.costs->cost(b);
+      const Duration serial = c.prefill_attention + c.decode_attention + c.ffn +
+                              c.tp_communication + c.ep_communication;
+      EXPECT_GE(c.total, max(c.af_attention_busy, c.af_ffn_busy));
+      EXPECT_LE(c.total, serial);
+      if (m == 1) {
+        EXPECT_EQ(c.total, serial);
+      }
+      EXPECT_EQ(c.af_attention_busy + c.af_ffn_busy + c.ep_communication, serial);
+    }
+  }
+}
+
+// The attention GPUs hold no expert: their KV room is what the attention, dense FFN and
+// embedding weights leave, per replica; experts that do not fit the FFN pool are an
+// input error naming the field.
+TEST_F(AfStepCostTest, KvRoomIsTheAttentionPoolsAndTheExpertsMustFit) {
+  const Pool pool = decode_pool(3, 3);
+  const GpuSpec& h20 = *scenario_.catalog.find("H20");
+  const Layout l = scenario_.serving.decode.layout;
+  const AfWeights w = af_weight_bytes_per_gpu(scenario_.model, l, 16);
+  const double tokens = std::floor((h20.memory - h20.reserved_memory - w.attention_per_gpu) /
+                                   kv_bytes_per_token_per_gpu(scenario_.model, l)) *
+                        l.dp_attention;
+  EXPECT_EQ(pool.kv_capacity_blocks, static_cast<int64_t>(tokens) / 16);
+  EXPECT_LT(w.attention_per_gpu, weight_bytes_per_gpu(scenario_.model, l));
+  scenario_.serving.decode.af.ffn_gpus = 4;  // ~165 GB of experts per 80 GB H800
+  try {
+    make_pool(scenario_, PoolKind::kDecode, scenario_.serving.decode, {}, 16);
+    ADD_FAILURE() << "4 H800s took DeepSeek-V3's experts";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.path(), "serving.decode.af_disaggregated.ffn_gpus");
+    EXPECT_NE(e.message().find("expected the experts to fit"), std::string::npos) << e.message();
+  }
 }
 
 }  // namespace

@@ -175,6 +175,79 @@ TEST(ScenarioIo, ImpossibleLayoutIsRejected) {
   EXPECT_EQ(e.path(), "serving.decode.layout.ep");
 }
 
+// Attention/FFN disaggregation (serving.<pool>.af_disaggregated): a MoE model, experts
+// only on the FFN pool (layout ep 1), no stages, no dual micro-batch, prefill or decode
+// pools only; each error names its field.
+TEST(ScenarioIo, AttentionFfnDisaggregationIsCheckedFieldByField) {
+  const io::Json af = {{"ffn_gpu", "H800"}, {"ffn_gpus", 16}, {"micro_batches", 2}};
+  const std::string ok = default_with("af_ok", [&](io::Json& j) {
+    j["serving"]["decode"]["layout"] = {{"tp", 4}};
+    j["serving"]["decode"]["af_disaggregated"] = af;
+  });
+  const Scenario s = load_scenario(ok);
+  EXPECT_EQ(s.serving.decode.af, (AfSpec{"H800", 16, 2}));
+  EXPECT_EQ(s.serving.decode.gpus_per_instance(), 4 + 16);
+  EXPECT_FALSE(s.serving.prefill.af.enabled());
+  struct Case {
+    const char* name;
+    std::function<void(io::Json&)> edit;
+    const char* path;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {"af_ep",
+       [&](io::Json& j) {
+         j["serving"]["decode"]["layout"] = {{"tp", 4}, {"ep", 4}};
+         j["serving"]["decode"]["af_disaggregated"] = af;
+       },
+       "serving.decode.layout.ep",
+       "expected 1 beside af_disaggregated (the experts live on its ffn_gpus), got 4"},
+      {"af_gpu",
+       [&](io::Json& j) {
+         j["serving"]["decode"]["layout"] = {{"tp", 4}};
+         j["serving"]["decode"]["af_disaggregated"] = af;
+         j["serving"]["decode"]["af_disaggregated"]["ffn_gpu"] = "H8OO";
+       },
+       "serving.decode.af_disaggregated.ffn_gpu", "did you mean \"H800\""},
+      {"af_count",
+       [&](io::Json& j) {
+         j["serving"]["decode"]["layout"] = {{"tp", 4}};
+         j["serving"]["decode"]["af_disaggregated"] = af;
+         j["serving"]["decode"]["af_disaggregated"]["ffn_gpus"] = 0;
+       },
+       "serving.decode.af_disaggregated.ffn_gpus", "got 0"},
+      {"af_missing",
+       [&](io::Json& j) {
+         j["serving"]["decode"]["layout"] = {{"tp", 4}};
+         j["serving"]["decode"]["af_disaggregated"] = {{"ffn_gpu", "H800"}};
+       },
+       "serving.decode.af_disaggregated.ffn_gpus", "missing"},
+      {"af_dual",
+       [&](io::Json& j) {
+         j["serving"]["decode"]["layout"] = {{"tp", 4}};
+         j["serving"]["decode"]["af_disaggregated"] = af;
+         j["serving"]["decode"]["dual_micro_batch"] = true;
+       },
+       "serving.decode.dual_micro_batch", "expected false beside af_disaggregated"},
+      {"af_search",
+       [&](io::Json& j) {
+         j["search"]["af_disaggregated"] = {{"ffn_gpus", {"H800", "B300"}}};
+       },
+       "search.af_disaggregated.ffn_gpus[1]", "expected a GPU type of hardware.gpus"},
+      {"af_search_mb",
+       [&](io::Json& j) {
+         j["search"]["af_disaggregated"] = {{"ffn_gpus", {"H800"}}, {"micro_batches", {2, 0}}};
+       },
+       "search.af_disaggregated.micro_batches[1]", "expected an integer in [1, "},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const InputError e = load_error(default_with(c.name, c.edit));
+    EXPECT_EQ(e.path(), c.path) << e.what();
+    EXPECT_NE(e.message().find(c.message), std::string::npos) << e.message();
+  }
+}
+
 TEST(ScenarioIo, WrongEnumValueListsTheChoices) {
   InputError e =
       load_error(default_with("bad_enum", [](io::Json& j) { j["serving"]["mode"] = "colocate"; }));

@@ -109,6 +109,14 @@ Scenario non_default_scenario() {
   return s;
 }
 
+// Attention/FFN disaggregation on both pools (the shipped example has it on decode).
+Scenario af_on_both_pools() {
+  Scenario s = load_scenario("scenarios/examples/deepseek-v3-af-disaggregated.json");
+  s.serving.prefill.layout = Layout{.tp = 2, .ep = 1, .pp = 1, .dp_attention = 4};
+  s.serving.prefill.af = AfSpec{"H200", 8, 4};
+  return s;
+}
+
 // The fuzz corpus's cases that load: edge values the shipped scenarios do not reach
 // (rates near the limits, tiny bandwidths, Mooncake traces in ms, histograms).
 std::vector<Scenario> loadable_fuzz_cases() {
@@ -130,6 +138,12 @@ TEST(ScenarioSaveTest, EveryShippedScenarioRoundTrips) {
   const std::vector<fs::path> files = scenario_files();
   ASSERT_GE(files.size(), 10u);
   for (const fs::path& f : files) expect_round_trip(load_scenario(f.string()), dir, f.string());
+}
+
+TEST(ScenarioSaveTest, AttentionFfnDisaggregationRoundTrips) {
+  const fs::path dir = work_dir() / "af";
+  fs::create_directories(dir);
+  expect_round_trip(af_on_both_pools(), dir, "af_on_both_pools");
 }
 
 TEST(ScenarioSaveTest, EveryLoadableFuzzCaseRoundTrips) {
@@ -180,6 +194,7 @@ TEST(ScenarioSaveTest, EveryDeclaredFieldIsWritten) {
     all.back().model = load_model(e.path().string());
   }
   all.push_back(non_default_scenario());
+  all.push_back(af_on_both_pools());
   for (Scenario& s : loadable_fuzz_cases()) all.push_back(std::move(s));
   for (const Scenario& s : all) walk(nlohmann::json::parse(scenario_json(s, dir.string())), "");
   const std::set<std::string> dropped = {"description",

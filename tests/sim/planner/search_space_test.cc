@@ -4,7 +4,10 @@
 
 #include <cmath>
 
+#include "sim/cost/roofline_cost_model.h"
+#include "sim/io/scenario_io.h"
 #include "sim/planner/analytic_bounds.h"
+#include "sim/serving/pool.h"
 #include "tests/sim/planner/toy_scenario.h"
 
 namespace quadrant::planner {
@@ -154,6 +157,81 @@ TEST(AnalyticBoundsTest, StepTimeGrowsWithWork) {
         roofline_step_time(s.model, g, Layout{}, Phase::kPrefill, prefill_batch(seqs, 512));
     EXPECT_GE(t, last);
     last = t;
+  }
+}
+
+// search.af_disaggregated: decode configurations for every attention GPU x tp x replicas
+// x FFN GPU x FFN size x micro-batches x batch, beside the usual ones; each instance's
+// GPUs and price count both pools; its memory check is the attention GPUs' KV room and
+// the experts' fit on the FFN GPUs; a probe's scenario runs the FFN pool.
+TEST(SearchSpaceTest, AttentionFfnDisaggregationAddsDecodeConfigurations) {
+  Scenario s = load_scenario("scenarios/examples/deepseek-v3-af-disaggregated.json");
+  s.search.af.attention_gpus = {"H20"};
+  s.search.af.ffn_gpus = {"H800", "H200"};
+  s.search.af.attention_replicas = {8};
+  s.search.af.ffn_sizes = {4, 16};
+  s.search.af.micro_batches = {2, 3};
+  s.search.max_batch_size = {1024};
+  const auto plain = [&] {
+    Scenario x = s;
+    x.search.af = {};
+    return enumerate_role_configs(x, Role::kDecode).size();
+  }();
+  const auto all = enumerate_role_configs(s, Role::kDecode);
+  ASSERT_EQ(all.size(), plain + 2u * 2u * 2u);  // FFN GPU x size x micro-batches
+  int fit = 0;
+  for (const EnumeratedConfig& e : all) {
+    const RoleConfig& c = e.config;
+    if (!c.af.enabled()) continue;
+    SCOPED_TRACE(c.label());
+    EXPECT_EQ(c.gpu, "H20");
+    EXPECT_EQ(c.layout, (Layout{.tp = 1, .ep = 1, .pp = 1, .dp_attention = 8}));
+    EXPECT_EQ(c.gpus(), 8 + c.af.ffn_gpus);
+    EXPECT_DOUBLE_EQ(c.usd_per_hour(s),
+                     8 * s.price_per_hour("H20") + c.af.ffn_gpus * s.price_per_hour(c.af.ffn_gpu));
+    EXPECT_NE(c.label().find(" | ffn " + c.af.ffn_gpu + " x" + std::to_string(c.af.ffn_gpus)),
+              std::string::npos);
+    // 671B parameters' experts (~656 GB in FP8) do not fit 4 GPUs of 80 or 141 GB.
+    EXPECT_EQ(e.memory.fits, c.af.ffn_gpus == 16) << e.memory.reason;
+    if (!e.memory.fits) {
+      EXPECT_NE(e.memory.reason.find("experts"), std::string::npos);
+    }
+    fit += e.memory.fits;
+    // The KV room is the attention GPUs' alone: no expert on them.
+    EXPECT_LT(e.memory.weights_per_gpu,
+              memory_fit(s, "H20", c.layout, Role::kDecode).weights_per_gpu);
+    const Scenario x = with_disaggregated(s, c, 1, c, 2);
+    EXPECT_EQ(x.serving.decode.af, c.af);
+    EXPECT_EQ(x.serving.decode.gpus_per_instance(), c.gpus());
+  }
+  EXPECT_EQ(fit, 4);
+  // A configuration without AF clears the serving section's own.
+  for (const EnumeratedConfig& e : all)
+    if (!e.config.af.enabled()) {
+      EXPECT_FALSE(with_disaggregated(s, e.config, 1, e.config, 1).serving.decode.af.enabled());
+      break;
+    }
+}
+
+// The AF roofline bound never exceeds what the pipeline's own roofline allows: the step
+// of the simulator's cost model (micro-batches, exchange) is at least the bound's step,
+// which is the busier pool's work on the whole batch.
+TEST(AnalyticBoundsTest, AttentionFfnBoundStepIsNeverLongerThanThePipelines) {
+  const Scenario s = load_scenario("scenarios/examples/deepseek-v3-af-disaggregated.json");
+  const GpuSpec& h20 = *s.catalog.find("H20");
+  const GpuSpec& h800 = *s.catalog.find("H800");
+  const Layout l{.tp = 1, .ep = 1, .pp = 1, .dp_attention = 8};
+  RooflineCostModel attention(h20), ffn(h800);
+  for (int m : {1, 2, 4}) {
+    const AfExecution af = af_execution(s, l, {"H800", 16, m}, h800, ffn);
+    const StepCostModel costs(s.model, l, h20, s.cluster, attention, {}, &af);
+    for (int batch : {1, 64, 1024, 4096}) {
+      SCOPED_TRACE(::testing::Message() << "m " << m << ", batch " << batch);
+      const BatchShape b = decode_batch(batch, 3000);
+      const Duration bound = af_roofline_step_time(s.model, h20, l, h800, 16, Phase::kDecode, b);
+      EXPECT_LE(bound, costs.cost({{}, b}).total);
+      EXPECT_GT(bound, Duration::zero());
+    }
   }
 }
 

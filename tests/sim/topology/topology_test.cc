@@ -33,6 +33,27 @@ TEST(Topology, NvlinkInsideANodeNicsAcross) {
   for (int c : back) EXPECT_EQ(std::count(across.begin(), across.end(), c), 0);
 }
 
+// Attention/FFN disaggregation's M:N exchange: N_a attention GPUs each send one message
+// to each of N_f FFN GPUs on other nodes. An attention GPU's NIC uplink carries N_f
+// messages, an FFN GPU's NIC downlink N_a (PCIe, 64 GB/s, is faster than the 50 GB/s
+// NICs): the busiest channel carries max(N_a, N_f) messages at the NIC's bandwidth, and
+// every path crosses two NIC-switch links. The combine runs the other way, same figures.
+TEST(Topology, MnExchangeIsBoundByTheBusiestNic) {
+  for (auto [na, nf] : {std::pair{8, 16}, std::pair{16, 8}, std::pair{3, 5}, std::pair{1, 1}}) {
+    for (bool to_ffn : {true, false}) {
+      SCOPED_TRACE(testing::Message() << na << " x " << nf << (to_ffn ? " dispatch" : " combine"));
+      const MnExchange x = mn_exchange(cluster(), na, nf, to_ffn);
+      EXPECT_EQ(x.messages_on_busiest, std::max(na, nf));
+      EXPECT_DOUBLE_EQ(x.seconds_per_message_byte, std::max(na, nf) / 50e9);
+      EXPECT_EQ(x.latency, Duration::micros(20));
+      // 1 MB per message: max(N_a, N_f) MB through one 50 GB/s NIC, plus the latency.
+      EXPECT_AT(x.time(Bytes(1e6)),
+                Duration::seconds(std::max(na, nf) * 1e6 / 50e9) + Duration::micros(20));
+      EXPECT_EQ(x.time(Bytes(0)), Duration::zero());
+    }
+  }
+}
+
 TEST(FlowNetwork, ConcurrentTransfersShareTheirBottleneck) {
   Topology t(cluster(), 32);
   FlowNetwork net(t);
