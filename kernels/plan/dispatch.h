@@ -18,14 +18,15 @@ inline constexpr int kDecodeMaxSplits = 256;
 // at tight bounds, engine_run1_* at quadrant-engine's loose ones): a CTA's fixed cost (launch,
 // Q, the cp.async ring's fill, the merge: mostly one loaded memory latency that a short CTA
 // cannot hide), the combine launch's, and the tail left when lengths differ (a fraction of a
-// chunk: 1.5, for 0.5 before: 1.5 fits both sweeps better, 0.953 of the best fixed count on
-// average against 0.934, and takes 4 splits for quadrant-engine's batches 24..112 at its bound
-// of 8192 where 0.5 took 2 at 64 and 96, 13-16% slower). The host knows only a bound of the
+// chunk: 0.5; 1.5 fits both sweeps better, 0.953 of the best fixed count on average against
+// 0.934, and takes 4 splits for quadrant-engine's batches 24..112 at its bound of 8192 where
+// 0.5 takes 2 at 64 and 96, 13-16% slower: off until calibration re-collects
+// decode_attention). The host knows only a bound of the
 // longest length (a serving engine passes its graph's power of two), so the choice hedges
 // between all lengths equal to it and lengths spread evenly below it, weighted 0.7 / 0.3.
 inline constexpr double kDecodeCtaOverheadBytes = 192 * 1024;
 inline constexpr double kDecodeCombineOverheadBytes = 32 * 1024;
-inline constexpr double kDecodeTailFraction = 1.5;
+inline constexpr double kDecodeTailFraction = 0.5;
 inline constexpr double kDecodeSpreadWeight = 0.3;
 
 // Head dim 128 on tensor cores (decode_attention_mma_kernel): each lane copies, per 16-token
@@ -189,9 +190,10 @@ inline constexpr int kMoeScheduleThreads = 32;  // the device-side tile schedule
 // Routing (top-k, counts, schedule, scatter) as one CTA up to this many (token, expert) slots,
 // else as a memset and four launches over the slots. H200 (results/engine_run1_ffn*.*, same
 // run, checked): the one CTA is 0.6-4.4% faster up to 256 slots (1-32 tokens at top-8) and
-// 1.3-7.6% slower from 384 (its top-k over one CTA's 32 warps, serial in the tokens).
+// 1.3-7.6% slower from 384 (its top-k over one CTA's 32 warps, serial in the tokens). 256
+// once calibration re-collects decode_ffn on it; 0 (off) until then.
 inline constexpr int kMoeFusedRouteThreads = 1024;
-inline constexpr int64_t kMoeFusedRouteMaxSlots = 256;
+inline constexpr int64_t kMoeFusedRouteMaxSlots = 0;
 constexpr bool moe_fused_route(int64_t tokens, int top_k) {
   return tokens * top_k <= kMoeFusedRouteMaxSlots;
 }
@@ -207,10 +209,9 @@ constexpr int moe_w4_smem_bytes() {
 // warp, INT4 -> FP16 by LOP3 + HSUB2 / HFMA2; 2 FP16 activations (the quantising kernels
 // write the E4M3 values as FP16), LOP3 + HSUB2 per pair; 3 the same without the HSUB2, the
 // offsets taken off per row after the MMA; 4, 5: 2, 3 with the weights streamed through a
-// ring of cp.async stages in shared memory. 3: 0.86-0.88x the FP8 time at 1-16 tokens where
-// 1 was 0.97-1.00x (H200, results/w4a8_run2_ffn.csv). QUADRANT_W4A8_DECODE_FORM=1..5 overrides
-// it (benchmarks only).
-inline constexpr int kMoeW4DecodeForm = 3;
+// ring of cp.async stages in shared memory. QUADRANT_W4A8_DECODE_FORM=1..5 overrides it
+// (benchmarks only).
+inline constexpr int kMoeW4DecodeForm = 1;
 int moe_w4_decode_form();
 // Forms 2 and 3: four stages of A (16 rows x 128 FP16), static.
 constexpr int moe_w4_v2_smem_bytes() {

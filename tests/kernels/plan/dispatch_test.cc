@@ -26,24 +26,20 @@ TEST(DecodeAttentionSplit, Table) {
   // 0.3). BF16 on tensor cores holds 2 CTAs per SM, E4M3 3: 264 / 396 slots on 132 SMs.
   const std::vector<DecodeRow> rows = {
       // 512 CTAs per split on 264 slots. Equal lengths: one split, 2 waves x (4096 x 512 B +
-      // 192 KB) = 4,587,520; two: 4 waves x (2048 x 512 B + 192 KB) = 4,980,736 + 48,780
-      // (combine) = 5,029,516. Spread: one split max(W / S, C) + 1.5 C = 2,414,902 +
-      // 3,440,640 = 5,855,542; two 2,605,552 + 1,867,776 + 48,780 = 4,522,108 (the best
-      // spread, 4,132,988, is 4 splits of 1024). Scores 0.7 x equal + 0.3 x spread, each over
-      // its best: one split 0.7 + 0.3 x 1.417 = 1.125, two 0.7 x 1.096 + 0.3 x 1.094 = 1.096:
-      // two splits (measured 3% slower than one at exactly equal lengths, results/
-      // decode_run1_sweep.csv; the tail of 1.5 chunks is fitted to lengths below a loose bound,
-      // results/engine_run1_attn.csv).
-      {64, 32, 8, 128, false, 4096, 132, {4, 2048, 2, true}},
-      // The same batch at a bound of 8192: 2 splits of 4096 (lengths 128..8192 measured 0.915
-      // of the best fixed count, 3-6).
+      // 192 KB) = 4,587,520; two: 4 waves x (2048 x 512 B + 192 KB) = 4,980,736 + combine.
+      // Spread: one split max(W / S, C) + C / 2 = 2,414,902 + 1,146,880 = 3,561,782, two
+      // 2,605,552 + 622,592 + 48,780 (combine) = 3,276,924: 9% better spread, 10% worse
+      // equal, and equal weighs 0.7. One split, no combine.
+      {64, 32, 8, 128, false, 4096, 132, {4, 4096, 1, true}},
+      // The same batch at a bound of 8192: the spread case's tail (half a chunk) tips it to 2.
       {64, 32, 8, 128, false, 8192, 132, {4, 4096, 2, true}},
       // Qwen3-30B-A3B as quadrant-engine serves it (32/4 heads, the graph's bound 8192): 4
-      // splits from batch 32 to 112 (the former tail of half a chunk took 2 at 64 and 96:
-      // 0.190 / 0.262 ms where 4 measured 0.166 / 0.219, results/engine_run1_attn.csv).
+      // splits at batch 32 and 112, 2 at 64 and 96, where, with lengths 1000..6400, 4 measured
+      // 0.166 / 0.219 ms against 2's 0.189 / 0.262 (results/engine_run1_attn.csv): the wave
+      // quantisation of the equal-lengths case (256 CTAs per split at batch 64 fill 264 slots).
       {32, 32, 4, 128, false, 8192, 132, {8, 2048, 4, true}},
-      {64, 32, 4, 128, false, 8192, 132, {8, 2048, 4, true}},
-      {96, 32, 4, 128, false, 8192, 132, {8, 2048, 4, true}},
+      {64, 32, 4, 128, false, 8192, 132, {8, 4096, 2, true}},
+      {96, 32, 4, 128, false, 8192, 132, {8, 4096, 2, true}},
       {112, 32, 4, 128, false, 8192, 132, {8, 2048, 4, true}},
       // Qwen3-30B-A3B at batch 16 (8 heads per CTA, 64 CTAs per split): 4 splits of 1024, one
       // wave of 256 CTAs on 264 slots.
