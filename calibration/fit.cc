@@ -782,23 +782,36 @@ std::string model_to_json(const ModelFile& m) {
   out += "\n]";
   if (!m.engine.empty()) {
     Json e = Json::array();
-    for (const EngineOverhead& o : m.engine)
-      e.push_back({{"model", o.model},
-                   {"weights", o.weights},
-                   {"step_ns", o.step_ns},
-                   {"decode_step_ns", o.decode_step_ns},
-                   {"per_seq_ns", o.per_seq_ns},
-                   {"per_token_ns", o.per_token_ns},
-                   {"decode_per_row_ns", o.decode_per_row_ns},
-                   {"per_active_expert_ns", o.per_active_expert_ns},
-                   {"expert_tile_rows", o.expert_tile_rows},
-                   {"graph_buckets", o.graph_buckets},
-                   {"prefill_attention", o.prefill_attention},
-                   {"decode_attention", o.decode_attention},
-                   {"prefill_ffn", o.prefill_ffn},
-                   {"decode_ffn", o.decode_ffn},
-                   {"steps", o.steps},
-                   {"heldout", {{"median", o.heldout_median}, {"p95", o.heldout_p95}}}});
+    for (const EngineOverhead& o : m.engine) {
+      Json entry = {{"model", o.model},
+                    {"weights", o.weights},
+                    {"step_ns", o.step_ns},
+                    {"decode_step_ns", o.decode_step_ns},
+                    {"per_seq_ns", o.per_seq_ns},
+                    {"per_token_ns", o.per_token_ns},
+                    {"decode_per_row_ns", o.decode_per_row_ns},
+                    {"per_active_expert_ns", o.per_active_expert_ns},
+                    {"expert_tile_rows", o.expert_tile_rows},
+                    {"graph_buckets", o.graph_buckets},
+                    {"prefill_attention", o.prefill_attention},
+                    {"decode_attention", o.decode_attention},
+                    {"prefill_ffn", o.prefill_ffn},
+                    {"decode_ffn", o.decode_ffn},
+                    {"steps", o.steps},
+                    {"heldout", {{"median", o.heldout_median}, {"p95", o.heldout_p95}}}};
+      const EngineOverhead::AttentionLaunch& a = o.attention_launch;
+      if (!a.kv_bounds.empty()) {
+        entry["per_attention_token_ns"] = o.per_attention_token_ns;
+        entry["decode_only_attention"] = o.decode_only_attention;
+        entry["attention_launch"] = {{"kv_bounds", a.kv_bounds},
+                                     {"chunk", a.chunk},
+                                     {"ctas_per_chunk", a.ctas_per_chunk},
+                                     {"slots", a.slots},
+                                     {"cta_overhead_tokens", a.cta_overhead_tokens},
+                                     {"rate_cap", a.rate_cap}};
+      }
+      e.push_back(entry);
+    }
     out += ",\n\"engine\":" + e.dump();
   }
   out += "}";
@@ -956,6 +969,52 @@ ModelFile read_model(const std::string& file) {
             b.at(k).fail("expected ascending batch sizes from 1, got " + std::to_string(rows));
           o.graph_buckets.push_back(static_cast<int>(rows));
         }
+      }
+      if (n.has("attention_launch")) {
+        // The engine's decode attention launch (EngineOverhead::AttentionLaunch): a chunk
+        // per graph bucket and KV bound.
+        const Node a = n.at("attention_launch");
+        EngineOverhead::AttentionLaunch& l = o.attention_launch;
+        const Node bounds = a.at("kv_bounds");
+        for (size_t k = 0; k < bounds.size(); ++k) {
+          const int64_t x = bounds.at(k).integer();
+          if (x < 1 || x > 1 << 24 || (k > 0 && x <= l.kv_bounds.back()))
+            bounds.at(k).fail("expected ascending KV lengths from 1, got " + std::to_string(x));
+          l.kv_bounds.push_back(static_cast<int>(x));
+        }
+        const Node chunks = a.at("chunk");
+        if (l.kv_bounds.empty() || chunks.size() != o.graph_buckets.size())
+          chunks.fail("expected a row of chunks per graph bucket (" +
+                      std::to_string(o.graph_buckets.size()) + ") and at least one KV bound");
+        for (size_t r = 0; r < chunks.size(); ++r) {
+          const Node row = chunks.at(r);
+          if (row.size() != l.kv_bounds.size())
+            row.fail("expected a chunk per KV bound (" + std::to_string(l.kv_bounds.size()) +
+                     "), got " + std::to_string(row.size()));
+          std::vector<int> v;
+          for (size_t b = 0; b < row.size(); ++b) {
+            const int64_t x = row.at(b).integer();
+            if (x < 1 || x > 1 << 24)
+              row.at(b).fail("expected a chunk of 1 or more tokens, got " + std::to_string(x));
+            v.push_back(static_cast<int>(x));
+          }
+          l.chunk.push_back(std::move(v));
+        }
+        auto positive = [&](const char* key, int64_t lo) {
+          const int64_t x = a.at(key).integer();
+          if (x < lo || x > 1 << 20)
+            a.at(key).fail("expected at least " + std::to_string(lo) + ", got " +
+                           std::to_string(x));
+          return static_cast<int>(x);
+        };
+        l.ctas_per_chunk = positive("ctas_per_chunk", 1);
+        l.slots = positive("slots", 1);
+        l.cta_overhead_tokens = positive("cta_overhead_tokens", 0);
+        l.rate_cap = a.at("rate_cap").non_negative();
+        if (l.rate_cap < 1)
+          a.at("rate_cap").fail("expected 1 or more, got " + std::to_string(l.rate_cap));
+        o.per_attention_token_ns = n.at("per_attention_token_ns").non_negative();
+        o.decode_only_attention = n.at("decode_only_attention").non_negative();
       }
       o.prefill_attention = n.at("prefill_attention").non_negative();
       o.decode_attention = n.at("decode_attention").non_negative();

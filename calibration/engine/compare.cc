@@ -146,6 +146,7 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
     c.breakdown_steps += !s.parts_ns.empty();
   }
   c.measured_ns = period_ns;
+  const std::vector<std::vector<int32_t>> lengths = step_decode_lengths(run);
   for (const auto& [label, model] : models) {
     ModelComparison mc;
     mc.model = label;
@@ -156,7 +157,9 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
     double launch = 0, host = 0;
     for (size_t i = 0; i < run.steps.size(); ++i) {
       const StepRecord& s = run.steps[i];
-      const StepCost cost = costs.cost(step_batch(s));
+      StepBatch batch = step_batch(s);
+      batch.decode_lengths = lengths[i];
+      const StepCost cost = costs.cost(batch);
       predicted.push_back(static_cast<double>(cost.total.ns()));
       mc.attention_ns.push_back(
           static_cast<double>((cost.prefill_attention + cost.decode_attention).ns()));

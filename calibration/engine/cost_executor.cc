@@ -34,6 +34,35 @@ StepBatch step_batch(const StepRecord& step) {
   return b;
 }
 
+std::vector<std::vector<int32_t>> step_decode_lengths(const EngineRun& run) {
+  std::vector<std::vector<int32_t>> out(run.steps.size());
+  for (const RequestLog& r : run.requests) {
+    int64_t token = 0;
+    for (const auto& [first, count] : r.token_steps)
+      for (int64_t s = first; s < first + count; ++s)
+        if (++token >= 2 && s >= 0 && s < static_cast<int64_t>(out.size()))
+          out[static_cast<size_t>(s)].push_back(static_cast<int32_t>(r.input_tokens + token - 1));
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    const StepRecord& s = run.steps[i];
+    std::vector<int32_t>& l = out[i];
+    int64_t sum = 0;
+    for (int32_t x : l) sum += x;
+    const int32_t longest = l.empty() ? 0 : *std::max_element(l.begin(), l.end());
+    if (static_cast<int32_t>(l.size()) != s.decode_seqs || sum != s.decode_context ||
+        longest != s.decode_kv_max)
+      l.clear();
+  }
+  return out;
+}
+
+std::vector<int32_t> step_decode_lengths(const StepPlan& plan) {
+  std::vector<int32_t> l;
+  l.reserve(plan.decode.size());
+  for (const DecodeSeq& d : plan.decode) l.push_back(d.kv_len + 1);
+  return l;
+}
+
 CostModelExecutor::CostModelExecutor(const ModelSpec& model, const GpuSpec& gpu,
                                      const ClusterSpec& cluster, const CostModel& cost_model,
                                      ExecutorCapacity capacity, int64_t host_ns)
@@ -45,7 +74,10 @@ CostModelExecutor::CostModelExecutor(const ModelSpec& model, const GpuSpec& gpu,
       host_ns_(host_ns) {}
 
 StepTiming CostModelExecutor::execute(const StepPlan& plan) {
-  const StepCost c = costs_.cost(step_batch(plan));
+  const std::vector<int32_t> lengths = step_decode_lengths(plan);
+  StepBatch b = step_batch(plan);
+  b.decode_lengths = lengths;
+  const StepCost c = costs_.cost(b);
   StepTiming t;
   t.gpu_ns = c.total.ns();
   t.wall_ns = t.gpu_ns + host_ns_;

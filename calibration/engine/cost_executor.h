@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "calibration/engine/run_log.h"
 #include "calibration/engine/step.h"
@@ -21,6 +22,14 @@ namespace quadrant::engine {
 // decode sequences with the KV they attend.
 StepBatch step_batch(const StepPlan& plan);
 StepBatch step_batch(const StepRecord& step);
+
+// Each step's decode sequences' KV tokens attended, in the requests' id order, rebuilt from
+// the requests' token steps (the token numbered j >= 2 of a request of P prompt tokens
+// attends P + j - 1); a step whose rebuilt lengths disagree with its logged count, sum or
+// longest gets none. Index: the step's index in run.steps.
+std::vector<std::vector<int32_t>> step_decode_lengths(const EngineRun& run);
+// The plan's decode sequences' KV tokens attended (kv_len + 1), in plan order.
+std::vector<int32_t> step_decode_lengths(const StepPlan& plan);
 
 class CostModelExecutor : public StepExecutor {
  public:

@@ -5,12 +5,13 @@
 #include <cmath>
 
 #include "calibration/engine/cost_executor.h"
+#include "kernels/plan/dispatch.h"
 #include "sim/core/error.h"
 
 namespace quadrant::engine {
 namespace {
 
-constexpr int kCoefficients = 10;
+constexpr int kCoefficients = 12;
 // The factors held near 1 by the prior: prefill attention, decode attention, prefill FFN
 // (the decode FFN's factor is free: the decode-only steps pin it, or the row and expert
 // terms replace it).
@@ -20,8 +21,12 @@ constexpr int kPriored[] = {6, 7, 8};
 Eigen::Matrix<double, kCoefficients, 1> columns(const EngineStep& s) {
   Eigen::Matrix<double, kCoefficients, 1> x;
   const double p = s.prefill ? 1 : 0, d = 1 - p;
+  // A decode-only step priced by its attention launch has its own decode attention factor
+  // (column 11), free of the prior; otherwise decode attention is column 7 in every step.
+  const double own = s.attention_launch ? d : 0;
   x << p, d, p * s.seqs, p * s.tokens, d * s.rows, d * s.expert_reads, s.prefill_attention_ns,
-      s.decode_attention_ns, s.prefill_ffn_ns, s.decode_ffn_ns;
+      (1 - own) * s.decode_attention_ns, s.prefill_ffn_ns, s.decode_ffn_ns, d * s.attention_tokens,
+      own * s.decode_attention_ns;
   return x;
 }
 
@@ -37,6 +42,8 @@ EngineOverhead from_coefficients(const Eigen::VectorXd& c) {
   o.decode_attention = c(7);
   o.prefill_ffn = c(8);
   o.decode_ffn = c(9);
+  o.per_attention_token_ns = c(10);
+  o.decode_only_attention = c(11);
   return o;
 }
 
@@ -152,6 +159,39 @@ RelativeError errors(const std::vector<double>& predicted, const std::vector<Eng
 
 }  // namespace
 
+EngineOverhead::AttentionLaunch quadrant_engine_attention_launch(const ModelSpec& model,
+                                                                 const std::vector<int>& buckets,
+                                                                 int sm_count) {
+  namespace kp = kernels::plan;
+  const AttentionSpec& a = model.attention;
+  if (a.kind == AttentionKind::kMla || a.num_kv_heads < 1 || a.num_heads % a.num_kv_heads != 0)
+    throw InputError(
+        "", "model.attention",
+        "expected GQA attention for quadrant-engine's decode attention launch, got " + model.name);
+  if (sm_count < 1) throw InputError("", "sm_count", "expected the GPU's SM count, got none");
+  EngineOverhead::AttentionLaunch l;
+  for (int bound = 1024; bound <= 256 * 1024; bound *= 2) l.kv_bounds.push_back(bound);
+  const bool fp8 = false;  // quadrant-engine keeps its KV cache in BF16
+  int heads_per_cta = 1;
+  bool tensor_cores = false;
+  for (int rows : buckets) {
+    std::vector<int> row;
+    for (int bound : l.kv_bounds) {
+      const kp::DecodeSplit s = kp::decode_attention_split(rows, a.num_heads, a.num_kv_heads,
+                                                           a.head_dim, fp8, bound, sm_count);
+      row.push_back(s.chunk);
+      heads_per_cta = s.heads_per_cta;
+      tensor_cores = s.tensor_cores;
+    }
+    l.chunk.push_back(std::move(row));
+  }
+  l.ctas_per_chunk = a.num_heads / heads_per_cta;
+  l.slots = sm_count * kp::decode_ctas_per_sm(tensor_cores, fp8, heads_per_cta);
+  l.cta_overhead_tokens =
+      static_cast<int>(std::lround(kp::kDecodeCtaOverheadBytes / (2.0 * a.head_dim * 2)));
+  return l;
+}
+
 std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& kernels,
                                      const EngineOverhead& shape, std::string* target) {
   bool timed = !run.steps.empty();
@@ -159,6 +199,7 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
   if (target)
     *target = timed ? "launch to launch (step wall time + host gap after it)" : "GPU time";
   std::vector<EngineStep> out;
+  const std::vector<std::vector<int32_t>> lengths = step_decode_lengths(run);
   for (size_t i = 0; i < run.steps.size(); ++i) {
     const StepRecord& s = run.steps[i];
     if (!s.parts_ns.empty()) continue;  // eager, instrumented steps
@@ -174,7 +215,16 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
     if (!e.prefill) {
       const int64_t rows = graph_rows(shape, b.decode.num_seqs);
       e.rows = static_cast<double>(rows);
-      e.expert_reads = expected_expert_reads(shape, kernels.model(), rows);
+      e.expert_reads = expected_expert_reads(shape, kernels.model(), b.decode.num_seqs, rows);
+      e.attention_launch = !shape.attention_launch.kv_bounds.empty();
+      if (!lengths[i].empty()) {
+        e.attention_tokens = decode_attention_makespan(shape, rows, lengths[i]);
+      } else if (b.decode.num_seqs > 0) {  // as StepCostModel does: alike, of the mean
+        const std::vector<int32_t> alike(
+            static_cast<size_t>(b.decode.num_seqs),
+            static_cast<int32_t>(b.decode.context_tokens / b.decode.num_seqs));
+        e.attention_tokens = decode_attention_makespan(shape, rows, alike);
+      }
     }
     const StepCost c = kernels.cost(b);
     e.prefill_attention_ns = static_cast<double>(c.prefill_attention.ns());
@@ -190,10 +240,11 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
 double predict_step_ns(const EngineOverhead& o, const EngineStep& s) {
   const double fixed = s.prefill ? o.step_ns + o.per_seq_ns * s.seqs + o.per_token_ns * s.tokens
                                  : o.decode_step_ns + o.decode_per_row_ns * s.rows +
-                                       o.per_active_expert_ns * s.expert_reads;
-  return fixed + o.prefill_attention * s.prefill_attention_ns +
-         o.decode_attention * s.decode_attention_ns + o.prefill_ffn * s.prefill_ffn_ns +
-         o.decode_ffn * s.decode_ffn_ns + s.rest_ns;
+                                       o.per_active_expert_ns * s.expert_reads +
+                                       o.per_attention_token_ns * s.attention_tokens;
+  const double da = !s.prefill && s.attention_launch ? o.decode_only_attention : o.decode_attention;
+  return fixed + o.prefill_attention * s.prefill_attention_ns + da * s.decode_attention_ns +
+         o.prefill_ffn * s.prefill_ffn_ns + o.decode_ffn * s.decode_ffn_ns + s.rest_ns;
 }
 
 EngineFit fit_engine_overhead(const std::vector<EngineStep>& steps, int folds,

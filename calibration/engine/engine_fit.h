@@ -6,14 +6,19 @@
 //
 //   with prefill:  step + seq * S + token * N
 //                  + pa * prefill_attention + da * decode_attention + pf * ffn
-//   decode only:   decode_step + row * R + expert * X(R) + da * decode_attention + df * ffn
+//   decode only:   decode_step + row * R + expert * X(R) + token * A(R, lengths)
+//                  + dg * decode_attention + df * ffn    (dg: da without a launch table)
 //
 // (ns; kernel model terms in ns). S: sequences in the step, N: tokens in it. A decode-only
 // step is a CUDA-graph replay: R is its decode count padded up to the engine's next graph
 // bucket (padded rows cost compute), X(R) the expert weight reads R rows are expected to
 // cause in a MoE layer: the experts they touch (expected_active_experts), or with
 // expert_tile_rows the row tiles the experts get (expected_expert_tiles: quadrant-engine's
-// decode GEMM reads an expert's weights once per 16-row tile). Every coefficient >= 0 (non-negative
+// decode GEMM reads an expert's weights once per 16-row tile), the graph's padding rows
+// routed alike (expected_expert_reads); A the makespan in token times of the decode
+// attention as the engine launches it for R rows and the sequences' KV lengths (its
+// split-KV chunk per graph bucket and KV bound: EngineOverhead::AttentionLaunch, given in
+// the shape; none: A = 0). Every coefficient >= 0 (non-negative
 // least squares on relative residuals, so every step weighs the same whatever its length;
 // a weak prior at 1 on the factors pa, da, pf that short prompts may not pin). The
 // measured time is launch to launch (the step plus the host gap after it) where the log
@@ -40,6 +45,8 @@ struct EngineStep {
   bool prefill = false;  // it carries prefill chunks (else decode only)
   double seqs = 0, tokens = 0;
   double rows = 0, expert_reads = 0;  // decode only: graph rows R and X(R)
+  double attention_tokens = 0;        // decode only: decode_attention_makespan, token times
+  bool attention_launch = false;      // priced by the launch (its own decode attention factor)
   int run = 0;                        // which run (log) it came from: the by-run error
   double prefill_attention_ns = 0, decode_attention_ns = 0;
   double prefill_ffn_ns = 0, decode_ffn_ns = 0;  // the step's FFN, by its phase
@@ -49,9 +56,22 @@ struct EngineStep {
 // The steps of a run as the fit sees them, priced by `kernels` (a StepCostModel whose
 // cost model has no engine section); decode-only steps padded to `shape.graph_buckets`
 // (the engine's CUDA-graph batch sizes, ascending; empty: none), their expert reads by
-// `shape.expert_tile_rows` (0: active experts). `target` says which time was measured.
+// `shape.expert_tile_rows` (0: active experts), their decode attention launch by
+// `shape.attention_launch` (the lengths rebuilt from the requests: step_decode_lengths).
+// `target` says which time was measured.
 std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& kernels,
                                      const EngineOverhead& shape, std::string* target = nullptr);
+
+// quadrant-engine's decode attention launch for a decode-only step of each of `buckets`
+// rows (its graphs): kernels/plan's split-KV chunk (decode_attention_split, BF16 KV, as the
+// executor calls it with the bucket and the KV bound), at the bounds the engine captures
+// graphs for (1024 tokens doubled; the engine's last bound is its max_model_len, here the
+// doubling goes on to 256k), the CTAs of a chunk (query-head groups), the resident CTAs
+// of `sm_count` SMs and a CTA's fixed cost in token times (kDecodeCtaOverheadBytes over a
+// token's K and V bytes). Throws InputError for a model without GQA attention.
+EngineOverhead::AttentionLaunch quadrant_engine_attention_launch(const ModelSpec& model,
+                                                                 const std::vector<int>& buckets,
+                                                                 int sm_count);
 
 struct EngineFit {
   EngineOverhead overhead;  // graph_buckets, expert_tile_rows left to the caller (engine_steps')

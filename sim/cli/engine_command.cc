@@ -95,6 +95,8 @@ struct CalibrateEngineOptions {
   std::string scenario, model, out;
   std::string graph_buckets = "quadrant-engine";
   std::string expert_tile_rows = "auto";
+  std::string attention_launch = "quadrant-engine";
+  std::string rate_cap = "auto";
   int folds = 5;
 };
 
@@ -218,6 +220,13 @@ void add_calibrate_engine_command(CLI::App* cal) {
                   "an expert's weights read once per tile of this many rows of the engine's "
                   "decode MoE GEMM, 0: once per active expert; auto (default): 0 or 16 "
                   "(quadrant-engine's tile), whichever predicts each run better from the others");
+  cmd->add_option("--attention-launch", opts->attention_launch,
+                  "the engine's decode attention launch (split-KV chunks per graph bucket and KV "
+                  "bound) priced by its makespan: quadrant-engine (default) or none");
+  cmd->add_option("--attention-rate-cap", opts->rate_cap,
+                  "how much faster one decode attention CTA streams when fewer share the GPU "
+                  "(>= 1); auto (default): 1, 2 or 3, whichever predicts each run better from "
+                  "the others");
   cmd->callback([opts] {
     std::vector<engine::EngineRun> runs;
     std::string scenario_path = opts->scenario;
@@ -258,6 +267,20 @@ void add_calibrate_engine_command(CLI::App* cal) {
     EngineOverhead shape;  // what the engine's decode steps compute: graph rows, tiles
     shape.graph_buckets =
         parse_graph_buckets(opts->graph_buckets, sc.serving.colocated.max_batch_size);
+    if (opts->attention_launch == "quadrant-engine") {
+      if (shape.graph_buckets.empty())
+        throw InputError("", "--attention-launch",
+                         "quadrant-engine's decode attention launch needs its graph buckets");
+      if (file.sm_count < 1)
+        throw InputError(model_file, "sm_count",
+                         "expected the GPU's SM count (the engine's decode attention launch "
+                         "depends on it), got none");
+      shape.attention_launch =
+          engine::quadrant_engine_attention_launch(sc.model, shape.graph_buckets, file.sm_count);
+    } else if (opts->attention_launch != "none") {
+      throw InputError("", "--attention-launch",
+                       "expected quadrant-engine or none, got '" + opts->attention_launch + "'");
+    }
     std::vector<int> tiles;  // the candidates
     if (opts->expert_tile_rows == "auto") {
       tiles = {0, engine::kQuadrantEngineExpertTileRows};
@@ -274,40 +297,63 @@ void add_calibrate_engine_command(CLI::App* cal) {
                          "expected auto, 0 or rows per tile, got '" + opts->expert_tile_rows + "'");
       tiles = {t};
     }
-    std::string target;
-    engine::EngineFit fit;
-    double best = -1;
-    for (int t : tiles) {
-      shape.expert_tile_rows = t;
-      std::vector<engine::EngineStep> steps;
-      for (size_t r = 0; r < runs.size(); ++r) {
-        std::vector<engine::EngineStep> s = engine::engine_steps(runs[r], costs, shape, &target);
-        for (engine::EngineStep& step : s) step.run = static_cast<int>(r);
-        steps.insert(steps.end(), s.begin(), s.end());
-      }
-      engine::EngineFit f = engine::fit_engine_overhead(steps, opts->folds);
-      // Each run predicted by a fit on the others: median and P95 averaged over the runs
-      // (the k-fold error with one run); the first candidate (active experts) stays unless
-      // the other is better by more than 0.1 point (the fit cases may not reach the rows
-      // where the two differ).
-      double score = 0;
-      int n = 0;
-      for (const engine::RelativeError& e : f.by_run)
-        if (e.count > 0) score += e.median + e.p95, ++n;
-      score = n > 0 ? score / n : f.heldout.median + f.heldout.p95;
-      if (tiles.size() > 1)
-        std::printf(
-            "expert reads per %s: runs predicted from the others, (median + P95) / 2 "
-            "%.2f%%\n",
-            t > 0 ? (std::to_string(t) + "-row tile").c_str() : "active expert", 50 * score);
-      if (best < 0 || score < best - 2e-3) {
-        best = score;
-        fit = f;
-        fit.overhead.expert_tile_rows = t;
+    std::vector<double> caps = {1};  // the candidates of the attention launch's rate cap
+    if (!shape.attention_launch.kv_bounds.empty()) {
+      if (opts->rate_cap == "auto") {
+        caps = {1, 2, 3};
+      } else {
+        size_t used = 0;
+        double c = 0;
+        try {
+          c = std::stod(opts->rate_cap, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != opts->rate_cap.size() || !(c >= 1) || c > 1e3)
+          throw InputError("", "--attention-rate-cap",
+                           "expected auto or a factor >= 1, got '" + opts->rate_cap + "'");
+        caps = {c};
       }
     }
+    std::string target;
+    engine::EngineFit fit;
+    double best = -1, best_cap = 1;
+    for (int t : tiles)
+      for (double cap : caps) {
+        shape.expert_tile_rows = t;
+        shape.attention_launch.rate_cap = cap;
+        std::vector<engine::EngineStep> steps;
+        for (size_t r = 0; r < runs.size(); ++r) {
+          std::vector<engine::EngineStep> s = engine::engine_steps(runs[r], costs, shape, &target);
+          for (engine::EngineStep& step : s) step.run = static_cast<int>(r);
+          steps.insert(steps.end(), s.begin(), s.end());
+        }
+        engine::EngineFit f = engine::fit_engine_overhead(steps, opts->folds);
+        // Each run predicted by a fit on the others: median and P95 averaged over the runs
+        // (the k-fold error with one run); the first candidate (active experts) stays unless
+        // the other is better by more than 0.1 point (the fit cases may not reach the rows
+        // where the two differ).
+        double score = 0;
+        int n = 0;
+        for (const engine::RelativeError& e : f.by_run)
+          if (e.count > 0) score += e.median + e.p95, ++n;
+        score = n > 0 ? score / n : f.heldout.median + f.heldout.p95;
+        if (tiles.size() * caps.size() > 1)
+          std::printf(
+              "expert reads per %s, attention rate cap %g: runs predicted from the others, "
+              "(median + P95) / 2 %.2f%%\n",
+              t > 0 ? (std::to_string(t) + "-row tile").c_str() : "active expert", cap, 50 * score);
+        if (best < 0 || score < best - 2e-3) {
+          best = score;
+          fit = f;
+          fit.overhead.expert_tile_rows = t;
+          best_cap = cap;
+        }
+      }
     shape.expert_tile_rows = fit.overhead.expert_tile_rows;
+    shape.attention_launch.rate_cap = best_cap;
     fit.overhead.graph_buckets = shape.graph_buckets;
+    fit.overhead.attention_launch = shape.attention_launch;
     fit.overhead.model = sc.model.name;
     fit.overhead.weights = weights;
     file.engine = kernels_only.engine;
@@ -327,6 +373,14 @@ void add_calibrate_engine_command(CLI::App* cal) {
         o.expert_tile_rows > 0
             ? ("expert tile of " + std::to_string(o.expert_tile_rows) + " rows").c_str()
             : "active expert");
+    if (!o.attention_launch.kv_bounds.empty())
+      std::printf(
+          "  decode-only step's decode attention launch: %.2f ns per token time of its "
+          "makespan (%d CTAs a chunk on %d slots, %d token times a CTA's fixed cost, "
+          "rate cap %g), x kernel model %.3f\n",
+          o.per_attention_token_ns, o.attention_launch.ctas_per_chunk, o.attention_launch.slots,
+          o.attention_launch.cta_overhead_tokens, o.attention_launch.rate_cap,
+          o.decode_only_attention);
     std::printf(
         "  x kernel model: prefill attention %.3f, decode attention %.3f, prefill FFN "
         "%.3f, decode FFN %.3f\n",

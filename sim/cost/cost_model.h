@@ -58,6 +58,26 @@ struct EngineOverhead {
   double decode_per_row_ns = 0, per_active_expert_ns = 0;
   int expert_tile_rows = 0;
   std::vector<int> graph_buckets;  // ascending
+  // A decode-only step's decode attention as the engine launches it (split-KV): each
+  // sequence's KV is cut into chunks of `chunk[r][b]` tokens, r the graph bucket's index
+  // (the step's rows), b the first of `kv_bounds` at or above the longest KV length (the
+  // engine captures its graphs per bound and picks the split for it); every chunk is
+  // `ctas_per_chunk` CTAs (query-head groups) of chunk + `cta_overhead_tokens` token
+  // times each, started in launch order on `slots` resident CTAs; they share the memory
+  // bandwidth: `active` CTAs each progress at min(rate_cap, slots / active) tokens per
+  // token time (a token time: one token of one CTA with every slot busy; rate_cap: how
+  // much faster a CTA streams when fewer share the GPU). The step pays
+  // per_attention_token_ns per token time of that schedule's makespan (all layers), and
+  // its kernel model's decode attention times decode_only_attention (not
+  // decode_attention). Empty (no kv_bounds): no such term. decode_attention_makespan().
+  struct AttentionLaunch {
+    std::vector<int> kv_bounds;           // ascending
+    std::vector<std::vector<int>> chunk;  // [graph bucket][kv bound], tokens
+    int ctas_per_chunk = 1, slots = 1, cta_overhead_tokens = 0;
+    double rate_cap = 1;
+  } attention_launch;
+  double per_attention_token_ns = 0;
+  double decode_only_attention = 1;  // with attention_launch (else decode_attention applies)
   double prefill_attention = 1, decode_attention = 1, prefill_ffn = 1, decode_ffn = 1;
   // The fit: steps it saw and its held-out |predicted / measured - 1|.
   int steps = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "sim/core/error.h"
 #include "sim/cost/af_pipeline.h"
@@ -60,9 +61,74 @@ double expected_expert_tiles(const ModelSpec& model, int64_t tokens, int tile_ro
   return experts * tiles;
 }
 
-double expected_expert_reads(const EngineOverhead& engine, const ModelSpec& model, int64_t rows) {
-  return engine.expert_tile_rows > 0 ? expected_expert_tiles(model, rows, engine.expert_tile_rows)
-                                     : expected_active_experts(model, rows);
+double expected_expert_reads(const EngineOverhead& engine, const ModelSpec& model, int64_t seqs,
+                             int64_t rows) {
+  const int64_t pad = std::max<int64_t>(0, rows - seqs);
+  if (pad == 0 || model.ffn.kind != FfnKind::kMoe || model.ffn.num_experts <= 0)
+    return engine.expert_tile_rows > 0 ? expected_expert_tiles(model, rows, engine.expert_tile_rows)
+                                       : expected_active_experts(model, rows);
+  // The padding rows are one token's choice: as one more sequence for the active experts.
+  if (engine.expert_tile_rows <= 0) return expected_active_experts(model, seqs + 1);
+  // Tiles: the top_k experts the padding picked get all `pad` rows besides their
+  // Binomial(seqs, k / E) share; the others their share alone.
+  const double experts = model.ffn.num_experts;
+  const double k = std::min<double>(model.ffn.top_k, experts);
+  const double p = k / experts;
+  const int64_t t = engine.expert_tile_rows;
+  auto ceil_div = [t](int64_t x) { return static_cast<double>((x + t - 1) / t); };
+  if (p >= 1) return experts * ceil_div(seqs + pad);
+  const double n = static_cast<double>(seqs);
+  double pmf = std::pow(1 - p, n), plain = 0, padded = 0;
+  for (int64_t c = 0; c <= seqs; ++c) {
+    plain += pmf * ceil_div(c);
+    padded += pmf * ceil_div(c + pad);
+    pmf *= (n - static_cast<double>(c)) / static_cast<double>(c + 1) * p / (1 - p);
+  }
+  return (experts - k) * plain + k * padded;
+}
+
+double decode_attention_makespan(const EngineOverhead& engine, int64_t rows,
+                                 std::span<const int32_t> lengths) {
+  const EngineOverhead::AttentionLaunch& a = engine.attention_launch;
+  if (a.kv_bounds.empty() || lengths.empty() || engine.graph_buckets.empty()) return 0;
+  const auto row_it =
+      std::lower_bound(engine.graph_buckets.begin(), engine.graph_buckets.end(), rows);
+  const size_t r = std::min<size_t>(static_cast<size_t>(row_it - engine.graph_buckets.begin()),
+                                    engine.graph_buckets.size() - 1);
+  const int32_t longest = *std::max_element(lengths.begin(), lengths.end());
+  const auto bound_it = std::lower_bound(a.kv_bounds.begin(), a.kv_bounds.end(), longest);
+  const size_t b =
+      std::min<size_t>(static_cast<size_t>(bound_it - a.kv_bounds.begin()), a.kv_bounds.size() - 1);
+  if (r >= a.chunk.size() || b >= a.chunk[r].size()) return 0;
+  const int64_t chunk = std::max(1, a.chunk[r][b]);
+  const int64_t overhead = a.cta_overhead_tokens;
+  const size_t slots = static_cast<size_t>(std::max(1, a.slots));
+  const double cap = std::max(1.0, a.rate_cap);
+  // The CTAs in launch order (sequence, head group, chunk), each taking the first free
+  // slot; every active CTA progresses at the same rate, so a CTA ends when the common
+  // progress `done` (token times of one CTA's work) reaches its start's plus its work: a
+  // min-heap of those ends. Between two ends the clock runs (progress) / rate(active).
+  std::vector<double> ends;
+  ends.reserve(slots);
+  double done = 0, clock = 0;
+  auto finish_one = [&]() {
+    const double rate =
+        std::min(cap, static_cast<double>(slots) / static_cast<double>(ends.size()));
+    std::pop_heap(ends.begin(), ends.end(), std::greater<>());
+    clock += (ends.back() - done) / rate;
+    done = ends.back();
+    ends.pop_back();
+  };
+  for (const int32_t length : lengths)
+    for (int h = 0; h < a.ctas_per_chunk; ++h)
+      for (int64_t start = 0; start < length; start += chunk) {
+        if (ends.size() == slots) finish_one();
+        ends.push_back(done +
+                       static_cast<double>(std::min<int64_t>(chunk, length - start) + overhead));
+        std::push_heap(ends.begin(), ends.end(), std::greater<>());
+      }
+  while (!ends.empty()) finish_one();
+  return clock;
 }
 
 StepCostModel::StepCostModel(const ModelSpec& model, const Layout& layout, const GpuSpec& gpu,
@@ -171,9 +237,12 @@ StepCostModel::FfnEntry StepCostModel::ffn_cost(int64_t tokens, Phase phase) con
     // The engine's efficiency per quadrant (EngineOverhead) on its kernels, before any
     // overlap: the dual micro-batch's critical path is of the engine's times.
     const EngineOverhead& o = *engine_;
-    const double ffn = batch.prefill.num_seqs > 0 ? o.prefill_ffn : o.decode_ffn;
+    const bool mixed = batch.prefill.num_seqs > 0;
+    const double ffn = mixed ? o.prefill_ffn : o.decode_ffn;
     c.prefill_attention = c.prefill_attention.scaled(o.prefill_attention);
-    c.decode_attention = c.decode_attention.scaled(o.decode_attention);
+    c.decode_attention = c.decode_attention.scaled(mixed || o.attention_launch.kv_bounds.empty()
+                                                       ? o.decode_attention
+                                                       : o.decode_only_attention);
     c.ffn = c.ffn.scaled(ffn);
     if (dense_ffn != nullptr) *dense_ffn = dense_ffn->scaled(ffn);
   }
@@ -358,7 +427,17 @@ StepCost StepCostModel::cost(const StepBatch& batch) const {
     } else {  // decode only: a graph replay at its bucket's rows
       const int64_t rows = graph_rows(o, batch.decode.num_seqs);
       t = o.decode_step_ns + o.decode_per_row_ns * static_cast<double>(rows) +
-          o.per_active_expert_ns * expected_expert_reads(o, model_, rows);
+          o.per_active_expert_ns * expected_expert_reads(o, model_, batch.decode.num_seqs, rows);
+      if (o.per_attention_token_ns > 0) {
+        if (!batch.decode_lengths.empty()) {
+          t += o.per_attention_token_ns * decode_attention_makespan(o, rows, batch.decode_lengths);
+        } else if (batch.decode.num_seqs > 0) {  // lengths unknown: alike, of the mean
+          const std::vector<int32_t> alike(
+              static_cast<size_t>(batch.decode.num_seqs),
+              static_cast<int32_t>(batch.decode.context_tokens / batch.decode.num_seqs));
+          t += o.per_attention_token_ns * decode_attention_makespan(o, rows, alike);
+        }
+      }
     }
     c.overhead = Duration::nanos(std::llround(t));
   }

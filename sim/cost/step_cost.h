@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ namespace quadrant {
 struct StepBatch {
   BatchShape prefill;
   BatchShape decode;
+  // Each decode sequence's KV tokens attended (as summed in decode.context_tokens), where
+  // the caller knows them; only an engine's decode attention launch term reads them
+  // (EngineOverhead::attention_launch; empty: every sequence of the mean length).
+  std::span<const int32_t> decode_lengths = {};
 };
 
 // How an instance runs its MoE layers beyond the even spread accounting assumes: the
@@ -98,8 +103,19 @@ double expected_active_experts(const ModelSpec& model, int64_t tokens);
 // (each expert's count, as top-k of E picks it uniformly); 0 for a dense model. With one
 // tile for any count (tile_rows >= tokens) it is expected_active_experts.
 double expected_expert_tiles(const ModelSpec& model, int64_t tokens, int tile_rows);
-// The expert weight reads of a decode-only step's engine term: tiles, or active experts.
-double expected_expert_reads(const EngineOverhead& engine, const ModelSpec& model, int64_t rows);
+// The expert weight reads of a decode-only step's engine term: tiles, or active experts,
+// of a graph replay of `rows` rows of which `seqs` are sequences: the rows padding the
+// graph beyond them are alike (one token at one position, no KV) and route alike, so
+// they add one token's top_k experts, and all their rows go to those.
+double expected_expert_reads(const EngineOverhead& engine, const ModelSpec& model, int64_t seqs,
+                             int64_t rows);
+// The makespan, in token times, of one layer's decode attention launch of a decode-only
+// step replayed at `rows` rows (a graph bucket): EngineOverhead::AttentionLaunch's chunks
+// of each sequence (`lengths`, in order) as CTAs in launch order (sequence, head group,
+// chunk), each taking the first free of `slots`, the active ones sharing the bandwidth
+// (each at min(rate_cap, slots / active)). 0 without a launch table or sequences.
+double decode_attention_makespan(const EngineOverhead& engine, int64_t rows,
+                                 std::span<const int32_t> lengths);
 
 class StepCostModel {
  public:
@@ -110,6 +126,12 @@ class StepCostModel {
   // Seconds to prefill `tokens` tokens of one sequence from scratch in one step.
   Duration prefill_time(int64_t tokens) const;
   const ModelSpec& model() const { return model_; }
+  // Whether cost() reads StepBatch::decode_lengths (an engine's decode attention launch
+  // term): callers that know the lengths fill them only then.
+  bool reads_decode_lengths() const {
+    return engine_ != nullptr && engine_->per_attention_token_ns > 0 &&
+           !engine_->attention_launch.kv_bounds.empty();
+  }
 
  private:
   // Everything of a step that depends only on its token count (FFN, EP, TP and PP

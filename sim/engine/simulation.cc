@@ -119,6 +119,7 @@ class Simulation {
   RandomStream spec_rng_;
   std::unique_ptr<KvTransfers> transfers_;
   std::vector<ChunkChoice> chunks_;                 // the step being formed
+  std::vector<int32_t> decode_lengths_;             // its decodes' KV, where the cost reads them
   std::vector<std::pair<uint32_t, uint32_t>> due_;  // (slot, epoch) of a decode step
   std::unique_ptr<Router> entry_router_, decode_router_;
   std::vector<InstanceLoad> loads_;
@@ -532,6 +533,18 @@ void Simulation::launch(SimTime now, int inst) {
   b.prefill = pre;
   if (n > 0)
     b.decode = {n, int64_t{n} * q, in.context_tokens + int64_t{n} * (q - 1), in.context_tokens * q};
+  if (n > 0 && !spec && in.costs->reads_decode_lengths()) {
+    // An engine's decode attention launch term prices each sequence's KV length: the
+    // running sequences', brought up to this step without touching them (sync's count).
+    decode_lengths_.clear();
+    for (const uint32_t s : in.running)
+      if (s != Instance::kGone) {
+        const Request& r = slab_[s];
+        decode_lengths_.push_back(
+            static_cast<int32_t>(r.kv_tokens() + (in.decode_step - r.base_step)));
+      }
+    b.decode_lengths = decode_lengths_;
+  }
   StepCost c = in.costs->cost(b);
   if (spec && n > 0) {
     // k draft steps, each draft_cost_ratio of a plain one-token decode step.

@@ -10,7 +10,10 @@
 #include <set>
 #include <stdexcept>
 
+#include "calibration/calibrated_cost_model.h"
 #include "calibration/engine/cost_executor.h"
+#include "calibration/engine/engine_fit.h"
+#include "calibration/fit.h"
 #include "sim/core/error.h"
 #include "sim/cost/roofline_cost_model.h"
 #include "sim/engine/simulation.h"
@@ -170,6 +173,59 @@ TEST(Driver, WithTheCostModelIsTheSimulatorRequestForRequest) {
       EXPECT_FLOAT_EQ(s.e2e_s, static_cast<float>((e.finish - e.arrival).to_seconds()))
           << "rate " << rate << " request " << i;
     }
+  }
+}
+
+// With an engine's decode attention launch term the step cost reads every decoding
+// sequence's KV length: the simulator gathers them from its running set, the driver from
+// its plan. Still the same instance, request for request.
+TEST(Driver, WithTheDecodeLengthsTermIsTheSimulatorRequestForRequest) {
+  Fixture f;
+  calibration::ModelFile file = calibration::read_model("calibration/models/H200.json");
+  file.engine.clear();
+  EngineOverhead o;
+  o.model = f.sc.model.name;
+  o.weights = to_string(f.sc.model.precision.weights);
+  o.decode_step_ns = 2e6;
+  o.graph_buckets = quadrant_engine_graph_buckets(f.sc.serving.colocated.max_batch_size);
+  o.attention_launch = quadrant_engine_attention_launch(f.sc.model, o.graph_buckets, 132);
+  o.per_attention_token_ns = 5000;  // large, so that the lengths move every decode step
+  file.engine = {o};
+  const std::shared_ptr<const CostModel> model = calibration::CalibratedCostModel::from(file);
+  Scenario sc = f.sc;
+  sc.workload.arrival.rate_per_s = 8;
+  const std::vector<TraceRecord> reqs = engine_requests(sc.workload, sc.seed);
+  CostModelExecutor ex(sc.model, *sc.catalog.find("H200"), sc.cluster, *model,
+                       {.kv_blocks = 20000, .block_tokens = 16});
+  ASSERT_TRUE(ex.costs().reads_decode_lengths());
+  VirtualClock clock;
+  const EngineRun run = run_engine(sc, reqs, ex, clock, {});
+  expect_complete(run, reqs);
+  Scenario replay = sc;
+  replay.workload.arrival.process = ArrivalProcess::kTrace;
+  replay.workload.max_requests = 0;
+  replay.serving.colocated.kv_capacity_tokens = int64_t{20000} * 16;
+  SimulationOptions opt;
+  opt.keep_requests = true;
+  opt.replay = &reqs;
+  const SimulationResult sim = simulate(replay, {{"H200", model}}, opt);
+  ASSERT_EQ(sim.requests.size(), reqs.size());
+  EXPECT_EQ(sim.instances.at(0).steps, static_cast<int64_t>(run.steps.size()));
+  // The same step times: with the mean length instead (no lengths) they would differ.
+  int differ = 0;
+  for (const StepRecord& s : run.steps) {
+    const StepBatch mean = step_batch(s);
+    differ += s.prefill.empty() && ex.costs().cost(mean).total.ns() != s.gpu_ns;
+  }
+  EXPECT_GT(differ, 10);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const RequestLog& e = run.requests[i];
+    const RequestRecord& r = sim.requests[i];
+    ASSERT_EQ(r.id, e.id);
+    EXPECT_FLOAT_EQ(r.ttft_s, static_cast<float>((e.first_token - e.arrival).to_seconds()))
+        << "request " << i;
+    EXPECT_FLOAT_EQ(r.e2e_s, static_cast<float>((e.finish - e.arrival).to_seconds()))
+        << "request " << i;
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "calibration/calibrated_cost_model.h"
@@ -130,8 +131,9 @@ TEST(EngineFit, StepCostAppliesTheSectionOfItsModelOnly) {
   StepBatch decode_only;
   decode_only.decode = batch.decode;  // a decode-only step: a graph replay at 48 rows
   EXPECT_EQ(graph_rows(f.truth(), 40), 48);
-  const double experts = 128 * (1 - std::pow(1 - 8.0 / 128, 48));  // Qwen3-30B-A3B: top 8 of 128
-  EXPECT_NEAR(expected_active_experts(f.sc.model, 48), experts, 1e-9);
+  // Qwen3-30B-A3B: top 8 of 128; 40 sequences and 8 padding rows that route alike.
+  const double experts = 128 * (1 - std::pow(1 - 8.0 / 128, 41));
+  EXPECT_NEAR(expected_active_experts(f.sc.model, 41), experts, 1e-9);
   EXPECT_EQ(c.cost(decode_only).overhead.ns(), std::llround(0.7e6 + 30e3 * 48 + 20e3 * experts));
   // Beyond the last bucket, or without buckets, the rows are the sequences.
   EngineOverhead eager = f.truth();
@@ -174,9 +176,150 @@ TEST(EngineFit, ExpectedExpertTilesAreTheBinomialSum) {
   EXPECT_EQ(expected_expert_tiles(f.sc.model, 0, 16), 0);
   // The engine term pays per tile when the section names a tile, else per active expert.
   EngineOverhead o = f.truth();
-  EXPECT_EQ(expected_expert_reads(o, f.sc.model, 48), expected_active_experts(f.sc.model, 48));
+  EXPECT_EQ(expected_expert_reads(o, f.sc.model, 48, 48), expected_active_experts(f.sc.model, 48));
   o.expert_tile_rows = 16;
-  EXPECT_EQ(expected_expert_reads(o, f.sc.model, 48), expected_expert_tiles(f.sc.model, 48, 16));
+  EXPECT_EQ(expected_expert_reads(o, f.sc.model, 48, 48),
+            expected_expert_tiles(f.sc.model, 48, 16));
+}
+
+// A graph replay's padding rows are one token repeated: for the active experts, one more
+// sequence; for tiles, all of them on that token's top_k experts.
+TEST(EngineFit, PaddingRowsRouteAlike) {
+  Fixture f;  // Qwen3-30B-A3B: top 8 of 128
+  EngineOverhead o = f.truth();
+  EXPECT_EQ(expected_expert_reads(o, f.sc.model, 40, 48), expected_active_experts(f.sc.model, 41));
+  EXPECT_LT(expected_expert_reads(o, f.sc.model, 40, 48), expected_active_experts(f.sc.model, 48));
+  // Tiles: a two-expert top-1 model, one sequence and one padding row, tiles of 16: the
+  // padding's expert gets one tile whatever the sequence picks (1), the other expert one
+  // when the sequence picks it (1/2).
+  ModelSpec two = f.sc.model;
+  two.ffn.num_experts = 2;
+  two.ffn.top_k = 1;
+  o.expert_tile_rows = 16;
+  EXPECT_DOUBLE_EQ(expected_expert_reads(o, two, 1, 2), 1.5);
+  // Unpadded, the plain binomial sum; tiles of one row count every row's pick.
+  EXPECT_EQ(expected_expert_reads(o, f.sc.model, 48, 48),
+            expected_expert_tiles(f.sc.model, 48, 16));
+  o.expert_tile_rows = 1;
+  EXPECT_NEAR(expected_expert_reads(o, f.sc.model, 40, 48), 48 * 8, 1e-9);
+  // 17 padding rows on the padding's 8 experts: two 16-row tiles each at least.
+  o.expert_tile_rows = 16;
+  EXPECT_GE(expected_expert_reads(o, f.sc.model, 31, 48), 16.0);
+}
+
+// The decode attention launch's makespan against schedules worked by hand.
+TEST(EngineFit, DecodeAttentionMakespanIsTheLaunchSchedule) {
+  EngineOverhead o;
+  o.graph_buckets = {1, 4};
+  EngineOverhead::AttentionLaunch& a = o.attention_launch;
+  a.kv_bounds = {100, 200};
+  a.chunk = {{50, 100}, {25, 50}};  // [bucket][bound]
+  a.ctas_per_chunk = 2;
+  a.slots = 4;
+  a.cta_overhead_tokens = 10;
+  const std::vector<int32_t> one = {100};
+  // One row, bound 100 (chunk 50): 2 chunks x 2 CTAs of 60 on 4 slots, one wave.
+  EXPECT_DOUBLE_EQ(decode_attention_makespan(o, 1, one), 60);
+  // Longest 101: bound 200 (chunk 100): 2 CTAs of 110 and 2 of 11, one wave.
+  EXPECT_DOUBLE_EQ(decode_attention_makespan(o, 1, std::vector<int32_t>{101}), 110);
+  // Four rows at bound 100 (chunk 25): two sequences of 100 are 16 CTAs of 35, four waves.
+  EXPECT_DOUBLE_EQ(decode_attention_makespan(o, 4, std::vector<int32_t>{100, 100}), 140);
+  // Beyond the last bucket or bound: the last ones.
+  EXPECT_DOUBLE_EQ(decode_attention_makespan(o, 9, std::vector<int32_t>{100, 100}), 140);
+  // Bandwidth shared: one sequence of 150 at bound 200 (chunk 100) is CTAs of 110 and 60
+  // per head group, all four started; with a cap of 2 each streams at min(2, 4 / active):
+  // 1 until the 60s end at 60, then 2, so the 110s' last 50 take 25. Makespan 85.
+  a.rate_cap = 2;
+  EXPECT_DOUBLE_EQ(decode_attention_makespan(o, 1, std::vector<int32_t>{150}), 85);
+  // No launch table, or no sequences: no term.
+  EXPECT_EQ(decode_attention_makespan(o, 1, {}), 0);
+  EXPECT_EQ(decode_attention_makespan(EngineOverhead(), 1, one), 0);
+}
+
+// The launch table is kernels/plan's split-KV choice for the bucket and the bound.
+TEST(EngineFit, QuadrantEngineLaunchIsTheKernelsSplit) {
+  Fixture f;
+  const std::vector<int> buckets = quadrant_engine_graph_buckets(256);
+  const EngineOverhead::AttentionLaunch a =
+      quadrant_engine_attention_launch(f.sc.model, buckets, 132);
+  ASSERT_EQ(a.chunk.size(), buckets.size());
+  EXPECT_EQ(a.kv_bounds.front(), 1024);
+  EXPECT_EQ(a.ctas_per_chunk, 4);  // 32 query heads, 8 a CTA (GQA group of 8)
+  EXPECT_EQ(a.slots, 264);         // 132 SMs x 2 resident mma CTAs
+  EXPECT_EQ(a.cta_overhead_tokens, 384);
+  for (size_t r = 0; r < buckets.size(); ++r)
+    for (size_t b = 0; b < a.kv_bounds.size(); ++b) {
+      EXPECT_GE(a.chunk[r][b], 64);
+      EXPECT_LE(a.chunk[r][b], a.kv_bounds[b]);
+    }
+  // The 64-row graph at the 4096 bound takes 2048-token chunks, the 48- and 80-row ones
+  // 1024 (the split's one-wave preference at 256 of 264 slots).
+  auto chunk = [&](int rows, int bound) {
+    const size_t r = std::find(buckets.begin(), buckets.end(), rows) - buckets.begin();
+    const size_t b = std::find(a.kv_bounds.begin(), a.kv_bounds.end(), bound) - a.kv_bounds.begin();
+    return a.chunk.at(r).at(b);
+  };
+  EXPECT_EQ(chunk(48, 4096), 1024);
+  EXPECT_EQ(chunk(64, 4096), 2048);
+  EXPECT_EQ(chunk(80, 4096), 1024);
+  ModelSpec mla = f.sc.model;
+  mla.attention.kind = AttentionKind::kMla;
+  EXPECT_THROW(quadrant_engine_attention_launch(mla, buckets, 132), InputError);
+}
+
+// The step's lengths: rebuilt from the requests' token steps where they agree with the
+// step's logged count, sum and longest; the cost reads them, or the mean without them.
+TEST(EngineFit, DecodeLengthsFromTheLogAndTheirCost) {
+  Fixture f;
+  EngineRun run;
+  run.steps.resize(3);
+  RequestLog a, b;
+  a.input_tokens = 100;
+  a.token_steps = {{0, 3}};  // tokens 1, 2, 3 at steps 0, 1, 2: 101 and 102 attended
+  b.input_tokens = 50;
+  b.token_steps = {{1, 2}};  // its second token at step 2: 51
+  run.requests = {a, b};
+  run.steps[1].decode_seqs = 1;
+  run.steps[1].decode_context = 101;
+  run.steps[1].decode_kv_max = 101;
+  run.steps[2].decode_seqs = 2;
+  run.steps[2].decode_context = 153;
+  run.steps[2].decode_kv_max = 102;
+  std::vector<std::vector<int32_t>> l = step_decode_lengths(run);
+  EXPECT_TRUE(l[0].empty());
+  EXPECT_EQ(l[1], std::vector<int32_t>({101}));
+  EXPECT_EQ(l[2], std::vector<int32_t>({102, 51}));
+  run.steps[2].decode_context = 154;  // disagrees: none
+  EXPECT_TRUE(step_decode_lengths(run)[2].empty());
+
+  calibration::ModelFile with = f.file;
+  EngineOverhead o = f.truth();
+  o.attention_launch = quadrant_engine_attention_launch(f.sc.model, o.graph_buckets, 132);
+  o.per_attention_token_ns = 1000;
+  o.decode_only_attention = 0.5;
+  with.engine = {o};
+  const auto model = calibration::CalibratedCostModel::from(with);
+  const auto plain = calibration::CalibratedCostModel::from(f.file);
+  const StepCostModel c(f.sc.model, Layout{}, f.gpu, f.sc.cluster, *model);
+  const StepCostModel k(f.sc.model, Layout{}, f.gpu, f.sc.cluster, *plain);
+  EXPECT_TRUE(c.reads_decode_lengths());
+  EXPECT_FALSE(k.reads_decode_lengths());
+  const std::vector<int32_t> spread = {3000, 200, 200, 200};
+  const std::vector<int32_t> alike = {900, 900, 900, 900};
+  StepBatch s;
+  s.decode = {4, 4, 3600, 3600};
+  const StepCost mean = c.cost(s);
+  s.decode_lengths = spread;
+  const StepCost spread_cost = c.cost(s);
+  s.decode_lengths = alike;
+  EXPECT_EQ(c.cost(s).total, mean.total);  // no lengths: alike, of the mean
+  const double rows_experts = 0.7e6 + 30e3 * 4 + 20e3 * expected_active_experts(f.sc.model, 4);
+  EXPECT_EQ(spread_cost.overhead.ns(),
+            std::llround(rows_experts + 1000 * decode_attention_makespan(o, 4, spread)));
+  EXPECT_GT(spread_cost.overhead, mean.overhead);  // the long sequence's chunks bind
+  // Decode-only steps scale the kernel model's decode attention by decode_only_attention.
+  s.decode_lengths = {};
+  EXPECT_EQ(mean.decode_attention, k.cost(s).decode_attention.scaled(0.5));
 }
 
 TEST(EngineFit, TheSectionRoundTripsThroughTheModelFile) {
@@ -195,6 +338,36 @@ TEST(EngineFit, TheSectionRoundTripsThroughTheModelFile) {
   EXPECT_DOUBLE_EQ(back.engine[0].per_active_expert_ns, 20e3);
   EXPECT_EQ(back.engine[0].graph_buckets, f.truth().graph_buckets);
   EXPECT_EQ(back.engine[0].expert_tile_rows, 0);
+  EXPECT_TRUE(back.engine[0].attention_launch.kv_bounds.empty());
+  {
+    calibration::ModelFile launched = with;
+    EngineOverhead& o = launched.engine[0];
+    o.attention_launch = quadrant_engine_attention_launch(f.sc.model, o.graph_buckets, 132);
+    o.attention_launch.rate_cap = 2;
+    o.per_attention_token_ns = 900;
+    o.decode_only_attention = 0.25;
+    const std::string launched_text = calibration::model_to_json(launched);
+    calibration::save_text(path, launched_text);
+    const EngineOverhead r = calibration::read_model(path).engine.at(0);
+    EXPECT_EQ(r.attention_launch.chunk, o.attention_launch.chunk);
+    EXPECT_EQ(r.attention_launch.kv_bounds, o.attention_launch.kv_bounds);
+    EXPECT_EQ(r.attention_launch.slots, 264);
+    EXPECT_DOUBLE_EQ(r.attention_launch.rate_cap, 2);
+    EXPECT_DOUBLE_EQ(r.per_attention_token_ns, 900);
+    EXPECT_DOUBLE_EQ(r.decode_only_attention, 0.25);
+    // A chunk row short of the bounds is named.
+    std::string bad = launched_text;
+    const size_t at = bad.find("\"chunk\":[[");
+    ASSERT_NE(at, std::string::npos);
+    bad.insert(at + 10, "64,");
+    calibration::save_text(path, bad);
+    try {
+      calibration::read_model(path);
+      ADD_FAILURE() << "a chunk row of the wrong length was read";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("chunk per KV bound"), std::string::npos) << e.what();
+    }
+  }
   {
     calibration::ModelFile tiled = with;
     tiled.engine[0].expert_tile_rows = 16;

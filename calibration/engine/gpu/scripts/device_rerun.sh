@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# One device job (issue 11) that re-measures the committed cases on the current kernels,
+# sized for one call of the session's device share (BUDGET seconds of wall time in all;
+# written 2026-12-03, NOT RUN: the three calls for it found no machine):
+#  1. engine_gpu_test (label gpu) and `quadrant-engine check` (pinned routing) of the three
+#     served configurations;
+#  2. per configuration (Qwen3-30B-A3B bf16, w4a8; Mixtral-8x7B fp8): its four cases in one
+#     process, each scenario.json as committed (15 s of arrivals; the Poisson rates at 50% /
+#     85% of the capacity measured before, so that the cases stay comparable run to run);
+#  3. per configuration: the capacity, in one process, over the ascending RATES_<cfg> list
+#     (CAP_WINDOW s of arrivals per rate; quadrant-engine stops after the first rate that
+#     misses the SLO, so the capacity is bracketed by the last two rates it ran);
+#  4. the step benchmark of each configuration, while time is left (each bounded).
+# Every stage re-packs $OUT/all.tar.gz; cases under cases/<case>/, capacity under capacity/.
+#   OUT=out BIN=bin calibration/engine/gpu/scripts/device_rerun.sh
+set -uo pipefail
+OUT=${OUT:-out}
+BIN=${BIN:-bin}
+BUDGET=${BUDGET:-450}
+CAP_WINDOW=${CAP_WINDOW:-10}
+RATES_qwen3_30b_a3b_bf16=${RATES_qwen3_30b_a3b_bf16:-42,43,45}
+RATES_qwen3_30b_a3b_w4a8=${RATES_qwen3_30b_a3b_w4a8:-36,38,40}
+RATES_mixtral_8x7b_fp8=${RATES_mixtral_8x7b_fp8:-17,19,21}
+W=${WORK:-/tmp/engine-rerun}
+. "$(dirname "$0")/device_env.sh"
+rm -rf "$W" && mkdir -p "$W/capacity" "$W/cases" "$W/checks" "$W/bench"
+C=calibration/engine/cases
+CFGS="qwen3-30b-a3b-bf16 qwen3-30b-a3b-w4a8 mixtral-8x7b-fp8"
+left() { echo $((BUDGET - SECONDS)); }
+pack() { cp "$OUT/gpu.txt" "$W/" 2>/dev/null; tar -C "$W" -czf "$OUT/all.tar.gz" .; }
+log() { echo "$*" | tee -a "$W/job.log" >&2; }
+
+log "=== stage 1: engine_gpu_test, checks [$SECONDS s]"
+timeout 60 "$BIN/engine_gpu_test" 2>&1 | tee "$W/checks/engine_gpu_test.log" |
+  grep -E '^\[  |FAILED|rel'
+for cfg in qwen3-30b-a3b:bf16 qwen3-30b-a3b:w4a8 mixtral-8x7b:fp8; do
+  model=${cfg%%:*} fmt=${cfg##*:}
+  timeout 40 "$BIN/quadrant-engine" check \
+    --scenario "calibration/engine/gpu/scenarios/bench-$model.json" --format "$fmt" 2>&1 |
+    tee "$W/checks/check-$model-$fmt.log"
+done
+pack
+
+for cfg in $CFGS; do
+  t=$(left)
+  ((t > 60)) || { log "=== $cfg: cases skipped, $t s left"; continue; }
+  args=()
+  for name in poisson50 poisson85 bursty longctx; do
+    args+=(--case "$C/$cfg-$name")
+    mkdir -p "$W/cases/$cfg-$name" && cp "$C/$cfg-$name/scenario.json" "$W/cases/$cfg-$name/"
+  done
+  log "=== $cfg: cases [$SECONDS s]"
+  timeout "$t" "$BIN/quadrant-engine" serve --drain-limit 30 "${args[@]}" --out "$W/cases" 2>&1 |
+    tee "$W/cases/serve-$cfg.log"
+  pack
+done
+
+for cfg in $CFGS; do
+  t=$(left)
+  ((t > 30)) || { log "=== $cfg: capacity skipped, $t s left"; continue; }
+  var=RATES_${cfg//-/_}
+  log "=== $cfg: capacity over ${!var} req/s [$SECONDS s]"
+  timeout "$t" "$BIN/quadrant-engine" capacity --case "$C/$cfg-poisson85" --rates "${!var}" \
+    --duration "$CAP_WINDOW" --drain-limit 20 --out "$W/capacity" >"$W/capacity/capacity-$cfg.log" 2>&1
+  tail -n +1 "$W/capacity/$cfg-poisson85-capacity.csv" 2>/dev/null | tee -a "$W/job.log"
+  pack
+done
+
+for cfg in qwen3-30b-a3b:bf16 qwen3-30b-a3b:w4a8 mixtral-8x7b:fp8; do
+  t=$(left)
+  ((t > 45)) || { log "=== bench $cfg skipped, $t s left"; continue; }
+  model=${cfg%%:*} fmt=${cfg##*:}
+  log "=== bench $model $fmt [$SECONDS s]"
+  timeout "$((t < 75 ? t : 75))" "$BIN/quadrant-engine" bench \
+    --scenario "calibration/engine/gpu/scenarios/bench-$model.json" --format "$fmt" \
+    --out "$W/bench/bench-$model-$fmt" >"$W/bench/bench-$model-$fmt.log" 2>&1
+  pack
+done
+log "=== done [$SECONDS s]"
+pack
