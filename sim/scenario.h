@@ -147,6 +147,21 @@ struct AfSpec {
   bool operator==(const AfSpec&) const = default;
 };
 
+// A shared KV tier beside the prefilling instances' own caches (Mooncake's store: pooled
+// CPU memory over RDMA): every computed prompt's blocks are written to it (LRU, its
+// capacity in the prefilling pool's blocks), and a prompt whose own instance misses
+// blocks that the tier holds loads them instead of computing them, over the tier's
+// bandwidth (one pipe for the cluster: loads queue behind each other) plus its latency,
+// before its prefill starts. Needs a block prefix cache (PrefixCacheSpec) on the
+// prefilling pool: the tier is found by the same block hashes.
+struct SharedKvTierSpec {
+  Bytes capacity;  // zero: no shared tier
+  BytesPerSec bandwidth = BytesPerSec::giga(50);
+  Duration latency = Duration::micros(20);
+  bool enabled() const { return capacity.value() > 0; }
+  bool operator==(const SharedKvTierSpec&) const = default;
+};
+
 struct PoolSpec {
   std::string gpu;  // catalog key (the attention pool's, with af_disaggregated)
   int instances = 1;
@@ -216,7 +231,8 @@ struct ServingSpec {
   PoolSpec colocated;
   int kv_block_size = 16;              // tokens per paged-KV block
   bool kv_transfer_layerwise = false;  // stream KV per layer, overlapped with prefill
-  double min_kv_fraction = 0.1;        // planner: KV must get at least this share of memory
+  SharedKvTierSpec shared_kv_tier;
+  double min_kv_fraction = 0.1;  // planner: KV must get at least this share of memory
   PrefillRouting prefill_routing = PrefillRouting::kLeastTokens;
   DecodeRouting decode_routing = DecodeRouting::kLeastKv;
   SpeculativeSpec speculative;

@@ -143,6 +143,10 @@ ordered_json metrics_json(const Scenario& s, uint64_t seed, const SimulationResu
                          {"hit_tokens", m.prefix_cache_hit_tokens},
                          {"hit_rate", static_cast<double>(m.prefix_cache_hit_tokens) /
                                           static_cast<double>(m.prefix_cache_prompt_tokens)}};
+  if (s.serving.shared_kv_tier.enabled())  // only with a shared tier
+    j["prefix_cache"]["shared_tier"] = {{"hit_tokens", m.shared_tier_hit_tokens},
+                                        {"loads", m.shared_tier_loads},
+                                        {"load_mean_s", m.shared_tier_load_mean_s}};
   return j;
 }
 

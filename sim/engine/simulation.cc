@@ -41,6 +41,7 @@ enum EventKind : uint8_t {
   kScaleTickEvent,
   kInstanceUpEvent,
   kSampleEvent,
+  kTierLoadedEvent,  // a prompt's blocks loaded from the shared KV tier: it may prefill
 };
 
 constexpr int kPrefillPool = static_cast<int>(PoolKind::kPrefill);
@@ -63,6 +64,7 @@ class Simulation {
   void on_transfer_done(SimTime now, uint32_t slot);
   void on_scale_tick(SimTime now);
   void on_sample(SimTime now);
+  void on_tier_loaded(SimTime now, uint32_t slot);
   // serving rules
   void kick(SimTime now, int inst);
   void decode_tokens(SimTime now, Instance& in, int inst);
@@ -102,6 +104,12 @@ class Simulation {
   std::vector<std::vector<uint64_t>> hashes_;
   std::vector<InstanceLoad> routing_;
   int64_t cache_prompt_tokens_ = 0, cache_hit_tokens_ = 0;
+  // Shared KV tier (serving.shared_kv_tier): its blocks (LRU), when its bandwidth is next
+  // free (loads queue), and its counts.
+  BlockPrefixCache shared_tier_;
+  SimTime tier_free_;
+  int64_t tier_hit_tokens_ = 0, tier_loads_ = 0;
+  Duration tier_load_time_;
   Pool pools_[kPoolKinds];
   BatchFormer formers_[kPoolKinds];
   std::vector<Instance> instances_;
@@ -145,6 +153,12 @@ Simulation::Simulation(const Scenario& s, const CostModels& models, const Simula
       metrics_(s.slo, s.workload.warmup, o.keep_requests, s.workload.scored_until) {
   drain_limit_ = o.drain_limit > Duration::zero() ? o.drain_limit : s.workload.duration * 4;
   kv_bytes_per_token_ = kv_bytes_per_token(s.model);
+  if (s.serving.shared_kv_tier.enabled()) {
+    const PoolSpec& entry = colocated_ ? s.serving.colocated : s.serving.prefill;
+    const Bytes block = kv_bytes_per_token_ * static_cast<double>(entry.prefix_cache.block_tokens);
+    shared_tier_ = BlockPrefixCache(
+        static_cast<int64_t>(std::floor(s.serving.shared_kv_tier.capacity / block)));
+  }
   sample_interval_ =
       max(Duration::millis(1), Duration::nanos(s.workload.duration.ns() / kSeriesPoints));
   auto add_pool = [&](PoolKind kind, const PoolSpec& spec) {
@@ -313,6 +327,9 @@ SimulationResult Simulation::run() {
       case kSampleEvent:
         on_sample(now);
         break;
+      case kTierLoadedEvent:
+        on_tier_loaded(now, e.target);
+        break;
       default:
         QUADRANT_CHECK_MSG(false, "unknown event kind");
     }
@@ -340,6 +357,10 @@ SimulationResult Simulation::run() {
   sum.events = events_;
   sum.prefix_cache_prompt_tokens = cache_prompt_tokens_;
   sum.prefix_cache_hit_tokens = cache_hit_tokens_;
+  sum.shared_tier_hit_tokens = tier_hit_tokens_;
+  sum.shared_tier_loads = tier_loads_;
+  if (tier_loads_ > 0)
+    sum.shared_tier_load_mean_s = tier_load_time_.to_seconds() / static_cast<double>(tier_loads_);
   sum.peak_live_requests = peak_live_;
   // Slots are recycled: the slab holds as many entries as requests were ever in flight.
   sum.live_request_bytes = static_cast<int64_t>(slab_.size() * sizeof(Request));
@@ -425,20 +446,50 @@ void Simulation::on_arrival(SimTime now) {
       // (Requests without hashes, e.g. the planner's probes, keep prefix_hit_rate's.)
       const size_t hit = in.prefix_cache.match(g.hash_ids);
       in.prefix_cache.touch(g.hash_ids, hit);
-      const int64_t cached =
-          std::min<int64_t>(static_cast<int64_t>(hit) * cache_block, g.input_tokens - 1) / block_ *
-          block_;
+      auto whole_blocks = [&](size_t blocks) {
+        return std::min<int64_t>(static_cast<int64_t>(blocks) * cache_block, g.input_tokens - 1) /
+               block_ * block_;
+      };
+      int64_t cached = whole_blocks(hit);
+      // The shared tier: the blocks past the instance's own hit that it holds are loaded
+      // (bytes / its bandwidth, queued behind earlier loads, plus its latency) instead of
+      // computed; the prompt joins the prefill queue when they have landed.
+      Duration load;
+      if (shared_tier_.capacity() > 0) {
+        const size_t shared = shared_tier_.match(g.hash_ids);
+        shared_tier_.touch(g.hash_ids, shared);
+        const int64_t more = shared > hit ? whole_blocks(shared) - cached : 0;
+        if (more > 0) {
+          const SharedKvTierSpec& tier = serving_.shared_kv_tier;
+          const SimTime start = std::max(now, tier_free_);
+          tier_free_ = start + kv_bytes_per_token_ * static_cast<double>(more) / tier.bandwidth;
+          load = tier_free_ + tier.latency - now;
+          cached += more;
+          tier_hit_tokens_ += more;
+          ++tier_loads_;
+          tier_load_time_ += load;
+        }
+      }
       r.prefill_cached = static_cast<int32_t>(cached);
       r.prefill_scheduled = r.prefill_done = r.prefill_cached;
       cache_prompt_tokens_ += g.input_tokens;
       cache_hit_tokens_ += cached;
       if (hashes_.size() <= slot) hashes_.resize(slot + 1);
       hashes_[slot] = std::move(g.hash_ids);
+      if (load > Duration::zero()) {
+        in.outstanding_prefill_tokens += r.prefill_target - r.prefill_cached;
+        refresh_load(in);
+        queue_.push({now + load, EventPhase::kCompletion, kTierLoadedEvent, slot, 0, 0});
+        ++in.tier_loads;
+        inst = -1;  // queued when its blocks land
+      }
     }
-    in.prefill_queue.push_back(slot);
-    in.outstanding_prefill_tokens += r.prefill_target - r.prefill_cached;
-    refresh_load(in);
-    kick(now, inst);
+    if (inst >= 0) {
+      in.prefill_queue.push_back(slot);
+      in.outstanding_prefill_tokens += r.prefill_target - r.prefill_cached;
+      refresh_load(in);
+      kick(now, inst);
+    }
   }
   pending_ = source_.next();
   if (pending_) {
@@ -448,6 +499,14 @@ void Simulation::on_arrival(SimTime now) {
     deadline_ = now + drain_limit_;
     metrics_.close_window();  // the measurement window ends at the last arrival
   }
+}
+
+void Simulation::on_tier_loaded(SimTime now, uint32_t slot) {
+  const int inst = slab_[slot].instance;
+  Instance& in = instances_[static_cast<size_t>(inst)];
+  --in.tier_loads;
+  in.prefill_queue.push_back(slot);
+  kick(now, inst);
 }
 
 // ---- steps ----------------------------------------------------------------------------
@@ -732,6 +791,7 @@ void Simulation::prefill_complete(SimTime now, uint32_t s, int inst) {
   Request& r = slab_[s];
   if (in.prefix_cache.capacity() > 0 && s < hashes_.size() && !hashes_[s].empty()) {
     in.prefix_cache.insert(hashes_[s]);  // the whole prompt's KV now exists here
+    shared_tier_.insert(hashes_[s]);     // and is written to the shared tier (if any)
     hashes_[s].clear();
   }
   if (in.role != Role::kPrefill) {

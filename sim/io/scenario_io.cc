@@ -447,7 +447,19 @@ ServingSpec read_serving(const Reader& r, const ModelSpec& m, const HardwareCata
   }
   s.kv_block_size = as_int(r, "kv_block_size");
   s.kv_transfer_layerwise = r.boolean("kv_transfer_layerwise");
-
+  if (r.has("shared_kv_tier")) {
+    const Reader t = r.object("shared_kv_tier");
+    s.shared_kv_tier.capacity = t.bytes("capacity");
+    s.shared_kv_tier.bandwidth = t.bandwidth("bandwidth");
+    s.shared_kv_tier.latency = t.duration("latency");
+    if (s.shared_kv_tier.enabled() && s.shared_kv_tier.bandwidth.value() <= 0)
+      t.fail("bandwidth", "expected a positive bandwidth beside a capacity, got 0");
+    const PoolSpec& entry = s.mode == ServingMode::kColocated ? s.colocated : s.prefill;
+    if (s.shared_kv_tier.enabled() && entry.prefix_cache.memory_fraction <= 0)
+      t.fail("capacity", std::string("expected a prefix_cache on serving.") +
+                             (s.mode == ServingMode::kColocated ? "colocated" : "prefill") +
+                             " (the tier is found by its block hashes), got none");
+  }
   s.min_kv_fraction = r.number("min_kv_fraction");
   s.prefill_routing = r.choice("prefill_routing", kPrefillRoutingNames);
   s.decode_routing = r.choice("decode_routing", kDecodeRoutingNames);

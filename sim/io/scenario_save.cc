@@ -187,6 +187,10 @@ ordered_json serving_json(const ServingSpec& s) {
   if (!s.colocated.gpu.empty()) j["colocated"] = pool_json(s.colocated);
   j["kv_block_size"] = s.kv_block_size;
   j["kv_transfer_layerwise"] = s.kv_transfer_layerwise;
+  if (s.shared_kv_tier.enabled())
+    j["shared_kv_tier"] = {{"capacity", io::format_bytes(s.shared_kv_tier.capacity)},
+                           {"bandwidth", io::format_bandwidth(s.shared_kv_tier.bandwidth)},
+                           {"latency", io::format_duration(s.shared_kv_tier.latency)}};
   j["min_kv_fraction"] = s.min_kv_fraction;
   j["prefill_routing"] = to_string(s.prefill_routing);
   j["decode_routing"] = to_string(s.decode_routing);

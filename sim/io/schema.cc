@@ -334,6 +334,16 @@ std::vector<FieldDecl> build() {
   b.integer("serving.kv_block_size", "16", 1, "tokens per paged-KV block", 65536);
   b.boolean("serving.kv_transfer_layerwise", "false",
             "stream KV layer by layer, overlapped with prefill");
+  b.object("serving.shared_kv_tier", "",
+           "a shared KV tier (Mooncake's store) beside the prefilling pool's block prefix "
+           "caches: computed prompts' blocks are written to it; a prompt loads the blocks its "
+           "instance misses and the tier holds, before its prefill, instead of computing them");
+  b.dimensional("serving.shared_kv_tier.capacity", FieldType::kBytes, "0GB",
+                "KV bytes the tier holds (LRU over whole blocks; 0: no tier)");
+  b.dimensional("serving.shared_kv_tier.bandwidth", FieldType::kBandwidth, "50GB/s",
+                "the tier's bandwidth to the prefilling GPUs, shared by every load (loads queue)");
+  b.dimensional("serving.shared_kv_tier.latency", FieldType::kDuration, "20us",
+                "added to each load");
   b.number("serving.min_kv_fraction", "0.1", 0, 1, false, "",
            "planner: a layout needs at least this share of GPU memory for KV");
   b.choice("serving.prefill_routing", "least_tokens", kPrefillRoutingNames.names(),

@@ -93,6 +93,10 @@ struct SimulationSummary {
   // Block prefix cache (serving.<pool>.prefix_cache): prompt tokens of the requests routed
   // to a pool with one, and those found cached (not computed). Both 0 without one.
   int64_t prefix_cache_prompt_tokens = 0, prefix_cache_hit_tokens = 0;
+  // Shared KV tier (serving.shared_kv_tier): prompt tokens loaded from it (part of the
+  // hit tokens above) and the loads' mean time, queueing for its bandwidth included.
+  int64_t shared_tier_hit_tokens = 0, shared_tier_loads = 0;
+  double shared_tier_load_mean_s = 0;
   // The engine's own accounting of per-request memory (benchmark, memory tests): live
   // state grows with requests in flight, results with requests scored.
   int64_t peak_live_requests = 0;  // requests in flight at once, at most

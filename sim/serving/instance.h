@@ -81,6 +81,7 @@ struct alignas(64) Instance {
   bool crossing_pending = false;  // inside a step, before its crossings got their blocks
   int prefilling = 0;             // colocated/decode: sequences admitted to prefill
   int incoming = 0;               // decode: transfers in flight to it
+  int tier_loads = 0;             // prompts loading blocks from the shared KV tier for it
 
   BlockPrefixCache prefix_cache;  // prefilling roles with a PrefixCacheSpec
 
@@ -104,7 +105,7 @@ struct alignas(64) Instance {
 
   bool idle() const {
     return in_flight.empty() && prefill_queue.empty() && running_live == 0 && ready_queue.empty() &&
-           transfer_queue.empty() && incoming == 0 && kv.used() == 0;
+           transfer_queue.empty() && incoming == 0 && tier_loads == 0 && kv.used() == 0;
   }
 };
 

@@ -506,6 +506,47 @@ TEST(Simulation, CacheAwareRoutingFindsThePrefixWhereLeastTokensMissesIt) {
   EXPECT_LT(aware.ttft.mean, least.ttft.mean);
 }
 
+// The shared KV tier (serving.shared_kv_tier): prompt A on the first of two prefill
+// instances (round robin) is computed and written to the tier; the same prompt 100 s later
+// goes to the second instance, whose own cache misses: it loads the 6,944 tokens the tier
+// holds (14 blocks of 512, capped at whole 16-token KV blocks with one token computed)
+// over the tier's bandwidth plus its latency, then computes the 11-token suffix:
+// TTFT = 6,944 x KV bytes per token / bandwidth + latency + the suffix's step. Without the
+// tier it computes the whole prompt again; a tier too small for one prompt's blocks holds
+// only its last blocks, never a leading prefix: no hit.
+TEST(Simulation, ASharedTierHitPaysItsTransferInsteadOfTheCompute) {
+  Scenario s = base();
+  s.serving.prefill.instances = 2;
+  s.serving.prefill.chunk_size = s.serving.prefill.max_batch_tokens = 8192;  // one step each
+  s.serving.prefill_routing = PrefillRouting::kRoundRobin;
+  const std::vector<TraceRecord> trace = {
+      {SimTime::start(), 6955, 4, ids(0, 14)},
+      {SimTime::start() + Duration::seconds(100), 6955, 4, ids(0, 14)}};
+  const GpuSpec& gpu = *s.catalog.find(s.serving.prefill.gpu);
+  RooflineCostModel roofline(gpu);
+  const StepCostModel costs(s.model, s.serving.prefill.layout, gpu, s.cluster, roofline);
+  const SimulationResult none = replay(s, trace);
+  ASSERT_EQ(none.requests.size(), 2u);
+  EXPECT_EQ(none.summary.prefix_cache_hit_tokens, 0);
+  EXPECT_NEAR(none.requests[1].ttft_s, costs.prefill_time(6955).to_seconds(), 1e-6);
+  s.serving.shared_kv_tier = {Bytes::giga(100), BytesPerSec::giga(25), Duration::micros(30)};
+  const SimulationResult tier = replay(s, trace);
+  ASSERT_EQ(tier.requests.size(), 2u);
+  EXPECT_EQ(tier.summary.prefix_cache_hit_tokens, 6944);
+  EXPECT_EQ(tier.summary.shared_tier_hit_tokens, 6944);
+  EXPECT_EQ(tier.summary.shared_tier_loads, 1);
+  const Duration load =
+      kv_bytes_per_token(s.model) * 6944.0 / BytesPerSec::giga(25) + Duration::micros(30);
+  EXPECT_NEAR(tier.summary.shared_tier_load_mean_s, load.to_seconds(), 1e-9);
+  StepBatch suffix;
+  suffix.prefill = {1, 11, 6955, 11LL * 6944 + 11LL * 12 / 2};
+  EXPECT_NEAR(tier.requests[1].ttft_s, (load + costs.cost(suffix).total).to_seconds(), 1e-6);
+  EXPECT_NEAR(tier.requests[0].ttft_s, none.requests[0].ttft_s, 1e-12);
+  // 13 blocks of room: LRU keeps the prompt's last 13, the leading block is gone.
+  s.serving.shared_kv_tier.capacity = kv_bytes_per_token(s.model) * (13.0 * 512);
+  EXPECT_EQ(replay(s, trace).summary.shared_tier_hit_tokens, 0);
+}
+
 // Chunk-PP prefill (issue 16, deliverable 4): a prompt of n chunks on an instance of pp
 // stages issues chunk i one stage-time after chunk i - 1 (a stage is total / pp of its
 // step) and chunk i leaves the last stage at d_i = max(l_i + total_i, d_{i-1} + stage_i):
