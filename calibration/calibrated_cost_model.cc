@@ -106,7 +106,7 @@ Estimate CalibratedCostModel::estimate(const QuadrantShape& shape, bool words) c
   const std::string format = format_name(shape.compute_format);
   const std::string component = component_name(shape.quadrant);
   const Features core = core_features(shape);
-  const Features rest = residual_gemm_features(shape, core);
+  const Features rest = residual_gemm_features(shape, core, model_.lt_plans.get());
 
   Estimate e;
   e.provenance = provenance();

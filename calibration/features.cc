@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "calibration/kernel_plan.h"
+#include "calibration/lt_plan.h"
 #include "kernels/plan/dispatch.h"
 #include "kernels/plan/launch_plan.h"
 #include "sim/core/error.h"
@@ -41,7 +45,68 @@ bool is_prefill(Quadrant q) {
   return q == Quadrant::kPrefillAttention || q == Quadrant::kPrefillFfn;
 }
 
+// The kernels' fill hash (kernels/src/common.cu hash_uniform): [0, 1) from seed and index.
+float hash_uniform(uint64_t seed, uint64_t index) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ull + index + 0x632BE59BD9B4E019ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);
+}
+
 }  // namespace
+
+std::vector<int64_t> profiled_expert_rows(int64_t tokens, int64_t experts, int64_t top_k) {
+  std::vector<int64_t> rows(static_cast<size_t>(experts), 0);
+  if (top_k >= experts) {
+    std::fill(rows.begin(), rows.end(), tokens);
+    return rows;
+  }
+  constexpr uint64_t kSeed = 1 * 16 + 2;  // as profiled_active_experts
+  std::vector<std::pair<float, int64_t>> row(static_cast<size_t>(experts));
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t e = 0; e < experts; ++e)
+      row[static_cast<size_t>(e)] = {
+          std::fma(8.0f, hash_uniform(kSeed, static_cast<uint64_t>(t * experts + e)), -4.0f), e};
+    std::partial_sort(row.begin(), row.begin() + top_k, row.end(),
+                      [](const auto& a, const auto& b) {
+                        return a.first > b.first || (a.first == b.first && a.second < b.second);
+                      });
+    for (int64_t j = 0; j < top_k; ++j)
+      ++rows[static_cast<size_t>(row[static_cast<size_t>(j)].second)];
+  }
+  return rows;
+}
+
+int profiled_active_experts(int64_t tokens, int64_t experts, int64_t top_k) {
+  // Where every expert is all but certain to receive a row, counting is not needed.
+  const double miss = std::pow(1.0 - d(top_k) / d(experts), d(tokens));
+  if (experts * miss < 1e-4 || top_k >= experts) return static_cast<int>(experts);
+  // quadrant-profile prepares every op with seed 1; the MoE op fills its router logits
+  // with seed 1 * 16 + 2, uniform in [-4, 4) (kernels/src/moe_ffn.cu), and each token takes
+  // its top_k experts by logit, ties to the lower expert (topk_one_token).
+  constexpr uint64_t kSeed = 1 * 16 + 2;
+  std::vector<char> hit(static_cast<size_t>(experts), 0);
+  std::vector<std::pair<float, int64_t>> row(static_cast<size_t>(experts));
+  int active = 0;
+  for (int64_t t = 0; t < tokens && active < experts; ++t) {
+    for (int64_t e = 0; e < experts; ++e)
+      row[static_cast<size_t>(e)] = {
+          std::fma(8.0f, hash_uniform(kSeed, static_cast<uint64_t>(t * experts + e)), -4.0f), e};
+    std::partial_sort(row.begin(), row.begin() + top_k, row.end(),
+                      [](const auto& a, const auto& b) {
+                        return a.first > b.first || (a.first == b.first && a.second < b.second);
+                      });
+    for (int64_t j = 0; j < top_k; ++j) {
+      char& h = hit[static_cast<size_t>(row[static_cast<size_t>(j)].second)];
+      active += h == 0;
+      h = 1;
+    }
+  }
+  return active;
+}
+
+namespace {}  // namespace
 
 const char* component_name(Quadrant q) {
   return to_string(q);
@@ -93,12 +158,40 @@ void add_plan(Features& f, const KernelPlan& p) {
 // slot streams a 128-row weight slice (and 16 activation rows) per CTA and round.
 // false when make_op would reject the shape (no plan: the caller uses the mirror).
 bool launch_plan_features(const std::string& quadrant, const std::string& format,
-                          const kernels::ShapeParams& params, Features& f) {
+                          const kernels::ShapeParams& params, Features& f,
+                          bool realized_routing = false) {
   kernels::plan::LaunchPlan p;
   try {
     p = kernels::plan::plan_launches(quadrant, format, params, kPlanSms);
   } catch (const std::exception&) {
     return false;
+  }
+  // A profiled MoE shape: the launches the plan counts from the expected routing
+  // (`expected`) scaled to the routing the profiled instance ran (its m-tiles and active
+  // experts, replayed on the CPU), which the kernels' plan does not take.
+  if (realized_routing && (quadrant == "prefill_ffn" || quadrant == "decode_ffn") &&
+      params.count("top_k") && params.count("experts") && params.count("tokens")) {
+    const int64_t tokens = params.at("tokens"), experts = params.at("experts"),
+                  top_k = params.at("top_k");
+    const int64_t bm = p.choice("block_m");
+    const std::vector<int64_t> rows = profiled_expert_rows(tokens, experts, top_k);
+    double tiles = 0, active = 0;
+    for (int64_t r : rows) {
+      tiles += static_cast<double>((r + bm - 1) / bm);
+      active += r > 0;
+    }
+    const kernels::plan::ExpectedRouting er = kernels::plan::expected_routing(
+        tokens, static_cast<int>(top_k), static_cast<int>(experts), static_cast<int>(bm));
+    const double tile_ratio = er.m_tiles > 0 ? tiles / er.m_tiles : 1;
+    const double active_ratio = er.active_experts > 0 ? active / er.active_experts : 1;
+    for (kernels::plan::KernelLaunch& l : p.launches) {
+      if (!l.expected) continue;
+      l.work_items *= tile_ratio;
+      l.waves *= tile_ratio;
+      l.sched_flops *= tile_ratio;
+      l.sched_bytes *= tile_ratio;
+      l.bytes *= active_ratio;
+    }
   }
   const double total = p.flops();
   f.sched_flops = f.crit_bytes = f.waves = f.aux_bytes = f.serial_bytes = 0;
@@ -252,7 +345,7 @@ Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* 
   f.bytes = s.active_experts * 3.0 * s.hidden * s.intermediate * eb +
             2.0 * d(s.routed_tokens) * s.hidden * act_bytes;
   if (with_plan && !launch_plan_features(component_name(s.quadrant), format_name(s.compute_format),
-                                         params ? *params : alike_params(s), f))
+                                         params ? *params : alike_params(s), f, params != nullptr))
     add_plan(f, moe_ffn_plan(d(s.routed_tokens), s.active_experts, d(s.new_tokens), s.hidden,
                              s.intermediate, format_name(s.compute_format)));
   return f;
@@ -260,7 +353,8 @@ Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* 
 
 }  // namespace
 
-Features residual_gemm_features(const QuadrantShape& s, const Features& core) {
+Features residual_gemm_features(const QuadrantShape& s, const Features& core,
+                                const LtPlanTable* lt) {
   Features r;
   r.flops = std::max(0.0, s.flops.value() - core.flops);
   r.padded_flops = r.flops;
@@ -273,8 +367,17 @@ Features residual_gemm_features(const QuadrantShape& s, const Features& core) {
                           : s.new_tokens));
   if (r.flops > 0) {
     const double nk = std::sqrt(r.flops / (2 * m));
-    add_plan(r, dense_gemm_plan(m, nk, nk, element_bytes(s.compute_format)));
-    r.parallelism = std::ceil(m / 128) * std::ceil(nk / 128);
+    if (lt) {
+      const LtPlanChoice c = lt->find(format_name(s.compute_format), m, nk, nk);
+      const KernelPlan p = dense_gemm_lt_plan(m, nk, nk, element_bytes(s.compute_format), c);
+      add_plan(r, p);
+      r.parallelism = p.ctas;
+      r.padded_flops =
+          2.0 * std::ceil(nk / c.tile_n) * c.tile_n * std::ceil(m / c.tile_m) * c.tile_m * nk;
+    } else {
+      add_plan(r, dense_gemm_plan(m, nk, nk, element_bytes(s.compute_format)));
+      r.parallelism = std::ceil(m / 128) * std::ceil(nk / 128);
+    }
   }
   return r;
 }
@@ -359,9 +462,10 @@ QuadrantShape shape_from_params(const std::string& quadrant, const ProfileShape&
     const int64_t top_k = r.get("top_k");
     s.new_tokens = tokens;
     s.routed_tokens = tokens * top_k;
-    // Random routing reaches an expert unless all of its tokens' picks missed it.
-    const double miss = std::pow(1.0 - d(top_k) / d(experts), d(tokens));
-    s.active_experts = static_cast<int>(std::ceil(d(experts) * (1.0 - miss) - 1e-9));
+    // The experts the profiled instance's routing reached (seeded, replayed on the CPU), not
+    // the expectation of random routing a QuadrantShape of the simulator carries: at a few
+    // tokens the two differ by an expert or two, 5-15% of the weights read.
+    s.active_experts = profiled_active_experts(tokens, experts, top_k);
     s.hidden = static_cast<int>(r.get("hidden"));
     s.intermediate = static_cast<int>(r.get("intermediate"));
   } else {
@@ -374,20 +478,27 @@ QuadrantShape shape_from_params(const std::string& quadrant, const ProfileShape&
   return s;
 }
 
+Features dense_gemm_features(double m, double n, double k, const std::string& format,
+                             const LtPlanTable* lt) {
+  const double eb = format == "bf16" ? 2.0 : 1.0;
+  Features f;
+  f.flops = 2.0 * m * n * k;
+  f.bytes = (m * k + k * n) * eb + m * n * 2.0;
+  f.padded_flops = 2.0 * std::ceil(m / 128) * 128 * std::ceil(n / 128) * 128 * k;
+  f.parallelism = std::ceil(m / 128) * std::ceil(n / 128);
+  add_plan(f, lt ? dense_gemm_lt_plan(m, n, k, eb, lt->find(format, m, n, k))
+                 : dense_gemm_plan(m, n, k, eb));
+  return f;
+}
+
 Features profile_features(const std::string& quadrant, const ProfileShape& p,
-                          const std::string& where, const std::string& path) {
+                          const std::string& where, const std::string& path,
+                          const LtPlanTable* lt) {
   if (quadrant == "dense_gemm") {
     Params r(p, where, path);
     const double m = d(r.get("m")), n = d(r.get("n")), k = d(r.get("k"));
     r.finish();
-    const double eb = p.format == "bf16" ? 2.0 : 1.0;
-    Features f;
-    f.flops = 2.0 * m * n * k;
-    f.padded_flops = 2.0 * std::ceil(m / 128) * 128 * std::ceil(n / 128) * 128 * k;
-    f.bytes = (m * k + k * n) * eb + m * n * 2.0;
-    f.parallelism = std::ceil(m / 128) * std::ceil(n / 128);
-    add_plan(f, dense_gemm_plan(m, n, k, eb));
-    return f;
+    return dense_gemm_features(m, n, k, p.format, lt);
   }
   // The launch plan of the profiled parameters themselves: each sequence's own length.
   const kernels::ShapeParams params(p.params.begin(), p.params.end());

@@ -11,6 +11,10 @@
 #include <string>
 
 #include "calibration/profile.h"
+
+namespace quadrant::calibration {
+class LtPlanTable;
+}
 #include "sim/cost/cost_model.h"
 
 namespace quadrant::calibration {
@@ -59,17 +63,31 @@ std::string kernel_variant(const QuadrantShape& s);
 Features core_features(const QuadrantShape& s);
 // core_features' FLOPs and bytes alone (no launch plan): cheap.
 Features core_work(const QuadrantShape& s);
-// Everything of the shape that is not its core, as GEMM work (never negative).
-Features residual_gemm_features(const QuadrantShape& s, const Features& core);
+// Everything of the shape that is not its core, as GEMM work (never negative). lt: the GPU's
+// recorded cuBLASLt plans (lt_plan.h), else the assumed 128 x 128 tiling.
+Features residual_gemm_features(const QuadrantShape& s, const Features& core,
+                                const LtPlanTable* lt = nullptr);
+
+// The experts a profiled MoE FFN shape's routing reaches: the collector's seeded router
+// logits (kernels/src/moe_ffn.cu, seed 1) replayed on the CPU, top_k per token.
+int profiled_active_experts(int64_t tokens, int64_t experts, int64_t top_k);
+// Rows each expert receives under that routing (tokens x top_k in all).
+std::vector<int64_t> profiled_expert_rows(int64_t tokens, int64_t experts, int64_t top_k);
 
 // The QuadrantShape a profiled op stands for (quadrants only, not dense_gemm). Unknown or
 // missing parameters are InputErrors naming `where` (file) and `path`.
 QuadrantShape shape_from_params(const std::string& quadrant, const ProfileShape& p,
                                 const std::string& where, const std::string& path);
 // Features of a profiled shape, any component (dense_gemm: 2mnk and its operands' bytes);
-// the launch plan sees each sequence's own length, as the kernels do.
+// the launch plan sees each sequence's own length, as the kernels do. lt: the dense GEMM's
+// plan is cuBLASLt's recorded choice (lt_plan.h), else the assumed 128 x 128 tiling.
 Features profile_features(const std::string& quadrant, const ProfileShape& p,
-                          const std::string& where, const std::string& path);
+                          const std::string& where, const std::string& path,
+                          const LtPlanTable* lt = nullptr);
+// Features of a dense GEMM of m x n x k (element_bytes 2: BF16, 1: FP8), on lt's plan or
+// the assumed one.
+Features dense_gemm_features(double m, double n, double k, const std::string& format,
+                             const LtPlanTable* lt = nullptr);
 // The kernel variant of a profiled shape ("" for dense_gemm).
 std::string profile_variant(const std::string& quadrant, const ProfileShape& p,
                             const std::string& where, const std::string& path);

@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <tuple>
 
@@ -530,17 +532,18 @@ std::vector<ProfileError> error_on_profiles(const ModelFile& m,
         r.format = s.format;
         r.variant = variant;
         if (fallback) r.answered_by = op_label(c->component, c->variant);
-        const Features x = profile_features(p.quadrant, s, file, where);
-        r.by_shape.emplace_back(shape_key(s), std::abs(c->predict_ns(x) / s.median_ns - 1));
+        const Features x = profile_features(p.quadrant, s, file, where, m.lt_plans.get());
+        r.by_shape.emplace_back(shape_key(s), c->predict_ns(x) / s.median_ns - 1);
       }
     }
   std::vector<ProfileError> out;
   for (auto& [key, r] : rows) {
     std::vector<double> e;
-    for (const auto& [shape, err] : r.by_shape) e.push_back(err);
+    for (const auto& [shape, err] : r.by_shape) e.push_back(std::abs(err));
     r.stats = error_stats(e);
-    std::stable_sort(r.by_shape.begin(), r.by_shape.end(),
-                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::stable_sort(r.by_shape.begin(), r.by_shape.end(), [](const auto& a, const auto& b) {
+      return std::abs(a.second) > std::abs(b.second);
+    });
     out.push_back(std::move(r));
   }
   return out;
@@ -558,6 +561,7 @@ using Groups = std::map<GroupKey, std::vector<Sample>>;
 // first read sets it).
 void read_groups(const std::vector<std::string>& paths, ModelFile& out, Groups& groups,
                  std::vector<std::string>* files) {
+  const LtPlanTable* lt = out.lt_plans.get();
   for (const std::string& path : paths) {
     for (const std::string& file : profile_files(path)) {
       Profile p = read_profile(file);
@@ -577,7 +581,7 @@ void read_groups(const std::vector<std::string>& paths, ModelFile& out, Groups& 
         const ProfileShape& s = p.shapes[i];
         Sample x;
         const std::string where = "shapes[" + std::to_string(i) + "]";
-        x.x = profile_features(p.quadrant, s, file, where);
+        x.x = profile_features(p.quadrant, s, file, where, lt);
         x.t_ns = s.median_ns;
         x.noise = s.relative_noise();
         x.key = p.quadrant + ":" + shape_key(s);
@@ -613,8 +617,12 @@ ErrorStats error_on(const ComponentModel& m, const std::vector<Sample>& shapes) 
 
 ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
                        const std::vector<std::string>& validation_paths,
-                       const std::vector<std::string>& added_paths) {
+                       const std::vector<std::string>& added_paths, const std::string& lt_plans) {
   ModelFile out;
+  if (!lt_plans.empty()) {
+    out.lt_plans = std::make_shared<const LtPlanTable>(LtPlanTable::read(lt_plans));
+    out.lt_plans_file = lt_plans;
+  }
   Groups groups, added, validation;
   read_groups(profile_paths, out, groups, &out.profiles);
   read_groups(added_paths, out, added, &out.added_profiles);
@@ -725,6 +733,7 @@ std::string model_to_json(const ModelFile& m) {
                             {"validation", stats_json(r.stats)}});
   head["validation_extrapolated"] = extrapolated;
   if (!m.added_profiles.empty()) head["added_profiles"] = m.added_profiles;
+  if (!m.lt_plans_file.empty()) head["cublaslt_plans"] = m.lt_plans_file;
   std::string out = head.dump();
   out.pop_back();
   out += ",\"components\":[";
@@ -839,6 +848,27 @@ ModelFile read_model(const std::string& file) {
   if (root.has("validation_profiles")) {
     Node ps = root.at("validation_profiles");
     for (size_t i = 0; i < ps.size(); ++i) m.validation_profiles.push_back(ps.at(i).string());
+  }
+  if (root.has("cublaslt_plans")) {
+    // As written (repository-relative), else beside the model file (calibration/models/x.json
+    // -> calibration/plans/...): the model works from any directory.
+    m.lt_plans_file = root.string("cublaslt_plans");
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::path(file).parent_path();
+    std::string found;
+    for (const fs::path& p :
+         {fs::path(m.lt_plans_file), dir / m.lt_plans_file, dir / ".." / ".." / m.lt_plans_file,
+          dir / ".." / "plans" / fs::path(m.lt_plans_file).filename()})
+      if (fs::exists(p)) {
+        found = p.string();
+        break;
+      }
+    if (found.empty())
+      root.at("cublaslt_plans")
+          .fail(
+              "the cuBLASLt plan table was not found (from the working directory or beside "
+              "the model file)");
+    m.lt_plans = std::make_shared<const LtPlanTable>(LtPlanTable::read(found));
   }
   if (root.has("added_profiles")) {
     Node ps = root.at("added_profiles");

@@ -21,12 +21,14 @@
 //   m.predict_ns(features);  m.heldout.median;  m.heldout.p95;
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "calibration/features.h"
 #include "calibration/json_path.h"
+#include "calibration/lt_plan.h"
 
 namespace quadrant::calibration {
 
@@ -115,7 +117,8 @@ struct ProfileError {
   std::string component, format, variant;
   std::string answered_by;  // the model that answered, when not the shape's own variant
   ErrorStats stats;
-  // |predicted / measured - 1| per shape, with its key (not written to files)
+  // predicted / measured - 1 per shape (signed: + predicted slow), with its key, worst
+  // |error| first (not written to files)
   std::vector<std::pair<std::string, double>> by_shape;
 };
 
@@ -129,6 +132,11 @@ struct ModelFile {
   std::vector<std::string> profiles;             // files it was fitted from
   std::vector<std::string> validation_profiles;  // the validation set it was judged on
   std::vector<std::string> added_profiles;       // added shapes (kept where they help)
+  // The dense GEMM's recorded cuBLASLt plans (lt_plan.h) its features were computed on, as
+  // named in the file (resolved beside the model file when not found from the working
+  // directory); empty: the assumed 128 x 128 tiling.
+  std::string lt_plans_file;
+  std::shared_ptr<const LtPlanTable> lt_plans;
   // Validation shapes of a variant without its own model (e.g. head dim 64 answered by
   // the d128 model): the error of that extrapolation.
   std::vector<ProfileError> validation_extrapolated;
@@ -153,9 +161,11 @@ struct ModelFile {
 // correction, the one with the lowest validation score (max(median / 3%, P95 / 10%))
 // is kept; ties keep the fewer changes. Without validation profiles the added profiles
 // are simply fitted on.
+// lt_plans: the GPU's recorded cuBLASLt plans for the dense GEMM's features ("" : none).
 ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds = 5,
                        const std::vector<std::string>& validation_paths = {},
-                       const std::vector<std::string>& added_paths = {});
+                       const std::vector<std::string>& added_paths = {},
+                       const std::string& lt_plans = "");
 // The model's error on measured profiles per (op, format, variant); variants without
 // their own model are answered by the nearest (answered_by says which).
 std::vector<ProfileError> error_on_profiles(const ModelFile& m,

@@ -9,7 +9,8 @@
 # while nvidia-smi logs SM clock, power, temperature and clock-event reasons every 100 ms.
 #   OUT=/tmp/out KERNELS_REVISION=REV calibration/scripts/device_validation.sh
 #   ONLY_GRID=calibration/grids/hopper-active.json ...: that grid alone (active sampling)
-#   SETS="NAME=GRID ...": these collections instead, in this order (NAME as in profiles/)
+#   SETS="NAME=GRID[@ONLY] ...": these collections instead, in this order (NAME as in profiles/;
+#   @ONLY: that set's ops only, as ONLY_OP)
 #   ONLY_OP=SUBSTRING: only the ops whose name contains it (quadrant-profile --only), e.g.
 #   the ops of new kernels re-collected in every set; METRICS="NAME ...": the sets that also
 #   get the hardware-counter pass (the baseline grid carries counters).
@@ -41,9 +42,9 @@ elif ! { cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DQUADRANT_CUDA_ONLY=
   exit 1
 fi
 echo "build: $(( $(date +%s) - t0 )) s"
-collect() {  # collect NAME GRID: one process, timing only unless METRICS names it
-  local t=$(date +%s) extra=()
-  [ -n "${ONLY_OP:-}" ] && extra+=(--only "$ONLY_OP")
+collect() {  # collect NAME GRID [ONLY]: one process, timing only unless METRICS names it
+  local t=$(date +%s) extra=() only=${3:-${ONLY_OP:-}}
+  [ -n "$only" ] && extra+=(--only "$only")
   [[ " ${METRICS:-} " == *" $1 "* ]] || extra+=(--no-metrics)
   echo "== $1 ($2) at $(date -u +%H:%M:%S)" | tee -a "$LOGS/smi-marks.txt"
   timeout "${PROFILE_TIMEOUT:-300}" "$PROFILE" --grid "$2" --out "$DATA/$1" \
@@ -55,7 +56,10 @@ collect() {  # collect NAME GRID: one process, timing only unless METRICS names 
 if [ -n "${ONLY_GRID:-}" ]; then  # one more fitting set alone (active sampling)
   collect "$(basename "$ONLY_GRID" .json)" "$ONLY_GRID"
 elif [ -n "${SETS:-}" ]; then
-  for set in $SETS; do collect "${set%%=*}" "${set#*=}"; done
+  for set in $SETS; do
+    spec=${set#*=}
+    if [[ $spec == *@* ]]; then collect "${set%%=*}" "${spec%@*}" "${spec##*@}"; else collect "${set%%=*}" "$spec"; fi
+  done
 else
   collect probe-cool calibration/grids/clock_probe.json
   collect validation calibration/grids/validation.json

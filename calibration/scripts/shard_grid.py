@@ -258,6 +258,8 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0, help="shapes per (op, format) x this")
     ap.add_argument("--exclude", nargs="*", default=[],
                     help="grid files whose shapes are left out (validation and fit disjoint)")
+    ap.add_argument("--ops", nargs="*", default=[],
+                    help="only these ops (active sampling of the ops that miss their targets)")
     a = ap.parse_args()
     excluded = set()
     for path in a.exclude:
@@ -266,6 +268,8 @@ def main():
     ops = []
     total = 0
     for op, formats, draw, n in OPS:
+        if a.ops and op not in a.ops:
+            continue
         for fmt in formats:
             count = max(4, int(round(n * a.scale)))
             drawn = draw(rng, count, fmt)
@@ -282,7 +286,8 @@ def main():
     grid = {
         "$comment": f"{purpose}. {total} per-GPU shard shapes of TP/EP/DP layouts of "
                     f"{', '.join(sorted(MODELS))}, drawn by calibration/scripts/shard_grid.py "
-                    f"--seed {a.seed} --purpose {a.purpose} --scale {a.scale} (Latin hypercube per op and "
+                    f"--seed {a.seed} --purpose {a.purpose} --scale {a.scale}"
+                    f"{' --ops ' + ' '.join(a.ops) if a.ops else ''} (Latin hypercube per op and "
                     "format, between the points of hopper.json).",
         "schema_version": 1,
         "kind": "quadrant-grid",

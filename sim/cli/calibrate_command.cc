@@ -46,7 +46,7 @@ struct CalibrateFitOptions {
   int folds = 5;
   std::vector<std::string> validation;
   std::vector<std::string> added;
-  std::string ceilings;
+  std::string ceilings, lt_plans;
   int worst = 0;
 };
 
@@ -100,13 +100,16 @@ void add_calibrate_command(CLI::App& app) {
                   "added fitting profiles (active sampling): with --validation, kept per op only "
                   "where they lower its validation error")
       ->expected(1, -1);
+  fit->add_option("--lt-plans", o->lt_plans,
+                  "the GPU's recorded cuBLASLt plans (calibration/plans/<gpu>-cublaslt.json): "
+                  "the dense GEMM's launch plan");
   fit->add_option("--ceilings", o->ceilings,
                   "also write the validation ceilings a refit may not exceed (CI reads them)");
   fit->add_option("--worst", o->worst, "also list each op's N worst held-out shapes")
       ->check(CLI::Range(0, 1000));
   fit->callback([o] {
     calibration::ModelFile m =
-        calibration::fit_profiles(o->profiles, o->folds, o->validation, o->added);
+        calibration::fit_profiles(o->profiles, o->folds, o->validation, o->added, o->lt_plans);
     // The serving-engine terms (calibrate engine) are measured apart: a refit keeps them.
     if (std::filesystem::exists(o->out) && is_model_file(o->out)) {
       m.engine = calibration::read_model(o->out).engine;
@@ -303,7 +306,7 @@ void add_calibrate_error_command(CLI::App* cal) {
                   100 * r.stats.median, 100 * r.stats.p95,
                   r.answered_by.empty() ? "" : ("  (no model: " + r.answered_by + "'s)").c_str());
       for (size_t i = 0; i < std::min(r.by_shape.size(), static_cast<size_t>(o->worst)); ++i)
-        std::printf("  worst %6.1f%%  %s\n", 100 * r.by_shape[i].second,
+        std::printf("  worst %+6.1f%%  %s\n", 100 * r.by_shape[i].second,
                     r.by_shape[i].first.c_str());
     }
   });

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <string>
+
 #include "calibration/kernel_plan.h"
 #include "kernels/plan/launch_plan.h"
 #include "sim/core/error.h"
@@ -139,6 +142,38 @@ TEST(Features, UnknownOrMissingParametersNameThePath) {
   } catch (const InputError& e) {
     EXPECT_EQ(e.path(), "shapes[2].params.heads");
   }
+}
+
+}  // namespace
+}  // namespace quadrant::calibration
+
+namespace quadrant::calibration {
+namespace {
+
+// The routing replayed on the CPU reaches exactly the experts the profiled op reported: its
+// bytes() counts the weights of the experts its routing activated (kernels/src/moe_ffn.cu).
+TEST(ProfiledActiveExperts, MatchTheBytesEveryCommittedH200FfnShapeReported) {
+  int checked = 0, below_all = 0;
+  for (const char* dir : {"calibration/profiles/H200", "calibration/profiles/H200-validation",
+                          "calibration/profiles/H200-active2"})
+    for (const char* op : {"decode_ffn", "prefill_ffn"}) {
+      const std::string file = std::string(dir) + "/" + op + ".json";
+      if (!std::filesystem::exists(file)) continue;
+      const Profile p = read_profile(file);
+      for (const ProfileShape& s : p.shapes) {
+        const double h = s.params.at("hidden"), i = s.params.at("intermediate");
+        const double t = s.params.at("tokens"), e = s.params.at("experts");
+        const double per = s.format == "bf16" ? 2.0 : s.format == "fp8" ? 1.0 : 0.5;
+        const double active = (s.bytes - 4.0 * t * h) / (3.0 * h * i * per);
+        const int replayed = profiled_active_experts(s.params.at("tokens"), s.params.at("experts"),
+                                                     s.params.at("top_k"));
+        ASSERT_NEAR(active, replayed, 1e-6) << file << " " << shape_key(s);
+        below_all += replayed < e;
+        ++checked;
+      }
+    }
+  EXPECT_GT(checked, 500);
+  EXPECT_GT(below_all, 50);  // the shapes where the replay matters
 }
 
 }  // namespace

@@ -24,9 +24,13 @@ TEST(ValidationTargets, RefitOfH200StaysWithinItsCeilings) {
   for (const auto& v : ceilings.at("validation_profiles"))
     validation.push_back(v.get<std::string>());
   ASSERT_FALSE(validation.empty());
-  const ModelFile refit =
-      fit_profiles({"calibration/profiles/H200", "calibration/profiles/H200-shards"}, 5, validation,
-                   {"calibration/profiles/H200-active"});
+  // Refit from the profiles the committed model names (fitting set and added shapes, every
+  // active-sampling round), so that the guard follows the model without a list of its own.
+  const ModelFile committed = read_model("calibration/models/H200.json");
+  ASSERT_FALSE(committed.profiles.empty());
+  ASSERT_FALSE(committed.added_profiles.empty());
+  const ModelFile refit = fit_profiles(committed.profiles, 5, validation, committed.added_profiles,
+                                       committed.lt_plans_file);
   int judged = 0;
   for (const ComponentModel& c : refit.components) {
     if (c.validation.count == 0) continue;
