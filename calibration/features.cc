@@ -12,6 +12,7 @@
 #include "calibration/lt_plan.h"
 #include "kernels/plan/dispatch.h"
 #include "kernels/plan/launch_plan.h"
+#include "kernels/plan/mla_decode_plan.h"
 #include "sim/core/error.h"
 
 namespace quadrant::calibration {
@@ -200,11 +201,14 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
     if (l.flops < 0.05 * total) {
       f.aux_bytes += l.bytes;
       // The split-KV combine: a warp merges one row's partials (head_dim + 1 floats per
-      // split), its rounds over the slots one after another.
-      if (quadrant == "decode_attention" && l.kernel.find("combine") != std::string::npos &&
-          p.choice("split_kv") > 1)
-        f.serial_bytes += std::ceil(l.waves - 1e-9) * static_cast<double>(p.choice("split_kv")) *
-                          (static_cast<double>(params.at("head_dim")) + 1) * 4;
+      // split; MLA: the 512-wide latent output), its rounds over the slots one after another.
+      const bool mla = quadrant == "mla_decode";
+      if ((quadrant == "decode_attention" || mla) &&
+          l.kernel.find("combine") != std::string::npos && p.choice("split_kv") > 1)
+        f.serial_bytes +=
+            std::ceil(l.waves - 1e-9) * static_cast<double>(p.choice("split_kv")) *
+            ((mla ? kernels::plan::kMlaLatent : static_cast<double>(params.at("head_dim"))) + 1) *
+            4;
       continue;
     }
     const double slots = static_cast<double>(kPlanSms) * std::max(1, l.ctas_per_sm);
@@ -319,6 +323,17 @@ Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* 
               d(s.new_tokens) * s.heads * (s.qk_head_dim + s.v_head_dim) * 2.0;
     const bool fp8 = s.compute_format != NumberFormat::kBf16;
     if (!with_plan) return f;
+    // MLA's absorbed decode (a 576-wide latent row serving as key and value): the MLA kernel's
+    // own plan (kernels/plan/mla_decode_plan.h), in BF16, the format it runs.
+    if (latent && s.qk_head_dim == kernels::plan::kMlaDim &&
+        s.v_head_dim == kernels::plan::kMlaLatent && s.kv_heads == 1 &&
+        launch_plan_features("mla_decode", "bf16",
+                             params ? *params
+                                    : kernels::ShapeParams{{"batch", std::max(1, s.num_seqs)},
+                                                           {"kv_len", alike_params(s).at("kv_len")},
+                                                           {"heads", s.heads}},
+                             f))
+      return f;
     if (!latent && launch_plan_features(component_name(s.quadrant), format_name(s.compute_format),
                                         params ? *params : alike_params(s), f))
       return f;
@@ -429,7 +444,20 @@ QuadrantShape shape_from_params(const std::string& quadrant, const ProfileShape&
       sum += lo + (hi - lo) * ((b * 7919) % batch) / std::max<int64_t>(1, batch - 1);
     return sum;
   };
-  if (quadrant == "decode_attention") {
+  if (quadrant == "mla_decode") {
+    // MLA's absorbed decode: one 576-wide latent row per token (c_kv 512 | k_rope 64) shared
+    // by every head, read as key and value; the output is the 512-wide latent.
+    s.quadrant = Quadrant::kDecodeAttention;
+    s.num_seqs = static_cast<int>(r.get("batch"));
+    const int64_t kv_len = r.get("kv_len");
+    s.new_tokens = s.num_seqs;
+    s.context_tokens = spread_sum(s.num_seqs, r.get("kv_len_min", kv_len), kv_len);
+    s.heads = static_cast<int>(r.get("heads"));
+    s.kv_heads = 1;
+    s.qk_head_dim = kernels::plan::kMlaDim;
+    s.v_head_dim = kernels::plan::kMlaLatent;
+    r.get("block_size", 64);  // paging granularity: not a cost feature
+  } else if (quadrant == "decode_attention") {
     s.quadrant = Quadrant::kDecodeAttention;
     s.num_seqs = static_cast<int>(r.get("batch"));
     const int64_t kv_len = r.get("kv_len");

@@ -508,6 +508,12 @@ bool is_ffn(const std::string& component) {
   return component == "prefill_ffn" || component == "decode_ffn";
 }
 
+// The component a profiled op's model is written under: MLA's decode kernel ("mla_decode")
+// is the simulator's decode attention of an MLA model, variant d576v512 (its absorbed latent).
+std::string model_component(const std::string& quadrant) {
+  return quadrant == "mla_decode" ? "decode_attention" : quadrant;
+}
+
 std::string op_label(const std::string& component, const std::string& variant) {
   return variant.empty() ? component : component + "[" + variant + "]";
 }
@@ -525,7 +531,8 @@ std::vector<ProfileError> error_on_profiles(const ModelFile& m,
         const std::string where = "shapes[" + std::to_string(i) + "]";
         const std::string variant = profile_variant(p.quadrant, s, file, where);
         bool fallback = false;
-        const ComponentModel* c = m.find_nearest(p.quadrant, s.format, variant, &fallback);
+        const ComponentModel* c =
+            m.find_nearest(model_component(p.quadrant), s.format, variant, &fallback);
         if (!c) continue;
         ProfileError& r = rows[{p.quadrant, s.format, variant}];
         r.component = p.quadrant;
@@ -576,7 +583,7 @@ void read_groups(const std::vector<std::string>& paths, ModelFile& out, Groups& 
                              out.gpu + "\", got \"" + p.device.gpu + "\"");
       }
       if (files) files->push_back(file);
-      const std::string component = is_ffn(p.quadrant) ? "moe_ffn" : p.quadrant;
+      const std::string component = is_ffn(p.quadrant) ? "moe_ffn" : model_component(p.quadrant);
       for (size_t i = 0; i < p.shapes.size(); ++i) {
         const ProfileShape& s = p.shapes[i];
         Sample x;

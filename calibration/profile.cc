@@ -25,7 +25,8 @@ std::string shape_key(const ProfileShape& s) {
 namespace {
 
 const std::set<std::string> kQuadrantNames = {"prefill_attention", "decode_attention",
-                                              "prefill_ffn", "decode_ffn", "dense_gemm"};
+                                              "prefill_ffn",       "decode_ffn",
+                                              "dense_gemm",        "mla_decode"};
 
 ProfileShape read_shape(const Node& n) {
   ProfileShape s;
@@ -89,7 +90,7 @@ Profile read_profile(const std::string& file) {
     root.at("quadrant")
         .fail(
             "expected one of prefill_attention, decode_attention, prefill_ffn, "
-            "decode_ffn, dense_gemm, got \"" +
+            "decode_ffn, dense_gemm, mla_decode, got \"" +
             p.quadrant + "\"");
   Node d = root.at("device");
   p.device.name = d.string("name");

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <vector>
 
+#include "calibration/features.h"
+#include "calibration/fit.h"
 #include "sim/core/error.h"
 #include "tests/calibration/synthetic.h"
 
@@ -257,6 +259,43 @@ TEST(CalibratedCostModel, AVariantWithoutAModelIsANamedExtrapolation) {
   EXPECT_TRUE(g.extrapolation.empty());
   EXPECT_GT(e.stddev.ns() / static_cast<double>(e.mean.ns()),
             g.stddev.ns() / static_cast<double>(g.mean.ns()));
+}
+
+// Once the MLA decode kernel is profiled (profiles/H200/mla_decode.json), the committed H200
+// model answers MLA's absorbed decode from a model of its own (decode_attention d576v512),
+// fitted on the kernel's own launch plan: no fallback to the GQA model, no extrapolation note
+// for the variant, and the features the fit saw for a profiled shape are the ones a
+// QuadrantShape of the same sequences gets.
+TEST(CalibratedCostModel, CommittedH200AnswersMlaDecodeFromItsOwnKernel) {
+  const std::string file = "calibration/models/H200.json";
+  ASSERT_TRUE(std::filesystem::exists(file)) << "run from the repository root";
+  auto m = CalibratedCostModel::load(file);
+  const ComponentModel* c = m->model().find("decode_attention", "bf16", "d576v512");
+  ASSERT_NE(c, nullptr) << "no MLA decode model in " << file;
+  QuadrantShape mla;
+  mla.quadrant = Quadrant::kDecodeAttention;
+  mla.num_seqs = 64;
+  mla.new_tokens = 64;
+  mla.context_tokens = 64 * 4096;
+  mla.heads = 16;
+  mla.kv_heads = 1;
+  mla.qk_head_dim = 576;
+  mla.v_head_dim = 512;
+  const Features f = core_features(mla);
+  mla.flops = Flops(f.flops);
+  mla.bytes = Bytes(f.bytes);
+  EXPECT_GT(f.sched_flops, 0);  // the kernel's plan, not the GQA mirror's
+  const Estimate e = m->predict(mla);
+  EXPECT_EQ(e.extrapolation.find("MLA latent"), std::string::npos) << e.extrapolation;
+  EXPECT_EQ(e.extrapolation.find("no fitted model"), std::string::npos) << e.extrapolation;
+  ProfileShape p;
+  p.format = "bf16";
+  p.params = {{"batch", 64}, {"kv_len", 4096}, {"heads", 16}, {"block_size", 64}};
+  const Features g = profile_features("mla_decode", p, "test", "shapes[0]");
+  EXPECT_DOUBLE_EQ(g.flops, f.flops);
+  EXPECT_DOUBLE_EQ(g.bytes, f.bytes);
+  EXPECT_DOUBLE_EQ(g.sched_flops, f.sched_flops);
+  EXPECT_DOUBLE_EQ(g.waves, f.waves);
 }
 
 }  // namespace
