@@ -20,6 +20,9 @@ import tempfile
 TTFT_SLO_MS = 1000.0
 TPOT_SLO_MS = 60.0
 CONFIGS = ["qwen3-30b-a3b-bf16", "qwen3-30b-a3b-w4a8", "mixtral-8x7b-fp8"]
+# The capacity runs were served with the kernels of f36bb2e: priced with the model of those
+# kernels (calibration/models/H200.json now prices newer ones; see calibration/engine/README.md).
+SERVED_MODEL = "calibration/engine/served-models/H200-kernels-f36bb2e.json"
 
 
 def rate_of(path):
@@ -61,7 +64,7 @@ def main():
                 out = os.path.join(tmp, "c.json")
                 subprocess.run([quadrant, "engine", "compare", run, "--scenario",
                                 f"calibration/engine/cases/{cfg}-poisson85/scenario.json",
-                                "--json", out], check=True, stdout=subprocess.DEVNULL)
+                                "--calibrated", SERVED_MODEL, "--json", out], check=True, stdout=subprocess.DEVNULL)
                 case = json.load(open(out))["cases"][0]
                 row = {"rate": rate_of(run), "engine": case["measured"]}
                 for name, m in case["models"].items():
