@@ -688,7 +688,8 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
     for (ProfileError& r : error_on_profiles(out, validation_paths)) {
       if (r.answered_by.empty()) {
         for (ComponentModel& c : out.components)
-          if (c.component == r.component && c.format == r.format && c.variant == r.variant)
+          if (c.component == model_component(r.component) && c.format == r.format &&
+              c.variant == r.variant)
             c.validation = r.stats;
       } else {
         out.validation_extrapolated.push_back(std::move(r));

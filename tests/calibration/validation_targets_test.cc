@@ -52,6 +52,16 @@ TEST(ValidationTargets, RefitOfH200StaysWithinItsCeilings) {
     ++judged;
   }
   EXPECT_GE(judged, 20);
+  // Every row with a ceiling is judged on all its shapes: a validated op whose profiles are
+  // written under another component (MLA's "mla_decode" is decode_attention[d576v512])
+  // would otherwise drop out of the guard unnoticed.
+  for (const Json& e : ceilings.at("components")) {
+    bool judged_fully = false;
+    for (const ComponentModel& c : refit.components)
+      judged_fully |= e.at("component") == c.component && e.at("variant") == c.variant &&
+                      e.at("format") == c.format && c.validation.count == e.at("shapes").get<int>();
+    EXPECT_TRUE(judged_fully) << e.dump() << ": has a ceiling, not judged on its shapes";
+  }
 }
 
 // The committed model is the refit: its validation figures (and so the table and the
