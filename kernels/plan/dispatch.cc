@@ -1,5 +1,7 @@
 #include "kernels/plan/dispatch.h"
 
+#include "kernels/plan/split_kv.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -36,47 +38,11 @@ DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int h
   const double slots = double(sm_count) * decode_ctas_per_sm(s.tensor_cores, fp8, s.heads_per_cta);
   const double token_bytes = 2.0 * head_dim * (fp8 ? 1 : 2);  // K and V of one KV head
   const double partial_bytes = 2.0 * s.heads_per_cta * (head_dim + 1) * 4;  // written, read
-  const double len = double(max_kv_len);
-  auto chunk_of = [&](int64_t n) {
-    return (((max_kv_len + n - 1) / n + kDecodeGranule - 1) / kDecodeGranule) * kDecodeGranule;
-  };
-  struct Cost {
-    double equal, spread;
-  };
-  auto modelled = [&](int64_t chunk) {
-    const double n = std::ceil(len / double(chunk));
-    const double cta = double(chunk) * token_bytes + kDecodeCtaOverheadBytes;
-    const double combine =
-        n > 1 ? kDecodeCombineOverheadBytes + rows * n * partial_bytes / slots : 0.0;
-    const double active = n - double(chunk) * n * (n - 1) / (2 * len);
-    const double work = rows * (len / 2 * token_bytes + active * kDecodeCtaOverheadBytes);
-    return Cost{std::ceil(rows * n / slots) * cta + combine,
-                std::max(work / slots, cta) + kDecodeTailFraction * cta + combine};
-  };
-  int64_t chunk = chunk_of(std::max(1, splits));
-  if (splits == 0) {
-    std::vector<std::pair<int64_t, Cost>> options;
-    const int64_t most =
-        std::min<int64_t>(kDecodeMaxSplits, (max_kv_len + kDecodeGranule - 1) / kDecodeGranule);
-    for (int64_t n = 1; n <= most; ++n) {
-      const int64_t c = chunk_of(n);
-      if (options.empty() || options.back().first != c) options.push_back({c, modelled(c)});
-    }
-    double best_equal = options[0].second.equal, best_spread = options[0].second.spread;
-    for (const auto& [c, t] : options) {
-      best_equal = std::min(best_equal, t.equal);
-      best_spread = std::min(best_spread, t.spread);
-    }
-    double best = 0;
-    for (const auto& [c, t] : options) {
-      const double score = (1 - kDecodeSpreadWeight) * t.equal / best_equal +
-                           kDecodeSpreadWeight * t.spread / best_spread;
-      if (c == options[0].first || score < best) {
-        best = score;
-        chunk = c;
-      }
-    }
-  }
+  const int64_t chunk =
+      split_kv_chunk(max_kv_len, splits,
+                     {rows, slots, token_bytes, partial_bytes, kDecodeCtaOverheadBytes,
+                      kDecodeCombineOverheadBytes, kDecodeTailFraction, kDecodeSpreadWeight,
+                      kDecodeGranule, kDecodeMaxSplits});
   s.chunk = static_cast<int>(chunk);
   s.max_splits = static_cast<int>((max_kv_len + s.chunk - 1) / s.chunk);
   s.min_chunk = min_chunk > 0           ? std::min(s.chunk, std::max(kDecodeGranule, min_chunk))

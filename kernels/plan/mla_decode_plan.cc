@@ -1,5 +1,7 @@
 #include "kernels/plan/mla_decode_plan.h"
 
+#include "kernels/plan/split_kv.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -35,46 +37,10 @@ MlaDecodeSplit mla_decode_split(int64_t batch, int heads, int64_t max_kv_len, in
   const double slots = double(sm_count);
   const double token_bytes = kMlaRowBytes;
   const double partial_bytes = 2.0 * s.heads_per_cta * (kMlaLatent + 1) * 4;  // written, read
-  const double len = double(max_kv_len);
-  auto chunk_of = [&](int64_t n) {
-    return ceil_div(ceil_div(max_kv_len, n), kMlaTileTokens) * kMlaTileTokens;
-  };
-  struct Cost {
-    double equal, spread;
-  };
-  auto modelled = [&](int64_t chunk) {
-    const double n = std::ceil(len / double(chunk));
-    const double cta = double(chunk) * token_bytes + kMlaCtaOverheadBytes;
-    const double combine = n > 1 ? kMlaCombineOverheadBytes + rows * n * partial_bytes / slots : 0;
-    const double active = n - double(chunk) * n * (n - 1) / (2 * len);
-    const double work = rows * (len / 2 * token_bytes + active * kMlaCtaOverheadBytes);
-    return Cost{std::ceil(rows * n / slots) * cta + combine,
-                std::max(work / slots, cta) + kMlaTailFraction * cta + combine};
-  };
-  int64_t chunk = chunk_of(std::max(1, splits));
-  if (splits == 0) {
-    std::vector<std::pair<int64_t, Cost>> options;
-    const int64_t most =
-        std::min<int64_t>(kMlaMaxSplits, ceil_div(max_kv_len, int64_t{kMlaTileTokens}));
-    for (int64_t n = 1; n <= most; ++n) {
-      const int64_t c = chunk_of(n);
-      if (options.empty() || options.back().first != c) options.push_back({c, modelled(c)});
-    }
-    double best_equal = options[0].second.equal, best_spread = options[0].second.spread;
-    for (const auto& [c, t] : options) {
-      best_equal = std::min(best_equal, t.equal);
-      best_spread = std::min(best_spread, t.spread);
-    }
-    double best = 0;
-    for (const auto& [c, t] : options) {
-      const double score =
-          (1 - kMlaSpreadWeight) * t.equal / best_equal + kMlaSpreadWeight * t.spread / best_spread;
-      if (c == options[0].first || score < best) {
-        best = score;
-        chunk = c;
-      }
-    }
-  }
+  const int64_t chunk = split_kv_chunk(
+      max_kv_len, splits,
+      {rows, slots, token_bytes, partial_bytes, kMlaCtaOverheadBytes, kMlaCombineOverheadBytes,
+       kMlaTailFraction, kMlaSpreadWeight, kMlaTileTokens, kMlaMaxSplits});
   s.chunk = static_cast<int>(chunk);
   s.max_splits = static_cast<int>(ceil_div(max_kv_len, s.chunk));
   require(s.max_splits <= kMlaMaxSplits, "more than 256 splits");
