@@ -20,9 +20,9 @@ import tempfile
 TTFT_SLO_MS = 1000.0
 TPOT_SLO_MS = 60.0
 CONFIGS = ["qwen3-30b-a3b-bf16", "qwen3-30b-a3b-w4a8", "mixtral-8x7b-fp8"]
-# The capacity runs were served with the kernels of f36bb2e: priced with the model of those
-# kernels (calibration/models/H200.json now prices newer ones; see calibration/engine/README.md).
-SERVED_MODEL = "calibration/engine/served-models/H200-kernels-f36bb2e.json"
+# The capacity runs were served with the kernels of 011590e: priced with the pinned model of
+# those kernels (H200.json as of 011590e + the engine terms; see calibration/engine/README.md).
+SERVED_MODEL = "calibration/engine/served-models/H200-kernels-011590e.json"
 
 
 def rate_of(path):

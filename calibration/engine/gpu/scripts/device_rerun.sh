@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One device job (issue 11) that re-measures the committed cases on the current kernels,
 # sized for one call of the session's device share (BUDGET seconds of wall time in all;
-# written 2026-12-03, NOT RUN: the three calls for it found no machine):
+# run by the lead 2026-12-03 06:06 UTC on main 011590e, 480 s on the H200):
 #  1. engine_gpu_test (label gpu) and `quadrant-engine check` (pinned routing) of the three
 #     served configurations;
-#  2. per configuration (Qwen3-30B-A3B bf16, w4a8; Mixtral-8x7B fp8): its four cases in one
+#  2. per configuration (Qwen3-30B-A3B bf16, w4a8; Mixtral-8x7B fp8): its five cases (longfit added) in one
 #     process, each scenario.json as committed (15 s of arrivals; the Poisson rates at 50% /
 #     85% of the capacity measured before, so that the cases stay comparable run to run);
 #  3. per configuration: the capacity, in one process, over the ascending RATES_<cfg> list
@@ -16,7 +16,7 @@
 set -uo pipefail
 OUT=${OUT:-out}
 BIN=${BIN:-bin}
-BUDGET=${BUDGET:-450}
+BUDGET=${BUDGET:-530}
 CAP_WINDOW=${CAP_WINDOW:-10}
 RATES_qwen3_30b_a3b_bf16=${RATES_qwen3_30b_a3b_bf16:-42,43,45}
 RATES_qwen3_30b_a3b_w4a8=${RATES_qwen3_30b_a3b_w4a8:-36,38,40}
@@ -45,7 +45,7 @@ for cfg in $CFGS; do
   t=$(left)
   ((t > 60)) || { log "=== $cfg: cases skipped, $t s left"; continue; }
   args=()
-  for name in poisson50 poisson85 bursty longctx; do
+  for name in poisson50 poisson85 bursty longctx longfit; do
     args+=(--case "$C/$cfg-$name")
     mkdir -p "$W/cases/$cfg-$name" && cp "$C/$cfg-$name/scenario.json" "$W/cases/$cfg-$name/"
   done
