@@ -447,6 +447,23 @@ __global__ void moe_w4_prepack_kernel(const uint8_t* __restrict__ w, int experts
   }
 }
 
+// The W4A8 decode GEMMs' epilogue: a warp's 16 weight rows (n0 ..) of the tile's `rows` rows
+// as BF16 (the m16n8 accumulator layout, two n8 groups).
+__device__ __forceinline__ void w4_store_tile(const float (&acc)[2][4], int lane, int rows,
+                                              int row0, int n0, int n_total, bf16* out) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = lane / 4 + 8 * h;
+    if (r >= rows) continue;
+#pragma unroll
+    for (int ng = 0; ng < 2; ++ng) {
+      const int col = n0 + 8 * ng + 2 * (lane % 4);
+      *reinterpret_cast<uint32_t*>(out + size_t(row0 + r) * n_total + col) =
+          pack_bf16x2(acc[ng][2 * h], acc[ng][2 * h + 1]);
+    }
+  }
+}
+
 // out[r][n] = sum_k A[r][k] * W[e(r)][n][k], A E4M3 (scale per row and 128 k, [row][k/128]),
 // W the prepacked INT4 (scale per weight row and 128 k, transposed: [e][k/128][n]). 8 warps,
 // each 16 weight rows (two n8 groups) x the tile's 16 rows; kDepth k blocks of weights in
@@ -555,17 +572,7 @@ __global__ void __launch_bounds__(kW4Warps * 32) moe_w4a8_decode_gemm_kernel(
     }
   }
   cp_async_wait<0>();
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int r = lane / 4 + 8 * h;
-    if (r >= rows) continue;
-#pragma unroll
-    for (int ng = 0; ng < 2; ++ng) {
-      const int col = n0 + 8 * ng + 2 * (lane % 4);
-      *reinterpret_cast<uint32_t*>(out + size_t(row0 + r) * n_total + col) =
-          pack_bf16x2(acc[ng][2 * h], acc[ng][2 * h + 1]);
-    }
-  }
+  w4_store_tile(acc, lane, rows, row0, n0, n_total, out);
 }
 
 // ---- W4A8 at decode sizes, second form: FP16 activations, four LOP3 per eight weights ----
@@ -582,6 +589,71 @@ __global__ void __launch_bounds__(kW4Warps * 32) moe_w4a8_decode_gemm_kernel(
 // kOffset true: no subtraction; the MMA sums A (v + 1032) and A (v + 72), and the per-row
 // constant 1032 sum_lo(A) + 72 sum_hi(A) over the k block (written by the quantising kernel
 // beside the scale) is taken off the FP32 partial sum.
+//
+// Forms 2-5 share one k block's work (w4_scales, w4_v2_kblock); they differ in where the
+// weights wait (registers or a shared-memory ring) and in kOffset.
+struct W4Scales {
+  float sa0, sa1;  // the activation scales of the lane's two rows
+  float c0, c1;    // their offset sums (kOffset; else 0)
+  float2 sw[2];    // the weight scales of the lane's two columns, per n8 group
+};
+template <bool kOffset>
+__device__ __forceinline__ W4Scales w4_scales(const float* __restrict__ a_scale,
+                                              const float* __restrict__ a_corr,
+                                              const float* __restrict__ ws_t, int e, int row_a,
+                                              int row_b, int kb, int kb_count, int n0, int n_total,
+                                              int lane) {
+  W4Scales sc;
+  const size_t ia = size_t(row_a) * kb_count + kb, ib = size_t(row_b) * kb_count + kb;
+  sc.sa0 = a_scale[ia];
+  sc.sa1 = a_scale[ib];
+  sc.c0 = kOffset ? a_corr[ia] : 0.0f;
+  sc.c1 = kOffset ? a_corr[ib] : 0.0f;
+#pragma unroll
+  for (int ng = 0; ng < 2; ++ng)
+    sc.sw[ng] = *reinterpret_cast<const float2*>(ws_t + (size_t(e) * kb_count + kb) * n_total + n0 +
+                                                 8 * ng + 2 * (lane % 4));
+  return sc;
+}
+// One 128-deep k block: the 16 FP16 activation rows of stage `st` (ldmatrix, swizzled rows of
+// 256 bytes) against the warp's 16 weight rows (the lane's prepacked word per k32 step in wv,
+// two n8 groups), the INT4 unpacked with one mask per MMA B pair, the partial sums scaled into
+// acc (less the offset sums when kOffset).
+template <bool kOffset>
+__device__ __forceinline__ void w4_v2_kblock(const uint8_t* st, const uint4 (&wv)[2], int lane,
+                                             const W4Scales& sc, float (&acc)[2][4]) {
+  const int ld_row = lane % 16, ld_half = lane / 16;
+  constexpr uint32_t k1032 = 0x64086408u, k72 = 0x54805480u;
+  float part[2][4] = {};
+#pragma unroll
+  for (int ks = 0; ks < 4; ++ks) {
+    uint32_t a0[4], a1[4];
+    ldmatrix_x4(a0, st + swz(ld_row, 4 * ks + ld_half, 256));
+    ldmatrix_x4(a1, st + swz(ld_row, 4 * ks + 2 + ld_half, 256));
+#pragma unroll
+    for (int ng = 0; ng < 2; ++ng) {
+      const uint32_t w = ks == 0 ? wv[ng].x : ks == 1 ? wv[ng].y : ks == 2 ? wv[ng].z : wv[ng].w;
+      const uint32_t w8 = w >> 8;
+      uint32_t b10 = (w & 0x000F000Fu) | 0x64006400u, b11 = (w8 & 0x000F000Fu) | 0x64006400u;
+      uint32_t b20 = (w & 0x00F000F0u) | 0x54005400u, b21 = (w8 & 0x00F000F0u) | 0x54005400u;
+      if constexpr (!kOffset) {
+        b10 = hsub2_u32(b10, k1032);
+        b11 = hsub2_u32(b11, k1032);
+        b20 = hsub2_u32(b20, k72);
+        b21 = hsub2_u32(b21, k72);
+      }
+      mma_16816<true>(part[ng], a0, b10, b11);
+      mma_16816<true>(part[ng], a1, b20, b21);
+    }
+  }
+#pragma unroll
+  for (int ng = 0; ng < 2; ++ng) {
+    acc[ng][0] = fmaf(part[ng][0] - sc.c0, sc.sa0 * sc.sw[ng].x, acc[ng][0]);
+    acc[ng][1] = fmaf(part[ng][1] - sc.c0, sc.sa0 * sc.sw[ng].y, acc[ng][1]);
+    acc[ng][2] = fmaf(part[ng][2] - sc.c1, sc.sa1 * sc.sw[ng].x, acc[ng][2]);
+    acc[ng][3] = fmaf(part[ng][3] - sc.c1, sc.sa1 * sc.sw[ng].y, acc[ng][3]);
+  }
+}
 constexpr int kW4V2Stages = 4;
 static_assert(kW4V2Stages * 16 * 256 == plan::moe_w4_v2_smem_bytes(), "the plans' geometry");
 template <bool kOffset>
@@ -623,10 +695,8 @@ __global__ void __launch_bounds__(kW4Warps * 32)
 #pragma unroll
     for (int ng = 0; ng < 2; ++ng)
       wreg[d][ng] = d < kb_count ? __ldg(wg[ng] + size_t(d) * 32) : make_uint4(0, 0, 0, 0);
-  float acc[2][4] = {}, part[2][4];
+  float acc[2][4] = {};
   const int ra = min(lane / 4, rows - 1), rb = min(lane / 4 + 8, rows - 1);
-  const int ld_row = lane % 16, ld_half = lane / 16;
-  const uint32_t k1032 = 0x64086408u, k72 = 0x54805480u;
   for (int kb0 = 0; kb0 < kb_count; kb0 += kW4Depth) {
 #pragma unroll
     for (int d = 0; d < kW4Depth; ++d) {
@@ -641,68 +711,13 @@ __global__ void __launch_bounds__(kW4Warps * 32)
 #pragma unroll
       for (int ng = 0; ng < 2; ++ng)
         if (kb + kW4Depth < kb_count) wreg[d][ng] = __ldg(wg[ng] + size_t(kb + kW4Depth) * 32);
-      const size_t ia = size_t(row0 + ra) * kb_count + kb, ib = size_t(row0 + rb) * kb_count + kb;
-      const float sa0 = a_scale[ia], sa1 = a_scale[ib];
-      float c0 = 0.0f, c1 = 0.0f;
-      if constexpr (kOffset) {
-        c0 = a_corr[ia];
-        c1 = a_corr[ib];
-      }
-      float2 sw[2];
-#pragma unroll
-      for (int ng = 0; ng < 2; ++ng)
-        sw[ng] = *reinterpret_cast<const float2*>(ws_t + (size_t(e) * kb_count + kb) * n_total +
-                                                  n0 + 8 * ng + 2 * (lane % 4));
-      const uint8_t* st = sa_tiles[kb % kW4V2Stages];
-#pragma unroll
-      for (int ng = 0; ng < 2; ++ng)
-#pragma unroll
-        for (int c = 0; c < 4; ++c) part[ng][c] = 0.0f;
-#pragma unroll
-      for (int ks = 0; ks < 4; ++ks) {
-        uint32_t a0[4], a1[4];
-        ldmatrix_x4(a0, st + swz(ld_row, 4 * ks + ld_half, 256));
-        ldmatrix_x4(a1, st + swz(ld_row, 4 * ks + 2 + ld_half, 256));
-#pragma unroll
-        for (int ng = 0; ng < 2; ++ng) {
-          const uint32_t w = ks == 0   ? wv[ng].x
-                             : ks == 1 ? wv[ng].y
-                             : ks == 2 ? wv[ng].z
-                                       : wv[ng].w;
-          const uint32_t w8 = w >> 8;
-          uint32_t b10 = (w & 0x000F000Fu) | 0x64006400u, b11 = (w8 & 0x000F000Fu) | 0x64006400u;
-          uint32_t b20 = (w & 0x00F000F0u) | 0x54005400u, b21 = (w8 & 0x00F000F0u) | 0x54005400u;
-          if constexpr (!kOffset) {
-            b10 = hsub2_u32(b10, k1032);
-            b11 = hsub2_u32(b11, k1032);
-            b20 = hsub2_u32(b20, k72);
-            b21 = hsub2_u32(b21, k72);
-          }
-          mma_16816<true>(part[ng], a0, b10, b11);
-          mma_16816<true>(part[ng], a1, b20, b21);
-        }
-      }
-#pragma unroll
-      for (int ng = 0; ng < 2; ++ng) {
-        acc[ng][0] = fmaf(part[ng][0] - c0, sa0 * sw[ng].x, acc[ng][0]);
-        acc[ng][1] = fmaf(part[ng][1] - c0, sa0 * sw[ng].y, acc[ng][1]);
-        acc[ng][2] = fmaf(part[ng][2] - c1, sa1 * sw[ng].x, acc[ng][2]);
-        acc[ng][3] = fmaf(part[ng][3] - c1, sa1 * sw[ng].y, acc[ng][3]);
-      }
+      const W4Scales sc = w4_scales<kOffset>(a_scale, a_corr, ws_t, e, row0 + ra, row0 + rb, kb,
+                                             kb_count, n0, n_total, lane);
+      w4_v2_kblock<kOffset>(sa_tiles[kb % kW4V2Stages], wv, lane, sc, acc);
     }
   }
   cp_async_wait<0>();
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int r = lane / 4 + 8 * h;
-    if (r >= rows) continue;
-#pragma unroll
-    for (int ng = 0; ng < 2; ++ng) {
-      const int col = n0 + 8 * ng + 2 * (lane % 4);
-      *reinterpret_cast<uint32_t*>(out + size_t(row0 + r) * n_total + col) =
-          pack_bf16x2(acc[ng][2 * h], acc[ng][2 * h + 1]);
-    }
-  }
+  w4_store_tile(acc, lane, rows, row0, n0, n_total, out);
 }
 
 // Forms 4 and 5: forms 2 and 3 with the weights streamed through a ring of cp.async stages in
@@ -749,24 +764,12 @@ __global__ void __launch_bounds__(kW4Warps * 32, 2) moe_w4a8_decode_gemm_ring_ke
     if (st < kb_count) load_stage(st, st);
     cp_async_commit();
   }
-  float acc[2][4] = {}, part[2][4];
+  float acc[2][4] = {};
   const int ra = min(lane / 4, rows - 1), rb = min(lane / 4 + 8, rows - 1);
-  const int ld_row = lane % 16, ld_half = lane / 16;
-  const uint32_t k1032 = 0x64086408u, k72 = 0x54805480u;
   for (int kb = 0; kb < kb_count; ++kb) {
     // The scales first: their latency hides behind the wait and the MMAs.
-    const size_t ia = size_t(row0 + ra) * kb_count + kb, ib = size_t(row0 + rb) * kb_count + kb;
-    const float sa0 = a_scale[ia], sa1 = a_scale[ib];
-    float c0 = 0.0f, c1 = 0.0f;
-    if constexpr (kOffset) {
-      c0 = a_corr[ia];
-      c1 = a_corr[ib];
-    }
-    float2 sw[2];
-#pragma unroll
-    for (int ng = 0; ng < 2; ++ng)
-      sw[ng] = *reinterpret_cast<const float2*>(ws_t + (size_t(e) * kb_count + kb) * n_total + n0 +
-                                                8 * ng + 2 * (lane % 4));
+    const W4Scales sc = w4_scales<kOffset>(a_scale, a_corr, ws_t, e, row0 + ra, row0 + rb, kb,
+                                           kb_count, n0, n_total, lane);
     cp_async_wait<kW4RingStages - 2>();
     __syncthreads();
     if (kb + kW4RingStages - 1 < kb_count)
@@ -777,51 +780,10 @@ __global__ void __launch_bounds__(kW4Warps * 32, 2) moe_w4a8_decode_gemm_ring_ke
 #pragma unroll
     for (int ng = 0; ng < 2; ++ng)
       wv[ng] = *reinterpret_cast<const uint4*>(st + 16 * 256 + (2 * warp + ng) * 512 + lane * 16);
-#pragma unroll
-    for (int ng = 0; ng < 2; ++ng)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) part[ng][c] = 0.0f;
-#pragma unroll
-    for (int ks = 0; ks < 4; ++ks) {
-      uint32_t a0[4], a1[4];
-      ldmatrix_x4(a0, st + swz(ld_row, 4 * ks + ld_half, 256));
-      ldmatrix_x4(a1, st + swz(ld_row, 4 * ks + 2 + ld_half, 256));
-#pragma unroll
-      for (int ng = 0; ng < 2; ++ng) {
-        const uint32_t w = ks == 0 ? wv[ng].x : ks == 1 ? wv[ng].y : ks == 2 ? wv[ng].z : wv[ng].w;
-        const uint32_t w8 = w >> 8;
-        uint32_t b10 = (w & 0x000F000Fu) | 0x64006400u, b11 = (w8 & 0x000F000Fu) | 0x64006400u;
-        uint32_t b20 = (w & 0x00F000F0u) | 0x54005400u, b21 = (w8 & 0x00F000F0u) | 0x54005400u;
-        if constexpr (!kOffset) {
-          b10 = hsub2_u32(b10, k1032);
-          b11 = hsub2_u32(b11, k1032);
-          b20 = hsub2_u32(b20, k72);
-          b21 = hsub2_u32(b21, k72);
-        }
-        mma_16816<true>(part[ng], a0, b10, b11);
-        mma_16816<true>(part[ng], a1, b20, b21);
-      }
-    }
-#pragma unroll
-    for (int ng = 0; ng < 2; ++ng) {
-      acc[ng][0] = fmaf(part[ng][0] - c0, sa0 * sw[ng].x, acc[ng][0]);
-      acc[ng][1] = fmaf(part[ng][1] - c0, sa0 * sw[ng].y, acc[ng][1]);
-      acc[ng][2] = fmaf(part[ng][2] - c1, sa1 * sw[ng].x, acc[ng][2]);
-      acc[ng][3] = fmaf(part[ng][3] - c1, sa1 * sw[ng].y, acc[ng][3]);
-    }
+    w4_v2_kblock<kOffset>(st, wv, lane, sc, acc);
   }
   cp_async_wait<0>();
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int r = lane / 4 + 8 * h;
-    if (r >= rows) continue;
-#pragma unroll
-    for (int ng = 0; ng < 2; ++ng) {
-      const int col = n0 + 8 * ng + 2 * (lane % 4);
-      *reinterpret_cast<uint32_t*>(out + size_t(row0 + r) * n_total + col) =
-          pack_bf16x2(acc[ng][2 * h], acc[ng][2 * h + 1]);
-    }
-  }
+  w4_store_tile(acc, lane, rows, row0, n0, n_total, out);
 }
 
 // The second form's repack: per expert, group of 8 weight rows, k block and lane (row g =
