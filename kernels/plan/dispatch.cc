@@ -154,8 +154,8 @@ int moe_w4_decode_form() {
   const char* env = std::getenv("QUADRANT_W4A8_DECODE_FORM");
   if (!env || !*env) return kMoeW4DecodeForm;
   const int f = std::atoi(env);
-  require(f >= 1 && f <= 5,
-          std::string("QUADRANT_W4A8_DECODE_FORM must be 1 .. 5, got '") + env + "'");
+  require(f >= 1 && f <= kMoeW4Forms, std::string("QUADRANT_W4A8_DECODE_FORM must be 1 .. ") +
+                                          std::to_string(kMoeW4Forms) + ", got '" + env + "'");
   return f;
 }
 

@@ -246,7 +246,7 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
   const int w4_form = w4 && path == MoeGemmPath::kMmaSync ? moe_w4_decode_form() : 0;
   const double a_elem = bf16 || w4_form >= 2 ? 2.0 : 1.0, w_elem = bf16 ? 2.0 : w4 ? 0.5 : 1.0;
   const double a_meta =
-      scaled ? (w4_form == 3 || w4_form == 5 ? 8.0 : 4.0) / 128 : 0.0;  // scale (+ sum) per 128
+      scaled ? (moe_w4_offset_form(w4_form) ? 8.0 : 4.0) / 128 : 0.0;  // scale (+ sum) per 128
   const double h = double(s.hidden), in = double(s.intermediate), r = double(rows);
   // Weight scales read with the active experts' weights (per 128x128 block, or per row and 128).
   const double w_scale_per_elem = w4 ? 4.0 / 128 : scaled ? 4.0 / (128 * 128) : 0.0;
@@ -330,11 +330,13 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
       add(l, flops, bytes, true);
     } else if (path == MoeGemmPath::kMmaSync) {
       const double n_ctas = g.n / (w4 ? kMoeW4BlockN : kMoeMmaBlockN);
-      const int smem = w4_form >= 4   ? moe_w4_ring_smem_bytes()
+      const int smem = w4_form == 6   ? moe_w4_staged_smem_bytes()
+                       : w4_form >= 4 ? moe_w4_ring_smem_bytes()
                        : w4_form >= 2 ? moe_w4_v2_smem_bytes()
                        : w4           ? moe_w4_smem_bytes()
                                       : moe_mma_smem_bytes();
-      const std::string name = w4_form == 5   ? "moe_w4a8_decode_gemm_ring_kernel<offset> ("
+      const std::string name = w4_form == 6   ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged> ("
+                               : w4_form == 5 ? "moe_w4a8_decode_gemm_ring_kernel<offset> ("
                                : w4_form == 4 ? "moe_w4a8_decode_gemm_ring_kernel<exact> ("
                                : w4_form == 3 ? "moe_w4a8_decode_gemm_v2_kernel<offset> ("
                                : w4_form == 2 ? "moe_w4a8_decode_gemm_v2_kernel<exact> ("

@@ -654,9 +654,16 @@ __device__ __forceinline__ void w4_v2_kblock(const uint8_t* st, const uint4 (&wv
     acc[ng][3] = fmaf(part[ng][3] - sc.c1, sc.sa1 * sc.sw[ng].y, acc[ng][3]);
   }
 }
+// kStaged (form 6 = form 3 staged): the k block's scales (the CTA's 128 weight scales, the 16
+// rows' activation scales and offset sums) ride in the activation stage's cp.async group, three
+// k blocks ahead, instead of global loads issued in the k block that uses them (the weight
+// scales come from HBM: about a microsecond per k block that the MMAs do not cover).
 constexpr int kW4V2Stages = 4;
 static_assert(kW4V2Stages * 16 * 256 == plan::moe_w4_v2_smem_bytes(), "the plans' geometry");
-template <bool kOffset>
+static_assert(kW4V2Stages * (16 * 256 + (kW4Warps * 16 + 32) * 4) ==
+                  plan::moe_w4_staged_smem_bytes(),
+              "the plans' geometry");
+template <bool kOffset, bool kStaged = false>
 __global__ void __launch_bounds__(kW4Warps * 32)
     moe_w4a8_decode_gemm_v2_kernel(const __half* __restrict__ a, const float* __restrict__ a_scale,
                                    const float* __restrict__ a_corr, const uint4* __restrict__ wp,
@@ -667,7 +674,10 @@ __global__ void __launch_bounds__(kW4Warps * 32)
                                    const int32_t* __restrict__ num_tiles, int n_total, int k_total,
                                    bf16* __restrict__ out) {
   if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
-  __shared__ __align__(128) uint8_t sa_tiles[kW4V2Stages][16 * 256];
+  // A stage: 16 rows x 128 FP16 (swizzled), then (form 6) the CTA's 128 weight scales, the
+  // rows' 16 activation scales and 16 offset sums.
+  constexpr int kStageBytes = 16 * 256 + (kStaged ? (kW4Warps * 16 + 32) * 4 : 0);
+  __shared__ __align__(128) uint8_t sa_tiles[kW4V2Stages][kStageBytes];
   const int e = tile_expert[blockIdx.y], row0 = tile_row[blockIdx.y];
   const int rows = min(16, offsets[e + 1] - row0);
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
@@ -683,6 +693,18 @@ __global__ void __launch_bounds__(kW4Warps * 32)
     const bool valid = r < rows;
     cp_async_16(sa_tiles[stage] + swz(r, ch, 256),
                 a + size_t(row0 + (valid ? r : 0)) * k_total + kb * 128 + ch * 8, valid);
+    if constexpr (kStaged) {
+      float* sc = reinterpret_cast<float*>(sa_tiles[stage] + 16 * 256);
+      if (tid < kW4Warps * 4)  // 128 weight scales, 16 bytes each thread
+        cp_async_16(sc + 4 * tid, ws_t + (size_t(e) * kb_count + kb) * n_total +
+                                      blockIdx.x * (kW4Warps * 16) + 4 * tid);
+      else if (tid < kW4Warps * 4 + 32) {  // rows past the end repeat the last row
+        const int i = tid - kW4Warps * 4, row = row0 + min(i % 16, rows - 1);
+        if (i < 16 || kOffset)
+          cp_async_4(sc + kW4Warps * 16 + i,
+                     (i < 16 ? a_scale : a_corr) + size_t(row) * kb_count + kb);
+      }
+    }
   };
 #pragma unroll
   for (int st = 0; st < kW4V2Stages - 1; ++st) {
@@ -711,8 +733,20 @@ __global__ void __launch_bounds__(kW4Warps * 32)
 #pragma unroll
       for (int ng = 0; ng < 2; ++ng)
         if (kb + kW4Depth < kb_count) wreg[d][ng] = __ldg(wg[ng] + size_t(kb + kW4Depth) * 32);
-      const W4Scales sc = w4_scales<kOffset>(a_scale, a_corr, ws_t, e, row0 + ra, row0 + rb, kb,
-                                             kb_count, n0, n_total, lane);
+      W4Scales sc;
+      if constexpr (kStaged) {
+        const float* ss = reinterpret_cast<const float*>(sa_tiles[kb % kW4V2Stages] + 16 * 256);
+        sc.sa0 = ss[kW4Warps * 16 + ra];
+        sc.sa1 = ss[kW4Warps * 16 + rb];
+        sc.c0 = kOffset ? ss[kW4Warps * 16 + 16 + ra] : 0.0f;
+        sc.c1 = kOffset ? ss[kW4Warps * 16 + 16 + rb] : 0.0f;
+#pragma unroll
+        for (int ng = 0; ng < 2; ++ng)
+          sc.sw[ng] = *reinterpret_cast<const float2*>(ss + warp * 16 + 8 * ng + 2 * (lane % 4));
+      } else {
+        sc = w4_scales<kOffset>(a_scale, a_corr, ws_t, e, row0 + ra, row0 + rb, kb, kb_count, n0,
+                                n_total, lane);
+      }
       w4_v2_kblock<kOffset>(sa_tiles[kb % kW4V2Stages], wv, lane, sc, acc);
     }
   }
@@ -1027,7 +1061,7 @@ struct MoeLayout {
           *num_tiles = nullptr, *row_token = nullptr, *slot_row = nullptr;
   float *weights = nullptr, *xp_scale = nullptr, *act_scale = nullptr, *xp_corr = nullptr,
         *act_corr = nullptr;
-  int w4_form = 0;  // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 or 2, 3)
+  int w4_form = 0;  // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 6)
   uint8_t *xp = nullptr, *act = nullptr, *w1q = nullptr, *w2q = nullptr;
   bf16 *h = nullptr, *y = nullptr;
   size_t bytes = 0;
@@ -1060,12 +1094,12 @@ MoeLayout moe_layout(const MoeFfnProblem& p, plan::MoeGemmPath path, void* base)
   l.slot_row = w.take<int32_t>(rows);
   l.xp = w.take<uint8_t>(rows * p.hidden * a_elem);
   if (scaled) l.xp_scale = w.take<float>(rows * p.hidden / 128);
-  if (l.w4_form == 3 || l.w4_form == 5) l.xp_corr = w.take<float>(rows * p.hidden / 128);
+  if (plan::moe_w4_offset_form(l.w4_form)) l.xp_corr = w.take<float>(rows * p.hidden / 128);
   // The wgmma path fuses SiLU * up into the gate/up GEMM: no h.
   if (path != plan::MoeGemmPath::kWgmma) l.h = w.take<bf16>(rows * 2 * p.intermediate);
   l.act = w.take<uint8_t>(rows * p.intermediate * a_elem);
   if (scaled) l.act_scale = w.take<float>(rows * p.intermediate / 128);
-  if (l.w4_form == 3 || l.w4_form == 5) l.act_corr = w.take<float>(rows * p.intermediate / 128);
+  if (plan::moe_w4_offset_form(l.w4_form)) l.act_corr = w.take<float>(rows * p.intermediate / 128);
   l.y = w.take<bf16>(rows * p.hidden);
   if (path == plan::MoeGemmPath::kWgmma && p.format == MoeFormat::kW4a8) {
     // INT4 -> E4M3 copies, rewritten each step.
@@ -1194,7 +1228,7 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
   const auto* w4 = static_cast<const uint4*>(wp);
   const auto* a16 = reinterpret_cast<const __half*>(a);
   const int ni = static_cast<int>(n), ki = static_cast<int>(k);
-  if (l.w4_form >= 4) {
+  if (l.w4_form == 4 || l.w4_form == 5) {
     constexpr int smem = plan::moe_w4_ring_smem_bytes();
     static const bool attr_set = [] {
       for (auto* f :
@@ -1211,7 +1245,11 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
       moe_w4a8_decode_gemm_ring_kernel<false><<<grid, kW4Warps * 32, smem, stream>>>(
           a16, a_scale, a_corr, w4, ws_t, l.offsets, l.tile_expert, l.tile_row, l.num_tiles, ni, ki,
           out);
-  } else if (l.w4_form == 3)
+  } else if (l.w4_form == 6)
+    moe_w4a8_decode_gemm_v2_kernel<true, true>
+        <<<grid, kW4Warps * 32, 0, stream>>>(a16, a_scale, a_corr, w4, ws_t, l.offsets,
+                                             l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);
+  else if (l.w4_form == 3)
     moe_w4a8_decode_gemm_v2_kernel<true>
         <<<grid, kW4Warps * 32, 0, stream>>>(a16, a_scale, a_corr, w4, ws_t, l.offsets,
                                              l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "kernels/plan/dispatch.h"
@@ -169,6 +170,51 @@ TEST(LaunchPlan, MoeFfnPathsAndLaunches) {
   EXPECT_EQ(wg.block, 384);
   EXPECT_NEAR(wg.work_items, expected_routing(8192, 8, 128, 128).m_tiles * 768 / 128, 1e-6);
   EXPECT_EQ(plan_launches("prefill_ffn", "bf16_cublaslt", shape, 132).choice("gemm_path"), 2);
+}
+
+// The W4A8 decode GEMM's forms (QUADRANT_W4A8_DECODE_FORM, benchmarks only): each names its
+// kernel and shared memory; the offset forms (3, 5, 6) move 4 more bytes per row and 128
+// columns (the offset sum beside the scale); a form out of range is an error.
+TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
+  const ShapeParams shape = {
+      {"tokens", 8}, {"experts", 32}, {"top_k", 8}, {"hidden", 1024}, {"intermediate", 512}};
+  struct Form {
+    const char* form;
+    const char* kernel;
+    int smem;
+  };
+  const Form forms[] = {
+      {"1", "moe_w4a8_decode_gemm_kernel (", moe_w4_smem_bytes()},
+      {"2", "moe_w4a8_decode_gemm_v2_kernel<exact> (", moe_w4_v2_smem_bytes()},
+      {"3", "moe_w4a8_decode_gemm_v2_kernel<offset> (", moe_w4_v2_smem_bytes()},
+      {"4", "moe_w4a8_decode_gemm_ring_kernel<exact> (", moe_w4_ring_smem_bytes()},
+      {"5", "moe_w4a8_decode_gemm_ring_kernel<offset> (", moe_w4_ring_smem_bytes()},
+      {"6", "moe_w4a8_decode_gemm_v2_kernel<offset, staged> (", moe_w4_staged_smem_bytes()}};
+  double bytes[7] = {};
+  for (const Form& f : forms) {
+    setenv("QUADRANT_W4A8_DECODE_FORM", f.form, 1);
+    const LaunchPlan p = plan_launches("decode_ffn", "w4a8", shape, 132);
+    int gemms = 0;
+    for (const KernelLaunch& l : p.launches)
+      if (l.kernel.rfind("moe_w4a8_decode_gemm", 0) == 0) {
+        EXPECT_EQ(l.kernel.rfind(f.kernel, 0), 0u) << f.form << ": " << l.kernel;
+        EXPECT_EQ(l.smem_bytes, f.smem) << f.form;
+        ++gemms;
+      }
+    EXPECT_EQ(gemms, 2) << f.form;  // gate/up and down
+    bytes[std::atoi(f.form)] = p.bytes();
+  }
+  EXPECT_DOUBLE_EQ(bytes[2], bytes[4]);
+  EXPECT_DOUBLE_EQ(bytes[3], bytes[5]);
+  EXPECT_DOUBLE_EQ(bytes[3], bytes[6]);
+  EXPECT_GT(bytes[3], bytes[2]);  // the offset sums
+  EXPECT_GT(bytes[2], bytes[1]);  // FP16 activations instead of E4M3
+  for (const char* bad : {"0", "7", "x"}) {
+    setenv("QUADRANT_W4A8_DECODE_FORM", bad, 1);
+    EXPECT_THROW(plan_launches("decode_ffn", "w4a8", shape, 132), std::invalid_argument) << bad;
+  }
+  unsetenv("QUADRANT_W4A8_DECODE_FORM");
+  EXPECT_EQ(moe_w4_decode_form(), kMoeW4DecodeForm);
 }
 
 TEST(LaunchPlan, DenseGemmIsCublasLt) {
