@@ -210,20 +210,21 @@ constexpr int moe_w4_smem_bytes() {
 // write the E4M3 values as FP16), LOP3 + HSUB2 per pair; 3 the same without the HSUB2, the
 // offsets taken off per row after the MMA; 4, 5: 2, 3 with the weights streamed through a
 // ring of cp.async stages in shared memory; 6: 3 with the k block's scales in the activation
-// stages (cp.async, three k blocks ahead). QUADRANT_W4A8_DECODE_FORM=1..6 overrides it
+// stages (cp.async, three k blocks ahead); 7, 8: 6 at 3 / 4 CTAs per SM (80 / 64 registers,
+// 2 / 1 k blocks of weights prefetched). QUADRANT_W4A8_DECODE_FORM=1..8 overrides it
 // (benchmarks only).
 inline constexpr int kMoeW4DecodeForm = 1;
-inline constexpr int kMoeW4Forms = 6;
+inline constexpr int kMoeW4Forms = 8;
 int moe_w4_decode_form();
-// Forms 3, 5 and 6 take the INT4 offsets off after the MMA (a per-row sum beside the scale).
+// Forms 3, 5 and 6-8 take the INT4 offsets off after the MMA (a per-row sum beside the scale).
 constexpr bool moe_w4_offset_form(int form) {
-  return form == 3 || form == 5 || form == 6;
+  return form == 3 || form >= 5;
 }
 // Forms 2 and 3: four stages of A (16 rows x 128 FP16), static.
 constexpr int moe_w4_v2_smem_bytes() {
   return 4 * 16 * 256;
 }
-// Form 6: form 3's stages plus, per stage, 128 weight scales and 16 + 16 row scales / sums.
+// Forms 6-8: form 3's stages plus, per stage, 128 weight scales and 16 + 16 row scales / sums.
 constexpr int moe_w4_staged_smem_bytes() {
   return 4 * (16 * 256 + (128 + 32) * 4);
 }

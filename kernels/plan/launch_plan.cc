@@ -330,18 +330,21 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
       add(l, flops, bytes, true);
     } else if (path == MoeGemmPath::kMmaSync) {
       const double n_ctas = g.n / (w4 ? kMoeW4BlockN : kMoeMmaBlockN);
-      const int smem = w4_form == 6   ? moe_w4_staged_smem_bytes()
+      const int smem = w4_form >= 6   ? moe_w4_staged_smem_bytes()
                        : w4_form >= 4 ? moe_w4_ring_smem_bytes()
                        : w4_form >= 2 ? moe_w4_v2_smem_bytes()
                        : w4           ? moe_w4_smem_bytes()
                                       : moe_mma_smem_bytes();
-      const std::string name = w4_form == 6   ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged> ("
-                               : w4_form == 5 ? "moe_w4a8_decode_gemm_ring_kernel<offset> ("
-                               : w4_form == 4 ? "moe_w4a8_decode_gemm_ring_kernel<exact> ("
-                               : w4_form == 3 ? "moe_w4a8_decode_gemm_v2_kernel<offset> ("
-                               : w4_form == 2 ? "moe_w4a8_decode_gemm_v2_kernel<exact> ("
-                               : w4           ? "moe_w4a8_decode_gemm_kernel ("
-                                              : "moe_grouped_gemm_kernel<" + f + ", 16> (";
+      const std::string name =
+          w4_form == 8   ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs> ("
+          : w4_form == 7 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 3 CTAs> ("
+          : w4_form == 6 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged> ("
+          : w4_form == 5 ? "moe_w4a8_decode_gemm_ring_kernel<offset> ("
+          : w4_form == 4 ? "moe_w4a8_decode_gemm_ring_kernel<exact> ("
+          : w4_form == 3 ? "moe_w4a8_decode_gemm_v2_kernel<offset> ("
+          : w4_form == 2 ? "moe_w4a8_decode_gemm_v2_kernel<exact> ("
+          : w4           ? "moe_w4a8_decode_gemm_kernel ("
+                         : "moe_grouped_gemm_kernel<" + f + ", 16> (";
       add(launch(name + g.what + ")", static_cast<int64_t>(n_ctas) * max_tiles, kMoeGemmThreads,
                  smem, fit_per_sm(kMoeGemmThreads, smem), n_ctas * er.m_tiles, sms),
           flops, bytes, true);

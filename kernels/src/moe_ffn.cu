@@ -663,16 +663,16 @@ static_assert(kW4V2Stages * 16 * 256 == plan::moe_w4_v2_smem_bytes(), "the plans
 static_assert(kW4V2Stages * (16 * 256 + (kW4Warps * 16 + 32) * 4) ==
                   plan::moe_w4_staged_smem_bytes(),
               "the plans' geometry");
-template <bool kOffset, bool kStaged = false>
-__global__ void __launch_bounds__(kW4Warps * 32)
-    moe_w4a8_decode_gemm_v2_kernel(const __half* __restrict__ a, const float* __restrict__ a_scale,
-                                   const float* __restrict__ a_corr, const uint4* __restrict__ wp,
-                                   const float* __restrict__ ws_t,
-                                   const int32_t* __restrict__ offsets,
-                                   const int32_t* __restrict__ tile_expert,
-                                   const int32_t* __restrict__ tile_row,
-                                   const int32_t* __restrict__ num_tiles, int n_total, int k_total,
-                                   bf16* __restrict__ out) {
+// kMinCtas, kDepth (forms 7, 8 = form 6 with 3 / 4 CTAs per SM): the register budget for more
+// warps per SM (80 / 64 registers), paid with fewer k blocks of weights prefetched (2 / 1).
+// The body of forms 2, 3, 6-8 (the kernels below differ in their launch bounds only).
+template <bool kOffset, bool kStaged, int kDepth>
+__device__ __forceinline__ void w4_v2_gemm(
+    const __half* __restrict__ a, const float* __restrict__ a_scale,
+    const float* __restrict__ a_corr, const uint4* __restrict__ wp, const float* __restrict__ ws_t,
+    const int32_t* __restrict__ offsets, const int32_t* __restrict__ tile_expert,
+    const int32_t* __restrict__ tile_row, const int32_t* __restrict__ num_tiles, int n_total,
+    int k_total, bf16* __restrict__ out) {
   if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
   // A stage: 16 rows x 128 FP16 (swizzled), then (form 6) the CTA's 128 weight scales, the
   // rows' 16 activation scales and 16 offset sums.
@@ -711,17 +711,17 @@ __global__ void __launch_bounds__(kW4Warps * 32)
     if (st < kb_count) load_a(st, st);
     cp_async_commit();
   }
-  uint4 wreg[kW4Depth][2];
+  uint4 wreg[kDepth][2];
 #pragma unroll
-  for (int d = 0; d < kW4Depth; ++d)
+  for (int d = 0; d < kDepth; ++d)
 #pragma unroll
     for (int ng = 0; ng < 2; ++ng)
       wreg[d][ng] = d < kb_count ? __ldg(wg[ng] + size_t(d) * 32) : make_uint4(0, 0, 0, 0);
   float acc[2][4] = {};
   const int ra = min(lane / 4, rows - 1), rb = min(lane / 4 + 8, rows - 1);
-  for (int kb0 = 0; kb0 < kb_count; kb0 += kW4Depth) {
+  for (int kb0 = 0; kb0 < kb_count; kb0 += kDepth) {
 #pragma unroll
-    for (int d = 0; d < kW4Depth; ++d) {
+    for (int d = 0; d < kDepth; ++d) {
       const int kb = kb0 + d;
       if (kb >= kb_count) break;
       cp_async_wait<kW4V2Stages - 2>();
@@ -732,7 +732,7 @@ __global__ void __launch_bounds__(kW4Warps * 32)
       const uint4 wv[2] = {wreg[d][0], wreg[d][1]};
 #pragma unroll
       for (int ng = 0; ng < 2; ++ng)
-        if (kb + kW4Depth < kb_count) wreg[d][ng] = __ldg(wg[ng] + size_t(kb + kW4Depth) * 32);
+        if (kb + kDepth < kb_count) wreg[d][ng] = __ldg(wg[ng] + size_t(kb + kDepth) * 32);
       W4Scales sc;
       if constexpr (kStaged) {
         const float* ss = reinterpret_cast<const float*>(sa_tiles[kb % kW4V2Stages] + 16 * 256);
@@ -753,6 +753,26 @@ __global__ void __launch_bounds__(kW4Warps * 32)
   cp_async_wait<0>();
   w4_store_tile(acc, lane, rows, row0, n0, n_total, out);
 }
+#define QK_W4_V2_PARAMS                                                              \
+  const __half *__restrict__ a, const float *__restrict__ a_scale,                   \
+      const float *__restrict__ a_corr, const uint4 *__restrict__ wp,                \
+      const float *__restrict__ ws_t, const int32_t *__restrict__ offsets,           \
+      const int32_t *__restrict__ tile_expert, const int32_t *__restrict__ tile_row, \
+      const int32_t *__restrict__ num_tiles, int n_total, int k_total, bf16 *__restrict__ out
+// Forms 2, 3, 6: the compiler's register budget (120-124 registers: 2 CTAs per SM).
+template <bool kOffset, bool kStaged = false>
+__global__ void __launch_bounds__(kW4Warps * 32) moe_w4a8_decode_gemm_v2_kernel(QK_W4_V2_PARAMS) {
+  w4_v2_gemm<kOffset, kStaged, kW4Depth>(a, a_scale, a_corr, wp, ws_t, offsets, tile_expert,
+                                         tile_row, num_tiles, n_total, k_total, out);
+}
+// Forms 7, 8: kMinCtas CTAs per SM.
+template <int kMinCtas, int kDepth>
+__global__ void __launch_bounds__(kW4Warps * 32, kMinCtas)
+    moe_w4a8_decode_gemm_v2_occ_kernel(QK_W4_V2_PARAMS) {
+  w4_v2_gemm<true, true, kDepth>(a, a_scale, a_corr, wp, ws_t, offsets, tile_expert, tile_row,
+                                 num_tiles, n_total, k_total, out);
+}
+#undef QK_W4_V2_PARAMS
 
 // Forms 4 and 5: forms 2 and 3 with the weights streamed through a ring of cp.async stages in
 // shared memory (kW4RingStages x 8 KB of weights + 4 KB of activations per CTA, two CTAs per
@@ -1061,7 +1081,7 @@ struct MoeLayout {
           *num_tiles = nullptr, *row_token = nullptr, *slot_row = nullptr;
   float *weights = nullptr, *xp_scale = nullptr, *act_scale = nullptr, *xp_corr = nullptr,
         *act_corr = nullptr;
-  int w4_form = 0;  // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 6)
+  int w4_form = 0;  // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 8)
   uint8_t *xp = nullptr, *act = nullptr, *w1q = nullptr, *w2q = nullptr;
   bf16 *h = nullptr, *y = nullptr;
   size_t bytes = 0;
@@ -1245,7 +1265,15 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
       moe_w4a8_decode_gemm_ring_kernel<false><<<grid, kW4Warps * 32, smem, stream>>>(
           a16, a_scale, a_corr, w4, ws_t, l.offsets, l.tile_expert, l.tile_row, l.num_tiles, ni, ki,
           out);
-  } else if (l.w4_form == 6)
+  } else if (l.w4_form == 8)
+    moe_w4a8_decode_gemm_v2_occ_kernel<4, 1>
+        <<<grid, kW4Warps * 32, 0, stream>>>(a16, a_scale, a_corr, w4, ws_t, l.offsets,
+                                             l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);
+  else if (l.w4_form == 7)
+    moe_w4a8_decode_gemm_v2_occ_kernel<3, 2>
+        <<<grid, kW4Warps * 32, 0, stream>>>(a16, a_scale, a_corr, w4, ws_t, l.offsets,
+                                             l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);
+  else if (l.w4_form == 6)
     moe_w4a8_decode_gemm_v2_kernel<true, true>
         <<<grid, kW4Warps * 32, 0, stream>>>(a16, a_scale, a_corr, w4, ws_t, l.offsets,
                                              l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);

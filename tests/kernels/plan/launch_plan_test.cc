@@ -173,7 +173,7 @@ TEST(LaunchPlan, MoeFfnPathsAndLaunches) {
 }
 
 // The W4A8 decode GEMM's forms (QUADRANT_W4A8_DECODE_FORM, benchmarks only): each names its
-// kernel and shared memory; the offset forms (3, 5, 6) move 4 more bytes per row and 128
+// kernel and shared memory; the offset forms (3, 5-8) move 4 more bytes per row and 128
 // columns (the offset sum beside the scale); a form out of range is an error.
 TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   const ShapeParams shape = {
@@ -189,8 +189,11 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
       {"3", "moe_w4a8_decode_gemm_v2_kernel<offset> (", moe_w4_v2_smem_bytes()},
       {"4", "moe_w4a8_decode_gemm_ring_kernel<exact> (", moe_w4_ring_smem_bytes()},
       {"5", "moe_w4a8_decode_gemm_ring_kernel<offset> (", moe_w4_ring_smem_bytes()},
-      {"6", "moe_w4a8_decode_gemm_v2_kernel<offset, staged> (", moe_w4_staged_smem_bytes()}};
-  double bytes[7] = {};
+      {"6", "moe_w4a8_decode_gemm_v2_kernel<offset, staged> (", moe_w4_staged_smem_bytes()},
+      {"7", "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 3 CTAs> (", moe_w4_staged_smem_bytes()},
+      {"8", "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs> (",
+       moe_w4_staged_smem_bytes()}};
+  double bytes[9] = {};
   for (const Form& f : forms) {
     setenv("QUADRANT_W4A8_DECODE_FORM", f.form, 1);
     const LaunchPlan p = plan_launches("decode_ffn", "w4a8", shape, 132);
@@ -207,9 +210,11 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   EXPECT_DOUBLE_EQ(bytes[2], bytes[4]);
   EXPECT_DOUBLE_EQ(bytes[3], bytes[5]);
   EXPECT_DOUBLE_EQ(bytes[3], bytes[6]);
+  EXPECT_DOUBLE_EQ(bytes[3], bytes[7]);
+  EXPECT_DOUBLE_EQ(bytes[3], bytes[8]);
   EXPECT_GT(bytes[3], bytes[2]);  // the offset sums
   EXPECT_GT(bytes[2], bytes[1]);  // FP16 activations instead of E4M3
-  for (const char* bad : {"0", "7", "x"}) {
+  for (const char* bad : {"0", "9", "x"}) {
     setenv("QUADRANT_W4A8_DECODE_FORM", bad, 1);
     EXPECT_THROW(plan_launches("decode_ffn", "w4a8", shape, 132), std::invalid_argument) << bad;
   }
