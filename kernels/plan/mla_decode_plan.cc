@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <numeric>
 #include <queue>
 #include <stdexcept>
@@ -23,6 +25,23 @@ int64_t ceil_div(int64_t a, int64_t b) {
 
 }  // namespace
 
+MlaSplitModel mla_split_model() {
+  MlaSplitModel m;
+  const char* env = std::getenv("QUADRANT_MLA_SPLIT_MODEL");
+  if (!env || !*env) return m;
+  double cta = 0, combine = 0, tail = 0;
+  char end = 0;
+  require(std::sscanf(env, "%lf,%lf,%lf%c", &cta, &combine, &tail, &end) == 3 && cta >= 0 &&
+              combine >= 0 && tail >= 0,
+          std::string("QUADRANT_MLA_SPLIT_MODEL: expected CTA_KIB,COMBINE_KIB,TAIL (three numbers "
+                      ">= 0), got '") +
+              env + "'");
+  m.cta_overhead_bytes = cta * 1024;
+  m.combine_overhead_bytes = combine * 1024;
+  m.tail_fraction = tail;
+  return m;
+}
+
 MlaDecodeSplit mla_decode_split(int64_t batch, int heads, int64_t max_kv_len, int sm_count,
                                 int splits) {
   require(batch >= 1 && max_kv_len >= 1 && sm_count >= 1,
@@ -37,10 +56,11 @@ MlaDecodeSplit mla_decode_split(int64_t batch, int heads, int64_t max_kv_len, in
   const double slots = double(sm_count);
   const double token_bytes = kMlaRowBytes;
   const double partial_bytes = 2.0 * s.heads_per_cta * (kMlaLatent + 1) * 4;  // written, read
+  const MlaSplitModel m = mla_split_model();
   const int64_t chunk = split_kv_chunk(
       max_kv_len, splits,
-      {rows, slots, token_bytes, partial_bytes, kMlaCtaOverheadBytes, kMlaCombineOverheadBytes,
-       kMlaTailFraction, kMlaSpreadWeight, kMlaTileTokens, kMlaMaxSplits});
+      {rows, slots, token_bytes, partial_bytes, m.cta_overhead_bytes, m.combine_overhead_bytes,
+       m.tail_fraction, kMlaSpreadWeight, kMlaTileTokens, kMlaMaxSplits});
   s.chunk = static_cast<int>(chunk);
   s.max_splits = static_cast<int>(ceil_div(max_kv_len, s.chunk));
   require(s.max_splits <= kMlaMaxSplits, "more than 256 splits");

@@ -38,6 +38,16 @@ inline constexpr double kMlaCombineOverheadBytes = 32 * 1024;
 inline constexpr double kMlaTailFraction = 0.5;
 inline constexpr double kMlaSpreadWeight = 0.3;
 
+// The split model's constants: kMla* above, or (benchmarks and calibration sweeps only)
+// QUADRANT_MLA_SPLIT_MODEL="CTA_KIB,COMBINE_KIB,TAIL" (e.g. "192,128,1.5"); a malformed value
+// throws std::invalid_argument naming the variable.
+struct MlaSplitModel {
+  double cta_overhead_bytes = kMlaCtaOverheadBytes;
+  double combine_overhead_bytes = kMlaCombineOverheadBytes;
+  double tail_fraction = kMlaTailFraction;
+};
+MlaSplitModel mla_split_model();
+
 // Heads per CTA: 64, 32 or 16 (the largest that divides heads; heads a multiple of 16).
 constexpr int mla_heads_per_cta(int heads) {
   return heads % 64 == 0 ? 64 : heads % 32 == 0 ? 32 : 16;

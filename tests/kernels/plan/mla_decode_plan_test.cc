@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <stdexcept>
 
 namespace quadrant::kernels::plan {
@@ -78,6 +79,23 @@ TEST(MlaDecodePlan, GridBytesAndFlops) {
   // Mixed lengths: shorter sequences run fewer splits.
   const LaunchPlan v = plan_launches("mla_decode", "bf16", mla(8, 8192, 0, 16), 132);
   EXPECT_LT(v.launches[0].work_items, double(v.launches[0].grid));
+}
+
+// QUADRANT_MLA_SPLIT_MODEL (sweeps only) replaces the split model's constants: the old ones
+// (64 KB per CTA, 32 KB per combine, tail 0.5) split 64 sequences of 512 tokens at 64 heads in
+// two, those of branch mla (192 KB, 128 KB, 1.5) keep them whole; a malformed value is an error.
+TEST(MlaDecodePlan, SplitModelFromTheEnvironment) {
+  setenv("QUADRANT_MLA_SPLIT_MODEL", "64,32,0.5", 1);
+  EXPECT_DOUBLE_EQ(mla_split_model().cta_overhead_bytes, 64 * 1024);
+  EXPECT_EQ(mla_decode_split(64, 64, 512, 132).max_splits, 2);
+  setenv("QUADRANT_MLA_SPLIT_MODEL", "192,128,1.5", 1);
+  EXPECT_EQ(mla_decode_split(64, 64, 512, 132).max_splits, 1);
+  for (const char* bad : {"64,32", "64,32,0.5,1", "a,b,c", "-1,32,0.5"}) {
+    setenv("QUADRANT_MLA_SPLIT_MODEL", bad, 1);
+    EXPECT_THROW(mla_decode_split(64, 64, 512, 132), std::invalid_argument) << bad;
+  }
+  unsetenv("QUADRANT_MLA_SPLIT_MODEL");
+  EXPECT_DOUBLE_EQ(mla_split_model().tail_fraction, kMlaTailFraction);
 }
 
 TEST(MlaDecodePlan, RejectsBadShapes) {
