@@ -4,11 +4,11 @@
 # (nvcc 13, sm_90a) in $B: quadrant-kernels-bench, kernels_api_gpu_test, kernels_ops_gpu_test.
 # 1. GPU tests (the W4A8 API tests run the default form).
 # 2. SASS instruction mix of the three W4A8 decode GEMM kernels.
-# 3. Every decode_ffn check (each W4A8 form at three small shapes, one at hidden 7168).
-# 4. Timings with the copy ceiling of the same run: W4A8 forms 1-5 at 1/8/16/64 tokens (32
+# 3. Every decode_ffn check (each W4A8 form, 1-8, at three small shapes, one at hidden 7168).
+# 4. Timings with the copy ceiling of the same run: W4A8 forms 1-8 at 1/8/16/64 tokens (32
 #    experts top-8, 7168/2048) beside FP8 at the same tokens.
 #    Decode attention's standard rows with fixed and with balanced per-sequence chunks.
-# 5. ncu (SpeedOfLight, Occupancy) of the W4A8 GEMMs at 8 tokens, forms $NCU_FORMS [2 4].
+# 5. ncu (SpeedOfLight, Occupancy) of the W4A8 GEMMs at 8 tokens, forms $NCU_FORMS [6 8].
 # Results to $OUT/w4a8_forms.tgz.
 #   B=devbin OUT=... kernels/scripts/device_w4a8_forms.sh
 set -uo pipefail
@@ -45,7 +45,7 @@ timeout 40 "$B/quadrant-kernels-bench" --variants --timing-only --no-ceilings --
 echo "attention (balanced chunks) rc=$?"
 grep -h "^time" "$R/attn.log" "$R/attn_bal.log" | awk -F'|' '{ print $3 "|" $4 "|" $7 "|" $9 }' | cut -c1-100
 if command -v ncu > /dev/null; then
-  for form in ${NCU_FORMS:-2 4}; do
+  for form in ${NCU_FORMS:-6 8}; do
     timeout 40 ncu --clock-control none --section SpeedOfLight --section Occupancy \
       --kernel-name regex:w4a8_decode "$B/quadrant-kernels-bench" --profile --variants \
       --only "decode_ffn w4a8 8 tok 32e top8 7168/2048 form $form" > "$R/ncu_form$form.txt" 2>&1
