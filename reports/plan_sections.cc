@@ -377,6 +377,14 @@ Section chunk_pp(const PlanResult& r) {
 }
 
 // Attention/FFN disaggregation (issue 16, deliverable 1): when the search tried it.
+// "decode", "prefill and decode": the roles of search.af_disaggregated.roles.
+std::string roles_text(const std::vector<Role>& roles) {
+  std::string out;
+  for (size_t i = 0; i < roles.size(); ++i)
+    out += std::string(i == 0 ? "" : i + 1 == roles.size() ? " and " : ", ") + to_string(roles[i]);
+  return out;
+}
+
 // One representative step per pool on the roofline, at the load the plan's confirmation
 // saw: a decode instance carries rate / instances x mean output x TPOT P50 sequences
 // (Little's law) at the mean context; a prefill instance's step is a full token budget of
@@ -387,7 +395,10 @@ Section af_disaggregation(const PlanResult& r) {
   if (!s.search.af.enabled() || s.model.ffn.kind != FfnKind::kMoe) return sec;
   sec.title = "Attention/FFN disaggregation: the four quadrants on their own hardware";
   sec.paragraphs.push_back(
-      "MegaScale-Infer's design as searched here: a decode instance keeps attention and its KV "
+      "MegaScale-Infer's design as searched here: an instance (of the pools "
+      "search.af_disaggregated.roles names: " +
+      roles_text(s.search.af.roles) +
+      ") keeps attention and its KV "
       "cache on one pool (tp x dp_attention data-parallel replicas) and the experts on another "
       "(ffn_gpus GPUs, expert parallel, shared experts on each), the dense layers with "
       "attention; each step's batch is cut into m micro-batches that ping-pong between the "
@@ -514,26 +525,39 @@ Section af_disaggregation(const PlanResult& r) {
   sec.paragraphs.push_back(
       "The four quadrants of each (first table): each pool's hardware, the share of the time "
       "its GPUs work (one roofline step at the plan's load; GPUs that attention and FFN share "
-      "split their time and cost between the two) and its cost. Then every decode "
-      "configuration measured, attention/FFN-disaggregated ones carrying '| ffn <GPU> x<FFN "
-      "GPUs> mb<micro-batches>' (single-instance probes at capacity).");
+      "split their time and cost between the two) and its cost. Then every configuration "
+      "measured of each role searched with attention/FFN disaggregation, attention/FFN-"
+      "disaggregated ones carrying '| ffn <GPU> x<FFN GPUs> mb<micro-batches>' (single-instance "
+      "probes at capacity; a prefill probe's rate is judged on TTFT alone).");
   sec.tables.push_back(t);
-  // Every decode configuration measured, attention/FFN-disaggregated or not.
-  Table d;
-  d.header = {"decode configuration",        "GPUs per instance",
-              "measured req/s per instance", "USD/hour per req/s",
-              "TPOT P90 at that rate",       "step at the bound's batch (roofline)"};
-  for (const RoleCapacity& c : r.decode) {
-    if (c.status != ConfigStatus::kMeasured) continue;
-    const Quadrants q = step_of(c.config, true, std::max(1, c.bound.max_batch));
-    const double per_rate = c.rate_per_s > 0 ? c.config.usd_per_hour(s) / c.rate_per_s : 0;
-    d.rows.push_back({c.config.label(), std::to_string(c.config.gpus()),
-                      format_number(c.rate_per_s), usd(per_rate), ms(c.at_capacity.tpot.p90),
-                      q.ok ? ms(q.step.to_seconds()) + " at batch " +
-                                 std::to_string(std::max(1, c.bound.max_batch))
-                           : ""});
+  // Every configuration measured of each AF role, attention/FFN-disaggregated or not.
+  for (Role role : {Role::kPrefill, Role::kDecode}) {
+    const std::vector<Role>& roles = s.search.af.roles;
+    if (std::find(roles.begin(), roles.end(), role) == roles.end()) continue;
+    const bool decode = role == Role::kDecode;
+    Table d;
+    d.header = {
+        std::string(to_string(role)) + " configuration",
+        "GPUs per instance",
+        "measured req/s per instance",
+        "USD/hour per req/s",
+        decode ? "TPOT P90 at that rate" : "TTFT P90 at that rate",
+        decode ? "step at the bound's batch (roofline)" : "step of a full token budget (roofline)"};
+    for (const RoleCapacity& c : decode ? r.decode : r.prefill) {
+      if (c.status != ConfigStatus::kMeasured) continue;
+      const Quadrants q = step_of(c.config, decode, std::max(1, c.bound.max_batch));
+      const double per_rate = c.rate_per_s > 0 ? c.config.usd_per_hour(s) / c.rate_per_s : 0;
+      std::string step;
+      if (q.ok)
+        step = ms(q.step.to_seconds()) +
+               (decode ? " at batch " + std::to_string(std::max(1, c.bound.max_batch))
+                       : " for " + std::to_string(c.config.max_batch_tokens) + " tokens");
+      d.rows.push_back({c.config.label(), std::to_string(c.config.gpus()),
+                        format_number(c.rate_per_s), usd(per_rate),
+                        ms(decode ? c.at_capacity.tpot.p90 : c.at_capacity.ttft.p90), step});
+    }
+    sec.tables.push_back(d);
   }
-  sec.tables.push_back(d);
   return sec;
 }
 

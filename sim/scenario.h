@@ -251,10 +251,12 @@ inline const char* to_string(Objective v) {
   return kObjectiveNames.name(v);
 }
 
-// Attention/FFN-disaggregated decode instances the planner tries (AfSpec): every
-// attention GPU x attention tp x replicas x FFN GPU x FFN size x micro-batches.
+// Attention/FFN-disaggregated instances the planner tries (AfSpec), for each role of
+// `roles` (prefill, decode): every attention GPU x attention tp x replicas x FFN GPU x
+// FFN size x micro-batches (x the role's batch or chunk limits).
 struct AfSearchSpec {
-  std::vector<std::string> attention_gpus;  // empty: the decode GPUs
+  std::vector<Role> roles{Role::kDecode};   // MegaScale-Infer's: decode
+  std::vector<std::string> attention_gpus;  // empty: the role's GPUs
   std::vector<std::string> ffn_gpus;        // empty: none tried
   std::vector<int> attention_tp{1};
   std::vector<int> attention_replicas{4, 8};

@@ -529,6 +529,24 @@ SearchSpec read_search(const Reader& r, const HardwareCatalog& c) {
   }
   if (r.has("af_disaggregated")) {
     const Reader af = r.object("af_disaggregated");
+    if (af.has("roles")) {
+      const std::vector<std::string> roles = af.strings("roles");
+      if (roles.empty())
+        af.fail("roles", "expected a non-empty array of \"prefill\" and \"decode\", got none");
+      s.af.roles.clear();
+      for (size_t i = 0; i < roles.size(); ++i) {
+        const std::string key = "roles[" + std::to_string(i) + "]";
+        if (roles[i] != "prefill" && roles[i] != "decode")
+          af.fail(key,
+                  "expected \"prefill\" or \"decode\" (the pools attention/FFN "
+                  "disaggregation serves), got \"" +
+                      roles[i] + "\"");
+        const Role role = roles[i] == "prefill" ? Role::kPrefill : Role::kDecode;
+        if (std::find(s.af.roles.begin(), s.af.roles.end(), role) != s.af.roles.end())
+          af.fail(key, "expected each role once, got \"" + roles[i] + "\" again");
+        s.af.roles.push_back(role);
+      }
+    }
     s.af.attention_gpus = af.strings("attention_gpus");
     for (size_t i = 0; i < s.af.attention_gpus.size(); ++i)
       check_gpu_ref(af, "attention_gpus[" + std::to_string(i) + "]", s.af.attention_gpus[i], c);

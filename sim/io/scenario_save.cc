@@ -231,6 +231,9 @@ ordered_json search_json(const SearchSpec& s) {
   if (!s.draft_lengths.empty()) j["draft_lengths"] = s.draft_lengths;
   if (s.af.enabled()) {
     ordered_json af = ordered_json::object();
+    ordered_json roles = ordered_json::array();
+    for (Role role : s.af.roles) roles.push_back(to_string(role));
+    af["roles"] = roles;
     if (!s.af.attention_gpus.empty()) af["attention_gpus"] = s.af.attention_gpus;
     af["ffn_gpus"] = s.af.ffn_gpus;
     af["attention_tp"] = s.af.attention_tp;

@@ -386,10 +386,12 @@ std::vector<FieldDecl> build() {
           "serving.speculative's acceptance_rate and draft_cost_ratio (absent: the serving "
           "section's setting)");
   b.object("search.af_disaggregated", "",
-           "MoE: attention/FFN-disaggregated decode instances to try beside the others (PD "
+           "MoE: attention/FFN-disaggregated instances to try beside the others (PD "
            "and colocated); each list is crossed with the others");
+  b.array("search.af_disaggregated.roles", "[\"decode\"]",
+          "pools whose instances may be attention/FFN disaggregated: \"prefill\", \"decode\"");
   b.array("search.af_disaggregated.attention_gpus", "",
-          "GPU types of the attention pool (absent: the decode GPU types)");
+          "GPU types of the attention pool (absent: the role's GPU types)");
   b.array("search.af_disaggregated.ffn_gpus", "required", "GPU types of the FFN (expert) pool");
   b.array("search.af_disaggregated.attention_tp", "[1]",
           "tensor-parallel degrees of one attention replica");

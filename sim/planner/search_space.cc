@@ -171,9 +171,10 @@ std::vector<EnumeratedConfig> enumerate_role_configs(const Scenario& s, Role rol
   const std::vector<int> drafts = role == Role::kPrefill || s.search.draft_lengths.empty()
                                       ? std::vector<int>{-1}
                                       : s.search.draft_lengths;
-  // Attention/FFN-disaggregated decode instances (search.af_disaggregated), first.
-  if (role == Role::kDecode && s.search.af.enabled() && s.model.ffn.kind == FfnKind::kMoe) {
-    const AfSearchSpec& a = s.search.af;
+  // Attention/FFN-disaggregated instances of this role (search.af_disaggregated), first.
+  const AfSearchSpec& a = s.search.af;
+  if (role != Role::kColocated && a.enabled() && s.model.ffn.kind == FfnKind::kMoe &&
+      std::find(a.roles.begin(), a.roles.end(), role) != a.roles.end()) {
     const std::vector<std::string> attention =
         a.attention_gpus.empty() ? role_gpus(s, role) : a.attention_gpus;
     const int heads = s.model.attention.num_heads;
@@ -185,18 +186,21 @@ std::vector<EnumeratedConfig> enumerate_role_configs(const Scenario& s, Role rol
             for (int n : a.ffn_sizes)
               for (int mb : a.micro_batches)
                 for (int batch : batches)
-                  for (int draft : drafts) {
-                    RoleConfig c;
-                    c.role = role;
-                    c.gpu = gpu;
-                    c.layout = Layout{.tp = tp, .ep = 1, .pp = 1, .dp_attention = dp};
-                    c.af = AfSpec{.ffn_gpu = ffn, .ffn_gpus = n, .micro_batches = mb};
-                    c.max_batch_size = batch;
-                    c.chunk_size = base.chunk_size;
-                    c.max_batch_tokens = base.max_batch_tokens;
-                    c.draft_length = draft;
-                    out.push_back({c, af_memory_fit(s, c)});
-                  }
+                  for (int64_t chunk : chunks)
+                    for (int draft : drafts) {
+                      RoleConfig c;
+                      c.role = role;
+                      c.gpu = gpu;
+                      c.layout = Layout{.tp = tp, .ep = 1, .pp = 1, .dp_attention = dp};
+                      c.af = AfSpec{.ffn_gpu = ffn, .ffn_gpus = n, .micro_batches = mb};
+                      c.max_batch_size = batch;
+                      c.chunk_size = chunk;
+                      c.max_batch_tokens = role == Role::kDecode
+                                               ? base.max_batch_tokens
+                                               : std::max<int64_t>(base.max_batch_tokens, chunk);
+                      c.draft_length = draft;
+                      out.push_back({c, af_memory_fit(s, c)});
+                    }
       }
   }
   for (const std::string& gpu : role_gpus(s, role)) {
@@ -232,6 +236,8 @@ PoolSpec pool_of(const PoolSpec& base, const RoleConfig& c, int instances) {
   p.chunk_size = c.chunk_size;
   p.max_batch_tokens = c.max_batch_tokens;
   p.af = c.af;  // the serving section's own AF (if any) is one configuration among others
+  // An AF unit's micro-batches are its overlap: the pool's dual micro-batch is for the others.
+  if (c.af.enabled()) p.dual_micro_batch = false;
   return p;
 }
 }  // namespace

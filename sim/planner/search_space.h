@@ -26,8 +26,9 @@ struct RoleConfig {
   // Decoding roles under search.draft_lengths: the speculative draft length tried (0:
   // none); -1: the serving section's speculative setting, as is.
   int draft_length = -1;
-  // Decode under search.af_disaggregated: the FFN pool of an attention/FFN-disaggregated
-  // instance (gpu and layout are then its attention pool's); disabled otherwise.
+  // A role of search.af_disaggregated.roles: the FFN pool of an attention/FFN-
+  // disaggregated instance (gpu and layout are then its attention pool's); disabled
+  // otherwise.
   AfSpec af;
 
   int gpus() const { return layout.gpus() + af.ffn_gpus; }

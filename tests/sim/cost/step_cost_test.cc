@@ -330,6 +330,35 @@ TEST_F(AfStepCostTest, AStepIsThePipelinesClosedFormOfItsStages) {
   }
 }
 
+// Prefill through the same pipeline (search.af_disaggregated.roles may name prefill):
+// 2m prompts of 1024 tokens cut into m equal micro-batches of two prompts, no dense
+// layers: the step is the closed form of its stages, the exchange that of 2048 tokens
+// per micro-batch, and the pools' busy times are the breakdown's parts.
+TEST_F(AfStepCostTest, APrefillStepIsThePipelinesClosedFormOfItsStages) {
+  for (int m : {1, 2, 3}) {
+    SCOPED_TRACE(m);
+    const Pool pool = decode_pool(m, 0);
+    const int64_t n = 1024, seqs = 2 * m;
+    const StepCost c = pool.costs->cost(
+        {.prefill = {static_cast<int>(seqs), seqs * n, seqs * n, seqs * (n * (n + 1) / 2)},
+         .decode = {}});
+    const int layers = scenario_.model.num_layers;
+    const int64_t ml = int64_t{m} * layers;
+    EXPECT_EQ((c.prefill_attention + c.tp_communication).ns() % ml, 0);
+    EXPECT_EQ(c.ffn.ns() % ml, 0);
+    const int64_t a = (c.prefill_attention + c.tp_communication).ns() / ml;
+    const int64_t e = c.ffn.ns() / ml;
+    const double per_message = 2.0 * n * 8 / (8 * 16) * 7168;  // FP8 out, BF16 back
+    const MnExchange x = mn_exchange(scenario_.cluster, 8, 16, true);
+    const int64_t d = x.time(Bytes(per_message)).ns(), cb = x.time(Bytes(2 * per_message)).ns();
+    EXPECT_EQ(c.ep_communication.ns(), (d + cb) * ml);
+    const int64_t p = a + d + e + cb, t = std::max({a, d, e, cb});
+    EXPECT_EQ(c.total.ns(), std::max(p + (ml - 1) * t, layers * p + (m - 1) * t));
+    EXPECT_EQ(c.af_attention_busy, c.prefill_attention + c.tp_communication);
+    EXPECT_EQ(c.af_ffn_busy, c.ffn);
+  }
+}
+
 // With DeepSeek-V3's three dense layers, a batch of 7 (micro-batches of 3, 2, 2), and
 // prefill: the step is never shorter than either pool's work and never longer than all
 // of it in series; one micro-batch is the serial sum exactly.

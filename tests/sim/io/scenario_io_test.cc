@@ -188,6 +188,11 @@ TEST(ScenarioIo, AttentionFfnDisaggregationIsCheckedFieldByField) {
   EXPECT_EQ(s.serving.decode.af, (AfSpec{"H800", 16, 2}));
   EXPECT_EQ(s.serving.decode.gpus_per_instance(), 4 + 16);
   EXPECT_FALSE(s.serving.prefill.af.enabled());
+  EXPECT_EQ(s.search.af.roles, std::vector<Role>{Role::kDecode});  // MegaScale-Infer's default
+  const Scenario both = load_scenario(default_with("af_roles", [&](io::Json& j) {
+    j["search"]["af_disaggregated"] = {{"ffn_gpus", {"H800"}}, {"roles", {"prefill", "decode"}}};
+  }));
+  EXPECT_EQ(both.search.af.roles, (std::vector<Role>{Role::kPrefill, Role::kDecode}));
   struct Case {
     const char* name;
     std::function<void(io::Json&)> edit;
@@ -239,6 +244,23 @@ TEST(ScenarioIo, AttentionFfnDisaggregationIsCheckedFieldByField) {
          j["search"]["af_disaggregated"] = {{"ffn_gpus", {"H800"}}, {"micro_batches", {2, 0}}};
        },
        "search.af_disaggregated.micro_batches[1]", "expected an integer in [1, "},
+      {"af_search_role",
+       [&](io::Json& j) {
+         j["search"]["af_disaggregated"] = {{"ffn_gpus", {"H800"}},
+                                            {"roles", {"decode", "colocated"}}};
+       },
+       "search.af_disaggregated.roles[1]", "expected \"prefill\" or \"decode\""},
+      {"af_search_role_twice",
+       [&](io::Json& j) {
+         j["search"]["af_disaggregated"] = {{"ffn_gpus", {"H800"}},
+                                            {"roles", {"prefill", "prefill"}}};
+       },
+       "search.af_disaggregated.roles[1]", "expected each role once"},
+      {"af_search_no_role",
+       [&](io::Json& j) {
+         j["search"]["af_disaggregated"] = {{"ffn_gpus", {"H800"}}, {"roles", io::Json::array()}};
+       },
+       "search.af_disaggregated.roles", "expected a non-empty array"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

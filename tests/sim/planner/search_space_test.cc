@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "sim/cost/roofline_cost_model.h"
@@ -211,6 +212,51 @@ TEST(SearchSpaceTest, AttentionFfnDisaggregationAddsDecodeConfigurations) {
       EXPECT_FALSE(with_disaggregated(s, e.config, 1, e.config, 1).serving.decode.af.enabled());
       break;
     }
+}
+
+// search.af_disaggregated.roles: prefill configurations too when it names prefill (every
+// attention GPU x tp x replicas x FFN GPU x FFN size x micro-batches x chunk, each with
+// the chunk's token budget), none by default (MegaScale-Infer's decode only); naming
+// prefill alone leaves decode without them. A probe's scenario runs the prefill FFN pool.
+TEST(SearchSpaceTest, AttentionFfnDisaggregationOfPrefillFollowsItsRoles) {
+  Scenario s = load_scenario("scenarios/examples/deepseek-v3-af-disaggregated.json");
+  s.search.af.attention_gpus = {"H800"};
+  s.search.af.ffn_gpus = {"H800", "H200"};
+  s.search.af.attention_replicas = {8, 16};
+  s.search.af.ffn_sizes = {16};
+  s.search.af.micro_batches = {2, 3};
+  s.search.chunk_size = {2048, 8192};
+  auto count_af = [](const std::vector<EnumeratedConfig>& v) {
+    return std::count_if(v.begin(), v.end(),
+                         [](const EnumeratedConfig& e) { return e.config.af.enabled(); });
+  };
+  Scenario none = s;
+  none.search.af = {};
+  const size_t plain_prefill = enumerate_role_configs(none, Role::kPrefill).size();
+  const size_t plain_decode = enumerate_role_configs(none, Role::kDecode).size();
+  ASSERT_EQ(count_af(enumerate_role_configs(s, Role::kPrefill)), 0);  // default: decode only
+  ASSERT_GT(count_af(enumerate_role_configs(s, Role::kDecode)), 0);
+  s.search.af.roles = {Role::kPrefill};
+  EXPECT_EQ(enumerate_role_configs(s, Role::kDecode).size(), plain_decode);
+  const auto prefill = enumerate_role_configs(s, Role::kPrefill);
+  ASSERT_EQ(prefill.size(), plain_prefill + 2u * 2u * 2u * 2u);  // dp x FFN GPU x mb x chunk
+  EXPECT_EQ(count_af(prefill), 16);
+  for (const EnumeratedConfig& e : prefill) {
+    const RoleConfig& c = e.config;
+    if (!c.af.enabled()) continue;
+    SCOPED_TRACE(c.label());
+    EXPECT_EQ(c.role, Role::kPrefill);
+    EXPECT_EQ(c.max_batch_tokens,
+              std::max<int64_t>(s.serving.prefill.max_batch_tokens, c.chunk_size));
+    EXPECT_NE(c.label().find(" chunk" + std::to_string(c.chunk_size) + " | ffn "),
+              std::string::npos);
+    EXPECT_TRUE(e.memory.fits) << e.memory.reason;  // 16 GPUs of 80 GB hold the experts
+    EXPECT_EQ(c.gpus(), c.layout.dp_attention + 16);
+    const Scenario x =
+        with_disaggregated(s, c, 2, enumerate_role_configs(s, Role::kDecode)[0].config, 1);
+    EXPECT_EQ(x.serving.prefill.af, c.af);
+    EXPECT_EQ(x.serving.prefill.gpus_per_instance(), c.gpus());
+  }
 }
 
 // The AF roofline bound never exceeds what the pipeline's own roofline allows: the step
