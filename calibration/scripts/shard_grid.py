@@ -79,6 +79,9 @@ def lhs(rng, n, dims):
     return [[cols[d][i] for d in range(dims)] for i in range(n)]
 
 
+HEAD_DIMS = ()  # --head-dims: attention shards of these head dims only (empty: all)
+
+
 def attention_shards(decode):
     """(model, tp, heads, kv_heads, head_dim, v_head_dim) per GPU; MLA only in prefill (the
     kernels have no MLA decode: its absorbed latent of 576/512 is not a make_op head dim)."""
@@ -100,6 +103,8 @@ def attention_shards(decode):
             if heads % kv:
                 continue
             out.append((name, tp, heads, kv, m["dim"], m["dim"]))
+    if HEAD_DIMS:
+        out = [a for a in out if a[4] in HEAD_DIMS]
     return out
 
 
@@ -260,7 +265,12 @@ def main():
                     help="grid files whose shapes are left out (validation and fit disjoint)")
     ap.add_argument("--ops", nargs="*", default=[],
                     help="only these ops (active sampling of the ops that miss their targets)")
+    ap.add_argument("--head-dims", nargs="*", type=int, default=[],
+                    help="attention: only shards of these head dims (192: MLA), for the "
+                         "variants that miss their targets")
     a = ap.parse_args()
+    global HEAD_DIMS
+    HEAD_DIMS = tuple(a.head_dims)
     excluded = set()
     for path in a.exclude:
         excluded |= grid_keys(path)
@@ -287,7 +297,8 @@ def main():
         "$comment": f"{purpose}. {total} per-GPU shard shapes of TP/EP/DP layouts of "
                     f"{', '.join(sorted(MODELS))}, drawn by calibration/scripts/shard_grid.py "
                     f"--seed {a.seed} --purpose {a.purpose} --scale {a.scale}"
-                    f"{' --ops ' + ' '.join(a.ops) if a.ops else ''} (Latin hypercube per op and "
+                    f"{' --ops ' + ' '.join(a.ops) if a.ops else ''}"
+                    f"{' --head-dims ' + ' '.join(map(str, a.head_dims)) if a.head_dims else ''} (Latin hypercube per op and "
                     "format, between the points of hopper.json).",
         "schema_version": 1,
         "kind": "quadrant-grid",
