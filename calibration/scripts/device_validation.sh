@@ -14,6 +14,9 @@
 #   ONLY_OP=SUBSTRING: only the ops whose name contains it (quadrant-profile --only), e.g.
 #   the ops of new kernels re-collected in every set; METRICS="NAME ...": the sets that also
 #   get the hardware-counter pass (the baseline grid carries counters).
+#   DEADLINE_S=N: no collection runs past N s from the start (each set's timeout is cut to
+#   what is left, a set with under 10 s left is skipped), so that the archives below are
+#   always written within the device call's limit.
 # Writes $OUT/profiles.tgz (<set>/<gpu>/<op>.json), $OUT/logs.tgz, $OUT/smi.csv.gz.
 set -euo pipefail
 OUT=${OUT:-$PWD/out-validation}
@@ -43,11 +46,16 @@ elif ! { cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DQUADRANT_CUDA_ONLY=
 fi
 echo "build: $(( $(date +%s) - t0 )) s"
 collect() {  # collect NAME GRID [ONLY]: one process, timing only unless METRICS names it
-  local t=$(date +%s) extra=() only=${3:-${ONLY_OP:-}}
+  local t=$(date +%s) extra=() only=${3:-${ONLY_OP:-}} limit=${PROFILE_TIMEOUT:-300}
+  if [ -n "${DEADLINE_S:-}" ]; then
+    local left=$(( t0 + DEADLINE_S - t ))
+    if [ "$left" -lt 10 ]; then echo "$1: skipped (${left} s left of DEADLINE_S)"; return; fi
+    [ "$left" -lt "$limit" ] && limit=$left
+  fi
   [ -n "$only" ] && extra+=(--only "$only")
   [[ " ${METRICS:-} " == *" $1 "* ]] || extra+=(--no-metrics)
   echo "== $1 ($2) at $(date -u +%H:%M:%S)" | tee -a "$LOGS/smi-marks.txt"
-  timeout "${PROFILE_TIMEOUT:-300}" "$PROFILE" --grid "$2" --out "$DATA/$1" \
+  timeout "$limit" "$PROFILE" --grid "$2" --out "$DATA/$1" \
     --kernels-revision "${KERNELS_REVISION:-unknown}" "${extra[@]}" > "$LOGS/$1.log" 2>&1 ||
     echo "$1: quadrant-profile exit $?"
   grep -E "^(wrote|collected|skip)" "$LOGS/$1.log" | head -20 || true
