@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <vector>
 
 #include "sim/core/error.h"
 
@@ -206,14 +207,14 @@ double snap_amount(double v) {
 // shared experts: the dense GEMM part) snapped on its own, so that snapping never makes
 // up residual work that the exact shape does not have.
 QuadrantShape canonical(const QuadrantShape& s) {
-  const Features exact = core_work(s);
+  const CoreWork exact = core_flops_bytes(s);
   const double rest_flops = std::max(0.0, s.flops.value() - exact.flops);
   const double rest_bytes = std::max(0.0, s.bytes.value() - exact.bytes);
   QuadrantShape c = s;
   c.new_tokens = snap_count(s.new_tokens);
   c.context_tokens = std::max(c.new_tokens, snap_count(s.context_tokens));
   c.routed_tokens = snap_count(s.routed_tokens);
-  const Features core = core_work(c);
+  const CoreWork core = core_flops_bytes(c);
   c.flops = Flops(core.flops + snap_amount(rest_flops));
   c.bytes = Bytes(core.bytes + snap_amount(rest_bytes));
   return c;
@@ -222,26 +223,37 @@ QuadrantShape canonical(const QuadrantShape& s) {
 }  // namespace
 
 size_t CalibratedCostModel::ShapeHash::operator()(const QuadrantShape& s) const {
-  uint64_t h = 0x9e3779b97f4a7c15ull;
-  auto mix = [&](uint64_t v) {  // splitmix64's finaliser over each field in turn
-    uint64_t z = h ^ (v + 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    h = z ^ (z >> 31);
+  // Fields folded pairwise by 64 x 64 -> 128-bit multiplies (independent, so they run side
+  // by side), then one splitmix64 finaliser: a few cycles where twelve chained finalisers
+  // took a dozen times as long (this runs for every step the simulator costs).
+  __extension__ typedef unsigned __int128 u128;
+  auto fold = [](uint64_t a, uint64_t b) {
+    const u128 p = static_cast<u128>(a ^ 0x9e3779b97f4a7c15ull) * (b ^ 0xd6e8feb86659fd93ull);
+    return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
   };
-  mix(static_cast<uint64_t>(s.quadrant));
-  mix(static_cast<uint64_t>(s.compute_format));
-  mix(static_cast<uint64_t>(s.num_seqs));
-  mix(static_cast<uint64_t>(s.new_tokens));
-  mix(static_cast<uint64_t>(s.context_tokens));
-  mix(static_cast<uint64_t>(s.heads) << 32 | static_cast<uint32_t>(s.kv_heads));
-  mix(static_cast<uint64_t>(s.qk_head_dim) << 32 | static_cast<uint32_t>(s.v_head_dim));
-  mix(static_cast<uint64_t>(s.routed_tokens));
-  mix(static_cast<uint64_t>(s.active_experts));
-  mix(static_cast<uint64_t>(s.hidden) << 32 | static_cast<uint32_t>(s.intermediate));
-  mix(std::hash<double>()(s.flops.value()));
-  mix(std::hash<double>()(s.bytes.value()));
-  return static_cast<size_t>(h);
+  auto bits = [](double v) {
+    uint64_t b;
+    std::memcpy(&b, &v, sizeof b);
+    return b;
+  };
+  const uint64_t u32 = 0xffffffffull;
+  uint64_t h =
+      fold(static_cast<uint64_t>(s.quadrant) | static_cast<uint64_t>(s.compute_format) << 8 |
+               (static_cast<uint64_t>(s.num_seqs) & u32) << 32,
+           static_cast<uint64_t>(s.new_tokens));
+  h ^= fold(
+      static_cast<uint64_t>(s.context_tokens) + 0x632be59bd9b4e019ull,
+      (static_cast<uint64_t>(s.heads) & u32) << 32 | (static_cast<uint64_t>(s.kv_heads) & u32));
+  h ^= fold((static_cast<uint64_t>(s.qk_head_dim) & u32) << 32 |
+                (static_cast<uint64_t>(s.v_head_dim) & u32),
+            static_cast<uint64_t>(s.routed_tokens) + 0x8cb92ba72f3d8dd7ull);
+  h ^= fold(
+      (static_cast<uint64_t>(s.hidden) & u32) << 32 | (static_cast<uint64_t>(s.intermediate) & u32),
+      static_cast<uint64_t>(s.active_experts) + 0x2545f4914f6cdd1dull);
+  h ^= fold(bits(s.flops.value()), bits(s.bytes.value()) + 0x9fb21c651e98df25ull);
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+  return static_cast<size_t>(h ^ (h >> 31));
 }
 
 bool CalibratedCostModel::ShapeEq::operator()(const QuadrantShape& a,
@@ -259,15 +271,16 @@ Estimate CalibratedCostModel::predict(const QuadrantShape& shape) const {
   return estimate(canonical(shape), true);
 }
 
-const CostModel::Core& CalibratedCostModel::lookup(const QuadrantShape& key) const {
+const CostModel::Core& CalibratedCostModel::lookup(const QuadrantShape& key, size_t hash) const {
+  const Keyed k{key, hash};
   {
     std::shared_lock<std::shared_mutex> lock(cache_mutex_);
-    auto it = cache_.find(key);
+    auto it = cache_.find(k);
     if (it != cache_.end()) return it->second;
   }
   const Estimate e = estimate(key, false);
   std::unique_lock<std::shared_mutex> lock(cache_mutex_);
-  return cache_.emplace(key, Core{e.mean, e.provenance, e.extrapolated, e.stddev}).first->second;
+  return cache_.emplace(k, Core{e.mean, e.provenance, e.extrapolated, e.stddev}).first->second;
 }
 
 CostModel::Core CalibratedCostModel::predict_core(const QuadrantShape& shape) const {
@@ -277,14 +290,19 @@ CostModel::Core CalibratedCostModel::predict_core(const QuadrantShape& shape) co
   struct Slot {
     const CalibratedCostModel* model = nullptr;
     uint64_t serial = 0;
+    size_t hash = 0;
     QuadrantShape key;
     Core core;
   };
-  thread_local std::array<Slot, 512> front;
+  // 4096 slots (about 600 KB a thread): a plan's simulations revisit a few thousand snapped
+  // shapes, and the shared map's walk under its lock is what a miss costs.
+  thread_local std::vector<Slot> front(4096);
   const QuadrantShape key = canonical(shape);
-  Slot& slot = front[ShapeHash()(key) % front.size()];
-  if (slot.model == this && slot.serial == serial_ && ShapeEq()(slot.key, key)) return slot.core;
-  slot = {this, serial_, key, lookup(key)};
+  const size_t hash = ShapeHash()(key);
+  Slot& slot = front[hash & (front.size() - 1)];
+  if (slot.hash == hash && slot.model == this && slot.serial == serial_ && ShapeEq()(slot.key, key))
+    return slot.core;
+  slot = {this, serial_, hash, key, lookup(key, hash)};
   return slot.core;
 }
 

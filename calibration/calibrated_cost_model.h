@@ -73,11 +73,24 @@ class CalibratedCostModel : public CostModel {
   // later took the same address.
   uint64_t serial_ = 0;
   mutable std::shared_mutex cache_mutex_;
-  mutable std::unordered_map<QuadrantShape, Core, ShapeHash, ShapeEq> cache_;
+  // Shared memo of snapped shapes, keyed with their hash (computed once per call).
+  struct Keyed {
+    QuadrantShape shape;
+    size_t hash;
+  };
+  struct KeyedHash {
+    size_t operator()(const Keyed& k) const { return k.hash; }
+  };
+  struct KeyedEq {
+    bool operator()(const Keyed& a, const Keyed& b) const {
+      return a.hash == b.hash && ShapeEq()(a.shape, b.shape);
+    }
+  };
+  mutable std::unordered_map<Keyed, Core, KeyedHash, KeyedEq> cache_;
   // The estimate of a (snapped) shape; words: with its source and extrapolation texts.
   Estimate estimate(const QuadrantShape& shape, bool words) const;
-  const Core& lookup(const QuadrantShape& key) const;  // predict_core's shared memo
-  std::string gpu_;                                    // the GPU this model answers for
+  const Core& lookup(const QuadrantShape& key, size_t hash) const;  // predict_core's shared memo
+  std::string gpu_;  // the GPU this model answers for
   bool derived_ = false;
   std::string origin_;  // the file the numbers come from
 };

@@ -247,6 +247,36 @@ Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* 
 
 }  // namespace
 
+CoreWork core_flops_bytes(const QuadrantShape& s) {
+  CoreWork w;
+  const double eb = element_bytes(s.compute_format);
+  if (s.quadrant == Quadrant::kPrefillAttention || s.quadrant == Quadrant::kDecodeAttention) {
+    // Query-key pairs as accounting.h counts them for alike sequences (causal in prefill).
+    const double seqs = std::max(1, s.num_seqs);
+    double pairs = d(s.context_tokens);
+    if (is_prefill(s.quadrant)) {
+      const double n = d(s.new_tokens) / seqs;
+      const double prior = std::max(0.0, d(s.context_tokens) / seqs - n);
+      pairs = seqs * (n * prior + n * (n + 1) / 2);
+    }
+    w.flops = 2.0 * pairs * s.heads * (s.qk_head_dim + s.v_head_dim);
+    // KV read once per KV head, queries read and outputs written in bf16.
+    // MLA's absorbed decode reads one latent per token that serves as key and value (its
+    // first v_head_dim elements): counted once, as accounting.h counts the cache.
+    const bool latent = !is_prefill(s.quadrant) && s.qk_head_dim != s.v_head_dim;
+    const double kv_elems = latent ? s.qk_head_dim : s.qk_head_dim + s.v_head_dim;
+    w.bytes = d(s.context_tokens) * s.kv_heads * kv_elems * eb +
+              d(s.new_tokens) * s.heads * (s.qk_head_dim + s.v_head_dim) * 2.0;
+    return w;
+  }
+  if (s.active_experts <= 0) return w;                               // dense FFN: all GEMM work
+  w.flops = d(s.routed_tokens) * (6.0 * s.hidden * s.intermediate);  // gate, up, down
+  const double act_bytes = s.compute_format == NumberFormat::kBf16 ? 2.0 : 1.0;
+  w.bytes = s.active_experts * 3.0 * s.hidden * s.intermediate * eb +
+            2.0 * d(s.routed_tokens) * s.hidden * act_bytes;
+  return w;
+}
+
 Features core_features(const QuadrantShape& s) {
   return core_features_with(s, nullptr);
 }
@@ -292,17 +322,10 @@ kernels::ShapeParams alike_params(const QuadrantShape& s) {
 Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* params,
                             bool with_plan) {
   Features f;
-  const double eb = element_bytes(s.compute_format);
+  const CoreWork work = core_flops_bytes(s);
   if (s.quadrant == Quadrant::kPrefillAttention || s.quadrant == Quadrant::kDecodeAttention) {
-    // Query-key pairs as accounting.h counts them for alike sequences (causal in prefill).
     const double seqs = std::max(1, s.num_seqs);
-    double pairs = d(s.context_tokens);
-    if (is_prefill(s.quadrant)) {
-      const double n = d(s.new_tokens) / seqs;
-      const double prior = std::max(0.0, d(s.context_tokens) / seqs - n);
-      pairs = seqs * (n * prior + n * (n + 1) / 2);
-    }
-    f.flops = 2.0 * pairs * s.heads * (s.qk_head_dim + s.v_head_dim);
+    f.flops = work.flops;
     f.padded_flops = f.flops;
     if (is_prefill(s.quadrant)) {
       const double n = d(s.new_tokens) / seqs;
@@ -314,13 +337,9 @@ Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* 
     f.parallelism = is_prefill(s.quadrant)
                         ? seqs * std::max(1, s.heads) * std::ceil(d(s.new_tokens) / seqs / 128.0)
                         : seqs * std::max(1, s.kv_heads);
-    // KV read once per KV head, queries read and outputs written in bf16.
-    // MLA's absorbed decode reads one latent per token that serves as key and value (its
-    // first v_head_dim elements): counted once, as accounting.h counts the cache.
     const bool latent = !is_prefill(s.quadrant) && s.qk_head_dim != s.v_head_dim;
-    const double kv_elems = latent ? s.qk_head_dim : s.qk_head_dim + s.v_head_dim;
-    f.bytes = d(s.context_tokens) * s.kv_heads * kv_elems * eb +
-              d(s.new_tokens) * s.heads * (s.qk_head_dim + s.v_head_dim) * 2.0;
+    f.bytes = work.bytes;
+    const double eb = element_bytes(s.compute_format);
     const bool fp8 = s.compute_format != NumberFormat::kBf16;
     if (!with_plan) return f;
     // MLA's absorbed decode (a 576-wide latent row serving as key and value): the MLA kernel's
@@ -352,13 +371,11 @@ Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* 
   }
   if (s.active_experts <= 0) return f;                       // dense FFN: all GEMM work
   const double per_token = 6.0 * s.hidden * s.intermediate;  // gate, up, down
-  f.flops = d(s.routed_tokens) * per_token;
+  f.flops = work.flops;
   const double per_expert = std::ceil(d(s.routed_tokens) / s.active_experts);
   f.padded_flops = s.active_experts * std::ceil(per_expert / 128.0) * 128.0 * per_token;
   f.parallelism = s.active_experts * std::ceil(per_expert / 128.0);
-  const double act_bytes = s.compute_format == NumberFormat::kBf16 ? 2.0 : 1.0;
-  f.bytes = s.active_experts * 3.0 * s.hidden * s.intermediate * eb +
-            2.0 * d(s.routed_tokens) * s.hidden * act_bytes;
+  f.bytes = work.bytes;
   if (with_plan && !launch_plan_features(component_name(s.quadrant), format_name(s.compute_format),
                                          params ? *params : alike_params(s), f, params != nullptr))
     add_plan(f, moe_ffn_plan(d(s.routed_tokens), s.active_experts, d(s.new_tokens), s.hidden,

@@ -63,6 +63,12 @@ std::string kernel_variant(const QuadrantShape& s);
 Features core_features(const QuadrantShape& s);
 // core_features' FLOPs and bytes alone (no launch plan): cheap.
 Features core_work(const QuadrantShape& s);
+// The same two numbers without the rest of Features: the simulator's hot loop snaps every
+// shape it costs on them (calibrated_cost_model.cc).
+struct CoreWork {
+  double flops = 0, bytes = 0;
+};
+CoreWork core_flops_bytes(const QuadrantShape& s);
 // Everything of the shape that is not its core, as GEMM work (never negative). lt: the GPU's
 // recorded cuBLASLt plans (lt_plan.h), else the assumed 128 x 128 tiling.
 Features residual_gemm_features(const QuadrantShape& s, const Features& core,

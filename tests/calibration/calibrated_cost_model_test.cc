@@ -228,6 +228,24 @@ TEST(CalibratedCostModel, MemoisedAnswersDependOnTheShapeAlone) {
     EXPECT_EQ(a->predict_core(shapes[i]).mean.ns(), forward[i]);
 }
 
+// More shapes than the per-thread front cache holds (4096 slots), visited twice in another
+// order: every answer is the one the unmemoised predict gives, whichever slot it shared.
+TEST(CalibratedCostModel, MemoisedAnswersSurviveEviction) {
+  auto a = CalibratedCostModel::load(synthetic_model());
+  std::vector<QuadrantShape> shapes;
+  for (int batch = 1; batch <= 90; ++batch)
+    for (int kv = 200; kv < 200 + 100 * 97; kv += 97) shapes.push_back(decode_attention(batch, kv));
+  ASSERT_GT(shapes.size(), 8000u);
+  std::vector<int64_t> first;
+  for (const QuadrantShape& s : shapes) first.push_back(a->predict_core(s).mean.ns());
+  for (size_t i = shapes.size(); i-- > 0;) {
+    EXPECT_EQ(a->predict_core(shapes[i]).mean.ns(), first[i]) << i;
+    if (i % 97 == 0) {
+      EXPECT_EQ(a->predict(shapes[i]).mean.ns(), first[i]) << i;
+    }
+  }
+}
+
 // No silent fallback: a shape whose kernel variant has no fitted model (MLA's absorbed
 // decode attention, a 576/512 latent, on a model of d128 GQA kernels) is an extrapolation
 // that says which model answered it, and its band is wider.

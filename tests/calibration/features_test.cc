@@ -55,6 +55,39 @@ TEST(Features, CorePlusResidualIsTheShapesWork) {
     }
 }
 
+// The snapping of every simulated shape reads core_flops_bytes, the fit core_work: the two
+// must agree to the bit on every quadrant (else a memoised answer belongs to another shape).
+TEST(Features, CoreFlopsBytesIsCoreWorksFlopsAndBytes) {
+  ModelSpec m = mixtral_like();
+  ModelSpec mla = m;
+  mla.attention.kind = AttentionKind::kMla;
+  mla.attention.num_heads = 16;
+  mla.attention.num_kv_heads = 1;
+  int checked = 0;
+  for (const ModelSpec* spec : {&m, &mla})
+    for (int tp : {1, 2, 8})
+      for (Phase phase : {Phase::kPrefill, Phase::kDecode})
+        for (int seqs : {1, 3, 64, 255}) {
+          Layout l;
+          l.tp = tp;
+          BatchShape b{seqs, phase == Phase::kDecode ? seqs : seqs * 333,
+                       static_cast<int64_t>(seqs) * 1777};
+          for (const QuadrantShape& s : {attention_shape(*spec, l, phase, b),
+                                         ffn_shape(*spec, l, phase, b.new_tokens, true)}) {
+            for (NumberFormat f : {NumberFormat::kBf16, NumberFormat::kFp8, NumberFormat::kW4A8}) {
+              QuadrantShape x = s;
+              x.compute_format = f;
+              const Features w = core_work(x);
+              const CoreWork c = core_flops_bytes(x);
+              EXPECT_EQ(c.flops, w.flops);
+              EXPECT_EQ(c.bytes, w.bytes);
+              checked += w.flops > 0;
+            }
+          }
+        }
+  EXPECT_GT(checked, 100);
+}
+
 TEST(Features, ProfiledShapeMatchesAccountingShape) {
   // A decode-attention profile shape of batch 64 at 4096 KV tokens is accounting's shape
   // of the same batch on one GPU.
