@@ -225,16 +225,22 @@ Form form_of(const ComponentModel& m) {
 
 struct Point {
   double u, v, w;  // log compute, log bytes, log parallelism (0: unknown)
+  double z;        // log of the launch plan's scheduled over useful FLOPs (0: no plan)
 };
 Point point_of(const Features& x, bool padded, bool sched) {
   return {std::log(std::max(1.0, compute_of(x, padded, sched))), std::log(std::max(1.0, x.bytes)),
-          x.parallelism > 0 ? std::log(x.parallelism) + 1 : 0};
+          x.parallelism > 0 ? std::log(x.parallelism) + 1 : 0,
+          x.sched_flops > 0 && x.flops > 0 ? std::log(std::max(1.0, x.sched_flops / x.flops)) : 0};
 }
 // Distance in the log feature space; parallelism counts only when asked and both points
 // know it (shapes of equal FLOPs and bytes can differ in how many SMs they fill).
-double distance(const Point& a, const Point& b, bool by_parallelism) {
+// by_plan: also over how far the launch plan's busiest slot is from an even spread (the last
+// partial wave, few CTAs, unequal splits): shapes of equal FLOPs and bytes in another regime
+// of the plan carry other residuals.
+double distance(const Point& a, const Point& b, bool by_parallelism, bool by_plan = false) {
   const double dw = by_parallelism && a.w > 0 && b.w > 0 ? a.w - b.w : 0;
-  return std::sqrt((a.u - b.u) * (a.u - b.u) + (a.v - b.v) * (a.v - b.v) + dw * dw);
+  const double dz = by_plan ? a.z - b.z : 0;
+  return std::sqrt((a.u - b.u) * (a.u - b.u) + (a.v - b.v) * (a.v - b.v) + dw * dw + dz * dz);
 }
 
 }  // namespace
@@ -250,7 +256,7 @@ void ComponentModel::index() {
   if (form != "grid") return;
   for (const Sample& s : points) {
     const Point o = point_of(s.x, padded, sched);
-    near_index.push_back({o.u, o.v, o.w, std::log(s.t_ns / base_ns(s.x))});
+    near_index.push_back({o.u, o.v, o.w, o.z, std::log(s.t_ns / base_ns(s.x))});
   }
 }
 
@@ -264,7 +270,8 @@ double ComponentModel::predict_ns(const Features& x) const {
   std::vector<std::pair<double, double>> near;  // distance, log residual
   near.reserve(near_index.size());
   for (const NearPoint& o : near_index)
-    near.emplace_back(distance(p, {o.u, o.v, o.w}, near_by_parallelism), o.log_residual);
+    near.emplace_back(distance(p, {o.u, o.v, o.w, o.z}, near_by_parallelism, near_by_plan),
+                      o.log_residual);
   const size_t k = std::min(near.size(), static_cast<size_t>(std::max(1, neighbours)));
   std::partial_sort(near.begin(), near.begin() + static_cast<std::ptrdiff_t>(k), near.end());
   double wsum = 0, rsum = 0;
@@ -295,7 +302,10 @@ std::string ComponentModel::form_label() const {
   if (occupancy > 0) base += "/occupancy";
   if (form != "grid") return base;
   return "grid(" + base + ", " + std::to_string(neighbours) +
-         (near_by_parallelism ? " nearest by F,B,P)" : " nearest)");
+         (near_by_parallelism && near_by_plan ? " nearest by F,B,P,S)"
+          : near_by_parallelism               ? " nearest by F,B,P)"
+          : near_by_plan                      ? " nearest by F,B,S)"
+                                              : " nearest)");
 }
 
 ComponentModel fit_component(const std::string& component, const std::string& format,
@@ -353,6 +363,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
   struct Near {
     int neighbours = 3;
     bool by_parallelism = false;
+    bool by_plan = false;
   } near;
   auto fit_on = [&](const std::vector<Sample>& train, const Form& f, bool grid) {
     ComponentModel m;
@@ -379,6 +390,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
       m.points = train;
       m.neighbours = near.neighbours;
       m.near_by_parallelism = near.by_parallelism;
+      m.near_by_plan = near.by_plan;
       m.index();
     }
     return m;
@@ -428,15 +440,16 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
   ErrorStats grid_err;
   double grid_score = std::numeric_limits<double>::infinity();
   for (int neighbours : {2, 3, 5, 8})
-    for (bool by_parallelism : {false, true}) {
-      near = {neighbours, by_parallelism};
-      const ErrorStats e = heldout_of(forms[best_form], true);
-      if (score(e) < grid_score) {
-        grid_score = score(e);
-        grid_err = e;
-        best_near = near;
+    for (bool by_parallelism : {false, true})
+      for (bool by_plan : {false, true}) {
+        near = {neighbours, by_parallelism, by_plan};
+        const ErrorStats e = heldout_of(forms[best_form], true);
+        if (score(e) < grid_score) {
+          grid_score = score(e);
+          grid_err = e;
+          best_near = near;
+        }
       }
-    }
   near = best_near;
   candidates.emplace_back("grid(" + candidates[best_form].first + ")", grid_err);
   if (grid_score < best_score) {
@@ -632,7 +645,29 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
   }
   Groups groups, added, validation;
   read_groups(profile_paths, out, groups, &out.profiles);
-  read_groups(added_paths, out, added, &out.added_profiles);
+  // The added shapes by round of active sampling: the files of one folder are one round, in
+  // the order given. Each round is weighed on its own (the rounds before it included), so
+  // that a later round that helps one kernel does not displace an earlier one that helped
+  // another.
+  std::vector<std::string> added_files;
+  for (const std::string& path : added_paths)
+    for (const std::string& file : profile_files(path)) added_files.push_back(file);
+  std::vector<std::vector<std::string>> round_files;
+  std::vector<std::string> round_dirs;
+  for (const std::string& file : added_files) {
+    const std::string dir = std::filesystem::path(file).parent_path().string();
+    if (round_dirs.empty() || round_dirs.back() != dir) {
+      round_dirs.push_back(dir);
+      round_files.emplace_back();
+    }
+    round_files.back().push_back(file);
+  }
+  std::vector<Groups> rounds(round_files.size());
+  for (size_t r = 0; r < round_files.size(); ++r) {
+    read_groups(round_files[r], out, rounds[r], &out.added_profiles);
+    for (auto& [key, shapes] : rounds[r])
+      added[key].insert(added[key].end(), shapes.begin(), shapes.end());
+  }
   if (!validation_paths.empty()) read_groups(validation_paths, out, validation, nullptr);
   auto score = [](const ErrorStats& e) { return std::max(e.median / 0.03, e.p95 / 0.10); };
   for (const auto& [key, samples] : groups) {
@@ -651,12 +686,23 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
       alternatives.emplace_back("fitting set", c);
       if (c.form == "grid")
         alternatives.emplace_back("fitting set, no grid correction", without_grid(c, samples));
-      if (more != added.end()) {
-        ComponentModel a = fit_component(component, format, with_added, folds, variant);
-        alternatives.emplace_back("with added shapes", a);
+      // Rounds 1..r for each r whose round has shapes of this kernel; the last one is
+      // every added shape ("with added shapes").
+      std::vector<Sample> upto = samples;
+      size_t last = 0;
+      for (size_t r = 0; r < rounds.size(); ++r)
+        if (rounds[r].count(key)) last = r + 1;
+      for (size_t r = 0; r < last; ++r) {
+        const auto in = rounds[r].find(key);
+        if (in == rounds[r].end()) continue;
+        upto.insert(upto.end(), in->second.begin(), in->second.end());
+        const std::string label = r + 1 == last
+                                      ? "with added shapes"
+                                      : "with added shapes of rounds 1-" + std::to_string(r + 1);
+        ComponentModel a = fit_component(component, format, upto, folds, variant);
+        alternatives.emplace_back(label, a);
         if (a.form == "grid")
-          alternatives.emplace_back("with added shapes, no grid correction",
-                                    without_grid(a, with_added));
+          alternatives.emplace_back(label + ", no grid correction", without_grid(a, upto));
       }
       std::vector<std::pair<std::string, ErrorStats>> choices;
       size_t best = 0;
@@ -767,6 +813,7 @@ std::string model_to_json(const ModelFile& m) {
               {"ns_per_serial_byte", c.ns_per_serial_byte},
               {"neighbours", c.neighbours},
               {"near_by_parallelism", c.near_by_parallelism},
+              {"near_by_plan", c.near_by_plan},
               {"range",
                {{"flops", {c.lo.flops, c.hi.flops}},
                 {"bytes", {c.lo.bytes, c.hi.bytes}},
@@ -923,6 +970,7 @@ ModelFile read_model(const std::string& file) {
       n.fail("a model with every cost zero predicts nothing");
     c.neighbours = static_cast<int>(n.integer("neighbours"));
     c.near_by_parallelism = n.has("near_by_parallelism") && n.at("near_by_parallelism").boolean();
+    c.near_by_plan = n.has("near_by_plan") && n.at("near_by_plan").boolean();
     c.lo = read_range(n.at("range"), 0);
     c.hi = read_range(n.at("range"), 1);
     if (n.at("range").has("intensity")) {

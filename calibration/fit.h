@@ -66,8 +66,9 @@ struct ComponentModel {
   double ns_per_serial_byte = 0;  // per byte one helper warp reads in sequence (plan forms)
   std::vector<Sample> points;     // the grid form's shapes
   int neighbours = 3;
-  bool near_by_parallelism = false;           // grid distance also over log work units
-  Features lo, hi;                            // range of the fitted shapes
+  bool near_by_parallelism = false;  // grid distance also over log work units
+  bool near_by_plan = false;         // and over log(scheduled / useful FLOPs) of the launch plan
+  Features lo, hi;                   // range of the fitted shapes
   double lo_intensity = 0, hi_intensity = 0;  // FLOPs per byte
   ErrorStats heldout, training;
   // Error on the validation set (shapes never fitted on, nor used to choose the form);
@@ -94,7 +95,7 @@ struct ComponentModel {
   // parametric part: computed once by index() after the coefficients are set (fit, read,
   // derive), so that a prediction does not redo them per point.
   struct NearPoint {
-    double u, v, w, log_residual;
+    double u, v, w, z, log_residual;
   };
   std::vector<NearPoint> near_index;
   void index();

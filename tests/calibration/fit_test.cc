@@ -243,6 +243,80 @@ TEST(Fit, AddedShapesAreKeptOnlyWhereTheyLowerTheValidationError) {
   EXPECT_TRUE(plain.components[0].validation_choices.empty());
 }
 
+// Each round of added shapes (one folder each) is weighed with the rounds before it: a bad
+// later round does not take the good earlier one down with it.
+TEST(Fit, EachRoundOfAddedShapesIsWeighedOnItsOwn) {
+  const auto truth = testing::roofline_sum;
+  namespace fs = std::filesystem;
+  const fs::path root =
+      fs::temp_directory_path() / ("quadrant_fit_rounds_" + std::to_string(::getpid()));
+  fs::create_directories(root / "round1");
+  fs::create_directories(root / "round2");
+  auto put = [&](const fs::path& p, const Profile& prof) {
+    std::ofstream(p) << profile_to_json(prof);
+    return p.string();
+  };
+  const std::string val = put(root / "val.json", testing::decode_attention_profile(truth, 0.01, 2));
+  const std::string off = put(
+      root / "off.json", testing::scaled(testing::decode_attention_profile(truth, 0.01, 4), 1.3));
+  const std::string good = put(root / "round1" / "decode_attention.json",
+                               testing::decode_attention_profile(truth, 0.01, 1));
+  const std::string bad =
+      put(root / "round2" / "decode_attention.json",
+          testing::scaled(testing::decode_attention_profile(truth, 0.01, 3), 1.5));
+  const ModelFile m = fit_profiles({off}, 5, {val}, {good, bad});
+  ASSERT_EQ(m.components.size(), 1u);
+  const ComponentModel& c = m.components[0];
+  EXPECT_EQ(c.validation_choice.rfind("with added shapes of rounds 1-1", 0), 0u)
+      << c.validation_choice;
+  EXPECT_EQ(c.heldout.count, 80);  // the fitting set and round 1, not round 2
+  bool all_rounds = false;
+  for (const auto& [name, e] : c.validation_choices) all_rounds |= name == "with added shapes";
+  EXPECT_TRUE(all_rounds);
+  EXPECT_EQ(m.added_profiles, (std::vector<std::string>{good, bad}));
+  // The CI refit passes the files the model names: the same rounds, the same choice.
+  const ModelFile again = fit_profiles({off}, 5, {val}, m.added_profiles);
+  EXPECT_EQ(again.components[0].validation_choice, c.validation_choice);
+  fs::remove_all(root);
+}
+
+// The grid correction's neighbours by the launch plan's regime (scheduled over useful FLOPs):
+// shapes of equal FLOPs, bytes and work units, one evenly spread and one with a long last
+// wave, carry different residuals; by plan, each takes its own kind's.
+TEST(Fit, GridNeighboursByPlanRegime) {
+  ComponentModel m;
+  m.component = "decode_attention";
+  m.format = "bf16";
+  m.form = "grid";
+  m.q = 1;
+  m.ns_per_flop = 1e-6;
+  m.neighbours = 2;
+  for (double f : {1e9, 1.1e9, 1.2e9, 1.3e9})
+    for (double ratio : {1.0, 3.0}) {
+      Features x{f, f, f / 100, 64};
+      x.sched_flops = f * ratio;
+      m.points.push_back({x, 1e-6 * f * (ratio > 1 ? 1.4 : 1.0), 0, ""});
+    }
+  Features even{1.15e9, 1.15e9, 1.15e7, 64}, tail = even;
+  even.sched_flops = even.flops;
+  tail.sched_flops = 3 * tail.flops;
+  m.near_by_plan = false;
+  m.index();
+  const double mixed = m.predict_ns(even) / m.predict_ns(tail);
+  EXPECT_NEAR(mixed, 1.0, 0.02);  // the nearest two are one of each kind, for both
+  m.near_by_plan = true;
+  m.index();
+  EXPECT_NEAR(m.predict_ns(even) / m.base_ns(even), 1.0, 1e-9);
+  EXPECT_NEAR(m.predict_ns(tail) / m.base_ns(tail), 1.4, 1e-9);
+  // The choice survives the model file.
+  ModelFile f;
+  f.gpu = "H200";
+  f.components.push_back(m);
+  const ModelFile r = read_model(write_temp("byplan.json", model_to_json(f)));
+  EXPECT_TRUE(r.components[0].near_by_plan);
+  EXPECT_NEAR(r.components[0].predict_ns(tail), m.predict_ns(tail), 1e-6 * m.predict_ns(tail));
+}
+
 TEST(Fit, ProfilesOfTwoGpusAreRejected) {
   Profile a = testing::decode_attention_profile(testing::roofline_max, 0.01, 7);
   Profile b = testing::dense_gemm_profile(0.01, 8);
