@@ -11,6 +11,7 @@
 #include "sim/core/error.h"
 #include "sim/core/version.h"
 #include "sim/io/output_dir.h"
+#include "sim/io/scenario_io.h"
 
 namespace quadrant::reports {
 
@@ -478,7 +479,15 @@ std::string readme(const DeployPlan& p) {
        "pool |\n";
   s += "| `benchmark.sh` | `vllm bench serve` at the planned rate, then `quadrant bench-check` |\n";
   s += "| `expected.json` | the SLOs and the simulated TTFT/TPOT percentiles the check compares "
-       "against |\n\n";
+       "against |\n";
+  s += "| `serving.json` | the plan's serving section in Quadrant's scenario format, with what the "
+       "engines' flags cannot say (attention/FFN-disaggregated units, expert placement, dual "
+       "micro-batch, prefix caches): `\"serving\": {\"include\": \"deploy/serving.json\"}` in "
+       "the scenario re-simulates the plan |\n\n";
+  if (p.prefill.af.enabled() || p.decode.af.enabled())
+    s += "The plan runs attention and experts on pools of their own (attention/FFN "
+         "disaggregation), which none of vLLM, SGLang and Dynamo runs: their files deploy each "
+         "unit's attention GPUs as a plain instance and say so; `serving.json` is the plan.\n\n";
   s += "Set `MODEL` to the model's Hugging Face repo id or path; every file says which "
        "documentation its flags follow.\n";
   return s;
@@ -565,6 +574,7 @@ DeployPlan deploy_plan(const planner::PlanResult& r) {
     p.max_batch_size = rc.max_batch_size;
     p.max_batch_tokens = rc.max_batch_tokens;
     p.chunk_size = rc.chunk_size;
+    p.af = rc.af;  // no engine flag expresses it: the scripts say so, serving.json keeps it
     return p;
   };
   DeployPlan p;
@@ -578,6 +588,10 @@ DeployPlan deploy_plan(const planner::PlanResult& r) {
   } else {
     p.colocated = pool(c.colocated, c.colocated_instances);
   }
+  p.serving = (p.disaggregated ? planner::with_disaggregated(s, c.prefill, c.prefill_instances,
+                                                             c.decode, c.decode_instances)
+                               : planner::with_colocated(s, c.colocated, c.colocated_instances))
+                  .serving;
   p.kv_block_size = s.serving.kv_block_size;
   p.gpus_per_node = s.cluster.gpus_per_node;
   // The rate the plan was confirmed at (the target plus the headroom): the prediction's.
@@ -594,7 +608,8 @@ std::vector<DeployFile> deploy_files(const DeployPlan& p) {
           {"sglang.sh", sglang_script(p), true},
           {"dynamo.yaml", dynamo_yaml(p), false},
           {"benchmark.sh", benchmark_script(p), true},
-          {"expected.json", expected_json(p).dump(2) + "\n", false}};
+          {"expected.json", expected_json(p).dump(2) + "\n", false},
+          {"serving.json", serving_section_json(p.serving), false}};
 }
 
 void write_deploy(const std::vector<DeployFile>& files, const std::string& dir) {

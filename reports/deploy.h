@@ -8,6 +8,11 @@
 //   deploy/benchmark.sh   `vllm bench serve` at the planned rate and lengths, then
 //                         `quadrant bench-check` against expected.json
 //   deploy/expected.json  the SLOs and the simulated TTFT/TPOT percentiles (every seed)
+//   deploy/serving.json   the plan's serving section in Quadrant's scenario format, with
+//                         what the engines' flags cannot say (attention/FFN-disaggregated
+//                         units, redundant experts and EPLB, dual micro-batch, prefix
+//                         caches): "serving": {"include": "deploy/serving.json"} in the
+//                         scenario re-simulates the planned cluster
 //
 //   DeployPlan p = deploy_plan(plan_result);        // the recommended candidate
 //   write_deploy(deploy_files(p), "out/plan/deploy");
@@ -36,6 +41,7 @@ struct DeployPlan {
   ModelSpec model;
   bool disaggregated = true;
   PoolSpec prefill, decode, colocated;
+  ServingSpec serving;  // the planned serving section (deploy/serving.json)
   int kv_block_size = 16;
   int gpus_per_node = 8;
   double rate_per_s = 0;

@@ -337,14 +337,32 @@ Section prefix_cache(const PlanResult& r) {
       "instead the share of prompt tokens its own cache (capacity from its memory) finds "
       "replaying the trace alone, in the table; `quadrant simulate` replays the trace through "
       "the caches themselves. Assumption: hits cost nothing to bring in.");
+  const bool tier = !r.shared_tier_hit_estimates.empty();
+  if (tier) {
+    const SharedKvTierSpec& k = s.serving.shared_kv_tier;
+    sec.paragraphs.push_back(
+        "A shared KV tier (Mooncake's store: " + format_number(k.capacity.to_gb()) + " GB, " +
+        format_number(k.bandwidth.value() / 1e9) + " GB/s for the whole cluster, " +
+        format_number(k.latency.to_seconds() * 1e6) + " us" +
+        " latency) takes every computed prompt's blocks. The same replay runs it beside each "
+        "configuration's own cache (the tier seeing every request of the cluster): the share "
+        "of prompt tokens it holds past the instance's own hit is, in the planner's runs, "
+        "loaded over the tier (bytes / its bandwidth, queued behind the other loads, plus its "
+        "latency) before the prompt prefills, instead of computed.");
+  }
   Table t;
   t.header = {"configuration", "cache blocks per instance", "estimated hit rate (probes)"};
+  if (tier) t.header.push_back("shared tier: loaded share of prompt tokens");
   for (const auto* pool : {&r.prefill, &r.colocated})
     for (const RoleCapacity& c : *pool) {
       const auto it = r.prefix_cache_hit_estimates.find(c.config.label());
       if (it == r.prefix_cache_hit_estimates.end()) continue;
       const double blocks = std::floor(pc.memory_fraction * c.memory.kv_tokens / pc.block_tokens);
       t.rows.push_back({c.config.label(), format_number(blocks), pct(it->second)});
+      if (tier) {
+        const auto k = r.shared_tier_hit_estimates.find(c.config.label());
+        t.rows.back().push_back(k == r.shared_tier_hit_estimates.end() ? "" : pct(k->second));
+      }
     }
   sec.tables.push_back(t);
   return sec;
@@ -410,7 +428,9 @@ Section af_disaggregation(const PlanResult& r) {
       "L P + (m - 1) T); micro-batches hide the exchange and let both pools work at once, but "
       "each re-reads the expert weights it touches. Assumptions: the exchange does not share "
       "the attention GPUs' NICs with KV transfers; no per-node deduplication of dispatched "
-      "tokens; experts are spread evenly (no redundant experts on the FFN pool).");
+      "tokens; the FFN pool's experts are placed by the pool's experts section (redundant "
+      "replicas and EPLB over the FFN GPUs, under the workload's expert popularity; spread "
+      "evenly when none is given).");
   const int64_t input = std::max<int64_t>(1, std::llround(s.workload.input_length.mean()));
   const int64_t output = std::max<int64_t>(1, std::llround(s.workload.output_length.mean()));
   // One instance of a decode or prefill configuration: its roofline step at `load`, and
@@ -427,7 +447,11 @@ Section af_disaggregation(const PlanResult& r) {
     RooflineCostModel roofline(*g);
     const RooflineCostModel ffn_roofline(f != nullptr ? *f : *g);
     const AfExecution af =
-        cfg.af.enabled() ? af_execution(s, cfg.layout, cfg.af, *f, ffn_roofline) : AfExecution{};
+        cfg.af.enabled()
+            ? af_execution(
+                  s, cfg.layout, cfg.af, *f, ffn_roofline,
+                  (cfg.role == Role::kPrefill ? s.serving.prefill : s.serving.decode).experts)
+            : AfExecution{};
     const StepCostModel costs(s.model, cfg.layout, *g, s.cluster, roofline, {},
                               cfg.af.enabled() ? &af : nullptr);
     StepBatch b;

@@ -177,7 +177,11 @@ struct PoolSpec {
   // like computed tokens and cost nothing to bring in (an assumption).
   double prefix_hit_rate = 0;
   PrefixCacheSpec prefix_cache;  // block-hash reuse (prefill, colocated)
-  AfSpec af;                     // attention/FFN disaggregation (prefill, decode)
+  // Share of each prompt, past its prefix_hit_rate share, that the shared KV tier holds
+  // for requests without block hashes: loaded over the tier as hashed hits are. The
+  // planner's runs carry the tier's replayed hits with it (not an input).
+  double shared_tier_hit_rate = 0;
+  AfSpec af;  // attention/FFN disaggregation (prefill, decode)
   // GPUs of one instance: the layout's, and the FFN pool's with af_disaggregated.
   int gpus_per_instance() const { return layout.gpus() + af.ffn_gpus; }
   bool operator==(const PoolSpec&) const = default;

@@ -328,8 +328,9 @@ StepCostModel::AfEntry StepCostModel::af_entry(int64_t tokens, Phase phase) cons
     e.extrapolated |= est.extrapolated;
   };
   // The experts of one MoE layer on the FFN pool's busiest GPU.
-  const CostModel::Core moe = af_.ffn_model->predict_core(
-      ffn_shape(model_, af_ffn_layout(af_.ffn_gpus), phase, tokens, true, {af_.imbalance, 0}));
+  const CostModel::Core moe =
+      af_.ffn_model->predict_core(ffn_shape(model_, af_ffn_layout(af_.ffn_gpus), phase, tokens,
+                                            true, {af_.imbalance, af_.slots_per_gpu}));
   add(moe);
   e.ffn = moe.mean;
   if (ffn_engine_)

@@ -59,7 +59,9 @@ MoeExecution moe_execution(const ModelSpec& model, const Layout& layout,
 // attention (and dense FFN layers) run on the StepCostModel's GPU and layout, its MoE
 // layers on `ffn_gpus` GPUs of `ffn_gpu` priced by `ffn_model`, the batch cut into
 // `micro_batches`; tokens cross between the pools by `dispatch` and `combine`
-// (topology/topology.h: mn_exchange), each FFN GPU receiving `imbalance` times the mean.
+// (topology/topology.h: mn_exchange), the busiest FFN GPU receiving `imbalance` times the
+// mean and holding `slots_per_gpu` expert replicas (redundant experts and the rebalancer
+// of the pool's ExpertPlacementSpec over the FFN GPUs; 0: the experts spread evenly).
 struct AfExecution {
   const GpuSpec* ffn_gpu = nullptr;
   const CostModel* ffn_model = nullptr;
@@ -67,6 +69,7 @@ struct AfExecution {
   int micro_batches = 1;
   MnExchange dispatch, combine;
   double imbalance = 1;
+  double slots_per_gpu = 0;
 };
 
 struct StepCost {

@@ -99,6 +99,7 @@ class Simulation {
   int64_t block_;
   bool colocated_;
   double prefix_hit_rate_;  // of the pool that prefills
+  double tier_hit_rate_;    // its shared_tier_hit_rate
   // Block prefix cache of the pool that prefills: each request's block hashes (by slot)
   // until its prompt is computed and cached, and the pool's counts (SimulationSummary).
   std::vector<std::vector<uint64_t>> hashes_;
@@ -146,6 +147,8 @@ Simulation::Simulation(const Scenario& s, const CostModels& models, const Simula
       colocated_(s.serving.mode == ServingMode::kColocated),
       prefix_hit_rate_(colocated_ ? s.serving.colocated.prefix_hit_rate
                                   : s.serving.prefill.prefix_hit_rate),
+      tier_hit_rate_(colocated_ ? s.serving.colocated.shared_tier_hit_rate
+                                : s.serving.prefill.shared_tier_hit_rate),
       running_(slab_, block_, s.serving.speculative.enabled),
       source_(o.replay ? RequestSource(s.workload, o.seed, *o.replay)
                        : RequestSource(s.workload, o.seed)),
@@ -440,6 +443,19 @@ void Simulation::on_arrival(SimTime now) {
     }
     Instance& in = instances_[inst];
     r.instance = inst;
+    // The shared tier: `more` tokens past the cached ones are loaded (bytes / its
+    // bandwidth, queued behind earlier loads, plus its latency) instead of computed; the
+    // prompt joins the prefill queue when they have landed.
+    Duration load;
+    auto load_from_tier = [&](int64_t more) {
+      const SharedKvTierSpec& tier = serving_.shared_kv_tier;
+      const SimTime start = std::max(now, tier_free_);
+      tier_free_ = start + kv_bytes_per_token_ * static_cast<double>(more) / tier.bandwidth;
+      load = tier_free_ + tier.latency - now;
+      tier_hit_tokens_ += more;
+      ++tier_loads_;
+      tier_load_time_ += load;
+    };
     if (block_cache && !g.hash_ids.empty()) {
       // The longest cached prefix, in whole KV blocks, at least one token computed. Hits
       // are decided at routing: a block evicted before the prompt runs still counts.
@@ -451,23 +467,14 @@ void Simulation::on_arrival(SimTime now) {
                block_ * block_;
       };
       int64_t cached = whole_blocks(hit);
-      // The shared tier: the blocks past the instance's own hit that it holds are loaded
-      // (bytes / its bandwidth, queued behind earlier loads, plus its latency) instead of
-      // computed; the prompt joins the prefill queue when they have landed.
-      Duration load;
+      // The shared tier: the blocks past the instance's own hit that it holds.
       if (shared_tier_.capacity() > 0) {
         const size_t shared = shared_tier_.match(g.hash_ids);
         shared_tier_.touch(g.hash_ids, shared);
         const int64_t more = shared > hit ? whole_blocks(shared) - cached : 0;
         if (more > 0) {
-          const SharedKvTierSpec& tier = serving_.shared_kv_tier;
-          const SimTime start = std::max(now, tier_free_);
-          tier_free_ = start + kv_bytes_per_token_ * static_cast<double>(more) / tier.bandwidth;
-          load = tier_free_ + tier.latency - now;
+          load_from_tier(more);
           cached += more;
-          tier_hit_tokens_ += more;
-          ++tier_loads_;
-          tier_load_time_ += load;
         }
       }
       r.prefill_cached = static_cast<int32_t>(cached);
@@ -476,13 +483,24 @@ void Simulation::on_arrival(SimTime now) {
       cache_hit_tokens_ += cached;
       if (hashes_.size() <= slot) hashes_.resize(slot + 1);
       hashes_[slot] = std::move(g.hash_ids);
-      if (load > Duration::zero()) {
-        in.outstanding_prefill_tokens += r.prefill_target - r.prefill_cached;
-        refresh_load(in);
-        queue_.push({now + load, EventPhase::kCompletion, kTierLoadedEvent, slot, 0, 0});
-        ++in.tier_loads;
-        inst = -1;  // queued when its blocks land
+    } else if (tier_hit_rate_ > 0 && serving_.shared_kv_tier.enabled()) {
+      // Without block hashes (the planner's probes): the tier's share of the prompt, whole
+      // KV blocks past prefix_hit_rate's, at least one token computed.
+      const int64_t more =
+          std::min<int64_t>(static_cast<int64_t>(tier_hit_rate_ * g.input_tokens) / block_ * block_,
+                            int64_t{g.input_tokens} - 1 - r.prefill_cached);
+      if (more > 0) {
+        load_from_tier(more);
+        r.prefill_cached = static_cast<int32_t>(r.prefill_cached + more);
+        r.prefill_scheduled = r.prefill_done = r.prefill_cached;
       }
+    }
+    if (load > Duration::zero()) {
+      in.outstanding_prefill_tokens += r.prefill_target - r.prefill_cached;
+      refresh_load(in);
+      queue_.push({now + load, EventPhase::kCompletion, kTierLoadedEvent, slot, 0, 0});
+      ++in.tier_loads;
+      inst = -1;  // queued when its blocks land
     }
     if (inst >= 0) {
       in.prefill_queue.push_back(slot);

@@ -363,12 +363,6 @@ PoolSpec read_pool(const Reader& r, const ModelSpec& m, const HardwareCatalog& c
   const Reader e = r.object("experts");
   p.experts.redundant = as_int(e, "redundant");
   p.experts.rebalancer = e.choice("rebalancer", kRebalancerNames);
-  if (p.experts.rebalancer == Rebalancer::kEplb && m.ffn.kind == FfnKind::kMoe &&
-      (m.ffn.num_experts + p.experts.redundant) % stage_gpus != 0)
-    e.fail("redundant", "expected experts + redundant (" + std::to_string(m.ffn.num_experts) +
-                            " + " + std::to_string(p.experts.redundant) +
-                            ") divisible by tp * dp_attention (" + std::to_string(stage_gpus) +
-                            ") for eplb");
   p.dual_micro_batch = r.boolean("dual_micro_batch");
   p.prefix_hit_rate = r.number("prefix_hit_rate");
   const Reader pc = r.object("prefix_cache");
@@ -399,15 +393,20 @@ PoolSpec read_pool(const Reader& r, const ModelSpec& m, const HardwareCatalog& c
       r.fail("dual_micro_batch",
              "expected false beside af_disaggregated (its micro_batches overlap the "
              "communication), got true");
-    if (p.experts.redundant > 0 || p.experts.rebalancer != Rebalancer::kNone)
-      r.fail("experts",
-             "expected no redundant experts or rebalancer beside af_disaggregated "
-             "(not modelled on its FFN pool)");
     if (int64_t{p.gpus_per_instance()} > limits::kMaxGpus)
       af.fail("ffn_gpus", "expected an instance of at most " + std::to_string(limits::kMaxGpus) +
                               " GPUs (attention + FFN), got " +
                               std::to_string(p.gpus_per_instance()));
   }
+  // EPLB packs whole slots per GPU: over the stage's GPUs, or the FFN pool's with AF.
+  const int expert_gpus = p.af.enabled() ? p.af.ffn_gpus : stage_gpus;
+  if (p.experts.rebalancer == Rebalancer::kEplb && m.ffn.kind == FfnKind::kMoe &&
+      (m.ffn.num_experts + p.experts.redundant) % expert_gpus != 0)
+    e.fail("redundant",
+           "expected experts + redundant (" + std::to_string(m.ffn.num_experts) + " + " +
+               std::to_string(p.experts.redundant) + ") divisible by " +
+               (p.af.enabled() ? "af_disaggregated.ffn_gpus (" : "tp * dp_attention (") +
+               std::to_string(expert_gpus) + ") for eplb");
   return p;
 }
 

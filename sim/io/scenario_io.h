@@ -25,6 +25,11 @@ std::string scenario_json(const Scenario& s, const std::string& folder);
 // never over one of the scenario's inputs, never half written.
 void save_scenario(const Scenario& s, const std::string& path);
 
+// The serving section alone, in the input format (as scenario_json writes it): a
+// scenario takes it back with "serving": {"include": "<file>"} (what a plan's
+// deploy/serving.json is for).
+std::string serving_section_json(const ServingSpec& s);
+
 // A model file alone (scenarios/models/*.json has the `model` section's shape).
 ModelSpec load_model(const std::string& path);
 

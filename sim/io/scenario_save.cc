@@ -247,6 +247,10 @@ ordered_json search_json(const SearchSpec& s) {
 
 }  // namespace
 
+std::string serving_section_json(const ServingSpec& s) {
+  return serving_json(s).dump(2) + "\n";
+}
+
 std::string scenario_json(const Scenario& s, const std::string& folder) {
   ordered_json gpus = ordered_json::object();
   ordered_json power_caps = ordered_json::object();

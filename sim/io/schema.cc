@@ -115,14 +115,16 @@ void declare_pool(Builder& b, const std::string& p, const std::string& role) {
             kTokens);
   b.integer(p + ".kv_capacity", "0", 0,
             "KV cache tokens per instance (a measured engine's); 0: what memory leaves", 1e12);
-  b.object(p + ".experts", "", "MoE expert placement over the instance's expert-parallel GPUs");
+  b.object(p + ".experts", "",
+           "MoE expert placement over the instance's expert-parallel GPUs (with "
+           "af_disaggregated: its FFN GPUs)");
   b.integer(p + ".experts.redundant", "0", 0,
             "redundant expert replicas over the instance (EPLB: copies of the hottest experts)",
             4096);
   b.choice(p + ".experts.rebalancer", "none", kRebalancerNames.names(),
            "none: experts in id order, experts / GPUs each; eplb: DeepSeek's EPLB (replicate "
            "the hottest, pack replicas by load); eplb needs experts + redundant divisible by "
-           "tp * dp_attention");
+           "tp * dp_attention (with af_disaggregated: by ffn_gpus)");
   b.number(p + ".prefix_hit_rate", "0", 0, 1, false, "",
            "share of each prompt found in the prefix (KV) cache, prefilling pools only (prefill, "
            "colocated): whole KV blocks, at least one token computed; hits take KV room and "

@@ -150,13 +150,15 @@ Bytes weight_bytes_per_gpu(const ModelSpec& m, const Layout& l) {
   return Bytes(linear * stage * weight_element_bytes(m) + emb * 2.0);
 }
 
-AfWeights af_weight_bytes_per_gpu(const ModelSpec& m, const Layout& attention, int ffn_gpus) {
+AfWeights af_weight_bytes_per_gpu(const ModelSpec& m, const Layout& attention, int ffn_gpus,
+                                  double ffn_slots_per_gpu) {
   const ParameterCount p = parameter_count(m);
   const double wb = weight_element_bytes(m);
   AfWeights w;
   w.attention_per_gpu = Bytes((p.attention + p.dense_ffn + p.router) / attention.tp * wb +
                               p.embeddings / attention.tp * 2.0);
-  w.ffn_per_gpu = Bytes((p.routed_experts / std::max(1, ffn_gpus) + p.shared_experts) * wb);
+  w.ffn_per_gpu = Bytes((p.routed_experts / std::max(1, ffn_gpus) + p.shared_experts) * wb) +
+                  redundant_expert_bytes_per_gpu(m, af_ffn_layout(ffn_gpus), ffn_slots_per_gpu);
   return w;
 }
 

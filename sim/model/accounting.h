@@ -53,7 +53,10 @@ struct AfWeights {
   Bytes attention_per_gpu;
   Bytes ffn_per_gpu;
 };
-AfWeights af_weight_bytes_per_gpu(const ModelSpec& m, const Layout& attention, int ffn_gpus);
+// `ffn_slots_per_gpu`: expert replicas per FFN GPU with redundant experts (ExpertLoad's
+// slots_per_gpu; 0: the experts spread evenly, no replica).
+AfWeights af_weight_bytes_per_gpu(const ModelSpec& m, const Layout& attention, int ffn_gpus,
+                                  double ffn_slots_per_gpu = 0);
 // The layout the FFN pool's MoE work is accounted with: ffn_gpus expert-parallel GPUs,
 // each a data-parallel rank of the tokens for the shared experts.
 Layout af_ffn_layout(int ffn_gpus);

@@ -102,8 +102,9 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
   // attend to the cached prefix too).
   double prefill_rate = 0;
   if (c.role != Role::kDecode) {
-    const double hits =
-        (c.role == Role::kPrefill ? s.serving.prefill : s.serving.colocated).prefix_hit_rate;
+    // Tier hits are loaded, not computed: the bound (optimistic) takes them as free.
+    const PoolSpec& entry = c.role == Role::kPrefill ? s.serving.prefill : s.serving.colocated;
+    const double hits = std::min(1.0, entry.prefix_hit_rate + entry.shared_tier_hit_rate);
     const int64_t computed =
         std::max<int64_t>(1, std::llround(static_cast<double>(input) * (1 - hits)));
     const Duration alone = step_time(Phase::kPrefill, prefill_batch(1, computed));

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "sim/core/error.h"
+#include "sim/model/accounting.h"
 #include "sim/planner/progress.h"
 #include "sim/planner/work_queue.h"
 #include "sim/serving/prefix_cache.h"
@@ -200,24 +201,37 @@ TaskResult simulated(RunSummary r) {
   return t;
 }
 
-// The share of prompt tokens one block prefix cache of `capacity_blocks` finds cached
-// when it takes every request of the trace alone, each prompt cached as it arrives (whole
-// KV blocks, at least one token computed, as the simulator counts them).
-double replayed_hit_rate(const ArrivalSpec& a, int64_t capacity_blocks, int block_tokens,
-                         int kv_block) {
+// The shares of prompt tokens one block prefix cache of `capacity_blocks` finds cached,
+// and a shared KV tier of `tier_blocks` (0: none) holds past that, when they take every
+// request of the trace alone, each prompt cached in both as it arrives (whole KV blocks,
+// at least one token computed, as the simulator counts them).
+struct ReplayedHits {
+  double local = 0, tier = 0;
+};
+ReplayedHits replayed_hit_rate(const ArrivalSpec& a, int64_t capacity_blocks, int block_tokens,
+                               int kv_block, int64_t tier_blocks) {
   TraceReader trace(a.trace_file, a.trace_format, a.trace_time_scale);
-  BlockPrefixCache cache(capacity_blocks);
-  double prompt = 0, hit = 0;
+  BlockPrefixCache cache(capacity_blocks), tier(tier_blocks);
+  double prompt = 0, hit = 0, loaded = 0;
   while (std::optional<TraceRecord> r = trace.next()) {
+    auto whole_blocks = [&](size_t blocks) {
+      return static_cast<double>(
+          std::min<int64_t>(static_cast<int64_t>(blocks) * block_tokens, r->input_tokens - 1) /
+          kv_block * kv_block);
+    };
     const size_t m = cache.match(r->hash_ids);
     cache.touch(r->hash_ids, m);
-    hit += static_cast<double>(
-        std::min<int64_t>(static_cast<int64_t>(m) * block_tokens, r->input_tokens - 1) / kv_block *
-        kv_block);
+    hit += whole_blocks(m);
+    if (tier_blocks > 0) {
+      const size_t t = tier.match(r->hash_ids);
+      tier.touch(r->hash_ids, t);
+      if (t > m) loaded += whole_blocks(t) - whole_blocks(m);
+      tier.insert(r->hash_ids);
+    }
     prompt += r->input_tokens;
     cache.insert(r->hash_ids);
   }
-  return prompt > 0 ? hit / prompt : 0;
+  return prompt > 0 ? ReplayedHits{hit / prompt, loaded / prompt} : ReplayedHits{};
 }
 
 // What a probe or a confirmation is judged on.
@@ -366,20 +380,34 @@ class Planner {
     const auto it = cache_hits_.find(c.label());
     return it == cache_hits_.end() ? 0 : it->second;
   }
+  double tier_hit_rate(const RoleConfig& c) const {
+    const auto it = tier_hits_.find(c.label());
+    return it == tier_hits_.end() ? 0 : it->second;
+  }
   void estimate_cache_hits(const RoleConfig& c, const MemoryFit& fit) {
     if (!block_cache(c.role) || !fit.fits) return;
     const PrefixCacheSpec& pc =
         (c.role == Role::kColocated ? s_.serving.colocated : s_.serving.prefill).prefix_cache;
     const int64_t blocks =
         static_cast<int64_t>(std::floor(pc.memory_fraction * fit.kv_tokens / pc.block_tokens));
-    cache_hits_[c.label()] = replayed_hit_rate(s_.workload.arrival, blocks, pc.block_tokens,
-                                               std::max(1, s_.serving.kv_block_size));
+    // The shared tier (serving.shared_kv_tier), in the same blocks, as the simulator sizes it.
+    const SharedKvTierSpec& t = s_.serving.shared_kv_tier;
+    const int64_t tier_blocks =
+        t.enabled() ? static_cast<int64_t>(std::floor(
+                          t.capacity / (kv_bytes_per_token(s_.model) * double(pc.block_tokens))))
+                    : 0;
+    const ReplayedHits h = replayed_hit_rate(s_.workload.arrival, blocks, pc.block_tokens,
+                                             std::max(1, s_.serving.kv_block_size), tier_blocks);
+    cache_hits_[c.label()] = h.local;
+    if (t.enabled()) tier_hits_[c.label()] = h.tier;
   }
-  // The scenario a probe or bound of `c` sees: its estimated hits as a hit rate.
+  // The scenario a probe or bound of `c` sees: its estimated hits as a hit rate, and the
+  // shared tier's as the share its runs load over the tier.
   void with_cache_hits(Scenario& s, const RoleConfig& c) const {
     if (!block_cache(c.role)) return;
-    (c.role == Role::kColocated ? s.serving.colocated : s.serving.prefill).prefix_hit_rate =
-        cache_hit_rate(c);
+    PoolSpec& p = c.role == Role::kColocated ? s.serving.colocated : s.serving.prefill;
+    p.prefix_hit_rate = cache_hit_rate(c);
+    p.shared_tier_hit_rate = tier_hit_rate(c);
   }
 
   void enumerate() {
@@ -407,6 +435,7 @@ class Planner {
       }
     }
     r_.prefix_cache_hit_estimates = cache_hits_;
+    r_.shared_tier_hit_estimates = tier_hits_;
   }
 
   std::vector<RoleCapacity>& pool(Role role) {
@@ -1173,6 +1202,7 @@ class Planner {
 
   const Scenario& s_;
   std::map<std::string, double> cache_hits_;  // block cache: estimated hit rate by config label
+  std::map<std::string, double> tier_hits_;   // shared KV tier: estimated load share, same keys
   const Evaluator& evaluate_;
   PlanOptions o_;
   std::unique_ptr<TaskRunner> owned_runner_;

@@ -233,6 +233,10 @@ struct PlanResult {
   // prefilling configuration's own cache finds replaying the trace alone, by config label,
   // which its probes and bound use (probes have no block hashes). Empty otherwise.
   std::map<std::string, double> prefix_cache_hit_estimates;
+  // With serving.shared_kv_tier: the share of prompt tokens the tier holds past each
+  // configuration's own hits in the same replay (a cluster-wide tier seeing every request),
+  // which its runs load over the tier (PoolSpec::shared_tier_hit_rate). Empty otherwise.
+  std::map<std::string, double> shared_tier_hit_estimates;
   // What the cost models say about the recommended cluster's shapes: extrapolations by
   // name, and where the roofline and the calibrated model disagree beyond the band
   // (filled by the caller, which holds the models).

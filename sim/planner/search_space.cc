@@ -36,7 +36,19 @@ MemoryFit af_memory_fit(const Scenario& s, const RoleConfig& c) {
     fit.reason = "GPU type '" + (g == nullptr ? c.gpu : c.af.ffn_gpu) + "' is not in the catalog";
     return fit;
   }
-  const AfWeights w = af_weight_bytes_per_gpu(s.model, c.layout, c.af.ffn_gpus);
+  // The role's expert placement (redundant experts, EPLB) over the FFN GPUs.
+  const ExpertPlacementSpec& experts =
+      (c.role == Role::kPrefill ? s.serving.prefill : s.serving.decode).experts;
+  if (experts.rebalancer == Rebalancer::kEplb &&
+      (s.model.ffn.num_experts + experts.redundant) % c.af.ffn_gpus != 0) {
+    fit.reason = "eplb: experts + redundant (" + std::to_string(s.model.ffn.num_experts) + " + " +
+                 std::to_string(experts.redundant) + ") do not divide over " +
+                 std::to_string(c.af.ffn_gpus) + " FFN GPUs";
+    return fit;
+  }
+  const MoeExecution moe = moe_execution(s.model, af_ffn_layout(c.af.ffn_gpus), experts,
+                                         s.workload.expert_popularity, false);
+  const AfWeights w = af_weight_bytes_per_gpu(s.model, c.layout, c.af.ffn_gpus, moe.slots_per_gpu);
   fit.weights_per_gpu = w.attention_per_gpu;
   fit.kv_budget_per_gpu = g->memory - g->reserved_memory - w.attention_per_gpu;
   const Bytes per_token = kv_bytes_per_token_per_gpu(s.model, c.layout);

@@ -18,7 +18,8 @@ const char* pool_key(PoolKind kind) {
 }
 
 AfExecution af_execution(const Scenario& sc, const Layout& attention, const AfSpec& spec,
-                         const GpuSpec& ffn_gpu, const CostModel& ffn_model) {
+                         const GpuSpec& ffn_gpu, const CostModel& ffn_model,
+                         const ExpertPlacementSpec& placement) {
   AfExecution af;
   af.ffn_gpu = &ffn_gpu;
   af.ffn_model = &ffn_model;
@@ -26,9 +27,10 @@ AfExecution af_execution(const Scenario& sc, const Layout& attention, const AfSp
   af.micro_batches = spec.micro_batches;
   af.dispatch = mn_exchange(sc.cluster, attention.gpus(), spec.ffn_gpus, true);
   af.combine = mn_exchange(sc.cluster, attention.gpus(), spec.ffn_gpus, false);
-  af.imbalance = moe_execution(sc.model, af_ffn_layout(spec.ffn_gpus), {},
-                               sc.workload.expert_popularity, false)
-                     .imbalance;
+  const MoeExecution moe = moe_execution(sc.model, af_ffn_layout(spec.ffn_gpus), placement,
+                                         sc.workload.expert_popularity, false);
+  af.imbalance = moe.imbalance;
+  af.slots_per_gpu = moe.slots_per_gpu;
   return af;
 }
 
@@ -57,8 +59,11 @@ Pool make_pool(const Scenario& sc, PoolKind kind, const PoolSpec& spec, const Co
   const std::string prefix = to_string(pool.model->provenance());
   if (pool.cost_source.rfind(prefix + ":", 0) != 0)
     pool.cost_source = prefix + ":" + pool.cost_source;
-  const MoeExecution moe = moe_execution(sc.model, spec.layout, spec.experts,
-                                         sc.workload.expert_popularity, spec.dual_micro_batch);
+  // With attention/FFN disaggregation the experts (and their placement) are the FFN pool's.
+  const MoeExecution moe =
+      spec.af.enabled() ? MoeExecution{}
+                        : moe_execution(sc.model, spec.layout, spec.experts,
+                                        sc.workload.expert_popularity, spec.dual_micro_batch);
   Bytes weights = weight_bytes_per_gpu(sc.model, spec.layout) +
                   redundant_expert_bytes_per_gpu(sc.model, spec.layout, moe.slots_per_gpu);
   if (spec.af.enabled()) {
@@ -76,7 +81,10 @@ Pool make_pool(const Scenario& sc, PoolKind kind, const PoolSpec& spec, const Co
     const std::string ffn_prefix = to_string(pool.ffn_model->provenance());
     if (pool.ffn_cost_source.rfind(ffn_prefix + ":", 0) != 0)
       pool.ffn_cost_source = ffn_prefix + ":" + pool.ffn_cost_source;
-    const AfWeights w = af_weight_bytes_per_gpu(sc.model, spec.layout, spec.af.ffn_gpus);
+    const AfExecution af =
+        af_execution(sc, spec.layout, spec.af, *pool.ffn_gpu, *pool.ffn_model, spec.experts);
+    const AfWeights w =
+        af_weight_bytes_per_gpu(sc.model, spec.layout, spec.af.ffn_gpus, af.slots_per_gpu);
     weights = w.attention_per_gpu;
     const Bytes ffn_free = pool.ffn_gpu->memory - pool.ffn_gpu->reserved_memory;
     if (w.ffn_per_gpu > ffn_free) {
@@ -88,7 +96,6 @@ Pool make_pool(const Scenario& sc, PoolKind kind, const PoolSpec& spec, const Co
                     pool.ffn_gpu->memory.to_gb(), pool.ffn_gpu->reserved_memory.to_gb());
       throw InputError(sc.file, af_path + ".ffn_gpus", buf);
     }
-    const AfExecution af = af_execution(sc, spec.layout, spec.af, *pool.ffn_gpu, *pool.ffn_model);
     pool.costs = std::make_unique<StepCostModel>(sc.model, spec.layout, *pool.gpu, sc.cluster,
                                                  *pool.model, MoeExecution{}, &af);
   } else {

@@ -53,9 +53,11 @@ struct Pool {
 // The attention/FFN disaggregation of an instance whose attention GPUs run `attention`
 // and whose experts live on af.ffn_gpus GPUs of `ffn_gpu` priced by `ffn_model`: the M:N
 // dispatch and combine on the topology (mn_exchange) and the busiest FFN GPU's share
-// under the scenario's routing popularity.
+// under the scenario's routing popularity, the experts placed over the FFN GPUs by
+// `placement` (the pool's redundant experts and rebalancer: EPLB over ffn_gpus).
 AfExecution af_execution(const Scenario& scenario, const Layout& attention, const AfSpec& af,
-                         const GpuSpec& ffn_gpu, const CostModel& ffn_model);
+                         const GpuSpec& ffn_gpu, const CostModel& ffn_model,
+                         const ExpertPlacementSpec& placement = {});
 
 // Sizes a pool. Throws InputError naming `serving.<pool>` when the GPU is not in the
 // catalog, the instance count is below one or the weights leave no KV room. A GPU type

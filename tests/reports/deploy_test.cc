@@ -303,6 +303,54 @@ TEST(DeployTest, ExpectedJsonCarriesEverySeedAndDeployPlanTakesTheRecommendedCan
   EXPECT_THROW(deploy_plan(none), InputError);
 }
 
+// An attention/FFN-disaggregated plan (with EPLB on its FFN pool): the engines' files say
+// that they cannot run it, and deploy/serving.json, included as a scenario's serving
+// section, gives back the planned pools, the AF unit and its expert placement included.
+TEST(DeployTest, ServingJsonCarriesAnAttentionFfnDisaggregatedPlan) {
+  const std::string example = "scenarios/examples/deepseek-v3-af-disaggregated.json";
+  planner::PlanResult r;
+  r.scenario = load_scenario(example);
+  r.scenario.serving.decode.experts = {.redundant = 32, .rebalancer = Rebalancer::kEplb};
+  planner::PlanCandidate c;
+  c.prefill.role = Role::kPrefill;
+  c.prefill.gpu = "H800";
+  c.prefill.layout = {4, 32, 1, 8};
+  c.decode.role = Role::kDecode;
+  c.decode.gpu = "H20";
+  c.decode.layout = {1, 1, 1, 16};
+  c.decode.max_batch_size = 2048;
+  c.decode.af = AfSpec{"H200", 16, 3};
+  c.prefill_instances = 3;
+  c.decode_instances = 2;
+  r.candidates = {c};
+  r.recommended = 0;
+  const DeployPlan p = deploy_plan(r);
+  const auto files = deploy_files(p);
+  for (const char* f : {"vllm.sh", "sglang.sh"})
+    EXPECT_NE(file(files, f).text.find("experts on 16 x H200, attention/FFN disaggregated with 3 "
+                                       "micro-batches, which vLLM, SGLang and Dynamo do not run"),
+              std::string::npos)
+        << f;
+  EXPECT_NE(file(files, "README.md").text.find("`serving.json` is the plan"), std::string::npos);
+  // The example with its serving section replaced by an include of serving.json.
+  const fs::path dir = temp_dir("serving");
+  write_deploy(files, (dir / "deploy").string());
+  Json j = Json::parse(std::ifstream(example));
+  for (const char* key : {"model", "hardware"})
+    j[key] = fs::absolute(fs::path(example).parent_path() / j[key].get<std::string>()).string();
+  j["serving"] = {{"include", (dir / "deploy" / "serving.json").string()}};
+  std::ofstream(dir / "planned.json") << j.dump(2);
+  const Scenario back = load_scenario((dir / "planned.json").string());
+  EXPECT_EQ(back.serving, p.serving);
+  EXPECT_EQ(back.serving.decode.af, c.decode.af);
+  EXPECT_EQ(back.serving.decode.instances, 2);
+  EXPECT_EQ(back.serving.decode.layout, c.decode.layout);
+  EXPECT_EQ(back.serving.decode.max_batch_size, 2048);
+  EXPECT_EQ(back.serving.decode.experts.rebalancer, Rebalancer::kEplb);
+  EXPECT_EQ(back.serving.prefill.instances, 3);
+  EXPECT_EQ(back.serving.prefill.layout, c.prefill.layout);
+}
+
 TEST(DeployTest, BenchCheckJudgesSloAndPrediction) {
   const Json e = Json::parse(file(deploy_files(default_plan()), "expected.json").text);
   Json result = {{"p50_ttft_ms", 310.0}, {"p90_ttft_ms", 1100.0}, {"p99_ttft_ms", 1500.0},

@@ -359,6 +359,54 @@ TEST_F(AfStepCostTest, APrefillStepIsThePipelinesClosedFormOfItsStages) {
   }
 }
 
+// EPLB on the FFN pool (serving.<pool>.experts beside af_disaggregated): one expert of
+// 256 gets 17 times the others' traffic. Placed in id order over 16 FFN GPUs, the first
+// GPU holds it and 15 others: max/mean = (17 + 15) / 272 x 16 = 1.882; EPLB's 16
+// redundant slots all go to it (17 replicas of load 1, 272 slots of equal load, 17 per
+// GPU): max/mean = 1, each FFN GPU holding one expert more than the even 16 (its weights:
+// a 256th of the routed experts). The unit's step prices exactly that.
+TEST_F(AfStepCostTest, EplbOnTheFfnPoolEvensASkewedRoutingToItsClosedForm) {
+  std::vector<double> counts(256, 1.0);
+  counts[0] = 17;
+  scenario_.workload.expert_popularity.counts = counts;
+  const GpuSpec& h800 = *scenario_.catalog.find("H800");
+  const RooflineCostModel ffn(h800);
+  const Layout l = scenario_.serving.decode.layout;
+  const AfSpec spec{"H800", 16, 2};
+  const AfExecution fixed = af_execution(scenario_, l, spec, h800, ffn);
+  const AfExecution eplb = af_execution(scenario_, l, spec, h800, ffn,
+                                        {.redundant = 16, .rebalancer = Rebalancer::kEplb});
+  EXPECT_DOUBLE_EQ(fixed.imbalance, 32.0 / 272 * 16);
+  EXPECT_NEAR(eplb.imbalance, 1.0, 1e-12);
+  EXPECT_DOUBLE_EQ(eplb.slots_per_gpu, 17);
+  const ModelSpec& m = scenario_.model;
+  const Bytes extra = af_weight_bytes_per_gpu(m, l, 16, eplb.slots_per_gpu).ffn_per_gpu -
+                      af_weight_bytes_per_gpu(m, l, 16).ffn_per_gpu;
+  const Bytes sixteenth = af_weight_bytes_per_gpu(m, l, 16).ffn_per_gpu -
+                          af_weight_bytes_per_gpu(m, l, 32).ffn_per_gpu;  // routed / 32
+  EXPECT_NEAR(extra.value(), sixteenth.value() / 8, 1.0);                 // routed / 256
+  // The pool built from the scenario prices the placement it was given.
+  scenario_.serving.decode.af = spec;
+  scenario_.serving.decode.experts = {.redundant = 16, .rebalancer = Rebalancer::kEplb};
+  const Pool pool = make_pool(scenario_, PoolKind::kDecode, scenario_.serving.decode, {}, 16);
+  const GpuSpec& h20 = *scenario_.catalog.find("H20");
+  const RooflineCostModel attention(h20);
+  AfExecution even = eplb;
+  even.imbalance = 1;
+  const StepCostModel by_hand(m, l, h20, scenario_.cluster, attention, {}, &even);
+  const StepCostModel skewed(m, l, h20, scenario_.cluster, attention, {}, &fixed);
+  const StepBatch d{{}, decode(512, 4096)};
+  EXPECT_EQ(pool.costs->cost(d).af_ffn_busy, by_hand.cost(d).af_ffn_busy);
+  EXPECT_EQ(pool.costs->cost(d).total, by_hand.cost(d).total);
+  // Compute-bound experts gain from the even load: a prefill of 16 x 4096 tokens, 16,384
+  // routed pairs per FFN GPU per micro-batch, beyond the H800's ridge (about 590 per
+  // expert); below it (decode, and prefills of a few thousand tokens) the experts are bound
+  // by their weight reads, which the 17th slot adds to and the skew does not change.
+  const StepBatch p{{16, 65536, 65536, 16 * (4096 * 4097 / 2)}, {}};
+  EXPECT_EQ(pool.costs->cost(p).af_ffn_busy, by_hand.cost(p).af_ffn_busy);
+  EXPECT_LT(pool.costs->cost(p).af_ffn_busy, skewed.cost(p).af_ffn_busy);
+}
+
 // With DeepSeek-V3's three dense layers, a batch of 7 (micro-batches of 3, 2, 2), and
 // prefill: the step is never shorter than either pool's work and never longer than all
 // of it in series; one micro-batch is the serial sum exactly.

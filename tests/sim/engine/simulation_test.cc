@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -545,6 +546,48 @@ TEST(Simulation, ASharedTierHitPaysItsTransferInsteadOfTheCompute) {
   // 13 blocks of room: LRU keeps the prompt's last 13, the leading block is gone.
   s.serving.shared_kv_tier.capacity = kv_bytes_per_token(s.model) * (13.0 * 512);
   EXPECT_EQ(replay(s, trace).summary.shared_tier_hit_tokens, 0);
+}
+
+// The shared tier under the planner's runs (requests without block hashes): a prompt
+// of 6,955 tokens with prefix_hit_rate 0.25 and shared_tier_hit_rate 0.5 finds 1,728
+// tokens in its own cache (0.25 x 6,955 in whole 16-token blocks) and loads 3,472 more
+// (0.5 x 6,955, whole blocks) over the tier; two such prompts arriving together queue on
+// the tier's one pipe: TTFT_1 = b + latency + the suffix step, TTFT_2 = 2 b + latency +
+// the suffix step (b: 3,472 tokens of KV / bandwidth; the suffix: 1,755 tokens after
+// 5,200, each prompt on its own instance).
+TEST(Simulation, WithoutBlockHashesTheTiersShareIsLoadedBehindEarlierLoads) {
+  Scenario s = base();
+  s.serving.prefill.instances = 2;
+  s.serving.prefill.chunk_size = s.serving.prefill.max_batch_tokens = 8192;  // one step each
+  s.serving.prefill_routing = PrefillRouting::kRoundRobin;
+  s.serving.prefill.prefix_hit_rate = 0.25;
+  s.serving.prefill.shared_tier_hit_rate = 0.5;
+  s.serving.shared_kv_tier = {Bytes::giga(100), BytesPerSec::giga(25), Duration::micros(30)};
+  const std::vector<TraceRecord> trace = {{SimTime::start(), 6955, 4, {}},
+                                          {SimTime::start(), 6955, 4, {}}};
+  const SimulationResult r = replay(s, trace);
+  ASSERT_EQ(r.requests.size(), 2u);
+  EXPECT_EQ(r.summary.shared_tier_hit_tokens, 2 * 3472);
+  EXPECT_EQ(r.summary.shared_tier_loads, 2);
+  const Duration b = kv_bytes_per_token(s.model) * 3472.0 / BytesPerSec::giga(25);
+  const Duration latency = Duration::micros(30);
+  EXPECT_NEAR(r.summary.shared_tier_load_mean_s,
+              ((b + latency) + (b * 2 + latency)).to_seconds() / 2, 1e-9);
+  const GpuSpec& gpu = *s.catalog.find(s.serving.prefill.gpu);
+  RooflineCostModel roofline(gpu);
+  const StepCostModel costs(s.model, s.serving.prefill.layout, gpu, s.cluster, roofline);
+  StepBatch suffix;
+  suffix.prefill = {1, 1755, 6955, 1755LL * 5200 + 1755LL * 1756 / 2};
+  const Duration step = costs.cost(suffix).total;
+  std::vector<double> ttft = {r.requests[0].ttft_s, r.requests[1].ttft_s};
+  std::sort(ttft.begin(), ttft.end());
+  EXPECT_NEAR(ttft[0], (b + latency + step).to_seconds(), 1e-6);
+  EXPECT_NEAR(ttft[1], (b * 2 + latency + step).to_seconds(), 1e-6);
+  // Without the tier the same share is computed: no load, a longer step.
+  s.serving.shared_kv_tier = {};
+  const SimulationResult none = replay(s, trace);
+  EXPECT_EQ(none.summary.shared_tier_loads, 0);
+  EXPECT_GT(none.requests[0].ttft_s, step.to_seconds());
 }
 
 // Chunk-PP prefill (issue 16, deliverable 4): a prompt of n chunks on an instance of pp

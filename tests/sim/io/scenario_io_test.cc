@@ -188,6 +188,15 @@ TEST(ScenarioIo, AttentionFfnDisaggregationIsCheckedFieldByField) {
   EXPECT_EQ(s.serving.decode.af, (AfSpec{"H800", 16, 2}));
   EXPECT_EQ(s.serving.decode.gpus_per_instance(), 4 + 16);
   EXPECT_FALSE(s.serving.prefill.af.enabled());
+  // Redundant experts and EPLB place the experts over the FFN GPUs: counted over ffn_gpus.
+  const int experts = s.model.ffn.num_experts;
+  const int redundant = (16 - experts % 16) % 16 + 16;
+  const Scenario eplb = load_scenario(default_with("af_eplb_ok", [&](io::Json& j) {
+    j["serving"]["decode"]["layout"] = {{"tp", 4}};
+    j["serving"]["decode"]["af_disaggregated"] = af;
+    j["serving"]["decode"]["experts"] = {{"redundant", redundant}, {"rebalancer", "eplb"}};
+  }));
+  EXPECT_EQ(eplb.serving.decode.experts.redundant, redundant);
   EXPECT_EQ(s.search.af.roles, std::vector<Role>{Role::kDecode});  // MegaScale-Infer's default
   const Scenario both = load_scenario(default_with("af_roles", [&](io::Json& j) {
     j["search"]["af_disaggregated"] = {{"ffn_gpus", {"H800"}}, {"roles", {"prefill", "decode"}}};
@@ -244,6 +253,13 @@ TEST(ScenarioIo, AttentionFfnDisaggregationIsCheckedFieldByField) {
          j["search"]["af_disaggregated"] = {{"ffn_gpus", {"H800"}}, {"micro_batches", {2, 0}}};
        },
        "search.af_disaggregated.micro_batches[1]", "expected an integer in [1, "},
+      {"af_eplb",
+       [&](io::Json& j) {
+         j["serving"]["decode"]["layout"] = {{"tp", 4}};
+         j["serving"]["decode"]["af_disaggregated"] = af;
+         j["serving"]["decode"]["experts"] = {{"redundant", 3}, {"rebalancer", "eplb"}};
+       },
+       "serving.decode.experts.redundant", "divisible by af_disaggregated.ffn_gpus (16)"},
       {"af_search_role",
        [&](io::Json& j) {
          j["search"]["af_disaggregated"] = {{"ffn_gpus", {"H800"}},

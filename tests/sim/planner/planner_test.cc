@@ -2,10 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <optional>
 
 #include "sim/core/error.h"
+#include "sim/io/scenario_io.h"
+#include "sim/serving/prefix_cache.h"
+#include "sim/workload/trace_reader.h"
 
 #include "tests/sim/planner/toy_scenario.h"
 
@@ -289,6 +294,45 @@ TEST(PlannerTest, NonPositiveTargetRateIsAnInputError) {
   Scenario s = toy_scenario();
   s.workload.arrival.rate_per_s = 0;
   EXPECT_THROW(plan(s, testing::fluid_evaluator(toy_times()), toy_options(1)), InputError);
+}
+
+}  // namespace
+}  // namespace quadrant::planner
+
+namespace quadrant::planner {
+namespace {
+
+// The shared KV tier in the plan (serving.shared_kv_tier on a Mooncake trace): each
+// prefilling configuration's estimate replays the trace through its own cache and the
+// tier. A tier that holds every block sees every earlier prompt, so own hits + tier share
+// is what one unbounded cache finds (the reference below, whole 16-token KV blocks, one
+// token computed), and the own share alone is less (the example's cache is small).
+TEST(PlannerTest, SharedTierEstimateIsWhatAnUnboundedCacheFindsBeyondTheInstancesOwn) {
+  Scenario s = load_scenario("scenarios/examples/deepseek-v3-mooncake-tier.json");
+  s.serving.shared_kv_tier.capacity = Bytes::giga(1e6);  // every block of the trace
+  s.search.seeds = 1;
+  s.search.finalists = 1;
+  PlanOptions o;
+  o.analyses = false;
+  o.threads = 2;
+  const PlanResult r = plan(s, simulation_evaluator(roofline_cost_models(s)), o);
+  ASSERT_EQ(r.prefix_cache_hit_estimates.size(), 1u);
+  ASSERT_EQ(r.shared_tier_hit_estimates.size(), 1u);
+  const double own = r.prefix_cache_hit_estimates.begin()->second;
+  const double tier = r.shared_tier_hit_estimates.begin()->second;
+  TraceReader trace(s.workload.arrival.trace_file, TraceFormat::kMooncake,
+                    s.workload.arrival.trace_time_scale);
+  BlockPrefixCache unbounded(int64_t{1} << 40);
+  double prompt = 0, hit = 0;
+  while (std::optional<TraceRecord> x = trace.next()) {
+    const size_t m = unbounded.match(x->hash_ids);
+    hit += static_cast<double>(
+        std::min<int64_t>(static_cast<int64_t>(m) * 512, x->input_tokens - 1) / 16 * 16);
+    prompt += x->input_tokens;
+    unbounded.insert(x->hash_ids);
+  }
+  EXPECT_NEAR(own + tier, hit / prompt, 1e-12);
+  EXPECT_LT(own, hit / prompt - 0.1);
 }
 
 }  // namespace
