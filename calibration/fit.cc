@@ -853,6 +853,7 @@ std::string model_to_json(const ModelFile& m) {
                     {"decode_step_ns", o.decode_step_ns},
                     {"per_seq_ns", o.per_seq_ns},
                     {"per_token_ns", o.per_token_ns},
+                    {"per_prefill_pair_ns", o.per_prefill_pair_ns},
                     {"decode_per_row_ns", o.decode_per_row_ns},
                     {"per_active_expert_ns", o.per_active_expert_ns},
                     {"expert_tile_rows", o.expert_tile_rows},
@@ -1035,6 +1036,9 @@ ModelFile read_model(const std::string& file) {
           n.has("decode_step_ns") ? n.at("decode_step_ns").non_negative() : o.step_ns;
       o.per_seq_ns = n.at("per_seq_ns").non_negative();
       o.per_token_ns = n.at("per_token_ns").non_negative();
+      // Files fitted before the prefill context term: none.
+      o.per_prefill_pair_ns =
+          n.has("per_prefill_pair_ns") ? n.at("per_prefill_pair_ns").non_negative() : 0;
       // Files fitted before decode-only steps had their own terms: the same step time.
       o.decode_per_row_ns = n.has("decode_per_row_ns") ? n.at("decode_per_row_ns").non_negative()
                                                        : o.per_seq_ns + o.per_token_ns;

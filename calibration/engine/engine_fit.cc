@@ -11,7 +11,7 @@
 namespace quadrant::engine {
 namespace {
 
-constexpr int kCoefficients = 12;
+constexpr int kCoefficients = 13;
 // The factors held near 1 by the prior: prefill attention, decode attention, prefill FFN
 // (the decode FFN's factor is free: the decode-only steps pin it, or the row and expert
 // terms replace it).
@@ -26,7 +26,7 @@ Eigen::Matrix<double, kCoefficients, 1> columns(const EngineStep& s) {
   const double own = s.attention_launch ? d : 0;
   x << p, d, p * s.seqs, p * s.tokens, d * s.rows, d * s.expert_reads, s.prefill_attention_ns,
       (1 - own) * s.decode_attention_ns, s.prefill_ffn_ns, s.decode_ffn_ns, d * s.attention_tokens,
-      own * s.decode_attention_ns;
+      own * s.decode_attention_ns, p * s.prefill_pairs;
   return x;
 }
 
@@ -44,6 +44,7 @@ EngineOverhead from_coefficients(const Eigen::VectorXd& c) {
   o.decode_ffn = c(9);
   o.per_attention_token_ns = c(10);
   o.decode_only_attention = c(11);
+  o.per_prefill_pair_ns = c(12);
   return o;
 }
 
@@ -212,6 +213,7 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
     e.prefill = b.prefill.num_seqs > 0;
     e.seqs = b.prefill.num_seqs + b.decode.num_seqs;
     e.tokens = static_cast<double>(b.prefill.new_tokens + b.decode.new_tokens);
+    e.prefill_pairs = static_cast<double>(b.prefill.attention_pairs);
     if (!e.prefill) {
       const int64_t rows = graph_rows(shape, b.decode.num_seqs);
       e.rows = static_cast<double>(rows);
@@ -238,7 +240,8 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
 }
 
 double predict_step_ns(const EngineOverhead& o, const EngineStep& s) {
-  const double fixed = s.prefill ? o.step_ns + o.per_seq_ns * s.seqs + o.per_token_ns * s.tokens
+  const double fixed = s.prefill ? o.step_ns + o.per_seq_ns * s.seqs + o.per_token_ns * s.tokens +
+                                       o.per_prefill_pair_ns * s.prefill_pairs
                                  : o.decode_step_ns + o.decode_per_row_ns * s.rows +
                                        o.per_active_expert_ns * s.expert_reads +
                                        o.per_attention_token_ns * s.attention_tokens;

@@ -4,12 +4,14 @@
 // scheduler's time between steps; and each quadrant runs at an efficiency that depends
 // on the batch. The fit, by kind of step:
 //
-//   with prefill:  step + seq * S + token * N
+//   with prefill:  step + seq * S + token * N + pair * P
 //                  + pa * prefill_attention + da * decode_attention + pf * ffn
 //   decode only:   decode_step + row * R + expert * X(R) + token * A(R, lengths)
 //                  + dg * decode_attention + df * ffn    (dg: da without a launch table)
 //
-// (ns; kernel model terms in ns). S: sequences in the step, N: tokens in it. A decode-only
+// (ns; kernel model terms in ns). S: sequences in the step, N: tokens in it, P: the
+// query-key pairs its prefill chunks score (prefill attention beyond its kernel model, which
+// misses more the longer the prefix: EngineOverhead::per_prefill_pair_ns). A decode-only
 // step is a CUDA-graph replay: R is its decode count padded up to the engine's next graph
 // bucket (padded rows cost compute), X(R) the expert weight reads R rows are expected to
 // cause in a MoE layer: the experts they touch (expected_active_experts), or with
@@ -44,6 +46,7 @@ struct EngineStep {
   double measured_ns = 0;
   bool prefill = false;  // it carries prefill chunks (else decode only)
   double seqs = 0, tokens = 0;
+  double prefill_pairs = 0;           // with prefill: query-key pairs its chunks score
   double rows = 0, expert_reads = 0;  // decode only: graph rows R and X(R)
   double attention_tokens = 0;        // decode only: decode_attention_makespan, token times
   bool attention_launch = false;      // priced by the launch (its own decode attention factor)

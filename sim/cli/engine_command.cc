@@ -363,8 +363,10 @@ void add_calibrate_engine_command(CLI::App* cal) {
     const EngineOverhead& o = fit.overhead;
     std::printf("engine terms of %s (%s) on %s, %d steps, measured %s\n", o.model.c_str(),
                 weights.c_str(), gpu.c_str(), o.steps, target.c_str());
-    std::printf("  step with prefill: %.1f us + %.2f us per sequence + %.3f us per token\n",
-                o.step_ns / 1e3, o.per_seq_ns / 1e3, o.per_token_ns / 1e3);
+    std::printf(
+        "  step with prefill: %.1f us + %.2f us per sequence + %.3f us per token + %.4f ns per "
+        "query-key pair of its prefill attention\n",
+        o.step_ns / 1e3, o.per_seq_ns / 1e3, o.per_token_ns / 1e3, o.per_prefill_pair_ns);
     std::printf(
         "  decode-only step: %.1f us + %.2f us per graph row (%zu buckets) + %.2f us per "
         "expected %s\n",

@@ -78,6 +78,13 @@ struct EngineOverhead {
   } attention_launch;
   double per_attention_token_ns = 0;
   double decode_only_attention = 1;  // with attention_launch (else decode_attention applies)
+  // A step with prefill pays per_prefill_pair_ns per query-key pair its chunks score
+  // (BatchShape::attention_pairs: tokens x prefix + tokens (tokens + 1) / 2 a chunk, the
+  // prefill attention kernel's work, 2 x heads x (qk + v head dims) FLOPs a pair a layer):
+  // prefill attention as the engine runs it beyond its kernel model, which misses more the
+  // longer the prefix (the profiles reach prefixes of 8k; the engine also gathers each
+  // chunk's whole context into a contiguous buffer). 0: none (files fitted before it).
+  double per_prefill_pair_ns = 0;
   double prefill_attention = 1, decode_attention = 1, prefill_ffn = 1, decode_ffn = 1;
   // The fit: steps it saw and its held-out |predicted / measured - 1|.
   int steps = 0;

@@ -424,7 +424,17 @@ StepCost StepCostModel::cost(const StepBatch& batch) const {
     double t = 0;
     if (batch.prefill.num_seqs > 0) {
       const double seqs = batch.prefill.num_seqs + batch.decode.num_seqs;
-      t = o.step_ns + o.per_seq_ns * seqs + o.per_token_ns * static_cast<double>(tokens);
+      // The pairs its chunks score; a caller that left them out: alike chunks, as
+      // attention_shape() derives them.
+      double pairs = static_cast<double>(batch.prefill.attention_pairs);
+      if (pairs <= 0) {
+        const double n = static_cast<double>(batch.prefill.new_tokens) / batch.prefill.num_seqs;
+        const double prior = std::max(
+            0.0, static_cast<double>(batch.prefill.context_tokens) / batch.prefill.num_seqs - n);
+        pairs = batch.prefill.num_seqs * (n * prior + n * (n + 1) / 2);
+      }
+      t = o.step_ns + o.per_seq_ns * seqs + o.per_token_ns * static_cast<double>(tokens) +
+          o.per_prefill_pair_ns * pairs;
     } else {  // decode only: a graph replay at its bucket's rows
       const int64_t rows = graph_rows(o, batch.decode.num_seqs);
       t = o.decode_step_ns + o.decode_per_row_ns * static_cast<double>(rows) +

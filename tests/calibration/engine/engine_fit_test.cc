@@ -32,6 +32,7 @@ struct Fixture {
     o.decode_step_ns = 0.7e6;
     o.per_seq_ns = 40e3;
     o.per_token_ns = 1.5e3;
+    o.per_prefill_pair_ns = 0.02;  // 40 us at a 2048-token chunk without prefix
     o.decode_per_row_ns = 30e3;
     o.per_active_expert_ns = 20e3;
     o.graph_buckets = quadrant_engine_graph_buckets(sc.serving.colocated.max_batch_size);
@@ -80,6 +81,7 @@ TEST(EngineFit, RecoversTheTermsThatTimedTheSteps) {
   EXPECT_NEAR(o.decode_step_ns, 0.7e6, 1e3);
   EXPECT_NEAR(o.per_seq_ns, 40e3, 100);
   EXPECT_NEAR(o.per_token_ns, 1.5e3, 5);
+  EXPECT_NEAR(o.per_prefill_pair_ns, 0.02, 1e-4);
   EXPECT_NEAR(o.decode_per_row_ns, 30e3, 100);
   EXPECT_NEAR(o.per_active_expert_ns, 20e3, 100);
   EXPECT_NEAR(o.prefill_attention, 1.1, 1e-3);
@@ -126,8 +128,13 @@ TEST(EngineFit, StepCostAppliesTheSectionOfItsModelOnly) {
   EXPECT_EQ(x.overhead.ns(), 0);
   EXPECT_EQ(x.total, x.prefill_attention + x.decode_attention + x.ffn + x.tp_communication +
                          x.ep_communication + x.pp_communication);
-  // Its own: the factors and the per-step, per-sequence and per-token time.
-  EXPECT_EQ(z.overhead.ns(), std::llround(1.2e6 + 40e3 * 42 + 1.5e3 * 740));
+  // Its own: the factors and the per-step, per-sequence, per-token and per-pair time.
+  EXPECT_EQ(z.overhead.ns(), std::llround(1.2e6 + 40e3 * 42 + 1.5e3 * 740 + 0.02 * 700 * 600));
+  // Pairs left out by the caller: alike chunks of 350 tokens after 600 of prefix each.
+  StepBatch unpaired = batch;
+  unpaired.prefill.attention_pairs = 0;
+  EXPECT_EQ(c.cost(unpaired).overhead.ns(), std::llround(1.2e6 + 40e3 * 42 + 1.5e3 * 740 +
+                                                         0.02 * 2 * (350 * 600 + 350 * 351 / 2.0)));
   StepBatch decode_only;
   decode_only.decode = batch.decode;  // a decode-only step: a graph replay at 48 rows
   EXPECT_EQ(graph_rows(f.truth(), 40), 48);
@@ -335,6 +342,7 @@ TEST(EngineFit, TheSectionRoundTripsThroughTheModelFile) {
   EXPECT_DOUBLE_EQ(back.engine[0].per_token_ns, 1.5e3);
   EXPECT_DOUBLE_EQ(back.engine[0].decode_ffn, 0.8);
   EXPECT_DOUBLE_EQ(back.engine[0].decode_per_row_ns, 30e3);
+  EXPECT_DOUBLE_EQ(back.engine[0].per_prefill_pair_ns, 0.02);
   EXPECT_DOUBLE_EQ(back.engine[0].per_active_expert_ns, 20e3);
   EXPECT_EQ(back.engine[0].graph_buckets, f.truth().graph_buckets);
   EXPECT_EQ(back.engine[0].expert_tile_rows, 0);
