@@ -215,9 +215,11 @@ ReplayedHits replayed_hit_rate(const ArrivalSpec& a, int64_t capacity_blocks, in
   double prompt = 0, hit = 0, loaded = 0;
   while (std::optional<TraceRecord> r = trace.next()) {
     auto whole_blocks = [&](size_t blocks) {
-      return static_cast<double>(
-          std::min<int64_t>(static_cast<int64_t>(blocks) * block_tokens, r->input_tokens - 1) /
-          kv_block * kv_block);
+      // Reuse stops at the last whole KV block before the prompt's final token.
+      const int64_t tokens =
+          std::min<int64_t>(static_cast<int64_t>(blocks) * block_tokens, r->input_tokens - 1);
+      const int64_t reused = tokens / kv_block * kv_block;
+      return static_cast<double>(reused);
     };
     const size_t m = cache.match(r->hash_ids);
     cache.touch(r->hash_ids, m);

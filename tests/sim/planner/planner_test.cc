@@ -326,8 +326,9 @@ TEST(PlannerTest, SharedTierEstimateIsWhatAnUnboundedCacheFindsBeyondTheInstance
   double prompt = 0, hit = 0;
   while (std::optional<TraceRecord> x = trace.next()) {
     const size_t m = unbounded.match(x->hash_ids);
-    hit += static_cast<double>(
-        std::min<int64_t>(static_cast<int64_t>(m) * 512, x->input_tokens - 1) / 16 * 16);
+    const int64_t tokens = std::min<int64_t>(static_cast<int64_t>(m) * 512, x->input_tokens - 1);
+    const int64_t reused = tokens / 16 * 16;
+    hit += static_cast<double>(reused);
     prompt += x->input_tokens;
     unbounded.insert(x->hash_ids);
   }
