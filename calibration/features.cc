@@ -57,22 +57,32 @@ float hash_uniform(uint64_t seed, uint64_t index) {
 
 }  // namespace
 
+namespace {
+// Token t's experts as the profiled MoE op routes them, the first top_k of `row`:
+// quadrant-profile prepares every op with seed 1; the MoE op fills its router logits with
+// seed 1 * 16 + 2, uniform in [-4, 4) (kernels/src/moe_ffn.cu), and each token takes its
+// top_k experts by logit, ties to the lower expert (topk_one_token).
+void profiled_top_k(int64_t t, int64_t experts, int64_t top_k,
+                    std::vector<std::pair<float, int64_t>>& row) {
+  constexpr uint64_t kSeed = 1 * 16 + 2;
+  for (int64_t e = 0; e < experts; ++e)
+    row[static_cast<size_t>(e)] = {
+        std::fma(8.0f, hash_uniform(kSeed, static_cast<uint64_t>(t * experts + e)), -4.0f), e};
+  std::partial_sort(row.begin(), row.begin() + top_k, row.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+}
+}  // namespace
+
 std::vector<int64_t> profiled_expert_rows(int64_t tokens, int64_t experts, int64_t top_k) {
   std::vector<int64_t> rows(static_cast<size_t>(experts), 0);
   if (top_k >= experts) {
     std::fill(rows.begin(), rows.end(), tokens);
     return rows;
   }
-  constexpr uint64_t kSeed = 1 * 16 + 2;  // as profiled_active_experts
   std::vector<std::pair<float, int64_t>> row(static_cast<size_t>(experts));
   for (int64_t t = 0; t < tokens; ++t) {
-    for (int64_t e = 0; e < experts; ++e)
-      row[static_cast<size_t>(e)] = {
-          std::fma(8.0f, hash_uniform(kSeed, static_cast<uint64_t>(t * experts + e)), -4.0f), e};
-    std::partial_sort(row.begin(), row.begin() + top_k, row.end(),
-                      [](const auto& a, const auto& b) {
-                        return a.first > b.first || (a.first == b.first && a.second < b.second);
-                      });
+    profiled_top_k(t, experts, top_k, row);
     for (int64_t j = 0; j < top_k; ++j)
       ++rows[static_cast<size_t>(row[static_cast<size_t>(j)].second)];
   }
@@ -83,21 +93,11 @@ int profiled_active_experts(int64_t tokens, int64_t experts, int64_t top_k) {
   // Where every expert is all but certain to receive a row, counting is not needed.
   const double miss = std::pow(1.0 - d(top_k) / d(experts), d(tokens));
   if (experts * miss < 1e-4 || top_k >= experts) return static_cast<int>(experts);
-  // quadrant-profile prepares every op with seed 1; the MoE op fills its router logits
-  // with seed 1 * 16 + 2, uniform in [-4, 4) (kernels/src/moe_ffn.cu), and each token takes
-  // its top_k experts by logit, ties to the lower expert (topk_one_token).
-  constexpr uint64_t kSeed = 1 * 16 + 2;
   std::vector<char> hit(static_cast<size_t>(experts), 0);
   std::vector<std::pair<float, int64_t>> row(static_cast<size_t>(experts));
   int active = 0;
   for (int64_t t = 0; t < tokens && active < experts; ++t) {
-    for (int64_t e = 0; e < experts; ++e)
-      row[static_cast<size_t>(e)] = {
-          std::fma(8.0f, hash_uniform(kSeed, static_cast<uint64_t>(t * experts + e)), -4.0f), e};
-    std::partial_sort(row.begin(), row.begin() + top_k, row.end(),
-                      [](const auto& a, const auto& b) {
-                        return a.first > b.first || (a.first == b.first && a.second < b.second);
-                      });
+    profiled_top_k(t, experts, top_k, row);
     for (int64_t j = 0; j < top_k; ++j) {
       char& h = hit[static_cast<size_t>(row[static_cast<size_t>(j)].second)];
       active += h == 0;
