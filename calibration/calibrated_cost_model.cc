@@ -65,6 +65,7 @@ std::unique_ptr<CalibratedCostModel> CalibratedCostModel::derive(const Calibrate
     // the HBM: left as they are, as are the per-wave and fixed costs.
     c.ns_per_byte *= bw_ratio;
     c.ns_per_aux_byte *= bw_ratio;
+    c.ns_per_reread_byte *= bw_ratio;
     // The grid's points keep their measured times on the calibrated GPU; scale them with
     // the base so that the relative corrections they carry stay the same.
     for (Sample& s : c.points) s.t_ns *= c.base_ns(s.x) / unscaled.base_ns(s.x);

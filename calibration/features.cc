@@ -170,8 +170,37 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
   // A profiled MoE shape: the launches the plan counts from the expected routing
   // (`expected`) scaled to the routing the profiled instance ran (its m-tiles and active
   // experts, replayed on the CPU), which the kernels' plan does not take.
-  if (realized_routing && (quadrant == "prefill_ffn" || quadrant == "decode_ffn") &&
-      params.count("top_k") && params.count("experts") && params.count("tokens")) {
+  f.reread_bytes = 0;
+  const bool moe = quadrant == "prefill_ffn" || quadrant == "decode_ffn";
+  // The 16-row mma.sync GEMMs (gemm_path 0): a CTA per (128 weight rows, m-tile), each over
+  // the whole k, so an expert's m-tiles after its first read its weights again (the wgmma
+  // path's persistent tiles carry their weight panels in the busiest slot's bytes already).
+  // The m-tiles of the routing that ran (a profiled shape) or of the expectation (the
+  // simulator's shapes).
+  if (moe && p.choice("gemm_path") == 0 && params.count("top_k") && params.count("experts") &&
+      params.count("tokens") && params.count("hidden") && params.count("intermediate")) {
+    const int64_t tokens = params.at("tokens"), experts = params.at("experts"),
+                  top_k = params.at("top_k");
+    const int64_t bm = p.choice("block_m");
+    double tiles = 0, active = 0;
+    if (realized_routing) {
+      for (int64_t r : profiled_expert_rows(tokens, experts, top_k)) {
+        tiles += static_cast<double>((r + bm - 1) / bm);
+        active += r > 0;
+      }
+    } else {
+      const kernels::plan::ExpectedRouting er = kernels::plan::expected_routing(
+          tokens, static_cast<int>(top_k), static_cast<int>(experts), static_cast<int>(bm));
+      tiles = er.m_tiles;
+      active = er.active_experts;
+    }
+    const double w = format == "bf16" ? 2 : format == "fp8" ? 1 : 0.5;
+    f.reread_bytes = std::max(0.0, tiles - active) * 3.0 *
+                     static_cast<double>(params.at("hidden")) *
+                     static_cast<double>(params.at("intermediate")) * w;
+  }
+  if (realized_routing && moe && params.count("top_k") && params.count("experts") &&
+      params.count("tokens")) {
     const int64_t tokens = params.at("tokens"), experts = params.at("experts"),
                   top_k = params.at("top_k");
     const int64_t bm = p.choice("block_m");

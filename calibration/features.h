@@ -45,6 +45,12 @@ struct Features {
   // serial path that the helper's total bytes (spread over the GPU) do not show. 0 when
   // no helper has one.
   double serial_bytes = 0;
+  // Expert weight bytes read again by an expert's m-tiles beyond its first (MoE FFN: each
+  // m-tile's CTAs stream their expert's whole weight slice; the L2 serves only part of the
+  // repeats): (m-tiles - active experts) x the bytes of one expert's gate/up and down
+  // weights. Counted once in `bytes`, this is what the routing's tile count adds. 0 for
+  // other ops.
+  double reread_bytes = 0;
 };
 
 // "prefill_attention", "prefill_ffn", "decode_attention", "decode_ffn".

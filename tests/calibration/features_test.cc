@@ -145,6 +145,52 @@ TEST(Features, SerialBytesFollowTheCombinesLongestRow) {
   EXPECT_EQ(profile_features("decode_attention", p, "f", "p").serial_bytes, 0);
 }
 
+// The 16-row MoE GEMMs read an expert's weights once per m-tile: with every expert taking
+// every token (top_k = experts), 17 tokens make two m-tiles per expert and one re-read of
+// all 8 experts' gate/up and down weights; 16 tokens make one tile and none. The wgmma path
+// (48+ rows per expert) carries its tiles' weights in its busiest slot instead: none.
+TEST(Features, RereadBytesCountAnExpertsLaterMTiles) {
+  ProfileShape p;
+  p.format = "bf16";
+  p.params = {
+      {"tokens", 17}, {"experts", 8}, {"top_k", 8}, {"hidden", 1024}, {"intermediate", 512}};
+  EXPECT_DOUBLE_EQ(profile_features("decode_ffn", p, "f", "p").reread_bytes,
+                   8.0 * 3 * 1024 * 512 * 2);
+  p.format = "w4a8";
+  EXPECT_DOUBLE_EQ(profile_features("decode_ffn", p, "f", "p").reread_bytes,
+                   8.0 * 3 * 1024 * 512 * 0.5);
+  p.params["tokens"] = 16;
+  EXPECT_EQ(profile_features("decode_ffn", p, "f", "p").reread_bytes, 0);
+  p.params["tokens"] = 33;  // three m-tiles per expert
+  EXPECT_DOUBLE_EQ(profile_features("prefill_ffn", p, "f", "p").reread_bytes,
+                   16.0 * 3 * 1024 * 512 * 0.5);
+  p.params["tokens"] = 64;  // 64 rows per expert: the wgmma grouped GEMM
+  ASSERT_EQ(profile_variant("prefill_ffn", p, "f", "p"), "wgmma");
+  EXPECT_EQ(profile_features("prefill_ffn", p, "f", "p").reread_bytes, 0);
+  // A simulator shape takes the expected routing: 8 x 17 rows over 8 experts, top-1 of the
+  // alike parameters, is Binomial(136, 1/8) rows per expert, about 2.4 m-tiles each.
+  QuadrantShape s;
+  s.quadrant = Quadrant::kDecodeFfn;
+  s.new_tokens = 17;
+  s.routed_tokens = 136;
+  s.active_experts = 8;
+  s.hidden = 1024;
+  s.intermediate = 512;
+  const kernels::plan::ExpectedRouting er = kernels::plan::expected_routing(136, 1, 8, 16);
+  EXPECT_NEAR(core_features(s).reread_bytes, (er.m_tiles - er.active_experts) * 3 * 1024 * 512 * 2,
+              1e-6);
+  // Attention has none.
+  QuadrantShape a;
+  a.quadrant = Quadrant::kDecodeAttention;
+  a.num_seqs = 4;
+  a.new_tokens = 4;
+  a.context_tokens = 4096;
+  a.heads = 32;
+  a.kv_heads = 8;
+  a.qk_head_dim = a.v_head_dim = 128;
+  EXPECT_EQ(core_features(a).reread_bytes, 0);
+}
+
 TEST(Features, PaddedFlopsRoundEachExpertUpToATile) {
   QuadrantShape s;
   s.quadrant = Quadrant::kPrefillFfn;

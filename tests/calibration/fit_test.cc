@@ -135,6 +135,40 @@ TEST(Fit, BusiestSlotBoundOverlapsTheHbmBound) {
     EXPECT_NEAR(r.components[0].predict_ns(s.x), m.predict_ns(s.x), 1e-9 * m.predict_ns(s.x));
 }
 
+// A 16-row MoE GEMM whose later m-tiles read their expert's weights again at a third of a
+// first read's cost (the L2 serves the rest): t = c0 + bytes / HBM + reread / 3 HBM. The plan
+// forms fit the re-read cost; without it (bytes alone) shapes of one weight size and more
+// m-tiles would all be predicted alike. The coefficient survives the model file.
+TEST(Fit, RereadWeightBytesAreCostedApart) {
+  std::vector<Sample> samples;
+  for (double b : {1e7, 3e7, 1e8, 3e8, 1e9})
+    for (double tiles : {0.0, 1.0, 2.0, 3.0, 5.0}) {
+      Features x{b / 100, b / 100, b};
+      x.sched_flops = x.flops;
+      x.crit_bytes = b;
+      x.waves = 1;
+      x.reread_bytes = tiles * b;
+      samples.push_back({x, 4000 + b * 0.25 + x.reread_bytes * 0.25 / 3, 0, ""});
+    }
+  const ComponentModel m = fit_component("decode_ffn", "bf16", samples);
+  EXPECT_TRUE(m.plan) << m.form_label();
+  EXPECT_LT(m.heldout.p95, 0.01) << m.form_label();
+  EXPECT_NEAR(m.ns_per_reread_byte, 0.25 / 3, 0.01) << m.form_label();
+  for (const auto& [name, e] : m.candidates) {
+    if (name.find("/plan") == std::string::npos && name.find("grid") == std::string::npos) {
+      EXPECT_GT(e.p95, 0.05) << name;  // the forms without plan terms cannot see re-reads
+    }
+  }
+  ModelFile f;
+  f.gpu = "H200";
+  f.components.push_back(m);
+  const ModelFile r = read_model(write_temp("reread.json", model_to_json(f)));
+  ASSERT_EQ(r.components.size(), 1u);
+  EXPECT_DOUBLE_EQ(r.components[0].ns_per_reread_byte, m.ns_per_reread_byte);
+  for (const Sample& s : samples)
+    EXPECT_NEAR(r.components[0].predict_ns(s.x), m.predict_ns(s.x), 1e-9 * m.predict_ns(s.x));
+}
+
 // Attention kernels dispatch by head dims: a model per variant, an unprofiled head dim
 // answered by the nearest variant and flagged.
 TEST(Fit, VariantsAreFoundExactlyOrByNearestHeadDim) {
