@@ -56,25 +56,48 @@ std::vector<TraceRecord> replay_requests(const EngineRun& run) {
   return out;
 }
 
+const PoolSpec& engine_pool(const Scenario& sc, const std::string& instance) {
+  if (sc.serving.mode == ServingMode::kDisaggregated)
+    return instance == "decode" ? sc.serving.decode : sc.serving.prefill;
+  return sc.serving.colocated;
+}
+
 Scenario replay_scenario(Scenario sc, const EngineRun& run) {
   const RunMeta& m = run.meta;
-  if (sc.serving.mode != ServingMode::kColocated)
-    throw InputError(sc.file, "serving.mode", "expected \"colocated\" (the engine's mode)");
-  PoolSpec& p = sc.serving.colocated;
-  if (p.layout.gpus() != 1)
-    throw InputError(sc.file, "serving.colocated.layout", "expected one GPU, as the engine ran");
-  if (!m.gpu.empty() && m.gpu != p.gpu)
-    throw InputError(sc.file, "serving.colocated.gpu",
-                     "expected the run's GPU \"" + m.gpu + "\", got \"" + p.gpu + "\"");
+  const bool pd = m.pd_pair;
+  const ServingMode mode = pd ? ServingMode::kDisaggregated : ServingMode::kColocated;
+  if (sc.serving.mode != mode)
+    throw InputError(sc.file, "serving.mode",
+                     pd ? "expected \"disaggregated\" (the run was a PD pair)"
+                        : "expected \"colocated\" (the engine's mode)");
   if (m.block_tokens != sc.serving.kv_block_size)
     throw InputError(sc.file, "serving.kv_block_size",
                      "expected the run's " + std::to_string(m.block_tokens) + ", got " +
                          std::to_string(sc.serving.kv_block_size));
-  p.instances = 1;
-  p.max_batch_size = m.max_batch_size;
-  p.max_batch_tokens = m.max_batch_tokens;
-  p.chunk_size = m.chunk_size;
-  p.kv_capacity_tokens = int64_t{m.kv_blocks} * m.block_tokens;
+  auto pool = [&](PoolSpec& p, const std::string& path, int32_t max_batch_size,
+                  int64_t max_batch_tokens, int64_t chunk_size, int32_t kv_blocks) {
+    if (p.layout.gpus() != 1)
+      throw InputError(sc.file, path + ".layout", "expected one GPU, as the engine ran");
+    if (!m.gpu.empty() && m.gpu != p.gpu)
+      throw InputError(sc.file, path + ".gpu",
+                       "expected the run's GPU \"" + m.gpu + "\", got \"" + p.gpu + "\"");
+    p.instances = 1;
+    p.max_batch_size = max_batch_size;
+    p.max_batch_tokens = max_batch_tokens;
+    p.chunk_size = chunk_size;
+    p.kv_capacity_tokens = int64_t{kv_blocks} * m.block_tokens;
+  };
+  if (pd) {
+    pool(sc.serving.prefill, "serving.prefill", m.max_batch_size, m.max_batch_tokens, m.chunk_size,
+         m.kv_blocks);
+    pool(sc.serving.decode, "serving.decode", m.pd.decode_max_batch_size,
+         m.pd.decode_max_batch_tokens, m.pd.decode_chunk_size, m.pd.decode_kv_blocks);
+    // The KV moves when the prompt is done (the engine copies after the last chunk).
+    sc.serving.kv_transfer_layerwise = false;
+  } else {
+    pool(sc.serving.colocated, "serving.colocated", m.max_batch_size, m.max_batch_tokens,
+         m.chunk_size, m.kv_blocks);
+  }
   sc.serving.autoscaler.enabled = false;
   sc.serving.speculative.enabled = false;
   sc.workload.arrival.process = ArrivalProcess::kTrace;
@@ -131,16 +154,44 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
   c.rejected = run.count(RequestStatus::kRejected);
   c.unfinished = run.count(RequestStatus::kUnfinished);
   c.measured = measured_summary(run, replay);
-  const PoolSpec& pool = replay.serving.colocated;
+  if (run.meta.pd_pair) {
+    c.pd = true;
+    c.placement = run.meta.pd.placement;
+    double wait = 0, copy = 0, gpu_copy = 0, ready = 0;
+    int64_t n = 0, m = 0;
+    for (const RequestLog& r : run.requests) {
+      if (r.kv_received == SimTime::never()) continue;
+      ++n;
+      wait += (r.kv_sent - r.first_token).to_millis();
+      copy += (r.kv_received - r.kv_sent).to_millis();
+      gpu_copy += static_cast<double>(r.kv_copy_gpu_ns) * 1e-6;
+      if (r.first_decode != SimTime::never()) {
+        ++m;
+        ready += (r.first_decode - r.kv_received).to_millis();
+      }
+    }
+    c.transfers = n;
+    if (n > 0) {
+      c.kv_wait_ms = wait / static_cast<double>(n);
+      c.kv_copy_ms = copy / static_cast<double>(n);
+      c.kv_copy_gpu_ms = gpu_copy / static_cast<double>(n);
+    }
+    if (m > 0) c.ready_ms = ready / static_cast<double>(m);
+  }
+  const PoolSpec& pool = engine_pool(replay, "prefill");
+  const PoolSpec& decode_pool = engine_pool(replay, "decode");
   const GpuSpec* gpu = replay.catalog.find(pool.gpu);
-  if (!gpu) throw InputError(replay.file, "serving.colocated.gpu", "expected a catalog GPU");
+  if (!gpu || pool.gpu != decode_pool.gpu)
+    throw InputError(replay.file, "serving", "expected one catalog GPU for the engine's pools");
   const std::vector<TraceRecord> requests = replay_requests(run);
 
   std::vector<double> gpu_ns, period_ns;
   for (size_t i = 0; i < run.steps.size(); ++i) {
     const StepRecord& s = run.steps[i];
     gpu_ns.push_back(static_cast<double>(s.gpu_ns));
-    const int64_t after = i + 1 < run.steps.size() ? run.steps[i + 1].host_ns : 0;
+    const int64_t after = i + 1 < run.steps.size() && run.steps[i + 1].instance == s.instance
+                              ? run.steps[i + 1].host_ns
+                              : 0;
     const int64_t wall = s.end > s.start ? (s.end - s.start).ns() : s.wall_ns;
     period_ns.push_back(static_cast<double>(wall + after));
     c.breakdown_steps += !s.parts_ns.empty();
@@ -152,6 +203,8 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
     mc.model = label;
     mc.source = model->describe();
     const StepCostModel costs(replay.model, pool.layout, *gpu, replay.cluster, *model);
+    const StepCostModel decode_costs(replay.model, decode_pool.layout, *gpu, replay.cluster,
+                                     *model);
     std::vector<double> predicted;
     double m_att = 0, m_ffn = 0, m_other = 0, p_att = 0, p_ffn = 0, p_other = 0;
     double launch = 0, host = 0;
@@ -159,7 +212,7 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
       const StepRecord& s = run.steps[i];
       StepBatch batch = step_batch(s);
       batch.decode_lengths = lengths[i];
-      const StepCost cost = costs.cost(batch);
+      const StepCost cost = (s.instance == "decode" ? decode_costs : costs).cost(batch);
       predicted.push_back(static_cast<double>(cost.total.ns()));
       mc.attention_ns.push_back(
           static_cast<double>((cost.prefill_attention + cost.decode_attention).ns()));
@@ -185,6 +238,16 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
         period_served.push_back(period_ns[i]);
       }
     mc.step_served = relative_error(pred_served, period_served);
+    if (c.pd) {
+      std::vector<double> pp, mp, pd, md;
+      for (size_t i = 0; i < run.steps.size(); ++i) {
+        const bool dec = run.steps[i].instance == "decode";
+        (dec ? pd : pp).push_back(predicted[i]);
+        (dec ? md : mp).push_back(period_ns[i]);
+      }
+      mc.step_prefill = relative_error(pp, mp);
+      mc.step_decode = relative_error(pd, md);
+    }
     mc.predicted_ns = predicted;
     const double nb = std::max<double>(1, static_cast<double>(c.breakdown_steps));
     const double ns = std::max<double>(1, static_cast<double>(run.steps.size()));
@@ -241,6 +304,21 @@ std::string comparison_markdown(const std::vector<CaseComparison>& cases) {
            " requests finished, " + std::to_string(c.rejected) + " rejected, " +
            std::to_string(c.unfinished) + " unfinished, " + std::to_string(c.preemptions) +
            " preemptions.\n\n";
+    if (c.pd) {
+      out += "PD pair: " + c.placement + ". " + std::to_string(c.transfers) +
+             " KV copies: prefill done -> copy started " + fmt("%.3f", c.kv_wait_ms) +
+             " ms, copy " + fmt("%.3f", c.kv_copy_ms) + " ms (CUDA events " +
+             fmt("%.3f", c.kv_copy_gpu_ms) + " ms), landed -> first decode token " +
+             fmt("%.3f", c.ready_ms) + " ms (means); simulated transfer:";
+      for (const ModelComparison& m : c.models)
+        put(out, {" ", m.model, " ", fmt("%.3f", m.simulated.kv_transfer_mean_s * 1e3), " ms;"});
+      out += "\n\nStep time by instance (vs launch-to-launch): ";
+      for (const ModelComparison& m : c.models)
+        put(out, {m.model, " prefill ", pct(m.step_prefill.median), " / ", pct(m.step_prefill.p95),
+                  " (bias ", pct(m.step_prefill.bias), "), decode ", pct(m.step_decode.median),
+                  " / ", pct(m.step_decode.p95), " (bias ", pct(m.step_decode.bias), "); "});
+      out += "\n\n";
+    }
     out +=
         "Step time, |predicted / measured - 1| over every executed step (bias: signed median)\n\n";
     out +=

@@ -23,7 +23,12 @@ namespace quadrant::engine {
 // its limits and KV capacity (serving.colocated.kv_capacity), the workload a trace
 // replayed from the run's requests (replay_requests). InputError when the scenario and
 // the run disagree on what cannot be replayed (mode, layout, block size).
+// A PD pair's run (run.meta.pd_pair): a disaggregated scenario with one TP1 prefill and
+// one TP1 decode instance, each with the run's limits and KV capacity, the KV sent after
+// the prompt (not layer-wise) over the scenario's cluster links.
 Scenario replay_scenario(Scenario scenario, const EngineRun& run);
+// The pool whose instance ran a step ("prefill", "decode"; colocated: "").
+const PoolSpec& engine_pool(const Scenario& scenario, const std::string& instance);
 std::vector<TraceRecord> replay_requests(const EngineRun& run);
 
 // The run's own request metrics, defined as the simulator defines them (RequestMetrics:
@@ -46,11 +51,13 @@ struct TermRow {
 };
 
 struct ModelComparison {
-  std::string model;                 // "calibrated", "roofline"
-  std::string source;                // the cost model's describe()
-  RelativeError step_gpu;            // predicted step vs measured GPU time (CUDA events)
-  RelativeError step_period;         // predicted step vs launch-to-launch time (GPU + host)
-  RelativeError step_served;         // the same without the eager breakdown steps
+  std::string model;          // "calibrated", "roofline"
+  std::string source;         // the cost model's describe()
+  RelativeError step_gpu;     // predicted step vs measured GPU time (CUDA events)
+  RelativeError step_period;  // predicted step vs launch-to-launch time (GPU + host)
+  RelativeError step_served;  // the same without the eager breakdown steps
+  // A PD pair: step_period over each instance's steps.
+  RelativeError step_prefill, step_decode;
   std::vector<double> predicted_ns;  // per step, in the run's order
   // Per step: the predicted attention (prefill + decode, with their projections) and FFN.
   std::vector<double> attention_ns, ffn_ns;
@@ -67,6 +74,14 @@ struct CaseComparison {
   SimulationSummary measured;
   std::vector<ModelComparison> models;
   std::vector<double> measured_ns;  // launch to launch, per step
+  // A PD pair: how the engine's KV copies went (means over the requests copied, ms).
+  bool pd = false;
+  std::string placement;
+  int64_t transfers = 0;
+  double kv_wait_ms = 0;      // prefill done -> copy started (decode KV room)
+  double kv_copy_ms = 0;      // copy started -> landed (host time on the decode instance)
+  double kv_copy_gpu_ms = 0;  // the copy's CUDA-event time
+  double ready_ms = 0;        // landed -> first decode token
 };
 
 using NamedCostModel = std::pair<std::string, std::shared_ptr<const CostModel>>;

@@ -174,7 +174,10 @@ int64_t EngineRun::count(RequestStatus s) const {
 }
 
 std::string steps_csv(const std::vector<StepRecord>& steps) {
-  std::string out = std::string(kStepsHeader) + "\n";
+  // A PD pair's steps name their instance; the colocated engine's file has no such column.
+  bool pd = false;
+  for (const StepRecord& s : steps) pd = pd || !s.instance.empty();
+  std::string out = std::string(kStepsHeader) + (pd ? ",instance\n" : "\n");
   for (const StepRecord& s : steps) {
     std::string prefill;
     for (const ChunkRecord& c : s.prefill) {
@@ -191,13 +194,18 @@ std::string steps_csv(const std::vector<StepRecord>& steps) {
            std::to_string(s.end.ns()) + "," + std::to_string(s.gpu_ns) + "," +
            std::to_string(s.wall_ns) + "," + std::to_string(s.host_ns) + "," + prefill + "," +
            std::to_string(s.decode_seqs) + "," + std::to_string(s.decode_context) + "," +
-           std::to_string(s.decode_kv_max) + "," + parts + "\n";
+           std::to_string(s.decode_kv_max) + "," + parts;
+    if (pd) out.append(",").append(s.instance);
+    out += "\n";
   }
   return out;
 }
 
 std::string requests_csv(const std::vector<RequestLog>& requests) {
-  std::string out = std::string(kRequestsHeader) + "\n";
+  bool pd = false;
+  for (const RequestLog& r : requests) pd = pd || r.pd();
+  std::string out = std::string(kRequestsHeader) +
+                    (pd ? ",kv_sent_ns,kv_received_ns,kv_copy_gpu_ns,first_decode_ns\n" : "\n");
   char buf[64];
   auto ms = [&](double v) {
     std::snprintf(buf, sizeof buf, "%.3f", v);
@@ -221,7 +229,12 @@ std::string requests_csv(const std::vector<RequestLog>& requests) {
            std::to_string(r.input_tokens) + "," + std::to_string(r.output_tokens) + "," +
            time_cell(r.first_launch) + "," + time_cell(r.first_token) + "," + time_cell(r.finish) +
            "," + ttft + "," + tpot + "," + e2e + "," + std::to_string(r.preemptions) + "," +
-           to_string(r.status) + "," + r.reason + "," + steps + "\n";
+           to_string(r.status) + "," + r.reason + "," + steps;
+    if (pd)
+      for (const std::string& cell : {time_cell(r.kv_sent), time_cell(r.kv_received),
+                                      std::to_string(r.kv_copy_gpu_ns), time_cell(r.first_decode)})
+        out.append(",").append(cell);
+    out += "\n";
   }
   return out;
 }
@@ -246,6 +259,19 @@ std::string run_json(const RunMeta& m, const EngineRun& run) {
                  {"preemptions", m.preemptions},
                  {"steps", run.steps.size()}};
   j["error"] = m.error;
+  if (m.pd_pair)
+    j["pd"] = {{"placement", m.pd.placement},
+               {"decode_engine", m.pd.decode_engine},
+               {"link", m.pd.link},
+               {"decode_kv", {{"blocks", m.pd.decode_kv_blocks}}},
+               {"decode_limits",
+                {{"max_batch_size", m.pd.decode_max_batch_size},
+                 {"max_batch_tokens", m.pd.decode_max_batch_tokens},
+                 {"chunk_size", m.pd.decode_chunk_size}}},
+               {"transfers", m.pd.transfers},
+               {"prefill_steps", m.pd.prefill_steps},
+               {"blocks_held_at_end",
+                {{"prefill", m.pd.prefill_blocks_held}, {"decode", m.pd.decode_blocks_held}}}};
   return j.dump(2) + "\n";
 }
 
@@ -320,6 +346,12 @@ std::vector<StepRecord> parse_steps_csv(const std::string& text, const std::stri
               s.parts_ns.push_back({part.substr(0, eq), pac.integer(part.substr(eq + 1))});
             }
         }
+        if (cols.has("instance")) {
+          auto [inst, ic] = get("instance");
+          if (inst != "prefill" && inst != "decode")
+            ic.fail("expected prefill or decode, got \"" + inst + "\"");
+          s.instance = inst;
+        }
         out.push_back(std::move(s));
       });
   return out;
@@ -384,6 +416,29 @@ std::vector<RequestLog> parse_requests_csv(const std::string& text, const std::s
             tsc.fail("expected token steps numbering the " + std::to_string(r.output_tokens) +
                      " output tokens, got " + std::to_string(r.tokens_logged()));
         }
+        if (cols.has("kv_sent_ns")) {
+          auto [ks, ksc] = get("kv_sent_ns");
+          r.kv_sent = ksc.time(ks, true);
+          auto [kr, krc] = get("kv_received_ns");
+          r.kv_received = krc.time(kr, true);
+          auto [kg, kgc] = get("kv_copy_gpu_ns");
+          r.kv_copy_gpu_ns = kg.empty() ? 0 : kgc.integer(kg);
+          auto [fd, fdc] = get("first_decode_ns");
+          r.first_decode = fdc.time(fd, true);
+          if (r.kv_sent != SimTime::never() &&
+              (r.first_token == SimTime::never() || r.kv_sent < r.first_token ||
+               r.kv_received < r.kv_sent ||
+               (r.first_decode != SimTime::never() && r.first_decode < r.kv_received)))
+            krc.fail(std::string("expected prefill done <= KV sent <= KV received <= first "
+                                 "decode token, got ")
+                         .append(time_cell(r.first_token))
+                         .append(", ")
+                         .append(ks)
+                         .append(", ")
+                         .append(kr)
+                         .append(", ")
+                         .append(fd));
+        }
         out.push_back(std::move(r));
       });
   return out;
@@ -442,6 +497,31 @@ EngineRun read_run_log(const std::string& dir) {
   m.block_tokens = static_cast<int32_t>(integer(kv, "kv", "block_tokens", 1));
   const nlohmann::json& counts = need(j, "", "counts");
   m.preemptions = integer(counts, "counts", "preemptions", 0);
+  if (j.contains("pd")) {
+    const nlohmann::json& pd = j.at("pd");
+    auto pd_text = [&](const std::string& key) {
+      const nlohmann::json& v = need(pd, "pd", key);
+      if (!v.is_string())
+        throw InputError(meta_file, "pd." + key, "expected a string, got " + v.dump());
+      return v.get<std::string>();
+    };
+    m.pd_pair = true;
+    m.pd.placement = pd_text("placement");
+    m.pd.decode_engine = pd_text("decode_engine");
+    m.pd.link = pd_text("link");
+    m.pd.decode_kv_blocks =
+        static_cast<int32_t>(integer(need(pd, "pd", "decode_kv"), "pd.decode_kv", "blocks", 1));
+    const nlohmann::json& dl = need(pd, "pd", "decode_limits");
+    m.pd.decode_max_batch_size =
+        static_cast<int32_t>(integer(dl, "pd.decode_limits", "max_batch_size", 1));
+    m.pd.decode_max_batch_tokens = integer(dl, "pd.decode_limits", "max_batch_tokens", 1);
+    m.pd.decode_chunk_size = integer(dl, "pd.decode_limits", "chunk_size", 1);
+    m.pd.transfers = integer(pd, "pd", "transfers", 0);
+    m.pd.prefill_steps = integer(pd, "pd", "prefill_steps", 0);
+    const nlohmann::json& held = need(pd, "pd", "blocks_held_at_end");
+    m.pd.prefill_blocks_held = integer(held, "pd.blocks_held_at_end", "prefill", 0);
+    m.pd.decode_blocks_held = integer(held, "pd.blocks_held_at_end", "decode", 0);
+  }
 
   const std::string steps_file = (base / "steps.csv").string();
   const std::string requests_file = (base / "requests.csv").string();

@@ -43,6 +43,9 @@ struct StepRecord {
   int64_t decode_context = 0;  // sum over decode sequences of KV tokens attended (kv_len + 1)
   int32_t decode_kv_max = 0;   // the longest decode sequence's kv_len + 1
   std::vector<std::pair<std::string, int64_t>> parts_ns;  // optional breakdown of gpu_ns
+  // A PD pair's run: the instance that ran the step, "prefill" or "decode"; empty for the
+  // colocated engine (and then steps.csv has no `instance` column).
+  std::string instance;
   int64_t prefill_tokens() const;
   // The step as the simulator's cost sees it: step_batch() in cost_executor.h.
 };
@@ -64,7 +67,14 @@ struct RequestLog {
   // The steps whose end gave it a token, as runs (first step index, count): one run
   // without preemption (the prefill's last step, then consecutive decode steps).
   std::vector<std::pair<int64_t, int32_t>> token_steps;
+  // A PD pair's run only (never set by the colocated engine): the KV's way from the
+  // prefill instance (first_token: its prefill done) to the decode instance.
+  SimTime kv_sent = SimTime::never();       // the copy started (the decode blocks taken)
+  SimTime kv_received = SimTime::never();   // the copy ended (the prefill blocks freed)
+  int64_t kv_copy_gpu_ns = 0;               // the copy's CUDA-event time on the decode GPU
+  SimTime first_decode = SimTime::never();  // the decode instance's first token (token 2)
   int32_t tokens_logged() const;
+  bool pd() const { return kv_sent != SimTime::never() || first_decode != SimTime::never(); }
 };
 
 struct RunMeta {
@@ -80,6 +90,24 @@ struct RunMeta {
   std::string revision;  // git revision of the program that ran
   std::string error;     // non-empty: the run stopped early (CUDA error, drain limit...)
   int64_t preemptions = 0;
+  // A PD pair's run (run.json "pd"): the fields above are the prefill instance's (its
+  // engine, KV blocks, limits); these the decode instance's and how the two were placed.
+  struct Pd {
+    std::string placement;  // e.g. "prefill on GPU 0, decode on GPU 1" (or sharing one)
+    std::string decode_engine;
+    std::string link;  // how the KV moved
+    int32_t decode_kv_blocks = 0;
+    int32_t decode_max_batch_size = 0;
+    int64_t decode_max_batch_tokens = 0;
+    int64_t decode_chunk_size = 0;
+    int64_t transfers = 0;
+    int64_t prefill_steps = 0;  // steps.csv: the prefill instance's steps first, then decode's
+    // KV blocks still held when the run ended (0 and 0 when every request finished).
+    int64_t prefill_blocks_held = 0, decode_blocks_held = 0;
+    bool operator==(const Pd&) const = default;
+  };
+  bool pd_pair = false;
+  Pd pd;
 };
 
 struct EngineRun {

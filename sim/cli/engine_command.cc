@@ -162,9 +162,9 @@ void add_engine_command(CLI::App& app) {
       const engine::EngineRun run = engine::read_run_log(dir);
       const Scenario sc =
           engine::replay_scenario(load_scenario(scenario_of(dir, run, o->scenario)), run);
-      const std::string gpu = sc.serving.colocated.gpu;
+      const std::string gpu = engine::engine_pool(sc, "prefill").gpu;
       const GpuSpec* spec = sc.catalog.find(gpu);
-      if (!spec) throw InputError(sc.file, "serving.colocated.gpu", "expected a catalog GPU");
+      if (!spec) throw InputError(sc.file, "serving", "expected a catalog GPU, got " + gpu);
       const std::string model_file =
           o->calibrated.empty() ? "calibration/models/" + gpu + ".json" : o->calibrated;
       // The calibrated model with its engine terms for this model (when fitted), the

@@ -5,6 +5,10 @@
 //   quadrant-engine check --scenario S --format w4a8            end-to-end consistency
 //   quadrant-engine bench --scenario S --format bf16 --out DIR   fixed compositions
 //   quadrant-engine serve --scenario S --format bf16 --out DIR   serve the workload, log it
+//   quadrant-engine serve-pd --case C --out DIR [--prefill-device 0 --decode-device 1]
+//                                                                 the PD pair (pd_driver.h)
+//   quadrant-engine check-pd --scenario S [--prefill-device 0 --decode-device 1]
+//                                           the pair's greedy tokens == the colocated engine's
 //
 // The scenario gives the model, the colocated pool's batch limits and the workload; the
 // format is the MoE FFN's (bf16, fp8, w4a8). Exit status: 0 on success; 1 when a check
@@ -16,13 +20,18 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #if QUADRANT_ENGINE_HAVE_DRIVER
+#include <map>
+#include <mutex>
+
 #include "calibration/engine/driver.h"
+#include "calibration/engine/pd_driver.h"
 #include "calibration/engine/run_log.h"
 #endif
 #include "calibration/engine/gpu/consistency.h"
@@ -64,14 +73,16 @@ void add_common(CLI::App* app, CommonArgs& a) {
   app->add_option("--device", a.device, "CUDA device (default: the current one)");
 }
 
-qg::GpuEngineOptions options_for(const Scenario& sc, const CommonArgs& a, int64_t longest) {
+qg::GpuEngineOptions options_for(const Scenario& sc, const CommonArgs& a, int64_t longest,
+                                 const quadrant::PoolSpec* pool = nullptr) {
   qg::GpuEngineOptions o;
+  if (!pool) pool = &sc.serving.colocated;
   o.ffn_format = qg::parse_ffn_format(
       a.format.empty() ? quadrant::to_string(sc.model.precision.weights) : a.format);
   o.seed = a.seed;
   o.block_tokens = sc.serving.kv_block_size;
-  o.max_step_tokens = int32_t(sc.serving.colocated.max_batch_tokens);
-  o.max_decode_seqs = sc.serving.colocated.max_batch_size;
+  o.max_step_tokens = int32_t(pool->max_batch_tokens);
+  o.max_decode_seqs = pool->max_batch_size;
   const int64_t len = a.max_model_len > 0 ? a.max_model_len : std::max<int64_t>(4096, longest);
   o.max_model_len = int32_t((len + 1023) / 1024 * 1024);
   o.kv_memory_fraction = a.kv_fraction;
@@ -352,6 +363,270 @@ int run_capacity(const CommonArgs& a, const CapacityArgs& c) {
               capacity);
   return 0;
 }
+
+// ---- the PD pair (issue 11, deliverable 6) ----------------------------------------------
+struct PdArgs {
+  int prefill_device = 0, decode_device = 0;
+  double prefill_kv_fraction = 0;  // 0: 0.4 when both share a device, else --kv-fraction
+};
+
+void add_pd(CLI::App* app, PdArgs& p) {
+  app->add_option("--prefill-device", p.prefill_device, "CUDA device of the prefill instance");
+  app->add_option("--decode-device", p.decode_device, "CUDA device of the decode instance");
+  app->add_option("--prefill-kv-fraction", p.prefill_kv_fraction,
+                  "share of the memory left for the prefill instance's KV cache (default 0.4 "
+                  "when both instances share a device: the decode instance is made after it)");
+}
+
+std::string placement(const PdArgs& p) {
+  if (p.prefill_device == p.decode_device)
+    return "both instances on device " + std::to_string(p.prefill_device) +
+           " (one GPU): their steps share it (two host threads, two CUDA streams: a prefill "
+           "step's and a decode step's kernels may run at once), the KV copies are "
+           "device-to-device in its memory: NOT the two-GPU result";
+  return "prefill on device " + std::to_string(p.prefill_device) + ", decode on device " +
+         std::to_string(p.decode_device) +
+         "; the KV copied by a kernel on the decode GPU reading the prefill GPU over NVLink "
+         "(peer access)";
+}
+
+// The two executors of a PD pair, on their devices, each with its pool's limits.
+struct PdPair {
+  std::unique_ptr<qg::GpuStepExecutor> prefill, decode;
+};
+
+PdPair make_pair(const Scenario& sc, const CommonArgs& a, const PdArgs& p, int64_t longest,
+                 bool pinned) {
+  (void)qe::pd_limits(sc);  // a disaggregated scenario with one TP1 instance per pool
+  CommonArgs pa = a, da = a;
+  pa.device = p.prefill_device;
+  pa.no_graphs = true;  // the prefill instance never decodes
+  pa.kv_fraction = p.prefill_kv_fraction > 0             ? p.prefill_kv_fraction
+                   : p.prefill_device == p.decode_device ? 0.4
+                                                         : a.kv_fraction;
+  da.device = p.decode_device;
+  qg::GpuEngineOptions po = options_for(sc, pa, longest, &sc.serving.prefill);
+  po.max_decode_seqs = 1;
+  qg::GpuEngineOptions dopt = options_for(sc, da, longest, &sc.serving.decode);
+  po.pinned_routing = dopt.pinned_routing = pinned;
+  PdPair pair;
+  pair.prefill = std::make_unique<qg::GpuStepExecutor>(sc.model, po);
+  pair.decode = std::make_unique<qg::GpuStepExecutor>(sc.model, dopt);
+  return pair;
+}
+
+// The KV of a sequence from the prefill executor into the decode executor's blocks
+// (GpuStepExecutor::transfer_kv: one kernel on the decode GPU), then the decode executor
+// continues from the first token the prefill sampled.
+class GpuKvLink : public qe::KvLink {
+ public:
+  GpuKvLink(qg::GpuStepExecutor& p, qg::GpuStepExecutor& d) : p_(p), d_(d) {}
+  // On the prefill thread, after each prefill step: the first tokens it sampled.
+  void prefilled(const qe::StepPlan& plan) {
+    const std::vector<int32_t>& tokens = p_.sampled_tokens();
+    std::lock_guard<std::mutex> g(mu_);
+    size_t i = 0;
+    for (const qe::PrefillChunk& c : plan.prefill)
+      if (c.last) first_[c.seq] = tokens.at(i++);
+  }
+  qe::StepTiming transfer(uint64_t seq, const std::vector<int32_t>& src,
+                          const std::vector<int32_t>& dst, int32_t tokens) override {
+    int32_t first = 0;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      auto it = first_.find(seq);
+      if (it == first_.end())
+        throw std::logic_error("KV link: no first token for sequence " + std::to_string(seq));
+      first = it->second;
+      first_.erase(it);
+    }
+    const qe::StepTiming t = p_.transfer_kv(d_, src, dst, tokens);
+    d_.assume_prefilled(seq, first);
+    return t;
+  }
+  std::string describe() const override {
+    return p_.device() == d_.device()
+               ? "kv_copy_blocks on device " + std::to_string(d_.device()) +
+                     " (device-to-device, one GPU), every layer's K and V blocks"
+               : "kv_copy_blocks on device " + std::to_string(d_.device()) + " reading device " +
+                     std::to_string(p_.device()) + " over NVLink (peer access)";
+  }
+
+ private:
+  qg::GpuStepExecutor& p_;
+  qg::GpuStepExecutor& d_;
+  std::mutex mu_;
+  std::map<uint64_t, int32_t> first_;
+};
+
+// Every sampled token of every sequence, in order (a prefill chunk that ends its prompt
+// samples the first; each decode step the next).
+class RecordingExecutor : public qe::StepExecutor {
+ public:
+  RecordingExecutor(qg::GpuStepExecutor& inner, std::map<uint64_t, std::vector<int32_t>>& tokens)
+      : inner_(inner), tokens_(tokens) {}
+  qe::ExecutorCapacity capacity() const override { return inner_.capacity(); }
+  qe::StepTiming execute(const qe::StepPlan& plan) override {
+    const qe::StepTiming t = inner_.execute(plan);
+    const std::vector<int32_t>& s = inner_.sampled_tokens();
+    size_t i = 0;
+    for (const qe::PrefillChunk& c : plan.prefill)
+      if (c.last) tokens_[c.seq].push_back(s.at(i++));
+    for (const qe::DecodeSeq& d : plan.decode) tokens_[d.seq].push_back(s.at(i++));
+    return t;
+  }
+  void release(uint64_t seq) override { inner_.release(seq); }
+  std::string describe() const override { return inner_.describe(); }
+
+ private:
+  qg::GpuStepExecutor& inner_;
+  std::map<uint64_t, std::vector<int32_t>>& tokens_;
+};
+
+// The PD pair's correctness on the device(s): the greedy tokens of every request served
+// by the pair equal those of the colocated engine (one executor), routing pinned (the
+// router's logits are not batch-invariant: consistency.h). Isolated requests (each
+// arrives after the previous one finished) run the same step shapes on both sides: their
+// tokens must be identical. Requests arriving together batch differently on the two
+// sides: how many agree is printed (information, not pass/fail).
+int run_check_pd(const CommonArgs& a, const PdArgs& p, int64_t chunk) {
+  require_scenario(a);
+  const Scenario sc = quadrant::load_scenario(a.scenario);
+  qe::PdLimits limits = qe::pd_limits(sc);
+  limits.prefill.chunk_size = limits.decode.chunk_size = chunk;
+  const qe::EngineLimits colocated{limits.decode.max_batch_size, limits.decode.max_batch_tokens,
+                                   chunk};
+  const std::vector<std::pair<int32_t, int32_t>> shapes = {
+      {37, 1}, {160, 5}, {300, 12}, {517, 9}, {1000, 20}, {64, 33}, {777, 16}};
+  auto requests = [&](bool isolated) {
+    std::vector<quadrant::TraceRecord> r;
+    for (size_t i = 0; i < shapes.size(); ++i)
+      r.push_back({quadrant::SimTime::from_ns(isolated ? int64_t(i) * 1'000'000'000'000 : 0),
+                   shapes[i].first, shapes[i].second});
+    return r;
+  };
+  using Tokens = std::map<uint64_t, std::vector<int32_t>>;
+  Tokens co[2], pd[2];
+  int64_t longest = 0;
+  for (const auto& [in, out] : shapes) longest = std::max<int64_t>(longest, in + out);
+  {
+    CommonArgs ca = a;
+    ca.device = p.decode_device;
+    qg::GpuEngineOptions o = options_for(sc, ca, longest, &sc.serving.decode);
+    o.pinned_routing = true;
+    qg::GpuStepExecutor ex(sc.model, o);
+    std::printf("colocated reference: %s\n", ex.describe().c_str());
+    for (int k = 0; k < 2; ++k) {
+      RecordingExecutor rec(ex, co[k]);
+      qe::VirtualClock clock;
+      const qe::EngineRun run = qe::run_engine(requests(k == 0), colocated, rec, clock, {});
+      if (!run.meta.error.empty()) throw std::runtime_error("colocated: " + run.meta.error);
+    }
+  }
+  PdPair pair = make_pair(sc, a, p, longest, /*pinned=*/true);
+  std::printf("PD pair: %s\n  prefill: %s\n  decode: %s\n", placement(p).c_str(),
+              pair.prefill->describe().c_str(), pair.decode->describe().c_str());
+  GpuKvLink link(*pair.prefill, *pair.decode);
+  int64_t copies = 0;
+  for (int k = 0; k < 2; ++k) {
+    RecordingExecutor rp(*pair.prefill, pd[k]), rd(*pair.decode, pd[k]);
+    qe::PdOptions o;
+    o.after_prefill_step = [&](const qe::StepPlan& plan) { link.prefilled(plan); };
+    const qe::EngineRun run = qe::run_pd_virtual(requests(k == 0), limits, {rp, rd, link}, o);
+    if (!run.meta.error.empty()) throw std::runtime_error("PD pair: " + run.meta.error);
+    copies += run.meta.pd.transfers;
+    for (const qe::RequestLog& r : run.requests)
+      if (r.kv_copy_gpu_ns > 0)
+        std::printf("  %s request %llu: %d prompt tokens copied in %.1f us (CUDA events)\n",
+                    k == 0 ? "isolated" : "together", static_cast<unsigned long long>(r.id),
+                    r.input_tokens, double(r.kv_copy_gpu_ns) / 1e3);
+  }
+  bool ok = copies > 0;
+  for (int k = 0; k < 2; ++k) {
+    int same = 0;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const std::vector<int32_t>& x = co[k][i];
+      const std::vector<int32_t>& y = pd[k][i];
+      const bool eq = x == y && int(x.size()) == shapes[i].second;
+      same += eq;
+      size_t first_diff = 0;
+      while (first_diff < std::min(x.size(), y.size()) && x[first_diff] == y[first_diff])
+        ++first_diff;
+      std::printf(
+          "%s request %zu (%d in, %d out): colocated %zu tokens, pair %zu tokens, %s\n",
+          k == 0 ? "isolated" : "together", i, shapes[i].first, shapes[i].second, x.size(),
+          y.size(),
+          eq ? "identical" : ("first difference at token " + std::to_string(first_diff)).c_str());
+    }
+    std::printf("%s: %d of %zu requests' greedy tokens identical%s\n",
+                k == 0 ? "isolated requests (pass/fail)" : "requests together (information)", same,
+                shapes.size(), k == 0 ? (same == int(shapes.size()) ? ": PASS" : ": FAIL") : "");
+    if (k == 0) ok = ok && same == int(shapes.size());
+  }
+  std::printf("PD pair check: %s\n", ok ? "PASS" : "FAIL");
+  return ok ? 0 : 1;
+}
+
+// Serve a disaggregated case with the PD pair in real time: a thread per instance.
+int run_serve_pd(const CommonArgs& a, const PdArgs& p, const ServeArgs& s) {
+  if (s.cases.size() != 1) throw std::invalid_argument("serve-pd: give one --case");
+  const std::string dir = s.cases.front();
+  const std::string name = std::filesystem::path(dir).lexically_normal().filename().string();
+  Scenario sc = quadrant::load_scenario(dir + "/scenario.json");
+  auto& w = sc.workload;
+  if (s.rate > 0) w.arrival.rate_per_s = s.rate;
+  if (s.time_scale > 0) w.arrival.trace_time_scale = s.time_scale;
+  if (s.max_requests >= 0) w.max_requests = s.max_requests;
+  if (s.duration_s > 0) w.duration = quadrant::Duration::seconds(s.duration_s);
+  const std::vector<quadrant::TraceRecord> requests = qe::engine_requests(w, sc.seed);
+  const qe::PdLimits limits = qe::pd_limits(sc);
+  int64_t longest = 0;
+  for (const auto& r : requests)
+    longest = std::max<int64_t>(longest, int64_t(r.input_tokens) + r.output_tokens);
+  PdPair pair = make_pair(sc, a, p, longest, /*pinned=*/false);
+  pair.decode->set_breakdown_every(s.breakdown_every);
+  pair.prefill->set_breakdown_every(s.breakdown_every);
+  std::printf("PD pair: %s\n  prefill: %s\n  decode: %s\nlongest request %lld tokens\n",
+              placement(p).c_str(), pair.prefill->describe().c_str(),
+              pair.decode->describe().c_str(), static_cast<long long>(longest));
+  GpuKvLink link(*pair.prefill, *pair.decode);
+  qe::PdOptions o;
+  o.engine.drain_limit = quadrant::Duration::seconds(s.drain_limit_s);
+  o.engine.scenario = "scenario.json";
+  o.engine.gpu = s.gpu.empty() ? sc.serving.prefill.gpu : s.gpu;
+  o.engine.seed = a.seed;
+  o.engine.on_step = [](const qe::StepRecord& r) {
+    static int64_t n = 0;
+    if (++n % 1000 == 0)
+      std::printf("  %s step: %lld prefill tokens, %d decode, gpu %.2f ms\n", r.instance.c_str(),
+                  static_cast<long long>(r.prefill_tokens()), r.decode_seqs,
+                  double(r.gpu_ns) / 1e6);
+  };
+  o.placement = placement(p);
+  o.after_prefill_step = [&](const qe::StepPlan& plan) { link.prefilled(plan); };
+  qe::WallClock clock;
+  const qe::EngineRun run =
+      qe::run_pd_threads(requests, limits, {*pair.prefill, *pair.decode, link}, clock, o);
+  const std::string out = s.out + "/" + name;
+  qe::write_run_log(run, out);
+  std::printf(
+      "%s: %zu requests, %zu steps (%lld prefill, %lld decode; %lld graph replays), %lld KV "
+      "copies, %lld finished, %lld unfinished, %lld rejected, %lld preemptions, blocks held at "
+      "the end %lld/%lld%s%s\n",
+      dir.c_str(), requests.size(), run.steps.size(),
+      static_cast<long long>(run.meta.pd.prefill_steps),
+      static_cast<long long>(int64_t(run.steps.size()) - run.meta.pd.prefill_steps),
+      static_cast<long long>(pair.decode->graph_steps()),
+      static_cast<long long>(run.meta.pd.transfers),
+      static_cast<long long>(run.count(qe::RequestStatus::kFinished)),
+      static_cast<long long>(run.count(qe::RequestStatus::kUnfinished)),
+      static_cast<long long>(run.count(qe::RequestStatus::kRejected)),
+      static_cast<long long>(run.meta.preemptions),
+      static_cast<long long>(run.meta.pd.prefill_blocks_held),
+      static_cast<long long>(run.meta.pd.decode_blocks_held),
+      run.meta.error.empty() ? "" : "; error: ", run.meta.error.c_str());
+  return run.meta.error.empty() ? 0 : 1;
+}
 #endif
 
 }  // namespace
@@ -410,6 +685,29 @@ int main(int argc, char** argv) {
   cap->add_option("--duration", capacity.duration_s, "arrival window per rate, seconds");
   cap->add_option("--drain-limit", capacity.drain_limit_s, "seconds after the last arrival");
   cap->add_option("--out", capacity.out, "folder for the logs and <case>-capacity.csv")->required();
+  PdArgs pd;
+  ServeArgs serve_pd;
+  CLI::App* spd = app.add_subcommand(
+      "serve-pd", "serve a disaggregated case with a prefill and a decode instance, log it");
+  add_common(spd, common);
+  add_pd(spd, pd);
+  spd->add_option("--case", serve_pd.cases, "case folder holding a disaggregated scenario.json")
+      ->required();
+  spd->add_option("--out", serve_pd.out, "parent of the run log folder OUT/<name>")->required();
+  spd->add_option("--gpu", serve_pd.gpu, "catalog key recorded in the log (default: the pool's)");
+  spd->add_option("--rate", serve_pd.rate, "Poisson arrival rate override, requests/s");
+  spd->add_option("--max-requests", serve_pd.max_requests, "request cap override");
+  spd->add_option("--duration", serve_pd.duration_s, "arrival window override, seconds");
+  spd->add_option("--drain-limit", serve_pd.drain_limit_s,
+                  "seconds after the last arrival before giving up");
+  spd->add_option("--breakdown-every", serve_pd.breakdown_every,
+                  "per-part events every Nth step of each instance (0: never)");
+  int64_t pd_chunk = 128;
+  CLI::App* cpd = app.add_subcommand(
+      "check-pd", "the PD pair's greedy tokens against the colocated engine's (pinned routing)");
+  add_common(cpd, common);
+  add_pd(cpd, pd);
+  cpd->add_option("--chunk", pd_chunk, "prefill chunk size of the check (both sides)");
 #endif
   CLI11_PARSE(app, argc, argv);
 
@@ -418,6 +716,8 @@ int main(int argc, char** argv) {
     if (*bench) return run_bench(common, bench_out, reps, bench_check, prompt_len);
 #if QUADRANT_ENGINE_HAVE_DRIVER
     if (*cap) return run_capacity(common, capacity);
+    if (*spd) return run_serve_pd(common, pd, serve_pd);
+    if (*cpd) return run_check_pd(common, pd, pd_chunk);
     return run_serve(common, serve);
 #else
     return 2;
