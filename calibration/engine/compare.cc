@@ -197,6 +197,25 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
     c.breakdown_steps += !s.parts_ns.empty();
   }
   c.measured_ns = period_ns;
+  // A PD pair: which steps overlapped a step of the other instance (a sweep over each
+  // instance's steps, both in time order).
+  std::vector<bool> shared(run.steps.size(), false);
+  if (c.pd) {
+    std::vector<size_t> mine[2];
+    for (size_t i = 0; i < run.steps.size(); ++i)
+      mine[run.steps[i].instance == "decode" ? 1 : 0].push_back(i);
+    for (int side = 0; side < 2; ++side) {
+      const std::vector<size_t>& a = mine[side];
+      const std::vector<size_t>& b = mine[1 - side];
+      size_t k = 0;
+      for (size_t i : a) {
+        const StepRecord& s = run.steps[i];
+        while (k < b.size() && run.steps[b[k]].end <= s.start) ++k;
+        shared[i] = k < b.size() && run.steps[b[k]].start < s.end;
+      }
+    }
+    for (bool x : shared) c.shared_steps += x;
+  }
   const std::vector<std::vector<int32_t>> lengths = step_decode_lengths(run);
   for (const auto& [label, model] : models) {
     ModelComparison mc;
@@ -247,6 +266,13 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
       }
       mc.step_prefill = relative_error(pp, mp);
       mc.step_decode = relative_error(pd, md);
+      std::vector<double> pa, ma, ps, ms;
+      for (size_t i = 0; i < run.steps.size(); ++i) {
+        (shared[i] ? ps : pa).push_back(predicted[i]);
+        (shared[i] ? ms : ma).push_back(period_ns[i]);
+      }
+      mc.step_alone = relative_error(pa, ma);
+      mc.step_shared = relative_error(ps, ms);
     }
     mc.predicted_ns = predicted;
     const double nb = std::max<double>(1, static_cast<double>(c.breakdown_steps));
@@ -317,6 +343,13 @@ std::string comparison_markdown(const std::vector<CaseComparison>& cases) {
         put(out, {m.model, " prefill ", pct(m.step_prefill.median), " / ", pct(m.step_prefill.p95),
                   " (bias ", pct(m.step_prefill.bias), "), decode ", pct(m.step_decode.median),
                   " / ", pct(m.step_decode.p95), " (bias ", pct(m.step_decode.bias), "); "});
+      out += "\n\nSteps alone (no step of the other instance overlapped them, " +
+             std::to_string(c.steps - c.shared_steps) + ") vs sharing the time with one (" +
+             std::to_string(c.shared_steps) + "): ";
+      for (const ModelComparison& m : c.models)
+        put(out, {m.model, " alone ", pct(m.step_alone.median), " / ", pct(m.step_alone.p95),
+                  " (bias ", pct(m.step_alone.bias), "), shared ", pct(m.step_shared.median), " / ",
+                  pct(m.step_shared.p95), " (bias ", pct(m.step_shared.bias), "); "});
       out += "\n\n";
     }
     out +=
@@ -417,6 +450,11 @@ std::string comparison_json(const std::vector<CaseComparison>& cases) {
     j["steps"] = c.steps;
     j["breakdown_steps"] = c.breakdown_steps;
     j["measured"] = summary(c.measured);
+    if (c.pd)
+      j["pd"] = {{"placement", c.placement},           {"transfers", c.transfers},
+                 {"kv_wait_ms", c.kv_wait_ms},         {"kv_copy_ms", c.kv_copy_ms},
+                 {"kv_copy_gpu_ms", c.kv_copy_gpu_ms}, {"ready_ms", c.ready_ms},
+                 {"shared_steps", c.shared_steps}};
     for (const ModelComparison& m : c.models) {
       nlohmann::ordered_json mj;
       mj["source"] = m.source;
@@ -428,6 +466,17 @@ std::string comparison_json(const std::vector<CaseComparison>& cases) {
                            {"bias", m.step_period.bias}};
       mj["simulated"] = summary(m.simulated);
       mj["carrier"] = m.carrier;
+      if (c.pd) {
+        auto err = [](const RelativeError& e) {
+          return nlohmann::ordered_json{
+              {"median", e.median}, {"p95", e.p95}, {"bias", e.bias}, {"steps", e.count}};
+        };
+        mj["step_prefill"] = err(m.step_prefill);
+        mj["step_decode"] = err(m.step_decode);
+        mj["step_alone"] = err(m.step_alone);
+        mj["step_shared"] = err(m.step_shared);
+        mj["simulated_kv_transfer_ms"] = m.simulated.kv_transfer_mean_s * 1e3;
+      }
       j["models"][m.model] = mj;
     }
     all.push_back(j);

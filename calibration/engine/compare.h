@@ -56,8 +56,10 @@ struct ModelComparison {
   RelativeError step_gpu;     // predicted step vs measured GPU time (CUDA events)
   RelativeError step_period;  // predicted step vs launch-to-launch time (GPU + host)
   RelativeError step_served;  // the same without the eager breakdown steps
-  // A PD pair: step_period over each instance's steps.
-  RelativeError step_prefill, step_decode;
+  // A PD pair: step_period over each instance's steps, and over the steps that ran alone
+  // (no step of the other instance overlapped them) and those that shared the time with one
+  // (on one GPU both instances' kernels then share it; on two GPUs nothing is shared).
+  RelativeError step_prefill, step_decode, step_alone, step_shared;
   std::vector<double> predicted_ns;  // per step, in the run's order
   // Per step: the predicted attention (prefill + decode, with their projections) and FFN.
   std::vector<double> attention_ns, ffn_ns;
@@ -82,6 +84,7 @@ struct CaseComparison {
   double kv_copy_ms = 0;      // copy started -> landed (host time on the decode instance)
   double kv_copy_gpu_ms = 0;  // the copy's CUDA-event time
   double ready_ms = 0;        // landed -> first decode token
+  int64_t shared_steps = 0;   // steps overlapped by a step of the other instance
 };
 
 using NamedCostModel = std::pair<std::string, std::shared_ptr<const CostModel>>;

@@ -100,27 +100,36 @@ struct CalibrateEngineOptions {
   int folds = 5;
 };
 
+// A whole option value read as a number in [lo, hi] (a whole number where `integer`);
+// InputError naming the option and what it expected otherwise.
+double parse_number(const std::string& text, const char* option, double lo, double hi,
+                    const char* expected, bool integer = true) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || !(v >= lo) || v > hi || (integer && v != std::floor(v)))
+    throw InputError("", option, std::string("expected ") + expected + ", got '" + text + "'");
+  return v;
+}
+
 // --graph-buckets: "quadrant-engine" (its capture sizes up to the scenario's batch limit),
 // "none" (an engine that runs decode eagerly) or ascending batch sizes "1,2,4,8,...".
 std::vector<int> parse_graph_buckets(const std::string& text, int max_batch_size) {
   if (text == "quadrant-engine") return engine::quadrant_engine_graph_buckets(max_batch_size);
   std::vector<int> out;
   if (text == "none") return out;
+  const char* expected = "quadrant-engine, none or ascending batch sizes from 1 (1,2,4,8)";
   std::stringstream in(text);
   std::string item;
   while (std::getline(in, item, ',')) {
-    size_t used = 0;
-    int rows = 0;
-    try {
-      rows = std::stoi(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || rows < 1 || (!out.empty() && rows <= out.back()))
+    const int rows = static_cast<int>(parse_number(item, "--graph-buckets", 1, 1 << 20, expected));
+    if (!out.empty() && rows <= out.back())
       throw InputError("", "--graph-buckets",
-                       "expected quadrant-engine, none or ascending batch sizes from 1 (1,2,4,8), "
-                       "got '" +
-                           text + "'");
+                       std::string("expected ") + expected + ", got '" + text + "'");
     out.push_back(rows);
   }
   if (out.empty())
@@ -281,40 +290,18 @@ void add_calibrate_engine_command(CLI::App* cal) {
       throw InputError("", "--attention-launch",
                        "expected quadrant-engine or none, got '" + opts->attention_launch + "'");
     }
-    std::vector<int> tiles;  // the candidates
-    if (opts->expert_tile_rows == "auto") {
-      tiles = {0, engine::kQuadrantEngineExpertTileRows};
-    } else {
-      size_t used = 0;
-      int t = -1;
-      try {
-        t = std::stoi(opts->expert_tile_rows, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != opts->expert_tile_rows.size() || t < 0 || t > 1 << 20)
-        throw InputError("", "--expert-tile-rows",
-                         "expected auto, 0 or rows per tile, got '" + opts->expert_tile_rows + "'");
-      tiles = {t};
-    }
-    std::vector<double> caps = {1};  // the candidates of the attention launch's rate cap
-    if (!shape.attention_launch.kv_bounds.empty()) {
-      if (opts->rate_cap == "auto") {
-        caps = {1, 2, 3};
-      } else {
-        size_t used = 0;
-        double c = 0;
-        try {
-          c = std::stod(opts->rate_cap, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (used != opts->rate_cap.size() || !(c >= 1) || c > 1e3)
-          throw InputError("", "--attention-rate-cap",
-                           "expected auto or a factor >= 1, got '" + opts->rate_cap + "'");
-        caps = {c};
-      }
-    }
+    // The candidates: "auto" tries them all, else the one given.
+    const std::vector<int> tiles = opts->expert_tile_rows == "auto"
+                                       ? std::vector<int>{0, engine::kQuadrantEngineExpertTileRows}
+                                       : std::vector<int>{static_cast<int>(parse_number(
+                                             opts->expert_tile_rows, "--expert-tile-rows", 0,
+                                             1 << 20, "auto, 0 or rows per tile"))};
+    std::vector<double> caps = {1};  // the attention launch's rate cap
+    if (!shape.attention_launch.kv_bounds.empty())
+      caps = opts->rate_cap == "auto"
+                 ? std::vector<double>{1, 2, 3}
+                 : std::vector<double>{parse_number(opts->rate_cap, "--attention-rate-cap", 1, 1e3,
+                                                    "auto or a factor >= 1", /*integer=*/false)};
     std::string target;
     engine::EngineFit fit;
     double best = -1, best_cap = 1;

@@ -456,6 +456,11 @@ TEST(PdDriver, CompareOfACostModelRunPredictsItsStepsExactly) {
   EXPECT_EQ(c.models[0].step_gpu.p95, 0);
   EXPECT_GT(c.models[0].step_prefill.count, 0);
   EXPECT_GT(c.models[0].step_decode.count, 0);
+  // The two instances' steps overlap in time (virtual: each on its own GPU).
+  EXPECT_GT(c.shared_steps, 0);
+  EXPECT_LT(c.shared_steps, c.steps);
+  EXPECT_EQ(c.models[0].step_alone.count + c.models[0].step_shared.count,
+            static_cast<int>(c.steps));
   EXPECT_NEAR(relative(c.models[0].simulated.ttft.p50, c.measured.ttft.p50), 0, 1e-6);
   EXPECT_NEAR(relative(c.models[0].simulated.ttft.p90, c.measured.ttft.p90), 0, 1e-6);
   EXPECT_GT(c.models[0].simulated.kv_transfer_mean_s, 0);
