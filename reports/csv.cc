@@ -62,7 +62,15 @@ std::string candidates_csv(const PlanResult& r) {
            (run ? num(w.attainment) : "") + "," +
            (c.confirmed ? (c.meets_slo ? "true" : "false") : "") + "," +
            std::to_string(c.runs.size()) + "," +
-           (c.repairs > 0 ? q(std::to_string(c.repairs) + " instances added") : "") + "\n";
+           q(std::string(c.repairs > 0 ? std::to_string(c.repairs) + " instances added" : "") +
+             (c.edge_checked
+                  ? std::string(c.repairs > 0 ? "; " : "") +
+                        (c.holds_at_edge ? "holds" : "misses") + " at the pessimistic edge" +
+                        (c.edge_repairs > 0
+                             ? " (" + std::to_string(c.edge_repairs) + " instances added for it)"
+                             : "")
+                  : "")) +
+           "\n";
   }
   return out;
 }

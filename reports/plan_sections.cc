@@ -159,6 +159,44 @@ Section how_sure(const PlanResult& r) {
   } else if (optimistic && optimistic->meets_slo && !nominal_ok) {
     sec.paragraphs.push_back("Verdict: the plan holds only at the optimistic edge of the band.");
   }
+  sec.paragraphs.push_back("Recommendation rule: " + r.recommendation_rule + ".");
+  if (r.nominal_best >= 0 && r.nominal_best != r.recommended) {
+    // The cheaper plan that holds at nominal costs only, beside the recommended one.
+    const PlanCandidate& f = r.candidates[static_cast<size_t>(r.nominal_best)];
+    const SloSpec& slo = r.scenario.slo;
+    Table a;
+    a.header = {"plan",
+                "pools",
+                "USD/hour",
+                "TTFT " + percentile_name(slo.ttft_percentile) + ", nominal (headroom)",
+                "TPOT " + percentile_name(slo.tpot_percentile) + ", nominal (headroom)",
+                "at the pessimistic edge: TPOT " + percentile_name(slo.tpot_percentile) +
+                    ", attainment (worst seed)",
+                "meets the SLOs at the edge"};
+    auto line = [&](const std::string& what, const PlanCandidate& x) {
+      const planner::SeedsSummary n = planner::worst_of_seeds(x.runs, slo);
+      const planner::SeedsSummary e = planner::worst_of_seeds(x.edge_runs, slo);
+      a.rows.push_back(
+          {what, pools(x), usd(x.usd_per_hour),
+           ms(n.ttft_at_slo) + " (" + pct(n.ttft_headroom) + ")",
+           ms(n.tpot_at_slo) + " (" + pct(n.tpot_headroom) + ")",
+           x.edge_runs.empty() ? "not run" : ms(e.tpot_at_slo) + ", " + pct(e.attainment),
+           !x.edge_checked   ? "not run"
+           : x.holds_at_edge ? "yes"
+                             : "NO"});
+    };
+    line("recommended", c);
+    line("cheaper, fragile", f);
+    sec.tables.push_back(a);
+    const planner::SeedsSummary n = planner::worst_of_seeds(f.runs, slo);
+    sec.paragraphs.push_back(
+        "The cheaper plan (" + pools(f) + ") costs " + usd(c.usd_per_hour - f.usd_per_hour) +
+        "/h less (" + pct(1 - f.usd_per_hour / c.usd_per_hour) +
+        " of the recommended plan's cost) and meets the SLOs at nominal costs with " +
+        pct(n.ttft_headroom) + " TTFT and " + pct(n.tpot_headroom) +
+        " TPOT headroom, but not at the pessimistic edge. Choose it with search.recommend "
+        "\"nominal\" if that risk is acceptable.");
+  }
   if (r.cost_notes.empty()) {
     sec.paragraphs.push_back(
         "Cost models: no extrapolation on the recommended pools' typical shapes, and the "
@@ -591,9 +629,8 @@ std::vector<Section> plan_sections(const PlanResult& r) {
   std::vector<Section> out;
   const Scenario& s = r.scenario;
   const SloSpec& slo = s.slo;
-  const std::string provenance =
-      "Cost models of the simulations: " + sources_of(r.cost_sources) +
-      ". Pruning bounds: roofline (datasheet peaks x catalog efficiencies).";
+  const std::string provenance = "Cost models of the simulations: " + sources_of(r.cost_sources) +
+                                 ". Pruning bounds: " + r.bound_description + ".";
 
   if (r.recommended >= 0) out.push_back(how_sure(r));
   {  // recommended plan
@@ -651,6 +688,8 @@ std::vector<Section> plan_sections(const PlanResult& r) {
                                            ms(c.n_minus_one.tpot.at(slo.tpot_percentile))
                                      : "SLOs missed"},
           {"instances added after confirmation", std::to_string(c.repairs)},
+          {"instances added at the pessimistic edge (search.recommend)",
+           std::to_string(c.edge_repairs)},
           {"cost models",
            sources_of(c.runs.empty() ? r.cost_sources : c.runs.front().cost_sources)}};
       sec.tables.push_back(t);

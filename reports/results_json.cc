@@ -109,6 +109,12 @@ json candidate_json(const PlanCandidate& c) {
          {"confirmed", c.confirmed},
          {"meets_slo", c.meets_slo},
          {"repairs", c.repairs}};
+  if (c.edge_checked) {
+    json edge = json::array();
+    for (const RunSummary& r : c.edge_runs) edge.push_back(run_json(r));
+    j["pessimistic_edge"] = {
+        {"meets_slo", c.holds_at_edge}, {"instances_added", c.edge_repairs}, {"runs", edge}};
+  }
   if (c.mode == ServingMode::kColocated) {
     j["colocated"] = config_json(c.colocated);
     j["colocated_instances"] = c.colocated_instances;
@@ -203,7 +209,8 @@ json scenario_json(const Scenario& s) {
         {"budget_usd_per_hour", s.search.budget_usd_per_hour},
         {"target_rate_per_s", s.search.target_rate_per_s},
         {"seeds", s.search.seeds},
-        {"finalists", s.search.finalists}}}};
+        {"finalists", s.search.finalists},
+        {"recommend", to_string(s.search.recommend)}}}};
 }
 
 json results_json(const PlanResult& r) {
@@ -218,6 +225,11 @@ json results_json(const PlanResult& r) {
   j["simulations"] = r.simulations;
   j["cost_sources"] = r.cost_sources;
   j["recommended"] = r.recommended;
+  // Which rule chose it (search.recommend), and the cheapest plan at nominal costs.
+  j["recommendation"] = {{"rule", to_string(r.scenario.search.recommend)},
+                         {"why", r.recommendation_rule},
+                         {"nominal_best", r.nominal_best},
+                         {"pruning_bounds", r.bound_description}};
   json bands = json::array();
   for (const BandCheck& b : r.band_checks) {
     json runs = json::array();

@@ -241,6 +241,11 @@ struct ServingSpec {
   DecodeRouting decode_routing = DecodeRouting::kLeastKv;
   SpeculativeSpec speculative;
   AutoscalerSpec autoscaler;
+  // Disaggregated: every arrival enters the decode pool with its prompt's KV in place (its
+  // first token at arrival, no prefill, no KV transfer; it waits only for KV room). The
+  // planner's decode probes (issue 16): the decode instance alone, whatever prefill
+  // instances a plan has. Not a scenario key.
+  bool prefilled_arrivals = false;
   bool operator==(const ServingSpec&) const = default;
 };
 
@@ -270,6 +275,16 @@ struct AfSearchSpec {
   bool operator==(const AfSearchSpec&) const = default;
 };
 
+// Which confirmed plan the planner recommends (issue 12): robust, the cheapest that also
+// meets the SLOs with every cost estimate at the pessimistic edge of its error band;
+// nominal, the cheapest at the nominal costs.
+enum class RecommendRule { kRobust, kNominal };
+inline constexpr EnumNames<RecommendRule, 2> kRecommendRuleNames{
+    {{{RecommendRule::kRobust, "robust"}, {RecommendRule::kNominal, "nominal"}}}};
+inline const char* to_string(RecommendRule v) {
+  return kRecommendRuleNames.name(v);
+}
+
 struct SearchSpec {
   std::vector<std::string> prefill_gpus;  // empty: the serving section's gpu
   std::vector<std::string> decode_gpus;
@@ -291,6 +306,7 @@ struct SearchSpec {
   int finalists = 3;
   double headroom = 0.1;    // the plan must meet the SLOs at target rate * (1 + headroom)
   bool n_plus_one = false;  // ... and at the target rate with one instance per pool down
+  RecommendRule recommend = RecommendRule::kRobust;
   bool operator==(const SearchSpec&) const = default;
 };
 

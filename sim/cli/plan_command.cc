@@ -205,6 +205,11 @@ void run_plan(const PlanOptions& a) {
     for (const auto& [gpu, m] : models) edge[gpu] = std::make_shared<BandEdgeCostModel>(m, z);
     o.band_edges.emplace_back(z, planner::simulation_evaluator(edge));
   }
+  // Pruning bounds on the costs the simulation runs on (calibrated ones where it has them).
+  o.bound = planner::cost_model_bound(models);
+  o.bound_description =
+      "each GPU type's cost model as the simulations run it (kernel means; the roofline where "
+      "they run on it), without communication";
   planner::PlanResult r = planner::plan(s, planner::simulation_evaluator(models), o);
   if (r.recommended >= 0)
     r.cost_notes = cost_notes(r.candidates[r.recommended], s, models, roofline);

@@ -53,6 +53,16 @@ void print_plan_summary(const planner::PlanResult& r, const std::string& out_dir
                  percentile_name(s.slo.ttft_percentile).c_str(), w.ttft_at_slo * 1e3,
                  percentile_name(s.slo.tpot_percentile).c_str(), w.tpot_at_slo * 1e3,
                  100 * w.attainment, c.runs.size());
+    std::fprintf(to, "rule      %s\n", r.recommendation_rule.c_str());
+    if (r.nominal_best >= 0 && r.nominal_best != r.recommended) {
+      const planner::PlanCandidate& f = r.candidates[static_cast<size_t>(r.nominal_best)];
+      const planner::SeedsSummary n = planner::worst_of_seeds(f.runs, s.slo);
+      std::fprintf(to,
+                   "fragile   %s: $%.2f/h ($%.2f/h less), TPOT %s %.1f ms at nominal costs, "
+                   "misses the SLOs at the pessimistic edge\n",
+                   f.label().c_str(), f.usd_per_hour, c.usd_per_hour - f.usd_per_hour,
+                   percentile_name(s.slo.tpot_percentile).c_str(), n.tpot_at_slo * 1e3);
+    }
   }
   std::fprintf(to, "files     %s/report.html%s\n", out_dir.c_str(),
                r.recommended >= 0 ? ", deploy/ (vLLM, SGLang, Dynamo, benchmark)" : "");

@@ -414,14 +414,28 @@ void Simulation::on_arrival(SimTime now) {
   // A request that could never fit an instance's KV cache is turned away at the door.
   const int entry = colocated_ ? kColocatedPool : kPrefillPool;
   const int64_t whole = blocks_for(int64_t{g.input_tokens} + g.output_tokens);
-  const bool fits = colocated_ ? whole <= pools_[entry].kv_capacity_blocks
-                               : blocks_for(g.input_tokens) <= pools_[entry].kv_capacity_blocks &&
-                                     whole <= pools_[kDecodePool].kv_capacity_blocks;
+  const bool prefilled = serving_.prefilled_arrivals && !colocated_;
+  const bool fits =
+      colocated_ ? whole <= pools_[entry].kv_capacity_blocks
+                 : (prefilled || blocks_for(g.input_tokens) <= pools_[entry].kv_capacity_blocks) &&
+                       whole <= pools_[kDecodePool].kv_capacity_blocks;
   if (!fits) {
     reject(now, r, "kv_capacity");
     r.instance = -2;
     free_slots_.push_back(slot);
     --live_;
+  } else if (prefilled) {
+    // ServingSpec::prefilled_arrivals: the prompt is done and its KV on its way to a
+    // decode instance, which takes it when it has room (as a transfer that takes no time).
+    r.prefill_scheduled = r.prefill_done = r.prefill_target;
+    r.first_launch = r.first_token = now;
+    r.generated = 1;
+    r.prefill_finished = true;
+    if (r.output_tokens == 1) {
+      finish(now, slot);
+    } else {
+      begin_transfer(now, slot);
+    }
   } else {
     const std::vector<InstanceLoad>& loads = candidates(entry);
     QUADRANT_CHECK(!loads.empty());
@@ -873,9 +887,18 @@ void Simulation::try_start_transfers(SimTime now, int dec) {
 
 void Simulation::start_transfer(SimTime now, uint32_t s) {
   Request& r = slab_[s];
-  Instance& src = instances_[r.instance];
   Instance& d = instances_[r.decode_instance];
   const int64_t need = blocks_for(int64_t{r.input_tokens} + 1);
+  if (r.instance < 0) {  // prefilled at arrival (ServingSpec::prefilled_arrivals): in place
+    r.blocks = static_cast<int32_t>(need);
+    r.instance = r.decode_instance;
+    change_kv(now, d, need);
+    r.transfer_done = true;
+    d.ready_queue.push_back(s);
+    kick(now, r.decode_instance);
+    return;
+  }
+  Instance& src = instances_[r.instance];
   r.source_blocks = r.blocks;
   r.source_instance = r.instance;
   r.blocks = static_cast<int32_t>(need);

@@ -575,6 +575,7 @@ SearchSpec read_search(const Reader& r, const HardwareCatalog& c) {
   s.finalists = as_int(r, "finalists");
   s.headroom = r.number("headroom");
   s.n_plus_one = r.boolean("n_plus_one");
+  s.recommend = r.choice("recommend", kRecommendRuleNames);
   return s;
 }
 

@@ -227,7 +227,8 @@ ordered_json search_json(const SearchSpec& s) {
                     {"seeds", s.seeds},
                     {"finalists", s.finalists},
                     {"headroom", s.headroom},
-                    {"n_plus_one", s.n_plus_one}};
+                    {"n_plus_one", s.n_plus_one},
+                    {"recommend", to_string(s.recommend)}};
   if (!s.draft_lengths.empty()) j["draft_lengths"] = s.draft_lengths;
   if (s.af.enabled()) {
     ordered_json af = ordered_json::object();

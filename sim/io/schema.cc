@@ -418,6 +418,9 @@ std::vector<FieldDecl> build() {
            "load margin the plan must hold: it meets the SLOs at target_rate * (1 + headroom)");
   b.boolean("search.n_plus_one", "false",
             "the SLOs must also hold at the target rate with one instance of each pool down");
+  b.choice("search.recommend", "robust", kRecommendRuleNames.names(),
+           "robust: the cheapest plan that meets the SLOs at the pessimistic edge of the cost "
+           "models' error band; nominal: the cheapest at nominal costs");
 
   // ---- costs
   b.object("costs", "", "prices");

@@ -21,6 +21,86 @@ std::string format(const char* fmt, double a, double b) {
   return buf;
 }
 
+// What one quadrant's kernels cost the bound on one GPU type: the datasheet roofline, or
+// the cost model the simulation runs on that type (its mean; with an engine measured on
+// this model, times the engine's efficiency on the quadrant where that is below 1, its
+// added per-step terms left out), never more than the simulator's step pays for the
+// quadrant.
+struct Pricer {
+  const GpuSpec* gpu = nullptr;
+  const CostModel* model = nullptr;  // null: the roofline
+  const EngineOverhead* engine = nullptr;
+  Duration operator()(const QuadrantShape& q) const {
+    if (model == nullptr) return roofline(q, *gpu);
+    const Duration t = model->predict_core(q).mean;
+    if (engine == nullptr) return t;
+    double f = 1;
+    switch (q.quadrant) {
+      case Quadrant::kPrefillAttention:
+        f = engine->prefill_attention;
+        break;
+      case Quadrant::kDecodeAttention:
+        // A decode-only step may use its launch table's factor instead.
+        f = engine->attention_launch.kv_bounds.empty()
+                ? engine->decode_attention
+                : std::min(engine->decode_attention, engine->decode_only_attention);
+        break;
+      case Quadrant::kPrefillFfn:
+        f = engine->prefill_ffn;
+        break;
+      case Quadrant::kDecodeFfn:
+        f = engine->decode_ffn;
+        break;
+    }
+    return t.scaled(std::clamp(f, 0.0, 1.0));
+  }
+};
+
+// The roofline on the datasheet of `g` unless `models` has a model for the type `name`
+// that is not the roofline (the roofline model prices exactly as roofline() does).
+Pricer pricer(const GpuSpec& g, const std::string& name, const CostModels* models,
+              const ModelSpec& m) {
+  Pricer p;
+  p.gpu = &g;
+  if (models == nullptr) return p;
+  const auto it = models->find(name);
+  if (it == models->end() || it->second == nullptr ||
+      it->second->provenance() == Provenance::kRoofline)
+    return p;
+  p.model = it->second.get();
+  p.engine = p.model->engine_overhead(m);
+  return p;
+}
+
+Duration step_time(const ModelSpec& m, const Pricer& g, const Layout& l, Phase phase,
+                   const BatchShape& b) {
+  // Each GPU runs its stage's layers; a micro-batch passes every stage, so the step's
+  // latency is all layers' per-GPU time.
+  Duration total = g(attention_shape(m, l, phase, b)) * m.num_layers;
+  const Duration moe = g(ffn_shape(m, l, phase, b.new_tokens, true));
+  const Duration dense = g(ffn_shape(m, l, phase, b.new_tokens, false));
+  for (int i = 0; i < m.num_layers; ++i) total += m.is_moe_layer(i) ? moe : dense;
+  return total;
+}
+
+Duration af_step_time(const ModelSpec& m, const Pricer& g, const Layout& l, const Pricer& f,
+                      int ffn_gpus, Phase phase, const BatchShape& b) {
+  Duration attention = g(attention_shape(m, l, phase, b)) * m.num_layers;
+  const Duration dense = g(ffn_shape(m, l, phase, b.new_tokens, false));
+  const Duration moe = f(ffn_shape(m, af_ffn_layout(ffn_gpus), phase, b.new_tokens, true));
+  Duration experts;
+  for (int i = 0; i < m.num_layers; ++i) {
+    if (m.is_moe_layer(i)) {
+      experts += moe;
+    } else {
+      attention += dense;
+    }
+  }
+  return max(attention, experts);
+}
+
+RoleBound role_bound(const Scenario& s, const RoleConfig& c, const CostModels* models);
+
 }  // namespace
 
 BatchShape prefill_batch(int seqs, int64_t input) {
@@ -43,33 +123,26 @@ BatchShape decode_batch(int seqs, int64_t context) {
 
 Duration roofline_step_time(const ModelSpec& m, const GpuSpec& g, const Layout& l, Phase phase,
                             const BatchShape& b) {
-  // Each GPU runs its stage's layers; a micro-batch passes every stage, so the step's
-  // latency is all layers' per-GPU time.
-  Duration total = roofline(attention_shape(m, l, phase, b), g) * m.num_layers;
-  const Duration moe = roofline(ffn_shape(m, l, phase, b.new_tokens, true), g);
-  const Duration dense = roofline(ffn_shape(m, l, phase, b.new_tokens, false), g);
-  for (int i = 0; i < m.num_layers; ++i) total += m.is_moe_layer(i) ? moe : dense;
-  return total;
+  return step_time(m, pricer(g, g.name, nullptr, m), l, phase, b);
 }
 
 Duration af_roofline_step_time(const ModelSpec& m, const GpuSpec& g, const Layout& l,
                                const GpuSpec& f, int ffn_gpus, Phase phase, const BatchShape& b) {
-  Duration attention = roofline(attention_shape(m, l, phase, b), g) * m.num_layers;
-  const Duration dense = roofline(ffn_shape(m, l, phase, b.new_tokens, false), g);
-  const Duration moe =
-      roofline(ffn_shape(m, af_ffn_layout(ffn_gpus), phase, b.new_tokens, true), f);
-  Duration experts;
-  for (int i = 0; i < m.num_layers; ++i) {
-    if (m.is_moe_layer(i)) {
-      experts += moe;
-    } else {
-      attention += dense;
-    }
-  }
-  return max(attention, experts);
+  return af_step_time(m, pricer(g, g.name, nullptr, m), l, pricer(f, f.name, nullptr, m), ffn_gpus,
+                      phase, b);
 }
 
 RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
+  return role_bound(s, c, nullptr);
+}
+
+RoleBound cost_model_role_bound(const Scenario& s, const RoleConfig& c, const CostModels& models) {
+  return role_bound(s, c, &models);
+}
+
+namespace {
+
+RoleBound role_bound(const Scenario& s, const RoleConfig& c, const CostModels* models) {
   RoleBound out;
   const GpuSpec* g = s.catalog.find(c.gpu);
   if (g == nullptr) {
@@ -81,9 +154,11 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
     out.reason = "GPU type '" + c.af.ffn_gpu + "' is not in the catalog";
     return out;
   }
-  auto step_time = [&](Phase phase, const BatchShape& b) {
-    return f != nullptr ? af_roofline_step_time(s.model, *g, c.layout, *f, c.af.ffn_gpus, phase, b)
-                        : roofline_step_time(s.model, *g, c.layout, phase, b);
+  const Pricer gp = pricer(*g, c.gpu, models, s.model);
+  const Pricer fp = f != nullptr ? pricer(*f, c.af.ffn_gpu, models, s.model) : Pricer{};
+  auto step_at = [&](Phase phase, const BatchShape& b) {
+    return f != nullptr ? af_step_time(s.model, gp, c.layout, fp, c.af.ffn_gpus, phase, b)
+                        : step_time(s.model, gp, c.layout, phase, b);
   };
   const MemoryFit fit =
       c.af.enabled() ? af_memory_fit(s, c) : memory_fit(s, c.gpu, c.layout, c.role);
@@ -107,7 +182,7 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
     const double hits = std::min(1.0, entry.prefix_hit_rate + entry.shared_tier_hit_rate);
     const int64_t computed =
         std::max<int64_t>(1, std::llround(static_cast<double>(input) * (1 - hits)));
-    const Duration alone = step_time(Phase::kPrefill, prefill_batch(1, computed));
+    const Duration alone = step_at(Phase::kPrefill, prefill_batch(1, computed));
     out.latency = alone;
     if (alone.to_seconds() > ttft_slo) {
       out.reason = format("one %.0f-token prefill takes %.3f s on the roofline", double(computed),
@@ -116,7 +191,7 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
       return out;
     }
     const int seqs = static_cast<int>(std::max<int64_t>(1, c.max_batch_tokens / computed));
-    const Duration step = step_time(Phase::kPrefill, prefill_batch(seqs, computed));
+    const Duration step = step_at(Phase::kPrefill, prefill_batch(seqs, computed));
     prefill_rate = seqs / step.to_seconds() * c.layout.pp;  // stages overlap micro-batches
   }
 
@@ -136,9 +211,9 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
     auto step = [&](int batch) {
       BatchShape verify = decode_batch(batch, context);
       verify.new_tokens *= q;
-      Duration t = step_time(Phase::kDecode, verify);
+      Duration t = step_at(Phase::kDecode, verify);
       if (spec.enabled)
-        t += step_time(Phase::kDecode, decode_batch(batch, context))
+        t += step_at(Phase::kDecode, decode_batch(batch, context))
                  .scaled(spec.draft_length * spec.draft_cost_ratio);
       return spec.enabled ? t.scaled(1 / yield) : t;  // per token yielded
     };
@@ -186,5 +261,7 @@ RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c) {
   if (!out.feasible) out.reason = "no positive rate bound";
   return out;
 }
+
+}  // namespace
 
 }  // namespace quadrant::planner

@@ -1,8 +1,8 @@
-// Analytic bounds that prune the search before anything is simulated: roofline step
-// times (datasheet peaks times the catalog's efficiencies, no communication, so never
-// slower than the simulator's roofline) and, from them, the highest arrival rate one
-// instance could possibly sustain within the SLOs. A configuration whose bound cannot
-// beat the best measured plan is never simulated.
+// Analytic bounds that prune the search before anything is simulated: step times on the
+// roofline (datasheet peaks times the catalog's efficiencies) or on the cost models the
+// simulation runs on, without communication, so never slower than the simulator's step,
+// and, from them, the highest arrival rate one instance could possibly sustain within the
+// SLOs. A configuration whose bound cannot beat the best measured plan is never simulated.
 //
 //   RoleBound b = roofline_role_bound(scenario, config);
 //   if (!b.feasible) skip(b.reason);   // e.g. one prefill alone exceeds the TTFT SLO
@@ -11,6 +11,7 @@
 #include <string>
 
 #include "sim/core/units.h"
+#include "sim/cost/cost_model.h"
 #include "sim/model/accounting.h"
 #include "sim/planner/search_space.h"
 #include "sim/scenario.h"
@@ -44,5 +45,13 @@ struct RoleBound {
 // The bound for one instance of a configuration serving the scenario's workload (mean
 // lengths) under its SLOs.
 RoleBound roofline_role_bound(const Scenario& s, const RoleConfig& c);
+
+// The same bound priced by the cost models the simulation runs on (per GPU type; a type
+// without one, or on the roofline, priced as roofline_role_bound prices it): each
+// quadrant's kernels at the model's mean, the engine's per-step terms and every
+// communication left out, so that the bound still never exceeds what the simulation
+// sustains, and sits as close to calibrated costs as the roofline bound sits to roofline
+// costs (issue 12: a calibrated plan simulated twice the configurations for want of it).
+RoleBound cost_model_role_bound(const Scenario& s, const RoleConfig& c, const CostModels& models);
 
 }  // namespace quadrant::planner

@@ -52,6 +52,12 @@ class ThreadRunner : public TaskRunner {
 
 }  // namespace
 
+BoundFn cost_model_bound(CostModels models) {
+  return [models = std::move(models)](const Scenario& s, const RoleConfig& c) {
+    return cost_model_role_bound(s, c, models);
+  };
+}
+
 std::unique_ptr<TaskRunner> thread_runner(int threads) {
   return std::make_unique<ThreadRunner>(threads);
 }
@@ -119,6 +125,16 @@ WorkloadSpec probe_workload(const WorkloadSpec& w, const SloSpec& slo, double ra
   p.scored_until = Duration::seconds(pw.warmup_s + pw.window_s);
   p.duration = Duration::seconds(pw.warmup_s + pw.window_s + pw.tail_s);
   return p;
+}
+
+Scenario decode_probe_scenario(const Scenario& base, const RoleConfig& c, double rate,
+                               int64_t requests) {
+  RoleConfig idle = c;
+  idle.role = Role::kPrefill;
+  Scenario out = with_disaggregated(base, idle, 1, c, 1);
+  out.serving.prefilled_arrivals = true;
+  out.workload = probe_workload(base.workload, base.slo, rate, requests);
+  return out;
 }
 
 LengthSpec scaled_lengths(const LengthSpec& l, double k) {
@@ -284,6 +300,18 @@ RunSummary summarise(const SimulationResult& result, const Scenario& s, double r
   return r;
 }
 
+}  // namespace
+
+RunSummary judge_probe(const SimulationResult& result, const Scenario& probe, double rate,
+                       uint64_t seed, Role role) {
+  return summarise(result, probe, rate, seed,
+                   role == Role::kPrefill  ? Judge::kPrefill
+                   : role == Role::kDecode ? Judge::kDecode
+                                           : Judge::kColocated);
+}
+
+namespace {
+
 // Instances of a pool needed for `rate`, given what one sustains.
 int instances_for(double rate, double per_instance) {
   if (per_instance <= 0) return std::numeric_limits<int>::max();
@@ -306,6 +334,7 @@ class Planner {
       runner_ = o_.runner;
     }
     r_.scenario = s;
+    r_.bound_description = o_.bound_description;
     r_.target_rate_per_s = target_rate(s);
     r_.required_rate_per_s = r_.target_rate_per_s * (1 + s.search.headroom);
     if (!(r_.target_rate_per_s > 0))
@@ -477,18 +506,10 @@ class Planner {
         *judge = Judge::kPrefill;
         return true;
       }
-      case Role::kDecode: {
-        const RoleCapacity* p = fastest(r_.prefill);
-        if (p == nullptr) return false;
-        // Enough prefill instances that the decode instance sees the full rate (no cap:
-        // a wide decode unit needs as many as its rate asks for).
-        const int n = instances_for(1.5 * rate, p->bound.max_rate_per_s) + 1;
-        *out = with_disaggregated(base, p->config, n, c, 1);
-        with_cache_hits(*out, p->config);
-        out->workload = probe_workload(base.workload, base.slo, rate, o_.probe_requests);
+      case Role::kDecode:
+        *out = decode_probe_scenario(base, c, rate, o_.probe_requests);
         *judge = Judge::kDecode;
         return true;
-      }
       case Role::kColocated:
         *out = with_colocated(base, c, 1);
         with_cache_hits(*out, c);
@@ -921,7 +942,37 @@ class Planner {
     auto best = [&](auto pred) {
       return first([&](const PlanCandidate& c) { return c.confirmed && c.meets_slo && pred(c); });
     };
-    r_.recommended = best([](const PlanCandidate&) { return true; });
+    choose_robust();
+    r_.nominal_best = best([](const PlanCandidate&) { return true; });
+    r_.recommended = r_.nominal_best;
+    const bool robust = s_.search.recommend == RecommendRule::kRobust;
+    const int held = first([](const PlanCandidate& c) {
+      return c.confirmed && c.meets_slo && c.edge_checked && c.holds_at_edge;
+    });
+    if (r_.nominal_best < 0) {
+      r_.recommendation_rule = "no plan met the SLOs";
+    } else if (!robust) {
+      r_.recommendation_rule =
+          "nominal (search.recommend): the cheapest plan that meets the SLOs at nominal costs";
+    } else if (pessimistic_edge() == nullptr) {
+      r_.recommendation_rule =
+          "robust (search.recommend), without an error band to check: the cheapest plan that "
+          "meets the SLOs at nominal costs";
+    } else if (held == r_.nominal_best) {
+      r_.recommendation_rule =
+          "robust (search.recommend): the cheapest plan that meets the SLOs at nominal costs "
+          "also meets them at the pessimistic edge of the band";
+    } else if (held >= 0) {
+      r_.recommended = held;
+      r_.recommendation_rule =
+          "robust (search.recommend): the cheapest plan that meets the SLOs at the pessimistic "
+          "edge of the band; the cheaper plan that meets them at nominal costs only is shown "
+          "beside it";
+    } else {
+      r_.recommendation_rule =
+          "robust (search.recommend), but no plan examined met the SLOs at the pessimistic edge "
+          "of the band (repairs included): the cheapest at nominal costs, FRAGILE";
+    }
     r_.best_colocated =
         best([](const PlanCandidate& c) { return c.mode == ServingMode::kColocated; });
     r_.best_disaggregated =
@@ -939,14 +990,128 @@ class Planner {
     check_band();
   }
 
-  // The recommended cluster at each band edge, over the confirmation's seeds.
+  // The pessimistic edge's evaluator (the band edge of the largest positive z); null: none.
+  const Evaluator* pessimistic_edge() const {
+    const Evaluator* e = nullptr;
+    double best = 0;
+    for (const auto& [z, evaluate] : o_.band_edges)
+      if (z > best) {
+        best = z;
+        e = &evaluate;
+      }
+    return e;
+  }
+
+  // Each of `which` at the pessimistic edge over the confirmation's seeds.
+  void check_edge(const std::vector<size_t>& which) {
+    const Evaluator* e = pessimistic_edge();
+    if (e == nullptr || which.empty()) return;
+    const int seeds = std::max(1, s_.search.seeds);
+    std::vector<std::function<TaskResult()>> tasks;
+    for (size_t i : which)
+      for (int k = 0; k < seeds; ++k) {
+        const uint64_t seed = s_.seed + static_cast<uint64_t>(k);
+        const PlanCandidate& c = r_.candidates[i];
+        tasks.push_back([this, &c, seed, e] {
+          const double rate = confirm_rate(c);
+          Scenario x = cluster_scenario(c, rate);
+          return simulated(summarise((*e)(x, seed), x, rate, seed, Judge::kCluster));
+        });
+      }
+    const std::vector<TaskResult> out = run_round(tasks);
+    r_.simulations += static_cast<int64_t>(out.size());
+    size_t t = 0;
+    for (size_t i : which) {
+      PlanCandidate& c = r_.candidates[i];
+      c.edge_checked = true;
+      c.holds_at_edge = true;
+      c.edge_runs.clear();
+      for (int k = 0; k < seeds; ++k) {
+        c.edge_runs.push_back(out[t++].run);
+        c.holds_at_edge = c.holds_at_edge && c.edge_runs.back().meets_slo;
+      }
+    }
+  }
+
+  // search.recommend robust: the cheapest confirmed plan is checked at the pessimistic
+  // edge; when it misses there, so are the other confirmed plans, and each that misses is
+  // copied with an instance more in the pool that misses at the edge (as a failed
+  // confirmation is repaired), confirmed at nominal costs and checked at the edge again,
+  // up to max_repairs times; sized plans not yet confirmed that rank before the cheapest
+  // that holds are confirmed and checked too. The recommendation is then the cheapest that
+  // holds (confirm()).
+  void choose_robust() {
+    if (s_.search.recommend != RecommendRule::kRobust || pessimistic_edge() == nullptr) return;
+    auto ok = [](const PlanCandidate& c) { return c.confirmed && c.meets_slo; };
+    int nominal = -1;
+    for (size_t i = 0; i < r_.candidates.size() && nominal < 0; ++i)
+      if (ok(r_.candidates[i])) nominal = static_cast<int>(i);
+    if (nominal < 0) return;
+    check_edge({static_cast<size_t>(nominal)});
+    if (r_.candidates[static_cast<size_t>(nominal)].holds_at_edge) return;
+    std::vector<size_t> others;
+    for (size_t i = 0; i < r_.candidates.size(); ++i)
+      if (ok(r_.candidates[i]) && !r_.candidates[i].edge_checked) others.push_back(i);
+    check_edge(others);
+    std::vector<size_t> fragile;
+    for (size_t i = 0; i < r_.candidates.size(); ++i)
+      if (ok(r_.candidates[i]) && !r_.candidates[i].holds_at_edge) fragile.push_back(i);
+    for (int round = 0; round < o_.max_repairs && !fragile.empty(); ++round) {
+      std::vector<size_t> fresh;
+      for (size_t i : fragile) {
+        PlanCandidate v = r_.candidates[i];
+        v.runs = v.edge_runs;  // repair() adds to the pool that misses at the edge
+        v.n_minus_one_checked = false;
+        repair(v);
+        --v.repairs;  // counted as an edge repair instead
+        ++v.edge_repairs;
+        v.confirmed = v.meets_slo = v.edge_checked = v.holds_at_edge = false;
+        v.runs.clear();
+        v.edge_runs.clear();
+        bool known = false;
+        for (const PlanCandidate& c : r_.candidates) known = known || c.label() == v.label();
+        if (known) continue;
+        r_.candidates.push_back(std::move(v));
+        fresh.push_back(r_.candidates.size() - 1);
+      }
+      confirm_set(fresh);
+      std::vector<size_t> met;
+      for (size_t i : fresh)
+        if (r_.candidates[i].meets_slo) met.push_back(i);
+      check_edge(met);
+      fragile.clear();
+      for (size_t i : met)
+        if (!r_.candidates[i].holds_at_edge) fragile.push_back(i);
+    }
+    rank();
+    // Sized plans never confirmed that rank before the cheapest plan found to hold (up to
+    // search.finalists of them): confirmed now, and checked at the edge where they meet.
+    std::vector<size_t> unconfirmed;
+    for (size_t i = 0; i < r_.candidates.size(); ++i) {
+      const PlanCandidate& c = r_.candidates[i];
+      if (ok(c) && c.holds_at_edge) break;
+      if (!c.confirmed && static_cast<int>(unconfirmed.size()) < std::max(1, s_.search.finalists))
+        unconfirmed.push_back(i);
+    }
+    confirm_set(unconfirmed);
+    std::vector<size_t> met;
+    for (size_t i : unconfirmed)
+      if (r_.candidates[i].meets_slo) met.push_back(i);
+    check_edge(met);
+    rank();
+  }
+
+  // The recommended cluster at each band edge, over the confirmation's seeds (the
+  // pessimistic edge's runs reused when the robust rule made them).
   void check_band() {
     if (r_.recommended < 0 || o_.band_edges.empty()) return;
     const PlanCandidate& c = r_.candidates[static_cast<size_t>(r_.recommended)];
     const int seeds = std::max(1, s_.search.seeds);
+    const Evaluator* reuse = c.edge_checked ? pessimistic_edge() : nullptr;
     std::vector<std::function<TaskResult()>> tasks;
     for (const auto& [z, evaluate] : o_.band_edges)
       for (int k = 0; k < seeds; ++k) {
+        if (&evaluate == reuse) continue;
         const uint64_t seed = s_.seed + static_cast<uint64_t>(k);
         const Evaluator* e = &evaluate;
         tasks.push_back([this, &c, seed, e] {
@@ -963,7 +1128,7 @@ class Planner {
       b.z = z;
       b.meets_slo = true;
       for (int k = 0; k < seeds; ++k) {
-        b.runs.push_back(out[t++].run);
+        b.runs.push_back(&evaluate == reuse ? c.edge_runs[static_cast<size_t>(k)] : out[t++].run);
         b.meets_slo = b.meets_slo && b.runs.back().meets_slo;
       }
       r_.band_checks.push_back(std::move(b));
@@ -1121,17 +1286,18 @@ class Planner {
       p.ttft = s_.slo.ttft.scaled(k);
       p.tpot = s_.slo.tpot.scaled(k);
       if (k == 1.0) {
-        // The search itself: its recommended plan, confirmed over every seed.
+        // The search itself: its cheapest plan confirmed over every seed at nominal costs,
+        // as at the other scales (the robust rule may recommend a dearer one).
         for (const PlanCandidate& c : r_.candidates) {
           if (p.estimate_usd_per_hour == 0) p.estimate_usd_per_hour = c.usd_per_hour;
           double& kind = c.mode == ServingMode::kColocated ? p.colocated_usd_per_hour
                                                            : p.disaggregated_usd_per_hour;
           if (kind == 0) kind = c.usd_per_hour;
         }
-        if (r_.recommended >= 0) {
+        if (r_.nominal_best >= 0) {
           p.feasible = true;
-          p.usd_per_hour = r_.candidates[static_cast<size_t>(r_.recommended)].usd_per_hour;
-          p.plan = r_.candidates[static_cast<size_t>(r_.recommended)].label();
+          p.usd_per_hour = r_.candidates[static_cast<size_t>(r_.nominal_best)].usd_per_hour;
+          p.plan = r_.candidates[static_cast<size_t>(r_.nominal_best)].label();
         }
         r_.pareto.push_back(p);
         continue;

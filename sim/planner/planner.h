@@ -39,6 +39,8 @@ using Evaluator = std::function<SimulationResult(const Scenario&, uint64_t seed)
 Evaluator simulation_evaluator(CostModels models);
 
 using BoundFn = std::function<RoleBound(const Scenario&, const RoleConfig&)>;
+// The bound priced by the cost models the evaluator simulates with (cost_model_role_bound).
+BoundFn cost_model_bound(CostModels models);
 
 class TaskRunner;  // below
 
@@ -51,6 +53,7 @@ struct PlanOptions {
   std::ostream* progress = nullptr;  // progress bar (stderr in the CLI); null: silent
   TaskRunner* runner = nullptr;      // null: thread_runner(threads)
   BoundFn bound = roofline_role_bound;
+  std::string bound_description = "roofline (datasheet peaks x catalog efficiencies)";
   int bisection_steps = 7;       // probes per configuration after the bound
   int64_t probe_requests = 400;  // scored arrivals per single-instance probe (at least)
   int round_size = 8;            // configurations measured between pruning decisions
@@ -150,6 +153,13 @@ struct PlanCandidate {
   // instance fails it without a run).
   bool n_minus_one_checked = false;
   RunSummary n_minus_one;
+  // search.recommend robust: the plan again with every estimate at the pessimistic edge of
+  // its band (PlanOptions::band_edges), one run per seed; and the instances added because
+  // it missed there (a copy of a plan that held at nominal costs only).
+  bool edge_checked = false;
+  bool holds_at_edge = false;  // every seed met the SLOs at the pessimistic edge
+  std::vector<RunSummary> edge_runs;
+  int edge_repairs = 0;
   std::string label() const;
   bool homogeneous() const {
     if (mode == ServingMode::kColocated) return true;
@@ -209,6 +219,12 @@ struct PlanResult {
   std::vector<RoleCapacity> prefill, decode, colocated;
   std::vector<PlanCandidate> candidates;  // ranked by the objective, best first
   int recommended = -1;                   // index into candidates; -1: nothing meets the SLOs
+  // The cheapest plan confirmed at nominal costs: the recommended one unless the robust
+  // rule (search.recommend) passed it over because it misses at the pessimistic edge.
+  int nominal_best = -1;
+  // Which rule chose the recommended plan, in words (the rule, and why this plan).
+  std::string recommendation_rule;
+  std::string bound_description;  // what priced the pruning bounds (PlanOptions)
   int best_disaggregated = -1, best_colocated = -1;
   int best_homogeneous = -1, best_heterogeneous = -1;
   // search.af_disaggregated: the best confirmed plan with an attention/FFN-disaggregated
@@ -273,6 +289,20 @@ ProbeWindow probe_window(const WorkloadSpec& w, const SloSpec& slo, double rate,
 // become Poisson at that rate).
 WorkloadSpec probe_workload(const WorkloadSpec& w, const SloSpec& slo, double rate,
                             int64_t requests);
+
+// The scenario of a decode probe: one instance of `c` at `rate` over probe_workload()'s
+// time line, every arrival entering it prefilled (ServingSpec::prefilled_arrivals), so
+// that no prefill instance shapes its arrivals and its measured rate is a property of the
+// configuration, the same whichever plan asks (issue 16: helper prefill instances made
+// one EP32 decode unit measure 65.7 and 117.4 req/s in two plans). The prefill pool is
+// `c` itself, one instance that takes no request.
+Scenario decode_probe_scenario(const Scenario& base, const RoleConfig& c, double rate,
+                               int64_t requests);
+
+// A probe's simulation judged for its role: nothing rejected, something scored, and the
+// TTFT SLO (prefill), the TPOT SLO (decode), or both and the attainment (colocated) met.
+RunSummary judge_probe(const SimulationResult& result, const Scenario& probe, double rate,
+                       uint64_t seed, Role role);
 
 // Scales a length distribution (the mix analysis): every length times k, at least 1.
 LengthSpec scaled_lengths(const LengthSpec& l, double k);

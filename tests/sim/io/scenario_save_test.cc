@@ -97,6 +97,7 @@ Scenario non_default_scenario() {
   s.search.chunk_size = {1024, 4096};
   s.search.headroom = 0.25;
   s.search.n_plus_one = true;
+  s.search.recommend = RecommendRule::kNominal;
   s.cluster.max_gpus["H100-SXM"] = 64;
   s.cluster.inter_node.latency = Duration::nanos(12'345);
   s.costs.usd_per_hour["H100-SXM"] = 2.345;

@@ -69,7 +69,10 @@ inline SimulationResult fluid_evaluate(const FluidTimes& t, const Scenario& s) {
   SimulationSummary& m = r.summary;
   double ttft = 0, tpot = 0;
   if (s.serving.mode == ServingMode::kDisaggregated) {
-    ttft = prefill_ttft(s.serving.prefill, rate / s.serving.prefill.instances);
+    // Prefilled arrivals (a decode probe): no prefill, first token at arrival.
+    ttft = s.serving.prefilled_arrivals
+               ? 0.0
+               : prefill_ttft(s.serving.prefill, rate / s.serving.prefill.instances);
     tpot = output <= 1 ? 0.0 : decode_tpot(s.serving.decode, rate / s.serving.decode.instances, 0);
     m.prefill_gpus = s.serving.prefill.instances * s.serving.prefill.layout.gpus();
     m.decode_gpus = s.serving.decode.instances * s.serving.decode.layout.gpus();
