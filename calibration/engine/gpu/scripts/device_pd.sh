@@ -22,17 +22,17 @@ log() { echo "$*" | tee -a "$W/job.log" >&2; }
 nvidia-smi -L | tee -a "$W/job.log"
 
 log "=== engine_gpu_test [$SECONDS s]"
-timeout 40 "$BIN/engine_gpu_test" 2>&1 | tee "$W/engine_gpu_test.log" | grep -E '^\[  |FAILED'
+timeout 30 "$BIN/engine_gpu_test" 2>&1 | tee "$W/engine_gpu_test.log" | grep -E '^\[  |FAILED'
 pack
 log "=== check-pd, prefill on $P, decode on $D [$SECONDS s]"
-timeout 100 "$BIN/quadrant-engine" check-pd --scenario "$CASE/scenario.json" \
+timeout 70 "$BIN/quadrant-engine" check-pd --scenario "$CASE/scenario.json" \
   --prefill-device "$P" --decode-device "$D" 2>&1 | tee "$W/check-pd.log"
 log "check-pd exit ${PIPESTATUS[0]} [$SECONDS s]"
 pack
 log "=== serve-pd $CASE [$SECONDS s]"
 name=$(basename "$CASE")
 mkdir -p "$W/cases/$name" && cp "$CASE/scenario.json" "$W/cases/$name/"
-timeout 110 "$BIN/quadrant-engine" serve-pd --case "$CASE" --out "$W/cases" --drain-limit 30 \
+timeout 75 "$BIN/quadrant-engine" serve-pd --case "$CASE" --out "$W/cases" --drain-limit 30 \
   --prefill-device "$P" --decode-device "$D" 2>&1 | tee "$W/cases/serve-pd.log"
 log "serve-pd exit ${PIPESTATUS[0]} [$SECONDS s]"
 pack
