@@ -35,7 +35,8 @@ DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int h
   s.heads_per_cta = std::min(group, 8);
   s.tensor_cores = tensor_cores_allowed && head_dim == 128;
   const double rows = double(batch) * (heads / s.heads_per_cta);  // CTAs per split
-  const double slots = double(sm_count) * decode_ctas_per_sm(s.tensor_cores, fp8, s.heads_per_cta);
+  const double slots = double(sm_count) * decode_ctas_per_sm(s.tensor_cores, fp8, s.heads_per_cta,
+                                                             decode_attention_form());
   const double token_bytes = 2.0 * head_dim * (fp8 ? 1 : 2);  // K and V of one KV head
   const double partial_bytes = 2.0 * s.heads_per_cta * (head_dim + 1) * 4;  // written, read
   const int64_t chunk =
@@ -148,6 +149,17 @@ int moe_block_m(MoeGemmPath path, int64_t tokens, int top_k, int experts) {
       return tokens * top_k >= kMoeWgmmaRowsPerExpert * int64_t(experts) ? 64 : 16;
   }
   return 16;
+}
+
+int decode_attention_form() {
+  const char* env = std::getenv("QUADRANT_DECODE_ATTN_FORM");
+  if (!env || !*env) return kDecodeAttnForm;
+  const int f = std::atoi(env);
+  require(decode_attention_form_valid(f) && std::to_string(f) == env,
+          std::string("QUADRANT_DECODE_ATTN_FORM must be 0 .. ") +
+              std::to_string(kDecodeAttnForms - 1) + " (8 only with 4, 16 only with 14), got '" +
+              env + "'");
+  return f;
 }
 
 int moe_w4_decode_form() {

@@ -29,22 +29,43 @@ inline constexpr double kDecodeCombineOverheadBytes = 32 * 1024;
 inline constexpr double kDecodeTailFraction = 0.5;
 inline constexpr double kDecodeSpreadWeight = 0.3;
 
+// The head-dim-128 tensor-core kernel's form (decode_attention.cu), a sum of: 1 the combine
+// launched with programmatic dependent launch (its CTAs start while the split kernel's last
+// CTAs finish, then wait for them: one launch gap less); 2 the block-table entry of a warp's
+// next 16-token step loaded one step ahead (pages of a power of two >= 16 tokens; else per
+// row as before), so that no table load stands between a step and its copies; 4 P V taken as
+// O^T = V^T P^T, the CTA's heads as the N of 8 instead of the M of 16 (rows 8..15 and those
+// past the GQA group were zeros): 8 instead of 16 mma per 16-token step, 32 accumulator
+// registers instead of 64; 8 (with 4) S = Q K^T taken as S^T = K Q^T likewise, P brought
+// back to head rows by two movmatrix transposes: 8 instead of 16 mma. Launch geometry, split
+// counts and results (up to the summation order) are the same in forms 0..15; 16 (E4M3 KV,
+// with 14) 3 cp.async stages instead of 4 and 4 CTAs per SM instead of 3 (128 registers):
+// more slots, so other split counts. QUADRANT_DECODE_ATTN_FORM=0..31 (8 only with 4, 16 only
+// with 14) overrides it (benchmarks only).
+inline constexpr int kDecodeAttnForm = 0;
+inline constexpr int kDecodeAttnForms = 32;
+constexpr bool decode_attention_form_valid(int form) {
+  return form >= 0 && form < kDecodeAttnForms && (form & 12) != 8 &&
+         (!(form & 16) || (form & 14) == 14);
+}
+int decode_attention_form();
 // Head dim 128 on tensor cores (decode_attention_mma_kernel): each lane copies, per 16-token
 // step, the 16-byte vectors it will itself read (K: 2 tokens x 64 B BF16 / 32 B E4M3; V: 4
 // tokens x 32 B / 16 B) into its own shared-memory slots through a cp.async ring of stages.
 constexpr int decode_mma_vecs(bool fp8) {
   return fp8 ? 8 : 16;
 }
-constexpr int decode_mma_stages(bool fp8) {
-  return fp8 ? 4 : 3;
+constexpr int decode_mma_stages(bool fp8, int form = kDecodeAttnForm) {
+  return fp8 ? (form & 16 ? 3 : 4) : 3;
 }
-constexpr int decode_mma_smem_bytes(bool fp8) {
-  return decode_mma_stages(fp8) * (kDecodeThreads / 32) * decode_mma_vecs(fp8) * 32 * 16;
+constexpr int decode_mma_smem_bytes(bool fp8, int form = kDecodeAttnForm) {
+  return decode_mma_stages(fp8, form) * (kDecodeThreads / 32) * decode_mma_vecs(fp8) * 32 * 16;
 }
-// Resident split CTAs per SM: the mma kernel's stages (BF16 96 KB: 2, E4M3 64 KB: 3), the
-// CUDA-core kernel's launch bounds (3, or 2 with 8 heads per CTA).
-constexpr int decode_ctas_per_sm(bool tensor_cores, bool fp8, int heads_per_cta) {
-  if (tensor_cores) return fp8 ? 3 : 2;
+// Resident split CTAs per SM: the mma kernel's stages (BF16 96 KB: 2, E4M3 64 KB: 3, form 16
+// 48 KB: 4), the CUDA-core kernel's launch bounds (3, or 2 with 8 heads per CTA).
+constexpr int decode_ctas_per_sm(bool tensor_cores, bool fp8, int heads_per_cta,
+                                 int form = kDecodeAttnForm) {
+  if (tensor_cores) return fp8 ? (form & 16 ? 4 : 3) : 2;
   return heads_per_cta >= 8 ? 2 : 3;
 }
 inline constexpr int kDecodeCombineRows = 4;  // (sequence, head) rows per combine CTA, a warp each

@@ -110,10 +110,11 @@ LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int 
   const std::string kv = fp8 ? "e4m3" : "bf16";
   std::string name;
   int smem = 0;
-  const int per_sm = decode_ctas_per_sm(split.tensor_cores, fp8, gb);
+  const int form = decode_attention_form();
+  const int per_sm = decode_ctas_per_sm(split.tensor_cores, fp8, gb, form);
   if (split.tensor_cores) {
     name = "decode_attention_mma_kernel<" + kv + ", " + std::to_string(gb) + ">";
-    smem = decode_mma_smem_bytes(fp8);  // the cp.async ring (the warps' merge reuses it)
+    smem = decode_mma_smem_bytes(fp8, form);  // the cp.async ring (the warps' merge reuses it)
   } else {
     name = "decode_attention_split_kernel<" + kv + ", " + std::to_string(d) + ", " +
            std::to_string(gb) + ">";

@@ -249,13 +249,22 @@ __device__ __forceinline__ uint32_t pack_f16x2(float lo, float hi) {
   const __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&h);
 }
+// The transpose of an 8x8 matrix of 16-bit elements held as one m8n8 fragment (lane: row
+// lane / 4, columns 2 (lane % 4), +1).
+__device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
+  uint32_t r;
+  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(r) : "r"(x));
+  return r;
+}
 __device__ __forceinline__ uint32_t word_of(const uint4& v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
 
-template <class KV, int GB>
-__global__ void __launch_bounds__(kThreads,
-                                  plan::decode_ctas_per_sm(true, std::is_same_v<KV, fp8>, GB))
+// kForm: plan::kDecodeAttnForm's bits 2 (the page entry a step ahead), 4 (O^T = V^T P^T), 8
+// (S^T = K Q^T, with 4) and 16 (E4M3: 3 stages, 4 CTAs per SM).
+template <class KV, int GB, int kForm>
+__global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::is_same_v<KV, fp8>,
+                                                                     GB, kForm))
     decode_attention_mma_kernel(const bf16* __restrict__ q, const uint8_t* __restrict__ k_cache,
                                 const uint8_t* __restrict__ v_cache,
                                 const float* __restrict__ k_scale,
@@ -266,10 +275,12 @@ __global__ void __launch_bounds__(kThreads,
                                 int max_splits, float scale_log2, float* __restrict__ part_o,
                                 float* __restrict__ part_lse, bf16* __restrict__ out) {
   constexpr bool kFp8 = std::is_same_v<KV, fp8>;
+  constexpr bool kPagePrefetch = (kForm & 2) != 0, kVt = (kForm & 4) != 0, kSt = (kForm & 8) != 0;
+  static_assert(kVt || !kSt, "S^T (8) comes with O^T (4)");
   constexpr int D = 128, kWarps = kThreads / 32, kElem = kFp8 ? 1 : 2;
   constexpr int kK = kFp8 ? 2 : 4;  // 16-byte vectors of one K token a lane copies
   constexpr int kV = kFp8 ? 1 : 2;  // ... of one V token
-  constexpr int kVecs = plan::decode_mma_vecs(kFp8), kStages = plan::decode_mma_stages(kFp8);
+  constexpr int kVecs = plan::decode_mma_vecs(kFp8), kStages = plan::decode_mma_stages(kFp8, kForm);
   static_assert(kVecs == 2 * kK + 4 * kV, "the plan's vector count");
   extern __shared__ uint4 stage_smem[];
 
@@ -315,10 +326,14 @@ __global__ void __launch_bounds__(kThreads,
       }
     }
   }
-  float o[16][4];
+  // O as 16 n-tiles of (heads x 8 dims), or (kVt) 8 m-tiles of (16 dims x heads).
+  constexpr int kOTiles = kVt ? 8 : 16;
+  float o[kOTiles][4];
 #pragma unroll
-  for (int i = 0; i < 16; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  for (int i = 0; i < kOTiles; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
   float m = -INFINITY, l = 0.0f;
+  // kSt: m, l are head 2t's, these head 2t + 1's (and corr_hi its last correction).
+  [[maybe_unused]] float m_hi = -INFINITY, l_hi = 0.0f, corr_hi = 1.0f;
 
   const int steps = (end - start + 15) / 16;
   const int mine = warp < steps ? (steps - warp + kWarps - 1) / kWarps : 0;
@@ -331,6 +346,12 @@ __global__ void __launch_bounds__(kThreads,
   constexpr int kChunks = D * kElem / 16, kRowsPerCopy = 32 / kChunks;
   auto k_at = [](int r, int k) { return r * kChunks + (k ^ (4 * (r & 1))); };
   auto v_at = [](int r, int k) { return 16 * kChunks + r * kChunks + (k ^ (2 * ((r >> 1) & 3))); };
+  // kPagePrefetch: a step's 16 tokens lie in one page when pages are a power of two of at
+  // least 16 tokens (a split starts at a multiple of 64), so one entry a step, loaded a step
+  // ahead into next_page.
+  const bool page_steps = kPagePrefetch && bs_shift >= 4;
+  int next_page = 0;
+  if (page_steps && mine > 0) next_page = __ldg(table + ((start + 16 * warp) >> bs_shift));
   // Step j of this warp into stage j % kStages; zeros past the end. One commit group a step,
   // an empty one past the last, so that the wait below counts alike.
   auto issue = [&](int j) {
@@ -338,11 +359,18 @@ __global__ void __launch_bounds__(kThreads,
       uint4* dst = stage_smem + warp * kVecs * 32 + (j % kStages) * kStageStride;
       const int base = start + 16 * (warp + j * kWarps);
       const int k = lane % kChunks;
+      size_t step_off = 0;
+      if (page_steps) {
+        step_off =
+            (size_t(next_page) * block_size + (base & (block_size - 1))) * row_bytes + head_bytes;
+        if (j + 1 < mine) next_page = __ldg(table + ((base + 16 * kWarps) >> bs_shift));
+      }
 #pragma unroll
       for (int i = 0; i < 16 / kRowsPerCopy; ++i) {
         const int r = i * kRowsPerCopy + lane / kChunks;
         const bool ok = base + r < end;
-        const size_t off = ok ? row_of(base + r) + 16 * k : 0;
+        const size_t off =
+            ok ? (page_steps ? step_off + size_t(r) * row_bytes : row_of(base + r)) + 16 * k : 0;
         cp_async_16(dst + k_at(r, k), k_cache + off, ok);
         cp_async_16(dst + v_at(r, k), v_cache + off, ok);
       }
@@ -351,65 +379,137 @@ __global__ void __launch_bounds__(kThreads,
   };
 
   auto compute = [&](int base, const uint4(&r)[kVecs]) {
-    float s[2][4];
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-      s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+    uint32_t pa0, pa2;  // P's A fragment: row g (head g), tokens 2t, 2t+1 | 2t+8, 2t+9
+    float corr;         // head g's correction, or (kSt) head 2t's
+    if constexpr (kSt) {
+      // S^T (16 tokens x 8 heads) = K (16 tokens x 128) Q^T (128 x 8 heads): the lane's K
+      // rows (tokens g, g + 8) as the A rows, its Q fragment as B; two chains of 4 k-steps.
+      float st[2][4] = {};
 #pragma unroll
       for (int kk = 0; kk < 8; ++kk) {
-        const uint32_t a[4] = {qa[kk][0], 0u, qa[kk][1], 0u};  // rows 8..15 unused
+        uint32_t a[4];
         if constexpr (kFp8) {
-          const uint32_t w = word_of(r[nt * kK + kk / 4], kk % 4);
-          mma_16816<true>(s[nt], a, e4m3x2_to_f16x2(w), e4m3x2_to_f16x2(w >> 16));
+          const uint32_t w0 = word_of(r[kk / 4], kk % 4), w1 = word_of(r[kK + kk / 4], kk % 4);
+          a[0] = e4m3x2_to_f16x2(w0);
+          a[1] = e4m3x2_to_f16x2(w1);
+          a[2] = e4m3x2_to_f16x2(w0 >> 16);
+          a[3] = e4m3x2_to_f16x2(w1 >> 16);
         } else {
-          const uint4& v = r[nt * kK + kk / 2];
-          mma_16816<false>(s[nt], a, word_of(v, 2 * (kk % 2)), word_of(v, 2 * (kk % 2) + 1));
+          const uint4& v0 = r[kk / 2];
+          const uint4& v1 = r[kK + kk / 2];
+          a[0] = word_of(v0, 2 * (kk % 2));
+          a[1] = word_of(v1, 2 * (kk % 2));
+          a[2] = word_of(v0, 2 * (kk % 2) + 1);
+          a[3] = word_of(v1, 2 * (kk % 2) + 1);
+        }
+        mma_16816<kFp8>(st[kk / 4], a, qa[kk][0], qa[kk][1]);
+      }
+      // x[i]: token base + g + 8 (i / 2), head 2t + i % 2 (log2 units).
+      float x[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        x[i] = base + g + 8 * (i / 2) < end ? (st[0][i] + st[1][i]) * s_scale : -INFINITY;
+      float mx_lo = fmaxf(x[0], x[2]), mx_hi = fmaxf(x[1], x[3]);
+#pragma unroll
+      for (int off = 4; off < 32; off *= 2) {
+        mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, off));
+        mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, off));
+      }
+      const float new_lo = fmaxf(m, mx_lo), new_hi = fmaxf(m_hi, mx_hi);
+      const float base_lo = new_lo == -INFINITY ? 0.0f : new_lo;
+      const float base_hi = new_hi == -INFINITY ? 0.0f : new_hi;
+      corr = exp2f(m - base_lo);
+      corr_hi = exp2f(m_hi - base_hi);
+      m = new_lo;
+      m_hi = new_hi;
+      const float p0 = exp2f(x[0] - base_lo), p1 = exp2f(x[1] - base_hi);
+      const float p2 = exp2f(x[2] - base_lo), p3 = exp2f(x[3] - base_hi);
+      l = l * corr + (p0 + p2);
+      l_hi = l_hi * corr_hi + (p1 + p3);
+      // (token g, heads 2t, 2t+1) -> (head g, tokens 2t, 2t+1): one 8x8 transpose per half.
+      pa0 = movmatrix_trans(kFp8 ? pack_f16x2(p0, p1) : pack_bf16x2(p0, p1));
+      pa2 = movmatrix_trans(kFp8 ? pack_f16x2(p2, p3) : pack_bf16x2(p2, p3));
+    } else {
+      float s[2][4];
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt) {
+        s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < 8; ++kk) {
+          const uint32_t a[4] = {qa[kk][0], 0u, qa[kk][1], 0u};  // rows 8..15 unused
+          if constexpr (kFp8) {
+            const uint32_t w = word_of(r[nt * kK + kk / 4], kk % 4);
+            mma_16816<true>(s[nt], a, e4m3x2_to_f16x2(w), e4m3x2_to_f16x2(w >> 16));
+          } else {
+            const uint4& v = r[nt * kK + kk / 2];
+            mma_16816<false>(s[nt], a, word_of(v, 2 * (kk % 2)), word_of(v, 2 * (kk % 2) + 1));
+          }
         }
       }
+      // Row g's scores (log2 units) for tokens base + 8nt + 2t + {0, 1}.
+      float x[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int tok = base + (i / 2) * 8 + 2 * t + (i % 2);
+        x[i] = tok < end ? s[i / 2][i % 2] * s_scale : -INFINITY;
+      }
+      float mx = fmaxf(fmaxf(x[0], x[1]), fmaxf(x[2], x[3]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m, mx);
+      const float base_m = m_new == -INFINITY ? 0.0f : m_new;
+      corr = exp2f(m - base_m);
+      m = m_new;
+      float p[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) p[i] = exp2f(x[i] - base_m);
+      l = l * corr + (p[0] + p[1] + p[2] + p[3]);
+      pa0 = kFp8 ? pack_f16x2(p[0], p[1]) : pack_bf16x2(p[0], p[1]);
+      pa2 = kFp8 ? pack_f16x2(p[2], p[3]) : pack_bf16x2(p[2], p[3]);
     }
-    // Row g's scores (log2 units) for tokens base + 8nt + 2t + {0, 1}.
-    float x[4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int tok = base + (i / 2) * 8 + 2 * t + (i % 2);
-      x[i] = tok < end ? s[i / 2][i % 2] * s_scale : -INFINITY;
-    }
-    float mx = fmaxf(fmaxf(x[0], x[1]), fmaxf(x[2], x[3]));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-    const float m_new = fmaxf(m, mx);
-    const float base_m = m_new == -INFINITY ? 0.0f : m_new;
-    const float corr = exp2f(m - base_m);
-    m = m_new;
-    float p[4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) p[i] = exp2f(x[i] - base_m);
-    l = l * corr + (p[0] + p[1] + p[2] + p[3]);
-    const uint32_t pa0 = kFp8 ? pack_f16x2(p[0], p[1]) : pack_bf16x2(p[0], p[1]);
-    const uint32_t pa2 = kFp8 ? pack_f16x2(p[2], p[3]) : pack_bf16x2(p[2], p[3]);
-    const uint32_t pa[4] = {pa0, 0u, pa2, 0u};
-#pragma unroll
-    for (int nt = 0; nt < 16; ++nt) {
-      o[nt][0] *= corr;
-      o[nt][1] *= corr;
+    // The V pair of column g of n-tile nt: tokens (2t, 2t+1) (hi = 0) or (2t+8, 2t+9) (hi = 1).
+    auto v_pair = [&](int nt, int hi) -> uint32_t {
       if constexpr (kFp8) {
-        // Byte nt of tokens (2t, 2t+1) and of (2t+8, 2t+9), as FP16 pairs.
+        // Byte nt of the two tokens, as an FP16 pair.
         const int wi = nt / 4, sel = nt % 4;
         const uint32_t sl = sel | ((4 + sel) << 4);
-        const uint32_t b0 =
-            e4m3x2_to_f16x2(prmt(word_of(r[2 * kK + 0], wi), word_of(r[2 * kK + 1], wi), sl));
-        const uint32_t b1 =
-            e4m3x2_to_f16x2(prmt(word_of(r[2 * kK + 2], wi), word_of(r[2 * kK + 3], wi), sl));
-        mma_16816<true>(o[nt], pa, b0, b1);
+        return e4m3x2_to_f16x2(
+            prmt(word_of(r[2 * kK + 2 * hi], wi), word_of(r[2 * kK + 2 * hi + 1], wi), sl));
       } else {
-        // Element nt of tokens (2t, 2t+1) and of (2t+8, 2t+9), as BF16 pairs.
+        // Element nt of the two tokens, as a BF16 pair.
         const int vi = nt / 8, wi = (nt % 8) / 2;
         const uint32_t sl = nt % 2 ? 0x7632u : 0x5410u;
-        const uint32_t b0 =
-            prmt(word_of(r[2 * kK + 0 * kV + vi], wi), word_of(r[2 * kK + 1 * kV + vi], wi), sl);
-        const uint32_t b1 =
-            prmt(word_of(r[2 * kK + 2 * kV + vi], wi), word_of(r[2 * kK + 3 * kV + vi], wi), sl);
-        mma_16816<false>(o[nt], pa, b0, b1);
+        return prmt(word_of(r[2 * kK + 2 * hi * kV + vi], wi),
+                    word_of(r[2 * kK + (2 * hi + 1) * kV + vi], wi), sl);
+      }
+    };
+    if constexpr (kVt) {
+      // O^T (16 dims x 8 heads) += V^T (16 dims x 16 tokens) P^T (16 tokens x 8 heads): row g
+      // of m-tile mt is n-tile 2 mt's column g, row g + 8 n-tile 2 mt + 1's; P^T's fragment is
+      // P's A fragment as it is; columns 2t, 2t+1 are heads 2t, 2t+1 (their corrections from
+      // lanes 8t, 8t + 4).
+      float corr_lo = corr, corr_b = corr_hi;
+      if constexpr (!kSt) {
+        corr_lo = __shfl_sync(0xffffffffu, corr, 8 * t);
+        corr_b = __shfl_sync(0xffffffffu, corr, 8 * t + 4);
+      }
+#pragma unroll
+      for (int mt = 0; mt < 8; ++mt) {
+        o[mt][0] *= corr_lo;
+        o[mt][1] *= corr_b;
+        o[mt][2] *= corr_lo;
+        o[mt][3] *= corr_b;
+        const uint32_t a[4] = {v_pair(2 * mt, 0), v_pair(2 * mt + 1, 0), v_pair(2 * mt, 1),
+                               v_pair(2 * mt + 1, 1)};
+        mma_16816<kFp8>(o[mt], a, pa0, pa2);
+      }
+    } else {
+      const uint32_t pa[4] = {pa0, 0u, pa2, 0u};
+#pragma unroll
+      for (int nt = 0; nt < 16; ++nt) {
+        o[nt][0] *= corr;
+        o[nt][1] *= corr;
+        mma_16816<kFp8>(o[nt], pa, v_pair(nt, 0), v_pair(nt, 1));
       }
     }
   };
@@ -434,8 +534,19 @@ __global__ void __launch_bounds__(kThreads,
     compute(start + 16 * (warp + j * kWarps), r);
   }
   cp_async_wait<0>();
-  l += __shfl_xor_sync(0xffffffffu, l, 1);
-  l += __shfl_xor_sync(0xffffffffu, l, 2);
+  // The combine (launched with programmatic dependent launch in form 1) may start once
+  // every CTA got here; it waits for this grid's end before it reads the partials.
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+  if constexpr (kSt) {
+#pragma unroll
+    for (int off = 4; off < 32; off *= 2) {
+      l += __shfl_xor_sync(0xffffffffu, l, off);
+      l_hi += __shfl_xor_sync(0xffffffffu, l_hi, off);
+    }
+  } else {
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+  }
 
   // Merge the warps (in the stage ring, now idle), then write this split's normalised
   // output and log-sum-exp, or the output itself when the sequence has one split.
@@ -443,20 +554,42 @@ __global__ void __launch_bounds__(kThreads,
   float* sm_m = reinterpret_cast<float*>(stage_smem);  // [kWarps][GB]
   float* sm_l = sm_m + kWarps * GB;                    // [kWarps][GB]
   float* sm_acc = sm_l + kWarps * GB;                  // [kWarps][GB][D]
-  static_assert((2 * kWarps * GB + kWarps * GB * D) * 4 <= plan::decode_mma_smem_bytes(kFp8),
+  static_assert((2 * kWarps * GB + kWarps * GB * D) * 4 <= plan::decode_mma_smem_bytes(kFp8, kForm),
                 "the merge fits the stage ring");
+  // Column c of n-tile nt is dim 16c + nt (E4M3) or 64 (nt / 8) + 8c + nt % 8 (BF16).
+  auto dim = [](int c, int nt) { return kFp8 ? 16 * c + nt : 64 * (nt / 8) + 8 * c + nt % 8; };
+  if constexpr (kSt) {
+    if (g == 0 && 2 * t < GB) {
+      sm_m[warp * GB + 2 * t] = m;
+      sm_l[warp * GB + 2 * t] = l;
+    }
+    if (g == 0 && 2 * t + 1 < GB) {
+      sm_m[warp * GB + 2 * t + 1] = m_hi;
+      sm_l[warp * GB + 2 * t + 1] = l_hi;
+    }
+  }
   if (g < GB) {
-    if (t == 0) {
+    if (!kSt && t == 0) {
       sm_m[warp * GB + g] = m;
       sm_l[warp * GB + g] = l;
     }
-    // Column c of n-tile nt is dim 16c + nt (E4M3) or 64 (nt / 8) + 8c + nt % 8 (BF16).
-    auto dim = [](int c, int nt) { return kFp8 ? 16 * c + nt : 64 * (nt / 8) + 8 * c + nt % 8; };
+    if constexpr (!kVt) {
 #pragma unroll
-    for (int nt = 0; nt < 16; ++nt) {
-      sm_acc[(warp * GB + g) * D + dim(2 * t, nt)] = o[nt][0];
-      sm_acc[(warp * GB + g) * D + dim(2 * t + 1, nt)] = o[nt][1];
+      for (int nt = 0; nt < kOTiles; ++nt) {
+        sm_acc[(warp * GB + g) * D + dim(2 * t, nt)] = o[nt][0];
+        sm_acc[(warp * GB + g) * D + dim(2 * t + 1, nt)] = o[nt][1];
+      }
     }
+  }
+  if constexpr (kVt) {
+    // Rows g, g + 8 of m-tile mt: dims dim(g, 2 mt), dim(g, 2 mt + 1); columns heads 2t, 2t+1.
+#pragma unroll
+    for (int mt = 0; mt < kOTiles; ++mt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int hg = 2 * t + (i & 1);
+        if (hg < GB) sm_acc[(warp * GB + hg) * D + dim(g, 2 * mt + (i >> 1))] = o[mt][i];
+      }
   }
   __syncthreads();
   const float vs = v_scale ? v_scale[kvh] : 1.0f;
@@ -490,6 +623,9 @@ __global__ void __launch_bounds__(32 * plan::kDecodeCombineRows)
                                     const float* __restrict__ part_lse,
                                     const int32_t* __restrict__ kv_lens, int batch, int heads,
                                     int min_chunk, int max_splits, bf16* __restrict__ out) {
+  // Launched with programmatic dependent launch (form 1): the split kernel's partials are
+  // complete and visible past this (without it, it returns at once).
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
   const int lane = threadIdx.x % 32;
   const int64_t head = int64_t(blockIdx.x) * plan::kDecodeCombineRows + threadIdx.x / 32;
   if (head >= int64_t(batch) * heads) return;
@@ -524,9 +660,30 @@ struct DecodeLaunch {
   const DecodeAttentionProblem& p;
   const DecodeAttentionBuffers& b;
   plan::DecodeSplit split;
+  int form;  // plan::decode_attention_form()
   float* part_o;
   float* part_lse;
 };
+
+template <class KV, int GB, int kForm>
+void launch_decode_mma(const DecodeLaunch& l, dim3 grid, int shift, float scale_log2,
+                       cudaStream_t stream) {
+  const DecodeAttentionProblem& p = l.p;
+  const DecodeAttentionBuffers& b = l.b;
+  constexpr int smem = plan::decode_mma_smem_bytes(std::is_same_v<KV, fp8>, kForm);
+  static const bool attr_set = [] {
+    QK_CUDA_CHECK(cudaFuncSetAttribute(decode_attention_mma_kernel<KV, GB, kForm>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    return true;
+  }();
+  (void)attr_set;
+  decode_attention_mma_kernel<KV, GB, kForm><<<grid, kThreads, smem, stream>>>(
+      static_cast<const bf16*>(b.q), static_cast<const uint8_t*>(b.k_cache),
+      static_cast<const uint8_t*>(b.v_cache), b.k_scale, b.v_scale, b.block_table, b.kv_lens,
+      p.max_blocks, p.block_tokens, shift, p.heads, p.kv_heads, l.split.min_chunk,
+      l.split.max_splits, scale_log2, l.part_o, l.part_lse, static_cast<bf16*>(b.out));
+  QK_LAUNCH_CHECK("decode_attention_mma_kernel");
+}
 
 template <class KV, int D, int GB>
 void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
@@ -545,19 +702,32 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
       int shift = -1;
       for (int i = 0; i < 31; ++i)
         if ((1 << i) == p.block_tokens) shift = i;
-      constexpr int smem = plan::decode_mma_smem_bytes(std::is_same_v<KV, fp8>);
-      static const bool attr_set = [] {
-        QK_CUDA_CHECK(cudaFuncSetAttribute(decode_attention_mma_kernel<KV, GB>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-        return true;
-      }();
-      (void)attr_set;
-      decode_attention_mma_kernel<KV, GB><<<grid, kThreads, smem, stream>>>(
-          static_cast<const bf16*>(b.q), static_cast<const uint8_t*>(b.k_cache),
-          static_cast<const uint8_t*>(b.v_cache), b.k_scale, b.v_scale, table, lens, p.max_blocks,
-          p.block_tokens, shift, p.heads, p.kv_heads, chunk, max_splits, scale_log2, l.part_o,
-          l.part_lse, out);
-      QK_LAUNCH_CHECK("decode_attention_mma_kernel");
+      switch (l.form & 30) {
+        case 0:
+          launch_decode_mma<KV, GB, 0>(l, grid, shift, scale_log2, stream);
+          break;
+        case 2:
+          launch_decode_mma<KV, GB, 2>(l, grid, shift, scale_log2, stream);
+          break;
+        case 4:
+          launch_decode_mma<KV, GB, 4>(l, grid, shift, scale_log2, stream);
+          break;
+        case 6:
+          launch_decode_mma<KV, GB, 6>(l, grid, shift, scale_log2, stream);
+          break;
+        case 12:
+          launch_decode_mma<KV, GB, 12>(l, grid, shift, scale_log2, stream);
+          break;
+        case 14:
+          launch_decode_mma<KV, GB, 14>(l, grid, shift, scale_log2, stream);
+          break;
+        default:
+          if constexpr (std::is_same_v<KV, fp8>)
+            launch_decode_mma<KV, GB, 30>(l, grid, shift, scale_log2, stream);
+          else
+            launch_decode_mma<KV, GB, 14>(l, grid, shift, scale_log2, stream);
+          break;
+      }
       done = true;
     }
   }
@@ -570,10 +740,29 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
     QK_LAUNCH_CHECK("decode_attention_split_kernel");
   }
   const int64_t rows = int64_t(p.batch) * p.heads;
-  decode_attention_combine_kernel<D>
-      <<<static_cast<unsigned>((rows + plan::kDecodeCombineRows - 1) / plan::kDecodeCombineRows),
-         32 * plan::kDecodeCombineRows, 0, stream>>>(l.part_o, l.part_lse, lens, p.batch, p.heads,
-                                                     chunk, max_splits, out);
+  const dim3 combine_grid(
+      static_cast<unsigned>((rows + plan::kDecodeCombineRows - 1) / plan::kDecodeCombineRows));
+  if (l.form & 1) {
+    // Programmatic dependent launch: the combine's CTAs may start once every split CTA has
+    // passed its main loop (griddepcontrol.launch_dependents) and wait for the split
+    // kernel's end (griddepcontrol.wait). Stream capture keeps the edge in a graph.
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = combine_grid;
+    cfg.blockDim = dim3(32 * plan::kDecodeCombineRows);
+    cfg.dynamicSmemBytes = 0;
+    cfg.stream = stream;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    QK_CUDA_CHECK(cudaLaunchKernelEx(
+        &cfg, decode_attention_combine_kernel<D>, static_cast<const float*>(l.part_o),
+        static_cast<const float*>(l.part_lse), lens, p.batch, p.heads, chunk, max_splits, out));
+  } else {
+    decode_attention_combine_kernel<D><<<combine_grid, 32 * plan::kDecodeCombineRows, 0, stream>>>(
+        l.part_o, l.part_lse, lens, p.batch, p.heads, chunk, max_splits, out);
+  }
   QK_LAUNCH_CHECK("decode_attention_combine_kernel");
 }
 
@@ -645,7 +834,7 @@ void decode_attention(const DecodeAttentionProblem& problem, const DecodeAttenti
       (e4m3 && (!buffers.k_scale || !buffers.v_scale)))
     throw std::invalid_argument(
         "decode_attention: a buffer is missing (E4M3 KV needs both scales)");
-  DecodeLaunch l{problem, buffers, split, nullptr, nullptr};
+  DecodeLaunch l{problem, buffers, split, plan::decode_attention_form(), nullptr, nullptr};
   decode_workspace(problem, split, buffers.workspace, &l.part_o, &l.part_lse);
   if (e4m3)
     launch_decode<fp8>(l, stream);

@@ -222,6 +222,49 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   EXPECT_EQ(moe_w4_decode_form(), kMoeW4DecodeForm);
 }
 
+// Decode attention's forms (QUADRANT_DECODE_ATTN_FORM, benchmarks only): 0..15 change the
+// kernel's insides, not its launches; 16 (E4M3 only, with 14) takes 3 stages of 16 KB and 4
+// CTAs per SM, so the split count follows the 528 slots; BF16 ignores it; a form out of range,
+// 8 without 4 or 16 without 14 is an error.
+TEST(LaunchPlan, DecodeAttentionFormsKeepTheLaunchesExceptE4m3Occupancy) {
+  const ShapeParams shape = {
+      {"batch", 16}, {"kv_len", 4096}, {"heads", 32}, {"kv_heads", 4}, {"head_dim", 128}};
+  unsetenv("QUADRANT_DECODE_ATTN_FORM");
+  const LaunchPlan bf16 = plan_launches("decode_attention", "bf16", shape, 132);
+  const LaunchPlan e4m3 = plan_launches("decode_attention", "fp8", shape, 132);
+  EXPECT_EQ(e4m3.launches[0].ctas_per_sm, 3);
+  for (const char* form : {"1", "2", "4", "6", "7", "12", "14", "15", "30", "31"}) {
+    setenv("QUADRANT_DECODE_ATTN_FORM", form, 1);
+    const LaunchPlan b = plan_launches("decode_attention", "bf16", shape, 132);
+    const LaunchPlan e = plan_launches("decode_attention", "fp8", shape, 132);
+    EXPECT_EQ(b.launches[0].grid, bf16.launches[0].grid) << form;
+    EXPECT_EQ(b.launches[0].smem_bytes, bf16.launches[0].smem_bytes) << form;
+    EXPECT_EQ(b.launches[0].ctas_per_sm, 2) << form;
+    if (std::atoi(form) & 16) {
+      EXPECT_EQ(e.launches[0].ctas_per_sm, 4) << form;
+      EXPECT_EQ(e.launches[0].smem_bytes, 3 * 4 * 8 * 32 * 16) << form;  // 3 stages of 4 KB a warp
+      const DecodeSplit s = decode_attention_split(16, 32, 4, 128, true, 4096, 132);
+      EXPECT_EQ(e.launches[0].grid, int64_t(s.max_splits) * 4 * 16) << form;
+      EXPECT_DOUBLE_EQ(e.launches[0].waves, double(e.launches[0].grid) / (132 * 4)) << form;
+    } else {
+      EXPECT_EQ(e.launches[0].grid, e4m3.launches[0].grid) << form;
+      EXPECT_EQ(e.launches[0].smem_bytes, e4m3.launches[0].smem_bytes) << form;
+      EXPECT_EQ(e.launches[0].ctas_per_sm, 3) << form;
+    }
+  }
+  for (const char* bad : {"8", "9", "16", "17", "18", "32", "-1", "3x", ""}) {
+    setenv("QUADRANT_DECODE_ATTN_FORM", bad, 1);
+    if (*bad == 0) {
+      EXPECT_EQ(decode_attention_form(), kDecodeAttnForm);  // empty: the default
+      continue;
+    }
+    EXPECT_THROW(plan_launches("decode_attention", "fp8", shape, 132), std::invalid_argument)
+        << bad;
+  }
+  unsetenv("QUADRANT_DECODE_ATTN_FORM");
+  EXPECT_EQ(decode_attention_form(), kDecodeAttnForm);
+}
+
 TEST(LaunchPlan, DenseGemmIsCublasLt) {
   const LaunchPlan p = plan_launches("dense_gemm", "fp8", {{"m", 64}, {"n", 256}, {"k", 512}}, 132);
   ASSERT_EQ(p.launches.size(), 1u);
