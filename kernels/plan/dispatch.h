@@ -41,8 +41,11 @@ inline constexpr double kDecodeSpreadWeight = 0.3;
 // counts and results (up to the summation order) are the same in forms 0..15; 16 (E4M3 KV,
 // with 14) 3 cp.async stages instead of 4 and 4 CTAs per SM instead of 3 (128 registers):
 // more slots, so other split counts. QUADRANT_DECODE_ATTN_FORM=0..31 (8 only with 4, 16 only
-// with 14) overrides it (benchmarks only).
-inline constexpr int kDecodeAttnForm = 0;
+// with 14) overrides it (benchmarks only). Default 15: against form 0 in one H200 run
+// (kernels/results/decode_run3_*, copy 4.260 TB/s) 1-18% faster on every standard row (E4M3
+// b64 kv4096 171.5 -> 156.6 us, mixed 191.4 -> 165.2; BF16 mixed 313.8 -> 285.5), where 16
+// lost the mixed row to its other split counts (179.0 us).
+inline constexpr int kDecodeAttnForm = 15;
 inline constexpr int kDecodeAttnForms = 32;
 constexpr bool decode_attention_form_valid(int form) {
   return form >= 0 && form < kDecodeAttnForms && (form & 12) != 8 &&
@@ -233,8 +236,11 @@ constexpr int moe_w4_smem_bytes() {
 // ring of cp.async stages in shared memory; 6: 3 with the k block's scales in the activation
 // stages (cp.async, three k blocks ahead); 7, 8: 6 at 3 / 4 CTAs per SM (80 / 64 registers,
 // 2 / 1 k blocks of weights prefetched). QUADRANT_W4A8_DECODE_FORM=1..8 overrides it
-// (benchmarks only).
-inline constexpr int kMoeW4DecodeForm = 1;
+// (benchmarks only). Default 8: the fastest at 8-64 tokens and faster than 1 at every count
+// measured (H200, decode_run3_ffn: 32 experts top-8, 7168/2048, 1 / 8 / 16 / 64 tokens form 1
+// 116.5 / 360.9 / 363.0 / 485.4 us, form 8 113.8 / 275.0 / 276.3 / 365.2; form 6 is faster
+// at one token, 103.1).
+inline constexpr int kMoeW4DecodeForm = 8;
 inline constexpr int kMoeW4Forms = 8;
 int moe_w4_decode_form();
 // Forms 3, 5 and 6-8 take the INT4 offsets off after the MMA (a per-row sum beside the scale).

@@ -643,13 +643,28 @@ __global__ void __launch_bounds__(32 * plan::kDecodeCombineRows)
   for (int s = lane; s < splits; s += 32) big = fmaxf(big, part_lse[row + s]);
 #pragma unroll
   for (int off = 16; off > 0; off /= 2) big = fmaxf(big, __shfl_xor_sync(0xffffffffu, big, off));
+  // kU splits' loads issued together, then merged in split order (the same sums as one at a
+  // time): one memory round trip per kU splits instead of one per split.
+  constexpr int kU = 4;
   float acc[D / 32] = {}, sum_w = 0;
-  for (int s = 0; s < splits; ++s) {
-    const float w = exp2f(part_lse[row + s] - big);
-    sum_w += w;
-    const float* src = part_o + (row + s) * D + lane;
+  for (int s0 = 0; s0 < splits; s0 += kU) {
+    float lse[kU], v[kU][D / 32];
 #pragma unroll
-    for (int i = 0; i < D / 32; ++i) acc[i] = fmaf(w, src[32 * i], acc[i]);
+    for (int u = 0; u < kU; ++u) {
+      const bool ok = s0 + u < splits;
+      lse[u] = ok ? part_lse[row + s0 + u] : -INFINITY;
+      const float* src = part_o + (row + s0 + u) * D + lane;
+#pragma unroll
+      for (int i = 0; i < D / 32; ++i) v[u][i] = ok ? src[32 * i] : 0.0f;
+    }
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      if (s0 + u >= splits) break;
+      const float w = exp2f(lse[u] - big);
+      sum_w += w;
+#pragma unroll
+      for (int i = 0; i < D / 32; ++i) acc[i] = fmaf(w, v[u][i], acc[i]);
+    }
   }
 #pragma unroll
   for (int i = 0; i < D / 32; ++i) dst[lane + 32 * i] = __float2bfloat16(acc[i] / sum_w);

@@ -253,6 +253,11 @@ std::vector<Case> check_cases() {
         {"decode_attention", f, "gqa8 d128 bs16", decode(9, 2100, 1, 32, 4, 128, 16), ""});
     base.push_back(
         {"decode_attention", f, "gqa16 d128 bs12", decode(4, 3000, 40, 32, 2, 128, 12), ""});
+    // One and two query heads per KV head on tensor cores (1 and 2 heads per CTA), pages of 32.
+    base.push_back(
+        {"decode_attention", f, "mha d128 bs16", decode(3, 900, 100, 8, 8, 128, 16), ""});
+    base.push_back(
+        {"decode_attention", f, "gqa2 d128 bs32", decode(5, 1500, 10, 16, 8, 128, 32), ""});
     // A loose host bound (a serving engine's power of two above the longest length).
     base.push_back({"decode_attention", f, "gqa8 d128 bound 4096",
                     decode(6, 2500, 30, 32, 4, 128, 16, 4096), ""});
