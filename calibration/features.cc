@@ -185,7 +185,8 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
     double tiles = 0, active = 0;
     if (realized_routing) {
       for (int64_t r : profiled_expert_rows(tokens, experts, top_k)) {
-        tiles += static_cast<double>((r + bm - 1) / bm);
+        const int64_t expert_tiles = (r + bm - 1) / bm;  // whole tiles, then the sum
+        tiles += static_cast<double>(expert_tiles);
         active += r > 0;
       }
     } else {
