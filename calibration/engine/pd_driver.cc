@@ -614,6 +614,30 @@ EngineRun run_pd_threads(const std::vector<TraceRecord>& requests, const PdLimit
     stop = true;
     cv.notify_all();
   };
+  // One instance's step: its GPU work runs outside the lock (the other instance goes on);
+  // false when the work threw and the run halted.
+  auto execute_step = [&](std::unique_lock<std::mutex>& lock, StepRecord& rec, SimTime& prev_end,
+                          const char* what, auto&& work) {
+    lock.unlock();
+    StepTiming t;
+    std::string error;
+    try {
+      t = work();
+    } catch (const std::exception& e) {
+      error = std::string(what) + ": " + e.what();
+    }
+    lock.lock();
+    if (!error.empty()) {
+      halt(error);
+      return false;
+    }
+    rec.end = elapsed();
+    prev_end = rec.end;
+    rec.gpu_ns = t.gpu_ns;
+    rec.wall_ns = t.wall_ns;
+    rec.parts_ns = std::move(t.parts_ns);
+    return true;
+  };
 
   auto prefill_loop = [&] {
     std::unique_lock<std::mutex> lock(mu);
@@ -644,27 +668,14 @@ EngineRun run_pd_threads(const std::vector<TraceRecord>& requests, const PdLimit
       rec.start = now;
       rec.host_ns = idle ? 0 : (now - prev_end).ns();
       idle = false;
-      lock.unlock();
-      StepTiming t;
-      std::string error;
-      try {
-        t = ex.prefill.execute(plan);
+      const bool ran = execute_step(lock, rec, prev_end, "prefill step", [&] {
+        StepTiming t = ex.prefill.execute(plan);
         if (options.after_prefill_step) options.after_prefill_step(plan);
         for (const PrefillChunk& c : plan.prefill)
           if (c.last) ex.prefill.release(c.seq);
-      } catch (const std::exception& e) {
-        error = std::string("prefill step: ") + e.what();
-      }
-      lock.lock();
-      if (!error.empty()) {
-        halt(error);
-        break;
-      }
-      rec.end = elapsed();
-      prev_end = rec.end;
-      rec.gpu_ns = t.gpu_ns;
-      rec.wall_ns = t.wall_ns;
-      rec.parts_ns = std::move(t.parts_ns);
+        return t;
+      });
+      if (!ran) break;
       s.prefill_done(plan, std::move(rec));
       cv.notify_all();
     }
@@ -716,24 +727,9 @@ EngineRun run_pd_threads(const std::vector<TraceRecord>& requests, const PdLimit
       rec.start = now;
       rec.host_ns = idle ? 0 : (now - prev_end).ns();
       idle = false;
-      lock.unlock();
-      StepTiming t;
-      std::string error;
-      try {
-        t = ex.decode.execute(plan);
-      } catch (const std::exception& e) {
-        error = std::string("decode step: ") + e.what();
-      }
-      lock.lock();
-      if (!error.empty()) {
-        halt(error);
+      if (!execute_step(lock, rec, prev_end, "decode step",
+                        [&] { return ex.decode.execute(plan); }))
         break;
-      }
-      rec.end = elapsed();
-      prev_end = rec.end;
-      rec.gpu_ns = t.gpu_ns;
-      rec.wall_ns = t.wall_ns;
-      rec.parts_ns = std::move(t.parts_ns);
       s.decode_done(plan, std::move(rec));
       cv.notify_all();
     }
