@@ -11,6 +11,9 @@
 #     (CAP_WINDOW s of arrivals per rate; quadrant-engine stops after the first rate that
 #     misses the SLO, so the capacity is bracketed by the last two rates it ran);
 #  4. the step benchmark of each configuration, while time is left (each bounded).
+# Knobs (2026-12-03 13:00 re-serve on f7d6472, one call of <= 420 s): PD=1 runs the PD pair's
+# check-pd + serve-pd (device_pd.sh's stages 2-3, both instances on device 0) after the cases;
+# CAP_CFGS orders (and picks) the capacity searches; BENCH_CFGS the benchmarks (empty: none).
 # Every stage re-packs $OUT/all.tar.gz; cases under cases/<case>/, capacity under capacity/.
 #   OUT=out BIN=bin calibration/engine/gpu/scripts/device_rerun.sh
 set -uo pipefail
@@ -26,6 +29,10 @@ W=${WORK:-/tmp/engine-rerun}
 rm -rf "$W" && mkdir -p "$W/capacity" "$W/cases" "$W/checks" "$W/bench"
 C=calibration/engine/cases
 CFGS="qwen3-30b-a3b-bf16 qwen3-30b-a3b-w4a8 mixtral-8x7b-fp8"
+CAP_CFGS=${CAP_CFGS-$CFGS}
+BENCH_CFGS=${BENCH_CFGS-qwen3-30b-a3b:bf16 qwen3-30b-a3b:w4a8 mixtral-8x7b:fp8}
+PD=${PD:-0}
+PD_CASE=$C/qwen3-30b-a3b-w4a8-pd-onegpu
 left() { echo $((BUDGET - SECONDS)); }
 pack() { cp "$OUT/gpu.txt" "$W/" 2>/dev/null; tar -C "$W" -czf "$OUT/all.tar.gz" .; }
 log() { echo "$*" | tee -a "$W/job.log" >&2; }
@@ -55,7 +62,19 @@ for cfg in $CFGS; do
   pack
 done
 
-for cfg in $CFGS; do
+if ((PD)) && (($(left) > 40)); then
+  log "=== PD pair on one GPU: check-pd [$SECONDS s]"
+  mkdir -p "$W/pd/cases/$(basename "$PD_CASE")" && cp "$PD_CASE/scenario.json" "$W/pd/cases/$(basename "$PD_CASE")/"
+  timeout 70 "$BIN/quadrant-engine" check-pd --scenario "$PD_CASE/scenario.json" \
+    --prefill-device 0 --decode-device 0 >"$W/pd/check-pd.log" 2>&1
+  log "check-pd exit $? [$SECONDS s]"
+  timeout 75 "$BIN/quadrant-engine" serve-pd --case "$PD_CASE" --out "$W/pd/cases" --drain-limit 30 \
+    --prefill-device 0 --decode-device 0 >"$W/pd/serve-pd.log" 2>&1
+  log "serve-pd exit $? [$SECONDS s]"
+  pack
+fi
+
+for cfg in $CAP_CFGS; do
   t=$(left)
   ((t > 30)) || { log "=== $cfg: capacity skipped, $t s left"; continue; }
   var=RATES_${cfg//-/_}
@@ -66,7 +85,7 @@ for cfg in $CFGS; do
   pack
 done
 
-for cfg in qwen3-30b-a3b:bf16 qwen3-30b-a3b:w4a8 mixtral-8x7b:fp8; do
+for cfg in $BENCH_CFGS; do
   t=$(left)
   ((t > 45)) || { log "=== bench $cfg skipped, $t s left"; continue; }
   model=${cfg%%:*} fmt=${cfg##*:}
