@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Measured vs simulated capacity (issue 11): replays every rate of the engine's capacity
-search (calibration/engine/gpu/results/capacity/<cfg>-poisson85-rate<R>/) through
+search (calibration/engine/gpu/results/capacity/[<kernels>/]<cfg>-poisson85-rate<R>/) through
 `quadrant engine compare` (same arrivals and lengths) and finds, for the engine and for
 each cost model, the rate where the SLO is first missed: where the larger of TTFT P90 / 1 s
 and TPOT P90 / 60 ms crosses 1 (either may bind: TPOT did on the first kernels, TTFT binds
@@ -19,10 +19,18 @@ import tempfile
 
 TTFT_SLO_MS = 1000.0
 TPOT_SLO_MS = 60.0
-CONFIGS = ["qwen3-30b-a3b-bf16", "qwen3-30b-a3b-w4a8", "mixtral-8x7b-fp8"]
-# The capacity runs were served with the kernels of 011590e: priced with the pinned model of
-# those kernels (H200.json as of 011590e + the engine terms; see calibration/engine/README.md).
-SERVED_MODEL = "calibration/engine/served-models/H200-kernels-011590e.json"
+# Each configuration's capacity runs and the pinned model of the kernels that served them
+# (H200.json as of that revision + the engine terms fitted on its cases' logs; see
+# calibration/engine/README.md). W4A8 and Mixtral were re-measured on f7d6472's kernels
+# (2026-12-03 12:35); BF16's runs are still those of 011590e's kernels (06:06 and 07:05).
+RESULTS = "calibration/engine/gpu/results/capacity"
+CONFIGS = {
+    "qwen3-30b-a3b-bf16": (RESULTS, "calibration/engine/served-models/H200-kernels-011590e.json"),
+    "qwen3-30b-a3b-w4a8": (RESULTS + "/f7d6472",
+                           "calibration/engine/served-models/H200-kernels-f7d6472.json"),
+    "mixtral-8x7b-fp8": (RESULTS + "/f7d6472",
+                         "calibration/engine/served-models/H200-kernels-f7d6472.json"),
+}
 
 
 def rate_of(path):
@@ -54,8 +62,11 @@ def main():
         sys.exit("usage: compare_capacity.py QUADRANT [CONFIG...]")
     quadrant = sys.argv[1]
     for cfg in sys.argv[2:] or CONFIGS:
-        runs = sorted(glob.glob(f"calibration/engine/gpu/results/capacity/{cfg}-poisson85-rate*"),
-                      key=rate_of)
+        if cfg not in CONFIGS:
+            sys.exit(f"compare_capacity.py: unknown configuration {cfg}; expected one of "
+                     + ", ".join(CONFIGS))
+        results, served_model = CONFIGS[cfg]
+        runs = sorted(glob.glob(f"{results}/{cfg}-poisson85-rate*"), key=rate_of)
         if len(runs) < 2:
             sys.exit(f"compare_capacity.py: fewer than two capacity runs of {cfg}")
         rows = []
@@ -64,14 +75,14 @@ def main():
                 out = os.path.join(tmp, "c.json")
                 subprocess.run([quadrant, "engine", "compare", run, "--scenario",
                                 f"calibration/engine/cases/{cfg}-poisson85/scenario.json",
-                                "--calibrated", SERVED_MODEL, "--json", out], check=True, stdout=subprocess.DEVNULL)
+                                "--calibrated", served_model, "--json", out], check=True, stdout=subprocess.DEVNULL)
                 case = json.load(open(out))["cases"][0]
                 row = {"rate": rate_of(run), "engine": case["measured"]}
                 for name, m in case["models"].items():
                     row[name] = m["simulated"]
                 rows.append(row)
         names = [k for k in rows[0] if k != "rate"]
-        print(f"{cfg}: TTFT P90 / TPOT P90 (ms) by rate (req/s)")
+        print(f"{cfg}: TTFT P90 / TPOT P90 (ms) by rate (req/s); runs {results}, model {served_model}")
         print("  rate " + "".join(f"{n:>28}" for n in names))
         for r in rows:
             print(f"  {r['rate']:4g} " + "".join(
