@@ -10,6 +10,7 @@
 #include <deque>
 #include <exception>
 
+#include "calibration/engine/step_former.h"
 #include "sim/core/error.h"
 #include "sim/core/version.h"
 #include "sim/serving/batch_former.h"
@@ -176,49 +177,21 @@ class Driver {
   // Simulation::launch for a colocated instance: every running sequence decodes; the
   // batch former fills the rest of the token budget from the prefill queue.
   StepPlan form_step(SimTime now) {
-    StepPlan plan;
-    for (size_t i : running_) {
-      const Seq& s = seqs_[i];
-      const int64_t kv_len = s.kv_tokens() - 1;
-      plan.decode.push_back({i,
-                             static_cast<int32_t>(kv_len),
-                             {s.blocks.begin(), s.blocks.begin() + blocks_for(kv_len + 1)}});
-    }
-    const int n = static_cast<int>(running_.size());
-    chunks_.clear();
-    former_.choose_chunks(
-        queue_.size(),
-        [&](size_t qi) {
-          const Seq& s = seqs_[queue_[qi]];
-          return PrefillProgress{s.prefill_target, s.prefill_scheduled, s.admitted};
+    return form_instance_step(
+        former_, block_, running_, queue_, static_cast<int64_t>(free_.size()),
+        static_cast<int>(prefilling_),
+        [&](size_t i) {
+          Seq& s = seqs_[i];
+          return InstancePrefill{s.prefill_target, s.prefill_scheduled, s.admitted, s.blocks};
         },
-        former_.prefill_budget(n, 1), static_cast<int64_t>(free_.size()),
-        former_.seats(n, static_cast<int>(prefilling_)), chunks_);
-    size_t left = 0;  // chunks that completed their prompt so far: gone from the queue
-    for (const ChunkChoice& ch : chunks_) {
-      const size_t at = ch.queue_index - left;
-      const size_t i = queue_[at];
-      Seq& s = seqs_[i];
-      if (ch.admit_blocks > 0) {
-        allocate(s, ch.admit_blocks);
-        s.admitted = true;
-        ++prefilling_;
-        RequestLog& r = run_.requests[i];
-        if (r.first_launch == SimTime::never()) r.first_launch = now;
-      }
-      s.prefill_scheduled += ch.tokens;
-      plan.prefill.push_back(
-          {i,
-           static_cast<int32_t>(ch.start),
-           static_cast<int32_t>(ch.tokens),
-           ch.completes,
-           {s.blocks.begin(), s.blocks.begin() + blocks_for(ch.start + ch.tokens)}});
-      if (ch.completes) {
-        queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(at));
-        ++left;
-      }
-    }
-    return plan;
+        [&](size_t i) { return seqs_[i].kv_tokens(); },
+        [&](size_t i, int64_t blocks) {
+          allocate(seqs_[i], blocks);
+          ++prefilling_;
+          RequestLog& r = run_.requests[i];
+          if (r.first_launch == SimTime::never()) r.first_launch = now;
+        },
+        chunks_);
   }
 
   StepRecord record(const StepPlan& plan) const {

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "calibration/engine/step_former.h"
 #include "sim/core/error.h"
 #include "sim/core/version.h"
 #include "sim/serving/batch_former.h"
@@ -175,39 +176,19 @@ class PdScheduler {
 
   // ---- prefill instance ----
   StepPlan form_prefill(SimTime now) {
-    StepPlan plan;
-    chunks_.clear();
-    p_former_.choose_chunks(
-        p_queue_.size(),
-        [&](size_t qi) {
-          const PdSeq& s = seqs_[p_queue_[qi]];
-          return PrefillProgress{s.input, s.p_scheduled, s.p_admitted};
+    return form_instance_step(
+        p_former_, block_, /*running=*/{}, p_queue_, p_pool_.left(), /*prefilling=*/0,
+        [&](size_t i) {
+          PdSeq& s = seqs_[i];
+          return InstancePrefill{s.input, s.p_scheduled, s.p_admitted, s.p_blocks};
         },
-        p_former_.prefill_budget(0, 1), p_pool_.left(), p_former_.seats(0, 0), chunks_);
-    size_t left = 0;
-    for (const ChunkChoice& ch : chunks_) {
-      const size_t at = ch.queue_index - left;
-      const size_t i = p_queue_[at];
-      PdSeq& s = seqs_[i];
-      if (ch.admit_blocks > 0) {
-        p_pool_.take(s.p_blocks, ch.admit_blocks);
-        s.p_admitted = true;
-        RequestLog& r = run_.requests[i];
-        if (r.first_launch == SimTime::never()) r.first_launch = now;
-      }
-      s.p_scheduled += ch.tokens;
-      plan.prefill.push_back(
-          {i,
-           static_cast<int32_t>(ch.start),
-           static_cast<int32_t>(ch.tokens),
-           ch.completes,
-           {s.p_blocks.begin(), s.p_blocks.begin() + blocks_for(ch.start + ch.tokens)}});
-      if (ch.completes) {
-        p_queue_.erase(p_queue_.begin() + static_cast<std::ptrdiff_t>(at));
-        ++left;
-      }
-    }
-    return plan;
+        [&](size_t i) { return seqs_[i].kv_tokens(); },
+        [&](size_t i, int64_t blocks) {
+          p_pool_.take(seqs_[i].p_blocks, blocks);
+          RequestLog& r = run_.requests[i];
+          if (r.first_launch == SimTime::never()) r.first_launch = now;
+        },
+        chunks_);
   }
 
   // The prompts the step completed have their first token; they queue for the decode
@@ -275,48 +256,20 @@ class PdScheduler {
       running_.push_back(ready_.front());
       ready_.pop_front();
     }
-    StepPlan plan;
-    for (size_t i : running_) {
-      const PdSeq& s = seqs_[i];
-      const int64_t kv_len = s.kv_tokens() - 1;
-      plan.decode.push_back({i,
-                             static_cast<int32_t>(kv_len),
-                             {s.d_blocks.begin(), s.d_blocks.begin() + blocks_for(kv_len + 1)}});
-    }
-    const int n = static_cast<int>(running_.size());
-    chunks_.clear();
-    d_former_.choose_chunks(
-        d_queue_.size(),
-        [&](size_t qi) {
-          const PdSeq& s = seqs_[d_queue_[qi]];
-          return PrefillProgress{s.d_target, s.d_scheduled, s.d_admitted};
-        },
-        d_former_.prefill_budget(n, 1), d_pool_.left(),
-        d_former_.seats(n, static_cast<int>(d_prefilling_)), chunks_);
-    size_t left = 0;
-    for (const ChunkChoice& ch : chunks_) {
-      const size_t at = ch.queue_index - left;
-      const size_t i = d_queue_[at];
-      PdSeq& s = seqs_[i];
-      if (ch.admit_blocks > 0) {
-        d_pool_.take(s.d_blocks, ch.admit_blocks);
-        s.d_admitted = true;
-        ++d_prefilling_;
-      }
-      s.d_scheduled += ch.tokens;
-      plan.prefill.push_back(
-          {i,
-           static_cast<int32_t>(ch.start),
-           static_cast<int32_t>(ch.tokens),
-           ch.completes,
-           {s.d_blocks.begin(), s.d_blocks.begin() + blocks_for(ch.start + ch.tokens)}});
-      if (ch.completes) {
-        d_queue_.erase(d_queue_.begin() + static_cast<std::ptrdiff_t>(at));
-        ++left;
-      }
-    }
+    // A re-prefill after a preemption: its first chunk ran on the prefill instance.
     (void)now;
-    return plan;
+    return form_instance_step(
+        d_former_, block_, running_, d_queue_, d_pool_.left(), static_cast<int>(d_prefilling_),
+        [&](size_t i) {
+          PdSeq& s = seqs_[i];
+          return InstancePrefill{s.d_target, s.d_scheduled, s.d_admitted, s.d_blocks};
+        },
+        [&](size_t i) { return seqs_[i].kv_tokens(); },
+        [&](size_t i, int64_t blocks) {
+          d_pool_.take(seqs_[i].d_blocks, blocks);
+          ++d_prefilling_;
+        },
+        chunks_);
   }
 
   // driver.cc's complete() on the decode instance: every running sequence gains a token
