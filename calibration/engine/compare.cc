@@ -157,6 +157,14 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
   if (run.meta.pd_pair) {
     c.pd = true;
     c.placement = run.meta.pd.placement;
+    // The engine's pair runs in one host (one GPU shared, or two of one node): the replay
+    // puts both instances on one node, so the KV crosses the node's NVLink, as the engine's
+    // copy does on two GPUs (on one GPU it is a device-to-device copy, faster still).
+    c.simulated_placement =
+        "prefill and decode instance on one node, KV over its NVLink (" +
+        std::to_string(std::lround(replay.cluster.intra_node.bandwidth.value() * 1e-9)) +
+        " GB/s, " + std::to_string(std::lround(replay.cluster.intra_node.latency.ns() * 1e-3)) +
+        " us)";
     double wait = 0, copy = 0, gpu_copy = 0, ready = 0;
     int64_t n = 0, m = 0;
     for (const RequestLog& r : run.requests) {
@@ -297,6 +305,7 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
     SimulationOptions o;
     o.seed = run.meta.seed;
     o.replay = &requests;
+    o.pools_share_nodes = run.meta.pd_pair;
     mc.simulated = simulate(replay, cm, o).summary;
     c.models.push_back(std::move(mc));
   }
@@ -335,7 +344,8 @@ std::string comparison_markdown(const std::vector<CaseComparison>& cases) {
              " KV copies: prefill done -> copy started " + fmt("%.3f", c.kv_wait_ms) +
              " ms, copy " + fmt("%.3f", c.kv_copy_ms) + " ms (CUDA events " +
              fmt("%.3f", c.kv_copy_gpu_ms) + " ms), landed -> first decode token " +
-             fmt("%.3f", c.ready_ms) + " ms (means); simulated transfer:";
+             fmt("%.3f", c.ready_ms) + " ms (means); simulated (" + c.simulated_placement +
+             ") transfer:";
       for (const ModelComparison& m : c.models)
         put(out, {" ", m.model, " ", fmt("%.3f", m.simulated.kv_transfer_mean_s * 1e3), " ms;"});
       out += "\n\nStep time by instance (vs launch-to-launch): ";
@@ -451,10 +461,10 @@ std::string comparison_json(const std::vector<CaseComparison>& cases) {
     j["breakdown_steps"] = c.breakdown_steps;
     j["measured"] = summary(c.measured);
     if (c.pd)
-      j["pd"] = {{"placement", c.placement},           {"transfers", c.transfers},
-                 {"kv_wait_ms", c.kv_wait_ms},         {"kv_copy_ms", c.kv_copy_ms},
-                 {"kv_copy_gpu_ms", c.kv_copy_gpu_ms}, {"ready_ms", c.ready_ms},
-                 {"shared_steps", c.shared_steps}};
+      j["pd"] = {{"placement", c.placement},   {"simulated_placement", c.simulated_placement},
+                 {"transfers", c.transfers},   {"kv_wait_ms", c.kv_wait_ms},
+                 {"kv_copy_ms", c.kv_copy_ms}, {"kv_copy_gpu_ms", c.kv_copy_gpu_ms},
+                 {"ready_ms", c.ready_ms},     {"shared_steps", c.shared_steps}};
     for (const ModelComparison& m : c.models) {
       nlohmann::ordered_json mj;
       mj["source"] = m.source;

@@ -79,6 +79,7 @@ struct CaseComparison {
   // A PD pair: how the engine's KV copies went (means over the requests copied, ms).
   bool pd = false;
   std::string placement;
+  std::string simulated_placement;  // where the replay puts the pair (one node: NVLink)
   int64_t transfers = 0;
   double kv_wait_ms = 0;      // prefill done -> copy started (decode KV room)
   double kv_copy_ms = 0;      // copy started -> landed (host time on the decode instance)

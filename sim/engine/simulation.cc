@@ -179,11 +179,15 @@ Simulation::Simulation(const Scenario& s, const CostModels& models, const Simula
     add_pool(PoolKind::kDecode, serving_.decode);
   }
   int total_gpus = 0;
+  const std::string* last_gpu = nullptr;
   for (Pool& p : pools_) {
     if (!p.spec) continue;
-    // Each pool starts on a node boundary: nodes hold one GPU type.
+    // Each pool starts on a node boundary: nodes hold one GPU type (or, asked to, the
+    // pools of one type share them).
     const int per_node = std::max(1, sc_.cluster.gpus_per_node);
-    total_gpus = (total_gpus + per_node - 1) / per_node * per_node;
+    if (!(o.pools_share_nodes && last_gpu && *last_gpu == p.spec->gpu))
+      total_gpus = (total_gpus + per_node - 1) / per_node * per_node;
+    last_gpu = &p.spec->gpu;
     p.first_gpu = total_gpus;
     total_gpus += p.slots * p.spec->layout.gpus();
   }

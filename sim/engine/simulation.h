@@ -48,6 +48,10 @@ struct SimulationOptions {
   // (workload.arrival.process must be trace), arrival times as given (not shifted to
   // the first): a logged run replayed exactly (calibration/engine). Optional.
   const std::vector<TraceRecord>* replay = nullptr;
+  // Pools of one GPU type share nodes, packed in pool order (prefill, then decode), instead
+  // of each starting on a node boundary: the engine's PD pair on one node, its KV over the
+  // node's NVLink (calibration/engine's compare). Off: the same placement as before.
+  bool pools_share_nodes = false;
 };
 
 // Throws InputError when the serving section cannot run (e.g. weights do not fit).

@@ -477,3 +477,41 @@ TEST(PdDriver, CompareOfACostModelRunPredictsItsStepsExactly) {
 
 }  // namespace
 }  // namespace quadrant::engine
+
+namespace quadrant::engine {
+namespace {
+
+// The compare puts the engine's pair where it runs, both instances on one node: the
+// simulated copy of one request alone is its KV bytes over the node's NVLink plus the
+// latency of the path's two links (GPU -> NVLink domain -> GPU; the engine's CostKvLink
+// counts one), where the simulator's own placement (each pool from a node boundary) sends
+// it over PCIe, NIC and switch, several times slower.
+TEST(PdDriver, CompareCostsTheCopyOnTheNodesNvlink) {
+  Fixture f;
+  Scenario sc = f.sc;
+  sc.workload.max_requests = 1;
+  const std::vector<TraceRecord> reqs = engine_requests(sc.workload, sc.seed);
+  ASSERT_EQ(reqs.size(), 1u);
+  CostModelExecutor p = f.executor(20000), d = f.executor(20000);
+  const EngineRun run = run_pd_virtual(reqs, f.limits, {p, d, f.link}, {});
+  const Scenario replay = replay_scenario(sc, run);
+  const std::shared_ptr<const CostModel> roof =
+      std::make_shared<RooflineCostModel>(*sc.catalog.find("H200"));
+  const CaseComparison c = compare_case("pd", run, replay, {{"roofline", roof}});
+  ASSERT_EQ(c.transfers, 1);
+  const double wire = kv_bytes_per_token(sc.model).value() * reqs[0].input_tokens /
+                      sc.cluster.intra_node.bandwidth.value();
+  const double latency = sc.cluster.intra_node.latency.to_seconds();
+  EXPECT_NEAR(c.models[0].simulated.kv_transfer_mean_s, wire + 2 * latency, 1e-9);
+  EXPECT_NEAR(c.kv_copy_ms * 1e-3, wire + latency, 1e-9);  // the engine's copy, same link
+  EXPECT_NE(c.simulated_placement.find("one node"), std::string::npos);
+  // The simulator's own placement: another node, a slower path; the option moves it.
+  SimulationOptions o;
+  o.replay = &reqs;
+  EXPECT_GT(simulate(replay, {}, o).summary.kv_transfer_mean_s, 4 * (wire + 2 * latency));
+  o.pools_share_nodes = true;
+  EXPECT_NEAR(simulate(replay, {}, o).summary.kv_transfer_mean_s, wire + 2 * latency, 1e-9);
+}
+
+}  // namespace
+}  // namespace quadrant::engine
