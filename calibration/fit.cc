@@ -1225,8 +1225,19 @@ std::string error_table(const ModelFile& m, bool markdown) {
                     "| op | format | alternative: validation median / P95 (kept in bold) |\n"
                     "| --- | --- | --- |\n"
                   : "\nkept by validation error (added shapes, grid correction; * = kept)\n";
+  // The MoE FFN quadrants share one model per GEMM path (fit_profiles pools their shapes:
+  // the same kernels) and its choice is weighed on both quadrants' validation shapes
+  // pooled: one row for the pair, with the pooled count, not the same figures twice.
+  auto pooled_ffn = [&](const ComponentModel& c) {
+    if (c.component != "decode_ffn" && c.component != "prefill_ffn") return false;
+    const std::string other = c.component == "decode_ffn" ? "prefill_ffn" : "decode_ffn";
+    const ComponentModel* o = m.find(other, c.format, c.variant);
+    return o && !o->validation_choices.empty() && o->validation_choice == c.validation_choice;
+  };
   for (const ComponentModel& c : m.components) {
     if (c.validation_choices.empty()) continue;
+    const bool pooled = pooled_ffn(c);
+    if (pooled && c.component == "prefill_ffn") continue;  // printed with decode_ffn
     std::string alts;
     for (const auto& [name, e] : c.validation_choices) {
       const bool kept = name == c.validation_choice;
@@ -1234,14 +1245,16 @@ std::string error_table(const ModelFile& m, bool markdown) {
       alts += (kept && markdown ? "**" : "") + name + ": " + pct(e, true) +
               (kept ? (markdown ? "**" : " *") : "");
     }
-    const std::string op = op_label(c.component, c.variant);
-    if (markdown)
-      std::snprintf(line, sizeof line, "| %s | %s | %s |\n", op.c_str(), c.format.c_str(),
-                    alts.c_str());
-    else
-      std::snprintf(line, sizeof line, "%-28s %-5s %s\n", op.c_str(), c.format.c_str(),
-                    alts.c_str());
-    out += line;
+    std::string op = op_label(c.component, c.variant);
+    if (pooled)
+      op = op_label("decode_ffn + prefill_ffn", c.variant) + " (one model, " +
+           std::to_string(c.validation_choices.front().second.count) + " validation shapes pooled)";
+    if (markdown) {
+      out += "| " + op + " | " + c.format + " | " + alts + " |\n";
+    } else {
+      std::snprintf(line, sizeof line, "%-28s %-5s ", op.c_str(), c.format.c_str());
+      out += line + alts + "\n";
+    }
   }
   return out;
 }

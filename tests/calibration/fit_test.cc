@@ -314,6 +314,49 @@ TEST(Fit, EachRoundOfAddedShapesIsWeighedOnItsOwn) {
   fs::remove_all(root);
 }
 
+// The MoE FFN quadrants share one model per GEMM path, chosen on both quadrants' validation
+// shapes pooled: the table of what the validation set kept prints that choice once, under
+// both names with the pooled count, not the same figures as two rows (issue 12's question).
+TEST(Fit, PooledMoeChoiceIsOneRowOfTheKeptTable) {
+  auto as = [](Profile p, const char* quadrant) {
+    p.quadrant = quadrant;
+    return p;
+  };
+  const std::string fit_d = write_temp(
+      "ffn_fit_d.json", profile_to_json(as(testing::prefill_ffn_profile(0.01, 1), "decode_ffn")));
+  const std::string fit_p =
+      write_temp("ffn_fit_p.json", profile_to_json(testing::prefill_ffn_profile(0.01, 2)));
+  const std::string val_d = write_temp(
+      "ffn_val_d.json", profile_to_json(as(testing::prefill_ffn_profile(0.01, 3), "decode_ffn")));
+  const std::string val_p =
+      write_temp("ffn_val_p.json", profile_to_json(testing::prefill_ffn_profile(0.01, 4)));
+  const ModelFile m = fit_profiles({fit_d, fit_p}, 5, {val_d, val_p});
+  int pooled_rows = 0;
+  for (const ComponentModel& c : m.components) {
+    if (c.component != "decode_ffn") continue;
+    const ComponentModel* p = m.find("prefill_ffn", c.format, c.variant);
+    ASSERT_NE(p, nullptr);
+    // One model: the same choice and alternatives; the validation column stays per quadrant.
+    EXPECT_EQ(p->validation_choice, c.validation_choice);
+    ASSERT_FALSE(c.validation_choices.empty());
+    EXPECT_EQ(c.validation_choices.front().second.count, c.validation.count + p->validation.count);
+    ++pooled_rows;
+  }
+  ASSERT_GT(pooled_rows, 0);
+  for (bool markdown : {true, false}) {
+    const std::string t = error_table(m, markdown);
+    const std::string kept = t.substr(t.find(markdown ? "Kept by" : "kept by"));
+    size_t rows = 0;
+    for (size_t at = kept.find("decode_ffn + prefill_ffn["); at != std::string::npos;
+         at = kept.find("decode_ffn + prefill_ffn[", at + 1))
+      ++rows;
+    EXPECT_EQ(rows, static_cast<size_t>(pooled_rows)) << kept;
+    EXPECT_EQ(kept.find(markdown ? "| prefill_ffn[" : "\nprefill_ffn["), std::string::npos) << kept;
+    EXPECT_EQ(kept.find(markdown ? "| decode_ffn[" : "\ndecode_ffn["), std::string::npos) << kept;
+    EXPECT_NE(kept.find("validation shapes pooled"), std::string::npos);
+  }
+}
+
 // The grid correction's neighbours by the launch plan's regime (scheduled over useful FLOPs):
 // shapes of equal FLOPs, bytes and work units, one evenly spread and one with a long last
 // wave, carry different residuals; by plan, each takes its own kind's.
