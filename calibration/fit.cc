@@ -366,8 +366,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
   // weights), where a few CTAs each stream their share at one CTA's pace and many are
   // bound by the HBM: two bounds on the same bytes, the slower one sets the time. Not in
   // the compute-bound prefill attention and the dense GEMM (cuBLASLt's own tiling).
-  if (component == "decode_attention" || component == "moe_ffn" || component == "decode_ffn" ||
-      component == "prefill_ffn")
+  if (component == "decode_attention" || component == "decode_ffn" || component == "prefill_ffn")
     for (const double q : {2.0, 4.0, 0.0})
       for (const bool sched : {true, false})
         forms.push_back({q == 0 ? "max" : "pnorm", q, false, false, sched, true, true});
@@ -529,10 +528,6 @@ const ComponentModel* ModelFile::find_nearest(const std::string& component,
 
 namespace {
 
-bool is_ffn(const std::string& component) {
-  return component == "prefill_ffn" || component == "decode_ffn";
-}
-
 // The component a profiled op's model is written under: MLA's decode kernel ("mla_decode")
 // is the simulator's decode attention of an MLA model, variant d576v512 (its absorbed latent).
 std::string model_component(const std::string& quadrant) {
@@ -586,11 +581,15 @@ namespace {
 using GroupKey = std::tuple<std::string, std::string, std::string>;  // component, format, variant
 using Groups = std::map<GroupKey, std::vector<Sample>>;
 
-// The shapes of profile files or folders grouped by what fits one model. The MoE FFN
-// quadrants run the same kernels (moe_ffn.cu), told apart by the GEMM path their rows per
-// expert select: their shapes are pooled ("moe_ffn") and the model is written under both
-// names. Each file read is appended to *files; every profile must be of out's GPU (the
-// first read sets it).
+// The shapes of profile files or folders grouped by what fits one model: (op, format,
+// kernel variant). The MoE FFN quadrants run the same kernels (moe_ffn.cu), told apart by
+// the GEMM path their rows per expert select, but not at one clock: on the H200 the decode
+// shapes ran at the SM's top clock (1965 MHz median), the prefill shapes, among
+// compute-bound prefill work, at what the 700 W power cap granted (BF16 / FP8 1620-1740 MHz
+// median; the same shape 85.5 us as decode_ffn, 97.7 us as prefill_ffn), as decode and
+// prefill pools do. Pooled, one model missed both (decode wgmma FP8 validation +6% on every
+// shape); each quadrant is fitted on its own shapes. Each file read is appended to *files;
+// every profile must be of out's GPU (the first read sets it).
 void read_groups(const std::vector<std::string>& paths, ModelFile& out, Groups& groups,
                  std::vector<std::string>* files) {
   const LtPlanTable* lt = out.lt_plans.get();
@@ -608,7 +607,7 @@ void read_groups(const std::vector<std::string>& paths, ModelFile& out, Groups& 
                              out.gpu + "\", got \"" + p.device.gpu + "\"");
       }
       if (files) files->push_back(file);
-      const std::string component = is_ffn(p.quadrant) ? "moe_ffn" : model_component(p.quadrant);
+      const std::string component = model_component(p.quadrant);
       for (size_t i = 0; i < p.shapes.size(); ++i) {
         const ProfileShape& s = p.shapes[i];
         Sample x;
@@ -727,14 +726,7 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
       c.validation_choices = std::move(choices);
       c.validation_choice = alternatives[best].first;
     }
-    if (component != "moe_ffn") {
-      out.components.push_back(std::move(c));
-      continue;
-    }
-    for (const char* name : {"prefill_ffn", "decode_ffn"}) {
-      out.components.push_back(c);
-      out.components.back().component = name;
-    }
+    out.components.push_back(std::move(c));
   }
   std::sort(out.components.begin(), out.components.end(),
             [](const ComponentModel& a, const ComponentModel& b) {
@@ -1225,19 +1217,8 @@ std::string error_table(const ModelFile& m, bool markdown) {
                     "| op | format | alternative: validation median / P95 (kept in bold) |\n"
                     "| --- | --- | --- |\n"
                   : "\nkept by validation error (added shapes, grid correction; * = kept)\n";
-  // The MoE FFN quadrants share one model per GEMM path (fit_profiles pools their shapes:
-  // the same kernels) and its choice is weighed on both quadrants' validation shapes
-  // pooled: one row for the pair, with the pooled count, not the same figures twice.
-  auto pooled_ffn = [&](const ComponentModel& c) {
-    if (c.component != "decode_ffn" && c.component != "prefill_ffn") return false;
-    const std::string other = c.component == "decode_ffn" ? "prefill_ffn" : "decode_ffn";
-    const ComponentModel* o = m.find(other, c.format, c.variant);
-    return o && !o->validation_choices.empty() && o->validation_choice == c.validation_choice;
-  };
   for (const ComponentModel& c : m.components) {
     if (c.validation_choices.empty()) continue;
-    const bool pooled = pooled_ffn(c);
-    if (pooled && c.component == "prefill_ffn") continue;  // printed with decode_ffn
     std::string alts;
     for (const auto& [name, e] : c.validation_choices) {
       const bool kept = name == c.validation_choice;
@@ -1245,10 +1226,7 @@ std::string error_table(const ModelFile& m, bool markdown) {
       alts += (kept && markdown ? "**" : "") + name + ": " + pct(e, true) +
               (kept ? (markdown ? "**" : " *") : "");
     }
-    std::string op = op_label(c.component, c.variant);
-    if (pooled)
-      op = op_label("decode_ffn + prefill_ffn", c.variant) + " (one model, " +
-           std::to_string(c.validation_choices.front().second.count) + " validation shapes pooled)";
+    const std::string op = op_label(c.component, c.variant);
     if (markdown) {
       out += "| " + op + " | " + c.format + " | " + alts + " |\n";
     } else {

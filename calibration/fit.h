@@ -84,7 +84,7 @@ struct ComponentModel {
   std::string derived_to;  // the GPU it was measured on
   // Issue 12: the added (active-sampling) shapes and the grid correction are kept only
   // where they lower the validation error. The alternatives weighed (label -> error on
-  // the op's validation shapes, MoE FFN pooled) and the label kept; empty when fitted
+  // the op's validation shapes) and the label kept; empty when fitted
   // without a validation set.
   std::vector<std::pair<std::string, ErrorStats>> validation_choices;
   std::string validation_choice;

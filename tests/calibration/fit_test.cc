@@ -314,47 +314,43 @@ TEST(Fit, EachRoundOfAddedShapesIsWeighedOnItsOwn) {
   fs::remove_all(root);
 }
 
-// The MoE FFN quadrants share one model per GEMM path, chosen on both quadrants' validation
-// shapes pooled: the table of what the validation set kept prints that choice once, under
-// both names with the pooled count, not the same figures as two rows (issue 12's question).
-TEST(Fit, PooledMoeChoiceIsOneRowOfTheKeptTable) {
-  auto as = [](Profile p, const char* quadrant) {
-    p.quadrant = quadrant;
-    return p;
+// The MoE FFN quadrants run the same kernels but not at one clock (fit.cc read_groups: on
+// the H200 the decode shapes at the top clock, the prefill shapes under the power cap): each
+// quadrant is fitted on its own shapes. Decode shapes 6% faster than the same prefill shapes
+// are each predicted within their noise; one pooled model would miss both by about 3%.
+TEST(Fit, MoeFfnQuadrantsAreFittedApart) {
+  auto as_decode = [](Profile p) {
+    p.quadrant = "decode_ffn";
+    return testing::scaled(p, 0.94);
   };
   const std::string fit_d = write_temp(
-      "ffn_fit_d.json", profile_to_json(as(testing::prefill_ffn_profile(0.01, 1), "decode_ffn")));
+      "ffn_fit_d.json", profile_to_json(as_decode(testing::prefill_ffn_profile(0.005, 1))));
   const std::string fit_p =
-      write_temp("ffn_fit_p.json", profile_to_json(testing::prefill_ffn_profile(0.01, 2)));
+      write_temp("ffn_fit_p.json", profile_to_json(testing::prefill_ffn_profile(0.005, 2)));
   const std::string val_d = write_temp(
-      "ffn_val_d.json", profile_to_json(as(testing::prefill_ffn_profile(0.01, 3), "decode_ffn")));
+      "ffn_val_d.json", profile_to_json(as_decode(testing::prefill_ffn_profile(0.005, 3))));
   const std::string val_p =
-      write_temp("ffn_val_p.json", profile_to_json(testing::prefill_ffn_profile(0.01, 4)));
+      write_temp("ffn_val_p.json", profile_to_json(testing::prefill_ffn_profile(0.005, 4)));
   const ModelFile m = fit_profiles({fit_d, fit_p}, 5, {val_d, val_p});
-  int pooled_rows = 0;
-  for (const ComponentModel& c : m.components) {
-    if (c.component != "decode_ffn") continue;
-    const ComponentModel* p = m.find("prefill_ffn", c.format, c.variant);
-    ASSERT_NE(p, nullptr);
-    // One model: the same choice and alternatives; the validation column stays per quadrant.
-    EXPECT_EQ(p->validation_choice, c.validation_choice);
-    ASSERT_FALSE(c.validation_choices.empty());
-    EXPECT_EQ(c.validation_choices.front().second.count, c.validation.count + p->validation.count);
-    ++pooled_rows;
+  int pairs = 0, decode_shapes = 0, prefill_shapes = 0;
+  for (const ComponentModel& d : m.components) {
+    if (d.component != "decode_ffn") continue;
+    const ComponentModel* p = m.find("prefill_ffn", d.format, d.variant);
+    ASSERT_NE(p, nullptr) << d.variant;
+    ++pairs;
+    decode_shapes += d.heldout.count;
+    prefill_shapes += p->heldout.count;
+    ASSERT_GT(d.validation.count, 0);
+    EXPECT_LT(d.validation.median, 0.015) << d.variant;
+    EXPECT_LT(p->validation.median, 0.015) << d.variant;
+    // The same shape, as each quadrant ran it.
+    const Features x = d.points.empty() ? p->lo : d.points.front().x;
+    EXPECT_NEAR(d.predict_ns(x) / p->predict_ns(x), 0.94, 0.02) << d.variant;
   }
-  ASSERT_GT(pooled_rows, 0);
-  for (bool markdown : {true, false}) {
-    const std::string t = error_table(m, markdown);
-    const std::string kept = t.substr(t.find(markdown ? "Kept by" : "kept by"));
-    size_t rows = 0;
-    for (size_t at = kept.find("decode_ffn + prefill_ffn["); at != std::string::npos;
-         at = kept.find("decode_ffn + prefill_ffn[", at + 1))
-      ++rows;
-    EXPECT_EQ(rows, static_cast<size_t>(pooled_rows)) << kept;
-    EXPECT_EQ(kept.find(markdown ? "| prefill_ffn[" : "\nprefill_ffn["), std::string::npos) << kept;
-    EXPECT_EQ(kept.find(markdown ? "| decode_ffn[" : "\ndecode_ffn["), std::string::npos) << kept;
-    EXPECT_NE(kept.find("validation shapes pooled"), std::string::npos);
-  }
+  EXPECT_EQ(pairs, 2);  // both GEMM paths (wgmma at 48+ rows per expert, mma16 below)
+  // Fitted on its own quadrant's shapes: 40 each (pooled, each model would count 80).
+  EXPECT_EQ(decode_shapes, 40);
+  EXPECT_EQ(prefill_shapes, 40);
 }
 
 // The grid correction's neighbours by the launch plan's regime (scheduled over useful FLOPs):
