@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <list>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "kernels/plan/dispatch.h"
 #include "kernels/plan/launch_plan.h"
 #include "kernels/plan/mla_decode_plan.h"
+#include "kernels/plan/shape.h"
 #include "sim/core/error.h"
 
 namespace quadrant::calibration {
@@ -143,6 +146,56 @@ std::string kernel_variant(const QuadrantShape& s) {
 
 namespace {
 
+// The L2 of the calibrated GPUs (H100 SXM and H200: 50 MB); a derived GPU keeps it, as it
+// keeps their SM count (kPlanSms).
+constexpr double kL2Bytes = 50e6;
+
+// Prefill attention's K/V read again by later query tiles that miss the L2: the tiles in
+// launch order (heaviest first; the heads of a tile launch together, so the query heads of
+// a KV head share its reads), each reading its sequence's keys up to its diagonal for every
+// KV head, through an LRU of (sequence, KV head) entries holding the longest prefix read so
+// far, evicted beyond kL2Bytes. Returns the misses beyond each sequence's first read of its
+// keys (those are in `bytes`). GQA shards with a few KV heads keep their K/V in the L2
+// across tiles; MLA's 64-128 KV heads (one per query head) of long prefixes do not.
+double kv_reread_miss_bytes(const kernels::plan::PrefillSchedule& sch, int kv_heads,
+                            double row_bytes) {
+  struct Entry {
+    double bytes;
+    std::list<int64_t>::iterator at;
+  };
+  std::unordered_map<int64_t, Entry> held;
+  std::list<int64_t> lru;  // most recent first
+  double resident = 0, misses = 0;
+  for (size_t t = 0; t < sch.tile_seq.size(); ++t) {
+    const double want = static_cast<double>(sch.tile_keys[t]) * row_bytes;
+    for (int h = 0; h < kv_heads; ++h) {
+      const int64_t key = static_cast<int64_t>(sch.tile_seq[t]) * kv_heads + h;
+      auto it = held.find(key);
+      if (it == held.end()) {
+        lru.push_front(key);
+        it = held.emplace(key, Entry{0, lru.begin()}).first;
+      } else {
+        lru.splice(lru.begin(), lru, it->second.at);
+      }
+      if (want > it->second.bytes) {
+        misses += want - it->second.bytes;
+        resident += want - it->second.bytes;
+        it->second.bytes = want;
+      }
+      while (resident > kL2Bytes && lru.size() > 1) {
+        const auto victim = held.find(lru.back());
+        resident -= victim->second.bytes;
+        held.erase(victim);
+        lru.pop_back();
+      }
+    }
+  }
+  double first = 0;  // each sequence's keys, once per KV head
+  for (size_t b = 0; b + 1 < sch.cu_k.size(); ++b)
+    first += static_cast<double>(sch.cu_k[b + 1] - sch.cu_k[b]) * kv_heads * row_bytes;
+  return std::max(0.0, misses - first);
+}
+
 void add_plan(Features& f, const KernelPlan& p) {
   f.sched_flops = p.sched_flops;
   f.crit_bytes = p.crit_bytes;
@@ -223,6 +276,17 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
       l.sched_bytes *= tile_ratio;
       l.bytes *= active_ratio;
     }
+  }
+  // Prefill attention: the K/V a sequence's later query tiles read again and the L2 no
+  // longer holds (features.h, kv_reread_miss_bytes).
+  if (quadrant == "prefill_attention") {
+    const kernels::PrefillAttentionShape a = kernels::parse_prefill_attention(params);
+    const bool fp8 = format == "fp8";
+    const int rows = kernels::plan::prefill_tile_rows(
+        fp8, kernels::plan::prefill_variant(fp8, a.head_dim, a.v_head_dim));
+    f.reread_bytes = kv_reread_miss_bytes(
+        kernels::plan::prefill_schedule(a.q_lens, a.prefix_lens, rows), a.kv_heads,
+        static_cast<double>(a.head_dim + a.v_head_dim) * (fp8 ? 1.0 : 2.0));
   }
   const double total = p.flops();
   f.sched_flops = f.crit_bytes = f.waves = f.aux_bytes = f.serial_bytes = 0;

@@ -45,11 +45,15 @@ struct Features {
   // serial path that the helper's total bytes (spread over the GPU) do not show. 0 when
   // no helper has one.
   double serial_bytes = 0;
-  // Expert weight bytes read again by an expert's m-tiles beyond its first (MoE FFN: each
-  // m-tile's CTAs stream their expert's whole weight slice; the L2 serves only part of the
-  // repeats): (m-tiles - active experts) x the bytes of one expert's gate/up and down
-  // weights. Counted once in `bytes`, this is what the routing's tile count adds. 0 for
-  // other ops.
+  // Operand bytes read again by later tiles, counted once in `bytes`; the L2 serves only
+  // part of the repeats. MoE FFN: expert weights read again by an expert's m-tiles beyond
+  // its first (each m-tile's CTAs stream their expert's whole weight slice): (m-tiles -
+  // active experts) x one expert's gate/up and down weight bytes. Prefill attention: K/V
+  // read again by a sequence's query tiles beyond its first (each tile reads every key up
+  // to its diagonal): (sum over tiles of their keys - keys of the sequences) x KV heads x
+  // (head_dim + v_head_dim) x element bytes; without GQA sharing (MLA: a KV head per query
+  // head) these re-reads outgrow the L2 and the compulsory bytes miss the kernel's HBM
+  // traffic. 0 for other ops.
   double reread_bytes = 0;
 };
 

@@ -6,7 +6,9 @@
 #include <string>
 
 #include "calibration/kernel_plan.h"
+#include "kernels/plan/dispatch.h"
 #include "kernels/plan/launch_plan.h"
+#include "kernels/plan/shape.h"
 #include "sim/core/error.h"
 #include "sim/model/accounting.h"
 
@@ -189,6 +191,41 @@ TEST(Features, RereadBytesCountAnExpertsLaterMTiles) {
   a.kv_heads = 8;
   a.qk_head_dim = a.v_head_dim = 128;
   EXPECT_EQ(core_features(a).reread_bytes, 0);
+}
+
+// Prefill attention's K/V re-reads that miss the L2 (50 MB, LRU over (sequence, KV head)):
+// none where every sequence's K/V fits (a GQA shard: 2 KV heads x 4096 keys x 512 B = 4 MB);
+// every re-read where the later tiles of MLA's 64 KV heads of a long prefix thrash it (13 MB
+// per head per sequence), i.e. each tile's keys beyond the sequence's first read, per KV head.
+TEST(Features, PrefillAttentionRereadsMissTheL2OnlyBeyondIt) {
+  ProfileShape p;
+  p.format = "bf16";
+  p.params = {{"batch", 1}, {"seq_len", 4096}, {"prefix_len", 0},
+              {"heads", 8}, {"kv_heads", 2},   {"head_dim", 128}};
+  EXPECT_EQ(profile_features("prefill_attention", p, "f", "p").reread_bytes, 0);
+  p.params = {{"batch", 2},     {"seq_len", 1024}, {"prefix_len", 20000}, {"heads", 64},
+              {"kv_heads", 64}, {"head_dim", 192}, {"v_head_dim", 128}};
+  const kernels::ShapeParams params(p.params.begin(), p.params.end());
+  const kernels::PrefillAttentionShape a = kernels::parse_prefill_attention(params);
+  const kernels::plan::PrefillSchedule sch = kernels::plan::prefill_schedule(
+      a.q_lens, a.prefix_lens,
+      kernels::plan::prefill_tile_rows(false, kernels::plan::prefill_variant(false, 192, 128)));
+  double tile_keys = 0;
+  for (int64_t k : sch.tile_keys) tile_keys += static_cast<double>(k);
+  ASSERT_GT(sch.tile_keys.size(), 2u);
+  EXPECT_NEAR(profile_features("prefill_attention", p, "f", "p").reread_bytes,
+              (tile_keys - 2.0 * 21024) * 64 * (192 + 128) * 2, 1.0);
+  // In between: one sequence of 16 KV heads x 8192 keys (4 MB each, 67 MB in all) keeps
+  // part of its re-reads in the L2: some miss, not all.
+  p.params = {{"batch", 1},  {"seq_len", 8192}, {"prefix_len", 0},
+              {"heads", 64}, {"kv_heads", 16},  {"head_dim", 128}};
+  const kernels::plan::PrefillSchedule one =
+      kernels::plan::prefill_schedule({8192}, {0}, sch.tile_rows);
+  double one_keys = 0;
+  for (int64_t k : one.tile_keys) one_keys += static_cast<double>(k);
+  const double partial = profile_features("prefill_attention", p, "f", "p").reread_bytes;
+  EXPECT_GT(partial, 0);
+  EXPECT_LT(partial, (one_keys - 8192) * 16 * 256 * 2);
 }
 
 TEST(Features, PaddedFlopsRoundEachExpertUpToATile) {
