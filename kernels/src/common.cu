@@ -3,6 +3,11 @@
 #include "kernels/include/quadrant_kernels.h"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <utility>
 
 namespace quadrant::kernels {
 namespace {
@@ -80,14 +85,35 @@ void poison(void* data, size_t bytes) {
   QK_CUDA_CHECK(cudaMemset(data, 0xFF, bytes));
 }
 
+int current_device() {
+  int device = 0;
+  QK_CUDA_CHECK(cudaGetDevice(&device));
+  return device;
+}
+
 int sm_count() {
-  static int count = [] {
-    int device = 0, n = 0;
-    QK_CUDA_CHECK(cudaGetDevice(&device));
+  // Per device: 0 until read (a race reads the same value twice).
+  static std::array<std::atomic<int>, 64> counts{};
+  const int device = current_device();
+  if (device < 0 || device >= static_cast<int>(counts.size()))
+    throw std::runtime_error("sm_count: device " + std::to_string(device) + " past 63");
+  int n = counts[device].load(std::memory_order_relaxed);
+  if (n == 0) {
     QK_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
-    return n;
-  }();
-  return count;
+    counts[device].store(n, std::memory_order_relaxed);
+  }
+  return n;
+}
+
+void opt_in_dynamic_smem(const void* kernel, int bytes) {
+  static std::mutex mutex;
+  static std::map<std::pair<const void*, int>, int> done;  // (kernel, device) -> bytes set
+  const int device = current_device();
+  std::lock_guard<std::mutex> lock(mutex);
+  int& set = done[{kernel, device}];
+  if (set >= bytes) return;
+  QK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  set = bytes;
 }
 
 }  // namespace quadrant::kernels

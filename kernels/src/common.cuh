@@ -67,7 +67,19 @@ void fill_bytes(uint8_t* data, size_t count, uint64_t seed, cudaStream_t stream 
 // Every byte 0xFF: NaN in BF16, FP32 and E4M3, so an unwritten output fails the check.
 void poison(void* data, size_t bytes);
 
+// Multiprocessors of the current device (cached per device).
 int sm_count();
+// The current device (cudaGetDevice, checked).
+int current_device();
+// Raises `kernel`'s dynamic shared-memory limit to at least `bytes` on the current device. The
+// limit is an attribute of (function, device), so a process that drives several GPUs (a
+// prefill/decode pair) must opt in on each: this does so once per (kernel, device), under a
+// lock (thread-safe; after the first call a lookup).
+void opt_in_dynamic_smem(const void* kernel, int bytes);
+template <class Kernel>
+void opt_in_dynamic_smem(Kernel* kernel, int bytes) {
+  opt_in_dynamic_smem(reinterpret_cast<const void*>(kernel), bytes);
+}
 
 // ---- device-side building blocks ----
 #ifdef __CUDACC__

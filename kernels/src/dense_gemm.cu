@@ -24,14 +24,15 @@ void dense_gemm(const DenseGemmProblem& p, const void* a, const void* b, void* c
     throw std::invalid_argument("dense_gemm: need m >= 1, n and k positive multiples of 16");
   if (!a || !b || !c || !workspace)
     throw std::invalid_argument("dense_gemm: a, b, c and workspace are required");
-  // One cuBLASLt plan per shape, made at the first call (a heuristic query: outside capture).
+  // One cuBLASLt plan per (shape, device), made at the first call (a heuristic query: outside
+  // capture).
   static std::mutex mutex;
-  static std::map<std::tuple<int64_t, int64_t, int64_t, bool>, std::unique_ptr<LtGemm>> plans;
+  static std::map<std::tuple<int64_t, int64_t, int64_t, bool, int>, std::unique_ptr<LtGemm>> plans;
   const bool fp8 = p.dtype == DType::kE4m3;
   LtGemm* gemm = nullptr;
   {
     std::lock_guard<std::mutex> lock(mutex);
-    auto& slot = plans[{p.m, p.n, p.k, fp8}];
+    auto& slot = plans[{p.m, p.n, p.k, fp8, current_device()}];
     if (!slot) slot = std::make_unique<LtGemm>(p.m, p.n, p.k, fp8, kDenseGemmWorkspaceBytes);
     gemm = slot.get();
   }

@@ -1,18 +1,23 @@
 #include "kernels/src/lt_gemm.h"
 
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 #include "kernels/src/common.cuh"
 
 namespace quadrant::kernels {
 namespace {
+// One handle per device, made on it at its first use (a handle belongs to the device that was
+// current when it was made); kept for the process's life.
 cublasLtHandle_t lt_handle() {
-  static cublasLtHandle_t handle = [] {
-    cublasLtHandle_t h;
-    QK_CUBLAS_CHECK(cublasLtCreate(&h));
-    return h;
-  }();
-  return handle;
+  static std::mutex mutex;
+  static std::map<int, cublasLtHandle_t> handles;
+  const int device = current_device();
+  std::lock_guard<std::mutex> lock(mutex);
+  cublasLtHandle_t& h = handles[device];
+  if (!h) QK_CUBLAS_CHECK(cublasLtCreate(&h));
+  return h;
 }
 }  // namespace
 

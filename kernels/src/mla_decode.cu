@@ -364,12 +364,7 @@ void launch_split(const MlaDecodeProblem& p, const MlaDecodeBuffers& b,
                   const plan::MlaDecodeSplit& s, float scale_log2, float* part_o, float* part_lse,
                   cudaStream_t stream) {
   constexpr int smem = plan::mla_smem_bytes(16 * MT);
-  static const bool attr_set = [] {
-    QK_CUDA_CHECK(cudaFuncSetAttribute(mla_decode_split_kernel<MT>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    return true;
-  }();
-  (void)attr_set;
+  opt_in_dynamic_smem(mla_decode_split_kernel<MT>, smem);
   const dim3 grid(static_cast<unsigned>(p.heads / (16 * MT)), static_cast<unsigned>(s.max_splits),
                   static_cast<unsigned>(p.batch));
   mla_decode_split_kernel<MT><<<grid, kThreads, smem, stream>>>(

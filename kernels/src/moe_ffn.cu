@@ -1227,13 +1227,7 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
 template <Fmt F>
 void moe_mma_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, const void* w,
                   const float* w_scale, int64_t n, int64_t k, bf16* out, cudaStream_t stream) {
-  static const bool attr_set = [] {
-    QK_CUDA_CHECK(cudaFuncSetAttribute(moe_grouped_gemm_kernel<F, 16>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       GemmTraits<F, 16>::kSmemBytes));
-    return true;
-  }();
-  (void)attr_set;
+  opt_in_dynamic_smem(moe_grouped_gemm_kernel<F, 16>, GemmTraits<F, 16>::kSmemBytes);
   dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN), static_cast<unsigned>(l.max_tiles));
   moe_grouped_gemm_kernel<F, 16><<<grid, kGemmThreads, GemmTraits<F, 16>::kSmemBytes, stream>>>(
       a, a_scale, static_cast<const uint8_t*>(w), w_scale, l.offsets, l.tile_expert, l.tile_row,
@@ -1250,13 +1244,9 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
   const int ni = static_cast<int>(n), ki = static_cast<int>(k);
   if (l.w4_form == 4 || l.w4_form == 5) {
     constexpr int smem = plan::moe_w4_ring_smem_bytes();
-    static const bool attr_set = [] {
-      for (auto* f :
-           {moe_w4a8_decode_gemm_ring_kernel<false>, moe_w4a8_decode_gemm_ring_kernel<true>})
-        QK_CUDA_CHECK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-      return true;
-    }();
-    (void)attr_set;
+    opt_in_dynamic_smem(l.w4_form == 5 ? moe_w4a8_decode_gemm_ring_kernel<true>
+                                       : moe_w4a8_decode_gemm_ring_kernel<false>,
+                        smem);
     if (l.w4_form == 5)
       moe_w4a8_decode_gemm_ring_kernel<true><<<grid, kW4Warps * 32, smem, stream>>>(
           a16, a_scale, a_corr, w4, ws_t, l.offsets, l.tile_expert, l.tile_row, l.num_tiles, ni, ki,

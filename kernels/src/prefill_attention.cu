@@ -340,12 +340,7 @@ void launch_prefill_mma(const PrefillLayout& l, const PrefillAttentionProblem& p
                         const int32_t* prefix, float scale_log2, cudaStream_t stream) {
   using S = PrefillSmem<In, DQK, DV>;
   auto kernel = prefill_attention_kernel<In, DQK, DV>;
-  static const bool smem_set = [&] {
-    QK_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kBytes));
-    return true;
-  }();
-  (void)smem_set;
+  opt_in_dynamic_smem(kernel, S::kBytes);
   PrefillArgs a{b.q,
                 b.k,
                 b.v,

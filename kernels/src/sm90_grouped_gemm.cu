@@ -415,12 +415,7 @@ void launch_kernel(const CUtensorMap& a_map, const CUtensorMap& w_map, const CUt
   static_assert(kThreads == plan::kMoeWgmmaThreads && kBlockM == plan::kMoeWgmmaBlockM &&
                     Sm90GroupedGemm::kBlockN == plan::kMoeWgmmaBlockN,
                 "the launch plans' geometry");
-  static const bool attr_set = [] {
-    QK_CUDA_CHECK(cudaFuncSetAttribute(sm90_grouped_gemm_kernel<kFp8, kSilu, kColScale>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-    return true;
-  }();
-  (void)attr_set;
+  opt_in_dynamic_smem(sm90_grouped_gemm_kernel<kFp8, kSilu, kColScale>, kSmemBytes);
   sm90_grouped_gemm_kernel<kFp8, kSilu, kColScale>
       <<<sm_count(), kThreads, kSmemBytes, stream>>>(a_map, w_map, out_map, p);
   QK_LAUNCH_CHECK("sm90_grouped_gemm_kernel");

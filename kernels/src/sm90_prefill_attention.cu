@@ -523,14 +523,7 @@ void launch_kernel(const Sm90PrefillProblem& pr, cudaStream_t stream) {
                                sm90_prefill_attention_kernel<kFp8, DQK, DV, 4, 2>};
     kernel = kernels[pr.variant];
   }
-  // Once per kernel (each variant is its own function).
-  static bool smem_set[8] = {};
-  bool& set = smem_set[pr.variant];
-  if (!set) {
-    QK_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, L::kSmem));
-    set = true;
-  }
+  opt_in_dynamic_smem(kernel, L::kSmem);  // once per (variant's kernel, device)
   kernel<<<dim3(pr.heads, pr.q_tiles), L::kThreads, L::kSmem, stream>>>(tq, tk, tv, pr.args);
   QK_LAUNCH_CHECK("sm90_prefill_attention_kernel");
 }
