@@ -40,16 +40,23 @@ inline constexpr double kDecodeSpreadWeight = 0.3;
 // back to head rows by two movmatrix transposes: 8 instead of 16 mma. Launch geometry, split
 // counts and results (up to the summation order) are the same in forms 0..15; 16 (E4M3 KV,
 // with 14) 3 cp.async stages instead of 4 and 4 CTAs per SM instead of 3 (128 registers):
-// more slots, so other split counts. QUADRANT_DECODE_ATTN_FORM=0..31 (8 only with 4, 16 only
-// with 14) overrides it (benchmarks only). Default 15: against form 0 in one H200 run
-// (kernels/results/decode_run3_*, copy 4.260 TB/s) 1-18% faster on every standard row (E4M3
-// b64 kv4096 171.5 -> 156.6 us, mixed 191.4 -> 165.2; BF16 mixed 313.8 -> 285.5), where 16
-// lost the mixed row to its other split counts (179.0 us).
+// more slots, so other split counts; 32 (with 14) no combine launch: the last split CTA of a
+// (sequence, head group) to arrive, counted by an atomic in the workspace (zeroed by a memset
+// node before the split kernel), merges the group's partials itself (issue 15, sixth session:
+// at batch 16 the combine launch was 10-14% of the step). QUADRANT_DECODE_ATTN_FORM=0..63 (8
+// only with 4, 16 and 32 only with 14) overrides it (benchmarks only). Default 15: against form 0
+// in one H200 run (kernels/results/decode_run3_*, copy 4.260 TB/s) 1-18% faster on every standard
+// row (E4M3 b64 kv4096 171.5 -> 156.6 us, mixed 191.4 -> 165.2; BF16 mixed 313.8 -> 285.5), where
+// 16 lost the mixed row to its other split counts (179.0 us).
 inline constexpr int kDecodeAttnForm = 15;
-inline constexpr int kDecodeAttnForms = 32;
+inline constexpr int kDecodeAttnForms = 64;
 constexpr bool decode_attention_form_valid(int form) {
   return form >= 0 && form < kDecodeAttnForms && (form & 12) != 8 &&
-         (!(form & 16) || (form & 14) == 14);
+         (!(form & 16) || (form & 14) == 14) && (!(form & 32) || (form & 14) == 14);
+}
+// Form 32 on the tensor-core kernel: the split CTAs merge, no combine kernel runs.
+constexpr bool decode_fused_combine(bool tensor_cores, int form = kDecodeAttnForm) {
+  return tensor_cores && (form & 32) != 0;
 }
 int decode_attention_form();
 // Head dim 128 on tensor cores (decode_attention_mma_kernel): each lane copies, per 16-token

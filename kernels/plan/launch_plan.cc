@@ -138,6 +138,13 @@ LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int 
   const double out_bytes = double(s.heads) * d * 2.0;  // one sequence's output
   split_launch.bytes = 2.0 * kv_tokens * s.kv_heads * d * elem + double(s.batch) * out_bytes +
                        partial_bytes + double(s.batch - merged_seqs) * out_bytes;
+  if (decode_fused_combine(split.tensor_cores, form)) {
+    // The last split CTA of each merged row reads the row's partials and writes its output.
+    split_launch.flops += 3.0 * double(merged_rows) * s.heads * d;
+    split_launch.bytes += partial_bytes + double(merged_seqs) * out_bytes;
+    p.launches.push_back(split_launch);
+    return p;
+  }
   p.launches.push_back(split_launch);
   const int64_t head_rows = int64_t(s.heads) * s.batch;
   KernelLaunch combine = launch("decode_attention_combine_kernel<" + std::to_string(d) + ">",

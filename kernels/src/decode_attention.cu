@@ -17,6 +17,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 
 #include "kernels/include/quadrant_kernels.h"
 #include "kernels/plan/dispatch.h"
@@ -260,6 +261,54 @@ __device__ __forceinline__ uint32_t word_of(const uint4& v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
 
+// The log-sum-exp merge of `splits` partials of GB heads (head0 .. head0 + GB - 1, rows of
+// max_splits partials each) into their output, by one CTA of kThreads: warp w finds the weights
+// of heads w, w + 4 (into sm_w, GB x splits floats), then each thread sums its (head, dim)
+// elements over the splits in split order (the same sums whichever CTA merges). The partials
+// were written by other CTAs of this launch: read through L2 (ld.cg), not L1.
+template <int D, int GB>
+__device__ __forceinline__ void merge_splits(const float* part_o, const float* part_lse, int splits,
+                                             int max_splits, size_t head0, float* sm_w, bf16* out) {
+  constexpr int kWarps = kThreads / 32;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  float* sm_sum = sm_w + GB * splits;
+  for (int hg = warp; hg < GB; hg += kWarps) {
+    const size_t row = (head0 + hg) * max_splits;
+    float big = -INFINITY;
+    for (int s = lane; s < splits; s += 32) big = fmaxf(big, __ldcg(part_lse + row + s));
+#pragma unroll
+    for (int off = 16; off > 0; off /= 2) big = fmaxf(big, __shfl_xor_sync(0xffffffffu, big, off));
+    float sum = 0;
+    for (int s = lane; s < splits; s += 32) {
+      const float w = exp2f(__ldcg(part_lse + row + s) - big);
+      sm_w[hg * splits + s] = w;
+      sum += w;
+    }
+#pragma unroll
+    for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+    if (lane == 0) sm_sum[hg] = sum;
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < GB * D; idx += kThreads) {
+    const int hg = idx / D, d = idx % D;
+    const float* src = part_o + (head0 + hg) * max_splits * D + d;
+    const float* w = sm_w + hg * splits;
+    // Four splits' loads in flight, then summed in split order.
+    float acc = 0;
+    int s = 0;
+    for (; s + 4 <= splits; s += 4) {
+      const float v0 = __ldcg(src + size_t(s) * D), v1 = __ldcg(src + size_t(s + 1) * D);
+      const float v2 = __ldcg(src + size_t(s + 2) * D), v3 = __ldcg(src + size_t(s + 3) * D);
+      acc = fmaf(w[s], v0, acc);
+      acc = fmaf(w[s + 1], v1, acc);
+      acc = fmaf(w[s + 2], v2, acc);
+      acc = fmaf(w[s + 3], v3, acc);
+    }
+    for (; s < splits; ++s) acc = fmaf(w[s], __ldcg(src + size_t(s) * D), acc);
+    out[(head0 + hg) * D + d] = __float2bfloat16(acc / sm_sum[hg]);
+  }
+}
+
 // kForm: plan::kDecodeAttnForm's bits 2 (the page entry a step ahead), 4 (O^T = V^T P^T), 8
 // (S^T = K Q^T, with 4) and 16 (E4M3: 3 stages, 4 CTAs per SM).
 template <class KV, int GB, int kForm>
@@ -273,9 +322,11 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
                                 const int32_t* __restrict__ kv_lens, int max_blocks, int block_size,
                                 int bs_shift, int heads, int kv_heads, int min_chunk,
                                 int max_splits, float scale_log2, float* __restrict__ part_o,
-                                float* __restrict__ part_lse, bf16* __restrict__ out) {
+                                float* __restrict__ part_lse, int* __restrict__ arrivals,
+                                bf16* __restrict__ out) {
   constexpr bool kFp8 = std::is_same_v<KV, fp8>;
   constexpr bool kPagePrefetch = (kForm & 2) != 0, kVt = (kForm & 4) != 0, kSt = (kForm & 8) != 0;
+  constexpr bool kFused = (kForm & 32) != 0;
   static_assert(kVt || !kSt, "S^T (8) comes with O^T (4)");
   constexpr int D = 128, kWarps = kThreads / 32, kElem = kFp8 ? 1 : 2;
   constexpr int kK = kFp8 ? 2 : 4;  // 16-byte vectors of one K token a lane copies
@@ -288,7 +339,13 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   const int len = kv_lens[b];
   const int chunk = plan::decode_seq_chunk(len, min_chunk, max_splits);  // this sequence's
   const int start = split * chunk;
-  if (start >= len) return;
+  if (start >= len) {
+    // kFused (no combine kernel): split 0 of a padded sequence (length 0) writes its zeros.
+    if (kFused && len <= 0 && split == 0)
+      for (int i = threadIdx.x; i < GB * D; i += kThreads)
+        out[(size_t(b) * heads + head0) * D + i] = __float2bfloat16(0.0f);
+    return;
+  }
   const int end = min(len, start + chunk);
   const bool alone = len <= chunk;  // one split: this CTA writes the output itself
   const int kvh = head0 / (heads / kv_heads);
@@ -613,6 +670,28 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
     part_o[row * D + d] = sum_o / sum_l * vs;
     if (d == 0) part_lse[row] = big + log2f(sum_l);
   }
+  if constexpr (kFused) {
+    if (alone) return;
+    // The last of the sequence's split CTAs for these heads to arrive merges them (no combine
+    // launch): every thread's partials are visible device-wide before thread 0 counts this
+    // CTA in; the last one leaves the counter at zero for the next launch (the launcher zeroes
+    // it too, since the workspace is the caller's).
+    __shared__ int is_last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      int* arrived = arrivals + size_t(b) * gridDim.y + blockIdx.y;
+      const int splits = plan::decode_seq_splits(len, min_chunk, max_splits);
+      is_last = atomicAdd(arrived, 1) == splits - 1;
+      if (is_last) atomicExch(arrived, 0);
+    }
+    __syncthreads();
+    if (!is_last) return;
+    __threadfence();
+    merge_splits<D, GB>(part_o, part_lse, plan::decode_seq_splits(len, min_chunk, max_splits),
+                        max_splits, size_t(b) * heads + head0, reinterpret_cast<float*>(stage_smem),
+                        out);
+  }
 }
 
 // The log-sum-exp merge of a (sequence, head)'s splits, one warp per row; a sequence of one
@@ -678,6 +757,7 @@ struct DecodeLaunch {
   int form;  // plan::decode_attention_form()
   float* part_o;
   float* part_lse;
+  int* arrivals;  // [batch][heads / heads_per_cta] split CTAs arrived (form 32)
 };
 
 template <class KV, int GB, int kForm>
@@ -686,18 +766,28 @@ void launch_decode_mma(const DecodeLaunch& l, dim3 grid, int shift, float scale_
   const DecodeAttentionProblem& p = l.p;
   const DecodeAttentionBuffers& b = l.b;
   constexpr int smem = plan::decode_mma_smem_bytes(std::is_same_v<KV, fp8>, kForm);
-  static const bool attr_set = [] {
-    QK_CUDA_CHECK(cudaFuncSetAttribute(decode_attention_mma_kernel<KV, GB, kForm>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    return true;
-  }();
-  (void)attr_set;
+  opt_in_dynamic_smem(decode_attention_mma_kernel<KV, GB, kForm>, smem);
   decode_attention_mma_kernel<KV, GB, kForm><<<grid, kThreads, smem, stream>>>(
       static_cast<const bf16*>(b.q), static_cast<const uint8_t*>(b.k_cache),
       static_cast<const uint8_t*>(b.v_cache), b.k_scale, b.v_scale, b.block_table, b.kv_lens,
       p.max_blocks, p.block_tokens, shift, p.heads, p.kv_heads, l.split.min_chunk,
-      l.split.max_splits, scale_log2, l.part_o, l.part_lse, static_cast<bf16*>(b.out));
+      l.split.max_splits, scale_log2, l.part_o, l.part_lse, l.arrivals, static_cast<bf16*>(b.out));
   QK_LAUNCH_CHECK("decode_attention_mma_kernel");
+}
+
+// The mma kernel of the form's bits 2..32 (plan::decode_attention_form_valid): one
+// instantiation per form in kForms, the first whose bits match (the last where none does).
+template <class KV, int GB, int... kForms>
+void launch_decode_mma_form(const DecodeLaunch& l, dim3 grid, int shift, float scale_log2,
+                            cudaStream_t stream, std::integer_sequence<int, kForms...>) {
+  constexpr int kAll[] = {kForms...};
+  constexpr int kLast = kAll[sizeof...(kForms) - 1];
+  const int bits = l.form & (std::is_same_v<KV, fp8> ? 62 : 46);  // BF16 has no form 16
+  const bool launched =
+      ((bits == kForms &&
+        (launch_decode_mma<KV, GB, kForms>(l, grid, shift, scale_log2, stream), true)) ||
+       ...);
+  if (!launched) launch_decode_mma<KV, GB, kLast>(l, grid, shift, scale_log2, stream);
 }
 
 template <class KV, int D, int GB>
@@ -711,38 +801,24 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
   const auto* table = b.block_table;
   const auto* lens = b.kv_lens;
   bf16* out = static_cast<bf16*>(b.out);
-  bool done = false;
+  bool done = false, fused = false;
   if constexpr (D == 128) {
     if (l.split.tensor_cores) {
+      fused = plan::decode_fused_combine(true, l.form);
+      if (fused)
+        QK_CUDA_CHECK(
+            cudaMemsetAsync(l.arrivals, 0, sizeof(int) * size_t(p.batch) * (p.heads / GB), stream));
       int shift = -1;
       for (int i = 0; i < 31; ++i)
         if ((1 << i) == p.block_tokens) shift = i;
-      switch (l.form & 30) {
-        case 0:
-          launch_decode_mma<KV, GB, 0>(l, grid, shift, scale_log2, stream);
-          break;
-        case 2:
-          launch_decode_mma<KV, GB, 2>(l, grid, shift, scale_log2, stream);
-          break;
-        case 4:
-          launch_decode_mma<KV, GB, 4>(l, grid, shift, scale_log2, stream);
-          break;
-        case 6:
-          launch_decode_mma<KV, GB, 6>(l, grid, shift, scale_log2, stream);
-          break;
-        case 12:
-          launch_decode_mma<KV, GB, 12>(l, grid, shift, scale_log2, stream);
-          break;
-        case 14:
-          launch_decode_mma<KV, GB, 14>(l, grid, shift, scale_log2, stream);
-          break;
-        default:
-          if constexpr (std::is_same_v<KV, fp8>)
-            launch_decode_mma<KV, GB, 30>(l, grid, shift, scale_log2, stream);
-          else
-            launch_decode_mma<KV, GB, 14>(l, grid, shift, scale_log2, stream);
-          break;
-      }
+      // E4M3 takes forms 30 and 62 (16: 3 stages, 4 CTAs per SM); BF16 has no form 16.
+      if constexpr (std::is_same_v<KV, fp8>)
+        launch_decode_mma_form<KV, GB>(
+            l, grid, shift, scale_log2, stream,
+            std::integer_sequence<int, 0, 2, 4, 6, 12, 14, 46, 62, 30>{});
+      else
+        launch_decode_mma_form<KV, GB>(l, grid, shift, scale_log2, stream,
+                                       std::integer_sequence<int, 0, 2, 4, 6, 12, 46, 14>{});
       done = true;
     }
   }
@@ -754,6 +830,7 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
         out);
     QK_LAUNCH_CHECK("decode_attention_split_kernel");
   }
+  if (fused) return;  // the split kernel's last CTA of each row merged it
   const int64_t rows = int64_t(p.batch) * p.heads;
   const dim3 combine_grid(
       static_cast<unsigned>((rows + plan::kDecodeCombineRows - 1) / plan::kDecodeCombineRows));
@@ -825,11 +902,12 @@ plan::DecodeSplit decode_split(const DecodeAttentionProblem& p) {
 }
 
 Workspace decode_workspace(const DecodeAttentionProblem& p, const plan::DecodeSplit& s, void* base,
-                           float** part_o, float** part_lse) {
+                           float** part_o, float** part_lse, int** arrivals) {
   Workspace w(base);
   const size_t rows = size_t(p.batch) * p.heads * s.max_splits;
   *part_o = w.take<float>(rows * p.head_dim);
   *part_lse = w.take<float>(rows);
+  *arrivals = w.take<int>(size_t(p.batch) * p.heads / s.heads_per_cta);
   return w;
 }
 
@@ -837,7 +915,8 @@ Workspace decode_workspace(const DecodeAttentionProblem& p, const plan::DecodeSp
 
 size_t decode_attention_workspace_bytes(const DecodeAttentionProblem& problem) {
   float *o = nullptr, *lse = nullptr;
-  return decode_workspace(problem, decode_split(problem), nullptr, &o, &lse).bytes();
+  int* arrivals = nullptr;
+  return decode_workspace(problem, decode_split(problem), nullptr, &o, &lse, &arrivals).bytes();
 }
 
 void decode_attention(const DecodeAttentionProblem& problem, const DecodeAttentionBuffers& buffers,
@@ -849,8 +928,8 @@ void decode_attention(const DecodeAttentionProblem& problem, const DecodeAttenti
       (e4m3 && (!buffers.k_scale || !buffers.v_scale)))
     throw std::invalid_argument(
         "decode_attention: a buffer is missing (E4M3 KV needs both scales)");
-  DecodeLaunch l{problem, buffers, split, plan::decode_attention_form(), nullptr, nullptr};
-  decode_workspace(problem, split, buffers.workspace, &l.part_o, &l.part_lse);
+  DecodeLaunch l{problem, buffers, split, plan::decode_attention_form(), nullptr, nullptr, nullptr};
+  decode_workspace(problem, split, buffers.workspace, &l.part_o, &l.part_lse, &l.arrivals);
   if (e4m3)
     launch_decode<fp8>(l, stream);
   else

@@ -351,9 +351,10 @@ std::vector<Case> timed_cases(bool variants) {
           {"b64 kv4096 32/8 d128", decode(64, 4096, 4096, 32, 8, 128, 16)},
           {"b64 kv128..8192", decode(64, 8192, 128, 32, 8, 128, 16)},
           {"b16 kv4096 32/4 d128", decode(16, 4096, 4096, 32, 4, 128, 16)},
+          {"b16 kv2048 32/8 d128", decode(16, 2048, 2048, 32, 8, 128, 16)},
           {"b16 kv128..8192 32/4", decode(16, 8192, 128, 32, 4, 128, 16)}};
       for (const auto& [label, shape] : shapes)
-        for (int n : {1, 2, 3, 4, 6, 8, 12, 16, 24})
+        for (int n : {1, 2, 3, 4, 5, 6, 8, 12, 16, 24})
           t.push_back({"decode_attention", f, label + " splits=" + std::to_string(n), shape, "",
                        std::to_string(n)});
     }

@@ -252,7 +252,18 @@ TEST(LaunchPlan, DecodeAttentionFormsKeepTheLaunchesExceptE4m3Occupancy) {
       EXPECT_EQ(e.launches[0].ctas_per_sm, 3) << form;
     }
   }
-  for (const char* bad : {"8", "9", "16", "17", "18", "32", "-1", "3x", ""}) {
+  // 32 (with 14): the split CTAs merge; the same split launch, no combine launch.
+  for (const char* form : {"46", "47", "62", "63"}) {
+    setenv("QUADRANT_DECODE_ATTN_FORM", form, 1);
+    const LaunchPlan b = plan_launches("decode_attention", "bf16", shape, 132);
+    const LaunchPlan e = plan_launches("decode_attention", "fp8", shape, 132);
+    ASSERT_EQ(b.launches.size(), 1u) << form;
+    ASSERT_EQ(e.launches.size(), 1u) << form;
+    EXPECT_EQ(b.launches[0].grid, bf16.launches[0].grid) << form;
+    EXPECT_DOUBLE_EQ(b.bytes(), bf16.bytes()) << form;  // the combine's bytes, moved
+    EXPECT_EQ(e.launches[0].ctas_per_sm, std::atoi(form) & 16 ? 4 : 3) << form;
+  }
+  for (const char* bad : {"8", "9", "16", "17", "18", "32", "34", "38", "64", "-1", "3x", ""}) {
     setenv("QUADRANT_DECODE_ATTN_FORM", bad, 1);
     if (*bad == 0) {
       EXPECT_EQ(decode_attention_form(), kDecodeAttnForm);  // empty: the default
