@@ -6,10 +6,11 @@
 # kernels_api_gpu_test, kernels_ops_gpu_test.
 # 1. GPU tests: API (incl. EveryDevice.*: cudaSetDevice over the devices present), ops.
 # 2. The decode attention API tests (reference, graph replays) under forms 47 and 63, and every
-#    decode attention check of the bench (small shapes, forced splits, timed shapes) under them.
+#    decode attention check of the bench (small shapes, forced splits, timed shapes) under 47.
 # 3. SASS resources of the decode attention kernels.
 # 4. Copy ceiling, then the standard rows under forms 15 47 63 15 (15 again last: drift).
-# 5. Fixed split counts 1-24 at the 10 standard rows under forms 47 and 15 (E4M3 also 63).
+# 5. Fixed split counts 1-24 at the 10 standard rows under forms 47 and 15 (E4M3 also 63);
+#    quadrant-engine's Qwen3 rows (b48..112, lengths 1000..6400 under 8192) under form 47.
 # 6. ncu (clocks as they are; SpeedOfLight + Occupancy) of b16 kv4096 32/4 under form 47.
 # Results to $OUT/fused.tgz.   B=devbin OUT=... kernels/scripts/device_decode_fused.sh
 set -uo pipefail
@@ -30,6 +31,7 @@ for form in 47 63; do
   QUADRANT_DECODE_ATTN_FORM=$form timeout 40 "$B/kernels_api_gpu_test" --gtest_brief=1 \
     --gtest_filter='*Decode*:EveryDevice*' > "$R/api_form$form.log" 2>&1
   stamp "api *Decode* form $form rc=$? $(grep -E '^\[  (PASSED|FAILED)' "$R/api_form$form.log" | tr '\n' ' ')"
+  [ "$form" = 63 ] && continue  # the bench's checks under 47 only (63: the API tests)
   mkdir -p "$R/chk$form"
   QUADRANT_DECODE_ATTN_FORM=$form timeout 45 "$B/quadrant-kernels-bench" --checks-only --no-ceilings \
     --only decode_attention --out "$R/chk$form" > "$R/checks_form$form.log" 2>&1
@@ -53,15 +55,16 @@ for form in 15 47 63 15; do
 done
 sw="b64 kv4096 32/8 d128 splits=,b64 kv128..8192 splits=,b16 kv4096 32/4 d128 splits=,b16 kv2048 32/8 d128 splits=,b16 kv128..8192 32/4 splits="
 for form in 47 15 63; do
-  left 150 || { stamp "sweep form $form skipped (time)"; continue; }
+  left 140 || { stamp "sweep form $form skipped (time)"; continue; }
   mkdir -p "$R/sweep$form"
   only=$sw
   [ "$form" = 63 ] && only=$(echo "$sw" | sed 's/\([^,]*\)/fp8 \1/g')
-  QUADRANT_DECODE_ATTN_FORM=$form timeout 40 "$B/quadrant-kernels-bench" --timing-only --variants --no-ceilings \
+  [ "$form" = 47 ] && only="$sw,engine b"
+  QUADRANT_DECODE_ATTN_FORM=$form timeout 50 "$B/quadrant-kernels-bench" --timing-only --variants --no-ceilings \
     --only "$only" --out "$R/sweep$form" > "$R/sweep$form.log" 2>&1
   stamp "sweep form $form rc=$? $(grep -c '^time' "$R/sweep$form.log") rows"
 done
-if command -v ncu > /dev/null && left 175; then
+if command -v ncu > /dev/null && left 170; then
   QUADRANT_DECODE_ATTN_FORM=47 timeout 30 ncu --clock-control none --kernel-name regex:decode_attention \
     --section SpeedOfLight --section Occupancy --section LaunchStats "$B/quadrant-kernels-bench" --profile \
     --only "decode_attention bf16 b16 kv4096 32/4 d128,decode_attention fp8 b16 kv4096 32/4 d128" \
