@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -39,11 +42,36 @@ DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int h
                                                              decode_attention_form());
   const double token_bytes = 2.0 * head_dim * (fp8 ? 1 : 2);  // K and V of one KV head
   const double partial_bytes = 2.0 * s.heads_per_cta * (head_dim + 1) * 4;  // written, read
-  const int64_t chunk =
-      split_kv_chunk(max_kv_len, splits,
-                     {rows, slots, token_bytes, partial_bytes, kDecodeCtaOverheadBytes,
-                      kDecodeCombineOverheadBytes, kDecodeTailFraction, kDecodeSpreadWeight,
-                      kDecodeGranule, kDecodeMaxSplits});
+  int64_t chunk = 0;
+  if (splits == 0 && s.tensor_cores && decode_split_model_fluid()) {
+    FluidSplitCosts k;
+    k.batch = batch;
+    k.groups = heads / s.heads_per_cta;
+    k.slots = static_cast<int64_t>(slots);
+    k.token_bytes = token_bytes;
+    k.cta_us = kDecodeFluidCtaUs;
+    k.cta_rate = fp8 ? kDecodeFluidRateE4m3 : kDecodeFluidRateBf16;
+    k.bandwidth = kDecodeFluidBandwidth;
+    k.combine_us = kDecodeFluidCombineUs;
+    k.combine_us_per_split = kDecodeFluidCombineUsPerSplit;
+    k.spread_weight = kDecodeFluidSpreadWeight;
+    k.granule = kDecodeGranule;
+    k.max_splits = kDecodeMaxSplits;
+    // A simulation per candidate: once per shape (a serving engine asks at every step).
+    using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, double>;
+    static std::mutex mutex;
+    static std::map<Key, int64_t> chosen;
+    const Key key{batch, k.groups, k.slots, max_kv_len, token_bytes};
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = chosen.find(key);
+    if (it == chosen.end()) it = chosen.emplace(key, split_kv_chunk_fluid(max_kv_len, k)).first;
+    chunk = it->second;
+  } else {
+    chunk = split_kv_chunk(max_kv_len, splits,
+                           {rows, slots, token_bytes, partial_bytes, kDecodeCtaOverheadBytes,
+                            kDecodeCombineOverheadBytes, kDecodeTailFraction, kDecodeSpreadWeight,
+                            kDecodeGranule, kDecodeMaxSplits});
+  }
   s.chunk = static_cast<int>(chunk);
   s.max_splits = static_cast<int>((max_kv_len + s.chunk - 1) / s.chunk);
   s.min_chunk = min_chunk > 0           ? std::min(s.chunk, std::max(kDecodeGranule, min_chunk))
@@ -160,6 +188,15 @@ int decode_attention_form() {
               std::to_string(kDecodeAttnForms - 1) + " (8 only with 4, 16 only with 14), got '" +
               env + "'");
   return f;
+}
+
+bool decode_split_model_fluid() {
+  const char* env = std::getenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL");
+  if (!env || !*env || std::string(env) == "bytes") return false;
+  require(
+      std::string(env) == "fluid",
+      std::string("QUADRANT_DECODE_ATTN_SPLIT_MODEL must be bytes or fluid, got '") + env + "'");
+  return true;
 }
 
 int moe_w4_decode_form() {

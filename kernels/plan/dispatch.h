@@ -28,6 +28,21 @@ inline constexpr double kDecodeCtaOverheadBytes = 192 * 1024;
 inline constexpr double kDecodeCombineOverheadBytes = 32 * 1024;
 inline constexpr double kDecodeTailFraction = 0.5;
 inline constexpr double kDecodeSpreadWeight = 0.3;
+// The "fluid" split chooser (split_kv.h, split_kv_chunk_fluid; selectable, not the default:
+// QUADRANT_DECODE_ATTN_SPLIT_MODEL=fluid, benchmarks only): a simulation of the launch's CTAs
+// sharing HBM, its constants fitted (least squares in log time) to the H200 sweep of split
+// counts 1-24 at the 10 standard rows under form 15 (kernels/results/decode_run5_*, PERF.md
+// sixth session): a CTA's fixed time, one CTA's streaming rate (BF16, E4M3), HBM bandwidth,
+// the combine's fixed and per-split time, the spread case's weight.
+inline constexpr double kDecodeFluidCtaUs = 1.971;
+inline constexpr double kDecodeFluidRateBf16 = 31152;  // bytes/us
+inline constexpr double kDecodeFluidRateE4m3 = 17538;
+inline constexpr double kDecodeFluidBandwidth = 4.2154e6;  // bytes/us
+inline constexpr double kDecodeFluidCombineUs = 8.757;
+inline constexpr double kDecodeFluidCombineUsPerSplit = 0.979;
+inline constexpr double kDecodeFluidSpreadWeight = 0.5;
+// QUADRANT_DECODE_ATTN_SPLIT_MODEL: "" or "bytes" the default (the byte model above), "fluid".
+bool decode_split_model_fluid();
 
 // The head-dim-128 tensor-core kernel's form (decode_attention.cu), a sum of: 1 the combine
 // launched with programmatic dependent launch (its CTAs start while the split kernel's last

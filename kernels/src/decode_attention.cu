@@ -611,8 +611,13 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   float* sm_m = reinterpret_cast<float*>(stage_smem);  // [kWarps][GB]
   float* sm_l = sm_m + kWarps * GB;                    // [kWarps][GB]
   float* sm_acc = sm_l + kWarps * GB;                  // [kWarps][GB][D]
-  static_assert((2 * kWarps * GB + kWarps * GB * D) * 4 <= plan::decode_mma_smem_bytes(kFp8, kForm),
+  // The warps' merge scratch, then (kFused) the last-arrival flag; the split merge's weights
+  // (GB x (kDecodeMaxSplits + 1) floats) fit below the flag.
+  constexpr int kMergeWords = 2 * kWarps * GB + kWarps * GB * D;
+  static_assert((kMergeWords + 1) * 4 <= plan::decode_mma_smem_bytes(kFp8, kForm),
                 "the merge fits the stage ring");
+  static_assert(GB * (plan::kDecodeMaxSplits + 1) <= kMergeWords,
+                "the weights stay below the flag");
   // Column c of n-tile nt is dim 16c + nt (E4M3) or 64 (nt / 8) + 8c + nt % 8 (BF16).
   auto dim = [](int c, int nt) { return kFp8 ? 16 * c + nt : 64 * (nt / 8) + 8 * c + nt % 8; };
   if constexpr (kSt) {
@@ -673,21 +678,25 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   if constexpr (kFused) {
     if (alone) return;
     // The last of the sequence's split CTAs for these heads to arrive merges them (no combine
-    // launch): every thread's partials are visible device-wide before thread 0 counts this
-    // CTA in; the last one leaves the counter at zero for the next launch (the launcher zeroes
-    // it too, since the workspace is the caller's).
-    __shared__ int is_last;
-    __threadfence();
+    // launch). The barrier orders every thread's partials before thread 0's fence, which
+    // (cumulative) makes them visible device-wide before its count; the last CTA's fence
+    // orders the counts before its reads. The flag lives past the merge scratch in the
+    // dynamic ring (static shared memory would move the carveout: PERF.md, sixth session).
+    int* is_last = reinterpret_cast<int*>(stage_smem) + kMergeWords;
     __syncthreads();
     if (threadIdx.x == 0) {
       int* arrived = arrivals + size_t(b) * gridDim.y + blockIdx.y;
       const int splits = plan::decode_seq_splits(len, min_chunk, max_splits);
-      is_last = atomicAdd(arrived, 1) == splits - 1;
-      if (is_last) atomicExch(arrived, 0);
+      __threadfence();
+      const bool last = atomicAdd(arrived, 1) == splits - 1;
+      if (last) {
+        atomicExch(arrived, 0);  // left at zero (the launcher zeroes it as well)
+        __threadfence();
+      }
+      *is_last = last;
     }
     __syncthreads();
-    if (!is_last) return;
-    __threadfence();
+    if (!*is_last) return;
     merge_splits<D, GB>(part_o, part_lse, plan::decode_seq_splits(len, min_chunk, max_splits),
                         max_splits, size_t(b) * heads + head0, reinterpret_cast<float*>(stage_smem),
                         out);

@@ -2,9 +2,11 @@
 // table test"). The .cu launchers call these same functions, so a change of a choice shows
 // here first, with the numbers worked out by hand in the comments.
 #include "kernels/plan/dispatch.h"
+#include "kernels/plan/split_kv.h"
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -135,6 +137,69 @@ TEST(DecodeAttentionSplit, RejectsShapesNoKernelTakes) {
                std::invalid_argument);
   EXPECT_THROW(decode_attention_split(1, 8, 8, 128, false, 10, 132, true, 0, -1),
                std::invalid_argument);
+}
+
+// The fluid model's launch time in closed forms: one CTA alone streams at its own rate; CTAs
+// that together ask more than the bandwidth share it; one slot runs them one after another;
+// more than one split adds the combine's terms.
+TEST(FluidSplitTime, ClosedForms) {
+  FluidSplitCosts k;
+  k.groups = 1;
+  k.token_bytes = 512;
+  k.cta_us = 2;
+  k.cta_rate = 1000;
+  k.bandwidth = 8000;
+  k.combine_us = 5;
+  k.combine_us_per_split = 0.5;
+  k.slots = 64;
+  EXPECT_DOUBLE_EQ(fluid_split_time({4096}, 4096, k), 2 + 4096.0 * 512 / 1000);
+  // 32 CTAs of 1024 tokens at once: 32 x 1000 asks more than 8000, so they share it.
+  k.groups = 32;
+  EXPECT_NEAR(fluid_split_time({1024}, 1024, k), 2 + 32 * 1024.0 * 512 / 8000, 1e-9);
+  // One slot: 32 CTAs in turn, each alone at its own rate.
+  k.slots = 1;
+  EXPECT_NEAR(fluid_split_time({1024}, 1024, k), 32 * (2 + 1024.0 * 512 / 1000), 1e-6);
+  // Four splits of one sequence on four slots: one CTA's time plus the combine's.
+  k.groups = 1;
+  k.slots = 4;
+  EXPECT_NEAR(fluid_split_time({4096}, 1024, k), 2 + 1024.0 * 512 / 1000 + 5 + 0.5 * 4, 1e-9);
+  // An empty sequence adds nothing.
+  EXPECT_DOUBLE_EQ(fluid_split_time({4096, 0}, 4096, k), fluid_split_time({4096}, 4096, k));
+}
+
+// The fluid chooser (QUADRANT_DECODE_ATTN_SPLIT_MODEL=fluid) at the 10 standard rows on 132
+// SMs: the split counts the H200 sweep of sixth session measured at or near the best (PERF.md);
+// the byte model's beside it; a bad model name is an error.
+TEST(DecodeAttentionSplit, FluidChooserTable) {
+  struct Row {
+    int64_t batch, bound;
+    int kv_heads;
+    bool fp8;
+    int bytes, fluid;
+  };
+  const Row rows[] = {{64, 4096, 8, false, 1, 1}, {64, 8192, 8, false, 2, 5},
+                      {16, 4096, 4, false, 4, 4}, {16, 2048, 8, false, 2, 1},
+                      {16, 8192, 4, false, 8, 4}, {64, 4096, 8, true, 2, 3},
+                      {64, 8192, 8, true, 3, 6},  {16, 4096, 4, true, 6, 6},
+                      {16, 2048, 8, true, 3, 3},  {16, 8192, 4, true, 6, 6}};
+  for (const Row& r : rows) {
+    setenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL", "bytes", 1);
+    EXPECT_EQ(decode_attention_split(r.batch, 32, r.kv_heads, 128, r.fp8, r.bound, 132).max_splits,
+              r.bytes)
+        << r.batch << " " << r.bound << " " << r.fp8;
+    setenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL", "fluid", 1);
+    EXPECT_EQ(decode_attention_split(r.batch, 32, r.kv_heads, 128, r.fp8, r.bound, 132).max_splits,
+              r.fluid)
+        << r.batch << " " << r.bound << " " << r.fp8;
+    // Forced counts and the CUDA-core kernel keep their own rules.
+    EXPECT_EQ(decode_attention_split(r.batch, 32, r.kv_heads, 128, r.fp8, r.bound, 132, true, 3)
+                  .max_splits,
+              3);
+  }
+  setenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL", "flud", 1);
+  EXPECT_THROW(decode_attention_split(16, 32, 4, 128, false, 4096, 132), std::invalid_argument);
+  unsetenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL");
+  EXPECT_FALSE(decode_split_model_fluid());
 }
 
 TEST(PrefillAttentionPath, Table) {
