@@ -263,13 +263,16 @@ __device__ __forceinline__ uint32_t word_of(const uint4& v, int i) {
 
 // The log-sum-exp merge of `splits` partials of GB heads (head0 .. head0 + GB - 1, rows of
 // max_splits partials each) into their output, by one CTA of kThreads: warp w finds the weights
-// of heads w, w + 4 (into sm_w, GB x splits floats), then each thread sums its (head, dim)
-// elements over the splits in split order (the same sums whichever CTA merges). The partials
-// were written by other CTAs of this launch: read through L2 (ld.cg), not L1.
+// of heads w, w + 4 (into sm_w, GB x splits floats), then each thread sums its 4-dim vectors
+// of (head, dims) over the splits in split order (the same sums whichever CTA merges), 8
+// splits' loads of all its vectors in flight at once. The partials were written by other CTAs
+// of this launch: read through L2 (ld.cg), not L1.
 template <int D, int GB>
 __device__ __forceinline__ void merge_splits(const float* part_o, const float* part_lse, int splits,
                                              int max_splits, size_t head0, float* sm_w, bf16* out) {
-  constexpr int kWarps = kThreads / 32;
+  constexpr int kWarps = kThreads / 32, kVecs = GB * D / 4;
+  constexpr int kPer = (kVecs + kThreads - 1) / kThreads;  // 4-dim vectors per thread
+  constexpr int kU = 8;                                    // splits loaded together
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   float* sm_sum = sm_w + GB * splits;
   for (int hg = warp; hg < GB; hg += kWarps) {
@@ -289,23 +292,44 @@ __device__ __forceinline__ void merge_splits(const float* part_o, const float* p
     if (lane == 0) sm_sum[hg] = sum;
   }
   __syncthreads();
-  for (int idx = threadIdx.x; idx < GB * D; idx += kThreads) {
-    const int hg = idx / D, d = idx % D;
-    const float* src = part_o + (head0 + hg) * max_splits * D + d;
-    const float* w = sm_w + hg * splits;
-    // Four splits' loads in flight, then summed in split order.
-    float acc = 0;
-    int s = 0;
-    for (; s + 4 <= splits; s += 4) {
-      const float v0 = __ldcg(src + size_t(s) * D), v1 = __ldcg(src + size_t(s + 1) * D);
-      const float v2 = __ldcg(src + size_t(s + 2) * D), v3 = __ldcg(src + size_t(s + 3) * D);
-      acc = fmaf(w[s], v0, acc);
-      acc = fmaf(w[s + 1], v1, acc);
-      acc = fmaf(w[s + 2], v2, acc);
-      acc = fmaf(w[s + 3], v3, acc);
+  float4 acc[kPer];
+#pragma unroll
+  for (int e = 0; e < kPer; ++e) acc[e] = make_float4(0, 0, 0, 0);
+  for (int s0 = 0; s0 < splits; s0 += kU) {
+    float4 v[kPer][kU];
+#pragma unroll
+    for (int e = 0; e < kPer; ++e) {
+      const int vec = threadIdx.x + e * kThreads, hg = vec * 4 / D;
+      const float4* src =
+          reinterpret_cast<const float4*>(part_o + (head0 + hg) * max_splits * D + vec * 4 % D);
+#pragma unroll
+      for (int u = 0; u < kU; ++u)
+        v[e][u] = vec < kVecs && s0 + u < splits ? __ldcg(src + size_t(s0 + u) * (D / 4))
+                                                 : make_float4(0, 0, 0, 0);
     }
-    for (; s < splits; ++s) acc = fmaf(w[s], __ldcg(src + size_t(s) * D), acc);
-    out[(head0 + hg) * D + d] = __float2bfloat16(acc / sm_sum[hg]);
+#pragma unroll
+    for (int e = 0; e < kPer; ++e) {
+      const int hg = min((threadIdx.x + e * kThreads) * 4 / D, GB - 1);
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        if (s0 + u >= splits) break;
+        const float w = sm_w[hg * splits + s0 + u];
+        acc[e].x = fmaf(w, v[e][u].x, acc[e].x);
+        acc[e].y = fmaf(w, v[e][u].y, acc[e].y);
+        acc[e].z = fmaf(w, v[e][u].z, acc[e].z);
+        acc[e].w = fmaf(w, v[e][u].w, acc[e].w);
+      }
+    }
+  }
+#pragma unroll
+  for (int e = 0; e < kPer; ++e) {
+    const int vec = threadIdx.x + e * kThreads;
+    if (vec >= kVecs) continue;
+    const int hg = vec * 4 / D;
+    const float inv = 1.0f / sm_sum[hg];
+    __nv_bfloat162* dst = reinterpret_cast<__nv_bfloat162*>(out + (head0 + hg) * D + vec * 4 % D);
+    dst[0] = __floats2bfloat162_rn(acc[e].x * inv, acc[e].y * inv);
+    dst[1] = __floats2bfloat162_rn(acc[e].z * inv, acc[e].w * inv);
   }
 }
 
