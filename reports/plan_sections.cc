@@ -355,6 +355,58 @@ Section power_and_speculation(const PlanResult& r) {
   return sec;
 }
 
+// A scenario-given prefix hit rate (issue 16, deliverable 2; DeepSeek's published 56%):
+// what the hits take off the recommended prefill configuration's work, on the roofline.
+Section prefix_hit_model(const PlanResult& r) {
+  Section sec;
+  if (!r.prefix_cache_hit_estimates.empty() || r.recommended < 0) return sec;
+  const Scenario& s = r.scenario;
+  const PlanCandidate& c = r.candidates[static_cast<size_t>(r.recommended)];
+  const bool colocated = c.mode == ServingMode::kColocated;
+  const PoolSpec& pool = colocated ? s.serving.colocated : s.serving.prefill;
+  const double h = pool.prefix_hit_rate;
+  if (h <= 0) return sec;
+  const planner::RoleConfig& cfg = colocated ? c.colocated : c.prefill;
+  const GpuSpec* g = s.catalog.find(cfg.gpu);
+  if (g == nullptr || cfg.af.enabled()) return sec;
+  sec.title = "Prefix cache: hit-rate model";
+  sec.paragraphs.push_back(
+      "The scenario gives the prefix cache as a hit rate: " + pct(h) +
+      " of each prompt (whole KV blocks, at least one token computed) is found in the cache of "
+      "the pool that prefills. Prefill computes only the misses, which attend to the whole "
+      "prompt; the whole prompt's KV still takes room and moves to decode; loading the hits "
+      "costs nothing (an assumption: they are in the instance's own memory). The table gives "
+      "the recommended prefill configuration's roofline step of a full token budget of "
+      "mean-length prompts with and without the hits, per prompt; the plan without the cache "
+      "is the same scenario with prefix_hit_rate 0 (scripts/feature_variants.py).");
+  const int64_t input = std::max<int64_t>(1, std::llround(s.workload.input_length.mean()));
+  const int64_t cached = std::min<int64_t>(
+      input - 1, static_cast<int64_t>(h * static_cast<double>(input)) /
+                     std::max(1, s.serving.kv_block_size) * std::max(1, s.serving.kv_block_size));
+  RooflineCostModel roofline(*g);
+  const StepCostModel costs(
+      s.model, cfg.layout, *g, s.cluster, roofline,
+      moe_execution(s.model, cfg.layout,
+                    planner::expert_placement(s, cfg.role, cfg.redundant_experts),
+                    s.workload.expert_popularity, pool.dual_micro_batch));
+  auto per_prompt = [&](int64_t done) {
+    const int64_t computed = input - done;
+    const int n = static_cast<int>(std::max<int64_t>(1, cfg.max_batch_tokens / computed));
+    StepBatch b;
+    b.prefill = {n, n * computed, n * input, n * (computed * done + computed * (computed + 1) / 2)};
+    return costs.cost(b).total.to_seconds() / n;
+  };
+  const double with = per_prompt(cached), without = per_prompt(0);
+  Table t;
+  t.header = {"prefill configuration", "mean prompt tokens",
+              "computed (misses)",     "roofline prefill time per prompt: with hits",
+              "without hits",          "ratio"};
+  t.rows.push_back({cfg.label(), std::to_string(input), std::to_string(input - cached), ms(with),
+                    ms(without), fixed(without / with, 2) + "x"});
+  sec.tables.push_back(t);
+  return sec;
+}
+
 // Block prefix cache (issue 16, deliverable 2): only when the plan estimated hit rates.
 Section prefix_cache(const PlanResult& r) {
   Section sec;
@@ -403,6 +455,27 @@ Section prefix_cache(const PlanResult& r) {
       }
     }
   sec.tables.push_back(t);
+  if (r.cluster_cache.instances > 0 && r.recommended >= 0) {
+    const PlanCandidate& c = r.candidates[static_cast<size_t>(r.recommended)];
+    const std::string label = (colocated ? c.colocated : c.prefill).label();
+    const auto one = r.prefix_cache_hit_estimates.find(label);
+    const auto one_tier = r.shared_tier_hit_estimates.find(label);
+    std::string line =
+        "The recommended plan's whole-cluster confirmation replays the trace through its " +
+        std::to_string(r.cluster_cache.instances) +
+        (r.cluster_cache.instances == 1 ? " instance's cache, seeing the "
+                                        : " instances' caches, each seeing the ") +
+        "requests routed to it (" + to_string(s.serving.prefill_routing) + "): own-cache hits " +
+        pct(r.cluster_cache.local) +
+        (one != r.prefix_cache_hit_estimates.end() ? " (one cache alone: " + pct(one->second) + ")"
+                                                   : "");
+    if (tier)
+      line += ", shared tier " + pct(r.cluster_cache.tier) +
+              (one_tier != r.shared_tier_hit_estimates.end()
+                   ? " (beside one cache alone: " + pct(one_tier->second) + ")"
+                   : "");
+    sec.paragraphs.push_back(line + ".");
+  }
   return sec;
 }
 
@@ -459,16 +532,22 @@ Section af_disaggregation(const PlanResult& r) {
       "(ffn_gpus GPUs, expert parallel, shared experts on each), the dense layers with "
       "attention; each step's batch is cut into m micro-batches that ping-pong between the "
       "pools layer by layer, the M:N token dispatch (activations' format) and combine (bf16) "
-      "crossing the network on the topology (each attention GPU's NIC carries its share to "
-      "every FFN GPU: the busiest NIC carries max(attention GPUs, FFN GPUs) messages). The "
-      "step is the pipeline's critical path (sim/cost/af_pipeline.h): with equal micro-batches "
-      "of stage times a, d, e, c (sum P, largest T) over L layers, max(P + (m L - 1) T, "
-      "L P + (m - 1) T); micro-batches hide the exchange and let both pools work at once, but "
-      "each re-reads the expert weights it touches. Assumptions: the exchange does not share "
-      "the attention GPUs' NICs with KV transfers; no per-node deduplication of dispatched "
-      "tokens; the FFN pool's experts are placed by the pool's experts section (redundant "
-      "replicas and EPLB over the FFN GPUs, under the workload's expert popularity; spread "
-      "evenly when none is given).");
+      "crossing the network on the topology, deduplicated per node as DeepEP sends them: "
+      "each attention GPU sends a token once to each FFN node that one of its top-k experts "
+      "is on (on average FFN nodes x (1 - C(E - E/nodes, k) / C(E, k)) of them: bytes = "
+      "tokens x hidden x distinct nodes, not x k), to the GPU of its own NIC rail there, "
+      "which forwards the copies to the expert GPUs over NVLink (the two legs pipeline; the "
+      "combine comes back the same way, reduced per node). The step is the pipeline's "
+      "critical path (sim/cost/af_pipeline.h): with equal micro-batches of stage times a, d, "
+      "e, c (sum P, largest T) over L layers, max(P + (m L - 1) T, L P + (m - 1) T); "
+      "micro-batches hide the exchange and let both pools work at once, but each re-reads "
+      "the expert weights it touches. The exchange shares the attention GPUs' NICs with the "
+      "KV transfers in flight when a step starts: with f KV flows on the busiest NIC its "
+      "network leg takes (1 + f) times as long (a fair share of the link; the KV flows are "
+      "not slowed in return, an approximation). Assumptions: the FFN pool's experts are "
+      "placed by the pool's experts section (redundant replicas and EPLB over the FFN GPUs, "
+      "under the workload's expert popularity; spread evenly when none is given); a token's "
+      "experts fall on the FFN nodes as if drawn at random (no node-limited routing).");
   const int64_t input = std::max<int64_t>(1, std::llround(s.workload.input_length.mean()));
   const int64_t output = std::max<int64_t>(1, std::llround(s.workload.output_length.mean()));
   // One instance of a decode or prefill configuration: its roofline step at `load`, and
@@ -623,6 +702,86 @@ Section af_disaggregation(const PlanResult& r) {
   return sec;
 }
 
+// scenario.reference: the recommended plan's nodes against a published deployment's,
+// per pool where the source splits them (nodes = instances x GPUs per instance / GPUs per
+// node; a pool need not fill whole nodes).
+Section published_comparison(const PlanResult& r) {
+  Section sec;
+  const Scenario& s = r.scenario;
+  const ReferenceSpec& ref = s.reference;
+  if (!ref.enabled() || r.recommended < 0) return sec;
+  const PlanCandidate& c = r.candidates[r.recommended];
+  const double per_node = std::max(1, s.cluster.gpus_per_node);
+  auto nodes = [per_node](int instances, const planner::RoleConfig& cfg) {
+    return instances * cfg.gpus() / per_node;
+  };
+  const bool colocated = c.mode == ServingMode::kColocated;
+  const double prefill = colocated ? 0 : nodes(c.prefill_instances, c.prefill);
+  const double decode = colocated ? 0 : nodes(c.decode_instances, c.decode);
+  const double all = colocated ? nodes(c.colocated_instances, c.colocated) : prefill + decode;
+  sec.title = "Against the published deployment";
+  sec.paragraphs.push_back(
+      "The recommended plan's nodes (" + std::to_string(s.cluster.gpus_per_node) +
+      " GPUs each) against the deployment the scenario reproduces (scenario.reference; "
+      "compared, not planned from). Source: " +
+      ref.source + ".");
+  Table t;
+  t.header = {"", "plan (simulated)", "published", "plan / published"};
+  auto count = [](double v) {  // up to two decimals, no trailing zeros: 210, 226.75, 95.5
+    std::string out = fixed(v, 2);
+    while (out.back() == '0') out.pop_back();
+    if (out.back() == '.') out.pop_back();
+    return out;
+  };
+  auto row = [&t, &count](const std::string& what, double plan, double published) {
+    t.rows.push_back({what, count(plan), published > 0 ? count(published) : "n/a",
+                      published > 0 ? fixed(plan / published, 2) + "x" : "n/a"});
+  };
+  row("nodes", all, ref.nodes);
+  if (!colocated) {
+    row("prefill nodes", prefill, ref.prefill_nodes);
+    row("decode nodes", decode, ref.decode_nodes);
+  }
+  sec.tables.push_back(t);
+  return sec;
+}
+
+// search.redundant_experts: per role and redundant-expert count, the best measured
+// configuration (highest rate per USD/hour), so the report shows what the count changed.
+Table redundant_search(const PlanResult& r) {
+  const Scenario& s = r.scenario;
+  Table t;
+  t.header = {"role",
+              "redundant experts",
+              "best measured configuration",
+              "req/s per instance",
+              "USD/hour per req/s",
+              "configurations measured / infeasible"};
+  for (const auto* caps : {&r.prefill, &r.decode, &r.colocated}) {
+    for (int k : s.search.redundant_experts) {
+      const RoleCapacity* best = nullptr;
+      int measured = 0, infeasible = 0;
+      Role role = Role::kPrefill;
+      for (const RoleCapacity& c : *caps) {
+        if (c.config.redundant_experts != k) continue;
+        role = c.config.role;
+        if (c.status == ConfigStatus::kInfeasible) ++infeasible;
+        if (c.status != ConfigStatus::kMeasured || c.rate_per_s <= 0) continue;
+        ++measured;
+        const double per = c.config.usd_per_hour(s) / c.rate_per_s;
+        if (best == nullptr || per < best->config.usd_per_hour(s) / best->rate_per_s) best = &c;
+      }
+      if (measured == 0 && infeasible == 0) continue;
+      t.rows.push_back({to_string(role), std::to_string(k),
+                        best != nullptr ? best->config.label() : "none",
+                        best != nullptr ? format_number(best->rate_per_s) : "",
+                        best != nullptr ? usd(best->config.usd_per_hour(s) / best->rate_per_s) : "",
+                        std::to_string(measured) + " / " + std::to_string(infeasible)});
+    }
+  }
+  return t;
+}
+
 }  // namespace
 
 std::vector<Section> plan_sections(const PlanResult& r) {
@@ -696,6 +855,7 @@ std::vector<Section> plan_sections(const PlanResult& r) {
     }
     out.push_back(sec);
   }
+  if (Section sec = published_comparison(r); !sec.title.empty()) out.push_back(sec);
   {  // disaggregated vs colocated
     Section sec;
     sec.title = "Disaggregated against colocated";
@@ -957,8 +1117,9 @@ std::vector<Section> plan_sections(const PlanResult& r) {
         if (g == nullptr || cfg.af.enabled()) return;  // AF: its own section
         const Layout& l = cfg.layout;
         const MoeExecution fixed = moe_execution(s.model, l, {}, pop, false);
-        const MoeExecution mine =
-            moe_execution(s.model, l, spec.experts, pop, spec.dual_micro_batch);
+        const ExpertPlacementSpec experts =
+            planner::expert_placement(s, cfg.role, cfg.redundant_experts);
+        const MoeExecution mine = moe_execution(s.model, l, experts, pop, spec.dual_micro_batch);
         RooflineCostModel roofline(*g);
         const StepCostModel costs(s.model, l, *g, s.cluster, roofline, mine);
         StepBatch b;
@@ -973,16 +1134,15 @@ std::vector<Section> plan_sections(const PlanResult& r) {
         }
         const StepCost sc = costs.cost(b);
         const Duration compute = sc.prefill_attention + sc.decode_attention + sc.ffn;
-        t.rows.push_back(
-            {name, std::to_string(l.tp * l.dp_attention),
-             std::to_string(spec.experts.redundant) + ", " + to_string(spec.experts.rebalancer),
-             format_number(fixed.imbalance), format_number(mine.imbalance),
-             format_number(mine.slots_per_gpu > 0
-                               ? mine.slots_per_gpu
-                               : double(s.model.ffn.num_experts) / (l.tp * l.dp_attention)),
-             spec.dual_micro_batch ? "yes" : "no",
-             ms(compute.to_seconds()) + ", " + ms(sc.ep_communication.to_seconds()) + ", " +
-                 ms(sc.hidden_communication.to_seconds())});
+        t.rows.push_back({name, std::to_string(l.tp * l.dp_attention),
+                          std::to_string(experts.redundant) + ", " + to_string(experts.rebalancer),
+                          format_number(fixed.imbalance), format_number(mine.imbalance),
+                          format_number(mine.slots_per_gpu > 0 ? mine.slots_per_gpu
+                                                               : double(s.model.ffn.num_experts) /
+                                                                     (l.tp * l.dp_attention)),
+                          spec.dual_micro_batch ? "yes" : "no",
+                          ms(compute.to_seconds()) + ", " + ms(sc.ep_communication.to_seconds()) +
+                              ", " + ms(sc.hidden_communication.to_seconds())});
       };
       if (c.mode == ServingMode::kColocated) {
         row("colocated", c.colocated, s.serving.colocated, true);
@@ -991,11 +1151,13 @@ std::vector<Section> plan_sections(const PlanResult& r) {
         row("decode", c.decode, s.serving.decode, true);
       }
       sec.tables.push_back(t);
+      if (!s.search.redundant_experts.empty()) sec.tables.push_back(redundant_search(r));
       out.push_back(sec);
     }
   }
   if (Section sec = power_and_speculation(r); !sec.title.empty()) out.push_back(sec);
   if (Section sec = prefix_cache(r); !sec.title.empty()) out.push_back(sec);
+  if (Section sec = prefix_hit_model(r); !sec.title.empty()) out.push_back(sec);
   if (Section sec = chunk_pp(r); !sec.title.empty()) out.push_back(sec);
   if (Section sec = af_disaggregation(r); !sec.title.empty()) out.push_back(sec);
   {  // provenance

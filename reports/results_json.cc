@@ -51,6 +51,7 @@ json config_json(const planner::RoleConfig& c) {
          {"max_batch_tokens", c.max_batch_tokens},
          {"chunk_size", c.chunk_size}};
   if (c.draft_length >= 0) j["draft_length"] = c.draft_length;
+  if (c.redundant_experts >= 0) j["redundant_experts"] = c.redundant_experts;
   if (c.af.enabled())
     j["af_disaggregated"] = {{"attention_gpus", c.layout.gpus()},
                              {"ffn_gpu", c.af.ffn_gpu},

@@ -241,10 +241,12 @@ struct ServingSpec {
   DecodeRouting decode_routing = DecodeRouting::kLeastKv;
   SpeculativeSpec speculative;
   AutoscalerSpec autoscaler;
-  // Disaggregated: every arrival enters the decode pool with its prompt's KV in place (its
-  // first token at arrival, no prefill, no KV transfer; it waits only for KV room). The
-  // planner's decode probes (issue 16): the decode instance alone, whatever prefill
-  // instances a plan has. Not a scenario key.
+  // Disaggregated: every arrival enters the decode pool with its prompt done (its first
+  // token at arrival, no prefill); it waits for KV room, then its KV crosses the network
+  // from the prefill pool's first instance, which takes no request (a stand-in source: the
+  // decode instance's links carry the transfers as in the whole cluster). The planner's
+  // decode probes (issue 16): the decode instance alone, whatever prefill instances a
+  // plan has. Not a scenario key.
   bool prefilled_arrivals = false;
   bool operator==(const ServingSpec&) const = default;
 };
@@ -296,6 +298,10 @@ struct SearchSpec {
   // Speculative (MTP) draft lengths to try on decoding instances, 0 meaning none, at
   // serving.speculative's acceptance rate and draft cost; empty: the serving section's.
   std::vector<int> draft_lengths;
+  // MoE roles whose pool places its experts by EPLB: redundant-expert counts to try per
+  // configuration (each must divide experts + redundant over the expert GPUs, else that
+  // configuration is infeasible); empty: the serving section's count, as is.
+  std::vector<int> redundant_experts;
   AfSearchSpec af;
   int max_instances_per_role = 64;
   bool include_colocated = true;
@@ -315,6 +321,17 @@ struct CostsSpec {
   bool operator==(const CostsSpec&) const = default;
 };
 
+// A published deployment of the same service that the plan is compared with (the report
+// only: nothing is planned from it), e.g. DeepSeek-V3's 226.75 nodes a day on average.
+struct ReferenceSpec {
+  std::string source;        // where the figures come from
+  double nodes = 0;          // nodes in all; 0: no reference
+  double prefill_nodes = 0;  // of them prefill (0: not published)
+  double decode_nodes = 0;
+  bool enabled() const { return nodes > 0; }
+  bool operator==(const ReferenceSpec&) const = default;
+};
+
 struct Scenario {
   std::string name;
   std::string file;  // where it was loaded from
@@ -330,6 +347,7 @@ struct Scenario {
   ServingSpec serving;
   SearchSpec search;
   CostsSpec costs;
+  ReferenceSpec reference;
 
   double price_per_hour(const std::string& gpu) const;
   bool operator==(const Scenario&) const = default;

@@ -345,14 +345,31 @@ StepCostModel::AfEntry StepCostModel::af_entry(int64_t tokens, Phase phase) cons
       e.dense_ffn =
           e.dense_ffn.scaled(phase == Phase::kPrefill ? engine_->prefill_ffn : engine_->decode_ffn);
   }
-  // Each attention GPU sends its share of the tokens, top_k copies each, spread over the
-  // FFN GPUs (activations' format out, bf16 back, as layer_communication counts them).
-  const double pairs_per_message = static_cast<double>(tokens) * model_.ffn.top_k / layout_.gpus() /
-                                   af_.ffn_gpus * af_.imbalance;
+  // Each attention GPU sends its share of the tokens once to each FFN node holding one of
+  // its experts (distinct_nodes of ffn_nodes on average: per-node deduplication), and the
+  // node forwards the top_k copies to the expert GPUs over NVLink, the busiest receiving
+  // `imbalance` times the mean (activations' format out, bf16 back, as
+  // layer_communication counts them); the legs pipeline.
   const double h = model_.hidden_size;
   const double act = bytes_per_element(model_.precision.activations);
-  e.dispatch = af_.dispatch.time(Bytes(pairs_per_message * h * act));
-  e.combine = af_.combine.time(Bytes(pairs_per_message * h * 2.0));
+  const double tokens_per_message = static_cast<double>(tokens) / layout_.gpus() *
+                                    af_.distinct_nodes / af_.ffn_nodes * af_.imbalance;
+  const double pairs_per_ffn_gpu =
+      static_cast<double>(tokens) * model_.ffn.top_k / af_.ffn_gpus * af_.imbalance;
+  auto forward = [&](double bytes_per_value) {
+    if (!af_.forwards) return Duration::zero();
+    return Bytes(pairs_per_ffn_gpu * h * bytes_per_value) / af_.forward.bandwidth +
+           af_.forward.latency;
+  };
+  auto network = [&](const MnExchange& x, double bytes_per_value) {
+    return Duration::seconds(tokens_per_message * h * bytes_per_value * x.seconds_per_message_byte);
+  };
+  e.dispatch_network = network(af_.dispatch, act);
+  e.combine_network = network(af_.combine, 2.0);
+  e.forward_out = forward(act);
+  e.forward_back = forward(2.0);
+  e.dispatch = max(af_.dispatch.time(Bytes(tokens_per_message * h * act)), e.forward_out);
+  e.combine = max(af_.combine.time(Bytes(tokens_per_message * h * 2.0)), e.forward_back);
   // The attention output's all-reduce over a replica's TP group (the FFN's is gone: the
   // experts are not split by TP); half of layer_communication's two.
   e.tp = link_time(layer_communication(model_, layout_, tokens).tp_allreduce * 0.5, layout_.tp);
@@ -394,7 +411,15 @@ StepCost StepCostModel::af_parts(const StepBatch& batch) const {
       c.provenance = worse(c.provenance, e.provenance);
       c.extrapolated |= e.extrapolated;
     }
-    const AfEntry f = af_entry(pre.new_tokens + dec.new_tokens, phase);
+    AfEntry f = af_entry(pre.new_tokens + dec.new_tokens, phase);
+    if ((batch.kv_flows_out > 0 || batch.kv_flows_in > 0) && tokens > 0) {
+      // KV transfers on the same NICs: the network legs at a fair share of the link.
+      auto shared = [](Duration network, int flows, const MnExchange& x, Duration fwd) {
+        return max(network * (1 + flows) + x.latency, fwd);
+      };
+      f.dispatch = shared(f.dispatch_network, batch.kv_flows_out, af_.dispatch, f.forward_out);
+      f.combine = shared(f.combine_network, batch.kv_flows_in, af_.combine, f.forward_back);
+    }
     c.provenance = worse(c.provenance, f.provenance);
     c.extrapolated |= f.extrapolated;
     c.ffn += f.ffn * moe_layers_ + f.dense_ffn * dense_layers_;

@@ -34,6 +34,13 @@ struct StepBatch {
   // the caller knows them; only an engine's decode attention launch term reads them
   // (EngineOverhead::attention_launch; empty: every sequence of the mean length).
   std::span<const int32_t> decode_lengths = {};
+  // Attention/FFN disaggregation: KV transfers in flight on the busiest NIC of the
+  // instance's attention GPUs when the step starts, leaving (prefill) and arriving
+  // (decode). The token exchange shares those NICs with them: while they last, its
+  // network leg gets a fair share, 1 / (1 + flows) of the link (dispatch leaves through
+  // the NIC, combine arrives), i.e. the link carries each flow's bytes beside the
+  // exchange's. The KV flows are not slowed by the exchange in return (an approximation).
+  int kv_flows_out = 0, kv_flows_in = 0;
 };
 
 // How an instance runs its MoE layers beyond the even spread accounting assumes: the
@@ -62,6 +69,10 @@ MoeExecution moe_execution(const ModelSpec& model, const Layout& layout,
 // (topology/topology.h: mn_exchange), the busiest FFN GPU receiving `imbalance` times the
 // mean and holding `slots_per_gpu` expert replicas (redundant experts and the rebalancer
 // of the pool's ExpertPlacementSpec over the FFN GPUs; 0: the experts spread evenly).
+// The exchange is deduplicated per node (mn_node_exchange): a token crosses the network
+// once to each of the `distinct_nodes` FFN nodes (of `ffn_nodes`) its experts are on,
+// then NVLink (`forward`, when a node holds more than one FFN GPU) carries each of its
+// top-k copies to its expert's GPU; the two legs pipeline (the longer one counts).
 struct AfExecution {
   const GpuSpec* ffn_gpu = nullptr;
   const CostModel* ffn_model = nullptr;
@@ -70,6 +81,10 @@ struct AfExecution {
   MnExchange dispatch, combine;
   double imbalance = 1;
   double slots_per_gpu = 0;
+  int ffn_nodes = 1;
+  double distinct_nodes = 1;
+  bool forwards = false;
+  LinkSpec forward;
 };
 
 struct StepCost {
@@ -159,6 +174,8 @@ class StepCostModel {
   // What an AF micro-batch's stages cost that depends only on its token count.
   struct AfEntry {
     Duration ffn, dense_ffn, dispatch, combine, tp;
+    // The exchange's legs: network transmission (latency apart) and NVLink forwarding.
+    Duration dispatch_network, combine_network, forward_out, forward_back;
     Provenance provenance = Provenance::kMeasured;
     bool extrapolated = false;
     bool cached = false;

@@ -430,7 +430,7 @@ void Simulation::on_arrival(SimTime now) {
     --live_;
   } else if (prefilled) {
     // ServingSpec::prefilled_arrivals: the prompt is done and its KV on its way to a
-    // decode instance, which takes it when it has room (as a transfer that takes no time).
+    // decode instance, which takes it when it has room (start_transfer: over the network).
     r.prefill_scheduled = r.prefill_done = r.prefill_target;
     r.first_launch = r.first_token = now;
     r.generated = 1;
@@ -639,6 +639,11 @@ void Simulation::launch(SimTime now, int inst) {
             static_cast<int32_t>(r.kv_tokens() + (in.decode_step - r.base_step)));
       }
     b.decode_lengths = decode_lengths_;
+  }
+  if (pools_[in.pool].spec->af.enabled()) {  // the token exchange shares the NICs with KV
+    const GpuGroup attention{in.first_gpu, in.gpus};
+    b.kv_flows_out = transfers_->busiest_nic_flows(attention, false);
+    b.kv_flows_in = transfers_->busiest_nic_flows(attention, true);
   }
   StepCost c = in.costs->cost(b);
   if (spec && n > 0) {
@@ -893,18 +898,20 @@ void Simulation::start_transfer(SimTime now, uint32_t s) {
   Request& r = slab_[s];
   Instance& d = instances_[r.decode_instance];
   const int64_t need = blocks_for(int64_t{r.input_tokens} + 1);
-  if (r.instance < 0) {  // prefilled at arrival (ServingSpec::prefilled_arrivals): in place
-    r.blocks = static_cast<int32_t>(need);
-    r.instance = r.decode_instance;
-    change_kv(now, d, need);
-    r.transfer_done = true;
-    d.ready_queue.push_back(s);
-    kick(now, r.decode_instance);
-    return;
+  // Prefilled at arrival (ServingSpec::prefilled_arrivals, the planner's decode probes):
+  // its KV crosses the network as a prefill instance's would, from the prefill pool's
+  // first instance (a stand-in that takes no request and holds none of its KV), into the
+  // room reserved here, sharing the decode instance's links with the other transfers.
+  const bool stand_in = r.instance < 0;
+  if (stand_in) {
+    const Pool& prefill = pools_[kPrefillPool];
+    QUADRANT_CHECK(prefill.spec != nullptr && !prefill.instances.empty());
+    r.instance = prefill.instances.front();
+    r.blocks = 0;
   }
   Instance& src = instances_[r.instance];
   r.source_blocks = r.blocks;
-  r.source_instance = r.instance;
+  r.source_instance = stand_in ? -1 : r.instance;
   r.blocks = static_cast<int32_t>(need);
   r.instance = r.decode_instance;
   change_kv(now, d, need);

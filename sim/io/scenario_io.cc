@@ -526,6 +526,12 @@ SearchSpec read_search(const Reader& r, const HardwareCatalog& c) {
       r.fail("draft_lengths", "expected draft lengths of at most 64, got " + std::to_string(k));
     s.draft_lengths.push_back(static_cast<int>(k));
   }
+  for (int64_t k : r.integers("redundant_experts", 0)) {
+    if (k > 4096)
+      r.fail("redundant_experts",
+             "expected redundant-expert counts of at most 4096, got " + std::to_string(k));
+    s.redundant_experts.push_back(static_cast<int>(k));
+  }
   if (r.has("af_disaggregated")) {
     const Reader af = r.object("af_disaggregated");
     if (af.has("roles")) {
@@ -643,6 +649,21 @@ Scenario load_scenario(const std::string& path) {
   for (const auto& [gpu, price] : costs.map_numbers("usd_per_hour")) {
     check_gpu_ref(costs.object("usd_per_hour"), gpu, gpu, s.catalog);
     s.costs.usd_per_hour[gpu] = price;
+  }
+  if (r.has("reference")) {
+    const Reader ref = r.object("reference");
+    s.reference.source = ref.string("source");
+    s.reference.nodes = ref.number("nodes");
+    s.reference.prefill_nodes = ref.number("prefill_nodes");
+    s.reference.decode_nodes = ref.number("decode_nodes");
+    const double parts = s.reference.prefill_nodes + s.reference.decode_nodes;
+    if (parts > s.reference.nodes * 1.05) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    "expected prefill_nodes + decode_nodes at most 5%% above nodes (%g), got %g",
+                    s.reference.nodes, parts);
+      ref.fail("decode_nodes", buf);
+    }
   }
   s.input_files.push_back(path);
   for (const std::string& f : r.included_files()) s.input_files.push_back(f);

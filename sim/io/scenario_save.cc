@@ -230,6 +230,7 @@ ordered_json search_json(const SearchSpec& s) {
                     {"n_plus_one", s.n_plus_one},
                     {"recommend", to_string(s.recommend)}};
   if (!s.draft_lengths.empty()) j["draft_lengths"] = s.draft_lengths;
+  if (!s.redundant_experts.empty()) j["redundant_experts"] = s.redundant_experts;
   if (s.af.enabled()) {
     ordered_json af = ordered_json::object();
     ordered_json roles = ordered_json::array();
@@ -273,25 +274,30 @@ std::string scenario_json(const Scenario& s, const std::string& folder) {
   for (const auto& [gpu, n] : s.cluster.max_gpus) max_gpus[gpu] = n;
   ordered_json prices = ordered_json::object();
   for (const auto& [gpu, usd] : s.costs.usd_per_hour) prices[gpu] = usd;
-  const ordered_json j = {{"name", s.name},
-                          {"seed", s.seed},
-                          {"model", model_json(s.model)},
-                          {"hardware", hardware},
-                          {"cluster",
-                           {{"gpus_per_node", s.cluster.gpus_per_node},
-                            {"intra_node", link_json(s.cluster.intra_node)},
-                            {"inter_node", link_json(s.cluster.inter_node)},
-                            {"max_gpus", max_gpus}}},
-                          {"workload", workload_json(s.workload, folder)},
-                          {"slo",
-                           {{"ttft", io::format_duration(s.slo.ttft)},
-                            {"tpot", io::format_duration(s.slo.tpot)},
-                            {"ttft_percentile", s.slo.ttft_percentile},
-                            {"tpot_percentile", s.slo.tpot_percentile},
-                            {"attainment", s.slo.attainment}}},
-                          {"serving", serving_json(s.serving)},
-                          {"search", search_json(s.search)},
-                          {"costs", {{"usd_per_hour", prices}}}};
+  ordered_json j = {{"name", s.name},
+                    {"seed", s.seed},
+                    {"model", model_json(s.model)},
+                    {"hardware", hardware},
+                    {"cluster",
+                     {{"gpus_per_node", s.cluster.gpus_per_node},
+                      {"intra_node", link_json(s.cluster.intra_node)},
+                      {"inter_node", link_json(s.cluster.inter_node)},
+                      {"max_gpus", max_gpus}}},
+                    {"workload", workload_json(s.workload, folder)},
+                    {"slo",
+                     {{"ttft", io::format_duration(s.slo.ttft)},
+                      {"tpot", io::format_duration(s.slo.tpot)},
+                      {"ttft_percentile", s.slo.ttft_percentile},
+                      {"tpot_percentile", s.slo.tpot_percentile},
+                      {"attainment", s.slo.attainment}}},
+                    {"serving", serving_json(s.serving)},
+                    {"search", search_json(s.search)},
+                    {"costs", {{"usd_per_hour", prices}}}};
+  if (s.reference.enabled())
+    j["reference"] = {{"source", s.reference.source},
+                      {"nodes", s.reference.nodes},
+                      {"prefill_nodes", s.reference.prefill_nodes},
+                      {"decode_nodes", s.reference.decode_nodes}};
   return j.dump(2) + "\n";
 }
 

@@ -387,6 +387,10 @@ std::vector<FieldDecl> build() {
           "speculative (MTP) draft lengths to try on decode/colocated instances, 0: none, at "
           "serving.speculative's acceptance_rate and draft_cost_ratio (absent: the serving "
           "section's setting)");
+  b.array("search.redundant_experts", "",
+          "MoE pools placed by EPLB: redundant-expert counts to try per configuration (each "
+          "must divide experts + redundant over the expert GPUs; absent: the pool's "
+          "experts.redundant)");
   b.object("search.af_disaggregated", "",
            "MoE: attention/FFN-disaggregated instances to try beside the others (PD "
            "and colocated); each list is crossed with the others");
@@ -421,6 +425,18 @@ std::vector<FieldDecl> build() {
   b.choice("search.recommend", "robust", kRecommendRuleNames.names(),
            "robust: the cheapest plan that meets the SLOs at the pessimistic edge of the cost "
            "models' error band; nominal: the cheapest at nominal costs");
+
+  // ---- reference
+  b.object("reference", "",
+           "a published deployment the report compares the plan with (nothing is planned from "
+           "it)");
+  b.str("reference.source", "required", "where the published figures come from");
+  b.number("reference.nodes", "required", 0, 1e9, true, "nodes",
+           "nodes the published deployment runs, in all");
+  b.number("reference.prefill_nodes", "0", 0, 1e9, false, "nodes",
+           "of them prefill (0: not published)");
+  b.number("reference.decode_nodes", "0", 0, 1e9, false, "nodes",
+           "of them decode (0: not published)");
 
   // ---- costs
   b.object("costs", "", "prices");

@@ -162,6 +162,15 @@ AfWeights af_weight_bytes_per_gpu(const ModelSpec& m, const Layout& attention, i
   return w;
 }
 
+double expected_distinct_groups(int experts, int top_k, int groups) {
+  if (groups <= 1 || experts <= 0 || top_k <= 0) return std::min(1, std::max(groups, 0));
+  const double per_group = static_cast<double>(experts) / groups;
+  // P(a given group holds none of the k): C(E - E/g, k) / C(E, k) as a product.
+  double none = 1;
+  for (int i = 0; i < top_k; ++i) none *= std::max(0.0, (experts - per_group - i) / (experts - i));
+  return groups * (1 - none);
+}
+
 Layout af_ffn_layout(int ffn_gpus) {
   return Layout{.tp = 1, .ep = ffn_gpus, .pp = 1, .dp_attention = ffn_gpus};
 }

@@ -57,6 +57,13 @@ struct AfWeights {
 // slots_per_gpu; 0: the experts spread evenly, no replica).
 AfWeights af_weight_bytes_per_gpu(const ModelSpec& m, const Layout& attention, int ffn_gpus,
                                   double ffn_slots_per_gpu = 0);
+// Expected number of distinct groups a token's top-k experts fall in, the `experts`
+// spread evenly over `groups` (FFN nodes) and the k drawn without replacement at random:
+// groups x (1 - C(experts - experts / groups, k) / C(experts, k)). 1 for one group, k when
+// every group holds one expert. What per-node deduplication of the M:N exchange sends a
+// token to, instead of k experts (DeepEP: one RDMA message per node, NVLink within it).
+double expected_distinct_groups(int experts, int top_k, int groups);
+
 // The layout the FFN pool's MoE work is accounted with: ffn_gpus expert-parallel GPUs,
 // each a data-parallel rank of the tokens for the shared experts.
 Layout af_ffn_layout(int ffn_gpus);

@@ -160,8 +160,9 @@ RoleBound role_bound(const Scenario& s, const RoleConfig& c, const CostModels* m
     return f != nullptr ? af_step_time(s.model, gp, c.layout, fp, c.af.ffn_gpus, phase, b)
                         : step_time(s.model, gp, c.layout, phase, b);
   };
-  const MemoryFit fit =
-      c.af.enabled() ? af_memory_fit(s, c) : memory_fit(s, c.gpu, c.layout, c.role);
+  const MemoryFit fit = c.af.enabled()
+                            ? af_memory_fit(s, c)
+                            : memory_fit(s, c.gpu, c.layout, c.role, c.redundant_experts);
   if (!fit.fits) {
     out.reason = fit.reason;
     return out;

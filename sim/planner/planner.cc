@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <tuple>
 
 #include "sim/core/error.h"
@@ -217,17 +218,16 @@ TaskResult simulated(RunSummary r) {
   return t;
 }
 
-// The shares of prompt tokens one block prefix cache of `capacity_blocks` finds cached,
-// and a shared KV tier of `tier_blocks` (0: none) holds past that, when they take every
-// request of the trace alone, each prompt cached in both as it arrives (whole KV blocks,
-// at least one token computed, as the simulator counts them).
-struct ReplayedHits {
-  double local = 0, tier = 0;
-};
+}  // namespace
+
+// planner.h; the cluster's routing, as its prefill router picks (sim/serving/router.h).
 ReplayedHits replayed_hit_rate(const ArrivalSpec& a, int64_t capacity_blocks, int block_tokens,
-                               int kv_block, int64_t tier_blocks) {
+                               int kv_block, int64_t tier_blocks, int instances, bool cache_aware) {
   TraceReader trace(a.trace_file, a.trace_format, a.trace_time_scale);
-  BlockPrefixCache cache(capacity_blocks), tier(tier_blocks);
+  std::vector<BlockPrefixCache> caches;
+  for (int i = 0; i < std::max(1, instances); ++i) caches.emplace_back(capacity_blocks);
+  std::vector<int64_t> routed(caches.size(), 0);
+  BlockPrefixCache tier(tier_blocks);
   double prompt = 0, hit = 0, loaded = 0;
   while (std::optional<TraceRecord> r = trace.next()) {
     auto whole_blocks = [&](size_t blocks) {
@@ -237,7 +237,18 @@ ReplayedHits replayed_hit_rate(const ArrivalSpec& a, int64_t capacity_blocks, in
       const int64_t reused = tokens / kv_block * kv_block;
       return static_cast<double>(reused);
     };
-    const size_t m = cache.match(r->hash_ids);
+    size_t pick = 0, m = caches[0].match(r->hash_ids);
+    for (size_t i = 1; i < caches.size(); ++i) {
+      const size_t mi = cache_aware ? caches[i].match(r->hash_ids) : 0;
+      const bool better = cache_aware && mi != m ? mi > m : routed[i] < routed[pick];
+      if (better) {
+        pick = i;
+        m = mi;
+      }
+    }
+    if (!cache_aware) m = caches[pick].match(r->hash_ids);
+    routed[pick] += r->input_tokens;
+    BlockPrefixCache& cache = caches[pick];
     cache.touch(r->hash_ids, m);
     hit += whole_blocks(m);
     if (tier_blocks > 0) {
@@ -251,6 +262,8 @@ ReplayedHits replayed_hit_rate(const ArrivalSpec& a, int64_t capacity_blocks, in
   }
   return prompt > 0 ? ReplayedHits{hit / prompt, loaded / prompt} : ReplayedHits{};
 }
+
+namespace {
 
 // What a probe or a confirmation is judged on.
 enum class Judge { kPrefill, kDecode, kColocated, kCluster };
@@ -371,6 +384,7 @@ class Planner {
       analyse_pareto();
     }
     progress_->finish();
+    record_cluster_cache_hits();
     return std::move(r_);
   }
 
@@ -415,8 +429,8 @@ class Planner {
     const auto it = tier_hits_.find(c.label());
     return it == tier_hits_.end() ? 0 : it->second;
   }
-  void estimate_cache_hits(const RoleConfig& c, const MemoryFit& fit) {
-    if (!block_cache(c.role) || !fit.fits) return;
+  // The replay of the trace through `instances` caches of configuration `c` (memory `fit`).
+  ReplayedHits replay(const RoleConfig& c, const MemoryFit& fit, int instances) const {
     const PrefixCacheSpec& pc =
         (c.role == Role::kColocated ? s_.serving.colocated : s_.serving.prefill).prefix_cache;
     const int64_t blocks =
@@ -427,10 +441,16 @@ class Planner {
         t.enabled() ? static_cast<int64_t>(std::floor(
                           t.capacity / (kv_bytes_per_token(s_.model) * double(pc.block_tokens))))
                     : 0;
-    const ReplayedHits h = replayed_hit_rate(s_.workload.arrival, blocks, pc.block_tokens,
-                                             std::max(1, s_.serving.kv_block_size), tier_blocks);
+    return replayed_hit_rate(s_.workload.arrival, blocks, pc.block_tokens,
+                             std::max(1, s_.serving.kv_block_size), tier_blocks, instances,
+                             s_.serving.prefill_routing == PrefillRouting::kCacheAware);
+  }
+  void estimate_cache_hits(const RoleConfig& c, const MemoryFit& fit) {
+    if (!block_cache(c.role) || !fit.fits) return;
+    const ReplayedHits h = replay(c, fit, 1);
     cache_hits_[c.label()] = h.local;
-    if (t.enabled()) tier_hits_[c.label()] = h.tier;
+    if (s_.serving.shared_kv_tier.enabled()) tier_hits_[c.label()] = h.tier;
+    fits_.emplace(c.label(), fit);
   }
   // The scenario a probe or bound of `c` sees: its estimated hits as a hit rate, and the
   // shared tier's as the share its runs load over the tier.
@@ -439,6 +459,39 @@ class Planner {
     PoolSpec& p = c.role == Role::kColocated ? s.serving.colocated : s.serving.prefill;
     p.prefix_hit_rate = cache_hit_rate(c);
     p.shared_tier_hit_rate = tier_hit_rate(c);
+  }
+  // A whole cluster of `instances` instances of `c` (issue 16): each instance's cache sees
+  // only the requests routed to it, the tier every request; replayed once per (c,
+  // instances), under a lock (confirmations of one round run on several threads; the
+  // value does not depend on which computes it first).
+  ReplayedHits cluster_cache_hits(const RoleConfig& c, int instances) const {
+    const std::pair<std::string, int> key{c.label(), instances};
+    std::lock_guard<std::mutex> lock(cluster_hits_mutex_);
+    auto it = cluster_hits_.find(key);
+    if (it == cluster_hits_.end()) {
+      const auto fit = fits_.find(c.label());
+      QUADRANT_CHECK(fit != fits_.end());
+      it = cluster_hits_.emplace(key, replay(c, fit->second, instances)).first;
+    }
+    return it->second;
+  }
+  // The report's figures: the recommended plan's prefilling pool as its confirmation ran.
+  void record_cluster_cache_hits() {
+    if (r_.recommended < 0) return;
+    const PlanCandidate& c = r_.candidates[static_cast<size_t>(r_.recommended)];
+    const bool colocated = c.mode == ServingMode::kColocated;
+    const RoleConfig& cfg = colocated ? c.colocated : c.prefill;
+    if (!block_cache(cfg.role)) return;
+    const int n = colocated ? c.colocated_instances : c.prefill_instances;
+    const ReplayedHits h = cluster_cache_hits(cfg, n);
+    r_.cluster_cache = {.instances = n, .local = h.local, .tier = h.tier};
+  }
+  void with_cluster_cache_hits(Scenario& s, const RoleConfig& c, int instances) const {
+    if (!block_cache(c.role)) return;
+    const ReplayedHits h = cluster_cache_hits(c, instances);
+    PoolSpec& p = c.role == Role::kColocated ? s.serving.colocated : s.serving.prefill;
+    p.prefix_hit_rate = h.local;
+    p.shared_tier_hit_rate = s_.serving.shared_kv_tier.enabled() ? h.tier : 0;
   }
 
   void enumerate() {
@@ -775,10 +828,13 @@ class Planner {
   // ---- stage 4: whole-cluster confirmation over seeds -------------------------------
 
   // A trace becomes Poisson arrivals (below), without its block hashes: a block prefix
-  // cache runs at its estimated hit rate, as in the probes.
+  // cache runs at the hit rate the trace's replay through the plan's instances finds
+  // (cluster_cache_hits), the shared tier at the share it holds past them.
   Scenario cluster_scenario(const PlanCandidate& c, double rate) const {
     Scenario x = cluster_scenario(s_, c, rate);
-    with_cache_hits(x, c.mode == ServingMode::kColocated ? c.colocated : c.prefill);
+    const bool colocated = c.mode == ServingMode::kColocated;
+    with_cluster_cache_hits(x, colocated ? c.colocated : c.prefill,
+                            colocated ? c.colocated_instances : c.prefill_instances);
     return x;
   }
   static Scenario cluster_scenario(const Scenario& base, const PlanCandidate& c, double rate) {
@@ -1371,6 +1427,10 @@ class Planner {
   const Scenario& s_;
   std::map<std::string, double> cache_hits_;  // block cache: estimated hit rate by config label
   std::map<std::string, double> tier_hits_;   // shared KV tier: estimated load share, same keys
+  std::map<std::string, MemoryFit> fits_;     // block cache: memory of each config, same keys
+  // Block cache replayed through a whole cluster's instances: by (config label, instances).
+  mutable std::map<std::pair<std::string, int>, ReplayedHits> cluster_hits_;
+  mutable std::mutex cluster_hits_mutex_;
   const Evaluator& evaluate_;
   PlanOptions o_;
   std::unique_ptr<TaskRunner> owned_runner_;

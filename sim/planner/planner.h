@@ -253,6 +253,15 @@ struct PlanResult {
   // configuration's own hits in the same replay (a cluster-wide tier seeing every request),
   // which its runs load over the tier (PoolSpec::shared_tier_hit_rate). Empty otherwise.
   std::map<std::string, double> shared_tier_hit_estimates;
+  // With a block prefix cache: the recommended plan's prefilling instances and the shares
+  // the trace's replay through that many caches finds (each cache seeing the requests
+  // routed to it, the tier every request), at which its confirmation ran; instances 0:
+  // none. The estimates above are one cache's alone (the probes').
+  struct ClusterCacheHits {
+    int instances = 0;
+    double local = 0, tier = 0;
+  };
+  ClusterCacheHits cluster_cache;
   // What the cost models say about the recommended cluster's shapes: extrapolations by
   // name, and where the roofline and the calibrated model disagree beyond the band
   // (filled by the caller, which holds the models).
@@ -303,6 +312,21 @@ Scenario decode_probe_scenario(const Scenario& base, const RoleConfig& c, double
 // TTFT SLO (prefill), the TPOT SLO (decode), or both and the attainment (colocated) met.
 RunSummary judge_probe(const SimulationResult& result, const Scenario& probe, double rate,
                        uint64_t seed, Role role);
+
+// The shares of prompt tokens the block prefix caches of `instances` instances of
+// `capacity_blocks` each find cached replaying a Mooncake trace, and a shared KV tier of
+// `tier_blocks` (0: none), which sees every request, holds past that (each prompt cached
+// in its instance and in the tier as it arrives; whole KV blocks of `kv_block` tokens, at
+// least one token computed, as the simulator counts them). Routing as the cluster's:
+// cache aware, the instance with the longest cached prefix; else, and on ties, the one
+// with the fewest prompt tokens routed so far (a deterministic stand-in for the fewest
+// queued). What the planner's runs, which carry no block hashes, use as hit rates.
+struct ReplayedHits {
+  double local = 0, tier = 0;
+};
+ReplayedHits replayed_hit_rate(const ArrivalSpec& a, int64_t capacity_blocks, int block_tokens,
+                               int kv_block, int64_t tier_blocks, int instances = 1,
+                               bool cache_aware = false);
 
 // Scales a length distribution (the mix analysis): every length times k, at least 1.
 LengthSpec scaled_lengths(const LengthSpec& l, double k);

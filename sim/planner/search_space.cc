@@ -16,6 +16,7 @@ std::string RoleConfig::label() const {
   if (role != Role::kPrefill) out += " batch" + std::to_string(max_batch_size);
   if (role != Role::kDecode) out += " chunk" + std::to_string(chunk_size);
   if (draft_length >= 0) out += " draft" + std::to_string(draft_length);
+  if (redundant_experts >= 0) out += " red" + std::to_string(redundant_experts);
   if (af.enabled())
     out += " | ffn " + af.ffn_gpu + " x" + std::to_string(af.ffn_gpus) + " mb" +
            std::to_string(af.micro_batches);
@@ -37,8 +38,7 @@ MemoryFit af_memory_fit(const Scenario& s, const RoleConfig& c) {
     return fit;
   }
   // The role's expert placement (redundant experts, EPLB) over the FFN GPUs.
-  const ExpertPlacementSpec& experts =
-      (c.role == Role::kPrefill ? s.serving.prefill : s.serving.decode).experts;
+  const ExpertPlacementSpec experts = expert_placement(s, c.role, c.redundant_experts);
   if (experts.rebalancer == Rebalancer::kEplb &&
       (s.model.ffn.num_experts + experts.redundant) % c.af.ffn_gpus != 0) {
     fit.reason = "eplb: experts + redundant (" + std::to_string(s.model.ffn.num_experts) + " + " +
@@ -74,17 +74,24 @@ MemoryFit af_memory_fit(const Scenario& s, const RoleConfig& c) {
   return fit;
 }
 
-MemoryFit memory_fit(const Scenario& s, const std::string& gpu, const Layout& layout, Role role) {
+ExpertPlacementSpec expert_placement(const Scenario& s, Role role, int redundant) {
+  ExpertPlacementSpec experts = (role == Role::kPrefill  ? s.serving.prefill
+                                 : role == Role::kDecode ? s.serving.decode
+                                                         : s.serving.colocated)
+                                    .experts;
+  if (redundant >= 0) experts.redundant = redundant;
+  return experts;
+}
+
+MemoryFit memory_fit(const Scenario& s, const std::string& gpu, const Layout& layout, Role role,
+                     int redundant) {
   MemoryFit fit;
   const GpuSpec* g = s.catalog.find(gpu);
   if (g == nullptr) {
     fit.reason = "GPU type '" + gpu + "' is not in the catalog";
     return fit;
   }
-  const ExpertPlacementSpec& experts = (role == Role::kPrefill  ? s.serving.prefill
-                                        : role == Role::kDecode ? s.serving.decode
-                                                                : s.serving.colocated)
-                                           .experts;
+  const ExpertPlacementSpec experts = expert_placement(s, role, redundant);
   const int stage_gpus = layout.tp * layout.dp_attention;
   if (s.model.ffn.kind == FfnKind::kMoe && experts.rebalancer == Rebalancer::kEplb &&
       (s.model.ffn.num_experts + experts.redundant) % stage_gpus != 0) {
@@ -183,6 +190,13 @@ std::vector<EnumeratedConfig> enumerate_role_configs(const Scenario& s, Role rol
   const std::vector<int> drafts = role == Role::kPrefill || s.search.draft_lengths.empty()
                                       ? std::vector<int>{-1}
                                       : s.search.draft_lengths;
+  // Redundant-expert counts: searched for an MoE pool that EPLB places (redundant copies
+  // are what EPLB balances with; without it they would be placed in id order, unused).
+  const std::vector<int> redundants = s.model.ffn.kind == FfnKind::kMoe &&
+                                              base.experts.rebalancer == Rebalancer::kEplb &&
+                                              !s.search.redundant_experts.empty()
+                                          ? s.search.redundant_experts
+                                          : std::vector<int>{-1};
   // Attention/FFN-disaggregated instances of this role (search.af_disaggregated), first.
   const AfSearchSpec& a = s.search.af;
   if (role != Role::kColocated && a.enabled() && s.model.ffn.kind == FfnKind::kMoe &&
@@ -199,37 +213,42 @@ std::vector<EnumeratedConfig> enumerate_role_configs(const Scenario& s, Role rol
               for (int mb : a.micro_batches)
                 for (int batch : batches)
                   for (int64_t chunk : chunks)
-                    for (int draft : drafts) {
-                      RoleConfig c;
-                      c.role = role;
-                      c.gpu = gpu;
-                      c.layout = Layout{.tp = tp, .ep = 1, .pp = 1, .dp_attention = dp};
-                      c.af = AfSpec{.ffn_gpu = ffn, .ffn_gpus = n, .micro_batches = mb};
-                      c.max_batch_size = batch;
-                      c.chunk_size = chunk;
-                      c.max_batch_tokens = role == Role::kDecode
-                                               ? base.max_batch_tokens
-                                               : std::max<int64_t>(base.max_batch_tokens, chunk);
-                      c.draft_length = draft;
-                      out.push_back({c, af_memory_fit(s, c)});
-                    }
+                    for (int draft : drafts)
+                      for (int redundant : redundants) {
+                        RoleConfig c;
+                        c.role = role;
+                        c.gpu = gpu;
+                        c.layout = Layout{.tp = tp, .ep = 1, .pp = 1, .dp_attention = dp};
+                        c.af = AfSpec{.ffn_gpu = ffn, .ffn_gpus = n, .micro_batches = mb};
+                        c.max_batch_size = batch;
+                        c.chunk_size = chunk;
+                        c.max_batch_tokens = role == Role::kDecode
+                                                 ? base.max_batch_tokens
+                                                 : std::max<int64_t>(base.max_batch_tokens, chunk);
+                        c.draft_length = draft;
+                        c.redundant_experts = redundant;
+                        out.push_back({c, af_memory_fit(s, c)});
+                      }
       }
   }
   for (const std::string& gpu : role_gpus(s, role)) {
     for (const Layout& layout : candidate_layouts(s)) {
-      const MemoryFit fit = memory_fit(s, gpu, layout, role);
-      for (int batch : batches) {
-        for (int64_t chunk : chunks) {
-          for (int draft : drafts) {
-            RoleConfig c;
-            c.role = role;
-            c.gpu = gpu;
-            c.layout = layout;
-            c.max_batch_size = batch;
-            c.chunk_size = chunk;
-            c.max_batch_tokens = std::max<int64_t>(base.max_batch_tokens, chunk);
-            c.draft_length = draft;
-            out.push_back({c, fit});
+      for (int redundant : redundants) {
+        const MemoryFit fit = memory_fit(s, gpu, layout, role, redundant);
+        for (int batch : batches) {
+          for (int64_t chunk : chunks) {
+            for (int draft : drafts) {
+              RoleConfig c;
+              c.role = role;
+              c.gpu = gpu;
+              c.layout = layout;
+              c.max_batch_size = batch;
+              c.chunk_size = chunk;
+              c.max_batch_tokens = std::max<int64_t>(base.max_batch_tokens, chunk);
+              c.draft_length = draft;
+              c.redundant_experts = redundant;
+              out.push_back({c, fit});
+            }
           }
         }
       }
@@ -248,6 +267,7 @@ PoolSpec pool_of(const PoolSpec& base, const RoleConfig& c, int instances) {
   p.chunk_size = c.chunk_size;
   p.max_batch_tokens = c.max_batch_tokens;
   p.af = c.af;  // the serving section's own AF (if any) is one configuration among others
+  if (c.redundant_experts >= 0) p.experts.redundant = c.redundant_experts;
   // An AF unit's micro-batches are its overlap: the pool's dual micro-batch is for the others.
   if (c.af.enabled()) p.dual_micro_batch = false;
   return p;

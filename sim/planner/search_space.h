@@ -26,6 +26,9 @@ struct RoleConfig {
   // Decoding roles under search.draft_lengths: the speculative draft length tried (0:
   // none); -1: the serving section's speculative setting, as is.
   int draft_length = -1;
+  // MoE roles under search.redundant_experts whose pool places experts by EPLB: the
+  // redundant-expert count tried; -1: the pool's experts.redundant, as is.
+  int redundant_experts = -1;
   // A role of search.af_disaggregated.roles: the FFN pool of an attention/FFN-
   // disaggregated instance (gpu and layout are then its attention pool's); disabled
   // otherwise.
@@ -47,9 +50,14 @@ struct MemoryFit {
   std::string reason;       // why it does not fit
 };
 // `role`: whose pool's expert placement (redundant experts) counts; kColocated for a
-// colocated instance.
+// colocated instance. `redundant` >= 0 replaces the pool's redundant-expert count
+// (RoleConfig::redundant_experts).
 MemoryFit memory_fit(const Scenario& s, const std::string& gpu, const Layout& layout,
-                     Role role = Role::kColocated);
+                     Role role = Role::kColocated, int redundant = -1);
+
+// The expert placement a configuration of `role` runs: its pool's, with `redundant` >= 0
+// as its redundant-expert count.
+ExpertPlacementSpec expert_placement(const Scenario& s, Role role, int redundant);
 
 // The same for an attention/FFN-disaggregated configuration: the attention GPUs' KV room
 // (their weights: attention, dense FFN, embeddings) and whether the experts fit the FFN

@@ -45,6 +45,10 @@ class KvTransfers {
   SimTime next_landing(uint32_t transfer) const { return network_->next_landing(transfer); }
   uint32_t owner(uint32_t transfer) const { return owner_[transfer]; }
 
+  // KV shards in flight on the busiest NIC of GPUs [first, first + count), out of their
+  // node or into it (what an attention/FFN exchange of those GPUs shares its NICs with).
+  int busiest_nic_flows(GpuGroup gpus, bool inbound) const;
+
   int64_t completed() const { return completed_; }
   double mean_seconds() const {
     return completed_ ? seconds_ / static_cast<double>(completed_) : 0;

@@ -25,8 +25,14 @@ AfExecution af_execution(const Scenario& sc, const Layout& attention, const AfSp
   af.ffn_model = &ffn_model;
   af.ffn_gpus = spec.ffn_gpus;
   af.micro_batches = spec.micro_batches;
-  af.dispatch = mn_exchange(sc.cluster, attention.gpus(), spec.ffn_gpus, true);
-  af.combine = mn_exchange(sc.cluster, attention.gpus(), spec.ffn_gpus, false);
+  af.dispatch = mn_node_exchange(sc.cluster, attention.gpus(), spec.ffn_gpus, true);
+  af.combine = mn_node_exchange(sc.cluster, attention.gpus(), spec.ffn_gpus, false);
+  const int per_node = std::max(1, sc.cluster.gpus_per_node);
+  af.ffn_nodes = (spec.ffn_gpus + per_node - 1) / per_node;
+  af.distinct_nodes =
+      expected_distinct_groups(sc.model.ffn.num_experts, sc.model.ffn.top_k, af.ffn_nodes);
+  af.forwards = std::min(per_node, spec.ffn_gpus) > 1;
+  af.forward = sc.cluster.intra_node;
   const MoeExecution moe = moe_execution(sc.model, af_ffn_layout(spec.ffn_gpus), placement,
                                          sc.workload.expert_popularity, false);
   af.imbalance = moe.imbalance;

@@ -130,6 +130,33 @@ MnExchange mn_exchange(const ClusterSpec& cluster, int attention_gpus, int ffn_g
   return out;
 }
 
+MnExchange mn_node_exchange(const ClusterSpec& cluster, int attention_gpus, int ffn_gpus,
+                            bool to_ffn) {
+  QUADRANT_CHECK(attention_gpus >= 1 && ffn_gpus >= 1);
+  const int per_node = std::max(1, cluster.gpus_per_node);
+  const int ffn_first = (attention_gpus + per_node - 1) / per_node * per_node;
+  Topology t(cluster, ffn_first + ffn_gpus);
+  std::vector<int> messages(static_cast<size_t>(t.num_channels()), 0);
+  MnExchange out;
+  for (int a = 0; a < attention_gpus; ++a) {
+    for (int node = ffn_first; node < ffn_first + ffn_gpus; node += per_node) {
+      const int in_node = std::min(per_node, ffn_first + ffn_gpus - node);
+      const int f = node + (a % per_node) % in_node;  // the same rail, where the node has it
+      const std::vector<int>& path = to_ffn ? t.path(a, f) : t.path(f, a);
+      for (int c : path) ++messages[static_cast<size_t>(c)];
+      out.latency = max(out.latency, t.path_latency(path));
+    }
+  }
+  for (int c = 0; c < t.num_channels(); ++c) {
+    const double s = messages[static_cast<size_t>(c)] / t.channel(c).bandwidth.value();
+    if (s > out.seconds_per_message_byte) {
+      out.seconds_per_message_byte = s;
+      out.messages_on_busiest = messages[static_cast<size_t>(c)];
+    }
+  }
+  return out;
+}
+
 FlowNetwork::FlowNetwork(Topology& topology)
     : topology_(topology),
       on_channel_(static_cast<size_t>(topology.num_channels())),

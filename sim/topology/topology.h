@@ -57,6 +57,9 @@ class Topology {
     return search_path(src_gpu, dst_gpu);  // checks the range
   }
   Duration path_latency(const std::vector<int>& path) const;
+  // The channel between a GPU's NIC and the switch: out of the node or into it (the
+  // constructor adds, per GPU, the NVLink, PCIe and NIC-switch edges in that order).
+  int nic_channel(int gpu, bool inbound) const { return 2 * (3 * gpu + 2) + (inbound ? 1 : 0); }
 
  private:
   struct Graph;
@@ -90,6 +93,15 @@ struct MnExchange {
   }
 };
 MnExchange mn_exchange(const ClusterSpec& cluster, int attention_gpus, int ffn_gpus, bool to_ffn);
+
+// The same exchange deduplicated per node (DeepEP's internode dispatch/combine): each
+// attention GPU sends one message to each FFN node, to (from) the GPU of the same local
+// index there (its NIC rail), which forwards over NVLink to (gathers from) the node's
+// expert GPUs; `time(bytes per message)` is the network leg (messages per channel over
+// its bandwidth, plus the longest path's latency). A token goes to the FFN nodes its top-k
+// experts are on (expected_distinct_groups), not once per expert.
+MnExchange mn_node_exchange(const ClusterSpec& cluster, int attention_gpus, int ffn_gpus,
+                            bool to_ffn);
 
 // A contiguous group of GPUs of the topology: an instance's GPUs.
 struct GpuGroup {
@@ -129,6 +141,8 @@ class FlowNetwork {
   size_t shards(uint32_t transfer) const { return transfers_[transfer].flows.size(); }
   // Bytes per second the transfer moves now (the sum over its shards in flight).
   BytesPerSec rate(uint32_t transfer) const;
+  // Shards in flight on a channel.
+  uint32_t flows_on(int channel) const { return on_channel_[static_cast<size_t>(channel)].count; }
 
  private:
   // The shards of a transfer between two GPU groups, found once per pair of groups (an
@@ -191,7 +205,6 @@ class FlowNetwork {
     uint32_t count = 0;
     uint32_t local[kLocal] = {};
   };
-  uint32_t flows_on(int channel) const { return on_channel_[static_cast<size_t>(channel)].count; }
   uint32_t flow_on(int channel, uint32_t i) const {
     return i < kLocal ? on_channel_[static_cast<size_t>(channel)].local[i]
                       : overflow_[static_cast<size_t>(channel)][i - kLocal];

@@ -180,6 +180,51 @@ TEST(ReportTest, AFolderOfOtherFilesIsRefusedAndKept) {
   fs::remove_all(base);
 }
 
+// scenario.reference: the report compares the recommended plan's nodes with the published
+// deployment's, nodes = instances x GPUs per instance / GPUs per node, and the ratio.
+TEST(ReportTest, PublishedComparisonCountsNodesOfThePlan) {
+  planner::PlanResult r = toy_plan(1);
+  ASSERT_GE(r.recommended, 0);
+  EXPECT_EQ(report_markdown(r).find("Against the published deployment"), std::string::npos);
+  planner::PlanCandidate& c = r.candidates[r.recommended];
+  c.mode = ServingMode::kDisaggregated;
+  c.prefill.layout = Layout{.tp = 1, .ep = 1, .pp = 1, .dp_attention = 32};
+  c.decode.layout = Layout{.tp = 1, .ep = 1, .pp = 1, .dp_attention = 144};
+  c.prefill.af = {};
+  c.decode.af = {};
+  c.prefill_instances = 21;
+  c.decode_instances = 7;
+  r.scenario.cluster.gpus_per_node = 8;
+  r.scenario.reference = {
+      .source = "the paper", .nodes = 226.75, .prefill_nodes = 95.5, .decode_nodes = 131};
+  const std::string md = report_markdown(r);
+  ASSERT_NE(md.find("## Against the published deployment"), std::string::npos);
+  // 21 x 32 / 8 = 84 prefill nodes, 7 x 144 / 8 = 126 decode nodes, 210 in all.
+  EXPECT_NE(md.find("| nodes | 210 | 226.75 | 0.93x |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| prefill nodes | 84 | 95.5 | 0.88x |"), std::string::npos);
+  EXPECT_NE(md.find("| decode nodes | 126 | 131 | 0.96x |"), std::string::npos);
+  EXPECT_NE(md.find("Source: the paper."), std::string::npos);
+}
+
+// A scenario-given prefix hit rate gets its section: the recommended prefill configuration
+// computes only the misses of the mean prompt (1000 tokens, 50% hits in whole 16-token
+// blocks: 496 cached, 504 computed), which take less roofline time than the whole prompt.
+TEST(ReportTest, PrefixHitRateModelShowsTheMissesComputed) {
+  planner::PlanResult r = toy_plan(1);
+  ASSERT_GE(r.recommended, 0);
+  EXPECT_EQ(report_markdown(r).find("Prefix cache: hit-rate model"), std::string::npos);
+  const bool colocated = r.candidates[r.recommended].mode == ServingMode::kColocated;
+  (colocated ? r.scenario.serving.colocated : r.scenario.serving.prefill).prefix_hit_rate = 0.5;
+  const std::string md = report_markdown(r);
+  const size_t at = md.find("## Prefix cache: hit-rate model");
+  ASSERT_NE(at, std::string::npos);
+  const size_t row = md.find("| 1000 | 504 | ", at);
+  ASSERT_NE(row, std::string::npos) << md.substr(at, 2000);
+  const std::string line = md.substr(row, md.find('\n', row) - row);
+  const size_t x = line.rfind("| ");
+  EXPECT_GT(std::stod(line.substr(x + 2)), 1.0) << line;  // without / with hits
+}
+
 TEST(SvgTest, EscapesTextAndDrawsEveryPoint) {
   EXPECT_EQ(escape_xml("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
   LineChart c{.title = "t <1>", .x_label = "x", .y_label = "y"};

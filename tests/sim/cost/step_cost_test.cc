@@ -301,8 +301,11 @@ class AfStepCostTest : public ::testing::Test {
 // A batch that splits into m equal micro-batches, no dense layers: the step is the
 // pipeline's closed form (cost/af_pipeline.h) of its per-micro-batch stages, read back
 // from the breakdown (each part is m x layers x its stage), and the dispatch and combine
-// are the M:N exchange of the topology: 96 / m tokens x top-8 over 8 x 16 messages, FP8
-// out and BF16 back, max(8, 16) messages through a 50 GB/s NIC.
+// are the M:N exchange deduplicated per node: each of the 8 attention GPUs sends its
+// 96 / m / 8 tokens once to each FFN node that one of their top-8 experts is on (D of the
+// 2 nodes on average: bytes = tokens x hidden x D, not x 8 experts), FP8 out and BF16
+// back, 2 messages through a 50 GB/s NIC; the NVLink leg (each FFN GPU's 8 / 16 of the
+// tokens at 200 GB/s) pipelines with it.
 TEST_F(AfStepCostTest, AStepIsThePipelinesClosedFormOfItsStages) {
   for (int m : {1, 2, 3, 4}) {
     SCOPED_TRACE(m);
@@ -314,11 +317,20 @@ TEST_F(AfStepCostTest, AStepIsThePipelinesClosedFormOfItsStages) {
     const int64_t e = c.ffn.ns() / ml;
     EXPECT_EQ((c.decode_attention + c.tp_communication).ns() % ml, 0);
     EXPECT_EQ(c.ffn.ns() % ml, 0);
-    const double tokens = 96.0 / m, messages = 8 * 16;
-    const double per_message = tokens * 8 / messages * 7168;  // FP8: one byte per value
-    const MnExchange x = mn_exchange(scenario_.cluster, 8, 16, true);
-    const int64_t d = x.time(Bytes(per_message)).ns(), cb = x.time(Bytes(2 * per_message)).ns();
-    EXPECT_EQ(x.messages_on_busiest, 16);
+    const double tokens = 96.0 / m;
+    const double nodes = expected_distinct_groups(256, 8, 2);
+    const double per_message = tokens / 8 * nodes / 2 * 7168;  // FP8: one byte per value
+    const double per_gpu = tokens * 8 / 16 * 7168;             // NVLink: every expert copy
+    const MnExchange x = mn_node_exchange(scenario_.cluster, 8, 16, true);
+    const LinkSpec& nv = scenario_.cluster.intra_node;
+    const int64_t d =
+        std::max(x.time(Bytes(per_message)), Bytes(per_gpu) / nv.bandwidth + nv.latency).ns();
+    const int64_t cb =
+        std::max(x.time(Bytes(2 * per_message)), Bytes(2 * per_gpu) / nv.bandwidth + nv.latency)
+            .ns();
+    EXPECT_EQ(x.messages_on_busiest, 2);
+    // Every attention GPU's NIC carries tokens x hidden x D bytes out: not x top-8.
+    EXPECT_NEAR(per_message * x.messages_on_busiest * 8, tokens * 7168 * nodes, 1e-6);
     EXPECT_EQ(c.ep_communication.ns(), (d + cb) * ml);
     const int64_t p = a + d + e + cb, t = std::max({a, d, e, cb});
     const int64_t critical = std::max(p + (ml - 1) * t, layers * p + (m - 1) * t);
@@ -348,15 +360,59 @@ TEST_F(AfStepCostTest, APrefillStepIsThePipelinesClosedFormOfItsStages) {
     EXPECT_EQ(c.ffn.ns() % ml, 0);
     const int64_t a = (c.prefill_attention + c.tp_communication).ns() / ml;
     const int64_t e = c.ffn.ns() / ml;
-    const double per_message = 2.0 * n * 8 / (8 * 16) * 7168;  // FP8 out, BF16 back
-    const MnExchange x = mn_exchange(scenario_.cluster, 8, 16, true);
-    const int64_t d = x.time(Bytes(per_message)).ns(), cb = x.time(Bytes(2 * per_message)).ns();
+    const double nodes = expected_distinct_groups(256, 8, 2);
+    const double per_message = 2.0 * n / 8 * nodes / 2 * 7168;  // FP8 out, BF16 back
+    const double per_gpu = 2.0 * n * 8 / 16 * 7168;
+    const MnExchange x = mn_node_exchange(scenario_.cluster, 8, 16, true);
+    const LinkSpec& nv = scenario_.cluster.intra_node;
+    const int64_t d =
+        std::max(x.time(Bytes(per_message)), Bytes(per_gpu) / nv.bandwidth + nv.latency).ns();
+    const int64_t cb =
+        std::max(x.time(Bytes(2 * per_message)), Bytes(2 * per_gpu) / nv.bandwidth + nv.latency)
+            .ns();
     EXPECT_EQ(c.ep_communication.ns(), (d + cb) * ml);
     const int64_t p = a + d + e + cb, t = std::max({a, d, e, cb});
     EXPECT_EQ(c.total.ns(), std::max(p + (ml - 1) * t, layers * p + (m - 1) * t));
     EXPECT_EQ(c.af_attention_busy, c.prefill_attention + c.tp_communication);
     EXPECT_EQ(c.af_ffn_busy, c.ffn);
   }
+}
+
+// The token exchange shares the attention GPUs' NICs with KV transfers (issue 16): with f
+// KV flows on the busiest NIC the exchange's network leg gets 1 / (1 + f) of the link, so
+// the link carries each flow's bytes beside the exchange's: (1 + f) x its transmission,
+// plus the latency, still pipelined with the NVLink leg. Dispatch leaves by the NIC
+// (flows out), combine arrives (flows in); the step is the pipeline's closed form of the
+// stretched stages, and no flow leaves it as it was.
+TEST_F(AfStepCostTest, KvFlowsOnTheNicsStretchTheExchange) {
+  const int m = 2;
+  const Pool pool = decode_pool(m, 0);
+  const StepBatch alone{.prefill = {}, .decode = decode(2048, 4096)};
+  StepBatch shared = alone;
+  shared.kv_flows_out = 2;
+  shared.kv_flows_in = 1;
+  const StepCost a = pool.costs->cost(alone), c = pool.costs->cost(shared);
+  const int layers = scenario_.model.num_layers;
+  const int64_t ml = int64_t{m} * layers;
+  const double tokens = 2048.0 / m;
+  const double per_message = tokens / 8 * expected_distinct_groups(256, 8, 2) / 2 * 7168;
+  const MnExchange x = mn_node_exchange(scenario_.cluster, 8, 16, true);
+  const LinkSpec& nv = scenario_.cluster.intra_node;
+  const Duration fwd = Bytes(tokens * 8 / 16 * 7168) / nv.bandwidth + nv.latency;
+  const Duration net = Duration::seconds(per_message * x.seconds_per_message_byte);
+  const Duration net_back = Duration::seconds(2 * per_message * x.seconds_per_message_byte);
+  ASSERT_GT(net * 3, fwd);  // the network leg is the longer one here
+  const int64_t d = std::max(net * 3 + x.latency, fwd).ns();
+  const int64_t cb = std::max(net_back * 2 + x.latency,
+                              Bytes(2 * tokens * 8 / 16 * 7168) / nv.bandwidth + nv.latency)
+                         .ns();
+  EXPECT_EQ(c.ep_communication.ns(), (d + cb) * ml);
+  const int64_t at = (c.decode_attention + c.tp_communication).ns() / ml, e = c.ffn.ns() / ml;
+  const int64_t p = at + d + e + cb, t = std::max({at, d, e, cb});
+  EXPECT_EQ(c.total.ns(), std::max(p + (ml - 1) * t, layers * p + (m - 1) * t));
+  EXPECT_GT(c.ep_communication, a.ep_communication);
+  EXPECT_EQ(c.ffn, a.ffn);
+  EXPECT_EQ(c.decode_attention, a.decode_attention);
 }
 
 // EPLB on the FFN pool (serving.<pool>.experts beside af_disaggregated): one expert of

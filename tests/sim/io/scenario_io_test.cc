@@ -490,5 +490,39 @@ TEST(ScenarioIo, FilesThatAreNotJsonDocumentsAreErrors) {
   EXPECT_NE(load_error(deep).message().find("nested at most 64 deep"), std::string::npos);
 }
 
+// scenario.reference (the published deployment a report compares with) and
+// search.redundant_experts: read as given, and bad values named by their JSON path.
+TEST(ScenarioIo, ReferenceAndRedundantExpertSearch) {
+  const Scenario ok = load_scenario(default_with("reference_ok", [](io::Json& j) {
+    j["reference"] = {{"source", "a paper"}, {"nodes", 10.5}, {"prefill_nodes", 4}};
+    j["search"]["redundant_experts"] = {0, 32};
+  }));
+  EXPECT_EQ(ok.reference.source, "a paper");
+  EXPECT_DOUBLE_EQ(ok.reference.nodes, 10.5);
+  EXPECT_DOUBLE_EQ(ok.reference.prefill_nodes, 4);
+  EXPECT_DOUBLE_EQ(ok.reference.decode_nodes, 0);
+  EXPECT_EQ(ok.search.redundant_experts, (std::vector<int>{0, 32}));
+  EXPECT_FALSE(load_scenario("scenarios/default.json").reference.enabled());
+
+  InputError split = load_error(default_with("reference_split", [](io::Json& j) {
+    j["reference"] = {{"source", "x"}, {"nodes", 10}, {"prefill_nodes", 6}, {"decode_nodes", 6}};
+  }));
+  EXPECT_EQ(split.path(), "reference.decode_nodes");
+  EXPECT_EQ(split.message(),
+            "expected prefill_nodes + decode_nodes at most 5% above nodes (10), got 12");
+  InputError zero = load_error(default_with("reference_zero", [](io::Json& j) {
+    j["reference"] = {{"source", "x"}, {"nodes", 0}};
+  }));
+  EXPECT_EQ(zero.path(), "reference.nodes");
+  InputError source = load_error(default_with("reference_source", [](io::Json& j) {
+    j["reference"] = {{"nodes", 3}};
+  }));
+  EXPECT_EQ(source.path(), "reference.source");
+  InputError red = load_error(default_with("redundant_negative", [](io::Json& j) {
+    j["search"]["redundant_experts"] = {0, -1};
+  }));
+  EXPECT_EQ(red.path(), "search.redundant_experts[1]");
+}
+
 }  // namespace
 }  // namespace quadrant

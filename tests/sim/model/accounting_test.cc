@@ -174,5 +174,28 @@ TEST(ForwardAccounting, DecodeFlopsAreTwicePerActivatedParameter) {
   EXPECT_NEAR(flops / (2 * (p.activated - p.embeddings)), 1.0, 0.01);
 }
 
+// Per-node deduplication of the M:N exchange (issue 16): a token crosses the network once
+// per FFN node holding one of its top-k experts. The closed form against enumeration of
+// every k-subset of 8 experts over 4 nodes of 2 (52 nodes hit over 28 pairs), and its ends:
+// one node is hit once, k experts on k nodes of one expert each are k nodes.
+TEST(AttentionFfnExchange, DistinctNodesOfATokensExperts) {
+  int pairs = 0, nodes = 0;
+  for (int a = 0; a < 8; ++a)
+    for (int b = a + 1; b < 8; ++b) {
+      ++pairs;
+      nodes += (a / 2 == b / 2) ? 1 : 2;
+    }
+  EXPECT_EQ(pairs, 28);
+  EXPECT_EQ(nodes, 52);
+  EXPECT_NEAR(expected_distinct_groups(8, 2, 4), double(nodes) / pairs, 1e-12);
+  EXPECT_DOUBLE_EQ(expected_distinct_groups(256, 8, 1), 1);
+  EXPECT_NEAR(expected_distinct_groups(8, 3, 8), 3, 1e-12);
+  // DeepSeek-V3 over 2 FFN nodes: 2 x (1 - C(128, 8) / C(256, 8)), under the 8 experts.
+  double none = 1;
+  for (int i = 0; i < 8; ++i) none *= (128.0 - i) / (256.0 - i);
+  EXPECT_NEAR(expected_distinct_groups(256, 8, 2), 2 * (1 - none), 1e-12);
+  EXPECT_LT(expected_distinct_groups(256, 8, 2), 2);
+}
+
 }  // namespace
 }  // namespace quadrant

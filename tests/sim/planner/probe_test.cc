@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <memory>
 
 #include "sim/cost/roofline_cost_model.h"
 #include "sim/engine/simulation.h"
 #include "sim/io/scenario_io.h"
+#include "sim/model/accounting.h"
 #include "sim/planner/planner.h"
 #include "tests/sim/planner/toy_scenario.h"
 
@@ -199,6 +201,81 @@ TEST(CostModelBound, PrunedConfigurationsFailInSimulation) {
     }
   }
   EXPECT_GT(pruned, 0);
+}
+
+// Issue 16: a decode probe's KV crosses the network as in the whole cluster. With requests
+// far apart, a 2-token request's TPOT (second token - first) is its KV transfer plus one
+// decode step in both: the probe (prefilled arrivals, KV from the stand-in prefill
+// instance) and the same scenario run whole (a real prefill instance of the same layout,
+// its transfer starting when its prefill ends). The transfer alone takes at least the KV
+// bytes over the inter-node bandwidth (the pools sit on separate nodes).
+TEST(DecodeProbe, KvCrossesTheNetworkAsInTheWholeCluster) {
+  Scenario s = toy_scenario();
+  s.workload.output_length.value = 2;
+  s.workload.input_length.value = 8000;
+  s.cluster.inter_node.bandwidth = BytesPerSec::giga(1);  // a slow network: the transfer shows
+  RoleConfig d;
+  d.role = Role::kDecode;
+  d.gpu = "T1";
+  d.max_batch_size = 64;
+  const Scenario probe = decode_probe_scenario(s, d, 0.2, 20);
+  Scenario whole = probe;
+  whole.serving.prefilled_arrivals = false;
+  SimulationOptions o;
+  o.seed = 3;
+  o.keep_requests = true;
+  const SimulationResult rp = simulate(probe, roofline_cost_models(probe), o);
+  const SimulationResult rw = simulate(whole, roofline_cost_models(whole), o);
+  ASSERT_EQ(rp.requests.size(), rw.requests.size());
+  ASSERT_GT(rp.requests.size(), 10u);
+  const double transfer_floor =
+      kv_bytes_per_token(s.model).value() * 8000 / s.cluster.inter_node.bandwidth.value();
+  EXPECT_GT(transfer_floor, 0.01);  // 10+ ms: far above a decode step of the toy
+  for (size_t i = 0; i < rp.requests.size(); ++i) {
+    const RequestRecord& a = rp.requests[i];
+    const RequestRecord& b = rw.requests[i];
+    ASSERT_EQ(a.output_tokens, 2);
+    EXPECT_EQ(a.ttft_s, 0.0f);
+    EXPECT_GT(a.tpot_s, transfer_floor);
+    EXPECT_NEAR(a.tpot_s, b.tpot_s, 1e-6 + 1e-4 * b.tpot_s) << "request " << a.id;
+  }
+}
+
+// Issue 16: a whole cluster's block caches each see the requests routed to them, the
+// shared tier every request. Four 1024-token prompts of the same two 512-token blocks
+// (1008 tokens reusable: whole 16-token KV blocks before the last token): one cache hits
+// on the last three; two caches under least-tokens routing (alternating) on the last two,
+// the tier holding the second's prefix; cache-aware routing sends all to the cache that
+// holds it (three hits). Own-cache hits plus the tier's share are the tier's view alone.
+TEST(ClusterCacheReplay, EachCacheSeesOnlyItsRequests) {
+  const std::string path = ::testing::TempDir() + "/cluster_cache_trace.jsonl";
+  {
+    std::ofstream f(path);
+    for (int i = 0; i < 4; ++i)
+      f << "{\"timestamp\": " << 1000 * i
+        << ", \"input_length\": 1024, \"output_length\": 8, \"hash_ids\": [1, 2]}\n";
+  }
+  ArrivalSpec a;
+  a.process = ArrivalProcess::kTrace;
+  a.trace_file = path;
+  a.trace_format = TraceFormat::kMooncake;
+  const double hit = 1008.0 / 4096;  // one prompt's reusable tokens over all prompt tokens
+  const ReplayedHits one = replayed_hit_rate(a, 100, 512, 16, 100, 1, false);
+  EXPECT_DOUBLE_EQ(one.local, 3 * hit);
+  EXPECT_DOUBLE_EQ(one.tier, 0);
+  const ReplayedHits two = replayed_hit_rate(a, 100, 512, 16, 100, 2, false);
+  EXPECT_DOUBLE_EQ(two.local, 2 * hit);
+  EXPECT_DOUBLE_EQ(two.tier, 1 * hit);
+  EXPECT_DOUBLE_EQ(two.local + two.tier, one.local + one.tier);
+  const ReplayedHits aware = replayed_hit_rate(a, 100, 512, 16, 100, 2, true);
+  EXPECT_DOUBLE_EQ(aware.local, 3 * hit);
+  EXPECT_DOUBLE_EQ(aware.tier, 0);
+  // Four caches, least tokens: each prompt on its own cache, every reuse from the tier.
+  const ReplayedHits four = replayed_hit_rate(a, 100, 512, 16, 100, 4, false);
+  EXPECT_DOUBLE_EQ(four.local, 0);
+  EXPECT_DOUBLE_EQ(four.tier, 3 * hit);
+  // Without a tier, nothing is loaded.
+  EXPECT_DOUBLE_EQ(replayed_hit_rate(a, 100, 512, 16, 0, 2, false).tier, 0);
 }
 
 }  // namespace

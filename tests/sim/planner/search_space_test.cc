@@ -281,5 +281,51 @@ TEST(AnalyticBoundsTest, AttentionFfnBoundStepIsNeverLongerThanThePipelines) {
   }
 }
 
+// search.redundant_experts (issue 16 item 3): an EPLB pool's configurations are tried with
+// each count; the count is the configuration's (label, memory, the pool it runs), a count
+// that does not divide experts + redundant over the expert GPUs is infeasible, and the
+// extra weights per GPU are (slots per GPU - experts / GPUs) expert copies: k / GPUs of
+// them per MoE layer when k divides evenly. A pool without EPLB ignores the list.
+TEST(SearchSpaceTest, RedundantExpertCountsAreSearchedForEplbPools) {
+  Scenario s = load_scenario("scenarios/examples/deepseek-v3-ep-realism.json");
+  s.search.max_batch_size = {256};
+  s.search.redundant_experts = {0, 32, 48};
+  const Layout ep32{.tp = 4, .ep = 32, .pp = 1, .dp_attention = 8};
+  const double expert_bytes = 3.0 * s.model.hidden_size * s.model.ffn.expert_intermediate_size *
+                              bytes_per_element(s.model.precision.weights) *
+                              s.model.num_moe_layers();
+  for (Role role : {Role::kPrefill, Role::kDecode}) {
+    const auto all = enumerate_role_configs(s, role);
+    std::vector<int> seen;
+    for (const EnumeratedConfig& e : all) {
+      if (!(e.config.layout == ep32)) continue;
+      const int k = e.config.redundant_experts;
+      seen.push_back(k);
+      SCOPED_TRACE(e.config.label());
+      EXPECT_NE(e.config.label().find(" red" + std::to_string(k)), std::string::npos);
+      // 256 + 48 = 304 does not divide over 32 GPUs.
+      EXPECT_EQ(e.memory.fits, k != 48) << e.memory.reason;
+      if (k == 48) {
+        EXPECT_NE(e.memory.reason.find("eplb"), std::string::npos);
+        continue;
+      }
+      EXPECT_EQ(e.memory.weights_per_gpu,
+                memory_fit(s, e.config.gpu, ep32, role, k).weights_per_gpu);
+      const Bytes extra =
+          e.memory.weights_per_gpu - memory_fit(s, e.config.gpu, ep32, role, 0).weights_per_gpu;
+      EXPECT_NEAR(extra.value(), expert_bytes * k / 32.0, 1e-6 * expert_bytes);
+      const Scenario x = with_disaggregated(s, e.config, 1, e.config, 1);
+      const PoolSpec& pool = role == Role::kPrefill ? x.serving.prefill : x.serving.decode;
+      EXPECT_EQ(pool.experts.redundant, k);
+      EXPECT_EQ(pool.experts.rebalancer, Rebalancer::kEplb);
+    }
+    EXPECT_EQ(seen, (std::vector<int>{0, 32, 48}));
+  }
+  // Without EPLB the counts are not searched: the pool's own, as is.
+  s.serving.decode.experts.rebalancer = Rebalancer::kNone;
+  for (const EnumeratedConfig& e : enumerate_role_configs(s, Role::kDecode))
+    EXPECT_EQ(e.config.redundant_experts, -1);
+}
+
 }  // namespace
 }  // namespace quadrant::planner

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <tuple>
+
+#include "sim/serving/kv_transfer.h"
 
 namespace quadrant {
 namespace {
@@ -52,6 +55,39 @@ TEST(Topology, MnExchangeIsBoundByTheBusiestNic) {
       EXPECT_EQ(x.time(Bytes(0)), Duration::zero());
     }
   }
+}
+
+// The exchange deduplicated per node: each attention GPU sends one message to each FFN
+// node, to the GPU on its own rail there. An attention GPU's uplink carries one message
+// per FFN node; an FFN GPU's downlink one per attention GPU of its rail (attention GPUs
+// a, a + 8, ... share local index a). 8 x 16: 2 (two FFN nodes); 16 x 8: 2 (two attention
+// GPUs per rail); 8 x 32: 4; 3 x 5: 1; 16 x 16: 2. Same latency as the full exchange.
+TEST(Topology, NodeExchangeSendsOneMessagePerNode) {
+  for (auto [na, nf, busiest] : {std::tuple{8, 16, 2}, std::tuple{16, 8, 2}, std::tuple{8, 32, 4},
+                                 std::tuple{3, 5, 1}, std::tuple{16, 16, 2}, std::tuple{1, 1, 1}}) {
+    for (bool to_ffn : {true, false}) {
+      SCOPED_TRACE(testing::Message() << na << " x " << nf << (to_ffn ? " dispatch" : " combine"));
+      const MnExchange x = mn_node_exchange(cluster(), na, nf, to_ffn);
+      EXPECT_EQ(x.messages_on_busiest, busiest);
+      EXPECT_DOUBLE_EQ(x.seconds_per_message_byte, busiest / 50e9);
+      EXPECT_EQ(x.latency, Duration::micros(20));
+    }
+  }
+}
+
+// What an attention/FFN exchange shares its NICs with: KV shards in flight through a
+// GPU's NIC, out of its node and into the other. One transfer of 1 GPU to 1 GPU across
+// nodes: one flow out of the source's NIC, one into the destination's, none elsewhere.
+TEST(KvTransfers, CountFlowsOnTheNicsOfAGroup) {
+  KvTransfers kv(cluster(), 32);
+  kv.start(SimTime::start(), {0, 1}, {9, 1}, Bytes(1e6), 0);
+  EXPECT_EQ(kv.busiest_nic_flows({0, 8}, false), 1);
+  EXPECT_EQ(kv.busiest_nic_flows({0, 8}, true), 0);
+  EXPECT_EQ(kv.busiest_nic_flows({8, 8}, true), 1);
+  EXPECT_EQ(kv.busiest_nic_flows({8, 8}, false), 0);
+  EXPECT_EQ(kv.busiest_nic_flows({16, 16}, true), 0);
+  kv.start(SimTime::start(), {1, 1}, {9, 1}, Bytes(1e6), 1);
+  EXPECT_EQ(kv.busiest_nic_flows({8, 8}, true), 2);
 }
 
 TEST(FlowNetwork, ConcurrentTransfersShareTheirBottleneck) {
