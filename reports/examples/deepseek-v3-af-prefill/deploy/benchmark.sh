@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the deployed plan "prefill 2x[H800 tp4 ep32 pp1 dp8 chunk8192] + decode 1x[H800 tp4 ep32 pp1 dp8 batch1024]" against its simulation: vLLM's serving
+# Checks the deployed plan "prefill 1x[H800 tp4 ep1 pp1 dp4 chunk8192 | ffn H800 x16 mb3] + decode 1x[H800 tp4 ep32 pp1 dp8 batch1024]" against its simulation: vLLM's serving
 # benchmark at the planned rate (49.50 req/s) and lengths, then `quadrant bench-check`
 # compares the measured TTFT/TPOT percentiles with the SLOs and with expected.json.
 # Lengths: uniform around the means (input 4904, output 239 tokens) with the inputs'

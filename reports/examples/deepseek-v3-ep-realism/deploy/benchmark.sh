@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Checks the deployed plan "prefill 1x[H800 tp4 ep32 pp1 dp8 chunk2048] + decode 1x[H800 tp4 ep32 pp1 dp8 batch128]" against its simulation: vLLM's serving
-# benchmark at the planned rate (8.80 req/s) and lengths, then `quadrant bench-check`
+# Checks the deployed plan "prefill 2x[H800 tp4 ep32 pp1 dp8 chunk2048 red32] + decode 3x[H800 tp4 ep32 pp1 dp8 batch256 red0]" against its simulation: vLLM's serving
+# benchmark at the planned rate (66.00 req/s) and lengths, then `quadrant bench-check`
 # compares the measured TTFT/TPOT percentiles with the SLOs and with expected.json.
 # Lengths: uniform around the means (input 3071, output 551 tokens) with the inputs'
 # coefficient of variation (--random-range-ratio); arrivals: gamma with the workload's CV (--burstiness = 1/CV^2).
@@ -19,9 +19,9 @@ vllm bench serve \
   --random-output-len 551 \
   --random-range-ratio 0.99 \
   --ignore-eos \
-  --request-rate 8.800 \
+  --request-rate 66.000 \
   --burstiness 0.250 \
-  --num-prompts 1585 \
+  --num-prompts 11880 \
   --percentile-metrics ttft,tpot,itl,e2el \
   --metric-percentiles 50,90,99 \
   --save-result \
