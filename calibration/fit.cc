@@ -873,6 +873,7 @@ std::string model_to_json(const ModelFile& m) {
       if (!a.kv_bounds.empty()) {
         entry["per_attention_token_ns"] = o.per_attention_token_ns;
         entry["decode_only_attention"] = o.decode_only_attention;
+        if (o.mixed_attention_launch) entry["mixed_attention_launch"] = true;
         entry["attention_launch"] = {{"kv_bounds", a.kv_bounds},
                                      {"chunk", a.chunk},
                                      {"ctas_per_chunk", a.ctas_per_chunk},
@@ -1113,6 +1114,9 @@ ModelFile read_model(const std::string& file) {
           a.at("rate_cap").fail("expected 1 or more, got " + std::to_string(l.rate_cap));
         o.per_attention_token_ns = n.at("per_attention_token_ns").non_negative();
         o.decode_only_attention = n.at("decode_only_attention").non_negative();
+        // Files fitted before it: a step with prefill's decodes on the kernel model.
+        o.mixed_attention_launch =
+            n.has("mixed_attention_launch") && n.at("mixed_attention_launch").boolean();
       }
       o.prefill_attention = n.at("prefill_attention").non_negative();
       o.decode_attention = n.at("decode_attention").non_negative();

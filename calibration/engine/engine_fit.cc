@@ -23,9 +23,11 @@ Eigen::Matrix<double, kCoefficients, 1> columns(const EngineStep& s) {
   const double p = s.prefill ? 1 : 0, d = 1 - p;
   // A decode-only step priced by its attention launch has its own decode attention factor
   // (column 11), free of the prior; otherwise decode attention is column 7 in every step.
-  const double own = s.attention_launch ? d : 0;
+  // With EngineOverhead::mixed_attention_launch a step with prefill prices its decodes so
+  // too (attention_launch set on it): the same two columns, shared with decode-only steps.
+  const double own = s.attention_launch ? 1 : 0;
   x << p, d, p * s.seqs, p * s.tokens, d * s.rows, d * s.expert_reads, s.prefill_attention_ns,
-      (1 - own) * s.decode_attention_ns, s.prefill_ffn_ns, s.decode_ffn_ns, d * s.attention_tokens,
+      (1 - own) * s.decode_attention_ns, s.prefill_ffn_ns, s.decode_ffn_ns, s.attention_tokens,
       own * s.decode_attention_ns, p * s.prefill_pairs;
   return x;
 }
@@ -209,24 +211,27 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
     e.measured_ns =
         timed ? static_cast<double>((s.end - s.start).ns() + after) : static_cast<double>(s.gpu_ns);
     if (!(e.measured_ns > 0)) continue;
-    const StepBatch b = step_batch(s);
+    StepBatch b = step_batch(s);
     e.prefill = b.prefill.num_seqs > 0;
     e.seqs = b.prefill.num_seqs + b.decode.num_seqs;
     e.tokens = static_cast<double>(b.prefill.new_tokens + b.decode.new_tokens);
     e.prefill_pairs = static_cast<double>(b.prefill.attention_pairs);
+    // As StepCostModel prices them: a decode-only step's attention launch at its graph's
+    // rows; with mixed_attention_launch, a step with prefill's at its decode count.
+    const bool launch = !shape.attention_launch.kv_bounds.empty() &&
+                        (!e.prefill || (shape.mixed_attention_launch && b.decode.num_seqs > 0));
+    int64_t rows = b.decode.num_seqs;
     if (!e.prefill) {
-      const int64_t rows = graph_rows(shape, b.decode.num_seqs);
+      rows = graph_rows(shape, b.decode.num_seqs);
       e.rows = static_cast<double>(rows);
       e.expert_reads = expected_expert_reads(shape, kernels.model(), b.decode.num_seqs, rows);
-      e.attention_launch = !shape.attention_launch.kv_bounds.empty();
-      if (!lengths[i].empty()) {
-        e.attention_tokens = decode_attention_makespan(shape, rows, lengths[i]);
-      } else if (b.decode.num_seqs > 0) {  // as StepCostModel does: alike, of the mean
-        const std::vector<int32_t> alike(
-            static_cast<size_t>(b.decode.num_seqs),
-            static_cast<int32_t>(b.decode.context_tokens / b.decode.num_seqs));
-        e.attention_tokens = decode_attention_makespan(shape, rows, alike);
-      }
+    }
+    if (launch) {
+      e.attention_launch = true;
+      EngineOverhead unit = shape;  // the makespan in token times
+      unit.per_attention_token_ns = 1;
+      b.decode_lengths = lengths[i];
+      e.attention_tokens = batch_decode_attention_makespan(unit, rows, b);
     }
     const StepCost c = kernels.cost(b);
     e.prefill_attention_ns = static_cast<double>(c.prefill_attention.ns());
@@ -240,12 +245,12 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
 }
 
 double predict_step_ns(const EngineOverhead& o, const EngineStep& s) {
-  const double fixed = s.prefill ? o.step_ns + o.per_seq_ns * s.seqs + o.per_token_ns * s.tokens +
-                                       o.per_prefill_pair_ns * s.prefill_pairs
-                                 : o.decode_step_ns + o.decode_per_row_ns * s.rows +
-                                       o.per_active_expert_ns * s.expert_reads +
-                                       o.per_attention_token_ns * s.attention_tokens;
-  const double da = !s.prefill && s.attention_launch ? o.decode_only_attention : o.decode_attention;
+  const double fixed = (s.prefill ? o.step_ns + o.per_seq_ns * s.seqs + o.per_token_ns * s.tokens +
+                                        o.per_prefill_pair_ns * s.prefill_pairs
+                                  : o.decode_step_ns + o.decode_per_row_ns * s.rows +
+                                        o.per_active_expert_ns * s.expert_reads) +
+                       o.per_attention_token_ns * s.attention_tokens;
+  const double da = s.attention_launch ? o.decode_only_attention : o.decode_attention;
   return fixed + o.prefill_attention * s.prefill_attention_ns + da * s.decode_attention_ns +
          o.prefill_ffn * s.prefill_ffn_ns + o.decode_ffn * s.decode_ffn_ns + s.rest_ns;
 }

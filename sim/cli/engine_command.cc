@@ -97,6 +97,7 @@ struct CalibrateEngineOptions {
   std::string expert_tile_rows = "auto";
   std::string attention_launch = "quadrant-engine";
   std::string rate_cap = "auto";
+  bool mixed_attention_launch = false;
   int folds = 5;
 };
 
@@ -236,6 +237,9 @@ void add_calibrate_engine_command(CLI::App* cal) {
                   "how much faster one decode attention CTA streams when fewer share the GPU "
                   "(>= 1); auto (default): 1, 2 or 3, whichever predicts each run better from "
                   "the others");
+  cmd->add_flag("--mixed-attention-launch", opts->mixed_attention_launch,
+                "price a step with prefill's decodes by the same attention launch term as a "
+                "decode-only step's (the engine runs them eagerly with the same split-KV launch)");
   cmd->callback([opts] {
     std::vector<engine::EngineRun> runs;
     std::string scenario_path = opts->scenario;
@@ -290,6 +294,11 @@ void add_calibrate_engine_command(CLI::App* cal) {
       throw InputError("", "--attention-launch",
                        "expected quadrant-engine or none, got '" + opts->attention_launch + "'");
     }
+    if (opts->mixed_attention_launch && shape.attention_launch.kv_bounds.empty())
+      throw InputError("", "--mixed-attention-launch",
+                       "expected the engine's decode attention launch (--attention-launch "
+                       "quadrant-engine), got none");
+    shape.mixed_attention_launch = opts->mixed_attention_launch;
     // The candidates: "auto" tries them all, else the one given.
     const std::vector<int> tiles = opts->expert_tile_rows == "auto"
                                        ? std::vector<int>{0, engine::kQuadrantEngineExpertTileRows}
@@ -341,6 +350,7 @@ void add_calibrate_engine_command(CLI::App* cal) {
     shape.attention_launch.rate_cap = best_cap;
     fit.overhead.graph_buckets = shape.graph_buckets;
     fit.overhead.attention_launch = shape.attention_launch;
+    fit.overhead.mixed_attention_launch = shape.mixed_attention_launch;
     fit.overhead.model = sc.model.name;
     fit.overhead.weights = weights;
     file.engine = kernels_only.engine;
@@ -364,9 +374,10 @@ void add_calibrate_engine_command(CLI::App* cal) {
             : "active expert");
     if (!o.attention_launch.kv_bounds.empty())
       std::printf(
-          "  decode-only step's decode attention launch: %.2f ns per token time of its "
+          "  decode-only step's%s decode attention launch: %.2f ns per token time of its "
           "makespan (%d CTAs a chunk on %d slots, %d token times a CTA's fixed cost, "
           "rate cap %g), x kernel model %.3f\n",
+          o.mixed_attention_launch ? " (and a step with prefill's decodes')" : "",
           o.per_attention_token_ns, o.attention_launch.ctas_per_chunk, o.attention_launch.slots,
           o.attention_launch.cta_overhead_tokens, o.attention_launch.rate_cap,
           o.decode_only_attention);

@@ -78,6 +78,12 @@ struct EngineOverhead {
   } attention_launch;
   double per_attention_token_ns = 0;
   double decode_only_attention = 1;  // with attention_launch (else decode_attention applies)
+  // The decodes of a step with prefill (the engine runs it eagerly, but its decode
+  // attention is the same split-KV launch for their count and the longest KV's bound)
+  // priced as a decode-only step's: per_attention_token_ns per token time of the launch's
+  // makespan at the decode count's bucket, and decode_only_attention on the kernel model.
+  // false (files fitted before it): decode_attention on the kernel model, no makespan.
+  bool mixed_attention_launch = false;
   // A step with prefill pays per_prefill_pair_ns per query-key pair its chunks score
   // (BatchShape::attention_pairs: tokens x prefix + tokens (tokens + 1) / 2 a chunk, the
   // prefill attention kernel's work, 2 x heads x (qk + v head dims) FLOPs a pair a layer):

@@ -131,6 +131,18 @@ double decode_attention_makespan(const EngineOverhead& engine, int64_t rows,
   return clock;
 }
 
+double batch_decode_attention_makespan(const EngineOverhead& engine, int64_t rows,
+                                       const StepBatch& batch) {
+  if (engine.per_attention_token_ns <= 0 || batch.decode.num_seqs <= 0) return 0;
+  if (!batch.decode_lengths.empty())
+    return decode_attention_makespan(engine, rows, batch.decode_lengths);
+  // Lengths unknown: alike, of the mean.
+  const std::vector<int32_t> alike(
+      static_cast<size_t>(batch.decode.num_seqs),
+      static_cast<int32_t>(batch.decode.context_tokens / batch.decode.num_seqs));
+  return decode_attention_makespan(engine, rows, alike);
+}
+
 StepCostModel::StepCostModel(const ModelSpec& model, const Layout& layout, const GpuSpec& gpu,
                              const ClusterSpec& cluster, const CostModel& cost_model,
                              const MoeExecution& moe, const AfExecution* af)
@@ -240,9 +252,10 @@ StepCostModel::FfnEntry StepCostModel::ffn_cost(int64_t tokens, Phase phase) con
     const bool mixed = batch.prefill.num_seqs > 0;
     const double ffn = mixed ? o.prefill_ffn : o.decode_ffn;
     c.prefill_attention = c.prefill_attention.scaled(o.prefill_attention);
-    c.decode_attention = c.decode_attention.scaled(mixed || o.attention_launch.kv_bounds.empty()
-                                                       ? o.decode_attention
-                                                       : o.decode_only_attention);
+    const bool launch =
+        !o.attention_launch.kv_bounds.empty() && (!mixed || o.mixed_attention_launch);
+    c.decode_attention =
+        c.decode_attention.scaled(launch ? o.decode_only_attention : o.decode_attention);
     c.ffn = c.ffn.scaled(ffn);
     if (dense_ffn != nullptr) *dense_ffn = dense_ffn->scaled(ffn);
   }
@@ -460,20 +473,14 @@ StepCost StepCostModel::cost(const StepBatch& batch) const {
       }
       t = o.step_ns + o.per_seq_ns * seqs + o.per_token_ns * static_cast<double>(tokens) +
           o.per_prefill_pair_ns * pairs;
+      if (o.mixed_attention_launch)
+        t += o.per_attention_token_ns *
+             batch_decode_attention_makespan(o, batch.decode.num_seqs, batch);
     } else {  // decode only: a graph replay at its bucket's rows
       const int64_t rows = graph_rows(o, batch.decode.num_seqs);
       t = o.decode_step_ns + o.decode_per_row_ns * static_cast<double>(rows) +
-          o.per_active_expert_ns * expected_expert_reads(o, model_, batch.decode.num_seqs, rows);
-      if (o.per_attention_token_ns > 0) {
-        if (!batch.decode_lengths.empty()) {
-          t += o.per_attention_token_ns * decode_attention_makespan(o, rows, batch.decode_lengths);
-        } else if (batch.decode.num_seqs > 0) {  // lengths unknown: alike, of the mean
-          const std::vector<int32_t> alike(
-              static_cast<size_t>(batch.decode.num_seqs),
-              static_cast<int32_t>(batch.decode.context_tokens / batch.decode.num_seqs));
-          t += o.per_attention_token_ns * decode_attention_makespan(o, rows, alike);
-        }
-      }
+          o.per_active_expert_ns * expected_expert_reads(o, model_, batch.decode.num_seqs, rows) +
+          o.per_attention_token_ns * batch_decode_attention_makespan(o, rows, batch);
     }
     c.overhead = Duration::nanos(std::llround(t));
   }

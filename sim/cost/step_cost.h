@@ -134,6 +134,10 @@ double expected_expert_reads(const EngineOverhead& engine, const ModelSpec& mode
 // (each at min(rate_cap, slots / active)). 0 without a launch table or sequences.
 double decode_attention_makespan(const EngineOverhead& engine, int64_t rows,
                                  std::span<const int32_t> lengths);
+// The same for a step's decodes: their StepBatch::decode_lengths, or, without them,
+// decode.num_seqs sequences of the mean length; 0 without per_attention_token_ns.
+double batch_decode_attention_makespan(const EngineOverhead& engine, int64_t rows,
+                                       const StepBatch& batch);
 
 class StepCostModel {
  public:

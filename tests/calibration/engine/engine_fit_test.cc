@@ -244,6 +244,51 @@ TEST(EngineFit, DecodeAttentionMakespanIsTheLaunchSchedule) {
 }
 
 // The launch table is kernels/plan's split-KV choice for the bucket and the bound.
+// mixed_attention_launch: a step with prefill's decodes pay the launch's makespan at their
+// count (and decode_only_attention on the kernel model), as a decode-only step's do; off
+// (files fitted before it), neither.
+TEST(EngineFit, MixedStepsDecodesPayTheLaunchWhenAsked) {
+  Fixture f;
+  EngineOverhead o = f.truth();
+  o.graph_buckets = {1, 4};
+  EngineOverhead::AttentionLaunch& a = o.attention_launch;
+  a.kv_bounds = {1000, 2000};
+  a.chunk = {{500, 1000}, {250, 500}};
+  a.ctas_per_chunk = 2;
+  a.slots = 4;
+  a.cta_overhead_tokens = 10;
+  o.per_attention_token_ns = 1000;
+  o.decode_only_attention = 0.25;
+  calibration::ModelFile off = f.file, on = f.file;
+  off.engine = {o};
+  o.mixed_attention_launch = true;
+  on.engine = {o};
+  const auto plain = calibration::CalibratedCostModel::from(f.file);
+  const auto m_off = calibration::CalibratedCostModel::from(off);
+  const auto m_on = calibration::CalibratedCostModel::from(on);
+  const StepCostModel k(f.sc.model, Layout{}, f.gpu, f.sc.cluster, *plain);
+  const StepCostModel c_off(f.sc.model, Layout{}, f.gpu, f.sc.cluster, *m_off);
+  const StepCostModel c_on(f.sc.model, Layout{}, f.gpu, f.sc.cluster, *m_on);
+  StepBatch batch;
+  batch.prefill = {1, 500, 500, 500 * 501 / 2};
+  batch.decode = {2, 2, 1800, 1800};
+  const std::vector<int32_t> lengths = {900, 900};
+  batch.decode_lengths = lengths;
+  const StepCost x = k.cost(batch), y = c_off.cost(batch), z = c_on.cost(batch);
+  // Two sequences of 900 at bound 1000, bucket 4 (chunk 250): each head group's chunks
+  // 250, 250, 250, 150 (+10 a CTA), 12 CTAs of 260 and 4 of 160 on 4 slots that never idle:
+  // (12 x 260 + 4 x 160) / 4.
+  const double span = decode_attention_makespan(o, 2, lengths);
+  EXPECT_DOUBLE_EQ(span, 940);
+  EXPECT_EQ(z.overhead.ns() - y.overhead.ns(), std::llround(1000 * span));
+  EXPECT_EQ(y.decode_attention, x.decode_attention.scaled(o.decode_attention));
+  EXPECT_EQ(z.decode_attention, x.decode_attention.scaled(0.25));
+  // A decode-only step is priced the same either way.
+  StepBatch decode_only = batch;
+  decode_only.prefill = {};
+  EXPECT_EQ(c_on.cost(decode_only).total, c_off.cost(decode_only).total);
+}
+
 TEST(EngineFit, QuadrantEngineLaunchIsTheKernelsSplit) {
   Fixture f;
   const std::vector<int> buckets = quadrant_engine_graph_buckets(256);
