@@ -163,7 +163,7 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
     c.simulated_placement =
         "prefill and decode instance on one node, KV over its NVLink (" +
         std::to_string(std::lround(replay.cluster.intra_node.bandwidth.value() * 1e-9)) +
-        " GB/s, " + std::to_string(std::lround(replay.cluster.intra_node.latency.ns() * 1e-3)) +
+        " GB/s, " + std::to_string(std::lround(replay.cluster.intra_node.latency.to_micros())) +
         " us)";
     double wait = 0, copy = 0, gpu_copy = 0, ready = 0;
     int64_t n = 0, m = 0;
