@@ -106,18 +106,33 @@ Duration Topology::path_latency(const std::vector<int>& p) const {
   return d;
 }
 
-MnExchange mn_exchange(const ClusterSpec& cluster, int attention_gpus, int ffn_gpus, bool to_ffn) {
+namespace {
+
+// The attention pool holds GPUs from 0, the FFN pool starts at the next whole node. Each attention
+// GPU sends one message to every FFN GPU, or (one_per_node) one to each FFN node, to the GPU on its
+// own rail where the node has it; the exchange is bound by the channel that carries the most.
+MnExchange exchange_on_topology(const ClusterSpec& cluster, int attention_gpus, int ffn_gpus,
+                                bool to_ffn, bool one_per_node) {
   QUADRANT_CHECK(attention_gpus >= 1 && ffn_gpus >= 1);
   const int per_node = std::max(1, cluster.gpus_per_node);
   const int ffn_first = (attention_gpus + per_node - 1) / per_node * per_node;
-  Topology t(cluster, ffn_first + ffn_gpus);
+  const int ffn_end = ffn_first + ffn_gpus;
+  Topology t(cluster, ffn_end);
   std::vector<int> messages(static_cast<size_t>(t.num_channels()), 0);
   MnExchange out;
+  const auto send = [&](int a, int f) {
+    const std::vector<int>& path = to_ffn ? t.path(a, f) : t.path(f, a);
+    for (int c : path) ++messages[static_cast<size_t>(c)];
+    out.latency = max(out.latency, t.path_latency(path));
+  };
   for (int a = 0; a < attention_gpus; ++a) {
-    for (int f = ffn_first; f < ffn_first + ffn_gpus; ++f) {
-      const std::vector<int>& path = to_ffn ? t.path(a, f) : t.path(f, a);
-      for (int c : path) ++messages[static_cast<size_t>(c)];
-      out.latency = max(out.latency, t.path_latency(path));
+    if (!one_per_node) {
+      for (int f = ffn_first; f < ffn_end; ++f) send(a, f);
+      continue;
+    }
+    for (int node = ffn_first; node < ffn_end; node += per_node) {
+      const int in_node = std::min(per_node, ffn_end - node);
+      send(a, node + (a % per_node) % in_node);
     }
   }
   for (int c = 0; c < t.num_channels(); ++c) {
@@ -130,31 +145,15 @@ MnExchange mn_exchange(const ClusterSpec& cluster, int attention_gpus, int ffn_g
   return out;
 }
 
+}  // namespace
+
+MnExchange mn_exchange(const ClusterSpec& cluster, int attention_gpus, int ffn_gpus, bool to_ffn) {
+  return exchange_on_topology(cluster, attention_gpus, ffn_gpus, to_ffn, false);
+}
+
 MnExchange mn_node_exchange(const ClusterSpec& cluster, int attention_gpus, int ffn_gpus,
                             bool to_ffn) {
-  QUADRANT_CHECK(attention_gpus >= 1 && ffn_gpus >= 1);
-  const int per_node = std::max(1, cluster.gpus_per_node);
-  const int ffn_first = (attention_gpus + per_node - 1) / per_node * per_node;
-  Topology t(cluster, ffn_first + ffn_gpus);
-  std::vector<int> messages(static_cast<size_t>(t.num_channels()), 0);
-  MnExchange out;
-  for (int a = 0; a < attention_gpus; ++a) {
-    for (int node = ffn_first; node < ffn_first + ffn_gpus; node += per_node) {
-      const int in_node = std::min(per_node, ffn_first + ffn_gpus - node);
-      const int f = node + (a % per_node) % in_node;  // the same rail, where the node has it
-      const std::vector<int>& path = to_ffn ? t.path(a, f) : t.path(f, a);
-      for (int c : path) ++messages[static_cast<size_t>(c)];
-      out.latency = max(out.latency, t.path_latency(path));
-    }
-  }
-  for (int c = 0; c < t.num_channels(); ++c) {
-    const double s = messages[static_cast<size_t>(c)] / t.channel(c).bandwidth.value();
-    if (s > out.seconds_per_message_byte) {
-      out.seconds_per_message_byte = s;
-      out.messages_on_busiest = messages[static_cast<size_t>(c)];
-    }
-  }
-  return out;
+  return exchange_on_topology(cluster, attention_gpus, ffn_gpus, to_ffn, true);
 }
 
 FlowNetwork::FlowNetwork(Topology& topology)
