@@ -295,6 +295,18 @@ class AfStepCostTest : public ::testing::Test {
   static BatchShape decode(int seqs, int64_t context) {
     return {seqs, seqs, int64_t{seqs} * context, int64_t{seqs} * context};
   }
+  // One micro-batch's dispatch (FP8 out) and combine (BF16 back) legs in ns: the slower of the
+  // per-node NIC messages of the 8 -> 16 exchange and the NVLink copies to every expert copy.
+  std::pair<int64_t, int64_t> exchange_legs(double per_message, double per_gpu) const {
+    const MnExchange x = mn_node_exchange(scenario_.cluster, 8, 16, true);
+    const LinkSpec& nv = scenario_.cluster.intra_node;
+    const auto leg = [&](double scale) {
+      return std::max(x.time(Bytes(scale * per_message)),
+                      Bytes(scale * per_gpu) / nv.bandwidth + nv.latency)
+          .ns();
+    };
+    return {leg(1), leg(2)};
+  }
   Scenario scenario_;
 };
 
@@ -322,12 +334,7 @@ TEST_F(AfStepCostTest, AStepIsThePipelinesClosedFormOfItsStages) {
     const double per_message = tokens / 8 * nodes / 2 * 7168;  // FP8: one byte per value
     const double per_gpu = tokens * 8 / 16 * 7168;             // NVLink: every expert copy
     const MnExchange x = mn_node_exchange(scenario_.cluster, 8, 16, true);
-    const LinkSpec& nv = scenario_.cluster.intra_node;
-    const int64_t d =
-        std::max(x.time(Bytes(per_message)), Bytes(per_gpu) / nv.bandwidth + nv.latency).ns();
-    const int64_t cb =
-        std::max(x.time(Bytes(2 * per_message)), Bytes(2 * per_gpu) / nv.bandwidth + nv.latency)
-            .ns();
+    const auto [d, cb] = exchange_legs(per_message, per_gpu);
     EXPECT_EQ(x.messages_on_busiest, 2);
     // Every attention GPU's NIC carries tokens x hidden x D bytes out: not x top-8.
     EXPECT_NEAR(per_message * x.messages_on_busiest * 8, tokens * 7168 * nodes, 1e-6);
@@ -363,13 +370,7 @@ TEST_F(AfStepCostTest, APrefillStepIsThePipelinesClosedFormOfItsStages) {
     const double nodes = expected_distinct_groups(256, 8, 2);
     const double per_message = 2.0 * n / 8 * nodes / 2 * 7168;  // FP8 out, BF16 back
     const double per_gpu = 2.0 * n * 8 / 16 * 7168;
-    const MnExchange x = mn_node_exchange(scenario_.cluster, 8, 16, true);
-    const LinkSpec& nv = scenario_.cluster.intra_node;
-    const int64_t d =
-        std::max(x.time(Bytes(per_message)), Bytes(per_gpu) / nv.bandwidth + nv.latency).ns();
-    const int64_t cb =
-        std::max(x.time(Bytes(2 * per_message)), Bytes(2 * per_gpu) / nv.bandwidth + nv.latency)
-            .ns();
+    const auto [d, cb] = exchange_legs(per_message, per_gpu);
     EXPECT_EQ(c.ep_communication.ns(), (d + cb) * ml);
     const int64_t p = a + d + e + cb, t = std::max({a, d, e, cb});
     EXPECT_EQ(c.total.ns(), std::max(p + (ml - 1) * t, layers * p + (m - 1) * t));
