@@ -6,7 +6,7 @@ and TPOT P90, attainment, pools) from its report.md, with the wall and CPU time.
 
     scripts/feature_variants.py OUT [--run build/quadrant] [NAME ...]
 
-The figures of /work/wt/results/issue16-audit.md come from this script."""
+The feature on/off figures of issue 16's closing note (and sim/planner/README.md) come from this script."""
 import copy, json, os, re, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
