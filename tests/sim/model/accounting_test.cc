@@ -30,7 +30,11 @@ ModelSpec model(const std::string& file) {
                         {"output_length", {{"distribution", "fixed"}, {"value", 10}}}}},
                       {"slo", {{"ttft", "1s"}, {"tpot", "50ms"}}},
                       {"serving", {{"prefill", {{"gpu", "G"}}}, {"decode", {{"gpu", "G"}}}}}};
-  const std::string tmp = ::testing::TempDir() + "/accounting_" + file;
+  // ctest runs each test as its own process, in parallel: one file per test, or two
+  // tests reading the same model race on it.
+  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string tmp = ::testing::TempDir() + "/accounting_" + test->test_suite_name() + "_" +
+                          test->name() + "_" + file;
   {
     std::ofstream out(tmp);
     out << wrapped.dump();
