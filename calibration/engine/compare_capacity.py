@@ -22,10 +22,12 @@ TPOT_SLO_MS = 60.0
 # Each configuration's capacity runs and the pinned model of the kernels that served them
 # (H200.json as of that revision + the engine terms fitted on its cases' logs; see
 # calibration/engine/README.md). W4A8 and Mixtral were re-measured on f7d6472's kernels
-# (2026-12-03 12:35); BF16's runs are still those of 011590e's kernels (06:06 and 07:05).
+# (2026-12-03 12:35), BF16 on main 89f41e5's (2026-12-03 16:43; the same kernel defaults as
+# f7d6472: the later kernel commits added selectable forms and per-device set-up only).
 RESULTS = "calibration/engine/gpu/results/capacity"
 CONFIGS = {
-    "qwen3-30b-a3b-bf16": (RESULTS, "calibration/engine/served-models/H200-kernels-011590e.json"),
+    "qwen3-30b-a3b-bf16": (RESULTS + "/89f41e5",
+                           "calibration/engine/served-models/H200-kernels-f7d6472.json"),
     "qwen3-30b-a3b-w4a8": (RESULTS + "/f7d6472",
                            "calibration/engine/served-models/H200-kernels-f7d6472.json"),
     "mixtral-8x7b-fp8": (RESULTS + "/f7d6472",
@@ -52,7 +54,7 @@ def crossing(points):
         if v0 <= 1 < v1:
             return r0 + (1 - v0) * (r1 - r0) / (v1 - v0), "between"
     (r0, v0), (r1, v1) = points[-2], points[-1]
-    if v1 == v0:
+    if v1 <= v0:  # the load does not rise over the last two rates: no line to extrapolate
         return float("nan"), "flat"
     return r1 + (1 - v1) * (r1 - r0) / (v1 - v0), "beyond"
 
@@ -91,6 +93,10 @@ def main():
         measured, _ = crossing([(r["rate"], load(r["engine"])) for r in rows])
         for n in names:
             c, where = crossing([(r["rate"], load(r[n])) for r in rows])
+            if where == "flat":
+                print(f"  capacity {n}: above {rows[-1]['rate']:g} req/s (its SLO load does not rise "
+                      "over the last two rates: not extrapolated)")
+                continue
             print(f"  capacity {n}: {c:.2f} req/s ({(c / measured - 1) * 100:+.1f}%, "
                   f"{'interpolated' if where == 'between' else 'extrapolated'})")
 
