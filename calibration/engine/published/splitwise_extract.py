@@ -1,23 +1,25 @@
 #!/usr/bin/env python3
-"""Writes this folder's published points and step logs from Splitwise's profile.
+"""Writes the published points and step logs of splitwise-*/ from Splitwise's profile.
 
 The source is `data/perf_model.csv` of github.com/Mutinifni/splitwise-sim (commit
 8f99e7d, file unchanged since 3780880 "Initial artifact", 2024-03-29; MIT licence):
 the Splitwise authors' measurements (Patel et al., ISCA 2024, arXiv 2311.18677) of
-Llama2-70B FP16 on a DGX-A100 and a DGX-H100, five runs of each configuration, that
-their simulator's DatabasePerformanceModel interpolates. Its columns: prompt_size,
-batch_size (prompts of prompt_size run together), token_size (output tokens),
-prompt_time (ms: the prompt phase of the batch, its TTFT), token_time (ms: the mean
-time between tokens of the batch's token phase), tensor_parallel.
+Llama2-70B and BLOOM-176B FP16 on a DGX-A100 and a DGX-H100, five runs of each
+configuration, that their simulator's DatabasePerformanceModel interpolates. Its columns:
+prompt_size, batch_size (prompts of prompt_size run together), token_size (output
+tokens), prompt_time (ms: the prompt phase of the batch, its TTFT), token_time (ms: the
+mean time between tokens of the batch's token phase), tensor_parallel.
 
-Kept here: Llama2-70B at TP8 on a100-80gb and h100-80gb (not the power-capped
-h100-80gb-pcap), the rows with token_size 128 (the prompt sweep at batch 1 and the
-batch sweep at prompt 512) and, for decode, also token_size 256 at batch 1. Left out:
-token_size 512-8192: their e2e_time shows fewer tokens generated than asked (512: about
-334 = (e2e - prompt) / token_time), so their contexts are unknown. The file repeats the
-five (512, 1, 128) rows three times: counted once.
+Kept, for each model (folder splitwise-<model>/): TP8 (BLOOM-176B's only layout) on
+a100-80gb and h100-80gb (not the power-capped h100-80gb-pcap), the rows with token_size
+128 (the prompt sweep at batch 1 and the batch sweep at prompt 512) and, for decode, also
+token_size 256 at batch 1. Left out: token_size 512-8192: Llama2-70B's e2e_time shows
+fewer tokens generated than asked (512: about 334 = (e2e - prompt) / token_time), so
+their contexts are unknown (left out for both models alike). The file repeats the five
+(512, 1, 128) rows three times: counted once.
 
-  python3 extract.py /path/to/perf_model.csv   # rewrites points.csv, {a100,h100}-tp8-steps.csv
+  python3 splitwise_extract.py /path/to/perf_model.csv
+  # rewrites splitwise-<model>/points.csv and splitwise-<model>/{a100,h100}-tp8-steps.csv
 """
 import csv
 import os
@@ -26,6 +28,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GPUS = {"a100-80gb": ("A100-80GB", "a100"), "h100-80gb": ("H100-SXM", "h100")}
+MODELS = ("llama2-70b", "bloom-176b")
 
 
 def decode_context_per_seq(prompt, output):
@@ -35,12 +38,13 @@ def decode_context_per_seq(prompt, output):
     return (first + last) / 2
 
 
-def main(src):
+def main(src, model):
+    out_dir = os.path.join(HERE, "splitwise-" + model)
     runs = {}
     seen = set()
     with open(src, newline="") as f:
         for r in csv.DictReader(f):
-            if r["model"] != "llama2-70b" or r["tensor_parallel"] != "8":
+            if r["model"] != model or r["tensor_parallel"] != "8":
                 continue
             if r["hardware"] not in GPUS:
                 continue
@@ -57,7 +61,7 @@ def main(src):
                 runs.setdefault((r["hardware"], "decode", p, b, t), []).append(
                     float(r["token_time"]))
     points = sorted(runs, key=lambda k: (k[0], k[1] != "prefill", k[2] * k[3], k[4]))
-    with open(os.path.join(HERE, "points.csv"), "w", newline="") as f:
+    with open(os.path.join(out_dir, "points.csv"), "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["point", "gpu", "kind", "prompt_tokens", "batch", "output_tokens",
                     "decode_context_per_seq", "runs", "published_ms", "min_ms", "max_ms"])
@@ -75,7 +79,7 @@ def main(src):
     # time between tokens, host time included (not a GPU-event time).
     for hw, (gpu, short) in GPUS.items():
         mine = [k for k in points if k[0] == hw]
-        with open(os.path.join(HERE, f"{short}-tp8-steps.csv"), "w", newline="") as f:
+        with open(os.path.join(out_dir, f"{short}-tp8-steps.csv"), "w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(["gpu_ns", "prefill", "decode_seqs", "decode_context", "point"])
             for run in range(5):
@@ -88,10 +92,11 @@ def main(src):
                     else:
                         ctx = round(b * decode_context_per_seq(p, t))
                         w.writerow([round(ms * 1e6), "", b, ctx, name])
-        print(f"{short}: {len(mine)} points, {5 * len(mine)} steps")
+        print(f"{model} {short}: {len(mine)} points, {5 * len(mine)} steps")
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    main(sys.argv[1])
+    for m in MODELS:
+        main(sys.argv[1], m)
