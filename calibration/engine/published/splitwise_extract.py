@@ -10,16 +10,17 @@ prompt_size, batch_size (prompts of prompt_size run together), token_size (outpu
 tokens), prompt_time (ms: the prompt phase of the batch, its TTFT), token_time (ms: the
 mean time between tokens of the batch's token phase), tensor_parallel.
 
-Kept, for each model (folder splitwise-<model>/): TP8 (BLOOM-176B's only layout) on
-a100-80gb and h100-80gb (not the power-capped h100-80gb-pcap), the rows with token_size
-128 (the prompt sweep at batch 1 and the batch sweep at prompt 512) and, for decode, also
-token_size 256 at batch 1. Left out: token_size 512-8192: Llama2-70B's e2e_time shows
-fewer tokens generated than asked (512: about 334 = (e2e - prompt) / token_time), so
-their contexts are unknown (left out for both models alike). The file repeats the five
-(512, 1, 128) rows three times: counted once.
+Kept, for each model (folder splitwise-<model>/): TP8 (BLOOM-176B's only layout; Llama2-70B
+also TP4 and TP2: points-tp4.csv, points-tp2.csv, without TP2's batch 64, whose prompt time
+is below batch 32's) on a100-80gb and h100-80gb (not the power-capped h100-80gb-pcap), the
+rows with token_size 128 (the prompt sweep at batch 1 and the batch sweep at prompt 512)
+and, for decode, also token_size 256 at batch 1. Left out: token_size 512-8192:
+Llama2-70B's e2e_time shows fewer tokens generated than asked (512: about 334 = (e2e -
+prompt) / token_time), so their contexts are unknown (left out for both models alike). The
+file repeats the five (512, 1, 128) rows three times: counted once.
 
   python3 splitwise_extract.py /path/to/perf_model.csv
-  # rewrites splitwise-<model>/points.csv and splitwise-<model>/{a100,h100}-tp8-steps.csv
+  # rewrites splitwise-<model>/points[-tp<N>].csv and splitwise-<model>/{a100,h100}-tp<N>-steps.csv
 """
 import csv
 import os
@@ -28,7 +29,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GPUS = {"a100-80gb": ("A100-80GB", "a100"), "h100-80gb": ("H100-SXM", "h100")}
-MODELS = ("llama2-70b", "bloom-176b")
+# (model, TP degree): BLOOM-176B was measured at TP8 only.
+SETS = (("llama2-70b", 8), ("bloom-176b", 8), ("llama2-70b", 4), ("llama2-70b", 2))
 
 
 def decode_context_per_seq(prompt, output):
@@ -38,13 +40,14 @@ def decode_context_per_seq(prompt, output):
     return (first + last) / 2
 
 
-def main(src, model):
+def main(src, model, tp):
     out_dir = os.path.join(HERE, "splitwise-" + model)
+    suffix = "" if tp == 8 else f"-tp{tp}"  # points.csv: TP8
     runs = {}
     seen = set()
     with open(src, newline="") as f:
         for r in csv.DictReader(f):
-            if r["model"] != model or r["tensor_parallel"] != "8":
+            if r["model"] != model or r["tensor_parallel"] != str(tp):
                 continue
             if r["hardware"] not in GPUS:
                 continue
@@ -54,14 +57,17 @@ def main(src, model):
                 continue
             seen.add(key)
             p, b, t = int(r["prompt_size"]), int(r["batch_size"]), int(r["token_size"])
+            if tp == 2 and b == 64:  # 794 ms for 64 prompts of 512 where 32 took 6,633 ms:
+                continue             # not a run of 64 prompts (TP2's 64 x 512 at 80 GB)
             if t == 128:
                 runs.setdefault((r["hardware"], "prefill", p, b, t), []).append(
                     float(r["prompt_time"]))
             if t == 128 or (t == 256 and b == 1 and p == 512):
                 runs.setdefault((r["hardware"], "decode", p, b, t), []).append(
                     float(r["token_time"]))
+    assert all(len(v) == 5 for v in runs.values()), "five runs a point"
     points = sorted(runs, key=lambda k: (k[0], k[1] != "prefill", k[2] * k[3], k[4]))
-    with open(os.path.join(out_dir, "points.csv"), "w", newline="") as f:
+    with open(os.path.join(out_dir, f"points{suffix}.csv"), "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["point", "gpu", "kind", "prompt_tokens", "batch", "output_tokens",
                     "decode_context_per_seq", "runs", "published_ms", "min_ms", "max_ms"])
@@ -79,7 +85,7 @@ def main(src, model):
     # time between tokens, host time included (not a GPU-event time).
     for hw, (gpu, short) in GPUS.items():
         mine = [k for k in points if k[0] == hw]
-        with open(os.path.join(out_dir, f"{short}-tp8-steps.csv"), "w", newline="") as f:
+        with open(os.path.join(out_dir, f"{short}-tp{tp}-steps.csv"), "w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(["gpu_ns", "prefill", "decode_seqs", "decode_context", "point"])
             for run in range(5):
@@ -92,11 +98,11 @@ def main(src, model):
                     else:
                         ctx = round(b * decode_context_per_seq(p, t))
                         w.writerow([round(ms * 1e6), "", b, ctx, name])
-        print(f"{model} {short}: {len(mine)} points, {5 * len(mine)} steps")
+        print(f"{model} TP{tp} {short}: {len(mine)} points, {5 * len(mine)} steps")
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit(__doc__)
-    for m in MODELS:
-        main(sys.argv[1], m)
+    for m, tp in SETS:
+        main(sys.argv[1], m, tp)
