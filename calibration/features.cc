@@ -95,7 +95,7 @@ std::vector<int64_t> profiled_expert_rows(int64_t tokens, int64_t experts, int64
 int profiled_active_experts(int64_t tokens, int64_t experts, int64_t top_k) {
   // Where every expert is all but certain to receive a row, counting is not needed.
   const double miss = std::pow(1.0 - d(top_k) / d(experts), d(tokens));
-  if (experts * miss < 1e-4 || top_k >= experts) return static_cast<int>(experts);
+  if (d(experts) * miss < 1e-4 || top_k >= experts) return static_cast<int>(experts);
   std::vector<char> hit(static_cast<size_t>(experts), 0);
   std::vector<std::pair<float, int64_t>> row(static_cast<size_t>(experts));
   int active = 0;
@@ -261,7 +261,8 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
     const std::vector<int64_t> rows = profiled_expert_rows(tokens, experts, top_k);
     double tiles = 0, active = 0;
     for (int64_t r : rows) {
-      tiles += static_cast<double>((r + bm - 1) / bm);
+      const int64_t m_tiles = (r + bm - 1) / bm;  // whole 16/128-row tiles, rounded up
+      tiles += static_cast<double>(m_tiles);
       active += r > 0;
     }
     const kernels::plan::ExpectedRouting er = kernels::plan::expected_routing(
@@ -386,7 +387,7 @@ namespace {
 // per row, hidden and intermediate padded to the 128 the kernels need.
 kernels::ShapeParams alike_params(const QuadrantShape& s) {
   const int64_t seqs = std::max(1, s.num_seqs);
-  auto pad = [](int v) { return static_cast<int64_t>((v + 127) / 128 * 128); };
+  auto pad = [](int v) { return (static_cast<int64_t>(v) + 127) / 128 * 128; };
   switch (s.quadrant) {
     case Quadrant::kDecodeAttention:
       return {{"batch", seqs},
