@@ -40,6 +40,13 @@ def decode_context_per_seq(prompt, output):
     return (first + last) / 2
 
 
+def in_half_a(point):
+    # Half A: batches 1, 4, 16, 64 and prompts 128, 512, 2048, 8192 (both sweeps' ends), 128
+    # output tokens; half B the rest (tests/calibration/engine/published_test.cc in_half_a).
+    f = dict((x[0], int(x[1:])) for x in point.split("-")[2:])
+    return f["b"] in (1, 4, 16, 64) and f["p"] in (128, 512, 2048, 8192) and f.get("o", 128) == 128
+
+
 def main(src, model, tp):
     out_dir = os.path.join(HERE, "splitwise-" + model)
     suffix = "" if tp == 8 else f"-tp{tp}"  # points.csv: TP8
@@ -86,18 +93,27 @@ def main(src, model, tp):
     for hw, (gpu, short) in GPUS.items():
         mine = [k for k in points if k[0] == hw]
         with open(os.path.join(out_dir, f"{short}-tp{tp}-steps.csv"), "w", newline="") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(["gpu_ns", "prefill", "decode_seqs", "decode_context", "point"])
+            rows = [["gpu_ns", "prefill", "decode_seqs", "decode_context", "point"]]
             for run in range(5):
                 for _, kind, p, b, t in mine:
                     ms = runs[(hw, kind, p, b, t)][run]
                     name = f"{short}-{kind}-p{p}-b{b}" + (f"-o{t}" if kind == "decode" else "")
                     if kind == "prefill":
                         chunks = ";".join(f"{s}:0:{p}" for s in range(b))
-                        w.writerow([round(ms * 1e6), chunks, 0, 0, name])
+                        rows.append([round(ms * 1e6), chunks, 0, 0, name])
                     else:
                         ctx = round(b * decode_context_per_seq(p, t))
-                        w.writerow([round(ms * 1e6), "", b, ctx, name])
+                        rows.append([round(ms * 1e6), "", b, ctx, name])
+            csv.writer(f, lineterminator="\n").writerows(rows)
+            if tp == 8 and short == "h100":  # the rows split in two halves (README.md) for the
+                # CLI, whose kernel models are the H100's
+                for half, keep in (("a", True), ("b", False)):
+                    with open(os.path.join(out_dir, f"{short}-tp8-half-{half}-steps.csv"), "w",
+                              newline="") as h:
+                        hw_ = csv.writer(h, lineterminator="\n")
+                        for row in rows:
+                            if row is rows[0] or in_half_a(row[-1]) == keep:
+                                hw_.writerow(row)
         print(f"{model} TP{tp} {short}: {len(mine)} points, {5 * len(mine)} steps")
 
 
