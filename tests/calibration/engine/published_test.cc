@@ -435,42 +435,52 @@ std::vector<std::vector<std::string>> read_csv(const std::string& file) {
 
 TEST(PublishedSplitwise, VidurOpsSplitThePublishedDecodeStep) {
   const std::string dir = "calibration/engine/published/vidur-llama2-70b/";
-  const auto ops = read_csv(dir + "ops_tp8.csv");             // gpu, tokens, ..., layer_ms
-  const auto reduce = read_csv(dir + "all_reduce_8gpu.csv");  // gpu, bytes, median_ms
-  for (const char* which : {"a100", "h100"}) {
-    const Published s(kLlama, which);
-    std::vector<double> ar;  // all-reduces up to 64 KiB: latency-bound, about equal
-    for (const auto& r : reduce)
-      if (r[0] == s.gpu->name) ar.push_back(std::stod(r[2]));
-    std::sort(ar.begin(), ar.end());
-    ASSERT_EQ(ar.size(), 8u);
-    const double one_reduce = 0.5 * (ar[3] + ar[4]);
-    const int layers = s.sc.model.num_layers;
-    for (const Point& p : s.points) {
-      // Batch 1 (the all-reduces of 16 KiB; the attention kernel, not profiled, reads 24 MB a
-      // GPU: under 0.02 ms at the datasheet's bandwidth).
-      if (p.prefill || p.prompt != 512 || p.context_per_seq != 576 || p.batch != 1) continue;
+  const auto ops = read_csv(dir + "ops.csv");            // gpu, tp, tokens, ..., layer_ms
+  const auto reduce = read_csv(dir + "all_reduce.csv");  // gpu, gpus, bytes, median_ms
+  for (const char* which : {"a100", "h100"})
+    for (int tp : {8, 4, 2}) {
+      const Published s(kLlama, which, tp);
+      std::vector<double> ar;  // all-reduces up to 64 KiB: latency-bound, about equal
+      for (const auto& r : reduce)
+        if (r[0] == s.gpu->name && std::stoi(r[1]) == tp) ar.push_back(std::stod(r[3]));
+      std::sort(ar.begin(), ar.end());
+      ASSERT_EQ(ar.size(), 8u);
+      const double one_reduce = 0.5 * (ar[3] + ar[4]);
       double layer_ms = 0;
       for (const auto& r : ops)
-        if (r[0] == s.gpu->name && std::stoi(r[1]) == p.batch) layer_ms = std::stod(r.back());
+        if (r[0] == s.gpu->name && std::stoi(r[1]) == tp) layer_ms = std::stod(r.back());
       ASSERT_GT(layer_ms, 0);
+      const int layers = s.sc.model.num_layers;
       const double kernels = layers * layer_ms, reduces = 2 * layers * one_reduce;
-      const double outside = p.published_ms - kernels - reduces;
-      auto ms = [](Duration d) { return static_cast<double>(d.ns()) / 1e6; };
-      const StepCost r = s.costs(s.roofline).cost(step_batch(p.step()));
-      const StepCost k = s.costs(*s.kernels).cost(step_batch(p.step()));
-      std::printf(
-          "%s: published %.2f ms = Vidur's operators %.2f (roofline %.2f, kernel models %.2f) + "
-          "%d all-reduces %.2f (%.4f ms each; roofline %.2f, kernel models %.2f) + outside "
-          "every kernel %.2f (%.0f%%)\n",
-          p.name.c_str(), p.published_ms, kernels, ms(r.decode_attention + r.ffn),
-          ms(k.decode_attention + k.ffn), 2 * layers, reduces, one_reduce, ms(r.tp_communication),
-          ms(k.tp_communication), outside, 100 * outside / p.published_ms);
-      EXPECT_GT(outside, 0.4 * p.published_ms);  // measured 57% (A100), 55% (H100)
-      EXPECT_LT(ms(r.decode_attention + r.ffn), kernels);
-      EXPECT_LT(5 * ms(r.tp_communication), reduces);
+      for (const Point& p : s.points) {
+        // Batch 1 (the all-reduces of 16 KiB; the attention kernel, not profiled, reads 24-94 MB
+        // a GPU: under 0.05 ms at the datasheet's bandwidth).
+        if (p.prefill || p.prompt != 512 || p.context_per_seq != 576 || p.batch != 1) continue;
+        const double outside = p.published_ms - kernels - reduces;
+        auto ms = [](Duration d) { return static_cast<double>(d.ns()) / 1e6; };
+        const StepCost r = s.costs(s.roofline).cost(step_batch(p.step()));
+        const StepCost k = s.costs(*s.kernels).cost(step_batch(p.step()));
+        const double kernel_models = ms(k.decode_attention + k.ffn);
+        std::printf(
+            "%s TP%d: published %.2f ms = Vidur's operators %.2f (roofline %.2f, kernel models "
+            "%.2f) + %d all-reduces %.2f (%.4f ms each; roofline %.2f) + outside every kernel "
+            "%.2f (%.0f%%)\n",
+            p.name.c_str(), tp, p.published_ms, kernels, ms(r.decode_attention + r.ffn),
+            kernel_models, 2 * layers, reduces, one_reduce, ms(r.tp_communication), outside,
+            100 * outside / p.published_ms);
+        EXPECT_GT(outside, 0);  // the kernels' time is a floor of the step
+        EXPECT_LT(ms(r.decode_attention + r.ffn), kernels);  // the roofline's GEMMs too fast
+        EXPECT_LT(5 * ms(r.tp_communication), reduces);      // and its all-reduce latency
+        if (tp == 8) {
+          EXPECT_GT(outside, 0.4 * p.published_ms);  // measured 57%, 55%
+        }
+        // The H100's own kernel models against Vidur's operators: within 30% (measured
+        // +22% at TP8, README.md).
+        if (s.gpu->name == "H100-SXM") {
+          EXPECT_LT(std::fabs(kernel_models / kernels - 1), 0.30);
+        }
+      }
     }
-  }
 }
 
 }  // namespace
