@@ -869,6 +869,10 @@ std::string model_to_json(const ModelFile& m) {
                     {"decode_ffn", o.decode_ffn},
                     {"steps", o.steps},
                     {"heldout", {{"median", o.heldout_median}, {"p95", o.heldout_p95}}}};
+      if (o.expert_wave_slots > 0)
+        entry["expert_waves"] = {{"per_wave_ns", o.per_expert_wave_ns},
+                                 {"ctas_per_tile", o.expert_wave_ctas},
+                                 {"slots", o.expert_wave_slots}};
       const EngineOverhead::AttentionLaunch& a = o.attention_launch;
       if (!a.kv_bounds.empty()) {
         entry["per_attention_token_ns"] = o.per_attention_token_ns;
@@ -1059,6 +1063,17 @@ ModelFile read_model(const std::string& file) {
           n.at("expert_tile_rows")
               .fail("expected 0 (active experts) or rows per tile, got " + std::to_string(tile));
         o.expert_tile_rows = static_cast<int>(tile);
+      }
+      if (n.has("expert_waves")) {  // the decode MoE down projection's waves (engine_fit.h)
+        const Node w = n.at("expert_waves");
+        o.per_expert_wave_ns = w.at("per_wave_ns").non_negative();
+        for (auto [key, field] : {std::pair{"ctas_per_tile", &o.expert_wave_ctas},
+                                  std::pair{"slots", &o.expert_wave_slots}}) {
+          const int64_t x = w.at(key).integer();
+          if (x < 1 || x > 1 << 20)
+            w.at(key).fail("expected a positive count, got " + std::to_string(x));
+          *field = static_cast<int>(x);
+        }
       }
       if (n.has("graph_buckets")) {
         const Node b = n.at("graph_buckets");

@@ -11,7 +11,7 @@
 namespace quadrant::engine {
 namespace {
 
-constexpr int kCoefficients = 13;
+constexpr int kCoefficients = 14;
 // The factors held near 1 by the prior: prefill attention, decode attention, prefill FFN
 // (the decode FFN's factor is free: the decode-only steps pin it, or the row and expert
 // terms replace it).
@@ -28,7 +28,7 @@ Eigen::Matrix<double, kCoefficients, 1> columns(const EngineStep& s) {
   const double own = s.attention_launch ? 1 : 0;
   x << p, d, p * s.seqs, p * s.tokens, d * s.rows, d * s.expert_reads, s.prefill_attention_ns,
       (1 - own) * s.decode_attention_ns, s.prefill_ffn_ns, s.decode_ffn_ns, s.attention_tokens,
-      own * s.decode_attention_ns, p * s.prefill_pairs;
+      own * s.decode_attention_ns, p * s.prefill_pairs, d * s.expert_waves;
   return x;
 }
 
@@ -47,6 +47,7 @@ EngineOverhead from_coefficients(const Eigen::VectorXd& c) {
   o.per_attention_token_ns = c(10);
   o.decode_only_attention = c(11);
   o.per_prefill_pair_ns = c(12);
+  o.per_expert_wave_ns = c(13);
   return o;
 }
 
@@ -195,6 +196,13 @@ EngineOverhead::AttentionLaunch quadrant_engine_attention_launch(const ModelSpec
   return l;
 }
 
+void set_quadrant_engine_expert_waves(EngineOverhead& o, const ModelSpec& model, int sm_count,
+                                      int ctas_per_sm) {
+  o.expert_wave_ctas =
+      ctas_per_sm > 0 ? static_cast<int>(model.hidden_size / kernels::plan::kMoeMmaBlockN) : 0;
+  o.expert_wave_slots = ctas_per_sm > 0 ? sm_count * ctas_per_sm : 0;
+}
+
 std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& kernels,
                                      const EngineOverhead& shape, std::string* target) {
   bool timed = !run.steps.empty();
@@ -225,6 +233,7 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
       rows = graph_rows(shape, b.decode.num_seqs);
       e.rows = static_cast<double>(rows);
       e.expert_reads = expected_expert_reads(shape, kernels.model(), b.decode.num_seqs, rows);
+      e.expert_waves = expected_expert_waves(shape, kernels.model(), b.decode.num_seqs, rows);
     }
     if (launch) {
       e.attention_launch = true;
@@ -248,7 +257,8 @@ double predict_step_ns(const EngineOverhead& o, const EngineStep& s) {
   const double fixed = (s.prefill ? o.step_ns + o.per_seq_ns * s.seqs + o.per_token_ns * s.tokens +
                                         o.per_prefill_pair_ns * s.prefill_pairs
                                   : o.decode_step_ns + o.decode_per_row_ns * s.rows +
-                                        o.per_active_expert_ns * s.expert_reads) +
+                                        o.per_active_expert_ns * s.expert_reads +
+                                        o.per_expert_wave_ns * s.expert_waves) +
                        o.per_attention_token_ns * s.attention_tokens;
   const double da = s.attention_launch ? o.decode_only_attention : o.decode_attention;
   return fixed + o.prefill_attention * s.prefill_attention_ns + da * s.decode_attention_ns +

@@ -6,7 +6,7 @@
 //
 //   with prefill:  step + seq * S + token * N + pair * P
 //                  + pa * prefill_attention + da * decode_attention + pf * ffn
-//   decode only:   decode_step + row * R + expert * X(R) + token * A(R, lengths)
+//   decode only:   decode_step + row * R + expert * X(R) + wave * W(R) + token * A(R, lengths)
 //                  + dg * decode_attention + df * ffn    (dg: da without a launch table)
 //
 // (ns; kernel model terms in ns). S: sequences in the step, N: tokens in it, P: the
@@ -17,7 +17,9 @@
 // cause in a MoE layer: the experts they touch (expected_active_experts), or with
 // expert_tile_rows the row tiles the experts get (expected_expert_tiles: quadrant-engine's
 // decode GEMM reads an expert's weights once per 16-row tile), the graph's padding rows
-// routed alike (expected_expert_reads); A the makespan in token times of the decode
+// routed alike (expected_expert_reads); W(R) the waves of the MoE down projection's CTAs
+// (each streams an expert's intermediate dimension for one tile) on the resident CTAs
+// (expected_expert_waves: 0 without a wave geometry); A the makespan in token times of the decode
 // attention as the engine launches it for R rows and the sequences' KV lengths (its
 // split-KV chunk per graph bucket and KV bound: EngineOverhead::AttentionLaunch, given in
 // the shape; none: A = 0). Every coefficient >= 0 (non-negative
@@ -48,6 +50,7 @@ struct EngineStep {
   double seqs = 0, tokens = 0;
   double prefill_pairs = 0;           // with prefill: query-key pairs its chunks score
   double rows = 0, expert_reads = 0;  // decode only: graph rows R and X(R)
+  double expert_waves = 0;            // decode only: W(R), the MoE down projection's waves
   double attention_tokens = 0;        // decode only: decode_attention_makespan, token times
   bool attention_launch = false;      // priced by the launch (its own decode attention factor)
   int run = 0;                        // which run (log) it came from: the by-run error
@@ -75,6 +78,12 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
 EngineOverhead::AttentionLaunch quadrant_engine_attention_launch(const ModelSpec& model,
                                                                  const std::vector<int>& buckets,
                                                                  int sm_count);
+
+// quadrant-engine's decode MoE down projection (EngineOverhead::expert_wave_slots): the
+// mma.sync grouped GEMM's CTAs per row tile (the hidden size over kMoeMmaBlockN weight rows)
+// on `ctas_per_sm` resident CTAs per SM of `sm_count`; ctas_per_sm 0: no wave term.
+void set_quadrant_engine_expert_waves(EngineOverhead& o, const ModelSpec& model, int sm_count,
+                                      int ctas_per_sm);
 
 struct EngineFit {
   EngineOverhead overhead;  // graph_buckets, expert_tile_rows left to the caller (engine_steps')

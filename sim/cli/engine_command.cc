@@ -97,6 +97,7 @@ struct CalibrateEngineOptions {
   std::string expert_tile_rows = "auto";
   std::string attention_launch = "quadrant-engine";
   std::string rate_cap = "auto";
+  std::string expert_waves = "none";
   bool mixed_attention_launch = false;
   int folds = 5;
 };
@@ -237,6 +238,11 @@ void add_calibrate_engine_command(CLI::App* cal) {
                   "how much faster one decode attention CTA streams when fewer share the GPU "
                   "(>= 1); auto (default): 1, 2 or 3, whichever predicts each run better from "
                   "the others");
+  cmd->add_option("--expert-waves", opts->expert_waves,
+                  "with expert tiles, the decode MoE down projection's CTAs (quadrant-engine's "
+                  "grouped GEMM: hidden / 128 a tile) in waves of this many resident CTAs per "
+                  "SM, a term per wave; none (default), 1-8, or auto: none, 1, 2, 3 or 4, "
+                  "whichever predicts each run better from the others");
   cmd->add_flag("--mixed-attention-launch", opts->mixed_attention_launch,
                 "price a step with prefill's decodes by the same attention launch term as a "
                 "decode-only step's (the engine runs them eagerly with the same split-KV launch)");
@@ -311,42 +317,61 @@ void add_calibrate_engine_command(CLI::App* cal) {
                  ? std::vector<double>{1, 2, 3}
                  : std::vector<double>{parse_number(opts->rate_cap, "--attention-rate-cap", 1, 1e3,
                                                     "auto or a factor >= 1", /*integer=*/false)};
+    // The down projection's resident CTAs per SM (0: no wave term), with tiles only.
+    const std::vector<int> waves = opts->expert_waves == "auto" ? std::vector<int>{0, 1, 2, 3, 4}
+                                   : opts->expert_waves == "none"
+                                       ? std::vector<int>{0}
+                                       : std::vector<int>{static_cast<int>(parse_number(
+                                             opts->expert_waves, "--expert-waves", 1, 8,
+                                             "none, auto or resident CTAs per SM (1-8)"))};
+    if (waves.back() > 0 && file.sm_count < 1)
+      throw InputError(model_file, "sm_count",
+                       "expected the GPU's SM count (the expert waves depend on it), got none");
     std::string target;
     engine::EngineFit fit;
     double best = -1, best_cap = 1;
+    int best_waves = 0;
     for (int t : tiles)
-      for (double cap : caps) {
-        shape.expert_tile_rows = t;
-        shape.attention_launch.rate_cap = cap;
-        std::vector<engine::EngineStep> steps;
-        for (size_t r = 0; r < runs.size(); ++r) {
-          std::vector<engine::EngineStep> s = engine::engine_steps(runs[r], costs, shape, &target);
-          for (engine::EngineStep& step : s) step.run = static_cast<int>(r);
-          steps.insert(steps.end(), s.begin(), s.end());
+      for (int w : waves)
+        for (double cap : caps) {
+          if (w > 0 && t <= 0) continue;  // waves of tiles only
+          shape.expert_tile_rows = t;
+          engine::set_quadrant_engine_expert_waves(shape, sc.model, file.sm_count, w);
+          shape.attention_launch.rate_cap = cap;
+          std::vector<engine::EngineStep> steps;
+          for (size_t r = 0; r < runs.size(); ++r) {
+            std::vector<engine::EngineStep> s =
+                engine::engine_steps(runs[r], costs, shape, &target);
+            for (engine::EngineStep& step : s) step.run = static_cast<int>(r);
+            steps.insert(steps.end(), s.begin(), s.end());
+          }
+          engine::EngineFit f = engine::fit_engine_overhead(steps, opts->folds);
+          // Each run predicted by a fit on the others: median and P95 averaged over the runs
+          // (the k-fold error with one run); the first candidate (active experts) stays unless
+          // the other is better by more than 0.1 point (the fit cases may not reach the rows
+          // where the two differ).
+          double score = 0;
+          int n = 0;
+          for (const engine::RelativeError& e : f.by_run)
+            if (e.count > 0) score += e.median + e.p95, ++n;
+          score = n > 0 ? score / n : f.heldout.median + f.heldout.p95;
+          if (tiles.size() * caps.size() * waves.size() > 1)
+            std::printf(
+                "expert reads per %s, waves of %d CTAs per SM, attention rate cap %g: runs "
+                "predicted from the others, (median + P95) / 2 %.2f%%\n",
+                t > 0 ? (std::to_string(t) + "-row tile").c_str() : "active expert", w, cap,
+                50 * score);
+          if (best < 0 || score < best - 2e-3) {
+            best = score;
+            fit = f;
+            fit.overhead.expert_tile_rows = t;
+            best_cap = cap;
+            best_waves = w;
+          }
         }
-        engine::EngineFit f = engine::fit_engine_overhead(steps, opts->folds);
-        // Each run predicted by a fit on the others: median and P95 averaged over the runs
-        // (the k-fold error with one run); the first candidate (active experts) stays unless
-        // the other is better by more than 0.1 point (the fit cases may not reach the rows
-        // where the two differ).
-        double score = 0;
-        int n = 0;
-        for (const engine::RelativeError& e : f.by_run)
-          if (e.count > 0) score += e.median + e.p95, ++n;
-        score = n > 0 ? score / n : f.heldout.median + f.heldout.p95;
-        if (tiles.size() * caps.size() > 1)
-          std::printf(
-              "expert reads per %s, attention rate cap %g: runs predicted from the others, "
-              "(median + P95) / 2 %.2f%%\n",
-              t > 0 ? (std::to_string(t) + "-row tile").c_str() : "active expert", cap, 50 * score);
-        if (best < 0 || score < best - 2e-3) {
-          best = score;
-          fit = f;
-          fit.overhead.expert_tile_rows = t;
-          best_cap = cap;
-        }
-      }
     shape.expert_tile_rows = fit.overhead.expert_tile_rows;
+    engine::set_quadrant_engine_expert_waves(fit.overhead, sc.model, file.sm_count, best_waves);
+    if (best_waves == 0) fit.overhead.per_expert_wave_ns = 0;
     shape.attention_launch.rate_cap = best_cap;
     fit.overhead.graph_buckets = shape.graph_buckets;
     fit.overhead.attention_launch = shape.attention_launch;
@@ -372,6 +397,11 @@ void add_calibrate_engine_command(CLI::App* cal) {
         o.expert_tile_rows > 0
             ? ("expert tile of " + std::to_string(o.expert_tile_rows) + " rows").c_str()
             : "active expert");
+    if (o.expert_wave_slots > 0)
+      std::printf(
+          "  decode-only step's MoE down projection: %.2f us per expected wave of %d CTAs a "
+          "tile on %d slots\n",
+          o.per_expert_wave_ns / 1e3, o.expert_wave_ctas, o.expert_wave_slots);
     if (!o.attention_launch.kv_bounds.empty())
       std::printf(
           "  decode-only step's%s decode attention launch: %.2f ns per token time of its "

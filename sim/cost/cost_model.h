@@ -57,6 +57,15 @@ struct EngineOverhead {
   // term and no buckets: the same step time.
   double decode_per_row_ns = 0, per_active_expert_ns = 0;
   int expert_tile_rows = 0;
+  // With tiles, a decode-only step's MoE down projection as a grouped GEMM whose CTAs each
+  // stream an expert's whole intermediate dimension for one tile and `expert_wave_ctas` of
+  // them cover a tile's output (the hidden size over a CTA's weight rows): they run in waves
+  // of `expert_wave_slots` resident CTAs, and a wave costs about as much however few CTAs it
+  // holds (each CTA streams at its own rate). The step pays per_expert_wave_ns per wave,
+  // E[ceil(ctas x tiles / slots)] over the distribution of the tiles
+  // (expected_expert_waves). 0 slots: no such term (files fitted before it).
+  double per_expert_wave_ns = 0;
+  int expert_wave_ctas = 0, expert_wave_slots = 0;
   std::vector<int> graph_buckets;  // ascending
   // A decode-only step's decode attention as the engine launches it (split-KV): each
   // sequence's KV is cut into chunks of `chunk[r][b]` tokens, r the graph bucket's index

@@ -61,6 +61,28 @@ double expected_expert_tiles(const ModelSpec& model, int64_t tokens, int tile_ro
   return experts * tiles;
 }
 
+namespace {
+
+// The distribution of one expert's row tiles in a graph replay of `rows` rows of which
+// `seqs` are sequences: ceil((n + extra) / t), n ~ Binomial(seqs, p); `extra` the padding
+// rows for the experts their token picked, 0 for the others. pmf[j] = P(j tiles).
+std::vector<double> expert_tile_pmf(int64_t seqs, double p, int64_t extra, int64_t t) {
+  std::vector<double> pmf(static_cast<size_t>((seqs + extra + t - 1) / t + 1), 0.0);
+  if (p >= 1) {
+    pmf[static_cast<size_t>((seqs + extra + t - 1) / t)] = 1;
+    return pmf;
+  }
+  const double n = static_cast<double>(seqs);
+  double b = std::pow(1 - p, n);  // P(n = 0)
+  for (int64_t c = 0; c <= seqs; ++c) {
+    pmf[static_cast<size_t>((c + extra + t - 1) / t)] += b;
+    b *= (n - static_cast<double>(c)) / static_cast<double>(c + 1) * p / (1 - p);
+  }
+  return pmf;
+}
+
+}  // namespace
+
 double expected_expert_reads(const EngineOverhead& engine, const ModelSpec& model, int64_t seqs,
                              int64_t rows) {
   const int64_t pad = std::max<int64_t>(0, rows - seqs);
@@ -85,6 +107,37 @@ double expected_expert_reads(const EngineOverhead& engine, const ModelSpec& mode
     pmf *= (n - static_cast<double>(c)) / static_cast<double>(c + 1) * p / (1 - p);
   }
   return (experts - k) * plain + k * padded;
+}
+
+double expected_expert_waves(const EngineOverhead& engine, const ModelSpec& model, int64_t seqs,
+                             int64_t rows) {
+  if (engine.expert_tile_rows <= 0 || engine.expert_wave_slots <= 0 ||
+      engine.expert_wave_ctas <= 0 || model.ffn.kind != FfnKind::kMoe ||
+      model.ffn.num_experts <= 0 || rows <= 0)
+    return 0;
+  const int64_t n = std::min(seqs, rows), t = engine.expert_tile_rows;
+  const int experts = model.ffn.num_experts;
+  const int k = std::min(model.ffn.top_k, experts);
+  const double p = static_cast<double>(k) / experts;
+  const std::vector<double> plain = expert_tile_pmf(n, p, 0, t);
+  const std::vector<double> padded = expert_tile_pmf(n, p, rows - n, t);
+  // The total's distribution: the experts' pmfs convolved, the padded ones first.
+  std::vector<double> total = {1.0};
+  for (int e = 0; e < experts; ++e) {
+    const std::vector<double>& one = e < k ? padded : plain;
+    std::vector<double> next(total.size() + one.size() - 1, 0.0);
+    for (size_t a = 0; a < total.size(); ++a)
+      if (total[a] > 0)
+        for (size_t b = 0; b < one.size(); ++b) next[a + b] += total[a] * one[b];
+    total = std::move(next);
+  }
+  const int64_t ctas = engine.expert_wave_ctas, slots = engine.expert_wave_slots;
+  double waves = 0;
+  for (size_t j = 0; j < total.size(); ++j) {
+    const int64_t w = (ctas * static_cast<int64_t>(j) + slots - 1) / slots;  // ceil
+    waves += total[j] * static_cast<double>(w);
+  }
+  return waves;
 }
 
 double decode_attention_makespan(const EngineOverhead& engine, int64_t rows,
@@ -481,6 +534,8 @@ StepCost StepCostModel::cost(const StepBatch& batch) const {
       t = o.decode_step_ns + o.decode_per_row_ns * static_cast<double>(rows) +
           o.per_active_expert_ns * expected_expert_reads(o, model_, batch.decode.num_seqs, rows) +
           o.per_attention_token_ns * batch_decode_attention_makespan(o, rows, batch);
+      if (o.per_expert_wave_ns > 0)
+        t += o.per_expert_wave_ns * expected_expert_waves(o, model_, batch.decode.num_seqs, rows);
     }
     c.overhead = Duration::nanos(std::llround(t));
   }

@@ -127,6 +127,13 @@ double expected_expert_tiles(const ModelSpec& model, int64_t tokens, int tile_ro
 // they add one token's top_k experts, and all their rows go to those.
 double expected_expert_reads(const EngineOverhead& engine, const ModelSpec& model, int64_t seqs,
                              int64_t rows);
+// The waves of a decode-only step's MoE down projection (EngineOverhead::expert_wave_slots):
+// E[ceil(expert_wave_ctas x T / expert_wave_slots)], T the step's row tiles in one MoE layer,
+// the sum over experts of ceil(n_e / expert_tile_rows), the experts' counts independent,
+// n_e ~ Binomial(seqs, top_k / E), plus all the padding rows on the top_k experts of their
+// token (as expected_expert_reads). 0 without tiles, slots or an MoE FFN.
+double expected_expert_waves(const EngineOverhead& engine, const ModelSpec& model, int64_t seqs,
+                             int64_t rows);
 // The makespan, in token times, of one layer's decode attention launch of a decode-only
 // step replayed at `rows` rows (a graph bucket): EngineOverhead::AttentionLaunch's chunks
 // of each sequence (`lengths`, in order) as CTAs in launch order (sequence, head group,

@@ -214,6 +214,79 @@ TEST(EngineFit, PaddingRowsRouteAlike) {
   EXPECT_GE(expected_expert_reads(o, f.sc.model, 31, 48), 16.0);
 }
 
+// The down projection's waves against the tiles' distribution enumerated: every expert's
+// count an independent binomial (the padding rows on the first top_k experts), the waves
+// of the total's CTAs summed over every combination of counts.
+TEST(EngineFit, ExpectedExpertWavesAreTheTilesDistribution) {
+  Fixture f;
+  ModelSpec m = f.sc.model;
+  m.ffn.num_experts = 3;
+  m.ffn.top_k = 1;
+  EngineOverhead o;
+  o.expert_tile_rows = 2;
+  o.expert_wave_ctas = 3;
+  o.expert_wave_slots = 5;
+  auto reference = [&](int seqs, int rows) {
+    const double p = 1.0 / 3;
+    auto pmf = [&](int c) {
+      return std::tgamma(seqs + 1.0) / (std::tgamma(c + 1.0) * std::tgamma(seqs - c + 1.0)) *
+             std::pow(p, c) * std::pow(1 - p, seqs - c);
+    };
+    auto tiles = [](int n) { return (n + 1) / 2; };
+    double sum = 0;
+    for (int a = 0; a <= seqs; ++a)
+      for (int b = 0; b <= seqs; ++b)
+        for (int c = 0; c <= seqs; ++c) {
+          const int total = tiles(a + rows - seqs) + tiles(b) + tiles(c);
+          sum += pmf(a) * pmf(b) * pmf(c) * std::ceil(3.0 * total / 5);
+        }
+    return sum;
+  };
+  for (auto [seqs, rows] : {std::pair{1, 1}, {4, 4}, {5, 8}, {3, 8}, {7, 7}})
+    EXPECT_NEAR(expected_expert_waves(o, m, seqs, rows), reference(seqs, rows), 1e-12)
+        << seqs << " sequences in " << rows << " rows";
+  // Every expert picked (top_k = E): the tiles are certain, E ceil(rows / t), and so are
+  // the waves: 3 experts x 4 tiles x 3 CTAs on 5 slots, 8 waves.
+  m.ffn.top_k = 3;
+  EXPECT_DOUBLE_EQ(expected_expert_waves(o, m, 8, 8), 8);
+  // No geometry, no tiles, or no MoE: no waves.
+  EngineOverhead none = o;
+  none.expert_wave_slots = 0;
+  EXPECT_EQ(expected_expert_waves(none, m, 8, 8), 0);
+  none = o;
+  none.expert_tile_rows = 0;
+  EXPECT_EQ(expected_expert_waves(none, m, 8, 8), 0);
+  EXPECT_EQ(expected_expert_waves(o, m, 0, 0), 0);
+}
+
+// A decode-only step pays the waves' term; a step with prefill does not.
+TEST(EngineFit, StepCostPaysTheDownProjectionsWaves) {
+  Fixture f;
+  calibration::ModelFile with = f.file;
+  EngineOverhead o = f.truth();
+  o.expert_tile_rows = 16;
+  with.engine = {o};
+  set_quadrant_engine_expert_waves(o, f.sc.model, 132, 2);
+  o.per_expert_wave_ns = 1e6;
+  calibration::ModelFile waved = f.file;
+  waved.engine = {o};
+  const auto plain_model = calibration::CalibratedCostModel::from(with);
+  const auto waved_model = calibration::CalibratedCostModel::from(waved);
+  const StepCostModel plain(f.sc.model, f.sc.serving.colocated.layout, f.gpu, f.sc.cluster,
+                            *plain_model);
+  const StepCostModel with_waves(f.sc.model, f.sc.serving.colocated.layout, f.gpu, f.sc.cluster,
+                                 *waved_model);
+  StepBatch decode;
+  decode.decode = {40, 40, 40 * 1000, 0};
+  const double waves = expected_expert_waves(o, f.sc.model, 40, graph_rows(o, 40));
+  EXPECT_GT(waves, 0);
+  EXPECT_NEAR(static_cast<double>((with_waves.cost(decode).total - plain.cost(decode).total).ns()),
+              1e6 * waves, 1.0);
+  StepBatch mixed = decode;
+  mixed.prefill = {1, 512, 512, 512 * 513 / 2};
+  EXPECT_EQ(with_waves.cost(mixed).total, plain.cost(mixed).total);
+}
+
 // The decode attention launch's makespan against schedules worked by hand.
 TEST(EngineFit, DecodeAttentionMakespanIsTheLaunchSchedule) {
   EngineOverhead o;
@@ -426,6 +499,15 @@ TEST(EngineFit, TheSectionRoundTripsThroughTheModelFile) {
     tiled.engine[0].expert_tile_rows = 16;
     calibration::save_text(path, calibration::model_to_json(tiled));
     EXPECT_EQ(calibration::read_model(path).engine.at(0).expert_tile_rows, 16);
+    // The down projection's waves: the time per wave and the geometry; none when absent.
+    EXPECT_EQ(calibration::read_model(path).engine.at(0).expert_wave_slots, 0);
+    set_quadrant_engine_expert_waves(tiled.engine[0], f.sc.model, 132, 2);
+    tiled.engine[0].per_expert_wave_ns = 2.6e6;
+    calibration::save_text(path, calibration::model_to_json(tiled));
+    const EngineOverhead r = calibration::read_model(path).engine.at(0);
+    EXPECT_DOUBLE_EQ(r.per_expert_wave_ns, 2.6e6);
+    EXPECT_EQ(r.expert_wave_ctas, f.sc.model.hidden_size / 128);
+    EXPECT_EQ(r.expert_wave_slots, 264);
   }
   // A file fitted before the decode-only terms reads as the same step time: a row costs
   // a sequence plus a token, no expert term, no buckets.
