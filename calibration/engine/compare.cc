@@ -159,12 +159,19 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
     c.placement = run.meta.pd.placement;
     // The engine's pair runs in one host (one GPU shared, or two of one node): the replay
     // puts both instances on one node, so the KV crosses the node's NVLink, as the engine's
-    // copy does on two GPUs (on one GPU it is a device-to-device copy, faster still).
+    // copy does on two GPUs; on one GPU, both instances on it and the copy a
+    // device-to-device one in its memory (SimulationOptions::pools_share_one_gpu).
+    const GpuSpec* decode_gpu = replay.catalog.find(replay.serving.decode.gpu);
     c.simulated_placement =
-        "prefill and decode instance on one node, KV over its NVLink (" +
-        std::to_string(std::lround(replay.cluster.intra_node.bandwidth.value() * 1e-9)) +
-        " GB/s, " + std::to_string(std::lround(replay.cluster.intra_node.latency.to_micros())) +
-        " us)";
+        run.meta.pd.one_gpu() && decode_gpu
+            ? "prefill and decode instance on one GPU, KV copied in its memory (" +
+                  std::to_string(std::lround(decode_gpu->memory_bandwidth.value() * 1e-9)) +
+                  " GB/s, read and written)"
+            : "prefill and decode instance on one node, KV over its NVLink (" +
+                  std::to_string(std::lround(replay.cluster.intra_node.bandwidth.value() * 1e-9)) +
+                  " GB/s, " +
+                  std::to_string(std::lround(replay.cluster.intra_node.latency.to_micros())) +
+                  " us)";
     double wait = 0, copy = 0, gpu_copy = 0, ready = 0;
     int64_t n = 0, m = 0;
     for (const RequestLog& r : run.requests) {
@@ -306,6 +313,7 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
     o.seed = run.meta.seed;
     o.replay = &requests;
     o.pools_share_nodes = run.meta.pd_pair;
+    o.pools_share_one_gpu = run.meta.pd_pair && run.meta.pd.one_gpu();
     mc.simulated = simulate(replay, cm, o).summary;
     c.models.push_back(std::move(mc));
   }

@@ -94,6 +94,8 @@ struct RunMeta {
   // engine, KV blocks, limits); these the decode instance's and how the two were placed.
   struct Pd {
     std::string placement;  // e.g. "prefill on GPU 0, decode on GPU 1" (or sharing one)
+    // Both instances on one GPU: quadrant-engine's placement says "(one GPU)".
+    bool one_gpu() const { return placement.find("(one GPU)") != std::string::npos; }
     std::string decode_engine;
     std::string link;  // how the KV moved
     int32_t decode_kv_blocks = 0;

@@ -179,19 +179,29 @@ Simulation::Simulation(const Scenario& s, const CostModels& models, const Simula
     add_pool(PoolKind::kDecode, serving_.decode);
   }
   int total_gpus = 0;
-  const std::string* last_gpu = nullptr;
+  const Pool* last = nullptr;
   for (Pool& p : pools_) {
     if (!p.spec) continue;
+    const bool same_type = last && last->spec->gpu == p.spec->gpu;
+    if (o.pools_share_one_gpu && same_type) {  // on the previous pool's GPUs
+      p.first_gpu = last->first_gpu;
+      total_gpus = std::max(total_gpus, p.first_gpu + p.slots * p.spec->layout.gpus());
+      last = &p;
+      continue;
+    }
     // Each pool starts on a node boundary: nodes hold one GPU type (or, asked to, the
     // pools of one type share them).
     const int per_node = std::max(1, sc_.cluster.gpus_per_node);
-    if (!(o.pools_share_nodes && last_gpu && *last_gpu == p.spec->gpu))
+    if (!(o.pools_share_nodes && same_type))
       total_gpus = (total_gpus + per_node - 1) / per_node * per_node;
-    last_gpu = &p.spec->gpu;
+    last = &p;
     p.first_gpu = total_gpus;
     total_gpus += p.slots * p.spec->layout.gpus();
   }
   transfers_ = std::make_unique<KvTransfers>(sc_.cluster, total_gpus);
+  if (o.pools_share_one_gpu && !colocated_)
+    if (const GpuSpec* g = sc_.catalog.find(serving_.decode.gpu))
+      transfers_->set_local_copy_bandwidth(g->memory_bandwidth * 0.5);  // read + write
   entry_router_ = make_prefill_router(serving_.prefill_routing);
   decode_router_ = make_decode_router(serving_.decode_routing);
   for (int p = 0; p < 3; ++p)

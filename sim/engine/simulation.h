@@ -52,6 +52,11 @@ struct SimulationOptions {
   // of each starting on a node boundary: the engine's PD pair on one node, its KV over the
   // node's NVLink (calibration/engine's compare). Off: the same placement as before.
   bool pools_share_nodes = false;
+  // The decode pool on the prefill pool's GPUs (the engine's PD pair sharing one GPU; pools
+  // of one GPU type): a KV copy between them stays in that GPU's memory, priced at its
+  // memory bandwidth read and written, 2 x bytes / memory_bandwidth (calibration/engine's
+  // compare of a pair served on one GPU). Off: the placement above.
+  bool pools_share_one_gpu = false;
 };
 
 // Throws InputError when the serving section cannot run (e.g. weights do not fit).

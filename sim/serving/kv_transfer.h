@@ -41,6 +41,10 @@ class KvTransfers {
     seconds_ += (now - started).to_seconds();
   }
 
+  // A transfer between instances of one GPU (SimulationOptions::pools_share_one_gpu): a
+  // device-to-device copy at this rate (FlowNetwork::set_local_bandwidth).
+  void set_local_copy_bandwidth(BytesPerSec b) { network_->set_local_bandwidth(b); }
+
   const std::vector<uint32_t>& rerated() const { return changed_; }
   SimTime next_landing(uint32_t transfer) const { return network_->next_landing(transfer); }
   uint32_t owner(uint32_t transfer) const { return owner_[transfer]; }

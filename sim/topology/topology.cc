@@ -193,7 +193,8 @@ void FlowNetwork::rerate(SimTime now, uint32_t id) {
   const double elapsed = (now - f.updated).to_seconds();
   f.remaining = std::max(0.0, f.remaining - f.rate * elapsed);
   f.updated = now;
-  double share = 1e18;  // a path of zero channels (same GPU): instantaneous
+  // A path of zero channels (same GPU): a copy in its memory (set_local_bandwidth).
+  double share = f.num_channels == 0 && local_bandwidth_ > 0 ? local_bandwidth_ : 1e18;
   for (uint32_t i = 0; i < f.num_channels; ++i) {
     const int c = route_channels_[f.channels + i];
     share =
@@ -319,6 +320,7 @@ uint32_t FlowNetwork::start(SimTime now, GpuGroup src, GpuGroup dst, Bytes bytes
   touched_.clear();
   for (uint32_t fid : t.flows) {
     const Flow& f = flows_[fid];
+    if (f.num_channels == 0 && local_bandwidth_ > 0) touch(fid);  // a copy in one GPU: rated
     for (uint32_t k = 0; k < f.num_channels; ++k) {
       const int c = route_channels_[f.channels + k];
       for (uint32_t i = 0; i < flows_on(c); ++i) touch(flow_on(c, i));
@@ -330,7 +332,8 @@ uint32_t FlowNetwork::start(SimTime now, GpuGroup src, GpuGroup dst, Bytes bytes
 
 SimTime FlowNetwork::completion(uint32_t id) const {
   const Flow& f = flows_[id];
-  if (f.remaining <= 0 || f.num_channels == 0) return f.updated + f.latency;
+  if (f.remaining <= 0 || (f.num_channels == 0 && local_bandwidth_ <= 0))
+    return f.updated + f.latency;
   return f.updated + Duration::nanos(static_cast<int64_t>(std::ceil(f.remaining / f.rate * 1e9))) +
          f.latency;
 }

@@ -143,11 +143,15 @@ class FlowNetwork {
   BytesPerSec rate(uint32_t transfer) const;
   // Shards in flight on a channel.
   uint32_t flows_on(int channel) const { return on_channel_[static_cast<size_t>(channel)].count; }
+  // The rate of a shard whose path has no channel (source and destination GPU the same): a
+  // copy inside one GPU's memory, each at this rate. Unset (0): instantaneous.
+  void set_local_bandwidth(BytesPerSec b) { local_bandwidth_ = b.value(); }
 
  private:
   // The shards of a transfer between two GPU groups, found once per pair of groups (an
   // instance pair) and kept: each shard's channels (a span of route_channels_), path
   // latency and fraction of the bytes.
+  double local_bandwidth_ = 0;  // set_local_bandwidth
   struct Shard {
     uint32_t channels = 0, num_channels = 0;
     Duration latency;

@@ -486,31 +486,69 @@ namespace {
 // latency of the path's two links (GPU -> NVLink domain -> GPU; the engine's CostKvLink
 // counts one), where the simulator's own placement (each pool from a node boundary) sends
 // it over PCIe, NIC and switch, several times slower.
-TEST(PdDriver, CompareCostsTheCopyOnTheNodesNvlink) {
+// One request served by the pair on cost executors, its run (placed as `placement` says),
+// the replayed scenario and the compare of the two on the roofline.
+struct OneCopy {
+  Scenario sc;
+  std::vector<TraceRecord> reqs;
+  EngineRun run;
+  Scenario replay;
+  CaseComparison c;
+};
+OneCopy one_copy(const std::string& placement) {
   Fixture f;
-  Scenario sc = f.sc;
-  sc.workload.max_requests = 1;
-  const std::vector<TraceRecord> reqs = engine_requests(sc.workload, sc.seed);
-  ASSERT_EQ(reqs.size(), 1u);
+  OneCopy o;
+  o.sc = f.sc;
+  o.sc.workload.max_requests = 1;
+  o.reqs = engine_requests(o.sc.workload, o.sc.seed);
   CostModelExecutor p = f.executor(20000), d = f.executor(20000);
-  const EngineRun run = run_pd_virtual(reqs, f.limits, {p, d, f.link}, {});
-  const Scenario replay = replay_scenario(sc, run);
+  o.run = run_pd_virtual(o.reqs, f.limits, {p, d, f.link}, {});
+  if (!placement.empty()) o.run.meta.pd.placement = placement;
+  o.replay = replay_scenario(o.sc, o.run);
   const std::shared_ptr<const CostModel> roof =
-      std::make_shared<RooflineCostModel>(*sc.catalog.find("H200"));
-  const CaseComparison c = compare_case("pd", run, replay, {{"roofline", roof}});
-  ASSERT_EQ(c.transfers, 1);
-  const double wire = kv_bytes_per_token(sc.model).value() * reqs[0].input_tokens /
-                      sc.cluster.intra_node.bandwidth.value();
-  const double latency = sc.cluster.intra_node.latency.to_seconds();
-  EXPECT_NEAR(c.models[0].simulated.kv_transfer_mean_s, wire + 2 * latency, 1e-9);
-  EXPECT_NEAR(c.kv_copy_ms * 1e-3, wire + latency, 1e-9);  // the engine's copy, same link
-  EXPECT_NE(c.simulated_placement.find("one node"), std::string::npos);
+      std::make_shared<RooflineCostModel>(*o.sc.catalog.find("H200"));
+  o.c = compare_case("pd", o.run, o.replay, {{"roofline", roof}});
+  return o;
+}
+
+TEST(PdDriver, CompareCostsTheCopyOnTheNodesNvlink) {
+  const OneCopy one = one_copy("");
+  ASSERT_EQ(one.reqs.size(), 1u);
+  ASSERT_EQ(one.c.transfers, 1);
+  const double wire = kv_bytes_per_token(one.sc.model).value() * one.reqs[0].input_tokens /
+                      one.sc.cluster.intra_node.bandwidth.value();
+  const double latency = one.sc.cluster.intra_node.latency.to_seconds();
+  EXPECT_NEAR(one.c.models[0].simulated.kv_transfer_mean_s, wire + 2 * latency, 1e-9);
+  EXPECT_NEAR(one.c.kv_copy_ms * 1e-3, wire + latency, 1e-9);  // the engine's copy, same link
+  EXPECT_NE(one.c.simulated_placement.find("one node"), std::string::npos);
   // The simulator's own placement: another node, a slower path; the option moves it.
   SimulationOptions o;
-  o.replay = &reqs;
-  EXPECT_GT(simulate(replay, {}, o).summary.kv_transfer_mean_s, 4 * (wire + 2 * latency));
+  o.replay = &one.reqs;
+  EXPECT_GT(simulate(one.replay, {}, o).summary.kv_transfer_mean_s, 4 * (wire + 2 * latency));
   o.pools_share_nodes = true;
-  EXPECT_NEAR(simulate(replay, {}, o).summary.kv_transfer_mean_s, wire + 2 * latency, 1e-9);
+  EXPECT_NEAR(simulate(one.replay, {}, o).summary.kv_transfer_mean_s, wire + 2 * latency, 1e-9);
+}
+
+// A pair served on one GPU (quadrant-engine's placement says so): the compare puts both
+// instances on it and the copy is a device-to-device one, its KV bytes read and written at
+// the GPU's memory bandwidth, no link and no latency.
+TEST(PdDriver, CompareCostsAOneGpuCopyInItsMemory) {
+  const OneCopy one = one_copy("both instances on device 0 (one GPU): their steps share it");
+  ASSERT_TRUE(one.run.meta.pd.one_gpu());
+  ASSERT_EQ(one.reqs.size(), 1u);
+  ASSERT_EQ(one.c.transfers, 1);
+  const double bytes = kv_bytes_per_token(one.sc.model).value() * one.reqs[0].input_tokens;
+  const double hbm = one.sc.catalog.find("H200")->memory_bandwidth.value();
+  EXPECT_NEAR(one.c.models[0].simulated.kv_transfer_mean_s, 2 * bytes / hbm, 1e-9);
+  EXPECT_NE(one.c.simulated_placement.find("one GPU"), std::string::npos);
+  // The option alone: the same closed form; without it the node's NVLink, slower.
+  SimulationOptions o;
+  o.replay = &one.reqs;
+  o.pools_share_nodes = true;
+  const double nvlink = simulate(one.replay, {}, o).summary.kv_transfer_mean_s;
+  o.pools_share_one_gpu = true;
+  EXPECT_NEAR(simulate(one.replay, {}, o).summary.kv_transfer_mean_s, 2 * bytes / hbm, 1e-9);
+  EXPECT_GT(nvlink, 2 * bytes / hbm);
 }
 
 }  // namespace
