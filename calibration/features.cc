@@ -202,6 +202,7 @@ void add_plan(Features& f, const KernelPlan& p) {
   f.waves = p.waves;
   f.aux_bytes = p.aux_bytes;
   f.serial_bytes = p.serial_bytes;
+  f.head_rounds = p.head_rounds;
 }
 
 // The plan features from the kernels' own launch plans (kernels/plan/launch_plan.h: the
@@ -290,7 +291,7 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
         static_cast<double>(a.head_dim + a.v_head_dim) * (fp8 ? 1.0 : 2.0));
   }
   const double total = p.flops();
-  f.sched_flops = f.crit_bytes = f.waves = f.aux_bytes = f.serial_bytes = 0;
+  f.sched_flops = f.crit_bytes = f.waves = f.aux_bytes = f.serial_bytes = f.head_rounds = 0;
   const bool ffn = quadrant == "prefill_ffn" || quadrant == "decode_ffn";
   for (const kernels::plan::KernelLaunch& l : p.launches) {
     if (l.flops < 0.05 * total) {
@@ -309,6 +310,8 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
     const double slots = static_cast<double>(kPlanSms) * std::max(1, l.ctas_per_sm);
     const double rounds = std::ceil(l.waves - 1e-9);
     f.waves += rounds;
+    if (quadrant == "decode_attention")  // the split kernel: GB query heads per CTA
+      f.head_rounds += rounds * static_cast<double>(p.choice("heads_per_cta"));
     f.sched_flops += l.sched_flops > 0 ? l.sched_flops : l.flops;
     if (l.sched_bytes > 0) {
       f.crit_bytes += l.sched_bytes;

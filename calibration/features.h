@@ -55,6 +55,13 @@ struct Features {
   // head) these re-reads outgrow the L2 and the compulsory bytes miss the kernel's HBM
   // traffic. 0 for other ops.
   double reread_bytes = 0;
+  // Decode attention: rounds of the split kernel's CTAs over its slots times the query heads
+  // each CTA takes (its GQA group, at most 8). A CTA's work that does not grow with its KV
+  // tokens grows with its heads: loading and scaling their queries, the warps' merge of GB x
+  // head_dim partial outputs in shared memory, the write of its output or partial. Same
+  // launch grid and KV, 4 heads per CTA instead of 1 (H200 FP8, 32 x 256-1024 tokens): 1.5-2.3
+  // us slower in one round, 3.9-4.6 us in two, whatever the KV length. 0 for other ops.
+  double head_rounds = 0;
 };
 
 // "prefill_attention", "prefill_ffn", "decode_attention", "decode_ffn".

@@ -6,7 +6,7 @@
 // positive):
 //   sum      t = c0 + c1 F + c2 B                    (no overlap of compute and memory)
 // (the plan forms add the launch plan's terms: per wave, helper-kernel byte, busiest-slot
-// byte, serial byte and re-read expert weight byte, fit.cc's parametric())
+// byte, serial byte, re-read byte and head-round, fit.cc's parametric())
 //   pnorm-q  t = c0 + ((c1 F)^q + (c2 B)^q)^(1/q)    (q = 2, 4: partial overlap)
 //   max      t = c0 + max(c1 F, c2 B)                (the roofline)
 // each also with F = tile-padded FLOPs (wave/tile quantisation of grouped GEMMs), each
@@ -67,6 +67,7 @@ struct ComponentModel {
   double ns_per_crit_byte = 0;    // per byte of the busiest slot, times the slots (plan forms)
   double ns_per_serial_byte = 0;  // per byte one helper warp reads in sequence (plan forms)
   double ns_per_reread_byte = 0;  // per expert weight byte read again by a later m-tile (plan)
+  double ns_per_head_round = 0;   // per query head of a CTA, per round (decode attention, plan)
   std::vector<Sample> points;     // the grid form's shapes
   int neighbours = 3;
   bool near_by_parallelism = false;  // grid distance also over log work units

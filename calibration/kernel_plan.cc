@@ -119,6 +119,7 @@ KernelPlan decode_attention_plan(const std::vector<int64_t>& kv_lens, int heads,
       }
   p.ctas = static_cast<double>(ctas.size());
   p.waves = ceil_div(p.ctas, p.slots);
+  p.head_rounds = p.waves * gb;
   std::tie(p.sched_flops, p.crit_bytes) = list_schedule(ctas, p.slots);
   // Split partials (output and log-sum-exp, float) of the sequences with more than one
   // split, written then read by the combine, and the BF16 output.

@@ -33,6 +33,7 @@ struct KernelPlan {
   double crit_bytes = 0;    // slots x bytes the busiest slot reads
   double aux_bytes = 0;     // bytes of helper kernels (split-KV combine, V transpose, routing)
   double serial_bytes = 0;  // bytes one helper warp reads in sequence (features.h)
+  double head_rounds = 0;   // decode attention: rounds x query heads per CTA (features.h)
 };
 
 // decode_attention.cu: split-KV over a paged cache. kv_lens: one per sequence.

@@ -147,6 +147,39 @@ TEST(Features, SerialBytesFollowTheCombinesLongestRow) {
   EXPECT_EQ(profile_features("decode_attention", p, "f", "p").serial_bytes, 0);
 }
 
+// A decode attention CTA's per-round work that its KV tokens do not set grows with its query
+// heads: head_rounds = the split kernel's rounds over its slots x the heads per CTA. FP8 on the
+// mma kernel, 3 CTAs per SM (396 slots), one split per sequence of 308 tokens: 84 sequences of
+// 32/4 heads are 84 x 4 CTAs of 8 heads (one round), 200 of them 800 CTAs (three rounds); 8/8
+// heads put one head in each of 84 x 8 CTAs (two rounds). The mirror says the same; other
+// ops have none.
+TEST(Features, HeadRoundsAreRoundsTimesHeadsPerCta) {
+  ProfileShape p;
+  p.format = "fp8";
+  p.params = {{"batch", 84},   {"kv_len", 308},   {"heads", 32},
+              {"kv_heads", 4}, {"head_dim", 128}, {"block_size", 16}};
+  auto plan_of = [&] {
+    return kernels::plan::plan_launches(
+        "decode_attention", "fp8", kernels::ShapeParams(p.params.begin(), p.params.end()), 132);
+  };
+  ASSERT_EQ(plan_of().choice("split_kv"), 1);
+  ASSERT_EQ(plan_of().launches[0].grid, 84 * 4);
+  EXPECT_DOUBLE_EQ(profile_features("decode_attention", p, "f", "p").head_rounds, 1 * 8);
+  EXPECT_DOUBLE_EQ(decode_attention_plan(std::vector<int64_t>(84, 308), 32, 4, 128, 1).head_rounds,
+                   1 * 8);
+  p.params["batch"] = 200;
+  EXPECT_DOUBLE_EQ(profile_features("decode_attention", p, "f", "p").head_rounds, 3 * 8);
+  p.params["batch"] = 84;
+  p.params["heads"] = p.params["kv_heads"] = 8;
+  EXPECT_DOUBLE_EQ(profile_features("decode_attention", p, "f", "p").head_rounds, 2 * 1);
+  EXPECT_DOUBLE_EQ(decode_attention_plan(std::vector<int64_t>(84, 308), 8, 8, 128, 1).head_rounds,
+                   2 * 1);
+  ProfileShape q;
+  q.format = "bf16";
+  q.params = {{"batch", 2}, {"seq_len", 1000}, {"heads", 8}, {"kv_heads", 2}, {"head_dim", 128}};
+  EXPECT_EQ(profile_features("prefill_attention", q, "f", "p").head_rounds, 0);
+}
+
 // The 16-row MoE GEMMs read an expert's weights once per m-tile: with every expert taking
 // every token (top_k = experts), 17 tokens make two m-tiles per expert and one re-read of
 // all 8 experts' gate/up and down weights; 16 tokens make one tile and none. The wgmma path

@@ -99,6 +99,21 @@ TEST(Fit, WaveQuantisationIsModelled) {
   EXPECT_LT(m.heldout.median, 0.03) << m.form_label();
 }
 
+// m written to a model file and read back: every sample predicted as before (the grid's
+// points included). Returns the component read.
+ComponentModel through_model_file(const ComponentModel& m, const std::vector<Sample>& samples,
+                                  const std::string& name) {
+  ModelFile f;
+  f.gpu = "H200";
+  f.components.push_back(m);
+  const ModelFile r = read_model(write_temp(name, model_to_json(f)));
+  EXPECT_EQ(r.components.size(), 1u);
+  if (r.components.empty()) return {};
+  for (const Sample& s : samples)
+    EXPECT_NEAR(r.components[0].predict_ns(s.x), m.predict_ns(s.x), 1e-9 * m.predict_ns(s.x));
+  return r.components[0];
+}
+
 // A streaming kernel whose few CTAs each stream their share at one CTA's pace, or whose
 // many CTAs are bound by the HBM: t = c0 + max(bytes / HBM rate, busiest-slot bytes / slot
 // rate). The overlap forms (the busiest slot as a third bound, not an added cost) fit it;
@@ -124,15 +139,7 @@ TEST(Fit, BusiestSlotBoundOverlapsTheHbmBound) {
   const ComponentModel p = fit_component("prefill_attention", "bf16", samples);
   for (const auto& [name, e] : p.candidates)
     EXPECT_EQ(name.find("/overlap"), std::string::npos) << name;
-  // The form survives the model file.
-  ModelFile f;
-  f.gpu = "H200";
-  f.components.push_back(m);
-  const ModelFile r = read_model(write_temp("overlap.json", model_to_json(f)));
-  ASSERT_EQ(r.components.size(), 1u);
-  EXPECT_TRUE(r.components[0].overlap);
-  for (const Sample& s : samples)
-    EXPECT_NEAR(r.components[0].predict_ns(s.x), m.predict_ns(s.x), 1e-9 * m.predict_ns(s.x));
+  EXPECT_TRUE(through_model_file(m, samples, "overlap.json").overlap);  // the form survives
 }
 
 // A 16-row MoE GEMM whose later m-tiles read their expert's weights again at a third of a
@@ -159,14 +166,32 @@ TEST(Fit, RereadWeightBytesAreCostedApart) {
       EXPECT_GT(e.p95, 0.05) << name;  // the forms without plan terms cannot see re-reads
     }
   }
-  ModelFile f;
-  f.gpu = "H200";
-  f.components.push_back(m);
-  const ModelFile r = read_model(write_temp("reread.json", model_to_json(f)));
-  ASSERT_EQ(r.components.size(), 1u);
-  EXPECT_DOUBLE_EQ(r.components[0].ns_per_reread_byte, m.ns_per_reread_byte);
-  for (const Sample& s : samples)
-    EXPECT_NEAR(r.components[0].predict_ns(s.x), m.predict_ns(s.x), 1e-9 * m.predict_ns(s.x));
+  EXPECT_DOUBLE_EQ(through_model_file(m, samples, "reread.json").ns_per_reread_byte,
+                   m.ns_per_reread_byte);
+}
+
+// Decode attention CTAs whose per-round work grows with their query heads (loading the
+// queries, the warps' merge in shared memory): t = c0 + bytes / HBM + 300 ns x head_rounds.
+// The plan forms cost a head-round apart from a wave (the same rounds, 1 or 8 heads per
+// CTA); the coefficient and the grid points' head rounds survive the model file.
+TEST(Fit, HeadRoundsAreCostedApartFromWaves) {
+  std::vector<Sample> samples;
+  for (double b : {1e7, 3e7, 1e8, 3e8, 1e9})
+    for (double rounds : {1.0, 2.0, 4.0})
+      for (double heads : {1.0, 2.0, 4.0, 8.0}) {
+        Features x{b / 100 * heads, b / 100 * heads, b};
+        x.sched_flops = x.flops;
+        x.crit_bytes = b;
+        x.waves = rounds;
+        x.head_rounds = rounds * heads;
+        samples.push_back({x, 2000 + b * 0.25 + 300 * x.head_rounds, 0, ""});
+      }
+  const ComponentModel m = fit_component("decode_attention", "fp8", samples);
+  EXPECT_TRUE(m.plan) << m.form_label();
+  EXPECT_LT(m.heldout.p95, 0.01) << m.form_label();
+  EXPECT_NEAR(m.ns_per_head_round, 300, 15) << m.form_label();
+  EXPECT_DOUBLE_EQ(through_model_file(m, samples, "head_rounds.json").ns_per_head_round,
+                   m.ns_per_head_round);
 }
 
 // Attention kernels dispatch by head dims: a model per variant, an unprofiled head dim
