@@ -298,7 +298,13 @@ double ComponentModel::predict_ns(const Features& x) const {
     wsum += w;
     rsum += w * near[i].second;
   }
-  return base * std::exp(rsum / wsum);
+  // Far from every profiled shape the neighbours' residuals say less about this one: the
+  // correction shrinks toward the parametric part with the nearest distance d, by s^2 / (s^2 +
+  // d^2) (near_scale s; 0: the full correction at any distance).
+  const double d = near.front().first;
+  const double shrink =
+      near_scale > 0 ? near_scale * near_scale / (near_scale * near_scale + d * d) : 1;
+  return base * std::exp(shrink * rsum / wsum);
 }
 
 bool ComponentModel::inside(const Features& x) const {
@@ -319,11 +325,14 @@ std::string ComponentModel::form_label() const {
   if (overlap) base += "/overlap";
   if (occupancy > 0) base += "/occupancy";
   if (form != "grid") return base;
+  char fade[32] = "";
+  if (near_scale > 0) std::snprintf(fade, sizeof fade, ", fading over %g", near_scale);
   return "grid(" + base + ", " + std::to_string(neighbours) +
-         (near_by_parallelism && near_by_plan ? " nearest by F,B,P,S)"
-          : near_by_parallelism               ? " nearest by F,B,P)"
-          : near_by_plan                      ? " nearest by F,B,S)"
-                                              : " nearest)");
+         (near_by_parallelism && near_by_plan ? " nearest by F,B,P,S"
+          : near_by_parallelism               ? " nearest by F,B,P"
+          : near_by_plan                      ? " nearest by F,B,S"
+                                              : " nearest") +
+         fade + ")";
 }
 
 ComponentModel fit_component(const std::string& component, const std::string& format,
@@ -381,6 +390,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     int neighbours = 3;
     bool by_parallelism = false;
     bool by_plan = false;
+    double scale = 0;
   } near;
   auto fit_on = [&](const std::vector<Sample>& train, const Form& f, bool grid) {
     ComponentModel m;
@@ -410,6 +420,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
       m.neighbours = near.neighbours;
       m.near_by_parallelism = near.by_parallelism;
       m.near_by_plan = near.by_plan;
+      m.near_scale = near.scale;
       m.index();
     }
     return m;
@@ -469,6 +480,18 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
           best_near = near;
         }
       }
+  // Then the distance over which the correction fades (README: "A grid correction that fades
+  // with distance").
+  for (const double scale : {0.1, 0.25, 0.5, 1.0}) {
+    near = best_near;
+    near.scale = scale;
+    const ErrorStats e = heldout_of(forms[best_form], true);
+    if (score(e) < grid_score) {
+      grid_score = score(e);
+      grid_err = e;
+      best_near = near;
+    }
+  }
   near = best_near;
   candidates.emplace_back("grid(" + candidates[best_form].first + ")", grid_err);
   if (grid_score < best_score) {
@@ -828,6 +851,7 @@ std::string model_to_json(const ModelFile& m) {
               {"neighbours", c.neighbours},
               {"near_by_parallelism", c.near_by_parallelism},
               {"near_by_plan", c.near_by_plan},
+              {"near_scale", c.near_scale},
               {"range",
                {{"flops", {c.lo.flops, c.hi.flops}},
                 {"bytes", {c.lo.bytes, c.hi.bytes}},
@@ -993,6 +1017,7 @@ ModelFile read_model(const std::string& file) {
     c.neighbours = static_cast<int>(n.integer("neighbours"));
     c.near_by_parallelism = n.has("near_by_parallelism") && n.at("near_by_parallelism").boolean();
     c.near_by_plan = n.has("near_by_plan") && n.at("near_by_plan").boolean();
+    c.near_scale = optional("near_scale");
     c.lo = read_range(n.at("range"), 0);
     c.hi = read_range(n.at("range"), 1);
     if (n.at("range").has("intensity")) {

@@ -14,8 +14,8 @@
 //   grid     the best of the above times a correction interpolated over the profiled
 //            shapes (nearest neighbours in log F, log B and, where it helps, log
 //            parallelism; the count of neighbours and that choice are themselves picked by
-//            held-out error); outside the grid the
-//            correction of the nearest shapes rides on the parametric tail.
+//            held-out error); the correction fades toward the parametric part with
+//            the distance to the nearest shape (near_scale, also picked by held-out error).
 // The chosen form is the one with the lowest max(median / 3%, P95 / 10%) held-out error:
 // the two targets, weighed equally.
 //
@@ -72,7 +72,8 @@ struct ComponentModel {
   int neighbours = 3;
   bool near_by_parallelism = false;  // grid distance also over log work units
   bool near_by_plan = false;         // and over log(scheduled / useful FLOPs) of the launch plan
-  Features lo, hi;                   // range of the fitted shapes
+  double near_scale = 0;  // the correction fades with the nearest distance d: s^2 / (s^2 + d^2)
+  Features lo, hi;        // range of the fitted shapes
   double lo_intensity = 0, hi_intensity = 0;  // FLOPs per byte
   ErrorStats heldout, training;
   // Error on the validation set (shapes never fitted on, nor used to choose the form);

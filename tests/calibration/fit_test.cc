@@ -378,17 +378,23 @@ TEST(Fit, MoeFfnQuadrantsAreFittedApart) {
   EXPECT_EQ(prefill_shapes, 40);
 }
 
-// The grid correction's neighbours by the launch plan's regime (scheduled over useful FLOPs):
-// shapes of equal FLOPs, bytes and work units, one evenly spread and one with a long last
-// wave, carry different residuals; by plan, each takes its own kind's.
-TEST(Fit, GridNeighboursByPlanRegime) {
+// A grid model of 1e-6 ns per FLOP (sum form) over its two nearest points; points to be added.
+ComponentModel two_nearest_grid(const char* component) {
   ComponentModel m;
-  m.component = "decode_attention";
+  m.component = component;
   m.format = "bf16";
   m.form = "grid";
   m.q = 1;
   m.ns_per_flop = 1e-6;
   m.neighbours = 2;
+  return m;
+}
+
+// The grid correction's neighbours by the launch plan's regime (scheduled over useful FLOPs):
+// shapes of equal FLOPs, bytes and work units, one evenly spread and one with a long last
+// wave, carry different residuals; by plan, each takes its own kind's.
+TEST(Fit, GridNeighboursByPlanRegime) {
+  ComponentModel m = two_nearest_grid("decode_attention");
   for (double f : {1e9, 1.1e9, 1.2e9, 1.3e9})
     for (double ratio : {1.0, 3.0}) {
       Features x{f, f, f / 100, 64};
@@ -413,6 +419,35 @@ TEST(Fit, GridNeighboursByPlanRegime) {
   const ModelFile r = read_model(write_temp("byplan.json", model_to_json(f)));
   EXPECT_TRUE(r.components[0].near_by_plan);
   EXPECT_NEAR(r.components[0].predict_ns(tail), m.predict_ns(tail), 1e-6 * m.predict_ns(tail));
+}
+
+// The grid correction fades toward the parametric part with the distance to the nearest
+// profiled shape: s^2 / (s^2 + d^2) of the neighbours' log residual (near_scale s), the whole
+// of it on a profiled shape, almost none far from all of them, all of it at any distance
+// without a scale.
+TEST(Fit, GridCorrectionFadesWithDistance) {
+  ComponentModel m = two_nearest_grid("dense_gemm");
+  for (double f : {1e9, 1.1e9, 1.2e9}) m.points.push_back({{f, f, f / 100}, 1.5e-6 * f, 0, ""});
+  m.index();
+  const Features on{1.1e9, 1.1e9, 1.1e7}, mid{2.4e9, 2.4e9, 2.4e7}, far{1e11, 1e11, 1e9};
+  const double d_mid = std::sqrt(2.0) * std::log(2.0),
+               d_far = std::sqrt(2.0) * std::log(1e11 / 1.2e9);
+  for (const Features& x : {on, mid, far})
+    EXPECT_NEAR(m.predict_ns(x) / m.base_ns(x), 1.5, 1e-9);  // no scale: the whole correction
+  m.near_scale = 0.5;
+  m.index();
+  EXPECT_NEAR(m.predict_ns(on) / m.base_ns(on), 1.5, 1e-9);
+  for (const auto& [x, d] : {std::pair{mid, d_mid}, std::pair{far, d_far}})
+    EXPECT_NEAR(m.predict_ns(x) / m.base_ns(x), std::pow(1.5, 0.25 / (0.25 + d * d)), 1e-9);
+  EXPECT_LT(m.predict_ns(far) / m.base_ns(far), 1.01);
+  EXPECT_NE(m.form_label().find("fading over 0.5"), std::string::npos) << m.form_label();
+  // The scale survives the model file.
+  ModelFile f;
+  f.gpu = "H200";
+  f.components.push_back(m);
+  const ModelFile r = read_model(write_temp("fade.json", model_to_json(f)));
+  EXPECT_DOUBLE_EQ(r.components[0].near_scale, 0.5);
+  EXPECT_NEAR(r.components[0].predict_ns(mid), m.predict_ns(mid), 1e-9 * m.predict_ns(mid));
 }
 
 TEST(Fit, ProfilesOfTwoGpusAreRejected) {
