@@ -1182,29 +1182,52 @@ ModelFile read_model(const std::string& file) {
   return m;
 }
 
-std::string validation_ceilings_json(const ModelFile& m) {
+namespace {
+// One ceilings file: the targets, or where a row misses one, its level rounded up to 0.5
+// points. errors: (component, variant, format, stats) of each judged row.
+struct JudgedRow {
+  std::string component, variant, format;
+  ErrorStats stats;
+};
+std::string ceilings_json(const std::string& gpu, const std::vector<std::string>& profiles,
+                          const std::vector<JudgedRow>& rows) {
   auto ceiling = [](double achieved, double target) {
     return std::max(target, std::ceil(achieved * 200 - 1e-9) / 200);
   };
   Json comps = Json::array();
-  for (const ComponentModel& c : m.components) {
-    if (c.validation.count == 0) continue;
-    comps.push_back({{"component", c.component},
-                     {"variant", c.variant},
-                     {"format", c.format},
-                     {"shapes", c.validation.count},
-                     {"median", ceiling(c.validation.median, kTargetMedian)},
-                     {"p95", ceiling(c.validation.p95, kTargetP95)},
-                     {"median_target_met", c.validation.median <= kTargetMedian},
-                     {"p95_target_met", c.validation.p95 <= kTargetP95}});
-  }
+  for (const JudgedRow& r : rows)
+    comps.push_back({{"component", r.component},
+                     {"variant", r.variant},
+                     {"format", r.format},
+                     {"shapes", r.stats.count},
+                     {"median", ceiling(r.stats.median, kTargetMedian)},
+                     {"p95", ceiling(r.stats.p95, kTargetP95)},
+                     {"median_target_met", r.stats.median <= kTargetMedian},
+                     {"p95_target_met", r.stats.p95 <= kTargetP95}});
   Json j = {{"schema_version", 1},
             {"kind", "quadrant-validation-ceilings"},
-            {"gpu", m.gpu},
+            {"gpu", gpu},
             {"targets", {{"median", kTargetMedian}, {"p95", kTargetP95}}},
-            {"validation_profiles", m.validation_profiles},
+            {"validation_profiles", profiles},
             {"components", comps}};
   return j.dump(1);
+}
+}  // namespace
+
+std::string validation_ceilings_json(const ModelFile& m) {
+  std::vector<JudgedRow> rows;
+  for (const ComponentModel& c : m.components)
+    if (c.validation.count > 0) rows.push_back({c.component, c.variant, c.format, c.validation});
+  return ceilings_json(m.gpu, m.validation_profiles, rows);
+}
+
+std::string test_set_ceilings_json(const std::string& gpu, const std::vector<std::string>& profiles,
+                                   const std::vector<ProfileError>& errors) {
+  std::vector<JudgedRow> rows;
+  for (const ProfileError& e : errors)
+    if (e.answered_by.empty() && e.stats.count > 0)
+      rows.push_back({e.component, e.variant, e.format, e.stats});
+  return ceilings_json(gpu, profiles, rows);
 }
 
 std::string error_table(const ModelFile& m, bool markdown) {

@@ -184,6 +184,11 @@ inline constexpr double kTargetMedian = 0.03, kTargetP95 = 0.10;
 // or where the model misses one, its achieved level rounded up to 0.5 points (a ceiling
 // that stops it getting worse). JSON, for calibration/models/<gpu>-validation-ceilings.json.
 std::string validation_ceilings_json(const ModelFile& m);
+// The same ceilings for a model's error on a test set that chose nothing (error_on_profiles
+// of profiles never fitted on nor used for a choice, e.g. the second validation draw); rows
+// answered by another variant's model are left out.
+std::string test_set_ceilings_json(const std::string& gpu, const std::vector<std::string>& profiles,
+                                   const std::vector<ProfileError>& rows);
 // The held-out error table as Markdown (README) or plain text.
 std::string error_table(const ModelFile& m, bool markdown);
 

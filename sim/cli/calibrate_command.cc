@@ -6,7 +6,7 @@
 //                                            or two model files; exit 1 on a regression
 //   table MODEL [--markdown]                 the held-out error table of a model file
 //   links LINK_PROFILE --out MODEL           fit latency + bytes/bandwidth per link path
-//   error MODEL PROFILES... [--derive-to GPU --catalog FILE]
+//   error MODEL PROFILES... [--derive-to GPU --catalog FILE] [--ceilings FILE]
 //                                            the model's error on measured profiles (e.g.
 //                                            an H100 model derived to the H200, against
 //                                            the H200's own profiles)
@@ -70,7 +70,7 @@ struct CalibrateCountersOptions {
 };
 
 struct CalibrateErrorOptions {
-  std::string model, derive_to, catalog = "scenarios/hardware/catalog.json";
+  std::string model, derive_to, ceilings, catalog = "scenarios/hardware/catalog.json";
   std::vector<std::string> profiles;
   bool record = false;
   int worst = 0;
@@ -266,6 +266,9 @@ void add_calibrate_error_command(CLI::App* cal) {
                 "\"derived\" field), the band derived predictions then carry");
   err->add_option("--worst", o->worst, "also list each op's N worst shapes")
       ->check(CLI::Range(0, 1000));
+  err->add_option("--ceilings", o->ceilings,
+                  "also write these errors as ceilings a later model may not exceed (a test set "
+                  "that chose nothing; CI reads them)");
   err->callback([o] {
     auto model = calibration::CalibratedCostModel::load(o->model);
     if (!o->derive_to.empty()) {
@@ -280,6 +283,9 @@ void add_calibrate_error_command(CLI::App* cal) {
                 o->derive_to.empty() ? "" : " (derived)", "op", "fmt", "shapes", "median", "P95");
     const std::vector<calibration::ProfileError> rows =
         calibration::error_on_profiles(model->model(), o->profiles);
+    if (!o->ceilings.empty())
+      calibration::save_text(o->ceilings,
+                             calibration::test_set_ceilings_json(model->gpu(), o->profiles, rows));
     if (o->record) {
       if (o->derive_to.empty())
         throw InputError("", "--record", "needs --derive-to (it records the derived error)");

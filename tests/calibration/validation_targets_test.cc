@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "calibration/fit.h"
 #include "calibration/json_path.h"
@@ -72,6 +73,39 @@ TEST(ValidationTargets, CommittedH200ModelCarriesItsValidationError) {
   int with = 0;
   for (const ComponentModel& c : m.components) with += c.validation.count > 0;
   EXPECT_GE(with, 20);
+}
+
+// The second validation draw chooses nothing (no form, k, added round or grid correction),
+// so it tests the committed model as a user's shapes would. A refit may not raise any row's
+// error on it past calibration/models/H200-validation2-ceilings.json (written by
+// `calibrate error MODEL PROFILES --ceilings FILE`: the targets, or the level reached
+// rounded up to 0.5 points), and every row with a ceiling is judged on all its shapes.
+TEST(ValidationTargets, CommittedH200HoldsOnTheSecondDraw) {
+  const std::string ceilings_file = "calibration/models/H200-validation2-ceilings.json";
+  ASSERT_TRUE(std::filesystem::exists(ceilings_file)) << "run from the repository root";
+  const Json ceilings = load_json(ceilings_file);
+  std::vector<std::string> profiles;
+  for (const auto& v : ceilings.at("validation_profiles")) profiles.push_back(v.get<std::string>());
+  ASSERT_FALSE(profiles.empty());
+  const std::vector<ProfileError> rows =
+      error_on_profiles(read_model("calibration/models/H200.json"), profiles);
+  int judged = 0;
+  for (const Json& e : ceilings.at("components")) {
+    const std::string op = e.at("component").get<std::string>() + "[" +
+                           e.at("variant").get<std::string>() + "]/" +
+                           e.at("format").get<std::string>();
+    const ProfileError* row = nullptr;
+    for (const ProfileError& r : rows)
+      if (r.answered_by.empty() && e.at("component") == r.component &&
+          e.at("variant") == r.variant && e.at("format") == r.format)
+        row = &r;
+    ASSERT_NE(row, nullptr) << op << ": has a ceiling, no longer its own model";
+    EXPECT_EQ(row->stats.count, e.at("shapes").get<int>()) << op << " shapes judged";
+    EXPECT_LE(row->stats.median, e.at("median").get<double>() + 1e-12) << op << " median";
+    EXPECT_LE(row->stats.p95, e.at("p95").get<double>() + 1e-12) << op << " P95";
+    ++judged;
+  }
+  EXPECT_GE(judged, 20);
 }
 
 }  // namespace
