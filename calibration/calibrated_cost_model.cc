@@ -96,10 +96,12 @@ std::string op_name(const ComponentModel& c) {
 }
 
 // The error a prediction of this component carries, as a robust sigma: its validation
-// median (shapes never fitted on) where it has one, else its k-fold median.
+// median (shapes never fitted on) where it has one, else its k-fold median; the test set's
+// median where that is larger (it chose nothing, so it is not flattered by the choice).
 double component_sigma(const ComponentModel& c) {
   const ErrorStats& e = c.validation.count > 0 ? c.validation : c.heldout;
-  return std::max(0.01, 1.4826 * e.median);  // no kernel repeats better than 1%
+  const double median = std::max(e.median, c.test.count > 0 ? c.test.median : 0.0);
+  return std::max(0.01, 1.4826 * median);  // no kernel repeats better than 1%
 }
 
 }  // namespace

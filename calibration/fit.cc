@@ -780,6 +780,17 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
   return out;
 }
 
+void record_test_error(ModelFile& m, const std::vector<std::string>& test_paths) {
+  m.test_profiles = test_paths;
+  for (ComponentModel& c : m.components) c.test = {};
+  for (const ProfileError& r : error_on_profiles(m, test_paths))
+    if (r.answered_by.empty())
+      for (ComponentModel& c : m.components)
+        if (c.component == model_component(r.component) && c.format == r.format &&
+            c.variant == r.variant)
+          c.test = r.stats;
+}
+
 namespace {
 
 Json stats_json(const ErrorStats& e) {
@@ -821,6 +832,7 @@ std::string model_to_json(const ModelFile& m) {
                             {"answered_by", r.answered_by},
                             {"validation", stats_json(r.stats)}});
   head["validation_extrapolated"] = extrapolated;
+  if (!m.test_profiles.empty()) head["test_profiles"] = m.test_profiles;
   if (!m.added_profiles.empty()) head["added_profiles"] = m.added_profiles;
   if (!m.lt_plans_file.empty()) head["cublaslt_plans"] = m.lt_plans_file;
   std::string out = head.dump();
@@ -860,6 +872,7 @@ std::string model_to_json(const ModelFile& m) {
               {"heldout", stats_json(c.heldout)},
               {"training", stats_json(c.training)}};
     if (c.validation.count > 0) j["validation"] = stats_json(c.validation);
+    if (c.test.count > 0) j["test"] = stats_json(c.test);
     if (c.derived.count > 0) {
       j["derived"] = stats_json(c.derived);
       j["derived_to"] = c.derived_to;
@@ -948,6 +961,10 @@ ModelFile read_model(const std::string& file) {
     Node ps = root.at("validation_profiles");
     for (size_t i = 0; i < ps.size(); ++i) m.validation_profiles.push_back(ps.at(i).string());
   }
+  if (root.has("test_profiles")) {
+    Node ps = root.at("test_profiles");
+    for (size_t i = 0; i < ps.size(); ++i) m.test_profiles.push_back(ps.at(i).string());
+  }
   if (root.has("cublaslt_plans")) {
     // As written (repository-relative), else beside the model file (calibration/models/x.json
     // -> calibration/plans/...): the model works from any directory.
@@ -1028,6 +1045,7 @@ ModelFile read_model(const std::string& file) {
     c.heldout = read_stats(n.at("heldout"));
     c.training = read_stats(n.at("training"));
     if (n.has("validation")) c.validation = read_stats(n.at("validation"));
+    if (n.has("test")) c.test = read_stats(n.at("test"));
     if (n.has("derived")) {
       c.derived = read_stats(n.at("derived"));
       c.derived_to = n.string("derived_to");
@@ -1244,15 +1262,34 @@ std::string error_table(const ModelFile& m, bool markdown) {
     return std::string(e.median <= 0.03 ? "median met" : "median MISSED") + ", " +
            (e.p95 <= 0.10 ? "P95 met" : "P95 MISSED");
   };
+  // The test set's columns (shapes that chose nothing), when the model records one.
+  const bool test = !m.test_profiles.empty();
+  auto test_cols = [&](const ErrorStats& e) {
+    if (!test) return std::string();
+    char b[64];
+    if (markdown)
+      std::snprintf(b, sizeof b, " %d | %s |", e.count, pct(e, e.count > 0).c_str());
+    else
+      std::snprintf(b, sizeof b, " %6d %17s", e.count, pct(e, e.count > 0).c_str());
+    return std::string(b);
+  };
   if (markdown) {
     out +=
         "| op | format | form | k-fold shapes | k-fold median / P95 | validation shapes | "
-        "validation median / P95 | targets (3% / 10%) |\n";
-    out += "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |\n";
+        "validation median / P95 |";
+    out += test ? " test shapes | test median / P95 |" : "";
+    out += " targets (3% / 10%) |\n";
+    out += test ? "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n"
+                : "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |\n";
   } else {
-    std::snprintf(line, sizeof line, "%-28s %-5s %-34s %6s %17s %6s %17s  %s\n", "op", "fmt",
-                  "form", "shapes", "k-fold med / P95", "valid", "validation med/P95", "targets");
+    std::snprintf(line, sizeof line, "%-28s %-5s %-34s %6s %17s %6s %17s", "op", "fmt", "form",
+                  "shapes", "k-fold med / P95", "valid", "validation med/P95");
     out += line;
+    if (test) {
+      std::snprintf(line, sizeof line, " %6s %17s", "test", "test med/P95");
+      out += line;
+    }
+    out += "  targets\n";
   }
   for (const ComponentModel& c : m.components) {
     const std::string op = op_label(c.component, c.variant);
@@ -1263,28 +1300,28 @@ std::string error_table(const ModelFile& m, bool markdown) {
                                                         : val    ? " (k-fold; no validation shapes)"
                                                                  : " (k-fold)");
     if (markdown)
-      std::snprintf(line, sizeof line, "| %s | %s | %s | %d | %s | %d | %s | %s |\n", op.c_str(),
+      std::snprintf(line, sizeof line, "| %s | %s | %s | %d | %s | %d | %s |%s %s |\n", op.c_str(),
                     c.format.c_str(), c.form_label().c_str(), c.heldout.count,
                     pct(c.heldout, true).c_str(), c.validation.count,
-                    pct(c.validation, have_val).c_str(), v.c_str());
+                    pct(c.validation, have_val).c_str(), test_cols(c.test).c_str(), v.c_str());
     else
-      std::snprintf(line, sizeof line, "%-28s %-5s %-34s %6d %17s %6d %17s  %s\n", op.c_str(),
+      std::snprintf(line, sizeof line, "%-28s %-5s %-34s %6d %17s %6d %17s%s  %s\n", op.c_str(),
                     c.format.c_str(), c.form_label().c_str(), c.heldout.count,
                     pct(c.heldout, true).c_str(), c.validation.count,
-                    pct(c.validation, have_val).c_str(), v.c_str());
+                    pct(c.validation, have_val).c_str(), test_cols(c.test).c_str(), v.c_str());
     out += line;
   }
   for (const ProfileError& r : m.validation_extrapolated) {
     const std::string op = op_label(r.component, r.variant);
     const std::string form = "no model: " + r.answered_by + "'s";
     if (markdown)
-      std::snprintf(line, sizeof line, "| %s | %s | %s | - | - | %d | %s | %s (extrapolated) |\n",
+      std::snprintf(line, sizeof line, "| %s | %s | %s | - | - | %d | %s |%s %s (extrapolated) |\n",
                     op.c_str(), r.format.c_str(), form.c_str(), r.stats.count,
-                    pct(r.stats, true).c_str(), verdict(r.stats).c_str());
+                    pct(r.stats, true).c_str(), test_cols({}).c_str(), verdict(r.stats).c_str());
     else
-      std::snprintf(line, sizeof line, "%-28s %-5s %-34s %6s %17s %6d %17s  %s (extrapolated)\n",
+      std::snprintf(line, sizeof line, "%-28s %-5s %-34s %6s %17s %6d %17s%s  %s (extrapolated)\n",
                     op.c_str(), r.format.c_str(), form.c_str(), "-", "-", r.stats.count,
-                    pct(r.stats, true).c_str(), verdict(r.stats).c_str());
+                    pct(r.stats, true).c_str(), test_cols({}).c_str(), verdict(r.stats).c_str());
     out += line;
   }
   // What the validation set chose (fit_profiles): each alternative's validation error.

@@ -79,6 +79,10 @@ struct ComponentModel {
   // Error on the validation set (shapes never fitted on, nor used to choose the form);
   // count 0 when the model was fitted without one.
   ErrorStats validation;
+  // Error on a test set: shapes never fitted on nor used for any choice (calibrate fit
+  // --test; the second validation draw); count 0 when none. The band takes the larger of
+  // its median and the validation median.
+  ErrorStats test;
   // Error of this component derived by datasheet ratios to another measured GPU, on that
   // GPU's validation profiles (calibrate error --derive-to --record); count 0 when not
   // measured. The band of every derived prediction.
@@ -137,6 +141,7 @@ struct ModelFile {
   std::string kernels_revision;
   std::vector<std::string> profiles;             // files it was fitted from
   std::vector<std::string> validation_profiles;  // the validation set it was judged on
+  std::vector<std::string> test_profiles;        // the test set (chose nothing), if any
   std::vector<std::string> added_profiles;       // added shapes (kept where they help)
   // The dense GEMM's recorded cuBLASLt plans (lt_plan.h) its features were computed on, as
   // named in the file (resolved beside the model file when not found from the working
@@ -172,6 +177,9 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds 
                        const std::vector<std::string>& validation_paths = {},
                        const std::vector<std::string>& added_paths = {},
                        const std::string& lt_plans = "");
+// Records each component's error on a test set (profiles never fitted on nor used for any
+// choice) in the model: test_profiles and ComponentModel::test.
+void record_test_error(ModelFile& m, const std::vector<std::string>& test_paths);
 // The model's error on measured profiles per (op, format, variant); variants without
 // their own model are answered by the nearest (answered_by says which).
 std::vector<ProfileError> error_on_profiles(const ModelFile& m,

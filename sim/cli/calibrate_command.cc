@@ -1,5 +1,6 @@
 // `quadrant calibrate ...`: the CPU half of calibration (no GPU needed).
 //   fit PROFILES... --out MODEL [--folds K] [--validation PROFILES...] [--added PROFILES...]
+//                                            [--test PROFILES...]
 //                                            fit a cost model per op and format; prints the
 //                                            held-out (and validation-set) error table
 //   check --baseline A --candidate B         compare two profile sets (files or folders)
@@ -44,7 +45,7 @@ struct CalibrateFitOptions {
   std::vector<std::string> profiles;
   std::string out;
   int folds = 5;
-  std::vector<std::string> validation;
+  std::vector<std::string> validation, test;
   std::vector<std::string> added;
   std::string ceilings, lt_plans;
   int worst = 0;
@@ -100,6 +101,10 @@ void add_calibrate_command(CLI::App& app) {
                   "added fitting profiles (active sampling): with --validation, kept per op only "
                   "where they lower its validation error")
       ->expected(1, -1);
+  fit->add_option("--test", o->test,
+                  "test profiles: never fitted on nor used for any choice; their error is stored "
+                  "in the model and widens the band where it exceeds the validation error")
+      ->expected(1, -1);
   fit->add_option("--lt-plans", o->lt_plans,
                   "the GPU's recorded cuBLASLt plans (calibration/plans/<gpu>-cublaslt.json): "
                   "the dense GEMM's launch plan");
@@ -110,6 +115,7 @@ void add_calibrate_command(CLI::App& app) {
   fit->callback([o] {
     calibration::ModelFile m =
         calibration::fit_profiles(o->profiles, o->folds, o->validation, o->added, o->lt_plans);
+    if (!o->test.empty()) calibration::record_test_error(m, o->test);
     // The serving-engine terms (calibrate engine) are measured apart: a refit keeps them.
     if (std::filesystem::exists(o->out) && is_model_file(o->out)) {
       m.engine = calibration::read_model(o->out).engine;

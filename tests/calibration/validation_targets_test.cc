@@ -87,8 +87,10 @@ TEST(ValidationTargets, CommittedH200HoldsOnTheSecondDraw) {
   std::vector<std::string> profiles;
   for (const auto& v : ceilings.at("validation_profiles")) profiles.push_back(v.get<std::string>());
   ASSERT_FALSE(profiles.empty());
-  const std::vector<ProfileError> rows =
-      error_on_profiles(read_model("calibration/models/H200.json"), profiles);
+  const ModelFile m = read_model("calibration/models/H200.json");
+  // The model records this error (calibrate fit --test): its bands use it.
+  EXPECT_EQ(m.test_profiles, profiles) << "refit with --test " << profiles.front();
+  const std::vector<ProfileError> rows = error_on_profiles(m, profiles);
   int judged = 0;
   for (const Json& e : ceilings.at("components")) {
     const std::string op = e.at("component").get<std::string>() + "[" +
@@ -103,6 +105,12 @@ TEST(ValidationTargets, CommittedH200HoldsOnTheSecondDraw) {
     EXPECT_EQ(row->stats.count, e.at("shapes").get<int>()) << op << " shapes judged";
     EXPECT_LE(row->stats.median, e.at("median").get<double>() + 1e-12) << op << " median";
     EXPECT_LE(row->stats.p95, e.at("p95").get<double>() + 1e-12) << op << " P95";
+    for (const ComponentModel& c : m.components)
+      if (c.component == e.at("component") && c.variant == e.at("variant") &&
+          c.format == e.at("format")) {
+        EXPECT_EQ(c.test.count, row->stats.count) << op << " recorded test shapes";
+        EXPECT_DOUBLE_EQ(c.test.median, row->stats.median) << op << " recorded test median";
+      }
     ++judged;
   }
   EXPECT_GE(judged, 20);
