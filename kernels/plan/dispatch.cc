@@ -208,6 +208,33 @@ int moe_w4_decode_form() {
   return f;
 }
 
+bool moe_fused_route(int64_t tokens, int top_k) {
+  int64_t max_slots = kMoeFusedRouteMaxSlots;
+  if (const char* env = std::getenv("QUADRANT_MOE_FUSED_ROUTE_SLOTS"); env && *env) {
+    max_slots = std::atoll(env);
+    require(max_slots >= 0 && max_slots <= 4096 && std::string(env) == std::to_string(max_slots),
+            std::string("QUADRANT_MOE_FUSED_ROUTE_SLOTS must be 0 .. 4096, got '") + env + "'");
+  }
+  return tokens * top_k <= max_slots;
+}
+
+bool moe_pdl() {
+  const char* env = std::getenv("QUADRANT_MOE_PDL");
+  if (!env || !*env) return kMoePdl;
+  require(std::string(env) == "0" || std::string(env) == "1",
+          std::string("QUADRANT_MOE_PDL must be 0 or 1, got '") + env + "'");
+  return std::string(env) == "1";
+}
+
+int moe_prefetch_tiles() {
+  const char* env = std::getenv("QUADRANT_MOE_PREFETCH");
+  if (!env || !*env) return kMoePrefetchTiles;
+  const int n = std::atoi(env);
+  require(n >= 0 && n <= 16 && std::string(env) == std::to_string(n),
+          std::string("QUADRANT_MOE_PREFETCH must be 0 .. 16, got '") + env + "'");
+  return n;
+}
+
 int64_t moe_max_tiles(int64_t rows, int block_m, int experts) {
   return (rows + block_m - 1) / block_m + experts;
 }

@@ -239,10 +239,25 @@ inline constexpr int kMoeScheduleThreads = 32;  // the device-side tile schedule
 // 1.3-7.6% slower from 384 (its top-k over one CTA's 32 warps, serial in the tokens). 256
 // once calibration re-collects decode_ffn on it; 0 (off) until then.
 inline constexpr int kMoeFusedRouteThreads = 1024;
+// QUADRANT_MOE_FUSED_ROUTE_SLOTS=N overrides the limit (benchmarks).
 inline constexpr int64_t kMoeFusedRouteMaxSlots = 0;
-constexpr bool moe_fused_route(int64_t tokens, int top_k) {
-  return tokens * top_k <= kMoeFusedRouteMaxSlots;
-}
+bool moe_fused_route(int64_t tokens, int top_k);
+// The mma.sync (decode-size) step's launches as one chain of programmatic dependent launches
+// (route -> gather -> gate/up GEMM -> SiLU * up -> down GEMM -> combine; issue 15, seventh
+// session): each kernel's CTAs start while the one before finishes and wait for its end with
+// griddepcontrol.wait, and each GEMM, before that wait, loads its first weight stages (and asks
+// L2 for a few more). Same arithmetic either way (bitwise, tests/kernels). QUADRANT_MOE_PDL=0/1
+// overrides the default. H200 (results/chain_run1_*; with the one-CTA routing): FP8 1 token
+// 0.1159-0.1165 -> 0.1083 ms, BF16 0.2013-0.2117 -> 0.1928-0.1933, 8-64 tokens 0.1-3.6% faster, but
+// W4A8 1 token 8% slower (0.1153-0.1159 -> 0.1248-0.1268): off until that is understood and the
+// calibration is re-collected with it.
+inline constexpr bool kMoePdl = false;
+bool moe_pdl();
+// The weight tiles (k steps) past the first shared-memory stages that each decode GEMM CTA
+// asks L2 for before its wait (QUADRANT_MOE_PREFETCH overrides, 0 .. 16; benchmarks). 0: the
+// shared-memory stages alone (H200, chain_run1: 2 tiles within 1% of 0, 6 tiles 1-3% slower).
+inline constexpr int kMoePrefetchTiles = 0;
+int moe_prefetch_tiles();
 // mma.sync grouped GEMM (16-row tiles): three stages of A (16 x 128 bytes) and W (128 x 128).
 constexpr int moe_mma_smem_bytes() {
   return 3 * (16 * 128 + 128 * 128);

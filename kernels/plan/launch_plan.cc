@@ -285,10 +285,16 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
     add(launch("moe_route_fused_kernel<float>", 1, kMoeFusedRouteThreads, 0, 1, 1, sms), 0.0,
         double(s.tokens) * s.experts * 4.0 + r * 28.0 + s.experts * 12.0 + er.m_tiles * 16.0, true);
   } else {
+    // Chained (moe_pdl, mma.sync path): the memset first, so that the kernels form one chain.
+    const bool memset_first = path == MoeGemmPath::kMmaSync && moe_pdl();
+    auto memset = [&] {
+      add(launch("cudaMemsetAsync(counts)", 0, 0, 0, 1, 0, sms), 0.0, s.experts * 4.0);
+    };
+    if (memset_first) memset();
     add(launch("moe_topk_kernel<float>", ceil_div(s.tokens, 8), 256, 0, small,
                double(ceil_div(s.tokens, 8)), sms),
         0.0, double(s.tokens) * s.experts * 4.0 + r * 8.0);
-    add(launch("cudaMemsetAsync(counts)", 0, 0, 0, 1, 0, sms), 0.0, s.experts * 4.0);
+    if (!memset_first) memset();
     add(launch("moe_count_kernel", ceil_div(rows, 256), 256, 0, small, double(ceil_div(rows, 256)),
                sms),
         0.0, r * 4.0);

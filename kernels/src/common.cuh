@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/include/cuda_check.h"
@@ -81,8 +82,48 @@ void opt_in_dynamic_smem(Kernel* kernel, int bytes) {
   opt_in_dynamic_smem(reinterpret_cast<const void*>(kernel), bytes);
 }
 
+#ifdef __CUDACC__
+// A launch that may be a programmatic dependent launch (pdl): the kernel's CTAs may start
+// once every CTA of the kernel before it in the stream has run griddepcontrol.launch_dependents
+// (or exited), and each must run grid_dep_wait() before it reads what that kernel wrote or
+// writes what it reads. Without pdl, a plain launch (grid_dep_wait returns at once). Stream
+// capture keeps the programmatic edge in a graph.
+template <class... Params, class... Args>
+void launch_kernel(bool pdl, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                   cudaStream_t stream, Args&&... args) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  QK_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
+#endif
+
 // ---- device-side building blocks ----
 #ifdef __CUDACC__
+// Programmatic dependent launch (launch_kernel): wait for the previous kernel's end and the
+// visibility of its writes; let the next kernel's CTAs start.
+__device__ __forceinline__ void grid_dep_wait() {
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+}
+__device__ __forceinline__ void grid_dep_launch_dependents() {
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+}
+// A kernel that reads nothing before its predecessor's end and lets its successor start then.
+__device__ __forceinline__ void grid_dep_wait_then_launch() {
+  grid_dep_wait();
+  grid_dep_launch_dependents();
+}
+// Ask L2 for the 128-byte line at p (no register, no wait).
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+  asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
+}
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }

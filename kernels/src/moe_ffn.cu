@@ -96,12 +96,14 @@ __device__ __forceinline__ void topk_one_token(const Score* __restrict__ scores,
 template <class Score>
 __global__ void moe_topk_kernel(const Score* __restrict__ scores, int tokens, int experts,
                                 int top_k, int32_t* __restrict__ ids, float* __restrict__ weights) {
+  grid_dep_wait_then_launch();
   const int token = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   if (token < tokens) topk_one_token(scores, token, experts, top_k, threadIdx.x % 32, ids, weights);
 }
 
 __global__ void moe_count_kernel(const int32_t* __restrict__ ids, int slots,
                                  int32_t* __restrict__ counts) {
+  grid_dep_wait_then_launch();
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < slots) atomicAdd(&counts[ids[i]], 1);
 }
@@ -166,6 +168,7 @@ __global__ void __launch_bounds__(plan::kMoeScheduleThreads)
     moe_schedule_kernel(const int32_t* __restrict__ counts, int experts, int bm, int32_t* offsets,
                         int32_t* fill, int32_t* tile_expert, int32_t* tile_row, int32_t* tile_first,
                         int32_t* tile_count, int32_t* num_tiles) {
+  grid_dep_wait_then_launch();
   schedule_warp(counts, experts, bm, offsets, fill, tile_expert, tile_row, tile_first, tile_count,
                 num_tiles, threadIdx.x);
 }
@@ -173,6 +176,7 @@ __global__ void __launch_bounds__(plan::kMoeScheduleThreads)
 __global__ void moe_scatter_kernel(const int32_t* __restrict__ ids, int slots, int top_k,
                                    int32_t* fill, int32_t* __restrict__ row_token,
                                    int32_t* __restrict__ slot_row) {
+  grid_dep_wait_then_launch();
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= slots) return;
   const int row = atomicAdd(&fill[ids[i]], 1);
@@ -192,6 +196,7 @@ __global__ void __launch_bounds__(plan::kMoeFusedRouteThreads)
                            int32_t* tile_expert, int32_t* tile_row, int32_t* tile_first,
                            int32_t* tile_count, int32_t* num_tiles, int32_t* __restrict__ row_token,
                            int32_t* __restrict__ slot_row) {
+  grid_dep_wait_then_launch();
   __shared__ int32_t s_count[kMaxExperts], s_fill[kMaxExperts];
   constexpr int kWarps = plan::kMoeFusedRouteThreads / 32;
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
@@ -258,6 +263,9 @@ __global__ void moe_gather_kernel(const bf16* __restrict__ x, const int32_t* __r
                                   OutT* __restrict__ xp, float* __restrict__ xp_scale,
                                   float* __restrict__ xp_corr, int64_t scale_row_stride,
                                   int64_t scale_blk_stride) {
+  // The gate/up GEMM reads the route's outputs before its own wait (moe_grouped_gemm_kernel):
+  // this kernel lets it start only once every CTA here has passed its wait (the route ended).
+  grid_dep_wait_then_launch();
   const int blocks = hidden / 128;
   const int item = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -279,6 +287,11 @@ __global__ void moe_act_kernel(const bf16* __restrict__ h, const int32_t* __rest
                                int experts, int inter, OutT* __restrict__ a,
                                float* __restrict__ a_scale, float* __restrict__ a_corr,
                                int64_t scale_row_stride, int64_t scale_blk_stride) {
+  // The down GEMM may start at once (to load its first weight stages while the gate/up GEMM
+  // ends): it reads only the route's outputs before its wait, and those are complete once the
+  // gate/up GEMM, which let this kernel start, has passed its own wait.
+  grid_dep_launch_dependents();
+  grid_dep_wait();
   const int blocks = inter / 128;
   const int item = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -308,6 +321,7 @@ __global__ void __launch_bounds__(plan::kMoeCombineThreads)
     moe_combine_kernel(const bf16* __restrict__ y, const int32_t* __restrict__ slot_row,
                        const float* __restrict__ weights, int top_k, int hidden,
                        bf16* __restrict__ out) {
+  grid_dep_wait();  // the down GEMM's rows
   constexpr int kBatch = 8;
   const int t = blockIdx.x;
   const int c = (blockIdx.y * blockDim.x + threadIdx.x) * 8;
@@ -478,6 +492,7 @@ __global__ void __launch_bounds__(kW4Warps * 32) moe_w4a8_decode_gemm_kernel(
     const int32_t* __restrict__ tile_expert, const int32_t* __restrict__ tile_row,
     const int32_t* __restrict__ num_tiles, int n_total, int k_total, bf16* __restrict__ out) {
   if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
+  grid_dep_wait_then_launch();
   __shared__ __align__(128) uint8_t sa_tiles[kW4Stages][16 * 128];
   const int e = tile_expert[blockIdx.y], row0 = tile_row[blockIdx.y];
   const int rows = min(16, offsets[e + 1] - row0);
@@ -573,6 +588,20 @@ __global__ void __launch_bounds__(kW4Warps * 32) moe_w4a8_decode_gemm_kernel(
   }
   cp_async_wait<0>();
   w4_store_tile(acc, lane, rows, row0, n0, n_total, out);
+}
+
+// The decode GEMMs' prologue after their weights are on the way: wait for the kernel before
+// (the activations' writer), let the next one start, then the first kCount stages'
+// activations, a commit group each.
+template <int kCount, class LoadA>
+__device__ __forceinline__ void wait_then_load_a(int k_steps, const LoadA& load_a) {
+  grid_dep_wait();
+  grid_dep_launch_dependents();
+#pragma unroll
+  for (int s = 0; s < kCount; ++s) {
+    if (s < k_steps) load_a(s, s);
+    cp_async_commit();
+  }
 }
 
 // ---- W4A8 at decode sizes, second form: FP16 activations, four LOP3 per eight weights ----
@@ -672,7 +701,9 @@ __device__ __forceinline__ void w4_v2_gemm(
     const float* __restrict__ a_corr, const uint4* __restrict__ wp, const float* __restrict__ ws_t,
     const int32_t* __restrict__ offsets, const int32_t* __restrict__ tile_expert,
     const int32_t* __restrict__ tile_row, const int32_t* __restrict__ num_tiles, int n_total,
-    int k_total, bf16* __restrict__ out) {
+    int k_total, int prefetch_tiles, bf16* __restrict__ out) {
+  // Before grid_dep_wait: the tile schedule and the weights only (moe_grouped_gemm_kernel
+  // says why that is safe under a programmatic dependent launch).
   if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
   // A stage: 16 rows x 128 FP16 (swizzled), then (form 6) the CTA's 128 weight scales, the
   // rows' 16 activation scales and 16 offset sums.
@@ -706,17 +737,19 @@ __device__ __forceinline__ void w4_v2_gemm(
       }
     }
   };
-#pragma unroll
-  for (int st = 0; st < kW4V2Stages - 1; ++st) {
-    if (st < kb_count) load_a(st, st);
-    cp_async_commit();
-  }
   uint4 wreg[kDepth][2];
 #pragma unroll
   for (int d = 0; d < kDepth; ++d)
 #pragma unroll
     for (int ng = 0; ng < 2; ++ng)
       wreg[d][ng] = d < kb_count ? __ldg(wg[ng] + size_t(d) * 32) : make_uint4(0, 0, 0, 0);
+  // The next prefetch_tiles k blocks' weight lines (a warp's 512 bytes per group and k block)
+  // to L2, then the wait for the activations' writer.
+  if (lane % 8 == 0)
+    for (int kb = kDepth; kb < min(kDepth + prefetch_tiles, kb_count); ++kb)
+#pragma unroll
+      for (int ng = 0; ng < 2; ++ng) prefetch_l2(wg[ng] + size_t(kb) * 32);
+  wait_then_load_a<kW4V2Stages - 1>(kb_count, load_a);
   float acc[2][4] = {};
   const int ra = min(lane / 4, rows - 1), rb = min(lane / 4 + 8, rows - 1);
   for (int kb0 = 0; kb0 < kb_count; kb0 += kDepth) {
@@ -753,24 +786,26 @@ __device__ __forceinline__ void w4_v2_gemm(
   cp_async_wait<0>();
   w4_store_tile(acc, lane, rows, row0, n0, n_total, out);
 }
-#define QK_W4_V2_PARAMS                                                              \
-  const __half *__restrict__ a, const float *__restrict__ a_scale,                   \
-      const float *__restrict__ a_corr, const uint4 *__restrict__ wp,                \
-      const float *__restrict__ ws_t, const int32_t *__restrict__ offsets,           \
-      const int32_t *__restrict__ tile_expert, const int32_t *__restrict__ tile_row, \
-      const int32_t *__restrict__ num_tiles, int n_total, int k_total, bf16 *__restrict__ out
+#define QK_W4_V2_PARAMS                                                                    \
+  const __half *__restrict__ a, const float *__restrict__ a_scale,                         \
+      const float *__restrict__ a_corr, const uint4 *__restrict__ wp,                      \
+      const float *__restrict__ ws_t, const int32_t *__restrict__ offsets,                 \
+      const int32_t *__restrict__ tile_expert, const int32_t *__restrict__ tile_row,       \
+      const int32_t *__restrict__ num_tiles, int n_total, int k_total, int prefetch_tiles, \
+      bf16 *__restrict__ out
 // Forms 2, 3, 6: the compiler's register budget (120-124 registers: 2 CTAs per SM).
 template <bool kOffset, bool kStaged = false>
 __global__ void __launch_bounds__(kW4Warps * 32) moe_w4a8_decode_gemm_v2_kernel(QK_W4_V2_PARAMS) {
   w4_v2_gemm<kOffset, kStaged, kW4Depth>(a, a_scale, a_corr, wp, ws_t, offsets, tile_expert,
-                                         tile_row, num_tiles, n_total, k_total, out);
+                                         tile_row, num_tiles, n_total, k_total, prefetch_tiles,
+                                         out);
 }
 // Forms 7, 8: kMinCtas CTAs per SM.
 template <int kMinCtas, int kDepth>
 __global__ void __launch_bounds__(kW4Warps * 32, kMinCtas)
     moe_w4a8_decode_gemm_v2_occ_kernel(QK_W4_V2_PARAMS) {
   w4_v2_gemm<true, true, kDepth>(a, a_scale, a_corr, wp, ws_t, offsets, tile_expert, tile_row,
-                                 num_tiles, n_total, k_total, out);
+                                 num_tiles, n_total, k_total, prefetch_tiles, out);
 }
 #undef QK_W4_V2_PARAMS
 
@@ -789,6 +824,7 @@ __global__ void __launch_bounds__(kW4Warps * 32, 2) moe_w4a8_decode_gemm_ring_ke
     const int32_t* __restrict__ tile_row, const int32_t* __restrict__ num_tiles, int n_total,
     int k_total, bf16* __restrict__ out) {
   if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
+  grid_dep_wait_then_launch();
   extern __shared__ __align__(128) uint8_t ring[];
   constexpr int kStageBytes = 16 * 256 + 16 * 512;  // A (16 rows x 128 FP16), W (16 groups)
   const int e = tile_expert[blockIdx.y], row0 = tile_row[blockIdx.y];
@@ -890,10 +926,17 @@ __global__ void __launch_bounds__(kGemmThreads)
                             const int32_t* __restrict__ tile_expert,
                             const int32_t* __restrict__ tile_row,
                             const int32_t* __restrict__ num_tiles, int n_total, int k_total,
-                            bf16* __restrict__ out) {
+                            int prefetch_tiles, bf16* __restrict__ out) {
   using T = GemmTraits<F, BM>;
   constexpr int kWarpsM = BM >= 32 ? 2 : 1, kWarpsN = 8 / kWarpsM;
   constexpr int MI = BM / (16 * kWarpsM), kWarpCols = kBn / kWarpsN, NI = kWarpCols / 8;
+  // Before grid_dep_wait (launched as a programmatic dependent launch, plan::moe_pdl) this
+  // CTA reads only the tile schedule and offsets, which the route wrote two or more kernels
+  // back, never what the kernel just before writes. Safe: the gate/up GEMM starts once every
+  // gather CTA has passed its grid_dep_wait (the gather lets it start after its wait), so the
+  // route has ended; the down GEMM starts once SiLU * up has started, i.e. once every working
+  // gate/up CTA has passed its wait (it lets its successor start after it), so the gather and
+  // the route have ended. The next step's route waits for this step's combine.
   if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
   extern __shared__ __align__(128) uint8_t smem[];
   const int e = tile_expert[blockIdx.y];
@@ -908,9 +951,8 @@ __global__ void __launch_bounds__(kGemmThreads)
   const int k_blocks = k_total / 128;  // scale blocks along k (8-bit formats: one per k tile)
   const uint8_t* w_expert = w + size_t(e) * n_total * w_row_bytes;
 
-  auto load_stage = [&](int stage, int kt) {
+  auto load_a = [&](int stage, int kt) {
     uint8_t* sa = smem + stage * T::kStageBytes;
-    uint8_t* sb = sa + BM * kBkBytes;
     for (int c = tid; c < BM * 8; c += kGemmThreads) {
       const int r = c / 8, ch = c % 8;
       const bool valid = r < rows;
@@ -918,6 +960,9 @@ __global__ void __launch_bounds__(kGemmThreads)
                   a + size_t(row0 + (valid ? r : 0)) * a_row_bytes + kt * kBkBytes + ch * 16,
                   valid);
     }
+  };
+  auto load_w = [&](int stage, int kt) {
+    uint8_t* sb = smem + stage * T::kStageBytes + BM * kBkBytes;
     if constexpr (F == Fmt::kW4a8) {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
@@ -934,6 +979,10 @@ __global__ void __launch_bounds__(kGemmThreads)
       }
     }
   };
+  auto load_stage = [&](int stage, int kt) {
+    load_a(stage, kt);
+    load_w(stage, kt);
+  };
 
   float acc[MI][NI][4], part[MI][NI][4];
 #pragma unroll
@@ -943,11 +992,21 @@ __global__ void __launch_bounds__(kGemmThreads)
 #pragma unroll
       for (int c = 0; c < 4; ++c) acc[mi][ni][c] = part[mi][ni][c] = 0;
 
+  // The weights do not depend on the kernel before: the first stages' weight tiles go to
+  // shared memory and the next prefetch_tiles tiles' lines to L2 before the wait, the
+  // activations after it. Each stage's A is its own commit group after the W groups, so that
+  // the loop's wait (all but the newest kStages - 2 groups) still covers stage kt's W and A.
+  constexpr int kWTileBytes = F == Fmt::kW4a8 ? 64 : kBkBytes;
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < k_tiles) load_stage(s, s);
+    if (s < k_tiles) load_w(s, s);
     cp_async_commit();
   }
+  for (int i = tid; i < prefetch_tiles * kBn; i += kGemmThreads) {
+    const int kt = kStages - 1 + i / kBn, r = i % kBn;
+    if (kt < k_tiles) prefetch_l2(w_expert + size_t(n0 + r) * w_row_bytes + kt * kWTileBytes);
+  }
+  wait_then_load_a<kStages - 1>(k_tiles, load_a);
   for (int kt = 0; kt < k_tiles; ++kt) {
     cp_async_wait<kStages - 2>();
     __syncthreads();
@@ -1082,6 +1141,10 @@ struct MoeLayout {
   float *weights = nullptr, *xp_scale = nullptr, *act_scale = nullptr, *xp_corr = nullptr,
         *act_corr = nullptr;
   int w4_form = 0;  // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 8)
+  // The mma.sync path's chain of programmatic dependent launches (plan::moe_pdl) and the
+  // weight tiles its GEMMs ask L2 for before their wait.
+  bool pdl = false;
+  int prefetch_tiles = 0;
   uint8_t *xp = nullptr, *act = nullptr, *w1q = nullptr, *w2q = nullptr;
   bf16 *h = nullptr, *y = nullptr;
   size_t bytes = 0;
@@ -1096,6 +1159,10 @@ MoeLayout moe_layout(const MoeFfnProblem& p, plan::MoeGemmPath path, void* base)
   const bool scaled = p.format != MoeFormat::kBf16;
   if (p.format == MoeFormat::kW4a8 && path == plan::MoeGemmPath::kMmaSync)
     l.w4_form = plan::moe_w4_decode_form();
+  if (path == plan::MoeGemmPath::kMmaSync) {
+    l.pdl = plan::moe_pdl();
+    l.prefetch_tiles = plan::moe_prefetch_tiles();
+  }
   // Activations: BF16, E4M3, or (the W4A8 GEMM's second form) E4M3 values as FP16.
   const size_t rows = size_t(l.rows),
                a_elem = p.format == MoeFormat::kBf16 || l.w4_form >= 2 ? 2 : 1;
@@ -1145,27 +1212,33 @@ void moe_route_launches(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfn
                         cudaStream_t stream) {
   const int slots = static_cast<int>(l.rows);
   const int32_t* ids = b.topk_ids;
+  // Chained (l.pdl): the counts' memset first, so that the kernels after it form one chain
+  // whose head waits for everything before it in the stream, the previous step included.
+  if (l.pdl) QK_CUDA_CHECK(cudaMemsetAsync(l.counts, 0, sizeof(int32_t) * p.experts, stream));
+  const dim3 slot_grid((slots + 255) / 256);
   if (b.router_logits) {
+    const dim3 grid(static_cast<unsigned>((p.tokens + 7) / 8));
     if (b.logits_bf16)
-      moe_topk_kernel<bf16><<<(p.tokens + 7) / 8, 256, 0, stream>>>(
-          static_cast<const bf16*>(b.router_logits), static_cast<int>(p.tokens), p.experts, p.top_k,
-          l.ids, l.weights);
+      launch_kernel(false, moe_topk_kernel<bf16>, grid, 256, 0, stream,
+                    static_cast<const bf16*>(b.router_logits), static_cast<int>(p.tokens),
+                    p.experts, p.top_k, l.ids, l.weights);
     else
-      moe_topk_kernel<float><<<(p.tokens + 7) / 8, 256, 0, stream>>>(
-          static_cast<const float*>(b.router_logits), static_cast<int>(p.tokens), p.experts,
-          p.top_k, l.ids, l.weights);
+      launch_kernel(false, moe_topk_kernel<float>, grid, 256, 0, stream,
+                    static_cast<const float*>(b.router_logits), static_cast<int>(p.tokens),
+                    p.experts, p.top_k, l.ids, l.weights);
     QK_LAUNCH_CHECK("moe_topk_kernel");
     ids = l.ids;
   }
-  QK_CUDA_CHECK(cudaMemsetAsync(l.counts, 0, sizeof(int32_t) * p.experts, stream));
-  moe_count_kernel<<<(slots + 255) / 256, 256, 0, stream>>>(ids, slots, l.counts);
+  if (!l.pdl) QK_CUDA_CHECK(cudaMemsetAsync(l.counts, 0, sizeof(int32_t) * p.experts, stream));
+  launch_kernel(l.pdl && b.router_logits, moe_count_kernel, slot_grid, 256, 0, stream, ids, slots,
+                l.counts);
   QK_LAUNCH_CHECK("moe_count_kernel");
-  moe_schedule_kernel<<<1, plan::kMoeScheduleThreads, 0, stream>>>(
-      l.counts, p.experts, l.bm, l.offsets, l.fill, l.tile_expert, l.tile_row, l.tile_first,
-      l.tile_count, l.num_tiles);
+  launch_kernel(l.pdl, moe_schedule_kernel, 1, plan::kMoeScheduleThreads, 0, stream,
+                static_cast<const int32_t*>(l.counts), p.experts, l.bm, l.offsets, l.fill,
+                l.tile_expert, l.tile_row, l.tile_first, l.tile_count, l.num_tiles);
   QK_LAUNCH_CHECK("moe_schedule_kernel");
-  moe_scatter_kernel<<<(slots + 255) / 256, 256, 0, stream>>>(ids, slots, p.top_k, l.fill,
-                                                              l.row_token, l.slot_row);
+  launch_kernel(l.pdl, moe_scatter_kernel, slot_grid, 256, 0, stream, ids, slots, p.top_k, l.fill,
+                l.row_token, l.slot_row);
   QK_LAUNCH_CHECK("moe_scatter_kernel");
 }
 
@@ -1192,17 +1265,19 @@ void moe_route(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnBuffers& 
     moe_route_launches(p, l, b, stream);
   }
   const int64_t gather_warps = l.rows * p.hidden / 128;
-  const unsigned grid = static_cast<unsigned>((gather_warps + 7) / 8);
+  const dim3 grid(static_cast<unsigned>((gather_warps + 7) / 8));
+  const auto* x = static_cast<const bf16*>(b.x);
+  const int hidden = static_cast<int>(p.hidden);
   if (l.w4_form >= 2)
-    moe_gather_kernel<__half><<<grid, 256, 0, stream>>>(
-        static_cast<const bf16*>(b.x), l.row_token, l.offsets, p.experts,
-        static_cast<int>(p.hidden), reinterpret_cast<__half*>(l.xp), l.xp_scale, l.xp_corr,
-        scale_row_stride(l, p.hidden), scale_blk_stride(l));
+    launch_kernel(l.pdl, moe_gather_kernel<__half>, grid, 256, 0, stream, x,
+                  static_cast<const int32_t*>(l.row_token), static_cast<const int32_t*>(l.offsets),
+                  p.experts, hidden, reinterpret_cast<__half*>(l.xp), l.xp_scale, l.xp_corr,
+                  scale_row_stride(l, p.hidden), scale_blk_stride(l));
   else
-    moe_gather_kernel<AType><<<grid, 256, 0, stream>>>(
-        static_cast<const bf16*>(b.x), l.row_token, l.offsets, p.experts,
-        static_cast<int>(p.hidden), reinterpret_cast<AType*>(l.xp), l.xp_scale, nullptr,
-        scale_row_stride(l, p.hidden), scale_blk_stride(l));
+    launch_kernel(l.pdl, moe_gather_kernel<AType>, grid, 256, 0, stream, x,
+                  static_cast<const int32_t*>(l.row_token), static_cast<const int32_t*>(l.offsets),
+                  p.experts, hidden, reinterpret_cast<AType*>(l.xp), l.xp_scale,
+                  static_cast<float*>(nullptr), scale_row_stride(l, p.hidden), scale_blk_stride(l));
   QK_LAUNCH_CHECK("moe_gather_kernel");
 }
 
@@ -1210,17 +1285,18 @@ template <Fmt F>
 void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
   using AType = std::conditional_t<F == Fmt::kBf16, bf16, fp8>;
   const int64_t act_warps = l.rows * p.intermediate / 128;
-  const unsigned grid = static_cast<unsigned>((act_warps + 7) / 8);
+  const dim3 grid(static_cast<unsigned>((act_warps + 7) / 8));
+  const auto* h = static_cast<const bf16*>(l.h);
+  const auto* offsets = static_cast<const int32_t*>(l.offsets);
+  const int inter = static_cast<int>(p.intermediate);
   if (l.w4_form >= 2)
-    moe_act_kernel<__half>
-        <<<grid, 256, 0, stream>>>(l.h, l.offsets, p.experts, static_cast<int>(p.intermediate),
-                                   reinterpret_cast<__half*>(l.act), l.act_scale, l.act_corr,
-                                   scale_row_stride(l, p.intermediate), scale_blk_stride(l));
+    launch_kernel(l.pdl, moe_act_kernel<__half>, grid, 256, 0, stream, h, offsets, p.experts, inter,
+                  reinterpret_cast<__half*>(l.act), l.act_scale, l.act_corr,
+                  scale_row_stride(l, p.intermediate), scale_blk_stride(l));
   else
-    moe_act_kernel<AType>
-        <<<grid, 256, 0, stream>>>(l.h, l.offsets, p.experts, static_cast<int>(p.intermediate),
-                                   reinterpret_cast<AType*>(l.act), l.act_scale, nullptr,
-                                   scale_row_stride(l, p.intermediate), scale_blk_stride(l));
+    launch_kernel(l.pdl, moe_act_kernel<AType>, grid, 256, 0, stream, h, offsets, p.experts, inter,
+                  reinterpret_cast<AType*>(l.act), l.act_scale, static_cast<float*>(nullptr),
+                  scale_row_stride(l, p.intermediate), scale_blk_stride(l));
   QK_LAUNCH_CHECK("moe_act_kernel");
 }
 
@@ -1229,55 +1305,54 @@ void moe_mma_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, co
                   const float* w_scale, int64_t n, int64_t k, bf16* out, cudaStream_t stream) {
   opt_in_dynamic_smem(moe_grouped_gemm_kernel<F, 16>, GemmTraits<F, 16>::kSmemBytes);
   dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN), static_cast<unsigned>(l.max_tiles));
-  moe_grouped_gemm_kernel<F, 16><<<grid, kGemmThreads, GemmTraits<F, 16>::kSmemBytes, stream>>>(
-      a, a_scale, static_cast<const uint8_t*>(w), w_scale, l.offsets, l.tile_expert, l.tile_row,
-      l.num_tiles, static_cast<int>(n), static_cast<int>(k), out);
+  launch_kernel(l.pdl, moe_grouped_gemm_kernel<F, 16>, grid, kGemmThreads,
+                GemmTraits<F, 16>::kSmemBytes, stream, a, a_scale, static_cast<const uint8_t*>(w),
+                w_scale, static_cast<const int32_t*>(l.offsets),
+                static_cast<const int32_t*>(l.tile_expert), static_cast<const int32_t*>(l.tile_row),
+                static_cast<const int32_t*>(l.num_tiles), static_cast<int>(n), static_cast<int>(k),
+                l.prefetch_tiles, out);
   QK_LAUNCH_CHECK("moe_grouped_gemm_kernel");
 }
 
 void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, const float* a_corr,
                  const void* wp, const float* ws_t, int64_t n, int64_t k, bf16* out,
                  cudaStream_t stream) {
-  dim3 grid(static_cast<unsigned>(n / plan::kMoeW4BlockN), static_cast<unsigned>(l.max_tiles));
+  const dim3 grid(static_cast<unsigned>(n / plan::kMoeW4BlockN),
+                  static_cast<unsigned>(l.max_tiles));
+  const dim3 block(kW4Warps * 32);
   const auto* w4 = static_cast<const uint4*>(wp);
   const auto* a16 = reinterpret_cast<const __half*>(a);
+  const auto* offsets = static_cast<const int32_t*>(l.offsets);
+  const auto* tile_expert = static_cast<const int32_t*>(l.tile_expert);
+  const auto* tile_row = static_cast<const int32_t*>(l.tile_row);
+  const auto* num_tiles = static_cast<const int32_t*>(l.num_tiles);
   const int ni = static_cast<int>(n), ki = static_cast<int>(k);
+  // Forms 2, 3, 6-8 (one body, w4_v2_gemm) differ in their kernel only.
+  auto launch_v2 = [&](auto kernel) {
+    launch_kernel(l.pdl, kernel, grid, block, 0, stream, a16, a_scale, a_corr, w4, ws_t, offsets,
+                  tile_expert, tile_row, num_tiles, ni, ki, l.prefetch_tiles, out);
+  };
   if (l.w4_form == 4 || l.w4_form == 5) {
     constexpr int smem = plan::moe_w4_ring_smem_bytes();
-    opt_in_dynamic_smem(l.w4_form == 5 ? moe_w4a8_decode_gemm_ring_kernel<true>
-                                       : moe_w4a8_decode_gemm_ring_kernel<false>,
-                        smem);
-    if (l.w4_form == 5)
-      moe_w4a8_decode_gemm_ring_kernel<true><<<grid, kW4Warps * 32, smem, stream>>>(
-          a16, a_scale, a_corr, w4, ws_t, l.offsets, l.tile_expert, l.tile_row, l.num_tiles, ni, ki,
-          out);
-    else
-      moe_w4a8_decode_gemm_ring_kernel<false><<<grid, kW4Warps * 32, smem, stream>>>(
-          a16, a_scale, a_corr, w4, ws_t, l.offsets, l.tile_expert, l.tile_row, l.num_tiles, ni, ki,
-          out);
-  } else if (l.w4_form == 8)
-    moe_w4a8_decode_gemm_v2_occ_kernel<4, 1>
-        <<<grid, kW4Warps * 32, 0, stream>>>(a16, a_scale, a_corr, w4, ws_t, l.offsets,
-                                             l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);
-  else if (l.w4_form == 7)
-    moe_w4a8_decode_gemm_v2_occ_kernel<3, 2>
-        <<<grid, kW4Warps * 32, 0, stream>>>(a16, a_scale, a_corr, w4, ws_t, l.offsets,
-                                             l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);
-  else if (l.w4_form == 6)
-    moe_w4a8_decode_gemm_v2_kernel<true, true>
-        <<<grid, kW4Warps * 32, 0, stream>>>(a16, a_scale, a_corr, w4, ws_t, l.offsets,
-                                             l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);
-  else if (l.w4_form == 3)
-    moe_w4a8_decode_gemm_v2_kernel<true>
-        <<<grid, kW4Warps * 32, 0, stream>>>(a16, a_scale, a_corr, w4, ws_t, l.offsets,
-                                             l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);
-  else if (l.w4_form == 2)
-    moe_w4a8_decode_gemm_v2_kernel<false>
-        <<<grid, kW4Warps * 32, 0, stream>>>(a16, a_scale, a_corr, w4, ws_t, l.offsets,
-                                             l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);
-  else
-    moe_w4a8_decode_gemm_kernel<<<grid, kW4Warps * 32, 0, stream>>>(
-        a, a_scale, w4, ws_t, l.offsets, l.tile_expert, l.tile_row, l.num_tiles, ni, ki, out);
+    const auto kernel = l.w4_form == 5 ? moe_w4a8_decode_gemm_ring_kernel<true>
+                                       : moe_w4a8_decode_gemm_ring_kernel<false>;
+    opt_in_dynamic_smem(kernel, smem);
+    launch_kernel(l.pdl, kernel, grid, block, smem, stream, a16, a_scale, a_corr, w4, ws_t, offsets,
+                  tile_expert, tile_row, num_tiles, ni, ki, out);
+  } else if (l.w4_form == 8) {
+    launch_v2(moe_w4a8_decode_gemm_v2_occ_kernel<4, 1>);
+  } else if (l.w4_form == 7) {
+    launch_v2(moe_w4a8_decode_gemm_v2_occ_kernel<3, 2>);
+  } else if (l.w4_form == 6) {
+    launch_v2(moe_w4a8_decode_gemm_v2_kernel<true, true>);
+  } else if (l.w4_form == 3) {
+    launch_v2(moe_w4a8_decode_gemm_v2_kernel<true>);
+  } else if (l.w4_form == 2) {
+    launch_v2(moe_w4a8_decode_gemm_v2_kernel<false>);
+  } else {
+    launch_kernel(l.pdl, moe_w4a8_decode_gemm_kernel, grid, block, 0, stream, a, a_scale, w4, ws_t,
+                  offsets, tile_expert, tile_row, num_tiles, ni, ki, out);
+  }
   QK_LAUNCH_CHECK("moe_w4a8_decode_gemm_kernel");
 }
 
@@ -1348,8 +1423,9 @@ void moe_combine(const MoeFfnProblem& p, const MoeLayout& l, const float* weight
                  const MoeFfnBuffers& b, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.tokens),
                   static_cast<unsigned>(plan::moe_combine_ctas_per_token(p.hidden)));
-  moe_combine_kernel<<<grid, plan::kMoeCombineThreads, 0, stream>>>(
-      l.y, l.slot_row, weights, p.top_k, static_cast<int>(p.hidden), static_cast<bf16*>(b.out));
+  launch_kernel(l.pdl, moe_combine_kernel, grid, plan::kMoeCombineThreads, 0, stream,
+                static_cast<const bf16*>(l.y), static_cast<const int32_t*>(l.slot_row), weights,
+                p.top_k, static_cast<int>(p.hidden), static_cast<bf16*>(b.out));
   QK_LAUNCH_CHECK("moe_combine_kernel");
 }
 

@@ -11,11 +11,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/reference/numeric.h"
@@ -396,7 +399,9 @@ struct MoeCase {
 
 class MoeFfnApi : public ::testing::TestWithParam<MoeCase> {};
 
-void check_moe_ffn(const MoeCase& c) {
+// Checks one step against the reference, directly and as a graph replay; returns the replay's
+// output bits.
+std::vector<uint16_t> check_moe_ffn(const MoeCase& c) {
   MoeFfnProblem p;
   p.format = c.format;
   p.tokens = c.tokens;
@@ -506,6 +511,7 @@ void check_moe_ffn(const MoeCase& c) {
   cuda_ok(cudaGraphExecDestroy(exec));
   cuda_ok(cudaGraphDestroy(graph));
   cuda_ok(cudaStreamDestroy(stream));
+  return out.download<uint16_t>();
 }
 
 TEST_P(MoeFfnApi, MatchesReferenceAndReplaysAsAGraph) {
@@ -533,6 +539,54 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(f) + "_tokens" + std::to_string(c.tokens) +
              (c.given_ids ? "_given_topk" : "_router_logits") + (c.ragged ? "_ragged" : "");
     });
+
+// Sets environment variables for a scope, then restores them.
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(const std::vector<std::pair<const char*, const char*>>& vars) {
+    for (const auto& [name, value] : vars) {
+      const char* old = std::getenv(name);
+      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+      setenv(name, value, 1);
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+  ~ScopedEnv() {
+    for (const auto& [name, old] : saved_)
+      if (old)
+        setenv(name.c_str(), old->c_str(), 1);
+      else
+        unsetenv(name.c_str());
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+// The decode step as one chain of programmatic dependent launches (plan::moe_pdl; the GEMMs
+// load their first weight stages and ask L2 for more before their wait), with the routing as
+// separate launches or as one CTA: the plain launches' bits, direct and replayed as a graph.
+TEST(MoeFfnChain, GivesThePlainLaunchesBits) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  for (const MoeCase& c :
+       {MoeCase{MoeFormat::kBf16, 24, false}, MoeCase{MoeFormat::kFp8, 24, true, true},
+        MoeCase{MoeFormat::kW4a8, 24, false}, MoeCase{MoeFormat::kFp8, 120, false, true},
+        MoeCase{MoeFormat::kFp8, 1, false}, MoeCase{MoeFormat::kW4a8, 1, true}}) {
+    std::vector<uint16_t> plain;
+    {
+      const ScopedEnv env({{"QUADRANT_MOE_PDL", "0"}, {"QUADRANT_MOE_FUSED_ROUTE_SLOTS", "0"}});
+      plain = check_moe_ffn(c);
+    }
+    for (const char* slots : {"0", "256"}) {
+      const ScopedEnv env({{"QUADRANT_MOE_PDL", "1"},
+                           {"QUADRANT_MOE_FUSED_ROUTE_SLOTS", slots},
+                           {"QUADRANT_MOE_PREFETCH", "4"}});
+      EXPECT_EQ(check_moe_ffn(c), plain) << "format " << static_cast<int>(c.format) << ", "
+                                         << c.tokens << " tokens, fused " << slots;
+    }
+  }
+}
 
 TEST(MoeFfnWeightBytes, FollowTheFormat) {
   MoeFfnProblem p{MoeFormat::kW4a8, 16, 8, 2, 256, 512};
