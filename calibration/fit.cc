@@ -677,6 +677,27 @@ ErrorStats error_on(const ComponentModel& m, const std::vector<Sample>& shapes) 
 
 }  // namespace
 
+namespace {
+// Each component's error on these profiles into its `field` (cleared first); returns the rows
+// of variants without a model of their own (answered by another variant's).
+std::vector<ProfileError> record_errors(ModelFile& m, const std::vector<std::string>& paths,
+                                        ErrorStats ComponentModel::*field) {
+  for (ComponentModel& c : m.components) c.*field = {};
+  std::vector<ProfileError> extrapolated;
+  for (ProfileError& r : error_on_profiles(m, paths)) {
+    if (!r.answered_by.empty()) {
+      extrapolated.push_back(std::move(r));
+      continue;
+    }
+    for (ComponentModel& c : m.components)
+      if (c.component == model_component(r.component) && c.format == r.format &&
+          c.variant == r.variant)
+        c.*field = r.stats;
+  }
+  return extrapolated;
+}
+}  // namespace
+
 ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
                        const std::vector<std::string>& validation_paths,
                        const std::vector<std::string>& added_paths, const std::string& lt_plans) {
@@ -766,29 +787,14 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
             });
   if (!validation_paths.empty()) {
     out.validation_profiles = validation_paths;
-    for (ProfileError& r : error_on_profiles(out, validation_paths)) {
-      if (r.answered_by.empty()) {
-        for (ComponentModel& c : out.components)
-          if (c.component == model_component(r.component) && c.format == r.format &&
-              c.variant == r.variant)
-            c.validation = r.stats;
-      } else {
-        out.validation_extrapolated.push_back(std::move(r));
-      }
-    }
+    out.validation_extrapolated = record_errors(out, validation_paths, &ComponentModel::validation);
   }
   return out;
 }
 
 void record_test_error(ModelFile& m, const std::vector<std::string>& test_paths) {
   m.test_profiles = test_paths;
-  for (ComponentModel& c : m.components) c.test = {};
-  for (const ProfileError& r : error_on_profiles(m, test_paths))
-    if (r.answered_by.empty())
-      for (ComponentModel& c : m.components)
-        if (c.component == model_component(r.component) && c.format == r.format &&
-            c.variant == r.variant)
-          c.test = r.stats;
+  record_errors(m, test_paths, &ComponentModel::test);
 }
 
 namespace {

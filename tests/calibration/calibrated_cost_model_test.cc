@@ -71,6 +71,24 @@ TEST(CalibratedCostModel, PredictsTheClosedFormItWasFittedOn) {
   EXPECT_GE(e.stddev.ns(), 0);
 }
 
+// The band is the larger of the validation and the test-set error: a model whose test set
+// found it 10% off (median) carries 1.4826 x 10% where its held-out error alone says ~0.
+TEST(CalibratedCostModel, TheBandTakesTheTestSetsErrorWhereLarger) {
+  ModelFile m = read_model(synthetic_model());
+  auto band = [](const ModelFile& file, const std::string& name) {
+    auto model = CalibratedCostModel::load(write_temp(name, model_to_json(file)));
+    const Estimate e = model->predict(decode_attention(16, 4096));
+    return e.stddev / e.mean;
+  };
+  const double plain = band(m, "band_plain.json");
+  for (ComponentModel& c : m.components)
+    if (c.component == "decode_attention") c.test = {0.10, 0.20, 40};
+  m.test_profiles = {"synthetic"};
+  const double tested = band(m, "band_tested.json");
+  EXPECT_LT(plain, 0.02);
+  EXPECT_NEAR(tested, 1.4826 * 0.10, 0.01);
+}
+
 TEST(CalibratedCostModel, FlagsShapesOutsideTheProfiledRange) {
   auto m = CalibratedCostModel::load(synthetic_model());
   Estimate inside = m->predict(decode_attention(16, 4096));

@@ -255,6 +255,40 @@ TEST(Fit, ModelFileRoundTripsPredictions) {
 // error. Shapes whose times are 1.5x the truth the validation set follows are refused;
 // true shapes beside a fitting set 1.3x off are kept. The choice, and what each
 // alternative scored, survive the model file.
+// A test set chooses nothing: recording its error leaves the fitted model as it was, stores
+// exactly what error_on_profiles measures, survives the model file and shows in the table.
+// Profiles 1.2x slow than the truth the model was fitted on give a test median of 1/6.
+TEST(Fit, RecordsATestSetsErrorWithoutChangingTheModel) {
+  const auto truth = testing::roofline_sum;
+  const std::string fit =
+      write_temp("tfit.json", profile_to_json(testing::decode_attention_profile(truth, 0.0, 1)));
+  const std::string test = write_temp(
+      "ttest.json",
+      profile_to_json(testing::scaled(testing::decode_attention_profile(truth, 0.0, 2), 1.2)));
+  ModelFile m = fit_profiles({fit});
+  const std::string before = model_to_json(m);
+  record_test_error(m, {test});
+  ASSERT_EQ(m.components.size(), 1u);
+  const ComponentModel& c = m.components[0];
+  const std::vector<ProfileError> rows = error_on_profiles(m, {test});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(c.test.count, rows[0].stats.count);
+  EXPECT_DOUBLE_EQ(c.test.median, rows[0].stats.median);
+  EXPECT_NEAR(c.test.median, 1 - 1 / 1.2, 0.01);
+  EXPECT_EQ(m.test_profiles, std::vector<std::string>{test});
+
+  const ModelFile back = read_model(write_temp("ttested.json", model_to_json(m)));
+  EXPECT_EQ(back.test_profiles, m.test_profiles);
+  EXPECT_DOUBLE_EQ(back.components[0].test.median, c.test.median);
+  EXPECT_NE(error_table(back, true).find("test median / P95"), std::string::npos);
+  // Everything but the recorded test error is the model fitted before.
+  ModelFile cleared = back;
+  cleared.test_profiles.clear();
+  cleared.components[0].test = {};
+  EXPECT_EQ(model_to_json(cleared), before);
+  EXPECT_EQ(error_table(cleared, true).find("test median / P95"), std::string::npos);
+}
+
 TEST(Fit, AddedShapesAreKeptOnlyWhereTheyLowerTheValidationError) {
   const auto truth = testing::roofline_sum;
   const std::string val =
