@@ -235,6 +235,30 @@ int moe_prefetch_tiles() {
   return n;
 }
 
+int moe_split_k_setting() {
+  const char* env = std::getenv("QUADRANT_MOE_SPLIT_K");
+  if (!env || !*env) return kMoeSplitK;
+  if (std::string(env) == "auto") return kMoeSplitKAuto;
+  const int n = std::atoi(env);
+  require(n >= 0 && n <= kMoeSplitKMax && std::string(env) == std::to_string(n),
+          std::string("QUADRANT_MOE_SPLIT_K must be auto or 0 .. ") +
+              std::to_string(kMoeSplitKMax) + ", got '" + env + "'");
+  return n;
+}
+
+int moe_split_k(int64_t rows, int experts, int64_t n, int64_t k, bool bf16, int w4_form,
+                int sm_count, int setting) {
+  const int64_t k_blocks = k / 128;
+  if (setting == 0 || !moe_split_k_form(w4_form) || k_blocks < 1) return 0;
+  if (setting > 0) return static_cast<int>(std::min<int64_t>(setting, k_blocks));
+  const int64_t ctas = n / kMoeMmaBlockN * std::min(rows, moe_max_tiles(rows, 16, experts));
+  const int64_t slots = int64_t(sm_count) * moe_mma_ctas_per_sm(bf16, w4_form);
+  int s = 1;
+  while (s < kMoeSplitKMax && ctas * (s + 1) <= slots && k_blocks / (s + 1) >= kMoeSplitKMinBlocks)
+    ++s;
+  return s > 1 ? s : 0;
+}
+
 int64_t moe_max_tiles(int64_t rows, int block_m, int experts) {
   return (rows + block_m - 1) / block_m + experts;
 }

@@ -258,6 +258,59 @@ bool moe_pdl();
 // shared-memory stages alone (H200, chain_run1: 2 tiles within 1% of 0, 6 tiles 1-3% slower).
 inline constexpr int kMoePrefetchTiles = 0;
 int moe_prefetch_tiles();
+// Split-K of the mma.sync (decode-size) grouped GEMMs (issue 15, eighth session): a GEMM's k
+// range cut into `splits` near-equal runs of 128-deep k blocks, one CTA per (n block, m-tile,
+// split) (grid z), each writing its FP32 sums to a partial buffer [rows][splits][n] instead of
+// BF16 out; the kernel after it sums the splits in split order (SiLU * up for gate/up, the
+// combine for down: no launch added, no atomics, deterministic) and rounds the sum to BF16
+// where the GEMM's epilogue did, so only the FP32 summation order changes (one split: the
+// plain launches' bits). Why: at one token a GEMM has few CTAs (gate/up 8 m-tiles x 32 n
+// blocks = 256 on 132 SMs) and each streams its k range with a fixed depth of loads in flight
+// (W4A8 form 8: one 8 KB k block of weights per CTA), so the bytes in flight per SM, not HBM,
+// set the rate; more CTAs of shorter k ranges fill the slots the kernel's registers and shared
+// memory allow. QUADRANT_MOE_SPLIT_K: "0" or "" off (the default: kMoeSplitK), "auto" the
+// rule of moe_split_k, "N" (1 .. kMoeSplitKMax) N splits of every mma.sync GEMM (at most one
+// per k block; benchmarks and tests).
+inline constexpr int kMoeSplitKMax = 8;
+// The rule's shortest split: 4 k blocks (the three-stage ring's fill is one k block's latency).
+inline constexpr int kMoeSplitKMinBlocks = 4;
+inline constexpr int kMoeSplitKAuto = -1;
+// Off: selectable until calibration re-collects decode_ffn with it (H200, results/splitk_run1_*:
+// auto splits W4A8's gate/up at one token, 0.1248-0.1263 -> 0.0874 ms with the chain).
+inline constexpr int kMoeSplitK = 0;
+int moe_split_k_setting();  // 0 off, kMoeSplitKAuto, or N
+// Resident CTAs per SM of the mma.sync decode GEMMs, by registers and shared memory (ptxas -v,
+// sm_90a, nvcc 13.0, the build's log): moe_grouped_gemm_kernel<F, 16> 75 (BF16) / 122 (FP8)
+// registers, allocated by 8 (80 / 128: 3 / 2 CTAs of 256 threads in 64 K), 55 KB of stages (4);
+// W4A8 forms 8 / 7 4 / 3 by their launch bounds (64 / 80 registers), the others 2 (120-126).
+inline constexpr int kMoeMmaGemmRegsBf16 = 75, kMoeMmaGemmRegsFp8 = 122;
+constexpr int moe_mma_ctas_per_sm(bool bf16, int w4_form) {
+  if (w4_form == 8) return 4;
+  if (w4_form == 7) return 3;
+  if (w4_form != 0) return 2;
+  const int regs = ((bf16 ? kMoeMmaGemmRegsBf16 : kMoeMmaGemmRegsFp8) + 7) / 8 * 8;
+  const int by_regs = 65536 / (kMoeGemmThreads * regs);
+  const int by_smem = (228 * 1024) / (3 * (16 * 128 + 128 * 128) + 1024);
+  return by_regs < by_smem ? by_regs : by_smem;
+}
+// Forms with split-K: BF16 / FP8 (0) and the W4A8 register forms 2, 3, 6-8 (w4_v2_gemm).
+constexpr bool moe_split_k_form(int w4_form) {
+  return w4_form == 0 || w4_form == 2 || w4_form == 3 || w4_form >= 6;
+}
+// The splits of one mma.sync GEMM (n output columns, k deep) at `rows` = tokens x top_k rows
+// over `experts`, on `sm_count` SMs: 0 = no split (BF16 out). Rule ("auto"): the working CTAs
+// are at most C = n / 128 x min(rows, m-tiles) (a tile holds at least one row); the slots are
+// S = sm_count x moe_mma_ctas_per_sm; take the most splits s <= kMoeSplitKMax with C s <= S
+// (one wave: every CTA resident from the start, none waits for a slot) and k / 128 / s >=
+// kMoeSplitKMinBlocks; s = 1 is no split. 32 experts top-8, hidden 7168, intermediate 2048 at
+// one token on 132 SMs: gate/up C = 256, W4A8 form 8 S = 528 -> 2 splits of 28 k blocks, BF16
+// (396) and FP8 (264) none; down C = 448 -> none.
+int moe_split_k(int64_t rows, int experts, int64_t n, int64_t k, bool bf16, int w4_form,
+                int sm_count, int setting);
+inline int moe_split_k(int64_t rows, int experts, int64_t n, int64_t k, bool bf16, int w4_form,
+                       int sm_count) {
+  return moe_split_k(rows, experts, n, k, bf16, w4_form, sm_count, moe_split_k_setting());
+}
 // mma.sync grouped GEMM (16-row tiles): three stages of A (16 x 128 bytes) and W (128 x 128).
 constexpr int moe_mma_smem_bytes() {
   return 3 * (16 * 128 + 128 * 128);

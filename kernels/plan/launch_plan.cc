@@ -315,6 +315,23 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
     double n, k;
   };
   const Gemm g1{"gate/up", 2 * in, h}, g2{"down", h, in};
+  // Split-K of the mma.sync GEMMs (moe_split_k; 0 none): grid z, FP32 partials [rows][splits][n]
+  // written by the GEMM and summed by the kernel after it (SiLU * up, the combine).
+  auto splits = [&](const Gemm& g) {
+    return path == MoeGemmPath::kMmaSync
+               ? moe_split_k(rows, s.experts, int64_t(g.n), int64_t(g.k), bf16, w4_form, sms)
+               : 0;
+  };
+  const int split1 = splits(g1), split2 = splits(g2);
+  if (split1 || split2) {
+    p.choices.emplace_back("split_k_gate_up", split1);
+    p.choices.emplace_back("split_k_down", split2);
+    p.notes.push_back(
+        "split_k: the mma.sync GEMM's k cut in that many runs (grid z), FP32 partials summed by "
+        "the next kernel (SiLU * up, the combine); 0: BF16 out");
+  }
+  // The bytes of a GEMM output (rows x n) as written by the GEMM and read by the next kernel.
+  auto out_bytes = [&](double n, int split) { return split ? r * n * 4.0 * split : r * n * 2.0; };
   if (path == MoeGemmPath::kWgmma && w4) {
     for (const Gemm& g : {g1, g2})
       add(launch(std::string("moe_dequant_int4_kernel (") + g.what + ")", int64_t(8) * sms, 256, 0,
@@ -327,8 +344,9 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
   auto gemm = [&](const Gemm& g, bool first) {
     const double flops = 2.0 * r * g.n * g.k;
     // A in; out: BF16 h for SiLU on the mma paths, the fused E4M3/BF16 activation on wgmma.
+    const int split = first ? split1 : split2;
     const double out =
-        first ? (path == MoeGemmPath::kWgmma ? r * in * a_elem : r * g.n * 2.0) : r * g.n * 2.0;
+        first && path == MoeGemmPath::kWgmma ? r * in * a_elem : out_bytes(g.n, split);
     const double bytes = weights(g) + r * g.k * a_elem + out;
     if (path == MoeGemmPath::kWgmma) {
       const double n_tiles = first ? g.n / 256 : std::ceil(g.n / kMoeWgmmaBlockN);
@@ -359,8 +377,9 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
           : w4_form == 2 ? "moe_w4a8_decode_gemm_v2_kernel<exact> ("
           : w4           ? "moe_w4a8_decode_gemm_kernel ("
                          : "moe_grouped_gemm_kernel<" + f + ", 16> (";
-      add(launch(name + g.what + ")", static_cast<int64_t>(n_ctas) * max_tiles, kMoeGemmThreads,
-                 smem, fit_per_sm(kMoeGemmThreads, smem), n_ctas * er.m_tiles, sms),
+      const int z = std::max(split, 1);
+      add(launch(name + g.what + ")", static_cast<int64_t>(n_ctas) * max_tiles * z, kMoeGemmThreads,
+                 smem, fit_per_sm(kMoeGemmThreads, smem), n_ctas * er.m_tiles * z, sms),
           flops, bytes, true);
     } else {
       add(launch(std::string("cublasLtMatmul per active expert (") + g.what + ")", 0, 0, 0, 1,
@@ -373,13 +392,13 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
     const int64_t act = ceil_div(rows * s.intermediate / 128, 8);
     add(launch(std::string("moe_act_kernel<") + (bf16 ? "bf16" : "e4m3") + ">", act, 256, 0, small,
                double(act), sms),
-        4.0 * r * in, r * 2 * in * 2.0 + r * in * (a_elem + a_meta));
+        4.0 * r * in, out_bytes(2 * in, split1) + r * in * (a_elem + a_meta));
   }
   gemm(g2, false);
   const int64_t combine = s.tokens * moe_combine_ctas_per_token(s.hidden);
   add(launch("moe_combine_kernel", combine, kMoeCombineThreads, 0,
              kThreadsPerSm / kMoeCombineThreads, double(combine), sms),
-      2.0 * r * h, r * h * 2.0 + double(s.tokens) * h * 2.0 + r * 8.0);
+      2.0 * r * h, out_bytes(h, split2) + double(s.tokens) * h * 2.0 + r * 8.0);
   if (lt) p.notes.push_back("cuBLASLt picks its kernels at run time: their grids are not planned");
   return p;
 }

@@ -221,6 +221,51 @@ __global__ void __launch_bounds__(plan::kMoeFusedRouteThreads)
   }
 }
 
+// ---- split-K of the decode GEMMs (plan::moe_split_k) ----
+
+// Split `split` of `splits`: its first k block and count, near-equal runs in k order.
+struct SplitRange {
+  int first, count;
+};
+__device__ __forceinline__ SplitRange split_range(int k_blocks, int split, int splits) {
+  const int first = k_blocks * split / splits;
+  return {first, k_blocks * (split + 1) / splits - first};
+}
+// A GEMM epilogue's two adjacent columns of one row: BF16 to out, or (split-K) the FP32 sums
+// to this split's slice of the partial buffer [rows][splits][n].
+__device__ __forceinline__ void store_pair(float v0, float v1, int row, int col, int n_total,
+                                           bf16* out, float* part) {
+  if (part)
+    *reinterpret_cast<float2*>(part + (size_t(row) * gridDim.z + blockIdx.z) * n_total + col) =
+        make_float2(v0, v1);
+  else
+    *reinterpret_cast<uint32_t*>(out + size_t(row) * n_total + col) = pack_bf16x2(v0, v1);
+}
+// The reader's side: four consecutive columns of a GEMM output row as the GEMM's BF16 would
+// give them, from BF16 (splits 0) or from the sum of the row's split partials in split order,
+// rounded to BF16 where the GEMM's epilogue rounds.
+__device__ __forceinline__ void load4_gemm_out(const void* src, int splits, int64_t row, int64_t n,
+                                               int64_t col, float (&v)[4]) {
+  if (splits == 0) {
+    const uint2 raw =
+        *reinterpret_cast<const uint2*>(static_cast<const bf16*>(src) + row * n + col);
+    const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+    const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+    v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+    return;
+  }
+  const float* p = static_cast<const float*>(src) + row * splits * n + col;
+  float4 sum = *reinterpret_cast<const float4*>(p);
+  for (int z = 1; z < splits; ++z) {
+    const float4 q = *reinterpret_cast<const float4*>(p + z * n);
+    sum.x += q.x, sum.y += q.y, sum.z += q.z, sum.w += q.w;
+  }
+  v[0] = __bfloat162float(__float2bfloat16_rn(sum.x));
+  v[1] = __bfloat162float(__float2bfloat16_rn(sum.y));
+  v[2] = __bfloat162float(__float2bfloat16_rn(sum.z));
+  v[3] = __bfloat162float(__float2bfloat16_rn(sum.w));
+}
+
 // One warp per (row, 128 columns): copy, or quantise to E4M3 with the block's amax.
 template <class OutT>
 __device__ __forceinline__ void store_block(const float (&v)[4], OutT* out, float* scale_out,
@@ -281,12 +326,15 @@ __global__ void moe_gather_kernel(const bf16* __restrict__ x, const int32_t* __r
               xp_corr ? xp_corr + si : nullptr, lane);
 }
 
-// SiLU(gate) * up, from h [rows][2 * inter] (gate columns first) to a [rows][inter].
+// SiLU(gate) * up, from h [rows][2 * inter] (gate columns first; BF16, or with h_splits > 0
+// the gate/up GEMM's FP32 split partials [rows][h_splits][2 * inter], summed here) to
+// a [rows][inter].
 template <class OutT>
-__global__ void moe_act_kernel(const bf16* __restrict__ h, const int32_t* __restrict__ offsets,
-                               int experts, int inter, OutT* __restrict__ a,
-                               float* __restrict__ a_scale, float* __restrict__ a_corr,
-                               int64_t scale_row_stride, int64_t scale_blk_stride) {
+__global__ void moe_act_kernel(const void* __restrict__ h, int h_splits,
+                               const int32_t* __restrict__ offsets, int experts, int inter,
+                               OutT* __restrict__ a, float* __restrict__ a_scale,
+                               float* __restrict__ a_corr, int64_t scale_row_stride,
+                               int64_t scale_blk_stride) {
   // The down GEMM may start at once (to load its first weight stages while the gate/up GEMM
   // ends): it reads only the route's outputs before its wait, and those are complete once the
   // gate/up GEMM, which let this kernel start, has passed its own wait.
@@ -297,15 +345,9 @@ __global__ void moe_act_kernel(const bf16* __restrict__ h, const int32_t* __rest
   const int lane = threadIdx.x % 32;
   const int row = item / blocks, blk = item % blocks;
   if (row >= offsets[experts]) return;
-  const bf16* gate = h + size_t(row) * 2 * inter + blk * 128 + lane * 4;
-  const uint2 g = *reinterpret_cast<const uint2*>(gate);
-  const uint2 u = *reinterpret_cast<const uint2*>(gate + inter);
-  const float2 g0 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&g.x));
-  const float2 g1 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&g.y));
-  const float2 u0 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.x));
-  const float2 u1 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u.y));
-  const float gs[4] = {g0.x, g0.y, g1.x, g1.y}, us[4] = {u0.x, u0.y, u1.x, u1.y};
-  float v[4];
+  float gs[4], us[4], v[4];
+  load4_gemm_out(h, h_splits, row, 2 * inter, blk * 128 + lane * 4, gs);
+  load4_gemm_out(h, h_splits, row, 2 * inter, inter + blk * 128 + lane * 4, us);
 #pragma unroll
   for (int i = 0; i < 4; ++i) v[i] = gs[i] / (1.0f + __expf(-gs[i])) * us[i];
   const int64_t si = row * scale_row_stride + blk * scale_blk_stride;
@@ -316,11 +358,12 @@ __global__ void moe_act_kernel(const bf16* __restrict__ h, const int32_t* __rest
 // out[t] = sum_j weight[t][j] y[slot_row[t][j]]: a thread per 8 columns of a token, the
 // top-k rows' loads issued together, 8 at a time. (One CTA per token looping over the
 // columns waited an L2 round trip per column step and expert: 46 us at 1 to 64 tokens on
-// the H200, ncu, about a third of the FP8 step at 1 token.)
+// the H200, ncu, about a third of the FP8 step at 1 token.) y: BF16, or with y_splits > 0 the
+// down GEMM's FP32 split partials [rows][y_splits][hidden], summed here.
 __global__ void __launch_bounds__(plan::kMoeCombineThreads)
-    moe_combine_kernel(const bf16* __restrict__ y, const int32_t* __restrict__ slot_row,
-                       const float* __restrict__ weights, int top_k, int hidden,
-                       bf16* __restrict__ out) {
+    moe_combine_kernel(const void* __restrict__ y, int y_splits,
+                       const int32_t* __restrict__ slot_row, const float* __restrict__ weights,
+                       int top_k, int hidden, bf16* __restrict__ out) {
   grid_dep_wait();  // the down GEMM's rows
   constexpr int kBatch = 8;
   const int t = blockIdx.x;
@@ -330,25 +373,24 @@ __global__ void __launch_bounds__(plan::kMoeCombineThreads)
   const float* w = weights + size_t(t) * top_k;
   float sum[8] = {};
   for (int j0 = 0; j0 < top_k; j0 += kBatch) {
-    uint4 v[kBatch];
+    float v[kBatch][2][4];
     float wj[kBatch];
 #pragma unroll
     for (int u = 0; u < kBatch; ++u) {
       const bool on = j0 + u < top_k;
       wj[u] = on ? w[j0 + u] : 0.0f;
-      v[u] = on ? *reinterpret_cast<const uint4*>(y + size_t(rows[j0 + u]) * hidden + c)
-                : make_uint4(0, 0, 0, 0);
-    }
 #pragma unroll
-    for (int u = 0; u < kBatch; ++u) {
-      const uint32_t words[4] = {v[u].x, v[u].y, v[u].z, v[u].w};
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&words[i]));
-        sum[2 * i] = fmaf(wj[u], f.x, sum[2 * i]);
-        sum[2 * i + 1] = fmaf(wj[u], f.y, sum[2 * i + 1]);
+      for (int q = 0; q < 2; ++q) {
+        if (on)
+          load4_gemm_out(y, y_splits, rows[j0 + u], hidden, c + 4 * q, v[u][q]);
+        else
+          v[u][q][0] = v[u][q][1] = v[u][q][2] = v[u][q][3] = 0.0f;
       }
     }
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u)
+#pragma unroll
+      for (int i = 0; i < 8; ++i) sum[i] = fmaf(wj[u], v[u][i / 4][i % 4], sum[i]);
   }
   *reinterpret_cast<uint4*>(out + size_t(t) * hidden + c) =
       make_uint4(pack_bf16x2(sum[0], sum[1]), pack_bf16x2(sum[2], sum[3]),
@@ -464,17 +506,16 @@ __global__ void moe_w4_prepack_kernel(const uint8_t* __restrict__ w, int experts
 // The W4A8 decode GEMMs' epilogue: a warp's 16 weight rows (n0 ..) of the tile's `rows` rows
 // as BF16 (the m16n8 accumulator layout, two n8 groups).
 __device__ __forceinline__ void w4_store_tile(const float (&acc)[2][4], int lane, int rows,
-                                              int row0, int n0, int n_total, bf16* out) {
+                                              int row0, int n0, int n_total, bf16* out,
+                                              float* part = nullptr) {
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int r = lane / 4 + 8 * h;
     if (r >= rows) continue;
 #pragma unroll
-    for (int ng = 0; ng < 2; ++ng) {
-      const int col = n0 + 8 * ng + 2 * (lane % 4);
-      *reinterpret_cast<uint32_t*>(out + size_t(row0 + r) * n_total + col) =
-          pack_bf16x2(acc[ng][2 * h], acc[ng][2 * h + 1]);
-    }
+    for (int ng = 0; ng < 2; ++ng)
+      store_pair(acc[ng][2 * h], acc[ng][2 * h + 1], row0 + r, n0 + 8 * ng + 2 * (lane % 4),
+                 n_total, out, part);
   }
 }
 
@@ -701,7 +742,7 @@ __device__ __forceinline__ void w4_v2_gemm(
     const float* __restrict__ a_corr, const uint4* __restrict__ wp, const float* __restrict__ ws_t,
     const int32_t* __restrict__ offsets, const int32_t* __restrict__ tile_expert,
     const int32_t* __restrict__ tile_row, const int32_t* __restrict__ num_tiles, int n_total,
-    int k_total, int prefetch_tiles, bf16* __restrict__ out) {
+    int k_total, int prefetch_tiles, bf16* __restrict__ out, float* __restrict__ part) {
   // Before grid_dep_wait: the tile schedule and the weights only (moe_grouped_gemm_kernel
   // says why that is safe under a programmatic dependent launch).
   if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
@@ -712,12 +753,21 @@ __device__ __forceinline__ void w4_v2_gemm(
   const int e = tile_expert[blockIdx.y], row0 = tile_row[blockIdx.y];
   const int rows = min(16, offsets[e + 1] - row0);
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
-  const int kb_count = k_total / 128;
+  // Split-K (part != nullptr): this CTA's k blocks [first, first + kb_count) of kb_stride, the
+  // bases of the activations, weights and scales moved to the first.
+  const int kb_stride = k_total / 128;
+  const SplitRange ks = split_range(kb_stride, blockIdx.z, gridDim.z);
+  const int kb_count = ks.count;
+  a += size_t(ks.first) * 128;
+  a_scale += ks.first;
+  if (a_corr) a_corr += ks.first;
+  ws_t += size_t(ks.first) * n_total;
   const int n0 = blockIdx.x * (kW4Warps * 16) + warp * 16;
   const uint4* wg[2];
 #pragma unroll
   for (int ng = 0; ng < 2; ++ng)
-    wg[ng] = wp + ((size_t(e) * (n_total / 8) + (n0 + 8 * ng) / 8) * kb_count) * 32 + lane;
+    wg[ng] =
+        wp + ((size_t(e) * (n_total / 8) + (n0 + 8 * ng) / 8) * kb_stride + ks.first) * 32 + lane;
   // 16 rows x 16 chunks of 16 bytes (128 FP16) per k block: one chunk per thread.
   auto load_a = [&](int stage, int kb) {
     const int r = tid / 16, ch = tid % 16;
@@ -727,13 +777,13 @@ __device__ __forceinline__ void w4_v2_gemm(
     if constexpr (kStaged) {
       float* sc = reinterpret_cast<float*>(sa_tiles[stage] + 16 * 256);
       if (tid < kW4Warps * 4)  // 128 weight scales, 16 bytes each thread
-        cp_async_16(sc + 4 * tid, ws_t + (size_t(e) * kb_count + kb) * n_total +
+        cp_async_16(sc + 4 * tid, ws_t + (size_t(e) * kb_stride + kb) * n_total +
                                       blockIdx.x * (kW4Warps * 16) + 4 * tid);
       else if (tid < kW4Warps * 4 + 32) {  // rows past the end repeat the last row
         const int i = tid - kW4Warps * 4, row = row0 + min(i % 16, rows - 1);
         if (i < 16 || kOffset)
           cp_async_4(sc + kW4Warps * 16 + i,
-                     (i < 16 ? a_scale : a_corr) + size_t(row) * kb_count + kb);
+                     (i < 16 ? a_scale : a_corr) + size_t(row) * kb_stride + kb);
       }
     }
   };
@@ -777,14 +827,14 @@ __device__ __forceinline__ void w4_v2_gemm(
         for (int ng = 0; ng < 2; ++ng)
           sc.sw[ng] = *reinterpret_cast<const float2*>(ss + warp * 16 + 8 * ng + 2 * (lane % 4));
       } else {
-        sc = w4_scales<kOffset>(a_scale, a_corr, ws_t, e, row0 + ra, row0 + rb, kb, kb_count, n0,
+        sc = w4_scales<kOffset>(a_scale, a_corr, ws_t, e, row0 + ra, row0 + rb, kb, kb_stride, n0,
                                 n_total, lane);
       }
       w4_v2_kblock<kOffset>(sa_tiles[kb % kW4V2Stages], wv, lane, sc, acc);
     }
   }
   cp_async_wait<0>();
-  w4_store_tile(acc, lane, rows, row0, n0, n_total, out);
+  w4_store_tile(acc, lane, rows, row0, n0, n_total, out, part);
 }
 #define QK_W4_V2_PARAMS                                                                    \
   const __half *__restrict__ a, const float *__restrict__ a_scale,                         \
@@ -792,20 +842,20 @@ __device__ __forceinline__ void w4_v2_gemm(
       const float *__restrict__ ws_t, const int32_t *__restrict__ offsets,                 \
       const int32_t *__restrict__ tile_expert, const int32_t *__restrict__ tile_row,       \
       const int32_t *__restrict__ num_tiles, int n_total, int k_total, int prefetch_tiles, \
-      bf16 *__restrict__ out
+      bf16 *__restrict__ out, float *__restrict__ part
 // Forms 2, 3, 6: the compiler's register budget (120-124 registers: 2 CTAs per SM).
 template <bool kOffset, bool kStaged = false>
 __global__ void __launch_bounds__(kW4Warps * 32) moe_w4a8_decode_gemm_v2_kernel(QK_W4_V2_PARAMS) {
   w4_v2_gemm<kOffset, kStaged, kW4Depth>(a, a_scale, a_corr, wp, ws_t, offsets, tile_expert,
-                                         tile_row, num_tiles, n_total, k_total, prefetch_tiles,
-                                         out);
+                                         tile_row, num_tiles, n_total, k_total, prefetch_tiles, out,
+                                         part);
 }
 // Forms 7, 8: kMinCtas CTAs per SM.
 template <int kMinCtas, int kDepth>
 __global__ void __launch_bounds__(kW4Warps * 32, kMinCtas)
     moe_w4a8_decode_gemm_v2_occ_kernel(QK_W4_V2_PARAMS) {
   w4_v2_gemm<true, true, kDepth>(a, a_scale, a_corr, wp, ws_t, offsets, tile_expert, tile_row,
-                                 num_tiles, n_total, k_total, prefetch_tiles, out);
+                                 num_tiles, n_total, k_total, prefetch_tiles, out, part);
 }
 #undef QK_W4_V2_PARAMS
 
@@ -926,7 +976,8 @@ __global__ void __launch_bounds__(kGemmThreads)
                             const int32_t* __restrict__ tile_expert,
                             const int32_t* __restrict__ tile_row,
                             const int32_t* __restrict__ num_tiles, int n_total, int k_total,
-                            int prefetch_tiles, bf16* __restrict__ out) {
+                            int prefetch_tiles, bf16* __restrict__ out,
+                            float* __restrict__ split_out) {
   using T = GemmTraits<F, BM>;
   constexpr int kWarpsM = BM >= 32 ? 2 : 1, kWarpsN = 8 / kWarpsM;
   constexpr int MI = BM / (16 * kWarpsM), kWarpCols = kBn / kWarpsN, NI = kWarpCols / 8;
@@ -947,9 +998,19 @@ __global__ void __launch_bounds__(kGemmThreads)
   const int wm = warp / kWarpsN, wn = warp % kWarpsN;
   const size_t a_row_bytes = size_t(k_total) * T::kAElem;
   const size_t w_row_bytes = F == Fmt::kW4a8 ? size_t(k_total) / 2 : a_row_bytes;
-  const int k_tiles = static_cast<int>(a_row_bytes / kBkBytes);
   const int k_blocks = k_total / 128;  // scale blocks along k (8-bit formats: one per k tile)
-  const uint8_t* w_expert = w + size_t(e) * n_total * w_row_bytes;
+  // Split-K (split_out != nullptr, plan::moe_split_k): this CTA's run of k blocks, the operands'
+  // and scales' bases moved to its first; the strides stay those of the whole k.
+  const SplitRange ks = split_range(k_blocks, blockIdx.z, gridDim.z);
+  constexpr int kTilesPerBlock = 128 * T::kAElem / kBkBytes;
+  const int k_tiles = ks.count * kTilesPerBlock;
+  a += size_t(ks.first) * 128 * T::kAElem;
+  if constexpr (F != Fmt::kBf16) {
+    a_scale += ks.first;
+    w_scale += ks.first;
+  }
+  const uint8_t* w_expert = w + size_t(e) * n_total * w_row_bytes +
+                            size_t(ks.first) * (F == Fmt::kW4a8 ? 64 : 128 * T::kAElem);
 
   auto load_a = [&](int stage, int kt) {
     uint8_t* sa = smem + stage * T::kStageBytes;
@@ -1100,11 +1161,9 @@ __global__ void __launch_bounds__(kGemmThreads)
       const int r = wm * MI * 16 + mi * 16 + lane / 4 + h * 8;
       if (r >= rows) continue;
 #pragma unroll
-      for (int ni = 0; ni < NI; ++ni) {
-        const int col = n0 + wn * kWarpCols + ni * 8 + (lane % 4) * 2;
-        *reinterpret_cast<uint32_t*>(out + size_t(row0 + r) * n_total + col) =
-            pack_bf16x2(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
-      }
+      for (int ni = 0; ni < NI; ++ni)
+        store_pair(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1], row0 + r,
+                   n0 + wn * kWarpCols + ni * 8 + (lane % 4) * 2, n_total, out, split_out);
     }
 }
 
@@ -1145,8 +1204,12 @@ struct MoeLayout {
   // weight tiles its GEMMs ask L2 for before their wait.
   bool pdl = false;
   int prefetch_tiles = 0;
+  // Split-K of the mma.sync GEMMs (plan::moe_split_k; 0: none): gate/up's splits write
+  // h_part [rows][splits1][2 * inter], down's y_part [rows][splits2][hidden], in FP32.
+  int splits1 = 0, splits2 = 0;
   uint8_t *xp = nullptr, *act = nullptr, *w1q = nullptr, *w2q = nullptr;
   bf16 *h = nullptr, *y = nullptr;
+  float *h_part = nullptr, *y_part = nullptr;
   size_t bytes = 0;
 };
 
@@ -1162,6 +1225,12 @@ MoeLayout moe_layout(const MoeFfnProblem& p, plan::MoeGemmPath path, void* base)
   if (path == plan::MoeGemmPath::kMmaSync) {
     l.pdl = plan::moe_pdl();
     l.prefetch_tiles = plan::moe_prefetch_tiles();
+    const int sms = sm_count();
+    const bool bf16 = p.format == MoeFormat::kBf16;
+    l.splits1 =
+        plan::moe_split_k(l.rows, p.experts, 2 * p.intermediate, p.hidden, bf16, l.w4_form, sms);
+    l.splits2 =
+        plan::moe_split_k(l.rows, p.experts, p.hidden, p.intermediate, bf16, l.w4_form, sms);
   }
   // Activations: BF16, E4M3, or (the W4A8 GEMM's second form) E4M3 values as FP16.
   const size_t rows = size_t(l.rows),
@@ -1188,6 +1257,8 @@ MoeLayout moe_layout(const MoeFfnProblem& p, plan::MoeGemmPath path, void* base)
   if (scaled) l.act_scale = w.take<float>(rows * p.intermediate / 128);
   if (plan::moe_w4_offset_form(l.w4_form)) l.act_corr = w.take<float>(rows * p.intermediate / 128);
   l.y = w.take<bf16>(rows * p.hidden);
+  if (l.splits1) l.h_part = w.take<float>(rows * l.splits1 * 2 * p.intermediate);
+  if (l.splits2) l.y_part = w.take<float>(rows * l.splits2 * p.hidden);
   if (path == plan::MoeGemmPath::kWgmma && p.format == MoeFormat::kW4a8) {
     // INT4 -> E4M3 copies, rewritten each step.
     l.w1q = w.take<uint8_t>(size_t(p.experts) * 2 * p.intermediate * p.hidden);
@@ -1286,39 +1357,43 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
   using AType = std::conditional_t<F == Fmt::kBf16, bf16, fp8>;
   const int64_t act_warps = l.rows * p.intermediate / 128;
   const dim3 grid(static_cast<unsigned>((act_warps + 7) / 8));
-  const auto* h = static_cast<const bf16*>(l.h);
+  const void* h = l.splits1 ? static_cast<const void*>(l.h_part) : l.h;
   const auto* offsets = static_cast<const int32_t*>(l.offsets);
   const int inter = static_cast<int>(p.intermediate);
   if (l.w4_form >= 2)
-    launch_kernel(l.pdl, moe_act_kernel<__half>, grid, 256, 0, stream, h, offsets, p.experts, inter,
-                  reinterpret_cast<__half*>(l.act), l.act_scale, l.act_corr,
+    launch_kernel(l.pdl, moe_act_kernel<__half>, grid, 256, 0, stream, h, l.splits1, offsets,
+                  p.experts, inter, reinterpret_cast<__half*>(l.act), l.act_scale, l.act_corr,
                   scale_row_stride(l, p.intermediate), scale_blk_stride(l));
   else
-    launch_kernel(l.pdl, moe_act_kernel<AType>, grid, 256, 0, stream, h, offsets, p.experts, inter,
-                  reinterpret_cast<AType*>(l.act), l.act_scale, static_cast<float*>(nullptr),
-                  scale_row_stride(l, p.intermediate), scale_blk_stride(l));
+    launch_kernel(l.pdl, moe_act_kernel<AType>, grid, 256, 0, stream, h, l.splits1, offsets,
+                  p.experts, inter, reinterpret_cast<AType*>(l.act), l.act_scale,
+                  static_cast<float*>(nullptr), scale_row_stride(l, p.intermediate),
+                  scale_blk_stride(l));
   QK_LAUNCH_CHECK("moe_act_kernel");
 }
 
 template <Fmt F>
 void moe_mma_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, const void* w,
-                  const float* w_scale, int64_t n, int64_t k, bf16* out, cudaStream_t stream) {
+                  const float* w_scale, int64_t n, int64_t k, bf16* out, int splits, float* part,
+                  cudaStream_t stream) {
   opt_in_dynamic_smem(moe_grouped_gemm_kernel<F, 16>, GemmTraits<F, 16>::kSmemBytes);
-  dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN), static_cast<unsigned>(l.max_tiles));
+  const dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN),
+                  static_cast<unsigned>(l.max_tiles), static_cast<unsigned>(std::max(splits, 1)));
   launch_kernel(l.pdl, moe_grouped_gemm_kernel<F, 16>, grid, kGemmThreads,
                 GemmTraits<F, 16>::kSmemBytes, stream, a, a_scale, static_cast<const uint8_t*>(w),
                 w_scale, static_cast<const int32_t*>(l.offsets),
                 static_cast<const int32_t*>(l.tile_expert), static_cast<const int32_t*>(l.tile_row),
                 static_cast<const int32_t*>(l.num_tiles), static_cast<int>(n), static_cast<int>(k),
-                l.prefetch_tiles, out);
+                l.prefetch_tiles, out, splits ? part : nullptr);
   QK_LAUNCH_CHECK("moe_grouped_gemm_kernel");
 }
 
 void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, const float* a_corr,
-                 const void* wp, const float* ws_t, int64_t n, int64_t k, bf16* out,
-                 cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>(n / plan::kMoeW4BlockN),
-                  static_cast<unsigned>(l.max_tiles));
+                 const void* wp, const float* ws_t, int64_t n, int64_t k, bf16* out, int splits,
+                 float* part, cudaStream_t stream) {
+  // Split-K (splits > 0) only on forms 2, 3, 6-8 (plan::moe_split_k_form).
+  const dim3 grid(static_cast<unsigned>(n / plan::kMoeW4BlockN), static_cast<unsigned>(l.max_tiles),
+                  static_cast<unsigned>(std::max(splits, 1)));
   const dim3 block(kW4Warps * 32);
   const auto* w4 = static_cast<const uint4*>(wp);
   const auto* a16 = reinterpret_cast<const __half*>(a);
@@ -1330,7 +1405,8 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
   // Forms 2, 3, 6-8 (one body, w4_v2_gemm) differ in their kernel only.
   auto launch_v2 = [&](auto kernel) {
     launch_kernel(l.pdl, kernel, grid, block, 0, stream, a16, a_scale, a_corr, w4, ws_t, offsets,
-                  tile_expert, tile_row, num_tiles, ni, ki, l.prefetch_tiles, out);
+                  tile_expert, tile_row, num_tiles, ni, ki, l.prefetch_tiles, out,
+                  splits ? part : nullptr);
   };
   if (l.w4_form == 4 || l.w4_form == 5) {
     constexpr int smem = plan::moe_w4_ring_smem_bytes();
@@ -1363,13 +1439,17 @@ void moe_gemms(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnWeights& 
   const int64_t h = p.hidden, inter = p.intermediate;
   if (l.path == plan::MoeGemmPath::kMmaSync) {
     if constexpr (F == Fmt::kW4a8) {
-      moe_w4_gemm(l, l.xp, l.xp_scale, l.xp_corr, w.w1_frag, w.w1_scale, 2 * inter, h, l.h, stream);
+      moe_w4_gemm(l, l.xp, l.xp_scale, l.xp_corr, w.w1_frag, w.w1_scale, 2 * inter, h, l.h,
+                  l.splits1, l.h_part, stream);
       moe_act<F>(p, l, stream);
-      moe_w4_gemm(l, l.act, l.act_scale, l.act_corr, w.w2_frag, w.w2_scale, h, inter, l.y, stream);
+      moe_w4_gemm(l, l.act, l.act_scale, l.act_corr, w.w2_frag, w.w2_scale, h, inter, l.y,
+                  l.splits2, l.y_part, stream);
     } else {
-      moe_mma_gemm<F>(l, l.xp, l.xp_scale, w.w1, w.w1_scale, 2 * inter, h, l.h, stream);
+      moe_mma_gemm<F>(l, l.xp, l.xp_scale, w.w1, w.w1_scale, 2 * inter, h, l.h, l.splits1, l.h_part,
+                      stream);
       moe_act<F>(p, l, stream);
-      moe_mma_gemm<F>(l, l.act, l.act_scale, w.w2, w.w2_scale, h, inter, l.y, stream);
+      moe_mma_gemm<F>(l, l.act, l.act_scale, w.w2, w.w2_scale, h, inter, l.y, l.splits2, l.y_part,
+                      stream);
     }
     return;
   }
@@ -1423,9 +1503,10 @@ void moe_combine(const MoeFfnProblem& p, const MoeLayout& l, const float* weight
                  const MoeFfnBuffers& b, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.tokens),
                   static_cast<unsigned>(plan::moe_combine_ctas_per_token(p.hidden)));
-  launch_kernel(l.pdl, moe_combine_kernel, grid, plan::kMoeCombineThreads, 0, stream,
-                static_cast<const bf16*>(l.y), static_cast<const int32_t*>(l.slot_row), weights,
-                p.top_k, static_cast<int>(p.hidden), static_cast<bf16*>(b.out));
+  const void* y = l.splits2 ? static_cast<const void*>(l.y_part) : l.y;
+  launch_kernel(l.pdl, moe_combine_kernel, grid, plan::kMoeCombineThreads, 0, stream, y, l.splits2,
+                static_cast<const int32_t*>(l.slot_row), weights, p.top_k,
+                static_cast<int>(p.hidden), static_cast<bf16*>(b.out));
   QK_LAUNCH_CHECK("moe_combine_kernel");
 }
 

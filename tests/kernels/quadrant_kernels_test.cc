@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -585,6 +586,65 @@ TEST(MoeFfnChain, GivesThePlainLaunchesBits) {
       EXPECT_EQ(check_moe_ffn(c), plain) << "format " << static_cast<int>(c.format) << ", "
                                          << c.tokens << " tokens, fused " << slots;
     }
+  }
+}
+
+// Split-K of the mma.sync GEMMs (QUADRANT_MOE_SPLIT_K): one split through the FP32 partials
+// gives the plain launches' bits (the reader rounds the sum to BF16 where the GEMM did); two
+// splits (one k block each at hidden = intermediate = 256) change only the FP32 summation
+// order: the reference check passes (inside check_moe_ffn) and the output stays within 1%
+// (relative Frobenius) of the plain one (an FP8 / W4A8 activation one BF16 step away may round
+// to another E4M3 value: the distance is printed). Every split-K form: BF16, FP8, W4A8 forms 8
+// (default), 2 (scales from global memory) and 6 (four k blocks of weights in flight), with and
+// without the launch chain.
+TEST(MoeFfnSplitK, OneSplitGivesThePlainBitsTwoTheSumsInAnotherOrder) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  struct Case {
+    MoeCase c;
+    const char* w4_form;
+    const char* pdl;
+  };
+  for (const Case& k :
+       {Case{{MoeFormat::kBf16, 24, false}, "8", "0"},
+        Case{{MoeFormat::kFp8, 24, true, true}, "8", "1"},
+        Case{{MoeFormat::kFp8, 1, false}, "8", "0"}, Case{{MoeFormat::kW4a8, 24, false}, "8", "1"},
+        Case{{MoeFormat::kW4a8, 1, true}, "8", "0"}, Case{{MoeFormat::kW4a8, 24, false}, "2", "0"},
+        Case{{MoeFormat::kW4a8, 120, false, true}, "6", "1"}}) {
+    SCOPED_TRACE("format " + std::to_string(static_cast<int>(k.c.format)) + ", " +
+                 std::to_string(k.c.tokens) + " tokens, W4A8 form " + k.w4_form + ", pdl " + k.pdl);
+    std::vector<uint16_t> plain, one, two;
+    {
+      const ScopedEnv env({{"QUADRANT_MOE_SPLIT_K", "0"},
+                           {"QUADRANT_W4A8_DECODE_FORM", k.w4_form},
+                           {"QUADRANT_MOE_PDL", k.pdl}});
+      plain = check_moe_ffn(k.c);
+    }
+    {
+      const ScopedEnv env({{"QUADRANT_MOE_SPLIT_K", "1"},
+                           {"QUADRANT_W4A8_DECODE_FORM", k.w4_form},
+                           {"QUADRANT_MOE_PDL", k.pdl}});
+      one = check_moe_ffn(k.c);
+    }
+    {
+      const ScopedEnv env({{"QUADRANT_MOE_SPLIT_K", "2"},
+                           {"QUADRANT_W4A8_DECODE_FORM", k.w4_form},
+                           {"QUADRANT_MOE_PDL", k.pdl}});
+      two = check_moe_ffn(k.c);
+    }
+    EXPECT_EQ(one, plain);
+    const auto p = from_bf16(plain), t = from_bf16(two);
+    double worst = 0;
+    int differ = 0;
+    for (size_t i = 0; i < p.size(); ++i) {
+      // In units of the plain value's BF16 spacing (2^-7 relative).
+      const double ulp = std::max(std::abs(p[i]), 1e-3) / 128;
+      worst = std::max(worst, std::abs(t[i] - p[i]) / ulp);
+      differ += t[i] != p[i];
+    }
+    std::cout << "split-K 2 against 1: " << differ << " of " << p.size()
+              << " outputs differ, at most " << worst << " BF16 spacings; relative Frobenius "
+              << ref::rel_fro_error(t.data(), p.data(), t.size()) << "\n";
+    EXPECT_LE(ref::rel_fro_error(t.data(), p.data(), t.size()), 1e-2);
   }
 }
 

@@ -267,5 +267,51 @@ TEST(MoeGemmPath, CrossoverAt48RowsPerExpert) {
   EXPECT_EQ(moe_max_tiles(384, 128, 8), 3 + 8);
 }
 
+// Split-K of the mma.sync decode GEMMs (moe_split_k): the rule fills one wave of the kernel's
+// slots, worked out by hand for 32 experts top-8, hidden 7168, intermediate 2048 on 132 SMs.
+TEST(MoeSplitK, OneWaveOfTheKernelsSlots) {
+  EXPECT_EQ(moe_mma_ctas_per_sm(true, 0), 3);   // BF16: 75 -> 80 registers x 256 threads
+  EXPECT_EQ(moe_mma_ctas_per_sm(false, 0), 2);  // FP8: 122 -> 128
+  EXPECT_EQ(moe_mma_ctas_per_sm(false, 8), 4);
+  EXPECT_EQ(moe_mma_ctas_per_sm(false, 7), 3);
+  EXPECT_EQ(moe_mma_ctas_per_sm(false, 6), 2);
+  const int a = kMoeSplitKAuto;
+  // 1 token: gate/up 32 n blocks x 8 m-tiles = 256 CTAs; W4A8 form 8 has 4 x 132 = 528 slots:
+  // 2 splits (3 x 256 > 528); down 56 x 8 = 448 CTAs: none. FP8 (264 slots), BF16 (396): none.
+  EXPECT_EQ(moe_split_k(8, 32, 4096, 7168, false, 8, 132, a), 2);
+  EXPECT_EQ(moe_split_k(8, 32, 7168, 2048, false, 8, 132, a), 0);
+  EXPECT_EQ(moe_split_k(8, 32, 4096, 7168, false, 0, 132, a), 0);
+  EXPECT_EQ(moe_split_k(8, 32, 4096, 7168, true, 0, 132, a), 0);
+  // One row (top-1): 32 CTAs; FP8 264 slots -> 8 splits (256 <= 264), 7 k blocks each at least 4.
+  EXPECT_EQ(moe_split_k(1, 32, 4096, 7168, false, 0, 132, a), 8);
+  // k = 1024: 8 k blocks, at least 4 per split -> 2 splits at most.
+  EXPECT_EQ(moe_split_k(1, 32, 4096, 1024, false, 0, 132, a), 2);
+  // 8 tokens: 32 n blocks x min(64 rows, 4 + 32 tiles) = 1152 CTAs: none.
+  EXPECT_EQ(moe_split_k(64, 32, 4096, 7168, false, 8, 132, a), 0);
+  // Fixed counts: N splits, at most one per k block; 0 none; forms 1, 4, 5 never.
+  EXPECT_EQ(moe_split_k(512, 32, 4096, 7168, false, 0, 132, 3), 3);
+  EXPECT_EQ(moe_split_k(8, 32, 4096, 256, false, 8, 132, 8), 2);
+  EXPECT_EQ(moe_split_k(8, 32, 4096, 7168, false, 8, 132, 0), 0);
+  for (int form : {1, 4, 5}) {
+    EXPECT_EQ(moe_split_k(8, 32, 4096, 7168, false, form, 132, 2), 0) << form;
+    EXPECT_EQ(moe_split_k(8, 32, 4096, 7168, false, form, 132, a), 0) << form;
+  }
+}
+
+TEST(MoeSplitK, TheEnvironmentSetsIt) {
+  unsetenv("QUADRANT_MOE_SPLIT_K");
+  EXPECT_EQ(moe_split_k_setting(), kMoeSplitK);
+  setenv("QUADRANT_MOE_SPLIT_K", "auto", 1);
+  EXPECT_EQ(moe_split_k_setting(), kMoeSplitKAuto);
+  EXPECT_EQ(moe_split_k(8, 32, 4096, 7168, false, 8, 132), 2);
+  setenv("QUADRANT_MOE_SPLIT_K", "4", 1);
+  EXPECT_EQ(moe_split_k_setting(), 4);
+  for (const char* bad : {"9", "-1", "x", "2x"}) {
+    setenv("QUADRANT_MOE_SPLIT_K", bad, 1);
+    EXPECT_THROW(moe_split_k_setting(), std::invalid_argument) << bad;
+  }
+  unsetenv("QUADRANT_MOE_SPLIT_K");
+}
+
 }  // namespace
 }  // namespace quadrant::kernels::plan

@@ -223,6 +223,39 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   EXPECT_EQ(moe_w4_decode_form(), kMoeW4DecodeForm);
 }
 
+// Split-K (QUADRANT_MOE_SPLIT_K): the GEMM's grid and work items times the splits, its output
+// and the next kernel's input FP32 partials (4 x splits bytes per element instead of 2), the
+// splits among the choices; the weights' bytes and the FLOPs unchanged.
+TEST(LaunchPlan, MoeSplitKMultipliesTheGemmGridAndThePartialBytes) {
+  const ShapeParams shape = {
+      {"tokens", 1}, {"experts", 32}, {"top_k", 8}, {"hidden", 7168}, {"intermediate", 2048}};
+  unsetenv("QUADRANT_MOE_SPLIT_K");
+  const LaunchPlan off = plan_launches("decode_ffn", "w4a8", shape, 132);
+  EXPECT_THROW(off.choice("split_k_gate_up"), std::out_of_range);
+  setenv("QUADRANT_MOE_SPLIT_K", "auto", 1);
+  const LaunchPlan on = plan_launches("decode_ffn", "w4a8", shape, 132);
+  unsetenv("QUADRANT_MOE_SPLIT_K");
+  EXPECT_EQ(on.choice("split_k_gate_up"), 2);
+  EXPECT_EQ(on.choice("split_k_down"), 0);
+  ASSERT_EQ(on.launches.size(), off.launches.size());
+  const double r = 8;
+  for (size_t i = 0; i < on.launches.size(); ++i) {
+    const KernelLaunch &a = off.launches[i], &b = on.launches[i];
+    EXPECT_EQ(a.kernel, b.kernel);
+    EXPECT_DOUBLE_EQ(a.flops, b.flops) << a.kernel;
+    if (a.kernel.find("(gate/up)") != std::string::npos) {
+      EXPECT_EQ(b.grid, 2 * a.grid);
+      EXPECT_DOUBLE_EQ(b.work_items, 2 * a.work_items);
+      EXPECT_DOUBLE_EQ(b.bytes - a.bytes, r * 4096 * (4.0 * 2 - 2.0));
+    } else if (a.kernel.rfind("moe_act_kernel", 0) == 0) {
+      EXPECT_DOUBLE_EQ(b.bytes - a.bytes, r * 4096 * (4.0 * 2 - 2.0));
+    } else {
+      EXPECT_EQ(b.grid, a.grid) << a.kernel;
+      EXPECT_DOUBLE_EQ(b.bytes, a.bytes) << a.kernel;
+    }
+  }
+}
+
 // Decode attention's forms (QUADRANT_DECODE_ATTN_FORM, benchmarks only): 0..15 change the
 // kernel's insides, not its launches; 16 (E4M3 only, with 14) takes 3 stages of 16 KB and 4
 // CTAs per SM, so the split count follows the 528 slots; BF16 ignores it; a form out of range,
