@@ -218,9 +218,9 @@ bool moe_fused_route(int64_t tokens, int top_k) {
   return tokens * top_k <= max_slots;
 }
 
-bool moe_pdl() {
+bool moe_pdl(bool w4a8) {
   const char* env = std::getenv("QUADRANT_MOE_PDL");
-  if (!env || !*env) return kMoePdl;
+  if (!env || !*env) return !w4a8;
   require(std::string(env) == "0" || std::string(env) == "1",
           std::string("QUADRANT_MOE_PDL must be 0 or 1, got '") + env + "'");
   return std::string(env) == "1";

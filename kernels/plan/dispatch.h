@@ -29,7 +29,9 @@ inline constexpr double kDecodeCombineOverheadBytes = 32 * 1024;
 inline constexpr double kDecodeTailFraction = 0.5;
 inline constexpr double kDecodeSpreadWeight = 0.3;
 // The "fluid" split chooser (split_kv.h, split_kv_chunk_fluid; selectable, not the default:
-// QUADRANT_DECODE_ATTN_SPLIT_MODEL=fluid, benchmarks only): a simulation of the launch's CTAs
+// QUADRANT_DECODE_ATTN_SPLIT_MODEL=fluid, benchmarks only; a default change
+// also moves the split that pinned models (the engine's H200-kernels-*.json, the published
+// fits) were fitted under, which their files do not record): a simulation of the launch's CTAs
 // sharing HBM, its constants fitted (least squares in log time) to the H200 sweep of split
 // counts 1-24 at the 10 standard rows under form 15 (kernels/results/decode_run5_*, PERF.md
 // sixth session): a CTA's fixed time, one CTA's streaming rate (BF16, E4M3), HBM bandwidth,
@@ -237,22 +239,22 @@ inline constexpr int kMoeScheduleThreads = 32;  // the device-side tile schedule
 // else as a memset and four launches over the slots. H200 (results/engine_run1_ffn*.*, same
 // run, checked): the one CTA is 0.6-4.4% faster up to 256 slots (1-32 tokens at top-8) and
 // 1.3-7.6% slower from 384 (its top-k over one CTA's 32 warps, serial in the tokens). 256
-// once calibration re-collects decode_ffn on it; 0 (off) until then.
+// on since issue 15's eighth session, with calibration re-collected on it.
 inline constexpr int kMoeFusedRouteThreads = 1024;
 // QUADRANT_MOE_FUSED_ROUTE_SLOTS=N overrides the limit (benchmarks).
-inline constexpr int64_t kMoeFusedRouteMaxSlots = 0;
+inline constexpr int64_t kMoeFusedRouteMaxSlots = 256;
 bool moe_fused_route(int64_t tokens, int top_k);
 // The mma.sync (decode-size) step's launches as one chain of programmatic dependent launches
 // (route -> gather -> gate/up GEMM -> SiLU * up -> down GEMM -> combine; issue 15, seventh
 // session): each kernel's CTAs start while the one before finishes and wait for its end with
 // griddepcontrol.wait, and each GEMM, before that wait, loads its first weight stages (and asks
-// L2 for a few more). Same arithmetic either way (bitwise, tests/kernels). QUADRANT_MOE_PDL=0/1
-// overrides the default. H200 (results/chain_run1_*; with the one-CTA routing): FP8 1 token
-// 0.1159-0.1165 -> 0.1083 ms, BF16 0.2013-0.2117 -> 0.1928-0.1933, 8-64 tokens 0.1-3.6% faster, but
-// W4A8 1 token 8% slower (0.1153-0.1159 -> 0.1248-0.1268): off until that is understood and the
-// calibration is re-collected with it.
-inline constexpr bool kMoePdl = false;
-bool moe_pdl();
+// L2 for a few more). Same arithmetic either way (bitwise, tests/kernels). H200
+// (results/chain_run1_*; with the one-CTA routing): FP8 1 token 0.1159-0.1165 -> 0.1083 ms,
+// BF16 0.2013-0.2117 -> 0.1928-0.1933, 8-64 tokens 0.1-3.6% faster, but W4A8 1 token 8% slower
+// (0.1153-0.1159 -> 0.1248-0.1268; the one-CTA routing alone: 0.1113): so the default is the
+// chain for BF16 and FP8 and the plain launches for W4A8. QUADRANT_MOE_PDL=0/1 overrides it for
+// every format.
+bool moe_pdl(bool w4a8);
 // The weight tiles (k steps) past the first shared-memory stages that each decode GEMM CTA
 // asks L2 for before its wait (QUADRANT_MOE_PREFETCH overrides, 0 .. 16; benchmarks). 0: the
 // shared-memory stages alone (H200, chain_run1: 2 tiles within 1% of 0, 6 tiles 1-3% slower).

@@ -286,7 +286,7 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
         double(s.tokens) * s.experts * 4.0 + r * 28.0 + s.experts * 12.0 + er.m_tiles * 16.0, true);
   } else {
     // Chained (moe_pdl, mma.sync path): the memset first, so that the kernels form one chain.
-    const bool memset_first = path == MoeGemmPath::kMmaSync && moe_pdl();
+    const bool memset_first = path == MoeGemmPath::kMmaSync && moe_pdl(w4);
     auto memset = [&] {
       add(launch("cudaMemsetAsync(counts)", 0, 0, 0, 1, 0, sms), 0.0, s.experts * 4.0);
     };

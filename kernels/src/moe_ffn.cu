@@ -1223,7 +1223,7 @@ MoeLayout moe_layout(const MoeFfnProblem& p, plan::MoeGemmPath path, void* base)
   if (p.format == MoeFormat::kW4a8 && path == plan::MoeGemmPath::kMmaSync)
     l.w4_form = plan::moe_w4_decode_form();
   if (path == plan::MoeGemmPath::kMmaSync) {
-    l.pdl = plan::moe_pdl();
+    l.pdl = plan::moe_pdl(p.format == MoeFormat::kW4a8);
     l.prefetch_tiles = plan::moe_prefetch_tiles();
     const int sms = sm_count();
     const bool bf16 = p.format == MoeFormat::kBf16;

@@ -159,7 +159,7 @@ TEST(LaunchPlan, MoeFfnPathsAndLaunches) {
   } else {
     ASSERT_EQ(f.launches.size(), 10u);
     // Chained (moe_pdl): the counts' memset heads the chain.
-    EXPECT_EQ(f.launches[moe_pdl() ? 1 : 0].kernel, "moe_topk_kernel<float>");
+    EXPECT_EQ(f.launches[moe_pdl(false) ? 1 : 0].kernel, "moe_topk_kernel<float>");
   }
   shape["tokens"] = 8192;
   const LaunchPlan w = plan_launches("prefill_ffn", "w4a8", shape, 132);

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# After a kernel change that moves some ops' launch plans or times: those ops collected again in
+# every H200 set the committed model is fitted on, chooses with, is tested on or is checked
+# against (grid with its counter pass, shards, active-sampling rounds 1-6, the validation set,
+# its recheck and its fresh copy, the second draw, the grid's recheck), laid over
+# calibration/profiles/<set>/ of this checkout and refitted with the documented command
+# (calibration/README.md "Error: k-fold beside validation"), in one device call.
+#   OUT=... ONLY=decode_attention,_ffn KERNELS_REVISION=REV PROFILE_BIN=path/quadrant-profile \
+#     QUADRANT_BIN=path/quadrant bash calibration/scripts/device_recollect.sh
+# ONLY: quadrant-profile --only (comma-separated op-name substrings). Without QUADRANT_BIN (a
+# no-MPI quadrant of the same tree) it only collects: unpack profiles.tgz over
+# calibration/profiles/ and refit where you are. Writes, besides
+# device_validation.sh's profiles.tgz / logs.tgz / smi.csv.gz: $OUT/H200.json and
+# $OUT/H200-validation-ceilings.json (the refit), $OUT/H200-validation2-errors.txt (the second
+# draw, which chooses nothing), $OUT/table.md, $OUT/recollect-times.txt.
+set -euo pipefail
+OUT=${OUT:?set OUT}
+ONLY=${ONLY:?set ONLY, e.g. decode_attention,_ffn}
+QUADRANT_BIN=${QUADRANT_BIN:-}
+t0=$(date +%s)
+stamp() { echo "$1 $(($(date +%s) - t0)) s" | tee -a "$OUT/recollect-times.txt"; }
+mkdir -p "$OUT"
+g=calibration/grids
+sets=""
+for s in H200=hopper H200-shards=hopper-shards H200-active=hopper-active H200-active2=hopper-active2 \
+  H200-active3=hopper-active3 H200-active4=hopper-active4 H200-active5=hopper-active5 \
+  H200-validation=validation H200-validation-recheck=validation H200-validation-fresh=validation \
+  H200-validation2=validation2 H200-recheck=hopper; do
+  sets+=" ${s%%=*}=$g/${s#*=}.json@$ONLY"
+done
+OUT=$OUT METRICS="H200" DEADLINE_S=${DEADLINE_S:-400} PROFILE_TIMEOUT=${PROFILE_TIMEOUT:-150} \
+  SETS="$sets" bash calibration/scripts/device_validation.sh
+stamp collected
+DATA=$(mktemp -d)
+tar xzf "$OUT/profiles.tgz" -C "$DATA"
+for set in "$DATA"/*/; do
+  cp "$set"/*/*.json "calibration/profiles/$(basename "$set")/"
+done
+[ -n "$QUADRANT_BIN" ] || exit 0
+p=calibration/profiles
+cp calibration/models/H200.json "$OUT/H200.json"  # the refit keeps its engine section
+"$QUADRANT_BIN" calibrate fit $p/H200 $p/H200-shards --added $p/H200-active $p/H200-active2 \
+  $p/H200-active3 $p/H200-active4 $p/H200-active5 --validation $p/H200-validation \
+  --test $p/H200-validation2 --out "$OUT/H200.json" \
+  --ceilings "$OUT/H200-validation-ceilings.json" > "$OUT/fit.log" 2>&1 ||
+  { tail -20 "$OUT/fit.log"; exit 1; }
+stamp fitted
+"$QUADRANT_BIN" calibrate error "$OUT/H200.json" $p/H200-validation2 > "$OUT/H200-validation2-errors.txt" 2>&1 || true
+"$QUADRANT_BIN" calibrate table "$OUT/H200.json" --markdown > "$OUT/table.md"
+head -40 "$OUT/table.md"
