@@ -60,6 +60,7 @@ std::unique_ptr<CalibratedCostModel> CalibratedCostModel::derive(const Calibrate
     unscaled.points.clear();
     unscaled.near_index.clear();
     c.ns_per_flop *= from_peak / to_peak;
+    c.ns_per_extra_flop *= from_peak / to_peak;
     // Whole-op and helper-kernel bytes stream through HBM: scaled by the bandwidths. A
     // slot's own bytes are bound by what one SM keeps in flight (its latency), not by
     // the HBM: left as they are, as are the per-wave, per-head-round and fixed costs.

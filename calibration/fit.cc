@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -13,6 +14,7 @@
 #include <tuple>
 
 #include "calibration/profile.h"
+#include "kernels/plan/launch_plan.h"
 #include "sim/core/error.h"
 
 namespace quadrant::calibration {
@@ -47,6 +49,9 @@ struct Form {
   // they are) rather than a cost added to them: a few CTAs streaming their share at one
   // CTA's pace, or all of them at the HBM's, whichever is slower.
   bool overlap = false;
+  // sched forms: the busiest slot's FLOPs beyond the useful ones (scheduled - useful) at a rate
+  // of their own (README: "Prefill attention's scheduled FLOPs apart").
+  bool split = false;
 };
 
 // Work units the GPU runs at once when a critical path is counted: one CTA per SM, the
@@ -82,8 +87,18 @@ enum Coef {
   kPerSerialByte,
   kPerRereadByte,
   kPerHeadRound,
+  kPerExtraFlop,
   kCoefs
 };
+
+// The compute term: the useful FLOPs and the busiest slot's extra FLOPs (scheduled - useful:
+// the last partial wave, padded rows, masked keys of the diagonal tiles) apart (split), or one
+// of compute_of's counts at one rate.
+double compute_term(const Features& x, const Form& f, const double c[kCoefs]) {
+  if (f.split)
+    return c[kPerFlop] * x.flops + c[kPerExtraFlop] * std::max(0.0, x.sched_flops - x.flops);
+  return c[kPerFlop] * compute_of(x, f.padded, f.sched);
+}
 
 // c[kOccupancy] > 0: a shape of P work units runs (1 + c / P) times slower than a full
 // machine would (few CTAs, idle SMs). The plan terms add a cost per wave of CTAs (launch,
@@ -96,8 +111,8 @@ enum Coef {
 double parametric(const Features& x, const Form& f, const double c[kCoefs]) {
   const double fill = x.parallelism > 0 ? 1 + c[kOccupancy] / x.parallelism : 1;
   const double crit = c[kPerCritByte] * x.crit_bytes;
-  double t = c[kOverhead] + combine(c[kPerFlop] * compute_of(x, f.padded, f.sched),
-                                    c[kPerByte] * x.bytes, f.q, f.plan && f.overlap ? crit : 0) *
+  double t = c[kOverhead] + combine(compute_term(x, f, c), c[kPerByte] * x.bytes, f.q,
+                                    f.plan && f.overlap ? crit : 0) *
                                 fill;
   if (f.plan)
     t += c[kPerWave] * x.waves + c[kPerAuxByte] * x.aux_bytes + (f.overlap ? 0 : crit) +
@@ -111,11 +126,12 @@ double parametric(const Features& x, const Form& f, const double c[kCoefs]) {
 // NNLS).
 void linear_start(const std::vector<Sample>& s, const Form& f, double c[kCoefs]) {
   std::fill(c, c + kCoefs, 0.0);
-  constexpr int kTerms = 9;
-  const int idx[kTerms] = {kOverhead,    kPerFlop,       kPerByte,       kPerWave,     kPerAuxByte,
-                           kPerCritByte, kPerSerialByte, kPerRereadByte, kPerHeadRound};
+  constexpr int kTerms = 10;
+  const int idx[kTerms] = {kOverhead,     kPerFlop,     kPerByte,       kPerWave,
+                           kPerAuxByte,   kPerCritByte, kPerSerialByte, kPerRereadByte,
+                           kPerHeadRound, kPerExtraFlop};
   const int terms = f.plan ? kTerms : 3;
-  bool active[kTerms] = {true, true, true, true, true, true, true, true, true};
+  bool active[kTerms] = {true, true, true, true, true, true, true, true, true, f.split};
   // Only the MoE FFN and prefill attention have re-reads, only decode attention head rounds:
   // elsewhere those columns stay out of the solve.
   active[7] = std::any_of(s.begin(), s.end(), [](const Sample& x) { return x.x.reread_bytes > 0; });
@@ -130,14 +146,15 @@ void linear_start(const std::vector<Sample>& s, const Form& f, double c[kCoefs])
     for (size_t i = 0; i < s.size(); ++i) {
       const Features& x = s[i].x;
       const double v[kTerms] = {1.0,
-                                compute_of(x, f.padded, f.sched),
+                                f.split ? x.flops : compute_of(x, f.padded, f.sched),
                                 x.bytes,
                                 x.waves,
                                 x.aux_bytes,
                                 x.crit_bytes,
                                 x.serial_bytes,
                                 x.reread_bytes,
-                                x.head_rounds};
+                                x.head_rounds,
+                                std::max(0.0, x.sched_flops - x.flops)};
       for (size_t k = 0; k < cols.size(); ++k)
         a(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(k)) = v[cols[k]] / s[i].t_ns;
     }
@@ -237,6 +254,7 @@ Form form_of(const ComponentModel& m) {
   f.sched = m.sched;
   f.plan = m.plan;
   f.overlap = m.overlap;
+  f.split = m.split;
   return f;
 }
 
@@ -263,9 +281,10 @@ double distance(const Point& a, const Point& b, bool by_parallelism, bool by_pla
 }  // namespace
 
 double ComponentModel::base_ns(const Features& x) const {
-  const double c[kCoefs] = {
-      overhead_ns,     ns_per_flop,      ns_per_byte,        occupancy,          ns_per_wave,
-      ns_per_aux_byte, ns_per_crit_byte, ns_per_serial_byte, ns_per_reread_byte, ns_per_head_round};
+  const double c[kCoefs] = {overhead_ns,       ns_per_flop,        ns_per_byte,
+                            occupancy,         ns_per_wave,        ns_per_aux_byte,
+                            ns_per_crit_byte,  ns_per_serial_byte, ns_per_reread_byte,
+                            ns_per_head_round, ns_per_extra_flop};
   return parametric(x, form_of(*this), c);
 }
 
@@ -320,7 +339,7 @@ bool ComponentModel::inside(const Features& x) const {
 std::string ComponentModel::form_label() const {
   std::string base = q == 0 ? "max" : q == 1 ? "sum" : "pnorm-" + std::to_string(int(q));
   if (padded) base += "/padded";
-  if (sched) base += "/sched";
+  if (sched) base += split ? "/sched-split" : "/sched";
   if (plan) base += "/plan";
   if (overlap) base += "/overlap";
   if (occupancy > 0) base += "/occupancy";
@@ -334,6 +353,32 @@ std::string ComponentModel::form_label() const {
                                               : " nearest") +
          fade + ")";
 }
+
+namespace {
+
+// CTAs of prefill attention's kernel resident on one SM, for this format and kernel variant
+// ("d64", "d192v128"), from the kernels' own launch plan (FP8 head dim 64 on mma.sync: 3; the
+// wgmma kernels and MLA's mma.sync kernel: 1); 0 for another op or variant.
+int prefill_ctas_per_sm(const std::string& format, const std::string& variant) {
+  int dqk = 0, dv = 0;
+  if (std::sscanf(variant.c_str(), "d%dv%d", &dqk, &dv) < 1) return 0;
+  if (dv == 0) dv = dqk;
+  try {
+    const kernels::plan::LaunchPlan p = kernels::plan::plan_launches("prefill_attention", format,
+                                                                     {{"batch", 1},
+                                                                      {"seq_len", 128},
+                                                                      {"heads", 1},
+                                                                      {"kv_heads", 1},
+                                                                      {"head_dim", dqk},
+                                                                      {"v_head_dim", dv}},
+                                                                     132);
+    return p.launches.back().ctas_per_sm;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+}  // namespace
 
 ComponentModel fit_component(const std::string& component, const std::string& format,
                              const std::vector<Sample>& samples, int folds,
@@ -386,6 +431,14 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     for (const double q : {2.0, 4.0, 0.0})
       for (const bool sched : {true, false})
         forms.push_back({q == 0 ? "max" : "pnorm", q, false, false, sched, true, true});
+  // Prefill attention whose kernel runs several CTAs to an SM: the busiest slot's extra FLOPs
+  // at their own rate (README: "Prefill attention's scheduled FLOPs apart").
+  if (component == "prefill_attention" && prefill_ctas_per_sm(format, variant) > 1)
+    for (const double q : {1.0, 2.0, 0.0})
+      forms.push_back({q == 0   ? "max"
+                       : q == 1 ? "sum"
+                                : "pnorm",
+                       q, false, false, true, true, false, true});
   struct Near {
     int neighbours = 3;
     bool by_parallelism = false;
@@ -403,6 +456,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     m.sched = f.sched;
     m.plan = f.plan;
     m.overlap = f.overlap;
+    m.split = f.split;
     double c[kCoefs];
     fit_parametric(train, f, c);
     m.overhead_ns = c[kOverhead];
@@ -415,6 +469,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     m.ns_per_serial_byte = c[kPerSerialByte];
     m.ns_per_reread_byte = c[kPerRereadByte];
     m.ns_per_head_round = c[kPerHeadRound];
+    m.ns_per_extra_flop = c[kPerExtraFlop];
     if (grid) {
       m.points = train;
       m.neighbours = near.neighbours;
@@ -453,7 +508,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
                         : forms[i].q == 1 ? "sum"
                                           : "pnorm-" + std::to_string(int(forms[i].q));
     if (forms[i].padded) label += "/padded";
-    if (forms[i].sched) label += "/sched";
+    if (forms[i].sched) label += forms[i].split ? "/sched-split" : "/sched";
     if (forms[i].plan) label += "/plan";
     if (forms[i].overlap) label += "/overlap";
     if (forms[i].occupancy) label += "/occupancy";
@@ -877,6 +932,10 @@ std::string model_to_json(const ModelFile& m) {
               {"folds", c.folds},
               {"heldout", stats_json(c.heldout)},
               {"training", stats_json(c.training)}};
+    if (c.split) {
+      j["split"] = true;
+      j["ns_per_extra_flop"] = c.ns_per_extra_flop;
+    }
     if (c.validation.count > 0) j["validation"] = stats_json(c.validation);
     if (c.test.count > 0) j["test"] = stats_json(c.test);
     if (c.derived.count > 0) {
@@ -1023,6 +1082,7 @@ ModelFile read_model(const std::string& file) {
     c.sched = n.has("sched") && n.at("sched").boolean();
     c.plan = n.has("plan") && n.at("plan").boolean();
     c.overlap = n.has("overlap") && n.at("overlap").boolean();
+    c.split = n.has("split") && n.at("split").boolean();
     c.q = n.at("q").non_negative();
     c.overhead_ns = n.at("overhead_ns").non_negative();
     c.ns_per_flop = n.at("ns_per_flop").non_negative();
@@ -1035,6 +1095,7 @@ ModelFile read_model(const std::string& file) {
     c.ns_per_serial_byte = optional("ns_per_serial_byte");
     c.ns_per_reread_byte = optional("ns_per_reread_byte");
     c.ns_per_head_round = optional("ns_per_head_round");
+    c.ns_per_extra_flop = optional("ns_per_extra_flop");
     if (c.ns_per_flop == 0 && c.ns_per_byte == 0 && c.overhead_ns == 0)
       n.fail("a model with every cost zero predicts nothing");
     c.neighbours = static_cast<int>(n.integer("neighbours"));

@@ -57,6 +57,7 @@ struct ComponentModel {
   bool sched = false;        // compute term on the launch plan's scheduled FLOPs
   bool plan = false;         // with the launch plan's per-wave and byte terms
   bool overlap = false;      // plan forms: busiest-slot bytes combined with F and B, not added
+  bool split = false;        // sched forms: useful FLOPs and the busiest slot's extra ones apart
   double q = 1;              // pnorm exponent (1: sum; 0: max)
   double overhead_ns = 0;
   double ns_per_flop = 0;
@@ -68,6 +69,7 @@ struct ComponentModel {
   double ns_per_serial_byte = 0;  // per byte one helper warp reads in sequence (plan forms)
   double ns_per_reread_byte = 0;  // per expert weight byte read again by a later m-tile (plan)
   double ns_per_head_round = 0;   // per query head of a CTA, per round (decode attention, plan)
+  double ns_per_extra_flop = 0;   // split: per scheduled FLOP beyond the useful ones
   std::vector<Sample> points;     // the grid form's shapes
   int neighbours = 3;
   bool near_by_parallelism = false;  // grid distance also over log work units

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -168,6 +169,40 @@ TEST(Fit, RereadWeightBytesAreCostedApart) {
   }
   EXPECT_DOUBLE_EQ(through_model_file(m, samples, "reread.json").ns_per_reread_byte,
                    m.ns_per_reread_byte);
+}
+
+// Prefill attention on mma.sync with FP8 head dim 64 (3 CTAs to an SM) whose busiest slot's
+// extra FLOPs (scheduled - useful: the partial last wave, padded rows, masked keys) cost half a
+// useful FLOP: t = c0 + 1e-5 F + 0.5e-5 (S - F) + bytes / (4 TB/s). Neither one rate for the
+// scheduled FLOPs nor one for the useful ones fits; the split forms do, and only a kernel of
+// several CTAs to an SM is offered them (not the wgmma kernels, one CTA to an SM). The
+// coefficient survives the model file.
+TEST(Fit, PrefillExtraScheduledFlopsAreCostedApart) {
+  std::vector<Sample> samples;
+  int n = 0;
+  for (double f : {1e8, 3e8, 1e9, 3e9, 1e10})
+    for (double extra : {0.0, 0.3, 1.0, 2.0, 4.0}) {
+      Features x{f, f, f / 200 * (1 + (7 * n++) % 5)};  // bytes apart from FLOPs
+      x.sched_flops = f * (1 + extra);
+      x.crit_bytes = x.bytes / 10;
+      x.waves = std::ceil(f / 3e9);
+      samples.push_back(
+          {x, 3000 + 1e-5 * f + 0.5e-5 * (x.sched_flops - f) + 2.5e-4 * x.bytes, 0, ""});
+    }
+  const ComponentModel m = fit_component("prefill_attention", "fp8", samples, 5, "d64");
+  EXPECT_TRUE(m.split) << m.form_label();
+  EXPECT_LT(m.heldout.p95, 0.01) << m.form_label();
+  EXPECT_NEAR(m.ns_per_extra_flop / m.ns_per_flop, 0.5, 0.05) << m.form_label();
+  for (const auto& [name, e] : m.candidates) {
+    if (name.find("grid") == std::string::npos && name.find("split") == std::string::npos) {
+      EXPECT_GT(e.p95, 0.02) << name;  // one rate for all FLOPs misses
+    }
+  }
+  EXPECT_DOUBLE_EQ(through_model_file(m, samples, "split.json").ns_per_extra_flop,
+                   m.ns_per_extra_flop);
+  const ComponentModel w = fit_component("prefill_attention", "bf16", samples, 5, "d128");
+  for (const auto& [name, e] : w.candidates)
+    EXPECT_EQ(name.find("split"), std::string::npos) << name;
 }
 
 // Decode attention CTAs whose per-round work grows with their query heads (loading the
