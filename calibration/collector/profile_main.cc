@@ -213,6 +213,9 @@ struct Options {
   int device = 0;
   bool metrics = true;           // the hardware-counter pass after the timing pass
   double metrics_seconds = 240;  // its time budget: shapes past it keep no counters
+  // The shape run back to back for this long before it is timed, so that the power-capped SM
+  // clock settles at the shape's own level rather than the previous shapes' (0: not).
+  double settle_ms = 0;
 };
 
 // --only: ops whose name contains one of the comma-separated substrings (all when empty).
@@ -253,11 +256,17 @@ Options parse(int argc, char** argv) {
       o.metrics = false;
     else if (a == "--metrics-seconds")
       o.metrics_seconds = std::stod(value());
-    else {
+    else if (a == "--settle-ms") {
+      o.settle_ms = std::stod(value());
+      if (!(o.settle_ms >= 0 && o.settle_ms <= 10000)) {
+        std::fprintf(stderr, "quadrant-profile: --settle-ms must be 0 .. 10000\n");
+        std::exit(1);
+      }
+    } else {
       std::fprintf(stderr,
                    "usage: quadrant-profile --grid GRID.json --out DIR [--gpu KEY] "
                    "[--kernels-revision REV] [--only SUBSTRING[,SUBSTRING...]] [--no-metrics] "
-                   "[--metrics-seconds S]\n");
+                   "[--metrics-seconds S] [--settle-ms MS]\n");
       std::exit(1);
     }
   }
@@ -352,6 +361,7 @@ int main(int argc, char** argv) try {
                      {"repetitions", repetitions},
                      {"l2_flush_bytes", static_cast<double>(flush_bytes)},
                      {"graph_below_us", graph_below_us}};
+      if (opt.settle_ms > 0) prof.method["settle_ms"] = opt.settle_ms;
       for (const auto& params : shapes) {
         std::unique_ptr<quadrant::kernels::QuadrantOp> q;
         try {
@@ -388,6 +398,15 @@ int main(int argc, char** argv) try {
           }
           if (graph) CUDA_CHECK(cudaGraphDestroy(graph));
           if (exec) CUDA_CHECK(cudaGraphLaunch(exec, stream));  // upload the graph once
+        }
+        // Settle: about settle_ms of back-to-back launches (timed by the warm-up's rate).
+        const double launch_ms = std::max(1e-3, double(warm_ms) / std::max(1, warmup));
+        const int settle = static_cast<int>(std::min(1e5, std::ceil(opt.settle_ms / launch_ms)));
+        for (int i = 0; i < settle; ++i) {
+          if (exec)
+            CUDA_CHECK(cudaGraphLaunch(exec, stream));
+          else
+            q->launch(stream);
         }
         CUDA_CHECK(cudaStreamSynchronize(stream));
         std::vector<double> clocks;
