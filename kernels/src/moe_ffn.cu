@@ -241,20 +241,12 @@ __device__ __forceinline__ void store_pair(float v0, float v1, int row, int col,
   else
     *reinterpret_cast<uint32_t*>(out + size_t(row) * n_total + col) = pack_bf16x2(v0, v1);
 }
-// The reader's side: four consecutive columns of a GEMM output row as the GEMM's BF16 would
-// give them, from BF16 (splits 0) or from the sum of the row's split partials in split order,
-// rounded to BF16 where the GEMM's epilogue rounds.
-__device__ __forceinline__ void load4_gemm_out(const void* src, int splits, int64_t row, int64_t n,
-                                               int64_t col, float (&v)[4]) {
-  if (splits == 0) {
-    const uint2 raw =
-        *reinterpret_cast<const uint2*>(static_cast<const bf16*>(src) + row * n + col);
-    const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
-    const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
-    v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
-    return;
-  }
-  const float* p = static_cast<const float*>(src) + row * splits * n + col;
+// The reader's side (split-K): four consecutive columns of a GEMM output row as the GEMM's
+// BF16 would give them, the sum of the row's `splits` partials in split order rounded to BF16
+// where the GEMM's epilogue rounds.
+__device__ __forceinline__ void load4_split_sum(const float* src, int splits, int64_t row,
+                                                int64_t n, int64_t col, float (&v)[4]) {
+  const float* p = src + row * splits * n + col;
   float4 sum = *reinterpret_cast<const float4*>(p);
   for (int z = 1; z < splits; ++z) {
     const float4 q = *reinterpret_cast<const float4*>(p + z * n);
@@ -264,6 +256,12 @@ __device__ __forceinline__ void load4_gemm_out(const void* src, int splits, int6
   v[1] = __bfloat162float(__float2bfloat16_rn(sum.y));
   v[2] = __bfloat162float(__float2bfloat16_rn(sum.z));
   v[3] = __bfloat162float(__float2bfloat16_rn(sum.w));
+}
+// Four BF16 of a row as floats.
+__device__ __forceinline__ void bf16x4_to_float(uint2 raw, float (&v)[4]) {
+  const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+  const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
 }
 
 // One warp per (row, 128 columns): copy, or quantise to E4M3 with the block's amax.
@@ -326,10 +324,10 @@ __global__ void moe_gather_kernel(const bf16* __restrict__ x, const int32_t* __r
               xp_corr ? xp_corr + si : nullptr, lane);
 }
 
-// SiLU(gate) * up, from h [rows][2 * inter] (gate columns first; BF16, or with h_splits > 0
-// the gate/up GEMM's FP32 split partials [rows][h_splits][2 * inter], summed here) to
+// SiLU(gate) * up, from h [rows][2 * inter] (gate columns first; BF16, or with kSplit the
+// gate/up GEMM's FP32 split partials [rows][h_splits][2 * inter], summed here) to
 // a [rows][inter].
-template <class OutT>
+template <class OutT, bool kSplit = false>
 __global__ void moe_act_kernel(const void* __restrict__ h, int h_splits,
                                const int32_t* __restrict__ offsets, int experts, int inter,
                                OutT* __restrict__ a, float* __restrict__ a_scale,
@@ -346,8 +344,17 @@ __global__ void moe_act_kernel(const void* __restrict__ h, int h_splits,
   const int row = item / blocks, blk = item % blocks;
   if (row >= offsets[experts]) return;
   float gs[4], us[4], v[4];
-  load4_gemm_out(h, h_splits, row, 2 * inter, blk * 128 + lane * 4, gs);
-  load4_gemm_out(h, h_splits, row, 2 * inter, inter + blk * 128 + lane * 4, us);
+  if constexpr (kSplit) {
+    const auto* hp = static_cast<const float*>(h);
+    load4_split_sum(hp, h_splits, row, 2 * inter, blk * 128 + lane * 4, gs);
+    load4_split_sum(hp, h_splits, row, 2 * inter, inter + blk * 128 + lane * 4, us);
+  } else {
+    const bf16* gate = static_cast<const bf16*>(h) + size_t(row) * 2 * inter + blk * 128 + lane * 4;
+    const uint2 g = *reinterpret_cast<const uint2*>(gate);
+    const uint2 u = *reinterpret_cast<const uint2*>(gate + inter);
+    bf16x4_to_float(g, gs);
+    bf16x4_to_float(u, us);
+  }
 #pragma unroll
   for (int i = 0; i < 4; ++i) v[i] = gs[i] / (1.0f + __expf(-gs[i])) * us[i];
   const int64_t si = row * scale_row_stride + blk * scale_blk_stride;
@@ -358,8 +365,11 @@ __global__ void moe_act_kernel(const void* __restrict__ h, int h_splits,
 // out[t] = sum_j weight[t][j] y[slot_row[t][j]]: a thread per 8 columns of a token, the
 // top-k rows' loads issued together, 8 at a time. (One CTA per token looping over the
 // columns waited an L2 round trip per column step and expert: 46 us at 1 to 64 tokens on
-// the H200, ncu, about a third of the FP8 step at 1 token.) y: BF16, or with y_splits > 0 the
-// down GEMM's FP32 split partials [rows][y_splits][hidden], summed here.
+// the H200, ncu, about a third of the FP8 step at 1 token.) y: BF16, or with kSplit the down
+// GEMM's FP32 split partials [rows][y_splits][hidden], summed here. (One body for both, the
+// BF16 loads behind a call with a loop, issued them one row at a time: the combine took 2.2x
+// its time, H200 re-collection of the eighth session.)
+template <bool kSplit = false>
 __global__ void __launch_bounds__(plan::kMoeCombineThreads)
     moe_combine_kernel(const void* __restrict__ y, int y_splits,
                        const int32_t* __restrict__ slot_row, const float* __restrict__ weights,
@@ -375,16 +385,34 @@ __global__ void __launch_bounds__(plan::kMoeCombineThreads)
   for (int j0 = 0; j0 < top_k; j0 += kBatch) {
     float v[kBatch][2][4];
     float wj[kBatch];
+    if constexpr (kSplit) {
 #pragma unroll
-    for (int u = 0; u < kBatch; ++u) {
-      const bool on = j0 + u < top_k;
-      wj[u] = on ? w[j0 + u] : 0.0f;
+      for (int u = 0; u < kBatch; ++u) {
+        const bool on = j0 + u < top_k;
+        wj[u] = on ? w[j0 + u] : 0.0f;
 #pragma unroll
-      for (int q = 0; q < 2; ++q) {
-        if (on)
-          load4_gemm_out(y, y_splits, rows[j0 + u], hidden, c + 4 * q, v[u][q]);
-        else
-          v[u][q][0] = v[u][q][1] = v[u][q][2] = v[u][q][3] = 0.0f;
+        for (int q = 0; q < 2; ++q) {
+          if (on)
+            load4_split_sum(static_cast<const float*>(y), y_splits, rows[j0 + u], hidden, c + 4 * q,
+                            v[u][q]);
+          else
+            v[u][q][0] = v[u][q][1] = v[u][q][2] = v[u][q][3] = 0.0f;
+        }
+      }
+    } else {
+      uint4 raw[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const bool on = j0 + u < top_k;
+        wj[u] = on ? w[j0 + u] : 0.0f;
+        raw[u] = on ? *reinterpret_cast<const uint4*>(static_cast<const bf16*>(y) +
+                                                      size_t(rows[j0 + u]) * hidden + c)
+                    : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        bf16x4_to_float(make_uint2(raw[u].x, raw[u].y), v[u][0]);
+        bf16x4_to_float(make_uint2(raw[u].z, raw[u].w), v[u][1]);
       }
     }
 #pragma unroll
@@ -1360,15 +1388,17 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
   const void* h = l.splits1 ? static_cast<const void*>(l.h_part) : l.h;
   const auto* offsets = static_cast<const int32_t*>(l.offsets);
   const int inter = static_cast<int>(p.intermediate);
+  // The kernel for the output type and split-K (the gate/up GEMM's FP32 partials or its BF16).
+  auto launch = [&](auto kernel, auto* act, float* corr) {
+    launch_kernel(l.pdl, kernel, grid, 256, 0, stream, h, l.splits1, offsets, p.experts, inter, act,
+                  l.act_scale, corr, scale_row_stride(l, p.intermediate), scale_blk_stride(l));
+  };
   if (l.w4_form >= 2)
-    launch_kernel(l.pdl, moe_act_kernel<__half>, grid, 256, 0, stream, h, l.splits1, offsets,
-                  p.experts, inter, reinterpret_cast<__half*>(l.act), l.act_scale, l.act_corr,
-                  scale_row_stride(l, p.intermediate), scale_blk_stride(l));
+    launch(l.splits1 ? moe_act_kernel<__half, true> : moe_act_kernel<__half, false>,
+           reinterpret_cast<__half*>(l.act), l.act_corr);
   else
-    launch_kernel(l.pdl, moe_act_kernel<AType>, grid, 256, 0, stream, h, l.splits1, offsets,
-                  p.experts, inter, reinterpret_cast<AType*>(l.act), l.act_scale,
-                  static_cast<float*>(nullptr), scale_row_stride(l, p.intermediate),
-                  scale_blk_stride(l));
+    launch(l.splits1 ? moe_act_kernel<AType, true> : moe_act_kernel<AType, false>,
+           reinterpret_cast<AType*>(l.act), static_cast<float*>(nullptr));
   QK_LAUNCH_CHECK("moe_act_kernel");
 }
 
@@ -1504,7 +1534,8 @@ void moe_combine(const MoeFfnProblem& p, const MoeLayout& l, const float* weight
   const dim3 grid(static_cast<unsigned>(p.tokens),
                   static_cast<unsigned>(plan::moe_combine_ctas_per_token(p.hidden)));
   const void* y = l.splits2 ? static_cast<const void*>(l.y_part) : l.y;
-  launch_kernel(l.pdl, moe_combine_kernel, grid, plan::kMoeCombineThreads, 0, stream, y, l.splits2,
+  launch_kernel(l.pdl, l.splits2 ? moe_combine_kernel<true> : moe_combine_kernel<false>, grid,
+                plan::kMoeCombineThreads, 0, stream, y, l.splits2,
                 static_cast<const int32_t*>(l.slot_row), weights, p.top_k,
                 static_cast<int>(p.hidden), static_cast<bf16*>(b.out));
   QK_LAUNCH_CHECK("moe_combine_kernel");
