@@ -220,7 +220,7 @@ bool moe_fused_route(int64_t tokens, int top_k) {
 
 bool moe_pdl(bool w4a8) {
   const char* env = std::getenv("QUADRANT_MOE_PDL");
-  if (!env || !*env) return !w4a8;
+  if (!env || !*env) return w4a8 ? kMoePdlW4a8 : kMoePdlBf16Fp8;
   require(std::string(env) == "0" || std::string(env) == "1",
           std::string("QUADRANT_MOE_PDL must be 0 or 1, got '") + env + "'");
   return std::string(env) == "1";
@@ -235,9 +235,9 @@ int moe_prefetch_tiles() {
   return n;
 }
 
-int moe_split_k_setting() {
+int moe_split_k_setting(bool w4a8) {
   const char* env = std::getenv("QUADRANT_MOE_SPLIT_K");
-  if (!env || !*env) return kMoeSplitK;
+  if (!env || !*env) return w4a8 ? kMoeSplitKW4a8 : kMoeSplitK;
   if (std::string(env) == "auto") return kMoeSplitKAuto;
   const int n = std::atoi(env);
   require(n >= 0 && n <= kMoeSplitKMax && std::string(env) == std::to_string(n),

@@ -251,9 +251,13 @@ bool moe_fused_route(int64_t tokens, int top_k);
 // L2 for a few more). Same arithmetic either way (bitwise, tests/kernels). H200
 // (results/chain_run1_*; with the one-CTA routing): FP8 1 token 0.1159-0.1165 -> 0.1083 ms,
 // BF16 0.2013-0.2117 -> 0.1928-0.1933, 8-64 tokens 0.1-3.6% faster, but W4A8 1 token 8% slower
-// (0.1153-0.1159 -> 0.1248-0.1268; the one-CTA routing alone: 0.1113): so the default is the
-// chain for BF16 and FP8 and the plain launches for W4A8. QUADRANT_MOE_PDL=0/1 overrides it for
-// every format.
+// (0.1153-0.1159 -> 0.1248-0.1268; the one-CTA routing alone: 0.1113). With split-K
+// (moe_split_k, W4A8's default since the eighth session) the chain is faster for W4A8 too
+// (results/splitk_run1_*: 1 token 0.0874 ms against 0.0890 without it, 8 / 16 / 64 tokens
+// 0.2653-0.2671 / 0.2682-0.2692 / 0.3583-0.3594 against 0.2692-0.2703 / 0.2704-0.2729 /
+// 0.3629-0.3660): the chain is the default for every format. QUADRANT_MOE_PDL=0/1 overrides it
+// for every format.
+inline constexpr bool kMoePdlBf16Fp8 = true, kMoePdlW4a8 = true;
 bool moe_pdl(bool w4a8);
 // The weight tiles (k steps) past the first shared-memory stages that each decode GEMM CTA
 // asks L2 for before its wait (QUADRANT_MOE_PREFETCH overrides, 0 .. 16; benchmarks). 0: the
@@ -270,17 +274,20 @@ int moe_prefetch_tiles();
 // blocks = 256 on 132 SMs) and each streams its k range with a fixed depth of loads in flight
 // (W4A8 form 8: one 8 KB k block of weights per CTA), so the bytes in flight per SM, not HBM,
 // set the rate; more CTAs of shorter k ranges fill the slots the kernel's registers and shared
-// memory allow. QUADRANT_MOE_SPLIT_K: "0" or "" off (the default: kMoeSplitK), "auto" the
-// rule of moe_split_k, "N" (1 .. kMoeSplitKMax) N splits of every mma.sync GEMM (at most one
-// per k block; benchmarks and tests).
+// memory allow. QUADRANT_MOE_SPLIT_K: "" the default (kMoeSplitKW4a8 for W4A8, kMoeSplitK for
+// BF16 / FP8), "0" off, "auto" the rule of moe_split_k, "N" (1 .. kMoeSplitKMax) N splits of
+// every mma.sync GEMM (at most one per k block; benchmarks and tests).
 inline constexpr int kMoeSplitKMax = 8;
 // The rule's shortest split: 4 k blocks (the three-stage ring's fill is one k block's latency).
 inline constexpr int kMoeSplitKMinBlocks = 4;
 inline constexpr int kMoeSplitKAuto = -1;
-// Off: selectable until calibration re-collects decode_ffn with it (H200, results/splitk_run1_*:
-// auto splits W4A8's gate/up at one token, 0.1248-0.1263 -> 0.0874 ms with the chain).
+// Defaults: W4A8 the rule, BF16 / FP8 off. H200 (results/splitk_run1_*, 32 experts top-8,
+// 7168/2048): the rule splits W4A8's gate/up at one token, 0.1248-0.1263 -> 0.0874 ms with
+// the chain (0.1092-0.1097 -> 0.0890 without), and leaves 8-64 tokens and BF16 / FP8 unsplit
+// there; BF16 / FP8 stay off where it would split them (fewer rows or columns), unmeasured.
+inline constexpr int kMoeSplitKW4a8 = kMoeSplitKAuto;
 inline constexpr int kMoeSplitK = 0;
-int moe_split_k_setting();  // 0 off, kMoeSplitKAuto, or N
+int moe_split_k_setting(bool w4a8);  // 0 off, kMoeSplitKAuto, or N
 // Resident CTAs per SM of the mma.sync decode GEMMs, by registers and shared memory (ptxas -v,
 // sm_90a, nvcc 13.0, the build's log): moe_grouped_gemm_kernel<F, 16> 75 (BF16) / 122 (FP8)
 // registers, allocated by 8 (80 / 128: 3 / 2 CTAs of 256 threads in 64 K), 55 KB of stages (4);
@@ -311,7 +318,8 @@ int moe_split_k(int64_t rows, int experts, int64_t n, int64_t k, bool bf16, int 
                 int sm_count, int setting);
 inline int moe_split_k(int64_t rows, int experts, int64_t n, int64_t k, bool bf16, int w4_form,
                        int sm_count) {
-  return moe_split_k(rows, experts, n, k, bf16, w4_form, sm_count, moe_split_k_setting());
+  return moe_split_k(rows, experts, n, k, bf16, w4_form, sm_count,
+                     moe_split_k_setting(w4_form != 0));
 }
 // mma.sync grouped GEMM (16-row tiles): three stages of A (16 x 128 bytes) and W (128 x 128).
 constexpr int moe_mma_smem_bytes() {

@@ -260,12 +260,12 @@ TEST(MoeRouting, OneCtaUpToTheSlotLimit) {
   EXPECT_FALSE(moe_fused_route(48, 8));
 }
 
-// The chain of programmatic dependent launches: the default for BF16 and FP8, not for W4A8
-// (8% slower at one token on the H200); QUADRANT_MOE_PDL overrides it for every format.
-TEST(MoeChain, OnForBf16AndFp8ByDefault) {
+// The chain of programmatic dependent launches: the default for every format (W4A8 since
+// split-K, with which it is faster on the H200); QUADRANT_MOE_PDL overrides it for every format.
+TEST(MoeChain, OnByDefaultForEveryFormat) {
   unsetenv("QUADRANT_MOE_PDL");
   EXPECT_TRUE(moe_pdl(false));
-  EXPECT_FALSE(moe_pdl(true));
+  EXPECT_TRUE(moe_pdl(true));
   for (const char* v : {"0", "1"}) {
     setenv("QUADRANT_MOE_PDL", v, 1);
     EXPECT_EQ(moe_pdl(false), std::string(v) == "1");
@@ -320,15 +320,22 @@ TEST(MoeSplitK, OneWaveOfTheKernelsSlots) {
 
 TEST(MoeSplitK, TheEnvironmentSetsIt) {
   unsetenv("QUADRANT_MOE_SPLIT_K");
-  EXPECT_EQ(moe_split_k_setting(), kMoeSplitK);
+  EXPECT_EQ(moe_split_k_setting(false), kMoeSplitK);
+  EXPECT_EQ(moe_split_k_setting(true), kMoeSplitKW4a8);
+  // The defaults at one token, 32 experts top-8, 7168/2048: W4A8 (form 8) by the rule, FP8 off.
+  EXPECT_EQ(moe_split_k(8, 32, 4096, 7168, false, 8, 132),
+            kMoeSplitKW4a8 == kMoeSplitKAuto ? 2 : 0);
+  EXPECT_EQ(moe_split_k(1, 32, 4096, 7168, false, 0, 132), kMoeSplitK == kMoeSplitKAuto ? 8 : 0);
   setenv("QUADRANT_MOE_SPLIT_K", "auto", 1);
-  EXPECT_EQ(moe_split_k_setting(), kMoeSplitKAuto);
-  EXPECT_EQ(moe_split_k(8, 32, 4096, 7168, false, 8, 132), 2);
+  EXPECT_EQ(moe_split_k_setting(false), kMoeSplitKAuto);
+  EXPECT_EQ(moe_split_k(1, 32, 4096, 7168, false, 0, 132), 8);
+  setenv("QUADRANT_MOE_SPLIT_K", "0", 1);
+  EXPECT_EQ(moe_split_k(8, 32, 4096, 7168, false, 8, 132), 0);
   setenv("QUADRANT_MOE_SPLIT_K", "4", 1);
-  EXPECT_EQ(moe_split_k_setting(), 4);
+  EXPECT_EQ(moe_split_k_setting(true), 4);
   for (const char* bad : {"9", "-1", "x", "2x"}) {
     setenv("QUADRANT_MOE_SPLIT_K", bad, 1);
-    EXPECT_THROW(moe_split_k_setting(), std::invalid_argument) << bad;
+    EXPECT_THROW(moe_split_k_setting(true), std::invalid_argument) << bad;
   }
   unsetenv("QUADRANT_MOE_SPLIT_K");
 }

@@ -229,7 +229,7 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
 TEST(LaunchPlan, MoeSplitKMultipliesTheGemmGridAndThePartialBytes) {
   const ShapeParams shape = {
       {"tokens", 1}, {"experts", 32}, {"top_k", 8}, {"hidden", 7168}, {"intermediate", 2048}};
-  unsetenv("QUADRANT_MOE_SPLIT_K");
+  setenv("QUADRANT_MOE_SPLIT_K", "0", 1);
   const LaunchPlan off = plan_launches("decode_ffn", "w4a8", shape, 132);
   EXPECT_THROW(off.choice("split_k_gate_up"), std::out_of_range);
   setenv("QUADRANT_MOE_SPLIT_K", "auto", 1);
