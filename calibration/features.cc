@@ -316,9 +316,16 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
     if (l.sched_bytes > 0) {
       f.crit_bytes += l.sched_bytes;
     } else if (ffn && !l.persistent && l.grid > 0) {
-      const double k = l.kernel.find("(gate/up)") != std::string::npos
-                           ? static_cast<double>(params.at("hidden"))
-                           : static_cast<double>(params.at("intermediate"));
+      // Split-K (plan choices split_k_gate_up / split_k_down; 0 or absent: none): each CTA
+      // streams its k / splits share of the weight slice.
+      const bool gate_up = l.kernel.find("(gate/up)") != std::string::npos;
+      int64_t splits = 1;
+      for (const auto& [name, value] : p.choices)
+        if (name == (gate_up ? "split_k_gate_up" : "split_k_down"))
+          splits = std::max<int64_t>(1, value);
+      const double k = (gate_up ? static_cast<double>(params.at("hidden"))
+                                : static_cast<double>(params.at("intermediate"))) /
+                       static_cast<double>(splits);
       const double w = format == "bf16" ? 2 : format == "fp8" ? 1 : 0.5;
       const double a = format == "bf16" ? 2 : 1;
       f.crit_bytes += slots * rounds * (kernels::plan::kMoeMmaBlockN * w + 16 * a) * k;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <string>
 
@@ -224,6 +226,35 @@ TEST(Features, RereadBytesCountAnExpertsLaterMTiles) {
   a.kv_heads = 8;
   a.qk_head_dim = a.v_head_dim = 128;
   EXPECT_EQ(core_features(a).reread_bytes, 0);
+}
+
+// Split-K (W4A8's default on the 16-row path): a GEMM's CTAs each stream k / splits of their
+// 128-row weight slice, so the busiest slot's bytes are the slots x rounds x a CTA's share of
+// k, not of the whole k (a single expert of 6144 x 8192 splits its GEMMs; the plan says how).
+TEST(Features, SplitKCtasStreamTheirShareOfK) {
+  const kernels::ShapeParams params = {
+      {"tokens", 1}, {"experts", 1}, {"top_k", 1}, {"hidden", 6144}, {"intermediate", 8192}};
+  const kernels::plan::LaunchPlan plan =
+      kernels::plan::plan_launches("decode_ffn", "w4a8", params, 132);
+  int64_t split_gate_up = 0, split_down = 0;
+  for (const auto& [name, value] : plan.choices) {
+    if (name == "split_k_gate_up") split_gate_up = value;
+    if (name == "split_k_down") split_down = value;
+  }
+  ASSERT_GT(std::max(split_gate_up, split_down), 1) << "the plan no longer splits this shape";
+  double expected = 0;
+  for (const kernels::plan::KernelLaunch& l : plan.launches) {
+    const bool gate_up = l.kernel.find("(gate/up)") != std::string::npos;
+    if (!gate_up && l.kernel.find("(down)") == std::string::npos) continue;
+    const double k = gate_up ? 6144.0 / static_cast<double>(std::max<int64_t>(1, split_gate_up))
+                             : 8192.0 / static_cast<double>(std::max<int64_t>(1, split_down));
+    expected += 132.0 * std::max(1, l.ctas_per_sm) * std::ceil(l.waves - 1e-9) *
+                (kernels::plan::kMoeMmaBlockN * 0.5 + 16) * k;
+  }
+  ProfileShape p;
+  p.format = "w4a8";
+  for (const auto& [name, value] : params) p.params[name] = value;
+  EXPECT_NEAR(profile_features("decode_ffn", p, "f", "p").crit_bytes, expected, 1e-9 * expected);
 }
 
 // Prefill attention's K/V re-reads that miss the L2 (50 MB, LRU over (sequence, KV head)):
