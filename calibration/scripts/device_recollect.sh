@@ -2,12 +2,14 @@
 # After a kernel change that moves some ops' launch plans or times: those ops collected again in
 # every H200 set the committed model is fitted on, chooses with, is tested on or is checked
 # against (grid with its counter pass, shards, active-sampling rounds 1-6, the validation set,
-# its recheck and its fresh copy, the second draw, the grid's recheck), laid over
+# the second draw, then the copies that only check: the validation set's recheck and fresh
+# copy, the grid's recheck, so that a deadline cuts those first), laid over
 # calibration/profiles/<set>/ of this checkout and refitted with the documented command
 # (calibration/README.md "Error: k-fold beside validation"), in one device call.
 #   OUT=... ONLY=decode_attention,_ffn KERNELS_REVISION=REV PROFILE_BIN=path/quadrant-profile \
 #     QUADRANT_BIN=path/quadrant bash calibration/scripts/device_recollect.sh
-# ONLY: quadrant-profile --only (comma-separated op-name substrings). Without QUADRANT_BIN (a
+# ONLY: quadrant-profile --only (comma-separated op-name substrings). SETTLE_MS: each shape's
+# clock settled first (device_validation.sh). Without QUADRANT_BIN (a
 # no-MPI quadrant of the same tree) it only collects: unpack profiles.tgz over
 # calibration/profiles/ and refit where you are. Writes, besides
 # device_validation.sh's profiles.tgz / logs.tgz / smi.csv.gz: $OUT/H200.json and
@@ -24,8 +26,8 @@ g=calibration/grids
 sets=""
 for s in H200=hopper H200-shards=hopper-shards H200-active=hopper-active H200-active2=hopper-active2 \
   H200-active3=hopper-active3 H200-active4=hopper-active4 H200-active5=hopper-active5 \
-  H200-validation=validation H200-validation-recheck=validation H200-validation-fresh=validation \
-  H200-validation2=validation2 H200-recheck=hopper; do
+  H200-validation=validation H200-validation2=validation2 H200-validation-recheck=validation \
+  H200-validation-fresh=validation H200-recheck=hopper; do
   sets+=" ${s%%=*}=$g/${s#*=}.json@$ONLY"
 done
 OUT=$OUT METRICS="H200" DEADLINE_S=${DEADLINE_S:-400} PROFILE_TIMEOUT=${PROFILE_TIMEOUT:-150} \

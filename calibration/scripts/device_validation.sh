@@ -14,6 +14,8 @@
 #   ONLY_OP=SUBSTRING: only the ops whose name contains it (quadrant-profile --only), e.g.
 #   the ops of new kernels re-collected in every set; METRICS="NAME ...": the sets that also
 #   get the hardware-counter pass (the baseline grid carries counters).
+#   SETTLE_MS=MS: quadrant-profile --settle-ms MS (each shape's clock settled at its own level
+#   before it is timed: calibration/README.md "Settling the clock before timing a shape").
 #   DEADLINE_S=N: no collection runs past N s from the start (each set's timeout is cut to
 #   what is left, a set with under 10 s left is skipped), so that the archives below are
 #   always written within the device call's limit.
@@ -53,6 +55,7 @@ collect() {  # collect NAME GRID [ONLY]: one process, timing only unless METRICS
     [ "$left" -lt "$limit" ] && limit=$left
   fi
   [ -n "$only" ] && extra+=(--only "$only")
+  [ -n "${SETTLE_MS:-}" ] && extra+=(--settle-ms "$SETTLE_MS")
   [[ " ${METRICS:-} " == *" $1 "* ]] || extra+=(--no-metrics)
   echo "== $1 ($2) at $(date -u +%H:%M:%S)" | tee -a "$LOGS/smi-marks.txt"
   timeout "$limit" "$PROFILE" --grid "$2" --out "$DATA/$1" \
