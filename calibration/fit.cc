@@ -14,7 +14,6 @@
 #include <tuple>
 
 #include "calibration/profile.h"
-#include "kernels/plan/launch_plan.h"
 #include "sim/core/error.h"
 
 namespace quadrant::calibration {
@@ -354,32 +353,6 @@ std::string ComponentModel::form_label() const {
          fade + ")";
 }
 
-namespace {
-
-// CTAs of prefill attention's kernel resident on one SM, for this format and kernel variant
-// ("d64", "d192v128"), from the kernels' own launch plan (FP8 head dim 64 on mma.sync: 3; the
-// wgmma kernels and MLA's mma.sync kernel: 1); 0 for another op or variant.
-int prefill_ctas_per_sm(const std::string& format, const std::string& variant) {
-  int dqk = 0, dv = 0;
-  if (std::sscanf(variant.c_str(), "d%dv%d", &dqk, &dv) < 1) return 0;
-  if (dv == 0) dv = dqk;
-  try {
-    const kernels::plan::LaunchPlan p = kernels::plan::plan_launches("prefill_attention", format,
-                                                                     {{"batch", 1},
-                                                                      {"seq_len", 128},
-                                                                      {"heads", 1},
-                                                                      {"kv_heads", 1},
-                                                                      {"head_dim", dqk},
-                                                                      {"v_head_dim", dv}},
-                                                                     132);
-    return p.launches.back().ctas_per_sm;
-  } catch (const std::exception&) {
-    return 0;
-  }
-}
-
-}  // namespace
-
 ComponentModel fit_component(const std::string& component, const std::string& format,
                              const std::vector<Sample>& samples, int folds,
                              const std::string& variant) {
@@ -431,9 +404,12 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     for (const double q : {2.0, 4.0, 0.0})
       for (const bool sched : {true, false})
         forms.push_back({q == 0 ? "max" : "pnorm", q, false, false, sched, true, true});
-  // Prefill attention whose kernel runs several CTAs to an SM: the busiest slot's extra FLOPs
-  // at their own rate (README: "Prefill attention's scheduled FLOPs apart").
-  if (component == "prefill_attention" && prefill_ctas_per_sm(format, variant) > 1)
+  // Prefill attention: the busiest slot's extra FLOPs at their own rate. They mix work the
+  // kernel does (padded rows, masked keys of diagonal tiles) with SMs a partial wave leaves
+  // idle, which lets the busy ones clock higher under the power cap (and, at several CTAs to
+  // an SM, gives the busiest slot its SM to itself) (README: "Prefill attention's scheduled
+  // FLOPs apart").
+  if (component == "prefill_attention")
     for (const double q : {1.0, 2.0, 0.0})
       forms.push_back({q == 0   ? "max"
                        : q == 1 ? "sum"

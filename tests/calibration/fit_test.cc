@@ -171,12 +171,12 @@ TEST(Fit, RereadWeightBytesAreCostedApart) {
                    m.ns_per_reread_byte);
 }
 
-// Prefill attention on mma.sync with FP8 head dim 64 (3 CTAs to an SM) whose busiest slot's
-// extra FLOPs (scheduled - useful: the partial last wave, padded rows, masked keys) cost half a
-// useful FLOP: t = c0 + 1e-5 F + 0.5e-5 (S - F) + bytes / (4 TB/s). Neither one rate for the
-// scheduled FLOPs nor one for the useful ones fits; the split forms do, and only a kernel of
-// several CTAs to an SM is offered them (not the wgmma kernels, one CTA to an SM). The
-// coefficient survives the model file.
+// Prefill attention whose busiest slot's extra FLOPs (scheduled - useful: the partial last
+// wave, padded rows, masked keys) cost half a useful FLOP: t = c0 + 1e-5 F + 0.5e-5 (S - F) +
+// bytes / (4 TB/s). Neither one rate for the scheduled FLOPs nor one for the useful ones fits;
+// the split forms do. Every prefill attention variant is offered them (mma.sync FP8 head dim
+// 64, 3 CTAs to an SM, and the wgmma kernels, one), no other op. The coefficient survives the
+// model file.
 TEST(Fit, PrefillExtraScheduledFlopsAreCostedApart) {
   std::vector<Sample> samples;
   int n = 0;
@@ -201,7 +201,10 @@ TEST(Fit, PrefillExtraScheduledFlopsAreCostedApart) {
   EXPECT_DOUBLE_EQ(through_model_file(m, samples, "split.json").ns_per_extra_flop,
                    m.ns_per_extra_flop);
   const ComponentModel w = fit_component("prefill_attention", "bf16", samples, 5, "d128");
-  for (const auto& [name, e] : w.candidates)
+  EXPECT_TRUE(w.split) << w.form_label();
+  EXPECT_NEAR(w.ns_per_extra_flop / w.ns_per_flop, 0.5, 0.05) << w.form_label();
+  const ComponentModel g = fit_component("decode_attention", "bf16", samples, 5, "d128");
+  for (const auto& [name, e] : g.candidates)
     EXPECT_EQ(name.find("split"), std::string::npos) << name;
 }
 
