@@ -197,6 +197,29 @@ def decode_attention(rng, n, fmt):
     return shapes
 
 
+def mla_decode(rng, n, fmt):
+    """MLA's absorbed decode (op mla_decode, kernels/src/mla_decode.cu): one 576-wide latent
+    row per token shared by the heads of a GPU's shard (a multiple of 16: DeepSeek-V3 128 / TP,
+    Kimi-K2 64 / TP), pages of 64 or 16 tokens, equal or mixed lengths."""
+    shards = []
+    for name in sorted(MODELS):
+        m = MODELS[name]
+        if m.get("mla"):
+            shards += [(name, tp, m["heads"] // tp) for tp in TPS
+                       if m["heads"] % tp == 0 and (m["heads"] // tp) % 16 == 0]
+    shapes = []
+    for u in lhs(rng, n, 5):
+        name, tp, heads = pick(u[0], shards)
+        batch = off_grid(log_uniform(u[1], 1, 256))
+        kv_len = off_grid(log_uniform(u[2], 160, 16384))
+        kv_len = min(kv_len, off_grid((1 << 29) // (batch * 576) - 8))  # a 1 GiB BF16 cache
+        s = {"batch": batch, "kv_len": kv_len, "heads": heads, "block_size": 64 if u[4] < 0.75 else 16}
+        if batch > 1 and u[3] < 0.5:  # a batch of mixed lengths, as a serving batch is
+            s["kv_len_min"] = max(16, int(kv_len * (0.05 + 0.9 * ((u[4] * 4) % 1))))
+        shapes.append((s, f"{name} TP{tp}"))
+    return shapes
+
+
 def prefill_attention(rng, n, fmt):
     shards = attention_shards(decode=False)
     shapes = []
@@ -254,6 +277,11 @@ OPS = [
     ("decode_ffn", ("bf16", "fp8", "w4a8"), lambda r, n, f: moe(r, n, f, True), 45),
     ("dense_gemm", ("bf16", "fp8"), dense_gemm, 60),
 ]
+# Drawn only when --ops names them, after the others, so that the committed grids' commands
+# (every op of OPS from one seeded stream) still draw the same shapes.
+NAMED_ONLY = [
+    ("mla_decode", ("bf16",), mla_decode, 60),
+]
 
 
 def main():
@@ -277,7 +305,7 @@ def main():
     rng = random.Random(a.seed)
     ops = []
     total = 0
-    for op, formats, draw, n in OPS:
+    for op, formats, draw, n in OPS + [o for o in NAMED_ONLY if o[0] in a.ops]:
         if a.ops and op not in a.ops:
             continue
         for fmt in formats:
