@@ -166,12 +166,12 @@ MoeGemmPath moe_gemm_path(int64_t tokens, int top_k, int experts, bool cublaslt)
                                                                      : MoeGemmPath::kMmaSync;
 }
 
-int moe_block_m(MoeGemmPath path, int64_t tokens, int top_k, int experts) {
+int moe_block_m(MoeGemmPath path, int64_t tokens, int top_k, int experts, bool bf16, int w4_form) {
   switch (path) {
     case MoeGemmPath::kWgmma:
       return kMoeWgmmaBlockM;
     case MoeGemmPath::kMmaSync:
-      return 16;
+      return moe_mma_block_m(tokens * top_k, experts, bf16, w4_form);
     case MoeGemmPath::kCublasLt:
       // The schedule is not used by cuBLASLt; kept as the op always built it.
       return tokens * top_k >= kMoeWgmmaRowsPerExpert * int64_t(experts) ? 64 : 16;
@@ -233,6 +233,42 @@ int moe_prefetch_tiles() {
   require(n >= 0 && n <= 16 && std::string(env) == std::to_string(n),
           std::string("QUADRANT_MOE_PREFETCH must be 0 .. 16, got '") + env + "'");
   return n;
+}
+
+// A setting for both mma.sync formats, "V", or for each, "BF16's,FP8's": this format's part.
+std::string per_format(const std::string& v, bool bf16) {
+  const size_t comma = v.find(',');
+  if (comma == std::string::npos) return v;
+  return bf16 ? v.substr(0, comma) : v.substr(comma + 1);
+}
+
+int moe_mma_stages(bool bf16) {
+  const char* env = std::getenv("QUADRANT_MOE_STAGES");
+  if (!env || !*env) return bf16 ? kMoeMmaStagesBf16 : kMoeMmaStagesFp8;
+  const std::string v = per_format(env, bf16);
+  const int n = std::atoi(v.c_str());
+  require(n >= 3 && n <= kMoeMmaStagesMax && v == std::to_string(n),
+          std::string("QUADRANT_MOE_STAGES must be N or BF16's,FP8's, N in 3 .. ") +
+              std::to_string(kMoeMmaStagesMax) + ", got '" + env + "'");
+  return n;
+}
+
+int moe_mma_block_m_setting(bool bf16) {
+  const char* env = std::getenv("QUADRANT_MOE_BLOCK_M");
+  if (!env || !*env) return bf16 ? kMoeMmaBlockMBf16 : kMoeMmaBlockMFp8;
+  const std::string v = per_format(env, bf16);
+  if (v == "auto") return kMoeMmaBlockMAuto;
+  require(
+      v == "16" || v == "32",
+      std::string("QUADRANT_MOE_BLOCK_M must be 16, 32, auto or BF16's,FP8's, got '") + env + "'");
+  return std::atoi(v.c_str());
+}
+
+int moe_mma_block_m(int64_t rows, int experts, int w4_form, int setting) {
+  if (w4_form != 0) return 16;
+  if (setting == kMoeMmaBlockMAuto)
+    return rows >= kMoeMmaBlockM32RowsPerExpert * int64_t(experts) ? 32 : 16;
+  return setting;
 }
 
 int moe_split_k_setting(bool w4a8) {

@@ -218,8 +218,27 @@ enum class MoeGemmPath {
 // top_k over all experts).
 inline constexpr int64_t kMoeWgmmaRowsPerExpert = 48;
 MoeGemmPath moe_gemm_path(int64_t tokens, int top_k, int experts, bool cublaslt = false);
-// Rows per m-tile of the device-side schedule for a path.
-int moe_block_m(MoeGemmPath path, int64_t tokens, int top_k, int experts);
+// Rows per m-tile of the device-side schedule for a path (mma.sync: moe_mma_block_m of the
+// format: bf16, or w4_form the W4A8 decode form, 0 for BF16 / FP8).
+int moe_block_m(MoeGemmPath path, int64_t tokens, int top_k, int experts, bool bf16 = false,
+                int w4_form = 0);
+// Rows per m-tile of the BF16 / FP8 mma.sync decode GEMMs (issue 15, ninth session): 16, or 32
+// (a CTA computes an expert's two 16-row subtiles from one pass over its weight slice: each
+// weight byte crosses L2 once per 32 rows instead of once per 16; the subtile past the tile's
+// rows is skipped). QUADRANT_MOE_BLOCK_M: "" the defaults (kMoeMmaBlockMBf16 / Fp8), "16", "32",
+// or "auto" (32 from kMoeMmaBlockM32RowsPerExpert rows per expert on average) for both formats,
+// or "B,F" (BF16's, FP8's: "auto,16"). Same arithmetic per row
+// either way (bitwise, tests/kernels). W4A8 (w4_form != 0) keeps 16: its 32-row form (two
+// subtiles from one dequantisation, 125 registers, 2 CTAs per SM) was slower on the H200 at 64
+// tokens (0.4225 against 0.3732 ms; PERF.md, ninth session; branch kernels-w4mt2-wip).
+inline constexpr int kMoeMmaBlockMAuto = 0;
+inline constexpr int kMoeMmaBlockMBf16 = 16, kMoeMmaBlockMFp8 = 16;
+inline constexpr int64_t kMoeMmaBlockM32RowsPerExpert = 12;
+int moe_mma_block_m_setting(bool bf16);  // 16, 32 or kMoeMmaBlockMAuto
+int moe_mma_block_m(int64_t rows, int experts, int w4_form, int setting);
+inline int moe_mma_block_m(int64_t rows, int experts, bool bf16, int w4_form) {
+  return moe_mma_block_m(rows, experts, w4_form, moe_mma_block_m_setting(bf16));
+}
 // m-tiles the schedule can produce at most: every expert may end in a partial tile.
 int64_t moe_max_tiles(int64_t rows, int block_m, int experts);
 inline constexpr int kMoeMaxExperts = 256;
@@ -316,15 +335,24 @@ constexpr bool moe_split_k_form(int w4_form) {
 // (396) and FP8 (264) none; down C = 448 -> none.
 int moe_split_k(int64_t rows, int experts, int64_t n, int64_t k, bool bf16, int w4_form,
                 int sm_count, int setting);
+// 32-row tiles (moe_mma_block_m) run unsplit.
 inline int moe_split_k(int64_t rows, int experts, int64_t n, int64_t k, bool bf16, int w4_form,
                        int sm_count) {
+  if (moe_mma_block_m(rows, experts, bf16, w4_form) != 16) return 0;
   return moe_split_k(rows, experts, n, k, bf16, w4_form, sm_count,
                      moe_split_k_setting(w4_form != 0));
 }
-// mma.sync grouped GEMM (16-row tiles): three stages of A (16 x 128 bytes) and W (128 x 128).
-constexpr int moe_mma_smem_bytes() {
-  return 3 * (16 * 128 + 128 * 128);
+// mma.sync grouped GEMM (16- or 32-row tiles): `stages` stages of A (bm x 128 bytes) and W (128
+// x 128).
+constexpr int moe_mma_smem_bytes(int block_m = 16, int stages = 3) {
+  return stages * (block_m * 128 + 128 * 128);
 }
+// Shared-memory stages of the BF16 / FP8 mma.sync GEMMs (issue 15, ninth session): each CTA keeps
+// stages - 1 k tiles (16 KB of weights each) of loads in flight. QUADRANT_MOE_STAGES: "N" (3 .. 6)
+// for both formats or "B,F" (BF16's, FP8's); the defaults kMoeMmaStagesBf16 / Fp8. The CTAs per
+// SM follow the shared memory (16 rows: FP8 2 up to 6 stages, BF16 3 up to 4).
+inline constexpr int kMoeMmaStagesBf16 = 3, kMoeMmaStagesFp8 = 3, kMoeMmaStagesMax = 6;
+int moe_mma_stages(bool bf16);
 // W4A8 register-dequant GEMM: four stages of A (16 x 128 bytes), static.
 constexpr int moe_w4_smem_bytes() {
   return 4 * 16 * 128;

@@ -246,12 +246,13 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
   const bool lt = format == "bf16_cublaslt", bf16 = format == "bf16" || lt;
   const bool w4 = format == "w4a8", scaled = !bf16;
   const MoeGemmPath path = moe_gemm_path(s.tokens, s.top_k, s.experts, lt);
-  const int bm = moe_block_m(path, s.tokens, s.top_k, s.experts);
-  const int64_t rows = s.tokens * s.top_k, max_tiles = moe_max_tiles(rows, bm, s.experts);
-  const ExpectedRouting er = expected_routing(s.tokens, s.top_k, s.experts, bm);
   // W4A8 on the mma.sync path: the decode GEMM's form (2, 3: activations as FP16 + a per-row
   // offset sum per 128 columns).
   const int w4_form = w4 && path == MoeGemmPath::kMmaSync ? moe_w4_decode_form() : 0;
+  // mma.sync: 16- or 32-row tiles (moe_mma_block_m), the block_m choice.
+  const int bm = moe_block_m(path, s.tokens, s.top_k, s.experts, bf16, w4_form);
+  const int64_t rows = s.tokens * s.top_k, max_tiles = moe_max_tiles(rows, bm, s.experts);
+  const ExpectedRouting er = expected_routing(s.tokens, s.top_k, s.experts, bm);
   const double a_elem = bf16 || w4_form >= 2 ? 2.0 : 1.0, w_elem = bf16 ? 2.0 : w4 ? 0.5 : 1.0;
   const double a_meta =
       scaled ? (moe_w4_offset_form(w4_form) ? 8.0 : 4.0) / 128 : 0.0;  // scale (+ sum) per 128
@@ -267,8 +268,9 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
                {"block_m", bm},
                {"max_m_tiles", max_tiles}};
   p.notes.push_back(
-      "gemm_path 0: mma.sync 16-row tiles, 1: sm_90a wgmma grouped GEMM (48+ rows per expert), "
-      "2: cuBLASLt once per expert");
+      "gemm_path 0: mma.sync 16- or 32-row tiles (block_m; 32: a CTA computes an expert's two "
+      "16-row subtiles from one pass over its weights), 1: sm_90a wgmma grouped GEMM (48+ rows "
+      "per expert), 2: cuBLASLt once per expert");
   p.notes.push_back(
       "m-tiles and active experts are expectations under uniform random top-k routing "
       "(expected = true)");
@@ -323,6 +325,11 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
                : 0;
   };
   const int split1 = splits(g1), split2 = splits(g2);
+  const int stages = moe_mma_stages(bf16);
+  if (path == MoeGemmPath::kMmaSync && !w4 && stages != 3) {  // 3: the stages of every plan before
+    p.choices.emplace_back("stages", stages);
+    p.notes.push_back("stages: the BF16 / FP8 mma.sync GEMMs' shared-memory stages (k tiles)");
+  }
   if (split1 || split2) {
     p.choices.emplace_back("split_k_gate_up", split1);
     p.choices.emplace_back("split_k_down", split2);
@@ -366,7 +373,7 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
                        : w4_form >= 4 ? moe_w4_ring_smem_bytes()
                        : w4_form >= 2 ? moe_w4_v2_smem_bytes()
                        : w4           ? moe_w4_smem_bytes()
-                                      : moe_mma_smem_bytes();
+                                      : moe_mma_smem_bytes(bm, stages);
       const std::string name =
           w4_form == 8   ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs> ("
           : w4_form == 7 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 3 CTAs> ("
@@ -376,10 +383,14 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
           : w4_form == 3 ? "moe_w4a8_decode_gemm_v2_kernel<offset> ("
           : w4_form == 2 ? "moe_w4a8_decode_gemm_v2_kernel<exact> ("
           : w4           ? "moe_w4a8_decode_gemm_kernel ("
-                         : "moe_grouped_gemm_kernel<" + f + ", 16> (";
+                         : "moe_grouped_gemm_kernel<" + f + ", " + std::to_string(bm) + "> (";
       const int z = std::max(split, 1);
+      // 32-row kernels: their __launch_bounds__ minimum (the registers set it), or fewer by
+      // shared memory.
+      const int ctas =
+          std::min(bm == 32 ? moe_mma_ctas_per_sm(bf16, 0) : 32, fit_per_sm(kMoeGemmThreads, smem));
       add(launch(name + g.what + ")", static_cast<int64_t>(n_ctas) * max_tiles * z, kMoeGemmThreads,
-                 smem, fit_per_sm(kMoeGemmThreads, smem), n_ctas * er.m_tiles * z, sms),
+                 smem, ctas, n_ctas * er.m_tiles * z, sms),
           flops, bytes, true);
     } else {
       add(launch(std::string("cublasLtMatmul per active expert (") + g.what + ")", 0, 0, 0, 1,

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <type_traits>
 
 #include "kernels/include/quadrant_kernels.h"
 #include "kernels/plan/dispatch.h"
@@ -986,18 +987,25 @@ __global__ void moe_w4_prepack_v2_kernel(const uint8_t* __restrict__ w, int expe
   }
 }
 
-template <Fmt F, int BM>
+template <Fmt F, int BM, int S = kStages>
 struct GemmTraits {
   static constexpr int kAElem = F == Fmt::kBf16 ? 2 : 1;  // bytes per A element
   static constexpr int kBStageBytes = F == Fmt::kW4a8 ? kBn * 64 : kBn * kBkBytes;
   static constexpr int kStageBytes = BM * kBkBytes + kBStageBytes;
-  static constexpr int kSmemBytes = kStages * kStageBytes + (F == Fmt::kW4a8 ? kBn * kBkBytes : 0);
-  static_assert(F == Fmt::kW4a8 || BM != 16 || kSmemBytes == plan::moe_mma_smem_bytes(),
+  static constexpr int kSmemBytes = S * kStageBytes + (F == Fmt::kW4a8 ? kBn * kBkBytes : 0);
+  static_assert(F == Fmt::kW4a8 || kSmemBytes == plan::moe_mma_smem_bytes(BM, S),
                 "the launch plans' layout (kernels/plan/dispatch.h)");
 };
 
-template <Fmt F, int BM>
-__global__ void __launch_bounds__(kGemmThreads)
+// BM 16 or 32 rows (plan::moe_mma_block_m): 8 warps side by side along n, each 16 weight rows
+// x the tile's BM / 16 subtiles of 16 rows; a subtile past the tile's rows is skipped. Each
+// row's arithmetic is the same at either BM (same MMAs in the same k order): bitwise equal.
+// BM 32 asks for the CTAs per SM of BM 16 (BF16 3, FP8 2: 80 / 128 registers). S stages of A
+// and W in shared memory (plan::moe_mma_stages): S - 1 k tiles of loads in flight per CTA.
+template <Fmt F, int BM, int S>
+__global__ void __launch_bounds__(kGemmThreads, BM == 16          ? 0
+                                                : F == Fmt::kBf16 ? 3
+                                                                  : 2)
     moe_grouped_gemm_kernel(const uint8_t* __restrict__ a, const float* __restrict__ a_scale,
                             const uint8_t* __restrict__ w, const float* __restrict__ w_scale,
                             const int32_t* __restrict__ offsets,
@@ -1006,8 +1014,8 @@ __global__ void __launch_bounds__(kGemmThreads)
                             const int32_t* __restrict__ num_tiles, int n_total, int k_total,
                             int prefetch_tiles, bf16* __restrict__ out,
                             float* __restrict__ split_out) {
-  using T = GemmTraits<F, BM>;
-  constexpr int kWarpsM = BM >= 32 ? 2 : 1, kWarpsN = 8 / kWarpsM;
+  using T = GemmTraits<F, BM, S>;
+  constexpr int kWarpsM = 1, kWarpsN = 8;
   constexpr int MI = BM / (16 * kWarpsM), kWarpCols = kBn / kWarpsN, NI = kWarpCols / 8;
   // Before grid_dep_wait (launched as a programmatic dependent launch, plan::moe_pdl) this
   // CTA reads only the tile schedule and offsets, which the route wrote two or more kernels
@@ -1021,6 +1029,7 @@ __global__ void __launch_bounds__(kGemmThreads)
   const int e = tile_expert[blockIdx.y];
   const int row0 = tile_row[blockIdx.y];
   const int rows = min(BM, offsets[e + 1] - row0);
+  const int m_used = (rows + 15) / 16;  // subtiles with rows (BM 32: 1 or 2)
   const int n0 = blockIdx.x * kBn;
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int wm = warp / kWarpsN, wn = warp % kWarpsN;
@@ -1084,24 +1093,24 @@ __global__ void __launch_bounds__(kGemmThreads)
   // The weights do not depend on the kernel before: the first stages' weight tiles go to
   // shared memory and the next prefetch_tiles tiles' lines to L2 before the wait, the
   // activations after it. Each stage's A is its own commit group after the W groups, so that
-  // the loop's wait (all but the newest kStages - 2 groups) still covers stage kt's W and A.
+  // the loop's wait (all but the newest S - 2 groups) still covers stage kt's W and A.
   constexpr int kWTileBytes = F == Fmt::kW4a8 ? 64 : kBkBytes;
 #pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) {
+  for (int s = 0; s < S - 1; ++s) {
     if (s < k_tiles) load_w(s, s);
     cp_async_commit();
   }
   for (int i = tid; i < prefetch_tiles * kBn; i += kGemmThreads) {
-    const int kt = kStages - 1 + i / kBn, r = i % kBn;
+    const int kt = S - 1 + i / kBn, r = i % kBn;
     if (kt < k_tiles) prefetch_l2(w_expert + size_t(n0 + r) * w_row_bytes + kt * kWTileBytes);
   }
-  wait_then_load_a<kStages - 1>(k_tiles, load_a);
+  wait_then_load_a<S - 1>(k_tiles, load_a);
   for (int kt = 0; kt < k_tiles; ++kt) {
-    cp_async_wait<kStages - 2>();
+    cp_async_wait<S - 2>();
     __syncthreads();
-    if (kt + kStages - 1 < k_tiles) load_stage((kt + kStages - 1) % kStages, kt + kStages - 1);
+    if (kt + S - 1 < k_tiles) load_stage((kt + S - 1) % S, kt + S - 1);
     cp_async_commit();
-    const uint8_t* sa = smem + (kt % kStages) * T::kStageBytes;
+    const uint8_t* sa = smem + (kt % S) * T::kStageBytes;
     const uint8_t* sb = sa + BM * kBkBytes;
     // This block's scales, loaded before the tensor-core work so that their latency hides
     // behind it (run 2 loaded them after, one dependent round trip per 128-deep block).
@@ -1126,7 +1135,7 @@ __global__ void __launch_bounds__(kGemmThreads)
       }
     }
     if constexpr (F == Fmt::kW4a8) {
-      uint8_t* sq = smem + kStages * T::kStageBytes;
+      uint8_t* sq = smem + S * T::kStageBytes;
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         const int c = tid + i * kGemmThreads, r = c / 4, ch = c % 4;
@@ -1146,6 +1155,7 @@ __global__ void __launch_bounds__(kGemmThreads)
       uint32_t af[MI][4], bfr[NI / 2][4];
 #pragma unroll
       for (int mi = 0; mi < MI; ++mi) {
+        if (MI > 1 && mi >= m_used) break;
         const int r = wm * MI * 16 + mi * 16 + (lane % 8) + ((lane / 8) & 1) * 8;
         ldmatrix_x4(af[mi], sa + swz(r, ks * 2 + lane / 16, kBkBytes));
       }
@@ -1155,7 +1165,8 @@ __global__ void __launch_bounds__(kGemmThreads)
         ldmatrix_x4(bfr[nj], sb + swz(n, ks * 2 + ((lane / 8) & 1), kBkBytes));
       }
 #pragma unroll
-      for (int mi = 0; mi < MI; ++mi)
+      for (int mi = 0; mi < MI; ++mi) {
+        if (MI > 1 && mi >= m_used) break;
 #pragma unroll
         for (int ni = 0; ni < NI; ++ni) {
           if constexpr (F == Fmt::kBf16)
@@ -1165,6 +1176,7 @@ __global__ void __launch_bounds__(kGemmThreads)
             mma_e4m3_16832(part[mi][ni], af[mi], bfr[ni / 2][(ni % 2) * 2],
                            bfr[ni / 2][(ni % 2) * 2 + 1]);
         }
+      }
     }
     if constexpr (F != Fmt::kBf16) {
       // Promote this 128-deep block to the fp32 accumulators with its scales.
@@ -1232,6 +1244,7 @@ struct MoeLayout {
   // weight tiles its GEMMs ask L2 for before their wait.
   bool pdl = false;
   int prefetch_tiles = 0;
+  int stages = 3;  // BF16 / FP8 GEMMs: shared-memory stages (plan::moe_mma_stages)
   // Split-K of the mma.sync GEMMs (plan::moe_split_k; 0: none): gate/up's splits write
   // h_part [rows][splits1][2 * inter], down's y_part [rows][splits2][hidden], in FP32.
   int splits1 = 0, splits2 = 0;
@@ -1244,15 +1257,17 @@ struct MoeLayout {
 MoeLayout moe_layout(const MoeFfnProblem& p, plan::MoeGemmPath path, void* base) {
   MoeLayout l;
   l.path = path;
-  l.bm = plan::moe_block_m(path, p.tokens, p.top_k, p.experts);
+  if (p.format == MoeFormat::kW4a8 && path == plan::MoeGemmPath::kMmaSync)
+    l.w4_form = plan::moe_w4_decode_form();
+  l.bm = plan::moe_block_m(path, p.tokens, p.top_k, p.experts, p.format == MoeFormat::kBf16,
+                           l.w4_form);
   l.rows = p.tokens * p.top_k;
   l.max_tiles = plan::moe_max_tiles(l.rows, l.bm, p.experts);
   const bool scaled = p.format != MoeFormat::kBf16;
-  if (p.format == MoeFormat::kW4a8 && path == plan::MoeGemmPath::kMmaSync)
-    l.w4_form = plan::moe_w4_decode_form();
   if (path == plan::MoeGemmPath::kMmaSync) {
     l.pdl = plan::moe_pdl(p.format == MoeFormat::kW4a8);
     l.prefetch_tiles = plan::moe_prefetch_tiles();
+    l.stages = plan::moe_mma_stages(p.format == MoeFormat::kBf16);
     const int sms = sm_count();
     const bool bf16 = p.format == MoeFormat::kBf16;
     l.splits1 =
@@ -1406,15 +1421,34 @@ template <Fmt F>
 void moe_mma_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, const void* w,
                   const float* w_scale, int64_t n, int64_t k, bf16* out, int splits, float* part,
                   cudaStream_t stream) {
-  opt_in_dynamic_smem(moe_grouped_gemm_kernel<F, 16>, GemmTraits<F, 16>::kSmemBytes);
   const dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN),
                   static_cast<unsigned>(l.max_tiles), static_cast<unsigned>(std::max(splits, 1)));
-  launch_kernel(l.pdl, moe_grouped_gemm_kernel<F, 16>, grid, kGemmThreads,
-                GemmTraits<F, 16>::kSmemBytes, stream, a, a_scale, static_cast<const uint8_t*>(w),
-                w_scale, static_cast<const int32_t*>(l.offsets),
-                static_cast<const int32_t*>(l.tile_expert), static_cast<const int32_t*>(l.tile_row),
-                static_cast<const int32_t*>(l.num_tiles), static_cast<int>(n), static_cast<int>(k),
-                l.prefetch_tiles, out, splits ? part : nullptr);
+  auto run = [&](auto kernel, int smem) {
+    opt_in_dynamic_smem(kernel, smem);
+    launch_kernel(
+        l.pdl, kernel, grid, kGemmThreads, smem, stream, a, a_scale, static_cast<const uint8_t*>(w),
+        w_scale, static_cast<const int32_t*>(l.offsets), static_cast<const int32_t*>(l.tile_expert),
+        static_cast<const int32_t*>(l.tile_row), static_cast<const int32_t*>(l.num_tiles),
+        static_cast<int>(n), static_cast<int>(k), l.prefetch_tiles, out, splits ? part : nullptr);
+  };
+  // The kernel for the tile's rows and the stages (plan::moe_mma_block_m, moe_mma_stages).
+  auto by_stages = [&](auto rows) {
+    constexpr int BM = decltype(rows)::value;
+    switch (l.stages) {
+      case 4:
+        return run(moe_grouped_gemm_kernel<F, BM, 4>, GemmTraits<F, BM, 4>::kSmemBytes);
+      case 5:
+        return run(moe_grouped_gemm_kernel<F, BM, 5>, GemmTraits<F, BM, 5>::kSmemBytes);
+      case 6:
+        return run(moe_grouped_gemm_kernel<F, BM, 6>, GemmTraits<F, BM, 6>::kSmemBytes);
+      default:
+        return run(moe_grouped_gemm_kernel<F, BM, 3>, GemmTraits<F, BM, 3>::kSmemBytes);
+    }
+  };
+  if (l.bm == 32)
+    by_stages(std::integral_constant<int, 32>());
+  else
+    by_stages(std::integral_constant<int, 16>());
   QK_LAUNCH_CHECK("moe_grouped_gemm_kernel");
 }
 

@@ -648,6 +648,40 @@ TEST(MoeFfnSplitK, OneSplitGivesThePlainBitsTwoTheSumsInAnotherOrder) {
   }
 }
 
+// 32-row tiles of the BF16 / FP8 mma.sync GEMMs (QUADRANT_MOE_BLOCK_M=32: a CTA computes an
+// expert's two 16-row subtiles from one pass over its weights) and more shared-memory stages
+// (QUADRANT_MOE_STAGES) change the schedule only: every row's MMAs run in the same k order, so
+// the outputs are the 16-row, 3-stage bits. 6, 30 and 42.5 rows per expert on average (one
+// subtile, two, experts past 32 rows in two tiles), empty and 1-row tiles (ragged), with and
+// without the launch chain; W4A8 ignores both (16-row tiles, its own kernels).
+TEST(MoeFfnBlockM, ThirtyTwoRowTilesAndMoreStagesGiveTheSameBits) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  for (const char* pdl : {"0", "1"})
+    for (const MoeCase& c :
+         {MoeCase{MoeFormat::kBf16, 24, false}, MoeCase{MoeFormat::kFp8, 24, true, true},
+          MoeCase{MoeFormat::kBf16, 120, false}, MoeCase{MoeFormat::kFp8, 120, false, true},
+          MoeCase{MoeFormat::kBf16, 170, true, true}, MoeCase{MoeFormat::kFp8, 170, false},
+          MoeCase{MoeFormat::kW4a8, 120, true}}) {
+      SCOPED_TRACE("format " + std::to_string(static_cast<int>(c.format)) + ", " +
+                   std::to_string(c.tokens) + " tokens, pdl " + pdl);
+      std::vector<uint16_t> base;
+      {
+        const ScopedEnv env({{"QUADRANT_MOE_BLOCK_M", "16"},
+                             {"QUADRANT_MOE_STAGES", "3"},
+                             {"QUADRANT_MOE_PDL", pdl}});
+        base = check_moe_ffn(c);
+      }
+      for (const char* bm : {"16", "32"})
+        for (const char* stages : {"3", "4", "6"}) {
+          if (std::string(bm) == "16" && std::string(stages) == "3") continue;
+          const ScopedEnv env({{"QUADRANT_MOE_BLOCK_M", bm},
+                               {"QUADRANT_MOE_STAGES", stages},
+                               {"QUADRANT_MOE_PDL", pdl}});
+          EXPECT_EQ(check_moe_ffn(c), base) << bm << " rows, " << stages << " stages";
+        }
+    }
+}
+
 TEST(MoeFfnWeightBytes, FollowTheFormat) {
   MoeFfnProblem p{MoeFormat::kW4a8, 16, 8, 2, 256, 512};
   const size_t n1k = 8 * 1024 * 256, n2k = 8 * 256 * 512;

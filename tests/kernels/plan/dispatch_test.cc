@@ -287,6 +287,59 @@ TEST(MoeGemmPath, CrossoverAt48RowsPerExpert) {
   EXPECT_EQ(moe_max_tiles(384, 128, 8), 3 + 8);
 }
 
+// The BF16 / FP8 mma.sync GEMMs' rows per tile (QUADRANT_MOE_BLOCK_M) and stages
+// (QUADRANT_MOE_STAGES), for both formats or each: block_m 16 by default; 32 when set (W4A8
+// keeps 16); "auto" 32 from 12 rows per expert on average; 32-row tiles run unsplit; stages
+// 3 .. 6; anything else is an error.
+TEST(MoeBlockM, SixteenThirtyTwoOrByRowsPerExpertAndTheStages) {
+  unsetenv("QUADRANT_MOE_BLOCK_M");
+  EXPECT_EQ(moe_mma_block_m_setting(true), kMoeMmaBlockMBf16);
+  EXPECT_EQ(moe_mma_block_m_setting(false), kMoeMmaBlockMFp8);
+  const int a = kMoeMmaBlockMAuto;
+  EXPECT_EQ(moe_mma_block_m(512, 32, 0, 16), 16);
+  EXPECT_EQ(moe_mma_block_m(512, 32, 0, 32), 32);
+  for (int form = 1; form <= kMoeW4Forms; ++form)
+    EXPECT_EQ(moe_mma_block_m(512, 32, form, 32), 16) << form;  // W4A8 keeps 16
+  EXPECT_EQ(moe_mma_block_m(384, 32, 0, a), 32);                // 12 rows per expert
+  EXPECT_EQ(moe_mma_block_m(383, 32, 0, a), 16);
+  EXPECT_EQ(moe_mma_block_m(128, 32, 0, a), 16);  // 16 tokens top-8
+  setenv("QUADRANT_MOE_BLOCK_M", "32", 1);
+  EXPECT_EQ(moe_mma_block_m_setting(true), 32);
+  EXPECT_EQ(moe_block_m(MoeGemmPath::kMmaSync, 64, 8, 32), 32);
+  EXPECT_EQ(moe_block_m(MoeGemmPath::kMmaSync, 64, 8, 32, false, 8), 16);
+  EXPECT_EQ(moe_block_m(MoeGemmPath::kWgmma, 8192, 8, 128), 128);
+  EXPECT_EQ(moe_split_k(8, 32, 4096, 7168, false, 8, 132),  // W4A8 as before
+            kMoeSplitKW4a8 == kMoeSplitKAuto ? 2 : 0);
+  setenv("QUADRANT_MOE_SPLIT_K", "auto", 1);
+  EXPECT_EQ(moe_split_k(1, 32, 4096, 7168, false, 0, 132), 0);  // 32-row tiles: unsplit
+  setenv("QUADRANT_MOE_BLOCK_M", "auto", 1);
+  EXPECT_EQ(moe_mma_block_m_setting(false), a);
+  EXPECT_EQ(moe_split_k(1, 32, 4096, 7168, false, 0, 132), 8);  // 1 row: 16-row tiles, split
+  unsetenv("QUADRANT_MOE_SPLIT_K");
+  setenv("QUADRANT_MOE_BLOCK_M", "auto,16", 1);  // per format: BF16's, FP8's
+  EXPECT_EQ(moe_mma_block_m_setting(true), a);
+  EXPECT_EQ(moe_mma_block_m_setting(false), 16);
+  for (const char* bad : {"48", "0", "x", "16x", "16,", "16,48"}) {
+    setenv("QUADRANT_MOE_BLOCK_M", bad, 1);
+    EXPECT_THROW(moe_mma_block_m_setting(false), std::invalid_argument) << bad;
+  }
+  unsetenv("QUADRANT_MOE_BLOCK_M");
+  unsetenv("QUADRANT_MOE_STAGES");
+  EXPECT_EQ(moe_mma_stages(true), kMoeMmaStagesBf16);
+  EXPECT_EQ(moe_mma_stages(false), kMoeMmaStagesFp8);
+  setenv("QUADRANT_MOE_STAGES", "5", 1);
+  EXPECT_EQ(moe_mma_stages(true), 5);
+  EXPECT_EQ(moe_mma_stages(false), 5);
+  setenv("QUADRANT_MOE_STAGES", "3,6", 1);
+  EXPECT_EQ(moe_mma_stages(true), 3);
+  EXPECT_EQ(moe_mma_stages(false), 6);
+  for (const char* bad : {"2", "7", "x", "3,", "4,7"}) {
+    setenv("QUADRANT_MOE_STAGES", bad, 1);
+    EXPECT_THROW(moe_mma_stages(false), std::invalid_argument) << bad;
+  }
+  unsetenv("QUADRANT_MOE_STAGES");
+}
+
 // Split-K of the mma.sync decode GEMMs (moe_split_k): the rule fills one wave of the kernel's
 // slots, worked out by hand for 32 experts top-8, hidden 7168, intermediate 2048 on 132 SMs.
 TEST(MoeSplitK, OneWaveOfTheKernelsSlots) {

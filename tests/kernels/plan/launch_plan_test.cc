@@ -256,6 +256,59 @@ TEST(LaunchPlan, MoeSplitKMultipliesTheGemmGridAndThePartialBytes) {
   }
 }
 
+// 32-row tiles (QUADRANT_MOE_BLOCK_M=32) at 64 tokens, 32 experts top-8, BF16 / FP8: the
+// block_m choice, the GEMMs' kernels named by their rows, their grids over the 32-row
+// schedule's m-tiles (512 / 32 + 32 = 48 instead of 512 / 16 + 32 = 64), their shared memory and
+// CTAs per SM; the GEMMs' bytes and every FLOP unchanged. W4A8 keeps 16-row tiles; more stages
+// (QUADRANT_MOE_STAGES) are a choice and more shared memory.
+TEST(LaunchPlan, MoeBlockMThirtyTwoHalvesTheTilesNotTheBytes) {
+  const ShapeParams shape = {
+      {"tokens", 64}, {"experts", 32}, {"top_k", 8}, {"hidden", 7168}, {"intermediate", 2048}};
+  for (const char* f : {"fp8", "bf16"}) {
+    SCOPED_TRACE(f);
+    setenv("QUADRANT_MOE_BLOCK_M", "16", 1);
+    const LaunchPlan a = plan_launches("decode_ffn", f, shape, 132);
+    setenv("QUADRANT_MOE_BLOCK_M", "32", 1);
+    const LaunchPlan b = plan_launches("decode_ffn", f, shape, 132);
+    unsetenv("QUADRANT_MOE_BLOCK_M");
+    EXPECT_EQ(a.choice("block_m"), 16);
+    EXPECT_EQ(b.choice("block_m"), 32);
+    EXPECT_EQ(a.choice("max_m_tiles"), 64);
+    EXPECT_EQ(b.choice("max_m_tiles"), 48);
+    ASSERT_EQ(a.launches.size(), b.launches.size());
+    int gemms = 0;
+    for (size_t i = 0; i < a.launches.size(); ++i) {
+      const KernelLaunch &x = a.launches[i], &y = b.launches[i];
+      EXPECT_DOUBLE_EQ(x.flops, y.flops) << x.kernel;
+      if (x.kernel.find("gemm") == std::string::npos) {
+        EXPECT_EQ(x.kernel, y.kernel);  // the schedule's bytes follow the m-tiles
+        continue;
+      }
+      ++gemms;
+      EXPECT_DOUBLE_EQ(x.bytes, y.bytes) << x.kernel;
+      EXPECT_NE(y.kernel.find(", 32>"), std::string::npos) << y.kernel;
+      EXPECT_EQ(y.grid * 64, x.grid * 48) << y.kernel;
+      EXPECT_GT(y.smem_bytes, x.smem_bytes) << y.kernel;
+      EXPECT_EQ(y.ctas_per_sm, std::string(f) == "bf16" ? 3 : 2) << y.kernel;  // launch bounds
+    }
+    EXPECT_EQ(gemms, 2);
+  }
+  setenv("QUADRANT_MOE_BLOCK_M", "32", 1);
+  setenv("QUADRANT_MOE_STAGES", "5", 1);
+  const LaunchPlan w4 = plan_launches("decode_ffn", "w4a8", shape, 132);
+  const LaunchPlan fp8 = plan_launches("decode_ffn", "fp8", shape, 132);
+  unsetenv("QUADRANT_MOE_BLOCK_M");
+  unsetenv("QUADRANT_MOE_STAGES");
+  EXPECT_EQ(w4.choice("block_m"), 16);
+  EXPECT_THROW(w4.choice("stages"), std::out_of_range);
+  EXPECT_EQ(fp8.choice("stages"), 5);
+  for (const KernelLaunch& l : fp8.launches) {
+    if (l.kernel.find("gemm") != std::string::npos) {
+      EXPECT_EQ(l.smem_bytes, 5 * (32 * 128 + 128 * 128)) << l.kernel;
+    }
+  }
+}
+
 // Decode attention's forms (QUADRANT_DECODE_ATTN_FORM, benchmarks only): 0..15 change the
 // kernel's insides, not its launches; 16 (E4M3 only, with 14) takes 3 stages of 16 KB and 4
 // CTAs per SM, so the split count follows the 528 slots; BF16 ignores it; a form out of range,
