@@ -70,7 +70,10 @@ struct ComponentModel {
   double ns_per_reread_byte = 0;  // per expert weight byte read again by a later m-tile (plan)
   double ns_per_head_round = 0;   // per query head of a CTA, per round (decode attention, plan)
   double ns_per_extra_flop = 0;   // split: per scheduled FLOP beyond the useful ones
-  std::vector<Sample> points;     // the grid form's shapes
+  // > 0: fitted on a pseudo-Huber loss of this scale on the relative residuals (the dense GEMM
+  // and the MoE FFN, where k-fold picks it), not on their squares; predictions do not use it.
+  double robust_scale = 0;
+  std::vector<Sample> points;  // the grid form's shapes
   int neighbours = 3;
   bool near_by_parallelism = false;  // grid distance also over log work units
   bool near_by_plan = false;         // and over log(scheduled / useful FLOPs) of the launch plan

@@ -208,6 +208,39 @@ TEST(Fit, PrefillExtraScheduledFlopsAreCostedApart) {
     EXPECT_EQ(name.find("split"), std::string::npos) << name;
 }
 
+// A GEMM's fitting shapes, 4 of 100 slowed 30% (the power cap's clock, or a slow library
+// kernel), on t = c0 + c1 F + c2 B: least squares follows the slow ones, a pseudo-Huber loss
+// does not. The GEMM-shaped ops offer the robust fit and k-fold keeps it; the prediction of the
+// unslowed shapes stays exact; the scale survives the model file. Attention is not offered it.
+TEST(Fit, GemmFitsResistShapesTheClockSlowed) {
+  std::vector<Sample> samples;
+  int n = 0;
+  for (double f : {1e8, 2e8, 5e8, 1e9, 2e9, 5e9, 1e10, 2e10, 5e10, 1e11})
+    for (double intensity :
+         {30.0, 60.0, 100.0, 150.0, 200.0, 300.0, 500.0, 700.0, 1000.0, 2000.0}) {
+      Features x{f, f, f / intensity};
+      x.parallelism = 132;
+      const bool slowed = n++ % 25 == 12;  // 4 of 100, spread over the range
+      samples.push_back({x, (3000 + 1.2e-6 * f + 2.5e-4 * x.bytes) * (slowed ? 1.3 : 1.0), 0, ""});
+    }
+  const ComponentModel m = fit_component("dense_gemm", "bf16", samples);
+  EXPECT_GT(m.robust_scale, 0) << m.form_label();
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (i % 25 == 12) continue;  // a slowed shape
+    EXPECT_NEAR(m.base_ns(samples[i].x) / samples[i].t_ns, 1.0, 0.002) << i;
+  }
+  bool least_squares_offered = false;
+  for (const auto& [name, e] : m.candidates)
+    if (name == "sum") {
+      least_squares_offered = true;
+      EXPECT_GT(e.median, 0.002) << name;  // pulled toward the slowed shapes
+    }
+  EXPECT_TRUE(least_squares_offered);
+  EXPECT_DOUBLE_EQ(through_model_file(m, samples, "robust.json").robust_scale, m.robust_scale);
+  const ComponentModel a = fit_component("prefill_attention", "bf16", samples, 5, "d128");
+  EXPECT_EQ(a.robust_scale, 0) << a.form_label();
+}
+
 // Decode attention CTAs whose per-round work grows with their query heads (loading the
 // queries, the warps' merge in shared memory): t = c0 + bytes / HBM + 300 ns x head_rounds.
 // The plan forms cost a head-round apart from a wave (the same rounds, 1 or 8 heads per
