@@ -288,7 +288,8 @@ int moe_split_k(int64_t rows, int experts, int64_t n, int64_t k, bool bf16, int 
   if (setting == 0 || !moe_split_k_form(w4_form) || k_blocks < 1) return 0;
   if (setting > 0) return static_cast<int>(std::min<int64_t>(setting, k_blocks));
   const int64_t ctas = n / kMoeMmaBlockN * std::min(rows, moe_max_tiles(rows, 16, experts));
-  const int64_t slots = int64_t(sm_count) * moe_mma_ctas_per_sm(bf16, w4_form);
+  const int64_t slots =
+      int64_t(sm_count) * moe_mma_ctas_per_sm(bf16, w4_form, w4_form ? 3 : moe_mma_stages(bf16));
   int s = 1;
   while (s < kMoeSplitKMax && ctas * (s + 1) <= slots && k_blocks / (s + 1) >= kMoeSplitKMinBlocks)
     ++s;

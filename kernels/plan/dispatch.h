@@ -231,6 +231,12 @@ int moe_block_m(MoeGemmPath path, int64_t tokens, int top_k, int experts, bool b
 // either way (bitwise, tests/kernels). W4A8 (w4_form != 0) keeps 16: its 32-row form (two
 // subtiles from one dequantisation, 125 registers, 2 CTAs per SM) was slower on the H200 at 64
 // tokens (0.4225 against 0.3732 ms; PERF.md, ninth session; branch kernels-w4mt2-wip).
+// Defaults 16 (H200, results/tiles_run2_*): at 32 experts top-8, 7168/2048, BF16 "auto" with 5
+// stages was 2.2-8.1% faster at 1-64 tokens (both passes), but in the re-collection under it the
+// BF16 grid shapes on 32-row tiles were slower (geomean 1.014 decode, 1.033 prefill; up to 1.52x)
+// wherever halving the CTAs leaves the SMs short (one to four experts: 1.10-1.19x), faster only
+// with 528+ CTAs at 16 rows (0.86-0.96x); FP8 32 rows +3.2% at 64 tokens (ncu: L2 77% busy
+// instead of 92%, DRAM 64% instead of 74%: half the CTAs streaming the same bytes).
 inline constexpr int kMoeMmaBlockMAuto = 0;
 inline constexpr int kMoeMmaBlockMBf16 = 16, kMoeMmaBlockMFp8 = 16;
 inline constexpr int64_t kMoeMmaBlockM32RowsPerExpert = 12;
@@ -309,16 +315,17 @@ inline constexpr int kMoeSplitK = 0;
 int moe_split_k_setting(bool w4a8);  // 0 off, kMoeSplitKAuto, or N
 // Resident CTAs per SM of the mma.sync decode GEMMs, by registers and shared memory (ptxas -v,
 // sm_90a, nvcc 13.0, the build's log): moe_grouped_gemm_kernel<F, 16> 75 (BF16) / 122 (FP8)
-// registers, allocated by 8 (80 / 128: 3 / 2 CTAs of 256 threads in 64 K), 55 KB of stages (4);
-// W4A8 forms 8 / 7 4 / 3 by their launch bounds (64 / 80 registers), the others 2 (120-126).
+// registers, allocated by 8 (80 / 128: 3 / 2 CTAs of 256 threads in 64 K), `stages` x 18 KB of
+// stages (3: 55 KB, 4 CTAs; 5: 92 KB, 2); W4A8 forms 8 / 7 4 / 3 by their launch bounds (64 / 80
+// registers), the others 2 (120-126).
 inline constexpr int kMoeMmaGemmRegsBf16 = 75, kMoeMmaGemmRegsFp8 = 122;
-constexpr int moe_mma_ctas_per_sm(bool bf16, int w4_form) {
+constexpr int moe_mma_ctas_per_sm(bool bf16, int w4_form, int stages = 3) {
   if (w4_form == 8) return 4;
   if (w4_form == 7) return 3;
   if (w4_form != 0) return 2;
   const int regs = ((bf16 ? kMoeMmaGemmRegsBf16 : kMoeMmaGemmRegsFp8) + 7) / 8 * 8;
   const int by_regs = 65536 / (kMoeGemmThreads * regs);
-  const int by_smem = (228 * 1024) / (3 * (16 * 128 + 128 * 128) + 1024);
+  const int by_smem = (228 * 1024) / (stages * (16 * 128 + 128 * 128) + 1024);
   return by_regs < by_smem ? by_regs : by_smem;
 }
 // Forms with split-K: BF16 / FP8 (0) and the W4A8 register forms 2, 3, 6-8 (w4_v2_gemm).
@@ -350,7 +357,11 @@ constexpr int moe_mma_smem_bytes(int block_m = 16, int stages = 3) {
 // Shared-memory stages of the BF16 / FP8 mma.sync GEMMs (issue 15, ninth session): each CTA keeps
 // stages - 1 k tiles (16 KB of weights each) of loads in flight. QUADRANT_MOE_STAGES: "N" (3 .. 6)
 // for both formats or "B,F" (BF16's, FP8's); the defaults kMoeMmaStagesBf16 / Fp8. The CTAs per
-// SM follow the shared memory (16 rows: FP8 2 up to 6 stages, BF16 3 up to 4).
+// SM follow the shared memory (16 rows: FP8 2 up to 6 stages, BF16 3 up to 4, 2 at 5-6).
+// Defaults 3 (H200, results/tiles_run2_*, 32 experts top-8, 7168/2048, both passes): BF16 5
+// stages on 16 rows -8.1 / -2.8 / -2.0% at 1 / 8 / 16 tokens but +5.4% at 64, 4 stages +0.1..
+// +2.5%; FP8 4 stages -0.6..-2.6% at every count, 5 -1.5..-2.7% but +0.9% at 64: none >= 3%
+// on a row with no row slower (the landing rule).
 inline constexpr int kMoeMmaStagesBf16 = 3, kMoeMmaStagesFp8 = 3, kMoeMmaStagesMax = 6;
 int moe_mma_stages(bool bf16);
 // W4A8 register-dequant GEMM: four stages of A (16 x 128 bytes), static.

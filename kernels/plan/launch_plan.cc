@@ -387,8 +387,8 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
       const int z = std::max(split, 1);
       // 32-row kernels: their __launch_bounds__ minimum (the registers set it), or fewer by
       // shared memory.
-      const int ctas =
-          std::min(bm == 32 ? moe_mma_ctas_per_sm(bf16, 0) : 32, fit_per_sm(kMoeGemmThreads, smem));
+      const int ctas = std::min(bm == 32 ? moe_mma_ctas_per_sm(bf16, 0, stages) : 32,
+                                fit_per_sm(kMoeGemmThreads, smem));
       add(launch(name + g.what + ")", static_cast<int64_t>(n_ctas) * max_tiles * z, kMoeGemmThreads,
                  smem, ctas, n_ctas * er.m_tiles * z, sms),
           flops, bytes, true);

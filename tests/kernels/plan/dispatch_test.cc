@@ -348,6 +348,8 @@ TEST(MoeSplitK, OneWaveOfTheKernelsSlots) {
   EXPECT_EQ(moe_mma_ctas_per_sm(false, 8), 4);
   EXPECT_EQ(moe_mma_ctas_per_sm(false, 7), 3);
   EXPECT_EQ(moe_mma_ctas_per_sm(false, 6), 2);
+  EXPECT_EQ(moe_mma_ctas_per_sm(true, 0, 5), 2);  // BF16, 5 stages of 18 KB: by shared memory
+  EXPECT_EQ(moe_mma_ctas_per_sm(false, 0, 6), 2);
   const int a = kMoeSplitKAuto;
   // 1 token: gate/up 32 n blocks x 8 m-tiles = 256 CTAs; W4A8 form 8 has 4 x 132 = 528 slots:
   // 2 splits (3 x 256 > 528); down 56 x 8 = 448 CTAs: none. FP8 (264 slots), BF16 (396): none.
@@ -373,6 +375,13 @@ TEST(MoeSplitK, OneWaveOfTheKernelsSlots) {
 
 TEST(MoeSplitK, TheEnvironmentSetsIt) {
   unsetenv("QUADRANT_MOE_SPLIT_K");
+  // The slots follow the BF16 / FP8 stages (QUADRANT_MOE_STAGES): 2 rows of BF16, 64 CTAs:
+  // 3 stages 396 slots -> 6 splits, 5 stages 264 -> 4.
+  unsetenv("QUADRANT_MOE_STAGES");
+  EXPECT_EQ(moe_split_k(2, 32, 4096, 7168, true, 0, 132, kMoeSplitKAuto), 6);
+  setenv("QUADRANT_MOE_STAGES", "5", 1);
+  EXPECT_EQ(moe_split_k(2, 32, 4096, 7168, true, 0, 132, kMoeSplitKAuto), 4);
+  unsetenv("QUADRANT_MOE_STAGES");
   EXPECT_EQ(moe_split_k_setting(false), kMoeSplitK);
   EXPECT_EQ(moe_split_k_setting(true), kMoeSplitKW4a8);
   // The defaults at one token, 32 experts top-8, 7168/2048: W4A8 (form 8) by the rule, FP8 off.

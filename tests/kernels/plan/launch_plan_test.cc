@@ -289,7 +289,8 @@ TEST(LaunchPlan, MoeBlockMThirtyTwoHalvesTheTilesNotTheBytes) {
       EXPECT_NE(y.kernel.find(", 32>"), std::string::npos) << y.kernel;
       EXPECT_EQ(y.grid * 64, x.grid * 48) << y.kernel;
       EXPECT_GT(y.smem_bytes, x.smem_bytes) << y.kernel;
-      EXPECT_EQ(y.ctas_per_sm, std::string(f) == "bf16" ? 3 : 2) << y.kernel;  // launch bounds
+      // Launch bounds: BF16 3, FP8 2 (3 stages of 20 KB allow both).
+      EXPECT_EQ(y.ctas_per_sm, std::string(f) == "bf16" ? 3 : 2) << y.kernel;
     }
     EXPECT_EQ(gemms, 2);
   }
@@ -297,8 +298,14 @@ TEST(LaunchPlan, MoeBlockMThirtyTwoHalvesTheTilesNotTheBytes) {
   setenv("QUADRANT_MOE_STAGES", "5", 1);
   const LaunchPlan w4 = plan_launches("decode_ffn", "w4a8", shape, 132);
   const LaunchPlan fp8 = plan_launches("decode_ffn", "fp8", shape, 132);
+  const LaunchPlan bf16 = plan_launches("decode_ffn", "bf16", shape, 132);
   unsetenv("QUADRANT_MOE_BLOCK_M");
   unsetenv("QUADRANT_MOE_STAGES");
+  for (const KernelLaunch& l : bf16.launches) {  // 5 stages of 20 KB: 2 CTAs by shared memory
+    if (l.kernel.find("gemm") != std::string::npos) {
+      EXPECT_EQ(l.ctas_per_sm, 2) << l.kernel;
+    }
+  }
   EXPECT_EQ(w4.choice("block_m"), 16);
   EXPECT_THROW(w4.choice("stages"), std::out_of_range);
   EXPECT_EQ(fp8.choice("stages"), 5);
