@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "kernels/plan/dispatch.h"
+#include "kernels/plan/launch_plan.h"
 
 namespace quadrant::calibration {
 
@@ -106,7 +107,9 @@ KernelPlan decode_attention_plan(const std::vector<int64_t>& kv_lens, int heads,
   const double groups = std::ceil(static_cast<double>(heads) / gb);
   const double chunk = split.chunk;
   const double splits = ceil_div(static_cast<double>(max_len), chunk);
-  p.slots = kPlanSms * kernels::plan::decode_ctas_per_sm(split.tensor_cores, fp8, gb);
+  p.slots = kPlanSms * (split.tensor_cores
+                            ? kernels::plan::decode_ctas_per_sm(split.tensor_cores, fp8, gb)
+                            : kernels::plan::decode_split_ctas_per_sm(dim, fp8, gb));
   std::vector<Cta> ctas;
   ctas.reserve(static_cast<size_t>(batch * groups * splits));
   const double per_token_bytes = (head_dim + (v_dim < 0 ? head_dim : v_dim)) * kv_bytes;

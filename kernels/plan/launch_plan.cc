@@ -22,6 +22,9 @@ int fit_per_sm(int block, int smem_bytes) {
   return std::max(1, std::min({by_threads, by_smem, 32}));
 }
 
+// Hopper: 64K 32-bit registers per SM, given to a warp in units of 256 (8 per thread).
+constexpr int kRegistersPerSm = 64 * 1024;
+
 KernelLaunch launch(std::string kernel, int64_t grid, int block, int smem_bytes, int ctas_per_sm,
                     double work_items, int sm_count) {
   KernelLaunch l;
@@ -111,7 +114,7 @@ LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int 
   std::string name;
   int smem = 0;
   const int form = decode_attention_form();
-  const int per_sm = decode_ctas_per_sm(split.tensor_cores, fp8, gb, form);
+  int per_sm = decode_ctas_per_sm(split.tensor_cores, fp8, gb, form);
   if (split.tensor_cores) {
     name = "decode_attention_mma_kernel<" + kv + ", " + std::to_string(gb) + ">";
     smem = decode_mma_smem_bytes(fp8, form);  // the cp.async ring (the warps' merge reuses it)
@@ -120,6 +123,7 @@ LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int 
            std::to_string(gb) + ">";
     const int groups = 4 * (32 / (d / 8));  // lane groups of 8 elements per token
     smem = groups * gb * (2 + d) * 4;
+    per_sm = decode_split_ctas_per_sm(d, fp8, gb);
   }
   KernelLaunch split_launch =
       launch(name, int64_t(split.max_splits) * head_groups * s.batch, kDecodeThreads, smem, per_sm,
@@ -475,6 +479,16 @@ ExpectedRouting expected_routing(int64_t tokens, int top_k, int experts, int blo
   }
   e.m_tiles = experts * tiles;
   return e;
+}
+
+int decode_split_ctas_per_sm(int head_dim, bool fp8, int heads_per_cta) {
+  const int bound = heads_per_cta >= 8 ? 2 : 3;
+  if (head_dim != 256 || heads_per_cta > 2) return bound;
+  const int registers = fp8 ? (heads_per_cta == 1 ? 95 : 116) : (heads_per_cta == 1 ? 77 : 111);
+  const int groups = 4 * (32 / (head_dim / 8));  // the merge's shared memory, as plan_decode
+  const int smem = groups * heads_per_cta * (2 + head_dim) * 4;
+  const int by_registers = kRegistersPerSm / (kDecodeThreads * ((registers + 7) / 8 * 8));
+  return std::max(bound, std::min(by_registers, fit_per_sm(kDecodeThreads, smem)));
 }
 
 LaunchPlan plan_launches(const std::string& quadrant, const std::string& format,

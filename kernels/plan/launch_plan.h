@@ -76,6 +76,15 @@ struct PlanOptions {
 LaunchPlan plan_launches(const std::string& quadrant, const std::string& format,
                          const ShapeParams& shape, int sm_count, const PlanOptions& options = {});
 
+// Resident CTAs per SM of the CUDA-core split-KV kernel (decode_attention.cu,
+// decode_attention_split_kernel<kv, head_dim, heads_per_cta>, 128 threads). Its
+// __launch_bounds__ asks for at least 3 (2 at 8 heads per CTA), and at head dim 64 (155-240
+// registers per thread) that is what fits; at head dim 256 the compiled kernels use fewer
+// registers (CUPTI's record in every committed H200 profile, sm_90: 77 / 111 BF16, 95 / 116
+// E4M3 at 1 / 2 heads per CTA), so 6 / 4 and 5 / 4 CTAs fit in an SM's 64K registers, and
+// their 4-8 KB of shared memory does not bind. Kernels without a record keep the bound.
+int decode_split_ctas_per_sm(int head_dim, bool fp8, int heads_per_cta);
+
 // Expected routing of `tokens` tokens, top_k of `experts` each, uniform at random.
 struct ExpectedRouting {
   double active_experts = 0;  // experts with at least one row

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -60,6 +61,33 @@ TEST(KernelPlan, DecodeAttentionCtasMatchTheRecordedGrids) {
     }
   ASSERT_GT(checked, 0) << "no committed decode attention profiles (run from the repository root)";
   EXPECT_GT(checked, 400);
+}
+
+// The split-KV kernel's residency in the plans against the registers and shared memory CUPTI
+// recorded for it: an SM's 64K registers (8 per thread at a time) and 228 KB of shared memory
+// (1 KB of it reserved per CTA) over CTAs of the recorded block.
+TEST(KernelPlan, DecodeSplitKernelResidencyFitsTheRecordedRegisters) {
+  int checked = 0;
+  for (const Profile& p : committed("decode_attention"))
+    for (const ProfileShape& s : p.shapes)
+      for (const KernelRecord& k : s.kernels) {
+        if (k.name.find("decode_attention_split_kernel") == std::string::npos) continue;
+        const int threads = k.block[0] * k.block[1] * k.block[2];
+        const int per_thread = (k.registers + 7) / 8 * 8;
+        const int64_t resident =
+            std::min<int64_t>(65536 / (threads * per_thread), 228 * 1024 / (k.shared_bytes + 1024));
+        const auto kp = kernels::plan::plan_launches(
+            "decode_attention", s.format, kernels::ShapeParams(s.params.begin(), s.params.end()),
+            kPlanSms);
+        EXPECT_EQ(kp.launches.at(0).ctas_per_sm, resident) << shape_key(s) << " " << k.registers;
+        const KernelPlan plan = decode_attention_plan(
+            lens(s, "kv_len", "kv_len_min"), static_cast<int>(s.params.at("heads")),
+            static_cast<int>(s.params.at("kv_heads")), static_cast<int>(s.params.at("head_dim")),
+            s.format == "bf16" ? 2 : 1);
+        EXPECT_EQ(plan.slots, static_cast<double>(kPlanSms * resident)) << shape_key(s);
+        ++checked;
+      }
+  EXPECT_GT(checked, 100) << "committed split-kernel shapes (run from the repository root)";
 }
 
 TEST(KernelPlan, PrefillAttentionCtasMatchTheRecordedGrids) {
