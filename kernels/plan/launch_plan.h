@@ -29,7 +29,8 @@ struct KernelLaunch {
   int block = 0;       // threads per CTA
   int smem_bytes = 0;  // shared memory per CTA (dynamic + static)
   // Resident CTAs per SM the kernel is built for: its __launch_bounds__ minimum, or what
-  // its shared memory allows (the compiled register count may allow more; ptxas -v says).
+  // its shared memory allows (the compiled register count may allow more; ptxas -v says);
+  // the d256 split-KV kernel's from its recorded registers (decode_split_ctas_per_sm).
   int ctas_per_sm = 1;
   bool persistent = false;    // grid = SMs, each CTA loops over tiles (the wgmma grouped GEMM)
   double work_items = 0;      // CTAs that do work (the rest exit at once), or persistent tiles
