@@ -63,7 +63,8 @@ std::unique_ptr<CalibratedCostModel> CalibratedCostModel::derive(const Calibrate
     c.ns_per_extra_flop *= from_peak / to_peak;
     // Whole-op and helper-kernel bytes stream through HBM: scaled by the bandwidths. A
     // slot's own bytes are bound by what one SM keeps in flight (its latency), not by
-    // the HBM: left as they are, as are the per-wave, per-head-round and fixed costs.
+    // the HBM: left as they are, as are the per-wave, per-head-round, per-empty-wave and fixed
+    // costs.
     c.ns_per_byte *= bw_ratio;
     c.ns_per_aux_byte *= bw_ratio;
     c.ns_per_reread_byte *= bw_ratio;

@@ -292,6 +292,7 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
   }
   const double total = p.flops();
   f.sched_flops = f.crit_bytes = f.waves = f.aux_bytes = f.serial_bytes = f.head_rounds = 0;
+  f.empty_waves = 0;
   const bool ffn = quadrant == "prefill_ffn" || quadrant == "decode_ffn";
   for (const kernels::plan::KernelLaunch& l : p.launches) {
     if (l.flops < 0.05 * total) {
@@ -312,6 +313,9 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
     f.waves += rounds;
     if (quadrant == "decode_attention")  // the split kernel: GB query heads per CTA
       f.head_rounds += rounds * static_cast<double>(p.choice("heads_per_cta"));
+    if ((quadrant == "decode_attention" || quadrant == "mla_decode") &&
+        static_cast<double>(l.grid) > l.work_items)  // splits past a shorter sequence's end
+      f.empty_waves += (static_cast<double>(l.grid) - l.work_items) / slots;
     f.sched_flops += l.sched_flops > 0 ? l.sched_flops : l.flops;
     if (l.sched_bytes > 0) {
       f.crit_bytes += l.sched_bytes;

@@ -62,6 +62,12 @@ struct Features {
   // launch grid and KV, 4 heads per CTA instead of 1 (H200 FP8, 32 x 256-1024 tokens): 1.5-2.3
   // us slower in one round, 3.9-4.6 us in two, whatever the KV length. 0 for other ops.
   double head_rounds = 0;
+  // Decode attention (GQA and MLA): CTAs of the split kernel's grid that find no work, over
+  // its slots. The grid is max splits x head groups x sequences; with mixed lengths a shorter
+  // sequence's later splits exit at once, but each still takes a slot in launch order (split
+  // fastest) for its launch, a length read and its exit, delaying the working CTAs queued
+  // behind it. 0 for other ops and for sequences alike.
+  double empty_waves = 0;
 };
 
 // "prefill_attention", "prefill_ffn", "decode_attention", "decode_ffn".

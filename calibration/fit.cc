@@ -92,6 +92,7 @@ enum Coef {
   kPerRereadByte,
   kPerHeadRound,
   kPerExtraFlop,
+  kPerEmptyWave,
   kCoefs
 };
 
@@ -110,8 +111,8 @@ double compute_term(const Features& x, const Form& f, const double c[kCoefs]) {
 // busiest slot (few CTAs each streaming their share at a single CTA's bandwidth), and per
 // expert weight byte a later m-tile reads again (the MoE FFN's 16-row tiles: the part the
 // L2 does not serve; 0.29x / 0.70x / 0.80x a first read's cost in the H200 BF16 / FP8 / W4A8
-// fits of 2026-12-03), and per query head of a decode attention CTA per round (features.h
-// head_rounds).
+// fits of 2026-12-03), per query head of a decode attention CTA per round (features.h
+// head_rounds), and per wave of decode attention CTAs that find no work (empty_waves).
 double parametric(const Features& x, const Form& f, const double c[kCoefs]) {
   const double fill = x.parallelism > 0 ? 1 + c[kOccupancy] / x.parallelism : 1;
   const double crit = c[kPerCritByte] * x.crit_bytes;
@@ -121,7 +122,7 @@ double parametric(const Features& x, const Form& f, const double c[kCoefs]) {
   if (f.plan)
     t += c[kPerWave] * x.waves + c[kPerAuxByte] * x.aux_bytes + (f.overlap ? 0 : crit) +
          c[kPerSerialByte] * x.serial_bytes + c[kPerRereadByte] * x.reread_bytes +
-         c[kPerHeadRound] * x.head_rounds;
+         c[kPerHeadRound] * x.head_rounds + c[kPerEmptyWave] * x.empty_waves;
   return t;
 }
 
@@ -130,16 +131,17 @@ double parametric(const Features& x, const Form& f, const double c[kCoefs]) {
 // NNLS).
 void linear_start(const std::vector<Sample>& s, const Form& f, double c[kCoefs]) {
   std::fill(c, c + kCoefs, 0.0);
-  constexpr int kTerms = 10;
-  const int idx[kTerms] = {kOverhead,     kPerFlop,     kPerByte,       kPerWave,
-                           kPerAuxByte,   kPerCritByte, kPerSerialByte, kPerRereadByte,
-                           kPerHeadRound, kPerExtraFlop};
+  constexpr int kTerms = 11;
+  const int idx[kTerms] = {kOverhead,     kPerFlop,      kPerByte,       kPerWave,
+                           kPerAuxByte,   kPerCritByte,  kPerSerialByte, kPerRereadByte,
+                           kPerHeadRound, kPerExtraFlop, kPerEmptyWave};
   const int terms = f.plan ? kTerms : 3;
-  bool active[kTerms] = {true, true, true, true, true, true, true, true, true, f.split};
-  // Only the MoE FFN and prefill attention have re-reads, only decode attention head rounds:
-  // elsewhere those columns stay out of the solve.
+  bool active[kTerms] = {true, true, true, true, true, true, true, true, true, f.split, true};
+  // Only the MoE FFN and prefill attention have re-reads, only decode attention head rounds
+  // and empty CTAs: elsewhere those columns stay out of the solve.
   active[7] = std::any_of(s.begin(), s.end(), [](const Sample& x) { return x.x.reread_bytes > 0; });
   active[8] = std::any_of(s.begin(), s.end(), [](const Sample& x) { return x.x.head_rounds > 0; });
+  active[10] = std::any_of(s.begin(), s.end(), [](const Sample& x) { return x.x.empty_waves > 0; });
   for (int round = 0; round < 6; ++round) {
     std::vector<int> cols;
     for (int j = 0; j < terms; ++j)
@@ -158,7 +160,8 @@ void linear_start(const std::vector<Sample>& s, const Form& f, double c[kCoefs])
                                 x.serial_bytes,
                                 x.reread_bytes,
                                 x.head_rounds,
-                                std::max(0.0, x.sched_flops - x.flops)};
+                                std::max(0.0, x.sched_flops - x.flops),
+                                x.empty_waves};
       for (size_t k = 0; k < cols.size(); ++k)
         a(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(k)) = v[cols[k]] / s[i].t_ns;
     }
@@ -303,7 +306,7 @@ double ComponentModel::base_ns(const Features& x) const {
   const double c[kCoefs] = {overhead_ns,       ns_per_flop,        ns_per_byte,
                             occupancy,         ns_per_wave,        ns_per_aux_byte,
                             ns_per_crit_byte,  ns_per_serial_byte, ns_per_reread_byte,
-                            ns_per_head_round, ns_per_extra_flop};
+                            ns_per_head_round, ns_per_extra_flop,  ns_per_empty_wave};
   return parametric(x, form_of(*this), c);
 }
 
@@ -468,6 +471,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     m.ns_per_reread_byte = c[kPerRereadByte];
     m.ns_per_head_round = c[kPerHeadRound];
     m.ns_per_extra_flop = c[kPerExtraFlop];
+    m.ns_per_empty_wave = c[kPerEmptyWave];
     if (grid) {
       m.points = train;
       m.neighbours = near.neighbours;
@@ -940,6 +944,7 @@ std::string model_to_json(const ModelFile& m) {
               {"ns_per_serial_byte", c.ns_per_serial_byte},
               {"ns_per_reread_byte", c.ns_per_reread_byte},
               {"ns_per_head_round", c.ns_per_head_round},
+              {"ns_per_empty_wave", c.ns_per_empty_wave},
               {"neighbours", c.neighbours},
               {"near_by_parallelism", c.near_by_parallelism},
               {"near_by_plan", c.near_by_plan},
@@ -975,7 +980,7 @@ std::string model_to_json(const ModelFile& m) {
     for (const Sample& s : c.points)
       pts.push_back({s.x.flops, s.x.padded_flops, s.x.bytes, s.x.parallelism, s.t_ns,
                      s.x.unit_flops, s.x.sched_flops, s.x.crit_bytes, s.x.waves, s.x.aux_bytes,
-                     s.x.serial_bytes, s.x.reread_bytes, s.x.head_rounds});
+                     s.x.serial_bytes, s.x.reread_bytes, s.x.head_rounds, s.x.empty_waves});
     j["points"] = pts;
     out += (i ? ",\n" : "\n") + j.dump();
   }
@@ -1117,6 +1122,7 @@ ModelFile read_model(const std::string& file) {
     c.ns_per_head_round = optional("ns_per_head_round");
     c.ns_per_extra_flop = optional("ns_per_extra_flop");
     c.robust_scale = optional("robust_scale");
+    c.ns_per_empty_wave = optional("ns_per_empty_wave");
     if (c.ns_per_flop == 0 && c.ns_per_byte == 0 && c.overhead_ns == 0)
       n.fail("a model with every cost zero predicts nothing");
     c.neighbours = static_cast<int>(n.integer("neighbours"));
@@ -1151,11 +1157,11 @@ ModelFile read_model(const std::string& file) {
     Node pts = n.at("points");
     for (size_t p = 0; p < pts.size(); ++p) {
       Node pt = pts.at(p);
-      if (pt.size() != 5 && pt.size() != 6 && (pt.size() < 10 || pt.size() > 13))
+      if (pt.size() != 5 && pt.size() != 6 && (pt.size() < 10 || pt.size() > 14))
         pt.fail(
             "expected [flops, padded_flops, bytes, parallelism, t_ns, unit_flops, sched_flops, "
-            "crit_bytes, waves, aux_bytes, serial_bytes, reread_bytes, head_rounds] (the last 8, "
-            "7, 3, 2 or 1 may be left out)");
+            "crit_bytes, waves, aux_bytes, serial_bytes, reread_bytes, head_rounds, empty_waves] "
+            "(the last 9, 8, 4, 3, 2 or 1 may be left out)");
       Sample s;
       s.x.flops = pt.at(size_t{0}).non_negative();
       s.x.padded_flops = pt.at(size_t{1}).non_negative();
@@ -1166,6 +1172,7 @@ ModelFile read_model(const std::string& file) {
       if (pt.size() >= 11) s.x.serial_bytes = pt.at(size_t{10}).non_negative();
       if (pt.size() >= 12) s.x.reread_bytes = pt.at(size_t{11}).non_negative();
       if (pt.size() >= 13) s.x.head_rounds = pt.at(size_t{12}).non_negative();
+      if (pt.size() >= 14) s.x.empty_waves = pt.at(size_t{13}).non_negative();
       if (pt.size() >= 10) {
         s.x.sched_flops = pt.at(size_t{6}).non_negative();
         s.x.crit_bytes = pt.at(size_t{7}).non_negative();

@@ -73,7 +73,8 @@ struct ComponentModel {
   // > 0: fitted on a pseudo-Huber loss of this scale on the relative residuals (the dense GEMM
   // and the MoE FFN, where k-fold picks it), not on their squares; predictions do not use it.
   double robust_scale = 0;
-  std::vector<Sample> points;  // the grid form's shapes
+  double ns_per_empty_wave = 0;  // per wave of CTAs that find no work (decode attention, plan)
+  std::vector<Sample> points;    // the grid form's shapes
   int neighbours = 3;
   bool near_by_parallelism = false;  // grid distance also over log work units
   bool near_by_plan = false;         // and over log(scheduled / useful FLOPs) of the launch plan

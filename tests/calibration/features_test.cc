@@ -182,6 +182,30 @@ TEST(Features, HeadRoundsAreRoundsTimesHeadsPerCta) {
   EXPECT_EQ(profile_features("prefill_attention", q, "f", "p").head_rounds, 0);
 }
 
+// Empty split CTAs: the grid is max splits x head groups x sequences; the plan's working
+// CTAs are each sequence's own splits. Equal lengths leave none empty; mixed lengths leave
+// (grid - working CTAs) / slots, the slots of the split kernel (d256 BF16 at 1 head per CTA:
+// 6 per SM).
+TEST(Features, EmptyWavesAreTheGridsIdleCtasOverTheSlots) {
+  ProfileShape p;
+  p.format = "bf16";
+  p.params = {{"batch", 8},    {"kv_len", 8192},  {"heads", 2},
+              {"kv_heads", 2}, {"head_dim", 256}, {"block_size", 16}};
+  EXPECT_EQ(profile_features("decode_attention", p, "f", "p").empty_waves, 0);
+  p.params["kv_len_min"] = 128;
+  const auto plan = kernels::plan::plan_launches(
+      "decode_attention", "bf16", kernels::ShapeParams(p.params.begin(), p.params.end()), 132);
+  const kernels::plan::KernelLaunch& split = plan.launches.at(0);
+  ASSERT_GT(static_cast<double>(split.grid), split.work_items);
+  ASSERT_EQ(split.ctas_per_sm, 6);
+  EXPECT_DOUBLE_EQ(profile_features("decode_attention", p, "f", "p").empty_waves,
+                   (static_cast<double>(split.grid) - split.work_items) / (132.0 * 6));
+  ProfileShape q;
+  q.format = "bf16";
+  q.params = {{"batch", 2}, {"seq_len", 1000}, {"heads", 8}, {"kv_heads", 2}, {"head_dim", 128}};
+  EXPECT_EQ(profile_features("prefill_attention", q, "f", "p").empty_waves, 0);
+}
+
 // The 16-row MoE GEMMs read an expert's weights once per m-tile: with every expert taking
 // every token (top_k = experts), 17 tokens make two m-tiles per expert and one re-read of
 // all 8 experts' gate/up and down weights; 16 tokens make one tile and none. The wgmma path

@@ -249,20 +249,24 @@ TEST(Fit, HeadRoundsAreCostedApartFromWaves) {
   std::vector<Sample> samples;
   for (double b : {1e7, 3e7, 1e8, 3e8, 1e9})
     for (double rounds : {1.0, 2.0, 4.0})
-      for (double heads : {1.0, 2.0, 4.0, 8.0}) {
-        Features x{b / 100 * heads, b / 100 * heads, b};
-        x.sched_flops = x.flops;
-        x.crit_bytes = b;
-        x.waves = rounds;
-        x.head_rounds = rounds * heads;
-        samples.push_back({x, 2000 + b * 0.25 + 300 * x.head_rounds, 0, ""});
-      }
+      for (double heads : {1.0, 2.0, 4.0, 8.0})
+        for (double empty : {0.0, 0.5, 1.5}) {  // and the empty split CTAs' waves apart too
+          Features x{b / 100 * heads, b / 100 * heads, b};
+          x.sched_flops = x.flops;
+          x.crit_bytes = b;
+          x.waves = rounds;
+          x.head_rounds = rounds * heads;
+          x.empty_waves = empty;
+          samples.push_back({x, 2000 + b * 0.25 + 300 * x.head_rounds + 2500 * empty, 0, ""});
+        }
   const ComponentModel m = fit_component("decode_attention", "fp8", samples);
   EXPECT_TRUE(m.plan) << m.form_label();
   EXPECT_LT(m.heldout.p95, 0.01) << m.form_label();
   EXPECT_NEAR(m.ns_per_head_round, 300, 15) << m.form_label();
-  EXPECT_DOUBLE_EQ(through_model_file(m, samples, "head_rounds.json").ns_per_head_round,
-                   m.ns_per_head_round);
+  EXPECT_NEAR(m.ns_per_empty_wave, 2500, 125) << m.form_label();
+  const ComponentModel back = through_model_file(m, samples, "head_rounds.json");
+  EXPECT_DOUBLE_EQ(back.ns_per_head_round, m.ns_per_head_round);
+  EXPECT_DOUBLE_EQ(back.ns_per_empty_wave, m.ns_per_empty_wave);
 }
 
 // Attention kernels dispatch by head dims: a model per variant, an unprofiled head dim
