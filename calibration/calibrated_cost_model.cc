@@ -111,7 +111,7 @@ double component_sigma(const ComponentModel& c) {
 Estimate CalibratedCostModel::estimate(const QuadrantShape& shape, bool words) const {
   const std::string format = format_name(shape.compute_format);
   const std::string component = component_name(shape.quadrant);
-  const Features core = core_features(shape);
+  const Features core = core_features(shape, model_.plan_rules);
   const Features rest = residual_gemm_features(shape, core, model_.lt_plans.get());
 
   Estimate e;

@@ -213,11 +213,13 @@ void add_plan(Features& f, const KernelPlan& p) {
 // slot streams a 128-row weight slice (and 16 activation rows) per CTA and round.
 // false when make_op would reject the shape (no plan: the caller uses the mirror).
 bool launch_plan_features(const std::string& quadrant, const std::string& format,
-                          const kernels::ShapeParams& params, Features& f,
-                          bool realized_routing = false) {
+                          const kernels::ShapeParams& params, const kernels::plan::PlanRules& rules,
+                          Features& f, bool realized_routing = false) {
   kernels::plan::LaunchPlan p;
   try {
-    p = kernels::plan::plan_launches(quadrant, format, params, kPlanSms);
+    kernels::plan::PlanOptions options;
+    options.rules = rules;
+    p = kernels::plan::plan_launches(quadrant, format, params, kPlanSms, options);
   } catch (const std::exception&) {
     return false;
   }
@@ -352,7 +354,7 @@ std::vector<int64_t> alike(int64_t total, int seqs) {
 // The core features of a shape whose per-sequence lengths are known (decode: KV lengths;
 // prefill: new tokens per sequence after a common prefix) or, when lens is null, alike.
 Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* params,
-                            bool with_plan = true);
+                            const kernels::plan::PlanRules& rules, bool with_plan = true);
 
 }  // namespace
 
@@ -386,12 +388,12 @@ CoreWork core_flops_bytes(const QuadrantShape& s) {
   return w;
 }
 
-Features core_features(const QuadrantShape& s) {
-  return core_features_with(s, nullptr);
+Features core_features(const QuadrantShape& s, const kernels::plan::PlanRules& rules) {
+  return core_features_with(s, nullptr, rules);
 }
 
 Features core_work(const QuadrantShape& s) {
-  return core_features_with(s, nullptr, false);
+  return core_features_with(s, nullptr, {}, false);
 }
 
 namespace {
@@ -429,7 +431,7 @@ kernels::ShapeParams alike_params(const QuadrantShape& s) {
 }
 
 Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* params,
-                            bool with_plan) {
+                            const kernels::plan::PlanRules& rules, bool with_plan) {
   Features f;
   const CoreWork work = core_flops_bytes(s);
   if (s.quadrant == Quadrant::kPrefillAttention || s.quadrant == Quadrant::kDecodeAttention) {
@@ -460,10 +462,10 @@ Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* 
                                     : kernels::ShapeParams{{"batch", std::max(1, s.num_seqs)},
                                                            {"kv_len", alike_params(s).at("kv_len")},
                                                            {"heads", s.heads}},
-                             f))
+                             rules, f))
       return f;
     if (!latent && launch_plan_features(component_name(s.quadrant), format_name(s.compute_format),
-                                        params ? *params : alike_params(s), f))
+                                        params ? *params : alike_params(s), rules, f))
       return f;
     // A shape the kernels do not run (MLA's absorbed decode, a GQA group that does not
     // divide 8): the mirror's reading of the launcher, an extrapolation either way.
@@ -474,7 +476,8 @@ Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* 
                                          s.qk_head_dim, s.v_head_dim, fp8));
     } else {
       add_plan(f, decode_attention_plan(alike(s.context_tokens, s.num_seqs), s.heads, s.kv_heads,
-                                        s.qk_head_dim, eb, latent ? 0 : s.v_head_dim));
+                                        s.qk_head_dim, eb, latent ? 0 : s.v_head_dim,
+                                        rules.decode_split));
     }
     return f;
   }
@@ -485,8 +488,9 @@ Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* 
   f.padded_flops = s.active_experts * std::ceil(per_expert / 128.0) * 128.0 * per_token;
   f.parallelism = s.active_experts * std::ceil(per_expert / 128.0);
   f.bytes = work.bytes;
-  if (with_plan && !launch_plan_features(component_name(s.quadrant), format_name(s.compute_format),
-                                         params ? *params : alike_params(s), f, params != nullptr))
+  if (with_plan &&
+      !launch_plan_features(component_name(s.quadrant), format_name(s.compute_format),
+                            params ? *params : alike_params(s), rules, f, params != nullptr))
     add_plan(f, moe_ffn_plan(d(s.routed_tokens), s.active_experts, d(s.new_tokens), s.hidden,
                              s.intermediate, format_name(s.compute_format)));
   return f;
@@ -646,8 +650,8 @@ Features dense_gemm_features(double m, double n, double k, const std::string& fo
 }
 
 Features profile_features(const std::string& quadrant, const ProfileShape& p,
-                          const std::string& where, const std::string& path,
-                          const LtPlanTable* lt) {
+                          const std::string& where, const std::string& path, const LtPlanTable* lt,
+                          const kernels::plan::PlanRules& rules) {
   if (quadrant == "dense_gemm") {
     Params r(p, where, path);
     const double m = d(r.get("m")), n = d(r.get("n")), k = d(r.get("k"));
@@ -656,7 +660,7 @@ Features profile_features(const std::string& quadrant, const ProfileShape& p,
   }
   // The launch plan of the profiled parameters themselves: each sequence's own length.
   const kernels::ShapeParams params(p.params.begin(), p.params.end());
-  return core_features_with(shape_from_params(quadrant, p, where, path), &params);
+  return core_features_with(shape_from_params(quadrant, p, where, path), &params, rules);
 }
 
 std::string profile_variant(const std::string& quadrant, const ProfileShape& p,

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "calibration/profile.h"
+#include "kernels/plan/launch_plan.h"
 
 namespace quadrant::calibration {
 class LtPlanTable;
@@ -82,8 +83,9 @@ const char* format_name(NumberFormat f);
 std::string kernel_variant(const QuadrantShape& s);
 
 // The core work of a shape (attention kernel, or the routed experts; zero for dense FFNs),
-// its sequences taken as alike (a QuadrantShape holds only sums).
-Features core_features(const QuadrantShape& s);
+// its sequences taken as alike (a QuadrantShape holds only sums). rules: the plan rules of
+// the launch plans the features come from (a model's own: ModelFile::plan_rules).
+Features core_features(const QuadrantShape& s, const kernels::plan::PlanRules& rules = {});
 // core_features' FLOPs and bytes alone (no launch plan): cheap.
 Features core_work(const QuadrantShape& s);
 // The same two numbers without the rest of Features: the simulator's hot loop snaps every
@@ -112,7 +114,8 @@ QuadrantShape shape_from_params(const std::string& quadrant, const ProfileShape&
 // plan is cuBLASLt's recorded choice (lt_plan.h), else the assumed 128 x 128 tiling.
 Features profile_features(const std::string& quadrant, const ProfileShape& p,
                           const std::string& where, const std::string& path,
-                          const LtPlanTable* lt = nullptr);
+                          const LtPlanTable* lt = nullptr,
+                          const kernels::plan::PlanRules& rules = {});
 // Features of a dense GEMM of m x n x k (element_bytes 2: BF16, 1: FP8), on lt's plan or
 // the assumed one.
 Features dense_gemm_features(double m, double n, double k, const std::string& format,

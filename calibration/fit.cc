@@ -2,6 +2,7 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -668,7 +669,8 @@ std::vector<ProfileError> error_on_profiles(const ModelFile& m,
         r.format = s.format;
         r.variant = variant;
         if (fallback) r.answered_by = op_label(c->component, c->variant);
-        const Features x = profile_features(p.quadrant, s, file, where, m.lt_plans.get());
+        const Features x =
+            profile_features(p.quadrant, s, file, where, m.lt_plans.get(), m.plan_rules);
         r.by_shape.emplace_back(shape_key(s), c->predict_ns(x) / s.median_ns - 1);
       }
     }
@@ -721,7 +723,7 @@ void read_groups(const std::vector<std::string>& paths, ModelFile& out, Groups& 
         const ProfileShape& s = p.shapes[i];
         Sample x;
         const std::string where = "shapes[" + std::to_string(i) + "]";
-        x.x = profile_features(p.quadrant, s, file, where, lt);
+        x.x = profile_features(p.quadrant, s, file, where, lt, out.plan_rules);
         x.t_ns = s.median_ns;
         x.noise = s.relative_noise();
         x.key = p.quadrant + ":" + shape_key(s);
@@ -778,8 +780,10 @@ std::vector<ProfileError> record_errors(ModelFile& m, const std::vector<std::str
 
 ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
                        const std::vector<std::string>& validation_paths,
-                       const std::vector<std::string>& added_paths, const std::string& lt_plans) {
+                       const std::vector<std::string>& added_paths, const std::string& lt_plans,
+                       const kernels::plan::PlanRules& rules) {
   ModelFile out;
+  out.plan_rules = rules;
   if (!lt_plans.empty()) {
     out.lt_plans = std::make_shared<const LtPlanTable>(LtPlanTable::read(lt_plans));
     out.lt_plans_file = lt_plans;
@@ -887,6 +891,34 @@ ErrorStats read_stats(const Node& n) {
   e.count = static_cast<int>(n.integer("count"));
   return e;
 }
+// "plan_rules": {"moe_mma_residency": "registers", "decode_split": "bytes"}; both members
+// required (a rule left out would silently mean another plan), nothing else.
+Json plan_rules_json(const kernels::plan::PlanRules& r) {
+  return {{"moe_mma_residency", kernels::plan::rule_name(r.moe_mma_residency)},
+          {"decode_split", kernels::plan::rule_name(r.decode_split)}};
+}
+template <typename Rule, size_t N>
+Rule read_rule(const Node& n, const std::string& key, const std::array<Rule, N>& valid) {
+  const Node v = n.at(key);
+  Rule out{};
+  if (!v.json().is_string() || !kernels::plan::rule_from_name(v.json().get<std::string>(), out)) {
+    std::string names;
+    for (Rule r : valid)
+      names += std::string(names.empty() ? "\"" : " or \"") + kernels::plan::rule_name(r) + "\"";
+    v.fail("expected " + names + ", got " + v.json().dump());
+  }
+  return out;
+}
+kernels::plan::PlanRules read_plan_rules(const Node& n) {
+  for (const std::string& key : n.keys())
+    if (key != "moe_mma_residency" && key != "decode_split")
+      n.at(key).fail("unknown plan rule (expected moe_mma_residency, decode_split)");
+  kernels::plan::PlanRules r;
+  r.moe_mma_residency = read_rule(n, "moe_mma_residency", kernels::plan::kMoeMmaResidencyRules);
+  r.decode_split = read_rule(n, "decode_split", kernels::plan::kDecodeSplitRules);
+  return r;
+}
+
 Features read_range(const Node& n, int side) {
   Features f;
   f.flops = n.at("flops").at(static_cast<size_t>(side)).non_negative();
@@ -919,6 +951,7 @@ std::string model_to_json(const ModelFile& m) {
   if (!m.test_profiles.empty()) head["test_profiles"] = m.test_profiles;
   if (!m.added_profiles.empty()) head["added_profiles"] = m.added_profiles;
   if (!m.lt_plans_file.empty()) head["cublaslt_plans"] = m.lt_plans_file;
+  head["plan_rules"] = plan_rules_json(m.plan_rules);
   std::string out = head.dump();
   out.pop_back();
   out += ",\"components\":[";
@@ -1076,6 +1109,9 @@ ModelFile read_model(const std::string& file) {
               "the model file)");
     m.lt_plans = std::make_shared<const LtPlanTable>(LtPlanTable::read(found));
   }
+  // Every file written before files recorded their rules was fitted under the legacy ones.
+  m.plan_rules = root.has("plan_rules") ? read_plan_rules(root.at("plan_rules"))
+                                        : kernels::plan::PlanRules::legacy();
   if (root.has("added_profiles")) {
     Node ps = root.at("added_profiles");
     for (size_t i = 0; i < ps.size(); ++i) m.added_profiles.push_back(ps.at(i).string());

@@ -154,6 +154,12 @@ struct ModelFile {
   // directory); empty: the assumed 128 x 128 tiling.
   std::string lt_plans_file;
   std::shared_ptr<const LtPlanTable> lt_plans;
+  // The plan rules its features were computed under ("plan_rules" in the file;
+  // kernels/plan/launch_plan.h): every prediction and error of this model computes the
+  // features of a shape under these, whatever today's plans say, so that a plan corrected
+  // after the fit does not move a pinned model. A file without them was fitted before files
+  // recorded them: PlanRules::legacy().
+  kernels::plan::PlanRules plan_rules;
   // Validation shapes of a variant without its own model (e.g. head dim 64 answered by
   // the d128 model): the error of that extrapolation.
   std::vector<ProfileError> validation_extrapolated;
@@ -179,10 +185,13 @@ struct ModelFile {
 // is kept; ties keep the fewer changes. Without validation profiles the added profiles
 // are simply fitted on.
 // lt_plans: the GPU's recorded cuBLASLt plans for the dense GEMM's features ("" : none).
+// rules: the plan rules the features are computed under (today's by default), written into
+// the model.
 ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds = 5,
                        const std::vector<std::string>& validation_paths = {},
                        const std::vector<std::string>& added_paths = {},
-                       const std::string& lt_plans = "");
+                       const std::string& lt_plans = "",
+                       const kernels::plan::PlanRules& rules = {});
 // Records each component's error on a test set (profiles never fitted on nor used for any
 // choice) in the model: test_profiles and ComponentModel::test.
 void record_test_error(ModelFile& m, const std::vector<std::string>& test_paths);

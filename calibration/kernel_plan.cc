@@ -86,7 +86,8 @@ double expected_tiles_per_bin(double n, double bins, double tile) {
 }
 
 KernelPlan decode_attention_plan(const std::vector<int64_t>& kv_lens, int heads, int kv_heads,
-                                 int head_dim, double kv_bytes, int v_dim) {
+                                 int head_dim, double kv_bytes, int v_dim,
+                                 kernels::plan::DecodeSplitModel split_model) {
   KernelPlan p;
   const bool fp8 = kv_bytes < 2;
   p.path = head_dim == 128 ? "mma" : "simt";
@@ -101,8 +102,9 @@ KernelPlan decode_attention_plan(const std::vector<int64_t>& kv_lens, int heads,
   const int legal = group > 8 ? (group + 7) / 8 * 8 : group > 4 ? 8 : group > 2 ? 4 : group;
   const int dim = head_dim <= 64 ? 64 : head_dim <= 128 ? 128 : 256;
   const int64_t max_len = *std::max_element(kv_lens.begin(), kv_lens.end());
-  const kernels::plan::DecodeSplit split = kernels::plan::decode_attention_split(
-      static_cast<int64_t>(batch), legal * kv_heads, kv_heads, dim, fp8, max_len, kPlanSms);
+  const kernels::plan::DecodeSplit split =
+      kernels::plan::decode_attention_split(static_cast<int64_t>(batch), legal * kv_heads, kv_heads,
+                                            dim, fp8, max_len, kPlanSms, true, 0, 0, split_model);
   const int gb = std::min(group, 8);
   const double groups = std::ceil(static_cast<double>(heads) / gb);
   const double chunk = split.chunk;

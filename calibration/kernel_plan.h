@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/plan/dispatch.h"
+
 namespace quadrant::calibration {
 
 // H100 SXM and H200: 132 SMs. A model derived for another GPU keeps the calibrated one's.
@@ -39,9 +41,12 @@ struct KernelPlan {
 // decode_attention.cu: split-KV over a paged cache. kv_lens: one per sequence.
 // kv_bytes: bytes per cached element (2 BF16, 1 FP8). v_dim: cached value elements per
 // token and KV head besides the keys (head_dim for GQA; 0 for MLA's latent, which serves
-// as both: a shape the kernels do not run, planned as if they did).
-KernelPlan decode_attention_plan(const std::vector<int64_t>& kv_lens, int heads, int kv_heads,
-                                 int head_dim, double kv_bytes, int v_dim = -1);
+// as both: a shape the kernels do not run, planned as if they did). split_model: the split-KV
+// chooser of the plan rules (kernels/plan/launch_plan.h, PlanRules).
+KernelPlan decode_attention_plan(
+    const std::vector<int64_t>& kv_lens, int heads, int kv_heads, int head_dim, double kv_bytes,
+    int v_dim = -1,
+    kernels::plan::DecodeSplitModel split_model = kernels::plan::DecodeSplitModel::kBytes);
 
 // prefill_attention.cu / sm90_prefill_attention.cu: query tiles (heaviest first) x heads,
 // one CTA each. q_lens: new tokens per sequence; fp8 picks the FP8 kernels.

@@ -22,7 +22,7 @@ void require(bool ok, const std::string& what) {
 
 DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int head_dim, bool fp8,
                                    int64_t max_kv_len, int sm_count, bool tensor_cores_allowed,
-                                   int splits, int min_chunk) {
+                                   int splits, int min_chunk, DecodeSplitModel model) {
   require(batch >= 1 && max_kv_len >= 1 && sm_count >= 1,
           "decode attention: need batch >= 1, max_kv_len >= 1, sm_count >= 1");
   require(kv_heads >= 1 && heads % kv_heads == 0,
@@ -43,7 +43,9 @@ DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int h
   const double token_bytes = 2.0 * head_dim * (fp8 ? 1 : 2);  // K and V of one KV head
   const double partial_bytes = 2.0 * s.heads_per_cta * (head_dim + 1) * 4;  // written, read
   int64_t chunk = 0;
-  if (splits == 0 && s.tensor_cores && decode_split_model_fluid()) {
+  const bool fluid = model == DecodeSplitModel::kRunTime ? decode_split_model_fluid()
+                                                         : model == DecodeSplitModel::kFluid;
+  if (splits == 0 && s.tensor_cores && fluid) {
     FluidSplitCosts k;
     k.batch = batch;
     k.groups = heads / s.heads_per_cta;

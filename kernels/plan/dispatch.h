@@ -29,9 +29,9 @@ inline constexpr double kDecodeCombineOverheadBytes = 32 * 1024;
 inline constexpr double kDecodeTailFraction = 0.5;
 inline constexpr double kDecodeSpreadWeight = 0.3;
 // The "fluid" split chooser (split_kv.h, split_kv_chunk_fluid; selectable, not the default:
-// QUADRANT_DECODE_ATTN_SPLIT_MODEL=fluid, benchmarks only; a default change
-// also moves the split that pinned models (the engine's H200-kernels-*.json, the published
-// fits) were fitted under, which their files do not record): a simulation of the launch's CTAs
+// QUADRANT_DECODE_ATTN_SPLIT_MODEL=fluid, benchmarks only; a model file records the chooser
+// its features were computed under, "plan_rules" (launch_plan.h, PlanRules), and a file
+// without it was fitted under the byte model): a simulation of the launch's CTAs
 // sharing HBM, its constants fitted (least squares in log time) to the H200 sweep of split
 // counts 1-24 at the 10 standard rows under form 15 (kernels/results/decode_run5_*, PERF.md
 // sixth session): a CTA's fixed time, one CTA's streaming rate (BF16, E4M3), HBM bandwidth,
@@ -45,6 +45,10 @@ inline constexpr double kDecodeFluidCombineUsPerSplit = 0.979;
 inline constexpr double kDecodeFluidSpreadWeight = 0.5;
 // QUADRANT_DECODE_ATTN_SPLIT_MODEL: "" or "bytes" the default (the byte model above), "fluid".
 bool decode_split_model_fluid();
+// The split chooser as a value: the kernels take the run-time one (kRunTime: the variable
+// above); a launch plan that must follow a fitted cost model names the chooser the model was
+// fitted under (launch_plan.h, PlanRules), whatever the environment says.
+enum class DecodeSplitModel { kRunTime, kBytes, kFluid };
 
 // The head-dim-128 tensor-core kernel's form (decode_attention.cu), a sum of: 1 the combine
 // launched with programmatic dependent launch (its CTAs start while the split kernel's last
@@ -147,7 +151,8 @@ inline constexpr bool kDecodeBalancedChunks = false;
 DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int head_dim, bool fp8,
                                    int64_t max_kv_len, int sm_count,
                                    bool tensor_cores_allowed = true, int splits = 0,
-                                   int min_chunk = 0);
+                                   int min_chunk = 0,
+                                   DecodeSplitModel model = DecodeSplitModel::kRunTime);
 
 // ---- prefill attention ----
 // Kernel variants: -1 the mma.sync kernel (FA2 structure); 0..7 the sm_90a wgmma kernel

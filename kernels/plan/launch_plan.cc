@@ -1,6 +1,7 @@
 #include "kernels/plan/launch_plan.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numeric>
 #include <queue>
@@ -88,8 +89,9 @@ LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int 
   const DecodeAttentionShape s = parse_decode_attention(shape);
   const bool fp8 = format == "fp8";
   const int d = s.head_dim;
-  const DecodeSplit split = decode_attention_split(s.batch, s.heads, s.kv_heads, d, fp8, s.kv_bound,
-                                                   sms, options.decode_tensor_cores);
+  const DecodeSplit split =
+      decode_attention_split(s.batch, s.heads, s.kv_heads, d, fp8, s.kv_bound, sms,
+                             options.decode_tensor_cores, 0, 0, options.rules.decode_split);
   const int gb = split.heads_per_cta, head_groups = s.heads / gb;
   // Splits that run, over the sequences, and those whose partials the combine merges (a
   // sequence of one split is written by its split CTA).
@@ -242,7 +244,7 @@ LaunchPlan plan_prefill(const std::string& format, const ShapeParams& shape, int
 }
 
 LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
-                    const ShapeParams& shape, int sms) {
+                    const ShapeParams& shape, int sms, const PlanRules& rules) {
   if (format != "bf16" && format != "fp8" && format != "w4a8" && format != "bf16_cublaslt")
     throw std::invalid_argument(
         quadrant + ": format must be bf16, fp8, w4a8 or bf16_cublaslt, got '" + format + "'");
@@ -389,10 +391,15 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
           : w4           ? "moe_w4a8_decode_gemm_kernel ("
                          : "moe_grouped_gemm_kernel<" + f + ", " + std::to_string(bm) + "> (";
       const int z = std::max(split, 1);
-      // 32-row kernels: their __launch_bounds__ minimum (the registers set it), or fewer by
-      // shared memory.
-      const int ctas = std::min(bm == 32 ? moe_mma_ctas_per_sm(bf16, 0, stages) : 32,
-                                fit_per_sm(kMoeGemmThreads, smem));
+      // What the registers allow (16 rows: 75 / 122 per thread, BF16 / FP8; 32 rows and W4A8:
+      // their __launch_bounds__, which the registers set), or fewer by shared memory: the
+      // split-K rule's slots (moe_split_k). Under the legacy rule (PlanRules), 16-row and
+      // W4A8 kernels by their shared memory alone.
+      const int by_registers = rules.moe_mma_residency == MoeMmaResidency::kRegisters
+                                   ? moe_mma_ctas_per_sm(bf16, w4_form, stages)
+                               : bm == 32 ? moe_mma_ctas_per_sm(bf16, 0, stages)
+                                          : 32;
+      const int ctas = std::min(by_registers, fit_per_sm(kMoeGemmThreads, smem));
       add(launch(name + g.what + ")", static_cast<int64_t>(n_ctas) * max_tiles * z, kMoeGemmThreads,
                  smem, ctas, n_ctas * er.m_tiles * z, sms),
           flops, bytes, true);
@@ -481,6 +488,34 @@ ExpectedRouting expected_routing(int64_t tokens, int top_k, int experts, int blo
   return e;
 }
 
+const char* rule_name(MoeMmaResidency r) {
+  return r == MoeMmaResidency::kRegisters ? "registers" : "shared_memory";
+}
+
+const char* rule_name(DecodeSplitModel m) {
+  return m == DecodeSplitModel::kFluid ? "fluid" : m == DecodeSplitModel::kBytes ? "bytes" : "";
+}
+
+namespace {
+template <typename Rule, size_t N>
+bool find_rule(const std::string& name, const std::array<Rule, N>& all, Rule& out) {
+  for (Rule r : all)
+    if (name == rule_name(r)) {
+      out = r;
+      return true;
+    }
+  return false;
+}
+}  // namespace
+
+bool rule_from_name(const std::string& name, MoeMmaResidency& out) {
+  return find_rule(name, kMoeMmaResidencyRules, out);
+}
+
+bool rule_from_name(const std::string& name, DecodeSplitModel& out) {
+  return find_rule(name, kDecodeSplitRules, out);
+}
+
 int decode_split_ctas_per_sm(int head_dim, bool fp8, int heads_per_cta) {
   const int bound = heads_per_cta >= 8 ? 2 : 3;
   if (head_dim != 256 || heads_per_cta > 2) return bound;
@@ -500,7 +535,7 @@ LaunchPlan plan_launches(const std::string& quadrant, const std::string& format,
   else if (quadrant == "prefill_attention")
     p = plan_prefill(format, shape, sm_count, options);
   else if (quadrant == "prefill_ffn" || quadrant == "decode_ffn")
-    p = plan_moe(quadrant, format, shape, sm_count);
+    p = plan_moe(quadrant, format, shape, sm_count, options.rules);
   else if (quadrant == "dense_gemm")
     p = plan_dense(format, shape, sm_count);
   else if (quadrant == "mla_decode")

@@ -14,11 +14,13 @@
 // experts E (1 - (1 - k/E)^T), m-tiles E x E[ceil(Binomial(T, k/E) / block_m)]).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "kernels/plan/dispatch.h"
 #include "kernels/plan/shape.h"
 
 namespace quadrant::kernels::plan {
@@ -64,11 +66,58 @@ struct LaunchPlan {
   int64_t choice(const std::string& name) const;  // throws std::out_of_range if absent
 };
 
+// The rules of a plan that changed while cost models fitted on the plans stayed in use (issue
+// 12): a model's features are computed under the rules it was fitted under (its file says
+// which: calibration/fit.h, ModelFile::plan_rules), so that correcting a plan, or a kernel
+// default moving, leaves a pinned model's predictions where they were. The kernels' own
+// launch decisions do not read these (dispatch.h decides at run time); they only say which
+// plan a model describes. A default PlanRules is the rules of today's plans.
+//
+//   PlanOptions o;
+//   o.rules = PlanRules::legacy();  // the plans of kernels f7d6472, as the engine's pin was fitted
+//   plan_launches("decode_ffn", "bf16", shape, 132, o);
+enum class MoeMmaResidency {
+  // The mma.sync MoE GEMMs' CTAs per SM: 16-row tiles (BF16 / FP8) and W4A8 by their shared
+  // memory alone (4 / 4 / 8 per SM), 32-row tiles by moe_mma_ctas_per_sm: the plans of every
+  // model fitted before session 10.
+  kSharedMemory,
+  // moe_mma_ctas_per_sm on every mma.sync path, what the registers CUPTI recorded allow:
+  // 16-row BF16 3, FP8 2, W4A8 form 8 4 CTAs per SM.
+  kRegisters,
+};
+struct PlanRules {
+  MoeMmaResidency moe_mma_residency = MoeMmaResidency::kSharedMemory;
+  // Decode attention's split-KV chooser (dispatch.h): kBytes or kFluid, never kRunTime (a
+  // model is fitted on one chooser, not on an environment variable).
+  DecodeSplitModel decode_split = DecodeSplitModel::kBytes;
+  // The rules of every model file written before files recorded them (kernels f7d6472 and
+  // the plans until session 10): what a file without "plan_rules" was fitted under.
+  static constexpr PlanRules legacy() {
+    return {MoeMmaResidency::kSharedMemory, DecodeSplitModel::kBytes};
+  }
+  // (C++17: the .cu launchers include this header.)
+  bool operator==(const PlanRules& o) const {
+    return moe_mma_residency == o.moe_mma_residency && decode_split == o.decode_split;
+  }
+};
+// Every value a model file may name, and the names it uses: "shared_memory" / "registers",
+// "bytes" / "fluid"; rule_from_name returns false for an unknown name (the caller says where
+// and lists these).
+inline constexpr std::array<MoeMmaResidency, 2> kMoeMmaResidencyRules{
+    MoeMmaResidency::kSharedMemory, MoeMmaResidency::kRegisters};
+inline constexpr std::array<DecodeSplitModel, 2> kDecodeSplitRules{DecodeSplitModel::kBytes,
+                                                                   DecodeSplitModel::kFluid};
+const char* rule_name(MoeMmaResidency r);
+const char* rule_name(DecodeSplitModel m);
+bool rule_from_name(const std::string& name, MoeMmaResidency& out);
+bool rule_from_name(const std::string& name, DecodeSplitModel& out);
+
 // Benchmark-only switches the ops read from the environment (QUADRANT_PREFILL_ATTN_VARIANT,
-// QUADRANT_DECODE_ATTN_MMA); the defaults are the ops' defaults.
+// QUADRANT_DECODE_ATTN_MMA); the defaults are the ops' defaults. rules: the plan rules above.
 struct PlanOptions {
   int prefill_variant = -2;  // kDefaultVariant
   bool decode_tensor_cores = true;
+  PlanRules rules;
 };
 
 // quadrant: prefill_attention, decode_attention, prefill_ffn, decode_ffn, dense_gemm;

@@ -334,5 +334,58 @@ TEST(CalibratedCostModel, CommittedH200AnswersMlaDecodeFromItsOwnKernel) {
   EXPECT_DOUBLE_EQ(g.waves, f.waves);
 }
 
+// A decode FFN step of `batch` tokens on the 16-row mma.sync GEMMs (a few rows per expert).
+QuadrantShape decode_ffn(NumberFormat f, int64_t routed, int active, int hidden, int inter) {
+  QuadrantShape s;
+  s.quadrant = Quadrant::kDecodeFfn;
+  s.compute_format = f;
+  s.new_tokens = routed;
+  s.routed_tokens = routed;
+  s.active_experts = active;
+  s.hidden = hidden;
+  s.intermediate = inter;
+  const Features x = core_features(s);
+  s.flops = Flops(x.flops);
+  s.bytes = Bytes(x.bytes);
+  return s;
+}
+
+// Issue 12: the engine's pinned model (fitted on the plans of kernels f7d6472, its file
+// without "plan_rules") prices a shape on the features of those plans, whatever today's
+// plans say: its predictions are the ones it gave when it was pinned (the numbers below,
+// from its file before plan rules existed), and a copy of it told that it was fitted on the
+// corrected MoE residency would price the same shapes differently (so the rule it carries is
+// the one used, not a default).
+TEST(CalibratedCostModel, PinnedServedModelPricesOnItsOwnPlanRules) {
+  const std::string file = "calibration/engine/served-models/H200-kernels-f7d6472.json";
+  ASSERT_TRUE(std::filesystem::exists(file)) << "run from the repository root";
+  const auto pinned = CalibratedCostModel::load(file);
+  EXPECT_TRUE(pinned->model().plan_rules == kernels::plan::PlanRules::legacy());
+  ModelFile moved = pinned->model();
+  moved.plan_rules.moe_mma_residency = kernels::plan::MoeMmaResidency::kRegisters;
+  const auto corrected = CalibratedCostModel::from(moved);
+  kernels::plan::PlanRules registers;
+  registers.moe_mma_residency = kernels::plan::MoeMmaResidency::kRegisters;
+  const struct {
+    QuadrantShape shape;
+    int64_t pinned_ns;
+  } cases[] = {
+      // Qwen3-30B-A3B (128 experts, top 8) BF16 at 32 and W4A8 at 64 tokens; Mixtral-8x7B
+      // (8 experts, top 2) FP8 at 16 tokens.
+      {decode_ffn(NumberFormat::kBf16, 256, 112, 2048, 768), 291976},
+      {decode_ffn(NumberFormat::kW4A8, 512, 126, 2048, 768), 141452},
+      {decode_ffn(NumberFormat::kFp8, 32, 8, 4096, 14336), 400785},
+  };
+  for (const auto& c : cases) {
+    const Features legacy = core_features(c.shape, kernels::plan::PlanRules::legacy());
+    const Features now = core_features(c.shape, registers);
+    // The rule matters for this shape: fewer CTAs per SM, more rounds.
+    EXPECT_GT(now.waves, legacy.waves) << c.shape.active_experts;
+    const int64_t ns = pinned->predict(c.shape).mean.ns();
+    EXPECT_EQ(ns, c.pinned_ns) << c.shape.active_experts;
+    EXPECT_NE(corrected->predict(c.shape).mean.ns(), ns) << c.shape.active_experts;
+  }
+}
+
 }  // namespace
 }  // namespace quadrant::calibration

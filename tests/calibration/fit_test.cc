@@ -6,6 +6,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <tuple>
+#include <utility>
 
 #include "sim/core/error.h"
 #include "tests/calibration/synthetic.h"
@@ -584,6 +587,71 @@ TEST(Fit, ModelFileErrorsNameThePath) {
   } catch (const InputError& e) {
     EXPECT_EQ(e.path(), "components[0].ns_per_byte");
   }
+}
+
+// The plan rules a model was fitted under survive its file; a file without them (every file
+// written before they were recorded) was fitted under the legacy rules.
+TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
+  using kernels::plan::DecodeSplitModel;
+  using kernels::plan::MoeMmaResidency;
+  using kernels::plan::PlanRules;
+  const std::string pa = write_temp(
+      "rules_a.json",
+      profile_to_json(testing::decode_attention_profile(testing::roofline_max, 0.01, 7)));
+  PlanRules rules;
+  rules.moe_mma_residency = MoeMmaResidency::kRegisters;
+  rules.decode_split = DecodeSplitModel::kFluid;
+  const ModelFile m = fit_profiles({pa}, 5, {}, {}, "", rules);
+  EXPECT_TRUE(m.plan_rules == rules);
+  const Json j = Json::parse(model_to_json(m));
+  EXPECT_EQ(j.at("plan_rules").at("moe_mma_residency"), "registers");
+  EXPECT_EQ(j.at("plan_rules").at("decode_split"), "fluid");
+  const ModelFile back = read_model(write_temp("rules_model.json", j.dump()));
+  EXPECT_TRUE(back.plan_rules == rules);
+  EXPECT_EQ(model_to_json(back), model_to_json(m));
+  // Today's rules are written too.
+  EXPECT_TRUE(Json::parse(model_to_json(fit_profiles({pa}))).contains("plan_rules"));
+  Json old = j;
+  old.erase("plan_rules");
+  EXPECT_TRUE(read_model(write_temp("rules_old.json", old.dump())).plan_rules ==
+              PlanRules::legacy());
+}
+
+TEST(Fit, BadPlanRulesNameFilePathExpectedAndFound) {
+  const std::string pa = write_temp(
+      "rules_b.json",
+      profile_to_json(testing::decode_attention_profile(testing::roofline_max, 0.01, 7)));
+  const Json good = Json::parse(model_to_json(fit_profiles({pa})));
+  auto error_of = [&](const std::string& name, const std::function<void(Json&)>& edit) {
+    Json j = good;
+    edit(j);
+    const std::string file = write_temp(name, j.dump());
+    try {
+      read_model(file);
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+      return std::make_pair(e.path(), std::string(e.what()));
+    }
+    ADD_FAILURE() << name << ": read without an error";
+    return std::make_pair(std::string(), std::string());
+  };
+  auto [path, what] =
+      error_of("rules_bad1.json", [](Json& j) { j["plan_rules"]["moe_mma_residency"] = "regs"; });
+  EXPECT_EQ(path, "plan_rules.moe_mma_residency");
+  EXPECT_NE(what.find(R"(expected "shared_memory" or "registers", got "regs")"), std::string::npos)
+      << what;
+  std::tie(path, what) =
+      error_of("rules_bad2.json", [](Json& j) { j["plan_rules"]["decode_split"] = 3; });
+  EXPECT_EQ(path, "plan_rules.decode_split");
+  EXPECT_NE(what.find(R"(expected "bytes" or "fluid", got 3)"), std::string::npos) << what;
+  std::tie(path, what) =
+      error_of("rules_bad3.json", [](Json& j) { j["plan_rules"].erase("decode_split"); });
+  EXPECT_EQ(path, "plan_rules.decode_split");
+  std::tie(path, what) =
+      error_of("rules_bad4.json", [](Json& j) { j["plan_rules"]["block_m"] = 32; });
+  EXPECT_EQ(path, "plan_rules.block_m");
+  std::tie(path, what) = error_of("rules_bad5.json", [](Json& j) { j["plan_rules"] = "new"; });
+  EXPECT_EQ(path, "plan_rules");
 }
 
 }  // namespace

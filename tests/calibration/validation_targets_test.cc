@@ -31,7 +31,7 @@ TEST(ValidationTargets, RefitOfH200StaysWithinItsCeilings) {
   ASSERT_FALSE(committed.profiles.empty());
   ASSERT_FALSE(committed.added_profiles.empty());
   const ModelFile refit = fit_profiles(committed.profiles, 5, validation, committed.added_profiles,
-                                       committed.lt_plans_file);
+                                       committed.lt_plans_file, committed.plan_rules);
   int judged = 0;
   for (const ComponentModel& c : refit.components) {
     if (c.validation.count == 0) continue;

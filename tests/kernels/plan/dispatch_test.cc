@@ -196,6 +196,15 @@ TEST(DecodeAttentionSplit, FluidChooserTable) {
     EXPECT_EQ(decode_attention_split(r.batch, 32, r.kv_heads, 128, r.fp8, r.bound, 132, true, 3)
                   .max_splits,
               3);
+    // A named chooser (a cost model's plan rules) is the one taken, whatever the environment
+    // says (here: fluid).
+    for (const auto& [model, want] : {std::pair{DecodeSplitModel::kBytes, r.bytes},
+                                      std::pair{DecodeSplitModel::kFluid, r.fluid}})
+      EXPECT_EQ(decode_attention_split(r.batch, 32, r.kv_heads, 128, r.fp8, r.bound, 132, true, 0,
+                                       0, model)
+                    .max_splits,
+                want)
+          << r.batch << " " << r.bound << " " << r.fp8;
   }
   setenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL", "flud", 1);
   EXPECT_THROW(decode_attention_split(16, 32, 4, 128, false, 4096, 132), std::invalid_argument);

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
+#include <utility>
 
 #include "kernels/plan/dispatch.h"
 
@@ -120,6 +122,51 @@ TEST(ExpectedRouting, ClosedForms) {
   // Every expert takes every token.
   e = expected_routing(100, 8, 8, 16);
   EXPECT_DOUBLE_EQ(e.m_tiles, 8.0 * 7);
+}
+
+// The plan rules (PlanRules) a cost model was fitted under: the 16-row mma.sync GEMMs' CTAs
+// per SM by shared memory alone (legacy: 4) or by registers too (moe_mma_ctas_per_sm: BF16 3,
+// FP8 2; W4A8 form 8 4 either way), and the named decode split chooser over the environment.
+TEST(LaunchPlan, PlanRulesSetTheMoeResidencyAndTheDecodeSplit) {
+  const ShapeParams shape = {
+      {"tokens", 32}, {"experts", 128}, {"top_k", 8}, {"hidden", 2048}, {"intermediate", 768}};
+  PlanOptions legacy, registers;
+  legacy.rules = PlanRules::legacy();
+  registers.rules.moe_mma_residency = MoeMmaResidency::kRegisters;
+  for (const auto& [format, by_registers] : {std::pair{"bf16", 3}, std::pair{"fp8", 2}}) {
+    const LaunchPlan a = plan_launches("decode_ffn", format, shape, 132, legacy);
+    const LaunchPlan b = plan_launches("decode_ffn", format, shape, 132, registers);
+    ASSERT_EQ(a.launches.size(), b.launches.size());
+    int gemms = 0;
+    for (size_t i = 0; i < a.launches.size(); ++i) {
+      if (a.launches[i].kernel.find("moe_grouped_gemm_kernel") == std::string::npos) {
+        EXPECT_EQ(a.launches[i].ctas_per_sm, b.launches[i].ctas_per_sm);
+        continue;
+      }
+      ++gemms;
+      EXPECT_EQ(a.launches[i].ctas_per_sm, 4) << format;
+      EXPECT_EQ(b.launches[i].ctas_per_sm, by_registers) << format;
+      EXPECT_NEAR(b.launches[i].waves * by_registers, a.launches[i].waves * 4, 1e-9);
+    }
+    EXPECT_EQ(gemms, 2) << format;
+  }
+  // Decode attention at a row where the two choosers differ (dispatch_test: 64 x 8192 BF16,
+  // bytes 2 splits, fluid 5), the environment saying the other.
+  const ShapeParams attn = {
+      {"batch", 64}, {"kv_len", 8192}, {"heads", 32}, {"kv_heads", 8}, {"head_dim", 128}};
+  PlanOptions fluid;
+  fluid.rules.decode_split = DecodeSplitModel::kFluid;
+  setenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL", "fluid", 1);
+  EXPECT_EQ(plan_launches("decode_attention", "bf16", attn, 132, legacy).choice("split_kv"), 2);
+  setenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL", "bytes", 1);
+  EXPECT_EQ(plan_launches("decode_attention", "bf16", attn, 132, fluid).choice("split_kv"), 5);
+  unsetenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL");
+  EXPECT_EQ(rule_name(MoeMmaResidency::kRegisters), std::string("registers"));
+  MoeMmaResidency r{};
+  EXPECT_FALSE(rule_from_name("regs", r));
+  DecodeSplitModel m{};
+  EXPECT_TRUE(rule_from_name("fluid", m));
+  EXPECT_EQ(m, DecodeSplitModel::kFluid);
 }
 
 TEST(LaunchPlan, MoeFfnPathsAndLaunches) {
