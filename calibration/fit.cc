@@ -1455,6 +1455,10 @@ std::string error_table(const ModelFile& m, bool markdown) {
                     pct(r.stats, true).c_str(), test_cols({}).c_str(), verdict(r.stats).c_str());
     out += line;
   }
+  // The plan rules every feature above was computed under (ModelFile::plan_rules).
+  out += std::string("\nPlan rules of the features: moe_mma_residency ") +
+         kernels::plan::rule_name(m.plan_rules.moe_mma_residency) + ", decode_split " +
+         kernels::plan::rule_name(m.plan_rules.decode_split) + ".\n";
   // What the validation set chose (fit_profiles): each alternative's validation error.
   bool chose = false;
   for (const ComponentModel& c : m.components) chose = chose || !c.validation_choices.empty();

@@ -133,6 +133,15 @@ CheckReport check_models(const std::string& baseline_file, const std::string& ca
                          const CheckThresholds& t) {
   const ModelFile b = read_model(baseline_file), c = read_model(candidate_file);
   CheckReport r;
+  // Each model prices its own points' features; under other plan rules a shape's features
+  // differ between the two, and a change may be the rules', not the kernels'.
+  if (!(b.plan_rules == c.plan_rules))
+    r.notes.push_back(std::string("plan rules differ (baseline moe_mma_residency ") +
+                      kernels::plan::rule_name(b.plan_rules.moe_mma_residency) + ", decode_split " +
+                      kernels::plan::rule_name(b.plan_rules.decode_split) + "; candidate " +
+                      kernels::plan::rule_name(c.plan_rules.moe_mma_residency) + ", " +
+                      kernels::plan::rule_name(c.plan_rules.decode_split) +
+                      "): a shape's features differ between the models");
   std::map<std::string, OpVerdict> ops;
   for (const ComponentModel& bm : b.components) {
     const std::string op =

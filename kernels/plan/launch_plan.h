@@ -86,7 +86,7 @@ enum class MoeMmaResidency {
   kRegisters,
 };
 struct PlanRules {
-  MoeMmaResidency moe_mma_residency = MoeMmaResidency::kSharedMemory;
+  MoeMmaResidency moe_mma_residency = MoeMmaResidency::kRegisters;  // since session 10
   // Decode attention's split-KV chooser (dispatch.h): kBytes or kFluid, never kRunTime (a
   // model is fitted on one chooser, not on an environment variable).
   DecodeSplitModel decode_split = DecodeSplitModel::kBytes;

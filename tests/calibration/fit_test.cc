@@ -609,6 +609,8 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   const ModelFile back = read_model(write_temp("rules_model.json", j.dump()));
   EXPECT_TRUE(back.plan_rules == rules);
   EXPECT_EQ(model_to_json(back), model_to_json(m));
+  EXPECT_NE(error_table(back, true).find("moe_mma_residency registers, decode_split fluid"),
+            std::string::npos);
   // Today's rules are written too.
   EXPECT_TRUE(Json::parse(model_to_json(fit_profiles({pa}))).contains("plan_rules"));
   Json old = j;

@@ -40,6 +40,15 @@ double grid_ctas(const KernelRecord& k) {
   return static_cast<double>(k.grid[0]) * k.grid[1] * k.grid[2];
 }
 
+// CTAs of a recorded kernel that fit on an SM: 64K registers (8 per thread at a time), 228 KB
+// of shared memory (1 KB of it reserved per CTA), 2048 threads, 32 CTAs.
+int64_t recorded_residency(const KernelRecord& k) {
+  const int threads = k.block[0] * k.block[1] * k.block[2];
+  const int per_thread = (k.registers + 7) / 8 * 8;
+  return std::min<int64_t>(
+      {65536 / (threads * per_thread), 228 * 1024 / (k.shared_bytes + 1024), 2048 / threads, 32});
+}
+
 TEST(KernelPlan, DecodeAttentionCtasMatchTheRecordedGrids) {
   int checked = 0;
   for (const Profile& p : committed("decode_attention"))
@@ -64,18 +73,14 @@ TEST(KernelPlan, DecodeAttentionCtasMatchTheRecordedGrids) {
 }
 
 // The split-KV kernel's residency in the plans against the registers and shared memory CUPTI
-// recorded for it: an SM's 64K registers (8 per thread at a time) and 228 KB of shared memory
-// (1 KB of it reserved per CTA) over CTAs of the recorded block.
+// recorded for it.
 TEST(KernelPlan, DecodeSplitKernelResidencyFitsTheRecordedRegisters) {
   int checked = 0;
   for (const Profile& p : committed("decode_attention"))
     for (const ProfileShape& s : p.shapes)
       for (const KernelRecord& k : s.kernels) {
         if (k.name.find("decode_attention_split_kernel") == std::string::npos) continue;
-        const int threads = k.block[0] * k.block[1] * k.block[2];
-        const int per_thread = (k.registers + 7) / 8 * 8;
-        const int64_t resident =
-            std::min<int64_t>(65536 / (threads * per_thread), 228 * 1024 / (k.shared_bytes + 1024));
+        const int64_t resident = recorded_residency(k);
         const auto kp = kernels::plan::plan_launches(
             "decode_attention", s.format, kernels::ShapeParams(s.params.begin(), s.params.end()),
             kPlanSms);
@@ -141,6 +146,29 @@ TEST(KernelPlan, MoeFfnPathMatchesTheRecordedKernels) {
         ++checked;
       }
   ASSERT_GT(checked, 0) << "no committed FFN profiles (run from the repository root)";
+}
+
+// The MoE FFN's mma.sync GEMMs (16 rows, BF16 / FP8; W4A8's form 8, the "occ" kernel): the
+// plan's residency against the registers and shared memory CUPTI recorded for them.
+TEST(KernelPlan, MoeMmaGemmResidencyFitsTheRecordedRegisters) {
+  int checked = 0;
+  for (const char* op : {"prefill_ffn", "decode_ffn"})
+    for (const Profile& p : committed(op))
+      for (const ProfileShape& s : p.shapes) {
+        const auto kp = kernels::plan::plan_launches(
+            op, s.format, kernels::ShapeParams(s.params.begin(), s.params.end()), kPlanSms);
+        for (const KernelRecord& k : s.kernels) {
+          const bool mma = k.name.find("moe_grouped_gemm_kernel") != std::string::npos;
+          if (!mma && k.name.find("moe_w4a8_decode_gemm_v2_occ_kernel") == std::string::npos)
+            continue;
+          for (const auto& l : kp.launches)
+            if (l.kernel.find(mma ? "moe_grouped_gemm_kernel" : "4 CTAs") != std::string::npos) {
+              EXPECT_EQ(l.ctas_per_sm, recorded_residency(k)) << shape_key(s) << " " << l.kernel;
+              ++checked;
+            }
+        }
+      }
+  EXPECT_GT(checked, 300) << "committed mma.sync GEMM launches (run from the repository root)";
 }
 
 TEST(KernelPlan, ExpectedTilesPerBinClosedForms) {

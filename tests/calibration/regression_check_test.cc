@@ -157,6 +157,19 @@ TEST(RegressionCheck, ComparesModelsOnTheirShapes) {
   EXPECT_TRUE(r.failed) << format_report(r, 5);
   EXPECT_EQ(verdict(r, "dense_gemm/bf16").verdict, "FAIL");
   EXPECT_EQ(verdict(r, "decode_attention[d128]/bf16").verdict, "ok");
+  // Models of other plan rules: said in a note (the same numbers otherwise).
+  auto has_note = [](const CheckReport& c) {
+    for (const std::string& n : c.notes)
+      if (n.rfind("plan rules differ", 0) == 0) return true;
+    return false;
+  };
+  EXPECT_FALSE(has_note(r));
+  Json legacy = Json::parse(model_to_json(fit_profiles(base_files)));
+  legacy["plan_rules"]["moe_mma_residency"] = "shared_memory";
+  legacy["plan_rules"]["decode_split"] = "fluid";
+  const CheckReport other = check_models(mb, write_temp("ml.json", legacy.dump()));
+  EXPECT_TRUE(has_note(other)) << format_report(other, 0);
+  EXPECT_FALSE(other.failed);
 }
 
 }  // namespace
