@@ -323,7 +323,7 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
       f.crit_bytes += l.sched_bytes;
     } else if (ffn && !l.persistent && l.grid > 0) {
       // Split-K (plan choices split_k_gate_up / split_k_down; 0 or absent: none): each CTA
-      // streams its k / splits share of the weight slice.
+      // streams its k / splits share of the weight slice, and of its block_m activation rows.
       const bool gate_up = l.kernel.find("(gate/up)") != std::string::npos;
       int64_t splits = 1;
       for (const auto& [name, value] : p.choices)
@@ -334,7 +334,8 @@ bool launch_plan_features(const std::string& quadrant, const std::string& format
                        static_cast<double>(splits);
       const double w = format == "bf16" ? 2 : format == "fp8" ? 1 : 0.5;
       const double a = format == "bf16" ? 2 : 1;
-      f.crit_bytes += slots * rounds * (kernels::plan::kMoeMmaBlockN * w + 16 * a) * k;
+      const double rows = static_cast<double>(p.choice("block_m"));
+      f.crit_bytes += slots * rounds * (kernels::plan::kMoeMmaBlockN * w + rows * a) * k;
     } else {
       f.crit_bytes += l.bytes;
     }

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <utility>
 
 #include "calibration/kernel_plan.h"
 #include "kernels/plan/dispatch.h"
@@ -258,27 +260,39 @@ TEST(Features, RereadBytesCountAnExpertsLaterMTiles) {
 TEST(Features, SplitKCtasStreamTheirShareOfK) {
   const kernels::ShapeParams params = {
       {"tokens", 1}, {"experts", 1}, {"top_k", 1}, {"hidden", 6144}, {"intermediate", 8192}};
-  const kernels::plan::LaunchPlan plan =
-      kernels::plan::plan_launches("decode_ffn", "w4a8", params, 132);
-  int64_t split_gate_up = 0, split_down = 0;
-  for (const auto& [name, value] : plan.choices) {
-    if (name == "split_k_gate_up") split_gate_up = value;
-    if (name == "split_k_down") split_down = value;
+  // W4A8 (16-row tiles, half-byte weights, E4M3 activations), and BF16 on 32-row tiles
+  // (QUADRANT_MOE_BLOCK_M=32; they run unsplit): a CTA streams block_m activation rows with
+  // its weight slice.
+  for (const auto& [format, block_m] : {std::pair{"w4a8", "16"}, std::pair{"bf16", "32"}}) {
+    setenv("QUADRANT_MOE_BLOCK_M", block_m, 1);
+    const kernels::plan::LaunchPlan plan =
+        kernels::plan::plan_launches("decode_ffn", format, params, 132);
+    ASSERT_EQ(plan.choice("block_m"), std::atoi(block_m)) << format;
+    int64_t split_gate_up = 0, split_down = 0;
+    for (const auto& [name, value] : plan.choices) {
+      if (name == "split_k_gate_up") split_gate_up = value;
+      if (name == "split_k_down") split_down = value;
+    }
+    if (format == std::string("w4a8")) {
+      ASSERT_GT(std::max(split_gate_up, split_down), 1) << "the plan no longer splits this shape";
+    }
+    const double w = format == std::string("w4a8") ? 0.5 : 2, a = w == 2 ? 2 : 1;
+    double expected = 0;
+    for (const kernels::plan::KernelLaunch& l : plan.launches) {
+      const bool gate_up = l.kernel.find("(gate/up)") != std::string::npos;
+      if (!gate_up && l.kernel.find("(down)") == std::string::npos) continue;
+      const double k = gate_up ? 6144.0 / static_cast<double>(std::max<int64_t>(1, split_gate_up))
+                               : 8192.0 / static_cast<double>(std::max<int64_t>(1, split_down));
+      expected += 132.0 * std::max(1, l.ctas_per_sm) * std::ceil(l.waves - 1e-9) *
+                  (kernels::plan::kMoeMmaBlockN * w + std::atoi(block_m) * a) * k;
+    }
+    ProfileShape p;
+    p.format = format;
+    for (const auto& [name, value] : params) p.params[name] = value;
+    EXPECT_NEAR(profile_features("decode_ffn", p, "f", "p").crit_bytes, expected, 1e-9 * expected)
+        << format;
   }
-  ASSERT_GT(std::max(split_gate_up, split_down), 1) << "the plan no longer splits this shape";
-  double expected = 0;
-  for (const kernels::plan::KernelLaunch& l : plan.launches) {
-    const bool gate_up = l.kernel.find("(gate/up)") != std::string::npos;
-    if (!gate_up && l.kernel.find("(down)") == std::string::npos) continue;
-    const double k = gate_up ? 6144.0 / static_cast<double>(std::max<int64_t>(1, split_gate_up))
-                             : 8192.0 / static_cast<double>(std::max<int64_t>(1, split_down));
-    expected += 132.0 * std::max(1, l.ctas_per_sm) * std::ceil(l.waves - 1e-9) *
-                (kernels::plan::kMoeMmaBlockN * 0.5 + 16) * k;
-  }
-  ProfileShape p;
-  p.format = "w4a8";
-  for (const auto& [name, value] : params) p.params[name] = value;
-  EXPECT_NEAR(profile_features("decode_ffn", p, "f", "p").crit_bytes, expected, 1e-9 * expected);
+  unsetenv("QUADRANT_MOE_BLOCK_M");
 }
 
 // Prefill attention's K/V re-reads that miss the L2 (50 MB, LRU over (sequence, KV head)):
