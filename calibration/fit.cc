@@ -891,14 +891,18 @@ ErrorStats read_stats(const Node& n) {
   e.count = static_cast<int>(n.integer("count"));
   return e;
 }
-// "plan_rules": {"moe_mma_residency": "registers", "decode_split": "bytes"}; both members
-// required (a rule left out would silently mean another plan), nothing else.
+// "plan_rules": {"moe_mma_residency": "registers", "decode_split": "bytes"}; every rule is
+// written. A rule the file does not name was added after the file was written, so the file was
+// fitted under that rule's legacy value (as a file without "plan_rules" under all of them): a
+// rule added later reads every older file as it was. An unknown name is an error (a typo).
 Json plan_rules_json(const kernels::plan::PlanRules& r) {
   return {{"moe_mma_residency", kernels::plan::rule_name(r.moe_mma_residency)},
           {"decode_split", kernels::plan::rule_name(r.decode_split)}};
 }
 template <typename Rule, size_t N>
-Rule read_rule(const Node& n, const std::string& key, const std::array<Rule, N>& valid) {
+Rule read_rule(const Node& n, const std::string& key, const std::array<Rule, N>& valid,
+               Rule legacy) {
+  if (!n.has(key)) return legacy;
   const Node v = n.at(key);
   Rule out{};
   if (!v.json().is_string() || !kernels::plan::rule_from_name(v.json().get<std::string>(), out)) {
@@ -913,9 +917,12 @@ kernels::plan::PlanRules read_plan_rules(const Node& n) {
   for (const std::string& key : n.keys())
     if (key != "moe_mma_residency" && key != "decode_split")
       n.at(key).fail("unknown plan rule (expected moe_mma_residency, decode_split)");
+  const kernels::plan::PlanRules legacy = kernels::plan::PlanRules::legacy();
   kernels::plan::PlanRules r;
-  r.moe_mma_residency = read_rule(n, "moe_mma_residency", kernels::plan::kMoeMmaResidencyRules);
-  r.decode_split = read_rule(n, "decode_split", kernels::plan::kDecodeSplitRules);
+  r.moe_mma_residency = read_rule(n, "moe_mma_residency", kernels::plan::kMoeMmaResidencyRules,
+                                  legacy.moe_mma_residency);
+  r.decode_split =
+      read_rule(n, "decode_split", kernels::plan::kDecodeSplitRules, legacy.decode_split);
   return r;
 }
 
