@@ -325,7 +325,7 @@ int moe_split_k_setting(bool w4a8);  // 0 off, kMoeSplitKAuto, or N
 // registers), the others 2 (120-126).
 inline constexpr int kMoeMmaGemmRegsBf16 = 75, kMoeMmaGemmRegsFp8 = 122;
 constexpr int moe_mma_ctas_per_sm(bool bf16, int w4_form, int stages = 3) {
-  if (w4_form == 8) return 4;
+  if (w4_form == 8 || w4_form == 9) return 4;
   if (w4_form == 7) return 3;
   if (w4_form != 0) return 2;
   const int regs = ((bf16 ? kMoeMmaGemmRegsBf16 : kMoeMmaGemmRegsFp8) + 7) / 8 * 8;
@@ -384,8 +384,12 @@ constexpr int moe_w4_smem_bytes() {
 // measured (H200, decode_run3_ffn: 32 experts top-8, 7168/2048, 1 / 8 / 16 / 64 tokens form 1
 // 116.5 / 360.9 / 363.0 / 485.4 us, form 8 113.8 / 275.0 / 276.3 / 365.2; form 6 is faster
 // at one token, 103.1).
+// 9: 8 with each warp's L2 requests for the weights kMoeW4Form9Ahead k blocks ahead (ninth
+// session; not measured on its own: the run-time form of it gained 2.7% at 8 tokens in a binary
+// whose loop the run-time test had slowed by 5%, results/tiles_run1_*).
 inline constexpr int kMoeW4DecodeForm = 8;
-inline constexpr int kMoeW4Forms = 8;
+inline constexpr int kMoeW4Forms = 9;
+inline constexpr int kMoeW4Form9Ahead = 2;
 int moe_w4_decode_form();
 // Forms 3, 5 and 6-8 take the INT4 offsets off after the MMA (a per-row sum beside the scale).
 constexpr bool moe_w4_offset_form(int form) {

@@ -764,8 +764,11 @@ static_assert(kW4V2Stages * (16 * 256 + (kW4Warps * 16 + 32) * 4) ==
               "the plans' geometry");
 // kMinCtas, kDepth (forms 7, 8 = form 6 with 3 / 4 CTAs per SM): the register budget for more
 // warps per SM (80 / 64 registers), paid with fewer k blocks of weights prefetched (2 / 1).
-// The body of forms 2, 3, 6-8 (the kernels below differ in their launch bounds only).
-template <bool kOffset, bool kStaged, int kDepth>
+// kAhead (form 9 = form 8 with 2): each warp asks L2 for its weights kAhead k blocks past the one
+// its registers hold, in the k loop (no register; a compile-time distance: the run-time one of the
+// ninth session's first call cost its loop more than the requests gained, results/tiles_run1_*).
+// The body of forms 2, 3, 6-9 (the kernels below differ in their launch bounds only).
+template <bool kOffset, bool kStaged, int kDepth, int kAhead = 0>
 __device__ __forceinline__ void w4_v2_gemm(
     const __half* __restrict__ a, const float* __restrict__ a_scale,
     const float* __restrict__ a_corr, const uint4* __restrict__ wp, const float* __restrict__ ws_t,
@@ -845,6 +848,11 @@ __device__ __forceinline__ void w4_v2_gemm(
 #pragma unroll
       for (int ng = 0; ng < 2; ++ng)
         if (kb + kDepth < kb_count) wreg[d][ng] = __ldg(wg[ng] + size_t(kb + kDepth) * 32);
+      if constexpr (kAhead > 0) {
+        if (lane % 8 == 0 && kb + kAhead < kb_count)
+#pragma unroll
+          for (int ng = 0; ng < 2; ++ng) prefetch_l2(wg[ng] + size_t(kb + kAhead) * 32);
+      }
       W4Scales sc;
       if constexpr (kStaged) {
         const float* ss = reinterpret_cast<const float*>(sa_tiles[kb % kW4V2Stages] + 16 * 256);
@@ -879,12 +887,13 @@ __global__ void __launch_bounds__(kW4Warps * 32) moe_w4a8_decode_gemm_v2_kernel(
                                          tile_row, num_tiles, n_total, k_total, prefetch_tiles, out,
                                          part);
 }
-// Forms 7, 8: kMinCtas CTAs per SM.
-template <int kMinCtas, int kDepth>
+// Forms 7, 8: kMinCtas CTAs per SM; form 9: 8 with the L2 requests kAhead k blocks ahead.
+template <int kMinCtas, int kDepth, int kAhead = 0>
 __global__ void __launch_bounds__(kW4Warps * 32, kMinCtas)
     moe_w4a8_decode_gemm_v2_occ_kernel(QK_W4_V2_PARAMS) {
-  w4_v2_gemm<true, true, kDepth>(a, a_scale, a_corr, wp, ws_t, offsets, tile_expert, tile_row,
-                                 num_tiles, n_total, k_total, prefetch_tiles, out, part);
+  w4_v2_gemm<true, true, kDepth, kAhead>(a, a_scale, a_corr, wp, ws_t, offsets, tile_expert,
+                                         tile_row, num_tiles, n_total, k_total, prefetch_tiles, out,
+                                         part);
 }
 #undef QK_W4_V2_PARAMS
 
@@ -1239,7 +1248,7 @@ struct MoeLayout {
           *num_tiles = nullptr, *row_token = nullptr, *slot_row = nullptr;
   float *weights = nullptr, *xp_scale = nullptr, *act_scale = nullptr, *xp_corr = nullptr,
         *act_corr = nullptr;
-  int w4_form = 0;  // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 8)
+  int w4_form = 0;  // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 9)
   // The mma.sync path's chain of programmatic dependent launches (plan::moe_pdl) and the
   // weight tiles its GEMMs ask L2 for before their wait.
   bool pdl = false;
@@ -1479,6 +1488,8 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
     opt_in_dynamic_smem(kernel, smem);
     launch_kernel(l.pdl, kernel, grid, block, smem, stream, a16, a_scale, a_corr, w4, ws_t, offsets,
                   tile_expert, tile_row, num_tiles, ni, ki, out);
+  } else if (l.w4_form == 9) {
+    launch_v2(moe_w4a8_decode_gemm_v2_occ_kernel<4, 1, plan::kMoeW4Form9Ahead>);
   } else if (l.w4_form == 8) {
     launch_v2(moe_w4a8_decode_gemm_v2_occ_kernel<4, 1>);
   } else if (l.w4_form == 7) {

@@ -682,6 +682,30 @@ TEST(MoeFfnBlockM, ThirtyTwoRowTilesAndMoreStagesGiveTheSameBits) {
     }
 }
 
+// W4A8 form 9 (form 8 with L2 requests for the weights ahead in the k loop) changes no
+// arithmetic: form 8's bits, with and without split-K and the chain.
+TEST(MoeFfnW4Form9, GivesFormEightsBits) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  for (const char* pdl : {"0", "1"})
+    for (const char* split : {"0", "2"})
+      for (const MoeCase& c :
+           {MoeCase{MoeFormat::kW4a8, 1, true}, MoeCase{MoeFormat::kW4a8, 24, false},
+            MoeCase{MoeFormat::kW4a8, 120, false, true}}) {
+        SCOPED_TRACE(std::to_string(c.tokens) + " tokens, pdl " + pdl + ", split-K " + split);
+        std::vector<uint16_t> eight;
+        {
+          const ScopedEnv env({{"QUADRANT_W4A8_DECODE_FORM", "8"},
+                               {"QUADRANT_MOE_PDL", pdl},
+                               {"QUADRANT_MOE_SPLIT_K", split}});
+          eight = check_moe_ffn(c);
+        }
+        const ScopedEnv env({{"QUADRANT_W4A8_DECODE_FORM", "9"},
+                             {"QUADRANT_MOE_PDL", pdl},
+                             {"QUADRANT_MOE_SPLIT_K", split}});
+        EXPECT_EQ(check_moe_ffn(c), eight);
+      }
+}
+
 TEST(MoeFfnWeightBytes, FollowTheFormat) {
   MoeFfnProblem p{MoeFormat::kW4a8, 16, 8, 2, 256, 512};
   const size_t n1k = 8 * 1024 * 256, n2k = 8 * 256 * 512;
