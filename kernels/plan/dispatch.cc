@@ -1,5 +1,6 @@
 #include "kernels/plan/dispatch.h"
 
+#include "kernels/plan/launch_plan.h"
 #include "kernels/plan/split_kv.h"
 
 #include <algorithm>
@@ -38,8 +39,11 @@ DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int h
   s.heads_per_cta = std::min(group, 8);
   s.tensor_cores = tensor_cores_allowed && head_dim == 128;
   const double rows = double(batch) * (heads / s.heads_per_cta);  // CTAs per split
-  const double slots = double(sm_count) * decode_ctas_per_sm(s.tensor_cores, fp8, s.heads_per_cta,
-                                                             decode_attention_form());
+  const int per_sm =
+      !s.tensor_cores && decode_split_slots_resident()
+          ? decode_split_ctas_per_sm(head_dim, fp8, s.heads_per_cta)
+          : decode_ctas_per_sm(s.tensor_cores, fp8, s.heads_per_cta, decode_attention_form());
+  const double slots = double(sm_count) * per_sm;
   const double token_bytes = 2.0 * head_dim * (fp8 ? 1 : 2);  // K and V of one KV head
   const double partial_bytes = 2.0 * s.heads_per_cta * (head_dim + 1) * 4;  // written, read
   int64_t chunk = 0;
@@ -198,6 +202,15 @@ bool decode_split_model_fluid() {
   require(
       std::string(env) == "fluid",
       std::string("QUADRANT_DECODE_ATTN_SPLIT_MODEL must be bytes or fluid, got '") + env + "'");
+  return true;
+}
+
+bool decode_split_slots_resident() {
+  const char* env = std::getenv("QUADRANT_DECODE_ATTN_SPLIT_SLOTS");
+  if (!env || !*env || std::string(env) == "bound") return false;
+  require(
+      std::string(env) == "resident",
+      std::string("QUADRANT_DECODE_ATTN_SPLIT_SLOTS must be bound or resident, got '") + env + "'");
   return true;
 }
 

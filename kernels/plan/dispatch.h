@@ -49,6 +49,12 @@ bool decode_split_model_fluid();
 // above); a launch plan that must follow a fitted cost model names the chooser the model was
 // fitted under (launch_plan.h, PlanRules), whatever the environment says.
 enum class DecodeSplitModel { kRunTime, kBytes, kFluid };
+// QUADRANT_DECODE_ATTN_SPLIT_SLOTS: the CTA slots the CUDA-core split kernel's split count is
+// sized for (the byte model's S below): "" or "bound" the default, SMs x decode_ctas_per_sm
+// (its __launch_bounds__ minimum, 3); "resident", SMs x decode_split_ctas_per_sm
+// (launch_plan.h: at head dim 256 with 1 / 2 heads per CTA the registers fit 6 / 4 BF16, 5 / 4
+// E4M3 CTAs per SM; elsewhere the bound). The tensor-core kernel (head dim 128) is unaffected.
+bool decode_split_slots_resident();
 
 // The head-dim-128 tensor-core kernel's form (decode_attention.cu), a sum of: 1 the combine
 // launched with programmatic dependent launch (its CTAs start while the split kernel's last

@@ -112,6 +112,10 @@ LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int 
                {"chunk", split.chunk},
                {"split_kv", split.max_splits},
                {"tensor_cores", split.tensor_cores ? 1 : 0}};
+  if (!split.tensor_cores && decode_split_slots_resident()) {  // listed only when not the default
+    p.choices.emplace_back("split_slots_per_sm", decode_split_ctas_per_sm(d, fp8, gb));
+    p.notes.push_back("split_slots_per_sm: the split count sized for the kernel's resident CTAs");
+  }
   const std::string kv = fp8 ? "e4m3" : "bf16";
   std::string name;
   int smem = 0;

@@ -25,6 +25,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -379,6 +380,28 @@ std::vector<Case> timed_cases(bool variants) {
                                (m ? " min_chunk=" + std::to_string(m) : ""),
                            shape, "", std::to_string(n), m ? std::to_string(m) : ""});
       }
+    // Head dim 256 on the CUDA-core split kernel (2 and 1 heads per CTA), equal and mixed
+    // lengths: the split count under QUADRANT_DECODE_ATTN_SPLIT_SLOTS (bound / resident).
+    for (const char* f : {"bf16", "fp8"})
+      for (const auto& [b, kv, kv_min, heads, kv_heads] :
+           std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>>{
+               {1, 32768, 32768, 16, 8},
+               {4, 8192, 8192, 16, 8},
+               {16, 2048, 2048, 16, 8},
+               {16, 8192, 8192, 16, 8},
+               {64, 512, 512, 16, 8},
+               {64, 4096, 4096, 16, 8},
+               {16, 8192, 128, 16, 8},
+               {64, 8192, 128, 16, 8},
+               {1, 8192, 8192, 8, 8},
+               {16, 4096, 4096, 8, 8},
+               {64, 2048, 2048, 8, 8},
+               {16, 8192, 128, 8, 8}})
+        t.push_back({"decode_attention", f,
+                     "d256 b" + std::to_string(b) + " kv" +
+                         (kv_min == kv ? "" : std::to_string(kv_min) + "..") + std::to_string(kv) +
+                         " " + std::to_string(heads) + "/" + std::to_string(kv_heads),
+                     decode(b, kv, kv_min, heads, kv_heads, 256, 16), ""});
     // The W4A8 decode GEMM's forms (plan::moe_w4_decode_form) side by side.
     for (const char* form : {"1", "2", "3", "4", "5", "6", "7", "8", "9"})
       for (int64_t tokens : {1, 8, 16, 64})

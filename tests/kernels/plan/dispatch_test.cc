@@ -212,6 +212,41 @@ TEST(DecodeAttentionSplit, FluidChooserTable) {
   EXPECT_FALSE(decode_split_model_fluid());
 }
 
+// QUADRANT_DECODE_ATTN_SPLIT_SLOTS=resident sizes the CUDA-core kernel's split count for the CTAs
+// its registers let reside (decode_split_ctas_per_sm: head dim 256, 1 / 2 heads per CTA: 6 / 4
+// BF16, 5 / 4 E4M3 per SM) instead of its launch bound (3): the byte model with those slots; the
+// tensor-core kernel (head dim 128) and 4+ heads per CTA keep the bound's choice. More slots
+// mostly mean more splits (16 heads of 256 on 16 KV heads at batch 16: 3 -> 6), not always
+// (E4M3 at batch 64, 8192, 16 on 8 KV heads: 3 -> 2, 1024 CTAs in 528 slots against 1536 in
+// 396); one sequence of one head takes the most splits either way.
+TEST(DecodeAttentionSplit, ResidentSlotsAtHeadDim256) {
+  struct Row {
+    int64_t batch, bound;
+    int heads, kv_heads, head_dim;
+    bool fp8;
+    int bound_splits, resident_splits;
+  };
+  const Row rows[] = {{1, 8192, 1, 1, 256, false, 128, 128}, {4, 8192, 16, 8, 256, false, 12, 16},
+                      {16, 4096, 16, 8, 256, false, 6, 8},   {16, 4096, 16, 16, 256, false, 3, 6},
+                      {64, 2048, 4, 4, 256, false, 3, 3},    {1, 32768, 1, 1, 256, true, 256, 256},
+                      {16, 8192, 16, 8, 256, true, 6, 8},    {64, 8192, 16, 8, 256, true, 3, 2},
+                      {16, 4096, 32, 8, 256, false, 6, 6},   {16, 4096, 32, 8, 128, false, 4, 4}};
+  for (const Row& r : rows) {
+    const auto splits = [&](const char* rule) {
+      setenv("QUADRANT_DECODE_ATTN_SPLIT_SLOTS", rule, 1);
+      return decode_attention_split(r.batch, r.heads, r.kv_heads, r.head_dim, r.fp8, r.bound, 132)
+          .max_splits;
+    };
+    EXPECT_EQ(splits("bound"), r.bound_splits);
+    EXPECT_EQ(splits(""), r.bound_splits);
+    EXPECT_EQ(splits("resident"), r.resident_splits);
+  }
+  setenv("QUADRANT_DECODE_ATTN_SPLIT_SLOTS", "resdent", 1);
+  EXPECT_THROW(decode_attention_split(16, 16, 8, 256, false, 4096, 132), std::invalid_argument);
+  unsetenv("QUADRANT_DECODE_ATTN_SPLIT_SLOTS");
+  EXPECT_FALSE(decode_split_slots_resident());
+}
+
 TEST(PrefillAttentionPath, Table) {
   struct Row {
     bool fp8;
