@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Issue 15, tenth session, first device call: (a) W4A8 decode form 9 (form 8 + compile-time L2
+# requests 2 k blocks ahead) against form 8 and main's binary, and what form 8 waits on at 8 and
+# 16 tokens (ncu: stall reasons, scheduler issue slots, DRAM / L2 throughput); (b) the head-dim-256
+# split-KV count sized for the kernel's resident CTAs (QUADRANT_DECODE_ATTN_SPLIT_SLOTS=resident)
+# against the launch bound's (bound), d256 shapes of both formats, two passes alternated.
+# Binaries built on the dev machine (nvcc 13.0, sm_90a) in $B: quadrant-kernels-bench (-main:
+# built from main), kernels_api_gpu_test. Results to $OUT/tenth.tgz.
+#   B=devbin OUT=... bash kernels/scripts/device_tenth.sh
+set -uo pipefail
+B=${B:-devbin}
+R=${OUT:-$PWD/out-tenth}/r
+mkdir -p "$R"
+t0=$(date +%s)
+STOP_S=${STOP_S:-270}  # nothing starts unless it should end (as long as the longest step) by then
+el() { echo $(( $(date +%s) - t0 )); }
+longest=0
+step() {  # step NAME LIMIT_S CMD...: runs unless time is short; output to $R/NAME.log
+  local name=$1 lim=$2 t=$(date +%s); shift 2
+  if [ $(( t - t0 + longest )) -gt "$STOP_S" ]; then echo "$name: skipped ($(el) s)"; return; fi
+  timeout "$lim" "$@" > "$R/$name.log" 2>&1
+  echo "$name rc=$? ($(el) s)"
+  [ $(( $(date +%s) - t )) -gt "$longest" ] && longest=$(( $(date +%s) - t ))
+}
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv > "$R/gpu.txt" 2>&1
+BENCH=$B/quadrant-kernels-bench
+step tests_moe 90 "$B/kernels_api_gpu_test" --gtest_brief=1 --gtest_filter='*Moe*'
+tail -1 "$R/tests_moe.log"
+step tests_decode_resident 60 env QUADRANT_DECODE_ATTN_SPLIT_SLOTS=resident \
+  "$B/kernels_api_gpu_test" --gtest_brief=1 --gtest_filter='*Decode*'
+tail -1 "$R/tests_decode_resident.log"
+step checks_form9 60 env QUADRANT_W4A8_DECODE_FORM=9 "$BENCH" --only "decode_ffn w4a8" --checks-only
+echo "  $(grep -c PASS "$R/checks_form9.log") PASS, $(grep -cE 'FAIL|ERROR' "$R/checks_form9.log") FAIL/ERROR"
+step checks_attn_resident 60 env QUADRANT_DECODE_ATTN_SPLIT_SLOTS=resident "$BENCH" \
+  --only decode_attention --checks-only
+echo "  $(grep -c PASS "$R/checks_attn_resident.log") PASS, $(grep -cE 'FAIL|ERROR' "$R/checks_attn_resident.log") FAIL/ERROR"
+W4="decode_ffn w4a8 1 tok 32e top8 7168/2048,decode_ffn w4a8 8 tok 32e top8 7168/2048,decode_ffn w4a8 16 tok 32e top8 7168/2048,decode_ffn w4a8 64 tok 32e top8 7168/2048"
+D256="decode_attention bf16 d256,decode_attention fp8 d256"
+ceil=""
+ncu_w4() {  # ncu_w4 NAME FORM TOKENS SECTIONS...
+  local name=$1 form=$2 tok=$3; shift 3
+  command -v ncu > /dev/null || return
+  step "$name" 60 env QUADRANT_W4A8_DECODE_FORM="$form" ncu --clock-control none \
+    --kernel-name regex:moe_w4a8_decode --launch-count 2 "$@" "$BENCH" --profile \
+    --only "decode_ffn w4a8 $tok tok 32e top8 7168/2048"
+  grep -E "moe_w4a8|Duration|DRAM Throughput|L2 Cache Throughput|No Eligible|Eligible Warps|Issued Warp|Achieved Occupancy|Registers Per" \
+    "$R/$name.log" | cut -c1-110 | head -16
+}
+STALLS=(--section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats
+  --section SchedulerStats --section Occupancy --section LaunchStats
+  --metrics "regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$")
+for pass in 1 2; do
+  for c in main form8 form9; do
+    bin=$BENCH form=${c#form}
+    [ "$c" = main ] && { bin=$B/quadrant-kernels-bench-main; form=8; }
+    step "w4_${c}_$pass" 60 env QUADRANT_W4A8_DECODE_FORM=$form "$bin" --timing-only $ceil --only "$W4"
+    ceil=--no-ceilings
+  done
+  [ $pass = 1 ] && ncu_w4 ncu_form8_8tok 8 8 "${STALLS[@]}"
+  for rule in bound resident; do
+    step "d256_${rule}_$pass" 90 env QUADRANT_DECODE_ATTN_SPLIT_SLOTS=$rule "$BENCH" --variants \
+      --timing-only --no-ceilings --only "$D256"
+  done
+done
+ncu_w4 ncu_form8_16tok 8 16 "${STALLS[@]}"
+ncu_w4 ncu_form9_8tok 9 8 --section SpeedOfLight --section MemoryWorkloadAnalysis
+STOP_S=100000 step time_ceiling_end 60 "$BENCH" --timing-only --only nothing
+grep -h "^ceiling: device" "$R"/*.log
+for f in "$R"/w4_*.log "$R"/d256_*.log; do
+  [ -f "$f" ] || continue
+  echo "== $(basename "$f" .log)"
+  grep "^time" "$f" | awk -F'|' '{ printf "%s|%s|%s|%s|%s\n", $3, $4, $7, $9, $11 }'
+done > "$R/summary.txt"
+cat "$R/summary.txt"
+cd "$R/.." && tar czf tenth.tgz r && rm -rf r
