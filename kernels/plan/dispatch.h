@@ -331,7 +331,7 @@ int moe_split_k_setting(bool w4a8);  // 0 off, kMoeSplitKAuto, or N
 // registers), the others 2 (120-126).
 inline constexpr int kMoeMmaGemmRegsBf16 = 75, kMoeMmaGemmRegsFp8 = 122;
 constexpr int moe_mma_ctas_per_sm(bool bf16, int w4_form, int stages = 3) {
-  if (w4_form == 8 || w4_form == 9) return 4;
+  if (w4_form == 8 || w4_form == 9 || w4_form == 10) return 4;
   if (w4_form == 7) return 3;
   if (w4_form != 0) return 2;
   const int regs = ((bf16 ? kMoeMmaGemmRegsBf16 : kMoeMmaGemmRegsFp8) + 7) / 8 * 8;
@@ -393,8 +393,10 @@ constexpr int moe_w4_smem_bytes() {
 // 9: 8 with each warp's L2 requests for the weights kMoeW4Form9Ahead k blocks ahead (ninth
 // session; not measured on its own: the run-time form of it gained 2.7% at 8 tokens in a binary
 // whose loop the run-time test had slowed by 5%, results/tiles_run1_*).
+// 10: 8 with a tile of at most 8 rows on the weights-as-A MMA (m16 = 16 weight columns, n8 = 8
+// rows): half the MMAs and activation ldmatrix per k block (tenth session).
 inline constexpr int kMoeW4DecodeForm = 8;
-inline constexpr int kMoeW4Forms = 9;
+inline constexpr int kMoeW4Forms = 10;
 inline constexpr int kMoeW4Form9Ahead = 2;
 int moe_w4_decode_form();
 // Forms 3, 5 and 6-8 take the INT4 offsets off after the MMA (a per-row sum beside the scale).

@@ -385,7 +385,8 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
                        : w4           ? moe_w4_smem_bytes()
                                       : moe_mma_smem_bytes(bm, stages);
       const std::string name =
-          w4_form == 9   ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, L2 ahead> ("
+          w4_form == 10  ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, n8 tiles> ("
+          : w4_form == 9 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, L2 ahead> ("
           : w4_form == 8 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs> ("
           : w4_form == 7 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 3 CTAs> ("
           : w4_form == 6 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged> ("

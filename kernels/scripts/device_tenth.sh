@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Issue 15, tenth session, first device call: (a) W4A8 decode form 9 (form 8 + compile-time L2
-# requests 2 k blocks ahead) against form 8 and main's binary, and what form 8 waits on at 8 and
-# 16 tokens (ncu: stall reasons, scheduler issue slots, DRAM / L2 throughput); (b) the head-dim-256
+# Issue 15, tenth session, first device call: (a) W4A8 decode forms 9 (form 8 + compile-time L2
+# requests 2 k blocks ahead) and 10 (form 8 with tiles of <= 8 rows on the weights-as-A MMA)
+# against form 8 and main's binary, and what forms 8 and 10 wait on at 8 (16) tokens (ncu: stall
+# reasons, scheduler issue slots, DRAM / L2 throughput); (b) the head-dim-256
 # split-KV count sized for the kernel's resident CTAs (QUADRANT_DECODE_ATTN_SPLIT_SLOTS=resident)
 # against the launch bound's (bound), d256 shapes of both formats, two passes alternated.
 # Binaries built on the dev machine (nvcc 13.0, sm_90a) in $B: quadrant-kernels-bench (-main:
@@ -25,12 +26,15 @@ step() {  # step NAME LIMIT_S CMD...: runs unless time is short; output to $R/NA
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv > "$R/gpu.txt" 2>&1
 BENCH=$B/quadrant-kernels-bench
 step tests_moe 90 "$B/kernels_api_gpu_test" --gtest_brief=1 --gtest_filter='*Moe*'
+grep -E 'form 10 vs 8|FAILED' "$R/tests_moe.log" | head -14
 tail -1 "$R/tests_moe.log"
 step tests_decode_resident 60 env QUADRANT_DECODE_ATTN_SPLIT_SLOTS=resident \
   "$B/kernels_api_gpu_test" --gtest_brief=1 --gtest_filter='*Decode*'
 tail -1 "$R/tests_decode_resident.log"
-step checks_form9 60 env QUADRANT_W4A8_DECODE_FORM=9 "$BENCH" --only "decode_ffn w4a8" --checks-only
-echo "  $(grep -c PASS "$R/checks_form9.log") PASS, $(grep -cE 'FAIL|ERROR' "$R/checks_form9.log") FAIL/ERROR"
+for form in 9 10; do
+  step checks_form$form 60 env QUADRANT_W4A8_DECODE_FORM=$form "$BENCH" --only "decode_ffn w4a8" --checks-only
+  echo "  $(grep -c PASS "$R/checks_form$form.log") PASS, $(grep -cE 'FAIL|ERROR' "$R/checks_form$form.log") FAIL/ERROR"
+done
 step checks_attn_resident 60 env QUADRANT_DECODE_ATTN_SPLIT_SLOTS=resident "$BENCH" \
   --only decode_attention --checks-only
 echo "  $(grep -c PASS "$R/checks_attn_resident.log") PASS, $(grep -cE 'FAIL|ERROR' "$R/checks_attn_resident.log") FAIL/ERROR"
@@ -50,7 +54,7 @@ STALLS=(--section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpSt
   --section SchedulerStats --section Occupancy --section LaunchStats
   --metrics "regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$")
 for pass in 1 2; do
-  for c in main form8 form9; do
+  for c in main form8 form9 form10; do
     bin=$BENCH form=${c#form}
     [ "$c" = main ] && { bin=$B/quadrant-kernels-bench-main; form=8; }
     step "w4_${c}_$pass" 60 env QUADRANT_W4A8_DECODE_FORM=$form "$bin" --timing-only $ceil --only "$W4"
@@ -62,6 +66,7 @@ for pass in 1 2; do
       --timing-only --no-ceilings --only "$D256"
   done
 done
+ncu_w4 ncu_form10_8tok 10 8 "${STALLS[@]}"
 ncu_w4 ncu_form8_16tok 8 16 "${STALLS[@]}"
 ncu_w4 ncu_form9_8tok 9 8 --section SpeedOfLight --section MemoryWorkloadAnalysis
 STOP_S=100000 step time_ceiling_end 60 "$BENCH" --timing-only --only nothing

@@ -753,6 +753,37 @@ __device__ __forceinline__ void w4_v2_kblock(const uint8_t* st, const uint4 (&wv
     acc[ng][3] = fmaf(part[ng][3] - sc.c1, sc.sa1 * sc.sw[ng].y, acc[ng][3]);
   }
 }
+// The same k block for a tile of at most 8 rows (form 10): the weights as the MMA's A operand
+// (the warp's 16 columns; a lane's B fragments of the two n8 groups are exactly its A fragment
+// of the 16), the tile's first 8 activation rows as its B (one ldmatrix_x4 per k32 step): half
+// the MMAs and ldmatrix of w4_v2_kblock. acc[j]: column g + 8 (j / 2), row 2 t + j % 2 (g =
+// lane / 4, t = lane % 4); sc: sa0 / sa1, c0 / c1 of rows 2 t, 2 t + 1, sw[0] the scales of
+// columns g, g + 8.
+__device__ __forceinline__ void w4_v2_kblock_n8(const uint8_t* st, const uint4 (&wv)[2], int lane,
+                                                const W4Scales& sc, float (&acc)[4]) {
+  float part[4] = {};
+#pragma unroll
+  for (int ks = 0; ks < 4; ++ks) {
+    uint32_t b[4];
+    ldmatrix_x4(b, st + swz(lane % 8, 4 * ks + lane / 8, 256));
+    uint32_t lo[4], hi[4];  // {k 2t, col g}, {k 2t, col g + 8}, {k 2t + 8, g}, {k 2t + 8, g + 8}
+#pragma unroll
+    for (int ng = 0; ng < 2; ++ng) {
+      const uint32_t w = ks == 0 ? wv[ng].x : ks == 1 ? wv[ng].y : ks == 2 ? wv[ng].z : wv[ng].w;
+      const uint32_t w8 = w >> 8;
+      lo[ng] = (w & 0x000F000Fu) | 0x64006400u;
+      lo[2 + ng] = (w8 & 0x000F000Fu) | 0x64006400u;
+      hi[ng] = (w & 0x00F000F0u) | 0x54005400u;
+      hi[2 + ng] = (w8 & 0x00F000F0u) | 0x54005400u;
+    }
+    mma_16816<true>(part, lo, b[0], b[1]);
+    mma_16816<true>(part, hi, b[2], b[3]);
+  }
+  acc[0] = fmaf(part[0] - sc.c0, sc.sa0 * sc.sw[0].x, acc[0]);
+  acc[1] = fmaf(part[1] - sc.c1, sc.sa1 * sc.sw[0].x, acc[1]);
+  acc[2] = fmaf(part[2] - sc.c0, sc.sa0 * sc.sw[0].y, acc[2]);
+  acc[3] = fmaf(part[3] - sc.c1, sc.sa1 * sc.sw[0].y, acc[3]);
+}
 // kStaged (form 6 = form 3 staged): the k block's scales (the CTA's 128 weight scales, the 16
 // rows' activation scales and offset sums) ride in the activation stage's cp.async group, three
 // k blocks ahead, instead of global loads issued in the k block that uses them (the weight
@@ -767,21 +798,30 @@ static_assert(kW4V2Stages * (16 * 256 + (kW4Warps * 16 + 32) * 4) ==
 // kAhead (form 9 = form 8 with 2): each warp asks L2 for its weights kAhead k blocks past the one
 // its registers hold, in the k loop (no register; a compile-time distance: the run-time one of the
 // ninth session's first call cost its loop more than the requests gained, results/tiles_run1_*).
-// The body of forms 2, 3, 6-9 (the kernels below differ in their launch bounds only).
-template <bool kOffset, bool kStaged, int kDepth, int kAhead = 0>
+// The activation stages of forms 2, 3, 6-10: one array per stage size, so that form 10's two
+// instantiations of w4_v2_gemm (16- and 8-row tiles) share it.
+template <int kStageBytes>
+__device__ __forceinline__ uint8_t (*w4_v2_stages())[kStageBytes] {
+  __shared__ __align__(128) uint8_t tiles[kW4V2Stages][kStageBytes];
+  return tiles;
+}
+// kNarrow: the tile (at most 8 rows) on w4_v2_kblock_n8 (form 10's kernel picks it per tile).
+// The body of forms 2, 3, 6-10 (the kernels below differ in their launch bounds only).
+template <bool kOffset, bool kStaged, int kDepth, int kAhead = 0, bool kNarrow = false>
 __device__ __forceinline__ void w4_v2_gemm(
     const __half* __restrict__ a, const float* __restrict__ a_scale,
     const float* __restrict__ a_corr, const uint4* __restrict__ wp, const float* __restrict__ ws_t,
     const int32_t* __restrict__ offsets, const int32_t* __restrict__ tile_expert,
     const int32_t* __restrict__ tile_row, const int32_t* __restrict__ num_tiles, int n_total,
     int k_total, int prefetch_tiles, bf16* __restrict__ out, float* __restrict__ part) {
+  static_assert(!kNarrow || (kOffset && kStaged), "the narrow k block reads staged offset scales");
   // Before grid_dep_wait: the tile schedule and the weights only (moe_grouped_gemm_kernel
   // says why that is safe under a programmatic dependent launch).
   if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
   // A stage: 16 rows x 128 FP16 (swizzled), then (form 6) the CTA's 128 weight scales, the
   // rows' 16 activation scales and 16 offset sums.
   constexpr int kStageBytes = 16 * 256 + (kStaged ? (kW4Warps * 16 + 32) * 4 : 0);
-  __shared__ __align__(128) uint8_t sa_tiles[kW4V2Stages][kStageBytes];
+  uint8_t(*sa_tiles)[kStageBytes] = w4_v2_stages<kStageBytes>();
   const int e = tile_expert[blockIdx.y], row0 = tile_row[blockIdx.y];
   const int rows = min(16, offsets[e + 1] - row0);
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
@@ -832,8 +872,9 @@ __device__ __forceinline__ void w4_v2_gemm(
 #pragma unroll
       for (int ng = 0; ng < 2; ++ng) prefetch_l2(wg[ng] + size_t(kb) * 32);
   wait_then_load_a<kW4V2Stages - 1>(kb_count, load_a);
-  float acc[2][4] = {};
-  const int ra = min(lane / 4, rows - 1), rb = min(lane / 4 + 8, rows - 1);
+  float acc[2][4] = {};  // kNarrow: acc[0] in w4_v2_kblock_n8's layout
+  const int ra = min(kNarrow ? 2 * (lane % 4) : lane / 4, rows - 1),
+            rb = min(kNarrow ? 2 * (lane % 4) + 1 : lane / 4 + 8, rows - 1);
   for (int kb0 = 0; kb0 < kb_count; kb0 += kDepth) {
 #pragma unroll
     for (int d = 0; d < kDepth; ++d) {
@@ -860,18 +901,37 @@ __device__ __forceinline__ void w4_v2_gemm(
         sc.sa1 = ss[kW4Warps * 16 + rb];
         sc.c0 = kOffset ? ss[kW4Warps * 16 + 16 + ra] : 0.0f;
         sc.c1 = kOffset ? ss[kW4Warps * 16 + 16 + rb] : 0.0f;
+        if constexpr (kNarrow) {
+          sc.sw[0] = make_float2(ss[warp * 16 + lane / 4], ss[warp * 16 + 8 + lane / 4]);
+        } else {
 #pragma unroll
-        for (int ng = 0; ng < 2; ++ng)
-          sc.sw[ng] = *reinterpret_cast<const float2*>(ss + warp * 16 + 8 * ng + 2 * (lane % 4));
+          for (int ng = 0; ng < 2; ++ng)
+            sc.sw[ng] = *reinterpret_cast<const float2*>(ss + warp * 16 + 8 * ng + 2 * (lane % 4));
+        }
       } else {
         sc = w4_scales<kOffset>(a_scale, a_corr, ws_t, e, row0 + ra, row0 + rb, kb, kb_stride, n0,
                                 n_total, lane);
       }
-      w4_v2_kblock<kOffset>(sa_tiles[kb % kW4V2Stages], wv, lane, sc, acc);
+      if constexpr (kNarrow)
+        w4_v2_kblock_n8(sa_tiles[kb % kW4V2Stages], wv, lane, sc, acc[0]);
+      else
+        w4_v2_kblock<kOffset>(sa_tiles[kb % kW4V2Stages], wv, lane, sc, acc);
     }
   }
   cp_async_wait<0>();
-  w4_store_tile(acc, lane, rows, row0, n0, n_total, out, part);
+  if constexpr (!kNarrow) {
+    w4_store_tile(acc, lane, rows, row0, n0, n_total, out, part);
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int r = 2 * (lane % 4) + j % 2, col = n0 + lane / 4 + 8 * (j / 2);
+      if (r >= rows) continue;
+      if (part)
+        part[(size_t(row0 + r) * gridDim.z + blockIdx.z) * n_total + col] = acc[0][j];
+      else
+        out[size_t(row0 + r) * n_total + col] = __float2bfloat16_rn(acc[0][j]);
+    }
+  }
 }
 #define QK_W4_V2_PARAMS                                                                    \
   const __half *__restrict__ a, const float *__restrict__ a_scale,                         \
@@ -887,10 +947,20 @@ __global__ void __launch_bounds__(kW4Warps * 32) moe_w4a8_decode_gemm_v2_kernel(
                                          tile_row, num_tiles, n_total, k_total, prefetch_tiles, out,
                                          part);
 }
-// Forms 7, 8: kMinCtas CTAs per SM; form 9: 8 with the L2 requests kAhead k blocks ahead.
-template <int kMinCtas, int kDepth, int kAhead = 0>
+// Forms 7, 8: kMinCtas CTAs per SM; form 9: 8 with the L2 requests kAhead k blocks ahead;
+// form 10: 8 with tiles of at most 8 rows on w4_v2_kblock_n8.
+template <int kMinCtas, int kDepth, int kAhead = 0, bool kNarrow = false>
 __global__ void __launch_bounds__(kW4Warps * 32, kMinCtas)
     moe_w4a8_decode_gemm_v2_occ_kernel(QK_W4_V2_PARAMS) {
+  if constexpr (kNarrow) {
+    if (static_cast<int>(blockIdx.y) >= *num_tiles) return;  // as w4_v2_gemm
+    if (offsets[tile_expert[blockIdx.y] + 1] - tile_row[blockIdx.y] <= 8) {
+      w4_v2_gemm<true, true, kDepth, kAhead, true>(a, a_scale, a_corr, wp, ws_t, offsets,
+                                                   tile_expert, tile_row, num_tiles, n_total,
+                                                   k_total, prefetch_tiles, out, part);
+      return;
+    }
+  }
   w4_v2_gemm<true, true, kDepth, kAhead>(a, a_scale, a_corr, wp, ws_t, offsets, tile_expert,
                                          tile_row, num_tiles, n_total, k_total, prefetch_tiles, out,
                                          part);
@@ -1248,7 +1318,7 @@ struct MoeLayout {
           *num_tiles = nullptr, *row_token = nullptr, *slot_row = nullptr;
   float *weights = nullptr, *xp_scale = nullptr, *act_scale = nullptr, *xp_corr = nullptr,
         *act_corr = nullptr;
-  int w4_form = 0;  // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 9)
+  int w4_form = 0;  // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 10)
   // The mma.sync path's chain of programmatic dependent launches (plan::moe_pdl) and the
   // weight tiles its GEMMs ask L2 for before their wait.
   bool pdl = false;
@@ -1488,6 +1558,8 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
     opt_in_dynamic_smem(kernel, smem);
     launch_kernel(l.pdl, kernel, grid, block, smem, stream, a16, a_scale, a_corr, w4, ws_t, offsets,
                   tile_expert, tile_row, num_tiles, ni, ki, out);
+  } else if (l.w4_form == 10) {
+    launch_v2(moe_w4a8_decode_gemm_v2_occ_kernel<4, 1, 0, true>);
   } else if (l.w4_form == 9) {
     launch_v2(moe_w4a8_decode_gemm_v2_occ_kernel<4, 1, plan::kMoeW4Form9Ahead>);
   } else if (l.w4_form == 8) {

@@ -241,8 +241,10 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
       {"7", "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 3 CTAs> (", moe_w4_staged_smem_bytes()},
       {"8", "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs> (", moe_w4_staged_smem_bytes()},
       {"9", "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, L2 ahead> (",
+       moe_w4_staged_smem_bytes()},
+      {"10", "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, n8 tiles> (",
        moe_w4_staged_smem_bytes()}};
-  double bytes[10] = {};
+  double bytes[11] = {};
   for (const Form& f : forms) {
     setenv("QUADRANT_W4A8_DECODE_FORM", f.form, 1);
     const LaunchPlan p = plan_launches("decode_ffn", "w4a8", shape, 132);
@@ -262,9 +264,10 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   EXPECT_DOUBLE_EQ(bytes[3], bytes[7]);
   EXPECT_DOUBLE_EQ(bytes[3], bytes[8]);
   EXPECT_DOUBLE_EQ(bytes[3], bytes[9]);
+  EXPECT_DOUBLE_EQ(bytes[3], bytes[10]);
   EXPECT_GT(bytes[3], bytes[2]);  // the offset sums
   EXPECT_GT(bytes[2], bytes[1]);  // FP16 activations instead of E4M3
-  for (const char* bad : {"0", "10", "x"}) {
+  for (const char* bad : {"0", "11", "x"}) {
     setenv("QUADRANT_W4A8_DECODE_FORM", bad, 1);
     EXPECT_THROW(plan_launches("decode_ffn", "w4a8", shape, 132), std::invalid_argument) << bad;
   }
