@@ -6,8 +6,11 @@
 # split-KV count sized for the kernel's resident CTAs (QUADRANT_DECODE_ATTN_SPLIT_SLOTS=resident)
 # against the launch bound's (bound), d256 shapes of both formats, two passes alternated.
 # Binaries built on the dev machine (nvcc 13.0, sm_90a) in $B: quadrant-kernels-bench (-main:
-# built from main), kernels_api_gpu_test. Results to $OUT/tenth.tgz.
-#   B=devbin OUT=... bash kernels/scripts/device_tenth.sh
+# built from main), kernels_api_gpu_test, kernels_ops_gpu_test. Results to $OUT/tenth.tgz.
+# FINAL=1 first runs the final GPU check of the kernels on the defaults (kernels_api_gpu_test and
+# kernels_ops_gpu_test in full, the decode_ffn and attention checks of the bench); STOP_S: no step
+# starts that would end (as long as the longest so far) past it.
+#   B=devbin OUT=... [FINAL=1] [STOP_S=270] bash kernels/scripts/device_tenth.sh
 set -uo pipefail
 B=${B:-devbin}
 R=${OUT:-$PWD/out-tenth}/r
@@ -25,19 +28,31 @@ step() {  # step NAME LIMIT_S CMD...: runs unless time is short; output to $R/NA
 }
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv > "$R/gpu.txt" 2>&1
 BENCH=$B/quadrant-kernels-bench
-step tests_moe 90 "$B/kernels_api_gpu_test" --gtest_brief=1 --gtest_filter='*Moe*'
-grep -E 'form 10 vs 8|FAILED' "$R/tests_moe.log" | head -14
-tail -1 "$R/tests_moe.log"
+cnt() { echo "  $(grep -c PASS "$R/$1.log") PASS, $(grep -cE 'FAIL|ERROR' "$R/$1.log") FAIL/ERROR"; }
+if [ -n "${FINAL:-}" ]; then  # the session's final GPU check of the kernels, on the defaults
+  step tests_api 120 "$B/kernels_api_gpu_test" --gtest_brief=1
+  step tests_ops 60 "$B/kernels_ops_gpu_test" --gtest_brief=1
+  step checks_ffn 90 "$BENCH" --only decode_ffn --checks-only
+  cnt checks_ffn
+  step checks_attn 90 "$BENCH" --only attention --checks-only
+  cnt checks_attn
+  grep -hE '^\[  (PASSED|FAILED) |tests from .* ran|small-shape checks|correctness failures|form 10 vs 8' \
+    "$R"/tests_*.log "$R"/checks_*.log
+else
+  step tests_moe 90 "$B/kernels_api_gpu_test" --gtest_brief=1 --gtest_filter='*Moe*'
+  grep -E 'form 10 vs 8|FAILED' "$R/tests_moe.log" | head -14
+  tail -1 "$R/tests_moe.log"
+fi
 step tests_decode_resident 60 env QUADRANT_DECODE_ATTN_SPLIT_SLOTS=resident \
   "$B/kernels_api_gpu_test" --gtest_brief=1 --gtest_filter='*Decode*'
 tail -1 "$R/tests_decode_resident.log"
-for form in 9 10; do
+for form in $([ -n "${FINAL:-}" ] || echo 9 10); do  # FINAL's decode_ffn checks hold every form
   step checks_form$form 60 env QUADRANT_W4A8_DECODE_FORM=$form "$BENCH" --only "decode_ffn w4a8" --checks-only
-  echo "  $(grep -c PASS "$R/checks_form$form.log") PASS, $(grep -cE 'FAIL|ERROR' "$R/checks_form$form.log") FAIL/ERROR"
+  cnt checks_form$form
 done
 step checks_attn_resident 60 env QUADRANT_DECODE_ATTN_SPLIT_SLOTS=resident "$BENCH" \
   --only decode_attention --checks-only
-echo "  $(grep -c PASS "$R/checks_attn_resident.log") PASS, $(grep -cE 'FAIL|ERROR' "$R/checks_attn_resident.log") FAIL/ERROR"
+cnt checks_attn_resident
 W4="decode_ffn w4a8 1 tok 32e top8 7168/2048,decode_ffn w4a8 8 tok 32e top8 7168/2048,decode_ffn w4a8 16 tok 32e top8 7168/2048,decode_ffn w4a8 64 tok 32e top8 7168/2048"
 D256="decode_attention bf16 d256,decode_attention fp8 d256"
 ceil=""
