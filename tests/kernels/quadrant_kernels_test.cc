@@ -707,10 +707,10 @@ TEST(MoeFfnW4Form9, GivesFormEightsBits) {
 }
 
 // W4A8 form 10 (form 8 with tiles of at most 8 rows on the weights-as-A MMA, m16 = weight
-// columns, n8 = rows): the reference's tolerance (check_moe_ffn), and form 8's values within one
-// BF16 step, with and without split-K and the chain; 1 and 24 tokens have tiles of <= 8 rows
-// only or mostly, 120 tokens (ragged) both kinds.
-TEST(MoeFfnW4Form10, MatchesTheReferenceAndFormEight) {
+// columns, n8 = rows) multiplies the same products in the same k order: form 8's bits (H200,
+// tenth session: 0 of 148,480 values differ over these 12 cases), with and without split-K and
+// the chain; 1 and 24 tokens have tiles of <= 8 rows only or mostly, 120 (ragged) both kinds.
+TEST(MoeFfnW4Form10, GivesFormEightsBits) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   for (const char* pdl : {"0", "1"})
     for (const char* split : {"0", "2"})
@@ -723,18 +723,9 @@ TEST(MoeFfnW4Form10, MatchesTheReferenceAndFormEight) {
           const ScopedEnv env({{"QUADRANT_W4A8_DECODE_FORM", i ? "10" : "8"},
                                {"QUADRANT_MOE_PDL", pdl},
                                {"QUADRANT_MOE_SPLIT_K", split}});
-          bits[i] = check_moe_ffn(c);
+          bits[i] = check_moe_ffn(c);  // also within the reference's tolerance
         }
-        ASSERT_EQ(bits[0].size(), bits[1].size());
-        size_t differ = 0, far = 0;
-        for (size_t j = 0; j < bits[0].size(); ++j) {
-          const int d = std::abs(int(bits[0][j]) - int(bits[1][j]));
-          differ += d != 0;
-          far += d > 1;  // same sign and exponent range: one step of the BF16 bit pattern
-        }
-        EXPECT_EQ(far, 0u) << differ << " of " << bits[0].size() << " differ";
-        std::printf("form 10 vs 8, %ld tokens, pdl %s, split-K %s: %zu of %zu values differ\n",
-                    long(c.tokens), pdl, split, differ, bits[0].size());
+        EXPECT_EQ(bits[1], bits[0]);
       }
 }
 
