@@ -196,22 +196,24 @@ int decode_attention_form() {
   return f;
 }
 
-bool decode_split_model_fluid() {
-  const char* env = std::getenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL");
-  if (!env || !*env || std::string(env) == "bytes") return false;
-  require(
-      std::string(env) == "fluid",
-      std::string("QUADRANT_DECODE_ATTN_SPLIT_MODEL must be bytes or fluid, got '") + env + "'");
+namespace {
+// A two-valued variable: false when unset, empty or `off`, true when `on`, else an error naming
+// both.
+bool env_switch(const char* name, const char* off, const char* on) {
+  const char* env = std::getenv(name);
+  if (!env || !*env || std::string(env) == off) return false;
+  require(std::string(env) == on,
+          std::string(name) + " must be " + off + " or " + on + ", got '" + env + "'");
   return true;
+}
+}  // namespace
+
+bool decode_split_model_fluid() {
+  return env_switch("QUADRANT_DECODE_ATTN_SPLIT_MODEL", "bytes", "fluid");
 }
 
 bool decode_split_slots_resident() {
-  const char* env = std::getenv("QUADRANT_DECODE_ATTN_SPLIT_SLOTS");
-  if (!env || !*env || std::string(env) == "bound") return false;
-  require(
-      std::string(env) == "resident",
-      std::string("QUADRANT_DECODE_ATTN_SPLIT_SLOTS must be bound or resident, got '") + env + "'");
-  return true;
+  return env_switch("QUADRANT_DECODE_ATTN_SPLIT_SLOTS", "bound", "resident");
 }
 
 int moe_w4_decode_form() {

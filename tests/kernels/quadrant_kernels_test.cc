@@ -682,51 +682,41 @@ TEST(MoeFfnBlockM, ThirtyTwoRowTilesAndMoreStagesGiveTheSameBits) {
     }
 }
 
-// W4A8 form 9 (form 8 with L2 requests for the weights ahead in the k loop) changes no
-// arithmetic: form 8's bits, with and without split-K and the chain.
-TEST(MoeFfnW4Form9, GivesFormEightsBits) {
-  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+// Form `form` of the W4A8 decode GEMM gives form 8's bits (each run also within the reference's
+// tolerance, check_moe_ffn), with and without split-K and the chain; 1 and 24 tokens have tiles of
+// <= 8 rows only or mostly, 120 (ragged) both kinds.
+void expect_form_eights_bits(const char* form) {
   for (const char* pdl : {"0", "1"})
     for (const char* split : {"0", "2"})
       for (const MoeCase& c :
            {MoeCase{MoeFormat::kW4a8, 1, true}, MoeCase{MoeFormat::kW4a8, 24, false},
             MoeCase{MoeFormat::kW4a8, 120, false, true}}) {
-        SCOPED_TRACE(std::to_string(c.tokens) + " tokens, pdl " + pdl + ", split-K " + split);
-        std::vector<uint16_t> eight;
-        {
-          const ScopedEnv env({{"QUADRANT_W4A8_DECODE_FORM", "8"},
-                               {"QUADRANT_MOE_PDL", pdl},
-                               {"QUADRANT_MOE_SPLIT_K", split}});
-          eight = check_moe_ffn(c);
-        }
-        const ScopedEnv env({{"QUADRANT_W4A8_DECODE_FORM", "9"},
-                             {"QUADRANT_MOE_PDL", pdl},
-                             {"QUADRANT_MOE_SPLIT_K", split}});
-        EXPECT_EQ(check_moe_ffn(c), eight);
-      }
-}
-
-// W4A8 form 10 (form 8 with tiles of at most 8 rows on the weights-as-A MMA, m16 = weight
-// columns, n8 = rows) multiplies the same products in the same k order: form 8's bits (H200,
-// tenth session: 0 of 148,480 values differ over these 12 cases), with and without split-K and
-// the chain; 1 and 24 tokens have tiles of <= 8 rows only or mostly, 120 (ragged) both kinds.
-TEST(MoeFfnW4Form10, GivesFormEightsBits) {
-  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
-  for (const char* pdl : {"0", "1"})
-    for (const char* split : {"0", "2"})
-      for (const MoeCase& c :
-           {MoeCase{MoeFormat::kW4a8, 1, true}, MoeCase{MoeFormat::kW4a8, 24, false},
-            MoeCase{MoeFormat::kW4a8, 120, false, true}}) {
-        SCOPED_TRACE(std::to_string(c.tokens) + " tokens, pdl " + pdl + ", split-K " + split);
+        SCOPED_TRACE(std::string("form ") + form + ", " + std::to_string(c.tokens) +
+                     " tokens, pdl " + pdl + ", split-K " + split);
         std::vector<uint16_t> bits[2];
         for (int i = 0; i < 2; ++i) {
-          const ScopedEnv env({{"QUADRANT_W4A8_DECODE_FORM", i ? "10" : "8"},
+          const ScopedEnv env({{"QUADRANT_W4A8_DECODE_FORM", i ? form : "8"},
                                {"QUADRANT_MOE_PDL", pdl},
                                {"QUADRANT_MOE_SPLIT_K", split}});
-          bits[i] = check_moe_ffn(c);  // also within the reference's tolerance
+          bits[i] = check_moe_ffn(c);
         }
         EXPECT_EQ(bits[1], bits[0]);
       }
+}
+
+// W4A8 form 9 (form 8 with L2 requests for the weights ahead in the k loop) changes no
+// arithmetic.
+TEST(MoeFfnW4Form9, GivesFormEightsBits) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  expect_form_eights_bits("9");
+}
+
+// W4A8 form 10 (form 8 with tiles of at most 8 rows on the weights-as-A MMA, m16 = weight
+// columns, n8 = rows) multiplies the same products in the same k order (H200, tenth session: 0
+// of 148,480 values differ over these 12 cases).
+TEST(MoeFfnW4Form10, GivesFormEightsBits) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  expect_form_eights_bits("10");
 }
 
 TEST(MoeFfnWeightBytes, FollowTheFormat) {
