@@ -897,7 +897,8 @@ ErrorStats read_stats(const Node& n) {
 // rule added later reads every older file as it was. An unknown name is an error (a typo).
 Json plan_rules_json(const kernels::plan::PlanRules& r) {
   return {{"moe_mma_residency", kernels::plan::rule_name(r.moe_mma_residency)},
-          {"decode_split", kernels::plan::rule_name(r.decode_split)}};
+          {"decode_split", kernels::plan::rule_name(r.decode_split)},
+          {"w4a8_decode_form", r.w4a8_decode_form}};
 }
 template <typename Rule, size_t N>
 Rule read_rule(const Node& n, const std::string& key, const std::array<Rule, N>& valid,
@@ -913,16 +914,32 @@ Rule read_rule(const Node& n, const std::string& key, const std::array<Rule, N>&
   }
   return out;
 }
+// A numbered rule (the W4A8 decode form): an integer among `valid`.
+template <size_t N>
+int read_rule(const Node& n, const std::string& key, const std::array<int, N>& valid, int legacy) {
+  if (!n.has(key)) return legacy;
+  const Node v = n.at(key);
+  if (v.json().is_number_integer())
+    for (int r : valid)
+      if (v.json().get<int64_t>() == r) return r;
+  std::string names;
+  for (size_t i = 0; i < N; ++i)
+    names += (i == 0 ? "" : i + 1 == N ? " or " : ", ") + std::to_string(valid[i]);
+  v.fail("expected " + names + ", got " + v.json().dump());
+}
 kernels::plan::PlanRules read_plan_rules(const Node& n) {
   for (const std::string& key : n.keys())
-    if (key != "moe_mma_residency" && key != "decode_split")
-      n.at(key).fail("unknown plan rule (expected moe_mma_residency, decode_split)");
+    if (key != "moe_mma_residency" && key != "decode_split" && key != "w4a8_decode_form")
+      n.at(key).fail(
+          "unknown plan rule (expected moe_mma_residency, decode_split, w4a8_decode_form)");
   const kernels::plan::PlanRules legacy = kernels::plan::PlanRules::legacy();
   kernels::plan::PlanRules r;
   r.moe_mma_residency = read_rule(n, "moe_mma_residency", kernels::plan::kMoeMmaResidencyRules,
                                   legacy.moe_mma_residency);
   r.decode_split =
       read_rule(n, "decode_split", kernels::plan::kDecodeSplitRules, legacy.decode_split);
+  r.w4a8_decode_form = read_rule(n, "w4a8_decode_form", kernels::plan::kW4a8DecodeFormRules,
+                                 legacy.w4a8_decode_form);
   return r;
 }
 
@@ -1463,9 +1480,7 @@ std::string error_table(const ModelFile& m, bool markdown) {
     out += line;
   }
   // The plan rules every feature above was computed under (ModelFile::plan_rules).
-  out += std::string("\nPlan rules of the features: moe_mma_residency ") +
-         kernels::plan::rule_name(m.plan_rules.moe_mma_residency) + ", decode_split " +
-         kernels::plan::rule_name(m.plan_rules.decode_split) + ".\n";
+  out += "\nPlan rules of the features: " + kernels::plan::rules_description(m.plan_rules) + ".\n";
   // What the validation set chose (fit_profiles): each alternative's validation error.
   bool chose = false;
   for (const ComponentModel& c : m.components) chose = chose || !c.validation_choices.empty();

@@ -136,11 +136,9 @@ CheckReport check_models(const std::string& baseline_file, const std::string& ca
   // Each model prices its own points' features; under other plan rules a shape's features
   // differ between the two, and a change may be the rules', not the kernels'.
   if (!(b.plan_rules == c.plan_rules))
-    r.notes.push_back(std::string("plan rules differ (baseline moe_mma_residency ") +
-                      kernels::plan::rule_name(b.plan_rules.moe_mma_residency) + ", decode_split " +
-                      kernels::plan::rule_name(b.plan_rules.decode_split) + "; candidate " +
-                      kernels::plan::rule_name(c.plan_rules.moe_mma_residency) + ", " +
-                      kernels::plan::rule_name(c.plan_rules.decode_split) +
+    r.notes.push_back("plan rules differ (baseline " +
+                      kernels::plan::rules_description(b.plan_rules) + "; candidate " +
+                      kernels::plan::rules_description(c.plan_rules) +
                       "): a shape's features differ between the models");
   std::map<std::string, OpVerdict> ops;
   for (const ComponentModel& bm : b.components) {

@@ -257,8 +257,12 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
   const bool w4 = format == "w4a8", scaled = !bf16;
   const MoeGemmPath path = moe_gemm_path(s.tokens, s.top_k, s.experts, lt);
   // W4A8 on the mma.sync path: the decode GEMM's form (2, 3: activations as FP16 + a per-row
-  // offset sum per 128 columns).
-  const int w4_form = w4 && path == MoeGemmPath::kMmaSync ? moe_w4_decode_form() : 0;
+  // offset sum per 128 columns), the model's rule (PlanRules), not the environment's.
+  if (rules.w4a8_decode_form < 1 || rules.w4a8_decode_form > kMoeW4Forms)
+    throw std::invalid_argument(quadrant + ": the W4A8 decode form must be 1 .. " +
+                                std::to_string(kMoeW4Forms) + ", got " +
+                                std::to_string(rules.w4a8_decode_form));
+  const int w4_form = w4 && path == MoeGemmPath::kMmaSync ? rules.w4a8_decode_form : 0;
   // mma.sync: 16- or 32-row tiles (moe_mma_block_m), the block_m choice.
   const int bm = moe_block_m(path, s.tokens, s.top_k, s.experts, bf16, w4_form);
   const int64_t rows = s.tokens * s.top_k, max_tiles = moe_max_tiles(rows, bm, s.experts);
@@ -520,6 +524,11 @@ bool rule_from_name(const std::string& name, MoeMmaResidency& out) {
 
 bool rule_from_name(const std::string& name, DecodeSplitModel& out) {
   return find_rule(name, kDecodeSplitRules, out);
+}
+
+std::string rules_description(const PlanRules& r) {
+  return std::string("moe_mma_residency ") + rule_name(r.moe_mma_residency) + ", decode_split " +
+         rule_name(r.decode_split) + ", w4a8_decode_form " + std::to_string(r.w4a8_decode_form);
 }
 
 int decode_split_ctas_per_sm(int head_dim, bool fp8, int heads_per_cta) {

@@ -90,27 +90,38 @@ struct PlanRules {
   // Decode attention's split-KV chooser (dispatch.h): kBytes or kFluid, never kRunTime (a
   // model is fitted on one chooser, not on an environment variable).
   DecodeSplitModel decode_split = DecodeSplitModel::kBytes;
+  // The W4A8 decode GEMM's form on the mma.sync path (dispatch.h, 1 .. kMoeW4Forms): the one
+  // the kernels launch by default (kMoeW4DecodeForm) when the model's profiles were collected,
+  // not QUADRANT_W4A8_DECODE_FORM (a benchmark switch). A model file names 8, 9 or 10.
+  int w4a8_decode_form = kMoeW4DecodeForm;
   // The rules of every model file written before files recorded them (kernels f7d6472 and
   // the plans until session 10): what a file without "plan_rules" was fitted under.
   static constexpr PlanRules legacy() {
-    return {MoeMmaResidency::kSharedMemory, DecodeSplitModel::kBytes};
+    return {MoeMmaResidency::kSharedMemory, DecodeSplitModel::kBytes, 8};
   }
   // (C++17: the .cu launchers include this header.)
   bool operator==(const PlanRules& o) const {
-    return moe_mma_residency == o.moe_mma_residency && decode_split == o.decode_split;
+    return moe_mma_residency == o.moe_mma_residency && decode_split == o.decode_split &&
+           w4a8_decode_form == o.w4a8_decode_form;
   }
 };
 // Every value a model file may name, and the names it uses: "shared_memory" / "registers",
-// "bytes" / "fluid"; rule_from_name returns false for an unknown name (the caller says where
-// and lists these).
+// "bytes" / "fluid" (and the W4A8 decode form's number); rule_from_name returns false for an
+// unknown name (the caller says where and lists these).
 inline constexpr std::array<MoeMmaResidency, 2> kMoeMmaResidencyRules{
     MoeMmaResidency::kSharedMemory, MoeMmaResidency::kRegisters};
 inline constexpr std::array<DecodeSplitModel, 2> kDecodeSplitRules{DecodeSplitModel::kBytes,
                                                                    DecodeSplitModel::kFluid};
+// The W4A8 decode forms a model file may name: the default of session 10 (8) and the forms
+// measured beside it (9, 10).
+inline constexpr std::array<int, 3> kW4a8DecodeFormRules{8, 9, 10};
 const char* rule_name(MoeMmaResidency r);
 const char* rule_name(DecodeSplitModel m);
 bool rule_from_name(const std::string& name, MoeMmaResidency& out);
 bool rule_from_name(const std::string& name, DecodeSplitModel& out);
+// "moe_mma_residency registers, decode_split bytes, w4a8_decode_form 8": the rules as the
+// model files name them, for tables and notes.
+std::string rules_description(const PlanRules& r);
 
 // Benchmark-only switches the ops read from the environment (QUADRANT_PREFILL_ATTN_VARIANT,
 // QUADRANT_DECODE_ATTN_MMA); the defaults are the ops' defaults. rules: the plan rules above.

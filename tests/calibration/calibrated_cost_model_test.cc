@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -376,6 +377,9 @@ TEST(CalibratedCostModel, PinnedServedModelPricesOnItsOwnPlanRules) {
       {decode_ffn(NumberFormat::kW4A8, 512, 126, 2048, 768), 141452},
       {decode_ffn(NumberFormat::kFp8, 32, 8, 4096, 14336), 400785},
   };
+  // The kernels' W4A8 form switch set to another form than the pin's (8): the pin prices on
+  // its own rule, whatever the kernels launch (a moved default or a benchmark switch).
+  setenv("QUADRANT_W4A8_DECODE_FORM", "10", 1);
   for (const auto& c : cases) {
     const Features legacy = core_features(c.shape, kernels::plan::PlanRules::legacy());
     const Features now = core_features(c.shape, registers);
@@ -385,6 +389,8 @@ TEST(CalibratedCostModel, PinnedServedModelPricesOnItsOwnPlanRules) {
     EXPECT_EQ(ns, c.pinned_ns) << c.shape.active_experts;
     EXPECT_NE(corrected->predict(c.shape).mean.ns(), ns) << c.shape.active_experts;
   }
+  unsetenv("QUADRANT_W4A8_DECODE_FORM");
+  EXPECT_EQ(pinned->model().plan_rules.w4a8_decode_form, 8);
 }
 
 }  // namespace

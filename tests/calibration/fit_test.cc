@@ -601,18 +601,22 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   PlanRules rules;
   rules.moe_mma_residency = MoeMmaResidency::kRegisters;
   rules.decode_split = DecodeSplitModel::kFluid;
+  rules.w4a8_decode_form = 10;
   const ModelFile m = fit_profiles({pa}, 5, {}, {}, "", rules);
   EXPECT_TRUE(m.plan_rules == rules);
   const Json j = Json::parse(model_to_json(m));
   EXPECT_EQ(j.at("plan_rules").at("moe_mma_residency"), "registers");
   EXPECT_EQ(j.at("plan_rules").at("decode_split"), "fluid");
+  EXPECT_EQ(j.at("plan_rules").at("w4a8_decode_form"), 10);
   const ModelFile back = read_model(write_temp("rules_model.json", j.dump()));
   EXPECT_TRUE(back.plan_rules == rules);
   EXPECT_EQ(model_to_json(back), model_to_json(m));
-  EXPECT_NE(error_table(back, true).find("moe_mma_residency registers, decode_split fluid"),
+  EXPECT_NE(error_table(back, true)
+                .find("moe_mma_residency registers, decode_split fluid, w4a8_decode_form 10"),
             std::string::npos);
-  // Today's rules are written too.
-  EXPECT_TRUE(Json::parse(model_to_json(fit_profiles({pa}))).contains("plan_rules"));
+  // Today's rules are written too: the W4A8 form the kernels launch by default.
+  const Json today = Json::parse(model_to_json(fit_profiles({pa})));
+  EXPECT_EQ(today.at("plan_rules").at("w4a8_decode_form"), kernels::plan::kMoeW4DecodeForm);
   Json old = j;
   old.erase("plan_rules");
   EXPECT_TRUE(read_model(write_temp("rules_old.json", old.dump())).plan_rules ==
@@ -623,6 +627,11 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   const PlanRules read = read_model(write_temp("rules_partial.json", partial.dump())).plan_rules;
   EXPECT_EQ(read.moe_mma_residency, PlanRules::legacy().moe_mma_residency);
   EXPECT_EQ(read.decode_split, DecodeSplitModel::kFluid);
+  EXPECT_EQ(read.w4a8_decode_form, 10);
+  // A file written before the W4A8 form was a rule: form 8, what the kernels launched then.
+  partial["plan_rules"].erase("w4a8_decode_form");
+  EXPECT_EQ(
+      read_model(write_temp("rules_no_form.json", partial.dump())).plan_rules.w4a8_decode_form, 8);
 }
 
 TEST(Fit, BadPlanRulesNameFilePathExpectedAndFound) {
@@ -652,6 +661,12 @@ TEST(Fit, BadPlanRulesNameFilePathExpectedAndFound) {
       error_of("rules_bad2.json", [](Json& j) { j["plan_rules"]["decode_split"] = 3; });
   EXPECT_EQ(path, "plan_rules.decode_split");
   EXPECT_NE(what.find(R"(expected "bytes" or "fluid", got 3)"), std::string::npos) << what;
+  for (const Json& form : {Json(7), Json(11), Json(8.5), Json("10")}) {
+    std::tie(path, what) =
+        error_of("rules_bad3.json", [&](Json& j) { j["plan_rules"]["w4a8_decode_form"] = form; });
+    EXPECT_EQ(path, "plan_rules.w4a8_decode_form");
+    EXPECT_NE(what.find("expected 8, 9 or 10, got " + form.dump()), std::string::npos) << what;
+  }
   std::tie(path, what) =
       error_of("rules_bad4.json", [](Json& j) { j["plan_rules"]["block_m"] = 32; });
   EXPECT_EQ(path, "plan_rules.block_m");

@@ -246,8 +246,9 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
        moe_w4_staged_smem_bytes()}};
   double bytes[11] = {};
   for (const Form& f : forms) {
-    setenv("QUADRANT_W4A8_DECODE_FORM", f.form, 1);
-    const LaunchPlan p = plan_launches("decode_ffn", "w4a8", shape, 132);
+    PlanOptions o;
+    o.rules.w4a8_decode_form = std::atoi(f.form);
+    const LaunchPlan p = plan_launches("decode_ffn", "w4a8", shape, 132, o);
     int gemms = 0;
     for (const KernelLaunch& l : p.launches)
       if (l.kernel.rfind("moe_w4a8_decode_gemm", 0) == 0) {
@@ -267,12 +268,49 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   EXPECT_DOUBLE_EQ(bytes[3], bytes[10]);
   EXPECT_GT(bytes[3], bytes[2]);  // the offset sums
   EXPECT_GT(bytes[2], bytes[1]);  // FP16 activations instead of E4M3
+  for (const int bad : {0, 11, -1}) {
+    PlanOptions o;
+    o.rules.w4a8_decode_form = bad;
+    EXPECT_THROW(plan_launches("decode_ffn", "w4a8", shape, 132, o), std::invalid_argument) << bad;
+  }
+  // The kernels' switch is checked where they read it.
   for (const char* bad : {"0", "11", "x"}) {
     setenv("QUADRANT_W4A8_DECODE_FORM", bad, 1);
-    EXPECT_THROW(plan_launches("decode_ffn", "w4a8", shape, 132), std::invalid_argument) << bad;
+    EXPECT_THROW(moe_w4_decode_form(), std::invalid_argument) << bad;
   }
   unsetenv("QUADRANT_W4A8_DECODE_FORM");
   EXPECT_EQ(moe_w4_decode_form(), kMoeW4DecodeForm);
+}
+
+// The W4A8 decode form is the model's rule (PlanRules::w4a8_decode_form), not the benchmark
+// switch: with QUADRANT_W4A8_DECODE_FORM=10 set, a plan under the legacy rules (and under
+// today's, the kernels' default) still names the default form's kernel, and a plan told form
+// 10 names form 10's. Today's default is the kernels' run-time default; the legacy one is 8.
+TEST(LaunchPlan, W4a8DecodeFormIsThePlanRuleNotTheEnvironment) {
+  const ShapeParams shape = {
+      {"tokens", 8}, {"experts", 32}, {"top_k", 8}, {"hidden", 1024}, {"intermediate", 512}};
+  EXPECT_EQ(PlanRules().w4a8_decode_form, kMoeW4DecodeForm);
+  EXPECT_EQ(PlanRules::legacy().w4a8_decode_form, 8);
+  auto gemm_kernel = [&](const PlanOptions& o) {
+    for (const KernelLaunch& l : plan_launches("decode_ffn", "w4a8", shape, 132, o).launches)
+      if (l.kernel.rfind("moe_w4a8_decode_gemm", 0) == 0) return l.kernel;
+    return std::string();
+  };
+  PlanOptions legacy, ten;
+  legacy.rules = PlanRules::legacy();
+  ten.rules.w4a8_decode_form = 10;
+  setenv("QUADRANT_W4A8_DECODE_FORM", "10", 1);
+  const std::string under_legacy = gemm_kernel(legacy);
+  unsetenv("QUADRANT_W4A8_DECODE_FORM");
+  EXPECT_EQ(under_legacy.rfind("moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs> (", 0), 0u)
+      << under_legacy;
+  setenv("QUADRANT_W4A8_DECODE_FORM", "8", 1);
+  const std::string under_ten = gemm_kernel(ten);
+  unsetenv("QUADRANT_W4A8_DECODE_FORM");
+  EXPECT_NE(under_ten.find("n8 tiles> ("), std::string::npos) << under_ten;
+  EXPECT_EQ(rules_description(legacy.rules),
+            "moe_mma_residency shared_memory, decode_split bytes, w4a8_decode_form 8");
+  EXPECT_FALSE(legacy.rules == ten.rules);
 }
 
 // Split-K (QUADRANT_MOE_SPLIT_K): the GEMM's grid and work items times the splits, its output
