@@ -493,7 +493,7 @@ Features core_features_with(const QuadrantShape& s, const kernels::ShapeParams* 
       !launch_plan_features(component_name(s.quadrant), format_name(s.compute_format),
                             params ? *params : alike_params(s), rules, f, params != nullptr))
     add_plan(f, moe_ffn_plan(d(s.routed_tokens), s.active_experts, d(s.new_tokens), s.hidden,
-                             s.intermediate, format_name(s.compute_format)));
+                             s.intermediate, format_name(s.compute_format), rules));
   return f;
 }
 

@@ -202,7 +202,7 @@ const char* moe_ffn_path(double rows, int experts) {
 }
 
 KernelPlan moe_ffn_plan(double rows, int experts, double tokens, int hidden, int intermediate,
-                        const std::string& format) {
+                        const std::string& format, const kernels::plan::PlanRules& rules) {
   KernelPlan p;
   p.path = moe_ffn_path(rows, experts);
   if (rows <= 0 || experts <= 0) return p;
@@ -223,8 +223,14 @@ KernelPlan moe_ffn_plan(double rows, int experts, double tokens, int hidden, int
     p.sched_flops = kPlanSms * (w1 * 2 * 128 * 256 * k1 + w2 * 2 * 128 * 256 * k2);
     p.crit_bytes = kPlanSms * (w1 * (256 * wb + 128 * ab) * k1 + w2 * (256 * wb + 128 * ab) * k2);
   } else {
-    // moe_ffn.cu mma.sync: grid (n / 128, 16-row tiles), about four CTAs per SM.
-    p.slots = kPlanSms * 4.0;
+    // moe_ffn.cu mma.sync: grid (n / 128, 16-row tiles), the CTAs per SM of the plan rules
+    // (about four by shared memory; by registers BF16 3, FP8 2, W4A8 4).
+    namespace kp = kernels::plan;
+    const bool bf16 = format == "bf16", w4 = format == "w4a8";
+    p.slots = kPlanSms * (rules.moe_mma_residency == kp::MoeMmaResidency::kRegisters
+                              ? kp::moe_mma_ctas_per_sm(bf16, w4 ? rules.w4a8_decode_form : 0,
+                                                        kp::moe_mma_stages(bf16))
+                              : 4.0);
     const double tiles = std::round(e * expected_tiles_per_bin(rows, e, 16));
     const double c1 = ceil_div(n1, 128) * tiles, c2 = ceil_div(n2, 128) * tiles;
     const double w1 = ceil_div(c1, p.slots), w2 = ceil_div(c2, p.slots);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "kernels/plan/dispatch.h"
+#include "kernels/plan/launch_plan.h"
 
 namespace quadrant::calibration {
 
@@ -56,9 +57,11 @@ KernelPlan prefill_attention_plan(const std::vector<int64_t>& q_lens, int64_t pr
 // moe_ffn.cu: routing, gather, two grouped GEMMs (the persistent wgmma kernel at 48+ rows
 // per expert, else 16-row mma.sync tiles), combine. rows: token-expert pairs, experts:
 // experts that receive them (rows spread over them at random), tokens: tokens routed.
-// format: "bf16", "fp8", "w4a8".
+// format: "bf16", "fp8", "w4a8". rules: the model's plan rules (launch_plan.h, PlanRules): the
+// mma.sync GEMMs' CTAs per SM, 4 under the legacy residency, moe_mma_ctas_per_sm under the
+// register one (BF16 3, FP8 2, W4A8 form 8 4).
 KernelPlan moe_ffn_plan(double rows, int experts, double tokens, int hidden, int intermediate,
-                        const std::string& format);
+                        const std::string& format, const kernels::plan::PlanRules& rules);
 // The path moe_ffn.cu takes: "wgmma" at 48 or more rows per expert, else "mma16".
 const char* moe_ffn_path(double rows, int experts);
 

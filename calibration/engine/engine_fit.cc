@@ -163,9 +163,9 @@ RelativeError errors(const std::vector<double>& predicted, const std::vector<Eng
 
 }  // namespace
 
-EngineOverhead::AttentionLaunch quadrant_engine_attention_launch(const ModelSpec& model,
-                                                                 const std::vector<int>& buckets,
-                                                                 int sm_count) {
+EngineOverhead::AttentionLaunch quadrant_engine_attention_launch(
+    const ModelSpec& model, const std::vector<int>& buckets, int sm_count,
+    kernels::plan::DecodeSplitModel split) {
   namespace kp = kernels::plan;
   const AttentionSpec& a = model.attention;
   if (a.kind == AttentionKind::kMla || a.num_kv_heads < 1 || a.num_heads % a.num_kv_heads != 0)
@@ -173,6 +173,8 @@ EngineOverhead::AttentionLaunch quadrant_engine_attention_launch(const ModelSpec
         "", "model.attention",
         "expected GQA attention for quadrant-engine's decode attention launch, got " + model.name);
   if (sm_count < 1) throw InputError("", "sm_count", "expected the GPU's SM count, got none");
+  QUADRANT_CHECK_MSG(split != kp::DecodeSplitModel::kRunTime,
+                     "a model's split chooser is named, never the environment's");
   EngineOverhead::AttentionLaunch l;
   for (int bound = 1024; bound <= 256 * 1024; bound *= 2) l.kv_bounds.push_back(bound);
   const bool fp8 = false;  // quadrant-engine keeps its KV cache in BF16
@@ -181,8 +183,8 @@ EngineOverhead::AttentionLaunch quadrant_engine_attention_launch(const ModelSpec
   for (int rows : buckets) {
     std::vector<int> row;
     for (int bound : l.kv_bounds) {
-      const kp::DecodeSplit s = kp::decode_attention_split(rows, a.num_heads, a.num_kv_heads,
-                                                           a.head_dim, fp8, bound, sm_count);
+      const kp::DecodeSplit s = kp::decode_attention_split(
+          rows, a.num_heads, a.num_kv_heads, a.head_dim, fp8, bound, sm_count, true, 0, 0, split);
       row.push_back(s.chunk);
       heads_per_cta = s.heads_per_cta;
       tensor_cores = s.tensor_cores;

@@ -40,6 +40,7 @@
 #include "calibration/engine/compare.h"
 #include "calibration/engine/run_log.h"
 #include "calibration/engine/step.h"
+#include "kernels/plan/dispatch.h"
 #include "sim/cost/step_cost.h"
 
 namespace quadrant::engine {
@@ -74,10 +75,12 @@ std::vector<EngineStep> engine_steps(const EngineRun& run, const StepCostModel& 
 // graphs for (1024 tokens doubled; the engine's last bound is its max_model_len, here the
 // doubling goes on to 256k), the CTAs of a chunk (query-head groups), the resident CTAs
 // of `sm_count` SMs and a CTA's fixed cost in token times (kDecodeCtaOverheadBytes over a
-// token's K and V bytes). Throws InputError for a model without GQA attention.
-EngineOverhead::AttentionLaunch quadrant_engine_attention_launch(const ModelSpec& model,
-                                                                 const std::vector<int>& buckets,
-                                                                 int sm_count);
+// token's K and V bytes). `split`: the split-KV chooser of the kernel model the steps are
+// priced with (its plan_rules.decode_split), not the environment's. Throws InputError for a
+// model without GQA attention.
+EngineOverhead::AttentionLaunch quadrant_engine_attention_launch(
+    const ModelSpec& model, const std::vector<int>& buckets, int sm_count,
+    kernels::plan::DecodeSplitModel split);
 
 // quadrant-engine's decode MoE down projection (EngineOverhead::expert_wave_slots): the
 // mma.sync grouped GEMM's CTAs per row tile (the hidden size over kMoeMmaBlockN weight rows)

@@ -294,8 +294,8 @@ void add_calibrate_engine_command(CLI::App* cal) {
         throw InputError(model_file, "sm_count",
                          "expected the GPU's SM count (the engine's decode attention launch "
                          "depends on it), got none");
-      shape.attention_launch =
-          engine::quadrant_engine_attention_launch(sc.model, shape.graph_buckets, file.sm_count);
+      shape.attention_launch = engine::quadrant_engine_attention_launch(
+          sc.model, shape.graph_buckets, file.sm_count, file.plan_rules.decode_split);
     } else if (opts->attention_launch != "none") {
       throw InputError("", "--attention-launch",
                        "expected quadrant-engine or none, got '" + opts->attention_launch + "'");

@@ -171,6 +171,34 @@ TEST(KernelPlan, MoeMmaGemmResidencyFitsTheRecordedRegisters) {
   EXPECT_GT(checked, 300) << "committed mma.sync GEMM launches (run from the repository root)";
 }
 
+// The mirror's mma.sync FFN (shapes the kernels refuse) takes the residency of the model's
+// plan rules: the kernels' plan's GEMM CTAs per SM under the register rule (BF16 3, FP8 2,
+// W4A8 4), four per SM under the legacy one (the mirror as before the rule); the waves follow.
+TEST(KernelPlan, MoeFfnMirrorFollowsTheResidencyRule) {
+  const kernels::ShapeParams shape = {
+      {"tokens", 32}, {"experts", 128}, {"top_k", 8}, {"hidden", 2048}, {"intermediate", 768}};
+  kernels::plan::PlanOptions registers;
+  registers.rules.moe_mma_residency = kernels::plan::MoeMmaResidency::kRegisters;
+  for (const char* format : {"bf16", "fp8", "w4a8"}) {
+    int kernels_ctas = 0;
+    for (const auto& l :
+         kernels::plan::plan_launches("decode_ffn", format, shape, kPlanSms, registers).launches)
+      if (l.kernel.find("(gate/up)") != std::string::npos) kernels_ctas = l.ctas_per_sm;
+    const KernelPlan legacy =
+        moe_ffn_plan(256, 128, 32, 2048, 768, format, kernels::plan::PlanRules::legacy());
+    const KernelPlan now = moe_ffn_plan(256, 128, 32, 2048, 768, format, registers.rules);
+    ASSERT_EQ(now.path, std::string("mma16"));
+    EXPECT_EQ(kernels_ctas, std::string(format) == "bf16"  ? 3
+                            : std::string(format) == "fp8" ? 2
+                                                           : 4)
+        << format;
+    EXPECT_DOUBLE_EQ(now.slots, kPlanSms * kernels_ctas) << format;
+    EXPECT_DOUBLE_EQ(legacy.slots, kPlanSms * 4.0) << format;
+    EXPECT_DOUBLE_EQ(now.ctas, legacy.ctas) << format;
+    EXPECT_GE(now.waves, legacy.waves) << format;
+  }
+}
+
 TEST(KernelPlan, ExpectedTilesPerBinClosedForms) {
   // One bin holds every row.
   EXPECT_DOUBLE_EQ(expected_tiles_per_bin(1000, 1, 128), 8);

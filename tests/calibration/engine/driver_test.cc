@@ -188,7 +188,8 @@ TEST(Driver, WithTheDecodeLengthsTermIsTheSimulatorRequestForRequest) {
   o.weights = to_string(f.sc.model.precision.weights);
   o.decode_step_ns = 2e6;
   o.graph_buckets = quadrant_engine_graph_buckets(f.sc.serving.colocated.max_batch_size);
-  o.attention_launch = quadrant_engine_attention_launch(f.sc.model, o.graph_buckets, 132);
+  o.attention_launch = quadrant_engine_attention_launch(f.sc.model, o.graph_buckets, 132,
+                                                        file.plan_rules.decode_split);
   o.per_attention_token_ns = 5000;  // large, so that the lengths move every decode step
   file.engine = {o};
   const std::shared_ptr<const CostModel> model = calibration::CalibratedCostModel::from(file);

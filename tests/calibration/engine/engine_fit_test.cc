@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "calibration/calibrated_cost_model.h"
 #include "calibration/engine/cost_executor.h"
@@ -17,6 +18,8 @@
 
 namespace quadrant::engine {
 namespace {
+
+constexpr kernels::plan::DecodeSplitModel kBytes = kernels::plan::DecodeSplitModel::kBytes;
 
 struct Fixture {
   Scenario sc = load_scenario("tests/calibration/engine/colocated_h200.json");
@@ -366,7 +369,7 @@ TEST(EngineFit, QuadrantEngineLaunchIsTheKernelsSplit) {
   Fixture f;
   const std::vector<int> buckets = quadrant_engine_graph_buckets(256);
   const EngineOverhead::AttentionLaunch a =
-      quadrant_engine_attention_launch(f.sc.model, buckets, 132);
+      quadrant_engine_attention_launch(f.sc.model, buckets, 132, kBytes);
   ASSERT_EQ(a.chunk.size(), buckets.size());
   EXPECT_EQ(a.kv_bounds.front(), 1024);
   EXPECT_EQ(a.ctas_per_chunk, 4);  // 32 query heads, 8 a CTA (GQA group of 8)
@@ -389,7 +392,27 @@ TEST(EngineFit, QuadrantEngineLaunchIsTheKernelsSplit) {
   EXPECT_EQ(chunk(80, 4096), 1024);
   ModelSpec mla = f.sc.model;
   mla.attention.kind = AttentionKind::kMla;
-  EXPECT_THROW(quadrant_engine_attention_launch(mla, buckets, 132), InputError);
+  EXPECT_THROW(quadrant_engine_attention_launch(mla, buckets, 132, kBytes), InputError);
+}
+
+// The launch follows the chooser it is given (the kernel model's plan_rules.decode_split),
+// not QUADRANT_DECODE_ATTN_SPLIT_MODEL: with the variable saying fluid, the byte chooser's
+// table is the one above (64 rows at 4096: 2048-token chunks), and the fluid chooser's,
+// asked for, differs from it.
+TEST(EngineFit, QuadrantEngineLaunchFollowsTheModelsSplitChooser) {
+  Fixture f;
+  const std::vector<int> buckets = quadrant_engine_graph_buckets(256);
+  const EngineOverhead::AttentionLaunch bytes =
+      quadrant_engine_attention_launch(f.sc.model, buckets, 132, kBytes);
+  setenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL", "fluid", 1);
+  const EngineOverhead::AttentionLaunch under_env =
+      quadrant_engine_attention_launch(f.sc.model, buckets, 132, kBytes);
+  unsetenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL");
+  EXPECT_EQ(under_env.chunk, bytes.chunk);
+  const EngineOverhead::AttentionLaunch fluid = quadrant_engine_attention_launch(
+      f.sc.model, buckets, 132, kernels::plan::DecodeSplitModel::kFluid);
+  EXPECT_NE(fluid.chunk, bytes.chunk);
+  EXPECT_EQ(f.file.plan_rules.decode_split, kBytes);  // H200.json's rule
 }
 
 // The step's lengths: rebuilt from the requests' token steps where they agree with the
@@ -419,7 +442,8 @@ TEST(EngineFit, DecodeLengthsFromTheLogAndTheirCost) {
 
   calibration::ModelFile with = f.file;
   EngineOverhead o = f.truth();
-  o.attention_launch = quadrant_engine_attention_launch(f.sc.model, o.graph_buckets, 132);
+  o.attention_launch = quadrant_engine_attention_launch(f.sc.model, o.graph_buckets, 132,
+                                                        f.file.plan_rules.decode_split);
   o.per_attention_token_ns = 1000;
   o.decode_only_attention = 0.5;
   with.engine = {o};
@@ -468,7 +492,8 @@ TEST(EngineFit, TheSectionRoundTripsThroughTheModelFile) {
   {
     calibration::ModelFile launched = with;
     EngineOverhead& o = launched.engine[0];
-    o.attention_launch = quadrant_engine_attention_launch(f.sc.model, o.graph_buckets, 132);
+    o.attention_launch = quadrant_engine_attention_launch(f.sc.model, o.graph_buckets, 132,
+                                                          f.file.plan_rules.decode_split);
     o.attention_launch.rate_cap = 2;
     o.per_attention_token_ns = 900;
     o.decode_only_attention = 0.25;
