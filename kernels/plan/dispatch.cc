@@ -191,7 +191,9 @@ int decode_attention_form() {
   const int f = std::atoi(env);
   require(decode_attention_form_valid(f) && std::to_string(f) == env,
           std::string("QUADRANT_DECODE_ATTN_FORM must be 0 .. ") +
-              std::to_string(kDecodeAttnForms - 1) + " (8 only with 4, 16 only with 14), got '" +
+              std::to_string(kDecodeAttnForms - 1) +
+              " (8 only with 4, 16 and 32 only with 14, 64 not with 32, 128 only with 14 and "
+              "neither 16 nor 32), got '" +
               env + "'");
   return f;
 }

@@ -70,16 +70,31 @@ bool decode_split_slots_resident();
 // more slots, so other split counts; 32 (with 14) no combine launch: the last split CTA of a
 // (sequence, head group) to arrive, counted by an atomic in the workspace (zeroed by a memset
 // node before the split kernel), merges the group's partials itself (issue 15, sixth session:
-// at batch 16 the combine launch was 10-14% of the step). QUADRANT_DECODE_ATTN_FORM=0..63 (8
-// only with 4, 16 and 32 only with 14) overrides it (benchmarks only). Default 15: against form 0
-// in one H200 run (kernels/results/decode_run3_*, copy 4.260 TB/s) 1-18% faster on every standard
-// row (E4M3 b64 kv4096 171.5 -> 156.6 us, mixed 191.4 -> 165.2; BF16 mixed 313.8 -> 285.5), where
-// 16 lost the mixed row to its other split counts (179.0 us).
-inline constexpr int kDecodeAttnForm = 15;
-inline constexpr int kDecodeAttnForms = 64;
+// at batch 16 the combine launch was 10-14% of the step); 64 (without 32) the combine's loads
+// issued at once: the length before its wait, the log-sum-exps and the first 8 splits'
+// partials before the split count is known (one memory round trip after the split kernel
+// instead of four: the same bits); 128 (with 14, without 16 and 32) a lazy rescale: a warp's
+// running maxima (and its accumulators, by the corrections) move only when a step's maximum
+// passes them by more than 8 in log2 units, so that most steps skip the 32 multiplies and the
+// corrections (the exponentials stay <= 2^8; as exact a softmax, other rounding). 64 and 128
+// keep the plan (tests DecodeAttentionForms.*).
+// QUADRANT_DECODE_ATTN_FORM=0..255 (8 only with 4, 16 and 32 only with 14, 64 not with 32,
+// 128 only with 14 and neither 16 nor 32) overrides it (benchmarks only). Default 15 from the
+// fifth session to the tenth: against form 0 in one H200 run (kernels/results/decode_run3_*,
+// copy 4.260 TB/s) 1-18% faster on every standard row (E4M3 b64 kv4096 171.5 -> 156.6 us,
+// mixed 191.4 -> 165.2; BF16 mixed 313.8 -> 285.5), where 16 lost the mixed row to its other
+// split counts (179.0 us). Default 207 (15 + 64 + 128) since the eleventh session: against 15
+// in one H200 call (kernels/results/eleventh_run1_*, two passes alternated) every batch-16
+// standard row faster in both passes (E4M3 kv4096 32/4 34.5 -> 33.1 us, -4.1 / -4.9%; kv2048
+// -2.7 / -3.7%; kv128..8192 44.3 -> 41.8, -5.6 / -6.1%; BF16 -1.6..-2.9%), batch 64 E4M3 -1.5..
+// -5.7%, BF16 within the passes' spread (+0.3% at most, main's binary against this one's form
+// 15 0.8%).
+inline constexpr int kDecodeAttnForm = 207;
+inline constexpr int kDecodeAttnForms = 256;
 constexpr bool decode_attention_form_valid(int form) {
   return form >= 0 && form < kDecodeAttnForms && (form & 12) != 8 &&
-         (!(form & 16) || (form & 14) == 14) && (!(form & 32) || (form & 14) == 14);
+         (!(form & 16) || (form & 14) == 14) && (!(form & 32) || (form & 14) == 14) &&
+         (form & 96) != 96 && (!(form & 128) || (form & 62) == 14);
 }
 // Form 32 on the tensor-core kernel: the split CTAs merge, no combine kernel runs.
 constexpr bool decode_fused_combine(bool tensor_cores, int form = kDecodeAttnForm) {
@@ -385,17 +400,21 @@ constexpr int moe_w4_smem_bytes() {
 // offsets taken off per row after the MMA; 4, 5: 2, 3 with the weights streamed through a
 // ring of cp.async stages in shared memory; 6: 3 with the k block's scales in the activation
 // stages (cp.async, three k blocks ahead); 7, 8: 6 at 3 / 4 CTAs per SM (80 / 64 registers,
-// 2 / 1 k blocks of weights prefetched). QUADRANT_W4A8_DECODE_FORM=1..8 overrides it
-// (benchmarks only). Default 8: the fastest at 8-64 tokens and faster than 1 at every count
-// measured (H200, decode_run3_ffn: 32 experts top-8, 7168/2048, 1 / 8 / 16 / 64 tokens form 1
-// 116.5 / 360.9 / 363.0 / 485.4 us, form 8 113.8 / 275.0 / 276.3 / 365.2; form 6 is faster
-// at one token, 103.1).
+// 2 / 1 k blocks of weights prefetched). QUADRANT_W4A8_DECODE_FORM=1..10 overrides it
+// (benchmarks only). Default 8 from the fifth session to the tenth: the fastest at 8-64 tokens
+// and faster than 1 at every count measured (H200, decode_run3_ffn: 32 experts top-8,
+// 7168/2048, 1 / 8 / 16 / 64 tokens form 1 116.5 / 360.9 / 363.0 / 485.4 us, form 8 113.8 /
+// 275.0 / 276.3 / 365.2; form 6 is faster at one token, 103.1).
 // 9: 8 with each warp's L2 requests for the weights kMoeW4Form9Ahead k blocks ahead (ninth
 // session; not measured on its own: the run-time form of it gained 2.7% at 8 tokens in a binary
 // whose loop the run-time test had slowed by 5%, results/tiles_run1_*).
 // 10: 8 with a tile of at most 8 rows on the weights-as-A MMA (m16 = 16 weight columns, n8 = 8
-// rows): half the MMAs and activation ldmatrix per k block (tenth session).
-inline constexpr int kMoeW4DecodeForm = 8;
+// rows): half the MMAs and activation ldmatrix per k block (tenth session), form 8's bits and
+// launch geometry. Default 10 since the eleventh session: against form 8 in one H200 call
+// (kernels/results/tenth_run2_*, both passes) -4.9..-6.1% at 1 / 8 / 16 tokens (79.1 / 246.2 /
+// 250.9 us against 83.6 / 262.2 / 264.9), 64 tokens -0.3 / +0.8% (form 8's path). The plans a
+// model was fitted on name their form (launch_plan.h, PlanRules::w4a8_decode_form).
+inline constexpr int kMoeW4DecodeForm = 10;
 inline constexpr int kMoeW4Forms = 10;
 inline constexpr int kMoeW4Form9Ahead = 2;
 int moe_w4_decode_form();

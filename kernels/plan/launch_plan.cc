@@ -157,10 +157,12 @@ LaunchPlan plan_decode(const std::string& format, const ShapeParams& shape, int 
   }
   p.launches.push_back(split_launch);
   const int64_t head_rows = int64_t(s.heads) * s.batch;
-  KernelLaunch combine = launch("decode_attention_combine_kernel<" + std::to_string(d) + ">",
-                                ceil_div(head_rows, kDecodeCombineRows), 32 * kDecodeCombineRows, 0,
-                                kThreadsPerSm / (32 * kDecodeCombineRows),
-                                double(ceil_div(head_rows, kDecodeCombineRows)), sms);
+  const std::string combine_name =
+      form & 64 ? "decode_attention_combine_at_once_kernel<" : "decode_attention_combine_kernel<";
+  KernelLaunch combine =
+      launch(combine_name + std::to_string(d) + ">", ceil_div(head_rows, kDecodeCombineRows),
+             32 * kDecodeCombineRows, 0, kThreadsPerSm / (32 * kDecodeCombineRows),
+             double(ceil_div(head_rows, kDecodeCombineRows)), sms);
   combine.flops = 3.0 * double(merged_rows) * s.heads * d;
   combine.bytes = partial_bytes + double(merged_seqs) * out_bytes;
   p.launches.push_back(combine);

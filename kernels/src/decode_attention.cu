@@ -334,7 +334,9 @@ __device__ __forceinline__ void merge_splits(const float* part_o, const float* p
 }
 
 // kForm: plan::kDecodeAttnForm's bits 2 (the page entry a step ahead), 4 (O^T = V^T P^T), 8
-// (S^T = K Q^T, with 4) and 16 (E4M3: 3 stages, 4 CTAs per SM).
+// (S^T = K Q^T, with 4), 16 (E4M3: 3 stages, 4 CTAs per SM) and 128 (with 14: the running
+// maxima moved, and the accumulators rescaled, only when a step's maximum passes them by more
+// than 8 in log2 units).
 template <class KV, int GB, int kForm>
 __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::is_same_v<KV, fp8>,
                                                                      GB, kForm))
@@ -350,8 +352,10 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
                                 bf16* __restrict__ out) {
   constexpr bool kFp8 = std::is_same_v<KV, fp8>;
   constexpr bool kPagePrefetch = (kForm & 2) != 0, kVt = (kForm & 4) != 0, kSt = (kForm & 8) != 0;
-  constexpr bool kFused = (kForm & 32) != 0;
+  constexpr bool kFused = (kForm & 32) != 0, kLazy = (kForm & 128) != 0;
   static_assert(kVt || !kSt, "S^T (8) comes with O^T (4)");
+  static_assert(kSt || !kLazy, "the lazy rescale (128) comes with 14");
+  constexpr float kLazyRescaleLog2 = 8.0f;
   constexpr int D = 128, kWarps = kThreads / 32, kElem = kFp8 ? 1 : 2;
   constexpr int kK = kFp8 ? 2 : 4;  // 16-byte vectors of one K token a lane copies
   constexpr int kV = kFp8 ? 1 : 2;  // ... of one V token
@@ -462,6 +466,8 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   auto compute = [&](int base, const uint4(&r)[kVecs]) {
     uint32_t pa0, pa2;  // P's A fragment: row g (head g), tokens 2t, 2t+1 | 2t+8, 2t+9
     float corr;         // head g's correction, or (kSt) head 2t's
+    [[maybe_unused]] bool moved = true;  // kLazy: a running maximum moved (else every
+                                         // correction is 1)
     if constexpr (kSt) {
       // S^T (16 tokens x 8 heads) = K (16 tokens x 128) Q^T (128 x 8 heads): the lane's K
       // rows (tokens g, g + 8) as the A rows, its Q fragment as B; two chains of 4 k-steps.
@@ -496,7 +502,19 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
         mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, off));
         mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, off));
       }
-      const float new_lo = fmaxf(m, mx_lo), new_hi = fmaxf(m_hi, mx_hi);
+      float new_lo = fmaxf(m, mx_lo), new_hi = fmaxf(m_hi, mx_hi);
+      if constexpr (kLazy) {
+        // The running maxima stay where they are unless a head's step maximum passed its own
+        // by more than kLazyRescaleLog2 (a warp-uniform vote): the scores' exponentials are
+        // then at most 2^8 and every correction exactly 1 (o and l keep one reference, so the
+        // softmax is as exact; the bits differ from form 15's by rounding).
+        moved = __any_sync(0xffffffffu,
+                           mx_lo > m + kLazyRescaleLog2 || mx_hi > m_hi + kLazyRescaleLog2);
+        if (!moved) {
+          new_lo = m;
+          new_hi = m_hi;
+        }
+      }
       const float base_lo = new_lo == -INFINITY ? 0.0f : new_lo;
       const float base_hi = new_hi == -INFINITY ? 0.0f : new_hi;
       corr = exp2f(m - base_lo);
@@ -574,12 +592,21 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
         corr_lo = __shfl_sync(0xffffffffu, corr, 8 * t);
         corr_b = __shfl_sync(0xffffffffu, corr, 8 * t + 4);
       }
-#pragma unroll
-      for (int mt = 0; mt < 8; ++mt) {
+      auto rescale = [&](int mt) {
         o[mt][0] *= corr_lo;
         o[mt][1] *= corr_b;
         o[mt][2] *= corr_lo;
         o[mt][3] *= corr_b;
+      };
+      // kLazy: a step that moved no running maximum skips the 32 multiplies by 1.
+      if constexpr (kLazy) {
+        if (moved)
+#pragma unroll
+          for (int mt = 0; mt < 8; ++mt) rescale(mt);
+      }
+#pragma unroll
+      for (int mt = 0; mt < 8; ++mt) {
+        if constexpr (!kLazy) rescale(mt);
         const uint32_t a[4] = {v_pair(2 * mt, 0), v_pair(2 * mt + 1, 0), v_pair(2 * mt, 1),
                                v_pair(2 * mt + 1, 1)};
         mma_16816<kFp8>(o[mt], a, pa0, pa2);
@@ -728,21 +755,50 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
 }
 
 // The log-sum-exp merge of a (sequence, head)'s splits, one warp per row; a sequence of one
-// split was written by its split CTA, one of none (a padded one) gets zeros.
-template <int D>
-__global__ void __launch_bounds__(32 * plan::kDecodeCombineRows)
-    decode_attention_combine_kernel(const float* __restrict__ part_o,
-                                    const float* __restrict__ part_lse,
-                                    const int32_t* __restrict__ kv_lens, int batch, int heads,
-                                    int min_chunk, int max_splits, bf16* __restrict__ out) {
+// split was written by its split CTA, one of none (a padded one) gets zeros. kU splits' loads
+// are issued together, then merged in split order (the same sums as one at a time). kAtOnce
+// (form 64): the length is read before the wait (an input of the step, not the split kernel's
+// output) and the log-sum-exps of 32 splits and the partials of the first kU = 8 are loaded
+// before the split count is known, so that a merge of <= 8 splits waits for one memory round
+// trip after the split kernel, not four (length, log-sum-exps, partials 1-4, 5-8); rows past
+// the count (whatever an earlier launch left there) are loaded, never used: the same sums.
+template <int D, bool kAtOnce>
+__device__ __forceinline__ void combine_row(const float* __restrict__ part_o,
+                                            const float* __restrict__ part_lse,
+                                            const int32_t* __restrict__ kv_lens, int batch,
+                                            int heads, int min_chunk, int max_splits,
+                                            bf16* __restrict__ out) {
+  auto row_head = [&] { return int64_t(blockIdx.x) * plan::kDecodeCombineRows + threadIdx.x / 32; };
+  int len = 0;
+  if constexpr (kAtOnce)
+    if (row_head() < int64_t(batch) * heads) len = kv_lens[row_head() / heads];
   // Launched with programmatic dependent launch (form 1): the split kernel's partials are
   // complete and visible past this (without it, it returns at once).
   asm volatile("griddepcontrol.wait;\n" ::: "memory");
   const int lane = threadIdx.x % 32;
-  const int64_t head = int64_t(blockIdx.x) * plan::kDecodeCombineRows + threadIdx.x / 32;
+  const int64_t head = row_head();
   if (head >= int64_t(batch) * heads) return;
   const int b = static_cast<int>(head / heads);
-  const int splits = plan::decode_seq_splits(kv_lens[b], min_chunk, max_splits);
+  if constexpr (!kAtOnce) len = kv_lens[b];
+  constexpr int kU = kAtOnce ? 8 : 4;
+  float lse[kU], v[kU][D / 32];
+  auto load = [&](size_t row, int s0, int n) {
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const bool ok = s0 + u < n;
+      lse[u] = ok ? part_lse[row + s0 + u] : -INFINITY;
+      const float* src = part_o + (row + s0 + u) * D + lane;
+#pragma unroll
+      for (int i = 0; i < D / 32; ++i) v[u][i] = ok ? src[32 * i] : 0.0f;
+    }
+  };
+  float lse_lane = -INFINITY;  // kAtOnce: split lane's
+  if constexpr (kAtOnce) {
+    const size_t row = size_t(head) * max_splits;
+    if (lane < max_splits) lse_lane = part_lse[row + lane];
+    load(row, 0, max_splits);
+  }
+  const int splits = plan::decode_seq_splits(len, min_chunk, max_splits);
   bf16* dst = out + head * D;
   if (splits == 1) return;
   if (splits == 0) {
@@ -752,23 +808,13 @@ __global__ void __launch_bounds__(32 * plan::kDecodeCombineRows)
   }
   const size_t row = size_t(head) * max_splits;
   float big = -INFINITY;
-  for (int s = lane; s < splits; s += 32) big = fmaxf(big, part_lse[row + s]);
+  for (int s = lane; s < splits; s += 32)
+    big = fmaxf(big, kAtOnce && s < 32 ? lse_lane : part_lse[row + s]);
 #pragma unroll
   for (int off = 16; off > 0; off /= 2) big = fmaxf(big, __shfl_xor_sync(0xffffffffu, big, off));
-  // kU splits' loads issued together, then merged in split order (the same sums as one at a
-  // time): one memory round trip per kU splits instead of one per split.
-  constexpr int kU = 4;
   float acc[D / 32] = {}, sum_w = 0;
   for (int s0 = 0; s0 < splits; s0 += kU) {
-    float lse[kU], v[kU][D / 32];
-#pragma unroll
-    for (int u = 0; u < kU; ++u) {
-      const bool ok = s0 + u < splits;
-      lse[u] = ok ? part_lse[row + s0 + u] : -INFINITY;
-      const float* src = part_o + (row + s0 + u) * D + lane;
-#pragma unroll
-      for (int i = 0; i < D / 32; ++i) v[u][i] = ok ? src[32 * i] : 0.0f;
-    }
+    if (!kAtOnce || s0 > 0) load(row, s0, splits);
 #pragma unroll
     for (int u = 0; u < kU; ++u) {
       if (s0 + u >= splits) break;
@@ -780,6 +826,23 @@ __global__ void __launch_bounds__(32 * plan::kDecodeCombineRows)
   }
 #pragma unroll
   for (int i = 0; i < D / 32; ++i) dst[lane + 32 * i] = __float2bfloat16(acc[i] / sum_w);
+}
+template <int D>
+__global__ void __launch_bounds__(32 * plan::kDecodeCombineRows)
+    decode_attention_combine_kernel(const float* __restrict__ part_o,
+                                    const float* __restrict__ part_lse,
+                                    const int32_t* __restrict__ kv_lens, int batch, int heads,
+                                    int min_chunk, int max_splits, bf16* __restrict__ out) {
+  combine_row<D, false>(part_o, part_lse, kv_lens, batch, heads, min_chunk, max_splits, out);
+}
+template <int D>
+__global__ void __launch_bounds__(32 * plan::kDecodeCombineRows)
+    decode_attention_combine_at_once_kernel(const float* __restrict__ part_o,
+                                            const float* __restrict__ part_lse,
+                                            const int32_t* __restrict__ kv_lens, int batch,
+                                            int heads, int min_chunk, int max_splits,
+                                            bf16* __restrict__ out) {
+  combine_row<D, true>(part_o, part_lse, kv_lens, batch, heads, min_chunk, max_splits, out);
 }
 
 // ---- the launcher on caller buffers (quadrant_kernels.h) ----
@@ -815,7 +878,7 @@ void launch_decode_mma_form(const DecodeLaunch& l, dim3 grid, int shift, float s
                             cudaStream_t stream, std::integer_sequence<int, kForms...>) {
   constexpr int kAll[] = {kForms...};
   constexpr int kLast = kAll[sizeof...(kForms) - 1];
-  const int bits = l.form & (std::is_same_v<KV, fp8> ? 62 : 46);  // BF16 has no form 16
+  const int bits = l.form & (std::is_same_v<KV, fp8> ? 190 : 174);  // BF16 has no form 16
   const bool launched =
       ((bits == kForms &&
         (launch_decode_mma<KV, GB, kForms>(l, grid, shift, scale_log2, stream), true)) ||
@@ -844,14 +907,15 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
       int shift = -1;
       for (int i = 0; i < 31; ++i)
         if ((1 << i) == p.block_tokens) shift = i;
-      // E4M3 takes forms 30 and 62 (16: 3 stages, 4 CTAs per SM); BF16 has no form 16.
+      // E4M3 takes forms 30 and 62 (16: 3 stages, 4 CTAs per SM); BF16 has no form 16; 142:
+      // the lazy rescale.
       if constexpr (std::is_same_v<KV, fp8>)
         launch_decode_mma_form<KV, GB>(
             l, grid, shift, scale_log2, stream,
-            std::integer_sequence<int, 0, 2, 4, 6, 12, 14, 46, 62, 30>{});
+            std::integer_sequence<int, 0, 2, 4, 6, 12, 14, 46, 62, 142, 30>{});
       else
         launch_decode_mma_form<KV, GB>(l, grid, shift, scale_log2, stream,
-                                       std::integer_sequence<int, 0, 2, 4, 6, 12, 46, 14>{});
+                                       std::integer_sequence<int, 0, 2, 4, 6, 12, 46, 142, 14>{});
       done = true;
     }
   }
@@ -867,27 +931,25 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
   const int64_t rows = int64_t(p.batch) * p.heads;
   const dim3 combine_grid(
       static_cast<unsigned>((rows + plan::kDecodeCombineRows - 1) / plan::kDecodeCombineRows));
-  if (l.form & 1) {
-    // Programmatic dependent launch: the combine's CTAs may start once every split CTA has
-    // passed its main loop (griddepcontrol.launch_dependents) and wait for the split
-    // kernel's end (griddepcontrol.wait). Stream capture keeps the edge in a graph.
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = combine_grid;
-    cfg.blockDim = dim3(32 * plan::kDecodeCombineRows);
-    cfg.dynamicSmemBytes = 0;
-    cfg.stream = stream;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    QK_CUDA_CHECK(cudaLaunchKernelEx(
-        &cfg, decode_attention_combine_kernel<D>, static_cast<const float*>(l.part_o),
-        static_cast<const float*>(l.part_lse), lens, p.batch, p.heads, chunk, max_splits, out));
-  } else {
-    decode_attention_combine_kernel<D><<<combine_grid, 32 * plan::kDecodeCombineRows, 0, stream>>>(
-        l.part_o, l.part_lse, lens, p.batch, p.heads, chunk, max_splits, out);
-  }
+  // Form 1: programmatic dependent launch: the combine's CTAs may start once every split CTA
+  // has passed its main loop (griddepcontrol.launch_dependents) and wait for the split
+  // kernel's end (griddepcontrol.wait). Stream capture keeps the edge in a graph. Form 64:
+  // the merge's loads issued at once (combine_row).
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = combine_grid;
+  cfg.blockDim = dim3(32 * plan::kDecodeCombineRows);
+  cfg.dynamicSmemBytes = 0;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = l.form & 1 ? 1 : 0;
+  QK_CUDA_CHECK(cudaLaunchKernelEx(
+      &cfg,
+      l.form & 64 ? decode_attention_combine_at_once_kernel<D> : decode_attention_combine_kernel<D>,
+      static_cast<const float*>(l.part_o), static_cast<const float*>(l.part_lse), lens, p.batch,
+      p.heads, chunk, max_splits, out));
   QK_LAUNCH_CHECK("decode_attention_combine_kernel");
 }
 

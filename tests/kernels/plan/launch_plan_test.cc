@@ -417,10 +417,15 @@ TEST(LaunchPlan, DecodeAttentionFormsKeepTheLaunchesExceptE4m3Occupancy) {
   const LaunchPlan bf16 = plan_launches("decode_attention", "bf16", shape, 132);
   const LaunchPlan e4m3 = plan_launches("decode_attention", "fp8", shape, 132);
   EXPECT_EQ(e4m3.launches[0].ctas_per_sm, 3);
-  for (const char* form : {"1", "2", "4", "6", "7", "12", "14", "15", "30", "31"}) {
+  // 64 (the combine's loads at once) and 128 (the lazy rescale) keep every launch, the combine's
+  // included.
+  for (const char* form :
+       {"1", "2", "4", "6", "7", "12", "14", "15", "30", "31", "64", "79", "142", "143", "207"}) {
     setenv("QUADRANT_DECODE_ATTN_FORM", form, 1);
     const LaunchPlan b = plan_launches("decode_attention", "bf16", shape, 132);
     const LaunchPlan e = plan_launches("decode_attention", "fp8", shape, 132);
+    EXPECT_EQ(b.launches.size(), bf16.launches.size()) << form;
+    EXPECT_EQ(e.launches.size(), e4m3.launches.size()) << form;
     EXPECT_EQ(b.launches[0].grid, bf16.launches[0].grid) << form;
     EXPECT_EQ(b.launches[0].smem_bytes, bf16.launches[0].smem_bytes) << form;
     EXPECT_EQ(b.launches[0].ctas_per_sm, 2) << form;
@@ -447,7 +452,8 @@ TEST(LaunchPlan, DecodeAttentionFormsKeepTheLaunchesExceptE4m3Occupancy) {
     EXPECT_DOUBLE_EQ(b.bytes(), bf16.bytes()) << form;  // the combine's bytes, moved
     EXPECT_EQ(e.launches[0].ctas_per_sm, std::atoi(form) & 16 ? 4 : 3) << form;
   }
-  for (const char* bad : {"8", "9", "16", "17", "18", "32", "34", "38", "64", "-1", "3x", ""}) {
+  for (const char* bad : {"8", "9", "16", "17", "18", "32", "34", "38", "96", "111", "128", "140",
+                          "158", "174", "256", "-1", "3x", ""}) {
     setenv("QUADRANT_DECODE_ATTN_FORM", bad, 1);
     if (*bad == 0) {
       EXPECT_EQ(decode_attention_form(), kDecodeAttnForm);  // empty: the default
