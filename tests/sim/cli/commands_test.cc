@@ -45,11 +45,12 @@ Outcome quadrant(const std::string& args) {
 }
 
 TEST(CommandsTest, AFailedCheckExitsOneThroughTheExitPathWithNothingOnStderr) {
-  // The committed H200 re-collection holds a bimodal kernel the check must catch
-  // (tests/calibration/CMakeLists.txt).
+  // Two collections of a bimodal H200 kernel that the check must catch (the test data of
+  // calibration_check_catches_bimodal_h200_kernel, tests/calibration/CMakeLists.txt; the
+  // committed H200-recheck set passes since every op of it was collected again).
   const Outcome r = quadrant(
-      "calibrate check --baseline calibration/profiles/H200 --candidate "
-      "calibration/profiles/H200-recheck");
+      "calibrate check --baseline tests/calibration/data/h200-bimodal/baseline --candidate "
+      "tests/calibration/data/h200-bimodal/candidate");
   EXPECT_EQ(r.status, 1) << r.err;
   EXPECT_NE(r.out.find("FAIL"), std::string::npos) << r.out;
   EXPECT_EQ(r.err, "");
