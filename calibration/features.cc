@@ -645,6 +645,8 @@ Features dense_gemm_features(double m, double n, double k, const std::string& fo
   f.bytes = (m * k + k * n) * eb + m * n * 2.0;
   f.padded_flops = 2.0 * std::ceil(m / 128) * 128 * std::ceil(n / 128) * 128 * k;
   f.parallelism = std::ceil(m / 128) * std::ceil(n / 128);
+  f.gemm_n = n;
+  f.gemm_k = k;
   add_plan(f, lt ? dense_gemm_lt_plan(m, n, k, eb, lt->find(format, m, n, k))
                  : dense_gemm_plan(m, n, k, eb));
   return f;

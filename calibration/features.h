@@ -29,6 +29,13 @@ struct Features {
   // over the active experts; GEMM: 128x128 output tiles); 0 when unknown (the residual GEMM work of
   // a QuadrantShape). Small values leave SMs idle, which FLOPs and bytes alone do not show.
   double parallelism = 0;
+  // The dense GEMM's weight matrix: output columns n and reduction depth k; 0 for other ops and
+  // for a QuadrantShape's residual GEMM work (not itemised). cuBLASLt's heuristic picks the
+  // kernel (tile, split-K, cluster) per shape, erratically in m but alike for one weight
+  // matrix, so the shapes of one (n, k) share residuals that FLOPs, bytes and work units do not
+  // show (calibration/README.md: "Dense GEMM neighbours by their weight matrix").
+  double gemm_n = 0;
+  double gemm_k = 0;
   // FLOPs of the largest work unit (prefill attention: the last 128-row query tile of a
   // sequence, which attends to its whole prefix and chunk), 0 when units are alike or
   // unknown. With few units, one SM working through the largest sets the time: the

@@ -282,23 +282,32 @@ Form form_of(const ComponentModel& m) {
 }
 
 struct Point {
-  double u, v, w;  // log compute, log bytes, log parallelism (0: unknown)
-  double z;        // log of the launch plan's scheduled over useful FLOPs (0: no plan)
+  double u, v, w;       // log compute, log bytes, log parallelism (0: unknown)
+  double z;             // log of the launch plan's scheduled over useful FLOPs (0: no plan)
+  double n = 0, k = 0;  // log of the dense GEMM's n and k, + 1 (0: unknown)
 };
 Point point_of(const Features& x, bool padded, bool sched) {
-  return {std::log(std::max(1.0, compute_of(x, padded, sched))), std::log(std::max(1.0, x.bytes)),
+  return {std::log(std::max(1.0, compute_of(x, padded, sched))),
+          std::log(std::max(1.0, x.bytes)),
           x.parallelism > 0 ? std::log(x.parallelism) + 1 : 0,
-          x.sched_flops > 0 && x.flops > 0 ? std::log(std::max(1.0, x.sched_flops / x.flops)) : 0};
+          x.sched_flops > 0 && x.flops > 0 ? std::log(std::max(1.0, x.sched_flops / x.flops)) : 0,
+          x.gemm_n > 0 ? std::log(x.gemm_n) + 1 : 0,
+          x.gemm_k > 0 ? std::log(x.gemm_k) + 1 : 0};
 }
 // Distance in the log feature space; parallelism counts only when asked and both points
 // know it (shapes of equal FLOPs and bytes can differ in how many SMs they fill).
 // by_plan: also over how far the launch plan's busiest slot is from an even spread (the last
 // partial wave, few CTAs, unequal splits): shapes of equal FLOPs and bytes in another regime
 // of the plan carry other residuals.
-double distance(const Point& a, const Point& b, bool by_parallelism, bool by_plan = false) {
+// by_dims > 0: also over the dense GEMM's log n and log k, weighed by it, where both points
+// know them: the shapes of one weight matrix share cuBLASLt's choices and so their residuals.
+double distance(const Point& a, const Point& b, bool by_parallelism, bool by_plan = false,
+                double by_dims = 0) {
   const double dw = by_parallelism && a.w > 0 && b.w > 0 ? a.w - b.w : 0;
   const double dz = by_plan ? a.z - b.z : 0;
-  return std::sqrt((a.u - b.u) * (a.u - b.u) + (a.v - b.v) * (a.v - b.v) + dw * dw + dz * dz);
+  const bool dims = by_dims > 0 && a.n > 0 && b.n > 0 && a.k > 0 && b.k > 0;
+  const double dd = dims ? by_dims * ((a.n - b.n) * (a.n - b.n) + (a.k - b.k) * (a.k - b.k)) : 0;
+  return std::sqrt((a.u - b.u) * (a.u - b.u) + (a.v - b.v) * (a.v - b.v) + dw * dw + dz * dz + dd);
 }
 
 }  // namespace
@@ -316,7 +325,7 @@ void ComponentModel::index() {
   if (form != "grid") return;
   for (const Sample& s : points) {
     const Point o = point_of(s.x, padded, sched);
-    near_index.push_back({o.u, o.v, o.w, o.z, std::log(s.t_ns / base_ns(s.x))});
+    near_index.push_back({o.u, o.v, o.w, o.z, std::log(s.t_ns / base_ns(s.x)), o.n, o.k});
   }
 }
 
@@ -330,7 +339,8 @@ double ComponentModel::predict_ns(const Features& x) const {
   std::vector<std::pair<double, double>> near;  // distance, log residual
   near.reserve(near_index.size());
   for (const NearPoint& o : near_index)
-    near.emplace_back(distance(p, {o.u, o.v, o.w, o.z}, near_by_parallelism, near_by_plan),
+    near.emplace_back(distance(p, {o.u, o.v, o.w, o.z, o.n, o.k}, near_by_parallelism, near_by_plan,
+                               near_by_dims),
                       o.log_residual);
   const size_t k = std::min(near.size(), static_cast<size_t>(std::max(1, neighbours)));
   std::partial_sort(near.begin(), near.begin() + static_cast<std::ptrdiff_t>(k), near.end());
@@ -370,12 +380,14 @@ std::string ComponentModel::form_label() const {
   if (form != "grid") return base;
   char fade[32] = "";
   if (near_scale > 0) std::snprintf(fade, sizeof fade, ", fading over %g", near_scale);
+  char dims[32] = "";
+  if (near_by_dims > 0) std::snprintf(dims, sizeof dims, " and n,k x%g", near_by_dims);
   return "grid(" + base + ", " + std::to_string(neighbours) +
          (near_by_parallelism && near_by_plan ? " nearest by F,B,P,S"
           : near_by_parallelism               ? " nearest by F,B,P"
           : near_by_plan                      ? " nearest by F,B,S"
                                               : " nearest") +
-         fade + ")";
+         dims + fade + ")";
 }
 
 ComponentModel fit_component(const std::string& component, const std::string& format,
@@ -445,6 +457,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
     bool by_parallelism = false;
     bool by_plan = false;
     double scale = 0;
+    double by_dims = 0;
   } near;
   auto fit_on = [&](const std::vector<Sample>& train, const Form& f, bool grid) {
     ComponentModel m;
@@ -479,6 +492,7 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
       m.near_by_parallelism = near.by_parallelism;
       m.near_by_plan = near.by_plan;
       m.near_scale = near.scale;
+      m.near_by_dims = near.by_dims;
       m.index();
     }
     return m;
@@ -548,17 +562,25 @@ ComponentModel fit_component(const std::string& component, const std::string& fo
   Near best_near;
   ErrorStats grid_err;
   double grid_score = std::numeric_limits<double>::infinity();
+  // Shapes that know their GEMM's weight matrix (the dense GEMM) also weigh neighbours by it:
+  // not at all, as much as by FLOPs and bytes, or four times (README: "Dense GEMM neighbours
+  // by their weight matrix").
+  const bool dims_known =
+      std::any_of(sorted.begin(), sorted.end(), [](const Sample& s) { return s.x.gemm_n > 0; });
+  const std::vector<double> by_dims =
+      dims_known ? std::vector<double>{0.0, 1.0, 4.0} : std::vector<double>{0.0};
   for (int neighbours : {2, 3, 5, 8})
     for (bool by_parallelism : {false, true})
-      for (bool by_plan : {false, true}) {
-        near = {neighbours, by_parallelism, by_plan};
-        const ErrorStats e = heldout_of(forms[best_form], true);
-        if (score(e) < grid_score) {
-          grid_score = score(e);
-          grid_err = e;
-          best_near = near;
+      for (bool by_plan : {false, true})
+        for (const double dims : by_dims) {
+          near = {neighbours, by_parallelism, by_plan, 0, dims};
+          const ErrorStats e = heldout_of(forms[best_form], true);
+          if (score(e) < grid_score) {
+            grid_score = score(e);
+            grid_err = e;
+            best_near = near;
+          }
         }
-      }
   // Then the distance over which the correction fades (README: "A grid correction that fades
   // with distance").
   for (const double scale : {0.1, 0.25, 0.5, 1.0}) {
@@ -1018,6 +1040,7 @@ std::string model_to_json(const ModelFile& m) {
       j["ns_per_extra_flop"] = c.ns_per_extra_flop;
     }
     if (c.robust_scale > 0) j["robust_scale"] = c.robust_scale;
+    if (c.near_by_dims > 0) j["near_by_dims"] = c.near_by_dims;
     if (c.validation.count > 0) j["validation"] = stats_json(c.validation);
     if (c.test.count > 0) j["test"] = stats_json(c.test);
     if (c.derived.count > 0) {
@@ -1034,10 +1057,17 @@ std::string model_to_json(const ModelFile& m) {
       j["validation_choice"] = c.validation_choice;
     }
     Json pts = Json::array();
-    for (const Sample& s : c.points)
-      pts.push_back({s.x.flops, s.x.padded_flops, s.x.bytes, s.x.parallelism, s.t_ns,
-                     s.x.unit_flops, s.x.sched_flops, s.x.crit_bytes, s.x.waves, s.x.aux_bytes,
-                     s.x.serial_bytes, s.x.reread_bytes, s.x.head_rounds, s.x.empty_waves});
+    for (const Sample& s : c.points) {
+      Json pt = {s.x.flops,       s.x.padded_flops, s.x.bytes,        s.x.parallelism,
+                 s.t_ns,          s.x.unit_flops,   s.x.sched_flops,  s.x.crit_bytes,
+                 s.x.waves,       s.x.aux_bytes,    s.x.serial_bytes, s.x.reread_bytes,
+                 s.x.head_rounds, s.x.empty_waves};
+      if (s.x.gemm_n > 0 || s.x.gemm_k > 0) {  // the dense GEMM's weight matrix
+        pt.push_back(s.x.gemm_n);
+        pt.push_back(s.x.gemm_k);
+      }
+      pts.push_back(pt);
+    }
     j["points"] = pts;
     out += (i ? ",\n" : "\n") + j.dump();
   }
@@ -1189,6 +1219,7 @@ ModelFile read_model(const std::string& file) {
     c.near_by_parallelism = n.has("near_by_parallelism") && n.at("near_by_parallelism").boolean();
     c.near_by_plan = n.has("near_by_plan") && n.at("near_by_plan").boolean();
     c.near_scale = optional("near_scale");
+    c.near_by_dims = optional("near_by_dims");
     c.lo = read_range(n.at("range"), 0);
     c.hi = read_range(n.at("range"), 1);
     if (n.at("range").has("intensity")) {
@@ -1217,11 +1248,11 @@ ModelFile read_model(const std::string& file) {
     Node pts = n.at("points");
     for (size_t p = 0; p < pts.size(); ++p) {
       Node pt = pts.at(p);
-      if (pt.size() != 5 && pt.size() != 6 && (pt.size() < 10 || pt.size() > 14))
+      if (pt.size() != 5 && pt.size() != 6 && (pt.size() < 10 || pt.size() > 14) && pt.size() != 16)
         pt.fail(
             "expected [flops, padded_flops, bytes, parallelism, t_ns, unit_flops, sched_flops, "
-            "crit_bytes, waves, aux_bytes, serial_bytes, reread_bytes, head_rounds, empty_waves] "
-            "(the last 9, 8, 4, 3, 2 or 1 may be left out)");
+            "crit_bytes, waves, aux_bytes, serial_bytes, reread_bytes, head_rounds, empty_waves, "
+            "gemm_n, gemm_k] (the last 11, 10, 6, 5, 4, 3 or 2 may be left out)");
       Sample s;
       s.x.flops = pt.at(size_t{0}).non_negative();
       s.x.padded_flops = pt.at(size_t{1}).non_negative();
@@ -1233,6 +1264,10 @@ ModelFile read_model(const std::string& file) {
       if (pt.size() >= 12) s.x.reread_bytes = pt.at(size_t{11}).non_negative();
       if (pt.size() >= 13) s.x.head_rounds = pt.at(size_t{12}).non_negative();
       if (pt.size() >= 14) s.x.empty_waves = pt.at(size_t{13}).non_negative();
+      if (pt.size() >= 16) {
+        s.x.gemm_n = pt.at(size_t{14}).non_negative();
+        s.x.gemm_k = pt.at(size_t{15}).non_negative();
+      }
       if (pt.size() >= 10) {
         s.x.sched_flops = pt.at(size_t{6}).non_negative();
         s.x.crit_bytes = pt.at(size_t{7}).non_negative();

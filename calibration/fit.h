@@ -79,7 +79,10 @@ struct ComponentModel {
   bool near_by_parallelism = false;  // grid distance also over log work units
   bool near_by_plan = false;         // and over log(scheduled / useful FLOPs) of the launch plan
   double near_scale = 0;  // the correction fades with the nearest distance d: s^2 / (s^2 + d^2)
-  Features lo, hi;        // range of the fitted shapes
+  // > 0: the grid distance also over log n and log k of the dense GEMM's weight matrix, their
+  // squared differences weighed by this (points that both know them; Features::gemm_n).
+  double near_by_dims = 0;
+  Features lo, hi;                            // range of the fitted shapes
   double lo_intensity = 0, hi_intensity = 0;  // FLOPs per byte
   ErrorStats heldout, training;
   // Error on the validation set (shapes never fitted on, nor used to choose the form);
@@ -111,6 +114,7 @@ struct ComponentModel {
   // derive), so that a prediction does not redo them per point.
   struct NearPoint {
     double u, v, w, z, log_residual;
+    double n = 0, k = 0;  // log gemm_n, log gemm_k (0: unknown)
   };
   std::vector<NearPoint> near_index;
   void index();

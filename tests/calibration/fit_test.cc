@@ -502,6 +502,14 @@ ComponentModel two_nearest_grid(const char* component) {
   return m;
 }
 
+// The model as a model file gives it back (written, then read).
+ComponentModel through_model_file(const ComponentModel& m, const std::string& name) {
+  ModelFile f;
+  f.gpu = "H200";
+  f.components.push_back(m);
+  return read_model(write_temp(name, model_to_json(f))).components.at(0);
+}
+
 // The grid correction's neighbours by the launch plan's regime (scheduled over useful FLOPs):
 // shapes of equal FLOPs, bytes and work units, one evenly spread and one with a long last
 // wave, carry different residuals; by plan, each takes its own kind's.
@@ -525,12 +533,42 @@ TEST(Fit, GridNeighboursByPlanRegime) {
   EXPECT_NEAR(m.predict_ns(even) / m.base_ns(even), 1.0, 1e-9);
   EXPECT_NEAR(m.predict_ns(tail) / m.base_ns(tail), 1.4, 1e-9);
   // The choice survives the model file.
-  ModelFile f;
-  f.gpu = "H200";
-  f.components.push_back(m);
-  const ModelFile r = read_model(write_temp("byplan.json", model_to_json(f)));
-  EXPECT_TRUE(r.components[0].near_by_plan);
-  EXPECT_NEAR(r.components[0].predict_ns(tail), m.predict_ns(tail), 1e-6 * m.predict_ns(tail));
+  const ComponentModel r = through_model_file(m, "byplan.json");
+  EXPECT_TRUE(r.near_by_plan);
+  EXPECT_NEAR(r.predict_ns(tail), m.predict_ns(tail), 1e-6 * m.predict_ns(tail));
+}
+
+// The dense GEMM's neighbours by its weight matrix: cuBLASLt's heuristic picks another kernel
+// for another (n, k), so two weight matrices' shapes of equal FLOPs and bytes carry different
+// residuals; weighed by n and k, each shape takes its own matrix's. Shapes that do not know
+// their matrix (a QuadrantShape's residual GEMM work) are placed by FLOPs and bytes alone.
+TEST(Fit, GridNeighboursByWeightMatrix) {
+  ComponentModel m = two_nearest_grid("dense_gemm");
+  for (double f : {1e9, 1.1e9, 1.2e9, 1.3e9})
+    for (double n : {1024.0, 4096.0}) {
+      Features x{f, f, f / 100, 64};
+      x.gemm_n = n;
+      x.gemm_k = 7168;
+      m.points.push_back({x, 1e-6 * f * (n > 2048 ? 1.3 : 1.0), 0, ""});
+    }
+  Features narrow{1.15e9, 1.15e9, 1.15e7, 64}, wide = narrow, unknown = narrow;
+  narrow.gemm_n = 1024;
+  wide.gemm_n = 4096;
+  narrow.gemm_k = wide.gemm_k = 7168;
+  m.index();
+  EXPECT_NEAR(m.predict_ns(narrow) / m.predict_ns(wide), 1.0, 0.02);  // one of each, for both
+  m.near_by_dims = 1;
+  m.index();
+  EXPECT_NEAR(m.predict_ns(narrow) / m.base_ns(narrow), 1.0, 1e-9);
+  EXPECT_NEAR(m.predict_ns(wide) / m.base_ns(wide), 1.3, 1e-9);
+  const double mixed = m.predict_ns(unknown) / m.base_ns(unknown);
+  EXPECT_GT(mixed, 1.0);
+  EXPECT_LT(mixed, 1.3);
+  // The weight and the points' matrices survive the model file.
+  const ComponentModel r = through_model_file(m, "bydims.json");
+  EXPECT_EQ(r.near_by_dims, 1);
+  EXPECT_NEAR(r.predict_ns(wide), m.predict_ns(wide), 1e-6 * m.predict_ns(wide));
+  EXPECT_NE(r.form_label().find("and n,k x1"), std::string::npos);
 }
 
 // The grid correction fades toward the parametric part with the distance to the nearest
@@ -554,12 +592,9 @@ TEST(Fit, GridCorrectionFadesWithDistance) {
   EXPECT_LT(m.predict_ns(far) / m.base_ns(far), 1.01);
   EXPECT_NE(m.form_label().find("fading over 0.5"), std::string::npos) << m.form_label();
   // The scale survives the model file.
-  ModelFile f;
-  f.gpu = "H200";
-  f.components.push_back(m);
-  const ModelFile r = read_model(write_temp("fade.json", model_to_json(f)));
-  EXPECT_DOUBLE_EQ(r.components[0].near_scale, 0.5);
-  EXPECT_NEAR(r.components[0].predict_ns(mid), m.predict_ns(mid), 1e-9 * m.predict_ns(mid));
+  const ComponentModel r = through_model_file(m, "fade.json");
+  EXPECT_DOUBLE_EQ(r.near_scale, 0.5);
+  EXPECT_NEAR(r.predict_ns(mid), m.predict_ns(mid), 1e-9 * m.predict_ns(mid));
 }
 
 TEST(Fit, ProfilesOfTwoGpusAreRejected) {
