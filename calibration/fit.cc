@@ -922,6 +922,13 @@ Json plan_rules_json(const kernels::plan::PlanRules& r) {
           {"decode_split", kernels::plan::rule_name(r.decode_split)},
           {"w4a8_decode_form", r.w4a8_decode_form}};
 }
+// "a, b or c": the values a rule may take, for its error message.
+std::string one_of(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return out;
+}
 template <typename Rule, size_t N>
 Rule read_rule(const Node& n, const std::string& key, const std::array<Rule, N>& valid,
                Rule legacy) {
@@ -929,10 +936,9 @@ Rule read_rule(const Node& n, const std::string& key, const std::array<Rule, N>&
   const Node v = n.at(key);
   Rule out{};
   if (!v.json().is_string() || !kernels::plan::rule_from_name(v.json().get<std::string>(), out)) {
-    std::string names;
-    for (Rule r : valid)
-      names += std::string(names.empty() ? "\"" : " or \"") + kernels::plan::rule_name(r) + "\"";
-    v.fail("expected " + names + ", got " + v.json().dump());
+    std::vector<std::string> names;
+    for (Rule r : valid) names.push_back(std::string("\"") + kernels::plan::rule_name(r) + "\"");
+    v.fail("expected " + one_of(names) + ", got " + v.json().dump());
   }
   return out;
 }
@@ -944,10 +950,9 @@ int read_rule(const Node& n, const std::string& key, const std::array<int, N>& v
   if (v.json().is_number_integer())
     for (int r : valid)
       if (v.json().get<int64_t>() == r) return r;
-  std::string names;
-  for (size_t i = 0; i < N; ++i)
-    names += (i == 0 ? "" : i + 1 == N ? " or " : ", ") + std::to_string(valid[i]);
-  v.fail("expected " + names + ", got " + v.json().dump());
+  std::vector<std::string> names;
+  for (int r : valid) names.push_back(std::to_string(r));
+  v.fail("expected " + one_of(names) + ", got " + v.json().dump());
 }
 kernels::plan::PlanRules read_plan_rules(const Node& n) {
   for (const std::string& key : n.keys())
