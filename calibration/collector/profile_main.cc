@@ -216,6 +216,9 @@ struct Options {
   // The shape run back to back for this long before it is timed, so that the power-capped SM
   // clock settles at the shape's own level rather than the previous shapes' (0: not).
   double settle_ms = 0;
+  // The ops settled (--settle-only, as --only; all when empty): a memory-bound op's time does
+  // not follow the clock, so settling it buys nothing and costs the call's time.
+  std::string settle_only;
 };
 
 // --only: ops whose name contains one of the comma-separated substrings (all when empty).
@@ -262,11 +265,13 @@ Options parse(int argc, char** argv) {
         std::fprintf(stderr, "quadrant-profile: --settle-ms must be 0 .. 10000\n");
         std::exit(1);
       }
+    } else if (a == "--settle-only") {
+      o.settle_only = value();
     } else {
       std::fprintf(stderr,
                    "usage: quadrant-profile --grid GRID.json --out DIR [--gpu KEY] "
                    "[--kernels-revision REV] [--only SUBSTRING[,SUBSTRING...]] [--no-metrics] "
-                   "[--metrics-seconds S] [--settle-ms MS]\n");
+                   "[--metrics-seconds S] [--settle-ms MS] [--settle-only SUBSTRING[,...]]\n");
       std::exit(1);
     }
   }
@@ -361,7 +366,8 @@ int main(int argc, char** argv) try {
                      {"repetitions", repetitions},
                      {"l2_flush_bytes", static_cast<double>(flush_bytes)},
                      {"graph_below_us", graph_below_us}};
-      if (opt.settle_ms > 0) prof.method["settle_ms"] = opt.settle_ms;
+      const double settle_ms = selected(op, opt.settle_only) ? opt.settle_ms : 0;
+      if (settle_ms > 0) prof.method["settle_ms"] = settle_ms;
       for (const auto& params : shapes) {
         std::unique_ptr<quadrant::kernels::QuadrantOp> q;
         try {
@@ -401,7 +407,7 @@ int main(int argc, char** argv) try {
         }
         // Settle: about settle_ms of back-to-back launches (timed by the warm-up's rate).
         const double launch_ms = std::max(1e-3, double(warm_ms) / std::max(1, warmup));
-        const int settle = static_cast<int>(std::min(1e5, std::ceil(opt.settle_ms / launch_ms)));
+        const int settle = static_cast<int>(std::min(1e5, std::ceil(settle_ms / launch_ms)));
         for (int i = 0; i < settle; ++i) {
           if (exec)
             CUDA_CHECK(cudaGraphLaunch(exec, stream));

@@ -16,6 +16,7 @@
 #   get the hardware-counter pass (the baseline grid carries counters).
 #   SETTLE_MS=MS: quadrant-profile --settle-ms MS (each shape's clock settled at its own level
 #   before it is timed: calibration/README.md "Settling the clock before timing a shape").
+#   SETTLE_ONLY=SUBSTRING[,...]: only these ops settled (quadrant-profile --settle-only).
 #   DEADLINE_S=N: no collection runs past N s from the start (each set's timeout is cut to
 #   what is left, a set with under 10 s left is skipped), so that the archives below are
 #   always written within the device call's limit.
@@ -56,6 +57,7 @@ collect() {  # collect NAME GRID [ONLY]: one process, timing only unless METRICS
   fi
   [ -n "$only" ] && extra+=(--only "$only")
   [ -n "${SETTLE_MS:-}" ] && extra+=(--settle-ms "$SETTLE_MS")
+  [ -n "${SETTLE_ONLY:-}" ] && extra+=(--settle-only "$SETTLE_ONLY")
   [[ " ${METRICS:-} " == *" $1 "* ]] || extra+=(--no-metrics)
   echo "== $1 ($2) at $(date -u +%H:%M:%S)" | tee -a "$LOGS/smi-marks.txt"
   timeout "$limit" "$PROFILE" --grid "$2" --out "$DATA/$1" \
