@@ -189,12 +189,13 @@ int decode_attention_form() {
   const char* env = std::getenv("QUADRANT_DECODE_ATTN_FORM");
   if (!env || !*env) return kDecodeAttnForm;
   const int f = std::atoi(env);
-  require(decode_attention_form_valid(f) && std::to_string(f) == env,
-          std::string("QUADRANT_DECODE_ATTN_FORM must be 0 .. ") +
-              std::to_string(kDecodeAttnForms - 1) +
-              " (8 only with 4, 16 and 32 only with 14, 64 not with 32, 128 only with 14 and "
-              "neither 16 nor 32), got '" +
-              env + "'");
+  require(
+      decode_attention_form_valid(f) && std::to_string(f) == env,
+      std::string("QUADRANT_DECODE_ATTN_FORM must be 0 .. ") +
+          std::to_string(kDecodeAttnForms - 1) +
+          " (8 only with 4, 16 and 32 only with 14, 64 not with 32, 128 only with 14 and "
+          "not with 32, nor with 16 unless with 256, 256 only with 14, 512 only with 256), got '" +
+          env + "'");
   return f;
 }
 

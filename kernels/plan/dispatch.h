@@ -77,9 +77,17 @@ bool decode_split_slots_resident();
 // running maxima (and its accumulators, by the corrections) move only when a step's maximum
 // passes them by more than 8 in log2 units, so that most steps skip the 32 multiplies and the
 // corrections (the exponentials stay <= 2^8; as exact a softmax, other rounding). 64 and 128
-// keep the plan (tests DecodeAttentionForms.*).
-// QUADRANT_DECODE_ATTN_FORM=0..255 (8 only with 4, 16 and 32 only with 14, 64 not with 32,
-// 128 only with 14 and neither 16 nor 32) overrides it (benchmarks only). Default 15 from the
+// keep the plan (tests DecodeAttentionForms.*); 256 (with 14) the copy issue specialised once
+// per CTA: where pages are a power of two of >= 16 tokens the step loop runs a path whose
+// copies are straight-line address arithmetic (a lane's row offset and the row stride computed
+// once, one table entry a step), else one with the per-row table lookups; no per-row branch
+// between the two inside the loop (the same bytes copied to the same slots: the same bits).
+// With 256, 16 may come with 128 (E4M3: the lazy rescale at 4 CTAs per SM); 512 (with 256,
+// BF16 KV; E4M3 ignores it) 2 cp.async stages instead of 3 (64 KB) and 3 CTAs per SM instead of
+// 2 (at most 168 registers): 12 warps per SM instead of 8, so other split counts.
+// QUADRANT_DECODE_ATTN_FORM=0..1023 (8 only with 4, 16 and 32 only with 14, 64 not with 32,
+// 128 only with 14 and not with 32, nor with 16 unless with 256, 256 only with 14, 512 only
+// with 256) overrides it (benchmarks only). Default 15 from the
 // fifth session to the tenth: against form 0 in one H200 run (kernels/results/decode_run3_*,
 // copy 4.260 TB/s) 1-18% faster on every standard row (E4M3 b64 kv4096 171.5 -> 156.6 us,
 // mixed 191.4 -> 165.2; BF16 mixed 313.8 -> 285.5), where 16 lost the mixed row to its other
@@ -90,11 +98,13 @@ bool decode_split_slots_resident();
 // -5.7%, BF16 within the passes' spread (+0.3% at most, main's binary against this one's form
 // 15 0.8%).
 inline constexpr int kDecodeAttnForm = 207;
-inline constexpr int kDecodeAttnForms = 256;
+inline constexpr int kDecodeAttnForms = 1024;
 constexpr bool decode_attention_form_valid(int form) {
   return form >= 0 && form < kDecodeAttnForms && (form & 12) != 8 &&
          (!(form & 16) || (form & 14) == 14) && (!(form & 32) || (form & 14) == 14) &&
-         (form & 96) != 96 && (!(form & 128) || (form & 62) == 14);
+         (form & 96) != 96 &&
+         (!(form & 128) || ((form & 46) == 14 && (!(form & 16) || (form & 256)))) &&
+         (!(form & 256) || (form & 14) == 14) && (!(form & 512) || (form & 256));
 }
 // Form 32 on the tensor-core kernel: the split CTAs merge, no combine kernel runs.
 constexpr bool decode_fused_combine(bool tensor_cores, int form = kDecodeAttnForm) {
@@ -108,16 +118,17 @@ constexpr int decode_mma_vecs(bool fp8) {
   return fp8 ? 8 : 16;
 }
 constexpr int decode_mma_stages(bool fp8, int form = kDecodeAttnForm) {
-  return fp8 ? (form & 16 ? 3 : 4) : 3;
+  return fp8 ? (form & 16 ? 3 : 4) : (form & 512 ? 2 : 3);
 }
 constexpr int decode_mma_smem_bytes(bool fp8, int form = kDecodeAttnForm) {
   return decode_mma_stages(fp8, form) * (kDecodeThreads / 32) * decode_mma_vecs(fp8) * 32 * 16;
 }
-// Resident split CTAs per SM: the mma kernel's stages (BF16 96 KB: 2, E4M3 64 KB: 3, form 16
-// 48 KB: 4), the CUDA-core kernel's launch bounds (3, or 2 with 8 heads per CTA).
+// Resident split CTAs per SM: the mma kernel's stages (BF16 96 KB: 2, form 512 64 KB: 3; E4M3
+// 64 KB: 3, form 16 48 KB: 4), the CUDA-core kernel's launch bounds (3, or 2 with 8 heads per
+// CTA).
 constexpr int decode_ctas_per_sm(bool tensor_cores, bool fp8, int heads_per_cta,
                                  int form = kDecodeAttnForm) {
-  if (tensor_cores) return fp8 ? (form & 16 ? 4 : 3) : 2;
+  if (tensor_cores) return fp8 ? (form & 16 ? 4 : 3) : (form & 512 ? 3 : 2);
   return heads_per_cta >= 8 ? 2 : 3;
 }
 inline constexpr int kDecodeCombineRows = 4;  // (sequence, head) rows per combine CTA, a warp each

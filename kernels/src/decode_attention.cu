@@ -17,6 +17,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "kernels/include/quadrant_kernels.h"
@@ -334,9 +335,10 @@ __device__ __forceinline__ void merge_splits(const float* part_o, const float* p
 }
 
 // kForm: plan::kDecodeAttnForm's bits 2 (the page entry a step ahead), 4 (O^T = V^T P^T), 8
-// (S^T = K Q^T, with 4), 16 (E4M3: 3 stages, 4 CTAs per SM) and 128 (with 14: the running
+// (S^T = K Q^T, with 4), 16 (E4M3: 3 stages, 4 CTAs per SM), 128 (with 14: the running
 // maxima moved, and the accumulators rescaled, only when a step's maximum passes them by more
-// than 8 in log2 units).
+// than 8 in log2 units), 256 (with 14: the copy path chosen once per CTA, outside the step
+// loop) and 512 (BF16, with 256: 2 stages, 3 CTAs per SM).
 template <class KV, int GB, int kForm>
 __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::is_same_v<KV, fp8>,
                                                                      GB, kForm))
@@ -353,6 +355,8 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   constexpr bool kFp8 = std::is_same_v<KV, fp8>;
   constexpr bool kPagePrefetch = (kForm & 2) != 0, kVt = (kForm & 4) != 0, kSt = (kForm & 8) != 0;
   constexpr bool kFused = (kForm & 32) != 0, kLazy = (kForm & 128) != 0;
+  constexpr bool kSplitPaths = (kForm & 256) != 0;
+  static_assert(kPagePrefetch || !kSplitPaths, "the specialised copy paths (256) come with 2");
   static_assert(kVt || !kSt, "S^T (8) comes with O^T (4)");
   static_assert(kSt || !kLazy, "the lazy rescale (128) comes with 14");
   constexpr float kLazyRescaleLog2 = 8.0f;
@@ -438,26 +442,51 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   int next_page = 0;
   if (page_steps && mine > 0) next_page = __ldg(table + ((start + 16 * warp) >> bs_shift));
   // Step j of this warp into stage j % kStages; zeros past the end. One commit group a step,
-  // an empty one past the last, so that the wait below counts alike.
-  auto issue = [&](int j) {
+  // an empty one past the last, so that the wait below counts alike. kPaged: -1 the path
+  // chosen per row at run time (forms without 256), 1 the page steps' straight-line path, 0
+  // the per-row table path (256: chosen once, outside the step loop).
+  // 256's page path: this lane's first row offset within a step and the stride between its
+  // rows, computed once; a row past the end reads a row of the step's (valid) page, zero-filled.
+  const size_t lane_off = size_t(lane / kChunks) * row_bytes + head_bytes + 16 * (lane % kChunks);
+  const size_t copy_stride = size_t(kRowsPerCopy) * row_bytes;
+  const size_t page_bytes = size_t(block_size) * row_bytes;
+  auto issue = [&](int j, auto paged) {
+    constexpr int kPaged = decltype(paged)::value;
     if (j < mine) {
       uint4* dst = stage_smem + warp * kVecs * 32 + (j % kStages) * kStageStride;
       const int base = start + 16 * (warp + j * kWarps);
       const int k = lane % kChunks;
-      size_t step_off = 0;
-      if (page_steps) {
-        step_off =
-            (size_t(next_page) * block_size + (base & (block_size - 1))) * row_bytes + head_bytes;
+      if constexpr (kPaged == 1) {
+        const size_t step_off =
+            size_t(next_page) * page_bytes + size_t(base & (block_size - 1)) * row_bytes + lane_off;
         if (j + 1 < mine) next_page = __ldg(table + ((base + 16 * kWarps) >> bs_shift));
-      }
+        const uint8_t* kp = k_cache + step_off;
+        const uint8_t* vp = v_cache + step_off;
+        const int left = end - base - lane / kChunks;  // rows i * kRowsPerCopy < left are in
 #pragma unroll
-      for (int i = 0; i < 16 / kRowsPerCopy; ++i) {
-        const int r = i * kRowsPerCopy + lane / kChunks;
-        const bool ok = base + r < end;
-        const size_t off =
-            ok ? (page_steps ? step_off + size_t(r) * row_bytes : row_of(base + r)) + 16 * k : 0;
-        cp_async_16(dst + k_at(r, k), k_cache + off, ok);
-        cp_async_16(dst + v_at(r, k), v_cache + off, ok);
+        for (int i = 0; i < 16 / kRowsPerCopy; ++i) {
+          const int r = i * kRowsPerCopy + lane / kChunks;
+          const bool ok = i * kRowsPerCopy < left;
+          cp_async_16(dst + k_at(r, k), kp + i * copy_stride, ok);
+          cp_async_16(dst + v_at(r, k), vp + i * copy_stride, ok);
+        }
+      } else {
+        const bool steps_paged = kPaged < 0 && page_steps;
+        size_t step_off = 0;
+        if (steps_paged) {
+          step_off =
+              (size_t(next_page) * block_size + (base & (block_size - 1))) * row_bytes + head_bytes;
+          if (j + 1 < mine) next_page = __ldg(table + ((base + 16 * kWarps) >> bs_shift));
+        }
+#pragma unroll
+        for (int i = 0; i < 16 / kRowsPerCopy; ++i) {
+          const int r = i * kRowsPerCopy + lane / kChunks;
+          const bool ok = base + r < end;
+          const size_t off =
+              ok ? (steps_paged ? step_off + size_t(r) * row_bytes : row_of(base + r)) + 16 * k : 0;
+          cp_async_16(dst + k_at(r, k), k_cache + off, ok);
+          cp_async_16(dst + v_at(r, k), v_cache + off, ok);
+        }
       }
     }
     cp_async_commit();
@@ -622,24 +651,35 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
     }
   };
 
+  // The step loop, with the copy path kPaged (issue above).
+  auto steps_loop = [&](auto paged) {
 #pragma unroll
-  for (int j = 0; j < kStages - 1; ++j) issue(j);
-  for (int j = 0; j < mine; ++j) {
-    cp_async_wait<kStages - 2>();  // this lane's copies of step j have landed
-    __syncwarp();                  // ... and every lane's; all have read step j - 1
-    uint4 r[kVecs];
-    const uint4* src = slots + (j % kStages) * kStageStride;
+    for (int j = 0; j < kStages - 1; ++j) issue(j, paged);
+    for (int j = 0; j < mine; ++j) {
+      cp_async_wait<kStages - 2>();  // this lane's copies of step j have landed
+      __syncwarp();                  // ... and every lane's; all have read step j - 1
+      uint4 r[kVecs];
+      const uint4* src = slots + (j % kStages) * kStageStride;
 #pragma unroll
-    for (int nt = 0; nt < 2; ++nt)
+      for (int nt = 0; nt < 2; ++nt)
 #pragma unroll
-      for (int c = 0; c < kK; ++c) r[nt * kK + c] = src[k_at(8 * nt + g, 4 * c + t)];
+        for (int c = 0; c < kK; ++c) r[nt * kK + c] = src[k_at(8 * nt + g, 4 * c + t)];
 #pragma unroll
-    for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < 4; ++i)
 #pragma unroll
-      for (int c = 0; c < kV; ++c)
-        r[2 * kK + i * kV + c] = src[v_at(2 * t + (i & 1) + (i >> 1) * 8, 8 * c + g)];
-    issue(j + kStages - 1);  // into the stage read one step ago
-    compute(start + 16 * (warp + j * kWarps), r);
+        for (int c = 0; c < kV; ++c)
+          r[2 * kK + i * kV + c] = src[v_at(2 * t + (i & 1) + (i >> 1) * 8, 8 * c + g)];
+      issue(j + kStages - 1, paged);  // into the stage read one step ago
+      compute(start + 16 * (warp + j * kWarps), r);
+    }
+  };
+  if constexpr (kSplitPaths) {
+    if (page_steps)
+      steps_loop(std::integral_constant<int, 1>{});
+    else
+      steps_loop(std::integral_constant<int, 0>{});
+  } else {
+    steps_loop(std::integral_constant<int, -1>{});
   }
   cp_async_wait<0>();
   // The combine (launched with programmatic dependent launch in form 1) may start once
@@ -878,7 +918,8 @@ void launch_decode_mma_form(const DecodeLaunch& l, dim3 grid, int shift, float s
                             cudaStream_t stream, std::integer_sequence<int, kForms...>) {
   constexpr int kAll[] = {kForms...};
   constexpr int kLast = kAll[sizeof...(kForms) - 1];
-  const int bits = l.form & (std::is_same_v<KV, fp8> ? 190 : 174);  // BF16 has no form 16
+  // BF16 has no form 16, E4M3 no form 512.
+  const int bits = l.form & (std::is_same_v<KV, fp8> ? 446 : 942);
   const bool launched =
       ((bits == kForms &&
         (launch_decode_mma<KV, GB, kForms>(l, grid, shift, scale_log2, stream), true)) ||
@@ -908,14 +949,16 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
       for (int i = 0; i < 31; ++i)
         if ((1 << i) == p.block_tokens) shift = i;
       // E4M3 takes forms 30 and 62 (16: 3 stages, 4 CTAs per SM); BF16 has no form 16; 142:
-      // the lazy rescale.
+      // the lazy rescale; 398 (142 + 256): the copy paths chosen once per CTA; 414 (E4M3,
+      // 398 + 16); 910 (BF16, 398 + 512: 2 stages, 3 CTAs per SM).
       if constexpr (std::is_same_v<KV, fp8>)
         launch_decode_mma_form<KV, GB>(
             l, grid, shift, scale_log2, stream,
-            std::integer_sequence<int, 0, 2, 4, 6, 12, 14, 46, 62, 142, 30>{});
+            std::integer_sequence<int, 0, 2, 4, 6, 12, 14, 46, 62, 142, 398, 414, 30>{});
       else
-        launch_decode_mma_form<KV, GB>(l, grid, shift, scale_log2, stream,
-                                       std::integer_sequence<int, 0, 2, 4, 6, 12, 46, 142, 14>{});
+        launch_decode_mma_form<KV, GB>(
+            l, grid, shift, scale_log2, stream,
+            std::integer_sequence<int, 0, 2, 4, 6, 12, 46, 142, 398, 910, 14>{});
       done = true;
     }
   }

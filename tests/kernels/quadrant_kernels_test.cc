@@ -743,10 +743,17 @@ TEST(MoeFfnW4Form10, GivesFormEightsBits) {
 // lazy rescale: a running maximum moves only by more than 2^8) passes the reference check
 // (inside check_decode_attention), also with keys planted mid-sequence whose scores jump far
 // above the ones before them, so that steps rescale after the first; the outputs that differ
-// from form 15's (rounding) are counted (H200, eleventh session: 237-1378 of 12,288).
+// from form 15's (rounding) are counted (H200, eleventh session: 237-1378 of 12,288). Form 463
+// (207 + 256: the copy paths chosen once per CTA) copies the same bytes into the same slots:
+// 207's bits, on pages of 16 tokens (the straight-line path) and of 24 (the per-row table
+// path); forms 479 (463 + 16: E4M3 at 3 stages and 4 CTAs per SM) and 975 (463 + 512: BF16 at 2
+// stages and 3 CTAs per SM) give 207's bits with 12 splits requested, and under the heuristic
+// (other slots, other split counts) pass the reference check, their outputs that differ from
+// 207's counted.
 TEST(DecodeAttentionForms, LoadsAtOnceGiveTheSameBitsLazyRescaleMatchesTheReference) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   for (const DecodeCase& c : {DecodeCase{DType::kBf16, 128, 16}, DecodeCase{DType::kE4m3, 128, 16},
+                              DecodeCase{DType::kE4m3, 128, 24}, DecodeCase{DType::kBf16, 128, 24},
                               DecodeCase{DType::kE4m3, 64, 32}, DecodeCase{DType::kBf16, 256, 7}})
     for (const auto& [planted, splits] : {std::pair{false, 0}, std::pair{true, 12}}) {
       SCOPED_TRACE(std::string(c.kv_dtype == DType::kE4m3 ? "e4m3" : "bf16") + " d" +
@@ -765,6 +772,20 @@ TEST(DecodeAttentionForms, LoadsAtOnceGiveTheSameBitsLazyRescaleMatchesTheRefere
       int differ = 0;
       for (size_t i = 0; i < lazy.size(); ++i) differ += lazy[i] != base[i];
       std::cout << "form 207 vs 15: " << differ << " of " << lazy.size() << " values differ\n";
+      EXPECT_EQ(run("463"), lazy) << "form 463 (207 + 256)";
+      // 479 (E4M3: 4 CTAs per SM) and 975 (BF16: 3 CTAs per SM) size the heuristic's split count
+      // for other slots; with the split count requested they give 207's bits.
+      for (const char* more : {"479", "975"}) {
+        const std::vector<uint16_t> other = run(more);
+        if (splits > 0) {
+          EXPECT_EQ(other, lazy) << "form " << more;
+          continue;
+        }
+        differ = 0;
+        for (size_t i = 0; i < other.size(); ++i) differ += other[i] != lazy[i];
+        std::cout << "form " << more << " vs 207: " << differ << " of " << other.size()
+                  << " values differ\n";
+      }
     }
 }
 

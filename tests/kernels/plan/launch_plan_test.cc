@@ -408,8 +408,9 @@ TEST(LaunchPlan, MoeBlockMThirtyTwoHalvesTheTilesNotTheBytes) {
 
 // Decode attention's forms (QUADRANT_DECODE_ATTN_FORM, benchmarks only): 0..15 change the
 // kernel's insides, not its launches; 16 (E4M3 only, with 14) takes 3 stages of 16 KB and 4
-// CTAs per SM, so the split count follows the 528 slots; BF16 ignores it; a form out of range,
-// 8 without 4 or 16 without 14 is an error.
+// CTAs per SM, so the split count follows the 528 slots; BF16 ignores it; 256 (with 14: the
+// copy paths chosen once per CTA) keeps the launches and lets 16 come with 128; a form out of
+// range, 8 without 4, 16 without 14, 256 without 14 or 128 with 16 but not 256 is an error.
 TEST(LaunchPlan, DecodeAttentionFormsKeepTheLaunchesExceptE4m3Occupancy) {
   const ShapeParams shape = {
       {"batch", 16}, {"kv_len", 4096}, {"heads", 32}, {"kv_heads", 4}, {"head_dim", 128}};
@@ -419,16 +420,24 @@ TEST(LaunchPlan, DecodeAttentionFormsKeepTheLaunchesExceptE4m3Occupancy) {
   EXPECT_EQ(e4m3.launches[0].ctas_per_sm, 3);
   // 64 (the combine's loads at once) and 128 (the lazy rescale) keep every launch, the combine's
   // included.
-  for (const char* form :
-       {"1", "2", "4", "6", "7", "12", "14", "15", "30", "31", "64", "79", "142", "143", "207"}) {
+  for (const char* form : {"1",  "2",  "4",   "6",   "7",   "12",  "14",  "15",  "30",  "31",
+                           "64", "79", "142", "143", "207", "270", "463", "479", "975", "991"}) {
     setenv("QUADRANT_DECODE_ATTN_FORM", form, 1);
     const LaunchPlan b = plan_launches("decode_attention", "bf16", shape, 132);
     const LaunchPlan e = plan_launches("decode_attention", "fp8", shape, 132);
     EXPECT_EQ(b.launches.size(), bf16.launches.size()) << form;
     EXPECT_EQ(e.launches.size(), e4m3.launches.size()) << form;
-    EXPECT_EQ(b.launches[0].grid, bf16.launches[0].grid) << form;
-    EXPECT_EQ(b.launches[0].smem_bytes, bf16.launches[0].smem_bytes) << form;
-    EXPECT_EQ(b.launches[0].ctas_per_sm, 2) << form;
+    if (std::atoi(form) & 512) {  // BF16: 2 stages of 32 KB, 3 CTAs per SM, other split counts
+      EXPECT_EQ(b.launches[0].ctas_per_sm, 3) << form;
+      EXPECT_EQ(b.launches[0].smem_bytes, 2 * 4 * 16 * 32 * 16) << form;
+      const DecodeSplit s = decode_attention_split(16, 32, 4, 128, false, 4096, 132);
+      EXPECT_EQ(b.launches[0].grid, int64_t(s.max_splits) * 4 * 16) << form;
+      EXPECT_DOUBLE_EQ(b.launches[0].waves, double(b.launches[0].grid) / (132 * 3)) << form;
+    } else {
+      EXPECT_EQ(b.launches[0].grid, bf16.launches[0].grid) << form;
+      EXPECT_EQ(b.launches[0].smem_bytes, bf16.launches[0].smem_bytes) << form;
+      EXPECT_EQ(b.launches[0].ctas_per_sm, 2) << form;
+    }
     if (std::atoi(form) & 16) {
       EXPECT_EQ(e.launches[0].ctas_per_sm, 4) << form;
       EXPECT_EQ(e.launches[0].smem_bytes, 3 * 4 * 8 * 32 * 16) << form;  // 3 stages of 4 KB a warp
@@ -452,8 +461,9 @@ TEST(LaunchPlan, DecodeAttentionFormsKeepTheLaunchesExceptE4m3Occupancy) {
     EXPECT_DOUBLE_EQ(b.bytes(), bf16.bytes()) << form;  // the combine's bytes, moved
     EXPECT_EQ(e.launches[0].ctas_per_sm, std::atoi(form) & 16 ? 4 : 3) << form;
   }
-  for (const char* bad : {"8", "9", "16", "17", "18", "32", "34", "38", "96", "111", "128", "140",
-                          "158", "174", "256", "-1", "3x", ""}) {
+  for (const char* bad :
+       {"8",   "9",   "16",  "17",  "18",  "32",  "34",  "38",  "96",   "111", "128", "140", "158",
+        "174", "256", "257", "262", "400", "431", "512", "527", "1024", "-1",  "3x",  ""}) {
     setenv("QUADRANT_DECODE_ATTN_FORM", bad, 1);
     if (*bad == 0) {
       EXPECT_EQ(decode_attention_form(), kDecodeAttnForm);  // empty: the default
