@@ -11,8 +11,11 @@
 # Binaries built on the dev machine (nvcc 13.0, sm_90a) in $B: quadrant-kernels-bench,
 # kernels_api_gpu_test, kernels_ops_gpu_test. Results to $OUT/twelfth.tgz. STOP_S: no step
 # starts that would end (as long as the longest so far) past it. FINAL=1 (the second call, after
-# the re-collection): the kernels' GPU check on the defaults only.
-#   B=devbin OUT=... [FINAL=1] [STOP_S=300] bash kernels/scripts/device_twelfth.sh
+# the re-collection): the kernels' GPU check on the defaults only. SWEEP=1 (the second call when
+# no default changed): passes 3 and 4 of (b), the split counts 1..24 and the balanced chunks of
+# the batch-16 rows under 207 and 463, and ncu's per-instruction stall samples (source page,
+# SASS) of the E4M3 b16 kv4096 split kernel under 463 and 207.
+#   B=devbin OUT=... [FINAL=1 | SWEEP=1] [STOP_S=300] bash kernels/scripts/device_twelfth.sh
 set -uo pipefail
 B=${B:-devbin}
 R=${OUT:-$PWD/out-twelfth}/r
@@ -33,6 +36,40 @@ if [ -n "${FINAL:-}" ]; then
   STOP_S=100000 step time_ceiling_end 60 "$BENCH" --timing-only --only nothing
   grep -h "^ceiling: device" "$R"/*.log
   cd "$R/.." && tar czf twelfth_final.tgz r && rm -rf r
+  exit 0
+fi
+if [ -n "${SWEEP:-}" ]; then
+  ceil=""
+  for pass in 3 4; do
+    forms="207 463 991"
+    [ $pass = 4 ] && forms="991 463 207"
+    for form in $forms; do
+      step "attn_f${form}_$pass" 60 env QUADRANT_DECODE_ATTN_FORM=$form "$BENCH" --timing-only $ceil \
+        --only decode_attention
+      ceil=--no-ceilings
+    done
+  done
+  for form in 207 463; do
+    step "sweep_f$form" 90 env QUADRANT_DECODE_ATTN_FORM=$form "$BENCH" --timing-only --variants \
+      --no-ceilings --only "b16 kv4096 32/4 d128 splits=,b16 kv2048 32/8 d128 splits=,b16 kv128..8192 32/4 splits=,kv128..8192 balanced,b16 kv4096 32/4 d128 balanced,b16 kv2048 32/8 d128 balanced"
+  done
+  if command -v ncu > /dev/null; then
+    for form in 463 207; do
+      step "ncusrc_fp8_f$form" 90 env QUADRANT_DECODE_ATTN_FORM=$form ncu --clock-control none \
+        --kernel-name regex:decode_attention_mma --launch-count 1 --section WarpStateStats \
+        --section SourceCounters -o "$R/src_f$form" "$BENCH" --profile \
+        --only "decode_attention fp8 b16 kv4096 32/4 d128"
+      step "ncusrc_csv_f$form" 60 ncu -i "$R/src_f$form.ncu-rep" --page source --print-source sass --csv
+      gzip -9 "$R/ncusrc_csv_f$form.log" && rm -f "$R/src_f$form.ncu-rep"
+    done
+  fi
+  STOP_S=100000 step time_ceiling_end 60 "$BENCH" --timing-only --only nothing
+  grep -h "^ceiling: device" "$R"/*.log
+  grep -H "^time" "$R"/attn_*.log "$R"/sweep_*.log |
+    awk -F'|' '{ sub(/.*\//, "", $1); sub(/\.log:time */, "", $1); print $1 "|" $3 "|" $4 "|" $7 "|" $9 "|" $11 }' \
+      > "$R/summary.txt"
+  grep -c . "$R/summary.txt"
+  cd "$R/.." && tar czf twelfth_sweep.tgz r && rm -rf r
   exit 0
 fi
 # (a) correctness of the new forms.

@@ -749,7 +749,7 @@ TEST(MoeFfnW4Form10, GivesFormEightsBits) {
 // path); forms 479 (463 + 16: E4M3 at 3 stages and 4 CTAs per SM) and 975 (463 + 512: BF16 at 2
 // stages and 3 CTAs per SM) give 207's bits with 12 splits requested, and under the heuristic
 // (other slots, other split counts) pass the reference check, their outputs that differ from
-// 207's counted.
+// 207's counted (H200, twelfth session: 479 347-380 of 12,288 at E4M3, 975 none).
 TEST(DecodeAttentionForms, LoadsAtOnceGiveTheSameBitsLazyRescaleMatchesTheReference) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   for (const DecodeCase& c : {DecodeCase{DType::kBf16, 128, 16}, DecodeCase{DType::kE4m3, 128, 16},
