@@ -216,26 +216,44 @@ struct Options {
   // The shape run back to back for this long before it is timed, so that the power-capped SM
   // clock settles at the shape's own level rather than the previous shapes' (0: not).
   double settle_ms = 0;
-  // The ops settled (--settle-only, as --only; all when empty): a memory-bound op's time does
-  // not follow the clock, so settling it buys nothing and costs the call's time.
-  std::string settle_only;
+  // The ops settled (--settle-only SUBSTRING[:MS],...; all when empty): a memory-bound op's
+  // time does not follow the clock, so settling it buys nothing and costs the call's time; an
+  // entry's MS (else settle_ms) lets dense GEMM, whose clock falls longest, settle longer.
+  std::vector<std::pair<std::string, double>> settle_only;
 };
+
+// The non-empty entries of a comma-separated list.
+std::vector<std::string> entries(const std::string& list) {
+  std::vector<std::string> out;
+  size_t begin = 0;
+  while (begin <= list.size()) {
+    const size_t end = std::min(list.find(',', begin), list.size());
+    if (end > begin) out.push_back(list.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return out;
+}
 
 // --only: ops whose name contains one of the comma-separated substrings (all when empty).
 bool selected(const std::string& op, const std::string& only) {
   if (only.empty()) return true;
-  size_t begin = 0;
-  while (begin <= only.size()) {
-    const size_t end = std::min(only.find(',', begin), only.size());
-    const std::string part = only.substr(begin, end - begin);
-    if (!part.empty() && op.find(part) != std::string::npos) return true;
-    begin = end + 1;
-  }
+  for (const std::string& part : entries(only))
+    if (op.find(part) != std::string::npos) return true;
   return false;
+}
+
+// How long an op is settled: the first --settle-only entry that names it (its MS), settle_ms
+// when there is no list, 0 when the list leaves the op out.
+double settle_ms_for(const std::string& op, const Options& o) {
+  if (o.settle_only.empty()) return o.settle_ms;
+  for (const auto& [part, ms] : o.settle_only)
+    if (op.find(part) != std::string::npos) return ms;
+  return 0;
 }
 
 Options parse(int argc, char** argv) {
   Options o;
+  std::string settle_only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -266,14 +284,32 @@ Options parse(int argc, char** argv) {
         std::exit(1);
       }
     } else if (a == "--settle-only") {
-      o.settle_only = value();
+      settle_only = value();
     } else {
       std::fprintf(stderr,
                    "usage: quadrant-profile --grid GRID.json --out DIR [--gpu KEY] "
                    "[--kernels-revision REV] [--only SUBSTRING[,SUBSTRING...]] [--no-metrics] "
-                   "[--metrics-seconds S] [--settle-ms MS] [--settle-only SUBSTRING[,...]]\n");
+                   "[--metrics-seconds S] [--settle-ms MS] [--settle-only SUBSTRING[:MS],...]\n");
       std::exit(1);
     }
+  }
+  // Read after every option, so that an entry without :MS takes --settle-ms wherever it stands.
+  for (const std::string& entry : entries(settle_only)) {
+    const size_t colon = entry.find(':');
+    double ms = o.settle_ms;
+    if (colon != std::string::npos) {
+      const std::string text = entry.substr(colon + 1);
+      char* tail = nullptr;
+      ms = std::strtod(text.c_str(), &tail);
+      if (colon == 0 || text.empty() || *tail != '\0' || !(ms >= 0 && ms <= 10000)) {
+        std::fprintf(stderr,
+                     "quadrant-profile: --settle-only entry '%s': expected SUBSTRING or "
+                     "SUBSTRING:MS with MS 0 .. 10000\n",
+                     entry.c_str());
+        std::exit(1);
+      }
+    }
+    o.settle_only.emplace_back(entry.substr(0, colon), ms);
   }
   if (o.grid.empty() || o.out.empty()) {
     std::fprintf(stderr, "quadrant-profile: --grid and --out are required\n");
@@ -366,7 +402,7 @@ int main(int argc, char** argv) try {
                      {"repetitions", repetitions},
                      {"l2_flush_bytes", static_cast<double>(flush_bytes)},
                      {"graph_below_us", graph_below_us}};
-      const double settle_ms = selected(op, opt.settle_only) ? opt.settle_ms : 0;
+      const double settle_ms = settle_ms_for(op, opt);
       if (settle_ms > 0) prof.method["settle_ms"] = settle_ms;
       for (const auto& params : shapes) {
         std::unique_ptr<quadrant::kernels::QuadrantOp> q;

@@ -16,7 +16,8 @@
 #   get the hardware-counter pass (the baseline grid carries counters).
 #   SETTLE_MS=MS: quadrant-profile --settle-ms MS (each shape's clock settled at its own level
 #   before it is timed: calibration/README.md "Settling the clock before timing a shape").
-#   SETTLE_ONLY=SUBSTRING[,...]: only these ops settled (quadrant-profile --settle-only).
+#   SETTLE_ONLY=SUBSTRING[:MS][,...]: only these ops settled, for MS where given (quadrant-profile
+#   --settle-only).
 #   DEADLINE_S=N: no collection runs past N s from the start (each set's timeout is cut to
 #   what is left, a set with under 10 s left is skipped), so that the archives below are
 #   always written within the device call's limit.
