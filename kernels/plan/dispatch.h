@@ -84,27 +84,32 @@ bool decode_split_slots_resident();
 // between the two inside the loop (the same bytes copied to the same slots: the same bits).
 // With 256, 16 may come with 128 (E4M3: the lazy rescale at 4 CTAs per SM); 512 (with 256,
 // BF16 KV; E4M3 ignores it) 2 cp.async stages instead of 3 (64 KB) and 3 CTAs per SM instead of
-// 2 (at most 168 registers): 12 warps per SM instead of 8, so other split counts.
-// QUADRANT_DECODE_ATTN_FORM=0..1023 (8 only with 4, 16 and 32 only with 14, 64 not with 32,
+// 2 (at most 168 registers): 12 warps per SM instead of 8, so other split counts. 1024 (with
+// 256, not with 16 or 512) each lane loads one of 32 steps' page entries at once (the next 32
+// a batch ahead) and a step takes its entry by __shfl_sync: no step waits on a global load for
+// its entry; 2048 (with 256, not with 16 or 512) the warps' merge weights (max, exp2f, the l
+// sum) computed once per (head, warp), not per output; both keep the arithmetic: 207's bits.
+// QUADRANT_DECODE_ATTN_FORM=0..4095 (8 only with 4, 16 and 32 only with 14, 64 not with 32,
 // 128 only with 14 and not with 32, nor with 16 unless with 256, 256 only with 14, 512 only
-// with 256) overrides it (benchmarks only). Default 15 from the
-// fifth session to the tenth: against form 0 in one H200 run (kernels/results/decode_run3_*,
-// copy 4.260 TB/s) 1-18% faster on every standard row (E4M3 b64 kv4096 171.5 -> 156.6 us,
-// mixed 191.4 -> 165.2; BF16 mixed 313.8 -> 285.5), where 16 lost the mixed row to its other
-// split counts (179.0 us). Default 207 (15 + 64 + 128) since the eleventh session: against 15
-// in one H200 call (kernels/results/eleventh_run1_*, two passes alternated) every batch-16
-// standard row faster in both passes (E4M3 kv4096 32/4 34.5 -> 33.1 us, -4.1 / -4.9%; kv2048
-// -2.7 / -3.7%; kv128..8192 44.3 -> 41.8, -5.6 / -6.1%; BF16 -1.6..-2.9%), batch 64 E4M3 -1.5..
-// -5.7%, BF16 within the passes' spread (+0.3% at most, main's binary against this one's form
-// 15 0.8%).
+// with 256, 1024 and 2048 only with 256 and not with 16 or 512) overrides it (benchmarks only).
+// Default 15 from the fifth session to the tenth: against form 0 in one H200 run
+// (kernels/results/decode_run3_*, copy 4.260 TB/s) 1-18% faster on every standard row (E4M3 b64
+// kv4096 171.5 -> 156.6 us, mixed 191.4 -> 165.2; BF16 mixed 313.8 -> 285.5), where 16 lost the
+// mixed row to its other split counts (179.0 us). Default 207 (15 + 64 + 128) since the eleventh
+// session: against 15 in one H200 call (kernels/results/eleventh_run1_*, two passes alternated)
+// every batch-16 standard row faster in both passes (E4M3 kv4096 32/4 34.5 -> 33.1 us, -4.1 /
+// -4.9%; kv2048 -2.7 / -3.7%; kv128..8192 44.3 -> 41.8, -5.6 / -6.1%; BF16 -1.6..-2.9%), batch 64
+// E4M3 -1.5.. -5.7%, BF16 within the passes' spread (+0.3% at most, main's binary against this
+// one's form 15 0.8%).
 inline constexpr int kDecodeAttnForm = 207;
-inline constexpr int kDecodeAttnForms = 1024;
+inline constexpr int kDecodeAttnForms = 4096;
 constexpr bool decode_attention_form_valid(int form) {
   return form >= 0 && form < kDecodeAttnForms && (form & 12) != 8 &&
          (!(form & 16) || (form & 14) == 14) && (!(form & 32) || (form & 14) == 14) &&
          (form & 96) != 96 &&
          (!(form & 128) || ((form & 46) == 14 && (!(form & 16) || (form & 256)))) &&
-         (!(form & 256) || (form & 14) == 14) && (!(form & 512) || (form & 256));
+         (!(form & 256) || (form & 14) == 14) && (!(form & 512) || (form & 256)) &&
+         (!(form & 3072) || ((form & 256) && !(form & 528)));
 }
 // Form 32 on the tensor-core kernel: the split CTAs merge, no combine kernel runs.
 constexpr bool decode_fused_combine(bool tensor_cores, int form = kDecodeAttnForm) {

@@ -338,7 +338,9 @@ __device__ __forceinline__ void merge_splits(const float* part_o, const float* p
 // (S^T = K Q^T, with 4), 16 (E4M3: 3 stages, 4 CTAs per SM), 128 (with 14: the running
 // maxima moved, and the accumulators rescaled, only when a step's maximum passes them by more
 // than 8 in log2 units), 256 (with 14: the copy path chosen once per CTA, outside the step
-// loop) and 512 (BF16, with 256: 2 stages, 3 CTAs per SM).
+// loop), 512 (BF16, with 256: 2 stages, 3 CTAs per SM), 1024 (with 256: the page entries of 32
+// steps loaded at once, one a lane, a step's taken by shuffle) and 2048 (with 256: the warps'
+// merge weights computed once per (head, warp)).
 template <class KV, int GB, int kForm>
 __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::is_same_v<KV, fp8>,
                                                                      GB, kForm))
@@ -356,6 +358,8 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   constexpr bool kPagePrefetch = (kForm & 2) != 0, kVt = (kForm & 4) != 0, kSt = (kForm & 8) != 0;
   constexpr bool kFused = (kForm & 32) != 0, kLazy = (kForm & 128) != 0;
   constexpr bool kSplitPaths = (kForm & 256) != 0;
+  constexpr bool kPageLanes = (kForm & 1024) != 0, kMergeOnce = (kForm & 2048) != 0;
+  static_assert(kSplitPaths || !(kPageLanes || kMergeOnce), "1024 and 2048 come with 256");
   static_assert(kPagePrefetch || !kSplitPaths, "the specialised copy paths (256) come with 2");
   static_assert(kVt || !kSt, "S^T (8) comes with O^T (4)");
   static_assert(kSt || !kLazy, "the lazy rescale (128) comes with 14");
@@ -440,7 +444,21 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   // ahead into next_page.
   const bool page_steps = kPagePrefetch && bs_shift >= 4;
   int next_page = 0;
-  if (page_steps && mine > 0) next_page = __ldg(table + ((start + 16 * warp) >> bs_shift));
+  // kPageLanes: lane i holds the entry of step 32 n + i in page_now (batch n, the steps being
+  // issued) and of step 32 (n + 1) + i in page_ahead (loaded a batch ahead, so that no step
+  // waits on a global load for its entry: the previous engineer's ncu, PERF.md twelfth session).
+  [[maybe_unused]] int page_now = 0, page_ahead = 0;
+  auto page_entry = [&](int j) {  // step j's entry (j < mine)
+    return __ldg(table + ((start + 16 * (warp + j * kWarps)) >> bs_shift));
+  };
+  if constexpr (kPageLanes) {
+    if (page_steps) {
+      if (lane < mine) page_now = page_entry(lane);
+      if (32 + lane < mine) page_ahead = page_entry(32 + lane);
+    }
+  } else {
+    if (page_steps && mine > 0) next_page = __ldg(table + ((start + 16 * warp) >> bs_shift));
+  }
   // Step j of this warp into stage j % kStages; zeros past the end. One commit group a step,
   // an empty one past the last, so that the wait below counts alike. kPaged: -1 the path
   // chosen per row at run time (forms without 256), 1 the page steps' straight-line path, 0
@@ -457,9 +475,20 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
       const int base = start + 16 * (warp + j * kWarps);
       const int k = lane % kChunks;
       if constexpr (kPaged == 1) {
+        int page = next_page;
+        if constexpr (kPageLanes) {
+          // Steps are issued in order, each once: at the first of a batch the entries loaded a
+          // batch ahead become the current ones and the next batch's loads go out.
+          if (j % 32 == 0 && j > 0) {
+            page_now = page_ahead;
+            if (j + 32 + lane < mine) page_ahead = page_entry(j + 32 + lane);
+          }
+          page = __shfl_sync(0xffffffffu, page_now, j % 32);
+        }
         const size_t step_off =
-            size_t(next_page) * page_bytes + size_t(base & (block_size - 1)) * row_bytes + lane_off;
-        if (j + 1 < mine) next_page = __ldg(table + ((base + 16 * kWarps) >> bs_shift));
+            size_t(page) * page_bytes + size_t(base & (block_size - 1)) * row_bytes + lane_off;
+        if (!kPageLanes && j + 1 < mine)
+          next_page = __ldg(table + ((base + 16 * kWarps) >> bs_shift));
         const uint8_t* kp = k_cache + step_off;
         const uint8_t* vp = v_cache + step_off;
         const int left = end - base - lane / kChunks;  // rows i * kRowsPerCopy < left are in
@@ -704,7 +733,9 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   float* sm_acc = sm_l + kWarps * GB;                  // [kWarps][GB][D]
   // The warps' merge scratch, then (kFused) the last-arrival flag; the split merge's weights
   // (GB x (kDecodeMaxSplits + 1) floats) fit below the flag.
-  constexpr int kMergeWords = 2 * kWarps * GB + kWarps * GB * D;
+  // kMergeOnce: then each (warp, head)'s weight, each head's maximum and weighted l sum.
+  constexpr int kMergeWords =
+      2 * kWarps * GB + kWarps * GB * D + (kMergeOnce ? kWarps * GB + 2 * GB : 0);
   static_assert((kMergeWords + 1) * 4 <= plan::decode_mma_smem_bytes(kFp8, kForm),
                 "the merge fits the stage ring");
   static_assert(GB * (plan::kDecodeMaxSplits + 1) <= kMergeWords,
@@ -746,25 +777,71 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   }
   __syncthreads();
   const float vs = v_scale ? v_scale[kvh] : 1.0f;
-  for (int idx = threadIdx.x; idx < GB * D; idx += kThreads) {
-    const int hg = idx / D, d = idx % D;
-    float big = -INFINITY;
-    for (int w = 0; w < kWarps; ++w) big = fmaxf(big, sm_m[w * GB + hg]);
-    float sum_l = 0, sum_o = 0;
-    for (int w = 0; w < kWarps; ++w) {
-      if (sm_m[w * GB + hg] == -INFINITY) continue;  // this warp saw no token
-      const float wt = exp2f(sm_m[w * GB + hg] - big);
-      sum_l += sm_l[w * GB + hg] * wt;
-      sum_o += sm_acc[(w * GB + hg) * D + d] * wt;
+  if constexpr (kMergeOnce) {
+    // The weights once per (head, warp) (a warp that saw no token weighs 0: its l and
+    // accumulators are 0, so each sum below is the per-output loop's, in the same order).
+    float* sm_w = sm_acc + kWarps * GB * D;  // [kWarps][GB]
+    float* sm_big = sm_w + kWarps * GB;      // [GB]
+    float* sm_sum_l = sm_big + GB;           // [GB]
+    if (threadIdx.x < GB) {
+      const int hg = threadIdx.x;
+      float big = -INFINITY;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) big = fmaxf(big, sm_m[w * GB + hg]);
+      float sum_l = 0;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        float wt = 0.0f;
+        if (sm_m[w * GB + hg] != -INFINITY) {
+          wt = exp2f(sm_m[w * GB + hg] - big);
+          sum_l += sm_l[w * GB + hg] * wt;
+        }
+        sm_w[w * GB + hg] = wt;
+      }
+      sm_big[hg] = big;
+      sm_sum_l[hg] = sum_l;
     }
-    const size_t head = size_t(b) * heads + head0 + hg;
-    if (alone) {
-      out[head * D + d] = __float2bfloat16(sum_o / sum_l * vs);
-      continue;
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < GB * D; idx += kThreads) {
+      const int hg = idx / D, d = idx % D;
+      float sum_o = 0;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float wt = sm_w[w * GB + hg];
+        if (wt == 0.0f) continue;  // skipped, as the per-output loop skips an empty warp
+        sum_o += sm_acc[(w * GB + hg) * D + d] * wt;
+      }
+      const float sum_l = sm_sum_l[hg];
+      const size_t head = size_t(b) * heads + head0 + hg;
+      if (alone) {
+        out[head * D + d] = __float2bfloat16(sum_o / sum_l * vs);
+        continue;
+      }
+      const size_t row = head * max_splits + split;
+      part_o[row * D + d] = sum_o / sum_l * vs;
+      if (d == 0) part_lse[row] = sm_big[hg] + log2f(sum_l);
     }
-    const size_t row = head * max_splits + split;
-    part_o[row * D + d] = sum_o / sum_l * vs;
-    if (d == 0) part_lse[row] = big + log2f(sum_l);
+  } else {
+    for (int idx = threadIdx.x; idx < GB * D; idx += kThreads) {
+      const int hg = idx / D, d = idx % D;
+      float big = -INFINITY;
+      for (int w = 0; w < kWarps; ++w) big = fmaxf(big, sm_m[w * GB + hg]);
+      float sum_l = 0, sum_o = 0;
+      for (int w = 0; w < kWarps; ++w) {
+        if (sm_m[w * GB + hg] == -INFINITY) continue;  // this warp saw no token
+        const float wt = exp2f(sm_m[w * GB + hg] - big);
+        sum_l += sm_l[w * GB + hg] * wt;
+        sum_o += sm_acc[(w * GB + hg) * D + d] * wt;
+      }
+      const size_t head = size_t(b) * heads + head0 + hg;
+      if (alone) {
+        out[head * D + d] = __float2bfloat16(sum_o / sum_l * vs);
+        continue;
+      }
+      const size_t row = head * max_splits + split;
+      part_o[row * D + d] = sum_o / sum_l * vs;
+      if (d == 0) part_lse[row] = big + log2f(sum_l);
+    }
   }
   if constexpr (kFused) {
     if (alone) return;
@@ -919,7 +996,7 @@ void launch_decode_mma_form(const DecodeLaunch& l, dim3 grid, int shift, float s
   constexpr int kAll[] = {kForms...};
   constexpr int kLast = kAll[sizeof...(kForms) - 1];
   // BF16 has no form 16, E4M3 no form 512.
-  const int bits = l.form & (std::is_same_v<KV, fp8> ? 446 : 942);
+  const int bits = l.form & (std::is_same_v<KV, fp8> ? 3518 : 4014);
   const bool launched =
       ((bits == kForms &&
         (launch_decode_mma<KV, GB, kForms>(l, grid, shift, scale_log2, stream), true)) ||
@@ -950,15 +1027,16 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
         if ((1 << i) == p.block_tokens) shift = i;
       // E4M3 takes forms 30 and 62 (16: 3 stages, 4 CTAs per SM); BF16 has no form 16; 142:
       // the lazy rescale; 398 (142 + 256): the copy paths chosen once per CTA; 414 (E4M3,
-      // 398 + 16); 910 (BF16, 398 + 512: 2 stages, 3 CTAs per SM).
+      // 398 + 16); 910 (BF16, 398 + 512: 2 stages, 3 CTAs per SM); 1422 / 2446 / 3470 (398 +
+      // 1024 / 2048 / both: the page entries by shuffle, the merge weights once).
       if constexpr (std::is_same_v<KV, fp8>)
-        launch_decode_mma_form<KV, GB>(
-            l, grid, shift, scale_log2, stream,
-            std::integer_sequence<int, 0, 2, 4, 6, 12, 14, 46, 62, 142, 398, 414, 30>{});
+        launch_decode_mma_form<KV, GB>(l, grid, shift, scale_log2, stream,
+                                       std::integer_sequence<int, 0, 2, 4, 6, 12, 14, 46, 62, 142,
+                                                             398, 414, 1422, 2446, 3470, 30>{});
       else
         launch_decode_mma_form<KV, GB>(
             l, grid, shift, scale_log2, stream,
-            std::integer_sequence<int, 0, 2, 4, 6, 12, 46, 142, 398, 910, 14>{});
+            std::integer_sequence<int, 0, 2, 4, 6, 12, 46, 142, 398, 910, 1422, 2446, 3470, 14>{});
       done = true;
     }
   }

@@ -119,8 +119,9 @@ class DecodeAttentionApi : public ::testing::TestWithParam<DecodeCase> {};
 // replay's output bits. planted: three keys (sequence 0 token 650, 2 at 600, 4 at 600) set to
 // the sign of their group's first query head, so that its score jumps far above the ones
 // before it mid-sequence (a running maximum that moves late). splits: > 0 a fixed split count.
+// long_len: > 0 sequence 2's length instead of 1100 (the bucket's bound 100 above it).
 std::vector<uint16_t> check_decode_attention(const DecodeCase& c, bool planted = false,
-                                             int splits = 0) {
+                                             int splits = 0, int long_len = 0) {
   const bool e4m3 = c.kv_dtype == DType::kE4m3;
   DecodeAttentionProblem p;
   p.splits = splits;
@@ -129,11 +130,12 @@ std::vector<uint16_t> check_decode_attention(const DecodeCase& c, bool planted =
   p.kv_heads = 4;
   p.head_dim = c.head_dim;
   p.block_tokens = c.block_tokens;
-  p.max_kv_len = 1200;  // the bucket's bound: longer than any length below
+  // The bucket's bound: longer than any length below.
+  p.max_kv_len = long_len > 0 ? long_len + 100 : 1200;
   p.max_blocks = (p.max_kv_len + c.block_tokens - 1) / c.block_tokens;
   p.kv_dtype = c.kv_dtype;
   // Sequence 3 is a padded slot of the bucket (length 0: zeros out).
-  std::vector<int32_t> lens = {700, 1, 1100, 0, 257, 64};
+  std::vector<int32_t> lens = {700, 1, long_len > 0 ? long_len : 1100, 0, 257, 64};
   const int blocks = p.batch * p.max_blocks;
   std::vector<int32_t> table(size_t(p.batch) * p.max_blocks);
   std::iota(table.begin(), table.end(), 0);
@@ -787,6 +789,39 @@ TEST(DecodeAttentionForms, LoadsAtOnceGiveTheSameBitsLazyRescaleMatchesTheRefere
                   << " values differ\n";
       }
     }
+}
+
+// Forms 1487 (463 + 1024: the page entries of 32 steps loaded at once, one a lane, a step's
+// taken by shuffle), 2511 (463 + 2048: the warps' merge weights once per (head, warp)) and 3535
+// (both) keep the arithmetic: 207's bits, with the heuristic's and 12 requested splits (planted
+// keys), on pages of 16 (the straight-line path, where 1024 acts) and 24 tokens (the per-row
+// path), and with one split of a 3000-token sequence (47 steps a warp: a second batch of
+// entries, partial) on pages of 16 and 32.
+TEST(DecodeAttentionForms, PageEntriesByShuffleAndMergeOnceGive207sBits) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  struct Case {
+    DecodeCase c;
+    bool planted;
+    int splits, long_len;
+  };
+  for (const Case& k :
+       {Case{{DType::kBf16, 128, 16}, false, 0, 0}, Case{{DType::kE4m3, 128, 16}, false, 0, 0},
+        Case{{DType::kBf16, 128, 16}, true, 12, 0}, Case{{DType::kE4m3, 128, 16}, true, 12, 0},
+        Case{{DType::kE4m3, 128, 24}, false, 0, 0}, Case{{DType::kBf16, 128, 24}, true, 12, 0},
+        Case{{DType::kBf16, 128, 16}, false, 1, 3000},
+        Case{{DType::kE4m3, 128, 16}, false, 1, 3000},
+        Case{{DType::kE4m3, 128, 32}, false, 1, 3000}}) {
+    SCOPED_TRACE(std::string(k.c.kv_dtype == DType::kE4m3 ? "e4m3" : "bf16") + " pages of " +
+                 std::to_string(k.c.block_tokens) + (k.planted ? " planted" : "") + " splits " +
+                 std::to_string(k.splits) + " long " + std::to_string(k.long_len));
+    auto run = [&](const char* form) {
+      const ScopedEnv env(
+          std::vector<std::pair<const char*, const char*>>{{"QUADRANT_DECODE_ATTN_FORM", form}});
+      return check_decode_attention(k.c, k.planted, k.splits, k.long_len);
+    };
+    const std::vector<uint16_t> lazy = run("207");
+    for (const char* once : {"1487", "2511", "3535"}) EXPECT_EQ(run(once), lazy) << "form " << once;
+  }
 }
 
 TEST(MoeFfnWeightBytes, FollowTheFormat) {
