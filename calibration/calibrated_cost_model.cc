@@ -99,10 +99,12 @@ std::string op_name(const ComponentModel& c) {
 
 // The error a prediction of this component carries, as a robust sigma: its validation
 // median (shapes never fitted on) where it has one, else its k-fold median; the test set's
-// median where that is larger (it chose nothing, so it is not flattered by the choice).
+// median where that is larger (it chose nothing, so it is not flattered by the choice), and
+// the validation shapes' median on other machines of the GPU kind where that is larger still.
 double component_sigma(const ComponentModel& c) {
   const ErrorStats& e = c.validation.count > 0 ? c.validation : c.heldout;
-  const double median = std::max(e.median, c.test.count > 0 ? c.test.median : 0.0);
+  const double median = std::max({e.median, c.test.count > 0 ? c.test.median : 0.0,
+                                  c.other_machine.count > 0 ? c.other_machine.median : 0.0});
   return std::max(0.01, 1.4826 * median);  // no kernel repeats better than 1%
 }
 

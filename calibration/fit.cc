@@ -901,6 +901,11 @@ void record_test_error(ModelFile& m, const std::vector<std::string>& test_paths)
   record_errors(m, test_paths, &ComponentModel::test);
 }
 
+void record_other_machine_error(ModelFile& m, const std::vector<std::string>& paths) {
+  m.other_machine_profiles = paths;
+  record_errors(m, paths, &ComponentModel::other_machine);
+}
+
 namespace {
 
 Json stats_json(const ErrorStats& e) {
@@ -1000,6 +1005,7 @@ std::string model_to_json(const ModelFile& m) {
                             {"validation", stats_json(r.stats)}});
   head["validation_extrapolated"] = extrapolated;
   if (!m.test_profiles.empty()) head["test_profiles"] = m.test_profiles;
+  if (!m.other_machine_profiles.empty()) head["other_machine_profiles"] = m.other_machine_profiles;
   if (!m.added_profiles.empty()) head["added_profiles"] = m.added_profiles;
   if (!m.lt_plans_file.empty()) head["cublaslt_plans"] = m.lt_plans_file;
   head["plan_rules"] = plan_rules_json(m.plan_rules);
@@ -1048,6 +1054,7 @@ std::string model_to_json(const ModelFile& m) {
     if (c.near_by_dims > 0) j["near_by_dims"] = c.near_by_dims;
     if (c.validation.count > 0) j["validation"] = stats_json(c.validation);
     if (c.test.count > 0) j["test"] = stats_json(c.test);
+    if (c.other_machine.count > 0) j["other_machine"] = stats_json(c.other_machine);
     if (c.derived.count > 0) {
       j["derived"] = stats_json(c.derived);
       j["derived_to"] = c.derived_to;
@@ -1147,6 +1154,10 @@ ModelFile read_model(const std::string& file) {
     Node ps = root.at("test_profiles");
     for (size_t i = 0; i < ps.size(); ++i) m.test_profiles.push_back(ps.at(i).string());
   }
+  if (root.has("other_machine_profiles")) {
+    Node ps = root.at("other_machine_profiles");
+    for (size_t i = 0; i < ps.size(); ++i) m.other_machine_profiles.push_back(ps.at(i).string());
+  }
   if (root.has("cublaslt_plans")) {
     // As written (repository-relative), else beside the model file (calibration/models/x.json
     // -> calibration/plans/...): the model works from any directory.
@@ -1236,6 +1247,7 @@ ModelFile read_model(const std::string& file) {
     c.training = read_stats(n.at("training"));
     if (n.has("validation")) c.validation = read_stats(n.at("validation"));
     if (n.has("test")) c.test = read_stats(n.at("test"));
+    if (n.has("other_machine")) c.other_machine = read_stats(n.at("other_machine"));
     if (n.has("derived")) {
       c.derived = read_stats(n.at("derived"));
       c.derived_to = n.string("derived_to");

@@ -92,6 +92,11 @@ struct ComponentModel {
   // --test; the second validation draw); count 0 when none. The band takes the larger of
   // its median and the validation median.
   ErrorStats test;
+  // Error on the validation shapes collected on other machines of the same GPU kind (calibrate
+  // fit --other-machine; never fitted on nor used for any choice); count 0 when none. A plan
+  // runs on a machine the model was not measured on: the band takes this median too where
+  // it is larger (a dense GEMM's time differs more between two H200s than within one).
+  ErrorStats other_machine;
   // Error of this component derived by datasheet ratios to another measured GPU, on that
   // GPU's validation profiles (calibrate error --derive-to --record); count 0 when not
   // measured. The band of every derived prediction.
@@ -149,10 +154,11 @@ struct ModelFile {
   std::string device_name;  // as the driver reported it
   int sm_count = 0;
   std::string kernels_revision;
-  std::vector<std::string> profiles;             // files it was fitted from
-  std::vector<std::string> validation_profiles;  // the validation set it was judged on
-  std::vector<std::string> test_profiles;        // the test set (chose nothing), if any
-  std::vector<std::string> added_profiles;       // added shapes (kept where they help)
+  std::vector<std::string> profiles;                // files it was fitted from
+  std::vector<std::string> validation_profiles;     // the validation set it was judged on
+  std::vector<std::string> test_profiles;           // the test set (chose nothing), if any
+  std::vector<std::string> other_machine_profiles;  // the validation set, other machines
+  std::vector<std::string> added_profiles;          // added shapes (kept where they help)
   // The dense GEMM's recorded cuBLASLt plans (lt_plan.h) its features were computed on, as
   // named in the file (resolved beside the model file when not found from the working
   // directory); empty: the assumed 128 x 128 tiling.
@@ -199,6 +205,9 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds 
 // Records each component's error on a test set (profiles never fitted on nor used for any
 // choice) in the model: test_profiles and ComponentModel::test.
 void record_test_error(ModelFile& m, const std::vector<std::string>& test_paths);
+// Records each component's error on profiles of the validation shapes measured on other
+// machines of the same GPU kind: other_machine_profiles and ComponentModel::other_machine.
+void record_other_machine_error(ModelFile& m, const std::vector<std::string>& paths);
 // The model's error on measured profiles per (op, format, variant); variants without
 // their own model are answered by the nearest (answered_by says which).
 std::vector<ProfileError> error_on_profiles(const ModelFile& m,

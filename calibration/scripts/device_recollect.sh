@@ -44,7 +44,8 @@ p=calibration/profiles
 cp calibration/models/H200.json "$OUT/H200.json"  # the refit keeps its engine section
 "$QUADRANT_BIN" calibrate fit $p/H200 $p/H200-shards --added $p/H200-active $p/H200-active2 \
   $p/H200-active3 $p/H200-active4 $p/H200-active5 $p/H200-active6 --validation $p/H200-validation \
-  --test $p/H200-validation2 --out "$OUT/H200.json" \
+  --test $p/H200-validation2 --other-machine $p/H200-validation-onecall $p/H200-validation-onecall2 \
+  --out "$OUT/H200.json" \
   --ceilings "$OUT/H200-validation-ceilings.json" > "$OUT/fit.log" 2>&1 ||
   { tail -20 "$OUT/fit.log"; exit 1; }
 stamp fitted

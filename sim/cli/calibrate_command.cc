@@ -1,6 +1,7 @@
 // `quadrant calibrate ...`: the CPU half of calibration (no GPU needed).
 //   fit PROFILES... --out MODEL [--folds K] [--validation PROFILES...] [--added PROFILES...]
 //                                            [--test PROFILES...]
+//                                            [--other-machine PROFILES...]
 //                                            fit a cost model per op and format; prints the
 //                                            held-out (and validation-set) error table
 //   check --baseline A --candidate B         compare two profile sets (files or folders)
@@ -45,7 +46,7 @@ struct CalibrateFitOptions {
   std::vector<std::string> profiles;
   std::string out;
   int folds = 5;
-  std::vector<std::string> validation, test;
+  std::vector<std::string> validation, test, other_machine;
   std::vector<std::string> added;
   std::string ceilings, lt_plans;
   int worst = 0;
@@ -105,6 +106,11 @@ void add_calibrate_command(CLI::App& app) {
                   "test profiles: never fitted on nor used for any choice; their error is stored "
                   "in the model and widens the band where it exceeds the validation error")
       ->expected(1, -1);
+  fit->add_option("--other-machine", o->other_machine,
+                  "the validation shapes measured on other machines of the same GPU kind: never "
+                  "fitted on nor used for any choice; their error is stored in the model and "
+                  "widens the band where it exceeds the validation and test errors")
+      ->expected(1, -1);
   fit->add_option("--lt-plans", o->lt_plans,
                   "the GPU's recorded cuBLASLt plans (calibration/plans/<gpu>-cublaslt.json): "
                   "the dense GEMM's launch plan");
@@ -116,6 +122,7 @@ void add_calibrate_command(CLI::App& app) {
     calibration::ModelFile m =
         calibration::fit_profiles(o->profiles, o->folds, o->validation, o->added, o->lt_plans);
     if (!o->test.empty()) calibration::record_test_error(m, o->test);
+    if (!o->other_machine.empty()) calibration::record_other_machine_error(m, o->other_machine);
     // The serving-engine terms (calibrate engine) are measured apart: a refit keeps them.
     if (std::filesystem::exists(o->out) && is_model_file(o->out)) {
       m.engine = calibration::read_model(o->out).engine;

@@ -90,6 +90,24 @@ TEST(CalibratedCostModel, TheBandTakesTheTestSetsErrorWhereLarger) {
   EXPECT_NEAR(tested, 1.4826 * 0.10, 0.01);
 }
 
+// Another machine's error widens the band where it is the largest, and only there: 6% on
+// another H200 beside a 10% test median leaves the band at the test's.
+TEST(CalibratedCostModel, TheBandTakesAnotherMachinesErrorWhereLarger) {
+  ModelFile m = read_model(synthetic_model());
+  auto band = [](const ModelFile& file, const std::string& name) {
+    auto model = CalibratedCostModel::load(write_temp(name, model_to_json(file)));
+    const Estimate e = model->predict(decode_attention(16, 4096));
+    return e.stddev / e.mean;
+  };
+  for (ComponentModel& c : m.components)
+    if (c.component == "decode_attention") c.other_machine = {0.06, 0.20, 40};
+  m.other_machine_profiles = {"synthetic"};
+  EXPECT_NEAR(band(m, "band_other.json"), 1.4826 * 0.06, 0.005);
+  for (ComponentModel& c : m.components)
+    if (c.component == "decode_attention") c.test = {0.10, 0.20, 40};
+  EXPECT_NEAR(band(m, "band_other_tested.json"), 1.4826 * 0.10, 0.005);
+}
+
 TEST(CalibratedCostModel, FlagsShapesOutsideTheProfiledRange) {
   auto m = CalibratedCostModel::load(synthetic_model());
   Estimate inside = m->predict(decode_attention(16, 4096));

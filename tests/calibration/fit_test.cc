@@ -367,6 +367,37 @@ TEST(Fit, RecordsATestSetsErrorWithoutChangingTheModel) {
   EXPECT_EQ(error_table(cleared, true).find("test median / P95"), std::string::npos);
 }
 
+// The validation shapes timed on another machine choose nothing either: recording their error
+// leaves the model as fitted, stores what error_on_profiles measures, and survives the file.
+TEST(Fit, RecordsAnotherMachinesErrorWithoutChangingTheModel) {
+  const auto truth = testing::roofline_sum;
+  const std::string fit =
+      write_temp("ofit.json", profile_to_json(testing::decode_attention_profile(truth, 0.0, 1)));
+  const std::string other = write_temp(
+      "oother.json",
+      profile_to_json(testing::scaled(testing::decode_attention_profile(truth, 0.0, 2), 0.9)));
+  ModelFile m = fit_profiles({fit});
+  const std::string before = model_to_json(m);
+  record_other_machine_error(m, {other});
+  ASSERT_EQ(m.components.size(), 1u);
+  const ComponentModel& c = m.components[0];
+  const std::vector<ProfileError> rows = error_on_profiles(m, {other});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(c.other_machine.count, rows[0].stats.count);
+  EXPECT_DOUBLE_EQ(c.other_machine.median, rows[0].stats.median);
+  EXPECT_NEAR(c.other_machine.median, 1 / 0.9 - 1, 0.01);
+  EXPECT_EQ(c.test.count, 0);
+
+  const ModelFile back = read_model(write_temp("oothered.json", model_to_json(m)));
+  EXPECT_EQ(back.other_machine_profiles, std::vector<std::string>{other});
+  EXPECT_DOUBLE_EQ(back.components[0].other_machine.median, c.other_machine.median);
+  EXPECT_EQ(back.components[0].other_machine.count, c.other_machine.count);
+  ModelFile cleared = back;
+  cleared.other_machine_profiles.clear();
+  cleared.components[0].other_machine = {};
+  EXPECT_EQ(model_to_json(cleared), before);
+}
+
 TEST(Fit, AddedShapesAreKeptOnlyWhereTheyLowerTheValidationError) {
   const auto truth = testing::roofline_sum;
   const std::string val =

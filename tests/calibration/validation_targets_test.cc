@@ -75,6 +75,28 @@ TEST(ValidationTargets, CommittedH200ModelCarriesItsValidationError) {
   EXPECT_GE(with, 20);
 }
 
+// The validation shapes timed on other H200 machines (the one-call jobs of the twelfth
+// session) widen the bands where the model is weaker there: the committed model must carry
+// exactly the error those profiles give it, for every component they hold, so that a refit
+// without --other-machine, or on other profiles, fails here.
+TEST(ValidationTargets, CommittedH200CarriesItsErrorOnOtherMachines) {
+  const ModelFile m = read_model("calibration/models/H200.json");
+  const std::vector<std::string> profiles = {"calibration/profiles/H200-validation-onecall",
+                                             "calibration/profiles/H200-validation-onecall2"};
+  ASSERT_EQ(m.other_machine_profiles, profiles) << "refit with --other-machine (README)";
+  const std::vector<ProfileError> rows = error_on_profiles(m, profiles);
+  int carried = 0;
+  for (const ComponentModel& c : m.components)
+    for (const ProfileError& r : rows)
+      if (r.answered_by.empty() && r.component == c.component && r.variant == c.variant &&
+          r.format == c.format) {
+        EXPECT_EQ(c.other_machine.count, r.stats.count) << r.component << "/" << r.format;
+        EXPECT_DOUBLE_EQ(c.other_machine.median, r.stats.median) << r.component << "/" << r.format;
+        ++carried;
+      }
+  EXPECT_GE(carried, 20);
+}
+
 // The second validation draw chooses nothing (no form, k, added round or grid correction),
 // so it tests the committed model as a user's shapes would. A refit may not raise any row's
 // error on it past calibration/models/H200-validation2-ceilings.json (written by
