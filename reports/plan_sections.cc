@@ -128,8 +128,9 @@ Section how_sure(const PlanResult& r) {
   const BandCheck* optimistic = nullptr;
   for (const BandCheck& b : r.band_checks) (b.z > 0 ? pessimistic : optimistic) = &b;
   sec.paragraphs.push_back(
-      "Every cost estimate carries a band: the error its model showed on the validation set "
-      "(shapes never fitted on; calibration/README.md), doubled for an extrapolation, with "
+      "Every cost estimate carries a band: the largest error its model showed on shapes never "
+      "fitted on (the validation set, the test set, and the validation shapes timed on other "
+      "machines of the GPU kind; calibration/README.md), doubled for an extrapolation, with "
       "the measured derivation error added for a GPU derived from another; roofline "
       "estimates carry none. The recommended cluster was simulated again over the same " +
       std::to_string(c.runs.size()) +
