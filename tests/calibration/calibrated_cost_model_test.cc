@@ -72,15 +72,17 @@ TEST(CalibratedCostModel, PredictsTheClosedFormItWasFittedOn) {
   EXPECT_GE(e.stddev.ns(), 0);
 }
 
+// The relative band of a 16 x 4096 decode attention step under this model file.
+double band(const ModelFile& file, const std::string& name) {
+  auto model = CalibratedCostModel::load(write_temp(name, model_to_json(file)));
+  const Estimate e = model->predict(decode_attention(16, 4096));
+  return e.stddev / e.mean;
+}
+
 // The band is the larger of the validation and the test-set error: a model whose test set
 // found it 10% off (median) carries 1.4826 x 10% where its held-out error alone says ~0.
 TEST(CalibratedCostModel, TheBandTakesTheTestSetsErrorWhereLarger) {
   ModelFile m = read_model(synthetic_model());
-  auto band = [](const ModelFile& file, const std::string& name) {
-    auto model = CalibratedCostModel::load(write_temp(name, model_to_json(file)));
-    const Estimate e = model->predict(decode_attention(16, 4096));
-    return e.stddev / e.mean;
-  };
   const double plain = band(m, "band_plain.json");
   for (ComponentModel& c : m.components)
     if (c.component == "decode_attention") c.test = {0.10, 0.20, 40};
@@ -94,11 +96,6 @@ TEST(CalibratedCostModel, TheBandTakesTheTestSetsErrorWhereLarger) {
 // another H200 beside a 10% test median leaves the band at the test's.
 TEST(CalibratedCostModel, TheBandTakesAnotherMachinesErrorWhereLarger) {
   ModelFile m = read_model(synthetic_model());
-  auto band = [](const ModelFile& file, const std::string& name) {
-    auto model = CalibratedCostModel::load(write_temp(name, model_to_json(file)));
-    const Estimate e = model->predict(decode_attention(16, 4096));
-    return e.stddev / e.mean;
-  };
   for (ComponentModel& c : m.components)
     if (c.component == "decode_attention") c.other_machine = {0.06, 0.20, 40};
   m.other_machine_profiles = {"synthetic"};
