@@ -100,8 +100,12 @@ bool decode_split_slots_resident();
 // every batch-16 standard row faster in both passes (E4M3 kv4096 32/4 34.5 -> 33.1 us, -4.1 /
 // -4.9%; kv2048 -2.7 / -3.7%; kv128..8192 44.3 -> 41.8, -5.6 / -6.1%; BF16 -1.6..-2.9%), batch 64
 // E4M3 -1.5.. -5.7%, BF16 within the passes' spread (+0.3% at most, main's binary against this
-// one's form 15 0.8%).
-inline constexpr int kDecodeAttnForm = 207;
+// one's form 15 0.8%). Default 3535 (207 + 256 + 1024 + 2048, the same launch plan and bits)
+// since the thirteenth session: against 207 in one H200 call of the twelfth
+// (kernels/results/twelfth_b_run1.txt, two passes alternated) every batch-16 standard row faster
+// in both passes (BF16 -2.9..-6.1% at fixed lengths, -10..-13% mixed; E4M3 kv4096 -5.7 / -6.3%,
+// kv2048 -2.1 / -2.4%, mixed -12 / -16%), batch 64 within 207's spread (kernels/PERF.md).
+inline constexpr int kDecodeAttnForm = 3535;
 inline constexpr int kDecodeAttnForms = 4096;
 constexpr bool decode_attention_form_valid(int form) {
   return form >= 0 && form < kDecodeAttnForms && (form & 12) != 8 &&

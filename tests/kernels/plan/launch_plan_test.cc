@@ -420,8 +420,9 @@ TEST(LaunchPlan, DecodeAttentionFormsKeepTheLaunchesExceptE4m3Occupancy) {
   EXPECT_EQ(e4m3.launches[0].ctas_per_sm, 3);
   // 64 (the combine's loads at once) and 128 (the lazy rescale) keep every launch, the combine's
   // included.
-  for (const char* form : {"1",  "2",  "4",   "6",   "7",   "12",  "14",  "15",  "30",  "31",
-                           "64", "79", "142", "143", "207", "270", "463", "479", "975", "991"}) {
+  for (const char* form :
+       {"1",   "2",   "4",   "6",   "7",   "12",  "14",  "15",  "30",   "31",   "64",  "79",
+        "142", "143", "207", "270", "463", "479", "975", "991", "1487", "2511", "3535"}) {
     setenv("QUADRANT_DECODE_ATTN_FORM", form, 1);
     const LaunchPlan b = plan_launches("decode_attention", "bf16", shape, 132);
     const LaunchPlan e = plan_launches("decode_attention", "fp8", shape, 132);
