@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Collection plus fitting of one GPU in one device call, end to end (issue 12): every H200
 # profile set the documented fit reads (the grid, MLA decode, the fitting shards, active-sampling
-# rounds 1-7, the validation set and MLA's), collected again on this GPU in this call the way the
+# rounds 1-9, the validation set and MLA's), collected again on this GPU in this call the way the
 # committed profiles are (the compute-bound ops with each shape's clock settled first:
 # calibration/README.md "Settling the clock before timing a shape"; decode attention and MLA
 # decode plainly), laid out as calibration/profiles/<set>/ and refitted with the documented
@@ -34,6 +34,7 @@ OUT=$OUT METRICS="$metrics" DEADLINE_S=${DEADLINE_S:-550} PROFILE_TIMEOUT=${PROF
         H200-active=$g/hopper-active.json H200-active2=$g/hopper-active2.json
         H200-active3=$g/hopper-active3.json H200-active4=$g/hopper-active4.json
         H200-active5=$g/hopper-active5.json H200-active6=$g/hopper-active6.json
+        H200-active7=$g/hopper-active7.json H200-active8=$g/hopper-active8.json
         H200-validation=$g/validation.json H200-validation-mla=$g/mla_decode-validation.json
         H200-validation-recheck=$g/validation.json" \
   bash calibration/scripts/device_validation.sh
@@ -49,7 +50,8 @@ done
 p=calibration/profiles
 cp calibration/models/H200.json "$OUT/H200-onecall.json"
 "$QUADRANT_BIN" calibrate fit $p/H200 $p/H200-shards --added $p/H200-active $p/H200-active2 \
-  $p/H200-active3 $p/H200-active4 $p/H200-active5 $p/H200-active6 --validation $p/H200-validation \
+  $p/H200-active3 $p/H200-active4 $p/H200-active5 $p/H200-active6 $p/H200-active7 $p/H200-active8 \
+  --validation $p/H200-validation \
   --test $p/H200-validation2 --out "$OUT/H200-onecall.json" \
   --ceilings "$OUT/H200-onecall-ceilings.json" > "$OUT/fit.log" 2>&1 ||
   { tail -20 "$OUT/fit.log"; exit 1; }

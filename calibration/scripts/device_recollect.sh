@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # After a kernel change that moves some ops' launch plans or times: those ops collected again in
 # every H200 set the committed model is fitted on, chooses with, is tested on or is checked
-# against (grid with its counter pass, shards, active-sampling rounds 1-7, the validation set,
+# against (grid with its counter pass, shards, active-sampling rounds 1-9, the validation set,
 # the second draw, then the copies that only check: the validation set's recheck and fresh
 # copy, the grid's recheck, so that a deadline cuts those first), laid over
 # calibration/profiles/<set>/ of this checkout and refitted with the documented command
@@ -26,7 +26,7 @@ g=calibration/grids
 sets=""
 for s in H200=hopper H200-shards=hopper-shards H200-active=hopper-active H200-active2=hopper-active2 \
   H200-active3=hopper-active3 H200-active4=hopper-active4 H200-active5=hopper-active5 \
-  H200-active6=hopper-active6 \
+  H200-active6=hopper-active6 H200-active7=hopper-active7 H200-active8=hopper-active8 \
   H200-validation=validation H200-validation2=validation2 H200-validation-recheck=validation \
   H200-validation-fresh=validation H200-recheck=hopper; do
   sets+=" ${s%%=*}=$g/${s#*=}.json@$ONLY"
@@ -43,7 +43,8 @@ done
 p=calibration/profiles
 cp calibration/models/H200.json "$OUT/H200.json"  # the refit keeps its engine section
 "$QUADRANT_BIN" calibrate fit $p/H200 $p/H200-shards --added $p/H200-active $p/H200-active2 \
-  $p/H200-active3 $p/H200-active4 $p/H200-active5 $p/H200-active6 --validation $p/H200-validation \
+  $p/H200-active3 $p/H200-active4 $p/H200-active5 $p/H200-active6 $p/H200-active7 $p/H200-active8 \
+  --validation $p/H200-validation \
   --test $p/H200-validation2 --other-machine $p/H200-validation-onecall $p/H200-validation-onecall2 \
   --out "$OUT/H200.json" \
   --ceilings "$OUT/H200-validation-ceilings.json" > "$OUT/fit.log" 2>&1 ||
