@@ -46,6 +46,7 @@ cp calibration/models/H200.json "$OUT/H200.json"  # the refit keeps its engine s
   $p/H200-active3 $p/H200-active4 $p/H200-active5 $p/H200-active6 $p/H200-active7 $p/H200-active8 \
   --validation $p/H200-validation \
   --test $p/H200-validation2 --other-machine $p/H200-validation-onecall $p/H200-validation-onecall2 \
+  $p/H200-validation-onecall3 \
   --out "$OUT/H200.json" \
   --ceilings "$OUT/H200-validation-ceilings.json" > "$OUT/fit.log" 2>&1 ||
   { tail -20 "$OUT/fit.log"; exit 1; }

@@ -75,14 +75,15 @@ TEST(ValidationTargets, CommittedH200ModelCarriesItsValidationError) {
   EXPECT_GE(with, 20);
 }
 
-// The validation shapes timed on other H200 machines (the one-call jobs of the twelfth
-// session) widen the bands where the model is weaker there: the committed model must carry
+// The validation shapes timed on other H200 machines (the one-call jobs of the twelfth and
+// thirteenth sessions) widen the bands where the model is weaker there: the committed model must carry
 // exactly the error those profiles give it, for every component they hold, so that a refit
 // without --other-machine, or on other profiles, fails here.
 TEST(ValidationTargets, CommittedH200CarriesItsErrorOnOtherMachines) {
   const ModelFile m = read_model("calibration/models/H200.json");
   const std::vector<std::string> profiles = {"calibration/profiles/H200-validation-onecall",
-                                             "calibration/profiles/H200-validation-onecall2"};
+                                             "calibration/profiles/H200-validation-onecall2",
+                                             "calibration/profiles/H200-validation-onecall3"};
   ASSERT_EQ(m.other_machine_profiles, profiles) << "refit with --other-machine (README)";
   const std::vector<ProfileError> rows = error_on_profiles(m, profiles);
   int carried = 0;
