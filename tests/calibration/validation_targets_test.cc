@@ -76,8 +76,8 @@ TEST(ValidationTargets, CommittedH200ModelCarriesItsValidationError) {
 }
 
 // The validation shapes timed on other H200 machines (the one-call jobs of the twelfth and
-// thirteenth sessions) widen the bands where the model is weaker there: the committed model must carry
-// exactly the error those profiles give it, for every component they hold, so that a refit
+// thirteenth sessions) widen the bands where the model is weaker there: the committed model must
+// carry exactly the error those profiles give it, for every component they hold, so that a refit
 // without --other-machine, or on other profiles, fails here.
 TEST(ValidationTargets, CommittedH200CarriesItsErrorOnOtherMachines) {
   const ModelFile m = read_model("calibration/models/H200.json");
