@@ -195,7 +195,7 @@ int decode_attention_form() {
           std::to_string(kDecodeAttnForms - 1) +
           " (8 only with 4, 16 and 32 only with 14, 64 not with 32, 128 only with 14 and "
           "not with 32, nor with 16 unless with 256, 256 only with 14, 512 only with 256, 1024 and "
-          "2048 only with 256 and not with 16 or 512), got '" +
+          "2048 only with 256 and not with 16 or 512, 4096 only with 2048), got '" +
           env + "'");
   return f;
 }

@@ -89,9 +89,14 @@ bool decode_split_slots_resident();
 // a batch ahead) and a step takes its entry by __shfl_sync: no step waits on a global load for
 // its entry; 2048 (with 256, not with 16 or 512) the warps' merge weights (max, exp2f, the l
 // sum) computed once per (head, warp), not per output; both keep the arithmetic: 207's bits.
-// QUADRANT_DECODE_ATTN_FORM=0..4095 (8 only with 4, 16 and 32 only with 14, 64 not with 32,
-// 128 only with 14 and not with 32, nor with 16 unless with 256, 256 only with 14, 512 only
-// with 256, 1024 and 2048 only with 256 and not with 16 or 512) overrides it (benchmarks only).
+// 4096 (with 2048) the warps' accumulators written to the merge scratch as 16-byte vectors, the
+// 16-byte chunks of a head's row permuted by the head (an XOR), so that no two lanes of a
+// quarter warp hit one bank (3535 writes them one float at a time, 16 lanes on one bank at
+// E4M3, 8 at BF16); the merge reads them through the same permutation: the same sums, 3535's
+// bits, the same launches. QUADRANT_DECODE_ATTN_FORM=0..8191 (8 only with 4, 16 and 32 only
+// with 14, 64 not with 32, 128 only with 14 and not with 32, nor with 16 unless with 256, 256
+// only with 14, 512 only with 256, 1024 and 2048 only with 256 and not with 16 or 512, 4096
+// only with 2048) overrides it (benchmarks only).
 // Default 15 from the fifth session to the tenth: against form 0 in one H200 run
 // (kernels/results/decode_run3_*, copy 4.260 TB/s) 1-18% faster on every standard row (E4M3 b64
 // kv4096 171.5 -> 156.6 us, mixed 191.4 -> 165.2; BF16 mixed 313.8 -> 285.5), where 16 lost the
@@ -106,14 +111,14 @@ bool decode_split_slots_resident();
 // in both passes (BF16 -2.9..-6.1% at fixed lengths, -10..-13% mixed; E4M3 kv4096 -5.7 / -6.3%,
 // kv2048 -2.1 / -2.4%, mixed -12 / -16%), batch 64 within 207's spread (kernels/PERF.md).
 inline constexpr int kDecodeAttnForm = 3535;
-inline constexpr int kDecodeAttnForms = 4096;
+inline constexpr int kDecodeAttnForms = 8192;
 constexpr bool decode_attention_form_valid(int form) {
   return form >= 0 && form < kDecodeAttnForms && (form & 12) != 8 &&
          (!(form & 16) || (form & 14) == 14) && (!(form & 32) || (form & 14) == 14) &&
          (form & 96) != 96 &&
          (!(form & 128) || ((form & 46) == 14 && (!(form & 16) || (form & 256)))) &&
          (!(form & 256) || (form & 14) == 14) && (!(form & 512) || (form & 256)) &&
-         (!(form & 3072) || ((form & 256) && !(form & 528)));
+         (!(form & 3072) || ((form & 256) && !(form & 528))) && (!(form & 4096) || (form & 2048));
 }
 // Form 32 on the tensor-core kernel: the split CTAs merge, no combine kernel runs.
 constexpr bool decode_fused_combine(bool tensor_cores, int form = kDecodeAttnForm) {

@@ -339,8 +339,10 @@ __device__ __forceinline__ void merge_splits(const float* part_o, const float* p
 // maxima moved, and the accumulators rescaled, only when a step's maximum passes them by more
 // than 8 in log2 units), 256 (with 14: the copy path chosen once per CTA, outside the step
 // loop), 512 (BF16, with 256: 2 stages, 3 CTAs per SM), 1024 (with 256: the page entries of 32
-// steps loaded at once, one a lane, a step's taken by shuffle) and 2048 (with 256: the warps'
-// merge weights computed once per (head, warp)).
+// steps loaded at once, one a lane, a step's taken by shuffle), 2048 (with 256: the warps'
+// merge weights computed once per (head, warp)) and 4096 (with 2048: the warps' accumulators
+// into the merge scratch as 16-byte vectors, their chunks permuted per head so that no bank
+// is hit twice in a quarter warp).
 template <class KV, int GB, int kForm>
 __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::is_same_v<KV, fp8>,
                                                                      GB, kForm))
@@ -359,7 +361,9 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   constexpr bool kFused = (kForm & 32) != 0, kLazy = (kForm & 128) != 0;
   constexpr bool kSplitPaths = (kForm & 256) != 0;
   constexpr bool kPageLanes = (kForm & 1024) != 0, kMergeOnce = (kForm & 2048) != 0;
+  constexpr bool kAccChunks = (kForm & 4096) != 0;
   static_assert(kSplitPaths || !(kPageLanes || kMergeOnce), "1024 and 2048 come with 256");
+  static_assert(kMergeOnce || !kAccChunks, "4096 comes with 2048");
   static_assert(kPagePrefetch || !kSplitPaths, "the specialised copy paths (256) come with 2");
   static_assert(kVt || !kSt, "S^T (8) comes with O^T (4)");
   static_assert(kSt || !kLazy, "the lazy rescale (128) comes with 14");
@@ -742,6 +746,19 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
                 "the weights stay below the flag");
   // Column c of n-tile nt is dim 16c + nt (E4M3) or 64 (nt / 8) + 8c + nt % 8 (BF16).
   auto dim = [](int c, int nt) { return kFp8 ? 16 * c + nt : 64 * (nt / 8) + 8 * c + nt % 8; };
+  // kAccChunks: 16-byte chunk c of head hg's row (dims 4c .. 4c + 3) lies at chunk c ^ swz(hg).
+  // A quarter warp's 8 lanes (g = 2p, 2p + 1; t = 0..3, heads 2t or 2t + 1) write chunks 4g + k
+  // (E4M3) or 16 (k / 2) + 2g + k % 2 (BF16) of their rows, which lie 128 floats (a multiple
+  // of the 32 banks) apart: swz spreads t over the chunk bits that g leaves equal (E4M3: bits
+  // 0-1; BF16: bits 0 and 2), so the 8 lanes take 8 different groups of 4 banks. The merge
+  // reads 32 dims of one head, 8 whole chunks under one XOR: no conflict either.
+  [[maybe_unused]] auto swz = [](int hg) {
+    const int u = (hg >> 1) & 3;
+    return kFp8 ? u : (u & 1) | ((u & 2) << 1);
+  };
+  [[maybe_unused]] auto acc_at = [&](int hg, int d) {
+    return (((d >> 2) ^ swz(hg)) << 2) | (d & 3);
+  };
   if constexpr (kSt) {
     if (g == 0 && 2 * t < GB) {
       sm_m[warp * GB + 2 * t] = m;
@@ -765,7 +782,20 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
       }
     }
   }
-  if constexpr (kVt) {
+  if constexpr (kAccChunks) {
+    // Dims dim(g, 4k) .. + 3 of head 2t + par are n-tiles 4k .. 4k + 3: m-tiles 2k, 2k + 1,
+    // each its rows g (i = par) and g + 8 (i = par + 2).
+#pragma unroll
+    for (int par = 0; par < 2; ++par) {
+      const int hg = 2 * t + par;
+      if (hg >= GB) continue;
+      float4* row = reinterpret_cast<float4*>(sm_acc + (warp * GB + hg) * D);
+#pragma unroll
+      for (int k = 0; k < 4; ++k)
+        row[(dim(g, 4 * k) >> 2) ^ swz(hg)] =
+            make_float4(o[2 * k][par], o[2 * k][par + 2], o[2 * k + 1][par], o[2 * k + 1][par + 2]);
+    }
+  } else if constexpr (kVt) {
     // Rows g, g + 8 of m-tile mt: dims dim(g, 2 mt), dim(g, 2 mt + 1); columns heads 2t, 2t+1.
 #pragma unroll
     for (int mt = 0; mt < kOTiles; ++mt)
@@ -804,12 +834,13 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
     __syncthreads();
     for (int idx = threadIdx.x; idx < GB * D; idx += kThreads) {
       const int hg = idx / D, d = idx % D;
+      const int at = kAccChunks ? acc_at(hg, d) : d;
       float sum_o = 0;
 #pragma unroll
       for (int w = 0; w < kWarps; ++w) {
         const float wt = sm_w[w * GB + hg];
         if (wt == 0.0f) continue;  // skipped, as the per-output loop skips an empty warp
-        sum_o += sm_acc[(w * GB + hg) * D + d] * wt;
+        sum_o += sm_acc[(w * GB + hg) * D + at] * wt;
       }
       const float sum_l = sm_sum_l[hg];
       const size_t head = size_t(b) * heads + head0 + hg;
@@ -996,7 +1027,7 @@ void launch_decode_mma_form(const DecodeLaunch& l, dim3 grid, int shift, float s
   constexpr int kAll[] = {kForms...};
   constexpr int kLast = kAll[sizeof...(kForms) - 1];
   // BF16 has no form 16, E4M3 no form 512.
-  const int bits = l.form & (std::is_same_v<KV, fp8> ? 3518 : 4014);
+  const int bits = l.form & (std::is_same_v<KV, fp8> ? 7614 : 8110);
   const bool launched =
       ((bits == kForms &&
         (launch_decode_mma<KV, GB, kForms>(l, grid, shift, scale_log2, stream), true)) ||
@@ -1028,15 +1059,17 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
       // E4M3 takes forms 30 and 62 (16: 3 stages, 4 CTAs per SM); BF16 has no form 16; 142:
       // the lazy rescale; 398 (142 + 256): the copy paths chosen once per CTA; 414 (E4M3,
       // 398 + 16); 910 (BF16, 398 + 512: 2 stages, 3 CTAs per SM); 1422 / 2446 / 3470 (398 +
-      // 1024 / 2048 / both: the page entries by shuffle, the merge weights once).
+      // 1024 / 2048 / both: the page entries by shuffle, the merge weights once); 7566 (3470 +
+      // 4096: the accumulators to the merge as permuted 16-byte chunks).
       if constexpr (std::is_same_v<KV, fp8>)
-        launch_decode_mma_form<KV, GB>(l, grid, shift, scale_log2, stream,
-                                       std::integer_sequence<int, 0, 2, 4, 6, 12, 14, 46, 62, 142,
-                                                             398, 414, 1422, 2446, 3470, 30>{});
-      else
         launch_decode_mma_form<KV, GB>(
             l, grid, shift, scale_log2, stream,
-            std::integer_sequence<int, 0, 2, 4, 6, 12, 46, 142, 398, 910, 1422, 2446, 3470, 14>{});
+            std::integer_sequence<int, 0, 2, 4, 6, 12, 14, 46, 62, 142, 398, 414, 1422, 2446, 3470,
+                                  7566, 30>{});
+      else
+        launch_decode_mma_form<KV, GB>(l, grid, shift, scale_log2, stream,
+                                       std::integer_sequence<int, 0, 2, 4, 6, 12, 46, 142, 398, 910,
+                                                             1422, 2446, 3470, 7566, 14>{});
       done = true;
     }
   }

@@ -119,14 +119,15 @@ class DecodeAttentionApi : public ::testing::TestWithParam<DecodeCase> {};
 // replay's output bits. planted: three keys (sequence 0 token 650, 2 at 600, 4 at 600) set to
 // the sign of their group's first query head, so that its score jumps far above the ones
 // before it mid-sequence (a running maximum that moves late). splits: > 0 a fixed split count.
-// long_len: > 0 sequence 2's length instead of 1100 (the bucket's bound 100 above it).
+// long_len: > 0 sequence 2's length instead of 1100 (the bucket's bound 100 above it). heads:
+// the query heads over the 4 KV heads (16: 4 a CTA; 32: 8, the standard rows' GQA group).
 std::vector<uint16_t> check_decode_attention(const DecodeCase& c, bool planted = false,
-                                             int splits = 0, int long_len = 0) {
+                                             int splits = 0, int long_len = 0, int heads = 16) {
   const bool e4m3 = c.kv_dtype == DType::kE4m3;
   DecodeAttentionProblem p;
   p.splits = splits;
   p.batch = 6;
-  p.heads = 16;
+  p.heads = heads;
   p.kv_heads = 4;
   p.head_dim = c.head_dim;
   p.block_tokens = c.block_tokens;
@@ -821,6 +822,40 @@ TEST(DecodeAttentionForms, PageEntriesByShuffleAndMergeOnceGive207sBits) {
     };
     const std::vector<uint16_t> lazy = run("207");
     for (const char* once : {"1487", "2511", "3535"}) EXPECT_EQ(run(once), lazy) << "form " << once;
+  }
+}
+
+// Form 7631 (3535 + 4096: the warps' accumulators into the merge scratch as 16-byte vectors,
+// their chunks permuted per head) moves the same floats to other places and reads them back
+// through the same permutation: 3535's bits, at 4 and 8 query heads a CTA (16 and 32 over 4 KV
+// heads: the permutation's rows are the CTA's heads), BF16 and E4M3, the heuristic's and 12
+// requested splits (planted keys), pages of 16 and 24 tokens, one split of a 3000-token sequence.
+TEST(DecodeAttentionForms, AccumulatorChunksPermutedGive3535sBits) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  struct Case {
+    DecodeCase c;
+    bool planted;
+    int splits, long_len, heads;
+  };
+  for (const Case& k : {Case{{DType::kBf16, 128, 16}, false, 0, 0, 16},
+                        Case{{DType::kE4m3, 128, 16}, false, 0, 0, 16},
+                        Case{{DType::kBf16, 128, 16}, false, 0, 0, 32},
+                        Case{{DType::kE4m3, 128, 16}, false, 0, 0, 32},
+                        Case{{DType::kBf16, 128, 16}, true, 12, 0, 32},
+                        Case{{DType::kE4m3, 128, 16}, true, 12, 0, 32},
+                        Case{{DType::kE4m3, 128, 24}, true, 12, 0, 16},
+                        Case{{DType::kBf16, 128, 24}, false, 0, 0, 32},
+                        Case{{DType::kE4m3, 128, 16}, false, 1, 3000, 32}}) {
+    SCOPED_TRACE(std::string(k.c.kv_dtype == DType::kE4m3 ? "e4m3" : "bf16") + " pages of " +
+                 std::to_string(k.c.block_tokens) + (k.planted ? " planted" : "") + " splits " +
+                 std::to_string(k.splits) + " long " + std::to_string(k.long_len) + " heads " +
+                 std::to_string(k.heads));
+    auto run = [&](const char* form) {
+      const ScopedEnv env(
+          std::vector<std::pair<const char*, const char*>>{{"QUADRANT_DECODE_ATTN_FORM", form}});
+      return check_decode_attention(k.c, k.planted, k.splits, k.long_len, k.heads);
+    };
+    EXPECT_EQ(run("7631"), run("3535")) << "form 7631";
   }
 }
 
