@@ -430,28 +430,26 @@ TEST(LaunchPlan, DecodeAttentionFormsKeepTheLaunchesExceptE4m3Occupancy) {
     const LaunchPlan e = plan_launches("decode_attention", "fp8", shape, 132);
     EXPECT_EQ(b.launches.size(), bf16.launches.size()) << form;
     EXPECT_EQ(e.launches.size(), e4m3.launches.size()) << form;
-    if (std::atoi(form) & 512) {  // BF16: 2 stages of 32 KB, 3 CTAs per SM, other split counts
-      EXPECT_EQ(b.launches[0].ctas_per_sm, 3) << form;
-      EXPECT_EQ(b.launches[0].smem_bytes, 2 * 4 * 16 * 32 * 16) << form;
-      const DecodeSplit s = decode_attention_split(16, 32, 4, 128, false, 4096, 132);
-      EXPECT_EQ(b.launches[0].grid, int64_t(s.max_splits) * 4 * 16) << form;
-      EXPECT_DOUBLE_EQ(b.launches[0].waves, double(b.launches[0].grid) / (132 * 3)) << form;
-    } else {
-      EXPECT_EQ(b.launches[0].grid, bf16.launches[0].grid) << form;
-      EXPECT_EQ(b.launches[0].smem_bytes, bf16.launches[0].smem_bytes) << form;
-      EXPECT_EQ(b.launches[0].ctas_per_sm, 2) << form;
-    }
-    if (std::atoi(form) & 16) {
-      EXPECT_EQ(e.launches[0].ctas_per_sm, 4) << form;
-      EXPECT_EQ(e.launches[0].smem_bytes, 3 * 4 * 8 * 32 * 16) << form;  // 3 stages of 4 KB a warp
-      const DecodeSplit s = decode_attention_split(16, 32, 4, 128, true, 4096, 132);
-      EXPECT_EQ(e.launches[0].grid, int64_t(s.max_splits) * 4 * 16) << form;
-      EXPECT_DOUBLE_EQ(e.launches[0].waves, double(e.launches[0].grid) / (132 * 4)) << form;
-    } else {
-      EXPECT_EQ(e.launches[0].grid, e4m3.launches[0].grid) << form;
-      EXPECT_EQ(e.launches[0].smem_bytes, e4m3.launches[0].smem_bytes) << form;
-      EXPECT_EQ(e.launches[0].ctas_per_sm, 3) << form;
-    }
+    // A form bit that changes a format's occupancy (BF16 512: 2 stages of 32 KB, 3 CTAs per SM;
+    // E4M3 16: 3 stages of 4 KB a warp, 4 CTAs per SM) moves its split count with the slots;
+    // otherwise the format keeps the default's launch.
+    auto occupancy = [&](const LaunchPlan& p, const LaunchPlan& base, bool fp8, int bit,
+                         int ctas_per_sm, int64_t smem, int base_ctas_per_sm) {
+      const KernelLaunch& l = p.launches[0];
+      if (std::atoi(form) & bit) {
+        EXPECT_EQ(l.ctas_per_sm, ctas_per_sm) << form;
+        EXPECT_EQ(l.smem_bytes, smem) << form;
+        const DecodeSplit s = decode_attention_split(16, 32, 4, 128, fp8, 4096, 132);
+        EXPECT_EQ(l.grid, int64_t(s.max_splits) * 4 * 16) << form;
+        EXPECT_DOUBLE_EQ(l.waves, double(l.grid) / (132 * ctas_per_sm)) << form;
+      } else {
+        EXPECT_EQ(l.grid, base.launches[0].grid) << form;
+        EXPECT_EQ(l.smem_bytes, base.launches[0].smem_bytes) << form;
+        EXPECT_EQ(l.ctas_per_sm, base_ctas_per_sm) << form;
+      }
+    };
+    occupancy(b, bf16, false, 512, 3, 2 * 4 * 16 * 32 * 16, 2);
+    occupancy(e, e4m3, true, 16, 4, 3 * 4 * 8 * 32 * 16, 3);
   }
   // 32 (with 14): the split CTAs merge; the same split launch, no combine launch.
   for (const char* form : {"46", "47", "62", "63"}) {
