@@ -110,7 +110,11 @@ bool decode_split_slots_resident();
 // (kernels/results/twelfth_b_run1.txt, two passes alternated) every batch-16 standard row faster
 // in both passes (BF16 -2.9..-6.1% at fixed lengths, -10..-13% mixed; E4M3 kv4096 -5.7 / -6.3%,
 // kv2048 -2.1 / -2.4%, mixed -12 / -16%), batch 64 within 207's spread (kernels/PERF.md).
-inline constexpr int kDecodeAttnForm = 3535;
+// Default 7631 (3535 + 4096, the same launch plan and bits) later that session: against 3535 in
+// one H200 call (kernels/results/thirteenth_run1.txt, four passes alternated) E4M3 b16 kv4096
+// 0.904 / 0.892, kv2048 0.950 / 0.950, mixed 0.918 / 0.915, BF16 b16 0.960-0.985, batch 64
+// 0.979-1.001, no row slower beyond 0.1% in any pass.
+inline constexpr int kDecodeAttnForm = 7631;
 inline constexpr int kDecodeAttnForms = 8192;
 constexpr bool decode_attention_form_valid(int form) {
   return form >= 0 && form < kDecodeAttnForms && (form & 12) != 8 &&
