@@ -5,4 +5,4 @@ for f in $(find /usr/local/cuda*/ /usr/lib /opt \( -name 'libcublasLt.so.13' -o 
 done
 export LD_LIBRARY_PATH
 mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+nvidia-smi --query-gpu=name,uuid,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
