@@ -1,7 +1,5 @@
 #include "reports/charts.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -480,13 +478,11 @@ std::string charts_html(const std::vector<Chart>& charts, const RenderedCharts& 
 }
 
 std::string stage_charts(const std::vector<Chart>& charts, io::OutputDir& out) {
-  static int count = 0;  // a fresh folder per call in this process
-  const fs::path scratch =
-      fs::temp_directory_path() /
-      ("quadrant-charts-" + std::to_string(::getpid()) + "-" + std::to_string(++count));
-  std::error_code ec;
-  fs::remove_all(scratch, ec);
+  // Inside the output's staging folder rather than the system's temporary one: a killed
+  // run leaves nothing behind that the next run does not remove.
+  const fs::path scratch = out.scratch("charts");
   RenderedCharts rendered;
+  std::error_code ec;
   try {
     rendered = render_charts(charts, scratch.string());
     for (const std::string& f : rendered.files) out.write("charts/" + f, slurp(scratch / f));

@@ -58,8 +58,8 @@ std::vector<Chart> simulation_charts(const Scenario& s, const SimulationResult& 
 // or a line saying why there are none.
 std::string charts_html(const std::vector<Chart>& charts, const RenderedCharts& rendered);
 
-// The charts drawn in a scratch folder (removed after), their files staged in `out` as
-// charts/<name>.svg and .png, and their charts_html section returned.
+// The charts drawn in a scratch folder inside `out`'s staging (removed after), their files staged
+// in `out` as charts/<name>.svg and .png, and their charts_html section returned.
 std::string stage_charts(const std::vector<Chart>& charts, io::OutputDir& out);
 
 }  // namespace quadrant::reports

@@ -249,8 +249,25 @@ void OutputDir::write(const std::string& name, const std::string& bytes, bool ex
           static_cast<std::streamsize>(bytes.size() - bytes.size() / 2));
 }
 
+std::string OutputDir::scratch(const std::string& name) {
+  if (!plain_name(name) || name.find('/') != std::string::npos)
+    throw InputError("", option_, "not a scratch folder name: \"" + name + "\"");
+  // The leading dot keeps it apart from every output name (plain_name refuses those).
+  const fs::path path = fs::path(staging_) / ("." + name);
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  fs::create_directory(path, ec);
+  if (ec) refuse(option_, target_, "cannot create a scratch folder in " + staging_);
+  scratches_.push_back(path.string());
+  return path.string();
+}
+
 std::string OutputDir::commit() {
   if (committed_) return target_;
+  for (const std::string& s : scratches_) {
+    std::error_code ec;
+    fs::remove_all(s, ec);
+  }
   std::ostringstream marker;
   marker << "quadrant-output 1\ncommand " << command_ << "\n";
   for (auto& [name, f] : files_) {

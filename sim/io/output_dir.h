@@ -49,6 +49,10 @@ class OutputDir {
   void write(const std::string& name, const std::string& bytes, bool executable = false);
   // A file written piece by piece; valid until commit() (which closes and checks it).
   std::ostream& stream(const std::string& name);
+  // A private working folder for helpers that write files themselves (gnuplot): inside
+  // the staging folder, so a killed run's goes with it (the next run removes a dead run's
+  // staging); never published: commit() removes it. Returns its path.
+  std::string scratch(const std::string& name);
   // Publishes the staged files as the target's whole content; returns the target path.
   std::string commit();
 
@@ -60,7 +64,7 @@ class OutputDir {
  private:
   std::string target_, option_, command_, staging_;
   std::map<std::string, std::unique_ptr<std::ofstream>> files_;
-  std::vector<std::string> executables_;
+  std::vector<std::string> executables_, scratches_;
   bool committed_ = false;
 };
 

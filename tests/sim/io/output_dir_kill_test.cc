@@ -39,11 +39,12 @@ Content content(const fs::path& dir) {
   return c;
 }
 
-// Runs quadrant with `args`; `kill_at` > 0 sets QUADRANT_KILL_AT, `kill_after_ms` >= 0
-// sends SIGKILL after that long. Returns the wait status.
-int run(const std::string& args, int kill_at, int kill_after_ms = -1) {
+// Runs quadrant with `args` and TMPDIR = `tmp`; `kill_at` > 0 sets QUADRANT_KILL_AT,
+// `kill_after_ms` >= 0 sends SIGKILL after that long. Returns the wait status.
+int run(const std::string& args, const fs::path& tmp, int kill_at, int kill_after_ms = -1) {
   const pid_t pid = fork();
   if (pid == 0) {
+    setenv("TMPDIR", tmp.c_str(), 1);
     if (kill_at > 0) setenv("QUADRANT_KILL_AT", std::to_string(kill_at).c_str(), 1);
     const std::string cmd = std::string("exec ") + QUADRANT_BIN + " " + args + " >/dev/null 2>&1";
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
@@ -65,7 +66,7 @@ class KillTest : public ::testing::Test {
            ("quadrant_kill_" + std::to_string(getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    fs::create_directories(dir_ / "tmp");
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -73,12 +74,14 @@ class KillTest : public ::testing::Test {
   // `min_points` of them) and at `timed` random instants, starting each time from the
   // output of `old_args`.
   void sweep(const std::string& old_args, const std::string& new_args, int min_points, int timed) {
+    const fs::path tmp =
+        dir_ / "tmp";  // the runs' temporary folder: a killed one leaves nothing there
     const auto with_out = [](std::string a, const fs::path& out) {
       return a.replace(a.find("{OUT}"), 5, out.string());
     };
-    ASSERT_EQ(run(with_out(old_args, dir_ / "old"), 0), 0);
+    ASSERT_EQ(run(with_out(old_args, dir_ / "old"), tmp, 0), 0);
     const auto t0 = std::chrono::steady_clock::now();
-    ASSERT_EQ(run(with_out(new_args, dir_ / "new"), 0), 0);
+    ASSERT_EQ(run(with_out(new_args, dir_ / "new"), tmp, 0), 0);
     const int run_ms = static_cast<int>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
             .count());
@@ -90,17 +93,19 @@ class KillTest : public ::testing::Test {
       EXPECT_TRUE(c == old_c || c == new_c)
           << what << ": a mix of outputs or a partial one (" << c.size() << " files)";
       // The next run succeeds, gives the new outputs and leaves no staging behind.
-      EXPECT_EQ(run(with_out(new_args, t), 0), 0) << what;
+      EXPECT_TRUE(fs::is_empty(tmp)) << what << ": left files in the temporary folder";
+      EXPECT_EQ(run(with_out(new_args, t), tmp, 0), 0) << what;
       EXPECT_EQ(content(t), new_c) << what;
       for (const auto& e : fs::directory_iterator(dir_))
         EXPECT_EQ(e.path().filename().string().find(".t.quadrant-"), std::string::npos)
             << what << ": left " << e.path();
+      EXPECT_TRUE(fs::is_empty(tmp)) << what << ": the next run left files in the temporary folder";
     };
     int points = 0;
     for (int k = 1; k < 100; ++k) {
       fs::remove_all(t);
       fs::copy(dir_ / "old", t, fs::copy_options::recursive);
-      const int status = run(with_out(new_args, t), k);
+      const int status = run(with_out(new_args, t), tmp, k);
       if (WIFEXITED(status)) {
         EXPECT_EQ(WEXITSTATUS(status), 0);
         EXPECT_EQ(content(t), new_c);
@@ -116,7 +121,7 @@ class KillTest : public ::testing::Test {
       fs::remove_all(t);
       fs::copy(dir_ / "old", t, fs::copy_options::recursive);
       const int ms = static_cast<int>(rng() % static_cast<unsigned>(run_ms + 20));
-      run(with_out(new_args, t), 0, ms);
+      run(with_out(new_args, t), tmp, 0, ms);
       check_after_kill("killed after " + std::to_string(ms) + " ms");
     }
     RecordProperty("kill_points", points);

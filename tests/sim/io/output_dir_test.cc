@@ -187,6 +187,26 @@ TEST_F(OutputDirTest, StagingOfADeadRunIsRemoved) {
   EXPECT_FALSE(fs::exists(stale));
 }
 
+TEST_F(OutputDirTest, ScratchFolderLiesInTheStagingAndIsNeverPublished) {
+  const fs::path t = root_ / "run";
+  OutputDir out(t.string(), "--out", {}, "plan");
+  const fs::path s = out.scratch("charts");
+  ASSERT_TRUE(fs::is_directory(s));
+  // Beside the target (in the staging folder, which a dead run's successor removes), not
+  // in the system's temporary folder.
+  EXPECT_EQ(s.parent_path().parent_path(), fs::absolute(root_).lexically_normal());
+  EXPECT_NE(s.parent_path().filename().string().find(".run.quadrant-staging."), std::string::npos);
+  put(s / "chart.gp", "set output");
+  out.write("report.md", "x");
+  out.commit();
+  EXPECT_EQ(names(t), (std::set<std::string>{".quadrant-output", "report.md"}));
+  EXPECT_EQ(names(root_), std::set<std::string>{"run"}) << "no staging or scratch left";
+  for (const std::string bad : {"", "a/b", ".x", ".."}) {
+    OutputDir other((root_ / "other").string(), "--out", {}, "plan");
+    EXPECT_THROW(other.scratch(bad), InputError) << bad;
+  }
+}
+
 TEST_F(OutputDirTest, OutputFileReplacesOnlyItsOwnKind) {
   const fs::path t = root_ / "trace.json";
   {
