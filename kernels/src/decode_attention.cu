@@ -340,9 +340,11 @@ __device__ __forceinline__ void merge_splits(const float* part_o, const float* p
 // than 8 in log2 units), 256 (with 14: the copy path chosen once per CTA, outside the step
 // loop), 512 (BF16, with 256: 2 stages, 3 CTAs per SM), 1024 (with 256: the page entries of 32
 // steps loaded at once, one a lane, a step's taken by shuffle), 2048 (with 256: the warps'
-// merge weights computed once per (head, warp)) and 4096 (with 2048: the warps' accumulators
+// merge weights computed once per (head, warp)), 4096 (with 2048: the warps' accumulators
 // into the merge scratch as 16-byte vectors, their chunks permuted per head so that no bank
-// is hit twice in a quarter warp).
+// is hit twice in a quarter warp), 8192 (with 1024 and 4096: with fixed chunks the page
+// entries, Q and the scales loaded together with the length) and 16384 (with 8192: one output
+// factor per head instead of a division per output).
 template <class KV, int GB, int kForm>
 __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::is_same_v<KV, fp8>,
                                                                      GB, kForm))
@@ -362,6 +364,9 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   constexpr bool kSplitPaths = (kForm & 256) != 0;
   constexpr bool kPageLanes = (kForm & 1024) != 0, kMergeOnce = (kForm & 2048) != 0;
   constexpr bool kAccChunks = (kForm & 4096) != 0;
+  constexpr bool kEarly = (kForm & 8192) != 0, kHeadScale = (kForm & 16384) != 0;
+  static_assert(!kEarly || (kPageLanes && kAccChunks), "8192 comes with 1024 and 4096");
+  static_assert(!kHeadScale || kEarly, "16384 comes with 8192");
   static_assert(kSplitPaths || !(kPageLanes || kMergeOnce), "1024 and 2048 come with 256");
   static_assert(kMergeOnce || !kAccChunks, "4096 comes with 2048");
   static_assert(kPagePrefetch || !kSplitPaths, "the specialised copy paths (256) come with 2");
@@ -376,6 +381,68 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   extern __shared__ uint4 stage_smem[];
 
   const int b = blockIdx.z, head0 = blockIdx.y * GB, split = blockIdx.x;
+  const int kvh = head0 / (heads / kv_heads);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int g = lane / 4, t = lane % 4;
+  const int32_t* table = block_table + size_t(b) * max_blocks;
+
+  // Q as A fragments (row g = head head0 + g), in the permuted d order of S: its BF16 pairs
+  // loaded (load_q), then (E4M3) converted to FP16 pairs (make_qa), so that under kEarly no
+  // use of Q stands between its loads and the ones after them.
+  uint32_t qa[8][2];
+  constexpr int kDimsPerVec = 16 / kElem, kStepsPerVec = kDimsPerVec / 4;
+  auto load_q = [&] {
+#pragma unroll
+    for (int kk = 0; kk < 8; ++kk) qa[kk][0] = qa[kk][1] = 0;
+    if (g < GB) {
+      const bf16* qrow = q + (size_t(b) * heads + head0 + g) * D;
+#pragma unroll
+      for (int kk = 0; kk < 8; ++kk) {
+        const bf16* qd =
+            qrow + kDimsPerVec * (4 * (kk / kStepsPerVec) + t) + 4 * (kk % kStepsPerVec);
+        qa[kk][0] = *reinterpret_cast<const uint32_t*>(qd);
+        qa[kk][1] = *reinterpret_cast<const uint32_t*>(qd + 2);
+      }
+    }
+  };
+  auto make_qa = [&] {
+    if constexpr (kFp8) {
+#pragma unroll
+      for (int kk = 0; kk < 8; ++kk)
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&qa[kk][i]));
+          qa[kk][i] = pack_f16x2(x.x, x.y);
+        }
+    }
+  };
+  // kPageLanes: lane i holds the entry of step 32 n + i in page_now (batch n, the steps being
+  // issued) and of step 32 (n + 1) + i in page_ahead (loaded a batch ahead, so that no step
+  // waits on a global load for its entry: the previous engineer's ncu, PERF.md twelfth session).
+  [[maybe_unused]] int page_now = 0, page_ahead = 0;
+  // kEarly: with fixed chunks a CTA's start, so its steps' table rows, do not depend on the
+  // length: the entries of the whole chunk's first 64 steps a warp (those inside the table), Q
+  // and the scales are loaded before the length, not a round trip after it (the thirteenth
+  // session's ncu: the length, then the entries and Q, then the first copies). Entries of
+  // steps past the length are loaded, never used: the same bits.
+  const bool early_pages = kEarly && min_chunk < 0 && bs_shift >= 4;
+  [[maybe_unused]] float early_ks = 1.0f, early_vs = 1.0f;
+  if constexpr (kEarly) {
+    load_q();
+    if (k_scale) early_ks = k_scale[kvh];
+    if (v_scale) early_vs = v_scale[kvh];
+    if (early_pages) {
+      const int first = split * -min_chunk, steps = (-min_chunk + 15) / 16;
+      const int most = warp < steps ? (steps - warp + kWarps - 1) / kWarps : 0;
+      auto entry = [&](int j) {
+        const int i = (first + 16 * (warp + j * kWarps)) >> bs_shift;
+        return i < max_blocks ? __ldg(table + i) : 0;
+      };
+      if (lane < most) page_now = entry(lane);
+      if (32 + lane < most) page_ahead = entry(32 + lane);
+    }
+  }
+
   const int len = kv_lens[b];
   const int chunk = plan::decode_seq_chunk(len, min_chunk, max_splits);  // this sequence's
   const int start = split * chunk;
@@ -388,11 +455,7 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   }
   const int end = min(len, start + chunk);
   const bool alone = len <= chunk;  // one split: this CTA writes the output itself
-  const int kvh = head0 / (heads / kv_heads);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int g = lane / 4, t = lane % 4;
-  const float s_scale = scale_log2 * (k_scale ? k_scale[kvh] : 1.0f);
-  const int32_t* table = block_table + size_t(b) * max_blocks;
+  const float s_scale = scale_log2 * (kEarly ? early_ks : k_scale ? k_scale[kvh] : 1.0f);
   const size_t row_bytes = size_t(kv_heads) * D * kElem;
   const size_t head_bytes = size_t(kvh) * D * kElem;
   auto row_of = [&](int tok) -> size_t {
@@ -401,28 +464,8 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
     const int in_page = bs_shift >= 0 ? (tok & (block_size - 1)) : tok % block_size;
     return (size_t(page) * block_size + in_page) * row_bytes + head_bytes;
   };
-
-  // Q as A fragments (row g = head head0 + g), in the permuted d order of S.
-  uint32_t qa[8][2];
-#pragma unroll
-  for (int kk = 0; kk < 8; ++kk) qa[kk][0] = qa[kk][1] = 0;
-  constexpr int kDimsPerVec = 16 / kElem, kStepsPerVec = kDimsPerVec / 4;
-  if (g < GB) {
-    const bf16* qrow = q + (size_t(b) * heads + head0 + g) * D;
-#pragma unroll
-    for (int kk = 0; kk < 8; ++kk) {
-      const bf16* qd = qrow + kDimsPerVec * (4 * (kk / kStepsPerVec) + t) + 4 * (kk % kStepsPerVec);
-      if constexpr (kFp8) {
-        const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(qd));
-        const float2 y = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(qd + 2));
-        qa[kk][0] = pack_f16x2(x.x, x.y);
-        qa[kk][1] = pack_f16x2(y.x, y.y);
-      } else {
-        qa[kk][0] = *reinterpret_cast<const uint32_t*>(qd);
-        qa[kk][1] = *reinterpret_cast<const uint32_t*>(qd + 2);
-      }
-    }
-  }
+  if constexpr (!kEarly) load_q();
+  make_qa();
   // O as 16 n-tiles of (heads x 8 dims), or (kVt) 8 m-tiles of (16 dims x heads).
   constexpr int kOTiles = kVt ? 8 : 16;
   float o[kOTiles][4];
@@ -448,15 +491,11 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   // ahead into next_page.
   const bool page_steps = kPagePrefetch && bs_shift >= 4;
   int next_page = 0;
-  // kPageLanes: lane i holds the entry of step 32 n + i in page_now (batch n, the steps being
-  // issued) and of step 32 (n + 1) + i in page_ahead (loaded a batch ahead, so that no step
-  // waits on a global load for its entry: the previous engineer's ncu, PERF.md twelfth session).
-  [[maybe_unused]] int page_now = 0, page_ahead = 0;
   auto page_entry = [&](int j) {  // step j's entry (j < mine)
     return __ldg(table + ((start + 16 * (warp + j * kWarps)) >> bs_shift));
   };
   if constexpr (kPageLanes) {
-    if (page_steps) {
+    if (page_steps && !early_pages) {
       if (lane < mine) page_now = page_entry(lane);
       if (32 + lane < mine) page_ahead = page_entry(32 + lane);
     }
@@ -806,7 +845,19 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
       }
   }
   __syncthreads();
-  const float vs = v_scale ? v_scale[kvh] : 1.0f;
+  const float vs = kEarly ? early_vs : v_scale ? v_scale[kvh] : 1.0f;
+  // Head hg's merged value v at dim d: the output itself (one split) or this split's partial
+  // and (at d = 0) its log-sum-exp lse().
+  auto store = [&](int hg, int d, float v, auto lse) {
+    const size_t head = size_t(b) * heads + head0 + hg;
+    if (alone) {
+      out[head * D + d] = __float2bfloat16(v);
+      return;
+    }
+    const size_t row = head * max_splits + split;
+    part_o[row * D + d] = v;
+    if (d == 0) part_lse[row] = lse();
+  };
   if constexpr (kMergeOnce) {
     // The weights once per (head, warp) (a warp that saw no token weighs 0: its l and
     // accumulators are 0, so each sum below is the per-output loop's, in the same order).
@@ -828,8 +879,9 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
         }
         sm_w[w * GB + hg] = wt;
       }
-      sm_big[hg] = big;
-      sm_sum_l[hg] = sum_l;
+      // kHeadScale: the head's log-sum-exp and output factor instead (other rounding).
+      sm_big[hg] = kHeadScale ? big + log2f(sum_l) : big;
+      sm_sum_l[hg] = kHeadScale ? vs / sum_l : sum_l;
     }
     __syncthreads();
     for (int idx = threadIdx.x; idx < GB * D; idx += kThreads) {
@@ -843,14 +895,10 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
         sum_o += sm_acc[(w * GB + hg) * D + at] * wt;
       }
       const float sum_l = sm_sum_l[hg];
-      const size_t head = size_t(b) * heads + head0 + hg;
-      if (alone) {
-        out[head * D + d] = __float2bfloat16(sum_o / sum_l * vs);
-        continue;
-      }
-      const size_t row = head * max_splits + split;
-      part_o[row * D + d] = sum_o / sum_l * vs;
-      if (d == 0) part_lse[row] = sm_big[hg] + log2f(sum_l);
+      if constexpr (kHeadScale)
+        store(hg, d, sum_o * sum_l, [&] { return sm_big[hg]; });
+      else
+        store(hg, d, sum_o / sum_l * vs, [&] { return sm_big[hg] + log2f(sum_l); });
     }
   } else {
     for (int idx = threadIdx.x; idx < GB * D; idx += kThreads) {
@@ -864,14 +912,7 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
         sum_l += sm_l[w * GB + hg] * wt;
         sum_o += sm_acc[(w * GB + hg) * D + d] * wt;
       }
-      const size_t head = size_t(b) * heads + head0 + hg;
-      if (alone) {
-        out[head * D + d] = __float2bfloat16(sum_o / sum_l * vs);
-        continue;
-      }
-      const size_t row = head * max_splits + split;
-      part_o[row * D + d] = sum_o / sum_l * vs;
-      if (d == 0) part_lse[row] = big + log2f(sum_l);
+      store(hg, d, sum_o / sum_l * vs, [&] { return big + log2f(sum_l); });
     }
   }
   if constexpr (kFused) {
@@ -1027,7 +1068,7 @@ void launch_decode_mma_form(const DecodeLaunch& l, dim3 grid, int shift, float s
   constexpr int kAll[] = {kForms...};
   constexpr int kLast = kAll[sizeof...(kForms) - 1];
   // BF16 has no form 16, E4M3 no form 512.
-  const int bits = l.form & (std::is_same_v<KV, fp8> ? 7614 : 8110);
+  const int bits = l.form & (std::is_same_v<KV, fp8> ? 32190 : 32686);
   const bool launched =
       ((bits == kForms &&
         (launch_decode_mma<KV, GB, kForms>(l, grid, shift, scale_log2, stream), true)) ||
@@ -1060,16 +1101,18 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
       // the lazy rescale; 398 (142 + 256): the copy paths chosen once per CTA; 414 (E4M3,
       // 398 + 16); 910 (BF16, 398 + 512: 2 stages, 3 CTAs per SM); 1422 / 2446 / 3470 (398 +
       // 1024 / 2048 / both: the page entries by shuffle, the merge weights once); 7566 (3470 +
-      // 4096: the accumulators to the merge as permuted 16-byte chunks).
+      // 4096: the accumulators to the merge as permuted 16-byte chunks); 15758 (7566 + 8192: the
+      // prologue's loads with the length's); 32142 (15758 + 16384: one output factor a head).
       if constexpr (std::is_same_v<KV, fp8>)
         launch_decode_mma_form<KV, GB>(
             l, grid, shift, scale_log2, stream,
             std::integer_sequence<int, 0, 2, 4, 6, 12, 14, 46, 62, 142, 398, 414, 1422, 2446, 3470,
-                                  7566, 30>{});
+                                  7566, 15758, 32142, 30>{});
       else
-        launch_decode_mma_form<KV, GB>(l, grid, shift, scale_log2, stream,
-                                       std::integer_sequence<int, 0, 2, 4, 6, 12, 46, 142, 398, 910,
-                                                             1422, 2446, 3470, 7566, 14>{});
+        launch_decode_mma_form<KV, GB>(
+            l, grid, shift, scale_log2, stream,
+            std::integer_sequence<int, 0, 2, 4, 6, 12, 46, 142, 398, 910, 1422, 2446, 3470, 7566,
+                                  15758, 32142, 14>{});
       done = true;
     }
   }

@@ -859,6 +859,49 @@ TEST(DecodeAttentionForms, AccumulatorChunksPermutedGive3535sBits) {
   }
 }
 
+// Form 15823 (7631 + 8192: with fixed chunks the page entries, Q and the scales loaded before
+// the length) issues the same copies and arithmetic: 7631's bits, at 4 and 8 query heads a CTA,
+// BF16 and E4M3, the heuristic's and 12 requested splits (planted keys; sequences of 0, 1 and 64
+// tokens whose later splits exit at once), pages of 16 (the early entries) and 24 tokens (none
+// early), one split of a 3000-token sequence (a second batch of entries), and with balanced
+// chunks (QUADRANT_DECODE_ATTN_MIN_CHUNK: the start depends on the length, nothing early but
+// Q and the scales). Form 32207 (15823 + 16384: one output factor per head) rounds otherwise:
+// it passes the reference check (inside check_decode_attention) and the outputs that differ
+// from 15823's are counted.
+TEST(DecodeAttentionForms, EarlyPrologueGives7631sBitsHeadFactorMatchesTheReference) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  struct Case {
+    DecodeCase c;
+    bool planted;
+    int splits, long_len, heads;
+    const char* min_chunk;
+  };
+  for (const Case& k : {Case{{DType::kBf16, 128, 16}, false, 0, 0, 16, nullptr},
+                        Case{{DType::kE4m3, 128, 16}, false, 0, 0, 32, nullptr},
+                        Case{{DType::kBf16, 128, 16}, true, 12, 0, 32, nullptr},
+                        Case{{DType::kE4m3, 128, 16}, true, 12, 0, 16, nullptr},
+                        Case{{DType::kE4m3, 128, 24}, true, 12, 0, 32, nullptr},
+                        Case{{DType::kBf16, 128, 16}, false, 1, 3000, 32, nullptr},
+                        Case{{DType::kE4m3, 128, 16}, false, 0, 0, 32, "64"}}) {
+    SCOPED_TRACE(std::string(k.c.kv_dtype == DType::kE4m3 ? "e4m3" : "bf16") + " pages of " +
+                 std::to_string(k.c.block_tokens) + (k.planted ? " planted" : "") + " splits " +
+                 std::to_string(k.splits) + " long " + std::to_string(k.long_len) + " heads " +
+                 std::to_string(k.heads) + " min chunk " + (k.min_chunk ? k.min_chunk : "-"));
+    auto run = [&](const char* form) {
+      std::vector<std::pair<const char*, const char*>> vars = {{"QUADRANT_DECODE_ATTN_FORM", form}};
+      if (k.min_chunk) vars.emplace_back("QUADRANT_DECODE_ATTN_MIN_CHUNK", k.min_chunk);
+      const ScopedEnv env(vars);
+      return check_decode_attention(k.c, k.planted, k.splits, k.long_len, k.heads);
+    };
+    const std::vector<uint16_t> early = run("15823");
+    EXPECT_EQ(early, run("7631")) << "form 15823";
+    const std::vector<uint16_t> factor = run("32207");
+    int differ = 0;
+    for (size_t i = 0; i < factor.size(); ++i) differ += factor[i] != early[i];
+    std::cout << "form 32207 vs 15823: " << differ << " of " << factor.size() << " values differ\n";
+  }
+}
+
 TEST(MoeFfnWeightBytes, FollowTheFormat) {
   MoeFfnProblem p{MoeFormat::kW4a8, 16, 8, 2, 256, 512};
   const size_t n1k = 8 * 1024 * 256, n2k = 8 * 256 * 512;
