@@ -119,7 +119,7 @@ inline constexpr int kDecodeAttnForm = 7631;
 // a CTA's page entries, Q and KV scales loaded together with the length, not after it (a
 // CTA's start does not depend on the length): one dependent memory round trip less before the
 // first copy; the entries of steps past the length are loaded, never used: 7631's bits, the
-// same launches. 16384 (with 8192) the split's output scaled by one factor per head (the V
+// same launches. 16384 (with 2048) the split's output scaled by one factor per head (the V
 // scale over the softmax sum, and its log-sum-exp, computed once) instead of a division per
 // output: other rounding (within the reference's tolerance), the same launches.
 // QUADRANT_DECODE_ATTN_FORM may also name 8192 and 16384 so (benchmarks only).
@@ -131,7 +131,7 @@ constexpr bool decode_attention_form_valid(int form) {
          (!(form & 128) || ((form & 46) == 14 && (!(form & 16) || (form & 256)))) &&
          (!(form & 256) || (form & 14) == 14) && (!(form & 512) || (form & 256)) &&
          (!(form & 3072) || ((form & 256) && !(form & 528))) && (!(form & 4096) || (form & 2048)) &&
-         (!(form & 8192) || (form & 5120) == 5120) && (!(form & 16384) || (form & 8192));
+         (!(form & 8192) || (form & 5120) == 5120) && (!(form & 16384) || (form & 2048));
 }
 // Form 32 on the tensor-core kernel: the split CTAs merge, no combine kernel runs.
 constexpr bool decode_fused_combine(bool tensor_cores, int form = kDecodeAttnForm) {

@@ -15,7 +15,7 @@
 # Binaries built on the dev machine (nvcc 13.0, sm_90a) in $B: quadrant-kernels-bench,
 # kernels_api_gpu_test, old/quadrant-kernels-bench. Results to $OUT/fourteenth.tgz. STOP_S: no
 # step starts that would end (as long as the longest so far) past it.
-#   B=devbin OUT=... [STOP_S=200] bash kernels/scripts/device_fourteenth.sh
+#   B=devbin OUT=... [STOP_S=200] [PART=2] bash kernels/scripts/device_fourteenth.sh
 set -uo pipefail
 B=${B:-devbin}
 R=${OUT:-$PWD/out-fourteenth}/r
@@ -35,6 +35,62 @@ bg() { # bg NAME LIMIT_S CMD...
   shift 2
   (timeout "$lim" "$@" > "$R/$name.log" 2>&1; echo "rc=$?" >> "$R/$name.log") &
 }
+summarise() { # summarise TGZ: the timed rows (run, format, shape, ms, TB/s, % of copy), the tar
+  grep -H "^time" "$R"/attn_*.log "$R"/sweep_*.log 2> /dev/null |
+    awk -F'|' '{ sub(/.*\//, "", $1); sub(/\.log:time */, "", $1); print $1 "|" $3 "|" $4 "|" $7 "|" $9 "|" $11 }' \
+      > "$R/summary.txt"
+  grep -E '^attn_' "$R/summary.txt" | grep -E 'b16' | sort -t'|' -k2,3 -k1,1 | awk -F'|' '{ print $1, $2, $3, $4 }'
+  echo "total $(el) s"
+  cd "$R/.." && tar czf "$1" r && rm -rf r
+}
+# PART=2 (the second call): the API tests under the new forms with the parametrised tests' names
+# (the first call's filter 'DecodeAttentionApi.*' matched none), 24015 (7631 + 16384: the output
+# factor without the early loads) checked and timed against 7631, 15823 and 32207, the split
+# counts through the bench's "splits=" variant rows (the first call's QUADRANT_DECODE_ATTN_SPLITS
+# left the standard rows' launches as they were), ncu of the BF16 b16 mixed row.
+if [ "${PART:-1}" = 2 ]; then
+  bg tests_forms 150 "$B/kernels_api_gpu_test" --gtest_brief=1 \
+    --gtest_filter='DecodeAttentionForms.EarlyPrologue*'
+  for form in 15823 24015 32207; do
+    bg "tests_api_$form" 150 env QUADRANT_DECODE_ATTN_FORM=$form "$B/kernels_api_gpu_test" \
+      --gtest_brief=1 --gtest_filter='*DecodeAttentionApi.*'
+  done
+  bg checks_attn_24015 150 env QUADRANT_DECODE_ATTN_FORM=24015 "$BENCH" --only decode_attention \
+    --checks-only
+  wait
+  echo "checks done ($(el) s)"
+  for f in "$R"/tests_*.log "$R"/checks_*.log; do
+    echo "${f##*/}: $(tail -1 "$f")"
+    grep -hE '^\[  (PASSED|FAILED) |tests? from .* ran|Failure|Expected|values differ|small-shape|correctness' "$f" | head -12
+  done
+  ceil=""
+  for pass in 1 2 3 4; do
+    forms="7631 15823 24015 32207"
+    [ $((pass % 2)) = 0 ] && forms="32207 24015 15823 7631"
+    for form in $forms; do
+      step "attn_f${form}_$pass" 30 env QUADRANT_DECODE_ATTN_FORM=$form "$BENCH" --timing-only $ceil \
+        --only decode_attention
+      ceil=--no-ceilings
+    done
+  done
+  for form in 24015 7631; do
+    step "sweep_f$form" 45 env QUADRANT_DECODE_ATTN_FORM=$form "$BENCH" --timing-only --variants \
+      --no-ceilings --only "b16 kv4096 32/4 d128 splits=,b16 kv2048 32/8 d128 splits=,b16 kv128..8192 32/4 splits="
+  done
+  STOP_S=100000 step time_ceiling_end 30 "$BENCH" --timing-only --only nothing
+  grep -h "^ceiling: device" "$R"/*.log
+  if command -v ncu > /dev/null; then
+    stalls="regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$"
+    for form in 7631 15823 24015; do
+      step "ncu_bf16mix_f$form" 40 env QUADRANT_DECODE_ATTN_FORM=$form ncu --clock-control none \
+        --kernel-name regex:decode_attention --launch-count 2 --section SpeedOfLight \
+        --section WarpStateStats --section LaunchStats --metrics "$stalls,smsp__inst_executed.sum" \
+        "$BENCH" --profile --only "decode_attention bf16 b16 kv128..8192 32/4"
+    done
+  fi
+  summarise fourteenth_b.tgz
+  exit 0
+fi
 bg tests_forms 150 "$B/kernels_api_gpu_test" --gtest_brief=1 \
   --gtest_filter='DecodeAttentionForms.EarlyPrologue*:DecodeAttentionForms.AccumulatorChunks*'
 for form in 15823 32207; do

@@ -343,7 +343,7 @@ __device__ __forceinline__ void merge_splits(const float* part_o, const float* p
 // merge weights computed once per (head, warp)), 4096 (with 2048: the warps' accumulators
 // into the merge scratch as 16-byte vectors, their chunks permuted per head so that no bank
 // is hit twice in a quarter warp), 8192 (with 1024 and 4096: with fixed chunks the page
-// entries, Q and the scales loaded together with the length) and 16384 (with 8192: one output
+// entries, Q and the scales loaded together with the length) and 16384 (with 2048: one output
 // factor per head instead of a division per output).
 template <class KV, int GB, int kForm>
 __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::is_same_v<KV, fp8>,
@@ -366,7 +366,7 @@ __global__ void __launch_bounds__(kThreads, plan::decode_ctas_per_sm(true, std::
   constexpr bool kAccChunks = (kForm & 4096) != 0;
   constexpr bool kEarly = (kForm & 8192) != 0, kHeadScale = (kForm & 16384) != 0;
   static_assert(!kEarly || (kPageLanes && kAccChunks), "8192 comes with 1024 and 4096");
-  static_assert(!kHeadScale || kEarly, "16384 comes with 8192");
+  static_assert(!kHeadScale || kMergeOnce, "16384 comes with 2048");
   static_assert(kSplitPaths || !(kPageLanes || kMergeOnce), "1024 and 2048 come with 256");
   static_assert(kMergeOnce || !kAccChunks, "4096 comes with 2048");
   static_assert(kPagePrefetch || !kSplitPaths, "the specialised copy paths (256) come with 2");
@@ -1102,17 +1102,18 @@ void launch_decode_kernels(const DecodeLaunch& l, cudaStream_t stream) {
       // 398 + 16); 910 (BF16, 398 + 512: 2 stages, 3 CTAs per SM); 1422 / 2446 / 3470 (398 +
       // 1024 / 2048 / both: the page entries by shuffle, the merge weights once); 7566 (3470 +
       // 4096: the accumulators to the merge as permuted 16-byte chunks); 15758 (7566 + 8192: the
-      // prologue's loads with the length's); 32142 (15758 + 16384: one output factor a head).
+      // prologue's loads with the length's); 23950 / 32142 (7566 / 15758 + 16384: one output
+      // factor a head).
       if constexpr (std::is_same_v<KV, fp8>)
         launch_decode_mma_form<KV, GB>(
             l, grid, shift, scale_log2, stream,
             std::integer_sequence<int, 0, 2, 4, 6, 12, 14, 46, 62, 142, 398, 414, 1422, 2446, 3470,
-                                  7566, 15758, 32142, 30>{});
+                                  7566, 15758, 23950, 32142, 30>{});
       else
         launch_decode_mma_form<KV, GB>(
             l, grid, shift, scale_log2, stream,
             std::integer_sequence<int, 0, 2, 4, 6, 12, 46, 142, 398, 910, 1422, 2446, 3470, 7566,
-                                  15758, 32142, 14>{});
+                                  15758, 23950, 32142, 14>{});
       done = true;
     }
   }

@@ -866,8 +866,9 @@ TEST(DecodeAttentionForms, AccumulatorChunksPermutedGive3535sBits) {
 // early), one split of a 3000-token sequence (a second batch of entries), and with balanced
 // chunks (QUADRANT_DECODE_ATTN_MIN_CHUNK: the start depends on the length, nothing early but
 // Q and the scales). Form 32207 (15823 + 16384: one output factor per head) rounds otherwise:
-// it passes the reference check (inside check_decode_attention) and the outputs that differ
-// from 15823's are counted.
+// it passes the reference check (inside check_decode_attention), the outputs that differ from
+// 15823's are counted (H200, fourteenth session: 0-1 of 12,288-24,576), and 24015 (7631 +
+// 16384, nothing loaded early) gives 32207's bits.
 TEST(DecodeAttentionForms, EarlyPrologueGives7631sBitsHeadFactorMatchesTheReference) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   struct Case {
@@ -899,6 +900,7 @@ TEST(DecodeAttentionForms, EarlyPrologueGives7631sBitsHeadFactorMatchesTheRefere
     int differ = 0;
     for (size_t i = 0; i < factor.size(); ++i) differ += factor[i] != early[i];
     std::cout << "form 32207 vs 15823: " << differ << " of " << factor.size() << " values differ\n";
+    EXPECT_EQ(run("24015"), factor) << "form 24015";
   }
 }
 

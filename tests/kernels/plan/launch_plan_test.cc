@@ -411,9 +411,10 @@ TEST(LaunchPlan, MoeBlockMThirtyTwoHalvesTheTilesNotTheBytes) {
 // CTAs per SM, so the split count follows the 528 slots; BF16 ignores it; 256 (with 14: the
 // copy paths chosen once per CTA) keeps the launches and lets 16 come with 128, and so do 1024,
 // 2048 and 4096 (7631: 3535 + the accumulators as permuted chunks), 8192 (15823: the prologue's
-// loads with the length's) and 16384 (32207: one output factor per head); a form out of range, 8
-// without 4, 16 without 14, 256 without 14, 128 with 16 but not 256, 4096 without 2048, 8192
-// without 1024 (11727) or 4096 (14799) or 16384 without 8192 (24015) is an error.
+// loads with the length's) and 16384 (24015, 32207: one output factor per head); a form out of
+// range, 8 without 4, 16 without 14, 256 without 14, 128 with 16 but not 256, 4096 without
+// 2048, 8192 without 1024 (11727) or 4096 (14799) or 16384 without 2048 (16384, 17871) is an
+// error.
 TEST(LaunchPlan, DecodeAttentionFormsKeepTheLaunchesExceptE4m3Occupancy) {
   const ShapeParams shape = {
       {"batch", 16}, {"kv_len", 4096}, {"heads", 32}, {"kv_heads", 4}, {"head_dim", 128}};
@@ -423,9 +424,10 @@ TEST(LaunchPlan, DecodeAttentionFormsKeepTheLaunchesExceptE4m3Occupancy) {
   EXPECT_EQ(e4m3.launches[0].ctas_per_sm, 3);
   // 64 (the combine's loads at once) and 128 (the lazy rescale) keep every launch, the combine's
   // included.
-  for (const char* form : {"1",   "2",   "4",    "6",    "7",    "12",   "14",    "15",   "30",
-                           "31",  "64",  "79",   "142",  "143",  "207",  "270",   "463",  "479",
-                           "975", "991", "1487", "2511", "3535", "7631", "15823", "32207"}) {
+  for (const char* form :
+       {"1",   "2",   "4",    "6",    "7",    "12",   "14",    "15",    "30",
+        "31",  "64",  "79",   "142",  "143",  "207",  "270",   "463",   "479",
+        "975", "991", "1487", "2511", "3535", "7631", "15823", "24015", "32207"}) {
     setenv("QUADRANT_DECODE_ATTN_FORM", form, 1);
     const LaunchPlan b = plan_launches("decode_attention", "bf16", shape, 132);
     const LaunchPlan e = plan_launches("decode_attention", "fp8", shape, 132);
@@ -466,7 +468,7 @@ TEST(LaunchPlan, DecodeAttentionFormsKeepTheLaunchesExceptE4m3Occupancy) {
   for (const char* bad :
        {"8",    "9",    "16",   "17",  "18",  "32",  "34",    "38",    "96",    "111",   "128",
         "140",  "158",  "174",  "256", "257", "262", "400",   "431",   "512",   "527",   "1024",
-        "4096", "5583", "8192", "-1",  "3x",  "",    "11727", "14799", "16384", "24015", "32768"}) {
+        "4096", "5583", "8192", "-1",  "3x",  "",    "11727", "14799", "16384", "17871", "32768"}) {
     setenv("QUADRANT_DECODE_ATTN_FORM", bad, 1);
     if (*bad == 0) {
       EXPECT_EQ(decode_attention_form(), kDecodeAttnForm);  // empty: the default
