@@ -122,7 +122,10 @@ inline constexpr int kDecodeAttnForm = 7631;
 // same launches. 16384 (with 2048) the split's output scaled by one factor per head (the V
 // scale over the softmax sum, and its log-sum-exp, computed once) instead of a division per
 // output: other rounding (within the reference's tolerance), the same launches.
-// QUADRANT_DECODE_ATTN_FORM may also name 8192 and 16384 so (benchmarks only).
+// QUADRANT_DECODE_ATTN_FORM may also name 8192 and 16384 so (benchmarks only). One H200 call
+// (kernels/PERF.md, fourteenth session): 32207 (7631 + both) 3-5% faster than 7631 on the
+// batch-16 fixed-length rows, but 8192 (15823) 3-4% slower on BF16 b16 mixed; 24015 (7631 +
+// 16384) not yet run.
 inline constexpr int kDecodeAttnForms = 32768;
 constexpr bool decode_attention_form_valid(int form) {
   return form >= 0 && form < kDecodeAttnForms && (form & 12) != 8 &&

@@ -35,6 +35,15 @@ bg() { # bg NAME LIMIT_S CMD...
   shift 2
   (timeout "$lim" "$@" > "$R/$name.log" 2>&1; echo "rc=$?" >> "$R/$name.log") &
 }
+# ncu_sum NAME FORM ONLY: ncu's summary sections and stall ratios of the split kernel and the
+# combine of the bench row ONLY under form FORM.
+ncu_sum() {
+  local stalls="regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$"
+  step "$1" 40 env QUADRANT_DECODE_ATTN_FORM=$2 ncu --clock-control none \
+    --kernel-name regex:decode_attention --launch-count 2 --section SpeedOfLight \
+    --section WarpStateStats --section LaunchStats \
+    --metrics "$stalls,smsp__inst_executed.sum,dram__bytes_read.sum" "$BENCH" --profile --only "$3"
+}
 summarise() { # summarise TGZ: the timed rows (run, format, shape, ms, TB/s, % of copy), the tar
   grep -H "^time" "$R"/attn_*.log "$R"/sweep_*.log 2> /dev/null |
     awk -F'|' '{ sub(/.*\//, "", $1); sub(/\.log:time */, "", $1); print $1 "|" $3 "|" $4 "|" $7 "|" $9 "|" $11 }' \
@@ -73,21 +82,17 @@ if [ "${PART:-1}" = 2 ]; then
       ceil=--no-ceilings
     done
   done
+  STOP_S=100000 step time_ceiling_end 30 "$BENCH" --timing-only --only nothing
+  grep -h "^ceiling: device" "$R"/*.log
+  if command -v ncu > /dev/null; then
+    for form in 7631 15823 24015; do
+      ncu_sum "ncu_bf16mix_f$form" $form "decode_attention bf16 b16 kv128..8192 32/4"
+    done
+  fi
   for form in 24015 7631; do
     step "sweep_f$form" 45 env QUADRANT_DECODE_ATTN_FORM=$form "$BENCH" --timing-only --variants \
       --no-ceilings --only "b16 kv4096 32/4 d128 splits=,b16 kv2048 32/8 d128 splits=,b16 kv128..8192 32/4 splits="
   done
-  STOP_S=100000 step time_ceiling_end 30 "$BENCH" --timing-only --only nothing
-  grep -h "^ceiling: device" "$R"/*.log
-  if command -v ncu > /dev/null; then
-    stalls="regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$"
-    for form in 7631 15823 24015; do
-      step "ncu_bf16mix_f$form" 40 env QUADRANT_DECODE_ATTN_FORM=$form ncu --clock-control none \
-        --kernel-name regex:decode_attention --launch-count 2 --section SpeedOfLight \
-        --section WarpStateStats --section LaunchStats --metrics "$stalls,smsp__inst_executed.sum" \
-        "$BENCH" --profile --only "decode_attention bf16 b16 kv128..8192 32/4"
-    done
-  fi
   summarise fourteenth_b.tgz
   exit 0
 fi
@@ -141,13 +146,8 @@ STOP_S=100000 step time_ceiling_end 30 "$BENCH" --timing-only --only nothing
 grep -h "^ceiling: device" "$R"/*.log
 # (d) ncu of the E4M3 b16 kv4096 split kernel (and the combine).
 if command -v ncu > /dev/null; then
-  stalls="regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$"
-  extra="smsp__inst_executed.sum,dram__bytes_read.sum"
   for form in 7631 15823 32207; do
-    step "ncu_fp8_f$form" 40 env QUADRANT_DECODE_ATTN_FORM=$form ncu --clock-control none \
-      --kernel-name regex:decode_attention --launch-count 2 --section SpeedOfLight \
-      --section WarpStateStats --section LaunchStats --metrics "$stalls,$extra" \
-      "$BENCH" --profile --only "$ROW"
+    ncu_sum "ncu_fp8_f$form" $form "$ROW"
   done
   for form in 15823 32207; do
     step "ncusrc_fp8_f$form" 60 env QUADRANT_DECODE_ATTN_FORM=$form ncu --clock-control none \
