@@ -72,18 +72,8 @@ if [ "${PART:-1}" = 2 ]; then
     echo "${f##*/}: $(tail -1 "$f")"
     grep -hE '^\[  (PASSED|FAILED) |tests? from .* ran|Failure|Expected|values differ|small-shape|correctness' "$f" | head -12
   done
-  ceil=""
-  for pass in 1 2 3 4; do
-    forms="7631 15823 24015 32207"
-    [ $((pass % 2)) = 0 ] && forms="32207 24015 15823 7631"
-    for form in $forms; do
-      step "attn_f${form}_$pass" 30 env QUADRANT_DECODE_ATTN_FORM=$form "$BENCH" --timing-only $ceil \
-        --only decode_attention
-      ceil=--no-ceilings
-    done
-  done
-  STOP_S=100000 step time_ceiling_end 30 "$BENCH" --timing-only --only nothing
-  grep -h "^ceiling: device" "$R"/*.log
+  attn_passes 7631 15823 24015 32207
+  ceiling_end
   if command -v ncu > /dev/null; then
     for form in 7631 15823 24015; do
       ncu_sum "ncu_bf16mix_f$form" $form "decode_attention bf16 b16 kv128..8192 32/4"
@@ -117,24 +107,17 @@ for form in 7631 15823 32207; do
   grep -h "small-shape checks\|correctness failures" "$R/checks_attn_$form.log"
 done
 # (b) the standard rows, passes 1-4 (2 and 4 in reverse order); "o7631": the old binary.
-run_form() { # run_form FORM PASS CEIL
+attn_run() { # attn_run FORM PASS CEIL (device_steps.sh's, with o7631 on the old binary)
   local form=$1 bin=$BENCH f=$1
   if [ "$form" = o7631 ]; then
     bin=$B/old/quadrant-kernels-bench
     f=7631
   fi
+  # shellcheck disable=SC2086 # CEIL is empty or one option
   step "attn_f${form}_$2" 30 env QUADRANT_DECODE_ATTN_FORM=$f "$bin" --timing-only $3 \
     --only decode_attention
 }
-ceil=""
-for pass in 1 2 3 4; do
-  forms="3535 o7631 7631 15823 32207"
-  [ $((pass % 2)) = 0 ] && forms="32207 15823 7631 o7631 3535"
-  for form in $forms; do
-    run_form "$form" "$pass" "$ceil"
-    ceil=--no-ceilings
-  done
-done
+attn_passes 3535 o7631 7631 15823 32207
 # (c) forced split counts under 15823.
 for pass in 1 2; do
   for n in 1 2 3 4 6 8; do
@@ -142,8 +125,7 @@ for pass in 1 2; do
       "$BENCH" --timing-only --no-ceilings --only decode_attention
   done
 done
-STOP_S=100000 step time_ceiling_end 30 "$BENCH" --timing-only --only nothing
-grep -h "^ceiling: device" "$R"/*.log
+ceiling_end
 # (d) ncu of the E4M3 b16 kv4096 split kernel (and the combine).
 if command -v ncu > /dev/null; then
   for form in 7631 15823 32207; do

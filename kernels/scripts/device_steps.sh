@@ -1,4 +1,4 @@
-# Sourced by the device scripts (device_eleventh.sh): el, step and cnt over $R (the results
+# Sourced by the device scripts (device_eleventh.sh): el, step, cnt, default_checks, attn_passes and ceiling_end over $R (the results
 # folder), $t0 (the script's start) and $STOP_S (no step starts that would end, as long as the
 # longest so far, past it).
 el() { echo $(($(date +%s) - t0)); }
@@ -26,4 +26,28 @@ default_checks() {
     step "checks_${op#decode_}" 90 "$B/quadrant-kernels-bench" --only "$op" --checks-only
     cnt "checks_${op#decode_}"
   done
+}
+# The standard decode attention rows under each form given ("attn_passes 3535 7631"), passes 1-4,
+# passes 2 and 4 in reverse order (the decision's alternation); the first run also times the copy
+# ceiling. attn_run FORM PASS CEIL times one: a script may redefine it (an older binary).
+attn_run() {
+  # shellcheck disable=SC2086 # CEIL is empty or one option
+  step "attn_f$1_$2" 30 env QUADRANT_DECODE_ATTN_FORM="$1" "$BENCH" --timing-only $3 \
+    --only decode_attention
+}
+attn_passes() {
+  local ceil="" pass form forms
+  for pass in 1 2 3 4; do
+    forms="$*"
+    [ $((pass % 2)) = 0 ] && forms=$(printf '%s\n' "$@" | tac | xargs)
+    for form in $forms; do
+      attn_run "$form" "$pass" "$ceil"
+      ceil=--no-ceilings
+    done
+  done
+}
+# The copy ceiling timed again at the end, whatever time is left; every run's ceiling line.
+ceiling_end() {
+  STOP_S=100000 step time_ceiling_end 30 "$BENCH" --timing-only --only nothing
+  grep -h "^ceiling: device" "$R"/*.log
 }

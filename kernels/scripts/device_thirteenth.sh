@@ -34,18 +34,8 @@ step checks_attn_7631 50 env QUADRANT_DECODE_ATTN_FORM=7631 "$BENCH" --only deco
 cnt checks_attn_7631
 grep -h "small-shape checks\|correctness failures" "$R/checks_attn_7631.log"
 # (b) the standard rows, passes 1 / 2 (the second in reverse order), then 3 / 4.
-ceil=""
-for pass in 1 2 3 4; do
-  forms="3535 7631"
-  [ $((pass % 2)) = 0 ] && forms="7631 3535"
-  for form in $forms; do
-    step "attn_f${form}_$pass" 30 env QUADRANT_DECODE_ATTN_FORM=$form "$BENCH" --timing-only $ceil \
-      --only decode_attention
-    ceil=--no-ceilings
-  done
-done
-STOP_S=100000 step time_ceiling_end 30 "$BENCH" --timing-only --only nothing
-grep -h "^ceiling: device" "$R"/*.log
+attn_passes 3535 7631
+ceiling_end
 # (c) SASS instruction mix (8 heads per CTA, bits 3470 and 7566).
 if command -v cuobjdump > /dev/null; then
   cuobjdump -sass "$BENCH" 2> /dev/null | awk '
