@@ -16,6 +16,7 @@
 
 #include "calibration/profile.h"
 #include "sim/core/error.h"
+#include "sim/core/random.h"
 
 namespace quadrant::calibration {
 
@@ -771,12 +772,6 @@ ComponentModel without_grid(const ComponentModel& g, const std::vector<Sample>& 
   return m;
 }
 
-ErrorStats error_on(const ComponentModel& m, const std::vector<Sample>& shapes) {
-  std::vector<double> err;
-  for (const Sample& s : shapes) err.push_back(std::abs(m.predict_ns(s.x) / s.t_ns - 1));
-  return error_stats(err);
-}
-
 }  // namespace
 
 namespace {
@@ -799,6 +794,60 @@ std::vector<ProfileError> record_errors(ModelFile& m, const std::vector<std::str
   return extrapolated;
 }
 }  // namespace
+
+double validation_score(const ErrorStats& e) {
+  return std::max(e.median / kTargetMedian, e.p95 / kTargetP95);
+}
+
+ValidationChoice choose_by_validation(const std::vector<std::vector<double>>& errors, int resamples,
+                                      uint64_t seed) {
+  ValidationChoice c;
+  const size_t n_alt = errors.size();
+  if (n_alt == 0) return c;
+  const size_t n = errors[0].size();
+  for (const std::vector<double>& e : errors)
+    QUADRANT_CHECK(e.size() == n);  // paired: every alternative on the same shapes
+  for (size_t i = 0; i < n_alt; ++i) {
+    c.score.push_back(validation_score(error_stats(errors[i])));
+    if (c.score[i] < c.score[c.lowest]) c.lowest = i;
+  }
+  // Paired bootstrap: each draw resamples the shapes once for every alternative, so that a
+  // shape every alternative misses alike moves all scores together and cancels.
+  c.std_err.assign(n_alt, 0);
+  if (n >= 2 && resamples >= 2) {
+    RandomStream draws(seed, "validation choice");
+    std::vector<double> sum(n_alt, 0), sum2(n_alt, 0), picked(n), score(n_alt);
+    std::vector<size_t> index(n);
+    for (int b = 0; b < resamples; ++b) {
+      for (size_t& k : index)
+        k = static_cast<size_t>(draws.uniform_int(0, static_cast<int64_t>(n) - 1));
+      for (size_t i = 0; i < n_alt; ++i) {
+        for (size_t k = 0; k < n; ++k) picked[k] = errors[i][index[k]];
+        score[i] = validation_score(error_stats(picked));
+      }
+      for (size_t i = 0; i < n_alt; ++i) {
+        const double d = score[i] - score[c.lowest];
+        sum[i] += d;
+        sum2[i] += d * d;
+      }
+    }
+    const double draws_n = resamples;
+    for (size_t i = 0; i < n_alt; ++i) {
+      const double mean = sum[i] / draws_n;
+      c.std_err[i] = std::sqrt(std::max(0.0, (sum2[i] - draws_n * mean * mean) / (draws_n - 1)));
+    }
+  }
+  const bool lowest_meets = c.score[c.lowest] <= 1;
+  c.kept = c.lowest;
+  for (size_t i = 0; i < n_alt; ++i) {
+    if (lowest_meets && c.score[i] > 1) continue;
+    if (c.score[i] - c.score[c.lowest] <= c.std_err[i]) {
+      c.kept = i;
+      break;
+    }
+  }
+  return c;
+}
 
 ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
                        const std::vector<std::string>& validation_paths,
@@ -836,7 +885,6 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
       added[key].insert(added[key].end(), shapes.begin(), shapes.end());
   }
   if (!validation_paths.empty()) read_groups(validation_paths, out, validation, nullptr);
-  auto score = [](const ErrorStats& e) { return std::max(e.median / 0.03, e.p95 / 0.10); };
   for (const auto& [key, samples] : groups) {
     const auto& [component, format, variant] = key;
     ComponentModel c = fit_component(component, format, samples, folds, variant);
@@ -848,11 +896,16 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
     if (judge == validation.end() || judge->second.empty()) {
       if (more != added.end()) c = fit_component(component, format, with_added, folds, variant);
     } else {
-      // Alternatives in order of fewer changes: a tie keeps the earlier.
+      // Alternatives in order of fewer changes (the order they are listed in), each with the
+      // count of added rounds it was fitted on.
       std::vector<std::pair<std::string, ComponentModel>> alternatives;
+      std::vector<size_t> rounds_in;
       alternatives.emplace_back("fitting set", c);
-      if (c.form == "grid")
+      rounds_in.push_back(0);
+      if (c.form == "grid") {
         alternatives.emplace_back("fitting set, no grid correction", without_grid(c, samples));
+        rounds_in.push_back(0);
+      }
       // Rounds 1..r for each r whose round has shapes of this kernel; the last one is
       // every added shape ("with added shapes").
       std::vector<Sample> upto = samples;
@@ -868,16 +921,28 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
                                       : "with added shapes of rounds 1-" + std::to_string(r + 1);
         ComponentModel a = fit_component(component, format, upto, folds, variant);
         alternatives.emplace_back(label, a);
-        if (a.form == "grid")
+        rounds_in.push_back(r + 1);
+        if (a.form == "grid") {
           alternatives.emplace_back(label + ", no grid correction", without_grid(a, upto));
+          rounds_in.push_back(r + 1);
+        }
       }
+      // Preferred: the most added rounds; on the same shapes, the form k-fold chose (with its
+      // grid correction) before its parametric part alone.
+      std::vector<size_t> order(alternatives.size());
+      std::iota(order.begin(), order.end(), size_t{0});
+      std::stable_sort(order.begin(), order.end(),
+                       [&](size_t a, size_t b) { return rounds_in[a] > rounds_in[b]; });
       std::vector<std::pair<std::string, ErrorStats>> choices;
-      size_t best = 0;
+      std::vector<std::vector<double>> errors(alternatives.size());
       for (size_t i = 0; i < alternatives.size(); ++i) {
-        choices.emplace_back(alternatives[i].first,
-                             error_on(alternatives[i].second, judge->second));
-        if (score(choices[i].second) < score(choices[best].second)) best = i;
+        for (const Sample& s : judge->second)
+          errors[i].push_back(std::abs(alternatives[i].second.predict_ns(s.x) / s.t_ns - 1));
+        choices.emplace_back(alternatives[i].first, error_stats(errors[i]));
       }
+      std::vector<std::vector<double>> preferred;
+      for (size_t i : order) preferred.push_back(errors[i]);
+      const size_t best = order[choose_by_validation(preferred).kept];
       c = std::move(alternatives[best].second);
       c.validation_choices = std::move(choices);
       c.validation_choice = alternatives[best].first;

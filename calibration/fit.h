@@ -23,6 +23,8 @@
 //   m.predict_ns(features);  m.heldout.median;  m.heldout.p95;
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -186,14 +188,45 @@ struct ModelFile {
                                      const std::string& variant, bool* fallback) const;
 };
 
+// The score the validation set weighs alternatives by: max(median / 3%, P95 / 10%), the
+// issue's two targets weighed equally (<= 1: both met).
+double validation_score(const ErrorStats& e);
+
+// The choice among alternatives of one (op, format, variant) judged on its validation shapes
+// (issue 15). errors[i] holds alternative i's |predicted / measured - 1| on the same shapes,
+// in the same order; the alternatives come in order of preference: fitted on the most data
+// first. The lowest score alone is noise where the shapes are few (decode_attention[d256]
+// BF16's 9 flipped between rounds 1-2 and 1-3 from one re-collection to the next while its
+// profiles moved 0-1%), so an alternative fitted on less data must win by more than the
+// score's sampling noise to displace one fitted on more: kept is the most preferred
+// alternative whose score exceeds the lowest by at most one standard error of that
+// difference (the one-standard-error rule; the error from a paired bootstrap over the
+// shapes, `resamples` draws of a fixed seed), and that meets both targets where the lowest
+// does (a met target is not given up for the preference). With many shapes the standard
+// error shrinks and the lowest score wins, as before.
+//
+//   ValidationChoice c = choose_by_validation({errs_all_rounds, errs_rounds_1_2});
+//   c.kept;  // 0 unless rounds 1-2 win by more than the noise of 9 shapes
+struct ValidationChoice {
+  size_t kept = 0;
+  size_t lowest = 0;            // the lowest score (the earlier on a tie): the rule before
+  std::vector<double> score;    // per alternative, on all the shapes
+  std::vector<double> std_err;  // per alternative: of its score minus the lowest's
+};
+inline constexpr uint64_t kValidationBootstrapSeed = 15;
+ValidationChoice choose_by_validation(const std::vector<std::vector<double>>& errors,
+                                      int resamples = 2000,
+                                      uint64_t seed = kValidationBootstrapSeed);
+
 // Fits every (op, format, variant) found in the profiles (all from one GPU); then, when
 // validation profiles are given, records each component's error on them. They take no
 // part in the fit, nor in the choice of form and k (k-fold over the fitting set), with
 // one exception the issue asks for: per (op, format, variant), of the model fitted with
 // and without the added profiles (active sampling), each with and without its grid
 // correction, the one with the lowest validation score (max(median / 3%, P95 / 10%))
-// is kept; ties keep the fewer changes. Without validation profiles the added profiles
-// are simply fitted on.
+// is kept, unless one fitted on more added shapes is within the score's noise
+// (choose_by_validation). Without validation profiles the added profiles are simply fitted
+// on.
 // lt_plans: the GPU's recorded cuBLASLt plans for the dense GEMM's features ("" : none).
 // rules: the plan rules the features are computed under (today's by default), written into
 // the model.

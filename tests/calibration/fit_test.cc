@@ -9,6 +9,7 @@
 #include <functional>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "sim/core/error.h"
 #include "tests/calibration/synthetic.h"
@@ -443,6 +444,73 @@ TEST(Fit, AddedShapesAreKeptOnlyWhereTheyLowerTheValidationError) {
   const ModelFile plain = fit_profiles({good}, 5, {}, {bad});
   EXPECT_EQ(plain.components[0].heldout.count, 80);
   EXPECT_TRUE(plain.components[0].validation_choices.empty());
+}
+
+// The choice among alternatives (issue 15). On 9 validation shapes, an alternative fitted on
+// less data that scores a little lower than the one fitted on more data is within the noise
+// of the score: the lowest score flips with a small change of one shape's error, the kept
+// alternative does not.
+TEST(Fit, ValidationChoiceDoesNotFlipOnTheNoiseOfFewShapes) {
+  // Alternative 0: fitted on more data (preferred); alternative 1: on less.
+  const std::vector<double> more = {0.010, 0.012, 0.015, 0.008, 0.020, 0.011, 0.030, 0.009, 0.040};
+  std::vector<double> less = {0.013, 0.009, 0.011, 0.011, 0.016, 0.010, 0.027, 0.010, 0.035};
+  const ValidationChoice a = choose_by_validation({more, less});
+  EXPECT_EQ(a.lowest, 1u);  // the rule before: the fewer data win, median 1.1% against 1.2%
+  EXPECT_EQ(a.kept, 0u);
+  EXPECT_GT(a.score[0], a.score[1]);
+  EXPECT_GT(a.std_err[0], a.score[0] - a.score[1]);
+  // Two shapes' errors up by 0.2-0.3 points: the rule before flips, the kept one stays.
+  less[3] = 0.013;
+  less[7] = 0.013;
+  const ValidationChoice b = choose_by_validation({more, less});
+  EXPECT_EQ(b.lowest, 0u);
+  EXPECT_EQ(b.kept, 0u);
+  // Deterministic: the same errors give the same choice and the same standard errors.
+  const ValidationChoice again = choose_by_validation({more, less});
+  EXPECT_EQ(again.kept, b.kept);
+  EXPECT_EQ(again.std_err, b.std_err);
+}
+
+// A clearly better alternative fitted on less data still wins; and the same small lead that
+// is noise on 9 shapes wins on 180 (the margin scales with the count of shapes).
+TEST(Fit, ValidationChoiceKeepsAClearlyBetterAlternative) {
+  const std::vector<double> more = {0.050, 0.062, 0.075, 0.048, 0.120, 0.071, 0.150, 0.059, 0.090};
+  const std::vector<double> less = {0.010, 0.012, 0.015, 0.008, 0.020, 0.011, 0.030, 0.009, 0.040};
+  const ValidationChoice clear = choose_by_validation({more, less});
+  EXPECT_EQ(clear.lowest, 1u);
+  EXPECT_EQ(clear.kept, 1u);
+  EXPECT_LT(clear.std_err[0], clear.score[0] - clear.score[1]);
+
+  const std::vector<double> noisy_more = {0.010, 0.012, 0.015, 0.008, 0.020,
+                                          0.011, 0.030, 0.009, 0.040};
+  const std::vector<double> noisy_less = {0.013, 0.009, 0.011, 0.011, 0.016,
+                                          0.010, 0.027, 0.010, 0.035};
+  std::vector<double> many_more, many_less;
+  for (int r = 0; r < 20; ++r) {
+    many_more.insert(many_more.end(), noisy_more.begin(), noisy_more.end());
+    many_less.insert(many_less.end(), noisy_less.begin(), noisy_less.end());
+  }
+  EXPECT_EQ(choose_by_validation({noisy_more, noisy_less}).kept, 0u);
+  const ValidationChoice many = choose_by_validation({many_more, many_less});
+  EXPECT_EQ(many.lowest, 1u);
+  EXPECT_EQ(many.kept, 1u);
+}
+
+// Within the noise, a preferred alternative that misses a target the lowest meets is passed
+// over: the targets are judged on the validation shapes.
+TEST(Fit, ValidationChoiceKeepsATargetTheLowestMeets) {
+  const std::vector<double> more = {0.010, 0.012, 0.015, 0.008, 0.020, 0.011, 0.009, 0.09, 0.12};
+  const std::vector<double> less = {0.010, 0.012, 0.015, 0.008, 0.020, 0.011, 0.009, 0.07, 0.115};
+  const ValidationChoice c = choose_by_validation({more, less});
+  EXPECT_GT(c.score[0], 1);
+  EXPECT_LE(c.score[1], 1);
+  EXPECT_GT(c.std_err[0], c.score[0] - c.score[1]);  // within the noise
+  EXPECT_EQ(c.kept, 1u);
+  // Where no alternative meets both targets, the preference holds within the noise.
+  std::vector<double> worse_more = more, worse_less = less;
+  for (double& e : worse_more) e *= 1.5;
+  for (double& e : worse_less) e *= 1.5;
+  EXPECT_EQ(choose_by_validation({worse_more, worse_less}).kept, 0u);
 }
 
 // Each round of added shapes (one folder each) is weighed with the rounds before it: a bad
