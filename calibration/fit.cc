@@ -1602,18 +1602,26 @@ std::string error_table(const ModelFile& m, bool markdown) {
   bool chose = false;
   for (const ComponentModel& c : m.components) chose = chose || !c.validation_choices.empty();
   if (!chose) return out;
-  out += markdown ? "\nKept by validation error (added shapes, grid correction):\n\n"
-                    "| op | format | alternative: validation median / P95 (kept in bold) |\n"
-                    "| --- | --- | --- |\n"
-                  : "\nkept by validation error (added shapes, grid correction; * = kept)\n";
+  out += markdown
+             ? "\nKept by validation error (added shapes, grid correction):\n\n"
+               "| op | format | alternative: validation median / P95 (kept in bold; (lowest): the "
+               "lowest score where another was kept within its noise) |\n"
+               "| --- | --- | --- |\n"
+             : "\nkept by validation error (added shapes, grid correction; * = kept, "
+               "(lowest) = the lowest score where another was kept within its noise)\n";
   for (const ComponentModel& c : m.components) {
     if (c.validation_choices.empty()) continue;
+    // The lowest score, where the choice kept another within its noise (choose_by_validation).
+    double lowest = std::numeric_limits<double>::infinity();
+    for (const auto& [name, e] : c.validation_choices)
+      lowest = std::min(lowest, validation_score(e));
     std::string alts;
     for (const auto& [name, e] : c.validation_choices) {
       const bool kept = name == c.validation_choice;
       if (!alts.empty()) alts += markdown ? "; " : "  ";
       alts += (kept && markdown ? "**" : "") + name + ": " + pct(e, true) +
-              (kept ? (markdown ? "**" : " *") : "");
+              (kept ? (markdown ? "**" : " *") : "") +
+              (!kept && validation_score(e) == lowest ? " (lowest)" : "");
     }
     const std::string op = op_label(c.component, c.variant);
     if (markdown) {

@@ -496,6 +496,24 @@ TEST(Fit, ValidationChoiceKeepsAClearlyBetterAlternative) {
   EXPECT_EQ(many.kept, 1u);
 }
 
+// The table names the lowest score where the choice kept another within its noise.
+TEST(Fit, ErrorTableNamesTheLowestScoreWhereAnotherWasKept) {
+  ModelFile m;
+  ComponentModel c;
+  c.component = "decode_attention";
+  c.format = "bf16";
+  c.validation_choices = {{"with added shapes", {0.012, 0.036, 9}},
+                          {"with added shapes of rounds 1-2", {0.011, 0.030, 9}}};
+  c.validation_choice = "with added shapes";
+  m.components.push_back(c);
+  const std::string table = error_table(m, false);
+  EXPECT_NE(table.find("with added shapes: 1.2% / 3.6% *"), std::string::npos) << table;
+  EXPECT_NE(table.find("rounds 1-2: 1.1% / 3.0% (lowest)"), std::string::npos) << table;
+  m.components[0].validation_choice = "with added shapes of rounds 1-2";
+  EXPECT_EQ(error_table(m, false).find("(lowest)  "), std::string::npos);
+  EXPECT_EQ(error_table(m, true).find("3.0%** (lowest)"), std::string::npos);
+}
+
 // Within the noise, a preferred alternative that misses a target the lowest meets is passed
 // over: the targets are judged on the validation shapes.
 TEST(Fit, ValidationChoiceKeepsATargetTheLowestMeets) {
