@@ -47,9 +47,16 @@ struct ToFp8 {
   float amplitude;
   __device__ fp8 operator()(float u, size_t) const { return fp8(amplitude * (2.0f * u - 1.0f)); }
 };
-struct ToByte {
+// Two offset-binary INT4 (nibble v + 8), each of mean zero (to the hash's 24 bits), every value
+// possible: -8 weight 7, -7..6 weight 8 each, 7 weight 16 (of 135: -56 + 8 (-7) + 112 = 0).
+struct ToInt4Pair {
+  __device__ static uint32_t nibble(int r) {  // r in [0, 135)
+    const int v = r < 7 ? -8 : r < 119 ? -7 + (r - 7) / 8 : 7;
+    return static_cast<uint32_t>(v + 8);
+  }
   __device__ uint8_t operator()(float u, size_t) const {
-    return static_cast<uint8_t>(static_cast<int>(u * 256.0f) & 0xFF);
+    const int pair = min(static_cast<int>(u * 18225.0f), 18224);  // 135 x 135
+    return static_cast<uint8_t>(nibble(pair % 135) | (nibble(pair / 135) << 4));
   }
 };
 
@@ -66,8 +73,8 @@ void fill_uniform(float* data, size_t count, uint64_t seed, float lo, float hi,
 void fill_uniform(fp8* data, size_t count, uint64_t seed, float amplitude, cudaStream_t stream) {
   launch_fill(data, count, ToFp8{amplitude}, seed, stream);
 }
-void fill_bytes(uint8_t* data, size_t count, uint64_t seed, cudaStream_t stream) {
-  launch_fill(data, count, ToByte{}, seed, stream);
+void fill_int4_zero_mean(uint8_t* data, size_t count, uint64_t seed, cudaStream_t stream) {
+  launch_fill(data, count, ToInt4Pair{}, seed, stream);
 }
 void fill_random_bf16(void* data, size_t count, uint64_t seed, float lo, float hi,
                       cudaStream_t stream) {

@@ -63,8 +63,14 @@ void fill_uniform(float* data, size_t count, uint64_t seed, float lo, float hi,
 // FP8 codes of uniform values in [-amplitude, amplitude) (amplitude <= 448).
 void fill_uniform(fp8* data, size_t count, uint64_t seed, float amplitude,
                   cudaStream_t stream = nullptr);
-// Uniform random bytes (packed INT4 weights: every nibble pattern is a valid value).
-void fill_bytes(uint8_t* data, size_t count, uint64_t seed, cudaStream_t stream = nullptr);
+// Packed INT4 weights (offset-binary nibbles, two a byte) of mean zero, as symmetric
+// quantisation gives, with every value possible (so that -8 is decoded too): -8 with
+// probability 7/135, -7..6 8/135 each, 7 16/135. Not every nibble pattern alike: its mean,
+// -1/2 a step, gives every output of a GEMM the same offset (half a step times the sum of its
+// inputs), a common mode that in quadrant-engine's synthetic model builds up over the layers
+// and sends most tokens to the same experts (calibration/engine/README.md, "W4A8 runs
+// routed unevenly").
+void fill_int4_zero_mean(uint8_t* data, size_t count, uint64_t seed, cudaStream_t stream = nullptr);
 // Every byte 0xFF: NaN in BF16, FP32 and E4M3, so an unwritten output fails the check.
 void poison(void* data, size_t bytes);
 

@@ -1761,8 +1761,9 @@ void moe_ffn_fill_weights(const MoeFfnProblem& p, const MoeFfnWeights& w, uint64
                      1.5f * a2 / 240, stream);
       return;
     case MoeFormat::kW4a8: {
-      // Every nibble pattern is a valid INT4; the fragment-order copies are the same
-      // weights repacked (or, without the plain copy, random bytes of their own).
+      // INT4 of mean zero (fill_int4_zero_mean); the fragment-order copies
+      // are the same weights repacked (or, without the plain copy, values of their own: the
+      // repacking moves whole nibbles, so any nibble string is a valid fragment copy).
       struct Mat {
         const void* plain;
         const void* frag;
@@ -1772,7 +1773,7 @@ void moe_ffn_fill_weights(const MoeFfnProblem& p, const MoeFfnWeights& w, uint64
       for (const Mat& m : {Mat{w.w1, w.w1_frag, 2 * p.intermediate, p.hidden, seed * 16 + 3},
                            Mat{w.w2, w.w2_frag, p.hidden, p.intermediate, seed * 16 + 4}}) {
         const size_t bytes = size_t(p.experts) * m.n * m.k / 2;
-        if (m.plain) fill_bytes(mut(m.plain), bytes, m.seed, stream);
+        if (m.plain) fill_int4_zero_mean(mut(m.plain), bytes, m.seed, stream);
         if (m.frag && m.plain) {
           // The fragment order of the decode GEMM's form that will read them.
           if (plan::moe_w4_decode_form() >= 2)
@@ -1785,7 +1786,7 @@ void moe_ffn_fill_weights(const MoeFfnProblem& p, const MoeFfnWeights& w, uint64
                 static_cast<int>(m.k), reinterpret_cast<uint4*>(mut(m.frag)));
           QK_LAUNCH_CHECK("moe_w4_prepack_kernel");
         } else if (m.frag) {
-          fill_bytes(mut(m.frag), bytes, m.seed, stream);
+          fill_int4_zero_mean(mut(m.frag), bytes, m.seed, stream);
         }
       }
       // Group scales in the kernels' order, [experts][k / 128][n].

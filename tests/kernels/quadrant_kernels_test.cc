@@ -585,6 +585,56 @@ class ScopedEnv {
   std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
 };
 
+// W4A8's seeded weights are INT4 of mean zero with every value present, the plain copy and the
+// fragment copy the same multiset: a mean of -1/2 a step (every nibble pattern alike) made
+// quadrant-engine's synthetic W4A8 model route most tokens to a few experts
+// (calibration/engine/README.md, "W4A8 runs routed unevenly").
+TEST(MoeFfnFill, W4a8WeightsHaveMeanZeroAndEveryValue) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  MoeFfnProblem p;
+  p.format = MoeFormat::kW4a8;
+  p.tokens = 1;
+  p.experts = 8;
+  p.top_k = 2;
+  p.hidden = 1024;
+  p.intermediate = 512;
+  const MoeWeightBytes wb = moe_ffn_weight_bytes(p);
+  Buffer w1(wb.w1), w2(wb.w2), w1s(wb.w1_scale), w2s(wb.w2_scale), w1f(wb.w1_frag), w2f(wb.w2_frag);
+  MoeFfnWeights w;
+  w.w1 = w1.get();
+  w.w2 = w2.get();
+  w.w1_scale = w1s.as<float>();
+  w.w2_scale = w2s.as<float>();
+  w.w1_frag = w1f.get();
+  w.w2_frag = w2f.get();
+  moe_ffn_fill_weights(p, w, 5, nullptr);
+  cuda_ok(cudaDeviceSynchronize());
+  for (const Buffer* plain : {&w1, &w2}) {
+    const auto raw = plain->download<uint8_t>();
+    std::vector<double> count(16, 0);
+    double sum = 0;
+    for (size_t i = 0; i < 2 * raw.size(); ++i) {
+      const int v = ref::unpack_int4(raw.data(), i);  // the nibble less its offset, 8
+      count[(raw[i / 2] >> (4 * (i % 2))) & 0xF] += 1;
+      sum += v;
+    }
+    const double n = 2.0 * static_cast<double>(raw.size());
+    // Millions of values of standard deviation ~4.3: the sample mean is within ~3e-3 of the
+    // distribution's (0); every nibble pattern alike would give -0.5.
+    EXPECT_NEAR(sum / n, 0.0, 0.02);
+    for (size_t c = 0; c < 16; ++c) EXPECT_GT(count[c], 0.04 * n) << "value " << int(c) - 8;
+  }
+  // The repacking moves whole nibbles: the fragment copy holds the same values.
+  for (const auto& [plain, frag] : {std::pair{&w1, &w1f}, std::pair{&w2, &w2f}}) {
+    auto histogram = [](const std::vector<uint8_t>& raw) {
+      std::vector<int64_t> h(16, 0);
+      for (uint8_t b : raw) ++h[b & 0xF], ++h[b >> 4];
+      return h;
+    };
+    EXPECT_EQ(histogram(plain->download<uint8_t>()), histogram(frag->download<uint8_t>()));
+  }
+}
+
 // The decode step as one chain of programmatic dependent launches (plan::moe_pdl; the GEMMs
 // load their first weight stages and ask L2 for more before their wait), with the routing as
 // separate launches or as one CTA: the plain launches' bits, direct and replayed as a graph.
