@@ -420,6 +420,28 @@ struct MoeCase {
 
 class MoeFfnApi : public ::testing::TestWithParam<MoeCase> {};
 
+// Every weight buffer of one MoE layer (moe_ffn_weight_bytes), filled by moe_ffn_fill_weights
+// with `seed`.
+struct SeededMoeWeights {
+  SeededMoeWeights(const MoeFfnProblem& p, uint64_t seed)
+      : SeededMoeWeights(p, moe_ffn_weight_bytes(p), seed) {}
+  Buffer w1, w2, w1s, w2s, w1f, w2f;
+  MoeFfnWeights weights;
+
+ private:
+  SeededMoeWeights(const MoeFfnProblem& p, const MoeWeightBytes& wb, uint64_t seed)
+      : w1(wb.w1), w2(wb.w2), w1s(wb.w1_scale), w2s(wb.w2_scale), w1f(wb.w1_frag), w2f(wb.w2_frag) {
+    weights.w1 = w1.get();
+    weights.w2 = w2.get();
+    weights.w1_scale = w1s.as<float>();
+    weights.w2_scale = w2s.as<float>();
+    weights.w1_frag = w1f.get();
+    weights.w2_frag = w2f.get();
+    moe_ffn_fill_weights(p, weights, seed, nullptr);
+    cuda_ok(cudaDeviceSynchronize());
+  }
+};
+
 // Checks one step against the reference, directly and as a graph replay; returns the replay's
 // output bits.
 std::vector<uint16_t> check_moe_ffn(const MoeCase& c) {
@@ -430,17 +452,9 @@ std::vector<uint16_t> check_moe_ffn(const MoeCase& c) {
   p.top_k = 2;
   p.hidden = 256;
   p.intermediate = 256;
-  const MoeWeightBytes wb = moe_ffn_weight_bytes(p);
-  Buffer w1(wb.w1), w2(wb.w2), w1s(wb.w1_scale), w2s(wb.w2_scale), w1f(wb.w1_frag), w2f(wb.w2_frag);
-  MoeFfnWeights w;
-  w.w1 = w1.get();
-  w.w2 = w2.get();
-  w.w1_scale = w1s.as<float>();
-  w.w2_scale = w2s.as<float>();
-  w.w1_frag = w1f.get();
-  w.w2_frag = w2f.get();
-  moe_ffn_fill_weights(p, w, 11, nullptr);
-  cuda_ok(cudaDeviceSynchronize());
+  const SeededMoeWeights seeded(p, 11);
+  const MoeFfnWeights& w = seeded.weights;
+  const Buffer &w1 = seeded.w1, &w2 = seeded.w2, &w1s = seeded.w1s, &w2s = seeded.w2s;
 
   auto x = uniform(size_t(p.tokens) * p.hidden, 7, -1, 1);
   Buffer xd(to_bf16(x));
@@ -598,17 +612,8 @@ TEST(MoeFfnFill, W4a8WeightsHaveMeanZeroAndEveryValue) {
   p.top_k = 2;
   p.hidden = 1024;
   p.intermediate = 512;
-  const MoeWeightBytes wb = moe_ffn_weight_bytes(p);
-  Buffer w1(wb.w1), w2(wb.w2), w1s(wb.w1_scale), w2s(wb.w2_scale), w1f(wb.w1_frag), w2f(wb.w2_frag);
-  MoeFfnWeights w;
-  w.w1 = w1.get();
-  w.w2 = w2.get();
-  w.w1_scale = w1s.as<float>();
-  w.w2_scale = w2s.as<float>();
-  w.w1_frag = w1f.get();
-  w.w2_frag = w2f.get();
-  moe_ffn_fill_weights(p, w, 5, nullptr);
-  cuda_ok(cudaDeviceSynchronize());
+  const SeededMoeWeights seeded(p, 5);
+  const Buffer &w1 = seeded.w1, &w2 = seeded.w2, &w1f = seeded.w1f, &w2f = seeded.w2f;
   for (const Buffer* plain : {&w1, &w2}) {
     const auto raw = plain->download<uint8_t>();
     std::vector<double> count(16, 0);
