@@ -4,12 +4,15 @@
 #include <cmath>
 #include <cstdio>
 #include <initializer_list>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string_view>
+#include <tuple>
 
 #include "calibration/engine/cost_executor.h"
 #include "calibration/fit.h"
 #include "sim/core/error.h"
+#include "sim/core/random.h"
 #include "sim/cost/step_cost.h"
 #include "sim/metrics/metrics.h"
 
@@ -105,8 +108,9 @@ Scenario replay_scenario(Scenario sc, const EngineRun& run) {
   return sc;
 }
 
-SimulationSummary measured_summary(const EngineRun& run, const Scenario& sc) {
-  RequestMetrics metrics(sc.slo, sc.workload.warmup, false);
+SimulationSummary measured_summary(const EngineRun& run, const Scenario& sc,
+                                   std::vector<RequestRecord>* records) {
+  RequestMetrics metrics(sc.slo, sc.workload.warmup, records != nullptr);
   SimTime last_arrival = SimTime::start();
   for (const RequestLog& r : run.requests) last_arrival = std::max(last_arrival, r.arrival);
   std::vector<const RequestLog*> finished;
@@ -135,6 +139,7 @@ SimulationSummary measured_summary(const EngineRun& run, const Scenario& sc) {
   }
   SimulationSummary s;
   metrics.fill(s, std::max(0.0, last_arrival.to_seconds() - sc.workload.warmup.to_seconds()));
+  if (records) *records = metrics.take_records();
   s.preemptions = run.meta.preemptions;
   if (!run.steps.empty()) s.duration_s = run.steps.back().end.to_seconds();
   return s;
@@ -142,6 +147,77 @@ SimulationSummary measured_summary(const EngineRun& run, const Scenario& sc) {
 
 double relative(double simulated, double measured) {
   return measured != 0 ? simulated / measured - 1 : 0;
+}
+
+LatencyErrors paired_latency_errors(const std::vector<RequestRecord>& measured,
+                                    const std::vector<RequestRecord>& simulated, double warmup_s,
+                                    int resamples, uint64_t seed) {
+  // The replay gives the simulator the run's arrivals and lengths, not its ids: a request is
+  // its (arrival, input, output), requests alike taken in order.
+  using Key = std::tuple<double, int32_t, int32_t>;
+  std::map<Key, std::vector<const RequestRecord*>> sim;
+  for (const RequestRecord& r : simulated)
+    sim[{r.arrival_s, r.input_tokens, r.output_tokens}].push_back(&r);
+  std::map<Key, size_t> taken;
+  // (measured, simulated) per request scored in both; TPOT of two tokens or more.
+  std::vector<std::pair<float, float>> ttft, tpot;
+  for (const RequestRecord& m : measured) {
+    const Key key{m.arrival_s, m.input_tokens, m.output_tokens};
+    const auto it = sim.find(key);
+    if (it == sim.end()) continue;
+    const size_t k = taken[key]++;
+    if (k >= it->second.size()) continue;
+    const RequestRecord& r = *it->second[k];
+    if (m.rejected || r.rejected || m.arrival_s < warmup_s) continue;
+    ttft.emplace_back(m.ttft_s, r.ttft_s);
+    if (m.output_tokens > 1) tpot.emplace_back(m.tpot_s, r.tpot_s);
+  }
+  RandomStream draws(seed, "paired latency errors");
+  // Nearest rank, as percentiles() takes it.
+  auto rank = [](std::vector<float>& v, double q) {
+    const size_t k = std::clamp<size_t>(
+        static_cast<size_t>(std::ceil(q / 100.0 * static_cast<double>(v.size()))), 1, v.size());
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k - 1), v.end());
+    return static_cast<double>(v[k - 1]);
+  };
+  auto errors = [&](const std::vector<std::pair<float, float>>& pairs, PercentileError* p50,
+                    PercentileError* p90, PercentileError* p99) {
+    PercentileError* out[] = {p50, p90, p99};
+    const double qs[] = {50, 90, 99};
+    const size_t n = pairs.size();
+    for (PercentileError* e : out) e->requests = static_cast<int>(n);
+    if (n == 0) return;
+    std::vector<float> a(n), b(n);
+    auto error_of = [&](double q) {
+      const double m = rank(a, q);
+      return relative(rank(b, q), m);
+    };
+    for (size_t i = 0; i < n; ++i) a[i] = pairs[i].first, b[i] = pairs[i].second;
+    for (int j = 0; j < 3; ++j) out[j]->error = error_of(qs[j]);
+    std::vector<std::vector<double>> boot(3);
+    std::vector<size_t> pick(n);
+    for (int r = 0; r < resamples; ++r) {
+      for (size_t& k : pick) k = static_cast<size_t>(draws.uniform_int(0, int64_t(n) - 1));
+      for (int j = 0; j < 3; ++j) {
+        for (size_t i = 0; i < n; ++i) a[i] = pairs[pick[i]].first, b[i] = pairs[pick[i]].second;
+        boot[static_cast<size_t>(j)].push_back(error_of(qs[j]));
+      }
+    }
+    for (int j = 0; j < 3; ++j) {
+      std::vector<double>& v = boot[static_cast<size_t>(j)];
+      if (v.empty()) continue;
+      std::sort(v.begin(), v.end());
+      auto at = [&](double q) {
+        return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
+      };
+      out[j]->low = at(0.05);
+      out[j]->high = at(0.95);
+    }
+  };
+  LatencyErrors e;
+  errors(ttft, &e.ttft_p50, &e.ttft_p90, &e.ttft_p99);
+  errors(tpot, &e.tpot_p50, &e.tpot_p90, &e.tpot_p99);
+  return e;
 }
 
 CaseComparison compare_case(const std::string& name, const EngineRun& run, const Scenario& replay,
@@ -153,7 +229,8 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
   c.preemptions = run.meta.preemptions;
   c.rejected = run.count(RequestStatus::kRejected);
   c.unfinished = run.count(RequestStatus::kUnfinished);
-  c.measured = measured_summary(run, replay);
+  std::vector<RequestRecord> measured_requests;
+  c.measured = measured_summary(run, replay, &measured_requests);
   if (run.meta.pd_pair) {
     c.pd = true;
     c.placement = run.meta.pd.placement;
@@ -314,7 +391,11 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
     o.replay = &requests;
     o.pools_share_nodes = run.meta.pd_pair;
     o.pools_share_one_gpu = run.meta.pd_pair && run.meta.pd.one_gpu();
-    mc.simulated = simulate(replay, cm, o).summary;
+    o.keep_requests = true;
+    SimulationResult result = simulate(replay, cm, o);
+    mc.simulated = result.summary;
+    mc.latency = paired_latency_errors(measured_requests, result.requests,
+                                       replay.workload.warmup.to_seconds());
     c.models.push_back(std::move(mc));
   }
   return c;
@@ -393,14 +474,21 @@ std::string comparison_markdown(const std::vector<CaseComparison>& cases) {
       double (*get)(const SimulationSummary&);
       double scale;
       const char* format;
+      PercentileError LatencyErrors::*paired = nullptr;  // latency rows: the sampling interval
     };
     const Row rows[] = {
-        {"TTFT P50 (ms)", [](const SimulationSummary& s) { return s.ttft.p50; }, 1e3, "%.1f"},
-        {"TTFT P90 (ms)", [](const SimulationSummary& s) { return s.ttft.p90; }, 1e3, "%.1f"},
-        {"TTFT P99 (ms)", [](const SimulationSummary& s) { return s.ttft.p99; }, 1e3, "%.1f"},
-        {"TPOT P50 (ms)", [](const SimulationSummary& s) { return s.tpot.p50; }, 1e3, "%.2f"},
-        {"TPOT P90 (ms)", [](const SimulationSummary& s) { return s.tpot.p90; }, 1e3, "%.2f"},
-        {"TPOT P99 (ms)", [](const SimulationSummary& s) { return s.tpot.p99; }, 1e3, "%.2f"},
+        {"TTFT P50 (ms)", [](const SimulationSummary& s) { return s.ttft.p50; }, 1e3, "%.1f",
+         &LatencyErrors::ttft_p50},
+        {"TTFT P90 (ms)", [](const SimulationSummary& s) { return s.ttft.p90; }, 1e3, "%.1f",
+         &LatencyErrors::ttft_p90},
+        {"TTFT P99 (ms)", [](const SimulationSummary& s) { return s.ttft.p99; }, 1e3, "%.1f",
+         &LatencyErrors::ttft_p99},
+        {"TPOT P50 (ms)", [](const SimulationSummary& s) { return s.tpot.p50; }, 1e3, "%.2f",
+         &LatencyErrors::tpot_p50},
+        {"TPOT P90 (ms)", [](const SimulationSummary& s) { return s.tpot.p90; }, 1e3, "%.2f",
+         &LatencyErrors::tpot_p90},
+        {"TPOT P99 (ms)", [](const SimulationSummary& s) { return s.tpot.p99; }, 1e3, "%.2f",
+         &LatencyErrors::tpot_p99},
         {"throughput (req/s)", [](const SimulationSummary& s) { return s.throughput_rps; }, 1,
          "%.2f"},
         {"output tokens/s", [](const SimulationSummary& s) { return s.output_tokens_per_s; }, 1,
@@ -420,10 +508,16 @@ std::string comparison_markdown(const std::vector<CaseComparison>& cases) {
         out += fmt(r.format, sim * r.scale);
         out += " | ";
         out += pct(relative(sim, real));
+        if (r.paired && (m.latency.*r.paired).requests > 0)
+          put(out,
+              {" [", pct((m.latency.*r.paired).low), ", ", pct((m.latency.*r.paired).high), "]"});
         out += " |";
       }
       out += "\n";
     }
+    out +=
+        "\n[low, high]: the error's 90% interval over bootstrap resamples of the requests scored "
+        "in both (paired by request): where it holds 0, sampling alone could give the error.\n";
     out +=
         "\nWhere the step time goes: mean ms per step, measured vs predicted (kernel terms over "
         "the steps with a breakdown; the simulator's attention includes its projection GEMMs)\n\n";
@@ -483,6 +577,18 @@ std::string comparison_json(const std::vector<CaseComparison>& cases) {
                            {"p95", m.step_period.p95},
                            {"bias", m.step_period.bias}};
       mj["simulated"] = summary(m.simulated);
+      auto paired = [](const PercentileError& e) {
+        return nlohmann::ordered_json{
+            {"error", e.error}, {"low", e.low}, {"high", e.high}, {"requests", e.requests}};
+      };
+      const LatencyErrors& l = m.latency;
+      mj["paired_errors"] = {
+          {"ttft",
+           {{"p50", paired(l.ttft_p50)}, {"p90", paired(l.ttft_p90)}, {"p99", paired(l.ttft_p99)}}},
+          {"tpot",
+           {{"p50", paired(l.tpot_p50)},
+            {"p90", paired(l.tpot_p90)},
+            {"p99", paired(l.tpot_p99)}}}};
       mj["carrier"] = m.carrier;
       if (c.pd) {
         auto err = [](const RelativeError& e) {

@@ -33,7 +33,9 @@ std::vector<TraceRecord> replay_requests(const EngineRun& run);
 
 // The run's own request metrics, defined as the simulator defines them (RequestMetrics:
 // scored after warm-up; one measurement window from warm-up to the last arrival).
-SimulationSummary measured_summary(const EngineRun& run, const Scenario& scenario);
+// With `records`: every finished or refused request's own figures too (RequestRecord).
+SimulationSummary measured_summary(const EngineRun& run, const Scenario& scenario,
+                                   std::vector<RequestRecord>* records = nullptr);
 
 struct RelativeError {
   double median = 0;  // of |predicted / measured - 1|
@@ -41,6 +43,25 @@ struct RelativeError {
   double bias = 0;  // median of predicted / measured - 1 (signed: < 0 predicts too fast)
   int count = 0;
 };
+
+// A simulated latency percentile against the measured one, and how far sampling alone moves
+// that error: its 5th and 95th percentiles over bootstrap resamples of the requests scored in
+// both (after warm-up, finished in both; paired by request, its arrival and lengths, so that a
+// request slow in both moves both), nearest-rank percentiles as the summaries take them. An
+// interval that holds 0: the case's requests cannot tell the error from none.
+struct PercentileError {
+  double error = 0;          // simulated / measured - 1 over the paired requests
+  double low = 0, high = 0;  // its 90% bootstrap interval
+  int requests = 0;          // paired requests (TPOT: those of two or more output tokens)
+};
+struct LatencyErrors {
+  PercentileError ttft_p50, ttft_p90, ttft_p99, tpot_p50, tpot_p90, tpot_p99;
+};
+// The paired errors and intervals of TTFT and TPOT P50 / P90 / P99 (`resamples` draws of a
+// stream seeded by `seed`): deterministic.
+LatencyErrors paired_latency_errors(const std::vector<RequestRecord>& measured,
+                                    const std::vector<RequestRecord>& simulated, double warmup_s,
+                                    int resamples = 1000, uint64_t seed = 1);
 
 // Mean milliseconds per step of each term, measured (steps with a breakdown) and
 // predicted (the same steps), and the host-side terms the simulator does not model.
@@ -66,6 +87,7 @@ struct ModelComparison {
   std::vector<TermRow> terms;
   std::string carrier;  // the term that carries most of the difference
   SimulationSummary simulated;
+  LatencyErrors latency;  // paired with the measured requests, with sampling intervals
 };
 
 struct CaseComparison {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "calibration/engine/cost_executor.h"
 #include "calibration/engine/driver.h"
 #include "sim/core/error.h"
@@ -53,9 +55,67 @@ TEST(Compare, ARunAtThePredictedStepTimesHasNoError) {
   EXPECT_EQ(c.breakdown_steps, c.steps);
   EXPECT_NEAR(m.terms[0].measured_ms, m.terms[0].predicted_ms, 1e-9);
   EXPECT_NEAR(m.terms[1].measured_ms, m.terms[1].predicted_ms, 1e-9);
+  // Every scored request paired with its replay (arrival and lengths), every error and its
+  // interval 0.
+  for (const PercentileError* e : {&m.latency.ttft_p50, &m.latency.ttft_p99, &m.latency.tpot_p90}) {
+    EXPECT_GT(e->requests, 0);
+    EXPECT_NEAR(e->error, 0, 1e-6);
+    EXPECT_NEAR(e->low, 0, 1e-6);
+    EXPECT_NEAR(e->high, 0, 1e-6);
+  }
+  EXPECT_EQ(m.latency.ttft_p90.requests, c.measured.requests_scored);
   const std::string md = comparison_markdown({c});
   EXPECT_NE(md.find("| TTFT P90 (ms) |"), std::string::npos);
   EXPECT_NE(comparison_json({c}).find("\"quadrant-engine-comparison\""), std::string::npos);
+}
+
+// Synthetic requests: 40 after a 1 s warm-up (TTFT and TPOT i ms, i = 1..40) and 5 inside it.
+std::vector<RequestRecord> requests(double scale, float slowest_tpot_s = 0) {
+  std::vector<RequestRecord> out;
+  for (int i = 1; i <= 45; ++i) {
+    RequestRecord r;
+    r.id = 100 + static_cast<uint64_t>(i);  // the replay's ids are not the run's
+    r.arrival_s = i <= 5 ? 0.1 * i : 1.0 + 0.01 * i;
+    r.input_tokens = 100 + i;
+    r.output_tokens = i == 45 ? 1 : 10;  // one request of one token: no TPOT
+    r.ttft_s = static_cast<float>(scale * 1e-3 * (i - 5));
+    r.tpot_s = static_cast<float>(scale * 1e-3 * (i - 5));
+    out.push_back(r);
+  }
+  if (slowest_tpot_s > 0) out[43].tpot_s = slowest_tpot_s;  // the slowest of TPOT
+  return out;
+}
+
+TEST(Compare, PairedLatencyErrorsHaveTheirSamplingInterval) {
+  const std::vector<RequestRecord> measured = requests(1);
+  // Every request 10% slower in the simulation, listed in another order: +10%, and no
+  // resample can move it.
+  std::vector<RequestRecord> slower = requests(1.1);
+  std::reverse(slower.begin(), slower.end());
+  const LatencyErrors all = paired_latency_errors(measured, slower, 1.0);
+  EXPECT_EQ(all.ttft_p50.requests, 40);  // the 5 in the warm-up left out
+  EXPECT_EQ(all.tpot_p50.requests, 39);  // and the one-token request
+  for (const PercentileError* e : {&all.ttft_p50, &all.ttft_p99, &all.tpot_p90}) {
+    EXPECT_NEAR(e->error, 0.1, 1e-6);
+    EXPECT_NEAR(e->low, 0.1, 1e-6);
+    EXPECT_NEAR(e->high, 0.1, 1e-6);
+  }
+  // One request's TPOT doubled: P99 (the slowest of 39) +100% when it is drawn, 0 when not;
+  // the interval spans both, P50 does not move.
+  const LatencyErrors one = paired_latency_errors(measured, requests(1, 2 * 39e-3f), 1.0);
+  EXPECT_NEAR(one.tpot_p99.error, 1.0, 1e-6);
+  EXPECT_NEAR(one.tpot_p99.low, 0, 1e-6);
+  EXPECT_NEAR(one.tpot_p99.high, 1.0, 1e-6);
+  EXPECT_NEAR(one.tpot_p50.error, 0, 1e-6);
+  EXPECT_NEAR(one.tpot_p50.high, 0, 1e-6);
+  // Deterministic: the same inputs, the same interval.
+  const LatencyErrors again = paired_latency_errors(measured, requests(1, 2 * 39e-3f), 1.0);
+  EXPECT_EQ(again.tpot_p99.low, one.tpot_p99.low);
+  EXPECT_EQ(again.tpot_p90.high, one.tpot_p90.high);
+  // A request the simulator refused is left out of the pairs.
+  std::vector<RequestRecord> refused = requests(1);
+  refused[10].rejected = true;
+  EXPECT_EQ(paired_latency_errors(measured, refused, 1.0).ttft_p50.requests, 39);
 }
 
 TEST(Compare, AHostGapTheSimulatorDoesNotSeeCarriesTheDifference) {
