@@ -367,6 +367,27 @@ CaseComparison compare_case(const std::string& name, const EngineRun& run, const
       mc.step_shared = relative_error(ps, ms);
     }
     mc.predicted_ns = predicted;
+    // The decode-only breakdown steps' FFN, predicted / measured, by decode count.
+    const int64_t edges[] = {1, 8, 32, 96, 0};
+    for (size_t b = 0; b + 1 < std::size(edges); ++b) {
+      DecodeBand band{edges[b], edges[b + 1] > 0 ? edges[b + 1] - 1 : 0};
+      std::vector<double> ratio;
+      for (size_t i = 0; i < run.steps.size(); ++i) {
+        const StepRecord& s = run.steps[i];
+        if (s.parts_ns.empty() || !s.prefill.empty() || s.decode_seqs < band.lo ||
+            (band.hi > 0 && s.decode_seqs > band.hi) || part(s, "ffn") <= 0)
+          continue;
+        ratio.push_back(mc.ffn_ns[i] / static_cast<double>(part(s, "ffn")));
+      }
+      if (ratio.empty()) continue;
+      std::sort(ratio.begin(), ratio.end());
+      band.steps = static_cast<int>(ratio.size());
+      const size_t n = ratio.size();
+      band.median = n % 2 ? ratio[n / 2] : 0.5 * (ratio[n / 2 - 1] + ratio[n / 2]);
+      band.low = ratio.front();
+      band.high = ratio.back();
+      mc.decode_ffn.push_back(band);
+    }
     const double nb = std::max<double>(1, static_cast<double>(c.breakdown_steps));
     const double ns = std::max<double>(1, static_cast<double>(run.steps.size()));
     mc.terms = {{"attention + GEMMs", m_att / nb * 1e-6, p_att / nb * 1e-6},
@@ -536,6 +557,25 @@ std::string comparison_markdown(const std::vector<CaseComparison>& cases) {
           put(out, {" ", fmt("%.3f", m.terms[t].predicted_ms), " |"});
         out += "\n";
       }
+    bool bands = false;
+    for (const ModelComparison& m : c.models) bands = bands || !m.decode_ffn.empty();
+    if (bands) {
+      out +=
+          "\nFFN of the decode-only steps with a breakdown, predicted / measured by decode count "
+          "(median, [least, most], steps; engine terms price most of a decode step's FFN in their "
+          "expert and wave terms, not in this one: read the kernel models' rows):";
+      for (const ModelComparison& m : c.models) {
+        put(out, {"\n- ", m.model, ":"});
+        for (const DecodeBand& b : m.decode_ffn) {
+          const std::string range = b.hi > 0 ? fmt("%.0f", static_cast<double>(b.lo)) + "-" +
+                                                   fmt("%.0f", static_cast<double>(b.hi))
+                                             : fmt("%.0f+", static_cast<double>(b.lo));
+          put(out, {" ", range, " ", fmt("%.2f", b.median), " [", fmt("%.2f", b.low), ", ",
+                    fmt("%.2f", b.high), "] (", std::to_string(b.steps), ");"});
+        }
+      }
+      out += "\n";
+    }
     out += "\nThe difference is carried by:";
     for (const ModelComparison& m : c.models) put(out, {" ", m.model, ": ", m.carrier, ";"});
     out += "\n\n";

@@ -71,6 +71,16 @@ struct TermRow {
   double predicted_ms = 0;
 };
 
+// A term of the decode-only steps that carry a breakdown, predicted / measured, in a band of
+// decode counts: a kernel model that fits the profiles but not the engine (or an engine that
+// runs otherwise than the profiles: W4A8's uneven routing, README.md) shows as a ratio that
+// moves with the batch.
+struct DecodeBand {
+  int64_t lo = 0, hi = 0;  // decode sequences, inclusive (hi 0: no upper end)
+  int steps = 0;
+  double median = 0, low = 0, high = 0;  // of predicted / measured over its steps
+};
+
 struct ModelComparison {
   std::string model;          // "calibrated", "roofline"
   std::string source;         // the cost model's describe()
@@ -87,7 +97,8 @@ struct ModelComparison {
   std::vector<TermRow> terms;
   std::string carrier;  // the term that carries most of the difference
   SimulationSummary simulated;
-  LatencyErrors latency;  // paired with the measured requests, with sampling intervals
+  LatencyErrors latency;               // paired with the measured requests, with sampling intervals
+  std::vector<DecodeBand> decode_ffn;  // FFN, by decode count (bands with steps only)
 };
 
 struct CaseComparison {

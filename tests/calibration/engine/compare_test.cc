@@ -64,6 +64,17 @@ TEST(Compare, ARunAtThePredictedStepTimesHasNoError) {
     EXPECT_NEAR(e->high, 0, 1e-6);
   }
   EXPECT_EQ(m.latency.ttft_p90.requests, c.measured.requests_scored);
+  // The decode-only steps' FFN, by decode count: the executor's own parts, ratio 1.
+  ASSERT_FALSE(m.decode_ffn.empty());
+  int banded = 0;
+  for (const DecodeBand& b : m.decode_ffn) {
+    EXPECT_NEAR(b.low, 1, 1e-9);
+    EXPECT_NEAR(b.high, 1, 1e-9);
+    banded += b.steps;
+  }
+  int decode_only = 0;
+  for (const StepRecord& s : run.steps) decode_only += s.prefill.empty() && s.decode_seqs > 0;
+  EXPECT_EQ(banded, decode_only);
   const std::string md = comparison_markdown({c});
   EXPECT_NE(md.find("| TTFT P90 (ms) |"), std::string::npos);
   EXPECT_NE(comparison_json({c}).find("\"quadrant-engine-comparison\""), std::string::npos);
