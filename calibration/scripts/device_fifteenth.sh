@@ -12,8 +12,9 @@
 # Binaries built beforehand from the same tree in $B: kernels_api_gpu_test, kernels_ops_gpu_test,
 # engine_gpu_test, quadrant-engine.
 #   B=bin OUT=... bash calibration/scripts/device_fifteenth.sh
-# Best in the same call as the kernels' prepared kernels/scripts/device_fourteenth.sh PART=2
-# (a fresh machine costs 75-95 s of the session's device time before any command runs).
+# Best right after the kernels' prepared kernels/scripts/device_fourteenth.sh PART=2, on the same
+# warm machine (a fresh one costs 75-95 s of the session's device time before any command runs):
+# two calls back to back, since together (~200 s + ~350 s) they come near one call's 600 s.
 # Writes $OUT/uuid.txt, $OUT/all.tgz (checks/*.log, cases/<case>/ as `quadrant-engine serve`
 # writes them). What to look for (calibration/engine/README.md): the W4A8 eager decode-only steps'
 # FFN part against the decode FFN kernel model (`quadrant engine compare --steps`), 1.9-2.1x
