@@ -198,10 +198,9 @@ LatencyErrors paired_latency_errors(const std::vector<RequestRecord>& measured,
     std::vector<size_t> pick(n);
     for (int r = 0; r < resamples; ++r) {
       for (size_t& k : pick) k = static_cast<size_t>(draws.uniform_int(0, int64_t(n) - 1));
-      for (int j = 0; j < 3; ++j) {
-        for (size_t i = 0; i < n; ++i) a[i] = pairs[pick[i]].first, b[i] = pairs[pick[i]].second;
-        boot[static_cast<size_t>(j)].push_back(error_of(qs[j]));
-      }
+      // Filled once a resample: rank() only reorders them.
+      for (size_t i = 0; i < n; ++i) a[i] = pairs[pick[i]].first, b[i] = pairs[pick[i]].second;
+      for (int j = 0; j < 3; ++j) boot[static_cast<size_t>(j)].push_back(error_of(qs[j]));
     }
     for (int j = 0; j < 3; ++j) {
       std::vector<double>& v = boot[static_cast<size_t>(j)];
