@@ -229,6 +229,10 @@ int moe_w4_decode_form() {
   return f;
 }
 
+bool moe_w4_prefill_producer() {
+  return env_switch("QUADRANT_W4A8_PREFILL_DEQUANT", "scratch", "producer");
+}
+
 bool moe_fused_route(int64_t tokens, int top_k) {
   int64_t max_slots = kMoeFusedRouteMaxSlots;
   if (const char* env = std::getenv("QUADRANT_MOE_FUSED_ROUTE_SLOTS"); env && *env) {

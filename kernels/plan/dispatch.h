@@ -459,6 +459,11 @@ inline constexpr int kMoeW4DecodeForm = 10;
 inline constexpr int kMoeW4Forms = 10;
 inline constexpr int kMoeW4Form9Ahead = 2;
 int moe_w4_decode_form();
+// W4A8 on the wgmma (prefill) path: false (default) dequantises every expert's INT4 to an E4M3
+// copy before the GEMMs (moe_dequant_int4_kernel); true has the GEMM's producer warpgroup
+// dequantise each stage in shared memory (QUADRANT_W4A8_PREFILL_DEQUANT=scratch | producer;
+// issue 15, sixteenth session; not yet timed on a GPU).
+bool moe_w4_prefill_producer();
 // Forms 3, 5 and 6-8 take the INT4 offsets off after the MMA (a per-row sum beside the scale).
 constexpr bool moe_w4_offset_form(int form) {
   return form == 3 || form >= 5;
@@ -479,9 +484,14 @@ constexpr int moe_w4_ring_smem_bytes() {
 }
 // wgmma grouped GEMM: four stages of A (128 x 128 B) and W (256 x 128 B) (+ 1 KB of W4A8 row
 // scales), a 32 KB TMA-store buffer for the plain BF16 output, alignment slack and barriers.
-constexpr int moe_wgmma_smem_bytes(bool silu_mul, bool row_scales) {
-  const int stage = 128 * 128 + 2 * 128 * 128 + (row_scales ? 1024 : 0);
-  return 4 * stage + (!silu_mul && !row_scales ? 32768 : 0) + 1024 + 256;
+// W4A8 dequantised in the producer (int4): three stages, each also holding the W rows' INT4
+// as loaded (256 x 64 B).
+constexpr int moe_wgmma_stages(bool int4) {
+  return int4 ? 3 : 4;
+}
+constexpr int moe_wgmma_smem_bytes(bool silu_mul, bool row_scales, bool int4 = false) {
+  const int stage = 128 * 128 + 2 * 128 * 128 + (row_scales ? 1024 : 0) + (int4 ? 256 * 64 : 0);
+  return moe_wgmma_stages(int4) * stage + (!silu_mul && !row_scales ? 32768 : 0) + 1024 + 256;
 }
 
 }  // namespace quadrant::kernels::plan

@@ -250,7 +250,8 @@ LaunchPlan plan_prefill(const std::string& format, const ShapeParams& shape, int
 }
 
 LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
-                    const ShapeParams& shape, int sms, const PlanRules& rules) {
+                    const ShapeParams& shape, int sms, const PlanOptions& options) {
+  const PlanRules& rules = options.rules;
   if (format != "bf16" && format != "fp8" && format != "w4a8" && format != "bf16_cublaslt")
     throw std::invalid_argument(
         quadrant + ": format must be bf16, fp8, w4a8 or bf16_cublaslt, got '" + format + "'");
@@ -355,7 +356,14 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
   }
   // The bytes of a GEMM output (rows x n) as written by the GEMM and read by the next kernel.
   auto out_bytes = [&](double n, int split) { return split ? r * n * 4.0 * split : r * n * 2.0; };
-  if (path == MoeGemmPath::kWgmma && w4) {
+  const bool int4_in_producer = path == MoeGemmPath::kWgmma && w4 && options.w4a8_prefill_producer;
+  if (int4_in_producer) {
+    p.choices.emplace_back("w4a8_prefill_dequant_in_producer", 1);
+    p.notes.push_back(
+        "w4a8_prefill_dequant_in_producer: the wgmma GEMMs read the INT4 weights and dequantise "
+        "them in shared memory (no E4M3 copy, three stages)");
+  }
+  if (path == MoeGemmPath::kWgmma && w4 && !int4_in_producer) {
     for (const Gemm& g : {g1, g2})
       add(launch(std::string("moe_dequant_int4_kernel (") + g.what + ")", int64_t(8) * sms, 256, 0,
                  small, 8.0 * sms, sms),
@@ -373,15 +381,20 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
     const double bytes = weights(g) + r * g.k * a_elem + out;
     if (path == MoeGemmPath::kWgmma) {
       const double n_tiles = first ? g.n / 256 : std::ceil(g.n / kMoeWgmmaBlockN);
-      KernelLaunch l = launch(
-          std::string("sm90_grouped_gemm_kernel<") + (bf16 ? "bf16" : "e4m3") +
-              (first ? ", silu_mul" : "") + (w4 ? ", row scales" : "") + "> (" + g.what + ")",
-          sms, kMoeWgmmaThreads, moe_wgmma_smem_bytes(first, w4), 1, er.m_tiles * n_tiles, sms);
+      KernelLaunch l =
+          launch(std::string("sm90_grouped_gemm_kernel<") + (bf16 ? "bf16" : "e4m3") +
+                     (first ? ", silu_mul" : "") + (w4 ? ", row scales" : "") +
+                     (int4_in_producer ? ", int4" : "") + "> (" + g.what + ")",
+                 sms, kMoeWgmmaThreads, moe_wgmma_smem_bytes(first, w4, int4_in_producer), 1,
+                 er.m_tiles * n_tiles, sms);
       l.persistent = true;
       // Tiles dealt round robin (CTA b takes b, b + grid, ...): the busiest takes the ceiling.
       const double busiest = std::ceil(l.work_items / sms);
       l.sched_flops = double(sms) * busiest * 2.0 * kMoeWgmmaBlockM * kMoeWgmmaBlockN * g.k;
-      l.sched_bytes = double(sms) * busiest * (kMoeWgmmaBlockM + kMoeWgmmaBlockN) * g.k * a_elem;
+      // W from L2 as the GEMM reads it: INT4 when dequantised in the producer, else A's type.
+      const double w_tile_elem = int4_in_producer ? 0.5 : a_elem;
+      l.sched_bytes =
+          double(sms) * busiest * (kMoeWgmmaBlockM * a_elem + kMoeWgmmaBlockN * w_tile_elem) * g.k;
       add(l, flops, bytes, true);
     } else if (path == MoeGemmPath::kMmaSync) {
       const double n_ctas = g.n / (w4 ? kMoeW4BlockN : kMoeMmaBlockN);
@@ -552,7 +565,7 @@ LaunchPlan plan_launches(const std::string& quadrant, const std::string& format,
   else if (quadrant == "prefill_attention")
     p = plan_prefill(format, shape, sm_count, options);
   else if (quadrant == "prefill_ffn" || quadrant == "decode_ffn")
-    p = plan_moe(quadrant, format, shape, sm_count, options.rules);
+    p = plan_moe(quadrant, format, shape, sm_count, options);
   else if (quadrant == "dense_gemm")
     p = plan_dense(format, shape, sm_count);
   else if (quadrant == "mla_decode")

@@ -128,6 +128,9 @@ std::string rules_description(const PlanRules& r);
 struct PlanOptions {
   int prefill_variant = -2;  // kDefaultVariant
   bool decode_tensor_cores = true;
+  // W4A8 prefill dequantised in the wgmma GEMM's producer (the kernels' switch
+  // QUADRANT_W4A8_PREFILL_DEQUANT=producer; not read here: a model is fitted on one path).
+  bool w4a8_prefill_producer = false;
   PlanRules rules;
 };
 

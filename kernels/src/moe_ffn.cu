@@ -6,7 +6,8 @@
 //
 // GEMM paths: at 48+ rows per expert the sm_90a wgmma grouped GEMM (sm90_grouped_gemm.h:
 // TMA, HGMMA/QGMMA, SiLU * up fused into the gate/up epilogue; W4A8 dequantised to an E4M3
-// copy each step); below, the mma.sync kernels here (16-row tiles; W4A8 with the INT4
+// copy each step, or, with QUADRANT_W4A8_PREFILL_DEQUANT=producer, in the GEMM's producer
+// warpgroup stage by stage); below, the mma.sync kernels here (16-row tiles; W4A8 with the INT4
 // weights repacked at prepare and dequantised in registers into the B fragments).
 // "bf16_cublaslt" runs the two GEMMs through cuBLASLt once per expert instead.
 //
@@ -1601,7 +1602,8 @@ void moe_gemms(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnWeights& 
     return;
   }
   const void *w1 = w.w1, *w2 = w.w2;
-  if constexpr (F == Fmt::kW4a8) {
+  const bool int4_in_producer = F == Fmt::kW4a8 && plan::moe_w4_prefill_producer();
+  if (F == Fmt::kW4a8 && !int4_in_producer) {
     const size_t w1_bytes = size_t(p.experts) * 2 * inter * h / 2,
                  w2_bytes = size_t(p.experts) * h * inter / 2;
     moe_dequant_int4_kernel<<<8 * sm_count(), 256, 0, stream>>>(
@@ -1617,6 +1619,7 @@ void moe_gemms(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnWeights& 
   Sm90GroupedGemmArgs g;
   g.fp8 = F != Fmt::kBf16;
   g.w_scale_per_row = F == Fmt::kW4a8;
+  g.w_int4 = int4_in_producer;
   g.rows = l.rows;
   g.experts = p.experts;
   g.offsets = l.offsets;

@@ -6,11 +6,18 @@
 // 256 rows x 128 bytes of W (64 BF16 or 128 E4M3 of k), 48 KB; kStages of them.
 // Barriers: full[s] (producer's expect_tx + TMA bytes), empty[s] (one arrive per consumer
 // warp once its wgmmas that read stage s have completed).
+//
+// W4A8 as stored (kInt4): TMA brings the stage's 256 weight rows as INT4 (64 bytes each) next
+// to the stage, raw[s] counts their bytes, and warps 1-3 of the producer warpgroup write them
+// as E4M3 into the W region in the layout the 128-byte swizzle would have given; full[s] then
+// also waits for those 96 threads (each fences its writes to the async proxy, which wgmma
+// reads through, and arrives). Three stages fit with the INT4 buffers.
 #include <stdexcept>
 #include <string>
 
 #include "kernels/plan/dispatch.h"
 #include "kernels/src/common.cuh"
+#include "kernels/src/int4_e4m3.h"
 #include "kernels/src/sm90_grouped_gemm.h"
 #include "kernels/src/sm90_primitives.cuh"
 
@@ -19,15 +26,21 @@ namespace {
 
 using namespace sm90;
 
-constexpr int kStages = 4;
 constexpr int kBlockM = Sm90GroupedGemm::kBlockM;
 constexpr int kRowBytes = 128;  // k bytes per stage: one 128-byte swizzle atom per row
 constexpr int kATileBytes = kBlockM * kRowBytes, kBHalfBytes = 128 * kRowBytes;
 // Column-scale mode (W4A8): the 256 weight-row scales of the stage's k block, 1 KB.
 constexpr int kScaleOffset = kATileBytes + 2 * kBHalfBytes;
+// kInt4: the stage's 256 weight rows x 128 k as INT4, unswizzled rows of 64 bytes.
+constexpr int kRawOffset = kScaleOffset + 1024, kRawRowBytes = 64;
+constexpr int kRawBytes = 2 * kBlockM * kRawRowBytes;
+constexpr int kConverters = 96;  // producer warps 1-3
+constexpr int stages(bool int4) {
+  return plan::moe_wgmma_stages(int4);
+}
 // Stage sizes stay multiples of 1024 (the swizzle atom's alignment).
-constexpr int stage_bytes(bool col_scale) {
-  return kScaleOffset + (col_scale ? 1024 : 0);
+constexpr int stage_bytes(bool col_scale, bool int4 = false) {
+  return kScaleOffset + (col_scale ? 1024 : 0) + (int4 ? kRawBytes : 0);
 }
 // Plain BF16 output goes out through TMA stores from a 32 KB buffer (16 KB per consumer
 // warpgroup), so that the next tile's mainloop starts while the copy engine writes.
@@ -35,9 +48,9 @@ constexpr bool tma_store(bool silu, bool col_scale) {
   return !silu && !col_scale;
 }
 constexpr int kEpiBytes = 32768;
-constexpr int smem_bytes(bool silu, bool col_scale) {
-  return kStages * stage_bytes(col_scale) + (tma_store(silu, col_scale) ? kEpiBytes : 0) +
-         1024 /* alignment */ + 256 /* barriers */;
+constexpr int smem_bytes(bool silu, bool col_scale, bool int4 = false) {
+  return stages(int4) * stage_bytes(col_scale, int4) +
+         (tma_store(silu, col_scale) ? kEpiBytes : 0) + 1024 /* alignment */ + 256 /* barriers */;
 }
 constexpr int kThreads = 384;
 
@@ -117,14 +130,36 @@ __device__ __forceinline__ float silu_mul(float g, float u) {
   return g / (1.0f + __expf(-g)) * u;
 }
 
+// kInt4 (needs kColScale): the producer's warps 1-3 write one stage's INT4 as E4M3 into its W
+// region: 1024 items (a weight row's 32 k: 16 bytes in, two 16-byte swizzle chunks out), a warp
+// taking 8 whole rows at a time, so that each quarter-warp's stores hit 8 distinct chunks.
+__device__ __forceinline__ void convert_int4_stage(uint8_t* stage, int ct) {
+  const uint8_t* raw = stage + kRawOffset;
+  uint8_t* w = stage + kATileBytes;
+#pragma unroll 2
+  for (int i = ct; i < 2 * kBlockM * 4; i += kConverters) {
+    const int r = i / 4, j = i % 4, rr = r % kBlockM;
+    const uint4 v = *reinterpret_cast<const uint4*>(raw + r * kRawRowBytes + j * 16);
+    const E4m3x8 q0 = int4x8_to_e4m3x8_prmt(v.x), q1 = int4x8_to_e4m3x8_prmt(v.y);
+    const E4m3x8 q2 = int4x8_to_e4m3x8_prmt(v.z), q3 = int4x8_to_e4m3x8_prmt(v.w);
+    uint8_t* row = w + (r / kBlockM) * kBHalfBytes + rr * kRowBytes;
+    *reinterpret_cast<uint4*>(row + (((2 * j) ^ (rr & 7)) << 4)) =
+        make_uint4(q0.x, q0.y, q1.x, q1.y);
+    *reinterpret_cast<uint4*>(row + (((2 * j + 1) ^ (rr & 7)) << 4)) =
+        make_uint4(q2.x, q2.y, q3.x, q3.y);
+  }
+}
+
 // kColScale (needs kFp8): W has a scale per row and 128 k (W4A8 dequantised to E4M3)
 // instead of per 128x128 block; the producer copies the stage's 256 row scales next to it.
-template <bool kFp8, bool kSilu, bool kColScale>
+template <bool kFp8, bool kSilu, bool kColScale, bool kInt4>
 __global__ void __launch_bounds__(kThreads, 1)
     sm90_grouped_gemm_kernel(const __grid_constant__ CUtensorMap a_map,
                              const __grid_constant__ CUtensorMap w_map,
                              const __grid_constant__ CUtensorMap out_map, const Params p) {
-  constexpr int kStageBytes = stage_bytes(kColScale);
+  static_assert(!kInt4 || kColScale, "INT4 weights carry per-row scales");
+  constexpr int kStages = stages(kInt4);
+  constexpr int kStageBytes = stage_bytes(kColScale, kInt4);
   constexpr bool kTmaStore = tma_store(kSilu, kColScale);
   extern __shared__ uint8_t smem_raw[];
   // 1024-byte alignment: the 128-byte swizzle pattern repeats every 8 rows of 128 bytes.
@@ -132,11 +167,13 @@ __global__ void __launch_bounds__(kThreads, 1)
   uint8_t* epi = smem + kStages * kStageBytes;  // kTmaStore: the output staging buffer
   uint64_t* full = reinterpret_cast<uint64_t*>(epi + (kTmaStore ? kEpiBytes : 0));
   uint64_t* empty = full + kStages;
+  uint64_t* raw = empty + kStages;  // kInt4: the INT4 bytes of stage s have landed
   const int wg = threadIdx.x / 128;
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
-      mbar_init(full + s, 1);
+      mbar_init(full + s, kInt4 ? 1 + kConverters : 1);
       mbar_init(empty + s, 8);  // the 8 consumer warps
+      if constexpr (kInt4) mbar_init(raw + s, 1);
     }
     mbar_fence_init();
   }
@@ -160,7 +197,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           mbar_wait(empty + s, ((it / kStages) & 1) ^ 1);
           uint8_t* sa = smem + s * kStageBytes;
           if constexpr (kColScale) {
-            mbar_expect_tx(full + s, kScaleOffset + (half1 ? 1024 : 512));
+            mbar_expect_tx(full + s, (kInt4 ? kATileBytes : kScaleOffset) + (half1 ? 1024 : 512));
             const float* row = p.w_scale + (size_t(t.expert) * (p.k / 128) + kt) * p.n;
             bulk_load(sa + kScaleOffset, row + (b0 - t.expert * p.n), 512, full + s);
             if (half1)
@@ -169,10 +206,29 @@ __global__ void __launch_bounds__(kThreads, 1)
             mbar_expect_tx(full + s, kScaleOffset);
           }
           tma_load_2d(sa, &a_map, full + s, kt * kBk, t.row0);
-          tma_load_2d(sa + kATileBytes, &w_map, full + s, kt * kBk, b0);
-          tma_load_2d(sa + kATileBytes + kBHalfBytes, &w_map, full + s, kt * kBk, b1);
+          if constexpr (kInt4) {
+            // Both halves always, as the E4M3 path loads them (a missing half's columns are
+            // never stored): the converters wait for the whole stage.
+            mbar_expect_tx(raw + s, kRawBytes);
+            tma_load_2d(sa + kRawOffset, &w_map, raw + s, kt * (kBk / 2), b0);
+            tma_load_2d(sa + kRawOffset + kRawBytes / 2, &w_map, raw + s, kt * (kBk / 2), b1);
+          } else {
+            tma_load_2d(sa + kATileBytes, &w_map, full + s, kt * kBk, b0);
+            tma_load_2d(sa + kATileBytes + kBHalfBytes, &w_map, full + s, kt * kBk, b1);
+          }
         }
       }
+    } else if (kInt4 && threadIdx.x >= 32) {
+      const int ct = threadIdx.x - 32;
+      int it = 0;
+      for (int L = blockIdx.x; L < total; L += gridDim.x)
+        for (int kt = 0; kt < k_tiles; ++kt, ++it) {
+          const int s = it % kStages;
+          mbar_wait(raw + s, (it / kStages) & 1);
+          convert_int4_stage(smem + s * kStageBytes, ct);
+          fence_proxy_async();  // wgmma reads the E4M3 through the async proxy
+          mbar_arrive(full + s);
+        }
     }
     return;
   }
@@ -406,17 +462,18 @@ CUtensorMap make_map(const void* base, int64_t rows, int64_t k, bool fp8, int bo
                        fp8 ? 128 : 64, uint32_t(box_rows));
 }
 
-template <bool kFp8, bool kSilu, bool kColScale = false>
+template <bool kFp8, bool kSilu, bool kColScale = false, bool kInt4 = false>
 void launch_kernel(const CUtensorMap& a_map, const CUtensorMap& w_map, const CUtensorMap& out_map,
                    const Params& p, cudaStream_t stream) {
-  constexpr int kSmemBytes = smem_bytes(kSilu, kColScale);
-  static_assert(kSmemBytes == plan::moe_wgmma_smem_bytes(kSilu, kColScale),
+  constexpr int kSmemBytes = smem_bytes(kSilu, kColScale, kInt4);
+  static_assert(kSmemBytes == plan::moe_wgmma_smem_bytes(kSilu, kColScale, kInt4),
                 "the launch plans' layout (kernels/plan/dispatch.h)");
+  static_assert(kSmemBytes <= 227 * 1024, "the opt-in shared memory of an sm_90 CTA");
   static_assert(kThreads == plan::kMoeWgmmaThreads && kBlockM == plan::kMoeWgmmaBlockM &&
                     Sm90GroupedGemm::kBlockN == plan::kMoeWgmmaBlockN,
                 "the launch plans' geometry");
-  opt_in_dynamic_smem(sm90_grouped_gemm_kernel<kFp8, kSilu, kColScale>, kSmemBytes);
-  sm90_grouped_gemm_kernel<kFp8, kSilu, kColScale>
+  opt_in_dynamic_smem(sm90_grouped_gemm_kernel<kFp8, kSilu, kColScale, kInt4>, kSmemBytes);
+  sm90_grouped_gemm_kernel<kFp8, kSilu, kColScale, kInt4>
       <<<sm_count(), kThreads, kSmemBytes, stream>>>(a_map, w_map, out_map, p);
   QK_LAUNCH_CHECK("sm90_grouped_gemm_kernel");
 }
@@ -436,9 +493,14 @@ Sm90GroupedGemm::Sm90GroupedGemm(const Sm90GroupedGemmArgs& args) : args_(args) 
           "coordinates must fit in int32");
   require(!a.fp8 || (a.a_scale && a.w_scale), "fp8 needs both scales");
   require(!a.w_scale_per_row || a.fp8, "per-row weight scales need fp8");
+  require(!a.w_int4 || a.w_scale_per_row, "INT4 weights need per-row weight scales");
   require(!(a.fp8 && a.silu_mul) || a.out_scale, "fp8 silu_mul needs out_scale");
   a_map_ = make_map(a.a, a.rows, a.k, a.fp8);
-  w_map_ = make_map(a.w, int64_t(a.experts) * a.n, a.k, a.fp8);
+  // INT4: bytes, 64 (128 k) x 128 rows a box, unswizzled (the converters read whole rows).
+  w_map_ = a.w_int4
+               ? tensor_map_2d(a.w, true, uint64_t(a.k / 2), uint64_t(a.experts) * a.n,
+                               uint64_t(a.k / 2), kRawRowBytes, kBlockM, CU_TENSOR_MAP_SWIZZLE_NONE)
+               : make_map(a.w, int64_t(a.experts) * a.n, a.k, a.fp8);
   // Plain output [rows][n] BF16 in 64x64 boxes for the TMA-store epilogue (unused otherwise).
   out_map_ = a.silu_mul ? w_map_ : make_map(a.out, a.rows, a.n, false, 64);
 }
@@ -452,7 +514,12 @@ void Sm90GroupedGemm::run(cudaStream_t stream) const {
            a.out,        a.out_scale,
            int(a.rows),  int(a.n),
            int(a.k),     int(a.silu_mul ? a.n / 256 : (a.n + kBlockN - 1) / kBlockN)};
-  if (a.w_scale_per_row) {
+  if (a.w_int4) {
+    if (a.silu_mul)
+      launch_kernel<true, true, true, true>(a_map_, w_map_, out_map_, p, stream);
+    else
+      launch_kernel<true, false, true, true>(a_map_, w_map_, out_map_, p, stream);
+  } else if (a.w_scale_per_row) {
     if (a.silu_mul)
       launch_kernel<true, true, true>(a_map_, w_map_, out_map_, p, stream);
     else

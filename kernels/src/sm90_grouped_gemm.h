@@ -37,6 +37,10 @@ struct Sm90GroupedGemmArgs {
   // W4A8 dequantised to E4M3: a scale per weight row and 128 k instead, stored
   // [experts][k / 128][n] (a stage's 256 row scales are contiguous: one bulk copy).
   bool w_scale_per_row = false;
+  // W4A8 as stored (needs w_scale_per_row): w holds offset-binary INT4, [experts * n][k / 2]
+  // bytes, which the producer warpgroup dequantises to E4M3 in shared memory stage by stage,
+  // so that the GEMM reads half a byte per weight and no E4M3 copy is written.
+  bool w_int4 = false;
   // Device-side schedule (moe_ffn.cu): row offsets per expert [experts + 1]; per 128-row
   // m-tile its expert, first row, and the first m-tile and m-tile count of its expert.
   const int32_t* offsets = nullptr;

@@ -297,9 +297,11 @@ inline EncodeTiled tensor_map_encoder() {
 }
 
 // A 2-D map over `rows` rows of `cols` elements (one byte, or BF16), rows `stride_bytes`
-// apart; boxes of box_cols x box_rows, 128-byte swizzle; reads past the end give zeros.
+// apart; boxes of box_cols x box_rows, 128-byte swizzle unless told; reads past the end give
+// zeros.
 inline CUtensorMap tensor_map_2d(const void* base, bool one_byte, uint64_t cols, uint64_t rows,
-                                 uint64_t stride_bytes, uint32_t box_cols, uint32_t box_rows) {
+                                 uint64_t stride_bytes, uint32_t box_cols, uint32_t box_rows,
+                                 CUtensorMapSwizzle swizzle = CU_TENSOR_MAP_SWIZZLE_128B) {
   CUtensorMap map;
   const cuuint64_t dims[2] = {cols, rows};
   const cuuint64_t strides[1] = {stride_bytes};
@@ -307,9 +309,8 @@ inline CUtensorMap tensor_map_2d(const void* base, bool one_byte, uint64_t cols,
   const cuuint32_t elem[2] = {1, 1};
   QK_CU_CHECK(tensor_map_encoder()(
       &map, one_byte ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
-      const_cast<void*>(base), dims, strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE,
-      CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+      const_cast<void*>(base), dims, strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
   return map;
 }
 

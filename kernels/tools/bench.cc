@@ -70,8 +70,10 @@ std::string shape_text(const ShapeParams& s) {
 void set_variant(const Case& c) {
   const char* name = c.quadrant == "prefill_attention" ? "QUADRANT_PREFILL_ATTN_VARIANT"
                      : c.quadrant == "decode_ffn"      ? "QUADRANT_W4A8_DECODE_FORM"
+                     : c.quadrant == "prefill_ffn"     ? "QUADRANT_W4A8_PREFILL_DEQUANT"
                                                        : "QUADRANT_DECODE_ATTN_MMA";
   unsetenv("QUADRANT_PREFILL_ATTN_VARIANT");
+  unsetenv("QUADRANT_W4A8_PREFILL_DEQUANT");
   unsetenv("QUADRANT_DECODE_ATTN_MMA");
   unsetenv("QUADRANT_W4A8_DECODE_FORM");
   unsetenv("QUADRANT_DECODE_ATTN_SPLITS");
@@ -271,6 +273,9 @@ std::vector<Case> check_cases() {
   base.push_back({"mla_decode", "bf16", "h48 bs32", mla(3, 500, 500, 48, 32), ""});
   for (const char* f : {"bf16", "fp8", "w4a8", "bf16_cublaslt"}) {
     base.push_back({"prefill_ffn", f, "200 tok 8e top2 (wgmma)", ffn(200, 8, 2, 512, 256), ""});
+    if (std::string(f) == "w4a8")  // the INT4 dequantised in the GEMM's producer
+      base.push_back({"prefill_ffn", f, "200 tok 8e top2 (wgmma) producer",
+                      ffn(200, 8, 2, 512, 384), "producer"});
     if (std::string(f) != "bf16_cublaslt") {
       base.push_back({"decode_ffn", f, "5 tok 16e top4 (mma.sync)", ffn(5, 16, 4, 256, 384), ""});
       base.push_back({"decode_ffn", f, "48 tok 8e top4 (mma.sync)", ffn(48, 8, 4, 256, 384), ""});
@@ -444,6 +449,15 @@ std::vector<Case> timed_cases(bool variants) {
   }
   t.push_back({"prefill_ffn", "bf16_cublaslt", "4096 tok 16e top4 7168/2048",
                ffn(4096, 16, 4, 7168, 2048), ""});
+  // W4A8 prefill with the INT4 dequantised in the GEMM's producer (no E4M3 copy), beside the
+  // default; and Qwen3-30B-A3B's layer (128 experts top-8, 2048/768) at a 4096-token prefill.
+  t.push_back({"prefill_ffn", "w4a8", "4096 tok 16e top4 7168/2048 producer",
+               ffn(4096, 16, 4, 7168, 2048), "producer"});
+  for (const char* f : {"fp8", "w4a8"})
+    t.push_back(
+        {"prefill_ffn", f, "4096 tok 128e top8 2048/768", ffn(4096, 128, 8, 2048, 768), ""});
+  t.push_back({"prefill_ffn", "w4a8", "4096 tok 128e top8 2048/768 producer",
+               ffn(4096, 128, 8, 2048, 768), "producer"});
   for (const char* f : {"bf16", "fp8"}) {
     t.push_back({"dense_gemm", f, "4096x7168x7168", {{"m", 4096}, {"n", 7168}, {"k", 7168}}, ""});
     t.push_back({"dense_gemm", f, "64x7168x7168", {{"m", 64}, {"n", 7168}, {"k", 7168}}, ""});

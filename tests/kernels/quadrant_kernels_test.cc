@@ -415,7 +415,8 @@ struct MoeCase {
   MoeFormat format;
   int64_t tokens;  // 24 tokens x 2 / 8 experts: mma.sync; 400: the wgmma grouped GEMM
   bool given_ids;
-  bool ragged = false;  // expert 1 takes no row, expert 4 one: empty and 1-row tiles
+  bool ragged = false;   // expert 1 takes no row, expert 4 one: empty and 1-row tiles
+  int64_t hidden = 256;  // 384: the down GEMM's last n-tile holds one 128-row half
 };
 
 class MoeFfnApi : public ::testing::TestWithParam<MoeCase> {};
@@ -450,7 +451,7 @@ std::vector<uint16_t> check_moe_ffn(const MoeCase& c) {
   p.tokens = c.tokens;
   p.experts = 8;
   p.top_k = 2;
-  p.hidden = 256;
+  p.hidden = c.hidden;
   p.intermediate = 256;
   const SeededMoeWeights seeded(p, 11);
   const MoeFfnWeights& w = seeded.weights;
@@ -777,6 +778,29 @@ void expect_form_eights_bits(const char* form) {
         }
         EXPECT_EQ(bits[1], bits[0]);
       }
+}
+
+// W4A8 on the wgmma path with the INT4 dequantised in the GEMM's producer warpgroup
+// (QUADRANT_W4A8_PREFILL_DEQUANT=producer) stages in shared memory the E4M3 bytes that the
+// scratch copy's TMA loads would, in the same swizzled places, so the same wgmmas give the same
+// bits (each run also within the reference's tolerance): one and several m-tiles per expert,
+// empty and 1-row experts, and a down GEMM whose last n-tile has one 128-row half (hidden 384).
+TEST(MoeFfnW4Prefill, ProducerDequantGivesTheScratchCopysBits) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  for (const MoeCase& c :
+       {MoeCase{MoeFormat::kW4a8, 400, false}, MoeCase{MoeFormat::kW4a8, 400, true, true},
+        MoeCase{MoeFormat::kW4a8, 2100, false},
+        MoeCase{MoeFormat::kW4a8, 400, false, false, 384}}) {
+    SCOPED_TRACE(std::to_string(c.tokens) + " tokens, hidden " + std::to_string(c.hidden) +
+                 (c.ragged ? ", ragged" : ""));
+    std::vector<uint16_t> bits[2];
+    for (int i = 0; i < 2; ++i) {
+      const ScopedEnv env(std::vector<std::pair<const char*, const char*>>{
+          {"QUADRANT_W4A8_PREFILL_DEQUANT", i ? "producer" : "scratch"}});
+      bits[i] = check_moe_ffn(c);
+    }
+    EXPECT_EQ(bits[1], bits[0]);
+  }
 }
 
 // W4A8 form 9 (form 8 with L2 requests for the weights ahead in the k loop) changes no

@@ -313,6 +313,51 @@ TEST(LaunchPlan, W4a8DecodeFormIsThePlanRuleNotTheEnvironment) {
   EXPECT_FALSE(legacy.rules == ten.rules);
 }
 
+// W4A8 prefill dequantised in the wgmma GEMM's producer (PlanOptions::w4a8_prefill_producer):
+// no INT4 -> E4M3 launches, the GEMMs with three stages that also hold the INT4 rows, the W
+// tiles' bytes from L2 at half a byte a weight; the same FLOPs and HBM bytes. The kernels'
+// switch (QUADRANT_W4A8_PREFILL_DEQUANT) does not change a plan.
+TEST(LaunchPlan, W4a8PrefillDequantInTheProducerDropsTheDequantLaunches) {
+  const ShapeParams shape = {
+      {"tokens", 8192}, {"experts", 128}, {"top_k", 8}, {"hidden", 2048}, {"intermediate", 768}};
+  setenv("QUADRANT_W4A8_PREFILL_DEQUANT", "producer", 1);
+  const LaunchPlan scratch = plan_launches("prefill_ffn", "w4a8", shape, 132);
+  unsetenv("QUADRANT_W4A8_PREFILL_DEQUANT");
+  PlanOptions o;
+  o.w4a8_prefill_producer = true;
+  const LaunchPlan producer = plan_launches("prefill_ffn", "w4a8", shape, 132, o);
+  ASSERT_EQ(scratch.launches.size(), 11u);
+  ASSERT_EQ(producer.launches.size(), 9u);
+  EXPECT_THROW(scratch.choice("w4a8_prefill_dequant_in_producer"), std::out_of_range);
+  EXPECT_EQ(producer.choice("w4a8_prefill_dequant_in_producer"), 1);
+  for (const KernelLaunch& l : producer.launches)
+    EXPECT_EQ(l.kernel.find("dequant"), std::string::npos) << l.kernel;
+  const KernelLaunch &s1 = scratch.launches[8], &p1 = producer.launches[6];
+  const KernelLaunch &s2 = scratch.launches[9], &p2 = producer.launches[7];
+  EXPECT_EQ(p1.kernel, "sm90_grouped_gemm_kernel<e4m3, silu_mul, row scales, int4> (gate/up)");
+  EXPECT_EQ(p2.kernel, "sm90_grouped_gemm_kernel<e4m3, row scales, int4> (down)");
+  // Three stages of 16 + 32 KB (A, W as E4M3) + 1 KB of row scales + 16 KB of INT4.
+  EXPECT_EQ(p1.smem_bytes, 3 * (16384 + 32768 + 1024 + 16384) + 1024 + 256);
+  EXPECT_EQ(p2.smem_bytes, p1.smem_bytes);
+  EXPECT_EQ(s1.smem_bytes, 4 * (16384 + 32768 + 1024) + 1024 + 256);
+  for (const auto& [s, p] : {std::pair{&s1, &p1}, std::pair{&s2, &p2}}) {
+    EXPECT_DOUBLE_EQ(p->flops, s->flops);
+    EXPECT_DOUBLE_EQ(p->bytes, s->bytes);
+    EXPECT_DOUBLE_EQ(p->work_items, s->work_items);
+    // Per tile and k: 128 A rows at 1 byte either way, 256 W rows at 1 byte -> 0.5.
+    EXPECT_DOUBLE_EQ(p->sched_bytes / s->sched_bytes, (128 + 256 * 0.5) / (128 + 256.0));
+  }
+  // The switch's values.
+  setenv("QUADRANT_W4A8_PREFILL_DEQUANT", "scratch", 1);
+  EXPECT_FALSE(moe_w4_prefill_producer());
+  setenv("QUADRANT_W4A8_PREFILL_DEQUANT", "producer", 1);
+  EXPECT_TRUE(moe_w4_prefill_producer());
+  setenv("QUADRANT_W4A8_PREFILL_DEQUANT", "on", 1);
+  EXPECT_THROW(moe_w4_prefill_producer(), std::invalid_argument);
+  unsetenv("QUADRANT_W4A8_PREFILL_DEQUANT");
+  EXPECT_FALSE(moe_w4_prefill_producer());
+}
+
 // Split-K (QUADRANT_MOE_SPLIT_K): the GEMM's grid and work items times the splits, its output
 // and the next kernel's input FP32 partials (4 x splits bytes per element instead of 2), the
 // splits among the choices; the weights' bytes and the FLOPs unchanged.

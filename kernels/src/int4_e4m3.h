@@ -1,0 +1,71 @@
+// INT4 (offset-binary, kernels/reference/numeric.h order) to FP8 E4M3 by byte permutes: every
+// value in [-8, 7] is exact in E4M3, so a 16-entry table does it. A PRMT picks four bytes of
+// an 8-byte table by the four low-3-bit selectors of a 16-bit nibble string; two tables
+// (values -8..-1 and 0..7), and a third PRMT in sign-replicate mode turns each nibble's bit 3
+// (set for 0..7) into a byte mask that chooses between them. 11 instructions per 8 weights,
+// where the FP16 route (0x6400 exponent, subtract, convert) takes about 20.
+//
+// Host and device: the host side emulates PRMT (PTX ISA, "prmt": in the default mode a
+// selector nibble's bits 0-2 pick byte 0-7 of {b, a}, bit 3 replicates that byte's sign bit),
+// so that tests without a GPU check the tables and the selectors against numeric.h.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define QK_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define QK_HOST_DEVICE inline
+#endif
+
+namespace quadrant::kernels {
+
+QK_HOST_DEVICE uint32_t prmt(uint32_t a, uint32_t b, uint32_t selector) {
+#if defined(__CUDA_ARCH__)
+  uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(selector));
+  return d;
+#else
+  const uint64_t bytes = uint64_t(a) | (uint64_t(b) << 32);
+  uint32_t d = 0;
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t s = (selector >> (4 * i)) & 0xF;
+    uint32_t byte = uint32_t(bytes >> (8 * (s & 7))) & 0xFF;
+    if (s & 8) byte = (byte & 0x80) ? 0xFF : 0x00;
+    d |= byte << (8 * i);
+  }
+  return d;
+#endif
+}
+
+// E4M3 of -8..-5, -4..-1, 0..3 and 4..7, byte i of each word the table's entry i.
+inline constexpr uint32_t kE4m3Minus8To5 = 0xCACCCED0u, kE4m3Minus4To1 = 0xB8C0C4C8u;
+inline constexpr uint32_t kE4m3Zero3 = 0x44403800u, kE4m3Four7 = 0x4E4C4A48u;
+
+// Eight INT4 (element i in nibble i) to eight E4M3 bytes in element order: .x holds elements
+// 0-3, .y 4-7.
+struct E4m3x8 {
+  uint32_t x, y;
+};
+QK_HOST_DEVICE E4m3x8 int4x8_to_e4m3x8_prmt(uint32_t w) {
+  const uint32_t index = w & 0x77777777u;  // each nibble's entry in its table
+  const uint32_t up = w << 4;              // bit 3 of nibbles 0 and 2 as the sign of a byte
+  E4m3x8 r{};
+  // Nibbles 0-3: bit 3 of nibble 0 is the sign bit of byte 0 of `up` (selector 8 | 4), of
+  // nibble 1 that of byte 0 of w (8 | 0), nibble 2 byte 1 of up (8 | 5), nibble 3 byte 1 of w.
+  {
+    const uint32_t neg = prmt(kE4m3Minus8To5, kE4m3Minus4To1, index);
+    const uint32_t pos = prmt(kE4m3Zero3, kE4m3Four7, index);
+    const uint32_t mask = prmt(w, up, 0x9D8Cu);
+    r.x = (pos & mask) | (neg & ~mask);
+  }
+  {  // nibbles 4-7: the same two bytes higher
+    const uint32_t neg = prmt(kE4m3Minus8To5, kE4m3Minus4To1, index >> 16);
+    const uint32_t pos = prmt(kE4m3Zero3, kE4m3Four7, index >> 16);
+    const uint32_t mask = prmt(w, up, 0xBFAEu);
+    r.y = (pos & mask) | (neg & ~mask);
+  }
+  return r;
+}
+
+}  // namespace quadrant::kernels
