@@ -6,8 +6,9 @@
 # the copy's), every W4A8 MoeFfnApi case under both settings, the bench's prefill_ffn checks (with
 # the producer's row); (b) the prefill_ffn rows (16 experts 7168/2048, and Qwen3-30B-A3B's 128
 # experts top-8 2048/768: FP8, W4A8, W4A8 producer), three passes, the copy ceiling in the same
-# call; (c) ncu: DRAM bytes read and written by every kernel of both W4A8 16-expert rows (the
-# issue's "moves 5.3x its own bytes"), then the producer GEMM's speed of light and warp stalls.
+# call; the producer GEMM's SASS summary; (c) ncu: DRAM bytes read and written by every kernel of
+# both W4A8 16-expert rows (the issue's "moves 5.3x its own bytes"), then the producer GEMM's
+# speed of light and warp stalls.
 # Binaries built on the dev machine (nvcc 13.0, sm_90a) in $B: quadrant-kernels-bench,
 # kernels_api_gpu_test. Results to $OUT/sixteenth.tgz, the GPU to $OUT/uuid.txt. STOP_S: no step
 # starts that would end (as long as the longest so far) past it.
@@ -51,6 +52,16 @@ for pass in 1 2 3; do
   ceil=--no-ceilings
 done
 ceiling_end
+# The producer GEMM's SASS (both instantiations): byte permutes, 16-byte shared loads and
+# stores, the QGMMAs, and no local memory (LDL / STL: spills).
+if command -v cuobjdump > /dev/null; then
+  cuobjdump -sass "$BENCH" 2> /dev/null | awk '
+    /Function :/ { fn = $3; keep = fn ~ /sm90_grouped_gemm_kernelILb1ELb[01]ELb1ELb1E/ }
+    keep { for (i = 1; i <= NF; ++i) if ($i ~ /^(PRMT|LOP3|LDS|STS|LDL|STL|QGMMA|SYNCS)/) {
+      split($i, p, ";"); n[fn " " p[1]]++ } }
+    END { for (k in n) print n[k], k }' | sort -k2 > "$R/sass_int4.txt"
+  awk '{ print $1, $3 }' "$R/sass_int4.txt"
+fi
 # (c) ncu.
 if command -v ncu > /dev/null; then
   step ncu_bytes 120 ncu --clock-control none \
