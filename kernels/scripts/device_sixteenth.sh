@@ -7,8 +7,8 @@
 # the producer's row); (b) the prefill_ffn rows (16 experts 7168/2048, and Qwen3-30B-A3B's 128
 # experts top-8 2048/768: FP8, W4A8, W4A8 producer), three passes, the copy ceiling in the same
 # call; the producer GEMM's SASS summary; (c) ncu: DRAM bytes read and written by every kernel of
-# both W4A8 16-expert rows (the issue's "moves 5.3x its own bytes"), then the producer GEMM's
-# speed of light and warp stalls.
+# both W4A8 paths at 16 experts x 4096 tokens (the issue's "moves 5.3x its own bytes") and at
+# Qwen3's 128 experts x 1024 tokens, then the producer GEMM's speed of light and warp stalls.
 # Binaries built on the dev machine (nvcc 13.0, sm_90a) in $B: quadrant-kernels-bench,
 # kernels_api_gpu_test. Results to $OUT/sixteenth.tgz, the GPU to $OUT/uuid.txt. STOP_S: no step
 # starts that would end (as long as the longest so far) past it.
@@ -64,9 +64,11 @@ if command -v cuobjdump > /dev/null; then
 fi
 # (c) ncu.
 if command -v ncu > /dev/null; then
-  step ncu_bytes 120 ncu --clock-control none \
-    --metrics dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum \
-    "$BENCH" --profile --only "prefill_ffn w4a8 4096 tok 16e top4 7168/2048"
+  for row in "4096 tok 16e top4 7168/2048" "1024 tok 128e top8 2048/768"; do
+    step "ncu_bytes_${row%% *}" 120 ncu --clock-control none \
+      --metrics dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum \
+      "$BENCH" --profile --only "prefill_ffn w4a8 $row"
+  done
   step ncu_gemm 120 ncu --clock-control none --kernel-name regex:sm90_grouped_gemm \
     --launch-count 2 --section SpeedOfLight --section WarpStateStats --section Occupancy \
     --metrics "regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$,smsp__inst_executed.sum" \

@@ -450,14 +450,17 @@ std::vector<Case> timed_cases(bool variants) {
   t.push_back({"prefill_ffn", "bf16_cublaslt", "4096 tok 16e top4 7168/2048",
                ffn(4096, 16, 4, 7168, 2048), ""});
   // W4A8 prefill with the INT4 dequantised in the GEMM's producer (no E4M3 copy), beside the
-  // default; and Qwen3-30B-A3B's layer (128 experts top-8, 2048/768) at a 4096-token prefill.
+  // default; and Qwen3-30B-A3B's layer (128 experts top-8, 2048/768) at 4096- and 1024-token
+  // steps (64 rows per expert: the default's copy of all 128 experts weighs most there).
   t.push_back({"prefill_ffn", "w4a8", "4096 tok 16e top4 7168/2048 producer",
                ffn(4096, 16, 4, 7168, 2048), "producer"});
-  for (const char* f : {"fp8", "w4a8"})
+  for (int64_t tokens : {4096, 1024}) {
+    const std::string label = std::to_string(tokens) + " tok 128e top8 2048/768";
+    for (const char* f : {"fp8", "w4a8"})
+      t.push_back({"prefill_ffn", f, label, ffn(tokens, 128, 8, 2048, 768), ""});
     t.push_back(
-        {"prefill_ffn", f, "4096 tok 128e top8 2048/768", ffn(4096, 128, 8, 2048, 768), ""});
-  t.push_back({"prefill_ffn", "w4a8", "4096 tok 128e top8 2048/768 producer",
-               ffn(4096, 128, 8, 2048, 768), "producer"});
+        {"prefill_ffn", "w4a8", label + " producer", ffn(tokens, 128, 8, 2048, 768), "producer"});
+  }
   for (const char* f : {"bf16", "fp8"}) {
     t.push_back({"dense_gemm", f, "4096x7168x7168", {{"m", 4096}, {"n", 7168}, {"k", 7168}}, ""});
     t.push_back({"dense_gemm", f, "64x7168x7168", {{"m", 64}, {"n", 7168}, {"k", 7168}}, ""});
