@@ -990,7 +990,8 @@ ErrorStats read_stats(const Node& n) {
 Json plan_rules_json(const kernels::plan::PlanRules& r) {
   return {{"moe_mma_residency", kernels::plan::rule_name(r.moe_mma_residency)},
           {"decode_split", kernels::plan::rule_name(r.decode_split)},
-          {"w4a8_decode_form", r.w4a8_decode_form}};
+          {"w4a8_decode_form", r.w4a8_decode_form},
+          {"w4a8_prefill_dequant", kernels::plan::rule_name(r.w4a8_prefill_dequant)}};
 }
 // "a, b or c": the values a rule may take, for its error message.
 std::string one_of(const std::vector<std::string>& names) {
@@ -1026,9 +1027,11 @@ int read_rule(const Node& n, const std::string& key, const std::array<int, N>& v
 }
 kernels::plan::PlanRules read_plan_rules(const Node& n) {
   for (const std::string& key : n.keys())
-    if (key != "moe_mma_residency" && key != "decode_split" && key != "w4a8_decode_form")
+    if (key != "moe_mma_residency" && key != "decode_split" && key != "w4a8_decode_form" &&
+        key != "w4a8_prefill_dequant")
       n.at(key).fail(
-          "unknown plan rule (expected moe_mma_residency, decode_split, w4a8_decode_form)");
+          "unknown plan rule (expected moe_mma_residency, decode_split, w4a8_decode_form, "
+          "w4a8_prefill_dequant)");
   const kernels::plan::PlanRules legacy = kernels::plan::PlanRules::legacy();
   kernels::plan::PlanRules r;
   r.moe_mma_residency = read_rule(n, "moe_mma_residency", kernels::plan::kMoeMmaResidencyRules,
@@ -1037,6 +1040,9 @@ kernels::plan::PlanRules read_plan_rules(const Node& n) {
       read_rule(n, "decode_split", kernels::plan::kDecodeSplitRules, legacy.decode_split);
   r.w4a8_decode_form = read_rule(n, "w4a8_decode_form", kernels::plan::kW4a8DecodeFormRules,
                                  legacy.w4a8_decode_form);
+  r.w4a8_prefill_dequant =
+      read_rule(n, "w4a8_prefill_dequant", kernels::plan::kW4a8PrefillDequantRules,
+                legacy.w4a8_prefill_dequant);
   return r;
 }
 

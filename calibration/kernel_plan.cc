@@ -207,7 +207,12 @@ KernelPlan moe_ffn_plan(double rows, int experts, double tokens, int hidden, int
   p.path = moe_ffn_path(rows, experts);
   if (rows <= 0 || experts <= 0) return p;
   const double h = hidden, i = intermediate, e = experts;
-  const double wb = format == "bf16" ? 2 : 1;  // weights as the GEMM reads them (W4A8: E4M3)
+  // W4A8 on wgmma with the INT4 dequantised in the GEMM's producer (the plan rule): INT4 read.
+  const bool w4_producer =
+      format == "w4a8" && p.path == std::string("wgmma") &&
+      rules.w4a8_prefill_dequant == kernels::plan::W4a8PrefillDequant::kProducer;
+  // Weights as the GEMM reads them (W4A8: E4M3, or INT4 in the producer).
+  const double wb = format == "bf16" ? 2 : w4_producer ? 0.5 : 1;
   const double ab = format == "bf16" ? 2 : 1;  // activations
   // (n, k) of the two GEMMs: gate/up (SiLU * up fused on wgmma), then down.
   const double n1 = 2 * i, k1 = h, n2 = h, k2 = i;
@@ -243,10 +248,12 @@ KernelPlan moe_ffn_plan(double rows, int experts, double tokens, int hidden, int
   }
   // Routing (scores), gather of the rows (BF16 in, activations out), combine (BF16 rows
   // in, tokens out); mma.sync keeps the gate/up output in a BF16 buffer that the SiLU
-  // kernel reads; W4A8 on wgmma dequantises every expert's INT4 weights to E4M3.
+  // kernel reads; W4A8 on wgmma dequantises every expert's INT4 weights to E4M3 (unless the
+  // GEMM's producer does, stage by stage).
   p.aux_bytes = tokens * e * 4 + rows * h * (2 + ab) + rows * h * 2 + tokens * h * 2;
   if (p.path != std::string("wgmma")) p.aux_bytes += rows * n1 * 2 * 2 + rows * i * ab;
-  if (format == "w4a8" && p.path == std::string("wgmma")) p.aux_bytes += e * 3 * h * i * 1.5;
+  if (format == "w4a8" && p.path == std::string("wgmma") && !w4_producer)
+    p.aux_bytes += e * 3 * h * i * 1.5;
   return p;
 }
 

@@ -230,6 +230,8 @@ int moe_w4_decode_form() {
 }
 
 bool moe_w4_prefill_producer() {
+  const char* env = std::getenv("QUADRANT_W4A8_PREFILL_DEQUANT");
+  if (!env || !*env) return kMoeW4PrefillProducer;
   return env_switch("QUADRANT_W4A8_PREFILL_DEQUANT", "scratch", "producer");
 }
 

@@ -459,10 +459,12 @@ inline constexpr int kMoeW4DecodeForm = 10;
 inline constexpr int kMoeW4Forms = 10;
 inline constexpr int kMoeW4Form9Ahead = 2;
 int moe_w4_decode_form();
-// W4A8 on the wgmma (prefill) path: false (default) dequantises every expert's INT4 to an E4M3
-// copy before the GEMMs (moe_dequant_int4_kernel); true has the GEMM's producer warpgroup
-// dequantise each stage in shared memory (QUADRANT_W4A8_PREFILL_DEQUANT=scratch | producer;
-// issue 15, sixteenth session; not yet timed on a GPU).
+// W4A8 on the wgmma (prefill) path: false dequantises every expert's INT4 to an E4M3 copy before
+// the GEMMs (moe_dequant_int4_kernel); true has the GEMM's producer warpgroup dequantise each
+// stage in shared memory (issue 15, sixteenth session; not yet timed on a GPU). The default, and
+// QUADRANT_W4A8_PREFILL_DEQUANT=scratch | producer (a benchmark switch). The plans a model was
+// fitted on name the path (launch_plan.h, PlanRules::w4a8_prefill_dequant).
+inline constexpr bool kMoeW4PrefillProducer = false;
 bool moe_w4_prefill_producer();
 // Forms 3, 5 and 6-8 take the INT4 offsets off after the MMA (a per-row sum beside the scale).
 constexpr bool moe_w4_offset_form(int form) {

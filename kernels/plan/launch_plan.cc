@@ -250,8 +250,7 @@ LaunchPlan plan_prefill(const std::string& format, const ShapeParams& shape, int
 }
 
 LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
-                    const ShapeParams& shape, int sms, const PlanOptions& options) {
-  const PlanRules& rules = options.rules;
+                    const ShapeParams& shape, int sms, const PlanRules& rules) {
   if (format != "bf16" && format != "fp8" && format != "w4a8" && format != "bf16_cublaslt")
     throw std::invalid_argument(
         quadrant + ": format must be bf16, fp8, w4a8 or bf16_cublaslt, got '" + format + "'");
@@ -356,7 +355,8 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
   }
   // The bytes of a GEMM output (rows x n) as written by the GEMM and read by the next kernel.
   auto out_bytes = [&](double n, int split) { return split ? r * n * 4.0 * split : r * n * 2.0; };
-  const bool int4_in_producer = path == MoeGemmPath::kWgmma && w4 && options.w4a8_prefill_producer;
+  const bool int4_in_producer = path == MoeGemmPath::kWgmma && w4 &&
+                                rules.w4a8_prefill_dequant == W4a8PrefillDequant::kProducer;
   if (int4_in_producer) {
     p.choices.emplace_back("w4a8_prefill_dequant_in_producer", 1);
     p.notes.push_back(
@@ -517,6 +517,10 @@ const char* rule_name(MoeMmaResidency r) {
   return r == MoeMmaResidency::kRegisters ? "registers" : "shared_memory";
 }
 
+const char* rule_name(W4a8PrefillDequant d) {
+  return d == W4a8PrefillDequant::kProducer ? "producer" : "scratch";
+}
+
 const char* rule_name(DecodeSplitModel m) {
   return m == DecodeSplitModel::kFluid ? "fluid" : m == DecodeSplitModel::kBytes ? "bytes" : "";
 }
@@ -541,9 +545,14 @@ bool rule_from_name(const std::string& name, DecodeSplitModel& out) {
   return find_rule(name, kDecodeSplitRules, out);
 }
 
+bool rule_from_name(const std::string& name, W4a8PrefillDequant& out) {
+  return find_rule(name, kW4a8PrefillDequantRules, out);
+}
+
 std::string rules_description(const PlanRules& r) {
   return std::string("moe_mma_residency ") + rule_name(r.moe_mma_residency) + ", decode_split " +
-         rule_name(r.decode_split) + ", w4a8_decode_form " + std::to_string(r.w4a8_decode_form);
+         rule_name(r.decode_split) + ", w4a8_decode_form " + std::to_string(r.w4a8_decode_form) +
+         ", w4a8_prefill_dequant " + rule_name(r.w4a8_prefill_dequant);
 }
 
 int decode_split_ctas_per_sm(int head_dim, bool fp8, int heads_per_cta) {
@@ -565,7 +574,7 @@ LaunchPlan plan_launches(const std::string& quadrant, const std::string& format,
   else if (quadrant == "prefill_attention")
     p = plan_prefill(format, shape, sm_count, options);
   else if (quadrant == "prefill_ffn" || quadrant == "decode_ffn")
-    p = plan_moe(quadrant, format, shape, sm_count, options);
+    p = plan_moe(quadrant, format, shape, sm_count, options.rules);
   else if (quadrant == "dense_gemm")
     p = plan_dense(format, shape, sm_count);
   else if (quadrant == "mla_decode")

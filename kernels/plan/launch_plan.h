@@ -85,6 +85,9 @@ enum class MoeMmaResidency {
   // 16-row BF16 3, FP8 2, W4A8 form 8 4 CTAs per SM.
   kRegisters,
 };
+// W4A8 prefill (the wgmma path): an E4M3 copy of every expert before the GEMMs, or the INT4
+// dequantised in the GEMM's producer warpgroup (dispatch.h, moe_w4_prefill_producer).
+enum class W4a8PrefillDequant { kScratch, kProducer };
 struct PlanRules {
   MoeMmaResidency moe_mma_residency = MoeMmaResidency::kRegisters;  // since session 10
   // Decode attention's split-KV chooser (dispatch.h): kBytes or kFluid, never kRunTime (a
@@ -94,15 +97,20 @@ struct PlanRules {
   // the kernels launch by default (kMoeW4DecodeForm) when the model's profiles were collected,
   // not QUADRANT_W4A8_DECODE_FORM (a benchmark switch). A model file names 8, 9 or 10.
   int w4a8_decode_form = kMoeW4DecodeForm;
+  // The W4A8 prefill path the kernels take by default (kMoeW4PrefillProducer), not
+  // QUADRANT_W4A8_PREFILL_DEQUANT (a benchmark switch).
+  W4a8PrefillDequant w4a8_prefill_dequant =
+      kMoeW4PrefillProducer ? W4a8PrefillDequant::kProducer : W4a8PrefillDequant::kScratch;
   // The rules of every model file written before files recorded them (kernels f7d6472 and
   // the plans until session 10): what a file without "plan_rules" was fitted under.
   static constexpr PlanRules legacy() {
-    return {MoeMmaResidency::kSharedMemory, DecodeSplitModel::kBytes, 8};
+    return {MoeMmaResidency::kSharedMemory, DecodeSplitModel::kBytes, 8,
+            W4a8PrefillDequant::kScratch};
   }
   // (C++17: the .cu launchers include this header.)
   bool operator==(const PlanRules& o) const {
     return moe_mma_residency == o.moe_mma_residency && decode_split == o.decode_split &&
-           w4a8_decode_form == o.w4a8_decode_form;
+           w4a8_decode_form == o.w4a8_decode_form && w4a8_prefill_dequant == o.w4a8_prefill_dequant;
   }
 };
 // Every value a model file may name, and the names it uses: "shared_memory" / "registers",
@@ -115,12 +123,16 @@ inline constexpr std::array<DecodeSplitModel, 2> kDecodeSplitRules{DecodeSplitMo
 // The W4A8 decode forms a model file may name: the default of session 10 (8) and the forms
 // measured beside it (9, 10).
 inline constexpr std::array<int, 3> kW4a8DecodeFormRules{8, 9, 10};
+inline constexpr std::array<W4a8PrefillDequant, 2> kW4a8PrefillDequantRules{
+    W4a8PrefillDequant::kScratch, W4a8PrefillDequant::kProducer};
 const char* rule_name(MoeMmaResidency r);
 const char* rule_name(DecodeSplitModel m);
+const char* rule_name(W4a8PrefillDequant d);  // "scratch" / "producer"
 bool rule_from_name(const std::string& name, MoeMmaResidency& out);
 bool rule_from_name(const std::string& name, DecodeSplitModel& out);
-// "moe_mma_residency registers, decode_split bytes, w4a8_decode_form 8": the rules as the
-// model files name them, for tables and notes.
+bool rule_from_name(const std::string& name, W4a8PrefillDequant& out);
+// "moe_mma_residency registers, decode_split bytes, w4a8_decode_form 8, w4a8_prefill_dequant
+// scratch": the rules as the model files name them, for tables and notes.
 std::string rules_description(const PlanRules& r);
 
 // Benchmark-only switches the ops read from the environment (QUADRANT_PREFILL_ATTN_VARIANT,
@@ -128,9 +140,6 @@ std::string rules_description(const PlanRules& r);
 struct PlanOptions {
   int prefill_variant = -2;  // kDefaultVariant
   bool decode_tensor_cores = true;
-  // W4A8 prefill dequantised in the wgmma GEMM's producer (the kernels' switch
-  // QUADRANT_W4A8_PREFILL_DEQUANT=producer; not read here: a model is fitted on one path).
-  bool w4a8_prefill_producer = false;
   PlanRules rules;
 };
 

@@ -747,6 +747,7 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   using kernels::plan::DecodeSplitModel;
   using kernels::plan::MoeMmaResidency;
   using kernels::plan::PlanRules;
+  using kernels::plan::W4a8PrefillDequant;
   const std::string pa = write_temp(
       "rules_a.json",
       profile_to_json(testing::decode_attention_profile(testing::roofline_max, 0.01, 7)));
@@ -754,21 +755,26 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   rules.moe_mma_residency = MoeMmaResidency::kRegisters;
   rules.decode_split = DecodeSplitModel::kFluid;
   rules.w4a8_decode_form = 10;
+  rules.w4a8_prefill_dequant = W4a8PrefillDequant::kProducer;
   const ModelFile m = fit_profiles({pa}, 5, {}, {}, "", rules);
   EXPECT_TRUE(m.plan_rules == rules);
   const Json j = Json::parse(model_to_json(m));
   EXPECT_EQ(j.at("plan_rules").at("moe_mma_residency"), "registers");
   EXPECT_EQ(j.at("plan_rules").at("decode_split"), "fluid");
   EXPECT_EQ(j.at("plan_rules").at("w4a8_decode_form"), 10);
+  EXPECT_EQ(j.at("plan_rules").at("w4a8_prefill_dequant"), "producer");
   const ModelFile back = read_model(write_temp("rules_model.json", j.dump()));
   EXPECT_TRUE(back.plan_rules == rules);
   EXPECT_EQ(model_to_json(back), model_to_json(m));
   EXPECT_NE(error_table(back, true)
-                .find("moe_mma_residency registers, decode_split fluid, w4a8_decode_form 10"),
+                .find("moe_mma_residency registers, decode_split fluid, w4a8_decode_form 10, "
+                      "w4a8_prefill_dequant producer"),
             std::string::npos);
   // Today's rules are written too: the W4A8 form the kernels launch by default.
   const Json today = Json::parse(model_to_json(fit_profiles({pa})));
   EXPECT_EQ(today.at("plan_rules").at("w4a8_decode_form"), kernels::plan::kMoeW4DecodeForm);
+  EXPECT_EQ(today.at("plan_rules").at("w4a8_prefill_dequant"),
+            kernels::plan::kMoeW4PrefillProducer ? "producer" : "scratch");
   Json old = j;
   old.erase("plan_rules");
   EXPECT_TRUE(read_model(write_temp("rules_old.json", old.dump())).plan_rules ==
@@ -780,6 +786,13 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   EXPECT_EQ(read.moe_mma_residency, PlanRules::legacy().moe_mma_residency);
   EXPECT_EQ(read.decode_split, DecodeSplitModel::kFluid);
   EXPECT_EQ(read.w4a8_decode_form, 10);
+  EXPECT_EQ(read.w4a8_prefill_dequant, W4a8PrefillDequant::kProducer);
+  // A file written before the W4A8 prefill path was a rule: the E4M3 copy, all there was then.
+  Json no_path = j;
+  no_path["plan_rules"].erase("w4a8_prefill_dequant");
+  EXPECT_EQ(
+      read_model(write_temp("rules_no_path.json", no_path.dump())).plan_rules.w4a8_prefill_dequant,
+      W4a8PrefillDequant::kScratch);
   // A file written before the W4A8 form was a rule: form 8, what the kernels launched then.
   partial["plan_rules"].erase("w4a8_decode_form");
   EXPECT_EQ(
@@ -819,6 +832,11 @@ TEST(Fit, BadPlanRulesNameFilePathExpectedAndFound) {
     EXPECT_EQ(path, "plan_rules.w4a8_decode_form");
     EXPECT_NE(what.find("expected 8, 9 or 10, got " + form.dump()), std::string::npos) << what;
   }
+  std::tie(path, what) = error_of(
+      "rules_bad6.json", [](Json& j) { j["plan_rules"]["w4a8_prefill_dequant"] = "in_producer"; });
+  EXPECT_EQ(path, "plan_rules.w4a8_prefill_dequant");
+  EXPECT_NE(what.find(R"(expected "scratch" or "producer", got "in_producer")"), std::string::npos)
+      << what;
   std::tie(path, what) =
       error_of("rules_bad4.json", [](Json& j) { j["plan_rules"]["block_m"] = 32; });
   EXPECT_EQ(path, "plan_rules.block_m");

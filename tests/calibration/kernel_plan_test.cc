@@ -199,6 +199,33 @@ TEST(KernelPlan, MoeFfnMirrorFollowsTheResidencyRule) {
   }
 }
 
+// The mirror's W4A8 wgmma FFN under the producer rule (PlanRules::w4a8_prefill_dequant): no copy
+// of every expert in the helper bytes (3 h i x 1.5 bytes an expert), the weights at half a byte
+// in the busiest slot's bytes; the same tiles. BF16 and FP8 are unchanged by the rule.
+TEST(KernelPlan, MoeFfnMirrorFollowsTheW4a8PrefillRule) {
+  kernels::plan::PlanRules producer;
+  producer.w4a8_prefill_dequant = kernels::plan::W4a8PrefillDequant::kProducer;
+  const double rows = 8192, e = 128, h = 2048, i = 768;
+  const KernelPlan copy =
+      moe_ffn_plan(rows, 128, 1024, 2048, 768, "w4a8", kernels::plan::PlanRules());
+  const KernelPlan in_producer = moe_ffn_plan(rows, 128, 1024, 2048, 768, "w4a8", producer);
+  ASSERT_EQ(copy.path, std::string("wgmma"));
+  ASSERT_EQ(in_producer.path, std::string("wgmma"));
+  EXPECT_DOUBLE_EQ(copy.aux_bytes - in_producer.aux_bytes, e * 3 * h * i * 1.5);
+  EXPECT_DOUBLE_EQ(copy.ctas, in_producer.ctas);
+  EXPECT_DOUBLE_EQ(copy.waves, in_producer.waves);
+  EXPECT_DOUBLE_EQ(copy.sched_flops, in_producer.sched_flops);
+  // (256 w + 128 a) k per tile: 256 + 128 at a byte each against 128 + 128.
+  EXPECT_DOUBLE_EQ(in_producer.crit_bytes / copy.crit_bytes, 256.0 / 384.0);
+  for (const char* format : {"bf16", "fp8"}) {
+    const KernelPlan a =
+        moe_ffn_plan(rows, 128, 1024, 2048, 768, format, kernels::plan::PlanRules());
+    const KernelPlan b = moe_ffn_plan(rows, 128, 1024, 2048, 768, format, producer);
+    EXPECT_DOUBLE_EQ(a.aux_bytes, b.aux_bytes) << format;
+    EXPECT_DOUBLE_EQ(a.crit_bytes, b.crit_bytes) << format;
+  }
+}
+
 TEST(KernelPlan, ExpectedTilesPerBinClosedForms) {
   // One bin holds every row.
   EXPECT_DOUBLE_EQ(expected_tiles_per_bin(1000, 1, 128), 8);

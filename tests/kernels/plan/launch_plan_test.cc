@@ -309,22 +309,28 @@ TEST(LaunchPlan, W4a8DecodeFormIsThePlanRuleNotTheEnvironment) {
   unsetenv("QUADRANT_W4A8_DECODE_FORM");
   EXPECT_NE(under_ten.find("n8 tiles> ("), std::string::npos) << under_ten;
   EXPECT_EQ(rules_description(legacy.rules),
-            "moe_mma_residency shared_memory, decode_split bytes, w4a8_decode_form 8");
+            "moe_mma_residency shared_memory, decode_split bytes, w4a8_decode_form 8, "
+            "w4a8_prefill_dequant scratch");
   EXPECT_FALSE(legacy.rules == ten.rules);
 }
 
-// W4A8 prefill dequantised in the wgmma GEMM's producer (PlanOptions::w4a8_prefill_producer):
+// W4A8 prefill dequantised in the wgmma GEMM's producer (PlanRules::w4a8_prefill_dequant):
 // no INT4 -> E4M3 launches, the GEMMs with three stages that also hold the INT4 rows, the W
 // tiles' bytes from L2 at half a byte a weight; the same FLOPs and HBM bytes. The kernels'
-// switch (QUADRANT_W4A8_PREFILL_DEQUANT) does not change a plan.
+// switch (QUADRANT_W4A8_PREFILL_DEQUANT) does not change a plan: the rule does.
 TEST(LaunchPlan, W4a8PrefillDequantInTheProducerDropsTheDequantLaunches) {
   const ShapeParams shape = {
       {"tokens", 8192}, {"experts", 128}, {"top_k", 8}, {"hidden", 2048}, {"intermediate", 768}};
   setenv("QUADRANT_W4A8_PREFILL_DEQUANT", "producer", 1);
-  const LaunchPlan scratch = plan_launches("prefill_ffn", "w4a8", shape, 132);
+  PlanOptions copy;
+  copy.rules.w4a8_prefill_dequant = W4a8PrefillDequant::kScratch;
+  const LaunchPlan scratch = plan_launches("prefill_ffn", "w4a8", shape, 132, copy);
   unsetenv("QUADRANT_W4A8_PREFILL_DEQUANT");
+  EXPECT_EQ(PlanRules().w4a8_prefill_dequant,
+            kMoeW4PrefillProducer ? W4a8PrefillDequant::kProducer : W4a8PrefillDequant::kScratch);
+  EXPECT_EQ(PlanRules::legacy().w4a8_prefill_dequant, W4a8PrefillDequant::kScratch);
   PlanOptions o;
-  o.w4a8_prefill_producer = true;
+  o.rules.w4a8_prefill_dequant = W4a8PrefillDequant::kProducer;
   const LaunchPlan producer = plan_launches("prefill_ffn", "w4a8", shape, 132, o);
   ASSERT_EQ(scratch.launches.size(), 11u);
   ASSERT_EQ(producer.launches.size(), 9u);
@@ -355,7 +361,14 @@ TEST(LaunchPlan, W4a8PrefillDequantInTheProducerDropsTheDequantLaunches) {
   setenv("QUADRANT_W4A8_PREFILL_DEQUANT", "on", 1);
   EXPECT_THROW(moe_w4_prefill_producer(), std::invalid_argument);
   unsetenv("QUADRANT_W4A8_PREFILL_DEQUANT");
-  EXPECT_FALSE(moe_w4_prefill_producer());
+  EXPECT_EQ(moe_w4_prefill_producer(), kMoeW4PrefillProducer);
+  // The rule's names.
+  W4a8PrefillDequant d{};
+  EXPECT_TRUE(rule_from_name("producer", d));
+  EXPECT_EQ(d, W4a8PrefillDequant::kProducer);
+  EXPECT_TRUE(rule_from_name("scratch", d));
+  EXPECT_EQ(d, W4a8PrefillDequant::kScratch);
+  EXPECT_FALSE(rule_from_name("copy", d));
 }
 
 // Split-K (QUADRANT_MOE_SPLIT_K): the GEMM's grid and work items times the splits, its output
