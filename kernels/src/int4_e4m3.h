@@ -68,4 +68,24 @@ QK_HOST_DEVICE E4m3x8 int4x8_to_e4m3x8_prmt(uint32_t w) {
   return r;
 }
 
+// One stage of the W4A8 wgmma GEMM's producer conversion (sm90_grouped_gemm.cu): 256 weight rows
+// x 128 k, INT4 rows of 64 bytes as TMA left them (unswizzled) to E4M3 rows of 128 bytes in two
+// 128-row halves of 16 KB, each where TMA's 128-byte swizzle would put them (16-byte chunk c of
+// row r at chunk c ^ (r % 8), the halves 1024-byte aligned). Item i (0 .. 1023) is a row's 32 k:
+// 16 INT4 bytes from `raw`, its first 16 E4M3 bytes to `dst0`, the next 16 to `dst1` (offsets
+// from the INT4 buffer and from the E4M3 region).
+inline constexpr int kInt4StageRows = 256, kInt4StageItems = kInt4StageRows * 4;
+// The converting threads (producer warps 1-3): thread t takes items t, t + 96, ..., so that a
+// warp's 32 items at a time are 8 whole rows.
+inline constexpr int kInt4Converters = 96;
+struct Int4StageItem {
+  int raw, dst0, dst1;
+};
+QK_HOST_DEVICE Int4StageItem int4_stage_item(int i) {
+  const int r = i / 4, j = i % 4, rr = r % 128;
+  const int row = (r / 128) * 128 * 128 + rr * 128;
+  return {r * 64 + j * 16, row + (((2 * j) ^ (rr & 7)) << 4),
+          row + (((2 * j + 1) ^ (rr & 7)) << 4)};
+}
+
 }  // namespace quadrant::kernels

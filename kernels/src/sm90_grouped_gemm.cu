@@ -34,7 +34,7 @@ constexpr int kScaleOffset = kATileBytes + 2 * kBHalfBytes;
 // kInt4: the stage's 256 weight rows x 128 k as INT4, unswizzled rows of 64 bytes.
 constexpr int kRawOffset = kScaleOffset + 1024, kRawRowBytes = 64;
 constexpr int kRawBytes = 2 * kBlockM * kRawRowBytes;
-constexpr int kConverters = 96;  // producer warps 1-3
+constexpr int kConverters = kInt4Converters;  // producer warps 1-3
 constexpr int stages(bool int4) {
   return plan::moe_wgmma_stages(int4);
 }
@@ -134,19 +134,18 @@ __device__ __forceinline__ float silu_mul(float g, float u) {
 // region: 1024 items (a weight row's 32 k: 16 bytes in, two 16-byte swizzle chunks out), a warp
 // taking 8 whole rows at a time, so that each quarter-warp's stores hit 8 distinct chunks.
 __device__ __forceinline__ void convert_int4_stage(uint8_t* stage, int ct) {
+  static_assert(kInt4StageRows == 2 * kBlockM && kBHalfBytes == 128 * 128 && kRawRowBytes == 64,
+                "int4_stage_item's layout (int4_e4m3.h)");
   const uint8_t* raw = stage + kRawOffset;
   uint8_t* w = stage + kATileBytes;
 #pragma unroll 2
-  for (int i = ct; i < 2 * kBlockM * 4; i += kConverters) {
-    const int r = i / 4, j = i % 4, rr = r % kBlockM;
-    const uint4 v = *reinterpret_cast<const uint4*>(raw + r * kRawRowBytes + j * 16);
+  for (int i = ct; i < kInt4StageItems; i += kConverters) {
+    const Int4StageItem it = int4_stage_item(i);
+    const uint4 v = *reinterpret_cast<const uint4*>(raw + it.raw);
     const E4m3x8 q0 = int4x8_to_e4m3x8_prmt(v.x), q1 = int4x8_to_e4m3x8_prmt(v.y);
     const E4m3x8 q2 = int4x8_to_e4m3x8_prmt(v.z), q3 = int4x8_to_e4m3x8_prmt(v.w);
-    uint8_t* row = w + (r / kBlockM) * kBHalfBytes + rr * kRowBytes;
-    *reinterpret_cast<uint4*>(row + (((2 * j) ^ (rr & 7)) << 4)) =
-        make_uint4(q0.x, q0.y, q1.x, q1.y);
-    *reinterpret_cast<uint4*>(row + (((2 * j + 1) ^ (rr & 7)) << 4)) =
-        make_uint4(q2.x, q2.y, q3.x, q3.y);
+    *reinterpret_cast<uint4*>(w + it.dst0) = make_uint4(q0.x, q0.y, q1.x, q1.y);
+    *reinterpret_cast<uint4*>(w + it.dst1) = make_uint4(q2.x, q2.y, q3.x, q3.y);
   }
 }
 
