@@ -315,8 +315,12 @@ inline int moe_mma_block_m(int64_t rows, int experts, bool bf16, int w4_form) {
 // m-tiles the schedule can produce at most: every expert may end in a partial tile.
 int64_t moe_max_tiles(int64_t rows, int block_m, int experts);
 inline constexpr int kMoeMaxExperts = 256;
-inline constexpr int kMoeMmaBlockN = 128;    // mma.sync grouped GEMM: weight rows per CTA
-inline constexpr int kMoeW4BlockN = 128;     // W4A8 register-dequant GEMM: 8 warps x 16 rows
+inline constexpr int kMoeMmaBlockN = 128;  // mma.sync grouped GEMM: weight rows per CTA
+inline constexpr int kMoeW4BlockN = 128;   // W4A8 register-dequant GEMM: 8 warps x 16 rows
+// W4A8 decode form 11 (wgmma, weights as A; below): its number, ring stages, threads (a consumer
+// warpgroup and a producer warp) and CTAs per SM (its launch bounds).
+inline constexpr int kMoeW4WgForm = 11, kMoeW4WgStages = 4, kMoeW4WgThreads = 160,
+                     kMoeW4WgCtasPerSm = 2;
 inline constexpr int kMoeWgmmaBlockN = 256;  // wgmma grouped GEMM
 inline constexpr int kMoeWgmmaBlockM = 128;
 inline constexpr int kMoeWgmmaThreads = 384;  // producer + two consumer warpgroups
@@ -388,6 +392,7 @@ int moe_split_k_setting(bool w4a8);  // 0 off, kMoeSplitKAuto, or N
 inline constexpr int kMoeMmaGemmRegsBf16 = 75, kMoeMmaGemmRegsFp8 = 122;
 constexpr int moe_mma_ctas_per_sm(bool bf16, int w4_form, int stages = 3) {
   if (w4_form == 8 || w4_form == 9 || w4_form == 10) return 4;
+  if (w4_form == kMoeW4WgForm) return kMoeW4WgCtasPerSm;
   if (w4_form == 7) return 3;
   if (w4_form != 0) return 2;
   const int regs = ((bf16 ? kMoeMmaGemmRegsBf16 : kMoeMmaGemmRegsFp8) + 7) / 8 * 8;
@@ -455,8 +460,14 @@ constexpr int moe_w4_smem_bytes() {
 // (kernels/results/tenth_run2_*, both passes) -4.9..-6.1% at 1 / 8 / 16 tokens (79.1 / 246.2 /
 // 250.9 us against 83.6 / 262.2 / 264.9), 64 tokens -0.3 / +0.8% (form 8's path). The plans a
 // model was fitted on name their form (launch_plan.h, PlanRules::w4a8_decode_form).
+// 11: wgmma with A and B swapped (issue 15, seventeenth session; not yet run on a GPU): the
+// CTA's 128 weight rows are two m64 A operands, the tile's tokens (8 or 16) the N; a producer
+// warp streams each k block's 8 KB of INT4 (repacked in the A-register order, int4_e4m3.h) and
+// its weight scales by bulk copies and the activation rows (E4M3) by TMA into a ring of stages;
+// the consumer warpgroup turns the INT4 into E4M3 registers by byte permutes. E4M3 activations
+// (no offset sums), form 10's tiles and split-K, the stages and CTAs below.
 inline constexpr int kMoeW4DecodeForm = 10;
-inline constexpr int kMoeW4Forms = 10;
+inline constexpr int kMoeW4Forms = 11;
 inline constexpr int kMoeW4Form9Ahead = 2;
 int moe_w4_decode_form();
 // W4A8 on the wgmma (prefill) path: false dequantises every expert's INT4 to an E4M3 copy before
@@ -466,9 +477,24 @@ int moe_w4_decode_form();
 // fitted on name the path (launch_plan.h, PlanRules::w4a8_prefill_dequant).
 inline constexpr bool kMoeW4PrefillProducer = false;
 bool moe_w4_prefill_producer();
-// Forms 3, 5 and 6-8 take the INT4 offsets off after the MMA (a per-row sum beside the scale).
+// Forms 3 and 5-10 take the INT4 offsets off after the MMA (a per-row sum beside the scale).
 constexpr bool moe_w4_offset_form(int form) {
-  return form == 3 || form >= 5;
+  return form == 3 || (form >= 5 && form <= 10);
+}
+// Forms 2-10 read the activations as FP16 (the E4M3 values, exact); 1 and 11 as E4M3.
+constexpr bool moe_w4_fp16_activations(int form) {
+  return form >= 2 && form <= 10;
+}
+// Form 11 (wgmma, weights as A): a ring of kMoeW4WgStages stages, each the activation box (16
+// rows x 128 E4M3, 1024-byte aligned for the 128-byte swizzle), the weight tile (128 rows x 128
+// INT4) and its 128 weight scales, padded to 1 KB multiples; two mbarriers a stage and the
+// alignment slack. 128 consumer threads and a producer warp; kMoeW4WgCtasPerSm by the launch
+// bounds (the registers: ptxas -v).
+constexpr int moe_w4_wg_stage_bytes() {
+  return 11 * 1024;  // 2048 + 8192 + 512, rounded up
+}
+constexpr int moe_w4_wg_smem_bytes() {
+  return kMoeW4WgStages * moe_w4_wg_stage_bytes() + kMoeW4WgStages * 16 + 1024;
 }
 // Forms 2 and 3: four stages of A (16 rows x 128 FP16), static.
 constexpr int moe_w4_v2_smem_bytes() {

@@ -269,7 +269,9 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
   const int bm = moe_block_m(path, s.tokens, s.top_k, s.experts, bf16, w4_form);
   const int64_t rows = s.tokens * s.top_k, max_tiles = moe_max_tiles(rows, bm, s.experts);
   const ExpectedRouting er = expected_routing(s.tokens, s.top_k, s.experts, bm);
-  const double a_elem = bf16 || w4_form >= 2 ? 2.0 : 1.0, w_elem = bf16 ? 2.0 : w4 ? 0.5 : 1.0;
+  const double a_elem = bf16 || moe_w4_fp16_activations(w4_form) ? 2.0 : 1.0, w_elem = bf16 ? 2.0
+                                                                                       : w4 ? 0.5
+                                                                                            : 1.0;
   const double a_meta =
       scaled ? (moe_w4_offset_form(w4_form) ? 8.0 : 4.0) / 128 : 0.0;  // scale (+ sum) per 128
   const double h = double(s.hidden), in = double(s.intermediate), r = double(rows);
@@ -398,23 +400,25 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
       add(l, flops, bytes, true);
     } else if (path == MoeGemmPath::kMmaSync) {
       const double n_ctas = g.n / (w4 ? kMoeW4BlockN : kMoeMmaBlockN);
-      const int smem = w4_form >= 6   ? moe_w4_staged_smem_bytes()
-                       : w4_form >= 4 ? moe_w4_ring_smem_bytes()
-                       : w4_form >= 2 ? moe_w4_v2_smem_bytes()
-                       : w4           ? moe_w4_smem_bytes()
-                                      : moe_mma_smem_bytes(bm, stages);
+      const int smem = w4_form == kMoeW4WgForm ? moe_w4_wg_smem_bytes()
+                       : w4_form >= 6          ? moe_w4_staged_smem_bytes()
+                       : w4_form >= 4          ? moe_w4_ring_smem_bytes()
+                       : w4_form >= 2          ? moe_w4_v2_smem_bytes()
+                       : w4                    ? moe_w4_smem_bytes()
+                                               : moe_mma_smem_bytes(bm, stages);
       const std::string name =
-          w4_form == 10  ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, n8 tiles> ("
-          : w4_form == 9 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, L2 ahead> ("
-          : w4_form == 8 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs> ("
-          : w4_form == 7 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 3 CTAs> ("
-          : w4_form == 6 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged> ("
-          : w4_form == 5 ? "moe_w4a8_decode_gemm_ring_kernel<offset> ("
-          : w4_form == 4 ? "moe_w4a8_decode_gemm_ring_kernel<exact> ("
-          : w4_form == 3 ? "moe_w4a8_decode_gemm_v2_kernel<offset> ("
-          : w4_form == 2 ? "moe_w4a8_decode_gemm_v2_kernel<exact> ("
-          : w4           ? "moe_w4a8_decode_gemm_kernel ("
-                         : "moe_grouped_gemm_kernel<" + f + ", " + std::to_string(bm) + "> (";
+          w4_form == kMoeW4WgForm ? "moe_w4a8_decode_gemm_wg_kernel (wgmma, weights as A) ("
+          : w4_form == 10 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, n8 tiles> ("
+          : w4_form == 9  ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, L2 ahead> ("
+          : w4_form == 8  ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs> ("
+          : w4_form == 7  ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 3 CTAs> ("
+          : w4_form == 6  ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged> ("
+          : w4_form == 5  ? "moe_w4a8_decode_gemm_ring_kernel<offset> ("
+          : w4_form == 4  ? "moe_w4a8_decode_gemm_ring_kernel<exact> ("
+          : w4_form == 3  ? "moe_w4a8_decode_gemm_v2_kernel<offset> ("
+          : w4_form == 2  ? "moe_w4a8_decode_gemm_v2_kernel<exact> ("
+          : w4            ? "moe_w4a8_decode_gemm_kernel ("
+                          : "moe_grouped_gemm_kernel<" + f + ", " + std::to_string(bm) + "> (";
       const int z = std::max(split, 1);
       // What the registers allow (16 rows: 75 / 122 per thread, BF16 / FP8; 32 rows and W4A8:
       // their __launch_bounds__, which the registers set), or fewer by shared memory: the
@@ -424,9 +428,10 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
                                    ? moe_mma_ctas_per_sm(bf16, w4_form, stages)
                                : bm == 32 ? moe_mma_ctas_per_sm(bf16, 0, stages)
                                           : 32;
-      const int ctas = std::min(by_registers, fit_per_sm(kMoeGemmThreads, smem));
-      add(launch(name + g.what + ")", static_cast<int64_t>(n_ctas) * max_tiles * z, kMoeGemmThreads,
-                 smem, ctas, n_ctas * er.m_tiles * z, sms),
+      const int threads = w4_form == kMoeW4WgForm ? kMoeW4WgThreads : kMoeGemmThreads;
+      const int ctas = std::min(by_registers, fit_per_sm(threads, smem));
+      add(launch(name + g.what + ")", static_cast<int64_t>(n_ctas) * max_tiles * z, threads, smem,
+                 ctas, n_ctas * er.m_tiles * z, sms),
           flops, bytes, true);
     } else {
       add(launch(std::string("cublasLtMatmul per active expert (") + g.what + ")", 0, 0, 0, 1,

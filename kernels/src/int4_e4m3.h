@@ -10,6 +10,7 @@
 // so that tests without a GPU check the tables and the selectors against numeric.h.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #if defined(__CUDACC__)
@@ -86,6 +87,49 @@ QK_HOST_DEVICE Int4StageItem int4_stage_item(int i) {
   const int row = (r / 128) * 128 * 128 + rr * 128;
   return {r * 64 + j * 16, row + (((2 * j) ^ (rr & 7)) << 4),
           row + (((2 * j + 1) ^ (rr & 7)) << 4)};
+}
+
+// The W4A8 decode GEMM's form 11 (moe_ffn.cu): the INT4 weights as wgmma's A operand in
+// registers. A weight tile is 128 rows of one expert (two m64 halves) x one 128-deep k block,
+// 8 KB, stored in the order the consumer warpgroup reads it from shared memory: thread `tid`
+// (0 .. 127) loads 16-byte chunk j (0 .. 3) at j * 2048 + tid * 16 (a quarter-warp's loads hit 8
+// distinct 16-byte bank groups). Chunk j = 2 h + p holds half h's k32 steps 2 p and 2 p + 1,
+// two words a step: word 0 the thread's A registers a0 (row g, k 4t .. 4t + 3) and a1 (row g + 8,
+// the same k), word 1 a2 and a3 (k 16 + 4t ..), rows within warp w's 16 (the PTX ISA's wgmma A
+// fragment for .e4m3: per warp the m16n8k32 A layout; g = lane / 4, t = lane % 4). Nibbles 0-3
+// of a word are the first row's four k, 4-7 the second's: int4x8_to_e4m3x8_prmt's .x and .y.
+inline constexpr int kW4WgTileRows = 128, kW4WgTileBytes = kW4WgTileRows * 64,
+                     kW4WgTileWords = kW4WgTileBytes / 4;
+// Word i of a tile (byte 4 i): nibble 0's row and k; nibbles 1-3 are k + 1 .. 3, 4-7 row + 8.
+struct W4WgWord {
+  int row, k;
+};
+QK_HOST_DEVICE W4WgWord w4wg_word(int i) {
+  const int j = i / 512, tid = (i / 4) % 128, wi = i % 4;
+  const int h = j / 2, ks = 2 * (j % 2) + wi / 2, q = wi % 2;
+  const int warp = tid / 32, lane = tid % 32;
+  return {h * 64 + warp * 16 + lane / 4, ks * 32 + q * 16 + 4 * (lane % 4)};
+}
+// The consumer's side: the word of chunk j's 16 bytes (4 words) that holds half h's k32 step ks,
+// registers a0/a1 (q = 0) or a2/a3 (q = 1).
+QK_HOST_DEVICE int w4wg_chunk(int h, int ks) {
+  return 2 * h + ks / 2;
+}
+QK_HOST_DEVICE int w4wg_word_in_chunk(int ks, int q) {
+  return 2 * (ks % 2) + q;
+}
+// Word i of the tile whose first row is `row_base` (of the [rows][k / 2] offset-binary INT4
+// matrix, row_bytes apart, element e of a row in byte e / 2, low nibble first) and first k k_base.
+QK_HOST_DEVICE uint32_t w4wg_pack_word(const uint8_t* w, size_t row_bytes, size_t row_base,
+                                       int k_base, int i) {
+  const W4WgWord wd = w4wg_word(i);
+  uint32_t v = 0;
+  for (int nib = 0; nib < 8; ++nib) {
+    const size_t r = row_base + size_t(wd.row + 8 * (nib / 4));
+    const int k = k_base + wd.k + nib % 4;
+    v |= uint32_t((w[r * row_bytes + size_t(k / 2)] >> (4 * (k % 2))) & 0xF) << (4 * nib);
+  }
+  return v;
 }
 
 }  // namespace quadrant::kernels

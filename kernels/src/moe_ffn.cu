@@ -28,9 +28,11 @@
 #include "kernels/plan/dispatch.h"
 #include "kernels/reference/reference.h"
 #include "kernels/src/common.cuh"
+#include "kernels/src/int4_e4m3.h"
 #include "kernels/src/lt_gemm.h"
 #include "kernels/src/op_util.h"
 #include "kernels/src/sm90_grouped_gemm.h"
+#include "kernels/src/sm90_primitives.cuh"
 #include "kernels/src/workspace.h"
 
 namespace quadrant::kernels {
@@ -1067,6 +1069,249 @@ __global__ void moe_w4_prepack_v2_kernel(const uint8_t* __restrict__ w, int expe
   }
 }
 
+// ---- W4A8 at decode sizes, form 11: wgmma with the INT4 weights as A in registers ----
+//
+// Forms 1-10 run mma.sync with each warp's weights loaded straight into its registers; the best,
+// form 10, reads 52-66% of copy on the H200 with no single limit (barriers, fixed latencies, loads
+// and the MMA pipe about equally; tenth session's ncu). Here A and B are swapped for wgmma, as
+// vLLM's Machete and CUTLASS's mixed-input GEMMs do for few tokens: the CTA's 128 weight rows are
+// two m64 A operands and the tile's tokens the N (8 or 16). A producer warp streams each k block's
+// weight tile (8 KB, repacked in the A-register order: int4_e4m3.h), its 128 weight scales (both
+// by bulk copies) and the activation box (TMA, 128-byte swizzle) into a ring of stages, its loads
+// never waiting on the consumers' arithmetic; the consumer warpgroup reads its INT4 (four 16-byte
+// loads a thread), makes the E4M3 A registers by byte permutes (int4x8_to_e4m3x8_prmt) and issues
+// a k block's eight wgmmas into one of two sets of block sums, folding the other set (the k block
+// before) into the accumulators with the weight and activation scales while they run. Sums per
+// 128-deep block scaled as forms 1-10 scale them; the block sums are the tensor cores' FP32 sums
+// of exact products (another order than mma.sync's: not form 8's bits).
+constexpr int kW4WgStages = plan::kMoeW4WgStages, kW4WgStageBytes = plan::moe_w4_wg_stage_bytes();
+constexpr int kW4WgAct = 0, kW4WgW = 2048, kW4WgWScale = kW4WgW + kW4WgTileBytes;
+static_assert(kW4WgWScale + 128 * 4 <= kW4WgStageBytes && kW4WgStageBytes % 1024 == 0 &&
+                  kW4WgStages * kW4WgStageBytes + kW4WgStages * 16 + 1024 ==
+                      plan::moe_w4_wg_smem_bytes() &&
+                  kW4WgTileRows == plan::kMoeW4BlockN && plan::kMoeW4WgThreads == 128 + 32,
+              "the launch plans' geometry (kernels/plan/dispatch.h)");
+
+// The consumer warpgroup's k loop and epilogue for a tile of at most N tokens.
+template <int N>
+__device__ __forceinline__ void w4wg_consume(const uint8_t* ring, uint64_t* full, uint64_t* empty,
+                                             const float* __restrict__ a_scale, int kb_count,
+                                             int kb_stride, int first, int rows, int row0,
+                                             int n_cta, int n_total, bf16* __restrict__ out,
+                                             float* __restrict__ part) {
+  constexpr int kAcc = N / 2;  // floats a thread per m64 half
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  float acc[2][kAcc] = {};
+  float blk[2][2][kAcc];    // [set][half]: one k block's sums
+  uint32_t af[2][2][4][4];  // [set][half][k32 step]: the A registers
+  float asc[2][N / 4];      // [set]: the activation scales of the thread's token columns
+  // A thread's token columns: 8 c + 2 t and 8 c + 2 t + 1 of each n8 chunk c; past the tile's
+  // rows they repeat its last row (their sums are never stored).
+  auto load_scales = [&](float(&s)[N / 4], int kb) {
+#pragma unroll
+    for (int i = 0; i < N / 4; ++i) {
+      const int col = 8 * (i / 2) + 2 * t + i % 2;
+      s[i] = a_scale[size_t(row0 + min(col, rows - 1)) * kb_stride + first + kb];
+    }
+  };
+  auto fold = [&](const float(&b)[2][kAcc], const float(&s)[N / 4], int kb) {
+    const float* wsc =
+        reinterpret_cast<const float*>(ring + (kb % kW4WgStages) * kW4WgStageBytes + kW4WgWScale);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float w0 = wsc[h * 64 + warp * 16 + g], w1 = wsc[h * 64 + warp * 16 + g + 8];
+#pragma unroll
+      for (int c = 0; c < N / 8; ++c) {
+        const float s0 = s[2 * c], s1 = s[2 * c + 1];
+        acc[h][4 * c + 0] = fmaf(b[h][4 * c + 0], s0 * w0, acc[h][4 * c + 0]);
+        acc[h][4 * c + 1] = fmaf(b[h][4 * c + 1], s1 * w0, acc[h][4 * c + 1]);
+        acc[h][4 * c + 2] = fmaf(b[h][4 * c + 2], s0 * w1, acc[h][4 * c + 2]);
+        acc[h][4 * c + 3] = fmaf(b[h][4 * c + 3], s1 * w1, acc[h][4 * c + 3]);
+      }
+    }
+    // The stage's generic reads (weights, scales) ordered before the copy engine's next writes.
+    sm90::fence_proxy_async();
+    __syncwarp();
+    if (lane == 0) sm90::mbar_arrive(&empty[kb % kW4WgStages]);
+  };
+  // One k block into set p: wait for its stage, make the A registers, issue the wgmmas.
+  auto issue = [&](uint32_t(&a)[2][4][4], float(&b)[2][kAcc], int kb) {
+    const int s = kb % kW4WgStages;
+    sm90::mbar_wait(&full[s], (kb / kW4WgStages) & 1);
+    const uint8_t* st = ring + s * kW4WgStageBytes;
+    uint4 chunk[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      chunk[j] = *reinterpret_cast<const uint4*>(st + kW4WgW + j * 2048 + tid * 16);
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks) {
+        const uint4& c = chunk[w4wg_chunk(h, ks)];
+        auto word = [&](int q) {
+          const int i = w4wg_word_in_chunk(ks, q);
+          return i == 0 ? c.x : i == 1 ? c.y : i == 2 ? c.z : c.w;
+        };
+        const E4m3x8 lo = int4x8_to_e4m3x8_prmt(word(0)), hi = int4x8_to_e4m3x8_prmt(word(1));
+        a[h][ks][0] = lo.x;
+        a[h][ks][1] = lo.y;
+        a[h][ks][2] = hi.x;
+        a[h][ks][3] = hi.y;
+      }
+    const uint64_t desc = sm90::smem_desc(sm90::smem_addr(st + kW4WgAct));
+    sm90::wgmma_fence();
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks)
+        sm90::wgmma_rs_e4m3<N>(b[h], a[h][ks], desc + uint64_t(ks * 32 / 16), ks > 0);
+    sm90::wgmma_commit();
+  };
+  // The A registers of a set stay live (and unwritten) until its wgmmas are waited for.
+  auto keep = [](uint32_t(&a)[2][4][4]) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int ks = 0; ks < 4; ++ks)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(a[h][ks][i])::"memory");
+  };
+  auto settle = [](float(&b)[2][kAcc]) {
+    sm90::fence_regs<kAcc>(b[0]);
+    sm90::fence_regs<kAcc>(b[1]);
+  };
+  for (int kb0 = 0; kb0 < kb_count; kb0 += 2) {
+    // Set 0: k block kb0; then the previous set 1 (kb0 - 1) is folded.
+    load_scales(asc[0], kb0);
+    issue(af[0], blk[0], kb0);
+    if (kb0 > 0) {
+      sm90::wgmma_wait<1>();
+      keep(af[1]);
+      settle(blk[1]);
+      fold(blk[1], asc[1], kb0 - 1);
+    }
+    if (kb0 + 1 < kb_count) {
+      load_scales(asc[1], kb0 + 1);
+      issue(af[1], blk[1], kb0 + 1);
+      sm90::wgmma_wait<1>();
+    } else {
+      sm90::wgmma_wait<0>();
+    }
+    keep(af[0]);
+    settle(blk[0]);
+    fold(blk[0], asc[0], kb0);
+  }
+  if (kb_count > 0 && kb_count % 2 == 0) {  // the last k block (set 1)
+    sm90::wgmma_wait<0>();
+    keep(af[1]);
+    settle(blk[1]);
+    fold(blk[1], asc[1], kb_count - 1);
+  }
+  // acc[h][4 c + i]: weight row h 64 + 16 warp + g + 8 (i / 2), token 8 c + 2 t + i % 2.
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int i = 0; i < kAcc; ++i) {
+      const int col = 8 * (i / 4) + 2 * t + i % 2;
+      if (col >= rows) continue;
+      const int n = n_cta + h * 64 + warp * 16 + g + 8 * ((i % 4) / 2);
+      const size_t r = size_t(row0 + col);
+      if (part)
+        part[(r * gridDim.z + blockIdx.z) * n_total + n] = acc[h][i];
+      else
+        out[r * n_total + n] = __float2bfloat16_rn(acc[h][i]);
+    }
+}
+
+// out[r][n] = sum_k A[r][k] W[e(r)][n][k] as forms 1-10 define it (a scale per row and 128 k
+// for A, E4M3; per weight row and 128 k for W, [e][k / 128][n]); wp: the tiles of
+// moe_w4_prepack_wg_kernel, [e][n / 128][k / 128][8 KB]; tm_a: a TMA map over A's rows, boxes of
+// 128 k x 16 rows. Grid (n / 128, m-tiles, splits), warps 0-3 the consumers, warp 4 the producer.
+__global__ void __launch_bounds__(plan::kMoeW4WgThreads, plan::kMoeW4WgCtasPerSm)
+    moe_w4a8_decode_gemm_wg_kernel(const __grid_constant__ CUtensorMap tm_a,
+                                   const float* __restrict__ a_scale,
+                                   const uint8_t* __restrict__ wp, const float* __restrict__ ws_t,
+                                   const int32_t* __restrict__ offsets,
+                                   const int32_t* __restrict__ tile_expert,
+                                   const int32_t* __restrict__ tile_row,
+                                   const int32_t* __restrict__ num_tiles, int n_total, int k_total,
+                                   bf16* __restrict__ out, float* __restrict__ part) {
+  // Before grid_dep_wait: the tile schedule and the weights only (as w4_v2_gemm).
+  if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
+  extern __shared__ uint8_t w4wg_smem_raw[];
+  uint8_t* ring = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(w4wg_smem_raw) + 1023) &
+                                             ~uintptr_t(1023));
+  auto* full = reinterpret_cast<uint64_t*>(ring + kW4WgStages * kW4WgStageBytes);
+  uint64_t* empty = full + kW4WgStages;
+  // The role and the tile's rows as warp-uniform values (a shuffle from lane 0), so that ptxas
+  // sees the consumers' wgmmas on a uniform path (else it serialises them, C7518).
+  const int e = tile_expert[blockIdx.y], row0 = tile_row[blockIdx.y];
+  const int rows = __shfl_sync(0xffffffffu, min(16, offsets[e + 1] - row0), 0);
+  const int kb_stride = k_total / 128;
+  const SplitRange ks = split_range(kb_stride, blockIdx.z, gridDim.z);
+  const int n_cta = blockIdx.x * kW4WgTileRows;
+  const int warp = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x) / 32, 0),
+            lane = threadIdx.x % 32;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kW4WgStages; ++s) {
+      sm90::mbar_init(&full[s], 1);   // the producer's arrive with the stage's bytes
+      sm90::mbar_init(&empty[s], 4);  // one arrive per consumer warp
+    }
+    sm90::mbar_fence_init();
+  }
+  __syncthreads();
+  if (warp == 4) {
+    if (lane != 0) return;
+    const uint8_t* w_tiles =
+        wp + ((size_t(e) * (n_total / kW4WgTileRows) + blockIdx.x) * kb_stride + ks.first) *
+                 kW4WgTileBytes;
+    const float* ws = ws_t + (size_t(e) * kb_stride + ks.first) * n_total + n_cta;
+    auto load_w = [&](int kb) {
+      uint8_t* st = ring + (kb % kW4WgStages) * kW4WgStageBytes;
+      uint64_t* bar = &full[kb % kW4WgStages];
+      sm90::mbar_expect_tx(bar, kW4WgTileBytes + 128 * 4 + 16 * 128);
+      sm90::bulk_load(st + kW4WgW, w_tiles + size_t(kb) * kW4WgTileBytes, kW4WgTileBytes, bar);
+      sm90::bulk_load(st + kW4WgWScale, ws + size_t(kb) * n_total, 128 * 4, bar);
+    };
+    auto load_a = [&](int kb) {
+      sm90::tma_load_2d(ring + (kb % kW4WgStages) * kW4WgStageBytes + kW4WgAct, &tm_a,
+                        &full[kb % kW4WgStages], (ks.first + kb) * 128, row0);
+    };
+    const int ahead = min(kW4WgStages, ks.count);
+    for (int kb = 0; kb < ahead; ++kb) load_w(kb);
+    grid_dep_wait_then_launch();
+    for (int kb = 0; kb < ahead; ++kb) load_a(kb);
+    for (int kb = kW4WgStages; kb < ks.count; ++kb) {
+      sm90::mbar_wait(&empty[kb % kW4WgStages], ((kb / kW4WgStages) - 1) & 1);
+      load_w(kb);
+      load_a(kb);
+    }
+    return;
+  }
+  // The activation scales come from the kernel before (the quantising gather or SiLU * up).
+  grid_dep_wait_then_launch();
+  if (rows <= 8)
+    w4wg_consume<8>(ring, full, empty, a_scale, ks.count, kb_stride, ks.first, rows, row0, n_cta,
+                    n_total, out, part);
+  else
+    w4wg_consume<16>(ring, full, empty, a_scale, ks.count, kb_stride, ks.first, rows, row0, n_cta,
+                     n_total, out, part);
+}
+
+// Form 11's repack: per expert, 128-row tile and k block, the 2048 words of int4_e4m3.h's order.
+__global__ void moe_w4_prepack_wg_kernel(const uint8_t* __restrict__ w, int experts, int n, int k,
+                                         uint32_t* __restrict__ out) {
+  const int kb_count = k / 128;
+  const size_t total = size_t(experts) * (n / kW4WgTileRows) * kb_count * kW4WgTileWords;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total;
+       i += size_t(gridDim.x) * blockDim.x) {
+    const size_t tile = i / kW4WgTileWords;  // (expert * n / 128 + row tile) * kb_count + kb
+    const int kb = static_cast<int>(tile % kb_count);
+    out[i] = w4wg_pack_word(w, size_t(k) / 2, tile / kb_count * kW4WgTileRows, kb * 128,
+                            static_cast<int>(i % kW4WgTileWords));
+  }
+}
+
 template <Fmt F, int BM, int S = kStages>
 struct GemmTraits {
   static constexpr int kAElem = F == Fmt::kBf16 ? 2 : 1;  // bytes per A element
@@ -1357,7 +1602,8 @@ MoeLayout moe_layout(const MoeFfnProblem& p, plan::MoeGemmPath path, void* base)
   }
   // Activations: BF16, E4M3, or (the W4A8 GEMM's second form) E4M3 values as FP16.
   const size_t rows = size_t(l.rows),
-               a_elem = p.format == MoeFormat::kBf16 || l.w4_form >= 2 ? 2 : 1;
+               a_elem =
+                   p.format == MoeFormat::kBf16 || plan::moe_w4_fp16_activations(l.w4_form) ? 2 : 1;
   Workspace w(base);
   l.ids = w.take<int32_t>(rows);
   l.weights = w.take<float>(rows);
@@ -1462,7 +1708,7 @@ void moe_route(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnBuffers& 
   const dim3 grid(static_cast<unsigned>((gather_warps + 7) / 8));
   const auto* x = static_cast<const bf16*>(b.x);
   const int hidden = static_cast<int>(p.hidden);
-  if (l.w4_form >= 2)
+  if (plan::moe_w4_fp16_activations(l.w4_form))
     launch_kernel(l.pdl, moe_gather_kernel<__half>, grid, 256, 0, stream, x,
                   static_cast<const int32_t*>(l.row_token), static_cast<const int32_t*>(l.offsets),
                   p.experts, hidden, reinterpret_cast<__half*>(l.xp), l.xp_scale, l.xp_corr,
@@ -1488,7 +1734,7 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
     launch_kernel(l.pdl, kernel, grid, 256, 0, stream, h, l.splits1, offsets, p.experts, inter, act,
                   l.act_scale, corr, scale_row_stride(l, p.intermediate), scale_blk_stride(l));
   };
-  if (l.w4_form >= 2)
+  if (plan::moe_w4_fp16_activations(l.w4_form))
     launch(l.splits1 ? moe_act_kernel<__half, true> : moe_act_kernel<__half, false>,
            reinterpret_cast<__half*>(l.act), l.act_corr);
   else
@@ -1535,7 +1781,7 @@ void moe_mma_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, co
 void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, const float* a_corr,
                  const void* wp, const float* ws_t, int64_t n, int64_t k, bf16* out, int splits,
                  float* part, cudaStream_t stream) {
-  // Split-K (splits > 0) only on forms 2, 3, 6-8 (plan::moe_split_k_form).
+  // Split-K (splits > 0) only on forms 2, 3, 6-11 (plan::moe_split_k_form).
   const dim3 grid(static_cast<unsigned>(n / plan::kMoeW4BlockN), static_cast<unsigned>(l.max_tiles),
                   static_cast<unsigned>(std::max(splits, 1)));
   const dim3 block(kW4Warps * 32);
@@ -1552,7 +1798,16 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
                   tile_expert, tile_row, num_tiles, ni, ki, l.prefetch_tiles, out,
                   splits ? part : nullptr);
   };
-  if (l.w4_form == 4 || l.w4_form == 5) {
+  if (l.w4_form == plan::kMoeW4WgForm) {
+    // The activation rows by TMA: boxes of 128 k x 16 rows (rows past the last read as zeros).
+    const CUtensorMap tm_a =
+        sm90::tensor_map_2d(a, true, uint64_t(k), uint64_t(l.rows), uint64_t(k), 128, 16);
+    constexpr int smem = plan::moe_w4_wg_smem_bytes();
+    opt_in_dynamic_smem(moe_w4a8_decode_gemm_wg_kernel, smem);
+    launch_kernel(l.pdl, moe_w4a8_decode_gemm_wg_kernel, grid, dim3(plan::kMoeW4WgThreads), smem,
+                  stream, tm_a, a_scale, static_cast<const uint8_t*>(wp), ws_t, offsets,
+                  tile_expert, tile_row, num_tiles, ni, ki, out, splits ? part : nullptr);
+  } else if (l.w4_form == 4 || l.w4_form == 5) {
     constexpr int smem = plan::moe_w4_ring_smem_bytes();
     const auto kernel = l.w4_form == 5 ? moe_w4a8_decode_gemm_ring_kernel<true>
                                        : moe_w4a8_decode_gemm_ring_kernel<false>;
@@ -1779,7 +2034,12 @@ void moe_ffn_fill_weights(const MoeFfnProblem& p, const MoeFfnWeights& w, uint64
         if (m.plain) fill_int4_zero_mean(mut(m.plain), bytes, m.seed, stream);
         if (m.frag && m.plain) {
           // The fragment order of the decode GEMM's form that will read them.
-          if (plan::moe_w4_decode_form() >= 2)
+          const int form = plan::moe_w4_decode_form();
+          if (form == plan::kMoeW4WgForm)
+            moe_w4_prepack_wg_kernel<<<8 * sm_count(), 256, 0, stream>>>(
+                static_cast<const uint8_t*>(m.plain), p.experts, static_cast<int>(m.n),
+                static_cast<int>(m.k), reinterpret_cast<uint32_t*>(mut(m.frag)));
+          else if (form >= 2)
             moe_w4_prepack_v2_kernel<<<8 * sm_count(), 256, 0, stream>>>(
                 static_cast<const uint8_t*>(m.plain), p.experts, static_cast<int>(m.n),
                 static_cast<int>(m.k), reinterpret_cast<uint4*>(mut(m.frag)));

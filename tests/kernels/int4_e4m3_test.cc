@@ -91,5 +91,57 @@ TEST(Int4StageItem, EachQuarterWarpHitsEightDistinctBankGroups) {
   EXPECT_EQ(quarters, 4 * kInt4StageItems / 32);  // 1024 items = 32 warp-steps, 128 quarters
 }
 
+// Form 11 of the W4A8 decode GEMM (int4_e4m3.h): a 128 x 128 INT4 tile inside a larger matrix,
+// repacked word by word (w4wg_pack_word) and read back as the consumer warpgroup reads it (thread
+// tid's chunk j at j * 2048 + tid * 16, the words w4wg_chunk and w4wg_word_in_chunk name), gives
+// after the byte permutes each thread's wgmma A registers in the PTX ISA's E4M3 layout, which the
+// FP8 prefill attention's P operand already follows on the GPU: warp w's rows 16 w .. 16 w + 15
+// of half h; register 0 row g, k 4t + i in byte i; 1 row g + 8; 2 row g, k 16 + 4t + i; 3 row
+// g + 8, k 16 + 4t + i (g = lane / 4, t = lane % 4). Every element of the tile is one register
+// byte, so the repacking misses none.
+TEST(W4WgTile, TheConsumersRegistersAreTheWgmmaAFragment) {
+  constexpr int kRows = 256, kK = 384, kRowBase = 128, kKBase = 256;
+  std::vector<int8_t> values(size_t(kRows) * kK);
+  uint32_t x = 12345;
+  for (int8_t& v : values) {
+    x = x * 1664525u + 1013904223u;
+    v = static_cast<int8_t>(int((x >> 24) % 16) - 8);
+  }
+  std::vector<uint8_t> packed(values.size() / 2);
+  ref::pack_int4(values.data(), values.size(), packed.data());
+  std::vector<uint8_t> tile(kW4WgTileBytes);
+  for (int i = 0; i < kW4WgTileWords; ++i) {
+    const uint32_t w = w4wg_pack_word(packed.data(), kK / 2, kRowBase, kKBase, i);
+    for (int b = 0; b < 4; ++b) tile[4 * i + b] = static_cast<uint8_t>(w >> (8 * b));
+  }
+  auto word_at = [&](int offset) {
+    uint32_t w = 0;
+    for (int b = 0; b < 4; ++b) w |= uint32_t(tile[offset + b]) << (8 * b);
+    return w;
+  };
+  for (int tid = 0; tid < 128; ++tid) {
+    const int warp = tid / 32, g = (tid % 32) / 4, t = tid % 4;
+    for (int h = 0; h < 2; ++h)
+      for (int ks = 0; ks < 4; ++ks) {
+        uint32_t reg[4];
+        for (int q = 0; q < 2; ++q) {
+          const int offset = w4wg_chunk(h, ks) * 2048 + tid * 16 + 4 * w4wg_word_in_chunk(ks, q);
+          const E4m3x8 r = int4x8_to_e4m3x8_prmt(word_at(offset));
+          reg[2 * q] = r.x;
+          reg[2 * q + 1] = r.y;
+        }
+        for (int j = 0; j < 4; ++j)
+          for (int i = 0; i < 4; ++i) {
+            const int row = h * 64 + warp * 16 + g + 8 * (j % 2);
+            const int k = ks * 32 + 16 * (j / 2) + 4 * t + i;
+            const int8_t v = values[size_t(kRowBase + row) * kK + kKBase + k];
+            ASSERT_EQ(static_cast<uint8_t>(reg[j] >> (8 * i)), ref::double_to_e4m3(v))
+                << "thread " << tid << ", half " << h << ", step " << ks << ", register " << j
+                << ", byte " << i;
+          }
+      }
+  }
+}
+
 }  // namespace
 }  // namespace quadrant::kernels

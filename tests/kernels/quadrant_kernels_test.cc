@@ -818,6 +818,39 @@ TEST(MoeFfnW4Form10, GivesFormEightsBits) {
   expect_form_eights_bits("10");
 }
 
+// W4A8 form 11 (wgmma with the weights as A in registers, the tokens as N; the INT4 made E4M3 by
+// byte permutes) sums each 128-deep block on the tensor cores in another order than mma.sync: each
+// run passes the reference check (check_moe_ffn) and stays within 1% (relative Frobenius) of form
+// 8's output. Tiles of <= 8 rows (1, 24 tokens) and of 9-16 (120, ragged: empty and 1-row tiles
+// too), with and without split-K and the chain; hidden 1280 streams 10 k blocks through the four
+// stages (each stage's barriers in both phases), and split-K gives odd and even k-block counts.
+TEST(MoeFfnW4Form11, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  for (const char* pdl : {"0", "1"})
+    for (const char* split : {"0", "2"})
+      for (const MoeCase& c :
+           {MoeCase{MoeFormat::kW4a8, 1, true}, MoeCase{MoeFormat::kW4a8, 24, false},
+            MoeCase{MoeFormat::kW4a8, 120, false, true},
+            MoeCase{MoeFormat::kW4a8, 24, false, false, 1280}}) {
+        SCOPED_TRACE(std::to_string(c.tokens) + " tokens, hidden " + std::to_string(c.hidden) +
+                     ", pdl " + pdl + ", split-K " + split);
+        std::vector<uint16_t> bits[2];
+        for (int i = 0; i < 2; ++i) {
+          const ScopedEnv env({{"QUADRANT_W4A8_DECODE_FORM", i ? "11" : "8"},
+                               {"QUADRANT_MOE_PDL", pdl},
+                               {"QUADRANT_MOE_SPLIT_K", split}});
+          bits[i] = check_moe_ffn(c);
+        }
+        const auto eight = from_bf16(bits[0]), eleven = from_bf16(bits[1]);
+        int differ = 0;
+        for (size_t i = 0; i < eight.size(); ++i) differ += eight[i] != eleven[i];
+        std::cout << "form 11 against 8: " << differ << " of " << eight.size()
+                  << " outputs differ; relative Frobenius "
+                  << ref::rel_fro_error(eleven.data(), eight.data(), eight.size()) << "\n";
+        EXPECT_LE(ref::rel_fro_error(eleven.data(), eight.data(), eight.size()), 1e-2);
+      }
+}
+
 // Decode attention form 64 (the combine's loads issued at once, before the split count is
 // known) merges the same partials in the same order: form 15's bits (and 14's without the
 // programmatic launch), on the tensor-core kernel and the CUDA-core one (head dim 64, 256),

@@ -221,7 +221,7 @@ TEST(LaunchPlan, MoeFfnPathsAndLaunches) {
 }
 
 // The W4A8 decode GEMM's forms (QUADRANT_W4A8_DECODE_FORM, benchmarks only): each names its
-// kernel and shared memory; the offset forms (3, 5-8) move 4 more bytes per row and 128
+// kernel and shared memory; the offset forms (3, 5-10) move 4 more bytes per row and 128
 // columns (the offset sum beside the scale); a form out of range is an error.
 TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   const ShapeParams shape = {
@@ -243,8 +243,9 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
       {"9", "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, L2 ahead> (",
        moe_w4_staged_smem_bytes()},
       {"10", "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, n8 tiles> (",
-       moe_w4_staged_smem_bytes()}};
-  double bytes[11] = {};
+       moe_w4_staged_smem_bytes()},
+      {"11", "moe_w4a8_decode_gemm_wg_kernel (wgmma, weights as A) (", moe_w4_wg_smem_bytes()}};
+  double bytes[12] = {};
   for (const Form& f : forms) {
     PlanOptions o;
     o.rules.w4a8_decode_form = std::atoi(f.form);
@@ -254,6 +255,11 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
       if (l.kernel.rfind("moe_w4a8_decode_gemm", 0) == 0) {
         EXPECT_EQ(l.kernel.rfind(f.kernel, 0), 0u) << f.form << ": " << l.kernel;
         EXPECT_EQ(l.smem_bytes, f.smem) << f.form;
+        // Form 11: a consumer warpgroup and a producer warp, two CTAs an SM by its registers.
+        EXPECT_EQ(l.block, std::string(f.form) == "11" ? 160 : 256) << f.form;
+        if (std::string(f.form) == "11") {
+          EXPECT_EQ(l.ctas_per_sm, 2);
+        }
         ++gemms;
       }
     EXPECT_EQ(gemms, 2) << f.form;  // gate/up and down
@@ -266,15 +272,16 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   EXPECT_DOUBLE_EQ(bytes[3], bytes[8]);
   EXPECT_DOUBLE_EQ(bytes[3], bytes[9]);
   EXPECT_DOUBLE_EQ(bytes[3], bytes[10]);
-  EXPECT_GT(bytes[3], bytes[2]);  // the offset sums
-  EXPECT_GT(bytes[2], bytes[1]);  // FP16 activations instead of E4M3
-  for (const int bad : {0, 11, -1}) {
+  EXPECT_GT(bytes[3], bytes[2]);          // the offset sums
+  EXPECT_GT(bytes[2], bytes[1]);          // FP16 activations instead of E4M3
+  EXPECT_DOUBLE_EQ(bytes[11], bytes[1]);  // E4M3 activations and INT4 weights, as form 1
+  for (const int bad : {0, 12, -1}) {
     PlanOptions o;
     o.rules.w4a8_decode_form = bad;
     EXPECT_THROW(plan_launches("decode_ffn", "w4a8", shape, 132, o), std::invalid_argument) << bad;
   }
   // The kernels' switch is checked where they read it.
-  for (const char* bad : {"0", "11", "x"}) {
+  for (const char* bad : {"0", "12", "x"}) {
     setenv("QUADRANT_W4A8_DECODE_FORM", bad, 1);
     EXPECT_THROW(moe_w4_decode_form(), std::invalid_argument) << bad;
   }
