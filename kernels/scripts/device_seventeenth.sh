@@ -52,13 +52,15 @@ for pass in 1 2 3; do
   ceil=--no-ceilings
 done
 ceiling_end
-# (c) form 11's SASS: byte permutes, shared loads, QGMMAs, barriers, and no local memory.
+# (c) form 11's SASS: byte permutes, shared loads, QGMMAs, barriers, and no local memory; the
+# warpgroup waits in full (ptxas reports waits of its own in the epilogue, C7517).
 if command -v cuobjdump > /dev/null; then
   cuobjdump -sass "$BENCH" 2> /dev/null | awk '
     /Function :/ { fn = $3; keep = fn ~ /moe_w4a8_decode_gemm_wg_kernel/ }
     keep { for (i = 1; i <= NF; ++i) if ($i ~ /^[A-Z][A-Z0-9]+(\.[A-Z0-9_.]+)?$/ &&
                                            $i !~ /^(R[0-9]+|P[0-9]+|UR[0-9]+|PT|RZ|URZ)$/) {
-      split($i, p, "."); n[p[1]]++; total++; break } }
+      op = $i; if (op !~ /^(WARPGROUP|QGMMA|SYNCS)/) { split($i, p, "."); op = p[1] }
+      n[op]++; total++; break } }
     END { for (k in n) print n[k], k; print total, "TOTAL" }' | sort -k1,1nr > "$R/sass_wg.txt"
   head -30 "$R/sass_wg.txt"
 fi

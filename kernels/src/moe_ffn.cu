@@ -1102,9 +1102,9 @@ __device__ __forceinline__ void w4wg_consume(const uint8_t* ring, uint64_t* full
   constexpr int kAcc = N / 2;  // floats a thread per m64 half
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   float acc[2][kAcc] = {};
-  float blk[2][2][kAcc];    // [set][half]: one k block's sums
-  uint32_t af[2][2][4][4];  // [set][half][k32 step]: the A registers
-  float asc[2][N / 4];      // [set]: the activation scales of the thread's token columns
+  float blk[2][2][kAcc] = {};  // [set][half]: one k block's sums
+  uint32_t af[2][2][4][4];     // [set][half][k32 step]: the A registers
+  float asc[2][N / 4];         // [set]: the activation scales of the thread's token columns
   // A thread's token columns: 8 c + 2 t and 8 c + 2 t + 1 of each n8 chunk c; past the tile's
   // rows they repeat its last row (their sums are never stored).
   auto load_scales = [&](float(&s)[N / 4], int kb) {
