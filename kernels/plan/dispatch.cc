@@ -235,6 +235,12 @@ bool moe_w4_prefill_producer() {
   return env_switch("QUADRANT_W4A8_PREFILL_DEQUANT", "scratch", "producer");
 }
 
+bool moe_fp8_decode_wgmma() {
+  const char* env = std::getenv("QUADRANT_FP8_DECODE_GEMM");
+  if (!env || !*env) return kMoeFp8DecodeWgmma;
+  return env_switch("QUADRANT_FP8_DECODE_GEMM", "mma", "wgmma");
+}
+
 bool moe_fused_route(int64_t tokens, int top_k) {
   int64_t max_slots = kMoeFusedRouteMaxSlots;
   if (const char* env = std::getenv("QUADRANT_MOE_FUSED_ROUTE_SLOTS"); env && *env) {

@@ -477,6 +477,21 @@ int moe_w4_decode_form();
 // fitted on name the path (launch_plan.h, PlanRules::w4a8_prefill_dequant).
 inline constexpr bool kMoeW4PrefillProducer = false;
 bool moe_w4_prefill_producer();
+// FP8 at decode sizes on wgmma (issue 15, seventeenth session; not yet run on a GPU): the W4A8
+// form 11 kernel with E4M3 weight tiles by TMA as the A operand in shared memory (no conversion),
+// the tokens as N (8, 16, or 32 with 32-row tiles), one block scale per k block; the mma.sync
+// kernel's tiles, split-K and partials. QUADRANT_FP8_DECODE_GEMM=mma | wgmma (a benchmark switch;
+// plans follow the default, kMoeFp8DecodeWgmma). kMoeFp8WgStages stages of the activation box
+// (16 or 32 rows x 128 B) and the weight tile (128 x 128 B), two CTAs an SM.
+inline constexpr bool kMoeFp8DecodeWgmma = false;
+inline constexpr int kMoeFp8WgStages = 4, kMoeFp8WgCtasPerSm = 2;
+bool moe_fp8_decode_wgmma();
+constexpr int moe_fp8_wg_stage_bytes(int block_m) {
+  return block_m * 128 + 128 * 128;  // multiples of 1 KB
+}
+constexpr int moe_fp8_wg_smem_bytes(int block_m) {
+  return kMoeFp8WgStages * moe_fp8_wg_stage_bytes(block_m) + kMoeFp8WgStages * 16 + 1024;
+}
 // Forms 3 and 5-10 take the INT4 offsets off after the MMA (a per-row sum beside the scale).
 constexpr bool moe_w4_offset_form(int form) {
   return form == 3 || (form >= 5 && form <= 10);

@@ -1084,128 +1084,160 @@ __global__ void moe_w4_prepack_v2_kernel(const uint8_t* __restrict__ w, int expe
 // before) into the accumulators with the weight and activation scales while they run. Sums per
 // 128-deep block scaled as forms 1-10 scale them; the block sums are the tensor cores' FP32 sums
 // of exact products (another order than mma.sync's: not form 8's bits).
-constexpr int kW4WgStages = plan::kMoeW4WgStages, kW4WgStageBytes = plan::moe_w4_wg_stage_bytes();
-constexpr int kW4WgAct = 0, kW4WgW = 2048, kW4WgWScale = kW4WgW + kW4WgTileBytes;
-static_assert(kW4WgWScale + 128 * 4 <= kW4WgStageBytes && kW4WgStageBytes % 1024 == 0 &&
-                  kW4WgStages * kW4WgStageBytes + kW4WgStages * 16 + 1024 ==
-                      plan::moe_w4_wg_smem_bytes() &&
-                  kW4WgTileRows == plan::kMoeW4BlockN && plan::kMoeW4WgThreads == 128 + 32,
+// A stage, by weight format: kInt4 (W4A8 form 11) the activation box (16 rows x 128 E4M3), the
+// INT4 tile (8 KB) and its 128 weight scales; E4M3 (FP8 on wgmma, plan::moe_fp8_decode_wgmma) the
+// activation box (kRows rows) and the weight tile as TMA writes it (128 rows x 128 B, 128-byte
+// swizzle: two m64 halves of 8 KB), whose one block scale the consumers read from global memory.
+// Each part 1024-byte aligned (the swizzle atom).
+template <bool kInt4, int kRows>
+struct WgLayout {
+  static constexpr int kStages = kInt4 ? plan::kMoeW4WgStages : plan::kMoeFp8WgStages;
+  static constexpr int kAct = 0, kW = kRows * 128, kWBytes = kInt4 ? kW4WgTileBytes : 128 * 128;
+  static constexpr int kWScale = kW + kWBytes;  // kInt4
+  static constexpr int kStageBytes = (kWScale + (kInt4 ? 128 * 4 : 0) + 1023) / 1024 * 1024;
+  static constexpr int kTx = kRows * 128 + kWBytes + (kInt4 ? 128 * 4 : 0);
+  static constexpr int kSmem = kStages * kStageBytes + kStages * 16 + 1024;
+};
+static_assert(WgLayout<true, 16>::kSmem == plan::moe_w4_wg_smem_bytes() &&
+                  WgLayout<true, 16>::kStageBytes == plan::moe_w4_wg_stage_bytes() &&
+                  WgLayout<false, 16>::kSmem == plan::moe_fp8_wg_smem_bytes(16) &&
+                  WgLayout<false, 32>::kSmem == plan::moe_fp8_wg_smem_bytes(32) &&
+                  WgLayout<false, 32>::kStageBytes == plan::moe_fp8_wg_stage_bytes(32) &&
+                  kW4WgTileRows == plan::kMoeW4BlockN && kW4WgTileRows == plan::kMoeMmaBlockN &&
+                  plan::kMoeW4WgThreads == 128 + 32,
               "the launch plans' geometry (kernels/plan/dispatch.h)");
 
-// The consumer warpgroup's k loop and epilogue for a tile of at most N tokens.
-template <int N>
-__device__ __forceinline__ void w4wg_consume(const uint8_t* ring, uint64_t* full, uint64_t* empty,
-                                             const float* __restrict__ a_scale, int kb_count,
-                                             int kb_stride, int first, int rows, int row0,
-                                             int n_cta, int n_total, bf16* __restrict__ out,
-                                             float* __restrict__ part) {
+// The consumer warpgroup's k loop and epilogue for a tile of at most N tokens. w_scale (E4M3):
+// the CTA's block scales from its first k block on.
+template <bool kInt4, int kRows, int N>
+__device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, uint64_t* empty,
+                                           const float* __restrict__ a_scale,
+                                           const float* __restrict__ w_scale, int kb_count,
+                                           int kb_stride, int first, int rows, int row0, int n_cta,
+                                           int n_total, bf16* __restrict__ out,
+                                           float* __restrict__ part) {
+  using L = WgLayout<kInt4, kRows>;
   constexpr int kAcc = N / 2;  // floats a thread per m64 half
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   float acc[2][kAcc] = {};
-  float blk[2][2][kAcc] = {};  // [set][half]: one k block's sums
-  uint32_t af[2][2][4][4];     // [set][half][k32 step]: the A registers
-  float asc[2][N / 4];         // [set]: the activation scales of the thread's token columns
+  float blk[2][2][kAcc] = {};           // [set][half]: one k block's sums
+  uint32_t af[kInt4 ? 2 : 1][2][4][4];  // [set][half][k32 step]: the A registers (kInt4)
+  float asc[2][N / 4], wbs[2] = {};     // [set]: activation scales, the E4M3 block scale
   // A thread's token columns: 8 c + 2 t and 8 c + 2 t + 1 of each n8 chunk c; past the tile's
   // rows they repeat its last row (their sums are never stored).
-  auto load_scales = [&](float(&s)[N / 4], int kb) {
+  auto load_scales = [&](int p, int kb) {
 #pragma unroll
     for (int i = 0; i < N / 4; ++i) {
       const int col = 8 * (i / 2) + 2 * t + i % 2;
-      s[i] = a_scale[size_t(row0 + min(col, rows - 1)) * kb_stride + first + kb];
+      asc[p][i] = a_scale[size_t(row0 + min(col, rows - 1)) * kb_stride + first + kb];
     }
+    if constexpr (!kInt4) wbs[p] = w_scale[kb];
   };
-  auto fold = [&](const float(&b)[2][kAcc], const float(&s)[N / 4], int kb) {
+  auto fold = [&](int p, int kb) {
     const float* wsc =
-        reinterpret_cast<const float*>(ring + (kb % kW4WgStages) * kW4WgStageBytes + kW4WgWScale);
+        reinterpret_cast<const float*>(ring + (kb % L::kStages) * L::kStageBytes + L::kWScale);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const float w0 = wsc[h * 64 + warp * 16 + g], w1 = wsc[h * 64 + warp * 16 + g + 8];
+      const float w0 = kInt4 ? wsc[h * 64 + warp * 16 + g] : wbs[p];
+      const float w1 = kInt4 ? wsc[h * 64 + warp * 16 + g + 8] : wbs[p];
 #pragma unroll
       for (int c = 0; c < N / 8; ++c) {
-        const float s0 = s[2 * c], s1 = s[2 * c + 1];
-        acc[h][4 * c + 0] = fmaf(b[h][4 * c + 0], s0 * w0, acc[h][4 * c + 0]);
-        acc[h][4 * c + 1] = fmaf(b[h][4 * c + 1], s1 * w0, acc[h][4 * c + 1]);
-        acc[h][4 * c + 2] = fmaf(b[h][4 * c + 2], s0 * w1, acc[h][4 * c + 2]);
-        acc[h][4 * c + 3] = fmaf(b[h][4 * c + 3], s1 * w1, acc[h][4 * c + 3]);
+        const float s0 = asc[p][2 * c], s1 = asc[p][2 * c + 1];
+        const float* b = blk[p][h] + 4 * c;
+        float* a = acc[h] + 4 * c;
+        a[0] = fmaf(b[0], s0 * w0, a[0]);
+        a[1] = fmaf(b[1], s1 * w0, a[1]);
+        a[2] = fmaf(b[2], s0 * w1, a[2]);
+        a[3] = fmaf(b[3], s1 * w1, a[3]);
       }
     }
     // The stage's generic reads (weights, scales) ordered before the copy engine's next writes.
     sm90::fence_proxy_async();
     __syncwarp();
-    if (lane == 0) sm90::mbar_arrive(&empty[kb % kW4WgStages]);
+    if (lane == 0) sm90::mbar_arrive(&empty[kb % L::kStages]);
   };
-  // One k block into set p: wait for its stage, make the A registers, issue the wgmmas.
-  auto issue = [&](uint32_t(&a)[2][4][4], float(&b)[2][kAcc], int kb) {
-    const int s = kb % kW4WgStages;
-    sm90::mbar_wait(&full[s], (kb / kW4WgStages) & 1);
-    const uint8_t* st = ring + s * kW4WgStageBytes;
-    uint4 chunk[4];
+  // One k block into set p: wait for its stage, (kInt4) make the A registers, issue the wgmmas.
+  auto issue = [&](int p, int kb) {
+    const int s = kb % L::kStages;
+    sm90::mbar_wait(&full[s], (kb / L::kStages) & 1);
+    const uint8_t* st = ring + s * L::kStageBytes;
+    const uint64_t desc_b = sm90::smem_desc(sm90::smem_addr(st + L::kAct));
+    if constexpr (kInt4) {
+      uint4 chunk[4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
-      chunk[j] = *reinterpret_cast<const uint4*>(st + kW4WgW + j * 2048 + tid * 16);
+      for (int j = 0; j < 4; ++j)
+        chunk[j] = *reinterpret_cast<const uint4*>(st + L::kW + j * 2048 + tid * 16);
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
+      for (int h = 0; h < 2; ++h)
 #pragma unroll
-      for (int ks = 0; ks < 4; ++ks) {
-        const uint4& c = chunk[w4wg_chunk(h, ks)];
-        auto word = [&](int q) {
-          const int i = w4wg_word_in_chunk(ks, q);
-          return i == 0 ? c.x : i == 1 ? c.y : i == 2 ? c.z : c.w;
-        };
-        const E4m3x8 lo = int4x8_to_e4m3x8_prmt(word(0)), hi = int4x8_to_e4m3x8_prmt(word(1));
-        a[h][ks][0] = lo.x;
-        a[h][ks][1] = lo.y;
-        a[h][ks][2] = hi.x;
-        a[h][ks][3] = hi.y;
-      }
-    const uint64_t desc = sm90::smem_desc(sm90::smem_addr(st + kW4WgAct));
-    sm90::wgmma_fence();
+        for (int ks = 0; ks < 4; ++ks) {
+          const uint4& c = chunk[w4wg_chunk(h, ks)];
+          auto word = [&](int q) {
+            const int i = w4wg_word_in_chunk(ks, q);
+            return i == 0 ? c.x : i == 1 ? c.y : i == 2 ? c.z : c.w;
+          };
+          const E4m3x8 lo = int4x8_to_e4m3x8_prmt(word(0)), hi = int4x8_to_e4m3x8_prmt(word(1));
+          uint32_t* a = af[p][h][ks];
+          a[0] = lo.x;
+          a[1] = lo.y;
+          a[2] = hi.x;
+          a[3] = hi.y;
+        }
+      sm90::wgmma_fence();
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
+      for (int h = 0; h < 2; ++h)
 #pragma unroll
-      for (int ks = 0; ks < 4; ++ks)
-        sm90::wgmma_rs_e4m3<N>(b[h], a[h][ks], desc + uint64_t(ks * 32 / 16), ks > 0);
+        for (int ks = 0; ks < 4; ++ks)
+          sm90::wgmma_rs_e4m3<N>(blk[p][h], af[p][h][ks], desc_b + uint64_t(ks * 32 / 16), ks > 0);
+    } else {
+      const uint64_t desc_a = sm90::smem_desc(sm90::smem_addr(st + L::kW));
+      sm90::wgmma_fence();
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int ks = 0; ks < 4; ++ks)
+          sm90::wgmma_ss<N, sm90::E4m3>(blk[p][h], desc_a + uint64_t((h * 64 * 128 + ks * 32) / 16),
+                                        desc_b + uint64_t(ks * 32 / 16), ks > 0);
+    }
     sm90::wgmma_commit();
   };
-  // The A registers of a set stay live (and unwritten) until its wgmmas are waited for.
-  auto keep = [](uint32_t(&a)[2][4][4]) {
+  // After a set's wgmmas are waited for: its A registers stay live (and unwritten) until then,
+  // and its sums are read only after.
+  auto settle = [&](int p) {
+    if constexpr (kInt4) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
+      for (int h = 0; h < 2; ++h)
 #pragma unroll
-      for (int ks = 0; ks < 4; ++ks)
+        for (int ks = 0; ks < 4; ++ks)
 #pragma unroll
-        for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(a[h][ks][i])::"memory");
-  };
-  auto settle = [](float(&b)[2][kAcc]) {
-    sm90::fence_regs<kAcc>(b[0]);
-    sm90::fence_regs<kAcc>(b[1]);
+          for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(af[p][h][ks][i])::"memory");
+    }
+    sm90::fence_regs<kAcc>(blk[p][0]);
+    sm90::fence_regs<kAcc>(blk[p][1]);
   };
   for (int kb0 = 0; kb0 < kb_count; kb0 += 2) {
-    // Set 0: k block kb0; then the previous set 1 (kb0 - 1) is folded.
-    load_scales(asc[0], kb0);
-    issue(af[0], blk[0], kb0);
+    // Set 0: k block kb0; then set 1 (kb0 - 1) is folded while kb0's wgmmas run.
+    load_scales(0, kb0);
+    issue(0, kb0);
     if (kb0 > 0) {
       sm90::wgmma_wait<1>();
-      keep(af[1]);
-      settle(blk[1]);
-      fold(blk[1], asc[1], kb0 - 1);
+      settle(1);
+      fold(1, kb0 - 1);
     }
     if (kb0 + 1 < kb_count) {
-      load_scales(asc[1], kb0 + 1);
-      issue(af[1], blk[1], kb0 + 1);
+      load_scales(1, kb0 + 1);
+      issue(1, kb0 + 1);
       sm90::wgmma_wait<1>();
     } else {
       sm90::wgmma_wait<0>();
     }
-    keep(af[0]);
-    settle(blk[0]);
-    fold(blk[0], asc[0], kb0);
+    settle(0);
+    fold(0, kb0);
   }
   if (kb_count > 0 && kb_count % 2 == 0) {  // the last k block (set 1)
     sm90::wgmma_wait<0>();
-    keep(af[1]);
-    settle(blk[1]);
-    fold(blk[1], asc[1], kb_count - 1);
+    settle(1);
+    fold(1, kb_count - 1);
   }
   // acc[h][4 c + i]: weight row h 64 + 16 warp + g + 8 (i / 2), token 8 c + 2 t + i % 2.
 #pragma unroll
@@ -1223,37 +1255,43 @@ __device__ __forceinline__ void w4wg_consume(const uint8_t* ring, uint64_t* full
     }
 }
 
-// out[r][n] = sum_k A[r][k] W[e(r)][n][k] as forms 1-10 define it (a scale per row and 128 k
-// for A, E4M3; per weight row and 128 k for W, [e][k / 128][n]); wp: the tiles of
-// moe_w4_prepack_wg_kernel, [e][n / 128][k / 128][8 KB]; tm_a: a TMA map over A's rows, boxes of
-// 128 k x 16 rows. Grid (n / 128, m-tiles, splits), warps 0-3 the consumers, warp 4 the producer.
-__global__ void __launch_bounds__(plan::kMoeW4WgThreads, plan::kMoeW4WgCtasPerSm)
-    moe_w4a8_decode_gemm_wg_kernel(const __grid_constant__ CUtensorMap tm_a,
-                                   const float* __restrict__ a_scale,
-                                   const uint8_t* __restrict__ wp, const float* __restrict__ ws_t,
-                                   const int32_t* __restrict__ offsets,
-                                   const int32_t* __restrict__ tile_expert,
-                                   const int32_t* __restrict__ tile_row,
-                                   const int32_t* __restrict__ num_tiles, int n_total, int k_total,
-                                   bf16* __restrict__ out, float* __restrict__ part) {
+// out[r][n] = sum_k A[r][k] W[e(r)][n][k], A E4M3 (a scale per row and 128 k, [row][k / 128]),
+// by TMA (tm_a: boxes of 128 k x kRows rows). kInt4 (W4A8 form 11): W the tiles of
+// moe_w4_prepack_wg_kernel ([e][n / 128][k / 128][8 KB], w) with a scale per weight row and 128 k
+// (w_scale [e][k / 128][n]); else (FP8) W E4M3 [e][n][k] by TMA (tm_w: boxes of 128 x 128) with a
+// scale per 128 x 128 block (w_scale [e][n / 128][k / 128]). Grid (n / 128, m-tiles, splits);
+// warps 0-3 the consumers, warp 4 the producer.
+template <bool kInt4, int kRows>
+__global__ void __launch_bounds__(plan::kMoeW4WgThreads,
+                                  kInt4 ? plan::kMoeW4WgCtasPerSm : plan::kMoeFp8WgCtasPerSm)
+    moe_decode_gemm_wg_kernel(const __grid_constant__ CUtensorMap tm_a,
+                              const __grid_constant__ CUtensorMap tm_w,
+                              const float* __restrict__ a_scale, const uint8_t* __restrict__ w,
+                              const float* __restrict__ w_scale,
+                              const int32_t* __restrict__ offsets,
+                              const int32_t* __restrict__ tile_expert,
+                              const int32_t* __restrict__ tile_row,
+                              const int32_t* __restrict__ num_tiles, int n_total, int k_total,
+                              bf16* __restrict__ out, float* __restrict__ part) {
+  using L = WgLayout<kInt4, kRows>;
   // Before grid_dep_wait: the tile schedule and the weights only (as w4_v2_gemm).
   if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
-  extern __shared__ uint8_t w4wg_smem_raw[];
-  uint8_t* ring = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(w4wg_smem_raw) + 1023) &
+  extern __shared__ uint8_t wg_smem_raw[];
+  uint8_t* ring = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(wg_smem_raw) + 1023) &
                                              ~uintptr_t(1023));
-  auto* full = reinterpret_cast<uint64_t*>(ring + kW4WgStages * kW4WgStageBytes);
-  uint64_t* empty = full + kW4WgStages;
+  auto* full = reinterpret_cast<uint64_t*>(ring + L::kStages * L::kStageBytes);
+  uint64_t* empty = full + L::kStages;
   // The role and the tile's rows as warp-uniform values (a shuffle from lane 0), so that ptxas
   // sees the consumers' wgmmas on a uniform path (else it serialises them, C7518).
   const int e = tile_expert[blockIdx.y], row0 = tile_row[blockIdx.y];
-  const int rows = __shfl_sync(0xffffffffu, min(16, offsets[e + 1] - row0), 0);
+  const int rows = __shfl_sync(0xffffffffu, min(kRows, offsets[e + 1] - row0), 0);
   const int kb_stride = k_total / 128;
   const SplitRange ks = split_range(kb_stride, blockIdx.z, gridDim.z);
   const int n_cta = blockIdx.x * kW4WgTileRows;
   const int warp = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x) / 32, 0),
             lane = threadIdx.x % 32;
   if (threadIdx.x == 0) {
-    for (int s = 0; s < kW4WgStages; ++s) {
+    for (int s = 0; s < L::kStages; ++s) {
       sm90::mbar_init(&full[s], 1);   // the producer's arrive with the stage's bytes
       sm90::mbar_init(&empty[s], 4);  // one arrive per consumer warp
     }
@@ -1262,27 +1300,31 @@ __global__ void __launch_bounds__(plan::kMoeW4WgThreads, plan::kMoeW4WgCtasPerSm
   __syncthreads();
   if (warp == 4) {
     if (lane != 0) return;
-    const uint8_t* w_tiles =
-        wp + ((size_t(e) * (n_total / kW4WgTileRows) + blockIdx.x) * kb_stride + ks.first) *
-                 kW4WgTileBytes;
-    const float* ws = ws_t + (size_t(e) * kb_stride + ks.first) * n_total + n_cta;
     auto load_w = [&](int kb) {
-      uint8_t* st = ring + (kb % kW4WgStages) * kW4WgStageBytes;
-      uint64_t* bar = &full[kb % kW4WgStages];
-      sm90::mbar_expect_tx(bar, kW4WgTileBytes + 128 * 4 + 16 * 128);
-      sm90::bulk_load(st + kW4WgW, w_tiles + size_t(kb) * kW4WgTileBytes, kW4WgTileBytes, bar);
-      sm90::bulk_load(st + kW4WgWScale, ws + size_t(kb) * n_total, 128 * 4, bar);
+      uint8_t* st = ring + (kb % L::kStages) * L::kStageBytes;
+      uint64_t* bar = &full[kb % L::kStages];
+      sm90::mbar_expect_tx(bar, L::kTx);
+      if constexpr (kInt4) {
+        const size_t tile =
+            (size_t(e) * (n_total / kW4WgTileRows) + blockIdx.x) * kb_stride + ks.first + kb;
+        sm90::bulk_load(st + L::kW, w + tile * kW4WgTileBytes, kW4WgTileBytes, bar);
+        sm90::bulk_load(st + L::kWScale,
+                        w_scale + (size_t(e) * kb_stride + ks.first + kb) * n_total + n_cta,
+                        128 * 4, bar);
+      } else {
+        sm90::tma_load_2d(st + L::kW, &tm_w, bar, (ks.first + kb) * 128, e * n_total + n_cta);
+      }
     };
     auto load_a = [&](int kb) {
-      sm90::tma_load_2d(ring + (kb % kW4WgStages) * kW4WgStageBytes + kW4WgAct, &tm_a,
-                        &full[kb % kW4WgStages], (ks.first + kb) * 128, row0);
+      sm90::tma_load_2d(ring + (kb % L::kStages) * L::kStageBytes + L::kAct, &tm_a,
+                        &full[kb % L::kStages], (ks.first + kb) * 128, row0);
     };
-    const int ahead = min(kW4WgStages, ks.count);
+    const int ahead = min(L::kStages, ks.count);
     for (int kb = 0; kb < ahead; ++kb) load_w(kb);
     grid_dep_wait_then_launch();
     for (int kb = 0; kb < ahead; ++kb) load_a(kb);
-    for (int kb = kW4WgStages; kb < ks.count; ++kb) {
-      sm90::mbar_wait(&empty[kb % kW4WgStages], ((kb / kW4WgStages) - 1) & 1);
+    for (int kb = L::kStages; kb < ks.count; ++kb) {
+      sm90::mbar_wait(&empty[kb % L::kStages], ((kb / L::kStages) - 1) & 1);
       load_w(kb);
       load_a(kb);
     }
@@ -1290,12 +1332,17 @@ __global__ void __launch_bounds__(plan::kMoeW4WgThreads, plan::kMoeW4WgCtasPerSm
   }
   // The activation scales come from the kernel before (the quantising gather or SiLU * up).
   grid_dep_wait_then_launch();
+  const float* wsc =
+      kInt4 ? w_scale : w_scale + (size_t(e) * (n_total / 128) + blockIdx.x) * kb_stride + ks.first;
   if (rows <= 8)
-    w4wg_consume<8>(ring, full, empty, a_scale, ks.count, kb_stride, ks.first, rows, row0, n_cta,
-                    n_total, out, part);
-  else
-    w4wg_consume<16>(ring, full, empty, a_scale, ks.count, kb_stride, ks.first, rows, row0, n_cta,
-                     n_total, out, part);
+    wg_consume<kInt4, kRows, 8>(ring, full, empty, a_scale, wsc, ks.count, kb_stride, ks.first,
+                                rows, row0, n_cta, n_total, out, part);
+  else if (kRows == 16 || rows <= 16)
+    wg_consume<kInt4, kRows, 16>(ring, full, empty, a_scale, wsc, ks.count, kb_stride, ks.first,
+                                 rows, row0, n_cta, n_total, out, part);
+  else if constexpr (kRows == 32)
+    wg_consume<kInt4, kRows, 32>(ring, full, empty, a_scale, wsc, ks.count, kb_stride, ks.first,
+                                 rows, row0, n_cta, n_total, out, part);
 }
 
 // Form 11's repack: per expert, 128-row tile and k block, the 2048 words of int4_e4m3.h's order.
@@ -1564,7 +1611,9 @@ struct MoeLayout {
           *num_tiles = nullptr, *row_token = nullptr, *slot_row = nullptr;
   float *weights = nullptr, *xp_scale = nullptr, *act_scale = nullptr, *xp_corr = nullptr,
         *act_corr = nullptr;
-  int w4_form = 0;  // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 10)
+  int w4_form = 0;         // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 11)
+  bool fp8_wgmma = false;  // FP8 on the mma.sync path's tiles: plan::moe_fp8_decode_wgmma
+  int experts = 0;
   // The mma.sync path's chain of programmatic dependent launches (plan::moe_pdl) and the
   // weight tiles its GEMMs ask L2 for before their wait.
   bool pdl = false;
@@ -1584,6 +1633,9 @@ MoeLayout moe_layout(const MoeFfnProblem& p, plan::MoeGemmPath path, void* base)
   l.path = path;
   if (p.format == MoeFormat::kW4a8 && path == plan::MoeGemmPath::kMmaSync)
     l.w4_form = plan::moe_w4_decode_form();
+  l.fp8_wgmma = p.format == MoeFormat::kFp8 && path == plan::MoeGemmPath::kMmaSync &&
+                plan::moe_fp8_decode_wgmma();
+  l.experts = p.experts;
   l.bm = plan::moe_block_m(path, p.tokens, p.top_k, p.experts, p.format == MoeFormat::kBf16,
                            l.w4_form);
   l.rows = p.tokens * p.top_k;
@@ -1743,6 +1795,32 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
   QK_LAUNCH_CHECK("moe_act_kernel");
 }
 
+// The wgmma decode GEMM (moe_decode_gemm_wg_kernel): W4A8 form 11 (kInt4: w the repacked tiles,
+// w_scale [e][k / 128][n]) or FP8 (w E4M3 [e][n][k], w_scale [e][n / 128][k / 128]); the tile's
+// activation rows by TMA, boxes of 128 k x kRows rows (rows past the last read as zeros).
+template <bool kInt4, int kRows>
+void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_scale,
+                           const uint8_t* w, const float* w_scale, int64_t n, int64_t k, bf16* out,
+                           int splits, float* part, cudaStream_t stream) {
+  const CUtensorMap tm_a =
+      sm90::tensor_map_2d(a, true, uint64_t(k), uint64_t(l.rows), uint64_t(k), 128, kRows);
+  // FP8: the weights of every expert as one [experts x n][k] map, boxes of 128 k x 128 rows.
+  const CUtensorMap tm_w =
+      kInt4 ? tm_a
+            : sm90::tensor_map_2d(w, true, uint64_t(k), uint64_t(l.experts) * uint64_t(n),
+                                  uint64_t(k), 128, 128);
+  constexpr int smem = WgLayout<kInt4, kRows>::kSmem;
+  const auto kernel = moe_decode_gemm_wg_kernel<kInt4, kRows>;
+  opt_in_dynamic_smem(kernel, smem);
+  const dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN),
+                  static_cast<unsigned>(l.max_tiles), static_cast<unsigned>(std::max(splits, 1)));
+  launch_kernel(l.pdl, kernel, grid, dim3(plan::kMoeW4WgThreads), smem, stream, tm_a, tm_w, a_scale,
+                w, w_scale, static_cast<const int32_t*>(l.offsets),
+                static_cast<const int32_t*>(l.tile_expert), static_cast<const int32_t*>(l.tile_row),
+                static_cast<const int32_t*>(l.num_tiles), static_cast<int>(n), static_cast<int>(k),
+                out, splits ? part : nullptr);
+}
+
 template <Fmt F>
 void moe_mma_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, const void* w,
                   const float* w_scale, int64_t n, int64_t k, bf16* out, int splits, float* part,
@@ -1757,6 +1835,20 @@ void moe_mma_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, co
         static_cast<const int32_t*>(l.tile_row), static_cast<const int32_t*>(l.num_tiles),
         static_cast<int>(n), static_cast<int>(k), l.prefetch_tiles, out, splits ? part : nullptr);
   };
+  // FP8 on wgmma (plan::moe_fp8_decode_wgmma, a benchmark switch): 16- or 32-row tiles as here.
+  if constexpr (F == Fmt::kFp8) {
+    if (l.fp8_wgmma) {
+      const auto* w8 = static_cast<const uint8_t*>(w);
+      if (l.bm == 32)
+        launch_decode_gemm_wg<false, 32>(l, a, a_scale, w8, w_scale, n, k, out, splits, part,
+                                         stream);
+      else
+        launch_decode_gemm_wg<false, 16>(l, a, a_scale, w8, w_scale, n, k, out, splits, part,
+                                         stream);
+      QK_LAUNCH_CHECK("moe_decode_gemm_wg_kernel");
+      return;
+    }
+  }
   // The kernel for the tile's rows and the stages (plan::moe_mma_block_m, moe_mma_stages).
   auto by_stages = [&](auto rows) {
     constexpr int BM = decltype(rows)::value;
@@ -1799,14 +1891,8 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
                   splits ? part : nullptr);
   };
   if (l.w4_form == plan::kMoeW4WgForm) {
-    // The activation rows by TMA: boxes of 128 k x 16 rows (rows past the last read as zeros).
-    const CUtensorMap tm_a =
-        sm90::tensor_map_2d(a, true, uint64_t(k), uint64_t(l.rows), uint64_t(k), 128, 16);
-    constexpr int smem = plan::moe_w4_wg_smem_bytes();
-    opt_in_dynamic_smem(moe_w4a8_decode_gemm_wg_kernel, smem);
-    launch_kernel(l.pdl, moe_w4a8_decode_gemm_wg_kernel, grid, dim3(plan::kMoeW4WgThreads), smem,
-                  stream, tm_a, a_scale, static_cast<const uint8_t*>(wp), ws_t, offsets,
-                  tile_expert, tile_row, num_tiles, ni, ki, out, splits ? part : nullptr);
+    launch_decode_gemm_wg<true, 16>(l, a, a_scale, static_cast<const uint8_t*>(wp), ws_t, n, k, out,
+                                    splits, part, stream);
   } else if (l.w4_form == 4 || l.w4_form == 5) {
     constexpr int smem = plan::moe_w4_ring_smem_bytes();
     const auto kernel = l.w4_form == 5 ? moe_w4a8_decode_gemm_ring_kernel<true>

@@ -66,16 +66,18 @@ std::string shape_text(const ShapeParams& s) {
 }
 
 // The ops' benchmark-only switches: the prefill kernel variant, FP8 decode on CUDA cores,
-// the W4A8 decode GEMM's form.
+// the W4A8 decode GEMM's form, the FP8 decode GEMM (mma or wgmma).
 void set_variant(const Case& c) {
   const char* name = c.quadrant == "prefill_attention" ? "QUADRANT_PREFILL_ATTN_VARIANT"
-                     : c.quadrant == "decode_ffn"      ? "QUADRANT_W4A8_DECODE_FORM"
-                     : c.quadrant == "prefill_ffn"     ? "QUADRANT_W4A8_PREFILL_DEQUANT"
-                                                       : "QUADRANT_DECODE_ATTN_MMA";
+                     : c.quadrant == "decode_ffn" && c.format == "fp8" ? "QUADRANT_FP8_DECODE_GEMM"
+                     : c.quadrant == "decode_ffn"                      ? "QUADRANT_W4A8_DECODE_FORM"
+                     : c.quadrant == "prefill_ffn" ? "QUADRANT_W4A8_PREFILL_DEQUANT"
+                                                   : "QUADRANT_DECODE_ATTN_MMA";
   unsetenv("QUADRANT_PREFILL_ATTN_VARIANT");
   unsetenv("QUADRANT_W4A8_PREFILL_DEQUANT");
   unsetenv("QUADRANT_DECODE_ATTN_MMA");
   unsetenv("QUADRANT_W4A8_DECODE_FORM");
+  unsetenv("QUADRANT_FP8_DECODE_GEMM");
   unsetenv("QUADRANT_DECODE_ATTN_SPLITS");
   unsetenv("QUADRANT_MLA_DECODE_SPLITS");
   unsetenv("QUADRANT_DECODE_ATTN_MIN_CHUNK");
@@ -280,6 +282,12 @@ std::vector<Case> check_cases() {
       base.push_back({"decode_ffn", f, "5 tok 16e top4 (mma.sync)", ffn(5, 16, 4, 256, 384), ""});
       base.push_back({"decode_ffn", f, "48 tok 8e top4 (mma.sync)", ffn(48, 8, 4, 256, 384), ""});
     }
+    if (std::string(f) == "fp8") {  // FP8 on the wgmma decode GEMM
+      base.push_back({"decode_ffn", f, "5 tok 16e top4 wgmma", ffn(5, 16, 4, 256, 384), "wgmma"});
+      base.push_back({"decode_ffn", f, "48 tok 8e top4 wgmma", ffn(48, 8, 4, 256, 384), "wgmma"});
+      base.push_back(
+          {"decode_ffn", f, "3 tok 4e top2 7168 wgmma", ffn(3, 4, 2, 7168, 2048), "wgmma"});
+    }
     if (std::string(f) == "w4a8")  // each form of the W4A8 decode GEMM
       for (const char* form : {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"}) {
         const std::string tag = std::string(" form ") + form;
@@ -424,6 +432,10 @@ std::vector<Case> timed_cases(bool variants) {
       t.push_back({"decode_ffn", "w4a8",
                    "engine " + std::to_string(tokens) + " tok 128e top8 2048/768 form 11",
                    ffn(tokens, 128, 8, 2048, 768), "11"});
+    // FP8 on the wgmma decode GEMM beside the mma.sync default.
+    for (int64_t tokens : {1, 8, 16, 64})
+      t.push_back({"decode_ffn", "fp8", std::to_string(tokens) + " tok 32e top8 7168/2048 wgmma",
+                   ffn(tokens, 32, 8, 7168, 2048), "wgmma"});
   }
   // MLA decode (DeepSeek-V3 latent 512 + 64) at the per-GPU head counts 128 / TP.
   for (int64_t heads : {16, 32, 64, 128})

@@ -851,6 +851,41 @@ TEST(MoeFfnW4Form11, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {
       }
 }
 
+// FP8 on the wgmma decode GEMM (QUADRANT_FP8_DECODE_GEMM=wgmma: the E4M3 weight tiles by TMA as
+// the A operand, the tokens as N) sums each 128-deep block on the tensor cores where the mma.sync
+// kernel sums it in another order: each run passes the reference check and stays within 1%
+// (relative Frobenius) of the mma.sync output. Tiles of <= 8 rows and of 9-16 (ragged too), 32-row
+// tiles (QUADRANT_MOE_BLOCK_M=32: N = 32 up to 32 rows), ten k blocks through four stages
+// (hidden 1280), with and without split-K and the chain.
+TEST(MoeFfnFp8Wgmma, PassesTheReferenceAndStaysWithinOnePercentOfMmaSync) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  for (const char* pdl : {"0", "1"})
+    for (const char* split : {"0", "2"})
+      for (const char* bm : {"16", "32"})
+        for (const MoeCase& c :
+             {MoeCase{MoeFormat::kFp8, 1, true}, MoeCase{MoeFormat::kFp8, 24, false},
+              MoeCase{MoeFormat::kFp8, 120, false, true},
+              MoeCase{MoeFormat::kFp8, 24, false, false, 1280}}) {
+          SCOPED_TRACE(std::to_string(c.tokens) + " tokens, hidden " + std::to_string(c.hidden) +
+                       ", pdl " + pdl + ", split-K " + split + ", block_m " + bm);
+          std::vector<uint16_t> bits[2];
+          for (int i = 0; i < 2; ++i) {
+            const ScopedEnv env({{"QUADRANT_FP8_DECODE_GEMM", i ? "wgmma" : "mma"},
+                                 {"QUADRANT_MOE_PDL", pdl},
+                                 {"QUADRANT_MOE_SPLIT_K", split},
+                                 {"QUADRANT_MOE_BLOCK_M", bm}});
+            bits[i] = check_moe_ffn(c);
+          }
+          const auto mma = from_bf16(bits[0]), wg = from_bf16(bits[1]);
+          int differ = 0;
+          for (size_t i = 0; i < mma.size(); ++i) differ += mma[i] != wg[i];
+          std::cout << "wgmma against mma.sync: " << differ << " of " << mma.size()
+                    << " outputs differ; relative Frobenius "
+                    << ref::rel_fro_error(wg.data(), mma.data(), mma.size()) << "\n";
+          EXPECT_LE(ref::rel_fro_error(wg.data(), mma.data(), mma.size()), 1e-2);
+        }
+}
+
 // Decode attention form 64 (the combine's loads issued at once, before the split count is
 // known) merges the same partials in the same order: form 15's bits (and 14's without the
 // programmatic launch), on the tensor-core kernel and the CUDA-core one (head dim 64, 256),

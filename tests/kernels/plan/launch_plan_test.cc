@@ -289,6 +289,29 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   EXPECT_EQ(moe_w4_decode_form(), kMoeW4DecodeForm);
 }
 
+// FP8 on the wgmma decode GEMM (QUADRANT_FP8_DECODE_GEMM, a benchmark switch): its values and
+// error; the plan stays the mma.sync kernel's (plans follow the kernels' default), and the
+// switch's shared memory is its stages of the activation box and the 16 KB weight tile.
+TEST(LaunchPlan, Fp8DecodeGemmSwitchLeavesThePlan) {
+  const ShapeParams shape = {
+      {"tokens", 8}, {"experts", 32}, {"top_k", 8}, {"hidden", 1024}, {"intermediate", 512}};
+  const LaunchPlan before = plan_launches("decode_ffn", "fp8", shape, 132, PlanOptions());
+  setenv("QUADRANT_FP8_DECODE_GEMM", "mma", 1);
+  EXPECT_FALSE(moe_fp8_decode_wgmma());
+  setenv("QUADRANT_FP8_DECODE_GEMM", "wgmma", 1);
+  EXPECT_TRUE(moe_fp8_decode_wgmma());
+  const LaunchPlan during = plan_launches("decode_ffn", "fp8", shape, 132, PlanOptions());
+  setenv("QUADRANT_FP8_DECODE_GEMM", "on", 1);
+  EXPECT_THROW(moe_fp8_decode_wgmma(), std::invalid_argument);
+  unsetenv("QUADRANT_FP8_DECODE_GEMM");
+  EXPECT_EQ(moe_fp8_decode_wgmma(), kMoeFp8DecodeWgmma);
+  ASSERT_EQ(during.launches.size(), before.launches.size());
+  for (size_t i = 0; i < before.launches.size(); ++i)
+    EXPECT_EQ(during.launches[i].kernel, before.launches[i].kernel);
+  EXPECT_EQ(moe_fp8_wg_smem_bytes(16), 4 * (16 * 128 + 128 * 128) + 4 * 16 + 1024);
+  EXPECT_EQ(moe_fp8_wg_smem_bytes(32), 4 * (32 * 128 + 128 * 128) + 4 * 16 + 1024);
+}
+
 // The W4A8 decode form is the model's rule (PlanRules::w4a8_decode_form), not the benchmark
 // switch: with QUADRANT_W4A8_DECODE_FORM=10 set, a plan under the legacy rules (and under
 // today's, the kernels' default) still names the default form's kernel, and a plan told form
