@@ -30,16 +30,9 @@ t0=$(date +%s)
 STOP_S=${STOP_S:-420}
 # shellcheck source=kernels/scripts/device_steps.sh
 . "$(dirname "$0")/device_steps.sh"
-nvidia-smi --query-gpu=name,uuid,driver_version,clocks.max.sm,memory.total --format=csv \
-  > "$R/gpu.txt" 2>&1
-cp "$R/gpu.txt" "$O/uuid.txt"
-cat "$R/gpu.txt"
+record_gpu
 BENCH=$B/quadrant-kernels-bench
-show() { # the verdict lines of a test or check log
-  echo "$1: $(tail -1 "$R/$1.log")"
-  grep -hE '^\[  (PASSED|FAILED) |Failure|Expected|form 11 against|correctness' \
-    "$R/$1.log" | head -20
-}
+SHOW_EXTRA='form 11 against|wgmma against'
 # (a) correctness before any timing.
 step tests_form11 200 "$B/kernels_api_gpu_test" --gtest_brief=1 \
   --gtest_filter='MoeFfnW4Form11.*:MoeFfnW4Form10.*:MoeFfnFp8Wgmma.*'
@@ -93,10 +86,6 @@ if command -v ncu > /dev/null; then
     ncu_wg "ncu_fp8_wgmma_$tokens" "decode_ffn fp8 $tokens tok 32e top8 7168/2048 wgmma"
   done
 fi
-# pass | quadrant | format | shape | ms | TFLOP/s | % of copy, by shape then pass.
-grep -H "^time" "$R"/time_*.log |
-  awk -F'|' '{ sub(/.*time_/, "", $1); sub(/\.log:time */, "", $1); print $1 "|" $2 "|" $3 "|" $4 "|" $7 "|" $8 "|" $11 }' |
-  sort -t'|' -k3,4 -k1,1 > "$R/summary.txt"
-cat "$R/summary.txt"
+time_summary
 echo "total $(el) s"
 cd "$O" && tar czf seventeenth.tgz r && rm -rf r

@@ -22,16 +22,9 @@ t0=$(date +%s)
 STOP_S=${STOP_S:-300}
 # shellcheck source=kernels/scripts/device_steps.sh
 . "$(dirname "$0")/device_steps.sh"
-nvidia-smi --query-gpu=name,uuid,driver_version,clocks.max.sm,memory.total --format=csv \
-  > "$R/gpu.txt" 2>&1
-cp "$R/gpu.txt" "$O/uuid.txt"
-cat "$R/gpu.txt"
+record_gpu
 BENCH=$B/quadrant-kernels-bench
-show() { # the verdict lines of a test or check log
-  echo "$1: $(tail -1 "$R/$1.log")"
-  grep -hE '^\[  (PASSED|FAILED) |Failure|Expected|values differ|small-shape|correctness' \
-    "$R/$1.log" | head -12
-}
+SHOW_EXTRA='values differ|small-shape'
 # (a) correctness before any timing.
 step tests_w4prefill 150 "$B/kernels_api_gpu_test" --gtest_brief=1 \
   --gtest_filter='MoeFfnW4Prefill.*:MoeFfnFill.*'
@@ -74,10 +67,6 @@ if command -v ncu > /dev/null; then
     --metrics "regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$,smsp__inst_executed.sum" \
     "$BENCH" --profile --only "prefill_ffn w4a8 4096 tok 16e top4 7168/2048 producer"
 fi
-# pass | quadrant | format | shape | ms | TFLOP/s | % of copy, by shape then pass.
-grep -H "^time" "$R"/time_*.log |
-  awk -F'|' '{ sub(/.*time_/, "", $1); sub(/\.log:time */, "", $1); print $1 "|" $2 "|" $3 "|" $4 "|" $7 "|" $8 "|" $11 }' |
-  sort -t'|' -k3,4 -k1,1 > "$R/summary.txt"
-cat "$R/summary.txt"
+time_summary
 echo "total $(el) s"
 cd "$O" && tar czf sixteenth.tgz r && rm -rf r

@@ -1,6 +1,7 @@
-# Sourced by the device scripts (device_eleventh.sh): el, step, cnt, default_checks, attn_passes and ceiling_end over $R (the results
-# folder), $t0 (the script's start) and $STOP_S (no step starts that would end, as long as the
-# longest so far, past it).
+# Sourced by the device scripts (device_eleventh.sh): el, step, cnt, default_checks, attn_passes,
+# ceiling_end, record_gpu, show and time_summary over $R (the results folder), $O (its parent,
+# what comes back), $t0 (the script's start) and $STOP_S (no step starts that would end, as long
+# as the longest so far, past it).
 el() { echo $(($(date +%s) - t0)); }
 longest=0
 step() { # step NAME LIMIT_S CMD...: runs unless time is short; output to $R/NAME.log
@@ -50,4 +51,25 @@ attn_passes() {
 ceiling_end() {
   STOP_S=100000 step time_ceiling_end 30 "$BENCH" --timing-only --only nothing
   grep -h "^ceiling: device" "$R"/*.log
+}
+# The GPU's name and uuid to $R/gpu.txt and $O/uuid.txt (the file the device tool brings back).
+record_gpu() {
+  nvidia-smi --query-gpu=name,uuid,driver_version,clocks.max.sm,memory.total --format=csv \
+    > "$R/gpu.txt" 2>&1
+  cp "$R/gpu.txt" "$O/uuid.txt"
+  cat "$R/gpu.txt"
+}
+# The verdict lines of a test or check log $R/NAME.log, and lines matching SHOW_EXTRA (a regex).
+show() {
+  echo "$1: $(tail -1 "$R/$1.log")"
+  grep -hE "^\[  (PASSED|FAILED) |Failure|Expected|correctness${SHOW_EXTRA:+|$SHOW_EXTRA}" \
+    "$R/$1.log" | head -20
+}
+# The time_*.log rows as pass | quadrant | format | shape | ms | TFLOP/s | % of copy, sorted by
+# shape then pass, to $R/summary.txt and the output.
+time_summary() {
+  grep -H "^time" "$R"/time_*.log |
+    awk -F'|' '{ sub(/.*time_/, "", $1); sub(/\.log:time */, "", $1); print $1 "|" $2 "|" $3 "|" $4 "|" $7 "|" $8 "|" $11 }' |
+    sort -t'|' -k3,4 -k1,1 > "$R/summary.txt"
+  cat "$R/summary.txt"
 }

@@ -818,72 +818,55 @@ TEST(MoeFfnW4Form10, GivesFormEightsBits) {
   expect_form_eights_bits("10");
 }
 
-// W4A8 form 11 (wgmma with the weights as A in registers, the tokens as N; the INT4 made E4M3 by
-// byte permutes) sums each 128-deep block on the tensor cores in another order than mma.sync: each
-// run passes the reference check (check_moe_ffn) and stays within 1% (relative Frobenius) of form
-// 8's output. Tiles of <= 8 rows (1, 24 tokens) and of 9-16 (120, ragged: empty and 1-row tiles
-// too), with and without split-K and the chain; hidden 1280 streams 10 k blocks through the four
-// stages (each stage's barriers in both phases), and split-K gives odd and even k-block counts.
-TEST(MoeFfnW4Form11, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {
-  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+// A GEMM variant that sums in another order than its base: each case runs under the base and the
+// variant value of one switch, with and without split-K and the chain, at each block_m given; each
+// run passes the reference check (check_moe_ffn), and the variant's output stays within 1%
+// (relative Frobenius) of the base's. 1 and 24 tokens have tiles of <= 8 rows only or mostly, 120
+// (ragged: empty and 1-row tiles too) of 9-16, and hidden 1280 streams ten k blocks through the
+// four stages (each stage's barriers in both phases); split-K gives odd and even k-block counts.
+void expect_within_one_percent(MoeFormat format, const char* name, const char* base,
+                               const char* variant, std::initializer_list<const char*> block_ms) {
   for (const char* pdl : {"0", "1"})
     for (const char* split : {"0", "2"})
-      for (const MoeCase& c :
-           {MoeCase{MoeFormat::kW4a8, 1, true}, MoeCase{MoeFormat::kW4a8, 24, false},
-            MoeCase{MoeFormat::kW4a8, 120, false, true},
-            MoeCase{MoeFormat::kW4a8, 24, false, false, 1280}}) {
-        SCOPED_TRACE(std::to_string(c.tokens) + " tokens, hidden " + std::to_string(c.hidden) +
-                     ", pdl " + pdl + ", split-K " + split);
-        std::vector<uint16_t> bits[2];
-        for (int i = 0; i < 2; ++i) {
-          const ScopedEnv env({{"QUADRANT_W4A8_DECODE_FORM", i ? "11" : "8"},
-                               {"QUADRANT_MOE_PDL", pdl},
-                               {"QUADRANT_MOE_SPLIT_K", split}});
-          bits[i] = check_moe_ffn(c);
-        }
-        const auto eight = from_bf16(bits[0]), eleven = from_bf16(bits[1]);
-        int differ = 0;
-        for (size_t i = 0; i < eight.size(); ++i) differ += eight[i] != eleven[i];
-        std::cout << "form 11 against 8: " << differ << " of " << eight.size()
-                  << " outputs differ; relative Frobenius "
-                  << ref::rel_fro_error(eleven.data(), eight.data(), eight.size()) << "\n";
-        EXPECT_LE(ref::rel_fro_error(eleven.data(), eight.data(), eight.size()), 1e-2);
-      }
-}
-
-// FP8 on the wgmma decode GEMM (QUADRANT_FP8_DECODE_GEMM=wgmma: the E4M3 weight tiles by TMA as
-// the A operand, the tokens as N) sums each 128-deep block on the tensor cores where the mma.sync
-// kernel sums it in another order: each run passes the reference check and stays within 1%
-// (relative Frobenius) of the mma.sync output. Tiles of <= 8 rows and of 9-16 (ragged too), 32-row
-// tiles (QUADRANT_MOE_BLOCK_M=32: N = 32 up to 32 rows), ten k blocks through four stages
-// (hidden 1280), with and without split-K and the chain.
-TEST(MoeFfnFp8Wgmma, PassesTheReferenceAndStaysWithinOnePercentOfMmaSync) {
-  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
-  for (const char* pdl : {"0", "1"})
-    for (const char* split : {"0", "2"})
-      for (const char* bm : {"16", "32"})
+      for (const char* bm : block_ms)
         for (const MoeCase& c :
-             {MoeCase{MoeFormat::kFp8, 1, true}, MoeCase{MoeFormat::kFp8, 24, false},
-              MoeCase{MoeFormat::kFp8, 120, false, true},
-              MoeCase{MoeFormat::kFp8, 24, false, false, 1280}}) {
+             {MoeCase{format, 1, true}, MoeCase{format, 24, false},
+              MoeCase{format, 120, false, true}, MoeCase{format, 24, false, false, 1280}}) {
           SCOPED_TRACE(std::to_string(c.tokens) + " tokens, hidden " + std::to_string(c.hidden) +
                        ", pdl " + pdl + ", split-K " + split + ", block_m " + bm);
           std::vector<uint16_t> bits[2];
           for (int i = 0; i < 2; ++i) {
-            const ScopedEnv env({{"QUADRANT_FP8_DECODE_GEMM", i ? "wgmma" : "mma"},
+            const ScopedEnv env({{name, i ? variant : base},
                                  {"QUADRANT_MOE_PDL", pdl},
                                  {"QUADRANT_MOE_SPLIT_K", split},
                                  {"QUADRANT_MOE_BLOCK_M", bm}});
             bits[i] = check_moe_ffn(c);
           }
-          const auto mma = from_bf16(bits[0]), wg = from_bf16(bits[1]);
+          const auto b = from_bf16(bits[0]), v = from_bf16(bits[1]);
           int differ = 0;
-          for (size_t i = 0; i < mma.size(); ++i) differ += mma[i] != wg[i];
-          std::cout << "wgmma against mma.sync: " << differ << " of " << mma.size()
-                    << " outputs differ; relative Frobenius "
-                    << ref::rel_fro_error(wg.data(), mma.data(), mma.size()) << "\n";
-          EXPECT_LE(ref::rel_fro_error(wg.data(), mma.data(), mma.size()), 1e-2);
+          for (size_t i = 0; i < b.size(); ++i) differ += b[i] != v[i];
+          std::cout << name << "=" << variant << " against " << base << ": " << differ << " of "
+                    << b.size() << " outputs differ; relative Frobenius "
+                    << ref::rel_fro_error(v.data(), b.data(), b.size()) << "\n";
+          EXPECT_LE(ref::rel_fro_error(v.data(), b.data(), b.size()), 1e-2);
         }
+}
+
+// W4A8 form 11 (wgmma with the weights as A in registers, the tokens as N; the INT4 made E4M3 by
+// byte permutes) sums each 128-deep block on the tensor cores in another order than mma.sync: not
+// form 8's bits, within 1% of them (W4A8 keeps 16-row tiles whatever block_m says).
+TEST(MoeFfnW4Form11, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  expect_within_one_percent(MoeFormat::kW4a8, "QUADRANT_W4A8_DECODE_FORM", "8", "11", {"16"});
+}
+
+// FP8 on the wgmma decode GEMM (QUADRANT_FP8_DECODE_GEMM=wgmma: the E4M3 weight tiles by TMA as
+// the A operand, the tokens as N) against the mma.sync kernel, at 16- and 32-row tiles (N = 32 up
+// to 32 rows).
+TEST(MoeFfnFp8Wgmma, PassesTheReferenceAndStaysWithinOnePercentOfMmaSync) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  expect_within_one_percent(MoeFormat::kFp8, "QUADRANT_FP8_DECODE_GEMM", "mma", "wgmma",
+                            {"16", "32"});
 }
 
 // Decode attention form 64 (the combine's loads issued at once, before the split count is
