@@ -991,7 +991,8 @@ Json plan_rules_json(const kernels::plan::PlanRules& r) {
   return {{"moe_mma_residency", kernels::plan::rule_name(r.moe_mma_residency)},
           {"decode_split", kernels::plan::rule_name(r.decode_split)},
           {"w4a8_decode_form", r.w4a8_decode_form},
-          {"w4a8_prefill_dequant", kernels::plan::rule_name(r.w4a8_prefill_dequant)}};
+          {"w4a8_prefill_dequant", kernels::plan::rule_name(r.w4a8_prefill_dequant)},
+          {"fp8_decode_gemm", kernels::plan::rule_name(r.fp8_decode_gemm)}};
 }
 // "a, b or c": the values a rule may take, for its error message.
 std::string one_of(const std::vector<std::string>& names) {
@@ -1028,10 +1029,10 @@ int read_rule(const Node& n, const std::string& key, const std::array<int, N>& v
 kernels::plan::PlanRules read_plan_rules(const Node& n) {
   for (const std::string& key : n.keys())
     if (key != "moe_mma_residency" && key != "decode_split" && key != "w4a8_decode_form" &&
-        key != "w4a8_prefill_dequant")
+        key != "w4a8_prefill_dequant" && key != "fp8_decode_gemm")
       n.at(key).fail(
           "unknown plan rule (expected moe_mma_residency, decode_split, w4a8_decode_form, "
-          "w4a8_prefill_dequant)");
+          "w4a8_prefill_dequant, fp8_decode_gemm)");
   const kernels::plan::PlanRules legacy = kernels::plan::PlanRules::legacy();
   kernels::plan::PlanRules r;
   r.moe_mma_residency = read_rule(n, "moe_mma_residency", kernels::plan::kMoeMmaResidencyRules,
@@ -1043,6 +1044,8 @@ kernels::plan::PlanRules read_plan_rules(const Node& n) {
   r.w4a8_prefill_dequant =
       read_rule(n, "w4a8_prefill_dequant", kernels::plan::kW4a8PrefillDequantRules,
                 legacy.w4a8_prefill_dequant);
+  r.fp8_decode_gemm =
+      read_rule(n, "fp8_decode_gemm", kernels::plan::kFp8DecodeGemmRules, legacy.fp8_decode_gemm);
   return r;
 }
 

@@ -343,6 +343,15 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
                : 0;
   };
   const int split1 = splits(g1), split2 = splits(g2);
+  // FP8 on the wgmma decode GEMM (the plan rule): the mma.sync path's tiles and splits.
+  const bool fp8_wgmma = path == MoeGemmPath::kMmaSync && format == "fp8" &&
+                         rules.fp8_decode_gemm == Fp8DecodeGemm::kWgmma;
+  if (fp8_wgmma) {
+    p.choices.emplace_back("fp8_decode_wgmma", 1);
+    p.notes.push_back(
+        "fp8_decode_wgmma: the decode GEMMs on wgmma, the weight rows as M (TMA tiles of 128 x "
+        "128), the tile's rows as N");
+  }
   const int stages = moe_mma_stages(bf16);
   if (path == MoeGemmPath::kMmaSync && !w4 && stages != 3) {  // 3: the stages of every plan before
     p.choices.emplace_back("stages", stages);
@@ -400,14 +409,16 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
       add(l, flops, bytes, true);
     } else if (path == MoeGemmPath::kMmaSync) {
       const double n_ctas = g.n / (w4 ? kMoeW4BlockN : kMoeMmaBlockN);
-      const int smem = w4_form == kMoeW4WgForm ? moe_w4_wg_smem_bytes()
-                       : w4_form >= 6          ? moe_w4_staged_smem_bytes()
-                       : w4_form >= 4          ? moe_w4_ring_smem_bytes()
-                       : w4_form >= 2          ? moe_w4_v2_smem_bytes()
-                       : w4                    ? moe_w4_smem_bytes()
-                                               : moe_mma_smem_bytes(bm, stages);
+      const int smem = fp8_wgmma                 ? moe_fp8_wg_smem_bytes(bm)
+                       : w4_form == kMoeW4WgForm ? moe_w4_wg_smem_bytes()
+                       : w4_form >= 6            ? moe_w4_staged_smem_bytes()
+                       : w4_form >= 4            ? moe_w4_ring_smem_bytes()
+                       : w4_form >= 2            ? moe_w4_v2_smem_bytes()
+                       : w4                      ? moe_w4_smem_bytes()
+                                                 : moe_mma_smem_bytes(bm, stages);
       const std::string name =
-          w4_form == kMoeW4WgForm ? "moe_w4a8_decode_gemm_wg_kernel (wgmma, weights as A) ("
+          fp8_wgmma ? "moe_decode_gemm_wg_kernel<e4m3, " + std::to_string(bm) + " rows> ("
+          : w4_form == kMoeW4WgForm ? "moe_decode_gemm_wg_kernel<int4, 16 rows> ("
           : w4_form == 10 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, n8 tiles> ("
           : w4_form == 9  ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, L2 ahead> ("
           : w4_form == 8  ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs> ("
@@ -424,11 +435,14 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
       // their __launch_bounds__, which the registers set), or fewer by shared memory: the
       // split-K rule's slots (moe_split_k). Under the legacy rule (PlanRules), 16-row and
       // W4A8 kernels by their shared memory alone.
-      const int by_registers = rules.moe_mma_residency == MoeMmaResidency::kRegisters
-                                   ? moe_mma_ctas_per_sm(bf16, w4_form, stages)
-                               : bm == 32 ? moe_mma_ctas_per_sm(bf16, 0, stages)
-                                          : 32;
-      const int threads = w4_form == kMoeW4WgForm ? kMoeW4WgThreads : kMoeGemmThreads;
+      // The wgmma decode GEMMs (FP8, W4A8 form 11): their launch bounds under either rule.
+      const int by_registers =
+          fp8_wgmma ? kMoeFp8WgCtasPerSm
+          : rules.moe_mma_residency == MoeMmaResidency::kRegisters || w4_form == kMoeW4WgForm
+              ? moe_mma_ctas_per_sm(bf16, w4_form, stages)
+          : bm == 32 ? moe_mma_ctas_per_sm(bf16, 0, stages)
+                     : 32;
+      const int threads = fp8_wgmma || w4_form == kMoeW4WgForm ? kMoeW4WgThreads : kMoeGemmThreads;
       const int ctas = std::min(by_registers, fit_per_sm(threads, smem));
       add(launch(name + g.what + ")", static_cast<int64_t>(n_ctas) * max_tiles * z, threads, smem,
                  ctas, n_ctas * er.m_tiles * z, sms),
@@ -526,6 +540,10 @@ const char* rule_name(W4a8PrefillDequant d) {
   return d == W4a8PrefillDequant::kProducer ? "producer" : "scratch";
 }
 
+const char* rule_name(Fp8DecodeGemm g) {
+  return g == Fp8DecodeGemm::kWgmma ? "wgmma" : "mma";
+}
+
 const char* rule_name(DecodeSplitModel m) {
   return m == DecodeSplitModel::kFluid ? "fluid" : m == DecodeSplitModel::kBytes ? "bytes" : "";
 }
@@ -554,10 +572,15 @@ bool rule_from_name(const std::string& name, W4a8PrefillDequant& out) {
   return find_rule(name, kW4a8PrefillDequantRules, out);
 }
 
+bool rule_from_name(const std::string& name, Fp8DecodeGemm& out) {
+  return find_rule(name, kFp8DecodeGemmRules, out);
+}
+
 std::string rules_description(const PlanRules& r) {
   return std::string("moe_mma_residency ") + rule_name(r.moe_mma_residency) + ", decode_split " +
          rule_name(r.decode_split) + ", w4a8_decode_form " + std::to_string(r.w4a8_decode_form) +
-         ", w4a8_prefill_dequant " + rule_name(r.w4a8_prefill_dequant);
+         ", w4a8_prefill_dequant " + rule_name(r.w4a8_prefill_dequant) + ", fp8_decode_gemm " +
+         rule_name(r.fp8_decode_gemm);
 }
 
 int decode_split_ctas_per_sm(int head_dim, bool fp8, int heads_per_cta) {

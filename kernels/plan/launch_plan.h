@@ -88,6 +88,9 @@ enum class MoeMmaResidency {
 // W4A8 prefill (the wgmma path): an E4M3 copy of every expert before the GEMMs, or the INT4
 // dequantised in the GEMM's producer warpgroup (dispatch.h, moe_w4_prefill_producer).
 enum class W4a8PrefillDequant { kScratch, kProducer };
+// FP8 at decode sizes: the mma.sync grouped GEMM, or the wgmma decode GEMM with the weight rows as
+// M (dispatch.h, moe_fp8_decode_wgmma).
+enum class Fp8DecodeGemm { kMma, kWgmma };
 struct PlanRules {
   MoeMmaResidency moe_mma_residency = MoeMmaResidency::kRegisters;  // since session 10
   // Decode attention's split-KV chooser (dispatch.h): kBytes or kFluid, never kRunTime (a
@@ -95,22 +98,26 @@ struct PlanRules {
   DecodeSplitModel decode_split = DecodeSplitModel::kBytes;
   // The W4A8 decode GEMM's form on the mma.sync path (dispatch.h, 1 .. kMoeW4Forms): the one
   // the kernels launch by default (kMoeW4DecodeForm) when the model's profiles were collected,
-  // not QUADRANT_W4A8_DECODE_FORM (a benchmark switch). A model file names 8, 9 or 10.
+  // not QUADRANT_W4A8_DECODE_FORM (a benchmark switch). A model file names 8, 9, 10 or 11.
   int w4a8_decode_form = kMoeW4DecodeForm;
   // The W4A8 prefill path the kernels take by default (kMoeW4PrefillProducer), not
   // QUADRANT_W4A8_PREFILL_DEQUANT (a benchmark switch).
   W4a8PrefillDequant w4a8_prefill_dequant =
       kMoeW4PrefillProducer ? W4a8PrefillDequant::kProducer : W4a8PrefillDequant::kScratch;
+  // The FP8 decode GEMM the kernels take by default (kMoeFp8DecodeWgmma), not
+  // QUADRANT_FP8_DECODE_GEMM (a benchmark switch).
+  Fp8DecodeGemm fp8_decode_gemm = kMoeFp8DecodeWgmma ? Fp8DecodeGemm::kWgmma : Fp8DecodeGemm::kMma;
   // The rules of every model file written before files recorded them (kernels f7d6472 and
   // the plans until session 10): what a file without "plan_rules" was fitted under.
   static constexpr PlanRules legacy() {
     return {MoeMmaResidency::kSharedMemory, DecodeSplitModel::kBytes, 8,
-            W4a8PrefillDequant::kScratch};
+            W4a8PrefillDequant::kScratch, Fp8DecodeGemm::kMma};
   }
   // (C++17: the .cu launchers include this header.)
   bool operator==(const PlanRules& o) const {
     return moe_mma_residency == o.moe_mma_residency && decode_split == o.decode_split &&
-           w4a8_decode_form == o.w4a8_decode_form && w4a8_prefill_dequant == o.w4a8_prefill_dequant;
+           w4a8_decode_form == o.w4a8_decode_form &&
+           w4a8_prefill_dequant == o.w4a8_prefill_dequant && fp8_decode_gemm == o.fp8_decode_gemm;
   }
 };
 // Every value a model file may name, and the names it uses: "shared_memory" / "registers",
@@ -120,19 +127,23 @@ inline constexpr std::array<MoeMmaResidency, 2> kMoeMmaResidencyRules{
     MoeMmaResidency::kSharedMemory, MoeMmaResidency::kRegisters};
 inline constexpr std::array<DecodeSplitModel, 2> kDecodeSplitRules{DecodeSplitModel::kBytes,
                                                                    DecodeSplitModel::kFluid};
-// The W4A8 decode forms a model file may name: the default of session 10 (8) and the forms
-// measured beside it (9, 10).
-inline constexpr std::array<int, 3> kW4a8DecodeFormRules{8, 9, 10};
+// The W4A8 decode forms a model file may name: the default of session 10 (8), the forms
+// measured beside it (9, 10) and the wgmma form (11).
+inline constexpr std::array<int, 4> kW4a8DecodeFormRules{8, 9, 10, 11};
 inline constexpr std::array<W4a8PrefillDequant, 2> kW4a8PrefillDequantRules{
     W4a8PrefillDequant::kScratch, W4a8PrefillDequant::kProducer};
+inline constexpr std::array<Fp8DecodeGemm, 2> kFp8DecodeGemmRules{Fp8DecodeGemm::kMma,
+                                                                  Fp8DecodeGemm::kWgmma};
 const char* rule_name(MoeMmaResidency r);
 const char* rule_name(DecodeSplitModel m);
 const char* rule_name(W4a8PrefillDequant d);  // "scratch" / "producer"
+const char* rule_name(Fp8DecodeGemm g);       // "mma" / "wgmma"
 bool rule_from_name(const std::string& name, MoeMmaResidency& out);
 bool rule_from_name(const std::string& name, DecodeSplitModel& out);
 bool rule_from_name(const std::string& name, W4a8PrefillDequant& out);
+bool rule_from_name(const std::string& name, Fp8DecodeGemm& out);
 // "moe_mma_residency registers, decode_split bytes, w4a8_decode_form 8, w4a8_prefill_dequant
-// scratch": the rules as the model files name them, for tables and notes.
+// scratch, fp8_decode_gemm mma": the rules as the model files name them, for tables and notes.
 std::string rules_description(const PlanRules& r);
 
 // Benchmark-only switches the ops read from the environment (QUADRANT_PREFILL_ATTN_VARIANT,

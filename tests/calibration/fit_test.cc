@@ -756,6 +756,7 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   rules.decode_split = DecodeSplitModel::kFluid;
   rules.w4a8_decode_form = 10;
   rules.w4a8_prefill_dequant = W4a8PrefillDequant::kProducer;
+  rules.fp8_decode_gemm = kernels::plan::Fp8DecodeGemm::kWgmma;
   const ModelFile m = fit_profiles({pa}, 5, {}, {}, "", rules);
   EXPECT_TRUE(m.plan_rules == rules);
   const Json j = Json::parse(model_to_json(m));
@@ -763,18 +764,21 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   EXPECT_EQ(j.at("plan_rules").at("decode_split"), "fluid");
   EXPECT_EQ(j.at("plan_rules").at("w4a8_decode_form"), 10);
   EXPECT_EQ(j.at("plan_rules").at("w4a8_prefill_dequant"), "producer");
+  EXPECT_EQ(j.at("plan_rules").at("fp8_decode_gemm"), "wgmma");
   const ModelFile back = read_model(write_temp("rules_model.json", j.dump()));
   EXPECT_TRUE(back.plan_rules == rules);
   EXPECT_EQ(model_to_json(back), model_to_json(m));
   EXPECT_NE(error_table(back, true)
                 .find("moe_mma_residency registers, decode_split fluid, w4a8_decode_form 10, "
-                      "w4a8_prefill_dequant producer"),
+                      "w4a8_prefill_dequant producer, fp8_decode_gemm wgmma"),
             std::string::npos);
   // Today's rules are written too: the W4A8 form the kernels launch by default.
   const Json today = Json::parse(model_to_json(fit_profiles({pa})));
   EXPECT_EQ(today.at("plan_rules").at("w4a8_decode_form"), kernels::plan::kMoeW4DecodeForm);
   EXPECT_EQ(today.at("plan_rules").at("w4a8_prefill_dequant"),
             kernels::plan::kMoeW4PrefillProducer ? "producer" : "scratch");
+  EXPECT_EQ(today.at("plan_rules").at("fp8_decode_gemm"),
+            kernels::plan::kMoeFp8DecodeWgmma ? "wgmma" : "mma");
   Json old = j;
   old.erase("plan_rules");
   EXPECT_TRUE(read_model(write_temp("rules_old.json", old.dump())).plan_rules ==
@@ -793,6 +797,11 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   EXPECT_EQ(
       read_model(write_temp("rules_no_path.json", no_path.dump())).plan_rules.w4a8_prefill_dequant,
       W4a8PrefillDequant::kScratch);
+  // A file written before the FP8 decode GEMM was a rule: mma.sync, all there was then.
+  Json no_gemm = j;
+  no_gemm["plan_rules"].erase("fp8_decode_gemm");
+  EXPECT_EQ(read_model(write_temp("rules_no_gemm.json", no_gemm.dump())).plan_rules.fp8_decode_gemm,
+            kernels::plan::Fp8DecodeGemm::kMma);
   // A file written before the W4A8 form was a rule: form 8, what the kernels launched then.
   partial["plan_rules"].erase("w4a8_decode_form");
   EXPECT_EQ(
@@ -826,12 +835,16 @@ TEST(Fit, BadPlanRulesNameFilePathExpectedAndFound) {
       error_of("rules_bad2.json", [](Json& j) { j["plan_rules"]["decode_split"] = 3; });
   EXPECT_EQ(path, "plan_rules.decode_split");
   EXPECT_NE(what.find(R"(expected "bytes" or "fluid", got 3)"), std::string::npos) << what;
-  for (const Json& form : {Json(7), Json(11), Json(8.5), Json("10")}) {
+  for (const Json& form : {Json(7), Json(12), Json(8.5), Json("10")}) {
     std::tie(path, what) =
         error_of("rules_bad3.json", [&](Json& j) { j["plan_rules"]["w4a8_decode_form"] = form; });
     EXPECT_EQ(path, "plan_rules.w4a8_decode_form");
-    EXPECT_NE(what.find("expected 8, 9 or 10, got " + form.dump()), std::string::npos) << what;
+    EXPECT_NE(what.find("expected 8, 9, 10 or 11, got " + form.dump()), std::string::npos) << what;
   }
+  std::tie(path, what) =
+      error_of("rules_bad7.json", [](Json& j) { j["plan_rules"]["fp8_decode_gemm"] = "mma.sync"; });
+  EXPECT_EQ(path, "plan_rules.fp8_decode_gemm");
+  EXPECT_NE(what.find(R"(expected "mma" or "wgmma", got "mma.sync")"), std::string::npos) << what;
   std::tie(path, what) = error_of(
       "rules_bad6.json", [](Json& j) { j["plan_rules"]["w4a8_prefill_dequant"] = "in_producer"; });
   EXPECT_EQ(path, "plan_rules.w4a8_prefill_dequant");

@@ -226,6 +226,33 @@ TEST(KernelPlan, MoeFfnMirrorFollowsTheW4a8PrefillRule) {
   }
 }
 
+// The wgmma decode GEMMs in the mirror (FP8 under PlanRules::fp8_decode_gemm, W4A8 form 11): the
+// slots of their launch bounds (two CTAs an SM) under either residency rule, the same tiles.
+TEST(KernelPlan, MoeFfnMirrorTakesTheWgmmaDecodeGemmsSlots) {
+  namespace kp = kernels::plan;
+  const double rows = 64;
+  const int e = 32;
+  for (const kp::MoeMmaResidency residency :
+       {kp::MoeMmaResidency::kSharedMemory, kp::MoeMmaResidency::kRegisters}) {
+    kp::PlanRules mma, wg;
+    mma.moe_mma_residency = wg.moe_mma_residency = residency;
+    mma.fp8_decode_gemm = kp::Fp8DecodeGemm::kMma;
+    wg.fp8_decode_gemm = kp::Fp8DecodeGemm::kWgmma;
+    const KernelPlan a = moe_ffn_plan(rows, e, 8, 7168, 2048, "fp8", mma);
+    const KernelPlan b = moe_ffn_plan(rows, e, 8, 7168, 2048, "fp8", wg);
+    ASSERT_EQ(b.path, std::string("mma16"));
+    EXPECT_DOUBLE_EQ(b.slots, kPlanSms * kp::kMoeFp8WgCtasPerSm);
+    EXPECT_DOUBLE_EQ(a.slots, kPlanSms * (residency == kp::MoeMmaResidency::kRegisters
+                                              ? kp::moe_mma_ctas_per_sm(false, 0)
+                                              : 4.0));
+    EXPECT_DOUBLE_EQ(a.ctas, b.ctas);
+    kp::PlanRules w4 = mma;
+    w4.w4a8_decode_form = kp::kMoeW4WgForm;
+    EXPECT_DOUBLE_EQ(moe_ffn_plan(rows, e, 8, 7168, 2048, "w4a8", w4).slots,
+                     kPlanSms * kp::kMoeW4WgCtasPerSm);
+  }
+}
+
 TEST(KernelPlan, ExpectedTilesPerBinClosedForms) {
   // One bin holds every row.
   EXPECT_DOUBLE_EQ(expected_tiles_per_bin(1000, 1, 128), 8);

@@ -244,7 +244,7 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
        moe_w4_staged_smem_bytes()},
       {"10", "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, n8 tiles> (",
        moe_w4_staged_smem_bytes()},
-      {"11", "moe_w4a8_decode_gemm_wg_kernel (wgmma, weights as A) (", moe_w4_wg_smem_bytes()}};
+      {"11", "moe_decode_gemm_wg_kernel<int4, 16 rows> (", moe_w4_wg_smem_bytes()}};
   double bytes[12] = {};
   for (const Form& f : forms) {
     PlanOptions o;
@@ -252,7 +252,8 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
     const LaunchPlan p = plan_launches("decode_ffn", "w4a8", shape, 132, o);
     int gemms = 0;
     for (const KernelLaunch& l : p.launches)
-      if (l.kernel.rfind("moe_w4a8_decode_gemm", 0) == 0) {
+      if (l.kernel.rfind("moe_w4a8_decode_gemm", 0) == 0 ||
+          l.kernel.rfind("moe_decode_gemm_wg", 0) == 0) {
         EXPECT_EQ(l.kernel.rfind(f.kernel, 0), 0u) << f.form << ": " << l.kernel;
         EXPECT_EQ(l.smem_bytes, f.smem) << f.form;
         // Form 11: a consumer warpgroup and a producer warp, two CTAs an SM by its registers.
@@ -289,18 +290,25 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   EXPECT_EQ(moe_w4_decode_form(), kMoeW4DecodeForm);
 }
 
-// FP8 on the wgmma decode GEMM (QUADRANT_FP8_DECODE_GEMM, a benchmark switch): its values and
-// error; the plan stays the mma.sync kernel's (plans follow the kernels' default), and the
-// switch's shared memory is its stages of the activation box and the 16 KB weight tile.
-TEST(LaunchPlan, Fp8DecodeGemmSwitchLeavesThePlan) {
+// FP8 on the wgmma decode GEMM: the plan follows the model's rule (PlanRules::fp8_decode_gemm),
+// not the benchmark switch (QUADRANT_FP8_DECODE_GEMM, whose values and error are checked here).
+// Under the rule the two GEMMs name the wgmma kernel, 160 threads, two CTAs an SM and its stages'
+// shared memory (16- and 32-row tiles), with the same FLOPs, bytes and CTAs as the mma.sync plan.
+TEST(LaunchPlan, Fp8DecodeGemmIsThePlanRuleNotTheEnvironment) {
   const ShapeParams shape = {
       {"tokens", 8}, {"experts", 32}, {"top_k", 8}, {"hidden", 1024}, {"intermediate", 512}};
-  const LaunchPlan before = plan_launches("decode_ffn", "fp8", shape, 132, PlanOptions());
+  EXPECT_EQ(PlanRules().fp8_decode_gemm,
+            kMoeFp8DecodeWgmma ? Fp8DecodeGemm::kWgmma : Fp8DecodeGemm::kMma);
+  EXPECT_EQ(PlanRules::legacy().fp8_decode_gemm, Fp8DecodeGemm::kMma);
+  PlanOptions mma, wg;
+  mma.rules.fp8_decode_gemm = Fp8DecodeGemm::kMma;
+  wg.rules.fp8_decode_gemm = Fp8DecodeGemm::kWgmma;
+  const LaunchPlan before = plan_launches("decode_ffn", "fp8", shape, 132, mma);
   setenv("QUADRANT_FP8_DECODE_GEMM", "mma", 1);
   EXPECT_FALSE(moe_fp8_decode_wgmma());
   setenv("QUADRANT_FP8_DECODE_GEMM", "wgmma", 1);
   EXPECT_TRUE(moe_fp8_decode_wgmma());
-  const LaunchPlan during = plan_launches("decode_ffn", "fp8", shape, 132, PlanOptions());
+  const LaunchPlan during = plan_launches("decode_ffn", "fp8", shape, 132, mma);
   setenv("QUADRANT_FP8_DECODE_GEMM", "on", 1);
   EXPECT_THROW(moe_fp8_decode_wgmma(), std::invalid_argument);
   unsetenv("QUADRANT_FP8_DECODE_GEMM");
@@ -308,8 +316,34 @@ TEST(LaunchPlan, Fp8DecodeGemmSwitchLeavesThePlan) {
   ASSERT_EQ(during.launches.size(), before.launches.size());
   for (size_t i = 0; i < before.launches.size(); ++i)
     EXPECT_EQ(during.launches[i].kernel, before.launches[i].kernel);
-  EXPECT_EQ(moe_fp8_wg_smem_bytes(16), 4 * (16 * 128 + 128 * 128) + 4 * 16 + 1024);
+  EXPECT_THROW(before.choice("fp8_decode_wgmma"), std::out_of_range);
+  const LaunchPlan after = plan_launches("decode_ffn", "fp8", shape, 132, wg);
+  EXPECT_EQ(after.choice("fp8_decode_wgmma"), 1);
+  ASSERT_EQ(after.launches.size(), before.launches.size());
+  int gemms = 0;
+  for (size_t i = 0; i < after.launches.size(); ++i) {
+    const KernelLaunch &m = before.launches[i], &w = after.launches[i];
+    EXPECT_DOUBLE_EQ(w.flops, m.flops);
+    EXPECT_DOUBLE_EQ(w.bytes, m.bytes);
+    EXPECT_EQ(w.grid, m.grid);
+    if (w.kernel.rfind("moe_decode_gemm_wg_kernel<e4m3, 16 rows> (", 0) == 0) {
+      EXPECT_EQ(w.block, 160);
+      EXPECT_EQ(w.ctas_per_sm, 2);
+      EXPECT_EQ(w.smem_bytes, 4 * (16 * 128 + 128 * 128) + 4 * 16 + 1024);
+      ++gemms;
+    } else {
+      EXPECT_EQ(w.kernel, m.kernel);
+    }
+  }
+  EXPECT_EQ(gemms, 2);  // gate/up and down
   EXPECT_EQ(moe_fp8_wg_smem_bytes(32), 4 * (32 * 128 + 128 * 128) + 4 * 16 + 1024);
+  // The rule's names.
+  Fp8DecodeGemm g{};
+  EXPECT_TRUE(rule_from_name("wgmma", g));
+  EXPECT_EQ(g, Fp8DecodeGemm::kWgmma);
+  EXPECT_TRUE(rule_from_name("mma", g));
+  EXPECT_EQ(g, Fp8DecodeGemm::kMma);
+  EXPECT_FALSE(rule_from_name("mma.sync", g));
 }
 
 // The W4A8 decode form is the model's rule (PlanRules::w4a8_decode_form), not the benchmark
@@ -340,7 +374,7 @@ TEST(LaunchPlan, W4a8DecodeFormIsThePlanRuleNotTheEnvironment) {
   EXPECT_NE(under_ten.find("n8 tiles> ("), std::string::npos) << under_ten;
   EXPECT_EQ(rules_description(legacy.rules),
             "moe_mma_residency shared_memory, decode_split bytes, w4a8_decode_form 8, "
-            "w4a8_prefill_dequant scratch");
+            "w4a8_prefill_dequant scratch, fp8_decode_gemm mma");
   EXPECT_FALSE(legacy.rules == ten.rules);
 }
 
