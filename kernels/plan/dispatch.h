@@ -482,12 +482,12 @@ bool moe_w4_prefill_producer();
 // the tokens as N (8, 16, or 32 with 32-row tiles), one block scale per k block; the mma.sync
 // kernel's tiles, split-K and partials. QUADRANT_FP8_DECODE_GEMM=mma | wgmma (a benchmark switch;
 // plans follow the default, kMoeFp8DecodeWgmma). kMoeFp8WgStages stages of the activation box
-// (16 or 32 rows x 128 B) and the weight tile (128 x 128 B), two CTAs an SM.
+// (16 or 32 rows x 128 B), the weight tile (128 x 128 B) and the scales (1 KB), two CTAs an SM.
 inline constexpr bool kMoeFp8DecodeWgmma = false;
 inline constexpr int kMoeFp8WgStages = 4, kMoeFp8WgCtasPerSm = 2;
 bool moe_fp8_decode_wgmma();
 constexpr int moe_fp8_wg_stage_bytes(int block_m) {
-  return block_m * 128 + 128 * 128;  // multiples of 1 KB
+  return block_m * 128 + 128 * 128 + 1024;  // and the scales, in 1 KB
 }
 constexpr int moe_fp8_wg_smem_bytes(int block_m) {
   return kMoeFp8WgStages * moe_fp8_wg_stage_bytes(block_m) + kMoeFp8WgStages * 16 + 1024;

@@ -1087,14 +1087,15 @@ __global__ void moe_w4_prepack_v2_kernel(const uint8_t* __restrict__ w, int expe
 // A stage, by weight format: kInt4 (W4A8 form 11) the activation box (16 rows x 128 E4M3), the
 // INT4 tile (8 KB) and its 128 weight scales; E4M3 (FP8 on wgmma, plan::moe_fp8_decode_wgmma) the
 // activation box (kRows rows) and the weight tile as TMA writes it (128 rows x 128 B, 128-byte
-// swizzle: two m64 halves of 8 KB), whose one block scale the consumers read from global memory.
-// Each part 1024-byte aligned (the swizzle atom).
+// swizzle: two m64 halves of 8 KB) and its one block scale; then the kRows rows' activation
+// scales. The boxes 1024-byte aligned (the swizzle atom), the stage a multiple of 1 KB.
 template <bool kInt4, int kRows>
 struct WgLayout {
   static constexpr int kStages = kInt4 ? plan::kMoeW4WgStages : plan::kMoeFp8WgStages;
   static constexpr int kAct = 0, kW = kRows * 128, kWBytes = kInt4 ? kW4WgTileBytes : 128 * 128;
-  static constexpr int kWScale = kW + kWBytes;  // kInt4
-  static constexpr int kStageBytes = (kWScale + (kInt4 ? 128 * 4 : 0) + 1023) / 1024 * 1024;
+  static constexpr int kWScale = kW + kWBytes, kAScale = kWScale + (kInt4 ? 128 * 4 : 16);
+  static constexpr int kStageBytes = (kAScale + kRows * 4 + 1023) / 1024 * 1024;
+  // The copy engine's bytes (the scales the producer warp's cp.async brings count as arrivals).
   static constexpr int kTx = kRows * 128 + kWBytes + (kInt4 ? 128 * 4 : 0);
   static constexpr int kSmem = kStages * kStageBytes + kStages * 16 + 1024;
 };
@@ -1107,42 +1108,31 @@ static_assert(WgLayout<true, 16>::kSmem == plan::moe_w4_wg_smem_bytes() &&
                   plan::kMoeW4WgThreads == 128 + 32,
               "the launch plans' geometry (kernels/plan/dispatch.h)");
 
-// The consumer warpgroup's k loop and epilogue for a tile of at most N tokens. w_scale (E4M3):
-// the CTA's block scales from its first k block on.
+// The consumer warpgroup's k loop and epilogue for a tile of at most N tokens.
 template <bool kInt4, int kRows, int N>
 __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, uint64_t* empty,
-                                           const float* __restrict__ a_scale,
-                                           const float* __restrict__ w_scale, int kb_count,
-                                           int kb_stride, int first, int rows, int row0, int n_cta,
-                                           int n_total, bf16* __restrict__ out,
-                                           float* __restrict__ part) {
+                                           int kb_count, int rows, int row0, int n_cta, int n_total,
+                                           bf16* __restrict__ out, float* __restrict__ part) {
   using L = WgLayout<kInt4, kRows>;
   constexpr int kAcc = N / 2;  // floats a thread per m64 half
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   float acc[2][kAcc] = {};
   float blk[2][2][kAcc] = {};           // [set][half]: one k block's sums
   uint32_t af[kInt4 ? 2 : 1][2][4][4];  // [set][half][k32 step]: the A registers (kInt4)
-  float asc[2][N / 4], wbs[2] = {};     // [set]: activation scales, the E4M3 block scale
-  // A thread's token columns: 8 c + 2 t and 8 c + 2 t + 1 of each n8 chunk c; past the tile's
-  // rows they repeat its last row (their sums are never stored).
-  auto load_scales = [&](int p, int kb) {
-#pragma unroll
-    for (int i = 0; i < N / 4; ++i) {
-      const int col = 8 * (i / 2) + 2 * t + i % 2;
-      asc[p][i] = a_scale[size_t(row0 + min(col, rows - 1)) * kb_stride + first + kb];
-    }
-    if constexpr (!kInt4) wbs[p] = w_scale[kb];
-  };
+  // The stage's scales: the weight rows' (kInt4) or the block's (E4M3), and the tile's rows'
+  // (token columns 8 c + 2 t and 8 c + 2 t + 1 of each n8 chunk c; past the tile's rows they
+  // repeat its last, their sums never stored).
   auto fold = [&](int p, int kb) {
-    const float* wsc =
-        reinterpret_cast<const float*>(ring + (kb % L::kStages) * L::kStageBytes + L::kWScale);
+    const uint8_t* st = ring + (kb % L::kStages) * L::kStageBytes;
+    const float* wsc = reinterpret_cast<const float*>(st + L::kWScale);
+    const float* asc = reinterpret_cast<const float*>(st + L::kAScale);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const float w0 = kInt4 ? wsc[h * 64 + warp * 16 + g] : wbs[p];
-      const float w1 = kInt4 ? wsc[h * 64 + warp * 16 + g + 8] : wbs[p];
+      const float w0 = kInt4 ? wsc[h * 64 + warp * 16 + g] : wsc[0];
+      const float w1 = kInt4 ? wsc[h * 64 + warp * 16 + g + 8] : wsc[0];
 #pragma unroll
       for (int c = 0; c < N / 8; ++c) {
-        const float s0 = asc[p][2 * c], s1 = asc[p][2 * c + 1];
+        const float s0 = asc[8 * c + 2 * t], s1 = asc[8 * c + 2 * t + 1];
         const float* b = blk[p][h] + 4 * c;
         float* a = acc[h] + 4 * c;
         a[0] = fmaf(b[0], s0 * w0, a[0]);
@@ -1217,7 +1207,6 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
   };
   for (int kb0 = 0; kb0 < kb_count; kb0 += 2) {
     // Set 0: k block kb0; then set 1 (kb0 - 1) is folded while kb0's wgmmas run.
-    load_scales(0, kb0);
     issue(0, kb0);
     if (kb0 > 0) {
       sm90::wgmma_wait<1>();
@@ -1225,7 +1214,6 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
       fold(1, kb0 - 1);
     }
     if (kb0 + 1 < kb_count) {
-      load_scales(1, kb0 + 1);
       issue(1, kb0 + 1);
       sm90::wgmma_wait<1>();
     } else {
@@ -1292,15 +1280,21 @@ __global__ void __launch_bounds__(plan::kMoeW4WgThreads,
             lane = threadIdx.x % 32;
   if (threadIdx.x == 0) {
     for (int s = 0; s < L::kStages; ++s) {
-      sm90::mbar_init(&full[s], 1);   // the producer's arrive with the stage's bytes
+      // The producer's lane 0 with the copy engine's bytes, and its 32 lanes' cp.async scales.
+      sm90::mbar_init(&full[s], 1 + 32);
       sm90::mbar_init(&empty[s], 4);  // one arrive per consumer warp
     }
     sm90::mbar_fence_init();
   }
   __syncthreads();
   if (warp == 4) {
-    if (lane != 0) return;
+    // Lane 0: the weight tile (and kInt4: its scales) by the copy engine, before the wait for the
+    // kernel before where it can; the activation box after it. Lanes 0 .. kRows - 1: the rows'
+    // activation scales (past the tile's rows its last row's), the last lane (E4M3) the block's
+    // weight scale, by cp.async into the stage, each lane's arrival on the stage's barrier
+    // triggered when its copies land: the consumers never wait on a global load.
     auto load_w = [&](int kb) {
+      if (lane != 0) return;
       uint8_t* st = ring + (kb % L::kStages) * L::kStageBytes;
       uint64_t* bar = &full[kb % L::kStages];
       sm90::mbar_expect_tx(bar, L::kTx);
@@ -1316,8 +1310,17 @@ __global__ void __launch_bounds__(plan::kMoeW4WgThreads,
       }
     };
     auto load_a = [&](int kb) {
-      sm90::tma_load_2d(ring + (kb % L::kStages) * L::kStageBytes + L::kAct, &tm_a,
-                        &full[kb % L::kStages], (ks.first + kb) * 128, row0);
+      uint8_t* st = ring + (kb % L::kStages) * L::kStageBytes;
+      uint64_t* bar = &full[kb % L::kStages];
+      if (lane == 0) sm90::tma_load_2d(st + L::kAct, &tm_a, bar, (ks.first + kb) * 128, row0);
+      if (lane < kRows)
+        cp_async_4(st + L::kAScale + 4 * lane,
+                   a_scale + size_t(row0 + min(lane, rows - 1)) * kb_stride + ks.first + kb);
+      if (!kInt4 && lane == 31)
+        cp_async_4(
+            st + L::kWScale,
+            w_scale + (size_t(e) * (n_total / 128) + blockIdx.x) * kb_stride + ks.first + kb);
+      cp_async_mbar_arrive_noinc(bar);
     };
     const int ahead = min(L::kStages, ks.count);
     for (int kb = 0; kb < ahead; ++kb) load_w(kb);
@@ -1328,21 +1331,20 @@ __global__ void __launch_bounds__(plan::kMoeW4WgThreads,
       load_w(kb);
       load_a(kb);
     }
+    cp_async_commit();  // the lanes' last copies land before they exit
+    cp_async_wait<0>();
     return;
   }
-  // The activation scales come from the kernel before (the quantising gather or SiLU * up).
+  // The consumers read only what the stages hold; their stores wait for the kernel before.
   grid_dep_wait_then_launch();
-  const float* wsc =
-      kInt4 ? w_scale : w_scale + (size_t(e) * (n_total / 128) + blockIdx.x) * kb_stride + ks.first;
   if (rows <= 8)
-    wg_consume<kInt4, kRows, 8>(ring, full, empty, a_scale, wsc, ks.count, kb_stride, ks.first,
-                                rows, row0, n_cta, n_total, out, part);
+    wg_consume<kInt4, kRows, 8>(ring, full, empty, ks.count, rows, row0, n_cta, n_total, out, part);
   else if (kRows == 16 || rows <= 16)
-    wg_consume<kInt4, kRows, 16>(ring, full, empty, a_scale, wsc, ks.count, kb_stride, ks.first,
-                                 rows, row0, n_cta, n_total, out, part);
+    wg_consume<kInt4, kRows, 16>(ring, full, empty, ks.count, rows, row0, n_cta, n_total, out,
+                                 part);
   else if constexpr (kRows == 32)
-    wg_consume<kInt4, kRows, 32>(ring, full, empty, a_scale, wsc, ks.count, kb_stride, ks.first,
-                                 rows, row0, n_cta, n_total, out, part);
+    wg_consume<kInt4, kRows, 32>(ring, full, empty, ks.count, rows, row0, n_cta, n_total, out,
+                                 part);
 }
 
 // Form 11's repack: per expert, 128-row tile and k block, the 2048 words of int4_e4m3.h's order.

@@ -18,6 +18,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -478,6 +479,21 @@ std::vector<Case> timed_cases(bool variants) {
     t.push_back(
         {"prefill_ffn", "w4a8", label + " producer", ffn(tokens, 128, 8, 2048, 768), "producer"});
   }
+  // W4A8 prefill, the copy against the producer, by rows per expert (--variants): where one
+  // overtakes the other (the producer converts every m-tile's weights, the copy every expert's
+  // once).
+  if (variants)
+    for (const auto& [experts, top_k, hidden, inter] :
+         std::vector<std::array<int64_t, 4>>{{128, 8, 2048, 768}, {16, 4, 7168, 2048}})
+      for (int64_t per_expert : {64, 128, 256, 384, 512, 768}) {
+        const int64_t tokens = per_expert * experts / top_k;
+        const std::string label = "sweep " + std::to_string(per_expert) + " rows/e " +
+                                  std::to_string(experts) + "e " + std::to_string(hidden) + "/" +
+                                  std::to_string(inter);
+        for (const char* mode : {"scratch", "producer"})
+          t.push_back({"prefill_ffn", "w4a8", label + " " + mode,
+                       ffn(tokens, experts, top_k, hidden, inter), mode});
+      }
   for (const char* f : {"bf16", "fp8"}) {
     t.push_back({"dense_gemm", f, "4096x7168x7168", {{"m", 4096}, {"n", 7168}, {"k", 7168}}, ""});
     t.push_back({"dense_gemm", f, "64x7168x7168", {{"m", 64}, {"n", 7168}, {"k", 7168}}, ""});

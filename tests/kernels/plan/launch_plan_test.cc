@@ -329,14 +329,14 @@ TEST(LaunchPlan, Fp8DecodeGemmIsThePlanRuleNotTheEnvironment) {
     if (w.kernel.rfind("moe_decode_gemm_wg_kernel<e4m3, 16 rows> (", 0) == 0) {
       EXPECT_EQ(w.block, 160);
       EXPECT_EQ(w.ctas_per_sm, 2);
-      EXPECT_EQ(w.smem_bytes, 4 * (16 * 128 + 128 * 128) + 4 * 16 + 1024);
+      EXPECT_EQ(w.smem_bytes, 4 * (16 * 128 + 128 * 128 + 1024) + 4 * 16 + 1024);
       ++gemms;
     } else {
       EXPECT_EQ(w.kernel, m.kernel);
     }
   }
   EXPECT_EQ(gemms, 2);  // gate/up and down
-  EXPECT_EQ(moe_fp8_wg_smem_bytes(32), 4 * (32 * 128 + 128 * 128) + 4 * 16 + 1024);
+  EXPECT_EQ(moe_fp8_wg_smem_bytes(32), 4 * (32 * 128 + 128 * 128 + 1024) + 4 * 16 + 1024);
   // The rule's names.
   Fp8DecodeGemm g{};
   EXPECT_TRUE(rule_from_name("wgmma", g));
