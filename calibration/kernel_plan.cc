@@ -210,7 +210,7 @@ KernelPlan moe_ffn_plan(double rows, int experts, double tokens, int hidden, int
   // W4A8 on wgmma with the INT4 dequantised in the GEMM's producer (the plan rule): INT4 read.
   const bool w4_producer =
       format == "w4a8" && p.path == std::string("wgmma") &&
-      rules.w4a8_prefill_dequant == kernels::plan::W4a8PrefillDequant::kProducer;
+      kernels::plan::moe_w4_int4_in_producer(rules.w4a8_prefill_dequant, rows, experts);
   // Weights as the GEMM reads them (W4A8: E4M3, or INT4 in the producer).
   const double wb = format == "bf16" ? 2 : w4_producer ? 0.5 : 1;
   const double ab = format == "bf16" ? 2 : 1;  // activations

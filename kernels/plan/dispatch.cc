@@ -229,10 +229,15 @@ int moe_w4_decode_form() {
   return f;
 }
 
-bool moe_w4_prefill_producer() {
+W4a8PrefillDequant moe_w4_prefill_dequant() {
   const char* env = std::getenv("QUADRANT_W4A8_PREFILL_DEQUANT");
-  if (!env || !*env) return kMoeW4PrefillProducer;
-  return env_switch("QUADRANT_W4A8_PREFILL_DEQUANT", "scratch", "producer");
+  if (!env || !*env) return kMoeW4PrefillDequant;
+  const std::string v = env;
+  if (v == "scratch") return W4a8PrefillDequant::kScratch;
+  if (v == "producer") return W4a8PrefillDequant::kProducer;
+  require(v == "by_rows",
+          "QUADRANT_W4A8_PREFILL_DEQUANT must be scratch, producer or by_rows, got '" + v + "'");
+  return W4a8PrefillDequant::kByRows;
 }
 
 bool moe_fp8_decode_wgmma() {

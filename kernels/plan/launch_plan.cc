@@ -366,8 +366,9 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
   }
   // The bytes of a GEMM output (rows x n) as written by the GEMM and read by the next kernel.
   auto out_bytes = [&](double n, int split) { return split ? r * n * 4.0 * split : r * n * 2.0; };
-  const bool int4_in_producer = path == MoeGemmPath::kWgmma && w4 &&
-                                rules.w4a8_prefill_dequant == W4a8PrefillDequant::kProducer;
+  const bool int4_in_producer =
+      path == MoeGemmPath::kWgmma && w4 &&
+      moe_w4_int4_in_producer(rules.w4a8_prefill_dequant, double(rows), s.experts);
   if (int4_in_producer) {
     p.choices.emplace_back("w4a8_prefill_dequant_in_producer", 1);
     p.notes.push_back(
@@ -537,7 +538,9 @@ const char* rule_name(MoeMmaResidency r) {
 }
 
 const char* rule_name(W4a8PrefillDequant d) {
-  return d == W4a8PrefillDequant::kProducer ? "producer" : "scratch";
+  return d == W4a8PrefillDequant::kProducer ? "producer"
+         : d == W4a8PrefillDequant::kByRows ? "by_rows"
+                                            : "scratch";
 }
 
 const char* rule_name(Fp8DecodeGemm g) {

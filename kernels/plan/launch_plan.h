@@ -85,9 +85,6 @@ enum class MoeMmaResidency {
   // 16-row BF16 3, FP8 2, W4A8 form 8 4 CTAs per SM.
   kRegisters,
 };
-// W4A8 prefill (the wgmma path): an E4M3 copy of every expert before the GEMMs, or the INT4
-// dequantised in the GEMM's producer warpgroup (dispatch.h, moe_w4_prefill_producer).
-enum class W4a8PrefillDequant { kScratch, kProducer };
 // FP8 at decode sizes: the mma.sync grouped GEMM, or the wgmma decode GEMM with the weight rows as
 // M (dispatch.h, moe_fp8_decode_wgmma).
 enum class Fp8DecodeGemm { kMma, kWgmma };
@@ -100,10 +97,10 @@ struct PlanRules {
   // the kernels launch by default (kMoeW4DecodeForm) when the model's profiles were collected,
   // not QUADRANT_W4A8_DECODE_FORM (a benchmark switch). A model file names 8, 9, 10 or 11.
   int w4a8_decode_form = kMoeW4DecodeForm;
-  // The W4A8 prefill path the kernels take by default (kMoeW4PrefillProducer), not
+  // The W4A8 prefill path the kernels take by default (dispatch.h, kMoeW4PrefillDequant: the E4M3
+  // copy, the producer, or the producer up to a number of rows per expert), not
   // QUADRANT_W4A8_PREFILL_DEQUANT (a benchmark switch).
-  W4a8PrefillDequant w4a8_prefill_dequant =
-      kMoeW4PrefillProducer ? W4a8PrefillDequant::kProducer : W4a8PrefillDequant::kScratch;
+  W4a8PrefillDequant w4a8_prefill_dequant = kMoeW4PrefillDequant;
   // The FP8 decode GEMM the kernels take by default (kMoeFp8DecodeWgmma), not
   // QUADRANT_FP8_DECODE_GEMM (a benchmark switch).
   Fp8DecodeGemm fp8_decode_gemm = kMoeFp8DecodeWgmma ? Fp8DecodeGemm::kWgmma : Fp8DecodeGemm::kMma;
@@ -130,13 +127,13 @@ inline constexpr std::array<DecodeSplitModel, 2> kDecodeSplitRules{DecodeSplitMo
 // The W4A8 decode forms a model file may name: the default of session 10 (8), the forms
 // measured beside it (9, 10) and the wgmma form (11).
 inline constexpr std::array<int, 4> kW4a8DecodeFormRules{8, 9, 10, 11};
-inline constexpr std::array<W4a8PrefillDequant, 2> kW4a8PrefillDequantRules{
-    W4a8PrefillDequant::kScratch, W4a8PrefillDequant::kProducer};
+inline constexpr std::array<W4a8PrefillDequant, 3> kW4a8PrefillDequantRules{
+    W4a8PrefillDequant::kScratch, W4a8PrefillDequant::kProducer, W4a8PrefillDequant::kByRows};
 inline constexpr std::array<Fp8DecodeGemm, 2> kFp8DecodeGemmRules{Fp8DecodeGemm::kMma,
                                                                   Fp8DecodeGemm::kWgmma};
 const char* rule_name(MoeMmaResidency r);
 const char* rule_name(DecodeSplitModel m);
-const char* rule_name(W4a8PrefillDequant d);  // "scratch" / "producer"
+const char* rule_name(W4a8PrefillDequant d);  // "scratch" / "producer" / "by_rows"
 const char* rule_name(Fp8DecodeGemm g);       // "mma" / "wgmma"
 bool rule_from_name(const std::string& name, MoeMmaResidency& out);
 bool rule_from_name(const std::string& name, DecodeSplitModel& out);

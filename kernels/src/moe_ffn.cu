@@ -1945,7 +1945,9 @@ void moe_gemms(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnWeights& 
     return;
   }
   const void *w1 = w.w1, *w2 = w.w2;
-  const bool int4_in_producer = F == Fmt::kW4a8 && plan::moe_w4_prefill_producer();
+  const bool int4_in_producer =
+      F == Fmt::kW4a8 &&
+      plan::moe_w4_int4_in_producer(plan::moe_w4_prefill_dequant(), double(l.rows), p.experts);
   if (F == Fmt::kW4a8 && !int4_in_producer) {
     const size_t w1_bytes = size_t(p.experts) * 2 * inter * h / 2,
                  w2_bytes = size_t(p.experts) * h * inter / 2;

@@ -776,7 +776,7 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   const Json today = Json::parse(model_to_json(fit_profiles({pa})));
   EXPECT_EQ(today.at("plan_rules").at("w4a8_decode_form"), kernels::plan::kMoeW4DecodeForm);
   EXPECT_EQ(today.at("plan_rules").at("w4a8_prefill_dequant"),
-            kernels::plan::kMoeW4PrefillProducer ? "producer" : "scratch");
+            kernels::plan::rule_name(kernels::plan::kMoeW4PrefillDequant));
   EXPECT_EQ(today.at("plan_rules").at("fp8_decode_gemm"),
             kernels::plan::kMoeFp8DecodeWgmma ? "wgmma" : "mma");
   Json old = j;
@@ -848,7 +848,8 @@ TEST(Fit, BadPlanRulesNameFilePathExpectedAndFound) {
   std::tie(path, what) = error_of(
       "rules_bad6.json", [](Json& j) { j["plan_rules"]["w4a8_prefill_dequant"] = "in_producer"; });
   EXPECT_EQ(path, "plan_rules.w4a8_prefill_dequant");
-  EXPECT_NE(what.find(R"(expected "scratch" or "producer", got "in_producer")"), std::string::npos)
+  EXPECT_NE(what.find(R"(expected "scratch", "producer" or "by_rows", got "in_producer")"),
+            std::string::npos)
       << what;
   std::tie(path, what) =
       error_of("rules_bad4.json", [](Json& j) { j["plan_rules"]["block_m"] = 32; });

@@ -206,8 +206,9 @@ TEST(KernelPlan, MoeFfnMirrorFollowsTheW4a8PrefillRule) {
   kernels::plan::PlanRules producer;
   producer.w4a8_prefill_dequant = kernels::plan::W4a8PrefillDequant::kProducer;
   const double rows = 8192, e = 128, h = 2048, i = 768;
-  const KernelPlan copy =
-      moe_ffn_plan(rows, 128, 1024, 2048, 768, "w4a8", kernels::plan::PlanRules());
+  kernels::plan::PlanRules scratch;
+  scratch.w4a8_prefill_dequant = kernels::plan::W4a8PrefillDequant::kScratch;
+  const KernelPlan copy = moe_ffn_plan(rows, 128, 1024, 2048, 768, "w4a8", scratch);
   const KernelPlan in_producer = moe_ffn_plan(rows, 128, 1024, 2048, 768, "w4a8", producer);
   ASSERT_EQ(copy.path, std::string("wgmma"));
   ASSERT_EQ(in_producer.path, std::string("wgmma"));
@@ -217,9 +218,17 @@ TEST(KernelPlan, MoeFfnMirrorFollowsTheW4a8PrefillRule) {
   EXPECT_DOUBLE_EQ(copy.sched_flops, in_producer.sched_flops);
   // (256 w + 128 a) k per tile: 256 + 128 at a byte each against 128 + 128.
   EXPECT_DOUBLE_EQ(in_producer.crit_bytes / copy.crit_bytes, 256.0 / 384.0);
+  // By rows (the default): the producer at these 64 rows an expert, the copy above 256.
+  kernels::plan::PlanRules by_rows;
+  by_rows.w4a8_prefill_dequant = kernels::plan::W4a8PrefillDequant::kByRows;
+  EXPECT_DOUBLE_EQ(moe_ffn_plan(rows, 128, 1024, 2048, 768, "w4a8", by_rows).aux_bytes,
+                   in_producer.aux_bytes);
+  EXPECT_DOUBLE_EQ(moe_ffn_plan(256 * 128, 128, 4096, 2048, 768, "w4a8", by_rows).aux_bytes,
+                   moe_ffn_plan(256 * 128, 128, 4096, 2048, 768, "w4a8", producer).aux_bytes);
+  EXPECT_DOUBLE_EQ(moe_ffn_plan(257 * 128, 128, 4112, 2048, 768, "w4a8", by_rows).aux_bytes,
+                   moe_ffn_plan(257 * 128, 128, 4112, 2048, 768, "w4a8", scratch).aux_bytes);
   for (const char* format : {"bf16", "fp8"}) {
-    const KernelPlan a =
-        moe_ffn_plan(rows, 128, 1024, 2048, 768, format, kernels::plan::PlanRules());
+    const KernelPlan a = moe_ffn_plan(rows, 128, 1024, 2048, 768, format, scratch);
     const KernelPlan b = moe_ffn_plan(rows, 128, 1024, 2048, 768, format, producer);
     EXPECT_DOUBLE_EQ(a.aux_bytes, b.aux_bytes) << format;
     EXPECT_DOUBLE_EQ(a.crit_bytes, b.crit_bytes) << format;

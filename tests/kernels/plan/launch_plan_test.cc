@@ -390,8 +390,7 @@ TEST(LaunchPlan, W4a8PrefillDequantInTheProducerDropsTheDequantLaunches) {
   copy.rules.w4a8_prefill_dequant = W4a8PrefillDequant::kScratch;
   const LaunchPlan scratch = plan_launches("prefill_ffn", "w4a8", shape, 132, copy);
   unsetenv("QUADRANT_W4A8_PREFILL_DEQUANT");
-  EXPECT_EQ(PlanRules().w4a8_prefill_dequant,
-            kMoeW4PrefillProducer ? W4a8PrefillDequant::kProducer : W4a8PrefillDequant::kScratch);
+  EXPECT_EQ(PlanRules().w4a8_prefill_dequant, kMoeW4PrefillDequant);
   EXPECT_EQ(PlanRules::legacy().w4a8_prefill_dequant, W4a8PrefillDequant::kScratch);
   PlanOptions o;
   o.rules.w4a8_prefill_dequant = W4a8PrefillDequant::kProducer;
@@ -417,21 +416,45 @@ TEST(LaunchPlan, W4a8PrefillDequantInTheProducerDropsTheDequantLaunches) {
     // Per tile and k: 128 A rows at 1 byte either way, 256 W rows at 1 byte -> 0.5.
     EXPECT_DOUBLE_EQ(p->sched_bytes / s->sched_bytes, (128 + 256 * 0.5) / (128 + 256.0));
   }
+  // By rows: the producer up to kMoeW4ProducerRowsPerExpert rows per expert on average, the copy
+  // above (8192 x 8 / 128 = 512 rows an expert: the copy; 4096 tokens, 256: the producer).
+  PlanOptions by_rows;
+  by_rows.rules.w4a8_prefill_dequant = W4a8PrefillDequant::kByRows;
+  EXPECT_THROW(plan_launches("prefill_ffn", "w4a8", shape, 132, by_rows)
+                   .choice("w4a8_prefill_dequant_in_producer"),
+               std::out_of_range);
+  ShapeParams at_256 = shape;
+  at_256["tokens"] = 4096;
+  EXPECT_EQ(plan_launches("prefill_ffn", "w4a8", at_256, 132, by_rows)
+                .choice("w4a8_prefill_dequant_in_producer"),
+            1);
+  at_256["tokens"] = 4097;
+  EXPECT_THROW(plan_launches("prefill_ffn", "w4a8", at_256, 132, by_rows)
+                   .choice("w4a8_prefill_dequant_in_producer"),
+               std::out_of_range);
+  EXPECT_TRUE(moe_w4_int4_in_producer(W4a8PrefillDequant::kByRows, 256.0 * 16, 16));
+  EXPECT_FALSE(moe_w4_int4_in_producer(W4a8PrefillDequant::kByRows, 256.0 * 16 + 1, 16));
+  EXPECT_TRUE(moe_w4_int4_in_producer(W4a8PrefillDequant::kProducer, 1e9, 16));
+  EXPECT_FALSE(moe_w4_int4_in_producer(W4a8PrefillDequant::kScratch, 1, 16));
   // The switch's values.
   setenv("QUADRANT_W4A8_PREFILL_DEQUANT", "scratch", 1);
-  EXPECT_FALSE(moe_w4_prefill_producer());
+  EXPECT_EQ(moe_w4_prefill_dequant(), W4a8PrefillDequant::kScratch);
   setenv("QUADRANT_W4A8_PREFILL_DEQUANT", "producer", 1);
-  EXPECT_TRUE(moe_w4_prefill_producer());
+  EXPECT_EQ(moe_w4_prefill_dequant(), W4a8PrefillDequant::kProducer);
+  setenv("QUADRANT_W4A8_PREFILL_DEQUANT", "by_rows", 1);
+  EXPECT_EQ(moe_w4_prefill_dequant(), W4a8PrefillDequant::kByRows);
   setenv("QUADRANT_W4A8_PREFILL_DEQUANT", "on", 1);
-  EXPECT_THROW(moe_w4_prefill_producer(), std::invalid_argument);
+  EXPECT_THROW(moe_w4_prefill_dequant(), std::invalid_argument);
   unsetenv("QUADRANT_W4A8_PREFILL_DEQUANT");
-  EXPECT_EQ(moe_w4_prefill_producer(), kMoeW4PrefillProducer);
+  EXPECT_EQ(moe_w4_prefill_dequant(), kMoeW4PrefillDequant);
   // The rule's names.
   W4a8PrefillDequant d{};
   EXPECT_TRUE(rule_from_name("producer", d));
   EXPECT_EQ(d, W4a8PrefillDequant::kProducer);
   EXPECT_TRUE(rule_from_name("scratch", d));
   EXPECT_EQ(d, W4a8PrefillDequant::kScratch);
+  EXPECT_TRUE(rule_from_name("by_rows", d));
+  EXPECT_EQ(d, W4a8PrefillDequant::kByRows);
   EXPECT_FALSE(rule_from_name("copy", d));
 }
 
@@ -476,12 +499,14 @@ TEST(LaunchPlan, MoeSplitKMultipliesTheGemmGridAndThePartialBytes) {
 TEST(LaunchPlan, MoeBlockMThirtyTwoHalvesTheTilesNotTheBytes) {
   const ShapeParams shape = {
       {"tokens", 64}, {"experts", 32}, {"top_k", 8}, {"hidden", 7168}, {"intermediate", 2048}};
+  PlanOptions mma;  // the mma.sync GEMMs (FP8's default decode GEMM is the wgmma one)
+  mma.rules.fp8_decode_gemm = Fp8DecodeGemm::kMma;
   for (const char* f : {"fp8", "bf16"}) {
     SCOPED_TRACE(f);
     setenv("QUADRANT_MOE_BLOCK_M", "16", 1);
-    const LaunchPlan a = plan_launches("decode_ffn", f, shape, 132);
+    const LaunchPlan a = plan_launches("decode_ffn", f, shape, 132, mma);
     setenv("QUADRANT_MOE_BLOCK_M", "32", 1);
-    const LaunchPlan b = plan_launches("decode_ffn", f, shape, 132);
+    const LaunchPlan b = plan_launches("decode_ffn", f, shape, 132, mma);
     unsetenv("QUADRANT_MOE_BLOCK_M");
     EXPECT_EQ(a.choice("block_m"), 16);
     EXPECT_EQ(b.choice("block_m"), 32);
@@ -509,7 +534,7 @@ TEST(LaunchPlan, MoeBlockMThirtyTwoHalvesTheTilesNotTheBytes) {
   setenv("QUADRANT_MOE_BLOCK_M", "32", 1);
   setenv("QUADRANT_MOE_STAGES", "5", 1);
   const LaunchPlan w4 = plan_launches("decode_ffn", "w4a8", shape, 132);
-  const LaunchPlan fp8 = plan_launches("decode_ffn", "fp8", shape, 132);
+  const LaunchPlan fp8 = plan_launches("decode_ffn", "fp8", shape, 132, mma);
   const LaunchPlan bf16 = plan_launches("decode_ffn", "bf16", shape, 132);
   unsetenv("QUADRANT_MOE_BLOCK_M");
   unsetenv("QUADRANT_MOE_STAGES");
