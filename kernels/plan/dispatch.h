@@ -480,13 +480,13 @@ int moe_w4_decode_form();
 // sweep by rows per expert, ms copy / producer): 128 experts 2048/768 at 64 / 128 / 256 / 384 /
 // 512 rows 0.636 / 0.758 / 1.025 / 1.301 / 1.579 against 0.382 / 0.577 / 0.967 / 1.357 / 1.750; 16
 // experts 7168/2048 0.683 / 0.766 / 0.985 / 1.206 / 1.451 against 0.417 / 0.574 / 0.974 / 1.336 /
-// 1.727: the crossing between 256 and 384 rows (two and three 128-row m-tiles) in both. The
-// default stays kScratch until the prefill and decode FFN profiles are collected again, settled,
-// under kByRows (calibration/README.md "The seventeenth session's defaults, not yet moved");
+// 1.727: the crossing between 256 and 384 rows (two and three 128-row m-tiles) in both, so the
+// default is kByRows (eighteenth session, with the FFN profiles collected again, settled, under
+// it: calibration/README.md "The eighteenth session: the defaults moved");
 // QUADRANT_W4A8_PREFILL_DEQUANT=scratch | producer | by_rows (a benchmark switch). The plans a
 // model was fitted on name the path (launch_plan.h, PlanRules::w4a8_prefill_dequant).
 enum class W4a8PrefillDequant { kScratch, kProducer, kByRows };
-inline constexpr W4a8PrefillDequant kMoeW4PrefillDequant = W4a8PrefillDequant::kScratch;
+inline constexpr W4a8PrefillDequant kMoeW4PrefillDequant = W4a8PrefillDequant::kByRows;
 inline constexpr int64_t kMoeW4ProducerRowsPerExpert = 256;
 W4a8PrefillDequant moe_w4_prefill_dequant();
 // Whether a step of `rows` rows over `experts` dequantises in the producer under the path d.
@@ -496,14 +496,14 @@ constexpr bool moe_w4_int4_in_producer(W4a8PrefillDequant d, double rows, int ex
           rows <= double(kMoeW4ProducerRowsPerExpert) * double(experts));
 }
 // FP8 at decode sizes on wgmma (issue 15, seventeenth session; faster than mma.sync on every
-// mma.sync shape of the fitting grid, H200 median 0.895x, kernels/PERF.md; the default once the FFN
-// profiles are collected again, settled, under it: calibration/README.md): the W4A8
+// mma.sync shape of the fitting grid, H200 median 0.895x, kernels/PERF.md; the default since the
+// eighteenth session, with the FFN profiles collected again, settled: calibration/README.md): the W4A8
 // form 11 kernel with E4M3 weight tiles by TMA as the A operand in shared memory (no conversion),
 // the tokens as N (8, 16, or 32 with 32-row tiles), one block scale per k block; the mma.sync
 // kernel's tiles, split-K and partials. QUADRANT_FP8_DECODE_GEMM=mma | wgmma (a benchmark switch;
 // plans follow the default, kMoeFp8DecodeWgmma). kMoeFp8WgStages stages of the activation box
 // (16 or 32 rows x 128 B), the weight tile (128 x 128 B) and the scales (1 KB), two CTAs an SM.
-inline constexpr bool kMoeFp8DecodeWgmma = false;
+inline constexpr bool kMoeFp8DecodeWgmma = true;
 inline constexpr int kMoeFp8WgStages = 4, kMoeFp8WgCtasPerSm = 2;
 bool moe_fp8_decode_wgmma();
 constexpr int moe_fp8_wg_stage_bytes(int block_m) {
