@@ -485,24 +485,32 @@ int moe_w4_decode_form();
 // it: calibration/README.md "The eighteenth session: the defaults moved");
 // QUADRANT_W4A8_PREFILL_DEQUANT=scratch | producer | by_rows (a benchmark switch). The plans a
 // model was fitted on name the path (launch_plan.h, PlanRules::w4a8_prefill_dequant).
+// kByRows also keeps the copy for steps of fewer than kMoeW4ProducerMinExperts experts: their
+// GEMMs have a few n-tiles of CTAs each, so the producer's per-CTA conversion sets the time where
+// the copy spreads it over every SM. H200 (eighteenth session, the decode FFN profiles of every
+// set collected under kByRows against the copy,
+// `calibration/results/recollect18-H200-2026-12-05/`): every 1-expert step 0.98-1.40x the copy's
+// time, 2 experts 1.13-1.33x but for 4096/14336 and 6144/16384 (0.77-0.90x), 4 experts and more
+// 0.57-1.02x but for 2048/768 (1.16x).
 enum class W4a8PrefillDequant { kScratch, kProducer, kByRows };
 inline constexpr W4a8PrefillDequant kMoeW4PrefillDequant = W4a8PrefillDequant::kByRows;
 inline constexpr int64_t kMoeW4ProducerRowsPerExpert = 256;
+inline constexpr int kMoeW4ProducerMinExperts = 4;
 W4a8PrefillDequant moe_w4_prefill_dequant();
 // Whether a step of `rows` rows over `experts` dequantises in the producer under the path d.
 constexpr bool moe_w4_int4_in_producer(W4a8PrefillDequant d, double rows, int experts) {
   return d == W4a8PrefillDequant::kProducer ||
-         (d == W4a8PrefillDequant::kByRows &&
+         (d == W4a8PrefillDequant::kByRows && experts >= kMoeW4ProducerMinExperts &&
           rows <= double(kMoeW4ProducerRowsPerExpert) * double(experts));
 }
 // FP8 at decode sizes on wgmma (issue 15, seventeenth session; faster than mma.sync on every
 // mma.sync shape of the fitting grid, H200 median 0.895x, kernels/PERF.md; the default since the
-// eighteenth session, with the FFN profiles collected again, settled: calibration/README.md): the W4A8
-// form 11 kernel with E4M3 weight tiles by TMA as the A operand in shared memory (no conversion),
-// the tokens as N (8, 16, or 32 with 32-row tiles), one block scale per k block; the mma.sync
-// kernel's tiles, split-K and partials. QUADRANT_FP8_DECODE_GEMM=mma | wgmma (a benchmark switch;
-// plans follow the default, kMoeFp8DecodeWgmma). kMoeFp8WgStages stages of the activation box
-// (16 or 32 rows x 128 B), the weight tile (128 x 128 B) and the scales (1 KB), two CTAs an SM.
+// eighteenth session, with the FFN profiles collected again, settled: calibration/README.md): the
+// W4A8 form 11 kernel with E4M3 weight tiles by TMA as the A operand in shared memory (no
+// conversion), the tokens as N (8, 16, or 32 with 32-row tiles), one block scale per k block; the
+// mma.sync kernel's tiles, split-K and partials. QUADRANT_FP8_DECODE_GEMM=mma | wgmma (a benchmark
+// switch; plans follow the default, kMoeFp8DecodeWgmma). kMoeFp8WgStages stages of the activation
+// box (16 or 32 rows x 128 B), the weight tile (128 x 128 B) and the scales (1 KB), two CTAs an SM.
 inline constexpr bool kMoeFp8DecodeWgmma = true;
 inline constexpr int kMoeFp8WgStages = 4, kMoeFp8WgCtasPerSm = 2;
 bool moe_fp8_decode_wgmma();

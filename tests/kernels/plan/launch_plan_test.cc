@@ -434,6 +434,12 @@ TEST(LaunchPlan, W4a8PrefillDequantInTheProducerDropsTheDequantLaunches) {
                std::out_of_range);
   EXPECT_TRUE(moe_w4_int4_in_producer(W4a8PrefillDequant::kByRows, 256.0 * 16, 16));
   EXPECT_FALSE(moe_w4_int4_in_producer(W4a8PrefillDequant::kByRows, 256.0 * 16 + 1, 16));
+  // Fewer than kMoeW4ProducerMinExperts experts keep the copy at any rows; the producer switch
+  // does not.
+  EXPECT_TRUE(moe_w4_int4_in_producer(W4a8PrefillDequant::kByRows, 64.0 * 4, 4));
+  EXPECT_FALSE(moe_w4_int4_in_producer(W4a8PrefillDequant::kByRows, 64.0 * 3, 3));
+  EXPECT_FALSE(moe_w4_int4_in_producer(W4a8PrefillDequant::kByRows, 1, 1));
+  EXPECT_TRUE(moe_w4_int4_in_producer(W4a8PrefillDequant::kProducer, 1, 1));
   EXPECT_TRUE(moe_w4_int4_in_producer(W4a8PrefillDequant::kProducer, 1e9, 16));
   EXPECT_FALSE(moe_w4_int4_in_producer(W4a8PrefillDequant::kScratch, 1, 16));
   // The switch's values.
