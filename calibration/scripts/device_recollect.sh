@@ -8,7 +8,9 @@
 # (calibration/README.md "Error: k-fold beside validation"), in one device call.
 #   OUT=... ONLY=decode_attention,_ffn KERNELS_REVISION=REV PROFILE_BIN=path/quadrant-profile \
 #     QUADRANT_BIN=path/quadrant bash calibration/scripts/device_recollect.sh
-# ONLY: quadrant-profile --only (comma-separated op-name substrings). SETTLE_MS: each shape's
+# ONLY: quadrant-profile --only (comma-separated op-name substrings). RECHECKS=no: without the
+# three copies that only check (for a call too short for all), RECHECKS=only: those alone, with
+# H200-validation-fresh plain (its point: a second machine's plain collection). SETTLE_MS: each shape's
 # clock settled first (device_validation.sh). Without QUADRANT_BIN (a
 # no-MPI quadrant of the same tree) it only collects: unpack profiles.tgz over
 # calibration/profiles/ and refit where you are. Writes, besides
@@ -23,16 +25,35 @@ t0=$(date +%s)
 stamp() { echo "$1 $(($(date +%s) - t0)) s" | tee -a "$OUT/recollect-times.txt"; }
 mkdir -p "$OUT"
 g=calibration/grids
+RECHECKS=${RECHECKS:-yes}
+fitted="H200=hopper H200-shards=hopper-shards H200-active=hopper-active H200-active2=hopper-active2
+  H200-active3=hopper-active3 H200-active4=hopper-active4 H200-active5=hopper-active5
+  H200-active6=hopper-active6 H200-active7=hopper-active7 H200-active8=hopper-active8
+  H200-validation=validation H200-validation2=validation2"
+rechecks="H200-validation-recheck=validation H200-validation-fresh=validation H200-recheck=hopper"
+case $RECHECKS in
+  yes) list="$fitted $rechecks" ;;
+  no) list=$fitted ;;
+  only) list=$rechecks ;;
+  *) echo "RECHECKS: yes, no or only, not '$RECHECKS'" >&2; exit 2 ;;
+esac
 sets=""
-for s in H200=hopper H200-shards=hopper-shards H200-active=hopper-active H200-active2=hopper-active2 \
-  H200-active3=hopper-active3 H200-active4=hopper-active4 H200-active5=hopper-active5 \
-  H200-active6=hopper-active6 H200-active7=hopper-active7 H200-active8=hopper-active8 \
-  H200-validation=validation H200-validation2=validation2 H200-validation-recheck=validation \
-  H200-validation-fresh=validation H200-recheck=hopper; do
+for s in $list; do
+  [ "$RECHECKS" = only ] && [ "${s%%=*}" = H200-validation-fresh ] && continue
   sets+=" ${s%%=*}=$g/${s#*=}.json@$ONLY"
 done
-OUT=$OUT METRICS="H200" DEADLINE_S=${DEADLINE_S:-400} PROFILE_TIMEOUT=${PROFILE_TIMEOUT:-150} \
+metrics=H200
+[ "$RECHECKS" = only ] && metrics=""
+OUT=$OUT METRICS="$metrics" DEADLINE_S=${DEADLINE_S:-400} PROFILE_TIMEOUT=${PROFILE_TIMEOUT:-150} \
   SETS="$sets" bash calibration/scripts/device_validation.sh
+if [ "$RECHECKS" = only ]; then  # the fresh copy plain, after the settled ones
+  mkdir -p "$OUT/fresh"
+  OUT=$OUT/fresh METRICS="" SETTLE_MS="" DEADLINE_S=$((${DEADLINE_S:-400} - ($(date +%s) - t0))) \
+    PROFILE_TIMEOUT=${PROFILE_TIMEOUT:-150} \
+    SETS="H200-validation-fresh=$g/validation.json@$ONLY" bash calibration/scripts/device_validation.sh
+  tar xzf "$OUT/fresh/profiles.tgz" -C "$OUT/fresh" && rm "$OUT/fresh/profiles.tgz" "$OUT/fresh/smi.csv.gz"
+  tar czf "$OUT/fresh.tgz" -C "$OUT/fresh" . && rm -rf "$OUT/fresh"
+fi
 stamp collected
 DATA=$(mktemp -d)
 tar xzf "$OUT/profiles.tgz" -C "$DATA"
