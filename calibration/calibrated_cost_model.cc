@@ -163,7 +163,7 @@ Estimate CalibratedCostModel::estimate(const QuadrantShape& shape, bool words) c
   };
   bool fb = false;
   if (core.flops > 0 || core.bytes > 0) {
-    const std::string variant = kernel_variant(shape);
+    const std::string variant = kernel_variant(shape, model_.plan_rules);
     const ComponentModel* c = pick(component, format, variant, &fb);
     if (!c)
       throw InputError(origin_, "components",

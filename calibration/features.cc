@@ -129,10 +129,11 @@ const char* format_name(NumberFormat f) {
   return "bf16";
 }
 
-std::string kernel_variant(const QuadrantShape& s) {
+std::string kernel_variant(const QuadrantShape& s, const kernels::plan::PlanRules& rules) {
   if (s.quadrant == Quadrant::kPrefillFfn || s.quadrant == Quadrant::kDecodeFfn)
     return s.active_experts > 0
-               ? moe_ffn_path(static_cast<double>(s.routed_tokens), s.active_experts)
+               ? moe_ffn_variant(static_cast<double>(s.routed_tokens), s.active_experts,
+                                 format_name(s.compute_format), rules)
                : "";
   if (s.quadrant != Quadrant::kPrefillAttention && s.quadrant != Quadrant::kDecodeAttention)
     return "";
@@ -667,9 +668,11 @@ Features profile_features(const std::string& quadrant, const ProfileShape& p,
 }
 
 std::string profile_variant(const std::string& quadrant, const ProfileShape& p,
-                            const std::string& where, const std::string& path) {
-  return quadrant == "dense_gemm" ? ""
-                                  : kernel_variant(shape_from_params(quadrant, p, where, path));
+                            const std::string& where, const std::string& path,
+                            const kernels::plan::PlanRules& rules) {
+  return quadrant == "dense_gemm"
+             ? ""
+             : kernel_variant(shape_from_params(quadrant, p, where, path), rules);
 }
 
 }  // namespace quadrant::calibration

@@ -86,8 +86,9 @@ const char* format_name(NumberFormat f);
 // The kernel variant a shape runs on, where one op dispatches to kernels of different
 // speed by a shape parameter the features do not see: attention by head dims ("d128",
 // "d192v128": MLA), the MoE FFN by its GEMM path ("wgmma" at 48+ rows per expert,
-// "mma16" below), "" for dense GEMMs. A model is fitted per variant.
-std::string kernel_variant(const QuadrantShape& s);
+// "mma16" below; W4A8 "wgmma-int4" where the plan rules dequantise in the producer:
+// moe_ffn_variant), "" for dense GEMMs. A model is fitted per variant.
+std::string kernel_variant(const QuadrantShape& s, const kernels::plan::PlanRules& rules);
 
 // The core work of a shape (attention kernel, or the routed experts; zero for dense FFNs),
 // its sequences taken as alike (a QuadrantShape holds only sums). rules: the plan rules of
@@ -127,8 +128,9 @@ Features profile_features(const std::string& quadrant, const ProfileShape& p,
 // the assumed one.
 Features dense_gemm_features(double m, double n, double k, const std::string& format,
                              const LtPlanTable* lt = nullptr);
-// The kernel variant of a profiled shape ("" for dense_gemm).
+// The kernel variant of a profiled shape ("" for dense_gemm) under the plan rules.
 std::string profile_variant(const std::string& quadrant, const ProfileShape& p,
-                            const std::string& where, const std::string& path);
+                            const std::string& where, const std::string& path,
+                            const kernels::plan::PlanRules& rules);
 
 }  // namespace quadrant::calibration

@@ -682,7 +682,7 @@ std::vector<ProfileError> error_on_profiles(const ModelFile& m,
       for (size_t i = 0; i < p.shapes.size(); ++i) {
         const ProfileShape& s = p.shapes[i];
         const std::string where = "shapes[" + std::to_string(i) + "]";
-        const std::string variant = profile_variant(p.quadrant, s, file, where);
+        const std::string variant = profile_variant(p.quadrant, s, file, where, m.plan_rules);
         bool fallback = false;
         const ComponentModel* c =
             m.find_nearest(model_component(p.quadrant), s.format, variant, &fallback);
@@ -750,7 +750,8 @@ void read_groups(const std::vector<std::string>& paths, ModelFile& out, Groups& 
         x.t_ns = s.median_ns;
         x.noise = s.relative_noise();
         x.key = p.quadrant + ":" + shape_key(s);
-        groups[{component, s.format, profile_variant(p.quadrant, s, file, where)}].push_back(x);
+        groups[{component, s.format, profile_variant(p.quadrant, s, file, where, out.plan_rules)}]
+            .push_back(x);
       }
     }
   }
@@ -859,7 +860,7 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
     out.lt_plans = std::make_shared<const LtPlanTable>(LtPlanTable::read(lt_plans));
     out.lt_plans_file = lt_plans;
   }
-  Groups groups, added, validation;
+  Groups groups, validation;
   read_groups(profile_paths, out, groups, &out.profiles);
   // The added shapes by round of active sampling: the files of one folder are one round, in
   // the order given. Each round is weighed on its own (the rounds before it included), so
@@ -881,20 +882,32 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
   std::vector<Groups> rounds(round_files.size());
   for (size_t r = 0; r < round_files.size(); ++r) {
     read_groups(round_files[r], out, rounds[r], &out.added_profiles);
-    for (auto& [key, shapes] : rounds[r])
-      added[key].insert(added[key].end(), shapes.begin(), shapes.end());
   }
   if (!validation_paths.empty()) read_groups(validation_paths, out, validation, nullptr);
-  for (const auto& [key, samples] : groups) {
+  for (const auto& [key, fitting] : groups) {
     const auto& [component, format, variant] = key;
+    // A kernel with fewer than four shapes in the fitting set (a variant a plan rule splits
+    // off, as W4A8's "wgmma-int4" from "wgmma") starts from the first added rounds that bring
+    // it to four; the rounds after them are weighed as below.
+    std::vector<Sample> samples = fitting;
+    size_t first_round = 0;
+    for (; samples.size() < 4 && first_round < rounds.size(); ++first_round) {
+      const auto in = rounds[first_round].find(key);
+      if (in != rounds[first_round].end())
+        samples.insert(samples.end(), in->second.begin(), in->second.end());
+    }
     ComponentModel c = fit_component(component, format, samples, folds, variant);
-    const auto more = added.find(key);
+    bool more = false;
     std::vector<Sample> with_added = samples;
-    if (more != added.end())
-      with_added.insert(with_added.end(), more->second.begin(), more->second.end());
+    for (size_t r = first_round; r < rounds.size(); ++r) {
+      const auto in = rounds[r].find(key);
+      if (in == rounds[r].end()) continue;
+      more = true;
+      with_added.insert(with_added.end(), in->second.begin(), in->second.end());
+    }
     const auto judge = validation.find(key);
     if (judge == validation.end() || judge->second.empty()) {
-      if (more != added.end()) c = fit_component(component, format, with_added, folds, variant);
+      if (more) c = fit_component(component, format, with_added, folds, variant);
     } else {
       // Alternatives in order of fewer changes (the order they are listed in), each with the
       // count of added rounds it was fitted on.
@@ -910,9 +923,9 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
       // every added shape ("with added shapes").
       std::vector<Sample> upto = samples;
       size_t last = 0;
-      for (size_t r = 0; r < rounds.size(); ++r)
+      for (size_t r = first_round; r < rounds.size(); ++r)
         if (rounds[r].count(key)) last = r + 1;
-      for (size_t r = 0; r < last; ++r) {
+      for (size_t r = first_round; r < last; ++r) {
         const auto in = rounds[r].find(key);
         if (in == rounds[r].end()) continue;
         upto.insert(upto.end(), in->second.begin(), in->second.end());

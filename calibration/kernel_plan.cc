@@ -201,6 +201,15 @@ const char* moe_ffn_path(double rows, int experts) {
   return rows >= 48.0 * std::max(1, experts) ? "wgmma" : "mma16";
 }
 
+const char* moe_ffn_variant(double rows, int experts, const std::string& format,
+                            const kernels::plan::PlanRules& rules) {
+  const char* path = moe_ffn_path(rows, experts);
+  return format == "w4a8" && path == std::string("wgmma") &&
+                 kernels::plan::moe_w4_int4_in_producer(rules.w4a8_prefill_dequant, rows, experts)
+             ? "wgmma-int4"
+             : path;
+}
+
 KernelPlan moe_ffn_plan(double rows, int experts, double tokens, int hidden, int intermediate,
                         const std::string& format, const kernels::plan::PlanRules& rules) {
   KernelPlan p;

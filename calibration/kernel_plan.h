@@ -64,6 +64,12 @@ KernelPlan moe_ffn_plan(double rows, int experts, double tokens, int hidden, int
                         const std::string& format, const kernels::plan::PlanRules& rules);
 // The path moe_ffn.cu takes: "wgmma" at 48 or more rows per expert, else "mma16".
 const char* moe_ffn_path(double rows, int experts);
+// The kernels a MoE FFN step runs, as the model tells them apart: moe_ffn_path, and W4A8 on
+// wgmma with the INT4 dequantised in the GEMM's producer (the rule w4a8_prefill_dequant)
+// "wgmma-int4": no copy pass, and the conversion in every CTA, which sets the time of a step
+// of few CTAs (calibration/README.md "The eighteenth session: the defaults moved").
+const char* moe_ffn_variant(double rows, int experts, const std::string& format,
+                            const kernels::plan::PlanRules& rules);
 
 // dense_gemm.cu runs cuBLASLt, whose tile choice is not ours: 128 x 128 output tiles
 // over the SMs is the assumption (the fit judges it against plain FLOPs).

@@ -228,7 +228,9 @@ TEST(Features, RereadBytesCountAnExpertsLaterMTiles) {
   EXPECT_DOUBLE_EQ(profile_features("prefill_ffn", p, "f", "p").reread_bytes,
                    16.0 * 3 * 1024 * 512 * 0.5);
   p.params["tokens"] = 64;  // 64 rows per expert: the wgmma grouped GEMM
-  ASSERT_EQ(profile_variant("prefill_ffn", p, "f", "p"), "wgmma");
+  kernels::plan::PlanRules copy;
+  copy.w4a8_prefill_dequant = kernels::plan::W4a8PrefillDequant::kScratch;
+  ASSERT_EQ(profile_variant("prefill_ffn", p, "f", "p", copy), "wgmma");
   EXPECT_EQ(profile_features("prefill_ffn", p, "f", "p").reread_bytes, 0);
   // A simulator shape takes the expected routing: 8 x 17 rows over 8 experts, top-1 of the
   // alike parameters, is Binomial(136, 1/8) rows per expert, about 2.4 m-tiles each.
@@ -395,4 +397,34 @@ TEST(ProfiledActiveExperts, MatchTheBytesEveryCommittedH200FfnShapeReported) {
 }
 
 }  // namespace
+// W4A8 on wgmma is two kernel pipelines, told apart by the plan rules: the E4M3 copy then the
+// GEMM ("wgmma"), or the GEMM dequantising in its producer ("wgmma-int4"), by_rows taking the
+// producer from 4 experts up to 256 rows per expert.
+TEST(Features, W4a8WgmmaVariantFollowsTheDequantRule) {
+  namespace kp = kernels::plan;
+  ProfileShape p;
+  p.format = "w4a8";
+  p.params = {
+      {"experts", 8}, {"top_k", 8}, {"hidden", 1024}, {"intermediate", 512}, {"tokens", 64}};
+  kp::PlanRules rules;
+  rules.w4a8_prefill_dequant = kp::W4a8PrefillDequant::kByRows;
+  EXPECT_EQ(profile_variant("prefill_ffn", p, "f", "p", rules), "wgmma-int4");
+  p.params["tokens"] = 257;  // 257 rows per expert: the copy
+  EXPECT_EQ(profile_variant("prefill_ffn", p, "f", "p", rules), "wgmma");
+  p.params["tokens"] = 64;
+  p.params["experts"] = 3;
+  p.params["top_k"] = 3;  // three experts: the copy
+  EXPECT_EQ(profile_variant("decode_ffn", p, "f", "p", rules), "wgmma");
+  rules.w4a8_prefill_dequant = kp::W4a8PrefillDequant::kProducer;
+  EXPECT_EQ(profile_variant("decode_ffn", p, "f", "p", rules), "wgmma-int4");
+  p.format = "fp8";  // only W4A8 dequantises
+  EXPECT_EQ(profile_variant("decode_ffn", p, "f", "p", rules), "wgmma");
+  p.format = "w4a8";
+  rules.w4a8_prefill_dequant = kp::W4a8PrefillDequant::kScratch;
+  EXPECT_EQ(profile_variant("decode_ffn", p, "f", "p", rules), "wgmma");
+  p.params["tokens"] = 8;  // 8 rows per expert: mma.sync, whatever the rule
+  rules.w4a8_prefill_dequant = kp::W4a8PrefillDequant::kProducer;
+  EXPECT_EQ(profile_variant("decode_ffn", p, "f", "p", rules), "mma16");
+}
+
 }  // namespace quadrant::calibration
