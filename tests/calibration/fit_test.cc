@@ -568,6 +568,45 @@ TEST(Fit, EachRoundOfAddedShapesIsWeighedOnItsOwn) {
   fs::remove_all(root);
 }
 
+// A kernel variant a plan rule splits off can have fewer than four shapes in the fitting set
+// (W4A8's copy on wgmma: three): it starts from the first added rounds that bring it to four,
+// and the rounds after them are weighed as for any other kernel.
+TEST(Fit, AVariantWithFewFittingShapesStartsFromTheFirstAddedRounds) {
+  const auto truth = testing::roofline_sum;
+  namespace fs = std::filesystem;
+  const fs::path root =
+      fs::temp_directory_path() / ("quadrant_fit_few_" + std::to_string(::getpid()));
+  fs::create_directories(root / "round1");
+  fs::create_directories(root / "round2");
+  auto put = [&](const fs::path& p, const Profile& prof) {
+    std::ofstream(p) << profile_to_json(prof);
+    return p.string();
+  };
+  Profile three = testing::decode_attention_profile(truth, 0.01, 4);
+  three.shapes.resize(3);
+  const std::string few = put(root / "few.json", three);
+  const std::string r1 = put(root / "round1" / "decode_attention.json",
+                             testing::decode_attention_profile(truth, 0.01, 1));
+  const std::string r2 = put(root / "round2" / "decode_attention.json",
+                             testing::decode_attention_profile(truth, 0.01, 3));
+  const std::string val = put(root / "val.json", testing::decode_attention_profile(truth, 0.01, 2));
+  EXPECT_THROW(fit_profiles({few}, 5), InputError);  // nothing to start from
+  const ModelFile plain = fit_profiles({few}, 5, {}, {r1, r2});
+  ASSERT_EQ(plain.components.size(), 1u);
+  EXPECT_EQ(plain.components[0].heldout.count, 83);  // 3 + 40 + 40
+  const ModelFile judged = fit_profiles({few}, 5, {val}, {r1, r2});
+  const ComponentModel& c = judged.components[0];
+  // The alternatives: the fitting set with round 1 ("fitting set"), then round 2 on top.
+  std::vector<std::string> names;
+  for (const auto& [name, e] : c.validation_choices) names.push_back(name);
+  EXPECT_EQ(names.front().rfind("fitting set", 0), 0u);
+  bool round2 = false;
+  for (const std::string& n : names) round2 |= n.rfind("with added shapes", 0) == 0;
+  EXPECT_TRUE(round2);
+  for (const std::string& n : names) EXPECT_EQ(n.find("rounds 1-1"), std::string::npos) << n;
+  fs::remove_all(root);
+}
+
 // The MoE FFN quadrants run the same kernels but not at one clock (fit.cc read_groups: on
 // the H200 the decode shapes at the top clock, the prefill shapes under the power cap): each
 // quadrant is fitted on its own shapes. Decode shapes 6% faster than the same prefill shapes
