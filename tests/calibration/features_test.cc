@@ -396,7 +396,6 @@ TEST(ProfiledActiveExperts, MatchTheBytesEveryCommittedH200FfnShapeReported) {
   EXPECT_GT(below_all, 50);  // the shapes where the replay matters
 }
 
-}  // namespace
 // W4A8 on wgmma is two kernel pipelines, told apart by the plan rules: the E4M3 copy then the
 // GEMM ("wgmma"), or the GEMM dequantising in its producer ("wgmma-int4"), by_rows taking the
 // producer from 4 experts up to 256 rows per expert.
@@ -427,4 +426,42 @@ TEST(Features, W4a8WgmmaVariantFollowsTheDequantRule) {
   EXPECT_EQ(profile_variant("decode_ffn", p, "f", "p", rules), "mma16");
 }
 
+// The model tells W4A8's two wgmma pipelines apart as the kernels choose between them: on every
+// committed H200 W4A8 FFN shape on the wgmma path, "wgmma-int4" exactly where the kernels' own
+// launch plan dequantises in the producer, under the default rules and under each value.
+TEST(Features, W4a8WgmmaVariantIsTheKernelsChoiceOnEveryCommittedShape) {
+  namespace kp = kernels::plan;
+  int producer = 0, copy = 0;
+  for (const kp::W4a8PrefillDequant d :
+       {kp::kMoeW4PrefillDequant, kp::W4a8PrefillDequant::kScratch,
+        kp::W4a8PrefillDequant::kProducer, kp::W4a8PrefillDequant::kByRows}) {
+    kp::PlanOptions options;
+    options.rules.w4a8_prefill_dequant = d;
+    const kp::PlanRules& rules = options.rules;
+    for (const char* dir : {"calibration/profiles/H200", "calibration/profiles/H200-validation2",
+                            "calibration/profiles/H200-active3"})
+      for (const char* op : {"decode_ffn", "prefill_ffn"}) {
+        const std::string file = std::string(dir) + "/" + op + ".json";
+        ASSERT_TRUE(std::filesystem::exists(file)) << "run from the repository root";
+        const Profile p = read_profile(file);
+        for (size_t i = 0; i < p.shapes.size(); ++i) {
+          const ProfileShape& s = p.shapes[i];
+          if (s.format != "w4a8") continue;
+          const std::string variant = profile_variant(op, s, file, "shapes", rules);
+          if (variant == "mma16") continue;
+          const kp::LaunchPlan plan = kp::plan_launches(
+              op, "w4a8", kernels::ShapeParams(s.params.begin(), s.params.end()), 132, options);
+          bool in_producer = false;
+          for (const auto& [name, value] : plan.choices)
+            in_producer |= name == "w4a8_prefill_dequant_in_producer" && value == 1;
+          EXPECT_EQ(variant == "wgmma-int4", in_producer) << file << " " << shape_key(s);
+          (in_producer ? producer : copy) += 1;
+        }
+      }
+  }
+  EXPECT_GT(producer, 100);
+  EXPECT_GT(copy, 100);
+}
+
+}  // namespace
 }  // namespace quadrant::calibration
