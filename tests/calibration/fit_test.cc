@@ -533,24 +533,41 @@ TEST(Fit, ValidationChoiceKeepsATargetTheLowestMeets) {
 
 // Each round of added shapes (one folder each) is weighed with the rounds before it: a bad
 // later round does not take the good earlier one down with it.
-TEST(Fit, EachRoundOfAddedShapesIsWeighedOnItsOwn) {
-  const auto truth = testing::roofline_sum;
-  namespace fs = std::filesystem;
-  const fs::path root =
-      fs::temp_directory_path() / ("quadrant_fit_rounds_" + std::to_string(::getpid()));
-  fs::create_directories(root / "round1");
-  fs::create_directories(root / "round2");
-  auto put = [&](const fs::path& p, const Profile& prof) {
+// A temporary folder of profiles with a subfolder per round of added shapes (round1, round2),
+// removed at the end.
+class RoundFolders {
+ public:
+  explicit RoundFolders(const std::string& name)
+      : root_(std::filesystem::temp_directory_path() /
+              ("quadrant_fit_" + name + "_" + std::to_string(::getpid()))) {
+    std::filesystem::create_directories(root_ / "round1");
+    std::filesystem::create_directories(root_ / "round2");
+  }
+  ~RoundFolders() { std::filesystem::remove_all(root_); }
+  RoundFolders(const RoundFolders&) = delete;
+  RoundFolders& operator=(const RoundFolders&) = delete;
+  // Writes the profile at rel (under the root) and returns its path.
+  std::string put(const std::string& rel, const Profile& prof) const {
+    const std::filesystem::path p = root_ / rel;
     std::ofstream(p) << profile_to_json(prof);
     return p.string();
-  };
-  const std::string val = put(root / "val.json", testing::decode_attention_profile(truth, 0.01, 2));
-  const std::string off = put(
-      root / "off.json", testing::scaled(testing::decode_attention_profile(truth, 0.01, 4), 1.3));
-  const std::string good = put(root / "round1" / "decode_attention.json",
-                               testing::decode_attention_profile(truth, 0.01, 1));
+  }
+
+ private:
+  std::filesystem::path root_;
+};
+
+TEST(Fit, EachRoundOfAddedShapesIsWeighedOnItsOwn) {
+  const auto truth = testing::roofline_sum;
+  const RoundFolders root("rounds");
+  auto put = [&](const std::string& rel, const Profile& prof) { return root.put(rel, prof); };
+  const std::string val = put("val.json", testing::decode_attention_profile(truth, 0.01, 2));
+  const std::string off =
+      put("off.json", testing::scaled(testing::decode_attention_profile(truth, 0.01, 4), 1.3));
+  const std::string good =
+      put("round1/decode_attention.json", testing::decode_attention_profile(truth, 0.01, 1));
   const std::string bad =
-      put(root / "round2" / "decode_attention.json",
+      put("round2/decode_attention.json",
           testing::scaled(testing::decode_attention_profile(truth, 0.01, 3), 1.5));
   const ModelFile m = fit_profiles({off}, 5, {val}, {good, bad});
   ASSERT_EQ(m.components.size(), 1u);
@@ -565,7 +582,6 @@ TEST(Fit, EachRoundOfAddedShapesIsWeighedOnItsOwn) {
   // The CI refit passes the files the model names: the same rounds, the same choice.
   const ModelFile again = fit_profiles({off}, 5, {val}, m.added_profiles);
   EXPECT_EQ(again.components[0].validation_choice, c.validation_choice);
-  fs::remove_all(root);
 }
 
 // A kernel variant a plan rule splits off can have fewer than four shapes in the fitting set
@@ -573,23 +589,15 @@ TEST(Fit, EachRoundOfAddedShapesIsWeighedOnItsOwn) {
 // and the rounds after them are weighed as for any other kernel.
 TEST(Fit, AVariantWithFewFittingShapesStartsFromTheFirstAddedRounds) {
   const auto truth = testing::roofline_sum;
-  namespace fs = std::filesystem;
-  const fs::path root =
-      fs::temp_directory_path() / ("quadrant_fit_few_" + std::to_string(::getpid()));
-  fs::create_directories(root / "round1");
-  fs::create_directories(root / "round2");
-  auto put = [&](const fs::path& p, const Profile& prof) {
-    std::ofstream(p) << profile_to_json(prof);
-    return p.string();
-  };
+  const RoundFolders root("few");
   Profile three = testing::decode_attention_profile(truth, 0.01, 4);
   three.shapes.resize(3);
-  const std::string few = put(root / "few.json", three);
-  const std::string r1 = put(root / "round1" / "decode_attention.json",
-                             testing::decode_attention_profile(truth, 0.01, 1));
-  const std::string r2 = put(root / "round2" / "decode_attention.json",
-                             testing::decode_attention_profile(truth, 0.01, 3));
-  const std::string val = put(root / "val.json", testing::decode_attention_profile(truth, 0.01, 2));
+  const std::string few = root.put("few.json", three);
+  const std::string r1 =
+      root.put("round1/decode_attention.json", testing::decode_attention_profile(truth, 0.01, 1));
+  const std::string r2 =
+      root.put("round2/decode_attention.json", testing::decode_attention_profile(truth, 0.01, 3));
+  const std::string val = root.put("val.json", testing::decode_attention_profile(truth, 0.01, 2));
   EXPECT_THROW(fit_profiles({few}, 5), InputError);  // nothing to start from
   const ModelFile plain = fit_profiles({few}, 5, {}, {r1, r2});
   ASSERT_EQ(plain.components.size(), 1u);
@@ -604,7 +612,6 @@ TEST(Fit, AVariantWithFewFittingShapesStartsFromTheFirstAddedRounds) {
   for (const std::string& n : names) round2 |= n.rfind("with added shapes", 0) == 0;
   EXPECT_TRUE(round2);
   for (const std::string& n : names) EXPECT_EQ(n.find("rounds 1-1"), std::string::npos) << n;
-  fs::remove_all(root);
 }
 
 // The MoE FFN quadrants run the same kernels but not at one clock (fit.cc read_groups: on
