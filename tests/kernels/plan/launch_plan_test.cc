@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -14,6 +15,21 @@
 
 namespace quadrant::kernels::plan {
 namespace {
+
+// A plan rule's names as model files spell them: each reads back as its value and is the name
+// rule_name gives it; `unknown` is refused.
+template <typename Rule>
+void expect_rule_names(std::initializer_list<std::pair<const char*, Rule>> names,
+                       const char* unknown) {
+  for (const auto& [name, value] : names) {
+    Rule read{};
+    EXPECT_TRUE(rule_from_name(name, read)) << name;
+    EXPECT_EQ(read, value) << name;
+    EXPECT_EQ(std::string(rule_name(value)), name);
+  }
+  Rule read{};
+  EXPECT_FALSE(rule_from_name(unknown, read)) << unknown;
+}
 
 TEST(LaunchPlan, DecodeAttentionSplitGridWavesAndBytes) {
   const ShapeParams shape = {
@@ -161,12 +177,9 @@ TEST(LaunchPlan, PlanRulesSetTheMoeResidencyAndTheDecodeSplit) {
   setenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL", "bytes", 1);
   EXPECT_EQ(plan_launches("decode_attention", "bf16", attn, 132, fluid).choice("split_kv"), 5);
   unsetenv("QUADRANT_DECODE_ATTN_SPLIT_MODEL");
-  EXPECT_EQ(rule_name(MoeMmaResidency::kRegisters), std::string("registers"));
-  MoeMmaResidency r{};
-  EXPECT_FALSE(rule_from_name("regs", r));
-  DecodeSplitModel m{};
-  EXPECT_TRUE(rule_from_name("fluid", m));
-  EXPECT_EQ(m, DecodeSplitModel::kFluid);
+  expect_rule_names<MoeMmaResidency>({{"registers", MoeMmaResidency::kRegisters}}, "regs");
+  expect_rule_names<DecodeSplitModel>(
+      {{"fluid", DecodeSplitModel::kFluid}, {"bytes", DecodeSplitModel::kBytes}}, "fluids");
 }
 
 TEST(LaunchPlan, MoeFfnPathsAndLaunches) {
@@ -337,13 +350,8 @@ TEST(LaunchPlan, Fp8DecodeGemmIsThePlanRuleNotTheEnvironment) {
   }
   EXPECT_EQ(gemms, 2);  // gate/up and down
   EXPECT_EQ(moe_fp8_wg_smem_bytes(32), 4 * (32 * 128 + 128 * 128 + 1024) + 4 * 16 + 1024);
-  // The rule's names.
-  Fp8DecodeGemm g{};
-  EXPECT_TRUE(rule_from_name("wgmma", g));
-  EXPECT_EQ(g, Fp8DecodeGemm::kWgmma);
-  EXPECT_TRUE(rule_from_name("mma", g));
-  EXPECT_EQ(g, Fp8DecodeGemm::kMma);
-  EXPECT_FALSE(rule_from_name("mma.sync", g));
+  expect_rule_names<Fp8DecodeGemm>({{"wgmma", Fp8DecodeGemm::kWgmma}, {"mma", Fp8DecodeGemm::kMma}},
+                                   "mma.sync");
 }
 
 // The W4A8 decode form is the model's rule (PlanRules::w4a8_decode_form), not the benchmark
@@ -453,15 +461,10 @@ TEST(LaunchPlan, W4a8PrefillDequantInTheProducerDropsTheDequantLaunches) {
   EXPECT_THROW(moe_w4_prefill_dequant(), std::invalid_argument);
   unsetenv("QUADRANT_W4A8_PREFILL_DEQUANT");
   EXPECT_EQ(moe_w4_prefill_dequant(), kMoeW4PrefillDequant);
-  // The rule's names.
-  W4a8PrefillDequant d{};
-  EXPECT_TRUE(rule_from_name("producer", d));
-  EXPECT_EQ(d, W4a8PrefillDequant::kProducer);
-  EXPECT_TRUE(rule_from_name("scratch", d));
-  EXPECT_EQ(d, W4a8PrefillDequant::kScratch);
-  EXPECT_TRUE(rule_from_name("by_rows", d));
-  EXPECT_EQ(d, W4a8PrefillDequant::kByRows);
-  EXPECT_FALSE(rule_from_name("copy", d));
+  expect_rule_names<W4a8PrefillDequant>({{"producer", W4a8PrefillDequant::kProducer},
+                                         {"scratch", W4a8PrefillDequant::kScratch},
+                                         {"by_rows", W4a8PrefillDequant::kByRows}},
+                                        "copy");
 }
 
 // Split-K (QUADRANT_MOE_SPLIT_K): the GEMM's grid and work items times the splits, its output
