@@ -321,6 +321,13 @@ inline constexpr int kMoeW4BlockN = 128;   // W4A8 register-dequant GEMM: 8 warp
 // warpgroup and a producer warp) and CTAs per SM (its launch bounds).
 inline constexpr int kMoeW4WgForm = 11, kMoeW4WgStages = 4, kMoeW4WgThreads = 160,
                      kMoeW4WgCtasPerSm = 2;
+// Form 12: form 11's kernel with the INT4 made E4M3 by a mask and a shift (the offsets taken off
+// per row after the block's wgmmas, int4_e4m3.h int4x8_to_e4m3x8_offset).
+inline constexpr int kMoeW4WgOffsetForm = 12;
+// The forms on the wgmma decode GEMM (moe_decode_gemm_wg_kernel<int4>).
+constexpr bool moe_w4_wg_form(int form) {
+  return form == kMoeW4WgForm || form == kMoeW4WgOffsetForm;
+}
 inline constexpr int kMoeWgmmaBlockN = 256;  // wgmma grouped GEMM
 inline constexpr int kMoeWgmmaBlockM = 128;
 inline constexpr int kMoeWgmmaThreads = 384;  // producer + two consumer warpgroups
@@ -392,7 +399,7 @@ int moe_split_k_setting(bool w4a8);  // 0 off, kMoeSplitKAuto, or N
 inline constexpr int kMoeMmaGemmRegsBf16 = 75, kMoeMmaGemmRegsFp8 = 122;
 constexpr int moe_mma_ctas_per_sm(bool bf16, int w4_form, int stages = 3) {
   if (w4_form == 8 || w4_form == 9 || w4_form == 10) return 4;
-  if (w4_form == kMoeW4WgForm) return kMoeW4WgCtasPerSm;
+  if (moe_w4_wg_form(w4_form)) return kMoeW4WgCtasPerSm;
   if (w4_form == 7) return 3;
   if (w4_form != 0) return 2;
   const int regs = ((bf16 ? kMoeMmaGemmRegsBf16 : kMoeMmaGemmRegsFp8) + 7) / 8 * 8;
@@ -446,7 +453,7 @@ constexpr int moe_w4_smem_bytes() {
 // offsets taken off per row after the MMA; 4, 5: 2, 3 with the weights streamed through a
 // ring of cp.async stages in shared memory; 6: 3 with the k block's scales in the activation
 // stages (cp.async, three k blocks ahead); 7, 8: 6 at 3 / 4 CTAs per SM (80 / 64 registers,
-// 2 / 1 k blocks of weights prefetched). QUADRANT_W4A8_DECODE_FORM=1..10 overrides it
+// 2 / 1 k blocks of weights prefetched). QUADRANT_W4A8_DECODE_FORM=1..12 overrides it
 // (benchmarks only). Default 8 from the fifth session to the tenth: the fastest at 8-64 tokens
 // and faster than 1 at every count measured (H200, decode_run3_ffn: 32 experts top-8,
 // 7168/2048, 1 / 8 / 16 / 64 tokens form 1 116.5 / 360.9 / 363.0 / 485.4 us, form 8 113.8 /
@@ -466,8 +473,14 @@ constexpr int moe_w4_smem_bytes() {
 // its weight scales by bulk copies and the activation rows (E4M3) by TMA into a ring of stages;
 // the consumer warpgroup turns the INT4 into E4M3 registers by byte permutes. E4M3 activations
 // (no offset sums), form 10's tiles and split-K, the stages and CTAs below.
+// 12: 11 with the INT4 nibbles stored so that a mask and a shift make them E4M3 operands (the
+// nibble u = v + 8 as the E4M3 byte u, worth u x 2^-9: 3 instructions per 8 weights where the
+// byte permutes take 11), and per token row and 128-deep block the activations' sum X (beside
+// the scale, as forms 3 and 5-10 keep theirs) taken off each block's sums before they are
+// scaled (issue 15, nineteenth session; no GPU lent, not yet run: the offset's arithmetic is
+// checked on the host, int4_e4m3_test).
 inline constexpr int kMoeW4DecodeForm = 10;
-inline constexpr int kMoeW4Forms = 11;
+inline constexpr int kMoeW4Forms = 12;
 inline constexpr int kMoeW4Form9Ahead = 2;
 int moe_w4_decode_form();
 // W4A8 on the wgmma (prefill) path: kScratch dequantises every expert's INT4 to an E4M3 copy
@@ -520,21 +533,22 @@ constexpr int moe_fp8_wg_stage_bytes(int block_m) {
 constexpr int moe_fp8_wg_smem_bytes(int block_m) {
   return kMoeFp8WgStages * moe_fp8_wg_stage_bytes(block_m) + kMoeFp8WgStages * 16 + 1024;
 }
-// Forms 3 and 5-10 take the INT4 offsets off after the MMA (a per-row sum beside the scale).
+// Forms 3, 5-10 and 12 take the INT4 offsets off after the MMA (a per-row sum beside the scale:
+// forms 3 and 5-10 the FP16 constants' sums, 12 the E4M3 values' sum / 64).
 constexpr bool moe_w4_offset_form(int form) {
-  return form == 3 || (form >= 5 && form <= 10);
+  return form == 3 || (form >= 5 && form <= 10) || form == kMoeW4WgOffsetForm;
 }
-// Forms 2-10 read the activations as FP16 (the E4M3 values, exact); 1 and 11 as E4M3.
+// Forms 2-10 read the activations as FP16 (the E4M3 values, exact); 1, 11 and 12 as E4M3.
 constexpr bool moe_w4_fp16_activations(int form) {
   return form >= 2 && form <= 10;
 }
-// Form 11 (wgmma, weights as A): a ring of kMoeW4WgStages stages, each the activation box (16
-// rows x 128 E4M3, 1024-byte aligned for the 128-byte swizzle), the weight tile (128 rows x 128
-// INT4) and its 128 weight scales, padded to 1 KB multiples; two mbarriers a stage and the
-// alignment slack. 128 consumer threads and a producer warp; kMoeW4WgCtasPerSm by the launch
-// bounds (the registers: ptxas -v).
+// Forms 11 and 12 (wgmma, weights as A): a ring of kMoeW4WgStages stages, each the activation box
+// (16 rows x 128 E4M3, 1024-byte aligned for the 128-byte swizzle), the weight tile (128 rows x
+// 128 INT4) and its 128 weight scales, the rows' scales (and form 12's offset sums), padded to 1
+// KB multiples; two mbarriers a stage and the alignment slack. 128 consumer threads and a producer
+// warp; kMoeW4WgCtasPerSm by the launch bounds (the registers: ptxas -v).
 constexpr int moe_w4_wg_stage_bytes() {
-  return 11 * 1024;  // 2048 + 8192 + 512, rounded up
+  return 11 * 1024;  // 2048 + 8192 + 512 + 64 (+ 64), rounded up
 }
 constexpr int moe_w4_wg_smem_bytes() {
   return kMoeW4WgStages * moe_w4_wg_stage_bytes() + kMoeW4WgStages * 16 + 1024;

@@ -118,18 +118,42 @@ QK_HOST_DEVICE int w4wg_chunk(int h, int ks) {
 QK_HOST_DEVICE int w4wg_word_in_chunk(int ks, int q) {
   return 2 * (ks % 2) + q;
 }
+// The nibbles of a word. kRowsApart (form 11): nibbles 0-3 the first row's four k, 4-7 the
+// second's, for the byte permutes. kInterleaved (form 12): the two rows alternate, nibble 2 j the
+// first row's k + j and 2 j + 1 the second's, so that the low nibbles of the word's bytes are
+// register a0 (a2) and the high ones a1 (a3): int4x8_to_e4m3x8_offset.
+enum class W4WgNibbles { kRowsApart, kInterleaved };
+QK_HOST_DEVICE int w4wg_nibble_row(W4WgNibbles order, int nib) {
+  return order == W4WgNibbles::kRowsApart ? 8 * (nib / 4) : 8 * (nib % 2);
+}
+QK_HOST_DEVICE int w4wg_nibble_k(W4WgNibbles order, int nib) {
+  return order == W4WgNibbles::kRowsApart ? nib % 4 : nib / 2;
+}
 // Word i of the tile whose first row is `row_base` (of the [rows][k / 2] offset-binary INT4
 // matrix, row_bytes apart, element e of a row in byte e / 2, low nibble first) and first k k_base.
 QK_HOST_DEVICE uint32_t w4wg_pack_word(const uint8_t* w, size_t row_bytes, size_t row_base,
-                                       int k_base, int i) {
+                                       int k_base, int i,
+                                       W4WgNibbles order = W4WgNibbles::kRowsApart) {
   const W4WgWord wd = w4wg_word(i);
   uint32_t v = 0;
   for (int nib = 0; nib < 8; ++nib) {
-    const size_t r = row_base + size_t(wd.row + 8 * (nib / 4));
-    const int k = k_base + wd.k + nib % 4;
+    const size_t r = row_base + size_t(wd.row + w4wg_nibble_row(order, nib));
+    const int k = k_base + wd.k + w4wg_nibble_k(order, nib);
     v |= uint32_t((w[r * row_bytes + size_t(k / 2)] >> (4 * (k % 2))) & 0xF) << (4 * nib);
   }
   return v;
+}
+
+// Form 12's conversion: the stored nibble u = v + 8 (offset binary) as the E4M3 byte u, whose
+// value is u x 2^-9 for every u in 0 .. 15 (0 .. 7 the subnormals m x 2^-9, 8 .. 15 the first
+// normal binade (1 + m / 8) x 2^-6, the same step). So a mask and a shift per 8 weights (3
+// instructions, where the table takes 11) give E4M3 operands of (v + 8) x 2^-9, and a block's
+// sum of products over the activations x is 2^-9 (sum v x + 8 X), X = sum x: the GEMM takes
+// kW4OffsetScale x (sum - X / kW4OffsetCorrDivisor), X of each activation row and 128-deep block
+// written beside its scale (moe_ffn.cu, store_block).
+inline constexpr float kW4OffsetScale = 512.0f, kW4OffsetCorrDivisor = 64.0f;  // 2^9, 2^9 / 8
+QK_HOST_DEVICE E4m3x8 int4x8_to_e4m3x8_offset(uint32_t w) {
+  return {w & 0x0F0F0F0Fu, (w >> 4) & 0x0F0F0F0Fu};
 }
 
 }  // namespace quadrant::kernels

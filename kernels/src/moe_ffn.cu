@@ -285,6 +285,15 @@ __device__ __forceinline__ void store_block(const float (&v)[4], OutT* out, floa
     __nv_fp8x4_e4m3 q(make_float4(v[0] * inv, v[1] * inv, v[2] * inv, v[3] * inv));
     if constexpr (std::is_same_v<OutT, fp8>) {
       *reinterpret_cast<__nv_fp8x4_e4m3*>(out + lane * 4) = q;
+      if (corr_out) {
+        // W4A8 form 12: the block's sum of E4M3 values / 64, the offset its GEMM takes off
+        // (int4_e4m3.h, int4x8_to_e4m3x8_offset).
+        const float4 f = static_cast<float4>(q);
+        float c = (f.x + f.y) + (f.z + f.w);
+#pragma unroll
+        for (int off = 16; off > 0; off /= 2) c += __shfl_xor_sync(0xffffffffu, c, off);
+        if (lane == 0) *corr_out = c * (1.0f / kW4OffsetCorrDivisor);
+      }
     } else {
       // The E4M3 values as FP16 (exact), for the W4A8 decode GEMM's second form, and the
       // per-row constant its offset variant takes off: 1032 x the sum over the first k16 of
@@ -1084,23 +1093,31 @@ __global__ void moe_w4_prepack_v2_kernel(const uint8_t* __restrict__ w, int expe
 // before) into the accumulators with the weight and activation scales while they run. Sums per
 // 128-deep block scaled as forms 1-10 scale them; the block sums are the tensor cores' FP32 sums
 // of exact products (another order than mma.sync's: not form 8's bits).
-// A stage, by weight format: kInt4 (W4A8 form 11) the activation box (16 rows x 128 E4M3), the
-// INT4 tile (8 KB) and its 128 weight scales; E4M3 (FP8 on wgmma, plan::moe_fp8_decode_wgmma) the
-// activation box (kRows rows) and the weight tile as TMA writes it (128 rows x 128 B, 128-byte
+// Form 12 (kOffset) stores the nibbles so that a mask and a shift make them the E4M3 bytes of
+// (v + 8) x 2^-9 (int4x8_to_e4m3x8_offset: 3 instructions per 8 weights, the permutes 11), and
+// takes the offset off each k block's sums with the activation rows' sums, which come with the
+// stage as their scales do.
+// A stage, by weight format: kInt4 (W4A8 forms 11, 12) the activation box (16 rows x 128 E4M3),
+// the INT4 tile (8 KB) and its 128 weight scales; E4M3 (FP8 on wgmma, plan::moe_fp8_decode_wgmma)
+// the activation box (kRows rows) and the weight tile as TMA writes it (128 rows x 128 B, 128-byte
 // swizzle: two m64 halves of 8 KB) and its one block scale; then the kRows rows' activation
-// scales. The boxes 1024-byte aligned (the swizzle atom), the stage a multiple of 1 KB.
-template <bool kInt4, int kRows>
+// scales (kOffset: and their offset sums). The boxes 1024-byte aligned (the swizzle atom), the
+// stage a multiple of 1 KB.
+template <bool kInt4, int kRows, bool kOffset = false>
 struct WgLayout {
+  static_assert(kInt4 || !kOffset, "the offset is the INT4 form's");
   static constexpr int kStages = kInt4 ? plan::kMoeW4WgStages : plan::kMoeFp8WgStages;
   static constexpr int kAct = 0, kW = kRows * 128, kWBytes = kInt4 ? kW4WgTileBytes : 128 * 128;
   static constexpr int kWScale = kW + kWBytes, kAScale = kWScale + (kInt4 ? 128 * 4 : 16);
-  static constexpr int kStageBytes = (kAScale + kRows * 4 + 1023) / 1024 * 1024;
+  static constexpr int kACorr = kAScale + kRows * 4;
+  static constexpr int kStageBytes = (kACorr + (kOffset ? kRows * 4 : 0) + 1023) / 1024 * 1024;
   // The copy engine's bytes (the scales the producer warp's cp.async brings count as arrivals).
   static constexpr int kTx = kRows * 128 + kWBytes + (kInt4 ? 128 * 4 : 0);
   static constexpr int kSmem = kStages * kStageBytes + kStages * 16 + 1024;
 };
 static_assert(WgLayout<true, 16>::kSmem == plan::moe_w4_wg_smem_bytes() &&
                   WgLayout<true, 16>::kStageBytes == plan::moe_w4_wg_stage_bytes() &&
+                  WgLayout<true, 16, true>::kSmem == plan::moe_w4_wg_smem_bytes() &&
                   WgLayout<false, 16>::kSmem == plan::moe_fp8_wg_smem_bytes(16) &&
                   WgLayout<false, 32>::kSmem == plan::moe_fp8_wg_smem_bytes(32) &&
                   WgLayout<false, 32>::kStageBytes == plan::moe_fp8_wg_stage_bytes(32) &&
@@ -1109,11 +1126,11 @@ static_assert(WgLayout<true, 16>::kSmem == plan::moe_w4_wg_smem_bytes() &&
               "the launch plans' geometry (kernels/plan/dispatch.h)");
 
 // The consumer warpgroup's k loop and epilogue for a tile of at most N tokens.
-template <bool kInt4, int kRows, int N>
+template <bool kInt4, int kRows, int N, bool kOffset>
 __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, uint64_t* empty,
                                            int kb_count, int rows, int row0, int n_cta, int n_total,
                                            bf16* __restrict__ out, float* __restrict__ part) {
-  using L = WgLayout<kInt4, kRows>;
+  using L = WgLayout<kInt4, kRows, kOffset>;
   constexpr int kAcc = N / 2;  // floats a thread per m64 half
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   float acc[2][kAcc] = {};
@@ -1122,23 +1139,28 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
   // The stage's scales: the weight rows' (kInt4) or the block's (E4M3), and the tile's rows'
   // (token columns 8 c + 2 t and 8 c + 2 t + 1 of each n8 chunk c; past the tile's rows they
   // repeat its last, their sums never stored).
+  // kOffset: each sum less its row's offset sum, the 2^9 of the operands' encoding in w0, w1.
   auto fold = [&](int p, int kb) {
     const uint8_t* st = ring + (kb % L::kStages) * L::kStageBytes;
     const float* wsc = reinterpret_cast<const float*>(st + L::kWScale);
     const float* asc = reinterpret_cast<const float*>(st + L::kAScale);
+    const float* acr = reinterpret_cast<const float*>(st + L::kACorr);
+    constexpr float kEnc = kOffset ? kW4OffsetScale : 1.0f;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const float w0 = kInt4 ? wsc[h * 64 + warp * 16 + g] : wsc[0];
-      const float w1 = kInt4 ? wsc[h * 64 + warp * 16 + g + 8] : wsc[0];
+      const float w0 = (kInt4 ? wsc[h * 64 + warp * 16 + g] : wsc[0]) * kEnc;
+      const float w1 = (kInt4 ? wsc[h * 64 + warp * 16 + g + 8] : wsc[0]) * kEnc;
 #pragma unroll
       for (int c = 0; c < N / 8; ++c) {
         const float s0 = asc[8 * c + 2 * t], s1 = asc[8 * c + 2 * t + 1];
+        const float c0 = kOffset ? acr[8 * c + 2 * t] : 0.0f;
+        const float c1 = kOffset ? acr[8 * c + 2 * t + 1] : 0.0f;
         const float* b = blk[p][h] + 4 * c;
         float* a = acc[h] + 4 * c;
-        a[0] = fmaf(b[0], s0 * w0, a[0]);
-        a[1] = fmaf(b[1], s1 * w0, a[1]);
-        a[2] = fmaf(b[2], s0 * w1, a[2]);
-        a[3] = fmaf(b[3], s1 * w1, a[3]);
+        a[0] = fmaf(b[0] - c0, s0 * w0, a[0]);
+        a[1] = fmaf(b[1] - c1, s1 * w0, a[1]);
+        a[2] = fmaf(b[2] - c0, s0 * w1, a[2]);
+        a[3] = fmaf(b[3] - c1, s1 * w1, a[3]);
       }
     }
     // The stage's generic reads (weights, scales) ordered before the copy engine's next writes.
@@ -1166,7 +1188,13 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
             const int i = w4wg_word_in_chunk(ks, q);
             return i == 0 ? c.x : i == 1 ? c.y : i == 2 ? c.z : c.w;
           };
-          const E4m3x8 lo = int4x8_to_e4m3x8_prmt(word(0)), hi = int4x8_to_e4m3x8_prmt(word(1));
+          auto convert = [](uint32_t w) {
+            if constexpr (kOffset)
+              return int4x8_to_e4m3x8_offset(w);
+            else
+              return int4x8_to_e4m3x8_prmt(w);
+          };
+          const E4m3x8 lo = convert(word(0)), hi = convert(word(1));
           uint32_t* a = af[p][h][ks];
           a[0] = lo.x;
           a[1] = lo.y;
@@ -1247,21 +1275,22 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
 // by TMA (tm_a: boxes of 128 k x kRows rows). kInt4 (W4A8 form 11): W the tiles of
 // moe_w4_prepack_wg_kernel ([e][n / 128][k / 128][8 KB], w) with a scale per weight row and 128 k
 // (w_scale [e][k / 128][n]); else (FP8) W E4M3 [e][n][k] by TMA (tm_w: boxes of 128 x 128) with a
-// scale per 128 x 128 block (w_scale [e][n / 128][k / 128]). Grid (n / 128, m-tiles, splits);
-// warps 0-3 the consumers, warp 4 the producer.
-template <bool kInt4, int kRows>
+// scale per 128 x 128 block (w_scale [e][n / 128][k / 128]). kOffset (W4A8 form 12): the tiles
+// in the interleaved nibble order, a_corr the rows' offset sums beside a_scale. Grid (n / 128,
+// m-tiles, splits); warps 0-3 the consumers, warp 4 the producer.
+template <bool kInt4, int kRows, bool kOffset = false>
 __global__ void __launch_bounds__(plan::kMoeW4WgThreads,
                                   kInt4 ? plan::kMoeW4WgCtasPerSm : plan::kMoeFp8WgCtasPerSm)
     moe_decode_gemm_wg_kernel(const __grid_constant__ CUtensorMap tm_a,
                               const __grid_constant__ CUtensorMap tm_w,
-                              const float* __restrict__ a_scale, const uint8_t* __restrict__ w,
-                              const float* __restrict__ w_scale,
+                              const float* __restrict__ a_scale, const float* __restrict__ a_corr,
+                              const uint8_t* __restrict__ w, const float* __restrict__ w_scale,
                               const int32_t* __restrict__ offsets,
                               const int32_t* __restrict__ tile_expert,
                               const int32_t* __restrict__ tile_row,
                               const int32_t* __restrict__ num_tiles, int n_total, int k_total,
                               bf16* __restrict__ out, float* __restrict__ part) {
-  using L = WgLayout<kInt4, kRows>;
+  using L = WgLayout<kInt4, kRows, kOffset>;
   // Before grid_dep_wait: the tile schedule and the weights only (as w4_v2_gemm).
   if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
   extern __shared__ uint8_t wg_smem_raw[];
@@ -1290,7 +1319,8 @@ __global__ void __launch_bounds__(plan::kMoeW4WgThreads,
   if (warp == 4) {
     // Lane 0: the weight tile (and kInt4: its scales) by the copy engine, before the wait for the
     // kernel before where it can; the activation box after it. Lanes 0 .. kRows - 1: the rows'
-    // activation scales (past the tile's rows its last row's), the last lane (E4M3) the block's
+    // activation scales (kOffset: and offset sums; past the tile's rows its last row's), the
+    // last lane (E4M3) the block's
     // weight scale, by cp.async into the stage, each lane's arrival on the stage's barrier
     // triggered when its copies land: the consumers never wait on a global load.
     auto load_w = [&](int kb) {
@@ -1313,9 +1343,11 @@ __global__ void __launch_bounds__(plan::kMoeW4WgThreads,
       uint8_t* st = ring + (kb % L::kStages) * L::kStageBytes;
       uint64_t* bar = &full[kb % L::kStages];
       if (lane == 0) sm90::tma_load_2d(st + L::kAct, &tm_a, bar, (ks.first + kb) * 128, row0);
-      if (lane < kRows)
-        cp_async_4(st + L::kAScale + 4 * lane,
-                   a_scale + size_t(row0 + min(lane, rows - 1)) * kb_stride + ks.first + kb);
+      if (lane < kRows) {
+        const size_t i = size_t(row0 + min(lane, rows - 1)) * kb_stride + ks.first + kb;
+        cp_async_4(st + L::kAScale + 4 * lane, a_scale + i);
+        if constexpr (kOffset) cp_async_4(st + L::kACorr + 4 * lane, a_corr + i);
+      }
       if (!kInt4 && lane == 31)
         cp_async_4(
             st + L::kWScale,
@@ -1338,18 +1370,20 @@ __global__ void __launch_bounds__(plan::kMoeW4WgThreads,
   // The consumers read only what the stages hold; their stores wait for the kernel before.
   grid_dep_wait_then_launch();
   if (rows <= 8)
-    wg_consume<kInt4, kRows, 8>(ring, full, empty, ks.count, rows, row0, n_cta, n_total, out, part);
+    wg_consume<kInt4, kRows, 8, kOffset>(ring, full, empty, ks.count, rows, row0, n_cta, n_total,
+                                         out, part);
   else if (kRows == 16 || rows <= 16)
-    wg_consume<kInt4, kRows, 16>(ring, full, empty, ks.count, rows, row0, n_cta, n_total, out,
-                                 part);
+    wg_consume<kInt4, kRows, 16, kOffset>(ring, full, empty, ks.count, rows, row0, n_cta, n_total,
+                                          out, part);
   else if constexpr (kRows == 32)
-    wg_consume<kInt4, kRows, 32>(ring, full, empty, ks.count, rows, row0, n_cta, n_total, out,
-                                 part);
+    wg_consume<kInt4, kRows, 32, kOffset>(ring, full, empty, ks.count, rows, row0, n_cta, n_total,
+                                          out, part);
 }
 
-// Form 11's repack: per expert, 128-row tile and k block, the 2048 words of int4_e4m3.h's order.
+// Forms 11 and 12's repack: per expert, 128-row tile and k block, the 2048 words of int4_e4m3.h's
+// order, the nibbles of each word in `order`.
 __global__ void moe_w4_prepack_wg_kernel(const uint8_t* __restrict__ w, int experts, int n, int k,
-                                         uint32_t* __restrict__ out) {
+                                         W4WgNibbles order, uint32_t* __restrict__ out) {
   const int kb_count = k / 128;
   const size_t total = size_t(experts) * (n / kW4WgTileRows) * kb_count * kW4WgTileWords;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total;
@@ -1357,7 +1391,7 @@ __global__ void moe_w4_prepack_wg_kernel(const uint8_t* __restrict__ w, int expe
     const size_t tile = i / kW4WgTileWords;  // (expert * n / 128 + row tile) * kb_count + kb
     const int kb = static_cast<int>(tile % kb_count);
     out[i] = w4wg_pack_word(w, size_t(k) / 2, tile / kb_count * kW4WgTileRows, kb * 128,
-                            static_cast<int>(i % kW4WgTileWords));
+                            static_cast<int>(i % kW4WgTileWords), order);
   }
 }
 
@@ -1613,7 +1647,7 @@ struct MoeLayout {
           *num_tiles = nullptr, *row_token = nullptr, *slot_row = nullptr;
   float *weights = nullptr, *xp_scale = nullptr, *act_scale = nullptr, *xp_corr = nullptr,
         *act_corr = nullptr;
-  int w4_form = 0;         // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 11)
+  int w4_form = 0;         // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 12)
   bool fp8_wgmma = false;  // FP8 on the mma.sync path's tiles: plan::moe_fp8_decode_wgmma
   int experts = 0;
   // The mma.sync path's chain of programmatic dependent launches (plan::moe_pdl) and the
@@ -1770,8 +1804,8 @@ void moe_route(const MoeFfnProblem& p, const MoeLayout& l, const MoeFfnBuffers& 
   else
     launch_kernel(l.pdl, moe_gather_kernel<AType>, grid, 256, 0, stream, x,
                   static_cast<const int32_t*>(l.row_token), static_cast<const int32_t*>(l.offsets),
-                  p.experts, hidden, reinterpret_cast<AType*>(l.xp), l.xp_scale,
-                  static_cast<float*>(nullptr), scale_row_stride(l, p.hidden), scale_blk_stride(l));
+                  p.experts, hidden, reinterpret_cast<AType*>(l.xp), l.xp_scale, l.xp_corr,
+                  scale_row_stride(l, p.hidden), scale_blk_stride(l));
   QK_LAUNCH_CHECK("moe_gather_kernel");
 }
 
@@ -1793,17 +1827,18 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
            reinterpret_cast<__half*>(l.act), l.act_corr);
   else
     launch(l.splits1 ? moe_act_kernel<AType, true> : moe_act_kernel<AType, false>,
-           reinterpret_cast<AType*>(l.act), static_cast<float*>(nullptr));
+           reinterpret_cast<AType*>(l.act), l.act_corr);  // form 12's offset sums, else none
   QK_LAUNCH_CHECK("moe_act_kernel");
 }
 
-// The wgmma decode GEMM (moe_decode_gemm_wg_kernel): W4A8 form 11 (kInt4: w the repacked tiles,
-// w_scale [e][k / 128][n]) or FP8 (w E4M3 [e][n][k], w_scale [e][n / 128][k / 128]); the tile's
-// activation rows by TMA, boxes of 128 k x kRows rows (rows past the last read as zeros).
-template <bool kInt4, int kRows>
+// The wgmma decode GEMM (moe_decode_gemm_wg_kernel): W4A8 forms 11, 12 (kInt4: w the repacked
+// tiles, w_scale [e][k / 128][n]; kOffset form 12 with a_corr) or FP8 (w E4M3 [e][n][k], w_scale
+// [e][n / 128][k / 128]); the tile's activation rows by TMA, boxes of 128 k x kRows rows (rows
+// past the last read as zeros).
+template <bool kInt4, int kRows, bool kOffset = false>
 void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_scale,
-                           const uint8_t* w, const float* w_scale, int64_t n, int64_t k, bf16* out,
-                           int splits, float* part, cudaStream_t stream) {
+                           const float* a_corr, const uint8_t* w, const float* w_scale, int64_t n,
+                           int64_t k, bf16* out, int splits, float* part, cudaStream_t stream) {
   const CUtensorMap tm_a =
       sm90::tensor_map_2d(a, true, uint64_t(k), uint64_t(l.rows), uint64_t(k), 128, kRows);
   // FP8: the weights of every expert as one [experts x n][k] map, boxes of 128 k x 128 rows.
@@ -1811,13 +1846,13 @@ void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_
       kInt4 ? tm_a
             : sm90::tensor_map_2d(w, true, uint64_t(k), uint64_t(l.experts) * uint64_t(n),
                                   uint64_t(k), 128, 128);
-  constexpr int smem = WgLayout<kInt4, kRows>::kSmem;
-  const auto kernel = moe_decode_gemm_wg_kernel<kInt4, kRows>;
+  constexpr int smem = WgLayout<kInt4, kRows, kOffset>::kSmem;
+  const auto kernel = moe_decode_gemm_wg_kernel<kInt4, kRows, kOffset>;
   opt_in_dynamic_smem(kernel, smem);
   const dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN),
                   static_cast<unsigned>(l.max_tiles), static_cast<unsigned>(std::max(splits, 1)));
   launch_kernel(l.pdl, kernel, grid, dim3(plan::kMoeW4WgThreads), smem, stream, tm_a, tm_w, a_scale,
-                w, w_scale, static_cast<const int32_t*>(l.offsets),
+                a_corr, w, w_scale, static_cast<const int32_t*>(l.offsets),
                 static_cast<const int32_t*>(l.tile_expert), static_cast<const int32_t*>(l.tile_row),
                 static_cast<const int32_t*>(l.num_tiles), static_cast<int>(n), static_cast<int>(k),
                 out, splits ? part : nullptr);
@@ -1842,11 +1877,11 @@ void moe_mma_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, co
     if (l.fp8_wgmma) {
       const auto* w8 = static_cast<const uint8_t*>(w);
       if (l.bm == 32)
-        launch_decode_gemm_wg<false, 32>(l, a, a_scale, w8, w_scale, n, k, out, splits, part,
-                                         stream);
+        launch_decode_gemm_wg<false, 32>(l, a, a_scale, nullptr, w8, w_scale, n, k, out, splits,
+                                         part, stream);
       else
-        launch_decode_gemm_wg<false, 16>(l, a, a_scale, w8, w_scale, n, k, out, splits, part,
-                                         stream);
+        launch_decode_gemm_wg<false, 16>(l, a, a_scale, nullptr, w8, w_scale, n, k, out, splits,
+                                         part, stream);
       QK_LAUNCH_CHECK("moe_decode_gemm_wg_kernel");
       return;
     }
@@ -1893,8 +1928,11 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
                   splits ? part : nullptr);
   };
   if (l.w4_form == plan::kMoeW4WgForm) {
-    launch_decode_gemm_wg<true, 16>(l, a, a_scale, static_cast<const uint8_t*>(wp), ws_t, n, k, out,
-                                    splits, part, stream);
+    launch_decode_gemm_wg<true, 16>(l, a, a_scale, nullptr, static_cast<const uint8_t*>(wp), ws_t,
+                                    n, k, out, splits, part, stream);
+  } else if (l.w4_form == plan::kMoeW4WgOffsetForm) {
+    launch_decode_gemm_wg<true, 16, true>(l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp),
+                                          ws_t, n, k, out, splits, part, stream);
   } else if (l.w4_form == 4 || l.w4_form == 5) {
     constexpr int smem = plan::moe_w4_ring_smem_bytes();
     const auto kernel = l.w4_form == 5 ? moe_w4a8_decode_gemm_ring_kernel<true>
@@ -2125,10 +2163,12 @@ void moe_ffn_fill_weights(const MoeFfnProblem& p, const MoeFfnWeights& w, uint64
         if (m.frag && m.plain) {
           // The fragment order of the decode GEMM's form that will read them.
           const int form = plan::moe_w4_decode_form();
-          if (form == plan::kMoeW4WgForm)
+          if (plan::moe_w4_wg_form(form))
             moe_w4_prepack_wg_kernel<<<8 * sm_count(), 256, 0, stream>>>(
                 static_cast<const uint8_t*>(m.plain), p.experts, static_cast<int>(m.n),
-                static_cast<int>(m.k), reinterpret_cast<uint32_t*>(mut(m.frag)));
+                static_cast<int>(m.k),
+                form == plan::kMoeW4WgForm ? W4WgNibbles::kRowsApart : W4WgNibbles::kInterleaved,
+                reinterpret_cast<uint32_t*>(mut(m.frag)));
           else if (form >= 2)
             moe_w4_prepack_v2_kernel<<<8 * sm_count(), 256, 0, stream>>>(
                 static_cast<const uint8_t*>(m.plain), p.experts, static_cast<int>(m.n),

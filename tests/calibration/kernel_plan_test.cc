@@ -235,8 +235,8 @@ TEST(KernelPlan, MoeFfnMirrorFollowsTheW4a8PrefillRule) {
   }
 }
 
-// The wgmma decode GEMMs in the mirror (FP8 under PlanRules::fp8_decode_gemm, W4A8 form 11): the
-// slots of their launch bounds (two CTAs an SM) under either residency rule, the same tiles.
+// The wgmma decode GEMMs in the mirror (FP8 under PlanRules::fp8_decode_gemm, W4A8 forms 11, 12):
+// the slots of their launch bounds (two CTAs an SM) under either residency rule, the same tiles.
 TEST(KernelPlan, MoeFfnMirrorTakesTheWgmmaDecodeGemmsSlots) {
   namespace kp = kernels::plan;
   const double rows = 64;
@@ -255,10 +255,13 @@ TEST(KernelPlan, MoeFfnMirrorTakesTheWgmmaDecodeGemmsSlots) {
                                               ? kp::moe_mma_ctas_per_sm(false, 0)
                                               : 4.0));
     EXPECT_DOUBLE_EQ(a.ctas, b.ctas);
-    kp::PlanRules w4 = mma;
-    w4.w4a8_decode_form = kp::kMoeW4WgForm;
-    EXPECT_DOUBLE_EQ(moe_ffn_plan(rows, e, 8, 7168, 2048, "w4a8", w4).slots,
-                     kPlanSms * kp::kMoeW4WgCtasPerSm);
+    for (const int form : {kp::kMoeW4WgForm, kp::kMoeW4WgOffsetForm}) {
+      kp::PlanRules w4 = mma;
+      w4.w4a8_decode_form = form;
+      EXPECT_DOUBLE_EQ(moe_ffn_plan(rows, e, 8, 7168, 2048, "w4a8", w4).slots,
+                       kPlanSms * kp::kMoeW4WgCtasPerSm)
+          << form;
+    }
   }
 }
 

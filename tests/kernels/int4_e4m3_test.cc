@@ -1,5 +1,6 @@
-// The INT4 -> E4M3 byte permutes of the W4A8 prefill GEMM (kernels/src/int4_e4m3.h), on the
-// host's emulation of PRMT, against numeric.h's unpack and E4M3 encoding.
+// The INT4 -> E4M3 conversions of the W4A8 GEMMs (kernels/src/int4_e4m3.h): the byte permutes on
+// the host's emulation of PRMT, and form 12's mask and shift, against numeric.h's unpack and E4M3
+// encoding.
 #include "kernels/src/int4_e4m3.h"
 
 #include <gtest/gtest.h>
@@ -140,6 +141,104 @@ TEST(W4WgTile, TheConsumersRegistersAreTheWgmmaAFragment) {
                 << ", byte " << i;
           }
       }
+  }
+}
+
+// Form 12's conversion (int4x8_to_e4m3x8_offset): every nibble string gives, element by element in
+// the interleaved order (nibble 2 j of register x's byte j, 2 j + 1 of y's), the E4M3 byte whose
+// value is (v + 8) x 2^-9 by numeric.h's decoder: the 16 codes lie on one step (subnormals and the
+// first normal binade), so the mask and the shift need no table.
+TEST(Int4E4m3Offset, EveryNibbleIsTheE4m3OfItsOffsetValueTimesTwoToTheMinusNine) {
+  for (uint32_t half = 0; half < 2; ++half)
+    for (uint32_t v = 0; v < 0x10000u; ++v) {
+      const uint32_t w = half ? (v << 16) | 0x5A3Cu : v | 0xC3A50000u;
+      uint8_t packed[4];
+      for (int i = 0; i < 4; ++i) packed[i] = static_cast<uint8_t>(w >> (8 * i));
+      const E4m3x8 r = int4x8_to_e4m3x8_offset(w);
+      for (int e = 0; e < 8; ++e) {
+        const uint8_t got = static_cast<uint8_t>((e % 2 ? r.y : r.x) >> (8 * (e / 2)));
+        const int8_t value = ref::unpack_int4(packed, e);
+        ASSERT_EQ(ref::e4m3_to_double(got), double(value + 8) / kW4OffsetScale)
+            << "word " << w << ", element " << e;
+      }
+    }
+}
+
+// Form 12 end to end on the host: a 128 x 128 tile inside a larger matrix, packed in the
+// interleaved order and read back as its consumers read it (form 11's chunks and words), gives
+// every thread's A registers of every half and k32 step at the PTX layout's (row, k) as the E4M3
+// of (v + 8) x 2^-9; and a k block's products with E4M3 activations, summed from those bytes as the
+// tensor cores would (exactly, here in double), give the INT4 dot product once the GEMM's offset
+// is taken off: kW4OffsetScale x (sum - X / kW4OffsetCorrDivisor), X the activations' sum that the
+// quantising kernels write beside their scale. Every element is one register byte.
+TEST(W4WgTile, TheOffsetFormsRegistersGiveTheInt4DotProduct) {
+  constexpr int kRows = 256, kK = 384, kRowBase = 128, kKBase = 256;
+  std::vector<int8_t> values(size_t(kRows) * kK);
+  uint32_t x = 777;
+  for (int8_t& v : values) {
+    x = x * 1664525u + 1013904223u;
+    v = static_cast<int8_t>(int((x >> 24) % 16) - 8);
+  }
+  std::vector<uint8_t> packed(values.size() / 2);
+  ref::pack_int4(values.data(), values.size(), packed.data());
+  std::vector<uint8_t> tile(kW4WgTileBytes);
+  for (int i = 0; i < kW4WgTileWords; ++i) {
+    const uint32_t w =
+        w4wg_pack_word(packed.data(), kK / 2, kRowBase, kKBase, i, W4WgNibbles::kInterleaved);
+    for (int b = 0; b < 4; ++b) tile[4 * i + b] = static_cast<uint8_t>(w >> (8 * b));
+  }
+  auto word_at = [&](int offset) {
+    uint32_t w = 0;
+    for (int b = 0; b < 4; ++b) w |= uint32_t(tile[offset + b]) << (8 * b);
+    return w;
+  };
+  // The operand bytes by (row, k) of the tile, as the registers hold them.
+  std::vector<int> operand(128 * 128, -1);
+  for (int tid = 0; tid < 128; ++tid) {
+    const int warp = tid / 32, g = (tid % 32) / 4, t = tid % 4;
+    for (int h = 0; h < 2; ++h)
+      for (int ks = 0; ks < 4; ++ks) {
+        uint32_t reg[4];
+        for (int q = 0; q < 2; ++q) {
+          const int offset = w4wg_chunk(h, ks) * 2048 + tid * 16 + 4 * w4wg_word_in_chunk(ks, q);
+          const E4m3x8 r = int4x8_to_e4m3x8_offset(word_at(offset));
+          reg[2 * q] = r.x;
+          reg[2 * q + 1] = r.y;
+        }
+        for (int j = 0; j < 4; ++j)
+          for (int i = 0; i < 4; ++i) {
+            const int row = h * 64 + warp * 16 + g + 8 * (j % 2);
+            const int k = ks * 32 + 16 * (j / 2) + 4 * t + i;
+            const uint8_t byte = static_cast<uint8_t>(reg[j] >> (8 * i));
+            const int8_t v = values[size_t(kRowBase + row) * kK + kKBase + k];
+            ASSERT_EQ(ref::e4m3_to_double(byte), double(v + 8) / kW4OffsetScale)
+                << "thread " << tid << ", half " << h << ", step " << ks << ", register " << j
+                << ", byte " << i;
+            ASSERT_EQ(operand[row * 128 + k], -1) << "row " << row << ", k " << k;
+            operand[row * 128 + k] = byte;
+          }
+      }
+  }
+  // Activations of mixed sign and magnitude (E4M3 values, as the quantising kernels store them),
+  // some rows far from mean zero.
+  for (int a = 0; a < 3; ++a) {
+    std::vector<double> act(128);
+    double sum = 0;
+    for (int k = 0; k < 128; ++k) {
+      x = x * 1664525u + 1013904223u;
+      const double raw = (double((x >> 8) % 2001) - 1000.0) * 0.448 + 150.0 * a;
+      act[k] = ref::e4m3_to_double(ref::double_to_e4m3(raw));
+      sum += act[k];
+    }
+    const double corr = sum / kW4OffsetCorrDivisor;  // what store_block writes
+    for (int row = 0; row < 128; ++row) {
+      double tensor = 0, exact = 0;
+      for (int k = 0; k < 128; ++k) {
+        tensor += ref::e4m3_to_double(static_cast<uint8_t>(operand[row * 128 + k])) * act[k];
+        exact += double(values[size_t(kRowBase + row) * kK + kKBase + k]) * act[k];
+      }
+      ASSERT_EQ(kW4OffsetScale * (tensor - corr), exact) << "activations " << a << ", row " << row;
+    }
   }
 }
 

@@ -860,6 +860,15 @@ TEST(MoeFfnW4Form11, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {
   expect_within_one_percent(MoeFormat::kW4a8, "QUADRANT_W4A8_DECODE_FORM", "8", "11", {"16"});
 }
 
+// W4A8 form 12 (form 11's kernel with the nibbles made E4M3 operands of (v + 8) x 2^-9 by a mask
+// and a shift, the offset taken off each k block's sums with the activation rows' sums): within 1%
+// of form 8, as form 11. A subnormal E4M3 operand flushed to zero, or an offset sum of another
+// row, moves the outputs by far more.
+TEST(MoeFfnW4Form12, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  expect_within_one_percent(MoeFormat::kW4a8, "QUADRANT_W4A8_DECODE_FORM", "8", "12", {"16"});
+}
+
 // FP8 on the wgmma decode GEMM (QUADRANT_FP8_DECODE_GEMM=wgmma: the E4M3 weight tiles by TMA as
 // the A operand, the tokens as N) against the mma.sync kernel, at 16- and 32-row tiles (N = 32 up
 // to 32 rows).

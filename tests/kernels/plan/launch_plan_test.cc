@@ -257,8 +257,9 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
        moe_w4_staged_smem_bytes()},
       {"10", "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, n8 tiles> (",
        moe_w4_staged_smem_bytes()},
-      {"11", "moe_decode_gemm_wg_kernel<int4, 16 rows> (", moe_w4_wg_smem_bytes()}};
-  double bytes[12] = {};
+      {"11", "moe_decode_gemm_wg_kernel<int4, 16 rows> (", moe_w4_wg_smem_bytes()},
+      {"12", "moe_decode_gemm_wg_kernel<int4 offset, 16 rows> (", moe_w4_wg_smem_bytes()}};
+  double bytes[13] = {};
   for (const Form& f : forms) {
     PlanOptions o;
     o.rules.w4a8_decode_form = std::atoi(f.form);
@@ -269,10 +270,11 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
           l.kernel.rfind("moe_decode_gemm_wg", 0) == 0) {
         EXPECT_EQ(l.kernel.rfind(f.kernel, 0), 0u) << f.form << ": " << l.kernel;
         EXPECT_EQ(l.smem_bytes, f.smem) << f.form;
-        // Form 11: a consumer warpgroup and a producer warp, two CTAs an SM by its registers.
-        EXPECT_EQ(l.block, std::string(f.form) == "11" ? 160 : 256) << f.form;
-        if (std::string(f.form) == "11") {
-          EXPECT_EQ(l.ctas_per_sm, 2);
+        // Forms 11, 12: a consumer warpgroup and a producer warp, two CTAs an SM by registers.
+        const bool wg = std::atoi(f.form) >= 11;
+        EXPECT_EQ(l.block, wg ? 160 : 256) << f.form;
+        if (wg) {
+          EXPECT_EQ(l.ctas_per_sm, 2) << f.form;
         }
         ++gemms;
       }
@@ -289,13 +291,15 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   EXPECT_GT(bytes[3], bytes[2]);          // the offset sums
   EXPECT_GT(bytes[2], bytes[1]);          // FP16 activations instead of E4M3
   EXPECT_DOUBLE_EQ(bytes[11], bytes[1]);  // E4M3 activations and INT4 weights, as form 1
-  for (const int bad : {0, 12, -1}) {
+  EXPECT_GT(bytes[12], bytes[11]);        // and the offset sums
+  EXPECT_LT(bytes[12], bytes[3]);         // beside E4M3, not FP16, activations
+  for (const int bad : {0, 13, -1}) {
     PlanOptions o;
     o.rules.w4a8_decode_form = bad;
     EXPECT_THROW(plan_launches("decode_ffn", "w4a8", shape, 132, o), std::invalid_argument) << bad;
   }
   // The kernels' switch is checked where they read it.
-  for (const char* bad : {"0", "12", "x"}) {
+  for (const char* bad : {"0", "13", "x"}) {
     setenv("QUADRANT_W4A8_DECODE_FORM", bad, 1);
     EXPECT_THROW(moe_w4_decode_form(), std::invalid_argument) << bad;
   }
