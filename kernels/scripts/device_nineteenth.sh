@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Issue 15, nineteenth session (prepared without a GPU; run it on the next one lent): W4A8 decode
+# form 12 (QUADRANT_W4A8_DECODE_FORM=12: form 11's wgmma kernel with the INT4 made E4M3 operands
+# of (v + 8) x 2^-9 by a mask and a shift, the offset taken off each k block's sums with the
+# activation rows' sums) against form 10 (the default), form 11 and FP8 on wgmma (the FP8 default).
+# (a) Checks first: MoeFfnW4Form12.* and MoeFfnW4Form11.* (the reference check, and within 1% of
+#     form 8, with and without split-K and the chain); every W4A8 MoeFfnApi case and the chain
+#     test under form 12; the bench's W4A8 decode_ffn checks (each form's rows, 12's included).
+#     Form 12 rests on the tensor cores taking subnormal E4M3 operands as they are (0 .. 7 x
+#     2^-9): a flush to zero fails (a) by far.
+# (b) 32 experts top-8 7168/2048 at 1 / 8 / 16 / 64 tokens: forms 10, 11 and 12 and FP8 (the
+#     wgmma default); Qwen3-30B-A3B's 128 experts top-8 2048/768 at the
+#     engine's 32 / 64 / 96 rows (forms 11 and 12 beside the default); three passes, the copy
+#     ceiling in the same call.
+# (c) The SASS summary of the wgmma decode GEMM's instantiations, form by form (PRMT, LOP3, SHF,
+#     QGMMA, no LDL / STL).
+# (d) ncu of form 12's two GEMMs at 1, 8 and 64 tokens (and form 11's at 8, the same call):
+#     speed of light, warp stalls, occupancy.
+# Binaries built on the dev machine (nvcc 13.0, sm_90a) in $B: quadrant-kernels-bench,
+# kernels_api_gpu_test. Results to $OUT/nineteenth.tgz, the GPU to $OUT/uuid.txt. STOP_S: no
+# step starts that would end (as long as the longest so far) past it.
+#   B=devbin OUT=... [STOP_S=420] bash kernels/scripts/device_nineteenth.sh
+set -uo pipefail
+B=${B:-devbin}
+O=${OUT:-$PWD/out-nineteenth}
+R=$O/r
+mkdir -p "$R"
+t0=$(date +%s)
+STOP_S=${STOP_S:-420}
+# shellcheck source=kernels/scripts/device_steps.sh
+. "$(dirname "$0")/device_steps.sh"
+record_gpu
+BENCH=$B/quadrant-kernels-bench
+SHOW_EXTRA='form 12 against|form 11 against'
+# (a) correctness before any timing.
+step tests_form12 200 "$B/kernels_api_gpu_test" --gtest_brief=1 \
+  --gtest_filter='MoeFfnW4Form12.*:MoeFfnW4Form11.*'
+show tests_form12
+step tests_api_form12 150 env QUADRANT_W4A8_DECODE_FORM=12 "$B/kernels_api_gpu_test" \
+  --gtest_brief=1 --gtest_filter='*MoeFfnApi*w4a8*:MoeFfnChain.*'
+show tests_api_form12
+step checks_decode_ffn 120 "$BENCH" --checks-only --no-ceilings --only "decode_ffn w4a8"
+show checks_decode_ffn
+# (b) three passes.
+rows="7168/2048 form 10,7168/2048 form 11,7168/2048 form 12,fp8 1 tok 32e,fp8 8 tok 32e"
+rows="$rows,fp8 16 tok 32e,fp8 64 tok 32e,w4a8 engine 32 tok,w4a8 engine 64 tok,w4a8 engine 96 tok"
+# (the fp8 items take the default row and the "wgmma" one: the same kernel since the eighteenth
+# session, timed twice)
+ceil=""
+for pass in 1 2 3; do
+  # shellcheck disable=SC2086 # ceil is empty or one option
+  step "time_$pass" 90 "$BENCH" --variants --timing-only $ceil --only "$rows"
+  ceil=--no-ceilings
+done
+ceiling_end
+# (c) the wgmma decode GEMMs' SASS, one count per instantiation.
+if command -v cuobjdump > /dev/null; then
+  cuobjdump -sass "$BENCH" 2> /dev/null | awk '
+    /Function :/ { fn = $3; keep = fn ~ /moe_decode_gemm_wg_kernel/ }
+    keep { for (i = 1; i <= NF; ++i) if ($i ~ /^[A-Z][A-Z0-9]+(\.[A-Z0-9_.]+)?$/ &&
+                                           $i !~ /^(R[0-9]+|P[0-9]+|UR[0-9]+|PT|RZ|URZ)$/) {
+      op = $i; if (op !~ /^(WARPGROUP|QGMMA|SYNCS)/) { split($i, p, "."); op = p[1] }
+      n[fn " " op]++; total[fn]++; break } }
+    END { for (k in n) print n[k], k; for (f in total) print total[f], f, "TOTAL" }' |
+    sort -k2,2 -k1,1nr > "$R/sass_wg.txt"
+  grep -E " (PRMT|LOP3|SHF|QGMMA[A-Z0-9_.]*|LDL|STL|TOTAL)$" "$R/sass_wg.txt"
+fi
+# (d) ncu of form 12's GEMMs (and form 11's at 8 tokens).
+if command -v ncu > /dev/null; then
+  ncu_wg() { # ncu_wg NAME ROW: the two GEMMs of one bench row
+    step "$1" 120 ncu --clock-control none \
+      --kernel-name regex:moe_decode_gemm_wg --launch-count 2 \
+      --section SpeedOfLight --section WarpStateStats --section Occupancy \
+      --metrics "dram__bytes_read.sum,regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$" \
+      "$BENCH" --profile --variants --only "$2"
+  }
+  for tokens in 1 8 64; do
+    ncu_wg "ncu_form12_$tokens" "decode_ffn w4a8 $tokens tok 32e top8 7168/2048 form 12"
+  done
+  ncu_wg ncu_form11_8 "decode_ffn w4a8 8 tok 32e top8 7168/2048 form 11"
+fi
+time_summary
+echo "total $(el) s"
+cd "$O" && tar czf nineteenth.tgz r && rm -rf r
