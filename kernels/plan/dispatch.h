@@ -324,9 +324,16 @@ inline constexpr int kMoeW4WgForm = 11, kMoeW4WgStages = 4, kMoeW4WgThreads = 16
 // Form 12: form 11's kernel with the INT4 made E4M3 by a mask and a shift (the offsets taken off
 // per row after the block's wgmmas, int4_e4m3.h int4x8_to_e4m3x8_offset).
 inline constexpr int kMoeW4WgOffsetForm = 12;
-// The forms on the wgmma decode GEMM (moe_decode_gemm_wg_kernel<int4>).
+// Form 13: form 12 with a consumer warpgroup per m64 half of the CTA's 128 weight rows (two
+// warpgroups and the producer warp: twice the warps to hide each one's loads and conversions,
+// half the A registers and sums a thread).
+inline constexpr int kMoeW4WgHalvesForm = 13, kMoeW4WgHalvesThreads = 2 * 128 + 32;
+// The forms on the wgmma decode GEMM (moe_decode_gemm_wg_kernel<int4>) and their threads.
 constexpr bool moe_w4_wg_form(int form) {
-  return form == kMoeW4WgForm || form == kMoeW4WgOffsetForm;
+  return form == kMoeW4WgForm || form == kMoeW4WgOffsetForm || form == kMoeW4WgHalvesForm;
+}
+constexpr int moe_w4_wg_threads(int form) {
+  return form == kMoeW4WgHalvesForm ? kMoeW4WgHalvesThreads : kMoeW4WgThreads;
 }
 inline constexpr int kMoeWgmmaBlockN = 256;  // wgmma grouped GEMM
 inline constexpr int kMoeWgmmaBlockM = 128;
@@ -453,7 +460,7 @@ constexpr int moe_w4_smem_bytes() {
 // offsets taken off per row after the MMA; 4, 5: 2, 3 with the weights streamed through a
 // ring of cp.async stages in shared memory; 6: 3 with the k block's scales in the activation
 // stages (cp.async, three k blocks ahead); 7, 8: 6 at 3 / 4 CTAs per SM (80 / 64 registers,
-// 2 / 1 k blocks of weights prefetched). QUADRANT_W4A8_DECODE_FORM=1..12 overrides it
+// 2 / 1 k blocks of weights prefetched). QUADRANT_W4A8_DECODE_FORM=1..13 overrides it
 // (benchmarks only). Default 8 from the fifth session to the tenth: the fastest at 8-64 tokens
 // and faster than 1 at every count measured (H200, decode_run3_ffn: 32 experts top-8,
 // 7168/2048, 1 / 8 / 16 / 64 tokens form 1 116.5 / 360.9 / 363.0 / 485.4 us, form 8 113.8 /
@@ -479,8 +486,10 @@ constexpr int moe_w4_smem_bytes() {
 // the scale, as forms 3 and 5-10 keep theirs) taken off each block's sums before they are
 // scaled (issue 15, nineteenth session; no GPU lent, not yet run: the offset's arithmetic is
 // checked on the host, int4_e4m3_test).
+// 13: 12 with two consumer warpgroups, one per m64 half of the weight rows (288 threads, two CTAs
+// an SM: 18 warps where 11 and 12 have 10; nineteenth session, not yet run).
 inline constexpr int kMoeW4DecodeForm = 10;
-inline constexpr int kMoeW4Forms = 12;
+inline constexpr int kMoeW4Forms = 13;
 inline constexpr int kMoeW4Form9Ahead = 2;
 int moe_w4_decode_form();
 // W4A8 on the wgmma (prefill) path: kScratch dequantises every expert's INT4 to an E4M3 copy
@@ -533,20 +542,22 @@ constexpr int moe_fp8_wg_stage_bytes(int block_m) {
 constexpr int moe_fp8_wg_smem_bytes(int block_m) {
   return kMoeFp8WgStages * moe_fp8_wg_stage_bytes(block_m) + kMoeFp8WgStages * 16 + 1024;
 }
-// Forms 3, 5-10 and 12 take the INT4 offsets off after the MMA (a per-row sum beside the scale:
-// forms 3 and 5-10 the FP16 constants' sums, 12 the E4M3 values' sum / 64).
+// Forms 3, 5-10, 12 and 13 take the INT4 offsets off after the MMA (a per-row sum beside the
+// scale: forms 3 and 5-10 the FP16 constants' sums, 12 and 13 the E4M3 values' sum / 64).
 constexpr bool moe_w4_offset_form(int form) {
-  return form == 3 || (form >= 5 && form <= 10) || form == kMoeW4WgOffsetForm;
+  return form == 3 || (form >= 5 && form <= 10) || form == kMoeW4WgOffsetForm ||
+         form == kMoeW4WgHalvesForm;
 }
-// Forms 2-10 read the activations as FP16 (the E4M3 values, exact); 1, 11 and 12 as E4M3.
+// Forms 2-10 read the activations as FP16 (the E4M3 values, exact); 1 and 11-13 as E4M3.
 constexpr bool moe_w4_fp16_activations(int form) {
   return form >= 2 && form <= 10;
 }
-// Forms 11 and 12 (wgmma, weights as A): a ring of kMoeW4WgStages stages, each the activation box
+// Forms 11-13 (wgmma, weights as A): a ring of kMoeW4WgStages stages, each the activation box
 // (16 rows x 128 E4M3, 1024-byte aligned for the 128-byte swizzle), the weight tile (128 rows x
-// 128 INT4) and its 128 weight scales, the rows' scales (and form 12's offset sums), padded to 1
-// KB multiples; two mbarriers a stage and the alignment slack. 128 consumer threads and a producer
-// warp; kMoeW4WgCtasPerSm by the launch bounds (the registers: ptxas -v).
+// 128 INT4) and its 128 weight scales, the rows' scales (and forms 12 and 13's offset sums),
+// padded to 1 KB multiples; two mbarriers a stage and the alignment slack. 128 consumer threads
+// (form 13: 256) and a producer warp; kMoeW4WgCtasPerSm by the launch bounds (the registers:
+// ptxas -v).
 constexpr int moe_w4_wg_stage_bytes() {
   return 11 * 1024;  // 2048 + 8192 + 512 + 64 (+ 64), rounded up
 }

@@ -421,6 +421,8 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
           fp8_wgmma ? "moe_decode_gemm_wg_kernel<e4m3, " + std::to_string(bm) + " rows> ("
           : w4_form == kMoeW4WgForm       ? "moe_decode_gemm_wg_kernel<int4, 16 rows> ("
           : w4_form == kMoeW4WgOffsetForm ? "moe_decode_gemm_wg_kernel<int4 offset, 16 rows> ("
+          : w4_form == kMoeW4WgHalvesForm
+              ? "moe_decode_gemm_wg_kernel<int4 offset, 16 rows, a warpgroup per half> ("
           : w4_form == 10 ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, n8 tiles> ("
           : w4_form == 9  ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, L2 ahead> ("
           : w4_form == 8  ? "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs> ("
@@ -437,14 +439,16 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
       // their __launch_bounds__, which the registers set), or fewer by shared memory: the
       // split-K rule's slots (moe_split_k). Under the legacy rule (PlanRules), 16-row and
       // W4A8 kernels by their shared memory alone.
-      // The wgmma decode GEMMs (FP8, W4A8 forms 11 and 12): their launch bounds under either rule.
+      // The wgmma decode GEMMs (FP8, W4A8 forms 11-13): their launch bounds under either rule.
       const int by_registers =
           fp8_wgmma ? kMoeFp8WgCtasPerSm
           : rules.moe_mma_residency == MoeMmaResidency::kRegisters || moe_w4_wg_form(w4_form)
               ? moe_mma_ctas_per_sm(bf16, w4_form, stages)
           : bm == 32 ? moe_mma_ctas_per_sm(bf16, 0, stages)
                      : 32;
-      const int threads = fp8_wgmma || moe_w4_wg_form(w4_form) ? kMoeW4WgThreads : kMoeGemmThreads;
+      const int threads = fp8_wgmma                 ? kMoeW4WgThreads
+                          : moe_w4_wg_form(w4_form) ? moe_w4_wg_threads(w4_form)
+                                                    : kMoeGemmThreads;
       const int ctas = std::min(by_registers, fit_per_sm(threads, smem));
       add(launch(name + g.what + ")", static_cast<int64_t>(n_ctas) * max_tiles * z, threads, smem,
                  ctas, n_ctas * er.m_tiles * z, sms),

@@ -1122,20 +1122,24 @@ static_assert(WgLayout<true, 16>::kSmem == plan::moe_w4_wg_smem_bytes() &&
                   WgLayout<false, 32>::kSmem == plan::moe_fp8_wg_smem_bytes(32) &&
                   WgLayout<false, 32>::kStageBytes == plan::moe_fp8_wg_stage_bytes(32) &&
                   kW4WgTileRows == plan::kMoeW4BlockN && kW4WgTileRows == plan::kMoeMmaBlockN &&
-                  plan::kMoeW4WgThreads == 128 + 32,
+                  plan::kMoeW4WgThreads == 128 + 32 && plan::kMoeW4WgHalvesThreads == 2 * 128 + 32,
               "the launch plans' geometry (kernels/plan/dispatch.h)");
 
-// The consumer warpgroup's k loop and epilogue for a tile of at most N tokens.
-template <bool kInt4, int kRows, int N, bool kOffset>
+// A consumer warpgroup's k loop and epilogue for a tile of at most N tokens: its kH m64 halves of
+// the CTA's 128 weight rows from half0 on (both, or form 13's one of two warpgroups).
+template <bool kInt4, int kRows, int N, bool kOffset, int kH>
 __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, uint64_t* empty,
                                            int kb_count, int rows, int row0, int n_cta, int n_total,
-                                           bf16* __restrict__ out, float* __restrict__ part) {
+                                           int half0, bf16* __restrict__ out,
+                                           float* __restrict__ part) {
   using L = WgLayout<kInt4, kRows, kOffset>;
   constexpr int kAcc = N / 2;  // floats a thread per m64 half
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-  float acc[2][kAcc] = {};
-  float blk[2][2][kAcc] = {};           // [set][half]: one k block's sums
-  uint32_t af[kInt4 ? 2 : 1][2][4][4];  // [set][half][k32 step]: the A registers (kInt4)
+  // (With one warpgroup its threads are 0 .. 127: no remainder.)
+  const int tid = kH == 2 ? static_cast<int>(threadIdx.x) : static_cast<int>(threadIdx.x % 128);
+  const int warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+  float acc[kH][kAcc] = {};
+  float blk[2][kH][kAcc] = {};           // [set][half]: one k block's sums
+  uint32_t af[kInt4 ? 2 : 1][kH][4][4];  // [set][half][k32 step]: the A registers (kInt4)
   // The stage's scales: the weight rows' (kInt4) or the block's (E4M3), and the tile's rows'
   // (token columns 8 c + 2 t and 8 c + 2 t + 1 of each n8 chunk c; past the tile's rows they
   // repeat its last, their sums never stored).
@@ -1147,7 +1151,8 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
     const float* acr = reinterpret_cast<const float*>(st + L::kACorr);
     constexpr float kEnc = kOffset ? kW4OffsetScale : 1.0f;
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
+    for (int hh = 0; hh < kH; ++hh) {
+      const int h = half0 + hh;
       const float w0 = (kInt4 ? wsc[h * 64 + warp * 16 + g] : wsc[0]) * kEnc;
       const float w1 = (kInt4 ? wsc[h * 64 + warp * 16 + g + 8] : wsc[0]) * kEnc;
 #pragma unroll
@@ -1155,8 +1160,8 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
         const float s0 = asc[8 * c + 2 * t], s1 = asc[8 * c + 2 * t + 1];
         const float c0 = kOffset ? acr[8 * c + 2 * t] : 0.0f;
         const float c1 = kOffset ? acr[8 * c + 2 * t + 1] : 0.0f;
-        const float* b = blk[p][h] + 4 * c;
-        float* a = acc[h] + 4 * c;
+        const float* b = blk[p][hh] + 4 * c;
+        float* a = acc[hh] + 4 * c;
         a[0] = fmaf(b[0] - c0, s0 * w0, a[0]);
         a[1] = fmaf(b[1] - c1, s1 * w0, a[1]);
         a[2] = fmaf(b[2] - c0, s0 * w1, a[2]);
@@ -1175,15 +1180,16 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
     const uint8_t* st = ring + s * L::kStageBytes;
     const uint64_t desc_b = sm90::smem_desc(sm90::smem_addr(st + L::kAct));
     if constexpr (kInt4) {
-      uint4 chunk[4];
+      // The halves' chunks (chunk j of the tile holds half j / 2).
+      uint4 chunk[2 * kH];
 #pragma unroll
-      for (int j = 0; j < 4; ++j)
-        chunk[j] = *reinterpret_cast<const uint4*>(st + L::kW + j * 2048 + tid * 16);
+      for (int j = 0; j < 2 * kH; ++j)
+        chunk[j] = *reinterpret_cast<const uint4*>(st + L::kW + (2 * half0 + j) * 2048 + tid * 16);
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
+      for (int hh = 0; hh < kH; ++hh)
 #pragma unroll
         for (int ks = 0; ks < 4; ++ks) {
-          const uint4& c = chunk[w4wg_chunk(h, ks)];
+          const uint4& c = chunk[w4wg_chunk(hh, ks)];
           auto word = [&](int q) {
             const int i = w4wg_word_in_chunk(ks, q);
             return i == 0 ? c.x : i == 1 ? c.y : i == 2 ? c.z : c.w;
@@ -1195,7 +1201,7 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
               return int4x8_to_e4m3x8_prmt(w);
           };
           const E4m3x8 lo = convert(word(0)), hi = convert(word(1));
-          uint32_t* a = af[p][h][ks];
+          uint32_t* a = af[p][hh][ks];
           a[0] = lo.x;
           a[1] = lo.y;
           a[2] = hi.x;
@@ -1203,18 +1209,20 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
         }
       sm90::wgmma_fence();
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
+      for (int hh = 0; hh < kH; ++hh)
 #pragma unroll
         for (int ks = 0; ks < 4; ++ks)
-          sm90::wgmma_rs_e4m3<N>(blk[p][h], af[p][h][ks], desc_b + uint64_t(ks * 32 / 16), ks > 0);
+          sm90::wgmma_rs_e4m3<N>(blk[p][hh], af[p][hh][ks], desc_b + uint64_t(ks * 32 / 16),
+                                 ks > 0);
     } else {
       const uint64_t desc_a = sm90::smem_desc(sm90::smem_addr(st + L::kW));
       sm90::wgmma_fence();
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
+      for (int hh = 0; hh < kH; ++hh)
 #pragma unroll
         for (int ks = 0; ks < 4; ++ks)
-          sm90::wgmma_ss<N, sm90::E4m3>(blk[p][h], desc_a + uint64_t((h * 64 * 128 + ks * 32) / 16),
+          sm90::wgmma_ss<N, sm90::E4m3>(blk[p][hh],
+                                        desc_a + uint64_t(((half0 + hh) * 64 * 128 + ks * 32) / 16),
                                         desc_b + uint64_t(ks * 32 / 16), ks > 0);
     }
     sm90::wgmma_commit();
@@ -1224,14 +1232,14 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
   auto settle = [&](int p) {
     if constexpr (kInt4) {
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
+      for (int hh = 0; hh < kH; ++hh)
 #pragma unroll
         for (int ks = 0; ks < 4; ++ks)
 #pragma unroll
-          for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(af[p][h][ks][i])::"memory");
+          for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(af[p][hh][ks][i])::"memory");
     }
-    sm90::fence_regs<kAcc>(blk[p][0]);
-    sm90::fence_regs<kAcc>(blk[p][1]);
+#pragma unroll
+    for (int hh = 0; hh < kH; ++hh) sm90::fence_regs<kAcc>(blk[p][hh]);
   };
   for (int kb0 = 0; kb0 < kb_count; kb0 += 2) {
     // Set 0: k block kb0; then set 1 (kb0 - 1) is folded while kb0's wgmmas run.
@@ -1255,19 +1263,21 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
     settle(1);
     fold(1, kb_count - 1);
   }
-  // acc[h][4 c + i]: weight row h 64 + 16 warp + g + 8 (i / 2), token 8 c + 2 t + i % 2.
+  // acc[hh][4 c + i]: weight row h 64 + 16 warp + g + 8 (i / 2), h = half0 + hh, token 8 c + 2 t
+  // + i % 2.
 #pragma unroll
-  for (int h = 0; h < 2; ++h)
+  for (int hh = 0; hh < kH; ++hh)
 #pragma unroll
     for (int i = 0; i < kAcc; ++i) {
+      const int h = half0 + hh;
       const int col = 8 * (i / 4) + 2 * t + i % 2;
       if (col >= rows) continue;
       const int n = n_cta + h * 64 + warp * 16 + g + 8 * ((i % 4) / 2);
       const size_t r = size_t(row0 + col);
       if (part)
-        part[(r * gridDim.z + blockIdx.z) * n_total + n] = acc[h][i];
+        part[(r * gridDim.z + blockIdx.z) * n_total + n] = acc[hh][i];
       else
-        out[r * n_total + n] = __float2bfloat16_rn(acc[h][i]);
+        out[r * n_total + n] = __float2bfloat16_rn(acc[hh][i]);
     }
 }
 
@@ -1276,10 +1286,11 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
 // moe_w4_prepack_wg_kernel ([e][n / 128][k / 128][8 KB], w) with a scale per weight row and 128 k
 // (w_scale [e][k / 128][n]); else (FP8) W E4M3 [e][n][k] by TMA (tm_w: boxes of 128 x 128) with a
 // scale per 128 x 128 block (w_scale [e][n / 128][k / 128]). kOffset (W4A8 form 12): the tiles
-// in the interleaved nibble order, a_corr the rows' offset sums beside a_scale. Grid (n / 128,
-// m-tiles, splits); warps 0-3 the consumers, warp 4 the producer.
-template <bool kInt4, int kRows, bool kOffset = false>
-__global__ void __launch_bounds__(plan::kMoeW4WgThreads,
+// in the interleaved nibble order, a_corr the rows' offset sums beside a_scale. kWarpgroups: one
+// consumer warpgroup for both m64 halves, or (form 13) one per half. Grid (n / 128, m-tiles,
+// splits); warps 0 .. 4 kWarpgroups - 1 the consumers, the last warp the producer.
+template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1>
+__global__ void __launch_bounds__(128 * kWarpgroups + 32,
                                   kInt4 ? plan::kMoeW4WgCtasPerSm : plan::kMoeFp8WgCtasPerSm)
     moe_decode_gemm_wg_kernel(const __grid_constant__ CUtensorMap tm_a,
                               const __grid_constant__ CUtensorMap tm_w,
@@ -1311,12 +1322,12 @@ __global__ void __launch_bounds__(plan::kMoeW4WgThreads,
     for (int s = 0; s < L::kStages; ++s) {
       // The producer's lane 0 with the copy engine's bytes, and its 32 lanes' cp.async scales.
       sm90::mbar_init(&full[s], 1 + 32);
-      sm90::mbar_init(&empty[s], 4);  // one arrive per consumer warp
+      sm90::mbar_init(&empty[s], 4 * kWarpgroups);  // one arrive per consumer warp
     }
     sm90::mbar_fence_init();
   }
   __syncthreads();
-  if (warp == 4) {
+  if (warp == 4 * kWarpgroups) {
     // Lane 0: the weight tile (and kInt4: its scales) by the copy engine, before the wait for the
     // kernel before where it can; the activation box after it. Lanes 0 .. kRows - 1: the rows'
     // activation scales (kOffset: and offset sums; past the tile's rows its last row's), the
@@ -1369,15 +1380,18 @@ __global__ void __launch_bounds__(plan::kMoeW4WgThreads,
   }
   // The consumers read only what the stages hold; their stores wait for the kernel before.
   grid_dep_wait_then_launch();
+  static_assert(kWarpgroups == 1 || kWarpgroups == 2, "both halves, or a warpgroup each");
+  constexpr int kH = 2 / kWarpgroups;
+  const int half0 = kWarpgroups == 1 ? 0 : warp / 4;  // warp-uniform (the shuffled warp)
   if (rows <= 8)
-    wg_consume<kInt4, kRows, 8, kOffset>(ring, full, empty, ks.count, rows, row0, n_cta, n_total,
-                                         out, part);
+    wg_consume<kInt4, kRows, 8, kOffset, kH>(ring, full, empty, ks.count, rows, row0, n_cta,
+                                             n_total, half0, out, part);
   else if (kRows == 16 || rows <= 16)
-    wg_consume<kInt4, kRows, 16, kOffset>(ring, full, empty, ks.count, rows, row0, n_cta, n_total,
-                                          out, part);
+    wg_consume<kInt4, kRows, 16, kOffset, kH>(ring, full, empty, ks.count, rows, row0, n_cta,
+                                              n_total, half0, out, part);
   else if constexpr (kRows == 32)
-    wg_consume<kInt4, kRows, 32, kOffset>(ring, full, empty, ks.count, rows, row0, n_cta, n_total,
-                                          out, part);
+    wg_consume<kInt4, kRows, 32, kOffset, kH>(ring, full, empty, ks.count, rows, row0, n_cta,
+                                              n_total, half0, out, part);
 }
 
 // Forms 11 and 12's repack: per expert, 128-row tile and k block, the 2048 words of int4_e4m3.h's
@@ -1647,7 +1661,7 @@ struct MoeLayout {
           *num_tiles = nullptr, *row_token = nullptr, *slot_row = nullptr;
   float *weights = nullptr, *xp_scale = nullptr, *act_scale = nullptr, *xp_corr = nullptr,
         *act_corr = nullptr;
-  int w4_form = 0;         // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 12)
+  int w4_form = 0;         // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 13)
   bool fp8_wgmma = false;  // FP8 on the mma.sync path's tiles: plan::moe_fp8_decode_wgmma
   int experts = 0;
   // The mma.sync path's chain of programmatic dependent launches (plan::moe_pdl) and the
@@ -1835,7 +1849,7 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
 // tiles, w_scale [e][k / 128][n]; kOffset form 12 with a_corr) or FP8 (w E4M3 [e][n][k], w_scale
 // [e][n / 128][k / 128]); the tile's activation rows by TMA, boxes of 128 k x kRows rows (rows
 // past the last read as zeros).
-template <bool kInt4, int kRows, bool kOffset = false>
+template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1>
 void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_scale,
                            const float* a_corr, const uint8_t* w, const float* w_scale, int64_t n,
                            int64_t k, bf16* out, int splits, float* part, cudaStream_t stream) {
@@ -1847,12 +1861,12 @@ void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_
             : sm90::tensor_map_2d(w, true, uint64_t(k), uint64_t(l.experts) * uint64_t(n),
                                   uint64_t(k), 128, 128);
   constexpr int smem = WgLayout<kInt4, kRows, kOffset>::kSmem;
-  const auto kernel = moe_decode_gemm_wg_kernel<kInt4, kRows, kOffset>;
+  const auto kernel = moe_decode_gemm_wg_kernel<kInt4, kRows, kOffset, kWarpgroups>;
   opt_in_dynamic_smem(kernel, smem);
   const dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN),
                   static_cast<unsigned>(l.max_tiles), static_cast<unsigned>(std::max(splits, 1)));
-  launch_kernel(l.pdl, kernel, grid, dim3(plan::kMoeW4WgThreads), smem, stream, tm_a, tm_w, a_scale,
-                a_corr, w, w_scale, static_cast<const int32_t*>(l.offsets),
+  launch_kernel(l.pdl, kernel, grid, dim3(128 * kWarpgroups + 32), smem, stream, tm_a, tm_w,
+                a_scale, a_corr, w, w_scale, static_cast<const int32_t*>(l.offsets),
                 static_cast<const int32_t*>(l.tile_expert), static_cast<const int32_t*>(l.tile_row),
                 static_cast<const int32_t*>(l.num_tiles), static_cast<int>(n), static_cast<int>(k),
                 out, splits ? part : nullptr);
@@ -1933,6 +1947,9 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
   } else if (l.w4_form == plan::kMoeW4WgOffsetForm) {
     launch_decode_gemm_wg<true, 16, true>(l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp),
                                           ws_t, n, k, out, splits, part, stream);
+  } else if (l.w4_form == plan::kMoeW4WgHalvesForm) {
+    launch_decode_gemm_wg<true, 16, true, 2>(l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp),
+                                             ws_t, n, k, out, splits, part, stream);
   } else if (l.w4_form == 4 || l.w4_form == 5) {
     constexpr int smem = plan::moe_w4_ring_smem_bytes();
     const auto kernel = l.w4_form == 5 ? moe_w4a8_decode_gemm_ring_kernel<true>

@@ -235,7 +235,7 @@ TEST(KernelPlan, MoeFfnMirrorFollowsTheW4a8PrefillRule) {
   }
 }
 
-// The wgmma decode GEMMs in the mirror (FP8 under PlanRules::fp8_decode_gemm, W4A8 forms 11, 12):
+// The wgmma decode GEMMs in the mirror (FP8 under PlanRules::fp8_decode_gemm, W4A8 forms 11-13):
 // the slots of their launch bounds (two CTAs an SM) under either residency rule, the same tiles.
 TEST(KernelPlan, MoeFfnMirrorTakesTheWgmmaDecodeGemmsSlots) {
   namespace kp = kernels::plan;
@@ -255,7 +255,7 @@ TEST(KernelPlan, MoeFfnMirrorTakesTheWgmmaDecodeGemmsSlots) {
                                               ? kp::moe_mma_ctas_per_sm(false, 0)
                                               : 4.0));
     EXPECT_DOUBLE_EQ(a.ctas, b.ctas);
-    for (const int form : {kp::kMoeW4WgForm, kp::kMoeW4WgOffsetForm}) {
+    for (const int form : {kp::kMoeW4WgForm, kp::kMoeW4WgOffsetForm, kp::kMoeW4WgHalvesForm}) {
       kp::PlanRules w4 = mma;
       w4.w4a8_decode_form = form;
       EXPECT_DOUBLE_EQ(moe_ffn_plan(rows, e, 8, 7168, 2048, "w4a8", w4).slots,

@@ -869,6 +869,30 @@ TEST(MoeFfnW4Form12, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {
   expect_within_one_percent(MoeFormat::kW4a8, "QUADRANT_W4A8_DECODE_FORM", "8", "12", {"16"});
 }
 
+// W4A8 form 13 (form 12 with a consumer warpgroup per m64 half of the weight rows) makes the same
+// operands and issues the same wgmmas on each half, and folds them in the same order: form 12's
+// bits, with and without split-K and the chain.
+TEST(MoeFfnW4Form13, GivesFormTwelvesBits) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  for (const char* pdl : {"0", "1"})
+    for (const char* split : {"0", "2"})
+      for (const MoeCase& c :
+           {MoeCase{MoeFormat::kW4a8, 1, true}, MoeCase{MoeFormat::kW4a8, 24, false},
+            MoeCase{MoeFormat::kW4a8, 120, false, true},
+            MoeCase{MoeFormat::kW4a8, 24, false, false, 1280}}) {
+        SCOPED_TRACE(std::to_string(c.tokens) + " tokens, hidden " + std::to_string(c.hidden) +
+                     ", pdl " + pdl + ", split-K " + split);
+        std::vector<uint16_t> bits[2];
+        for (int i = 0; i < 2; ++i) {
+          const ScopedEnv env({{"QUADRANT_W4A8_DECODE_FORM", i ? "13" : "12"},
+                               {"QUADRANT_MOE_PDL", pdl},
+                               {"QUADRANT_MOE_SPLIT_K", split}});
+          bits[i] = check_moe_ffn(c);
+        }
+        EXPECT_EQ(bits[1], bits[0]);
+      }
+}
+
 // FP8 on the wgmma decode GEMM (QUADRANT_FP8_DECODE_GEMM=wgmma: the E4M3 weight tiles by TMA as
 // the A operand, the tokens as N) against the mma.sync kernel, at 16- and 32-row tiles (N = 32 up
 // to 32 rows).

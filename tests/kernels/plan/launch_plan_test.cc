@@ -258,8 +258,10 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
       {"10", "moe_w4a8_decode_gemm_v2_kernel<offset, staged, 4 CTAs, n8 tiles> (",
        moe_w4_staged_smem_bytes()},
       {"11", "moe_decode_gemm_wg_kernel<int4, 16 rows> (", moe_w4_wg_smem_bytes()},
-      {"12", "moe_decode_gemm_wg_kernel<int4 offset, 16 rows> (", moe_w4_wg_smem_bytes()}};
-  double bytes[13] = {};
+      {"12", "moe_decode_gemm_wg_kernel<int4 offset, 16 rows> (", moe_w4_wg_smem_bytes()},
+      {"13", "moe_decode_gemm_wg_kernel<int4 offset, 16 rows, a warpgroup per half> (",
+       moe_w4_wg_smem_bytes()}};
+  double bytes[14] = {};
   for (const Form& f : forms) {
     PlanOptions o;
     o.rules.w4a8_decode_form = std::atoi(f.form);
@@ -270,9 +272,10 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
           l.kernel.rfind("moe_decode_gemm_wg", 0) == 0) {
         EXPECT_EQ(l.kernel.rfind(f.kernel, 0), 0u) << f.form << ": " << l.kernel;
         EXPECT_EQ(l.smem_bytes, f.smem) << f.form;
-        // Forms 11, 12: a consumer warpgroup and a producer warp, two CTAs an SM by registers.
+        // Forms 11-13: a consumer warpgroup (13: one per m64 half) and a producer warp, two
+        // CTAs an SM by registers.
         const bool wg = std::atoi(f.form) >= 11;
-        EXPECT_EQ(l.block, wg ? 160 : 256) << f.form;
+        EXPECT_EQ(l.block, std::string(f.form) == "13" ? 288 : wg ? 160 : 256) << f.form;
         if (wg) {
           EXPECT_EQ(l.ctas_per_sm, 2) << f.form;
         }
@@ -288,18 +291,19 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   EXPECT_DOUBLE_EQ(bytes[3], bytes[8]);
   EXPECT_DOUBLE_EQ(bytes[3], bytes[9]);
   EXPECT_DOUBLE_EQ(bytes[3], bytes[10]);
-  EXPECT_GT(bytes[3], bytes[2]);          // the offset sums
-  EXPECT_GT(bytes[2], bytes[1]);          // FP16 activations instead of E4M3
-  EXPECT_DOUBLE_EQ(bytes[11], bytes[1]);  // E4M3 activations and INT4 weights, as form 1
-  EXPECT_GT(bytes[12], bytes[11]);        // and the offset sums
-  EXPECT_LT(bytes[12], bytes[3]);         // beside E4M3, not FP16, activations
-  for (const int bad : {0, 13, -1}) {
+  EXPECT_GT(bytes[3], bytes[2]);           // the offset sums
+  EXPECT_GT(bytes[2], bytes[1]);           // FP16 activations instead of E4M3
+  EXPECT_DOUBLE_EQ(bytes[11], bytes[1]);   // E4M3 activations and INT4 weights, as form 1
+  EXPECT_GT(bytes[12], bytes[11]);         // and the offset sums
+  EXPECT_LT(bytes[12], bytes[3]);          // beside E4M3, not FP16, activations
+  EXPECT_DOUBLE_EQ(bytes[13], bytes[12]);  // the same bytes, more warps
+  for (const int bad : {0, 14, -1}) {
     PlanOptions o;
     o.rules.w4a8_decode_form = bad;
     EXPECT_THROW(plan_launches("decode_ffn", "w4a8", shape, 132, o), std::invalid_argument) << bad;
   }
   // The kernels' switch is checked where they read it.
-  for (const char* bad : {"0", "13", "x"}) {
+  for (const char* bad : {"0", "14", "x"}) {
     setenv("QUADRANT_W4A8_DECODE_FORM", bad, 1);
     EXPECT_THROW(moe_w4_decode_form(), std::invalid_argument) << bad;
   }
