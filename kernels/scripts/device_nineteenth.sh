@@ -72,13 +72,6 @@ if command -v cuobjdump > /dev/null; then
 fi
 # (d) ncu of forms 12 and 13's GEMMs (and form 11's at 8 tokens).
 if command -v ncu > /dev/null; then
-  ncu_wg() { # ncu_wg NAME ROW: the two GEMMs of one bench row
-    step "$1" 120 ncu --clock-control none \
-      --kernel-name regex:moe_decode_gemm_wg --launch-count 2 \
-      --section SpeedOfLight --section WarpStateStats --section Occupancy \
-      --metrics "dram__bytes_read.sum,regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$" \
-      "$BENCH" --profile --variants --only "$2"
-  }
   for form in 12 13; do
     for tokens in 1 8 64; do
       ncu_wg "ncu_form${form}_$tokens" "decode_ffn w4a8 $tokens tok 32e top8 7168/2048 form $form"

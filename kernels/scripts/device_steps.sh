@@ -1,7 +1,7 @@
 # Sourced by the device scripts (device_eleventh.sh): el, step, cnt, default_checks, attn_passes,
-# ceiling_end, record_gpu, show and time_summary over $R (the results folder), $O (its parent,
-# what comes back), $t0 (the script's start) and $STOP_S (no step starts that would end, as long
-# as the longest so far, past it).
+# ceiling_end, record_gpu, show, time_summary and ncu_wg over $R (the results folder), $O (its
+# parent, what comes back), $t0 (the script's start) and $STOP_S (no step starts that would end,
+# as long as the longest so far, past it).
 el() { echo $(($(date +%s) - t0)); }
 longest=0
 step() { # step NAME LIMIT_S CMD...: runs unless time is short; output to $R/NAME.log
@@ -72,4 +72,13 @@ time_summary() {
     awk -F'|' '{ sub(/.*time_/, "", $1); sub(/\.log:time */, "", $1); print $1 "|" $2 "|" $3 "|" $4 "|" $7 "|" $8 "|" $11 }' |
     sort -t'|' -k3,4 -k1,1 > "$R/summary.txt"
   cat "$R/summary.txt"
+}
+# ncu_wg NAME ROW: ncu of the wgmma decode GEMM's two launches (gate/up, down) of one bench row
+# ($BENCH --variants): speed of light, warp stalls, occupancy, DRAM bytes and the stall ratios.
+ncu_wg() {
+  step "$1" 120 ncu --clock-control none \
+    --kernel-name regex:moe_decode_gemm_wg --launch-count 2 \
+    --section SpeedOfLight --section WarpStateStats --section Occupancy \
+    --metrics "dram__bytes_read.sum,regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$" \
+    "$BENCH" --profile --variants --only "$2"
 }

@@ -92,56 +92,75 @@ TEST(Int4StageItem, EachQuarterWarpHitsEightDistinctBankGroups) {
   EXPECT_EQ(quarters, 4 * kInt4StageItems / 32);  // 1024 items = 32 warp-steps, 128 quarters
 }
 
-// Form 11 of the W4A8 decode GEMM (int4_e4m3.h): a 128 x 128 INT4 tile inside a larger matrix,
-// repacked word by word (w4wg_pack_word) and read back as the consumer warpgroup reads it (thread
-// tid's chunk j at j * 2048 + tid * 16, the words w4wg_chunk and w4wg_word_in_chunk name), gives
-// after the byte permutes each thread's wgmma A registers in the PTX ISA's E4M3 layout, which the
-// FP8 prefill attention's P operand already follows on the GPU: warp w's rows 16 w .. 16 w + 15
-// of half h; register 0 row g, k 4t + i in byte i; 1 row g + 8; 2 row g, k 16 + 4t + i; 3 row
-// g + 8, k 16 + 4t + i (g = lane / 4, t = lane % 4). Every element of the tile is one register
-// byte, so the repacking misses none.
-TEST(W4WgTile, TheConsumersRegistersAreTheWgmmaAFragment) {
-  constexpr int kRows = 256, kK = 384, kRowBase = 128, kKBase = 256;
-  std::vector<int8_t> values(size_t(kRows) * kK);
-  uint32_t x = 12345;
-  for (int8_t& v : values) {
+// The wgmma decode GEMM's weight tiles (forms 11-13, int4_e4m3.h): a 128 x 128 INT4 tile inside a
+// larger matrix of seeded values, repacked word by word (w4wg_pack_word) in a nibble order, and
+// read back as the consumer warpgroup reads it (thread tid's chunk j at j * 2048 + tid * 16, the
+// words w4wg_chunk and w4wg_word_in_chunk name) through a conversion: every register byte of every
+// thread, half and k32 step, with the (row, k) of the tile that the PTX ISA's wgmma A layout for
+// E4M3 gives it (warp w's rows 16 w .. 16 w + 15 of half h; register 0 row g, k 4t + i in byte i;
+// 1 row g + 8; 2 row g, k 16 + 4t + i; 3 row g + 8, k 16 + 4t + i; g = lane / 4, t = lane % 4).
+struct PackedTile {
+  static constexpr int kRows = 256, kK = 384, kRowBase = 128, kKBase = 256;
+  std::vector<int8_t> values;  // [kRows][kK]
+  std::vector<uint8_t> tile;   // kW4WgTileBytes
+  int8_t value(int row, int k) const { return values[size_t(kRowBase + row) * kK + kKBase + k]; }
+};
+PackedTile pack_tile(uint32_t seed, W4WgNibbles order) {
+  PackedTile t;
+  t.values.resize(size_t(PackedTile::kRows) * PackedTile::kK);
+  uint32_t x = seed;
+  for (int8_t& v : t.values) {
     x = x * 1664525u + 1013904223u;
     v = static_cast<int8_t>(int((x >> 24) % 16) - 8);
   }
-  std::vector<uint8_t> packed(values.size() / 2);
-  ref::pack_int4(values.data(), values.size(), packed.data());
-  std::vector<uint8_t> tile(kW4WgTileBytes);
+  std::vector<uint8_t> packed(t.values.size() / 2);
+  ref::pack_int4(t.values.data(), t.values.size(), packed.data());
+  t.tile.resize(kW4WgTileBytes);
   for (int i = 0; i < kW4WgTileWords; ++i) {
-    const uint32_t w = w4wg_pack_word(packed.data(), kK / 2, kRowBase, kKBase, i);
-    for (int b = 0; b < 4; ++b) tile[4 * i + b] = static_cast<uint8_t>(w >> (8 * b));
+    const uint32_t w = w4wg_pack_word(packed.data(), PackedTile::kK / 2, PackedTile::kRowBase,
+                                      PackedTile::kKBase, i, order);
+    for (int b = 0; b < 4; ++b) t.tile[4 * i + b] = static_cast<uint8_t>(w >> (8 * b));
   }
+  return t;
+}
+// visit(tid, h, ks, j, i, row, k, byte) for every register byte, each once.
+template <class Convert, class Visit>
+void for_each_register_byte(const PackedTile& t, Convert convert, Visit visit) {
   auto word_at = [&](int offset) {
     uint32_t w = 0;
-    for (int b = 0; b < 4; ++b) w |= uint32_t(tile[offset + b]) << (8 * b);
+    for (int b = 0; b < 4; ++b) w |= uint32_t(t.tile[offset + b]) << (8 * b);
     return w;
   };
   for (int tid = 0; tid < 128; ++tid) {
-    const int warp = tid / 32, g = (tid % 32) / 4, t = tid % 4;
+    const int warp = tid / 32, g = (tid % 32) / 4, tq = tid % 4;
     for (int h = 0; h < 2; ++h)
       for (int ks = 0; ks < 4; ++ks) {
         uint32_t reg[4];
         for (int q = 0; q < 2; ++q) {
           const int offset = w4wg_chunk(h, ks) * 2048 + tid * 16 + 4 * w4wg_word_in_chunk(ks, q);
-          const E4m3x8 r = int4x8_to_e4m3x8_prmt(word_at(offset));
+          const E4m3x8 r = convert(word_at(offset));
           reg[2 * q] = r.x;
           reg[2 * q + 1] = r.y;
         }
         for (int j = 0; j < 4; ++j)
-          for (int i = 0; i < 4; ++i) {
-            const int row = h * 64 + warp * 16 + g + 8 * (j % 2);
-            const int k = ks * 32 + 16 * (j / 2) + 4 * t + i;
-            const int8_t v = values[size_t(kRowBase + row) * kK + kKBase + k];
-            ASSERT_EQ(static_cast<uint8_t>(reg[j] >> (8 * i)), ref::double_to_e4m3(v))
-                << "thread " << tid << ", half " << h << ", step " << ks << ", register " << j
-                << ", byte " << i;
-          }
+          for (int i = 0; i < 4; ++i)
+            visit(tid, h, ks, j, i, h * 64 + warp * 16 + g + 8 * (j % 2),
+                  ks * 32 + 16 * (j / 2) + 4 * tq + i, static_cast<uint8_t>(reg[j] >> (8 * i)));
       }
   }
+}
+
+// Form 11: after the byte permutes each register byte is the E4M3 of the INT4 value at its (row,
+// k), the layout the FP8 prefill attention's P operand already follows on the GPU. Every element
+// of the tile is one register byte, so the repacking misses none.
+TEST(W4WgTile, TheConsumersRegistersAreTheWgmmaAFragment) {
+  const PackedTile t = pack_tile(12345, W4WgNibbles::kRowsApart);
+  for_each_register_byte(t, int4x8_to_e4m3x8_prmt,
+                         [&](int tid, int h, int ks, int j, int i, int row, int k, uint8_t byte) {
+                           ASSERT_EQ(byte, ref::double_to_e4m3(t.value(row, k)))
+                               << "thread " << tid << ", half " << h << ", step " << ks
+                               << ", register " << j << ", byte " << i;
+                         });
 }
 
 // Form 12's conversion (int4x8_to_e4m3x8_offset): every nibble string gives, element by element in
@@ -164,63 +183,27 @@ TEST(Int4E4m3Offset, EveryNibbleIsTheE4m3OfItsOffsetValueTimesTwoToTheMinusNine)
     }
 }
 
-// Form 12 end to end on the host: a 128 x 128 tile inside a larger matrix, packed in the
-// interleaved order and read back as its consumers read it (form 11's chunks and words), gives
-// every thread's A registers of every half and k32 step at the PTX layout's (row, k) as the E4M3
-// of (v + 8) x 2^-9; and a k block's products with E4M3 activations, summed from those bytes as the
-// tensor cores would (exactly, here in double), give the INT4 dot product once the GEMM's offset
-// is taken off: kW4OffsetScale x (sum - X / kW4OffsetCorrDivisor), X the activations' sum that the
-// quantising kernels write beside their scale. Every element is one register byte.
+// Form 12 end to end on the host: the tile packed in the interleaved order and read back through
+// int4x8_to_e4m3x8_offset gives every register byte as the E4M3 of (v + 8) x 2^-9 at its (row, k),
+// each element once; and a k block's products with E4M3 activations, summed from those bytes as
+// the tensor cores would (exactly, here in double), give the INT4 dot product once the GEMM's
+// offset is taken off: kW4OffsetScale x (sum - X / kW4OffsetCorrDivisor), X the activations' sum
+// that the quantising kernels write beside their scale.
 TEST(W4WgTile, TheOffsetFormsRegistersGiveTheInt4DotProduct) {
-  constexpr int kRows = 256, kK = 384, kRowBase = 128, kKBase = 256;
-  std::vector<int8_t> values(size_t(kRows) * kK);
-  uint32_t x = 777;
-  for (int8_t& v : values) {
-    x = x * 1664525u + 1013904223u;
-    v = static_cast<int8_t>(int((x >> 24) % 16) - 8);
-  }
-  std::vector<uint8_t> packed(values.size() / 2);
-  ref::pack_int4(values.data(), values.size(), packed.data());
-  std::vector<uint8_t> tile(kW4WgTileBytes);
-  for (int i = 0; i < kW4WgTileWords; ++i) {
-    const uint32_t w =
-        w4wg_pack_word(packed.data(), kK / 2, kRowBase, kKBase, i, W4WgNibbles::kInterleaved);
-    for (int b = 0; b < 4; ++b) tile[4 * i + b] = static_cast<uint8_t>(w >> (8 * b));
-  }
-  auto word_at = [&](int offset) {
-    uint32_t w = 0;
-    for (int b = 0; b < 4; ++b) w |= uint32_t(tile[offset + b]) << (8 * b);
-    return w;
-  };
-  // The operand bytes by (row, k) of the tile, as the registers hold them.
-  std::vector<int> operand(128 * 128, -1);
-  for (int tid = 0; tid < 128; ++tid) {
-    const int warp = tid / 32, g = (tid % 32) / 4, t = tid % 4;
-    for (int h = 0; h < 2; ++h)
-      for (int ks = 0; ks < 4; ++ks) {
-        uint32_t reg[4];
-        for (int q = 0; q < 2; ++q) {
-          const int offset = w4wg_chunk(h, ks) * 2048 + tid * 16 + 4 * w4wg_word_in_chunk(ks, q);
-          const E4m3x8 r = int4x8_to_e4m3x8_offset(word_at(offset));
-          reg[2 * q] = r.x;
-          reg[2 * q + 1] = r.y;
-        }
-        for (int j = 0; j < 4; ++j)
-          for (int i = 0; i < 4; ++i) {
-            const int row = h * 64 + warp * 16 + g + 8 * (j % 2);
-            const int k = ks * 32 + 16 * (j / 2) + 4 * t + i;
-            const uint8_t byte = static_cast<uint8_t>(reg[j] >> (8 * i));
-            const int8_t v = values[size_t(kRowBase + row) * kK + kKBase + k];
-            ASSERT_EQ(ref::e4m3_to_double(byte), double(v + 8) / kW4OffsetScale)
-                << "thread " << tid << ", half " << h << ", step " << ks << ", register " << j
-                << ", byte " << i;
-            ASSERT_EQ(operand[row * 128 + k], -1) << "row " << row << ", k " << k;
-            operand[row * 128 + k] = byte;
-          }
-      }
-  }
+  const PackedTile t = pack_tile(777, W4WgNibbles::kInterleaved);
+  std::vector<int> operand(128 * 128, -1);  // the register bytes by (row, k)
+  for_each_register_byte(
+      t, int4x8_to_e4m3x8_offset,
+      [&](int tid, int h, int ks, int j, int i, int row, int k, uint8_t byte) {
+        ASSERT_EQ(ref::e4m3_to_double(byte), double(t.value(row, k) + 8) / kW4OffsetScale)
+            << "thread " << tid << ", half " << h << ", step " << ks << ", register " << j
+            << ", byte " << i;
+        ASSERT_EQ(operand[row * 128 + k], -1) << "row " << row << ", k " << k;
+        operand[row * 128 + k] = byte;
+      });
   // Activations of mixed sign and magnitude (E4M3 values, as the quantising kernels store them),
-  // some rows far from mean zero.
+  // two of the three sets far from mean zero.
+  uint32_t x = 4242;
   for (int a = 0; a < 3; ++a) {
     std::vector<double> act(128);
     double sum = 0;
@@ -235,7 +218,7 @@ TEST(W4WgTile, TheOffsetFormsRegistersGiveTheInt4DotProduct) {
       double tensor = 0, exact = 0;
       for (int k = 0; k < 128; ++k) {
         tensor += ref::e4m3_to_double(static_cast<uint8_t>(operand[row * 128 + k])) * act[k];
-        exact += double(values[size_t(kRowBase + row) * kK + kKBase + k]) * act[k];
+        exact += double(t.value(row, k)) * act[k];
       }
       ASSERT_EQ(kW4OffsetScale * (tensor - corr), exact) << "activations " << a << ", row " << row;
     }
