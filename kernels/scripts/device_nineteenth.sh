@@ -51,25 +51,9 @@ rows="$rows,fp8 8 tok 32e"
 rows="$rows,fp8 16 tok 32e,fp8 64 tok 32e,w4a8 engine 32 tok,w4a8 engine 64 tok,w4a8 engine 96 tok"
 # (the fp8 items take the default row and the "wgmma" one: the same kernel since the eighteenth
 # session, timed twice)
-ceil=""
-for pass in 1 2 3; do
-  # shellcheck disable=SC2086 # ceil is empty or one option
-  step "time_$pass" 90 "$BENCH" --variants --timing-only $ceil --only "$rows"
-  ceil=--no-ceilings
-done
-ceiling_end
+time_passes "$rows"
 # (c) the wgmma decode GEMMs' SASS, one count per instantiation.
-if command -v cuobjdump > /dev/null; then
-  cuobjdump -sass "$BENCH" 2> /dev/null | awk '
-    /Function :/ { fn = $3; keep = fn ~ /moe_decode_gemm_wg_kernel/ }
-    keep { for (i = 1; i <= NF; ++i) if ($i ~ /^[A-Z][A-Z0-9]+(\.[A-Z0-9_.]+)?$/ &&
-                                           $i !~ /^(R[0-9]+|P[0-9]+|UR[0-9]+|PT|RZ|URZ)$/) {
-      op = $i; if (op !~ /^(WARPGROUP|QGMMA|SYNCS)/) { split($i, p, "."); op = p[1] }
-      n[fn " " op]++; total[fn]++; break } }
-    END { for (k in n) print n[k], k; for (f in total) print total[f], f, "TOTAL" }' |
-    sort -k2,2 -k1,1nr > "$R/sass_wg.txt"
-  grep -E " (PRMT|LOP3|SHF|QGMMA[A-Z0-9_.]*|LDL|STL|TOTAL)$" "$R/sass_wg.txt"
-fi
+sass_wg
 # (d) ncu of forms 12 and 13's GEMMs (and form 11's at 8 tokens).
 if command -v ncu > /dev/null; then
   for form in 12 13; do

@@ -49,27 +49,12 @@ show checks_decode_ffn
 rows="32e top8 7168/2048 form 10,32e top8 7168/2048 form 11,fp8 1 tok 32e,fp8 8 tok 32e"
 rows="$rows,fp8 16 tok 32e,fp8 64 tok 32e,w4a8 engine 32 tok,w4a8 engine 64 tok,w4a8 engine 96 tok"
 # (the fp8 items take both the mma.sync default and the wgmma rows)
-ceil=""
-for pass in 1 2 3; do
-  # shellcheck disable=SC2086 # ceil is empty or one option
-  step "time_$pass" 90 "$BENCH" --variants --timing-only $ceil --only "$rows"
-  ceil=--no-ceilings
-done
-ceiling_end
+time_passes "$rows"
 step time_fp8_bm32 60 env QUADRANT_MOE_BLOCK_M=32 "$BENCH" --variants --timing-only --no-ceilings \
   --only "fp8 64 tok 32e"
 # (c) the wgmma decode GEMMs' SASS (both formats together): byte permutes, shared loads, QGMMAs, barriers, and no local memory; the
 # warpgroup waits in full (ptxas reports waits of its own in the epilogue, C7517).
-if command -v cuobjdump > /dev/null; then
-  cuobjdump -sass "$BENCH" 2> /dev/null | awk '
-    /Function :/ { fn = $3; keep = fn ~ /moe_decode_gemm_wg_kernel/ }
-    keep { for (i = 1; i <= NF; ++i) if ($i ~ /^[A-Z][A-Z0-9]+(\.[A-Z0-9_.]+)?$/ &&
-                                           $i !~ /^(R[0-9]+|P[0-9]+|UR[0-9]+|PT|RZ|URZ)$/) {
-      op = $i; if (op !~ /^(WARPGROUP|QGMMA|SYNCS)/) { split($i, p, "."); op = p[1] }
-      n[op]++; total++; break } }
-    END { for (k in n) print n[k], k; print total, "TOTAL" }' | sort -k1,1nr > "$R/sass_wg.txt"
-  head -30 "$R/sass_wg.txt"
-fi
+sass_wg
 # (d) ncu of form 11's GEMMs.
 if command -v ncu > /dev/null; then
   for tokens in 1 8 64; do

@@ -1,7 +1,7 @@
 # Sourced by the device scripts (device_eleventh.sh): el, step, cnt, default_checks, attn_passes,
-# ceiling_end, record_gpu, show, time_summary and ncu_wg over $R (the results folder), $O (its
-# parent, what comes back), $t0 (the script's start) and $STOP_S (no step starts that would end,
-# as long as the longest so far, past it).
+# ceiling_end, record_gpu, show, time_summary, ncu_wg, time_passes and sass_wg over $R (the
+# results folder), $O (its parent, what comes back), $t0 (the script's start) and $STOP_S (no
+# step starts that would end, as long as the longest so far, past it).
 el() { echo $(($(date +%s) - t0)); }
 longest=0
 step() { # step NAME LIMIT_S CMD...: runs unless time is short; output to $R/NAME.log
@@ -81,4 +81,30 @@ ncu_wg() {
     --section SpeedOfLight --section WarpStateStats --section Occupancy \
     --metrics "dram__bytes_read.sum,regex:^smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio$" \
     "$BENCH" --profile --variants --only "$2"
+}
+# time_passes ROWS: the bench rows ROWS (--variants) in three passes, the copy ceiling timed in the
+# first and at the end.
+time_passes() {
+  local ceil="" pass
+  for pass in 1 2 3; do
+    # shellcheck disable=SC2086 # ceil is empty or one option
+    step "time_$pass" 90 "$BENCH" --variants --timing-only $ceil --only "$1"
+    ceil=--no-ceilings
+  done
+  ceiling_end
+}
+# sass_wg: the wgmma decode GEMM's SASS opcodes counted per instantiation (cuobjdump on $BENCH)
+# to $R/sass_wg.txt: byte permutes and logic ops, QGMMAs, the warpgroup waits in full, local
+# memory (LDL / STL, none expected); the main ones printed.
+sass_wg() {
+  command -v cuobjdump > /dev/null || return 0
+  cuobjdump -sass "$BENCH" 2> /dev/null | awk '
+    /Function :/ { fn = $3; keep = fn ~ /moe_decode_gemm_wg_kernel/ }
+    keep { for (i = 1; i <= NF; ++i) if ($i ~ /^[A-Z][A-Z0-9]+(\.[A-Z0-9_.]+)?$/ &&
+                                           $i !~ /^(R[0-9]+|P[0-9]+|UR[0-9]+|PT|RZ|URZ)$/) {
+      op = $i; if (op !~ /^(WARPGROUP|QGMMA|SYNCS)/) { split($i, p, "."); op = p[1] }
+      n[fn " " op]++; total[fn]++; break } }
+    END { for (k in n) print n[k], k; for (f in total) print total[f], f, "TOTAL" }' |
+    sort -k2,2 -k1,1nr > "$R/sass_wg.txt"
+  grep -E " (PRMT|LOP3|SHF|QGMMA[A-Z0-9_.]*|LDL|STL|TOTAL)$" "$R/sass_wg.txt"
 }

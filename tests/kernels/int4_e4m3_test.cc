@@ -15,21 +15,31 @@ namespace quadrant::kernels {
 namespace {
 
 // Every 16-bit nibble string in both halves of the word (the other half a fixed pattern), so
-// that each output byte sees each value beside every value of its neighbours.
-TEST(Int4E4m3Prmt, EveryNibbleStringGivesTheExactE4m3) {
+// that each output byte sees each value beside every value of its neighbours: check(w, e, value,
+// byte) for element e (nibble e, numeric.h's value) of every word w through a conversion whose
+// element e lands in register x or y at byte `at(e)` (x when x_holds(e)).
+template <class Convert, class XHolds, class At, class Check>
+void for_each_nibble_string(Convert convert, XHolds x_holds, At at, Check check) {
   for (uint32_t half = 0; half < 2; ++half)
     for (uint32_t v = 0; v < 0x10000u; ++v) {
       const uint32_t w = half ? (v << 16) | 0x5A3Cu : v | 0xC3A50000u;
       uint8_t packed[4];
       for (int i = 0; i < 4; ++i) packed[i] = static_cast<uint8_t>(w >> (8 * i));
-      const E4m3x8 r = int4x8_to_e4m3x8_prmt(w);
-      for (int e = 0; e < 8; ++e) {
-        const uint8_t got = static_cast<uint8_t>((e < 4 ? r.x : r.y) >> (8 * (e % 4)));
-        const int8_t value = ref::unpack_int4(packed, e);
+      const E4m3x8 r = convert(w);
+      for (int e = 0; e < 8; ++e)
+        check(w, e, ref::unpack_int4(packed, e),
+              static_cast<uint8_t>((x_holds(e) ? r.x : r.y) >> (8 * at(e))));
+    }
+}
+
+// The permutes: nibbles 0-3 in x, 4-7 in y, each the exact E4M3 of its value.
+TEST(Int4E4m3Prmt, EveryNibbleStringGivesTheExactE4m3) {
+  for_each_nibble_string(
+      int4x8_to_e4m3x8_prmt, [](int e) { return e < 4; }, [](int e) { return e % 4; },
+      [](uint32_t w, int e, int8_t value, uint8_t got) {
         ASSERT_EQ(got, ref::double_to_e4m3(value)) << "word " << w << ", element " << e;
         ASSERT_EQ(ref::e4m3_to_double(got), double(value));
-      }
-    }
+      });
 }
 
 // The emulation follows the PTX ISA: bits 0-2 pick a byte of {a, b}, bit 3 replicates its sign.
@@ -168,19 +178,12 @@ TEST(W4WgTile, TheConsumersRegistersAreTheWgmmaAFragment) {
 // value is (v + 8) x 2^-9 by numeric.h's decoder: the 16 codes lie on one step (subnormals and the
 // first normal binade), so the mask and the shift need no table.
 TEST(Int4E4m3Offset, EveryNibbleIsTheE4m3OfItsOffsetValueTimesTwoToTheMinusNine) {
-  for (uint32_t half = 0; half < 2; ++half)
-    for (uint32_t v = 0; v < 0x10000u; ++v) {
-      const uint32_t w = half ? (v << 16) | 0x5A3Cu : v | 0xC3A50000u;
-      uint8_t packed[4];
-      for (int i = 0; i < 4; ++i) packed[i] = static_cast<uint8_t>(w >> (8 * i));
-      const E4m3x8 r = int4x8_to_e4m3x8_offset(w);
-      for (int e = 0; e < 8; ++e) {
-        const uint8_t got = static_cast<uint8_t>((e % 2 ? r.y : r.x) >> (8 * (e / 2)));
-        const int8_t value = ref::unpack_int4(packed, e);
+  for_each_nibble_string(
+      int4x8_to_e4m3x8_offset, [](int e) { return e % 2 == 0; }, [](int e) { return e / 2; },
+      [](uint32_t w, int e, int8_t value, uint8_t got) {
         ASSERT_EQ(ref::e4m3_to_double(got), double(value + 8) / kW4OffsetScale)
             << "word " << w << ", element " << e;
-      }
-    }
+      });
 }
 
 // Form 12 end to end on the host: the tile packed in the interleaved order and read back through
