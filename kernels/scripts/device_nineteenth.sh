@@ -23,16 +23,9 @@
 # step starts that would end (as long as the longest so far) past it.
 #   B=devbin OUT=... [STOP_S=420] bash kernels/scripts/device_nineteenth.sh
 set -uo pipefail
-B=${B:-devbin}
-O=${OUT:-$PWD/out-nineteenth}
-R=$O/r
-mkdir -p "$R"
-t0=$(date +%s)
-STOP_S=${STOP_S:-420}
 # shellcheck source=kernels/scripts/device_steps.sh
 . "$(dirname "$0")/device_steps.sh"
-record_gpu
-BENCH=$B/quadrant-kernels-bench
+device_start nineteenth 420
 SHOW_EXTRA='form 12 against|form 11 against'
 # (a) correctness before any timing.
 step tests_form12 200 "$B/kernels_api_gpu_test" --gtest_brief=1 \

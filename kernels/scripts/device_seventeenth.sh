@@ -22,16 +22,9 @@
 # step starts that would end (as long as the longest so far) past it.
 #   B=devbin OUT=... [STOP_S=420] bash kernels/scripts/device_seventeenth.sh
 set -uo pipefail
-B=${B:-devbin}
-O=${OUT:-$PWD/out-seventeenth}
-R=$O/r
-mkdir -p "$R"
-t0=$(date +%s)
-STOP_S=${STOP_S:-420}
 # shellcheck source=kernels/scripts/device_steps.sh
 . "$(dirname "$0")/device_steps.sh"
-record_gpu
-BENCH=$B/quadrant-kernels-bench
+device_start seventeenth 420
 SHOW_EXTRA='form 11 against|wgmma against'
 # (a) correctness before any timing.
 step tests_form11 200 "$B/kernels_api_gpu_test" --gtest_brief=1 \

@@ -2,6 +2,19 @@
 # ceiling_end, record_gpu, show, time_summary, ncu_wg, time_passes and sass_wg over $R (the
 # results folder), $O (its parent, what comes back), $t0 (the script's start) and $STOP_S (no
 # step starts that would end, as long as the longest so far, past it).
+# device_start NAME STOP_S: a script's set-up: $B the binaries (default devbin), $O what comes back
+# ($OUT, default ./out-NAME), $R its results folder, $t0 now, $STOP_S (default the one given),
+# the GPU recorded, $BENCH the bench.
+device_start() {
+  B=${B:-devbin}
+  O=${OUT:-$PWD/out-$1}
+  R=$O/r
+  mkdir -p "$R"
+  t0=$(date +%s)
+  STOP_S=${STOP_S:-$2}
+  record_gpu
+  BENCH=$B/quadrant-kernels-bench
+}
 el() { echo $(($(date +%s) - t0)); }
 longest=0
 step() { # step NAME LIMIT_S CMD...: runs unless time is short; output to $R/NAME.log
