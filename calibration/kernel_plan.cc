@@ -237,11 +237,12 @@ KernelPlan moe_ffn_plan(double rows, int experts, double tokens, int hidden, int
     p.sched_flops = kPlanSms * (w1 * 2 * 128 * 256 * k1 + w2 * 2 * 128 * 256 * k2);
     p.crit_bytes = kPlanSms * (w1 * (256 * wb + 128 * ab) * k1 + w2 * (256 * wb + 128 * ab) * k2);
   } else {
-    // moe_ffn.cu mma.sync: grid (n / 128, 16-row tiles), the CTAs per SM of the plan rules
-    // (about four by shared memory; by registers BF16 3, FP8 2, W4A8 4).
+    // moe_ffn.cu mma.sync: grid (n / 128, 16-row tiles; W4A8 form 14 32 from 12 rows per expert),
+    // the CTAs per SM of the plan rules (about four by shared memory; by registers BF16 3, FP8 2,
+    // W4A8 4).
     namespace kp = kernels::plan;
     const bool bf16 = format == "bf16", w4 = format == "w4a8";
-    // The wgmma decode GEMMs (FP8 under its rule, W4A8 forms 11-13): their launch bounds.
+    // The wgmma decode GEMMs (FP8 under its rule, W4A8 forms 11-14): their launch bounds.
     const bool fp8_wgmma = format == "fp8" && rules.fp8_decode_gemm == kp::Fp8DecodeGemm::kWgmma;
     const bool w4_wgmma = w4 && kp::moe_w4_wg_form(rules.w4a8_decode_form);
     p.slots = kPlanSms * (fp8_wgmma ? kp::kMoeFp8WgCtasPerSm
@@ -249,15 +250,19 @@ KernelPlan moe_ffn_plan(double rows, int experts, double tokens, int hidden, int
                               ? kp::moe_mma_ctas_per_sm(bf16, w4 ? rules.w4a8_decode_form : 0,
                                                         kp::moe_mma_stages(bf16))
                               : 4.0);
-    const double tiles = std::round(e * expected_tiles_per_bin(rows, e, 16));
+    const double bm = w4 && rules.w4a8_decode_form == kp::kMoeW4WgTilesForm
+                          ? kp::moe_mma_block_m(static_cast<int64_t>(std::llround(rows)), experts,
+                                                rules.w4a8_decode_form, kp::kMoeMmaBlockMAuto)
+                          : 16;
+    const double tiles = std::round(e * expected_tiles_per_bin(rows, e, bm));
     const double c1 = ceil_div(n1, 128) * tiles, c2 = ceil_div(n2, 128) * tiles;
     const double w1 = ceil_div(c1, p.slots), w2 = ceil_div(c2, p.slots);
     p.ctas = c1 + c2;
     p.waves = w1 + w2;
-    p.sched_flops = p.slots * (w1 * 2 * 16 * 128 * k1 + w2 * 2 * 16 * 128 * k2);
+    p.sched_flops = p.slots * (w1 * 2 * bm * 128 * k1 + w2 * 2 * bm * 128 * k2);
     // Each CTA streams a 128-row slice of its expert's weights: the L2-level traffic of the
     // weight re-reads (DRAM sees each active expert's weights about once).
-    p.crit_bytes = p.slots * (w1 * (128 * wb + 16 * ab) * k1 + w2 * (128 * wb + 16 * ab) * k2);
+    p.crit_bytes = p.slots * (w1 * (128 * wb + bm * ab) * k1 + w2 * (128 * wb + bm * ab) * k2);
   }
   // Routing (scores), gather of the rows (BF16 in, activations out), combine (BF16 rows
   // in, tokens out); mma.sync keeps the gate/up output in a BF16 buffer that the SiLU

@@ -303,7 +303,10 @@ int moe_mma_block_m_setting(bool bf16) {
 }
 
 int moe_mma_block_m(int64_t rows, int experts, int w4_form, int setting) {
-  if (w4_form != 0) return 16;
+  if (w4_form == kMoeW4WgTilesForm)
+    setting = kMoeMmaBlockMAuto;  // the form's own rule
+  else if (w4_form != 0)
+    return 16;
   if (setting == kMoeMmaBlockMAuto)
     return rows >= kMoeMmaBlockM32RowsPerExpert * int64_t(experts) ? 32 : 16;
   return setting;

@@ -297,7 +297,8 @@ int moe_block_m(MoeGemmPath path, int64_t tokens, int top_k, int experts, bool b
 // or "B,F" (BF16's, FP8's: "auto,16"). Same arithmetic per row
 // either way (bitwise, tests/kernels). W4A8 (w4_form != 0) keeps 16: its 32-row form (two
 // subtiles from one dequantisation, 125 registers, 2 CTAs per SM) was slower on the H200 at 64
-// tokens (0.4225 against 0.3732 ms; PERF.md, ninth session; branch kernels-w4mt2-wip).
+// tokens (0.4225 against 0.3732 ms; PERF.md, ninth session; branch kernels-w4mt2-wip); form 14
+// (kMoeW4WgTilesForm) takes "auto" whatever the setting.
 // Defaults 16 (H200, results/tiles_run2_*): at 32 experts top-8, 7168/2048, BF16 "auto" with 5
 // stages was 2.2-8.1% faster at 1-64 tokens (both passes), but in the re-collection under it the
 // BF16 grid shapes on 32-row tiles were slower (geomean 1.014 decode, 1.033 prefill; up to 1.52x)
@@ -328,12 +329,17 @@ inline constexpr int kMoeW4WgOffsetForm = 12;
 // warpgroups and the producer warp: twice the warps to hide each one's loads and conversions,
 // half the A registers and sums a thread).
 inline constexpr int kMoeW4WgHalvesForm = 13, kMoeW4WgHalvesThreads = 2 * 128 + 32;
+// Form 14: form 13 on 32-row tiles (N up to 32) from kMoeMmaBlockM32RowsPerExpert rows per
+// expert on average (moe_mma_block_m), 16-row ones below: each weight tile crosses L2 once per 32
+// rows (FP8 on wgmma at 64 tokens, seventeenth session: 91.6% of copy on 32-row tiles, 77.4% on
+// 16).
+inline constexpr int kMoeW4WgTilesForm = 14;
 // The forms on the wgmma decode GEMM (moe_decode_gemm_wg_kernel<int4>) and their threads.
 constexpr bool moe_w4_wg_form(int form) {
-  return form == kMoeW4WgForm || form == kMoeW4WgOffsetForm || form == kMoeW4WgHalvesForm;
+  return form >= kMoeW4WgForm && form <= kMoeW4WgTilesForm;
 }
 constexpr int moe_w4_wg_threads(int form) {
-  return form == kMoeW4WgHalvesForm ? kMoeW4WgHalvesThreads : kMoeW4WgThreads;
+  return form >= kMoeW4WgHalvesForm ? kMoeW4WgHalvesThreads : kMoeW4WgThreads;
 }
 inline constexpr int kMoeWgmmaBlockN = 256;  // wgmma grouped GEMM
 inline constexpr int kMoeWgmmaBlockM = 128;
@@ -460,7 +466,7 @@ constexpr int moe_w4_smem_bytes() {
 // offsets taken off per row after the MMA; 4, 5: 2, 3 with the weights streamed through a
 // ring of cp.async stages in shared memory; 6: 3 with the k block's scales in the activation
 // stages (cp.async, three k blocks ahead); 7, 8: 6 at 3 / 4 CTAs per SM (80 / 64 registers,
-// 2 / 1 k blocks of weights prefetched). QUADRANT_W4A8_DECODE_FORM=1..13 overrides it
+// 2 / 1 k blocks of weights prefetched). QUADRANT_W4A8_DECODE_FORM=1..14 overrides it
 // (benchmarks only). Default 8 from the fifth session to the tenth: the fastest at 8-64 tokens
 // and faster than 1 at every count measured (H200, decode_run3_ffn: 32 experts top-8,
 // 7168/2048, 1 / 8 / 16 / 64 tokens form 1 116.5 / 360.9 / 363.0 / 485.4 us, form 8 113.8 /
@@ -488,8 +494,10 @@ constexpr int moe_w4_smem_bytes() {
 // checked on the host, int4_e4m3_test).
 // 13: 12 with two consumer warpgroups, one per m64 half of the weight rows (288 threads, two CTAs
 // an SM: 18 warps where 11 and 12 have 10; nineteenth session, not yet run).
+// 14: 13 on 32-row tiles from kMoeMmaBlockM32RowsPerExpert rows per expert (nineteenth session,
+// not yet run).
 inline constexpr int kMoeW4DecodeForm = 10;
-inline constexpr int kMoeW4Forms = 13;
+inline constexpr int kMoeW4Forms = 14;
 inline constexpr int kMoeW4Form9Ahead = 2;
 int moe_w4_decode_form();
 // W4A8 on the wgmma (prefill) path: kScratch dequantises every expert's INT4 to an E4M3 copy
@@ -542,27 +550,27 @@ constexpr int moe_fp8_wg_stage_bytes(int block_m) {
 constexpr int moe_fp8_wg_smem_bytes(int block_m) {
   return kMoeFp8WgStages * moe_fp8_wg_stage_bytes(block_m) + kMoeFp8WgStages * 16 + 1024;
 }
-// Forms 3, 5-10, 12 and 13 take the INT4 offsets off after the MMA (a per-row sum beside the
-// scale: forms 3 and 5-10 the FP16 constants' sums, 12 and 13 the E4M3 values' sum / 64).
+// Forms 3, 5-10 and 12-14 take the INT4 offsets off after the MMA (a per-row sum beside the
+// scale: forms 3 and 5-10 the FP16 constants' sums, 12-14 the E4M3 values' sum / 64).
 constexpr bool moe_w4_offset_form(int form) {
-  return form == 3 || (form >= 5 && form <= 10) || form == kMoeW4WgOffsetForm ||
-         form == kMoeW4WgHalvesForm;
+  return form == 3 || (form >= 5 && form <= 10) ||
+         (form >= kMoeW4WgOffsetForm && form <= kMoeW4WgTilesForm);
 }
-// Forms 2-10 read the activations as FP16 (the E4M3 values, exact); 1 and 11-13 as E4M3.
+// Forms 2-10 read the activations as FP16 (the E4M3 values, exact); 1 and 11-14 as E4M3.
 constexpr bool moe_w4_fp16_activations(int form) {
   return form >= 2 && form <= 10;
 }
-// Forms 11-13 (wgmma, weights as A): a ring of kMoeW4WgStages stages, each the activation box
-// (16 rows x 128 E4M3, 1024-byte aligned for the 128-byte swizzle), the weight tile (128 rows x
-// 128 INT4) and its 128 weight scales, the rows' scales (and forms 12 and 13's offset sums),
+// Forms 11-14 (wgmma, weights as A): a ring of kMoeW4WgStages stages, each the activation box
+// (block_m rows x 128 E4M3, 1024-byte aligned for the 128-byte swizzle), the weight tile (128
+// rows x 128 INT4) and its 128 weight scales, the rows' scales and offset sums (forms 12-14),
 // padded to 1 KB multiples; two mbarriers a stage and the alignment slack. 128 consumer threads
-// (form 13: 256) and a producer warp; kMoeW4WgCtasPerSm by the launch bounds (the registers:
-// ptxas -v).
-constexpr int moe_w4_wg_stage_bytes() {
-  return 11 * 1024;  // 2048 + 8192 + 512 + 64 (+ 64), rounded up
+// (forms 13, 14: 256) and a producer warp; kMoeW4WgCtasPerSm by the launch bounds (the
+// registers: ptxas -v).
+constexpr int moe_w4_wg_stage_bytes(int block_m = 16) {
+  return (block_m * 128 + 8192 + 512 + 2 * block_m * 4 + 1023) / 1024 * 1024;
 }
-constexpr int moe_w4_wg_smem_bytes() {
-  return kMoeW4WgStages * moe_w4_wg_stage_bytes() + kMoeW4WgStages * 16 + 1024;
+constexpr int moe_w4_wg_smem_bytes(int block_m = 16) {
+  return kMoeW4WgStages * moe_w4_wg_stage_bytes(block_m) + kMoeW4WgStages * 16 + 1024;
 }
 // Forms 2 and 3: four stages of A (16 rows x 128 FP16), static.
 constexpr int moe_w4_v2_smem_bytes() {

@@ -1118,6 +1118,7 @@ struct WgLayout {
 static_assert(WgLayout<true, 16>::kSmem == plan::moe_w4_wg_smem_bytes() &&
                   WgLayout<true, 16>::kStageBytes == plan::moe_w4_wg_stage_bytes() &&
                   WgLayout<true, 16, true>::kSmem == plan::moe_w4_wg_smem_bytes() &&
+                  WgLayout<true, 32, true>::kSmem == plan::moe_w4_wg_smem_bytes(32) &&
                   WgLayout<false, 16>::kSmem == plan::moe_fp8_wg_smem_bytes(16) &&
                   WgLayout<false, 32>::kSmem == plan::moe_fp8_wg_smem_bytes(32) &&
                   WgLayout<false, 32>::kStageBytes == plan::moe_fp8_wg_stage_bytes(32) &&
@@ -1138,8 +1139,13 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
   const int tid = kH == 2 ? static_cast<int>(threadIdx.x) : static_cast<int>(threadIdx.x % 128);
   const int warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
   float acc[kH][kAcc] = {};
-  float blk[2][kH][kAcc] = {};           // [set][half]: one k block's sums
-  uint32_t af[kInt4 ? 2 : 1][kH][4][4];  // [set][half][k32 step]: the A registers (kInt4)
+  // Two sets of block sums (and A registers), so that a block's wgmmas run while the block
+  // before is folded; one where they would not fit the registers of two CTAs of two consumer
+  // warpgroups an SM (form 14's N = 32: 96 a thread; ptxas spilled 136 bytes with two), the
+  // other warpgroups on the SM hiding each one's wait.
+  constexpr int kSets = kH == 1 && N == 32 ? 1 : 2;
+  float blk[kSets][kH][kAcc] = {};           // [set][half]: one k block's sums
+  uint32_t af[kInt4 ? kSets : 1][kH][4][4];  // [set][half][k32 step]: the A registers
   // The stage's scales: the weight rows' (kInt4) or the block's (E4M3), and the tile's rows'
   // (token columns 8 c + 2 t and 8 c + 2 t + 1 of each n8 chunk c; past the tile's rows they
   // repeat its last, their sums never stored).
@@ -1241,27 +1247,36 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
 #pragma unroll
     for (int hh = 0; hh < kH; ++hh) sm90::fence_regs<kAcc>(blk[p][hh]);
   };
-  for (int kb0 = 0; kb0 < kb_count; kb0 += 2) {
-    // Set 0: k block kb0; then set 1 (kb0 - 1) is folded while kb0's wgmmas run.
-    issue(0, kb0);
-    if (kb0 > 0) {
-      sm90::wgmma_wait<1>();
-      settle(1);
-      fold(1, kb0 - 1);
-    }
-    if (kb0 + 1 < kb_count) {
-      issue(1, kb0 + 1);
-      sm90::wgmma_wait<1>();
-    } else {
+  if constexpr (kSets == 1) {
+    for (int kb = 0; kb < kb_count; ++kb) {
+      issue(0, kb);
       sm90::wgmma_wait<0>();
+      settle(0);
+      fold(0, kb);
     }
-    settle(0);
-    fold(0, kb0);
-  }
-  if (kb_count > 0 && kb_count % 2 == 0) {  // the last k block (set 1)
-    sm90::wgmma_wait<0>();
-    settle(1);
-    fold(1, kb_count - 1);
+  } else {
+    for (int kb0 = 0; kb0 < kb_count; kb0 += 2) {
+      // Set 0: k block kb0; then set 1 (kb0 - 1) is folded while kb0's wgmmas run.
+      issue(0, kb0);
+      if (kb0 > 0) {
+        sm90::wgmma_wait<1>();
+        settle(1);
+        fold(1, kb0 - 1);
+      }
+      if (kb0 + 1 < kb_count) {
+        issue(1, kb0 + 1);
+        sm90::wgmma_wait<1>();
+      } else {
+        sm90::wgmma_wait<0>();
+      }
+      settle(0);
+      fold(0, kb0);
+    }
+    if (kb_count > 0 && kb_count % 2 == 0) {  // the last k block (set 1)
+      sm90::wgmma_wait<0>();
+      settle(1);
+      fold(1, kb_count - 1);
+    }
   }
   // acc[hh][4 c + i]: weight row h 64 + 16 warp + g + 8 (i / 2), h = half0 + hh, token 8 c + 2 t
   // + i % 2.
@@ -1661,7 +1676,7 @@ struct MoeLayout {
           *num_tiles = nullptr, *row_token = nullptr, *slot_row = nullptr;
   float *weights = nullptr, *xp_scale = nullptr, *act_scale = nullptr, *xp_corr = nullptr,
         *act_corr = nullptr;
-  int w4_form = 0;         // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 13)
+  int w4_form = 0;         // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 14)
   bool fp8_wgmma = false;  // FP8 on the mma.sync path's tiles: plan::moe_fp8_decode_wgmma
   int experts = 0;
   // The mma.sync path's chain of programmatic dependent launches (plan::moe_pdl) and the
@@ -1947,7 +1962,10 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
   } else if (l.w4_form == plan::kMoeW4WgOffsetForm) {
     launch_decode_gemm_wg<true, 16, true>(l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp),
                                           ws_t, n, k, out, splits, part, stream);
-  } else if (l.w4_form == plan::kMoeW4WgHalvesForm) {
+  } else if (plan::moe_w4_wg_form(l.w4_form) && l.bm == 32) {  // form 14's 32-row tiles
+    launch_decode_gemm_wg<true, 32, true, 2>(l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp),
+                                             ws_t, n, k, out, splits, part, stream);
+  } else if (l.w4_form == plan::kMoeW4WgHalvesForm || l.w4_form == plan::kMoeW4WgTilesForm) {
     launch_decode_gemm_wg<true, 16, true, 2>(l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp),
                                              ws_t, n, k, out, splits, part, stream);
   } else if (l.w4_form == 4 || l.w4_form == 5) {

@@ -312,7 +312,7 @@ __device__ __forceinline__ void wgmma_ss<32, E4m3>(float* d, uint64_t desc_a, ui
       : "memory");
 }
 // D(64 x N, f32) {+}= A(64 x 32 E4M3, registers: 4 words a thread) . B(32 x N E4M3, shared
-// memory, K-major); scale_d = 0 overwrites D. N = 8, 16: the W4A8 decode GEMM's token tiles.
+// memory, K-major); scale_d = 0 overwrites D. N = 8, 16, 32: the W4A8 decode GEMM's token tiles.
 template <int N>
 __device__ __forceinline__ void wgmma_rs_e4m3(float* d, const uint32_t* a, uint64_t desc_b,
                                               int scale_d);
@@ -336,6 +336,20 @@ __device__ __forceinline__ void wgmma_rs_e4m3<16>(float* d, const uint32_t* a, u
       "{%0,%1,%2,%3,%4,%5,%6,%7}, {%8,%9,%10,%11}, %12, p, 1, 1;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
         "+f"(d[7])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d)
+      : "memory");
+}
+template <>  // W4A8 form 14's 32-row tiles
+__device__ __forceinline__ void wgmma_rs_e4m3<32>(float* d, const uint32_t* a, uint64_t desc_b,
+                                                  int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k32.f32.e4m3.e4m3 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, {%16,%17,%18,%19}, %20, p, 1, "
+      "1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d)
       : "memory");
 }

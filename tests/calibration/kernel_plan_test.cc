@@ -235,7 +235,7 @@ TEST(KernelPlan, MoeFfnMirrorFollowsTheW4a8PrefillRule) {
   }
 }
 
-// The wgmma decode GEMMs in the mirror (FP8 under PlanRules::fp8_decode_gemm, W4A8 forms 11-13):
+// The wgmma decode GEMMs in the mirror (FP8 under PlanRules::fp8_decode_gemm, W4A8 forms 11-14):
 // the slots of their launch bounds (two CTAs an SM) under either residency rule, the same tiles.
 TEST(KernelPlan, MoeFfnMirrorTakesTheWgmmaDecodeGemmsSlots) {
   namespace kp = kernels::plan;
@@ -255,7 +255,8 @@ TEST(KernelPlan, MoeFfnMirrorTakesTheWgmmaDecodeGemmsSlots) {
                                               ? kp::moe_mma_ctas_per_sm(false, 0)
                                               : 4.0));
     EXPECT_DOUBLE_EQ(a.ctas, b.ctas);
-    for (const int form : {kp::kMoeW4WgForm, kp::kMoeW4WgOffsetForm, kp::kMoeW4WgHalvesForm}) {
+    for (const int form : {kp::kMoeW4WgForm, kp::kMoeW4WgOffsetForm, kp::kMoeW4WgHalvesForm,
+                           kp::kMoeW4WgTilesForm}) {
       kp::PlanRules w4 = mma;
       w4.w4a8_decode_form = form;
       EXPECT_DOUBLE_EQ(moe_ffn_plan(rows, e, 8, 7168, 2048, "w4a8", w4).slots,
@@ -263,6 +264,28 @@ TEST(KernelPlan, MoeFfnMirrorTakesTheWgmmaDecodeGemmsSlots) {
           << form;
     }
   }
+}
+
+// W4A8 form 14 in the mirror: its 32-row tiles from 12 rows per expert (the kernels' rule, 16 rows
+// below), so that with every expert's rows in one 32-row tile its CTAs are form 13's halved and
+// each CTA's scheduled work doubled; below the rule, form 13's plan.
+TEST(KernelPlan, MoeFfnMirrorTakesFormFourteensTiles) {
+  namespace kp = kernels::plan;
+  kp::PlanRules thirteen, fourteen;
+  thirteen.w4a8_decode_form = kp::kMoeW4WgHalvesForm;
+  fourteen.w4a8_decode_form = kp::kMoeW4WgTilesForm;
+  // 32 experts, 512 rows (64 tokens top-8): 16 rows per expert on average.
+  const KernelPlan a = moe_ffn_plan(512, 32, 64, 7168, 2048, "w4a8", thirteen);
+  const KernelPlan b = moe_ffn_plan(512, 32, 64, 7168, 2048, "w4a8", fourteen);
+  EXPECT_LT(b.ctas, a.ctas);
+  EXPECT_GE(b.ctas, a.ctas / 2 - 1e-9);
+  EXPECT_DOUBLE_EQ(b.slots, a.slots);
+  // 64 rows: 2 per expert, 16-row tiles either way.
+  const KernelPlan c = moe_ffn_plan(64, 32, 8, 7168, 2048, "w4a8", thirteen);
+  const KernelPlan d = moe_ffn_plan(64, 32, 8, 7168, 2048, "w4a8", fourteen);
+  EXPECT_DOUBLE_EQ(d.ctas, c.ctas);
+  EXPECT_DOUBLE_EQ(d.sched_flops, c.sched_flops);
+  EXPECT_DOUBLE_EQ(d.crit_bytes, c.crit_bytes);
 }
 
 TEST(KernelPlan, ExpectedTilesPerBinClosedForms) {

@@ -893,6 +893,13 @@ TEST(MoeFfnW4Form13, GivesFormTwelvesBits) {
       }
 }
 
+// W4A8 form 14 (form 13 on 32-row tiles from 12 rows per expert: the 120-token case's 240 rows
+// over 8 experts, N up to 32) against form 8, as forms 11 and 12.
+TEST(MoeFfnW4Form14, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  expect_within_one_percent(MoeFormat::kW4a8, "QUADRANT_W4A8_DECODE_FORM", "8", "14", {"16"});
+}
+
 // FP8 on the wgmma decode GEMM (QUADRANT_FP8_DECODE_GEMM=wgmma: the E4M3 weight tiles by TMA as
 // the A operand, the tokens as N) against the mma.sync kernel, at 16- and 32-row tiles (N = 32 up
 // to 32 rows).

@@ -342,9 +342,12 @@ TEST(MoeBlockM, SixteenThirtyTwoOrByRowsPerExpertAndTheStages) {
   const int a = kMoeMmaBlockMAuto;
   EXPECT_EQ(moe_mma_block_m(512, 32, 0, 16), 16);
   EXPECT_EQ(moe_mma_block_m(512, 32, 0, 32), 32);
-  for (int form = 1; form <= kMoeW4Forms; ++form)
+  for (int form = 1; form < kMoeW4WgTilesForm; ++form)
     EXPECT_EQ(moe_mma_block_m(512, 32, form, 32), 16) << form;  // W4A8 keeps 16
-  EXPECT_EQ(moe_mma_block_m(384, 32, 0, a), 32);                // 12 rows per expert
+  // but form 14, which takes the auto rule whatever the setting
+  EXPECT_EQ(moe_mma_block_m(384, 32, kMoeW4WgTilesForm, 16), 32);
+  EXPECT_EQ(moe_mma_block_m(383, 32, kMoeW4WgTilesForm, 32), 16);
+  EXPECT_EQ(moe_mma_block_m(384, 32, 0, a), 32);  // 12 rows per expert
   EXPECT_EQ(moe_mma_block_m(383, 32, 0, a), 16);
   EXPECT_EQ(moe_mma_block_m(128, 32, 0, a), 16);  // 16 tokens top-8
   setenv("QUADRANT_MOE_BLOCK_M", "32", 1);

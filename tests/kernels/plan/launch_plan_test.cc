@@ -260,8 +260,11 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
       {"11", "moe_decode_gemm_wg_kernel<int4, 16 rows> (", moe_w4_wg_smem_bytes()},
       {"12", "moe_decode_gemm_wg_kernel<int4 offset, 16 rows> (", moe_w4_wg_smem_bytes()},
       {"13", "moe_decode_gemm_wg_kernel<int4 offset, 16 rows, a warpgroup per half> (",
+       moe_w4_wg_smem_bytes()},
+      // 64 rows over 32 experts: below form 14's 12 rows per expert, 16-row tiles.
+      {"14", "moe_decode_gemm_wg_kernel<int4 offset, 16 rows, a warpgroup per half> (",
        moe_w4_wg_smem_bytes()}};
-  double bytes[14] = {};
+  double bytes[15] = {};
   for (const Form& f : forms) {
     PlanOptions o;
     o.rules.w4a8_decode_form = std::atoi(f.form);
@@ -272,10 +275,11 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
           l.kernel.rfind("moe_decode_gemm_wg", 0) == 0) {
         EXPECT_EQ(l.kernel.rfind(f.kernel, 0), 0u) << f.form << ": " << l.kernel;
         EXPECT_EQ(l.smem_bytes, f.smem) << f.form;
-        // Forms 11-13: a consumer warpgroup (13: one per m64 half) and a producer warp, two
+        // Forms 11-14: a consumer warpgroup (13, 14: one per m64 half) and a producer warp, two
         // CTAs an SM by registers.
-        const bool wg = std::atoi(f.form) >= 11;
-        EXPECT_EQ(l.block, std::string(f.form) == "13" ? 288 : wg ? 160 : 256) << f.form;
+        const int form = std::atoi(f.form);
+        EXPECT_EQ(l.block, form >= 13 ? 288 : form >= 11 ? 160 : 256) << f.form;
+        const bool wg = form >= 11;
         if (wg) {
           EXPECT_EQ(l.ctas_per_sm, 2) << f.form;
         }
@@ -297,18 +301,50 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   EXPECT_GT(bytes[12], bytes[11]);         // and the offset sums
   EXPECT_LT(bytes[12], bytes[3]);          // beside E4M3, not FP16, activations
   EXPECT_DOUBLE_EQ(bytes[13], bytes[12]);  // the same bytes, more warps
-  for (const int bad : {0, 14, -1}) {
+  EXPECT_DOUBLE_EQ(bytes[14], bytes[13]);
+  for (const int bad : {0, 15, -1}) {
     PlanOptions o;
     o.rules.w4a8_decode_form = bad;
     EXPECT_THROW(plan_launches("decode_ffn", "w4a8", shape, 132, o), std::invalid_argument) << bad;
   }
   // The kernels' switch is checked where they read it.
-  for (const char* bad : {"0", "14", "x"}) {
+  for (const char* bad : {"0", "15", "x"}) {
     setenv("QUADRANT_W4A8_DECODE_FORM", bad, 1);
     EXPECT_THROW(moe_w4_decode_form(), std::invalid_argument) << bad;
   }
   unsetenv("QUADRANT_W4A8_DECODE_FORM");
   EXPECT_EQ(moe_w4_decode_form(), kMoeW4DecodeForm);
+}
+
+// W4A8 form 14 takes 32-row tiles from 12 rows per expert on average (48 tokens top-8 over 32
+// experts), whatever QUADRANT_MOE_BLOCK_M says, and 16-row ones below: the kernel, its shared
+// memory and half the m-tiles' CTAs where every expert's rows fit one 32-row tile.
+TEST(LaunchPlan, W4a8FormFourteenTakes32RowTilesFromTwelveRowsPerExpert) {
+  setenv("QUADRANT_MOE_BLOCK_M", "16", 1);
+  for (const int tokens : {47, 48}) {
+    const ShapeParams shape = {
+        {"tokens", tokens}, {"experts", 32}, {"top_k", 8}, {"hidden", 1024}, {"intermediate", 512}};
+    PlanOptions o;
+    o.rules.w4a8_decode_form = kMoeW4WgTilesForm;
+    const LaunchPlan p = plan_launches("decode_ffn", "w4a8", shape, 132, o);
+    const int bm = tokens == 48 ? 32 : 16;
+    EXPECT_EQ(p.choice("block_m"), bm) << tokens;
+    int gemms = 0;
+    for (const KernelLaunch& l : p.launches)
+      if (l.kernel.rfind("moe_decode_gemm_wg", 0) == 0) {
+        EXPECT_EQ(l.kernel.rfind("moe_decode_gemm_wg_kernel<int4 offset, " + std::to_string(bm) +
+                                     " rows, a warpgroup per half> (",
+                                 0),
+                  0u)
+            << l.kernel;
+        EXPECT_EQ(l.smem_bytes, moe_w4_wg_smem_bytes(bm));
+        EXPECT_EQ(l.block, 288);
+        ++gemms;
+      }
+    EXPECT_EQ(gemms, 2) << tokens;
+  }
+  unsetenv("QUADRANT_MOE_BLOCK_M");
+  EXPECT_EQ(moe_w4_wg_smem_bytes(32) - moe_w4_wg_smem_bytes(16), 4 * 2048);  // 2 KB a stage more
 }
 
 // FP8 on the wgmma decode GEMM: the plan follows the model's rule (PlanRules::fp8_decode_gemm),
