@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """New / old median time per shape of re-collected profiles, per set, op and format (markdown).
 
-  profile_drift.py NEW_DIR [--base REV] [--only OP,...]
+  profile_drift.py NEW_DIR [--base REV | --against OLD_DIR] [--only OP,...]
 
 NEW_DIR holds <set>/<gpu>/<op>.json (an unpacked profiles.tgz); the old profile of each is
-calibration/profiles/<set>/<op>.json at git revision REV (default HEAD). A shape is its format and params; shapes in one file only are
-counted, not compared.
+calibration/profiles/<set>/<op>.json at git revision REV (default HEAD), or with --against the
+file of the same relative path under OLD_DIR (two collections of one call, e.g. under two
+settings of a switch). A shape is its format and params; shapes in one file only are counted,
+not compared.
 """
 import argparse
 import json
@@ -37,6 +39,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("new_dir")
     ap.add_argument("--base", default="HEAD")
+    ap.add_argument("--against", default="")
     ap.add_argument("--only", default="")
     args = ap.parse_args()
     only = [o for o in args.only.split(",") if o]
@@ -47,12 +50,21 @@ def main():
         set_name, op = path.parts[-3], path.stem
         if only and not any(o in op for o in only):
             continue
-        rel = f"calibration/profiles/{set_name}/{op}.json"
-        got = subprocess.run(["git", "show", f"{args.base}:{rel}"], capture_output=True, text=True)
-        if got.returncode != 0:
-            print(f"| {set_name} | {op} | (no old profile at {args.base}) | | | | | | |")
-            continue
-        new, old = shapes(json.loads(path.read_text())), shapes(json.loads(got.stdout))
+        if args.against:
+            other = pathlib.Path(args.against) / path.relative_to(root)
+            if not other.exists():
+                print(f"| {set_name} | {op} | (no {other}) | | | | | | |")
+                continue
+            old_text = other.read_text()
+        else:
+            rel = f"calibration/profiles/{set_name}/{op}.json"
+            got = subprocess.run(["git", "show", f"{args.base}:{rel}"], capture_output=True,
+                                 text=True)
+            if got.returncode != 0:
+                print(f"| {set_name} | {op} | (no old profile at {args.base}) | | | | | | |")
+                continue
+            old_text = got.stdout
+        new, old = shapes(json.loads(path.read_text())), shapes(json.loads(old_text))
         for fmt in sorted({k[0] for k in new} | {k[0] for k in old}):
             common = [k for k in new if k[0] == fmt and k in old]
             new_only = sum(1 for k in new if k[0] == fmt and k not in old)
