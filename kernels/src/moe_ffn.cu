@@ -286,7 +286,7 @@ __device__ __forceinline__ void store_block(const float (&v)[4], OutT* out, floa
     if constexpr (std::is_same_v<OutT, fp8>) {
       *reinterpret_cast<__nv_fp8x4_e4m3*>(out + lane * 4) = q;
       if (corr_out) {
-        // W4A8 form 12: the block's sum of E4M3 values / 64, the offset its GEMM takes off
+        // W4A8 forms 12-14: the block's sum of E4M3 values / 64, the offset its GEMM takes off
         // (int4_e4m3.h, int4x8_to_e4m3x8_offset).
         const float4 f = static_cast<float4>(q);
         float c = (f.x + f.y) + (f.z + f.w);
@@ -1093,7 +1093,7 @@ __global__ void moe_w4_prepack_v2_kernel(const uint8_t* __restrict__ w, int expe
 // before) into the accumulators with the weight and activation scales while they run. Sums per
 // 128-deep block scaled as forms 1-10 scale them; the block sums are the tensor cores' FP32 sums
 // of exact products (another order than mma.sync's: not form 8's bits).
-// Form 12 (kOffset) stores the nibbles so that a mask and a shift make them the E4M3 bytes of
+// Forms 12-14 (kOffset) stores the nibbles so that a mask and a shift make them the E4M3 bytes of
 // (v + 8) x 2^-9 (int4x8_to_e4m3x8_offset: 3 instructions per 8 weights, the permutes 11), and
 // takes the offset off each k block's sums with the activation rows' sums, which come with the
 // stage as their scales do.
@@ -1300,10 +1300,10 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
 // by TMA (tm_a: boxes of 128 k x kRows rows). kInt4 (W4A8 form 11): W the tiles of
 // moe_w4_prepack_wg_kernel ([e][n / 128][k / 128][8 KB], w) with a scale per weight row and 128 k
 // (w_scale [e][k / 128][n]); else (FP8) W E4M3 [e][n][k] by TMA (tm_w: boxes of 128 x 128) with a
-// scale per 128 x 128 block (w_scale [e][n / 128][k / 128]). kOffset (W4A8 form 12): the tiles
-// in the interleaved nibble order, a_corr the rows' offset sums beside a_scale. kWarpgroups: one
-// consumer warpgroup for both m64 halves, or (form 13) one per half. Grid (n / 128, m-tiles,
-// splits); warps 0 .. 4 kWarpgroups - 1 the consumers, the last warp the producer.
+// scale per 128 x 128 block (w_scale [e][n / 128][k / 128]). kOffset (W4A8 forms 12-14): the
+// tiles in the interleaved nibble order, a_corr the rows' offset sums beside a_scale.
+// kWarpgroups: one consumer warpgroup for both m64 halves, or (forms 13, 14) one per half. Grid (n
+// / 128, m-tiles, splits); warps 0 .. 4 kWarpgroups - 1 the consumers, the last warp the producer.
 template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1>
 __global__ void __launch_bounds__(128 * kWarpgroups + 32,
                                   kInt4 ? plan::kMoeW4WgCtasPerSm : plan::kMoeFp8WgCtasPerSm)
@@ -1409,8 +1409,8 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
                                               n_total, half0, out, part);
 }
 
-// Forms 11 and 12's repack: per expert, 128-row tile and k block, the 2048 words of int4_e4m3.h's
-// order, the nibbles of each word in `order`.
+// Forms 11-14's repack: per expert, 128-row tile and k block, the 2048 words of int4_e4m3.h's
+// order, the nibbles of each word in `order` (form 11 kRowsApart, 12-14 kInterleaved).
 __global__ void moe_w4_prepack_wg_kernel(const uint8_t* __restrict__ w, int experts, int n, int k,
                                          W4WgNibbles order, uint32_t* __restrict__ out) {
   const int kb_count = k / 128;
@@ -1856,14 +1856,14 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
            reinterpret_cast<__half*>(l.act), l.act_corr);
   else
     launch(l.splits1 ? moe_act_kernel<AType, true> : moe_act_kernel<AType, false>,
-           reinterpret_cast<AType*>(l.act), l.act_corr);  // form 12's offset sums, else none
+           reinterpret_cast<AType*>(l.act), l.act_corr);  // forms 12-14 offset sums, else none
   QK_LAUNCH_CHECK("moe_act_kernel");
 }
 
 // The wgmma decode GEMM (moe_decode_gemm_wg_kernel): W4A8 forms 11, 12 (kInt4: w the repacked
-// tiles, w_scale [e][k / 128][n]; kOffset form 12 with a_corr) or FP8 (w E4M3 [e][n][k], w_scale
-// [e][n / 128][k / 128]); the tile's activation rows by TMA, boxes of 128 k x kRows rows (rows
-// past the last read as zeros).
+// tiles, w_scale [e][k / 128][n]; kOffset forms 12-14 with a_corr) or FP8 (w E4M3 [e][n][k],
+// w_scale [e][n / 128][k / 128]); the tile's activation rows by TMA, boxes of 128 k x kRows rows
+// (rows past the last read as zeros).
 template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1>
 void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_scale,
                            const float* a_corr, const uint8_t* w, const float* w_scale, int64_t n,
