@@ -1093,7 +1093,7 @@ __global__ void moe_w4_prepack_v2_kernel(const uint8_t* __restrict__ w, int expe
 // before) into the accumulators with the weight and activation scales while they run. Sums per
 // 128-deep block scaled as forms 1-10 scale them; the block sums are the tensor cores' FP32 sums
 // of exact products (another order than mma.sync's: not form 8's bits).
-// Forms 12-14 (kOffset) stores the nibbles so that a mask and a shift make them the E4M3 bytes of
+// Forms 12-14 (kOffset) store the nibbles so that a mask and a shift make them the E4M3 bytes of
 // (v + 8) x 2^-9 (int4x8_to_e4m3x8_offset: 3 instructions per 8 weights, the permutes 11), and
 // takes the offset off each k block's sums with the activation rows' sums, which come with the
 // stage as their scales do.
@@ -1860,10 +1860,10 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
   QK_LAUNCH_CHECK("moe_act_kernel");
 }
 
-// The wgmma decode GEMM (moe_decode_gemm_wg_kernel): W4A8 forms 11, 12 (kInt4: w the repacked
-// tiles, w_scale [e][k / 128][n]; kOffset forms 12-14 with a_corr) or FP8 (w E4M3 [e][n][k],
-// w_scale [e][n / 128][k / 128]); the tile's activation rows by TMA, boxes of 128 k x kRows rows
-// (rows past the last read as zeros).
+// The wgmma decode GEMM (moe_decode_gemm_wg_kernel): W4A8 forms 11-14 (kInt4: w the repacked
+// tiles, w_scale [e][k / 128][n]; kOffset forms 12-14 with a_corr; kWarpgroups 2 forms 13, 14) or
+// FP8 (w E4M3 [e][n][k], w_scale [e][n / 128][k / 128]); the tile's activation rows by TMA, boxes
+// of 128 k x kRows rows (rows past the last read as zeros).
 template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1>
 void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_scale,
                            const float* a_corr, const uint8_t* w, const float* w_scale, int64_t n,
