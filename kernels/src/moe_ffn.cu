@@ -1095,14 +1095,14 @@ __global__ void moe_w4_prepack_v2_kernel(const uint8_t* __restrict__ w, int expe
 // of exact products (another order than mma.sync's: not form 8's bits).
 // Forms 12-14 (kOffset) store the nibbles so that a mask and a shift make them the E4M3 bytes of
 // (v + 8) x 2^-9 (int4x8_to_e4m3x8_offset: 3 instructions per 8 weights, the permutes 11), and
-// takes the offset off each k block's sums with the activation rows' sums, which come with the
+// take the offset off each k block's sums with the activation rows' sums, which come with the
 // stage as their scales do.
-// A stage, by weight format: kInt4 (W4A8 forms 11, 12) the activation box (16 rows x 128 E4M3),
-// the INT4 tile (8 KB) and its 128 weight scales; E4M3 (FP8 on wgmma, plan::moe_fp8_decode_wgmma)
-// the activation box (kRows rows) and the weight tile as TMA writes it (128 rows x 128 B, 128-byte
-// swizzle: two m64 halves of 8 KB) and its one block scale; then the kRows rows' activation
-// scales (kOffset: and their offset sums). The boxes 1024-byte aligned (the swizzle atom), the
-// stage a multiple of 1 KB.
+// A stage, by weight format: kInt4 (W4A8 forms 11-14) the activation box (16 or 32 rows x 128
+// E4M3), the INT4 tile (8 KB) and its 128 weight scales; E4M3 (FP8 on wgmma,
+// plan::moe_fp8_decode_wgmma) the activation box (kRows rows) and the weight tile as TMA writes it
+// (128 rows x 128 B, 128-byte swizzle: two m64 halves of 8 KB) and its one block scale; then the
+// kRows rows' activation scales (kOffset: and their offset sums). The boxes 1024-byte aligned (the
+// swizzle atom), the stage a multiple of 1 KB.
 template <bool kInt4, int kRows, bool kOffset = false>
 struct WgLayout {
   static_assert(kInt4 || !kOffset, "the offset is the INT4 form's");
