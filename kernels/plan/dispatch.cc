@@ -243,7 +243,15 @@ W4a8PrefillDequant moe_w4_prefill_dequant() {
 bool moe_fp8_decode_wgmma() {
   const char* env = std::getenv("QUADRANT_FP8_DECODE_GEMM");
   if (!env || !*env) return kMoeFp8DecodeWgmma;
-  return env_switch("QUADRANT_FP8_DECODE_GEMM", "mma", "wgmma");
+  if (std::string(env) == "wgmma2") return true;
+  require(std::string(env) == "mma" || std::string(env) == "wgmma",
+          std::string("QUADRANT_FP8_DECODE_GEMM must be mma, wgmma or wgmma2, got '") + env + "'");
+  return std::string(env) == "wgmma";
+}
+
+int moe_fp8_decode_warpgroups() {
+  const char* env = std::getenv("QUADRANT_FP8_DECODE_GEMM");
+  return moe_fp8_decode_wgmma() && env && std::string(env) == "wgmma2" ? 2 : 1;
 }
 
 bool moe_fused_route(int64_t tokens, int top_k) {

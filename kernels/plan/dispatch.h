@@ -544,6 +544,10 @@ constexpr bool moe_w4_int4_in_producer(W4a8PrefillDequant d, double rows, int ex
 inline constexpr bool kMoeFp8DecodeWgmma = true;
 inline constexpr int kMoeFp8WgStages = 4, kMoeFp8WgCtasPerSm = 2;
 bool moe_fp8_decode_wgmma();
+// QUADRANT_FP8_DECODE_GEMM=wgmma2 (a benchmark switch; nineteenth session, not yet run): the wgmma
+// decode GEMM with a consumer warpgroup per m64 half of the weight rows, as W4A8 forms 13 and 14
+// (288 threads, 18 warps an SM at two CTAs), the same sums in the same order: 2, else 1.
+int moe_fp8_decode_warpgroups();
 constexpr int moe_fp8_wg_stage_bytes(int block_m) {
   return block_m * 128 + 128 * 128 + 1024;  // and the scales, in 1 KB
 }

@@ -1678,6 +1678,7 @@ struct MoeLayout {
         *act_corr = nullptr;
   int w4_form = 0;         // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 14)
   bool fp8_wgmma = false;  // FP8 on the mma.sync path's tiles: plan::moe_fp8_decode_wgmma
+  int fp8_warpgroups = 1;  // its consumer warpgroups: plan::moe_fp8_decode_warpgroups
   int experts = 0;
   // The mma.sync path's chain of programmatic dependent launches (plan::moe_pdl) and the
   // weight tiles its GEMMs ask L2 for before their wait.
@@ -1700,6 +1701,7 @@ MoeLayout moe_layout(const MoeFfnProblem& p, plan::MoeGemmPath path, void* base)
     l.w4_form = plan::moe_w4_decode_form();
   l.fp8_wgmma = p.format == MoeFormat::kFp8 && path == plan::MoeGemmPath::kMmaSync &&
                 plan::moe_fp8_decode_wgmma();
+  if (l.fp8_wgmma) l.fp8_warpgroups = plan::moe_fp8_decode_warpgroups();
   l.experts = p.experts;
   l.bm = plan::moe_block_m(path, p.tokens, p.top_k, p.experts, p.format == MoeFormat::kBf16,
                            l.w4_form);
@@ -1905,12 +1907,19 @@ void moe_mma_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, co
   if constexpr (F == Fmt::kFp8) {
     if (l.fp8_wgmma) {
       const auto* w8 = static_cast<const uint8_t*>(w);
+      // One consumer warpgroup, or (wgmma2) one per m64 half.
+      auto run_wg = [&](auto rows, auto warpgroups) {
+        launch_decode_gemm_wg<false, decltype(rows)::value, false, decltype(warpgroups)::value>(
+            l, a, a_scale, nullptr, w8, w_scale, n, k, out, splits, part, stream);
+      };
+      using One = std::integral_constant<int, 1>;
+      using Two = std::integral_constant<int, 2>;
+      using R16 = std::integral_constant<int, 16>;
+      using R32 = std::integral_constant<int, 32>;
       if (l.bm == 32)
-        launch_decode_gemm_wg<false, 32>(l, a, a_scale, nullptr, w8, w_scale, n, k, out, splits,
-                                         part, stream);
+        l.fp8_warpgroups == 2 ? run_wg(R32(), Two()) : run_wg(R32(), One());
       else
-        launch_decode_gemm_wg<false, 16>(l, a, a_scale, nullptr, w8, w_scale, n, k, out, splits,
-                                         part, stream);
+        l.fp8_warpgroups == 2 ? run_wg(R16(), Two()) : run_wg(R16(), One());
       QK_LAUNCH_CHECK("moe_decode_gemm_wg_kernel");
       return;
     }

@@ -283,12 +283,12 @@ std::vector<Case> check_cases() {
       base.push_back({"decode_ffn", f, "5 tok 16e top4 (mma.sync)", ffn(5, 16, 4, 256, 384), ""});
       base.push_back({"decode_ffn", f, "48 tok 8e top4 (mma.sync)", ffn(48, 8, 4, 256, 384), ""});
     }
-    if (std::string(f) == "fp8") {  // FP8 on the wgmma decode GEMM
-      base.push_back({"decode_ffn", f, "5 tok 16e top4 wgmma", ffn(5, 16, 4, 256, 384), "wgmma"});
-      base.push_back({"decode_ffn", f, "48 tok 8e top4 wgmma", ffn(48, 8, 4, 256, 384), "wgmma"});
-      base.push_back(
-          {"decode_ffn", f, "3 tok 4e top2 7168 wgmma", ffn(3, 4, 2, 7168, 2048), "wgmma"});
-    }
+    if (std::string(f) == "fp8")  // FP8 on the wgmma decode GEMM, one or two warpgroups
+      for (const std::string v : {"wgmma", "wgmma2"}) {
+        base.push_back({"decode_ffn", f, "5 tok 16e top4 " + v, ffn(5, 16, 4, 256, 384), v});
+        base.push_back({"decode_ffn", f, "48 tok 8e top4 " + v, ffn(48, 8, 4, 256, 384), v});
+        base.push_back({"decode_ffn", f, "3 tok 4e top2 7168 " + v, ffn(3, 4, 2, 7168, 2048), v});
+      }
     if (std::string(f) == "w4a8")  // each form of the W4A8 decode GEMM
       for (const char* form :
            {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14"}) {
@@ -436,10 +436,11 @@ std::vector<Case> timed_cases(bool variants) {
         t.push_back({"decode_ffn", "w4a8",
                      "engine " + std::to_string(tokens) + " tok 128e top8 2048/768 form " + form,
                      ffn(tokens, 128, 8, 2048, 768), form});
-    // FP8 on the wgmma decode GEMM beside the mma.sync default.
-    for (int64_t tokens : {1, 8, 16, 64})
-      t.push_back({"decode_ffn", "fp8", std::to_string(tokens) + " tok 32e top8 7168/2048 wgmma",
-                   ffn(tokens, 32, 8, 7168, 2048), "wgmma"});
+    // FP8 on the wgmma decode GEMM (one and two consumer warpgroups) beside the default.
+    for (const char* v : {"wgmma", "wgmma2"})
+      for (int64_t tokens : {1, 8, 16, 64})
+        t.push_back({"decode_ffn", "fp8", std::to_string(tokens) + " tok 32e top8 7168/2048 " + v,
+                     ffn(tokens, 32, 8, 7168, 2048), v});
   }
   // MLA decode (DeepSeek-V3 latent 512 + 64) at the per-GPU head counts 128 / TP.
   for (int64_t heads : {16, 32, 64, 128})

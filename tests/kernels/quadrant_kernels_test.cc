@@ -758,29 +758,35 @@ TEST(MoeFfnBlockM, ThirtyTwoRowTilesAndMoreStagesGiveTheSameBits) {
     }
 }
 
-// Form `form` of the W4A8 decode GEMM gives form `base`'s bits (each run also within the
-// reference's tolerance, check_moe_ffn), with and without split-K and the chain; 1 and 24 tokens
-// have tiles of <= 8 rows only or mostly, 120 (ragged) both kinds, and hidden 1280 streams ten k
-// blocks through the four stages.
-void expect_form_bits(const char* form, const char* base) {
+// A variant of a GEMM switch (`name`) gives the base value's bits (each run also within the
+// reference's tolerance, check_moe_ffn), with and without split-K and the chain, at each block_m
+// given; 1 and 24 tokens have tiles of <= 8 rows only or mostly, 120 (ragged) both kinds (and
+// 17-32 rows on 32-row tiles), and hidden 1280 streams ten k blocks through the four stages.
+void expect_same_bits(MoeFormat format, const char* name, const char* variant, const char* base,
+                      std::initializer_list<const char*> block_ms = {"16"}) {
   for (const char* pdl : {"0", "1"})
     for (const char* split : {"0", "2"})
-      for (const MoeCase& c :
-           {MoeCase{MoeFormat::kW4a8, 1, true}, MoeCase{MoeFormat::kW4a8, 24, false},
-            MoeCase{MoeFormat::kW4a8, 120, false, true},
-            MoeCase{MoeFormat::kW4a8, 24, false, false, 1280}}) {
-        SCOPED_TRACE(std::string("form ") + form + " against " + base + ", " +
-                     std::to_string(c.tokens) + " tokens, hidden " + std::to_string(c.hidden) +
-                     ", pdl " + pdl + ", split-K " + split);
-        std::vector<uint16_t> bits[2];
-        for (int i = 0; i < 2; ++i) {
-          const ScopedEnv env({{"QUADRANT_W4A8_DECODE_FORM", i ? form : base},
-                               {"QUADRANT_MOE_PDL", pdl},
-                               {"QUADRANT_MOE_SPLIT_K", split}});
-          bits[i] = check_moe_ffn(c);
+      for (const char* bm : block_ms)
+        for (const MoeCase& c :
+             {MoeCase{format, 1, true}, MoeCase{format, 24, false},
+              MoeCase{format, 120, false, true}, MoeCase{format, 24, false, false, 1280}}) {
+          SCOPED_TRACE(std::string(name) + "=" + variant + " against " + base + ", " +
+                       std::to_string(c.tokens) + " tokens, hidden " + std::to_string(c.hidden) +
+                       ", pdl " + pdl + ", split-K " + split + ", block_m " + bm);
+          std::vector<uint16_t> bits[2];
+          for (int i = 0; i < 2; ++i) {
+            const ScopedEnv env({{name, i ? variant : base},
+                                 {"QUADRANT_MOE_PDL", pdl},
+                                 {"QUADRANT_MOE_SPLIT_K", split},
+                                 {"QUADRANT_MOE_BLOCK_M", bm}});
+            bits[i] = check_moe_ffn(c);
+          }
+          EXPECT_EQ(bits[1], bits[0]);
         }
-        EXPECT_EQ(bits[1], bits[0]);
-      }
+}
+// Form `form` of the W4A8 decode GEMM gives form `base`'s bits.
+void expect_form_bits(const char* form, const char* base) {
+  expect_same_bits(MoeFormat::kW4a8, "QUADRANT_W4A8_DECODE_FORM", form, base);
 }
 
 // W4A8 on the wgmma path with the INT4 dequantised in the GEMM's producer warpgroup
@@ -885,6 +891,14 @@ TEST(MoeFfnW4Form13, GivesFormTwelvesBits) {
 TEST(MoeFfnW4Form14, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   expect_within_one_percent(MoeFormat::kW4a8, "QUADRANT_W4A8_DECODE_FORM", "8", "14", {"16"});
+}
+
+// FP8 on the wgmma decode GEMM with a consumer warpgroup per m64 half (QUADRANT_FP8_DECODE_GEMM=
+// wgmma2) issues the same wgmmas on each half and folds them in the same order: one warpgroup's
+// bits, on 16- and 32-row tiles.
+TEST(MoeFfnFp8Wgmma2, GivesOneWarpgroupsBits) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  expect_same_bits(MoeFormat::kFp8, "QUADRANT_FP8_DECODE_GEMM", "wgmma2", "wgmma", {"16", "32"});
 }
 
 // FP8 on the wgmma decode GEMM (QUADRANT_FP8_DECODE_GEMM=wgmma: the E4M3 weight tiles by TMA as

@@ -348,7 +348,8 @@ TEST(LaunchPlan, W4a8FormFourteenTakes32RowTilesFromTwelveRowsPerExpert) {
 }
 
 // FP8 on the wgmma decode GEMM: the plan follows the model's rule (PlanRules::fp8_decode_gemm),
-// not the benchmark switch (QUADRANT_FP8_DECODE_GEMM, whose values and error are checked here).
+// not the benchmark switch (QUADRANT_FP8_DECODE_GEMM, whose values, wgmma2's two warpgroups
+// included, and error are checked here).
 // Under the rule the two GEMMs name the wgmma kernel, 160 threads, two CTAs an SM and its stages'
 // shared memory (16- and 32-row tiles), with the same FLOPs, bytes and CTAs as the mma.sync plan.
 TEST(LaunchPlan, Fp8DecodeGemmIsThePlanRuleNotTheEnvironment) {
@@ -363,13 +364,22 @@ TEST(LaunchPlan, Fp8DecodeGemmIsThePlanRuleNotTheEnvironment) {
   const LaunchPlan before = plan_launches("decode_ffn", "fp8", shape, 132, mma);
   setenv("QUADRANT_FP8_DECODE_GEMM", "mma", 1);
   EXPECT_FALSE(moe_fp8_decode_wgmma());
+  EXPECT_EQ(moe_fp8_decode_warpgroups(), 1);
+  setenv("QUADRANT_FP8_DECODE_GEMM", "wgmma2", 1);  // a consumer warpgroup per half
+  EXPECT_TRUE(moe_fp8_decode_wgmma());
+  EXPECT_EQ(moe_fp8_decode_warpgroups(), 2);
   setenv("QUADRANT_FP8_DECODE_GEMM", "wgmma", 1);
   EXPECT_TRUE(moe_fp8_decode_wgmma());
+  EXPECT_EQ(moe_fp8_decode_warpgroups(), 1);
   const LaunchPlan during = plan_launches("decode_ffn", "fp8", shape, 132, mma);
-  setenv("QUADRANT_FP8_DECODE_GEMM", "on", 1);
-  EXPECT_THROW(moe_fp8_decode_wgmma(), std::invalid_argument);
+  for (const char* bad : {"on", "wgmma3"}) {
+    setenv("QUADRANT_FP8_DECODE_GEMM", bad, 1);
+    EXPECT_THROW(moe_fp8_decode_wgmma(), std::invalid_argument) << bad;
+    EXPECT_THROW(moe_fp8_decode_warpgroups(), std::invalid_argument) << bad;
+  }
   unsetenv("QUADRANT_FP8_DECODE_GEMM");
   EXPECT_EQ(moe_fp8_decode_wgmma(), kMoeFp8DecodeWgmma);
+  EXPECT_EQ(moe_fp8_decode_warpgroups(), 1);
   ASSERT_EQ(during.launches.size(), before.launches.size());
   for (size_t i = 0; i < before.launches.size(); ++i)
     EXPECT_EQ(during.launches[i].kernel, before.launches[i].kernel);
