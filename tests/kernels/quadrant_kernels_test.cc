@@ -758,12 +758,15 @@ TEST(MoeFfnBlockM, ThirtyTwoRowTilesAndMoreStagesGiveTheSameBits) {
     }
 }
 
-// A variant of a GEMM switch (`name`) gives the base value's bits (each run also within the
-// reference's tolerance, check_moe_ffn), with and without split-K and the chain, at each block_m
-// given; 1 and 24 tokens have tiles of <= 8 rows only or mostly, 120 (ragged) both kinds (and
-// 17-32 rows on 32-row tiles), and hidden 1280 streams ten k blocks through the four stages.
-void expect_same_bits(MoeFormat format, const char* name, const char* variant, const char* base,
-                      std::initializer_list<const char*> block_ms = {"16"}) {
+// Every case under the base and the variant value of one GEMM switch (`name`), with and without
+// split-K and the chain, at each block_m given, each run within the reference's tolerance
+// (check_moe_ffn); compare(base's outputs, variant's) judges each pair. 1 and 24 tokens have tiles
+// of <= 8 rows only or mostly, 120 (ragged: empty and 1-row tiles too) of 9-16 (17-32 on 32-row
+// tiles), and hidden 1280 streams ten k blocks through the four stages (each stage's barriers in
+// both phases); split-K gives odd and even k-block counts.
+template <class Compare>
+void run_base_and_variant(MoeFormat format, const char* name, const char* base, const char* variant,
+                          std::initializer_list<const char*> block_ms, Compare compare) {
   for (const char* pdl : {"0", "1"})
     for (const char* split : {"0", "2"})
       for (const char* bm : block_ms)
@@ -781,8 +784,15 @@ void expect_same_bits(MoeFormat format, const char* name, const char* variant, c
                                  {"QUADRANT_MOE_BLOCK_M", bm}});
             bits[i] = check_moe_ffn(c);
           }
-          EXPECT_EQ(bits[1], bits[0]);
+          compare(bits[0], bits[1]);
         }
+}
+// The variant gives the base's bits.
+void expect_same_bits(MoeFormat format, const char* name, const char* variant, const char* base,
+                      std::initializer_list<const char*> block_ms = {"16"}) {
+  run_base_and_variant(
+      format, name, base, variant, block_ms,
+      [](const std::vector<uint16_t>& b, const std::vector<uint16_t>& v) { EXPECT_EQ(v, b); });
 }
 // Form `form` of the W4A8 decode GEMM gives form `base`'s bits.
 void expect_form_bits(const char* form, const char* base) {
@@ -827,38 +837,21 @@ TEST(MoeFfnW4Form10, GivesFormEightsBits) {
   expect_form_bits("10", "8");
 }
 
-// A GEMM variant that sums in another order than its base: each case runs under the base and the
-// variant value of one switch, with and without split-K and the chain, at each block_m given; each
-// run passes the reference check (check_moe_ffn), and the variant's output stays within 1%
-// (relative Frobenius) of the base's. 1 and 24 tokens have tiles of <= 8 rows only or mostly, 120
-// (ragged: empty and 1-row tiles too) of 9-16, and hidden 1280 streams ten k blocks through the
-// four stages (each stage's barriers in both phases); split-K gives odd and even k-block counts.
+// A GEMM variant that sums in another order than its base (run_base_and_variant's cases): its
+// output stays within 1% (relative Frobenius) of the base's.
 void expect_within_one_percent(MoeFormat format, const char* name, const char* base,
                                const char* variant, std::initializer_list<const char*> block_ms) {
-  for (const char* pdl : {"0", "1"})
-    for (const char* split : {"0", "2"})
-      for (const char* bm : block_ms)
-        for (const MoeCase& c :
-             {MoeCase{format, 1, true}, MoeCase{format, 24, false},
-              MoeCase{format, 120, false, true}, MoeCase{format, 24, false, false, 1280}}) {
-          SCOPED_TRACE(std::to_string(c.tokens) + " tokens, hidden " + std::to_string(c.hidden) +
-                       ", pdl " + pdl + ", split-K " + split + ", block_m " + bm);
-          std::vector<uint16_t> bits[2];
-          for (int i = 0; i < 2; ++i) {
-            const ScopedEnv env({{name, i ? variant : base},
-                                 {"QUADRANT_MOE_PDL", pdl},
-                                 {"QUADRANT_MOE_SPLIT_K", split},
-                                 {"QUADRANT_MOE_BLOCK_M", bm}});
-            bits[i] = check_moe_ffn(c);
-          }
-          const auto b = from_bf16(bits[0]), v = from_bf16(bits[1]);
-          int differ = 0;
-          for (size_t i = 0; i < b.size(); ++i) differ += b[i] != v[i];
-          std::cout << name << "=" << variant << " against " << base << ": " << differ << " of "
-                    << b.size() << " outputs differ; relative Frobenius "
-                    << ref::rel_fro_error(v.data(), b.data(), b.size()) << "\n";
-          EXPECT_LE(ref::rel_fro_error(v.data(), b.data(), b.size()), 1e-2);
-        }
+  run_base_and_variant(
+      format, name, base, variant, block_ms,
+      [&](const std::vector<uint16_t>& base_bits, const std::vector<uint16_t>& variant_bits) {
+        const auto b = from_bf16(base_bits), v = from_bf16(variant_bits);
+        int differ = 0;
+        for (size_t i = 0; i < b.size(); ++i) differ += b[i] != v[i];
+        std::cout << name << "=" << variant << " against " << base << ": " << differ << " of "
+                  << b.size() << " outputs differ; relative Frobenius "
+                  << ref::rel_fro_error(v.data(), b.data(), b.size()) << "\n";
+        EXPECT_LE(ref::rel_fro_error(v.data(), b.data(), b.size()), 1e-2);
+      });
 }
 
 // W4A8 form 11 (wgmma with the weights as A in registers, the tokens as N; the INT4 made E4M3 by
