@@ -48,8 +48,8 @@ show checks_decode_ffn
 rows="7168/2048 form 10,7168/2048 form 11,7168/2048 form 12,7168/2048 form 13"
 rows="$rows,7168/2048 form 14,fp8 1 tok 32e,fp8 8 tok 32e"
 rows="$rows,fp8 16 tok 32e,fp8 64 tok 32e,w4a8 engine 32 tok,w4a8 engine 64 tok,w4a8 engine 96 tok"
-# (the fp8 items take the default row and the "wgmma" one: the same kernel since the eighteenth
-# session, timed twice)
+# (the fp8 items take the default row and the "wgmma" one, the same kernel since the eighteenth
+# session, timed twice, and "wgmma2")
 time_passes "$rows"
 step time_fp8_bm32 60 env QUADRANT_MOE_BLOCK_M=32 "$BENCH" --variants --timing-only --no-ceilings \
   --only "fp8 64 tok 32e"
