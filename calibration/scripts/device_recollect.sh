@@ -17,6 +17,10 @@
 # device_validation.sh's profiles.tgz / logs.tgz / smi.csv.gz: $OUT/H200.json and
 # $OUT/H200-validation-ceilings.json (the refit), $OUT/H200-validation2-errors.txt (the second
 # draw, which chooses nothing), $OUT/table.md, $OUT/recollect-times.txt.
+# GPU=H100: the H100 sets instead (H100-SXM with its counter pass, then H100-SXM-recheck, both on
+# the grid), refitted with the H100 command (calibration/README.md: `calibrate fit
+# calibration/profiles/H100-SXM`) into $OUT/H100-SXM.json; ONLY=_ takes every op (their kernels
+# have moved since the H100 profiles' 5ad1712).
 set -euo pipefail
 OUT=${OUT:?set OUT}
 ONLY=${ONLY:?set ONLY, e.g. decode_attention,_ffn}
@@ -26,11 +30,21 @@ stamp() { echo "$1 $(($(date +%s) - t0)) s" | tee -a "$OUT/recollect-times.txt";
 mkdir -p "$OUT"
 g=calibration/grids
 RECHECKS=${RECHECKS:-yes}
-fitted="H200=hopper H200-shards=hopper-shards H200-active=hopper-active H200-active2=hopper-active2
-  H200-active3=hopper-active3 H200-active4=hopper-active4 H200-active5=hopper-active5
-  H200-active6=hopper-active6 H200-active7=hopper-active7 H200-active8=hopper-active8
-  H200-validation=validation H200-validation2=validation2"
-rechecks="H200-validation-recheck=validation H200-validation-fresh=validation H200-recheck=hopper"
+GPU=${GPU:-H200}
+case $GPU in
+  H200)
+    fitted="H200=hopper H200-shards=hopper-shards H200-active=hopper-active
+      H200-active2=hopper-active2 H200-active3=hopper-active3 H200-active4=hopper-active4
+      H200-active5=hopper-active5 H200-active6=hopper-active6 H200-active7=hopper-active7
+      H200-active8=hopper-active8 H200-validation=validation H200-validation2=validation2"
+    rechecks="H200-validation-recheck=validation H200-validation-fresh=validation H200-recheck=hopper"
+    metrics=H200 ;;
+  H100)
+    fitted="H100-SXM=hopper"
+    rechecks="H100-SXM-recheck=hopper"
+    metrics=H100-SXM ;;
+  *) echo "GPU: H200 or H100, not '$GPU'" >&2; exit 2 ;;
+esac
 case $RECHECKS in
   yes) list="$fitted $rechecks" ;;
   no) list=$fitted ;;
@@ -42,11 +56,10 @@ for s in $list; do
   [ "$RECHECKS" = only ] && [ "${s%%=*}" = H200-validation-fresh ] && continue
   sets+=" ${s%%=*}=$g/${s#*=}.json@$ONLY"
 done
-metrics=H200
 [ "$RECHECKS" = only ] && metrics=""
 OUT=$OUT METRICS="$metrics" DEADLINE_S=${DEADLINE_S:-400} PROFILE_TIMEOUT=${PROFILE_TIMEOUT:-150} \
   SETS="$sets" bash calibration/scripts/device_validation.sh
-if [ "$RECHECKS" = only ]; then  # the fresh copy plain, after the settled ones
+if [ "$RECHECKS" = only ] && [ "$GPU" = H200 ]; then  # the fresh copy plain, after the settled ones
   mkdir -p "$OUT/fresh"
   OUT=$OUT/fresh METRICS="" SETTLE_MS="" DEADLINE_S=$((${DEADLINE_S:-400} - ($(date +%s) - t0))) \
     PROFILE_TIMEOUT=${PROFILE_TIMEOUT:-150} \
@@ -62,6 +75,14 @@ for set in "$DATA"/*/; do  # a set whose grid holds none of ONLY's ops wrote not
 done
 [ -n "$QUADRANT_BIN" ] || exit 0
 p=calibration/profiles
+if [ "$GPU" = H100 ]; then
+  "$QUADRANT_BIN" calibrate fit $p/H100-SXM --out "$OUT/H100-SXM.json" > "$OUT/fit.log" 2>&1 ||
+    { tail -20 "$OUT/fit.log"; exit 1; }
+  stamp fitted
+  "$QUADRANT_BIN" calibrate table "$OUT/H100-SXM.json" --markdown > "$OUT/table.md"
+  head -40 "$OUT/table.md"
+  exit 0
+fi
 cp calibration/models/H200.json "$OUT/H200.json"  # the refit keeps its engine section
 "$QUADRANT_BIN" calibrate fit $p/H200 $p/H200-shards --added $p/H200-active $p/H200-active2 \
   $p/H200-active3 $p/H200-active4 $p/H200-active5 $p/H200-active6 $p/H200-active7 $p/H200-active8 \
