@@ -125,8 +125,9 @@ inline constexpr std::array<MoeMmaResidency, 2> kMoeMmaResidencyRules{
 inline constexpr std::array<DecodeSplitModel, 2> kDecodeSplitRules{DecodeSplitModel::kBytes,
                                                                    DecodeSplitModel::kFluid};
 // The W4A8 decode forms a model file may name: the default of session 10 (8), the forms
-// measured beside it (9, 10) and the wgmma form (11).
-inline constexpr std::array<int, 4> kW4a8DecodeFormRules{8, 9, 10, 11};
+// measured beside it (9, 10) and the wgmma forms (11; 12-14, nineteenth session, so that a model
+// refitted under one of them reads back).
+inline constexpr std::array<int, 7> kW4a8DecodeFormRules{8, 9, 10, 11, 12, 13, 14};
 inline constexpr std::array<W4a8PrefillDequant, 3> kW4a8PrefillDequantRules{
     W4a8PrefillDequant::kScratch, W4a8PrefillDequant::kProducer, W4a8PrefillDequant::kByRows};
 inline constexpr std::array<Fp8DecodeGemm, 2> kFp8DecodeGemmRules{Fp8DecodeGemm::kMma,

@@ -848,6 +848,13 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   no_gemm["plan_rules"].erase("fp8_decode_gemm");
   EXPECT_EQ(read_model(write_temp("rules_no_gemm.json", no_gemm.dump())).plan_rules.fp8_decode_gemm,
             kernels::plan::Fp8DecodeGemm::kMma);
+  // Every form a model file may name reads back (the wgmma forms 11-14 included).
+  for (const int form : kernels::plan::kW4a8DecodeFormRules) {
+    Json f = j;
+    f["plan_rules"]["w4a8_decode_form"] = form;
+    EXPECT_EQ(read_model(write_temp("rules_form.json", f.dump())).plan_rules.w4a8_decode_form,
+              form);
+  }
   // A file written before the W4A8 form was a rule: form 8, what the kernels launched then.
   partial["plan_rules"].erase("w4a8_decode_form");
   EXPECT_EQ(
@@ -881,11 +888,13 @@ TEST(Fit, BadPlanRulesNameFilePathExpectedAndFound) {
       error_of("rules_bad2.json", [](Json& j) { j["plan_rules"]["decode_split"] = 3; });
   EXPECT_EQ(path, "plan_rules.decode_split");
   EXPECT_NE(what.find(R"(expected "bytes" or "fluid", got 3)"), std::string::npos) << what;
-  for (const Json& form : {Json(7), Json(12), Json(8.5), Json("10")}) {
+  for (const Json& form : {Json(7), Json(15), Json(8.5), Json("10")}) {
     std::tie(path, what) =
         error_of("rules_bad3.json", [&](Json& j) { j["plan_rules"]["w4a8_decode_form"] = form; });
     EXPECT_EQ(path, "plan_rules.w4a8_decode_form");
-    EXPECT_NE(what.find("expected 8, 9, 10 or 11, got " + form.dump()), std::string::npos) << what;
+    EXPECT_NE(what.find("expected 8, 9, 10, 11, 12, 13 or 14, got " + form.dump()),
+              std::string::npos)
+        << what;
   }
   std::tie(path, what) =
       error_of("rules_bad7.json", [](Json& j) { j["plan_rules"]["fp8_decode_gemm"] = "mma.sync"; });
