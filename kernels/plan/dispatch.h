@@ -480,18 +480,19 @@ constexpr int moe_w4_smem_bytes() {
 // (kernels/results/tenth_run2_*, both passes) -4.9..-6.1% at 1 / 8 / 16 tokens (79.1 / 246.2 /
 // 250.9 us against 83.6 / 262.2 / 264.9), 64 tokens -0.3 / +0.8% (form 8's path). The plans a
 // model was fitted on name their form (launch_plan.h, PlanRules::w4a8_decode_form).
-// 11: wgmma with A and B swapped (issue 15, seventeenth session; not yet run on a GPU): the
-// CTA's 128 weight rows are two m64 A operands, the tile's tokens (8 or 16) the N; a producer
-// warp streams each k block's 8 KB of INT4 (repacked in the A-register order, int4_e4m3.h) and
-// its weight scales by bulk copies and the activation rows (E4M3) by TMA into a ring of stages;
-// the consumer warpgroup turns the INT4 into E4M3 registers by byte permutes. E4M3 activations
-// (no offset sums), form 10's tiles and split-K, the stages and CTAs below.
+// 11: wgmma with A and B swapped (issue 15, seventeenth session; H200: 55-69% of copy at 1-16
+// tokens, PERF.md): the CTA's 128 weight rows are two m64 A operands, the tile's tokens (8 or
+// 16) the N; a producer warp streams each k block's 8 KB of INT4 (repacked in the A-register
+// order, int4_e4m3.h) and its weight scales by bulk copies and the activation rows (E4M3) by TMA
+// into a ring of stages; the consumer warpgroup turns the INT4 into E4M3 registers by byte
+// permutes. E4M3 activations (no offset sums), form 10's tiles and split-K, the stages and CTAs
+// below.
 // 12: 11 with the INT4 nibbles stored so that a mask and a shift make them E4M3 operands (the
 // nibble u = v + 8 as the E4M3 byte u, worth u x 2^-9: 3 instructions per 8 weights where the
 // byte permutes take 11), and per token row and 128-deep block the activations' sum X (beside
-// the scale, as forms 3 and 5-10 keep theirs) taken off each block's sums before they are
-// scaled (issue 15, nineteenth session; no GPU lent, not yet run: the offset's arithmetic is
-// checked on the host, int4_e4m3_test).
+// the scale, as forms 3 and 5-10 keep theirs) taken off each block's sums before they are scaled
+// (issue 15, nineteenth session; no GPU lent, not yet run: the offset's arithmetic is checked on
+// the host, int4_e4m3_test).
 // 13: 12 with two consumer warpgroups, one per m64 half of the weight rows (288 threads, two CTAs
 // an SM: 18 warps where 11 and 12 have 10; nineteenth session, not yet run).
 // 14: 13 on 32-row tiles from kMoeMmaBlockM32RowsPerExpert rows per expert (nineteenth session,
