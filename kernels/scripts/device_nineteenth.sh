@@ -42,8 +42,7 @@ done
 step tests_api_fp8_wgmma2 150 env QUADRANT_FP8_DECODE_GEMM=wgmma2 "$B/kernels_api_gpu_test" \
   --gtest_brief=1 --gtest_filter='*MoeFfnApi*fp8*:MoeFfnChain.*'
 show tests_api_fp8_wgmma2
-step checks_decode_ffn 120 "$BENCH" --checks-only --no-ceilings --only "decode_ffn w4a8,decode_ffn fp8"
-show checks_decode_ffn
+checks_decode_ffn
 # (b) three passes.
 rows="7168/2048 form 10,7168/2048 form 11,7168/2048 form 12,7168/2048 form 13"
 rows="$rows,7168/2048 form 14,fp8 1 tok 32e,fp8 8 tok 32e"
@@ -51,8 +50,7 @@ rows="$rows,fp8 16 tok 32e,fp8 64 tok 32e,w4a8 engine 32 tok,w4a8 engine 64 tok,
 # (the fp8 items take the default row and the "wgmma" one, the same kernel since the eighteenth
 # session, timed twice, and "wgmma2")
 time_passes "$rows"
-step time_fp8_bm32 60 env QUADRANT_MOE_BLOCK_M=32 "$BENCH" --variants --timing-only --no-ceilings \
-  --only "fp8 64 tok 32e"
+time_fp8_bm32
 # (c) the wgmma decode GEMMs' SASS, one count per instantiation.
 sass_wg
 # (d) ncu of forms 12 and 13's GEMMs, 14's at 64 tokens (and form 11's at 8).

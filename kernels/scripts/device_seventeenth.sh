@@ -36,15 +36,13 @@ show tests_api_form11
 step tests_api_fp8_wgmma 150 env QUADRANT_FP8_DECODE_GEMM=wgmma "$B/kernels_api_gpu_test" \
   --gtest_brief=1 --gtest_filter='*MoeFfnApi*fp8*:MoeFfnChain.*'
 show tests_api_fp8_wgmma
-step checks_decode_ffn 120 "$BENCH" --checks-only --no-ceilings --only "decode_ffn w4a8,decode_ffn fp8"
-show checks_decode_ffn
+checks_decode_ffn
 # (b) three passes.
 rows="32e top8 7168/2048 form 10,32e top8 7168/2048 form 11,fp8 1 tok 32e,fp8 8 tok 32e"
 rows="$rows,fp8 16 tok 32e,fp8 64 tok 32e,w4a8 engine 32 tok,w4a8 engine 64 tok,w4a8 engine 96 tok"
 # (the fp8 items take both the mma.sync default and the wgmma rows)
 time_passes "$rows"
-step time_fp8_bm32 60 env QUADRANT_MOE_BLOCK_M=32 "$BENCH" --variants --timing-only --no-ceilings \
-  --only "fp8 64 tok 32e"
+time_fp8_bm32
 # (c) the wgmma decode GEMMs' SASS (both formats together): byte permutes, shared loads, QGMMAs, barriers, and no local memory; the
 # warpgroup waits in full (ptxas reports waits of its own in the epilogue, C7517).
 sass_wg

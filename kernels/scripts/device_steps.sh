@@ -1,7 +1,7 @@
 # Sourced by the device scripts (device_eleventh.sh): el, step, cnt, default_checks, attn_passes,
-# ceiling_end, record_gpu, show, time_summary, ncu_wg, time_passes and sass_wg over $R (the
-# results folder), $O (its parent, what comes back), $t0 (the script's start) and $STOP_S (no
-# step starts that would end, as long as the longest so far, past it).
+# ceiling_end, record_gpu, show, time_summary, ncu_wg, time_passes, sass_wg, checks_decode_ffn and
+# time_fp8_bm32 over $R (the results folder), $O (its parent, what comes back), $t0 (the script's
+# start) and $STOP_S (no step starts that would end, as long as the longest so far, past it).
 # device_start NAME STOP_S: a script's set-up: $B the binaries (default devbin), $O what comes back
 # ($OUT, default ./out-NAME), $R its results folder, $t0 now, $STOP_S (default the one given),
 # the GPU recorded, $BENCH the bench.
@@ -120,4 +120,15 @@ sass_wg() {
     END { for (k in n) print n[k], k; for (f in total) print total[f], f, "TOTAL" }' |
     sort -k2,2 -k1,1nr > "$R/sass_wg.txt"
   grep -E " (PRMT|LOP3|SHF|QGMMA[A-Z0-9_.]*|LDL|STL|TOTAL)$" "$R/sass_wg.txt"
+}
+# checks_decode_ffn: the bench's W4A8 and FP8 decode_ffn checks (every form's and variant's rows).
+checks_decode_ffn() {
+  step checks_decode_ffn 120 "$BENCH" --checks-only --no-ceilings \
+    --only "decode_ffn w4a8,decode_ffn fp8"
+  show checks_decode_ffn
+}
+# time_fp8_bm32: FP8 at 64 tokens (32 experts top-8, 7168/2048) on 32-row tiles, every variant.
+time_fp8_bm32() {
+  step time_fp8_bm32 60 env QUADRANT_MOE_BLOCK_M=32 "$BENCH" --variants --timing-only \
+    --no-ceilings --only "fp8 64 tok 32e"
 }
