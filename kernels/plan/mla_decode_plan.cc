@@ -42,15 +42,26 @@ MlaSplitModel mla_split_model() {
   return m;
 }
 
+MlaDecodeForm mla_decode_form() {
+  const char* env = std::getenv("QUADRANT_MLA_DECODE_FORM");
+  if (!env || !*env) return kMlaDecodeForm;
+  const std::string v = env;
+  require(v == "mma" || v == "wgmma",
+          "QUADRANT_MLA_DECODE_FORM must be mma or wgmma, got '" + v + "'");
+  return v == "wgmma" ? MlaDecodeForm::kWgmma : MlaDecodeForm::kMma;
+}
+
 MlaDecodeSplit mla_decode_split(int64_t batch, int heads, int64_t max_kv_len, int sm_count,
-                                int splits) {
+                                int splits, MlaDecodeForm form) {
   require(batch >= 1 && max_kv_len >= 1 && sm_count >= 1,
           "need batch >= 1, max_kv_len >= 1, sm_count >= 1");
   require(heads >= 16 && heads % 16 == 0, "heads must be a positive multiple of 16");
   require(splits >= 0, "splits must be >= 0 (0: the heuristic)");
   MlaDecodeSplit s;
-  s.heads_per_cta = mla_heads_per_cta(heads);
-  s.stages = mla_stages(s.heads_per_cta);
+  s.form = form;
+  const bool wg = form == MlaDecodeForm::kWgmma;
+  s.heads_per_cta = wg ? mla_wg_heads_per_cta(heads) : mla_heads_per_cta(heads);
+  s.stages = wg ? kMlaWgStages : mla_stages(s.heads_per_cta);
   const int groups = heads / s.heads_per_cta;
   const double rows = double(batch) * groups;  // CTAs per split
   const double slots = double(sm_count);
@@ -60,7 +71,7 @@ MlaDecodeSplit mla_decode_split(int64_t batch, int heads, int64_t max_kv_len, in
   const int64_t chunk = split_kv_chunk(
       max_kv_len, splits,
       {rows, slots, token_bytes, partial_bytes, m.cta_overhead_bytes, m.combine_overhead_bytes,
-       m.tail_fraction, kMlaSpreadWeight, kMlaTileTokens, kMlaMaxSplits});
+       m.tail_fraction, kMlaSpreadWeight, wg ? kMlaWgTileTokens : kMlaTileTokens, kMlaMaxSplits});
   s.chunk = static_cast<int>(chunk);
   s.max_splits = static_cast<int>(ceil_div(max_kv_len, s.chunk));
   require(s.max_splits <= kMlaMaxSplits, "more than 256 splits");
@@ -93,13 +104,16 @@ MlaDecodeShape parse_mla_decode(const ShapeParams& shape) {
   return s;
 }
 
-LaunchPlan plan_mla_decode(const std::string& format, const ShapeParams& shape, int sms,
-                           int splits) {
+LaunchPlan plan_mla_decode(const std::string& format, const ShapeParams& shape, int sms, int splits,
+                           MlaDecodeForm form) {
   if (format != "bf16")
     throw std::invalid_argument("mla_decode: format must be bf16, got '" + format + "'");
   const MlaDecodeShape s = parse_mla_decode(shape);
-  const MlaDecodeSplit split = mla_decode_split(s.batch, s.heads, s.max_kv_len(), sms, splits);
+  const MlaDecodeSplit split =
+      mla_decode_split(s.batch, s.heads, s.max_kv_len(), sms, splits, form);
+  const bool wg = form == MlaDecodeForm::kWgmma;
   const int hpc = split.heads_per_cta, groups = s.heads / hpc;
+  const int tile = wg ? kMlaWgTileTokens : kMlaTileTokens;
   int64_t split_rows = 0, merged_rows = 0, merged_seqs = 0;
   for (int64_t len : s.kv_lens) {
     const int64_t n = ceil_div(len, split.chunk);
@@ -113,16 +127,17 @@ LaunchPlan plan_mla_decode(const std::string& format, const ShapeParams& shape, 
   const double q_bytes = double(s.heads) * kMlaDim * 2.0;
 
   LaunchPlan p;
-  p.variant = "sm90_bf16_mma_mla_decode";
+  p.variant = wg ? "sm90_bf16_wgmma_mla_decode" : "sm90_bf16_mma_mla_decode";
   p.choices = {{"heads_per_cta", hpc},
                {"chunk", split.chunk},
                {"split_kv", split.max_splits},
                {"stages", split.stages}};
   KernelLaunch k;
-  k.kernel = "mla_decode_split_kernel<" + std::to_string(hpc / 16) + ">";
+  k.kernel = (wg ? "mla_decode_wgmma_kernel<" : "mla_decode_split_kernel<") +
+             std::to_string(hpc / 16) + ">";
   k.grid = int64_t(groups) * split.max_splits * s.batch;
-  k.block = kMlaThreads;
-  k.smem_bytes = mla_smem_bytes(hpc);
+  k.block = wg ? kMlaWgThreads : kMlaThreads;
+  k.smem_bytes = wg ? mla_wg_smem_bytes(hpc) : mla_smem_bytes(hpc);
   k.ctas_per_sm = 1;
   k.work_items = double(split_rows) * groups;
   k.waves = k.work_items / sms;
@@ -134,7 +149,7 @@ LaunchPlan plan_mla_decode(const std::string& format, const ShapeParams& shape, 
   k.bytes = tokens * kMlaRowBytes + double(s.batch) * q_bytes + partial_bytes +
             double(s.batch - merged_seqs) * out_bytes;
   // List schedule in launch order (head group fastest, then split, then sequence) over one
-  // slot per SM; a CTA's time taken as its FLOPs (tiles of 32 tokens, padding included).
+  // slot per SM; a CTA's time taken as its FLOPs (whole tiles, padding included).
   struct Slot {
     double flops, bytes;
   };
@@ -145,7 +160,7 @@ LaunchPlan plan_mla_decode(const std::string& format, const ShapeParams& shape, 
     for (int64_t sp = 0; sp < ceil_div(len, split.chunk); ++sp)
       for (int g = 0; g < groups; ++g) {
         const double t = double(std::min<int64_t>(split.chunk, len - sp * split.chunk));
-        const double padded = double(ceil_div(int64_t(t), kMlaTileTokens) * kMlaTileTokens);
+        const double padded = double(ceil_div(int64_t(t), tile) * tile);
         const Slot item{2.0 * padded * hpc * (kMlaDim + kMlaLatent),
                         t * kMlaRowBytes + hpc * (kMlaLatent + 1) * 4.0};
         if (static_cast<int64_t>(slot.size()) < sms) {

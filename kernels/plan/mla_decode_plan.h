@@ -69,9 +69,36 @@ constexpr int mla_smem_bytes(int heads_per_cta) {
 }
 static_assert(mla_stages(64) >= 3 && mla_smem_bytes(64) <= kMlaSmemLimit);
 
+// The split kernel's form. kMma (the default): heads as the M of mma.sync tiles, 32-token
+// stages, 8 warps. kWgmma (QUADRANT_MLA_DECODE_FORM=wgmma; benchmarks until timed): tokens as
+// the M of wgmma tiles (64 tokens a tile) and heads as N (16 or 32 a CTA), both GEMMs reading
+// the latent tile where it landed, one warpgroup, two 72 KB stages.
+enum class MlaDecodeForm { kMma, kWgmma };
+inline constexpr MlaDecodeForm kMlaDecodeForm = MlaDecodeForm::kMma;
+// kMlaDecodeForm, or QUADRANT_MLA_DECODE_FORM (mma | wgmma); another value throws
+// std::invalid_argument naming the variable.
+MlaDecodeForm mla_decode_form();
+
+inline constexpr int kMlaWgThreads = 128;    // one warpgroup: it copies and computes
+inline constexpr int kMlaWgTileTokens = 64;  // the wgmma M
+inline constexpr int kMlaWgStageBytes = kMlaWgTileTokens * kMlaRowBytes;  // 72 KB
+inline constexpr int kMlaWgStages = 2;
+// Heads per CTA of the wgmma form: 32 or 16 (N; 64 would need 256 accumulators a thread).
+constexpr int mla_wg_heads_per_cta(int heads) {
+  return heads % 32 == 0 ? 32 : 16;
+}
+// Its shared memory: the queries (heads x 1152), the stages, P^T (heads x 64 BF16), the
+// column maxima of the 4 warps twice (tile parity), and 1 KB to align the swizzled tiles.
+constexpr int mla_wg_smem_bytes(int heads_per_cta) {
+  return heads_per_cta * kMlaRowBytes + kMlaWgStages * kMlaWgStageBytes +
+         heads_per_cta * kMlaWgTileTokens * 2 + 2 * 4 * heads_per_cta * 4 + 1024;
+}
+static_assert(mla_wg_smem_bytes(32) <= kMlaSmemLimit);
+
 struct MlaDecodeSplit {
-  int heads_per_cta = 0;  // query heads of a CTA (16, 32 or 64)
-  int chunk = 0;          // KV tokens per split (a multiple of kMlaTileTokens)
+  MlaDecodeForm form = MlaDecodeForm::kMma;
+  int heads_per_cta = 0;  // query heads of a CTA (16, 32 or 64; wgmma: 16 or 32)
+  int chunk = 0;          // KV tokens per split (a multiple of the form's tile tokens)
   int max_splits = 0;     // splits of the longest sequence (grid y)
   int stages = 0;         // KV pipeline stages
 };
@@ -86,7 +113,7 @@ struct MlaDecodeSplit {
 //              A = n - chunk n (n - 1) / (2 L) active splits per row
 // each plus, when n > 1, the combine: kMlaCombineOverheadBytes + R n x partials / S.
 MlaDecodeSplit mla_decode_split(int64_t batch, int heads, int64_t max_kv_len, int sm_count,
-                                int splits = 0);
+                                int splits = 0, MlaDecodeForm form = mla_decode_form());
 
 struct MlaDecodeShape {
   int64_t batch = 0;
@@ -101,6 +128,6 @@ MlaDecodeShape parse_mla_decode(const ShapeParams& shape);
 
 // The launch plan of "mla_decode" (format bf16): the split kernel and the combine.
 LaunchPlan plan_mla_decode(const std::string& format, const ShapeParams& shape, int sm_count,
-                           int splits = 0);
+                           int splits = 0, MlaDecodeForm form = mla_decode_form());
 
 }  // namespace quadrant::kernels::plan

@@ -36,7 +36,7 @@ if [ "$rc" = 0 ] && [ -x "$B/quadrant-profile" ]; then
   tail -3 "$R/profile.log"
   tar czf "$O/profiles.tgz" -C "$D" .
 fi
-timeout 60 "$B/quadrant-kernels-bench" --timing-only --variants --no-ceilings --only "mla_decode bf16 b16 kv4096 h16 splits=,mla_decode bf16 b64 kv128..8192 h16 splits=" --out "$R/sweep" > "$R/sweep.log" 2>&1
+timeout 60 "$B/quadrant-kernels-bench" --timing-only --variants --no-ceilings --only "mla_decode bf16 sweep b16 kv4096 h16 splits=,mla_decode bf16 sweep b64 kv128..8192 h16 splits=" --out "$R/sweep" > "$R/sweep.log" 2>&1
 stamp "sweep rc=$?"
 grep -E "^time" "$R/sweep.log" | cut -c1-150
 cp "$R/main.log" "$O/main.log"

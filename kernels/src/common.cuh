@@ -164,6 +164,15 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(smem_u32(smem)));
 }
+// Four 8x8 BF16 matrices stored transposed: lane l's word r[j] holds row l / 4, columns
+// 2 (l % 4) and 2 (l % 4) + 1 of matrix j, whose memory row i (the address of lane 8 j + i)
+// receives column i.
+__device__ __forceinline__ void stmatrix_x4_trans(void* smem, const uint32_t (&r)[4]) {
+  asm volatile(
+      "stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1,%2,%3,%4};\n" ::"r"(smem_u32(smem)),
+      "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3])
+      : "memory");
+}
 // D += A(16x16, bf16 | f16, row) * B(16x8, same, col), fp32 accumulators.
 template <bool kF16>
 __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,

@@ -31,6 +31,7 @@
 #include "kernels/reference/reference.h"
 #include "kernels/src/common.cuh"
 #include "kernels/src/op_util.h"
+#include "kernels/src/sm90_primitives.cuh"
 #include "kernels/src/workspace.h"
 
 namespace quadrant::kernels {
@@ -290,6 +291,255 @@ __global__ void __launch_bounds__(kThreads, 1)
       part_lse[(size_t(b) * heads + head0 + h) * max_splits + split] = m_fin[h] + log2f(l_run[h]);
 }
 
+// The wgmma form (plan::MlaDecodeForm::kWgmma): tokens as M, heads as N. A 64-token tile of
+// latent rows lands, by cp.async, in the 128-byte-swizzled layout wgmma reads (nine 64-column
+// boxes of 64 rows x 128 bytes), and both GEMMs read it from there, one warpgroup:
+//  1. S^T (64 tokens x HN heads) = K Q^T: A = the tile, K-major; B = Q, K-major (36 wgmma).
+//  2. Column (head) maxima: 16 rows a warp by shuffles, the 4 warps through shared memory;
+//     each thread keeps the running maxima and partial sums of its own columns (the sums are
+//     reduced once, after the last tile). P^T goes to shared memory by stmatrix.trans: heads
+//     as rows of 64 tokens, the K-major B of
+//  3. O^T (512 dims x HN) += V^T P^T: A = the same tile read MN-major (dims as M, eight m64
+//     boxes), so V is never copied or transposed (32 wgmma). 4 HN accumulators a thread.
+// Two stages: tile j + 2 is issued once tile j's P V has read its stage. The epilogue stages
+// O (FP32, rows padded to 516 floats: no bank conflicts) in the freed ring for coalesced
+// stores: BF16 output when the sequence has one split, else FP32 partials and the
+// log-sum-exp (base 2) for mla_decode_combine_kernel, as the mma form.
+template <int HN>
+struct MlaWgLayout {
+  static constexpr int kQBox = HN * 128;  // one 64-column box of the queries
+  static constexpr int kQ = 0;
+  static constexpr int kKv = kQ + HN * kRowBytes;
+  static constexpr int kP = kKv + plan::kMlaWgStages * plan::kMlaWgStageBytes;
+  static constexpr int kRed = kP + HN * plan::kMlaWgTileTokens * 2;  // [2][4 warps][HN] floats
+  static constexpr int kEnd = kRed + 2 * 4 * HN * 4;
+  static constexpr int kOutStride = kDv + 4;  // floats per staged output row
+  static_assert(kEnd + 1024 == plan::mla_wg_smem_bytes(HN), "plan/mla_decode_plan.h's layout");
+  static_assert(kKv % 1024 == 0 && kP % 1024 == 0, "swizzled tiles start on 1024 bytes");
+  static_assert(HN * kOutStride * 4 <= plan::kMlaWgStages * plan::kMlaWgStageBytes,
+                "the staged output fits the ring");
+};
+
+template <int HN>
+__global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
+    mla_decode_wgmma_kernel(const bf16* __restrict__ q, const uint8_t* __restrict__ cache,
+                            const int32_t* __restrict__ block_table,
+                            const int32_t* __restrict__ kv_lens, int max_blocks, int block_size,
+                            int heads, int chunk, int max_splits, float scale_log2,
+                            float* __restrict__ part_o, float* __restrict__ part_lse,
+                            bf16* __restrict__ out) {
+  using L = MlaWgLayout<HN>;
+  constexpr int kBN = plan::kMlaWgTileTokens, kStageBytes = plan::kMlaWgStageBytes;
+  constexpr int kNb = HN / 8;  // n8 column blocks of S^T and O^T
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* const smem =
+      reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  uint8_t* const sq = smem + L::kQ;
+  uint8_t* const skv = smem + L::kKv;
+  uint8_t* const sp = smem + L::kP;
+  float* const red = reinterpret_cast<float*>(smem + L::kRed);
+
+  const int b = blockIdx.z, split = blockIdx.y, head0 = blockIdx.x * HN;
+  const int len = kv_lens[b];
+  const int start = split * chunk;
+  if (start >= len) return;
+  const int end = min(len, start + chunk);
+  const bool alone = len <= chunk;
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int g = lane / 4, t = lane % 4;
+  const int32_t* table = block_table + size_t(b) * max_blocks;
+  const int tiles = (end - start + kBN - 1) / kBN;
+
+  // Copies: 8 threads a row (16 rows at a time); thread sub takes 16-byte chunk sub of each
+  // 64-column box, so box k of row r lands at k x rows x 128 + r x 128 + (sub ^ (r & 7)) x 16.
+  const int crow = tid / 8, sub = tid % 8;
+  const uint8_t* qsrc =
+      reinterpret_cast<const uint8_t*>(q + (size_t(b) * heads + head0) * size_t(kD));
+  for (int r = crow; r < HN; r += plan::kMlaWgThreads / 8)
+#pragma unroll
+    for (int k = 0; k < kChunks / 8; ++k)
+      cp_async_16(sq + k * L::kQBox + r * 128 + ((sub ^ (r & 7)) << 4),
+                  qsrc + size_t(r) * kRowBytes + (8 * k + sub) * 16);
+  auto issue = [&](int j) {
+    if (j < tiles) {
+      uint8_t* dst = skv + (j % plan::kMlaWgStages) * kStageBytes;
+#pragma unroll
+      for (int pass = 0; pass < kBN / 16; ++pass) {
+        const int r = crow + 16 * pass;
+        const int tok = start + j * kBN + r;
+        const bool valid = tok < end;  // rows past the end are zeros: P . V must see no NaN
+        const uint8_t* src = cache;
+        if (valid) {
+          const int page = __ldg(table + tok / block_size);
+          src = cache + (size_t(page) * block_size + tok % block_size) * kRowBytes;
+        }
+#pragma unroll
+        for (int k = 0; k < kChunks / 8; ++k)
+          cp_async_16(dst + k * (kBN * 128) + r * 128 + ((sub ^ (r & 7)) << 4),
+                      src + (8 * k + sub) * 16, valid);
+      }
+    }
+    cp_async_commit();
+  };
+  issue(0);  // with the queries
+  issue(1);
+
+  float o[8][HN / 2];  // O^T: dim box mb, rows 64 mb + 16 warp + g (+ 8), columns = heads
+#pragma unroll
+  for (int mb = 0; mb < 8; ++mb)
+#pragma unroll
+    for (int e = 0; e < HN / 2; ++e) o[mb][e] = 0.0f;
+  float m_run[kNb][2], l_run[kNb][2];  // columns 8 i + 2 t + c
+#pragma unroll
+  for (int i = 0; i < kNb; ++i)
+    m_run[i][0] = m_run[i][1] = -INFINITY, l_run[i][0] = l_run[i][1] = 0.0f;
+
+  const uint32_t kv_addr = smem_u32(skv), q_addr = smem_u32(sq), p_addr = smem_u32(sp);
+  for (int j = 0; j < tiles; ++j) {
+    cp_async_wait<1>();
+    sm90::fence_proxy_async();  // cp.async wrote in the generic proxy; wgmma reads the async one
+    __syncthreads();            // tile j (and the queries) landed for every thread's copies
+    const uint32_t stage = kv_addr + (j % plan::kMlaWgStages) * kStageBytes;
+    const int valid = min(kBN, end - start - j * kBN);
+
+    // 1. S^T = K Q^T.
+    float s[HN / 2] = {};
+    sm90::wgmma_fence();
+#pragma unroll
+    for (int kb = 0; kb < kChunks / 8; ++kb)
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        sm90::wgmma_ss_bf16<HN, 0>(s, sm90::smem_desc(stage + kb * (kBN * 128) + kk * 32),
+                                   sm90::smem_desc(q_addr + kb * L::kQBox + kk * 32), kb + kk > 0);
+    sm90::wgmma_commit();
+    sm90::wgmma_wait<0>();
+    sm90::fence_regs<HN / 2>(s);
+
+    // 2. Scaled, masked scores; the column maxima of the tile.
+    const int r0 = 16 * warp + g;
+    float* const red_j = red + (j & 1) * 4 * HN;
+    float mx[kNb][2];
+#pragma unroll
+    for (int i = 0; i < kNb; ++i)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const float lo = r0 < valid ? s[4 * i + c] * scale_log2 : -INFINITY;
+        const float hi = r0 + 8 < valid ? s[4 * i + 2 + c] * scale_log2 : -INFINITY;
+        s[4 * i + c] = lo;
+        s[4 * i + 2 + c] = hi;
+        float m = fmaxf(lo, hi);
+#pragma unroll
+        for (int off = 4; off < 32; off *= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+        mx[i][c] = m;
+      }
+    if (g == 0)
+#pragma unroll
+      for (int i = 0; i < kNb; ++i)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) red_j[warp * HN + 8 * i + 2 * t + c] = mx[i][c];
+    __syncthreads();
+    float corr[kNb][2];
+    uint32_t pk[kNb][2];  // P as BF16 pairs: rows r0 / r0 + 8, columns 8 i + 2 t, + 1
+#pragma unroll
+    for (int i = 0; i < kNb; ++i) {
+      float p[4];
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int col = 8 * i + 2 * t + c;
+        const float m_new = fmaxf(fmaxf(m_run[i][c], fmaxf(red_j[col], red_j[HN + col])),
+                                  fmaxf(red_j[2 * HN + col], red_j[3 * HN + col]));
+        corr[i][c] = exp2f(m_run[i][c] - m_new);  // m_run = -inf on the first tile: 0
+        m_run[i][c] = m_new;
+        p[c] = exp2f(s[4 * i + c] - m_new);
+        p[2 + c] = exp2f(s[4 * i + 2 + c] - m_new);
+        l_run[i][c] = l_run[i][c] * corr[i][c] + p[c] + p[2 + c];
+      }
+      pk[i][0] = pack_bf16x2(p[0], p[1]);
+      pk[i][1] = pack_bf16x2(p[2], p[3]);
+    }
+    // P^T: head rows of 64 tokens (128 bytes, swizzled). Matrix q of a stmatrix.x4 is n8 block
+    // 2 x4 + q / 2, token half q % 2; lane 8 q + i names head row 8 (2 x4 + q / 2) + i.
+#pragma unroll
+    for (int x4 = 0; x4 < kNb / 2; ++x4) {
+      const int qm = lane / 8, head = 8 * (2 * x4 + qm / 2) + lane % 8;
+      const int chunk16 = 2 * warp + qm % 2;  // tokens 16 warp + 8 (q % 2) .. + 7
+      const uint32_t r[4] = {pk[2 * x4][0], pk[2 * x4][1], pk[2 * x4 + 1][0], pk[2 * x4 + 1][1]};
+      stmatrix_x4_trans(sp + head * 128 + ((chunk16 ^ (head & 7)) << 4), r);
+    }
+    sm90::fence_proxy_async();  // P^T, written by the threads, is read by wgmma
+#pragma unroll
+    for (int mb = 0; mb < 8; ++mb)
+#pragma unroll
+      for (int i = 0; i < kNb; ++i)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[mb][4 * i + e] *= corr[i][e % 2];
+    __syncthreads();  // every warp's P^T rows
+
+    // 3. O^T += V^T P^T: dim box mb of the tile as an MN-major A.
+    sm90::wgmma_fence();
+#pragma unroll
+    for (int mb = 0; mb < 8; ++mb)
+#pragma unroll
+      for (int kk = 0; kk < kBN / 16; ++kk)
+        sm90::wgmma_ss_bf16<HN, 1>(
+            o[mb], sm90::smem_desc(stage + mb * (kBN * 128) + kk * 16 * 128, kBN * 128, 1024),
+            sm90::smem_desc(p_addr + kk * 32), 1);
+    sm90::wgmma_commit();
+    sm90::wgmma_wait<0>();
+#pragma unroll
+    for (int mb = 0; mb < 8; ++mb) sm90::fence_regs<HN / 2>(o[mb]);
+    __syncthreads();  // the stage and P^T read by every warp's wgmma
+    issue(j + 2);
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+
+  // The sums of each column over the 64 rows: lanes of one t, then the 4 warps.
+#pragma unroll
+  for (int i = 0; i < kNb; ++i)
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      float l = l_run[i][c];
+#pragma unroll
+      for (int off = 4; off < 32; off *= 2) l += __shfl_xor_sync(0xffffffffu, l, off);
+      l_run[i][c] = l;
+    }
+  if (g == 0)
+#pragma unroll
+    for (int i = 0; i < kNb; ++i)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) red[warp * HN + 8 * i + 2 * t + c] = l_run[i][c];
+  __syncthreads();
+  float* const staged = reinterpret_cast<float*>(skv);
+#pragma unroll
+  for (int i = 0; i < kNb; ++i)
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      const int col = 8 * i + 2 * t + c;
+      const float l = red[col] + red[HN + col] + red[2 * HN + col] + red[3 * HN + col];
+      const float inv = 1.0f / l;
+#pragma unroll
+      for (int mb = 0; mb < 8; ++mb) {
+        const int d = 64 * mb + 16 * warp + g;
+        staged[col * L::kOutStride + d] = o[mb][4 * i + c] * inv;
+        staged[col * L::kOutStride + d + 8] = o[mb][4 * i + 2 + c] * inv;
+      }
+      if (!alone && warp == 0 && g == 0)
+        part_lse[(size_t(b) * heads + head0 + col) * max_splits + split] = m_run[i][c] + log2f(l);
+    }
+  __syncthreads();
+  // Coalesced stores: a row of 512 is 128 float4; thread tid takes float4 tid of each row.
+  for (int h = 0; h < HN; ++h) {
+    const float4 v = *reinterpret_cast<const float4*>(staged + h * L::kOutStride + 4 * tid);
+    const size_t head = size_t(b) * heads + head0 + h;
+    if (alone)
+      *reinterpret_cast<uint2*>(out + head * kDv + 4 * tid) =
+          make_uint2(pack_bf16x2(v.x, v.y), pack_bf16x2(v.z, v.w));
+    else
+      *reinterpret_cast<float4*>(part_o + (head * max_splits + split) * kDv + 4 * tid) = v;
+  }
+}
+
 // Merges the splits of each (sequence, head) by their log-sum-exp; a warp per row, 16 dims
 // per lane as 4 float4. Rows of one split were written by the split kernel; rows of length 0
 // get zeros.
@@ -374,6 +624,21 @@ void launch_split(const MlaDecodeProblem& p, const MlaDecodeBuffers& b,
   QK_LAUNCH_CHECK("mla_decode_split_kernel");
 }
 
+template <int HN>
+void launch_wgmma(const MlaDecodeProblem& p, const MlaDecodeBuffers& b,
+                  const plan::MlaDecodeSplit& s, float scale_log2, float* part_o, float* part_lse,
+                  cudaStream_t stream) {
+  constexpr int smem = plan::mla_wg_smem_bytes(HN);
+  opt_in_dynamic_smem(mla_decode_wgmma_kernel<HN>, smem);
+  const dim3 grid(static_cast<unsigned>(p.heads / HN), static_cast<unsigned>(s.max_splits),
+                  static_cast<unsigned>(p.batch));
+  mla_decode_wgmma_kernel<HN><<<grid, plan::kMlaWgThreads, smem, stream>>>(
+      static_cast<const bf16*>(b.q), static_cast<const uint8_t*>(b.kv_cache), b.block_table,
+      b.kv_lens, p.max_blocks, p.block_tokens, p.heads, s.chunk, s.max_splits, scale_log2, part_o,
+      part_lse, static_cast<bf16*>(b.out));
+  QK_LAUNCH_CHECK("mla_decode_wgmma_kernel");
+}
+
 }  // namespace
 
 size_t mla_decode_workspace_bytes(const MlaDecodeProblem& problem) {
@@ -392,16 +657,23 @@ void mla_decode(const MlaDecodeProblem& problem, const MlaDecodeBuffers& buffers
   const double scale =
       problem.softmax_scale > 0 ? double(problem.softmax_scale) : 1.0 / std::sqrt(192.0);
   const float scale_log2 = static_cast<float>(scale * 1.4426950408889634);
-  switch (s.heads_per_cta) {
-    case 16:
-      launch_split<1>(problem, buffers, s, scale_log2, part_o, part_lse, stream);
-      break;
-    case 32:
-      launch_split<2>(problem, buffers, s, scale_log2, part_o, part_lse, stream);
-      break;
-    default:
-      launch_split<4>(problem, buffers, s, scale_log2, part_o, part_lse, stream);
-      break;
+  if (s.form == plan::MlaDecodeForm::kWgmma) {
+    if (s.heads_per_cta == 32)
+      launch_wgmma<32>(problem, buffers, s, scale_log2, part_o, part_lse, stream);
+    else
+      launch_wgmma<16>(problem, buffers, s, scale_log2, part_o, part_lse, stream);
+  } else {
+    switch (s.heads_per_cta) {
+      case 16:
+        launch_split<1>(problem, buffers, s, scale_log2, part_o, part_lse, stream);
+        break;
+      case 32:
+        launch_split<2>(problem, buffers, s, scale_log2, part_o, part_lse, stream);
+        break;
+      default:
+        launch_split<4>(problem, buffers, s, scale_log2, part_o, part_lse, stream);
+        break;
+    }
   }
   const int64_t rows = int64_t(problem.batch) * problem.heads;
   mla_decode_combine_kernel<<<static_cast<unsigned>((rows + plan::kMlaCombineRows - 1) /
@@ -447,7 +719,10 @@ class MlaDecodeOp final : public QuadrantOp {
     problem_.max_kv_len = static_cast<int>(std::max<int64_t>(1, max_len_));
   }
 
-  std::string name() const override { return "sm90_bf16_mma_mla_decode"; }
+  std::string name() const override {
+    return plan::mla_decode_form() == plan::MlaDecodeForm::kWgmma ? "sm90_bf16_wgmma_mla_decode"
+                                                                  : "sm90_bf16_mma_mla_decode";
+  }
 
   void prepare(uint64_t seed) override {
     q_.resize(size_t(batch_) * heads_ * kD);

@@ -311,6 +311,43 @@ __device__ __forceinline__ void wgmma_ss<32, E4m3>(float* d, uint64_t desc_a, ui
       : "l"(desc_a), "l"(desc_b), "r"(scale_d)
       : "memory");
 }
+// MLA decode's token-major GEMMs (tokens as M, heads as N = 16 or 32), both operands BF16 in
+// shared memory, B K-major; A K-major (kTransA 0: the latent rows for S^T = K Q^T) or MN-major
+// (1: the same rows read as V^T for O^T = V^T P^T). scale_d = 0 overwrites D.
+template <int kTransA>
+__device__ __forceinline__ void wgmma_ss_bf16_n16(float* d, uint64_t desc_a, uint64_t desc_b,
+                                                  int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7}, %8, %9, p, "
+      "1, 1, %11, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7])
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(kTransA)
+      : "memory");
+}
+template <int kTransA>
+__device__ __forceinline__ void wgmma_ss_bf16_n32(float* d, uint64_t desc_a, uint64_t desc_b,
+                                                  int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 "
+      "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, %16, %17, p, 1, 1, %19, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15])
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(kTransA)
+      : "memory");
+}
+template <int N, int kTransA>
+__device__ __forceinline__ void wgmma_ss_bf16(float* d, uint64_t desc_a, uint64_t desc_b,
+                                              int scale_d) {
+  static_assert(N == 16 || N == 32, "MLA decode's head tiles");
+  if constexpr (N == 16)
+    wgmma_ss_bf16_n16<kTransA>(d, desc_a, desc_b, scale_d);
+  else
+    wgmma_ss_bf16_n32<kTransA>(d, desc_a, desc_b, scale_d);
+}
 // D(64 x N, f32) {+}= A(64 x 32 E4M3, registers: 4 words a thread) . B(32 x N E4M3, shared
 // memory, K-major); scale_d = 0 overwrites D. N = 8, 16, 32: the W4A8 decode GEMM's token tiles.
 template <int N>

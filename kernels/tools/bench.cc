@@ -67,18 +67,20 @@ std::string shape_text(const ShapeParams& s) {
 }
 
 // The ops' benchmark-only switches: the prefill kernel variant, FP8 decode on CUDA cores,
-// the W4A8 decode GEMM's form, the FP8 decode GEMM (mma or wgmma).
+// the W4A8 decode GEMM's form, the FP8 decode GEMM (mma or wgmma), MLA decode's form.
 void set_variant(const Case& c) {
   const char* name = c.quadrant == "prefill_attention" ? "QUADRANT_PREFILL_ATTN_VARIANT"
                      : c.quadrant == "decode_ffn" && c.format == "fp8" ? "QUADRANT_FP8_DECODE_GEMM"
                      : c.quadrant == "decode_ffn"                      ? "QUADRANT_W4A8_DECODE_FORM"
                      : c.quadrant == "prefill_ffn" ? "QUADRANT_W4A8_PREFILL_DEQUANT"
+                     : c.quadrant == "mla_decode"  ? "QUADRANT_MLA_DECODE_FORM"
                                                    : "QUADRANT_DECODE_ATTN_MMA";
   unsetenv("QUADRANT_PREFILL_ATTN_VARIANT");
   unsetenv("QUADRANT_W4A8_PREFILL_DEQUANT");
   unsetenv("QUADRANT_DECODE_ATTN_MMA");
   unsetenv("QUADRANT_W4A8_DECODE_FORM");
   unsetenv("QUADRANT_FP8_DECODE_GEMM");
+  unsetenv("QUADRANT_MLA_DECODE_FORM");
   unsetenv("QUADRANT_DECODE_ATTN_SPLITS");
   unsetenv("QUADRANT_MLA_DECODE_SPLITS");
   unsetenv("QUADRANT_DECODE_ATTN_MIN_CHUNK");
@@ -320,10 +322,14 @@ std::vector<Case> check_cases() {
             {c.quadrant, c.format, label + " splits=5 min_chunk=64", c.shape, v, "5", "64"});
       }
     } else if (c.quadrant == "mla_decode") {
-      // The heuristic's split count, one split (no combine), 5 splits.
-      cases.push_back(c);
-      for (const char* n : {"1", "5"})
-        cases.push_back({c.quadrant, c.format, c.label + " splits=" + n, c.shape, "", n});
+      // The heuristic's split count, one split (no combine), 5 splits; the mma.sync form (the
+      // default) and the wgmma form.
+      for (const std::string form : {"", "wgmma"}) {
+        const std::string tag = form.empty() ? "" : " " + form;
+        cases.push_back({c.quadrant, c.format, c.label + tag, c.shape, form});
+        for (const char* n : {"1", "5"})
+          cases.push_back({c.quadrant, c.format, c.label + " splits=" + n + tag, c.shape, form, n});
+      }
     } else {
       cases.push_back(c);
     }
@@ -452,16 +458,26 @@ std::vector<Case> timed_cases(bool variants) {
   t.push_back({"mla_decode", "bf16", "b128 kv1024 h16", mla(128, 1024, 1024, 16, 64), ""});
   t.push_back({"mla_decode", "bf16", "b64 kv128..8192 h16", mla(64, 8192, 128, 16, 64), ""});
   t.push_back({"mla_decode", "bf16", "b64 kv128..8192 h128", mla(64, 8192, 128, 128, 64), ""});
-  if (variants)
+  if (variants) {
+    // The wgmma form (QUADRANT_MLA_DECODE_FORM) on every row above, then both forms' fixed
+    // split counts ("sweep ..." rows, apart from the rows above for --only).
+    const size_t mla_rows = t.size();
+    for (size_t i = 0; i < mla_rows; ++i)
+      if (t[i].quadrant == "mla_decode")
+        t.push_back({"mla_decode", "bf16", t[i].label + " wgmma", t[i].shape, "wgmma"});
     for (const auto& [label, shape] : std::vector<std::pair<std::string, ShapeParams>>{
              {"b16 kv4096 h16", mla(16, 4096, 4096, 16, 64)},
              {"b64 kv4096 h16", mla(64, 4096, 4096, 16, 64)},
              {"b64 kv128..8192 h16", mla(64, 8192, 128, 16, 64)},
              {"b16 kv4096 h64", mla(16, 4096, 4096, 64, 64)},
              {"b4 kv8192 h128", mla(4, 8192, 8192, 128, 64)}})
-      for (int n : {1, 2, 4, 6, 8, 12, 16, 24, 32})
-        t.push_back({"mla_decode", "bf16", label + " splits=" + std::to_string(n), shape, "",
-                     std::to_string(n)});
+      for (const std::string form : {"", "wgmma"})
+        for (int n : {1, 2, 4, 6, 8, 12, 16, 24, 32})
+          t.push_back({"mla_decode", "bf16",
+                       "sweep " + label + " splits=" + std::to_string(n) +
+                           (form.empty() ? "" : " " + form),
+                       shape, form, std::to_string(n)});
+  }
   for (const char* f : {"bf16", "fp8", "w4a8"}) {
     t.push_back(
         {"prefill_ffn", f, "4096 tok 16e top4 7168/2048", ffn(4096, 16, 4, 7168, 2048), ""});

@@ -1,7 +1,7 @@
 // Every variant of the attention kernels on a GPU against the float64 reference (label
 // gpu; skipped without a device): the op picks one variant per format by default, the
 // others stay selectable for benchmarks (QUADRANT_PREFILL_ATTN_VARIANT,
-// QUADRANT_DECODE_ATTN_MMA), so each must stay correct.
+// QUADRANT_DECODE_ATTN_MMA, QUADRANT_MLA_DECODE_FORM), so each must stay correct.
 #include <gtest/gtest.h>
 
 #include <cuda_runtime.h>
@@ -66,6 +66,35 @@ TEST(AttentionVariants, DecodeOnTensorAndCudaCoresAnySplitCount) {
         EXPECT_LE(c.rel_fro_error, c.tolerance)
             << op->name() << " mma " << mma << " splits " << splits;
       }
+}
+
+// MLA decode's wgmma form (QUADRANT_MLA_DECODE_FORM=wgmma): 16 and 32 heads a CTA (48: three
+// CTAs of 16; 64 and 128: groups of 32), pages of 7 to 64 tokens, lengths from 0 (zeros)
+// that end inside a 64-token tile, the heuristic's split count, one split (the BF16 output
+// written by the split kernel) and 5 (partials and the combine).
+TEST(AttentionVariants, MlaDecodeWgmmaFormMatchesTheReference) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  struct Case {
+    int64_t batch, kv, kv_min, heads, block;
+  };
+  for (const Case& c : {Case{7, 1000, 0, 16, 64}, Case{5, 2100, 1, 32, 16}, Case{3, 777, 5, 64, 7},
+                        Case{2, 3000, 100, 128, 64}, Case{3, 500, 500, 48, 32}})
+    for (const std::string splits : {"0", "1", "5"}) {
+      ScopedEnv env("QUADRANT_MLA_DECODE_FORM", "wgmma");
+      ScopedEnv env_splits("QUADRANT_MLA_DECODE_SPLITS", splits);
+      auto op = make_op("mla_decode", "bf16",
+                        {{"batch", c.batch},
+                         {"kv_len", c.kv},
+                         {"kv_len_min", c.kv_min},
+                         {"heads", c.heads},
+                         {"block_size", c.block}});
+      ASSERT_EQ(op->name(), "sm90_bf16_wgmma_mla_decode");
+      for (uint64_t seed : {3, 4}) {
+        const CheckResult r = op->check(seed);
+        EXPECT_TRUE(r.all_written) << c.heads << " heads, splits " << splits;
+        EXPECT_LE(r.rel_fro_error, r.tolerance) << c.heads << " heads, splits " << splits;
+      }
+    }
 }
 
 }  // namespace

@@ -98,6 +98,54 @@ TEST(MlaDecodePlan, SplitModelFromTheEnvironment) {
   EXPECT_DOUBLE_EQ(mla_split_model().tail_fraction, kMlaTailFraction);
 }
 
+// The wgmma form: 16 or 32 heads a CTA (the N of its tiles), chunks of whole 64-token tiles,
+// two 72 KB stages, one warpgroup; the plan names its kernel and variant. The default and
+// the environment's "mma" keep the mma.sync form.
+TEST(MlaDecodePlan, WgmmaFormTakesHeadTilesOf16Or32And64TokenChunks) {
+  const auto wg = MlaDecodeForm::kWgmma;
+  EXPECT_EQ(mla_wg_heads_per_cta(16), 16);
+  EXPECT_EQ(mla_wg_heads_per_cta(48), 16);
+  EXPECT_EQ(mla_wg_heads_per_cta(64), 32);
+  EXPECT_EQ(mla_wg_heads_per_cta(128), 32);
+  // 36 KB of queries, two stages of 64 rows, P^T 4 KB, the maxima 1 KB, 1 KB of alignment.
+  EXPECT_EQ(mla_wg_smem_bytes(32), 32 * 1152 + 2 * 64 * 1152 + 32 * 128 + 1024 + 1024);
+  EXPECT_EQ(mla_wg_smem_bytes(16), 16 * 1152 + 2 * 64 * 1152 + 16 * 128 + 512 + 1024);
+  for (int64_t batch : {1, 7, 64})
+    for (int heads : {16, 32, 48, 128})
+      for (int64_t len : {1, 63, 65, 1000, 4096}) {
+        const MlaDecodeSplit s = mla_decode_split(batch, heads, len, 132, 0, wg);
+        EXPECT_EQ(s.form, wg);
+        EXPECT_EQ(s.chunk % kMlaWgTileTokens, 0) << heads << " " << len;
+        EXPECT_GE(int64_t(s.chunk) * s.max_splits, len);
+        EXPECT_LT(int64_t(s.chunk) * (s.max_splits - 1), len);
+        EXPECT_EQ(s.stages, kMlaWgStages);
+      }
+  const LaunchPlan p = plan_mla_decode("bf16", mla(4, 3000, 100, 128), 132, 0, wg);
+  EXPECT_EQ(p.variant, "sm90_bf16_wgmma_mla_decode");
+  ASSERT_EQ(p.launches.size(), 2u);
+  EXPECT_EQ(p.launches[0].kernel, "mla_decode_wgmma_kernel<2>");
+  EXPECT_EQ(p.launches[0].block, kMlaWgThreads);
+  EXPECT_EQ(p.launches[0].smem_bytes, mla_wg_smem_bytes(32));
+  const int splits = mla_decode_split(4, 128, 3000, 132, 0, wg).max_splits;
+  EXPECT_EQ(p.launches[0].grid, int64_t(4) * splits * 4);  // head groups x splits x sequences
+  EXPECT_EQ(plan_mla_decode("bf16", mla(4, 3000, 100, 48), 132, 0, wg).launches[0].kernel,
+            "mla_decode_wgmma_kernel<1>");
+
+  unsetenv("QUADRANT_MLA_DECODE_FORM");
+  EXPECT_EQ(mla_decode_form(), kMlaDecodeForm);
+  EXPECT_EQ(plan_launches("mla_decode", "bf16", mla(4, 100, 100, 16), 132).variant,
+            "sm90_bf16_mma_mla_decode");
+  setenv("QUADRANT_MLA_DECODE_FORM", "wgmma", 1);
+  EXPECT_EQ(mla_decode_form(), wg);
+  EXPECT_EQ(plan_launches("mla_decode", "bf16", mla(4, 100, 100, 16), 132).variant,
+            "sm90_bf16_wgmma_mla_decode");
+  setenv("QUADRANT_MLA_DECODE_FORM", "mma", 1);
+  EXPECT_EQ(mla_decode_form(), MlaDecodeForm::kMma);
+  setenv("QUADRANT_MLA_DECODE_FORM", "wgmma2", 1);
+  EXPECT_THROW(mla_decode_form(), std::invalid_argument);
+  unsetenv("QUADRANT_MLA_DECODE_FORM");
+}
+
 TEST(MlaDecodePlan, RejectsBadShapes) {
   EXPECT_THROW(plan_launches("mla_decode", "bf16", mla(4, 100, 100, 24), 132),
                std::invalid_argument);
