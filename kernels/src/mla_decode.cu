@@ -320,6 +320,18 @@ struct MlaWgLayout {
                 "the staged output fits the ring");
 };
 
+// The wgmma form's per-column values of one warp (columns 8 i + 2 t + c, the same in its 8 row
+// lanes g) to row `warp` of dst [4 warps][HN], by the lanes of g = 0.
+template <int HN>
+__device__ __forceinline__ void publish_columns(float* dst, int warp, int lane,
+                                                const float (&v)[HN / 8][2]) {
+  if (lane >= 4) return;
+#pragma unroll
+  for (int i = 0; i < HN / 8; ++i)
+#pragma unroll
+    for (int c = 0; c < 2; ++c) dst[warp * HN + 8 * i + 2 * lane + c] = v[i][c];
+}
+
 template <int HN>
 __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
     mla_decode_wgmma_kernel(const bf16* __restrict__ q, const uint8_t* __restrict__ cache,
@@ -432,11 +444,7 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
         for (int off = 4; off < 32; off *= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
         mx[i][c] = m;
       }
-    if (g == 0)
-#pragma unroll
-      for (int i = 0; i < kNb; ++i)
-#pragma unroll
-        for (int c = 0; c < 2; ++c) red_j[warp * HN + 8 * i + 2 * t + c] = mx[i][c];
+    publish_columns<HN>(red_j, warp, lane, mx);
     __syncthreads();
     float corr[kNb][2];
     uint32_t pk[kNb][2];  // P as BF16 pairs: rows r0 / r0 + 8, columns 8 i + 2 t, + 1
@@ -504,11 +512,7 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
       for (int off = 4; off < 32; off *= 2) l += __shfl_xor_sync(0xffffffffu, l, off);
       l_run[i][c] = l;
     }
-  if (g == 0)
-#pragma unroll
-    for (int i = 0; i < kNb; ++i)
-#pragma unroll
-      for (int c = 0; c < 2; ++c) red[warp * HN + 8 * i + 2 * t + c] = l_run[i][c];
+  publish_columns<HN>(red, warp, lane, l_run);
   __syncthreads();
   float* const staged = reinterpret_cast<float*>(skv);
 #pragma unroll
