@@ -473,10 +473,10 @@ std::vector<Case> timed_cases(bool variants) {
              {"b4 kv8192 h128", mla(4, 8192, 8192, 128, 64)}})
       for (const std::string form : {"", "wgmma"})
         for (int n : {1, 2, 4, 6, 8, 12, 16, 24, 32})
-          t.push_back({"mla_decode", "bf16",
-                       "sweep " + label + " splits=" + std::to_string(n) +
-                           (form.empty() ? "" : " " + form),
-                       shape, form, std::to_string(n)});
+          t.push_back(
+              {"mla_decode", "bf16",
+               "sweep " + label + " splits=" + std::to_string(n) + (form.empty() ? "" : " " + form),
+               shape, form, std::to_string(n)});
   }
   for (const char* f : {"bf16", "fp8", "w4a8"}) {
     t.push_back(
