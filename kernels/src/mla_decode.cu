@@ -30,6 +30,7 @@
 #include "kernels/reference/mla_reference.h"
 #include "kernels/reference/reference.h"
 #include "kernels/src/common.cuh"
+#include "kernels/src/mla_wg_layout.h"
 #include "kernels/src/op_util.h"
 #include "kernels/src/sm90_primitives.cuh"
 #include "kernels/src/workspace.h"
@@ -298,7 +299,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 //  2. Column (head) maxima: 16 rows a warp by shuffles, the 4 warps through shared memory;
 //     each thread keeps the running maxima and partial sums of its own columns (the sums are
 //     reduced once, after the last tile). P^T goes to shared memory by stmatrix.trans: heads
-//     as rows of 64 tokens, the K-major B of
+//     as rows of 64 tokens, the K-major B of step 3.
 //  3. O^T (512 dims x HN) += V^T P^T: A = the same tile read MN-major (dims as M, eight m64
 //     boxes), so V is never copied or transposed (32 wgmma). 4 HN accumulators a thread.
 // Two stages: tile j + 2 is issued once tile j's P V has read its stage. The epilogue stages
@@ -307,7 +308,6 @@ __global__ void __launch_bounds__(kThreads, 1)
 // log-sum-exp (base 2) for mla_decode_combine_kernel, as the mma form.
 template <int HN>
 struct MlaWgLayout {
-  static constexpr int kQBox = HN * 128;  // one 64-column box of the queries
   static constexpr int kQ = 0;
   static constexpr int kKv = kQ + HN * kRowBytes;
   static constexpr int kP = kKv + plan::kMlaWgStages * plan::kMlaWgStageBytes;
@@ -316,6 +316,7 @@ struct MlaWgLayout {
   static constexpr int kOutStride = kDv + 4;  // floats per staged output row
   static_assert(kEnd + 1024 == plan::mla_wg_smem_bytes(HN), "plan/mla_decode_plan.h's layout");
   static_assert(kKv % 1024 == 0 && kP % 1024 == 0, "swizzled tiles start on 1024 bytes");
+  static_assert(plan::kMlaWgTileTokens == mla_wg::kTileRows, "mla_wg_layout.h's tiles");
   static_assert(HN * kOutStride * 4 <= plan::kMlaWgStages * plan::kMlaWgStageBytes,
                 "the staged output fits the ring");
 };
@@ -363,14 +364,14 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
   const int tiles = (end - start + kBN - 1) / kBN;
 
   // Copies: 8 threads a row (16 rows at a time); thread sub takes 16-byte chunk sub of each
-  // 64-column box, so box k of row r lands at k x rows x 128 + r x 128 + (sub ^ (r & 7)) x 16.
+  // 64-column box (mla_wg_layout.h: where wgmma reads it).
   const int crow = tid / 8, sub = tid % 8;
   const uint8_t* qsrc =
       reinterpret_cast<const uint8_t*>(q + (size_t(b) * heads + head0) * size_t(kD));
   for (int r = crow; r < HN; r += plan::kMlaWgThreads / 8)
 #pragma unroll
     for (int k = 0; k < kChunks / 8; ++k)
-      cp_async_16(sq + k * L::kQBox + r * 128 + ((sub ^ (r & 7)) << 4),
+      cp_async_16(sq + mla_wg::tile_offset(k, r, sub, HN),
                   qsrc + size_t(r) * kRowBytes + (8 * k + sub) * 16);
   auto issue = [&](int j) {
     if (j < tiles) {
@@ -387,8 +388,7 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
         }
 #pragma unroll
         for (int k = 0; k < kChunks / 8; ++k)
-          cp_async_16(dst + k * (kBN * 128) + r * 128 + ((sub ^ (r & 7)) << 4),
-                      src + (8 * k + sub) * 16, valid);
+          cp_async_16(dst + mla_wg::tile_offset(k, r, sub, kBN), src + (8 * k + sub) * 16, valid);
       }
     }
     cp_async_commit();
@@ -421,8 +421,9 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
     for (int kb = 0; kb < kChunks / 8; ++kb)
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk)
-        sm90::wgmma_ss_bf16<HN, 0>(s, sm90::smem_desc(stage + kb * (kBN * 128) + kk * 32),
-                                   sm90::smem_desc(q_addr + kb * L::kQBox + kk * 32), kb + kk > 0);
+        sm90::wgmma_ss_bf16<HN, 0>(s, sm90::smem_desc(stage + mla_wg::qk_a_offset(kb, kk)),
+                                   sm90::smem_desc(q_addr + mla_wg::qk_b_offset(kb, kk, HN)),
+                                   kb + kk > 0);
     sm90::wgmma_commit();
     sm90::wgmma_wait<0>();
     sm90::fence_regs<HN / 2>(s);
@@ -465,14 +466,11 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
       pk[i][0] = pack_bf16x2(p[0], p[1]);
       pk[i][1] = pack_bf16x2(p[2], p[3]);
     }
-    // P^T: head rows of 64 tokens (128 bytes, swizzled). Matrix q of a stmatrix.x4 is n8 block
-    // 2 x4 + q / 2, token half q % 2; lane 8 q + i names head row 8 (2 x4 + q / 2) + i.
+    // P^T: head rows of 64 tokens (128 bytes, swizzled), four 8 x 8 blocks a stmatrix.
 #pragma unroll
     for (int x4 = 0; x4 < kNb / 2; ++x4) {
-      const int qm = lane / 8, head = 8 * (2 * x4 + qm / 2) + lane % 8;
-      const int chunk16 = 2 * warp + qm % 2;  // tokens 16 warp + 8 (q % 2) .. + 7
       const uint32_t r[4] = {pk[2 * x4][0], pk[2 * x4][1], pk[2 * x4 + 1][0], pk[2 * x4 + 1][1]};
-      stmatrix_x4_trans(sp + head * 128 + ((chunk16 ^ (head & 7)) << 4), r);
+      stmatrix_x4_trans(sp + mla_wg::p_store_offset(x4, warp, lane), r);
     }
     sm90::fence_proxy_async();  // P^T, written by the threads, is read by wgmma
 #pragma unroll
@@ -490,8 +488,8 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
 #pragma unroll
       for (int kk = 0; kk < kBN / 16; ++kk)
         sm90::wgmma_ss_bf16<HN, 1>(
-            o[mb], sm90::smem_desc(stage + mb * (kBN * 128) + kk * 16 * 128, kBN * 128, 1024),
-            sm90::smem_desc(p_addr + kk * 32), 1);
+            o[mb], sm90::smem_desc(stage + mla_wg::pv_a_offset(mb, kk), mla_wg::kPvLbo),
+            sm90::smem_desc(p_addr + mla_wg::pv_b_offset(kk)), 1);
     sm90::wgmma_commit();
     sm90::wgmma_wait<0>();
 #pragma unroll
