@@ -1005,7 +1005,8 @@ Json plan_rules_json(const kernels::plan::PlanRules& r) {
           {"decode_split", kernels::plan::rule_name(r.decode_split)},
           {"w4a8_decode_form", r.w4a8_decode_form},
           {"w4a8_prefill_dequant", kernels::plan::rule_name(r.w4a8_prefill_dequant)},
-          {"fp8_decode_gemm", kernels::plan::rule_name(r.fp8_decode_gemm)}};
+          {"fp8_decode_gemm", kernels::plan::rule_name(r.fp8_decode_gemm)},
+          {"mla_decode_form", kernels::plan::rule_name(r.mla_decode_form)}};
 }
 // "a, b or c": the values a rule may take, for its error message.
 std::string one_of(const std::vector<std::string>& names) {
@@ -1042,10 +1043,10 @@ int read_rule(const Node& n, const std::string& key, const std::array<int, N>& v
 kernels::plan::PlanRules read_plan_rules(const Node& n) {
   for (const std::string& key : n.keys())
     if (key != "moe_mma_residency" && key != "decode_split" && key != "w4a8_decode_form" &&
-        key != "w4a8_prefill_dequant" && key != "fp8_decode_gemm")
+        key != "w4a8_prefill_dequant" && key != "fp8_decode_gemm" && key != "mla_decode_form")
       n.at(key).fail(
           "unknown plan rule (expected moe_mma_residency, decode_split, w4a8_decode_form, "
-          "w4a8_prefill_dequant, fp8_decode_gemm)");
+          "w4a8_prefill_dequant, fp8_decode_gemm, mla_decode_form)");
   const kernels::plan::PlanRules legacy = kernels::plan::PlanRules::legacy();
   kernels::plan::PlanRules r;
   r.moe_mma_residency = read_rule(n, "moe_mma_residency", kernels::plan::kMoeMmaResidencyRules,
@@ -1059,6 +1060,8 @@ kernels::plan::PlanRules read_plan_rules(const Node& n) {
                 legacy.w4a8_prefill_dequant);
   r.fp8_decode_gemm =
       read_rule(n, "fp8_decode_gemm", kernels::plan::kFp8DecodeGemmRules, legacy.fp8_decode_gemm);
+  r.mla_decode_form =
+      read_rule(n, "mla_decode_form", kernels::plan::kMlaDecodeFormRules, legacy.mla_decode_form);
   return r;
 }
 

@@ -553,6 +553,10 @@ const char* rule_name(Fp8DecodeGemm g) {
   return g == Fp8DecodeGemm::kWgmma ? "wgmma" : "mma";
 }
 
+const char* rule_name(MlaDecodeForm f) {
+  return f == MlaDecodeForm::kWgmma ? "wgmma" : "mma";
+}
+
 const char* rule_name(DecodeSplitModel m) {
   return m == DecodeSplitModel::kFluid ? "fluid" : m == DecodeSplitModel::kBytes ? "bytes" : "";
 }
@@ -585,11 +589,15 @@ bool rule_from_name(const std::string& name, Fp8DecodeGemm& out) {
   return find_rule(name, kFp8DecodeGemmRules, out);
 }
 
+bool rule_from_name(const std::string& name, MlaDecodeForm& out) {
+  return find_rule(name, kMlaDecodeFormRules, out);
+}
+
 std::string rules_description(const PlanRules& r) {
   return std::string("moe_mma_residency ") + rule_name(r.moe_mma_residency) + ", decode_split " +
          rule_name(r.decode_split) + ", w4a8_decode_form " + std::to_string(r.w4a8_decode_form) +
          ", w4a8_prefill_dequant " + rule_name(r.w4a8_prefill_dequant) + ", fp8_decode_gemm " +
-         rule_name(r.fp8_decode_gemm);
+         rule_name(r.fp8_decode_gemm) + ", mla_decode_form " + rule_name(r.mla_decode_form);
 }
 
 int decode_split_ctas_per_sm(int head_dim, bool fp8, int heads_per_cta) {
@@ -615,7 +623,7 @@ LaunchPlan plan_launches(const std::string& quadrant, const std::string& format,
   else if (quadrant == "dense_gemm")
     p = plan_dense(format, shape, sm_count);
   else if (quadrant == "mla_decode")
-    p = plan_mla_decode(format, shape, sm_count);
+    p = plan_mla_decode(format, shape, sm_count, 0, options.rules.mla_decode_form);
   else
     throw std::invalid_argument("unknown quadrant '" + quadrant +
                                 "' (expected prefill_attention, decode_attention, prefill_ffn, "

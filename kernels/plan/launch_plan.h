@@ -88,6 +88,10 @@ enum class MoeMmaResidency {
 // FP8 at decode sizes: the mma.sync grouped GEMM, or the wgmma decode GEMM with the weight rows as
 // M (dispatch.h, moe_fp8_decode_wgmma).
 enum class Fp8DecodeGemm { kMma, kWgmma };
+// MLA decode's split kernel (mla_decode_plan.h): heads as the M of mma.sync tiles (kMma), or
+// tokens as the M of wgmma tiles and heads as N (kWgmma: other head groups, chunks and grid).
+enum class MlaDecodeForm { kMma, kWgmma };
+inline constexpr MlaDecodeForm kMlaDecodeForm = MlaDecodeForm::kMma;
 struct PlanRules {
   MoeMmaResidency moe_mma_residency = MoeMmaResidency::kRegisters;  // since session 10
   // Decode attention's split-KV chooser (dispatch.h): kBytes or kFluid, never kRunTime (a
@@ -104,17 +108,21 @@ struct PlanRules {
   // The FP8 decode GEMM the kernels take by default (kMoeFp8DecodeWgmma), not
   // QUADRANT_FP8_DECODE_GEMM (a benchmark switch).
   Fp8DecodeGemm fp8_decode_gemm = kMoeFp8DecodeWgmma ? Fp8DecodeGemm::kWgmma : Fp8DecodeGemm::kMma;
+  // MLA decode's form the kernels take by default (kMlaDecodeForm), not QUADRANT_MLA_DECODE_FORM
+  // (a benchmark switch).
+  MlaDecodeForm mla_decode_form = kMlaDecodeForm;
   // The rules of every model file written before files recorded them (kernels f7d6472 and
   // the plans until session 10): what a file without "plan_rules" was fitted under.
   static constexpr PlanRules legacy() {
     return {MoeMmaResidency::kSharedMemory, DecodeSplitModel::kBytes, 8,
-            W4a8PrefillDequant::kScratch, Fp8DecodeGemm::kMma};
+            W4a8PrefillDequant::kScratch,   Fp8DecodeGemm::kMma,      MlaDecodeForm::kMma};
   }
   // (C++17: the .cu launchers include this header.)
   bool operator==(const PlanRules& o) const {
     return moe_mma_residency == o.moe_mma_residency && decode_split == o.decode_split &&
            w4a8_decode_form == o.w4a8_decode_form &&
-           w4a8_prefill_dequant == o.w4a8_prefill_dequant && fp8_decode_gemm == o.fp8_decode_gemm;
+           w4a8_prefill_dequant == o.w4a8_prefill_dequant && fp8_decode_gemm == o.fp8_decode_gemm &&
+           mla_decode_form == o.mla_decode_form;
   }
 };
 // Every value a model file may name, and the names it uses: "shared_memory" / "registers",
@@ -132,14 +140,18 @@ inline constexpr std::array<W4a8PrefillDequant, 3> kW4a8PrefillDequantRules{
     W4a8PrefillDequant::kScratch, W4a8PrefillDequant::kProducer, W4a8PrefillDequant::kByRows};
 inline constexpr std::array<Fp8DecodeGemm, 2> kFp8DecodeGemmRules{Fp8DecodeGemm::kMma,
                                                                   Fp8DecodeGemm::kWgmma};
+inline constexpr std::array<MlaDecodeForm, 2> kMlaDecodeFormRules{MlaDecodeForm::kMma,
+                                                                  MlaDecodeForm::kWgmma};
 const char* rule_name(MoeMmaResidency r);
 const char* rule_name(DecodeSplitModel m);
 const char* rule_name(W4a8PrefillDequant d);  // "scratch" / "producer" / "by_rows"
 const char* rule_name(Fp8DecodeGemm g);       // "mma" / "wgmma"
+const char* rule_name(MlaDecodeForm f);       // "mma" / "wgmma"
 bool rule_from_name(const std::string& name, MoeMmaResidency& out);
 bool rule_from_name(const std::string& name, DecodeSplitModel& out);
 bool rule_from_name(const std::string& name, W4a8PrefillDequant& out);
 bool rule_from_name(const std::string& name, Fp8DecodeGemm& out);
+bool rule_from_name(const std::string& name, MlaDecodeForm& out);
 // "moe_mma_residency registers, decode_split bytes, w4a8_decode_form 8, w4a8_prefill_dequant
 // scratch, fp8_decode_gemm mma": the rules as the model files name them, for tables and notes.
 std::string rules_description(const PlanRules& r);

@@ -69,14 +69,13 @@ constexpr int mla_smem_bytes(int heads_per_cta) {
 }
 static_assert(mla_stages(64) >= 3 && mla_smem_bytes(64) <= kMlaSmemLimit);
 
-// The split kernel's form. kMma (the default): heads as the M of mma.sync tiles, 32-token
-// stages, 8 warps. kWgmma (QUADRANT_MLA_DECODE_FORM=wgmma; benchmarks until timed): tokens as
-// the M of wgmma tiles (64 tokens a tile) and heads as N (16 or 32 a CTA), both GEMMs reading
-// the latent tile where it landed, one warpgroup, two 72 KB stages.
-enum class MlaDecodeForm { kMma, kWgmma };
-inline constexpr MlaDecodeForm kMlaDecodeForm = MlaDecodeForm::kMma;
-// kMlaDecodeForm, or QUADRANT_MLA_DECODE_FORM (mma | wgmma); another value throws
-// std::invalid_argument naming the variable.
+// The split kernel's form (launch_plan.h, MlaDecodeForm). kMma (the default): heads as the M of
+// mma.sync tiles, 32-token stages, 8 warps. kWgmma (QUADRANT_MLA_DECODE_FORM=wgmma; benchmarks
+// until timed): tokens as the M of wgmma tiles (64 tokens a tile) and heads as N (16 or 32 a
+// CTA), both GEMMs reading the latent tile where it landed, one warpgroup, two 72 KB stages.
+// The form the kernels launch: kMlaDecodeForm, or QUADRANT_MLA_DECODE_FORM (mma | wgmma);
+// another value throws std::invalid_argument naming the variable. The cost models' plans take
+// theirs from PlanRules::mla_decode_form instead (plan_launches), never from the environment.
 MlaDecodeForm mla_decode_form();
 
 inline constexpr int kMlaWgThreads = 128;    // one warpgroup: it copies and computes
@@ -126,8 +125,8 @@ struct MlaDecodeShape {
 // 16: 128 / TP), block_size [64] (tokens per cache page).
 MlaDecodeShape parse_mla_decode(const ShapeParams& shape);
 
-// The launch plan of "mla_decode" (format bf16): the split kernel and the combine.
+// The launch plan of "mla_decode" (format bf16) under `form`: the split kernel and the combine.
 LaunchPlan plan_mla_decode(const std::string& format, const ShapeParams& shape, int sm_count,
-                           int splits = 0, MlaDecodeForm form = mla_decode_form());
+                           int splits = 0, MlaDecodeForm form = kMlaDecodeForm);
 
 }  // namespace quadrant::kernels::plan

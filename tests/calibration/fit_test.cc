@@ -803,6 +803,7 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   rules.w4a8_decode_form = 10;
   rules.w4a8_prefill_dequant = W4a8PrefillDequant::kProducer;
   rules.fp8_decode_gemm = kernels::plan::Fp8DecodeGemm::kWgmma;
+  rules.mla_decode_form = kernels::plan::MlaDecodeForm::kWgmma;
   const ModelFile m = fit_profiles({pa}, 5, {}, {}, "", rules);
   EXPECT_TRUE(m.plan_rules == rules);
   const Json j = Json::parse(model_to_json(m));
@@ -811,12 +812,14 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   EXPECT_EQ(j.at("plan_rules").at("w4a8_decode_form"), 10);
   EXPECT_EQ(j.at("plan_rules").at("w4a8_prefill_dequant"), "producer");
   EXPECT_EQ(j.at("plan_rules").at("fp8_decode_gemm"), "wgmma");
+  EXPECT_EQ(j.at("plan_rules").at("mla_decode_form"), "wgmma");
   const ModelFile back = read_model(write_temp("rules_model.json", j.dump()));
   EXPECT_TRUE(back.plan_rules == rules);
   EXPECT_EQ(model_to_json(back), model_to_json(m));
   EXPECT_NE(error_table(back, true)
                 .find("moe_mma_residency registers, decode_split fluid, w4a8_decode_form 10, "
-                      "w4a8_prefill_dequant producer, fp8_decode_gemm wgmma"),
+                      "w4a8_prefill_dequant producer, fp8_decode_gemm wgmma, mla_decode_form "
+                      "wgmma"),
             std::string::npos);
   // Today's rules are written too: the W4A8 form the kernels launch by default.
   const Json today = Json::parse(model_to_json(fit_profiles({pa})));
@@ -825,6 +828,8 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
             kernels::plan::rule_name(kernels::plan::kMoeW4PrefillDequant));
   EXPECT_EQ(today.at("plan_rules").at("fp8_decode_gemm"),
             kernels::plan::kMoeFp8DecodeWgmma ? "wgmma" : "mma");
+  EXPECT_EQ(today.at("plan_rules").at("mla_decode_form"),
+            kernels::plan::rule_name(kernels::plan::kMlaDecodeForm));
   Json old = j;
   old.erase("plan_rules");
   EXPECT_TRUE(read_model(write_temp("rules_old.json", old.dump())).plan_rules ==
@@ -848,6 +853,11 @@ TEST(Fit, PlanRulesRoundTripAndDefaultToTheLegacyRules) {
   no_gemm["plan_rules"].erase("fp8_decode_gemm");
   EXPECT_EQ(read_model(write_temp("rules_no_gemm.json", no_gemm.dump())).plan_rules.fp8_decode_gemm,
             kernels::plan::Fp8DecodeGemm::kMma);
+  // A file written before MLA decode's form was a rule: mma.sync, all there was then.
+  Json no_mla = j;
+  no_mla["plan_rules"].erase("mla_decode_form");
+  EXPECT_EQ(read_model(write_temp("rules_no_mla.json", no_mla.dump())).plan_rules.mla_decode_form,
+            kernels::plan::MlaDecodeForm::kMma);
   // Every form a model file may name reads back (the wgmma forms 11-14 included).
   for (const int form : kernels::plan::kW4a8DecodeFormRules) {
     Json f = j;
@@ -900,6 +910,10 @@ TEST(Fit, BadPlanRulesNameFilePathExpectedAndFound) {
       error_of("rules_bad7.json", [](Json& j) { j["plan_rules"]["fp8_decode_gemm"] = "mma.sync"; });
   EXPECT_EQ(path, "plan_rules.fp8_decode_gemm");
   EXPECT_NE(what.find(R"(expected "mma" or "wgmma", got "mma.sync")"), std::string::npos) << what;
+  std::tie(path, what) =
+      error_of("rules_bad8.json", [](Json& j) { j["plan_rules"]["mla_decode_form"] = "wgmma2"; });
+  EXPECT_EQ(path, "plan_rules.mla_decode_form");
+  EXPECT_NE(what.find(R"(expected "mma" or "wgmma", got "wgmma2")"), std::string::npos) << what;
   std::tie(path, what) = error_of(
       "rules_bad6.json", [](Json& j) { j["plan_rules"]["w4a8_prefill_dequant"] = "in_producer"; });
   EXPECT_EQ(path, "plan_rules.w4a8_prefill_dequant");

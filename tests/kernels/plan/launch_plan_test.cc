@@ -436,7 +436,7 @@ TEST(LaunchPlan, W4a8DecodeFormIsThePlanRuleNotTheEnvironment) {
   EXPECT_NE(under_ten.find("n8 tiles> ("), std::string::npos) << under_ten;
   EXPECT_EQ(rules_description(legacy.rules),
             "moe_mma_residency shared_memory, decode_split bytes, w4a8_decode_form 8, "
-            "w4a8_prefill_dequant scratch, fp8_decode_gemm mma");
+            "w4a8_prefill_dequant scratch, fp8_decode_gemm mma, mla_decode_form mma");
   EXPECT_FALSE(legacy.rules == ten.rules);
 }
 

@@ -131,14 +131,23 @@ TEST(MlaDecodePlan, WgmmaFormTakesHeadTilesOf16Or32And64TokenChunks) {
   EXPECT_EQ(plan_mla_decode("bf16", mla(4, 3000, 100, 48), 132, 0, wg).launches[0].kernel,
             "mla_decode_wgmma_kernel<1>");
 
+  // The kernels' form follows the variable; the cost models' plans follow their rule, never the
+  // environment.
   unsetenv("QUADRANT_MLA_DECODE_FORM");
   EXPECT_EQ(mla_decode_form(), kMlaDecodeForm);
+  EXPECT_EQ(PlanRules().mla_decode_form, kMlaDecodeForm);
+  EXPECT_EQ(PlanRules::legacy().mla_decode_form, MlaDecodeForm::kMma);
+  PlanOptions under_wg;
+  under_wg.rules.mla_decode_form = wg;
   EXPECT_EQ(plan_launches("mla_decode", "bf16", mla(4, 100, 100, 16), 132).variant,
             "sm90_bf16_mma_mla_decode");
+  EXPECT_EQ(plan_launches("mla_decode", "bf16", mla(4, 100, 100, 16), 132, under_wg).variant,
+            "sm90_bf16_wgmma_mla_decode");
   setenv("QUADRANT_MLA_DECODE_FORM", "wgmma", 1);
   EXPECT_EQ(mla_decode_form(), wg);
+  EXPECT_EQ(mla_decode_split(4, 16, 1000, 132).form, wg);
   EXPECT_EQ(plan_launches("mla_decode", "bf16", mla(4, 100, 100, 16), 132).variant,
-            "sm90_bf16_wgmma_mla_decode");
+            "sm90_bf16_mma_mla_decode");
   setenv("QUADRANT_MLA_DECODE_FORM", "mma", 1);
   EXPECT_EQ(mla_decode_form(), MlaDecodeForm::kMma);
   setenv("QUADRANT_MLA_DECODE_FORM", "wgmma2", 1);
