@@ -136,7 +136,7 @@ LaunchPlan plan_mla_decode(const std::string& format, const ShapeParams& shape, 
   k.kernel = (wg ? "mla_decode_wgmma_kernel<" : "mla_decode_split_kernel<") +
              std::to_string(hpc / 16) + ">";
   k.grid = int64_t(groups) * split.max_splits * s.batch;
-  k.block = wg ? kMlaWgThreads : kMlaThreads;
+  k.block = wg ? mla_wg_threads(hpc) : kMlaThreads;
   k.smem_bytes = wg ? mla_wg_smem_bytes(hpc) : mla_smem_bytes(hpc);
   k.ctas_per_sm = 1;
   k.work_items = double(split_rows) * groups;

@@ -78,25 +78,30 @@ static_assert(mla_stages(64) >= 3 && mla_smem_bytes(64) <= kMlaSmemLimit);
 // theirs from PlanRules::mla_decode_form instead (plan_launches), never from the environment.
 MlaDecodeForm mla_decode_form();
 
-inline constexpr int kMlaWgThreads = 128;    // one warpgroup: it copies and computes
+inline constexpr int kMlaWgThreads = 128;    // a warpgroup: it copies and computes
 inline constexpr int kMlaWgTileTokens = 64;  // the wgmma M
 inline constexpr int kMlaWgStageBytes = kMlaWgTileTokens * kMlaRowBytes;  // 72 KB
 inline constexpr int kMlaWgStages = 2;
-// Heads per CTA of the wgmma form: 32 or 16 (N; 64 would need 256 accumulators a thread).
+// Heads per CTA of the wgmma form: 64 (two warpgroups of 32 sharing the tiles), 32 or 16 (one
+// warpgroup; its N: 64 would need 256 accumulators a thread).
 constexpr int mla_wg_heads_per_cta(int heads) {
-  return heads % 32 == 0 ? 32 : 16;
+  return heads % 64 == 0 ? 64 : heads % 32 == 0 ? 32 : 16;
+}
+constexpr int mla_wg_threads(int heads_per_cta) {
+  return heads_per_cta == 64 ? 2 * kMlaWgThreads : kMlaWgThreads;
 }
 // Its shared memory: the queries (heads x 1152), the stages, P^T (heads x 64 BF16), the
-// column maxima of the 4 warps twice (tile parity), and 1 KB to align the swizzled tiles.
+// column maxima of each warpgroup's 4 warps twice (tile parity), and 1 KB to align the
+// swizzled tiles (at 64 heads: 227 KB, all there is).
 constexpr int mla_wg_smem_bytes(int heads_per_cta) {
   return heads_per_cta * kMlaRowBytes + kMlaWgStages * kMlaWgStageBytes +
          heads_per_cta * kMlaWgTileTokens * 2 + 2 * 4 * heads_per_cta * 4 + 1024;
 }
-static_assert(mla_wg_smem_bytes(32) <= kMlaSmemLimit);
+static_assert(mla_wg_smem_bytes(64) <= kMlaSmemLimit);
 
 struct MlaDecodeSplit {
   MlaDecodeForm form = MlaDecodeForm::kMma;
-  int heads_per_cta = 0;  // query heads of a CTA (16, 32 or 64; wgmma: 16 or 32)
+  int heads_per_cta = 0;  // query heads of a CTA (16, 32 or 64)
   int chunk = 0;          // KV tokens per split (a multiple of the form's tile tokens)
   int max_splits = 0;     // splits of the longest sequence (grid y)
   int stages = 0;         // KV pipeline stages

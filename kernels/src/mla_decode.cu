@@ -306,18 +306,24 @@ __global__ void __launch_bounds__(kThreads, 1)
 // O (FP32, rows padded to 516 floats: no bank conflicts) in the freed ring for coalesced
 // stores: BF16 output when the sequence has one split, else FP32 partials and the
 // log-sum-exp (base 2) for mla_decode_combine_kernel, as the mma form.
-template <int HN>
+// WGS warpgroups (1, or 2 at 64 heads a CTA) of HN heads each share the tile: each computes
+// its own heads' S^T, softmax and O^T as above (its own queries, P^T box and maxima, its own
+// barrier for them), and the CTA's copies and the stage's release are common.
+template <int HN, int WGS>
 struct MlaWgLayout {
+  static constexpr int kHeads = HN * WGS;  // the CTA's
+  static constexpr int kThreads = 128 * WGS;
   static constexpr int kQ = 0;
-  static constexpr int kKv = kQ + HN * kRowBytes;
-  static constexpr int kP = kKv + plan::kMlaWgStages * plan::kMlaWgStageBytes;
-  static constexpr int kRed = kP + HN * plan::kMlaWgTileTokens * 2;  // [2][4 warps][HN] floats
-  static constexpr int kEnd = kRed + 2 * 4 * HN * 4;
+  static constexpr int kKv = kQ + kHeads * kRowBytes;
+  static constexpr int kP = kKv + plan::kMlaWgStages * plan::kMlaWgStageBytes;  // [WGS][HN][64]
+  static constexpr int kRed = kP + kHeads * plan::kMlaWgTileTokens * 2;  // [WGS][2][4][HN] floats
+  static constexpr int kEnd = kRed + 2 * 4 * kHeads * 4;
   static constexpr int kOutStride = kDv + 4;  // floats per staged output row
-  static_assert(kEnd + 1024 == plan::mla_wg_smem_bytes(HN), "plan/mla_decode_plan.h's layout");
+  static_assert(kThreads == plan::mla_wg_threads(kHeads), "plan/mla_decode_plan.h's threads");
+  static_assert(kEnd + 1024 == plan::mla_wg_smem_bytes(kHeads), "plan/mla_decode_plan.h's layout");
   static_assert(kKv % 1024 == 0 && kP % 1024 == 0, "swizzled tiles start on 1024 bytes");
   static_assert(plan::kMlaWgTileTokens == mla_wg::kTileRows, "mla_wg_layout.h's tiles");
-  static_assert(HN * kOutStride * 4 <= plan::kMlaWgStages * plan::kMlaWgStageBytes,
+  static_assert(kHeads * kOutStride * 4 <= plan::kMlaWgStages * plan::kMlaWgStageBytes,
                 "the staged output fits the ring");
 };
 
@@ -333,15 +339,15 @@ __device__ __forceinline__ void publish_columns(float* dst, int warp, int lane,
     for (int c = 0; c < 2; ++c) dst[warp * HN + 8 * i + 2 * lane + c] = v[i][c];
 }
 
-template <int HN>
-__global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
+template <int HN, int WGS>
+__global__ void __launch_bounds__(128 * WGS, 1)
     mla_decode_wgmma_kernel(const bf16* __restrict__ q, const uint8_t* __restrict__ cache,
                             const int32_t* __restrict__ block_table,
                             const int32_t* __restrict__ kv_lens, int max_blocks, int block_size,
                             int heads, int chunk, int max_splits, float scale_log2,
                             float* __restrict__ part_o, float* __restrict__ part_lse,
                             bf16* __restrict__ out) {
-  using L = MlaWgLayout<HN>;
+  using L = MlaWgLayout<HN, WGS>;
   constexpr int kBN = plan::kMlaWgTileTokens, kStageBytes = plan::kMlaWgStageBytes;
   constexpr int kNb = HN / 8;  // n8 column blocks of S^T and O^T
   extern __shared__ uint8_t smem_raw[];
@@ -352,33 +358,35 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
   uint8_t* const sp = smem + L::kP;
   float* const red = reinterpret_cast<float*>(smem + L::kRed);
 
-  const int b = blockIdx.z, split = blockIdx.y, head0 = blockIdx.x * HN;
+  const int b = blockIdx.z, split = blockIdx.y, head0 = blockIdx.x * L::kHeads;
   const int len = kv_lens[b];
   const int start = split * chunk;
   if (start >= len) return;
   const int end = min(len, start + chunk);
   const bool alone = len <= chunk;
-  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32 % 4, wg = WGS == 1 ? 0 : tid / 128;
+  const int wg_tid = tid % 128, wg_head0 = wg * HN;  // the warpgroup's heads in the CTA's
   const int g = lane / 4, t = lane % 4;
   const int32_t* table = block_table + size_t(b) * max_blocks;
   const int tiles = (end - start + kBN - 1) / kBN;
 
-  // Copies: 8 threads a row (16 rows at a time); thread sub takes 16-byte chunk sub of each
+  // Copies: 8 threads a row (16 WGS rows at a time); thread sub takes 16-byte chunk sub of each
   // 64-column box (mla_wg_layout.h: where wgmma reads it).
+  constexpr int kRowsAtOnce = L::kThreads / 8;
   const int crow = tid / 8, sub = tid % 8;
   const uint8_t* qsrc =
       reinterpret_cast<const uint8_t*>(q + (size_t(b) * heads + head0) * size_t(kD));
-  for (int r = crow; r < HN; r += plan::kMlaWgThreads / 8)
+  for (int r = crow; r < L::kHeads; r += kRowsAtOnce)
 #pragma unroll
     for (int k = 0; k < kChunks / 8; ++k)
-      cp_async_16(sq + mla_wg::tile_offset(k, r, sub, HN),
+      cp_async_16(sq + mla_wg::tile_offset(k, r, sub, L::kHeads),
                   qsrc + size_t(r) * kRowBytes + (8 * k + sub) * 16);
   auto issue = [&](int j) {
     if (j < tiles) {
       uint8_t* dst = skv + (j % plan::kMlaWgStages) * kStageBytes;
 #pragma unroll
-      for (int pass = 0; pass < kBN / 16; ++pass) {
-        const int r = crow + 16 * pass;
+      for (int pass = 0; pass < kBN / kRowsAtOnce; ++pass) {
+        const int r = crow + kRowsAtOnce * pass;
         const int tok = start + j * kBN + r;
         const bool valid = tok < end;  // rows past the end are zeros: P . V must see no NaN
         const uint8_t* src = cache;
@@ -406,7 +414,10 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
   for (int i = 0; i < kNb; ++i)
     m_run[i][0] = m_run[i][1] = -INFINITY, l_run[i][0] = l_run[i][1] = 0.0f;
 
-  const uint32_t kv_addr = smem_u32(skv), q_addr = smem_u32(sq), p_addr = smem_u32(sp);
+  const uint32_t kv_addr = smem_u32(skv), q_addr = smem_u32(sq);
+  uint8_t* const sp_wg = sp + wg_head0 * plan::kMlaWgTileTokens * 2;  // this warpgroup's P^T
+  const uint32_t p_addr = smem_u32(sp_wg);
+  float* const red_wg = red + wg * 2 * 4 * HN;
   for (int j = 0; j < tiles; ++j) {
     cp_async_wait<1>();
     sm90::fence_proxy_async();  // cp.async wrote in the generic proxy; wgmma reads the async one
@@ -421,16 +432,17 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
     for (int kb = 0; kb < kChunks / 8; ++kb)
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk)
-        sm90::wgmma_ss_bf16<HN, 0>(s, sm90::smem_desc(stage + mla_wg::qk_a_offset(kb, kk)),
-                                   sm90::smem_desc(q_addr + mla_wg::qk_b_offset(kb, kk, HN)),
-                                   kb + kk > 0);
+        sm90::wgmma_ss_bf16<HN, 0>(
+            s, sm90::smem_desc(stage + mla_wg::qk_a_offset(kb, kk)),
+            sm90::smem_desc(q_addr + mla_wg::qk_b_offset(kb, kk, L::kHeads, wg_head0)),
+            kb + kk > 0);
     sm90::wgmma_commit();
     sm90::wgmma_wait<0>();
     sm90::fence_regs<HN / 2>(s);
 
     // 2. Scaled, masked scores; the column maxima of the tile.
     const int r0 = 16 * warp + g;
-    float* const red_j = red + (j & 1) * 4 * HN;
+    float* const red_j = red_wg + (j & 1) * 4 * HN;
     float mx[kNb][2];
 #pragma unroll
     for (int i = 0; i < kNb; ++i)
@@ -446,7 +458,7 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
         mx[i][c] = m;
       }
     publish_columns<HN>(red_j, warp, lane, mx);
-    __syncthreads();
+    sm90::wg_barrier(1 + wg);
     float corr[kNb][2];
     uint32_t pk[kNb][2];  // P as BF16 pairs: rows r0 / r0 + 8, columns 8 i + 2 t, + 1
 #pragma unroll
@@ -470,7 +482,7 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
 #pragma unroll
     for (int x4 = 0; x4 < kNb / 2; ++x4) {
       const uint32_t r[4] = {pk[2 * x4][0], pk[2 * x4][1], pk[2 * x4 + 1][0], pk[2 * x4 + 1][1]};
-      stmatrix_x4_trans(sp + mla_wg::p_store_offset(x4, warp, lane), r);
+      stmatrix_x4_trans(sp_wg + mla_wg::p_store_offset(x4, warp, lane), r);
     }
     sm90::fence_proxy_async();  // P^T, written by the threads, is read by wgmma
 #pragma unroll
@@ -479,7 +491,7 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
       for (int i = 0; i < kNb; ++i)
 #pragma unroll
         for (int e = 0; e < 4; ++e) o[mb][4 * i + e] *= corr[i][e % 2];
-    __syncthreads();  // every warp's P^T rows
+    sm90::wg_barrier(1 + wg);  // every warp's P^T rows
 
     // 3. O^T += V^T P^T: dim box mb of the tile as an MN-major A.
     sm90::wgmma_fence();
@@ -494,7 +506,7 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
     sm90::wgmma_wait<0>();
 #pragma unroll
     for (int mb = 0; mb < 8; ++mb) sm90::fence_regs<HN / 2>(o[mb]);
-    __syncthreads();  // the stage and P^T read by every warp's wgmma
+    __syncthreads();  // the stage and P^T read by every warpgroup's wgmma
     issue(j + 2);
   }
   cp_async_wait<0>();
@@ -510,35 +522,36 @@ __global__ void __launch_bounds__(plan::kMlaWgThreads, 1)
       for (int off = 4; off < 32; off *= 2) l += __shfl_xor_sync(0xffffffffu, l, off);
       l_run[i][c] = l;
     }
-  publish_columns<HN>(red, warp, lane, l_run);
+  publish_columns<HN>(red_wg, warp, lane, l_run);
   __syncthreads();
   float* const staged = reinterpret_cast<float*>(skv);
 #pragma unroll
   for (int i = 0; i < kNb; ++i)
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
-      const int col = 8 * i + 2 * t + c;
-      const float l = red[col] + red[HN + col] + red[2 * HN + col] + red[3 * HN + col];
+      const int col = 8 * i + 2 * t + c, row = wg_head0 + col;
+      const float l = red_wg[col] + red_wg[HN + col] + red_wg[2 * HN + col] + red_wg[3 * HN + col];
       const float inv = 1.0f / l;
 #pragma unroll
       for (int mb = 0; mb < 8; ++mb) {
         const int d = 64 * mb + 16 * warp + g;
-        staged[col * L::kOutStride + d] = o[mb][4 * i + c] * inv;
-        staged[col * L::kOutStride + d + 8] = o[mb][4 * i + 2 + c] * inv;
+        staged[row * L::kOutStride + d] = o[mb][4 * i + c] * inv;
+        staged[row * L::kOutStride + d + 8] = o[mb][4 * i + 2 + c] * inv;
       }
       if (!alone && warp == 0 && g == 0)
-        part_lse[(size_t(b) * heads + head0 + col) * max_splits + split] = m_run[i][c] + log2f(l);
+        part_lse[(size_t(b) * heads + head0 + row) * max_splits + split] = m_run[i][c] + log2f(l);
     }
   __syncthreads();
-  // Coalesced stores: a row of 512 is 128 float4; thread tid takes float4 tid of each row.
-  for (int h = 0; h < HN; ++h) {
-    const float4 v = *reinterpret_cast<const float4*>(staged + h * L::kOutStride + 4 * tid);
+  // Coalesced stores: a row of 512 is 128 float4; a warpgroup takes every WGS-th row, thread
+  // wg_tid its float4 wg_tid.
+  for (int h = wg; h < L::kHeads; h += WGS) {
+    const float4 v = *reinterpret_cast<const float4*>(staged + h * L::kOutStride + 4 * wg_tid);
     const size_t head = size_t(b) * heads + head0 + h;
     if (alone)
-      *reinterpret_cast<uint2*>(out + head * kDv + 4 * tid) =
+      *reinterpret_cast<uint2*>(out + head * kDv + 4 * wg_tid) =
           make_uint2(pack_bf16x2(v.x, v.y), pack_bf16x2(v.z, v.w));
     else
-      *reinterpret_cast<float4*>(part_o + (head * max_splits + split) * kDv + 4 * tid) = v;
+      *reinterpret_cast<float4*>(part_o + (head * max_splits + split) * kDv + 4 * wg_tid) = v;
   }
 }
 
@@ -626,15 +639,16 @@ void launch_split(const MlaDecodeProblem& p, const MlaDecodeBuffers& b,
   QK_LAUNCH_CHECK("mla_decode_split_kernel");
 }
 
-template <int HN>
+template <int HN, int WGS>
 void launch_wgmma(const MlaDecodeProblem& p, const MlaDecodeBuffers& b,
                   const plan::MlaDecodeSplit& s, float scale_log2, float* part_o, float* part_lse,
                   cudaStream_t stream) {
-  constexpr int smem = plan::mla_wg_smem_bytes(HN);
-  opt_in_dynamic_smem(mla_decode_wgmma_kernel<HN>, smem);
-  const dim3 grid(static_cast<unsigned>(p.heads / HN), static_cast<unsigned>(s.max_splits),
+  using L = MlaWgLayout<HN, WGS>;
+  constexpr int smem = plan::mla_wg_smem_bytes(L::kHeads);
+  opt_in_dynamic_smem(mla_decode_wgmma_kernel<HN, WGS>, smem);
+  const dim3 grid(static_cast<unsigned>(p.heads / L::kHeads), static_cast<unsigned>(s.max_splits),
                   static_cast<unsigned>(p.batch));
-  mla_decode_wgmma_kernel<HN><<<grid, plan::kMlaWgThreads, smem, stream>>>(
+  mla_decode_wgmma_kernel<HN, WGS><<<grid, L::kThreads, smem, stream>>>(
       static_cast<const bf16*>(b.q), static_cast<const uint8_t*>(b.kv_cache), b.block_table,
       b.kv_lens, p.max_blocks, p.block_tokens, p.heads, s.chunk, s.max_splits, scale_log2, part_o,
       part_lse, static_cast<bf16*>(b.out));
@@ -660,10 +674,12 @@ void mla_decode(const MlaDecodeProblem& problem, const MlaDecodeBuffers& buffers
       problem.softmax_scale > 0 ? double(problem.softmax_scale) : 1.0 / std::sqrt(192.0);
   const float scale_log2 = static_cast<float>(scale * 1.4426950408889634);
   if (s.form == plan::MlaDecodeForm::kWgmma) {
-    if (s.heads_per_cta == 32)
-      launch_wgmma<32>(problem, buffers, s, scale_log2, part_o, part_lse, stream);
+    if (s.heads_per_cta == 64)
+      launch_wgmma<32, 2>(problem, buffers, s, scale_log2, part_o, part_lse, stream);
+    else if (s.heads_per_cta == 32)
+      launch_wgmma<32, 1>(problem, buffers, s, scale_log2, part_o, part_lse, stream);
     else
-      launch_wgmma<16>(problem, buffers, s, scale_log2, part_o, part_lse, stream);
+      launch_wgmma<16, 1>(problem, buffers, s, scale_log2, part_o, part_lse, stream);
   } else {
     switch (s.heads_per_cta) {
       case 16:

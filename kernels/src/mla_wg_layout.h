@@ -30,13 +30,14 @@ QK_HOST_DEVICE constexpr int tile_offset(int box, int row, int sub, int rows) {
 }
 
 // Descriptor start offsets, k16 step kk. S^T = K Q^T: A = the latent tile (K-major, box kb),
-// B = the queries (K-major, `heads` rows a box). O^T += V^T P^T: A = the latent tile read
-// MN-major (dims box mb, tokens 16 kk ..), B = P^T (K-major).
+// B = the queries (K-major, `heads` rows a box; a warpgroup's own from row `row0`, a multiple
+// of 8). O^T += V^T P^T: A = the latent tile read MN-major (dims box mb, tokens 16 kk ..),
+// B = P^T (K-major; a warpgroup's own box).
 QK_HOST_DEVICE constexpr int qk_a_offset(int kb, int kk) {
   return kb * kBoxBytes + kk * 32;
 }
-QK_HOST_DEVICE constexpr int qk_b_offset(int kb, int kk, int heads) {
-  return kb * heads * 128 + kk * 32;
+QK_HOST_DEVICE constexpr int qk_b_offset(int kb, int kk, int heads, int row0 = 0) {
+  return kb * heads * 128 + row0 * 128 + kk * 32;
 }
 QK_HOST_DEVICE constexpr int pv_a_offset(int mb, int kk) {
   return mb * kBoxBytes + kk * 16 * 128;

@@ -68,11 +68,6 @@ struct Params {
   int rows, n, k, n_tiles;
 };
 
-// Barrier of one consumer warpgroup (ids 1 and 2; 0 is __syncthreads).
-__device__ __forceinline__ void wg_barrier(int id) {
-  asm volatile("bar.sync %0, 128;\n" ::"r"(id) : "memory");
-}
-
 struct Tile {
   int row0, expert, n_tile;
 };

@@ -276,6 +276,7 @@ std::vector<Case> check_cases() {
   base.push_back({"mla_decode", "bf16", "h64 varlen bs7", mla(3, 777, 5, 64, 7), ""});
   base.push_back({"mla_decode", "bf16", "h128 varlen bs64", mla(2, 3000, 100, 128, 64), ""});
   base.push_back({"mla_decode", "bf16", "h48 bs32", mla(3, 500, 500, 48, 32), ""});
+  base.push_back({"mla_decode", "bf16", "h96 varlen bs32", mla(4, 1300, 0, 96, 32), ""});
   for (const char* f : {"bf16", "fp8", "w4a8", "bf16_cublaslt"}) {
     base.push_back({"prefill_ffn", f, "200 tok 8e top2 (wgmma)", ffn(200, 8, 2, 512, 256), ""});
     if (std::string(f) == "w4a8")  // the INT4 dequantised in the GEMM's producer

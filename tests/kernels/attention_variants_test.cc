@@ -68,8 +68,9 @@ TEST(AttentionVariants, DecodeOnTensorAndCudaCoresAnySplitCount) {
       }
 }
 
-// MLA decode's wgmma form (QUADRANT_MLA_DECODE_FORM=wgmma): 16 and 32 heads a CTA (48: three
-// CTAs of 16; 64 and 128: groups of 32), pages of 7 to 64 tokens, lengths from 0 (zeros)
+// MLA decode's wgmma form (QUADRANT_MLA_DECODE_FORM=wgmma): 16, 32 and 64 heads a CTA (48: three
+// CTAs of 16; 96: three of 32; 64 and 128: two warpgroups of 32 a CTA), pages of 7 to 64
+// tokens, lengths from 0 (zeros)
 // that end inside a 64-token tile, the heuristic's split count, one split (the BF16 output
 // written by the split kernel) and 5 (partials and the combine).
 TEST(AttentionVariants, MlaDecodeWgmmaFormMatchesTheReference) {
@@ -77,8 +78,9 @@ TEST(AttentionVariants, MlaDecodeWgmmaFormMatchesTheReference) {
   struct Case {
     int64_t batch, kv, kv_min, heads, block;
   };
-  for (const Case& c : {Case{7, 1000, 0, 16, 64}, Case{5, 2100, 1, 32, 16}, Case{3, 777, 5, 64, 7},
-                        Case{2, 3000, 100, 128, 64}, Case{3, 500, 500, 48, 32}})
+  for (const Case& c :
+       {Case{7, 1000, 0, 16, 64}, Case{5, 2100, 1, 32, 16}, Case{3, 777, 5, 64, 7},
+        Case{2, 3000, 100, 128, 64}, Case{3, 500, 500, 48, 32}, Case{4, 1300, 0, 96, 32}})
     for (const std::string splits : {"0", "1", "5"}) {
       ScopedEnv env("QUADRANT_MLA_DECODE_FORM", "wgmma");
       ScopedEnv env_splits("QUADRANT_MLA_DECODE_SPLITS", splits);

@@ -105,13 +105,20 @@ TEST(MlaDecodePlan, WgmmaFormTakesHeadTilesOf16Or32And64TokenChunks) {
   const auto wg = MlaDecodeForm::kWgmma;
   EXPECT_EQ(mla_wg_heads_per_cta(16), 16);
   EXPECT_EQ(mla_wg_heads_per_cta(48), 16);
-  EXPECT_EQ(mla_wg_heads_per_cta(64), 32);
-  EXPECT_EQ(mla_wg_heads_per_cta(128), 32);
-  // 36 KB of queries, two stages of 64 rows, P^T 4 KB, the maxima 1 KB, 1 KB of alignment.
+  EXPECT_EQ(mla_wg_heads_per_cta(32), 32);
+  EXPECT_EQ(mla_wg_heads_per_cta(96), 32);
+  EXPECT_EQ(mla_wg_heads_per_cta(64), 64);
+  EXPECT_EQ(mla_wg_heads_per_cta(128), 64);
+  EXPECT_EQ(mla_wg_threads(16), 128);
+  EXPECT_EQ(mla_wg_threads(32), 128);
+  EXPECT_EQ(mla_wg_threads(64), 256);
+  // 36 KB of queries, two stages of 64 rows, P^T 4 KB, the maxima 1 KB, 1 KB of alignment;
+  // at 64 heads exactly the 227 KB a CTA may have.
   EXPECT_EQ(mla_wg_smem_bytes(32), 32 * 1152 + 2 * 64 * 1152 + 32 * 128 + 1024 + 1024);
+  EXPECT_EQ(mla_wg_smem_bytes(64), 227 * 1024);
   EXPECT_EQ(mla_wg_smem_bytes(16), 16 * 1152 + 2 * 64 * 1152 + 16 * 128 + 512 + 1024);
   for (int64_t batch : {1, 7, 64})
-    for (int heads : {16, 32, 48, 128})
+    for (int heads : {16, 32, 48, 64, 96, 128})
       for (int64_t len : {1, 63, 65, 1000, 4096}) {
         const MlaDecodeSplit s = mla_decode_split(batch, heads, len, 132, 0, wg);
         EXPECT_EQ(s.form, wg);
@@ -123,11 +130,13 @@ TEST(MlaDecodePlan, WgmmaFormTakesHeadTilesOf16Or32And64TokenChunks) {
   const LaunchPlan p = plan_mla_decode("bf16", mla(4, 3000, 100, 128), 132, 0, wg);
   EXPECT_EQ(p.variant, "sm90_bf16_wgmma_mla_decode");
   ASSERT_EQ(p.launches.size(), 2u);
-  EXPECT_EQ(p.launches[0].kernel, "mla_decode_wgmma_kernel<2>");
-  EXPECT_EQ(p.launches[0].block, kMlaWgThreads);
-  EXPECT_EQ(p.launches[0].smem_bytes, mla_wg_smem_bytes(32));
+  EXPECT_EQ(p.launches[0].kernel, "mla_decode_wgmma_kernel<4>");
+  EXPECT_EQ(p.launches[0].block, 256);
+  EXPECT_EQ(p.launches[0].smem_bytes, mla_wg_smem_bytes(64));
   const int splits = mla_decode_split(4, 128, 3000, 132, 0, wg).max_splits;
-  EXPECT_EQ(p.launches[0].grid, int64_t(4) * splits * 4);  // head groups x splits x sequences
+  EXPECT_EQ(p.launches[0].grid, int64_t(2) * splits * 4);  // head groups x splits x sequences
+  EXPECT_EQ(plan_mla_decode("bf16", mla(4, 3000, 100, 96), 132, 0, wg).launches[0].kernel,
+            "mla_decode_wgmma_kernel<2>");
   EXPECT_EQ(plan_mla_decode("bf16", mla(4, 3000, 100, 48), 132, 0, wg).launches[0].kernel,
             "mla_decode_wgmma_kernel<1>");
 
