@@ -72,7 +72,8 @@ static_assert(mla_stages(64) >= 3 && mla_smem_bytes(64) <= kMlaSmemLimit);
 // The split kernel's form (launch_plan.h, MlaDecodeForm). kMma (the default): heads as the M of
 // mma.sync tiles, 32-token stages, 8 warps. kWgmma (QUADRANT_MLA_DECODE_FORM=wgmma; benchmarks
 // until timed): tokens as the M of wgmma tiles (64 tokens a tile) and heads as N (16 or 32 a
-// CTA), both GEMMs reading the latent tile where it landed, one warpgroup, two 72 KB stages.
+// warpgroup; 16, 32 or 64 a CTA), both GEMMs reading the latent tile where it landed, two 72 KB
+// stages.
 // The form the kernels launch: kMlaDecodeForm, or QUADRANT_MLA_DECODE_FORM (mma | wgmma);
 // another value throws std::invalid_argument naming the variable. The cost models' plans take
 // theirs from PlanRules::mla_decode_form instead (plan_launches), never from the environment.

@@ -294,7 +294,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 // The wgmma form (plan::MlaDecodeForm::kWgmma): tokens as M, heads as N. A 64-token tile of
 // latent rows lands, by cp.async, in the 128-byte-swizzled layout wgmma reads (nine 64-column
-// boxes of 64 rows x 128 bytes), and both GEMMs read it from there, one warpgroup:
+// boxes of 64 rows x 128 bytes), and both GEMMs of each warpgroup read it from there:
 //  1. S^T (64 tokens x HN heads) = K Q^T: A = the tile, K-major; B = Q, K-major (36 wgmma).
 //  2. Column (head) maxima: 16 rows a warp by shuffles, the 4 warps through shared memory;
 //     each thread keeps the running maxima and partial sums of its own columns (the sums are
