@@ -9,8 +9,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <random>
 #include <vector>
+
+#include "kernels/reference/mla_reference.h"
+#include "kernels/reference/numeric.h"
 
 namespace quadrant::kernels::mla_wg {
 namespace {
@@ -133,6 +139,180 @@ TEST(MlaWgLayout, TheSwizzleModelPermutesChunksWithinRows) {
     }
     for (int n : seen) EXPECT_EQ(n, 1);
   }
+}
+
+// One CTA of the kernel, thread by thread, on the host: its tiles copied to tile_offset()
+// from a block table of odd pages, S^T from each thread's fragment (the exact dot products
+// the tensor cores form), the kernel's masks, shuffle and shared-memory maxima, running
+// maxima and per-thread partial sums, P rounded to BF16 and stored by the stmatrix model, O^T
+// accumulated from the MN-major A and K-major B models, the sums reduced after the last tile;
+// then the splits merged by their log-sum-exp as mla_decode_combine_kernel does. Against
+// the float64 reference: what the GPU test checks, here without a GPU.
+struct CtaResult {
+  std::vector<double> out;  // [heads][512], divided by the sums
+  std::vector<double> lse;  // [heads], base 2
+};
+CtaResult emulate_cta(const std::vector<uint16_t>& q, int heads, const std::vector<uint16_t>& rows,
+                      int start, int end, float scale_log2) {
+  const int per_wg = heads == 64 ? 32 : heads, nb = per_wg / 8, tiles = (end - start + 63) / 64;
+  // The CTA's queries as copied: heads rows.
+  std::vector<uint16_t> sq(size_t(heads) * kDim);
+  for (int r = 0; r < heads; ++r)
+    for (int box = 0; box < 9; ++box)
+      for (int sub = 0; sub < 8; ++sub)
+        for (int e = 0; e < 8; ++e)
+          sq[(tile_offset(box, r, sub, heads) + 2 * e) / 2] = q[r * kDim + 64 * box + 8 * sub + e];
+  auto val = [](uint16_t bits) { return double(ref::bf16_to_float(bits)); };
+  CtaResult res{std::vector<double>(size_t(heads) * 512), std::vector<double>(heads)};
+  for (int wg = 0; wg * per_wg < heads; ++wg) {
+    const int row0 = wg * per_wg;
+    // Per thread (warp, lane): o[8][per_wg / 2], m_run and l_run [nb][2].
+    std::vector<float> o(4 * 32 * 8 * (per_wg / 2), 0.0f);
+    std::vector<float> m_run(4 * 32 * nb * 2, -INFINITY), l_run(4 * 32 * nb * 2, 0.0f);
+    auto at = [&](int warp, int lane) { return warp * 32 + lane; };
+    for (int j = 0; j < tiles; ++j) {
+      const int valid = std::min(64, end - start - 64 * j);
+      std::vector<uint16_t> tile(64 * kDim, 0);  // rows past the end: zeros
+      for (int r = 0; r < valid; ++r)
+        for (int box = 0; box < 9; ++box)
+          for (int sub = 0; sub < 8; ++sub)
+            for (int e = 0; e < 8; ++e)
+              tile[(tile_offset(box, r, sub, 64) + 2 * e) / 2] =
+                  rows[size_t(start + 64 * j + r) * kDim + 64 * box + 8 * sub + e];
+      // 1. S^T by fragment, through the descriptors' reads.
+      std::vector<float> s(4 * 32 * per_wg / 2);
+      for (int warp = 0; warp < 4; ++warp)
+        for (int lane = 0; lane < 32; ++lane)
+          for (int v = 0; v < per_wg / 2; ++v) {
+            const int m = acc_row(warp, lane, v), n = acc_col(lane, v);
+            double acc = 0;
+            for (int kb = 0; kb < 9; ++kb)
+              for (int kk = 0; kk < 4; ++kk)
+                for (int k = 0; k < 16; ++k)
+                  acc += val(tile[k_major(qk_a_offset(kb, kk), m, k, kSbo) / 2]) *
+                         val(sq[k_major(qk_b_offset(kb, kk, heads, row0), n, k, kSbo) / 2]);
+            float x = float(acc);
+            const bool in = m < valid;
+            s[at(warp, lane) * (per_wg / 2) + v] = in ? x * scale_log2 : -INFINITY;
+          }
+      // 2. Each warp's column maxima (its 8 lanes of one t, two rows each), then the 4 warps'.
+      std::vector<float> red(4 * per_wg, -INFINITY);
+      for (int warp = 0; warp < 4; ++warp)
+        for (int lane = 0; lane < 32; ++lane)
+          for (int v = 0; v < per_wg / 2; ++v) {
+            float& r = red[warp * per_wg + acc_col(lane, v)];
+            r = std::max(r, s[at(warp, lane) * (per_wg / 2) + v]);
+          }
+      std::vector<uint16_t> p(size_t(per_wg) * 64, 0xFFFF);
+      for (int warp = 0; warp < 4; ++warp)
+        for (int lane = 0; lane < 32; ++lane) {
+          const int th = at(warp, lane);
+          std::vector<float> corr(nb * 2);
+          std::vector<uint16_t> pk(per_wg / 2);
+          for (int i = 0; i < nb; ++i)
+            for (int c = 0; c < 2; ++c) {
+              const int col = 8 * i + 2 * (lane % 4) + c;
+              float m_new = m_run[th * nb * 2 + 2 * i + c];
+              for (int w2 = 0; w2 < 4; ++w2) m_new = std::max(m_new, red[w2 * per_wg + col]);
+              corr[2 * i + c] = std::exp2(m_run[th * nb * 2 + 2 * i + c] - m_new);
+              m_run[th * nb * 2 + 2 * i + c] = m_new;
+              const float lo = std::exp2(s[th * (per_wg / 2) + 4 * i + c] - m_new);
+              const float hi = std::exp2(s[th * (per_wg / 2) + 4 * i + 2 + c] - m_new);
+              float& l = l_run[th * nb * 2 + 2 * i + c];
+              l = l * corr[2 * i + c] + lo + hi;
+              pk[4 * i + c] = ref::float_to_bf16(lo);
+              pk[4 * i + 2 + c] = ref::float_to_bf16(hi);
+            }
+          // stmatrix.x4.trans of this lane's words (the model of the layout test above).
+          for (int x4 = 0; x4 < per_wg / 16; ++x4)
+            for (int q4 = 0; q4 < 4; ++q4)
+              for (int e = 0; e < 2; ++e) {
+                const int v = 4 * (2 * x4 + q4 / 2) + 2 * (q4 % 2) + e;
+                const int fc = 2 * (lane % 4) + e;  // the row; lane / 4 the position in it
+                const int byte = p_store_offset(x4, warp, 8 * q4 + fc) + 2 * (lane / 4);
+                p[byte / 2] = pk[v];
+              }
+          for (int mb = 0; mb < 8; ++mb)
+            for (int v = 0; v < per_wg / 2; ++v)
+              o[(th * 8 + mb) * (per_wg / 2) + v] *= corr[2 * (v / 4) + v % 2];
+        }
+      // 3. O^T += V^T P^T through the MN-major A and the K-major B.
+      for (int warp = 0; warp < 4; ++warp)
+        for (int lane = 0; lane < 32; ++lane)
+          for (int mb = 0; mb < 8; ++mb)
+            for (int v = 0; v < per_wg / 2; ++v) {
+              const int m = acc_row(warp, lane, v), n = acc_col(lane, v);
+              double acc = 0;
+              for (int kk = 0; kk < 4; ++kk)
+                for (int k = 0; k < 16; ++k)
+                  acc += val(tile[mn_major(pv_a_offset(mb, kk), m, k, kPvLbo, kSbo) / 2]) *
+                         val(p[k_major(pv_b_offset(kk), n, k, kSbo) / 2]);
+              o[(at(warp, lane) * 8 + mb) * (per_wg / 2) + v] += float(acc);
+            }
+    }
+    // The sums: every (warp, g) of a column; then O / l and the log-sum-exp.
+    for (int col = 0; col < per_wg; ++col) {
+      double l = 0, m = 0;
+      for (int warp = 0; warp < 4; ++warp)
+        for (int lane = 0; lane < 32; ++lane)
+          if (2 * (lane % 4) == col % 8 - col % 2) {
+            const int idx = at(warp, lane) * nb * 2 + 2 * (col / 8) + col % 2;
+            l += l_run[idx];
+            m = m_run[idx];
+          }
+      res.lse[row0 + col] = m + std::log2(l);
+      for (int warp = 0; warp < 4; ++warp)
+        for (int lane = 0; lane < 32; ++lane)
+          for (int mb = 0; mb < 8; ++mb)
+            for (int v = 0; v < per_wg / 2; ++v)
+              if (acc_col(lane, v) == col)
+                res.out[size_t(row0 + col) * 512 + 64 * mb + acc_row(warp, lane, v)] =
+                    o[(at(warp, lane) * 8 + mb) * (per_wg / 2) + v] / l;
+    }
+  }
+  return res;
+}
+
+TEST(MlaWgEmulation, SplitsMergedMatchTheReference) {
+  std::mt19937_64 rng(20);
+  std::uniform_real_distribution<float> qd(-3.0f, 3.0f), kd(-1.0f, 1.0f);
+  const double scale = 1.0 / std::sqrt(192.0);
+  const float scale_log2 = float(scale * 1.4426950408889634);
+  // 16, 32 and 64 heads (two warpgroups); one split, and chunks of 128 with a short last.
+  for (int heads : {16, 32, 64})
+    for (int len : {50, 300}) {
+      std::vector<uint16_t> q(size_t(heads) * kDim), rows(size_t(len) * kDim);
+      for (auto& x : q) x = ref::float_to_bf16(qd(rng));
+      for (auto& x : rows) x = ref::float_to_bf16(kd(rng));
+      std::vector<double> qd64(q.size()), rows64(rows.size());
+      for (size_t i = 0; i < q.size(); ++i) qd64[i] = ref::bf16_to_float(q[i]);
+      for (size_t i = 0; i < rows.size(); ++i) rows64[i] = ref::bf16_to_float(rows[i]);
+      const auto expected =
+          ref::mla_decode_sequence(qd64.data(), heads, rows64.data(), len, 512, 64, scale);
+      for (int chunk : {len <= 64 ? 64 : 384, 128}) {
+        std::vector<CtaResult> parts;
+        for (int start = 0; start < len; start += chunk)
+          parts.push_back(
+              emulate_cta(q, heads, rows, start, std::min(len, start + chunk), scale_log2));
+        double err = 0, norm = 0;
+        for (int h = 0; h < heads; ++h) {
+          double big = -INFINITY, sum_w = 0;
+          for (const CtaResult& r : parts) big = std::max(big, r.lse[h]);
+          for (const CtaResult& r : parts) sum_w += std::exp2(r.lse[h] - big);
+          for (int d = 0; d < 512; ++d) {
+            double x = 0;
+            for (const CtaResult& r : parts)
+              x += std::exp2(r.lse[h] - big) * r.out[size_t(h) * 512 + d];
+            x /= sum_w;
+            const double e = expected[size_t(h) * 512 + d];
+            err += (x - e) * (x - e);
+            norm += e * e;
+          }
+        }
+        EXPECT_LE(std::sqrt(err / norm), 5e-3) << heads << " heads, " << len << " tokens, chunk "
+                                               << chunk << ": " << parts.size() << " splits";
+      }
+    }
 }
 
 }  // namespace
