@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -296,7 +297,7 @@ TEST(MlaWgEmulation, SplitsMergedMatchTheReference) {
               emulate_cta(q, heads, rows, start, std::min(len, start + chunk), scale_log2));
         double err = 0, norm = 0;
         for (int h = 0; h < heads; ++h) {
-          double big = -INFINITY, sum_w = 0;
+          double big = -std::numeric_limits<double>::infinity(), sum_w = 0;
           for (const CtaResult& r : parts) big = std::max(big, r.lse[h]);
           for (const CtaResult& r : parts) sum_w += std::exp2(r.lse[h] - big);
           for (int d = 0; d < 512; ++d) {
