@@ -40,19 +40,29 @@ int mn_major(int start, int m, int k, int lbo, int sbo) {
   return swizzle128(start + (m / 64) * lbo + (k / 8) * sbo + (k % 8) * 128 + 2 * (m % 64));
 }
 
-// A tile of `rows` rows of 576 tagged elements (row r, column c: r x 576 + c) as the kernel's
-// copies lay it out: 16-byte chunk `sub` of box `box` of each row at tile_offset().
-std::vector<uint16_t> copied_tile(int rows) {
-  std::vector<uint16_t> smem(size_t(rows) * kDim, 0xFFFF);
-  for (int r = 0; r < rows; ++r)
+// The kernel's copies of `valid` rows of 576 (row-major, from `src`) into a tile of `rows` rows:
+// 16-byte chunk `sub` of box `box` of each row at tile_offset(); rows past `valid` stay `fill`.
+// Each element is written once.
+std::vector<uint16_t> lay_out(const std::vector<uint16_t>& src, int rows, int valid,
+                              uint16_t fill) {
+  std::vector<uint16_t> smem(size_t(rows) * kDim, fill);
+  std::vector<bool> written(smem.size(), false);
+  for (int r = 0; r < valid; ++r)
     for (int box = 0; box < kDim / 64; ++box)
       for (int sub = 0; sub < 8; ++sub)
         for (int e = 0; e < 8; ++e) {
-          const int at = tile_offset(box, r, sub, rows) + 2 * e;
-          EXPECT_EQ(smem[at / 2], 0xFFFF) << "written twice: row " << r << " box " << box;
-          smem[at / 2] = static_cast<uint16_t>(r * kDim + 64 * box + 8 * sub + e);
+          const int at = (tile_offset(box, r, sub, rows) + 2 * e) / 2;
+          EXPECT_FALSE(written[at]) << "written twice: row " << r << " box " << box;
+          written[at] = true;
+          smem[at] = src[size_t(r) * kDim + 64 * box + 8 * sub + e];
         }
   return smem;
+}
+// A tile of `rows` rows of tagged elements: (row r, column c) is r x 576 + c.
+std::vector<uint16_t> copied_tile(int rows) {
+  std::vector<uint16_t> tags(size_t(rows) * kDim);
+  for (size_t i = 0; i < tags.size(); ++i) tags[i] = static_cast<uint16_t>(i);
+  return lay_out(tags, rows, rows, 0xFFFF);
 }
 
 TEST(MlaWgLayout, TheLatentTileIsReadAsKForScoresAndAsVTransposedForTheOutput) {
@@ -157,12 +167,7 @@ CtaResult emulate_cta(const std::vector<uint16_t>& q, int heads, const std::vect
                       int start, int end, float scale_log2) {
   const int per_wg = heads == 64 ? 32 : heads, nb = per_wg / 8, tiles = (end - start + 63) / 64;
   // The CTA's queries as copied: heads rows.
-  std::vector<uint16_t> sq(size_t(heads) * kDim);
-  for (int r = 0; r < heads; ++r)
-    for (int box = 0; box < 9; ++box)
-      for (int sub = 0; sub < 8; ++sub)
-        for (int e = 0; e < 8; ++e)
-          sq[(tile_offset(box, r, sub, heads) + 2 * e) / 2] = q[r * kDim + 64 * box + 8 * sub + e];
+  const std::vector<uint16_t> sq = lay_out(q, heads, heads, 0);
   auto val = [](uint16_t bits) { return double(ref::bf16_to_float(bits)); };
   CtaResult res{std::vector<double>(size_t(heads) * 512), std::vector<double>(heads)};
   for (int wg = 0; wg * per_wg < heads; ++wg) {
@@ -173,13 +178,9 @@ CtaResult emulate_cta(const std::vector<uint16_t>& q, int heads, const std::vect
     auto at = [&](int warp, int lane) { return warp * 32 + lane; };
     for (int j = 0; j < tiles; ++j) {
       const int valid = std::min(64, end - start - 64 * j);
-      std::vector<uint16_t> tile(64 * kDim, 0);  // rows past the end: zeros
-      for (int r = 0; r < valid; ++r)
-        for (int box = 0; box < 9; ++box)
-          for (int sub = 0; sub < 8; ++sub)
-            for (int e = 0; e < 8; ++e)
-              tile[(tile_offset(box, r, sub, 64) + 2 * e) / 2] =
-                  rows[size_t(start + 64 * j + r) * kDim + 64 * box + 8 * sub + e];
+      const std::vector<uint16_t> tile =  // rows past the end: zeros
+          lay_out(std::vector<uint16_t>(rows.begin() + size_t(start + 64 * j) * kDim, rows.end()),
+                  64, valid, 0);
       // 1. S^T by fragment, through the descriptors' reads.
       std::vector<float> s(4 * 32 * per_wg / 2);
       for (int warp = 0; warp < 4; ++warp)
