@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -179,8 +180,9 @@ CtaResult emulate_cta(const std::vector<uint16_t>& q, int heads, const std::vect
     for (int j = 0; j < tiles; ++j) {
       const int valid = std::min(64, end - start - 64 * j);
       const std::vector<uint16_t> tile =  // rows past the end: zeros
-          lay_out(std::vector<uint16_t>(rows.begin() + size_t(start + 64 * j) * kDim, rows.end()),
-                  64, valid, 0);
+          lay_out(
+              std::vector<uint16_t>(rows.begin() + ptrdiff_t(start + 64 * j) * kDim, rows.end()),
+              64, valid, 0);
       // 1. S^T by fragment, through the descriptors' reads.
       std::vector<float> s(4 * 32 * per_wg / 2);
       for (int warp = 0; warp < 4; ++warp)
