@@ -25,8 +25,12 @@ int64_t ceil_div(int64_t a, int64_t b) {
 
 }  // namespace
 
-MlaSplitModel mla_split_model() {
+MlaSplitModel mla_split_model(MlaDecodeForm form) {
   MlaSplitModel m;
+  if (form == MlaDecodeForm::kWgmma) {
+    m.cta_overhead_bytes = kMlaWgCtaOverheadBytes;
+    m.tail_fraction = kMlaWgTailFraction;
+  }
   const char* env = std::getenv("QUADRANT_MLA_SPLIT_MODEL");
   if (!env || !*env) return m;
   double cta = 0, combine = 0, tail = 0;
@@ -67,7 +71,7 @@ MlaDecodeSplit mla_decode_split(int64_t batch, int heads, int64_t max_kv_len, in
   const double slots = double(sm_count);
   const double token_bytes = kMlaRowBytes;
   const double partial_bytes = 2.0 * s.heads_per_cta * (kMlaLatent + 1) * 4;  // written, read
-  const MlaSplitModel m = mla_split_model();
+  const MlaSplitModel m = mla_split_model(form);
   const int64_t chunk = split_kv_chunk(
       max_kv_len, splits,
       {rows, slots, token_bytes, partial_bytes, m.cta_overhead_bytes, m.combine_overhead_bytes,

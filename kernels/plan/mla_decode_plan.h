@@ -37,16 +37,25 @@ inline constexpr double kMlaCtaOverheadBytes = 64 * 1024;
 inline constexpr double kMlaCombineOverheadBytes = 32 * 1024;
 inline constexpr double kMlaTailFraction = 0.5;
 inline constexpr double kMlaSpreadWeight = 0.3;
+// The wgmma form's (MlaDecodeForm::kWgmma): fitted to the H100's fixed split counts 1-32 at five
+// shapes (kernels/results/twentieth_h100_mla_sweep.log): a CTA's fixed cost of 128 KB and tail
+// 1.0 take 0.982 of the best count's time per shape on the mean (worst 0.947) where the mma
+// form's constants take 0.938 (worst 0.781: 16 splits, two waves, at b16 kv4096 h16 where 8 in
+// one wave are best). The mma form's would move alike (0.924 -> 0.974), but they are the
+// default's: moving them moves the calibrated launches, so they wait for its re-collection.
+inline constexpr double kMlaWgCtaOverheadBytes = 128 * 1024;
+inline constexpr double kMlaWgTailFraction = 1.0;
 
-// The split model's constants: kMla* above, or (benchmarks and calibration sweeps only)
-// QUADRANT_MLA_SPLIT_MODEL="CTA_KIB,COMBINE_KIB,TAIL" (e.g. "192,128,1.5"); a malformed value
-// throws std::invalid_argument naming the variable.
+// The split model's constants: kMla* above (the wgmma form's own CTA cost and tail), or
+// (benchmarks and calibration sweeps only) QUADRANT_MLA_SPLIT_MODEL="CTA_KIB,COMBINE_KIB,TAIL"
+// (e.g. "192,128,1.5") for either form; a malformed value throws std::invalid_argument naming
+// the variable.
 struct MlaSplitModel {
   double cta_overhead_bytes = kMlaCtaOverheadBytes;
   double combine_overhead_bytes = kMlaCombineOverheadBytes;
   double tail_fraction = kMlaTailFraction;
 };
-MlaSplitModel mla_split_model();
+MlaSplitModel mla_split_model(MlaDecodeForm form);
 
 // Heads per CTA: 64, 32 or 16 (the largest that divides heads; heads a multiple of 16).
 constexpr int mla_heads_per_cta(int heads) {

@@ -86,7 +86,8 @@ TEST(MlaDecodePlan, GridBytesAndFlops) {
 // two, those of branch mla (192 KB, 128 KB, 1.5) keep them whole; a malformed value is an error.
 TEST(MlaDecodePlan, SplitModelFromTheEnvironment) {
   setenv("QUADRANT_MLA_SPLIT_MODEL", "64,32,0.5", 1);
-  EXPECT_DOUBLE_EQ(mla_split_model().cta_overhead_bytes, 64 * 1024);
+  EXPECT_DOUBLE_EQ(mla_split_model(MlaDecodeForm::kMma).cta_overhead_bytes, 64 * 1024);
+  EXPECT_DOUBLE_EQ(mla_split_model(MlaDecodeForm::kWgmma).cta_overhead_bytes, 64 * 1024);
   EXPECT_EQ(mla_decode_split(64, 64, 512, 132).max_splits, 2);
   setenv("QUADRANT_MLA_SPLIT_MODEL", "192,128,1.5", 1);
   EXPECT_EQ(mla_decode_split(64, 64, 512, 132).max_splits, 1);
@@ -95,7 +96,7 @@ TEST(MlaDecodePlan, SplitModelFromTheEnvironment) {
     EXPECT_THROW(mla_decode_split(64, 64, 512, 132), std::invalid_argument) << bad;
   }
   unsetenv("QUADRANT_MLA_SPLIT_MODEL");
-  EXPECT_DOUBLE_EQ(mla_split_model().tail_fraction, kMlaTailFraction);
+  EXPECT_DOUBLE_EQ(mla_split_model(MlaDecodeForm::kMma).tail_fraction, kMlaTailFraction);
 }
 
 // The wgmma form: 16 or 32 heads a CTA (the N of its tiles), chunks of whole 64-token tiles,
@@ -162,6 +163,20 @@ TEST(MlaDecodePlan, WgmmaFormTakesHeadTilesOf16Or32And64TokenChunks) {
   setenv("QUADRANT_MLA_DECODE_FORM", "wgmma2", 1);
   EXPECT_THROW(mla_decode_form(), std::invalid_argument);
   unsetenv("QUADRANT_MLA_DECODE_FORM");
+}
+
+// The wgmma form's split constants (kMlaWg*) pick the H100 sweep's best fixed count where the
+// mma form's did not (twentieth_h100_mla_sweep.log): 8 splits, one wave, at b16 kv4096 h16
+// (0.0406 ms; 16 splits 0.0520), and keep 8 at b16 kv4096 h64 and 16 at b4 kv8192 h128.
+TEST(MlaDecodePlan, WgmmaFormSplitConstantsPickTheH100SweepsBestCounts) {
+  const auto wg = MlaDecodeForm::kWgmma;
+  EXPECT_DOUBLE_EQ(mla_split_model(wg).cta_overhead_bytes, kMlaWgCtaOverheadBytes);
+  EXPECT_DOUBLE_EQ(mla_split_model(wg).tail_fraction, kMlaWgTailFraction);
+  EXPECT_DOUBLE_EQ(mla_split_model(wg).combine_overhead_bytes, kMlaCombineOverheadBytes);
+  EXPECT_EQ(mla_decode_split(16, 16, 4096, 132, 0, wg).max_splits, 8);
+  EXPECT_EQ(mla_decode_split(16, 16, 4096, 132, 0, MlaDecodeForm::kMma).max_splits, 16);
+  EXPECT_EQ(mla_decode_split(16, 64, 4096, 132, 0, wg).max_splits, 8);
+  EXPECT_EQ(mla_decode_split(4, 128, 8192, 132, 0, wg).max_splits, 16);
 }
 
 TEST(MlaDecodePlan, RejectsBadShapes) {
