@@ -106,20 +106,26 @@ time_passes() {
   done
   ceiling_end
 }
-# sass_wg: the wgmma decode GEMM's SASS opcodes counted per instantiation (cuobjdump on $BENCH)
-# to $R/sass_wg.txt: byte permutes and logic ops, QGMMAs, the warpgroup waits in full, local
-# memory (LDL / STL, none expected); the main ones printed.
-sass_wg() {
-  command -v cuobjdump > /dev/null || return 0
-  cuobjdump -sass "$BENCH" 2> /dev/null | awk '
-    /Function :/ { fn = $3; keep = fn ~ /moe_decode_gemm_wg_kernel/ }
-    keep { for (i = 1; i <= NF; ++i) if ($i ~ /^[A-Z][A-Z0-9]+(\.[A-Z0-9_.]+)?$/ &&
+# sass_count KERNEL_REGEX NAME: the SASS opcodes of the kernels whose names match, counted per
+# instantiation (cuobjdump on $BENCH) to $R/NAME.txt; wgmma (HGMMA / QGMMA), warpgroup and
+# barrier-sync opcodes keep their suffixes (their shapes: 64x16x16 etc.), the rest are cut at the
+# first dot. Opcode suffixes may hold lower case (the x of a wgmma shape).
+sass_count() {
+  command -v cuobjdump > /dev/null || return 1
+  cuobjdump -sass "$BENCH" 2> /dev/null | awk -v want="$1" '
+    /Function :/ { fn = $3; keep = fn ~ want }
+    keep { for (i = 1; i <= NF; ++i) if ($i ~ /^[A-Z][A-Z0-9]+(\.[A-Za-z0-9_.]+)?$/ &&
                                            $i !~ /^(R[0-9]+|P[0-9]+|UR[0-9]+|PT|RZ|URZ)$/) {
-      op = $i; if (op !~ /^(WARPGROUP|QGMMA|SYNCS)/) { split($i, p, "."); op = p[1] }
+      op = $i; if (op !~ /^(WARPGROUP|[HQ]GMMA|SYNCS)/) { split($i, p, "."); op = p[1] }
       n[fn " " op]++; total[fn]++; break } }
     END { for (k in n) print n[k], k; for (f in total) print total[f], f, "TOTAL" }' |
-    sort -k2,2 -k1,1nr > "$R/sass_wg.txt"
-  grep -E " (PRMT|LOP3|SHF|QGMMA[A-Z0-9_.]*|LDL|STL|TOTAL)$" "$R/sass_wg.txt"
+    sort -k2,2 -k1,1nr > "$R/$2.txt"
+}
+# sass_wg: the wgmma decode GEMM's (to $R/sass_wg.txt): byte permutes and logic ops, QGMMAs,
+# local memory (LDL / STL, none expected).
+sass_wg() {
+  sass_count moe_decode_gemm_wg_kernel sass_wg || return 0
+  grep -E " (PRMT|LOP3|SHF|QGMMA[A-Za-z0-9_.]*|LDL|STL|TOTAL)$" "$R/sass_wg.txt"
 }
 # checks_decode_ffn: the bench's W4A8 and FP8 decode_ffn checks (every form's and variant's rows).
 checks_decode_ffn() {

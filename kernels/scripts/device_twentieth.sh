@@ -33,16 +33,8 @@ grep -h "^time" "$R"/time_*.log | grep mla_decode | cut -c1-200
 step sweep 240 "$BENCH" --variants --timing-only --no-ceilings --only "mla_decode bf16 sweep"
 grep -h "^time" "$R/sweep.log" | cut -c1-160
 # (d) SASS and ncu.
-if command -v cuobjdump > /dev/null; then
-  cuobjdump -sass "$BENCH" 2> /dev/null | awk '
-    /Function :/ { fn = $3; keep = fn ~ /mla_decode/ }
-    keep { for (i = 1; i <= NF; ++i) if ($i ~ /^[A-Z][A-Z0-9]+(\.[A-Z0-9_.]+)?$/ &&
-                                           $i !~ /^(R[0-9]+|P[0-9]+|UR[0-9]+|PT|RZ|URZ)$/) {
-      split($i, p, "."); n[fn " " p[1]]++; total[fn]++; break } }
-    END { for (k in n) print n[k], k; for (f in total) print total[f], f, "TOTAL" }' |
-    sort -k2,2 -k1,1nr > "$R/sass_mla.txt"
-  grep -E " (HGMMA|LDGSTS|BAR|STSM|LDL|STL|TOTAL)$" "$R/sass_mla.txt"
-fi
+sass_count mla_decode sass_mla &&
+  grep -E " (HGMMA[A-Za-z0-9_.]*|LDGSTS|BAR|STSM|LDL|STL|TOTAL)$" "$R/sass_mla.txt"
 if command -v ncu > /dev/null; then
   for row in "b16 kv4096 h16" "b64 kv4096 h16" "b64 kv4096 h128"; do
     for form in "" " wgmma"; do
