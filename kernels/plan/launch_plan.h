@@ -90,8 +90,11 @@ enum class MoeMmaResidency {
 enum class Fp8DecodeGemm { kMma, kWgmma };
 // MLA decode's split kernel (mla_decode_plan.h): heads as the M of mma.sync tiles (kMma), or
 // tokens as the M of wgmma tiles and heads as N (kWgmma: other head groups, chunks and grid).
+// Default kWgmma since the twenty-first session: faster on all 12 timed rows of the H100
+// (1.02-1.67x, kernels/PERF.md "twentieth session") and of the H200 (PERF.md "twenty-first
+// session"), with the mla_decode profiles of every H200 set collected again under it.
 enum class MlaDecodeForm { kMma, kWgmma };
-inline constexpr MlaDecodeForm kMlaDecodeForm = MlaDecodeForm::kMma;
+inline constexpr MlaDecodeForm kMlaDecodeForm = MlaDecodeForm::kWgmma;
 struct PlanRules {
   MoeMmaResidency moe_mma_residency = MoeMmaResidency::kRegisters;  // since session 10
   // Decode attention's split-KV chooser (dispatch.h): kBytes or kFluid, never kRunTime (a

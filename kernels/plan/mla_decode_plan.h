@@ -78,9 +78,9 @@ constexpr int mla_smem_bytes(int heads_per_cta) {
 }
 static_assert(mla_stages(64) >= 3 && mla_smem_bytes(64) <= kMlaSmemLimit);
 
-// The split kernel's form (launch_plan.h, MlaDecodeForm). kMma (the default): heads as the M of
-// mma.sync tiles, 32-token stages, 8 warps. kWgmma (QUADRANT_MLA_DECODE_FORM=wgmma; benchmarks
-// until timed): tokens as the M of wgmma tiles (64 tokens a tile) and heads as N (16 or 32 a
+// The split kernel's form (launch_plan.h, MlaDecodeForm). kMma (the plans of models fitted before
+// the twenty-first session): heads as the M of mma.sync tiles, 32-token stages, 8 warps. kWgmma
+// (the default): tokens as the M of wgmma tiles (64 tokens a tile) and heads as N (16 or 32 a
 // warpgroup; 16, 32 or 64 a CTA), both GEMMs reading the latent tile where it landed, two 72 KB
 // stages.
 // The form the kernels launch: kMlaDecodeForm, or QUADRANT_MLA_DECODE_FORM (mma | wgmma);

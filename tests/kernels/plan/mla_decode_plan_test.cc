@@ -100,8 +100,8 @@ TEST(MlaDecodePlan, SplitModelFromTheEnvironment) {
 }
 
 // The wgmma form: 16 or 32 heads a CTA (the N of its tiles), chunks of whole 64-token tiles,
-// two 72 KB stages, one warpgroup; the plan names its kernel and variant. The default and
-// the environment's "mma" keep the mma.sync form.
+// two 72 KB stages, one warpgroup; the plan names its kernel and variant. The default rule takes
+// it; a model's mma rule keeps the mma.sync form whatever the environment says.
 TEST(MlaDecodePlan, WgmmaFormTakesHeadTilesOf16Or32And64TokenChunks) {
   const auto wg = MlaDecodeForm::kWgmma;
   EXPECT_EQ(mla_wg_heads_per_cta(16), 16);
@@ -147,19 +147,21 @@ TEST(MlaDecodePlan, WgmmaFormTakesHeadTilesOf16Or32And64TokenChunks) {
   EXPECT_EQ(mla_decode_form(), kMlaDecodeForm);
   EXPECT_EQ(PlanRules().mla_decode_form, kMlaDecodeForm);
   EXPECT_EQ(PlanRules::legacy().mla_decode_form, MlaDecodeForm::kMma);
-  PlanOptions under_wg;
-  under_wg.rules.mla_decode_form = wg;
-  EXPECT_EQ(plan_launches("mla_decode", "bf16", mla(4, 100, 100, 16), 132).variant,
+  PlanOptions under_mma;
+  under_mma.rules.mla_decode_form = MlaDecodeForm::kMma;
+  const ShapeParams small = mla(4, 100, 100, 16);
+  EXPECT_EQ(plan_launches("mla_decode", "bf16", small, 132).variant, "sm90_bf16_wgmma_mla_decode");
+  EXPECT_EQ(plan_launches("mla_decode", "bf16", small, 132, under_mma).variant,
             "sm90_bf16_mma_mla_decode");
-  EXPECT_EQ(plan_launches("mla_decode", "bf16", mla(4, 100, 100, 16), 132, under_wg).variant,
-            "sm90_bf16_wgmma_mla_decode");
   setenv("QUADRANT_MLA_DECODE_FORM", "wgmma", 1);
   EXPECT_EQ(mla_decode_form(), wg);
   EXPECT_EQ(mla_decode_split(4, 16, 1000, 132).form, wg);
-  EXPECT_EQ(plan_launches("mla_decode", "bf16", mla(4, 100, 100, 16), 132).variant,
+  EXPECT_EQ(plan_launches("mla_decode", "bf16", small, 132, under_mma).variant,
             "sm90_bf16_mma_mla_decode");
   setenv("QUADRANT_MLA_DECODE_FORM", "mma", 1);
   EXPECT_EQ(mla_decode_form(), MlaDecodeForm::kMma);
+  EXPECT_EQ(mla_decode_split(4, 16, 1000, 132).form, MlaDecodeForm::kMma);
+  EXPECT_EQ(plan_launches("mla_decode", "bf16", small, 132).variant, "sm90_bf16_wgmma_mla_decode");
   setenv("QUADRANT_MLA_DECODE_FORM", "wgmma2", 1);
   EXPECT_THROW(mla_decode_form(), std::invalid_argument);
   unsetenv("QUADRANT_MLA_DECODE_FORM");
