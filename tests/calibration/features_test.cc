@@ -219,13 +219,17 @@ TEST(Features, RereadBytesCountAnExpertsLaterMTiles) {
       {"tokens", 17}, {"experts", 8}, {"top_k", 8}, {"hidden", 1024}, {"intermediate", 512}};
   EXPECT_DOUBLE_EQ(profile_features("decode_ffn", p, "f", "p").reread_bytes,
                    8.0 * 3 * 1024 * 512 * 2);
+  // W4A8 on 16-row tiles: form 10 (forms 11-13 too; form 14 takes 32-row tiles from 12 rows
+  // per expert: one tile at 17 rows, two at 33).
   p.format = "w4a8";
-  EXPECT_DOUBLE_EQ(profile_features("decode_ffn", p, "f", "p").reread_bytes,
+  kernels::plan::PlanRules ten;
+  ten.w4a8_decode_form = 10;
+  EXPECT_DOUBLE_EQ(profile_features("decode_ffn", p, "f", "p", nullptr, ten).reread_bytes,
                    8.0 * 3 * 1024 * 512 * 0.5);
   p.params["tokens"] = 16;
-  EXPECT_EQ(profile_features("decode_ffn", p, "f", "p").reread_bytes, 0);
+  EXPECT_EQ(profile_features("decode_ffn", p, "f", "p", nullptr, ten).reread_bytes, 0);
   p.params["tokens"] = 33;  // three m-tiles per expert
-  EXPECT_DOUBLE_EQ(profile_features("prefill_ffn", p, "f", "p").reread_bytes,
+  EXPECT_DOUBLE_EQ(profile_features("prefill_ffn", p, "f", "p", nullptr, ten).reread_bytes,
                    16.0 * 3 * 1024 * 512 * 0.5);
   p.params["tokens"] = 64;  // 64 rows per expert: the wgmma grouped GEMM
   kernels::plan::PlanRules copy;

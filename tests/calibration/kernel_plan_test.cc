@@ -179,6 +179,7 @@ TEST(KernelPlan, MoeFfnMirrorFollowsTheResidencyRule) {
       {"tokens", 32}, {"experts", 128}, {"top_k", 8}, {"hidden", 2048}, {"intermediate", 768}};
   kernels::plan::PlanOptions registers;
   registers.rules.moe_mma_residency = kernels::plan::MoeMmaResidency::kRegisters;
+  registers.rules.w4a8_decode_form = 10;  // W4A8 on mma.sync (forms 11-14: two CTAs by bounds)
   for (const char* format : {"bf16", "fp8", "w4a8"}) {
     int kernels_ctas = 0;
     for (const auto& l :

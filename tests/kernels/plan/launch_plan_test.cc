@@ -527,11 +527,13 @@ TEST(LaunchPlan, W4a8PrefillDequantInTheProducerDropsTheDequantLaunches) {
 TEST(LaunchPlan, MoeSplitKMultipliesTheGemmGridAndThePartialBytes) {
   const ShapeParams shape = {
       {"tokens", 1}, {"experts", 32}, {"top_k", 8}, {"hidden", 7168}, {"intermediate", 2048}};
+  PlanOptions ten;  // form 10's four CTAs an SM (forms 11-14 have two: no split here)
+  ten.rules.w4a8_decode_form = 10;
   setenv("QUADRANT_MOE_SPLIT_K", "0", 1);
-  const LaunchPlan off = plan_launches("decode_ffn", "w4a8", shape, 132);
+  const LaunchPlan off = plan_launches("decode_ffn", "w4a8", shape, 132, ten);
   EXPECT_THROW(off.choice("split_k_gate_up"), std::out_of_range);
   setenv("QUADRANT_MOE_SPLIT_K", "auto", 1);
-  const LaunchPlan on = plan_launches("decode_ffn", "w4a8", shape, 132);
+  const LaunchPlan on = plan_launches("decode_ffn", "w4a8", shape, 132, ten);
   unsetenv("QUADRANT_MOE_SPLIT_K");
   EXPECT_EQ(on.choice("split_k_gate_up"), 2);
   EXPECT_EQ(on.choice("split_k_down"), 0);
@@ -557,8 +559,8 @@ TEST(LaunchPlan, MoeSplitKMultipliesTheGemmGridAndThePartialBytes) {
 // 32-row tiles (QUADRANT_MOE_BLOCK_M=32) at 64 tokens, 32 experts top-8, BF16 / FP8: the
 // block_m choice, the GEMMs' kernels named by their rows, their grids over the 32-row
 // schedule's m-tiles (512 / 32 + 32 = 48 instead of 512 / 16 + 32 = 64), their shared memory and
-// CTAs per SM; the GEMMs' bytes and every FLOP unchanged. W4A8 keeps 16-row tiles; more stages
-// (QUADRANT_MOE_STAGES) are a choice and more shared memory.
+// CTAs per SM; the GEMMs' bytes and every FLOP unchanged. W4A8's form 10 keeps 16-row tiles; more
+// stages (QUADRANT_MOE_STAGES) are a choice and more shared memory.
 TEST(LaunchPlan, MoeBlockMThirtyTwoHalvesTheTilesNotTheBytes) {
   const ShapeParams shape = {
       {"tokens", 64}, {"experts", 32}, {"top_k", 8}, {"hidden", 7168}, {"intermediate", 2048}};
@@ -596,7 +598,9 @@ TEST(LaunchPlan, MoeBlockMThirtyTwoHalvesTheTilesNotTheBytes) {
   }
   setenv("QUADRANT_MOE_BLOCK_M", "32", 1);
   setenv("QUADRANT_MOE_STAGES", "5", 1);
-  const LaunchPlan w4 = plan_launches("decode_ffn", "w4a8", shape, 132);
+  PlanOptions ten;  // W4A8's mma.sync form (form 14 takes 32-row tiles by its own rule)
+  ten.rules.w4a8_decode_form = 10;
+  const LaunchPlan w4 = plan_launches("decode_ffn", "w4a8", shape, 132, ten);
   const LaunchPlan fp8 = plan_launches("decode_ffn", "fp8", shape, 132, mma);
   const LaunchPlan bf16 = plan_launches("decode_ffn", "bf16", shape, 132);
   unsetenv("QUADRANT_MOE_BLOCK_M");

@@ -29,20 +29,23 @@ TEST(MlaDecodePlan, HeadsPerCtaAndStagesFitTheSharedMemory) {
   }
 }
 
+// The mma.sync form's chunks (32-token tiles); the wgmma form's:
+// WgmmaFormTakesHeadTilesOf16Or32And64TokenChunks.
 TEST(MlaDecodePlan, SplitChunksCoverTheLongestSequence) {
+  const auto mma = MlaDecodeForm::kMma;
   for (int64_t batch : {1, 7, 64, 512})
     for (int heads : {16, 32, 64, 128})
       for (int64_t len : {1, 31, 33, 1000, 4096, 8191}) {
-        const MlaDecodeSplit s = mla_decode_split(batch, heads, len, 132);
+        const MlaDecodeSplit s = mla_decode_split(batch, heads, len, 132, 0, mma);
         EXPECT_EQ(s.chunk % kMlaTileTokens, 0);
         EXPECT_GE(int64_t(s.chunk) * s.max_splits, len);
         EXPECT_LT(int64_t(s.chunk) * (s.max_splits - 1), len);  // no empty split
         EXPECT_LE(s.max_splits, kMlaMaxSplits);
       }
   // Forced: 4 splits of 4096 tokens are 1024 each; 3 of 1000 are 334 rounded up to 352.
-  EXPECT_EQ(mla_decode_split(16, 16, 4096, 132, 4).chunk, 1024);
-  EXPECT_EQ(mla_decode_split(16, 16, 1000, 132, 3).chunk, 352);
-  EXPECT_EQ(mla_decode_split(16, 16, 1000, 132, 3).max_splits, 3);
+  EXPECT_EQ(mla_decode_split(16, 16, 4096, 132, 4, mma).chunk, 1024);
+  EXPECT_EQ(mla_decode_split(16, 16, 1000, 132, 3, mma).chunk, 352);
+  EXPECT_EQ(mla_decode_split(16, 16, 1000, 132, 3, mma).max_splits, 3);
 }
 
 TEST(MlaDecodePlan, SplitCountFillsTheSmsWhenRowsAreFew) {
@@ -54,10 +57,15 @@ TEST(MlaDecodePlan, SplitCountFillsTheSmsWhenRowsAreFew) {
   EXPECT_EQ(mla_decode_split(1024, 128, 4096, 132).max_splits, 1);
 }
 
+// The mma.sync form's plan (a model's "mla_decode_form": "mma"), the wgmma form's in
+// WgmmaFormTakesHeadTilesOf16Or32And64TokenChunks.
 TEST(MlaDecodePlan, GridBytesAndFlops) {
-  const LaunchPlan p = plan_launches("mla_decode", "bf16", mla(64, 4096, 4096, 128), 132);
+  PlanOptions under_mma;
+  under_mma.rules.mla_decode_form = MlaDecodeForm::kMma;
+  const LaunchPlan p =
+      plan_launches("mla_decode", "bf16", mla(64, 4096, 4096, 128), 132, under_mma);
   EXPECT_EQ(p.variant, "sm90_bf16_mma_mla_decode");
-  const MlaDecodeSplit s = mla_decode_split(64, 128, 4096, 132);
+  const MlaDecodeSplit s = mla_decode_split(64, 128, 4096, 132, 0, MlaDecodeForm::kMma);
   EXPECT_EQ(p.choice("heads_per_cta"), 64);
   EXPECT_EQ(p.choice("split_kv"), s.max_splits);
   EXPECT_EQ(p.choice("chunk"), s.chunk);
@@ -77,7 +85,7 @@ TEST(MlaDecodePlan, GridBytesAndFlops) {
   EXPECT_EQ(p.launches[1].grid, 64 * 128 / 4);
   EXPECT_DOUBLE_EQ(p.launches[1].bytes, merged + (s.max_splits > 1 ? 64.0 * 128 * 512 * 2 : 0));
   // Mixed lengths: shorter sequences run fewer splits.
-  const LaunchPlan v = plan_launches("mla_decode", "bf16", mla(8, 8192, 0, 16), 132);
+  const LaunchPlan v = plan_launches("mla_decode", "bf16", mla(8, 8192, 0, 16), 132, under_mma);
   EXPECT_LT(v.launches[0].work_items, double(v.launches[0].grid));
 }
 
