@@ -37,9 +37,15 @@ generator=()
 command -v ninja > /dev/null && generator=(-G Ninja)
 t0=$(date +%s)
 PROFILE=$BUILD/calibration/collector/quadrant-profile
-# PROFILE_BIN: a quadrant-profile built beforehand from the same tree (saves the build),
-# used only when every library it needs is found here.
-if [ -n "${PROFILE_BIN:-}" ] && [ -x "$PROFILE_BIN" ] && ! ldd "$PROFILE_BIN" | grep -q "not found"; then
+# PROFILE_BIN: a quadrant-profile built beforehand (saves the build). Given but missing or lacking a
+# library, it is an error: a build from this checkout would time other kernels under the
+# KERNELS_REVISION given for the prebuilt one (the twenty-first session's prefill collection).
+if [ -n "${PROFILE_BIN:-}" ]; then
+  if [ ! -x "$PROFILE_BIN" ] || ldd "$PROFILE_BIN" | grep -q "not found"; then
+    echo "PROFILE_BIN=$PROFILE_BIN: not an executable whose libraries are all found here" >&2
+    ldd "$PROFILE_BIN" 2>&1 | grep "not found" >&2 || true
+    exit 2
+  fi
   PROFILE=$PROFILE_BIN
   echo "prebuilt $PROFILE_BIN"
 elif ! { cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DQUADRANT_CUDA_ONLY=ON -DQUADRANT_BUILD_TESTS=OFF "${generator[@]}" &&
