@@ -2,8 +2,9 @@
 # After a kernel change that moves some ops' launch plans or times: those ops collected again in
 # every H200 set the committed model is fitted on, chooses with, is tested on or is checked
 # against (grid with its counter pass, shards, active-sampling rounds 1-9, the validation set,
-# the second draw, then the copies that only check: the validation set's recheck and fresh
-# copy, the grid's recheck, so that a deadline cuts those first), laid over
+# the second draw, MLA decode's own grids of the grid and validation sets, then the copies that
+# only check: the validation set's recheck and fresh copy, the grid's recheck, so that a deadline
+# cuts those first), laid over
 # calibration/profiles/<set>/ of this checkout and refitted with the documented command
 # (calibration/README.md "Error: k-fold beside validation"), in one device call.
 #   OUT=... ONLY=decode_attention,_ffn KERNELS_REVISION=REV PROFILE_BIN=path/quadrant-profile \
@@ -36,7 +37,8 @@ case $GPU in
     fitted="H200=hopper H200-shards=hopper-shards H200-active=hopper-active
       H200-active2=hopper-active2 H200-active3=hopper-active3 H200-active4=hopper-active4
       H200-active5=hopper-active5 H200-active6=hopper-active6 H200-active7=hopper-active7
-      H200-active8=hopper-active8 H200-validation=validation H200-validation2=validation2"
+      H200-active8=hopper-active8 H200-validation=validation H200-validation2=validation2
+      H200=mla_decode H200-validation=mla_decode-validation"
     rechecks="H200-validation-recheck=validation H200-validation-fresh=validation H200-recheck=hopper"
     metrics=H200 ;;
   H100)
@@ -63,7 +65,8 @@ if [ "$RECHECKS" = only ] && [ "$GPU" = H200 ]; then  # the fresh copy plain, af
   mkdir -p "$OUT/fresh"
   OUT=$OUT/fresh METRICS="" SETTLE_MS="" DEADLINE_S=$((${DEADLINE_S:-400} - ($(date +%s) - t0))) \
     PROFILE_TIMEOUT=${PROFILE_TIMEOUT:-150} \
-    SETS="H200-validation-fresh=$g/validation.json@$ONLY" bash calibration/scripts/device_validation.sh
+    SETS="H200-validation-fresh=$g/validation.json@$ONLY H200-validation-fresh=$g/mla_decode-validation.json@$ONLY" \
+    bash calibration/scripts/device_validation.sh
   tar xzf "$OUT/fresh/profiles.tgz" -C "$OUT/fresh" && rm "$OUT/fresh/profiles.tgz" "$OUT/fresh/smi.csv.gz"
   tar czf "$OUT/fresh.tgz" -C "$OUT/fresh" . && rm -rf "$OUT/fresh"
 fi

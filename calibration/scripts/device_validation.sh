@@ -55,7 +55,8 @@ elif ! { cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DQUADRANT_CUDA_ONLY=
   exit 1
 fi
 echo "build: $(( $(date +%s) - t0 )) s"
-collect() {  # collect NAME GRID [ONLY]: one process, timing only unless METRICS names it
+collect() {  # collect NAME GRID [ONLY]: one process, timing only unless METRICS names it; a NAME
+  # given twice (MLA decode's own grids beside a set's) writes beside the first and appends its log
   local t=$(date +%s) extra=() only=${3:-${ONLY_OP:-}} limit=${PROFILE_TIMEOUT:-300}
   if [ -n "${DEADLINE_S:-}" ]; then
     local left=$(( t0 + DEADLINE_S - t ))
@@ -68,7 +69,7 @@ collect() {  # collect NAME GRID [ONLY]: one process, timing only unless METRICS
   [[ " ${METRICS:-} " == *" $1 "* ]] || extra+=(--no-metrics)
   echo "== $1 ($2) at $(date -u +%H:%M:%S)" | tee -a "$LOGS/smi-marks.txt"
   timeout "$limit" "$PROFILE" --grid "$2" --out "$DATA/$1" \
-    --kernels-revision "${KERNELS_REVISION:-unknown}" "${extra[@]}" > "$LOGS/$1.log" 2>&1 ||
+    --kernels-revision "${KERNELS_REVISION:-unknown}" "${extra[@]}" >> "$LOGS/$1.log" 2>&1 ||
     echo "$1: quadrant-profile exit $?"
   grep -E "^(wrote|collected|skip)" "$LOGS/$1.log" | head -20 || true
   echo "$1: $(( $(date +%s) - t )) s"
