@@ -3,7 +3,7 @@
 // (calibration/profile.h).
 //
 //   quadrant-profile --grid calibration/grids/h100.json --out $OUT [--gpu H100-SXM]
-//                    [--kernels-revision REV] [--only decode_attention,_ffn]
+//                    [--kernels-revision REV] [--only decode_attention,_ffn,prefill_ffn/w4a8]
 //
 // Per shape: make_op, prepare, warm-up launches (which also time the op roughly), then
 // >= `repetitions` timed launches, each after an L2 flush (a memset over twice the L2),
@@ -234,11 +234,21 @@ std::vector<std::string> entries(const std::string& list) {
   return out;
 }
 
-// --only: ops whose name contains one of the comma-separated substrings (all when empty).
+// --only: ops whose name contains one of the comma-separated substrings (all when empty); an
+// entry OP/FORMAT ("decode_ffn/w4a8") takes that format of the ops it names, so that a kernel
+// change confined to one format is collected again without re-timing the others.
 bool selected(const std::string& op, const std::string& only) {
   if (only.empty()) return true;
   for (const std::string& part : entries(only))
-    if (op.find(part) != std::string::npos) return true;
+    if (op.find(part.substr(0, part.find('/'))) != std::string::npos) return true;
+  return false;
+}
+bool selected(const std::string& op, const std::string& format, const std::string& only) {
+  if (only.empty()) return true;
+  for (const std::string& part : entries(only)) {
+    const bool with_format = part.find('/') != std::string::npos;
+    if ((with_format ? op + "/" + format : op).find(part) != std::string::npos) return true;
+  }
   return false;
 }
 
@@ -388,6 +398,7 @@ int main(int argc, char** argv) try {
     const auto shapes = expand(entry);
     for (size_t fi = 0; fi < formats.size(); ++fi) {
       const std::string format = formats.at(fi).string();
+      if (!selected(op, format, opt.only)) continue;
       if (std::find(supported.begin(), supported.end(), std::make_pair(op, format)) ==
           supported.end()) {
         std::printf("skip %s/%s: not supported by make_op\n", op.c_str(), format.c_str());

@@ -18,10 +18,15 @@
 # device_validation.sh's profiles.tgz / logs.tgz / smi.csv.gz: $OUT/H200.json and
 # $OUT/H200-validation-ceilings.json (the refit), $OUT/H200-validation2-errors.txt (the second
 # draw, which chooses nothing), $OUT/table.md, $OUT/recollect-times.txt.
-# GPU=H100: the H100 sets instead (H100-SXM with its counter pass, then H100-SXM-recheck, both on
-# the grid), refitted with the H100 command (calibration/README.md: `calibrate fit
-# calibration/profiles/H100-SXM`) into $OUT/H100-SXM.json; ONLY=_ takes every op (their kernels
-# have moved since the H100 profiles' 5ad1712).
+# GPU=H100: the H100 sets instead (H100-SXM on the grid and MLA decode's grid, H100-SXM-validation
+# on the validation set and MLA's, then H100-SXM-recheck on the grid), without the counter pass
+# (about 200 s on the whole grid: METRICS=H100-SXM adds it), refitted with the H100 command
+# (calibration/README.md: `calibrate fit calibration/profiles/H100-SXM --validation ...`) into
+# $OUT/H100-SXM.json; ONLY=_ takes every op (their kernels have moved since the H100 profiles'
+# 5ad1712).
+# ONLY with an OP/FORMAT entry (decode_ffn/w4a8: a kernel change confined to one format) collects
+# those shapes alone, and each collected file is laid over the committed one shape by shape
+# (scripts/merge_formats.py) instead of replacing it.
 set -euo pipefail
 OUT=${OUT:?set OUT}
 ONLY=${ONLY:?set ONLY, e.g. decode_attention,_ffn}
@@ -42,9 +47,10 @@ case $GPU in
     rechecks="H200-validation-recheck=validation H200-validation-fresh=validation H200-recheck=hopper"
     metrics=H200 ;;
   H100)
-    fitted="H100-SXM=hopper"
+    fitted="H100-SXM=hopper H100-SXM=mla_decode H100-SXM-validation=validation
+      H100-SXM-validation=mla_decode-validation"
     rechecks="H100-SXM-recheck=hopper"
-    metrics=H100-SXM ;;
+    metrics=${METRICS:-} ;;
   *) echo "GPU: H200 or H100, not '$GPU'" >&2; exit 2 ;;
 esac
 case $RECHECKS in
@@ -74,12 +80,20 @@ stamp collected
 DATA=$(mktemp -d)
 tar xzf "$OUT/profiles.tgz" -C "$DATA"
 for set in "$DATA"/*/; do  # a set whose grid holds none of ONLY's ops wrote nothing
-  for f in "$set"/*/*.json; do [ -e "$f" ] && cp "$f" "calibration/profiles/$(basename "$set")/"; done
+  to=calibration/profiles/$(basename "$set")
+  mkdir -p "$to"
+  if [[ $ONLY == */* ]]; then
+    for gpu in "$set"/*/; do python3 calibration/scripts/merge_formats.py "$to" "$gpu"; done
+  else
+    for f in "$set"/*/*.json; do [ -e "$f" ] && cp "$f" "$to/"; done
+  fi
 done
 [ -n "$QUADRANT_BIN" ] || exit 0
 p=calibration/profiles
 if [ "$GPU" = H100 ]; then
-  "$QUADRANT_BIN" calibrate fit $p/H100-SXM --out "$OUT/H100-SXM.json" > "$OUT/fit.log" 2>&1 ||
+  "$QUADRANT_BIN" calibrate fit $p/H100-SXM --validation $p/H100-SXM-validation \
+    --out "$OUT/H100-SXM.json" --ceilings "$OUT/H100-SXM-validation-ceilings.json" \
+    > "$OUT/fit.log" 2>&1 ||
     { tail -20 "$OUT/fit.log"; exit 1; }
   stamp fitted
   "$QUADRANT_BIN" calibrate table "$OUT/H100-SXM.json" --markdown > "$OUT/table.md"

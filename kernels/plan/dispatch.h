@@ -497,7 +497,13 @@ constexpr int moe_w4_smem_bytes() {
 // an SM: 18 warps where 11 and 12 have 10; nineteenth session, not yet run).
 // 14: 13 on 32-row tiles from kMoeMmaBlockM32RowsPerExpert rows per expert (nineteenth session,
 // not yet run).
-inline constexpr int kMoeW4DecodeForm = 10;
+// Default 12 since the twenty-second session: the fastest at 1-16 tokens on both GPUs (H200,
+// twenty-first session, kernels/results/twentyfirst_h200_*: 63.2 / 196.8 / 203.6 / 272.6 us at 1 /
+// 8 / 16 / 64 tokens against form 10's 79.2 / 246.5 / 251.8 / 357.1; H100, twentieth session:
+// 0.60 / 0.56 / 0.57 of FP8 against 0.68 / 0.64 / 0.63), chosen over 14 by the twenty-first
+// session's rule fixed before its run. The W4A8 shapes of every calibration set were collected
+// again under it (calibration/README.md "The twenty-second session").
+inline constexpr int kMoeW4DecodeForm = 12;
 inline constexpr int kMoeW4Forms = 14;
 inline constexpr int kMoeW4Form9Ahead = 2;
 int moe_w4_decode_form();
