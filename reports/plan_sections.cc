@@ -186,17 +186,25 @@ Section how_sure(const PlanResult& r) {
            : x.holds_at_edge ? "yes"
                              : "NO"});
     };
+    // Ranked first at nominal costs, it may cost the same as the recommended plan (plans of
+    // one price rank by their other figures): then it is not "cheaper".
+    const bool cheaper = f.usd_per_hour < c.usd_per_hour;
     line("recommended", c);
-    line("cheaper, fragile", f);
+    line(cheaper ? "cheaper, fragile" : "same price, fragile", f);
     sec.tables.push_back(a);
     const planner::SeedsSummary n = planner::worst_of_seeds(f.runs, slo);
+    const std::string holds = " and meets the SLOs at nominal costs with " + pct(n.ttft_headroom) +
+                              " TTFT and " + pct(n.tpot_headroom) +
+                              " TPOT headroom, but not at the pessimistic edge.";
     sec.paragraphs.push_back(
-        "The cheaper plan (" + pools(f) + ") costs " + usd(c.usd_per_hour - f.usd_per_hour) +
-        "/h less (" + pct(1 - f.usd_per_hour / c.usd_per_hour) +
-        " of the recommended plan's cost) and meets the SLOs at nominal costs with " +
-        pct(n.ttft_headroom) + " TTFT and " + pct(n.tpot_headroom) +
-        " TPOT headroom, but not at the pessimistic edge. Choose it with search.recommend "
-        "\"nominal\" if that risk is acceptable.");
+        cheaper
+            ? "The cheaper plan (" + pools(f) + ") costs " + usd(c.usd_per_hour - f.usd_per_hour) +
+                  "/h less (" + pct(1 - f.usd_per_hour / c.usd_per_hour) +
+                  " of the recommended plan's cost)" + holds +
+                  " Choose it with search.recommend \"nominal\" if that risk is acceptable."
+            : "The plan ranked first at nominal costs (" + pools(f) + ") costs the same, " +
+                  usd(f.usd_per_hour) + "/h," + holds +
+                  " The recommended plan costs no more and holds there.");
   }
   if (r.cost_notes.empty()) {
     sec.paragraphs.push_back(

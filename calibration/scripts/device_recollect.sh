@@ -92,7 +92,7 @@ done
 p=calibration/profiles
 if [ "$GPU" = H100 ]; then
   "$QUADRANT_BIN" calibrate fit $p/H100-SXM --validation $p/H100-SXM-validation \
-    --out "$OUT/H100-SXM.json" --ceilings "$OUT/H100-SXM-validation-ceilings.json" \
+    --other-machine $p/H100-SXM-validation-fresh --out "$OUT/H100-SXM.json" --ceilings "$OUT/H100-SXM-validation-ceilings.json" \
     > "$OUT/fit.log" 2>&1 ||
     { tail -20 "$OUT/fit.log"; exit 1; }
   stamp fitted

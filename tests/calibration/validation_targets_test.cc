@@ -17,8 +17,9 @@
 namespace quadrant::calibration {
 namespace {
 
-TEST(ValidationTargets, RefitOfH200StaysWithinItsCeilings) {
-  const std::string ceilings_file = "calibration/models/H200-validation-ceilings.json";
+// A refit of MODEL's profiles, judged on its validation profiles against CEILINGS.
+void expect_refit_within_ceilings(const std::string& model_file, const std::string& ceilings_file,
+                                  int min_judged) {
   ASSERT_TRUE(std::filesystem::exists(ceilings_file)) << "run from the repository root";
   const Json ceilings = load_json(ceilings_file);
   std::vector<std::string> validation;
@@ -27,9 +28,9 @@ TEST(ValidationTargets, RefitOfH200StaysWithinItsCeilings) {
   ASSERT_FALSE(validation.empty());
   // Refit from the profiles the committed model names (fitting set and added shapes, every
   // active-sampling round), so that the guard follows the model without a list of its own.
-  const ModelFile committed = read_model("calibration/models/H200.json");
+  const ModelFile committed = read_model(model_file);
   ASSERT_FALSE(committed.profiles.empty());
-  ASSERT_FALSE(committed.added_profiles.empty());
+  EXPECT_EQ(committed.validation_profiles, validation) << model_file << ": refit with --validation";
   const ModelFile refit = fit_profiles(committed.profiles, 5, validation, committed.added_profiles,
                                        committed.lt_plans_file, committed.plan_rules);
   int judged = 0;
@@ -52,7 +53,7 @@ TEST(ValidationTargets, RefitOfH200StaysWithinItsCeilings) {
           op.c_str(), 100 * med, 100 * p95, 100 * c.validation.median, 100 * c.validation.p95);
     ++judged;
   }
-  EXPECT_GE(judged, 20);
+  EXPECT_GE(judged, min_judged);
   // Every row with a ceiling is judged on all its shapes: a validated op whose profiles are
   // written under another component (MLA's "mla_decode" is decode_attention[d576v512])
   // would otherwise drop out of the guard unnoticed.
@@ -63,6 +64,19 @@ TEST(ValidationTargets, RefitOfH200StaysWithinItsCeilings) {
                       e.at("format") == c.format && c.validation.count == e.at("shapes").get<int>();
     EXPECT_TRUE(judged_fully) << e.dump() << ": has a ceiling, not judged on its shapes";
   }
+}
+
+TEST(ValidationTargets, RefitOfH200StaysWithinItsCeilings) {
+  ASSERT_FALSE(read_model("calibration/models/H200.json").added_profiles.empty());
+  expect_refit_within_ceilings("calibration/models/H200.json",
+                               "calibration/models/H200-validation-ceilings.json", 20);
+}
+
+// The H100's model (grid and shards, twenty-second session) has its own validation set: the
+// same guard, so that its error, which the simulator's bands carry, cannot quietly rise.
+TEST(ValidationTargets, RefitOfH100StaysWithinItsCeilings) {
+  expect_refit_within_ceilings("calibration/models/H100-SXM.json",
+                               "calibration/models/H100-SXM-validation-ceilings.json", 20);
 }
 
 // The committed model is the refit: its validation figures (and so the table and the

@@ -206,6 +206,28 @@ TEST(ReportTest, PublishedComparisonCountsNodesOfThePlan) {
   EXPECT_NE(md.find("Source: the paper."), std::string::npos);
 }
 
+// The plan ranked first at nominal costs, shown beside a robust recommendation, is called
+// cheaper only when it is: plans of one price rank by their other figures.
+TEST(ReportTest, AFragilePlanOfTheSamePriceIsNotCalledCheaper) {
+  planner::PlanResult r = toy_plan(1);
+  ASSERT_GE(r.recommended, 0);
+  ASSERT_GE(r.candidates.size(), 2u);
+  const int other = r.recommended == 0 ? 1 : 0;
+  r.nominal_best = other;
+  planner::PlanCandidate& f = r.candidates[static_cast<size_t>(other)];
+  const double price = r.candidates[static_cast<size_t>(r.recommended)].usd_per_hour;
+  f.usd_per_hour = price;
+  std::string md = report_markdown(r);
+  EXPECT_NE(md.find("| same price, fragile |"), std::string::npos) << md;
+  EXPECT_NE(md.find(") costs the same, "), std::string::npos);
+  EXPECT_EQ(md.find("cheaper, fragile"), std::string::npos);
+  EXPECT_EQ(md.find("The cheaper plan ("), std::string::npos);
+  f.usd_per_hour = price - 1;
+  md = report_markdown(r);
+  EXPECT_NE(md.find("| cheaper, fragile |"), std::string::npos) << md;
+  EXPECT_NE(md.find("/h less ("), std::string::npos);
+}
+
 // A scenario-given prefix hit rate gets its section: the recommended prefill configuration
 // computes only the misses of the mean prompt (1000 tokens, 50% hits in whole 16-token
 // blocks: 496 cached, 504 computed), which take less roofline time than the whole prompt.
