@@ -11,11 +11,15 @@
 # A failing test stops the call before any collection. BIN: a tar.xz of quadrant-profile,
 # kernels_api_gpu_test, kernels_ops_gpu_test. Results under $OUT: tests/*.log, uuid.txt, and
 # device_recollect.sh's files (in $OUT/rechecks for the H200's second pass).
+# BUDGET_S (default 560): the call's seconds; the collections' deadlines are cut to fit it, with
+# RECHECK_S (default 120) of it kept for the H200's checking copies (0: none collected).
 #   MODE=h100|h200 BIN=.dev/b22/bin.tar.xz REV=... OUT=... bash calibration/scripts/device_twentysecond.sh
 set -uo pipefail
 MODE=${MODE:?h100 or h200}
 OUT=${OUT:?set OUT}
 REV=${REV:?the kernels revision the binaries were built at}
+BUDGET_S=${BUDGET_S:-560}
+RECHECK_S=${RECHECK_S:-120}
 t0=$(date +%s)
 mkdir -p "$OUT/tests"
 B=$(mktemp -d)
@@ -40,14 +44,15 @@ common=(KERNELS_REVISION="$REV" PROFILE_BIN="$B/quadrant-profile" PROFILE_TIMEOU
 case $MODE in
   h100)
     env "${common[@]}" OUT="$OUT" GPU=H100 ONLY=_ SETTLE_MS=100 \
-      SETTLE_ONLY=prefill,_ffn,dense_gemm,mla_decode DEADLINE_S=$((560 - ($(date +%s) - t0))) \
+      SETTLE_ONLY=prefill,_ffn,dense_gemm,mla_decode DEADLINE_S=$((BUDGET_S - ($(date +%s) - t0))) \
       bash calibration/scripts/device_recollect.sh ;;
   h200)
     env "${common[@]}" OUT="$OUT" ONLY=decode_ffn/w4a8,prefill_ffn/w4a8 SETTLE_MS=100 \
-      RECHECKS=no DEADLINE_S=$((440 - ($(date +%s) - t0))) bash calibration/scripts/device_recollect.sh
+      RECHECKS=no DEADLINE_S=$((BUDGET_S - RECHECK_S - ($(date +%s) - t0))) bash calibration/scripts/device_recollect.sh
+    [ "$RECHECK_S" -gt 0 ] || { echo "done in $(($(date +%s) - t0)) s (no checking copies)"; exit 0; }
     mkdir -p "$OUT/rechecks"
     env "${common[@]}" OUT="$OUT/rechecks" ONLY=decode_ffn/w4a8,prefill_ffn/w4a8 SETTLE_MS=100 \
-      RECHECKS=only DEADLINE_S=$((560 - ($(date +%s) - t0))) bash calibration/scripts/device_recollect.sh ;;
+      RECHECKS=only DEADLINE_S=$((BUDGET_S - ($(date +%s) - t0))) bash calibration/scripts/device_recollect.sh ;;
   *) echo "MODE: h100 or h200, not '$MODE'" >&2; exit 2 ;;
 esac
 echo "done in $(($(date +%s) - t0)) s"
