@@ -320,6 +320,16 @@ std::string CalibratedCostModel::describe() const {
   return std::string(buf) + ", from " + origin_;
 }
 
+std::vector<std::string> CalibratedCostModel::caveats() const {
+  const std::string changed =
+      kernels::plan::rules_difference(model_.plan_rules, kernels::plan::PlanRules{});
+  if (changed.empty()) return {};
+  return {gpu_ + (derived_ ? " (derived from " + origin_ + ")" : " (" + origin_ + ")") +
+          ": fitted on kernels whose launch rules have changed since, " + changed +
+          "; its estimates of the shapes those rules decide describe the older kernels until "
+          "the profiles are collected again and refitted (calibration/README.md)"};
+}
+
 std::unique_ptr<CostModel> calibrated_cost_model_for(const HardwareCatalog& catalog,
                                                      const std::string& gpu) {
   const GpuSpec* target = catalog.find(gpu);

@@ -14,6 +14,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "calibration/fit.h"
 #include "sim/cost/cost_model.h"
@@ -51,6 +52,9 @@ class CalibratedCostModel : public CostModel {
     return derived_ ? Provenance::kDerived : Provenance::kFitted;
   }
   std::string describe() const override;
+  // The plan rules (launch_plan.h) in which the model's fit differs from today's kernels:
+  // its estimates of the shapes those rules decide describe the kernels it was fitted on.
+  std::vector<std::string> caveats() const override;
   // The model file's engine terms for this model and its weight format, if measured.
   const EngineOverhead* engine_overhead(const ModelSpec& model) const override;
 

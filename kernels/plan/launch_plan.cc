@@ -600,6 +600,24 @@ std::string rules_description(const PlanRules& r) {
          rule_name(r.fp8_decode_gemm) + ", mla_decode_form " + rule_name(r.mla_decode_form);
 }
 
+std::string rules_difference(const PlanRules& fitted, const PlanRules& kernels) {
+  std::string out;
+  auto differ = [&out](const char* name, const std::string& a, const std::string& b) {
+    if (a == b) return;
+    out += (out.empty() ? "" : ", ") + std::string(name) + " " + a + " (kernels: " + b + ")";
+  };
+  differ("moe_mma_residency", rule_name(fitted.moe_mma_residency),
+         rule_name(kernels.moe_mma_residency));
+  differ("decode_split", rule_name(fitted.decode_split), rule_name(kernels.decode_split));
+  differ("w4a8_decode_form", std::to_string(fitted.w4a8_decode_form),
+         std::to_string(kernels.w4a8_decode_form));
+  differ("w4a8_prefill_dequant", rule_name(fitted.w4a8_prefill_dequant),
+         rule_name(kernels.w4a8_prefill_dequant));
+  differ("fp8_decode_gemm", rule_name(fitted.fp8_decode_gemm), rule_name(kernels.fp8_decode_gemm));
+  differ("mla_decode_form", rule_name(fitted.mla_decode_form), rule_name(kernels.mla_decode_form));
+  return out;
+}
+
 int decode_split_ctas_per_sm(int head_dim, bool fp8, int heads_per_cta) {
   const int bound = heads_per_cta >= 8 ? 2 : 3;
   if (head_dim != 256 || heads_per_cta > 2) return bound;

@@ -158,6 +158,9 @@ bool rule_from_name(const std::string& name, MlaDecodeForm& out);
 // "moe_mma_residency registers, decode_split bytes, w4a8_decode_form 8, w4a8_prefill_dequant
 // scratch, fp8_decode_gemm mma": the rules as the model files name them, for tables and notes.
 std::string rules_description(const PlanRules& r);
+// The rules in which `fitted` differs from `kernels`, as "w4a8_decode_form 10 (kernels: 12)",
+// comma-separated; "" when they agree.
+std::string rules_difference(const PlanRules& fitted, const PlanRules& kernels);
 
 // Benchmark-only switches the ops read from the environment (QUADRANT_PREFILL_ATTN_VARIANT,
 // QUADRANT_DECODE_ATTN_MMA); the defaults are the ops' defaults. rules: the plan rules above.

@@ -111,8 +111,9 @@ struct PlanOptions {
   QuickFlags quick;  // flags that build the scenario over `scenario`
 };
 
-// What the cost models say about the shapes of the recommended cluster's pools: named
-// extrapolations, and disagreement with the roofline beyond the band.
+// What the cost models say about the shapes of the recommended cluster's pools: what a
+// pool's model knows it does not describe, named extrapolations, and disagreement with the
+// roofline beyond the band.
 std::vector<std::string> cost_notes(const planner::PlanCandidate& c, const Scenario& s,
                                     const CostModels& models, const CostModels& roofline) {
   std::vector<std::string> notes;
@@ -128,6 +129,8 @@ std::vector<std::string> cost_notes(const planner::PlanCandidate& c, const Scena
     const auto ref = roofline.find(role->gpu);
     const CostModel* reference =
         ref != roofline.end() && ref->second != m->second ? ref->second.get() : nullptr;
+    for (const std::string& caveat : m->second->caveats())
+      if (std::find(notes.begin(), notes.end(), caveat) == notes.end()) notes.push_back(caveat);
     for (const QuadrantCheck& q : check_quadrants(*m->second, reference, s.model, role->layout)) {
       const std::string where = role->label() + ", " + to_string(q.quadrant) + " (" + q.shape + ")";
       if (q.estimate.extrapolated)

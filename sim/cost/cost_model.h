@@ -130,6 +130,9 @@ class CostModel {
   // The provenance every prediction of this model carries (for reports).
   virtual Provenance provenance() const = 0;
   virtual std::string describe() const = 0;
+  // What the model knows it does not describe (kernels that changed after it was fitted),
+  // for reports; empty: nothing.
+  virtual std::vector<std::string> caveats() const { return {}; }
 };
 
 // A cost model per GPU type name (catalog key). Shared, read-only during a run, so the

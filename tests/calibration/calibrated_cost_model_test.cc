@@ -10,6 +10,7 @@
 
 #include "calibration/features.h"
 #include "calibration/fit.h"
+#include "kernels/plan/dispatch.h"
 #include "sim/core/error.h"
 #include "tests/calibration/synthetic.h"
 
@@ -103,6 +104,21 @@ TEST(CalibratedCostModel, TheBandTakesAnotherMachinesErrorWhereLarger) {
   for (ComponentModel& c : m.components)
     if (c.component == "decode_attention") c.test = {0.10, 0.20, 40};
   EXPECT_NEAR(band(m, "band_other_tested.json"), 1.4826 * 0.10, 0.005);
+}
+
+// A model fitted under kernels whose launch rules have changed since says which (the report
+// lists it beside the recommended pools); one fitted under today's rules says nothing.
+TEST(CalibratedCostModel, NamesTheKernelRulesThatChangedSinceItsFit) {
+  EXPECT_TRUE(CalibratedCostModel::load(synthetic_model())->caveats().empty());
+  ModelFile m = read_model(synthetic_model());
+  m.plan_rules.w4a8_decode_form = kernels::plan::kMoeW4DecodeForm == 10 ? 8 : 10;
+  const std::vector<std::string> caveats =
+      CalibratedCostModel::load(write_temp("stale.json", model_to_json(m)))->caveats();
+  ASSERT_EQ(caveats.size(), 1u);
+  const std::string want = "w4a8_decode_form " + std::to_string(m.plan_rules.w4a8_decode_form) +
+                           " (kernels: " + std::to_string(kernels::plan::kMoeW4DecodeForm) + ")";
+  EXPECT_NE(caveats[0].find(want), std::string::npos) << caveats[0];
+  EXPECT_EQ(caveats[0].find("mla_decode_form"), std::string::npos) << caveats[0];
 }
 
 TEST(CalibratedCostModel, FlagsShapesOutsideTheProfiledRange) {

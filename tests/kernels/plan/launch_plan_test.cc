@@ -438,6 +438,15 @@ TEST(LaunchPlan, W4a8DecodeFormIsThePlanRuleNotTheEnvironment) {
             "moe_mma_residency shared_memory, decode_split bytes, w4a8_decode_form 8, "
             "w4a8_prefill_dequant scratch, fp8_decode_gemm mma, mla_decode_form mma");
   EXPECT_FALSE(legacy.rules == ten.rules);
+  EXPECT_EQ(rules_difference(ten.rules, ten.rules), "");
+  PlanRules eight = ten.rules;
+  eight.w4a8_decode_form = 8;
+  EXPECT_EQ(rules_difference(eight, ten.rules), "w4a8_decode_form 8 (kernels: 10)");
+  EXPECT_EQ(rules_difference(legacy.rules, PlanRules{})
+                .rfind("moe_mma_residency shared_memory "
+                       "(kernels: registers), ",
+                       0),
+            0u);
 }
 
 // W4A8 prefill dequantised in the wgmma GEMM's producer (PlanRules::w4a8_prefill_dequant):
