@@ -92,8 +92,8 @@ done
 p=calibration/profiles
 if [ "$GPU" = H100 ]; then
   "$QUADRANT_BIN" calibrate fit $p/H100-SXM --validation $p/H100-SXM-validation \
-    --other-machine $p/H100-SXM-validation-fresh --out "$OUT/H100-SXM.json" --ceilings "$OUT/H100-SXM-validation-ceilings.json" \
-    > "$OUT/fit.log" 2>&1 ||
+    --other-machine $p/H100-SXM-validation-fresh --out "$OUT/H100-SXM.json" \
+    --ceilings "$OUT/H100-SXM-validation-ceilings.json" > "$OUT/fit.log" 2>&1 ||
     { tail -20 "$OUT/fit.log"; exit 1; }
   stamp fitted
   "$QUADRANT_BIN" calibrate table "$OUT/H100-SXM.json" --markdown > "$OUT/table.md"
