@@ -6,6 +6,7 @@
 #include <numeric>
 #include <queue>
 #include <stdexcept>
+#include <utility>
 
 #include "kernels/plan/dispatch.h"
 #include "kernels/plan/mla_decode_plan.h"
@@ -593,28 +594,33 @@ bool rule_from_name(const std::string& name, MlaDecodeForm& out) {
   return find_rule(name, kMlaDecodeFormRules, out);
 }
 
+namespace {
+// Every rule with its name in the model files, in one list, so that a description and a
+// difference cannot leave out a rule the other names.
+std::array<std::pair<const char*, std::string>, 6> rule_fields(const PlanRules& r) {
+  return {{{"moe_mma_residency", rule_name(r.moe_mma_residency)},
+           {"decode_split", rule_name(r.decode_split)},
+           {"w4a8_decode_form", std::to_string(r.w4a8_decode_form)},
+           {"w4a8_prefill_dequant", rule_name(r.w4a8_prefill_dequant)},
+           {"fp8_decode_gemm", rule_name(r.fp8_decode_gemm)},
+           {"mla_decode_form", rule_name(r.mla_decode_form)}}};
+}
+}  // namespace
+
 std::string rules_description(const PlanRules& r) {
-  return std::string("moe_mma_residency ") + rule_name(r.moe_mma_residency) + ", decode_split " +
-         rule_name(r.decode_split) + ", w4a8_decode_form " + std::to_string(r.w4a8_decode_form) +
-         ", w4a8_prefill_dequant " + rule_name(r.w4a8_prefill_dequant) + ", fp8_decode_gemm " +
-         rule_name(r.fp8_decode_gemm) + ", mla_decode_form " + rule_name(r.mla_decode_form);
+  std::string out;
+  for (const auto& [name, value] : rule_fields(r))
+    out += (out.empty() ? "" : ", ") + std::string(name) + " " + value;
+  return out;
 }
 
 std::string rules_difference(const PlanRules& fitted, const PlanRules& kernels) {
+  const auto a = rule_fields(fitted), b = rule_fields(kernels);
   std::string out;
-  auto differ = [&out](const char* name, const std::string& a, const std::string& b) {
-    if (a == b) return;
-    out += (out.empty() ? "" : ", ") + std::string(name) + " " + a + " (kernels: " + b + ")";
-  };
-  differ("moe_mma_residency", rule_name(fitted.moe_mma_residency),
-         rule_name(kernels.moe_mma_residency));
-  differ("decode_split", rule_name(fitted.decode_split), rule_name(kernels.decode_split));
-  differ("w4a8_decode_form", std::to_string(fitted.w4a8_decode_form),
-         std::to_string(kernels.w4a8_decode_form));
-  differ("w4a8_prefill_dequant", rule_name(fitted.w4a8_prefill_dequant),
-         rule_name(kernels.w4a8_prefill_dequant));
-  differ("fp8_decode_gemm", rule_name(fitted.fp8_decode_gemm), rule_name(kernels.fp8_decode_gemm));
-  differ("mla_decode_form", rule_name(fitted.mla_decode_form), rule_name(kernels.mla_decode_form));
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].second != b[i].second)
+      out += (out.empty() ? "" : ", ") + std::string(a[i].first) + " " + a[i].second +
+             " (kernels: " + b[i].second + ")";
   return out;
 }
 

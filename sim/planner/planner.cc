@@ -1025,12 +1025,13 @@ class Planner {
       const bool same_price = r_.candidates[static_cast<size_t>(held)].usd_per_hour <=
                               r_.candidates[static_cast<size_t>(r_.nominal_best)].usd_per_hour;
       r_.recommendation_rule =
-          same_price ? "robust (search.recommend): the cheapest plan that meets the SLOs at the "
-                       "pessimistic edge of the band; the plan of the same price ranked first at "
-                       "nominal costs, which meets them there only, is shown beside it"
-                     : "robust (search.recommend): the cheapest plan that meets the SLOs at the "
-                       "pessimistic edge of the band; the cheaper plan that meets them at nominal "
-                       "costs only is shown beside it";
+          std::string(
+              "robust (search.recommend): the cheapest plan that meets the SLOs at the "
+              "pessimistic edge of the band; ") +
+          (same_price
+               ? "the plan of the same price ranked first at nominal costs, which meets "
+                 "them there only, is shown beside it"
+               : "the cheaper plan that meets them at nominal costs only is shown beside it");
     } else {
       r_.recommendation_rule =
           "robust (search.recommend), but no plan examined met the SLOs at the pessimistic edge "
