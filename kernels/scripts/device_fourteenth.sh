@@ -74,7 +74,7 @@ if [ "${PART:-1}" = 2 ]; then
   done
   attn_passes 7631 15823 24015 32207
   ceiling_end
-  if command -v ncu > /dev/null; then
+  if [ "${NCU:-yes}" = yes ] && command -v ncu > /dev/null; then
     for form in 7631 15823 24015; do
       ncu_sum "ncu_bf16mix_f$form" $form "decode_attention bf16 b16 kv128..8192 32/4"
     done
