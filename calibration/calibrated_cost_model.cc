@@ -150,6 +150,9 @@ Estimate CalibratedCostModel::estimate(const QuadrantShape& shape, bool words) c
       if (words) note(op_name(*c) + "/" + c->format + ": outside its profiled range");
     }
     e.extrapolated = e.extrapolated || outside;
+    // Another GPU's component derived to this one (borrow_components): its band is the error
+    // it measured on this GPU's validation shapes, as a fitted component's is.
+    if (!c->derived_from.empty()) e.provenance = Provenance::kDerived;
     double sigma = component_sigma(*c) * (outside ? 2.0 : 1.0);
     if (derived_) {
       const double d = c->derived.count > 0 ? 1.4826 * c->derived.median : 0.15;
@@ -160,6 +163,7 @@ Estimate CalibratedCostModel::estimate(const QuadrantShape& shape, bool words) c
     if (!words) return;
     if (!parts.empty()) parts += "+";
     parts += op_name(*c) + "/" + c->format + " " + c->form_label();
+    if (!c->derived_from.empty()) parts += " derived from " + c->derived_from;
   };
   bool fb = false;
   if (core.flops > 0 || core.bytes > 0) {
@@ -314,10 +318,15 @@ CostModel::Core CalibratedCostModel::predict_core(const QuadrantShape& shape) co
 }
 
 std::string CalibratedCostModel::describe() const {
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "%s cost model for %s (%zu components)",
+  const auto borrowed =
+      std::count_if(model_.components.begin(), model_.components.end(),
+                    [](const ComponentModel& c) { return !c.derived_from.empty(); });
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%s cost model for %s (%zu components",
                 derived_ ? "derived" : "fitted", gpu_.c_str(), model_.components.size());
-  return std::string(buf) + ", from " + origin_;
+  std::string out = buf;
+  if (borrowed > 0) out += ", " + std::to_string(borrowed) + " of them derived from another GPU's";
+  return out + "), from " + origin_;
 }
 
 std::vector<std::string> CalibratedCostModel::caveats() const {

@@ -699,14 +699,81 @@ std::vector<ProfileError> error_on_profiles(const ModelFile& m,
     }
   std::vector<ProfileError> out;
   for (auto& [key, r] : rows) {
-    std::vector<double> e;
-    for (const auto& [shape, err] : r.by_shape) e.push_back(std::abs(err));
-    r.stats = error_stats(e);
+    for (const auto& [shape, err] : r.by_shape) r.abs_in_order.push_back(std::abs(err));
+    r.stats = error_stats(r.abs_in_order);
     std::stable_sort(r.by_shape.begin(), r.by_shape.end(), [](const auto& a, const auto& b) {
       return std::abs(a.second) > std::abs(b.second);
     });
     out.push_back(std::move(r));
   }
+  return out;
+}
+
+std::vector<BorrowDecision> borrow_components(ModelFile& m, const ModelFile& other_derived,
+                                              const std::string& label) {
+  if (m.validation_profiles.empty())
+    throw InputError(m.file, "validation_profiles",
+                     "borrowing weighs components on the model's validation profiles: it has none "
+                     "(fit it with --validation)");
+  // The other model as it would predict inside this one: this model's plan rules and plans.
+  ModelFile probe = other_derived;
+  probe.plan_rules = m.plan_rules;
+  probe.lt_plans = m.lt_plans;
+  probe.lt_plans_file = m.lt_plans_file;
+  const std::vector<ProfileError> own_rows = error_on_profiles(m, m.validation_profiles);
+  const std::vector<ProfileError> other_rows = error_on_profiles(probe, m.validation_profiles);
+  std::vector<BorrowDecision> out;
+  for (const ProfileError& o : other_rows) {
+    const std::string component = model_component(o.component);
+    const ComponentModel* theirs = probe.find(component, o.format, o.variant);
+    if (!o.answered_by.empty() || !theirs) continue;
+    const ProfileError* own = nullptr;
+    for (const ProfileError& r : own_rows)
+      if (r.component == o.component && r.format == o.format && r.variant == o.variant) own = &r;
+    BorrowDecision d{component, o.variant, o.format, {}, "", o.stats, false};
+    if (own) {
+      d.own = own->stats;
+      d.own_answered_by = own->answered_by;
+      // Both rows come from the same profiles in the same order: the same shapes, paired.
+      d.borrowed = own->abs_in_order.size() == o.abs_in_order.size() &&
+                   choose_by_validation({own->abs_in_order, o.abs_in_order}).kept == 1;
+    } else {
+      d.borrowed = true;  // nothing of this model answers these shapes
+    }
+    if (d.borrowed) {
+      ComponentModel c = *theirs;
+      c.derived_from = label;
+      c.validation = o.stats;
+      c.test = {};
+      c.other_machine = {};
+      // What a derivation by datasheet ratios costs this component: measured just now, to this
+      // GPU (the band a GPU derived from this model adds for it).
+      c.derived = o.stats;
+      c.derived_to = m.gpu;
+      const std::string mine = "fitted on this GPU" +
+                               (d.own_answered_by.empty() ? "" : " (" + d.own_answered_by + "'s)");
+      c.validation_choices = {{mine, d.own}, {"derived from " + label, d.other}};
+      c.validation_choice = "derived from " + label;
+      bool replaced = false;
+      for (ComponentModel& e : m.components)
+        if (e.component == component && e.format == o.format && e.variant == o.variant) {
+          e = c;
+          replaced = true;
+        }
+      if (!replaced) m.components.push_back(std::move(c));
+      std::erase_if(m.validation_extrapolated, [&](const ProfileError& r) {
+        return r.component == o.component && r.format == o.format && r.variant == o.variant;
+      });
+    }
+    out.push_back(std::move(d));
+  }
+  if (!m.other_machine_profiles.empty())
+    for (const ProfileError& r : error_on_profiles(m, m.other_machine_profiles))
+      for (ComponentModel& c : m.components)
+        if (!c.derived_from.empty() && r.answered_by.empty() &&
+            model_component(r.component) == c.component && r.format == c.format &&
+            r.variant == c.variant)
+          c.other_machine = r.stats;
   return out;
 }
 
@@ -1149,6 +1216,7 @@ std::string model_to_json(const ModelFile& m) {
       j["derived"] = stats_json(c.derived);
       j["derived_to"] = c.derived_to;
     }
+    if (!c.derived_from.empty()) j["derived_from"] = c.derived_from;
     Json cand = Json::object();
     for (const auto& [name, e] : c.candidates) cand[name] = stats_json(e);
     j["candidates"] = cand;
@@ -1342,6 +1410,7 @@ ModelFile read_model(const std::string& file) {
       c.derived = read_stats(n.at("derived"));
       c.derived_to = n.string("derived_to");
     }
+    if (n.has("derived_from")) c.derived_from = n.string("derived_from");
     if (n.has("candidates")) {
       Node cand = n.at("candidates");
       for (const std::string& k : cand.keys()) c.candidates.emplace_back(k, read_stats(cand.at(k)));
@@ -1592,10 +1661,11 @@ std::string error_table(const ModelFile& m, bool markdown) {
     const std::string op = op_label(c.component, c.variant);
     // Targets judged on the validation set when there is one, else on the k-fold error.
     const bool have_val = c.validation.count > 0;
-    const std::string v =
-        verdict(have_val ? c.validation : c.heldout) + (have_val ? " (validation)"
-                                                        : val    ? " (k-fold; no validation shapes)"
-                                                                 : " (k-fold)");
+    const std::string v = verdict(have_val ? c.validation : c.heldout) +
+                          (have_val ? " (validation)"
+                           : val    ? " (k-fold; no validation shapes)"
+                                    : " (k-fold)") +
+                          (c.derived_from.empty() ? "" : "; derived from " + c.derived_from);
     if (markdown)
       std::snprintf(line, sizeof line, "| %s | %s | %s | %d | %s | %d | %s |%s %s |\n", op.c_str(),
                     c.format.c_str(), c.form_label().c_str(), c.heldout.count,

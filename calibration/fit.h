@@ -104,6 +104,10 @@ struct ComponentModel {
   // measured. The band of every derived prediction.
   ErrorStats derived;
   std::string derived_to;  // the GPU it was measured on
+  // Not fitted on this GPU: another GPU's component derived to it by datasheet ratios and kept
+  // because it measured better on this GPU's validation profiles (borrow_components); names
+  // that GPU and its model file. Empty for a component fitted here.
+  std::string derived_from;
   // Issue 12: the added (active-sampling) shapes and the grid correction are kept only
   // where they lower the validation error. The alternatives weighed (label -> error on
   // the op's validation shapes) and the label kept; empty when fitted
@@ -147,6 +151,7 @@ struct ProfileError {
   // predicted / measured - 1 per shape (signed: + predicted slow), with its key, worst
   // |error| first (not written to files)
   std::vector<std::pair<std::string, double>> by_shape;
+  std::vector<double> abs_in_order;  // |predicted / measured - 1| per shape, in profile order
 };
 
 // A model file: calibration/models/<gpu>.json, schema_version 1.
@@ -247,6 +252,32 @@ std::vector<ProfileError> error_on_profiles(const ModelFile& m,
                                             const std::vector<std::string>& profile_paths);
 std::string model_to_json(const ModelFile& m);
 ModelFile read_model(const std::string& file);
+
+// What borrow_components weighed for one (op, variant, format) of the validation set.
+struct BorrowDecision {
+  std::string component, variant, format;
+  ErrorStats own;               // what this model answers the shapes with
+  std::string own_answered_by;  // another variant's component, where it has none of its own
+  ErrorStats other;             // the other GPU's component, derived to this one
+  bool borrowed = false;
+};
+// Another GPU's components, derived to this model's GPU by datasheet ratios
+// (CalibratedCostModel::derive), where they predict this GPU's validation profiles better than
+// this model does: a variant or format whose shapes its own fit lacks (head dim 64 answered by
+// d128's model), or one fitted on a few shapes. Per (op, variant, format) with validation
+// shapes that the other model has a component of its own for, choose_by_validation weighs
+// [this model's answer, the derived component] on the same shapes: the fit made on this GPU is
+// kept unless the derived one wins by more than the noise. The derived component is evaluated
+// under this model's plan rules and cuBLASLt plans, as it will predict here. A borrowed
+// component replaces or joins this model's: derived_from = label; validation (and
+// other-machine, where the model records those profiles) error as measured on this GPU;
+// validation_choices naming both alternatives; its test error cleared and its derived error
+// the same measurement (its own derivation, to this GPU: the band a GPU derived from this model
+// adds for it, as it does the recorded derived error of this model's own components); the
+// key's validation_extrapolated row dropped. InputError when the model has no validation
+// profiles.
+std::vector<BorrowDecision> borrow_components(ModelFile& m, const ModelFile& other_derived,
+                                              const std::string& label);
 // The validation targets of issue 12: median <= 3%, P95 <= 10% per (op, format).
 inline constexpr double kTargetMedian = 0.03, kTargetP95 = 0.10;
 // The validation error a refit may not exceed, per (op, variant, format): the targets,

@@ -95,6 +95,10 @@ if [ "$GPU" = H100 ]; then
     --other-machine $p/H100-SXM-validation-fresh --out "$OUT/H100-SXM.json" \
     --ceilings "$OUT/H100-SXM-validation-ceilings.json" > "$OUT/fit.log" 2>&1 ||
     { tail -20 "$OUT/fit.log"; exit 1; }
+  # The H200's components where they predict the H100's validation shapes better (head dims
+  # the H100's sets lack): calibration/README.md "Borrowing another GPU's components".
+  "$QUADRANT_BIN" calibrate borrow "$OUT/H100-SXM.json" --from calibration/models/H200.json \
+    --out "$OUT/H100-SXM.json" > "$OUT/borrow.txt" 2>&1 || { tail -20 "$OUT/borrow.txt"; exit 1; }
   stamp fitted
   "$QUADRANT_BIN" calibrate table "$OUT/H100-SXM.json" --markdown > "$OUT/table.md"
   head -40 "$OUT/table.md"

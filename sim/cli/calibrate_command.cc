@@ -12,6 +12,10 @@
 //                                            the model's error on measured profiles (e.g.
 //                                            an H100 model derived to the H200, against
 //                                            the H200's own profiles)
+//   borrow MODEL --from OTHER --out FILE [--catalog FILE]
+//                                            OTHER's components derived to MODEL's GPU
+//                                            where they predict MODEL's validation
+//                                            profiles better (borrow_components)
 // The simulator loads model files through the CostModel seam (calibrated_cost_model.h).
 #include <algorithm>
 #include <cstdio>
@@ -71,6 +75,10 @@ struct CalibrateCountersOptions {
   bool shapes = false, markdown = false;
 };
 
+struct CalibrateBorrowOptions {
+  std::string model, from, out, catalog = "scenarios/hardware/catalog.json";
+};
+
 struct CalibrateErrorOptions {
   std::string model, derive_to, ceilings, catalog = "scenarios/hardware/catalog.json";
   std::vector<std::string> profiles;
@@ -81,6 +89,7 @@ struct CalibrateErrorOptions {
 }  // namespace
 
 void add_calibrate_error_command(CLI::App* cal);
+void add_calibrate_borrow_command(CLI::App* cal);
 void add_calibrate_counters_command(CLI::App* cal);
 void add_calibrate_engine_command(CLI::App* cal);  // engine_command.cc
 
@@ -189,6 +198,7 @@ void add_calibrate_command(CLI::App& app) {
                   100 * l.heldout.median, 100 * l.heldout.p95);
   });
   add_calibrate_error_command(cal);
+  add_calibrate_borrow_command(cal);
   add_calibrate_counters_command(cal);
   add_calibrate_engine_command(cal);
 }
@@ -305,6 +315,9 @@ void add_calibrate_error_command(CLI::App* cal) {
       calibration::ModelFile base = calibration::read_model(o->model);
       int recorded = 0;
       for (calibration::ComponentModel& c : base.components) {
+        // A component borrowed from another GPU keeps the derived error calibrate borrow
+        // measured (its derivation to this GPU); derived back to its own GPU it measures none.
+        if (!c.derived_from.empty()) continue;
         c.derived = {};
         c.derived_to.clear();
         for (const calibration::ProfileError& r : rows)
@@ -328,6 +341,57 @@ void add_calibrate_error_command(CLI::App* cal) {
         std::printf("  worst %+6.1f%%  %s\n", 100 * r.by_shape[i].second,
                     r.by_shape[i].first.c_str());
     }
+  });
+}
+
+void add_calibrate_borrow_command(CLI::App* cal) {
+  auto o = std::make_shared<CalibrateBorrowOptions>();
+  auto* cmd = cal->add_subcommand(
+      "borrow",
+      "Another GPU's components, derived to this model's GPU, where they predict its "
+      "validation profiles better");
+  cmd->add_option("model", o->model, "model file (fitted with --validation)")->required();
+  cmd->add_option("--from", o->from, "the other GPU's model file")->required();
+  cmd->add_option("--out", o->out, "the model file to write (may be MODEL)")->required();
+  cmd->add_option("--catalog", o->catalog, "hardware catalog (the datasheet ratios)");
+  cmd->callback([o] {
+    calibration::ModelFile m = calibration::read_model(o->model);
+    auto other = calibration::CalibratedCostModel::load(o->from);
+    if (other->gpu() == m.gpu)
+      throw InputError(o->from, "gpu", "another GPU's model, not a second " + m.gpu + " one");
+    for (const calibration::ComponentModel& c : other->model().components)
+      if (!c.derived_from.empty())
+        throw InputError(o->from, "components",
+                         "a model fitted on its own GPU, not one that borrows (" + c.component +
+                             "/" + c.format + " is derived from " + c.derived_from + ")");
+    HardwareCatalog catalog = load_catalog(o->catalog);
+    const GpuSpec* from = catalog.find(other->gpu());
+    const GpuSpec* to = catalog.find(m.gpu);
+    if (!from) throw InputError(o->catalog, "gpus", "no GPU \"" + other->gpu() + "\"");
+    if (!to) throw InputError(o->catalog, "gpus", "no GPU \"" + m.gpu + "\"");
+    auto derived = calibration::CalibratedCostModel::derive(*other, *from, *to);
+    const std::string label = other->gpu() + " (" + o->from + ")";
+    const std::vector<calibration::BorrowDecision> decisions =
+        calibration::borrow_components(m, derived->model(), label);
+    std::printf("%s: validation error of its own answer against %s's component derived to it\n",
+                o->model.c_str(), other->gpu().c_str());
+    std::printf("%-28s %-5s %6s %17s %17s  %s\n", "op", "fmt", "shapes", "own med / P95",
+                "derived med / P95", "kept");
+    int borrowed = 0;
+    for (const calibration::BorrowDecision& d : decisions) {
+      const std::string op = d.variant.empty() ? d.component : d.component + "[" + d.variant + "]";
+      char own[40], theirs[40];
+      std::snprintf(own, sizeof own, "%.1f%% / %.1f%%", 100 * d.own.median, 100 * d.own.p95);
+      std::snprintf(theirs, sizeof theirs, "%.1f%% / %.1f%%", 100 * d.other.median,
+                    100 * d.other.p95);
+      std::printf("%-28s %-5s %6d %17s %17s  %s%s\n", op.c_str(), d.format.c_str(), d.other.count,
+                  d.own.count > 0 ? own : "-", theirs, d.borrowed ? "derived" : "own",
+                  d.own_answered_by.empty() ? "" : (" (own: " + d.own_answered_by + "'s)").c_str());
+      borrowed += d.borrowed;
+    }
+    calibration::save_text(o->out, calibration::model_to_json(m));
+    std::printf("%d of %zu components derived from %s; wrote %s\n", borrowed, decisions.size(),
+                other->gpu().c_str(), o->out.c_str());
   });
 }
 

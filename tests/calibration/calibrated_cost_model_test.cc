@@ -225,6 +225,36 @@ TEST(CalibratedCostModel, CatalogPicksOwnOrDerivedModel) {
   EXPECT_THROW(calibrated_cost_model_for(c, "B300"), InputError);
 }
 
+// The committed H100 model carries the H200's head-dim-64 decode attention, derived to it
+// (its own grid has no head dim 64; `calibrate borrow`): that estimate is a derived one and says
+// so, with the band the component measured on the H100's validation shapes, not twice
+// d128's; head dim 128 stays the H100's own fit.
+TEST(CalibratedCostModel, CommittedH100ModelNamesWhatItDerivedFromTheH200) {
+  const std::string file = "calibration/models/H100-SXM.json";
+  if (!std::filesystem::exists(file)) GTEST_SKIP() << "no committed model";
+  auto m = CalibratedCostModel::load(file);
+  EXPECT_NE(m->describe().find("derived from another GPU's"), std::string::npos);
+  QuadrantShape d64 = decode_attention(32, 2048);
+  d64.qk_head_dim = d64.v_head_dim = 64;
+  const Features f = core_features(d64);
+  d64.flops = Flops(f.flops);
+  d64.bytes = Bytes(f.bytes);
+  const Estimate e = m->predict(d64);
+  EXPECT_EQ(e.provenance, Provenance::kDerived);
+  EXPECT_NE(e.source.find("decode_attention[d64]/bf16"), std::string::npos) << e.source;
+  EXPECT_NE(e.source.find("derived from H200"), std::string::npos) << e.source;
+  EXPECT_FALSE(e.extrapolated) << e.extrapolation;
+  const ComponentModel* c = m->model().find("decode_attention", "bf16", "d64");
+  ASSERT_NE(c, nullptr);
+  EXPECT_GT(c->validation.count, 0);
+  const double band =
+      std::max(0.01, 1.4826 * std::max(c->validation.median, c->other_machine.median));
+  EXPECT_NEAR(e.stddev / e.mean, band, 1e-3);
+  const Estimate own = m->predict(decode_attention(32, 2048));
+  EXPECT_EQ(own.provenance, Provenance::kFitted);
+  EXPECT_EQ(own.source.find("derived from"), std::string::npos) << own.source;
+}
+
 // The committed H100 model: every quadrant of a decode and a prefill step gets a fitted
 // estimate that names the model file (tests run from the repository root).
 TEST(CalibratedCostModel, CommittedH100ModelAnswersEveryQuadrant) {

@@ -368,6 +368,60 @@ TEST(Fit, RecordsATestSetsErrorWithoutChangingTheModel) {
   EXPECT_EQ(error_table(cleared, true).find("test median / P95"), std::string::npos);
 }
 
+// Issue 15: another GPU's component, derived to this one, joins a model only where it predicts
+// this GPU's validation shapes better by more than their noise. Fitted on profiles 1.3x slow,
+// this model's own answer is 30% off the validation shapes; the other model, fitted on the
+// truth, replaces it, named as derived, with the error it measured here; the other way round
+// nothing moves. Both survive the model file.
+TEST(Fit, BorrowsAnotherGpusComponentOnlyWhereItPredictsTheValidationShapesBetter) {
+  const auto truth = testing::roofline_sum;
+  const std::string validation =
+      write_temp("bval.json", profile_to_json(testing::decode_attention_profile(truth, 0.01, 2)));
+  const std::string slow = write_temp(
+      "bslow.json",
+      profile_to_json(testing::scaled(testing::decode_attention_profile(truth, 0.01, 1), 1.3)));
+  const std::string right =
+      write_temp("bright.json", profile_to_json(testing::decode_attention_profile(truth, 0.01, 3)));
+  ModelFile off = fit_profiles({slow}, 5, {validation});
+  ModelFile good = fit_profiles({right}, 5, {validation});
+  ASSERT_EQ(off.components.size(), 1u);
+  ASSERT_GT(off.components[0].validation.median, 0.25);
+
+  // The off model's component lent to the good one: kept out.
+  const std::string good_before = model_to_json(good);
+  const std::vector<BorrowDecision> kept = borrow_components(good, off, "Slow (off.json)");
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_FALSE(kept[0].borrowed);
+  EXPECT_GT(kept[0].other.median, 0.25);
+  EXPECT_EQ(model_to_json(good), good_before);
+
+  const std::vector<BorrowDecision> d = borrow_components(off, good, "Other (good.json)");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_TRUE(d[0].borrowed);
+  EXPECT_EQ(d[0].component, "decode_attention");
+  ASSERT_EQ(off.components.size(), 1u);  // replaced, not added beside
+  const ComponentModel& c = off.components[0];
+  EXPECT_EQ(c.derived_from, "Other (good.json)");
+  EXPECT_EQ(c.validation_choice, "derived from Other (good.json)");
+  ASSERT_EQ(c.validation_choices.size(), 2u);
+  EXPECT_DOUBLE_EQ(c.validation_choices[0].second.median, d[0].own.median);
+  const std::vector<ProfileError> now = error_on_profiles(off, {validation});
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_DOUBLE_EQ(c.validation.median, now[0].stats.median);
+  EXPECT_LT(c.validation.median, 0.03);
+  EXPECT_EQ(c.test.count, 0);
+  EXPECT_DOUBLE_EQ(c.derived.median, c.validation.median);  // its derivation, measured here
+  EXPECT_EQ(c.derived_to, off.gpu);
+
+  const ModelFile back = read_model(write_temp("bborrowed.json", model_to_json(off)));
+  EXPECT_EQ(back.components[0].derived_from, "Other (good.json)");
+  EXPECT_EQ(model_to_json(back), model_to_json(off));
+  EXPECT_EQ(read_model(write_temp("bgood.json", good_before)).components[0].derived_from, "");
+
+  ModelFile unvalidated = fit_profiles({right});
+  EXPECT_THROW(borrow_components(unvalidated, good, "Other"), InputError);
+}
+
 // The validation shapes timed on another machine choose nothing either: recording their error
 // leaves the model as fitted, stores what error_on_profiles measures, and survives the file.
 TEST(Fit, RecordsAnotherMachinesErrorWithoutChangingTheModel) {
