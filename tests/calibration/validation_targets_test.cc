@@ -112,6 +112,48 @@ TEST(ValidationTargets, CommittedH200CarriesItsErrorOnOtherMachines) {
   EXPECT_GE(carried, 20);
 }
 
+// Issue 15, twenty-third session: the H200's components the H100 model borrowed (`calibrate
+// borrow`) carry the error they measure on the H100's validation shapes and on its second
+// machine's copy of them, recomputed here, so that a change to the features, the derivation or
+// the profiles that moves them fails until the borrow is made again; and each scores better on
+// the validation shapes than the answer it displaced (what the borrow weighed).
+TEST(ValidationTargets, BorrowedH100ComponentsCarryTheErrorTheyMeasureThere) {
+  const ModelFile m = read_model("calibration/models/H100-SXM.json");
+  ASSERT_FALSE(m.validation_profiles.empty());
+  ASSERT_FALSE(m.other_machine_profiles.empty());
+  const std::vector<ProfileError> val = error_on_profiles(m, m.validation_profiles);
+  const std::vector<ProfileError> other = error_on_profiles(m, m.other_machine_profiles);
+  auto row = [](const std::vector<ProfileError>& rows, const ComponentModel& c) {
+    for (const ProfileError& r : rows)
+      if (r.answered_by.empty() && r.format == c.format && r.variant == c.variant &&
+          (r.component == "mla_decode" ? "decode_attention" : r.component) == c.component)
+        return &r;
+    return static_cast<const ProfileError*>(nullptr);
+  };
+  int borrowed = 0;
+  for (const ComponentModel& c : m.components) {
+    if (c.derived_from.empty()) continue;
+    ++borrowed;
+    const std::string op = c.component + "[" + c.variant + "]/" + c.format;
+    const ProfileError* v = row(val, c);
+    ASSERT_NE(v, nullptr) << op << ": borrowed without validation shapes";
+    EXPECT_EQ(c.validation.count, v->stats.count) << op;
+    EXPECT_DOUBLE_EQ(c.validation.median, v->stats.median) << op;
+    EXPECT_DOUBLE_EQ(c.validation.p95, v->stats.p95) << op;
+    EXPECT_DOUBLE_EQ(c.derived.median, v->stats.median) << op << ": its own derivation";
+    if (const ProfileError* o = row(other, c)) {
+      EXPECT_DOUBLE_EQ(c.other_machine.median, o->stats.median) << op;
+    }
+    ASSERT_EQ(c.validation_choices.size(), 2u) << op;
+    const ErrorStats* own = nullptr;  // the file keeps the alternatives in name order
+    for (const auto& [name, e] : c.validation_choices)
+      if (name.rfind("fitted on this GPU", 0) == 0) own = &e;
+    ASSERT_NE(own, nullptr) << op;
+    EXPECT_LT(validation_score(c.validation), validation_score(*own)) << op;
+  }
+  EXPECT_GE(borrowed, 10);
+}
+
 // The second validation draw chooses nothing (no form, k, added round or grid correction),
 // so it tests the committed model as a user's shapes would. A refit may not raise any row's
 // error on it past calibration/models/H200-validation2-ceilings.json (written by
