@@ -33,5 +33,7 @@ case $gpu in
   *) echo "not a Hopper GPU: $gpu"; exit 3 ;;
 esac
 echo "calibration done at $(($(date +%s) - t0)) s"
-OUT="$OUT" B="$B" PART=2 NCU=no STOP_S=${ATTN_S:-200} bash kernels/scripts/device_fourteenth.sh
+# ATTN_S=0: the calibration alone (a call short of device time).
+[ "${ATTN_S:-200}" -gt 0 ] &&
+  OUT="$OUT" B="$B" PART=2 NCU=no STOP_S=${ATTN_S:-200} bash kernels/scripts/device_fourteenth.sh
 echo "all done at $(($(date +%s) - t0)) s"
