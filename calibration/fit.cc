@@ -963,6 +963,13 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
       if (in != rounds[first_round].end())
         samples.insert(samples.end(), in->second.begin(), in->second.end());
     }
+    // Still fewer than four (the H100's shards hold three of W4A8's wgmma decode shapes and no
+    // round holds more): no model of its own, said so; its shapes are answered by the nearest
+    // variant's, an extrapolation with a doubled band. Nothing fitted at all is an error.
+    if (samples.size() < 4) {
+      out.unfitted.push_back({component, format, variant, static_cast<int>(samples.size())});
+      continue;
+    }
     ComponentModel c = fit_component(component, format, samples, folds, variant);
     bool more = false;
     std::vector<Sample> with_added = samples;
@@ -1028,6 +1035,12 @@ ModelFile fit_profiles(const std::vector<std::string>& profile_paths, int folds,
       c.validation_choice = alternatives[best].first;
     }
     out.components.push_back(std::move(c));
+  }
+  if (out.components.empty() && !out.unfitted.empty()) {
+    const UnfittedKernel& u = out.unfitted.front();
+    throw InputError(
+        "", u.component + "." + u.format,
+        "at least 4 profiled shapes are needed to fit a model, got " + std::to_string(u.shapes));
   }
   std::sort(out.components.begin(), out.components.end(),
             [](const ComponentModel& a, const ComponentModel& b) {

@@ -154,6 +154,13 @@ struct ProfileError {
   std::vector<double> abs_in_order;  // |predicted / measured - 1| per shape, in profile order
 };
 
+// A kernel of the profiles with too few shapes to fit (fit_profiles: fewer than four after
+// every added round), left without a model of its own.
+struct UnfittedKernel {
+  std::string component, format, variant;
+  int shapes = 0;
+};
+
 // A model file: calibration/models/<gpu>.json, schema_version 1.
 struct ModelFile {
   std::string file;
@@ -181,6 +188,10 @@ struct ModelFile {
   // the d128 model): the error of that extrapolation.
   std::vector<ProfileError> validation_extrapolated;
   std::vector<ComponentModel> components;
+  // Kernels fit_profiles left without a model for want of shapes (not written to the file:
+  // `calibrate fit` prints them, and the validation shapes they leave to another variant's
+  // model are in validation_extrapolated).
+  std::vector<UnfittedKernel> unfitted;
   // Serving-engine terms per model and weight format, fitted from measured steps
   // (`quadrant calibrate engine`, calibration/engine/engine_fit.h); "engine" in the file.
   std::vector<EngineOverhead> engine;

@@ -47,7 +47,8 @@ case $GPU in
     rechecks="H200-validation-recheck=validation H200-validation-fresh=validation H200-recheck=hopper"
     metrics=H200 ;;
   H100)
-    fitted="H100-SXM=hopper H100-SXM=mla_decode H100-SXM-validation=validation
+    fitted="H100-SXM=hopper H100-SXM=mla_decode H100-SXM-shards=hopper-shards
+      H100-SXM-active6=hopper-active6 H100-SXM-validation=validation
       H100-SXM-validation=mla_decode-validation"
     rechecks="H100-SXM-recheck=hopper"
     metrics=${METRICS:-} ;;
@@ -91,7 +92,8 @@ done
 [ -n "$QUADRANT_BIN" ] || exit 0
 p=calibration/profiles
 if [ "$GPU" = H100 ]; then
-  "$QUADRANT_BIN" calibrate fit $p/H100-SXM --validation $p/H100-SXM-validation \
+  "$QUADRANT_BIN" calibrate fit $p/H100-SXM $p/H100-SXM-shards --added $p/H100-SXM-active6 \
+    --validation $p/H100-SXM-validation \
     --other-machine $p/H100-SXM-validation-fresh --out "$OUT/H100-SXM.json" \
     --ceilings "$OUT/H100-SXM-validation-ceilings.json" > "$OUT/fit.log" 2>&1 ||
     { tail -20 "$OUT/fit.log"; exit 1; }

@@ -653,6 +653,20 @@ TEST(Fit, AVariantWithFewFittingShapesStartsFromTheFirstAddedRounds) {
       root.put("round2/decode_attention.json", testing::decode_attention_profile(truth, 0.01, 3));
   const std::string val = root.put("val.json", testing::decode_attention_profile(truth, 0.01, 2));
   EXPECT_THROW(fit_profiles({few}, 5), InputError);  // nothing to start from
+  // Beside a kernel that has its shapes, the three are no model of their own, said so.
+  Profile bf16 = testing::decode_attention_profile(truth, 0.01, 5);
+  for (ProfileShape& s : three.shapes) s.format = "fp8";
+  const std::string mixed = root.put("mixed.json", [&] {
+    Profile p = bf16;
+    p.shapes.insert(p.shapes.end(), three.shapes.begin(), three.shapes.end());
+    return p;
+  }());
+  const ModelFile partial = fit_profiles({mixed}, 5);
+  ASSERT_EQ(partial.components.size(), 1u);
+  EXPECT_EQ(partial.components[0].format, "bf16");
+  ASSERT_EQ(partial.unfitted.size(), 1u);
+  EXPECT_EQ(partial.unfitted[0].format, "fp8");
+  EXPECT_EQ(partial.unfitted[0].shapes, 3);
   const ModelFile plain = fit_profiles({few}, 5, {}, {r1, r2});
   ASSERT_EQ(plain.components.size(), 1u);
   EXPECT_EQ(plain.components[0].heldout.count, 83);  // 3 + 40 + 40

@@ -151,7 +151,7 @@ TEST(ValidationTargets, BorrowedH100ComponentsCarryTheErrorTheyMeasureThere) {
     ASSERT_NE(own, nullptr) << op;
     EXPECT_LT(validation_score(c.validation), validation_score(*own)) << op;
   }
-  EXPECT_GE(borrowed, 10);
+  EXPECT_GE(borrowed, 1);  // else the guard guards nothing
 }
 
 // The second validation draw chooses nothing (no form, k, added round or grid correction),
