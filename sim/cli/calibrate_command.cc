@@ -143,10 +143,11 @@ void add_calibrate_command(CLI::App& app) {
                 m.gpu.c_str(), m.profiles.size(), o->out.c_str());
     std::fputs(calibration::error_table(m, false).c_str(), stdout);
     for (const calibration::UnfittedKernel& u : m.unfitted)
-      std::printf("no model of %s%s/%s: %d profiled shapes, at least 4 needed (its shapes are "
-                  "answered by the nearest variant's model, as an extrapolation)\n",
-                  u.component.c_str(), u.variant.empty() ? "" : ("[" + u.variant + "]").c_str(),
-                  u.format.c_str(), u.shapes);
+      std::printf(
+          "no model of %s%s/%s: %d profiled shapes, at least 4 needed (its shapes are "
+          "answered by the nearest variant's model, as an extrapolation)\n",
+          u.component.c_str(), u.variant.empty() ? "" : ("[" + u.variant + "]").c_str(),
+          u.format.c_str(), u.shapes);
     if (!o->ceilings.empty()) {
       if (m.validation_profiles.empty())
         throw InputError("", "--ceilings", "needs --validation profiles to set ceilings from");
