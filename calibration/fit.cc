@@ -767,13 +767,8 @@ std::vector<BorrowDecision> borrow_components(ModelFile& m, const ModelFile& oth
     }
     out.push_back(std::move(d));
   }
-  if (!m.other_machine_profiles.empty())
-    for (const ProfileError& r : error_on_profiles(m, m.other_machine_profiles))
-      for (ComponentModel& c : m.components)
-        if (!c.derived_from.empty() && r.answered_by.empty() &&
-            model_component(r.component) == c.component && r.format == c.format &&
-            r.variant == c.variant)
-          c.other_machine = r.stats;
+  // The borrowed components' error on the other machines' copy (the others' is unchanged).
+  if (!m.other_machine_profiles.empty()) record_other_machine_error(m, m.other_machine_profiles);
   return out;
 }
 
