@@ -99,8 +99,10 @@ bool prefill_wgmma_supported(bool fp8, int head_dim, int v_head_dim) {
 
 int prefill_variant(bool fp8, int head_dim, int v_head_dim, int requested) {
   const int v = requested == kDefaultVariant ? prefill_default_variant(fp8) : requested;
-  require(v >= kPrefillMmaVariant && v <= 7, "prefill attention: variant must be -1 .. 7");
-  require(fp8 || v < 4 || v > 6, "prefill attention: variants 4 .. 6 are fp8 only");
+  require(v >= kPrefillMmaVariant && v <= kPrefillMaxVariant,
+          "prefill attention: variant must be -1 .. 9");
+  require(fp8 || prefill_consumers(true, v) == 2,
+          "prefill attention: variants 4 .. 6, 8 and 9 are fp8 only");
   if (v == kPrefillMmaVariant || !prefill_wgmma_supported(fp8, head_dim, v_head_dim))
     return kPrefillMmaVariant;
   return v;
@@ -108,12 +110,12 @@ int prefill_variant(bool fp8, int head_dim, int v_head_dim, int requested) {
 
 int prefill_tile_rows(bool fp8, int variant) {
   if (variant == kPrefillMmaVariant) return 64;
-  return fp8 && variant >= 4 && variant <= 6 ? 192 : 128;
+  return 64 * prefill_consumers(fp8, variant);
 }
 
 int prefill_threads(bool fp8, int variant) {
   if (variant == kPrefillMmaVariant) return 128;
-  return 128 * (1 + (fp8 && variant >= 4 && variant <= 6 ? 3 : 2));
+  return 128 * (1 + prefill_consumers(fp8, variant));
 }
 
 PrefillSchedule prefill_schedule(const std::vector<int64_t>& q_lens,

@@ -217,9 +217,15 @@ DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int h
                                    DecodeSplitModel model = DecodeSplitModel::kRunTime);
 
 // ---- prefill attention ----
-// Kernel variants: -1 the mma.sync kernel (FA2 structure); 0..7 the sm_90a wgmma kernel
-// (sm90_prefill_attention.h: 2 = BF16 ping-pong, 4 = FP8 three consumer warpgroups).
+// Kernel variants: -1 the mma.sync kernel (FA2 structure); 0..9 the sm_90a wgmma kernel
+// (sm90_prefill_attention.h: 2 = BF16 ping-pong, 4 = FP8 three consumer warpgroups; 8, 9 =
+// 4 with a quarter / half of the softmax's ex2 on the FMA pipes).
 inline constexpr int kPrefillMmaVariant = -1;
+inline constexpr int kPrefillMaxVariant = 9;
+// Consumer warpgroups of a wgmma variant: 3 for FP8's variants 4 .. 6, 8, 9 (FP8 only), else 2.
+constexpr int prefill_consumers(bool fp8, int variant) {
+  return fp8 && ((variant >= 4 && variant <= 6) || variant == 8 || variant == 9) ? 3 : 2;
+}
 int prefill_default_variant(bool fp8);
 bool prefill_wgmma_supported(bool fp8, int head_dim, int v_head_dim);
 // The variant that runs: `requested` (kDefaultVariant: the default) where the wgmma kernel
@@ -227,7 +233,7 @@ bool prefill_wgmma_supported(bool fp8, int head_dim, int v_head_dim);
 inline constexpr int kDefaultVariant = -2;
 int prefill_variant(bool fp8, int head_dim, int v_head_dim, int requested = kDefaultVariant);
 // Query rows per CTA: 64 (mma.sync), 128 (wgmma, two consumer warpgroups) or 192 (fp8
-// with three consumer warpgroups, variants 4 .. 6).
+// with three consumer warpgroups, prefill_consumers).
 int prefill_tile_rows(bool fp8, int variant);
 // Threads per CTA of the attention kernel.
 int prefill_threads(bool fp8, int variant);

@@ -11,7 +11,8 @@
 // 2 = 1 with the two consumer warpgroups in ping-pong (named barriers; BF16 default);
 // 3 = 2 with a quarter of ex2 on the FMA pipes; 7 serial without the wait for P.V; 4, 5, 6
 // = 0, 1, 7 with three consumer warpgroups (192 query rows per CTA, 128 registers; FP8
-// only; 4 is the FP8 default).
+// only; 4 is the FP8 default); 8, 9 = 4 with a quarter / half of ex2 by a cubic on the FMA
+// pipes (FP8 only: its MUFU time per tile equals its tensor time, issue 15).
 //
 // BF16: head dims (64, 64), (128, 128) and (192, 128) (MLA); V is read as the
 // transposed (MN-major) B operand. FP8 (E4M3 Q/K/V, one scale per 64 tokens of a
@@ -58,6 +59,17 @@ __device__ __forceinline__ float ex2_poly(float x) {
            1.0f);
   return __int_as_float(__float_as_int(p) + ((__float_as_int(t) - 0x4B400000) << 23));
 }
+// The same with a cubic (relative error < 7.5e-5, Remez on [-1/2, 1/2]): for FP8, whose P is
+// rounded to E4M3 (3 mantissa bits). t's bits are 0x4B400000 + round(x), so t << 23 is the
+// exponent's increment.
+__device__ __forceinline__ float ex2_poly3(float x) {
+  x = fmaxf(x, -125.0f);
+  const float t = x + 12582912.0f;
+  const float f = x - (t - 12582912.0f);
+  const float p =
+      fmaf(fmaf(fmaf(0.0551716691f, f, 0.242611122f), f, 0.693260985f), f, 0.999928074f);
+  return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
+}
 
 // kCons consumer warpgroups of 64 query rows each, one producer warpgroup.
 template <bool kFp8, int DQK, int DV, int kCons>
@@ -97,8 +109,10 @@ __global__ void __launch_bounds__(128 * (1 + kCons), 1)
                                   const __grid_constant__ CUtensorMap tm_v,
                                   const Sm90PrefillArgs p) {
   using L = Sm90Layout<kFp8, DQK, DV, kCons>;
-  static_assert(kCons == 2 || (kCons == 3 && kFp8 && (kMode <= 1 || kMode == 4)),
+  static_assert(kCons == 2 || (kCons == 3 && kFp8 && (kMode <= 1 || kMode >= 4)),
                 "3 consumers: fp8, no ping-pong");
+  // Modes 5 and 6: the serial loop with a quarter / half of ex2 by ex2_poly3.
+  static_assert(kMode <= 4 || (kFp8 && kCons == 3), "modes 5, 6: fp8 with 3 consumers");
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   uint8_t* sq = smem;
@@ -283,9 +297,12 @@ __global__ void __launch_bounds__(128 * (1 + kCons), 1)
         const float add = lp[b] - base;
         const float x0 = fmaf(sc[4 * i + 2 * hh], cs[b], add);
         const float x1 = fmaf(sc[4 * i + 2 * hh + 1], cs[b], add);
-        // kMode 3: every other pair on the FMA pipes, to relieve the MUFU unit.
+        // kMode 3 and 5: every other pair's second on the FMA pipes, to relieve the MUFU
+        // unit; 6: every pair's second.
         sc[4 * i + 2 * hh] = ex2(x0);
-        sc[4 * i + 2 * hh + 1] = (kMode == 3 && i % 2 == 1) ? ex2_poly(x1) : ex2(x1);
+        sc[4 * i + 2 * hh + 1] = (kMode == 3 && i % 2 == 1)                   ? ex2_poly(x1)
+                                 : ((kMode == 5 && i % 2 == 1) || kMode == 6) ? ex2_poly3(x1)
+                                                                              : ex2(x1);
         sum[i / 8] += sc[4 * i + 2 * hh] + sc[4 * i + 2 * hh + 1];
       }
       // l counts P unscaled: fp8's P carries 2^lp per half.
@@ -334,7 +351,7 @@ __global__ void __launch_bounds__(128 * (1 + kCons), 1)
   mbar_wait(q_full, 0);
   float sc[64], corr[2];
   uint32_t pa[kPSteps][4];
-  if constexpr (kMode == 0) {
+  if constexpr (kMode == 0 || kMode == 5 || kMode == 6) {
     for (int it = 0; it < n_tiles; ++it) {
       const int j = n_tiles - 1 - it, st = it % L::kStages;
       const uint32_t parity = (it / L::kStages) & 1;
@@ -511,6 +528,8 @@ void launch_kernel(const Sm90PrefillProblem& pr, cudaStream_t stream) {
   if constexpr (kCons == 3) {
     kernel = pr.variant == 4   ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 3>
              : pr.variant == 5 ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 1, 3>
+             : pr.variant == 8 ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 5, 3>
+             : pr.variant == 9 ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 6, 3>
                                : sm90_prefill_attention_kernel<kFp8, DQK, DV, 4, 3>;
   } else {
     const Kernel kernels[8] = {sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 2>,
@@ -532,12 +551,13 @@ void launch_kernel(const Sm90PrefillProblem& pr, cudaStream_t stream) {
 
 void sm90_prefill_launch(const Sm90PrefillProblem& pr, cudaStream_t stream) {
   const int v = pr.variant;
-  if (v < 0 || v > 7 || (v >= 4 && v <= 6 && !pr.fp8))
-    throw std::invalid_argument("sm90_prefill_launch: variant must be 0 .. 7 (4 .. 6: fp8 only)");
+  if (v < 0 || v > plan::kPrefillMaxVariant || (plan::prefill_consumers(true, v) == 3 && !pr.fp8))
+    throw std::invalid_argument(
+        "sm90_prefill_launch: variant must be 0 .. 9 (4 .. 6, 8, 9: fp8 only)");
   if (pr.fp8) {
     if (pr.head_dim == 128 && pr.v_head_dim == 128)
-      return v >= 4 && v <= 6 ? launch_kernel<true, 128, 128, 3>(pr, stream)
-                              : launch_kernel<true, 128, 128, 2>(pr, stream);
+      return plan::prefill_consumers(true, v) == 3 ? launch_kernel<true, 128, 128, 3>(pr, stream)
+                                                   : launch_kernel<true, 128, 128, 2>(pr, stream);
   } else {
     if (pr.head_dim == 64 && pr.v_head_dim == 64)
       return launch_kernel<false, 64, 64, 2>(pr, stream);

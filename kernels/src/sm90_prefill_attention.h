@@ -47,7 +47,8 @@ struct Sm90PrefillProblem {
   // intra-warpgroup overlap); 2: 1 and the two consumer warpgroups in ping-pong; 3: 2
   // with a quarter of the exponentials on the FMA pipes (a MUFU-throughput experiment);
   // 4, 5 (fp8 only): 0, 1 with three consumer warpgroups, 192 query rows per CTA; 7: 0
-  // without the wait for P.V (the next S queues behind it); 6 (fp8 only): 7 with three.
+  // without the wait for P.V (the next S queues behind it); 6 (fp8 only): 7 with three;
+  // 8, 9 (fp8 only): 4 with a quarter / half of the exponentials by a cubic on the FMA pipes.
   int variant = 2;
   Sm90PrefillArgs args{};
 };

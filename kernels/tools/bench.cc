@@ -32,12 +32,14 @@
 
 #include "kernels/include/cuda_check.h"
 #include "kernels/include/quadrant_op.h"
+#include "kernels/plan/dispatch.h"
 
 namespace {
 
 using quadrant::kernels::make_op;
 using quadrant::kernels::QuadrantOp;
 using quadrant::kernels::ShapeParams;
+namespace plan = quadrant::kernels::plan;
 
 struct Case {
   std::string quadrant, format, label;
@@ -307,9 +309,10 @@ std::vector<Case> check_cases() {
   std::vector<Case> cases;
   for (const Case& c : base) {
     if (c.quadrant == "prefill_attention") {
-      // -1: the mma.sync kernel; 0 .. 3, 7: wgmma; 4 .. 6: three consumer warpgroups (FP8).
-      for (int v = -1; v <= 7; ++v)
-        if (c.format == "fp8" || v < 4 || v > 6)
+      // -1: the mma.sync kernel; 0 .. 3, 7: wgmma; 4 .. 6, 8, 9: three consumer warpgroups
+      // (FP8).
+      for (int v = -1; v <= plan::kPrefillMaxVariant; ++v)
+        if (c.format == "fp8" || plan::prefill_consumers(true, v) == 2)
           cases.push_back({c.quadrant, c.format, c.label, c.shape, std::to_string(v)});
     } else if (c.quadrant == "decode_attention") {
       // The heuristic's split count and 5 splits.
@@ -363,8 +366,9 @@ std::vector<Case> timed_cases(bool variants) {
                prefill(1, 8192, 8192, 0, 32, 8, 64, 64), ""});
   if (variants) {
     for (const char* f : {"bf16", "fp8"})
-      for (int v = -1; v <= 7; ++v)
-        if (v != (std::string(f) == "fp8" ? 4 : 2) && (std::string(f) == "fp8" || v < 4 || v > 6))
+      for (int v = -1; v <= plan::kPrefillMaxVariant; ++v)
+        if (v != (std::string(f) == "fp8" ? 4 : 2) &&
+            (std::string(f) == "fp8" || plan::prefill_consumers(true, v) == 2))
           t.push_back({"prefill_attention", f, "1x8192 causal 32/8 d128", pa, std::to_string(v)});
     // Decode attention: the CUDA-core kernel, and fixed split counts beside the heuristic's.
     for (const char* f : {"bf16", "fp8"}) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "kernels/include/quadrant_op.h"
+#include "kernels/plan/dispatch.h"
 
 namespace quadrant::kernels {
 namespace {
@@ -37,9 +38,10 @@ TEST(AttentionVariants, PrefillEveryVariantMatchesTheReference) {
   const ShapeParams shape = {{"batch", 3}, {"seq_len", 260}, {"seq_len_min", 1}, {"prefix_len", 77},
                              {"heads", 8}, {"kv_heads", 2},  {"head_dim", 128}};
   for (const std::string format : {"bf16", "fp8"}) {
-    // -1: the mma.sync kernel; 0..3, 7 the wgmma kernel; 4..6 its three-warpgroup fp8 forms.
-    for (int variant = -1; variant <= 7; ++variant) {
-      if (format == "bf16" && variant >= 4 && variant <= 6) continue;
+    // -1: the mma.sync kernel; 0..3, 7 the wgmma kernel; 4..6, 8, 9 its three-warpgroup fp8
+    // forms.
+    for (int variant = -1; variant <= plan::kPrefillMaxVariant; ++variant) {
+      if (format == "bf16" && plan::prefill_consumers(true, variant) == 3) continue;
       ScopedEnv env("QUADRANT_PREFILL_ATTN_VARIANT", std::to_string(variant));
       auto op = make_op("prefill_attention", format, shape);
       const CheckResult c = op->check(7);

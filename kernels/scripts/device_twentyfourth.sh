@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Issue 15, twenty-fourth session: one device call on whichever Hopper GPU comes.
+#   H200: device_twentythird.sh as it stands (the W4A8 sets under form 12, then decode attention
+#         form 24015 timed against 7631 and 32207).
+#   H100: the second validation draw (grids/validation2.json, a test set never fitted on) as
+#         H100-SXM-validation2, settled as the H100's other sets; no attention timing (24015 was
+#         timed there in the twenty-third session).
+#   Both, first: FP8 prefill attention variants 8 and 9 (variant 4, the default, with a quarter /
+#   half of the softmax's ex2 by a cubic on the FMA pipes): their checks, the GPU test of every
+#   prefill variant, and three alternated timing passes of 1x8192 causal (every variant of both
+#   formats), from the binaries in PF_BIN (quadrant-kernels-bench, kernels_ops_gpu_test).
+#   BIN=.dev/b23/bin.tar.xz PF_BIN=.dev/b24/pf.tar.xz REV=... OUT=... bash kernels/scripts/device_twentyfourth.sh
+set -uo pipefail
+OUT=${OUT:?set OUT}
+REV=${REV:?the revision the binaries were built at}
+CAL_S=${CAL_S:-300}
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+echo "GPU: $gpu"
+if [ -n "${PF_BIN:-}" ]; then
+  P=$(mktemp -d)
+  tar xJf "$PF_BIN" -C "$P" || { echo "cannot unpack $PF_BIN" >&2; exit 2; }
+  mkdir -p "$OUT/pf"
+  nvidia-smi --query-gpu=name,uuid,driver_version,clocks.max.sm --format=csv,noheader > "$OUT/pf/uuid.txt"
+  t=$(date +%s)
+  timeout 120 "$P/quadrant-kernels-bench" --only "prefill_attention" --checks-only --no-ceilings \
+    --out "$OUT/pf/checks" > "$OUT/pf/checks.log" 2>&1
+  echo "prefill checks: exit $?, $(grep -c PASS "$OUT/pf/checks.log") PASS, $(grep -c FAIL "$OUT/pf/checks.log") FAIL"
+  timeout 120 "$P/kernels_ops_gpu_test" --gtest_brief=1 --gtest_filter='AttentionVariants.Prefill*' \
+    > "$OUT/pf/gpu_test.log" 2>&1
+  echo "AttentionVariants.Prefill*: exit $?"
+  for pass in 1 2 3; do
+    timeout 90 "$P/quadrant-kernels-bench" --variants --timing-only \
+      --only "prefill_attention fp8 1x8192 causal,prefill_attention bf16 1x8192 causal" \
+      --out "$OUT/pf/time$pass" > "$OUT/pf/time$pass.log" 2>&1
+    echo "timing pass $pass: exit $?"
+  done
+  grep -h "1x8192 causal" "$OUT"/pf/time1.log | head -30
+  echo "prefill experiment: $(($(date +%s) - t)) s"
+fi
+case $gpu in
+  *H200*) BIN="$BIN" REV="$REV" OUT="$OUT" CAL_S="$CAL_S" ATTN_S="${ATTN_S:-150}" \
+            bash kernels/scripts/device_twentythird.sh ;;
+  *H100*)
+    t0=$(date +%s)
+    B=$(mktemp -d)
+    tar xJf "${BIN:?set BIN}" -C "$B" || { echo "cannot unpack $BIN" >&2; exit 2; }
+    mkdir -p "$OUT/cal"
+    nvidia-smi --query-gpu=name,uuid,driver_version,clocks.max.sm --format=csv,noheader > "$OUT/cal/uuid.txt"
+    OUT="$OUT/cal" KERNELS_REVISION="$REV" PROFILE_BIN="$B/quadrant-profile" PROFILE_TIMEOUT=400 \
+      SETTLE_MS=100 SETTLE_ONLY=prefill,_ffn,dense_gemm,mla_decode DEADLINE_S="$CAL_S" METRICS="" \
+      SETS="H100-SXM-validation2=calibration/grids/validation2.json" \
+      bash calibration/scripts/device_validation.sh 2>&1 | tail -15
+    echo "all done at $(($(date +%s) - t0)) s" ;;
+  *) echo "not a Hopper GPU: $gpu"; exit 3 ;;
+esac
