@@ -35,6 +35,20 @@ if [ -n "${PF_BIN:-}" ]; then
     echo "timing pass $pass: exit $?"
   done
   grep -h "1x8192 causal" "$OUT"/pf/time1.log | head -30
+  # ncu of FP8 1x8192 causal under variants 4, 8 and 9: the bench's --profile launches each case
+  # twice, the default (4) first, then -1 .. 9 but 4; the sm90 kernel's launches are v4 x2, v0,
+  # v1, v2, v3, v5, v6, v7, v8, v9 x2 each, so the second of each is launch 1, 17 and 19.
+  if [ "${NCU:-yes}" = yes ] && command -v ncu > /dev/null; then
+    for pair in 4:1 8:17 9:19; do
+      timeout 60 ncu --clock-control none -k regex:sm90_prefill_attention_kernel \
+        --launch-skip "${pair#*:}" --launch-count 1 --section SpeedOfLight \
+        --section ComputeWorkloadAnalysis --section WarpStateStats --section InstructionStats \
+        --section LaunchStats --section Occupancy \
+        "$P/quadrant-kernels-bench" --profile --variants --only "prefill_attention fp8 1x8192 causal" \
+        > "$OUT/pf/ncu_v${pair%%:*}.txt" 2>&1
+      echo "ncu variant ${pair%%:*}: exit $?"
+    done
+  fi
   echo "prefill experiment: $(($(date +%s) - t)) s"
 fi
 case $gpu in
