@@ -767,8 +767,10 @@ std::vector<BorrowDecision> borrow_components(ModelFile& m, const ModelFile& oth
     }
     out.push_back(std::move(d));
   }
-  // The borrowed components' error on the other machines' copy (the others' is unchanged).
+  // The borrowed components' error on the other machines' copy and on the test set, which
+  // chose nothing here either (the others' is unchanged).
   if (!m.other_machine_profiles.empty()) record_other_machine_error(m, m.other_machine_profiles);
+  if (!m.test_profiles.empty()) record_test_error(m, m.test_profiles);
   return out;
 }
 

@@ -281,8 +281,8 @@ struct BorrowDecision {
 // kept unless the derived one wins by more than the noise. The derived component is evaluated
 // under this model's plan rules and cuBLASLt plans, as it will predict here. A borrowed
 // component replaces or joins this model's: derived_from = label; validation (and
-// other-machine, where the model records those profiles) error as measured on this GPU;
-// validation_choices naming both alternatives; its test error cleared and its derived error
+// other-machine and test, where the model records those profiles) error as measured on this
+// GPU; validation_choices naming both alternatives; its derived error
 // the same measurement (its own derivation, to this GPU: the band a GPU derived from this model
 // adds for it, as it does the recorded derived error of this model's own components); the
 // key's validation_extrapolated row dropped. InputError when the model has no validation

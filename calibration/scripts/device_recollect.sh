@@ -49,7 +49,7 @@ case $GPU in
   H100)
     fitted="H100-SXM=hopper H100-SXM=mla_decode H100-SXM-shards=hopper-shards
       H100-SXM-active6=hopper-active6 H100-SXM-validation=validation
-      H100-SXM-validation=mla_decode-validation"
+      H100-SXM-validation=mla_decode-validation H100-SXM-validation2=validation2"
     rechecks="H100-SXM-recheck=hopper"
     metrics=${METRICS:-} ;;
   *) echo "GPU: H200 or H100, not '$GPU'" >&2; exit 2 ;;
@@ -93,7 +93,7 @@ done
 p=calibration/profiles
 if [ "$GPU" = H100 ]; then
   "$QUADRANT_BIN" calibrate fit $p/H100-SXM $p/H100-SXM-shards --added $p/H100-SXM-active6 \
-    --validation $p/H100-SXM-validation \
+    --validation $p/H100-SXM-validation --test $p/H100-SXM-validation2 \
     --other-machine $p/H100-SXM-validation-fresh --out "$OUT/H100-SXM.json" \
     --ceilings "$OUT/H100-SXM-validation-ceilings.json" > "$OUT/fit.log" 2>&1 ||
     { tail -20 "$OUT/fit.log"; exit 1; }
@@ -102,6 +102,8 @@ if [ "$GPU" = H100 ]; then
   "$QUADRANT_BIN" calibrate borrow "$OUT/H100-SXM.json" --from calibration/models/H200.json \
     --out "$OUT/H100-SXM.json" > "$OUT/borrow.txt" 2>&1 || { tail -20 "$OUT/borrow.txt"; exit 1; }
   stamp fitted
+  "$QUADRANT_BIN" calibrate error "$OUT/H100-SXM.json" $p/H100-SXM-validation2 \
+    > "$OUT/H100-SXM-validation2-errors.txt" 2>&1 || true
   "$QUADRANT_BIN" calibrate table "$OUT/H100-SXM.json" --markdown > "$OUT/table.md"
   head -40 "$OUT/table.md"
   exit 0

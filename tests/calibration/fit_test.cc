@@ -418,6 +418,22 @@ TEST(Fit, BorrowsAnotherGpusComponentOnlyWhereItPredictsTheValidationShapesBette
   EXPECT_EQ(model_to_json(back), model_to_json(off));
   EXPECT_EQ(read_model(write_temp("bgood.json", good_before)).components[0].derived_from, "");
 
+  // A model with a test set: the borrowed component's test error is measured on it, as the
+  // other-machine error is (the test set chose nothing: the decision is the same).
+  const std::string test =
+      write_temp("btest.json", profile_to_json(testing::decode_attention_profile(truth, 0.01, 4)));
+  ModelFile tested = fit_profiles({slow}, 5, {validation});
+  record_test_error(tested, {test});
+  ASSERT_GT(tested.components[0].test.median, 0.25);
+  ASSERT_TRUE(borrow_components(tested, good, "Other (good.json)")[0].borrowed);
+  const std::vector<ProfileError> on_test = error_on_profiles(tested, {test});
+  ASSERT_EQ(on_test.size(), 1u);
+  EXPECT_EQ(tested.components[0].test.count, on_test[0].stats.count);
+  EXPECT_GT(tested.components[0].test.count, 0);
+  EXPECT_DOUBLE_EQ(tested.components[0].test.median, on_test[0].stats.median);
+  EXPECT_LT(tested.components[0].test.median, 0.03);
+  EXPECT_EQ(tested.test_profiles, std::vector<std::string>{test});
+
   ModelFile unvalidated = fit_profiles({right});
   EXPECT_THROW(borrow_components(unvalidated, good, "Other"), InputError);
 }

@@ -156,17 +156,17 @@ TEST(ValidationTargets, BorrowedH100ComponentsCarryTheErrorTheyMeasureThere) {
 
 // The second validation draw chooses nothing (no form, k, added round or grid correction),
 // so it tests the committed model as a user's shapes would. A refit may not raise any row's
-// error on it past calibration/models/H200-validation2-ceilings.json (written by
+// error on it past calibration/models/<gpu>-validation2-ceilings.json (written by
 // `calibrate error MODEL PROFILES --ceilings FILE`: the targets, or the level reached
 // rounded up to 0.5 points), and every row with a ceiling is judged on all its shapes.
-TEST(ValidationTargets, CommittedH200HoldsOnTheSecondDraw) {
-  const std::string ceilings_file = "calibration/models/H200-validation2-ceilings.json";
+void expect_holds_on_second_draw(const std::string& model_file, const std::string& ceilings_file,
+                                 int min_rows) {
   ASSERT_TRUE(std::filesystem::exists(ceilings_file)) << "run from the repository root";
   const Json ceilings = load_json(ceilings_file);
   std::vector<std::string> profiles;
   for (const auto& v : ceilings.at("validation_profiles")) profiles.push_back(v.get<std::string>());
   ASSERT_FALSE(profiles.empty());
-  const ModelFile m = read_model("calibration/models/H200.json");
+  const ModelFile m = read_model(model_file);
   // The model records this error (calibrate fit --test): its bands use it.
   EXPECT_EQ(m.test_profiles, profiles) << "refit with --test " << profiles.front();
   const std::vector<ProfileError> rows = error_on_profiles(m, profiles);
@@ -192,7 +192,19 @@ TEST(ValidationTargets, CommittedH200HoldsOnTheSecondDraw) {
       }
     ++judged;
   }
-  EXPECT_GE(judged, 20);
+  EXPECT_GE(judged, min_rows);
+}
+
+TEST(ValidationTargets, CommittedH200HoldsOnTheSecondDraw) {
+  expect_holds_on_second_draw("calibration/models/H200.json",
+                              "calibration/models/H200-validation2-ceilings.json", 20);
+}
+
+// Issue 15, twenty-fourth session: the H100's second draw (the same grid, collected on an
+// H100), its components borrowed from the H200 included.
+TEST(ValidationTargets, CommittedH100HoldsOnTheSecondDraw) {
+  expect_holds_on_second_draw("calibration/models/H100-SXM.json",
+                              "calibration/models/H100-SXM-validation2-ceilings.json", 20);
 }
 
 }  // namespace
