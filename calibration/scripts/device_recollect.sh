@@ -48,6 +48,8 @@ case $GPU in
     metrics=H200 ;;
   H100)
     fitted="H100-SXM=hopper H100-SXM=mla_decode H100-SXM-shards=hopper-shards
+      H100-SXM-active2=hopper-active2 H100-SXM-active3=hopper-active3
+      H100-SXM-active4=hopper-active4 H100-SXM-active5=hopper-active5
       H100-SXM-active6=hopper-active6 H100-SXM-validation=validation
       H100-SXM-validation=mla_decode-validation H100-SXM-validation2=validation2"
     rechecks="H100-SXM-recheck=hopper"
@@ -92,7 +94,8 @@ done
 [ -n "$QUADRANT_BIN" ] || exit 0
 p=calibration/profiles
 if [ "$GPU" = H100 ]; then
-  "$QUADRANT_BIN" calibrate fit $p/H100-SXM $p/H100-SXM-shards --added $p/H100-SXM-active6 \
+  "$QUADRANT_BIN" calibrate fit $p/H100-SXM $p/H100-SXM-shards --added $p/H100-SXM-active2 \
+    $p/H100-SXM-active3 $p/H100-SXM-active4 $p/H100-SXM-active5 $p/H100-SXM-active6 \
     --validation $p/H100-SXM-validation --test $p/H100-SXM-validation2 \
     --other-machine $p/H100-SXM-validation-fresh --out "$OUT/H100-SXM.json" \
     --ceilings "$OUT/H100-SXM-validation-ceilings.json" > "$OUT/fit.log" 2>&1 ||

@@ -225,32 +225,33 @@ TEST(CalibratedCostModel, CatalogPicksOwnOrDerivedModel) {
   EXPECT_THROW(calibrated_cost_model_for(c, "B300"), InputError);
 }
 
-// The committed H100 model carries the H200's head-dim-64 decode attention, derived to it
-// (its own grid has no head dim 64; `calibrate borrow`): that estimate is a derived one and says
-// so, with the band the component measured on the H100's validation shapes, not twice
-// d128's; head dim 128 stays the H100's own fit.
+QuadrantShape decode_ffn(NumberFormat f, int64_t routed, int active, int hidden, int inter);
+
+// The committed H100 model carries the H200's W4A8 decode FFN on the wgmma GEMM (the E4M3
+// copy's path), derived to it (its own sets hold three such shapes, too few to fit; `calibrate
+// borrow`): that estimate is a derived one and says so, with the band the component measured
+// on the H100's validation shapes, not the doubled band of an extrapolation from mma16's
+// model; the mma16 W4A8 rows stay the H100's own fit.
 TEST(CalibratedCostModel, CommittedH100ModelNamesWhatItDerivedFromTheH200) {
   const std::string file = "calibration/models/H100-SXM.json";
   if (!std::filesystem::exists(file)) GTEST_SKIP() << "no committed model";
   auto m = CalibratedCostModel::load(file);
   EXPECT_NE(m->describe().find("derived from another GPU's"), std::string::npos);
-  QuadrantShape d64 = decode_attention(32, 2048);
-  d64.qk_head_dim = d64.v_head_dim = 64;
-  const Features f = core_features(d64);
-  d64.flops = Flops(f.flops);
-  d64.bytes = Bytes(f.bytes);
-  const Estimate e = m->predict(d64);
+  // Two experts at 128 rows each: the wgmma GEMM (48+ rows per expert), on the E4M3 copy
+  // (the producer's dequantisation starts at 4 experts).
+  const Estimate e = m->predict(decode_ffn(NumberFormat::kW4A8, 256, 2, 2048, 768));
   EXPECT_EQ(e.provenance, Provenance::kDerived);
-  EXPECT_NE(e.source.find("decode_attention[d64]/bf16"), std::string::npos) << e.source;
+  EXPECT_NE(e.source.find("decode_ffn[wgmma]/w4a8"), std::string::npos) << e.source;
   EXPECT_NE(e.source.find("derived from H200"), std::string::npos) << e.source;
   EXPECT_FALSE(e.extrapolated) << e.extrapolation;
-  const ComponentModel* c = m->model().find("decode_attention", "bf16", "d64");
+  const ComponentModel* c = m->model().find("decode_ffn", "w4a8", "wgmma");
   ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->derived_from.rfind("H200", 0), 0u) << c->derived_from;
   EXPECT_GT(c->validation.count, 0);
-  const double band =
-      std::max(0.01, 1.4826 * std::max(c->validation.median, c->other_machine.median));
+  const double band = std::max(
+      0.01, 1.4826 * std::max({c->validation.median, c->other_machine.median, c->test.median}));
   EXPECT_NEAR(e.stddev / e.mean, band, 1e-3);
-  const Estimate own = m->predict(decode_attention(32, 2048));
+  const Estimate own = m->predict(decode_ffn(NumberFormat::kW4A8, 8, 8, 2048, 768));
   EXPECT_EQ(own.provenance, Provenance::kFitted);
   EXPECT_EQ(own.source.find("derived from"), std::string::npos) << own.source;
 }
