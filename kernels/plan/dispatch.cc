@@ -100,9 +100,9 @@ bool prefill_wgmma_supported(bool fp8, int head_dim, int v_head_dim) {
 int prefill_variant(bool fp8, int head_dim, int v_head_dim, int requested) {
   const int v = requested == kDefaultVariant ? prefill_default_variant(fp8) : requested;
   require(v >= kPrefillMmaVariant && v <= kPrefillMaxVariant,
-          "prefill attention: variant must be -1 .. 9");
+          "prefill attention: variant must be -1 .. 10");
   require(fp8 || prefill_consumers(true, v) == 2,
-          "prefill attention: variants 4 .. 6, 8 and 9 are fp8 only");
+          "prefill attention: variants 4 .. 6 and 8 .. 10 are fp8 only");
   if (v == kPrefillMmaVariant || !prefill_wgmma_supported(fp8, head_dim, v_head_dim))
     return kPrefillMmaVariant;
   return v;

@@ -217,14 +217,15 @@ DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int h
                                    DecodeSplitModel model = DecodeSplitModel::kRunTime);
 
 // ---- prefill attention ----
-// Kernel variants: -1 the mma.sync kernel (FA2 structure); 0..9 the sm_90a wgmma kernel
+// Kernel variants: -1 the mma.sync kernel (FA2 structure); 0..10 the sm_90a wgmma kernel
 // (sm90_prefill_attention.h: 2 = BF16 ping-pong, 4 = FP8 three consumer warpgroups; 8, 9 =
-// 4 with a quarter / half of the softmax's ex2 on the FMA pipes).
+// 4 with a quarter / half of the softmax's ex2 on the FMA pipes; 10 = 4 with the softmax
+// in turns).
 inline constexpr int kPrefillMmaVariant = -1;
-inline constexpr int kPrefillMaxVariant = 9;
-// Consumer warpgroups of a wgmma variant: 3 for FP8's variants 4 .. 6, 8, 9 (FP8 only), else 2.
+inline constexpr int kPrefillMaxVariant = 10;
+// Consumer warpgroups of a wgmma variant: 3 for FP8's variants 4 .. 6, 8 .. 10 (FP8 only), else 2.
 constexpr int prefill_consumers(bool fp8, int variant) {
-  return fp8 && ((variant >= 4 && variant <= 6) || variant == 8 || variant == 9) ? 3 : 2;
+  return fp8 && ((variant >= 4 && variant <= 6) || (variant >= 8 && variant <= 10)) ? 3 : 2;
 }
 int prefill_default_variant(bool fp8);
 bool prefill_wgmma_supported(bool fp8, int head_dim, int v_head_dim);

@@ -491,7 +491,7 @@ class PrefillAttentionOp final : public QuadrantOp {
     problem_.kv_heads = kv_heads_;
     problem_.head_dim = dqk_;
     problem_.v_head_dim = dv_;
-    // QUADRANT_PREFILL_ATTN_VARIANT (benchmarks only): -1 the mma.sync kernel, 0..9 the
+    // QUADRANT_PREFILL_ATTN_VARIANT (benchmarks only): -1 the mma.sync kernel, 0..10 the
     // wgmma kernel's variants (sm90_prefill_attention.h); unset: the default.
     const char* variant = std::getenv("QUADRANT_PREFILL_ATTN_VARIANT");
     problem_.variant = variant ? std::atoi(variant) : plan::kDefaultVariant;
@@ -508,9 +508,10 @@ class PrefillAttentionOp final : public QuadrantOp {
   }
 
   std::string name() const override {
-    static const char* const kVariant[10] = {
-        "_wgmma_serial", "_wgmma_overlap", "_wgmma",     "_wgmma_polyexp",   "_wgmma_3wg_serial",
-        "_wgmma_3wg",    "_wgmma_3wg_pvq", "_wgmma_pvq", "_wgmma_3wg_poly4", "_wgmma_3wg_poly2"};
+    static const char* const kVariant[11] = {
+        "_wgmma_serial",     "_wgmma_overlap",   "_wgmma",          "_wgmma_polyexp",
+        "_wgmma_3wg_serial", "_wgmma_3wg",       "_wgmma_3wg_pvq",  "_wgmma_pvq",
+        "_wgmma_3wg_poly4",  "_wgmma_3wg_poly2", "_wgmma_3wg_turns"};
     return "sm90_" + format_ + (variant_ >= 0 ? kVariant[variant_] : "_mma") + "_prefill_attention";
   }
 

@@ -12,7 +12,8 @@
 // 3 = 2 with a quarter of ex2 on the FMA pipes; 7 serial without the wait for P.V; 4, 5, 6
 // = 0, 1, 7 with three consumer warpgroups (192 query rows per CTA, 128 registers; FP8
 // only; 4 is the FP8 default); 8, 9 = 4 with a quarter / half of ex2 by a cubic on the FMA
-// pipes (FP8 only: its MUFU time per tile equals its tensor time, issue 15).
+// pipes (FP8 only: its MUFU time per tile equals its tensor time, issue 15); 10 = 4 with the
+// three warpgroups' softmax in turns.
 //
 // BF16: head dims (64, 64), (128, 128) and (192, 128) (MLA); V is read as the
 // transposed (MN-major) B operand. FP8 (E4M3 Q/K/V, one scale per 64 tokens of a
@@ -111,8 +112,9 @@ __global__ void __launch_bounds__(128 * (1 + kCons), 1)
   using L = Sm90Layout<kFp8, DQK, DV, kCons>;
   static_assert(kCons == 2 || (kCons == 3 && kFp8 && (kMode <= 1 || kMode >= 4)),
                 "3 consumers: fp8, no ping-pong");
-  // Modes 5 and 6: the serial loop with a quarter / half of ex2 by ex2_poly3.
-  static_assert(kMode <= 4 || (kFp8 && kCons == 3), "modes 5, 6: fp8 with 3 consumers");
+  // Modes 5 and 6: the serial loop with a quarter / half of ex2 by ex2_poly3; 8: with the
+  // softmax in turns.
+  static_assert(kMode <= 4 || (kFp8 && kCons == 3), "modes 5, 6, 8: fp8 with 3 consumers");
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   uint8_t* sq = smem;
@@ -351,7 +353,13 @@ __global__ void __launch_bounds__(128 * (1 + kCons), 1)
   mbar_wait(q_full, 0);
   float sc[64], corr[2];
   uint32_t pa[kPSteps][4];
-  if constexpr (kMode == 0 || kMode == 5 || kMode == 6) {
+  if constexpr (kMode == 0 || kMode == 5 || kMode == 6 || kMode == 8) {
+    // kMode 8: the three warpgroups take the softmax in turns (named barriers 1-3: warpgroup
+    // cw waits on 1 + cw, then hands the turn to the next), so that one's exponentials run
+    // while the other two's GEMMs do, where the plain serial loop lets the three fall into
+    // step and the tensor cores idle through their common softmax (ncu: tensor 45%, issue
+    // 50%). Every warpgroup has the CTA's n_tiles tiles; the first turn is warpgroup 0's, and
+    // the last warpgroup's last hand-over is not made (no turn is left to take).
     for (int it = 0; it < n_tiles; ++it) {
       const int j = n_tiles - 1 - it, st = it % L::kStages;
       const uint32_t parity = (it / L::kStages) & 1;
@@ -360,7 +368,12 @@ __global__ void __launch_bounds__(128 * (1 + kCons), 1)
       wgmma_wait<0>();
       fence_regs<64>(sc);
       release(k_empty + st);
+      if constexpr (kMode == 8)
+        if (it > 0 || cw > 0) asm volatile("bar.sync %0, 256;\n" ::"r"(1 + cw) : "memory");
       softmax(sc, j, corr);
+      if constexpr (kMode == 8)
+        if (!(cw == kCons - 1 && it == n_tiles - 1))
+          asm volatile("bar.arrive %0, 256;\n" ::"r"(1 + (cw + 1) % kCons) : "memory");
       rescale_o(corr);
       to_p(sc, pa);
       mbar_wait(v_full + st, parity);
@@ -526,11 +539,12 @@ void launch_kernel(const Sm90PrefillProblem& pr, cudaStream_t stream) {
   using Kernel = void (*)(CUtensorMap, CUtensorMap, CUtensorMap, Sm90PrefillArgs);
   Kernel kernel = nullptr;
   if constexpr (kCons == 3) {
-    kernel = pr.variant == 4   ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 3>
-             : pr.variant == 5 ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 1, 3>
-             : pr.variant == 8 ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 5, 3>
-             : pr.variant == 9 ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 6, 3>
-                               : sm90_prefill_attention_kernel<kFp8, DQK, DV, 4, 3>;
+    kernel = pr.variant == 4    ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 3>
+             : pr.variant == 5  ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 1, 3>
+             : pr.variant == 8  ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 5, 3>
+             : pr.variant == 9  ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 6, 3>
+             : pr.variant == 10 ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 8, 3>
+                                : sm90_prefill_attention_kernel<kFp8, DQK, DV, 4, 3>;
   } else {
     const Kernel kernels[8] = {sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 2>,
                                sm90_prefill_attention_kernel<kFp8, DQK, DV, 1, 2>,
@@ -553,7 +567,7 @@ void sm90_prefill_launch(const Sm90PrefillProblem& pr, cudaStream_t stream) {
   const int v = pr.variant;
   if (v < 0 || v > plan::kPrefillMaxVariant || (plan::prefill_consumers(true, v) == 3 && !pr.fp8))
     throw std::invalid_argument(
-        "sm90_prefill_launch: variant must be 0 .. 9 (4 .. 6, 8, 9: fp8 only)");
+        "sm90_prefill_launch: variant must be 0 .. 10 (4 .. 6, 8 .. 10: fp8 only)");
   if (pr.fp8) {
     if (pr.head_dim == 128 && pr.v_head_dim == 128)
       return plan::prefill_consumers(true, v) == 3 ? launch_kernel<true, 128, 128, 3>(pr, stream)

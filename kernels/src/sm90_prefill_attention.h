@@ -48,7 +48,8 @@ struct Sm90PrefillProblem {
   // with a quarter of the exponentials on the FMA pipes (a MUFU-throughput experiment);
   // 4, 5 (fp8 only): 0, 1 with three consumer warpgroups, 192 query rows per CTA; 7: 0
   // without the wait for P.V (the next S queues behind it); 6 (fp8 only): 7 with three;
-  // 8, 9 (fp8 only): 4 with a quarter / half of the exponentials by a cubic on the FMA pipes.
+  // 8, 9 (fp8 only): 4 with a quarter / half of the exponentials by a cubic on the FMA pipes;
+  // 10 (fp8 only): 4 with the three warpgroups' softmax in turns.
   int variant = 2;
   Sm90PrefillArgs args{};
 };

@@ -309,7 +309,7 @@ std::vector<Case> check_cases() {
   std::vector<Case> cases;
   for (const Case& c : base) {
     if (c.quadrant == "prefill_attention") {
-      // -1: the mma.sync kernel; 0 .. 3, 7: wgmma; 4 .. 6, 8, 9: three consumer warpgroups
+      // -1: the mma.sync kernel; 0 .. 3, 7: wgmma; 4 .. 6, 8 .. 10: three consumer warpgroups
       // (FP8).
       for (int v = -1; v <= plan::kPrefillMaxVariant; ++v)
         if (c.format == "fp8" || plan::prefill_consumers(true, v) == 2)

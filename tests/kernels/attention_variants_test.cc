@@ -38,7 +38,7 @@ TEST(AttentionVariants, PrefillEveryVariantMatchesTheReference) {
   const ShapeParams shape = {{"batch", 3}, {"seq_len", 260}, {"seq_len_min", 1}, {"prefix_len", 77},
                              {"heads", 8}, {"kv_heads", 2},  {"head_dim", 128}};
   for (const std::string format : {"bf16", "fp8"}) {
-    // -1: the mma.sync kernel; 0..3, 7 the wgmma kernel; 4..6, 8, 9 its three-warpgroup fp8
+    // -1: the mma.sync kernel; 0..3, 7 the wgmma kernel; 4..6, 8..10 its three-warpgroup fp8
     // forms.
     for (int variant = -1; variant <= plan::kPrefillMaxVariant; ++variant) {
       if (format == "bf16" && plan::prefill_consumers(true, variant) == 3) continue;

@@ -264,6 +264,7 @@ TEST(PrefillAttentionPath, Table) {
       {true, 128, 128, 7, 7, 128, 384},
       {true, 128, 128, 8, 8, 192, 512},  // FP8, part of ex2 on the FMA pipes
       {true, 128, 128, 9, 9, 192, 512},
+      {true, 128, 128, 10, 10, 192, 512},  // FP8, softmax in turns
   };
   for (const Row& r : rows) {
     const int v = prefill_variant(r.fp8, r.dqk, r.dv, r.requested);
@@ -273,7 +274,8 @@ TEST(PrefillAttentionPath, Table) {
   }
   EXPECT_THROW(prefill_variant(false, 128, 128, 4), std::invalid_argument);
   EXPECT_THROW(prefill_variant(false, 128, 128, 8), std::invalid_argument);
-  EXPECT_THROW(prefill_variant(true, 128, 128, 10), std::invalid_argument);
+  EXPECT_THROW(prefill_variant(true, 128, 128, 11), std::invalid_argument);
+  EXPECT_THROW(prefill_variant(false, 128, 128, 10), std::invalid_argument);
 }
 
 TEST(PrefillSchedule, HeaviestTilesFirstAndOffsets) {
