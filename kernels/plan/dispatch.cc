@@ -86,6 +86,31 @@ DecodeSplit decode_attention_split(int64_t batch, int heads, int kv_heads, int h
   return s;
 }
 
+namespace {
+struct PrefillVariantRow {
+  int mode;
+  const char* suffix;
+};
+constexpr PrefillVariantRow kPrefillVariants[kPrefillMaxVariant + 1] = {
+    {0, "_wgmma_serial"},    {1, "_wgmma_overlap"},    {2, "_wgmma"},
+    {3, "_wgmma_polyexp"},   {0, "_wgmma_3wg_serial"}, {1, "_wgmma_3wg"},
+    {4, "_wgmma_3wg_pvq"},   {4, "_wgmma_pvq"},        {5, "_wgmma_3wg_poly4"},
+    {6, "_wgmma_3wg_poly2"}, {8, "_wgmma_3wg_turns"}};
+}  // namespace
+
+int prefill_mode(int variant) {
+  require(variant >= 0 && variant <= kPrefillMaxVariant,
+          "prefill attention: a wgmma variant is 0 .. 10");
+  return kPrefillVariants[variant].mode;
+}
+
+const char* prefill_variant_suffix(int variant) {
+  if (variant == kPrefillMmaVariant) return "_mma";
+  require(variant >= 0 && variant <= kPrefillMaxVariant,
+          "prefill attention: variant must be -1 .. 10");
+  return kPrefillVariants[variant].suffix;
+}
+
 int prefill_default_variant(bool fp8) {
   // The fastest measured (PERF.md run 4): BF16 ping-pong (2), FP8 three consumers (4).
   return fp8 ? 4 : 2;

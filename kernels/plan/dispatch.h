@@ -227,6 +227,10 @@ inline constexpr int kPrefillMaxVariant = 10;
 constexpr int prefill_consumers(bool fp8, int variant) {
   return fp8 && ((variant >= 4 && variant <= 6) || (variant >= 8 && variant <= 10)) ? 3 : 2;
 }
+// The consumer loop mode of a wgmma variant (sm90_prefill_attention.cu's kMode) and the
+// kernel-name suffix it reports ("_wgmma_3wg_serial"; "_mma" for kPrefillMmaVariant).
+int prefill_mode(int variant);
+const char* prefill_variant_suffix(int variant);
 int prefill_default_variant(bool fp8);
 bool prefill_wgmma_supported(bool fp8, int head_dim, int v_head_dim);
 // The variant that runs: `requested` (kDefaultVariant: the default) where the wgmma kernel

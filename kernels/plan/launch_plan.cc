@@ -183,12 +183,8 @@ LaunchPlan plan_prefill(const std::string& format, const ShapeParams& shape, int
   const PrefillSchedule sched = prefill_schedule(s.q_lens, s.prefix_lens, rows);
   const int64_t tiles = static_cast<int64_t>(sched.tile_seq.size());
   const double elem = fp8 ? 1.0 : 2.0, tq = sched.cu_q.back(), tk = sched.cu_k.back();
-  static const char* const kVariant[11] = {
-      "_wgmma_serial",     "_wgmma_overlap",   "_wgmma",          "_wgmma_polyexp",
-      "_wgmma_3wg_serial", "_wgmma_3wg",       "_wgmma_3wg_pvq",  "_wgmma_pvq",
-      "_wgmma_3wg_poly4",  "_wgmma_3wg_poly2", "_wgmma_3wg_turns"};
   LaunchPlan p;
-  p.variant = "sm90_" + format + (variant >= 0 ? kVariant[variant] : "_mma") + "_prefill_attention";
+  p.variant = "sm90_" + format + prefill_variant_suffix(variant) + "_prefill_attention";
   p.choices = {{"variant", variant},
                {"wgmma", variant >= 0 ? 1 : 0},
                {"tile_rows", rows},
@@ -197,8 +193,6 @@ LaunchPlan plan_prefill(const std::string& format, const ShapeParams& shape, int
   KernelLaunch att;
   if (variant >= 0) {
     const int consumers = prefill_consumers(fp8, variant);
-    // Consumer loop mode of each variant (sm90_prefill_attention.cu).
-    static const int kMode[11] = {0, 1, 2, 3, 0, 1, 4, 4, 5, 6, 8};
     if (fp8) {
       const int64_t kt = static_cast<int64_t>(sched.kt_seq.size());
       const int smem = 128 * (dv + 16);
@@ -209,7 +203,7 @@ LaunchPlan plan_prefill(const std::string& format, const ShapeParams& shape, int
       p.choices.emplace_back("vt_tiles", kt);
     }
     att = launch("sm90_prefill_attention_kernel<" + std::string(fp8 ? "e4m3" : "bf16") + ", " +
-                     dims + ", mode " + std::to_string(kMode[variant]) + ", " +
+                     dims + ", mode " + std::to_string(prefill_mode(variant)) + ", " +
                      std::to_string(consumers) + " consumers>",
                  int64_t(s.heads) * tiles, prefill_threads(fp8, variant),
                  prefill_wgmma_smem_bytes(fp8, dqk, dv, consumers), 1,

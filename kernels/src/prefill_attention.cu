@@ -508,11 +508,7 @@ class PrefillAttentionOp final : public QuadrantOp {
   }
 
   std::string name() const override {
-    static const char* const kVariant[11] = {
-        "_wgmma_serial",     "_wgmma_overlap",   "_wgmma",          "_wgmma_polyexp",
-        "_wgmma_3wg_serial", "_wgmma_3wg",       "_wgmma_3wg_pvq",  "_wgmma_pvq",
-        "_wgmma_3wg_poly4",  "_wgmma_3wg_poly2", "_wgmma_3wg_turns"};
-    return "sm90_" + format_ + (variant_ >= 0 ? kVariant[variant_] : "_mma") + "_prefill_attention";
+    return "sm90_" + format_ + plan::prefill_variant_suffix(variant_) + "_prefill_attention";
   }
 
   void prepare(uint64_t seed) override {

@@ -538,23 +538,25 @@ void launch_kernel(const Sm90PrefillProblem& pr, cudaStream_t stream) {
   }
   using Kernel = void (*)(CUtensorMap, CUtensorMap, CUtensorMap, Sm90PrefillArgs);
   Kernel kernel = nullptr;
+  // The variant's loop mode (plan::prefill_mode, which the launch plans name too).
   if constexpr (kCons == 3) {
-    kernel = pr.variant == 4    ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 3>
-             : pr.variant == 5  ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 1, 3>
-             : pr.variant == 8  ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 5, 3>
-             : pr.variant == 9  ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 6, 3>
-             : pr.variant == 10 ? sm90_prefill_attention_kernel<kFp8, DQK, DV, 8, 3>
-                                : sm90_prefill_attention_kernel<kFp8, DQK, DV, 4, 3>;
+    const Kernel kernels[9] = {sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 3>,
+                               sm90_prefill_attention_kernel<kFp8, DQK, DV, 1, 3>,
+                               nullptr,
+                               nullptr,
+                               sm90_prefill_attention_kernel<kFp8, DQK, DV, 4, 3>,
+                               sm90_prefill_attention_kernel<kFp8, DQK, DV, 5, 3>,
+                               sm90_prefill_attention_kernel<kFp8, DQK, DV, 6, 3>,
+                               nullptr,
+                               sm90_prefill_attention_kernel<kFp8, DQK, DV, 8, 3>};
+    kernel = kernels[plan::prefill_mode(pr.variant)];
   } else {
-    const Kernel kernels[8] = {sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 2>,
+    const Kernel kernels[5] = {sm90_prefill_attention_kernel<kFp8, DQK, DV, 0, 2>,
                                sm90_prefill_attention_kernel<kFp8, DQK, DV, 1, 2>,
                                sm90_prefill_attention_kernel<kFp8, DQK, DV, 2, 2>,
                                sm90_prefill_attention_kernel<kFp8, DQK, DV, 3, 2>,
-                               nullptr,
-                               nullptr,
-                               nullptr,
                                sm90_prefill_attention_kernel<kFp8, DQK, DV, 4, 2>};
-    kernel = kernels[pr.variant];
+    kernel = kernels[plan::prefill_mode(pr.variant)];
   }
   opt_in_dynamic_smem(kernel, L::kSmem);  // once per (variant's kernel, device)
   kernel<<<dim3(pr.heads, pr.q_tiles), L::kThreads, L::kSmem, stream>>>(tq, tk, tv, pr.args);

@@ -275,6 +275,16 @@ TEST(PrefillAttentionPath, Table) {
   EXPECT_THROW(prefill_variant(false, 128, 128, 4), std::invalid_argument);
   EXPECT_THROW(prefill_variant(false, 128, 128, 8), std::invalid_argument);
   EXPECT_THROW(prefill_variant(true, 128, 128, 11), std::invalid_argument);
+  // Each variant's loop mode and name, one table for the plans, the op and the launcher.
+  EXPECT_EQ(prefill_mode(2), 2);   // BF16 ping-pong
+  EXPECT_EQ(prefill_mode(4), 0);   // FP8 default: the serial loop, three warpgroups
+  EXPECT_EQ(prefill_mode(7), 4);   // P.V not waited for
+  EXPECT_EQ(prefill_mode(10), 8);  // softmax in turns
+  EXPECT_STREQ(prefill_variant_suffix(kPrefillMmaVariant), "_mma");
+  EXPECT_STREQ(prefill_variant_suffix(4), "_wgmma_3wg_serial");
+  EXPECT_STREQ(prefill_variant_suffix(10), "_wgmma_3wg_turns");
+  EXPECT_THROW(prefill_mode(-1), std::invalid_argument);
+  EXPECT_THROW(prefill_variant_suffix(11), std::invalid_argument);
   EXPECT_THROW(prefill_variant(false, 128, 128, 10), std::invalid_argument);
 }
 
