@@ -34,9 +34,39 @@ std::unique_ptr<CalibratedCostModel> CalibratedCostModel::from(ModelFile model) 
   return m;
 }
 
+namespace {
+
+// A component's costs in another GPU's units: ns per FLOP times `flop`, ns per byte times
+// `byte`. Whole-op and helper-kernel bytes stream through HBM and scale; a slot's own bytes are
+// bound by what one SM keeps in flight (its latency), not by the HBM, and are left as they are,
+// as are the per-wave, per-head-round, per-empty-wave and fixed costs. The grid's points keep
+// their relative corrections.
+ComponentModel scaled(const ComponentModel& c, double flop, double byte) {
+  ComponentModel s = c;
+  s.ns_per_flop *= flop;
+  s.ns_per_extra_flop *= flop;
+  s.ns_per_byte *= byte;
+  s.ns_per_aux_byte *= byte;
+  s.ns_per_reread_byte *= byte;
+  ComponentModel unscaled = c;
+  unscaled.points.clear();
+  unscaled.near_index.clear();
+  for (Sample& p : s.points) p.t_ns *= s.base_ns(p.x) / unscaled.base_ns(p.x);
+  s.index();
+  return s;
+}
+
+// The GPU a borrowed component's label names ("H200 (calibration/models/H200.json)").
+std::string label_gpu(const std::string& label) {
+  return label.substr(0, label.find(" ("));
+}
+
+}  // namespace
+
 std::unique_ptr<CalibratedCostModel> CalibratedCostModel::derive(const CalibratedCostModel& base,
                                                                  const GpuSpec& calibrated_gpu,
-                                                                 const GpuSpec& target_gpu) {
+                                                                 const GpuSpec& target_gpu,
+                                                                 const HardwareCatalog* catalog) {
   std::unique_ptr<CalibratedCostModel> m(new CalibratedCostModel());
   m->model_ = base.model_;
   m->gpu_ = target_gpu.name;
@@ -45,33 +75,46 @@ std::unique_ptr<CalibratedCostModel> CalibratedCostModel::derive(const Calibrate
   m->derived_ = true;
   m->origin_ = base.origin_;
   m->model_.engine.clear();  // measured on the calibrated GPU's engine, not this GPU's
-  auto peak = [](const GpuSpec& g, const std::string& format) {
-    // W4A8 multiplies run in 8-bit; a GPU without FP8 runs them at its bf16 rate.
-    NumberFormat f = format == "bf16" ? NumberFormat::kBf16 : NumberFormat::kFp8;
-    return g.peak(f).value();
+  // ns multipliers from GPU x's units to y's for a kernel whose multiplies run in `format`
+  // (W4A8 in 8-bit; a GPU without FP8 runs them at its bf16 rate).
+  struct Ratio {
+    double flop = 1, byte = 1;
   };
-  const double bw_ratio = calibrated_gpu.memory_bandwidth / target_gpu.memory_bandwidth;
-  for (ComponentModel& c : m->model_.components) {
-    const double from_peak = peak(calibrated_gpu, c.format), to_peak = peak(target_gpu, c.format);
-    if (!(from_peak > 0 && to_peak > 0 && bw_ratio > 0))
-      throw InputError("", "hardware.gpus." + target_gpu.name,
+  auto ratio = [](const GpuSpec& x, const GpuSpec& y, const std::string& format) {
+    NumberFormat f = format == "bf16" ? NumberFormat::kBf16 : NumberFormat::kFp8;
+    const double px = x.peak(f).value(), py = y.peak(f).value();
+    const double bx = x.memory_bandwidth.value(), by = y.memory_bandwidth.value();
+    if (!(px > 0 && py > 0 && bx > 0 && by > 0))
+      throw InputError("", "hardware.gpus." + (px > 0 && bx > 0 ? y.name : x.name),
                        "cannot derive a cost model: a datasheet peak or bandwidth is zero");
-    ComponentModel unscaled = c;
-    unscaled.points.clear();
-    unscaled.near_index.clear();
-    c.ns_per_flop *= from_peak / to_peak;
-    c.ns_per_extra_flop *= from_peak / to_peak;
-    // Whole-op and helper-kernel bytes stream through HBM: scaled by the bandwidths. A
-    // slot's own bytes are bound by what one SM keeps in flight (its latency), not by
-    // the HBM: left as they are, as are the per-wave, per-head-round, per-empty-wave and fixed
-    // costs.
-    c.ns_per_byte *= bw_ratio;
-    c.ns_per_aux_byte *= bw_ratio;
-    c.ns_per_reread_byte *= bw_ratio;
-    // The grid's points keep their measured times on the calibrated GPU; scale them with
-    // the base so that the relative corrections they carry stay the same.
-    for (Sample& s : c.points) s.t_ns *= c.base_ns(s.x) / unscaled.base_ns(s.x);
-    c.index();
+    return Ratio{px / py, bx / by};
+  };
+  m->splits_.resize(m->model_.components.size());
+  for (size_t i = 0; i < m->model_.components.size(); ++i) {
+    ComponentModel& c = m->model_.components[i];
+    const Ratio to = ratio(calibrated_gpu, target_gpu, c.format);
+    // The recorded derivation error was measured from the GPU the component was fitted on
+    // (this model's, or the one it was borrowed from) to c.derived_to. Where the catalog names
+    // both, keep what the band of a prediction needs to scale it (estimate()).
+    const GpuSpec* fitted_on = c.derived_from.empty()
+                                   ? &calibrated_gpu
+                                   : (catalog ? catalog->find(label_gpu(c.derived_from)) : nullptr);
+    const GpuSpec* measured_on = catalog ? catalog->find(c.derived_to) : nullptr;
+    if (c.derived.count > 0 && fitted_on && measured_on) {
+      const Ratio fit = ratio(calibrated_gpu, *fitted_on, c.format);
+      const Ratio measured = ratio(calibrated_gpu, *measured_on, c.format);
+      const double spread_measured = std::abs(measured.flop / fit.flop - measured.byte / fit.byte);
+      const double spread_target = std::abs(to.flop / fit.flop - to.byte / fit.byte);
+      if (spread_measured > 1e-3) {
+        DerivationSplit& s = m->splits_[i];
+        s.known = true;
+        s.spread_ratio = spread_target / spread_measured;
+        s.at_measured = scaled(c, measured.flop, measured.byte);
+        s.at_measured.points.clear();
+        s.at_measured.near_index.clear();
+      }
+    }
+    c = scaled(c, to.flop, to.byte);
   }
   m->model_.gpu = target_gpu.name;
   return m;
@@ -155,7 +198,13 @@ Estimate CalibratedCostModel::estimate(const QuadrantShape& shape, bool words) c
     if (!c->derived_from.empty()) e.provenance = Provenance::kDerived;
     double sigma = component_sigma(*c) * (outside ? 2.0 : 1.0);
     if (derived_) {
-      const double d = c->derived.count > 0 ? 1.4826 * c->derived.median : 0.15;
+      double d = c->derived.count > 0 ? 1.4826 * c->derived.median : 0.15;
+      // The measured derivation error grows with how unevenly this derivation scales the
+      // FLOP and byte parts of this shape's time, against the measured one's (DerivationSplit).
+      const DerivationSplit& split = splits_[static_cast<size_t>(c - model_.components.data())];
+      const double t_target = c->base_ns(x);
+      if (split.known && t_target > 0)
+        d *= std::max(1.0, split.spread_ratio * split.at_measured.base_ns(x) / t_target);
       sigma = std::sqrt(sigma * sigma + d * d);
     }
     mean_ns += t;
@@ -350,7 +399,7 @@ std::unique_ptr<CostModel> calibrated_cost_model_for(const HardwareCatalog& cata
     // (flops scale with it, bytes do not: GpuSpec::capped_from).
     GpuSpec uncapped = *target;
     uncapped.clock_factor = 1;
-    return CalibratedCostModel::derive(*fitted, uncapped, *target);
+    return CalibratedCostModel::derive(*fitted, uncapped, *target, &catalog);
   }
   const GpuSpec* base = catalog.find("H100-SXM");
   if (!base || base->calibrated.empty()) {
@@ -363,7 +412,7 @@ std::unique_ptr<CostModel> calibrated_cost_model_for(const HardwareCatalog& cata
   }
   if (!base) return nullptr;
   auto fitted = CalibratedCostModel::load(base->calibrated);
-  return CalibratedCostModel::derive(*fitted, *base, *target);
+  return CalibratedCostModel::derive(*fitted, *base, *target, &catalog);
 }
 
 }  // namespace quadrant::calibration

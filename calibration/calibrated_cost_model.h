@@ -29,17 +29,21 @@ class CalibratedCostModel : public CostModel {
   static std::unique_ptr<CalibratedCostModel> from(ModelFile model);
   // The fitted costs scaled by datasheet ratios: ns per FLOP by the ratio of dense peaks
   // of each format, ns per byte by the ratio of HBM bandwidths; fixed overheads and the
-  // grid's relative corrections carried over. Error band widened (see predict).
+  // grid's relative corrections carried over. Error band widened (see predict); the catalog,
+  // where given, names the GPUs the recorded derivation errors were measured between.
   static std::unique_ptr<CalibratedCostModel> derive(const CalibratedCostModel& base,
                                                      const GpuSpec& calibrated_gpu,
-                                                     const GpuSpec& target_gpu);
+                                                     const GpuSpec& target_gpu,
+                                                     const HardwareCatalog* catalog = nullptr);
 
   // A quadrant's core (its kernels' component) plus the rest of its work as dense GEMMs.
   // stddev: the validation-set error as a robust sigma (1.4826 x median |rel err|, at
   // least 1%; the k-fold error where there is no validation set), doubled for an
   // extrapolation (outside the fitted range, or a variant or format without its own
-  // model: `extrapolation` says which); derived models add the error measured for
-  // derivation (models/derived-error.json, else 15%) in quadrature.
+  // model: `extrapolation` says which); derived models add in quadrature the error measured
+  // for the component's derivation (its `derived` record, else 15%), scaled up where this
+  // derivation scales the shape's FLOP and byte parts more unevenly than the measured one
+  // did (DerivationSplit).
   //
   // The shape's token counts, FLOPs and bytes are first snapped to six significant bits
   // (each within 0.8% of its value; counts up to 128 exact), and the answer is that of
@@ -96,7 +100,21 @@ class CalibratedCostModel : public CostModel {
   const Core& lookup(const QuadrantShape& key, size_t hash) const;  // predict_core's shared memo
   std::string gpu_;  // the GPU this model answers for
   bool derived_ = false;
-  std::string origin_;  // the file the numbers come from
+  // Why a derivation's error grows with the compute ratio. A fit splits a shape's time into
+  // FLOP, byte and fixed parts; the profiles of one GPU pin the sum far better than the split
+  // (a bandwidth-bound op says little of its ns per FLOP). A derivation scales the parts by
+  // (a, b): a split wrong by d moves the derived time by d |a - b| (in the fitted GPU's units).
+  // The recorded error was measured for one pair (H100 -> H200: a = 1, b = 0.70); a target
+  // with a = 6.7, b = 0.84 (H20) moves the same wrong split much further. Per shape, the band
+  // is the recorded error times max(1, (|a - b| / T) / (|a_m - b_m| / T_m)), T and T_m the
+  // shape's time derived to the target and to the measured GPU.
+  struct DerivationSplit {
+    bool known = false;          // the catalog named both GPUs of the measured derivation
+    double spread_ratio = 1;     // |a - b| over |a_m - b_m|
+    ComponentModel at_measured;  // the component derived to the measured GPU (no grid points)
+  };
+  std::vector<DerivationSplit> splits_;  // per model_.components entry, of a derived model
+  std::string origin_;                   // the file the numbers come from
 };
 
 // The CostModel for a catalog GPU: its own calibration if it names one, else one derived

@@ -131,8 +131,10 @@ Section how_sure(const PlanResult& r) {
       "Every cost estimate carries a band: the largest error its model showed on shapes never "
       "fitted on (the validation set, the test set, and the validation shapes timed on other "
       "machines of the GPU kind; calibration/README.md), doubled for an extrapolation, with "
-      "the measured derivation error added for a GPU derived from another; roofline "
-      "estimates carry none. The recommended cluster was simulated again over the same " +
+      "the measured derivation error added for a GPU derived from another, scaled up where "
+      "that derivation scales a shape's FLOP and byte parts more unevenly than the measured "
+      "one did (an H20 from an H100); roofline estimates carry none. The recommended cluster was "
+      "simulated again over the same " +
       std::to_string(c.runs.size()) +
       " seeds with every estimate at the pessimistic and at the optimistic edge of its band "
       "(+-1.645 sigma).");

@@ -174,6 +174,44 @@ TEST(CalibratedCostModel, DerivedModelScalesByDatasheetRatios) {
   EXPECT_GT(ed.stddev / ed.mean, eb.stddev / eb.mean);
 }
 
+// The recorded derivation error (2% median, measured H100 -> H200: the same peaks, 0.70 of the
+// bandwidth's ns) is the band of a derivation that scales a shape's FLOP and byte parts as
+// unevenly as that one did. To an H20 (6.7x the ns per FLOP, 0.84x per byte) a wrong split
+// of the fitted time moves the derived time (|a - b| / T) / (|a_m - b_m| / T_m) times as far.
+TEST(CalibratedCostModel, TheDerivationBandGrowsWithHowUnevenlyItScales) {
+  ModelFile file = read_model(synthetic_model());
+  for (ComponentModel& c : file.components) {
+    c.derived = {0.02, 0.05, 40};
+    c.derived_to = "H200";
+  }
+  auto base = CalibratedCostModel::load(write_temp("derive_band.json", model_to_json(file)));
+  HardwareCatalog catalog;
+  catalog.gpus["H100-SXM"] = gpu("H100-SXM", 3.35, 989);
+  catalog.gpus["H200"] = gpu("H200", 4.8, 989);
+  catalog.gpus["H20"] = gpu("H20", 4.0, 148);
+  const GpuSpec& h100 = catalog.gpus["H100-SXM"];
+  auto relative = [](const Estimate& e) { return e.stddev / e.mean; };
+  for (const QuadrantShape& s : {decode_attention(16, 4096), decode_attention(1, 128)}) {
+    const double fitted = relative(base->predict(s));
+    auto sigma = [&](double d) { return std::sqrt(fitted * fitted + d * d); };
+    const double d_m = 1.4826 * 0.02;
+    // To the measured GPU itself: the recorded error, as without a catalog.
+    auto h200 = CalibratedCostModel::derive(*base, h100, catalog.gpus["H200"], &catalog);
+    const Estimate at_m = h200->predict(s);
+    EXPECT_NEAR(relative(at_m), sigma(d_m), 2e-4);
+    EXPECT_NEAR(relative(CalibratedCostModel::derive(*base, h100, catalog.gpus["H20"])->predict(s)),
+                sigma(d_m), 2e-4);
+    // To the H20: (|6.68 - 0.8375| / T) / (|1 - 0.698| / T_m), the synthetic fit being a
+    // roofline (max) with no grid correction.
+    auto h20 = CalibratedCostModel::derive(*base, h100, catalog.gpus["H20"], &catalog);
+    const Estimate at_t = h20->predict(s);
+    const double a = 989.0 / 148, b = 3.35 / 4.0, a_m = 1, b_m = 3.35 / 4.8;
+    const double k = (std::abs(a - b) / at_t.mean.ns()) / (std::abs(a_m - b_m) / at_m.mean.ns());
+    EXPECT_GT(k, 5);
+    EXPECT_NEAR(relative(at_t), sigma(d_m * k), 0.002 * k);
+  }
+}
+
 TEST(CalibratedCostModel, MissingComponentIsAnInputError) {
   auto m = CalibratedCostModel::load(synthetic_model());
   QuadrantShape s;
