@@ -10,6 +10,14 @@
 #include <sstream>
 #include <system_error>
 
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+
 #include "reports/svg.h"
 #include "sim/core/error.h"
 
@@ -56,6 +64,30 @@ std::string sh_word(const std::string& s) {
 std::string gnuplot_command() {
   const char* g = std::getenv("QUADRANT_GNUPLOT");
   return g && *g ? g : "gnuplot";
+}
+
+// Runs `command` through /bin/sh (which execs it), its stderr to `err`, and waits; its exit
+// status, or -1. The child dies with this process (PR_SET_PDEATHSIG): a run killed while it
+// draws leaves no gnuplot writing into its staging folder while the next run clears that
+// folder away (sim/io/output_dir.h). Only async-signal-safe calls between fork and exec.
+int run_with_parent(const std::string& command, const fs::path& err) {
+  const std::string line = "exec " + command;
+  const std::string err_path = err.string();
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before the line above
+    const int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || ::dup2(fd, STDERR_FILENO) < 0) ::_exit(127);
+    ::execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 bool has_data(const Chart& c) {
@@ -235,8 +267,7 @@ RenderedCharts render_charts(const std::vector<Chart>& charts, const std::string
     const fs::path gp = d / (c.name + ".gp");
     const fs::path err = d / (c.name + ".err");
     std::ofstream(gp, std::ios::binary) << script(c, d);
-    const int rc = std::system(
-        (gnuplot_command() + " " + sh_word(gp.string()) + " 2> " + sh_word(err.string())).c_str());
+    const int rc = run_with_parent(gnuplot_command() + " " + sh_word(gp.string()), err);
     const std::string message = slurp(err);
     fs::remove(gp, ec);
     fs::remove(err, ec);

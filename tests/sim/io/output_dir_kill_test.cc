@@ -142,4 +142,33 @@ TEST_F(KillTest, PlanLeavesOldOrNewReport) {
         "plan scenarios/examples/toy.json --out {OUT} --threads 1 --quiet", 14, 6);
 }
 
+// A run killed while it draws a chart takes the chart's process with it: nothing the killed
+// run started may write after it is gone, as the next run clears its staging folder away. The
+// fake gnuplot marks that it started, sleeps, then marks again; only the first mark may appear.
+TEST_F(KillTest, ChartsDieWithTheRun) {
+  const fs::path fake = dir_ / "gnuplot.sh";
+  const fs::path started = dir_ / "started", late = dir_ / "late";
+  std::ofstream(fake) << "[ \"$1\" = --version ] && exit 0\n: > " << started.string()
+                      << "\nsleep 2\n: > " << late.string() << "\n";
+  const std::string cmd = std::string("exec ") + QUADRANT_BIN +
+                          " simulate scenarios/examples/toy.json --out " + (dir_ / "t").string() +
+                          " --seed 1 --quiet >/dev/null 2>&1";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setenv("QUADRANT_GNUPLOT", ("sh " + fake.string()).c_str(), 1);
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_GT(pid, 0);
+  for (int i = 0; i < 6000 && !fs::exists(started); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const bool drew = fs::exists(started);
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(drew) << "the run never started its chart process";
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  EXPECT_FALSE(fs::exists(late)) << "the chart process outlived the killed run";
+}
+
 }  // namespace
