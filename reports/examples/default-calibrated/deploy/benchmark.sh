@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the deployed plan "colocated 8x[H20 tp4 ep4 pp1 batch128 chunk4096]" against its simulation: vLLM's serving
+# Checks the deployed plan "colocated 5x[H100-SXM tp4 ep4 pp1 batch128 chunk4096]" against its simulation: vLLM's serving
 # benchmark at the planned rate (44.00 req/s) and lengths, then `quadrant bench-check`
 # compares the measured TTFT/TPOT percentiles with the SLOs and with expected.json.
 # Lengths: uniform around the means (input 1410, output 327 tokens) with the inputs'
