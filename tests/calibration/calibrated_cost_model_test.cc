@@ -206,7 +206,8 @@ TEST(CalibratedCostModel, TheDerivationBandGrowsWithHowUnevenlyItScales) {
     auto h20 = CalibratedCostModel::derive(*base, h100, catalog.gpus["H20"], &catalog);
     const Estimate at_t = h20->predict(s);
     const double a = 989.0 / 148, b = 3.35 / 4.0, a_m = 1, b_m = 3.35 / 4.8;
-    const double k = (std::abs(a - b) / at_t.mean.ns()) / (std::abs(a_m - b_m) / at_m.mean.ns());
+    const double t = static_cast<double>(at_t.mean.ns()), t_m = static_cast<double>(at_m.mean.ns());
+    const double k = (std::abs(a - b) / t) / (std::abs(a_m - b_m) / t_m);
     EXPECT_GT(k, 5);
     EXPECT_NEAR(relative(at_t), sigma(d_m * k), 0.002 * k);
   }
