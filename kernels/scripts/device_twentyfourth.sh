@@ -63,7 +63,10 @@ case $gpu in
             bash kernels/scripts/device_twentythird.sh ;;
   *H100*)
     # H100_SETS: the collections (device_validation.sh SETS); the twenty-fourth session ran
-    # "H100-SXM-validation2=calibration/grids/validation2.json". Unset: none.
+    # "H100-SXM-validation2=calibration/grids/validation2.json", the twenty-fifth the rest of
+    # the H200's active rounds 3-6. Unset: none. H100_METRICS: the sets that also get the
+    # hardware-counter pass (device_validation.sh METRICS), e.g. "H100-SXM-counters" with
+    # H100_SETS="H100-SXM-counters=calibration/grids/hopper.json" (never fitted on).
     [ -n "${H100_SETS:-}" ] || { echo "H100: no H100_SETS, no collection"; exit 0; }
     t0=$(date +%s)
     B=$(mktemp -d)
@@ -71,7 +74,8 @@ case $gpu in
     mkdir -p "$OUT/cal"
     nvidia-smi --query-gpu=name,uuid,driver_version,clocks.max.sm --format=csv,noheader > "$OUT/cal/uuid.txt"
     OUT="$OUT/cal" KERNELS_REVISION="$REV" PROFILE_BIN="$B/quadrant-profile" PROFILE_TIMEOUT=400 \
-      SETTLE_MS=100 SETTLE_ONLY=prefill,_ffn,dense_gemm,mla_decode DEADLINE_S="$CAL_S" METRICS="" \
+      SETTLE_MS=100 SETTLE_ONLY=prefill,_ffn,dense_gemm,mla_decode DEADLINE_S="$CAL_S" \
+      METRICS="${H100_METRICS:-}" \
       SETS="$H100_SETS" \
       bash calibration/scripts/device_validation.sh 2>&1 | tail -15
     echo "all done at $(($(date +%s) - t0)) s" ;;
