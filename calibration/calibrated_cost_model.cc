@@ -109,9 +109,10 @@ std::unique_ptr<CalibratedCostModel> CalibratedCostModel::derive(const Calibrate
         DerivationSplit& s = m->splits_[i];
         s.known = true;
         s.spread_ratio = spread_target / spread_measured;
-        s.at_measured = scaled(c, measured.flop, measured.byte);
-        s.at_measured.points.clear();
-        s.at_measured.near_index.clear();
+        ComponentModel parametric = c;  // only base_ns is asked of it
+        parametric.points.clear();
+        parametric.near_index.clear();
+        s.at_measured = scaled(parametric, measured.flop, measured.byte);
       }
     }
     c = scaled(c, to.flop, to.byte);
