@@ -157,8 +157,10 @@ TEST(ValidationTargets, CommittedH100ModelIsWhatTheBorrowStepLeaves) {
   // derived to the H100 win no row the model answers from its own fit (none since the
   // twenty-fifth session's shapes; the loop above checks those it borrows).
   const HardwareCatalog catalog = load_catalog("scenarios/hardware/catalog.json");
+  const GpuSpec *from = catalog.find("H200"), *to = catalog.find(m.gpu);
+  ASSERT_TRUE(from && to) << "the catalog names the H200 and " << m.gpu;
   auto h200 = CalibratedCostModel::load("calibration/models/H200.json");
-  auto derived = CalibratedCostModel::derive(*h200, *catalog.find("H200"), *catalog.find(m.gpu));
+  auto derived = CalibratedCostModel::derive(*h200, *from, *to);
   ModelFile again = m;
   const std::vector<BorrowDecision> decisions =
       borrow_components(again, derived->model(), "H200 (calibration/models/H200.json)");
