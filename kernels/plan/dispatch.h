@@ -345,12 +345,23 @@ inline constexpr int kMoeW4WgHalvesForm = 13, kMoeW4WgHalvesThreads = 2 * 128 + 
 // rows (FP8 on wgmma at 64 tokens, seventeenth session: 91.6% of copy on 32-row tiles, 77.4% on
 // 16).
 inline constexpr int kMoeW4WgTilesForm = 14;
-// The forms on the wgmma decode GEMM (moe_decode_gemm_wg_kernel<int4>) and their threads.
+// Forms 15 and 16: form 12 with a deeper ring, 6 and 8 stages (issue 15, twenty-sixth session).
+// Form 12's four stages keep at most 2 x 4 x 8 KB of INT4 in flight an SM, half what the FP8
+// wgmma kernel (98% of copy at 8 tokens on the H100) keeps with four 16 KB stages; ncu of form 12
+// (twentieth session, H100) read DRAM 68-74% busy in the down GEMM, whose CTAs stream 16 k blocks
+// each (a four-stage prologue is a quarter of them) and run 1.7 waves at one token. Eight stages
+// (88 KB a CTA) still fit two CTAs an SM. Same wgmmas and folds in the same order: form 12's bits.
+inline constexpr int kMoeW4WgDeep6Form = 15, kMoeW4WgDeep8Form = 16;
+// The forms on the wgmma decode GEMM (moe_decode_gemm_wg_kernel<int4>), their threads and stages.
 constexpr bool moe_w4_wg_form(int form) {
-  return form >= kMoeW4WgForm && form <= kMoeW4WgTilesForm;
+  return form >= kMoeW4WgForm && form <= kMoeW4WgDeep8Form;
 }
 constexpr int moe_w4_wg_threads(int form) {
-  return form >= kMoeW4WgHalvesForm ? kMoeW4WgHalvesThreads : kMoeW4WgThreads;
+  return form == kMoeW4WgHalvesForm || form == kMoeW4WgTilesForm ? kMoeW4WgHalvesThreads
+                                                                 : kMoeW4WgThreads;
+}
+constexpr int moe_w4_wg_stages(int form) {
+  return form == kMoeW4WgDeep6Form ? 6 : form == kMoeW4WgDeep8Form ? 8 : kMoeW4WgStages;
 }
 inline constexpr int kMoeWgmmaBlockN = 256;  // wgmma grouped GEMM
 inline constexpr int kMoeWgmmaBlockM = 128;
@@ -508,6 +519,7 @@ constexpr int moe_w4_smem_bytes() {
 // an SM: 18 warps where 11 and 12 have 10; nineteenth session, not yet run).
 // 14: 13 on 32-row tiles from kMoeMmaBlockM32RowsPerExpert rows per expert (nineteenth session,
 // not yet run).
+// 15, 16: 12 with 6 and 8 ring stages (twenty-sixth session; kMoeW4WgDeep6Form above).
 // Default 12 since the twenty-second session: the fastest at 1-16 tokens on both GPUs (H200,
 // twenty-first session, kernels/results/twentyfirst_h200_*: 63.2 / 196.8 / 203.6 / 272.6 us at 1 /
 // 8 / 16 / 64 tokens against form 10's 79.2 / 246.5 / 251.8 / 357.1; H100, twentieth session:
@@ -515,7 +527,7 @@ constexpr int moe_w4_smem_bytes() {
 // session's rule fixed before its run. The W4A8 shapes of every calibration set were collected
 // again under it (calibration/README.md "The twenty-second session").
 inline constexpr int kMoeW4DecodeForm = 12;
-inline constexpr int kMoeW4Forms = 14;
+inline constexpr int kMoeW4Forms = 16;
 inline constexpr int kMoeW4Form9Ahead = 2;
 int moe_w4_decode_form();
 // W4A8 on the wgmma (prefill) path: kScratch dequantises every expert's INT4 to an E4M3 copy
@@ -572,27 +584,27 @@ constexpr int moe_fp8_wg_stage_bytes(int block_m) {
 constexpr int moe_fp8_wg_smem_bytes(int block_m) {
   return kMoeFp8WgStages * moe_fp8_wg_stage_bytes(block_m) + kMoeFp8WgStages * 16 + 1024;
 }
-// Forms 3, 5-10 and 12-14 take the INT4 offsets off after the MMA (a per-row sum beside the
-// scale: forms 3 and 5-10 the FP16 constants' sums, 12-14 the E4M3 values' sum / 64).
+// Forms 3, 5-10 and 12-16 take the INT4 offsets off after the MMA (a per-row sum beside the
+// scale: forms 3 and 5-10 the FP16 constants' sums, 12-16 the E4M3 values' sum / 64).
 constexpr bool moe_w4_offset_form(int form) {
   return form == 3 || (form >= 5 && form <= 10) ||
-         (form >= kMoeW4WgOffsetForm && form <= kMoeW4WgTilesForm);
+         (form >= kMoeW4WgOffsetForm && form <= kMoeW4WgDeep8Form);
 }
-// Forms 2-10 read the activations as FP16 (the E4M3 values, exact); 1 and 11-14 as E4M3.
+// Forms 2-10 read the activations as FP16 (the E4M3 values, exact); 1 and 11-16 as E4M3.
 constexpr bool moe_w4_fp16_activations(int form) {
   return form >= 2 && form <= 10;
 }
-// Forms 11-14 (wgmma, weights as A): a ring of kMoeW4WgStages stages, each the activation box
+// Forms 11-16 (wgmma, weights as A): a ring of moe_w4_wg_stages stages, each the activation box
 // (block_m rows x 128 E4M3, 1024-byte aligned for the 128-byte swizzle), the weight tile (128
-// rows x 128 INT4) and its 128 weight scales, the rows' scales and offset sums (forms 12-14),
+// rows x 128 INT4) and its 128 weight scales, the rows' scales and offset sums (forms 12-16),
 // padded to 1 KB multiples; two mbarriers a stage and the alignment slack. 128 consumer threads
 // (forms 13, 14: 256) and a producer warp; kMoeW4WgCtasPerSm by the launch bounds (the
 // registers: ptxas -v).
 constexpr int moe_w4_wg_stage_bytes(int block_m = 16) {
   return (block_m * 128 + 8192 + 512 + 2 * block_m * 4 + 1023) / 1024 * 1024;
 }
-constexpr int moe_w4_wg_smem_bytes(int block_m = 16) {
-  return kMoeW4WgStages * moe_w4_wg_stage_bytes(block_m) + kMoeW4WgStages * 16 + 1024;
+constexpr int moe_w4_wg_smem_bytes(int block_m = 16, int stages = kMoeW4WgStages) {
+  return stages * moe_w4_wg_stage_bytes(block_m) + stages * 16 + 1024;
 }
 // Forms 2 and 3: four stages of A (16 rows x 128 FP16), static.
 constexpr int moe_w4_v2_smem_bytes() {

@@ -406,17 +406,21 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
       add(l, flops, bytes, true);
     } else if (path == MoeGemmPath::kMmaSync) {
       const double n_ctas = g.n / (w4 ? kMoeW4BlockN : kMoeMmaBlockN);
-      const int smem = fp8_wgmma                 ? moe_fp8_wg_smem_bytes(bm)
-                       : moe_w4_wg_form(w4_form) ? moe_w4_wg_smem_bytes(bm)
-                       : w4_form >= 6            ? moe_w4_staged_smem_bytes()
-                       : w4_form >= 4            ? moe_w4_ring_smem_bytes()
-                       : w4_form >= 2            ? moe_w4_v2_smem_bytes()
-                       : w4                      ? moe_w4_smem_bytes()
-                                                 : moe_mma_smem_bytes(bm, stages);
+      const int smem = fp8_wgmma ? moe_fp8_wg_smem_bytes(bm)
+                       : moe_w4_wg_form(w4_form)
+                           ? moe_w4_wg_smem_bytes(bm, moe_w4_wg_stages(w4_form))
+                       : w4_form >= 6 ? moe_w4_staged_smem_bytes()
+                       : w4_form >= 4 ? moe_w4_ring_smem_bytes()
+                       : w4_form >= 2 ? moe_w4_v2_smem_bytes()
+                       : w4           ? moe_w4_smem_bytes()
+                                      : moe_mma_smem_bytes(bm, stages);
       const std::string name =
           fp8_wgmma ? "moe_decode_gemm_wg_kernel<e4m3, " + std::to_string(bm) + " rows> ("
           : w4_form == kMoeW4WgForm       ? "moe_decode_gemm_wg_kernel<int4, 16 rows> ("
           : w4_form == kMoeW4WgOffsetForm ? "moe_decode_gemm_wg_kernel<int4 offset, 16 rows> ("
+          : w4_form >= kMoeW4WgDeep6Form
+              ? "moe_decode_gemm_wg_kernel<int4 offset, 16 rows, " +
+                    std::to_string(moe_w4_wg_stages(w4_form)) + " stages> ("
           : w4_form >= kMoeW4WgHalvesForm
               ? "moe_decode_gemm_wg_kernel<int4 offset, " + std::to_string(bm) +
                     " rows, a warpgroup per half> ("
@@ -436,7 +440,7 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
       // their __launch_bounds__, which the registers set), or fewer by shared memory: the
       // split-K rule's slots (moe_split_k). Under the legacy rule (PlanRules), 16-row and
       // W4A8 kernels by their shared memory alone.
-      // The wgmma decode GEMMs (FP8, W4A8 forms 11-14): their launch bounds under either rule.
+      // The wgmma decode GEMMs (FP8, W4A8 forms 11-16): their launch bounds under either rule.
       const int by_registers =
           fp8_wgmma ? kMoeFp8WgCtasPerSm
           : rules.moe_mma_residency == MoeMmaResidency::kRegisters || moe_w4_wg_form(w4_form)

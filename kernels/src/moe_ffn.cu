@@ -286,7 +286,7 @@ __device__ __forceinline__ void store_block(const float (&v)[4], OutT* out, floa
     if constexpr (std::is_same_v<OutT, fp8>) {
       *reinterpret_cast<__nv_fp8x4_e4m3*>(out + lane * 4) = q;
       if (corr_out) {
-        // W4A8 forms 12-14: the block's sum of E4M3 values / 64, the offset its GEMM takes off
+        // W4A8 forms 12-16: the block's sum of E4M3 values / 64, the offset its GEMM takes off
         // (int4_e4m3.h, int4x8_to_e4m3x8_offset).
         const float4 f = static_cast<float4>(q);
         float c = (f.x + f.y) + (f.z + f.w);
@@ -1093,20 +1093,23 @@ __global__ void moe_w4_prepack_v2_kernel(const uint8_t* __restrict__ w, int expe
 // before) into the accumulators with the weight and activation scales while they run. Sums per
 // 128-deep block scaled as forms 1-10 scale them; the block sums are the tensor cores' FP32 sums
 // of exact products (another order than mma.sync's: not form 8's bits).
-// Forms 12-14 (kOffset) store the nibbles so that a mask and a shift make them the E4M3 bytes of
+// Forms 12-16 (kOffset) store the nibbles so that a mask and a shift make them the E4M3 bytes of
 // (v + 8) x 2^-9 (int4x8_to_e4m3x8_offset: 3 instructions per 8 weights, the permutes 11), and
 // take the offset off each k block's sums with the activation rows' sums, which come with the
 // stage as their scales do.
-// A stage, by weight format: kInt4 (W4A8 forms 11-14) the activation box (16 or 32 rows x 128
+// A stage, by weight format: kInt4 (W4A8 forms 11-16) the activation box (16 or 32 rows x 128
 // E4M3), the INT4 tile (8 KB) and its 128 weight scales; E4M3 (FP8 on wgmma,
 // plan::moe_fp8_decode_wgmma) the activation box (kRows rows) and the weight tile as TMA writes it
 // (128 rows x 128 B, 128-byte swizzle: two m64 halves of 8 KB) and its one block scale; then the
 // kRows rows' activation scales (kOffset: and their offset sums). The boxes 1024-byte aligned (the
 // swizzle atom), the stage a multiple of 1 KB.
-template <bool kInt4, int kRows, bool kOffset = false>
+// kDepth: the ring's stages, 0 for the format's default (W4A8 forms 15, 16: 6, 8).
+template <bool kInt4, int kRows, bool kOffset = false, int kDepth = 0>
 struct WgLayout {
   static_assert(kInt4 || !kOffset, "the offset is the INT4 form's");
-  static constexpr int kStages = kInt4 ? plan::kMoeW4WgStages : plan::kMoeFp8WgStages;
+  static constexpr int kStages = kDepth > 0 ? kDepth
+                                 : kInt4    ? plan::kMoeW4WgStages
+                                            : plan::kMoeFp8WgStages;
   static constexpr int kAct = 0, kW = kRows * 128, kWBytes = kInt4 ? kW4WgTileBytes : 128 * 128;
   static constexpr int kWScale = kW + kWBytes, kAScale = kWScale + (kInt4 ? 128 * 4 : 16);
   static constexpr int kACorr = kAScale + kRows * 4;
@@ -1119,6 +1122,11 @@ static_assert(WgLayout<true, 16>::kSmem == plan::moe_w4_wg_smem_bytes() &&
                   WgLayout<true, 16>::kStageBytes == plan::moe_w4_wg_stage_bytes() &&
                   WgLayout<true, 16, true>::kSmem == plan::moe_w4_wg_smem_bytes() &&
                   WgLayout<true, 32, true>::kSmem == plan::moe_w4_wg_smem_bytes(32) &&
+                  WgLayout<true, 16, true, 6>::kSmem ==
+                      plan::moe_w4_wg_smem_bytes(16, plan::moe_w4_wg_stages(15)) &&
+                  WgLayout<true, 16, true, 8>::kSmem ==
+                      plan::moe_w4_wg_smem_bytes(16, plan::moe_w4_wg_stages(16)) &&
+                  2 * (WgLayout<true, 16, true, 8>::kSmem + 1024) <= 228 * 1024 &&
                   WgLayout<false, 16>::kSmem == plan::moe_fp8_wg_smem_bytes(16) &&
                   WgLayout<false, 32>::kSmem == plan::moe_fp8_wg_smem_bytes(32) &&
                   WgLayout<false, 32>::kStageBytes == plan::moe_fp8_wg_stage_bytes(32) &&
@@ -1128,12 +1136,12 @@ static_assert(WgLayout<true, 16>::kSmem == plan::moe_w4_wg_smem_bytes() &&
 
 // A consumer warpgroup's k loop and epilogue for a tile of at most N tokens: its kH m64 halves of
 // the CTA's 128 weight rows from half0 on (both, or form 13's one of two warpgroups).
-template <bool kInt4, int kRows, int N, bool kOffset, int kH>
+template <bool kInt4, int kRows, int N, bool kOffset, int kH, int kDepth>
 __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, uint64_t* empty,
                                            int kb_count, int rows, int row0, int n_cta, int n_total,
                                            int half0, bf16* __restrict__ out,
                                            float* __restrict__ part) {
-  using L = WgLayout<kInt4, kRows, kOffset>;
+  using L = WgLayout<kInt4, kRows, kOffset, kDepth>;
   constexpr int kAcc = N / 2;  // floats a thread per m64 half
   // (With one warpgroup its threads are 0 .. 127: no remainder.)
   const int tid = kH == 2 ? static_cast<int>(threadIdx.x) : static_cast<int>(threadIdx.x % 128);
@@ -1300,11 +1308,11 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
 // by TMA (tm_a: boxes of 128 k x kRows rows). kInt4 (W4A8 form 11): W the tiles of
 // moe_w4_prepack_wg_kernel ([e][n / 128][k / 128][8 KB], w) with a scale per weight row and 128 k
 // (w_scale [e][k / 128][n]); else (FP8) W E4M3 [e][n][k] by TMA (tm_w: boxes of 128 x 128) with a
-// scale per 128 x 128 block (w_scale [e][n / 128][k / 128]). kOffset (W4A8 forms 12-14): the
+// scale per 128 x 128 block (w_scale [e][n / 128][k / 128]). kOffset (W4A8 forms 12-16): the
 // tiles in the interleaved nibble order, a_corr the rows' offset sums beside a_scale.
 // kWarpgroups: one consumer warpgroup for both m64 halves, or (forms 13, 14) one per half. Grid (n
 // / 128, m-tiles, splits); warps 0 .. 4 kWarpgroups - 1 the consumers, the last warp the producer.
-template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1>
+template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0>
 __global__ void __launch_bounds__(128 * kWarpgroups + 32,
                                   kInt4 ? plan::kMoeW4WgCtasPerSm : plan::kMoeFp8WgCtasPerSm)
     moe_decode_gemm_wg_kernel(const __grid_constant__ CUtensorMap tm_a,
@@ -1316,7 +1324,7 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
                               const int32_t* __restrict__ tile_row,
                               const int32_t* __restrict__ num_tiles, int n_total, int k_total,
                               bf16* __restrict__ out, float* __restrict__ part) {
-  using L = WgLayout<kInt4, kRows, kOffset>;
+  using L = WgLayout<kInt4, kRows, kOffset, kDepth>;
   // Before grid_dep_wait: the tile schedule and the weights only (as w4_v2_gemm).
   if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
   extern __shared__ uint8_t wg_smem_raw[];
@@ -1399,18 +1407,18 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
   constexpr int kH = 2 / kWarpgroups;
   const int half0 = kWarpgroups == 1 ? 0 : warp / 4;  // warp-uniform (the shuffled warp)
   if (rows <= 8)
-    wg_consume<kInt4, kRows, 8, kOffset, kH>(ring, full, empty, ks.count, rows, row0, n_cta,
-                                             n_total, half0, out, part);
+    wg_consume<kInt4, kRows, 8, kOffset, kH, kDepth>(ring, full, empty, ks.count, rows, row0, n_cta,
+                                                     n_total, half0, out, part);
   else if (kRows == 16 || rows <= 16)
-    wg_consume<kInt4, kRows, 16, kOffset, kH>(ring, full, empty, ks.count, rows, row0, n_cta,
-                                              n_total, half0, out, part);
+    wg_consume<kInt4, kRows, 16, kOffset, kH, kDepth>(ring, full, empty, ks.count, rows, row0,
+                                                      n_cta, n_total, half0, out, part);
   else if constexpr (kRows == 32)
-    wg_consume<kInt4, kRows, 32, kOffset, kH>(ring, full, empty, ks.count, rows, row0, n_cta,
-                                              n_total, half0, out, part);
+    wg_consume<kInt4, kRows, 32, kOffset, kH, kDepth>(ring, full, empty, ks.count, rows, row0,
+                                                      n_cta, n_total, half0, out, part);
 }
 
 // Forms 11-14's repack: per expert, 128-row tile and k block, the 2048 words of int4_e4m3.h's
-// order, the nibbles of each word in `order` (form 11 kRowsApart, 12-14 kInterleaved).
+// order, the nibbles of each word in `order` (form 11 kRowsApart, 12-16 kInterleaved).
 __global__ void moe_w4_prepack_wg_kernel(const uint8_t* __restrict__ w, int experts, int n, int k,
                                          W4WgNibbles order, uint32_t* __restrict__ out) {
   const int kb_count = k / 128;
@@ -1858,15 +1866,15 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
            reinterpret_cast<__half*>(l.act), l.act_corr);
   else
     launch(l.splits1 ? moe_act_kernel<AType, true> : moe_act_kernel<AType, false>,
-           reinterpret_cast<AType*>(l.act), l.act_corr);  // forms 12-14 offset sums, else none
+           reinterpret_cast<AType*>(l.act), l.act_corr);  // forms 12-16 offset sums, else none
   QK_LAUNCH_CHECK("moe_act_kernel");
 }
 
-// The wgmma decode GEMM (moe_decode_gemm_wg_kernel): W4A8 forms 11-14 (kInt4: w the repacked
+// The wgmma decode GEMM (moe_decode_gemm_wg_kernel): W4A8 forms 11-16 (kInt4: w the repacked
 // tiles, w_scale [e][k / 128][n]; kOffset forms 12-14 with a_corr; kWarpgroups 2 forms 13, 14) or
 // FP8 (w E4M3 [e][n][k], w_scale [e][n / 128][k / 128]); the tile's activation rows by TMA, boxes
 // of 128 k x kRows rows (rows past the last read as zeros).
-template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1>
+template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0>
 void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_scale,
                            const float* a_corr, const uint8_t* w, const float* w_scale, int64_t n,
                            int64_t k, bf16* out, int splits, float* part, cudaStream_t stream) {
@@ -1877,8 +1885,8 @@ void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_
       kInt4 ? tm_a
             : sm90::tensor_map_2d(w, true, uint64_t(k), uint64_t(l.experts) * uint64_t(n),
                                   uint64_t(k), 128, 128);
-  constexpr int smem = WgLayout<kInt4, kRows, kOffset>::kSmem;
-  const auto kernel = moe_decode_gemm_wg_kernel<kInt4, kRows, kOffset, kWarpgroups>;
+  constexpr int smem = WgLayout<kInt4, kRows, kOffset, kDepth>::kSmem;
+  const auto kernel = moe_decode_gemm_wg_kernel<kInt4, kRows, kOffset, kWarpgroups, kDepth>;
   opt_in_dynamic_smem(kernel, smem);
   const dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN),
                   static_cast<unsigned>(l.max_tiles), static_cast<unsigned>(std::max(splits, 1)));
@@ -1971,6 +1979,14 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
   } else if (l.w4_form == plan::kMoeW4WgOffsetForm) {
     launch_decode_gemm_wg<true, 16, true>(l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp),
                                           ws_t, n, k, out, splits, part, stream);
+  } else if (l.w4_form == plan::kMoeW4WgDeep6Form) {
+    launch_decode_gemm_wg<true, 16, true, 1, plan::moe_w4_wg_stages(plan::kMoeW4WgDeep6Form)>(
+        l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp), ws_t, n, k, out, splits, part,
+        stream);
+  } else if (l.w4_form == plan::kMoeW4WgDeep8Form) {
+    launch_decode_gemm_wg<true, 16, true, 1, plan::moe_w4_wg_stages(plan::kMoeW4WgDeep8Form)>(
+        l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp), ws_t, n, k, out, splits, part,
+        stream);
   } else if (plan::moe_w4_wg_form(l.w4_form) && l.bm == 32) {  // form 14's 32-row tiles
     launch_decode_gemm_wg<true, 32, true, 2>(l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp),
                                              ws_t, n, k, out, splits, part, stream);

@@ -879,6 +879,17 @@ TEST(MoeFfnW4Form13, GivesFormTwelvesBits) {
   expect_form_bits("13", "12");
 }
 
+// W4A8 forms 15 and 16 (form 12 with a ring of 6 and 8 stages) issue form 12's wgmmas on the same
+// stages' contents and fold them in the same order: form 12's bits.
+TEST(MoeFfnW4Form15, GivesFormTwelvesBits) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  expect_form_bits("15", "12");
+}
+TEST(MoeFfnW4Form16, GivesFormTwelvesBits) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  expect_form_bits("16", "12");
+}
+
 // W4A8 form 14 (form 13 on 32-row tiles from 12 rows per expert: the 120-token case's 240 rows
 // over 8 experts, N up to 32) against form 8, as forms 11 and 12.
 TEST(MoeFfnW4Form14, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {
