@@ -270,25 +270,10 @@ W4a8PrefillDequant moe_w4_prefill_dequant() {
 bool moe_fp8_decode_wgmma() {
   const char* env = std::getenv("QUADRANT_FP8_DECODE_GEMM");
   if (!env || !*env) return kMoeFp8DecodeWgmma;
-  if (std::string(env) == "wgmma2" || std::string(env) == "wgmma-runs") return true;
+  if (std::string(env) == "wgmma2") return true;
   require(std::string(env) == "mma" || std::string(env) == "wgmma",
-          std::string("QUADRANT_FP8_DECODE_GEMM must be mma, wgmma, wgmma2 or wgmma-runs, got '") +
-              env + "'");
+          std::string("QUADRANT_FP8_DECODE_GEMM must be mma, wgmma or wgmma2, got '") + env + "'");
   return std::string(env) == "wgmma";
-}
-
-int moe_wg_run_setting() {
-  const char* env = std::getenv("QUADRANT_MOE_WG_RUN");
-  if (!env || !*env) return 0;
-  const int n = std::atoi(env);
-  require(n >= 1 && n <= 64 && std::string(env) == std::to_string(n),
-          std::string("QUADRANT_MOE_WG_RUN must be 1 .. 64, got '") + env + "'");
-  return n;
-}
-
-bool moe_fp8_decode_runs() {
-  const char* env = std::getenv("QUADRANT_FP8_DECODE_GEMM");
-  return moe_fp8_decode_wgmma() && env && std::string(env) == "wgmma-runs";
 }
 
 int moe_fp8_decode_warpgroups() {

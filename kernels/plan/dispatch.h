@@ -352,28 +352,9 @@ inline constexpr int kMoeW4WgTilesForm = 14;
 // each (a four-stage prologue is a quarter of them) and run 1.7 waves at one token. Eight stages
 // (88 KB a CTA) still fit two CTAs an SM. Same wgmmas and folds in the same order: form 12's bits.
 inline constexpr int kMoeW4WgDeep6Form = 15, kMoeW4WgDeep8Form = 16;
-// Form 17: form 12 with runs of n-tiles (twenty-sixth session). Forms 15 and 16 left the down GEMM
-// at 68% of DRAM at one token (ncu, H100): more bytes in flight is not what it lacks. Each CTA
-// reads its tile's place in the schedule (dependent loads) and waits for its first stage before
-// its weights stream, and at one token the down GEMM's 448 CTAs of 16 k blocks run in 1.7 waves
-// of 264 slots, so short CTAs pay that latency twice over. Form 17 gives a CTA a run of
-// consecutive n-tiles of its m-tile (moe_wg_tiles_per_cta): its producer streams on into the next
-// tile's weights while the consumers fold and store the last, and the CTAs fit one wave. Each
-// tile's wgmmas and folds are form 12's: its bits.
-inline constexpr int kMoeW4WgRunsForm = 17;
 // The forms on the wgmma decode GEMM (moe_decode_gemm_wg_kernel<int4>), their threads and stages.
 constexpr bool moe_w4_wg_form(int form) {
-  return form >= kMoeW4WgForm && form <= kMoeW4WgRunsForm;
-}
-// The n-tiles a CTA of the wgmma decode GEMM takes in a run: 1, or with runs (W4A8 form 17, FP8's
-// wgmma-runs) the fewest that fit C = n_tiles x m_tiles x splits tiles in the S = sm_count x
-// ctas_per_sm slots (ceil(C / S), at most n_tiles). m_tiles: the launch's (the schedule's bound).
-constexpr int64_t moe_wg_tiles_per_cta(bool runs, int64_t n_tiles, int64_t m_tiles, int splits,
-                                       int sm_count, int ctas_per_sm) {
-  const int64_t c = n_tiles * m_tiles * (splits > 1 ? splits : 1),
-                s = int64_t(sm_count) * ctas_per_sm;
-  const int64_t t = runs && s > 0 ? (c + s - 1) / s : 1;
-  return t < 1 ? 1 : t > n_tiles ? n_tiles : t;
+  return form >= kMoeW4WgForm && form <= kMoeW4WgDeep8Form;
 }
 constexpr int moe_w4_wg_threads(int form) {
   return form == kMoeW4WgHalvesForm || form == kMoeW4WgTilesForm ? kMoeW4WgHalvesThreads
@@ -538,8 +519,7 @@ constexpr int moe_w4_smem_bytes() {
 // an SM: 18 warps where 11 and 12 have 10; nineteenth session, not yet run).
 // 14: 13 on 32-row tiles from kMoeMmaBlockM32RowsPerExpert rows per expert (nineteenth session,
 // not yet run).
-// 15, 16: 12 with 6 and 8 ring stages; 17: 12 with runs of n-tiles a CTA (twenty-sixth session;
-// kMoeW4WgDeep6Form, kMoeW4WgRunsForm above).
+// 15, 16: 12 with 6 and 8 ring stages (twenty-sixth session; kMoeW4WgDeep6Form above).
 // Default 12 since the twenty-second session: the fastest at 1-16 tokens on both GPUs (H200,
 // twenty-first session, kernels/results/twentyfirst_h200_*: 63.2 / 196.8 / 203.6 / 272.6 us at 1 /
 // 8 / 16 / 64 tokens against form 10's 79.2 / 246.5 / 251.8 / 357.1; H100, twentieth session:
@@ -547,7 +527,7 @@ constexpr int moe_w4_smem_bytes() {
 // session's rule fixed before its run. The W4A8 shapes of every calibration set were collected
 // again under it (calibration/README.md "The twenty-second session").
 inline constexpr int kMoeW4DecodeForm = 12;
-inline constexpr int kMoeW4Forms = 17;
+inline constexpr int kMoeW4Forms = 16;
 inline constexpr int kMoeW4Form9Ahead = 2;
 int moe_w4_decode_form();
 // W4A8 on the wgmma (prefill) path: kScratch dequantises every expert's INT4 to an E4M3 copy
@@ -594,13 +574,6 @@ constexpr bool moe_w4_int4_in_producer(W4a8PrefillDequant d, double rows, int ex
 inline constexpr bool kMoeFp8DecodeWgmma = true;
 inline constexpr int kMoeFp8WgStages = 4, kMoeFp8WgCtasPerSm = 2;
 bool moe_fp8_decode_wgmma();
-// FP8 on the wgmma decode GEMM with runs of n-tiles a CTA (QUADRANT_FP8_DECODE_GEMM=wgmma-runs, a
-// benchmark switch; W4A8 form 17's runs, moe_wg_tiles_per_cta).
-bool moe_fp8_decode_runs();
-// The run length under form 17 / wgmma-runs: 0 for moe_wg_tiles_per_cta's rule, or
-// QUADRANT_MOE_WG_RUN=N (1 .. 64; tests and benchmarks: the tests' shapes are too small for the
-// rule to give runs longer than one).
-int moe_wg_run_setting();
 // QUADRANT_FP8_DECODE_GEMM=wgmma2 (a benchmark switch; nineteenth session, not yet run): the wgmma
 // decode GEMM with a consumer warpgroup per m64 half of the weight rows, as W4A8 forms 13 and 14
 // (288 threads, 18 warps an SM at two CTAs), the same sums in the same order: 2, else 1.
@@ -611,19 +584,19 @@ constexpr int moe_fp8_wg_stage_bytes(int block_m) {
 constexpr int moe_fp8_wg_smem_bytes(int block_m) {
   return kMoeFp8WgStages * moe_fp8_wg_stage_bytes(block_m) + kMoeFp8WgStages * 16 + 1024;
 }
-// Forms 3, 5-10 and 12-17 take the INT4 offsets off after the MMA (a per-row sum beside the
-// scale: forms 3 and 5-10 the FP16 constants' sums, 12-17 the E4M3 values' sum / 64).
+// Forms 3, 5-10 and 12-16 take the INT4 offsets off after the MMA (a per-row sum beside the
+// scale: forms 3 and 5-10 the FP16 constants' sums, 12-16 the E4M3 values' sum / 64).
 constexpr bool moe_w4_offset_form(int form) {
   return form == 3 || (form >= 5 && form <= 10) ||
-         (form >= kMoeW4WgOffsetForm && form <= kMoeW4WgRunsForm);
+         (form >= kMoeW4WgOffsetForm && form <= kMoeW4WgDeep8Form);
 }
-// Forms 2-10 read the activations as FP16 (the E4M3 values, exact); 1 and 11-17 as E4M3.
+// Forms 2-10 read the activations as FP16 (the E4M3 values, exact); 1 and 11-16 as E4M3.
 constexpr bool moe_w4_fp16_activations(int form) {
   return form >= 2 && form <= 10;
 }
-// Forms 11-17 (wgmma, weights as A): a ring of moe_w4_wg_stages stages, each the activation box
+// Forms 11-16 (wgmma, weights as A): a ring of moe_w4_wg_stages stages, each the activation box
 // (block_m rows x 128 E4M3, 1024-byte aligned for the 128-byte swizzle), the weight tile (128
-// rows x 128 INT4) and its 128 weight scales, the rows' scales and offset sums (forms 12-17),
+// rows x 128 INT4) and its 128 weight scales, the rows' scales and offset sums (forms 12-16),
 // padded to 1 KB multiples; two mbarriers a stage and the alignment slack. 128 consumer threads
 // (forms 13, 14: 256) and a producer warp; kMoeW4WgCtasPerSm by the launch bounds (the
 // registers: ptxas -v).

@@ -405,7 +405,7 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
           double(sms) * busiest * (kMoeWgmmaBlockM * a_elem + kMoeWgmmaBlockN * w_tile_elem) * g.k;
       add(l, flops, bytes, true);
     } else if (path == MoeGemmPath::kMmaSync) {
-      const double n_tiles = g.n / (w4 ? kMoeW4BlockN : kMoeMmaBlockN);
+      const double n_ctas = g.n / (w4 ? kMoeW4BlockN : kMoeMmaBlockN);
       const int smem = fp8_wgmma ? moe_fp8_wg_smem_bytes(bm)
                        : moe_w4_wg_form(w4_form)
                            ? moe_w4_wg_smem_bytes(bm, moe_w4_wg_stages(w4_form))
@@ -418,8 +418,6 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
           fp8_wgmma ? "moe_decode_gemm_wg_kernel<e4m3, " + std::to_string(bm) + " rows> ("
           : w4_form == kMoeW4WgForm       ? "moe_decode_gemm_wg_kernel<int4, 16 rows> ("
           : w4_form == kMoeW4WgOffsetForm ? "moe_decode_gemm_wg_kernel<int4 offset, 16 rows> ("
-          : w4_form == kMoeW4WgRunsForm
-              ? std::string("moe_decode_gemm_wg_kernel<int4 offset, 16 rows, runs of n-tiles> (")
           : w4_form >= kMoeW4WgDeep6Form
               ? "moe_decode_gemm_wg_kernel<int4 offset, 16 rows, " +
                     std::to_string(moe_w4_wg_stages(w4_form)) + " stages> ("
@@ -442,7 +440,7 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
       // their __launch_bounds__, which the registers set), or fewer by shared memory: the
       // split-K rule's slots (moe_split_k). Under the legacy rule (PlanRules), 16-row and
       // W4A8 kernels by their shared memory alone.
-      // The wgmma decode GEMMs (FP8, W4A8 forms 11-17): their launch bounds under either rule.
+      // The wgmma decode GEMMs (FP8, W4A8 forms 11-16): their launch bounds under either rule.
       const int by_registers =
           fp8_wgmma ? kMoeFp8WgCtasPerSm
           : rules.moe_mma_residency == MoeMmaResidency::kRegisters || moe_w4_wg_form(w4_form)
@@ -453,11 +451,6 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
                           : moe_w4_wg_form(w4_form) ? moe_w4_wg_threads(w4_form)
                                                     : kMoeGemmThreads;
       const int ctas = std::min(by_registers, fit_per_sm(threads, smem));
-      // W4A8 form 17: runs of n-tiles a CTA (moe_wg_tiles_per_cta).
-      const double n_ctas =
-          std::ceil(n_tiles / double(moe_wg_tiles_per_cta(w4_form == kMoeW4WgRunsForm,
-                                                          static_cast<int64_t>(n_tiles), max_tiles,
-                                                          split, sms, ctas)));
       add(launch(name + g.what + ")", static_cast<int64_t>(n_ctas) * max_tiles * z, threads, smem,
                  ctas, n_ctas * er.m_tiles * z, sms),
           flops, bytes, true);

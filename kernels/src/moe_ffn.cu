@@ -1136,12 +1136,10 @@ static_assert(WgLayout<true, 16>::kSmem == plan::moe_w4_wg_smem_bytes() &&
 
 // A consumer warpgroup's k loop and epilogue for a tile of at most N tokens: its kH m64 halves of
 // the CTA's 128 weight rows from half0 on (both, or form 13's one of two warpgroups).
-// g0: the ring's k blocks before this tile's (the tiles before it in a CTA's run, W4A8 form 17 and
-// FP8 wgmma-runs; 0 without), n-tile nt.
 template <bool kInt4, int kRows, int N, bool kOffset, int kH, int kDepth>
 __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, uint64_t* empty,
-                                           int kb_count, int g0, int rows, int row0, int nt,
-                                           int n_total, int half0, bf16* __restrict__ out,
+                                           int kb_count, int rows, int row0, int n_cta, int n_total,
+                                           int half0, bf16* __restrict__ out,
                                            float* __restrict__ part) {
   using L = WgLayout<kInt4, kRows, kOffset, kDepth>;
   constexpr int kAcc = N / 2;  // floats a thread per m64 half
@@ -1160,27 +1158,7 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
   // (token columns 8 c + 2 t and 8 c + 2 t + 1 of each n8 chunk c; past the tile's rows they
   // repeat its last, their sums never stored).
   // kOffset: each sum less its row's offset sum, the 2^9 of the operands' encoding in w0, w1.
-  // acc[hh][4 c + i]: weight row h 64 + 16 warp + g + 8 (i / 2), h = half0 + hh, token 8 c + 2 t
-  // + i % 2.
-  auto store = [&] {
-    const int n_cta = nt * kW4WgTileRows;
-#pragma unroll
-    for (int hh = 0; hh < kH; ++hh)
-#pragma unroll
-      for (int i = 0; i < kAcc; ++i) {
-        const int h = half0 + hh;
-        const int col = 8 * (i / 4) + 2 * t + i % 2;
-        if (col >= rows) continue;
-        const int n = n_cta + h * 64 + warp * 16 + g + 8 * ((i % 4) / 2);
-        const size_t r = size_t(row0 + col);
-        if (part)
-          part[(r * gridDim.z + blockIdx.z) * n_total + n] = acc[hh][i];
-        else
-          out[r * n_total + n] = __float2bfloat16_rn(acc[hh][i]);
-      }
-  };
   auto fold = [&](int p, int kb) {
-    kb += g0;
     const uint8_t* st = ring + (kb % L::kStages) * L::kStageBytes;
     const float* wsc = reinterpret_cast<const float*>(st + L::kWScale);
     const float* asc = reinterpret_cast<const float*>(st + L::kAScale);
@@ -1211,7 +1189,6 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
   };
   // One k block into set p: wait for its stage, (kInt4) make the A registers, issue the wgmmas.
   auto issue = [&](int p, int kb) {
-    kb += g0;
     const int s = kb % L::kStages;
     sm90::mbar_wait(&full[s], (kb / L::kStages) & 1);
     const uint8_t* st = ring + s * L::kStageBytes;
@@ -1278,16 +1255,15 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
 #pragma unroll
     for (int hh = 0; hh < kH; ++hh) sm90::fence_regs<kAcc>(blk[p][hh]);
   };
-  const int total = kb_count;
   if constexpr (kSets == 1) {
-    for (int kb = 0; kb < total; ++kb) {
+    for (int kb = 0; kb < kb_count; ++kb) {
       issue(0, kb);
       sm90::wgmma_wait<0>();
       settle(0);
       fold(0, kb);
     }
   } else {
-    for (int kb0 = 0; kb0 < total; kb0 += 2) {
+    for (int kb0 = 0; kb0 < kb_count; kb0 += 2) {
       // Set 0: k block kb0; then set 1 (kb0 - 1) is folded while kb0's wgmmas run.
       issue(0, kb0);
       if (kb0 > 0) {
@@ -1295,7 +1271,7 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
         settle(1);
         fold(1, kb0 - 1);
       }
-      if (kb0 + 1 < total) {
+      if (kb0 + 1 < kb_count) {
         issue(1, kb0 + 1);
         sm90::wgmma_wait<1>();
       } else {
@@ -1304,24 +1280,28 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
       settle(0);
       fold(0, kb0);
     }
-    if (total > 0 && total % 2 == 0) {  // the last k block (set 1)
+    if (kb_count > 0 && kb_count % 2 == 0) {  // the last k block (set 1)
       sm90::wgmma_wait<0>();
       settle(1);
-      fold(1, total - 1);
+      fold(1, kb_count - 1);
     }
   }
-  store();
-}
-
-// A run's tile as its own function (W4A8 form 17, FP8 wgmma-runs): inlined into the loop over the
-// run's tiles, ptxas serialised every wgmma (C7514); here each call holds one tile's pipeline.
-template <bool kInt4, int kRows, int N, bool kOffset, int kH, int kDepth>
-__device__ __noinline__ void wg_consume_tile(const uint8_t* ring, uint64_t* full, uint64_t* empty,
-                                             int kb_count, int g0, int rows, int row0, int nt,
-                                             int n_total, int half0, bf16* __restrict__ out,
-                                             float* __restrict__ part) {
-  wg_consume<kInt4, kRows, N, kOffset, kH, kDepth>(ring, full, empty, kb_count, g0, rows, row0, nt,
-                                                   n_total, half0, out, part);
+  // acc[hh][4 c + i]: weight row h 64 + 16 warp + g + 8 (i / 2), h = half0 + hh, token 8 c + 2 t
+  // + i % 2.
+#pragma unroll
+  for (int hh = 0; hh < kH; ++hh)
+#pragma unroll
+    for (int i = 0; i < kAcc; ++i) {
+      const int h = half0 + hh;
+      const int col = 8 * (i / 4) + 2 * t + i % 2;
+      if (col >= rows) continue;
+      const int n = n_cta + h * 64 + warp * 16 + g + 8 * ((i % 4) / 2);
+      const size_t r = size_t(row0 + col);
+      if (part)
+        part[(r * gridDim.z + blockIdx.z) * n_total + n] = acc[hh][i];
+      else
+        out[r * n_total + n] = __float2bfloat16_rn(acc[hh][i]);
+    }
 }
 
 // out[r][n] = sum_k A[r][k] W[e(r)][n][k], A E4M3 (a scale per row and 128 k, [row][k / 128]),
@@ -1332,8 +1312,7 @@ __device__ __noinline__ void wg_consume_tile(const uint8_t* ring, uint64_t* full
 // tiles in the interleaved nibble order, a_corr the rows' offset sums beside a_scale.
 // kWarpgroups: one consumer warpgroup for both m64 halves, or (forms 13, 14) one per half. Grid (n
 // / 128, m-tiles, splits); warps 0 .. 4 kWarpgroups - 1 the consumers, the last warp the producer.
-template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0,
-          bool kRuns = false>
+template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0>
 __global__ void __launch_bounds__(128 * kWarpgroups + 32,
                                   kInt4 ? plan::kMoeW4WgCtasPerSm : plan::kMoeFp8WgCtasPerSm)
     moe_decode_gemm_wg_kernel(const __grid_constant__ CUtensorMap tm_a,
@@ -1344,7 +1323,7 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
                               const int32_t* __restrict__ tile_expert,
                               const int32_t* __restrict__ tile_row,
                               const int32_t* __restrict__ num_tiles, int n_total, int k_total,
-                              int run, bf16* __restrict__ out, float* __restrict__ part) {
+                              bf16* __restrict__ out, float* __restrict__ part) {
   using L = WgLayout<kInt4, kRows, kOffset, kDepth>;
   // Before grid_dep_wait: the tile schedule and the weights only (as w4_v2_gemm).
   if (static_cast<int>(blockIdx.y) >= *num_tiles) return;
@@ -1359,10 +1338,7 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
   const int rows = __shfl_sync(0xffffffffu, min(kRows, offsets[e + 1] - row0), 0);
   const int kb_stride = k_total / 128;
   const SplitRange ks = split_range(kb_stride, blockIdx.z, gridDim.z);
-  // kRuns: the CTA's run of n-tiles nt0 .. nt0 + nts - 1 (run of them a CTA, the last CTA's
-  // fewer), their k blocks one sequence g = j ks.count + kb through the ring.
-  const int nt0 = static_cast<int>(blockIdx.x) * (kRuns ? run : 1);
-  const int nts = kRuns ? min(run, n_total / kW4WgTileRows - nt0) : 1, total = nts * ks.count;
+  const int n_cta = blockIdx.x * kW4WgTileRows;
   const int warp = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x) / 32, 0),
             lane = threadIdx.x % 32;
   if (threadIdx.x == 0) {
@@ -1381,16 +1357,14 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
     // last lane (E4M3) the block's
     // weight scale, by cp.async into the stage, each lane's arrival on the stage's barrier
     // triggered when its copies land: the consumers never wait on a global load.
-    auto load_w = [&](int g) {
+    auto load_w = [&](int kb) {
       if (lane != 0) return;
-      const int nt = kRuns ? nt0 + g / ks.count : nt0, kb = kRuns ? g % ks.count : g,
-                n_cta = nt * kW4WgTileRows;
-      uint8_t* st = ring + (g % L::kStages) * L::kStageBytes;
-      uint64_t* bar = &full[g % L::kStages];
+      uint8_t* st = ring + (kb % L::kStages) * L::kStageBytes;
+      uint64_t* bar = &full[kb % L::kStages];
       sm90::mbar_expect_tx(bar, L::kTx);
       if constexpr (kInt4) {
         const size_t tile =
-            (size_t(e) * (n_total / kW4WgTileRows) + nt) * kb_stride + ks.first + kb;
+            (size_t(e) * (n_total / kW4WgTileRows) + blockIdx.x) * kb_stride + ks.first + kb;
         sm90::bulk_load(st + L::kW, w + tile * kW4WgTileBytes, kW4WgTileBytes, bar);
         sm90::bulk_load(st + L::kWScale,
                         w_scale + (size_t(e) * kb_stride + ks.first + kb) * n_total + n_cta,
@@ -1399,10 +1373,9 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
         sm90::tma_load_2d(st + L::kW, &tm_w, bar, (ks.first + kb) * 128, e * n_total + n_cta);
       }
     };
-    auto load_a = [&](int g) {
-      const int nt = kRuns ? nt0 + g / ks.count : nt0, kb = kRuns ? g % ks.count : g;
-      uint8_t* st = ring + (g % L::kStages) * L::kStageBytes;
-      uint64_t* bar = &full[g % L::kStages];
+    auto load_a = [&](int kb) {
+      uint8_t* st = ring + (kb % L::kStages) * L::kStageBytes;
+      uint64_t* bar = &full[kb % L::kStages];
       if (lane == 0) sm90::tma_load_2d(st + L::kAct, &tm_a, bar, (ks.first + kb) * 128, row0);
       if (lane < kRows) {
         const size_t i = size_t(row0 + min(lane, rows - 1)) * kb_stride + ks.first + kb;
@@ -1410,18 +1383,19 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
         if constexpr (kOffset) cp_async_4(st + L::kACorr + 4 * lane, a_corr + i);
       }
       if (!kInt4 && lane == 31)
-        cp_async_4(st + L::kWScale,
-                   w_scale + (size_t(e) * (n_total / 128) + nt) * kb_stride + ks.first + kb);
+        cp_async_4(
+            st + L::kWScale,
+            w_scale + (size_t(e) * (n_total / 128) + blockIdx.x) * kb_stride + ks.first + kb);
       cp_async_mbar_arrive_noinc(bar);
     };
-    const int ahead = min(L::kStages, total);
-    for (int g = 0; g < ahead; ++g) load_w(g);
+    const int ahead = min(L::kStages, ks.count);
+    for (int kb = 0; kb < ahead; ++kb) load_w(kb);
     grid_dep_wait_then_launch();
-    for (int g = 0; g < ahead; ++g) load_a(g);
-    for (int g = L::kStages; g < total; ++g) {
-      sm90::mbar_wait(&empty[g % L::kStages], ((g / L::kStages) - 1) & 1);
-      load_w(g);
-      load_a(g);
+    for (int kb = 0; kb < ahead; ++kb) load_a(kb);
+    for (int kb = L::kStages; kb < ks.count; ++kb) {
+      sm90::mbar_wait(&empty[kb % L::kStages], ((kb / L::kStages) - 1) & 1);
+      load_w(kb);
+      load_a(kb);
     }
     cp_async_commit();  // the lanes' last copies land before they exit
     cp_async_wait<0>();
@@ -1432,25 +1406,15 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
   static_assert(kWarpgroups == 1 || kWarpgroups == 2, "both halves, or a warpgroup each");
   constexpr int kH = 2 / kWarpgroups;
   const int half0 = kWarpgroups == 1 ? 0 : warp / 4;  // warp-uniform (the shuffled warp)
-  // Each n-tile of the run in turn (kRuns), else the CTA's one.
-  auto consume = [&](auto n, int g0, int nt) {
-    constexpr int N = decltype(n)::value;
-    if constexpr (kRuns)
-      wg_consume_tile<kInt4, kRows, N, kOffset, kH, kDepth>(ring, full, empty, ks.count, g0, rows,
-                                                            row0, nt, n_total, half0, out, part);
-    else
-      wg_consume<kInt4, kRows, N, kOffset, kH, kDepth>(ring, full, empty, ks.count, g0, rows, row0,
-                                                       nt, n_total, half0, out, part);
-  };
-  for (int j = 0; j < (kRuns ? nts : 1); ++j) {
-    const int g0 = kRuns ? j * ks.count : 0, nt = nt0 + (kRuns ? j : 0);
-    if (rows <= 8)
-      consume(std::integral_constant<int, 8>(), g0, nt);
-    else if (kRows == 16 || rows <= 16)
-      consume(std::integral_constant<int, 16>(), g0, nt);
-    else if constexpr (kRows == 32)
-      consume(std::integral_constant<int, 32>(), g0, nt);
-  }
+  if (rows <= 8)
+    wg_consume<kInt4, kRows, 8, kOffset, kH, kDepth>(ring, full, empty, ks.count, rows, row0, n_cta,
+                                                     n_total, half0, out, part);
+  else if (kRows == 16 || rows <= 16)
+    wg_consume<kInt4, kRows, 16, kOffset, kH, kDepth>(ring, full, empty, ks.count, rows, row0,
+                                                      n_cta, n_total, half0, out, part);
+  else if constexpr (kRows == 32)
+    wg_consume<kInt4, kRows, 32, kOffset, kH, kDepth>(ring, full, empty, ks.count, rows, row0,
+                                                      n_cta, n_total, half0, out, part);
 }
 
 // Forms 11-14's repack: per expert, 128-row tile and k block, the 2048 words of int4_e4m3.h's
@@ -1722,7 +1686,6 @@ struct MoeLayout {
         *act_corr = nullptr;
   int w4_form = 0;         // W4A8 on the mma.sync path: plan::moe_w4_decode_form (1 .. 14)
   bool fp8_wgmma = false;  // FP8 on the mma.sync path's tiles: plan::moe_fp8_decode_wgmma
-  bool fp8_runs = false;   // with runs of n-tiles a CTA: plan::moe_fp8_decode_runs
   int fp8_warpgroups = 1;  // its consumer warpgroups: plan::moe_fp8_decode_warpgroups
   int experts = 0;
   // The mma.sync path's chain of programmatic dependent launches (plan::moe_pdl) and the
@@ -1747,7 +1710,6 @@ MoeLayout moe_layout(const MoeFfnProblem& p, plan::MoeGemmPath path, void* base)
   l.fp8_wgmma = p.format == MoeFormat::kFp8 && path == plan::MoeGemmPath::kMmaSync &&
                 plan::moe_fp8_decode_wgmma();
   if (l.fp8_wgmma) l.fp8_warpgroups = plan::moe_fp8_decode_warpgroups();
-  if (l.fp8_wgmma) l.fp8_runs = plan::moe_fp8_decode_runs();
   l.experts = p.experts;
   l.bm = plan::moe_block_m(path, p.tokens, p.top_k, p.experts, p.format == MoeFormat::kBf16,
                            l.w4_form);
@@ -1912,8 +1874,7 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
 // tiles, w_scale [e][k / 128][n]; kOffset forms 12-14 with a_corr; kWarpgroups 2 forms 13, 14) or
 // FP8 (w E4M3 [e][n][k], w_scale [e][n / 128][k / 128]); the tile's activation rows by TMA, boxes
 // of 128 k x kRows rows (rows past the last read as zeros).
-template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0,
-          bool kRuns = false>
+template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0>
 void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_scale,
                            const float* a_corr, const uint8_t* w, const float* w_scale, int64_t n,
                            int64_t k, bf16* out, int splits, float* part, cudaStream_t stream) {
@@ -1925,23 +1886,15 @@ void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_
             : sm90::tensor_map_2d(w, true, uint64_t(k), uint64_t(l.experts) * uint64_t(n),
                                   uint64_t(k), 128, 128);
   constexpr int smem = WgLayout<kInt4, kRows, kOffset, kDepth>::kSmem;
-  const auto kernel = moe_decode_gemm_wg_kernel<kInt4, kRows, kOffset, kWarpgroups, kDepth, kRuns>;
+  const auto kernel = moe_decode_gemm_wg_kernel<kInt4, kRows, kOffset, kWarpgroups, kDepth>;
   opt_in_dynamic_smem(kernel, smem);
-  // Runs of n-tiles a CTA (W4A8 form 17, FP8's wgmma-runs), else one.
-  const int64_t n_tiles = n / plan::kMoeMmaBlockN;
-  const int run_setting = kRuns ? plan::moe_wg_run_setting() : 0;
-  const int64_t run =
-      run_setting > 0
-          ? std::min<int64_t>(run_setting, n_tiles)
-          : plan::moe_wg_tiles_per_cta(kRuns, n_tiles, l.max_tiles, splits, sm_count(),
-                                       kInt4 ? plan::kMoeW4WgCtasPerSm : plan::kMoeFp8WgCtasPerSm);
-  const dim3 grid(static_cast<unsigned>((n_tiles + run - 1) / run),
+  const dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN),
                   static_cast<unsigned>(l.max_tiles), static_cast<unsigned>(std::max(splits, 1)));
   launch_kernel(l.pdl, kernel, grid, dim3(128 * kWarpgroups + 32), smem, stream, tm_a, tm_w,
                 a_scale, a_corr, w, w_scale, static_cast<const int32_t*>(l.offsets),
                 static_cast<const int32_t*>(l.tile_expert), static_cast<const int32_t*>(l.tile_row),
                 static_cast<const int32_t*>(l.num_tiles), static_cast<int>(n), static_cast<int>(k),
-                static_cast<int>(run), out, splits ? part : nullptr);
+                out, splits ? part : nullptr);
 }
 
 template <Fmt F>
@@ -1967,18 +1920,11 @@ void moe_mma_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, co
         launch_decode_gemm_wg<false, decltype(rows)::value, false, decltype(warpgroups)::value>(
             l, a, a_scale, nullptr, w8, w_scale, n, k, out, splits, part, stream);
       };
-      // wgmma-runs: one warpgroup, runs of n-tiles.
-      auto run_runs = [&](auto rows) {
-        launch_decode_gemm_wg<false, decltype(rows)::value, false, 1, 0, true>(
-            l, a, a_scale, nullptr, w8, w_scale, n, k, out, splits, part, stream);
-      };
       using One = std::integral_constant<int, 1>;
       using Two = std::integral_constant<int, 2>;
       using R16 = std::integral_constant<int, 16>;
       using R32 = std::integral_constant<int, 32>;
-      if (l.fp8_runs)
-        l.bm == 32 ? run_runs(R32()) : run_runs(R16());
-      else if (l.bm == 32)
+      if (l.bm == 32)
         l.fp8_warpgroups == 2 ? run_wg(R32(), Two()) : run_wg(R32(), One());
       else
         l.fp8_warpgroups == 2 ? run_wg(R16(), Two()) : run_wg(R16(), One());
@@ -2033,10 +1979,6 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
   } else if (l.w4_form == plan::kMoeW4WgOffsetForm) {
     launch_decode_gemm_wg<true, 16, true>(l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp),
                                           ws_t, n, k, out, splits, part, stream);
-  } else if (l.w4_form == plan::kMoeW4WgRunsForm) {
-    launch_decode_gemm_wg<true, 16, true, 1, 0, true>(l, a, a_scale, a_corr,
-                                                      static_cast<const uint8_t*>(wp), ws_t, n, k,
-                                                      out, splits, part, stream);
   } else if (l.w4_form == plan::kMoeW4WgDeep6Form) {
     launch_decode_gemm_wg<true, 16, true, 1, plan::moe_w4_wg_stages(plan::kMoeW4WgDeep6Form)>(
         l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp), ws_t, n, k, out, splits, part,

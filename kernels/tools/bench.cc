@@ -288,26 +288,20 @@ std::vector<Case> check_cases() {
       base.push_back({"decode_ffn", f, "5 tok 16e top4 (mma.sync)", ffn(5, 16, 4, 256, 384), ""});
       base.push_back({"decode_ffn", f, "48 tok 8e top4 (mma.sync)", ffn(48, 8, 4, 256, 384), ""});
     }
-    if (std::string(f) == "fp8")  // FP8 on the wgmma decode GEMM: 1 or 2 warpgroups, runs
-      for (const std::string v : {"wgmma", "wgmma2", "wgmma-runs"}) {
+    if (std::string(f) == "fp8")  // FP8 on the wgmma decode GEMM, one or two warpgroups
+      for (const std::string v : {"wgmma", "wgmma2"}) {
         base.push_back({"decode_ffn", f, "5 tok 16e top4 " + v, ffn(5, 16, 4, 256, 384), v});
         base.push_back({"decode_ffn", f, "48 tok 8e top4 " + v, ffn(48, 8, 4, 256, 384), v});
         base.push_back({"decode_ffn", f, "3 tok 4e top2 7168 " + v, ffn(3, 4, 2, 7168, 2048), v});
-        if (v == "wgmma-runs")  // runs of 2 (gate/up) and 3 (down) n-tiles on 132 SMs
-          base.push_back(
-              {"decode_ffn", f, "24 tok 8e top2 7168 " + v, ffn(24, 8, 2, 7168, 2048), v});
       }
     if (std::string(f) == "w4a8")  // each form of the W4A8 decode GEMM
       for (const char* form : {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13",
-                               "14", "15", "16", "17"}) {
+                               "14", "15", "16"}) {
         const std::string tag = std::string(" form ") + form;
         base.push_back({"decode_ffn", f, "5 tok 16e top4" + tag, ffn(5, 16, 4, 256, 384), form});
         base.push_back({"decode_ffn", f, "48 tok 8e top4" + tag, ffn(48, 8, 4, 256, 384), form});
         base.push_back(
             {"decode_ffn", f, "3 tok 4e top2 7168" + tag, ffn(3, 4, 2, 7168, 2048), form});
-        if (std::string(form) == "17")  // runs of 2 (gate/up) and 3 (down) n-tiles on 132 SMs
-          base.push_back(
-              {"decode_ffn", f, "24 tok 8e top2 7168" + tag, ffn(24, 8, 2, 7168, 2048), form});
       }
   }
   for (const char* f : {"bf16", "fp8"})
@@ -435,8 +429,8 @@ std::vector<Case> timed_cases(bool variants) {
                          " " + std::to_string(heads) + "/" + std::to_string(kv_heads),
                      decode(b, kv, kv_min, heads, kv_heads, 256, 16), ""});
     // The W4A8 decode GEMM's forms (plan::moe_w4_decode_form) side by side.
-    for (const char* form : {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13",
-                             "14", "15", "16", "17"})
+    for (const char* form :
+         {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16"})
       for (int64_t tokens : {1, 8, 16, 64})
         t.push_back({"decode_ffn", "w4a8",
                      std::to_string(tokens) + " tok 32e top8 7168/2048 form " + form,
@@ -448,14 +442,13 @@ std::vector<Case> timed_cases(bool variants) {
         t.push_back({"decode_ffn", f,
                      "engine " + std::to_string(tokens) + " tok 128e top8 2048/768",
                      ffn(tokens, 128, 8, 2048, 768), ""});
-    for (const char* form : {"11", "12", "13", "14", "15", "16", "17"})
+    for (const char* form : {"11", "12", "13", "14", "15", "16"})
       for (int64_t tokens : {32, 64, 96})
         t.push_back({"decode_ffn", "w4a8",
                      "engine " + std::to_string(tokens) + " tok 128e top8 2048/768 form " + form,
                      ffn(tokens, 128, 8, 2048, 768), form});
-    // FP8 on the wgmma decode GEMM (one and two consumer warpgroups, runs of n-tiles a CTA)
-    // beside the default.
-    for (const char* v : {"wgmma", "wgmma2", "wgmma-runs"})
+    // FP8 on the wgmma decode GEMM (one and two consumer warpgroups) beside the default.
+    for (const char* v : {"wgmma", "wgmma2"})
       for (int64_t tokens : {1, 8, 16, 64})
         t.push_back({"decode_ffn", "fp8", std::to_string(tokens) + " tok 32e top8 7168/2048 " + v,
                      ffn(tokens, 32, 8, 7168, 2048), v});

@@ -890,30 +890,6 @@ TEST(MoeFfnW4Form16, GivesFormTwelvesBits) {
   expect_form_bits("16", "12");
 }
 
-// W4A8 form 17 (form 12 with runs of n-tiles a CTA, the producer streaming on from one tile's k
-// blocks into the next's) gives form 12's bits: under the rule (runs of one at these sizes) and
-// with runs of 3 forced (QUADRANT_MOE_WG_RUN), which cut the 2-10 n-tiles of these shapes into
-// whole and partial runs.
-TEST(MoeFfnW4Form17, GivesFormTwelvesBits) {
-  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
-  for (const char* run : {"", "3"}) {
-    SCOPED_TRACE(std::string("QUADRANT_MOE_WG_RUN=") + run);
-    const ScopedEnv env(
-        std::vector<std::pair<const char*, const char*>>{{"QUADRANT_MOE_WG_RUN", run}});
-    expect_form_bits("17", "12");
-  }
-}
-
-// FP8 on the wgmma decode GEMM with runs of n-tiles (QUADRANT_FP8_DECODE_GEMM=wgmma-runs) gives
-// the wgmma GEMM's bits, on 16- and 32-row tiles, with runs of 3 forced.
-TEST(MoeFfnFp8WgmmaRuns, GivesWgmmasBits) {
-  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
-  const ScopedEnv env(
-      std::vector<std::pair<const char*, const char*>>{{"QUADRANT_MOE_WG_RUN", "3"}});
-  expect_same_bits(MoeFormat::kFp8, "QUADRANT_FP8_DECODE_GEMM", "wgmma-runs", "wgmma",
-                   {"16", "32"});
-}
-
 // W4A8 form 14 (form 13 on 32-row tiles from 12 rows per expert: the 120-token case's 240 rows
 // over 8 experts, N up to 32) against form 8, as forms 11 and 12.
 TEST(MoeFfnW4Form14, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {

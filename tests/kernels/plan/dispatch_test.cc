@@ -346,35 +346,6 @@ TEST(MoeGemmPath, CrossoverAt48RowsPerExpert) {
   EXPECT_EQ(moe_max_tiles(384, 128, 8), 3 + 8);
 }
 
-// Runs of n-tiles a CTA (W4A8 form 17, FP8 wgmma-runs): the fewest that fit the tiles in the
-// slots, none without runs, never more than the n-tiles; the run-length switch is checked.
-TEST(MoeWgRuns, TheFewestTilesACtaThatFitOneWave) {
-  // 32 experts top-8, 7168/2048 at one token on 132 SMs, 2 CTAs an SM: gate/up 32 x 8 tiles fit
-  // the 264 slots, down's 56 x 8 take runs of 2.
-  EXPECT_EQ(moe_wg_tiles_per_cta(true, 32, 8, 0, 132, 2), 1);
-  EXPECT_EQ(moe_wg_tiles_per_cta(true, 56, 8, 0, 132, 2), 2);
-  EXPECT_EQ(moe_wg_tiles_per_cta(false, 56, 8, 0, 132, 2), 1);
-  EXPECT_EQ(moe_wg_tiles_per_cta(true, 56, 36, 0, 132, 2), 8);   // ceil(2016 / 264)
-  EXPECT_EQ(moe_wg_tiles_per_cta(true, 56, 8, 2, 132, 2), 4);    // split-K doubles the tiles
-  EXPECT_EQ(moe_wg_tiles_per_cta(true, 2, 1000, 0, 132, 2), 2);  // at most the n-tiles
-  for (int64_t n : {1, 7, 56})
-    for (int64_t m : {1, 9, 64}) {
-      const int64_t t = moe_wg_tiles_per_cta(true, n, m, 0, 132, 2);
-      const int64_t ctas = (n + t - 1) / t * m;
-      EXPECT_TRUE(ctas <= 264 || t == n) << n << " x " << m;  // one wave where it can
-      EXPECT_TRUE(t == 1 || (n + t - 2) / (t - 1) * m > 264) << n << " x " << m;  // the fewest
-    }
-  unsetenv("QUADRANT_MOE_WG_RUN");
-  EXPECT_EQ(moe_wg_run_setting(), 0);
-  setenv("QUADRANT_MOE_WG_RUN", "3", 1);
-  EXPECT_EQ(moe_wg_run_setting(), 3);
-  for (const char* bad : {"0", "65", "2x", "x"}) {
-    setenv("QUADRANT_MOE_WG_RUN", bad, 1);
-    EXPECT_THROW(moe_wg_run_setting(), std::invalid_argument) << bad;
-  }
-  unsetenv("QUADRANT_MOE_WG_RUN");
-}
-
 // The BF16 / FP8 mma.sync GEMMs' rows per tile (QUADRANT_MOE_BLOCK_M) and stages
 // (QUADRANT_MOE_STAGES), for both formats or each: block_m 16 by default; 32 when set (W4A8
 // keeps 16); "auto" 32 from 12 rows per expert on average; 32-row tiles run unsplit; stages
