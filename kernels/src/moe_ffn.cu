@@ -1312,12 +1312,9 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
 // tiles in the interleaved nibble order, a_corr the rows' offset sums beside a_scale.
 // kWarpgroups: one consumer warpgroup for both m64 halves, or (forms 13, 14) one per half. Grid (n
 // / 128, m-tiles, splits); warps 0 .. 4 kWarpgroups - 1 the consumers, the last warp the producer.
-// kCtas: the CTAs an SM its launch bounds ask for, 0 for the format's (W4A8 form 17: 3).
-template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0,
-          int kCtas = 0>
-__global__ void __launch_bounds__(128 * kWarpgroups + 32, kCtas > 0 ? kCtas
-                                                          : kInt4   ? plan::kMoeW4WgCtasPerSm
-                                                                    : plan::kMoeFp8WgCtasPerSm)
+template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0>
+__global__ void __launch_bounds__(128 * kWarpgroups + 32,
+                                  kInt4 ? plan::kMoeW4WgCtasPerSm : plan::kMoeFp8WgCtasPerSm)
     moe_decode_gemm_wg_kernel(const __grid_constant__ CUtensorMap tm_a,
                               const __grid_constant__ CUtensorMap tm_w,
                               const float* __restrict__ a_scale, const float* __restrict__ a_corr,
@@ -1877,8 +1874,7 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
 // tiles, w_scale [e][k / 128][n]; kOffset forms 12-14 with a_corr; kWarpgroups 2 forms 13, 14) or
 // FP8 (w E4M3 [e][n][k], w_scale [e][n / 128][k / 128]); the tile's activation rows by TMA, boxes
 // of 128 k x kRows rows (rows past the last read as zeros).
-template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0,
-          int kCtas = 0>
+template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0>
 void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_scale,
                            const float* a_corr, const uint8_t* w, const float* w_scale, int64_t n,
                            int64_t k, bf16* out, int splits, float* part, cudaStream_t stream) {
@@ -1890,7 +1886,7 @@ void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_
             : sm90::tensor_map_2d(w, true, uint64_t(k), uint64_t(l.experts) * uint64_t(n),
                                   uint64_t(k), 128, 128);
   constexpr int smem = WgLayout<kInt4, kRows, kOffset, kDepth>::kSmem;
-  const auto kernel = moe_decode_gemm_wg_kernel<kInt4, kRows, kOffset, kWarpgroups, kDepth, kCtas>;
+  const auto kernel = moe_decode_gemm_wg_kernel<kInt4, kRows, kOffset, kWarpgroups, kDepth>;
   opt_in_dynamic_smem(kernel, smem);
   const dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN),
                   static_cast<unsigned>(l.max_tiles), static_cast<unsigned>(std::max(splits, 1)));
@@ -1983,10 +1979,6 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
   } else if (l.w4_form == plan::kMoeW4WgOffsetForm) {
     launch_decode_gemm_wg<true, 16, true>(l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp),
                                           ws_t, n, k, out, splits, part, stream);
-  } else if (l.w4_form == plan::kMoeW4WgThreeCtasForm) {
-    launch_decode_gemm_wg<true, 16, true, 1, 0, plan::kMoeW4WgThreeCtasPerSm>(
-        l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp), ws_t, n, k, out, splits, part,
-        stream);
   } else if (l.w4_form == plan::kMoeW4WgDeep6Form) {
     launch_decode_gemm_wg<true, 16, true, 1, plan::moe_w4_wg_stages(plan::kMoeW4WgDeep6Form)>(
         l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp), ws_t, n, k, out, splits, part,

@@ -264,10 +264,6 @@ TEST(KernelPlan, MoeFfnMirrorTakesTheWgmmaDecodeGemmsSlots) {
                        kPlanSms * kp::kMoeW4WgCtasPerSm)
           << form;
     }
-    kp::PlanRules w4 = mma;  // form 17: three CTAs an SM by its launch bounds
-    w4.w4a8_decode_form = kp::kMoeW4WgThreeCtasForm;
-    EXPECT_DOUBLE_EQ(moe_ffn_plan(rows, e, 8, 7168, 2048, "w4a8", w4).slots,
-                     kPlanSms * kp::kMoeW4WgThreeCtasPerSm);
   }
 }
 

@@ -889,12 +889,6 @@ TEST(MoeFfnW4Form16, GivesFormTwelvesBits) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   expect_form_bits("16", "12");
 }
-// W4A8 form 17 (form 12 at three CTAs an SM, its registers capped by the launch bounds) runs the
-// same code: form 12's bits.
-TEST(MoeFfnW4Form17, GivesFormTwelvesBits) {
-  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
-  expect_form_bits("17", "12");
-}
 
 // W4A8 form 14 (form 13 on 32-row tiles from 12 rows per expert: the 120-token case's 240 rows
 // over 8 experts, N up to 32) against form 8, as forms 11 and 12.
