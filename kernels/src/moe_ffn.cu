@@ -1312,7 +1312,11 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
 // tiles in the interleaved nibble order, a_corr the rows' offset sums beside a_scale.
 // kWarpgroups: one consumer warpgroup for both m64 halves, or (forms 13, 14) one per half. Grid (n
 // / 128, m-tiles, splits); warps 0 .. 4 kWarpgroups - 1 the consumers, the last warp the producer.
-template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0>
+// kRotate (W4A8 form 17): each CTA's producer takes its k blocks from a CTA-dependent place on
+// (kb + rotation) mod count, so that the CTAs' concurrent requests do not fall at one offset
+// modulo the stride of the INT4 tiles (kb_stride x 8 KB: 448 KB at hidden 7168, 128 KB at 2048).
+template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0,
+          bool kRotate = false>
 __global__ void __launch_bounds__(128 * kWarpgroups + 32,
                                   kInt4 ? plan::kMoeW4WgCtasPerSm : plan::kMoeFp8WgCtasPerSm)
     moe_decode_gemm_wg_kernel(const __grid_constant__ CUtensorMap tm_a,
@@ -1357,6 +1361,13 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
     // last lane (E4M3) the block's
     // weight scale, by cp.async into the stage, each lane's arrival on the stage's barrier
     // triggered when its copies land: the consumers never wait on a global load.
+    // The k block of the split's kb-th stage: rotated (kRotate) or in order.
+    const int rot = kRotate && ks.count > 0
+                        ? static_cast<int>((blockIdx.x * 7u + blockIdx.y * 3u) % unsigned(ks.count))
+                        : 0;
+    auto kblock = [&](int kb) {
+      return kRotate ? ks.first + (kb + rot) % ks.count : ks.first + kb;
+    };
     auto load_w = [&](int kb) {
       if (lane != 0) return;
       uint8_t* st = ring + (kb % L::kStages) * L::kStageBytes;
@@ -1364,28 +1375,27 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
       sm90::mbar_expect_tx(bar, L::kTx);
       if constexpr (kInt4) {
         const size_t tile =
-            (size_t(e) * (n_total / kW4WgTileRows) + blockIdx.x) * kb_stride + ks.first + kb;
+            (size_t(e) * (n_total / kW4WgTileRows) + blockIdx.x) * kb_stride + kblock(kb);
         sm90::bulk_load(st + L::kW, w + tile * kW4WgTileBytes, kW4WgTileBytes, bar);
         sm90::bulk_load(st + L::kWScale,
-                        w_scale + (size_t(e) * kb_stride + ks.first + kb) * n_total + n_cta,
-                        128 * 4, bar);
+                        w_scale + (size_t(e) * kb_stride + kblock(kb)) * n_total + n_cta, 128 * 4,
+                        bar);
       } else {
-        sm90::tma_load_2d(st + L::kW, &tm_w, bar, (ks.first + kb) * 128, e * n_total + n_cta);
+        sm90::tma_load_2d(st + L::kW, &tm_w, bar, kblock(kb) * 128, e * n_total + n_cta);
       }
     };
     auto load_a = [&](int kb) {
       uint8_t* st = ring + (kb % L::kStages) * L::kStageBytes;
       uint64_t* bar = &full[kb % L::kStages];
-      if (lane == 0) sm90::tma_load_2d(st + L::kAct, &tm_a, bar, (ks.first + kb) * 128, row0);
+      if (lane == 0) sm90::tma_load_2d(st + L::kAct, &tm_a, bar, kblock(kb) * 128, row0);
       if (lane < kRows) {
-        const size_t i = size_t(row0 + min(lane, rows - 1)) * kb_stride + ks.first + kb;
+        const size_t i = size_t(row0 + min(lane, rows - 1)) * kb_stride + kblock(kb);
         cp_async_4(st + L::kAScale + 4 * lane, a_scale + i);
         if constexpr (kOffset) cp_async_4(st + L::kACorr + 4 * lane, a_corr + i);
       }
       if (!kInt4 && lane == 31)
-        cp_async_4(
-            st + L::kWScale,
-            w_scale + (size_t(e) * (n_total / 128) + blockIdx.x) * kb_stride + ks.first + kb);
+        cp_async_4(st + L::kWScale,
+                   w_scale + (size_t(e) * (n_total / 128) + blockIdx.x) * kb_stride + kblock(kb));
       cp_async_mbar_arrive_noinc(bar);
     };
     const int ahead = min(L::kStages, ks.count);
@@ -1874,7 +1884,8 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
 // tiles, w_scale [e][k / 128][n]; kOffset forms 12-14 with a_corr; kWarpgroups 2 forms 13, 14) or
 // FP8 (w E4M3 [e][n][k], w_scale [e][n / 128][k / 128]); the tile's activation rows by TMA, boxes
 // of 128 k x kRows rows (rows past the last read as zeros).
-template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0>
+template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0,
+          bool kRotate = false>
 void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_scale,
                            const float* a_corr, const uint8_t* w, const float* w_scale, int64_t n,
                            int64_t k, bf16* out, int splits, float* part, cudaStream_t stream) {
@@ -1886,7 +1897,8 @@ void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_
             : sm90::tensor_map_2d(w, true, uint64_t(k), uint64_t(l.experts) * uint64_t(n),
                                   uint64_t(k), 128, 128);
   constexpr int smem = WgLayout<kInt4, kRows, kOffset, kDepth>::kSmem;
-  const auto kernel = moe_decode_gemm_wg_kernel<kInt4, kRows, kOffset, kWarpgroups, kDepth>;
+  const auto kernel =
+      moe_decode_gemm_wg_kernel<kInt4, kRows, kOffset, kWarpgroups, kDepth, kRotate>;
   opt_in_dynamic_smem(kernel, smem);
   const dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN),
                   static_cast<unsigned>(l.max_tiles), static_cast<unsigned>(std::max(splits, 1)));
@@ -1979,6 +1991,10 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
   } else if (l.w4_form == plan::kMoeW4WgOffsetForm) {
     launch_decode_gemm_wg<true, 16, true>(l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp),
                                           ws_t, n, k, out, splits, part, stream);
+  } else if (l.w4_form == plan::kMoeW4WgRotateForm) {
+    launch_decode_gemm_wg<true, 16, true, 1, 0, true>(l, a, a_scale, a_corr,
+                                                      static_cast<const uint8_t*>(wp), ws_t, n, k,
+                                                      out, splits, part, stream);
   } else if (l.w4_form == plan::kMoeW4WgDeep6Form) {
     launch_decode_gemm_wg<true, 16, true, 1, plan::moe_w4_wg_stages(plan::kMoeW4WgDeep6Form)>(
         l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp), ws_t, n, k, out, splits, part,

@@ -890,6 +890,13 @@ TEST(MoeFfnW4Form16, GivesFormTwelvesBits) {
   expect_form_bits("16", "12");
 }
 
+// W4A8 form 17 (form 12 with each CTA's k blocks in a rotated order) sums the same block sums in
+// another order: within 1% of form 8, as form 12.
+TEST(MoeFfnW4Form17, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  expect_within_one_percent(MoeFormat::kW4a8, "QUADRANT_W4A8_DECODE_FORM", "8", "17", {"16"});
+}
+
 // W4A8 form 14 (form 13 on 32-row tiles from 12 rows per expert: the 120-token case's 240 rows
 // over 8 experts, N up to 32) against form 8, as forms 11 and 12.
 TEST(MoeFfnW4Form14, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {
