@@ -359,9 +359,14 @@ inline constexpr int kMoeW4WgDeep6Form = 15, kMoeW4WgDeep8Form = 16;
 // ncu reads W4A8's GEMMs pulling less DRAM bandwidth while their SMs are busy (down at one token
 // 71.5% against FP8's 80.3%). The rotation changes the order of the block sums, not the sums.
 inline constexpr int kMoeW4WgRotateForm = 17;
+// Form 18: form 12 with the INT4 tiles stored k block major, [e][k / 128][n / 128][8 KB] (the
+// weight scales' order) where 12 stores [e][n / 128][k / 128]: the rotation (17) was slower, so
+// the CTAs of an expert streaming one k block in step are made to read one contiguous run of
+// tiles. Same wgmmas and folds in the same order: form 12's bits.
+inline constexpr int kMoeW4WgKbMajorForm = 18;
 // The forms on the wgmma decode GEMM (moe_decode_gemm_wg_kernel<int4>), their threads and stages.
 constexpr bool moe_w4_wg_form(int form) {
-  return form >= kMoeW4WgForm && form <= kMoeW4WgRotateForm;
+  return form >= kMoeW4WgForm && form <= kMoeW4WgKbMajorForm;
 }
 constexpr int moe_w4_wg_threads(int form) {
   return form == kMoeW4WgHalvesForm || form == kMoeW4WgTilesForm ? kMoeW4WgHalvesThreads
@@ -526,8 +531,9 @@ constexpr int moe_w4_smem_bytes() {
 // an SM: 18 warps where 11 and 12 have 10; nineteenth session, not yet run).
 // 14: 13 on 32-row tiles from kMoeMmaBlockM32RowsPerExpert rows per expert (nineteenth session,
 // not yet run).
-// 15, 16: 12 with 6 and 8 ring stages; 17: 12 with the k blocks rotated by CTA (twenty-sixth
-// session; kMoeW4WgDeep6Form, kMoeW4WgRotateForm above).
+// 15, 16: 12 with 6 and 8 ring stages; 17: 12 with the k blocks rotated by CTA; 18: 12 with the
+// tiles stored k block major (twenty-sixth session; kMoeW4WgDeep6Form, kMoeW4WgRotateForm,
+// kMoeW4WgKbMajorForm above).
 // Default 12 since the twenty-second session: the fastest at 1-16 tokens on both GPUs (H200,
 // twenty-first session, kernels/results/twentyfirst_h200_*: 63.2 / 196.8 / 203.6 / 272.6 us at 1 /
 // 8 / 16 / 64 tokens against form 10's 79.2 / 246.5 / 251.8 / 357.1; H100, twentieth session:
@@ -535,7 +541,7 @@ constexpr int moe_w4_smem_bytes() {
 // session's rule fixed before its run. The W4A8 shapes of every calibration set were collected
 // again under it (calibration/README.md "The twenty-second session").
 inline constexpr int kMoeW4DecodeForm = 12;
-inline constexpr int kMoeW4Forms = 17;
+inline constexpr int kMoeW4Forms = 18;
 inline constexpr int kMoeW4Form9Ahead = 2;
 int moe_w4_decode_form();
 // W4A8 on the wgmma (prefill) path: kScratch dequantises every expert's INT4 to an E4M3 copy
@@ -592,19 +598,19 @@ constexpr int moe_fp8_wg_stage_bytes(int block_m) {
 constexpr int moe_fp8_wg_smem_bytes(int block_m) {
   return kMoeFp8WgStages * moe_fp8_wg_stage_bytes(block_m) + kMoeFp8WgStages * 16 + 1024;
 }
-// Forms 3, 5-10 and 12-17 take the INT4 offsets off after the MMA (a per-row sum beside the
-// scale: forms 3 and 5-10 the FP16 constants' sums, 12-17 the E4M3 values' sum / 64).
+// Forms 3, 5-10 and 12-18 take the INT4 offsets off after the MMA (a per-row sum beside the
+// scale: forms 3 and 5-10 the FP16 constants' sums, 12-18 the E4M3 values' sum / 64).
 constexpr bool moe_w4_offset_form(int form) {
   return form == 3 || (form >= 5 && form <= 10) ||
-         (form >= kMoeW4WgOffsetForm && form <= kMoeW4WgRotateForm);
+         (form >= kMoeW4WgOffsetForm && form <= kMoeW4WgKbMajorForm);
 }
-// Forms 2-10 read the activations as FP16 (the E4M3 values, exact); 1 and 11-17 as E4M3.
+// Forms 2-10 read the activations as FP16 (the E4M3 values, exact); 1 and 11-18 as E4M3.
 constexpr bool moe_w4_fp16_activations(int form) {
   return form >= 2 && form <= 10;
 }
-// Forms 11-17 (wgmma, weights as A): a ring of moe_w4_wg_stages stages, each the activation box
+// Forms 11-18 (wgmma, weights as A): a ring of moe_w4_wg_stages stages, each the activation box
 // (block_m rows x 128 E4M3, 1024-byte aligned for the 128-byte swizzle), the weight tile (128
-// rows x 128 INT4) and its 128 weight scales, the rows' scales and offset sums (forms 12-17),
+// rows x 128 INT4) and its 128 weight scales, the rows' scales and offset sums (forms 12-18),
 // padded to 1 KB multiples; two mbarriers a stage and the alignment slack. 128 consumer threads
 // (forms 13, 14: 256) and a producer warp; kMoeW4WgCtasPerSm by the launch bounds (the
 // registers: ptxas -v).

@@ -418,6 +418,8 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
           fp8_wgmma ? "moe_decode_gemm_wg_kernel<e4m3, " + std::to_string(bm) + " rows> ("
           : w4_form == kMoeW4WgForm       ? "moe_decode_gemm_wg_kernel<int4, 16 rows> ("
           : w4_form == kMoeW4WgOffsetForm ? "moe_decode_gemm_wg_kernel<int4 offset, 16 rows> ("
+          : w4_form == kMoeW4WgKbMajorForm
+              ? std::string("moe_decode_gemm_wg_kernel<int4 offset, 16 rows, k-major tiles> (")
           : w4_form == kMoeW4WgRotateForm
               ? std::string("moe_decode_gemm_wg_kernel<int4 offset, 16 rows, rotated k> (")
           : w4_form >= kMoeW4WgDeep6Form
@@ -442,7 +444,7 @@ LaunchPlan plan_moe(const std::string& quadrant, const std::string& format,
       // their __launch_bounds__, which the registers set), or fewer by shared memory: the
       // split-K rule's slots (moe_split_k). Under the legacy rule (PlanRules), 16-row and
       // W4A8 kernels by their shared memory alone.
-      // The wgmma decode GEMMs (FP8, W4A8 forms 11-17): their launch bounds under either rule.
+      // The wgmma decode GEMMs (FP8, W4A8 forms 11-18): their launch bounds under either rule.
       const int by_registers =
           fp8_wgmma ? kMoeFp8WgCtasPerSm
           : rules.moe_mma_residency == MoeMmaResidency::kRegisters || moe_w4_wg_form(w4_form)

@@ -1315,8 +1315,10 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
 // kRotate (W4A8 form 17): each CTA's producer takes its k blocks from a CTA-dependent place on
 // (kb + rotation) mod count, so that the CTAs' concurrent requests do not fall at one offset
 // modulo the stride of the INT4 tiles (kb_stride x 8 KB: 448 KB at hidden 7168, 128 KB at 2048).
+// kKbMajor (W4A8 form 18): the INT4 tiles stored [e][k / 128][n / 128][8 KB] (the scales' order),
+// so that the CTAs of an expert streaming one k block read one contiguous run of tiles.
 template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0,
-          bool kRotate = false>
+          bool kRotate = false, bool kKbMajor = false>
 __global__ void __launch_bounds__(128 * kWarpgroups + 32,
                                   kInt4 ? plan::kMoeW4WgCtasPerSm : plan::kMoeFp8WgCtasPerSm)
     moe_decode_gemm_wg_kernel(const __grid_constant__ CUtensorMap tm_a,
@@ -1375,7 +1377,9 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
       sm90::mbar_expect_tx(bar, L::kTx);
       if constexpr (kInt4) {
         const size_t tile =
-            (size_t(e) * (n_total / kW4WgTileRows) + blockIdx.x) * kb_stride + kblock(kb);
+            kKbMajor
+                ? (size_t(e) * kb_stride + kblock(kb)) * (n_total / kW4WgTileRows) + blockIdx.x
+                : (size_t(e) * (n_total / kW4WgTileRows) + blockIdx.x) * kb_stride + kblock(kb);
         sm90::bulk_load(st + L::kW, w + tile * kW4WgTileBytes, kW4WgTileBytes, bar);
         sm90::bulk_load(st + L::kWScale,
                         w_scale + (size_t(e) * kb_stride + kblock(kb)) * n_total + n_cta, 128 * 4,
@@ -1430,14 +1434,19 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
 // Forms 11-14's repack: per expert, 128-row tile and k block, the 2048 words of int4_e4m3.h's
 // order, the nibbles of each word in `order` (form 11 kRowsApart, 12-16 kInterleaved).
 __global__ void moe_w4_prepack_wg_kernel(const uint8_t* __restrict__ w, int experts, int n, int k,
-                                         W4WgNibbles order, uint32_t* __restrict__ out) {
-  const int kb_count = k / 128;
-  const size_t total = size_t(experts) * (n / kW4WgTileRows) * kb_count * kW4WgTileWords;
+                                         W4WgNibbles order, bool kb_major,
+                                         uint32_t* __restrict__ out) {
+  const int kb_count = k / 128, n_tiles = n / kW4WgTileRows;
+  const size_t total = size_t(experts) * n_tiles * kb_count * kW4WgTileWords;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total;
        i += size_t(gridDim.x) * blockDim.x) {
-    const size_t tile = i / kW4WgTileWords;  // (expert * n / 128 + row tile) * kb_count + kb
-    const int kb = static_cast<int>(tile % kb_count);
-    out[i] = w4wg_pack_word(w, size_t(k) / 2, tile / kb_count * kW4WgTileRows, kb * 128,
+    // (expert * n / 128 + row tile) * kb_count + kb, or (form 18) (expert * kb_count + kb) *
+    // n / 128 + row tile.
+    const size_t tile = i / kW4WgTileWords;
+    const int kb = static_cast<int>(kb_major ? tile / n_tiles % kb_count : tile % kb_count);
+    const size_t row_tile =
+        kb_major ? tile / n_tiles / kb_count * n_tiles + tile % n_tiles : tile / kb_count;
+    out[i] = w4wg_pack_word(w, size_t(k) / 2, row_tile * kW4WgTileRows, kb * 128,
                             static_cast<int>(i % kW4WgTileWords), order);
   }
 }
@@ -1885,7 +1894,7 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
 // FP8 (w E4M3 [e][n][k], w_scale [e][n / 128][k / 128]); the tile's activation rows by TMA, boxes
 // of 128 k x kRows rows (rows past the last read as zeros).
 template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0,
-          bool kRotate = false>
+          bool kRotate = false, bool kKbMajor = false>
 void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_scale,
                            const float* a_corr, const uint8_t* w, const float* w_scale, int64_t n,
                            int64_t k, bf16* out, int splits, float* part, cudaStream_t stream) {
@@ -1898,7 +1907,7 @@ void launch_decode_gemm_wg(const MoeLayout& l, const uint8_t* a, const float* a_
                                   uint64_t(k), 128, 128);
   constexpr int smem = WgLayout<kInt4, kRows, kOffset, kDepth>::kSmem;
   const auto kernel =
-      moe_decode_gemm_wg_kernel<kInt4, kRows, kOffset, kWarpgroups, kDepth, kRotate>;
+      moe_decode_gemm_wg_kernel<kInt4, kRows, kOffset, kWarpgroups, kDepth, kRotate, kKbMajor>;
   opt_in_dynamic_smem(kernel, smem);
   const dim3 grid(static_cast<unsigned>(n / plan::kMoeMmaBlockN),
                   static_cast<unsigned>(l.max_tiles), static_cast<unsigned>(std::max(splits, 1)));
@@ -1991,6 +2000,10 @@ void moe_w4_gemm(const MoeLayout& l, const uint8_t* a, const float* a_scale, con
   } else if (l.w4_form == plan::kMoeW4WgOffsetForm) {
     launch_decode_gemm_wg<true, 16, true>(l, a, a_scale, a_corr, static_cast<const uint8_t*>(wp),
                                           ws_t, n, k, out, splits, part, stream);
+  } else if (l.w4_form == plan::kMoeW4WgKbMajorForm) {
+    launch_decode_gemm_wg<true, 16, true, 1, 0, false, true>(l, a, a_scale, a_corr,
+                                                             static_cast<const uint8_t*>(wp), ws_t,
+                                                             n, k, out, splits, part, stream);
   } else if (l.w4_form == plan::kMoeW4WgRotateForm) {
     launch_decode_gemm_wg<true, 16, true, 1, 0, true>(l, a, a_scale, a_corr,
                                                       static_cast<const uint8_t*>(wp), ws_t, n, k,
@@ -2244,7 +2257,7 @@ void moe_ffn_fill_weights(const MoeFfnProblem& p, const MoeFfnWeights& w, uint64
                 static_cast<const uint8_t*>(m.plain), p.experts, static_cast<int>(m.n),
                 static_cast<int>(m.k),
                 form == plan::kMoeW4WgForm ? W4WgNibbles::kRowsApart : W4WgNibbles::kInterleaved,
-                reinterpret_cast<uint32_t*>(mut(m.frag)));
+                form == plan::kMoeW4WgKbMajorForm, reinterpret_cast<uint32_t*>(mut(m.frag)));
           else if (form >= 2)
             moe_w4_prepack_v2_kernel<<<8 * sm_count(), 256, 0, stream>>>(
                 static_cast<const uint8_t*>(m.plain), p.experts, static_cast<int>(m.n),

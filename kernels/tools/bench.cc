@@ -296,7 +296,7 @@ std::vector<Case> check_cases() {
       }
     if (std::string(f) == "w4a8")  // each form of the W4A8 decode GEMM
       for (const char* form : {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13",
-                               "14", "15", "16", "17"}) {
+                               "14", "15", "16", "17", "18"}) {
         const std::string tag = std::string(" form ") + form;
         base.push_back({"decode_ffn", f, "5 tok 16e top4" + tag, ffn(5, 16, 4, 256, 384), form});
         base.push_back({"decode_ffn", f, "48 tok 8e top4" + tag, ffn(48, 8, 4, 256, 384), form});
@@ -430,19 +430,19 @@ std::vector<Case> timed_cases(bool variants) {
                      decode(b, kv, kv_min, heads, kv_heads, 256, 16), ""});
     // The W4A8 decode GEMM's forms (plan::moe_w4_decode_form) side by side.
     for (const char* form : {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13",
-                             "14", "15", "16", "17"})
+                             "14", "15", "16", "17", "18"})
       for (int64_t tokens : {1, 8, 16, 64})
         t.push_back({"decode_ffn", "w4a8",
                      std::to_string(tokens) + " tok 32e top8 7168/2048 form " + form,
                      ffn(tokens, 32, 8, 7168, 2048), form});
     // Qwen3-30B-A3B's MoE FFN (128 experts top-8, 2048/768) at quadrant-engine's decode rows;
-    // W4A8 also on forms 11-17 (wgmma, weights as A) at three of them.
+    // W4A8 also on forms 11-18 (wgmma, weights as A) at three of them.
     for (const char* f : {"bf16", "w4a8"})
       for (int64_t tokens : {32, 48, 56, 64, 72, 80, 96})
         t.push_back({"decode_ffn", f,
                      "engine " + std::to_string(tokens) + " tok 128e top8 2048/768",
                      ffn(tokens, 128, 8, 2048, 768), ""});
-    for (const char* form : {"11", "12", "13", "14", "15", "16", "17"})
+    for (const char* form : {"11", "12", "13", "14", "15", "16", "17", "18"})
       for (int64_t tokens : {32, 64, 96})
         t.push_back({"decode_ffn", "w4a8",
                      "engine " + std::to_string(tokens) + " tok 128e top8 2048/768 form " + form,

@@ -256,9 +256,9 @@ TEST(KernelPlan, MoeFfnMirrorTakesTheWgmmaDecodeGemmsSlots) {
                                               ? kp::moe_mma_ctas_per_sm(false, 0)
                                               : 4.0));
     EXPECT_DOUBLE_EQ(a.ctas, b.ctas);
-    for (const int form :
-         {kp::kMoeW4WgForm, kp::kMoeW4WgOffsetForm, kp::kMoeW4WgHalvesForm, kp::kMoeW4WgTilesForm,
-          kp::kMoeW4WgDeep6Form, kp::kMoeW4WgDeep8Form, kp::kMoeW4WgRotateForm}) {
+    for (const int form : {kp::kMoeW4WgForm, kp::kMoeW4WgOffsetForm, kp::kMoeW4WgHalvesForm,
+                           kp::kMoeW4WgTilesForm, kp::kMoeW4WgDeep6Form, kp::kMoeW4WgDeep8Form,
+                           kp::kMoeW4WgRotateForm, kp::kMoeW4WgKbMajorForm}) {
       kp::PlanRules w4 = mma;
       w4.w4a8_decode_form = form;
       EXPECT_DOUBLE_EQ(moe_ffn_plan(rows, e, 8, 7168, 2048, "w4a8", w4).slots,

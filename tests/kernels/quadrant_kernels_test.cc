@@ -897,6 +897,13 @@ TEST(MoeFfnW4Form17, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {
   expect_within_one_percent(MoeFormat::kW4a8, "QUADRANT_W4A8_DECODE_FORM", "8", "17", {"16"});
 }
 
+// W4A8 form 18 (form 12 with the INT4 tiles stored k block major) reads the same tiles from other
+// places: form 12's bits.
+TEST(MoeFfnW4Form18, GivesFormTwelvesBits) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  expect_form_bits("18", "12");
+}
+
 // W4A8 form 14 (form 13 on 32-row tiles from 12 rows per expert: the 120-token case's 240 rows
 // over 8 experts, N up to 32) against form 8, as forms 11 and 12.
 TEST(MoeFfnW4Form14, PassesTheReferenceAndStaysWithinOnePercentOfFormEight) {

@@ -270,8 +270,10 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
       {"16", "moe_decode_gemm_wg_kernel<int4 offset, 16 rows, 8 stages> (",
        moe_w4_wg_smem_bytes() + 4 * (11 * 1024 + 16)},
       {"17", "moe_decode_gemm_wg_kernel<int4 offset, 16 rows, rotated k> (",
+       moe_w4_wg_smem_bytes()},
+      {"18", "moe_decode_gemm_wg_kernel<int4 offset, 16 rows, k-major tiles> (",
        moe_w4_wg_smem_bytes()}};
-  double bytes[18] = {};
+  double bytes[19] = {};
   for (const Form& f : forms) {
     PlanOptions o;
     o.rules.w4a8_decode_form = std::atoi(f.form);
@@ -282,7 +284,7 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
           l.kernel.rfind("moe_decode_gemm_wg", 0) == 0) {
         EXPECT_EQ(l.kernel.rfind(f.kernel, 0), 0u) << f.form << ": " << l.kernel;
         EXPECT_EQ(l.smem_bytes, f.smem) << f.form;
-        // Forms 11-17: a consumer warpgroup (13, 14: one per m64 half) and a producer warp, two
+        // Forms 11-18: a consumer warpgroup (13, 14: one per m64 half) and a producer warp, two
         // CTAs an SM by registers (and, 16's eight stages, still by shared memory).
         const int form = std::atoi(f.form);
         EXPECT_EQ(l.block, form == 13 || form == 14 ? 288 : form >= 11 ? 160 : 256) << f.form;
@@ -312,13 +314,14 @@ TEST(LaunchPlan, W4a8DecodeFormsNameTheirKernels) {
   EXPECT_DOUBLE_EQ(bytes[15], bytes[12]);  // the same bytes, more of them in flight
   EXPECT_DOUBLE_EQ(bytes[16], bytes[12]);
   EXPECT_DOUBLE_EQ(bytes[17], bytes[12]);  // the same bytes in another order
-  for (const int bad : {0, 18, -1}) {
+  EXPECT_DOUBLE_EQ(bytes[18], bytes[12]);  // or in other places
+  for (const int bad : {0, 19, -1}) {
     PlanOptions o;
     o.rules.w4a8_decode_form = bad;
     EXPECT_THROW(plan_launches("decode_ffn", "w4a8", shape, 132, o), std::invalid_argument) << bad;
   }
   // The kernels' switch is checked where they read it.
-  for (const char* bad : {"0", "18", "x"}) {
+  for (const char* bad : {"0", "19", "x"}) {
     setenv("QUADRANT_W4A8_DECODE_FORM", bad, 1);
     EXPECT_THROW(moe_w4_decode_form(), std::invalid_argument) << bad;
   }
