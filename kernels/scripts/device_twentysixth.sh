@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Issue 15, twenty-sixth session, on whichever Hopper GPU comes, in one device call each:
-#   FORMS="15 16" (the default; H100 first call): W4A8 decode forms 15 and 16, form 12 with a ring
-#   of 6 and 8 stages; still to run on an H200, whose higher bandwidth needs more bytes in flight.
-#   FORMS="17" (H100 second call, binaries of 2f0cff9): form 17, form 12 with runs of n-tiles a
-#   CTA, and FP8 wgmma-runs; slower on the H100 and removed after (kernels/PERF.md).
-#   1. Checks: the GPU tests of the wgmma W4A8 forms (15-17 give form 12's bits, FP8 wgmma-runs
-#      the wgmma GEMM's) and every W4A8 and FP8 decode_ffn check of the bench.
+# Issue 15, twenty-sixth session: W4A8 decode forms against form 12 and FP8 on whichever Hopper GPU
+# comes, one device call for each FORMS (kernels/PERF.md "twenty-sixth session"):
+#   FORMS="15 16" (the default): form 12 with a ring of 6 and 8 stages (H100, binaries of
+#     05f92b7); still to run on an H200, whose higher bandwidth needs more bytes in flight;
+#   FORMS="17" on binaries of 2f0cff9: form 17 was then form 12 with runs of n-tiles a CTA (and FP8
+#     wgmma-runs), removed; FORMS="16 17" on d675704: 17 was form 12 at three CTAs an SM, removed;
+#   FORMS="17" on e7e67eb: form 17, the k blocks rotated by CTA (kept, slower);
+#   FORMS="18" on 3278971: form 18, the INT4 tiles stored k block major (kept, 0.98-0.99 of 12);
+#   on an H200: FORMS="15 16 18".
+#   1. Checks: the GPU tests of the wgmma W4A8 forms (15, 16 and 18 give form 12's bits, 17 stays
+#      within 1% of form 8) and every W4A8 and FP8 decode_ffn check of the bench.
 #   2. Timings, three passes (the second in reverse order), the copy ceiling timed in the first:
 #      32 experts top-8, 7168/2048 at 1 / 8 / 16 / 64 tokens, form 12, FORMS and FP8 (the wgmma
-#      default; with 17 also wgmma-runs), and the engine's 128 experts top-8, 2048/768 at 32 / 64
-#      / 96 tokens.
+#      default), and the engine's 128 experts top-8, 2048/768 at 32 / 64 / 96 tokens.
 #   3. ncu (SpeedOfLight) of the two GEMMs at 1 and 8 tokens under form 12 and the last of FORMS.
 # BIN: a tar.xz of quadrant-kernels-bench, kernels_ops_gpu_test and kernels_api_gpu_test.
 #   BIN=.dev/b26/bin.tar.xz OUT=... bash kernels/scripts/device_twentysixth.sh
