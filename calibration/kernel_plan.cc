@@ -242,7 +242,7 @@ KernelPlan moe_ffn_plan(double rows, int experts, double tokens, int hidden, int
     // W4A8 4).
     namespace kp = kernels::plan;
     const bool bf16 = format == "bf16", w4 = format == "w4a8";
-    // The wgmma decode GEMMs (FP8 under its rule, W4A8 forms 11-16): their launch bounds.
+    // The wgmma decode GEMMs (FP8 under its rule, W4A8 forms 11-18): their launch bounds.
     const bool fp8_wgmma = format == "fp8" && rules.fp8_decode_gemm == kp::Fp8DecodeGemm::kWgmma;
     const bool w4_wgmma = w4 && kp::moe_w4_wg_form(rules.w4a8_decode_form);
     p.slots = kPlanSms * (fp8_wgmma ? kp::kMoeFp8WgCtasPerSm

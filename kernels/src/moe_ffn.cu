@@ -286,7 +286,7 @@ __device__ __forceinline__ void store_block(const float (&v)[4], OutT* out, floa
     if constexpr (std::is_same_v<OutT, fp8>) {
       *reinterpret_cast<__nv_fp8x4_e4m3*>(out + lane * 4) = q;
       if (corr_out) {
-        // W4A8 forms 12-16: the block's sum of E4M3 values / 64, the offset its GEMM takes off
+        // W4A8 forms 12-18: the block's sum of E4M3 values / 64, the offset its GEMM takes off
         // (int4_e4m3.h, int4x8_to_e4m3x8_offset).
         const float4 f = static_cast<float4>(q);
         float c = (f.x + f.y) + (f.z + f.w);
@@ -1093,11 +1093,11 @@ __global__ void moe_w4_prepack_v2_kernel(const uint8_t* __restrict__ w, int expe
 // before) into the accumulators with the weight and activation scales while they run. Sums per
 // 128-deep block scaled as forms 1-10 scale them; the block sums are the tensor cores' FP32 sums
 // of exact products (another order than mma.sync's: not form 8's bits).
-// Forms 12-16 (kOffset) store the nibbles so that a mask and a shift make them the E4M3 bytes of
+// Forms 12-18 (kOffset) store the nibbles so that a mask and a shift make them the E4M3 bytes of
 // (v + 8) x 2^-9 (int4x8_to_e4m3x8_offset: 3 instructions per 8 weights, the permutes 11), and
 // take the offset off each k block's sums with the activation rows' sums, which come with the
 // stage as their scales do.
-// A stage, by weight format: kInt4 (W4A8 forms 11-16) the activation box (16 or 32 rows x 128
+// A stage, by weight format: kInt4 (W4A8 forms 11-18) the activation box (16 or 32 rows x 128
 // E4M3), the INT4 tile (8 KB) and its 128 weight scales; E4M3 (FP8 on wgmma,
 // plan::moe_fp8_decode_wgmma) the activation box (kRows rows) and the weight tile as TMA writes it
 // (128 rows x 128 B, 128-byte swizzle: two m64 halves of 8 KB) and its one block scale; then the
@@ -1308,7 +1308,7 @@ __device__ __forceinline__ void wg_consume(const uint8_t* ring, uint64_t* full, 
 // by TMA (tm_a: boxes of 128 k x kRows rows). kInt4 (W4A8 form 11): W the tiles of
 // moe_w4_prepack_wg_kernel ([e][n / 128][k / 128][8 KB], w) with a scale per weight row and 128 k
 // (w_scale [e][k / 128][n]); else (FP8) W E4M3 [e][n][k] by TMA (tm_w: boxes of 128 x 128) with a
-// scale per 128 x 128 block (w_scale [e][n / 128][k / 128]). kOffset (W4A8 forms 12-16): the
+// scale per 128 x 128 block (w_scale [e][n / 128][k / 128]). kOffset (W4A8 forms 12-18): the
 // tiles in the interleaved nibble order, a_corr the rows' offset sums beside a_scale.
 // kWarpgroups: one consumer warpgroup for both m64 halves, or (forms 13, 14) one per half. Grid (n
 // / 128, m-tiles, splits); warps 0 .. 4 kWarpgroups - 1 the consumers, the last warp the producer.
@@ -1431,8 +1431,9 @@ __global__ void __launch_bounds__(128 * kWarpgroups + 32,
                                                       n_cta, n_total, half0, out, part);
 }
 
-// Forms 11-14's repack: per expert, 128-row tile and k block, the 2048 words of int4_e4m3.h's
-// order, the nibbles of each word in `order` (form 11 kRowsApart, 12-16 kInterleaved).
+// Forms 11-18's repack: per expert, 128-row tile and k block, the 2048 words of int4_e4m3.h's
+// order, the nibbles of each word in `order` (form 11 kRowsApart, 12-18 kInterleaved), the tiles
+// n-tile major or (kb_major, form 18) k block major.
 __global__ void moe_w4_prepack_wg_kernel(const uint8_t* __restrict__ w, int experts, int n, int k,
                                          W4WgNibbles order, bool kb_major,
                                          uint32_t* __restrict__ out) {
@@ -1885,12 +1886,12 @@ void moe_act(const MoeFfnProblem& p, const MoeLayout& l, cudaStream_t stream) {
            reinterpret_cast<__half*>(l.act), l.act_corr);
   else
     launch(l.splits1 ? moe_act_kernel<AType, true> : moe_act_kernel<AType, false>,
-           reinterpret_cast<AType*>(l.act), l.act_corr);  // forms 12-16 offset sums, else none
+           reinterpret_cast<AType*>(l.act), l.act_corr);  // forms 12-18 offset sums, else none
   QK_LAUNCH_CHECK("moe_act_kernel");
 }
 
-// The wgmma decode GEMM (moe_decode_gemm_wg_kernel): W4A8 forms 11-16 (kInt4: w the repacked
-// tiles, w_scale [e][k / 128][n]; kOffset forms 12-14 with a_corr; kWarpgroups 2 forms 13, 14) or
+// The wgmma decode GEMM (moe_decode_gemm_wg_kernel): W4A8 forms 11-18 (kInt4: w the repacked
+// tiles, w_scale [e][k / 128][n]; kOffset forms 12-18 with a_corr; kWarpgroups 2 forms 13, 14) or
 // FP8 (w E4M3 [e][n][k], w_scale [e][n / 128][k / 128]); the tile's activation rows by TMA, boxes
 // of 128 k x kRows rows (rows past the last read as zeros).
 template <bool kInt4, int kRows, bool kOffset = false, int kWarpgroups = 1, int kDepth = 0,

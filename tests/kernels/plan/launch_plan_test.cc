@@ -549,7 +549,7 @@ TEST(LaunchPlan, W4a8PrefillDequantInTheProducerDropsTheDequantLaunches) {
 TEST(LaunchPlan, MoeSplitKMultipliesTheGemmGridAndThePartialBytes) {
   const ShapeParams shape = {
       {"tokens", 1}, {"experts", 32}, {"top_k", 8}, {"hidden", 7168}, {"intermediate", 2048}};
-  PlanOptions ten;  // form 10's four CTAs an SM (forms 11-14 have two: no split here)
+  PlanOptions ten;  // form 10's four CTAs an SM (forms 11-18 have two: no split here)
   ten.rules.w4a8_decode_form = 10;
   setenv("QUADRANT_MOE_SPLIT_K", "0", 1);
   const LaunchPlan off = plan_launches("decode_ffn", "w4a8", shape, 132, ten);
